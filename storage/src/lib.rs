@@ -9,7 +9,9 @@
 //! This crate **must not depend on any other Sextant crate**: compute depends
 //! on it, never the other way round.
 
+pub mod cluster;
 pub mod net;
 pub mod segment;
 pub mod types;
+pub mod volume;
 pub mod wire;

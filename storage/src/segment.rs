@@ -310,7 +310,9 @@ impl Segment {
         self.check_writer_epoch(epoch)?;
         for r in &records {
             self.check_record(r)?;
-            if r.epoch != epoch {
+            // Recovery re-replicates records of older epochs that it kept;
+            // anything newer than the sender, or voided, is a forgery or a bug.
+            if r.epoch > epoch || !self.is_valid(r) {
                 return Err(SegmentError::Invalid(format!(
                     "record {} of epoch {} in an append of epoch {epoch}",
                     r.lsn, r.epoch

@@ -1,0 +1,603 @@
+//! The writer's side of the quorum protocol, as a sans-IO state machine.
+//!
+//! [`VolumeCore`] turns mini-transactions (MTRs) into log records, decides
+//! what to send to which replica, and turns replies into the volume's VCL and
+//! VDL. It owns no sockets and no clock: the caller feeds it replies and the
+//! time, and drains the messages it wants sent. The tokio driver in
+//! [`super::Volume`] and the deterministic simulation both run it.
+//!
+//! # Durability bookkeeping
+//! Each replica acknowledges with its SCL. A PG's *durable point* is the 4th
+//! highest SCL of its six replicas: every record of the PG at or below it is
+//! on a write quorum. The VCL advances over the allocated records in LSN
+//! order while each is at or below its PG's durable point; the VDL is the
+//! last CPL passed. A commit is acknowledged once the VDL reaches its LSN.
+//!
+//! # Resends
+//! A record stays in its PG's buffer until it is durable; the two replicas
+//! that miss it then get it by gossip. A replica whose SCL lags the records
+//! sent to it for longer than `resend_ms` is sent them again; appends are
+//! idempotent on the node.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::cluster::{Cluster, WRITE_QUORUM};
+use crate::types::{Epoch, LogRecord, Lsn, NodeId, PageId, PgId, RecordBody, FLAG_CPL};
+use crate::wire::{ErrorCode, Message, Replica, Truncation, FRAME_PAYLOAD_MAX};
+
+/// Tunables of the write path.
+#[derive(Clone, Debug)]
+pub struct CoreConfig {
+    /// LSN allocation limit: no LSN is allocated above `VDL + lal`. Bounds the
+    /// records in flight (and so memory and recovery work) and pushes back on
+    /// writers when storage is slow.
+    pub lal: u64,
+    /// Resend to a replica that has not caught up after this long.
+    pub resend_ms: u64,
+    /// Send an empty append carrying the VDL to idle replicas this often.
+    pub heartbeat_ms: u64,
+    /// Forget a request with no reply after this long.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig { lal: 100_000, resend_ms: 200, heartbeat_ms: 100, request_timeout_ms: 2_000 }
+    }
+}
+
+/// A message for the driver to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outgoing {
+    /// Destination node.
+    pub to: NodeId,
+    /// Request id; the reply must be fed back with it.
+    pub req_id: u64,
+    /// The request.
+    pub msg: Message,
+}
+
+/// Why an MTR was not accepted.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SubmitError {
+    /// Allocating would pass `VDL + LAL`; retry once the VDL moves.
+    #[error("LSN allocation limit reached (VDL {vdl}, limit {lal})")]
+    Backpressure {
+        /// The current VDL.
+        vdl: Lsn,
+        /// The limit.
+        lal: u64,
+    },
+    /// A newer writer raised the epoch: this writer must stop.
+    #[error("fenced: the volume is at epoch {0}, a newer writer took over")]
+    Fenced(Epoch),
+    /// The MTR has no changes.
+    #[error("empty mini-transaction")]
+    Empty,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Needs `CreateSegment`.
+    NeedCreate,
+    Creating,
+    /// Needs `Adopt` of the epoch history.
+    NeedAdopt,
+    Adopting,
+    Ready,
+}
+
+#[derive(Debug)]
+struct ReplicaState {
+    info: Replica,
+    phase: Phase,
+    scl: Lsn,
+    /// Records up to here were sent and are not yet known missing.
+    sent_upto: Lsn,
+    last_send_ms: u64,
+    hint_sent: Lsn,
+}
+
+#[derive(Debug)]
+struct PgState {
+    replicas: Vec<ReplicaState>,
+    /// Last record allocated in this PG.
+    tail: Lsn,
+    /// Last record of this PG at or below the VDL.
+    tail_le_vdl: Lsn,
+    /// Every record of the PG at or below this is on a write quorum.
+    durable: Lsn,
+    /// Records not yet durable.
+    unacked: BTreeMap<Lsn, LogRecord>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum ReqKind {
+    Create,
+    Adopt,
+    Append,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Inflight {
+    node: NodeId,
+    pg: PgId,
+    kind: ReqKind,
+    sent_ms: u64,
+}
+
+/// What recovery hands the writer for each PG.
+#[derive(Clone, Debug)]
+pub struct RecoveredPg {
+    /// The PG.
+    pub pg: PgId,
+    /// Its six replicas.
+    pub replicas: Vec<Replica>,
+    /// Last record of the PG at or below the recovered VDL.
+    pub tail: Lsn,
+    /// SCLs recovery saw, by node.
+    pub scls: Vec<(NodeId, Lsn)>,
+    /// Replicas known to lack the segment.
+    pub missing: Vec<NodeId>,
+}
+
+/// The state a writer starts from: the result of recovery.
+#[derive(Clone, Debug)]
+pub struct Recovered {
+    /// The writer's epoch.
+    pub epoch: Epoch,
+    /// Every epoch start, oldest first, this epoch's included.
+    pub history: Vec<Truncation>,
+    /// Recovered VDL (= VCL).
+    pub vdl: Lsn,
+    /// Highest LSN any replica reported: new LSNs start above it.
+    pub max_lsn: Lsn,
+    /// The PGs that exist.
+    pub pgs: Vec<RecoveredPg>,
+}
+
+/// The writer's quorum state machine. See the module docs.
+#[derive(Debug)]
+pub struct VolumeCore {
+    cfg: CoreConfig,
+    cluster: Cluster,
+    epoch: Epoch,
+    history: Vec<Truncation>,
+    fenced: Option<Epoch>,
+    /// Highest LSN allocated (or seen by recovery).
+    last_lsn: Lsn,
+    /// Last record of the volume's chain: the next record's `vol_prev_lsn`.
+    chain_tail: Lsn,
+    /// Highest LSN recovery saw; LSNs up to it are void, and the allocation
+    /// limit counts from above it.
+    recovered_max: Lsn,
+    vcl: Lsn,
+    vdl: Lsn,
+    outstanding: BTreeMap<Lsn, (PgId, bool)>,
+    since_vdl: Vec<(Lsn, PgId)>,
+    pgs: BTreeMap<PgId, PgState>,
+    pgmrpl: Lsn,
+    next_req: u64,
+    inflight: HashMap<u64, Inflight>,
+    out: Vec<Outgoing>,
+    read_rotor: usize,
+}
+
+impl VolumeCore {
+    /// A writer core starting from a completed recovery.
+    pub fn new(cfg: CoreConfig, cluster: Cluster, rec: Recovered) -> VolumeCore {
+        assert!(cfg.lal > 0, "LAL must be positive");
+        assert!(rec.history.iter().any(|t| t.epoch == rec.epoch), "history lacks the writer's epoch");
+        assert!(rec.max_lsn >= rec.vdl, "max LSN {} below VDL {}", rec.max_lsn, rec.vdl);
+        let mut pgs = BTreeMap::new();
+        for p in rec.pgs {
+            let replicas = p
+                .replicas
+                .iter()
+                .map(|info| {
+                    let scl = p.scls.iter().find(|(n, _)| *n == info.node).map(|(_, s)| *s).unwrap_or(Lsn::ZERO);
+                    let missing = p.missing.contains(&info.node);
+                    ReplicaState {
+                        info: info.clone(),
+                        phase: if missing { Phase::NeedCreate } else { Phase::NeedAdopt },
+                        scl,
+                        sent_upto: scl,
+                        last_send_ms: 0,
+                        hint_sent: Lsn::ZERO,
+                    }
+                })
+                .collect();
+            pgs.insert(
+                p.pg,
+                PgState { replicas, tail: p.tail, tail_le_vdl: p.tail, durable: p.tail, unacked: BTreeMap::new() },
+            );
+        }
+        VolumeCore {
+            cfg,
+            cluster,
+            epoch: rec.epoch,
+            history: rec.history,
+            fenced: None,
+            // LSNs between the VDL and the highest one seen were voided by
+            // recovery; new ones start above all of them so no LSN is reused.
+            last_lsn: rec.max_lsn,
+            chain_tail: rec.vdl,
+            recovered_max: rec.max_lsn,
+            vcl: rec.vdl,
+            vdl: rec.vdl,
+            outstanding: BTreeMap::new(),
+            since_vdl: Vec::new(),
+            pgs,
+            pgmrpl: Lsn::ZERO,
+            next_req: 1,
+            inflight: HashMap::new(),
+            out: Vec::new(),
+            read_rotor: 0,
+        }
+    }
+
+    /// The writer's epoch.
+    pub fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+    /// Volume complete LSN.
+    pub fn vcl(&self) -> Lsn {
+        self.vcl
+    }
+    /// Volume durable LSN: commits at or below it are durable.
+    pub fn vdl(&self) -> Lsn {
+        self.vdl
+    }
+    /// Highest LSN allocated.
+    pub fn last_lsn(&self) -> Lsn {
+        self.last_lsn
+    }
+    /// The epoch that fenced this writer, if one did.
+    pub fn fenced(&self) -> Option<Epoch> {
+        self.fenced
+    }
+    /// Number of protection groups.
+    pub fn pg_count(&self) -> usize {
+        self.pgs.len()
+    }
+    /// The epoch history.
+    pub fn history(&self) -> &[Truncation] {
+        &self.history
+    }
+    /// The cluster description.
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// Sets the minimum read point of all compute nodes (PGMRPL), sent to
+    /// segments so they may collect older versions. Never above the VDL.
+    pub fn set_min_read_point(&mut self, lsn: Lsn) {
+        self.pgmrpl = self.pgmrpl.max(lsn.min(self.vdl));
+    }
+
+    /// Allocates LSNs for one MTR, queues its records for the replicas, and
+    /// returns the commit LSN (its last record, a CPL). The commit is durable
+    /// once [`VolumeCore::vdl`] reaches it.
+    pub fn submit(&mut self, changes: Vec<(PageId, RecordBody)>, now_ms: u64) -> Result<Lsn, SubmitError> {
+        if let Some(e) = self.fenced {
+            return Err(SubmitError::Fenced(e));
+        }
+        if changes.is_empty() {
+            return Err(SubmitError::Empty);
+        }
+        let n = changes.len() as u64;
+        if self.last_lsn.0 + n > self.vdl.max(self.recovered_max).0 + self.cfg.lal {
+            return Err(SubmitError::Backpressure { vdl: self.vdl, lal: self.cfg.lal });
+        }
+        let pages_per_pg = self.cluster.pages_per_pg();
+        let count = changes.len();
+        for (i, (page, body)) in changes.into_iter().enumerate() {
+            let pg = page.pg(pages_per_pg);
+            self.ensure_pg(pg);
+            let state = self.pgs.get_mut(&pg).expect("ensured");
+            let lsn = self.last_lsn.next();
+            let cpl = i + 1 == count;
+            let rec = LogRecord {
+                lsn,
+                epoch: self.epoch,
+                page,
+                pg_prev_lsn: state.tail,
+                vol_prev_lsn: self.chain_tail,
+                flags: if cpl { FLAG_CPL } else { 0 },
+                body,
+            };
+            state.tail = lsn;
+            state.unacked.insert(lsn, rec);
+            self.outstanding.insert(lsn, (pg, cpl));
+            self.last_lsn = lsn;
+            self.chain_tail = lsn;
+        }
+        self.flush(now_ms);
+        Ok(self.last_lsn)
+    }
+
+    /// Drains the messages to send.
+    pub fn take_outgoing(&mut self) -> Vec<Outgoing> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Feeds a reply to request `req_id` from node `from`.
+    pub fn on_reply(&mut self, from: NodeId, req_id: u64, msg: Message, now_ms: u64) {
+        let Some(req) = self.inflight.remove(&req_id) else { return };
+        if req.node != from {
+            return;
+        }
+        let Some(pg) = self.pgs.get_mut(&req.pg) else { return };
+        let Some(r) = pg.replicas.iter_mut().find(|r| r.info.node == from) else { return };
+        match msg {
+            Message::Ok if matches!(req.kind, ReqKind::Create) => {
+                r.phase = Phase::NeedAdopt;
+            }
+            Message::AppendAck { pg: ack_pg, scl } if ack_pg == req.pg => {
+                if matches!(req.kind, ReqKind::Adopt) && r.phase == Phase::Adopting {
+                    r.phase = Phase::Ready;
+                    r.sent_upto = scl;
+                }
+                if r.phase != Phase::Ready {
+                    return;
+                }
+                r.scl = r.scl.max(scl);
+                self.on_scl(req.pg);
+            }
+            Message::Error { code, epoch, message } => {
+                match code {
+                    ErrorCode::StaleEpoch if epoch > self.epoch => {
+                        tracing::error!(%epoch, mine = %self.epoch, "writer fenced by a newer epoch");
+                        self.fenced = Some(epoch);
+                    }
+                    ErrorCode::EpochBehind => r.phase = Phase::NeedAdopt,
+                    ErrorCode::UnknownSegment => r.phase = Phase::NeedCreate,
+                    _ => {
+                        tracing::warn!(node = %from, pg = %req.pg, ?code, "replica refused a request: {message}");
+                        Self::reset_after_failure(r, req.kind);
+                    }
+                }
+            }
+            other => {
+                tracing::warn!(node = %from, pg = %req.pg, "unexpected reply {other:?}");
+                Self::reset_after_failure(r, req.kind);
+            }
+        }
+        self.flush(now_ms);
+    }
+
+    /// A request got no reply (lost, timed out, or its connection broke).
+    pub fn on_failure(&mut self, req_id: u64, now_ms: u64) {
+        let Some(req) = self.inflight.remove(&req_id) else { return };
+        if let Some(r) = self.pgs.get_mut(&req.pg).and_then(|p| p.replicas.iter_mut().find(|r| r.info.node == req.node))
+        {
+            Self::reset_after_failure(r, req.kind);
+        }
+        self.flush(now_ms);
+    }
+
+    fn reset_after_failure(r: &mut ReplicaState, kind: ReqKind) {
+        match (kind, r.phase) {
+            (ReqKind::Create, Phase::Creating) => r.phase = Phase::NeedCreate,
+            (ReqKind::Adopt, Phase::Adopting) => r.phase = Phase::NeedAdopt,
+            // Resend from what the replica is known to hold.
+            (ReqKind::Append, _) => r.sent_upto = r.sent_upto.min(r.scl),
+            _ => {}
+        }
+    }
+
+    /// Advances time: expires requests, resends to lagging replicas and sends
+    /// heartbeats. Call every few milliseconds.
+    pub fn tick(&mut self, now_ms: u64) {
+        let timeout = self.cfg.request_timeout_ms;
+        let expired: Vec<u64> = self
+            .inflight
+            .iter()
+            .filter(|(_, r)| now_ms.saturating_sub(r.sent_ms) >= timeout)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            self.on_failure(id, now_ms);
+        }
+        for pg in self.pgs.values_mut() {
+            let last = pg.unacked.keys().next_back().copied().unwrap_or(Lsn::ZERO);
+            for r in pg.replicas.iter_mut() {
+                if r.phase == Phase::Ready
+                    && r.scl < last
+                    && now_ms.saturating_sub(r.last_send_ms) >= self.cfg.resend_ms
+                {
+                    r.sent_upto = r.sent_upto.min(r.scl);
+                }
+            }
+        }
+        self.flush(now_ms);
+    }
+
+    /// Replicas to read `page` at `lsn` from, best first: those known to have
+    /// an SCL at or above `lsn`, rotated to spread load, then the rest.
+    pub fn read_candidates(&mut self, page: PageId, lsn: Lsn) -> Option<(PgId, Vec<Replica>)> {
+        let pg = page.pg(self.cluster.pages_per_pg());
+        let state = self.pgs.get(&pg)?;
+        self.read_rotor = self.read_rotor.wrapping_add(1);
+        let n = state.replicas.len();
+        let mut ready: Vec<Replica> = Vec::new();
+        let mut rest: Vec<Replica> = Vec::new();
+        for i in 0..n {
+            let r = &state.replicas[(i + self.read_rotor) % n];
+            if r.scl >= lsn {
+                ready.push(r.info.clone());
+            } else {
+                rest.push(r.info.clone());
+            }
+        }
+        ready.extend(rest);
+        Some((pg, ready))
+    }
+
+    /// SCL of each replica of `pg` as this writer last heard it.
+    pub fn replica_scls(&self, pg: PgId) -> Vec<(Replica, Lsn)> {
+        self.pgs
+            .get(&pg)
+            .map(|p| p.replicas.iter().map(|r| (r.info.clone(), r.scl)).collect())
+            .unwrap_or_default()
+    }
+
+    // ---- internals ----
+
+    fn ensure_pg(&mut self, pg: PgId) {
+        if self.pgs.contains_key(&pg) {
+            return;
+        }
+        // PGs are created in order: a page past the end grows the volume by
+        // every PG up to it, so PG ids stay dense.
+        let next = self.pgs.keys().next_back().map(|p| p.0 + 1).unwrap_or(0);
+        for id in next..=pg.0 {
+            let replicas = self
+                .cluster
+                .place(PgId(id))
+                .into_iter()
+                .map(|info| ReplicaState {
+                    info,
+                    phase: Phase::NeedCreate,
+                    scl: Lsn::ZERO,
+                    sent_upto: Lsn::ZERO,
+                    last_send_ms: 0,
+                    hint_sent: Lsn::ZERO,
+                })
+                .collect();
+            tracing::info!(pg = id, "volume grows by a protection group");
+            self.pgs.insert(
+                PgId(id),
+                PgState {
+                    replicas,
+                    tail: Lsn::ZERO,
+                    tail_le_vdl: Lsn::ZERO,
+                    durable: Lsn::ZERO,
+                    unacked: BTreeMap::new(),
+                },
+            );
+        }
+    }
+
+    fn on_scl(&mut self, pg_id: PgId) {
+        let pg = self.pgs.get_mut(&pg_id).expect("caller checked");
+        let mut scls: Vec<Lsn> = pg.replicas.iter().map(|r| r.scl).collect();
+        scls.sort_unstable_by(|a, b| b.cmp(a));
+        let durable = scls[WRITE_QUORUM - 1];
+        if durable <= pg.durable {
+            return;
+        }
+        pg.durable = durable;
+        let rest = pg.unacked.split_off(&durable.next());
+        pg.unacked = rest;
+        self.advance_vcl();
+    }
+
+    fn advance_vcl(&mut self) {
+        while let Some((&lsn, &(pg, cpl))) = self.outstanding.first_key_value() {
+            if self.pgs[&pg].durable < lsn {
+                break;
+            }
+            self.outstanding.pop_first();
+            assert!(lsn > self.vcl, "VCL must only grow: {lsn} after {}", self.vcl);
+            self.vcl = lsn;
+            self.since_vdl.push((lsn, pg));
+            if cpl {
+                assert!(lsn > self.vdl, "VDL must only grow: {lsn} after {}", self.vdl);
+                self.vdl = lsn;
+                for (l, p) in self.since_vdl.drain(..) {
+                    self.pgs.get_mut(&p).expect("known PG").tail_le_vdl = l;
+                }
+            }
+        }
+    }
+
+    fn request(&mut self, to: NodeId, pg: PgId, kind: ReqKind, msg: Message, now_ms: u64) {
+        let req_id = self.next_req;
+        self.next_req += 1;
+        self.inflight.insert(req_id, Inflight { node: to, pg, kind, sent_ms: now_ms });
+        self.out.push(Outgoing { to, req_id, msg });
+    }
+
+    /// Builds every message the current state calls for.
+    fn flush(&mut self, now_ms: u64) {
+        if self.fenced.is_some() {
+            return;
+        }
+        let pages_per_pg = self.cluster.pages_per_pg();
+        let mut sends: Vec<(NodeId, PgId, ReqKind, Message)> = Vec::new();
+        for (&pg_id, pg) in self.pgs.iter_mut() {
+            let infos = pg.replicas_info();
+            for r in pg.replicas.iter_mut() {
+                match r.phase {
+                    Phase::NeedCreate => {
+                        r.phase = Phase::Creating;
+                        sends.push((
+                            r.info.node,
+                            pg_id,
+                            ReqKind::Create,
+                            Message::CreateSegment { pg: pg_id, pages_per_pg, replicas: infos.clone() },
+                        ));
+                    }
+                    Phase::NeedAdopt => {
+                        r.phase = Phase::Adopting;
+                        sends.push((
+                            r.info.node,
+                            pg_id,
+                            ReqKind::Adopt,
+                            Message::Adopt { pg: pg_id, history: self.history.clone() },
+                        ));
+                    }
+                    Phase::Creating | Phase::Adopting => {}
+                    Phase::Ready => {
+                        let hint_due = self.vdl > r.hint_sent
+                            && now_ms.saturating_sub(r.last_send_ms) >= self.cfg.heartbeat_ms;
+                        if pg.tail <= r.sent_upto && !hint_due {
+                            continue;
+                        }
+                        // Split into frames under the payload limit.
+                        let from = r.sent_upto.max(r.scl);
+                        let mut chunks: Vec<Vec<LogRecord>> = vec![Vec::new()];
+                        let mut bytes = 0usize;
+                        for rec in pg.unacked.range(from.next()..).map(|(_, rec)| rec) {
+                            let last = chunks.last_mut().expect("never empty");
+                            if bytes + rec.encoded_len() > FRAME_PAYLOAD_MAX / 2 && !last.is_empty() {
+                                chunks.push(Vec::new());
+                                bytes = 0;
+                            }
+                            bytes += rec.encoded_len();
+                            chunks.last_mut().expect("never empty").push(rec.clone());
+                        }
+                        for records in chunks {
+                            if records.is_empty() && !hint_due {
+                                continue;
+                            }
+                            let msg = Message::Append {
+                                pg: pg_id,
+                                epoch: self.epoch,
+                                vdl: self.vdl,
+                                pg_tail: pg.tail_le_vdl,
+                                pgmrpl: self.pgmrpl,
+                                records,
+                            };
+                            sends.push((r.info.node, pg_id, ReqKind::Append, msg));
+                        }
+                        r.sent_upto = pg.tail;
+                        r.hint_sent = self.vdl;
+                        r.last_send_ms = now_ms;
+                    }
+                }
+            }
+        }
+        for (to, pg, kind, msg) in sends {
+            self.request(to, pg, kind, msg, now_ms);
+        }
+    }
+}
+
+impl PgState {
+    fn replicas_info(&self) -> Vec<Replica> {
+        self.replicas.iter().map(|r| r.info.clone()).collect()
+    }
+}

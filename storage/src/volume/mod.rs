@@ -1,0 +1,338 @@
+//! The volume client: compute's storage driver.
+//!
+//! [`Volume`] runs recovery when it opens, then drives the quorum state
+//! machine ([`core::VolumeCore`]) over real connections: every request is its
+//! own task, so many MTRs are in flight at once and replicas batch them into
+//! one fsync (group commit); a ticker resends to lagging replicas and sends
+//! VDL heartbeats. Callers either `commit` (submit and wait for the VDL to
+//! pass the MTR) or `submit` and wait later. Page reads go to one replica whose
+//! SCL covers the read point, moving on to the next on "not yet", an error or
+//! a timeout.
+
+pub mod core;
+pub mod recovery;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use crate::cluster::Cluster;
+use crate::net::Peer;
+use crate::types::{Epoch, Lsn, NodeId, PageId, PgId, RecordBody};
+use crate::wire::{Message, Replica};
+
+use self::core::{CoreConfig, Outgoing, SubmitError, VolumeCore};
+use self::recovery::{Recovery, RecoveryError};
+
+/// Tunables of the volume client.
+#[derive(Clone, Debug)]
+pub struct VolumeConfig {
+    /// Write-path tunables.
+    pub core: CoreConfig,
+    /// Per-request timeout for appends and recovery requests.
+    pub request_timeout: Duration,
+    /// Per-replica timeout of a page read before trying the next replica.
+    pub page_read_timeout: Duration,
+    /// How long recovery waits for silent nodes when listing segments.
+    pub recovery_list_wait: Duration,
+    /// Low bits of this writer's epoch; distinct writers should differ.
+    pub epoch_nonce: u16,
+}
+
+impl Default for VolumeConfig {
+    fn default() -> Self {
+        VolumeConfig {
+            core: CoreConfig::default(),
+            request_timeout: Duration::from_secs(2),
+            page_read_timeout: Duration::from_millis(500),
+            recovery_list_wait: Duration::from_secs(2),
+            epoch_nonce: (std::process::id() & 0xFFFF) as u16,
+        }
+    }
+}
+
+/// Why a volume operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VolumeError {
+    /// Recovery could not complete.
+    #[error("recovery failed: {0}")]
+    Recovery(#[from] RecoveryError),
+    /// A newer writer took over; this volume handle can no longer write.
+    #[error("fenced: a newer writer opened epoch {0}")]
+    Fenced(Epoch),
+    /// The MTR had no changes.
+    #[error("empty mini-transaction")]
+    Empty,
+    /// The page lies beyond the volume's last protection group.
+    #[error("page {0} is beyond the end of the volume")]
+    NoSuchPage(PageId),
+    /// No replica could serve the read.
+    #[error("page {page} at {lsn}: no replica could serve it ({detail})")]
+    PageUnavailable {
+        /// The page.
+        page: PageId,
+        /// The read point.
+        lsn: Lsn,
+        /// What each replica said.
+        detail: String,
+    },
+    /// The read point is older than the GC horizon.
+    #[error("page {page} at {lsn} is older than the horizon {horizon}")]
+    TooOld {
+        /// The page.
+        page: PageId,
+        /// The read point.
+        lsn: Lsn,
+        /// The oldest readable LSN.
+        horizon: Lsn,
+    },
+    /// The volume was closed.
+    #[error("volume closed")]
+    Closed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Progress {
+    vdl: Lsn,
+    fenced: Option<Epoch>,
+}
+
+struct Inner {
+    core: Mutex<VolumeCore>,
+    peers: HashMap<NodeId, Peer>,
+    progress: watch::Sender<Progress>,
+    cfg: VolumeConfig,
+    started: Instant,
+}
+
+/// A handle to the volume, held by its one writer. Cheap to clone.
+#[derive(Clone)]
+pub struct Volume {
+    inner: Arc<Inner>,
+    ticker: Arc<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Volume {
+    fn drop(&mut self) {
+        if Arc::strong_count(&self.ticker) == 1 {
+            self.ticker.abort();
+        }
+    }
+}
+
+fn now_ms(started: Instant) -> u64 {
+    started.elapsed().as_millis() as u64
+}
+
+impl Volume {
+    /// Recovers the volume described by `cluster` and opens it for writing
+    /// under a new epoch. Waits as long as recovery needs: wrap it in a
+    /// timeout to bound it.
+    pub async fn open(cluster: Cluster, cfg: VolumeConfig) -> Result<Volume, VolumeError> {
+        let peers: HashMap<NodeId, Peer> =
+            cluster.nodes.iter().map(|(id, n)| (*id, Peer::new(n.addr.clone()))).collect();
+        let started = Instant::now();
+        let recovered = recover(&cluster, &peers, &cfg, started).await?;
+        tracing::info!(epoch = %recovered.epoch, vdl = %recovered.vdl, pgs = recovered.pgs.len(), "volume recovered");
+        let vdl = recovered.vdl;
+        let core = VolumeCore::new(cfg.core.clone(), cluster, recovered);
+        let (progress, _) = watch::channel(Progress { vdl, fenced: None });
+        let inner = Arc::new(Inner { core: Mutex::new(core), peers, progress, cfg, started });
+        let weak = Arc::downgrade(&inner);
+        let ticker = tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_millis(10));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                let outs = {
+                    let mut core = inner.core.lock().expect("core lock");
+                    core.tick(now_ms(inner.started));
+                    core.take_outgoing()
+                };
+                dispatch(&inner, outs);
+            }
+        });
+        Ok(Volume { inner, ticker: Arc::new(ticker) })
+    }
+
+    /// The writer's epoch.
+    pub fn epoch(&self) -> Epoch {
+        self.inner.core.lock().expect("core lock").epoch()
+    }
+
+    /// The volume durable LSN.
+    pub fn vdl(&self) -> Lsn {
+        self.inner.progress.borrow().vdl
+    }
+
+    /// Highest LSN allocated.
+    pub fn last_lsn(&self) -> Lsn {
+        self.inner.core.lock().expect("core lock").last_lsn()
+    }
+
+    /// Number of protection groups.
+    pub fn pg_count(&self) -> usize {
+        self.inner.core.lock().expect("core lock").pg_count()
+    }
+
+    /// SCLs of each replica of `pg`, as last acknowledged.
+    pub fn replica_scls(&self, pg: PgId) -> Vec<(Replica, Lsn)> {
+        self.inner.core.lock().expect("core lock").replica_scls(pg)
+    }
+
+    /// Tells storage the minimum read point of all compute nodes (PGMRPL).
+    pub fn set_min_read_point(&self, lsn: Lsn) {
+        self.inner.core.lock().expect("core lock").set_min_read_point(lsn);
+    }
+
+    /// Allocates LSNs for one MTR and sends it, waiting while the LSN
+    /// allocation limit holds it back. Returns its commit LSN; it is durable
+    /// once [`Volume::wait_durable`] returns for it.
+    pub async fn submit(&self, changes: Vec<(PageId, RecordBody)>) -> Result<Lsn, VolumeError> {
+        let mut rx = self.inner.progress.subscribe();
+        loop {
+            let result = {
+                let mut core = self.inner.core.lock().expect("core lock");
+                let r = core.submit(changes.clone(), now_ms(self.inner.started));
+                (r, core.take_outgoing())
+            };
+            match result {
+                (Ok(lsn), outs) => {
+                    dispatch(&self.inner, outs);
+                    return Ok(lsn);
+                }
+                (Err(SubmitError::Backpressure { .. }), _) => {
+                    if rx.changed().await.is_err() {
+                        return Err(VolumeError::Closed);
+                    }
+                }
+                (Err(SubmitError::Fenced(e)), _) => return Err(VolumeError::Fenced(e)),
+                (Err(SubmitError::Empty), _) => return Err(VolumeError::Empty),
+            }
+        }
+    }
+
+    /// Waits until the VDL reaches `lsn`.
+    pub async fn wait_durable(&self, lsn: Lsn) -> Result<(), VolumeError> {
+        let mut rx = self.inner.progress.subscribe();
+        loop {
+            let p = *rx.borrow_and_update();
+            if p.vdl >= lsn {
+                return Ok(());
+            }
+            if let Some(e) = p.fenced {
+                return Err(VolumeError::Fenced(e));
+            }
+            if rx.changed().await.is_err() {
+                return Err(VolumeError::Closed);
+            }
+        }
+    }
+
+    /// Submits one MTR and waits until it is durable.
+    pub async fn commit(&self, changes: Vec<(PageId, RecordBody)>) -> Result<Lsn, VolumeError> {
+        let lsn = self.submit(changes).await?;
+        self.wait_durable(lsn).await?;
+        Ok(lsn)
+    }
+
+    /// Reads `page` as of `lsn` (at most the VDL) from one replica.
+    pub async fn get_page(&self, page: PageId, lsn: Lsn) -> Result<Bytes, VolumeError> {
+        let candidates = self.inner.core.lock().expect("core lock").read_candidates(page, lsn);
+        let Some((pg, replicas)) = candidates else { return Err(VolumeError::NoSuchPage(page)) };
+        let mut detail = Vec::new();
+        for r in replicas {
+            let Some(peer) = self.inner.peers.get(&r.node) else { continue };
+            let reply = peer.request(Message::GetPage { pg, page, lsn }, self.inner.cfg.page_read_timeout).await;
+            match reply {
+                Ok(Message::Page { image, .. }) => return Ok(image),
+                Ok(Message::TooOld { horizon }) => return Err(VolumeError::TooOld { page, lsn, horizon }),
+                Ok(Message::NotYet { scl }) => detail.push(format!("node {}: not yet (SCL {scl})", r.node)),
+                Ok(other) => detail.push(format!("node {}: {other:?}", r.node)),
+                Err(e) => detail.push(format!("node {}: {e}", r.node)),
+            }
+        }
+        Err(VolumeError::PageUnavailable { page, lsn, detail: detail.join("; ") })
+    }
+}
+
+/// Sends each message on its own task and feeds the reply back to the core.
+fn dispatch(inner: &Arc<Inner>, outs: Vec<Outgoing>) {
+    for out in outs {
+        let Some(peer) = inner.peers.get(&out.to).cloned() else { continue };
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            let reply = peer.request(out.msg, inner.cfg.request_timeout).await;
+            let (outs, progress) = {
+                let mut core = inner.core.lock().expect("core lock");
+                let now = now_ms(inner.started);
+                match reply {
+                    Ok(msg) => core.on_reply(out.to, out.req_id, msg, now),
+                    Err(e) => {
+                        tracing::debug!(node = %out.to, "storage request failed: {e}");
+                        core.on_failure(out.req_id, now);
+                    }
+                }
+                (core.take_outgoing(), Progress { vdl: core.vdl(), fenced: core.fenced() })
+            };
+            inner.progress.send_if_modified(|p| {
+                if *p != progress {
+                    *p = progress;
+                    true
+                } else {
+                    false
+                }
+            });
+            dispatch(&inner, outs);
+        });
+    }
+}
+
+async fn recover(
+    cluster: &Cluster,
+    peers: &HashMap<NodeId, Peer>,
+    cfg: &VolumeConfig,
+    started: Instant,
+) -> Result<self::core::Recovered, VolumeError> {
+    let rec = Arc::new(Mutex::new(Recovery::new(
+        cluster.clone(),
+        cfg.epoch_nonce,
+        now_ms(started),
+        cfg.recovery_list_wait.as_millis() as u64,
+        cfg.request_timeout.as_millis() as u64,
+    )));
+    let (wake_tx, mut wake_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let mut last_log = Instant::now();
+    loop {
+        let outs = {
+            let mut r = rec.lock().expect("recovery lock");
+            r.tick(now_ms(started));
+            if let Some(result) = r.take_result() {
+                return result.map_err(VolumeError::from);
+            }
+            if last_log.elapsed() > Duration::from_secs(5) {
+                tracing::warn!("recovery still running: {}", r.progress());
+                last_log = Instant::now();
+            }
+            r.take_outgoing()
+        };
+        for out in outs {
+            let Some(peer) = peers.get(&out.to).cloned() else { continue };
+            let rec = rec.clone();
+            let wake = wake_tx.clone();
+            let timeout = cfg.request_timeout;
+            tokio::spawn(async move {
+                if let Ok(msg) = peer.request(out.msg, timeout).await {
+                    rec.lock().expect("recovery lock").on_reply(out.to, out.req_id, msg, now_ms(started));
+                    let _ = wake.try_send(());
+                }
+            });
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(50), wake_rx.recv()).await;
+    }
+}
