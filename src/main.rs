@@ -1,1 +1,48 @@
-fn main(){}
+//! The one `sextant` binary: every component is a subcommand (DESIGN.md §6).
+//!
+//! This file only parses the command line and hands off; each subcommand
+//! lives in `cmd/`. `anyhow` is used here, at the binary's edge, and nowhere
+//! in the libraries.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Sextant: an Aurora-style, Postgres-compatible database for buffering change data.
+#[derive(Parser, Debug)]
+#[command(name = "sextant", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a whole cluster in one process on loopback (development).
+    Dev(cmd::dev::DevArgs),
+    /// Run a storage node.
+    Storage(cmd::storage::StorageArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(cmd::bench::BenchCommand),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SEXTANT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Dev(args) => cmd::dev::run(args).await,
+            Command::Storage(args) => cmd::storage::run(args).await,
+            Command::Bench(cmd::bench::BenchCommand::Volume(args)) => cmd::bench::volume(args).await,
+            Command::Bench(cmd::bench::BenchCommand::Floor(args)) => cmd::bench::floor(args).await,
+        }
+    })
+}

@@ -1,0 +1,120 @@
+//! `sextant dev`: a whole cluster in one process on loopback.
+//!
+//! Today the cluster is the storage tier: six storage nodes, two in each of
+//! three AZs, with a `cluster.toml` written into the data directory so other
+//! subcommands (`sextant bench volume`) can reach them. The writer, reader,
+//! proxy and ingest service join this command as they are built; the flags
+//! for their endpoints are part of the command-line contract (DESIGN.md §6)
+//! and are accepted already. Data survives restarts under `--data`.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use sextant_storage::cluster::Cluster;
+use sextant_storage::node::{self, NodeConfig};
+use sextant_storage::types::NodeId;
+
+/// Flags of `sextant dev`.
+#[derive(Args, Debug)]
+pub struct DevArgs {
+    /// Directory for all cluster data; reused across restarts.
+    #[arg(long, env = "SEXTANT_DEV_DATA", default_value = "./sextant-data")]
+    pub data: PathBuf,
+    /// Writer endpoint (Postgres protocol).
+    #[arg(long, env = "SEXTANT_DEV_PORT", default_value_t = 6432)]
+    pub port: u16,
+    /// Reader endpoint (Postgres protocol).
+    #[arg(long, env = "SEXTANT_DEV_READER_PORT", default_value_t = 6433)]
+    pub reader_port: u16,
+    /// Ingest HTTP endpoint.
+    #[arg(long, env = "SEXTANT_DEV_HTTP_PORT", default_value_t = 8080)]
+    pub http_port: u16,
+    /// First port of the six storage nodes (they take six in a row) on the
+    /// first start; later starts reuse the ports in `DATA/cluster.toml`.
+    #[arg(long, env = "SEXTANT_DEV_STORAGE_PORT", default_value_t = 7101)]
+    pub storage_port: u16,
+}
+
+const AZS: [&str; 3] = ["az-a", "az-b", "az-c"];
+
+/// Runs the dev cluster until Ctrl-C or SIGTERM.
+pub async fn run(args: DevArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data).with_context(|| format!("create {}", args.data.display()))?;
+    let cluster_path = args.data.join("cluster.toml");
+    if !cluster_path.exists() {
+        anyhow::ensure!(args.storage_port <= u16::MAX - 12, "--storage-port too high: six nodes need six ports");
+        std::fs::write(&cluster_path, cluster_toml(args.storage_port))
+            .with_context(|| format!("write {}", cluster_path.display()))?;
+    }
+    let cluster = Cluster::load(&cluster_path)?;
+    let mut handles = Vec::new();
+    for (id, n) in &cluster.nodes {
+        let listen: SocketAddr = n.addr.parse().with_context(|| format!("storage node {id} address {}", n.addr))?;
+        let metrics = n.metrics.as_deref().map(str::parse).transpose().context("metrics address")?;
+        let config = NodeConfig {
+            listen,
+            az: n.az.clone(),
+            data_dir: args.data.join(format!("storage-{id}")),
+            node_id: NodeId(id.0),
+            metrics,
+            gossip_interval: Duration::from_millis(200),
+            log_retention: Duration::from_secs(24 * 3600),
+            fsync: true,
+        };
+        std::fs::create_dir_all(&config.data_dir)?;
+        let handle = node::start(config).await.with_context(|| format!("start storage node {id} on {listen}"))?;
+        handles.push(handle);
+    }
+    println!("{}", banner(&args, &cluster, &cluster_path));
+    super::shutdown_signal().await;
+    for h in handles {
+        h.shutdown().await;
+    }
+    Ok(())
+}
+
+fn cluster_toml(base: u16) -> String {
+    let mut s = String::from(
+        "# Written by `sextant dev`: the dev cluster's storage nodes.\nsegment_size = \"10GiB\"\n",
+    );
+    for i in 0..6u16 {
+        let az = AZS[usize::from(i / 2)];
+        let port = base + i;
+        let metrics = base + 6 + i;
+        let _ = write!(
+            s,
+            "\n[[storage]]\nid = {}\naddr = \"127.0.0.1:{port}\"\naz = \"{az}\"\nmetrics = \"127.0.0.1:{metrics}\"\n",
+            i + 1
+        );
+    }
+    s
+}
+
+fn banner(args: &DevArgs, cluster: &Cluster, cluster_path: &Path) -> String {
+    let mut s = String::from("Sextant dev cluster is up.\n\nStorage nodes (6 copies of every page, 2 per AZ):\n");
+    for (id, n) in &cluster.nodes {
+        let _ = writeln!(
+            s,
+            "  node {id:<2} {:<6} {}  metrics http://{}/metrics",
+            n.az,
+            n.addr,
+            n.metrics.as_deref().unwrap_or("-")
+        );
+    }
+    let _ = write!(
+        s,
+        "\nCluster file: {}\nData:         {}\n\nDrive commits through the volume client:\n  sextant bench volume --cluster {} --duration 10s --concurrency 8\n\n\
+         SQL endpoints (writer :{}, reader :{}) and ingest (:{}) are not part of this build yet.\nPress Ctrl-C to stop.",
+        cluster_path.display(),
+        args.data.display(),
+        cluster_path.display(),
+        args.port,
+        args.reader_port,
+        args.http_port
+    );
+    s
+}
