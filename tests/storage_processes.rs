@@ -178,10 +178,11 @@ async fn a_node_that_missed_writes_catches_up_by_gossip() {
 #[test]
 fn bench_volume_prints_one_json_line_and_ends_on_time_without_quorum() {
     let mut c = ProcCluster::start("512KiB");
+    let cluster_file = c.cluster_file.clone();
     let run = |dur: &str| {
         let out = std::process::Command::new(support::sextant_bin())
             .args(["bench", "volume", "--cluster"])
-            .arg(&c.cluster_file)
+            .arg(&cluster_file)
             .args(["--duration", dur, "--concurrency", "4", "--payload-bytes", "64"])
             .env("SEXTANT_LOG", "error")
             .output()
