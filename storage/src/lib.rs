@@ -10,7 +10,9 @@
 //! on it, never the other way round.
 
 pub mod cluster;
+pub mod metrics;
 pub mod net;
+pub mod node;
 pub mod segment;
 pub mod types;
 pub mod volume;

@@ -1,0 +1,81 @@
+//! Background upkeep of a segment: materialization, garbage collection and
+//! log compaction.
+//!
+//! Every few gossip intervals the task coalesces long delta chains into page
+//! images ([`crate::segment::Segment::materialize`]), drops versions below the
+//! minimum read point when the writer's `pgmrpl` moved past the horizon
+//! ([`crate::segment::Segment::collect`]), and, when the log file has grown
+//! well past the live data, lets [`super::store::Slot::compact`] trim records
+//! older than the retention window and rewrite the log. The in-memory work
+//! runs on a blocking thread so a big segment never stalls the runtime's
+//! workers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::node::store::Slot;
+use crate::node::{now_ms, until_shutdown, Node};
+use crate::types::PAGE_SIZE_U64;
+
+/// Maintenance runs once per this many gossip intervals.
+const GOSSIP_INTERVALS_PER_RUN: u32 = 5;
+/// Bounds of the maintenance interval derived from the gossip interval.
+const INTERVAL_MIN: Duration = Duration::from_millis(10);
+const INTERVAL_MAX: Duration = Duration::from_secs(5);
+/// A log file smaller than this is never compacted: rewriting it would cost
+/// more than the space it frees.
+pub const COMPACT_LOG_BYTES_MIN: u64 = 1024 * 1024;
+/// Compact once the log file is this many times the live data.
+pub const COMPACT_GROWTH_FACTOR: u64 = 2;
+
+/// The maintenance task of one segment.
+pub(crate) async fn run(node: Arc<Node>, slot: Arc<Slot>) {
+    let mut shutdown = node.shutdown.clone();
+    let period =
+        (node.config.gossip_interval * GOSSIP_INTERVALS_PER_RUN).clamp(INTERVAL_MIN, INTERVAL_MAX);
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let retention_ms = u64::try_from(node.config.log_retention.as_millis()).unwrap_or(u64::MAX);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = until_shutdown(&mut shutdown) => return,
+        }
+        if slot.durable().stopped {
+            return;
+        }
+        let file_bytes = slot.log_file_bytes();
+        let work = slot.clone();
+        let want_compaction = tokio::task::spawn_blocking(move || {
+            let mut st = work.state.blocking_lock();
+            let images = st.seg.materialize();
+            if images > 0 {
+                tracing::debug!(images, "materialized page images");
+            }
+            if st.pgmrpl_seen > st.seg.horizon() && st.seg.collect() {
+                tracing::debug!(horizon = %st.seg.horizon(), "collected old versions");
+            }
+            // Cheap pre-check; `compact` decides after trimming.
+            file_bytes >= COMPACT_LOG_BYTES_MIN
+                && file_bytes
+                    > COMPACT_GROWTH_FACTOR * st.seg.base_pages().len() as u64 * PAGE_SIZE_U64
+        })
+        .await;
+        let want_compaction = match want_compaction {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!("segment maintenance failed: {e}");
+                continue;
+            }
+        };
+        if !want_compaction {
+            continue;
+        }
+        let keep_since_ms = now_ms().saturating_sub(retention_ms);
+        if let Err(e) = slot.compact(keep_since_ms, COMPACT_GROWTH_FACTOR).await {
+            tracing::error!(dir = %slot.dir.display(), "failed to switch log generations, segment stopped: {e}");
+            slot.stop();
+            return;
+        }
+    }
+}

@@ -1,0 +1,888 @@
+//! One hosted segment: the in-memory [`Segment`] plus its files, and the
+//! group-commit writer that makes its changes durable.
+//!
+//! # Group commit
+//! A request changes the segment under [`Slot::state`], moves what
+//! [`Segment::take_pending`] returned into the slot's queue and bumps the
+//! slot's change sequence number; then it wakes the writer and waits for
+//! that number to become durable. The writer takes *everything* queued at
+//! once, with the segment's SCL at that moment, writes it (meta first when it
+//! changed), fsyncs once, and only then publishes `(seq, scl)` as durable.
+//! Every request whose change is in the batch then completes, and an ack
+//! carries the durable SCL, never the in-memory one.
+//!
+//! # Locking
+//! Two async mutexes, always taken in this order: `io` (the log file, held by
+//! the writer for a whole batch and by compaction for a whole rewrite), then
+//! `state` (the segment, held only for in-memory work). Requests take only
+//! `state`, so they apply and queue while a batch is being fsynced, and the
+//! next batch picks them all up together.
+//!
+//! # Compaction
+//! Write `log.<gen+1>` from [`Segment::snapshot`], fsync it and the directory,
+//! replace the meta (new generation, horizon, base pages), then delete
+//! `log.<gen>`. A crash before the meta rename leaves the old generation
+//! current (the new file is an orphan the loader deletes); after it, the new
+//! one (the old file is the orphan). Either way the segment loads whole.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use tokio::sync::{watch, Mutex, Notify};
+
+use crate::metrics::NodeMetrics;
+use crate::node::format::{self, DiskMeta, MetaError};
+use crate::node::until_shutdown;
+use crate::segment::{LogEntry, Segment, SegmentMeta};
+use crate::types::{Epoch, Lsn, PageId, PgId, PAGE_SIZE_U64};
+
+/// What is durable of a segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Durable {
+    /// Highest change sequence number on disk.
+    pub seq: u64,
+    /// The segment's SCL when that change was taken for fsync.
+    pub scl: Lsn,
+    /// The writer stopped (disk failure or shutdown): nothing more will
+    /// become durable, so waiters must fail.
+    pub stopped: bool,
+}
+
+/// The in-memory side of a slot.
+#[derive(Debug)]
+pub(crate) struct SegState {
+    pub seg: Segment,
+    /// Entries taken from the segment, waiting for the writer.
+    queue: Vec<LogEntry>,
+    /// Change sequence number: bumped whenever something must be written.
+    seq: u64,
+    /// Pages repaired from a peer, with the LSN of the image installed. Such
+    /// an image lives only in memory until a compaction below a horizon at
+    /// or above that LSN writes it as a base; until then compaction waits.
+    pub repaired: BTreeMap<PageId, Lsn>,
+    /// Highest minimum read point the writer sent.
+    pub pgmrpl_seen: Lsn,
+    /// `trim_log` dropped records that the log file still holds.
+    trimmed_since_compaction: bool,
+}
+
+impl SegState {
+    /// Queues what the last operation produced; returns the sequence number
+    /// to wait for (covering earlier changes still in flight, too).
+    pub fn note_changes(&mut self) -> u64 {
+        let pending = self.seg.take_pending();
+        if !pending.is_empty() || self.seg.meta_dirty() {
+            self.queue.extend(pending);
+            self.seq += 1;
+        }
+        self.seq
+    }
+}
+
+/// The file side of a slot; only the writer and compaction touch it.
+#[derive(Debug)]
+pub(crate) struct LogIo {
+    file: Arc<File>,
+    generation: u64,
+    horizon: Lsn,
+    horizon_tail: Lsn,
+    base_pages: Vec<PageId>,
+    /// Highest change sequence number written.
+    written_seq: u64,
+}
+
+/// Why a segment could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The meta file is damaged: the segment is refused, not guessed at.
+    #[error("meta file of {dir} is damaged: {source}")]
+    Meta {
+        /// The segment directory.
+        dir: PathBuf,
+        /// What was wrong.
+        source: MetaError,
+    },
+    /// The meta is fine but contradicts its directory or files.
+    #[error("segment in {dir} is inconsistent: {what}")]
+    Inconsistent {
+        /// The segment directory.
+        dir: PathBuf,
+        /// What was wrong.
+        what: String,
+    },
+    /// Reading or repairing the files failed.
+    #[error("failed to load segment in {dir}: {source}")]
+    Io {
+        /// The segment directory.
+        dir: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+}
+
+/// A segment hosted by this node.
+pub(crate) struct Slot {
+    pub pg: PgId,
+    pub dir: PathBuf,
+    pub state: Mutex<SegState>,
+    io: Mutex<LogIo>,
+    durable: watch::Sender<Durable>,
+    wake: Notify,
+    /// Bytes in the current log file, readable without the `io` lock.
+    log_file_bytes: AtomicU64,
+    fsync: bool,
+    metrics: Arc<NodeMetrics>,
+}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slot")
+            .field("pg", &self.pg)
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A loaded segment and what the load found.
+pub(crate) struct Loaded {
+    pub slot: Arc<Slot>,
+    /// Damaged entries skipped.
+    pub damaged: u64,
+    /// Bytes of torn tail cut off.
+    pub torn_bytes: u64,
+}
+
+impl Slot {
+    fn new(
+        pg: PgId,
+        dir: PathBuf,
+        seg: Segment,
+        io: LogIo,
+        file_bytes: u64,
+        fsync: bool,
+        metrics: Arc<NodeMetrics>,
+    ) -> Slot {
+        let scl = seg.scl();
+        metrics.segment_scl(pg, scl);
+        Slot {
+            pg,
+            dir,
+            state: Mutex::new(SegState {
+                seg,
+                queue: Vec::new(),
+                seq: 0,
+                repaired: BTreeMap::new(),
+                pgmrpl_seen: Lsn::ZERO,
+                trimmed_since_compaction: false,
+            }),
+            io: Mutex::new(io),
+            durable: watch::channel(Durable {
+                seq: 0,
+                scl,
+                stopped: false,
+            })
+            .0,
+            wake: Notify::new(),
+            log_file_bytes: AtomicU64::new(file_bytes),
+            fsync,
+            metrics,
+        }
+    }
+
+    /// Creates a new segment on disk (blocking): directory, meta, empty log.
+    /// Its epoch starts at zero; the writer sets the history with `Adopt` or
+    /// `Truncate`.
+    pub fn create_blocking(
+        dir: PathBuf,
+        meta: SegmentMeta,
+        fsync: bool,
+        metrics: Arc<NodeMetrics>,
+    ) -> io::Result<Arc<Slot>> {
+        let pg = meta.pg;
+        let mut seg = Segment::create(meta, Epoch(0));
+        // Never overwrite: a directory here is a segment this node refused
+        // or one that appeared behind its back, and both need a human.
+        if dir.exists() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists but is not a loaded segment", dir.display()),
+            ));
+        }
+        // A `.creating` directory is a creation that crashed before its
+        // rename: it holds nothing of value.
+        let tmp = dir.with_extension("creating");
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp)?;
+        }
+        fs::create_dir_all(&tmp)?;
+        let disk = DiskMeta {
+            durable: seg.durable_meta(),
+            generation: 0,
+            horizon: Lsn::ZERO,
+            horizon_tail: Lsn::ZERO,
+            base_pages: Vec::new(),
+        };
+        format::write_meta(&tmp, &disk, fsync)?;
+        let log = File::create(format::log_path(&tmp, 0))?;
+        if fsync {
+            log.sync_all()?;
+            format::sync_dir(&tmp)?;
+        }
+        drop(log);
+        // The directory appears under its real name only once complete.
+        fs::rename(&tmp, &dir)?;
+        if fsync {
+            if let Some(parent) = dir.parent() {
+                format::sync_dir(parent)?;
+            }
+        }
+        seg.meta_written();
+        let file = format::open_log_for_append(&format::log_path(&dir, 0))?;
+        let io = LogIo {
+            file: Arc::new(file),
+            generation: 0,
+            horizon: Lsn::ZERO,
+            horizon_tail: Lsn::ZERO,
+            base_pages: Vec::new(),
+            written_seq: 0,
+        };
+        Ok(Arc::new(Slot::new(pg, dir, seg, io, 0, fsync, metrics)))
+    }
+
+    /// Loads a segment from its directory (blocking). Damaged log entries are
+    /// skipped (records become holes for gossip to fill, base images become
+    /// lost pages to repair from a peer) and a torn tail is cut off; a
+    /// damaged meta refuses the whole segment.
+    pub fn load_blocking(
+        dir: PathBuf,
+        pg: PgId,
+        fsync: bool,
+        metrics: Arc<NodeMetrics>,
+    ) -> Result<Loaded, LoadError> {
+        let io_err = |source| LoadError::Io {
+            dir: dir.clone(),
+            source,
+        };
+        let inconsistent = |what: String| LoadError::Inconsistent {
+            dir: dir.clone(),
+            what,
+        };
+        let disk = format::read_meta(&dir)
+            .map_err(io_err)?
+            .map_err(|source| LoadError::Meta {
+                dir: dir.clone(),
+                source,
+            })?;
+        if disk.durable.meta.pg != pg {
+            return Err(inconsistent(format!(
+                "meta names PG {} in the directory of PG {pg}",
+                disk.durable.meta.pg
+            )));
+        }
+        // Remove leftovers: logs of other generations (a compaction cut short
+        // on either side of its meta rename) and a meta.tmp never renamed.
+        let mut have_log = false;
+        for entry in fs::read_dir(&dir).map_err(io_err)? {
+            let entry = entry.map_err(io_err)?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            match format::parse_log_file_name(name) {
+                Some(g) if g == disk.generation => have_log = true,
+                Some(g) => {
+                    tracing::info!(dir = %dir.display(), generation = g, "removing log of another generation");
+                    fs::remove_file(entry.path()).map_err(io_err)?;
+                }
+                None if name == "meta.tmp" => fs::remove_file(entry.path()).map_err(io_err)?,
+                None => {}
+            }
+        }
+        let path = format::log_path(&dir, disk.generation);
+        if !have_log {
+            if disk.generation != 0 {
+                return Err(inconsistent(format!(
+                    "log generation {} is missing",
+                    disk.generation
+                )));
+            }
+            File::create(&path).map_err(io_err)?;
+        }
+        let data = fs::read(&path).map_err(io_err)?;
+        let scan = format::scan_log(&data);
+        for d in &scan.damaged {
+            tracing::warn!(file = %path.display(), offset = d.offset, len = d.len, what = d.what,
+                "skipping damaged log entry; gossip and page repair will refill it");
+        }
+        let torn_bytes = data.len() as u64 - scan.valid_len;
+        let file = format::open_log_for_append(&path).map_err(io_err)?;
+        if torn_bytes > 0 {
+            tracing::warn!(file = %path.display(), bytes = torn_bytes, "cutting off a torn log tail");
+            file.set_len(scan.valid_len).map_err(io_err)?;
+        }
+        if fsync {
+            // What we read may still be only in the page cache (the last
+            // process died before its fsync): make it durable before any ack
+            // counts on it.
+            file.sync_all().map_err(io_err)?;
+        }
+
+        let pages_per_pg = disk.durable.meta.pages_per_pg;
+        let mut damaged = scan.damaged.len() as u64;
+        let mut lost: Vec<PageId> = scan.lost_bases;
+        let mut entries = Vec::with_capacity(scan.entries.len() + 1);
+        // The horizon comes from the meta, so a damaged Horizon entry costs
+        // nothing; it must precede every record for restore to place them.
+        if disk.generation > 0 || disk.horizon > Lsn::ZERO {
+            entries.push(LogEntry::Horizon {
+                lsn: disk.horizon,
+                tail: disk.horizon_tail,
+            });
+        }
+        let mut bases_seen = Vec::new();
+        for e in scan.entries {
+            match &e {
+                LogEntry::Horizon { lsn, tail } => {
+                    if (*lsn, *tail) != (disk.horizon, disk.horizon_tail) {
+                        tracing::warn!(%lsn, %tail, meta_horizon = %disk.horizon,
+                            "log horizon disagrees with the meta; using the meta's");
+                        damaged += 1;
+                    }
+                    continue;
+                }
+                LogEntry::Base { page, .. } if !disk.base_pages.contains(page) => {
+                    tracing::warn!(%page, "base image of a page the meta does not list; skipping it");
+                    damaged += 1;
+                    continue;
+                }
+                LogEntry::Base { page, .. } => bases_seen.push(*page),
+                LogEntry::Record { record, .. }
+                    if record.page.0 / pages_per_pg != u64::from(pg.0) =>
+                {
+                    tracing::warn!(lsn = %record.lsn, page = %record.page, "record of another PG in the log; skipping it");
+                    damaged += 1;
+                    continue;
+                }
+                LogEntry::Record { .. } | LogEntry::Hint { .. } => {}
+            }
+            entries.push(e);
+        }
+        // A base whose header was damaged too left no trace in the scan: the
+        // meta's list says it should be there.
+        bases_seen.sort();
+        for page in &disk.base_pages {
+            if bases_seen.binary_search(page).is_err() && !lost.contains(page) {
+                lost.push(*page);
+            }
+        }
+        lost.retain(|p| disk.base_pages.contains(p));
+        lost.sort();
+        lost.dedup();
+        for page in &lost {
+            tracing::warn!(%page, "base image lost; the page is unreadable until repaired from a peer");
+        }
+
+        let seg = Segment::restore(disk.durable.clone(), entries, lost);
+        let io = LogIo {
+            file: Arc::new(file),
+            generation: disk.generation,
+            horizon: disk.horizon,
+            horizon_tail: disk.horizon_tail,
+            base_pages: disk.base_pages,
+            written_seq: 0,
+        };
+        let slot = Arc::new(Slot::new(pg, dir, seg, io, scan.valid_len, fsync, metrics));
+        Ok(Loaded {
+            slot,
+            damaged,
+            torn_bytes,
+        })
+    }
+
+    /// The durable state now.
+    pub fn durable(&self) -> Durable {
+        *self.durable.borrow()
+    }
+
+    /// Bytes in the current log file.
+    pub fn log_file_bytes(&self) -> u64 {
+        self.log_file_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Wakes the writer: something is queued.
+    pub fn wake_writer(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Waits until change `seq` is durable; `None` if it never will be.
+    pub async fn wait_durable(&self, seq: u64) -> Option<Durable> {
+        let mut rx = self.durable.subscribe();
+        let d = *rx.wait_for(|d| d.seq >= seq || d.stopped).await.ok()?;
+        (d.seq >= seq).then_some(d)
+    }
+
+    /// Queues the changes of the operation just done under `st`, wakes the
+    /// writer and waits for them (and everything before) to be durable.
+    /// Consumes the guard so the lock is released before waiting.
+    pub async fn commit(&self, mut st: tokio::sync::MutexGuard<'_, SegState>) -> Option<Durable> {
+        let seq = st.note_changes();
+        drop(st);
+        if seq > self.durable().seq {
+            self.wake_writer();
+        }
+        self.wait_durable(seq).await
+    }
+
+    /// Marks the writer stopped so that every waiter fails.
+    pub fn stop(&self) {
+        self.durable.send_modify(|d| d.stopped = true);
+    }
+
+    /// The writer task: one batch per wake-up until shutdown.
+    pub async fn run_writer(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = until_shutdown(&mut shutdown) => break,
+            }
+            if !self.flush_or_stop().await {
+                return;
+            }
+        }
+        // Shutdown: what is queued was not acknowledged, but writing it
+        // saves gossip the work of fetching it again after the restart.
+        self.flush_or_stop().await;
+        self.stop();
+    }
+
+    /// Flushes; on failure stops the segment. Returns whether it may go on.
+    async fn flush_or_stop(&self) -> bool {
+        if self.durable().stopped {
+            // Compaction failed mid-switch: the files are in doubt.
+            return false;
+        }
+        match self.flush().await {
+            Ok(()) => true,
+            Err(e) => {
+                // After a failed write or fsync the file's state is unknown
+                // (the kernel may have dropped the dirty pages): stop taking
+                // writes until an operator restarts the node, which reloads
+                // the segment from what is really on disk.
+                tracing::error!(dir = %self.dir.display(), "failed to write segment log, segment stopped: {e}");
+                self.stop();
+                false
+            }
+        }
+    }
+
+    /// Writes and fsyncs everything queued, then publishes it as durable.
+    async fn flush(&self) -> io::Result<()> {
+        let mut io = self.io.lock().await;
+        let (entries, meta, scl, seq) = {
+            let mut st = self.state.lock().await;
+            if st.seq == io.written_seq {
+                return Ok(());
+            }
+            let meta = st.seg.meta_dirty().then(|| {
+                st.seg.meta_written();
+                st.seg.durable_meta()
+            });
+            (std::mem::take(&mut st.queue), meta, st.seg.scl(), st.seq)
+        };
+        let mut buf = BytesMut::new();
+        for e in &entries {
+            format::encode_entry(e, &mut buf);
+        }
+        let disk_meta = meta.map(|durable| DiskMeta {
+            durable,
+            generation: io.generation,
+            horizon: io.horizon,
+            horizon_tail: io.horizon_tail,
+            base_pages: io.base_pages.clone(),
+        });
+        let file = io.file.clone();
+        let dir = self.dir.clone();
+        let fsync = self.fsync;
+        let started = Instant::now();
+        let written = buf.len() as u64;
+        tokio::task::spawn_blocking(move || -> io::Result<()> {
+            // Meta first: a new epoch or truncation must be on disk before
+            // any record written under it.
+            if let Some(m) = &disk_meta {
+                format::write_meta(&dir, m, fsync)?;
+            }
+            if !buf.is_empty() {
+                (&*file).write_all(&buf)?;
+                if fsync {
+                    file.sync_data()?;
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(io::Error::other)??;
+        self.metrics.fsync_seconds(started.elapsed().as_secs_f64());
+        io.written_seq = seq;
+        self.log_file_bytes.fetch_add(written, Ordering::Relaxed);
+        self.durable.send_modify(|d| {
+            d.seq = seq;
+            d.scl = scl;
+        });
+        self.metrics.segment_scl(self.pg, scl);
+        Ok(())
+    }
+
+    /// Trims records older than `keep_since_ms` below the horizon and, if
+    /// that (now or since the last compaction) dropped something and the
+    /// log file is more than `growth_factor` times what is left, rewrites
+    /// the log from a snapshot. Returns whether it compacted.
+    ///
+    /// Trimming without rewriting is harmless: the records stay in the file,
+    /// and are at or below the horizon, so already folded into page images.
+    pub async fn compact(&self, keep_since_ms: u64, growth_factor: u64) -> Result<bool, io::Error> {
+        let mut io = self.io.lock().await;
+        let (snapshot, base_pages, durable, queued, seq, scl) = {
+            let mut st = self.state.lock().await;
+            // A lost page or a repair image not yet below the horizon would
+            // not survive a rewrite (see SegState::repaired); a dirty meta is
+            // the writer's to write first.
+            let horizon = st.seg.horizon();
+            if st.seg.meta_dirty()
+                || st.seg.lost_pages().next().is_some()
+                || st.repaired.values().any(|l| *l > horizon)
+            {
+                return Ok(false);
+            }
+            if st.seg.trim_log(keep_since_ms) > 0 {
+                st.trimmed_since_compaction = true;
+            }
+            if !st.trimmed_since_compaction
+                || self.log_file_bytes() <= growth_factor * live_bytes(&st.seg)
+            {
+                return Ok(false);
+            }
+            (
+                st.seg.snapshot(),
+                st.seg.base_pages(),
+                st.seg.durable_meta(),
+                st.queue.len(),
+                st.seq,
+                st.seg.scl(),
+            )
+        };
+        let Some(LogEntry::Horizon {
+            lsn: horizon,
+            tail: horizon_tail,
+        }) = snapshot.first().cloned()
+        else {
+            unreachable!("a snapshot starts with its horizon");
+        };
+        let next = io.generation + 1;
+        let meta = DiskMeta {
+            durable,
+            generation: next,
+            horizon,
+            horizon_tail,
+            base_pages: base_pages.clone(),
+        };
+        let dir = self.dir.clone();
+        let fsync = self.fsync;
+        let old = io.generation;
+        let mut buf = BytesMut::new();
+        for e in &snapshot {
+            format::encode_entry(e, &mut buf);
+        }
+        let bytes = buf.len() as u64;
+        let started = Instant::now();
+        let result =
+            tokio::task::spawn_blocking(move || compact_files(&dir, old, next, &buf, &meta, fsync))
+                .await
+                .map_err(io::Error::other)?;
+        let file = match result {
+            Ok(file) => file,
+            Err(CompactError::BeforeSwitch(e)) => {
+                // The old generation is still current and whole, and the
+                // queue still holds everything not yet in it: carry on.
+                tracing::warn!(dir = %self.dir.display(), "failed to compact segment log, keeping the old one: {e}");
+                return Ok(false);
+            }
+            Err(CompactError::AtSwitch(e)) => return Err(e),
+        };
+        self.metrics.fsync_seconds(started.elapsed().as_secs_f64());
+        io.file = Arc::new(file);
+        io.generation = next;
+        io.horizon = horizon;
+        io.horizon_tail = horizon_tail;
+        io.base_pages = base_pages;
+        io.written_seq = seq;
+        self.log_file_bytes.store(bytes, Ordering::Relaxed);
+        {
+            // The snapshot holds what was queued when it was taken; what
+            // arrived since is still queued, for the new file.
+            let mut st = self.state.lock().await;
+            st.queue.drain(..queued);
+            st.trimmed_since_compaction = false;
+            let horizon = st.seg.horizon();
+            st.repaired.retain(|_, l| *l > horizon);
+        }
+        self.durable.send_modify(|d| {
+            d.seq = d.seq.max(seq);
+            d.scl = scl;
+        });
+        self.wake_writer();
+        tracing::info!(dir = %self.dir.display(), generation = next, %horizon, bytes, "compacted segment log");
+        Ok(true)
+    }
+}
+
+enum CompactError {
+    /// Failed before the meta switched generations: nothing changed.
+    BeforeSwitch(io::Error),
+    /// Failed while switching: the on-disk state is unknown.
+    AtSwitch(io::Error),
+}
+
+fn compact_files(
+    dir: &Path,
+    old: u64,
+    next: u64,
+    bytes: &[u8],
+    meta: &DiskMeta,
+    fsync: bool,
+) -> Result<File, CompactError> {
+    let new_path = format::log_path(dir, next);
+    let before = |e| CompactError::BeforeSwitch(e);
+    let write_new = || -> io::Result<File> {
+        if new_path.exists() {
+            fs::remove_file(&new_path)?;
+        }
+        let mut f = File::options()
+            .create_new(true)
+            .append(true)
+            .open(&new_path)?;
+        f.write_all(bytes)?;
+        if fsync {
+            f.sync_all()?;
+            format::sync_dir(dir)?;
+        }
+        Ok(f)
+    };
+    let file = write_new().map_err(|e| {
+        let _ = fs::remove_file(&new_path);
+        before(e)
+    })?;
+    format::write_meta(dir, meta, fsync).map_err(CompactError::AtSwitch)?;
+    // From here the new generation is current; the old file is an orphan
+    // the loader would delete anyway.
+    let old_path = format::log_path(dir, old);
+    if let Err(e) = fs::remove_file(&old_path) {
+        tracing::warn!(file = %old_path.display(), "failed to remove the old log generation: {e}");
+    } else if fsync {
+        if let Err(e) = format::sync_dir(dir) {
+            tracing::warn!(dir = %dir.display(), "failed to fsync the segment directory: {e}");
+        }
+    }
+    Ok(file)
+}
+
+/// Live data estimate of a segment, for the compaction trigger.
+fn live_bytes(seg: &Segment) -> u64 {
+    seg.log_bytes() + seg.base_pages().len() as u64 * PAGE_SIZE_U64
+}
+
+#[cfg(test)]
+mod tests {
+    //! The durable-SCL rule (an ack never reports what is not fsynced) and
+    //! compaction's crash safety: a crash on either side of the meta switch
+    //! must load as a whole segment.
+    use super::*;
+    use crate::node::format::segment_dir_name;
+    use crate::segment::PageRead;
+    use crate::types::NodeId;
+    use crate::types::{LogRecord, RecordBody, FLAG_CPL, PAGE_SIZE};
+    use crate::wire::{Replica, Truncation};
+    use bytes::Bytes;
+
+    const PG: PgId = PgId(0);
+    const PAGES: u64 = 8;
+
+    fn meta() -> SegmentMeta {
+        SegmentMeta {
+            pg: PG,
+            pages_per_pg: PAGES,
+            replicas: vec![Replica {
+                node: NodeId(1),
+                addr: "127.0.0.1:1".into(),
+                az: "az-a".into(),
+            }],
+        }
+    }
+
+    fn image(lsn: u64, page: u64) -> LogRecord {
+        LogRecord {
+            lsn: Lsn(lsn),
+            epoch: Epoch(1),
+            page: PageId(page),
+            pg_prev_lsn: Lsn(lsn - 1),
+            vol_prev_lsn: Lsn(lsn - 1),
+            flags: FLAG_CPL,
+            body: RecordBody::Image(Bytes::from(vec![lsn as u8; PAGE_SIZE])),
+        }
+    }
+
+    fn new_slot(root: &Path) -> Arc<Slot> {
+        Slot::create_blocking(
+            root.join(segment_dir_name(PG)),
+            meta(),
+            true,
+            Arc::new(NodeMetrics::new()),
+        )
+        .expect("create")
+    }
+
+    fn load(root: &Path) -> Loaded {
+        Slot::load_blocking(
+            root.join(segment_dir_name(PG)),
+            PG,
+            true,
+            Arc::new(NodeMetrics::new()),
+        )
+        .expect("load")
+    }
+
+    async fn append(slot: &Slot, lsns: std::ops::RangeInclusive<u64>, pgmrpl: u64) -> u64 {
+        let mut st = slot.state.lock().await;
+        let recs: Vec<_> = lsns.clone().map(|l| image(l, l % PAGES)).collect();
+        st.seg
+            .append(
+                Epoch(1),
+                Lsn(*lsns.end()),
+                Lsn(*lsns.end()),
+                Lsn(pgmrpl),
+                recs,
+                0,
+            )
+            .expect("append");
+        st.note_changes()
+    }
+
+    async fn pages(slot: &Slot, at: u64) -> Vec<PageRead> {
+        let st = slot.state.lock().await;
+        (0..PAGES)
+            .map(|p| st.seg.get_page(PageId(p), Lsn(at)).expect("read"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn durable_scl_is_the_scl_of_the_fsynced_batch() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let slot = new_slot(tmp.path());
+        {
+            let mut st = slot.state.lock().await;
+            st.seg
+                .adopt(&[Truncation {
+                    epoch: Epoch(1),
+                    above: Lsn::ZERO,
+                }])
+                .expect("adopt");
+            assert_eq!(st.note_changes(), 1);
+        }
+        slot.flush().await.expect("flush");
+        assert_eq!(
+            slot.durable(),
+            Durable {
+                seq: 1,
+                scl: Lsn::ZERO,
+                stopped: false
+            }
+        );
+
+        // Two requests apply in memory; nothing is durable until the writer runs.
+        assert_eq!(append(&slot, 1..=2, 0).await, 2);
+        assert_eq!(append(&slot, 3..=3, 0).await, 3);
+        assert_eq!(slot.state.lock().await.seg.scl(), Lsn(3));
+        assert_eq!(slot.durable().scl, Lsn::ZERO);
+        let first = tokio::spawn({
+            let slot = slot.clone();
+            async move { slot.wait_durable(2).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!first.is_finished());
+
+        // One batch completes both, with the SCL taken with the batch.
+        slot.flush().await.expect("flush");
+        assert_eq!(
+            first.await.expect("join"),
+            Some(Durable {
+                seq: 3,
+                scl: Lsn(3),
+                stopped: false
+            })
+        );
+        let before = pages(&slot, 3).await;
+        drop(slot);
+        let loaded = load(tmp.path());
+        assert_eq!(loaded.damaged, 0);
+        assert_eq!(loaded.slot.durable().scl, Lsn(3));
+        assert_eq!(pages(&loaded.slot, 3).await, before);
+
+        // A stopped writer fails waiters rather than acking.
+        let seq = append(&loaded.slot, 4..=4, 0).await;
+        loaded.slot.stop();
+        assert_eq!(loaded.slot.wait_durable(seq).await, None);
+    }
+
+    #[tokio::test]
+    async fn crash_on_either_side_of_the_compaction_switch_loads_whole() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join(segment_dir_name(PG));
+        let slot = new_slot(tmp.path());
+        {
+            let mut st = slot.state.lock().await;
+            st.seg
+                .adopt(&[Truncation {
+                    epoch: Epoch(1),
+                    above: Lsn::ZERO,
+                }])
+                .expect("adopt");
+            st.note_changes();
+        }
+        append(&slot, 1..=40, 40).await;
+        slot.flush().await.expect("flush");
+        assert!(slot.state.lock().await.seg.collect());
+        let expect = pages(&slot, 40).await;
+        let old_meta = fs::read(dir.join("meta")).expect("meta");
+        let old_log = fs::read(dir.join("log.0")).expect("log.0");
+
+        assert!(slot.compact(u64::MAX, 0).await.expect("compact"));
+        assert!(!dir.join("log.0").exists());
+        let new_meta = fs::read(dir.join("meta")).expect("meta");
+        let new_log = fs::read(dir.join("log.1")).expect("log.1");
+        assert!(new_log.len() < old_log.len());
+        drop(slot);
+
+        // Crash after log.1 was written, before the meta switched.
+        fs::write(dir.join("meta"), &old_meta).expect("write");
+        fs::write(dir.join("log.0"), &old_log).expect("write");
+        let l = load(tmp.path());
+        assert_eq!(pages(&l.slot, 40).await, expect);
+        assert!(dir.join("log.0").exists() && !dir.join("log.1").exists());
+        drop(l);
+
+        // Crash after the meta switched, before log.0 was deleted.
+        fs::write(dir.join("meta"), &new_meta).expect("write");
+        fs::write(dir.join("log.1"), &new_log).expect("write");
+        let l = load(tmp.path());
+        assert_eq!(pages(&l.slot, 40).await, expect);
+        assert!(!dir.join("log.0").exists() && dir.join("log.1").exists());
+        assert_eq!(l.damaged, 0);
+        let st = l.slot.state.lock().await;
+        assert_eq!(st.seg.horizon(), Lsn(40));
+        assert_eq!(st.seg.lost_pages().count(), 0);
+    }
+}
