@@ -250,7 +250,7 @@ mod tests {
 
     #[test]
     fn bad_files_are_refused_with_reasons() {
-        assert!(Cluster::parse("segment_size = \"1KiB\"").unwrap_err().to_string().contains("between"));
+        assert!(Cluster::parse("segment_size = \"64KiB\"").unwrap_err().to_string().contains("between"));
         let two_azs = six().replace("az-c", "az-b");
         assert!(Cluster::parse(&two_azs).unwrap_err().to_string().contains("at least 3 AZs"));
         assert!(Cluster::parse(&(six() + "bogus = 1\n")).is_err());
