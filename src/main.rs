@@ -43,6 +43,7 @@ fn main() -> anyhow::Result<()> {
             Command::Storage(args) => cmd::storage::run(args).await,
             Command::Bench(cmd::bench::BenchCommand::Volume(args)) => cmd::bench::volume(args).await,
             Command::Bench(cmd::bench::BenchCommand::Floor(args)) => cmd::bench::floor(args).await,
+            Command::Bench(cmd::bench::BenchCommand::Engine(args)) => cmd::bench_engine::run(args).await,
         }
     })
 }

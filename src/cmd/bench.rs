@@ -24,6 +24,9 @@ pub enum BenchCommand {
     Volume(VolumeArgs),
     /// Measure this machine's floors: one fsync, one loopback round trip.
     Floor(FloorArgs),
+    /// Upserts and point reads through the engine (B+trees, buffer pool,
+    /// commit pipeline) against a storage cluster.
+    Engine(super::bench_engine::EngineArgs),
 }
 
 /// Flags of `sextant bench floor`.
@@ -106,17 +109,17 @@ pub async fn floor(args: FloorArgs) -> anyhow::Result<()> {
 }
 
 /// Sorted latency samples in microseconds.
-struct Latencies(Vec<u64>);
+pub struct Latencies(Vec<u64>);
 
 impl Latencies {
-    fn new(mut us: Vec<u64>) -> Latencies {
+    pub fn new(mut us: Vec<u64>) -> Latencies {
         us.sort_unstable();
         Latencies(us)
     }
     fn count(&self) -> usize {
         self.0.len()
     }
-    fn pct_ms(&self, p: f64) -> f64 {
+    pub fn pct_ms(&self, p: f64) -> f64 {
         if self.0.is_empty() {
             return 0.0;
         }

@@ -1,6 +1,7 @@
 //! Subcommands of the `sextant` binary, one module each.
 
 pub mod bench;
+pub mod bench_engine;
 pub mod dev;
 pub mod storage;
 

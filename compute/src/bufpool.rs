@@ -1,0 +1,284 @@
+//! The buffer pool: page versions cached in memory, bounded by bytes.
+//!
+//! # Versions
+//! A cached version is a page image plus the LSN range it is valid for:
+//! from its page LSN (the commit that last changed it) up to `valid_until`,
+//! or open-ended for the newest version. A snapshot at LSN `S` may use a
+//! version whose range contains `S`. The commit pipeline adds a version for
+//! every page a commit changes and closes the previous one, so while a page
+//! stays cached its chain of versions is complete; an image fetched from
+//! storage at `S` is valid only up to `S` unless it is the page's newest.
+//!
+//! # Eviction
+//! Least recently used first, but never a version above the VDL (storage
+//! cannot serve it back yet). A version an open snapshot needs may go: the
+//! snapshot then fetches `GetPage@S` again, so eviction costs time, never
+//! correctness. Versions no open snapshot can use (closed below the oldest
+//! snapshot) are dropped first.
+//!
+//! # Locking
+//! One mutex around the map; held only for lookups and inserts, never across
+//! I/O.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use sextant_storage::types::{Lsn, PageId, PAGE_SIZE};
+
+use crate::pages::PageRef;
+
+/// Smallest pool: a B+tree descent and a commit's pages must fit.
+pub const POOL_BYTES_MIN: u64 = 256 * PAGE_SIZE as u64;
+
+#[derive(Clone, Debug)]
+struct Version {
+    image: PageRef,
+    /// Last LSN this version is valid at; `None` for the newest version.
+    valid_until: Option<Lsn>,
+    last_used: u64,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Versions of each page by page LSN.
+    pages: HashMap<PageId, BTreeMap<Lsn, Version>>,
+    versions: u64,
+    clock: u64,
+    vdl: Lsn,
+    oldest_snapshot: Lsn,
+    hits: u64,
+    misses: u64,
+    evictions: u64,
+}
+
+/// Counters for metrics and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Versions cached.
+    pub versions: u64,
+    /// Lookups served from memory.
+    pub hits: u64,
+    /// Lookups that missed.
+    pub misses: u64,
+    /// Versions evicted.
+    pub evictions: u64,
+}
+
+/// The buffer pool. See the module docs.
+#[derive(Debug)]
+pub struct BufferPool {
+    capacity_versions: u64,
+    inner: Mutex<Inner>,
+}
+
+impl BufferPool {
+    /// A pool holding at most `capacity_bytes` of page images.
+    pub fn new(capacity_bytes: u64) -> BufferPool {
+        assert!(capacity_bytes >= POOL_BYTES_MIN, "buffer pool below {POOL_BYTES_MIN} bytes");
+        BufferPool { capacity_versions: capacity_bytes / PAGE_SIZE as u64, inner: Mutex::new(Inner::default()) }
+    }
+
+    /// The version of `page` valid at `lsn`, if cached.
+    pub fn get(&self, page: PageId, lsn: Lsn) -> Option<PageRef> {
+        let mut inner = self.inner.lock().expect("pool lock");
+        inner.clock += 1;
+        let clock = inner.clock;
+        let found = inner.pages.get_mut(&page).and_then(|vs| {
+            let (_, v) = vs.range_mut(..=lsn).next_back()?;
+            if v.valid_until.is_some_and(|u| u < lsn) {
+                return None;
+            }
+            v.last_used = clock;
+            Some(v.image.clone())
+        });
+        if found.is_some() {
+            inner.hits += 1;
+        } else {
+            inner.misses += 1;
+        }
+        found
+    }
+
+    /// The newest version of `page`, if cached.
+    pub fn get_latest(&self, page: PageId) -> Option<PageRef> {
+        let mut inner = self.inner.lock().expect("pool lock");
+        inner.clock += 1;
+        let clock = inner.clock;
+        let found = inner.pages.get_mut(&page).and_then(|vs| {
+            let (_, v) = vs.iter_mut().next_back()?;
+            if v.valid_until.is_some() {
+                return None;
+            }
+            v.last_used = clock;
+            Some(v.image.clone())
+        });
+        if found.is_some() {
+            inner.hits += 1;
+        } else {
+            inner.misses += 1;
+        }
+        found
+    }
+
+    /// Caches an image read from storage at `read_at`, whose page LSN is
+    /// `page_lsn`. `newest` says no later version exists (the read was at
+    /// the VDL and no commit since touched the page).
+    pub fn insert_fetched(&self, page: PageId, page_lsn: Lsn, read_at: Lsn, newest: bool, image: PageRef) {
+        assert!(page_lsn <= read_at, "page {page}: page LSN {page_lsn} above read point {read_at}");
+        let mut inner = self.inner.lock().expect("pool lock");
+        inner.clock += 1;
+        let clock = inner.clock;
+        let vs = inner.pages.entry(page).or_default();
+        let mut added = false;
+        let no_later = vs_has_no_later(vs, page_lsn);
+        match vs.get_mut(&page_lsn) {
+            Some(v) => {
+                // Same version seen again: widen what we know of its range.
+                if let Some(u) = v.valid_until {
+                    v.valid_until = if newest && no_later { None } else { Some(u.max(read_at)) };
+                }
+            }
+            None => {
+                let valid_until = if newest && vs.range(page_lsn..).next().is_none() { None } else { Some(read_at) };
+                vs.insert(page_lsn, Version { image, valid_until, last_used: clock });
+                added = true;
+            }
+        }
+        if added {
+            inner.versions += 1;
+        }
+        self.evict(&mut inner);
+    }
+
+    /// Adds the version a commit at `lsn` made, closing the previous newest.
+    pub fn insert_committed(&self, page: PageId, lsn: Lsn, image: PageRef) {
+        let mut inner = self.inner.lock().expect("pool lock");
+        inner.clock += 1;
+        let clock = inner.clock;
+        let vs = inner.pages.entry(page).or_default();
+        if let Some((prev_lsn, prev)) = vs.iter_mut().next_back() {
+            assert!(*prev_lsn < lsn, "page {page}: commit at {lsn} not after version {prev_lsn}");
+            if prev.valid_until.is_none() {
+                prev.valid_until = Some(Lsn(lsn.0 - 1));
+            }
+        }
+        vs.insert(lsn, Version { image, valid_until: None, last_used: clock });
+        inner.versions += 1;
+        self.evict(&mut inner);
+    }
+
+    /// Forgets every version of `page` (freed pages).
+    pub fn forget(&self, page: PageId) {
+        let mut inner = self.inner.lock().expect("pool lock");
+        if let Some(vs) = inner.pages.remove(&page) {
+            inner.versions -= vs.len() as u64;
+        }
+    }
+
+    /// Tells the pool the VDL (versions above it are pinned) and the oldest
+    /// open snapshot (versions closed below it are garbage).
+    pub fn set_horizons(&self, vdl: Lsn, oldest_snapshot: Lsn) {
+        let mut inner = self.inner.lock().expect("pool lock");
+        inner.vdl = vdl;
+        inner.oldest_snapshot = oldest_snapshot.min(vdl);
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> PoolStats {
+        let inner = self.inner.lock().expect("pool lock");
+        PoolStats { versions: inner.versions, hits: inner.hits, misses: inner.misses, evictions: inner.evictions }
+    }
+
+    fn evict(&self, inner: &mut Inner) {
+        if inner.versions <= self.capacity_versions {
+            return;
+        }
+        // First the garbage: versions closed below the oldest snapshot.
+        let oldest = inner.oldest_snapshot;
+        let mut dropped = 0u64;
+        for vs in inner.pages.values_mut() {
+            let before = vs.len();
+            vs.retain(|_, v| v.valid_until.is_none_or(|u| u >= oldest));
+            dropped += (before - vs.len()) as u64;
+        }
+        inner.pages.retain(|_, vs| !vs.is_empty());
+        inner.versions -= dropped;
+        inner.evictions += dropped;
+        if inner.versions <= self.capacity_versions {
+            return;
+        }
+        // Then least recently used, leaving a tenth of the pool free so this
+        // scan runs once per many inserts, not on each.
+        let target = self.capacity_versions - self.capacity_versions / 10;
+        let vdl = inner.vdl;
+        let mut candidates: Vec<(u64, PageId, Lsn)> = inner
+            .pages
+            .iter()
+            .flat_map(|(p, vs)| vs.iter().filter(|(l, _)| **l <= vdl).map(move |(l, v)| (v.last_used, *p, *l)))
+            .collect();
+        candidates.sort_unstable();
+        let excess = inner.versions.saturating_sub(target) as usize;
+        for (_, page, lsn) in candidates.into_iter().take(excess) {
+            let vs = inner.pages.get_mut(&page).expect("listed");
+            vs.remove(&lsn);
+            if vs.is_empty() {
+                inner.pages.remove(&page);
+            }
+            inner.versions -= 1;
+            inner.evictions += 1;
+        }
+    }
+}
+
+fn vs_has_no_later(vs: &BTreeMap<Lsn, Version>, lsn: Lsn) -> bool {
+    vs.range(Lsn(lsn.0 + 1)..).next().is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn img(b: u8) -> PageRef {
+        Arc::new([b; PAGE_SIZE])
+    }
+
+    #[test]
+    fn snapshots_see_the_version_valid_at_their_lsn() {
+        let pool = BufferPool::new(POOL_BYTES_MIN);
+        pool.insert_committed(PageId(1), Lsn(10), img(1));
+        pool.insert_committed(PageId(1), Lsn(20), img(2));
+        assert!(pool.get(PageId(1), Lsn(9)).is_none());
+        assert_eq!(pool.get(PageId(1), Lsn(10)).unwrap()[0], 1);
+        assert_eq!(pool.get(PageId(1), Lsn(19)).unwrap()[0], 1);
+        assert_eq!(pool.get(PageId(1), Lsn(25)).unwrap()[0], 2);
+        assert_eq!(pool.get_latest(PageId(1)).unwrap()[0], 2);
+    }
+
+    #[test]
+    fn an_image_fetched_at_an_old_lsn_is_not_used_later() {
+        let pool = BufferPool::new(POOL_BYTES_MIN);
+        pool.insert_fetched(PageId(1), Lsn(5), Lsn(8), false, img(1));
+        assert_eq!(pool.get(PageId(1), Lsn(7)).unwrap()[0], 1);
+        assert!(pool.get(PageId(1), Lsn(9)).is_none(), "validity past the read point is unknown");
+        assert!(pool.get_latest(PageId(1)).is_none());
+        pool.insert_fetched(PageId(1), Lsn(5), Lsn(30), true, img(1));
+        assert_eq!(pool.get(PageId(1), Lsn(100)).unwrap()[0], 1);
+    }
+
+    #[test]
+    fn eviction_keeps_versions_above_the_vdl() {
+        let pool = BufferPool::new(POOL_BYTES_MIN);
+        let cap = POOL_BYTES_MIN / PAGE_SIZE as u64;
+        pool.set_horizons(Lsn(0), Lsn(0));
+        for i in 0..cap * 2 {
+            pool.insert_committed(PageId(i), Lsn(i + 1), img(1));
+        }
+        // Nothing is durable: everything stays.
+        assert_eq!(pool.stats().versions, cap * 2);
+        pool.set_horizons(Lsn(cap * 2), Lsn(cap * 2));
+        pool.insert_committed(PageId(0), Lsn(cap * 2 + 1), img(2));
+        assert!(pool.stats().versions <= cap);
+        assert_eq!(pool.get_latest(PageId(0)).unwrap()[0], 2);
+    }
+}

@@ -1,0 +1,1199 @@
+//! The engine: transactions over B+trees on the storage service.
+//!
+//! # Transactions
+//! A transaction reads one snapshot, an LSN at most the VDL when it began,
+//! plus its own writes, which it buffers (rows by table and primary key,
+//! and its DDL). Nothing reaches a page before COMMIT.
+//!
+//! # The commit pipeline
+//! Commits go through one pipeline, one at a time: check for conflicts
+//! (first committer wins: a key written by a commit after our snapshot fails
+//! us with a serialization failure), apply the DDL and the rows to the newest
+//! pages, index maintenance included, in one MTR; turn the changed pages into
+//! redo records; hand them to the volume client. The pipeline does not wait
+//! for durability: the next commit builds on the pages this one left while
+//! its records are still on their way, and each commit is acknowledged when
+//! the VDL passes its LSN. New versions enter the buffer pool before the
+//! records leave, so a snapshot that can see an LSN always finds its pages.
+//!
+//! # Limits
+//! A transaction's buffered writes are held in memory, bounded by
+//! `EngineConfig::txn_bytes_max`; past it the statement fails with
+//! [`EngineError::TransactionTooLarge`] and the transaction may roll back.
+//! Streaming huge transactions (a 1 GB COPY) straight into pages is future
+//! work; until then such loads go in several transactions.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use sextant_storage::cluster::Cluster;
+use sextant_storage::types::{Lsn, PageId};
+use sextant_storage::volume::{Volume, VolumeConfig, VolumeError};
+
+use crate::btree::{BTree, BTreeError, Direction};
+use crate::bufpool::BufferPool;
+use crate::catalog::{self, Catalog, IndexDef, IndexKey, ObjectId, TableDef};
+use crate::datum::{decode_row, encode_row, Datum};
+use crate::keycode::{decode_key, encode_key, prefix_successor};
+use crate::pages::{PageError, Pages};
+use crate::store::{LatestPages, MtrPages, SnapshotPages};
+use crate::superblock::{Superblock, SuperblockError, SUPERBLOCK_PAGE};
+
+/// Tunables of the engine.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Buffer pool size in bytes.
+    pub pool_bytes: u64,
+    /// Largest amount of buffered writes one transaction may hold.
+    pub txn_bytes_max: u64,
+    /// The volume client's tunables.
+    pub volume: VolumeConfig,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig { pool_bytes: 256 << 20, txn_bytes_max: 256 << 20, volume: VolumeConfig::default() }
+    }
+}
+
+/// Computes the key values of an expression index for a row; supplied by
+/// the SQL layer, which owns expressions.
+pub type IndexKeyFn = Arc<dyn Fn(&TableDef, &IndexDef, &[Datum]) -> Result<Vec<Datum>, String> + Send + Sync>;
+
+/// Why an engine operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The storage service failed or fenced this writer.
+    #[error(transparent)]
+    Volume(#[from] VolumeError),
+    /// A page could not be read.
+    #[error(transparent)]
+    Page(#[from] PageError),
+    /// A B+tree operation failed.
+    #[error(transparent)]
+    Tree(#[from] BTreeError),
+    /// Page 0 is unusable.
+    #[error(transparent)]
+    Superblock(#[from] SuperblockError),
+    /// A concurrent commit changed what this transaction wrote (40001).
+    #[error("could not serialize access due to concurrent update: {0}")]
+    SerializationFailure(String),
+    /// A key already exists (23505).
+    #[error("duplicate key value violates unique constraint \"{constraint}\"")]
+    UniqueViolation {
+        /// The index (or primary key) name.
+        constraint: String,
+        /// The key, as text.
+        key: String,
+    },
+    /// No such table (42P01).
+    #[error("relation \"{0}\" does not exist")]
+    NoSuchTable(String),
+    /// The name is taken (42P07).
+    #[error("relation \"{0}\" already exists")]
+    DuplicateRelation(String),
+    /// No such index.
+    #[error("index \"{0}\" does not exist")]
+    NoSuchIndex(String),
+    /// A row does not fit its table.
+    #[error("invalid row for \"{table}\": {detail}")]
+    InvalidRow {
+        /// The table.
+        table: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The transaction buffered more than `txn_bytes_max` (54000).
+    #[error("transaction too large: {bytes} bytes buffered, the limit is {max}")]
+    TransactionTooLarge {
+        /// Bytes buffered.
+        bytes: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The index key function failed.
+    #[error("index expression failed: {0}")]
+    KeyFunction(String),
+    /// Stored bytes do not decode.
+    #[error("corrupt data: {0}")]
+    Corrupted(String),
+    /// The transaction is read-only (25006).
+    #[error("cannot execute {0} in a read-only transaction")]
+    ReadOnly(&'static str),
+    /// The engine stopped (fenced or failed); nothing more can be written.
+    #[error("engine stopped: {0}")]
+    Stopped(String),
+}
+
+/// How a buffered row write was asked for.
+#[derive(Clone, Debug, PartialEq)]
+enum Write {
+    /// Must not exist (INSERT).
+    Insert(Vec<Datum>),
+    /// Insert or replace (upsert, UPDATE).
+    Put(Vec<Datum>),
+    /// Remove if present.
+    Delete,
+}
+
+#[derive(Clone, Debug)]
+enum Ddl {
+    CreateTable(ObjectId),
+    DropTable(Arc<TableDef>),
+    CreateIndex(ObjectId, ObjectId),
+    DropIndex(ObjectId, IndexDef),
+    Truncate(ObjectId),
+}
+
+struct CommitState {
+    sb: Superblock,
+    /// Commit LSN of the last write to each (table, key), kept while some
+    /// open snapshot predates it.
+    last_write: HashMap<(ObjectId, Vec<u8>), Lsn>,
+    /// LSN of the last commit that changed each table's definition.
+    last_ddl: HashMap<ObjectId, Lsn>,
+    catalog: Arc<Catalog>,
+    poisoned: Option<String>,
+}
+
+struct Inner {
+    volume: Volume,
+    pool: Arc<BufferPool>,
+    cfg: EngineConfig,
+    commit: tokio::sync::Mutex<CommitState>,
+    /// Catalog versions by the LSN of the commit that made them.
+    catalogs: Mutex<BTreeMap<Lsn, Arc<Catalog>>>,
+    snapshots: Mutex<BTreeMap<Lsn, usize>>,
+    next_object_id: AtomicU64,
+    rowids: Mutex<HashMap<ObjectId, Arc<AtomicU64>>>,
+    key_fn: RwLock<Option<IndexKeyFn>>,
+}
+
+/// The writer's engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl Engine {
+    /// Recovers the volume and opens the engine at the recovered VDL,
+    /// creating the superblock and catalog on a new volume.
+    pub async fn open(cluster: Cluster, cfg: EngineConfig) -> Result<Engine, EngineError> {
+        let pages_per_pg = cluster.pages_per_pg();
+        let volume = Volume::open(cluster, cfg.volume.clone()).await?;
+        let pool = Arc::new(BufferPool::new(cfg.pool_bytes));
+        let vdl = volume.vdl();
+        let latest = LatestPages::new(pool.clone(), volume.clone());
+        let sb_img = tokio::task::block_in_place(|| latest.get(SUPERBLOCK_PAGE))?;
+        let existing = match Superblock::decode(&sb_img) {
+            Ok(sb) => Some(sb),
+            Err(SuperblockError::Empty) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let (sb, catalog, bootstrap) = match existing {
+            Some(sb) => {
+                if sb.pages_per_pg != pages_per_pg {
+                    return Err(EngineError::Corrupted(format!(
+                        "volume has {} pages per PG but the cluster file gives {pages_per_pg}",
+                        sb.pages_per_pg
+                    )));
+                }
+                let catalog = tokio::task::block_in_place(|| load_catalog(&latest, sb.catalog_root))?;
+                (sb, catalog, false)
+            }
+            None => {
+                let sb = Superblock {
+                    catalog_root: PageId(0),
+                    next_page: PageId(1),
+                    free_head: PageId(0),
+                    free_count: 0,
+                    pages_per_pg,
+                    next_object_id: 1,
+                };
+                (sb, Catalog::default(), true)
+            }
+        };
+        let catalog = Arc::new(catalog);
+        let inner = Arc::new(Inner {
+            next_object_id: AtomicU64::new(sb.next_object_id),
+            volume,
+            pool,
+            cfg,
+            commit: tokio::sync::Mutex::new(CommitState {
+                sb,
+                last_write: HashMap::new(),
+                last_ddl: HashMap::new(),
+                catalog: catalog.clone(),
+                poisoned: None,
+            }),
+            catalogs: Mutex::new(BTreeMap::from([(vdl, catalog)])),
+            snapshots: Mutex::new(BTreeMap::new()),
+            rowids: Mutex::new(HashMap::new()),
+            key_fn: RwLock::new(None),
+        });
+        let engine = Engine { inner };
+        if bootstrap {
+            engine.bootstrap().await?;
+        }
+        Ok(engine)
+    }
+
+    /// Supplies the function that computes expression index keys.
+    pub fn set_index_key_fn(&self, f: IndexKeyFn) {
+        *self.inner.key_fn.write().expect("key fn lock") = Some(f);
+    }
+
+    /// The volume's durable LSN: the newest snapshot a transaction can take.
+    pub fn vdl(&self) -> Lsn {
+        self.inner.volume.vdl()
+    }
+
+    /// The volume client (for status and metrics).
+    pub fn volume(&self) -> &Volume {
+        &self.inner.volume
+    }
+
+    /// The buffer pool (for metrics and tests).
+    pub fn pool(&self) -> &BufferPool {
+        &self.inner.pool
+    }
+
+    /// Starts a transaction reading the newest durable state.
+    pub fn begin(&self) -> Transaction {
+        self.begin_at(self.vdl())
+    }
+
+    /// Starts a read-only transaction at `lsn` (at most the VDL, and not
+    /// older than the oldest catalog version kept).
+    pub fn begin_at(&self, lsn: Lsn) -> Transaction {
+        assert!(lsn <= self.vdl(), "snapshot {lsn} above the VDL {}", self.vdl());
+        *self.inner.snapshots.lock().expect("snapshots").entry(lsn).or_insert(0) += 1;
+        let catalog = self.catalog_at(lsn);
+        Transaction {
+            engine: self.clone(),
+            snapshot: lsn,
+            pages: SnapshotPages::new(self.inner.pool.clone(), self.inner.volume.clone(), lsn),
+            snapshot_catalog: catalog.clone(),
+            catalog: (*catalog).clone(),
+            ddl: Vec::new(),
+            truncated: BTreeSet::new(),
+            writes: BTreeMap::new(),
+            bytes: 0,
+            read_only: false,
+        }
+    }
+
+    fn catalog_at(&self, lsn: Lsn) -> Arc<Catalog> {
+        let catalogs = self.inner.catalogs.lock().expect("catalogs");
+        catalogs
+            .range(..=lsn)
+            .next_back()
+            .or_else(|| catalogs.iter().next())
+            .map(|(_, c)| c.clone())
+            .expect("at least one catalog version")
+    }
+
+    fn end_snapshot(&self, lsn: Lsn) {
+        let oldest = {
+            let mut snaps = self.inner.snapshots.lock().expect("snapshots");
+            let n = snaps.get_mut(&lsn).expect("registered snapshot");
+            *n -= 1;
+            if *n == 0 {
+                snaps.remove(&lsn);
+            }
+            snaps.keys().next().copied()
+        };
+        let vdl = self.vdl();
+        let oldest = oldest.unwrap_or(vdl);
+        self.inner.pool.set_horizons(vdl, oldest);
+        self.inner.volume.set_min_read_point(oldest);
+    }
+
+    fn oldest_snapshot(&self) -> Lsn {
+        let snaps = self.inner.snapshots.lock().expect("snapshots");
+        snaps.keys().next().copied().unwrap_or_else(|| self.vdl())
+    }
+
+    fn key_fn(&self) -> Option<IndexKeyFn> {
+        self.inner.key_fn.read().expect("key fn lock").clone()
+    }
+
+    async fn bootstrap(&self) -> Result<(), EngineError> {
+        let mut state = self.inner.commit.lock().await;
+        let latest = LatestPages::new(self.inner.pool.clone(), self.inner.volume.clone());
+        let mut mtr = MtrPages::new(latest, state.sb.clone());
+        let tree = BTree::create(&mut mtr)?;
+        mtr.superblock_mut().catalog_root = tree.root();
+        let lsn = self.submit(&mut state, mtr).await?;
+        drop(state);
+        self.inner.volume.wait_durable(lsn).await?;
+        tracing::info!(%lsn, "new volume: superblock and catalog created");
+        Ok(())
+    }
+
+    /// Seals an MTR, caches its pages, and sends its records. Returns the
+    /// commit LSN (not yet durable).
+    async fn submit(&self, state: &mut CommitState, mut mtr: MtrPages) -> Result<Lsn, EngineError> {
+        let n = tokio::task::block_in_place(|| mtr.record_count())? as u64;
+        assert!(n > 0, "submitting an empty MTR");
+        let lsn = Lsn(self.inner.volume.last_lsn().0 + n);
+        let done = mtr.finish(lsn)?;
+        for (page, img) in &done.images {
+            self.inner.pool.insert_committed(*page, lsn, img.clone());
+        }
+        state.sb = done.superblock;
+        match self.inner.volume.submit(done.records).await {
+            Ok(got) => {
+                assert_eq!(got, lsn, "the commit pipeline is the volume's only writer");
+                Ok(lsn)
+            }
+            Err(e) => {
+                // Pages for this LSN are cached already: nothing more may commit.
+                let why = e.to_string();
+                tracing::error!("commit pipeline stopped: {why}");
+                state.poisoned = Some(why);
+                Err(e.into())
+            }
+        }
+    }
+}
+
+fn load_catalog(pages: &impl Pages, root: PageId) -> Result<Catalog, EngineError> {
+    let tree = BTree::open(root);
+    let mut tables = Vec::new();
+    for entry in tree.range(pages, Bound::Unbounded, Bound::Unbounded, Direction::Forward) {
+        let (_, value) = entry?;
+        tables.push(catalog::decode_table(&value).map_err(EngineError::Corrupted)?);
+    }
+    Ok(Catalog::from_tables(tables))
+}
+
+/// What a new table looks like.
+#[derive(Clone, Debug)]
+pub struct NewTable {
+    /// Name.
+    pub name: String,
+    /// Columns.
+    pub columns: Vec<catalog::ColumnDef>,
+    /// Primary key column positions; empty for a hidden row id.
+    pub primary_key: Vec<usize>,
+}
+
+/// What a new index looks like.
+#[derive(Clone, Debug)]
+pub struct NewIndex {
+    /// Name.
+    pub name: String,
+    /// UNIQUE.
+    pub unique: bool,
+    /// Key parts.
+    pub keys: Vec<IndexKey>,
+}
+
+/// A row as read: its primary key (encoded) and its values.
+pub type Row = (Vec<u8>, Vec<Datum>);
+
+/// A transaction. Dropping it rolls back.
+pub struct Transaction {
+    engine: Engine,
+    snapshot: Lsn,
+    pages: SnapshotPages,
+    snapshot_catalog: Arc<Catalog>,
+    catalog: Catalog,
+    ddl: Vec<Ddl>,
+    truncated: BTreeSet<ObjectId>,
+    writes: BTreeMap<ObjectId, BTreeMap<Vec<u8>, Write>>,
+    bytes: u64,
+    read_only: bool,
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        self.engine.end_snapshot(self.snapshot);
+    }
+}
+
+impl Transaction {
+    /// The snapshot LSN.
+    pub fn snapshot(&self) -> Lsn {
+        self.snapshot
+    }
+
+    /// The catalog as this transaction sees it (its own DDL included).
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Makes every later write fail with 25006.
+    pub fn set_read_only(&mut self) {
+        self.read_only = true;
+    }
+
+    /// True when nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.ddl.is_empty() && self.writes.is_empty()
+    }
+
+    fn check_writable(&self, what: &'static str) -> Result<(), EngineError> {
+        if self.read_only {
+            Err(EngineError::ReadOnly(what))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn table(&self, id: ObjectId) -> Result<Arc<TableDef>, EngineError> {
+        self.catalog.table(id).cloned().ok_or_else(|| EngineError::NoSuchTable(format!("#{id}")))
+    }
+
+    /// Creates a table.
+    pub fn create_table(&mut self, t: NewTable) -> Result<ObjectId, EngineError> {
+        self.check_writable("CREATE TABLE")?;
+        if self.catalog.table_by_name(&t.name).is_some() || self.catalog.index_by_name(&t.name).is_some() {
+            return Err(EngineError::DuplicateRelation(t.name));
+        }
+        if t.primary_key.iter().any(|i| *i >= t.columns.len()) {
+            return Err(EngineError::InvalidRow { table: t.name, detail: "primary key column out of range".into() });
+        }
+        let id = self.engine.inner.next_object_id.fetch_add(1, Ordering::Relaxed);
+        self.catalog.put(TableDef {
+            id,
+            name: t.name,
+            columns: t.columns,
+            primary_key: t.primary_key,
+            root: PageId(0),
+            indexes: Vec::new(),
+        });
+        self.ddl.push(Ddl::CreateTable(id));
+        Ok(id)
+    }
+
+    /// Drops a table and its indexes.
+    pub fn drop_table(&mut self, id: ObjectId) -> Result<(), EngineError> {
+        self.check_writable("DROP TABLE")?;
+        let def = self.catalog.remove(id).ok_or_else(|| EngineError::NoSuchTable(format!("#{id}")))?;
+        self.writes.remove(&id);
+        self.ddl.push(Ddl::DropTable(def));
+        Ok(())
+    }
+
+    /// Removes every row of a table.
+    pub fn truncate(&mut self, id: ObjectId) -> Result<(), EngineError> {
+        self.check_writable("TRUNCATE")?;
+        self.table(id)?;
+        self.writes.remove(&id);
+        self.truncated.insert(id);
+        self.ddl.push(Ddl::Truncate(id));
+        Ok(())
+    }
+
+    /// Creates an index; existing rows are indexed at commit.
+    pub fn create_index(&mut self, table: ObjectId, ix: NewIndex) -> Result<ObjectId, EngineError> {
+        self.check_writable("CREATE INDEX")?;
+        if self.catalog.table_by_name(&ix.name).is_some() || self.catalog.index_by_name(&ix.name).is_some() {
+            return Err(EngineError::DuplicateRelation(ix.name));
+        }
+        let mut def = (*self.table(table)?).clone();
+        let id = self.engine.inner.next_object_id.fetch_add(1, Ordering::Relaxed);
+        def.indexes.push(IndexDef { id, name: ix.name, root: PageId(0), unique: ix.unique, keys: ix.keys });
+        self.catalog.put(def);
+        self.ddl.push(Ddl::CreateIndex(table, id));
+        Ok(id)
+    }
+
+    /// Drops an index.
+    pub fn drop_index(&mut self, name: &str) -> Result<(), EngineError> {
+        self.check_writable("DROP INDEX")?;
+        let (table, ix) = self
+            .catalog
+            .index_by_name(name)
+            .map(|(t, i)| ((**t).clone(), i.clone()))
+            .ok_or_else(|| EngineError::NoSuchIndex(name.to_string()))?;
+        let mut def = table;
+        def.indexes.retain(|i| i.id != ix.id);
+        let tid = def.id;
+        self.catalog.put(def);
+        self.ddl.push(Ddl::DropIndex(tid, ix));
+        Ok(())
+    }
+
+    /// Encodes the primary key of `row` for `table` (allocating a hidden row
+    /// id for tables without a primary key).
+    fn row_key(&self, def: &TableDef, row: &[Datum]) -> Result<Vec<u8>, EngineError> {
+        let mut key = Vec::new();
+        if def.has_hidden_rowid() {
+            let counter = self.engine.rowid_counter(def, &self.pages, self.snapshot_catalog.table(def.id).is_some())?;
+            let id = counter.fetch_add(1, Ordering::Relaxed);
+            encode_key(&[Datum::Int8(id as i64)], &mut key).map_err(|e| EngineError::Corrupted(e.to_string()))?;
+        } else {
+            let pk: Vec<Datum> = def.primary_key.iter().map(|i| row[*i].clone()).collect();
+            if pk.iter().any(|d| matches!(d, Datum::Null)) {
+                return Err(EngineError::InvalidRow { table: def.name.clone(), detail: "primary key is null".into() });
+            }
+            encode_key(&pk, &mut key).map_err(|e| EngineError::InvalidRow { table: def.name.clone(), detail: e.to_string() })?;
+        }
+        Ok(key)
+    }
+
+    /// The encoded primary key of a row with these key values.
+    pub fn encode_pk(&self, table: ObjectId, pk: &[Datum]) -> Result<Vec<u8>, EngineError> {
+        let def = self.table(table)?;
+        let mut key = Vec::new();
+        encode_key(pk, &mut key).map_err(|e| EngineError::InvalidRow { table: def.name.clone(), detail: e.to_string() })?;
+        Ok(key)
+    }
+
+    fn check_row(&self, def: &TableDef, row: &[Datum]) -> Result<(), EngineError> {
+        if row.len() != def.columns.len() {
+            return Err(EngineError::InvalidRow {
+                table: def.name.clone(),
+                detail: format!("{} values for {} columns", row.len(), def.columns.len()),
+            });
+        }
+        Ok(())
+    }
+
+    fn buffer(&mut self, table: ObjectId, key: Vec<u8>, w: Write) -> Result<(), EngineError> {
+        let size = key.len() as u64
+            + match &w {
+                Write::Insert(r) | Write::Put(r) => r.iter().map(datum_size).sum::<u64>(),
+                Write::Delete => 0,
+            }
+            + 64;
+        let max = self.engine.inner.cfg.txn_bytes_max;
+        if self.bytes + size > max {
+            return Err(EngineError::TransactionTooLarge { bytes: self.bytes + size, max });
+        }
+        self.bytes += size;
+        let entry = self.writes.entry(table).or_default();
+        // An INSERT over our own DELETE is a replacement of the stored row.
+        let w = match (entry.get(&key), w) {
+            (Some(Write::Delete), Write::Insert(r)) => Write::Put(r),
+            (Some(Write::Insert(_)), Write::Put(r)) => Write::Insert(r),
+            (_, w) => w,
+        };
+        entry.insert(key, w);
+        Ok(())
+    }
+
+    /// Inserts a row; a row with the same primary key (or a unique index
+    /// key) already visible fails with 23505.
+    pub fn insert(&mut self, table: ObjectId, row: Vec<Datum>) -> Result<Vec<u8>, EngineError> {
+        self.check_writable("INSERT")?;
+        let def = self.table(table)?;
+        self.check_row(&def, &row)?;
+        let key = self.row_key(&def, &row)?;
+        if self.get_by_key(table, &key)?.is_some() {
+            return Err(EngineError::UniqueViolation { constraint: format!("{}_pkey", def.name), key: describe_key(&key) });
+        }
+        self.check_unique_indexes(&def, &key, &row)?;
+        self.buffer(table, key.clone(), Write::Insert(row))?;
+        Ok(key)
+    }
+
+    /// Inserts or replaces the row with `row`'s primary key.
+    pub fn put(&mut self, table: ObjectId, row: Vec<Datum>) -> Result<Vec<u8>, EngineError> {
+        self.check_writable("UPDATE")?;
+        let def = self.table(table)?;
+        self.check_row(&def, &row)?;
+        let key = self.row_key(&def, &row)?;
+        self.check_unique_indexes(&def, &key, &row)?;
+        self.buffer(table, key.clone(), Write::Put(row))?;
+        Ok(key)
+    }
+
+    /// Replaces the row stored under `key` (which the caller read). If the
+    /// new row's primary key differs, the old row is deleted.
+    pub fn update(&mut self, table: ObjectId, key: &[u8], row: Vec<Datum>) -> Result<Vec<u8>, EngineError> {
+        self.check_writable("UPDATE")?;
+        let def = self.table(table)?;
+        self.check_row(&def, &row)?;
+        let new_key = if def.has_hidden_rowid() { key.to_vec() } else { self.row_key(&def, &row)? };
+        if new_key != key {
+            if self.get_by_key(table, &new_key)?.is_some() {
+                return Err(EngineError::UniqueViolation {
+                    constraint: format!("{}_pkey", def.name),
+                    key: describe_key(&new_key),
+                });
+            }
+            self.buffer(table, key.to_vec(), Write::Delete)?;
+        }
+        self.check_unique_indexes(&def, &new_key, &row)?;
+        self.buffer(table, new_key.clone(), Write::Put(row))?;
+        Ok(new_key)
+    }
+
+    /// Deletes the row stored under `key`.
+    pub fn delete(&mut self, table: ObjectId, key: &[u8]) -> Result<(), EngineError> {
+        self.check_writable("DELETE")?;
+        self.table(table)?;
+        self.buffer(table, key.to_vec(), Write::Delete)
+    }
+
+    /// The row with primary key values `pk`.
+    pub fn get(&self, table: ObjectId, pk: &[Datum]) -> Result<Option<Vec<Datum>>, EngineError> {
+        let key = self.encode_pk(table, pk)?;
+        self.get_by_key(table, &key)
+    }
+
+    /// The row stored under encoded key `key`.
+    pub fn get_by_key(&self, table: ObjectId, key: &[u8]) -> Result<Option<Vec<Datum>>, EngineError> {
+        if let Some(w) = self.writes.get(&table).and_then(|ws| ws.get(key)) {
+            return Ok(match w {
+                Write::Insert(r) | Write::Put(r) => Some(r.clone()),
+                Write::Delete => None,
+            });
+        }
+        let Some(tree) = self.snapshot_tree(table) else { return Ok(None) };
+        let def = self.table(table)?;
+        let found = tokio::task::block_in_place(|| tree.get(&self.pages, key))?;
+        found.map(|v| decode_stored_row(&def, &v)).transpose()
+    }
+
+    /// The table's tree as of the snapshot, unless the table is new or was
+    /// truncated in this transaction.
+    fn snapshot_tree(&self, table: ObjectId) -> Option<BTree> {
+        if self.truncated.contains(&table) {
+            return None;
+        }
+        self.snapshot_catalog.table(table).map(|t| BTree::open(t.root))
+    }
+
+    fn snapshot_index(&self, table: ObjectId, index: ObjectId) -> Option<BTree> {
+        if self.truncated.contains(&table) {
+            return None;
+        }
+        let t = self.snapshot_catalog.table(table)?;
+        t.indexes.iter().find(|i| i.id == index).map(|i| BTree::open(i.root))
+    }
+
+    /// Rows with primary keys between `lower` and `upper` (key values, a
+    /// prefix of the primary key allowed), in key order or reversed.
+    pub fn scan(
+        &self,
+        table: ObjectId,
+        lower: Bound<&[Datum]>,
+        upper: Bound<&[Datum]>,
+        dir: Direction,
+    ) -> Result<Vec<Row>, EngineError> {
+        let def = self.table(table)?;
+        let (lo, hi) = key_bounds(lower, upper)?;
+        let mut merged: BTreeMap<Vec<u8>, Option<Vec<Datum>>> = BTreeMap::new();
+        if let Some(tree) = self.snapshot_tree(table) {
+            let cursor = tree.range(&self.pages, as_ref(&lo), as_ref(&hi), Direction::Forward);
+            tokio::task::block_in_place(|| -> Result<(), EngineError> {
+                for entry in cursor {
+                    let (k, v) = entry?;
+                    merged.insert(k, Some(decode_stored_row(&def, &v)?));
+                }
+                Ok(())
+            })?;
+        }
+        if let Some(ws) = self.writes.get(&table) {
+            for (k, w) in ws.range::<[u8], _>((as_ref(&lo), as_ref(&hi))) {
+                merged.insert(
+                    k.clone(),
+                    match w {
+                        Write::Insert(r) | Write::Put(r) => Some(r.clone()),
+                        Write::Delete => None,
+                    },
+                );
+            }
+        }
+        let rows = merged.into_iter().filter_map(|(k, r)| r.map(|r| (k, r)));
+        Ok(match dir {
+            Direction::Forward => rows.collect(),
+            Direction::Backward => {
+                let mut v: Vec<Row> = rows.collect();
+                v.reverse();
+                v
+            }
+        })
+    }
+
+    /// Rows whose index key lies between `lower` and `upper` (index key
+    /// values, a prefix allowed), in index order or reversed.
+    pub fn index_scan(
+        &self,
+        table: ObjectId,
+        index: ObjectId,
+        lower: Bound<&[Datum]>,
+        upper: Bound<&[Datum]>,
+        dir: Direction,
+    ) -> Result<Vec<Row>, EngineError> {
+        let def = self.table(table)?;
+        let ix = def.indexes.iter().find(|i| i.id == index).cloned().ok_or_else(|| EngineError::NoSuchIndex(format!("#{index}")))?;
+        let (lo, hi) = key_bounds(lower, upper)?;
+        // Entries by (index key ‖ primary key), from the snapshot for rows
+        // this transaction did not write, and from its own writes.
+        let mut entries: BTreeMap<Vec<u8>, Row> = BTreeMap::new();
+        let own = self.writes.get(&table);
+        if let Some(tree) = self.snapshot_index(table, index) {
+            let table_tree = self.snapshot_tree(table).expect("index without table");
+            let cursor = tree.range(&self.pages, as_ref(&lo), as_ref(&hi), Direction::Forward);
+            tokio::task::block_in_place(|| -> Result<(), EngineError> {
+                for entry in cursor {
+                    let (ikey, pk) = entry?;
+                    if own.is_some_and(|ws| ws.contains_key(&pk)) {
+                        continue;
+                    }
+                    let Some(v) = table_tree.get(&self.pages, &pk)? else {
+                        return Err(EngineError::Corrupted(format!("index {} points at a missing row", ix.name)));
+                    };
+                    entries.insert(ikey, (pk, decode_stored_row(&def, &v)?));
+                }
+                Ok(())
+            })?;
+        }
+        if let Some(ws) = own {
+            let key_fn = self.engine.key_fn();
+            for (pk, w) in ws {
+                if let Write::Insert(r) | Write::Put(r) = w {
+                    let ikey = index_entry_key(&def, &ix, key_fn.as_ref(), r, pk)?;
+                    if in_bounds(&ikey, &lo, &hi) {
+                        entries.insert(ikey, (pk.clone(), r.clone()));
+                    }
+                }
+            }
+        }
+        let rows = entries.into_values();
+        Ok(match dir {
+            Direction::Forward => rows.collect(),
+            Direction::Backward => {
+                let mut v: Vec<Row> = rows.collect();
+                v.reverse();
+                v
+            }
+        })
+    }
+
+    fn check_unique_indexes(&self, def: &TableDef, key: &[u8], row: &[Datum]) -> Result<(), EngineError> {
+        let key_fn = self.engine.key_fn();
+        for ix in def.indexes.iter().filter(|i| i.unique) {
+            let values = index_values(def, ix, key_fn.as_ref(), row)?;
+            if values.iter().any(|d| matches!(d, Datum::Null)) {
+                continue;
+            }
+            let rows = self.index_scan(def.id, ix.id, Bound::Included(&values), Bound::Included(&values), Direction::Forward)?;
+            if rows.iter().any(|(pk, _)| pk != key) {
+                return Err(EngineError::UniqueViolation { constraint: ix.name.clone(), key: format!("{values:?}") });
+            }
+        }
+        Ok(())
+    }
+
+    /// Rolls back.
+    pub fn rollback(self) {}
+
+    /// Commits: returns the commit LSN once it is durable (the snapshot LSN
+    /// for a transaction that wrote nothing).
+    pub async fn commit(mut self) -> Result<Lsn, EngineError> {
+        if self.is_empty() {
+            return Ok(self.snapshot);
+        }
+        let engine = self.engine.clone();
+        let lsn = {
+            let mut state = engine.inner.commit.lock().await;
+            if let Some(why) = &state.poisoned {
+                return Err(EngineError::Stopped(why.clone()));
+            }
+            let applied = tokio::task::block_in_place(|| self.apply(&mut state))?;
+            let Some((mtr, catalog)) = applied else { return Ok(self.snapshot) };
+            let lsn = engine.submit(&mut state, mtr).await?;
+            for (table, ws) in std::mem::take(&mut self.writes) {
+                for key in ws.into_keys() {
+                    state.last_write.insert((table, key), lsn);
+                }
+            }
+            if let Some(catalog) = catalog {
+                for d in &self.ddl {
+                    let id = match d {
+                        Ddl::CreateTable(t) | Ddl::CreateIndex(t, _) | Ddl::DropIndex(t, _) | Ddl::Truncate(t) => *t,
+                        Ddl::DropTable(def) => def.id,
+                    };
+                    state.last_ddl.insert(id, lsn);
+                }
+                let catalog = Arc::new(catalog);
+                state.catalog = catalog.clone();
+                engine.inner.catalogs.lock().expect("catalogs").insert(lsn, catalog);
+            }
+            engine.prune(&mut state);
+            lsn
+        };
+        engine.inner.volume.wait_durable(lsn).await?;
+        let vdl = engine.vdl();
+        engine.inner.pool.set_horizons(vdl, engine.oldest_snapshot());
+        Ok(lsn)
+    }
+
+    /// Builds the commit's MTR on the newest pages. `None` if it changes
+    /// nothing after all (e.g. deletes of absent rows).
+    fn apply(&mut self, state: &mut CommitState) -> Result<Option<(MtrPages, Option<Catalog>)>, EngineError> {
+        // First committer wins.
+        for (table, ws) in &self.writes {
+            if state.last_ddl.get(table).is_some_and(|l| *l > self.snapshot) {
+                return Err(EngineError::SerializationFailure(format!("table #{table} was changed concurrently")));
+            }
+            for key in ws.keys() {
+                if state.last_write.get(&(*table, key.clone())).is_some_and(|l| *l > self.snapshot) {
+                    return Err(EngineError::SerializationFailure(format!(
+                        "row {} was changed by a transaction that committed after this one began",
+                        describe_key(key)
+                    )));
+                }
+            }
+        }
+        if !self.ddl.is_empty() && state.catalog.as_ref() != self.snapshot_catalog.as_ref() {
+            let changed = self.ddl.iter().any(|d| {
+                let id = match d {
+                    Ddl::CreateTable(_) => return false,
+                    Ddl::DropTable(def) => def.id,
+                    Ddl::CreateIndex(t, _) | Ddl::DropIndex(t, _) | Ddl::Truncate(t) => *t,
+                };
+                state.last_ddl.get(&id).is_some_and(|l| *l > self.snapshot)
+            });
+            let names_taken = self.ddl.iter().any(|d| match d {
+                Ddl::CreateTable(id) => self
+                    .catalog
+                    .table(*id)
+                    .is_some_and(|t| state.catalog.table_by_name(&t.name).is_some_and(|o| o.id != *id)),
+                _ => false,
+            });
+            if changed || names_taken {
+                return Err(EngineError::SerializationFailure("the catalog was changed concurrently".into()));
+            }
+        }
+
+        let latest = LatestPages::new(self.engine.inner.pool.clone(), self.engine.inner.volume.clone());
+        let mut mtr = MtrPages::new(latest, state.sb.clone());
+        let mut catalog = (*state.catalog).clone();
+        let catalog_tree = BTree::open(mtr.superblock().catalog_root);
+        let key_fn = self.engine.key_fn();
+
+        // DDL, in the order it was issued.
+        let mut new_indexes: Vec<(ObjectId, ObjectId)> = Vec::new();
+        for d in self.ddl.clone() {
+            match d {
+                Ddl::CreateTable(id) => {
+                    let Some(def) = self.catalog.table(id) else { continue }; // dropped again
+                    let mut def = (**def).clone();
+                    def.root = BTree::create(&mut mtr)?.root();
+                    for ix in def.indexes.iter_mut() {
+                        ix.root = BTree::create(&mut mtr)?.root();
+                    }
+                    self.catalog.put(def.clone());
+                    catalog.put(def);
+                }
+                Ddl::DropTable(def) => {
+                    if let Some(stored) = catalog.remove(def.id) {
+                        BTree::open(stored.root).destroy(&mut mtr)?;
+                        for ix in &stored.indexes {
+                            BTree::open(ix.root).destroy(&mut mtr)?;
+                        }
+                        catalog_tree.delete(&mut mtr, &catalog::entry_key(def.id))?;
+                    }
+                }
+                Ddl::Truncate(id) => {
+                    if let Some(stored) = catalog.table(id) {
+                        BTree::open(stored.root).clear(&mut mtr)?;
+                        for ix in &stored.indexes {
+                            BTree::open(ix.root).clear(&mut mtr)?;
+                        }
+                    }
+                }
+                Ddl::CreateIndex(table, index) => {
+                    let Some(def) = self.catalog.table(table) else { continue };
+                    let mut def = (**def).clone();
+                    let Some(ix) = def.indexes.iter_mut().find(|i| i.id == index) else { continue };
+                    if ix.root == PageId(0) {
+                        ix.root = BTree::create(&mut mtr)?.root();
+                    }
+                    if catalog.table(table).is_some() && !new_table(&self.ddl, table) {
+                        new_indexes.push((table, index));
+                    }
+                    let mut stored = catalog.table(table).map(|t| (**t).clone()).unwrap_or_else(|| def.clone());
+                    stored.indexes = def.indexes.clone();
+                    self.catalog.put(def);
+                    catalog.put(stored);
+                }
+                Ddl::DropIndex(table, ix) => {
+                    if let Some(stored) = catalog.table(table) {
+                        let mut stored = (**stored).clone();
+                        if let Some(old) = stored.indexes.iter().find(|i| i.id == ix.id) {
+                            if old.root != PageId(0) {
+                                BTree::open(old.root).destroy(&mut mtr)?;
+                            }
+                        }
+                        stored.indexes.retain(|i| i.id != ix.id);
+                        catalog.put(stored);
+                    }
+                }
+            }
+        }
+        // Existing rows of a table that got a new index.
+        for (table, index) in new_indexes {
+            let def = catalog.table(table).expect("checked").clone();
+            let ix = def.indexes.iter().find(|i| i.id == index).expect("created above").clone();
+            let tree = BTree::open(def.root);
+            let rows: Vec<(Vec<u8>, Vec<u8>)> =
+                tree.range(&mtr, Bound::Unbounded, Bound::Unbounded, Direction::Forward).collect::<Result<_, _>>()?;
+            let itree = BTree::open(ix.root);
+            for (pk, v) in rows {
+                let row = decode_stored_row(&def, &v)?;
+                insert_index_entry(&mut mtr, &def, &ix, key_fn.as_ref(), &itree, &row, &pk)?;
+            }
+        }
+        let ddl_changed = !self.ddl.is_empty();
+        if ddl_changed {
+            let ids: BTreeSet<ObjectId> = catalog.tables().map(|t| t.id).collect();
+            for id in ids {
+                let def = catalog.table(id).expect("listed");
+                catalog_tree.put(&mut mtr, &catalog::entry_key(id), &catalog::encode_table(def))?;
+            }
+            let next = self.engine.inner.next_object_id.load(Ordering::Relaxed);
+            if mtr.superblock().next_object_id < next {
+                mtr.superblock_mut().next_object_id = next;
+            }
+        }
+
+        // Rows, with their index entries.
+        for (table, ws) in &self.writes {
+            let def = catalog.table(*table).ok_or_else(|| EngineError::NoSuchTable(format!("#{table}")))?.clone();
+            let tree = BTree::open(def.root);
+            for (key, w) in ws {
+                let old = tree.get(&mtr, key)?.map(|v| decode_stored_row(&def, &v)).transpose()?;
+                let new = match (w, &old) {
+                    (Write::Insert(_), Some(_)) => {
+                        return Err(EngineError::UniqueViolation {
+                            constraint: format!("{}_pkey", def.name),
+                            key: describe_key(key),
+                        })
+                    }
+                    (Write::Insert(r) | Write::Put(r), _) => Some(r),
+                    (Write::Delete, _) => None,
+                };
+                if old.is_none() && new.is_none() {
+                    continue;
+                }
+                for ix in &def.indexes {
+                    let itree = BTree::open(ix.root);
+                    if let Some(old) = &old {
+                        let ikey = index_entry_key(&def, ix, key_fn.as_ref(), old, key)?;
+                        itree.delete(&mut mtr, &ikey)?;
+                    }
+                }
+                match new {
+                    Some(row) => {
+                        let mut v = Vec::new();
+                        encode_row(row, &mut v).map_err(|e| EngineError::InvalidRow {
+                            table: def.name.clone(),
+                            detail: e.to_string(),
+                        })?;
+                        tree.put(&mut mtr, key, &v)?;
+                        for ix in &def.indexes {
+                            insert_index_entry(&mut mtr, &def, ix, key_fn.as_ref(), &BTree::open(ix.root), row, key)?;
+                        }
+                    }
+                    None => {
+                        tree.delete(&mut mtr, key)?;
+                    }
+                }
+            }
+        }
+        if mtr.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some((mtr, ddl_changed.then_some(catalog))))
+    }
+}
+
+fn new_table(ddl: &[Ddl], table: ObjectId) -> bool {
+    ddl.iter().any(|d| matches!(d, Ddl::CreateTable(t) if *t == table))
+}
+
+impl Engine {
+    fn rowid_counter(&self, def: &TableDef, pages: &SnapshotPages, stored: bool) -> Result<Arc<AtomicU64>, EngineError> {
+        let mut rowids = self.inner.rowids.lock().expect("rowids");
+        if let Some(c) = rowids.get(&def.id) {
+            return Ok(c.clone());
+        }
+        // First use since start: continue above the largest stored row id.
+        // Rows committed after our snapshot can only have ids this process
+        // handed out, which the counter already passed.
+        let mut next = 1u64;
+        if stored {
+            let tree = BTree::open(def.root);
+            let last = tokio::task::block_in_place(|| {
+                tree.range(pages, Bound::Unbounded, Bound::Unbounded, Direction::Backward).next().transpose()
+            })?;
+            if let Some((k, _)) = last {
+                if let Ok(vals) = decode_key(&k) {
+                    if let Some(Datum::Int8(n)) = vals.first() {
+                        next = (*n as u64) + 1;
+                    }
+                }
+            }
+        }
+        let c = Arc::new(AtomicU64::new(next));
+        rowids.insert(def.id, c.clone());
+        Ok(c)
+    }
+
+    fn prune(&self, state: &mut CommitState) {
+        let oldest = self.oldest_snapshot();
+        if state.last_write.len() > 4096 {
+            state.last_write.retain(|_, l| *l > oldest);
+        }
+        let mut catalogs = self.inner.catalogs.lock().expect("catalogs");
+        // Keep the newest catalog at or below the oldest snapshot, and all after.
+        if let Some(keep) = catalogs.range(..=oldest).next_back().map(|(l, _)| *l) {
+            let newer = catalogs.split_off(&keep);
+            *catalogs = newer;
+        }
+    }
+}
+
+fn decode_stored_row(def: &TableDef, bytes: &[u8]) -> Result<Vec<Datum>, EngineError> {
+    let mut row = decode_row(bytes).map_err(|e| EngineError::Corrupted(format!("row of {}: {e}", def.name)))?;
+    // Columns added after the row was written read as NULL.
+    if row.len() < def.columns.len() {
+        row.resize(def.columns.len(), Datum::Null);
+    }
+    if row.len() > def.columns.len() {
+        return Err(EngineError::Corrupted(format!("row of {} has {} columns, table has {}", def.name, row.len(), def.columns.len())));
+    }
+    Ok(row)
+}
+
+fn index_values(def: &TableDef, ix: &IndexDef, key_fn: Option<&IndexKeyFn>, row: &[Datum]) -> Result<Vec<Datum>, EngineError> {
+    if ix.keys.iter().all(|k| matches!(k, IndexKey::Column(_))) {
+        return Ok(ix
+            .keys
+            .iter()
+            .map(|k| match k {
+                IndexKey::Column(i) => row[*i].clone(),
+                IndexKey::Expr(_) => unreachable!("checked above"),
+            })
+            .collect());
+    }
+    let f = key_fn.ok_or_else(|| EngineError::KeyFunction(format!("no key function for expression index {}", ix.name)))?;
+    let values = f(def, ix, row).map_err(EngineError::KeyFunction)?;
+    if values.len() != ix.keys.len() {
+        return Err(EngineError::KeyFunction(format!("{} values for {} key parts of {}", values.len(), ix.keys.len(), ix.name)));
+    }
+    Ok(values)
+}
+
+fn index_entry_key(
+    def: &TableDef,
+    ix: &IndexDef,
+    key_fn: Option<&IndexKeyFn>,
+    row: &[Datum],
+    pk: &[u8],
+) -> Result<Vec<u8>, EngineError> {
+    let values = index_values(def, ix, key_fn, row)?;
+    let mut key = Vec::new();
+    encode_key(&values, &mut key).map_err(|e| EngineError::KeyFunction(format!("index {}: {e}", ix.name)))?;
+    key.extend_from_slice(pk);
+    Ok(key)
+}
+
+fn insert_index_entry(
+    mtr: &mut MtrPages,
+    def: &TableDef,
+    ix: &IndexDef,
+    key_fn: Option<&IndexKeyFn>,
+    tree: &BTree,
+    row: &[Datum],
+    pk: &[u8],
+) -> Result<(), EngineError> {
+    let values = index_values(def, ix, key_fn, row)?;
+    let mut prefix = Vec::new();
+    encode_key(&values, &mut prefix).map_err(|e| EngineError::KeyFunction(format!("index {}: {e}", ix.name)))?;
+    if ix.unique && !values.iter().any(|d| matches!(d, Datum::Null)) {
+        let upper = prefix_successor(&prefix);
+        let hi = match &upper {
+            Some(u) => Bound::Excluded(u.as_slice()),
+            None => Bound::Unbounded,
+        };
+        for entry in tree.range(&*mtr, Bound::Included(prefix.as_slice()), hi, Direction::Forward) {
+            let (k, _) = entry?;
+            if &k[prefix.len()..] != pk {
+                return Err(EngineError::UniqueViolation { constraint: ix.name.clone(), key: format!("{values:?}") });
+            }
+        }
+    }
+    let mut key = prefix;
+    key.extend_from_slice(pk);
+    tree.put(mtr, &key, pk)?;
+    Ok(())
+}
+
+fn datum_size(d: &Datum) -> u64 {
+    match d {
+        Datum::Text(s) | Datum::Json(s) => s.len() as u64 + 8,
+        Datum::Bytea(b) | Datum::Jsonb(b) => b.len() as u64 + 8,
+        _ => 16,
+    }
+}
+
+fn describe_key(key: &[u8]) -> String {
+    match decode_key(key) {
+        Ok(vals) => format!("{vals:?}"),
+        Err(_) => format!("{key:02x?}"),
+    }
+}
+
+type KeyBound = Bound<Vec<u8>>;
+
+/// Encodes bounds on key values (prefixes allowed) as byte bounds.
+fn key_bounds(lower: Bound<&[Datum]>, upper: Bound<&[Datum]>) -> Result<(KeyBound, KeyBound), EngineError> {
+    let enc = |d: &[Datum]| -> Result<Vec<u8>, EngineError> {
+        let mut k = Vec::new();
+        encode_key(d, &mut k).map_err(|e| EngineError::InvalidRow { table: String::new(), detail: e.to_string() })?;
+        Ok(k)
+    };
+    let lo = match lower {
+        Bound::Unbounded => Bound::Unbounded,
+        Bound::Included(d) => Bound::Included(enc(d)?),
+        // Past every key that starts with the prefix.
+        Bound::Excluded(d) => match prefix_successor(&enc(d)?) {
+            Some(s) => Bound::Included(s),
+            None => return Ok((Bound::Excluded(vec![0xFF; 1]), Bound::Excluded(vec![0xFF; 1]))),
+        },
+    };
+    let hi = match upper {
+        Bound::Unbounded => Bound::Unbounded,
+        Bound::Included(d) => match prefix_successor(&enc(d)?) {
+            Some(s) => Bound::Excluded(s),
+            None => Bound::Unbounded,
+        },
+        Bound::Excluded(d) => Bound::Excluded(enc(d)?),
+    };
+    Ok((lo, hi))
+}
+
+fn as_ref(b: &KeyBound) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(v) => Bound::Included(v.as_slice()),
+        Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+fn in_bounds(k: &[u8], lo: &KeyBound, hi: &KeyBound) -> bool {
+    let above = match lo {
+        Bound::Included(l) => k >= l.as_slice(),
+        Bound::Excluded(l) => k > l.as_slice(),
+        Bound::Unbounded => true,
+    };
+    let below = match hi {
+        Bound::Included(h) => k <= h.as_slice(),
+        Bound::Excluded(h) => k < h.as_slice(),
+        Bound::Unbounded => true,
+    };
+    above && below
+}

@@ -1,0 +1,68 @@
+//! Six in-process storage nodes on loopback, for engine tests.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use sextant_compute::engine::{Engine, EngineConfig};
+use sextant_storage::cluster::Cluster;
+use sextant_storage::node::{self, NodeConfig, NodeHandle};
+use sextant_storage::types::NodeId;
+use sextant_storage::volume::VolumeConfig;
+
+pub struct Storage {
+    pub dir: tempfile::TempDir,
+    pub nodes: Vec<Option<NodeHandle>>,
+    pub cluster: Cluster,
+    configs: Vec<NodeConfig>,
+}
+
+impl Storage {
+    /// Six nodes, 2 per AZ, 512 KiB segments (64 pages per PG) so tests
+    /// cross protection groups quickly.
+    pub async fn start() -> Storage {
+        let dir = tempfile::tempdir().unwrap();
+        let mut nodes = Vec::new();
+        let mut configs = Vec::new();
+        let mut toml = String::from("segment_size = \"512KiB\"\n");
+        for i in 0..6u32 {
+            let az = ["az-a", "az-b", "az-c"][(i / 2) as usize];
+            let mut cfg = NodeConfig::new("127.0.0.1:0".parse().unwrap(), az.to_string(), dir.path().join(format!("n{i}")), NodeId(i + 1));
+            cfg.gossip_interval = Duration::from_millis(50);
+            let h = node::start(cfg.clone()).await.unwrap();
+            cfg.listen = h.addr();
+            toml += &format!("[[storage]]\nid = {}\naddr = \"{}\"\naz = \"{az}\"\n", i + 1, h.addr());
+            nodes.push(Some(h));
+            configs.push(cfg);
+        }
+        let cluster = Cluster::parse(&toml).unwrap();
+        Storage { dir, nodes, cluster, configs }
+    }
+
+    pub async fn stop(&mut self, i: usize) {
+        if let Some(h) = self.nodes[i].take() {
+            h.shutdown().await;
+        }
+    }
+
+    pub async fn restart(&mut self, i: usize) {
+        assert!(self.nodes[i].is_none());
+        self.nodes[i] = Some(node::start(self.configs[i].clone()).await.unwrap());
+    }
+
+    pub async fn engine(&self) -> Engine {
+        let cfg = EngineConfig {
+            pool_bytes: 8 << 20,
+            txn_bytes_max: 64 << 20,
+            volume: VolumeConfig {
+                request_timeout: Duration::from_millis(500),
+                page_read_timeout: Duration::from_millis(500),
+                recovery_list_wait: Duration::from_millis(300),
+                ..VolumeConfig::default()
+            },
+        };
+        tokio::time::timeout(Duration::from_secs(20), Engine::open(self.cluster.clone(), cfg))
+            .await
+            .expect("engine opened in time")
+            .expect("engine opened")
+    }
+}
