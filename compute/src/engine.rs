@@ -40,13 +40,18 @@ use crate::keycode::{decode_key, encode_key, prefix_successor};
 use crate::pages::{PageError, Pages};
 use crate::store::{LatestPages, MtrPages, SnapshotPages};
 use crate::superblock::{Superblock, SuperblockError, SUPERBLOCK_PAGE};
+use crate::writeset::{SpillError, Write, WriteSet};
 
 /// Tunables of the engine.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
     /// Buffer pool size in bytes.
     pub pool_bytes: u64,
-    /// Largest amount of buffered writes one transaction may hold.
+    /// Buffered writes one transaction keeps in memory before spilling the
+    /// rest to a temporary file.
+    pub txn_memory_bytes: u64,
+    /// Largest amount of buffered writes (memory and spill) one transaction
+    /// may hold.
     pub txn_bytes_max: u64,
     /// The volume client's tunables.
     pub volume: VolumeConfig,
@@ -54,7 +59,7 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { pool_bytes: 256 << 20, txn_bytes_max: 256 << 20, volume: VolumeConfig::default() }
+        EngineConfig { pool_bytes: 256 << 20, txn_memory_bytes: 64 << 20, txn_bytes_max: 16 << 30, volume: VolumeConfig::default() }
     }
 }
 
@@ -120,23 +125,15 @@ pub enum EngineError {
     /// Stored bytes do not decode.
     #[error("corrupt data: {0}")]
     Corrupted(String),
+    /// Spilling buffered writes to disk failed.
+    #[error(transparent)]
+    Spill(#[from] SpillError),
     /// The transaction is read-only (25006).
     #[error("cannot execute {0} in a read-only transaction")]
     ReadOnly(&'static str),
     /// The engine stopped (fenced or failed); nothing more can be written.
     #[error("engine stopped: {0}")]
     Stopped(String),
-}
-
-/// How a buffered row write was asked for.
-#[derive(Clone, Debug, PartialEq)]
-enum Write {
-    /// Must not exist (INSERT).
-    Insert(Vec<Datum>),
-    /// Insert or replace (upsert, UPDATE).
-    Put(Vec<Datum>),
-    /// Remove if present.
-    Delete,
 }
 
 #[derive(Clone, Debug)]
@@ -280,8 +277,7 @@ impl Engine {
             catalog: (*catalog).clone(),
             ddl: Vec::new(),
             truncated: BTreeSet::new(),
-            writes: BTreeMap::new(),
-            bytes: 0,
+            writes: WriteSet::new(self.inner.cfg.txn_memory_bytes),
             read_only: false,
         }
     }
@@ -405,8 +401,7 @@ pub struct Transaction {
     catalog: Catalog,
     ddl: Vec<Ddl>,
     truncated: BTreeSet<ObjectId>,
-    writes: BTreeMap<ObjectId, BTreeMap<Vec<u8>, Write>>,
-    bytes: u64,
+    writes: WriteSet,
     read_only: bool,
 }
 
@@ -475,7 +470,7 @@ impl Transaction {
     pub fn drop_table(&mut self, id: ObjectId) -> Result<(), EngineError> {
         self.check_writable("DROP TABLE")?;
         let def = self.catalog.remove(id).ok_or_else(|| EngineError::NoSuchTable(format!("#{id}")))?;
-        self.writes.remove(&id);
+        self.writes.remove_table(id)?;
         self.ddl.push(Ddl::DropTable(def));
         Ok(())
     }
@@ -484,7 +479,7 @@ impl Transaction {
     pub fn truncate(&mut self, id: ObjectId) -> Result<(), EngineError> {
         self.check_writable("TRUNCATE")?;
         self.table(id)?;
-        self.writes.remove(&id);
+        self.writes.remove_table(id)?;
         self.truncated.insert(id);
         self.ddl.push(Ddl::Truncate(id));
         Ok(())
@@ -557,25 +552,18 @@ impl Transaction {
     }
 
     fn buffer(&mut self, table: ObjectId, key: Vec<u8>, w: Write) -> Result<(), EngineError> {
-        let size = key.len() as u64
-            + match &w {
-                Write::Insert(r) | Write::Put(r) => r.iter().map(datum_size).sum::<u64>(),
-                Write::Delete => 0,
-            }
-            + 64;
-        let max = self.engine.inner.cfg.txn_bytes_max;
-        if self.bytes + size > max {
-            return Err(EngineError::TransactionTooLarge { bytes: self.bytes + size, max });
-        }
-        self.bytes += size;
-        let entry = self.writes.entry(table).or_default();
-        // An INSERT over our own DELETE is a replacement of the stored row.
-        let w = match (entry.get(&key), w) {
+        // An INSERT over our own DELETE replaces the stored row; a change to
+        // our own INSERT is still an insert.
+        let w = match (self.writes.get(table, &key)?, w) {
             (Some(Write::Delete), Write::Insert(r)) => Write::Put(r),
             (Some(Write::Insert(_)), Write::Put(r)) => Write::Insert(r),
             (_, w) => w,
         };
-        entry.insert(key, w);
+        self.writes.put(table, key, w)?;
+        let max = self.engine.inner.cfg.txn_bytes_max;
+        if self.writes.spilled_bytes() > max {
+            return Err(EngineError::TransactionTooLarge { bytes: self.writes.spilled_bytes(), max });
+        }
         Ok(())
     }
 
@@ -641,7 +629,7 @@ impl Transaction {
 
     /// The row stored under encoded key `key`.
     pub fn get_by_key(&self, table: ObjectId, key: &[u8]) -> Result<Option<Vec<Datum>>, EngineError> {
-        if let Some(w) = self.writes.get(&table).and_then(|ws| ws.get(key)) {
+        if let Some(w) = self.writes.get(table, key)? {
             return Ok(match w {
                 Write::Insert(r) | Write::Put(r) => Some(r.clone()),
                 Write::Delete => None,
@@ -692,16 +680,14 @@ impl Transaction {
                 Ok(())
             })?;
         }
-        if let Some(ws) = self.writes.get(&table) {
-            for (k, w) in ws.range::<[u8], _>((as_ref(&lo), as_ref(&hi))) {
-                merged.insert(
-                    k.clone(),
-                    match w {
-                        Write::Insert(r) | Write::Put(r) => Some(r.clone()),
-                        Write::Delete => None,
-                    },
-                );
-            }
+        for (k, w) in self.writes.range(table, as_ref(&lo), as_ref(&hi))? {
+            merged.insert(
+                k,
+                match w {
+                    Write::Insert(r) | Write::Put(r) => Some(r),
+                    Write::Delete => None,
+                },
+            );
         }
         let rows = merged.into_iter().filter_map(|(k, r)| r.map(|r| (k, r)));
         Ok(match dir {
@@ -730,14 +716,15 @@ impl Transaction {
         // Entries by (index key ‖ primary key), from the snapshot for rows
         // this transaction did not write, and from its own writes.
         let mut entries: BTreeMap<Vec<u8>, Row> = BTreeMap::new();
-        let own = self.writes.get(&table);
+        let own: BTreeMap<Vec<u8>, Write> =
+            self.writes.range(table, Bound::Unbounded, Bound::Unbounded)?.into_iter().collect();
         if let Some(tree) = self.snapshot_index(table, index) {
             let table_tree = self.snapshot_tree(table).expect("index without table");
             let cursor = tree.range(&self.pages, as_ref(&lo), as_ref(&hi), Direction::Forward);
             tokio::task::block_in_place(|| -> Result<(), EngineError> {
                 for entry in cursor {
                     let (ikey, pk) = entry?;
-                    if own.is_some_and(|ws| ws.contains_key(&pk)) {
+                    if own.contains_key(&pk) {
                         continue;
                     }
                     let Some(v) = table_tree.get(&self.pages, &pk)? else {
@@ -748,14 +735,12 @@ impl Transaction {
                 Ok(())
             })?;
         }
-        if let Some(ws) = own {
-            let key_fn = self.engine.key_fn();
-            for (pk, w) in ws {
-                if let Write::Insert(r) | Write::Put(r) = w {
-                    let ikey = index_entry_key(&def, &ix, key_fn.as_ref(), r, pk)?;
-                    if in_bounds(&ikey, &lo, &hi) {
-                        entries.insert(ikey, (pk.clone(), r.clone()));
-                    }
+        let key_fn = self.engine.key_fn();
+        for (pk, w) in own {
+            if let Write::Insert(r) | Write::Put(r) = w {
+                let ikey = index_entry_key(&def, &ix, key_fn.as_ref(), &r, &pk)?;
+                if in_bounds(&ikey, &lo, &hi) {
+                    entries.insert(ikey, (pk, r));
                 }
             }
         }
@@ -803,10 +788,9 @@ impl Transaction {
             let applied = tokio::task::block_in_place(|| self.apply(&mut state))?;
             let Some((mtr, catalog)) = applied else { return Ok(self.snapshot) };
             let lsn = engine.submit(&mut state, mtr).await?;
-            for (table, ws) in std::mem::take(&mut self.writes) {
-                for key in ws.into_keys() {
-                    state.last_write.insert((table, key), lsn);
-                }
+            for entry in self.writes.merged()? {
+                let ((table, key), _) = entry?;
+                state.last_write.insert((table, key), lsn);
             }
             if let Some(catalog) = catalog {
                 for d in &self.ddl {
@@ -833,17 +817,16 @@ impl Transaction {
     /// nothing after all (e.g. deletes of absent rows).
     fn apply(&mut self, state: &mut CommitState) -> Result<Option<(MtrPages, Option<Catalog>)>, EngineError> {
         // First committer wins.
-        for (table, ws) in &self.writes {
-            if state.last_ddl.get(table).is_some_and(|l| *l > self.snapshot) {
+        for entry in self.writes.merged()? {
+            let ((table, key), _) = entry?;
+            if state.last_ddl.get(&table).is_some_and(|l| *l > self.snapshot) {
                 return Err(EngineError::SerializationFailure(format!("table #{table} was changed concurrently")));
             }
-            for key in ws.keys() {
-                if state.last_write.get(&(*table, key.clone())).is_some_and(|l| *l > self.snapshot) {
-                    return Err(EngineError::SerializationFailure(format!(
-                        "row {} was changed by a transaction that committed after this one began",
-                        describe_key(key)
-                    )));
-                }
+            if state.last_write.get(&(table, key.clone())).is_some_and(|l| *l > self.snapshot) {
+                return Err(EngineError::SerializationFailure(format!(
+                    "row {} was changed by a transaction that committed after this one began",
+                    describe_key(&key)
+                )));
             }
         }
         if !self.ddl.is_empty() && state.catalog.as_ref() != self.snapshot_catalog.as_ref() {
@@ -959,11 +942,19 @@ impl Transaction {
             }
         }
 
-        // Rows, with their index entries.
-        for (table, ws) in &self.writes {
-            let def = catalog.table(*table).ok_or_else(|| EngineError::NoSuchTable(format!("#{table}")))?.clone();
+        // Rows, with their index entries, in (table, key) order.
+        let mut current: Option<(ObjectId, Arc<TableDef>)> = None;
+        for entry in self.writes.merged()? {
+            let ((table, key), w) = entry?;
+            let key = &key;
+            let w = &w;
+            if current.as_ref().is_none_or(|(t, _)| *t != table) {
+                let def = catalog.table(table).ok_or_else(|| EngineError::NoSuchTable(format!("#{table}")))?.clone();
+                current = Some((table, def));
+            }
+            let def = current.as_ref().expect("set above").1.clone();
             let tree = BTree::open(def.root);
-            for (key, w) in ws {
+            {
                 let old = tree.get(&mtr, key)?.map(|v| decode_stored_row(&def, &v)).transpose()?;
                 let new = match (w, &old) {
                     (Write::Insert(_), Some(_)) => {
@@ -1130,14 +1121,6 @@ fn insert_index_entry(
     key.extend_from_slice(pk);
     tree.put(mtr, &key, pk)?;
     Ok(())
-}
-
-fn datum_size(d: &Datum) -> u64 {
-    match d {
-        Datum::Text(s) | Datum::Json(s) => s.len() as u64 + 8,
-        Datum::Bytea(b) | Datum::Jsonb(b) => b.len() as u64 + 8,
-        _ => 16,
-    }
 }
 
 fn describe_key(key: &[u8]) -> String {

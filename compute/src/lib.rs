@@ -19,3 +19,4 @@ pub mod pages;
 pub mod redo;
 pub mod store;
 pub mod superblock;
+pub mod writeset;

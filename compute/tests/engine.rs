@@ -264,3 +264,28 @@ async fn losing_two_storage_nodes_mid_load_loses_no_acknowledged_transaction() {
         assert_eq!(value(&t.get(table, &[Datum::Int8(1000 + i)]).unwrap().unwrap()), format!("w{i}"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_larger_than_its_memory_budget_spills_and_commits_whole() {
+    let storage = common::Storage::start().await;
+    let engine = storage.engine().await;
+    let table = kv_table(&engine, "big").await;
+    let mut t = engine.begin();
+    let payload = "p".repeat(200);
+    for i in 0..5000i64 {
+        t.insert(table, row(i, &format!("{i}{payload}"))).unwrap();
+    }
+    // Own writes, spilled or not, are visible before commit.
+    assert_eq!(value(&t.get(table, &[Datum::Int8(3)]).unwrap().unwrap()), format!("3{payload}"));
+    assert!(matches!(t.insert(table, row(4, "again")), Err(EngineError::UniqueViolation { .. })));
+    t.delete(table, &t.encode_pk(table, &[Datum::Int8(10)]).unwrap()).unwrap();
+    let n = t.scan(table, Bound::Unbounded, Bound::Unbounded, Direction::Forward).unwrap().len();
+    assert_eq!(n, 4999);
+    t.commit().await.unwrap();
+
+    let t = engine.begin();
+    let rows = t.scan(table, Bound::Unbounded, Bound::Unbounded, Direction::Forward).unwrap();
+    assert_eq!(rows.len(), 4999);
+    assert!(t.get(table, &[Datum::Int8(10)]).unwrap().is_none());
+    assert_eq!(value(&t.get(table, &[Datum::Int8(4999)]).unwrap().unwrap()), format!("4999{payload}"));
+}

@@ -52,6 +52,8 @@ impl Storage {
     pub async fn engine(&self) -> Engine {
         let cfg = EngineConfig {
             pool_bytes: 8 << 20,
+            // Small, so multi-row transactions in tests spill to disk.
+            txn_memory_bytes: 32 << 10,
             txn_bytes_max: 64 << 20,
             volume: VolumeConfig {
                 request_timeout: Duration::from_millis(500),

@@ -1,0 +1,412 @@
+//! A transaction's buffered writes, spilling to disk past a memory budget.
+//!
+//! Writes wait in the transaction until COMMIT. Small transactions keep them
+//! in a sorted map. Once they pass `memory_bytes_max` the map is written out
+//! as a sorted run in a temporary file (deleted when the transaction ends)
+//! and a new map starts; a 1 GB COPY therefore holds at most one map's worth
+//! in memory plus a sparse index per run. Lookups consult the map, then the
+//! runs from newest to oldest; iteration merges them, newest write winning.
+//!
+//! Run file entries: `table u64 | key_len u32 | key | tag u8 | row_len u32 | row`
+//! (big-endian lengths), sorted by `(table, key)`.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write as _};
+
+use crate::catalog::ObjectId;
+use crate::datum::{decode_row, encode_row, Datum};
+
+/// Every this many entries a run keeps the key and file offset in memory.
+const SPARSE_EVERY: usize = 64;
+/// Past this many runs they are merged into one, so a lookup reads at most
+/// this many blocks.
+const RUNS_MAX: usize = 8;
+
+/// How a buffered row write was asked for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Write {
+    /// Must not exist (INSERT).
+    Insert(Vec<Datum>),
+    /// Insert or replace (upsert, UPDATE).
+    Put(Vec<Datum>),
+    /// Remove if present.
+    Delete,
+}
+
+impl Write {
+    fn size(&self) -> u64 {
+        match self {
+            Write::Insert(r) | Write::Put(r) => r.iter().map(datum_size).sum::<u64>() + 16,
+            Write::Delete => 8,
+        }
+    }
+}
+
+fn datum_size(d: &Datum) -> u64 {
+    match d {
+        Datum::Text(s) | Datum::Json(s) => s.len() as u64 + 24,
+        Datum::Bytea(b) | Datum::Jsonb(b) => b.len() as u64 + 24,
+        _ => 24,
+    }
+}
+
+/// A spill file could not be written or read back.
+#[derive(Debug, thiserror::Error)]
+#[error("transaction spill file: {0}")]
+pub struct SpillError(String);
+
+type Key = (ObjectId, Vec<u8>);
+
+#[derive(Debug)]
+struct Run {
+    file: File,
+    /// Every `SPARSE_EVERY`-th key and its offset, plus the first.
+    sparse: Vec<(Key, u64)>,
+    len: u64,
+}
+
+/// The write set. See the module docs.
+#[derive(Debug)]
+pub struct WriteSet {
+    memory: BTreeMap<Key, Write>,
+    memory_bytes: u64,
+    memory_bytes_max: u64,
+    runs: Vec<Run>,
+    spilled_bytes: u64,
+}
+
+impl WriteSet {
+    /// An empty write set that spills past `memory_bytes_max`.
+    pub fn new(memory_bytes_max: u64) -> WriteSet {
+        assert!(memory_bytes_max > 0);
+        WriteSet { memory: BTreeMap::new(), memory_bytes: 0, memory_bytes_max, runs: Vec::new(), spilled_bytes: 0 }
+    }
+
+    /// True when nothing is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.memory.is_empty() && self.runs.is_empty()
+    }
+
+    /// True once some writes went to disk.
+    pub fn spilled(&self) -> bool {
+        !self.runs.is_empty()
+    }
+
+    /// Bytes written to spill files.
+    pub fn spilled_bytes(&self) -> u64 {
+        self.spilled_bytes
+    }
+
+    /// Records a write, replacing an earlier one to the same key.
+    pub fn put(&mut self, table: ObjectId, key: Vec<u8>, w: Write) -> Result<(), SpillError> {
+        let size = w.size() + key.len() as u64 + 48;
+        if let Some(old) = self.memory.insert((table, key.clone()), w) {
+            self.memory_bytes -= old.size() + key.len() as u64 + 48;
+        }
+        self.memory_bytes += size;
+        if self.memory_bytes > self.memory_bytes_max {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    /// The newest write to `(table, key)`.
+    pub fn get(&self, table: ObjectId, key: &[u8]) -> Result<Option<Write>, SpillError> {
+        let k = (table, key.to_vec());
+        if let Some(w) = self.memory.get(&k) {
+            return Ok(Some(w.clone()));
+        }
+        for run in self.runs.iter().rev() {
+            if let Some(w) = run.get(&k)? {
+                return Ok(Some(w));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Drops every write to `table` (DROP TABLE, TRUNCATE in the transaction).
+    pub fn remove_table(&mut self, table: ObjectId) -> Result<(), SpillError> {
+        if self.runs.is_empty() {
+            let keys: Vec<Key> = self.memory.range((table, Vec::new())..).take_while(|(k, _)| k.0 == table).map(|(k, _)| k.clone()).collect();
+            for k in keys {
+                let w = self.memory.remove(&k).expect("listed");
+                self.memory_bytes -= w.size() + k.1.len() as u64 + 48;
+            }
+            return Ok(());
+        }
+        // Rare with spilled runs: rebuild without the table.
+        let all: Vec<(Key, Write)> = self.merged()?.filter(|r| !matches!(r, Ok(((t, _), _)) if *t == table)).collect::<Result<_, _>>()?;
+        *self = WriteSet::new(self.memory_bytes_max);
+        for ((t, k), w) in all {
+            self.put(t, k, w)?;
+        }
+        Ok(())
+    }
+
+    /// The tables written to.
+    pub fn tables(&self) -> Result<Vec<ObjectId>, SpillError> {
+        let mut out: Vec<ObjectId> = Vec::new();
+        for r in self.merged()? {
+            let ((t, _), _) = r?;
+            if out.last() != Some(&t) {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every write to `table` with a key in `[lo, hi)` bounds, merged, in key order.
+    pub fn range(
+        &self,
+        table: ObjectId,
+        lo: std::ops::Bound<&[u8]>,
+        hi: std::ops::Bound<&[u8]>,
+    ) -> Result<Vec<(Vec<u8>, Write)>, SpillError> {
+        let inside = |k: &[u8]| {
+            let above = match lo {
+                std::ops::Bound::Included(l) => k >= l,
+                std::ops::Bound::Excluded(l) => k > l,
+                std::ops::Bound::Unbounded => true,
+            };
+            let below = match hi {
+                std::ops::Bound::Included(h) => k <= h,
+                std::ops::Bound::Excluded(h) => k < h,
+                std::ops::Bound::Unbounded => true,
+            };
+            above && below
+        };
+        if self.runs.is_empty() {
+            return Ok(self
+                .memory
+                .range((table, Vec::new())..)
+                .take_while(|(k, _)| k.0 == table)
+                .filter(|(k, _)| inside(&k.1))
+                .map(|(k, w)| (k.1.clone(), w.clone()))
+                .collect());
+        }
+        let mut out = Vec::new();
+        for r in self.merged()? {
+            let ((t, k), w) = r?;
+            if t == table && inside(&k) {
+                out.push((k, w));
+            }
+        }
+        Ok(out)
+    }
+
+    /// All writes, merged across memory and runs (newest wins), in
+    /// `(table, key)` order. Reads runs sequentially: memory stays bounded.
+    pub fn merged(&self) -> Result<impl Iterator<Item = Result<(Key, Write), SpillError>> + '_, SpillError> {
+        let mut sources: Vec<Box<dyn Iterator<Item = Result<(Key, Write), SpillError>> + '_>> = Vec::new();
+        // Newest first: memory, then runs from the last.
+        sources.push(Box::new(self.memory.iter().map(|(k, w)| Ok((k.clone(), w.clone())))));
+        for run in self.runs.iter().rev() {
+            sources.push(Box::new(run.iter()?));
+        }
+        Ok(Merge::new(sources))
+    }
+
+    fn spill(&mut self) -> Result<(), SpillError> {
+        let memory = std::mem::take(&mut self.memory);
+        let run = write_run(memory.into_iter().map(Ok))?;
+        self.spilled_bytes += run.len;
+        self.runs.push(run);
+        self.memory_bytes = 0;
+        if self.runs.len() > RUNS_MAX {
+            let merged = write_run(self.merged()?)?;
+            self.runs = vec![merged];
+        }
+        tracing::debug!(runs = self.runs.len(), bytes = self.spilled_bytes, "transaction writes spilled to disk");
+        Ok(())
+    }
+}
+
+/// Writes sorted entries to a new temporary file.
+fn write_run(entries: impl Iterator<Item = Result<(Key, Write), SpillError>>) -> Result<Run, SpillError> {
+    let file = tempfile::tempfile().map_err(|e| SpillError(format!("create: {e}")))?;
+    let mut w = BufWriter::new(file);
+    let mut sparse = Vec::new();
+    let mut offset = 0u64;
+    let mut buf = Vec::new();
+    for (i, entry) in entries.enumerate() {
+        let (k, wr) = entry?;
+        if i % SPARSE_EVERY == 0 {
+            sparse.push((k.clone(), offset));
+        }
+        buf.clear();
+        encode_entry(&k, &wr, &mut buf)?;
+        w.write_all(&buf).map_err(|e| SpillError(format!("write: {e}")))?;
+        offset += buf.len() as u64;
+    }
+    let file = w.into_inner().map_err(|e| SpillError(format!("flush: {e}")))?;
+    Ok(Run { file, sparse, len: offset })
+}
+
+fn encode_entry(k: &Key, w: &Write, out: &mut Vec<u8>) -> Result<(), SpillError> {
+    out.extend_from_slice(&k.0.to_be_bytes());
+    out.extend_from_slice(&(k.1.len() as u32).to_be_bytes());
+    out.extend_from_slice(&k.1);
+    let (tag, row) = match w {
+        Write::Insert(r) => (1u8, Some(r)),
+        Write::Put(r) => (2u8, Some(r)),
+        Write::Delete => (3u8, None),
+    };
+    out.push(tag);
+    let mut row_bytes = Vec::new();
+    if let Some(r) = row {
+        encode_row(r, &mut row_bytes).map_err(|e| SpillError(format!("encode row: {e}")))?;
+    }
+    out.extend_from_slice(&(row_bytes.len() as u32).to_be_bytes());
+    out.extend_from_slice(&row_bytes);
+    Ok(())
+}
+
+fn read_entry(r: &mut impl Read) -> Result<Option<(Key, Write)>, SpillError> {
+    let mut head = [0u8; 12];
+    match r.read_exact(&mut head) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(SpillError(format!("read: {e}"))),
+    }
+    let table = u64::from_be_bytes(head[..8].try_into().expect("8 bytes"));
+    let klen = u32::from_be_bytes(head[8..12].try_into().expect("4 bytes")) as usize;
+    let mut key = vec![0u8; klen];
+    let mut tag_len = [0u8; 5];
+    r.read_exact(&mut key).map_err(|e| SpillError(format!("read: {e}")))?;
+    r.read_exact(&mut tag_len).map_err(|e| SpillError(format!("read: {e}")))?;
+    let rlen = u32::from_be_bytes(tag_len[1..5].try_into().expect("4 bytes")) as usize;
+    let mut row = vec![0u8; rlen];
+    r.read_exact(&mut row).map_err(|e| SpillError(format!("read: {e}")))?;
+    let decode = |b: &[u8]| decode_row(b).map_err(|e| SpillError(format!("decode row: {e}")));
+    let w = match tag_len[0] {
+        1 => Write::Insert(decode(&row)?),
+        2 => Write::Put(decode(&row)?),
+        3 => Write::Delete,
+        t => return Err(SpillError(format!("bad entry tag {t}"))),
+    };
+    Ok(Some(((table, key), w)))
+}
+
+impl Run {
+    fn reader_at(&self, offset: u64) -> Result<BufReader<File>, SpillError> {
+        let mut f = self.file.try_clone().map_err(|e| SpillError(format!("reopen: {e}")))?;
+        f.seek(SeekFrom::Start(offset)).map_err(|e| SpillError(format!("seek: {e}")))?;
+        Ok(BufReader::with_capacity(64 * 1024, f))
+    }
+
+    fn get(&self, k: &Key) -> Result<Option<Write>, SpillError> {
+        use std::os::unix::fs::FileExt;
+        let idx = self.sparse.partition_point(|(sk, _)| sk <= k);
+        if idx == 0 {
+            return Ok(None);
+        }
+        // One read of the block between two sparse keys, then parse it.
+        let start = self.sparse[idx - 1].1;
+        let end = self.sparse.get(idx).map(|(_, o)| *o).unwrap_or(self.len);
+        let mut block = vec![0u8; (end - start) as usize];
+        self.file.read_exact_at(&mut block, start).map_err(|e| SpillError(format!("read: {e}")))?;
+        let mut r = &block[..];
+        while let Some((ek, w)) = read_entry(&mut r)? {
+            if &ek == k {
+                return Ok(Some(w));
+            }
+            if &ek > k {
+                break;
+            }
+        }
+        Ok(None)
+    }
+
+    fn iter(&self) -> Result<impl Iterator<Item = Result<(Key, Write), SpillError>> + '_, SpillError> {
+        // Each run has a file of its own, so its end is the file's end.
+        let mut r = self.reader_at(0)?;
+        let mut failed = false;
+        Ok(std::iter::from_fn(move || {
+            if failed {
+                return None;
+            }
+            match read_entry(&mut r) {
+                Ok(e) => e.map(Ok),
+                Err(e) => {
+                    failed = true;
+                    Some(Err(e))
+                }
+            }
+        }))
+    }
+}
+
+/// Merges sorted sources; on equal keys the earliest source (newest) wins.
+struct Merge<'a> {
+    sources: Vec<std::iter::Peekable<Box<dyn Iterator<Item = Result<(Key, Write), SpillError>> + 'a>>>,
+}
+
+impl<'a> Merge<'a> {
+    fn new(sources: Vec<Box<dyn Iterator<Item = Result<(Key, Write), SpillError>> + 'a>>) -> Merge<'a> {
+        Merge { sources: sources.into_iter().map(|s| s.peekable()).collect() }
+    }
+}
+
+impl Iterator for Merge<'_> {
+    type Item = Result<(Key, Write), SpillError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut best: Option<(usize, Key)> = None;
+        for (i, s) in self.sources.iter_mut().enumerate() {
+            match s.peek() {
+                Some(Err(_)) => return s.next(),
+                Some(Ok((k, _))) => {
+                    if best.as_ref().is_none_or(|(_, bk)| k < bk) {
+                        best = Some((i, k.clone()));
+                    }
+                }
+                None => {}
+            }
+        }
+        let (i, key) = best?;
+        let item = self.sources[i].next();
+        // Older sources' writes to the same key are superseded.
+        for s in self.sources.iter_mut().skip(i + 1) {
+            while matches!(s.peek(), Some(Ok((k, _))) if *k == key) {
+                s.next();
+            }
+        }
+        item
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A tiny budget forces many runs; lookups and the merge equal a map.
+        #[test]
+        fn spilled_writes_equal_a_map(ops in proptest::collection::vec((0u64..3, 0u16..200, 0u8..3, any::<i64>()), 60..400)) {
+            let mut ws = WriteSet::new(2_000);
+            let mut model: BTreeMap<Key, Write> = BTreeMap::new();
+            for (t, k, kind, v) in ops {
+                let key = k.to_be_bytes().to_vec();
+                let w = match kind {
+                    0 => Write::Insert(vec![Datum::Int8(v)]),
+                    1 => Write::Put(vec![Datum::Int8(v), Datum::Text("x".repeat((v as u8) as usize))]),
+                    _ => Write::Delete,
+                };
+                ws.put(t, key.clone(), w.clone()).unwrap();
+                model.insert((t, key), w);
+            }
+            prop_assert!(ws.spilled(), "the budget is small enough to force runs");
+            for ((t, k), w) in &model {
+                let got = ws.get(*t, k).unwrap();
+                prop_assert_eq!(got.as_ref(), Some(w));
+            }
+            let merged: Vec<(Key, Write)> = ws.merged().unwrap().collect::<Result<_, _>>().unwrap();
+            let want: Vec<(Key, Write)> = model.clone().into_iter().collect();
+            prop_assert_eq!(merged, want);
+            let t1: Vec<(Vec<u8>, Write)> = model.iter().filter(|(k, _)| k.0 == 1).map(|(k, w)| (k.1.clone(), w.clone())).collect();
+            prop_assert_eq!(ws.range(1, std::ops::Bound::Unbounded, std::ops::Bound::Unbounded).unwrap(), t1);
+        }
+    }
+}
