@@ -1,0 +1,754 @@
+//! B+trees over pages: every table (clustered on its primary key) and every
+//! index is one.
+//!
+//! Keys and values are opaque byte strings ordered by `memcmp`; making typed
+//! values sort right as bytes is the key encoding's job (`crate::keycode`).
+//! Pages are read through [`Pages`] (a snapshot) and changed through
+//! [`PagesMut`] (one mini-transaction), so the tree neither knows nor cares
+//! whether a page came from the buffer pool or from a map in a test.
+//!
+//! # Shape
+//!
+//! Entries live in leaves (slotted pages, `crate::page`), sorted by key and
+//! chained both ways through sibling links for scans. Internal nodes hold
+//! `(separator, child)` cells; separators are the shortest byte strings that
+//! tell two leaves apart (suffix truncation), so long keys with long common
+//! prefixes still make short separators. A value longer than
+//! [`VALUE_INLINE_MAX`] goes to a chain of overflow pages (`overflow`). Cell
+//! layouts are in `node` and `docs/page-format.md`.
+//!
+//! The root's page id never changes, so a catalog can store it: a root split
+//! moves the root's contents into two new children and the root becomes
+//! their parent, and when the root is left with one child the child's
+//! contents move up into the root.
+//!
+//! # Underflow: merge when it fits, never redistribute
+//!
+//! A delete that leaves a page empty frees it: an empty leaf is unlinked from
+//! its siblings, and its parent's cell goes, recursively (PostgreSQL's nbtree
+//! stops there: it deletes empty pages and never merges). We also merge: a
+//! page that falls below a quarter full is merged into a sibling under the
+//! same parent when both fit in one page, because CDC tables see mass
+//! deletes that would otherwise leave long runs of nearly empty leaves.
+//! Unlike a textbook B+tree we never redistribute entries between siblings:
+//! that would change a separator during a delete, and a longer separator can
+//! force the parent to split inside a delete. So a page stays under a quarter
+//! full only when neither neighbour under its parent has room to take it in.
+//! Sequential inserts at the right edge fill the left page completely on a
+//! split (as SQLite's "quickbalance" and PostgreSQL's rightmost split do), so
+//! append-mostly tables stay dense.
+//!
+//! # Errors and atomicity
+//!
+//! Corrupt page bytes are errors ([`BTreeError::Corrupted`] or
+//! [`PageError::Corrupted`] inside [`BTreeError::Page`]), never panics: every
+//! page is validated when read, every child is checked to be one level down
+//! (so descents terminate), and every link is checked before it is followed.
+//! An operation that fails may have changed some pages of its
+//! [`PagesMut`]: the caller discards that mini-transaction, which is what
+//! makes each operation atomic. Panics are reserved for broken invariants of
+//! this code itself.
+//!
+//! # Concurrency
+//!
+//! None here: a tree is changed by one writer through one `PagesMut` at a
+//! time (the commit pipeline), and readers read immutable snapshots.
+
+use std::collections::HashSet;
+use std::ops::Bound;
+
+use crate::page::{
+    page_lsn, set_page_lsn, PageType, SlottedPage, SlottedPageMut, PAGE_CELL_SPACE, SLOT_BYTES,
+};
+use crate::pages::{PageError, PageId, PageRef, Pages, PagesMut};
+
+mod check;
+mod cursor;
+mod node;
+mod overflow;
+#[cfg(test)]
+mod tests;
+
+pub use check::TreeStats;
+pub use cursor::{Cursor, Direction};
+
+use node::{
+    encode_internal, encode_leaf, internal_entry, leaf_entry, leaf_key, leaf_search, parse_node,
+    Value,
+};
+
+/// The longest key. Two leaf cells at the limits of key and inline value
+/// must fit a page for splits to work, and four separators an internal page
+/// for the fan-out to stay at four or more (compile-time checks in `node`).
+/// PostgreSQL's nbtree limit is about a third of a page for the same reason.
+pub const KEY_BYTES_MAX: usize = 2000;
+/// The longest value stored in its leaf; longer ones go to overflow pages.
+/// Small enough that a leaf holds at least two entries at the limits, large
+/// enough that a value that overflows costs at most ~25% of a page in waste
+/// per chain.
+pub const VALUE_INLINE_MAX: usize = 2000;
+/// The longest value: PostgreSQL's limit for one field (1 GB), and it fits
+/// the `u32` length in an overflow reference.
+pub const VALUE_BYTES_MAX: usize = 1 << 30;
+/// The most levels a tree may have. Even at the minimum fan-out of four at
+/// a split, 32 levels address 2^62 leaves, more pages than a volume can
+/// hold; a deeper tree means corruption, and bounds every descent.
+pub const LEVELS_MAX: u16 = 32;
+/// A page using fewer bytes than this after a delete is merged into a
+/// sibling if they fit in one page together.
+const MERGE_BELOW_BYTES: usize = PAGE_CELL_SPACE / 4;
+
+/// A key and its value, as scans return them.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
+/// Why a tree operation failed.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BTreeError {
+    /// A page could not be read, allocated or parsed.
+    #[error(transparent)]
+    Page(#[from] PageError),
+    /// A page's contents break the tree's structure.
+    #[error("b+tree page {page} is corrupt: {detail}")]
+    Corrupted {
+        /// The page.
+        page: PageId,
+        /// Which check failed.
+        detail: String,
+    },
+    /// A key over [`KEY_BYTES_MAX`].
+    #[error("key of {len} bytes is over the limit of {max}")]
+    KeyTooLarge {
+        /// The key's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A value over [`VALUE_BYTES_MAX`].
+    #[error("value of {len} bytes is over the limit of {max}")]
+    ValueTooLarge {
+        /// The value's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A root split would make the tree deeper than [`LEVELS_MAX`].
+    #[error("the tree would grow past {max} levels")]
+    TooDeep {
+        /// The limit.
+        max: u16,
+    },
+}
+
+impl BTreeError {
+    /// Whether the error means bad page bytes (as opposed to bad input or an
+    /// unavailable page).
+    pub fn is_corruption(&self) -> bool {
+        matches!(
+            self,
+            BTreeError::Corrupted { .. } | BTreeError::Page(PageError::Corrupted { .. })
+        )
+    }
+}
+
+pub(crate) fn corrupted(page: PageId, detail: impl Into<String>) -> BTreeError {
+    BTreeError::Corrupted {
+        page,
+        detail: detail.into(),
+    }
+}
+
+/// A page from the allocator; page 0 is the superblock, and the page format
+/// uses 0 for "no page".
+fn alloc(pages: &mut impl PagesMut) -> Result<PageId, BTreeError> {
+    let id = pages.allocate()?;
+    assert!(id.0 != 0, "the allocator handed out page 0, the superblock");
+    Ok(id)
+}
+
+/// Where a descent goes.
+#[derive(Clone, Copy)]
+enum Target<'k> {
+    /// To the leaf whose range holds the key.
+    Key(&'k [u8]),
+    /// To the first leaf.
+    First,
+    /// To the last leaf.
+    Last,
+}
+
+/// One internal node on the way down.
+#[derive(Clone, Copy, Debug)]
+struct Step {
+    page: PageId,
+    /// The child taken.
+    index: usize,
+    /// Whether that child is the node's last.
+    last: bool,
+}
+
+/// The result of a descent: the internal nodes passed, root first, and the
+/// leaf reached, already validated.
+struct Descent {
+    path: Vec<Step>,
+    leaf: PageId,
+    page: PageRef,
+}
+
+/// Walks from `root` to a leaf, checking each node and that each child is
+/// one level below its parent (so the walk ends within `LEVELS_MAX` steps).
+fn descend(pages: &impl Pages, root: PageId, target: Target<'_>) -> Result<Descent, BTreeError> {
+    let mut path = Vec::new();
+    let mut id = root;
+    let mut level = None;
+    loop {
+        let page = pages.get(id)?;
+        let node = parse_node(id, &page, level)?;
+        if node.level() == 0 {
+            return Ok(Descent {
+                path,
+                leaf: id,
+                page,
+            });
+        }
+        let count = node.slot_count();
+        if count == 0 {
+            return Err(corrupted(id, "an internal node without children"));
+        }
+        let index = match target {
+            Target::Key(key) => node::child_index(&node, key)?,
+            Target::First => 0,
+            Target::Last => count - 1,
+        };
+        let (child, _) = internal_entry(id, node.cell(index))?;
+        path.push(Step {
+            page: id,
+            index,
+            last: index == count - 1,
+        });
+        level = Some(node.level() - 1);
+        id = child;
+    }
+}
+
+/// The bytes of a stored value.
+fn read_value(pages: &impl Pages, value: &Value<'_>) -> Result<Vec<u8>, BTreeError> {
+    match *value {
+        Value::Inline(v) => Ok(v.to_vec()),
+        Value::Overflow { len, first } => overflow::read(pages, first, len),
+    }
+}
+
+/// Frees a stored value's overflow chain, if it has one.
+fn free_value(pages: &mut impl PagesMut, value: &Value<'_>) -> Result<(), BTreeError> {
+    match *value {
+        Value::Inline(_) => Ok(()),
+        Value::Overflow { len, first } => overflow::free(pages, first, len),
+    }
+}
+
+/// Picks where to split `cells` (which no longer fit one page) into
+/// `[..k]` and `[k..]`, both non-empty and each fitting a page: as balanced
+/// as possible, or with the left page as full as possible when `fill_left`.
+/// One always exists for cells within the size limits (see `node`); none
+/// means a cell over the limits, which only corrupt bytes can produce.
+fn split_point(id: PageId, cells: &[Vec<u8>], fill_left: bool) -> Result<usize, BTreeError> {
+    let total: usize = cells.iter().map(|c| c.len() + SLOT_BYTES).sum();
+    let mut left = 0;
+    let mut best: Option<(usize, usize)> = None;
+    for k in 1..cells.len() {
+        left += cells[k - 1].len() + SLOT_BYTES;
+        let right = total - left;
+        if left > PAGE_CELL_SPACE {
+            break;
+        }
+        if right > PAGE_CELL_SPACE {
+            continue;
+        }
+        let cost = if fill_left {
+            PAGE_CELL_SPACE - left
+        } else {
+            left.abs_diff(right)
+        };
+        if best.is_none_or(|(_, c)| cost < c) {
+            best = Some((k, cost));
+        }
+    }
+    best.map(|(k, _)| k)
+        .ok_or_else(|| corrupted(id, "cells too large to split into two pages"))
+}
+
+/// Formats page `id` as a tree node holding `cells`.
+fn write_node(
+    pages: &mut impl PagesMut,
+    id: PageId,
+    level: u16,
+    cells: &[Vec<u8>],
+    left: Option<PageId>,
+    right: Option<PageId>,
+) -> Result<(), BTreeError> {
+    let ty = if level == 0 {
+        PageType::BTreeLeaf
+    } else {
+        PageType::BTreeInternal
+    };
+    let mut page = SlottedPageMut::init(id, pages.get_mut(id)?, ty, level);
+    for cell in cells {
+        page.push(cell);
+    }
+    page.set_left(left);
+    page.set_right(right);
+    Ok(())
+}
+
+/// One of a leaf's two sibling links.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Link {
+    Left,
+    Right,
+}
+
+/// Checks that leaf `id`'s `link` points at `old`, and points it at `new`
+/// instead.
+fn relink(
+    pages: &mut impl PagesMut,
+    id: PageId,
+    link: Link,
+    old: PageId,
+    new: Option<PageId>,
+) -> Result<(), BTreeError> {
+    let mut page = SlottedPageMut::parse(id, pages.get_mut(id)?)?;
+    let view = page.as_page();
+    let current = match link {
+        Link::Left => view.left(),
+        Link::Right => view.right(),
+    };
+    if view.page_type() != PageType::BTreeLeaf || current != Some(old) {
+        return Err(corrupted(
+            id,
+            format!("{link:?} sibling link does not point back to {old}"),
+        ));
+    }
+    match link {
+        Link::Left => page.set_left(new),
+        Link::Right => page.set_right(new),
+    }
+    Ok(())
+}
+
+/// Removes cell `index` of internal node `parent`; a new cell 0 loses its
+/// key, which now means "from the node's lower bound".
+fn remove_child(pages: &mut impl PagesMut, parent: PageId, index: usize) -> Result<(), BTreeError> {
+    let mut page = SlottedPageMut::parse(parent, pages.get_mut(parent)?)?;
+    page.remove(index);
+    if index == 0 && page.as_page().slot_count() > 0 {
+        let (child, _) = internal_entry(parent, page.as_page().cell(0))?;
+        page.replace(0, &encode_internal(child, &[]));
+    }
+    Ok(())
+}
+
+/// A handle on one B+tree: the id of its root page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BTree {
+    root: PageId,
+}
+
+impl BTree {
+    /// Creates an empty tree: one empty leaf, its root.
+    pub fn create(pages: &mut impl PagesMut) -> Result<BTree, BTreeError> {
+        let root = alloc(pages)?;
+        write_node(pages, root, 0, &[], None, None)?;
+        Ok(BTree { root })
+    }
+
+    /// The tree whose root is `root` (from a catalog). Nothing is read until
+    /// an operation runs.
+    pub fn open(root: PageId) -> BTree {
+        BTree { root }
+    }
+
+    /// The root page's id, which stays the same for the tree's life.
+    pub fn root(&self) -> PageId {
+        self.root
+    }
+
+    /// The value stored under `key`.
+    pub fn get(&self, pages: &impl Pages, key: &[u8]) -> Result<Option<Vec<u8>>, BTreeError> {
+        if key.len() > KEY_BYTES_MAX {
+            return Ok(None);
+        }
+        let d = descend(pages, self.root, Target::Key(key))?;
+        let leaf = SlottedPage::parsed_before(d.leaf, &d.page);
+        let Ok(index) = leaf_search(&leaf, key)? else {
+            return Ok(None);
+        };
+        let entry = leaf_entry(d.leaf, leaf.cell(index))?;
+        read_value(pages, &entry.value).map(Some)
+    }
+
+    /// Stores `value` under `key`, replacing (and returning) any old value.
+    pub fn put(
+        &self,
+        pages: &mut impl PagesMut,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<Option<Vec<u8>>, BTreeError> {
+        if key.len() > KEY_BYTES_MAX {
+            return Err(BTreeError::KeyTooLarge {
+                len: key.len(),
+                max: KEY_BYTES_MAX,
+            });
+        }
+        if value.len() > VALUE_BYTES_MAX {
+            return Err(BTreeError::ValueTooLarge {
+                len: value.len(),
+                max: VALUE_BYTES_MAX,
+            });
+        }
+        let d = descend(pages, self.root, Target::Key(key))?;
+        let leaf = SlottedPage::parsed_before(d.leaf, &d.page);
+        let (index, old) = match leaf_search(&leaf, key)? {
+            Ok(i) => {
+                let entry = leaf_entry(d.leaf, leaf.cell(i))?;
+                let old = read_value(pages, &entry.value)?;
+                free_value(pages, &entry.value)?;
+                (i, Some(old))
+            }
+            Err(i) => (i, None),
+        };
+        let stored = if value.len() > VALUE_INLINE_MAX {
+            Value::Overflow {
+                len: value.len(),
+                first: overflow::write(pages, value)?,
+            }
+        } else {
+            Value::Inline(value)
+        };
+        let cell = encode_leaf(key, &stored);
+        let mut page = SlottedPageMut::parse(d.leaf, pages.get_mut(d.leaf)?)?;
+        if old.is_some() {
+            if page.as_page().fits_replacement(index, cell.len()) {
+                page.replace(index, &cell);
+                return Ok(old);
+            }
+            page.remove(index);
+        }
+        if page.as_page().fits(cell.len()) {
+            page.insert(index, &cell);
+            return Ok(old);
+        }
+        self.insert_split(pages, d.path, d.leaf, index, cell)?;
+        Ok(old)
+    }
+
+    /// Inserts `cell` at `index` of `node`, which has no room for it:
+    /// splits the node and inserts the separator into the parent, up to
+    /// the root as needed.
+    fn insert_split(
+        &self,
+        pages: &mut impl PagesMut,
+        mut path: Vec<Step>,
+        mut node: PageId,
+        mut index: usize,
+        mut cell: Vec<u8>,
+    ) -> Result<(), BTreeError> {
+        loop {
+            {
+                let mut page = SlottedPageMut::parse(node, pages.get_mut(node)?)?;
+                if page.as_page().fits(cell.len()) {
+                    page.insert(index, &cell);
+                    return Ok(());
+                }
+            }
+            let page_ref = pages.get(node)?;
+            let page = parse_node(node, &page_ref, None)?;
+            let level = page.level();
+            let leaf = level == 0;
+            let old_right = page.right();
+            let mut cells: Vec<Vec<u8>> = page.cells().map(<[u8]>::to_vec).collect();
+            let appended = index == cells.len();
+            cells.insert(index, cell);
+            // Inserting at the right edge of the tree: likely an ascending
+            // key, so leave the left page full.
+            let rightmost = appended && path.iter().all(|s| s.last);
+            let k = split_point(node, &cells, rightmost)?;
+            let separator = if leaf {
+                node::separator(leaf_key(node, &cells[k - 1])?, leaf_key(node, &cells[k])?)
+            } else {
+                // The first key of the right node moves up; its cell keeps
+                // the child and means "from the separator".
+                let (child, key) = internal_entry(node, &cells[k])?;
+                let key = key.to_vec();
+                cells[k] = encode_internal(child, &[]);
+                key
+            };
+            let (left_cells, right_cells) = cells.split_at(k);
+            if node == self.root {
+                if level + 1 >= LEVELS_MAX {
+                    return Err(BTreeError::TooDeep { max: LEVELS_MAX });
+                }
+                let l = alloc(pages)?;
+                let r = alloc(pages)?;
+                write_node(pages, l, level, left_cells, None, leaf.then_some(r))?;
+                write_node(pages, r, level, right_cells, leaf.then_some(l), None)?;
+                let bytes = pages.get_mut(self.root)?;
+                let lsn = page_lsn(bytes);
+                let mut root =
+                    SlottedPageMut::init(self.root, bytes, PageType::BTreeInternal, level + 1);
+                root.set_lsn(lsn);
+                root.push(&encode_internal(l, &[]));
+                root.push(&encode_internal(r, &separator));
+                return Ok(());
+            }
+            let r = alloc(pages)?;
+            {
+                let mut page = SlottedPageMut::parse(node, pages.get_mut(node)?)?;
+                page.clear_cells();
+                for c in left_cells {
+                    page.push(c);
+                }
+                if leaf {
+                    page.set_right(Some(r));
+                }
+            }
+            write_node(
+                pages,
+                r,
+                level,
+                right_cells,
+                leaf.then_some(node),
+                old_right,
+            )?;
+            if let Some(old_right) = old_right {
+                relink(pages, old_right, Link::Left, node, Some(r))?;
+            }
+            let step = path
+                .pop()
+                .expect("a node other than the root has a parent on the path");
+            node = step.page;
+            index = step.index + 1;
+            cell = encode_internal(r, &separator);
+        }
+    }
+
+    /// Removes `key`, returning its value if it was there.
+    pub fn delete(
+        &self,
+        pages: &mut impl PagesMut,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, BTreeError> {
+        if key.len() > KEY_BYTES_MAX {
+            return Ok(None);
+        }
+        let d = descend(pages, self.root, Target::Key(key))?;
+        let leaf = SlottedPage::parsed_before(d.leaf, &d.page);
+        let Ok(index) = leaf_search(&leaf, key)? else {
+            return Ok(None);
+        };
+        let entry = leaf_entry(d.leaf, leaf.cell(index))?;
+        let old = read_value(pages, &entry.value)?;
+        free_value(pages, &entry.value)?;
+        SlottedPageMut::parse(d.leaf, pages.get_mut(d.leaf)?)?.remove(index);
+        self.rebalance(pages, d.path, d.leaf)?;
+        Ok(Some(old))
+    }
+
+    /// After a delete from `node`: frees it if empty, merges it into a
+    /// sibling if underfull and they fit, and carries on with the parent
+    /// while the parent lost a cell. Ends by shrinking the root if the
+    /// changes reached it.
+    fn rebalance(
+        &self,
+        pages: &mut impl PagesMut,
+        mut path: Vec<Step>,
+        mut node: PageId,
+    ) -> Result<(), BTreeError> {
+        while let Some(step) = path.pop() {
+            let page_ref = pages.get(node)?;
+            let page = parse_node(node, &page_ref, None)?;
+            if page.slot_count() == 0 {
+                if page.level() == 0 {
+                    let (left, right) = (page.left(), page.right());
+                    if let Some(left) = left {
+                        relink(pages, left, Link::Right, node, right)?;
+                    }
+                    if let Some(right) = right {
+                        relink(pages, right, Link::Left, node, left)?;
+                    }
+                }
+                pages.free(node)?;
+                remove_child(pages, step.page, step.index)?;
+                node = step.page;
+                continue;
+            }
+            if page.used_bytes() >= MERGE_BELOW_BYTES {
+                return Ok(());
+            }
+            let parent_children = {
+                let parent_ref = pages.get(step.page)?;
+                SlottedPage::parse(step.page, &parent_ref)?.slot_count()
+            };
+            let merged = (step.index > 0 && self.try_merge(pages, step.page, step.index - 1)?)
+                || (step.index + 1 < parent_children
+                    && self.try_merge(pages, step.page, step.index)?);
+            if !merged {
+                return Ok(());
+            }
+            node = step.page;
+        }
+        self.collapse_root(pages)
+    }
+
+    /// Merges child `left + 1` of `parent` into child `left` if both fit in
+    /// one page; returns whether it did.
+    fn try_merge(
+        &self,
+        pages: &mut impl PagesMut,
+        parent: PageId,
+        left: usize,
+    ) -> Result<bool, BTreeError> {
+        let parent_ref = pages.get(parent)?;
+        let parent_page = parse_node(parent, &parent_ref, None)?;
+        let (l_id, _) = internal_entry(parent, parent_page.cell(left))?;
+        let (r_id, separator) = internal_entry(parent, parent_page.cell(left + 1))?;
+        if l_id == r_id {
+            return Err(corrupted(
+                parent,
+                format!("two children are both page {l_id}"),
+            ));
+        }
+        let level = parent_page.level() - 1;
+        let l_ref = pages.get(l_id)?;
+        let l = parse_node(l_id, &l_ref, Some(level))?;
+        let r_ref = pages.get(r_id)?;
+        let r = parse_node(r_id, &r_ref, Some(level))?;
+        let leaf = level == 0;
+        // Merged internal nodes take the separator down as the key of the
+        // right node's first cell.
+        let need = l.used_bytes() + r.used_bytes() + if leaf { 0 } else { separator.len() };
+        if need > PAGE_CELL_SPACE {
+            return Ok(false);
+        }
+        if leaf && (l.right() != Some(r_id) || r.left() != Some(l_id)) {
+            return Err(corrupted(
+                l_id,
+                format!("leaf and its right sibling {r_id} are not linked"),
+            ));
+        }
+        let mut cells: Vec<Vec<u8>> = r.cells().map(<[u8]>::to_vec).collect();
+        if !leaf {
+            let Some(first) = cells.first_mut() else {
+                return Err(corrupted(r_id, "an internal node without children"));
+            };
+            let (child, _) = internal_entry(r_id, first)?;
+            *first = encode_internal(child, separator);
+        }
+        let r_right = r.right();
+        {
+            let mut l = SlottedPageMut::parse(l_id, pages.get_mut(l_id)?)?;
+            for cell in &cells {
+                l.push(cell);
+            }
+            if leaf {
+                l.set_right(r_right);
+            }
+        }
+        if let Some(r_right) = r_right {
+            relink(pages, r_right, Link::Left, r_id, Some(l_id))?;
+        }
+        pages.free(r_id)?;
+        remove_child(pages, parent, left + 1)?;
+        Ok(true)
+    }
+
+    /// While the root is an internal node with one child, moves the child's
+    /// contents up into the root; an internal root with no child becomes an
+    /// empty leaf.
+    fn collapse_root(&self, pages: &mut impl PagesMut) -> Result<(), BTreeError> {
+        loop {
+            let root_ref = pages.get(self.root)?;
+            let root = parse_node(self.root, &root_ref, None)?;
+            if root.level() == 0 || root.slot_count() > 1 {
+                return Ok(());
+            }
+            if root.slot_count() == 0 {
+                return self.reset_root(pages);
+            }
+            let (child, _) = internal_entry(self.root, root.cell(0))?;
+            let child_ref = pages.get(child)?;
+            let child_page = parse_node(child, &child_ref, Some(root.level() - 1))?;
+            if child_page.left().is_some() || child_page.right().is_some() {
+                return Err(corrupted(child, "the root's only child has siblings"));
+            }
+            let bytes = pages.get_mut(self.root)?;
+            let lsn = page_lsn(bytes);
+            *bytes = *child_ref;
+            set_page_lsn(bytes, lsn);
+            pages.free(child)?;
+        }
+    }
+
+    /// Makes the root an empty leaf, keeping its LSN.
+    fn reset_root(&self, pages: &mut impl PagesMut) -> Result<(), BTreeError> {
+        let bytes = pages.get_mut(self.root)?;
+        let lsn = page_lsn(bytes);
+        SlottedPageMut::init(self.root, bytes, PageType::BTreeLeaf, 0).set_lsn(lsn);
+        Ok(())
+    }
+
+    /// The entries with keys between `lower` and `upper`, in `dir` order.
+    /// Bounds that cross give an empty scan.
+    pub fn range<'a, P: Pages>(
+        &self,
+        pages: &'a P,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        dir: Direction,
+    ) -> Cursor<'a, P> {
+        Cursor::new(pages, self.root, lower, upper, dir)
+    }
+
+    /// Frees every page of the tree, the root and overflow pages included
+    /// (`DROP TABLE`). The handle is dead afterwards.
+    pub fn destroy(&self, pages: &mut impl PagesMut) -> Result<(), BTreeError> {
+        self.free_pages(pages, false)
+    }
+
+    /// Empties the tree (`TRUNCATE`): frees every page but the root, which
+    /// becomes an empty leaf.
+    pub fn clear(&self, pages: &mut impl PagesMut) -> Result<(), BTreeError> {
+        self.free_pages(pages, true)?;
+        self.reset_root(pages)
+    }
+
+    fn free_pages(&self, pages: &mut impl PagesMut, keep_root: bool) -> Result<(), BTreeError> {
+        let mut seen = HashSet::new();
+        let mut stack = vec![(self.root, None)];
+        while let Some((id, level)) = stack.pop() {
+            if !seen.insert(id) {
+                return Err(corrupted(id, "page reached twice"));
+            }
+            let page_ref = pages.get(id)?;
+            let page = parse_node(id, &page_ref, level)?;
+            for cell in page.cells() {
+                if page.level() == 0 {
+                    free_value(pages, &leaf_entry(id, cell)?.value)?;
+                } else {
+                    let (child, _) = internal_entry(id, cell)?;
+                    stack.push((child, Some(page.level() - 1)));
+                }
+            }
+            if id != self.root || !keep_root {
+                pages.free(id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every invariant of the tree (see `check`) and counts its pages
+    /// and entries. Reads the whole tree: for tests and debugging.
+    pub fn check(&self, pages: &impl Pages) -> Result<TreeStats, BTreeError> {
+        check::check(pages, self.root)
+    }
+}

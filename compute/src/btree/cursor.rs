@@ -1,0 +1,258 @@
+//! Ordered scans: point, range and full scans in either direction.
+//!
+//! A cursor descends once, to the leaf where its range starts, and from
+//! there follows the leaves' sibling links, so a scan reads each leaf once
+//! and internal nodes only at the start. It holds the current leaf as a
+//! [`PageRef`] (a shared, immutable page version) and a slot index, and no
+//! borrow of page bytes between calls; the `&P` it keeps is the one snapshot
+//! it reads.
+//!
+//! Sibling links are checked as they are followed: the next leaf must be a
+//! leaf that links back, must not be empty (only the root leaf may be), and
+//! its first key must continue the order. The last check also means a corrupt
+//! link cannot make a scan loop: keys would have to go back.
+
+use std::iter::FusedIterator;
+use std::ops::Bound;
+
+use super::node::{leaf_entry, leaf_key, leaf_search, parse_node};
+use super::{corrupted, descend, read_value, BTreeError, KeyValue, Target};
+use crate::page::SlottedPage;
+use crate::pages::{PageId, PageRef, Pages};
+
+/// Scan order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Ascending keys.
+    Forward,
+    /// Descending keys.
+    Backward,
+}
+
+enum State {
+    /// Not positioned yet: the first `next` descends.
+    Start,
+    /// On a leaf. Forward, `slot` is the next cell to yield; backward, it is
+    /// one past it (0: this leaf is done).
+    At {
+        leaf: PageId,
+        page: PageRef,
+        slot: usize,
+    },
+    /// Exhausted, or failed once.
+    Done,
+}
+
+/// An iterator over the entries of a key range, in key order or its
+/// reverse. Made by [`BTree::range`](super::BTree::range). After an error it
+/// yields nothing more.
+pub struct Cursor<'a, P: Pages> {
+    pages: &'a P,
+    root: PageId,
+    lower: Bound<Vec<u8>>,
+    upper: Bound<Vec<u8>>,
+    dir: Direction,
+    state: State,
+}
+
+impl<P: Pages> std::fmt::Debug for Cursor<'_, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let position = match &self.state {
+            State::Start => "start".to_string(),
+            State::At { leaf, slot, .. } => format!("leaf {leaf} slot {slot}"),
+            State::Done => "done".to_string(),
+        };
+        f.debug_struct("Cursor")
+            .field("root", &self.root)
+            .field("lower", &self.lower)
+            .field("upper", &self.upper)
+            .field("dir", &self.dir)
+            .field("position", &position)
+            .finish()
+    }
+}
+
+fn owned(bound: Bound<&[u8]>) -> Bound<Vec<u8>> {
+    match bound {
+        Bound::Included(k) => Bound::Included(k.to_vec()),
+        Bound::Excluded(k) => Bound::Excluded(k.to_vec()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+impl<'a, P: Pages> Cursor<'a, P> {
+    pub(super) fn new(
+        pages: &'a P,
+        root: PageId,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        dir: Direction,
+    ) -> Cursor<'a, P> {
+        Cursor {
+            pages,
+            root,
+            lower: owned(lower),
+            upper: owned(upper),
+            dir,
+            state: State::Start,
+        }
+    }
+
+    /// Descends to the leaf where the range starts in this direction.
+    fn seek(&self) -> Result<State, BTreeError> {
+        let start = match self.dir {
+            Direction::Forward => &self.lower,
+            Direction::Backward => &self.upper,
+        };
+        let target = match start {
+            Bound::Included(k) | Bound::Excluded(k) => Target::Key(k),
+            Bound::Unbounded if self.dir == Direction::Forward => Target::First,
+            Bound::Unbounded => Target::Last,
+        };
+        let d = descend(self.pages, self.root, target)?;
+        let leaf = SlottedPage::parsed_before(d.leaf, &d.page);
+        let slot = match (self.dir, start) {
+            (Direction::Forward, Bound::Unbounded) => 0,
+            (Direction::Backward, Bound::Unbounded) => leaf.slot_count(),
+            (_, Bound::Included(k) | Bound::Excluded(k)) => {
+                let inclusive = matches!(start, Bound::Included(_));
+                match (leaf_search(&leaf, k)?, self.dir, inclusive) {
+                    (Ok(i), Direction::Forward, true) | (Ok(i), Direction::Backward, false) => i,
+                    (Ok(i), _, _) => i + 1,
+                    (Err(i), _, _) => i,
+                }
+            }
+        };
+        Ok(State::At {
+            leaf: d.leaf,
+            page: d.page,
+            slot,
+        })
+    }
+
+    /// Whether `key` is past the end of the range in this direction.
+    fn past_end(&self, key: &[u8]) -> bool {
+        match (self.dir, &self.upper, &self.lower) {
+            (Direction::Forward, Bound::Included(u), _) => key > &u[..],
+            (Direction::Forward, Bound::Excluded(u), _) => key >= &u[..],
+            (Direction::Backward, _, Bound::Included(l)) => key < &l[..],
+            (Direction::Backward, _, Bound::Excluded(l)) => key <= &l[..],
+            (_, _, _) => false,
+        }
+    }
+
+    fn step(&mut self) -> Result<Option<KeyValue>, BTreeError> {
+        if let State::Start = self.state {
+            self.state = self.seek()?;
+        }
+        loop {
+            let State::At {
+                leaf: id,
+                page,
+                slot,
+            } = &self.state
+            else {
+                return Ok(None);
+            };
+            let (id, page_ref, slot) = (*id, page.clone(), *slot);
+            let leaf = SlottedPage::parsed_before(id, &page_ref);
+            let count = leaf.slot_count();
+            let here = match self.dir {
+                Direction::Forward => (slot < count).then_some(slot),
+                Direction::Backward => slot.checked_sub(1),
+            };
+            if let Some(index) = here {
+                let entry = leaf_entry(id, leaf.cell(index))?;
+                if self.past_end(entry.key) {
+                    return Ok(None);
+                }
+                let value = read_value(self.pages, &entry.value)?;
+                let key = entry.key.to_vec();
+                let next = match self.dir {
+                    Direction::Forward => index + 1,
+                    Direction::Backward => index,
+                };
+                self.state = State::At {
+                    leaf: id,
+                    page: page_ref,
+                    slot: next,
+                };
+                return Ok(Some((key, value)));
+            }
+            // This leaf is done: move to its sibling.
+            let sibling = match self.dir {
+                Direction::Forward => leaf.right(),
+                Direction::Backward => leaf.left(),
+            };
+            let Some(sibling) = sibling else {
+                return Ok(None);
+            };
+            // The key the sibling has to continue from.
+            let edge = match (self.dir, count) {
+                (_, 0) => None,
+                (Direction::Forward, _) => Some(leaf_key(id, leaf.cell(count - 1))?),
+                (Direction::Backward, _) => Some(leaf_key(id, leaf.cell(0))?),
+            };
+            let next_ref = self.pages.get(sibling)?;
+            let next = parse_node(sibling, &next_ref, Some(0))?;
+            let back = match self.dir {
+                Direction::Forward => next.left(),
+                Direction::Backward => next.right(),
+            };
+            if back != Some(id) {
+                return Err(corrupted(
+                    sibling,
+                    format!("sibling of leaf {id} does not link back"),
+                ));
+            }
+            let next_count = next.slot_count();
+            if next_count == 0 {
+                return Err(corrupted(sibling, "an empty leaf that is not the root"));
+            }
+            let continues = match self.dir {
+                Direction::Forward => leaf_key(sibling, next.cell(0))?,
+                Direction::Backward => leaf_key(sibling, next.cell(next_count - 1))?,
+            };
+            let in_order = match (self.dir, edge) {
+                (_, None) => true,
+                (Direction::Forward, Some(edge)) => continues > edge,
+                (Direction::Backward, Some(edge)) => continues < edge,
+            };
+            if !in_order {
+                return Err(corrupted(
+                    sibling,
+                    format!("keys out of order after leaf {id}"),
+                ));
+            }
+            let slot = match self.dir {
+                Direction::Forward => 0,
+                Direction::Backward => next_count,
+            };
+            self.state = State::At {
+                leaf: sibling,
+                page: next_ref,
+                slot,
+            };
+        }
+    }
+}
+
+impl<P: Pages> Iterator for Cursor<'_, P> {
+    type Item = Result<KeyValue, BTreeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.step() {
+            Ok(Some(entry)) => Some(Ok(entry)),
+            Ok(None) => {
+                self.state = State::Done;
+                None
+            }
+            Err(e) => {
+                self.state = State::Done;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+impl<P: Pages> FusedIterator for Cursor<'_, P> {}
