@@ -57,6 +57,8 @@ fn datum_size(d: &Datum) -> u64 {
 pub struct SpillError(String);
 
 type Key = (ObjectId, Vec<u8>);
+/// One sorted source of writes: memory or a run.
+type Source<'a> = Box<dyn Iterator<Item = Result<(Key, Write), SpillError>> + 'a>;
 
 #[derive(Debug)]
 struct Run {
@@ -198,7 +200,7 @@ impl WriteSet {
     /// All writes, merged across memory and runs (newest wins), in
     /// `(table, key)` order. Reads runs sequentially: memory stays bounded.
     pub fn merged(&self) -> Result<impl Iterator<Item = Result<(Key, Write), SpillError>> + '_, SpillError> {
-        let mut sources: Vec<Box<dyn Iterator<Item = Result<(Key, Write), SpillError>> + '_>> = Vec::new();
+        let mut sources: Vec<Source<'_>> = Vec::new();
         // Newest first: memory, then runs from the last.
         sources.push(Box::new(self.memory.iter().map(|(k, w)| Ok((k.clone(), w.clone())))));
         for run in self.runs.iter().rev() {
@@ -339,11 +341,11 @@ impl Run {
 
 /// Merges sorted sources; on equal keys the earliest source (newest) wins.
 struct Merge<'a> {
-    sources: Vec<std::iter::Peekable<Box<dyn Iterator<Item = Result<(Key, Write), SpillError>> + 'a>>>,
+    sources: Vec<std::iter::Peekable<Source<'a>>>,
 }
 
 impl<'a> Merge<'a> {
-    fn new(sources: Vec<Box<dyn Iterator<Item = Result<(Key, Write), SpillError>> + 'a>>) -> Merge<'a> {
+    fn new(sources: Vec<Source<'a>>) -> Merge<'a> {
         Merge { sources: sources.into_iter().map(|s| s.peekable()).collect() }
     }
 }
@@ -356,11 +358,10 @@ impl Iterator for Merge<'_> {
         for (i, s) in self.sources.iter_mut().enumerate() {
             match s.peek() {
                 Some(Err(_)) => return s.next(),
-                Some(Ok((k, _))) => {
-                    if best.as_ref().is_none_or(|(_, bk)| k < bk) {
-                        best = Some((i, k.clone()));
-                    }
+                Some(Ok((k, _))) if best.as_ref().is_none_or(|(_, bk)| k < bk) => {
+                    best = Some((i, k.clone()));
                 }
+                Some(Ok(_)) => {}
                 None => {}
             }
         }
