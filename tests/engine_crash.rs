@@ -26,11 +26,14 @@ fn engine_config() -> EngineConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_of_the_engine_mid_load_keeps_every_acknowledged_transaction() {
-    let c = ProcCluster::start("512KiB");
+    let mut c = ProcCluster::start("512KiB");
     let ack_log = c.dir.path().join("acks.log");
     // Kill points in milliseconds after the load starts: early (table just
-    // created), mid-load, later, with the volume recovered in between.
-    for (round, kill_after_ms) in [700u64, 1900, 1300].into_iter().enumerate() {
+    // created), mid-load, later, with the volume recovered in between; in
+    // the last round two storage nodes die first, and stay dead through
+    // recovery.
+    for (round, kill_after_ms) in [700u64, 1900, 1300, 1500].into_iter().enumerate() {
+        let lose_storage = round == 3;
         let mut child = Command::new(support::sextant_bin())
             .args(["bench", "engine", "--cluster"])
             .arg(&c.cluster_file)
@@ -43,7 +46,14 @@ async fn sigkill_of_the_engine_mid_load_keeps_every_acknowledged_transaction() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(kill_after_ms)).await;
+        if lose_storage {
+            tokio::time::sleep(Duration::from_millis(kill_after_ms / 2)).await;
+            c.kill(1);
+            c.kill(4);
+            tokio::time::sleep(Duration::from_millis(kill_after_ms / 2)).await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(kill_after_ms)).await;
+        }
         child.kill().unwrap();
         child.wait().unwrap();
 
