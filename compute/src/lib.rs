@@ -9,6 +9,7 @@
 
 pub mod btree;
 pub mod bufpool;
+pub mod cast;
 pub mod catalog;
 pub mod datum;
 pub mod engine;
@@ -16,6 +17,7 @@ pub mod engine;
 pub mod keycode;
 pub mod page;
 pub mod pages;
+pub mod pgtext;
 pub mod redo;
 pub mod store;
 pub mod superblock;
