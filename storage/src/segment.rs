@@ -21,6 +21,15 @@
 //! `history` lists, for each epoch recovery opened, the VDL it recovered: any
 //! record of an older epoch above that LSN was discarded and must never be
 //! accepted again (from a stale writer or from gossip of a stale peer).
+//!
+//! A history is the *lineage* of its newest epoch: exactly the truncations
+//! that epoch's recovery knew of. A recovery that was superseded may still
+//! have truncated a few replicas before a newer recovery fenced a quorum
+//! without seeing them; the newer one may then keep records that truncation
+//! voids. So such an entry is not part of the volume: learning a newer
+//! lineage replaces the segment's history, dropping entries it lacks, and an
+//! older lineage adds nothing. Hence every sender of an epoch start sends the
+//! whole lineage (`Adopt`, gossip), never a lone entry.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -346,28 +355,69 @@ impl Segment {
         Ok(())
     }
 
-    /// Recovery step 3: open `epoch` at `above`, voiding older records above it.
+    /// Opens `epoch` at `above` on top of the lineage this segment knows,
+    /// voiding older records above it. Recovery sends [`Segment::adopt`] with
+    /// its whole lineage instead: a lone entry cannot drop truncations the
+    /// segment holds that the new epoch's recovery never saw.
     pub fn truncate(&mut self, epoch: Epoch, above: Lsn) -> Result<(), SegmentError> {
         if epoch < self.epoch {
             return Err(SegmentError::StaleEpoch { request: epoch, current: self.epoch });
         }
-        self.adopt(&[Truncation { epoch, above }])
+        let mut lineage = self.history.clone();
+        if !lineage.iter().any(|t| t.epoch == epoch) {
+            lineage.push(Truncation { epoch, above });
+        }
+        self.learn_lineage(&lineage)
     }
 
-    /// Learns epoch starts (from the writer or a peer). Raises the epoch to the
-    /// newest one learned and drops every record they void.
+    /// Learns the epoch history from a writer or a recovery: the whole
+    /// lineage of its epoch (see the module docs). Refuses a sender whose
+    /// newest epoch is older than the segment's, which a newer writer's
+    /// recovery has fenced.
     pub fn adopt(&mut self, history: &[Truncation]) -> Result<(), SegmentError> {
-        for t in history {
-            match self.history.iter().find(|h| h.epoch == t.epoch) {
-                Some(h) if h.above == t.above => continue,
-                Some(h) => {
-                    return Err(SegmentError::Invalid(format!(
-                        "epoch {} starts at {} here but at {} in the request",
-                        t.epoch, h.above, t.above
-                    )))
-                }
-                None => {}
+        if let Some(newest) = history.iter().map(|t| t.epoch).max() {
+            if newest < self.epoch {
+                return Err(SegmentError::StaleEpoch { request: newest, current: self.epoch });
             }
+        }
+        self.learn_lineage(history)
+    }
+
+    /// Takes `history` as the lineage of its newest epoch: a newer lineage
+    /// replaces ours (raising the epoch and dropping every record it voids),
+    /// an older one adds nothing, and one of our newest epoch must be ours.
+    fn learn_lineage(&mut self, history: &[Truncation]) -> Result<(), SegmentError> {
+        let mut lineage = history.to_vec();
+        lineage.sort_by_key(|t| t.epoch);
+        lineage.dedup();
+        for pair in lineage.windows(2) {
+            if pair[0].epoch == pair[1].epoch {
+                return Err(SegmentError::Invalid(format!("epoch {} starts twice in one history", pair[0].epoch)));
+            }
+        }
+        for t in &lineage {
+            if let Some(h) = self.history.iter().find(|h| h.epoch == t.epoch && h.above != t.above) {
+                return Err(SegmentError::Invalid(format!(
+                    "epoch {} starts at {} here but at {} in the request",
+                    t.epoch, h.above, t.above
+                )));
+            }
+        }
+        let Some(theirs) = lineage.last().map(|t| t.epoch) else { return Ok(()) };
+        match self.history.last().map(|t| t.epoch) {
+            Some(ours) if theirs < ours => return Ok(()),
+            Some(ours) if theirs == ours => {
+                if lineage != self.history {
+                    return Err(SegmentError::Invalid(format!(
+                        "two lineages of epoch {theirs}: {:?} here, {lineage:?} in the request",
+                        self.history
+                    )));
+                }
+                return Ok(());
+            }
+            _ => {}
+        }
+        for t in lineage.iter().filter(|t| !self.history.contains(t)) {
             if t.above < self.horizon {
                 // Recovery never truncates below a VDL every compute node could
                 // read at, so this is a bug elsewhere or a forged request.
@@ -375,6 +425,19 @@ impl Segment {
                     "truncation at {} below the GC horizon {}",
                     t.above, self.horizon
                 )));
+            }
+        }
+        // Entries the newer lineage lacks came from recoveries superseded
+        // before its recovery could see them: they are not part of the volume.
+        // The records they voided are gone here; gossip and repair bring back
+        // the ones the volume kept.
+        if self.history.iter().any(|h| !lineage.contains(h)) {
+            self.history.retain(|h| lineage.contains(h));
+            self.meta_dirty = true;
+        }
+        for t in &lineage {
+            if self.history.contains(t) {
+                continue;
             }
             let pos = self.history.partition_point(|h| h.epoch < t.epoch);
             self.history.insert(pos, *t);
@@ -433,7 +496,7 @@ impl Segment {
         records: Vec<LogRecord>,
         now_ms: u64,
     ) -> Result<usize, SegmentError> {
-        self.adopt(history)?;
+        self.learn_lineage(history)?;
         let mut filled = 0;
         for r in records {
             self.check_record(&r)?;
@@ -798,6 +861,40 @@ mod tests {
             PageRead::Page(p) => assert_eq!(&p[..4], &[1, 1, 1, 1]),
             other => panic!("{other:?}"),
         }
+    }
+
+    fn t(epoch: u64, above: u64) -> Truncation {
+        Truncation { epoch: Epoch(epoch), above: Lsn(above) }
+    }
+
+    /// Found by the simulation: a recovery of epoch 2 truncated this replica
+    /// at 1 and was superseded; epoch 3's recovery never saw that truncation
+    /// and kept records 2 and 3. Its lineage must replace ours, or the stale
+    /// entry voids records the volume kept here and, by gossip, everywhere.
+    #[test]
+    fn newer_lineage_drops_a_superseded_truncation() {
+        let mut s = fresh();
+        let kept = vec![delta(2, 1, 1, 0, 2), delta(3, 2, 1, 0, 3)];
+        let mut all = vec![delta(1, 0, 1, 0, 1)];
+        all.extend(kept.clone());
+        s.append(Epoch(1), Lsn(0), Lsn(0), Lsn(0), all, 0).unwrap();
+        s.adopt(&[t(1, 0), t(2, 1)]).unwrap();
+        assert_eq!(s.max_lsn(), Lsn(1));
+
+        s.adopt(&[t(1, 0), t(3, 3)]).unwrap();
+        assert_eq!(s.history(), &[t(1, 0), t(3, 3)]);
+        assert_eq!(s.epoch(), Epoch(3));
+        let filled = s.gossip_receive(&[t(1, 0), t(3, 3)], Lsn(3), Lsn(3), kept, 0).unwrap();
+        assert_eq!(filled, 2);
+        assert_eq!(s.scl(), Lsn(3));
+
+        // A stale peer's older lineage cannot bring epoch 2 back, and a sender
+        // older than the segment's epoch is fenced.
+        s.gossip_receive(&[t(1, 0), t(2, 1)], Lsn(0), Lsn(0), vec![], 0).unwrap();
+        assert_eq!(s.history(), &[t(1, 0), t(3, 3)]);
+        assert_eq!(s.max_lsn(), Lsn(3));
+        assert!(matches!(s.adopt(&[t(1, 0), t(2, 1)]), Err(SegmentError::StaleEpoch { .. })));
+        assert!(matches!(s.gossip_receive(&[t(1, 0), t(3, 2)], Lsn(0), Lsn(0), vec![], 0), Err(SegmentError::Invalid(_))));
     }
 
     #[test]

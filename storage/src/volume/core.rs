@@ -13,13 +13,23 @@
 //! order while each is at or below its PG's durable point; the VDL is the
 //! last CPL passed. A commit is acknowledged once the VDL reaches its LSN.
 //!
+//! # Growing the volume
+//! A PG this writer creates itself (the first write past the last PG) is
+//! unknown to any recovery that listed segments before it existed, so a newer
+//! writer's recovery could miss records this writer got durable there. Such a
+//! PG's acks therefore count only once the PG is *confirmed*: after it exists
+//! on a write quorum, a round of heartbeats to PG 0 must come back from a
+//! write quorum still at this writer's epoch. Recovery fences PG 0 and then
+//! lists segments again (see [`super::recovery`]), so a confirmed PG is seen
+//! by every later recovery, and a deposed writer's confirmation fails.
+//!
 //! # Resends
 //! A record stays in its PG's buffer until it is durable; the two replicas
 //! that miss it then get it by gossip. A replica whose SCL lags the records
 //! sent to it for longer than `resend_ms` is sent them again; appends are
 //! idempotent on the node.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::cluster::{Cluster, WRITE_QUORUM};
 use crate::types::{Epoch, LogRecord, Lsn, NodeId, PageId, PgId, RecordBody, FLAG_CPL};
@@ -110,6 +120,24 @@ struct PgState {
     durable: Lsn,
     /// Records not yet durable.
     unacked: BTreeMap<Lsn, LogRecord>,
+    /// Every later recovery will find this PG: it came from recovery, or a
+    /// write quorum of PG 0 confirmed this writer's epoch after the PG was
+    /// created on a write quorum. Acks count toward `durable` only then.
+    confirmed: bool,
+}
+
+/// The PG whose replicas confirm this writer's epoch for PGs it creates:
+/// every recovery fences it before its second list of segments.
+const CONFIRM_PG: PgId = PgId(0);
+
+/// A round of heartbeats to [`CONFIRM_PG`] that confirms new PGs.
+#[derive(Debug)]
+struct Confirm {
+    round: u64,
+    /// PGs that existed on a write quorum when the round was sent.
+    pgs: Vec<PgId>,
+    acked: BTreeSet<NodeId>,
+    sent_ms: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -117,6 +145,8 @@ enum ReqKind {
     Create,
     Adopt,
     Append,
+    /// A heartbeat of confirmation round `n`.
+    Confirm(u64),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -182,6 +212,8 @@ pub struct VolumeCore {
     inflight: HashMap<u64, Inflight>,
     out: Vec<Outgoing>,
     read_rotor: usize,
+    confirm: Option<Confirm>,
+    confirm_rounds: u64,
 }
 
 impl VolumeCore {
@@ -190,6 +222,7 @@ impl VolumeCore {
         assert!(cfg.lal > 0, "LAL must be positive");
         assert!(rec.history.iter().any(|t| t.epoch == rec.epoch), "history lacks the writer's epoch");
         assert!(rec.max_lsn >= rec.vdl, "max LSN {} below VDL {}", rec.max_lsn, rec.vdl);
+        assert!(rec.pgs.iter().any(|p| p.pg == CONFIRM_PG), "recovery always hands over PG 0");
         let mut pgs = BTreeMap::new();
         for p in rec.pgs {
             let replicas = p
@@ -210,7 +243,14 @@ impl VolumeCore {
                 .collect();
             pgs.insert(
                 p.pg,
-                PgState { replicas, tail: p.tail, tail_le_vdl: p.tail, durable: p.tail, unacked: BTreeMap::new() },
+                PgState {
+                    replicas,
+                    tail: p.tail,
+                    tail_le_vdl: p.tail,
+                    durable: p.tail,
+                    unacked: BTreeMap::new(),
+                    confirmed: true,
+                },
             );
         }
         VolumeCore {
@@ -234,6 +274,8 @@ impl VolumeCore {
             inflight: HashMap::new(),
             out: Vec::new(),
             read_rotor: 0,
+            confirm: None,
+            confirm_rounds: 0,
         }
     }
 
@@ -328,6 +370,11 @@ impl VolumeCore {
         if req.node != from {
             return;
         }
+        if let ReqKind::Confirm(round) = req.kind {
+            self.on_confirm_reply(from, round, msg);
+            self.flush(now_ms);
+            return;
+        }
         let Some(pg) = self.pgs.get_mut(&req.pg) else { return };
         let Some(r) = pg.replicas.iter_mut().find(|r| r.info.node == from) else { return };
         match msg {
@@ -377,6 +424,66 @@ impl VolumeCore {
         self.flush(now_ms);
     }
 
+    fn on_confirm_reply(&mut self, from: NodeId, round: u64, msg: Message) {
+        match msg {
+            Message::AppendAck { pg, .. } if pg == CONFIRM_PG => {
+                let Some(c) = self.confirm.as_mut().filter(|c| c.round == round) else { return };
+                c.acked.insert(from);
+                if c.acked.len() >= WRITE_QUORUM {
+                    let c = self.confirm.take().expect("checked above");
+                    for pg in c.pgs {
+                        self.pgs.get_mut(&pg).expect("confirmed PGs are known").confirmed = true;
+                        self.on_scl(pg);
+                    }
+                }
+            }
+            Message::Error { code: ErrorCode::StaleEpoch, epoch, .. } if epoch > self.epoch => {
+                tracing::error!(%epoch, mine = %self.epoch, "writer fenced by a newer epoch");
+                self.fenced = Some(epoch);
+            }
+            // Anything else (not yet adopted, unreachable, ...): a later
+            // round retries.
+            _ => {}
+        }
+    }
+
+    /// Sends a confirmation round when PGs this writer created exist on a
+    /// write quorum and none is in progress.
+    fn start_confirm(&mut self, now_ms: u64) {
+        if self.confirm.is_some() {
+            return;
+        }
+        let pgs: Vec<PgId> = self
+            .pgs
+            .iter()
+            .filter(|(_, p)| {
+                !p.confirmed
+                    && p.replicas.iter().filter(|r| !matches!(r.phase, Phase::NeedCreate | Phase::Creating)).count()
+                        >= WRITE_QUORUM
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        if pgs.is_empty() {
+            return;
+        }
+        let anchor = self.pgs.get(&CONFIRM_PG).expect("recovery always hands over PG 0");
+        let msg = Message::Append {
+            pg: CONFIRM_PG,
+            epoch: self.epoch,
+            vdl: self.vdl,
+            pg_tail: anchor.tail_le_vdl,
+            pgmrpl: self.pgmrpl,
+            records: Vec::new(),
+        };
+        let nodes: Vec<NodeId> = anchor.replicas.iter().map(|r| r.info.node).collect();
+        self.confirm_rounds += 1;
+        let round = self.confirm_rounds;
+        for node in nodes {
+            self.request(node, CONFIRM_PG, ReqKind::Confirm(round), msg.clone(), now_ms);
+        }
+        self.confirm = Some(Confirm { round, pgs, acked: BTreeSet::new(), sent_ms: now_ms });
+    }
+
     fn reset_after_failure(r: &mut ReplicaState, kind: ReqKind) {
         match (kind, r.phase) {
             (ReqKind::Create, Phase::Creating) => r.phase = Phase::NeedCreate,
@@ -391,12 +498,17 @@ impl VolumeCore {
     /// heartbeats. Call every few milliseconds.
     pub fn tick(&mut self, now_ms: u64) {
         let timeout = self.cfg.request_timeout_ms;
-        let expired: Vec<u64> = self
+        let mut expired: Vec<u64> = self
             .inflight
             .iter()
             .filter(|(_, r)| now_ms.saturating_sub(r.sent_ms) >= timeout)
             .map(|(id, _)| *id)
             .collect();
+        // Each failure flushes, so the order decides what is sent when:
+        // expire in request order, not the hash map's per-process random
+        // order, so the same inputs give the same outputs (a simulation seed
+        // must replay exactly).
+        expired.sort_unstable();
         for id in expired {
             self.on_failure(id, now_ms);
         }
@@ -410,6 +522,11 @@ impl VolumeCore {
                     r.sent_upto = r.sent_upto.min(r.scl);
                 }
             }
+        }
+        // A confirmation round that did not complete in time starts over;
+        // acks of the old round no longer count.
+        if self.confirm.as_ref().is_some_and(|c| now_ms.saturating_sub(c.sent_ms) >= self.cfg.resend_ms) {
+            self.confirm = None;
         }
         self.flush(now_ms);
     }
@@ -475,6 +592,7 @@ impl VolumeCore {
                     tail_le_vdl: Lsn::ZERO,
                     durable: Lsn::ZERO,
                     unacked: BTreeMap::new(),
+                    confirmed: false,
                 },
             );
         }
@@ -485,7 +603,7 @@ impl VolumeCore {
         let mut scls: Vec<Lsn> = pg.replicas.iter().map(|r| r.scl).collect();
         scls.sort_unstable_by(|a, b| b.cmp(a));
         let durable = scls[WRITE_QUORUM - 1];
-        if durable <= pg.durable {
+        if !pg.confirmed || durable <= pg.durable {
             return;
         }
         pg.durable = durable;
@@ -525,6 +643,7 @@ impl VolumeCore {
         if self.fenced.is_some() {
             return;
         }
+        self.start_confirm(now_ms);
         let pages_per_pg = self.cluster.pages_per_pg();
         let mut sends: Vec<(NodeId, PgId, ReqKind, Message)> = Vec::new();
         for (&pg_id, pg) in self.pgs.iter_mut() {
