@@ -13,7 +13,7 @@ pub mod cast;
 pub mod catalog;
 pub mod datum;
 pub mod engine;
-
+pub mod jsonb;
 pub mod keycode;
 pub mod page;
 pub mod pages;
