@@ -1,0 +1,164 @@
+//! SQL errors as PostgreSQL reports them: a SQLSTATE, a message shaped like
+//! PostgreSQL's, and the optional detail, hint and cursor position.
+//!
+//! SQLSTATEs are typed constants in [`code`]; the mapping from engine errors
+//! happens once, in [`SqlError::from_engine`], as an exhaustive match.
+
+use crate::engine::EngineError;
+
+/// SQLSTATE codes used by the SQL layer (PostgreSQL's `errcodes.txt`).
+pub mod code {
+    /// successful_completion
+    pub const SUCCESS: &str = "00000";
+    /// syntax_error
+    pub const SYNTAX_ERROR: &str = "42601";
+    /// undefined_table
+    pub const UNDEFINED_TABLE: &str = "42P01";
+    /// undefined_column
+    pub const UNDEFINED_COLUMN: &str = "42703";
+    /// undefined_function
+    pub const UNDEFINED_FUNCTION: &str = "42883";
+    /// undefined_object
+    pub const UNDEFINED_OBJECT: &str = "42704";
+    /// duplicate_table
+    pub const DUPLICATE_TABLE: &str = "42P07";
+    /// duplicate_column
+    pub const DUPLICATE_COLUMN: &str = "42701";
+    /// ambiguous_column
+    pub const AMBIGUOUS_COLUMN: &str = "42702";
+    /// datatype_mismatch
+    pub const DATATYPE_MISMATCH: &str = "42804";
+    /// grouping_error
+    pub const GROUPING_ERROR: &str = "42803";
+    /// invalid_parameter_value
+    pub const INVALID_PARAMETER_VALUE: &str = "22023";
+    /// unique_violation
+    pub const UNIQUE_VIOLATION: &str = "23505";
+    /// not_null_violation
+    pub const NOT_NULL_VIOLATION: &str = "23502";
+    /// invalid_text_representation
+    pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";
+    /// division_by_zero
+    pub const DIVISION_BY_ZERO: &str = "22012";
+    /// numeric_value_out_of_range
+    pub const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
+    /// serialization_failure
+    pub const SERIALIZATION_FAILURE: &str = "40001";
+    /// read_only_sql_transaction
+    pub const READ_ONLY_SQL_TRANSACTION: &str = "25006";
+    /// in_failed_sql_transaction
+    pub const IN_FAILED_SQL_TRANSACTION: &str = "25P02";
+    /// active_sql_transaction (warning-level in PostgreSQL for BEGIN in a block)
+    pub const ACTIVE_SQL_TRANSACTION: &str = "25001";
+    /// no_active_sql_transaction
+    pub const NO_ACTIVE_SQL_TRANSACTION: &str = "25P01";
+    /// feature_not_supported
+    pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
+    /// program_limit_exceeded
+    pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
+    /// query_canceled
+    pub const QUERY_CANCELED: &str = "57014";
+    /// data_corrupted
+    pub const DATA_CORRUPTED: &str = "XX001";
+    /// internal_error
+    pub const INTERNAL_ERROR: &str = "XX000";
+    /// io_error (storage unreachable)
+    pub const IO_ERROR: &str = "58030";
+    /// admin_shutdown (writer fenced)
+    pub const ADMIN_SHUTDOWN: &str = "57P01";
+    /// invalid_sql_statement_name (unknown prepared statement)
+    pub const INVALID_SQL_STATEMENT_NAME: &str = "26000";
+    /// cardinality_violation
+    pub const CARDINALITY_VIOLATION: &str = "21000";
+    /// string_data_right_truncation
+    pub const STRING_DATA_RIGHT_TRUNCATION: &str = "22001";
+}
+
+/// An error to send to the client as an ErrorResponse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SqlError {
+    /// The SQLSTATE.
+    pub code: &'static str,
+    /// Primary message.
+    pub message: String,
+    /// DETAIL.
+    pub detail: Option<String>,
+    /// HINT.
+    pub hint: Option<String>,
+    /// 1-based character position in the statement.
+    pub position: Option<u32>,
+}
+
+impl SqlError {
+    /// An error with a code and message.
+    pub fn new(code: &'static str, message: impl Into<String>) -> SqlError {
+        SqlError { code, message: message.into(), detail: None, hint: None, position: None }
+    }
+
+    /// Adds a DETAIL.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> SqlError {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// Adds a HINT.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> SqlError {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Adds a cursor position.
+    pub fn at(mut self, position: u32) -> SqlError {
+        self.position = Some(position);
+        self
+    }
+
+    /// 0A000 naming the feature.
+    pub fn unsupported(feature: impl std::fmt::Display) -> SqlError {
+        SqlError::new(code::FEATURE_NOT_SUPPORTED, format!("{feature} is not supported"))
+    }
+
+    /// The SQL error for an engine error.
+    pub fn from_engine(e: EngineError) -> SqlError {
+        match e {
+            EngineError::SerializationFailure(d) => {
+                SqlError::new(code::SERIALIZATION_FAILURE, "could not serialize access due to concurrent update").with_detail(d)
+            }
+            EngineError::UniqueViolation { constraint, key } => SqlError::new(
+                code::UNIQUE_VIOLATION,
+                format!("duplicate key value violates unique constraint \"{constraint}\""),
+            )
+            .with_detail(key),
+            EngineError::NoSuchTable(t) => SqlError::new(code::UNDEFINED_TABLE, format!("relation \"{t}\" does not exist")),
+            EngineError::DuplicateRelation(t) => {
+                SqlError::new(code::DUPLICATE_TABLE, format!("relation \"{t}\" already exists"))
+            }
+            EngineError::NoSuchIndex(i) => SqlError::new(code::UNDEFINED_OBJECT, format!("index \"{i}\" does not exist")),
+            EngineError::InvalidRow { table, detail } => {
+                SqlError::new(code::INTERNAL_ERROR, format!("invalid row for \"{table}\": {detail}"))
+            }
+            EngineError::TransactionTooLarge { bytes, max } => SqlError::new(
+                code::PROGRAM_LIMIT_EXCEEDED,
+                format!("transaction too large: {bytes} bytes buffered, the limit is {max}"),
+            ),
+            EngineError::KeyFunction(m) => SqlError::new(code::INTERNAL_ERROR, format!("index expression failed: {m}")),
+            EngineError::ReadOnly(what) => {
+                SqlError::new(code::READ_ONLY_SQL_TRANSACTION, format!("cannot execute {what} in a read-only transaction"))
+            }
+            EngineError::Stopped(why) => SqlError::new(code::ADMIN_SHUTDOWN, format!("this writer has stopped: {why}")),
+            EngineError::Corrupted(d) => SqlError::new(code::DATA_CORRUPTED, d),
+            EngineError::Volume(e) => SqlError::new(code::IO_ERROR, format!("storage: {e}")),
+            EngineError::Page(e) => SqlError::new(code::IO_ERROR, format!("storage: {e}")),
+            EngineError::Tree(e) => SqlError::new(code::DATA_CORRUPTED, e.to_string()),
+            EngineError::Superblock(e) => SqlError::new(code::DATA_CORRUPTED, e.to_string()),
+            EngineError::Spill(e) => SqlError::new(code::IO_ERROR, e.to_string()),
+        }
+    }
+}
+
+impl From<EngineError> for SqlError {
+    fn from(e: EngineError) -> SqlError {
+        SqlError::from_engine(e)
+    }
+}

@@ -1,0 +1,10 @@
+//! SQL over the engine: PostgreSQL's grammar (sqlparser), our own binder,
+//! planner and executor, typed on PostgreSQL's type system, so clients see
+//! PostgreSQL exactly (DESIGN.md §3 says why not an off-the-shelf engine).
+//!
+//! The protocol layer (`crate::server`) talks to one [`session::Session`] per
+//! connection; everything SQL lives below it.
+
+pub mod error;
+pub mod expr;
+pub mod session;
