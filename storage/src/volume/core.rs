@@ -329,7 +329,10 @@ impl VolumeCore {
             return Err(SubmitError::Empty);
         }
         let n = changes.len() as u64;
-        if self.last_lsn.0 + n > self.vdl.max(self.recovered_max).0 + self.cfg.lal {
+        // An MTR larger than the whole limit is let through alone, when
+        // nothing else is in flight: otherwise it could never be written.
+        let over = self.last_lsn.0 + n > self.vdl.max(self.recovered_max).0 + self.cfg.lal;
+        if over && !self.outstanding.is_empty() {
             return Err(SubmitError::Backpressure { vdl: self.vdl, lal: self.cfg.lal });
         }
         let pages_per_pg = self.cluster.pages_per_pg();
