@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Volume benchmark: six local storage nodes, `sextant bench volume` at
-# concurrency 1, 8 and 64, next to this disk's fsync floor and a loopback
-# round trip measured in the same run. Prints one JSON line per measurement;
-# BENCHMARKS.md records the results and the targets.
+# Storage and engine benchmarks on this machine, in one run:
+#   1. the floors: one 4 KiB append + fdatasync on the nodes' disk, and one
+#      loopback TCP round trip;
+#   2. `sextant bench volume` (raw MTRs through the volume client) against six
+#      local storage nodes at concurrency 1, 8 and 64;
+#   3. `sextant bench engine` (single-row upserts of ~500-byte JSON values with
+#      two secondary indexes, then warm and cold point reads) against six fresh
+#      nodes at concurrency 1, 8 and 32.
+# Prints one JSON line per measurement; BENCHMARKS.md records the results.
 #
 #   benches/volume.sh [DURATION]        (default 10s)
 set -euo pipefail
@@ -14,34 +19,52 @@ BIN="$CARGO_TARGET_DIR/release/sextant"
 
 WORK="$(mktemp -d "${TMPDIR:-/var/tmp}/sextant-bench.XXXXXX")"
 PIDS=()
-cleanup() {
+stop_nodes() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  PIDS=()
+}
+cleanup() {
+  stop_nodes
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-BASE=$((20000 + RANDOM % 20000))
-{
-  echo 'segment_size = "10GiB"'
+# start_nodes DIR: six storage nodes, two per AZ, and DIR/cluster.toml.
+start_nodes() {
+  local dir="$1" base=$((20000 + RANDOM % 20000))
+  mkdir -p "$dir"
+  {
+    echo 'segment_size = "10GiB"'
+    for i in 1 2 3 4 5 6; do
+      az=az-a; [ "$i" -gt 2 ] && az=az-b; [ "$i" -gt 4 ] && az=az-c
+      printf '[[storage]]\nid = %d\naddr = "127.0.0.1:%d"\naz = "%s"\n' "$i" $((base + i)) "$az"
+    done
+  } > "$dir/cluster.toml"
   for i in 1 2 3 4 5 6; do
     az=az-a; [ "$i" -gt 2 ] && az=az-b; [ "$i" -gt 4 ] && az=az-c
-    printf '[[storage]]\nid = %d\naddr = "127.0.0.1:%d"\naz = "%s"\n' "$i" $((BASE + i)) "$az"
+    SEXTANT_LOG=warn "$BIN" storage --listen "127.0.0.1:$((base + i))" --az "$az" \
+      --data "$dir/node-$i" --node-id "$i" 2>"$dir/node-$i.log" &
+    PIDS+=($!)
   done
-} > "$WORK/cluster.toml"
-
-for i in 1 2 3 4 5 6; do
-  az=az-a; [ "$i" -gt 2 ] && az=az-b; [ "$i" -gt 4 ] && az=az-c
-  SEXTANT_LOG=warn "$BIN" storage --listen "127.0.0.1:$((BASE + i))" --az "$az" \
-    --data "$WORK/node-$i" --node-id "$i" 2>"$WORK/node-$i.log" &
-  PIDS+=($!)
-done
-sleep 1
+  sleep 1
+}
 
 echo "# floors (same disk as the nodes: $WORK)"
 "$BIN" bench floor --dir "$WORK" --duration 3s
+
+start_nodes "$WORK/volume"
 for c in 1 8 64; do
   echo "# bench volume --concurrency $c --duration $DURATION"
-  SEXTANT_LOG=warn "$BIN" bench volume --cluster "$WORK/cluster.toml" --duration "$DURATION" \
+  SEXTANT_LOG=warn "$BIN" bench volume --cluster "$WORK/volume/cluster.toml" --duration "$DURATION" \
     --concurrency "$c" --payload-bytes 100
 done
+stop_nodes
+
+start_nodes "$WORK/engine"
+for c in 1 8 32; do
+  echo "# bench engine --concurrency $c --duration $DURATION"
+  SEXTANT_LOG=warn "$BIN" bench engine --cluster "$WORK/engine/cluster.toml" --duration "$DURATION" \
+    --concurrency "$c" --value-bytes 500 --reads 2000
+done
+stop_nodes

@@ -22,6 +22,8 @@ enum Command {
     Dev(cmd::dev::DevArgs),
     /// Run a storage node.
     Storage(cmd::storage::StorageArgs),
+    /// Run a compute node (the writer).
+    Compute(cmd::compute::ComputeArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -41,6 +43,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Dev(args) => cmd::dev::run(args).await,
             Command::Storage(args) => cmd::storage::run(args).await,
+            Command::Compute(args) => cmd::compute::run(args).await,
             Command::Bench(cmd::bench::BenchCommand::Volume(args)) => cmd::bench::volume(args).await,
             Command::Bench(cmd::bench::BenchCommand::Floor(args)) => cmd::bench::floor(args).await,
             Command::Bench(cmd::bench::BenchCommand::Engine(args)) => cmd::bench_engine::run(args).await,

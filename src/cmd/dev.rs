@@ -1,19 +1,24 @@
 //! `sextant dev`: a whole cluster in one process on loopback.
 //!
-//! Today the cluster is the storage tier: six storage nodes, two in each of
+//! Today the cluster is the storage tier — six storage nodes, two in each of
 //! three AZs, with a `cluster.toml` written into the data directory so other
-//! subcommands (`sextant bench volume`) can reach them. The writer, reader,
-//! proxy and ingest service join this command as they are built; the flags
-//! for their endpoints are part of the command-line contract (DESIGN.md §6)
-//! and are accepted already. Data survives restarts under `--data`.
+//! subcommands (`sextant bench volume`) can reach them — and the writer,
+//! serving the Postgres protocol on `--port` (until the proxy exists, the
+//! writer itself is the writer endpoint). The reader, proxy and ingest
+//! service join this command as they are built; the flags for their
+//! endpoints are part of the command-line contract (DESIGN.md §6) and are
+//! accepted already. Data survives restarts under `--data`.
 
 use std::fmt::Write as _;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use sextant_compute::engine::{Engine, EngineConfig};
+use sextant_compute::server;
+use sextant_compute::sql::session::{Database, DatabaseConfig};
 use sextant_storage::cluster::Cluster;
 use sextant_storage::node::{self, NodeConfig};
 use sextant_storage::types::NodeId;
@@ -40,6 +45,12 @@ pub struct DevArgs {
 }
 
 const AZS: [&str; 3] = ["az-a", "az-b", "az-c"];
+
+/// The dev cluster's database, superuser and password (DESIGN.md §6: dev
+/// only, and printed).
+const DEV_DATABASE: &str = "sextant";
+const DEV_USER: &str = "sextant";
+const DEV_PASSWORD: &str = "sextant";
 
 /// Runs the dev cluster until Ctrl-C or SIGTERM.
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
@@ -69,8 +80,25 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         let handle = node::start(config).await.with_context(|| format!("start storage node {id} on {listen}"))?;
         handles.push(handle);
     }
+
+    let engine = Engine::open(cluster.clone(), EngineConfig::default()).await.context("open the writer's engine")?;
+    let db = Database::new(
+        engine,
+        DatabaseConfig { database: DEV_DATABASE.to_owned(), users: vec![(DEV_USER.to_owned(), DEV_PASSWORD.to_owned())] },
+    );
+    let writer_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
+    let listener = tokio::net::TcpListener::bind(writer_addr)
+        .await
+        .with_context(|| format!("listen on {writer_addr} for the writer (--port)"))?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let writer = tokio::spawn(server::serve(listener, db, None, async move {
+        let _ = stop_rx.await;
+    }));
+
     println!("{}", banner(&args, &cluster, &cluster_path));
     super::shutdown_signal().await;
+    let _ = stop_tx.send(());
+    writer.await.context("writer task")?.context("writer")?;
     for h in handles {
         h.shutdown().await;
     }
@@ -95,7 +123,13 @@ fn cluster_toml(base: u16) -> String {
 }
 
 fn banner(args: &DevArgs, cluster: &Cluster, cluster_path: &Path) -> String {
-    let mut s = String::from("Sextant dev cluster is up.\n\nStorage nodes (6 copies of every page, 2 per AZ):\n");
+    let mut s = format!(
+        "Sextant dev cluster is up.\n\n\
+         Writer (Postgres protocol): 127.0.0.1:{port}  database {DEV_DATABASE}, user {DEV_USER}, password {DEV_PASSWORD} (dev only)\n  \
+         psql \"postgres://{DEV_USER}:{DEV_PASSWORD}@127.0.0.1:{port}/{DEV_DATABASE}\"\n\n\
+         Storage nodes (6 copies of every page, 2 per AZ):\n",
+        port = args.port
+    );
     for (id, n) in &cluster.nodes {
         let _ = writeln!(
             s,
@@ -108,11 +142,10 @@ fn banner(args: &DevArgs, cluster: &Cluster, cluster_path: &Path) -> String {
     let _ = write!(
         s,
         "\nCluster file: {}\nData:         {}\n\nDrive commits through the volume client:\n  sextant bench volume --cluster {} --duration 10s --concurrency 8\n\n\
-         SQL endpoints (writer :{}, reader :{}) and ingest (:{}) are not part of this build yet.\nPress Ctrl-C to stop.",
+         The reader endpoint (:{}) and ingest (:{}) are not part of this build yet.\nPress Ctrl-C to stop.",
         cluster_path.display(),
         args.data.display(),
         cluster_path.display(),
-        args.port,
         args.reader_port,
         args.http_port
     );

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bench_engine;
+pub mod compute;
 pub mod dev;
 pub mod storage;
 

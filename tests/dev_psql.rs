@@ -1,0 +1,298 @@
+//! `psql` against `sextant dev`: what a user does first. The binary runs as a
+//! process (six storage nodes and the writer), psql connects with the
+//! printed credentials, and SIGTERM stops the whole cluster cleanly.
+//!
+//! `sextant compute` gets the same treatment over storage processes, with
+//! its admin endpoint.
+//!
+//! Needs `psql` on the PATH (Debian's `postgresql-client`).
+
+mod support;
+
+use std::io::Read as _;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{free_port, sextant_bin};
+
+/// Twelve consecutive free ports (six storage nodes and their metrics).
+fn free_port_range() -> u16 {
+    let start = std::process::id() % 3_000;
+    for attempt in 0..300 {
+        let base = u16::try_from(20_000 + (start + attempt * 7) % 3_300 * 12).expect("below 60000");
+        let listeners: Vec<_> = (0..12)
+            .map_while(|i| TcpListener::bind(("127.0.0.1", base + i)).ok())
+            .collect();
+        if listeners.len() == 12 {
+            return base;
+        }
+    }
+    panic!("no 12 consecutive free ports");
+}
+
+fn wait_for_port(child: &mut Child, port: u16, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "sextant dev exited with {status}; log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "writer never listened; log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn psql(port: u16, args: &[&str]) -> std::process::Output {
+    Command::new("psql")
+        .args([
+            "-X",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "sextant",
+            "-d",
+            "sextant",
+        ])
+        .args(args)
+        .env("PGPASSWORD", "sextant")
+        .env("PGCONNECT_TIMEOUT", "10")
+        .output()
+        .expect("run psql (is postgresql-client installed?)")
+}
+
+#[test]
+fn psql_runs_a_query_against_sextant_dev_and_sigterm_stops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let storage_port = free_port_range();
+    let log = dir.path().join("dev.log");
+    let mut child = Command::new(sextant_bin())
+        .arg("dev")
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .args([
+            "--port",
+            &port.to_string(),
+            "--storage-port",
+            &storage_port.to_string(),
+        ])
+        .args([
+            "--reader-port",
+            &free_port().to_string(),
+            "--http-port",
+            &free_port().to_string(),
+        ])
+        .env("SEXTANT_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("spawn sextant dev");
+    wait_for_port(&mut child, port, &log);
+
+    let out = psql(port, &["-c", "select 1"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "psql failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "{stdout}");
+    assert_eq!(lines[0].trim(), "?column?", "{stdout}");
+    assert!(
+        lines[1].chars().all(|c| c == '-') && !lines[1].is_empty(),
+        "{stdout}"
+    );
+    assert_eq!(lines[2].trim(), "1", "{stdout}");
+    assert_eq!(lines[3], "(1 row)", "{stdout}");
+
+    // A wrong password is refused with PostgreSQL's message.
+    let bad = Command::new("psql")
+        .args([
+            "-X",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "sextant",
+            "-d",
+            "sextant",
+            "-c",
+            "select 1",
+        ])
+        .env("PGPASSWORD", "not-the-password")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("password authentication failed for user \"sextant\""),
+        "{stderr}"
+    );
+
+    let status = sigterm_and_wait(&mut child);
+    let mut banner = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut banner)
+        .unwrap();
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        status.success(),
+        "sextant dev exited with {status}; log:\n{log_text}"
+    );
+    assert!(
+        banner.contains(&format!(
+            "psql \"postgres://sextant:sextant@127.0.0.1:{port}/sextant\""
+        )),
+        "banner lacks the psql line:\n{banner}"
+    );
+    assert!(!log_text.contains("ERROR"), "errors logged:\n{log_text}");
+}
+
+/// GET over plain HTTP/1.1; returns the body.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::Write as _;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default()
+}
+
+fn sigterm_and_wait(child: &mut Child) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sextant_compute_serves_psql_and_its_admin_endpoint() {
+    let storage = support::ProcCluster::start("512KiB");
+    let port = free_port();
+    let admin = format!("127.0.0.1:{}", free_port());
+    let log = storage.dir.path().join("compute.log");
+    let mut child = Command::new(sextant_bin())
+        .args([
+            "compute",
+            "--role",
+            "writer",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--admin",
+            &admin,
+        ])
+        .arg("--cluster")
+        .arg(&storage.cluster_file)
+        .env("SEXTANT_COMPUTE_PASSWORD", "s3cret")
+        .env("SEXTANT_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("spawn sextant compute");
+    wait_for_port(&mut child, port, &log);
+
+    let out = Command::new("psql")
+        .args([
+            "-X",
+            "-At",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "sextant",
+            "-d",
+            "sextant",
+        ])
+        .args([
+            "-c",
+            "CREATE TABLE t (id int PRIMARY KEY)",
+            "-c",
+            "INSERT INTO t VALUES (1), (2)",
+            "-c",
+            "SELECT count(*) FROM t",
+        ])
+        .env("PGPASSWORD", "s3cret")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        ["CREATE TABLE", "INSERT 0 2", "2"],
+        "{stdout}"
+    );
+
+    let health: serde_json::Value = serde_json::from_str(&http_get(&admin, "/health")).unwrap();
+    assert_eq!(health["role"], "writer", "{health}");
+    assert!(health["epoch"].as_u64().unwrap() >= 1, "{health}");
+    assert!(health["vdl"].as_u64().unwrap() > 0, "{health}");
+    let metrics = http_get(&admin, "/metrics");
+    assert!(metrics.contains("compute_connections_total 1"), "{metrics}");
+    assert!(metrics.contains("compute_vdl_lsn"), "{metrics}");
+
+    let status = sigterm_and_wait(&mut child);
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        status.success(),
+        "sextant compute exited with {status}; log:\n{log_text}"
+    );
+    assert!(!log_text.contains("ERROR"), "errors logged:\n{log_text}");
+}
+
+#[test]
+fn sextant_compute_reader_role_is_not_built_yet() {
+    let out = Command::new(sextant_bin())
+        .args([
+            "compute",
+            "--role",
+            "reader",
+            "--listen",
+            "127.0.0.1:1",
+            "--admin",
+            "127.0.0.1:2",
+            "--cluster",
+            "/nonexistent",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reader role not implemented yet"));
+}
