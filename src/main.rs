@@ -38,15 +38,21 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Dev(args) => cmd::dev::run(args).await,
             Command::Storage(args) => cmd::storage::run(args).await,
             Command::Compute(args) => cmd::compute::run(args).await,
-            Command::Bench(cmd::bench::BenchCommand::Volume(args)) => cmd::bench::volume(args).await,
+            Command::Bench(cmd::bench::BenchCommand::Volume(args)) => {
+                cmd::bench::volume(args).await
+            }
             Command::Bench(cmd::bench::BenchCommand::Floor(args)) => cmd::bench::floor(args).await,
-            Command::Bench(cmd::bench::BenchCommand::Engine(args)) => cmd::bench_engine::run(args).await,
+            Command::Bench(cmd::bench::BenchCommand::Engine(args)) => {
+                cmd::bench_engine::run(args).await
+            }
         }
     })
 }

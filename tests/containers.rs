@@ -32,17 +32,37 @@ async fn start_storage() -> StorageCluster {
         let node = cluster
             .start(
                 NodeSpec::new(format!("s{i}"))
-                    .args(["storage", "--listen", &format!("0.0.0.0:{PORT}"), "--az", az])
-                    .args(["--data", "/data", "--node-id", &i.to_string(), "--gossip-interval", "100ms"])
+                    .args([
+                        "storage",
+                        "--listen",
+                        &format!("0.0.0.0:{PORT}"),
+                        "--az",
+                        az,
+                    ])
+                    .args([
+                        "--data",
+                        "/data",
+                        "--node-id",
+                        &i.to_string(),
+                        "--gossip-interval",
+                        "100ms",
+                    ])
                     .port(PORT)
                     .wait_for_log("storage node ready"),
             )
             .await
             .expect("start a storage container");
-        toml += &format!("[[storage]]\nid = {i}\naddr = \"{}\"\naz = \"{az}\"\n", node.addr(PORT));
+        toml += &format!(
+            "[[storage]]\nid = {i}\naddr = \"{}\"\naz = \"{az}\"\n",
+            node.addr(PORT)
+        );
         nodes.push(node);
     }
-    StorageCluster { cluster, nodes, toml }
+    StorageCluster {
+        cluster,
+        nodes,
+        toml,
+    }
 }
 
 impl StorageCluster {
@@ -52,7 +72,14 @@ impl StorageCluster {
             .cluster
             .run(
                 NodeSpec::new(name)
-                    .args(["bench", "volume", "--cluster", "/cluster.toml", "--duration", duration])
+                    .args([
+                        "bench",
+                        "volume",
+                        "--cluster",
+                        "/cluster.toml",
+                        "--duration",
+                        duration,
+                    ])
                     .args(["--concurrency", "8", "--payload-bytes", "128"])
                     .env("SEXTANT_LOG", "warn")
                     .file_contents(self.toml.clone().into_bytes(), "/cluster.toml")
@@ -60,9 +87,15 @@ impl StorageCluster {
             )
             .await
             .expect("run the bench container");
-        assert!(out.success(), "bench failed: {}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.success(),
+            "bench failed: {}\n{}",
+            out.stdout,
+            out.stderr
+        );
         let line = out.stdout.lines().last().unwrap_or_default();
-        serde_json::from_str(line).unwrap_or_else(|e| panic!("bench output {line:?}: {e}\n{}", out.stderr))
+        serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("bench output {line:?}: {e}\n{}", out.stderr))
     }
 }
 
@@ -77,7 +110,10 @@ async fn losing_an_az_in_containers_keeps_commits_going() {
     c.nodes[0].kill().await.unwrap();
     c.nodes[1].disconnect().await.unwrap();
     let az_down = c.bench("bench-az-down", "6s").await;
-    assert!(az_down["commits"].as_u64().unwrap() > 0, "no commits with one AZ down: {az_down}");
+    assert!(
+        az_down["commits"].as_u64().unwrap() > 0,
+        "no commits with one AZ down: {az_down}"
+    );
     assert!(
         az_down["vdl"].as_u64().unwrap() > before["vdl"].as_u64().unwrap(),
         "the volume went backwards across recovery: {before} then {az_down}"
@@ -86,7 +122,11 @@ async fn losing_an_az_in_containers_keeps_commits_going() {
     // A third node frozen: no quorum, nothing may be acknowledged.
     c.nodes[2].pause().await.unwrap();
     let stalled = c.bench("bench-stalled", "4s").await;
-    assert_eq!(stalled["commits"].as_u64().unwrap(), 0, "acknowledged without a quorum: {stalled}");
+    assert_eq!(
+        stalled["commits"].as_u64().unwrap(),
+        0,
+        "acknowledged without a quorum: {stalled}"
+    );
     assert!(stalled["errors"].as_u64().unwrap() > 0, "{stalled}");
 
     // Back to four: commits resume and nothing acknowledged earlier is lost.
@@ -94,5 +134,8 @@ async fn losing_an_az_in_containers_keeps_commits_going() {
     c.nodes[1].reconnect().await.unwrap();
     let resumed = c.bench("bench-resumed", "6s").await;
     assert!(resumed["commits"].as_u64().unwrap() > 0, "{resumed}");
-    assert!(resumed["vdl"].as_u64().unwrap() > az_down["vdl"].as_u64().unwrap(), "{az_down} then {resumed}");
+    assert!(
+        resumed["vdl"].as_u64().unwrap() > az_down["vdl"].as_u64().unwrap(),
+        "{az_down} then {resumed}"
+    );
 }

@@ -19,7 +19,10 @@ use support::ProcCluster;
 fn engine_config() -> EngineConfig {
     EngineConfig {
         pool_bytes: 16 << 20,
-        volume: VolumeConfig { recovery_list_wait: Duration::from_millis(500), ..VolumeConfig::default() },
+        volume: VolumeConfig {
+            recovery_list_wait: Duration::from_millis(500),
+            ..VolumeConfig::default()
+        },
         ..EngineConfig::default()
     }
 }
@@ -37,7 +40,16 @@ async fn sigkill_of_the_engine_mid_load_keeps_every_acknowledged_transaction() {
         let mut child = Command::new(support::sextant_bin())
             .args(["bench", "engine", "--cluster"])
             .arg(&c.cluster_file)
-            .args(["--duration", "60s", "--concurrency", "4", "--keys", "1000000000000", "--reads", "0"])
+            .args([
+                "--duration",
+                "60s",
+                "--concurrency",
+                "4",
+                "--keys",
+                "1000000000000",
+                "--reads",
+                "0",
+            ])
             .args(["--seed", &round.to_string()])
             .arg("--ack-log")
             .arg(&ack_log)
@@ -65,34 +77,71 @@ async fn sigkill_of_the_engine_mid_load_keeps_every_acknowledged_transaction() {
                 Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
             })
             .collect();
-        let engine = tokio::time::timeout(Duration::from_secs(30), Engine::open(c.cluster(), engine_config()))
-            .await
-            .expect("engine recovered in time")
-            .expect("engine recovered");
+        let engine = tokio::time::timeout(
+            Duration::from_secs(30),
+            Engine::open(c.cluster(), engine_config()),
+        )
+        .await
+        .expect("engine recovered in time")
+        .expect("engine recovered");
         let t = engine.begin();
         let Some(def) = t.catalog().table_by_name("bench_events").cloned() else {
-            assert!(acked.is_empty(), "round {round}: table lost but {} commits were acknowledged", acked.len());
+            assert!(
+                acked.is_empty(),
+                "round {round}: table lost but {} commits were acknowledged",
+                acked.len()
+            );
             continue;
         };
         for (key, seq) in &acked {
             let row = t.get(def.id, &[Datum::Int8(*key)]).unwrap();
             let row = row.unwrap_or_else(|| panic!("round {round}: acknowledged key {key} lost"));
             match &row[1] {
-                Datum::Json(s) => assert!(s.contains(&format!("\"seq\": {seq},")), "round {round}: key {key} holds {s}"),
+                Datum::Json(s) => assert!(
+                    s.contains(&format!("\"seq\": {seq},")),
+                    "round {round}: key {key} holds {s}"
+                ),
                 other => panic!("unexpected payload {other:?}"),
             }
         }
         // Rows and index entries agree: nothing half-applied.
-        let rows = t.scan(def.id, Bound::Unbounded, Bound::Unbounded, Direction::Forward).unwrap();
+        let rows = t
+            .scan(
+                def.id,
+                Bound::Unbounded,
+                Bound::Unbounded,
+                Direction::Forward,
+            )
+            .unwrap();
         for ix in &def.indexes {
-            let entries = t.index_scan(def.id, ix.id, Bound::Unbounded, Bound::Unbounded, Direction::Forward).unwrap();
-            assert_eq!(entries.len(), rows.len(), "round {round}: index {} disagrees with the table", ix.name);
+            let entries = t
+                .index_scan(
+                    def.id,
+                    ix.id,
+                    Bound::Unbounded,
+                    Bound::Unbounded,
+                    Direction::Forward,
+                )
+                .unwrap();
+            assert_eq!(
+                entries.len(),
+                rows.len(),
+                "round {round}: index {} disagrees with the table",
+                ix.name
+            );
         }
         assert!(rows.len() >= acked.len());
         if round > 0 {
-            assert!(!acked.is_empty(), "round {round}: the load acknowledged nothing before the kill");
+            assert!(
+                !acked.is_empty(),
+                "round {round}: the load acknowledged nothing before the kill"
+            );
         }
-        eprintln!("round {round}: {} acknowledged, {} rows recovered", acked.len(), rows.len());
+        eprintln!(
+            "round {round}: {} acknowledged, {} rows recovered",
+            acked.len(),
+            rows.len()
+        );
         drop(t);
         drop(engine);
     }

@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use sextant_storage::net::Peer;
 use sextant_storage::types::{Lsn, PageId, PgId, RecordBody};
 use sextant_storage::volume::{Volume, VolumeConfig};
-use sextant_storage::net::Peer;
 use sextant_storage::wire::Message;
 use support::ProcCluster;
 
@@ -27,7 +27,13 @@ fn config() -> VolumeConfig {
 
 /// One MTR writing `counter` into the first 8 bytes of `page`.
 fn stamp(page: u64, counter: u64) -> Vec<(PageId, RecordBody)> {
-    vec![(PageId(page), RecordBody::Delta { offset: 0, bytes: Bytes::copy_from_slice(&counter.to_be_bytes()) })]
+    vec![(
+        PageId(page),
+        RecordBody::Delta {
+            offset: 0,
+            bytes: Bytes::copy_from_slice(&counter.to_be_bytes()),
+        },
+    )]
 }
 
 fn counter_of(image: &[u8]) -> u64 {
@@ -69,14 +75,20 @@ async fn losing_a_whole_az_keeps_commits_going_and_a_third_loss_stalls_them() {
     c.kill(0);
     c.kill(1);
     let acked = commit_stamps(&v, &pages, 20).await;
-    assert_eq!(acked.values().copied().collect::<Vec<_>>(), vec![20, 20, 20]);
+    assert_eq!(
+        acked.values().copied().collect::<Vec<_>>(),
+        vec![20, 20, 20]
+    );
 
     // A third node: 3 of 6 cannot make a quorum. The commit must not be
     // acknowledged, however long we wait.
     c.kill(2);
     let lsn = v.submit(stamp(1, 21)).await.unwrap();
     let stalled = tokio::time::timeout(Duration::from_secs(3), v.wait_durable(lsn)).await;
-    assert!(stalled.is_err(), "commit acknowledged with only 3 of 6 replicas up");
+    assert!(
+        stalled.is_err(),
+        "commit acknowledged with only 3 of 6 replicas up"
+    );
     assert!(v.vdl() < lsn);
 
     // A node returns: the stalled commit completes without being resent by us.
@@ -106,8 +118,13 @@ async fn sigkill_of_all_six_loses_no_acknowledged_commit() {
         writers.push(tokio::spawn(async move {
             for i in 1.. {
                 submitted.lock().unwrap().insert(p, i);
-                let Ok(lsn) = v.submit(stamp(p, i)).await else { return };
-                if tokio::time::timeout(Duration::from_secs(2), v.wait_durable(lsn)).await.is_err() {
+                let Ok(lsn) = v.submit(stamp(p, i)).await else {
+                    return;
+                };
+                if tokio::time::timeout(Duration::from_secs(2), v.wait_durable(lsn))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 acked.lock().unwrap().insert(p, i);
@@ -123,7 +140,10 @@ async fn sigkill_of_all_six_loses_no_acknowledged_commit() {
     }
     drop(v);
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.values().all(|n| *n > 0), "some page got no commit before the kill: {acked:?}");
+    assert!(
+        acked.values().all(|n| *n > 0),
+        "some page got no commit before the kill: {acked:?}"
+    );
 
     for i in 0..6 {
         c.restart(i);
@@ -134,8 +154,14 @@ async fn sigkill_of_all_six_loses_no_acknowledged_commit() {
         let image = v.get_page(PageId(p), vdl).await.unwrap();
         let got = counter_of(&image);
         let want = acked[&p];
-        assert!(got >= want, "page {p}: acknowledged counter {want} lost, recovered {got}");
-        assert!(got <= submitted.lock().unwrap()[&p], "page {p}: counter {got} was never written");
+        assert!(
+            got >= want,
+            "page {p}: acknowledged counter {want} lost, recovered {got}"
+        );
+        assert!(
+            got <= submitted.lock().unwrap()[&p],
+            "page {p}: counter {got} was never written"
+        );
     }
     // The recovered volume takes new commits.
     let lsn = v.commit(stamp(pages[0], 1_000_000)).await.unwrap();
@@ -161,12 +187,23 @@ async fn a_node_that_missed_writes_catches_up_by_gossip() {
         if scl >= vdl {
             break;
         }
-        assert!(Instant::now() < deadline, "node 6 stuck at SCL {scl}, VDL {vdl}:\n{}", c.log(5));
+        assert!(
+            Instant::now() < deadline,
+            "node 6 stuck at SCL {scl}, VDL {vdl}:\n{}",
+            c.log(5)
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let peer = Peer::new(c.nodes[5].addr.clone());
     let reply = peer
-        .request(Message::GetPage { pg: PgId(0), page: PageId(9), lsn: vdl }, Duration::from_secs(2))
+        .request(
+            Message::GetPage {
+                pg: PgId(0),
+                page: PageId(9),
+                lsn: vdl,
+            },
+            Duration::from_secs(2),
+        )
         .await
         .unwrap();
     match reply {
@@ -183,11 +220,22 @@ fn bench_volume_prints_one_json_line_and_ends_on_time_without_quorum() {
         let out = std::process::Command::new(support::sextant_bin())
             .args(["bench", "volume", "--cluster"])
             .arg(&cluster_file)
-            .args(["--duration", dur, "--concurrency", "4", "--payload-bytes", "64"])
+            .args([
+                "--duration",
+                dur,
+                "--concurrency",
+                "4",
+                "--payload-bytes",
+                "64",
+            ])
             .env("SEXTANT_LOG", "error")
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = String::from_utf8(out.stdout).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 1, "{text}");
@@ -205,7 +253,10 @@ fn bench_volume_prints_one_json_line_and_ends_on_time_without_quorum() {
     }
     let started = Instant::now();
     let stalled = run("2s");
-    assert!(started.elapsed() < Duration::from_secs(10), "bench overran its duration");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "bench overran its duration"
+    );
     assert_eq!(stalled["commits"].as_u64().unwrap(), 0, "{stalled}");
     assert!(stalled["errors"].as_u64().unwrap() > 0, "{stalled}");
 }

@@ -74,8 +74,14 @@ pub struct BufferPool {
 impl BufferPool {
     /// A pool holding at most `capacity_bytes` of page images.
     pub fn new(capacity_bytes: u64) -> BufferPool {
-        assert!(capacity_bytes >= POOL_BYTES_MIN, "buffer pool below {POOL_BYTES_MIN} bytes");
-        BufferPool { capacity_versions: capacity_bytes / PAGE_SIZE as u64, inner: Mutex::new(Inner::default()) }
+        assert!(
+            capacity_bytes >= POOL_BYTES_MIN,
+            "buffer pool below {POOL_BYTES_MIN} bytes"
+        );
+        BufferPool {
+            capacity_versions: capacity_bytes / PAGE_SIZE as u64,
+            inner: Mutex::new(Inner::default()),
+        }
     }
 
     /// The version of `page` valid at `lsn`, if cached.
@@ -123,8 +129,18 @@ impl BufferPool {
     /// Caches an image read from storage at `read_at`, whose page LSN is
     /// `page_lsn`. `newest` says no later version exists (the read was at
     /// the VDL and no commit since touched the page).
-    pub fn insert_fetched(&self, page: PageId, page_lsn: Lsn, read_at: Lsn, newest: bool, image: PageRef) {
-        assert!(page_lsn <= read_at, "page {page}: page LSN {page_lsn} above read point {read_at}");
+    pub fn insert_fetched(
+        &self,
+        page: PageId,
+        page_lsn: Lsn,
+        read_at: Lsn,
+        newest: bool,
+        image: PageRef,
+    ) {
+        assert!(
+            page_lsn <= read_at,
+            "page {page}: page LSN {page_lsn} above read point {read_at}"
+        );
         let mut inner = self.inner.lock().expect("pool lock");
         inner.clock += 1;
         let clock = inner.clock;
@@ -135,12 +151,27 @@ impl BufferPool {
             Some(v) => {
                 // Same version seen again: widen what we know of its range.
                 if let Some(u) = v.valid_until {
-                    v.valid_until = if newest && no_later { None } else { Some(u.max(read_at)) };
+                    v.valid_until = if newest && no_later {
+                        None
+                    } else {
+                        Some(u.max(read_at))
+                    };
                 }
             }
             None => {
-                let valid_until = if newest && vs.range(page_lsn..).next().is_none() { None } else { Some(read_at) };
-                vs.insert(page_lsn, Version { image, valid_until, last_used: clock });
+                let valid_until = if newest && vs.range(page_lsn..).next().is_none() {
+                    None
+                } else {
+                    Some(read_at)
+                };
+                vs.insert(
+                    page_lsn,
+                    Version {
+                        image,
+                        valid_until,
+                        last_used: clock,
+                    },
+                );
                 added = true;
             }
         }
@@ -157,12 +188,22 @@ impl BufferPool {
         let clock = inner.clock;
         let vs = inner.pages.entry(page).or_default();
         if let Some((prev_lsn, prev)) = vs.iter_mut().next_back() {
-            assert!(*prev_lsn < lsn, "page {page}: commit at {lsn} not after version {prev_lsn}");
+            assert!(
+                *prev_lsn < lsn,
+                "page {page}: commit at {lsn} not after version {prev_lsn}"
+            );
             if prev.valid_until.is_none() {
                 prev.valid_until = Some(Lsn(lsn.0 - 1));
             }
         }
-        vs.insert(lsn, Version { image, valid_until: None, last_used: clock });
+        vs.insert(
+            lsn,
+            Version {
+                image,
+                valid_until: None,
+                last_used: clock,
+            },
+        );
         inner.versions += 1;
         self.evict(&mut inner);
     }
@@ -186,7 +227,12 @@ impl BufferPool {
     /// Counters.
     pub fn stats(&self) -> PoolStats {
         let inner = self.inner.lock().expect("pool lock");
-        PoolStats { versions: inner.versions, hits: inner.hits, misses: inner.misses, evictions: inner.evictions }
+        PoolStats {
+            versions: inner.versions,
+            hits: inner.hits,
+            misses: inner.misses,
+            evictions: inner.evictions,
+        }
     }
 
     fn evict(&self, inner: &mut Inner) {
@@ -214,7 +260,11 @@ impl BufferPool {
         let mut candidates: Vec<(u64, PageId, Lsn)> = inner
             .pages
             .iter()
-            .flat_map(|(p, vs)| vs.iter().filter(|(l, _)| **l <= vdl).map(move |(l, v)| (v.last_used, *p, *l)))
+            .flat_map(|(p, vs)| {
+                vs.iter()
+                    .filter(|(l, _)| **l <= vdl)
+                    .map(move |(l, v)| (v.last_used, *p, *l))
+            })
             .collect();
         candidates.sort_unstable();
         let excess = inner.versions.saturating_sub(target) as usize;
@@ -260,7 +310,10 @@ mod tests {
         let pool = BufferPool::new(POOL_BYTES_MIN);
         pool.insert_fetched(PageId(1), Lsn(5), Lsn(8), false, img(1));
         assert_eq!(pool.get(PageId(1), Lsn(7)).unwrap()[0], 1);
-        assert!(pool.get(PageId(1), Lsn(9)).is_none(), "validity past the read point is unknown");
+        assert!(
+            pool.get(PageId(1), Lsn(9)).is_none(),
+            "validity past the read point is unknown"
+        );
         assert!(pool.get_latest(PageId(1)).is_none());
         pool.insert_fetched(PageId(1), Lsn(5), Lsn(30), true, img(1));
         assert_eq!(pool.get(PageId(1), Lsn(100)).unwrap()[0], 1);

@@ -131,7 +131,9 @@ pub struct Catalog {
 impl Catalog {
     /// A catalog holding `tables`.
     pub fn from_tables(tables: impl IntoIterator<Item = TableDef>) -> Catalog {
-        Catalog { tables: tables.into_iter().map(|t| (t.id, Arc::new(t))).collect() }
+        Catalog {
+            tables: tables.into_iter().map(|t| (t.id, Arc::new(t))).collect(),
+        }
     }
 
     /// The table with id `id`.
@@ -151,7 +153,9 @@ impl Catalog {
 
     /// The table owning index `name`, and the index.
     pub fn index_by_name(&self, name: &str) -> Option<(&Arc<TableDef>, &IndexDef)> {
-        self.tables.values().find_map(|t| t.index(name).map(|i| (t, i)))
+        self.tables
+            .values()
+            .find_map(|t| t.index(name).map(|i| (t, i)))
     }
 
     /// Adds or replaces a table.

@@ -59,13 +59,19 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { pool_bytes: 256 << 20, txn_memory_bytes: 64 << 20, txn_bytes_max: 16 << 30, volume: VolumeConfig::default() }
+        EngineConfig {
+            pool_bytes: 256 << 20,
+            txn_memory_bytes: 64 << 20,
+            txn_bytes_max: 16 << 30,
+            volume: VolumeConfig::default(),
+        }
     }
 }
 
 /// Computes the key values of an expression index for a row; supplied by
 /// the SQL layer, which owns expressions.
-pub type IndexKeyFn = Arc<dyn Fn(&TableDef, &IndexDef, &[Datum]) -> Result<Vec<Datum>, String> + Send + Sync>;
+pub type IndexKeyFn =
+    Arc<dyn Fn(&TableDef, &IndexDef, &[Datum]) -> Result<Vec<Datum>, String> + Send + Sync>;
 
 /// Why an engine operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -198,7 +204,8 @@ impl Engine {
                         sb.pages_per_pg
                     )));
                 }
-                let catalog = tokio::task::block_in_place(|| load_catalog(&latest, sb.catalog_root))?;
+                let catalog =
+                    tokio::task::block_in_place(|| load_catalog(&latest, sb.catalog_root))?;
                 (sb, catalog, false)
             }
             None => {
@@ -266,8 +273,18 @@ impl Engine {
     /// Starts a read-only transaction at `lsn` (at most the VDL, and not
     /// older than the oldest catalog version kept).
     pub fn begin_at(&self, lsn: Lsn) -> Transaction {
-        assert!(lsn <= self.vdl(), "snapshot {lsn} above the VDL {}", self.vdl());
-        *self.inner.snapshots.lock().expect("snapshots").entry(lsn).or_insert(0) += 1;
+        assert!(
+            lsn <= self.vdl(),
+            "snapshot {lsn} above the VDL {}",
+            self.vdl()
+        );
+        *self
+            .inner
+            .snapshots
+            .lock()
+            .expect("snapshots")
+            .entry(lsn)
+            .or_insert(0) += 1;
         let catalog = self.catalog_at(lsn);
         Transaction {
             engine: self.clone(),
@@ -360,7 +377,12 @@ impl Engine {
 fn load_catalog(pages: &impl Pages, root: PageId) -> Result<Catalog, EngineError> {
     let tree = BTree::open(root);
     let mut tables = Vec::new();
-    for entry in tree.range(pages, Bound::Unbounded, Bound::Unbounded, Direction::Forward) {
+    for entry in tree.range(
+        pages,
+        Bound::Unbounded,
+        Bound::Unbounded,
+        Direction::Forward,
+    ) {
         let (_, value) = entry?;
         tables.push(catalog::decode_table(&value).map_err(EngineError::Corrupted)?);
     }
@@ -441,19 +463,31 @@ impl Transaction {
     }
 
     fn table(&self, id: ObjectId) -> Result<Arc<TableDef>, EngineError> {
-        self.catalog.table(id).cloned().ok_or_else(|| EngineError::NoSuchTable(format!("#{id}")))
+        self.catalog
+            .table(id)
+            .cloned()
+            .ok_or_else(|| EngineError::NoSuchTable(format!("#{id}")))
     }
 
     /// Creates a table.
     pub fn create_table(&mut self, t: NewTable) -> Result<ObjectId, EngineError> {
         self.check_writable("CREATE TABLE")?;
-        if self.catalog.table_by_name(&t.name).is_some() || self.catalog.index_by_name(&t.name).is_some() {
+        if self.catalog.table_by_name(&t.name).is_some()
+            || self.catalog.index_by_name(&t.name).is_some()
+        {
             return Err(EngineError::DuplicateRelation(t.name));
         }
         if t.primary_key.iter().any(|i| *i >= t.columns.len()) {
-            return Err(EngineError::InvalidRow { table: t.name, detail: "primary key column out of range".into() });
+            return Err(EngineError::InvalidRow {
+                table: t.name,
+                detail: "primary key column out of range".into(),
+            });
         }
-        let id = self.engine.inner.next_object_id.fetch_add(1, Ordering::Relaxed);
+        let id = self
+            .engine
+            .inner
+            .next_object_id
+            .fetch_add(1, Ordering::Relaxed);
         self.catalog.put(TableDef {
             id,
             name: t.name,
@@ -469,7 +503,10 @@ impl Transaction {
     /// Drops a table and its indexes.
     pub fn drop_table(&mut self, id: ObjectId) -> Result<(), EngineError> {
         self.check_writable("DROP TABLE")?;
-        let def = self.catalog.remove(id).ok_or_else(|| EngineError::NoSuchTable(format!("#{id}")))?;
+        let def = self
+            .catalog
+            .remove(id)
+            .ok_or_else(|| EngineError::NoSuchTable(format!("#{id}")))?;
         self.writes.remove_table(id)?;
         self.ddl.push(Ddl::DropTable(def));
         Ok(())
@@ -488,12 +525,24 @@ impl Transaction {
     /// Creates an index; existing rows are indexed at commit.
     pub fn create_index(&mut self, table: ObjectId, ix: NewIndex) -> Result<ObjectId, EngineError> {
         self.check_writable("CREATE INDEX")?;
-        if self.catalog.table_by_name(&ix.name).is_some() || self.catalog.index_by_name(&ix.name).is_some() {
+        if self.catalog.table_by_name(&ix.name).is_some()
+            || self.catalog.index_by_name(&ix.name).is_some()
+        {
             return Err(EngineError::DuplicateRelation(ix.name));
         }
         let mut def = (*self.table(table)?).clone();
-        let id = self.engine.inner.next_object_id.fetch_add(1, Ordering::Relaxed);
-        def.indexes.push(IndexDef { id, name: ix.name, root: PageId(0), unique: ix.unique, keys: ix.keys });
+        let id = self
+            .engine
+            .inner
+            .next_object_id
+            .fetch_add(1, Ordering::Relaxed);
+        def.indexes.push(IndexDef {
+            id,
+            name: ix.name,
+            root: PageId(0),
+            unique: ix.unique,
+            keys: ix.keys,
+        });
         self.catalog.put(def);
         self.ddl.push(Ddl::CreateIndex(table, id));
         Ok(id)
@@ -520,15 +569,26 @@ impl Transaction {
     fn row_key(&self, def: &TableDef, row: &[Datum]) -> Result<Vec<u8>, EngineError> {
         let mut key = Vec::new();
         if def.has_hidden_rowid() {
-            let counter = self.engine.rowid_counter(def, &self.pages, self.snapshot_catalog.table(def.id).is_some())?;
+            let counter = self.engine.rowid_counter(
+                def,
+                &self.pages,
+                self.snapshot_catalog.table(def.id).is_some(),
+            )?;
             let id = counter.fetch_add(1, Ordering::Relaxed);
-            encode_key(&[Datum::Int8(id as i64)], &mut key).map_err(|e| EngineError::Corrupted(e.to_string()))?;
+            encode_key(&[Datum::Int8(id as i64)], &mut key)
+                .map_err(|e| EngineError::Corrupted(e.to_string()))?;
         } else {
             let pk: Vec<Datum> = def.primary_key.iter().map(|i| row[*i].clone()).collect();
             if pk.iter().any(|d| matches!(d, Datum::Null)) {
-                return Err(EngineError::InvalidRow { table: def.name.clone(), detail: "primary key is null".into() });
+                return Err(EngineError::InvalidRow {
+                    table: def.name.clone(),
+                    detail: "primary key is null".into(),
+                });
             }
-            encode_key(&pk, &mut key).map_err(|e| EngineError::InvalidRow { table: def.name.clone(), detail: e.to_string() })?;
+            encode_key(&pk, &mut key).map_err(|e| EngineError::InvalidRow {
+                table: def.name.clone(),
+                detail: e.to_string(),
+            })?;
         }
         Ok(key)
     }
@@ -537,7 +597,10 @@ impl Transaction {
     pub fn encode_pk(&self, table: ObjectId, pk: &[Datum]) -> Result<Vec<u8>, EngineError> {
         let def = self.table(table)?;
         let mut key = Vec::new();
-        encode_key(pk, &mut key).map_err(|e| EngineError::InvalidRow { table: def.name.clone(), detail: e.to_string() })?;
+        encode_key(pk, &mut key).map_err(|e| EngineError::InvalidRow {
+            table: def.name.clone(),
+            detail: e.to_string(),
+        })?;
         Ok(key)
     }
 
@@ -562,7 +625,10 @@ impl Transaction {
         self.writes.put(table, key, w)?;
         let max = self.engine.inner.cfg.txn_bytes_max;
         if self.writes.spilled_bytes() > max {
-            return Err(EngineError::TransactionTooLarge { bytes: self.writes.spilled_bytes(), max });
+            return Err(EngineError::TransactionTooLarge {
+                bytes: self.writes.spilled_bytes(),
+                max,
+            });
         }
         Ok(())
     }
@@ -575,7 +641,10 @@ impl Transaction {
         self.check_row(&def, &row)?;
         let key = self.row_key(&def, &row)?;
         if self.get_by_key(table, &key)?.is_some() {
-            return Err(EngineError::UniqueViolation { constraint: format!("{}_pkey", def.name), key: describe_key(&key) });
+            return Err(EngineError::UniqueViolation {
+                constraint: format!("{}_pkey", def.name),
+                key: describe_key(&key),
+            });
         }
         self.check_unique_indexes(&def, &key, &row)?;
         self.buffer(table, key.clone(), Write::Insert(row))?;
@@ -595,11 +664,20 @@ impl Transaction {
 
     /// Replaces the row stored under `key` (which the caller read). If the
     /// new row's primary key differs, the old row is deleted.
-    pub fn update(&mut self, table: ObjectId, key: &[u8], row: Vec<Datum>) -> Result<Vec<u8>, EngineError> {
+    pub fn update(
+        &mut self,
+        table: ObjectId,
+        key: &[u8],
+        row: Vec<Datum>,
+    ) -> Result<Vec<u8>, EngineError> {
         self.check_writable("UPDATE")?;
         let def = self.table(table)?;
         self.check_row(&def, &row)?;
-        let new_key = if def.has_hidden_rowid() { key.to_vec() } else { self.row_key(&def, &row)? };
+        let new_key = if def.has_hidden_rowid() {
+            key.to_vec()
+        } else {
+            self.row_key(&def, &row)?
+        };
         if new_key != key {
             if self.get_by_key(table, &new_key)?.is_some() {
                 return Err(EngineError::UniqueViolation {
@@ -628,14 +706,20 @@ impl Transaction {
     }
 
     /// The row stored under encoded key `key`.
-    pub fn get_by_key(&self, table: ObjectId, key: &[u8]) -> Result<Option<Vec<Datum>>, EngineError> {
+    pub fn get_by_key(
+        &self,
+        table: ObjectId,
+        key: &[u8],
+    ) -> Result<Option<Vec<Datum>>, EngineError> {
         if let Some(w) = self.writes.get(table, key)? {
             return Ok(match w {
                 Write::Insert(r) | Write::Put(r) => Some(r.clone()),
                 Write::Delete => None,
             });
         }
-        let Some(tree) = self.snapshot_tree(table) else { return Ok(None) };
+        let Some(tree) = self.snapshot_tree(table) else {
+            return Ok(None);
+        };
         let def = self.table(table)?;
         let found = tokio::task::block_in_place(|| tree.get(&self.pages, key))?;
         found.map(|v| decode_stored_row(&def, &v)).transpose()
@@ -647,7 +731,9 @@ impl Transaction {
         if self.truncated.contains(&table) {
             return None;
         }
-        self.snapshot_catalog.table(table).map(|t| BTree::open(t.root))
+        self.snapshot_catalog
+            .table(table)
+            .map(|t| BTree::open(t.root))
     }
 
     fn snapshot_index(&self, table: ObjectId, index: ObjectId) -> Option<BTree> {
@@ -655,7 +741,10 @@ impl Transaction {
             return None;
         }
         let t = self.snapshot_catalog.table(table)?;
-        t.indexes.iter().find(|i| i.id == index).map(|i| BTree::open(i.root))
+        t.indexes
+            .iter()
+            .find(|i| i.id == index)
+            .map(|i| BTree::open(i.root))
     }
 
     /// Rows with primary keys between `lower` and `upper` (key values, a
@@ -711,13 +800,21 @@ impl Transaction {
         dir: Direction,
     ) -> Result<Vec<Row>, EngineError> {
         let def = self.table(table)?;
-        let ix = def.indexes.iter().find(|i| i.id == index).cloned().ok_or_else(|| EngineError::NoSuchIndex(format!("#{index}")))?;
+        let ix = def
+            .indexes
+            .iter()
+            .find(|i| i.id == index)
+            .cloned()
+            .ok_or_else(|| EngineError::NoSuchIndex(format!("#{index}")))?;
         let (lo, hi) = key_bounds(lower, upper)?;
         // Entries by (index key ‖ primary key), from the snapshot for rows
         // this transaction did not write, and from its own writes.
         let mut entries: BTreeMap<Vec<u8>, Row> = BTreeMap::new();
-        let own: BTreeMap<Vec<u8>, Write> =
-            self.writes.range(table, Bound::Unbounded, Bound::Unbounded)?.into_iter().collect();
+        let own: BTreeMap<Vec<u8>, Write> = self
+            .writes
+            .range(table, Bound::Unbounded, Bound::Unbounded)?
+            .into_iter()
+            .collect();
         if let Some(tree) = self.snapshot_index(table, index) {
             let table_tree = self.snapshot_tree(table).expect("index without table");
             let cursor = tree.range(&self.pages, as_ref(&lo), as_ref(&hi), Direction::Forward);
@@ -728,7 +825,10 @@ impl Transaction {
                         continue;
                     }
                     let Some(v) = table_tree.get(&self.pages, &pk)? else {
-                        return Err(EngineError::Corrupted(format!("index {} points at a missing row", ix.name)));
+                        return Err(EngineError::Corrupted(format!(
+                            "index {} points at a missing row",
+                            ix.name
+                        )));
                     };
                     entries.insert(ikey, (pk, decode_stored_row(&def, &v)?));
                 }
@@ -755,16 +855,30 @@ impl Transaction {
         })
     }
 
-    fn check_unique_indexes(&self, def: &TableDef, key: &[u8], row: &[Datum]) -> Result<(), EngineError> {
+    fn check_unique_indexes(
+        &self,
+        def: &TableDef,
+        key: &[u8],
+        row: &[Datum],
+    ) -> Result<(), EngineError> {
         let key_fn = self.engine.key_fn();
         for ix in def.indexes.iter().filter(|i| i.unique) {
             let values = index_values(def, ix, key_fn.as_ref(), row)?;
             if values.iter().any(|d| matches!(d, Datum::Null)) {
                 continue;
             }
-            let rows = self.index_scan(def.id, ix.id, Bound::Included(&values), Bound::Included(&values), Direction::Forward)?;
+            let rows = self.index_scan(
+                def.id,
+                ix.id,
+                Bound::Included(&values),
+                Bound::Included(&values),
+                Direction::Forward,
+            )?;
             if rows.iter().any(|(pk, _)| pk != key) {
-                return Err(EngineError::UniqueViolation { constraint: ix.name.clone(), key: format!("{values:?}") });
+                return Err(EngineError::UniqueViolation {
+                    constraint: ix.name.clone(),
+                    key: format!("{values:?}"),
+                });
             }
         }
         Ok(())
@@ -786,7 +900,9 @@ impl Transaction {
                 return Err(EngineError::Stopped(why.clone()));
             }
             let applied = tokio::task::block_in_place(|| self.apply(&mut state))?;
-            let Some((mtr, catalog)) = applied else { return Ok(self.snapshot) };
+            let Some((mtr, catalog)) = applied else {
+                return Ok(self.snapshot);
+            };
             let lsn = engine.submit(&mut state, mtr).await?;
             for entry in self.writes.merged()? {
                 let ((table, key), _) = entry?;
@@ -795,34 +911,58 @@ impl Transaction {
             if let Some(catalog) = catalog {
                 for d in &self.ddl {
                     let id = match d {
-                        Ddl::CreateTable(t) | Ddl::CreateIndex(t, _) | Ddl::DropIndex(t, _) | Ddl::Truncate(t) => *t,
+                        Ddl::CreateTable(t)
+                        | Ddl::CreateIndex(t, _)
+                        | Ddl::DropIndex(t, _)
+                        | Ddl::Truncate(t) => *t,
                         Ddl::DropTable(def) => def.id,
                     };
                     state.last_ddl.insert(id, lsn);
                 }
                 let catalog = Arc::new(catalog);
                 state.catalog = catalog.clone();
-                engine.inner.catalogs.lock().expect("catalogs").insert(lsn, catalog);
+                engine
+                    .inner
+                    .catalogs
+                    .lock()
+                    .expect("catalogs")
+                    .insert(lsn, catalog);
             }
             engine.prune(&mut state);
             lsn
         };
         engine.inner.volume.wait_durable(lsn).await?;
         let vdl = engine.vdl();
-        engine.inner.pool.set_horizons(vdl, engine.oldest_snapshot());
+        engine
+            .inner
+            .pool
+            .set_horizons(vdl, engine.oldest_snapshot());
         Ok(lsn)
     }
 
     /// Builds the commit's MTR on the newest pages. `None` if it changes
     /// nothing after all (e.g. deletes of absent rows).
-    fn apply(&mut self, state: &mut CommitState) -> Result<Option<(MtrPages, Option<Catalog>)>, EngineError> {
+    fn apply(
+        &mut self,
+        state: &mut CommitState,
+    ) -> Result<Option<(MtrPages, Option<Catalog>)>, EngineError> {
         // First committer wins.
         for entry in self.writes.merged()? {
             let ((table, key), _) = entry?;
-            if state.last_ddl.get(&table).is_some_and(|l| *l > self.snapshot) {
-                return Err(EngineError::SerializationFailure(format!("table #{table} was changed concurrently")));
+            if state
+                .last_ddl
+                .get(&table)
+                .is_some_and(|l| *l > self.snapshot)
+            {
+                return Err(EngineError::SerializationFailure(format!(
+                    "table #{table} was changed concurrently"
+                )));
             }
-            if state.last_write.get(&(table, key.clone())).is_some_and(|l| *l > self.snapshot) {
+            if state
+                .last_write
+                .get(&(table, key.clone()))
+                .is_some_and(|l| *l > self.snapshot)
+            {
                 return Err(EngineError::SerializationFailure(format!(
                     "row {} was changed by a transaction that committed after this one began",
                     describe_key(&key)
@@ -839,18 +979,25 @@ impl Transaction {
                 state.last_ddl.get(&id).is_some_and(|l| *l > self.snapshot)
             });
             let names_taken = self.ddl.iter().any(|d| match d {
-                Ddl::CreateTable(id) => self
-                    .catalog
-                    .table(*id)
-                    .is_some_and(|t| state.catalog.table_by_name(&t.name).is_some_and(|o| o.id != *id)),
+                Ddl::CreateTable(id) => self.catalog.table(*id).is_some_and(|t| {
+                    state
+                        .catalog
+                        .table_by_name(&t.name)
+                        .is_some_and(|o| o.id != *id)
+                }),
                 _ => false,
             });
             if changed || names_taken {
-                return Err(EngineError::SerializationFailure("the catalog was changed concurrently".into()));
+                return Err(EngineError::SerializationFailure(
+                    "the catalog was changed concurrently".into(),
+                ));
             }
         }
 
-        let latest = LatestPages::new(self.engine.inner.pool.clone(), self.engine.inner.volume.clone());
+        let latest = LatestPages::new(
+            self.engine.inner.pool.clone(),
+            self.engine.inner.volume.clone(),
+        );
         let mut mtr = MtrPages::new(latest, state.sb.clone());
         let mut catalog = (*state.catalog).clone();
         let catalog_tree = BTree::open(mtr.superblock().catalog_root);
@@ -861,7 +1008,9 @@ impl Transaction {
         for d in self.ddl.clone() {
             match d {
                 Ddl::CreateTable(id) => {
-                    let Some(def) = self.catalog.table(id) else { continue }; // dropped again
+                    let Some(def) = self.catalog.table(id) else {
+                        continue;
+                    }; // dropped again
                     let mut def = (**def).clone();
                     def.root = BTree::create(&mut mtr)?.root();
                     for ix in def.indexes.iter_mut() {
@@ -888,16 +1037,23 @@ impl Transaction {
                     }
                 }
                 Ddl::CreateIndex(table, index) => {
-                    let Some(def) = self.catalog.table(table) else { continue };
+                    let Some(def) = self.catalog.table(table) else {
+                        continue;
+                    };
                     let mut def = (**def).clone();
-                    let Some(ix) = def.indexes.iter_mut().find(|i| i.id == index) else { continue };
+                    let Some(ix) = def.indexes.iter_mut().find(|i| i.id == index) else {
+                        continue;
+                    };
                     if ix.root == PageId(0) {
                         ix.root = BTree::create(&mut mtr)?.root();
                     }
                     if catalog.table(table).is_some() && !new_table(&self.ddl, table) {
                         new_indexes.push((table, index));
                     }
-                    let mut stored = catalog.table(table).map(|t| (**t).clone()).unwrap_or_else(|| def.clone());
+                    let mut stored = catalog
+                        .table(table)
+                        .map(|t| (**t).clone())
+                        .unwrap_or_else(|| def.clone());
                     stored.indexes = def.indexes.clone();
                     self.catalog.put(def);
                     catalog.put(stored);
@@ -919,10 +1075,16 @@ impl Transaction {
         // Existing rows of a table that got a new index.
         for (table, index) in new_indexes {
             let def = catalog.table(table).expect("checked").clone();
-            let ix = def.indexes.iter().find(|i| i.id == index).expect("created above").clone();
+            let ix = def
+                .indexes
+                .iter()
+                .find(|i| i.id == index)
+                .expect("created above")
+                .clone();
             let tree = BTree::open(def.root);
-            let rows: Vec<(Vec<u8>, Vec<u8>)> =
-                tree.range(&mtr, Bound::Unbounded, Bound::Unbounded, Direction::Forward).collect::<Result<_, _>>()?;
+            let rows: Vec<(Vec<u8>, Vec<u8>)> = tree
+                .range(&mtr, Bound::Unbounded, Bound::Unbounded, Direction::Forward)
+                .collect::<Result<_, _>>()?;
             let itree = BTree::open(ix.root);
             for (pk, v) in rows {
                 let row = decode_stored_row(&def, &v)?;
@@ -934,7 +1096,11 @@ impl Transaction {
             let ids: BTreeSet<ObjectId> = catalog.tables().map(|t| t.id).collect();
             for id in ids {
                 let def = catalog.table(id).expect("listed");
-                catalog_tree.put(&mut mtr, &catalog::entry_key(id), &catalog::encode_table(def))?;
+                catalog_tree.put(
+                    &mut mtr,
+                    &catalog::entry_key(id),
+                    &catalog::encode_table(def),
+                )?;
             }
             let next = self.engine.inner.next_object_id.load(Ordering::Relaxed);
             if mtr.superblock().next_object_id < next {
@@ -949,13 +1115,19 @@ impl Transaction {
             let key = &key;
             let w = &w;
             if current.as_ref().is_none_or(|(t, _)| *t != table) {
-                let def = catalog.table(table).ok_or_else(|| EngineError::NoSuchTable(format!("#{table}")))?.clone();
+                let def = catalog
+                    .table(table)
+                    .ok_or_else(|| EngineError::NoSuchTable(format!("#{table}")))?
+                    .clone();
                 current = Some((table, def));
             }
             let def = current.as_ref().expect("set above").1.clone();
             let tree = BTree::open(def.root);
             {
-                let old = tree.get(&mtr, key)?.map(|v| decode_stored_row(&def, &v)).transpose()?;
+                let old = tree
+                    .get(&mtr, key)?
+                    .map(|v| decode_stored_row(&def, &v))
+                    .transpose()?;
                 let new = match (w, &old) {
                     (Write::Insert(_), Some(_)) => {
                         return Err(EngineError::UniqueViolation {
@@ -985,7 +1157,15 @@ impl Transaction {
                         })?;
                         tree.put(&mut mtr, key, &v)?;
                         for ix in &def.indexes {
-                            insert_index_entry(&mut mtr, &def, ix, key_fn.as_ref(), &BTree::open(ix.root), row, key)?;
+                            insert_index_entry(
+                                &mut mtr,
+                                &def,
+                                ix,
+                                key_fn.as_ref(),
+                                &BTree::open(ix.root),
+                                row,
+                                key,
+                            )?;
                         }
                     }
                     None => {
@@ -1002,11 +1182,17 @@ impl Transaction {
 }
 
 fn new_table(ddl: &[Ddl], table: ObjectId) -> bool {
-    ddl.iter().any(|d| matches!(d, Ddl::CreateTable(t) if *t == table))
+    ddl.iter()
+        .any(|d| matches!(d, Ddl::CreateTable(t) if *t == table))
 }
 
 impl Engine {
-    fn rowid_counter(&self, def: &TableDef, pages: &SnapshotPages, stored: bool) -> Result<Arc<AtomicU64>, EngineError> {
+    fn rowid_counter(
+        &self,
+        def: &TableDef,
+        pages: &SnapshotPages,
+        stored: bool,
+    ) -> Result<Arc<AtomicU64>, EngineError> {
         let mut rowids = self.inner.rowids.lock().expect("rowids");
         if let Some(c) = rowids.get(&def.id) {
             return Ok(c.clone());
@@ -1018,7 +1204,14 @@ impl Engine {
         if stored {
             let tree = BTree::open(def.root);
             let last = tokio::task::block_in_place(|| {
-                tree.range(pages, Bound::Unbounded, Bound::Unbounded, Direction::Backward).next().transpose()
+                tree.range(
+                    pages,
+                    Bound::Unbounded,
+                    Bound::Unbounded,
+                    Direction::Backward,
+                )
+                .next()
+                .transpose()
             })?;
             if let Some((k, _)) = last {
                 if let Ok(vals) = decode_key(&k) {
@@ -1048,18 +1241,29 @@ impl Engine {
 }
 
 fn decode_stored_row(def: &TableDef, bytes: &[u8]) -> Result<Vec<Datum>, EngineError> {
-    let mut row = decode_row(bytes).map_err(|e| EngineError::Corrupted(format!("row of {}: {e}", def.name)))?;
+    let mut row = decode_row(bytes)
+        .map_err(|e| EngineError::Corrupted(format!("row of {}: {e}", def.name)))?;
     // Columns added after the row was written read as NULL.
     if row.len() < def.columns.len() {
         row.resize(def.columns.len(), Datum::Null);
     }
     if row.len() > def.columns.len() {
-        return Err(EngineError::Corrupted(format!("row of {} has {} columns, table has {}", def.name, row.len(), def.columns.len())));
+        return Err(EngineError::Corrupted(format!(
+            "row of {} has {} columns, table has {}",
+            def.name,
+            row.len(),
+            def.columns.len()
+        )));
     }
     Ok(row)
 }
 
-fn index_values(def: &TableDef, ix: &IndexDef, key_fn: Option<&IndexKeyFn>, row: &[Datum]) -> Result<Vec<Datum>, EngineError> {
+fn index_values(
+    def: &TableDef,
+    ix: &IndexDef,
+    key_fn: Option<&IndexKeyFn>,
+    row: &[Datum],
+) -> Result<Vec<Datum>, EngineError> {
     if ix.keys.iter().all(|k| matches!(k, IndexKey::Column(_))) {
         return Ok(ix
             .keys
@@ -1070,10 +1274,17 @@ fn index_values(def: &TableDef, ix: &IndexDef, key_fn: Option<&IndexKeyFn>, row:
             })
             .collect());
     }
-    let f = key_fn.ok_or_else(|| EngineError::KeyFunction(format!("no key function for expression index {}", ix.name)))?;
+    let f = key_fn.ok_or_else(|| {
+        EngineError::KeyFunction(format!("no key function for expression index {}", ix.name))
+    })?;
     let values = f(def, ix, row).map_err(EngineError::KeyFunction)?;
     if values.len() != ix.keys.len() {
-        return Err(EngineError::KeyFunction(format!("{} values for {} key parts of {}", values.len(), ix.keys.len(), ix.name)));
+        return Err(EngineError::KeyFunction(format!(
+            "{} values for {} key parts of {}",
+            values.len(),
+            ix.keys.len(),
+            ix.name
+        )));
     }
     Ok(values)
 }
@@ -1087,7 +1298,8 @@ fn index_entry_key(
 ) -> Result<Vec<u8>, EngineError> {
     let values = index_values(def, ix, key_fn, row)?;
     let mut key = Vec::new();
-    encode_key(&values, &mut key).map_err(|e| EngineError::KeyFunction(format!("index {}: {e}", ix.name)))?;
+    encode_key(&values, &mut key)
+        .map_err(|e| EngineError::KeyFunction(format!("index {}: {e}", ix.name)))?;
     key.extend_from_slice(pk);
     Ok(key)
 }
@@ -1103,17 +1315,26 @@ fn insert_index_entry(
 ) -> Result<(), EngineError> {
     let values = index_values(def, ix, key_fn, row)?;
     let mut prefix = Vec::new();
-    encode_key(&values, &mut prefix).map_err(|e| EngineError::KeyFunction(format!("index {}: {e}", ix.name)))?;
+    encode_key(&values, &mut prefix)
+        .map_err(|e| EngineError::KeyFunction(format!("index {}: {e}", ix.name)))?;
     if ix.unique && !values.iter().any(|d| matches!(d, Datum::Null)) {
         let upper = prefix_successor(&prefix);
         let hi = match &upper {
             Some(u) => Bound::Excluded(u.as_slice()),
             None => Bound::Unbounded,
         };
-        for entry in tree.range(&*mtr, Bound::Included(prefix.as_slice()), hi, Direction::Forward) {
+        for entry in tree.range(
+            &*mtr,
+            Bound::Included(prefix.as_slice()),
+            hi,
+            Direction::Forward,
+        ) {
             let (k, _) = entry?;
             if &k[prefix.len()..] != pk {
-                return Err(EngineError::UniqueViolation { constraint: ix.name.clone(), key: format!("{values:?}") });
+                return Err(EngineError::UniqueViolation {
+                    constraint: ix.name.clone(),
+                    key: format!("{values:?}"),
+                });
             }
         }
     }
@@ -1133,10 +1354,16 @@ fn describe_key(key: &[u8]) -> String {
 type KeyBound = Bound<Vec<u8>>;
 
 /// Encodes bounds on key values (prefixes allowed) as byte bounds.
-fn key_bounds(lower: Bound<&[Datum]>, upper: Bound<&[Datum]>) -> Result<(KeyBound, KeyBound), EngineError> {
+fn key_bounds(
+    lower: Bound<&[Datum]>,
+    upper: Bound<&[Datum]>,
+) -> Result<(KeyBound, KeyBound), EngineError> {
     let enc = |d: &[Datum]| -> Result<Vec<u8>, EngineError> {
         let mut k = Vec::new();
-        encode_key(d, &mut k).map_err(|e| EngineError::InvalidRow { table: String::new(), detail: e.to_string() })?;
+        encode_key(d, &mut k).map_err(|e| EngineError::InvalidRow {
+            table: String::new(),
+            detail: e.to_string(),
+        })?;
         Ok(k)
     };
     let lo = match lower {
@@ -1145,7 +1372,12 @@ fn key_bounds(lower: Bound<&[Datum]>, upper: Bound<&[Datum]>) -> Result<(KeyBoun
         // Past every key that starts with the prefix.
         Bound::Excluded(d) => match prefix_successor(&enc(d)?) {
             Some(s) => Bound::Included(s),
-            None => return Ok((Bound::Excluded(vec![0xFF; 1]), Bound::Excluded(vec![0xFF; 1]))),
+            None => {
+                return Ok((
+                    Bound::Excluded(vec![0xFF; 1]),
+                    Bound::Excluded(vec![0xFF; 1]),
+                ))
+            }
         },
     };
     let hi = match upper {

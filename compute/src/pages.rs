@@ -23,7 +23,10 @@ pub type PageRef = Arc<PageImage>;
 
 /// A zeroed page image on the heap.
 pub fn zeroed_page() -> Box<PageImage> {
-    vec![0u8; PAGE_SIZE].into_boxed_slice().try_into().expect("PAGE_SIZE bytes")
+    vec![0u8; PAGE_SIZE]
+        .into_boxed_slice()
+        .try_into()
+        .expect("PAGE_SIZE bytes")
 }
 
 /// Why a page could not be had.
@@ -81,7 +84,10 @@ pub struct MemPages {
 impl MemPages {
     /// An empty volume whose first allocatable page is `first`.
     pub fn new(first: PageId) -> MemPages {
-        MemPages { next: first.0, ..Default::default() }
+        MemPages {
+            next: first.0,
+            ..Default::default()
+        }
     }
 
     /// Pages allocated and not freed.
@@ -100,14 +106,22 @@ impl Pages for MemPages {
         if let Some(p) = self.dirty.get(&id) {
             return Ok(Arc::new(**p));
         }
-        Ok(self.pages.get(&id).cloned().unwrap_or_else(|| Arc::new([0u8; PAGE_SIZE])))
+        Ok(self
+            .pages
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| Arc::new([0u8; PAGE_SIZE])))
     }
 }
 
 impl PagesMut for MemPages {
     fn get_mut(&mut self, id: PageId) -> Result<&mut PageImage, PageError> {
         if !self.dirty.contains_key(&id) {
-            let base = self.pages.remove(&id).map(|p| Box::new(*p)).unwrap_or_else(zeroed_page);
+            let base = self
+                .pages
+                .remove(&id)
+                .map(|p| Box::new(*p))
+                .unwrap_or_else(zeroed_page);
             self.dirty.insert(id, base);
         }
         Ok(self.dirty.get_mut(&id).expect("inserted above"))
@@ -128,7 +142,10 @@ impl PagesMut for MemPages {
     }
 
     fn free(&mut self, id: PageId) -> Result<(), PageError> {
-        assert!(id.0 < self.next, "freeing page {id} that was never allocated");
+        assert!(
+            id.0 < self.next,
+            "freeing page {id} that was never allocated"
+        );
         assert!(self.free.insert(id), "page {id} freed twice");
         self.dirty.remove(&id);
         self.pages.remove(&id);

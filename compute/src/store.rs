@@ -28,11 +28,17 @@ use crate::superblock::{self, Superblock, SUPERBLOCK_PAGE};
 fn fetch(volume: &Volume, page: PageId, lsn: Lsn) -> Result<PageRef, PageError> {
     let handle = tokio::runtime::Handle::current();
     let image = tokio::task::block_in_place(|| handle.block_on(volume.get_page(page, lsn)))
-        .map_err(|e| PageError::Storage { page, detail: e.to_string() })?;
+        .map_err(|e| PageError::Storage {
+            page,
+            detail: e.to_string(),
+        })?;
     let mut img = zeroed_page();
     img.copy_from_slice(&image);
     if img.iter().any(|b| *b != 0) {
-        page::verify_checksum(&img).map_err(|e| PageError::Corrupted { page, detail: e.to_string() })?;
+        page::verify_checksum(&img).map_err(|e| PageError::Corrupted {
+            page,
+            detail: e.to_string(),
+        })?;
     }
     Ok(Arc::from(img))
 }
@@ -65,9 +71,13 @@ impl Pages for SnapshotPages {
         let img = fetch(&self.volume, id, self.lsn)?;
         let page_lsn = page::page_lsn(&img);
         if page_lsn > self.lsn {
-            return Err(PageError::Corrupted { page: id, detail: format!("page LSN {page_lsn} above read point {}", self.lsn) });
+            return Err(PageError::Corrupted {
+                page: id,
+                detail: format!("page LSN {page_lsn} above read point {}", self.lsn),
+            });
         }
-        self.pool.insert_fetched(id, page_lsn, self.lsn, false, img.clone());
+        self.pool
+            .insert_fetched(id, page_lsn, self.lsn, false, img.clone());
         Ok(img)
     }
 }
@@ -96,7 +106,8 @@ impl Pages for LatestPages {
         let vdl = self.volume.vdl();
         let img = fetch(&self.volume, id, vdl)?;
         let page_lsn = page::page_lsn(&img);
-        self.pool.insert_fetched(id, page_lsn, vdl, true, img.clone());
+        self.pool
+            .insert_fetched(id, page_lsn, vdl, true, img.clone());
         Ok(img)
     }
 }
@@ -117,7 +128,12 @@ pub struct MtrPages {
 impl MtrPages {
     /// Starts an MTR over the newest state, with the current superblock.
     pub fn new(latest: LatestPages, sb: Superblock) -> MtrPages {
-        MtrPages { latest, sb, sb_dirty: false, dirty: BTreeMap::new() }
+        MtrPages {
+            latest,
+            sb,
+            sb_dirty: false,
+            dirty: BTreeMap::new(),
+        }
     }
 
     /// The superblock as this MTR has changed it.
@@ -155,13 +171,21 @@ impl MtrPages {
             }
             images.push((id, after));
         }
-        Ok(FinishedMtr { records, images, superblock: self.sb })
+        Ok(FinishedMtr {
+            records,
+            images,
+            superblock: self.sb,
+        })
     }
 
     /// How many records [`MtrPages::finish`] will produce.
     pub fn record_count(&mut self) -> Result<usize, PageError> {
         self.write_superblock()?;
-        Ok(self.dirty.values().map(|d| page_records(&d.before, &d.after).len()).sum())
+        Ok(self
+            .dirty
+            .values()
+            .map(|d| page_records(&d.before, &d.after).len())
+            .sum())
     }
 
     fn write_superblock(&mut self) -> Result<(), PageError> {
@@ -194,7 +218,10 @@ fn page_records(before: &PageImage, after: &PageImage) -> Vec<RecordBody> {
         return vec![RecordBody::Image(bytes::Bytes::copy_from_slice(&after[..]))];
     }
     let mut out = Vec::with_capacity(body.len() + 1);
-    out.push(RecordBody::Delta { offset: 0, bytes: bytes::Bytes::copy_from_slice(&after[..h]) });
+    out.push(RecordBody::Delta {
+        offset: 0,
+        bytes: bytes::Bytes::copy_from_slice(&after[..h]),
+    });
     out.extend(body);
     out
 }
@@ -212,7 +239,13 @@ impl PagesMut for MtrPages {
     fn get_mut(&mut self, id: PageId) -> Result<&mut PageImage, PageError> {
         if !self.dirty.contains_key(&id) {
             let before = self.latest.get(id)?;
-            self.dirty.insert(id, Dirty { before: before.clone(), after: before });
+            self.dirty.insert(
+                id,
+                Dirty {
+                    before: before.clone(),
+                    after: before,
+                },
+            );
         }
         let d = self.dirty.get_mut(&id).expect("inserted above");
         Ok(Arc::make_mut(&mut d.after))
@@ -233,7 +266,13 @@ impl PagesMut for MtrPages {
             // Never written: zeros, and perhaps in a PG that does not exist
             // yet (the volume grows when this MTR's records reach it).
             let zero: PageRef = Arc::from(zeroed_page());
-            self.dirty.insert(id, Dirty { before: zero.clone(), after: zero });
+            self.dirty.insert(
+                id,
+                Dirty {
+                    before: zero.clone(),
+                    after: zero,
+                },
+            );
             return Ok(id);
         };
         self.get_mut(id)?.fill(0);
@@ -241,7 +280,10 @@ impl PagesMut for MtrPages {
     }
 
     fn free(&mut self, id: PageId) -> Result<(), PageError> {
-        assert!(id != SUPERBLOCK_PAGE && id.0 < self.sb.next_page.0, "freeing page {id} outside the volume");
+        assert!(
+            id != SUPERBLOCK_PAGE && id.0 < self.sb.next_page.0,
+            "freeing page {id} outside the volume"
+        );
         let head = self.sb.free_head;
         superblock::set_free(self.get_mut(id)?, head);
         let sb = self.superblock_mut();

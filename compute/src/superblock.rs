@@ -73,7 +73,9 @@ impl Superblock {
         let magic = u32::from_le_bytes(img[BODY..BODY + 4].try_into().expect("4 bytes"));
         let format = u32::from_le_bytes(img[BODY + 4..BODY + 8].try_into().expect("4 bytes"));
         if magic != SUPERBLOCK_MAGIC || format != SUPERBLOCK_FORMAT {
-            return Err(SuperblockError::Corrupted(format!("magic {magic:#x} format {format}")));
+            return Err(SuperblockError::Corrupted(format!(
+                "magic {magic:#x} format {format}"
+            )));
         }
         let sb = Superblock {
             catalog_root: PageId(get_u64(img, BODY + 8)),
@@ -83,8 +85,13 @@ impl Superblock {
             pages_per_pg: get_u64(img, BODY + 40),
             next_object_id: get_u64(img, BODY + 48),
         };
-        if sb.next_page.0 == 0 || sb.catalog_root.0 >= sb.next_page.0 || sb.free_head.0 >= sb.next_page.0 {
-            return Err(SuperblockError::Corrupted(format!("inconsistent fields {sb:?}")));
+        if sb.next_page.0 == 0
+            || sb.catalog_root.0 >= sb.next_page.0
+            || sb.free_head.0 >= sb.next_page.0
+        {
+            return Err(SuperblockError::Corrupted(format!(
+                "inconsistent fields {sb:?}"
+            )));
         }
         Ok(sb)
     }

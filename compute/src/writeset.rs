@@ -82,7 +82,13 @@ impl WriteSet {
     /// An empty write set that spills past `memory_bytes_max`.
     pub fn new(memory_bytes_max: u64) -> WriteSet {
         assert!(memory_bytes_max > 0);
-        WriteSet { memory: BTreeMap::new(), memory_bytes: 0, memory_bytes_max, runs: Vec::new(), spilled_bytes: 0 }
+        WriteSet {
+            memory: BTreeMap::new(),
+            memory_bytes: 0,
+            memory_bytes_max,
+            runs: Vec::new(),
+            spilled_bytes: 0,
+        }
     }
 
     /// True when nothing is buffered.
@@ -130,7 +136,12 @@ impl WriteSet {
     /// Drops every write to `table` (DROP TABLE, TRUNCATE in the transaction).
     pub fn remove_table(&mut self, table: ObjectId) -> Result<(), SpillError> {
         if self.runs.is_empty() {
-            let keys: Vec<Key> = self.memory.range((table, Vec::new())..).take_while(|(k, _)| k.0 == table).map(|(k, _)| k.clone()).collect();
+            let keys: Vec<Key> = self
+                .memory
+                .range((table, Vec::new())..)
+                .take_while(|(k, _)| k.0 == table)
+                .map(|(k, _)| k.clone())
+                .collect();
             for k in keys {
                 let w = self.memory.remove(&k).expect("listed");
                 self.memory_bytes -= w.size() + k.1.len() as u64 + 48;
@@ -138,7 +149,10 @@ impl WriteSet {
             return Ok(());
         }
         // Rare with spilled runs: rebuild without the table.
-        let all: Vec<(Key, Write)> = self.merged()?.filter(|r| !matches!(r, Ok(((t, _), _)) if *t == table)).collect::<Result<_, _>>()?;
+        let all: Vec<(Key, Write)> = self
+            .merged()?
+            .filter(|r| !matches!(r, Ok(((t, _), _)) if *t == table))
+            .collect::<Result<_, _>>()?;
         *self = WriteSet::new(self.memory_bytes_max);
         for ((t, k), w) in all {
             self.put(t, k, w)?;
@@ -199,10 +213,14 @@ impl WriteSet {
 
     /// All writes, merged across memory and runs (newest wins), in
     /// `(table, key)` order. Reads runs sequentially: memory stays bounded.
-    pub fn merged(&self) -> Result<impl Iterator<Item = Result<(Key, Write), SpillError>> + '_, SpillError> {
+    pub fn merged(
+        &self,
+    ) -> Result<impl Iterator<Item = Result<(Key, Write), SpillError>> + '_, SpillError> {
         let mut sources: Vec<Source<'_>> = Vec::new();
         // Newest first: memory, then runs from the last.
-        sources.push(Box::new(self.memory.iter().map(|(k, w)| Ok((k.clone(), w.clone())))));
+        sources.push(Box::new(
+            self.memory.iter().map(|(k, w)| Ok((k.clone(), w.clone()))),
+        ));
         for run in self.runs.iter().rev() {
             sources.push(Box::new(run.iter()?));
         }
@@ -219,13 +237,19 @@ impl WriteSet {
             let merged = write_run(self.merged()?)?;
             self.runs = vec![merged];
         }
-        tracing::debug!(runs = self.runs.len(), bytes = self.spilled_bytes, "transaction writes spilled to disk");
+        tracing::debug!(
+            runs = self.runs.len(),
+            bytes = self.spilled_bytes,
+            "transaction writes spilled to disk"
+        );
         Ok(())
     }
 }
 
 /// Writes sorted entries to a new temporary file.
-fn write_run(entries: impl Iterator<Item = Result<(Key, Write), SpillError>>) -> Result<Run, SpillError> {
+fn write_run(
+    entries: impl Iterator<Item = Result<(Key, Write), SpillError>>,
+) -> Result<Run, SpillError> {
     let file = tempfile::tempfile().map_err(|e| SpillError(format!("create: {e}")))?;
     let mut w = BufWriter::new(file);
     let mut sparse = Vec::new();
@@ -238,11 +262,18 @@ fn write_run(entries: impl Iterator<Item = Result<(Key, Write), SpillError>>) ->
         }
         buf.clear();
         encode_entry(&k, &wr, &mut buf)?;
-        w.write_all(&buf).map_err(|e| SpillError(format!("write: {e}")))?;
+        w.write_all(&buf)
+            .map_err(|e| SpillError(format!("write: {e}")))?;
         offset += buf.len() as u64;
     }
-    let file = w.into_inner().map_err(|e| SpillError(format!("flush: {e}")))?;
-    Ok(Run { file, sparse, len: offset })
+    let file = w
+        .into_inner()
+        .map_err(|e| SpillError(format!("flush: {e}")))?;
+    Ok(Run {
+        file,
+        sparse,
+        len: offset,
+    })
 }
 
 fn encode_entry(k: &Key, w: &Write, out: &mut Vec<u8>) -> Result<(), SpillError> {
@@ -275,11 +306,14 @@ fn read_entry(r: &mut impl Read) -> Result<Option<(Key, Write)>, SpillError> {
     let klen = u32::from_be_bytes(head[8..12].try_into().expect("4 bytes")) as usize;
     let mut key = vec![0u8; klen];
     let mut tag_len = [0u8; 5];
-    r.read_exact(&mut key).map_err(|e| SpillError(format!("read: {e}")))?;
-    r.read_exact(&mut tag_len).map_err(|e| SpillError(format!("read: {e}")))?;
+    r.read_exact(&mut key)
+        .map_err(|e| SpillError(format!("read: {e}")))?;
+    r.read_exact(&mut tag_len)
+        .map_err(|e| SpillError(format!("read: {e}")))?;
     let rlen = u32::from_be_bytes(tag_len[1..5].try_into().expect("4 bytes")) as usize;
     let mut row = vec![0u8; rlen];
-    r.read_exact(&mut row).map_err(|e| SpillError(format!("read: {e}")))?;
+    r.read_exact(&mut row)
+        .map_err(|e| SpillError(format!("read: {e}")))?;
     let decode = |b: &[u8]| decode_row(b).map_err(|e| SpillError(format!("decode row: {e}")));
     let w = match tag_len[0] {
         1 => Write::Insert(decode(&row)?),
@@ -292,8 +326,12 @@ fn read_entry(r: &mut impl Read) -> Result<Option<(Key, Write)>, SpillError> {
 
 impl Run {
     fn reader_at(&self, offset: u64) -> Result<BufReader<File>, SpillError> {
-        let mut f = self.file.try_clone().map_err(|e| SpillError(format!("reopen: {e}")))?;
-        f.seek(SeekFrom::Start(offset)).map_err(|e| SpillError(format!("seek: {e}")))?;
+        let mut f = self
+            .file
+            .try_clone()
+            .map_err(|e| SpillError(format!("reopen: {e}")))?;
+        f.seek(SeekFrom::Start(offset))
+            .map_err(|e| SpillError(format!("seek: {e}")))?;
         Ok(BufReader::with_capacity(64 * 1024, f))
     }
 
@@ -307,7 +345,9 @@ impl Run {
         let start = self.sparse[idx - 1].1;
         let end = self.sparse.get(idx).map(|(_, o)| *o).unwrap_or(self.len);
         let mut block = vec![0u8; (end - start) as usize];
-        self.file.read_exact_at(&mut block, start).map_err(|e| SpillError(format!("read: {e}")))?;
+        self.file
+            .read_exact_at(&mut block, start)
+            .map_err(|e| SpillError(format!("read: {e}")))?;
         let mut r = &block[..];
         while let Some((ek, w)) = read_entry(&mut r)? {
             if &ek == k {
@@ -320,7 +360,9 @@ impl Run {
         Ok(None)
     }
 
-    fn iter(&self) -> Result<impl Iterator<Item = Result<(Key, Write), SpillError>> + '_, SpillError> {
+    fn iter(
+        &self,
+    ) -> Result<impl Iterator<Item = Result<(Key, Write), SpillError>> + '_, SpillError> {
         // Each run has a file of its own, so its end is the file's end.
         let mut r = self.reader_at(0)?;
         let mut failed = false;
@@ -346,7 +388,9 @@ struct Merge<'a> {
 
 impl<'a> Merge<'a> {
     fn new(sources: Vec<Source<'a>>) -> Merge<'a> {
-        Merge { sources: sources.into_iter().map(|s| s.peekable()).collect() }
+        Merge {
+            sources: sources.into_iter().map(|s| s.peekable()).collect(),
+        }
     }
 }
 

@@ -16,13 +16,23 @@ use sextant_compute::engine::{Engine, EngineError, NewIndex, NewTable};
 use sextant_storage::types::Lsn;
 
 fn col(name: &str, oid: u32) -> ColumnDef {
-    ColumnDef { name: name.into(), type_oid: oid, type_mod: -1, not_null: false, default: None }
+    ColumnDef {
+        name: name.into(),
+        type_oid: oid,
+        type_mod: -1,
+        not_null: false,
+        default: None,
+    }
 }
 
 async fn kv_table(engine: &Engine, name: &str) -> u64 {
     let mut t = engine.begin();
     let id = t
-        .create_table(NewTable { name: name.into(), columns: vec![col("id", 20), col("v", 25)], primary_key: vec![0] })
+        .create_table(NewTable {
+            name: name.into(),
+            columns: vec![col("id", 20), col("v", 25)],
+            primary_key: vec![0],
+        })
         .unwrap();
     t.commit().await.unwrap();
     id
@@ -49,29 +59,70 @@ async fn rows_and_ddl_survive_a_restart_in_key_order() {
         let mut t = engine.begin();
         for i in 0..200 {
             let id = chunk * 200 + i;
-            t.insert(table, row(id, &format!("{id}-{payload}"))).unwrap();
+            t.insert(table, row(id, &format!("{id}-{payload}")))
+                .unwrap();
         }
         t.commit().await.unwrap();
     }
     let mut t = engine.begin();
-    t.delete(table, &t.encode_pk(table, &[Datum::Int8(7)]).unwrap()).unwrap();
+    t.delete(table, &t.encode_pk(table, &[Datum::Int8(7)]).unwrap())
+        .unwrap();
     t.commit().await.unwrap();
     drop(engine);
 
     let engine = storage.engine().await;
     let t = engine.begin();
-    let def = t.catalog().table_by_name("kv").expect("table survives").clone();
+    let def = t
+        .catalog()
+        .table_by_name("kv")
+        .expect("table survives")
+        .clone();
     assert_eq!(def.id, table);
-    let rows = t.scan(table, Bound::Unbounded, Bound::Unbounded, Direction::Forward).unwrap();
+    let rows = t
+        .scan(
+            table,
+            Bound::Unbounded,
+            Bound::Unbounded,
+            Direction::Forward,
+        )
+        .unwrap();
     assert_eq!(rows.len(), 1999);
-    let ids: Vec<i64> = rows.iter().map(|(_, r)| if let Datum::Int8(i) = r[0] { i } else { panic!() }).collect();
+    let ids: Vec<i64> = rows
+        .iter()
+        .map(|(_, r)| {
+            if let Datum::Int8(i) = r[0] {
+                i
+            } else {
+                panic!()
+            }
+        })
+        .collect();
     let mut sorted = ids.clone();
     sorted.sort();
     assert_eq!(ids, sorted);
     assert!(!ids.contains(&7));
-    assert_eq!(value(&t.get(table, &[Datum::Int8(1234)]).unwrap().unwrap()), format!("1234-{payload}"));
-    let back = t.scan(table, Bound::Included(&[Datum::Int8(10)]), Bound::Excluded(&[Datum::Int8(20)]), Direction::Backward).unwrap();
-    let ids: Vec<i64> = back.iter().map(|(_, r)| if let Datum::Int8(i) = r[0] { i } else { panic!() }).collect();
+    assert_eq!(
+        value(&t.get(table, &[Datum::Int8(1234)]).unwrap().unwrap()),
+        format!("1234-{payload}")
+    );
+    let back = t
+        .scan(
+            table,
+            Bound::Included(&[Datum::Int8(10)]),
+            Bound::Excluded(&[Datum::Int8(20)]),
+            Direction::Backward,
+        )
+        .unwrap();
+    let ids: Vec<i64> = back
+        .iter()
+        .map(|(_, r)| {
+            if let Datum::Int8(i) = r[0] {
+                i
+            } else {
+                panic!()
+            }
+        })
+        .collect();
     assert_eq!(ids, (10..20).rev().collect::<Vec<_>>());
 }
 
@@ -90,7 +141,8 @@ async fn a_snapshot_sees_exactly_its_lsn_while_commits_land() {
         for k in 0..20 {
             let id = (round * 7 + k * 13) % 50;
             if (round + k) % 5 == 0 {
-                t.delete(table, &t.encode_pk(table, &[Datum::Int8(id)]).unwrap()).unwrap();
+                t.delete(table, &t.encode_pk(table, &[Datum::Int8(id)]).unwrap())
+                    .unwrap();
                 model.remove(&id);
             } else {
                 let v = format!("r{round}k{k}");
@@ -102,9 +154,27 @@ async fn a_snapshot_sees_exactly_its_lsn_while_commits_land() {
         history.push((lsn, model.clone()));
     }
     let check = |t: &sextant_compute::engine::Transaction, want: &BTreeMap<i64, String>| {
-        let rows = t.scan(table, Bound::Unbounded, Bound::Unbounded, Direction::Forward).unwrap();
-        let got: BTreeMap<i64, String> =
-            rows.iter().map(|(_, r)| (if let Datum::Int8(i) = r[0] { i } else { panic!() }, value(r))).collect();
+        let rows = t
+            .scan(
+                table,
+                Bound::Unbounded,
+                Bound::Unbounded,
+                Direction::Forward,
+            )
+            .unwrap();
+        let got: BTreeMap<i64, String> = rows
+            .iter()
+            .map(|(_, r)| {
+                (
+                    if let Datum::Int8(i) = r[0] {
+                        i
+                    } else {
+                        panic!()
+                    },
+                    value(r),
+                )
+            })
+            .collect();
         assert_eq!(&got, want, "snapshot {}", t.snapshot());
     };
     for (t, want) in &readers {
@@ -138,7 +208,9 @@ async fn concurrent_increments_lose_no_update_and_conflicts_are_serialization_fa
             while done < 15 {
                 let key = (w + done) % 4;
                 let mut t = engine.begin();
-                let cur: i64 = value(&t.get(table, &[Datum::Int8(key)]).unwrap().unwrap()).parse().unwrap();
+                let cur: i64 = value(&t.get(table, &[Datum::Int8(key)]).unwrap().unwrap())
+                    .parse()
+                    .unwrap();
                 t.put(table, row(key, &(cur + 1).to_string())).unwrap();
                 match t.commit().await {
                     Ok(lsn) => {
@@ -166,7 +238,9 @@ async fn concurrent_increments_lose_no_update_and_conflicts_are_serialization_fa
         assert_eq!(prev + 1, *v, "commit at {lsn} on key {key} lost an update");
     }
     for k in 0..4i64 {
-        let got: i64 = value(&t.get(table, &[Datum::Int8(k)]).unwrap().unwrap()).parse().unwrap();
+        let got: i64 = value(&t.get(table, &[Datum::Int8(k)]).unwrap().unwrap())
+            .parse()
+            .unwrap();
         assert_eq!(got, per_key[&k]);
     }
     assert_eq!(log.len(), 8 * 15);
@@ -178,7 +252,9 @@ async fn indexes_follow_rows_and_unique_ones_refuse_duplicates() {
     let engine = storage.engine().await;
     // Expression "upper(v)": the SQL layer's job, a closure here.
     engine.set_index_key_fn(Arc::new(|_t, ix, row| match (&ix.keys[0], &row[1]) {
-        (IndexKey::Expr(e), Datum::Text(s)) if e == "upper(v)" => Ok(vec![Datum::Text(s.to_uppercase())]),
+        (IndexKey::Expr(e), Datum::Text(s)) if e == "upper(v)" => {
+            Ok(vec![Datum::Text(s.to_uppercase())])
+        }
         (IndexKey::Expr(_), Datum::Null) => Ok(vec![Datum::Null]),
         (k, v) => Err(format!("cannot evaluate {k:?} on {v:?}")),
     }));
@@ -191,27 +267,72 @@ async fn indexes_follow_rows_and_unique_ones_refuse_duplicates() {
 
     // Created on a table with rows: they are indexed at commit.
     let mut t = engine.begin();
-    let by_v = t.create_index(table, NewIndex { name: "kv_v".into(), unique: false, keys: vec![IndexKey::Column(1)] }).unwrap();
+    let by_v = t
+        .create_index(
+            table,
+            NewIndex {
+                name: "kv_v".into(),
+                unique: false,
+                keys: vec![IndexKey::Column(1)],
+            },
+        )
+        .unwrap();
     let by_upper = t
-        .create_index(table, NewIndex { name: "kv_upper".into(), unique: false, keys: vec![IndexKey::Expr("upper(v)".into())] })
+        .create_index(
+            table,
+            NewIndex {
+                name: "kv_upper".into(),
+                unique: false,
+                keys: vec![IndexKey::Expr("upper(v)".into())],
+            },
+        )
         .unwrap();
     t.commit().await.unwrap();
 
     let mut t = engine.begin();
     t.put(table, row(3, "moved")).unwrap();
     // Own writes show in index scans before commit.
-    let own = t.index_scan(table, by_v, Bound::Included(&[Datum::Text("moved".into())]), Bound::Included(&[Datum::Text("moved".into())]), Direction::Forward).unwrap();
+    let own = t
+        .index_scan(
+            table,
+            by_v,
+            Bound::Included(&[Datum::Text("moved".into())]),
+            Bound::Included(&[Datum::Text("moved".into())]),
+            Direction::Forward,
+        )
+        .unwrap();
     assert_eq!(own.len(), 1);
     t.commit().await.unwrap();
 
     let t = engine.begin();
     let site3 = t
-        .index_scan(table, by_v, Bound::Included(&[Datum::Text("site3".into())]), Bound::Included(&[Datum::Text("site3".into())]), Direction::Forward)
+        .index_scan(
+            table,
+            by_v,
+            Bound::Included(&[Datum::Text("site3".into())]),
+            Bound::Included(&[Datum::Text("site3".into())]),
+            Direction::Forward,
+        )
         .unwrap();
-    let ids: Vec<i64> = site3.iter().map(|(_, r)| if let Datum::Int8(i) = r[0] { i } else { panic!() }).collect();
+    let ids: Vec<i64> = site3
+        .iter()
+        .map(|(_, r)| {
+            if let Datum::Int8(i) = r[0] {
+                i
+            } else {
+                panic!()
+            }
+        })
+        .collect();
     assert_eq!(ids, vec![13, 23, 33, 43, 53, 63, 73, 83, 93]);
     let upper = t
-        .index_scan(table, by_upper, Bound::Included(&[Datum::Text("SITE7".into())]), Bound::Included(&[Datum::Text("SITE7".into())]), Direction::Backward)
+        .index_scan(
+            table,
+            by_upper,
+            Bound::Included(&[Datum::Text("SITE7".into())]),
+            Bound::Included(&[Datum::Text("SITE7".into())]),
+            Direction::Backward,
+        )
         .unwrap();
     assert_eq!(upper.len(), 10);
     drop(t);
@@ -219,22 +340,55 @@ async fn indexes_follow_rows_and_unique_ones_refuse_duplicates() {
     // Unique: caught at statement time, and again at commit when two
     // transactions race.
     let mut t = engine.begin();
-    let uniq = t.create_index(table, NewIndex { name: "kv_v_u".into(), unique: true, keys: vec![IndexKey::Column(1)] });
-    t.commit().await.map(|_| ()).expect_err("existing duplicates make the unique index fail");
+    let uniq = t.create_index(
+        table,
+        NewIndex {
+            name: "kv_v_u".into(),
+            unique: true,
+            keys: vec![IndexKey::Column(1)],
+        },
+    );
+    t.commit()
+        .await
+        .map(|_| ())
+        .expect_err("existing duplicates make the unique index fail");
     let _ = uniq;
     let table2 = kv_table(&engine, "names").await;
     let mut t = engine.begin();
-    let u = t.create_index(table2, NewIndex { name: "names_v".into(), unique: true, keys: vec![IndexKey::Column(1)] }).unwrap();
+    let u = t
+        .create_index(
+            table2,
+            NewIndex {
+                name: "names_v".into(),
+                unique: true,
+                keys: vec![IndexKey::Column(1)],
+            },
+        )
+        .unwrap();
     t.commit().await.unwrap();
     let mut a = engine.begin();
     let mut b = engine.begin();
     a.insert(table2, row(1, "alice")).unwrap();
-    assert!(matches!(a.insert(table2, row(2, "alice")), Err(EngineError::UniqueViolation { .. })));
+    assert!(matches!(
+        a.insert(table2, row(2, "alice")),
+        Err(EngineError::UniqueViolation { .. })
+    ));
     b.insert(table2, row(3, "alice")).unwrap();
     a.commit().await.unwrap();
-    assert!(matches!(b.commit().await, Err(EngineError::UniqueViolation { .. })));
+    assert!(matches!(
+        b.commit().await,
+        Err(EngineError::UniqueViolation { .. })
+    ));
     let t = engine.begin();
-    let rows = t.index_scan(table2, u, Bound::Unbounded, Bound::Unbounded, Direction::Forward).unwrap();
+    let rows = t
+        .index_scan(
+            table2,
+            u,
+            Bound::Unbounded,
+            Bound::Unbounded,
+            Direction::Forward,
+        )
+        .unwrap();
     assert_eq!(rows.len(), 1);
 }
 
@@ -260,8 +414,14 @@ async fn losing_two_storage_nodes_mid_load_loses_no_acknowledged_transaction() {
     let engine = storage.engine().await;
     let t = engine.begin();
     for i in acked {
-        assert_eq!(value(&t.get(table, &[Datum::Int8(i)]).unwrap().unwrap()), format!("v{i}"));
-        assert_eq!(value(&t.get(table, &[Datum::Int8(1000 + i)]).unwrap().unwrap()), format!("w{i}"));
+        assert_eq!(
+            value(&t.get(table, &[Datum::Int8(i)]).unwrap().unwrap()),
+            format!("v{i}")
+        );
+        assert_eq!(
+            value(&t.get(table, &[Datum::Int8(1000 + i)]).unwrap().unwrap()),
+            format!("w{i}")
+        );
     }
 }
 
@@ -276,16 +436,41 @@ async fn a_transaction_larger_than_its_memory_budget_spills_and_commits_whole() 
         t.insert(table, row(i, &format!("{i}{payload}"))).unwrap();
     }
     // Own writes, spilled or not, are visible before commit.
-    assert_eq!(value(&t.get(table, &[Datum::Int8(3)]).unwrap().unwrap()), format!("3{payload}"));
-    assert!(matches!(t.insert(table, row(4, "again")), Err(EngineError::UniqueViolation { .. })));
-    t.delete(table, &t.encode_pk(table, &[Datum::Int8(10)]).unwrap()).unwrap();
-    let n = t.scan(table, Bound::Unbounded, Bound::Unbounded, Direction::Forward).unwrap().len();
+    assert_eq!(
+        value(&t.get(table, &[Datum::Int8(3)]).unwrap().unwrap()),
+        format!("3{payload}")
+    );
+    assert!(matches!(
+        t.insert(table, row(4, "again")),
+        Err(EngineError::UniqueViolation { .. })
+    ));
+    t.delete(table, &t.encode_pk(table, &[Datum::Int8(10)]).unwrap())
+        .unwrap();
+    let n = t
+        .scan(
+            table,
+            Bound::Unbounded,
+            Bound::Unbounded,
+            Direction::Forward,
+        )
+        .unwrap()
+        .len();
     assert_eq!(n, 4999);
     t.commit().await.unwrap();
 
     let t = engine.begin();
-    let rows = t.scan(table, Bound::Unbounded, Bound::Unbounded, Direction::Forward).unwrap();
+    let rows = t
+        .scan(
+            table,
+            Bound::Unbounded,
+            Bound::Unbounded,
+            Direction::Forward,
+        )
+        .unwrap();
     assert_eq!(rows.len(), 4999);
     assert!(t.get(table, &[Datum::Int8(10)]).unwrap().is_none());
-    assert_eq!(value(&t.get(table, &[Datum::Int8(4999)]).unwrap().unwrap()), format!("4999{payload}"));
+    assert_eq!(
+        value(&t.get(table, &[Datum::Int8(4999)]).unwrap().unwrap()),
+        format!("4999{payload}")
+    );
 }

@@ -8,14 +8,22 @@ use sextant_compute::sql::session::{Database, DatabaseConfig, QueryResult, Sessi
 async fn session() -> (common::Storage, Session) {
     let storage = common::Storage::start().await;
     let engine = storage.engine().await;
-    let db = Database::new(engine, DatabaseConfig { database: "sextant".into(), users: vec![("sextant".into(), "sextant".into())] });
+    let db = Database::new(
+        engine,
+        DatabaseConfig {
+            database: "sextant".into(),
+            users: vec![("sextant".into(), "sextant".into())],
+        },
+    );
     let s = db.session("sextant", "sextant");
     (storage, s)
 }
 
 async fn ok(s: &mut Session, sql: &str) -> QueryResult {
     let mut r = s.simple_query(sql).await;
-    r.pop().unwrap().unwrap_or_else(|e| panic!("{sql}: {} {}", e.code, e.message))
+    r.pop()
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{sql}: {} {}", e.code, e.message))
 }
 
 async fn err(s: &mut Session, sql: &str) -> String {
@@ -57,8 +65,22 @@ async fn cdc_table_with_jsonb_and_expression_indexes() {
         tag(&ok(&mut db, "CREATE TABLE events (id text PRIMARY KEY, payload jsonb NOT NULL, position bigint, note varchar(5))").await),
         "CREATE TABLE"
     );
-    assert_eq!(tag(&ok(&mut db, "CREATE INDEX events_site ON events ((payload->>'site_id'))").await), "CREATE INDEX");
-    assert_eq!(tag(&ok(&mut db, "CREATE INDEX events_temp ON events (((payload->>'temp')::float))").await), "CREATE INDEX");
+    assert_eq!(
+        tag(&ok(
+            &mut db,
+            "CREATE INDEX events_site ON events ((payload->>'site_id'))"
+        )
+        .await),
+        "CREATE INDEX"
+    );
+    assert_eq!(
+        tag(&ok(
+            &mut db,
+            "CREATE INDEX events_temp ON events (((payload->>'temp')::float))"
+        )
+        .await),
+        "CREATE INDEX"
+    );
     let r = ok(
         &mut db,
         r#"INSERT INTO events (id, payload, position) VALUES
@@ -68,27 +90,62 @@ async fn cdc_table_with_jsonb_and_expression_indexes() {
     )
     .await;
     assert_eq!(tag(&r), "INSERT 0 3");
-    let r = ok(&mut db, "SELECT id, payload->>'site_id' AS site, payload FROM events WHERE id = 'a'").await;
+    let r = ok(
+        &mut db,
+        "SELECT id, payload->>'site_id' AS site, payload FROM events WHERE id = 'a'",
+    )
+    .await;
     assert_eq!(cols(&r), vec!["id", "site", "payload"]);
-    assert_eq!(rows(&r), vec![vec![s("a"), s("s1"), s(r#"{"b": [1, 2], "temp": 20.5, "site_id": "s1"}"#)]]);
+    assert_eq!(
+        rows(&r),
+        vec![vec![
+            s("a"),
+            s("s1"),
+            s(r#"{"b": [1, 2], "temp": 20.5, "site_id": "s1"}"#)
+        ]]
+    );
     let r = ok(&mut db, "SELECT payload->>'site_id', count(*), max(position) FROM events GROUP BY payload->>'site_id' ORDER BY 1").await;
     assert_eq!(cols(&r), vec!["?column?", "count", "max"]);
-    assert_eq!(rows(&r), vec![vec![s("s1"), s("2"), s("3")], vec![s("s2"), s("1"), s("2")]]);
+    assert_eq!(
+        rows(&r),
+        vec![vec![s("s1"), s("2"), s("3")], vec![s("s2"), s("1"), s("2")]]
+    );
 
     // Idempotent upsert: an older position never overwrites a newer row.
     let upsert = r#"INSERT INTO events (id, payload, position) VALUES ('a', '{"site_id": "s9"}', $POS)
         ON CONFLICT (id) DO UPDATE SET payload = EXCLUDED.payload, position = EXCLUDED.position
         WHERE events.position < EXCLUDED.position"#;
-    assert_eq!(tag(&ok(&mut db, &upsert.replace("$POS", "0")).await), "INSERT 0 0");
-    assert_eq!(tag(&ok(&mut db, &upsert.replace("$POS", "5")).await), "INSERT 0 1");
-    let r = ok(&mut db, "SELECT payload->>'site_id', position FROM events WHERE id = 'a'").await;
+    assert_eq!(
+        tag(&ok(&mut db, &upsert.replace("$POS", "0")).await),
+        "INSERT 0 0"
+    );
+    assert_eq!(
+        tag(&ok(&mut db, &upsert.replace("$POS", "5")).await),
+        "INSERT 0 1"
+    );
+    let r = ok(
+        &mut db,
+        "SELECT payload->>'site_id', position FROM events WHERE id = 'a'",
+    )
+    .await;
     assert_eq!(rows(&r), vec![vec![s("s9"), s("5")]]);
-    assert_eq!(tag(&ok(&mut db, "INSERT INTO events VALUES ('a', '{}') ON CONFLICT DO NOTHING").await), "INSERT 0 0");
+    assert_eq!(
+        tag(&ok(
+            &mut db,
+            "INSERT INTO events VALUES ('a', '{}') ON CONFLICT DO NOTHING"
+        )
+        .await),
+        "INSERT 0 0"
+    );
 
     let r = ok(&mut db, "UPDATE events SET position = position + 10 WHERE payload->>'site_id' = 's1' RETURNING id, position").await;
     assert_eq!(tag(&r), "UPDATE 1");
     assert_eq!(rows(&r), vec![vec![s("c"), s("13")]]);
-    let r = ok(&mut db, "DELETE FROM events WHERE position > 4 RETURNING id").await;
+    let r = ok(
+        &mut db,
+        "DELETE FROM events WHERE position > 4 RETURNING id",
+    )
+    .await;
     assert_eq!(tag(&r), "DELETE 2");
     let r = ok(&mut db, "SELECT count(*) FROM events").await;
     assert_eq!(rows(&r), vec![vec![s("1")]]);
@@ -97,10 +154,34 @@ async fn cdc_table_with_jsonb_and_expression_indexes() {
     assert_eq!(err(&mut db, "SELECT * FROM nope").await, "42P01");
     assert_eq!(err(&mut db, "SELECT nope FROM events").await, "42703");
     assert_eq!(err(&mut db, "SELEC 1").await, "42601");
-    assert_eq!(err(&mut db, "INSERT INTO events (id, payload) VALUES ('b', '{}')").await, "23505");
-    assert_eq!(err(&mut db, "INSERT INTO events (id) VALUES ('z')").await, "23502");
-    assert_eq!(err(&mut db, "INSERT INTO events (id, payload) VALUES ('z', '{bad')").await, "22P02");
-    assert_eq!(err(&mut db, "INSERT INTO events (id, payload, note) VALUES ('z', '{}', 'toolong')").await, "22001");
+    assert_eq!(
+        err(
+            &mut db,
+            "INSERT INTO events (id, payload) VALUES ('b', '{}')"
+        )
+        .await,
+        "23505"
+    );
+    assert_eq!(
+        err(&mut db, "INSERT INTO events (id) VALUES ('z')").await,
+        "23502"
+    );
+    assert_eq!(
+        err(
+            &mut db,
+            "INSERT INTO events (id, payload) VALUES ('z', '{bad')"
+        )
+        .await,
+        "22P02"
+    );
+    assert_eq!(
+        err(
+            &mut db,
+            "INSERT INTO events (id, payload, note) VALUES ('z', '{}', 'toolong')"
+        )
+        .await,
+        "22001"
+    );
     assert_eq!(err(&mut db, "SELECT 1/0").await, "22012");
     assert_eq!(err(&mut db, "CREATE TABLE events (x int)").await, "42P07");
 }
@@ -119,10 +200,16 @@ async fn transaction_blocks_and_failed_state() {
     assert_eq!(err(&mut db, "SELECT 1").await, "25P02");
     assert_eq!(tag(&ok(&mut db, "COMMIT").await), "ROLLBACK");
     assert_eq!(db.tx_status(), TxStatus::Idle);
-    assert_eq!(rows(&ok(&mut db, "SELECT count(*) FROM t").await), vec![vec![s("0")]]);
+    assert_eq!(
+        rows(&ok(&mut db, "SELECT count(*) FROM t").await),
+        vec![vec![s("0")]]
+    );
 
     ok(&mut db, "BEGIN READ ONLY").await;
-    assert_eq!(err(&mut db, "INSERT INTO t VALUES (2, 'two')").await, "25006");
+    assert_eq!(
+        err(&mut db, "INSERT INTO t VALUES (2, 'two')").await,
+        "25006"
+    );
     ok(&mut db, "ROLLBACK").await;
 
     // DDL inside a transaction is undone by ROLLBACK.
@@ -132,18 +219,28 @@ async fn transaction_blocks_and_failed_state() {
     assert_eq!(err(&mut db, "SELECT * FROM u").await, "42P01");
 
     // Prepared statements with parameters.
-    let p = db.prepare("ins", "INSERT INTO t (k, v) VALUES ($1, $2)", &[]).unwrap();
+    let p = db
+        .prepare("ins", "INSERT INTO t (k, v) VALUES ($1, $2)", &[])
+        .unwrap();
     assert_eq!(p.param_types, vec![23, 25]);
     for i in 0..5 {
-        db.execute("ins", &[Some(i.to_string()), Some(format!("v{i}"))], 0).await.unwrap();
+        db.execute("ins", &[Some(i.to_string()), Some(format!("v{i}"))], 0)
+            .await
+            .unwrap();
     }
-    let q = db.prepare("get", "SELECT v FROM t WHERE k = $1", &[]).unwrap();
+    let q = db
+        .prepare("get", "SELECT v FROM t WHERE k = $1", &[])
+        .unwrap();
     assert_eq!(q.param_types, vec![23]);
     assert_eq!(q.columns.len(), 1);
     let r = db.execute("get", &[Some("3".into())], 0).await.unwrap();
     assert_eq!(rows(&r), vec![vec![s("v3")]]);
     let r = db.execute("get", &[Some("x".into())], 0).await.unwrap_err();
     assert_eq!(r.code, "22P02");
-    let r = ok(&mut db, "SELECT k, v FROM t ORDER BY k DESC LIMIT 2 OFFSET 1").await;
+    let r = ok(
+        &mut db,
+        "SELECT k, v FROM t ORDER BY k DESC LIMIT 2 OFFSET 1",
+    )
+    .await;
     assert_eq!(rows(&r), vec![vec![s("3"), s("v3")], vec![s("2"), s("v2")]]);
 }

@@ -47,12 +47,17 @@ pub async fn floor(args: FloorArgs) -> anyhow::Result<()> {
     use std::io::Write;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let path = args.dir.join(format!(".sextant-fsync-probe-{}", std::process::id()));
+    let path = args
+        .dir
+        .join(format!(".sextant-fsync-probe-{}", std::process::id()));
     let dur = args.duration;
     let fsync_us = tokio::task::spawn_blocking({
         let path = path.clone();
         move || -> anyhow::Result<Vec<u64>> {
-            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)?;
             let block = vec![0x5au8; 4096];
             let mut lat = Vec::new();
             let start = Instant::now();
@@ -173,7 +178,9 @@ pub async fn volume(args: VolumeArgs) -> anyhow::Result<()> {
     let mut volume = None;
     while Instant::now() < deadline {
         let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, Volume::open(cluster.clone(), VolumeConfig::default())).await {
+        match tokio::time::timeout(left, Volume::open(cluster.clone(), VolumeConfig::default()))
+            .await
+        {
             Ok(Ok(v)) => {
                 volume = Some(v);
                 break;
@@ -212,8 +219,16 @@ pub async fn volume(args: VolumeArgs) -> anyhow::Result<()> {
                     i += 1;
                     let t = Instant::now();
                     let left = deadline.saturating_duration_since(t);
-                    let change = vec![(page, RecordBody::Delta { offset, bytes: payload.clone() })];
-                    match tokio::time::timeout(left.min(commit_timeout), volume.commit(change)).await {
+                    let change = vec![(
+                        page,
+                        RecordBody::Delta {
+                            offset,
+                            bytes: payload.clone(),
+                        },
+                    )];
+                    match tokio::time::timeout(left.min(commit_timeout), volume.commit(change))
+                        .await
+                    {
                         Ok(Ok(_)) => lat.push(t.elapsed().as_micros() as u64),
                         Ok(Err(e)) => {
                             tracing::debug!("commit failed: {e}");
@@ -257,7 +272,11 @@ pub async fn volume(args: VolumeArgs) -> anyhow::Result<()> {
 
 /// Spreads one worker's successive MTRs over the page space.
 fn args_stride(pages: u64) -> u64 {
-    if pages > 7 { 7 } else { 1 }
+    if pages > 7 {
+        7
+    } else {
+        1
+    }
 }
 
 fn round2(x: f64) -> f64 {

@@ -56,20 +56,37 @@ pub struct EngineArgs {
 const TABLE: &str = "bench_events";
 
 fn config(args: &EngineArgs) -> EngineConfig {
-    EngineConfig { pool_bytes: args.pool_bytes, ..EngineConfig::default() }
+    EngineConfig {
+        pool_bytes: args.pool_bytes,
+        ..EngineConfig::default()
+    }
 }
 
 fn column(name: &str, oid: u32, not_null: bool) -> ColumnDef {
-    ColumnDef { name: name.into(), type_oid: oid, type_mod: -1, not_null, default: None }
+    ColumnDef {
+        name: name.into(),
+        type_oid: oid,
+        type_mod: -1,
+        not_null,
+        default: None,
+    }
 }
 
 /// Runs the benchmark and prints its JSON line.
 pub async fn run(args: EngineArgs) -> anyhow::Result<()> {
-    anyhow::ensure!((1..=1024).contains(&args.concurrency), "--concurrency must be between 1 and 1024");
-    anyhow::ensure!((40..=100_000).contains(&args.value_bytes), "--value-bytes must be between 40 and 100000");
+    anyhow::ensure!(
+        (1..=1024).contains(&args.concurrency),
+        "--concurrency must be between 1 and 1024"
+    );
+    anyhow::ensure!(
+        (40..=100_000).contains(&args.value_bytes),
+        "--value-bytes must be between 40 and 100000"
+    );
     anyhow::ensure!(args.keys > 0, "--keys must be positive");
     let cluster = Cluster::load(&args.cluster).context("load cluster file")?;
-    let engine = Engine::open(cluster.clone(), config(&args)).await.context("open the engine")?;
+    let engine = Engine::open(cluster.clone(), config(&args))
+        .await
+        .context("open the engine")?;
 
     let table = {
         let mut t = engine.begin();
@@ -86,8 +103,22 @@ pub async fn run(args: EngineArgs) -> anyhow::Result<()> {
                     ],
                     primary_key: vec![0],
                 })?;
-                t.create_index(id, NewIndex { name: "bench_site".into(), unique: false, keys: vec![IndexKey::Column(2)] })?;
-                t.create_index(id, NewIndex { name: "bench_temp".into(), unique: false, keys: vec![IndexKey::Column(3)] })?;
+                t.create_index(
+                    id,
+                    NewIndex {
+                        name: "bench_site".into(),
+                        unique: false,
+                        keys: vec![IndexKey::Column(2)],
+                    },
+                )?;
+                t.create_index(
+                    id,
+                    NewIndex {
+                        name: "bench_temp".into(),
+                        unique: false,
+                        keys: vec![IndexKey::Column(3)],
+                    },
+                )?;
                 t.commit().await?;
                 id
             }
@@ -96,7 +127,11 @@ pub async fn run(args: EngineArgs) -> anyhow::Result<()> {
 
     let ack_log = match &args.ack_log {
         Some(p) => Some(Arc::new(Mutex::new(
-            std::fs::OpenOptions::new().create(true).append(true).open(p).context("open the ack log")?,
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .context("open the ack log")?,
         ))),
         None => None,
     };
@@ -158,7 +193,9 @@ pub async fn run(args: EngineArgs) -> anyhow::Result<()> {
     let (warm, cold) = if args.reads > 0 {
         let warm = point_reads(&engine, table, args.keys, args.reads).await?;
         drop(engine);
-        let fresh = Engine::open(cluster, config(&args)).await.context("reopen the engine")?;
+        let fresh = Engine::open(cluster, config(&args))
+            .await
+            .context("reopen the engine")?;
         let cold = point_reads(&fresh, table, args.keys, args.reads).await?;
         (warm, cold)
     } else {
@@ -185,10 +222,17 @@ pub async fn run(args: EngineArgs) -> anyhow::Result<()> {
 fn event(key: i64, seq: u64, value_bytes: usize) -> Vec<Datum> {
     let site = format!("site-{}", key % 100);
     let temp = (key % 400) as f64 / 10.0;
-    let head = format!("{{\"id\": {key}, \"seq\": {seq}, \"site\": \"{site}\", \"temp\": {temp}, \"pad\": \"");
+    let head = format!(
+        "{{\"id\": {key}, \"seq\": {seq}, \"site\": \"{site}\", \"temp\": {temp}, \"pad\": \""
+    );
     let pad = value_bytes.saturating_sub(head.len() + 2);
     let payload = format!("{head}{}\"}}", "x".repeat(pad));
-    vec![Datum::Int8(key), Datum::Json(payload), Datum::Text(site), Datum::Float8(temp)]
+    vec![
+        Datum::Int8(key),
+        Datum::Json(payload),
+        Datum::Text(site),
+        Datum::Float8(temp),
+    ]
 }
 
 async fn point_reads(engine: &Engine, table: u64, keys: u64, n: u64) -> anyhow::Result<Latencies> {

@@ -54,18 +54,30 @@ const DEV_PASSWORD: &str = "sextant";
 
 /// Runs the dev cluster until Ctrl-C or SIGTERM.
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data).with_context(|| format!("create {}", args.data.display()))?;
+    std::fs::create_dir_all(&args.data)
+        .with_context(|| format!("create {}", args.data.display()))?;
     let cluster_path = args.data.join("cluster.toml");
     if !cluster_path.exists() {
-        anyhow::ensure!(args.storage_port <= u16::MAX - 12, "--storage-port too high: six nodes need six ports");
+        anyhow::ensure!(
+            args.storage_port <= u16::MAX - 12,
+            "--storage-port too high: six nodes need six ports"
+        );
         std::fs::write(&cluster_path, cluster_toml(args.storage_port))
             .with_context(|| format!("write {}", cluster_path.display()))?;
     }
     let cluster = Cluster::load(&cluster_path)?;
     let mut handles = Vec::new();
     for (id, n) in &cluster.nodes {
-        let listen: SocketAddr = n.addr.parse().with_context(|| format!("storage node {id} address {}", n.addr))?;
-        let metrics = n.metrics.as_deref().map(str::parse).transpose().context("metrics address")?;
+        let listen: SocketAddr = n
+            .addr
+            .parse()
+            .with_context(|| format!("storage node {id} address {}", n.addr))?;
+        let metrics = n
+            .metrics
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .context("metrics address")?;
         let config = NodeConfig {
             listen,
             az: n.az.clone(),
@@ -77,14 +89,21 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             fsync: true,
         };
         std::fs::create_dir_all(&config.data_dir)?;
-        let handle = node::start(config).await.with_context(|| format!("start storage node {id} on {listen}"))?;
+        let handle = node::start(config)
+            .await
+            .with_context(|| format!("start storage node {id} on {listen}"))?;
         handles.push(handle);
     }
 
-    let engine = Engine::open(cluster.clone(), EngineConfig::default()).await.context("open the writer's engine")?;
+    let engine = Engine::open(cluster.clone(), EngineConfig::default())
+        .await
+        .context("open the writer's engine")?;
     let db = Database::new(
         engine,
-        DatabaseConfig { database: DEV_DATABASE.to_owned(), users: vec![(DEV_USER.to_owned(), DEV_PASSWORD.to_owned())] },
+        DatabaseConfig {
+            database: DEV_DATABASE.to_owned(),
+            users: vec![(DEV_USER.to_owned(), DEV_PASSWORD.to_owned())],
+        },
     );
     let writer_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
     let listener = tokio::net::TcpListener::bind(writer_addr)

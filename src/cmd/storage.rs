@@ -38,12 +38,17 @@ pub struct StorageArgs {
 
 /// Checks the flags and returns the node's configuration.
 pub fn config(args: StorageArgs) -> anyhow::Result<NodeConfig> {
-    anyhow::ensure!(!args.az.trim().is_empty(), "--az must name an availability zone");
     anyhow::ensure!(
-        args.gossip_interval >= Duration::from_millis(10) && args.gossip_interval <= Duration::from_secs(60),
+        !args.az.trim().is_empty(),
+        "--az must name an availability zone"
+    );
+    anyhow::ensure!(
+        args.gossip_interval >= Duration::from_millis(10)
+            && args.gossip_interval <= Duration::from_secs(60),
         "--gossip-interval must be between 10ms and 60s"
     );
-    std::fs::create_dir_all(&args.data).with_context(|| format!("create data directory {}", args.data.display()))?;
+    std::fs::create_dir_all(&args.data)
+        .with_context(|| format!("create data directory {}", args.data.display()))?;
     let node_id = node_id(&args)?;
     Ok(NodeConfig {
         listen: args.listen,
@@ -60,19 +65,27 @@ pub fn config(args: StorageArgs) -> anyhow::Result<NodeConfig> {
 fn node_id(args: &StorageArgs) -> anyhow::Result<NodeId> {
     let path = args.data.join("node-id");
     let stored = match std::fs::read_to_string(&path) {
-        Ok(s) => Some(s.trim().parse::<u32>().with_context(|| format!("parse {}", path.display()))?),
+        Ok(s) => Some(
+            s.trim()
+                .parse::<u32>()
+                .with_context(|| format!("parse {}", path.display()))?,
+        ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
     };
     let id = match (args.node_id, stored) {
         (Some(given), Some(stored)) if given != stored => {
-            anyhow::bail!("--node-id {given} differs from id {stored} stored in {}", path.display())
+            anyhow::bail!(
+                "--node-id {given} differs from id {stored} stored in {}",
+                path.display()
+            )
         }
         (Some(id), _) | (None, Some(id)) => id,
         (None, None) => u32::from(args.listen.port()),
     };
     if stored.is_none() {
-        std::fs::write(&path, format!("{id}\n")).with_context(|| format!("write {}", path.display()))?;
+        std::fs::write(&path, format!("{id}\n"))
+            .with_context(|| format!("write {}", path.display()))?;
     }
     Ok(NodeId(id))
 }

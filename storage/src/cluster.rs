@@ -25,8 +25,14 @@ pub const WRITE_QUORUM: usize = 4;
 /// Replicas that must answer recovery for a PG.
 pub const READ_QUORUM: usize = 3;
 const _: () = assert!(AZS_PER_PG * REPLICAS_PER_AZ == REPLICAS);
-const _: () = assert!(WRITE_QUORUM + READ_QUORUM > REPLICAS, "read and write quorums must overlap");
-const _: () = assert!(2 * WRITE_QUORUM > REPLICAS, "two write quorums must overlap");
+const _: () = assert!(
+    WRITE_QUORUM + READ_QUORUM > REPLICAS,
+    "read and write quorums must overlap"
+);
+const _: () = assert!(
+    2 * WRITE_QUORUM > REPLICAS,
+    "two write quorums must overlap"
+);
 
 /// Smallest segment: one page would make every write its own PG.
 pub const SEGMENT_SIZE_MIN: u64 = 64 * PAGE_SIZE_U64;
@@ -119,8 +125,10 @@ pub struct Cluster {
 impl Cluster {
     /// Reads and validates a cluster file.
     pub fn load(path: &Path) -> Result<Cluster, ClusterError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ClusterError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ClusterError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Cluster::parse(&text)
     }
 
@@ -146,20 +154,35 @@ impl Cluster {
         let mut nodes = BTreeMap::new();
         for n in file.storage {
             if n.addr.is_empty() || n.az.is_empty() {
-                return Err(ClusterError::Invalid(format!("storage node {} needs addr and az", n.id)));
+                return Err(ClusterError::Invalid(format!(
+                    "storage node {} needs addr and az",
+                    n.id
+                )));
             }
             let id = n.id;
             if nodes.insert(NodeId(id), n).is_some() {
-                return Err(ClusterError::Invalid(format!("storage node id {id} appears twice")));
+                return Err(ClusterError::Invalid(format!(
+                    "storage node id {id} appears twice"
+                )));
             }
         }
-        let cluster = Cluster { segment_size, nodes, compute: file.compute };
+        let cluster = Cluster {
+            segment_size,
+            nodes,
+            compute: file.compute,
+        };
         let azs = cluster.azs();
-        let usable = azs.values().filter(|ns| ns.len() >= REPLICAS_PER_AZ).count();
+        let usable = azs
+            .values()
+            .filter(|ns| ns.len() >= REPLICAS_PER_AZ)
+            .count();
         if usable < AZS_PER_PG {
             return Err(ClusterError::Invalid(format!(
                 "need at least {AZS_PER_PG} AZs with {REPLICAS_PER_AZ} storage nodes each; have {}",
-                azs.iter().map(|(az, ns)| format!("{az}: {}", ns.len())).collect::<Vec<_>>().join(", ")
+                azs.iter()
+                    .map(|(az, ns)| format!("{az}: {}", ns.len()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
         Ok(cluster)
@@ -181,8 +204,11 @@ impl Cluster {
     /// The six replicas of `pg`: two nodes in each of three AZs, rotating
     /// through AZs and nodes so PGs spread evenly.
     pub fn place(&self, pg: PgId) -> Vec<Replica> {
-        let azs: Vec<Vec<&StorageNode>> =
-            self.azs().into_values().filter(|ns| ns.len() >= REPLICAS_PER_AZ).collect();
+        let azs: Vec<Vec<&StorageNode>> = self
+            .azs()
+            .into_values()
+            .filter(|ns| ns.len() >= REPLICAS_PER_AZ)
+            .collect();
         assert!(azs.len() >= AZS_PER_PG, "validated at load");
         let k = pg.0 as usize;
         let mut out = Vec::with_capacity(REPLICAS);
@@ -190,7 +216,11 @@ impl Cluster {
             let nodes = &azs[(k + i) % azs.len()];
             for j in 0..REPLICAS_PER_AZ {
                 let n = nodes[(k * REPLICAS_PER_AZ + j) % nodes.len()];
-                out.push(Replica { node: NodeId(n.id), addr: n.addr.clone(), az: n.az.clone() });
+                out.push(Replica {
+                    node: NodeId(n.id),
+                    addr: n.addr.clone(),
+                    az: n.az.clone(),
+                });
             }
         }
         assert_eq!(out.len(), REPLICAS);
@@ -203,15 +233,22 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("bad size {s:?}: expected e.g. \"10GiB\""))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("bad size {s:?}: expected e.g. \"10GiB\""))?;
     let mult: u64 = match unit.trim() {
         "" | "B" => 1,
         "KiB" => 1 << 10,
         "MiB" => 1 << 20,
         "GiB" => 1 << 30,
-        other => return Err(format!("bad size unit {other:?} in {s:?}: use B, KiB, MiB or GiB")),
+        other => {
+            return Err(format!(
+                "bad size unit {other:?} in {s:?}: use B, KiB, MiB or GiB"
+            ))
+        }
     };
-    n.checked_mul(mult).ok_or_else(|| format!("size {s:?} overflows"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size {s:?} overflows"))
 }
 
 #[cfg(test)]
@@ -220,8 +257,15 @@ mod tests {
 
     fn six() -> String {
         let mut s = String::from("segment_size = \"64MiB\"\n");
-        for (i, az) in ["az-a", "az-a", "az-b", "az-b", "az-c", "az-c"].iter().enumerate() {
-            s += &format!("[[storage]]\nid = {}\naddr = \"127.0.0.1:{}\"\naz = \"{az}\"\n", i + 1, 7101 + i);
+        for (i, az) in ["az-a", "az-a", "az-b", "az-b", "az-c", "az-c"]
+            .iter()
+            .enumerate()
+        {
+            s += &format!(
+                "[[storage]]\nid = {}\naddr = \"127.0.0.1:{}\"\naz = \"{az}\"\n",
+                i + 1,
+                7101 + i
+            );
         }
         s
     }
@@ -250,9 +294,15 @@ mod tests {
 
     #[test]
     fn bad_files_are_refused_with_reasons() {
-        assert!(Cluster::parse("segment_size = \"64KiB\"").unwrap_err().to_string().contains("between"));
+        assert!(Cluster::parse("segment_size = \"64KiB\"")
+            .unwrap_err()
+            .to_string()
+            .contains("between"));
         let two_azs = six().replace("az-c", "az-b");
-        assert!(Cluster::parse(&two_azs).unwrap_err().to_string().contains("at least 3 AZs"));
+        assert!(Cluster::parse(&two_azs)
+            .unwrap_err()
+            .to_string()
+            .contains("at least 3 AZs"));
         assert!(Cluster::parse(&(six() + "bogus = 1\n")).is_err());
         assert_eq!(parse_size("10GiB").unwrap(), 10 << 30);
     }

@@ -105,13 +105,18 @@ impl Peer {
                     *guard = Some(self.connect().await?);
                 }
                 let conn = guard.as_ref().expect("connected above");
-                conn.pending.lock().expect("pending map").insert(req_id, reply_tx);
+                conn.pending
+                    .lock()
+                    .expect("pending map")
+                    .insert(req_id, reply_tx);
                 conn.tx.clone()
             };
             if tx.send(Frame { req_id, msg }).await.is_err() {
                 return Err(NetError::Disconnected(addr.clone()));
             }
-            reply_rx.await.map_err(|_| NetError::Disconnected(addr.clone()))
+            reply_rx
+                .await
+                .map_err(|_| NetError::Disconnected(addr.clone()))
         };
         match tokio::time::timeout(timeout, fut).await {
             Ok(r) => r,
@@ -183,7 +188,10 @@ impl Peer {
                 }
                 match Frame::decode(&header, payload.into()) {
                     Ok(frame) => {
-                        let waiter = pending_rd.lock().expect("pending map").remove(&frame.req_id);
+                        let waiter = pending_rd
+                            .lock()
+                            .expect("pending map")
+                            .remove(&frame.req_id);
                         if let Some(w) = waiter {
                             let _ = w.send(frame.msg);
                         }

@@ -218,7 +218,10 @@ impl Segment {
         seg.meta_dirty = false;
         for entry in entries {
             match entry {
-                LogEntry::Record { received_ms, record } => {
+                LogEntry::Record {
+                    received_ms,
+                    record,
+                } => {
                     // Validity is rechecked: the history may have grown after
                     // the record was written (a truncation logged in meta).
                     if seg.is_valid(&record) {
@@ -233,7 +236,10 @@ impl Segment {
                 }
                 LogEntry::Base { page, lsn, image } => {
                     assert_eq!(image.len(), PAGE_SIZE, "base image of the wrong size");
-                    seg.pages.entry(page).or_default().insert(lsn, Version::Image(image));
+                    seg.pages
+                        .entry(page)
+                        .or_default()
+                        .insert(lsn, Version::Image(image));
                 }
             }
         }
@@ -265,7 +271,11 @@ impl Segment {
     }
     /// Highest LSN held.
     pub fn max_lsn(&self) -> Lsn {
-        self.log.keys().next_back().copied().unwrap_or(self.horizon_tail)
+        self.log
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(self.horizon_tail)
     }
     /// Highest VDL heard of.
     pub fn hint_vdl(&self) -> Lsn {
@@ -290,7 +300,11 @@ impl Segment {
 
     /// The durable meta, to be written when [`Segment::meta_dirty`] says so.
     pub fn durable_meta(&self) -> DurableMeta {
-        DurableMeta { meta: self.meta.clone(), epoch: self.epoch, history: self.history.clone() }
+        DurableMeta {
+            meta: self.meta.clone(),
+            epoch: self.epoch,
+            history: self.history.clone(),
+        }
     }
     /// True when the meta changed since the last [`Segment::meta_written`].
     pub fn meta_dirty(&self) -> bool {
@@ -329,7 +343,9 @@ impl Segment {
             }
         }
         if pg_tail > vdl {
-            return Err(SegmentError::Invalid(format!("pg_tail {pg_tail} above vdl {vdl}")));
+            return Err(SegmentError::Invalid(format!(
+                "pg_tail {pg_tail} above vdl {vdl}"
+            )));
         }
         for r in records {
             self.accept(r, now_ms);
@@ -346,7 +362,10 @@ impl Segment {
     /// Recovery step 1: raise the epoch. Returns the segment's state.
     pub fn set_epoch(&mut self, epoch: Epoch) -> Result<(), SegmentError> {
         if epoch < self.epoch {
-            return Err(SegmentError::StaleEpoch { request: epoch, current: self.epoch });
+            return Err(SegmentError::StaleEpoch {
+                request: epoch,
+                current: self.epoch,
+            });
         }
         if epoch > self.epoch {
             self.epoch = epoch;
@@ -361,7 +380,10 @@ impl Segment {
     /// segment holds that the new epoch's recovery never saw.
     pub fn truncate(&mut self, epoch: Epoch, above: Lsn) -> Result<(), SegmentError> {
         if epoch < self.epoch {
-            return Err(SegmentError::StaleEpoch { request: epoch, current: self.epoch });
+            return Err(SegmentError::StaleEpoch {
+                request: epoch,
+                current: self.epoch,
+            });
         }
         let mut lineage = self.history.clone();
         if !lineage.iter().any(|t| t.epoch == epoch) {
@@ -377,7 +399,10 @@ impl Segment {
     pub fn adopt(&mut self, history: &[Truncation]) -> Result<(), SegmentError> {
         if let Some(newest) = history.iter().map(|t| t.epoch).max() {
             if newest < self.epoch {
-                return Err(SegmentError::StaleEpoch { request: newest, current: self.epoch });
+                return Err(SegmentError::StaleEpoch {
+                    request: newest,
+                    current: self.epoch,
+                });
             }
         }
         self.learn_lineage(history)
@@ -392,18 +417,27 @@ impl Segment {
         lineage.dedup();
         for pair in lineage.windows(2) {
             if pair[0].epoch == pair[1].epoch {
-                return Err(SegmentError::Invalid(format!("epoch {} starts twice in one history", pair[0].epoch)));
+                return Err(SegmentError::Invalid(format!(
+                    "epoch {} starts twice in one history",
+                    pair[0].epoch
+                )));
             }
         }
         for t in &lineage {
-            if let Some(h) = self.history.iter().find(|h| h.epoch == t.epoch && h.above != t.above) {
+            if let Some(h) = self
+                .history
+                .iter()
+                .find(|h| h.epoch == t.epoch && h.above != t.above)
+            {
                 return Err(SegmentError::Invalid(format!(
                     "epoch {} starts at {} here but at {} in the request",
                     t.epoch, h.above, t.above
                 )));
             }
         }
-        let Some(theirs) = lineage.last().map(|t| t.epoch) else { return Ok(()) };
+        let Some(theirs) = lineage.last().map(|t| t.epoch) else {
+            return Ok(());
+        };
         match self.history.last().map(|t| t.epoch) {
             Some(ours) if theirs < ours => return Ok(()),
             Some(ours) if theirs == ours => {
@@ -455,11 +489,15 @@ impl Segment {
         if lsn > self.scl || self.lost_pages.contains(&page) {
             return Ok(PageRead::NotYet { scl: self.scl });
         }
-        let horizon = self.horizon.max(self.page_horizon.get(&page).copied().unwrap_or(Lsn::ZERO));
+        let horizon = self
+            .horizon
+            .max(self.page_horizon.get(&page).copied().unwrap_or(Lsn::ZERO));
         if lsn < horizon {
             return Ok(PageRead::TooOld { horizon });
         }
-        Ok(PageRead::Page(Bytes::from(self.reconstruct(page, lsn).into_vec())))
+        Ok(PageRead::Page(Bytes::from(
+            self.reconstruct(page, lsn).into_vec(),
+        )))
     }
 
     /// Recovery step 2: records above `after` (at most about `bytes_max` of
@@ -472,7 +510,11 @@ impl Segment {
             .next_back()
             .map(|(l, _)| *l)
             .unwrap_or(Lsn::ZERO)
-            .max(if self.horizon <= bound { self.horizon_tail } else { Lsn::ZERO });
+            .max(if self.horizon <= bound {
+                self.horizon_tail
+            } else {
+                Lsn::ZERO
+            });
         let (records, more) = self.records_after(after, bytes_max);
         (tail, records, more)
     }
@@ -507,7 +549,10 @@ impl Segment {
         }
         if hint_vdl > self.hint_vdl && hint_tail <= hint_vdl {
             self.note_hint(hint_vdl, hint_tail);
-            self.pending.push(LogEntry::Hint { vdl: hint_vdl, tail: hint_tail });
+            self.pending.push(LogEntry::Hint {
+                vdl: hint_vdl,
+                tail: hint_tail,
+            });
         }
         self.advance_scl();
         Ok(filled)
@@ -515,10 +560,17 @@ impl Segment {
 
     /// Installs a page fetched from a peer at `lsn` (≤ SCL) in place of a lost
     /// image. Reads below `lsn` of that page answer `TooOld` from then on.
-    pub fn repair_page(&mut self, page: PageId, lsn: Lsn, image: Bytes) -> Result<(), SegmentError> {
+    pub fn repair_page(
+        &mut self,
+        page: PageId,
+        lsn: Lsn,
+        image: Bytes,
+    ) -> Result<(), SegmentError> {
         self.check_page(page)?;
         if image.len() != PAGE_SIZE || lsn > self.scl {
-            return Err(SegmentError::Invalid("repair image of the wrong size or above the SCL".into()));
+            return Err(SegmentError::Invalid(
+                "repair image of the wrong size or above the SCL".into(),
+            ));
         }
         let versions = self.pages.entry(page).or_default();
         let newer = versions.split_off(&lsn.next());
@@ -551,7 +603,10 @@ impl Segment {
         }
         for (page, lsn) in &todo {
             let image = Bytes::from(self.reconstruct(*page, *lsn).into_vec());
-            self.pages.get_mut(page).expect("page listed above").insert(*lsn, Version::Image(image));
+            self.pages
+                .get_mut(page)
+                .expect("page listed above")
+                .insert(*lsn, Version::Image(image));
         }
         todo.len()
     }
@@ -566,7 +621,9 @@ impl Segment {
         let pages: Vec<PageId> = self.pages.keys().copied().collect();
         for page in pages {
             let versions = self.pages.get(&page).expect("listed");
-            let Some((&newest, _)) = versions.range(..=target).next_back() else { continue };
+            let Some((&newest, _)) = versions.range(..=target).next_back() else {
+                continue;
+            };
             let only_one = versions.range(..=target).nth(1).is_none();
             if only_one && matches!(versions.get(&newest), Some(Version::Image(_))) {
                 continue;
@@ -608,12 +665,20 @@ impl Segment {
     /// Every entry a compacted log needs to rebuild this segment: the horizon,
     /// each page's image there, the hint, and the records still held.
     pub fn snapshot(&self) -> Vec<LogEntry> {
-        let mut out = vec![LogEntry::Horizon { lsn: self.horizon, tail: self.horizon_tail }];
+        let mut out = vec![LogEntry::Horizon {
+            lsn: self.horizon,
+            tail: self.horizon_tail,
+        }];
         let mut pages: Vec<_> = self.pages.iter().collect();
         pages.sort_by_key(|(p, _)| **p);
         for (page, versions) in pages {
-            if let Some((lsn, Version::Image(image))) = versions.range(..=self.horizon).next_back() {
-                out.push(LogEntry::Base { page: *page, lsn: *lsn, image: image.clone() });
+            if let Some((lsn, Version::Image(image))) = versions.range(..=self.horizon).next_back()
+            {
+                out.push(LogEntry::Base {
+                    page: *page,
+                    lsn: *lsn,
+                    image: image.clone(),
+                });
             } else {
                 debug_assert!(
                     versions.range(..=self.horizon).next().is_none(),
@@ -621,9 +686,15 @@ impl Segment {
                 );
             }
         }
-        out.push(LogEntry::Hint { vdl: self.hint_vdl, tail: self.hint_tail });
+        out.push(LogEntry::Hint {
+            vdl: self.hint_vdl,
+            tail: self.hint_tail,
+        });
         for held in self.log.values() {
-            out.push(LogEntry::Record { received_ms: held.received_ms, record: held.record.clone() });
+            out.push(LogEntry::Record {
+                received_ms: held.received_ms,
+                record: held.record.clone(),
+            });
         }
         out
     }
@@ -644,17 +715,26 @@ impl Segment {
 
     fn check_writer_epoch(&self, epoch: Epoch) -> Result<(), SegmentError> {
         if epoch < self.epoch {
-            return Err(SegmentError::StaleEpoch { request: epoch, current: self.epoch });
+            return Err(SegmentError::StaleEpoch {
+                request: epoch,
+                current: self.epoch,
+            });
         }
         if epoch > self.epoch || !self.history.iter().any(|t| t.epoch == epoch) {
-            return Err(SegmentError::EpochBehind { request: epoch, current: self.epoch });
+            return Err(SegmentError::EpochBehind {
+                request: epoch,
+                current: self.epoch,
+            });
         }
         Ok(())
     }
 
     fn check_page(&self, page: PageId) -> Result<(), SegmentError> {
         if page.0 / self.meta.pages_per_pg != u64::from(self.meta.pg.0) {
-            return Err(SegmentError::Invalid(format!("page {page} is not in PG {}", self.meta.pg)));
+            return Err(SegmentError::Invalid(format!(
+                "page {page} is not in PG {}",
+                self.meta.pg
+            )));
         }
         Ok(())
     }
@@ -665,7 +745,9 @@ impl Segment {
 
     /// A record is valid unless a later epoch's recovery voided it.
     fn is_valid(&self, r: &LogRecord) -> bool {
-        self.history.iter().all(|t| t.epoch <= r.epoch || r.lsn <= t.above)
+        self.history
+            .iter()
+            .all(|t| t.epoch <= r.epoch || r.lsn <= t.above)
     }
 
     fn accept(&mut self, r: LogRecord, now_ms: u64) {
@@ -681,7 +763,10 @@ impl Segment {
             }
             return;
         }
-        self.pending.push(LogEntry::Record { received_ms: now_ms, record: r.clone() });
+        self.pending.push(LogEntry::Record {
+            received_ms: now_ms,
+            record: r.clone(),
+        });
         self.insert(r, now_ms);
     }
 
@@ -694,7 +779,13 @@ impl Segment {
             self.pages.entry(r.page).or_default().insert(r.lsn, version);
         }
         self.log_bytes += r.encoded_len() as u64;
-        self.log.insert(r.lsn, Held { received_ms, record: r });
+        self.log.insert(
+            r.lsn,
+            Held {
+                received_ms,
+                record: r,
+            },
+        );
     }
 
     fn note_hint(&mut self, vdl: Lsn, tail: Lsn) {
@@ -737,7 +828,12 @@ impl Segment {
         }
         if self.hint_vdl > t.above {
             self.hint_vdl = t.above;
-            self.hint_tail = self.log.range(..=t.above).next_back().map(|(l, _)| *l).unwrap_or(self.horizon_tail);
+            self.hint_tail = self
+                .log
+                .range(..=t.above)
+                .next_back()
+                .map(|(l, _)| *l)
+                .unwrap_or(self.horizon_tail);
         }
     }
 
@@ -807,13 +903,21 @@ mod tests {
         SegmentMeta {
             pg: PgId(0),
             pages_per_pg: PAGES,
-            replicas: vec![Replica { node: NodeId(1), addr: "a:1".into(), az: "az-a".into() }],
+            replicas: vec![Replica {
+                node: NodeId(1),
+                addr: "a:1".into(),
+                az: "az-a".into(),
+            }],
         }
     }
 
     fn fresh() -> Segment {
         let mut s = Segment::create(meta(), Epoch(1));
-        s.adopt(&[Truncation { epoch: Epoch(1), above: Lsn::ZERO }]).unwrap();
+        s.adopt(&[Truncation {
+            epoch: Epoch(1),
+            above: Lsn::ZERO,
+        }])
+        .unwrap();
         s
     }
 
@@ -825,37 +929,77 @@ mod tests {
             pg_prev_lsn: Lsn(prev),
             vol_prev_lsn: Lsn(lsn - 1),
             flags: FLAG_CPL,
-            body: RecordBody::Delta { offset: off, bytes: Bytes::from(vec![byte; 4]) },
+            body: RecordBody::Delta {
+                offset: off,
+                bytes: Bytes::from(vec![byte; 4]),
+            },
         }
     }
 
     #[test]
     fn scl_stops_at_a_hole_and_closes_when_it_fills() {
         let mut s = fresh();
-        s.append(Epoch(1), Lsn(0), Lsn(0), Lsn(0), vec![delta(1, 0, 1, 0, 1), delta(3, 2, 1, 0, 3)], 0).unwrap();
+        s.append(
+            Epoch(1),
+            Lsn(0),
+            Lsn(0),
+            Lsn(0),
+            vec![delta(1, 0, 1, 0, 1), delta(3, 2, 1, 0, 3)],
+            0,
+        )
+        .unwrap();
         assert_eq!(s.scl(), Lsn(1));
-        assert_eq!(s.get_page(PageId(1), Lsn(3)).unwrap(), PageRead::NotYet { scl: Lsn(1) });
-        s.append(Epoch(1), Lsn(0), Lsn(0), Lsn(0), vec![delta(2, 1, 2, 0, 2)], 0).unwrap();
+        assert_eq!(
+            s.get_page(PageId(1), Lsn(3)).unwrap(),
+            PageRead::NotYet { scl: Lsn(1) }
+        );
+        s.append(
+            Epoch(1),
+            Lsn(0),
+            Lsn(0),
+            Lsn(0),
+            vec![delta(2, 1, 2, 0, 2)],
+            0,
+        )
+        .unwrap();
         assert_eq!(s.scl(), Lsn(3));
         // A VDL hint moves the SCL past LSNs that belong to other PGs.
-        s.append(Epoch(1), Lsn(10), Lsn(3), Lsn(0), vec![], 0).unwrap();
+        s.append(Epoch(1), Lsn(10), Lsn(3), Lsn(0), vec![], 0)
+            .unwrap();
         assert_eq!(s.scl(), Lsn(10));
     }
 
     #[test]
     fn stale_epoch_and_voided_records_are_refused() {
         let mut s = fresh();
-        s.append(Epoch(1), Lsn(0), Lsn(0), Lsn(0), vec![delta(1, 0, 1, 0, 1), delta(2, 1, 1, 0, 2)], 0).unwrap();
+        s.append(
+            Epoch(1),
+            Lsn(0),
+            Lsn(0),
+            Lsn(0),
+            vec![delta(1, 0, 1, 0, 1), delta(2, 1, 1, 0, 2)],
+            0,
+        )
+        .unwrap();
         s.set_epoch(Epoch(2)).unwrap();
         assert!(matches!(
-            s.append(Epoch(1), Lsn(0), Lsn(0), Lsn(0), vec![delta(3, 2, 1, 0, 3)], 0),
+            s.append(
+                Epoch(1),
+                Lsn(0),
+                Lsn(0),
+                Lsn(0),
+                vec![delta(3, 2, 1, 0, 3)],
+                0
+            ),
             Err(SegmentError::StaleEpoch { .. })
         ));
         s.truncate(Epoch(2), Lsn(1)).unwrap();
         assert_eq!(s.scl(), Lsn(1));
         assert_eq!(s.max_lsn(), Lsn(1));
         // Gossip from a stale peer cannot bring the voided record back.
-        let filled = s.gossip_receive(&[], Lsn(0), Lsn(0), vec![delta(2, 1, 1, 0, 2)], 0).unwrap();
+        let filled = s
+            .gossip_receive(&[], Lsn(0), Lsn(0), vec![delta(2, 1, 1, 0, 2)], 0)
+            .unwrap();
         assert_eq!(filled, 0);
         match s.get_page(PageId(1), Lsn(1)).unwrap() {
             PageRead::Page(p) => assert_eq!(&p[..4], &[1, 1, 1, 1]),
@@ -864,7 +1008,10 @@ mod tests {
     }
 
     fn t(epoch: u64, above: u64) -> Truncation {
-        Truncation { epoch: Epoch(epoch), above: Lsn(above) }
+        Truncation {
+            epoch: Epoch(epoch),
+            above: Lsn(above),
+        }
     }
 
     /// Found by the simulation: a recovery of epoch 2 truncated this replica
@@ -884,23 +1031,40 @@ mod tests {
         s.adopt(&[t(1, 0), t(3, 3)]).unwrap();
         assert_eq!(s.history(), &[t(1, 0), t(3, 3)]);
         assert_eq!(s.epoch(), Epoch(3));
-        let filled = s.gossip_receive(&[t(1, 0), t(3, 3)], Lsn(3), Lsn(3), kept, 0).unwrap();
+        let filled = s
+            .gossip_receive(&[t(1, 0), t(3, 3)], Lsn(3), Lsn(3), kept, 0)
+            .unwrap();
         assert_eq!(filled, 2);
         assert_eq!(s.scl(), Lsn(3));
 
         // A stale peer's older lineage cannot bring epoch 2 back, and a sender
         // older than the segment's epoch is fenced.
-        s.gossip_receive(&[t(1, 0), t(2, 1)], Lsn(0), Lsn(0), vec![], 0).unwrap();
+        s.gossip_receive(&[t(1, 0), t(2, 1)], Lsn(0), Lsn(0), vec![], 0)
+            .unwrap();
         assert_eq!(s.history(), &[t(1, 0), t(3, 3)]);
         assert_eq!(s.max_lsn(), Lsn(3));
-        assert!(matches!(s.adopt(&[t(1, 0), t(2, 1)]), Err(SegmentError::StaleEpoch { .. })));
-        assert!(matches!(s.gossip_receive(&[t(1, 0), t(3, 2)], Lsn(0), Lsn(0), vec![], 0), Err(SegmentError::Invalid(_))));
+        assert!(matches!(
+            s.adopt(&[t(1, 0), t(2, 1)]),
+            Err(SegmentError::StaleEpoch { .. })
+        ));
+        assert!(matches!(
+            s.gossip_receive(&[t(1, 0), t(3, 2)], Lsn(0), Lsn(0), vec![], 0),
+            Err(SegmentError::Invalid(_))
+        ));
     }
 
     #[test]
     fn restore_rebuilds_from_pending_entries() {
         let mut s = fresh();
-        s.append(Epoch(1), Lsn(2), Lsn(2), Lsn(0), vec![delta(1, 0, 1, 0, 1), delta(2, 1, 3, 8, 2)], 7).unwrap();
+        s.append(
+            Epoch(1),
+            Lsn(2),
+            Lsn(2),
+            Lsn(0),
+            vec![delta(1, 0, 1, 0, 1), delta(2, 1, 3, 8, 2)],
+            7,
+        )
+        .unwrap();
         let entries = s.take_pending();
         let r = Segment::restore(s.durable_meta(), entries, []);
         assert_eq!(r.scl(), s.scl());
@@ -911,9 +1075,16 @@ mod tests {
 
     #[derive(Debug, Clone)]
     enum Op {
-        Write { page: u64, off: u16, byte: u8, image: bool },
+        Write {
+            page: u64,
+            off: u16,
+            byte: u8,
+            image: bool,
+        },
         Materialize,
-        Collect { lag: u64 },
+        Collect {
+            lag: u64,
+        },
         Compact,
     }
 

@@ -128,9 +128,7 @@ impl RecordBody {
 
     fn is_valid(&self) -> bool {
         match self {
-            RecordBody::Delta { offset, bytes } => {
-                usize::from(*offset) + bytes.len() <= PAGE_SIZE
-            }
+            RecordBody::Delta { offset, bytes } => usize::from(*offset) + bytes.len() <= PAGE_SIZE,
             RecordBody::Image(bytes) => bytes.len() == PAGE_SIZE,
         }
     }
@@ -216,9 +214,16 @@ impl LogRecord {
 
     /// Appends the encoded record (checksum first) to `buf`.
     pub fn encode(&self, buf: &mut BytesMut) {
-        assert!(self.body.is_valid(), "encoding an invalid body {:?}", self.body);
+        assert!(
+            self.body.is_valid(),
+            "encoding an invalid body {:?}",
+            self.body
+        );
         assert!(self.lsn > self.pg_prev_lsn, "pg_prev_lsn must precede lsn");
-        assert!(self.lsn > self.vol_prev_lsn, "vol_prev_lsn must precede lsn");
+        assert!(
+            self.lsn > self.vol_prev_lsn,
+            "vol_prev_lsn must precede lsn"
+        );
         let len = self.encoded_len();
         buf.reserve(len);
         let start = buf.len();
@@ -254,7 +259,10 @@ impl LogRecord {
     /// advances `buf` past it. On error `buf` is left unchanged.
     pub fn decode(buf: &mut Bytes) -> Result<LogRecord, DecodeError> {
         if buf.len() < 8 {
-            return Err(DecodeError::Truncated { need: 8, have: buf.len() });
+            return Err(DecodeError::Truncated {
+                need: 8,
+                have: buf.len(),
+            });
         }
         let stored = u32::from_be_bytes(buf[0..4].try_into().expect("4 bytes"));
         let len = u32::from_be_bytes(buf[4..8].try_into().expect("4 bytes")) as usize;
@@ -265,7 +273,10 @@ impl LogRecord {
             return Err(DecodeError::Invalid("length below the header size"));
         }
         if buf.len() < len {
-            return Err(DecodeError::Truncated { need: len, have: buf.len() });
+            return Err(DecodeError::Truncated {
+                need: len,
+                have: buf.len(),
+            });
         }
         let computed = crc32c::crc32c(&buf[4..len]);
         if computed != stored {
@@ -282,7 +293,9 @@ impl LogRecord {
         let offset = rec.get_u16();
         let body_len = rec.get_u32() as usize;
         if body_len != rec.len() {
-            return Err(DecodeError::Invalid("body length disagrees with record length"));
+            return Err(DecodeError::Invalid(
+                "body length disagrees with record length",
+            ));
         }
         let body = match kind {
             KIND_DELTA => RecordBody::Delta { offset, bytes: rec },
@@ -297,7 +310,15 @@ impl LogRecord {
             return Err(DecodeError::Invalid("backlink not below the record's LSN"));
         }
         buf.advance(len);
-        Ok(LogRecord { lsn, epoch, page, pg_prev_lsn, vol_prev_lsn, flags, body })
+        Ok(LogRecord {
+            lsn,
+            epoch,
+            page,
+            pg_prev_lsn,
+            vol_prev_lsn,
+            flags,
+            body,
+        })
     }
 }
 
@@ -326,7 +347,10 @@ mod tests {
         prop_oneof![
             (0usize..PAGE_SIZE).prop_flat_map(|off| {
                 proptest::collection::vec(any::<u8>(), 0..=(PAGE_SIZE - off).min(300)).prop_map(
-                    move |b| RecordBody::Delta { offset: off as u16, bytes: Bytes::from(b) },
+                    move |b| RecordBody::Delta {
+                        offset: off as u16,
+                        bytes: Bytes::from(b),
+                    },
                 )
             }),
             any::<u8>().prop_map(|b| RecordBody::Image(Bytes::from(vec![b; PAGE_SIZE]))),
@@ -334,7 +358,15 @@ mod tests {
     }
 
     fn arb_record() -> impl Strategy<Value = LogRecord> {
-        (1u64..u64::MAX / 2, any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>(), any::<u8>(), arb_body())
+        (
+            1u64..u64::MAX / 2,
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u8>(),
+            arb_body(),
+        )
             .prop_map(|(lsn, epoch, page, pp, vp, flags, body)| LogRecord {
                 lsn: Lsn(lsn),
                 epoch: Epoch(epoch),
@@ -389,6 +421,11 @@ mod tests {
         raw.put_u32(0);
         raw.put_u32((RECORD_BYTES_MAX + 1) as u32);
         let mut b = raw.freeze();
-        assert_eq!(LogRecord::decode(&mut b), Err(DecodeError::TooLarge { len: RECORD_BYTES_MAX + 1 }));
+        assert_eq!(
+            LogRecord::decode(&mut b),
+            Err(DecodeError::TooLarge {
+                len: RECORD_BYTES_MAX + 1
+            })
+        );
     }
 }

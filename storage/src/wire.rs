@@ -504,7 +504,10 @@ impl Reader {
         let n = self.count(HISTORY_MAX)?;
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
-            out.push(Truncation { epoch: self.epoch()?, above: self.lsn()? });
+            out.push(Truncation {
+                epoch: self.epoch()?,
+                above: self.lsn()?,
+            });
         }
         Ok(out)
     }
@@ -512,7 +515,11 @@ impl Reader {
         let n = self.count(REPLICAS_MAX)?;
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
-            out.push(Replica { node: NodeId(self.u32()?), addr: self.string()?, az: self.string()? });
+            out.push(Replica {
+                node: NodeId(self.u32()?),
+                addr: self.string()?,
+                az: self.string()?,
+            });
         }
         Ok(out)
     }
@@ -569,13 +576,24 @@ fn put_replicas(b: &mut BytesMut, rs: &[Replica]) {
 impl Message {
     fn encode_payload(&self, b: &mut BytesMut) -> u8 {
         match self {
-            Message::CreateSegment { pg, pages_per_pg, replicas } => {
+            Message::CreateSegment {
+                pg,
+                pages_per_pg,
+                replicas,
+            } => {
                 b.put_u32(pg.0);
                 b.put_u64(*pages_per_pg);
                 put_replicas(b, replicas);
                 tag::CREATE_SEGMENT
             }
-            Message::Append { pg, epoch, vdl, pg_tail, pgmrpl, records } => {
+            Message::Append {
+                pg,
+                epoch,
+                vdl,
+                pg_tail,
+                pgmrpl,
+                records,
+            } => {
                 b.put_u32(pg.0);
                 b.put_u64(epoch.0);
                 b.put_u64(vdl.0);
@@ -600,7 +618,11 @@ impl Message {
                 b.put_u64(epoch.0);
                 tag::SET_EPOCH
             }
-            Message::ReadLog { pg, after, bytes_max } => {
+            Message::ReadLog {
+                pg,
+                after,
+                bytes_max,
+            } => {
                 b.put_u32(pg.0);
                 b.put_u64(after.0);
                 b.put_u32(*bytes_max);
@@ -638,14 +660,24 @@ impl Message {
                 b.put_u64(horizon.0);
                 tag::TOO_OLD
             }
-            Message::EpochSet { scl, hint_vdl, max_lsn, history } => {
+            Message::EpochSet {
+                scl,
+                hint_vdl,
+                max_lsn,
+                history,
+            } => {
                 b.put_u64(scl.0);
                 b.put_u64(hint_vdl.0);
                 b.put_u64(max_lsn.0);
                 put_history(b, history);
                 tag::EPOCH_SET
             }
-            Message::Log { tail, scl, records, more } => {
+            Message::Log {
+                tail,
+                scl,
+                records,
+                more,
+            } => {
                 b.put_u64(tail.0);
                 b.put_u64(scl.0);
                 put_records(b, records);
@@ -663,7 +695,14 @@ impl Message {
                 }
                 tag::SEGMENTS
             }
-            Message::GossipPush { history, scl, hint_vdl, hint_tail, records, more } => {
+            Message::GossipPush {
+                history,
+                scl,
+                hint_vdl,
+                hint_tail,
+                records,
+                more,
+            } => {
                 put_history(b, history);
                 b.put_u64(scl.0);
                 b.put_u64(hint_vdl.0);
@@ -672,7 +711,11 @@ impl Message {
                 b.put_u8(u8::from(*more));
                 tag::GOSSIP_PUSH
             }
-            Message::Error { code, epoch, message } => {
+            Message::Error {
+                code,
+                epoch,
+                message,
+            } => {
                 b.put_u8(code.to_u8());
                 b.put_u64(epoch.0);
                 put_string(b, message);
@@ -690,7 +733,11 @@ impl Message {
                 if pages_per_pg == 0 {
                     return Err(WireError::Malformed("zero pages per PG"));
                 }
-                Message::CreateSegment { pg, pages_per_pg, replicas: r.replicas()? }
+                Message::CreateSegment {
+                    pg,
+                    pages_per_pg,
+                    replicas: r.replicas()?,
+                }
             }
             tag::APPEND => Message::Append {
                 pg: r.pg()?,
@@ -700,15 +747,40 @@ impl Message {
                 pgmrpl: r.lsn()?,
                 records: r.records()?,
             },
-            tag::ADOPT => Message::Adopt { pg: r.pg()?, history: r.history()? },
-            tag::GET_PAGE => Message::GetPage { pg: r.pg()?, page: PageId(r.u64()?), lsn: r.lsn()? },
-            tag::SET_EPOCH => Message::SetEpoch { pg: r.pg()?, epoch: r.epoch()? },
-            tag::READ_LOG => Message::ReadLog { pg: r.pg()?, after: r.lsn()?, bytes_max: r.u32()? },
-            tag::TRUNCATE => Message::Truncate { pg: r.pg()?, epoch: r.epoch()?, above: r.lsn()? },
+            tag::ADOPT => Message::Adopt {
+                pg: r.pg()?,
+                history: r.history()?,
+            },
+            tag::GET_PAGE => Message::GetPage {
+                pg: r.pg()?,
+                page: PageId(r.u64()?),
+                lsn: r.lsn()?,
+            },
+            tag::SET_EPOCH => Message::SetEpoch {
+                pg: r.pg()?,
+                epoch: r.epoch()?,
+            },
+            tag::READ_LOG => Message::ReadLog {
+                pg: r.pg()?,
+                after: r.lsn()?,
+                bytes_max: r.u32()?,
+            },
+            tag::TRUNCATE => Message::Truncate {
+                pg: r.pg()?,
+                epoch: r.epoch()?,
+                above: r.lsn()?,
+            },
             tag::LIST_SEGMENTS => Message::ListSegments,
-            tag::GOSSIP_PULL => Message::GossipPull { pg: r.pg()?, epoch: r.epoch()?, scl: r.lsn()? },
+            tag::GOSSIP_PULL => Message::GossipPull {
+                pg: r.pg()?,
+                epoch: r.epoch()?,
+                scl: r.lsn()?,
+            },
             tag::OK => Message::Ok,
-            tag::APPEND_ACK => Message::AppendAck { pg: r.pg()?, scl: r.lsn()? },
+            tag::APPEND_ACK => Message::AppendAck {
+                pg: r.pg()?,
+                scl: r.lsn()?,
+            },
             tag::PAGE => {
                 let lsn = r.lsn()?;
                 let image = r.bytes(PAGE_SIZE)?;
@@ -766,7 +838,11 @@ impl Message {
 
     /// An error reply.
     pub fn error(code: ErrorCode, epoch: Epoch, message: impl Into<String>) -> Message {
-        Message::Error { code, epoch, message: message.into() }
+        Message::Error {
+            code,
+            epoch,
+            message: message.into(),
+        }
     }
 }
 
@@ -784,7 +860,10 @@ mod tests {
             pg_prev_lsn: Lsn(lsn - 1),
             vol_prev_lsn: Lsn(lsn - 1),
             flags: FLAG_CPL,
-            body: RecordBody::Delta { offset: 10, bytes: Bytes::from_static(b"hello") },
+            body: RecordBody::Delta {
+                offset: 10,
+                bytes: Bytes::from_static(b"hello"),
+            },
         }
     }
 
@@ -795,26 +874,55 @@ mod tests {
                 pg: PgId(pg),
                 pages_per_pg: p,
                 replicas: (0..n)
-                    .map(|i| Replica { node: NodeId(i as u32), addr: format!("h{i}:1"), az: "az-ä".into() })
+                    .map(|i| Replica {
+                        node: NodeId(i as u32),
+                        addr: format!("h{i}:1"),
+                        az: "az-ä".into()
+                    })
                     .collect(),
             }),
-            (any::<u32>(), any::<u64>(), lsn.clone(), 1u64..50).prop_map(|(pg, e, v, n)| Message::Append {
-                pg: PgId(pg),
-                epoch: Epoch(e),
-                vdl: v,
-                pg_tail: Lsn(n),
-                pgmrpl: Lsn(1),
-                records: (1..n).map(rec).collect(),
+            (any::<u32>(), any::<u64>(), lsn.clone(), 1u64..50).prop_map(|(pg, e, v, n)| {
+                Message::Append {
+                    pg: PgId(pg),
+                    epoch: Epoch(e),
+                    vdl: v,
+                    pg_tail: Lsn(n),
+                    pgmrpl: Lsn(1),
+                    records: (1..n).map(rec).collect(),
+                }
             }),
-            proptest::collection::vec((any::<u64>(), any::<u64>()), 0..5).prop_map(|h| Message::Adopt {
-                pg: PgId(1),
-                history: h.into_iter().map(|(e, a)| Truncation { epoch: Epoch(e), above: Lsn(a) }).collect()
+            proptest::collection::vec((any::<u64>(), any::<u64>()), 0..5).prop_map(|h| {
+                Message::Adopt {
+                    pg: PgId(1),
+                    history: h
+                        .into_iter()
+                        .map(|(e, a)| Truncation {
+                            epoch: Epoch(e),
+                            above: Lsn(a),
+                        })
+                        .collect(),
+                }
             }),
-            (lsn.clone(), any::<u8>()).prop_map(|(l, b)| Message::Page { lsn: l, image: Bytes::from(vec![b; PAGE_SIZE]) }),
-            (lsn.clone(), any::<bool>()).prop_map(|(l, more)| Message::Log { tail: l, scl: l, records: vec![rec(5)], more }),
+            (lsn.clone(), any::<u8>()).prop_map(|(l, b)| Message::Page {
+                lsn: l,
+                image: Bytes::from(vec![b; PAGE_SIZE])
+            }),
+            (lsn.clone(), any::<bool>()).prop_map(|(l, more)| Message::Log {
+                tail: l,
+                scl: l,
+                records: vec![rec(5)],
+                more
+            }),
             ".{0,40}".prop_map(|m| Message::error(ErrorCode::StaleEpoch, Epoch(9), m)),
             Just(Message::ListSegments),
-            lsn.prop_map(|l| Message::GossipPush { history: vec![], scl: l, hint_vdl: l, hint_tail: l, records: vec![rec(2)], more: false }),
+            lsn.prop_map(|l| Message::GossipPush {
+                history: vec![],
+                scl: l,
+                hint_vdl: l,
+                hint_tail: l,
+                records: vec![rec(2)],
+                more: false
+            }),
         ]
     }
 
@@ -840,15 +948,32 @@ mod tests {
         h[0..4].copy_from_slice(&FRAME_MAGIC.to_be_bytes());
         h[4] = PROTOCOL_VERSION;
         h[16..20].copy_from_slice(&((FRAME_PAYLOAD_MAX + 1) as u32).to_be_bytes());
-        assert_eq!(Frame::check_header(&h), Err(WireError::TooLarge { len: FRAME_PAYLOAD_MAX + 1 }));
+        assert_eq!(
+            Frame::check_header(&h),
+            Err(WireError::TooLarge {
+                len: FRAME_PAYLOAD_MAX + 1
+            })
+        );
         h[4] = 9;
-        assert_eq!(Frame::check_header(&h), Err(WireError::UnsupportedVersion(9)));
+        assert_eq!(
+            Frame::check_header(&h),
+            Err(WireError::UnsupportedVersion(9))
+        );
     }
 
     #[test]
     fn flipped_payload_byte_fails_the_checksum() {
-        let frame = Frame { req_id: 1, msg: Message::Append {
-            pg: PgId(0), epoch: Epoch(1), vdl: Lsn(0), pg_tail: Lsn(0), pgmrpl: Lsn(0), records: vec![rec(1)] } };
+        let frame = Frame {
+            req_id: 1,
+            msg: Message::Append {
+                pg: PgId(0),
+                epoch: Epoch(1),
+                vdl: Lsn(0),
+                pg_tail: Lsn(0),
+                pgmrpl: Lsn(0),
+                records: vec![rec(1)],
+            },
+        };
         let mut raw = BytesMut::from(&frame.to_bytes()[..]);
         let last = raw.len() - 1;
         raw[last] ^= 0x40;

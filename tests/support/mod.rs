@@ -20,7 +20,11 @@ pub fn sextant_bin() -> &'static str {
 
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// One storage node process.
@@ -54,12 +58,25 @@ impl ProcCluster {
         for i in 0..6u32 {
             let az = ["az-a", "az-b", "az-c"][(i / 2) as usize].to_string();
             let addr = format!("127.0.0.1:{}", free_port());
-            toml += &format!("[[storage]]\nid = {}\naddr = \"{addr}\"\naz = \"{az}\"\n", i + 1);
-            nodes.push(NodeProc { id: i + 1, az, addr, data: dir.path().join(format!("node-{}", i + 1)), child: None });
+            toml += &format!(
+                "[[storage]]\nid = {}\naddr = \"{addr}\"\naz = \"{az}\"\n",
+                i + 1
+            );
+            nodes.push(NodeProc {
+                id: i + 1,
+                az,
+                addr,
+                data: dir.path().join(format!("node-{}", i + 1)),
+                child: None,
+            });
         }
         let cluster_file = dir.path().join("cluster.toml");
         std::fs::write(&cluster_file, toml).unwrap();
-        let mut c = ProcCluster { dir, nodes, cluster_file };
+        let mut c = ProcCluster {
+            dir,
+            nodes,
+            cluster_file,
+        };
         for i in 0..6 {
             c.spawn(i);
         }
@@ -74,14 +91,28 @@ impl ProcCluster {
     }
 
     pub fn log_path(&self, i: usize) -> PathBuf {
-        self.dir.path().join(format!("node-{}.log", self.nodes[i].id))
+        self.dir
+            .path()
+            .join(format!("node-{}.log", self.nodes[i].id))
     }
 
     fn spawn(&mut self, i: usize) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path(i)).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(i))
+            .unwrap();
         let n = &mut self.nodes[i];
         let child = Command::new(sextant_bin())
-            .args(["storage", "--listen", &n.addr, "--az", &n.az, "--node-id", &n.id.to_string()])
+            .args([
+                "storage",
+                "--listen",
+                &n.addr,
+                "--az",
+                &n.az,
+                "--node-id",
+                &n.id.to_string(),
+            ])
             .arg("--data")
             .arg(&n.data)
             .args(["--gossip-interval", "50ms"])
@@ -96,7 +127,12 @@ impl ProcCluster {
     fn wait_listening(&self, i: usize) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(&self.nodes[i].addr).is_err() {
-            assert!(Instant::now() < deadline, "node {} never listened; log:\n{}", self.nodes[i].id, self.log(i));
+            assert!(
+                Instant::now() < deadline,
+                "node {} never listened; log:\n{}",
+                self.nodes[i].id,
+                self.log(i)
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -127,7 +163,10 @@ impl ProcCluster {
     /// SCL of `pg` on node `i`, asked directly.
     pub async fn scl(&self, i: usize, pg: PgId) -> Option<Lsn> {
         let peer = Peer::new(self.nodes[i].addr.clone());
-        match peer.request(Message::ListSegments, Duration::from_secs(2)).await {
+        match peer
+            .request(Message::ListSegments, Duration::from_secs(2))
+            .await
+        {
             Ok(Message::Segments(infos)) => infos.iter().find(|s| s.pg == pg).map(|s| s.scl),
             _ => None,
         }

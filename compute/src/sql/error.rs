@@ -93,7 +93,13 @@ pub struct SqlError {
 impl SqlError {
     /// An error with a code and message.
     pub fn new(code: &'static str, message: impl Into<String>) -> SqlError {
-        SqlError { code, message: message.into(), detail: None, hint: None, position: None }
+        SqlError {
+            code,
+            message: message.into(),
+            detail: None,
+            hint: None,
+            position: None,
+        }
     }
 
     /// Adds a DETAIL.
@@ -116,37 +122,57 @@ impl SqlError {
 
     /// 0A000 naming the feature.
     pub fn unsupported(feature: impl std::fmt::Display) -> SqlError {
-        SqlError::new(code::FEATURE_NOT_SUPPORTED, format!("{feature} is not supported"))
+        SqlError::new(
+            code::FEATURE_NOT_SUPPORTED,
+            format!("{feature} is not supported"),
+        )
     }
 
     /// The SQL error for an engine error.
     pub fn from_engine(e: EngineError) -> SqlError {
         match e {
-            EngineError::SerializationFailure(d) => {
-                SqlError::new(code::SERIALIZATION_FAILURE, "could not serialize access due to concurrent update").with_detail(d)
-            }
+            EngineError::SerializationFailure(d) => SqlError::new(
+                code::SERIALIZATION_FAILURE,
+                "could not serialize access due to concurrent update",
+            )
+            .with_detail(d),
             EngineError::UniqueViolation { constraint, key } => SqlError::new(
                 code::UNIQUE_VIOLATION,
                 format!("duplicate key value violates unique constraint \"{constraint}\""),
             )
             .with_detail(key),
-            EngineError::NoSuchTable(t) => SqlError::new(code::UNDEFINED_TABLE, format!("relation \"{t}\" does not exist")),
-            EngineError::DuplicateRelation(t) => {
-                SqlError::new(code::DUPLICATE_TABLE, format!("relation \"{t}\" already exists"))
-            }
-            EngineError::NoSuchIndex(i) => SqlError::new(code::UNDEFINED_OBJECT, format!("index \"{i}\" does not exist")),
-            EngineError::InvalidRow { table, detail } => {
-                SqlError::new(code::INTERNAL_ERROR, format!("invalid row for \"{table}\": {detail}"))
-            }
+            EngineError::NoSuchTable(t) => SqlError::new(
+                code::UNDEFINED_TABLE,
+                format!("relation \"{t}\" does not exist"),
+            ),
+            EngineError::DuplicateRelation(t) => SqlError::new(
+                code::DUPLICATE_TABLE,
+                format!("relation \"{t}\" already exists"),
+            ),
+            EngineError::NoSuchIndex(i) => SqlError::new(
+                code::UNDEFINED_OBJECT,
+                format!("index \"{i}\" does not exist"),
+            ),
+            EngineError::InvalidRow { table, detail } => SqlError::new(
+                code::INTERNAL_ERROR,
+                format!("invalid row for \"{table}\": {detail}"),
+            ),
             EngineError::TransactionTooLarge { bytes, max } => SqlError::new(
                 code::PROGRAM_LIMIT_EXCEEDED,
                 format!("transaction too large: {bytes} bytes buffered, the limit is {max}"),
             ),
-            EngineError::KeyFunction(m) => SqlError::new(code::INTERNAL_ERROR, format!("index expression failed: {m}")),
-            EngineError::ReadOnly(what) => {
-                SqlError::new(code::READ_ONLY_SQL_TRANSACTION, format!("cannot execute {what} in a read-only transaction"))
-            }
-            EngineError::Stopped(why) => SqlError::new(code::ADMIN_SHUTDOWN, format!("this writer has stopped: {why}")),
+            EngineError::KeyFunction(m) => SqlError::new(
+                code::INTERNAL_ERROR,
+                format!("index expression failed: {m}"),
+            ),
+            EngineError::ReadOnly(what) => SqlError::new(
+                code::READ_ONLY_SQL_TRANSACTION,
+                format!("cannot execute {what} in a read-only transaction"),
+            ),
+            EngineError::Stopped(why) => SqlError::new(
+                code::ADMIN_SHUTDOWN,
+                format!("this writer has stopped: {why}"),
+            ),
             EngineError::Corrupted(d) => SqlError::new(code::DATA_CORRUPTED, d),
             EngineError::Volume(e) => SqlError::new(code::IO_ERROR, format!("storage: {e}")),
             EngineError::Page(e) => SqlError::new(code::IO_ERROR, format!("storage: {e}")),

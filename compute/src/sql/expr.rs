@@ -39,24 +39,33 @@ pub struct Scope {
 impl Scope {
     fn resolve(&self, table: Option<&str>, name: &str) -> Result<(usize, DataType), SqlError> {
         if let Some(t) = table {
-            if let Some((_, _, i)) = self.aliases.iter().find(|(at, an, _)| at == t && an == name) {
+            if let Some((_, _, i)) = self
+                .aliases
+                .iter()
+                .find(|(at, an, _)| at == t && an == name)
+            {
                 return Ok((*i, self.columns[*i].ty));
             }
         }
-        let mut found = self
-            .columns
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.name == name && table.is_none_or(|t| c.table.as_deref() == Some(t)));
+        let mut found =
+            self.columns.iter().enumerate().filter(|(_, c)| {
+                c.name == name && table.is_none_or(|t| c.table.as_deref() == Some(t))
+            });
         let Some((i, c)) = found.next() else {
             let full = match table {
                 Some(t) => format!("{t}.{name}"),
                 None => name.to_string(),
             };
-            return Err(SqlError::new(code::UNDEFINED_COLUMN, format!("column \"{full}\" does not exist")));
+            return Err(SqlError::new(
+                code::UNDEFINED_COLUMN,
+                format!("column \"{full}\" does not exist"),
+            ));
         };
         if found.next().is_some() {
-            return Err(SqlError::new(code::AMBIGUOUS_COLUMN, format!("column reference \"{name}\" is ambiguous")));
+            return Err(SqlError::new(
+                code::AMBIGUOUS_COLUMN,
+                format!("column reference \"{name}\" is ambiguous"),
+            ));
         }
         Ok((i, c.ty))
     }
@@ -164,9 +173,19 @@ pub enum Expr {
     /// `e [NOT] IN (list)`
     InList(Box<Expr>, Vec<Expr>, bool),
     /// `e [NOT] LIKE/ILIKE pattern`
-    Like { expr: Box<Expr>, pattern: Box<Expr>, negated: bool, case_insensitive: bool },
+    Like {
+        expr: Box<Expr>,
+        pattern: Box<Expr>,
+        negated: bool,
+        case_insensitive: bool,
+    },
     /// `CASE`
-    Case { operand: Option<Box<Expr>>, whens: Vec<(Expr, Expr)>, otherwise: Option<Box<Expr>>, ty: DataType },
+    Case {
+        operand: Option<Box<Expr>>,
+        whens: Vec<(Expr, Expr)>,
+        otherwise: Option<Box<Expr>>,
+        ty: DataType,
+    },
     /// A function call.
     Call(Func, Vec<Expr>, DataType),
     /// The value of aggregate `n` of the current group.
@@ -177,10 +196,16 @@ impl Expr {
     /// The expression's type.
     pub fn ty(&self) -> DataType {
         match self {
-            Expr::Literal(_, t) | Expr::Column(_, t) | Expr::Param(_, t) | Expr::Coerce(_, t) | Expr::Cast(_, t) => *t,
+            Expr::Literal(_, t)
+            | Expr::Column(_, t)
+            | Expr::Param(_, t)
+            | Expr::Coerce(_, t)
+            | Expr::Cast(_, t) => *t,
             Expr::Binary(_, _, _, t) | Expr::Call(_, _, t) | Expr::Aggregate(_, t) => *t,
             Expr::Case { ty, .. } => *ty,
-            Expr::Not(_) | Expr::IsNull(..) | Expr::InList(..) | Expr::Like { .. } => DataType::Bool,
+            Expr::Not(_) | Expr::IsNull(..) | Expr::InList(..) | Expr::Like { .. } => {
+                DataType::Bool
+            }
             Expr::Neg(e) => e.ty(),
         }
     }
@@ -188,7 +213,10 @@ impl Expr {
     /// True for an untyped string literal or parameter (PostgreSQL's
     /// "unknown"), which takes its type from context.
     fn is_unknown(&self) -> bool {
-        matches!(self, Expr::Literal(Datum::Text(_), DataType::Text) | Expr::Literal(Datum::Null, _)) || matches!(self, Expr::Param(_, DataType::Text))
+        matches!(
+            self,
+            Expr::Literal(Datum::Text(_), DataType::Text) | Expr::Literal(Datum::Null, _)
+        ) || matches!(self, Expr::Param(_, DataType::Text))
     }
 
     /// This expression read as `ty` if it is an untyped literal/parameter.
@@ -225,7 +253,11 @@ pub fn data_type(t: &ast::DataType) -> Result<DataType, SqlError> {
         T::Real | T::Float4 => DataType::Float4,
         T::DoublePrecision | T::Float8 | T::Double(_) => DataType::Float8,
         T::Float(p) => match p {
-            ast::ExactNumberInfo::Precision(n) | ast::ExactNumberInfo::PrecisionAndScale(n, _) if *n <= 24 => DataType::Float4,
+            ast::ExactNumberInfo::Precision(n) | ast::ExactNumberInfo::PrecisionAndScale(n, _)
+                if *n <= 24 =>
+            {
+                DataType::Float4
+            }
             _ => DataType::Float8,
         },
         T::Numeric(_) | T::Decimal(_) | T::Dec(_) => DataType::Numeric,
@@ -258,7 +290,12 @@ pub fn data_type(t: &ast::DataType) -> Result<DataType, SqlError> {
             "json" => DataType::Json,
             "uuid" => DataType::Uuid,
             "varchar" => DataType::Varchar { max_chars: None },
-            other => return Err(SqlError::new(code::UNDEFINED_OBJECT, format!("type \"{other}\" does not exist"))),
+            other => {
+                return Err(SqlError::new(
+                    code::UNDEFINED_OBJECT,
+                    format!("type \"{other}\" does not exist"),
+                ))
+            }
         },
         other => return Err(SqlError::unsupported(format!("type {other}"))),
     })
@@ -284,9 +321,16 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
                 ast::Value::SingleQuotedString(s) => s.clone(),
                 other => other.to_string(),
             };
-            Expr::Coerce(Box::new(Expr::Literal(Datum::Text(text), DataType::Text)), ty)
+            Expr::Coerce(
+                Box::new(Expr::Literal(Datum::Text(text), DataType::Text)),
+                ty,
+            )
         }
-        E::Cast { expr, data_type: dt, .. } => {
+        E::Cast {
+            expr,
+            data_type: dt,
+            ..
+        } => {
             let ty = data_type(dt)?;
             let inner = bind(expr, scope, ctx)?;
             if inner.is_unknown() {
@@ -295,31 +339,62 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
                 Expr::Cast(Box::new(inner), ty)
             }
         }
-        E::UnaryOp { op: UnaryOperator::Not, expr } => Expr::Not(Box::new(bind(expr, scope, ctx)?.coerce_to(DataType::Bool))),
-        E::UnaryOp { op: UnaryOperator::Minus, expr } => match bind(expr, scope, ctx)? {
+        E::UnaryOp {
+            op: UnaryOperator::Not,
+            expr,
+        } => Expr::Not(Box::new(bind(expr, scope, ctx)?.coerce_to(DataType::Bool))),
+        E::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } => match bind(expr, scope, ctx)? {
             Expr::Literal(Datum::Int4(v), t) => Expr::Literal(Datum::Int4(-v), t),
             Expr::Literal(Datum::Int8(v), t) => Expr::Literal(Datum::Int8(-v), t),
             Expr::Literal(Datum::Float8(v), t) => Expr::Literal(Datum::Float8(-v), t),
             inner => Expr::Neg(Box::new(inner)),
         },
-        E::UnaryOp { op: UnaryOperator::Plus, expr } => bind(expr, scope, ctx)?,
+        E::UnaryOp {
+            op: UnaryOperator::Plus,
+            expr,
+        } => bind(expr, scope, ctx)?,
         E::IsNull(inner) => Expr::IsNull(Box::new(bind(inner, scope, ctx)?), false),
         E::IsNotNull(inner) => Expr::IsNull(Box::new(bind(inner, scope, ctx)?), true),
-        E::InList { expr, list, negated } => {
+        E::InList {
+            expr,
+            list,
+            negated,
+        } => {
             let l = bind(expr, scope, ctx)?;
             let ty = l.ty();
-            let items = list.iter().map(|x| Ok(bind(x, scope, ctx)?.coerce_to(ty))).collect::<Result<Vec<_>, SqlError>>()?;
+            let items = list
+                .iter()
+                .map(|x| Ok(bind(x, scope, ctx)?.coerce_to(ty)))
+                .collect::<Result<Vec<_>, SqlError>>()?;
             Expr::InList(Box::new(l), items, *negated)
         }
-        E::Between { expr, negated, low, high } => {
+        E::Between {
+            expr,
+            negated,
+            low,
+            high,
+        } => {
             let v = bind(expr, scope, ctx)?;
             let ty = v.ty();
             let lo = bind(low, scope, ctx)?.coerce_to(ty);
             let hi = bind(high, scope, ctx)?.coerce_to(ty);
             let both = Expr::Binary(
                 BinOp::And,
-                Box::new(Expr::Binary(BinOp::Ge, Box::new(v.clone()), Box::new(lo), DataType::Bool)),
-                Box::new(Expr::Binary(BinOp::Le, Box::new(v), Box::new(hi), DataType::Bool)),
+                Box::new(Expr::Binary(
+                    BinOp::Ge,
+                    Box::new(v.clone()),
+                    Box::new(lo),
+                    DataType::Bool,
+                )),
+                Box::new(Expr::Binary(
+                    BinOp::Le,
+                    Box::new(v),
+                    Box::new(hi),
+                    DataType::Bool,
+                )),
                 DataType::Bool,
             );
             if *negated {
@@ -328,13 +403,29 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
                 both
             }
         }
-        E::Like { negated, expr, pattern, .. } | E::ILike { negated, expr, pattern, .. } => Expr::Like {
+        E::Like {
+            negated,
+            expr,
+            pattern,
+            ..
+        }
+        | E::ILike {
+            negated,
+            expr,
+            pattern,
+            ..
+        } => Expr::Like {
             expr: Box::new(bind(expr, scope, ctx)?),
             pattern: Box::new(bind(pattern, scope, ctx)?.coerce_to(DataType::Text)),
             negated: *negated,
             case_insensitive: matches!(e, E::ILike { .. }),
         },
-        E::Case { operand, conditions, else_result, .. } => {
+        E::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => {
             let operand = operand.as_ref().map(|o| bind(o, scope, ctx)).transpose()?;
             let mut whens = Vec::new();
             let mut ty: Option<DataType> = None;
@@ -350,12 +441,32 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
                 }
                 whens.push((c, r));
             }
-            let otherwise = else_result.as_ref().map(|x| bind(x, scope, ctx)).transpose()?;
-            let ty = ty.or_else(|| otherwise.as_ref().filter(|o| !o.is_unknown()).map(|o| o.ty())).unwrap_or(DataType::Text);
-            let whens = whens.into_iter().map(|(c, r)| (c, r.coerce_to(ty))).collect();
-            Expr::Case { operand: operand.map(Box::new), whens, otherwise: otherwise.map(|o| Box::new(o.coerce_to(ty))), ty }
+            let otherwise = else_result
+                .as_ref()
+                .map(|x| bind(x, scope, ctx))
+                .transpose()?;
+            let ty = ty
+                .or_else(|| {
+                    otherwise
+                        .as_ref()
+                        .filter(|o| !o.is_unknown())
+                        .map(|o| o.ty())
+                })
+                .unwrap_or(DataType::Text);
+            let whens = whens
+                .into_iter()
+                .map(|(c, r)| (c, r.coerce_to(ty)))
+                .collect();
+            Expr::Case {
+                operand: operand.map(Box::new),
+                whens,
+                otherwise: otherwise.map(|o| Box::new(o.coerce_to(ty))),
+                ty,
+            }
         }
-        E::BinaryOp { left, op, right } => bind_binary(op, bind(left, scope, ctx)?, bind(right, scope, ctx)?, ctx)?,
+        E::BinaryOp { left, op, right } => {
+            bind_binary(op, bind(left, scope, ctx)?, bind(right, scope, ctx)?, ctx)?
+        }
         E::Function(f) => bind_function(f, scope, ctx)?,
         other => return Err(SqlError::unsupported(format!("expression {other}"))),
     })
@@ -381,7 +492,9 @@ fn bind_value(v: &ast::Value, ctx: &mut BindCtx<'_>) -> Result<Expr, SqlError> {
                 Expr::Literal(Datum::Numeric(num), DataType::Numeric)
             }
         }
-        ast::Value::SingleQuotedString(s) | ast::Value::EscapedStringLiteral(s) | ast::Value::DollarQuotedString(ast::DollarQuotedString { value: s, .. }) => {
+        ast::Value::SingleQuotedString(s)
+        | ast::Value::EscapedStringLiteral(s)
+        | ast::Value::DollarQuotedString(ast::DollarQuotedString { value: s, .. }) => {
             Expr::Literal(Datum::Text(s.clone()), DataType::Text)
         }
         ast::Value::Boolean(b) => Expr::Literal(Datum::Bool(*b), DataType::Bool),
@@ -424,7 +537,12 @@ fn numeric_rank(t: DataType) -> Option<u8> {
     }
 }
 
-fn bind_binary(op: &BinaryOperator, l: Expr, r: Expr, ctx: &mut BindCtx<'_>) -> Result<Expr, SqlError> {
+fn bind_binary(
+    op: &BinaryOperator,
+    l: Expr,
+    r: Expr,
+    ctx: &mut BindCtx<'_>,
+) -> Result<Expr, SqlError> {
     use BinaryOperator as B;
     let bop = match op {
         B::Plus => BinOp::Add,
@@ -456,7 +574,17 @@ fn bind_binary(op: &BinaryOperator, l: Expr, r: Expr, ctx: &mut BindCtx<'_>) -> 
             let t = r.ty();
             (infer_param(l, t, ctx), r)
         }
-        (false, true) if !matches!(bop, BinOp::Arrow | BinOp::LongArrow | BinOp::HashArrow | BinOp::HashLongArrow | BinOp::Exists | BinOp::Concat) => {
+        (false, true)
+            if !matches!(
+                bop,
+                BinOp::Arrow
+                    | BinOp::LongArrow
+                    | BinOp::HashArrow
+                    | BinOp::HashLongArrow
+                    | BinOp::Exists
+                    | BinOp::Concat
+            ) =>
+        {
             let t = l.ty();
             (l, infer_param(r, t, ctx))
         }
@@ -465,7 +593,12 @@ fn bind_binary(op: &BinaryOperator, l: Expr, r: Expr, ctx: &mut BindCtx<'_>) -> 
     let (lt, rt) = (l.ty(), r.ty());
     let ty = match bop {
         BinOp::And | BinOp::Or => {
-            return Ok(Expr::Binary(bop, Box::new(l.coerce_to(DataType::Bool)), Box::new(r.coerce_to(DataType::Bool)), DataType::Bool))
+            return Ok(Expr::Binary(
+                bop,
+                Box::new(l.coerce_to(DataType::Bool)),
+                Box::new(r.coerce_to(DataType::Bool)),
+                DataType::Bool,
+            ))
         }
         BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
             comparable(lt, rt)?;
@@ -482,7 +615,12 @@ fn bind_binary(op: &BinaryOperator, l: Expr, r: Expr, ctx: &mut BindCtx<'_>) -> 
             }
         }
         BinOp::Concat if lt == DataType::Jsonb && rt == DataType::Jsonb => {
-            return Ok(Expr::Binary(BinOp::JsonbConcat, Box::new(l), Box::new(r), DataType::Jsonb))
+            return Ok(Expr::Binary(
+                BinOp::JsonbConcat,
+                Box::new(l),
+                Box::new(r),
+                DataType::Jsonb,
+            ))
         }
         BinOp::Concat => DataType::Text,
         BinOp::Arrow | BinOp::HashArrow => {
@@ -532,7 +670,12 @@ fn no_operator(op: &BinaryOperator, lt: DataType, rt: DataType) -> SqlError {
 
 fn comparable(a: DataType, b: DataType) -> Result<(), SqlError> {
     let family = |t: DataType| match t {
-        DataType::Int2 | DataType::Int4 | DataType::Int8 | DataType::Numeric | DataType::Float4 | DataType::Float8 => 1,
+        DataType::Int2
+        | DataType::Int4
+        | DataType::Int8
+        | DataType::Numeric
+        | DataType::Float4
+        | DataType::Float8 => 1,
         DataType::Text | DataType::Varchar { .. } => 2,
         DataType::Timestamp | DataType::TimestampTz | DataType::Date => 3,
         other => 10 + other.oid().0,
@@ -548,7 +691,11 @@ fn comparable(a: DataType, b: DataType) -> Result<(), SqlError> {
     }
 }
 
-fn bind_function(f: &ast::Function, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr, SqlError> {
+fn bind_function(
+    f: &ast::Function,
+    scope: &Scope,
+    ctx: &mut BindCtx<'_>,
+) -> Result<Expr, SqlError> {
     let name = f.name.to_string().to_lowercase();
     let args: Vec<Expr> = match &f.args {
         ast::FunctionArguments::None => Vec::new(),
@@ -560,10 +707,14 @@ fn bind_function(f: &ast::Function, scope: &Scope, ctx: &mut BindCtx<'_>) -> Res
                 other => Err(SqlError::unsupported(format!("function argument {other}"))),
             })
             .collect::<Result<_, _>>()?,
-        ast::FunctionArguments::Subquery(_) => return Err(SqlError::unsupported("subquery as a function argument")),
+        ast::FunctionArguments::Subquery(_) => {
+            return Err(SqlError::unsupported("subquery as a function argument"))
+        }
     };
     let (func, ty) = match (name.as_str(), args.len()) {
-        ("now" | "current_timestamp" | "transaction_timestamp", 0) => (Func::Now, DataType::TimestampTz),
+        ("now" | "current_timestamp" | "transaction_timestamp", 0) => {
+            (Func::Now, DataType::TimestampTz)
+        }
         ("gen_random_uuid", 0) => (Func::GenRandomUuid, DataType::Uuid),
         ("lower", 1) => (Func::Lower, DataType::Text),
         ("upper", 1) => (Func::Upper, DataType::Text),
@@ -575,7 +726,11 @@ fn bind_function(f: &ast::Function, scope: &Scope, ctx: &mut BindCtx<'_>) -> Res
         ("current_user" | "session_user" | "user", 0) => (Func::CurrentUser, DataType::Text),
         ("current_schema", 0) => (Func::CurrentSchema, DataType::Text),
         ("coalesce", n) if n > 0 => {
-            let ty = args.iter().find(|a| !a.is_unknown()).map(|a| a.ty()).unwrap_or(DataType::Text);
+            let ty = args
+                .iter()
+                .find(|a| !a.is_unknown())
+                .map(|a| a.ty())
+                .unwrap_or(DataType::Text);
             let args = args.into_iter().map(|a| a.coerce_to(ty)).collect();
             return Ok(Expr::Call(Func::Coalesce, args, ty));
         }
@@ -586,8 +741,14 @@ fn bind_function(f: &ast::Function, scope: &Scope, ctx: &mut BindCtx<'_>) -> Res
         }
     };
     let args = match func {
-        Func::Lower | Func::Upper | Func::Length => args.into_iter().map(|a| a.coerce_to(DataType::Text)).collect(),
-        Func::JsonbTypeof => args.into_iter().map(|a| a.coerce_to(DataType::Jsonb)).collect(),
+        Func::Lower | Func::Upper | Func::Length => args
+            .into_iter()
+            .map(|a| a.coerce_to(DataType::Text))
+            .collect(),
+        Func::JsonbTypeof => args
+            .into_iter()
+            .map(|a| a.coerce_to(DataType::Jsonb))
+            .collect(),
         _ => args,
     };
     Ok(Expr::Call(func, args, ty))
@@ -613,12 +774,14 @@ pub struct EvalCtx<'a> {
 pub fn jsonb_hooks() -> JsonbHooks {
     JsonbHooks {
         parse: |t| {
-            Jsonb::parse(t).map(Jsonb::into_bytes).map_err(|e| pgtext::TypeError::Jsonb {
-                sqlstate: e.sqlstate(),
-                message: e.to_string(),
-                detail: e.detail(),
-                hint: e.hint(),
-            })
+            Jsonb::parse(t)
+                .map(Jsonb::into_bytes)
+                .map_err(|e| pgtext::TypeError::Jsonb {
+                    sqlstate: e.sqlstate(),
+                    message: e.to_string(),
+                    detail: e.detail(),
+                    hint: e.hint(),
+                })
         },
         format: |b| match Jsonb::from_bytes(b.to_vec()) {
             Ok(j) => j.to_string(),
@@ -660,7 +823,10 @@ pub fn assign(d: Datum, ty: DataType, ctx: &EvalCtx<'_>) -> Result<Datum, SqlErr
 }
 
 fn out_of_range(t: &str) -> SqlError {
-    SqlError::new(code::NUMERIC_VALUE_OUT_OF_RANGE, format!("{t} out of range"))
+    SqlError::new(
+        code::NUMERIC_VALUE_OUT_OF_RANGE,
+        format!("{t} out of range"),
+    )
 }
 
 /// Compares two non-NULL values of comparable types.
@@ -681,12 +847,18 @@ pub fn compare(a: &Datum, b: &Datum) -> Result<Ordering, SqlError> {
     };
     match (a, b) {
         (Datum::Jsonb(x), Datum::Jsonb(y)) => {
-            let (x, y) = (JsonbRef::from_document(x).map_err(json_err)?, JsonbRef::from_document(y).map_err(json_err)?);
+            let (x, y) = (
+                JsonbRef::from_document(x).map_err(json_err)?,
+                JsonbRef::from_document(y).map_err(json_err)?,
+            );
             x.compare(&y).map_err(json_err)
         }
         _ => match (f(a), f(b)) {
             (Some(x), Some(y)) => Ok(crate::datum::cmp_f64(x, y)),
-            _ => Err(SqlError::new(code::DATATYPE_MISMATCH, format!("cannot compare {a:?} and {b:?}"))),
+            _ => Err(SqlError::new(
+                code::DATATYPE_MISMATCH,
+                format!("cannot compare {a:?} and {b:?}"),
+            )),
         },
     }
 }
@@ -698,10 +870,15 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
         Expr::Column(i, _) => row[*i].clone(),
         Expr::Param(i, ty) => {
             let d = ctx.params.get(*i).cloned().ok_or_else(|| {
-                SqlError::new(code::SYNTAX_ERROR, format!("there is no parameter ${}", i + 1))
+                SqlError::new(
+                    code::SYNTAX_ERROR,
+                    format!("there is no parameter ${}", i + 1),
+                )
             })?;
             match d {
-                Datum::Text(ref s) if *ty != DataType::Text => pgtext::parse(ty, s, ctx.text).map_err(type_err)?,
+                Datum::Text(ref s) if *ty != DataType::Text => {
+                    pgtext::parse(ty, s, ctx.text).map_err(type_err)?
+                }
                 d => d,
             }
         }
@@ -745,7 +922,12 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
                 Datum::Bool(*negated)
             }
         }
-        Expr::Like { expr, pattern, negated, case_insensitive } => {
+        Expr::Like {
+            expr,
+            pattern,
+            negated,
+            case_insensitive,
+        } => {
             let (v, p) = (eval(expr, row, ctx)?, eval(pattern, row, ctx)?);
             match (v, p) {
                 (Datum::Null, _) | (_, Datum::Null) => Datum::Null,
@@ -754,13 +936,22 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
                         Datum::Text(s) => s,
                         other => pgtext::format(&other, ctx.text),
                     };
-                    let m = if *case_insensitive { like(&s.to_lowercase(), &p.to_lowercase()) } else { like(&s, &p) };
+                    let m = if *case_insensitive {
+                        like(&s.to_lowercase(), &p.to_lowercase())
+                    } else {
+                        like(&s, &p)
+                    };
                     Datum::Bool(m != *negated)
                 }
                 _ => Datum::Null,
             }
         }
-        Expr::Case { operand, whens, otherwise, .. } => {
+        Expr::Case {
+            operand,
+            whens,
+            otherwise,
+            ..
+        } => {
             let op = operand.as_ref().map(|o| eval(o, row, ctx)).transpose()?;
             for (c, r) in whens {
                 let cv = eval(c, row, ctx)?;
@@ -799,7 +990,14 @@ fn like(s: &str, p: &str) -> bool {
     m(&s, &p)
 }
 
-fn binary(op: BinOp, l: &Expr, r: &Expr, ty: DataType, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlError> {
+fn binary(
+    op: BinOp,
+    l: &Expr,
+    r: &Expr,
+    ty: DataType,
+    row: &[Datum],
+    ctx: &EvalCtx<'_>,
+) -> Result<Datum, SqlError> {
     // Three-valued logic: AND/OR look at NULLs themselves.
     if matches!(op, BinOp::And | BinOp::Or) {
         let a = eval(l, row, ctx)?;
@@ -842,7 +1040,9 @@ fn binary(op: BinOp, l: &Expr, r: &Expr, ty: DataType, row: &[Datum], ctx: &Eval
                 _ => o != Ordering::Less,
             })
         }
-        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod => arith(op, cast(a, ty, ctx)?, cast(b, ty, ctx)?)?,
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod => {
+            arith(op, cast(a, ty, ctx)?, cast(b, ty, ctx)?)?
+        }
         BinOp::Concat => {
             let t = |d: Datum| match d {
                 Datum::Text(s) => s,
@@ -867,16 +1067,32 @@ fn binary(op: BinOp, l: &Expr, r: &Expr, ty: DataType, row: &[Datum], ctx: &Eval
                         _ => unreachable!("matched above"),
                     };
                     if text {
-                        v.index_text(i).map_err(json_err)?.map(Datum::Text).unwrap_or(Datum::Null)
+                        v.index_text(i)
+                            .map_err(json_err)?
+                            .map(Datum::Text)
+                            .unwrap_or(Datum::Null)
                     } else {
-                        v.index(i).map_err(json_err)?.map(|x| x.to_jsonb().map(|j| Datum::Jsonb(j.into_bytes()))).transpose().map_err(json_err)?.unwrap_or(Datum::Null)
+                        v.index(i)
+                            .map_err(json_err)?
+                            .map(|x| x.to_jsonb().map(|j| Datum::Jsonb(j.into_bytes())))
+                            .transpose()
+                            .map_err(json_err)?
+                            .unwrap_or(Datum::Null)
                     }
                 }
                 Datum::Text(k) => {
                     if text {
-                        v.get_text(&k).map_err(json_err)?.map(Datum::Text).unwrap_or(Datum::Null)
+                        v.get_text(&k)
+                            .map_err(json_err)?
+                            .map(Datum::Text)
+                            .unwrap_or(Datum::Null)
                     } else {
-                        v.get(&k).map_err(json_err)?.map(|x| x.to_jsonb().map(|j| Datum::Jsonb(j.into_bytes()))).transpose().map_err(json_err)?.unwrap_or(Datum::Null)
+                        v.get(&k)
+                            .map_err(json_err)?
+                            .map(|x| x.to_jsonb().map(|j| Datum::Jsonb(j.into_bytes())))
+                            .transpose()
+                            .map_err(json_err)?
+                            .unwrap_or(Datum::Null)
                     }
                 }
                 other => return Err(SqlError::unsupported(format!("jsonb -> {other:?}"))),
@@ -885,15 +1101,23 @@ fn binary(op: BinOp, l: &Expr, r: &Expr, ty: DataType, row: &[Datum], ctx: &Eval
         }
         BinOp::Contains | BinOp::ContainedBy => {
             let (x, y) = (jsonb_of(&a)?, jsonb_of(&b)?);
-            let r = if op == BinOp::Contains { x.view().contains(&y.view()) } else { x.view().contained_by(&y.view()) };
+            let r = if op == BinOp::Contains {
+                x.view().contains(&y.view())
+            } else {
+                x.view().contained_by(&y.view())
+            };
             Datum::Bool(r.map_err(json_err)?)
         }
         BinOp::Exists => {
             let x = jsonb_of(&a)?;
-            let Datum::Text(k) = b else { return Err(SqlError::unsupported("jsonb ? with a non-text key")) };
+            let Datum::Text(k) = b else {
+                return Err(SqlError::unsupported("jsonb ? with a non-text key"));
+            };
             Datum::Bool(x.view().exists(&k).map_err(json_err)?)
         }
-        BinOp::HashArrow | BinOp::HashLongArrow => return Err(SqlError::unsupported("#> and #>> path operators")),
+        BinOp::HashArrow | BinOp::HashLongArrow => {
+            return Err(SqlError::unsupported("#> and #>> path operators"))
+        }
         BinOp::And | BinOp::Or => unreachable!("handled above"),
     })
 }
@@ -915,42 +1139,36 @@ fn jsonb_of(d: &Datum) -> Result<Jsonb, SqlError> {
     match d {
         Datum::Jsonb(b) => Jsonb::from_bytes(b.clone()).map_err(json_err),
         Datum::Json(s) => Jsonb::parse(s).map_err(json_err),
-        other => Err(SqlError::new(code::DATATYPE_MISMATCH, format!("expected jsonb, got {other:?}"))),
+        other => Err(SqlError::new(
+            code::DATATYPE_MISMATCH,
+            format!("expected jsonb, got {other:?}"),
+        )),
     }
 }
 
-fn arith(op: BinOp, a: Datum, b: Datum) -> Result<Datum, SqlError> {
-    fn int<T: Copy>(
-        op: BinOp,
-        x: T,
-        y: T,
-        zero: T,
-        name: &str,
-        add: fn(T, T) -> Option<T>,
-        sub: fn(T, T) -> Option<T>,
-        mul: fn(T, T) -> Option<T>,
-        div: fn(T, T) -> Option<T>,
-        rem: fn(T, T) -> Option<T>,
-    ) -> Result<T, SqlError>
-    where
-        T: PartialEq,
-    {
-        if matches!(op, BinOp::Div | BinOp::Mod) && y == zero {
+/// Checked integer arithmetic: overflow is 22003, division by zero 22012.
+macro_rules! int_arith {
+    ($op:expr, $x:expr, $y:expr, $name:expr) => {{
+        let (x, y) = ($x, $y);
+        if matches!($op, BinOp::Div | BinOp::Mod) && y == 0 {
             return Err(SqlError::new(code::DIVISION_BY_ZERO, "division by zero"));
         }
-        let r = match op {
-            BinOp::Add => add(x, y),
-            BinOp::Sub => sub(x, y),
-            BinOp::Mul => mul(x, y),
-            BinOp::Div => div(x, y),
-            _ => rem(x, y),
-        };
-        r.ok_or_else(|| out_of_range(name))
-    }
+        match $op {
+            BinOp::Add => x.checked_add(y),
+            BinOp::Sub => x.checked_sub(y),
+            BinOp::Mul => x.checked_mul(y),
+            BinOp::Div => x.checked_div(y),
+            _ => x.checked_rem(y),
+        }
+        .ok_or_else(|| out_of_range($name))?
+    }};
+}
+
+fn arith(op: BinOp, a: Datum, b: Datum) -> Result<Datum, SqlError> {
     Ok(match (a, b) {
-        (Datum::Int2(x), Datum::Int2(y)) => Datum::Int2(int(op, x, y, 0, "smallint", i16::checked_add, i16::checked_sub, i16::checked_mul, i16::checked_div, i16::checked_rem)?),
-        (Datum::Int4(x), Datum::Int4(y)) => Datum::Int4(int(op, x, y, 0, "integer", i32::checked_add, i32::checked_sub, i32::checked_mul, i32::checked_div, i32::checked_rem)?),
-        (Datum::Int8(x), Datum::Int8(y)) => Datum::Int8(int(op, x, y, 0, "bigint", i64::checked_add, i64::checked_sub, i64::checked_mul, i64::checked_div, i64::checked_rem)?),
+        (Datum::Int2(x), Datum::Int2(y)) => Datum::Int2(int_arith!(op, x, y, "smallint")),
+        (Datum::Int4(x), Datum::Int4(y)) => Datum::Int4(int_arith!(op, x, y, "integer")),
+        (Datum::Int8(x), Datum::Int8(y)) => Datum::Int8(int_arith!(op, x, y, "bigint")),
         (Datum::Float8(x), Datum::Float8(y)) => {
             if op == BinOp::Div && y == 0.0 {
                 return Err(SqlError::new(code::DIVISION_BY_ZERO, "division by zero"));
@@ -963,20 +1181,41 @@ fn arith(op: BinOp, a: Datum, b: Datum) -> Result<Datum, SqlError> {
                 _ => x % y,
             };
             if r.is_infinite() && x.is_finite() && y.is_finite() {
-                return Err(SqlError::new(code::NUMERIC_VALUE_OUT_OF_RANGE, "value out of range: overflow"));
+                return Err(SqlError::new(
+                    code::NUMERIC_VALUE_OUT_OF_RANGE,
+                    "value out of range: overflow",
+                ));
             }
             Datum::Float8(r)
         }
-        (Datum::Float4(x), Datum::Float4(y)) => match arith(op, Datum::Float8(f64::from(x)), Datum::Float8(f64::from(y)))? {
-            Datum::Float8(r) => Datum::Float4(r as f32),
-            other => other,
-        },
-        (a, b) => return Err(SqlError::unsupported(format!("arithmetic on {:?} and {:?}", a.data_type(), b.data_type()))),
+        (Datum::Float4(x), Datum::Float4(y)) => {
+            match arith(op, Datum::Float8(f64::from(x)), Datum::Float8(f64::from(y)))? {
+                Datum::Float8(r) => Datum::Float4(r as f32),
+                other => other,
+            }
+        }
+        (a, b) => {
+            return Err(SqlError::unsupported(format!(
+                "arithmetic on {:?} and {:?}",
+                a.data_type(),
+                b.data_type()
+            )))
+        }
     })
 }
 
-fn call(f: Func, args: &[Expr], ty: DataType, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlError> {
-    let vals = |ctx: &EvalCtx<'_>| args.iter().map(|a| eval(a, row, ctx)).collect::<Result<Vec<_>, _>>();
+fn call(
+    f: Func,
+    args: &[Expr],
+    ty: DataType,
+    row: &[Datum],
+    ctx: &EvalCtx<'_>,
+) -> Result<Datum, SqlError> {
+    let vals = |ctx: &EvalCtx<'_>| {
+        args.iter()
+            .map(|a| eval(a, row, ctx))
+            .collect::<Result<Vec<_>, _>>()
+    };
     Ok(match f {
         Func::Now => Datum::TimestampTz(ctx.now),
         Func::GenRandomUuid => {
@@ -1006,11 +1245,19 @@ fn call(f: Func, args: &[Expr], ty: DataType, row: &[Datum], ctx: &EvalCtx<'_>) 
                 (Func::Lower, Datum::Text(s)) => Datum::Text(s.to_lowercase()),
                 (Func::Upper, Datum::Text(s)) => Datum::Text(s.to_uppercase()),
                 (Func::Length, Datum::Text(s)) => Datum::Int4(s.chars().count() as i32),
-                (Func::Abs, Datum::Int4(v)) => Datum::Int4(v.checked_abs().ok_or_else(|| out_of_range("integer"))?),
-                (Func::Abs, Datum::Int8(v)) => Datum::Int8(v.checked_abs().ok_or_else(|| out_of_range("bigint"))?),
+                (Func::Abs, Datum::Int4(v)) => {
+                    Datum::Int4(v.checked_abs().ok_or_else(|| out_of_range("integer"))?)
+                }
+                (Func::Abs, Datum::Int8(v)) => {
+                    Datum::Int8(v.checked_abs().ok_or_else(|| out_of_range("bigint"))?)
+                }
                 (Func::Abs, Datum::Float8(v)) => Datum::Float8(v.abs()),
                 (Func::JsonbTypeof, d) => Datum::Text(jsonb_of(&d)?.view().type_name().to_string()),
-                (f, v) => return Err(SqlError::unsupported(format!("{f:?} on {v:?} (type {ty:?})"))),
+                (f, v) => {
+                    return Err(SqlError::unsupported(format!(
+                        "{f:?} on {v:?} (type {ty:?})"
+                    )))
+                }
             }
         }
     })
@@ -1021,7 +1268,12 @@ fn fill_random(buf: &mut [u8]) {
     // RandomState is seeded from the OS; two hashes give 16 random bytes.
     for chunk in buf.chunks_mut(8) {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0));
+        h.write_u64(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0),
+        );
         let v = h.finish().to_le_bytes();
         chunk.copy_from_slice(&v[..chunk.len()]);
     }

@@ -34,7 +34,8 @@ use crate::sql::error::{code, SqlError};
 use crate::sql::expr::{self, bind, eval, BindCtx, EvalCtx, Expr, Scope, ScopeColumn};
 
 /// What `version()` and `server_version` report.
-pub const VERSION_STRING: &str = "PostgreSQL 15.0 (Sextant 0.1.0) on x86_64-pc-linux-gnu, compiled by rustc, 64-bit";
+pub const VERSION_STRING: &str =
+    "PostgreSQL 15.0 (Sextant 0.1.0) on x86_64-pc-linux-gnu, compiled by rustc, 64-bit";
 /// The `server_version` parameter.
 pub const SERVER_VERSION: &str = "15.0 (Sextant 0.1.0)";
 
@@ -141,7 +142,11 @@ impl Database {
 
     /// The password of `user`, for SCRAM verification.
     pub fn check_password(&self, user: &str) -> Option<String> {
-        self.cfg.users.iter().find(|(u, _)| u == user).map(|(_, p)| p.clone())
+        self.cfg
+            .users
+            .iter()
+            .find(|(u, _)| u == user)
+            .map(|(_, p)| p.clone())
     }
 
     /// ParameterStatus values sent at startup.
@@ -181,10 +186,24 @@ fn default_settings() -> BTreeMap<String, String> {
 
 /// Computes expression index keys for the engine: parse the stored SQL text
 /// of each key part and evaluate it on the row.
-fn index_key(t: &TableDef, ix: &crate::catalog::IndexDef, row: &[Datum]) -> Result<Vec<Datum>, String> {
+fn index_key(
+    t: &TableDef,
+    ix: &crate::catalog::IndexDef,
+    row: &[Datum],
+) -> Result<Vec<Datum>, String> {
     let scope = table_scope(t, None);
-    let text = TextContext { jsonb: Some(expr::jsonb_hooks()), ..TextContext::default() };
-    let ctx = EvalCtx { params: &[], aggregates: &[], text: &text, now: 0, database: "", user: "" };
+    let text = TextContext {
+        jsonb: Some(expr::jsonb_hooks()),
+        ..TextContext::default()
+    };
+    let ctx = EvalCtx {
+        params: &[],
+        aggregates: &[],
+        text: &text,
+        now: 0,
+        database: "",
+        user: "",
+    };
     ix.keys
         .iter()
         .map(|k| match k {
@@ -192,7 +211,14 @@ fn index_key(t: &TableDef, ix: &crate::catalog::IndexDef, row: &[Datum]) -> Resu
             IndexKey::Expr(sql) => {
                 let e = parse_expr(sql).map_err(|e| e.message)?;
                 let mut params = Vec::new();
-                let b = bind(&e, &scope, &mut BindCtx { params: &mut params }).map_err(|e| e.message)?;
+                let b = bind(
+                    &e,
+                    &scope,
+                    &mut BindCtx {
+                        params: &mut params,
+                    },
+                )
+                .map_err(|e| e.message)?;
                 eval(&b, row, &ctx).map_err(|e| e.message)
             }
         })
@@ -208,9 +234,9 @@ fn parse_expr(sql: &str) -> Result<ast::Expr, SqlError> {
 
 fn column_type(c: &ColumnDef) -> DataType {
     match DataType::from_oid(Oid(c.type_oid)) {
-        Some(DataType::Varchar { .. }) => {
-            DataType::Varchar { max_chars: (c.type_mod >= 4).then(|| (c.type_mod - 4) as u32) }
-        }
+        Some(DataType::Varchar { .. }) => DataType::Varchar {
+            max_chars: (c.type_mod >= 4).then(|| (c.type_mod - 4) as u32),
+        },
         Some(t) => t,
         None => DataType::Text,
     }
@@ -222,20 +248,35 @@ fn table_scope(t: &TableDef, alias: Option<&str>) -> Scope {
         columns: t
             .columns
             .iter()
-            .map(|c| ScopeColumn { table: Some(qual.clone()), name: c.name.clone(), ty: column_type(c) })
+            .map(|c| ScopeColumn {
+                table: Some(qual.clone()),
+                name: c.name.clone(),
+                ty: column_type(c),
+            })
             .collect(),
         aliases: Vec::new(),
     }
 }
 
 fn col_desc(name: &str, ty: DataType) -> Column {
-    Column { name: name.to_string(), type_oid: ty.oid().0, type_len: ty.typlen(), type_mod: ty.typmod() }
+    Column {
+        name: name.to_string(),
+        type_oid: ty.oid().0,
+        type_len: ty.typlen(),
+        type_mod: ty.typmod(),
+    }
 }
 
 fn object_name(n: &ast::ObjectName) -> String {
     n.0.last()
         .and_then(|p| p.as_ident())
-        .map(|i| if i.quote_style.is_some() { i.value.clone() } else { i.value.to_lowercase() })
+        .map(|i| {
+            if i.quote_style.is_some() {
+                i.value.clone()
+            } else {
+                i.value.to_lowercase()
+            }
+        })
         .unwrap_or_default()
 }
 
@@ -314,7 +355,11 @@ impl Session {
     }
 
     fn text_ctx(&self) -> TextContext {
-        TextContext { jsonb: Some(expr::jsonb_hooks()), now: Some(now_micros()), ..TextContext::default() }
+        TextContext {
+            jsonb: Some(expr::jsonb_hooks()),
+            now: Some(now_micros()),
+            ..TextContext::default()
+        }
     }
 
     /// Runs a simple-query string: every statement in order, stopping at the
@@ -361,23 +406,48 @@ impl Session {
     }
 
     /// Prepares `sql` as statement `name` ("" is the unnamed statement).
-    pub fn prepare(&mut self, name: &str, sql: &str, param_types: &[u32]) -> Result<Prepared, SqlError> {
+    pub fn prepare(
+        &mut self,
+        name: &str,
+        sql: &str,
+        param_types: &[u32],
+    ) -> Result<Prepared, SqlError> {
         let mut stmts = parse(sql)?;
         if stmts.len() > 1 {
-            return Err(SqlError::new(code::SYNTAX_ERROR, "cannot insert multiple commands into a prepared statement"));
+            return Err(SqlError::new(
+                code::SYNTAX_ERROR,
+                "cannot insert multiple commands into a prepared statement",
+            ));
         }
         let stmt = stmts.pop();
-        let mut params: Vec<Option<DataType>> =
-            param_types.iter().map(|o| if *o == 0 { None } else { DataType::from_oid(Oid(*o)) }).collect();
+        let mut params: Vec<Option<DataType>> = param_types
+            .iter()
+            .map(|o| {
+                if *o == 0 {
+                    None
+                } else {
+                    DataType::from_oid(Oid(*o))
+                }
+            })
+            .collect();
         let columns = match &stmt {
             Some(s) => self.describe(s, &mut params)?,
             None => Vec::new(),
         };
         let info = Prepared {
-            param_types: params.iter().map(|p| p.unwrap_or(DataType::Text).oid().0).collect(),
+            param_types: params
+                .iter()
+                .map(|p| p.unwrap_or(DataType::Text).oid().0)
+                .collect(),
             columns,
         };
-        self.prepared.insert(name.to_string(), PreparedStatement { stmt, info: info.clone() });
+        self.prepared.insert(
+            name.to_string(),
+            PreparedStatement {
+                stmt,
+                info: info.clone(),
+            },
+        );
         Ok(info)
     }
 
@@ -386,7 +456,12 @@ impl Session {
         self.prepared
             .get(name)
             .map(|p| p.info.clone())
-            .ok_or_else(|| SqlError::new(code::INVALID_SQL_STATEMENT_NAME, format!("prepared statement \"{name}\" does not exist")))
+            .ok_or_else(|| {
+                SqlError::new(
+                    code::INVALID_SQL_STATEMENT_NAME,
+                    format!("prepared statement \"{name}\" does not exist"),
+                )
+            })
     }
 
     /// Forgets a prepared statement.
@@ -395,12 +470,21 @@ impl Session {
     }
 
     /// Executes prepared statement `statement` with text parameters.
-    pub async fn execute(&mut self, statement: &str, params: &[Option<String>], max_rows: usize) -> Result<QueryResult, SqlError> {
-        let p = self
-            .prepared
-            .get(statement)
-            .ok_or_else(|| SqlError::new(code::INVALID_SQL_STATEMENT_NAME, format!("prepared statement \"{statement}\" does not exist")))?;
-        let Some(stmt) = p.stmt.clone() else { return Ok(QueryResult::Empty) };
+    pub async fn execute(
+        &mut self,
+        statement: &str,
+        params: &[Option<String>],
+        max_rows: usize,
+    ) -> Result<QueryResult, SqlError> {
+        let p = self.prepared.get(statement).ok_or_else(|| {
+            SqlError::new(
+                code::INVALID_SQL_STATEMENT_NAME,
+                format!("prepared statement \"{statement}\" does not exist"),
+            )
+        })?;
+        let Some(stmt) = p.stmt.clone() else {
+            return Ok(QueryResult::Empty);
+        };
         let text = self.text_ctx();
         let types = p.info.param_types.clone();
         if params.len() != types.len() {
@@ -415,7 +499,8 @@ impl Session {
                 None => Datum::Null,
                 Some(s) => {
                     let ty = DataType::from_oid(Oid(*oid)).unwrap_or(DataType::Text);
-                    pgtext::parse(&ty, s, &text).map_err(|e| SqlError::new(e.sqlstate(), e.to_string()))?
+                    pgtext::parse(&ty, s, &text)
+                        .map_err(|e| SqlError::new(e.sqlstate(), e.to_string()))?
                 }
             });
         }
@@ -428,7 +513,12 @@ impl Session {
         }
     }
 
-    async fn run(&mut self, stmt: &Statement, params: &[Datum], max_rows: usize) -> Result<QueryResult, SqlError> {
+    async fn run(
+        &mut self,
+        stmt: &Statement,
+        params: &[Datum],
+        max_rows: usize,
+    ) -> Result<QueryResult, SqlError> {
         self.cancel.store(false, AtomicOrdering::Relaxed);
         if self.failed && !matches!(stmt, Statement::Rollback { .. } | Statement::Commit { .. }) {
             return Err(SqlError::new(
@@ -443,45 +533,68 @@ impl Session {
         r
     }
 
-    async fn run_inner(&mut self, stmt: &Statement, params: &[Datum], max_rows: usize) -> Result<QueryResult, SqlError> {
+    async fn run_inner(
+        &mut self,
+        stmt: &Statement,
+        params: &[Datum],
+        max_rows: usize,
+    ) -> Result<QueryResult, SqlError> {
         match stmt {
             Statement::StartTransaction { modes, .. } => {
                 if self.tx.is_some() {
                     // PostgreSQL warns and carries on.
-                    return Ok(QueryResult::Command { tag: "BEGIN".into() });
+                    return Ok(QueryResult::Command {
+                        tag: "BEGIN".into(),
+                    });
                 }
                 let mut tx = self.db.engine.begin();
-                self.read_only_block = modes.iter().any(|m| matches!(m, ast::TransactionMode::AccessMode(ast::TransactionAccessMode::ReadOnly)));
+                self.read_only_block = modes.iter().any(|m| {
+                    matches!(
+                        m,
+                        ast::TransactionMode::AccessMode(ast::TransactionAccessMode::ReadOnly)
+                    )
+                });
                 if self.read_only_block {
                     tx.set_read_only();
                 }
                 self.tx = Some(tx);
-                Ok(QueryResult::Command { tag: "BEGIN".into() })
+                Ok(QueryResult::Command {
+                    tag: "BEGIN".into(),
+                })
             }
             Statement::Commit { .. } => {
                 let failed = std::mem::take(&mut self.failed);
                 match self.tx.take() {
-                    Some(_) if failed => Ok(QueryResult::Command { tag: "ROLLBACK".into() }),
+                    Some(_) if failed => Ok(QueryResult::Command {
+                        tag: "ROLLBACK".into(),
+                    }),
                     Some(tx) => {
                         tx.commit().await.map_err(SqlError::from_engine)?;
-                        Ok(QueryResult::Command { tag: "COMMIT".into() })
+                        Ok(QueryResult::Command {
+                            tag: "COMMIT".into(),
+                        })
                     }
-                    None => Ok(QueryResult::Command { tag: "COMMIT".into() }),
+                    None => Ok(QueryResult::Command {
+                        tag: "COMMIT".into(),
+                    }),
                 }
             }
             Statement::Rollback { .. } => {
                 self.failed = false;
                 self.tx = None;
-                Ok(QueryResult::Command { tag: "ROLLBACK".into() })
+                Ok(QueryResult::Command {
+                    tag: "ROLLBACK".into(),
+                })
             }
             Statement::Set(set) => self.set(set),
             Statement::ShowVariable { variable } => {
                 let name = variable.iter().map(ident).collect::<Vec<_>>().join(" ");
-                let v = self
-                    .settings
-                    .get(&name)
-                    .cloned()
-                    .ok_or_else(|| SqlError::new(code::UNDEFINED_OBJECT, format!("unrecognized configuration parameter \"{name}\"")))?;
+                let v = self.settings.get(&name).cloned().ok_or_else(|| {
+                    SqlError::new(
+                        code::UNDEFINED_OBJECT,
+                        format!("unrecognized configuration parameter \"{name}\""),
+                    )
+                })?;
                 Ok(QueryResult::Rows {
                     columns: vec![col_desc(&name, DataType::Text)],
                     rows: vec![vec![Some(v)]],
@@ -511,7 +624,9 @@ impl Session {
 
     fn set(&mut self, set: &ast::Set) -> Result<QueryResult, SqlError> {
         match set {
-            ast::Set::SingleAssignment { variable, values, .. } => {
+            ast::Set::SingleAssignment {
+                variable, values, ..
+            } => {
                 let name = object_name(variable);
                 let value = values
                     .iter()
@@ -526,7 +641,9 @@ impl Session {
                     .collect::<Vec<_>>()
                     .join(", ");
                 if name == "timezone" && !value.eq_ignore_ascii_case("utc") {
-                    return Err(SqlError::unsupported(format!("time zone \"{value}\" (only UTC for now)")));
+                    return Err(SqlError::unsupported(format!(
+                        "time zone \"{value}\" (only UTC for now)"
+                    )));
                 }
                 self.settings.insert(name, value);
                 Ok(QueryResult::Command { tag: "SET".into() })
@@ -534,7 +651,9 @@ impl Session {
             ast::Set::SetTimeZone { value, .. } => {
                 let v = value.to_string().trim_matches('\'').to_string();
                 if !v.eq_ignore_ascii_case("utc") {
-                    return Err(SqlError::unsupported(format!("time zone \"{v}\" (only UTC for now)")));
+                    return Err(SqlError::unsupported(format!(
+                        "time zone \"{v}\" (only UTC for now)"
+                    )));
                 }
                 self.settings.insert("timezone".into(), "UTC".into());
                 Ok(QueryResult::Command { tag: "SET".into() })
@@ -544,7 +663,11 @@ impl Session {
         }
     }
 
-    fn describe(&self, stmt: &Statement, params: &mut Vec<Option<DataType>>) -> Result<Vec<Column>, SqlError> {
+    fn describe(
+        &self,
+        stmt: &Statement,
+        params: &mut Vec<Option<DataType>>,
+    ) -> Result<Vec<Column>, SqlError> {
         let tx = match &self.tx {
             Some(t) => t,
             None => &self.db.engine.begin(),
@@ -552,14 +675,22 @@ impl Session {
         Ok(match stmt {
             Statement::Query(q) => {
                 let plan = self.plan_query(tx, q, params)?;
-                plan.outputs.iter().map(|(n, e)| col_desc(n, e.ty())).collect()
+                plan.outputs
+                    .iter()
+                    .map(|(n, e)| col_desc(n, e.ty()))
+                    .collect()
             }
             Statement::Insert(ins) => {
                 let (def, _) = self.bind_insert_target(tx, ins)?;
-                let cols = self.bind_insert_params(tx, ins, &def, params)?;
-                cols
+                self.bind_insert_params(tx, ins, &def, params)?
             }
-            Statement::Update { table, assignments, selection, returning, .. } => {
+            Statement::Update {
+                table,
+                assignments,
+                selection,
+                returning,
+                ..
+            } => {
                 let def = self.table_from_factor(tx, &table.relation)?;
                 let scope = table_scope(&def, None);
                 let mut ctx = BindCtx { params };
@@ -583,56 +714,112 @@ impl Session {
                 returning_columns(d.returning.as_deref(), &def, &scope, &mut ctx)?
             }
             Statement::ShowVariable { variable } => {
-                vec![col_desc(&variable.iter().map(ident).collect::<Vec<_>>().join(" "), DataType::Text)]
+                vec![col_desc(
+                    &variable.iter().map(ident).collect::<Vec<_>>().join(" "),
+                    DataType::Text,
+                )]
             }
             _ => Vec::new(),
         })
     }
 
     fn eval_ctx<'a>(&'a self, params: &'a [Datum], text: &'a TextContext, now: i64) -> EvalCtx<'a> {
-        EvalCtx { params, aggregates: &[], text, now, database: &self.database, user: &self.user }
+        EvalCtx {
+            params,
+            aggregates: &[],
+            text,
+            now,
+            database: &self.database,
+            user: &self.user,
+        }
     }
 
     fn check_cancel(&self) -> Result<(), SqlError> {
         if self.cancel.load(AtomicOrdering::Relaxed) {
-            return Err(SqlError::new(code::QUERY_CANCELED, "canceling statement due to user request"));
+            return Err(SqlError::new(
+                code::QUERY_CANCELED,
+                "canceling statement due to user request",
+            ));
         }
         Ok(())
     }
 
-    fn in_tx(&self, tx: &mut Transaction, stmt: &Statement, params: &[Datum], max_rows: usize) -> Result<QueryResult, SqlError> {
+    fn in_tx(
+        &self,
+        tx: &mut Transaction,
+        stmt: &Statement,
+        params: &[Datum],
+        max_rows: usize,
+    ) -> Result<QueryResult, SqlError> {
         match stmt {
             Statement::Query(q) => self.query(tx, q, params, max_rows),
             Statement::CreateTable(ct) => self.create_table(tx, ct),
             Statement::CreateIndex(ci) => self.create_index(tx, ci),
-            Statement::Drop { object_type, if_exists, names, .. } => self.drop(tx, object_type, *if_exists, names),
+            Statement::Drop {
+                object_type,
+                if_exists,
+                names,
+                ..
+            } => self.drop(tx, object_type, *if_exists, names),
             Statement::Truncate { table_names, .. } => {
                 for t in table_names {
                     let name = object_name(&t.name);
-                    let id = tx.catalog().table_by_name(&name).map(|d| d.id).ok_or_else(|| no_table(&name))?;
+                    let id = tx
+                        .catalog()
+                        .table_by_name(&name)
+                        .map(|d| d.id)
+                        .ok_or_else(|| no_table(&name))?;
                     tx.truncate(id).map_err(SqlError::from_engine)?;
                 }
-                Ok(QueryResult::Command { tag: "TRUNCATE TABLE".into() })
+                Ok(QueryResult::Command {
+                    tag: "TRUNCATE TABLE".into(),
+                })
             }
             Statement::Insert(ins) => self.insert(tx, ins, params),
-            Statement::Update { table, assignments, selection, returning, from, .. } => {
+            Statement::Update {
+                table,
+                assignments,
+                selection,
+                returning,
+                from,
+                ..
+            } => {
                 if from.is_some() {
                     return Err(SqlError::unsupported("UPDATE ... FROM"));
                 }
-                self.update(tx, &table.relation, assignments, selection.as_ref(), returning.as_deref(), params)
+                self.update(
+                    tx,
+                    &table.relation,
+                    assignments,
+                    selection.as_ref(),
+                    returning.as_deref(),
+                    params,
+                )
             }
             Statement::Delete(d) => self.delete(tx, d, params),
-            other => Err(SqlError::unsupported(format!("statement {}", first_words(&other.to_string())))),
+            other => Err(SqlError::unsupported(format!(
+                "statement {}",
+                first_words(&other.to_string())
+            ))),
         }
     }
 
-    fn create_table(&self, tx: &mut Transaction, ct: &ast::CreateTable) -> Result<QueryResult, SqlError> {
+    fn create_table(
+        &self,
+        tx: &mut Transaction,
+        ct: &ast::CreateTable,
+    ) -> Result<QueryResult, SqlError> {
         let name = object_name(&ct.name);
         if tx.catalog().table_by_name(&name).is_some() {
             if ct.if_not_exists {
-                return Ok(QueryResult::Command { tag: "CREATE TABLE".into() });
+                return Ok(QueryResult::Command {
+                    tag: "CREATE TABLE".into(),
+                });
             }
-            return Err(SqlError::new(code::DUPLICATE_TABLE, format!("relation \"{name}\" already exists")));
+            return Err(SqlError::new(
+                code::DUPLICATE_TABLE,
+                format!("relation \"{name}\" already exists"),
+            ));
         }
         if ct.query.is_some() {
             return Err(SqlError::unsupported("CREATE TABLE AS"));
@@ -643,78 +830,139 @@ impl Session {
         for c in &ct.columns {
             let cname = ident(&c.name);
             if columns.iter().any(|x: &ColumnDef| x.name == cname) {
-                return Err(SqlError::new(code::DUPLICATE_COLUMN, format!("column \"{cname}\" specified more than once")));
+                return Err(SqlError::new(
+                    code::DUPLICATE_COLUMN,
+                    format!("column \"{cname}\" specified more than once"),
+                ));
             }
             let ty = expr::data_type(&c.data_type)?;
-            let mut col = ColumnDef { name: cname, type_oid: ty.oid().0, type_mod: ty.typmod(), not_null: false, default: None };
+            let mut col = ColumnDef {
+                name: cname,
+                type_oid: ty.oid().0,
+                type_mod: ty.typmod(),
+                not_null: false,
+                default: None,
+            };
             for o in &c.options {
                 match &o.option {
                     ast::ColumnOption::NotNull => col.not_null = true,
                     ast::ColumnOption::Null => {}
                     ast::ColumnOption::Default(e) => col.default = Some(e.to_string()),
-                    ast::ColumnOption::Unique { is_primary: true, .. } => {
+                    ast::ColumnOption::Unique {
+                        is_primary: true, ..
+                    } => {
                         pk = vec![columns.len()];
                         col.not_null = true;
                     }
-                    ast::ColumnOption::Unique { is_primary: false, .. } => uniques.push(vec![columns.len()]),
+                    ast::ColumnOption::Unique {
+                        is_primary: false, ..
+                    } => uniques.push(vec![columns.len()]),
                     other => return Err(SqlError::unsupported(format!("column option {other}"))),
                 }
             }
             columns.push(col);
         }
         for con in &ct.constraints {
-            let cols_of = |cols: &[ast::IndexColumn], columns: &[ColumnDef]| -> Result<Vec<usize>, SqlError> {
+            let cols_of = |cols: &[ast::IndexColumn],
+                           columns: &[ColumnDef]|
+             -> Result<Vec<usize>, SqlError> {
                 cols.iter()
                     .map(|ic| {
                         let n = match &ic.column.expr {
                             ast::Expr::Identifier(i) => ident(i),
-                            other => return Err(SqlError::unsupported(format!("constraint on expression {other}"))),
+                            other => {
+                                return Err(SqlError::unsupported(format!(
+                                    "constraint on expression {other}"
+                                )))
+                            }
                         };
-                        columns
-                            .iter()
-                            .position(|c| c.name == n)
-                            .ok_or_else(|| SqlError::new(code::UNDEFINED_COLUMN, format!("column \"{n}\" named in key does not exist")))
+                        columns.iter().position(|c| c.name == n).ok_or_else(|| {
+                            SqlError::new(
+                                code::UNDEFINED_COLUMN,
+                                format!("column \"{n}\" named in key does not exist"),
+                            )
+                        })
                     })
                     .collect()
             };
             match con {
                 ast::TableConstraint::PrimaryKey { columns: cols, .. } => {
                     if !pk.is_empty() {
-                        return Err(SqlError::new(code::INVALID_PARAMETER_VALUE, format!("multiple primary keys for table \"{name}\" are not allowed")));
+                        return Err(SqlError::new(
+                            code::INVALID_PARAMETER_VALUE,
+                            format!("multiple primary keys for table \"{name}\" are not allowed"),
+                        ));
                     }
                     pk = cols_of(cols, &columns)?;
                     for i in &pk {
                         columns[*i].not_null = true;
                     }
                 }
-                ast::TableConstraint::Unique { columns: cols, .. } => uniques.push(cols_of(cols, &columns)?),
+                ast::TableConstraint::Unique { columns: cols, .. } => {
+                    uniques.push(cols_of(cols, &columns)?)
+                }
                 other => return Err(SqlError::unsupported(format!("table constraint {other}"))),
             }
         }
         let id = tx
-            .create_table(NewTable { name: name.clone(), columns, primary_key: pk })
+            .create_table(NewTable {
+                name: name.clone(),
+                columns,
+                primary_key: pk,
+            })
             .map_err(SqlError::from_engine)?;
         for (n, cols) in uniques.into_iter().enumerate() {
             let def = tx.catalog().table(id).expect("created").clone();
-            let ixname = format!("{name}_{}_key{}", cols.iter().map(|i| def.columns[*i].name.as_str()).collect::<Vec<_>>().join("_"), if n == 0 { String::new() } else { n.to_string() });
-            tx.create_index(id, NewIndex { name: ixname, unique: true, keys: cols.into_iter().map(IndexKey::Column).collect() })
-                .map_err(SqlError::from_engine)?;
+            let ixname = format!(
+                "{name}_{}_key{}",
+                cols.iter()
+                    .map(|i| def.columns[*i].name.as_str())
+                    .collect::<Vec<_>>()
+                    .join("_"),
+                if n == 0 { String::new() } else { n.to_string() }
+            );
+            tx.create_index(
+                id,
+                NewIndex {
+                    name: ixname,
+                    unique: true,
+                    keys: cols.into_iter().map(IndexKey::Column).collect(),
+                },
+            )
+            .map_err(SqlError::from_engine)?;
         }
-        Ok(QueryResult::Command { tag: "CREATE TABLE".into() })
+        Ok(QueryResult::Command {
+            tag: "CREATE TABLE".into(),
+        })
     }
 
-    fn create_index(&self, tx: &mut Transaction, ci: &ast::CreateIndex) -> Result<QueryResult, SqlError> {
+    fn create_index(
+        &self,
+        tx: &mut Transaction,
+        ci: &ast::CreateIndex,
+    ) -> Result<QueryResult, SqlError> {
         let tname = object_name(&ci.table_name);
-        let def = tx.catalog().table_by_name(&tname).cloned().ok_or_else(|| no_table(&tname))?;
+        let def = tx
+            .catalog()
+            .table_by_name(&tname)
+            .cloned()
+            .ok_or_else(|| no_table(&tname))?;
         let name = match &ci.name {
             Some(n) => object_name(n),
             None => format!("{tname}_idx"),
         };
-        if tx.catalog().index_by_name(&name).is_some() || tx.catalog().table_by_name(&name).is_some() {
+        if tx.catalog().index_by_name(&name).is_some()
+            || tx.catalog().table_by_name(&name).is_some()
+        {
             if ci.if_not_exists {
-                return Ok(QueryResult::Command { tag: "CREATE INDEX".into() });
+                return Ok(QueryResult::Command {
+                    tag: "CREATE INDEX".into(),
+                });
             }
-            return Err(SqlError::new(code::DUPLICATE_TABLE, format!("relation \"{name}\" already exists")));
+            return Err(SqlError::new(
+                code::DUPLICATE_TABLE,
+                format!("relation \"{name}\" already exists"),
+            ));
         }
         if ci.predicate.is_some() {
             return Err(SqlError::unsupported("partial indexes"));
@@ -725,13 +973,24 @@ impl Session {
             match &c.column.expr {
                 ast::Expr::Identifier(i) => {
                     let n = ident(i);
-                    let pos = def.column(&n).ok_or_else(|| SqlError::new(code::UNDEFINED_COLUMN, format!("column \"{n}\" does not exist")))?;
+                    let pos = def.column(&n).ok_or_else(|| {
+                        SqlError::new(
+                            code::UNDEFINED_COLUMN,
+                            format!("column \"{n}\" does not exist"),
+                        )
+                    })?;
                     keys.push(IndexKey::Column(pos));
                 }
                 e => {
                     let e = strip_nested(e);
                     let mut params = Vec::new();
-                    let b = bind(e, &scope, &mut BindCtx { params: &mut params })?;
+                    let b = bind(
+                        e,
+                        &scope,
+                        &mut BindCtx {
+                            params: &mut params,
+                        },
+                    )?;
                     if !b.ty().is_key_encodable() {
                         return Err(SqlError::new(
                             code::UNDEFINED_OBJECT,
@@ -742,11 +1001,27 @@ impl Session {
                 }
             }
         }
-        tx.create_index(def.id, NewIndex { name, unique: ci.unique, keys }).map_err(SqlError::from_engine)?;
-        Ok(QueryResult::Command { tag: "CREATE INDEX".into() })
+        tx.create_index(
+            def.id,
+            NewIndex {
+                name,
+                unique: ci.unique,
+                keys,
+            },
+        )
+        .map_err(SqlError::from_engine)?;
+        Ok(QueryResult::Command {
+            tag: "CREATE INDEX".into(),
+        })
     }
 
-    fn drop(&self, tx: &mut Transaction, object_type: &ast::ObjectType, if_exists: bool, names: &[ast::ObjectName]) -> Result<QueryResult, SqlError> {
+    fn drop(
+        &self,
+        tx: &mut Transaction,
+        object_type: &ast::ObjectType,
+        if_exists: bool,
+        names: &[ast::ObjectName],
+    ) -> Result<QueryResult, SqlError> {
         match object_type {
             ast::ObjectType::Table => {
                 for n in names {
@@ -757,7 +1032,9 @@ impl Session {
                         None => return Err(no_table(&name)),
                     }
                 }
-                Ok(QueryResult::Command { tag: "DROP TABLE".into() })
+                Ok(QueryResult::Command {
+                    tag: "DROP TABLE".into(),
+                })
             }
             ast::ObjectType::Index => {
                 for n in names {
@@ -766,22 +1043,35 @@ impl Session {
                         if if_exists {
                             continue;
                         }
-                        return Err(SqlError::new(code::UNDEFINED_OBJECT, format!("index \"{name}\" does not exist")));
+                        return Err(SqlError::new(
+                            code::UNDEFINED_OBJECT,
+                            format!("index \"{name}\" does not exist"),
+                        ));
                     }
                     tx.drop_index(&name).map_err(SqlError::from_engine)?;
                 }
-                Ok(QueryResult::Command { tag: "DROP INDEX".into() })
+                Ok(QueryResult::Command {
+                    tag: "DROP INDEX".into(),
+                })
             }
             other => Err(SqlError::unsupported(format!("DROP {other}"))),
         }
     }
 
-    fn bind_insert_target(&self, tx: &Transaction, ins: &ast::Insert) -> Result<(Arc<TableDef>, Vec<usize>), SqlError> {
+    fn bind_insert_target(
+        &self,
+        tx: &Transaction,
+        ins: &ast::Insert,
+    ) -> Result<(Arc<TableDef>, Vec<usize>), SqlError> {
         let name = match &ins.table {
             ast::TableObject::TableName(n) => object_name(n),
             other => return Err(SqlError::unsupported(format!("INSERT INTO {other}"))),
         };
-        let def = tx.catalog().table_by_name(&name).cloned().ok_or_else(|| no_table(&name))?;
+        let def = tx
+            .catalog()
+            .table_by_name(&name)
+            .cloned()
+            .ok_or_else(|| no_table(&name))?;
         let targets: Vec<usize> = if ins.columns.is_empty() {
             (0..def.columns.len()).collect()
         } else {
@@ -790,7 +1080,10 @@ impl Session {
                 .map(|c| {
                     let n = ident(c);
                     def.column(&n).ok_or_else(|| {
-                        SqlError::new(code::UNDEFINED_COLUMN, format!("column \"{n}\" of relation \"{name}\" does not exist"))
+                        SqlError::new(
+                            code::UNDEFINED_COLUMN,
+                            format!("column \"{n}\" of relation \"{name}\" does not exist"),
+                        )
                     })
                 })
                 .collect::<Result<_, _>>()?
@@ -799,7 +1092,13 @@ impl Session {
     }
 
     /// Binds an INSERT's values for parameter inference and returns its RETURNING columns.
-    fn bind_insert_params(&self, tx: &Transaction, ins: &ast::Insert, def: &TableDef, params: &mut Vec<Option<DataType>>) -> Result<Vec<Column>, SqlError> {
+    fn bind_insert_params(
+        &self,
+        tx: &Transaction,
+        ins: &ast::Insert,
+        def: &TableDef,
+        params: &mut Vec<Option<DataType>>,
+    ) -> Result<Vec<Column>, SqlError> {
         let (_, targets) = self.bind_insert_target(tx, ins)?;
         let empty = Scope::default();
         if let Some(src) = &ins.source {
@@ -819,38 +1118,67 @@ impl Session {
             }
         }
         let scope = table_scope(def, None);
-        returning_columns(ins.returning.as_deref(), def, &scope, &mut BindCtx { params })
+        returning_columns(
+            ins.returning.as_deref(),
+            def,
+            &scope,
+            &mut BindCtx { params },
+        )
     }
 
-    fn insert(&self, tx: &mut Transaction, ins: &ast::Insert, params: &[Datum]) -> Result<QueryResult, SqlError> {
+    fn insert(
+        &self,
+        tx: &mut Transaction,
+        ins: &ast::Insert,
+        params: &[Datum],
+    ) -> Result<QueryResult, SqlError> {
         let (def, targets) = self.bind_insert_target(tx, ins)?;
         let text = self.text_ctx();
         let now = now_micros();
         let ectx = self.eval_ctx(params, &text, now);
-        let src = ins.source.as_ref().ok_or_else(|| SqlError::unsupported("INSERT without VALUES or SELECT"))?;
+        let src = ins
+            .source
+            .as_ref()
+            .ok_or_else(|| SqlError::unsupported("INSERT without VALUES or SELECT"))?;
         // Rows to insert, as full rows with defaults filled in.
         let mut param_types: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
-        let provided: Vec<Vec<Datum>> = match src.body.as_ref() {
+        // Rows as given; `None` marks DEFAULT.
+        let provided: Vec<Vec<Option<Datum>>> = match src.body.as_ref() {
             ast::SetExpr::Values(v) => {
                 let empty = Scope::default();
                 let mut rows = Vec::with_capacity(v.rows.len());
                 for row in &v.rows {
                     if row.len() > targets.len() {
-                        return Err(SqlError::new(code::SYNTAX_ERROR, "INSERT has more expressions than target columns"));
+                        return Err(SqlError::new(
+                            code::SYNTAX_ERROR,
+                            "INSERT has more expressions than target columns",
+                        ));
                     }
                     let mut vals = Vec::with_capacity(row.len());
                     for (e, t) in row.iter().zip(&targets) {
                         let ty = column_type(&def.columns[*t]);
-                        if matches!(e, ast::Expr::Identifier(i) if i.value.eq_ignore_ascii_case("default")) {
+                        if matches!(e, ast::Expr::Identifier(i) if i.value.eq_ignore_ascii_case("default"))
+                        {
                             vals.push(None);
                             continue;
                         }
-                        let b = bind(e, &empty, &mut BindCtx { params: &mut param_types })?.coerce_to(ty);
-                        vals.push(Some(assign_cast(eval(&b, &[], &ectx)?, ty, &def.columns[*t], &ectx)?));
+                        let b = bind(
+                            e,
+                            &empty,
+                            &mut BindCtx {
+                                params: &mut param_types,
+                            },
+                        )?
+                        .coerce_to(ty);
+                        vals.push(Some(assign_cast(
+                            eval(&b, &[], &ectx)?,
+                            ty,
+                            &def.columns[*t],
+                            &ectx,
+                        )?));
                     }
-                    rows.push(vals.into_iter().map(|v| v.unwrap_or(Datum::Null)).collect::<Vec<_>>().into_iter().enumerate().map(|(i, d)| (i, d)).map(|(_, d)| d).collect());
+                    rows.push(vals);
                 }
-                // Mark DEFAULT positions by re-checking: simpler to fill defaults for missing ones below.
                 rows
             }
             ast::SetExpr::Select(_) | ast::SetExpr::Query(_) => {
@@ -860,7 +1188,7 @@ impl Session {
                     let mut vals = Vec::new();
                     for (d, t) in r.into_iter().zip(&targets) {
                         let ty = column_type(&def.columns[*t]);
-                        vals.push(assign_cast(d, ty, &def.columns[*t], &ectx)?);
+                        vals.push(Some(assign_cast(d, ty, &def.columns[*t], &ectx)?));
                     }
                     out.push(vals);
                 }
@@ -880,7 +1208,7 @@ impl Session {
             self.check_cancel()?;
             let mut row = vec![None; def.columns.len()];
             for (v, t) in vals.into_iter().zip(&targets) {
-                row[*t] = Some(v);
+                row[*t] = v;
             }
             let mut full = Vec::with_capacity(def.columns.len());
             for (i, c) in def.columns.iter().enumerate() {
@@ -893,7 +1221,8 @@ impl Session {
             check_not_null(&def, &full)?;
             let result_row = match on_conflict {
                 None => {
-                    tx.insert(def.id, full.clone()).map_err(SqlError::from_engine)?;
+                    tx.insert(def.id, full.clone())
+                        .map_err(SqlError::from_engine)?;
                     Some(full)
                 }
                 Some(oc) => self.upsert(tx, &def, &scope, oc, full, &ectx)?,
@@ -908,10 +1237,17 @@ impl Session {
         match &ins.returning {
             Some(ret) => {
                 let mut pt: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
-                let columns = returning_columns(Some(ret), &def, &scope, &mut BindCtx { params: &mut pt })?;
-                Ok(QueryResult::Rows { columns, rows: returned, tag: format!("INSERT 0 {count}") })
+                let columns =
+                    returning_columns(Some(ret), &def, &scope, &mut BindCtx { params: &mut pt })?;
+                Ok(QueryResult::Rows {
+                    columns,
+                    rows: returned,
+                    tag: format!("INSERT 0 {count}"),
+                })
             }
-            None => Ok(QueryResult::Command { tag: format!("INSERT 0 {count}") }),
+            None => Ok(QueryResult::Command {
+                tag: format!("INSERT 0 {count}"),
+            }),
         }
     }
 
@@ -922,7 +1258,14 @@ impl Session {
                 let e = parse_expr(sql)?;
                 let ty = column_type(c);
                 let mut params = Vec::new();
-                let b = bind(&e, &Scope::default(), &mut BindCtx { params: &mut params })?.coerce_to(ty);
+                let b = bind(
+                    &e,
+                    &Scope::default(),
+                    &mut BindCtx {
+                        params: &mut params,
+                    },
+                )?
+                .coerce_to(ty);
                 assign_cast(eval(&b, &[], ectx)?, ty, c, ectx)
             }
         }
@@ -940,7 +1283,14 @@ impl Session {
         if let Some(ast::ConflictTarget::Columns(cols)) = &oc.conflict_target {
             let named: Vec<usize> = cols.iter().filter_map(|c| def.column(&ident(c))).collect();
             let is_pk = !def.primary_key.is_empty() && named == def.primary_key;
-            let is_unique = def.indexes.iter().any(|ix| ix.unique && ix.keys.iter().map(|k| matches!(k, IndexKey::Column(i) if named.contains(i))).all(|x| x) && ix.keys.len() == named.len());
+            let is_unique = def.indexes.iter().any(|ix| {
+                ix.unique
+                    && ix
+                        .keys
+                        .iter()
+                        .all(|k| matches!(k, IndexKey::Column(i) if named.contains(i)))
+                    && ix.keys.len() == named.len()
+            });
             if !is_pk && !is_unique {
                 return Err(SqlError::new(
                     code::INVALID_PARAMETER_VALUE,
@@ -948,7 +1298,9 @@ impl Session {
                 ));
             }
             if !is_pk {
-                return Err(SqlError::unsupported("ON CONFLICT on a unique index other than the primary key"));
+                return Err(SqlError::unsupported(
+                    "ON CONFLICT on a unique index other than the primary key",
+                ));
             }
         }
         if def.primary_key.is_empty() {
@@ -960,7 +1312,8 @@ impl Session {
         let pk: Vec<Datum> = def.primary_key.iter().map(|i| row[*i].clone()).collect();
         let existing = tx.get(def.id, &pk).map_err(SqlError::from_engine)?;
         let Some(existing) = existing else {
-            tx.insert(def.id, row.clone()).map_err(SqlError::from_engine)?;
+            tx.insert(def.id, row.clone())
+                .map_err(SqlError::from_engine)?;
             return Ok(Some(row));
         };
         match &oc.action {
@@ -970,7 +1323,11 @@ impl Session {
                 let mut s = scope.clone();
                 let n = def.columns.len();
                 for (i, c) in def.columns.iter().enumerate() {
-                    s.columns.push(ScopeColumn { table: Some("excluded".into()), name: c.name.clone(), ty: scope.columns[i].ty });
+                    s.columns.push(ScopeColumn {
+                        table: Some("excluded".into()),
+                        name: c.name.clone(),
+                        ty: scope.columns[i].ty,
+                    });
                     s.aliases.push(("excluded".into(), c.name.clone(), n + i));
                 }
                 // Unqualified names refer to the existing row only.
@@ -979,9 +1336,16 @@ impl Session {
                 }
                 let mut both = existing.clone();
                 both.extend(row.iter().cloned());
-                let mut params: Vec<Option<DataType>> = ectx.params.iter().map(|d| d.data_type()).collect();
+                let mut params: Vec<Option<DataType>> =
+                    ectx.params.iter().map(|d| d.data_type()).collect();
                 if let Some(w) = &du.selection {
-                    let b = bind(w, &s, &mut BindCtx { params: &mut params })?;
+                    let b = bind(
+                        w,
+                        &s,
+                        &mut BindCtx {
+                            params: &mut params,
+                        },
+                    )?;
                     if !matches!(eval(&b, &both, ectx)?, Datum::Bool(true)) {
                         return Ok(None);
                     }
@@ -989,28 +1353,59 @@ impl Session {
                 let mut new = existing.clone();
                 for a in &du.assignments {
                     let (i, ty) = assign_target(def, a)?;
-                    let b = bind(&a.value, &s, &mut BindCtx { params: &mut params })?.coerce_to(ty);
+                    let b = bind(
+                        &a.value,
+                        &s,
+                        &mut BindCtx {
+                            params: &mut params,
+                        },
+                    )?
+                    .coerce_to(ty);
                     new[i] = assign_cast(eval(&b, &both, ectx)?, ty, &def.columns[i], ectx)?;
                 }
                 check_not_null(def, &new)?;
                 let key = tx.encode_pk(def.id, &pk).map_err(SqlError::from_engine)?;
-                tx.update(def.id, &key, new.clone()).map_err(SqlError::from_engine)?;
+                tx.update(def.id, &key, new.clone())
+                    .map_err(SqlError::from_engine)?;
                 Ok(Some(new))
             }
         }
     }
 
-    fn project_returning(&self, items: &[ast::SelectItem], def: &TableDef, scope: &Scope, row: &[Datum], ectx: &EvalCtx<'_>) -> Result<Vec<Option<String>>, SqlError> {
+    fn project_returning(
+        &self,
+        items: &[ast::SelectItem],
+        def: &TableDef,
+        scope: &Scope,
+        row: &[Datum],
+        ectx: &EvalCtx<'_>,
+    ) -> Result<Vec<Option<String>>, SqlError> {
         let mut params: Vec<Option<DataType>> = ectx.params.iter().map(|d| d.data_type()).collect();
-        let outs = select_items(items, def, scope, &mut BindCtx { params: &mut params })?;
-        outs.iter().map(|(_, e)| Ok(text_of(&eval(e, row, ectx)?, ectx.text))).collect()
+        let outs = select_items(
+            items,
+            def,
+            scope,
+            &mut BindCtx {
+                params: &mut params,
+            },
+        )?;
+        outs.iter()
+            .map(|(_, e)| Ok(text_of(&eval(e, row, ectx)?, ectx.text)))
+            .collect()
     }
 
-    fn table_from_factor(&self, tx: &Transaction, f: &ast::TableFactor) -> Result<Arc<TableDef>, SqlError> {
+    fn table_from_factor(
+        &self,
+        tx: &Transaction,
+        f: &ast::TableFactor,
+    ) -> Result<Arc<TableDef>, SqlError> {
         match f {
             ast::TableFactor::Table { name, .. } => {
                 let n = object_name(name);
-                tx.catalog().table_by_name(&n).cloned().ok_or_else(|| no_table(&n))
+                tx.catalog()
+                    .table_by_name(&n)
+                    .cloned()
+                    .ok_or_else(|| no_table(&n))
             }
             other => Err(SqlError::unsupported(format!("FROM {other}"))),
         }
@@ -1020,7 +1415,9 @@ impl Session {
         let tables = match &d.from {
             ast::FromTable::WithFromKeyword(t) | ast::FromTable::WithoutKeyword(t) => t,
         };
-        let [t] = tables.as_slice() else { return Err(SqlError::unsupported("DELETE from several tables")) };
+        let [t] = tables.as_slice() else {
+            return Err(SqlError::unsupported("DELETE from several tables"));
+        };
         if !t.joins.is_empty() || d.using.is_some() {
             return Err(SqlError::unsupported("DELETE ... USING"));
         }
@@ -1028,18 +1425,38 @@ impl Session {
     }
 
     /// Rows of `def` matching `filter`, with their stored keys.
-    fn matching_rows(&self, tx: &Transaction, def: &TableDef, filter: Option<&Expr>, point: Option<&[Expr]>, ectx: &EvalCtx<'_>) -> Result<Vec<(Vec<u8>, Vec<Datum>)>, SqlError> {
+    fn matching_rows(
+        &self,
+        tx: &Transaction,
+        def: &TableDef,
+        filter: Option<&Expr>,
+        point: Option<&[Expr]>,
+        ectx: &EvalCtx<'_>,
+    ) -> Result<Vec<crate::engine::Row>, SqlError> {
         let rows = match point {
             Some(pk) => {
-                let vals = pk.iter().map(|e| eval(e, &[], ectx)).collect::<Result<Vec<_>, _>>()?;
+                let vals = pk
+                    .iter()
+                    .map(|e| eval(e, &[], ectx))
+                    .collect::<Result<Vec<_>, _>>()?;
                 if vals.iter().any(Datum::is_null) {
                     Vec::new()
                 } else {
                     let key = tx.encode_pk(def.id, &vals).map_err(SqlError::from_engine)?;
-                    tx.get_by_key(def.id, &key).map_err(SqlError::from_engine)?.map(|r| vec![(key, r)]).unwrap_or_default()
+                    tx.get_by_key(def.id, &key)
+                        .map_err(SqlError::from_engine)?
+                        .map(|r| vec![(key, r)])
+                        .unwrap_or_default()
                 }
             }
-            None => tx.scan(def.id, Bound::Unbounded, Bound::Unbounded, Direction::Forward).map_err(SqlError::from_engine)?,
+            None => tx
+                .scan(
+                    def.id,
+                    Bound::Unbounded,
+                    Bound::Unbounded,
+                    Direction::Forward,
+                )
+                .map_err(SqlError::from_engine)?,
         };
         let mut out = Vec::new();
         for (i, (k, r)) in rows.into_iter().enumerate() {
@@ -1071,13 +1488,19 @@ impl Session {
         let text = self.text_ctx();
         let ectx = self.eval_ctx(params, &text, now_micros());
         let mut pt: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
-        let filter = selection.map(|w| bind(w, &scope, &mut BindCtx { params: &mut pt })).transpose()?;
+        let filter = selection
+            .map(|w| bind(w, &scope, &mut BindCtx { params: &mut pt }))
+            .transpose()?;
         let point = filter.as_ref().and_then(|f| pk_point(&def, f));
         let sets: Vec<(usize, DataType, Expr)> = assignments
             .iter()
             .map(|a| {
                 let (i, ty) = assign_target(&def, a)?;
-                Ok((i, ty, bind(&a.value, &scope, &mut BindCtx { params: &mut pt })?.coerce_to(ty)))
+                Ok((
+                    i,
+                    ty,
+                    bind(&a.value, &scope, &mut BindCtx { params: &mut pt })?.coerce_to(ty),
+                ))
             })
             .collect::<Result<_, SqlError>>()?;
         let rows = self.matching_rows(tx, &def, filter.as_ref(), point.as_deref(), &ectx)?;
@@ -1089,27 +1512,44 @@ impl Session {
                 new[*i] = assign_cast(eval(e, &old, &ectx)?, *ty, &def.columns[*i], &ectx)?;
             }
             check_not_null(&def, &new)?;
-            tx.update(def.id, &key, new.clone()).map_err(SqlError::from_engine)?;
+            tx.update(def.id, &key, new.clone())
+                .map_err(SqlError::from_engine)?;
             if let Some(ret) = returning {
                 returned.push(self.project_returning(ret, &def, &scope, &new, &ectx)?);
             }
         }
         match returning {
             Some(ret) => {
-                let columns = returning_columns(Some(ret), &def, &scope, &mut BindCtx { params: &mut pt })?;
-                Ok(QueryResult::Rows { columns, rows: returned, tag: format!("UPDATE {n}") })
+                let columns =
+                    returning_columns(Some(ret), &def, &scope, &mut BindCtx { params: &mut pt })?;
+                Ok(QueryResult::Rows {
+                    columns,
+                    rows: returned,
+                    tag: format!("UPDATE {n}"),
+                })
             }
-            None => Ok(QueryResult::Command { tag: format!("UPDATE {n}") }),
+            None => Ok(QueryResult::Command {
+                tag: format!("UPDATE {n}"),
+            }),
         }
     }
 
-    fn delete(&self, tx: &mut Transaction, d: &ast::Delete, params: &[Datum]) -> Result<QueryResult, SqlError> {
+    fn delete(
+        &self,
+        tx: &mut Transaction,
+        d: &ast::Delete,
+        params: &[Datum],
+    ) -> Result<QueryResult, SqlError> {
         let def = self.delete_target(tx, d)?;
         let scope = table_scope(&def, None);
         let text = self.text_ctx();
         let ectx = self.eval_ctx(params, &text, now_micros());
         let mut pt: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
-        let filter = d.selection.as_ref().map(|w| bind(w, &scope, &mut BindCtx { params: &mut pt })).transpose()?;
+        let filter = d
+            .selection
+            .as_ref()
+            .map(|w| bind(w, &scope, &mut BindCtx { params: &mut pt }))
+            .transpose()?;
         let point = filter.as_ref().and_then(|f| pk_point(&def, f));
         let rows = self.matching_rows(tx, &def, filter.as_ref(), point.as_deref(), &ectx)?;
         let n = rows.len();
@@ -1122,19 +1562,34 @@ impl Session {
         }
         match &d.returning {
             Some(ret) => {
-                let columns = returning_columns(Some(ret), &def, &scope, &mut BindCtx { params: &mut pt })?;
-                Ok(QueryResult::Rows { columns, rows: returned, tag: format!("DELETE {n}") })
+                let columns =
+                    returning_columns(Some(ret), &def, &scope, &mut BindCtx { params: &mut pt })?;
+                Ok(QueryResult::Rows {
+                    columns,
+                    rows: returned,
+                    tag: format!("DELETE {n}"),
+                })
             }
-            None => Ok(QueryResult::Command { tag: format!("DELETE {n}") }),
+            None => Ok(QueryResult::Command {
+                tag: format!("DELETE {n}"),
+            }),
         }
     }
 
-    fn plan_query(&self, tx: &Transaction, q: &ast::Query, params: &mut Vec<Option<DataType>>) -> Result<Plan, SqlError> {
+    fn plan_query(
+        &self,
+        tx: &Transaction,
+        q: &ast::Query,
+        params: &mut Vec<Option<DataType>>,
+    ) -> Result<Plan, SqlError> {
         if q.with.is_some() {
             return Err(SqlError::unsupported("WITH (common table expressions)"));
         }
         let ast::SetExpr::Select(sel) = q.body.as_ref() else {
-            return Err(SqlError::unsupported(format!("query form {}", first_words(&q.body.to_string()))));
+            return Err(SqlError::unsupported(format!(
+                "query form {}",
+                first_words(&q.body.to_string())
+            )));
         };
         let (table, scope) = match sel.from.as_slice() {
             [] => (None, Scope::default()),
@@ -1150,25 +1605,50 @@ impl Session {
             _ => return Err(SqlError::unsupported("joins")),
         };
         let mut ctx = BindCtx { params };
-        let filter = sel.selection.as_ref().map(|w| bind(w, &scope, &mut ctx).map(|e| e.coerce_to(DataType::Bool))).transpose()?;
+        let filter = sel
+            .selection
+            .as_ref()
+            .map(|w| bind(w, &scope, &mut ctx).map(|e| e.coerce_to(DataType::Bool)))
+            .transpose()?;
         let point = match (&table, &filter) {
             (Some(def), Some(f)) => pk_point(def, f),
             _ => None,
         };
         let group_by: Vec<Expr> = match &sel.group_by {
-            ast::GroupByExpr::Expressions(exprs, _) => exprs.iter().map(|e| bind(e, &scope, &mut ctx)).collect::<Result<_, _>>()?,
+            ast::GroupByExpr::Expressions(exprs, _) => exprs
+                .iter()
+                .map(|e| bind(e, &scope, &mut ctx))
+                .collect::<Result<_, _>>()?,
             ast::GroupByExpr::All(_) => return Err(SqlError::unsupported("GROUP BY ALL")),
         };
         let mut aggregates = Vec::new();
-        let dummy = TableDef { id: 0, name: String::new(), columns: Vec::new(), primary_key: Vec::new(), root: crate::pages::PageId(0), indexes: Vec::new() };
+        let dummy = TableDef {
+            id: 0,
+            name: String::new(),
+            columns: Vec::new(),
+            primary_key: Vec::new(),
+            root: crate::pages::PageId(0),
+            indexes: Vec::new(),
+        };
         let mut outputs = Vec::new();
         for item in &sel.projection {
             match item {
                 ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..) => {
-                    let def = table.as_deref().ok_or_else(|| SqlError::new(code::SYNTAX_ERROR, "SELECT * with no tables specified is not valid"))?;
-                    outputs.extend(select_items(std::slice::from_ref(item), def, &scope, &mut ctx)?);
+                    let def = table.as_deref().ok_or_else(|| {
+                        SqlError::new(
+                            code::SYNTAX_ERROR,
+                            "SELECT * with no tables specified is not valid",
+                        )
+                    })?;
+                    outputs.extend(select_items(
+                        std::slice::from_ref(item),
+                        def,
+                        &scope,
+                        &mut ctx,
+                    )?);
                 }
-                ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => {
+                ast::SelectItem::UnnamedExpr(e)
+                | ast::SelectItem::ExprWithAlias { expr: e, .. } => {
                     let b = bind_with_aggs(e, &scope, &mut ctx, &mut aggregates, &group_by)?;
                     let name = match item {
                         ast::SelectItem::ExprWithAlias { alias, .. } => ident(alias),
@@ -1179,7 +1659,11 @@ impl Session {
             }
         }
         let _ = &dummy;
-        let having = sel.having.as_ref().map(|h| bind_with_aggs(h, &scope, &mut ctx, &mut aggregates, &group_by)).transpose()?;
+        let having = sel
+            .having
+            .as_ref()
+            .map(|h| bind_with_aggs(h, &scope, &mut ctx, &mut aggregates, &group_by))
+            .transpose()?;
         let grouped = !group_by.is_empty() || !aggregates.is_empty();
         if grouped {
             for (name, e) in &outputs {
@@ -1190,7 +1674,9 @@ impl Session {
         }
         let mut order_by = Vec::new();
         if let Some(ob) = &q.order_by {
-            let ast::OrderByKind::Expressions(exprs) = &ob.kind else { return Err(SqlError::unsupported("ORDER BY ALL")) };
+            let ast::OrderByKind::Expressions(exprs) = &ob.kind else {
+                return Err(SqlError::unsupported("ORDER BY ALL"));
+            };
             for o in exprs {
                 let asc = o.options.asc.unwrap_or(true);
                 let nulls_first = o.options.nulls_first.unwrap_or(!asc);
@@ -1198,12 +1684,25 @@ impl Session {
                 let e = match &o.expr {
                     ast::Expr::Value(v) if matches!(v.value, ast::Value::Number(..)) => {
                         let n: usize = v.value.to_string().parse().unwrap_or(0);
-                        outputs.get(n.wrapping_sub(1)).map(|(_, e)| e.clone()).ok_or_else(|| {
-                            SqlError::new(code::INVALID_PARAMETER_VALUE, format!("ORDER BY position {n} is not in select list"))
-                        })?
+                        outputs
+                            .get(n.wrapping_sub(1))
+                            .map(|(_, e)| e.clone())
+                            .ok_or_else(|| {
+                                SqlError::new(
+                                    code::INVALID_PARAMETER_VALUE,
+                                    format!("ORDER BY position {n} is not in select list"),
+                                )
+                            })?
                     }
-                    ast::Expr::Identifier(i) if outputs.iter().any(|(n, _)| *n == ident(i)) && scope.columns.iter().all(|c| c.name != ident(i)) => {
-                        outputs.iter().find(|(n, _)| *n == ident(i)).map(|(_, e)| e.clone()).expect("checked")
+                    ast::Expr::Identifier(i)
+                        if outputs.iter().any(|(n, _)| *n == ident(i))
+                            && scope.columns.iter().all(|c| c.name != ident(i)) =>
+                    {
+                        outputs
+                            .iter()
+                            .find(|(n, _)| *n == ident(i))
+                            .map(|(_, e)| e.clone())
+                            .expect("checked")
                     }
                     e => bind_with_aggs(e, &scope, &mut ctx, &mut aggregates, &group_by)?,
                 };
@@ -1213,8 +1712,20 @@ impl Session {
         let (limit, offset) = match &q.limit_clause {
             None => (None, None),
             Some(ast::LimitClause::LimitOffset { limit, offset, .. }) => (
-                limit.as_ref().map(|l| bind(l, &Scope::default(), &mut ctx).map(|e| Expr::Cast(Box::new(e), DataType::Int8))).transpose()?,
-                offset.as_ref().map(|o| bind(&o.value, &Scope::default(), &mut ctx).map(|e| Expr::Cast(Box::new(e), DataType::Int8))).transpose()?,
+                limit
+                    .as_ref()
+                    .map(|l| {
+                        bind(l, &Scope::default(), &mut ctx)
+                            .map(|e| Expr::Cast(Box::new(e), DataType::Int8))
+                    })
+                    .transpose()?,
+                offset
+                    .as_ref()
+                    .map(|o| {
+                        bind(&o.value, &Scope::default(), &mut ctx)
+                            .map(|e| Expr::Cast(Box::new(e), DataType::Int8))
+                    })
+                    .transpose()?,
             ),
             Some(other) => return Err(SqlError::unsupported(format!("{other}"))),
         };
@@ -1223,30 +1734,69 @@ impl Session {
             Some(ast::Distinct::Distinct) => true,
             Some(other) => return Err(SqlError::unsupported(format!("{other}"))),
         };
-        Ok(Plan { table, filter, point, group_by, aggregates, having, outputs, distinct, order_by, limit, offset })
+        Ok(Plan {
+            table,
+            filter,
+            point,
+            group_by,
+            aggregates,
+            having,
+            outputs,
+            distinct,
+            order_by,
+            limit,
+            offset,
+        })
     }
 
-    fn run_query_rows(&self, tx: &Transaction, q: &ast::Query, params: &[Datum]) -> Result<Vec<Vec<Datum>>, SqlError> {
+    fn run_query_rows(
+        &self,
+        tx: &Transaction,
+        q: &ast::Query,
+        params: &[Datum],
+    ) -> Result<Vec<Vec<Datum>>, SqlError> {
         let mut pt: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
         let plan = self.plan_query(tx, q, &mut pt)?;
         self.exec(tx, &plan, params)
     }
 
-    fn query(&self, tx: &Transaction, q: &ast::Query, params: &[Datum], max_rows: usize) -> Result<QueryResult, SqlError> {
+    fn query(
+        &self,
+        tx: &Transaction,
+        q: &ast::Query,
+        params: &[Datum],
+        max_rows: usize,
+    ) -> Result<QueryResult, SqlError> {
         let mut pt: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
         let plan = self.plan_query(tx, q, &mut pt)?;
         let rows = self.exec(tx, &plan, params)?;
         let text = self.text_ctx();
-        let columns: Vec<Column> = plan.outputs.iter().map(|(n, e)| col_desc(n, e.ty())).collect();
-        let mut out: Vec<Vec<Option<String>>> = rows.iter().map(|r| r.iter().map(|d| text_of(d, &text)).collect()).collect();
+        let columns: Vec<Column> = plan
+            .outputs
+            .iter()
+            .map(|(n, e)| col_desc(n, e.ty()))
+            .collect();
+        let mut out: Vec<Vec<Option<String>>> = rows
+            .iter()
+            .map(|r| r.iter().map(|d| text_of(d, &text)).collect())
+            .collect();
         if max_rows > 0 && out.len() > max_rows {
             out.truncate(max_rows);
         }
         let tag = format!("SELECT {}", out.len());
-        Ok(QueryResult::Rows { columns, rows: out, tag })
+        Ok(QueryResult::Rows {
+            columns,
+            rows: out,
+            tag,
+        })
     }
 
-    fn exec(&self, tx: &Transaction, plan: &Plan, params: &[Datum]) -> Result<Vec<Vec<Datum>>, SqlError> {
+    fn exec(
+        &self,
+        tx: &Transaction,
+        plan: &Plan,
+        params: &[Datum],
+    ) -> Result<Vec<Vec<Datum>>, SqlError> {
         let text = self.text_ctx();
         let now = now_micros();
         let ectx = self.eval_ctx(params, &text, now);
@@ -1262,25 +1812,46 @@ impl Session {
                     Vec::new()
                 }
             }
-            Some(def) => self.matching_rows(tx, def, plan.filter.as_ref(), plan.point.as_deref(), &ectx)?.into_iter().map(|(_, r)| r).collect(),
+            Some(def) => self
+                .matching_rows(tx, def, plan.filter.as_ref(), plan.point.as_deref(), &ectx)?
+                .into_iter()
+                .map(|(_, r)| r)
+                .collect(),
         };
         // Each result row with its sort keys.
         let mut rows: Vec<(Vec<Datum>, Vec<Datum>)> = Vec::new();
         if plan.group_by.is_empty() && plan.aggregates.is_empty() {
             for r in &input {
-                let out = plan.outputs.iter().map(|(_, e)| eval(e, r, &ectx)).collect::<Result<Vec<_>, _>>()?;
-                let keys = plan.order_by.iter().map(|(e, _, _)| eval(e, r, &ectx)).collect::<Result<Vec<_>, _>>()?;
+                let out = plan
+                    .outputs
+                    .iter()
+                    .map(|(_, e)| eval(e, r, &ectx))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let keys = plan
+                    .order_by
+                    .iter()
+                    .map(|(e, _, _)| eval(e, r, &ectx))
+                    .collect::<Result<Vec<_>, _>>()?;
                 rows.push((out, keys));
             }
         } else {
             let mut groups: Vec<(Vec<Datum>, Vec<AggState>, Vec<Datum>)> = Vec::new();
             let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
             for r in &input {
-                let key = plan.group_by.iter().map(|e| eval(e, r, &ectx)).collect::<Result<Vec<_>, _>>()?;
+                let key = plan
+                    .group_by
+                    .iter()
+                    .map(|e| eval(e, r, &ectx))
+                    .collect::<Result<Vec<_>, _>>()?;
                 let mut kb = Vec::new();
-                crate::datum::encode_row(&key, &mut kb).map_err(|e| SqlError::new(code::INTERNAL_ERROR, e.to_string()))?;
+                crate::datum::encode_row(&key, &mut kb)
+                    .map_err(|e| SqlError::new(code::INTERNAL_ERROR, e.to_string()))?;
                 let gi = *index.entry(kb).or_insert_with(|| {
-                    groups.push((key.clone(), plan.aggregates.iter().map(AggState::new).collect(), r.clone()));
+                    groups.push((
+                        key.clone(),
+                        plan.aggregates.iter().map(AggState::new).collect(),
+                        r.clone(),
+                    ));
                     groups.len() - 1
                 });
                 for (a, st) in plan.aggregates.iter().zip(groups[gi].1.iter_mut()) {
@@ -1289,18 +1860,36 @@ impl Session {
                 }
             }
             if groups.is_empty() && plan.group_by.is_empty() {
-                groups.push((Vec::new(), plan.aggregates.iter().map(AggState::new).collect(), Vec::new()));
+                groups.push((
+                    Vec::new(),
+                    plan.aggregates.iter().map(AggState::new).collect(),
+                    Vec::new(),
+                ));
             }
             for (_, states, sample) in groups {
-                let aggs = states.into_iter().map(AggState::finish).collect::<Result<Vec<_>, _>>()?;
-                let gctx = EvalCtx { aggregates: &aggs, ..self.eval_ctx(params, &text, now) };
+                let aggs = states
+                    .into_iter()
+                    .map(AggState::finish)
+                    .collect::<Result<Vec<_>, _>>()?;
+                let gctx = EvalCtx {
+                    aggregates: &aggs,
+                    ..self.eval_ctx(params, &text, now)
+                };
                 if let Some(h) = &plan.having {
                     if !matches!(eval(h, &sample, &gctx)?, Datum::Bool(true)) {
                         continue;
                     }
                 }
-                let out = plan.outputs.iter().map(|(_, e)| eval(e, &sample, &gctx)).collect::<Result<Vec<_>, _>>()?;
-                let keys = plan.order_by.iter().map(|(e, _, _)| eval(e, &sample, &gctx)).collect::<Result<Vec<_>, _>>()?;
+                let out = plan
+                    .outputs
+                    .iter()
+                    .map(|(_, e)| eval(e, &sample, &gctx))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let keys = plan
+                    .order_by
+                    .iter()
+                    .map(|(e, _, _)| eval(e, &sample, &gctx))
+                    .collect::<Result<Vec<_>, _>>()?;
                 rows.push((out, keys));
             }
         }
@@ -1318,14 +1907,30 @@ impl Session {
                 for (i, (_, asc, nulls_first)) in plan.order_by.iter().enumerate() {
                     let o = match (a[i].is_null(), b[i].is_null()) {
                         (true, true) => std::cmp::Ordering::Equal,
-                        (true, false) => if *nulls_first { std::cmp::Ordering::Less } else { std::cmp::Ordering::Greater },
-                        (false, true) => if *nulls_first { std::cmp::Ordering::Greater } else { std::cmp::Ordering::Less },
+                        (true, false) => {
+                            if *nulls_first {
+                                std::cmp::Ordering::Less
+                            } else {
+                                std::cmp::Ordering::Greater
+                            }
+                        }
+                        (false, true) => {
+                            if *nulls_first {
+                                std::cmp::Ordering::Greater
+                            } else {
+                                std::cmp::Ordering::Less
+                            }
+                        }
                         (false, false) => {
                             let o = expr::compare(&a[i], &b[i]).unwrap_or_else(|e| {
                                 err.get_or_insert(e);
                                 std::cmp::Ordering::Equal
                             });
-                            if *asc { o } else { o.reverse() }
+                            if *asc {
+                                o
+                            } else {
+                                o.reverse()
+                            }
                         }
                     };
                     if o != std::cmp::Ordering::Equal {
@@ -1344,13 +1949,21 @@ impl Session {
                 Some(e) => match eval(e, &[], &ectx)? {
                     Datum::Null => Ok(None),
                     Datum::Int8(n) if n >= 0 => Ok(Some(n as usize)),
-                    _ => Err(SqlError::new(code::INVALID_PARAMETER_VALUE, "LIMIT and OFFSET must not be negative")),
+                    _ => Err(SqlError::new(
+                        code::INVALID_PARAMETER_VALUE,
+                        "LIMIT and OFFSET must not be negative",
+                    )),
                 },
             }
         };
         let offset = int(&plan.offset)?.unwrap_or(0);
         let limit = int(&plan.limit)?;
-        Ok(rows.into_iter().skip(offset).take(limit.unwrap_or(usize::MAX)).map(|(o, _)| o).collect())
+        Ok(rows
+            .into_iter()
+            .skip(offset)
+            .take(limit.unwrap_or(usize::MAX))
+            .map(|(o, _)| o)
+            .collect())
     }
 }
 
@@ -1370,14 +1983,25 @@ fn check_grouped(e: &Expr, group_by: &[Expr]) -> Result<(), usize> {
     match e {
         Expr::Column(i, _) => Err(*i),
         Expr::Literal(..) | Expr::Param(..) | Expr::Aggregate(..) => Ok(()),
-        Expr::Coerce(x, _) | Expr::Cast(x, _) | Expr::Not(x) | Expr::Neg(x) | Expr::IsNull(x, _) => check_grouped(x, group_by),
+        Expr::Coerce(x, _)
+        | Expr::Cast(x, _)
+        | Expr::Not(x)
+        | Expr::Neg(x)
+        | Expr::IsNull(x, _) => check_grouped(x, group_by),
         Expr::Binary(_, a, b, _) => check_grouped(a, group_by).and(check_grouped(b, group_by)),
         Expr::InList(x, l, _) => {
             check_grouped(x, group_by)?;
             l.iter().try_for_each(|y| check_grouped(y, group_by))
         }
-        Expr::Like { expr, pattern, .. } => check_grouped(expr, group_by).and(check_grouped(pattern, group_by)),
-        Expr::Case { operand, whens, otherwise, .. } => {
+        Expr::Like { expr, pattern, .. } => {
+            check_grouped(expr, group_by).and(check_grouped(pattern, group_by))
+        }
+        Expr::Case {
+            operand,
+            whens,
+            otherwise,
+            ..
+        } => {
             if let Some(o) = operand {
                 check_grouped(o, group_by)?;
             }
@@ -1385,7 +2009,9 @@ fn check_grouped(e: &Expr, group_by: &[Expr]) -> Result<(), usize> {
                 check_grouped(c, group_by)?;
                 check_grouped(r, group_by)?;
             }
-            otherwise.as_ref().map_or(Ok(()), |o| check_grouped(o, group_by))
+            otherwise
+                .as_ref()
+                .map_or(Ok(()), |o| check_grouped(o, group_by))
         }
         Expr::Call(_, args, _) => args.iter().try_for_each(|a| check_grouped(a, group_by)),
     }
@@ -1397,7 +2023,13 @@ fn same_expr(a: &Expr, b: &Expr) -> bool {
 
 /// Binds an expression that may contain aggregate calls: each becomes an
 /// `Expr::Aggregate` slot computed per group.
-fn bind_with_aggs(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>, aggs: &mut Vec<Agg>, group_by: &[Expr]) -> Result<Expr, SqlError> {
+fn bind_with_aggs(
+    e: &ast::Expr,
+    scope: &Scope,
+    ctx: &mut BindCtx<'_>,
+    aggs: &mut Vec<Agg>,
+    group_by: &[Expr],
+) -> Result<Expr, SqlError> {
     let _ = group_by;
     if let ast::Expr::Function(f) = e {
         let name = f.name.to_string().to_lowercase();
@@ -1411,13 +2043,30 @@ fn bind_with_aggs(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>, aggs: &mu
         };
         if let Some(kind) = kind {
             let ast::FunctionArguments::List(list) = &f.args else {
-                return Err(SqlError::new(code::SYNTAX_ERROR, format!("{name} needs an argument")));
+                return Err(SqlError::new(
+                    code::SYNTAX_ERROR,
+                    format!("{name} needs an argument"),
+                ));
             };
-            let distinct = matches!(list.duplicate_treatment, Some(ast::DuplicateTreatment::Distinct));
+            let distinct = matches!(
+                list.duplicate_treatment,
+                Some(ast::DuplicateTreatment::Distinct)
+            );
             let (kind, arg) = match list.args.as_slice() {
-                [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard)] if matches!(kind, AggKind::Count) => (AggKind::CountStar, None),
-                [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(a))] => (kind, Some(bind(a, scope, ctx)?)),
-                _ => return Err(SqlError::new(code::UNDEFINED_FUNCTION, format!("function {name} with these arguments does not exist"))),
+                [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard)]
+                    if matches!(kind, AggKind::Count) =>
+                {
+                    (AggKind::CountStar, None)
+                }
+                [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(a))] => {
+                    (kind, Some(bind(a, scope, ctx)?))
+                }
+                _ => {
+                    return Err(SqlError::new(
+                        code::UNDEFINED_FUNCTION,
+                        format!("function {name} with these arguments does not exist"),
+                    ))
+                }
             };
             let ty = match (&kind, &arg) {
                 (AggKind::CountStar | AggKind::Count, _) => DataType::Int8,
@@ -1433,7 +2082,11 @@ fn bind_with_aggs(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>, aggs: &mu
                 (_, Some(a)) => a.ty(),
                 (_, None) => DataType::Int8,
             };
-            aggs.push(Agg { kind, arg, distinct });
+            aggs.push(Agg {
+                kind,
+                arg,
+                distinct,
+            });
             return Ok(Expr::Aggregate(aggs.len() - 1, ty));
         }
     }
@@ -1443,11 +2096,17 @@ fn bind_with_aggs(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>, aggs: &mu
         ast::Expr::BinaryOp { left, op, right } if contains_agg(left) || contains_agg(right) => {
             let l = bind_with_aggs(left, scope, ctx, aggs, group_by)?;
             let r = bind_with_aggs(right, scope, ctx, aggs, group_by)?;
-            let fake = ast::Expr::BinaryOp { left: Box::new(placeholder(0)), op: op.clone(), right: Box::new(placeholder(1)) };
+            let fake = ast::Expr::BinaryOp {
+                left: Box::new(placeholder(0)),
+                op: op.clone(),
+                right: Box::new(placeholder(1)),
+            };
             rebind_binary(&fake, l, r, ctx)
         }
         ast::Expr::Nested(x) => bind_with_aggs(x, scope, ctx, aggs, group_by),
-        ast::Expr::Cast { expr: x, data_type, .. } if contains_agg(x) => {
+        ast::Expr::Cast {
+            expr: x, data_type, ..
+        } if contains_agg(x) => {
             let inner = bind_with_aggs(x, scope, ctx, aggs, group_by)?;
             Ok(Expr::Cast(Box::new(inner), expr::data_type(data_type)?))
         }
@@ -1459,11 +2118,24 @@ fn placeholder(n: usize) -> ast::Expr {
     ast::Expr::Identifier(ast::Ident::new(format!("\u{0}agg{n}")))
 }
 
-fn rebind_binary(fake: &ast::Expr, l: Expr, r: Expr, ctx: &mut BindCtx<'_>) -> Result<Expr, SqlError> {
+fn rebind_binary(
+    fake: &ast::Expr,
+    l: Expr,
+    r: Expr,
+    ctx: &mut BindCtx<'_>,
+) -> Result<Expr, SqlError> {
     let scope = Scope {
         columns: vec![
-            ScopeColumn { table: None, name: "\u{0}agg0".into(), ty: l.ty() },
-            ScopeColumn { table: None, name: "\u{0}agg1".into(), ty: r.ty() },
+            ScopeColumn {
+                table: None,
+                name: "\u{0}agg0".into(),
+                ty: l.ty(),
+            },
+            ScopeColumn {
+                table: None,
+                name: "\u{0}agg1".into(),
+                ty: r.ty(),
+            },
         ],
         aliases: Vec::new(),
     };
@@ -1486,9 +2158,14 @@ fn substitute(e: Expr, with: &[Expr]) -> Expr {
 
 fn contains_agg(e: &ast::Expr) -> bool {
     match e {
-        ast::Expr::Function(f) => matches!(f.name.to_string().to_lowercase().as_str(), "count" | "sum" | "avg" | "min" | "max"),
+        ast::Expr::Function(f) => matches!(
+            f.name.to_string().to_lowercase().as_str(),
+            "count" | "sum" | "avg" | "min" | "max"
+        ),
         ast::Expr::BinaryOp { left, right, .. } => contains_agg(left) || contains_agg(right),
-        ast::Expr::Nested(x) | ast::Expr::Cast { expr: x, .. } | ast::Expr::UnaryOp { expr: x, .. } => contains_agg(x),
+        ast::Expr::Nested(x)
+        | ast::Expr::Cast { expr: x, .. }
+        | ast::Expr::UnaryOp { expr: x, .. } => contains_agg(x),
         _ => false,
     }
 }
@@ -1506,7 +2183,14 @@ impl AggState {
         let base = match a.kind {
             AggKind::CountStar | AggKind::Count => AggState::Count(0),
             AggKind::Sum => AggState::Sum(None),
-            AggKind::Avg => AggState::Avg(0.0, 0, matches!(a.arg.as_ref().map(|e| e.ty()), Some(DataType::Float4 | DataType::Float8))),
+            AggKind::Avg => AggState::Avg(
+                0.0,
+                0,
+                matches!(
+                    a.arg.as_ref().map(|e| e.ty()),
+                    Some(DataType::Float4 | DataType::Float8)
+                ),
+            ),
             AggKind::Min => AggState::MinMax(None, true),
             AggKind::Max => AggState::MinMax(None, false),
         };
@@ -1536,7 +2220,9 @@ impl AggState {
                 Ok(())
             }
             AggState::Sum(acc) => {
-                let Some(d) = v.filter(|d| !d.is_null()) else { return Ok(()) };
+                let Some(d) = v.filter(|d| !d.is_null()) else {
+                    return Ok(());
+                };
                 let d = match d {
                     Datum::Int2(x) => Datum::Int8(i64::from(x)),
                     Datum::Int4(x) => Datum::Int8(i64::from(x)),
@@ -1544,34 +2230,57 @@ impl AggState {
                 };
                 *acc = Some(match (acc.take(), d) {
                     (None, d) => d,
-                    (Some(Datum::Int8(a)), Datum::Int8(b)) => Datum::Int8(a.checked_add(b).ok_or_else(|| SqlError::new(code::NUMERIC_VALUE_OUT_OF_RANGE, "bigint out of range"))?),
+                    (Some(Datum::Int8(a)), Datum::Int8(b)) => {
+                        Datum::Int8(a.checked_add(b).ok_or_else(|| {
+                            SqlError::new(code::NUMERIC_VALUE_OUT_OF_RANGE, "bigint out of range")
+                        })?)
+                    }
                     (Some(Datum::Float8(a)), Datum::Float8(b)) => Datum::Float8(a + b),
                     (Some(Datum::Float4(a)), Datum::Float4(b)) => Datum::Float4(a + b),
-                    (Some(a), b) => return Err(SqlError::unsupported(format!("sum over {:?} and {:?}", a.data_type(), b.data_type()))),
+                    (Some(a), b) => {
+                        return Err(SqlError::unsupported(format!(
+                            "sum over {:?} and {:?}",
+                            a.data_type(),
+                            b.data_type()
+                        )))
+                    }
                 });
                 Ok(())
             }
             AggState::Avg(sum, n, _) => {
-                let Some(d) = v.filter(|d| !d.is_null()) else { return Ok(()) };
+                let Some(d) = v.filter(|d| !d.is_null()) else {
+                    return Ok(());
+                };
                 let x = match d {
                     Datum::Int2(x) => f64::from(x),
                     Datum::Int4(x) => f64::from(x),
                     Datum::Int8(x) => x as f64,
                     Datum::Float4(x) => f64::from(x),
                     Datum::Float8(x) => x,
-                    other => return Err(SqlError::unsupported(format!("avg over {:?}", other.data_type()))),
+                    other => {
+                        return Err(SqlError::unsupported(format!(
+                            "avg over {:?}",
+                            other.data_type()
+                        )))
+                    }
                 };
                 *sum += x;
                 *n += 1;
                 Ok(())
             }
             AggState::MinMax(cur, min) => {
-                let Some(d) = v.filter(|d| !d.is_null()) else { return Ok(()) };
+                let Some(d) = v.filter(|d| !d.is_null()) else {
+                    return Ok(());
+                };
                 let replace = match cur {
                     None => true,
                     Some(c) => {
                         let o = expr::compare(&d, c)?;
-                        if *min { o == std::cmp::Ordering::Less } else { o == std::cmp::Ordering::Greater }
+                        if *min {
+                            o == std::cmp::Ordering::Less
+                        } else {
+                            o == std::cmp::Ordering::Greater
+                        }
                     }
                 };
                 if replace {
@@ -1598,7 +2307,13 @@ impl AggState {
                     Datum::Float8(sum / n as f64)
                 } else {
                     let v = sum / n as f64;
-                    Datum::Numeric(format!("{v:.16}").trim_end_matches('0').trim_end_matches('.').parse().map_err(|e| SqlError::new(code::INTERNAL_ERROR, format!("{e}")))?)
+                    Datum::Numeric(
+                        format!("{v:.16}")
+                            .trim_end_matches('0')
+                            .trim_end_matches('.')
+                            .parse()
+                            .map_err(|e| SqlError::new(code::INTERNAL_ERROR, format!("{e}")))?,
+                    )
                 }
             }
             AggState::MinMax(cur, _) => cur.unwrap_or(Datum::Null),
@@ -1629,7 +2344,10 @@ fn pk_point(def: &TableDef, f: &Expr) -> Option<Vec<Expr>> {
         }
     }
     walk(f, &mut found);
-    def.primary_key.iter().map(|i| found.get(i).cloned()).collect()
+    def.primary_key
+        .iter()
+        .map(|i| found.get(i).cloned())
+        .collect()
 }
 
 fn row_free(e: &Expr) -> bool {
@@ -1646,13 +2364,24 @@ fn assign_target(def: &TableDef, a: &ast::Assignment) -> Result<(usize, DataType
         ast::AssignmentTarget::Tuple(_) => return Err(SqlError::unsupported("tuple assignment")),
     };
     let i = def.column(&name).ok_or_else(|| {
-        SqlError::new(code::UNDEFINED_COLUMN, format!("column \"{name}\" of relation \"{}\" does not exist", def.name))
+        SqlError::new(
+            code::UNDEFINED_COLUMN,
+            format!(
+                "column \"{name}\" of relation \"{}\" does not exist",
+                def.name
+            ),
+        )
     })?;
     Ok((i, column_type(&def.columns[i])))
 }
 
 /// Converts a value for storage in column `c` (assignment cast).
-fn assign_cast(d: Datum, ty: DataType, _c: &ColumnDef, ectx: &EvalCtx<'_>) -> Result<Datum, SqlError> {
+fn assign_cast(
+    d: Datum,
+    ty: DataType,
+    _c: &ColumnDef,
+    ectx: &EvalCtx<'_>,
+) -> Result<Datum, SqlError> {
     expr::assign(d, ty, ectx)
 }
 
@@ -1661,14 +2390,22 @@ fn check_not_null(def: &TableDef, row: &[Datum]) -> Result<(), SqlError> {
         if c.not_null && v.is_null() {
             return Err(SqlError::new(
                 code::NOT_NULL_VIOLATION,
-                format!("null value in column \"{}\" of relation \"{}\" violates not-null constraint", c.name, def.name),
+                format!(
+                    "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
+                    c.name, def.name
+                ),
             ));
         }
     }
     Ok(())
 }
 
-fn select_items(items: &[ast::SelectItem], def: &TableDef, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Vec<(String, Expr)>, SqlError> {
+fn select_items(
+    items: &[ast::SelectItem],
+    def: &TableDef,
+    scope: &Scope,
+    ctx: &mut BindCtx<'_>,
+) -> Result<Vec<(String, Expr)>, SqlError> {
     let mut out = Vec::new();
     for item in items {
         match item {
@@ -1678,16 +2415,26 @@ fn select_items(items: &[ast::SelectItem], def: &TableDef, scope: &Scope, ctx: &
                 }
             }
             ast::SelectItem::UnnamedExpr(e) => out.push((output_name(e), bind(e, scope, ctx)?)),
-            ast::SelectItem::ExprWithAlias { expr, alias } => out.push((ident(alias), bind(expr, scope, ctx)?)),
+            ast::SelectItem::ExprWithAlias { expr, alias } => {
+                out.push((ident(alias), bind(expr, scope, ctx)?))
+            }
         }
     }
     Ok(out)
 }
 
-fn returning_columns(items: Option<&[ast::SelectItem]>, def: &TableDef, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Vec<Column>, SqlError> {
+fn returning_columns(
+    items: Option<&[ast::SelectItem]>,
+    def: &TableDef,
+    scope: &Scope,
+    ctx: &mut BindCtx<'_>,
+) -> Result<Vec<Column>, SqlError> {
     match items {
         None => Ok(Vec::new()),
-        Some(items) => Ok(select_items(items, def, scope, ctx)?.iter().map(|(n, e)| col_desc(n, e.ty())).collect()),
+        Some(items) => Ok(select_items(items, def, scope, ctx)?
+            .iter()
+            .map(|(n, e)| col_desc(n, e.ty()))
+            .collect()),
     }
 }
 
@@ -1695,10 +2442,20 @@ fn returning_columns(items: Option<&[ast::SelectItem]>, def: &TableDef, scope: &
 fn output_name(e: &ast::Expr) -> String {
     match e {
         ast::Expr::Identifier(i) => ident(i),
-        ast::Expr::CompoundIdentifier(p) => p.last().map(ident).unwrap_or_else(|| "?column?".into()),
+        ast::Expr::CompoundIdentifier(p) => {
+            p.last().map(ident).unwrap_or_else(|| "?column?".into())
+        }
         ast::Expr::Nested(x) => output_name(x),
-        ast::Expr::Function(f) => f.name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.to_lowercase()).unwrap_or_else(|| "?column?".into()),
-        ast::Expr::Cast { expr, data_type, .. } => match output_name(expr).as_str() {
+        ast::Expr::Function(f) => f
+            .name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .map(|i| i.value.to_lowercase())
+            .unwrap_or_else(|| "?column?".into()),
+        ast::Expr::Cast {
+            expr, data_type, ..
+        } => match output_name(expr).as_str() {
             "?column?" => match expr::data_type(data_type) {
                 Ok(t) => t.name().to_string(),
                 Err(_) => "?column?".into(),
@@ -1726,7 +2483,10 @@ fn strip_nested(e: &ast::Expr) -> &ast::Expr {
 }
 
 fn no_table(name: &str) -> SqlError {
-    SqlError::new(code::UNDEFINED_TABLE, format!("relation \"{name}\" does not exist"))
+    SqlError::new(
+        code::UNDEFINED_TABLE,
+        format!("relation \"{name}\" does not exist"),
+    )
 }
 
 fn first_words(s: &str) -> String {
@@ -1734,13 +2494,19 @@ fn first_words(s: &str) -> String {
 }
 
 fn is_tx_control(s: &Statement) -> bool {
-    matches!(s, Statement::StartTransaction { .. } | Statement::Commit { .. } | Statement::Rollback { .. })
+    matches!(
+        s,
+        Statement::StartTransaction { .. } | Statement::Commit { .. } | Statement::Rollback { .. }
+    )
 }
 
 fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
     Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
         let msg = e.to_string();
-        let msg = msg.strip_prefix("sql parser error: ").unwrap_or(&msg).to_string();
+        let msg = msg
+            .strip_prefix("sql parser error: ")
+            .unwrap_or(&msg)
+            .to_string();
         SqlError::new(code::SYNTAX_ERROR, format!("syntax error: {msg}"))
     })
 }
@@ -1748,6 +2514,8 @@ fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
 /// Microseconds since 2000-01-01 UTC.
 fn now_micros() -> i64 {
     const PG_EPOCH_UNIX_SECS: i64 = 946_684_800;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     now.as_micros() as i64 - PG_EPOCH_UNIX_SECS * 1_000_000
 }

@@ -26,16 +26,30 @@ impl Storage {
         let mut toml = String::from("segment_size = \"512KiB\"\n");
         for i in 0..6u32 {
             let az = ["az-a", "az-b", "az-c"][(i / 2) as usize];
-            let mut cfg = NodeConfig::new("127.0.0.1:0".parse().unwrap(), az.to_string(), dir.path().join(format!("n{i}")), NodeId(i + 1));
+            let mut cfg = NodeConfig::new(
+                "127.0.0.1:0".parse().unwrap(),
+                az.to_string(),
+                dir.path().join(format!("n{i}")),
+                NodeId(i + 1),
+            );
             cfg.gossip_interval = Duration::from_millis(50);
             let h = node::start(cfg.clone()).await.unwrap();
             cfg.listen = h.addr();
-            toml += &format!("[[storage]]\nid = {}\naddr = \"{}\"\naz = \"{az}\"\n", i + 1, h.addr());
+            toml += &format!(
+                "[[storage]]\nid = {}\naddr = \"{}\"\naz = \"{az}\"\n",
+                i + 1,
+                h.addr()
+            );
             nodes.push(Some(h));
             configs.push(cfg);
         }
         let cluster = Cluster::parse(&toml).unwrap();
-        Storage { dir, nodes, cluster, configs }
+        Storage {
+            dir,
+            nodes,
+            cluster,
+            configs,
+        }
     }
 
     pub async fn stop(&mut self, i: usize) {
@@ -62,9 +76,12 @@ impl Storage {
                 ..VolumeConfig::default()
             },
         };
-        tokio::time::timeout(Duration::from_secs(20), Engine::open(self.cluster.clone(), cfg))
-            .await
-            .expect("engine opened in time")
-            .expect("engine opened")
+        tokio::time::timeout(
+            Duration::from_secs(20),
+            Engine::open(self.cluster.clone(), cfg),
+        )
+        .await
+        .expect("engine opened in time")
+        .expect("engine opened")
     }
 }

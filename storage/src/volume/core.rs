@@ -52,7 +52,12 @@ pub struct CoreConfig {
 
 impl Default for CoreConfig {
     fn default() -> Self {
-        CoreConfig { lal: 100_000, resend_ms: 200, heartbeat_ms: 100, request_timeout_ms: 2_000 }
+        CoreConfig {
+            lal: 100_000,
+            resend_ms: 200,
+            heartbeat_ms: 100,
+            request_timeout_ms: 2_000,
+        }
     }
 }
 
@@ -220,20 +225,40 @@ impl VolumeCore {
     /// A writer core starting from a completed recovery.
     pub fn new(cfg: CoreConfig, cluster: Cluster, rec: Recovered) -> VolumeCore {
         assert!(cfg.lal > 0, "LAL must be positive");
-        assert!(rec.history.iter().any(|t| t.epoch == rec.epoch), "history lacks the writer's epoch");
-        assert!(rec.max_lsn >= rec.vdl, "max LSN {} below VDL {}", rec.max_lsn, rec.vdl);
-        assert!(rec.pgs.iter().any(|p| p.pg == CONFIRM_PG), "recovery always hands over PG 0");
+        assert!(
+            rec.history.iter().any(|t| t.epoch == rec.epoch),
+            "history lacks the writer's epoch"
+        );
+        assert!(
+            rec.max_lsn >= rec.vdl,
+            "max LSN {} below VDL {}",
+            rec.max_lsn,
+            rec.vdl
+        );
+        assert!(
+            rec.pgs.iter().any(|p| p.pg == CONFIRM_PG),
+            "recovery always hands over PG 0"
+        );
         let mut pgs = BTreeMap::new();
         for p in rec.pgs {
             let replicas = p
                 .replicas
                 .iter()
                 .map(|info| {
-                    let scl = p.scls.iter().find(|(n, _)| *n == info.node).map(|(_, s)| *s).unwrap_or(Lsn::ZERO);
+                    let scl = p
+                        .scls
+                        .iter()
+                        .find(|(n, _)| *n == info.node)
+                        .map(|(_, s)| *s)
+                        .unwrap_or(Lsn::ZERO);
                     let missing = p.missing.contains(&info.node);
                     ReplicaState {
                         info: info.clone(),
-                        phase: if missing { Phase::NeedCreate } else { Phase::NeedAdopt },
+                        phase: if missing {
+                            Phase::NeedCreate
+                        } else {
+                            Phase::NeedAdopt
+                        },
                         scl,
                         sent_upto: scl,
                         last_send_ms: 0,
@@ -321,7 +346,11 @@ impl VolumeCore {
     /// Allocates LSNs for one MTR, queues its records for the replicas, and
     /// returns the commit LSN (its last record, a CPL). The commit is durable
     /// once [`VolumeCore::vdl`] reaches it.
-    pub fn submit(&mut self, changes: Vec<(PageId, RecordBody)>, now_ms: u64) -> Result<Lsn, SubmitError> {
+    pub fn submit(
+        &mut self,
+        changes: Vec<(PageId, RecordBody)>,
+        now_ms: u64,
+    ) -> Result<Lsn, SubmitError> {
         if let Some(e) = self.fenced {
             return Err(SubmitError::Fenced(e));
         }
@@ -333,7 +362,10 @@ impl VolumeCore {
         // nothing else is in flight: otherwise it could never be written.
         let over = self.last_lsn.0 + n > self.vdl.max(self.recovered_max).0 + self.cfg.lal;
         if over && !self.outstanding.is_empty() {
-            return Err(SubmitError::Backpressure { vdl: self.vdl, lal: self.cfg.lal });
+            return Err(SubmitError::Backpressure {
+                vdl: self.vdl,
+                lal: self.cfg.lal,
+            });
         }
         let pages_per_pg = self.cluster.pages_per_pg();
         let count = changes.len();
@@ -369,7 +401,9 @@ impl VolumeCore {
 
     /// Feeds a reply to request `req_id` from node `from`.
     pub fn on_reply(&mut self, from: NodeId, req_id: u64, msg: Message, now_ms: u64) {
-        let Some(req) = self.inflight.remove(&req_id) else { return };
+        let Some(req) = self.inflight.remove(&req_id) else {
+            return;
+        };
         if req.node != from {
             return;
         }
@@ -378,8 +412,12 @@ impl VolumeCore {
             self.flush(now_ms);
             return;
         }
-        let Some(pg) = self.pgs.get_mut(&req.pg) else { return };
-        let Some(r) = pg.replicas.iter_mut().find(|r| r.info.node == from) else { return };
+        let Some(pg) = self.pgs.get_mut(&req.pg) else {
+            return;
+        };
+        let Some(r) = pg.replicas.iter_mut().find(|r| r.info.node == from) else {
+            return;
+        };
         match msg {
             Message::Ok if matches!(req.kind, ReqKind::Create) => {
                 r.phase = Phase::NeedAdopt;
@@ -395,20 +433,22 @@ impl VolumeCore {
                 r.scl = r.scl.max(scl);
                 self.on_scl(req.pg);
             }
-            Message::Error { code, epoch, message } => {
-                match code {
-                    ErrorCode::StaleEpoch if epoch > self.epoch => {
-                        tracing::error!(%epoch, mine = %self.epoch, "writer fenced by a newer epoch");
-                        self.fenced = Some(epoch);
-                    }
-                    ErrorCode::EpochBehind => r.phase = Phase::NeedAdopt,
-                    ErrorCode::UnknownSegment => r.phase = Phase::NeedCreate,
-                    _ => {
-                        tracing::warn!(node = %from, pg = %req.pg, ?code, "replica refused a request: {message}");
-                        Self::reset_after_failure(r, req.kind);
-                    }
+            Message::Error {
+                code,
+                epoch,
+                message,
+            } => match code {
+                ErrorCode::StaleEpoch if epoch > self.epoch => {
+                    tracing::error!(%epoch, mine = %self.epoch, "writer fenced by a newer epoch");
+                    self.fenced = Some(epoch);
                 }
-            }
+                ErrorCode::EpochBehind => r.phase = Phase::NeedAdopt,
+                ErrorCode::UnknownSegment => r.phase = Phase::NeedCreate,
+                _ => {
+                    tracing::warn!(node = %from, pg = %req.pg, ?code, "replica refused a request: {message}");
+                    Self::reset_after_failure(r, req.kind);
+                }
+            },
             other => {
                 tracing::warn!(node = %from, pg = %req.pg, "unexpected reply {other:?}");
                 Self::reset_after_failure(r, req.kind);
@@ -419,8 +459,13 @@ impl VolumeCore {
 
     /// A request got no reply (lost, timed out, or its connection broke).
     pub fn on_failure(&mut self, req_id: u64, now_ms: u64) {
-        let Some(req) = self.inflight.remove(&req_id) else { return };
-        if let Some(r) = self.pgs.get_mut(&req.pg).and_then(|p| p.replicas.iter_mut().find(|r| r.info.node == req.node))
+        let Some(req) = self.inflight.remove(&req_id) else {
+            return;
+        };
+        if let Some(r) = self
+            .pgs
+            .get_mut(&req.pg)
+            .and_then(|p| p.replicas.iter_mut().find(|r| r.info.node == req.node))
         {
             Self::reset_after_failure(r, req.kind);
         }
@@ -430,17 +475,26 @@ impl VolumeCore {
     fn on_confirm_reply(&mut self, from: NodeId, round: u64, msg: Message) {
         match msg {
             Message::AppendAck { pg, .. } if pg == CONFIRM_PG => {
-                let Some(c) = self.confirm.as_mut().filter(|c| c.round == round) else { return };
+                let Some(c) = self.confirm.as_mut().filter(|c| c.round == round) else {
+                    return;
+                };
                 c.acked.insert(from);
                 if c.acked.len() >= WRITE_QUORUM {
                     let c = self.confirm.take().expect("checked above");
                     for pg in c.pgs {
-                        self.pgs.get_mut(&pg).expect("confirmed PGs are known").confirmed = true;
+                        self.pgs
+                            .get_mut(&pg)
+                            .expect("confirmed PGs are known")
+                            .confirmed = true;
                         self.on_scl(pg);
                     }
                 }
             }
-            Message::Error { code: ErrorCode::StaleEpoch, epoch, .. } if epoch > self.epoch => {
+            Message::Error {
+                code: ErrorCode::StaleEpoch,
+                epoch,
+                ..
+            } if epoch > self.epoch => {
                 tracing::error!(%epoch, mine = %self.epoch, "writer fenced by a newer epoch");
                 self.fenced = Some(epoch);
             }
@@ -461,7 +515,10 @@ impl VolumeCore {
             .iter()
             .filter(|(_, p)| {
                 !p.confirmed
-                    && p.replicas.iter().filter(|r| !matches!(r.phase, Phase::NeedCreate | Phase::Creating)).count()
+                    && p.replicas
+                        .iter()
+                        .filter(|r| !matches!(r.phase, Phase::NeedCreate | Phase::Creating))
+                        .count()
                         >= WRITE_QUORUM
             })
             .map(|(id, _)| *id)
@@ -469,7 +526,10 @@ impl VolumeCore {
         if pgs.is_empty() {
             return;
         }
-        let anchor = self.pgs.get(&CONFIRM_PG).expect("recovery always hands over PG 0");
+        let anchor = self
+            .pgs
+            .get(&CONFIRM_PG)
+            .expect("recovery always hands over PG 0");
         let msg = Message::Append {
             pg: CONFIRM_PG,
             epoch: self.epoch,
@@ -482,9 +542,20 @@ impl VolumeCore {
         self.confirm_rounds += 1;
         let round = self.confirm_rounds;
         for node in nodes {
-            self.request(node, CONFIRM_PG, ReqKind::Confirm(round), msg.clone(), now_ms);
+            self.request(
+                node,
+                CONFIRM_PG,
+                ReqKind::Confirm(round),
+                msg.clone(),
+                now_ms,
+            );
         }
-        self.confirm = Some(Confirm { round, pgs, acked: BTreeSet::new(), sent_ms: now_ms });
+        self.confirm = Some(Confirm {
+            round,
+            pgs,
+            acked: BTreeSet::new(),
+            sent_ms: now_ms,
+        });
     }
 
     fn reset_after_failure(r: &mut ReplicaState, kind: ReqKind) {
@@ -528,7 +599,11 @@ impl VolumeCore {
         }
         // A confirmation round that did not complete in time starts over;
         // acks of the old round no longer count.
-        if self.confirm.as_ref().is_some_and(|c| now_ms.saturating_sub(c.sent_ms) >= self.cfg.resend_ms) {
+        if self
+            .confirm
+            .as_ref()
+            .is_some_and(|c| now_ms.saturating_sub(c.sent_ms) >= self.cfg.resend_ms)
+        {
             self.confirm = None;
         }
         self.flush(now_ms);
@@ -621,11 +696,19 @@ impl VolumeCore {
                 break;
             }
             self.outstanding.pop_first();
-            assert!(lsn > self.vcl, "VCL must only grow: {lsn} after {}", self.vcl);
+            assert!(
+                lsn > self.vcl,
+                "VCL must only grow: {lsn} after {}",
+                self.vcl
+            );
             self.vcl = lsn;
             self.since_vdl.push((lsn, pg));
             if cpl {
-                assert!(lsn > self.vdl, "VDL must only grow: {lsn} after {}", self.vdl);
+                assert!(
+                    lsn > self.vdl,
+                    "VDL must only grow: {lsn} after {}",
+                    self.vdl
+                );
                 self.vdl = lsn;
                 for (l, p) in self.since_vdl.drain(..) {
                     self.pgs.get_mut(&p).expect("known PG").tail_le_vdl = l;
@@ -637,7 +720,15 @@ impl VolumeCore {
     fn request(&mut self, to: NodeId, pg: PgId, kind: ReqKind, msg: Message, now_ms: u64) {
         let req_id = self.next_req;
         self.next_req += 1;
-        self.inflight.insert(req_id, Inflight { node: to, pg, kind, sent_ms: now_ms });
+        self.inflight.insert(
+            req_id,
+            Inflight {
+                node: to,
+                pg,
+                kind,
+                sent_ms: now_ms,
+            },
+        );
         self.out.push(Outgoing { to, req_id, msg });
     }
 
@@ -659,7 +750,11 @@ impl VolumeCore {
                             r.info.node,
                             pg_id,
                             ReqKind::Create,
-                            Message::CreateSegment { pg: pg_id, pages_per_pg, replicas: infos.clone() },
+                            Message::CreateSegment {
+                                pg: pg_id,
+                                pages_per_pg,
+                                replicas: infos.clone(),
+                            },
                         ));
                     }
                     Phase::NeedAdopt => {
@@ -668,7 +763,10 @@ impl VolumeCore {
                             r.info.node,
                             pg_id,
                             ReqKind::Adopt,
-                            Message::Adopt { pg: pg_id, history: self.history.clone() },
+                            Message::Adopt {
+                                pg: pg_id,
+                                history: self.history.clone(),
+                            },
                         ));
                     }
                     Phase::Creating | Phase::Adopting => {}
@@ -684,7 +782,8 @@ impl VolumeCore {
                         let mut bytes = 0usize;
                         for rec in pg.unacked.range(from.next()..).map(|(_, rec)| rec) {
                             let last = chunks.last_mut().expect("never empty");
-                            if bytes + rec.encoded_len() > FRAME_PAYLOAD_MAX / 2 && !last.is_empty() {
+                            if bytes + rec.encoded_len() > FRAME_PAYLOAD_MAX / 2 && !last.is_empty()
+                            {
                                 chunks.push(Vec::new());
                                 bytes = 0;
                             }

@@ -133,15 +133,24 @@ impl Volume {
     /// under a new epoch. Waits as long as recovery needs: wrap it in a
     /// timeout to bound it.
     pub async fn open(cluster: Cluster, cfg: VolumeConfig) -> Result<Volume, VolumeError> {
-        let peers: HashMap<NodeId, Peer> =
-            cluster.nodes.iter().map(|(id, n)| (*id, Peer::new(n.addr.clone()))).collect();
+        let peers: HashMap<NodeId, Peer> = cluster
+            .nodes
+            .iter()
+            .map(|(id, n)| (*id, Peer::new(n.addr.clone())))
+            .collect();
         let started = Instant::now();
         let recovered = recover(&cluster, &peers, &cfg, started).await?;
         tracing::info!(epoch = %recovered.epoch, vdl = %recovered.vdl, pgs = recovered.pgs.len(), "volume recovered");
         let vdl = recovered.vdl;
         let core = VolumeCore::new(cfg.core.clone(), cluster, recovered);
         let (progress, _) = watch::channel(Progress { vdl, fenced: None });
-        let inner = Arc::new(Inner { core: Mutex::new(core), peers, progress, cfg, started });
+        let inner = Arc::new(Inner {
+            core: Mutex::new(core),
+            peers,
+            progress,
+            cfg,
+            started,
+        });
         let weak = Arc::downgrade(&inner);
         let ticker = tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_millis(10));
@@ -157,7 +166,10 @@ impl Volume {
                 dispatch(&inner, outs);
             }
         });
-        Ok(Volume { inner, ticker: Arc::new(ticker) })
+        Ok(Volume {
+            inner,
+            ticker: Arc::new(ticker),
+        })
     }
 
     /// The writer's epoch.
@@ -187,7 +199,11 @@ impl Volume {
 
     /// Tells storage the minimum read point of all compute nodes (PGMRPL).
     pub fn set_min_read_point(&self, lsn: Lsn) {
-        self.inner.core.lock().expect("core lock").set_min_read_point(lsn);
+        self.inner
+            .core
+            .lock()
+            .expect("core lock")
+            .set_min_read_point(lsn);
     }
 
     /// Allocates LSNs for one MTR and sends it, waiting while the LSN
@@ -243,28 +259,52 @@ impl Volume {
 
     /// Reads `page` as of `lsn` (at most the VDL) from one replica.
     pub async fn get_page(&self, page: PageId, lsn: Lsn) -> Result<Bytes, VolumeError> {
-        let candidates = self.inner.core.lock().expect("core lock").read_candidates(page, lsn);
-        let Some((pg, replicas)) = candidates else { return Err(VolumeError::NoSuchPage(page)) };
+        let candidates = self
+            .inner
+            .core
+            .lock()
+            .expect("core lock")
+            .read_candidates(page, lsn);
+        let Some((pg, replicas)) = candidates else {
+            return Err(VolumeError::NoSuchPage(page));
+        };
         let mut detail = Vec::new();
         for r in replicas {
-            let Some(peer) = self.inner.peers.get(&r.node) else { continue };
-            let reply = peer.request(Message::GetPage { pg, page, lsn }, self.inner.cfg.page_read_timeout).await;
+            let Some(peer) = self.inner.peers.get(&r.node) else {
+                continue;
+            };
+            let reply = peer
+                .request(
+                    Message::GetPage { pg, page, lsn },
+                    self.inner.cfg.page_read_timeout,
+                )
+                .await;
             match reply {
                 Ok(Message::Page { image, .. }) => return Ok(image),
-                Ok(Message::TooOld { horizon }) => return Err(VolumeError::TooOld { page, lsn, horizon }),
-                Ok(Message::NotYet { scl }) => detail.push(format!("node {}: not yet (SCL {scl})", r.node)),
+                Ok(Message::TooOld { horizon }) => {
+                    return Err(VolumeError::TooOld { page, lsn, horizon })
+                }
+                Ok(Message::NotYet { scl }) => {
+                    detail.push(format!("node {}: not yet (SCL {scl})", r.node))
+                }
                 Ok(other) => detail.push(format!("node {}: {other:?}", r.node)),
                 Err(e) => detail.push(format!("node {}: {e}", r.node)),
             }
         }
-        Err(VolumeError::PageUnavailable { page, lsn, detail: detail.join("; ") })
+        Err(VolumeError::PageUnavailable {
+            page,
+            lsn,
+            detail: detail.join("; "),
+        })
     }
 }
 
 /// Sends each message on its own task and feeds the reply back to the core.
 fn dispatch(inner: &Arc<Inner>, outs: Vec<Outgoing>) {
     for out in outs {
-        let Some(peer) = inner.peers.get(&out.to).cloned() else { continue };
+        let Some(peer) = inner.peers.get(&out.to).cloned() else {
+            continue;
+        };
         let inner = inner.clone();
         tokio::spawn(async move {
             let reply = peer.request(out.msg, inner.cfg.request_timeout).await;
@@ -278,7 +318,13 @@ fn dispatch(inner: &Arc<Inner>, outs: Vec<Outgoing>) {
                         core.on_failure(out.req_id, now);
                     }
                 }
-                (core.take_outgoing(), Progress { vdl: core.vdl(), fenced: core.fenced() })
+                (
+                    core.take_outgoing(),
+                    Progress {
+                        vdl: core.vdl(),
+                        fenced: core.fenced(),
+                    },
+                )
             };
             inner.progress.send_if_modified(|p| {
                 if *p != progress {
@@ -322,13 +368,20 @@ async fn recover(
             r.take_outgoing()
         };
         for out in outs {
-            let Some(peer) = peers.get(&out.to).cloned() else { continue };
+            let Some(peer) = peers.get(&out.to).cloned() else {
+                continue;
+            };
             let rec = rec.clone();
             let wake = wake_tx.clone();
             let timeout = cfg.request_timeout;
             tokio::spawn(async move {
                 if let Ok(msg) = peer.request(out.msg, timeout).await {
-                    rec.lock().expect("recovery lock").on_reply(out.to, out.req_id, msg, now_ms(started));
+                    rec.lock().expect("recovery lock").on_reply(
+                        out.to,
+                        out.req_id,
+                        msg,
+                        now_ms(started),
+                    );
                     let _ = wake.try_send(());
                 }
             });

@@ -132,7 +132,13 @@ impl Recovery {
     /// Starts recovery. `nonce` distinguishes this writer's epoch from a
     /// concurrent one's; `list_wait_ms` is how long to wait for silent nodes
     /// before going on without them.
-    pub fn new(cluster: Cluster, nonce: u16, now_ms: u64, list_wait_ms: u64, resend_ms: u64) -> Recovery {
+    pub fn new(
+        cluster: Cluster,
+        nonce: u16,
+        now_ms: u64,
+        list_wait_ms: u64,
+        resend_ms: u64,
+    ) -> Recovery {
         let mut r = Recovery {
             cluster,
             nonce: u64::from(nonce),
@@ -177,7 +183,14 @@ impl Recovery {
 
     /// A short description of where recovery is, for logs.
     pub fn progress(&self) -> String {
-        format!("{:?}: epoch {}, {} PGs, start {}, vdl {}", self.step, self.epoch, self.pgs.len(), self.start, self.vdl)
+        format!(
+            "{:?}: epoch {}, {} PGs, start {}, vdl {}",
+            self.step,
+            self.epoch,
+            self.pgs.len(),
+            self.start,
+            self.vdl
+        )
     }
 
     /// Resends unanswered requests and moves on when waiting is over.
@@ -215,11 +228,18 @@ impl Recovery {
         if self.result.is_some() {
             return;
         }
-        let Some(req) = self.inflight.remove(&req_id) else { return };
+        let Some(req) = self.inflight.remove(&req_id) else {
+            return;
+        };
         if req.node != from {
             return;
         }
-        if let Message::Error { code: ErrorCode::StaleEpoch, epoch, .. } = &msg {
+        if let Message::Error {
+            code: ErrorCode::StaleEpoch,
+            epoch,
+            ..
+        } = &msg
+        {
             if self.step != Step::List && *epoch > self.epoch {
                 self.result = Some(Err(RecoveryError::Superseded(*epoch)));
                 return;
@@ -233,7 +253,15 @@ impl Recovery {
                 }
                 self.try_finish_list(now_ms);
             }
-            (Step::Fence, Message::EpochSet { scl, hint_vdl, max_lsn, history }) => {
+            (
+                Step::Fence,
+                Message::EpochSet {
+                    scl,
+                    hint_vdl,
+                    max_lsn,
+                    history,
+                },
+            ) => {
                 let Some(pg) = req.pg else { return };
                 if let Err(e) = self.merge_history(&history) {
                     self.result = Some(Err(e));
@@ -257,7 +285,13 @@ impl Recovery {
                 }
                 self.send_step(now_ms);
             }
-            (Step::Fence, Message::Error { code: ErrorCode::UnknownSegment, .. }) => {
+            (
+                Step::Fence,
+                Message::Error {
+                    code: ErrorCode::UnknownSegment,
+                    ..
+                },
+            ) => {
                 // The PG was being created when the last writer stopped and
                 // this replica never got it. Create it, then fence it too, so
                 // an older writer cannot create it later and write there.
@@ -270,7 +304,15 @@ impl Recovery {
                 self.pgs.get_mut(&pg).expect("known").missing.remove(&from);
                 self.send_step(now_ms);
             }
-            (Step::Read, Message::Log { tail, scl: _, records, more }) => {
+            (
+                Step::Read,
+                Message::Log {
+                    tail,
+                    scl: _,
+                    records,
+                    more,
+                },
+            ) => {
                 let Some(pg) = req.pg else { return };
                 let pages_per_pg = self.cluster.pages_per_pg();
                 let p = self.pgs.get_mut(&pg).expect("known");
@@ -431,7 +473,11 @@ impl Recovery {
     /// volume (see [`crate::segment`]).
     fn merge_history(&mut self, history: &[Truncation]) -> Result<(), RecoveryError> {
         for t in history {
-            if let Some(h) = self.history.iter().find(|h| h.epoch == t.epoch && h.above != t.above) {
+            if let Some(h) = self
+                .history
+                .iter()
+                .find(|h| h.epoch == t.epoch && h.above != t.above)
+            {
                 return Err(RecoveryError::Inconsistent(format!(
                     "epoch {} starts at {} on one replica and {} on another",
                     t.epoch, h.above, t.above
@@ -454,13 +500,19 @@ impl Recovery {
     }
 
     fn valid(&self, r: &LogRecord) -> bool {
-        self.history.iter().all(|t| t.epoch <= r.epoch || r.lsn <= t.above)
+        self.history
+            .iter()
+            .all(|t| t.epoch <= r.epoch || r.lsn <= t.above)
     }
 
     /// Step 4: the VCL is where the `vol_prev_lsn` chain from `start` breaks.
     fn decide(&mut self) {
-        let valid: BTreeMap<Lsn, LogRecord> =
-            self.records.iter().filter(|(_, r)| self.valid(r)).map(|(l, r)| (*l, r.clone())).collect();
+        let valid: BTreeMap<Lsn, LogRecord> = self
+            .records
+            .iter()
+            .filter(|(_, r)| self.valid(r))
+            .map(|(l, r)| (*l, r.clone()))
+            .collect();
         let by_prev: HashMap<Lsn, Lsn> = valid.values().map(|r| (r.vol_prev_lsn, r.lsn)).collect();
         let mut vcl = self.start;
         let mut vdl = self.start;
@@ -483,7 +535,10 @@ impl Recovery {
             }
         }
         self.history.retain(|t| t.epoch != self.epoch);
-        self.history.push(Truncation { epoch: self.epoch, above: vdl });
+        self.history.push(Truncation {
+            epoch: self.epoch,
+            above: vdl,
+        });
         self.history.sort_by_key(|t| t.epoch);
         tracing::info!(epoch = %self.epoch, start = %self.start, %vcl, %vdl, max_lsn = %self.max_lsn, "recovery decided");
     }
@@ -514,7 +569,15 @@ impl Recovery {
         let req_id = self.next_req;
         self.next_req += 1;
         let opens_epoch = matches!(msg, Message::Adopt { .. });
-        self.inflight.insert(req_id, Req { node: to, pg, sent_ms: now_ms, opens_epoch });
+        self.inflight.insert(
+            req_id,
+            Req {
+                node: to,
+                pg,
+                sent_ms: now_ms,
+                opens_epoch,
+            },
+        );
         self.last_send_ms = now_ms;
         self.out.push(Outgoing { to, req_id, msg });
     }
@@ -547,7 +610,10 @@ impl Recovery {
                                 replicas: p.replicas.clone(),
                             }
                         } else {
-                            Message::SetEpoch { pg: *pg, epoch: self.epoch }
+                            Message::SetEpoch {
+                                pg: *pg,
+                                epoch: self.epoch,
+                            }
                         };
                         sends.push((r.node, Some(*pg), msg));
                     }
@@ -558,7 +624,15 @@ impl Recovery {
                     for n in p.fenced.keys() {
                         if !p.read_done.contains(n) && !self.waiting_on(*n, Some(*pg)) {
                             let after = p.read_from.get(n).copied().unwrap_or(self.start);
-                            sends.push((*n, Some(*pg), Message::ReadLog { pg: *pg, after, bytes_max: GOSSIP_BYTES_MAX as u32 }));
+                            sends.push((
+                                *n,
+                                Some(*pg),
+                                Message::ReadLog {
+                                    pg: *pg,
+                                    after,
+                                    bytes_max: GOSSIP_BYTES_MAX as u32,
+                                },
+                            ));
                         }
                     }
                 }
@@ -566,10 +640,20 @@ impl Recovery {
             Step::Truncate => {
                 for (pg, p) in &self.pgs {
                     for r in &p.replicas {
-                        if p.truncated.contains(&r.node) || p.missing.contains(&r.node) || self.waiting_on(r.node, Some(*pg)) {
+                        if p.truncated.contains(&r.node)
+                            || p.missing.contains(&r.node)
+                            || self.waiting_on(r.node, Some(*pg))
+                        {
                             continue;
                         }
-                        sends.push((r.node, Some(*pg), Message::Adopt { pg: *pg, history: self.history.clone() }));
+                        sends.push((
+                            r.node,
+                            Some(*pg),
+                            Message::Adopt {
+                                pg: *pg,
+                                history: self.history.clone(),
+                            },
+                        ));
                     }
                 }
             }
@@ -581,10 +665,20 @@ impl Recovery {
                     // only gossip can fill, or a crash): keep truncating the
                     // others so that any 4 can complete the repair.
                     for r in &p.replicas {
-                        if p.truncated.contains(&r.node) || p.missing.contains(&r.node) || self.waiting_on(r.node, Some(*pg)) {
+                        if p.truncated.contains(&r.node)
+                            || p.missing.contains(&r.node)
+                            || self.waiting_on(r.node, Some(*pg))
+                        {
                             continue;
                         }
-                        sends.push((r.node, Some(*pg), Message::Adopt { pg: *pg, history: self.history.clone() }));
+                        sends.push((
+                            r.node,
+                            Some(*pg),
+                            Message::Adopt {
+                                pg: *pg,
+                                history: self.history.clone(),
+                            },
+                        ));
                     }
                     for n in &p.truncated {
                         if p.repaired.contains_key(n) || self.waiting_on(*n, Some(*pg)) {
@@ -636,14 +730,26 @@ mod tests {
 
     fn cluster() -> Cluster {
         let mut s = String::from("segment_size = \"512KiB\"\n");
-        for (i, az) in ["az-a", "az-a", "az-b", "az-b", "az-c", "az-c"].iter().enumerate() {
-            s += &format!("[[storage]]\nid = {}\naddr = \"127.0.0.1:{}\"\naz = \"{az}\"\n", i + 1, 7101 + i);
+        for (i, az) in ["az-a", "az-a", "az-b", "az-b", "az-c", "az-c"]
+            .iter()
+            .enumerate()
+        {
+            s += &format!(
+                "[[storage]]\nid = {}\naddr = \"127.0.0.1:{}\"\naz = \"{az}\"\n",
+                i + 1,
+                7101 + i
+            );
         }
         Cluster::parse(&s).expect("valid cluster file")
     }
 
     /// Answers every request in `outs` with what `reply` says (`None`: no answer).
-    fn answer(r: &mut Recovery, outs: &[Outgoing], now: u64, reply: impl Fn(&Outgoing) -> Option<Message>) {
+    fn answer(
+        r: &mut Recovery,
+        outs: &[Outgoing],
+        now: u64,
+        reply: impl Fn(&Outgoing) -> Option<Message>,
+    ) {
         for o in outs {
             if let Some(m) = reply(o) {
                 r.on_reply(o.to, o.req_id, m, now);
@@ -661,7 +767,10 @@ mod tests {
         let cluster = cluster();
         let replicas = cluster.place(PgId(0));
         let old = Epoch((1 << EPOCH_NONCE_BITS) | 1);
-        let history = vec![Truncation { epoch: old, above: Lsn::ZERO }];
+        let history = vec![Truncation {
+            epoch: old,
+            above: Lsn::ZERO,
+        }];
         let record = LogRecord {
             lsn: Lsn(1),
             epoch: old,
@@ -669,7 +778,10 @@ mod tests {
             pg_prev_lsn: Lsn::ZERO,
             vol_prev_lsn: Lsn::ZERO,
             flags: FLAG_CPL,
-            body: RecordBody::Delta { offset: 0, bytes: Bytes::from_static(b"x") },
+            body: RecordBody::Delta {
+                offset: 0,
+                bytes: Bytes::from_static(b"x"),
+            },
         };
         let mut r = Recovery::new(cluster.clone(), 7, 0, 100, 100);
         let segments = Message::Segments(vec![SegmentInfo {
@@ -684,24 +796,46 @@ mod tests {
         answer(&mut r, &outs, 1, |_| Some(segments.clone()));
         let outs = r.take_outgoing();
         answer(&mut r, &outs, 2, |_| {
-            Some(Message::EpochSet { scl: Lsn(1), hint_vdl: Lsn::ZERO, max_lsn: Lsn(1), history: history.clone() })
+            Some(Message::EpochSet {
+                scl: Lsn(1),
+                hint_vdl: Lsn::ZERO,
+                max_lsn: Lsn(1),
+                history: history.clone(),
+            })
         });
         let outs = r.take_outgoing();
         answer(&mut r, &outs, 3, |_| Some(segments.clone()));
         let outs = r.take_outgoing();
         answer(&mut r, &outs, 4, |_| {
-            Some(Message::Log { tail: Lsn::ZERO, scl: Lsn(1), records: vec![record.clone()], more: false })
+            Some(Message::Log {
+                tail: Lsn::ZERO,
+                scl: Lsn(1),
+                records: vec![record.clone()],
+                more: false,
+            })
         });
         // Truncate: all take it. Repair: three replicas hold the prefix, the
         // other three answer below the tail.
         let outs = r.take_outgoing();
-        assert!(outs.iter().all(|o| matches!(o.msg, Message::Adopt { .. })), "{outs:?}");
-        answer(&mut r, &outs, 5, |_| Some(Message::AppendAck { pg: PgId(0), scl: Lsn::ZERO }));
+        assert!(
+            outs.iter().all(|o| matches!(o.msg, Message::Adopt { .. })),
+            "{outs:?}"
+        );
+        answer(&mut r, &outs, 5, |_| {
+            Some(Message::AppendAck {
+                pg: PgId(0),
+                scl: Lsn::ZERO,
+            })
+        });
         let stuck: Vec<NodeId> = replicas[3..].iter().map(|r| r.node).collect();
         let mut outs = r.take_outgoing();
         while !outs.is_empty() {
             answer(&mut r, &outs, 6, |o| {
-                let scl = if stuck.contains(&o.to) { Lsn::ZERO } else { Lsn(1) };
+                let scl = if stuck.contains(&o.to) {
+                    Lsn::ZERO
+                } else {
+                    Lsn(1)
+                };
                 Some(Message::AppendAck { pg: PgId(0), scl })
             });
             outs = r.take_outgoing();
@@ -711,9 +845,20 @@ mod tests {
         // must ask the stuck replicas again.
         r.tick(6 + 100);
         let outs = r.take_outgoing();
-        assert!(stuck.iter().all(|n| outs.iter().any(|o| o.to == *n)), "no retry: {outs:?}");
-        answer(&mut r, &outs, 107, |_| Some(Message::AppendAck { pg: PgId(0), scl: Lsn(1) }));
-        let rec = r.take_result().expect("recovery finished").expect("recovery succeeded");
+        assert!(
+            stuck.iter().all(|n| outs.iter().any(|o| o.to == *n)),
+            "no retry: {outs:?}"
+        );
+        answer(&mut r, &outs, 107, |_| {
+            Some(Message::AppendAck {
+                pg: PgId(0),
+                scl: Lsn(1),
+            })
+        });
+        let rec = r
+            .take_result()
+            .expect("recovery finished")
+            .expect("recovery succeeded");
         assert_eq!(rec.vdl, Lsn(1));
     }
 }

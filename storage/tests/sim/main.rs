@@ -89,7 +89,12 @@ fn run_seed(seed: u64) -> Result<(Stats, String), Failure> {
             format!("panic: {text}")
         }
     };
-    Err(Failure { seed, message, trace: world.trace_lines(), summary: world.summary() })
+    Err(Failure {
+        seed,
+        message,
+        trace: world.trace_lines(),
+        summary: world.summary(),
+    })
 }
 
 fn report(f: &Failure, tail: usize) -> String {
@@ -108,7 +113,11 @@ fn report(f: &Failure, tail: usize) -> String {
 
 fn env_u64(name: &str) -> Option<u64> {
     let v = std::env::var(name).ok()?;
-    Some(v.trim().parse().unwrap_or_else(|_| panic!("{name}={v:?} is not a number")))
+    Some(
+        v.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
+    )
 }
 
 /// Runs one seed and panics with its report on failure.
@@ -127,7 +136,11 @@ fn many_seeds() {
     // replays alone, on one thread, from its number.
     let threads = env_u64("SIM_THREADS")
         .map(|n| n.max(1) as usize)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(2));
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(2)
+        });
     let next = AtomicU64::new(start);
     let stop = AtomicBool::new(false);
     let results: Mutex<(Stats, Vec<Failure>)> = Mutex::new((Stats::default(), Vec::new()));
@@ -179,7 +192,10 @@ fn many_seeds() {
         total.reads_checked,
         total.pages_checked
     );
-    assert!(total.acked > 0 && total.recoveries_done > count, "the workload made no progress: {total:?}");
+    assert!(
+        total.acked > 0 && total.recoveries_done > count,
+        "the workload made no progress: {total:?}"
+    );
 }
 
 #[test]
@@ -196,7 +212,11 @@ fn same_seed_same_run() {
     assert_eq!(format!("{:?}", a.opts), format!("{:?}", b.opts));
     let (sa, _) = replay(5);
     let (sb, _) = replay(5);
-    assert_eq!(format!("{sa:?}"), format!("{sb:?}"), "a seed must replay exactly");
+    assert_eq!(
+        format!("{sa:?}"),
+        format!("{sb:?}"),
+        "a seed must replay exactly"
+    );
 }
 
 /// Seeds that failed on protocol bugs the simulation found, each pinned after

@@ -31,7 +31,10 @@ pub struct Mtr {
 impl Mtr {
     /// The records as `(lsn, page, body)`.
     pub fn records(&self) -> impl Iterator<Item = (Lsn, PageId, &RecordBody)> + '_ {
-        self.changes.iter().enumerate().map(|(i, (p, b))| (Lsn(self.first.0 + i as u64), *p, b))
+        self.changes
+            .iter()
+            .enumerate()
+            .map(|(i, (p, b))| (Lsn(self.first.0 + i as u64), *p, b))
     }
 }
 
@@ -47,9 +50,16 @@ impl Model {
     /// Adds an MTR to the committed log.
     pub fn add(&mut self, mtr: &Mtr) {
         for (lsn, page, body) in mtr.records() {
-            assert!(lsn > self.last, "model grows only at its end: {lsn} after {}", self.last);
+            assert!(
+                lsn > self.last,
+                "model grows only at its end: {lsn} after {}",
+                self.last
+            );
             self.last = lsn;
-            self.pages.entry(page).or_default().push((lsn, body.clone()));
+            self.pages
+                .entry(page)
+                .or_default()
+                .push((lsn, body.clone()));
         }
     }
 
@@ -69,7 +79,10 @@ impl Model {
 
     /// Pages of `pg` with any record.
     pub fn pages_in(&self, pg: PgId, pages_per_pg: u64) -> Vec<PageId> {
-        self.pages().into_iter().filter(|p| p.pg(pages_per_pg) == pg).collect()
+        self.pages()
+            .into_iter()
+            .filter(|p| p.pg(pages_per_pg) == pg)
+            .collect()
     }
 
     /// Number of records in the committed log.

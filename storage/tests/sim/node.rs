@@ -27,7 +27,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use sextant_storage::segment::{DurableMeta, LogEntry, PageRead, Segment, SegmentError, SegmentMeta};
+use sextant_storage::segment::{
+    DurableMeta, LogEntry, PageRead, Segment, SegmentError, SegmentMeta,
+};
 use sextant_storage::types::{Epoch, Lsn, NodeId, PgId};
 use sextant_storage::wire::{ErrorCode, Message, SegmentInfo};
 
@@ -52,7 +54,11 @@ pub struct Disk {
 
 impl Disk {
     fn new(meta: DurableMeta) -> Disk {
-        Disk { meta, entries: Vec::new(), records: HashSet::new() }
+        Disk {
+            meta,
+            entries: Vec::new(),
+            records: HashSet::new(),
+        }
     }
 
     fn extend(&mut self, entries: impl IntoIterator<Item = LogEntry>) {
@@ -67,12 +73,21 @@ impl Disk {
     /// True if a restart would hold the record `(lsn, epoch)`: it is on disk
     /// and the durable epoch history does not void it.
     pub fn holds(&self, lsn: Lsn, epoch: Epoch) -> bool {
-        self.records.contains(&(lsn, epoch)) && self.meta.history.iter().all(|t| t.epoch <= epoch || lsn <= t.above)
+        self.records.contains(&(lsn, epoch))
+            && self
+                .meta
+                .history
+                .iter()
+                .all(|t| t.epoch <= epoch || lsn <= t.above)
     }
 
     /// The segment a restart would rebuild.
     pub fn restore(&self) -> Segment {
-        Segment::restore(self.meta.clone(), self.entries.iter().cloned(), std::iter::empty())
+        Segment::restore(
+            self.meta.clone(),
+            self.entries.iter().cloned(),
+            std::iter::empty(),
+        )
     }
 }
 
@@ -92,7 +107,11 @@ pub struct Live {
 
 impl Live {
     fn new(seg: Segment, durable_scl: Lsn) -> Live {
-        Live { seg, written: Vec::new(), durable_scl }
+        Live {
+            seg,
+            written: Vec::new(),
+            durable_scl,
+        }
     }
 
     /// Moves what the segment queued to the write buffer ("written, not
@@ -103,7 +122,8 @@ impl Live {
             self.written.push(Write::Meta(self.seg.durable_meta()));
             self.seg.meta_written();
         }
-        self.written.extend(self.seg.take_pending().into_iter().map(Write::Entry));
+        self.written
+            .extend(self.seg.take_pending().into_iter().map(Write::Entry));
     }
 }
 
@@ -184,15 +204,23 @@ pub struct Node {
 fn seg_error(e: SegmentError, current: Epoch) -> Message {
     let text = e.to_string();
     match e {
-        SegmentError::StaleEpoch { current, .. } => Message::error(ErrorCode::StaleEpoch, current, text),
-        SegmentError::EpochBehind { current, .. } => Message::error(ErrorCode::EpochBehind, current, text),
+        SegmentError::StaleEpoch { current, .. } => {
+            Message::error(ErrorCode::StaleEpoch, current, text)
+        }
+        SegmentError::EpochBehind { current, .. } => {
+            Message::error(ErrorCode::EpochBehind, current, text)
+        }
         SegmentError::Invalid(_) => Message::error(ErrorCode::Invalid, current, text),
         _ => Message::error(ErrorCode::Internal, current, text),
     }
 }
 
 fn unknown(pg: PgId) -> Message {
-    Message::error(ErrorCode::UnknownSegment, Epoch(0), format!("no segment of PG {pg} here"))
+    Message::error(
+        ErrorCode::UnknownSegment,
+        Epoch(0),
+        format!("no segment of PG {pg} here"),
+    )
 }
 
 impl Node {
@@ -213,15 +241,30 @@ impl Node {
     }
 
     fn wait(&mut self, to: Addr, req_id: u64, pg: PgId, kind: WaitKind) -> Option<Message> {
-        self.waiters.push(Waiter { to, req_id, pg, kind });
+        self.waiters.push(Waiter {
+            to,
+            req_id,
+            pg,
+            kind,
+        });
         None
     }
 
     /// Handles a request. Returns the reply if it goes out now; requests that
     /// change state are answered by [`Node::complete_fsync`].
-    pub fn handle_request(&mut self, now: u64, from: Addr, req_id: u64, msg: Message) -> Option<Message> {
+    pub fn handle_request(
+        &mut self,
+        now: u64,
+        from: Addr,
+        req_id: u64,
+        msg: Message,
+    ) -> Option<Message> {
         match msg {
-            Message::CreateSegment { pg, pages_per_pg, replicas } => {
+            Message::CreateSegment {
+                pg,
+                pages_per_pg,
+                replicas,
+            } => {
                 if let Some(l) = self.live.get(&pg) {
                     if l.seg.meta().pages_per_pg != pages_per_pg {
                         return Some(Message::error(
@@ -235,16 +278,36 @@ impl Node {
                     return self.wait(from, req_id, pg, WaitKind::Created);
                 }
                 if pages_per_pg == 0 || !replicas.iter().any(|r| r.node == self.id) {
-                    return Some(Message::error(ErrorCode::Invalid, Epoch(0), "bad CreateSegment"));
+                    return Some(Message::error(
+                        ErrorCode::Invalid,
+                        Epoch(0),
+                        "bad CreateSegment",
+                    ));
                 }
-                let seg = Segment::create(SegmentMeta { pg, pages_per_pg, replicas }, Epoch(0));
+                let seg = Segment::create(
+                    SegmentMeta {
+                        pg,
+                        pages_per_pg,
+                        replicas,
+                    },
+                    Epoch(0),
+                );
                 let mut l = Live::new(seg, Lsn::ZERO);
                 l.stage();
                 self.live.insert(pg, l);
                 self.wait(from, req_id, pg, WaitKind::Created)
             }
-            Message::Append { pg, epoch, vdl, pg_tail, pgmrpl, records } => {
-                let Some(l) = self.live.get_mut(&pg) else { return Some(unknown(pg)) };
+            Message::Append {
+                pg,
+                epoch,
+                vdl,
+                pg_tail,
+                pgmrpl,
+                records,
+            } => {
+                let Some(l) = self.live.get_mut(&pg) else {
+                    return Some(unknown(pg));
+                };
                 let r = l.seg.append(epoch, vdl, pg_tail, pgmrpl, records, now);
                 l.stage();
                 match r {
@@ -253,7 +316,9 @@ impl Node {
                 }
             }
             Message::Adopt { pg, history } => {
-                let Some(l) = self.live.get_mut(&pg) else { return Some(unknown(pg)) };
+                let Some(l) = self.live.get_mut(&pg) else {
+                    return Some(unknown(pg));
+                };
                 let r = l.seg.adopt(&history);
                 l.stage();
                 match r {
@@ -262,7 +327,9 @@ impl Node {
                 }
             }
             Message::GetPage { pg, page, lsn } => {
-                let Some(l) = self.live.get(&pg) else { return Some(unknown(pg)) };
+                let Some(l) = self.live.get(&pg) else {
+                    return Some(unknown(pg));
+                };
                 Some(match l.seg.get_page(page, lsn) {
                     Ok(PageRead::Page(image)) => Message::Page { lsn, image },
                     Ok(PageRead::NotYet { scl }) => Message::NotYet { scl },
@@ -271,7 +338,9 @@ impl Node {
                 })
             }
             Message::SetEpoch { pg, epoch } => {
-                let Some(l) = self.live.get_mut(&pg) else { return Some(unknown(pg)) };
+                let Some(l) = self.live.get_mut(&pg) else {
+                    return Some(unknown(pg));
+                };
                 let r = l.seg.set_epoch(epoch);
                 l.stage();
                 match r {
@@ -279,13 +348,28 @@ impl Node {
                     Err(e) => Some(seg_error(e, l.seg.epoch())),
                 }
             }
-            Message::ReadLog { pg, after, bytes_max } => {
-                let Some(l) = self.live.get(&pg) else { return Some(unknown(pg)) };
-                let (tail, records, more) = l.seg.read_log(after, (bytes_max as usize).min(self.reply_bytes_max));
-                Some(Message::Log { tail, scl: l.seg.scl(), records, more })
+            Message::ReadLog {
+                pg,
+                after,
+                bytes_max,
+            } => {
+                let Some(l) = self.live.get(&pg) else {
+                    return Some(unknown(pg));
+                };
+                let (tail, records, more) = l
+                    .seg
+                    .read_log(after, (bytes_max as usize).min(self.reply_bytes_max));
+                Some(Message::Log {
+                    tail,
+                    scl: l.seg.scl(),
+                    records,
+                    more,
+                })
             }
             Message::Truncate { pg, epoch, above } => {
-                let Some(l) = self.live.get_mut(&pg) else { return Some(unknown(pg)) };
+                let Some(l) = self.live.get_mut(&pg) else {
+                    return Some(unknown(pg));
+                };
                 let r = l.seg.truncate(epoch, above);
                 l.stage();
                 match r {
@@ -311,7 +395,9 @@ impl Node {
                 Some(Message::Segments(infos))
             }
             Message::GossipPull { pg, epoch: _, scl } => {
-                let Some(l) = self.live.get(&pg) else { return Some(unknown(pg)) };
+                let Some(l) = self.live.get(&pg) else {
+                    return Some(unknown(pg));
+                };
                 let (mut records, mut more) = l.seg.gossip_reply(scl);
                 let mut bytes = 0;
                 if let Some(cut) = records.iter().position(|r| {
@@ -331,7 +417,11 @@ impl Node {
                     more,
                 })
             }
-            _ => Some(Message::error(ErrorCode::Malformed, Epoch(0), "not a request")),
+            _ => Some(Message::error(
+                ErrorCode::Malformed,
+                Epoch(0),
+                "not a request",
+            )),
         }
     }
 
@@ -344,15 +434,29 @@ impl Node {
         req_id: u64,
         msg: Message,
     ) -> Result<Option<(NodeId, u64, Message)>, String> {
-        let Some((peer, pg)) = self.gossip_inflight.remove(&req_id) else { return Ok(None) };
+        let Some((peer, pg)) = self.gossip_inflight.remove(&req_id) else {
+            return Ok(None);
+        };
         if peer != from {
             return Ok(None);
         }
-        let Message::GossipPush { history, scl: _, hint_vdl, hint_tail, records, more } = msg else {
+        let Message::GossipPush {
+            history,
+            scl: _,
+            hint_vdl,
+            hint_tail,
+            records,
+            more,
+        } = msg
+        else {
             return Ok(None);
         };
-        let Some(l) = self.live.get_mut(&pg) else { return Ok(None) };
-        let r = l.seg.gossip_receive(&history, hint_vdl, hint_tail, records, now);
+        let Some(l) = self.live.get_mut(&pg) else {
+            return Ok(None);
+        };
+        let r = l
+            .seg
+            .gossip_receive(&history, hint_vdl, hint_tail, records, now);
         l.stage();
         match r {
             Ok(filled) => {
@@ -365,7 +469,10 @@ impl Node {
                 }
                 Ok(None)
             }
-            Err(e) => Err(format!("node {} PG {pg} refused gossip from node {peer}: {e}", self.id)),
+            Err(e) => Err(format!(
+                "node {} PG {pg} refused gossip from node {peer}: {e}",
+                self.id
+            )),
         }
     }
 
@@ -374,14 +481,26 @@ impl Node {
         let req = self.next_req;
         self.next_req += 1;
         self.gossip_inflight.insert(req, (peer, pg));
-        (peer, req, Message::GossipPull { pg, epoch: l.seg.epoch(), scl: l.seg.scl() })
+        (
+            peer,
+            req,
+            Message::GossipPull {
+                pg,
+                epoch: l.seg.epoch(),
+                scl: l.seg.scl(),
+            },
+        )
     }
 
     /// Background work: each segment pulls from one random peer, and
     /// sometimes coalesces deltas, collects old versions or compacts its log.
     pub fn background(&mut self, now: u64, rng: &mut Rng) -> Vec<(NodeId, u64, Message)> {
         let mut targets = Vec::new();
-        let syncing: BTreeSet<PgId> = self.fsync.iter().flat_map(|f| f.batches.iter().map(|b| b.pg)).collect();
+        let syncing: BTreeSet<PgId> = self
+            .fsync
+            .iter()
+            .flat_map(|f| f.batches.iter().map(|b| b.pg))
+            .collect();
         for (pg, l) in self.live.iter_mut() {
             if rng.chance(0.3) {
                 self.stats.materialized += l.seg.materialize() as u64;
@@ -401,12 +520,22 @@ impl Node {
                     self.stats.compactions += 1;
                 }
             }
-            let peers: Vec<NodeId> = l.seg.meta().replicas.iter().map(|r| r.node).filter(|n| *n != self.id).collect();
+            let peers: Vec<NodeId> = l
+                .seg
+                .meta()
+                .replicas
+                .iter()
+                .map(|r| r.node)
+                .filter(|n| *n != self.id)
+                .collect();
             if !peers.is_empty() {
                 targets.push((rng.pick(&peers), *pg));
             }
         }
-        targets.into_iter().map(|(peer, pg)| self.pull(peer, pg)).collect()
+        targets
+            .into_iter()
+            .map(|(peer, pg)| self.pull(peer, pg))
+            .collect()
     }
 
     /// Starts an fsync if none runs and something waits for one. Returns
@@ -419,20 +548,29 @@ impl Node {
         let mut batches = Vec::new();
         for (pg, l) in self.live.iter_mut() {
             if !l.written.is_empty() || waiting.contains(pg) {
-                batches.push(Batch { pg: *pg, writes: std::mem::take(&mut l.written), scl: l.seg.scl() });
+                batches.push(Batch {
+                    pg: *pg,
+                    writes: std::mem::take(&mut l.written),
+                    scl: l.seg.scl(),
+                });
             }
         }
         if batches.is_empty() {
             return false;
         }
-        self.fsync = Some(Fsync { batches, waiters: std::mem::take(&mut self.waiters) });
+        self.fsync = Some(Fsync {
+            batches,
+            waiters: std::mem::take(&mut self.waiters),
+        });
         true
     }
 
     /// The running fsync finished: its batches are durable and the requests
     /// waiting on it are answered.
     pub fn complete_fsync(&mut self) -> Vec<(Addr, u64, Message)> {
-        let Some(f) = self.fsync.take() else { return Vec::new() };
+        let Some(f) = self.fsync.take() else {
+            return Vec::new();
+        };
         self.stats.fsyncs += 1;
         for b in f.batches {
             apply_writes(&mut self.disk, b.pg, b.writes);
@@ -442,10 +580,15 @@ impl Node {
         }
         let mut out = Vec::new();
         for w in f.waiters {
-            let Some(l) = self.live.get(&w.pg) else { continue };
+            let Some(l) = self.live.get(&w.pg) else {
+                continue;
+            };
             let msg = match w.kind {
                 WaitKind::Created => Message::Ok,
-                WaitKind::Ack => Message::AppendAck { pg: w.pg, scl: l.durable_scl },
+                WaitKind::Ack => Message::AppendAck {
+                    pg: w.pg,
+                    scl: l.durable_scl,
+                },
                 WaitKind::EpochSet => Message::EpochSet {
                     scl: l.durable_scl,
                     hint_vdl: l.seg.hint_vdl(),

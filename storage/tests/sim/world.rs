@@ -86,7 +86,11 @@ impl Opts {
         // out only there.
         let storm = rng.range(0, 3) as f64 / 3.0;
         let failovers = rng.chance(0.25);
-        let nodes = if rng.chance(0.75) { 6 } else { rng.range(7, 9) as usize };
+        let nodes = if rng.chance(0.75) {
+            6
+        } else {
+            rng.range(7, 9) as usize
+        };
         Opts {
             nodes,
             pgs_max: rng.range(2, 3) as u32,
@@ -105,7 +109,11 @@ impl Opts {
             torn_writes: rng.chance(0.5),
             partition_p: 0.03 + storm * 0.15,
             partition_ms: (20, rng.range(100, 1500)),
-            writer_crash_p: if failovers { 0.1 + storm * 0.3 } else { 0.02 + storm * 0.12 },
+            writer_crash_p: if failovers {
+                0.1 + storm * 0.3
+            } else {
+                0.02 + storm * 0.12
+            },
             zombie_p: if failovers { 0.9 } else { 0.6 },
             zombie_cut_p: if failovers { 0.95 } else { 0.5 },
             zombie_ms: (50, rng.range(200, 2000)),
@@ -114,7 +122,11 @@ impl Opts {
             submit_every_ms: (1, rng.range(5, 30)),
             read_p: 0.3,
             gossip_ms: (20, rng.range(40, 200)),
-            reply_bytes_max: if rng.chance(0.5) { rng.range(100, 2000) as usize } else { usize::MAX },
+            reply_bytes_max: if rng.chance(0.5) {
+                rng.range(100, 2000) as usize
+            } else {
+                usize::MAX
+            },
             lal: rng.range(8, 200),
         }
     }
@@ -122,15 +134,33 @@ impl Opts {
 
 #[derive(Debug)]
 enum Event {
-    Deliver { from: Addr, to: Addr, req_id: u64, msg: Message },
-    FsyncDone { node: NodeId, incarnation: u64 },
-    NodeTick { node: NodeId, incarnation: u64 },
-    NodeRestart { node: NodeId },
+    Deliver {
+        from: Addr,
+        to: Addr,
+        req_id: u64,
+        msg: Message,
+    },
+    FsyncDone {
+        node: NodeId,
+        incarnation: u64,
+    },
+    NodeTick {
+        node: NodeId,
+        incarnation: u64,
+    },
+    NodeRestart {
+        node: NodeId,
+    },
     ClientTick,
     Workload,
     Fault,
-    ConnFail { client: u32, req_id: u64 },
-    PartitionEnd { id: u64 },
+    ConnFail {
+        client: u32,
+        req_id: u64,
+    },
+    PartitionEnd {
+        id: u64,
+    },
     StartRecovery,
     Heal,
 }
@@ -138,7 +168,12 @@ enum Event {
 /// One line of the event trace.
 enum Trace {
     Text(String),
-    Msg { from: Label, to: Label, req_id: u64, msg: Message },
+    Msg {
+        from: Label,
+        to: Label,
+        req_id: u64,
+        msg: Message,
+    },
 }
 
 /// An endpoint as the trace names it.
@@ -286,18 +321,33 @@ fn ep(e: Epoch) -> String {
 fn describe(m: &Message) -> String {
     match m {
         Message::CreateSegment { pg, .. } => format!("CreateSegment pg{pg}"),
-        Message::Append { pg, epoch, vdl, pg_tail, records, .. } => {
+        Message::Append {
+            pg,
+            epoch,
+            vdl,
+            pg_tail,
+            records,
+            ..
+        } => {
             let lsns: Vec<u64> = records.iter().map(|r| r.lsn.0).collect();
-            format!("Append pg{pg} e{} vdl{vdl} tail{pg_tail} recs{lsns:?}", ep(*epoch))
+            format!(
+                "Append pg{pg} e{} vdl{vdl} tail{pg_tail} recs{lsns:?}",
+                ep(*epoch)
+            )
         }
         Message::Adopt { pg, history } => {
-            let h: Vec<String> = history.iter().map(|t| format!("{}@{}", ep(t.epoch), t.above)).collect();
+            let h: Vec<String> = history
+                .iter()
+                .map(|t| format!("{}@{}", ep(t.epoch), t.above))
+                .collect();
             format!("Adopt pg{pg} [{}]", h.join(" "))
         }
         Message::GetPage { pg, page, lsn } => format!("GetPage pg{pg} page{page} @{lsn}"),
         Message::SetEpoch { pg, epoch } => format!("SetEpoch pg{pg} e{}", ep(*epoch)),
         Message::ReadLog { pg, after, .. } => format!("ReadLog pg{pg} after{after}"),
-        Message::Truncate { pg, epoch, above } => format!("Truncate pg{pg} e{} above{above}", ep(*epoch)),
+        Message::Truncate { pg, epoch, above } => {
+            format!("Truncate pg{pg} e{} above{above}", ep(*epoch))
+        }
         Message::ListSegments => "ListSegments".into(),
         Message::GossipPull { pg, scl, .. } => format!("GossipPull pg{pg} scl{scl}"),
         Message::Ok => "Ok".into(),
@@ -305,22 +355,60 @@ fn describe(m: &Message) -> String {
         Message::Page { lsn, .. } => format!("Page @{lsn}"),
         Message::NotYet { scl } => format!("NotYet scl{scl}"),
         Message::TooOld { horizon } => format!("TooOld horizon{horizon}"),
-        Message::EpochSet { scl, hint_vdl, max_lsn, history } => {
-            let h: Vec<String> = history.iter().map(|t| format!("{}@{}", ep(t.epoch), t.above)).collect();
-            format!("EpochSet scl{scl} hint{hint_vdl} max{max_lsn} [{}]", h.join(" "))
+        Message::EpochSet {
+            scl,
+            hint_vdl,
+            max_lsn,
+            history,
+        } => {
+            let h: Vec<String> = history
+                .iter()
+                .map(|t| format!("{}@{}", ep(t.epoch), t.above))
+                .collect();
+            format!(
+                "EpochSet scl{scl} hint{hint_vdl} max{max_lsn} [{}]",
+                h.join(" ")
+            )
         }
-        Message::Log { tail, scl, records, more } => {
-            let lsns: Vec<String> = records.iter().map(|r| format!("{}/{}", r.lsn, ep(r.epoch))).collect();
-            format!("Log tail{tail} scl{scl} recs[{}] more={more}", lsns.join(" "))
+        Message::Log {
+            tail,
+            scl,
+            records,
+            more,
+        } => {
+            let lsns: Vec<String> = records
+                .iter()
+                .map(|r| format!("{}/{}", r.lsn, ep(r.epoch)))
+                .collect();
+            format!(
+                "Log tail{tail} scl{scl} recs[{}] more={more}",
+                lsns.join(" ")
+            )
         }
         Message::Segments(infos) => {
-            let s: Vec<String> = infos.iter().map(|i| format!("pg{}/e{}/scl{}", i.pg, ep(i.epoch), i.scl)).collect();
+            let s: Vec<String> = infos
+                .iter()
+                .map(|i| format!("pg{}/e{}/scl{}", i.pg, ep(i.epoch), i.scl))
+                .collect();
             format!("Segments [{}]", s.join(" "))
         }
-        Message::GossipPush { scl, hint_vdl, records, more, .. } => {
-            format!("GossipPush scl{scl} hint{hint_vdl} recs{} more={more}", records.len())
+        Message::GossipPush {
+            scl,
+            hint_vdl,
+            records,
+            more,
+            ..
+        } => {
+            format!(
+                "GossipPush scl{scl} hint{hint_vdl} recs{} more={more}",
+                records.len()
+            )
         }
-        Message::Error { code, epoch, message } => format!("Error {code:?} e{} {message}", ep(*epoch)),
+        Message::Error {
+            code,
+            epoch,
+            message,
+        } => format!("Error {code:?} e{} {message}", ep(*epoch)),
     }
 }
 
@@ -328,8 +416,14 @@ impl World {
     pub fn new(seed: u64) -> World {
         let mut rng = Rng::new(seed);
         let opts = Opts::draw(&mut rng);
-        let cluster = Cluster::parse(&cluster_toml(opts.nodes)).expect("generated cluster file is valid");
-        let core_cfg = CoreConfig { lal: opts.lal, resend_ms: 80, heartbeat_ms: 40, request_timeout_ms: 300 };
+        let cluster =
+            Cluster::parse(&cluster_toml(opts.nodes)).expect("generated cluster file is valid");
+        let core_cfg = CoreConfig {
+            lal: opts.lal,
+            resend_ms: 80,
+            heartbeat_ms: 40,
+            request_timeout_ms: 300,
+        };
         let nodes = cluster
             .nodes
             .keys()
@@ -377,13 +471,21 @@ impl World {
         w.schedule(0, Event::StartRecovery);
         w.schedule(0, Event::ClientTick);
         w.schedule(1, Event::Workload);
-        let first_fault = w.rng.range(w.opts.fault_every_ms.0, w.opts.fault_every_ms.1);
+        let first_fault = w
+            .rng
+            .range(w.opts.fault_every_ms.0, w.opts.fault_every_ms.1);
         w.schedule(first_fault, Event::Fault);
         w.schedule(w.opts.fault_ms, Event::Heal);
         let ids: Vec<NodeId> = w.nodes.keys().copied().collect();
         for node in ids {
             let at = w.rng.range(1, w.opts.gossip_ms.1);
-            w.schedule(at, Event::NodeTick { node, incarnation: 0 });
+            w.schedule(
+                at,
+                Event::NodeTick {
+                    node,
+                    incarnation: 0,
+                },
+            );
         }
         w
     }
@@ -400,7 +502,12 @@ impl World {
     /// Traces a delivered message; formatted only if a report is printed,
     /// which saves a fifth of a debug run.
     fn tr_msg(&mut self, from: Label, to: Label, req_id: u64, msg: &Message) {
-        self.push_trace(Trace::Msg { from, to, req_id, msg: msg.clone() });
+        self.push_trace(Trace::Msg {
+            from,
+            to,
+            req_id,
+            msg: msg.clone(),
+        });
     }
 
     fn push_trace(&mut self, t: Trace) {
@@ -415,7 +522,12 @@ impl World {
             .iter()
             .map(|(at, t)| match t {
                 Trace::Text(line) => format!("{at:>6}ms {line}"),
-                Trace::Msg { from, to, req_id, msg } => {
+                Trace::Msg {
+                    from,
+                    to,
+                    req_id,
+                    msg,
+                } => {
                     format!("{at:>6}ms {from} -> {to} #{req_id} {}", describe(msg))
                 }
             })
@@ -435,7 +547,10 @@ impl World {
         let _ = write!(
             s,
             "{ns:?}\ncompleted recoveries (epoch, vdl): {:?}\nmodel records: {}",
-            self.completed.iter().map(|(e, v)| (ep(*e), v.0)).collect::<Vec<_>>(),
+            self.completed
+                .iter()
+                .map(|(e, v)| (ep(*e), v.0))
+                .collect::<Vec<_>>(),
             self.model.record_count()
         );
         s
@@ -471,7 +586,12 @@ impl World {
 
     fn dispatch(&mut self, ev: Event) -> Check {
         match ev {
-            Event::Deliver { from, to, req_id, msg } => self.deliver(from, to, req_id, msg)?,
+            Event::Deliver {
+                from,
+                to,
+                req_id,
+                msg,
+            } => self.deliver(from, to, req_id, msg)?,
             Event::FsyncDone { node, incarnation } => {
                 let n = self.nodes.get_mut(&node).expect("known node");
                 if !n.up || n.incarnation != incarnation {
@@ -504,7 +624,11 @@ impl World {
                 }
                 n.restart();
                 let incarnation = n.incarnation;
-                let scls: Vec<String> = n.live.iter().map(|(pg, l)| format!("pg{pg}:{}", l.seg.scl())).collect();
+                let scls: Vec<String> = n
+                    .live
+                    .iter()
+                    .map(|(pg, l)| format!("pg{pg}:{}", l.seg.scl()))
+                    .collect();
                 self.tr(format!("node {node} restarts [{}]", scls.join(" ")));
                 self.schedule(1, Event::NodeTick { node, incarnation });
             }
@@ -514,13 +638,17 @@ impl World {
             }
             Event::Workload => {
                 self.workload()?;
-                let next = self.rng.range(self.opts.submit_every_ms.0, self.opts.submit_every_ms.1);
+                let next = self
+                    .rng
+                    .range(self.opts.submit_every_ms.0, self.opts.submit_every_ms.1);
                 self.schedule(next, Event::Workload);
             }
             Event::Fault => {
                 if self.healed_at.is_none() {
                     self.fault()?;
-                    let next = self.rng.range(self.opts.fault_every_ms.0, self.opts.fault_every_ms.1);
+                    let next = self
+                        .rng
+                        .range(self.opts.fault_every_ms.0, self.opts.fault_every_ms.1);
                     self.schedule(next, Event::Fault);
                 }
             }
@@ -549,9 +677,13 @@ impl World {
 
     fn blocked(&self, a: Addr, b: Addr) -> bool {
         self.partitions.iter().any(|p| match (a, b) {
-            (Addr::Node(x), Addr::Node(y)) => p.cut_peers && p.nodes.contains(&x) != p.nodes.contains(&y),
+            (Addr::Node(x), Addr::Node(y)) => {
+                p.cut_peers && p.nodes.contains(&x) != p.nodes.contains(&y)
+            }
             (Addr::Node(n), Addr::Client(c)) | (Addr::Client(c), Addr::Node(n)) => {
-                p.cut_clients && p.nodes.contains(&n) && p.clients.as_ref().is_none_or(|cs| cs.contains(&c))
+                p.cut_clients
+                    && p.nodes.contains(&n)
+                    && p.clients.as_ref().is_none_or(|cs| cs.contains(&c))
             }
             (Addr::Client(_), Addr::Client(_)) => false,
         })
@@ -567,7 +699,15 @@ impl World {
         for i in 0..copies {
             let delay = self.rng.range(self.opts.delay_ms.0, self.opts.delay_ms.1);
             let _ = i;
-            self.schedule(delay, Event::Deliver { from, to, req_id, msg: msg.clone() });
+            self.schedule(
+                delay,
+                Event::Deliver {
+                    from,
+                    to,
+                    req_id,
+                    msg: msg.clone(),
+                },
+            );
         }
     }
 
@@ -584,15 +724,25 @@ impl World {
                 }
                 self.tr_msg(Label::Addr(from), Label::Addr(to), req_id, &msg);
                 if matches!(msg, Message::GossipPush { .. } | Message::Error { .. }) {
-                    let Addr::Node(peer) = from else { return Ok(()) };
+                    let Addr::Node(peer) = from else {
+                        return Ok(());
+                    };
                     let now = self.now;
-                    let next = self.nodes.get_mut(&n).expect("known").handle_gossip_reply(now, peer, req_id, msg)?;
+                    let next = self
+                        .nodes
+                        .get_mut(&n)
+                        .expect("known")
+                        .handle_gossip_reply(now, peer, req_id, msg)?;
                     if let Some((peer, req, pull)) = next {
                         self.send(to, Addr::Node(peer), req, pull);
                     }
                 } else {
                     let now = self.now;
-                    let reply = self.nodes.get_mut(&n).expect("known").handle_request(now, from, req_id, msg);
+                    let reply = self
+                        .nodes
+                        .get_mut(&n)
+                        .expect("known")
+                        .handle_request(now, from, req_id, msg);
                     if let Some(reply) = reply {
                         self.send(to, from, req_id, reply);
                     }
@@ -600,21 +750,34 @@ impl World {
                 self.maybe_fsync(n);
             }
             Addr::Client(c) => {
-                let Addr::Node(node) = from else { return Ok(()) };
-                let Some(client) = self.clients.get(&c).copied() else { return Ok(()) };
+                let Addr::Node(node) = from else {
+                    return Ok(());
+                };
+                let Some(client) = self.clients.get(&c).copied() else {
+                    return Ok(());
+                };
                 match client {
                     ClientRef::Writer(w) => {
                         if self.writers[w].core.is_none() {
                             return Ok(());
                         }
                         self.tr_msg(Label::Addr(from), Label::Writer(w), req_id, &msg);
-                        if matches!(msg, Message::Error { code: sextant_storage::wire::ErrorCode::Invalid, .. }) {
+                        if matches!(
+                            msg,
+                            Message::Error {
+                                code: sextant_storage::wire::ErrorCode::Invalid,
+                                ..
+                            }
+                        ) {
                             self.stats.invalid_replies += 1;
                         }
                         let now = self.now;
                         let wr = &mut self.writers[w];
                         wr.inflight.remove(&req_id);
-                        wr.core.as_mut().expect("checked").on_reply(node, req_id, msg, now);
+                        wr.core
+                            .as_mut()
+                            .expect("checked")
+                            .on_reply(node, req_id, msg, now);
                         self.pump_writer(w)?;
                     }
                     ClientRef::Recovery(r) => {
@@ -655,7 +818,9 @@ impl World {
         let now = self.now;
         for w in 0..self.writers.len() {
             let wr = &mut self.writers[w];
-            let Some(core) = wr.core.as_mut() else { continue };
+            let Some(core) = wr.core.as_mut() else {
+                continue;
+            };
             if wr.zombie_until.is_some_and(|t| t <= now) {
                 wr.core = None;
                 wr.inflight.clear();
@@ -664,7 +829,8 @@ impl World {
             }
             core.tick(now);
             let timeout = self.core_cfg.request_timeout_ms;
-            wr.inflight.retain(|_, (_, sent)| now.saturating_sub(*sent) < 2 * timeout);
+            wr.inflight
+                .retain(|_, (_, sent)| now.saturating_sub(*sent) < 2 * timeout);
             self.pump_writer(w)?;
         }
         for r in 0..self.recoveries.len() {
@@ -689,7 +855,11 @@ impl World {
         let idx = self.recoveries.len();
         let client = self.new_client(ClientRef::Recovery(idx));
         let rec = Recovery::new(self.cluster.clone(), nonce, self.now, 300, 150);
-        self.recoveries.push(Rec { client, rec, alive: true });
+        self.recoveries.push(Rec {
+            client,
+            rec,
+            alive: true,
+        });
         self.active_recovery = Some(idx);
         self.stats.recoveries_started += 1;
         self.tr(format!("recovery r{idx} starts (nonce {nonce})"));
@@ -702,7 +872,9 @@ impl World {
         for o in outs {
             self.send(Addr::Client(client), Addr::Node(o.to), o.req_id, o.msg);
         }
-        let Some(result) = self.recoveries[r].rec.take_result() else { return Ok(()) };
+        let Some(result) = self.recoveries[r].rec.take_result() else {
+            return Ok(());
+        };
         self.recoveries[r].alive = false;
         match result {
             Ok(rec) => self.recovery_done(r, rec),
@@ -711,7 +883,9 @@ impl World {
                 self.tr(format!("recovery r{r} superseded by epoch {}", ep(e)));
                 if self.active_recovery == Some(r) {
                     self.active_recovery = None;
-                    let d = self.rng.range(self.opts.failover_ms.0, self.opts.failover_ms.1);
+                    let d = self
+                        .rng
+                        .range(self.opts.failover_ms.0, self.opts.failover_ms.1);
                     self.schedule(d, Event::StartRecovery);
                 }
                 Ok(())
@@ -723,7 +897,9 @@ impl World {
     fn pump_writer(&mut self, w: usize) -> Check {
         let now = self.now;
         let wr = &mut self.writers[w];
-        let Some(core) = wr.core.as_mut() else { return Ok(()) };
+        let Some(core) = wr.core.as_mut() else {
+            return Ok(());
+        };
         let outs = core.take_outgoing();
         let vdl = core.vdl();
         let fenced = core.fenced();
@@ -739,11 +915,16 @@ impl World {
         }
         if let Some(e) = fenced {
             if self.active_writer == Some(w) {
-                self.tr(format!("writer w{w} learns it is fenced by epoch {}", ep(e)));
+                self.tr(format!(
+                    "writer w{w} learns it is fenced by epoch {}",
+                    ep(e)
+                ));
                 self.active_writer = None;
                 // It stays up a little: replies in flight may still move its VDL.
                 self.writers[w].zombie_until = Some(now + 200);
-                let d = self.rng.range(self.opts.failover_ms.0, self.opts.failover_ms.1);
+                let d = self
+                    .rng
+                    .range(self.opts.failover_ms.0, self.opts.failover_ms.1);
                 self.schedule(d, Event::StartRecovery);
             }
         }
@@ -757,7 +938,11 @@ impl World {
         let wr = &self.writers[w];
         let epoch = wr.epoch;
         if vdl < wr.vdl {
-            return Err(format!("writer w{w} (epoch {}): VDL went back from {} to {vdl}", ep(epoch), wr.vdl));
+            return Err(format!(
+                "writer w{w} (epoch {}): VDL went back from {} to {vdl}",
+                ep(epoch),
+                wr.vdl
+            ));
         }
         let from = wr.acked;
         let mut acked = wr.acked;
@@ -778,8 +963,11 @@ impl World {
             let mtr = &self.mtrs[m];
             for (lsn, page, _) in mtr.records() {
                 let pg = page.pg(self.cluster.pages_per_pg());
-                let holders =
-                    self.nodes.values().filter(|n| n.disk.get(&pg).is_some_and(|d| d.holds(lsn, mtr.epoch))).count();
+                let holders = self
+                    .nodes
+                    .values()
+                    .filter(|n| n.disk.get(&pg).is_some_and(|d| d.holds(lsn, mtr.epoch)))
+                    .count();
                 if holders < WRITE_QUORUM {
                     return Err(format!(
                         "writer w{w} (epoch {}): VDL {vdl} passes record {lsn} (PG {pg}) that only {holders} \
@@ -815,10 +1003,14 @@ impl World {
         }
         if let Some(h) = self.healed_at {
             if self.live_at.is_none()
-                && self.writers[w].mtrs[from..acked].iter().any(|&m| self.mtrs[m].submitted_ms >= h)
+                && self.writers[w].mtrs[from..acked]
+                    .iter()
+                    .any(|&m| self.mtrs[m].submitted_ms >= h)
             {
                 self.live_at = Some(now);
-                self.tr(format!("liveness: an MTR submitted after healing is acknowledged by w{w}"));
+                self.tr(format!(
+                    "liveness: an MTR submitted after healing is acknowledged by w{w}"
+                ));
             }
         }
         Ok(())
@@ -891,11 +1083,17 @@ impl World {
             pw.in_model = pw.in_model.max(kept);
             pw.kept = Some(kept);
         } else if vdl != Lsn::ZERO {
-            return Err(format!("first recovery r{r} recovered VDL {vdl} on an empty volume"));
+            return Err(format!(
+                "first recovery r{r} recovered VDL {vdl} on an empty volume"
+            ));
         }
         let last = rec.history.last().copied();
         if last.is_none_or(|t| t.epoch != epoch || t.above != vdl) {
-            return Err(format!("recovery r{r}: history {:?} does not end at ({}, {vdl})", rec.history, ep(epoch)));
+            return Err(format!(
+                "recovery r{r}: history {:?} does not end at ({}, {vdl})",
+                rec.history,
+                ep(epoch)
+            ));
         }
         self.check_recovered_state(r, &rec)?;
         self.completed.push((epoch, vdl));
@@ -930,7 +1128,10 @@ impl World {
         if self.active_recovery == Some(r) {
             self.active_recovery = None;
         }
-        self.tr(format!("writer w{w} starts at epoch {} vdl {vdl}", ep(epoch)));
+        self.tr(format!(
+            "writer w{w} starts at epoch {} vdl {vdl}",
+            ep(epoch)
+        ));
         self.pump_writer(w)
     }
 
@@ -952,10 +1153,15 @@ impl World {
         }
         for p in &rec.pgs {
             let pages = self.model.pages_in(p.pg, ppp);
-            let expected: Vec<Box<[u8]>> = pages.iter().map(|pg| self.model.page_at(*pg, vdl)).collect();
+            let expected: Vec<Box<[u8]>> = pages
+                .iter()
+                .map(|pg| self.model.page_at(*pg, vdl))
+                .collect();
             let mut durable = 0;
             for replica in &p.replicas {
-                let Some(d) = self.nodes[&replica.node].disk.get(&p.pg) else { continue };
+                let Some(d) = self.nodes[&replica.node].disk.get(&p.pg) else {
+                    continue;
+                };
                 if !d.meta.history.iter().any(|t| t.epoch == rec.epoch) {
                     continue;
                 }
@@ -991,7 +1197,9 @@ impl World {
             }
             for replica in &p.replicas {
                 let n = &self.nodes[&replica.node];
-                let Some(l) = n.live.get(&p.pg).filter(|_| n.up) else { continue };
+                let Some(l) = n.live.get(&p.pg).filter(|_| n.up) else {
+                    continue;
+                };
                 if !l.seg.history().iter().any(|t| t.epoch == rec.epoch) || l.seg.scl() < vdl {
                     continue;
                 }
@@ -1019,22 +1227,38 @@ impl World {
 
     /// Checker (d): a page read answered.
     fn check_read(&mut self, client: u32, from: NodeId, req_id: u64, msg: Message) -> Check {
-        let Some(rr) = self.reads.remove(&(client, req_id)) else { return Ok(()) };
+        let Some(rr) = self.reads.remove(&(client, req_id)) else {
+            return Ok(());
+        };
         if rr.node != from {
-            return Err(format!("read reply from node {from}, sent to node {}", rr.node));
+            return Err(format!(
+                "read reply from node {from}, sent to node {}",
+                rr.node
+            ));
         }
-        self.tr_msg(Label::Addr(Addr::Node(from)), Label::Reader(rr.writer), req_id, &msg);
+        self.tr_msg(
+            Label::Addr(Addr::Node(from)),
+            Label::Reader(rr.writer),
+            req_id,
+            &msg,
+        );
         match msg {
             Message::Page { lsn, image } => {
                 let want = self.model.page_at(rr.page, rr.lsn);
                 if lsn != rr.lsn || image[..] != want[..] {
-                    let seg = self.nodes[&from].live.get(&rr.page.pg(self.cluster.pages_per_pg()));
+                    let seg = self.nodes[&from]
+                        .live
+                        .get(&rr.page.pg(self.cluster.pages_per_pg()));
                     let seg_state = seg
                         .map(|l| {
                             format!(
                                 "epoch {} history {:?} scl {}",
                                 ep(l.seg.epoch()),
-                                l.seg.history().iter().map(|t| (ep(t.epoch), t.above.0)).collect::<Vec<_>>(),
+                                l.seg
+                                    .history()
+                                    .iter()
+                                    .map(|t| (ep(t.epoch), t.above.0))
+                                    .collect::<Vec<_>>(),
                                 l.seg.scl()
                             )
                         })
@@ -1104,7 +1328,10 @@ impl World {
                 let len = self.rng.range(1, 16) as usize;
                 let offset = self.rng.below((PAGE_SIZE - len) as u64) as u16;
                 let bytes: Vec<u8> = (0..len).map(|_| self.rng.byte()).collect();
-                RecordBody::Delta { offset, bytes: Bytes::from(bytes) }
+                RecordBody::Delta {
+                    offset,
+                    bytes: Bytes::from(bytes),
+                }
             };
             out.push((page, body));
         }
@@ -1129,10 +1356,16 @@ impl World {
                     submitted_ms: now,
                 };
                 if let Some(&prev) = self.writers[w].mtrs.last() {
-                    assert!(self.mtrs[prev].commit < mtr.first, "LSNs of one writer increase");
+                    assert!(
+                        self.mtrs[prev].commit < mtr.first,
+                        "LSNs of one writer increase"
+                    );
                 }
                 let pages: Vec<u64> = mtr.changes.iter().map(|(p, _)| p.0).collect();
-                self.tr(format!("w{w} submits {}..={commit} pages {pages:?}", mtr.first));
+                self.tr(format!(
+                    "w{w} submits {}..={commit} pages {pages:?}",
+                    mtr.first
+                ));
                 let id = self.mtrs.len();
                 self.mtrs.push(mtr);
                 self.writers[w].mtrs.push(id);
@@ -1152,14 +1385,18 @@ impl World {
         }
         let page = self.rng.pick(&pages);
         let reader = self.writers[w].reader;
-        let Some(core) = self.writers[w].core.as_mut() else { return };
+        let Some(core) = self.writers[w].core.as_mut() else {
+            return;
+        };
         let vdl = core.vdl();
         if vdl == Lsn::ZERO {
             return;
         }
         let back = self.rng.range(0, 60);
         let lsn = Lsn(self.rng.range(vdl.0.saturating_sub(back).max(1), vdl.0));
-        let Some((pg, candidates)) = core.read_candidates(page, lsn) else { return };
+        let Some((pg, candidates)) = core.read_candidates(page, lsn) else {
+            return;
+        };
         if candidates.is_empty() {
             return;
         }
@@ -1169,8 +1406,21 @@ impl World {
         for r in &candidates[..k] {
             let req = self.next_read;
             self.next_read += 1;
-            self.reads.insert((reader, req), ReadReq { page, lsn, writer: w, node: r.node });
-            self.send(Addr::Client(reader), Addr::Node(r.node), req, Message::GetPage { pg, page, lsn });
+            self.reads.insert(
+                (reader, req),
+                ReadReq {
+                    page,
+                    lsn,
+                    writer: w,
+                    node: r.node,
+                },
+            );
+            self.send(
+                Addr::Client(reader),
+                Addr::Node(r.node),
+                req,
+                Message::GetPage { pg, page, lsn },
+            );
         }
     }
 
@@ -1187,9 +1437,13 @@ impl World {
                 let n = self.nodes.get_mut(&node).expect("known");
                 n.crash(if torn { Some(&mut self.rng) } else { None });
                 self.stats.node_crashes += 1;
-                let after = self.rng.range(self.opts.restart_ms.0, self.opts.restart_ms.1);
+                let after = self
+                    .rng
+                    .range(self.opts.restart_ms.0, self.opts.restart_ms.1);
                 self.schedule(after, Event::NodeRestart { node });
-                self.tr(format!("node {node} crashes (torn writes: {torn}), restarts in {after}ms"));
+                self.tr(format!(
+                    "node {node} crashes (torn writes: {torn}), restarts in {after}ms"
+                ));
                 // Connections to it break: requests in flight fail.
                 let mut fails = Vec::new();
                 for wr in &self.writers {
@@ -1216,8 +1470,16 @@ impl World {
             let kind = self.rng.below(3);
             let id = self.next_partition;
             self.next_partition += 1;
-            let p = Partition { id, nodes, cut_clients: kind != 1, clients: None, cut_peers: kind != 0 };
-            let len = self.rng.range(self.opts.partition_ms.0, self.opts.partition_ms.1);
+            let p = Partition {
+                id,
+                nodes,
+                cut_clients: kind != 1,
+                clients: None,
+                cut_peers: kind != 0,
+            };
+            let len = self
+                .rng
+                .range(self.opts.partition_ms.0, self.opts.partition_ms.1);
             self.tr(format!(
                 "partition {id}: nodes {:?} cut from clients {} peers {} for {len}ms",
                 p.nodes, p.cut_clients, p.cut_peers
@@ -1245,8 +1507,12 @@ impl World {
                         }
                         let id = self.next_partition;
                         self.next_partition += 1;
-                        let clients = [self.writers[w].client, self.writers[w].reader].into_iter().collect();
-                        self.tr(format!("zombie w{w} cut from nodes {nodes:?} (partition {id})"));
+                        let clients = [self.writers[w].client, self.writers[w].reader]
+                            .into_iter()
+                            .collect();
+                        self.tr(format!(
+                            "zombie w{w} cut from nodes {nodes:?} (partition {id})"
+                        ));
                         self.partitions.push(Partition {
                             id,
                             nodes,
@@ -1256,24 +1522,32 @@ impl World {
                         });
                         self.schedule(life, Event::PartitionEnd { id });
                     }
-                    self.tr(format!("writer w{w} crashes but runs on as a zombie for {life}ms"));
+                    self.tr(format!(
+                        "writer w{w} crashes but runs on as a zombie for {life}ms"
+                    ));
                 } else {
                     self.writers[w].core = None;
                     self.writers[w].inflight.clear();
                     self.tr(format!("writer w{w} crashes"));
                 }
-                let d = self.rng.range(self.opts.failover_ms.0, self.opts.failover_ms.1);
+                let d = self
+                    .rng
+                    .range(self.opts.failover_ms.0, self.opts.failover_ms.1);
                 self.schedule(d, Event::StartRecovery);
             } else if let Some(r) = self.active_recovery {
                 self.active_recovery = None;
                 self.stats.writer_crashes += 1;
                 if self.rng.chance(self.opts.racing_recovery_p) {
-                    self.tr(format!("recovery r{r} is abandoned but keeps running (racing)"));
+                    self.tr(format!(
+                        "recovery r{r} is abandoned but keeps running (racing)"
+                    ));
                 } else {
                     self.recoveries[r].alive = false;
                     self.tr(format!("recovery r{r} crashes"));
                 }
-                let d = self.rng.range(self.opts.failover_ms.0, self.opts.failover_ms.1);
+                let d = self
+                    .rng
+                    .range(self.opts.failover_ms.0, self.opts.failover_ms.1);
                 self.schedule(d, Event::StartRecovery);
             }
         }
@@ -1285,7 +1559,12 @@ impl World {
         self.tr("heal: no more faults".into());
         self.partitions.clear();
         self.loss = 0.0;
-        let down: Vec<NodeId> = self.nodes.values().filter(|n| !n.up).map(|n| n.id).collect();
+        let down: Vec<NodeId> = self
+            .nodes
+            .values()
+            .filter(|n| !n.up)
+            .map(|n| n.id)
+            .collect();
         for node in down {
             self.schedule(0, Event::NodeRestart { node });
         }
@@ -1294,10 +1573,16 @@ impl World {
     }
 }
 
-fn page_diff(got: &Result<PageRead, sextant_storage::segment::SegmentError>, want: &[u8]) -> String {
+fn page_diff(
+    got: &Result<PageRead, sextant_storage::segment::SegmentError>,
+    want: &[u8],
+) -> String {
     match got {
         Ok(PageRead::Page(img)) => match img.iter().zip(want).position(|(a, b)| a != b) {
-            Some(i) => format!("a page differing from the model first at byte {i} ({} != {})", img[i], want[i]),
+            Some(i) => format!(
+                "a page differing from the model first at byte {i} ({} != {})",
+                img[i], want[i]
+            ),
             None if img.len() != want.len() => format!("a page of {} bytes", img.len()),
             None => "the model's page".into(),
         },
@@ -1308,10 +1593,17 @@ fn page_diff(got: &Result<PageRead, sextant_storage::segment::SegmentError>, wan
 /// A cluster file with `n` storage nodes: two per AZ in three AZs, the rest
 /// spread over them (or a fourth AZ), and 64-page segments.
 pub fn cluster_toml(n: usize) -> String {
-    let azs = ["az-a", "az-b", "az-c", "az-a", "az-b", "az-c", "az-d", "az-d", "az-a"];
+    let azs = [
+        "az-a", "az-b", "az-c", "az-a", "az-b", "az-c", "az-d", "az-d", "az-a",
+    ];
     let mut s = format!("segment_size = \"{SEGMENT_SIZE}\"\n");
     for (i, az) in azs.iter().take(n).enumerate() {
-        let _ = write!(s, "[[storage]]\nid = {}\naddr = \"sim-node-{}:7000\"\naz = \"{az}\"\n", i + 1, i + 1);
+        let _ = write!(
+            s,
+            "[[storage]]\nid = {}\naddr = \"sim-node-{}:7000\"\naz = \"{az}\"\n",
+            i + 1,
+            i + 1
+        );
     }
     s
 }
