@@ -493,13 +493,22 @@ async fn cancel_stops_a_running_statement() {
     };
     let token = c.cancel_token();
     let started = Instant::now();
-    let query = tokio::spawn(async move {
+    let mut query = tokio::spawn(async move {
         let r = c.simple_query(&query).await;
         (r, c)
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    token.cancel_query(NoTls).await.unwrap();
-    let (r, c) = query.await.unwrap();
+    // A cancel that arrives before the statement starts is lost, as in
+    // PostgreSQL, so keep asking until the statement ends.
+    let mut cancels = 0;
+    let (r, c) = loop {
+        tokio::select! {
+            done = &mut query => break done.unwrap(),
+            () = tokio::time::sleep(Duration::from_millis(100)) => {
+                token.cancel_query(NoTls).await.unwrap();
+                cancels += 1;
+            }
+        }
+    };
     let e = r.expect_err("the statement was cancelled");
     assert_eq!(code(&e), "57014", "{e}");
     assert_eq!(
@@ -513,7 +522,16 @@ async fn cancel_stops_a_running_statement() {
         1
     );
     let text = s.metrics.encode();
-    assert!(text.contains("compute_cancel_requests_total 1"), "{text}");
+    // Cancel requests are fire-and-forget: the last may still be in flight.
+    let counted: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("compute_cancel_requests_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no cancel counter in\n{text}"));
+    assert!(
+        (1..=cancels).contains(&counted),
+        "{counted} of {cancels} cancels counted"
+    );
     drop(c);
     s.stop().await;
 }
