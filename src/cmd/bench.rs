@@ -197,6 +197,21 @@ pub async fn volume(args: VolumeArgs) -> anyhow::Result<()> {
         }
     }
 
+    // The bench writes raw bytes over pages 0..pages: on a volume that holds
+    // a database that would destroy it, so refuse.
+    if let Some(v) = &volume {
+        if v.pg_count() > 0 {
+            if let Ok(page0) = v.get_page(PageId(0), v.vdl()).await {
+                let magic = &page0[sextant_compute::page::PAGE_HEADER_BYTES..][..4];
+                anyhow::ensure!(
+                    magic != sextant_compute::superblock::SUPERBLOCK_MAGIC.to_le_bytes(),
+                    "this volume holds a Sextant database; bench volume would overwrite it \
+                     (run it against storage nodes of its own)"
+                );
+            }
+        }
+    }
+
     let mut latencies_us: Vec<u64> = Vec::new();
     let mut commits = 0u64;
     let mut vdl = 0u64;

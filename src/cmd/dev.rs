@@ -160,11 +160,10 @@ fn banner(args: &DevArgs, cluster: &Cluster, cluster_path: &Path) -> String {
     }
     let _ = write!(
         s,
-        "\nCluster file: {}\nData:         {}\n\nDrive commits through the volume client:\n  sextant bench volume --cluster {} --duration 10s --concurrency 8\n\n\
+        "\nCluster file: {}\nData:         {}\n\n\
          The reader endpoint (:{}) and ingest (:{}) are not part of this build yet.\nPress Ctrl-C to stop.",
         cluster_path.display(),
         args.data.display(),
-        cluster_path.display(),
         args.reader_port,
         args.http_port
     );

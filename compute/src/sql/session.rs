@@ -1617,7 +1617,23 @@ impl Session {
         let group_by: Vec<Expr> = match &sel.group_by {
             ast::GroupByExpr::Expressions(exprs, _) => exprs
                 .iter()
-                .map(|e| bind(e, &scope, &mut ctx))
+                .map(|e| match e {
+                    // `GROUP BY 1` names an output column, as in PostgreSQL.
+                    ast::Expr::Value(v) if matches!(v.value, ast::Value::Number(..)) => {
+                        let n: usize = v.value.to_string().parse().unwrap_or(0);
+                        match sel.projection.get(n.wrapping_sub(1)) {
+                            Some(
+                                ast::SelectItem::UnnamedExpr(x)
+                                | ast::SelectItem::ExprWithAlias { expr: x, .. },
+                            ) => bind(x, &scope, &mut ctx),
+                            _ => Err(SqlError::new(
+                                code::INVALID_PARAMETER_VALUE,
+                                format!("GROUP BY position {n} is not in select list"),
+                            )),
+                        }
+                    }
+                    e => bind(e, &scope, &mut ctx),
+                })
                 .collect::<Result<_, _>>()?,
             ast::GroupByExpr::All(_) => return Err(SqlError::unsupported("GROUP BY ALL")),
         };
