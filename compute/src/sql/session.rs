@@ -1234,21 +1234,16 @@ impl Session {
                 }
             }
         }
-        match &ins.returning {
-            Some(ret) => {
-                let mut pt: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
-                let columns =
-                    returning_columns(Some(ret), &def, &scope, &mut BindCtx { params: &mut pt })?;
-                Ok(QueryResult::Rows {
-                    columns,
-                    rows: returned,
-                    tag: format!("INSERT 0 {count}"),
-                })
-            }
-            None => Ok(QueryResult::Command {
-                tag: format!("INSERT 0 {count}"),
-            }),
-        }
+        let mut pt: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
+        let tag = format!("INSERT 0 {count}");
+        dml_result(
+            tag,
+            ins.returning.as_deref(),
+            &def,
+            &scope,
+            &mut pt,
+            returned,
+        )
     }
 
     fn default_value(&self, c: &ColumnDef, ectx: &EvalCtx<'_>) -> Result<Datum, SqlError> {
@@ -1518,20 +1513,14 @@ impl Session {
                 returned.push(self.project_returning(ret, &def, &scope, &new, &ectx)?);
             }
         }
-        match returning {
-            Some(ret) => {
-                let columns =
-                    returning_columns(Some(ret), &def, &scope, &mut BindCtx { params: &mut pt })?;
-                Ok(QueryResult::Rows {
-                    columns,
-                    rows: returned,
-                    tag: format!("UPDATE {n}"),
-                })
-            }
-            None => Ok(QueryResult::Command {
-                tag: format!("UPDATE {n}"),
-            }),
-        }
+        dml_result(
+            format!("UPDATE {n}"),
+            returning,
+            &def,
+            &scope,
+            &mut pt,
+            returned,
+        )
     }
 
     fn delete(
@@ -1560,20 +1549,14 @@ impl Session {
                 returned.push(self.project_returning(ret, &def, &scope, &old, &ectx)?);
             }
         }
-        match &d.returning {
-            Some(ret) => {
-                let columns =
-                    returning_columns(Some(ret), &def, &scope, &mut BindCtx { params: &mut pt })?;
-                Ok(QueryResult::Rows {
-                    columns,
-                    rows: returned,
-                    tag: format!("DELETE {n}"),
-                })
-            }
-            None => Ok(QueryResult::Command {
-                tag: format!("DELETE {n}"),
-            }),
-        }
+        dml_result(
+            format!("DELETE {n}"),
+            d.returning.as_deref(),
+            &def,
+            &scope,
+            &mut pt,
+            returned,
+        )
     }
 
     fn plan_query(
@@ -2414,6 +2397,24 @@ fn check_not_null(def: &TableDef, row: &[Datum]) -> Result<(), SqlError> {
         }
     }
     Ok(())
+}
+
+/// The result of a DML statement: its rows when it has RETURNING, else its tag.
+fn dml_result(
+    tag: String,
+    returning: Option<&[ast::SelectItem]>,
+    def: &TableDef,
+    scope: &Scope,
+    params: &mut Vec<Option<DataType>>,
+    rows: Vec<Vec<Option<String>>>,
+) -> Result<QueryResult, SqlError> {
+    match returning {
+        Some(ret) => {
+            let columns = returning_columns(Some(ret), def, scope, &mut BindCtx { params })?;
+            Ok(QueryResult::Rows { columns, rows, tag })
+        }
+        None => Ok(QueryResult::Command { tag }),
+    }
 }
 
 fn select_items(
