@@ -70,6 +70,18 @@ pub mod code {
     pub const INVALID_SQL_STATEMENT_NAME: &str = "26000";
     /// cardinality_violation
     pub const CARDINALITY_VIOLATION: &str = "21000";
+    /// datetime_field_overflow
+    pub const DATETIME_FIELD_OVERFLOW: &str = "22008";
+    /// wrong_object_type
+    pub const WRONG_OBJECT_TYPE: &str = "42809";
+    /// invalid_column_reference (ORDER BY not in a DISTINCT select list)
+    pub const INVALID_COLUMN_REFERENCE: &str = "42P10";
+    /// duplicate_alias
+    pub const DUPLICATE_ALIAS: &str = "42712";
+    /// invalid_row_count_in_limit_clause
+    pub const INVALID_ROW_COUNT_IN_LIMIT: &str = "2201W";
+    /// invalid_row_count_in_result_offset_clause
+    pub const INVALID_ROW_COUNT_IN_OFFSET: &str = "2201X";
     /// string_data_right_truncation
     pub const STRING_DATA_RIGHT_TRUNCATION: &str = "22001";
 }

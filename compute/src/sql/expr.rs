@@ -9,12 +9,15 @@
 
 use std::cmp::Ordering;
 
+use std::sync::Arc;
+
 use sqlparser::ast::{self, BinaryOperator, UnaryOperator};
 
 use crate::datum::{DataType, Datum, Numeric};
 use crate::jsonb::{Jsonb, JsonbRef};
 use crate::pgtext::{self, JsonbHooks, TextContext};
 use crate::sql::error::{code, SqlError};
+use crate::sql::plan::Query;
 
 /// One column visible to an expression.
 #[derive(Clone, Debug)]
@@ -25,6 +28,21 @@ pub struct ScopeColumn {
     pub name: String,
     /// Type.
     pub ty: DataType,
+    /// Hidden from `*` and from unqualified names (the right-hand copy of
+    /// a `JOIN ... USING` column).
+    pub hidden: bool,
+}
+
+impl ScopeColumn {
+    /// A visible column.
+    pub fn new(table: Option<String>, name: impl Into<String>, ty: DataType) -> ScopeColumn {
+        ScopeColumn {
+            table,
+            name: name.into(),
+            ty,
+            hidden: false,
+        }
+    }
 }
 
 /// The columns of the row an expression is evaluated on.
@@ -37,29 +55,31 @@ pub struct Scope {
 }
 
 impl Scope {
-    fn resolve(&self, table: Option<&str>, name: &str) -> Result<(usize, DataType), SqlError> {
+    /// The position and type of column `table.name` (or `name`): `Ok(None)`
+    /// when this scope has no such column.
+    pub fn lookup(
+        &self,
+        table: Option<&str>,
+        name: &str,
+    ) -> Result<Option<(usize, DataType)>, SqlError> {
         if let Some(t) = table {
             if let Some((_, _, i)) = self
                 .aliases
                 .iter()
                 .find(|(at, an, _)| at == t && an == name)
             {
-                return Ok((*i, self.columns[*i].ty));
+                return Ok(Some((*i, self.columns[*i].ty)));
             }
         }
-        let mut found =
-            self.columns.iter().enumerate().filter(|(_, c)| {
-                c.name == name && table.is_none_or(|t| c.table.as_deref() == Some(t))
-            });
+        let mut found = self.columns.iter().enumerate().filter(|(_, c)| {
+            c.name == name
+                && match table {
+                    Some(t) => c.table.as_deref() == Some(t),
+                    None => !c.hidden,
+                }
+        });
         let Some((i, c)) = found.next() else {
-            let full = match table {
-                Some(t) => format!("{t}.{name}"),
-                None => name.to_string(),
-            };
-            return Err(SqlError::new(
-                code::UNDEFINED_COLUMN,
-                format!("column \"{full}\" does not exist"),
-            ));
+            return Ok(None);
         };
         if found.next().is_some() {
             return Err(SqlError::new(
@@ -67,7 +87,39 @@ impl Scope {
                 format!("column reference \"{name}\" is ambiguous"),
             ));
         }
-        Ok((i, c.ty))
+        Ok(Some((i, c.ty)))
+    }
+
+    /// True when some column is qualified by `table`.
+    pub fn has_table(&self, table: &str) -> bool {
+        self.columns
+            .iter()
+            .any(|c| c.table.as_deref() == Some(table))
+            || self.aliases.iter().any(|(t, _, _)| t == table)
+    }
+
+    /// The position and type of column `table.name` (or `name`).
+    pub fn resolve(&self, table: Option<&str>, name: &str) -> Result<(usize, DataType), SqlError> {
+        self.lookup(table, name)?
+            .ok_or_else(|| missing_column(table, name, std::slice::from_ref(self)))
+    }
+}
+
+/// 42P01 for an unknown qualifier, else 42703.
+fn missing_column(table: Option<&str>, name: &str, scopes: &[Scope]) -> SqlError {
+    match table {
+        Some(t) if !scopes.iter().any(|s| s.has_table(t)) => SqlError::new(
+            code::UNDEFINED_TABLE,
+            format!("missing FROM-clause entry for table \"{t}\""),
+        ),
+        Some(t) => SqlError::new(
+            code::UNDEFINED_COLUMN,
+            format!("column {t}.{name} does not exist"),
+        ),
+        None => SqlError::new(
+            code::UNDEFINED_COLUMN,
+            format!("column \"{name}\" does not exist"),
+        ),
     }
 }
 
@@ -135,6 +187,14 @@ pub enum Func {
     Length,
     /// `coalesce(...)`
     Coalesce,
+    /// `a IS NOT DISTINCT FROM b`
+    NotDistinct,
+    /// `nullif(a, b)`
+    NullIf,
+    /// `greatest(...)`
+    Greatest,
+    /// `least(...)`
+    Least,
     /// `abs(x)`
     Abs,
     /// `jsonb_typeof(jsonb)`
@@ -188,8 +248,213 @@ pub enum Expr {
     },
     /// A function call.
     Call(Func, Vec<Expr>, DataType),
-    /// The value of aggregate `n` of the current group.
+    /// Aggregate call `n` of the query level being bound (rewritten into a
+    /// column of the aggregation's output before evaluation).
     Aggregate(usize, DataType),
+    /// Set-returning call `n` of the select list being bound (rewritten into
+    /// a column of the set projection's output before evaluation).
+    Srf(usize, DataType),
+    /// Column `index` of the row of the query `depth` levels out (1 = the
+    /// query this one is a subquery of).
+    Outer {
+        /// Levels out.
+        depth: usize,
+        /// Column position in that level's row.
+        index: usize,
+        /// Type.
+        ty: DataType,
+    },
+    /// A subquery used as an expression. The current row from `offset` on is
+    /// what the subquery sees as its enclosing row.
+    Subquery {
+        /// The planned subquery.
+        sub: Arc<SubPlan>,
+        /// How its rows become a value.
+        kind: SubKind,
+        /// Where the enclosing row starts in the current row.
+        offset: usize,
+    },
+}
+
+/// A planned subquery.
+#[derive(Debug)]
+pub struct SubPlan {
+    /// The query.
+    pub query: Query,
+    /// True when it reads columns of an enclosing query (evaluated per row;
+    /// otherwise once per statement).
+    pub correlated: bool,
+}
+
+/// How a subquery's rows become a value.
+#[derive(Clone, Debug)]
+pub enum SubKind {
+    /// `(SELECT x ...)`: its one value, NULL for no rows.
+    Scalar(DataType),
+    /// `EXISTS (...)`.
+    Exists,
+    /// `lhs [NOT] IN (SELECT ...)`, and `lhs op ANY/ALL (SELECT ...)`.
+    Quantified {
+        /// The left-hand side, evaluated on the current row.
+        lhs: Box<Expr>,
+        /// The comparison.
+        op: BinOp,
+        /// ALL instead of ANY.
+        all: bool,
+    },
+}
+
+/// An aggregate call found while binding.
+#[derive(Clone, Debug)]
+pub struct AggCall {
+    /// Which aggregate.
+    pub func: AggFunc,
+    /// Arguments, over the aggregation's input row.
+    pub args: Vec<Expr>,
+    /// `DISTINCT` arguments.
+    pub distinct: bool,
+    /// `FILTER (WHERE ...)`.
+    pub filter: Option<Expr>,
+    /// `ORDER BY` inside the call (string_agg, jsonb_agg).
+    pub order_by: Vec<SortKey>,
+    /// Result type.
+    pub ty: DataType,
+}
+
+/// Aggregate functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AggFunc {
+    /// `count(*)`
+    CountStar,
+    /// `count(x)`
+    Count,
+    /// `sum(x)`
+    Sum,
+    /// `avg(x)`
+    Avg,
+    /// `min(x)`
+    Min,
+    /// `max(x)`
+    Max,
+    /// `string_agg(text, sep)`
+    StringAgg,
+    /// `jsonb_agg(x)`
+    JsonbAgg,
+    /// `jsonb_object_agg(k, v)`
+    JsonbObjectAgg,
+    /// `bool_and(x)`, `every(x)`
+    BoolAnd,
+    /// `bool_or(x)`
+    BoolOr,
+}
+
+/// One sort key.
+#[derive(Clone, Debug)]
+pub struct SortKey {
+    /// The key.
+    pub expr: Expr,
+    /// Ascending.
+    pub asc: bool,
+    /// NULLs before non-NULLs.
+    pub nulls_first: bool,
+}
+
+/// A set-returning function call found while binding a select list.
+#[derive(Clone, Debug)]
+pub struct SrfCall {
+    /// Which function.
+    pub func: SrfFunc,
+    /// Arguments, over the input row.
+    pub args: Vec<Expr>,
+}
+
+/// Set-returning functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SrfFunc {
+    /// `generate_series(start, stop[, step])`
+    GenerateSeries,
+    /// `jsonb_array_elements(jsonb)` → `value jsonb`
+    JsonbArrayElements,
+    /// `jsonb_array_elements_text(jsonb)` → `value text`
+    JsonbArrayElementsText,
+    /// `jsonb_each(jsonb)` → `key text, value jsonb`
+    JsonbEach,
+    /// `jsonb_each_text(jsonb)` → `key text, value text`
+    JsonbEachText,
+    /// `jsonb_object_keys(jsonb)` → text
+    JsonbObjectKeys,
+}
+
+impl SrfFunc {
+    /// Resolves a set-returning function and its output columns (name and
+    /// type; one unnamed column is named after the function).
+    pub fn resolve(name: &str, args: &[DataType]) -> Option<(SrfFunc, Vec<(String, DataType)>)> {
+        let json = |t: &DataType| matches!(t, DataType::Jsonb | DataType::Text);
+        let one = |n: &str, t| vec![(n.to_string(), t)];
+        Some(match (name, args) {
+            ("generate_series", [a, b] | [a, b, _]) => {
+                let t = match (a, b) {
+                    (DataType::Int2 | DataType::Int4, DataType::Int2 | DataType::Int4) => {
+                        DataType::Int4
+                    }
+                    (DataType::Timestamp, _) | (_, DataType::Timestamp) => DataType::Timestamp,
+                    (DataType::TimestampTz, _) | (_, DataType::TimestampTz) => {
+                        DataType::TimestampTz
+                    }
+                    (DataType::Numeric, _) | (_, DataType::Numeric) => DataType::Numeric,
+                    (x, y) if numeric_rank(*x).is_some() && numeric_rank(*y).is_some() => {
+                        DataType::Int8
+                    }
+                    _ => return None,
+                };
+                (SrfFunc::GenerateSeries, one("generate_series", t))
+            }
+            ("jsonb_array_elements", [t]) if json(t) => {
+                (SrfFunc::JsonbArrayElements, one("value", DataType::Jsonb))
+            }
+            ("jsonb_array_elements_text", [t]) if json(t) => (
+                SrfFunc::JsonbArrayElementsText,
+                one("value", DataType::Text),
+            ),
+            ("jsonb_each", [t]) if json(t) => (
+                SrfFunc::JsonbEach,
+                vec![
+                    ("key".into(), DataType::Text),
+                    ("value".into(), DataType::Jsonb),
+                ],
+            ),
+            ("jsonb_each_text", [t]) if json(t) => (
+                SrfFunc::JsonbEachText,
+                vec![
+                    ("key".into(), DataType::Text),
+                    ("value".into(), DataType::Text),
+                ],
+            ),
+            ("jsonb_object_keys", [t]) if json(t) => (
+                SrfFunc::JsonbObjectKeys,
+                one("jsonb_object_keys", DataType::Text),
+            ),
+            _ => return None,
+        })
+    }
+
+    /// The argument types a call converts its arguments to.
+    pub fn arg_types(self, out: DataType, n: usize) -> Vec<DataType> {
+        match self {
+            SrfFunc::GenerateSeries => {
+                let step = match out {
+                    DataType::Timestamp | DataType::TimestampTz => DataType::Interval,
+                    t => t,
+                };
+                let mut v = vec![out, out];
+                if n == 3 {
+                    v.push(step);
+                }
+                v
+            }
+            _ => vec![DataType::Jsonb],
+        }
+    }
 }
 
 impl Expr {
@@ -201,7 +466,15 @@ impl Expr {
             | Expr::Param(_, t)
             | Expr::Coerce(_, t)
             | Expr::Cast(_, t) => *t,
-            Expr::Binary(_, _, _, t) | Expr::Call(_, _, t) | Expr::Aggregate(_, t) => *t,
+            Expr::Binary(_, _, _, t)
+            | Expr::Call(_, _, t)
+            | Expr::Aggregate(_, t)
+            | Expr::Srf(_, t)
+            | Expr::Outer { ty: t, .. } => *t,
+            Expr::Subquery { kind, .. } => match kind {
+                SubKind::Scalar(t) => *t,
+                SubKind::Exists | SubKind::Quantified { .. } => DataType::Bool,
+            },
             Expr::Case { ty, .. } => *ty,
             Expr::Not(_) | Expr::IsNull(..) | Expr::InList(..) | Expr::Like { .. } => {
                 DataType::Bool
@@ -236,6 +509,59 @@ impl Expr {
 pub struct BindCtx<'a> {
     /// Declared (or inferred so far) parameter types, by position.
     pub params: &'a mut Vec<Option<DataType>>,
+    /// Scopes of the enclosing queries, nearest last, with how often each
+    /// was referenced (to tell correlated subqueries apart).
+    pub outer: Vec<(Scope, usize)>,
+    /// Where aggregate calls go, when they are allowed here; else the
+    /// clause name for the error ("WHERE").
+    pub aggs: Result<Vec<AggCall>, &'static str>,
+    /// Where set-returning calls go, when they are allowed here.
+    pub srfs: Result<Vec<SrfCall>, &'static str>,
+    /// Plans subqueries; `None` where they are not supported.
+    pub planner: Option<&'a dyn SubqueryPlanner>,
+}
+
+impl<'a> BindCtx<'a> {
+    /// A context binding with `params`, with no enclosing query, no
+    /// aggregates and no subqueries.
+    pub fn new(params: &'a mut Vec<Option<DataType>>) -> BindCtx<'a> {
+        BindCtx {
+            params,
+            outer: Vec::new(),
+            aggs: Err("this context"),
+            srfs: Err("this context"),
+            planner: None,
+        }
+    }
+
+    /// The same, planning subqueries with `planner`.
+    pub fn with_planner(
+        params: &'a mut Vec<Option<DataType>>,
+        planner: &'a dyn SubqueryPlanner,
+    ) -> BindCtx<'a> {
+        BindCtx {
+            planner: Some(planner),
+            ..BindCtx::new(params)
+        }
+    }
+}
+
+/// Plans the subqueries the binder meets.
+pub trait SubqueryPlanner {
+    /// Plans `q` as a subquery of the query whose scope is on top of
+    /// `ctx.outer`.
+    fn plan_subquery(&self, q: &ast::Query, ctx: &mut BindCtx<'_>) -> Result<Query, SqlError>;
+}
+
+/// Runs subqueries during evaluation.
+pub trait SubqueryRunner {
+    /// The rows of `sub`, with `row` as its enclosing row.
+    fn run_subquery(
+        &self,
+        sub: &SubPlan,
+        row: &[Datum],
+        ctx: &EvalCtx<'_>,
+    ) -> Result<std::rc::Rc<Vec<Vec<Datum>>>, SqlError>;
 }
 
 fn lit_err(e: impl std::fmt::Display) -> SqlError {
@@ -305,14 +631,111 @@ pub fn data_type(t: &ast::DataType) -> Result<DataType, SqlError> {
 pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr, SqlError> {
     use ast::Expr as E;
     Ok(match e {
-        E::Identifier(id) => {
-            let (i, ty) = scope.resolve(None, &ident(id))?;
-            Expr::Column(i, ty)
+        E::Identifier(id) => column_ref(None, &ident(id), scope, ctx)?,
+        E::CompoundIdentifier(parts) if parts.len() >= 2 => {
+            // `schema.table.column` is `table.column` here: one schema.
+            let n = parts.len();
+            column_ref(
+                Some(&ident(&parts[n - 2])),
+                &ident(&parts[n - 1]),
+                scope,
+                ctx,
+            )?
         }
-        E::CompoundIdentifier(parts) if parts.len() == 2 => {
-            let (i, ty) = scope.resolve(Some(&ident(&parts[0])), &ident(&parts[1]))?;
-            Expr::Column(i, ty)
+        E::Subquery(q) => {
+            let sub = plan_sub(q, scope, ctx)?;
+            let [(_, ty)] = sub.query.columns.as_slice() else {
+                return Err(SqlError::new(
+                    code::SYNTAX_ERROR,
+                    "subquery must return only one column",
+                ));
+            };
+            let ty = *ty;
+            Expr::Subquery {
+                sub: Arc::new(sub),
+                kind: SubKind::Scalar(ty),
+                offset: 0,
+            }
         }
+        E::Exists { subquery, negated } => {
+            let sub = plan_sub(subquery, scope, ctx)?;
+            let e = Expr::Subquery {
+                sub: Arc::new(sub),
+                kind: SubKind::Exists,
+                offset: 0,
+            };
+            if *negated {
+                Expr::Not(Box::new(e))
+            } else {
+                e
+            }
+        }
+        E::InSubquery {
+            expr,
+            subquery,
+            negated,
+        } => {
+            let lhs = bind(expr, scope, ctx)?;
+            let e = quantified(lhs, BinOp::Eq, false, subquery, scope, ctx)?;
+            if *negated {
+                Expr::Not(Box::new(e))
+            } else {
+                e
+            }
+        }
+        E::AnyOp {
+            left,
+            compare_op,
+            right,
+            ..
+        }
+        | E::AllOp {
+            left,
+            compare_op,
+            right,
+        } if matches!(strip(right), E::Subquery(_)) => {
+            let E::Subquery(q) = strip(right) else {
+                unreachable!("matched above")
+            };
+            let op = comparison(compare_op)?;
+            let lhs = bind(left, scope, ctx)?;
+            quantified(lhs, op, matches!(e, E::AllOp { .. }), q, scope, ctx)?
+        }
+        E::IsTrue(x) | E::IsNotFalse(x) | E::IsFalse(x) | E::IsNotTrue(x) => {
+            let v = bind(x, scope, ctx)?.coerce_to(DataType::Bool);
+            let want = matches!(e, E::IsTrue(_) | E::IsNotTrue(_));
+            // `x IS TRUE` is never NULL: `x = true` with NULL as false.
+            let test = Expr::Call(
+                Func::Coalesce,
+                vec![
+                    Expr::Binary(
+                        BinOp::Eq,
+                        Box::new(v),
+                        Box::new(Expr::Literal(Datum::Bool(want), DataType::Bool)),
+                        DataType::Bool,
+                    ),
+                    Expr::Literal(Datum::Bool(false), DataType::Bool),
+                ],
+                DataType::Bool,
+            );
+            if matches!(e, E::IsNotTrue(_) | E::IsNotFalse(_)) {
+                Expr::Not(Box::new(test))
+            } else {
+                test
+            }
+        }
+        E::IsDistinctFrom(a, b) | E::IsNotDistinctFrom(a, b) => {
+            let (l, r) = (bind(a, scope, ctx)?, bind(b, scope, ctx)?);
+            let (l, r) = unify(l, r, ctx);
+            comparable(l.ty(), r.ty())?;
+            let same = Expr::Call(Func::NotDistinct, vec![l, r], DataType::Bool);
+            if matches!(e, E::IsDistinctFrom(..)) {
+                Expr::Not(Box::new(same))
+            } else {
+                same
+            }
+        }
+        E::Collate { expr, .. } => bind(expr, scope, ctx)?,
         E::Nested(inner) => bind(inner, scope, ctx)?,
         E::Value(v) => bind_value(&v.value, ctx)?,
         E::TypedString(ts) => {
@@ -477,6 +900,123 @@ fn ident(id: &ast::Ident) -> String {
         id.value.clone()
     } else {
         id.value.to_lowercase()
+    }
+}
+
+/// A column of the current scope, else of an enclosing query's.
+fn column_ref(
+    table: Option<&str>,
+    name: &str,
+    scope: &Scope,
+    ctx: &mut BindCtx<'_>,
+) -> Result<Expr, SqlError> {
+    if let Some((i, ty)) = scope.lookup(table, name)? {
+        return Ok(Expr::Column(i, ty));
+    }
+    let n = ctx.outer.len();
+    for level in (0..n).rev() {
+        if let Some((index, ty)) = ctx.outer[level].0.lookup(table, name)? {
+            ctx.outer[level].1 += 1;
+            return Ok(Expr::Outer {
+                depth: n - level,
+                index,
+                ty,
+            });
+        }
+    }
+    let mut scopes: Vec<Scope> = ctx.outer.iter().map(|(s, _)| s.clone()).collect();
+    scopes.push(scope.clone());
+    Err(missing_column(table, name, &scopes))
+}
+
+/// Plans subquery `q` of the query whose scope is `scope`.
+fn plan_sub(q: &ast::Query, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<SubPlan, SqlError> {
+    let planner = ctx
+        .planner
+        .ok_or_else(|| SqlError::unsupported("subqueries here"))?;
+    let before: Vec<usize> = ctx.outer.iter().map(|(_, n)| *n).collect();
+    ctx.outer.push((scope.clone(), 0));
+    // A subquery has its own aggregates and set-returning calls.
+    let aggs = std::mem::replace(&mut ctx.aggs, Err("this context"));
+    let srfs = std::mem::replace(&mut ctx.srfs, Err("this context"));
+    let r = planner.plan_subquery(q, ctx);
+    ctx.aggs = aggs;
+    ctx.srfs = srfs;
+    let (_, own) = ctx.outer.pop().expect("pushed above");
+    let query = r?;
+    let correlated = own > 0
+        || ctx
+            .outer
+            .iter()
+            .zip(&before)
+            .any(|((_, now), then)| now != then);
+    Ok(SubPlan { query, correlated })
+}
+
+/// `lhs op ANY/ALL (subquery)`.
+fn quantified(
+    lhs: Expr,
+    op: BinOp,
+    all: bool,
+    q: &ast::Query,
+    scope: &Scope,
+    ctx: &mut BindCtx<'_>,
+) -> Result<Expr, SqlError> {
+    let sub = plan_sub(q, scope, ctx)?;
+    let [(_, ty)] = sub.query.columns.as_slice() else {
+        return Err(SqlError::new(
+            code::SYNTAX_ERROR,
+            "subquery has too many columns",
+        ));
+    };
+    let lhs = infer_param(lhs, *ty, ctx);
+    comparable(lhs.ty(), *ty)?;
+    Ok(Expr::Subquery {
+        sub: Arc::new(sub),
+        kind: SubKind::Quantified {
+            lhs: Box::new(lhs),
+            op,
+            all,
+        },
+        offset: 0,
+    })
+}
+
+fn strip(e: &ast::Expr) -> &ast::Expr {
+    match e {
+        ast::Expr::Nested(x) => strip(x),
+        other => other,
+    }
+}
+
+fn comparison(op: &BinaryOperator) -> Result<BinOp, SqlError> {
+    Ok(match op {
+        BinaryOperator::Eq => BinOp::Eq,
+        BinaryOperator::NotEq => BinOp::Ne,
+        BinaryOperator::Lt => BinOp::Lt,
+        BinaryOperator::LtEq => BinOp::Le,
+        BinaryOperator::Gt => BinOp::Gt,
+        BinaryOperator::GtEq => BinOp::Ge,
+        other => {
+            return Err(SqlError::unsupported(format!(
+                "operator {other} with ANY/ALL"
+            )))
+        }
+    })
+}
+
+/// Gives an untyped side the other side's type.
+fn unify(l: Expr, r: Expr, ctx: &mut BindCtx<'_>) -> (Expr, Expr) {
+    match (l.is_unknown(), r.is_unknown()) {
+        (true, false) => {
+            let t = r.ty();
+            (infer_param(l, t, ctx), r)
+        }
+        (false, true) => {
+            let t = l.ty();
+            (l, infer_param(r, t, ctx))
+        }
+        _ => (l, r),
     }
 }
 
@@ -691,26 +1231,99 @@ fn comparable(a: DataType, b: DataType) -> Result<(), SqlError> {
     }
 }
 
+/// The aggregate called `name`, if it is one.
+pub fn aggregate_named(name: &str) -> Option<AggFunc> {
+    Some(match name {
+        "count" => AggFunc::Count,
+        "sum" => AggFunc::Sum,
+        "avg" => AggFunc::Avg,
+        "min" => AggFunc::Min,
+        "max" => AggFunc::Max,
+        "string_agg" => AggFunc::StringAgg,
+        "jsonb_agg" | "json_agg" => AggFunc::JsonbAgg,
+        "jsonb_object_agg" | "json_object_agg" => AggFunc::JsonbObjectAgg,
+        "bool_and" | "every" => AggFunc::BoolAnd,
+        "bool_or" => AggFunc::BoolOr,
+        _ => return None,
+    })
+}
+
+fn function_name(f: &ast::Function) -> String {
+    // `pg_catalog.lower(x)` is `lower(x)`.
+    f.name
+        .0
+        .last()
+        .map(|p| match p {
+            ast::ObjectNamePart::Identifier(i) => ident(i),
+            other => other.to_string().to_lowercase(),
+        })
+        .unwrap_or_default()
+}
+
 fn bind_function(
     f: &ast::Function,
     scope: &Scope,
     ctx: &mut BindCtx<'_>,
 ) -> Result<Expr, SqlError> {
-    let name = f.name.to_string().to_lowercase();
-    let args: Vec<Expr> = match &f.args {
-        ast::FunctionArguments::None => Vec::new(),
-        ast::FunctionArguments::List(list) => list
-            .args
-            .iter()
-            .map(|a| match a {
-                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => bind(e, scope, ctx),
-                other => Err(SqlError::unsupported(format!("function argument {other}"))),
-            })
-            .collect::<Result<_, _>>()?,
+    let name = function_name(f);
+    if f.over.is_some() {
+        return Err(SqlError::unsupported("window functions"));
+    }
+    let (list, distinct, clauses) = match &f.args {
+        ast::FunctionArguments::None => (Vec::new(), false, Vec::new()),
+        ast::FunctionArguments::List(list) => (
+            list.args.clone(),
+            matches!(
+                list.duplicate_treatment,
+                Some(ast::DuplicateTreatment::Distinct)
+            ),
+            list.clauses.clone(),
+        ),
         ast::FunctionArguments::Subquery(_) => {
             return Err(SqlError::unsupported("subquery as a function argument"))
         }
     };
+    if let Some(agg) = aggregate_named(&name) {
+        return bind_aggregate(agg, &name, f, &list, distinct, &clauses, scope, ctx);
+    }
+    if distinct || f.filter.is_some() {
+        return Err(SqlError::new(
+            code::WRONG_OBJECT_TYPE,
+            format!("DISTINCT specified, but {name} is not an aggregate function"),
+        ));
+    }
+    let mut args = Vec::with_capacity(list.len());
+    for a in &list {
+        match a {
+            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => {
+                args.push(bind(e, scope, ctx)?)
+            }
+            other => return Err(SqlError::unsupported(format!("function argument {other}"))),
+        }
+    }
+    let types: Vec<DataType> = args.iter().map(Expr::ty).collect();
+    if let Some((func, cols)) = SrfFunc::resolve(&name, &types) {
+        let ty = cols[0].1;
+        let conv = func.arg_types(ty, args.len());
+        let args: Vec<Expr> = args
+            .into_iter()
+            .zip(conv)
+            .map(|(a, t)| infer_param(a, t, ctx))
+            .collect();
+        let srfs = ctx.srfs.as_mut().map_err(|clause| {
+            SqlError::new(
+                code::FEATURE_NOT_SUPPORTED,
+                format!("set-returning functions are not allowed in {clause}"),
+            )
+        })?;
+        if cols.len() > 1 {
+            return Err(SqlError::unsupported(format!(
+                "{name}() in a select list (use it in FROM)"
+            )));
+        }
+        srfs.push(SrfCall { func, args });
+        return Ok(Expr::Srf(srfs.len() - 1, ty));
+    }
     let (func, ty) = match (name.as_str(), args.len()) {
         ("now" | "current_timestamp" | "transaction_timestamp", 0) => {
             (Func::Now, DataType::TimestampTz)
@@ -718,21 +1331,30 @@ fn bind_function(
         ("gen_random_uuid", 0) => (Func::GenRandomUuid, DataType::Uuid),
         ("lower", 1) => (Func::Lower, DataType::Text),
         ("upper", 1) => (Func::Upper, DataType::Text),
-        ("length" | "char_length", 1) => (Func::Length, DataType::Int4),
-        ("abs", 1) => (Func::Abs, args[0].ty()),
+        ("length" | "char_length", 1) if !matches!(args[0].ty(), DataType::Bytea) => {
+            (Func::Length, DataType::Int4)
+        }
         ("jsonb_typeof", 1) => (Func::JsonbTypeof, DataType::Text),
         ("version", 0) => (Func::Version, DataType::Text),
         ("current_database", 0) => (Func::CurrentDatabase, DataType::Text),
         ("current_user" | "session_user" | "user", 0) => (Func::CurrentUser, DataType::Text),
         ("current_schema", 0) => (Func::CurrentSchema, DataType::Text),
-        ("coalesce", n) if n > 0 => {
-            let ty = args
-                .iter()
-                .find(|a| !a.is_unknown())
-                .map(|a| a.ty())
-                .unwrap_or(DataType::Text);
-            let args = args.into_iter().map(|a| a.coerce_to(ty)).collect();
-            return Ok(Expr::Call(Func::Coalesce, args, ty));
+        ("coalesce" | "greatest" | "least", n) if n > 0 => {
+            let ty = common_type(&args, &name)?;
+            let args = args.into_iter().map(|a| infer_param(a, ty, ctx)).collect();
+            let func = match name.as_str() {
+                "coalesce" => Func::Coalesce,
+                "greatest" => Func::Greatest,
+                _ => Func::Least,
+            };
+            return Ok(Expr::Call(func, args, ty));
+        }
+        ("nullif", 2) => {
+            let mut it = args.into_iter();
+            let (l, r) = unify(it.next().expect("two"), it.next().expect("two"), ctx);
+            comparable(l.ty(), r.ty())?;
+            let ty = l.ty();
+            return Ok(Expr::Call(Func::NullIf, vec![l, r], ty));
         }
         _ => {
             let types: Vec<String> = args.iter().map(|a| a.ty().format_type()).collect();
@@ -754,12 +1376,220 @@ fn bind_function(
     Ok(Expr::Call(func, args, ty))
 }
 
+/// The type a list of alternatives resolves to (COALESCE, CASE, UNION):
+/// the first typed one, widened across numeric types; text when all are
+/// untyped.
+pub fn common_type(args: &[Expr], what: &str) -> Result<DataType, SqlError> {
+    let mut ty: Option<DataType> = None;
+    for a in args.iter().filter(|a| !a.is_unknown()) {
+        let t = a.ty();
+        ty = Some(match ty {
+            None => t,
+            Some(cur) if cur == t => cur,
+            Some(cur) => match (numeric_rank(cur), numeric_rank(t)) {
+                (Some(x), Some(y)) => {
+                    if y > x {
+                        t
+                    } else {
+                        cur
+                    }
+                }
+                _ if is_text(cur) && is_text(t) => DataType::Text,
+                _ if matches!(
+                    (cur, t),
+                    (DataType::Timestamp, DataType::TimestampTz)
+                        | (DataType::TimestampTz, DataType::Timestamp)
+                        | (DataType::Date, DataType::TimestampTz)
+                        | (DataType::TimestampTz, DataType::Date)
+                ) =>
+                {
+                    DataType::TimestampTz
+                }
+                _ if matches!(
+                    (cur, t),
+                    (DataType::Date, DataType::Timestamp) | (DataType::Timestamp, DataType::Date)
+                ) =>
+                {
+                    DataType::Timestamp
+                }
+                _ => {
+                    return Err(SqlError::new(
+                        code::DATATYPE_MISMATCH,
+                        format!(
+                            "{what} types {} and {} cannot be matched",
+                            cur.format_type(),
+                            t.format_type()
+                        ),
+                    ))
+                }
+            },
+        });
+    }
+    Ok(ty.unwrap_or(DataType::Text))
+}
+
+fn is_text(t: DataType) -> bool {
+    matches!(t, DataType::Text | DataType::Varchar { .. })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn bind_aggregate(
+    agg: AggFunc,
+    name: &str,
+    f: &ast::Function,
+    list: &[ast::FunctionArg],
+    distinct: bool,
+    clauses: &[ast::FunctionArgumentClause],
+    scope: &Scope,
+    ctx: &mut BindCtx<'_>,
+) -> Result<Expr, SqlError> {
+    if let Err(clause) = &ctx.aggs {
+        return Err(SqlError::new(
+            code::GROUPING_ERROR,
+            format!("aggregate functions are not allowed in {clause}"),
+        ));
+    }
+    // Arguments are bound without aggregates: they cannot nest.
+    let saved = std::mem::replace(&mut ctx.aggs, Err("aggregate function calls"));
+    let r = (|| -> Result<AggCall, SqlError> {
+        let mut func = agg;
+        let mut args = Vec::new();
+        for a in list {
+            match a {
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard)
+                    if agg == AggFunc::Count && list.len() == 1 =>
+                {
+                    func = AggFunc::CountStar;
+                }
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => {
+                    args.push(bind(e, scope, ctx)?)
+                }
+                other => return Err(SqlError::unsupported(format!("aggregate argument {other}"))),
+            }
+        }
+        let want = match func {
+            AggFunc::CountStar => 0,
+            AggFunc::StringAgg | AggFunc::JsonbObjectAgg => 2,
+            _ => 1,
+        };
+        if args.len() != want {
+            let types: Vec<String> = args.iter().map(|a| a.ty().format_type()).collect();
+            return Err(SqlError::new(
+                code::UNDEFINED_FUNCTION,
+                format!("function {name}({}) does not exist", types.join(", ")),
+            )
+            .with_hint("No function matches the given name and argument types. You might need to add explicit type casts."));
+        }
+        let ty = match func {
+            AggFunc::CountStar | AggFunc::Count => DataType::Int8,
+            AggFunc::Sum => match args[0].ty() {
+                DataType::Int2 | DataType::Int4 => DataType::Int8,
+                DataType::Int8 | DataType::Numeric => DataType::Numeric,
+                DataType::Float4 => DataType::Float4,
+                DataType::Float8 => DataType::Float8,
+                DataType::Interval => DataType::Interval,
+                t => return Err(no_agg(name, t)),
+            },
+            AggFunc::Avg => match args[0].ty() {
+                DataType::Float4 | DataType::Float8 => DataType::Float8,
+                DataType::Int2 | DataType::Int4 | DataType::Int8 | DataType::Numeric => {
+                    DataType::Numeric
+                }
+                DataType::Interval => DataType::Interval,
+                t => return Err(no_agg(name, t)),
+            },
+            AggFunc::Min | AggFunc::Max => {
+                if args[0].is_unknown() {
+                    args[0] = args[0].clone().coerce_to(DataType::Text);
+                }
+                match args[0].ty() {
+                    DataType::Json | DataType::Bytea => return Err(no_agg(name, args[0].ty())),
+                    t => t,
+                }
+            }
+            AggFunc::StringAgg => {
+                for a in args.iter_mut() {
+                    *a = a.clone().coerce_to(DataType::Text);
+                }
+                if args.iter().any(|a| !is_text(a.ty())) {
+                    return Err(no_agg(name, args[0].ty()));
+                }
+                DataType::Text
+            }
+            AggFunc::JsonbAgg | AggFunc::JsonbObjectAgg => {
+                if name.starts_with("json_") {
+                    DataType::Json
+                } else {
+                    DataType::Jsonb
+                }
+            }
+            AggFunc::BoolAnd | AggFunc::BoolOr => {
+                args[0] = args[0].clone().coerce_to(DataType::Bool);
+                if args[0].ty() != DataType::Bool {
+                    return Err(no_agg(name, args[0].ty()));
+                }
+                DataType::Bool
+            }
+        };
+        let mut order_by = Vec::new();
+        for c in clauses {
+            match c {
+                ast::FunctionArgumentClause::OrderBy(obs) => {
+                    for o in obs {
+                        order_by.push(SortKey {
+                            expr: bind(&o.expr, scope, ctx)?,
+                            asc: o.options.asc.unwrap_or(true),
+                            nulls_first: o
+                                .options
+                                .nulls_first
+                                .unwrap_or(!o.options.asc.unwrap_or(true)),
+                        });
+                    }
+                }
+                other => return Err(SqlError::unsupported(format!("aggregate clause {other}"))),
+            }
+        }
+        let filter = f
+            .filter
+            .as_ref()
+            .map(|w| bind(w, scope, ctx).map(|e| e.coerce_to(DataType::Bool)))
+            .transpose()?;
+        Ok(AggCall {
+            func,
+            args,
+            distinct,
+            filter,
+            order_by,
+            ty,
+        })
+    })();
+    ctx.aggs = saved;
+    let call = r?;
+    let ty = call.ty;
+    let aggs = ctx.aggs.as_mut().expect("checked above");
+    aggs.push(call);
+    Ok(Expr::Aggregate(aggs.len() - 1, ty))
+}
+
+fn no_agg(name: &str, t: DataType) -> SqlError {
+    SqlError::new(
+        code::UNDEFINED_FUNCTION,
+        format!("function {name}({}) does not exist", t.format_type()),
+    )
+    .with_hint(
+        "No function matches the given name and argument types. You might need to add explicit type casts.",
+    )
+}
+
 /// Per-statement values evaluation needs.
+#[derive(Clone, Copy)]
 pub struct EvalCtx<'a> {
     /// Parameter values.
     pub params: &'a [Datum],
-    /// Aggregate results of the current group.
-    pub aggregates: &'a [Datum],
+    /// Rows of the enclosing queries, nearest last.
+    pub outer: &'a [&'a [Datum]],
+    /// Runs subqueries.
+    pub sub: Option<&'a dyn SubqueryRunner>,
     /// Text I/O settings.
     pub text: &'a TextContext,
     /// Transaction start (µs since 2000-01-01 UTC).
@@ -970,7 +1800,69 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
         }
         Expr::Binary(op, l, r, ty) => binary(*op, l, r, *ty, row, ctx)?,
         Expr::Call(f, args, ty) => call(*f, args, *ty, row, ctx)?,
-        Expr::Aggregate(i, _) => ctx.aggregates[*i].clone(),
+        Expr::Outer { depth, index, .. } => {
+            let n = ctx.outer.len();
+            let r = n
+                .checked_sub(*depth)
+                .and_then(|l| ctx.outer.get(l))
+                .ok_or_else(|| SqlError::new(code::INTERNAL_ERROR, "no enclosing row"))?;
+            r[*index].clone()
+        }
+        Expr::Subquery { sub, kind, offset } => {
+            let runner = ctx
+                .sub
+                .ok_or_else(|| SqlError::unsupported("subqueries here"))?;
+            let rows = runner.run_subquery(sub, &row[*offset..], ctx)?;
+            match kind {
+                SubKind::Scalar(_) => match rows.len() {
+                    0 => Datum::Null,
+                    1 => rows[0][0].clone(),
+                    _ => {
+                        return Err(SqlError::new(
+                            code::CARDINALITY_VIOLATION,
+                            "more than one row returned by a subquery used as an expression",
+                        ))
+                    }
+                },
+                SubKind::Exists => Datum::Bool(!rows.is_empty()),
+                SubKind::Quantified { lhs, op, all } => {
+                    let v = eval(lhs, row, ctx)?;
+                    let mut saw_null = false;
+                    for r in rows.iter() {
+                        let hit = if v.is_null() || r[0].is_null() {
+                            None
+                        } else {
+                            let o = compare(&v, &r[0])?;
+                            Some(match op {
+                                BinOp::Eq => o == Ordering::Equal,
+                                BinOp::Ne => o != Ordering::Equal,
+                                BinOp::Lt => o == Ordering::Less,
+                                BinOp::Le => o != Ordering::Greater,
+                                BinOp::Gt => o == Ordering::Greater,
+                                _ => o != Ordering::Less,
+                            })
+                        };
+                        match (hit, all) {
+                            (Some(true), false) => return Ok(Datum::Bool(true)),
+                            (Some(false), true) => return Ok(Datum::Bool(false)),
+                            (None, _) => saw_null = true,
+                            _ => {}
+                        }
+                    }
+                    if saw_null {
+                        Datum::Null
+                    } else {
+                        Datum::Bool(*all)
+                    }
+                }
+            }
+        }
+        Expr::Aggregate(..) | Expr::Srf(..) => {
+            return Err(SqlError::new(
+                code::INTERNAL_ERROR,
+                "aggregate or set-returning call evaluated outside its node",
+            ))
+        }
     })
 }
 
@@ -1229,6 +2121,47 @@ fn call(
         Func::CurrentDatabase => Datum::Text(ctx.database.to_string()),
         Func::CurrentUser => Datum::Text(ctx.user.to_string()),
         Func::CurrentSchema => Datum::Text("public".into()),
+        Func::NotDistinct => {
+            let (a, b) = (eval(&args[0], row, ctx)?, eval(&args[1], row, ctx)?);
+            Datum::Bool(match (a.is_null(), b.is_null()) {
+                (true, true) => true,
+                (false, false) => compare(&a, &b)? == Ordering::Equal,
+                _ => false,
+            })
+        }
+        Func::NullIf => {
+            let a = eval(&args[0], row, ctx)?;
+            let b = eval(&args[1], row, ctx)?;
+            if !a.is_null() && !b.is_null() && compare(&a, &b)? == Ordering::Equal {
+                Datum::Null
+            } else {
+                a
+            }
+        }
+        Func::Greatest | Func::Least => {
+            let mut best: Option<Datum> = None;
+            for a in args {
+                let v = eval(a, row, ctx)?;
+                if v.is_null() {
+                    continue;
+                }
+                let v = cast(v, ty, ctx)?;
+                best = Some(match best {
+                    None => v,
+                    Some(b) => {
+                        let o = compare(&v, &b)?;
+                        if (f == Func::Greatest && o == Ordering::Greater)
+                            || (f == Func::Least && o == Ordering::Less)
+                        {
+                            v
+                        } else {
+                            b
+                        }
+                    }
+                });
+            }
+            best.unwrap_or(Datum::Null)
+        }
         Func::Coalesce => {
             for a in args {
                 let v = eval(a, row, ctx)?;

@@ -6,5 +6,7 @@
 //! connection; everything SQL lives below it.
 
 pub mod error;
+pub mod exec;
 pub mod expr;
+pub mod plan;
 pub mod session;

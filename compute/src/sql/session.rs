@@ -17,21 +17,22 @@
 //! are built.
 
 use std::collections::{BTreeMap, HashMap};
-use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sqlparser::ast::{self, Statement};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
-use crate::btree::Direction;
 use crate::catalog::{ColumnDef, IndexKey, TableDef};
 use crate::datum::{DataType, Datum, Oid};
 use crate::engine::{Engine, NewIndex, NewTable, Transaction};
 use crate::pgtext::{self, TextContext};
 use crate::sql::error::{code, SqlError};
+use crate::sql::exec::Exec;
 use crate::sql::expr::{self, bind, eval, BindCtx, EvalCtx, Expr, Scope, ScopeColumn};
+use crate::sql::plan::{self, Plan, Planner};
 
 /// What `version()` and `server_version` report.
 pub const VERSION_STRING: &str =
@@ -137,6 +138,7 @@ impl Database {
             prepared: HashMap::new(),
             settings: default_settings(),
             cancel: Arc::new(AtomicBool::new(false)),
+            started: Instant::now(),
         }
     }
 
@@ -198,7 +200,8 @@ fn index_key(
     };
     let ctx = EvalCtx {
         params: &[],
-        aggregates: &[],
+        outer: &[],
+        sub: None,
         text: &text,
         now: 0,
         database: "",
@@ -211,14 +214,7 @@ fn index_key(
             IndexKey::Expr(sql) => {
                 let e = parse_expr(sql).map_err(|e| e.message)?;
                 let mut params = Vec::new();
-                let b = bind(
-                    &e,
-                    &scope,
-                    &mut BindCtx {
-                        params: &mut params,
-                    },
-                )
-                .map_err(|e| e.message)?;
+                let b = bind(&e, &scope, &mut BindCtx::new(&mut params)).map_err(|e| e.message)?;
                 eval(&b, row, &ctx).map_err(|e| e.message)
             }
         })
@@ -248,11 +244,7 @@ fn table_scope(t: &TableDef, alias: Option<&str>) -> Scope {
         columns: t
             .columns
             .iter()
-            .map(|c| ScopeColumn {
-                table: Some(qual.clone()),
-                name: c.name.clone(),
-                ty: column_type(c),
-            })
+            .map(|c| ScopeColumn::new(Some(qual.clone()), c.name.clone(), column_type(c)))
             .collect(),
         aliases: Vec::new(),
     }
@@ -299,39 +291,8 @@ pub struct Session {
     prepared: HashMap<String, PreparedStatement>,
     settings: BTreeMap<String, String>,
     cancel: Arc<AtomicBool>,
-}
-
-/// A bound SELECT ready to run.
-struct Plan {
-    table: Option<Arc<TableDef>>,
-    filter: Option<Expr>,
-    /// Primary key values, when the filter pins the whole key.
-    point: Option<Vec<Expr>>,
-    group_by: Vec<Expr>,
-    aggregates: Vec<Agg>,
-    having: Option<Expr>,
-    outputs: Vec<(String, Expr)>,
-    distinct: bool,
-    order_by: Vec<(Expr, bool, bool)>,
-    limit: Option<Expr>,
-    offset: Option<Expr>,
-}
-
-#[derive(Clone, Debug)]
-enum AggKind {
-    CountStar,
-    Count,
-    Sum,
-    Avg,
-    Min,
-    Max,
-}
-
-#[derive(Clone, Debug)]
-struct Agg {
-    kind: AggKind,
-    arg: Option<Expr>,
-    distinct: bool,
+    /// When the current statement started (for statement_timeout).
+    started: Instant,
 }
 
 impl Session {
@@ -520,6 +481,7 @@ impl Session {
         max_rows: usize,
     ) -> Result<QueryResult, SqlError> {
         self.cancel.store(false, AtomicOrdering::Relaxed);
+        self.started = Instant::now();
         if self.failed && !matches!(stmt, Statement::Rollback { .. } | Statement::Commit { .. }) {
             return Err(SqlError::new(
                 code::IN_FAILED_SQL_TRANSACTION,
@@ -674,11 +636,8 @@ impl Session {
         };
         Ok(match stmt {
             Statement::Query(q) => {
-                let plan = self.plan_query(tx, q, params)?;
-                plan.outputs
-                    .iter()
-                    .map(|(n, e)| col_desc(n, e.ty()))
-                    .collect()
+                let (query, _) = self.plan(tx, q, params)?;
+                query.columns.iter().map(|(n, t)| col_desc(n, *t)).collect()
             }
             Statement::Insert(ins) => {
                 let (def, _) = self.bind_insert_target(tx, ins)?;
@@ -693,7 +652,7 @@ impl Session {
             } => {
                 let def = self.table_from_factor(tx, &table.relation)?;
                 let scope = table_scope(&def, None);
-                let mut ctx = BindCtx { params };
+                let mut ctx = BindCtx::new(params);
                 for a in assignments {
                     let (i, ty) = assign_target(&def, a)?;
                     let _ = i;
@@ -707,7 +666,7 @@ impl Session {
             Statement::Delete(d) => {
                 let def = self.delete_target(tx, d)?;
                 let scope = table_scope(&def, None);
-                let mut ctx = BindCtx { params };
+                let mut ctx = BindCtx::new(params);
                 if let Some(w) = &d.selection {
                     bind(w, &scope, &mut ctx)?;
                 }
@@ -726,7 +685,8 @@ impl Session {
     fn eval_ctx<'a>(&'a self, params: &'a [Datum], text: &'a TextContext, now: i64) -> EvalCtx<'a> {
         EvalCtx {
             params,
-            aggregates: &[],
+            outer: &[],
+            sub: None,
             text,
             now,
             database: &self.database,
@@ -984,13 +944,7 @@ impl Session {
                 e => {
                     let e = strip_nested(e);
                     let mut params = Vec::new();
-                    let b = bind(
-                        e,
-                        &scope,
-                        &mut BindCtx {
-                            params: &mut params,
-                        },
-                    )?;
+                    let b = bind(e, &scope, &mut BindCtx::new(&mut params))?;
                     if !b.ty().is_key_encodable() {
                         return Err(SqlError::new(
                             code::UNDEFINED_OBJECT,
@@ -1103,7 +1057,7 @@ impl Session {
         let empty = Scope::default();
         if let Some(src) = &ins.source {
             if let ast::SetExpr::Values(v) = src.body.as_ref() {
-                let mut ctx = BindCtx { params };
+                let mut ctx = BindCtx::new(params);
                 for row in &v.rows {
                     for (e, t) in row.iter().zip(&targets) {
                         let ty = column_type(&def.columns[*t]);
@@ -1122,7 +1076,7 @@ impl Session {
             ins.returning.as_deref(),
             def,
             &scope,
-            &mut BindCtx { params },
+            &mut BindCtx::new(params),
         )
     }
 
@@ -1162,14 +1116,7 @@ impl Session {
                             vals.push(None);
                             continue;
                         }
-                        let b = bind(
-                            e,
-                            &empty,
-                            &mut BindCtx {
-                                params: &mut param_types,
-                            },
-                        )?
-                        .coerce_to(ty);
+                        let b = bind(e, &empty, &mut BindCtx::new(&mut param_types))?.coerce_to(ty);
                         vals.push(Some(assign_cast(
                             eval(&b, &[], &ectx)?,
                             ty,
@@ -1253,14 +1200,7 @@ impl Session {
                 let e = parse_expr(sql)?;
                 let ty = column_type(c);
                 let mut params = Vec::new();
-                let b = bind(
-                    &e,
-                    &Scope::default(),
-                    &mut BindCtx {
-                        params: &mut params,
-                    },
-                )?
-                .coerce_to(ty);
+                let b = bind(&e, &Scope::default(), &mut BindCtx::new(&mut params))?.coerce_to(ty);
                 assign_cast(eval(&b, &[], ectx)?, ty, c, ectx)
             }
         }
@@ -1318,11 +1258,11 @@ impl Session {
                 let mut s = scope.clone();
                 let n = def.columns.len();
                 for (i, c) in def.columns.iter().enumerate() {
-                    s.columns.push(ScopeColumn {
-                        table: Some("excluded".into()),
-                        name: c.name.clone(),
-                        ty: scope.columns[i].ty,
-                    });
+                    s.columns.push(ScopeColumn::new(
+                        Some("excluded".into()),
+                        c.name.clone(),
+                        scope.columns[i].ty,
+                    ));
                     s.aliases.push(("excluded".into(), c.name.clone(), n + i));
                 }
                 // Unqualified names refer to the existing row only.
@@ -1334,13 +1274,7 @@ impl Session {
                 let mut params: Vec<Option<DataType>> =
                     ectx.params.iter().map(|d| d.data_type()).collect();
                 if let Some(w) = &du.selection {
-                    let b = bind(
-                        w,
-                        &s,
-                        &mut BindCtx {
-                            params: &mut params,
-                        },
-                    )?;
+                    let b = bind(w, &s, &mut BindCtx::new(&mut params))?;
                     if !matches!(eval(&b, &both, ectx)?, Datum::Bool(true)) {
                         return Ok(None);
                     }
@@ -1348,14 +1282,7 @@ impl Session {
                 let mut new = existing.clone();
                 for a in &du.assignments {
                     let (i, ty) = assign_target(def, a)?;
-                    let b = bind(
-                        &a.value,
-                        &s,
-                        &mut BindCtx {
-                            params: &mut params,
-                        },
-                    )?
-                    .coerce_to(ty);
+                    let b = bind(&a.value, &s, &mut BindCtx::new(&mut params))?.coerce_to(ty);
                     new[i] = assign_cast(eval(&b, &both, ectx)?, ty, &def.columns[i], ectx)?;
                 }
                 check_not_null(def, &new)?;
@@ -1376,14 +1303,7 @@ impl Session {
         ectx: &EvalCtx<'_>,
     ) -> Result<Vec<Option<String>>, SqlError> {
         let mut params: Vec<Option<DataType>> = ectx.params.iter().map(|d| d.data_type()).collect();
-        let outs = select_items(
-            items,
-            def,
-            scope,
-            &mut BindCtx {
-                params: &mut params,
-            },
-        )?;
+        let outs = select_items(items, def, scope, &mut BindCtx::new(&mut params))?;
         outs.iter()
             .map(|(_, e)| Ok(text_of(&eval(e, row, ectx)?, ectx.text)))
             .collect()
@@ -1419,56 +1339,6 @@ impl Session {
         self.table_from_factor(tx, &t.relation)
     }
 
-    /// Rows of `def` matching `filter`, with their stored keys.
-    fn matching_rows(
-        &self,
-        tx: &Transaction,
-        def: &TableDef,
-        filter: Option<&Expr>,
-        point: Option<&[Expr]>,
-        ectx: &EvalCtx<'_>,
-    ) -> Result<Vec<crate::engine::Row>, SqlError> {
-        let rows = match point {
-            Some(pk) => {
-                let vals = pk
-                    .iter()
-                    .map(|e| eval(e, &[], ectx))
-                    .collect::<Result<Vec<_>, _>>()?;
-                if vals.iter().any(Datum::is_null) {
-                    Vec::new()
-                } else {
-                    let key = tx.encode_pk(def.id, &vals).map_err(SqlError::from_engine)?;
-                    tx.get_by_key(def.id, &key)
-                        .map_err(SqlError::from_engine)?
-                        .map(|r| vec![(key, r)])
-                        .unwrap_or_default()
-                }
-            }
-            None => tx
-                .scan(
-                    def.id,
-                    Bound::Unbounded,
-                    Bound::Unbounded,
-                    Direction::Forward,
-                )
-                .map_err(SqlError::from_engine)?,
-        };
-        let mut out = Vec::new();
-        for (i, (k, r)) in rows.into_iter().enumerate() {
-            if i % 1024 == 0 {
-                self.check_cancel()?;
-            }
-            let keep = match filter {
-                Some(f) => matches!(eval(f, &r, ectx)?, Datum::Bool(true)),
-                None => true,
-            };
-            if keep {
-                out.push((k, r));
-            }
-        }
-        Ok(out)
-    }
-
     fn update(
         &self,
         tx: &mut Transaction,
@@ -1483,30 +1353,41 @@ impl Session {
         let text = self.text_ctx();
         let ectx = self.eval_ctx(params, &text, now_micros());
         let mut pt: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
-        let filter = selection
-            .map(|w| bind(w, &scope, &mut BindCtx { params: &mut pt }))
-            .transpose()?;
-        let point = filter.as_ref().and_then(|f| pk_point(&def, f));
-        let sets: Vec<(usize, DataType, Expr)> = assignments
-            .iter()
-            .map(|a| {
-                let (i, ty) = assign_target(&def, a)?;
-                Ok((
-                    i,
-                    ty,
-                    bind(&a.value, &scope, &mut BindCtx { params: &mut pt })?.coerce_to(ty),
-                ))
-            })
-            .collect::<Result<_, SqlError>>()?;
-        let rows = self.matching_rows(tx, &def, filter.as_ref(), point.as_deref(), &ectx)?;
-        let mut returned = Vec::new();
-        let n = rows.len();
-        for (key, old) in rows {
-            let mut new = old.clone();
-            for (i, ty, e) in &sets {
-                new[*i] = assign_cast(eval(e, &old, &ectx)?, *ty, &def.columns[*i], &ectx)?;
+        let planner = Planner::new(tx);
+        let (filter, sets) = {
+            let mut ctx = BindCtx::with_planner(&mut pt, &planner);
+            let filter = selection
+                .map(|w| bind(w, &scope, &mut ctx).map(|e| e.coerce_to(DataType::Bool)))
+                .transpose()?;
+            let sets: Vec<(usize, DataType, Expr)> = assignments
+                .iter()
+                .map(|a| {
+                    let (i, ty) = assign_target(&def, a)?;
+                    Ok((i, ty, bind(&a.value, &scope, &mut ctx)?.coerce_to(ty)))
+                })
+                .collect::<Result<_, SqlError>>()?;
+            (filter, sets)
+        };
+        let stmt = planner.finish();
+        let scan = plan::dml_scan(def.clone(), filter, selection.map(|w| w.to_string()));
+        // Compute every new row first, then write them.
+        let mut changes = Vec::new();
+        {
+            let exec = Exec::new(tx, &stmt, &self.cancel, self.deadline());
+            let ectx = exec.eval_ctx(&ectx);
+            for (key, old) in exec.scan(&scan, &[], &ectx)? {
+                let mut new = old.clone();
+                for (i, ty, e) in &sets {
+                    new[*i] = assign_cast(eval(e, &old, &ectx)?, *ty, &def.columns[*i], &ectx)?;
+                }
+                check_not_null(&def, &new)?;
+                changes.push((key, new));
             }
-            check_not_null(&def, &new)?;
+        }
+        let mut returned = Vec::new();
+        let n = changes.len();
+        for (key, new) in changes {
+            self.check_cancel()?;
             tx.update(def.id, &key, new.clone())
                 .map_err(SqlError::from_engine)?;
             if let Some(ret) = returning {
@@ -1534,16 +1415,29 @@ impl Session {
         let text = self.text_ctx();
         let ectx = self.eval_ctx(params, &text, now_micros());
         let mut pt: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
-        let filter = d
-            .selection
-            .as_ref()
-            .map(|w| bind(w, &scope, &mut BindCtx { params: &mut pt }))
-            .transpose()?;
-        let point = filter.as_ref().and_then(|f| pk_point(&def, f));
-        let rows = self.matching_rows(tx, &def, filter.as_ref(), point.as_deref(), &ectx)?;
+        let planner = Planner::new(tx);
+        let filter = {
+            let mut ctx = BindCtx::with_planner(&mut pt, &planner);
+            d.selection
+                .as_ref()
+                .map(|w| bind(w, &scope, &mut ctx).map(|e| e.coerce_to(DataType::Bool)))
+                .transpose()?
+        };
+        let stmt = planner.finish();
+        let scan = plan::dml_scan(
+            def.clone(),
+            filter,
+            d.selection.as_ref().map(|w| w.to_string()),
+        );
+        let rows = {
+            let exec = Exec::new(tx, &stmt, &self.cancel, self.deadline());
+            let ectx = exec.eval_ctx(&ectx);
+            exec.scan(&scan, &[], &ectx)?
+        };
         let n = rows.len();
         let mut returned = Vec::new();
         for (key, old) in rows {
+            self.check_cancel()?;
             tx.delete(def.id, &key).map_err(SqlError::from_engine)?;
             if let Some(ret) = &d.returning {
                 returned.push(self.project_returning(ret, &def, &scope, &old, &ectx)?);
@@ -1559,193 +1453,42 @@ impl Session {
         )
     }
 
-    fn plan_query(
+    /// Plans a query, with parameter types inferred into `params`.
+    fn plan(
         &self,
         tx: &Transaction,
         q: &ast::Query,
         params: &mut Vec<Option<DataType>>,
-    ) -> Result<Plan, SqlError> {
-        if q.with.is_some() {
-            return Err(SqlError::unsupported("WITH (common table expressions)"));
-        }
-        let ast::SetExpr::Select(sel) = q.body.as_ref() else {
-            return Err(SqlError::unsupported(format!(
-                "query form {}",
-                first_words(&q.body.to_string())
-            )));
+    ) -> Result<(plan::Query, plan::Statement), SqlError> {
+        let planner = Planner::new(tx);
+        let query = {
+            let mut ctx = BindCtx::with_planner(params, &planner);
+            planner.plan_query(q, &mut ctx)?
         };
-        let (table, scope) = match sel.from.as_slice() {
-            [] => (None, Scope::default()),
-            [t] if t.joins.is_empty() => {
-                let alias = match &t.relation {
-                    ast::TableFactor::Table { alias: Some(a), .. } => Some(ident(&a.name)),
-                    _ => None,
-                };
-                let def = self.table_from_factor(tx, &t.relation)?;
-                let scope = table_scope(&def, alias.as_deref());
-                (Some(def), scope)
-            }
-            _ => return Err(SqlError::unsupported("joins")),
-        };
-        let mut ctx = BindCtx { params };
-        let filter = sel
-            .selection
-            .as_ref()
-            .map(|w| bind(w, &scope, &mut ctx).map(|e| e.coerce_to(DataType::Bool)))
-            .transpose()?;
-        let point = match (&table, &filter) {
-            (Some(def), Some(f)) => pk_point(def, f),
-            _ => None,
-        };
-        let group_by: Vec<Expr> = match &sel.group_by {
-            ast::GroupByExpr::Expressions(exprs, _) => exprs
-                .iter()
-                .map(|e| match e {
-                    // `GROUP BY 1` names an output column, as in PostgreSQL.
-                    ast::Expr::Value(v) if matches!(v.value, ast::Value::Number(..)) => {
-                        let n: usize = v.value.to_string().parse().unwrap_or(0);
-                        match sel.projection.get(n.wrapping_sub(1)) {
-                            Some(
-                                ast::SelectItem::UnnamedExpr(x)
-                                | ast::SelectItem::ExprWithAlias { expr: x, .. },
-                            ) => bind(x, &scope, &mut ctx),
-                            _ => Err(SqlError::new(
-                                code::INVALID_PARAMETER_VALUE,
-                                format!("GROUP BY position {n} is not in select list"),
-                            )),
-                        }
-                    }
-                    e => bind(e, &scope, &mut ctx),
-                })
-                .collect::<Result<_, _>>()?,
-            ast::GroupByExpr::All(_) => return Err(SqlError::unsupported("GROUP BY ALL")),
-        };
-        let mut aggregates = Vec::new();
-        let dummy = TableDef {
-            id: 0,
-            name: String::new(),
-            columns: Vec::new(),
-            primary_key: Vec::new(),
-            root: crate::pages::PageId(0),
-            indexes: Vec::new(),
-        };
-        let mut outputs = Vec::new();
-        for item in &sel.projection {
-            match item {
-                ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..) => {
-                    let def = table.as_deref().ok_or_else(|| {
-                        SqlError::new(
-                            code::SYNTAX_ERROR,
-                            "SELECT * with no tables specified is not valid",
-                        )
-                    })?;
-                    outputs.extend(select_items(
-                        std::slice::from_ref(item),
-                        def,
-                        &scope,
-                        &mut ctx,
-                    )?);
-                }
-                ast::SelectItem::UnnamedExpr(e)
-                | ast::SelectItem::ExprWithAlias { expr: e, .. } => {
-                    let b = bind_with_aggs(e, &scope, &mut ctx, &mut aggregates, &group_by)?;
-                    let name = match item {
-                        ast::SelectItem::ExprWithAlias { alias, .. } => ident(alias),
-                        _ => output_name(e),
-                    };
-                    outputs.push((name, b));
-                }
-            }
-        }
-        let _ = &dummy;
-        let having = sel
-            .having
-            .as_ref()
-            .map(|h| bind_with_aggs(h, &scope, &mut ctx, &mut aggregates, &group_by))
-            .transpose()?;
-        let grouped = !group_by.is_empty() || !aggregates.is_empty();
-        if grouped {
-            for (name, e) in &outputs {
-                check_grouped(e, &group_by).map_err(|c| {
-                    SqlError::new(code::GROUPING_ERROR, format!("column \"{}\" must appear in the GROUP BY clause or be used in an aggregate function", scope_name(&scope, c).unwrap_or(name.clone())))
-                })?;
-            }
-        }
-        let mut order_by = Vec::new();
-        if let Some(ob) = &q.order_by {
-            let ast::OrderByKind::Expressions(exprs) = &ob.kind else {
-                return Err(SqlError::unsupported("ORDER BY ALL"));
-            };
-            for o in exprs {
-                let asc = o.options.asc.unwrap_or(true);
-                let nulls_first = o.options.nulls_first.unwrap_or(!asc);
-                // An output name or position, else an expression.
-                let e = match &o.expr {
-                    ast::Expr::Value(v) if matches!(v.value, ast::Value::Number(..)) => {
-                        let n: usize = v.value.to_string().parse().unwrap_or(0);
-                        outputs
-                            .get(n.wrapping_sub(1))
-                            .map(|(_, e)| e.clone())
-                            .ok_or_else(|| {
-                                SqlError::new(
-                                    code::INVALID_PARAMETER_VALUE,
-                                    format!("ORDER BY position {n} is not in select list"),
-                                )
-                            })?
-                    }
-                    ast::Expr::Identifier(i)
-                        if outputs.iter().any(|(n, _)| *n == ident(i))
-                            && scope.columns.iter().all(|c| c.name != ident(i)) =>
-                    {
-                        outputs
-                            .iter()
-                            .find(|(n, _)| *n == ident(i))
-                            .map(|(_, e)| e.clone())
-                            .expect("checked")
-                    }
-                    e => bind_with_aggs(e, &scope, &mut ctx, &mut aggregates, &group_by)?,
-                };
-                order_by.push((e, asc, nulls_first));
-            }
-        }
-        let (limit, offset) = match &q.limit_clause {
-            None => (None, None),
-            Some(ast::LimitClause::LimitOffset { limit, offset, .. }) => (
-                limit
-                    .as_ref()
-                    .map(|l| {
-                        bind(l, &Scope::default(), &mut ctx)
-                            .map(|e| Expr::Cast(Box::new(e), DataType::Int8))
-                    })
-                    .transpose()?,
-                offset
-                    .as_ref()
-                    .map(|o| {
-                        bind(&o.value, &Scope::default(), &mut ctx)
-                            .map(|e| Expr::Cast(Box::new(e), DataType::Int8))
-                    })
-                    .transpose()?,
-            ),
-            Some(other) => return Err(SqlError::unsupported(format!("{other}"))),
-        };
-        let distinct = match &sel.distinct {
-            None => false,
-            Some(ast::Distinct::Distinct) => true,
-            Some(other) => return Err(SqlError::unsupported(format!("{other}"))),
-        };
-        Ok(Plan {
-            table,
-            filter,
-            point,
-            group_by,
-            aggregates,
-            having,
-            outputs,
-            distinct,
-            order_by,
-            limit,
-            offset,
-        })
+        Ok((query, planner.finish()))
+    }
+
+    /// The statement deadline from `statement_timeout`.
+    fn deadline(&self) -> Option<Instant> {
+        let ms = self
+            .settings
+            .get("statement_timeout")
+            .and_then(|v| parse_duration_ms(v))?;
+        (ms > 0).then(|| self.started + Duration::from_millis(ms))
+    }
+
+    /// Runs a plan of statement `stmt`.
+    fn run_plan(
+        &self,
+        tx: &Transaction,
+        stmt: &plan::Statement,
+        root: &Plan,
+        params: &[Datum],
+    ) -> Result<Vec<Vec<Datum>>, SqlError> {
+        let text = self.text_ctx();
+        let ectx = self.eval_ctx(params, &text, now_micros());
+        let exec = Exec::new(tx, stmt, &self.cancel, self.deadline());
+        exec.run(root, &ectx)
     }
 
     fn run_query_rows(
@@ -1755,8 +1498,8 @@ impl Session {
         params: &[Datum],
     ) -> Result<Vec<Vec<Datum>>, SqlError> {
         let mut pt: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
-        let plan = self.plan_query(tx, q, &mut pt)?;
-        self.exec(tx, &plan, params)
+        let (query, stmt) = self.plan(tx, q, &mut pt)?;
+        self.run_plan(tx, &stmt, &query.root, params)
     }
 
     fn query(
@@ -1767,14 +1510,10 @@ impl Session {
         max_rows: usize,
     ) -> Result<QueryResult, SqlError> {
         let mut pt: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
-        let plan = self.plan_query(tx, q, &mut pt)?;
-        let rows = self.exec(tx, &plan, params)?;
+        let (query, stmt) = self.plan(tx, q, &mut pt)?;
+        let rows = self.run_plan(tx, &stmt, &query.root, params)?;
         let text = self.text_ctx();
-        let columns: Vec<Column> = plan
-            .outputs
-            .iter()
-            .map(|(n, e)| col_desc(n, e.ty()))
-            .collect();
+        let columns: Vec<Column> = query.columns.iter().map(|(n, t)| col_desc(n, *t)).collect();
         let mut out: Vec<Vec<Option<String>>> = rows
             .iter()
             .map(|r| r.iter().map(|d| text_of(d, &text)).collect())
@@ -1788,572 +1527,6 @@ impl Session {
             rows: out,
             tag,
         })
-    }
-
-    fn exec(
-        &self,
-        tx: &Transaction,
-        plan: &Plan,
-        params: &[Datum],
-    ) -> Result<Vec<Vec<Datum>>, SqlError> {
-        let text = self.text_ctx();
-        let now = now_micros();
-        let ectx = self.eval_ctx(params, &text, now);
-        let input: Vec<Vec<Datum>> = match &plan.table {
-            None => {
-                let keep = match &plan.filter {
-                    Some(f) => matches!(eval(f, &[], &ectx)?, Datum::Bool(true)),
-                    None => true,
-                };
-                if keep {
-                    vec![Vec::new()]
-                } else {
-                    Vec::new()
-                }
-            }
-            Some(def) => self
-                .matching_rows(tx, def, plan.filter.as_ref(), plan.point.as_deref(), &ectx)?
-                .into_iter()
-                .map(|(_, r)| r)
-                .collect(),
-        };
-        // Each result row with its sort keys.
-        let mut rows: Vec<(Vec<Datum>, Vec<Datum>)> = Vec::new();
-        if plan.group_by.is_empty() && plan.aggregates.is_empty() {
-            for r in &input {
-                let out = plan
-                    .outputs
-                    .iter()
-                    .map(|(_, e)| eval(e, r, &ectx))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let keys = plan
-                    .order_by
-                    .iter()
-                    .map(|(e, _, _)| eval(e, r, &ectx))
-                    .collect::<Result<Vec<_>, _>>()?;
-                rows.push((out, keys));
-            }
-        } else {
-            let mut groups: Vec<(Vec<Datum>, Vec<AggState>, Vec<Datum>)> = Vec::new();
-            let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
-            for r in &input {
-                let key = plan
-                    .group_by
-                    .iter()
-                    .map(|e| eval(e, r, &ectx))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let mut kb = Vec::new();
-                crate::datum::encode_row(&key, &mut kb)
-                    .map_err(|e| SqlError::new(code::INTERNAL_ERROR, e.to_string()))?;
-                let gi = *index.entry(kb).or_insert_with(|| {
-                    groups.push((
-                        key.clone(),
-                        plan.aggregates.iter().map(AggState::new).collect(),
-                        r.clone(),
-                    ));
-                    groups.len() - 1
-                });
-                for (a, st) in plan.aggregates.iter().zip(groups[gi].1.iter_mut()) {
-                    let v = a.arg.as_ref().map(|e| eval(e, r, &ectx)).transpose()?;
-                    st.add(v)?;
-                }
-            }
-            if groups.is_empty() && plan.group_by.is_empty() {
-                groups.push((
-                    Vec::new(),
-                    plan.aggregates.iter().map(AggState::new).collect(),
-                    Vec::new(),
-                ));
-            }
-            for (_, states, sample) in groups {
-                let aggs = states
-                    .into_iter()
-                    .map(AggState::finish)
-                    .collect::<Result<Vec<_>, _>>()?;
-                let gctx = EvalCtx {
-                    aggregates: &aggs,
-                    ..self.eval_ctx(params, &text, now)
-                };
-                if let Some(h) = &plan.having {
-                    if !matches!(eval(h, &sample, &gctx)?, Datum::Bool(true)) {
-                        continue;
-                    }
-                }
-                let out = plan
-                    .outputs
-                    .iter()
-                    .map(|(_, e)| eval(e, &sample, &gctx))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let keys = plan
-                    .order_by
-                    .iter()
-                    .map(|(e, _, _)| eval(e, &sample, &gctx))
-                    .collect::<Result<Vec<_>, _>>()?;
-                rows.push((out, keys));
-            }
-        }
-        if plan.distinct {
-            let mut seen = std::collections::HashSet::new();
-            rows.retain(|(out, _)| {
-                let mut kb = Vec::new();
-                let _ = crate::datum::encode_row(out, &mut kb);
-                seen.insert(kb)
-            });
-        }
-        if !plan.order_by.is_empty() {
-            let mut err = None;
-            rows.sort_by(|(_, a), (_, b)| {
-                for (i, (_, asc, nulls_first)) in plan.order_by.iter().enumerate() {
-                    let o = match (a[i].is_null(), b[i].is_null()) {
-                        (true, true) => std::cmp::Ordering::Equal,
-                        (true, false) => {
-                            if *nulls_first {
-                                std::cmp::Ordering::Less
-                            } else {
-                                std::cmp::Ordering::Greater
-                            }
-                        }
-                        (false, true) => {
-                            if *nulls_first {
-                                std::cmp::Ordering::Greater
-                            } else {
-                                std::cmp::Ordering::Less
-                            }
-                        }
-                        (false, false) => {
-                            let o = expr::compare(&a[i], &b[i]).unwrap_or_else(|e| {
-                                err.get_or_insert(e);
-                                std::cmp::Ordering::Equal
-                            });
-                            if *asc {
-                                o
-                            } else {
-                                o.reverse()
-                            }
-                        }
-                    };
-                    if o != std::cmp::Ordering::Equal {
-                        return o;
-                    }
-                }
-                std::cmp::Ordering::Equal
-            });
-            if let Some(e) = err {
-                return Err(e);
-            }
-        }
-        let int = |e: &Option<Expr>| -> Result<Option<usize>, SqlError> {
-            match e {
-                None => Ok(None),
-                Some(e) => match eval(e, &[], &ectx)? {
-                    Datum::Null => Ok(None),
-                    Datum::Int8(n) if n >= 0 => Ok(Some(n as usize)),
-                    _ => Err(SqlError::new(
-                        code::INVALID_PARAMETER_VALUE,
-                        "LIMIT and OFFSET must not be negative",
-                    )),
-                },
-            }
-        };
-        let offset = int(&plan.offset)?.unwrap_or(0);
-        let limit = int(&plan.limit)?;
-        Ok(rows
-            .into_iter()
-            .skip(offset)
-            .take(limit.unwrap_or(usize::MAX))
-            .map(|(o, _)| o)
-            .collect())
-    }
-}
-
-fn scope_name(scope: &Scope, col: usize) -> Option<String> {
-    scope.columns.get(col).map(|c| match &c.table {
-        Some(t) => format!("{t}.{}", c.name),
-        None => c.name.clone(),
-    })
-}
-
-/// Checks that `e` uses columns only through GROUP BY expressions or
-/// aggregates; returns the offending column.
-fn check_grouped(e: &Expr, group_by: &[Expr]) -> Result<(), usize> {
-    if group_by.iter().any(|g| same_expr(g, e)) {
-        return Ok(());
-    }
-    match e {
-        Expr::Column(i, _) => Err(*i),
-        Expr::Literal(..) | Expr::Param(..) | Expr::Aggregate(..) => Ok(()),
-        Expr::Coerce(x, _)
-        | Expr::Cast(x, _)
-        | Expr::Not(x)
-        | Expr::Neg(x)
-        | Expr::IsNull(x, _) => check_grouped(x, group_by),
-        Expr::Binary(_, a, b, _) => check_grouped(a, group_by).and(check_grouped(b, group_by)),
-        Expr::InList(x, l, _) => {
-            check_grouped(x, group_by)?;
-            l.iter().try_for_each(|y| check_grouped(y, group_by))
-        }
-        Expr::Like { expr, pattern, .. } => {
-            check_grouped(expr, group_by).and(check_grouped(pattern, group_by))
-        }
-        Expr::Case {
-            operand,
-            whens,
-            otherwise,
-            ..
-        } => {
-            if let Some(o) = operand {
-                check_grouped(o, group_by)?;
-            }
-            for (c, r) in whens {
-                check_grouped(c, group_by)?;
-                check_grouped(r, group_by)?;
-            }
-            otherwise
-                .as_ref()
-                .map_or(Ok(()), |o| check_grouped(o, group_by))
-        }
-        Expr::Call(_, args, _) => args.iter().try_for_each(|a| check_grouped(a, group_by)),
-    }
-}
-
-fn same_expr(a: &Expr, b: &Expr) -> bool {
-    format!("{a:?}") == format!("{b:?}")
-}
-
-/// Binds an expression that may contain aggregate calls: each becomes an
-/// `Expr::Aggregate` slot computed per group.
-fn bind_with_aggs(
-    e: &ast::Expr,
-    scope: &Scope,
-    ctx: &mut BindCtx<'_>,
-    aggs: &mut Vec<Agg>,
-    group_by: &[Expr],
-) -> Result<Expr, SqlError> {
-    let _ = group_by;
-    if let ast::Expr::Function(f) = e {
-        let name = f.name.to_string().to_lowercase();
-        let kind = match name.as_str() {
-            "count" => Some(AggKind::Count),
-            "sum" => Some(AggKind::Sum),
-            "avg" => Some(AggKind::Avg),
-            "min" => Some(AggKind::Min),
-            "max" => Some(AggKind::Max),
-            _ => None,
-        };
-        if let Some(kind) = kind {
-            let ast::FunctionArguments::List(list) = &f.args else {
-                return Err(SqlError::new(
-                    code::SYNTAX_ERROR,
-                    format!("{name} needs an argument"),
-                ));
-            };
-            let distinct = matches!(
-                list.duplicate_treatment,
-                Some(ast::DuplicateTreatment::Distinct)
-            );
-            let (kind, arg) = match list.args.as_slice() {
-                [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard)]
-                    if matches!(kind, AggKind::Count) =>
-                {
-                    (AggKind::CountStar, None)
-                }
-                [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(a))] => {
-                    (kind, Some(bind(a, scope, ctx)?))
-                }
-                _ => {
-                    return Err(SqlError::new(
-                        code::UNDEFINED_FUNCTION,
-                        format!("function {name} with these arguments does not exist"),
-                    ))
-                }
-            };
-            let ty = match (&kind, &arg) {
-                (AggKind::CountStar | AggKind::Count, _) => DataType::Int8,
-                (AggKind::Sum, Some(a)) => match a.ty() {
-                    DataType::Int2 | DataType::Int4 => DataType::Int8,
-                    DataType::Int8 | DataType::Numeric => DataType::Numeric,
-                    t => t,
-                },
-                (AggKind::Avg, Some(a)) => match a.ty() {
-                    DataType::Float4 | DataType::Float8 => DataType::Float8,
-                    _ => DataType::Numeric,
-                },
-                (_, Some(a)) => a.ty(),
-                (_, None) => DataType::Int8,
-            };
-            aggs.push(Agg {
-                kind,
-                arg,
-                distinct,
-            });
-            return Ok(Expr::Aggregate(aggs.len() - 1, ty));
-        }
-    }
-    // Aggregates nested in larger expressions: bind children that are
-    // aggregate calls by rewriting through a small set of shapes.
-    match e {
-        ast::Expr::BinaryOp { left, op, right } if contains_agg(left) || contains_agg(right) => {
-            let l = bind_with_aggs(left, scope, ctx, aggs, group_by)?;
-            let r = bind_with_aggs(right, scope, ctx, aggs, group_by)?;
-            let fake = ast::Expr::BinaryOp {
-                left: Box::new(placeholder(0)),
-                op: op.clone(),
-                right: Box::new(placeholder(1)),
-            };
-            rebind_binary(&fake, l, r, ctx)
-        }
-        ast::Expr::Nested(x) => bind_with_aggs(x, scope, ctx, aggs, group_by),
-        ast::Expr::Cast {
-            expr: x, data_type, ..
-        } if contains_agg(x) => {
-            let inner = bind_with_aggs(x, scope, ctx, aggs, group_by)?;
-            Ok(Expr::Cast(Box::new(inner), expr::data_type(data_type)?))
-        }
-        _ => bind(e, scope, ctx),
-    }
-}
-
-fn placeholder(n: usize) -> ast::Expr {
-    ast::Expr::Identifier(ast::Ident::new(format!("\u{0}agg{n}")))
-}
-
-fn rebind_binary(
-    fake: &ast::Expr,
-    l: Expr,
-    r: Expr,
-    ctx: &mut BindCtx<'_>,
-) -> Result<Expr, SqlError> {
-    let scope = Scope {
-        columns: vec![
-            ScopeColumn {
-                table: None,
-                name: "\u{0}agg0".into(),
-                ty: l.ty(),
-            },
-            ScopeColumn {
-                table: None,
-                name: "\u{0}agg1".into(),
-                ty: r.ty(),
-            },
-        ],
-        aliases: Vec::new(),
-    };
-    let bound = bind(fake, &scope, ctx)?;
-    Ok(substitute(bound, &[l, r]))
-}
-
-fn substitute(e: Expr, with: &[Expr]) -> Expr {
-    let s = |x: Box<Expr>| Box::new(substitute(*x, with));
-    match e {
-        Expr::Column(i, _) => with[i].clone(),
-        Expr::Binary(op, a, b, t) => Expr::Binary(op, s(a), s(b), t),
-        Expr::Coerce(x, t) => Expr::Coerce(s(x), t),
-        Expr::Cast(x, t) => Expr::Cast(s(x), t),
-        Expr::Not(x) => Expr::Not(s(x)),
-        Expr::Neg(x) => Expr::Neg(s(x)),
-        other => other,
-    }
-}
-
-fn contains_agg(e: &ast::Expr) -> bool {
-    match e {
-        ast::Expr::Function(f) => matches!(
-            f.name.to_string().to_lowercase().as_str(),
-            "count" | "sum" | "avg" | "min" | "max"
-        ),
-        ast::Expr::BinaryOp { left, right, .. } => contains_agg(left) || contains_agg(right),
-        ast::Expr::Nested(x)
-        | ast::Expr::Cast { expr: x, .. }
-        | ast::Expr::UnaryOp { expr: x, .. } => contains_agg(x),
-        _ => false,
-    }
-}
-
-enum AggState {
-    Count(i64),
-    Sum(Option<Datum>),
-    Avg(f64, i64, bool),
-    MinMax(Option<Datum>, bool),
-    Distinct(Box<AggState>, std::collections::HashSet<Vec<u8>>),
-}
-
-impl AggState {
-    fn new(a: &Agg) -> AggState {
-        let base = match a.kind {
-            AggKind::CountStar | AggKind::Count => AggState::Count(0),
-            AggKind::Sum => AggState::Sum(None),
-            AggKind::Avg => AggState::Avg(
-                0.0,
-                0,
-                matches!(
-                    a.arg.as_ref().map(|e| e.ty()),
-                    Some(DataType::Float4 | DataType::Float8)
-                ),
-            ),
-            AggKind::Min => AggState::MinMax(None, true),
-            AggKind::Max => AggState::MinMax(None, false),
-        };
-        if a.distinct {
-            AggState::Distinct(Box::new(base), Default::default())
-        } else {
-            base
-        }
-    }
-
-    fn add(&mut self, v: Option<Datum>) -> Result<(), SqlError> {
-        match self {
-            AggState::Distinct(inner, seen) => {
-                if let Some(d) = &v {
-                    let mut kb = Vec::new();
-                    let _ = crate::datum::encode_row(std::slice::from_ref(d), &mut kb);
-                    if !seen.insert(kb) {
-                        return Ok(());
-                    }
-                }
-                inner.add(v)
-            }
-            AggState::Count(n) => {
-                if !matches!(v, Some(Datum::Null)) {
-                    *n += 1;
-                }
-                Ok(())
-            }
-            AggState::Sum(acc) => {
-                let Some(d) = v.filter(|d| !d.is_null()) else {
-                    return Ok(());
-                };
-                let d = match d {
-                    Datum::Int2(x) => Datum::Int8(i64::from(x)),
-                    Datum::Int4(x) => Datum::Int8(i64::from(x)),
-                    d => d,
-                };
-                *acc = Some(match (acc.take(), d) {
-                    (None, d) => d,
-                    (Some(Datum::Int8(a)), Datum::Int8(b)) => {
-                        Datum::Int8(a.checked_add(b).ok_or_else(|| {
-                            SqlError::new(code::NUMERIC_VALUE_OUT_OF_RANGE, "bigint out of range")
-                        })?)
-                    }
-                    (Some(Datum::Float8(a)), Datum::Float8(b)) => Datum::Float8(a + b),
-                    (Some(Datum::Float4(a)), Datum::Float4(b)) => Datum::Float4(a + b),
-                    (Some(a), b) => {
-                        return Err(SqlError::unsupported(format!(
-                            "sum over {:?} and {:?}",
-                            a.data_type(),
-                            b.data_type()
-                        )))
-                    }
-                });
-                Ok(())
-            }
-            AggState::Avg(sum, n, _) => {
-                let Some(d) = v.filter(|d| !d.is_null()) else {
-                    return Ok(());
-                };
-                let x = match d {
-                    Datum::Int2(x) => f64::from(x),
-                    Datum::Int4(x) => f64::from(x),
-                    Datum::Int8(x) => x as f64,
-                    Datum::Float4(x) => f64::from(x),
-                    Datum::Float8(x) => x,
-                    other => {
-                        return Err(SqlError::unsupported(format!(
-                            "avg over {:?}",
-                            other.data_type()
-                        )))
-                    }
-                };
-                *sum += x;
-                *n += 1;
-                Ok(())
-            }
-            AggState::MinMax(cur, min) => {
-                let Some(d) = v.filter(|d| !d.is_null()) else {
-                    return Ok(());
-                };
-                let replace = match cur {
-                    None => true,
-                    Some(c) => {
-                        let o = expr::compare(&d, c)?;
-                        if *min {
-                            o == std::cmp::Ordering::Less
-                        } else {
-                            o == std::cmp::Ordering::Greater
-                        }
-                    }
-                };
-                if replace {
-                    *cur = Some(d);
-                }
-                Ok(())
-            }
-        }
-    }
-
-    fn finish(self) -> Result<Datum, SqlError> {
-        Ok(match self {
-            AggState::Distinct(inner, _) => inner.finish()?,
-            AggState::Count(n) => Datum::Int8(n),
-            AggState::Sum(acc) => match acc {
-                None => Datum::Null,
-                Some(Datum::Int8(v)) => Datum::Numeric(crate::datum::Numeric::from(v)),
-                Some(d) => d,
-            },
-            AggState::Avg(sum, n, float) => {
-                if n == 0 {
-                    Datum::Null
-                } else if float {
-                    Datum::Float8(sum / n as f64)
-                } else {
-                    let v = sum / n as f64;
-                    Datum::Numeric(
-                        format!("{v:.16}")
-                            .trim_end_matches('0')
-                            .trim_end_matches('.')
-                            .parse()
-                            .map_err(|e| SqlError::new(code::INTERNAL_ERROR, format!("{e}")))?,
-                    )
-                }
-            }
-            AggState::MinMax(cur, _) => cur.unwrap_or(Datum::Null),
-        })
-    }
-}
-
-/// If `f` pins every primary key column with `col = value` conjuncts whose
-/// values do not depend on the row, the values in key order.
-fn pk_point(def: &TableDef, f: &Expr) -> Option<Vec<Expr>> {
-    if def.primary_key.is_empty() {
-        return None;
-    }
-    let mut found: HashMap<usize, Expr> = HashMap::new();
-    fn walk(e: &Expr, found: &mut HashMap<usize, Expr>) {
-        match e {
-            Expr::Binary(expr::BinOp::And, a, b, _) => {
-                walk(a, found);
-                walk(b, found);
-            }
-            Expr::Binary(expr::BinOp::Eq, a, b, _) => match (a.as_ref(), b.as_ref()) {
-                (Expr::Column(i, ty), v) | (v, Expr::Column(i, ty)) if row_free(v) => {
-                    found.insert(*i, Expr::Cast(Box::new(v.clone()), *ty));
-                }
-                _ => {}
-            },
-            _ => {}
-        }
-    }
-    walk(f, &mut found);
-    def.primary_key
-        .iter()
-        .map(|i| found.get(i).cloned())
-        .collect()
-}
-
-fn row_free(e: &Expr) -> bool {
-    match e {
-        Expr::Literal(..) | Expr::Param(..) => true,
-        Expr::Coerce(x, _) | Expr::Cast(x, _) | Expr::Neg(x) => row_free(x),
-        _ => false,
     }
 }
 
@@ -2410,7 +1583,7 @@ fn dml_result(
 ) -> Result<QueryResult, SqlError> {
     match returning {
         Some(ret) => {
-            let columns = returning_columns(Some(ret), def, scope, &mut BindCtx { params })?;
+            let columns = returning_columns(Some(ret), def, scope, &mut BindCtx::new(params))?;
             Ok(QueryResult::Rows { columns, rows, tag })
         }
         None => Ok(QueryResult::Command { tag }),
@@ -2529,6 +1702,26 @@ fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
 }
 
 /// Microseconds since 2000-01-01 UTC.
+/// A duration setting in milliseconds: `5000`, `5s`, `1min`, `250ms`.
+fn parse_duration_ms(v: &str) -> Option<u64> {
+    let v = v.trim().trim_matches('\'');
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let ms = match unit.trim() {
+        "" | "ms" => n,
+        "s" => n * 1000.0,
+        "min" => n * 60_000.0,
+        "h" => n * 3_600_000.0,
+        "d" => n * 86_400_000.0,
+        "us" => n / 1000.0,
+        _ => return None,
+    };
+    Some(ms as u64)
+}
+
 fn now_micros() -> i64 {
     const PG_EPOCH_UNIX_SECS: i64 = 946_684_800;
     let now = std::time::SystemTime::now()
