@@ -401,3 +401,33 @@ async fn index_access_paths() {
         ["south"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_shows_the_chosen_index() {
+    let (_st, mut s) = session().await;
+    setup(&mut s).await;
+    let plan = q(&mut s, "EXPLAIN SELECT id FROM events WHERE payload->>'site_id' = '1'").await;
+    assert_eq!(plan[0], "Index Scan using events_site on events", "{plan:?}");
+    assert!(plan[1].contains("Index Cond:"), "{plan:?}");
+    let plan = q(&mut s, "EXPLAIN SELECT * FROM events WHERE (payload->>'temp')::float > 25").await;
+    assert_eq!(plan[0], "Index Scan using events_temp on events", "{plan:?}");
+    let plan = q(&mut s, "EXPLAIN SELECT * FROM events WHERE id = 'e1'").await;
+    assert_eq!(plan[0], "Index Scan using events_pkey on events", "{plan:?}");
+    let plan = q(&mut s, "EXPLAIN SELECT * FROM events WHERE position > 3").await;
+    assert_eq!(plan[0], "Seq Scan on events", "{plan:?}");
+    assert_eq!(plan[1], "  Filter: (position > 3)", "{plan:?}");
+    let plan = q(&mut s, "EXPLAIN SELECT s.name, count(*) FROM sites s JOIN events e ON e.payload->>'site_id' = s.id::text GROUP BY s.name ORDER BY 2").await;
+    assert_eq!(
+        plan,
+        [
+            "Sort",
+            "  ->  HashAggregate",
+            "        ->  Hash Join",
+            "              ->  Seq Scan on sites s",
+            "              ->  Hash",
+            "                    ->  Seq Scan on events e",
+        ]
+    );
+    let plan = q(&mut s, "EXPLAIN ANALYZE SELECT count(*) FROM events").await;
+    assert!(plan.last().unwrap().starts_with("Execution Time:"), "{plan:?}");
+}

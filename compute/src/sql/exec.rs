@@ -147,7 +147,7 @@ impl<'a> Exec<'a> {
                 }
                 rows.as_ref().clone()
             }
-            Plan::Filter { input, pred } => {
+            Plan::Filter { input, pred, .. } => {
                 let rows = self.run(input, ctx)?;
                 let mut out = Vec::with_capacity(rows.len());
                 for r in rows {

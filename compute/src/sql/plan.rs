@@ -129,6 +129,8 @@ pub enum Plan {
         input: Box<Plan>,
         /// Condition.
         pred: Expr,
+        /// The condition as written, for EXPLAIN.
+        text: String,
     },
     /// Computes new rows from input rows.
     Project {
@@ -517,6 +519,7 @@ impl<'a> Planner<'a> {
         };
         let (mut plan, scope, leftover) = self.plan_from(&sel.from, &conjuncts, ctx)?;
         if !leftover.is_empty() {
+            let text = join_text(&leftover);
             let mut pred: Option<Expr> = None;
             for c in leftover {
                 let e = bind_where(c, &scope, ctx)?;
@@ -528,6 +531,7 @@ impl<'a> Planner<'a> {
             plan = Plan::Filter {
                 input: Box::new(plan),
                 pred: pred.expect("not empty"),
+                text,
             };
         }
         let input_width = scope.columns.len();
@@ -620,6 +624,7 @@ impl<'a> Planner<'a> {
                 plan = Plan::Filter {
                     input: Box::new(plan),
                     pred: h,
+                    text: sel.having.as_ref().map(|h| h.to_string()).unwrap_or_default(),
                 };
             }
         } else {
@@ -962,9 +967,11 @@ impl<'a> Planner<'a> {
                             Some(p) => and(p, e),
                         });
                     }
+                    let asts: Vec<&ast::Expr> = mine.iter().map(|&k| conj[k].ast).collect();
                     rel.plan = Plan::Filter {
                         input: Box::new(rel.plan),
                         pred: pred.expect("not empty"),
+                        text: join_text(&asts),
                     };
                 }
             }
@@ -1503,6 +1510,14 @@ fn project(input: Plan, exprs: Vec<Expr>) -> Plan {
     }
 }
 
+fn join_text(conds: &[&ast::Expr]) -> String {
+    conds
+        .iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
 fn and(a: Expr, b: Expr) -> Expr {
     Expr::Binary(expr::BinOp::And, Box::new(a), Box::new(b), DataType::Bool)
 }
@@ -1892,6 +1907,27 @@ fn key_conds(conds: &[(Expr, String)]) -> Vec<KeyCond> {
     out
 }
 
+/// True when `value` can bound `key` in the key's own type: the same
+/// type, or a narrower number (compared in the wider type anyway).
+fn fits(value: &Expr, key: &Expr) -> bool {
+    let rank = |t: DataType| match t {
+        DataType::Int2 => Some(1),
+        DataType::Int4 => Some(2),
+        DataType::Int8 => Some(3),
+        DataType::Numeric => Some(4),
+        DataType::Float4 => Some(5),
+        DataType::Float8 => Some(6),
+        _ => None,
+    };
+    let (v, k) = (value.ty(), key.ty());
+    v == k
+        || matches!((rank(v), rank(k)), (Some(a), Some(b)) if a < b && b != 5)
+        || matches!(
+            (v, k),
+            (DataType::Varchar { .. }, DataType::Text) | (DataType::Text, DataType::Varchar { .. })
+        )
+}
+
 /// Bounds on a key from conditions: equalities on a prefix, then at most
 /// one range on the next part. Returns (lo, hi, parts used, texts).
 #[allow(clippy::type_complexity)]
@@ -1904,10 +1940,10 @@ fn key_bounds(
     for k in keys {
         let eq = conds
             .iter()
-            .find(|c| c.op == expr::BinOp::Eq && same_expr(&c.key, k) && c.value.ty() == k.ty());
+            .find(|c| c.op == expr::BinOp::Eq && same_expr(&c.key, k) && fits(&c.value, k));
         match eq {
             Some(c) => {
-                prefix.push(c.value.clone());
+                prefix.push(cast_to(c.value.clone(), k.ty()));
                 texts.push(c.text.clone());
             }
             None => break,
@@ -1924,10 +1960,10 @@ fn key_bounds(
     if let Some(next) = keys.get(n) {
         for c in conds
             .iter()
-            .filter(|c| same_expr(&c.key, next) && c.value.ty() == next.ty())
+            .filter(|c| same_expr(&c.key, next) && fits(&c.value, next))
         {
             let mut v = prefix.clone();
-            v.push(c.value.clone());
+            v.push(cast_to(c.value.clone(), next.ty()));
             match c.op {
                 expr::BinOp::Gt if !matches!(lo, Bound::Included(ref x) | Bound::Excluded(ref x) if x.len() > n) => {
                     lo = Bound::Excluded(v)
@@ -2201,4 +2237,155 @@ fn ident(i: &ast::Ident) -> String {
 
 fn first_words(s: &str) -> String {
     s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+/// The plan as EXPLAIN prints it (PostgreSQL's text format, without costs).
+pub fn explain(q: &Query, stmt: &Statement) -> Vec<String> {
+    let mut out = Vec::new();
+    explain_node(&q.root, 0, true, &mut out);
+    for (i, cte) in stmt.ctes.iter().enumerate() {
+        out.push(format!("  CTE {}", cte_label(i)));
+        explain_node(&cte.query.root, 2, false, &mut out);
+    }
+    out
+}
+
+fn cte_label(i: usize) -> String {
+    format!("#{}", i + 1)
+}
+
+/// Adds node `p` at `depth` (0 = root).
+fn explain_node(p: &Plan, depth: usize, first: bool, out: &mut Vec<String>) {
+    // Nodes PostgreSQL does not show.
+    if let Plan::Project { input, .. } = p {
+        return explain_node(input, depth, first, out);
+    }
+    let (indent, detail) = if depth == 0 {
+        (String::new(), "  ".to_string())
+    } else {
+        let pad = " ".repeat(depth * 6 - 4);
+        (format!("{pad}->  "), format!("{pad}      "))
+    };
+    let _ = first;
+    let mut line = |s: String| out.push(format!("{indent}{s}"));
+    match p {
+        Plan::Result => line("Result".into()),
+        Plan::Values { .. } => line("Values Scan on \"*VALUES*\"".into()),
+        Plan::Scan(scan) => {
+            line(scan_label(scan));
+            for c in &scan.cond_text {
+                out.push(format!("{detail}{c}"));
+            }
+        }
+        Plan::Function { func, .. } => line(format!("Function Scan on {}", srf_name(*func))),
+        Plan::Cte { name, .. } => line(format!("CTE Scan on {name}")),
+        Plan::Filter { input, text, .. } => {
+            // The filter shows on the node below it.
+            let at = out.len();
+            explain_node(input, depth, first, out);
+            out.insert(at + 1, format!("{detail}Filter: ({text})"));
+        }
+        Plan::Project { .. } => unreachable!("handled above"),
+        Plan::ProjectSet { input, .. } => {
+            line("ProjectSet".into());
+            explain_node(input, depth + 1, true, out);
+        }
+        Plan::NestedLoop {
+            kind, left, right, ..
+        } => {
+            line(match kind {
+                JoinKind::Inner => "Nested Loop".into(),
+                JoinKind::Left => "Nested Loop Left Join".into(),
+            });
+            explain_node(left, depth + 1, true, out);
+            explain_node(right, depth + 1, false, out);
+        }
+        Plan::HashJoin {
+            kind, left, right, ..
+        } => {
+            line(match kind {
+                JoinKind::Inner => "Hash Join".into(),
+                JoinKind::Left => "Hash Left Join".into(),
+            });
+            explain_node(left, depth + 1, true, out);
+            let pad = " ".repeat((depth + 1) * 6 - 4);
+            out.push(format!("{pad}->  Hash"));
+            explain_node(right, depth + 2, false, out);
+        }
+        Plan::IndexJoin {
+            kind, left, scan, ..
+        } => {
+            line(match kind {
+                JoinKind::Inner => "Nested Loop".into(),
+                JoinKind::Left => "Nested Loop Left Join".into(),
+            });
+            explain_node(left, depth + 1, true, out);
+            let pad = " ".repeat((depth + 1) * 6 - 4);
+            out.push(format!("{pad}->  {}", scan_label(scan)));
+            for c in &scan.cond_text {
+                out.push(format!("{pad}      {c}"));
+            }
+        }
+        Plan::Aggregate {
+            input, group_by, ..
+        } => {
+            line(if group_by.is_empty() {
+                "Aggregate".into()
+            } else {
+                "HashAggregate".into()
+            });
+            explain_node(input, depth + 1, true, out);
+        }
+        Plan::Sort { input, .. } => {
+            line("Sort".into());
+            explain_node(input, depth + 1, true, out);
+        }
+        Plan::Distinct { input, .. } => {
+            line("Unique".into());
+            explain_node(input, depth + 1, true, out);
+        }
+        Plan::Limit { input, .. } => {
+            line("Limit".into());
+            explain_node(input, depth + 1, true, out);
+        }
+        Plan::SetOp {
+            op,
+            all,
+            left,
+            right,
+        } => {
+            line(match (op, all) {
+                (SetOpKind::Union, true) => "Append".into(),
+                (SetOpKind::Union, false) => "HashAggregate".into(),
+                (SetOpKind::Intersect, a) => format!("HashSetOp Intersect{}", if *a { " All" } else { "" }),
+                (SetOpKind::Except, a) => format!("HashSetOp Except{}", if *a { " All" } else { "" }),
+            });
+            explain_node(left, depth + 1, true, out);
+            explain_node(right, depth + 1, false, out);
+        }
+    }
+}
+
+fn scan_label(scan: &Scan) -> String {
+    let on = if scan.alias == scan.table.name {
+        scan.table.name.clone()
+    } else {
+        format!("{} {}", scan.table.name, scan.alias)
+    };
+    match &scan.access {
+        Access::Full => format!("Seq Scan on {on}"),
+        Access::Pk { .. } => format!("Index Scan using {}_pkey on {on}", scan.table.name),
+        Access::Index { name, .. } => format!("Index Scan using {name} on {on}"),
+    }
+}
+
+fn srf_name(f: SrfFunc) -> &'static str {
+    match f {
+        SrfFunc::GenerateSeries => "generate_series",
+        SrfFunc::JsonbArrayElements => "jsonb_array_elements",
+        SrfFunc::JsonbArrayElementsText => "jsonb_array_elements_text",
+        SrfFunc::JsonbEach => "jsonb_each",
+        SrfFunc::JsonbEachText => "jsonb_each_text",
+        SrfFunc::JsonbObjectKeys => "jsonb_object_keys",
+    }
 }

@@ -672,6 +672,7 @@ impl Session {
                 }
                 returning_columns(d.returning.as_deref(), &def, &scope, &mut ctx)?
             }
+            Statement::Explain { .. } => vec![col_desc("QUERY PLAN", DataType::Text)],
             Statement::ShowVariable { variable } => {
                 vec![col_desc(
                     &variable.iter().map(ident).collect::<Vec<_>>().join(" "),
@@ -713,6 +714,21 @@ impl Session {
     ) -> Result<QueryResult, SqlError> {
         match stmt {
             Statement::Query(q) => self.query(tx, q, params, max_rows),
+            Statement::Explain {
+                statement,
+                analyze,
+                options,
+                ..
+            } => {
+                let analyze = *analyze
+                    || options.iter().flatten().any(|o| {
+                        o.name.value.eq_ignore_ascii_case("analyze")
+                            && o.arg.as_ref().is_none_or(|a| {
+                                !matches!(a.to_string().to_lowercase().as_str(), "false" | "off" | "0")
+                            })
+                    });
+                self.explain(tx, statement, analyze, params)
+            }
             Statement::CreateTable(ct) => self.create_table(tx, ct),
             Statement::CreateIndex(ci) => self.create_index(tx, ci),
             Statement::Drop {
@@ -1489,6 +1505,47 @@ impl Session {
         let ectx = self.eval_ctx(params, &text, now_micros());
         let exec = Exec::new(tx, stmt, &self.cancel, self.deadline());
         exec.run(root, &ectx)
+    }
+
+    fn explain(
+        &self,
+        tx: &Transaction,
+        stmt: &Statement,
+        analyze: bool,
+        params: &[Datum],
+    ) -> Result<QueryResult, SqlError> {
+        let Statement::Query(q) = stmt else {
+            return Err(SqlError::unsupported(format!(
+                "EXPLAIN of {}",
+                first_words(&stmt.to_string())
+            )));
+        };
+        let planning = Instant::now();
+        let mut pt: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
+        let (query, plan_stmt) = self.plan(tx, q, &mut pt)?;
+        let planned = planning.elapsed();
+        let mut lines = plan::explain(&query, &plan_stmt);
+        if analyze {
+            let start = Instant::now();
+            let rows = self.run_plan(tx, &plan_stmt, &query.root, params)?;
+            let took = start.elapsed();
+            if let Some(first) = lines.first_mut() {
+                first.push_str(&format!("  (actual rows={})", rows.len()));
+            }
+            lines.push(format!(
+                "Planning Time: {:.3} ms",
+                planned.as_secs_f64() * 1000.0
+            ));
+            lines.push(format!(
+                "Execution Time: {:.3} ms",
+                took.as_secs_f64() * 1000.0
+            ));
+        }
+        Ok(QueryResult::Rows {
+            columns: vec![col_desc("QUERY PLAN", DataType::Text)],
+            rows: lines.into_iter().map(|l| vec![Some(l)]).collect(),
+            tag: "EXPLAIN".into(),
+        })
     }
 
     fn run_query_rows(
