@@ -139,6 +139,8 @@ impl Database {
             settings: default_settings(),
             cancel: Arc::new(AtomicBool::new(false)),
             started: Instant::now(),
+            active_prepared: None,
+            plans: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -293,6 +295,18 @@ pub struct Session {
     cancel: Arc<AtomicBool>,
     /// When the current statement started (for statement_timeout).
     started: Instant,
+    /// The prepared statement being executed, if any.
+    active_prepared: Option<String>,
+    /// Plans of prepared queries, valid while the catalog they were
+    /// planned against is unchanged.
+    plans: std::sync::Mutex<HashMap<String, CachedPlan>>,
+}
+
+/// A prepared query's plan.
+struct CachedPlan {
+    catalog: crate::catalog::Catalog,
+    query: Arc<plan::Query>,
+    stmt: Arc<plan::Statement>,
 }
 
 impl Session {
@@ -402,6 +416,7 @@ impl Session {
                 .collect(),
             columns,
         };
+        self.plans.lock().expect("plan cache").remove(name);
         self.prepared.insert(
             name.to_string(),
             PreparedStatement {
@@ -428,6 +443,7 @@ impl Session {
     /// Forgets a prepared statement.
     pub fn close_statement(&mut self, name: &str) {
         self.prepared.remove(name);
+        self.plans.lock().expect("plan cache").remove(name);
     }
 
     /// Executes prepared statement `statement` with text parameters.
@@ -465,7 +481,10 @@ impl Session {
                 }
             });
         }
-        self.run(&stmt, &values, max_rows).await
+        self.active_prepared = Some(statement.to_string());
+        let r = self.run(&stmt, &values, max_rows).await;
+        self.active_prepared = None;
+        r
     }
 
     fn fail_block(&mut self) {
@@ -1484,6 +1503,37 @@ impl Session {
         Ok((query, planner.finish()))
     }
 
+    /// The plan of `q`: a prepared statement's cached plan when the catalog
+    /// has not changed since it was made, else a new one.
+    fn plan_cached(
+        &self,
+        tx: &Transaction,
+        q: &ast::Query,
+        params: &[Datum],
+    ) -> Result<(Arc<plan::Query>, Arc<plan::Statement>), SqlError> {
+        if let Some(name) = &self.active_prepared {
+            if let Some(c) = self.plans.lock().expect("plan cache").get(name) {
+                if &c.catalog == tx.catalog() {
+                    return Ok((c.query.clone(), c.stmt.clone()));
+                }
+            }
+        }
+        let mut pt: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
+        let (query, stmt) = self.plan(tx, q, &mut pt)?;
+        let (query, stmt) = (Arc::new(query), Arc::new(stmt));
+        if let Some(name) = &self.active_prepared {
+            self.plans.lock().expect("plan cache").insert(
+                name.clone(),
+                CachedPlan {
+                    catalog: tx.catalog().clone(),
+                    query: query.clone(),
+                    stmt: stmt.clone(),
+                },
+            );
+        }
+        Ok((query, stmt))
+    }
+
     /// The statement deadline from `statement_timeout`.
     fn deadline(&self) -> Option<Instant> {
         let ms = self
@@ -1566,8 +1616,7 @@ impl Session {
         params: &[Datum],
         max_rows: usize,
     ) -> Result<QueryResult, SqlError> {
-        let mut pt: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
-        let (query, stmt) = self.plan(tx, q, &mut pt)?;
+        let (query, stmt) = self.plan_cached(tx, q, params)?;
         let rows = self.run_plan(tx, &stmt, &query.root, params)?;
         let text = self.text_ctx();
         let columns: Vec<Column> = query.columns.iter().map(|(n, t)| col_desc(n, *t)).collect();
