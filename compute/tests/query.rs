@@ -406,13 +406,30 @@ async fn index_access_paths() {
 async fn explain_shows_the_chosen_index() {
     let (_st, mut s) = session().await;
     setup(&mut s).await;
-    let plan = q(&mut s, "EXPLAIN SELECT id FROM events WHERE payload->>'site_id' = '1'").await;
-    assert_eq!(plan[0], "Index Scan using events_site on events", "{plan:?}");
+    let plan = q(
+        &mut s,
+        "EXPLAIN SELECT id FROM events WHERE payload->>'site_id' = '1'",
+    )
+    .await;
+    assert_eq!(
+        plan[0], "Index Scan using events_site on events",
+        "{plan:?}"
+    );
     assert!(plan[1].contains("Index Cond:"), "{plan:?}");
-    let plan = q(&mut s, "EXPLAIN SELECT * FROM events WHERE (payload->>'temp')::float > 25").await;
-    assert_eq!(plan[0], "Index Scan using events_temp on events", "{plan:?}");
+    let plan = q(
+        &mut s,
+        "EXPLAIN SELECT * FROM events WHERE (payload->>'temp')::float > 25",
+    )
+    .await;
+    assert_eq!(
+        plan[0], "Index Scan using events_temp on events",
+        "{plan:?}"
+    );
     let plan = q(&mut s, "EXPLAIN SELECT * FROM events WHERE id = 'e1'").await;
-    assert_eq!(plan[0], "Index Scan using events_pkey on events", "{plan:?}");
+    assert_eq!(
+        plan[0], "Index Scan using events_pkey on events",
+        "{plan:?}"
+    );
     let plan = q(&mut s, "EXPLAIN SELECT * FROM events WHERE position > 3").await;
     assert_eq!(plan[0], "Seq Scan on events", "{plan:?}");
     assert_eq!(plan[1], "  Filter: (position > 3)", "{plan:?}");
@@ -429,15 +446,22 @@ async fn explain_shows_the_chosen_index() {
         ]
     );
     let plan = q(&mut s, "EXPLAIN ANALYZE SELECT count(*) FROM events").await;
-    assert!(plan.last().unwrap().starts_with("Execution Time:"), "{plan:?}");
+    assert!(
+        plan.last().unwrap().starts_with("Execution Time:"),
+        "{plan:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prepared_queries_plan_once_and_replan_after_ddl() {
     let (_st, mut s) = session().await;
     setup(&mut s).await;
-    s.prepare("by_site", "SELECT id FROM events WHERE payload->>'site_id' = $1 ORDER BY id", &[])
-        .unwrap();
+    s.prepare(
+        "by_site",
+        "SELECT id FROM events WHERE payload->>'site_id' = $1 ORDER BY id",
+        &[],
+    )
+    .unwrap();
     let ids = |r: QueryResult| match r {
         QueryResult::Rows { rows, .. } => rows
             .into_iter()
@@ -455,8 +479,16 @@ async fn prepared_queries_plan_once_and_replan_after_ddl() {
     assert_eq!(ids(r), ["e1", "e2"]);
     // The table is replaced by another of the same name.
     run(&mut s, "DROP TABLE events").await;
-    run(&mut s, "CREATE TABLE events (id text PRIMARY KEY, payload jsonb NOT NULL, position bigint)").await;
-    run(&mut s, r#"INSERT INTO events VALUES ('z', '{"site_id": "1"}', 1)"#).await;
+    run(
+        &mut s,
+        "CREATE TABLE events (id text PRIMARY KEY, payload jsonb NOT NULL, position bigint)",
+    )
+    .await;
+    run(
+        &mut s,
+        r#"INSERT INTO events VALUES ('z', '{"site_id": "1"}', 1)"#,
+    )
+    .await;
     let r = s.execute("by_site", &[Some("1".into())], 0).await.unwrap();
     assert_eq!(ids(r), ["z"]);
 }
@@ -465,9 +497,16 @@ async fn prepared_queries_plan_once_and_replan_after_ddl() {
 async fn statement_timeout_stops_a_long_query() {
     let (_st, mut s) = session().await;
     run(&mut s, "SET statement_timeout = '200ms'").await;
-    let (code, msg) = err(&mut s, "SELECT count(*) FROM generate_series(1, 100000000) a, generate_series(1, 100000000) b").await;
+    let (code, msg) = err(
+        &mut s,
+        "SELECT count(*) FROM generate_series(1, 100000000) a, generate_series(1, 100000000) b",
+    )
+    .await;
     assert_eq!(code, "57014");
     assert_eq!(msg, "canceling statement due to statement timeout");
     run(&mut s, "SET statement_timeout = 0").await;
-    assert_eq!(q(&mut s, "SELECT count(*) FROM generate_series(1, 1000)").await, ["1000"]);
+    assert_eq!(
+        q(&mut s, "SELECT count(*) FROM generate_series(1, 1000)").await,
+        ["1000"]
+    );
 }

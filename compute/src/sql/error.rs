@@ -72,6 +72,8 @@ pub mod code {
     pub const CARDINALITY_VIOLATION: &str = "21000";
     /// datetime_field_overflow
     pub const DATETIME_FIELD_OVERFLOW: &str = "22008";
+    /// cant_change_runtime_param
+    pub const CANT_CHANGE_RUNTIME_PARAM: &str = "55P02";
     /// wrong_object_type
     pub const WRONG_OBJECT_TYPE: &str = "42809";
     /// invalid_column_reference (ORDER BY not in a DISTINCT select list)

@@ -10,3 +10,4 @@ pub mod exec;
 pub mod expr;
 pub mod plan;
 pub mod session;
+pub mod settings;

@@ -624,7 +624,11 @@ impl<'a> Planner<'a> {
                 plan = Plan::Filter {
                     input: Box::new(plan),
                     pred: h,
-                    text: sel.having.as_ref().map(|h| h.to_string()).unwrap_or_default(),
+                    text: sel
+                        .having
+                        .as_ref()
+                        .map(|h| h.to_string())
+                        .unwrap_or_default(),
                 };
             }
         } else {
@@ -2357,8 +2361,12 @@ fn explain_node(p: &Plan, depth: usize, first: bool, out: &mut Vec<String>) {
             line(match (op, all) {
                 (SetOpKind::Union, true) => "Append".into(),
                 (SetOpKind::Union, false) => "HashAggregate".into(),
-                (SetOpKind::Intersect, a) => format!("HashSetOp Intersect{}", if *a { " All" } else { "" }),
-                (SetOpKind::Except, a) => format!("HashSetOp Except{}", if *a { " All" } else { "" }),
+                (SetOpKind::Intersect, a) => {
+                    format!("HashSetOp Intersect{}", if *a { " All" } else { "" })
+                }
+                (SetOpKind::Except, a) => {
+                    format!("HashSetOp Except{}", if *a { " All" } else { "" })
+                }
             });
             explain_node(left, depth + 1, true, out);
             explain_node(right, depth + 1, false, out);

@@ -16,7 +16,7 @@
 //! the catalogs (`pg_catalog`) answer 0A000 naming the feature until they
 //! are built.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,6 +33,7 @@ use crate::sql::error::{code, SqlError};
 use crate::sql::exec::Exec;
 use crate::sql::expr::{self, bind, eval, BindCtx, EvalCtx, Expr, Scope, ScopeColumn};
 use crate::sql::plan::{self, Plan, Planner};
+use crate::sql::settings::Settings;
 
 /// What `version()` and `server_version` report.
 pub const VERSION_STRING: &str =
@@ -136,7 +137,7 @@ impl Database {
             failed: false,
             read_only_block: false,
             prepared: HashMap::new(),
-            settings: default_settings(),
+            settings: Settings::new(user),
             cancel: Arc::new(AtomicBool::new(false)),
             started: Instant::now(),
             active_prepared: None,
@@ -168,24 +169,6 @@ impl Database {
             ("application_name".into(), String::new()),
         ]
     }
-}
-
-fn default_settings() -> BTreeMap<String, String> {
-    [
-        ("application_name", ""),
-        ("client_encoding", "UTF8"),
-        ("datestyle", "ISO, MDY"),
-        ("timezone", "UTC"),
-        ("search_path", "\"$user\", public"),
-        ("statement_timeout", "0"),
-        ("server_version", SERVER_VERSION),
-        ("standard_conforming_strings", "on"),
-        ("transaction_isolation", "read committed"),
-        ("intervalstyle", "postgres"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
 }
 
 /// Computes expression index keys for the engine: parse the stored SQL text
@@ -291,7 +274,7 @@ pub struct Session {
     failed: bool,
     read_only_block: bool,
     prepared: HashMap<String, PreparedStatement>,
-    settings: BTreeMap<String, String>,
+    settings: Settings,
     cancel: Arc<AtomicBool>,
     /// When the current statement started (for statement_timeout).
     started: Instant,
@@ -333,13 +316,30 @@ impl Session {
         TextContext {
             jsonb: Some(expr::jsonb_hooks()),
             now: Some(now_micros()),
-            ..TextContext::default()
+            time_zone: self.settings.time_zone(),
         }
+    }
+
+    /// Applies a startup parameter the client sent (`application_name`,
+    /// `options`, ...).
+    pub fn apply_startup_parameter(&mut self, name: &str, value: &str) -> Result<(), SqlError> {
+        self.settings.apply_startup(name, value)
+    }
+
+    /// Reported settings (ParameterStatus) changed since the last call.
+    pub fn take_parameter_changes(&mut self) -> Vec<(String, String)> {
+        self.settings.take_changed()
     }
 
     /// Runs a simple-query string: every statement in order, stopping at the
     /// first error, as PostgreSQL does.
     pub async fn simple_query(&mut self, sql: &str) -> Vec<Result<QueryResult, SqlError>> {
+        if let Some(r) = self.reset(sql) {
+            if r.is_err() {
+                self.fail_block();
+            }
+            return vec![r];
+        }
         let stmts = match parse(sql) {
             Ok(s) => s,
             Err(e) => {
@@ -570,14 +570,33 @@ impl Session {
             Statement::Set(set) => self.set(set),
             Statement::ShowVariable { variable } => {
                 let name = variable.iter().map(ident).collect::<Vec<_>>().join(" ");
-                let v = self.settings.get(&name).cloned().ok_or_else(|| {
-                    SqlError::new(
-                        code::UNDEFINED_OBJECT,
-                        format!("unrecognized configuration parameter \"{name}\""),
-                    )
-                })?;
+                if name == "all" {
+                    return Ok(QueryResult::Rows {
+                        columns: vec![
+                            col_desc("name", DataType::Text),
+                            col_desc("setting", DataType::Text),
+                            col_desc("description", DataType::Text),
+                        ],
+                        rows: self
+                            .settings
+                            .all()
+                            .into_iter()
+                            .map(|(n, v, d)| vec![Some(n), Some(v), Some(d)])
+                            .collect(),
+                        tag: "SHOW".into(),
+                    });
+                }
+                let v = match name.as_str() {
+                    "transaction isolation level" | "transaction_isolation" => {
+                        "read committed".to_string()
+                    }
+                    "transaction_read_only" => {
+                        if self.read_only_block { "on" } else { "off" }.to_string()
+                    }
+                    _ => self.settings.get(&name)?,
+                };
                 Ok(QueryResult::Rows {
-                    columns: vec![col_desc(&name, DataType::Text)],
+                    columns: vec![col_desc(&Settings::display_name(&name), DataType::Text)],
                     rows: vec![vec![Some(v)]],
                     tag: "SHOW".into(),
                 })
@@ -604,44 +623,70 @@ impl Session {
     }
 
     fn set(&mut self, set: &ast::Set) -> Result<QueryResult, SqlError> {
+        let value_text = |v: &ast::Expr| match v {
+            ast::Expr::Value(v) => match &v.value {
+                ast::Value::SingleQuotedString(s) => s.clone(),
+                other => other.to_string(),
+            },
+            ast::Expr::Identifier(i) => i.value.clone(),
+            other => other.to_string(),
+        };
         match set {
             ast::Set::SingleAssignment {
                 variable, values, ..
             } => {
                 let name = object_name(variable);
-                let value = values
-                    .iter()
-                    .map(|v| match v {
-                        ast::Expr::Value(v) => match &v.value {
-                            ast::Value::SingleQuotedString(s) => s.clone(),
-                            other => other.to_string(),
-                        },
-                        ast::Expr::Identifier(i) => i.value.clone(),
-                        other => other.to_string(),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                if name == "timezone" && !value.eq_ignore_ascii_case("utc") {
-                    return Err(SqlError::unsupported(format!(
-                        "time zone \"{value}\" (only UTC for now)"
-                    )));
+                let is_default = matches!(values.as_slice(), [ast::Expr::Identifier(i)] if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"));
+                if is_default {
+                    self.settings.set(&name, None)?;
+                } else {
+                    let value = values.iter().map(value_text).collect::<Vec<_>>().join(", ");
+                    self.settings.set(&name, Some(&value))?;
                 }
-                self.settings.insert(name, value);
                 Ok(QueryResult::Command { tag: "SET".into() })
             }
             ast::Set::SetTimeZone { value, .. } => {
-                let v = value.to_string().trim_matches('\'').to_string();
-                if !v.eq_ignore_ascii_case("utc") {
-                    return Err(SqlError::unsupported(format!(
-                        "time zone \"{v}\" (only UTC for now)"
-                    )));
-                }
-                self.settings.insert("timezone".into(), "UTC".into());
+                let v = value_text(value);
+                self.settings.set("timezone", Some(&v))?;
+                Ok(QueryResult::Command { tag: "SET".into() })
+            }
+            ast::Set::SetNames { charset_name, .. } => {
+                self.settings
+                    .set("client_encoding", Some(&charset_name.to_string()))?;
                 Ok(QueryResult::Command { tag: "SET".into() })
             }
             ast::Set::SetTransaction { .. } => Ok(QueryResult::Command { tag: "SET".into() }),
             other => Err(SqlError::unsupported(format!("SET form {other}"))),
         }
+    }
+
+    /// `RESET name` / `RESET ALL`, which the grammar does not parse.
+    fn reset(&mut self, sql: &str) -> Option<Result<QueryResult, SqlError>> {
+        let t = sql.trim().trim_end_matches(';').trim();
+        let mut words = t.split_whitespace();
+        if !words.next()?.eq_ignore_ascii_case("reset") {
+            return None;
+        }
+        let name = words.next()?;
+        if words.next().is_some() {
+            return None;
+        }
+        let name = name.trim_matches('"').to_lowercase();
+        if self.failed {
+            return Some(Err(SqlError::new(
+                code::IN_FAILED_SQL_TRANSACTION,
+                "current transaction is aborted, commands ignored until end of transaction block",
+            )));
+        }
+        let r = if name == "all" {
+            self.settings.reset_all();
+            Ok(())
+        } else {
+            self.settings.set(&name, None)
+        };
+        Some(r.map(|()| QueryResult::Command {
+            tag: "RESET".into(),
+        }))
     }
 
     fn describe(
@@ -693,10 +738,16 @@ impl Session {
             }
             Statement::Explain { .. } => vec![col_desc("QUERY PLAN", DataType::Text)],
             Statement::ShowVariable { variable } => {
-                vec![col_desc(
-                    &variable.iter().map(ident).collect::<Vec<_>>().join(" "),
-                    DataType::Text,
-                )]
+                let name = variable.iter().map(ident).collect::<Vec<_>>().join(" ");
+                if name == "all" {
+                    vec![
+                        col_desc("name", DataType::Text),
+                        col_desc("setting", DataType::Text),
+                        col_desc("description", DataType::Text),
+                    ]
+                } else {
+                    vec![col_desc(&Settings::display_name(&name), DataType::Text)]
+                }
             }
             _ => Vec::new(),
         })
@@ -743,7 +794,10 @@ impl Session {
                     || options.iter().flatten().any(|o| {
                         o.name.value.eq_ignore_ascii_case("analyze")
                             && o.arg.as_ref().is_none_or(|a| {
-                                !matches!(a.to_string().to_lowercase().as_str(), "false" | "off" | "0")
+                                !matches!(
+                                    a.to_string().to_lowercase().as_str(),
+                                    "false" | "off" | "0"
+                                )
                             })
                     });
                 self.explain(tx, statement, analyze, params)
@@ -1536,10 +1590,7 @@ impl Session {
 
     /// The statement deadline from `statement_timeout`.
     fn deadline(&self) -> Option<Instant> {
-        let ms = self
-            .settings
-            .get("statement_timeout")
-            .and_then(|v| parse_duration_ms(v))?;
+        let ms = self.settings.statement_timeout_ms();
         (ms > 0).then(|| self.started + Duration::from_millis(ms))
     }
 
@@ -1808,26 +1859,6 @@ fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
 }
 
 /// Microseconds since 2000-01-01 UTC.
-/// A duration setting in milliseconds: `5000`, `5s`, `1min`, `250ms`.
-fn parse_duration_ms(v: &str) -> Option<u64> {
-    let v = v.trim().trim_matches('\'');
-    let split = v
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(v.len());
-    let (num, unit) = v.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    let ms = match unit.trim() {
-        "" | "ms" => n,
-        "s" => n * 1000.0,
-        "min" => n * 60_000.0,
-        "h" => n * 3_600_000.0,
-        "d" => n * 86_400_000.0,
-        "us" => n / 1000.0,
-        _ => return None,
-    };
-    Some(ms as u64)
-}
-
 fn now_micros() -> i64 {
     const PG_EPOCH_UNIX_SECS: i64 = 946_684_800;
     let now = std::time::SystemTime::now()
