@@ -8,6 +8,7 @@
 pub mod error;
 pub mod exec;
 pub mod expr;
+pub mod func;
 pub mod plan;
 pub mod session;
 pub mod settings;
