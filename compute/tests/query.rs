@@ -510,3 +510,55 @@ async fn statement_timeout_stops_a_long_query() {
         ["1000"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn functions_operators_and_special_syntax() {
+    let (_st, mut s) = session().await;
+    setup(&mut s).await;
+    assert_eq!(
+        q(&mut s, "SELECT date_trunc('hour', '2024-03-05 13:45:12'::timestamp), extract(year from '2024-03-05'::date), '2024-01-31'::date + 1, '2024-01-31 10:00'::timestamp + interval '1 month'").await,
+        ["2024-03-05 13:00:00|2024|2024-02-01|2024-02-29 10:00:00"]
+    );
+    assert_eq!(
+        q(
+            &mut s,
+            "SELECT name FROM sites WHERE name ~ '^(no|so)' ORDER BY 1"
+        )
+        .await,
+        ["north", "south"]
+    );
+    assert_eq!(
+        q(&mut s, "SELECT name FROM sites WHERE name OPERATOR(pg_catalog.~) '^east$' COLLATE pg_catalog.default").await,
+        ["east"]
+    );
+    assert_eq!(
+        q(
+            &mut s,
+            "SELECT count(*) FROM sites WHERE name ILIKE 'N%' OR name LIKE '_est'"
+        )
+        .await,
+        ["2"]
+    );
+    assert_eq!(
+        q(&mut s, "SELECT substring('sextant' from 2 for 3), position('t' in 'sextant'), trim('  x  '), upper(name) || '!' FROM sites WHERE id = 1").await,
+        ["ext|4|x|NORTH!"]
+    );
+    assert_eq!(
+        q(&mut s, "SELECT 'id-' || id, 1.5 + 2.25, 10 / 4.0, payload #>> '{tags,1}', payload ?| '{tags,x}' FROM events WHERE id = 'e1'").await,
+        ["id-e1|3.75|2.5000000000000000|b|t"]
+    );
+    assert_eq!(
+        q(&mut s, "SELECT jsonb_set('{\"a\": 1}', '{b}', '2'), jsonb_build_object('k', 1, 'l', 'x'), jsonb_array_length('[1,2,3]')").await,
+        [r#"{"a": 1, "b": 2}|{"k": 1, "l": "x"}|3"#]
+    );
+    assert_eq!(
+        q(
+            &mut s,
+            "SELECT avg(position), sum(position::numeric) FROM events"
+        )
+        .await,
+        ["11.7500000000000000|47"]
+    );
+    assert_eq!(err(&mut s, "SELECT 1 / 0").await.0, "22012");
+    assert_eq!(err(&mut s, "SELECT nosuch(1)").await.0, "42883");
+}

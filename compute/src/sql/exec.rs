@@ -970,13 +970,7 @@ fn json_err(e: crate::jsonb::JsonbError) -> SqlError {
 }
 
 fn numeric_add(a: &Numeric, b: &Numeric) -> Result<Numeric, SqlError> {
-    // Exact decimal addition through the text form keeps this independent
-    // of the numeric module's internals.
-    let x: f64 = a.to_string().parse().unwrap_or(f64::NAN);
-    let y: f64 = b.to_string().parse().unwrap_or(f64::NAN);
-    let s = format!("{}", x + y);
-    s.parse()
-        .map_err(|_| SqlError::new(code::NUMERIC_VALUE_OUT_OF_RANGE, "numeric out of range"))
+    crate::sql::func::numeric_arith(crate::sql::func::NumericOp::Add, a, b)
 }
 
 /// One aggregate's running state.
@@ -1125,16 +1119,22 @@ impl AggState {
             AggState::AvgInt(_, 0) | AggState::AvgFloat(_, 0) | AggState::AvgNumeric(_, 0) => {
                 Datum::Null
             }
-            AggState::AvgInt(s, n) => Datum::Numeric(avg_decimal(s, n)?),
-            AggState::AvgFloat(s, n) => Datum::Float8(s / n as f64),
-            AggState::AvgNumeric(s, n) => {
-                let total: f64 = s
-                    .map(|v| v.to_string().parse().unwrap_or(0.0))
-                    .unwrap_or(0.0);
-                Datum::Numeric(format!("{:.16}", total / n as f64).parse().map_err(|_| {
+            AggState::AvgInt(s, n) => {
+                let sum: Numeric = s.to_string().parse().map_err(|_| {
                     SqlError::new(code::NUMERIC_VALUE_OUT_OF_RANGE, "numeric out of range")
-                })?)
+                })?;
+                Datum::Numeric(crate::sql::func::numeric_arith(
+                    crate::sql::func::NumericOp::Div,
+                    &sum,
+                    &Numeric::from(n),
+                )?)
             }
+            AggState::AvgFloat(s, n) => Datum::Float8(s / n as f64),
+            AggState::AvgNumeric(s, n) => Datum::Numeric(crate::sql::func::numeric_arith(
+                crate::sql::func::NumericOp::Div,
+                &s.unwrap_or_else(Numeric::zero),
+                &Numeric::from(n),
+            )?),
             AggState::Bool(b) => b.map_or(Datum::Null, Datum::Bool),
             AggState::MinMax(v) => v.unwrap_or(Datum::Null),
             AggState::Collect(mut items) => {
@@ -1261,62 +1261,4 @@ fn numeric_of(d: &Datum) -> Numeric {
         Datum::Int8(v) => Numeric::from(*v),
         _ => Numeric::nan(),
     }
-}
-
-/// `sum / n` for integer inputs, with PostgreSQL's 16 fractional digits
-/// for small averages (exact decimal long division).
-fn avg_decimal(sum: i128, n: i64) -> Result<Numeric, SqlError> {
-    let n = i128::from(n);
-    let neg = (sum < 0) != (n < 0) && sum != 0;
-    let (mut num, den) = (sum.unsigned_abs(), n.unsigned_abs());
-    let int_part = num / den;
-    num %= den;
-    // PostgreSQL's scale for numeric division: at least 16 significant
-    // digits, at least 0 fractional; for integer averages this is
-    // max(16 - digits of the integer part, 0) rounded as PostgreSQL does.
-    let int_digits = if int_part == 0 {
-        1
-    } else {
-        int_part.to_string().len() as i64
-    };
-    let scale = (16 - int_digits + 1).clamp(0, 1000) as usize;
-    let mut frac = String::new();
-    for _ in 0..=scale {
-        num *= 10;
-        frac.push(char::from(b'0' + (num / den) as u8));
-        num %= den;
-    }
-    // Round half away from zero on the extra digit.
-    let mut digits: Vec<u8> = format!("{int_part}{frac}")
-        .bytes()
-        .map(|b| b - b'0')
-        .collect();
-    let last = digits.pop().expect("one extra digit");
-    if last >= 5 {
-        let mut i = digits.len();
-        loop {
-            if i == 0 {
-                digits.insert(0, 1);
-                break;
-            }
-            i -= 1;
-            if digits[i] == 9 {
-                digits[i] = 0;
-            } else {
-                digits[i] += 1;
-                break;
-            }
-        }
-    }
-    let s: String = digits.iter().map(|d| char::from(b'0' + d)).collect();
-    let (ip, fp) = s.split_at(s.len() - scale);
-    let text = format!(
-        "{}{}{}{}",
-        if neg { "-" } else { "" },
-        if ip.is_empty() { "0" } else { ip },
-        if scale > 0 { "." } else { "" },
-        fp
-    );
-    text.parse()
-        .map_err(|_| SqlError::new(code::NUMERIC_VALUE_OUT_OF_RANGE, "numeric out of range"))
 }

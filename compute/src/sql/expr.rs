@@ -170,6 +170,10 @@ pub enum BinOp {
     Exists,
     /// `||` on jsonb
     JsonbConcat,
+    /// `?|`
+    ExistsAny,
+    /// `?&`
+    ExistsAll,
 }
 
 /// Functions the binder knows.
@@ -248,6 +252,8 @@ pub enum Expr {
     },
     /// A function call.
     Call(Func, Vec<Expr>, DataType),
+    /// A call of the function library.
+    Builtin(crate::sql::func::Builtin, Vec<Expr>, DataType),
     /// Aggregate call `n` of the query level being bound (rewritten into a
     /// column of the aggregation's output before evaluation).
     Aggregate(usize, DataType),
@@ -468,6 +474,7 @@ impl Expr {
             | Expr::Cast(_, t) => *t,
             Expr::Binary(_, _, _, t)
             | Expr::Call(_, _, t)
+            | Expr::Builtin(_, _, t)
             | Expr::Aggregate(_, t)
             | Expr::Srf(_, t)
             | Expr::Outer { ty: t, .. } => *t,
@@ -773,8 +780,91 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
             Expr::Literal(Datum::Int4(v), t) => Expr::Literal(Datum::Int4(-v), t),
             Expr::Literal(Datum::Int8(v), t) => Expr::Literal(Datum::Int8(-v), t),
             Expr::Literal(Datum::Float8(v), t) => Expr::Literal(Datum::Float8(-v), t),
-            inner => Expr::Neg(Box::new(inner)),
+            inner if numeric_rank(inner.ty()).is_some() || inner.is_unknown() => {
+                Expr::Neg(Box::new(inner))
+            }
+            inner => prefix_operator("-", inner, ctx)?,
         },
+        E::UnaryOp {
+            op:
+                op @ (UnaryOperator::PGSquareRoot | UnaryOperator::PGCubeRoot | UnaryOperator::PGAbs),
+            expr,
+        } => {
+            let inner = bind(expr, scope, ctx)?;
+            prefix_operator(&op.to_string(), inner, ctx)?
+        }
+        E::Extract { field, expr, .. } => {
+            let f = Expr::Literal(
+                Datum::Text(field.to_string().to_lowercase()),
+                DataType::Text,
+            );
+            let x = bind(expr, scope, ctx)?;
+            builtin_call("extract", vec![f, x], ctx)?
+        }
+        E::Substring {
+            expr,
+            substring_from,
+            substring_for,
+            ..
+        } => {
+            let mut args = vec![bind(expr, scope, ctx)?];
+            args.push(match substring_from {
+                Some(f) => bind(f, scope, ctx)?,
+                None => Expr::Literal(Datum::Int4(1), DataType::Int4),
+            });
+            if let Some(n) = substring_for {
+                args.push(bind(n, scope, ctx)?);
+            }
+            builtin_call("substring", args, ctx)?
+        }
+        E::Position { expr, r#in } => {
+            let args = vec![bind(r#in, scope, ctx)?, bind(expr, scope, ctx)?];
+            builtin_call("strpos", args, ctx)?
+        }
+        E::Trim {
+            expr,
+            trim_where,
+            trim_what,
+            trim_characters,
+        } => {
+            let name = match trim_where {
+                Some(ast::TrimWhereField::Leading) => "ltrim",
+                Some(ast::TrimWhereField::Trailing) => "rtrim",
+                _ => "btrim",
+            };
+            let mut args = vec![bind(expr, scope, ctx)?];
+            if let Some(w) = trim_what {
+                args.push(bind(w, scope, ctx)?);
+            } else if let Some(chars) = trim_characters.as_ref().and_then(|c| c.first()) {
+                args.push(bind(chars, scope, ctx)?);
+            }
+            builtin_call(name, args, ctx)?
+        }
+        E::Ceil { expr, .. } => {
+            let x = bind(expr, scope, ctx)?;
+            builtin_call("ceil", vec![x], ctx)?
+        }
+        E::Floor { expr, .. } => {
+            let x = bind(expr, scope, ctx)?;
+            builtin_call("floor", vec![x], ctx)?
+        }
+        E::Interval(iv) => {
+            let text = match iv.value.as_ref() {
+                E::Value(v) => match &v.value {
+                    ast::Value::SingleQuotedString(s) => s.clone(),
+                    other => other.to_string(),
+                },
+                other => other.to_string(),
+            };
+            let mut text = text;
+            if let Some(f) = &iv.leading_field {
+                text = format!("{text} {f}");
+            }
+            Expr::Coerce(
+                Box::new(Expr::Literal(Datum::Text(text), DataType::Text)),
+                DataType::Interval,
+            )
+        }
         E::UnaryOp {
             op: UnaryOperator::Plus,
             expr,
@@ -1065,6 +1155,80 @@ fn infer_param(e: Expr, ty: DataType, ctx: &mut BindCtx<'_>) -> Expr {
     e.coerce_to(ty)
 }
 
+/// A prefix operator from the function library (`-interval`, `|/`, `@`).
+fn prefix_operator(sym: &str, e: Expr, ctx: &mut BindCtx<'_>) -> Result<Expr, SqlError> {
+    let Some(res) = crate::sql::func::resolve_prefix_operator(sym, e.ty(), e.is_unknown()) else {
+        return Err(SqlError::new(
+            code::UNDEFINED_FUNCTION,
+            format!("operator does not exist: {sym} {}", e.ty().format_type()),
+        )
+        .with_hint("No operator matches the given name and argument type. You might need to add an explicit type cast."));
+    };
+    Ok(Expr::Builtin(
+        res.func,
+        vec![convert_arg(e, res.arg_types[0], ctx)],
+        res.ret,
+    ))
+}
+
+/// A call of a library function by name (for SQL's special syntax:
+/// EXTRACT, SUBSTRING, TRIM, POSITION).
+fn builtin_call(name: &str, args: Vec<Expr>, ctx: &mut BindCtx<'_>) -> Result<Expr, SqlError> {
+    let types: Vec<DataType> = args.iter().map(Expr::ty).collect();
+    let unknown: Vec<bool> = args.iter().map(Expr::is_unknown).collect();
+    let Some(res) = crate::sql::func::resolve(name, &types, &unknown) else {
+        let t: Vec<String> = types.iter().map(|t| t.format_type()).collect();
+        return Err(SqlError::new(
+            code::UNDEFINED_FUNCTION,
+            format!("function {name}({}) does not exist", t.join(", ")),
+        ));
+    };
+    let args = args
+        .into_iter()
+        .zip(&res.arg_types)
+        .map(|(a, t)| convert_arg(a, *t, ctx))
+        .collect();
+    Ok(Expr::Builtin(res.func, args, res.ret))
+}
+
+/// A binary operator from the function library.
+fn bind_func_operator(
+    sym: &str,
+    l: Expr,
+    r: Expr,
+    ctx: &mut BindCtx<'_>,
+) -> Result<Expr, SqlError> {
+    let (lt, rt) = (l.ty(), r.ty());
+    let Some(res) = crate::sql::func::resolve_operator(sym, lt, rt, l.is_unknown(), r.is_unknown())
+    else {
+        return Err(SqlError::new(
+            code::UNDEFINED_FUNCTION,
+            format!(
+                "operator does not exist: {} {sym} {}",
+                if l.is_unknown() { "unknown".into() } else { lt.format_type() },
+                if r.is_unknown() { "unknown".into() } else { rt.format_type() }
+            ),
+        )
+        .with_hint("No operator matches the given name and argument types. You might need to add explicit type casts."));
+    };
+    let args = vec![
+        convert_arg(l, res.arg_types[0], ctx),
+        convert_arg(r, res.arg_types[1], ctx),
+    ];
+    Ok(Expr::Builtin(res.func, args, res.ret))
+}
+
+/// An argument converted to the type a function takes.
+fn convert_arg(e: Expr, ty: DataType, ctx: &mut BindCtx<'_>) -> Expr {
+    if e.ty() == ty {
+        return e;
+    }
+    if e.is_unknown() {
+        return infer_param(e, ty, ctx);
+    }
+    Expr::Cast(Box::new(e), ty)
+}
+
 fn numeric_rank(t: DataType) -> Option<u8> {
     match t {
         DataType::Int2 => Some(1),
@@ -1084,30 +1248,62 @@ fn bind_binary(
     ctx: &mut BindCtx<'_>,
 ) -> Result<Expr, SqlError> {
     use BinaryOperator as B;
-    let bop = match op {
-        B::Plus => BinOp::Add,
-        B::Minus => BinOp::Sub,
-        B::Multiply => BinOp::Mul,
-        B::Divide => BinOp::Div,
-        B::Modulo => BinOp::Mod,
-        B::Eq => BinOp::Eq,
-        B::NotEq => BinOp::Ne,
-        B::Lt => BinOp::Lt,
-        B::LtEq => BinOp::Le,
-        B::Gt => BinOp::Gt,
-        B::GtEq => BinOp::Ge,
-        B::And => BinOp::And,
-        B::Or => BinOp::Or,
-        B::StringConcat => BinOp::Concat,
-        B::Arrow => BinOp::Arrow,
-        B::LongArrow => BinOp::LongArrow,
-        B::HashArrow => BinOp::HashArrow,
-        B::HashLongArrow => BinOp::HashLongArrow,
-        B::AtArrow => BinOp::Contains,
-        B::ArrowAt => BinOp::ContainedBy,
-        B::Question => BinOp::Exists,
-        other => return Err(SqlError::unsupported(format!("operator {other}"))),
+    // The operator's symbol; OPERATOR(pg_catalog.~) is `~`.
+    let sym: String = match op {
+        B::PGCustomBinaryOperator(parts) => parts.last().cloned().unwrap_or_default(),
+        B::PGRegexMatch => "~".into(),
+        B::PGRegexIMatch => "~*".into(),
+        B::PGRegexNotMatch => "!~".into(),
+        B::PGRegexNotIMatch => "!~*".into(),
+        B::PGExp => "^".into(),
+        B::HashMinus => "#-".into(),
+        other => other.to_string(),
     };
+    let bop = match sym.as_str() {
+        "+" => BinOp::Add,
+        "-" => BinOp::Sub,
+        "*" => BinOp::Mul,
+        "/" => BinOp::Div,
+        "%" => BinOp::Mod,
+        "=" => BinOp::Eq,
+        "<>" | "!=" => BinOp::Ne,
+        "<" => BinOp::Lt,
+        "<=" => BinOp::Le,
+        ">" => BinOp::Gt,
+        ">=" => BinOp::Ge,
+        "AND" => BinOp::And,
+        "OR" => BinOp::Or,
+        "||" => BinOp::Concat,
+        "->" => BinOp::Arrow,
+        "->>" => BinOp::LongArrow,
+        "#>" => BinOp::HashArrow,
+        "#>>" => BinOp::HashLongArrow,
+        "@>" => BinOp::Contains,
+        "<@" => BinOp::ContainedBy,
+        "?" => BinOp::Exists,
+        "?|" => BinOp::ExistsAny,
+        "?&" => BinOp::ExistsAll,
+        _ => return bind_func_operator(&sym, l, r, ctx),
+    };
+    // Arithmetic and text concatenation on types the core does not
+    // handle (dates, intervals, jsonb - text, text || int) go to the
+    // function library.
+    let numeric = |e: &Expr| e.is_unknown() || numeric_rank(e.ty()).is_some();
+    let texty = |e: &Expr| e.is_unknown() || is_text(e.ty());
+    match bop {
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod
+            if !(numeric(&l) && numeric(&r)) || (l.is_unknown() && r.is_unknown()) =>
+        {
+            return bind_func_operator(&sym, l, r, ctx)
+        }
+        BinOp::Concat
+            if !(texty(&l) && texty(&r))
+                && !(l.ty() == DataType::Jsonb && r.ty() == DataType::Jsonb) =>
+        {
+            return bind_func_operator(&sym, l, r, ctx)
+        }
+        _ => {}
+    }
     // Untyped sides take the other side's type.
     let (l, r) = match (l.is_unknown(), r.is_unknown()) {
         (true, false) if !matches!(bop, BinOp::Concat) => {
@@ -1122,6 +1318,8 @@ fn bind_binary(
                     | BinOp::HashArrow
                     | BinOp::HashLongArrow
                     | BinOp::Exists
+                    | BinOp::ExistsAny
+                    | BinOp::ExistsAll
                     | BinOp::Concat
             ) =>
         {
@@ -1176,7 +1374,7 @@ fn bind_binary(
             let l = l.coerce_to(DataType::Jsonb);
             return Ok(Expr::Binary(bop, Box::new(l), Box::new(r), DataType::Bool));
         }
-        BinOp::Exists => DataType::Bool,
+        BinOp::Exists | BinOp::ExistsAny | BinOp::ExistsAll => DataType::Bool,
         BinOp::JsonbConcat => DataType::Jsonb,
     };
     Ok(Expr::Binary(bop, Box::new(l), Box::new(r), ty))
@@ -1357,7 +1555,25 @@ fn bind_function(
             return Ok(Expr::Call(Func::NullIf, vec![l, r], ty));
         }
         _ => {
-            let types: Vec<String> = args.iter().map(|a| a.ty().format_type()).collect();
+            let unknown: Vec<bool> = args.iter().map(Expr::is_unknown).collect();
+            if let Some(res) = crate::sql::func::resolve(&name, &types, &unknown) {
+                let args = args
+                    .into_iter()
+                    .zip(&res.arg_types)
+                    .map(|(a, t)| convert_arg(a, *t, ctx))
+                    .collect();
+                return Ok(Expr::Builtin(res.func, args, res.ret));
+            }
+            let types: Vec<String> = args
+                .iter()
+                .map(|a| {
+                    if a.is_unknown() {
+                        "unknown".to_string()
+                    } else {
+                        a.ty().format_type()
+                    }
+                })
+                .collect();
             return Err(SqlError::new(code::UNDEFINED_FUNCTION, format!("function {name}({}) does not exist", types.join(", ")))
                 .with_hint("No function matches the given name and argument types. You might need to add explicit type casts."));
         }
@@ -1766,11 +1982,7 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
                         Datum::Text(s) => s,
                         other => pgtext::format(&other, ctx.text),
                     };
-                    let m = if *case_insensitive {
-                        like(&s.to_lowercase(), &p.to_lowercase())
-                    } else {
-                        like(&s, &p)
-                    };
+                    let m = crate::sql::func::like_match(&s, &p, Some('\\'), *case_insensitive)?;
                     Datum::Bool(m != *negated)
                 }
                 _ => Datum::Null,
@@ -1800,6 +2012,17 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
         }
         Expr::Binary(op, l, r, ty) => binary(*op, l, r, *ty, row, ctx)?,
         Expr::Call(f, args, ty) => call(*f, args, *ty, row, ctx)?,
+        Expr::Builtin(f, args, _) => {
+            let vals = args
+                .iter()
+                .map(|a| eval(a, row, ctx))
+                .collect::<Result<Vec<_>, _>>()?;
+            if crate::sql::func::is_strict(*f) && vals.iter().any(Datum::is_null) {
+                Datum::Null
+            } else {
+                crate::sql::func::call(*f, &vals, ctx)?
+            }
+        }
         Expr::Outer { depth, index, .. } => {
             let n = ctx.outer.len();
             let r = n
@@ -1864,22 +2087,6 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
             ))
         }
     })
-}
-
-fn like(s: &str, p: &str) -> bool {
-    // Iterative LIKE with % and _ and backslash escapes.
-    let s: Vec<char> = s.chars().collect();
-    let p: Vec<char> = p.chars().collect();
-    fn m(s: &[char], p: &[char]) -> bool {
-        match p.first() {
-            None => s.is_empty(),
-            Some('%') => (0..=s.len()).any(|i| m(&s[i..], &p[1..])),
-            Some('_') => !s.is_empty() && m(&s[1..], &p[1..]),
-            Some('\\') if p.len() > 1 => s.first() == Some(&p[1]) && m(&s[1..], &p[2..]),
-            Some(c) => s.first() == Some(c) && m(&s[1..], &p[1..]),
-        }
-    }
-    m(&s, &p)
 }
 
 fn binary(
@@ -2008,10 +2215,115 @@ fn binary(
             Datum::Bool(x.view().exists(&k).map_err(json_err)?)
         }
         BinOp::HashArrow | BinOp::HashLongArrow => {
-            return Err(SqlError::unsupported("#> and #>> path operators"))
+            let j = jsonb_of(&a)?;
+            let Datum::Text(p) = b else {
+                return Err(SqlError::unsupported("a jsonb path that is not text[]"));
+            };
+            let path = parse_text_array(&p)?;
+            let path: Vec<Option<&str>> = path.iter().map(|x| x.as_deref()).collect();
+            let v = j.view();
+            if op == BinOp::HashLongArrow {
+                v.get_path_text(&path)
+                    .map_err(json_err)?
+                    .map_or(Datum::Null, Datum::Text)
+            } else {
+                v.get_path(&path)
+                    .map_err(json_err)?
+                    .map(|x| x.to_jsonb().map(|j| Datum::Jsonb(j.into_bytes())))
+                    .transpose()
+                    .map_err(json_err)?
+                    .unwrap_or(Datum::Null)
+                    .retype(ty, ctx)?
+            }
+        }
+        BinOp::ExistsAny | BinOp::ExistsAll => {
+            let j = jsonb_of(&a)?;
+            let Datum::Text(p) = b else {
+                return Err(SqlError::unsupported(
+                    "?| and ?& with a non-text[] key list",
+                ));
+            };
+            let keys = parse_text_array(&p)?;
+            let keys: Vec<Option<&str>> = keys.iter().map(|x| x.as_deref()).collect();
+            let v = j.view();
+            Datum::Bool(
+                if op == BinOp::ExistsAny {
+                    v.exists_any(&keys)
+                } else {
+                    v.exists_all(&keys)
+                }
+                .map_err(json_err)?,
+            )
         }
         BinOp::And | BinOp::Or => unreachable!("handled above"),
     })
+}
+
+/// Reads a one-dimensional text array literal (`{a,"b c",NULL}`).
+pub fn parse_text_array(s: &str) -> Result<Vec<Option<String>>, SqlError> {
+    let bad = || {
+        SqlError::new(
+            code::INVALID_TEXT_REPRESENTATION,
+            format!("malformed array literal: \"{s}\""),
+        )
+        .with_detail("Array value must start with \"{\" or dimension information.")
+    };
+    let t = s.trim();
+    let inner = t
+        .strip_prefix('{')
+        .and_then(|x| x.strip_suffix('}'))
+        .ok_or_else(bad)?;
+    let mut out = Vec::new();
+    if inner.trim().is_empty() {
+        return Ok(out);
+    }
+    let mut chars = inner.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut item = String::new();
+        let mut quoted = false;
+        if chars.peek() == Some(&'"') {
+            quoted = true;
+            chars.next();
+            loop {
+                match chars.next() {
+                    None => return Err(bad()),
+                    Some('"') => break,
+                    Some('\\') => item.push(chars.next().ok_or_else(bad)?),
+                    Some(c) => item.push(c),
+                }
+            }
+            while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                chars.next();
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == ',' {
+                    break;
+                }
+                chars.next();
+                if c == '\\' {
+                    item.push(chars.next().ok_or_else(bad)?);
+                } else {
+                    item.push(c);
+                }
+            }
+            item = item.trim_end().to_string();
+        }
+        out.push(if !quoted && item.eq_ignore_ascii_case("null") {
+            None
+        } else {
+            Some(item)
+        });
+        match chars.next() {
+            None => break,
+            Some(',') => continue,
+            Some(_) => return Err(bad()),
+        }
+    }
+    Ok(out)
 }
 
 trait Retype {
@@ -2079,6 +2391,17 @@ fn arith(op: BinOp, a: Datum, b: Datum) -> Result<Datum, SqlError> {
                 ));
             }
             Datum::Float8(r)
+        }
+        (Datum::Numeric(x), Datum::Numeric(y)) => {
+            use crate::sql::func::NumericOp as N;
+            let nop = match op {
+                BinOp::Add => N::Add,
+                BinOp::Sub => N::Sub,
+                BinOp::Mul => N::Mul,
+                BinOp::Div => N::Div,
+                _ => N::Mod,
+            };
+            Datum::Numeric(crate::sql::func::numeric_arith(nop, &x, &y)?)
         }
         (Datum::Float4(x), Datum::Float4(y)) => {
             match arith(op, Datum::Float8(f64::from(x)), Datum::Float8(f64::from(y)))? {

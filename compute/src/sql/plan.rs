@@ -1612,7 +1612,7 @@ pub fn visit(e: &Expr, f: &mut dyn FnMut(&Expr)) {
                 visit(o, f);
             }
         }
-        Expr::Call(_, args, _) => {
+        Expr::Call(_, args, _) | Expr::Builtin(_, args, _) => {
             for a in args {
                 visit(a, f);
             }
@@ -1693,6 +1693,13 @@ pub fn rewrite(
             }
         }
         Expr::Call(func, args, t) => Expr::Call(
+            func,
+            args.into_iter()
+                .map(|a| rewrite(a, f))
+                .collect::<Result<_, _>>()?,
+            t,
+        ),
+        Expr::Builtin(func, args, t) => Expr::Builtin(
             func,
             args.into_iter()
                 .map(|a| rewrite(a, f))
