@@ -710,7 +710,7 @@ pub(super) fn call(f: B, args: &[Datum]) -> Result<Datum, SqlError> {
             };
             if n < 0 {
                 return Err(SqlError::new(
-                    sqlstate::INVALID_PARAMETER_VALUE,
+                    sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
                     "factorial of a negative number is undefined",
                 ));
             }
