@@ -846,6 +846,9 @@ enum LikeToken {
     One,
     /// A literal character.
     Char(char),
+    /// An escape character at the end of the pattern: an error if the
+    /// match ever needs it, as in PostgreSQL's `MatchText`.
+    TrailingEscape,
 }
 
 /// `s LIKE pattern` (`ILIKE` with `case_insensitive`), with PostgreSQL's
@@ -873,12 +876,7 @@ pub fn like_match(
         if Some(c) == escape {
             match it.next() {
                 Some(e) => tokens.push(LikeToken::Char(fold(e))),
-                None => {
-                    return Err(SqlError::new(
-                        sqlstate::INVALID_ESCAPE_SEQUENCE,
-                        "LIKE pattern must not end with escape character",
-                    ))
-                }
+                None => tokens.push(LikeToken::TrailingEscape),
             }
         } else if c == '%' {
             // Consecutive %s are one.
@@ -891,6 +889,12 @@ pub fn like_match(
             tokens.push(LikeToken::Char(fold(c)));
         }
     }
+    let trailing_escape = || {
+        SqlError::new(
+            sqlstate::INVALID_ESCAPE_SEQUENCE,
+            "LIKE pattern must not end with escape character",
+        )
+    };
     let text: Vec<char> = s.chars().map(fold).collect();
     // Greedy matching with one backtrack point: the last %, and the text
     // position it has consumed up to. Each % only ever moves forward, so
@@ -900,9 +904,19 @@ pub fn like_match(
     while t < text.len() {
         match tokens.get(p) {
             Some(LikeToken::Any) => {
+                // PostgreSQL looks past the wildcards after a % for the
+                // literal to search for, and fails there on a trailing
+                // escape.
+                let next = tokens[p..]
+                    .iter()
+                    .find(|t| !matches!(t, LikeToken::Any | LikeToken::One));
+                if next == Some(&LikeToken::TrailingEscape) {
+                    return Err(trailing_escape());
+                }
                 star = Some((p, t));
                 p += 1;
             }
+            Some(LikeToken::TrailingEscape) => return Err(trailing_escape()),
             Some(LikeToken::One) => {
                 t += 1;
                 p += 1;

@@ -18,6 +18,8 @@
 #                   (greatest and least as the special syntax they are)
 #   op:OP           a binary operator, (arg1) OP (arg2)
 #   prefix:OP       a prefix operator, OP (arg1)
+#   like, ilike     (arg1) LIKE (arg2) [ESCAPE (arg3)], checked against
+#                   sql::func::like_match
 #   @timezone       sets the session TimeZone to the second field for the
 #                   cases that follow
 # and the rest are the arguments:
@@ -104,6 +106,9 @@ begin
         return format('(%s) %s (%s)', args[1], substr(op, 4), args[2]);
     elsif op like 'prefix:%' then
         return format('%s (%s)', substr(op, 8), args[1]);
+    elsif op in ('like', 'ilike') then
+        return format('(%s) %s (%s)', args[1], op, args[2])
+               || coalesce(' escape ' || args[3], '');
     elsif op in ('greatest', 'least') then
         return format('%s(%s)', op, array_to_string(args, ', '));
     end if;
