@@ -278,8 +278,9 @@ fn json_build_object(args: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
             Datum::Null => {
                 return Err(SqlError::new(
                     sqlstate::INVALID_PARAMETER_VALUE,
-                    format!("argument {}: key must not be null", 2 * i + 1),
-                ))
+                    format!("argument {} cannot be null", 2 * i + 1),
+                )
+                .with_hint("Object keys should be text."))
             }
             Datum::Json(_) | Datum::Jsonb(_) => {
                 return Err(SqlError::new(

@@ -736,7 +736,7 @@ pub(super) fn call(f: B, args: &[Datum]) -> Result<Datum, SqlError> {
             };
             if n < 0 {
                 return Err(SqlError::new(
-                    sqlstate::INVALID_PARAMETER_VALUE,
+                    sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
                     "factorial of a negative number is undefined",
                 ));
             }
@@ -1309,8 +1309,18 @@ fn exp_num(d: &Dec) -> Result<Dec, SqlError> {
     exp_at(d, rscale)
 }
 
-/// `e^d` rounded to `rscale` digits.
+/// `e^d` rounded to `rscale` digits (`exp_var`).
 fn exp_at(d: &Dec, rscale: i64) -> Result<Dec, SqlError> {
+    let val = d.to_f64();
+    if val.abs() >= (MAX_RESULT_SCALE * 3) as f64 {
+        if val > 0.0 {
+            return Err(overflow());
+        }
+        return Ok(Dec {
+            m: BigInt::zero(),
+            scale: rscale,
+        });
+    }
     let digits = (d.to_f64().abs() * std::f64::consts::LOG10_E).ceil() as i64;
     if d.to_f64() * std::f64::consts::LOG10_E > MAX_INT_DIGITS as f64 {
         return Err(overflow());

@@ -104,8 +104,16 @@ fn compile(pattern: &str, flags: Flags) -> Result<Arc<Regex>, SqlError> {
     Ok(re)
 }
 
-/// Appends `c` to a Rust pattern as a literal.
-fn push_literal(out: &mut String, c: char) {
+/// Appends `c` to a Rust pattern as a literal; with `ci`, an ASCII letter
+/// matches either case (the C locale folds no other letters).
+fn push_literal(out: &mut String, c: char, ci: bool) {
+    if ci && c.is_ascii_alphabetic() {
+        out.push('[');
+        out.push(c.to_ascii_lowercase());
+        out.push(c.to_ascii_uppercase());
+        out.push(']');
+        return;
+    }
     if c.is_ascii_punctuation() || c == ' ' || c == '#' {
         if matches!(
             c,
@@ -248,15 +256,12 @@ fn translate(pattern: &str, mut flags: Flags) -> Result<String, SqlError> {
             i = j + 1;
         }
     }
+    let ci = flags.case_insensitive;
     let mut out = String::with_capacity(pattern.len() + 16);
-    out.push_str("(?s");
-    if flags.case_insensitive {
-        out.push('i');
-    }
-    out.push(')');
+    out.push_str("(?s)");
     if flags.literal {
         for &c in &chars[i..] {
-            push_literal(&mut out, c);
+            push_literal(&mut out, c, ci);
         }
         return Ok(out);
     }
@@ -321,18 +326,18 @@ fn translate(pattern: &str, mut flags: Flags) -> Result<String, SqlError> {
                     '1'..='9' => return Err(unsupported("back references")),
                     _ => {
                         if let Some(ch) = char_entry(&chars, &mut i)? {
-                            push_literal(&mut out, ch);
+                            push_literal(&mut out, ch, ci);
                         } else if e.is_ascii_alphanumeric() {
                             return Err(invalid_regex("invalid escape \\ sequence"));
                         } else {
-                            push_literal(&mut out, e);
+                            push_literal(&mut out, e, ci);
                         }
                     }
                 }
                 i += 1;
             }
             '[' => {
-                i = bracket(&chars, i, &mut out, dot_all)?;
+                i = bracket(&chars, i, &mut out, dot_all, ci)?;
                 quantifiable = true;
             }
             '(' => {
@@ -446,7 +451,7 @@ fn translate(pattern: &str, mut flags: Flags) -> Result<String, SqlError> {
                 quantifiable = true;
             }
             c => {
-                push_literal(&mut out, c);
+                push_literal(&mut out, c, ci);
                 i += 1;
                 quantifiable = true;
             }
@@ -465,6 +470,7 @@ fn bracket(
     start: usize,
     out: &mut String,
     newline_matches: bool,
+    ci: bool,
 ) -> Result<usize, SqlError> {
     let unbalanced = || invalid_regex("brackets [] not balanced");
     let mut i = start + 1;
@@ -474,8 +480,6 @@ fn bracket(
     }
     let mut items = String::new();
     let mut first = true;
-    // The previous item, if a single character (a range may start there).
-    let mut prev: Option<char> = None;
     loop {
         let Some(&c) = chars.get(i) else {
             return Err(unbalanced());
@@ -505,14 +509,12 @@ fn bracket(
                     } else {
                         items.push_str(&format!("[:{name}:]"));
                     }
-                    prev = None;
                 }
                 _ => {
                     let mut it = name.chars();
                     match (it.next(), it.next()) {
                         (Some(ch), None) => {
-                            push_class_char(&mut items, ch);
-                            prev = Some(ch);
+                            push_class_char(&mut items, ch, ci);
                         }
                         _ => return Err(invalid_regex("invalid collating element")),
                     }
@@ -527,7 +529,6 @@ fn bracket(
             };
             if let Some(class) = class_escape(e) {
                 items.push_str(class);
-                prev = None;
                 i += 2;
                 continue;
             }
@@ -575,16 +576,11 @@ fn bracket(
             if hi < ch {
                 return Err(invalid_regex("invalid character range"));
             }
-            push_class_char(&mut items, ch);
-            items.push('-');
-            push_class_char(&mut items, hi);
-            prev = None;
+            push_class_range(&mut items, ch, hi, ci);
             i = j;
             continue;
         }
-        let _ = prev;
-        push_class_char(&mut items, ch);
-        prev = Some(ch);
+        push_class_char(&mut items, ch, ci);
         i = next;
     }
     out.push('[');
@@ -602,7 +598,13 @@ fn bracket(
     Ok(i)
 }
 
-fn push_class_char(out: &mut String, c: char) {
+/// Appends `c` to a class; with `ci`, both cases of an ASCII letter.
+fn push_class_char(out: &mut String, c: char, ci: bool) {
+    if ci && c.is_ascii_alphabetic() {
+        push_class_char(out, c.to_ascii_lowercase(), false);
+        push_class_char(out, c.to_ascii_uppercase(), false);
+        return;
+    }
     if matches!(c, '\\' | '[' | ']' | '^' | '-' | '&' | '~') {
         out.push('\\');
         out.push(c);
@@ -610,6 +612,26 @@ fn push_class_char(out: &mut String, c: char) {
         out.push_str(&format!("\\x{{{:x}}}", u32::from(c)));
     } else {
         out.push(c);
+    }
+}
+
+/// Appends the range `lo-hi` to a class; with `ci`, also the other case
+/// of the ASCII letters in it.
+fn push_class_range(out: &mut String, lo: char, hi: char, ci: bool) {
+    push_class_char(out, lo, false);
+    out.push('-');
+    push_class_char(out, hi, false);
+    if !ci {
+        return;
+    }
+    for (from, to, shift) in [('a', 'z', -32i32), ('A', 'Z', 32)] {
+        let (a, b) = (lo.max(from), hi.min(to));
+        if a <= b {
+            let swap = |c: char| char::from_u32((c as i32 + shift) as u32).expect("an ASCII letter");
+            push_class_char(out, swap(a), false);
+            out.push('-');
+            push_class_char(out, swap(b), false);
+        }
     }
 }
 
@@ -714,7 +736,7 @@ pub(super) fn call(f: B, args: &[Datum]) -> Result<Datum, SqlError> {
                     "invalid value for parameter \"start\": {start}"
                 )));
             }
-            let mut n = 0;
+            let mut n = 1;
             if args.len() > 4 {
                 n = int(4)?;
                 if n < 0 {
@@ -728,9 +750,19 @@ pub(super) fn call(f: B, args: &[Datum]) -> Result<Datum, SqlError> {
             } else {
                 (Flags::default(), false)
             };
-            // Without N (4 arguments) every match is replaced; the `g`
-            // flag also means all.
-            let n = if args.len() == 4 || global { 0 } else { n };
+            // Without N only the first match is replaced; N = 0 or the
+            // `g` flag means all.
+            let n = if args.len() == 4 {
+                if global {
+                    0
+                } else {
+                    1
+                }
+            } else if global {
+                0
+            } else {
+                n
+            };
             Ok(Datum::Text(replace(
                 text(0)?,
                 text(1)?,
@@ -814,6 +846,9 @@ enum LikeToken {
     One,
     /// A literal character.
     Char(char),
+    /// An escape character at the end of the pattern: an error if the
+    /// match ever needs it, as in PostgreSQL's `MatchText`.
+    TrailingEscape,
 }
 
 /// `s LIKE pattern` (`ILIKE` with `case_insensitive`), with PostgreSQL's
@@ -841,12 +876,7 @@ pub fn like_match(
         if Some(c) == escape {
             match it.next() {
                 Some(e) => tokens.push(LikeToken::Char(fold(e))),
-                None => {
-                    return Err(SqlError::new(
-                        sqlstate::INVALID_ESCAPE_SEQUENCE,
-                        "LIKE pattern must not end with escape character",
-                    ))
-                }
+                None => tokens.push(LikeToken::TrailingEscape),
             }
         } else if c == '%' {
             // Consecutive %s are one.
@@ -859,6 +889,12 @@ pub fn like_match(
             tokens.push(LikeToken::Char(fold(c)));
         }
     }
+    let trailing_escape = || {
+        SqlError::new(
+            sqlstate::INVALID_ESCAPE_SEQUENCE,
+            "LIKE pattern must not end with escape character",
+        )
+    };
     let text: Vec<char> = s.chars().map(fold).collect();
     // Greedy matching with one backtrack point: the last %, and the text
     // position it has consumed up to. Each % only ever moves forward, so
@@ -868,9 +904,19 @@ pub fn like_match(
     while t < text.len() {
         match tokens.get(p) {
             Some(LikeToken::Any) => {
+                // PostgreSQL looks past the wildcards after a % for the
+                // literal to search for, and fails there on a trailing
+                // escape.
+                let next = tokens[p..]
+                    .iter()
+                    .find(|t| !matches!(t, LikeToken::Any | LikeToken::One));
+                if next == Some(&LikeToken::TrailingEscape) {
+                    return Err(trailing_escape());
+                }
                 star = Some((p, t));
                 p += 1;
             }
+            Some(LikeToken::TrailingEscape) => return Err(trailing_escape()),
             Some(LikeToken::One) => {
                 t += 1;
                 p += 1;

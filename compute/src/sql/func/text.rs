@@ -321,7 +321,10 @@ fn chr(code: i32) -> Result<char, SqlError> {
         return Err(invalid_parameter("character number must be positive"));
     }
     if code == 0 {
-        return Err(invalid_parameter("null character not permitted"));
+        return Err(SqlError::new(
+            sqlstate::PROGRAM_LIMIT_EXCEEDED,
+            "null character not permitted",
+        ));
     }
     let cp = code as u32;
     if cp > 0x10_ffff {

@@ -233,20 +233,26 @@ enum Unit {
     OtherReserved,
 }
 
-/// `DecodeUnits`, then `DecodeSpecial`: PostgreSQL compares the first 10
-/// characters (`TOKMAXLEN`) of the lowercased unit with its tables.
-fn decode_unit(low: &str) -> Option<Unit> {
+/// `DecodeUnits`, then (with `special`) `DecodeSpecial`: PostgreSQL
+/// compares the first 10 characters (`TOKMAXLEN`) of the lowercased unit
+/// with its tables. `date_trunc` consults only the first table.
+fn decode_unit(low: &str, special: bool) -> Option<Unit> {
     let key: String = low.chars().take(10).collect();
+    decode_units(&key).or_else(|| if special { decode_special(&key) } else { None })
+}
+
+/// PostgreSQL's `deltatktbl`.
+fn decode_units(key: &str) -> Option<Unit> {
     use Unit::*;
-    Some(match key.as_str() {
+    Some(match key {
         "c" | "cent" | "centuries" | "century" => Century,
         "d" | "day" | "days" => Day,
         "dec" | "decade" | "decades" | "decs" => Decade,
         "h" | "hour" | "hours" | "hr" | "hrs" => Hour,
-        "m" | "min" | "mins" | "minute" | "minutes" | "mm" => Minute,
-        "microsecon" | "us" | "usec" | "usecs" | "useconds" | "microsecond" => Microsec,
+        "m" | "min" | "mins" | "minute" | "minutes" => Minute,
+        "microsecon" | "us" | "usec" | "usecs" | "useconds" => Microsec,
         "mil" | "millennia" | "millennium" | "mils" => Millennium,
-        "millisecon" | "ms" | "msec" | "msecs" | "mseconds" | "millisecond" => Millisec,
+        "millisecon" | "ms" | "msec" | "msecs" | "mseconds" => Millisec,
         "mon" | "mons" | "month" | "months" => Month,
         "qtr" | "quarter" => Quarter,
         "s" | "sec" | "second" | "seconds" | "secs" => Second,
@@ -255,6 +261,15 @@ fn decode_unit(low: &str) -> Option<Unit> {
         "timezone_m" => TzMinute,
         "w" | "week" | "weeks" => Week,
         "y" | "year" | "years" | "yr" | "yrs" => Year,
+        _ => return None,
+    })
+}
+
+/// The UNITS and RESERV words of PostgreSQL's `datetktbl`.
+fn decode_special(key: &str) -> Option<Unit> {
+    use Unit::*;
+    Some(match key {
+        "mm" => Minute,
         "dow" => Dow,
         "doy" => Doy,
         "isodow" => Isodow,
@@ -296,10 +311,11 @@ fn not_recognized(low: &str, type_name: &str) -> SqlError {
 const TS_NAME: &str = "timestamp without time zone";
 const TZ_NAME: &str = "timestamp with time zone";
 
-/// The unit, or PostgreSQL's error for `type_name`.
-fn unit(units: &str, type_name: &str) -> Result<(String, Unit), SqlError> {
+/// The unit, or PostgreSQL's error for `type_name`; `special` as in
+/// [`decode_unit`].
+fn unit(units: &str, type_name: &str, special: bool) -> Result<(String, Unit), SqlError> {
     let low = lower_units(units);
-    match decode_unit(&low) {
+    match decode_unit(&low, special) {
         Some(u) => Ok((low, u)),
         None => Err(not_recognized(&low, type_name)),
     }
@@ -307,7 +323,7 @@ fn unit(units: &str, type_name: &str) -> Result<(String, Unit), SqlError> {
 
 /// `timestamp_trunc` on local time.
 fn trunc_ts(units: &str, ts: i64, type_name: &str) -> Result<i64, SqlError> {
-    let (low, u) = unit(units, type_name)?;
+    let (low, u) = unit(units, type_name, false)?;
     if !is_finite_ts(ts) {
         return Ok(ts);
     }
@@ -422,7 +438,7 @@ fn interval(months: i32, days: i32, micros: i64) -> Datum {
 
 /// `interval_trunc`.
 fn trunc_interval(units: &str, v: (i32, i32, i64)) -> Result<Datum, SqlError> {
-    let (low, u) = unit(units, "interval")?;
+    let (low, u) = unit(units, "interval", false)?;
     let [mut y, mut mo, mut d, mut h, mut mi, mut s, mut us] = itm(v.0, v.1, v.2);
     use Unit::*;
     let rank = match u {
@@ -580,7 +596,7 @@ fn part_ts(
     zone_secs: Option<i64>,
     type_name: &str,
 ) -> Result<Part, SqlError> {
-    let (low, u) = unit(units, type_name)?;
+    let (low, u) = unit(units, type_name, true)?;
     use Unit::*;
     if !is_finite_ts(ts) {
         return Ok(match u {
@@ -645,7 +661,7 @@ fn part_ts(
 
 /// `extract_date`.
 fn part_date(units: &str, date: i32) -> Result<Part, SqlError> {
-    let (low, u) = unit(units, "date")?;
+    let (low, u) = unit(units, "date", true)?;
     use Unit::*;
     if date == i32::MIN || date == i32::MAX {
         return Ok(match u {
@@ -682,7 +698,7 @@ fn part_date(units: &str, date: i32) -> Result<Part, SqlError> {
 
 /// `interval_part_common`; `float` selects `date_part`'s float8 epoch.
 fn part_interval(units: &str, v: (i32, i32, i64), float: bool) -> Result<Datum, SqlError> {
-    let (low, u) = unit(units, "interval")?;
+    let (low, u) = unit(units, "interval", true)?;
     let [y, mo, d, h, mi, s, us] = itm(v.0, v.1, v.2);
     use Unit::*;
     let part = match u {
@@ -1149,7 +1165,7 @@ fn date_bin(stride: (i32, i32, i64), ts: i64, origin: i64) -> Result<i64, SqlErr
         .and_then(|d| d.checked_add(stride.2))
         .ok_or_else(iv_range)?;
     if stride_us <= 0 {
-        return Err(invalid_parameter("stride must be greater than zero"));
+        return Err(dt_err("stride must be greater than zero"));
     }
     let diff = ts.checked_sub(origin).ok_or_else(iv_range)?;
     let mut delta = diff - diff % stride_us;
