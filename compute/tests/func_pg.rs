@@ -260,7 +260,8 @@ fn functions_match_postgres() {
         }
         let ctx = EvalCtx {
             params: &[],
-            aggregates: &[],
+            outer: &[],
+            sub: None,
             text: &text,
             now: 0,
             database: "postgres",
