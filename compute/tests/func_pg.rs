@@ -174,11 +174,8 @@ fn like(case_insensitive: bool, args: Vec<Arg>) -> Result<(Datum, DataType), Sql
                 (None, _) => None,
                 (Some(c), None) => Some(c),
                 _ => {
-                    return Err(SqlError::new(
-                        "22025",
-                        "invalid escape string",
-                    )
-                    .with_hint("Escape string must be empty or one character."))
+                    return Err(SqlError::new("22025", "invalid escape string")
+                        .with_hint("Escape string must be empty or one character."))
                 }
             }
         }
@@ -203,7 +200,11 @@ fn resolve(op: &str, args: &[Arg]) -> Option<Resolved> {
 }
 
 /// Converts the arguments as the binder would, then calls.
-fn evaluate(r: &Resolved, args: Vec<Arg>, ctx: &EvalCtx<'_>) -> Result<(Datum, DataType), SqlError> {
+fn evaluate(
+    r: &Resolved,
+    args: Vec<Arg>,
+    ctx: &EvalCtx<'_>,
+) -> Result<(Datum, DataType), SqlError> {
     let mut values = Vec::with_capacity(args.len());
     for (arg, ty) in args.into_iter().zip(&r.arg_types) {
         let v = arg.value?;
@@ -270,15 +271,15 @@ fn functions_match_postgres() {
         let got = match fields[0] {
             "like" | "ilike" => render(like(fields[0] == "ilike", args), &text),
             _ => match resolve(fields[0], &args) {
-            None => {
-                let code = want.strip_prefix("error\t").map(|r| &r[..5]);
-                if code.is_some_and(|c| RESOLUTION_CODES.contains(&c)) {
-                    checked += 1;
-                    continue;
+                None => {
+                    let code = want.strip_prefix("error\t").map(|r| &r[..5]);
+                    if code.is_some_and(|c| RESOLUTION_CODES.contains(&c)) {
+                        checked += 1;
+                        continue;
+                    }
+                    "does not resolve".to_owned()
                 }
-                "does not resolve".to_owned()
-            }
-            Some(r) => render(evaluate(&r, args, &ctx), &text),
+                Some(r) => render(evaluate(&r, args, &ctx), &text),
             },
         };
         let gap = KNOWN_GAPS.iter().find(|(c, _)| c == case);
@@ -288,8 +289,11 @@ fn functions_match_postgres() {
             }
             checked += 1;
         } else if gap.is_none() {
-            writeln!(failures, "case:     {case}\nexpected: {want}\ngot:      {got}\n")
-                .expect("write to String");
+            writeln!(
+                failures,
+                "case:     {case}\nexpected: {want}\ngot:      {got}\n"
+            )
+            .expect("write to String");
         }
     }
     assert!(

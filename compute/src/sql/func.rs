@@ -442,12 +442,7 @@ const JSONB: Param = Param::T(DataType::Jsonb);
 const ANY: Param = Param::Any;
 const ANYEL: Param = Param::AnyElement;
 
-const fn sig(
-    name: &'static str,
-    params: &'static [Param],
-    ret: DataType,
-    func: Builtin,
-) -> Sig {
+const fn sig(name: &'static str, params: &'static [Param], ret: DataType, func: Builtin) -> Sig {
     Sig {
         name,
         params,
@@ -457,12 +452,7 @@ const fn sig(
     }
 }
 
-const fn var(
-    name: &'static str,
-    params: &'static [Param],
-    ret: DataType,
-    func: Builtin,
-) -> Sig {
+const fn var(name: &'static str, params: &'static [Param], ret: DataType, func: Builtin) -> Sig {
     Sig {
         name,
         params,
@@ -531,7 +521,12 @@ static FUNCTIONS: &[Sig] = &[
     sig("quote_nullable", &[ANYEL], D::Text, B::QuoteNullable),
     sig("format", &[TEXT], D::Text, B::Format),
     var("format", &[TEXT, ANY], D::Text, B::Format),
-    sig("regexp_replace", &[TEXT, TEXT, TEXT], D::Text, B::RegexpReplace),
+    sig(
+        "regexp_replace",
+        &[TEXT, TEXT, TEXT],
+        D::Text,
+        B::RegexpReplace,
+    ),
     sig(
         "regexp_replace",
         &[TEXT, TEXT, TEXT, TEXT],
@@ -702,8 +697,18 @@ static FUNCTIONS: &[Sig] = &[
     sig("justify_interval", &[IV], D::Interval, B::JustifyInterval),
     // JSON. text[] paths arrive as array literals in text.
     sig("jsonb_set", &[JSONB, TEXT, JSONB], D::Jsonb, B::JsonbSet),
-    sig("jsonb_set", &[JSONB, TEXT, JSONB, BOOL], D::Jsonb, B::JsonbSet),
-    sig("jsonb_insert", &[JSONB, TEXT, JSONB], D::Jsonb, B::JsonbInsert),
+    sig(
+        "jsonb_set",
+        &[JSONB, TEXT, JSONB, BOOL],
+        D::Jsonb,
+        B::JsonbSet,
+    ),
+    sig(
+        "jsonb_insert",
+        &[JSONB, TEXT, JSONB],
+        D::Jsonb,
+        B::JsonbInsert,
+    ),
     sig(
         "jsonb_insert",
         &[JSONB, TEXT, JSONB, BOOL],
@@ -966,12 +971,7 @@ fn select_candidate<'a>(
         }
         let known = known.expect("some argument is typed");
         let fits: Vec<usize> = (0..cands.len())
-            .filter(|&k| {
-                cands[k]
-                    .params
-                    .iter()
-                    .all(|&p| can_coerce(known, false, p))
-            })
+            .filter(|&k| cands[k].params.iter().all(|&p| can_coerce(known, false, p)))
             .collect();
         if fits.len() == 1 {
             return Some(cands.swap_remove(fits[0]));

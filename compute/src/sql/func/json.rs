@@ -66,11 +66,8 @@ pub(super) fn parse_text_array(input: &str) -> Result<Vec<Option<String>>, SqlEr
             };
             match c {
                 '{' => {
-                    return Err(SqlError::new(
-                        "2202E",
-                        "wrong number of array subscripts",
-                    )
-                    .with_detail("Only one-dimensional arrays are supported here."))
+                    return Err(SqlError::new("2202E", "wrong number of array subscripts")
+                        .with_detail("Only one-dimensional arrays are supported here."))
                 }
                 ',' | '}' => {
                     return Err(malformed(input, &format!("Unexpected \"{c}\" character.")))
@@ -204,9 +201,7 @@ pub(super) fn call(f: B, args: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, Sql
             let path: Vec<Option<&str>> = path.iter().map(Option::as_deref).collect();
             Ok(jsonb(target.delete_path(&path).map_err(json_err)?))
         }
-        B::JsonbDeleteKey => Ok(jsonb(
-            doc(arg(0)?)?.delete_key(text(1)?).map_err(json_err)?,
-        )),
+        B::JsonbDeleteKey => Ok(jsonb(doc(arg(0)?)?.delete_key(text(1)?).map_err(json_err)?)),
         B::JsonbDeleteIndex => match arg(1)? {
             Datum::Int4(i) => Ok(jsonb(doc(arg(0)?)?.delete_index(*i).map_err(json_err)?)),
             _ => Err(bad_args(f, args)),
@@ -225,9 +220,7 @@ pub(super) fn call(f: B, args: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, Sql
             out.push(']');
             Ok(Datum::Json(out))
         }
-        B::JsonbArrayLength => Ok(Datum::Int4(
-            doc(arg(0)?)?.array_length().map_err(json_err)?,
-        )),
+        B::JsonbArrayLength => Ok(Datum::Int4(doc(arg(0)?)?.array_length().map_err(json_err)?)),
         B::JsonbTypeof => Ok(Datum::Text(doc(arg(0)?)?.type_name().to_owned())),
         B::ToJsonb => Ok(jsonb(to_jsonb(arg(0)?).map_err(json_err)?)),
         B::ToJson => {
@@ -267,7 +260,7 @@ pub(super) fn call(f: B, args: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, Sql
 
 /// `json_build_object`: `{"k" : v, ...}`.
 fn json_build_object(args: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlError> {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(SqlError::new(
             sqlstate::INVALID_PARAMETER_VALUE,
             "argument list must have even number of elements",
@@ -334,7 +327,8 @@ fn escape_json(out: &mut String, text: &str) {
 /// Whether `numeric_out`/`float8out` text is a JSON number.
 fn is_json_number(text: &str) -> bool {
     let t = text.strip_prefix('-').unwrap_or(text);
-    !t.is_empty() && t.bytes().next().is_some_and(|b| b.is_ascii_digit())
+    !t.is_empty()
+        && t.bytes().next().is_some_and(|b| b.is_ascii_digit())
         && t.bytes()
             .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
 }
@@ -345,7 +339,11 @@ fn datum_to_json(out: &mut String, d: &Datum, ctx: &EvalCtx<'_>) -> Result<(), S
     match d {
         Datum::Null => out.push_str("null"),
         Datum::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Datum::Int2(_) | Datum::Int4(_) | Datum::Int8(_) | Datum::Float4(_) | Datum::Float8(_)
+        Datum::Int2(_)
+        | Datum::Int4(_)
+        | Datum::Int8(_)
+        | Datum::Float4(_)
+        | Datum::Float8(_)
         | Datum::Numeric(_) => {
             let text = pgtext::format(d, ctx.text);
             if is_json_number(&text) {

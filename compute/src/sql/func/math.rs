@@ -282,13 +282,18 @@ impl Dec {
         let lead = (weight * DEC_DIGITS + DEC_DIGITS - 1 - e) as usize;
         let mut padded = "0".repeat(lead);
         padded.push_str(&digits);
-        while padded.len() % DEC_DIGITS as usize != 0 {
+        while !padded.len().is_multiple_of(DEC_DIGITS as usize) {
             padded.push('0');
         }
         let mut groups: Vec<u32> = padded
             .as_bytes()
             .chunks(DEC_DIGITS as usize)
-            .map(|c| std::str::from_utf8(c).expect("digits").parse().expect("digits"))
+            .map(|c| {
+                std::str::from_utf8(c)
+                    .expect("digits")
+                    .parse()
+                    .expect("digits")
+            })
             .collect();
         while groups.last() == Some(&0) {
             groups.pop();
@@ -345,8 +350,14 @@ fn div_round(num: &BigInt, den: &BigInt, round: bool) -> BigInt {
 fn div_scale(a: &Dec, b: &Dec) -> i64 {
     let (w1, d1) = a.nbase();
     let (w2, d2) = b.nbase();
-    let (f1, f2) = (d1.first().copied().unwrap_or(0), d2.first().copied().unwrap_or(0));
-    let (w1, w2) = (if d1.is_empty() { 0 } else { w1 }, if d2.is_empty() { 0 } else { w2 });
+    let (f1, f2) = (
+        d1.first().copied().unwrap_or(0),
+        d2.first().copied().unwrap_or(0),
+    );
+    let (w1, w2) = (
+        if d1.is_empty() { 0 } else { w1 },
+        if d2.is_empty() { 0 } else { w2 },
+    );
     let mut qweight = w1 - w2;
     if f1 <= f2 {
         qweight -= 1;
@@ -401,7 +412,11 @@ fn special_arith(op: NumericOp, x: Num, y: Num) -> Result<Num, SqlError> {
     let sign = |n: &Num| match n {
         Num::PosInf => 1,
         Num::NegInf => -1,
-        Num::Fin(d) => d.m.sign() as i32 * 1,
+        Num::Fin(d) => match d.m.sign() {
+            Sign::Minus => -1,
+            Sign::NoSign => 0,
+            Sign::Plus => 1,
+        },
         Num::NaN => 0,
     };
     let inf = |s: i32| if s > 0 { Num::PosInf } else { Num::NegInf };
@@ -505,13 +520,23 @@ pub(super) fn call(f: B, args: &[Datum]) -> Result<Datum, SqlError> {
     let float = |v: f64| Ok(Datum::Float8(v));
     match f {
         B::Abs => Ok(match args.first() {
-            Some(Datum::Int2(v)) => Datum::Int2(v.checked_abs().ok_or_else(|| out_of_range("smallint"))?),
-            Some(Datum::Int4(v)) => Datum::Int4(v.checked_abs().ok_or_else(|| out_of_range("integer"))?),
-            Some(Datum::Int8(v)) => Datum::Int8(v.checked_abs().ok_or_else(|| out_of_range("bigint"))?),
+            Some(Datum::Int2(v)) => {
+                Datum::Int2(v.checked_abs().ok_or_else(|| out_of_range("smallint"))?)
+            }
+            Some(Datum::Int4(v)) => {
+                Datum::Int4(v.checked_abs().ok_or_else(|| out_of_range("integer"))?)
+            }
+            Some(Datum::Int8(v)) => {
+                Datum::Int8(v.checked_abs().ok_or_else(|| out_of_range("bigint"))?)
+            }
             Some(Datum::Float4(v)) => Datum::Float4(v.abs()),
             Some(Datum::Float8(v)) => Datum::Float8(v.abs()),
             Some(Datum::Numeric(_)) => match num(0)? {
-                Num::Fin(d) => Num::Fin(Dec { m: d.m.abs(), scale: d.scale }).datum()?,
+                Num::Fin(d) => Num::Fin(Dec {
+                    m: d.m.abs(),
+                    scale: d.scale,
+                })
+                .datum()?,
                 Num::NegInf | Num::PosInf => Num::PosInf.datum()?,
                 Num::NaN => Num::NaN.datum()?,
             },
@@ -552,7 +577,12 @@ pub(super) fn call(f: B, args: &[Datum]) -> Result<Datum, SqlError> {
             match num(0)? {
                 Num::Fin(d) => {
                     let s = i64::from(scale).clamp(-MAX_INT_DIGITS - 4, 16383);
-                    Num::Fin(if f == B::RoundNum { d.round(s) } else { d.trunc(s) }).datum()
+                    Num::Fin(if f == B::RoundNum {
+                        d.round(s)
+                    } else {
+                        d.trunc(s)
+                    })
+                    .datum()
                 }
                 other => other.datum(),
             }
@@ -723,8 +753,16 @@ pub(super) fn call(f: B, args: &[Datum]) -> Result<Datum, SqlError> {
             }
             Num::Fin(Dec { m: r, scale: 0 }).datum()
         }
-        B::Degrees => float(check_float(f8(0)?.to_degrees(), f8(0)?.is_infinite(), f8(0)? == 0.0)?),
-        B::Radians => float(check_float(f8(0)?.to_radians(), f8(0)?.is_infinite(), f8(0)? == 0.0)?),
+        B::Degrees => float(check_float(
+            f8(0)?.to_degrees(),
+            f8(0)?.is_infinite(),
+            f8(0)? == 0.0,
+        )?),
+        B::Radians => float(check_float(
+            f8(0)?.to_radians(),
+            f8(0)?.is_infinite(),
+            f8(0)? == 0.0,
+        )?),
         B::Sin | B::Cos | B::Tan => {
             let v = f8(0)?;
             if v.is_nan() {
@@ -935,7 +973,10 @@ fn gcd_big(a: &BigInt, b: &BigInt) -> BigInt {
 }
 
 fn width_bucket_error(message: &str) -> SqlError {
-    SqlError::new(sqlstate::INVALID_ARGUMENT_FOR_WIDTH_BUCKET_FUNCTION, message)
+    SqlError::new(
+        sqlstate::INVALID_ARGUMENT_FOR_WIDTH_BUCKET_FUNCTION,
+        message,
+    )
 }
 
 /// `width_bucket_float8`.
@@ -964,7 +1005,9 @@ fn width_bucket_f8(operand: f64, b1: f64, b2: f64, count: i32) -> Result<Datum, 
         if operand < b1 {
             0
         } else if operand >= b2 {
-            count.checked_add(1).ok_or_else(|| out_of_range("integer"))?
+            count
+                .checked_add(1)
+                .ok_or_else(|| out_of_range("integer"))?
         } else if !(b2 - b1).is_infinite() {
             bucket((operand - b1) / (b2 - b1))
         } else {
@@ -973,7 +1016,9 @@ fn width_bucket_f8(operand: f64, b1: f64, b2: f64, count: i32) -> Result<Datum, 
     } else if operand > b1 {
         0
     } else if operand <= b2 {
-        count.checked_add(1).ok_or_else(|| out_of_range("integer"))?
+        count
+            .checked_add(1)
+            .ok_or_else(|| out_of_range("integer"))?
     } else if !(b1 - b2).is_infinite() {
         bucket((b1 - operand) / (b1 - b2))
     } else {
@@ -1007,7 +1052,9 @@ fn width_bucket_num(operand: Num, b1: Num, b2: Num, count: i32) -> Result<Datum,
             return Ok(Datum::Int4(if below == ascending {
                 0
             } else {
-                count.checked_add(1).ok_or_else(|| out_of_range("integer"))?
+                count
+                    .checked_add(1)
+                    .ok_or_else(|| out_of_range("integer"))?
             }));
         }
     };
@@ -1020,7 +1067,9 @@ fn width_bucket_num(operand: Num, b1: Num, b2: Num, count: i32) -> Result<Datum,
         if op.cmp(&lo) == Ordering::Less {
             0
         } else if op.cmp(&hi) != Ordering::Less {
-            count.checked_add(1).ok_or_else(|| out_of_range("integer"))?
+            count
+                .checked_add(1)
+                .ok_or_else(|| out_of_range("integer"))?
         } else {
             let q = op.sub(&lo).mul(&c).div(&hi.sub(&lo), 0, false)?;
             q.to_i64().unwrap_or(0) as i32 + 1
@@ -1028,7 +1077,9 @@ fn width_bucket_num(operand: Num, b1: Num, b2: Num, count: i32) -> Result<Datum,
     } else if op.cmp(&lo) == Ordering::Greater {
         0
     } else if op.cmp(&hi) != Ordering::Greater {
-        count.checked_add(1).ok_or_else(|| out_of_range("integer"))?
+        count
+            .checked_add(1)
+            .ok_or_else(|| out_of_range("integer"))?
     } else {
         let q = lo.sub(&op).mul(&c).div(&lo.sub(&hi), 0, false)?;
         q.to_i64().unwrap_or(0) as i32 + 1

@@ -76,9 +76,7 @@ fn unsupported(what: &str) -> SqlError {
 fn compile(pattern: &str, flags: Flags) -> Result<Arc<Regex>, SqlError> {
     let hit = CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        let i = c
-            .iter()
-            .position(|(p, f, _)| *f == flags && p == pattern)?;
+        let i = c.iter().position(|(p, f, _)| *f == flags && p == pattern)?;
         let entry = c.remove(i);
         let re = Arc::clone(&entry.2);
         c.push(entry);
@@ -169,9 +167,10 @@ fn char_entry(chars: &[char], i: &mut usize) -> Result<Option<char>, SqlError> {
         while n < max {
             match chars.get(*i + 1).and_then(|c| c.to_digit(16)) {
                 Some(d) => {
-                    v = v.checked_mul(16).and_then(|v| v.checked_add(d)).ok_or_else(|| {
-                        invalid_regex("invalid escape \\ sequence")
-                    })?;
+                    v = v
+                        .checked_mul(16)
+                        .and_then(|v| v.checked_add(d))
+                        .ok_or_else(|| invalid_regex("invalid escape \\ sequence"))?;
                     *i += 1;
                     n += 1;
                 }
@@ -183,7 +182,8 @@ fn char_entry(chars: &[char], i: &mut usize) -> Result<Option<char>, SqlError> {
         }
         Ok(v)
     };
-    let to_char = |v: u32| char::from_u32(v).ok_or_else(|| invalid_regex("invalid escape \\ sequence"));
+    let to_char =
+        |v: u32| char::from_u32(v).ok_or_else(|| invalid_regex("invalid escape \\ sequence"));
     Ok(Some(match c {
         'a' => '\u{7}',
         'b' => '\u{8}',
@@ -627,7 +627,8 @@ fn push_class_range(out: &mut String, lo: char, hi: char, ci: bool) {
     for (from, to, shift) in [('a', 'z', -32i32), ('A', 'Z', 32)] {
         let (a, b) = (lo.max(from), hi.min(to));
         if a <= b {
-            let swap = |c: char| char::from_u32((c as i32 + shift) as u32).expect("an ASCII letter");
+            let swap =
+                |c: char| char::from_u32((c as i32 + shift) as u32).expect("an ASCII letter");
             push_class_char(out, swap(a), false);
             out.push('-');
             push_class_char(out, swap(b), false);
@@ -636,11 +637,7 @@ fn push_class_range(out: &mut String, lo: char, hi: char, ci: bool) {
 }
 
 /// Applies one option letter (`parse_re_flags` and embedded options).
-fn apply_flag(
-    flags: &mut Flags,
-    c: char,
-    err: impl Fn(char) -> SqlError,
-) -> Result<(), SqlError> {
+fn apply_flag(flags: &mut Flags, c: char, err: impl Fn(char) -> SqlError) -> Result<(), SqlError> {
     match c {
         'i' => flags.case_insensitive = true,
         'c' => flags.case_insensitive = false,
@@ -691,7 +688,11 @@ fn parse_flags(text: &str) -> Result<(Flags, bool), SqlError> {
 }
 
 /// `text ~ pattern` and friends.
-pub(super) fn regex_match(s: &str, pattern: &str, case_insensitive: bool) -> Result<bool, SqlError> {
+pub(super) fn regex_match(
+    s: &str,
+    pattern: &str,
+    case_insensitive: bool,
+) -> Result<bool, SqlError> {
     let flags = Flags {
         case_insensitive,
         ..Flags::default()
@@ -936,4 +937,10 @@ pub fn like_match(
         }
     }
     Ok(tokens[p..].iter().all(|t| *t == LikeToken::Any))
+}
+
+/// Compiles with default flags through the cache, for the unit tests.
+#[cfg(test)]
+pub(super) fn compile_cached(pattern: &str) -> Result<Arc<Regex>, SqlError> {
+    compile(pattern, Flags::default())
 }

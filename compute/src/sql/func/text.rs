@@ -13,7 +13,10 @@ use crate::sql::expr::EvalCtx;
 const RESULT_BYTES_MAX: usize = (1 << 30) - 1 - 4;
 
 fn too_large() -> SqlError {
-    SqlError::new(sqlstate::PROGRAM_LIMIT_EXCEEDED, "requested length too large")
+    SqlError::new(
+        sqlstate::PROGRAM_LIMIT_EXCEEDED,
+        "requested length too large",
+    )
 }
 
 pub(super) fn call(f: B, args: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlError> {
@@ -285,7 +288,11 @@ fn pad(s: &str, len: i32, fill: &str, on_left: bool) -> Result<String, SqlError>
         return Err(too_large());
     }
     let padding: String = fill.chars().cycle().take(need).collect();
-    Ok(if on_left { padding + s } else { s.to_owned() + &padding })
+    Ok(if on_left {
+        padding + s
+    } else {
+        s.to_owned() + &padding
+    })
 }
 
 /// `split_part`: the `n`th field (from the end when negative).
@@ -336,7 +343,7 @@ fn chr(code: i32) -> Result<char, SqlError> {
 
 /// PostgreSQL 15's keywords that are not unreserved
 /// (`pg_get_keywords()` where `catcode <> 'U'`): `quote_ident` quotes them.
-const NON_UNRESERVED_KEYWORDS: &[&str] = &[
+pub(super) const NON_UNRESERVED_KEYWORDS: &[&str] = &[
     "all",
     "analyse",
     "analyze",
@@ -556,7 +563,10 @@ fn parse_digits(chars: &[char], i: &mut usize) -> Result<Option<i32>, SqlError> 
             .checked_mul(10)
             .and_then(|n| n.checked_add(d as i32))
             .ok_or_else(|| {
-                SqlError::new(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, "number is out of range")
+                SqlError::new(
+                    sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
+                    "number is out of range",
+                )
             })?;
         advance(chars, i)?;
         found = true;
@@ -656,22 +666,20 @@ fn format(fmt: &str, args: &[Datum], ctx: &EvalCtx<'_>) -> Result<String, SqlErr
                 Datum::Int8(v) => i32::try_from(*v)
                     .map(i64::from)
                     .map_err(|_| super::out_of_range("integer"))?,
-                Datum::Text(t) => i64::from(
-                    t.trim()
-                        .parse::<i32>()
-                        .map_err(|_| {
-                            SqlError::new(
-                                sqlstate::INVALID_TEXT_REPRESENTATION,
-                                format!("invalid input syntax for type integer: \"{t}\""),
-                            )
-                        })?,
-                ),
+                Datum::Text(t) => i64::from(t.trim().parse::<i32>().map_err(|_| {
+                    SqlError::new(
+                        sqlstate::INVALID_TEXT_REPRESENTATION,
+                        format!("invalid input syntax for type integer: \"{t}\""),
+                    )
+                })?),
                 other => {
                     return Err(SqlError::new(
                         super::code::UNDEFINED_FUNCTION,
                         format!(
                             "cannot use a value of type {} as a format() width",
-                            other.data_type().map_or("unknown".into(), |t| t.format_type())
+                            other
+                                .data_type()
+                                .map_or("unknown".into(), |t| t.format_type())
                         ),
                     ))
                 }

@@ -303,7 +303,9 @@ fn not_supported(low: &str, type_name: &str) -> SqlError {
 }
 
 fn not_recognized(low: &str, type_name: &str) -> SqlError {
-    invalid_parameter(format!("unit \"{low}\" not recognized for type {type_name}"))
+    invalid_parameter(format!(
+        "unit \"{low}\" not recognized for type {type_name}"
+    ))
 }
 
 const TS_NAME: &str = "timestamp without time zone";
@@ -627,8 +629,7 @@ fn part_ts(
         Week => Part::Int(i64::from(date2isoweek(tm.year, tm.mon, tm.mday))),
         Year | Decade | Century | Millennium => Part::Int(year_field(u, tm.year)),
         Julian => {
-            let time_us = ((i64::from(tm.hour) * 60 + i64::from(tm.min)) * 60
-                + i64::from(tm.sec))
+            let time_us = ((i64::from(tm.hour) * 60 + i64::from(tm.min)) * 60 + i64::from(tm.sec))
                 * USECS_PER_SEC
                 + tm.fsec;
             let frac = super::numeric_arith(
@@ -1013,8 +1014,8 @@ fn age(dt1: i64, dt2: i64) -> Result<Datum, SqlError> {
         .checked_mul(MONTHS_PER_YEAR)
         .and_then(|m| m.checked_add(mon))
         .ok_or_else(iv_range)?;
-    let micros = ((i64::from(hour) * 60 + i64::from(min)) * 60 + i64::from(sec)) * USECS_PER_SEC
-        + fsec;
+    let micros =
+        ((i64::from(hour) * 60 + i64::from(min)) * 60 + i64::from(sec)) * USECS_PER_SEC + fsec;
     Ok(interval(months, mday, micros))
 }
 
@@ -1041,7 +1042,10 @@ fn format_g(v: f64, width: usize) -> String {
 fn make_timestamp(a: &[i32; 5], sec: f64) -> Result<i64, SqlError> {
     let [year, mon, mday, hour, min] = *a;
     let fields = || format!("{year}-{mon:02}-{mday:02}");
-    if year <= 0 || !(1..=12).contains(&mon) || !(1..=31).contains(&mday) || mday > days_in_month(year, mon)
+    if year <= 0
+        || !(1..=12).contains(&mon)
+        || !(1..=31).contains(&mday)
+        || mday > days_in_month(year, mon)
     {
         return Err(dt_err(format!(
             "date field value out of range: {}",
@@ -1096,10 +1100,7 @@ fn make_date(year: i32, mon: i32, mday: i32) -> Result<Datum, SqlError> {
     if ok && bc {
         y = -(y - 1);
     }
-    ok = ok
-        && (1..=12).contains(&mon)
-        && (1..=31).contains(&mday)
-        && mday <= days_in_month(y, mon);
+    ok = ok && (1..=12).contains(&mon) && (1..=31).contains(&mday) && mday <= days_in_month(y, mon);
     let fields = format!("{y}-{mon:02}-{mday:02}");
     if !ok {
         return Err(dt_err(format!("date field value out of range: {fields}")));
@@ -1128,7 +1129,12 @@ fn to_timestamp(seconds: f64) -> Result<Datum, SqlError> {
     }
     let lo = (SECS_PER_DAY * -UNIX_EPOCH_JDATE) as f64;
     let hi = (SECS_PER_DAY * (TIMESTAMP_END_JULIAN - UNIX_EPOCH_JDATE)) as f64;
-    let err = || dt_err(format!("timestamp out of range: \"{}\"", format_g(seconds, 0)));
+    let err = || {
+        dt_err(format!(
+            "timestamp out of range: \"{}\"",
+            format_g(seconds, 0)
+        ))
+    };
     if seconds < lo || seconds >= hi {
         return Err(err());
     }
@@ -1248,7 +1254,12 @@ pub(super) fn call(f: B, args: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, Sql
             };
             Ok(float_part(part_ts(text(0)?, t, None, TS_NAME)?))
         }
-        B::DatePartTz => Ok(float_part(part_ts(text(0)?, ts(1)?, Some(zone_secs), TZ_NAME)?)),
+        B::DatePartTz => Ok(float_part(part_ts(
+            text(0)?,
+            ts(1)?,
+            Some(zone_secs),
+            TZ_NAME,
+        )?)),
         B::DatePartInterval => part_interval(text(0)?, iv(1)?, true),
         B::ExtractDate => Ok(part_date(text(0)?, date(1)?)?.numeric()),
         B::ExtractTs => Ok(part_ts(text(0)?, ts(1)?, None, TS_NAME)?.numeric()),
