@@ -44,6 +44,14 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
         "jsonb_set\tjsonb:{\"a\": 1, \"b\": [1, 2]}\ttext:{b,0}\tjsonb:\"x\"",
         "text[] does not exist yet, so the path is text and a text argument is accepted",
     ),
+    (
+        "op:~\ttext:ab\ttext:a(?=b)",
+        "lookaround constraints need backtracking; the regex crate is linear-time",
+    ),
+    (
+        "op:~\ttext:abab\ttext:(ab)\\1",
+        "back references need backtracking; the regex crate is linear-time",
+    ),
 ];
 
 /// What resolution failures PostgreSQL reports: undefined function,
