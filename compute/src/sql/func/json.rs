@@ -260,7 +260,7 @@ pub(super) fn call(f: B, args: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, Sql
 
 /// `json_build_object`: `{"k" : v, ...}`.
 fn json_build_object(args: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlError> {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(SqlError::new(
             sqlstate::INVALID_PARAMETER_VALUE,
             "argument list must have even number of elements",

@@ -282,7 +282,7 @@ impl Dec {
         let lead = (weight * DEC_DIGITS + DEC_DIGITS - 1 - e) as usize;
         let mut padded = "0".repeat(lead);
         padded.push_str(&digits);
-        while padded.len() % DEC_DIGITS as usize != 0 {
+        while !padded.len().is_multiple_of(DEC_DIGITS as usize) {
             padded.push('0');
         }
         let mut groups: Vec<u32> = padded
@@ -412,7 +412,11 @@ fn special_arith(op: NumericOp, x: Num, y: Num) -> Result<Num, SqlError> {
     let sign = |n: &Num| match n {
         Num::PosInf => 1,
         Num::NegInf => -1,
-        Num::Fin(d) => d.m.sign() as i32 * 1,
+        Num::Fin(d) => match d.m.sign() {
+            Sign::Minus => -1,
+            Sign::NoSign => 0,
+            Sign::Plus => 1,
+        },
         Num::NaN => 0,
     };
     let inf = |s: i32| if s > 0 { Num::PosInf } else { Num::NegInf };

@@ -249,9 +249,7 @@ fn translate(pattern: &str, mut flags: Flags) -> Result<String, SqlError> {
         }
         if j < chars.len() && chars[j] == ')' && !opts.is_empty() {
             for o in opts {
-                apply_flag(&mut flags, o, |c| {
-                    invalid_regex(&format!("invalid embedded option {c}"))
-                })?;
+                apply_flag(&mut flags, o, |_| invalid_regex("invalid embedded option"))?;
             }
             i = j + 1;
         }
@@ -347,7 +345,10 @@ fn translate(pattern: &str, mut flags: Flags) -> Result<String, SqlError> {
                             out.push_str("(?:");
                             i += 3;
                         }
-                        Some('=' | '!' | '<') => {
+                        Some('=' | '!') => {
+                            return Err(unsupported("lookahead and lookbehind constraints"))
+                        }
+                        Some('<') if matches!(chars.get(i + 3), Some('=' | '!')) => {
                             return Err(unsupported("lookahead and lookbehind constraints"))
                         }
                         _ => return Err(invalid_regex("quantifier operand invalid")),
@@ -401,10 +402,11 @@ fn translate(pattern: &str, mut flags: Flags) -> Result<String, SqlError> {
                 };
                 let lo = read(&mut j);
                 if lo.is_empty() {
-                    if !quantifiable {
-                        return Err(invalid_regex("quantifier operand invalid"));
-                    }
-                    return Err(invalid_regex("invalid repetition count(s)"));
+                    // Not a bound: a literal brace.
+                    push_literal(&mut out, '{', ci);
+                    i += 1;
+                    quantifiable = true;
+                    continue;
                 }
                 let mut hi: Option<String> = None;
                 if chars.get(j) == Some(&',') {
@@ -627,7 +629,8 @@ fn push_class_range(out: &mut String, lo: char, hi: char, ci: bool) {
     for (from, to, shift) in [('a', 'z', -32i32), ('A', 'Z', 32)] {
         let (a, b) = (lo.max(from), hi.min(to));
         if a <= b {
-            let swap = |c: char| char::from_u32((c as i32 + shift) as u32).expect("an ASCII letter");
+            let swap =
+                |c: char| char::from_u32((c as i32 + shift) as u32).expect("an ASCII letter");
             push_class_char(out, swap(a), false);
             out.push('-');
             push_class_char(out, swap(b), false);
@@ -936,4 +939,10 @@ pub fn like_match(
         }
     }
     Ok(tokens[p..].iter().all(|t| *t == LikeToken::Any))
+}
+
+/// Compiles with default flags through the cache, for the unit tests.
+#[cfg(test)]
+pub(super) fn compile_cached(pattern: &str) -> Result<Arc<Regex>, SqlError> {
+    compile(pattern, Flags::default())
 }

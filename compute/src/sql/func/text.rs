@@ -129,10 +129,10 @@ pub(super) fn call(f: B, args: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, Sql
             _ => format!("{:x}", int(0)? as u64),
         }),
         B::QuoteIdent => out(quote_ident(text(0)?)),
-        B::QuoteLiteral => out(quote_literal(&output(&args[0], ctx))),
+        B::QuoteLiteral => out(quote_literal(&cast_text(&args[0], ctx))),
         B::QuoteNullable => match args.first() {
             Some(Datum::Null) => out("NULL".to_owned()),
-            Some(d) => out(quote_literal(&output(d, ctx))),
+            Some(d) => out(quote_literal(&cast_text(d, ctx))),
             None => Err(bad()),
         },
         B::Format => match args.first() {
@@ -161,6 +161,15 @@ fn output(d: &Datum, ctx: &EvalCtx<'_>) -> String {
     match d {
         Datum::Text(s) => s.clone(),
         other => pgtext::format(other, ctx.text),
+    }
+}
+
+/// A value cast to text (`quote_literal(anyelement)` casts): the output
+/// function's text, except that a boolean casts to `true`/`false`.
+fn cast_text(d: &Datum, ctx: &EvalCtx<'_>) -> String {
+    match d {
+        Datum::Bool(b) => (if *b { "true" } else { "false" }).to_owned(),
+        other => output(other, ctx),
     }
 }
 
@@ -343,7 +352,7 @@ fn chr(code: i32) -> Result<char, SqlError> {
 
 /// PostgreSQL 15's keywords that are not unreserved
 /// (`pg_get_keywords()` where `catcode <> 'U'`): `quote_ident` quotes them.
-const NON_UNRESERVED_KEYWORDS: &[&str] = &[
+pub(super) const NON_UNRESERVED_KEYWORDS: &[&str] = &[
     "all",
     "analyse",
     "analyze",
