@@ -1297,8 +1297,8 @@ fn bind_binary(
             return bind_func_operator(&sym, l, r, ctx)
         }
         BinOp::Concat
-            if !(texty(&l) && texty(&r))
-                && !(l.ty() == DataType::Jsonb && r.ty() == DataType::Jsonb) =>
+            if !(texty(&l) && texty(&r)
+                || l.ty() == DataType::Jsonb && r.ty() == DataType::Jsonb) =>
         {
             return bind_func_operator(&sym, l, r, ctx)
         }

@@ -8,7 +8,8 @@ use crate::pgtext::TextContext;
 fn ctx_with<'a>(text: &'a TextContext, now: i64) -> EvalCtx<'a> {
     EvalCtx {
         params: &[],
-        aggregates: &[],
+        outer: &[],
+        sub: None,
         text,
         now,
         database: "db",
