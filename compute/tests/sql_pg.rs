@@ -307,12 +307,6 @@ fn load_known_failures(files: &[CaseFile]) -> BTreeSet<(String, String)> {
     known
 }
 
-// Ignored until the engine bug it exposes is fixed: now and then a
-// statement does not see the DDL the previous autocommit statement of the
-// same session committed (a CREATE INDEX right after its CREATE TABLE
-// answers 42P01), which makes a few cases flip between runs. Run it with
-// `cargo test -p sextant-compute --test sql_pg -- --ignored`.
-#[ignore = "flaky: a statement sometimes misses the previous statement's committed DDL (engine snapshot bug)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sextant_matches_postgresql() {
     let files = load_case_files();
