@@ -215,7 +215,11 @@ async fn concurrent_increments_lose_no_update_and_conflicts_are_serialization_fa
                 match t.commit().await {
                     Ok(lsn) => {
                         // A returned commit is in every later snapshot.
-                        assert!(engine.vdl() >= lsn, "VDL {} below commit {lsn}", engine.vdl());
+                        assert!(
+                            engine.vdl() >= lsn,
+                            "VDL {} below commit {lsn}",
+                            engine.vdl()
+                        );
                         committed.lock().unwrap().push((lsn, key, cur + 1));
                         done += 1;
                     }

@@ -562,3 +562,30 @@ async fn functions_operators_and_special_syntax() {
     assert_eq!(err(&mut s, "SELECT 1 / 0").await.0, "22012");
     assert_eq!(err(&mut s, "SELECT nosuch(1)").await.0, "42883");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_point_at_the_offending_name() {
+    let (_st, mut s) = session().await;
+    setup(&mut s).await;
+    for (sql, pos) in [
+        ("SELECT nope FROM sites", 8),
+        ("SELECT id FROM nosuch", 16),
+        ("SELECT s.nope FROM sites s", 8),
+        ("SELECT id FROM sites WHERE nosuchfn(id) > 1", 28),
+        ("SELECT id FROM sites WHERE", 27),
+        ("SELECT id FROM sites WHERE id = = 1", 33),
+    ] {
+        let e = s.simple_query(sql).await.pop().unwrap().unwrap_err();
+        assert_eq!(e.position, Some(pos), "{sql}: {e:?}");
+    }
+    let e = s
+        .simple_query("SELECT nme FROM sites")
+        .await
+        .pop()
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("Perhaps you meant to reference the column \"sites.name\".")
+    );
+}

@@ -102,6 +102,9 @@ pub struct SqlError {
     pub hint: Option<String>,
     /// 1-based character position in the statement.
     pub position: Option<u32>,
+    /// Where in the query text the error points, as the parser's (line,
+    /// column), until the session turns it into `position`.
+    pub location: Option<(u64, u64)>,
 }
 
 impl SqlError {
@@ -113,7 +116,37 @@ impl SqlError {
             detail: None,
             hint: None,
             position: None,
+            location: None,
         }
+    }
+
+    /// Points the error at a place in the query text (a parser span's
+    /// start); ignored for spans the parser did not fill in.
+    pub fn at_span(mut self, span: sqlparser::tokenizer::Span) -> SqlError {
+        if span.start.line > 0 && self.location.is_none() {
+            self.location = Some((span.start.line, span.start.column));
+        }
+        self
+    }
+
+    /// Turns a location into the 1-based character position in `sql`.
+    pub fn locate(mut self, sql: &str) -> SqlError {
+        if let (None, Some((line, column))) = (self.position, self.location) {
+            let (mut l, mut c) = (1u64, 1u64);
+            for (i, ch) in sql.chars().enumerate() {
+                if l == line && c == column {
+                    self.position = Some(i as u32 + 1);
+                    break;
+                }
+                if ch == '\n' {
+                    l += 1;
+                    c = 1;
+                } else {
+                    c += 1;
+                }
+            }
+        }
+        self
     }
 
     /// Adds a DETAIL.

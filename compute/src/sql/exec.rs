@@ -207,14 +207,16 @@ impl<'a> Exec<'a> {
                 left,
                 right,
                 on,
+                left_width,
                 right_width,
             } => {
                 let l = self.run(left, ctx)?;
                 let r = self.run(right, ctx)?;
+                let mut right_matched = vec![false; r.len()];
                 let mut out = Vec::new();
                 for a in l {
                     let mut matched = false;
-                    for b in &r {
+                    for (i, b) in r.iter().enumerate() {
                         self.tick()?;
                         let mut row = a.clone();
                         row.extend(b.iter().cloned());
@@ -224,13 +226,15 @@ impl<'a> Exec<'a> {
                         };
                         if keep {
                             matched = true;
+                            right_matched[i] = true;
                             out.push(row);
                         }
                     }
-                    if !matched && *kind == JoinKind::Left {
+                    if !matched && matches!(kind, JoinKind::Left | JoinKind::Full) {
                         out.push(pad(a, *right_width));
                     }
                 }
+                unmatched_right(*kind, r, &right_matched, *left_width, &mut out);
                 out
             }
             Plan::HashJoin {
@@ -240,6 +244,7 @@ impl<'a> Exec<'a> {
                 left_keys,
                 right_keys,
                 on,
+                left_width,
                 right_width,
             } => {
                 let r = self.run(right, ctx)?;
@@ -251,6 +256,7 @@ impl<'a> Exec<'a> {
                     }
                 }
                 let l = self.run(left, ctx)?;
+                let mut right_matched = vec![false; r.len()];
                 let mut out = Vec::new();
                 for a in l {
                     self.tick()?;
@@ -266,15 +272,17 @@ impl<'a> Exec<'a> {
                                 };
                                 if keep {
                                     matched = true;
+                                    right_matched[i] = true;
                                     out.push(row);
                                 }
                             }
                         }
                     }
-                    if !matched && *kind == JoinKind::Left {
+                    if !matched && matches!(kind, JoinKind::Left | JoinKind::Full) {
                         out.push(pad(a, *right_width));
                     }
                 }
+                unmatched_right(*kind, r, &right_matched, *left_width, &mut out);
                 out
             }
             Plan::IndexJoin {
@@ -301,7 +309,7 @@ impl<'a> Exec<'a> {
                             out.push(row);
                         }
                     }
-                    if !matched && *kind == JoinKind::Left {
+                    if !matched && matches!(kind, JoinKind::Left | JoinKind::Full) {
                         out.push(pad(a, *right_width));
                     }
                 }
@@ -565,6 +573,27 @@ impl SubqueryRunner for Exec<'_> {
             self.subqueries.borrow_mut().insert(key, rows.clone());
         }
         Ok(rows)
+    }
+}
+
+/// For RIGHT and FULL joins: inner rows no outer row matched, padded on
+/// the left with NULLs.
+fn unmatched_right(
+    kind: JoinKind,
+    r: Vec<Row>,
+    matched: &[bool],
+    left_width: usize,
+    out: &mut Vec<Row>,
+) {
+    if !matches!(kind, JoinKind::Right | JoinKind::Full) {
+        return;
+    }
+    for (b, m) in r.into_iter().zip(matched) {
+        if !m {
+            let mut row: Row = vec![Datum::Null; left_width];
+            row.extend(b);
+            out.push(row);
+        }
     }
 }
 

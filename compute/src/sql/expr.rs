@@ -105,13 +105,16 @@ impl Scope {
     }
 }
 
-/// 42P01 for an unknown qualifier, else 42703.
+/// 42P01 for an unknown qualifier, else 42703 with PostgreSQL's
+/// "Perhaps you meant" hint for a near miss.
 fn missing_column(table: Option<&str>, name: &str, scopes: &[Scope]) -> SqlError {
-    match table {
-        Some(t) if !scopes.iter().any(|s| s.has_table(t)) => SqlError::new(
-            code::UNDEFINED_TABLE,
-            format!("missing FROM-clause entry for table \"{t}\""),
-        ),
+    let err = match table {
+        Some(t) if !scopes.iter().any(|s| s.has_table(t)) => {
+            return SqlError::new(
+                code::UNDEFINED_TABLE,
+                format!("missing FROM-clause entry for table \"{t}\""),
+            )
+        }
         Some(t) => SqlError::new(
             code::UNDEFINED_COLUMN,
             format!("column {t}.{name} does not exist"),
@@ -120,7 +123,74 @@ fn missing_column(table: Option<&str>, name: &str, scopes: &[Scope]) -> SqlError
             code::UNDEFINED_COLUMN,
             format!("column \"{name}\" does not exist"),
         ),
+    };
+    match fuzzy_column(table, name, scopes) {
+        Some(hint) => err.with_hint(hint),
+        None => err,
     }
+}
+
+/// PostgreSQL's choice of a column to suggest (parse_relation.c): the
+/// closest by edit distance, at most 3 edits and at most half the name,
+/// dropped when three columns tie.
+fn fuzzy_column(table: Option<&str>, name: &str, scopes: &[Scope]) -> Option<String> {
+    const MAX_FUZZY_DISTANCE: usize = 3;
+    let mut best = MAX_FUZZY_DISTANCE + 1;
+    let mut first: Option<String> = None;
+    let mut second: Option<String> = None;
+    let match_len = name.chars().count();
+    for scope in scopes.iter().rev() {
+        for c in &scope.columns {
+            if c.hidden || table.is_some_and(|t| c.table.as_deref() != Some(t)) {
+                continue;
+            }
+            let d = levenshtein(&c.name, name);
+            if d > match_len / 2 {
+                continue;
+            }
+            let label = match &c.table {
+                Some(t) if !t.is_empty() => format!("{t}.{}", c.name),
+                _ => c.name.clone(),
+            };
+            if d < best {
+                best = d;
+                first = Some(label);
+                second = None;
+            } else if d == best {
+                if second.is_some() {
+                    first = None;
+                    second = None;
+                    best = d.saturating_sub(1);
+                } else if first.is_some() {
+                    second = Some(label);
+                }
+            }
+        }
+    }
+    match (first, second) {
+        (Some(a), Some(b)) => Some(format!(
+            "Perhaps you meant to reference the column \"{a}\" or the column \"{b}\"."
+        )),
+        (Some(a), None) => Some(format!(
+            "Perhaps you meant to reference the column \"{a}\"."
+        )),
+        _ => None,
+    }
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 /// Binary operators after binding.
@@ -495,7 +565,8 @@ impl Expr {
     fn is_unknown(&self) -> bool {
         matches!(
             self,
-            Expr::Literal(Datum::Text(_), DataType::Text) | Expr::Literal(Datum::Null, _)
+            Expr::Literal(Datum::Text(_), DataType::Text)
+                | Expr::Literal(Datum::Null, DataType::Text)
         ) || matches!(self, Expr::Param(_, DataType::Text))
     }
 
@@ -505,7 +576,7 @@ impl Expr {
             return self;
         }
         match self {
-            Expr::Literal(Datum::Null, _) => Expr::Literal(Datum::Null, ty),
+            Expr::Literal(Datum::Null, DataType::Text) => Expr::Literal(Datum::Null, ty),
             e if e.is_unknown() => Expr::Coerce(Box::new(e), ty),
             e => e,
         }
@@ -638,7 +709,9 @@ pub fn data_type(t: &ast::DataType) -> Result<DataType, SqlError> {
 pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr, SqlError> {
     use ast::Expr as E;
     Ok(match e {
-        E::Identifier(id) => column_ref(None, &ident(id), scope, ctx)?,
+        E::Identifier(id) => {
+            column_ref(None, &ident(id), scope, ctx).map_err(|e| e.at_span(id.span))?
+        }
         E::CompoundIdentifier(parts) if parts.len() >= 2 => {
             // `schema.table.column` is `table.column` here: one schema.
             let n = parts.len();
@@ -647,7 +720,8 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
                 &ident(&parts[n - 1]),
                 scope,
                 ctx,
-            )?
+            )
+            .map_err(|e| e.at_span(parts[0].span))?
         }
         E::Subquery(q) => {
             let sub = plan_sub(q, scope, ctx)?;
@@ -980,7 +1054,17 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
         E::BinaryOp { left, op, right } => {
             bind_binary(op, bind(left, scope, ctx)?, bind(right, scope, ctx)?, ctx)?
         }
-        E::Function(f) => bind_function(f, scope, ctx)?,
+        E::Function(f) => bind_function(f, scope, ctx).map_err(|e| {
+            if e.code == code::UNDEFINED_FUNCTION {
+                let span = f.name.0.first().map(|p| match p {
+                    ast::ObjectNamePart::Identifier(i) => i.span,
+                    _ => sqlparser::tokenizer::Span::empty(),
+                });
+                e.at_span(span.unwrap_or(sqlparser::tokenizer::Span::empty()))
+            } else {
+                e
+            }
+        })?,
         other => return Err(SqlError::unsupported(format!("expression {other}"))),
     })
 }
@@ -1944,6 +2028,7 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
             Datum::Int8(v) => Datum::Int8(v.checked_neg().ok_or_else(|| out_of_range("bigint"))?),
             Datum::Float4(v) => Datum::Float4(-v),
             Datum::Float8(v) => Datum::Float8(-v),
+            Datum::Numeric(n) => Datum::Numeric(n.neg()),
             Datum::Null => Datum::Null,
             other => return Err(SqlError::unsupported(format!("negating {other:?}"))),
         },

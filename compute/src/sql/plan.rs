@@ -52,6 +52,10 @@ pub enum JoinKind {
     Inner,
     /// Matching pairs, and left rows without a match padded with NULLs.
     Left,
+    /// Matching pairs, and right rows without a match padded with NULLs.
+    Right,
+    /// LEFT and RIGHT at once.
+    Full,
 }
 
 /// How a scan finds rows.
@@ -160,6 +164,8 @@ pub enum Plan {
         right: Box<Plan>,
         /// Condition over the combined row.
         on: Option<Expr>,
+        /// Width of the outer rows (for NULL padding).
+        left_width: usize,
         /// Width of the inner rows (for NULL padding).
         right_width: usize,
     },
@@ -177,6 +183,8 @@ pub enum Plan {
         right_keys: Vec<Expr>,
         /// Remaining condition over the combined row.
         on: Option<Expr>,
+        /// Width of the outer rows.
+        left_width: usize,
         /// Width of the inner rows.
         right_width: usize,
     },
@@ -869,6 +877,10 @@ impl<'a> Planner<'a> {
                     | ast::JoinOperator::Inner(_)
                     | ast::JoinOperator::CrossJoin(_) => JoinKind::Inner,
                     ast::JoinOperator::Left(_) | ast::JoinOperator::LeftOuter(_) => JoinKind::Left,
+                    ast::JoinOperator::Right(_) | ast::JoinOperator::RightOuter(_) => {
+                        JoinKind::Right
+                    }
+                    ast::JoinOperator::FullOuter(_) => JoinKind::Full,
                     other => {
                         return Err(SqlError::unsupported(format!(
                             "join type {}",
@@ -904,10 +916,18 @@ impl<'a> Planner<'a> {
             }
         }
         // Items on the nullable side of a LEFT JOIN, by index.
-        let nullable: Vec<bool> = items
+        let mut nullable: Vec<bool> = items
             .iter()
-            .map(|(_, j)| matches!(j, Some((_, JoinKind::Left))))
+            .map(|(_, j)| matches!(j, Some((_, JoinKind::Left | JoinKind::Full))))
             .collect();
+        // RIGHT and FULL joins make everything before them nullable.
+        for i in 0..items.len() {
+            if matches!(items[i].1, Some((_, JoinKind::Right | JoinKind::Full))) {
+                for n in nullable.iter_mut().take(i) {
+                    *n = true;
+                }
+            }
+        }
         // Bind every WHERE conjunct over the full scope and find which
         // items it reads.
         struct Conj<'q> {
@@ -1061,7 +1081,9 @@ impl<'a> Planner<'a> {
             // An index nested loop when the inner side is a table whose key
             // the join pins and the outer side is small.
             let index_join = match (&rel.table, small, lk.is_empty()) {
-                (Some((def, alias)), true, false) => {
+                (Some((def, alias)), true, false)
+                    if matches!(kind, JoinKind::Inner | JoinKind::Left) =>
+                {
                     let conds: Vec<(Expr, Expr)> =
                         lk.iter().cloned().zip(rk.iter().cloned()).collect();
                     index_lookup(def, alias, &conds)
@@ -1102,6 +1124,7 @@ impl<'a> Planner<'a> {
                     left_keys: lk,
                     right_keys: rk,
                     on: residual,
+                    left_width: width,
                     right_width: rw,
                 },
                 None => Plan::NestedLoop {
@@ -1109,6 +1132,7 @@ impl<'a> Planner<'a> {
                     left: Box::new(plan),
                     right: Box::new(rel.plan),
                     on: residual,
+                    left_width: width,
                     right_width: rw,
                 },
             };
@@ -1187,7 +1211,8 @@ impl<'a> Planner<'a> {
                         return Err(SqlError::new(
                             code::UNDEFINED_TABLE,
                             format!("relation \"{s}.{tname}\" does not exist"),
-                        ));
+                        )
+                        .at_span(name_span(name)));
                     }
                 }
                 let def = self
@@ -1200,6 +1225,7 @@ impl<'a> Planner<'a> {
                             code::UNDEFINED_TABLE,
                             format!("relation \"{name}\" does not exist"),
                         )
+                        .at_span(name_span(name))
                     })?;
                 let columns: Vec<(String, DataType)> = def
                     .columns
@@ -1358,6 +1384,10 @@ fn nullable_op(from: &[ast::TableWithJoins], i: usize) -> (Option<&ast::JoinOper
             if n == i {
                 let kind = match &j.join_operator {
                     ast::JoinOperator::Left(_) | ast::JoinOperator::LeftOuter(_) => JoinKind::Left,
+                    ast::JoinOperator::Right(_) | ast::JoinOperator::RightOuter(_) => {
+                        JoinKind::Right
+                    }
+                    ast::JoinOperator::FullOuter(_) => JoinKind::Full,
                     _ => JoinKind::Inner,
                 };
                 return (Some(&j.join_operator), kind);
@@ -1373,7 +1403,10 @@ fn join_constraint(op: &ast::JoinOperator) -> Option<&ast::JoinConstraint> {
         ast::JoinOperator::Join(c)
         | ast::JoinOperator::Inner(c)
         | ast::JoinOperator::Left(c)
-        | ast::JoinOperator::LeftOuter(c) => Some(c),
+        | ast::JoinOperator::LeftOuter(c)
+        | ast::JoinOperator::Right(c)
+        | ast::JoinOperator::RightOuter(c)
+        | ast::JoinOperator::FullOuter(c) => Some(c),
         _ => None,
     }
 }
@@ -1386,6 +1419,14 @@ pub fn column_type(c: &crate::catalog::ColumnDef) -> DataType {
             max_chars: Some(c.type_mod as u32),
         },
         t => t,
+    }
+}
+
+/// Where an object name starts in the query text.
+pub fn name_span(n: &ast::ObjectName) -> sqlparser::tokenizer::Span {
+    match n.0.first() {
+        Some(ast::ObjectNamePart::Identifier(i)) => i.span,
+        _ => sqlparser::tokenizer::Span::empty(),
     }
 }
 
@@ -2307,6 +2348,8 @@ fn explain_node(p: &Plan, depth: usize, first: bool, out: &mut Vec<String>) {
             line(match kind {
                 JoinKind::Inner => "Nested Loop".into(),
                 JoinKind::Left => "Nested Loop Left Join".into(),
+                JoinKind::Right => "Nested Loop Right Join".into(),
+                JoinKind::Full => "Nested Loop Full Join".into(),
             });
             explain_node(left, depth + 1, true, out);
             explain_node(right, depth + 1, false, out);
@@ -2317,6 +2360,8 @@ fn explain_node(p: &Plan, depth: usize, first: bool, out: &mut Vec<String>) {
             line(match kind {
                 JoinKind::Inner => "Hash Join".into(),
                 JoinKind::Left => "Hash Left Join".into(),
+                JoinKind::Right => "Hash Right Join".into(),
+                JoinKind::Full => "Hash Full Join".into(),
             });
             explain_node(left, depth + 1, true, out);
             let pad = " ".repeat((depth + 1) * 6 - 4);
@@ -2328,7 +2373,7 @@ fn explain_node(p: &Plan, depth: usize, first: bool, out: &mut Vec<String>) {
         } => {
             line(match kind {
                 JoinKind::Inner => "Nested Loop".into(),
-                JoinKind::Left => "Nested Loop Left Join".into(),
+                _ => "Nested Loop Left Join".into(),
             });
             explain_node(left, depth + 1, true, out);
             let pad = " ".repeat((depth + 1) * 6 - 4);

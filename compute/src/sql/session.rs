@@ -347,6 +347,16 @@ impl Session {
                 return vec![Err(e)];
             }
         };
+        let out = self.simple_statements(stmts).await;
+        out.into_iter()
+            .map(|r| r.map_err(|e| e.locate(sql)))
+            .collect()
+    }
+
+    async fn simple_statements(
+        &mut self,
+        stmts: Vec<Statement>,
+    ) -> Vec<Result<QueryResult, SqlError>> {
         if stmts.is_empty() {
             return vec![Ok(QueryResult::Empty)];
         }
@@ -406,7 +416,7 @@ impl Session {
             })
             .collect();
         let columns = match &stmt {
-            Some(s) => self.describe(s, &mut params)?,
+            Some(s) => self.describe(s, &mut params).map_err(|e| e.locate(sql))?,
             None => Vec::new(),
         };
         let info = Prepared {
@@ -521,12 +531,11 @@ impl Session {
         max_rows: usize,
     ) -> Result<QueryResult, SqlError> {
         match stmt {
-            Statement::StartTransaction { modes, .. } => {
+            Statement::StartTransaction { modes, begin, .. } => {
+                let tag = if *begin { "BEGIN" } else { "START TRANSACTION" };
                 if self.tx.is_some() {
                     // PostgreSQL warns and carries on.
-                    return Ok(QueryResult::Command {
-                        tag: "BEGIN".into(),
-                    });
+                    return Ok(QueryResult::Command { tag: tag.into() });
                 }
                 let mut tx = self.db.engine.begin();
                 self.read_only_block = modes.iter().any(|m| {
@@ -539,9 +548,7 @@ impl Session {
                     tx.set_read_only();
                 }
                 self.tx = Some(tx);
-                Ok(QueryResult::Command {
-                    tag: "BEGIN".into(),
-                })
+                Ok(QueryResult::Command { tag: tag.into() })
             }
             Statement::Commit { .. } => {
                 let failed = std::mem::take(&mut self.failed);
@@ -1110,26 +1117,38 @@ impl Session {
             ast::TableObject::TableName(n) => object_name(n),
             other => return Err(SqlError::unsupported(format!("INSERT INTO {other}"))),
         };
+        let span = match &ins.table {
+            ast::TableObject::TableName(n) => plan::name_span(n),
+            _ => sqlparser::tokenizer::Span::empty(),
+        };
         let def = tx
             .catalog()
             .table_by_name(&name)
             .cloned()
-            .ok_or_else(|| no_table(&name))?;
+            .ok_or_else(|| no_table(&name).at_span(span))?;
         let targets: Vec<usize> = if ins.columns.is_empty() {
             (0..def.columns.len()).collect()
         } else {
-            ins.columns
-                .iter()
-                .map(|c| {
-                    let n = ident(c);
-                    def.column(&n).ok_or_else(|| {
-                        SqlError::new(
-                            code::UNDEFINED_COLUMN,
-                            format!("column \"{n}\" of relation \"{name}\" does not exist"),
-                        )
-                    })
-                })
-                .collect::<Result<_, _>>()?
+            let mut seen = Vec::new();
+            for c in &ins.columns {
+                let n = ident(c);
+                let i = def.column(&n).ok_or_else(|| {
+                    SqlError::new(
+                        code::UNDEFINED_COLUMN,
+                        format!("column \"{n}\" of relation \"{name}\" does not exist"),
+                    )
+                    .at_span(c.span)
+                })?;
+                if seen.contains(&i) {
+                    return Err(SqlError::new(
+                        code::DUPLICATE_COLUMN,
+                        format!("column \"{n}\" specified more than once"),
+                    )
+                    .at_span(c.span));
+                }
+                seen.push(i);
+            }
+            seen
         };
         Ok((def, targets))
     }
@@ -1192,10 +1211,19 @@ impl Session {
                 let mut rows = Vec::with_capacity(v.rows.len());
                 for row in &v.rows {
                     if row.len() > targets.len() {
+                        use sqlparser::ast::Spanned;
                         return Err(SqlError::new(
                             code::SYNTAX_ERROR,
                             "INSERT has more expressions than target columns",
-                        ));
+                        )
+                        .at_span(row[targets.len()].span()));
+                    }
+                    if row.len() < targets.len() && !ins.columns.is_empty() {
+                        return Err(SqlError::new(
+                            code::SYNTAX_ERROR,
+                            "INSERT has more target columns than expressions",
+                        )
+                        .at_span(ins.columns[row.len()].span));
                     }
                     let mut vals = Vec::with_capacity(row.len());
                     for (e, t) in row.iter().zip(&targets) {
@@ -1848,14 +1876,44 @@ fn is_tx_control(s: &Statement) -> bool {
 }
 
 fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
-    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
-        let msg = e.to_string();
-        let msg = msg
-            .strip_prefix("sql parser error: ")
-            .unwrap_or(&msg)
-            .to_string();
-        SqlError::new(code::SYNTAX_ERROR, format!("syntax error: {msg}"))
-    })
+    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| syntax_error(sql, &e.to_string()))
+}
+
+/// PostgreSQL's shape for a parse error: `syntax error at or near "x"` or
+/// `syntax error at end of input`, with the position.
+fn syntax_error(sql: &str, parser_message: &str) -> SqlError {
+    let msg = parser_message
+        .strip_prefix("sql parser error: ")
+        .unwrap_or(parser_message);
+    // "Expected: ..., found: TOKEN at Line: L, Column: C"
+    let found = msg.split(", found: ").nth(1);
+    let (token, line, column) = match found {
+        Some(rest) => match rest.rsplit_once(" at Line: ") {
+            Some((tok, lc)) => {
+                let mut it = lc.split(", Column: ");
+                let line = it.next().and_then(|l| l.trim().parse::<u64>().ok());
+                let column = it.next().and_then(|c| c.trim().parse::<u64>().ok());
+                (Some(tok.to_string()), line, column)
+            }
+            None => (Some(rest.to_string()), None, None),
+        },
+        None => (None, None, None),
+    };
+    let mut err =
+        match token.as_deref() {
+            Some("EOF") => SqlError::new(code::SYNTAX_ERROR, "syntax error at end of input")
+                .at(sql.chars().count() as u32 + 1),
+            Some(t) => SqlError::new(
+                code::SYNTAX_ERROR,
+                format!("syntax error at or near \"{t}\""),
+            ),
+            None => SqlError::new(code::SYNTAX_ERROR, format!("syntax error: {msg}")),
+        };
+    if let (Some(l), Some(c)) = (line, column) {
+        err.location = Some((l, c));
+        err = err.locate(sql);
+    }
+    err
 }
 
 /// Microseconds since 2000-01-01 UTC.

@@ -279,14 +279,10 @@ impl Settings {
             .ok_or_else(|| unrecognized(name))
     }
 
-    /// The name PostgreSQL shows for `name` (SHOW's column title).
+    /// The name PostgreSQL shows for `name` (SHOW's column title): the
+    /// setting's own spelling (`SHOW timezone` is titled `TimeZone`).
     pub fn display_name(name: &str) -> String {
-        match name {
-            "transaction isolation level" | "time zone" => {
-                find(name).map_or(name.to_string(), |g| g.name.to_lowercase())
-            }
-            other => find(other).map_or(other.to_lowercase(), |g| g.name.to_lowercase()),
-        }
+        find(name).map_or(name.to_lowercase(), |g| g.name.to_string())
     }
 
     /// Sets `name` to `value` (as written, quotes removed); `None` resets.
