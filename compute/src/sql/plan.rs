@@ -921,8 +921,8 @@ impl<'a> Planner<'a> {
             .map(|(_, j)| matches!(j, Some((_, JoinKind::Left | JoinKind::Full))))
             .collect();
         // RIGHT and FULL joins make everything before them nullable.
-        for i in 0..items.len() {
-            if matches!(items[i].1, Some((_, JoinKind::Right | JoinKind::Full))) {
+        for (i, (_, j)) in items.iter().enumerate() {
+            if matches!(j, Some((_, JoinKind::Right | JoinKind::Full))) {
                 for n in nullable.iter_mut().take(i) {
                     *n = true;
                 }
