@@ -72,6 +72,8 @@ pub mod code {
     pub const CARDINALITY_VIOLATION: &str = "21000";
     /// string_data_right_truncation
     pub const STRING_DATA_RIGHT_TRUNCATION: &str = "22001";
+    /// null_value_not_allowed
+    pub const NULL_VALUE_NOT_ALLOWED: &str = "22004";
 }
 
 /// An error to send to the client as an ErrorResponse.

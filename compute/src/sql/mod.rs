@@ -5,6 +5,7 @@
 //! The protocol layer (`crate::server`) talks to one [`session::Session`] per
 //! connection; everything SQL lives below it.
 
+pub mod array;
 pub mod error;
 pub mod expr;
 pub mod session;
