@@ -437,10 +437,16 @@ impl DataType {
     /// spacing are free outside quotes. Unquoted `char` is SQL's
     /// `character(1)`, which this engine does not have: `None`.
     pub fn from_type_name(name: &str) -> Option<DataType> {
-        let mut words: Vec<String> = Vec::new();
-        for word in name.split(is_c_space).filter(|w| !w.is_empty()) {
-            words.push(word.to_owned());
-        }
+        DataType::parse_type_name(name).map(|(ty, _)| ty)
+    }
+
+    /// Like [`DataType::from_type_name`], also returning the type modifier
+    /// the name gives (`pg_attribute.atttypmod`): `n + 4` for
+    /// `varchar(n)`, `(p << 16 | s) + 4` for `numeric(p, s)`, the precision
+    /// of `timestamp(p)` and `interval(p)`, -1 without one. `float(p)` is
+    /// `real` up to 24 bits of precision and `double precision` above.
+    pub fn parse_type_name(name: &str) -> Option<(DataType, i32)> {
+        let words: Vec<&str> = name.split(is_c_space).filter(|w| !w.is_empty()).collect();
         let mut text = words.join(" ");
         let is_array = match text.strip_suffix("[]") {
             Some(base) => {
@@ -449,6 +455,24 @@ impl DataType {
             }
             None => false,
         };
+        // Modifiers in parentheses, wherever they are:
+        // `timestamp(3) with time zone`, `numeric (10, 2)`.
+        let mut args: Option<Vec<i32>> = None;
+        if let Some(open) = text.find('(') {
+            let close = open + text[open..].find(')')?;
+            let list = text[open + 1..close]
+                .split(',')
+                .map(|a| a.trim().parse::<i32>().ok())
+                .collect::<Option<Vec<_>>>()?;
+            text = format!(
+                "{} {}",
+                text[..open].trim_end(),
+                text[close + 1..].trim_start()
+            )
+            .trim()
+            .to_owned();
+            args = Some(list);
+        }
         let quoted_char = text == "\"char\"" || text.eq_ignore_ascii_case("pg_catalog.\"char\"");
         let mut lower = text.to_ascii_lowercase();
         if let Some(rest) = lower.strip_prefix("pg_catalog.") {
@@ -462,59 +486,103 @@ impl DataType {
             }
             lower = inner.to_owned();
         }
-        // A typmod in parentheses: `varchar(10)`, `character varying (10)`.
-        let mut typmod = None;
-        if let Some(open) = lower.find('(') {
-            let inner = lower[open + 1..].strip_suffix(')')?.trim();
-            typmod = Some(inner.parse::<u32>().ok().filter(|&n| n > 0)?);
-            lower = lower[..open].trim_end().to_owned();
-        }
-        let base = if quoted_char {
-            DataType::Char
+        let one_arg = |args: &Option<Vec<i32>>| match args.as_deref() {
+            Some([n]) => Some(*n),
+            _ => None,
+        };
+        let (base, typmod) = if quoted_char {
+            (DataType::Char, -1)
         } else {
             match lower.as_str() {
-                "bool" | "boolean" => DataType::Bool,
-                "int2" | "smallint" => DataType::Int2,
-                "int4" | "int" | "integer" => DataType::Int4,
-                "int8" | "bigint" => DataType::Int8,
-                "float4" | "real" => DataType::Float4,
-                "float8" | "double precision" => DataType::Float8,
-                "numeric" | "decimal" => DataType::Numeric,
-                "text" => DataType::Text,
-                "varchar" | "character varying" => DataType::Varchar { max_chars: typmod },
-                "bytea" => DataType::Bytea,
-                "date" => DataType::Date,
-                "timestamp" | "timestamp without time zone" => DataType::Timestamp,
-                "timestamptz" | "timestamp with time zone" => DataType::TimestampTz,
-                "interval" => DataType::Interval,
-                "uuid" => DataType::Uuid,
-                "json" => DataType::Json,
-                "jsonb" => DataType::Jsonb,
-                "oid" => DataType::Oid,
-                "name" => DataType::Name,
-                "regclass" => DataType::RegClass,
-                "regtype" => DataType::RegType,
-                "regproc" => DataType::RegProc,
-                "regprocedure" => DataType::RegProcedure,
-                "regnamespace" => DataType::RegNamespace,
-                "regrole" => DataType::RegRole,
-                "int2vector" => DataType::Int2Vector,
-                "oidvector" => DataType::OidVector,
-                typname if typname.starts_with('_') && !is_array => {
-                    return DataType::ALL
+                "bool" | "boolean" => (DataType::Bool, -1),
+                "int2" | "smallint" => (DataType::Int2, -1),
+                "int4" | "int" | "integer" => (DataType::Int4, -1),
+                "int8" | "bigint" => (DataType::Int8, -1),
+                "float4" | "real" => (DataType::Float4, -1),
+                "float8" | "double precision" => (DataType::Float8, -1),
+                "float" => match args.take() {
+                    None => (DataType::Float8, -1),
+                    Some(a) => match a[..] {
+                        [p @ 1..=24] if p > 0 => (DataType::Float4, -1),
+                        [25..=53] => (DataType::Float8, -1),
+                        _ => return None,
+                    },
+                },
+                "numeric" | "decimal" => {
+                    let typmod = match args.take().as_deref() {
+                        None => -1,
+                        Some(&[p]) if (1..=1000).contains(&p) => (p << 16) + VARHDRSZ,
+                        Some(&[p, s]) if (1..=1000).contains(&p) && (-1000..=1000).contains(&s) => {
+                            ((p << 16) | (s & 0x7FF)) + VARHDRSZ
+                        }
+                        Some(_) => return None,
+                    };
+                    (DataType::Numeric, typmod)
+                }
+                "text" => (DataType::Text, -1),
+                "varchar" | "character varying" => {
+                    let max_chars = match args.take() {
+                        None => None,
+                        Some(a) => Some(u32::try_from(one_arg(&Some(a))?).ok().filter(|&n| n > 0)?),
+                    };
+                    let typmod = max_chars.map_or(-1, |n| n as i32 + VARHDRSZ);
+                    (DataType::Varchar { max_chars }, typmod)
+                }
+                "bytea" => (DataType::Bytea, -1),
+                "date" => (DataType::Date, -1),
+                "timestamp"
+                | "timestamp without time zone"
+                | "timestamptz"
+                | "timestamp with time zone" => {
+                    let typmod = match args.take() {
+                        None => -1,
+                        // PostgreSQL caps the precision at 6, with a warning.
+                        Some(a) => one_arg(&Some(a)).filter(|p| *p >= 0)?.min(6),
+                    };
+                    let ty = if lower.ends_with("with time zone") || lower == "timestamptz" {
+                        DataType::TimestampTz
+                    } else {
+                        DataType::Timestamp
+                    };
+                    (ty, typmod)
+                }
+                "interval" => {
+                    let typmod = match args.take() {
+                        None => -1,
+                        Some(a) => (0x7FFF << 16) | one_arg(&Some(a)).filter(|p| *p >= 0)?.min(6),
+                    };
+                    (DataType::Interval, typmod)
+                }
+                "uuid" => (DataType::Uuid, -1),
+                "json" => (DataType::Json, -1),
+                "jsonb" => (DataType::Jsonb, -1),
+                "oid" => (DataType::Oid, -1),
+                "name" => (DataType::Name, -1),
+                "regclass" => (DataType::RegClass, -1),
+                "regtype" => (DataType::RegType, -1),
+                "regproc" => (DataType::RegProc, -1),
+                "regprocedure" => (DataType::RegProcedure, -1),
+                "regnamespace" => (DataType::RegNamespace, -1),
+                "regrole" => (DataType::RegRole, -1),
+                "int2vector" => (DataType::Int2Vector, -1),
+                "oidvector" => (DataType::OidVector, -1),
+                typname if typname.starts_with('_') && !is_array && args.is_none() => {
+                    let ty = DataType::ALL
                         .into_iter()
-                        .find(|t| matches!(t, DataType::Array(_)) && t.name() == typname);
+                        .find(|t| matches!(t, DataType::Array(_)) && t.name() == typname)?;
+                    return Some((ty, -1));
                 }
                 _ => return None,
             }
         };
-        if typmod.is_some() && !matches!(base, DataType::Varchar { .. }) {
+        if args.is_some() {
+            // A modifier on a type that takes none.
             return None;
         }
         if is_array {
-            base.array_of()
+            Some((base.array_of()?, typmod))
         } else {
-            Some(base)
+            Some((base, typmod))
         }
     }
 
@@ -2483,6 +2551,14 @@ mod tests {
             ("int2vector", Some(DataType::Int2Vector)),
             ("integer(3)", None),
             ("varchar(0)", None),
+            ("float", Some(DataType::Float8)),
+            ("float(24)", Some(DataType::Float4)),
+            ("float(25)", Some(DataType::Float8)),
+            ("float(54)", None),
+            ("numeric(10,2)", Some(DataType::Numeric)),
+            ("timestamp(3) with time zone", Some(DataType::TimestampTz)),
+            ("TIMESTAMP(3) WITH TIME ZONE", Some(DataType::TimestampTz)),
+            ("timestamp(3)", Some(DataType::Timestamp)),
             ("nosuchtype", None),
         ];
         for (name, want) in cases {
@@ -2508,6 +2584,22 @@ mod tests {
             Some(varchar(None))
         );
         assert_eq!(DataType::from_oid_typmod(Oid(23), -1), Some(DataType::Int4));
+        let typmods = [
+            ("numeric(10,2)", 655366),
+            ("numeric(5)", 327684),
+            ("varchar(10)[]", 14),
+            ("timestamp(3) with time zone", 3),
+            ("timestamp(9)", 6),
+            ("interval(2)", 0x7FFF_0002),
+            ("text", -1),
+        ];
+        for (name, typmod) in typmods {
+            assert_eq!(
+                DataType::parse_type_name(name).map(|t| t.1),
+                Some(typmod),
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -8,4 +8,5 @@
 pub mod array;
 pub mod error;
 pub mod expr;
+pub mod pg_catalog;
 pub mod session;
