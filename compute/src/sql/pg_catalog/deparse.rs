@@ -18,6 +18,7 @@
 //! printed for it; `compute/tests/deparse_pg.rs` checks this module
 //! against it.
 
+use std::cell::Cell;
 use std::fmt::Write as _;
 
 use sqlparser::ast::{self, BinaryOperator, UnaryOperator};
@@ -620,6 +621,30 @@ impl<'a> Analyzer<'a> {
             E::Value(v) => self
                 .value(&v.value, false)
                 .unwrap_or_else(|| Node::Raw(e.to_string())),
+            // `type 'literal'`: the literal read as the type.
+            E::TypedString(typed) => {
+                let (Some((ty, typmod)), Some(value)) = (
+                    DataType::parse_type_name(&typed.data_type.to_string()),
+                    self.value(&typed.value.value, false),
+                ) else {
+                    return Node::Raw(e.to_string());
+                };
+                self.coerce(value, ty, typmod, Context::Explicit)
+            }
+            E::Interval(interval)
+                if interval.leading_field.is_none()
+                    && interval.last_field.is_none()
+                    && interval.leading_precision.is_none()
+                    && interval.fractional_seconds_precision.is_none() =>
+            {
+                match strip_nested(&interval.value) {
+                    ast::Expr::Value(v) => match self.value(&v.value, false) {
+                        Some(value) => self.coerce(value, T::Interval, -1, Context::Explicit),
+                        None => Node::Raw(e.to_string()),
+                    },
+                    _ => Node::Raw(e.to_string()),
+                }
+            }
             E::UnaryOp {
                 op: UnaryOperator::Minus,
                 expr,
@@ -695,6 +720,27 @@ impl<'a> Analyzer<'a> {
                 list,
                 negated,
             } => self.in_list(expr, list, *negated, e),
+            // `a BETWEEN x AND y` is `a >= x AND a <= y`; NOT BETWEEN is
+            // `a < x OR a > y`.
+            E::Between {
+                expr,
+                negated,
+                low,
+                high,
+            } => {
+                let (lo, hi, op) = if *negated {
+                    ("<", ">", BoolOp::Or)
+                } else {
+                    (">=", "<=", BoolOp::And)
+                };
+                Node::Bool {
+                    op,
+                    args: vec![
+                        self.operator(lo, expr, low, e),
+                        self.operator(hi, expr, high, e),
+                    ],
+                }
+            }
             E::Function(f) => self.function(f, e),
             E::AtTimeZone {
                 timestamp,
@@ -903,14 +949,14 @@ impl<'a> Analyzer<'a> {
         };
         // Exact and implicitly castable matches from the table.
         let accepts = |declared: DataType, actual: DataType, node: &Node| {
-            node.is_unknown_const() && declared != TEXTS || {
-                actual == declared || can_cast(&actual, &declared).allowed_in(CastKind::Implicit)
-            }
+            node.is_unknown_const()
+                || actual == declared
+                || can_cast(&actual, &declared).allowed_in(CastKind::Implicit)
         };
         let candidates = OPERATORS.iter().filter(|o| o.name == name);
-        let exact = candidates.clone().find(|o| {
-            o.left == Some(lt) && o.right == rt && !(left.is_unknown_const() && o.right == TEXTS)
-        });
+        let exact = candidates
+            .clone()
+            .find(|o| o.left == Some(lt) && o.right == rt);
         let chosen = exact.or_else(|| {
             candidates.clone().find(|o| {
                 o.left.is_some_and(|d| accepts(d, lt, &left)) && accepts(o.right, rt, &right)
@@ -1231,13 +1277,37 @@ fn value_function(name: &str) -> Option<Node> {
     Some(Node::ValueFn { sql, ty })
 }
 
+/// `PRETTYINDENT_VAR`: how far `CASE` indents its branches.
+const PRETTY_INDENT_VAR: isize = 4;
+
 /// Ports of `ruleutils.c`'s printing functions.
 struct Printer {
     /// `PRETTYFLAG_PAREN`: only the parentheses precedence needs.
     pretty: bool,
+    /// The indentation of keywords on new lines (`indentLevel`).
+    indent: Cell<isize>,
 }
 
 impl Printer {
+    fn new(pretty: bool) -> Printer {
+        Printer {
+            pretty,
+            indent: Cell::new(0),
+        }
+    }
+
+    /// `appendContextKeyword` with `PRETTYFLAG_INDENT`: a new line at the
+    /// current indentation, the keyword, then the indentation changed.
+    fn keyword(&self, out: &mut String, keyword: &str, before: isize, after: isize) {
+        self.indent.set((self.indent.get() + before).max(0));
+        // Trailing spaces go before the line break (`removeStringInfoSpaces`).
+        out.truncate(out.trim_end_matches(' ').len());
+        out.push('\n');
+        out.extend(std::iter::repeat_n(' ', self.indent.get().unsigned_abs()));
+        out.push_str(keyword);
+        self.indent.set((self.indent.get() + after).max(0));
+    }
+
     /// `get_rule_expr`.
     fn expr(&self, node: &Node, out: &mut String, show_implicit: bool) {
         match node {
@@ -1330,20 +1400,20 @@ impl Printer {
                 out.push(')');
             }
             Node::Case { whens, default, .. } => {
-                // PRETTYFLAG_INDENT, which pg_get_expr always sets, puts each
-                // keyword on its own line.
-                out.push_str("CASE");
+                // PRETTYFLAG_INDENT, which pg_get_expr and pg_get_indexdef
+                // always set, puts each keyword on its own line.
+                self.keyword(out, "CASE", 0, PRETTY_INDENT_VAR);
                 for (cond, result) in whens {
-                    out.push_str("\n    WHEN ");
+                    self.keyword(out, "WHEN ", 0, 0);
                     self.expr(cond, out, false);
                     out.push_str(" THEN ");
                     self.expr(result, out, true);
                 }
                 if let Some(default) = default {
-                    out.push_str("\n    ELSE ");
+                    self.keyword(out, "ELSE ", 0, 0);
                     self.expr(default, out, true);
                 }
-                out.push_str("\nEND");
+                self.keyword(out, "END", -PRETTY_INDENT_VAR, 0);
             }
             Node::ValueFn { sql, .. } => out.push_str(sql),
             Node::ArrayOp {
@@ -1589,7 +1659,7 @@ fn simple_binary_op(node: &Node) -> Option<char> {
 /// Prints an analyzed node.
 fn print(node: &Node, pretty: bool) -> String {
     let mut out = String::new();
-    Printer { pretty }.expr(node, &mut out, false);
+    Printer::new(pretty).expr(node, &mut out, false);
     out
 }
 
@@ -1675,7 +1745,7 @@ pub(crate) fn index_expr(table: &TableDef, sql: &str, pretty: bool) -> IndexExpr
     let printed = print(&node, pretty);
     let looks_like_function = matches!(
         node,
-        Node::Func { .. } | Node::Special { .. } | Node::ValueFn { .. }
+        Node::Func { .. } | Node::Special { .. } | Node::ValueFn { .. } | Node::AtTimeZone { .. }
     );
     let text = if looks_like_function {
         printed
@@ -1709,6 +1779,7 @@ fn figure_colname(e: &ast::Expr) -> Option<String> {
             DataType::parse_type_name(&data_type.to_string()).map(|(t, _)| t.name().to_owned())
         }),
         E::Case { .. } => Some("case".to_owned()),
+        E::AtTimeZone { .. } => Some("timezone".to_owned()),
         E::Array(_) => Some("array".to_owned()),
         _ => None,
     }
