@@ -20,6 +20,15 @@
 //! says which. The binder checks it; [`cast`] and [`assign`] then convert,
 //! differing only in `varchar(n)`'s length rule.
 //!
+//! # Declared types
+//!
+//! Several types share a [`Datum`] variant (`"char"` and `name` are text,
+//! the `reg*` types are oids), and a cast can depend on which it is:
+//! `'a'::"char"::int4` is 97, `'a'::text::int4` an error. [`cast_from`] and
+//! [`assign_from`] take the declared source type; [`cast`] and [`assign`]
+//! assume the datum's own. Casts between a `reg*` type and text need the
+//! catalog and fail here with [`TypeError::NeedsCatalog`].
+//!
 //! # jsonb
 //!
 //! Casts involving jsonb use [`crate::pgtext::JsonbHooks`] from the context:
@@ -27,7 +36,7 @@
 //! by reading the printed scalar, which is what `jsonb_int4` and friends
 //! compute. Without hooks they are errors.
 
-use crate::datum::{DataType, Datum, Numeric};
+use crate::datum::{Array, DataType, Datum, Numeric};
 use crate::pgtext::{self, float, TextContext, TypeError};
 
 /// Where PostgreSQL allows a cast (`pg_cast.castcontext`), or that it has
@@ -54,9 +63,10 @@ impl CastKind {
 }
 
 /// Returns where PostgreSQL allows a cast from `from` to `to`: the entry in
-/// `pg_cast`, else the I/O conversion casts (to a string type on assignment,
-/// from one explicitly), else none. A type casts to itself implicitly;
-/// between `varchar` lengths that is a length coercion.
+/// `pg_cast`, else an array coercion (element by element, allowed where the
+/// element cast is), else the I/O conversion casts (to a string type on
+/// assignment, from one explicitly), else none. A type casts to itself
+/// implicitly; between `varchar` lengths that is a length coercion.
 pub fn can_cast(from: &DataType, to: &DataType) -> CastKind {
     use CastKind::{Assignment, Explicit, Implicit};
     use DataType as T;
@@ -64,7 +74,27 @@ pub fn can_cast(from: &DataType, to: &DataType) -> CastKind {
     if from == to || (is_string(from) && is_string(to)) {
         return Implicit;
     }
+    let is_oid = |t: &DataType| *t == T::Oid || t.is_reg();
     match (*from, *to) {
+        // oid and the reg* types are binary-compatible with each other and
+        // with integer; text reads as a regclass implicitly (`nextval('s')`).
+        (T::Int2 | T::Int4 | T::Int8, target) if is_oid(&target) => Implicit,
+        (source, T::Int4 | T::Int8) if is_oid(&source) => Assignment,
+        (T::Oid, target) if target.is_reg() => Implicit,
+        (source, T::Oid) if source.is_reg() => Implicit,
+        (T::RegProc, T::RegProcedure) | (T::RegProcedure, T::RegProc) => Implicit,
+        (T::Text | T::Varchar { .. }, T::RegClass) => Implicit,
+        (T::Text | T::Varchar { .. }, T::Name) | (T::Name, T::Text) => Implicit,
+        (T::Name, T::Varchar { .. }) => Assignment,
+        (T::Char, T::Text) => Implicit,
+        (T::Char, T::Varchar { .. }) | (T::Text | T::Varchar { .. }, T::Char) => Assignment,
+        (T::Int4, T::Char) | (T::Char, T::Int4) => Explicit,
+        // Arrays coerce element by element; a vector is an array of its
+        // element here, but no array becomes a vector.
+        (T::Array(a), T::Array(b)) => can_cast(a, b),
+        (T::Int2Vector | T::OidVector, T::Array(b)) => {
+            can_cast(&from.elem().expect("vectors have elements"), b)
+        }
         // Integers widen implicitly and narrow on assignment.
         (T::Int2, T::Int4 | T::Int8) | (T::Int4, T::Int8) => Implicit,
         (T::Int8, T::Int2 | T::Int4) | (T::Int4, T::Int2) => Assignment,
@@ -84,8 +114,8 @@ pub fn can_cast(from: &DataType, to: &DataType) -> CastKind {
         }
         // I/O conversion: any type prints to a string on assignment, and a
         // string reads as any type when asked explicitly.
-        (_, T::Text | T::Varchar { .. }) => Assignment,
-        (T::Text | T::Varchar { .. }, _) => Explicit,
+        (_, T::Text | T::Varchar { .. } | T::Name) => Assignment,
+        (T::Text | T::Varchar { .. } | T::Name, _) => Explicit,
         _ => CastKind::None,
     }
 }
@@ -93,8 +123,12 @@ pub fn can_cast(from: &DataType, to: &DataType) -> CastKind {
 /// Casts `d` to `to` as an explicit cast (`CAST(d AS to)`, `d::to`) does;
 /// `varchar(n)` truncates longer text. NULL casts to NULL. Fails with
 /// [`TypeError::CannotCast`] where [`can_cast`] says `None`.
+///
+/// The source type is the datum's own ([`Datum::data_type`]): `text` for a
+/// [`Datum::Text`], `oid` for a [`Datum::Oid`]. Where the declared type
+/// matters (`"char"` to `integer`, a `reg*` type), use [`cast_from`].
 pub fn cast(d: Datum, to: &DataType, ctx: &TextContext) -> Result<Datum, TypeError> {
-    convert(d, to, ctx, true)
+    convert(d, None, to, ctx, true)
 }
 
 /// Casts `d` to `to` as storing into a column of type `to` does (implicit
@@ -102,7 +136,32 @@ pub fn cast(d: Datum, to: &DataType, ctx: &TextContext) -> Result<Datum, TypeErr
 /// `varchar(n)` is an error unless the excess is spaces. The binder checks
 /// [`can_cast`] allows the cast on assignment before calling this.
 pub fn assign(d: Datum, to: &DataType, ctx: &TextContext) -> Result<Datum, TypeError> {
-    convert(d, to, ctx, false)
+    convert(d, None, to, ctx, false)
+}
+
+/// Like [`cast`], for a value of the declared type `from`, which must hold
+/// its values in `d`'s variant ([`DataType::value_type`]). A `reg*` value
+/// cast to a string type, and a name cast to a `reg*` type, need the
+/// catalog: they fail with [`TypeError::NeedsCatalog`], and the SQL layer
+/// routes them through `sql::pg_catalog` instead.
+pub fn cast_from(
+    d: Datum,
+    from: &DataType,
+    to: &DataType,
+    ctx: &TextContext,
+) -> Result<Datum, TypeError> {
+    convert(d, Some(from), to, ctx, true)
+}
+
+/// Like [`assign`], for a value of the declared type `from` (see
+/// [`cast_from`]).
+pub fn assign_from(
+    d: Datum,
+    from: &DataType,
+    to: &DataType,
+    ctx: &TextContext,
+) -> Result<Datum, TypeError> {
+    convert(d, Some(from), to, ctx, false)
 }
 
 fn cannot_cast(from: DataType, to: &DataType) -> TypeError {
@@ -112,17 +171,31 @@ fn cannot_cast(from: DataType, to: &DataType) -> TypeError {
     }
 }
 
-fn convert(d: Datum, to: &DataType, ctx: &TextContext, explicit: bool) -> Result<Datum, TypeError> {
+fn convert(
+    d: Datum,
+    from: Option<&DataType>,
+    to: &DataType,
+    ctx: &TextContext,
+    explicit: bool,
+) -> Result<Datum, TypeError> {
     use DataType as T;
-    let Some(from) = d.data_type() else {
+    let Some(held) = d.data_type() else {
         return Ok(Datum::Null);
     };
+    let from = from.copied().unwrap_or(held);
+    debug_assert_eq!(from.value_type(), held, "a {from:?} value held as {held:?}");
     if can_cast(&from, to) == CastKind::None {
         return Err(cannot_cast(from, to));
     }
     // Strings: to a string through the output function, from one through
     // the input function.
-    if let T::Text | T::Varchar { .. } = to {
+    if let T::Text | T::Varchar { .. } | T::Name = to {
+        if from.is_reg() {
+            return Err(TypeError::NeedsCatalog {
+                type_name: from.name(),
+                input: pgtext::format(&d, ctx),
+            });
+        }
         let text = match d {
             Datum::Text(s) | Datum::Json(s) => s,
             // `booltext` spells the words out, unlike `boolout`.
@@ -139,17 +212,73 @@ fn convert(d: Datum, to: &DataType, ctx: &TextContext, explicit: bool) -> Result
             T::Varchar { max_chars } => {
                 Datum::Text(pgtext::coerce_varchar(&text, max_chars, explicit)?.to_owned())
             }
+            T::Name => Datum::Text(pgtext::truncate_name(&text).to_owned()),
             _ => Datum::Text(text),
         });
     }
+    // `"char"` is a byte: text gives its first (`text_char`), an integer
+    // its signed value (`i4tochar`), and back (`chartoi4`).
+    match (&d, *to) {
+        (Datum::Text(s), T::Char) => return Ok(Datum::Text(pgtext::char_from_text(s))),
+        (&Datum::Int4(v), T::Char) => {
+            let byte = i8::try_from(v).map_err(|_| TypeError::IntegerOutOfRange {
+                type_name: "\"char\"",
+            })?;
+            return Ok(Datum::Text(pgtext::char_text(byte as u8)));
+        }
+        (Datum::Text(s), T::Int4) if from == T::Char => {
+            return Ok(Datum::Int4(i32::from(pgtext::char_byte(s) as i8)))
+        }
+        _ => {}
+    }
     let d = match d {
+        // `text_regclass` looks the text up as a name, digits included,
+        // unlike `regclassin`.
+        Datum::Text(s) if *to == T::RegClass => {
+            return Err(TypeError::NeedsCatalog {
+                type_name: to.name(),
+                input: s,
+            })
+        }
         Datum::Text(s) => return pgtext::parse(to, &s, ctx),
         other => other,
     };
     if d.data_type() == Some(*to) {
         return Ok(d);
     }
+    // Between oid and the reg* types the value stays as it is.
+    if let Datum::Oid(_) = d {
+        if to.value_type() == T::Oid {
+            return Ok(d);
+        }
+    }
     Ok(match (d, *to) {
+        // `int4` and `oid` reinterpret each other's bits (-1 is 4294967295);
+        // `int8` must be in the unsigned range (`i8tooid`).
+        (Datum::Int2(v), target) if target.value_type() == T::Oid => {
+            Datum::Oid(i32::from(v) as u32)
+        }
+        (Datum::Int4(v), target) if target.value_type() == T::Oid => Datum::Oid(v as u32),
+        (Datum::Int8(v), target) if target.value_type() == T::Oid => Datum::Oid(
+            u32::try_from(v).map_err(|_| TypeError::IntegerOutOfRange { type_name: "OID" })?,
+        ),
+        (Datum::Oid(v), T::Int4) => Datum::Int4(v as i32),
+        (Datum::Oid(v), T::Int8) => Datum::Int8(i64::from(v)),
+        // Arrays convert element by element and keep their bounds.
+        (Datum::Array(array), target @ T::Array(elem)) => {
+            let lower_bound = array.lower_bound();
+            let from_elem = array.elem_type();
+            let items = array
+                .into_items()
+                .into_iter()
+                .map(|item| convert(item, Some(&from_elem), elem, ctx, explicit))
+                .collect::<Result<Vec<_>, _>>()?;
+            Datum::Array(Box::new(Array::with_lower_bound(
+                target,
+                lower_bound,
+                items,
+            )))
+        }
         (Datum::Int2(v), target) => from_i64(i64::from(v), from, target)?,
         (Datum::Int4(v), T::Bool) => Datum::Bool(v != 0),
         (Datum::Int4(v), target) => from_i64(i64::from(v), from, target)?,
@@ -457,6 +586,39 @@ mod tests {
             (T::Jsonb, T::Int4, Explicit),
             (T::Uuid, T::Bytea, CastKind::None),
             (T::Interval, T::Interval, Implicit),
+            (T::Int4, T::Oid, Implicit),
+            (T::Int8, T::RegClass, Implicit),
+            (T::Oid, T::Int4, Assignment),
+            (T::RegType, T::Int8, Assignment),
+            (T::Oid, T::RegClass, Implicit),
+            (T::RegClass, T::Oid, Implicit),
+            (T::RegClass, T::RegType, CastKind::None),
+            (T::RegProc, T::RegProcedure, Implicit),
+            (T::Text, T::RegClass, Implicit),
+            (T::Text, T::RegType, Explicit),
+            (T::RegType, T::Text, Assignment),
+            (T::Text, T::Name, Implicit),
+            (varchar, T::Name, Implicit),
+            (T::Name, T::Text, Implicit),
+            (T::Name, varchar, Assignment),
+            (T::Name, T::Int4, Explicit),
+            (T::Int4, T::Name, Assignment),
+            (T::Char, T::Text, Implicit),
+            (T::Text, T::Char, Assignment),
+            (T::Int4, T::Char, Explicit),
+            (T::Char, T::Int8, CastKind::None),
+            (T::Name, T::Char, Explicit),
+            (T::Array(&T::Int4), T::Array(&T::Int8), Implicit),
+            (T::Array(&T::Int8), T::Array(&T::Int4), Assignment),
+            (T::Array(&T::Int4), T::Array(&T::Text), Assignment),
+            (T::Array(&T::Text), T::Array(&T::Int4), Explicit),
+            (T::Array(&T::Uuid), T::Array(&T::Bytea), CastKind::None),
+            (T::Array(&T::Int4), T::Text, Assignment),
+            (T::Text, T::Array(&T::Int4), Explicit),
+            (T::Int2Vector, T::Array(&T::Int2), Implicit),
+            (T::OidVector, T::Array(&T::Oid), Implicit),
+            (T::Array(&T::Int2), T::Int2Vector, CastKind::None),
+            (T::Int4, T::Array(&T::Int4), CastKind::None),
         ];
         for (from, to, kind) in cases {
             assert_eq!(can_cast(&from, &to), kind, "{from} -> {to}");
@@ -464,6 +626,130 @@ mod tests {
         assert!(Assignment.allowed_in(Explicit));
         assert!(!Explicit.allowed_in(Assignment));
         assert!(!CastKind::None.allowed_in(Explicit));
+    }
+
+    #[test]
+    fn catalog_types_convert_as_postgres() {
+        let c = |d: Datum, from: DataType, to: DataType| {
+            cast_from(d, &from, &to, &ctx()).map(|out| pgtext::format(&out, &ctx()))
+        };
+        assert_eq!(
+            c(Datum::Int2(-1), DataType::Int2, DataType::Oid),
+            Ok("4294967295".into())
+        );
+        assert_eq!(
+            c(Datum::Int4(-1), DataType::Int4, DataType::RegClass),
+            Ok("4294967295".into())
+        );
+        assert_eq!(
+            c(Datum::Int8(-1), DataType::Int8, DataType::Oid),
+            Err(TypeError::IntegerOutOfRange { type_name: "OID" })
+        );
+        assert_eq!(
+            c(Datum::Int8(4294967295), DataType::Int8, DataType::Oid),
+            Ok("4294967295".into())
+        );
+        assert_eq!(
+            c(Datum::Oid(u32::MAX), DataType::Oid, DataType::Int4),
+            Ok("-1".into())
+        );
+        assert_eq!(
+            c(Datum::Oid(u32::MAX), DataType::Oid, DataType::Int8),
+            Ok("4294967295".into())
+        );
+        assert_eq!(
+            c(Datum::Oid(5), DataType::Oid, DataType::RegType),
+            Ok("5".into())
+        );
+        assert!(matches!(
+            c(Datum::Oid(5), DataType::RegClass, DataType::Text),
+            Err(TypeError::NeedsCatalog {
+                type_name: "regclass",
+                ..
+            })
+        ));
+        assert!(matches!(
+            c(
+                Datum::Text("events".into()),
+                DataType::Text,
+                DataType::RegClass
+            ),
+            Err(TypeError::NeedsCatalog { .. })
+        ));
+        assert!(matches!(
+            c(
+                Datum::Text("16385".into()),
+                DataType::Text,
+                DataType::RegClass
+            ),
+            Err(TypeError::NeedsCatalog { .. })
+        ));
+        assert_eq!(
+            c(Datum::Text("007".into()), DataType::Text, DataType::RegType),
+            Ok("7".into())
+        );
+        assert_eq!(
+            c(Datum::Text("é".into()), DataType::Char, DataType::Int4),
+            Ok("-61".into())
+        );
+        assert_eq!(
+            c(Datum::Text("é".into()), DataType::Text, DataType::Char),
+            Ok("\\303".into())
+        );
+        assert_eq!(
+            c(Datum::Int4(-56), DataType::Int4, DataType::Char),
+            Ok("\\310".into())
+        );
+        assert_eq!(
+            c(Datum::Int4(200), DataType::Int4, DataType::Char),
+            Err(TypeError::IntegerOutOfRange {
+                type_name: "\"char\""
+            })
+        );
+        assert_eq!(
+            c(Datum::Text("abc".into()), DataType::Name, DataType::Char),
+            Ok("a".into())
+        );
+        assert_eq!(
+            c(Datum::Text("x".repeat(70)), DataType::Text, DataType::Name),
+            Ok("x".repeat(63))
+        );
+        let vector = Datum::array(DataType::Int2Vector, vec![Datum::Int2(1), Datum::Int2(2)]);
+        assert_eq!(
+            c(
+                vector,
+                DataType::Int2Vector,
+                DataType::Array(&DataType::Int2)
+            ),
+            Ok("[0:1]={1,2}".into())
+        );
+        let ints = Datum::array(
+            DataType::Array(&DataType::Int4),
+            vec![Datum::Int4(1), Datum::Null],
+        );
+        assert_eq!(
+            c(
+                ints.clone(),
+                DataType::Array(&DataType::Int4),
+                DataType::Array(&DataType::Int8)
+            ),
+            Ok("{1,NULL}".into())
+        );
+        assert_eq!(
+            c(ints, DataType::Array(&DataType::Int4), DataType::Text),
+            Ok("{1,NULL}".into())
+        );
+        assert_eq!(
+            c(
+                Datum::Text("{a}".into()),
+                DataType::Text,
+                DataType::Array(&DataType::Int4)
+            ),
+            Err(TypeError::InvalidSyntax {
+                type_name: "integer",
+                input: "a".into()
+            })
+        );
     }
 
     #[test]
@@ -489,11 +775,28 @@ mod tests {
             },
             Datum::Uuid([7; 16]),
             Datum::Json("7".into()),
+            Datum::Oid(7),
+            Datum::array(DataType::Array(&DataType::Int4), vec![Datum::Int4(7)]),
+            Datum::array(
+                DataType::Array(&DataType::Text),
+                vec![Datum::Text("7".into())],
+            ),
+            Datum::array(DataType::Int2Vector, vec![Datum::Int2(7)]),
+            Datum::array(DataType::OidVector, vec![Datum::Oid(7)]),
         ];
-        for d in samples {
-            let from = d.data_type().expect("not NULL");
+        let declared = [
+            (DataType::Name, Datum::Text("7".into())),
+            (DataType::Char, Datum::Text("7".into())),
+            (DataType::RegClass, Datum::Oid(7)),
+            (DataType::RegProcedure, Datum::Oid(7)),
+        ];
+        let typed = samples
+            .into_iter()
+            .map(|d| (d.data_type().expect("not NULL"), d))
+            .chain(declared);
+        for (from, d) in typed {
             for to in DataType::ALL {
-                let result = cast(d.clone(), &to, &ctx());
+                let result = cast_from(d.clone(), &from, &to, &ctx());
                 let cannot = matches!(result, Err(TypeError::CannotCast { .. }));
                 assert_eq!(
                     cannot,

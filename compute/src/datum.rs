@@ -22,8 +22,18 @@
 //! [`Datum::cmp_same_type`] is SQL ordering within a type, as a PostgreSQL
 //! btree operator class orders: floats put NaN above everything and `-0 = 0`,
 //! numerics compare by value (`1.5 = 1.50`, NaN largest), intervals compare by
-//! their span with 30-day months, text compares bytewise (the "C" collation).
+//! their span with 30-day months, text compares bytewise (the "C" collation),
+//! oids as unsigned integers, arrays element by element (`array_cmp`).
 //! NULL sorts after every value, as in an ascending PostgreSQL index.
+//! `"char"` values are text in their output form, so a byte with the high
+//! bit set (`\303`) sorts as its backslash form, not as the byte.
+//!
+//! # Catalog types
+//!
+//! `oid`, `name`, `"char"`, the `reg*` types, `int2vector`, `oidvector` and
+//! one-dimensional arrays ([`Array`]) exist so that `pg_catalog` can be
+//! typed as PostgreSQL's is. The `reg*` types print as names, which only
+//! the catalog knows: their text I/O lives in `sql::pg_catalog`.
 //!
 //! Rust's `PartialEq` on [`Datum`] is structural per variant (floats by IEEE
 //! `==`, numerics by value); [`Datum::is_identical`] compares
@@ -50,6 +60,8 @@
 //! | 15, 16 | timestamp, timestamptz | i64 little-endian |
 //! | 17 | interval | months i32, days i32, micros i64, little-endian |
 //! | 18 | uuid | 16 bytes |
+//! | 21 | oid and the `reg*` types | varint |
+//! | 22 | array, int2vector, oidvector | varint type OID, zigzag varint lower bound, varint count, datum{count} (NULL or the element type, never an array) |
 //!
 //! The column count lets a decoder detect truncation. A row shorter than the
 //! table's current column list is valid: `ALTER TABLE ADD COLUMN` does not
@@ -124,6 +136,11 @@ const VARHDRSZ: i32 = 4;
 ///
 /// Not `#[non_exhaustive]` on purpose: every encoder and cast must decide what
 /// a new type means, so an added variant should break their `match`es.
+///
+/// Several types share a [`Datum`] variant: `text`, `varchar`, `name` and
+/// `"char"` values are [`Datum::Text`]; `oid` and the `reg*` types are
+/// [`Datum::Oid`]; arrays, `int2vector` and `oidvector` are [`Datum::Array`].
+/// [`DataType::value_type`] says which.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DataType {
     /// `boolean`.
@@ -164,11 +181,50 @@ pub enum DataType {
     Json,
     /// `jsonb`: a binary form owned by the SQL layer.
     Jsonb,
+    /// `oid`: an unsigned 32-bit object identifier. Values are
+    /// [`Datum::Oid`].
+    Oid,
+    /// `name`: an identifier of at most [`NAME_MAX_BYTES`] bytes. Values are
+    /// [`Datum::Text`].
+    Name,
+    /// `"char"`: PostgreSQL's one-byte internal type (`pg_class.relkind`).
+    /// Values are [`Datum::Text`] holding the type's output form: empty for
+    /// the zero byte, the character for ASCII, `\ooo` for a byte with the
+    /// high bit set.
+    Char,
+    /// `regclass`: a relation's OID that prints as its name. Values are
+    /// [`Datum::Oid`]; text I/O needs the catalog (`sql::pg_catalog`).
+    RegClass,
+    /// `regtype`: a type's OID that prints as its name.
+    RegType,
+    /// `regproc`: a function's OID that prints as its name.
+    RegProc,
+    /// `regprocedure`: a function's OID that prints as its signature.
+    RegProcedure,
+    /// `regnamespace`: a schema's OID that prints as its name.
+    RegNamespace,
+    /// `regrole`: a role's OID that prints as its name.
+    RegRole,
+    /// `int2vector`: a list of `smallint`s printed space-separated
+    /// (`pg_index.indkey`). Values are [`Datum::Array`] with lower bound 0.
+    Int2Vector,
+    /// `oidvector`: a list of `oid`s printed space-separated
+    /// (`pg_proc.proargtypes`). Values are [`Datum::Array`] with lower
+    /// bound 0.
+    OidVector,
+    /// A one-dimensional array of the element type, such as `text[]`; see
+    /// [`DataType::array_of`] for the element types that have one. A
+    /// reference keeps `DataType` `Copy`: write `DataType::Array(&DataType::Text)`.
+    Array(&'static DataType),
 }
+
+/// Longest `name` in bytes: PostgreSQL's `NAMEDATALEN - 1`
+/// (`src/include/pg_config_manual.h`). Longer input is truncated.
+pub const NAME_MAX_BYTES: usize = 63;
 
 impl DataType {
     /// Every type, with unbounded `varchar`; for tests and catalogs.
-    pub const ALL: [DataType; 17] = [
+    pub const ALL: [DataType; 48] = [
         DataType::Bool,
         DataType::Int2,
         DataType::Int4,
@@ -186,6 +242,37 @@ impl DataType {
         DataType::Uuid,
         DataType::Json,
         DataType::Jsonb,
+        DataType::Oid,
+        DataType::Name,
+        DataType::Char,
+        DataType::RegClass,
+        DataType::RegType,
+        DataType::RegProc,
+        DataType::RegProcedure,
+        DataType::RegNamespace,
+        DataType::RegRole,
+        DataType::Int2Vector,
+        DataType::OidVector,
+        DataType::Array(&DataType::Bool),
+        DataType::Array(&DataType::Int2),
+        DataType::Array(&DataType::Int4),
+        DataType::Array(&DataType::Int8),
+        DataType::Array(&DataType::Float4),
+        DataType::Array(&DataType::Float8),
+        DataType::Array(&DataType::Numeric),
+        DataType::Array(&DataType::Text),
+        DataType::Array(&DataType::Varchar { max_chars: None }),
+        DataType::Array(&DataType::Bytea),
+        DataType::Array(&DataType::Date),
+        DataType::Array(&DataType::Timestamp),
+        DataType::Array(&DataType::TimestampTz),
+        DataType::Array(&DataType::Interval),
+        DataType::Array(&DataType::Uuid),
+        DataType::Array(&DataType::Json),
+        DataType::Array(&DataType::Jsonb),
+        DataType::Array(&DataType::Oid),
+        DataType::Array(&DataType::Name),
+        DataType::Array(&DataType::Char),
     ];
 
     /// Returns the type's OID in `pg_type` (`src/include/catalog/pg_type.dat`).
@@ -208,10 +295,46 @@ impl DataType {
             DataType::Uuid => 2950,
             DataType::Json => 114,
             DataType::Jsonb => 3802,
+            DataType::Oid => 26,
+            DataType::Name => 19,
+            DataType::Char => 18,
+            DataType::RegClass => 2205,
+            DataType::RegType => 2206,
+            DataType::RegProc => 24,
+            DataType::RegProcedure => 2202,
+            DataType::RegNamespace => 4089,
+            DataType::RegRole => 4096,
+            DataType::Int2Vector => 22,
+            DataType::OidVector => 30,
+            DataType::Array(elem) => match *elem {
+                DataType::Bool => 1000,
+                DataType::Int2 => 1005,
+                DataType::Int4 => 1007,
+                DataType::Int8 => 1016,
+                DataType::Float4 => 1021,
+                DataType::Float8 => 1022,
+                DataType::Numeric => 1231,
+                DataType::Text => 1009,
+                DataType::Varchar { .. } => 1015,
+                DataType::Bytea => 1001,
+                DataType::Date => 1182,
+                DataType::Timestamp => 1115,
+                DataType::TimestampTz => 1185,
+                DataType::Interval => 1187,
+                DataType::Uuid => 2951,
+                DataType::Json => 199,
+                DataType::Jsonb => 3807,
+                DataType::Oid => 1028,
+                DataType::Name => 1003,
+                DataType::Char => 1002,
+                // `array_of` never builds these; they have no array type here.
+                _ => 0,
+            },
         })
     }
 
-    /// Returns the type's name as in `pg_type.typname` (`int4`, `varchar`).
+    /// Returns the type's name as in `pg_type.typname` (`int4`, `varchar`,
+    /// `_text` for `text[]`).
     pub const fn name(self) -> &'static str {
         match self {
             DataType::Bool => "bool",
@@ -231,12 +354,46 @@ impl DataType {
             DataType::Uuid => "uuid",
             DataType::Json => "json",
             DataType::Jsonb => "jsonb",
+            DataType::Oid => "oid",
+            DataType::Name => "name",
+            DataType::Char => "char",
+            DataType::RegClass => "regclass",
+            DataType::RegType => "regtype",
+            DataType::RegProc => "regproc",
+            DataType::RegProcedure => "regprocedure",
+            DataType::RegNamespace => "regnamespace",
+            DataType::RegRole => "regrole",
+            DataType::Int2Vector => "int2vector",
+            DataType::OidVector => "oidvector",
+            DataType::Array(elem) => match *elem {
+                DataType::Bool => "_bool",
+                DataType::Int2 => "_int2",
+                DataType::Int4 => "_int4",
+                DataType::Int8 => "_int8",
+                DataType::Float4 => "_float4",
+                DataType::Float8 => "_float8",
+                DataType::Numeric => "_numeric",
+                DataType::Text => "_text",
+                DataType::Varchar { .. } => "_varchar",
+                DataType::Bytea => "_bytea",
+                DataType::Date => "_date",
+                DataType::Timestamp => "_timestamp",
+                DataType::TimestampTz => "_timestamptz",
+                DataType::Interval => "_interval",
+                DataType::Uuid => "_uuid",
+                DataType::Json => "_json",
+                DataType::Jsonb => "_jsonb",
+                DataType::Oid => "_oid",
+                DataType::Name => "_name",
+                DataType::Char => "_char",
+                _ => "anyarray",
+            },
         }
     }
 
     /// Returns the type named as PostgreSQL's `format_type` names it in
     /// error messages and `information_schema` (`integer`,
-    /// `character varying(10)`).
+    /// `character varying(10)`, `"char"`, `text[]`).
     pub fn format_type(self) -> String {
         let name = match self {
             DataType::Bool => "boolean",
@@ -249,6 +406,8 @@ impl DataType {
             DataType::Varchar { max_chars: None } => "character varying",
             DataType::Timestamp => "timestamp without time zone",
             DataType::TimestampTz => "timestamp with time zone",
+            DataType::Char => "\"char\"",
+            DataType::Array(elem) => return format!("{}[]", elem.format_type()),
             other => other.name(),
         };
         name.to_owned()
@@ -257,6 +416,254 @@ impl DataType {
     /// Returns the type for an OID, with unbounded `varchar` for 1043.
     pub fn from_oid(oid: Oid) -> Option<DataType> {
         DataType::ALL.into_iter().find(|t| t.oid() == oid)
+    }
+
+    /// Returns the type of a catalog column (`pg_attribute.atttypid` and
+    /// `atttypmod`): `varchar(n)` from a typmod of `n + 4`, and for other
+    /// types what [`DataType::from_oid`] returns.
+    pub fn from_oid_typmod(oid: Oid, typmod: i32) -> Option<DataType> {
+        match DataType::from_oid(oid)? {
+            DataType::Varchar { .. } => Some(DataType::Varchar {
+                max_chars: u32::try_from(typmod.checked_sub(VARHDRSZ)?).ok(),
+            }),
+            other => Some(other),
+        }
+    }
+
+    /// Returns the type a PostgreSQL type name denotes, as `regtype` input
+    /// and casts read it: `pg_type.typname` (`int4`, `_text`), the SQL
+    /// spellings (`integer`, `double precision`, `character varying(10)`,
+    /// `timestamp with time zone`), `"char"` in quotes, a `[]` suffix for
+    /// the array type, and an optional `pg_catalog.` qualifier. Case and
+    /// spacing are free outside quotes. Unquoted `char` is SQL's
+    /// `character(1)`, which this engine does not have: `None`.
+    pub fn from_type_name(name: &str) -> Option<DataType> {
+        DataType::parse_type_name(name).map(|(ty, _)| ty)
+    }
+
+    /// Like [`DataType::from_type_name`], also returning the type modifier
+    /// the name gives (`pg_attribute.atttypmod`): `n + 4` for
+    /// `varchar(n)`, `(p << 16 | s) + 4` for `numeric(p, s)`, the precision
+    /// of `timestamp(p)` and `interval(p)`, -1 without one. `float(p)` is
+    /// `real` up to 24 bits of precision and `double precision` above.
+    pub fn parse_type_name(name: &str) -> Option<(DataType, i32)> {
+        let words: Vec<&str> = name.split(is_c_space).filter(|w| !w.is_empty()).collect();
+        let mut text = words.join(" ");
+        let is_array = match text.strip_suffix("[]") {
+            Some(base) => {
+                text = base.trim_end().to_owned();
+                true
+            }
+            None => false,
+        };
+        // Modifiers in parentheses, wherever they are:
+        // `timestamp(3) with time zone`, `numeric (10, 2)`.
+        let mut args: Option<Vec<i32>> = None;
+        if let Some(open) = text.find('(') {
+            let close = open + text[open..].find(')')?;
+            let list = text[open + 1..close]
+                .split(',')
+                .map(|a| a.trim().parse::<i32>().ok())
+                .collect::<Option<Vec<_>>>()?;
+            text = format!(
+                "{} {}",
+                text[..open].trim_end(),
+                text[close + 1..].trim_start()
+            )
+            .trim()
+            .to_owned();
+            args = Some(list);
+        }
+        let quoted_char = text == "\"char\"" || text.eq_ignore_ascii_case("pg_catalog.\"char\"");
+        let mut lower = text.to_ascii_lowercase();
+        if let Some(rest) = lower.strip_prefix("pg_catalog.") {
+            lower = rest.to_owned();
+            text = text["pg_catalog.".len()..].to_owned();
+        }
+        // A quoted name is taken as written, without case folding.
+        if let Some(inner) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+            if inner.contains('"') {
+                return None;
+            }
+            lower = inner.to_owned();
+        }
+        let one_arg = |args: &Option<Vec<i32>>| match args.as_deref() {
+            Some([n]) => Some(*n),
+            _ => None,
+        };
+        let (base, typmod) = if quoted_char {
+            (DataType::Char, -1)
+        } else {
+            match lower.as_str() {
+                "bool" | "boolean" => (DataType::Bool, -1),
+                "int2" | "smallint" => (DataType::Int2, -1),
+                "int4" | "int" | "integer" => (DataType::Int4, -1),
+                "int8" | "bigint" => (DataType::Int8, -1),
+                "float4" | "real" => (DataType::Float4, -1),
+                "float8" | "double precision" => (DataType::Float8, -1),
+                "float" => match args.take() {
+                    None => (DataType::Float8, -1),
+                    Some(a) => match a[..] {
+                        [p @ 1..=24] if p > 0 => (DataType::Float4, -1),
+                        [25..=53] => (DataType::Float8, -1),
+                        _ => return None,
+                    },
+                },
+                "numeric" | "decimal" => {
+                    let typmod = match args.take().as_deref() {
+                        None => -1,
+                        Some(&[p]) if (1..=1000).contains(&p) => (p << 16) + VARHDRSZ,
+                        Some(&[p, s]) if (1..=1000).contains(&p) && (-1000..=1000).contains(&s) => {
+                            ((p << 16) | (s & 0x7FF)) + VARHDRSZ
+                        }
+                        Some(_) => return None,
+                    };
+                    (DataType::Numeric, typmod)
+                }
+                "text" => (DataType::Text, -1),
+                "varchar" | "character varying" => {
+                    let max_chars = match args.take() {
+                        None => None,
+                        Some(a) => Some(u32::try_from(one_arg(&Some(a))?).ok().filter(|&n| n > 0)?),
+                    };
+                    let typmod = max_chars.map_or(-1, |n| n as i32 + VARHDRSZ);
+                    (DataType::Varchar { max_chars }, typmod)
+                }
+                "bytea" => (DataType::Bytea, -1),
+                "date" => (DataType::Date, -1),
+                "timestamp"
+                | "timestamp without time zone"
+                | "timestamptz"
+                | "timestamp with time zone" => {
+                    let typmod = match args.take() {
+                        None => -1,
+                        // PostgreSQL caps the precision at 6, with a warning.
+                        Some(a) => one_arg(&Some(a)).filter(|p| *p >= 0)?.min(6),
+                    };
+                    let ty = if lower.ends_with("with time zone") || lower == "timestamptz" {
+                        DataType::TimestampTz
+                    } else {
+                        DataType::Timestamp
+                    };
+                    (ty, typmod)
+                }
+                "interval" => {
+                    let typmod = match args.take() {
+                        None => -1,
+                        Some(a) => (0x7FFF << 16) | one_arg(&Some(a)).filter(|p| *p >= 0)?.min(6),
+                    };
+                    (DataType::Interval, typmod)
+                }
+                "uuid" => (DataType::Uuid, -1),
+                "json" => (DataType::Json, -1),
+                "jsonb" => (DataType::Jsonb, -1),
+                "oid" => (DataType::Oid, -1),
+                "name" => (DataType::Name, -1),
+                "regclass" => (DataType::RegClass, -1),
+                "regtype" => (DataType::RegType, -1),
+                "regproc" => (DataType::RegProc, -1),
+                "regprocedure" => (DataType::RegProcedure, -1),
+                "regnamespace" => (DataType::RegNamespace, -1),
+                "regrole" => (DataType::RegRole, -1),
+                "int2vector" => (DataType::Int2Vector, -1),
+                "oidvector" => (DataType::OidVector, -1),
+                typname if typname.starts_with('_') && !is_array && args.is_none() => {
+                    let ty = DataType::ALL
+                        .into_iter()
+                        .find(|t| matches!(t, DataType::Array(_)) && t.name() == typname)?;
+                    return Some((ty, -1));
+                }
+                _ => return None,
+            }
+        };
+        if args.is_some() {
+            // A modifier on a type that takes none.
+            return None;
+        }
+        if is_array {
+            Some((base.array_of()?, typmod))
+        } else {
+            Some((base, typmod))
+        }
+    }
+
+    /// Returns the array type whose elements are this type (`text[]` for
+    /// `text`), or `None` if the engine has none: arrays of arrays, of
+    /// vectors and of the `reg*` types. An array of `varchar(n)` is
+    /// `varchar[]`: arrays keep no element typmod.
+    pub const fn array_of(self) -> Option<DataType> {
+        Some(DataType::Array(match self {
+            DataType::Bool => &DataType::Bool,
+            DataType::Int2 => &DataType::Int2,
+            DataType::Int4 => &DataType::Int4,
+            DataType::Int8 => &DataType::Int8,
+            DataType::Float4 => &DataType::Float4,
+            DataType::Float8 => &DataType::Float8,
+            DataType::Numeric => &DataType::Numeric,
+            DataType::Text => &DataType::Text,
+            DataType::Varchar { .. } => &DataType::Varchar { max_chars: None },
+            DataType::Bytea => &DataType::Bytea,
+            DataType::Date => &DataType::Date,
+            DataType::Timestamp => &DataType::Timestamp,
+            DataType::TimestampTz => &DataType::TimestampTz,
+            DataType::Interval => &DataType::Interval,
+            DataType::Uuid => &DataType::Uuid,
+            DataType::Json => &DataType::Json,
+            DataType::Jsonb => &DataType::Jsonb,
+            DataType::Oid => &DataType::Oid,
+            DataType::Name => &DataType::Name,
+            DataType::Char => &DataType::Char,
+            DataType::RegClass
+            | DataType::RegType
+            | DataType::RegProc
+            | DataType::RegProcedure
+            | DataType::RegNamespace
+            | DataType::RegRole
+            | DataType::Int2Vector
+            | DataType::OidVector
+            | DataType::Array(_) => return None,
+        }))
+    }
+
+    /// Returns the element type of an array, `int2vector` (`smallint`) or
+    /// `oidvector` (`oid`); `None` for other types.
+    pub const fn elem(self) -> Option<DataType> {
+        match self {
+            DataType::Array(elem) => Some(*elem),
+            DataType::Int2Vector => Some(DataType::Int2),
+            DataType::OidVector => Some(DataType::Oid),
+            _ => None,
+        }
+    }
+
+    /// Returns the type whose [`Datum`] variant holds this type's values:
+    /// `text` for `varchar`, `name` and `"char"`; `oid` for the `reg*`
+    /// types; the type itself otherwise.
+    pub const fn value_type(self) -> DataType {
+        match self {
+            DataType::Varchar { .. } | DataType::Name | DataType::Char => DataType::Text,
+            DataType::RegClass
+            | DataType::RegType
+            | DataType::RegProc
+            | DataType::RegProcedure
+            | DataType::RegNamespace
+            | DataType::RegRole => DataType::Oid,
+            other => other,
+        }
+    }
+
+    /// Returns whether this is one of the `reg*` types, whose text form
+    /// names a catalog object and so needs the catalog to read and print.
+    pub const fn is_reg(self) -> bool {
+        matches!(
+            self,
+            DataType::RegClass
+                | DataType::RegType
+                | DataType::RegProc
+                | DataType::RegProcedure
+                | DataType::RegNamespace
+                | DataType::RegRole
+        )
     }
 
     /// Returns the type modifier sent in a RowDescription: `n + 4` for
@@ -274,25 +681,57 @@ impl DataType {
     /// variable-length types.
     pub const fn typlen(self) -> i16 {
         match self {
-            DataType::Bool => 1,
+            DataType::Bool | DataType::Char => 1,
             DataType::Int2 => 2,
-            DataType::Int4 | DataType::Float4 | DataType::Date => 4,
+            DataType::Int4
+            | DataType::Float4
+            | DataType::Date
+            | DataType::Oid
+            | DataType::RegClass
+            | DataType::RegType
+            | DataType::RegProc
+            | DataType::RegProcedure
+            | DataType::RegNamespace
+            | DataType::RegRole => 4,
             DataType::Int8 | DataType::Float8 | DataType::Timestamp | DataType::TimestampTz => 8,
             DataType::Interval | DataType::Uuid => 16,
+            DataType::Name => 64,
             DataType::Numeric
             | DataType::Text
             | DataType::Varchar { .. }
             | DataType::Bytea
             | DataType::Json
-            | DataType::Jsonb => -1,
+            | DataType::Jsonb
+            | DataType::Int2Vector
+            | DataType::OidVector
+            | DataType::Array(_) => -1,
         }
     }
 
-    /// Returns whether values of the type have a btree ordering and so can be
-    /// index keys. `json` has none in PostgreSQL; `jsonb`'s is the SQL
-    /// layer's business, and its bytes here are opaque.
+    /// Returns whether values of the type can be index keys here. `json`
+    /// has no btree ordering in PostgreSQL; `jsonb`'s is the SQL layer's
+    /// business, and its bytes here are opaque. Arrays and vectors have
+    /// one in PostgreSQL but no key encoding here yet.
     pub const fn is_key_encodable(self) -> bool {
-        !matches!(self, DataType::Json | DataType::Jsonb)
+        !matches!(
+            self,
+            DataType::Json
+                | DataType::Jsonb
+                | DataType::Int2Vector
+                | DataType::OidVector
+                | DataType::Array(_)
+        )
+    }
+
+    /// Returns whether values of the type have an SQL ordering that
+    /// [`Datum::cmp_same_type`] implements: every type but json and jsonb
+    /// (whose ordering is the SQL layer's), and arrays of those.
+    pub const fn is_orderable(self) -> bool {
+        match self {
+            DataType::Json | DataType::Jsonb => false,
+            DataType::Array(elem) => elem.is_orderable(),
+            _ => true,
+        }
     }
 }
 
@@ -350,6 +789,11 @@ pub enum Datum {
     Json(String),
     /// `jsonb`: an opaque binary blob the SQL layer defines.
     Jsonb(Vec<u8>),
+    /// `oid` and the `reg*` types.
+    Oid(u32),
+    /// An array, `int2vector` or `oidvector`. Boxed, so that arrays do not
+    /// make every datum larger.
+    Array(Box<Array>),
 }
 
 impl Datum {
@@ -360,7 +804,7 @@ impl Datum {
 
     /// Returns the value's type, or `None` for NULL. Text values report
     /// `text`; the column's declared type may be `varchar`.
-    pub const fn data_type(&self) -> Option<DataType> {
+    pub fn data_type(&self) -> Option<DataType> {
         Some(match self {
             Datum::Null => return None,
             Datum::Bool(_) => DataType::Bool,
@@ -379,7 +823,14 @@ impl Datum {
             Datum::Uuid(_) => DataType::Uuid,
             Datum::Json(_) => DataType::Json,
             Datum::Jsonb(_) => DataType::Jsonb,
+            Datum::Oid(_) => DataType::Oid,
+            Datum::Array(a) => a.data_type(),
         })
+    }
+
+    /// Returns an array datum of type `array_type` (see [`Array::new`]).
+    pub fn array(array_type: DataType, items: Vec<Datum>) -> Datum {
+        Datum::Array(Box::new(Array::new(array_type, items)))
     }
 
     /// Compares two values in SQL order, as a PostgreSQL btree operator class
@@ -426,6 +877,8 @@ impl Datum {
                 interval_span(months, days, micros).cmp(&interval_span(months_b, days_b, micros_b))
             }
             (Datum::Uuid(a), Datum::Uuid(b)) => a.cmp(b),
+            (Datum::Oid(a), Datum::Oid(b)) => a.cmp(b),
+            (Datum::Array(a), Datum::Array(b)) => a.cmp_same_type(b)?,
             _ => return None,
         })
     }
@@ -438,12 +891,18 @@ impl Datum {
             (Datum::Float4(a), Datum::Float4(b)) => a.to_bits() == b.to_bits(),
             (Datum::Float8(a), Datum::Float8(b)) => a.to_bits() == b.to_bits(),
             (Datum::Numeric(a), Datum::Numeric(b)) => a.is_identical(b),
+            (Datum::Array(a), Datum::Array(b)) => {
+                a.ty == b.ty
+                    && a.lower_bound == b.lower_bound
+                    && a.items.len() == b.items.len()
+                    && a.items.iter().zip(&b.items).all(|(x, y)| x.is_identical(y))
+            }
             _ => self == other,
         }
     }
 
     fn is_orderable(&self) -> bool {
-        self.data_type().is_some_and(DataType::is_key_encodable)
+        self.data_type().is_some_and(DataType::is_orderable)
     }
 
     fn as_i64(&self) -> Option<i64> {
@@ -462,6 +921,183 @@ impl Datum {
             _ => None,
         }
     }
+}
+
+/// Most elements an array may hold: PostgreSQL's `MaxArraySize`
+/// (`MaxAllocSize / sizeof(Datum)`, `src/include/utils/array.h`).
+pub const ARRAY_MAX_ITEMS: usize = 0x3FFF_FFFF / 8;
+
+/// Every type as a `'static`, so an [`Array`] can point at its type.
+static ALL_TYPES: [DataType; DataType::ALL.len()] = DataType::ALL;
+
+/// A one-dimensional array value: an SQL array (`text[]`), an `int2vector`
+/// or an `oidvector`.
+///
+/// PostgreSQL arrays carry their element type, dimensions and lower bounds;
+/// one dimension is all this engine supports. SQL arrays start at subscript
+/// 1 unless written otherwise (`'[0:1]={a,b}'`); the vectors start at 0, as
+/// `pg_index.indkey[0]` does in PostgreSQL. Elements are NULL or values of
+/// the element type's [`DataType::value_type`]; an empty array has no
+/// dimensions, so its bounds are NULL in SQL.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Array {
+    /// The array's own type: [`DataType::Array`], `Int2Vector` or `OidVector`.
+    ty: &'static DataType,
+    /// Subscript of the first element.
+    lower_bound: i32,
+    items: Vec<Datum>,
+}
+
+impl Array {
+    /// Returns an array of type `array_type` holding `items`, with the
+    /// type's usual lower bound: 1 for SQL arrays, 0 for the vectors.
+    ///
+    /// Panics if `array_type` has no element type or `items` holds more
+    /// than [`ARRAY_MAX_ITEMS`]; in debug builds also if an item is not of
+    /// the element type. Callers building arrays from client input check
+    /// these first.
+    pub fn new(array_type: DataType, items: Vec<Datum>) -> Array {
+        Array::with_lower_bound(array_type, Array::default_lower_bound(array_type), items)
+    }
+
+    /// Returns an array whose first element has subscript `lower_bound`.
+    /// An empty array has no bounds in PostgreSQL, so it gets the default
+    /// one. Panics as [`Array::new`] does, and if the bounds are out of
+    /// range (see [`Array::upper_bound_of`]).
+    pub fn with_lower_bound(array_type: DataType, lower_bound: i32, items: Vec<Datum>) -> Array {
+        let lower_bound = if items.is_empty() {
+            Array::default_lower_bound(array_type)
+        } else {
+            lower_bound
+        };
+        let ty = static_type(array_type)
+            .filter(|t| t.elem().is_some())
+            .unwrap_or_else(|| panic!("{array_type:?} is not an array type"));
+        assert!(
+            items.len() <= ARRAY_MAX_ITEMS,
+            "array of {} items exceeds {ARRAY_MAX_ITEMS}",
+            items.len()
+        );
+        assert!(
+            Array::upper_bound_of(lower_bound, items.len()).is_some(),
+            "array bounds overflow: lower bound {lower_bound}, {} items",
+            items.len()
+        );
+        let elem = ty.elem().expect("checked above").value_type();
+        debug_assert!(
+            items
+                .iter()
+                .all(|d| d.is_null() || d.data_type() == Some(elem)),
+            "{array_type:?} holds an item of another type: {items:?}"
+        );
+        Array {
+            ty,
+            lower_bound,
+            items,
+        }
+    }
+
+    /// Returns the upper bound an array with `lower_bound` and `len` items
+    /// has (`lower_bound - 1` when empty), or `None` if the bounds are out
+    /// of range: PostgreSQL requires `lower_bound + len` to fit an `i32`
+    /// ("array lower bound is too large", `ArrayCheckBounds`).
+    pub fn upper_bound_of(lower_bound: i32, len: usize) -> Option<i32> {
+        let end = i64::from(lower_bound) + i64::try_from(len).ok()?;
+        if end > i64::from(i32::MAX) {
+            return None;
+        }
+        i32::try_from(end - 1).ok()
+    }
+
+    /// Returns the lower bound an array of `array_type` has unless written
+    /// otherwise, and always when empty: 1, or 0 for the vectors.
+    pub fn default_lower_bound(array_type: DataType) -> i32 {
+        match array_type {
+            DataType::Int2Vector | DataType::OidVector => 0,
+            _ => 1,
+        }
+    }
+
+    /// Returns the array's type.
+    pub fn data_type(&self) -> DataType {
+        *self.ty
+    }
+
+    /// Returns the element type.
+    pub fn elem_type(&self) -> DataType {
+        self.ty.elem().expect("an array's type has an element type")
+    }
+
+    /// Returns the subscript of the first element.
+    pub fn lower_bound(&self) -> i32 {
+        self.lower_bound
+    }
+
+    /// Returns the subscript of the last element, or `None` when empty.
+    pub fn upper_bound(&self) -> Option<i32> {
+        if self.items.is_empty() {
+            return None;
+        }
+        Some(
+            Array::upper_bound_of(self.lower_bound, self.items.len())
+                .expect("bounds are checked on construction"),
+        )
+    }
+
+    /// Returns the elements in order.
+    pub fn items(&self) -> &[Datum] {
+        &self.items
+    }
+
+    /// Returns the elements, consuming the array.
+    pub fn into_items(self) -> Vec<Datum> {
+        self.items
+    }
+
+    /// Returns the number of elements.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Returns whether the array has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Returns the element at `subscript`, or `None` outside the bounds
+    /// (where PostgreSQL's `a[i]` is NULL).
+    pub fn get(&self, subscript: i32) -> Option<&Datum> {
+        let offset = i64::from(subscript) - i64::from(self.lower_bound);
+        usize::try_from(offset).ok().and_then(|i| self.items.get(i))
+    }
+
+    /// Compares as PostgreSQL's `array_cmp`: element by element, NULL equal
+    /// to NULL and above every value; then the shorter array first; then
+    /// the lower bound. `None` for different element types or elements
+    /// without an order.
+    fn cmp_same_type(&self, other: &Array) -> Option<Ordering> {
+        let elem = self.elem_type();
+        if elem.value_type() != other.elem_type().value_type() || !elem.is_orderable() {
+            return None;
+        }
+        for (a, b) in self.items.iter().zip(&other.items) {
+            let order = a.cmp_same_type(b)?;
+            if order != Ordering::Equal {
+                return Some(order);
+            }
+        }
+        let by_len = self.items.len().cmp(&other.items.len());
+        if by_len != Ordering::Equal || self.items.is_empty() {
+            return Some(by_len);
+        }
+        Some(self.lower_bound.cmp(&other.lower_bound))
+    }
+}
+
+/// Returns `ty` as a `'static` reference, if it is one of
+/// [`DataType::ALL`] (unbounded `varchar`).
+fn static_type(ty: DataType) -> Option<&'static DataType> {
+    ALL_TYPES.iter().find(|t| **t == ty)
 }
 
 /// Compares floats as PostgreSQL's `float8_cmp_internal`: NaN equals NaN and
@@ -1013,6 +1649,13 @@ pub enum EncodeError {
         /// `pg_type.typname` of the value.
         type_name: &'static str,
     },
+    /// The type has an ordering in PostgreSQL but no key encoding here
+    /// yet: arrays, `int2vector` and `oidvector`.
+    #[error("index keys of type {type_name} are not supported")]
+    KeyTypeUnsupported {
+        /// The type as `format_type` prints it (`integer[]`).
+        type_name: String,
+    },
     /// The row has more than [`MAX_COLUMNS`] columns.
     #[error("row has {count} columns; the limit is {max}")]
     TooManyColumns {
@@ -1117,6 +1760,8 @@ mod row_tag {
     pub const UUID: u8 = 18;
     pub const JSON: u8 = 19;
     pub const JSONB: u8 = 20;
+    pub const OID: u8 = 21;
+    pub const ARRAY: u8 = 22;
 }
 
 /// Appends `row` to `out` in the row encoding (see the module documentation).
@@ -1241,6 +1886,19 @@ fn encode_row_datum(datum: &Datum, out: &mut Vec<u8>) -> Result<(), EncodeError>
         Datum::Uuid(u) => {
             out.push(row_tag::UUID);
             out.extend_from_slice(u);
+        }
+        Datum::Oid(v) => {
+            out.push(row_tag::OID);
+            put_varint(out, u64::from(*v));
+        }
+        Datum::Array(a) => {
+            out.push(row_tag::ARRAY);
+            put_varint(out, u64::from(a.data_type().oid().0));
+            put_varint(out, zigzag(i64::from(a.lower_bound())));
+            put_varint(out, a.len() as u64);
+            for item in a.items() {
+                encode_row_datum(item, out)?;
+            }
         }
     }
     Ok(())
@@ -1395,8 +2053,61 @@ impl<'a> RowReader<'a> {
                 micros: i64::from_le_bytes(self.array()?),
             },
             row_tag::UUID => Datum::Uuid(self.array()?),
+            row_tag::OID => {
+                Datum::Oid(
+                    u32::try_from(self.varint()?).map_err(|_| DecodeError::Corrupt {
+                        offset,
+                        what: "oid out of range",
+                    })?,
+                )
+            }
+            row_tag::ARRAY => Datum::Array(Box::new(self.array_datum(offset)?)),
             _ => return Err(DecodeError::UnknownTag { offset, tag }),
         })
+    }
+
+    /// Reads an array's type, lower bound and elements. Elements are never
+    /// arrays, so this recurses once at most.
+    fn array_datum(&mut self, offset: usize) -> Result<Array, DecodeError> {
+        let corrupt = |what| DecodeError::Corrupt { offset, what };
+        let type_oid = u32::try_from(self.varint()?).map_err(|_| corrupt("array type"))?;
+        let ty = DataType::from_oid(Oid(type_oid))
+            .filter(|t| t.elem().is_some())
+            .ok_or(corrupt("array type"))?;
+        let elem = ty.elem().expect("filtered on elem").value_type();
+        let lower_bound =
+            i32::try_from(self.int(i32::MIN.into(), i32::MAX.into())?).expect("range checked");
+        let count = self.varint()?;
+        // Every element takes at least a byte, which bounds the allocation.
+        let left = (self.bytes.len() - self.pos) as u64;
+        if count > ARRAY_MAX_ITEMS as u64 || count > left {
+            return Err(corrupt("array length"));
+        }
+        let count = usize::try_from(count).expect("count is at most ARRAY_MAX_ITEMS");
+        if Array::upper_bound_of(lower_bound, count).is_none()
+            || (count == 0 && lower_bound != Array::default_lower_bound(ty))
+        {
+            return Err(corrupt("array bounds"));
+        }
+        let mut items = Vec::with_capacity(count);
+        for _ in 0..count {
+            let item_offset = self.pos;
+            if self.bytes.get(item_offset) == Some(&row_tag::ARRAY) {
+                return Err(DecodeError::Corrupt {
+                    offset: item_offset,
+                    what: "nested array",
+                });
+            }
+            let item = self.datum()?;
+            if !item.is_null() && item.data_type() != Some(elem) {
+                return Err(DecodeError::Corrupt {
+                    offset: item_offset,
+                    what: "array element of another type",
+                });
+            }
+            items.push(item);
+        }
+        Ok(Array::with_lower_bound(ty, lower_bound, items))
     }
 
     fn numeric(&mut self, offset: usize) -> Result<Numeric, DecodeError> {
@@ -1617,7 +2328,41 @@ pub(crate) mod strategies {
             .boxed(),
             DataType::Json => arb_string().prop_map(Datum::Json).boxed(),
             DataType::Jsonb => arb_bytes().prop_map(Datum::Jsonb).boxed(),
+            DataType::Name => arb_string().prop_map(Datum::Text).boxed(),
+            DataType::Char => arb_char().prop_map(Datum::Text).boxed(),
+            DataType::Oid
+            | DataType::RegClass
+            | DataType::RegType
+            | DataType::RegProc
+            | DataType::RegProcedure
+            | DataType::RegNamespace
+            | DataType::RegRole => prop_oneof![0u32..3, any::<u32>(), Just(u32::MAX)]
+                .prop_map(Datum::Oid)
+                .boxed(),
+            DataType::Int2Vector | DataType::OidVector => {
+                let elem = ty.elem().expect("vectors have elements");
+                prop::collection::vec(arb_value(elem), 0..4)
+                    .prop_map(move |items| Datum::array(ty, items))
+                    .boxed()
+            }
+            DataType::Array(elem) => {
+                let bounds = prop_oneof![4 => Just(1), 1 => -3i32..3, 1 => Just(i32::MIN)];
+                (prop::collection::vec(arb_nullable(*elem), 0..4), bounds)
+                    .prop_map(move |(items, lower_bound)| {
+                        Datum::Array(Box::new(Array::with_lower_bound(ty, lower_bound, items)))
+                    })
+                    .boxed()
+            }
         }
+    }
+
+    /// A `"char"` value in its canonical text form.
+    pub(crate) fn arb_char() -> impl Strategy<Value = String> {
+        any::<u8>().prop_map(|b| match b {
+            0 => String::new(),
+            1..=0x7F => char::from(b).to_string(),
+            _ => format!("\\{b:03o}"),
+        })
     }
 
     /// A value of `ty` or NULL.
@@ -1677,8 +2422,93 @@ mod tests {
             (DataType::Uuid, 2950, "uuid", "uuid"),
             (DataType::Json, 114, "json", "json"),
             (DataType::Jsonb, 3802, "jsonb", "jsonb"),
+            (DataType::Oid, 26, "oid", "oid"),
+            (DataType::Name, 19, "name", "name"),
+            (DataType::Char, 18, "char", "\"char\""),
+            (DataType::RegClass, 2205, "regclass", "regclass"),
+            (DataType::RegType, 2206, "regtype", "regtype"),
+            (DataType::RegProc, 24, "regproc", "regproc"),
+            (DataType::RegProcedure, 2202, "regprocedure", "regprocedure"),
+            (DataType::RegNamespace, 4089, "regnamespace", "regnamespace"),
+            (DataType::RegRole, 4096, "regrole", "regrole"),
+            (DataType::Int2Vector, 22, "int2vector", "int2vector"),
+            (DataType::OidVector, 30, "oidvector", "oidvector"),
+            (DataType::Array(&DataType::Bool), 1000, "_bool", "boolean[]"),
+            (
+                DataType::Array(&DataType::Int2),
+                1005,
+                "_int2",
+                "smallint[]",
+            ),
+            (DataType::Array(&DataType::Int4), 1007, "_int4", "integer[]"),
+            (DataType::Array(&DataType::Int8), 1016, "_int8", "bigint[]"),
+            (
+                DataType::Array(&DataType::Float4),
+                1021,
+                "_float4",
+                "real[]",
+            ),
+            (
+                DataType::Array(&DataType::Float8),
+                1022,
+                "_float8",
+                "double precision[]",
+            ),
+            (
+                DataType::Array(&DataType::Numeric),
+                1231,
+                "_numeric",
+                "numeric[]",
+            ),
+            (DataType::Array(&DataType::Text), 1009, "_text", "text[]"),
+            (
+                DataType::Array(&DataType::Varchar { max_chars: None }),
+                1015,
+                "_varchar",
+                "character varying[]",
+            ),
+            (DataType::Array(&DataType::Bytea), 1001, "_bytea", "bytea[]"),
+            (DataType::Array(&DataType::Date), 1182, "_date", "date[]"),
+            (
+                DataType::Array(&DataType::Timestamp),
+                1115,
+                "_timestamp",
+                "timestamp without time zone[]",
+            ),
+            (
+                DataType::Array(&DataType::TimestampTz),
+                1185,
+                "_timestamptz",
+                "timestamp with time zone[]",
+            ),
+            (
+                DataType::Array(&DataType::Interval),
+                1187,
+                "_interval",
+                "interval[]",
+            ),
+            (DataType::Array(&DataType::Uuid), 2951, "_uuid", "uuid[]"),
+            (DataType::Array(&DataType::Json), 199, "_json", "json[]"),
+            (DataType::Array(&DataType::Jsonb), 3807, "_jsonb", "jsonb[]"),
+            (DataType::Array(&DataType::Oid), 1028, "_oid", "oid[]"),
+            (DataType::Array(&DataType::Name), 1003, "_name", "name[]"),
+            (
+                DataType::Array(&DataType::Char),
+                1002,
+                "_char",
+                "\"char\"[]",
+            ),
         ];
         assert_eq!(expected.len(), DataType::ALL.len());
+        for ty in DataType::ALL {
+            if let Some(elem) = ty.elem() {
+                if let DataType::Array(_) = ty {
+                    assert_eq!(elem.array_of(), Some(ty), "{ty:?}");
+                }
+            } else if !ty.is_reg() {
+                assert_eq!(ty.array_of().and_then(DataType::elem), Some(ty), "{ty:?}");
+            }
+        }
         for (ty, oid, name, formatted) in expected {
             assert_eq!(ty.oid(), Oid(oid), "{ty:?}");
             assert_eq!(ty.name(), name, "{ty:?}");
@@ -1693,6 +2523,240 @@ mod tests {
         assert_eq!(varchar10.format_type(), "character varying(10)");
         assert_eq!(DataType::Text.typmod(), -1);
         assert_eq!(DataType::from_oid(Oid(0)), None);
+    }
+
+    #[test]
+    fn type_names_parse_as_regtype_reads_them() {
+        let varchar = |n| DataType::Varchar { max_chars: n };
+        let cases = [
+            ("integer", Some(DataType::Int4)),
+            ("INT", Some(DataType::Int4)),
+            ("int4", Some(DataType::Int4)),
+            ("pg_catalog.int8", Some(DataType::Int8)),
+            ("double  precision", Some(DataType::Float8)),
+            ("character varying(10)", Some(varchar(Some(10)))),
+            ("varchar ( 3 )", Some(varchar(Some(3)))),
+            ("varchar", Some(varchar(None))),
+            ("timestamp with time zone", Some(DataType::TimestampTz)),
+            ("\"char\"", Some(DataType::Char)),
+            ("pg_catalog.\"char\"", Some(DataType::Char)),
+            ("\"char\"[]", Some(DataType::Array(&DataType::Char))),
+            ("char", None),
+            ("\"int4\"", Some(DataType::Int4)),
+            ("\"INT4\"", None),
+            ("text[]", Some(DataType::Array(&DataType::Text))),
+            ("_text", Some(DataType::Array(&DataType::Text))),
+            ("_text[]", None),
+            ("regclass", Some(DataType::RegClass)),
+            ("regclass[]", None),
+            ("int2vector", Some(DataType::Int2Vector)),
+            ("integer(3)", None),
+            ("varchar(0)", None),
+            ("float", Some(DataType::Float8)),
+            ("float(24)", Some(DataType::Float4)),
+            ("float(25)", Some(DataType::Float8)),
+            ("float(54)", None),
+            ("numeric(10,2)", Some(DataType::Numeric)),
+            ("timestamp(3) with time zone", Some(DataType::TimestampTz)),
+            ("TIMESTAMP(3) WITH TIME ZONE", Some(DataType::TimestampTz)),
+            ("timestamp(3)", Some(DataType::Timestamp)),
+            ("nosuchtype", None),
+        ];
+        for (name, want) in cases {
+            assert_eq!(DataType::from_type_name(name), want, "{name:?}");
+        }
+        for ty in DataType::ALL {
+            // Unquoted, `char` is SQL's `character`; `"char"` needs quotes.
+            if ty != DataType::Char {
+                assert_eq!(DataType::from_type_name(ty.name()), Some(ty), "{ty:?}");
+            }
+            assert_eq!(
+                DataType::from_type_name(&ty.format_type()),
+                Some(ty),
+                "{ty:?}"
+            );
+        }
+        assert_eq!(
+            DataType::from_oid_typmod(Oid(1043), 14),
+            Some(varchar(Some(10)))
+        );
+        assert_eq!(
+            DataType::from_oid_typmod(Oid(1043), -1),
+            Some(varchar(None))
+        );
+        assert_eq!(DataType::from_oid_typmod(Oid(23), -1), Some(DataType::Int4));
+        let typmods = [
+            ("numeric(10,2)", 655366),
+            ("numeric(5)", 327684),
+            ("varchar(10)[]", 14),
+            ("timestamp(3) with time zone", 3),
+            ("timestamp(9)", 6),
+            ("interval(2)", 0x7FFF_0002),
+            ("text", -1),
+        ];
+        for (name, typmod) in typmods {
+            assert_eq!(
+                DataType::parse_type_name(name).map(|t| t.1),
+                Some(typmod),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn arrays_compare_as_array_cmp() {
+        let ints = |items: &[Option<i32>]| {
+            Datum::array(
+                DataType::Array(&DataType::Int4),
+                items
+                    .iter()
+                    .map(|v| v.map_or(Datum::Null, Datum::Int4))
+                    .collect(),
+            )
+        };
+        let ascending = [
+            ints(&[]),
+            ints(&[Some(1)]),
+            ints(&[Some(1), Some(2)]),
+            ints(&[Some(1), None]),
+            ints(&[Some(2)]),
+            ints(&[None]),
+        ];
+        for pair in ascending.windows(2) {
+            assert_eq!(
+                pair[0].cmp_same_type(&pair[1]),
+                Some(Ordering::Less),
+                "{:?} < {:?}",
+                pair[0],
+                pair[1]
+            );
+        }
+        assert_eq!(
+            ints(&[None]).cmp_same_type(&ints(&[None])),
+            Some(Ordering::Equal)
+        );
+        let shifted = Datum::Array(Box::new(Array::with_lower_bound(
+            DataType::Array(&DataType::Int4),
+            0,
+            vec![Datum::Int4(1)],
+        )));
+        assert_eq!(
+            shifted.cmp_same_type(&ints(&[Some(1)])),
+            Some(Ordering::Less)
+        );
+        let texts = Datum::array(DataType::Array(&DataType::Text), vec![]);
+        assert_eq!(texts.cmp_same_type(&ints(&[])), None);
+        let names = Datum::array(
+            DataType::Array(&DataType::Name),
+            vec![Datum::Text("a".into())],
+        );
+        let text = Datum::array(
+            DataType::Array(&DataType::Text),
+            vec![Datum::Text("a".into())],
+        );
+        assert_eq!(names.cmp_same_type(&text), Some(Ordering::Equal));
+        let json = Datum::array(DataType::Array(&DataType::Json), vec![]);
+        assert_eq!(json.cmp_same_type(&json), None);
+        assert_eq!(
+            Datum::Oid(u32::MAX).cmp_same_type(&Datum::Oid(1)),
+            Some(Ordering::Greater)
+        );
+    }
+
+    #[test]
+    fn arrays_report_bounds_and_subscripts() {
+        let a = Array::with_lower_bound(
+            DataType::Array(&DataType::Text),
+            -1,
+            vec![Datum::Text("x".into()), Datum::Null],
+        );
+        assert_eq!((a.lower_bound(), a.upper_bound()), (-1, Some(0)));
+        assert_eq!(a.get(-1), Some(&Datum::Text("x".into())));
+        assert_eq!(a.get(0), Some(&Datum::Null));
+        assert_eq!(a.get(1), None);
+        assert_eq!(a.get(i32::MIN), None);
+        let v = Array::new(DataType::Int2Vector, vec![Datum::Int2(3)]);
+        assert_eq!((v.lower_bound(), v.elem_type()), (0, DataType::Int2));
+        assert_eq!(Array::upper_bound_of(i32::MAX, 1), None);
+        assert_eq!(Array::upper_bound_of(i32::MAX - 1, 1), Some(i32::MAX - 1));
+        assert_eq!(Array::upper_bound_of(i32::MAX, 0), Some(i32::MAX - 1));
+        assert_eq!(Array::upper_bound_of(i32::MIN, 1), Some(i32::MIN));
+        assert_eq!(
+            Array::new(DataType::Array(&DataType::Int4), vec![]).upper_bound(),
+            None
+        );
+        let empty = Array::with_lower_bound(DataType::Array(&DataType::Int4), i32::MIN, vec![]);
+        assert_eq!(empty.lower_bound(), 1, "empty arrays have no bounds");
+    }
+
+    #[test]
+    fn corrupt_arrays_are_errors() {
+        let mut good = Vec::new();
+        encode_row(
+            &[Datum::array(
+                DataType::Array(&DataType::Int4),
+                vec![Datum::Int4(1)],
+            )],
+            &mut good,
+        )
+        .expect("encodes");
+        assert_eq!(decode_row(&good).map(|r| r.len()), Ok(1));
+        let cases: &[(&[u8], &str)] = &[
+            (
+                &[1, 1, row_tag::ARRAY, 23, 2, 0],
+                "element type is not an array type",
+            ),
+            (
+                &[1, 1, row_tag::ARRAY, 0xEF, 0x07, 2, 5],
+                "count beyond the input",
+            ),
+            (
+                &[1, 1, row_tag::ARRAY, 0xEF, 0x07, 2, 1, row_tag::TEXT, 0],
+                "element of another type",
+            ),
+            (
+                &[
+                    1,
+                    1,
+                    row_tag::ARRAY,
+                    0xEF,
+                    0x07,
+                    2,
+                    1,
+                    row_tag::ARRAY,
+                    0xEF,
+                    0x07,
+                    2,
+                    0,
+                ],
+                "nested array",
+            ),
+            (
+                &[
+                    1,
+                    1,
+                    row_tag::ARRAY,
+                    0xEF,
+                    0x07,
+                    0xFE,
+                    0xFF,
+                    0xFF,
+                    0xFF,
+                    0x0F,
+                    2,
+                    0,
+                    0,
+                ],
+                "upper bound overflows",
+            ),
+            (
+                &[1, 1, row_tag::OID, 0x80, 0x80, 0x80, 0x80, 0x10],
+                "oid above u32",
+            ),
+        ];
+        for (bytes, why) in cases {
+            assert!(decode_row(bytes).is_err(), "{why}: {bytes:?} decoded");
+        }
     }
 
     #[test]

@@ -32,6 +32,16 @@
 //! are rejected as not recognized where PostgreSQL would accept them, in
 //! input and in `SET TimeZone` alike.
 //!
+//! # Arrays and catalog types
+//!
+//! Arrays follow `array_in` and `array_out` (`pgtext/array.rs`), one
+//! dimension only. `"char"` reads and prints as PostgreSQL 15's `charin` and
+//! `charout` (`\ooo` for bytes with the high bit set). A `reg*` type reads
+//! here only as a number or `-`; names need the catalog
+//! ([`TypeError::NeedsCatalog`]), and [`format()`] prints a `reg*` value's
+//! number, since the datum does not say which `reg*` type it is: the SQL
+//! layer prints those through `sql::pg_catalog::reg_out`.
+//!
 //! # The clock and jsonb
 //!
 //! This module reads no clock: `now`, `today`, `tomorrow` and `yesterday`
@@ -40,12 +50,15 @@
 //! and output functions in through [`JsonbHooks`]; json is checked here with
 //! a port of PostgreSQL's JSON lexer and kept as written.
 
+mod array;
 mod datetime;
 mod json;
 
 use std::fmt;
 
-use crate::datum::{DataType, Datum, Numeric, NumericError};
+use crate::datum::{DataType, Datum, Numeric, NumericError, NAME_MAX_BYTES};
+
+pub(crate) use array::{join as join_array, split as split_array, ArrayLiteral};
 
 pub(crate) use json::kind as json_kind;
 
@@ -78,6 +91,10 @@ pub mod sqlstate {
     pub const CANNOT_COERCE: &str = "42846";
     /// `feature_not_supported`.
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
+    /// `array_subscript_error`.
+    pub const ARRAY_SUBSCRIPT_ERROR: &str = "2202E";
+    /// `program_limit_exceeded`.
+    pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
 }
 
 /// An error from reading, printing or casting a value, with PostgreSQL's
@@ -267,6 +284,56 @@ pub enum TypeError {
         /// What was asked for.
         what: &'static str,
     },
+    /// An array literal that does not parse (22P02); the detail says why,
+    /// as PostgreSQL's does.
+    #[error("malformed array literal: \"{input}\"")]
+    MalformedArray {
+        /// The text as given.
+        input: String,
+        /// PostgreSQL's DETAIL, such as `Unexpected end of input.`
+        detail: String,
+    },
+    /// An array literal nested deeper than PostgreSQL's `MAXDIM` (54000).
+    #[error("number of array dimensions ({count}) exceeds the maximum allowed ({max})")]
+    ArrayDimensionsExceeded {
+        /// The dimensions found so far.
+        count: usize,
+        /// `MAXDIM`.
+        max: usize,
+    },
+    /// `[ub:lb]` with the bounds reversed (2202E).
+    #[error("upper bound cannot be less than lower bound")]
+    ArrayBoundsReversed,
+    /// An array whose lower bound plus length overflows an `i32` (54000).
+    #[error("array lower bound is too large: {lower_bound}")]
+    ArrayLowerBoundTooLarge {
+        /// The lower bound.
+        lower_bound: i32,
+    },
+    /// An array with more elements than PostgreSQL's `MaxArraySize`
+    /// (54000).
+    #[error("array size exceeds the maximum allowed ({max})")]
+    ArrayTooLarge {
+        /// [`crate::datum::ARRAY_MAX_ITEMS`].
+        max: usize,
+    },
+    /// An `int2vector` or `oidvector` with more than `FUNC_MAX_ARGS`
+    /// elements (22023).
+    #[error("{type_name} has too many elements")]
+    VectorTooLong {
+        /// `int2vector` or `oidvector`.
+        type_name: &'static str,
+    },
+    /// A `reg*` value given by name, which only the catalog can resolve
+    /// (0A000): the SQL layer reads it with `sql::pg_catalog::reg_in`.
+    /// Numeric OIDs and `-` need no catalog and are read here.
+    #[error("{type_name} input \"{input}\" needs the catalog")]
+    NeedsCatalog {
+        /// `regclass`, `regtype`, …
+        type_name: &'static str,
+        /// The text as given.
+        input: String,
+    },
 }
 
 impl TypeError {
@@ -282,6 +349,13 @@ impl TypeError {
             | TypeError::TimeZoneNotRecognized { .. }
             | TypeError::InvalidTimeZoneSetting { .. }
             | TypeError::JsonbScalarCast { .. } => sqlstate::INVALID_PARAMETER_VALUE,
+            TypeError::MalformedArray { .. } => sqlstate::INVALID_TEXT_REPRESENTATION,
+            TypeError::VectorTooLong { .. } => sqlstate::INVALID_PARAMETER_VALUE,
+            TypeError::ArrayDimensionsExceeded { .. }
+            | TypeError::ArrayLowerBoundTooLarge { .. }
+            | TypeError::ArrayTooLarge { .. } => sqlstate::PROGRAM_LIMIT_EXCEEDED,
+            TypeError::ArrayBoundsReversed => sqlstate::ARRAY_SUBSCRIPT_ERROR,
+            TypeError::NeedsCatalog { .. } => sqlstate::FEATURE_NOT_SUPPORTED,
             TypeError::IntegerInputOutOfRange { .. }
             | TypeError::FloatInputOutOfRange { .. }
             | TypeError::NumericOverflow
@@ -311,7 +385,9 @@ impl TypeError {
     /// Returns PostgreSQL's DETAIL for this error, if it sends one.
     pub fn detail(&self) -> Option<&str> {
         match self {
-            TypeError::InvalidJson { detail } => Some(detail),
+            TypeError::InvalidJson { detail } | TypeError::MalformedArray { detail, .. } => {
+                Some(detail)
+            }
             TypeError::Jsonb { detail, .. } => detail.as_deref(),
             _ => None,
         }
@@ -510,6 +586,26 @@ pub fn parse(ty: &DataType, text: &str, ctx: &TextContext) -> Result<Datum, Type
             })?;
             Datum::Jsonb((hooks.parse)(text)?)
         }
+        DataType::Oid => Datum::Oid(parse_oid(text)?),
+        DataType::Name => Datum::Text(truncate_name(text).to_owned()),
+        DataType::Char => Datum::Text(char_from_text(text)),
+        DataType::RegClass
+        | DataType::RegType
+        | DataType::RegProc
+        | DataType::RegProcedure
+        | DataType::RegNamespace
+        | DataType::RegRole => {
+            Datum::Oid(
+                parse_reg_oid(*ty, text)?.ok_or_else(|| TypeError::NeedsCatalog {
+                    type_name: ty.name(),
+                    input: text.to_owned(),
+                })?,
+            )
+        }
+        DataType::Int2Vector | DataType::OidVector => {
+            Datum::Array(Box::new(array::parse_vector(*ty, text)?))
+        }
+        DataType::Array(_) => Datum::Array(Box::new(array::parse_array(*ty, text, ctx)?)),
     })
 }
 
@@ -545,6 +641,130 @@ pub fn format(d: &Datum, ctx: &TextContext) -> String {
             Some(hooks) => (hooks.format)(b),
             None => format_bytea(b),
         },
+        Datum::Oid(v) => v.to_string(),
+        Datum::Array(a) => match a.data_type() {
+            DataType::Int2Vector | DataType::OidVector => array::format_vector(a, ctx),
+            _ => array::format_array(a, ctx),
+        },
+    }
+}
+
+/// Reads an `oid` as PostgreSQL 15's `oidin`: whitespace, an optional sign,
+/// decimal digits, whitespace. Negative values down to -2³¹ wrap around,
+/// as C's `strtoul` makes them: `-1` is 4294967295.
+pub(crate) fn parse_oid(text: &str) -> Result<u32, TypeError> {
+    oid_prefix(text, false).map(|(oid, _)| oid)
+}
+
+/// `oidin_subr`: reads an oid from the start of `text`. In a vector the
+/// number may be followed by anything (the caller looks), and the number
+/// of bytes read is returned; alone, only whitespace may follow.
+pub(crate) fn oid_prefix(text: &str, in_vector: bool) -> Result<(u32, usize), TypeError> {
+    let syntax = || TypeError::InvalidSyntax {
+        type_name: "oid",
+        input: text.to_owned(),
+    };
+    let out_of_range = || TypeError::IntegerInputOutOfRange {
+        type_name: "oid",
+        input: text.to_owned(),
+    };
+    let bytes = text.as_bytes();
+    let mut i = bytes.iter().take_while(|&&b| is_c_space_byte(b)).count();
+    let negative = match bytes.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    let digits = bytes[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 {
+        return Err(syntax());
+    }
+    let mut value: u64 = 0;
+    for &b in &bytes[i..i + digits] {
+        value = value
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(b - b'0')))
+            .ok_or_else(out_of_range)?;
+    }
+    i += digits;
+    if negative {
+        value = value.wrapping_neg();
+    }
+    if !in_vector {
+        i += bytes[i..]
+            .iter()
+            .take_while(|&&b| is_c_space_byte(b))
+            .count();
+        if i != bytes.len() {
+            return Err(syntax());
+        }
+    }
+    // The value must be a u32, or an i32 that `strtoul` wrapped.
+    let oid = value as u32;
+    if value != u64::from(oid) && value != i64::from(oid as i32) as u64 {
+        return Err(out_of_range());
+    }
+    Ok((oid, i))
+}
+
+/// Reads a `reg*` value without the catalog, as `regclassin` and its
+/// siblings do before any lookup: `-` is 0 and a string of digits is an
+/// OID. Returns `None` for a name, which needs the catalog.
+pub(crate) fn parse_reg_oid(_ty: DataType, text: &str) -> Result<Option<u32>, TypeError> {
+    if text == "-" {
+        return Ok(Some(0));
+    }
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return parse_oid(text).map(Some);
+    }
+    Ok(None)
+}
+
+/// Cuts `text` to at most [`NAME_MAX_BYTES`] bytes at a character boundary,
+/// as `namein` and the text-to-name cast do.
+pub(crate) fn truncate_name(text: &str) -> &str {
+    if text.len() <= NAME_MAX_BYTES {
+        return text;
+    }
+    let mut end = NAME_MAX_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Reads a `"char"` as PostgreSQL 15's `charin` and `text_char`: `\ooo`
+/// (backslash and three octal digits) is that byte, anything else its first
+/// byte, the empty string the zero byte. Returns the value's canonical text
+/// (see [`char_text`]).
+pub(crate) fn char_from_text(text: &str) -> String {
+    char_text(char_byte(text))
+}
+
+/// The byte a `"char"` text form holds (see [`char_from_text`]).
+pub(crate) fn char_byte(text: &str) -> u8 {
+    match text.as_bytes() {
+        [b'\\', a @ b'0'..=b'7', b @ b'0'..=b'7', c @ b'0'..=b'7'] => ((a - b'0') << 6)
+            .wrapping_add((b - b'0') << 3)
+            .wrapping_add(c - b'0'),
+        [first, ..] => *first,
+        [] => 0,
+    }
+}
+
+/// Prints a `"char"` byte as `charout`: nothing for 0, the character for
+/// ASCII, `\ooo` in octal for a byte with the high bit set.
+pub(crate) fn char_text(byte: u8) -> String {
+    match byte {
+        0 => String::new(),
+        1..=0x7F => char::from(byte).to_string(),
+        _ => format!("\\{byte:03o}"),
     }
 }
 
@@ -1562,12 +1782,12 @@ mod tests {
         assert_eq!(roundtrip(DataType::Numeric, "1e -2"), "0.01");
     }
 
-    /// Every type but jsonb, which needs hooks and is the jsonb module's to
-    /// test, plus a bounded varchar.
+    /// Every type but jsonb (and its array), which needs hooks and is the
+    /// jsonb module's to test, plus a bounded varchar.
     fn roundtrip_types() -> Vec<DataType> {
         DataType::ALL
             .into_iter()
-            .filter(|t| *t != DataType::Jsonb)
+            .filter(|t| *t != DataType::Jsonb && *t != DataType::Array(&DataType::Jsonb))
             .chain([DataType::Varchar {
                 max_chars: Some(10),
             }])
@@ -1637,7 +1857,7 @@ mod tests {
                 }
             })
             .boxed(),
-            DataType::Text | DataType::Varchar { .. } => arb_value(ty)
+            DataType::Text | DataType::Varchar { .. } | DataType::Name => arb_value(ty)
                 .prop_map(|d| match d {
                     Datum::Text(s) => Datum::Text(s.replace('\0', "").chars().take(10).collect()),
                     other => other,
@@ -1658,8 +1878,89 @@ mod tests {
                     other => other,
                 })
                 .boxed(),
+            DataType::Array(elem) => {
+                let bounds = prop_oneof![4 => Just(1), 1 => -3i32..3];
+                (
+                    prop::collection::vec(
+                        prop_oneof![1 => Just(Datum::Null), 4 => arb_pg_value(*elem)],
+                        0..4,
+                    ),
+                    bounds,
+                )
+                    .prop_map(move |(items, lower_bound)| {
+                        Datum::Array(Box::new(crate::datum::Array::with_lower_bound(
+                            ty,
+                            lower_bound,
+                            items,
+                        )))
+                    })
+                    .boxed()
+            }
             _ => arb_value(ty),
         }
+    }
+
+    #[test]
+    fn new_types_read_and_print_as_postgres() {
+        assert_eq!(roundtrip(DataType::Oid, " 12 "), "12");
+        assert_eq!(roundtrip(DataType::Oid, "-1"), "4294967295");
+        assert_eq!(roundtrip(DataType::Oid, "-2147483648"), "2147483648");
+        assert_eq!(roundtrip(DataType::Oid, "010"), "10");
+        for bad in ["", "  ", "0x10", "1 2", "x"] {
+            assert_eq!(
+                parse(&DataType::Oid, bad, &ctx()),
+                Err(TypeError::InvalidSyntax {
+                    type_name: "oid",
+                    input: bad.into()
+                }),
+                "{bad:?}"
+            );
+        }
+        for big in ["4294967296", "-2147483649", "99999999999999999999"] {
+            assert_eq!(
+                parse(&DataType::Oid, big, &ctx()),
+                Err(TypeError::IntegerInputOutOfRange {
+                    type_name: "oid",
+                    input: big.into()
+                }),
+                "{big:?}"
+            );
+        }
+        assert_eq!(roundtrip(DataType::Char, "abc"), "a");
+        assert_eq!(roundtrip(DataType::Char, ""), "");
+        assert_eq!(roundtrip(DataType::Char, "é"), "\\303");
+        assert_eq!(roundtrip(DataType::Char, "\\101"), "A");
+        assert_eq!(roundtrip(DataType::Char, "\\3a"), "\\");
+        assert_eq!(roundtrip(DataType::Name, &"x".repeat(70)), "x".repeat(63));
+        assert_eq!(roundtrip(DataType::Name, &"é".repeat(40)), "é".repeat(31));
+        assert_eq!(roundtrip(DataType::RegClass, "007"), "7");
+        assert_eq!(roundtrip(DataType::RegType, "-"), "0");
+        assert_eq!(
+            parse(&DataType::RegClass, " 7 ", &ctx()),
+            Err(TypeError::NeedsCatalog {
+                type_name: "regclass",
+                input: " 7 ".into()
+            })
+        );
+        let int4s = DataType::Array(&DataType::Int4);
+        assert_eq!(roundtrip(int4s, " { 1 , NULL }"), "{1,NULL}");
+        assert_eq!(roundtrip(int4s, "[0:1]={1,2}"), "[0:1]={1,2}");
+        assert_eq!(
+            roundtrip(
+                DataType::Array(&DataType::Text),
+                "{\"a b\",\"c\\\"d\",\"\",NULL,\"NULL\"}"
+            ),
+            "{\"a b\",\"c\\\"d\",\"\",NULL,\"NULL\"}"
+        );
+        assert_eq!(
+            parse(&int4s, "{x}", &ctx()),
+            Err(TypeError::InvalidSyntax {
+                type_name: "integer",
+                input: "x".into()
+            })
+        );
+        assert_eq!(roundtrip(DataType::Int2Vector, " 1  2 3 "), "1 2 3");
+        assert_eq!(roundtrip(DataType::OidVector, ""), "");
     }
 
     proptest! {

@@ -210,6 +210,16 @@ fn datum_node(value: &Datum) -> Result<Node<'_>, JsonbError> {
             micros,
         } => string(format_interval(months, days, micros)),
         Datum::Uuid(uuid) => string(uuid_text(uuid)),
+        // `oid` is in jsonb's numeric category; the `reg*` types, which
+        // share the datum, would print names in PostgreSQL.
+        Datum::Oid(v) => Node::Number(Cow::Owned(v.to_string())),
+        Datum::Array(array) => Node::Array(
+            array
+                .items()
+                .iter()
+                .map(datum_node)
+                .collect::<Result<_, _>>()?,
+        ),
     })
 }
 
@@ -240,7 +250,8 @@ fn pg_float_special(value: f64) -> &'static str {
 fn key_text(value: &Datum) -> Result<Cow<'_, str>, JsonbError> {
     Ok(Cow::Owned(match value {
         Datum::Null => return Err(JsonbError::NullFieldName),
-        Datum::Json(_) | Datum::Jsonb(_) => return Err(JsonbError::NonScalarKey),
+        Datum::Json(_) | Datum::Jsonb(_) | Datum::Array(_) => return Err(JsonbError::NonScalarKey),
+        Datum::Oid(v) => v.to_string(),
         Datum::Text(text) => return Ok(Cow::Borrowed(text)),
         Datum::Bool(b) => b.to_string(),
         Datum::Int2(v) => v.to_string(),

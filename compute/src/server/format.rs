@@ -12,11 +12,22 @@
 //! `bytea_output = hex` and `extra_float_digits = 1`.
 //!
 //! Which types have a binary form here is decided once, by [`has_binary`],
-//! so Bind rejects an unsupported request before anything runs.
+//! so Bind rejects an unsupported request before anything runs. The `reg*`
+//! types have none: their text is a catalog object's name, which this layer
+//! cannot turn into an OID.
+//!
+//! Arrays, `int2vector` and `oidvector` use `array_send`'s layout: the
+//! number of dimensions, a has-NULLs flag, the element type's OID, then
+//! each dimension's length and lower bound, then each element as a length
+//! (-1 for NULL) and the element's binary form. Only one dimension exists
+//! here.
 
 use std::fmt::Write as _;
 
-use bytes::{BufMut, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
+
+use crate::datum::{DataType, Oid};
+use crate::pgtext;
 
 /// Type OIDs (`src/include/catalog/pg_type.dat`).
 pub mod oid {
@@ -45,6 +56,22 @@ pub mod oid {
     pub const NUMERIC: u32 = 1700;
     pub const UUID: u32 = 2950;
     pub const JSONB: u32 = 3802;
+    pub const INT2VECTOR: u32 = 22;
+    pub const OIDVECTOR: u32 = 30;
+}
+
+/// The element type of an array type, `int2vector` or `oidvector` the
+/// engine has, by OID.
+fn elem_oid(type_oid: u32) -> Option<u32> {
+    DataType::from_oid(Oid(type_oid))
+        .and_then(DataType::elem)
+        .map(|elem| elem.oid().0)
+}
+
+/// Whether `type_oid` is `int2vector` or `oidvector`, whose text is
+/// space-separated and whose lower bound is always 0.
+fn is_vector(type_oid: u32) -> bool {
+    matches!(type_oid, oid::INT2VECTOR | oid::OIDVECTOR)
 }
 
 /// Days from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
@@ -103,7 +130,7 @@ pub fn has_binary(type_oid: u32) -> bool {
             | oid::NUMERIC
             | oid::UUID
             | oid::JSONB
-    )
+    ) || elem_oid(type_oid).is_some_and(has_binary)
 }
 
 /// The `pg_type.typname` of a type, for messages.
@@ -133,7 +160,12 @@ pub fn type_name(type_oid: u32) -> String {
         oid::NUMERIC => "numeric",
         oid::UUID => "uuid",
         oid::JSONB => "jsonb",
-        other => return format!("type with OID {other}"),
+        other => {
+            return match DataType::from_oid(Oid(other)) {
+                Some(ty) => ty.format_type(),
+                None => format!("type with OID {other}"),
+            }
+        }
     };
     name.to_owned()
 }
@@ -155,13 +187,9 @@ pub fn binary_to_text(type_oid: u32, b: &[u8]) -> Result<String, FormatError> {
         oid::OID => Ok(u32::from_be_bytes(fixed(b)?).to_string()),
         oid::FLOAT4 => Ok(float_text(f64::from(f32::from_be_bytes(fixed(b)?)), true)),
         oid::FLOAT8 => Ok(float_text(f64::from_be_bytes(fixed(b)?), false)),
-        oid::TEXT
-        | oid::VARCHAR
-        | oid::BPCHAR
-        | oid::NAME
-        | oid::UNKNOWN
-        | oid::JSON
-        | oid::CHAR => utf8(b),
+        oid::TEXT | oid::VARCHAR | oid::BPCHAR | oid::NAME | oid::UNKNOWN | oid::JSON => utf8(b),
+        // `charrecv`: one byte, printed as `charout` prints it.
+        oid::CHAR => Ok(pgtext::char_text(u8::from_be_bytes(fixed(b)?))),
         oid::JSONB => match b.split_first() {
             Some((&JSONB_VERSION, rest)) => utf8(rest),
             Some((v, _)) => err(format!("unsupported jsonb version number {v}")),
@@ -206,8 +234,94 @@ pub fn binary_to_text(type_oid: u32, b: &[u8]) -> Result<String, FormatError> {
             Ok(interval_text(months, days, micros))
         }
         oid::NUMERIC => numeric_binary_to_text(b),
-        other => err(format!("no binary input for {}", type_name(other))),
+        other => match elem_oid(other) {
+            Some(elem) => array_binary_to_text(other, elem, b),
+            None => err(format!("no binary input for {}", type_name(other))),
+        },
     }
+}
+
+/// Most dimensions `array_recv` accepts (`MAXDIM`).
+const ARRAY_DIMENSIONS_MAX: i32 = 6;
+
+/// `array_recv` (and `int2vectorrecv`, `oidvectorrecv`), to the text
+/// `array_out` would print.
+fn array_binary_to_text(type_oid: u32, elem: u32, mut b: &[u8]) -> Result<String, FormatError> {
+    let word = |b: &mut &[u8]| -> Result<i32, FormatError> {
+        if b.len() < 4 {
+            return err("insufficient data left in message");
+        }
+        Ok(b.get_i32())
+    };
+    let ndim = word(&mut b)?;
+    let flags = word(&mut b)?;
+    let elem_type = word(&mut b)? as u32;
+    if !(0..=ARRAY_DIMENSIONS_MAX).contains(&ndim) {
+        return err(format!("invalid number of dimensions: {ndim}"));
+    }
+    if flags != 0 && flags != 1 {
+        return err("invalid array flags");
+    }
+    if elem_type != elem {
+        return err(format!(
+            "binary data has array element type {elem_type} ({}) instead of expected {elem} ({})",
+            type_name(elem_type),
+            type_name(elem)
+        ));
+    }
+    if ndim > 1 {
+        return err("multidimensional arrays are not supported yet");
+    }
+    let (len, lower_bound) = if ndim == 0 {
+        (0, 1)
+    } else {
+        (word(&mut b)?, word(&mut b)?)
+    };
+    let len = usize::try_from(len).map_err(|_| FormatError("invalid array dimension".into()))?;
+    if len > crate::datum::ARRAY_MAX_ITEMS || len > b.len() / 4 {
+        return err("array size exceeds the data sent");
+    }
+    if crate::datum::Array::upper_bound_of(lower_bound, len).is_none() {
+        return err(format!("array lower bound is too large: {lower_bound}"));
+    }
+    if is_vector(type_oid) && (ndim != 1 || flags != 0 || lower_bound != 0) {
+        return err(format!("invalid {} data", type_name(type_oid)));
+    }
+    let mut items: Vec<Option<String>> = Vec::with_capacity(len);
+    for i in 0..len {
+        let item_len = word(&mut b)?;
+        if item_len == -1 {
+            if is_vector(type_oid) {
+                return err(format!("invalid {} data", type_name(type_oid)));
+            }
+            items.push(None);
+            continue;
+        }
+        let item_len = usize::try_from(item_len)
+            .ok()
+            .filter(|&n| n <= b.len())
+            .ok_or_else(|| FormatError("insufficient data left in message".into()))?;
+        let (bytes, rest) = b.split_at(item_len);
+        b = rest;
+        let text = binary_to_text(elem, bytes).map_err(|e| {
+            FormatError(format!(
+                "improper binary format in array element {}: {}",
+                i + 1,
+                e.0
+            ))
+        })?;
+        items.push(Some(text));
+    }
+    if !b.is_empty() {
+        return err("incorrect binary data format");
+    }
+    if is_vector(type_oid) {
+        return Ok(items.into_iter().flatten().collect::<Vec<_>>().join(" "));
+    }
+    Ok(pgtext::join_array(
+        lower_bound,
+        items.iter().map(Option::as_deref),
+    ))
 }
 
 fn fixed<const N: usize>(b: &[u8]) -> Result<[u8; N], FormatError> {
@@ -491,13 +605,10 @@ pub fn text_to_binary(type_oid: u32, t: &str, out: &mut BytesMut) -> Result<(), 
         oid::OID => out.put_u32(parse_int(t)?),
         oid::FLOAT4 => out.put_f32(parse_float(t)? as f32),
         oid::FLOAT8 => out.put_f64(parse_float(t)?),
-        oid::TEXT
-        | oid::VARCHAR
-        | oid::BPCHAR
-        | oid::NAME
-        | oid::UNKNOWN
-        | oid::JSON
-        | oid::CHAR => out.put_slice(t.as_bytes()),
+        oid::TEXT | oid::VARCHAR | oid::BPCHAR | oid::NAME | oid::UNKNOWN | oid::JSON => {
+            out.put_slice(t.as_bytes())
+        }
+        oid::CHAR => out.put_u8(pgtext::char_byte(t)),
         oid::JSONB => {
             out.put_u8(JSONB_VERSION);
             out.put_slice(t.as_bytes());
@@ -526,7 +637,56 @@ pub fn text_to_binary(type_oid: u32, t: &str, out: &mut BytesMut) -> Result<(), 
             out.put_i32(months);
         }
         oid::NUMERIC => numeric_text_to_binary(t, out)?,
-        other => return err(format!("no binary output for {}", type_name(other))),
+        other => match elem_oid(other) {
+            Some(elem) => array_text_to_binary(other, elem, t, out)?,
+            None => return err(format!("no binary output for {}", type_name(other))),
+        },
+    }
+    Ok(())
+}
+
+/// `array_send` (and the vectors' send functions) of an array's text.
+fn array_text_to_binary(
+    type_oid: u32,
+    elem: u32,
+    t: &str,
+    out: &mut BytesMut,
+) -> Result<(), FormatError> {
+    let literal = if is_vector(type_oid) {
+        pgtext::ArrayLiteral {
+            lower_bound: 0,
+            items: t
+                .split_ascii_whitespace()
+                .map(|s| Some(s.to_owned()))
+                .collect(),
+        }
+    } else {
+        pgtext::split_array(t).map_err(|e| FormatError(e.to_string()))?
+    };
+    // A vector always has its one dimension, even when empty.
+    let ndim = i32::from(is_vector(type_oid) || !literal.items.is_empty());
+    out.put_i32(ndim);
+    out.put_i32(i32::from(literal.items.iter().any(Option::is_none)));
+    out.put_u32(elem);
+    if ndim == 1 {
+        out.put_i32(
+            i32::try_from(literal.items.len())
+                .map_err(|_| FormatError("array too large".into()))?,
+        );
+        out.put_i32(literal.lower_bound);
+    }
+    for item in &literal.items {
+        match item {
+            None => out.put_i32(-1),
+            Some(text) => {
+                let at = out.len();
+                out.put_i32(0);
+                text_to_binary(elem, text, out)?;
+                let len = i32::try_from(out.len() - at - 4)
+                    .map_err(|_| FormatError("array element too large".into()))?;
+                out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+            }
+        }
     }
     Ok(())
 }
@@ -853,6 +1013,61 @@ mod tests {
         round_trip(oid::JSONB, "{\"a\": 1}");
         round_trip(oid::BYTEA, "\\x00ff10");
         round_trip(oid::UUID, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+        round_trip(oid::OID, "4294967295");
+        round_trip(oid::NAME, "pg_class");
+        for t in ["", "r", "\\303"] {
+            round_trip(oid::CHAR, t);
+        }
+    }
+
+    #[test]
+    fn arrays_round_trip() {
+        round_trip(1007, "{1,NULL,-3}");
+        round_trip(1007, "{}");
+        round_trip(1007, "[0:1]={1,2}");
+        round_trip(1009, "{\"a b\",\"\",NULL,\"NULL\",\"c\\\"d\",plain}");
+        round_trip(1002, "{r,\"\",\"\\\\303\"}");
+        round_trip(1182, "{2024-02-29,infinity}");
+        round_trip(3807, "{\"{\\\"a\\\": 1}\",NULL}");
+        round_trip(oid::INT2VECTOR, "1 2 3");
+        round_trip(oid::INT2VECTOR, "");
+        round_trip(oid::OIDVECTOR, "23 4294967295");
+        assert!(has_binary(1009));
+        assert!(has_binary(oid::INT2VECTOR));
+        assert!(!has_binary(2205), "regclass text is a name");
+    }
+
+    #[test]
+    fn array_binary_layout_is_array_send() {
+        let mut out = BytesMut::new();
+        text_to_binary(1007, "{7,NULL}", &mut out).expect("encodes");
+        let mut want = Vec::new();
+        for word in [1i32, 1, 23, 2, 1, 4, 7, -1] {
+            want.extend_from_slice(&word.to_be_bytes());
+        }
+        assert_eq!(&out[..], &want[..]);
+        let mut empty = BytesMut::new();
+        text_to_binary(1009, "{}", &mut empty).expect("encodes");
+        assert_eq!(&empty[..], &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 25]);
+        let mut vector = BytesMut::new();
+        text_to_binary(oid::INT2VECTOR, "", &mut vector).expect("encodes");
+        let mut want = Vec::new();
+        for word in [1i32, 0, 21, 0, 0] {
+            want.extend_from_slice(&word.to_be_bytes());
+        }
+        assert_eq!(&vector[..], &want[..]);
+        let wrong_elem = [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 1];
+        let e = binary_to_text(1007, &wrong_elem).expect_err("int8 elements");
+        assert!(
+            e.0.contains("binary data has array element type 20"),
+            "{e:?}"
+        );
+        let truncated = [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 23, 0, 0, 0, 5, 0, 0, 0, 1];
+        assert!(binary_to_text(1007, &truncated).is_err());
+        let null_in_vector = [
+            0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 21, 0, 0, 0, 1, 0, 0, 0, 0, 255, 255, 255, 255,
+        ];
+        assert!(binary_to_text(oid::INT2VECTOR, &null_in_vector).is_err());
     }
 
     #[test]

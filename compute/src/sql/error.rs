@@ -86,6 +86,14 @@ pub mod code {
     pub const INVALID_ROW_COUNT_IN_OFFSET: &str = "2201X";
     /// string_data_right_truncation
     pub const STRING_DATA_RIGHT_TRUNCATION: &str = "22001";
+    /// null_value_not_allowed
+    pub const NULL_VALUE_NOT_ALLOWED: &str = "22004";
+    /// invalid_name
+    pub const INVALID_NAME: &str = "42602";
+    /// invalid_schema_name
+    pub const INVALID_SCHEMA_NAME: &str = "3F000";
+    /// ambiguous_function
+    pub const AMBIGUOUS_FUNCTION: &str = "42725";
 }
 
 /// An error to send to the client as an ErrorResponse.

@@ -807,10 +807,11 @@ fn category(t: DataType) -> Category {
     match t {
         D::Bool => Category::Bool,
         D::Int2 | D::Int4 | D::Int8 | D::Float4 | D::Float8 | D::Numeric => Category::Numeric,
-        D::Text | D::Varchar { .. } => Category::String,
+        D::Text | D::Varchar { .. } | D::Name | D::Char => Category::String,
         D::Date | D::Timestamp | D::TimestampTz => Category::DateTime,
         D::Interval => Category::Timespan,
-        D::Bytea | D::Uuid | D::Json | D::Jsonb => Category::User,
+        D::Oid | D::RegClass | D::RegType | D::RegProc | D::RegNamespace => Category::Numeric,
+        _ => Category::User,
     }
 }
 

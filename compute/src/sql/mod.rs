@@ -5,10 +5,12 @@
 //! The protocol layer (`crate::server`) talks to one [`session::Session`] per
 //! connection; everything SQL lives below it.
 
+pub mod array;
 pub mod error;
 pub mod exec;
 pub mod expr;
 pub mod func;
+pub mod pg_catalog;
 pub mod plan;
 pub mod session;
 pub mod settings;
