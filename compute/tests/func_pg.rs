@@ -271,6 +271,7 @@ fn functions_match_postgres() {
             params: &[],
             outer: &[],
             sub: None,
+            catalog: None,
             text: &text,
             now: 0,
             database: "postgres",

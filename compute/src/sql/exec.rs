@@ -134,6 +134,12 @@ impl<'a> Exec<'a> {
                 }
                 rows
             }
+            Plan::Virtual(vt) => {
+                let view = ctx
+                    .catalog
+                    .ok_or_else(|| SqlError::unsupported("catalog tables here"))?;
+                (vt.rows)(view)?
+            }
             Plan::Cte { id, .. } => {
                 let def = &self.stmt.ctes[*id];
                 if !def.correlated {
@@ -617,6 +623,7 @@ pub fn group_key(vals: &[Datum]) -> Vec<u8> {
         let v = match v {
             Datum::Int2(i) => Datum::Int8(i64::from(*i)),
             Datum::Int4(i) => Datum::Int8(i64::from(*i)),
+            Datum::Oid(i) => Datum::Int8(i64::from(*i)),
             other => other.clone(),
         };
         let one = std::slice::from_ref(&v);
@@ -786,6 +793,14 @@ fn srf_rows(func: SrfFunc, args: &[Datum], exec: &Exec<'_>) -> Result<Vec<Row>, 
             let j = json(&args[0])?;
             for item in j.view().array_elements_text().map_err(json_err)? {
                 out.push(vec![item.map_or(Datum::Null, Datum::Text)]);
+            }
+        }
+        SrfFunc::Unnest => {
+            if let Datum::Array(a) = &args[0] {
+                for item in a.items() {
+                    exec.tick()?;
+                    out.push(vec![item.clone()]);
+                }
             }
         }
         SrfFunc::JsonbObjectKeys => {
@@ -1024,7 +1039,10 @@ impl AggState {
             || !a.order_by.is_empty()
             || matches!(
                 a.func,
-                AggFunc::StringAgg | AggFunc::JsonbAgg | AggFunc::JsonbObjectAgg
+                AggFunc::StringAgg
+                    | AggFunc::JsonbAgg
+                    | AggFunc::JsonbObjectAgg
+                    | AggFunc::ArrayAgg
             )
         {
             return AggState::Collect(Vec::new());
@@ -1058,7 +1076,10 @@ impl AggState {
         }
         // Aggregates skip NULL inputs, except jsonb_agg which keeps them
         // and jsonb_object_agg whose values may be NULL.
-        let keeps_null = matches!(a.func, AggFunc::JsonbAgg | AggFunc::JsonbObjectAgg);
+        let keeps_null = matches!(
+            a.func,
+            AggFunc::JsonbAgg | AggFunc::JsonbObjectAgg | AggFunc::ArrayAgg
+        );
         if !keeps_null && args.first().is_none_or(Datum::is_null) {
             return Ok(());
         }
@@ -1192,7 +1213,10 @@ impl AggState {
                 }
                 if matches!(
                     a.func,
-                    AggFunc::StringAgg | AggFunc::JsonbAgg | AggFunc::JsonbObjectAgg
+                    AggFunc::StringAgg
+                        | AggFunc::JsonbAgg
+                        | AggFunc::JsonbObjectAgg
+                        | AggFunc::ArrayAgg
                 ) {
                     return build_collected(a, items, ctx);
                 }
@@ -1250,6 +1274,13 @@ fn build_collected(
             }
             json_result(agg.finish().map_err(json_err)?, a.ty, ctx)?
         }
+        AggFunc::ArrayAgg => Datum::Array(Box::new(crate::datum::Array::new(
+            a.ty,
+            items
+                .into_iter()
+                .map(|(mut args, _)| args.remove(0))
+                .collect(),
+        ))),
         _ => unreachable!("only collecting aggregates"),
     })
 }

@@ -263,6 +263,8 @@ pub enum Func {
     Coalesce,
     /// `a IS NOT DISTINCT FROM b`
     NotDistinct,
+    /// `array[i]`
+    Subscript,
     /// `nullif(a, b)`
     NullIf,
     /// `greatest(...)`
@@ -324,6 +326,23 @@ pub enum Expr {
     Call(Func, Vec<Expr>, DataType),
     /// A call of the function library.
     Builtin(crate::sql::func::Builtin, Vec<Expr>, DataType),
+    /// A catalog function (`format_type`, `pg_get_indexdef`, ...).
+    CatalogCall(crate::sql::pg_catalog::CatalogFn, Vec<Expr>, DataType),
+    /// An array function or operator.
+    ArrayCall(crate::sql::array::ArrayFn, Vec<Expr>, DataType),
+    /// `ARRAY[a, b, ...]` of the given array type.
+    ArrayCons(Vec<Expr>, DataType),
+    /// `lhs op ANY/ALL (array)`.
+    AnyArray {
+        /// Left-hand side.
+        lhs: Box<Expr>,
+        /// The comparison.
+        op: BinOp,
+        /// ALL instead of ANY.
+        all: bool,
+        /// The array.
+        array: Box<Expr>,
+    },
     /// Aggregate call `n` of the query level being bound (rewritten into a
     /// column of the aggregation's output before evaluation).
     Aggregate(usize, DataType),
@@ -369,6 +388,8 @@ pub enum SubKind {
     Scalar(DataType),
     /// `EXISTS (...)`.
     Exists,
+    /// `ARRAY(SELECT ...)`: its values as an array of this type.
+    Array(DataType),
     /// `lhs [NOT] IN (SELECT ...)`, and `lhs op ANY/ALL (SELECT ...)`.
     Quantified {
         /// The left-hand side, evaluated on the current row.
@@ -422,6 +443,8 @@ pub enum AggFunc {
     BoolAnd,
     /// `bool_or(x)`
     BoolOr,
+    /// `array_agg(x)`
+    ArrayAgg,
 }
 
 /// One sort key.
@@ -459,6 +482,8 @@ pub enum SrfFunc {
     JsonbEachText,
     /// `jsonb_object_keys(jsonb)` → text
     JsonbObjectKeys,
+    /// `unnest(anyarray)` → the elements
+    Unnest,
 }
 
 impl SrfFunc {
@@ -510,11 +535,18 @@ impl SrfFunc {
                 SrfFunc::JsonbObjectKeys,
                 one("jsonb_object_keys", DataType::Text),
             ),
+            ("unnest", [t]) => match (t, t.elem()) {
+                (DataType::Array(_) | DataType::Int2Vector | DataType::OidVector, Some(e)) => {
+                    (SrfFunc::Unnest, one("unnest", e))
+                }
+                _ => return None,
+            },
             _ => return None,
         })
     }
 
-    /// The argument types a call converts its arguments to.
+    /// The argument types a call converts its arguments to (none: taken
+    /// as they are).
     pub fn arg_types(self, out: DataType, n: usize) -> Vec<DataType> {
         match self {
             SrfFunc::GenerateSeries => {
@@ -528,6 +560,7 @@ impl SrfFunc {
                 }
                 v
             }
+            SrfFunc::Unnest => Vec::new(),
             _ => vec![DataType::Jsonb],
         }
     }
@@ -545,17 +578,22 @@ impl Expr {
             Expr::Binary(_, _, _, t)
             | Expr::Call(_, _, t)
             | Expr::Builtin(_, _, t)
+            | Expr::CatalogCall(_, _, t)
+            | Expr::ArrayCall(_, _, t)
+            | Expr::ArrayCons(_, t)
             | Expr::Aggregate(_, t)
             | Expr::Srf(_, t)
             | Expr::Outer { ty: t, .. } => *t,
             Expr::Subquery { kind, .. } => match kind {
-                SubKind::Scalar(t) => *t,
+                SubKind::Scalar(t) | SubKind::Array(t) => *t,
                 SubKind::Exists | SubKind::Quantified { .. } => DataType::Bool,
             },
             Expr::Case { ty, .. } => *ty,
-            Expr::Not(_) | Expr::IsNull(..) | Expr::InList(..) | Expr::Like { .. } => {
-                DataType::Bool
-            }
+            Expr::Not(_)
+            | Expr::IsNull(..)
+            | Expr::InList(..)
+            | Expr::Like { .. }
+            | Expr::AnyArray { .. } => DataType::Bool,
             Expr::Neg(e) => e.ty(),
         }
     }
@@ -683,6 +721,35 @@ pub fn data_type(t: &ast::DataType) -> Result<DataType, SqlError> {
         T::Uuid => DataType::Uuid,
         T::JSON => DataType::Json,
         T::JSONB => DataType::Jsonb,
+        T::Array(def) => {
+            let elem = match def {
+                ast::ArrayElemTypeDef::AngleBracket(t)
+                | ast::ArrayElemTypeDef::SquareBracket(t, _)
+                | ast::ArrayElemTypeDef::Parenthesis(t) => data_type(t)?,
+                ast::ArrayElemTypeDef::None => {
+                    return Err(SqlError::unsupported("an array type without element type"))
+                }
+            };
+            elem.array_of()
+                .ok_or_else(|| SqlError::unsupported(format!("arrays of {}", elem.format_type())))?
+        }
+        T::Char(_) | T::Character(_) if matches!(t.to_string().as_str(), "\"char\"") => {
+            DataType::Char
+        }
+        T::Custom(name, _) if name.to_string().starts_with('"') => {
+            let n = name.to_string();
+            match n.trim_matches('"') {
+                "char" => DataType::Char,
+                other => DataType::parse_type_name(other)
+                    .map(|(t, _)| t)
+                    .ok_or_else(|| {
+                        SqlError::new(
+                            code::UNDEFINED_OBJECT,
+                            format!("type \"{other}\" does not exist"),
+                        )
+                    })?,
+            }
+        }
         T::Custom(name, _) => match name.to_string().to_lowercase().as_str() {
             "timestamptz" => DataType::TimestampTz,
             "int2" => DataType::Int2,
@@ -694,6 +761,32 @@ pub fn data_type(t: &ast::DataType) -> Result<DataType, SqlError> {
             "json" => DataType::Json,
             "uuid" => DataType::Uuid,
             "varchar" => DataType::Varchar { max_chars: None },
+            "oid" => DataType::Oid,
+            "name" => DataType::Name,
+            "regclass" => DataType::RegClass,
+            "regtype" => DataType::RegType,
+            "regproc" => DataType::RegProc,
+            "regprocedure" => DataType::RegProcedure,
+            "regnamespace" => DataType::RegNamespace,
+            "int2vector" => DataType::Int2Vector,
+            "oidvector" => DataType::OidVector,
+            other if other.starts_with("pg_catalog.") => {
+                let bare = other.trim_start_matches("pg_catalog.");
+                return data_type(&ast::DataType::Custom(
+                    ast::ObjectName::from(vec![ast::Ident::new(bare)]),
+                    Vec::new(),
+                ))
+                .or_else(|_| {
+                    DataType::parse_type_name(bare)
+                        .map(|(t, _)| t)
+                        .ok_or_else(|| {
+                            SqlError::new(
+                                code::UNDEFINED_OBJECT,
+                                format!("type \"{other}\" does not exist"),
+                            )
+                        })
+                });
+            }
             other => {
                 return Err(SqlError::new(
                     code::UNDEFINED_OBJECT,
@@ -782,6 +875,65 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
             let lhs = bind(left, scope, ctx)?;
             quantified(lhs, op, matches!(e, E::AllOp { .. }), q, scope, ctx)?
         }
+        E::Array(arr) => {
+            let items = arr
+                .elem
+                .iter()
+                .map(|x| bind(x, scope, ctx))
+                .collect::<Result<Vec<_>, _>>()?;
+            let elem = common_type(&items, "ARRAY")?;
+            let ty = elem.array_of().ok_or_else(|| {
+                SqlError::unsupported(format!("arrays of {}", elem.format_type()))
+            })?;
+            let items = items
+                .into_iter()
+                .map(|x| convert_arg(x, elem, ctx))
+                .collect();
+            Expr::ArrayCons(items, ty)
+        }
+        E::AnyOp {
+            left,
+            compare_op,
+            right,
+            ..
+        }
+        | E::AllOp {
+            left,
+            compare_op,
+            right,
+        } => {
+            let op = comparison(compare_op)?;
+            let lhs = bind(left, scope, ctx)?;
+            let arr = bind(right, scope, ctx)?;
+            let (lhs, arr) = match (lhs.is_unknown(), arr.ty()) {
+                (_, DataType::Array(elem)) if !arr.is_unknown() => {
+                    (convert_arg(lhs, *elem, ctx), arr)
+                }
+                (false, _) if arr.is_unknown() => {
+                    let at = lhs.ty().array_of().ok_or_else(|| {
+                        SqlError::unsupported(format!("arrays of {}", lhs.ty().format_type()))
+                    })?;
+                    let arr = infer_param(arr, at, ctx);
+                    (lhs, arr)
+                }
+                (_, DataType::Int2Vector | DataType::OidVector) => {
+                    let elem = arr.ty().elem().unwrap_or(DataType::Int4);
+                    (convert_arg(lhs, elem, ctx), arr)
+                }
+                _ => {
+                    return Err(SqlError::new(
+                        code::WRONG_OBJECT_TYPE,
+                        "op ANY/ALL (array) requires array on right side",
+                    ))
+                }
+            };
+            Expr::AnyArray {
+                lhs: Box::new(lhs),
+                op,
+                all: matches!(e, E::AllOp { .. }),
+                array: Box::new(arr),
+            }
+        }
         E::IsTrue(x) | E::IsNotFalse(x) | E::IsFalse(x) | E::IsNotTrue(x) => {
             let v = bind(x, scope, ctx)?.coerce_to(DataType::Bool);
             let want = matches!(e, E::IsTrue(_) | E::IsNotTrue(_));
@@ -817,6 +969,26 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
             }
         }
         E::Collate { expr, .. } => bind(expr, scope, ctx)?,
+        E::CompoundFieldAccess { root, access_chain } => {
+            let mut cur = bind(root, scope, ctx)?;
+            for a in access_chain {
+                let ast::AccessExpr::Subscript(ast::Subscript::Index { index }) = a else {
+                    return Err(SqlError::unsupported(format!("field access {a}")));
+                };
+                let elem = cur.ty().elem().ok_or_else(|| {
+                    SqlError::new(
+                        code::DATATYPE_MISMATCH,
+                        format!(
+                            "cannot subscript type {} because it does not support subscripting",
+                            cur.ty().format_type()
+                        ),
+                    )
+                })?;
+                let i = convert_arg(bind(index, scope, ctx)?, DataType::Int4, ctx);
+                cur = Expr::Call(Func::Subscript, vec![cur, i], elem);
+            }
+            cur
+        }
         E::Nested(inner) => bind(inner, scope, ctx)?,
         E::Value(v) => bind_value(&v.value, ctx)?,
         E::TypedString(ts) => {
@@ -1343,6 +1515,27 @@ fn bind_binary(
         B::HashMinus => "#-".into(),
         other => other.to_string(),
     };
+    let is_array = |e: &Expr| {
+        matches!(
+            e.ty(),
+            DataType::Array(_) | DataType::Int2Vector | DataType::OidVector
+        ) && !e.is_unknown()
+    };
+    if (is_array(&l) || is_array(&r)) && matches!(sym.as_str(), "||" | "@>" | "<@" | "&&") {
+        if let Some(res) = crate::sql::array::resolve_operator(
+            &sym,
+            l.ty(),
+            r.ty(),
+            l.is_unknown(),
+            r.is_unknown(),
+        ) {
+            let args = vec![
+                convert_arg(l, res.arg_types[0], ctx),
+                convert_arg(r, res.arg_types[1], ctx),
+            ];
+            return Ok(Expr::ArrayCall(res.func, args, res.ret));
+        }
+    }
     let bop = match sym.as_str() {
         "+" => BinOp::Add,
         "-" => BinOp::Sub,
@@ -1497,8 +1690,14 @@ fn comparable(a: DataType, b: DataType) -> Result<(), SqlError> {
         | DataType::Int8
         | DataType::Numeric
         | DataType::Float4
-        | DataType::Float8 => 1,
-        DataType::Text | DataType::Varchar { .. } => 2,
+        | DataType::Float8
+        | DataType::Oid
+        | DataType::RegClass
+        | DataType::RegType
+        | DataType::RegProc
+        | DataType::RegProcedure
+        | DataType::RegNamespace => 1,
+        DataType::Text | DataType::Varchar { .. } | DataType::Name | DataType::Char => 2,
         DataType::Timestamp | DataType::TimestampTz | DataType::Date => 3,
         other => 10 + other.oid().0,
     };
@@ -1525,6 +1724,7 @@ pub fn aggregate_named(name: &str) -> Option<AggFunc> {
         "jsonb_agg" | "json_agg" => AggFunc::JsonbAgg,
         "jsonb_object_agg" | "json_object_agg" => AggFunc::JsonbObjectAgg,
         "bool_and" | "every" => AggFunc::BoolAnd,
+        "array_agg" => AggFunc::ArrayAgg,
         "bool_or" => AggFunc::BoolOr,
         _ => return None,
     })
@@ -1550,6 +1750,23 @@ fn bind_function(
     let name = function_name(f);
     if f.over.is_some() {
         return Err(SqlError::unsupported("window functions"));
+    }
+    if let (ast::FunctionArguments::Subquery(q), "array") = (&f.args, name.as_str()) {
+        let sub = plan_sub(q, scope, ctx)?;
+        let [(_, elem)] = sub.query.columns.as_slice() else {
+            return Err(SqlError::new(
+                code::SYNTAX_ERROR,
+                "subquery must return only one column",
+            ));
+        };
+        let ty = elem
+            .array_of()
+            .ok_or_else(|| SqlError::unsupported(format!("arrays of {}", elem.format_type())))?;
+        return Ok(Expr::Subquery {
+            sub: Arc::new(sub),
+            kind: SubKind::Array(ty),
+            offset: 0,
+        });
     }
     let (list, distinct, clauses) = match &f.args {
         ast::FunctionArguments::None => (Vec::new(), false, Vec::new()),
@@ -1587,11 +1804,14 @@ fn bind_function(
     if let Some((func, cols)) = SrfFunc::resolve(&name, &types) {
         let ty = cols[0].1;
         let conv = func.arg_types(ty, args.len());
-        let args: Vec<Expr> = args
-            .into_iter()
-            .zip(conv)
-            .map(|(a, t)| infer_param(a, t, ctx))
-            .collect();
+        let args: Vec<Expr> = if conv.is_empty() {
+            args
+        } else {
+            args.into_iter()
+                .zip(conv)
+                .map(|(a, t)| infer_param(a, t, ctx))
+                .collect()
+        };
         let srfs = ctx.srfs.as_mut().map_err(|clause| {
             SqlError::new(
                 code::FEATURE_NOT_SUPPORTED,
@@ -1640,6 +1860,10 @@ fn bind_function(
         }
         _ => {
             let unknown: Vec<bool> = args.iter().map(Expr::is_unknown).collect();
+            if name == "pg_typeof" && args.len() == 1 {
+                let oid = if unknown[0] { 705 } else { types[0].oid().0 };
+                return Ok(Expr::Literal(Datum::Oid(oid), DataType::RegType));
+            }
             if let Some(res) = crate::sql::func::resolve(&name, &types, &unknown) {
                 let args = args
                     .into_iter()
@@ -1647,6 +1871,22 @@ fn bind_function(
                     .map(|(a, t)| convert_arg(a, *t, ctx))
                     .collect();
                 return Ok(Expr::Builtin(res.func, args, res.ret));
+            }
+            if let Some(res) = crate::sql::pg_catalog::resolve_function(&name, &types, &unknown) {
+                let args = args
+                    .into_iter()
+                    .zip(&res.arg_types)
+                    .map(|(a, t)| convert_arg(a, *t, ctx))
+                    .collect();
+                return Ok(Expr::CatalogCall(res.func, args, res.ret));
+            }
+            if let Some(res) = crate::sql::array::resolve(&name, &types, &unknown) {
+                let args = args
+                    .into_iter()
+                    .zip(&res.arg_types)
+                    .map(|(a, t)| convert_arg(a, *t, ctx))
+                    .collect();
+                return Ok(Expr::ArrayCall(res.func, args, res.ret));
             }
             let types: Vec<String> = args
                 .iter()
@@ -1729,7 +1969,10 @@ pub fn common_type(args: &[Expr], what: &str) -> Result<DataType, SqlError> {
 }
 
 fn is_text(t: DataType) -> bool {
-    matches!(t, DataType::Text | DataType::Varchar { .. })
+    matches!(
+        t,
+        DataType::Text | DataType::Varchar { .. } | DataType::Name | DataType::Char
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1814,6 +2057,11 @@ fn bind_aggregate(
                 if args.iter().any(|a| !is_text(a.ty())) {
                     return Err(no_agg(name, args[0].ty()));
                 }
+                for a in args.iter_mut() {
+                    if a.ty() != DataType::Text {
+                        *a = Expr::Cast(Box::new(a.clone()), DataType::Text);
+                    }
+                }
                 DataType::Text
             }
             AggFunc::JsonbAgg | AggFunc::JsonbObjectAgg => {
@@ -1822,6 +2070,15 @@ fn bind_aggregate(
                 } else {
                     DataType::Jsonb
                 }
+            }
+            AggFunc::ArrayAgg => {
+                if args[0].is_unknown() {
+                    args[0] = args[0].clone().coerce_to(DataType::Text);
+                }
+                args[0]
+                    .ty()
+                    .array_of()
+                    .ok_or_else(|| no_agg(name, args[0].ty()))?
             }
             AggFunc::BoolAnd | AggFunc::BoolOr => {
                 args[0] = args[0].clone().coerce_to(DataType::Bool);
@@ -1890,6 +2147,8 @@ pub struct EvalCtx<'a> {
     pub outer: &'a [&'a [Datum]],
     /// Runs subqueries.
     pub sub: Option<&'a dyn SubqueryRunner>,
+    /// The catalog, for catalog functions and `reg*` casts.
+    pub catalog: Option<&'a crate::sql::pg_catalog::CatalogView<'a>>,
     /// Text I/O settings.
     pub text: &'a TextContext,
     /// Transaction start (µs since 2000-01-01 UTC).
@@ -1972,6 +2231,7 @@ pub fn compare(a: &Datum, b: &Datum) -> Result<Ordering, SqlError> {
             Datum::Float4(v) => Some(f64::from(*v)),
             Datum::Float8(v) => Some(*v),
             Datum::Numeric(n) => n.to_string().parse().ok(),
+            Datum::Oid(v) => Some(f64::from(*v)),
             _ => None,
         }
     };
@@ -2014,10 +2274,27 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
         }
         Expr::Coerce(inner, ty) => match eval(inner, row, ctx)? {
             Datum::Null => Datum::Null,
+            Datum::Text(s) if ty.is_reg() => {
+                let view = ctx
+                    .catalog
+                    .ok_or_else(|| SqlError::unsupported("reg* types here"))?;
+                crate::sql::pg_catalog::reg_in(*ty, &s, view)?
+            }
             Datum::Text(s) => pgtext::parse(ty, &s, ctx.text).map_err(type_err)?,
             d => cast(d, *ty, ctx)?,
         },
-        Expr::Cast(inner, ty) => cast(eval(inner, row, ctx)?, *ty, ctx)?,
+        Expr::Cast(inner, ty) => {
+            let d = eval(inner, row, ctx)?;
+            let from = inner.ty();
+            if ty.is_reg() || from.is_reg() {
+                let view = ctx
+                    .catalog
+                    .ok_or_else(|| SqlError::unsupported("reg* types here"))?;
+                crate::sql::pg_catalog::cast(d, &from, ty, false, ctx.text, view)?
+            } else {
+                cast(d, *ty, ctx)?
+            }
+        }
         Expr::Not(inner) => match eval(inner, row, ctx)? {
             Datum::Bool(b) => Datum::Bool(!b),
             _ => Datum::Null,
@@ -2097,6 +2374,69 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
         }
         Expr::Binary(op, l, r, ty) => binary(*op, l, r, *ty, row, ctx)?,
         Expr::Call(f, args, ty) => call(*f, args, *ty, row, ctx)?,
+        Expr::CatalogCall(f, args, _) => {
+            let vals = args
+                .iter()
+                .map(|a| eval(a, row, ctx))
+                .collect::<Result<Vec<_>, _>>()?;
+            let view = ctx
+                .catalog
+                .ok_or_else(|| SqlError::unsupported("catalog functions here"))?;
+            crate::sql::pg_catalog::call_function(*f, &vals, view)?
+        }
+        Expr::ArrayCall(f, args, _) => {
+            let vals = args
+                .iter()
+                .map(|a| eval(a, row, ctx))
+                .collect::<Result<Vec<_>, _>>()?;
+            crate::sql::array::call(*f, &vals, ctx.text)?
+        }
+        Expr::ArrayCons(items, ty) => {
+            let vals = items
+                .iter()
+                .map(|a| eval(a, row, ctx))
+                .collect::<Result<Vec<_>, _>>()?;
+            Datum::Array(Box::new(crate::datum::Array::new(*ty, vals)))
+        }
+        Expr::AnyArray {
+            lhs,
+            op,
+            all,
+            array,
+        } => {
+            let v = eval(lhs, row, ctx)?;
+            let a = eval(array, row, ctx)?;
+            let Datum::Array(a) = a else {
+                return Ok(Datum::Null);
+            };
+            let mut saw_null = false;
+            for item in a.items() {
+                let hit = if v.is_null() || item.is_null() {
+                    None
+                } else {
+                    let o = compare(&v, item)?;
+                    Some(match op {
+                        BinOp::Eq => o == Ordering::Equal,
+                        BinOp::Ne => o != Ordering::Equal,
+                        BinOp::Lt => o == Ordering::Less,
+                        BinOp::Le => o != Ordering::Greater,
+                        BinOp::Gt => o == Ordering::Greater,
+                        _ => o != Ordering::Less,
+                    })
+                };
+                match (hit, all) {
+                    (Some(true), false) => return Ok(Datum::Bool(true)),
+                    (Some(false), true) => return Ok(Datum::Bool(false)),
+                    (None, _) => saw_null = true,
+                    _ => {}
+                }
+            }
+            if saw_null {
+                Datum::Null
+            } else {
+                Datum::Bool(*all)
+            }
+        }
         Expr::Builtin(f, args, _) => {
             let vals = args
                 .iter()
@@ -2133,6 +2473,10 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
                     }
                 },
                 SubKind::Exists => Datum::Bool(!rows.is_empty()),
+                SubKind::Array(ty) => Datum::Array(Box::new(crate::datum::Array::new(
+                    *ty,
+                    rows.iter().map(|r| r[0].clone()).collect(),
+                ))),
                 SubKind::Quantified { lhs, op, all } => {
                     let v = eval(lhs, row, ctx)?;
                     let mut saw_null = false;
@@ -2529,6 +2873,20 @@ fn call(
         Func::CurrentDatabase => Datum::Text(ctx.database.to_string()),
         Func::CurrentUser => Datum::Text(ctx.user.to_string()),
         Func::CurrentSchema => Datum::Text("public".into()),
+        Func::Subscript => {
+            let a = eval(&args[0], row, ctx)?;
+            let i = eval(&args[1], row, ctx)?;
+            match (a, i) {
+                (Datum::Array(a), Datum::Int4(i)) => {
+                    let at = i64::from(i) - i64::from(a.lower_bound());
+                    usize::try_from(at)
+                        .ok()
+                        .and_then(|k| a.items().get(k).cloned())
+                        .unwrap_or(Datum::Null)
+                }
+                _ => Datum::Null,
+            }
+        }
         Func::NotDistinct => {
             let (a, b) = (eval(&args[0], row, ctx)?, eval(&args[1], row, ctx)?);
             Datum::Bool(match (a.is_null(), b.is_null()) {

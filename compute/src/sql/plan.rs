@@ -35,6 +35,7 @@ use crate::sql::expr::{
     self, bind, AggCall, BindCtx, Expr, Scope, ScopeColumn, SortKey, SrfCall, SrfFunc,
     SubqueryPlanner,
 };
+use crate::sql::pg_catalog::{self, VirtualTable};
 
 /// A planned query: its plan and its output columns.
 #[derive(Debug)]
@@ -120,6 +121,8 @@ pub enum Plan {
         /// Adds a 1-based `ordinality` column.
         ordinality: bool,
     },
+    /// A catalog table, generated from the catalog.
+    Virtual(VirtualTable),
     /// A WITH query's rows.
     Cte {
         /// Index into the statement's CTEs.
@@ -1206,6 +1209,20 @@ impl<'a> Planner<'a> {
                         });
                     }
                 }
+                if let Some(vt) = pg_catalog::lookup(schema.as_deref(), &tname) {
+                    let columns: Vec<(String, DataType)> = vt
+                        .columns
+                        .iter()
+                        .map(|(n, t)| (n.to_string(), *t))
+                        .collect();
+                    let scope = named_scope(&alias_name, &columns, &col_aliases);
+                    return Ok(Rel {
+                        plan: Plan::Virtual(vt),
+                        scope,
+                        table: None,
+                        small: false,
+                    });
+                }
                 if let Some(s) = &schema {
                     if s != "public" {
                         return Err(SqlError::new(
@@ -1284,6 +1301,18 @@ impl<'a> Planner<'a> {
                 let args: Vec<ast::FunctionArg> = args.clone();
                 self.plan_function(&fname, &args, alias.as_ref(), false, ctx)
             }
+            ast::TableFactor::UNNEST {
+                alias,
+                array_exprs,
+                with_ordinality,
+                ..
+            } => {
+                let args: Vec<ast::FunctionArg> = array_exprs
+                    .iter()
+                    .map(|e| ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e.clone())))
+                    .collect();
+                self.plan_function("unnest", &args, alias.as_ref(), *with_ordinality, ctx)
+            }
             ast::TableFactor::NestedJoin {
                 table_with_joins,
                 alias,
@@ -1336,11 +1365,15 @@ impl<'a> Planner<'a> {
             .with_hint("No function matches the given name and argument types. You might need to add explicit type casts."));
         };
         let conv = func.arg_types(columns[0].1, bound.len());
-        let args: Vec<Expr> = bound
-            .into_iter()
-            .zip(conv)
-            .map(|(a, t)| cast_to(a, t))
-            .collect();
+        let args: Vec<Expr> = if conv.is_empty() {
+            bound
+        } else {
+            bound
+                .into_iter()
+                .zip(conv)
+                .map(|(a, t)| cast_to(a, t))
+                .collect()
+        };
         let alias_name = alias.map(|a| ident(&a.name)).unwrap_or(name.clone());
         let col_aliases: Vec<String> = alias
             .map(|a| a.columns.iter().map(|c| ident(&c.name)).collect())
@@ -1653,10 +1686,18 @@ pub fn visit(e: &Expr, f: &mut dyn FnMut(&Expr)) {
                 visit(o, f);
             }
         }
-        Expr::Call(_, args, _) | Expr::Builtin(_, args, _) => {
+        Expr::Call(_, args, _)
+        | Expr::Builtin(_, args, _)
+        | Expr::CatalogCall(_, args, _)
+        | Expr::ArrayCall(_, args, _)
+        | Expr::ArrayCons(args, _) => {
             for a in args {
                 visit(a, f);
             }
+        }
+        Expr::AnyArray { lhs, array, .. } => {
+            visit(lhs, f);
+            visit(array, f);
         }
         Expr::Subquery { kind, .. } => {
             if let expr::SubKind::Quantified { lhs, .. } = kind {
@@ -1747,6 +1788,40 @@ pub fn rewrite(
                 .collect::<Result<_, _>>()?,
             t,
         ),
+        Expr::CatalogCall(func, args, t) => Expr::CatalogCall(
+            func,
+            args.into_iter()
+                .map(|a| rewrite(a, f))
+                .collect::<Result<_, _>>()?,
+            t,
+        ),
+        Expr::ArrayCall(func, args, t) => Expr::ArrayCall(
+            func,
+            args.into_iter()
+                .map(|a| rewrite(a, f))
+                .collect::<Result<_, _>>()?,
+            t,
+        ),
+        Expr::ArrayCons(args, t) => Expr::ArrayCons(
+            args.into_iter()
+                .map(|a| rewrite(a, f))
+                .collect::<Result<_, _>>()?,
+            t,
+        ),
+        Expr::AnyArray {
+            lhs,
+            op,
+            all,
+            array,
+        } => {
+            let lhs = Box::new(rewrite(*lhs, f)?);
+            Expr::AnyArray {
+                lhs,
+                op,
+                all,
+                array: Box::new(rewrite(*array, f)?),
+            }
+        }
         Expr::Subquery { sub, kind, offset } => {
             let kind = match kind {
                 expr::SubKind::Quantified { lhs, op, all } => expr::SubKind::Quantified {
@@ -1880,6 +1955,8 @@ fn equi_sides(e: &Expr, width: usize, end: usize) -> Option<(Expr, Expr)> {
 
 fn is_int(t: DataType) -> bool {
     matches!(t, DataType::Int2 | DataType::Int4 | DataType::Int8)
+        || t.is_reg()
+        || t == DataType::Oid
 }
 
 /// The bound key expressions of `def`'s index `ix`, over the table row.
@@ -2331,6 +2408,7 @@ fn explain_node(p: &Plan, depth: usize, first: bool, out: &mut Vec<String>) {
         }
         Plan::Function { func, .. } => line(format!("Function Scan on {}", srf_name(*func))),
         Plan::Cte { name, .. } => line(format!("CTE Scan on {name}")),
+        Plan::Virtual(vt) => line(format!("Function Scan on {}", vt.name)),
         Plan::Filter { input, text, .. } => {
             // The filter shows on the node below it.
             let at = out.len();
@@ -2447,5 +2525,6 @@ fn srf_name(f: SrfFunc) -> &'static str {
         SrfFunc::JsonbEach => "jsonb_each",
         SrfFunc::JsonbEachText => "jsonb_each_text",
         SrfFunc::JsonbObjectKeys => "jsonb_object_keys",
+        SrfFunc::Unnest => "unnest",
     }
 }

@@ -32,6 +32,7 @@ use crate::pgtext::{self, TextContext};
 use crate::sql::error::{code, SqlError};
 use crate::sql::exec::Exec;
 use crate::sql::expr::{self, bind, eval, BindCtx, EvalCtx, Expr, Scope, ScopeColumn};
+use crate::sql::pg_catalog::CatalogView;
 use crate::sql::plan::{self, Plan, Planner};
 use crate::sql::settings::Settings;
 
@@ -187,6 +188,7 @@ fn index_key(
         params: &[],
         outer: &[],
         sub: None,
+        catalog: None,
         text: &text,
         now: 0,
         database: "",
@@ -765,6 +767,7 @@ impl Session {
             params,
             outer: &[],
             sub: None,
+            catalog: None,
             text,
             now,
             database: &self.database,
@@ -1616,6 +1619,20 @@ impl Session {
         Ok((query, stmt))
     }
 
+    /// The catalog as `tx` sees it, for catalog tables and functions.
+    fn catalog_view<'a>(
+        &'a self,
+        tx: &'a Transaction,
+        settings: &'a std::collections::BTreeMap<String, String>,
+    ) -> CatalogView<'a> {
+        CatalogView {
+            catalog: tx.catalog(),
+            database: &self.database,
+            user: &self.user,
+            settings,
+        }
+    }
+
     /// The statement deadline from `statement_timeout`.
     fn deadline(&self) -> Option<Instant> {
         let ms = self.settings.statement_timeout_ms();
@@ -1631,7 +1648,12 @@ impl Session {
         params: &[Datum],
     ) -> Result<Vec<Vec<Datum>>, SqlError> {
         let text = self.text_ctx();
-        let ectx = self.eval_ctx(params, &text, now_micros());
+        let settings = self.settings.map();
+        let view = self.catalog_view(tx, &settings);
+        let ectx = EvalCtx {
+            catalog: Some(&view),
+            ..self.eval_ctx(params, &text, now_micros())
+        };
         let exec = Exec::new(tx, stmt, &self.cancel, self.deadline());
         exec.run(root, &ectx)
     }
@@ -1699,9 +1721,26 @@ impl Session {
         let rows = self.run_plan(tx, &stmt, &query.root, params)?;
         let text = self.text_ctx();
         let columns: Vec<Column> = query.columns.iter().map(|(n, t)| col_desc(n, *t)).collect();
+        let settings = self.settings.map();
+        let view = self.catalog_view(tx, &settings);
+        let reg: Vec<bool> = query.columns.iter().map(|(_, t)| t.is_reg()).collect();
         let mut out: Vec<Vec<Option<String>>> = rows
             .iter()
-            .map(|r| r.iter().map(|d| text_of(d, &text)).collect())
+            .map(|r| {
+                r.iter()
+                    .enumerate()
+                    .map(|(i, d)| match d {
+                        Datum::Null => None,
+                        d if reg[i] => Some(crate::sql::pg_catalog::format_value(
+                            d,
+                            &query.columns[i].1,
+                            &text,
+                            &view,
+                        )),
+                        d => Some(pgtext::format(d, &text)),
+                    })
+                    .collect()
+            })
             .collect();
         if max_rows > 0 && out.len() > max_rows {
             out.truncate(max_rows);

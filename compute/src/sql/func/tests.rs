@@ -10,6 +10,7 @@ fn ctx_with<'a>(text: &'a TextContext, now: i64) -> EvalCtx<'a> {
         params: &[],
         outer: &[],
         sub: None,
+        catalog: None,
         text,
         now,
         database: "db",
