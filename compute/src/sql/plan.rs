@@ -1200,7 +1200,7 @@ impl<'a> Planner<'a> {
                         .find(|c| c.name == tname)
                         .map(|c| (c.id, c.columns.clone()));
                     if let Some((id, columns)) = cte {
-                        let scope = named_scope(&alias_name, &columns, &col_aliases);
+                        let scope = named_scope(&alias_name, &columns, &col_aliases)?;
                         return Ok(Rel {
                             plan: Plan::Cte { id, name: tname },
                             scope,
@@ -1215,7 +1215,7 @@ impl<'a> Planner<'a> {
                         .iter()
                         .map(|(n, t)| (n.to_string(), *t))
                         .collect();
-                    let scope = named_scope(&alias_name, &columns, &col_aliases);
+                    let scope = named_scope(&alias_name, &columns, &col_aliases)?;
                     return Ok(Rel {
                         plan: Plan::Virtual(vt),
                         scope,
@@ -1249,7 +1249,7 @@ impl<'a> Planner<'a> {
                     .iter()
                     .map(|c| (c.name.clone(), column_type(c)))
                     .collect();
-                let scope = named_scope(&alias_name, &columns, &col_aliases);
+                let scope = named_scope(&alias_name, &columns, &col_aliases)?;
                 Ok(Rel {
                     plan: Plan::Scan(Scan {
                         table: def.clone(),
@@ -1281,7 +1281,7 @@ impl<'a> Planner<'a> {
                     alias_name.as_deref().unwrap_or(""),
                     &q.columns,
                     &col_aliases,
-                );
+                )?;
                 if alias_name.is_none() {
                     for c in scope.columns.iter_mut() {
                         c.table = None;
@@ -1385,7 +1385,7 @@ impl<'a> Planner<'a> {
         if ordinality {
             columns.push(("ordinality".into(), DataType::Int8));
         }
-        let scope = named_scope(&alias_name, &columns, &col_aliases);
+        let scope = named_scope(&alias_name, &columns, &col_aliases)?;
         Ok(Rel {
             plan: Plan::Function {
                 func,
@@ -1463,8 +1463,22 @@ pub fn name_span(n: &ast::ObjectName) -> sqlparser::tokenizer::Span {
     }
 }
 
-fn named_scope(table: &str, columns: &[(String, DataType)], aliases: &[String]) -> Scope {
-    Scope {
+fn named_scope(
+    table: &str,
+    columns: &[(String, DataType)],
+    aliases: &[String],
+) -> Result<Scope, SqlError> {
+    if aliases.len() > columns.len() {
+        return Err(SqlError::new(
+            code::INVALID_COLUMN_REFERENCE,
+            format!(
+                "table \"{table}\" has {} columns available but {} columns specified",
+                columns.len(),
+                aliases.len()
+            ),
+        ));
+    }
+    Ok(Scope {
         columns: columns
             .iter()
             .enumerate()
@@ -1477,7 +1491,7 @@ fn named_scope(table: &str, columns: &[(String, DataType)], aliases: &[String]) 
             })
             .collect(),
         aliases: Vec::new(),
-    }
+    })
 }
 
 /// Binds a WHERE/ON condition: boolean, no aggregates, no set-returning

@@ -137,6 +137,7 @@ impl Database {
             tx: None,
             failed: false,
             read_only_block: false,
+            isolation: None,
             prepared: HashMap::new(),
             settings: Settings::new(user),
             cancel: Arc::new(AtomicBool::new(false)),
@@ -275,6 +276,9 @@ pub struct Session {
     tx: Option<Transaction>,
     failed: bool,
     read_only_block: bool,
+    /// The isolation level BEGIN asked for (every level runs as snapshot
+    /// isolation; see ARCHITECTURE.md).
+    isolation: Option<String>,
     prepared: HashMap<String, PreparedStatement>,
     settings: Settings,
     cancel: Arc<AtomicBool>,
@@ -336,6 +340,8 @@ impl Session {
     /// Runs a simple-query string: every statement in order, stopping at the
     /// first error, as PostgreSQL does.
     pub async fn simple_query(&mut self, sql: &str) -> Vec<Result<QueryResult, SqlError>> {
+        let rewritten = abort_and_end(sql);
+        let sql = rewritten.as_deref().unwrap_or(sql);
         if let Some(r) = self.reset(sql) {
             if r.is_err() {
                 self.fail_block();
@@ -549,6 +555,19 @@ impl Session {
                 if self.read_only_block {
                     tx.set_read_only();
                 }
+                self.isolation = modes.iter().find_map(|m| match m {
+                    ast::TransactionMode::IsolationLevel(l) => Some(
+                        match l {
+                            ast::TransactionIsolationLevel::ReadUncommitted => "read uncommitted",
+                            ast::TransactionIsolationLevel::ReadCommitted => "read committed",
+                            ast::TransactionIsolationLevel::RepeatableRead => "repeatable read",
+                            ast::TransactionIsolationLevel::Serializable => "serializable",
+                            ast::TransactionIsolationLevel::Snapshot => "repeatable read",
+                        }
+                        .to_string(),
+                    ),
+                    _ => None,
+                });
                 self.tx = Some(tx);
                 Ok(QueryResult::Command { tag: tag.into() })
             }
@@ -597,7 +616,10 @@ impl Session {
                 }
                 let v = match name.as_str() {
                     "transaction isolation level" | "transaction_isolation" => {
-                        "read committed".to_string()
+                        match (&self.isolation, &self.tx) {
+                            (Some(l), Some(_)) => l.clone(),
+                            _ => self.settings.get("default_transaction_isolation")?,
+                        }
                     }
                     "transaction_read_only" => {
                         if self.read_only_block { "on" } else { "off" }.to_string()
@@ -1171,6 +1193,9 @@ impl Session {
                 let mut ctx = BindCtx::new(params);
                 for row in &v.rows {
                     for (e, t) in row.iter().zip(&targets) {
+                        if is_default(e) {
+                            continue;
+                        }
                         let ty = column_type(&def.columns[*t]);
                         let b = bind(e, &empty, &mut ctx)?;
                         if let Expr::Param(i, DataType::Text) = b {
@@ -1231,8 +1256,7 @@ impl Session {
                     let mut vals = Vec::with_capacity(row.len());
                     for (e, t) in row.iter().zip(&targets) {
                         let ty = column_type(&def.columns[*t]);
-                        if matches!(e, ast::Expr::Identifier(i) if i.value.eq_ignore_ascii_case("default"))
-                        {
+                        if is_default(e) {
                             vals.push(None);
                             continue;
                         }
@@ -1263,7 +1287,7 @@ impl Session {
             }
             other => return Err(SqlError::unsupported(format!("INSERT source {other}"))),
         };
-        let scope = table_scope(&def, None);
+        let scope = table_scope(&def, ins.table_alias.as_ref().map(ident).as_deref());
         let mut count = 0u64;
         let mut returned = Vec::new();
         let on_conflict = match &ins.on {
@@ -1916,6 +1940,28 @@ fn is_tx_control(s: &Statement) -> bool {
 
 fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
     Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| syntax_error(sql, &e.to_string()))
+}
+
+/// `DEFAULT` in a VALUES row.
+fn is_default(e: &ast::Expr) -> bool {
+    matches!(e, ast::Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"))
+}
+
+/// `ABORT` and `END` (PostgreSQL's synonyms of ROLLBACK and COMMIT, which
+/// the grammar lacks) as the statements they stand for.
+fn abort_and_end(sql: &str) -> Option<String> {
+    let t = sql.trim().trim_end_matches(';').trim();
+    let mut words = t.split_whitespace();
+    let first = words.next()?.to_ascii_uppercase();
+    let rest: Vec<String> = words.map(|w| w.to_ascii_uppercase()).collect();
+    if !(rest.is_empty() || rest == ["WORK"] || rest == ["TRANSACTION"]) {
+        return None;
+    }
+    match first.as_str() {
+        "ABORT" => Some("ROLLBACK".into()),
+        "END" => Some("COMMIT".into()),
+        _ => None,
+    }
 }
 
 /// PostgreSQL's shape for a parse error: `syntax error at or near "x"` or
