@@ -204,6 +204,15 @@ pub(super) async fn handle(
 }
 
 /// Builds an ErrorResponse with PostgreSQL's fields.
+fn notice_response(n: &crate::sql::session::Notice) -> PgWireBackendMessage {
+    PgWireBackendMessage::NoticeResponse(pgwire::messages::response::NoticeResponse::new(vec![
+        (b'S', n.severity.to_owned()),
+        (b'V', n.severity.to_owned()),
+        (b'C', n.code.to_owned()),
+        (b'M', n.message.clone()),
+    ]))
+}
+
 fn error_response(severity: &str, e: &SqlError) -> ErrorResponse {
     let mut fields = vec![
         (b'S', severity.to_owned()),
@@ -364,7 +373,15 @@ async fn startup(
         return Ok(None);
     }
 
-    let session = shared.db.session(&user, &database);
+    let mut session = shared.db.session(&user, &database);
+    for (name, value) in params.iter() {
+        // A value we cannot honour (a named time zone, another encoding)
+        // keeps the default rather than refusing the connection: drivers
+        // send their environment's values unasked.
+        if let Err(e) = session.apply_startup_parameter(name, value) {
+            tracing::info!(parameter = %name, value = %value, "startup parameter ignored: {}", e.message);
+        }
+    }
     let secret = match version {
         ProtocolVersion::PROTOCOL3_0 => shared.verifiers.random(4),
         _ => shared.verifiers.random(SECRET_KEY_LEN_V3_2),
@@ -866,6 +883,15 @@ impl Conn {
     }
 
     async fn ready_for_query(&mut self) -> Result<(), ConnError> {
+        // Settings changed by the statements just run, reported before
+        // ReadyForQuery as PostgreSQL does.
+        for (name, value) in self.session.take_parameter_changes() {
+            self.socket
+                .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                    name, value,
+                )))
+                .await?;
+        }
         let status = self.tx_status();
         self.socket
             .feed(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
@@ -896,8 +922,12 @@ impl Conn {
                 ))
                 .await?;
         }
-        for r in results {
+        let notices = self.session.take_notices();
+        for (i, r) in results.into_iter().enumerate() {
             let ok = r.is_ok();
+            for n in notices.iter().filter(|n| n.statement == i) {
+                self.socket.feed(notice_response(n)).await?;
+            }
             match r {
                 Ok(QueryResult::Rows { columns, rows, tag }) => {
                     let descs: Vec<ColumnDesc> = columns.iter().map(ColumnDesc::of).collect();
@@ -1078,6 +1108,9 @@ impl Conn {
             // The session materializes results, so the statement runs once,
             // to completion, and the portal hands its rows out in pieces.
             let result = self.session.execute(&statement, &params, 0).await;
+            for n in self.session.take_notices() {
+                self.socket.feed(notice_response(&n)).await?;
+            }
             self.shared
                 .metrics
                 .statement(Protocol::Extended, result.is_ok());

@@ -380,9 +380,19 @@ impl<'a> Planner<'a> {
                 (Some(limit), Some(offset))
             }
         };
-        if q.fetch.is_some() {
-            return Err(SqlError::unsupported("FETCH FIRST"));
-        }
+        // FETCH FIRST n ROWS ONLY is LIMIT n.
+        let fetch_limit = match &q.fetch {
+            None => None,
+            Some(f) if f.with_ties || f.percent => {
+                return Err(SqlError::unsupported("FETCH ... WITH TIES or PERCENT"))
+            }
+            Some(f) => Some(
+                f.quantity
+                    .clone()
+                    .unwrap_or_else(|| ast::Expr::value(ast::Value::Number("1".into(), false))),
+            ),
+        };
+        let limit = limit.or(fetch_limit.as_ref());
         let mut query = match q.body.as_ref() {
             ast::SetExpr::Select(sel) => {
                 return self.plan_select(sel, order_by, limit, offset, ctx)
@@ -401,7 +411,7 @@ impl<'a> Planner<'a> {
             };
             let mut keys = Vec::new();
             for o in order_by {
-                let e = match output_position(&o.expr, query.columns.len())? {
+                let e = match output_position(&o.expr, query.columns.len(), "ORDER BY")? {
                     Some(i) => Expr::Column(i, query.columns[i].1),
                     None => bind(&o.expr, &scope, ctx)?,
                 };
@@ -555,7 +565,7 @@ impl<'a> Planner<'a> {
                     return Err(SqlError::unsupported("GROUP BY modifiers"));
                 }
                 for e in exprs {
-                    let b = match output_position(e, sel.projection.len())? {
+                    let b = match output_position(e, sel.projection.len(), "GROUP BY")? {
                         Some(i) => match &sel.projection[i] {
                             ast::SelectItem::UnnamedExpr(x)
                             | ast::SelectItem::ExprWithAlias { expr: x, .. } => {
@@ -706,7 +716,7 @@ impl<'a> Planner<'a> {
                 };
                 let mut on = Vec::new();
                 for e in exprs {
-                    let b = match output_position(e, n_out)? {
+                    let b = match output_position(e, n_out, "DISTINCT ON")? {
                         Some(i) => Expr::Column(i, outputs[i].1.ty()),
                         None => match bind_plain(e, &out_scope, ctx, "DISTINCT ON") {
                             Ok(b) => b,
@@ -837,7 +847,7 @@ impl<'a> Planner<'a> {
             .transpose()?;
         let mut keys = Vec::new();
         for o in order_by {
-            let e = match output_position(&o.expr, outputs.len())? {
+            let e = match output_position(&o.expr, outputs.len(), "ORDER BY")? {
                 Some(i) => outputs[i].1.clone(),
                 None => match &o.expr {
                     // An output name wins over an input column, as in
@@ -1533,15 +1543,16 @@ fn bind_count(e: &ast::Expr, ctx: &mut BindCtx<'_>) -> Result<Expr, SqlError> {
 }
 
 /// Reads `ORDER BY 2` / `GROUP BY 1`: a 0-based output position.
-fn output_position(e: &ast::Expr, n: usize) -> Result<Option<usize>, SqlError> {
+fn output_position(e: &ast::Expr, n: usize, clause: &str) -> Result<Option<usize>, SqlError> {
     if let ast::Expr::Value(v) = e {
         if let ast::Value::Number(s, _) = &v.value {
             let k: usize = s.parse().unwrap_or(0);
             if k == 0 || k > n {
                 return Err(SqlError::new(
                     code::INVALID_COLUMN_REFERENCE,
-                    format!("position {s} is not in select list"),
-                ));
+                    format!("{clause} position {s} is not in select list"),
+                )
+                .at_span(v.span));
             }
             return Ok(Some(k - 1));
         }

@@ -102,6 +102,20 @@ pub enum QueryResult {
     Empty,
 }
 
+/// A NOTICE or WARNING to send before a statement's result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    /// `NOTICE` or `WARNING`.
+    pub severity: &'static str,
+    /// SQLSTATE.
+    pub code: &'static str,
+    /// Message.
+    pub message: String,
+    /// Which statement of the last simple query raised it (0 for the
+    /// extended protocol).
+    pub statement: usize,
+}
+
 /// A prepared statement's description.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Prepared {
@@ -143,6 +157,8 @@ impl Database {
             cancel: Arc::new(AtomicBool::new(false)),
             started: Instant::now(),
             active_prepared: None,
+            notices: std::sync::Mutex::new(Vec::new()),
+            statement_index: std::sync::atomic::AtomicUsize::new(0),
             plans: std::sync::Mutex::new(HashMap::new()),
         }
     }
@@ -284,6 +300,10 @@ pub struct Session {
     cancel: Arc<AtomicBool>,
     /// When the current statement started (for statement_timeout).
     started: Instant,
+    /// Index of the running statement in its simple query.
+    statement_index: std::sync::atomic::AtomicUsize,
+    /// Notices raised by the current statement.
+    notices: std::sync::Mutex<Vec<Notice>>,
     /// The prepared statement being executed, if any.
     active_prepared: Option<String>,
     /// Plans of prepared queries, valid while the catalog they were
@@ -332,6 +352,21 @@ impl Session {
         self.settings.apply_startup(name, value)
     }
 
+    /// NOTICEs and WARNINGs raised since the last call, in order.
+    pub fn take_notices(&mut self) -> Vec<Notice> {
+        std::mem::take(&mut *self.notices.lock().expect("notices"))
+    }
+
+    fn notice(&self, severity: &'static str, code: &'static str, message: impl Into<String>) {
+        let statement = self.statement_index.load(AtomicOrdering::Relaxed);
+        self.notices.lock().expect("notices").push(Notice {
+            severity,
+            code,
+            message: message.into(),
+            statement,
+        });
+    }
+
     /// Reported settings (ParameterStatus) changed since the last call.
     pub fn take_parameter_changes(&mut self) -> Vec<(String, String)> {
         self.settings.take_changed()
@@ -376,7 +411,8 @@ impl Session {
         if implicit {
             self.tx = Some(self.db.engine.begin());
         }
-        for stmt in stmts {
+        for (i, stmt) in stmts.into_iter().enumerate() {
+            self.statement_index.store(i, AtomicOrdering::Relaxed);
             let r = self.run(&stmt, &[], 0).await;
             let failed = r.is_err();
             out.push(r);
@@ -499,6 +535,7 @@ impl Session {
                 }
             });
         }
+        self.statement_index.store(0, AtomicOrdering::Relaxed);
         self.active_prepared = Some(statement.to_string());
         let r = self.run(&stmt, &values, max_rows).await;
         self.active_prepared = None;
@@ -543,6 +580,11 @@ impl Session {
                 let tag = if *begin { "BEGIN" } else { "START TRANSACTION" };
                 if self.tx.is_some() {
                     // PostgreSQL warns and carries on.
+                    self.notice(
+                        "WARNING",
+                        code::ACTIVE_SQL_TRANSACTION,
+                        "there is already a transaction in progress",
+                    );
                     return Ok(QueryResult::Command { tag: tag.into() });
                 }
                 let mut tx = self.db.engine.begin();
@@ -583,14 +625,27 @@ impl Session {
                             tag: "COMMIT".into(),
                         })
                     }
-                    None => Ok(QueryResult::Command {
-                        tag: "COMMIT".into(),
-                    }),
+                    None => {
+                        self.notice(
+                            "WARNING",
+                            code::NO_ACTIVE_SQL_TRANSACTION,
+                            "there is no transaction in progress",
+                        );
+                        Ok(QueryResult::Command {
+                            tag: "COMMIT".into(),
+                        })
+                    }
                 }
             }
             Statement::Rollback { .. } => {
                 self.failed = false;
-                self.tx = None;
+                if self.tx.take().is_none() {
+                    self.notice(
+                        "WARNING",
+                        code::NO_ACTIVE_SQL_TRANSACTION,
+                        "there is no transaction in progress",
+                    );
+                }
                 Ok(QueryResult::Command {
                     tag: "ROLLBACK".into(),
                 })
@@ -893,6 +948,11 @@ impl Session {
         let name = object_name(&ct.name);
         if tx.catalog().table_by_name(&name).is_some() {
             if ct.if_not_exists {
+                self.notice(
+                    "NOTICE",
+                    code::DUPLICATE_TABLE,
+                    format!("relation \"{name}\" already exists, skipping"),
+                );
                 return Ok(QueryResult::Command {
                     tag: "CREATE TABLE".into(),
                 });
@@ -1036,6 +1096,11 @@ impl Session {
             || tx.catalog().table_by_name(&name).is_some()
         {
             if ci.if_not_exists {
+                self.notice(
+                    "NOTICE",
+                    code::DUPLICATE_TABLE,
+                    format!("relation \"{name}\" already exists, skipping"),
+                );
                 return Ok(QueryResult::Command {
                     tag: "CREATE INDEX".into(),
                 });
@@ -1103,8 +1168,17 @@ impl Session {
                     let name = object_name(n);
                     match tx.catalog().table_by_name(&name).map(|d| d.id) {
                         Some(id) => tx.drop_table(id).map_err(SqlError::from_engine)?,
-                        None if if_exists => {}
-                        None => return Err(no_table(&name)),
+                        None if if_exists => self.notice(
+                            "NOTICE",
+                            code::SUCCESS,
+                            format!("table \"{name}\" does not exist, skipping"),
+                        ),
+                        None => {
+                            return Err(SqlError::new(
+                                code::UNDEFINED_TABLE,
+                                format!("table \"{name}\" does not exist"),
+                            ))
+                        }
                     }
                 }
                 Ok(QueryResult::Command {
@@ -1116,6 +1190,11 @@ impl Session {
                     let name = object_name(n);
                     if tx.catalog().index_by_name(&name).is_none() {
                         if if_exists {
+                            self.notice(
+                                "NOTICE",
+                                code::SUCCESS,
+                                format!("index \"{name}\" does not exist, skipping"),
+                            );
                             continue;
                         }
                         return Err(SqlError::new(
@@ -1226,10 +1305,23 @@ impl Session {
         let text = self.text_ctx();
         let now = now_micros();
         let ectx = self.eval_ctx(params, &text, now);
-        let src = ins
-            .source
-            .as_ref()
-            .ok_or_else(|| SqlError::unsupported("INSERT without VALUES or SELECT"))?;
+        // INSERT ... DEFAULT VALUES: one row of defaults.
+        let default_values = ast::Query {
+            with: None,
+            body: Box::new(ast::SetExpr::Values(ast::Values {
+                explicit_row: false,
+                rows: vec![Vec::new()],
+            })),
+            order_by: None,
+            limit_clause: None,
+            fetch: None,
+            locks: Vec::new(),
+            for_clause: None,
+            settings: None,
+            format_clause: None,
+            pipe_operators: Vec::new(),
+        };
+        let src = ins.source.as_deref().unwrap_or(&default_values);
         // Rows to insert, as full rows with defaults filled in.
         let mut param_types: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
         // Rows as given; `None` marks DEFAULT.
