@@ -1192,7 +1192,21 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
                 let c = bind(&cw.condition, scope, ctx)?;
                 let c = match &operand {
                     Some(o) => c.coerce_to(o.ty()),
-                    None => c.coerce_to(DataType::Bool),
+                    None => {
+                        let c = c.coerce_to(DataType::Bool);
+                        if c.ty() != DataType::Bool {
+                            use sqlparser::ast::Spanned;
+                            return Err(SqlError::new(
+                                code::DATATYPE_MISMATCH,
+                                format!(
+                                    "argument of CASE/WHEN must be type boolean, not type {}",
+                                    c.ty().format_type()
+                                ),
+                            )
+                            .at_span(cw.condition.span()));
+                        }
+                        c
+                    }
                 };
                 let r = bind(&cw.result, scope, ctx)?;
                 if !r.is_unknown() {
@@ -1838,9 +1852,11 @@ fn bind_function(
         }
         ("jsonb_typeof", 1) => (Func::JsonbTypeof, DataType::Text),
         ("version", 0) => (Func::Version, DataType::Text),
-        ("current_database", 0) => (Func::CurrentDatabase, DataType::Text),
-        ("current_user" | "session_user" | "user", 0) => (Func::CurrentUser, DataType::Text),
-        ("current_schema", 0) => (Func::CurrentSchema, DataType::Text),
+        ("current_database", 0) => (Func::CurrentDatabase, DataType::Name),
+        ("current_user" | "session_user" | "user" | "current_role", 0) => {
+            (Func::CurrentUser, DataType::Name)
+        }
+        ("current_schema", 0) => (Func::CurrentSchema, DataType::Name),
         ("coalesce" | "greatest" | "least", n) if n > 0 => {
             let ty = common_type(&args, &name)?;
             let args = args.into_iter().map(|a| infer_param(a, ty, ctx)).collect();

@@ -741,7 +741,46 @@ impl Session {
                     .set("client_encoding", Some(&charset_name.to_string()))?;
                 Ok(QueryResult::Command { tag: "SET".into() })
             }
-            ast::Set::SetTransaction { .. } => Ok(QueryResult::Command { tag: "SET".into() }),
+            ast::Set::SetTransaction { modes, .. } => {
+                match &mut self.tx {
+                    None => self.notice(
+                        "WARNING",
+                        code::NO_ACTIVE_SQL_TRANSACTION,
+                        "SET TRANSACTION can only be used in transaction blocks",
+                    ),
+                    Some(tx) => {
+                        for m in modes {
+                            match m {
+                                ast::TransactionMode::AccessMode(
+                                    ast::TransactionAccessMode::ReadOnly,
+                                ) => {
+                                    tx.set_read_only();
+                                    self.read_only_block = true;
+                                }
+                                ast::TransactionMode::IsolationLevel(l) => {
+                                    self.isolation = Some(
+                                        match l {
+                                            ast::TransactionIsolationLevel::ReadUncommitted => {
+                                                "read uncommitted"
+                                            }
+                                            ast::TransactionIsolationLevel::ReadCommitted => {
+                                                "read committed"
+                                            }
+                                            ast::TransactionIsolationLevel::Serializable => {
+                                                "serializable"
+                                            }
+                                            _ => "repeatable read",
+                                        }
+                                        .to_string(),
+                                    );
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                }
+                Ok(QueryResult::Command { tag: "SET".into() })
+            }
             other => Err(SqlError::unsupported(format!("SET form {other}"))),
         }
     }
@@ -1353,6 +1392,7 @@ impl Session {
                             continue;
                         }
                         let b = bind(e, &empty, &mut BindCtx::new(&mut param_types))?.coerce_to(ty);
+                        let b = assignable(b, ty, &def.columns[*t].name, e)?;
                         vals.push(Some(assign_cast(
                             eval(&b, &[], &ectx)?,
                             ty,
@@ -1519,6 +1559,7 @@ impl Session {
                 for a in &du.assignments {
                     let (i, ty) = assign_target(def, a)?;
                     let b = bind(&a.value, &s, &mut BindCtx::new(&mut params))?.coerce_to(ty);
+                    let b = assignable(b, ty, &def.columns[i].name, &a.value)?;
                     new[i] = assign_cast(eval(&b, &both, ectx)?, ty, &def.columns[i], ectx)?;
                 }
                 check_not_null(def, &new)?;
@@ -1599,7 +1640,8 @@ impl Session {
                 .iter()
                 .map(|a| {
                     let (i, ty) = assign_target(&def, a)?;
-                    Ok((i, ty, bind(&a.value, &scope, &mut ctx)?.coerce_to(ty)))
+                    let b = bind(&a.value, &scope, &mut ctx)?.coerce_to(ty);
+                    Ok((i, ty, assignable(b, ty, &def.columns[i].name, &a.value)?))
                 })
                 .collect::<Result<_, SqlError>>()?;
             (filter, sets)
@@ -2032,6 +2074,29 @@ fn is_tx_control(s: &Statement) -> bool {
 
 fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
     Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| syntax_error(sql, &e.to_string()))
+}
+
+/// `e` stored into column `name` of type `ty`: 42804 unless an assignment
+/// cast exists, as PostgreSQL checks when it plans the statement.
+fn assignable(e: Expr, ty: DataType, name: &str, at: &ast::Expr) -> Result<Expr, SqlError> {
+    let from = e.ty();
+    if from == ty
+        || matches!(e, Expr::Literal(Datum::Null, _))
+        || crate::cast::can_cast(&from, &ty).allowed_in(crate::cast::CastKind::Assignment)
+    {
+        return Ok(e);
+    }
+    use sqlparser::ast::Spanned;
+    Err(SqlError::new(
+        code::DATATYPE_MISMATCH,
+        format!(
+            "column \"{name}\" is of type {} but expression is of type {}",
+            ty.format_type(),
+            from.format_type()
+        ),
+    )
+    .with_hint("You will need to rewrite or cast the expression.")
+    .at_span(at.span()))
 }
 
 /// `DEFAULT` in a VALUES row.
