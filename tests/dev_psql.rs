@@ -164,6 +164,148 @@ fn psql_runs_a_query_against_sextant_dev_and_sigterm_stops_it() {
 }
 
 /// GET over plain HTTP/1.1; returns the body.
+fn start_dev(data: &Path, port: u16, storage_port: u16, log: &Path) -> Child {
+    let mut child = Command::new(sextant_bin())
+        .arg("dev")
+        .arg("--data")
+        .arg(data)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--storage-port",
+            &storage_port.to_string(),
+        ])
+        .args([
+            "--reader-port",
+            &free_port().to_string(),
+            "--http-port",
+            &free_port().to_string(),
+        ])
+        .env("SEXTANT_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("spawn sextant dev");
+    wait_for_port(&mut child, port, log);
+    child
+}
+
+fn psql_ok(port: u16, args: &[&str]) -> String {
+    let out = psql(port, args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "psql {args:?} failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The README's CDC session, then a restart on the same data directory:
+/// every committed row and every DDL statement is still there, and psql's
+/// meta-commands describe the table as PostgreSQL would.
+#[test]
+fn cdc_table_survives_a_restart_and_psql_describes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = free_port();
+    let storage_port = free_port_range();
+    let log = dir.path().join("dev.log");
+    let mut child = start_dev(&data, port, storage_port, &log);
+    psql_ok(
+        port,
+        &[
+            "-c",
+            "CREATE TABLE events (id text PRIMARY KEY, payload jsonb NOT NULL, position bigint, \
+             ingested_at timestamptz NOT NULL DEFAULT now())",
+            "-c",
+            "CREATE INDEX events_site ON events ((payload->>'site_id'))",
+            "-c",
+            "CREATE INDEX events_temp ON events (((payload->>'temp')::float))",
+            "-c",
+            r#"INSERT INTO events (id, payload, position) VALUES
+               ('e1', '{"site_id": "s1", "temp": 21.5}', 1),
+               ('e2', '{"site_id": "s2", "temp": 19}', 2),
+               ('e3', '{"site_id": "s1", "temp": 23.25}', 3)"#,
+        ],
+    );
+    let status = sigterm_and_wait(&mut child);
+    assert!(status.success(), "first run exited with {status}");
+
+    let mut child = start_dev(&data, port, storage_port, &log);
+    let rows = psql_ok(
+        port,
+        &[
+            "-At",
+            "-c",
+            "SELECT id, payload->>'temp' FROM events WHERE payload->>'site_id' = 's1' ORDER BY id",
+        ],
+    );
+    assert_eq!(rows, "e1|21.5\ne3|23.25\n");
+    let plan = psql_ok(
+        port,
+        &[
+            "-At",
+            "-c",
+            "EXPLAIN SELECT id FROM events WHERE payload->>'site_id' = 's1'",
+        ],
+    );
+    assert!(
+        plan.starts_with("Index Scan using events_site on events"),
+        "{plan}"
+    );
+
+    let d = psql_ok(port, &["-c", "\\d events"]);
+    for line in [
+        "Table \"public.events\"",
+        " id          | text                     |           | not null | ",
+        " payload     | jsonb                    |           | not null | ",
+        " position    | bigint                   |           |          | ",
+        " ingested_at | timestamp with time zone |           | not null | now()",
+        "    \"events_pkey\" PRIMARY KEY, btree (id)",
+        "    \"events_site\" btree ((payload ->> 'site_id'::text))",
+        "    \"events_temp\" btree (((payload ->> 'temp'::text)::double precision))",
+    ] {
+        assert!(d.contains(line), "\\d events lacks {line:?}:\n{d}");
+    }
+    let dt = psql_ok(port, &["-c", "\\dt"]);
+    assert!(dt.contains(" public | events | table | sextant"), "{dt}");
+    let di = psql_ok(port, &["-c", "\\di"]);
+    for ix in ["events_pkey", "events_site", "events_temp"] {
+        assert!(di.contains(ix), "{di}");
+    }
+    let dn = psql_ok(port, &["-c", "\\dn"]);
+    assert!(dn.contains(" public "), "{dn}");
+    let l = psql_ok(port, &["-c", "\\l"]);
+    assert!(l.contains(" sextant | sextant | UTF8"), "{l}");
+    let df = psql_ok(port, &["-c", "\\df"]);
+    assert!(df.contains("(0 rows)"), "{df}");
+    let x = psql_ok(
+        port,
+        &[
+            "-c",
+            "\\x on",
+            "-c",
+            "SELECT id, position FROM events WHERE id = 'e2'",
+        ],
+    );
+    assert!(
+        x.contains("-[ RECORD 1 ]") && x.contains("position | 2"),
+        "{x}"
+    );
+    let timing = psql_ok(
+        port,
+        &["-c", "\\timing on", "-c", "SELECT count(*) FROM events"],
+    );
+    assert!(
+        timing.contains("Time: ") && timing.contains("     3"),
+        "{timing}"
+    );
+
+    let status = sigterm_and_wait(&mut child);
+    assert!(status.success(), "second run exited with {status}");
+}
+
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::Write as _;
     let mut s = std::net::TcpStream::connect(addr).unwrap();
