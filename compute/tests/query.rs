@@ -589,3 +589,45 @@ async fn errors_point_at_the_offending_name() {
         Some("Perhaps you meant to reference the column \"sites.name\".")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalogs_arrays_and_reg_types() {
+    let (_st, mut s) = session().await;
+    setup(&mut s).await;
+    assert_eq!(
+        q(&mut s, "SELECT 'events'::regclass, 'events'::regclass::oid > 16384, pg_typeof(1), pg_typeof('a'::text)").await,
+        ["events|t|integer|text"]
+    );
+    assert_eq!(
+        q(&mut s, "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'i' ORDER BY 1").await,
+        ["events_pkey", "events_site", "events_temp", "sites_pkey"]
+    );
+    assert_eq!(
+        q(&mut s, "SELECT column_name, data_type, is_nullable FROM information_schema.columns WHERE table_name = 'events' ORDER BY ordinal_position").await,
+        ["id|text|NO", "payload|jsonb|NO", "position|bigint|YES"]
+    );
+    assert_eq!(
+        q(&mut s, "SELECT pg_get_indexdef('events_temp'::regclass)").await,
+        ["CREATE INDEX events_temp ON public.events USING btree ((((payload ->> 'temp'::text))::double precision))"]
+    );
+    assert_eq!(
+        q(&mut s, "SELECT ARRAY[1, 2, 3], (ARRAY['a', 'b'])[2], 2 = ANY(ARRAY[1, 2]), array_agg(id ORDER BY id DESC) FROM sites").await,
+        ["{1,2,3}|b|t|{4,3,2,1}"]
+    );
+    assert_eq!(
+        q(
+            &mut s,
+            "SELECT x FROM unnest(ARRAY['p', 'q']) AS x ORDER BY x DESC"
+        )
+        .await,
+        ["q", "p"]
+    );
+    assert_eq!(
+        q(
+            &mut s,
+            "SELECT array_to_string(ARRAY(SELECT name FROM sites WHERE id < 3 ORDER BY id), ',')"
+        )
+        .await,
+        ["north,south"]
+    );
+}

@@ -719,6 +719,7 @@ pub fn data_type(t: &ast::DataType) -> Result<DataType, SqlError> {
         T::TimestampNtz => DataType::Timestamp,
         T::Interval { .. } => DataType::Interval,
         T::Uuid => DataType::Uuid,
+        T::Regclass => DataType::RegClass,
         T::JSON => DataType::Json,
         T::JSONB => DataType::Jsonb,
         T::Array(def) => {
@@ -1009,7 +1010,10 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
         } => {
             let ty = data_type(dt)?;
             let inner = bind(expr, scope, ctx)?;
-            if inner.is_unknown() {
+            if inner.is_unknown() && inner.ty() == ty {
+                // `'x'::text` is text, no longer an untyped literal.
+                Expr::Coerce(Box::new(inner), ty)
+            } else if inner.is_unknown() {
                 inner.coerce_to(ty)
             } else {
                 Expr::Cast(Box::new(inner), ty)
