@@ -69,7 +69,9 @@ use crate::datum::{DataType, Datum, Oid, NAME_MAX_BYTES};
 use crate::pgtext::{self, TextContext, TypeError};
 use crate::sql::error::{code, SqlError};
 
-pub use functions::{call_function, resolve_function, CatalogFn, Resolved};
+pub use functions::{
+    call_function, is_catalog_function, resolve_function, CatalogFn, PrivilegeObject, Resolved,
+};
 
 /// What the catalog relations and functions describe: one transaction's
 /// view of the database.

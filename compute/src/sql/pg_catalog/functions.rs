@@ -545,6 +545,12 @@ const SIGNATURES: &[Signature] = &[
     sig("pg_my_temp_schema", &[], T::Oid, CatalogFn::MyTempSchema),
 ];
 
+/// Returns whether `name` (lower case) is a catalog function here, of any
+/// arity: the binder can ask this before trying other function libraries.
+pub fn is_catalog_function(name: &str) -> bool {
+    SIGNATURES.iter().any(|s| s.name == name)
+}
+
 /// Resolves a call of the catalog function `name` (lower case, optionally
 /// `pg_catalog.`-qualified by the caller stripping it) with arguments of
 /// types `args`, of which `unknown[i]` are untyped literals. An exact match
