@@ -344,9 +344,41 @@ pub(crate) fn namespace_name(oid: u32) -> Option<&'static str> {
 
 /// The relation called `name` in schema `namespace`.
 fn relation_in<'a>(catalog: &'a Catalog, namespace: u32, name: &str) -> Option<Relation<'a>> {
-    relations(catalog)
-        .into_iter()
-        .find(|r| r.namespace == namespace && r.name == name)
+    if namespace != builtin::PUBLIC {
+        return specs()
+            .find(|s| s.namespace() == namespace && s.name == name)
+            .map(|spec| Relation {
+                oid: spec.oid,
+                name: Cow::Borrowed(spec.name),
+                namespace,
+                kind: RelKind::Virtual(spec),
+            });
+    }
+    if let Some(t) = catalog.table_by_name(name) {
+        return Some(Relation {
+            oid: object_oid(t.id),
+            name: Cow::Borrowed(&t.name),
+            namespace,
+            kind: RelKind::Table(t),
+        });
+    }
+    if let Some((t, ix)) = catalog.index_by_name(name) {
+        return Some(Relation {
+            oid: object_oid(ix.id),
+            name: Cow::Borrowed(&ix.name),
+            namespace,
+            kind: RelKind::Index(t, ix),
+        });
+    }
+    catalog
+        .tables()
+        .find(|t| !t.primary_key.is_empty() && pkey_name(&t.name) == name)
+        .map(|t| Relation {
+            oid: pkey_oid(t.id),
+            name: Cow::Owned(name.to_owned()),
+            namespace,
+            kind: RelKind::PrimaryKey(t),
+        })
 }
 
 /// Whether a relation is found by its bare name: its schema is on the path

@@ -745,10 +745,14 @@ pub fn call_function(
             _ => Datum::Null,
         },
         CatalogFn::ToReg(ty) => match text_arg(arg(0)) {
+            // NULL for a name that names nothing (a missing schema
+            // included); PostgreSQL 15 still raises for names that do not
+            // parse.
             Some(name) => match reg_lookup(ty, name, view) {
                 Ok(Some(oid)) => Datum::Oid(oid),
-                // to_reg* return NULL for names that do not parse too.
-                Ok(None) | Err(_) => Datum::Null,
+                Ok(None) => Datum::Null,
+                Err(e) if e.code == code::INVALID_SCHEMA_NAME => Datum::Null,
+                Err(e) => return Err(e),
             },
             None => Datum::Null,
         },
