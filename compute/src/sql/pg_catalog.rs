@@ -14,7 +14,7 @@
 //! `0` in `indkey` and its expressions in `indexprs`, defaults deparse to
 //! PostgreSQL's canonical text. Built-in objects clients expect (schemas,
 //! types, access methods, roles, collations) are PostgreSQL 15's own rows
-//! for what this engine has ([`builtin`]).
+//! for what this engine has (`pg_catalog/builtin.rs`).
 //!
 //! # How the planner uses it
 //!
@@ -25,7 +25,7 @@
 //!   (`format_type`, `pg_get_indexdef`, `pg_table_is_visible`, …), shaped
 //!   like the function library.
 //! * `reg*` values are [`Datum::Oid`]s; reading and printing them needs the
-//!   catalog: [`reg_in`], [`reg_out`], and [`cast`] / [`format_value`],
+//!   catalog: [`reg_in`], [`reg_out`], and [`cast()`] / [`format_value`],
 //!   which route `reg*` casts and output through them and everything else
 //!   to [`crate::cast`] and [`crate::pgtext`].
 //!
@@ -46,8 +46,8 @@
 //! * There are no sequences, views, triggers, rules, policies, publications,
 //!   inheritance, comments or extensions, so those catalogs are empty.
 //! * `aclitem[]` columns are `text[]` and NULL (default privileges);
-//!   `pg_node_tree` columns are `text` holding SQL (which [`pg_get_expr`
-//!   deparses](functions)); `xid` columns are `oid` and 0; `anyarray`
+//!   `pg_node_tree` columns are `text` holding SQL (which `pg_get_expr`
+//!   deparses); `xid` columns are `oid` and 0; `anyarray`
 //!   columns are `text[]` and NULL.
 //! * Sizes (`pg_relation_size`, `pg_table_size`, …) are 0 and `reltuples`
 //!   is -1: the catalog view carries no page counts.
