@@ -88,6 +88,7 @@ pub struct CatalogView<'a> {
 
 /// A relation of `pg_catalog` or `information_schema`: its columns and a
 /// function computing its rows.
+#[derive(Clone)]
 pub struct VirtualTable {
     /// `pg_catalog` or `information_schema`.
     pub schema: &'static str,
@@ -129,6 +130,12 @@ impl Spec {
             columns: self.columns.to_vec(),
             rows: self.rows,
         }
+    }
+}
+
+impl std::fmt::Debug for VirtualTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.schema, self.name)
     }
 }
 
