@@ -78,6 +78,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::str::FromStr;
+pub mod numeric_ops;
 
 /// A PostgreSQL object identifier, as in `pg_type.oid` and the wire
 /// protocol's type fields.

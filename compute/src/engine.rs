@@ -643,7 +643,7 @@ impl Transaction {
         if self.get_by_key(table, &key)?.is_some() {
             return Err(EngineError::UniqueViolation {
                 constraint: format!("{}_pkey", def.name),
-                key: describe_key(&key),
+                key: key_detail(&def, None, &pk_values(&def, &row)),
             });
         }
         self.check_unique_indexes(&def, &key, &row)?;
@@ -682,7 +682,7 @@ impl Transaction {
             if self.get_by_key(table, &new_key)?.is_some() {
                 return Err(EngineError::UniqueViolation {
                     constraint: format!("{}_pkey", def.name),
-                    key: describe_key(&new_key),
+                    key: key_detail(&def, None, &pk_values(&def, &row)),
                 });
             }
             self.buffer(table, key.to_vec(), Write::Delete)?;
@@ -877,7 +877,7 @@ impl Transaction {
             if rows.iter().any(|(pk, _)| pk != key) {
                 return Err(EngineError::UniqueViolation {
                     constraint: ix.name.clone(),
-                    key: format!("{values:?}"),
+                    key: key_detail(def, Some(ix), &values),
                 });
             }
         }
@@ -963,9 +963,11 @@ impl Transaction {
                 .get(&(table, key.clone()))
                 .is_some_and(|l| *l > self.snapshot)
             {
+                let vals = decode_key(&key)
+                    .map(|v| format!("{v:?}"))
+                    .unwrap_or_else(|_| format!("{key:02x?}"));
                 return Err(EngineError::SerializationFailure(format!(
-                    "row {} was changed by a transaction that committed after this one began",
-                    describe_key(&key)
+                    "row {vals} was changed by a transaction that committed after this one began"
                 )));
             }
         }
@@ -1132,7 +1134,7 @@ impl Transaction {
                     (Write::Insert(_), Some(_)) => {
                         return Err(EngineError::UniqueViolation {
                             constraint: format!("{}_pkey", def.name),
-                            key: describe_key(key),
+                            key: describe_key(&def, key),
                         })
                     }
                     (Write::Insert(r) | Write::Put(r), _) => Some(r),
@@ -1333,7 +1335,7 @@ fn insert_index_entry(
             if &k[prefix.len()..] != pk {
                 return Err(EngineError::UniqueViolation {
                     constraint: ix.name.clone(),
-                    key: format!("{values:?}"),
+                    key: key_detail(def, Some(ix), &values),
                 });
             }
         }
@@ -1344,10 +1346,48 @@ fn insert_index_entry(
     Ok(())
 }
 
-fn describe_key(key: &[u8]) -> String {
+/// PostgreSQL's DETAIL for a unique violation: `Key (a, b)=(1, x) already
+/// exists.`, from the primary key (`ix` None) or index `ix`.
+fn key_detail(def: &TableDef, ix: Option<&IndexDef>, values: &[Datum]) -> String {
+    let names: Vec<String> = match ix {
+        None => def
+            .primary_key
+            .iter()
+            .map(|&i| def.columns[i].name.clone())
+            .collect(),
+        Some(ix) => ix
+            .keys
+            .iter()
+            .map(|k| match k {
+                IndexKey::Column(i) => def.columns[*i].name.clone(),
+                IndexKey::Expr(sql) => format!("({sql})"),
+            })
+            .collect(),
+    };
+    let text = crate::pgtext::TextContext::default();
+    let vals: Vec<String> = values
+        .iter()
+        .map(|v| match v {
+            Datum::Null => "null".to_string(),
+            v => crate::pgtext::format(v, &text),
+        })
+        .collect();
+    format!(
+        "Key ({})=({}) already exists.",
+        names.join(", "),
+        vals.join(", ")
+    )
+}
+
+/// The primary key values of `row`.
+fn pk_values(def: &TableDef, row: &[Datum]) -> Vec<Datum> {
+    def.primary_key.iter().map(|&i| row[i].clone()).collect()
+}
+
+fn describe_key(def: &TableDef, key: &[u8]) -> String {
     match decode_key(key) {
-        Ok(vals) => format!("{vals:?}"),
-        Err(_) => format!("{key:02x?}"),
+        Ok(vals) => key_detail(def, None, &vals),
+        Err(_) => format!("Key {key:02x?} already exists."),
     }
 }
 

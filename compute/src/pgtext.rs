@@ -63,8 +63,8 @@ pub(crate) use array::{join as join_array, split as split_array, ArrayLiteral};
 pub(crate) use json::kind as json_kind;
 
 pub(crate) use datetime::{
-    date_to_timestamp, date_to_timestamptz, timestamp_to_date, timestamp_to_timestamptz,
-    timestamptz_to_date, timestamptz_to_timestamp,
+    date2j, date_to_timestamp, date_to_timestamptz, j2date, timestamp_to_date,
+    timestamp_to_timestamptz, timestamptz_to_date, timestamptz_to_timestamp,
 };
 
 /// The SQLSTATE codes this module and [`crate::cast`] raise, as PostgreSQL

@@ -214,6 +214,12 @@ async fn concurrent_increments_lose_no_update_and_conflicts_are_serialization_fa
                 t.put(table, row(key, &(cur + 1).to_string())).unwrap();
                 match t.commit().await {
                     Ok(lsn) => {
+                        // A returned commit is in every later snapshot.
+                        assert!(
+                            engine.vdl() >= lsn,
+                            "VDL {} below commit {lsn}",
+                            engine.vdl()
+                        );
                         committed.lock().unwrap().push((lsn, key, cur + 1));
                         done += 1;
                     }

@@ -248,3 +248,26 @@ async fn transaction_blocks_and_failed_state() {
     .await;
     assert_eq!(rows(&r), vec![vec![s("3"), s("v3")], vec![s("2"), s("v2")]]);
 }
+
+/// Each autocommit statement sees what the one before it committed: DDL,
+/// rows, and no false write conflicts (replies from storage arrive out of
+/// order, and the durable point must never be published backwards).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_statement_sees_the_previous_commit() {
+    let (_st, mut db) = session().await;
+    for i in 0..200 {
+        for sql in [
+            format!("CREATE TABLE t{i} (id int PRIMARY KEY, v text)"),
+            format!("CREATE INDEX t{i}_v ON t{i} (v)"),
+            format!("INSERT INTO t{i} VALUES (1, 'a')"),
+            format!("UPDATE t{i} SET v = 'b' WHERE id = 1"),
+        ] {
+            ok(&mut db, &sql).await;
+        }
+        assert_eq!(
+            rows(&ok(&mut db, &format!("SELECT v FROM t{i} WHERE v = 'b'")).await),
+            vec![vec![s("b")]]
+        );
+        ok(&mut db, &format!("DROP TABLE t{i}")).await;
+    }
+}

@@ -383,6 +383,12 @@ impl<'a> JsonbRef<'a> {
         encode(&set_path(self, path, &Node::Raw(*new_value), op)?)
     }
 
+    /// `jsonb_strip_nulls`: removes object fields whose value is `null`,
+    /// at any depth; `null` array elements stay.
+    pub fn strip_nulls(&self) -> Result<Jsonb, JsonbError> {
+        Jsonb::parse(&self.strip_nulls_text()?)
+    }
+
     /// `jsonb_insert(target, path, new_value, insert_after)`: inserts into an
     /// array before (or after) the element at the end of the path, or adds a
     /// missing key to an object. An existing key is an error.

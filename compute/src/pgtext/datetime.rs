@@ -129,7 +129,7 @@ mod fm {
 
 /// Returns the Julian day of a proleptic Gregorian date (`date2j`), year 0
 /// being 1 BC. Exact for any year in i32.
-fn date2j(year: i32, month: i32, day: i32) -> i64 {
+pub(crate) fn date2j(year: i32, month: i32, day: i32) -> i64 {
     let (mut y, mut m) = (i64::from(year), i64::from(month));
     if m > 2 {
         m += 1;
@@ -150,7 +150,7 @@ const DAYS_PER_400_YEARS: i64 = 146_097;
 
 /// Returns the (year, month, day) of a Julian day (`j2date`), extended to
 /// any day by whole 400-year cycles.
-fn j2date(jd: i64) -> (i64, i32, i32) {
+pub(crate) fn j2date(jd: i64) -> (i64, i32, i32) {
     // PostgreSQL's algorithm is for non-negative days; shift others by
     // whole cycles, which preserve month and day.
     let cycles = if jd < 0 {

@@ -70,6 +70,20 @@ pub mod code {
     pub const INVALID_SQL_STATEMENT_NAME: &str = "26000";
     /// cardinality_violation
     pub const CARDINALITY_VIOLATION: &str = "21000";
+    /// datetime_field_overflow
+    pub const DATETIME_FIELD_OVERFLOW: &str = "22008";
+    /// cant_change_runtime_param
+    pub const CANT_CHANGE_RUNTIME_PARAM: &str = "55P02";
+    /// wrong_object_type
+    pub const WRONG_OBJECT_TYPE: &str = "42809";
+    /// invalid_column_reference (ORDER BY not in a DISTINCT select list)
+    pub const INVALID_COLUMN_REFERENCE: &str = "42P10";
+    /// duplicate_alias
+    pub const DUPLICATE_ALIAS: &str = "42712";
+    /// invalid_row_count_in_limit_clause
+    pub const INVALID_ROW_COUNT_IN_LIMIT: &str = "2201W";
+    /// invalid_row_count_in_result_offset_clause
+    pub const INVALID_ROW_COUNT_IN_OFFSET: &str = "2201X";
     /// string_data_right_truncation
     pub const STRING_DATA_RIGHT_TRUNCATION: &str = "22001";
     /// null_value_not_allowed
@@ -96,6 +110,9 @@ pub struct SqlError {
     pub hint: Option<String>,
     /// 1-based character position in the statement.
     pub position: Option<u32>,
+    /// Where in the query text the error points, as the parser's (line,
+    /// column), until the session turns it into `position`.
+    pub location: Option<(u64, u64)>,
 }
 
 impl SqlError {
@@ -107,7 +124,37 @@ impl SqlError {
             detail: None,
             hint: None,
             position: None,
+            location: None,
         }
+    }
+
+    /// Points the error at a place in the query text (a parser span's
+    /// start); ignored for spans the parser did not fill in.
+    pub fn at_span(mut self, span: sqlparser::tokenizer::Span) -> SqlError {
+        if span.start.line > 0 && self.location.is_none() {
+            self.location = Some((span.start.line, span.start.column));
+        }
+        self
+    }
+
+    /// Turns a location into the 1-based character position in `sql`.
+    pub fn locate(mut self, sql: &str) -> SqlError {
+        if let (None, Some((line, column))) = (self.position, self.location) {
+            let (mut l, mut c) = (1u64, 1u64);
+            for (i, ch) in sql.chars().enumerate() {
+                if l == line && c == column {
+                    self.position = Some(i as u32 + 1);
+                    break;
+                }
+                if ch == '\n' {
+                    l += 1;
+                    c = 1;
+                } else {
+                    c += 1;
+                }
+            }
+        }
+        self
     }
 
     /// Adds a DETAIL.

@@ -9,12 +9,15 @@
 
 use std::cmp::Ordering;
 
+use std::sync::Arc;
+
 use sqlparser::ast::{self, BinaryOperator, UnaryOperator};
 
 use crate::datum::{DataType, Datum, Numeric};
 use crate::jsonb::{Jsonb, JsonbRef};
 use crate::pgtext::{self, JsonbHooks, TextContext};
 use crate::sql::error::{code, SqlError};
+use crate::sql::plan::Query;
 
 /// One column visible to an expression.
 #[derive(Clone, Debug)]
@@ -25,6 +28,21 @@ pub struct ScopeColumn {
     pub name: String,
     /// Type.
     pub ty: DataType,
+    /// Hidden from `*` and from unqualified names (the right-hand copy of
+    /// a `JOIN ... USING` column).
+    pub hidden: bool,
+}
+
+impl ScopeColumn {
+    /// A visible column.
+    pub fn new(table: Option<String>, name: impl Into<String>, ty: DataType) -> ScopeColumn {
+        ScopeColumn {
+            table,
+            name: name.into(),
+            ty,
+            hidden: false,
+        }
+    }
 }
 
 /// The columns of the row an expression is evaluated on.
@@ -37,29 +55,31 @@ pub struct Scope {
 }
 
 impl Scope {
-    fn resolve(&self, table: Option<&str>, name: &str) -> Result<(usize, DataType), SqlError> {
+    /// The position and type of column `table.name` (or `name`): `Ok(None)`
+    /// when this scope has no such column.
+    pub fn lookup(
+        &self,
+        table: Option<&str>,
+        name: &str,
+    ) -> Result<Option<(usize, DataType)>, SqlError> {
         if let Some(t) = table {
             if let Some((_, _, i)) = self
                 .aliases
                 .iter()
                 .find(|(at, an, _)| at == t && an == name)
             {
-                return Ok((*i, self.columns[*i].ty));
+                return Ok(Some((*i, self.columns[*i].ty)));
             }
         }
-        let mut found =
-            self.columns.iter().enumerate().filter(|(_, c)| {
-                c.name == name && table.is_none_or(|t| c.table.as_deref() == Some(t))
-            });
+        let mut found = self.columns.iter().enumerate().filter(|(_, c)| {
+            c.name == name
+                && match table {
+                    Some(t) => c.table.as_deref() == Some(t),
+                    None => !c.hidden,
+                }
+        });
         let Some((i, c)) = found.next() else {
-            let full = match table {
-                Some(t) => format!("{t}.{name}"),
-                None => name.to_string(),
-            };
-            return Err(SqlError::new(
-                code::UNDEFINED_COLUMN,
-                format!("column \"{full}\" does not exist"),
-            ));
+            return Ok(None);
         };
         if found.next().is_some() {
             return Err(SqlError::new(
@@ -67,8 +87,110 @@ impl Scope {
                 format!("column reference \"{name}\" is ambiguous"),
             ));
         }
-        Ok((i, c.ty))
+        Ok(Some((i, c.ty)))
     }
+
+    /// True when some column is qualified by `table`.
+    pub fn has_table(&self, table: &str) -> bool {
+        self.columns
+            .iter()
+            .any(|c| c.table.as_deref() == Some(table))
+            || self.aliases.iter().any(|(t, _, _)| t == table)
+    }
+
+    /// The position and type of column `table.name` (or `name`).
+    pub fn resolve(&self, table: Option<&str>, name: &str) -> Result<(usize, DataType), SqlError> {
+        self.lookup(table, name)?
+            .ok_or_else(|| missing_column(table, name, std::slice::from_ref(self)))
+    }
+}
+
+/// 42P01 for an unknown qualifier, else 42703 with PostgreSQL's
+/// "Perhaps you meant" hint for a near miss.
+fn missing_column(table: Option<&str>, name: &str, scopes: &[Scope]) -> SqlError {
+    let err = match table {
+        Some(t) if !scopes.iter().any(|s| s.has_table(t)) => {
+            return SqlError::new(
+                code::UNDEFINED_TABLE,
+                format!("missing FROM-clause entry for table \"{t}\""),
+            )
+        }
+        Some(t) => SqlError::new(
+            code::UNDEFINED_COLUMN,
+            format!("column {t}.{name} does not exist"),
+        ),
+        None => SqlError::new(
+            code::UNDEFINED_COLUMN,
+            format!("column \"{name}\" does not exist"),
+        ),
+    };
+    match fuzzy_column(table, name, scopes) {
+        Some(hint) => err.with_hint(hint),
+        None => err,
+    }
+}
+
+/// PostgreSQL's choice of a column to suggest (parse_relation.c): the
+/// closest by edit distance, at most 3 edits and at most half the name,
+/// dropped when three columns tie.
+fn fuzzy_column(table: Option<&str>, name: &str, scopes: &[Scope]) -> Option<String> {
+    const MAX_FUZZY_DISTANCE: usize = 3;
+    let mut best = MAX_FUZZY_DISTANCE + 1;
+    let mut first: Option<String> = None;
+    let mut second: Option<String> = None;
+    let match_len = name.chars().count();
+    for scope in scopes.iter().rev() {
+        for c in &scope.columns {
+            if c.hidden || table.is_some_and(|t| c.table.as_deref() != Some(t)) {
+                continue;
+            }
+            let d = levenshtein(&c.name, name);
+            if d > match_len / 2 {
+                continue;
+            }
+            let label = match &c.table {
+                Some(t) if !t.is_empty() => format!("{t}.{}", c.name),
+                _ => c.name.clone(),
+            };
+            if d < best {
+                best = d;
+                first = Some(label);
+                second = None;
+            } else if d == best {
+                if second.is_some() {
+                    first = None;
+                    second = None;
+                    best = d.saturating_sub(1);
+                } else if first.is_some() {
+                    second = Some(label);
+                }
+            }
+        }
+    }
+    match (first, second) {
+        (Some(a), Some(b)) => Some(format!(
+            "Perhaps you meant to reference the column \"{a}\" or the column \"{b}\"."
+        )),
+        (Some(a), None) => Some(format!(
+            "Perhaps you meant to reference the column \"{a}\"."
+        )),
+        _ => None,
+    }
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 /// Binary operators after binding.
@@ -118,6 +240,10 @@ pub enum BinOp {
     Exists,
     /// `||` on jsonb
     JsonbConcat,
+    /// `?|`
+    ExistsAny,
+    /// `?&`
+    ExistsAll,
 }
 
 /// Functions the binder knows.
@@ -135,6 +261,16 @@ pub enum Func {
     Length,
     /// `coalesce(...)`
     Coalesce,
+    /// `a IS NOT DISTINCT FROM b`
+    NotDistinct,
+    /// `array[i]`
+    Subscript,
+    /// `nullif(a, b)`
+    NullIf,
+    /// `greatest(...)`
+    Greatest,
+    /// `least(...)`
+    Least,
     /// `abs(x)`
     Abs,
     /// `jsonb_typeof(jsonb)`
@@ -188,8 +324,246 @@ pub enum Expr {
     },
     /// A function call.
     Call(Func, Vec<Expr>, DataType),
-    /// The value of aggregate `n` of the current group.
+    /// A call of the function library.
+    Builtin(crate::sql::func::Builtin, Vec<Expr>, DataType),
+    /// A catalog function (`format_type`, `pg_get_indexdef`, ...).
+    CatalogCall(crate::sql::pg_catalog::CatalogFn, Vec<Expr>, DataType),
+    /// An array function or operator.
+    ArrayCall(crate::sql::array::ArrayFn, Vec<Expr>, DataType),
+    /// `ARRAY[a, b, ...]` of the given array type.
+    ArrayCons(Vec<Expr>, DataType),
+    /// `lhs op ANY/ALL (array)`.
+    AnyArray {
+        /// Left-hand side.
+        lhs: Box<Expr>,
+        /// The comparison.
+        op: BinOp,
+        /// ALL instead of ANY.
+        all: bool,
+        /// The array.
+        array: Box<Expr>,
+    },
+    /// Aggregate call `n` of the query level being bound (rewritten into a
+    /// column of the aggregation's output before evaluation).
     Aggregate(usize, DataType),
+    /// Set-returning call `n` of the select list being bound (rewritten into
+    /// a column of the set projection's output before evaluation).
+    Srf(usize, DataType),
+    /// Column `index` of the row of the query `depth` levels out (1 = the
+    /// query this one is a subquery of).
+    Outer {
+        /// Levels out.
+        depth: usize,
+        /// Column position in that level's row.
+        index: usize,
+        /// Type.
+        ty: DataType,
+    },
+    /// A subquery used as an expression. The current row from `offset` on is
+    /// what the subquery sees as its enclosing row.
+    Subquery {
+        /// The planned subquery.
+        sub: Arc<SubPlan>,
+        /// How its rows become a value.
+        kind: SubKind,
+        /// Where the enclosing row starts in the current row.
+        offset: usize,
+    },
+}
+
+/// A planned subquery.
+#[derive(Debug)]
+pub struct SubPlan {
+    /// The query.
+    pub query: Query,
+    /// True when it reads columns of an enclosing query (evaluated per row;
+    /// otherwise once per statement).
+    pub correlated: bool,
+}
+
+/// How a subquery's rows become a value.
+#[derive(Clone, Debug)]
+pub enum SubKind {
+    /// `(SELECT x ...)`: its one value, NULL for no rows.
+    Scalar(DataType),
+    /// `EXISTS (...)`.
+    Exists,
+    /// `ARRAY(SELECT ...)`: its values as an array of this type.
+    Array(DataType),
+    /// `lhs [NOT] IN (SELECT ...)`, and `lhs op ANY/ALL (SELECT ...)`.
+    Quantified {
+        /// The left-hand side, evaluated on the current row.
+        lhs: Box<Expr>,
+        /// The comparison.
+        op: BinOp,
+        /// ALL instead of ANY.
+        all: bool,
+    },
+}
+
+/// An aggregate call found while binding.
+#[derive(Clone, Debug)]
+pub struct AggCall {
+    /// Which aggregate.
+    pub func: AggFunc,
+    /// Arguments, over the aggregation's input row.
+    pub args: Vec<Expr>,
+    /// `DISTINCT` arguments.
+    pub distinct: bool,
+    /// `FILTER (WHERE ...)`.
+    pub filter: Option<Expr>,
+    /// `ORDER BY` inside the call (string_agg, jsonb_agg).
+    pub order_by: Vec<SortKey>,
+    /// Result type.
+    pub ty: DataType,
+}
+
+/// Aggregate functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AggFunc {
+    /// `count(*)`
+    CountStar,
+    /// `count(x)`
+    Count,
+    /// `sum(x)`
+    Sum,
+    /// `avg(x)`
+    Avg,
+    /// `min(x)`
+    Min,
+    /// `max(x)`
+    Max,
+    /// `string_agg(text, sep)`
+    StringAgg,
+    /// `jsonb_agg(x)`
+    JsonbAgg,
+    /// `jsonb_object_agg(k, v)`
+    JsonbObjectAgg,
+    /// `bool_and(x)`, `every(x)`
+    BoolAnd,
+    /// `bool_or(x)`
+    BoolOr,
+    /// `array_agg(x)`
+    ArrayAgg,
+}
+
+/// One sort key.
+#[derive(Clone, Debug)]
+pub struct SortKey {
+    /// The key.
+    pub expr: Expr,
+    /// Ascending.
+    pub asc: bool,
+    /// NULLs before non-NULLs.
+    pub nulls_first: bool,
+}
+
+/// A set-returning function call found while binding a select list.
+#[derive(Clone, Debug)]
+pub struct SrfCall {
+    /// Which function.
+    pub func: SrfFunc,
+    /// Arguments, over the input row.
+    pub args: Vec<Expr>,
+}
+
+/// Set-returning functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SrfFunc {
+    /// `generate_series(start, stop[, step])`
+    GenerateSeries,
+    /// `jsonb_array_elements(jsonb)` → `value jsonb`
+    JsonbArrayElements,
+    /// `jsonb_array_elements_text(jsonb)` → `value text`
+    JsonbArrayElementsText,
+    /// `jsonb_each(jsonb)` → `key text, value jsonb`
+    JsonbEach,
+    /// `jsonb_each_text(jsonb)` → `key text, value text`
+    JsonbEachText,
+    /// `jsonb_object_keys(jsonb)` → text
+    JsonbObjectKeys,
+    /// `unnest(anyarray)` → the elements
+    Unnest,
+}
+
+impl SrfFunc {
+    /// Resolves a set-returning function and its output columns (name and
+    /// type; one unnamed column is named after the function).
+    pub fn resolve(name: &str, args: &[DataType]) -> Option<(SrfFunc, Vec<(String, DataType)>)> {
+        let json = |t: &DataType| matches!(t, DataType::Jsonb | DataType::Text);
+        let one = |n: &str, t| vec![(n.to_string(), t)];
+        Some(match (name, args) {
+            ("generate_series", [a, b] | [a, b, _]) => {
+                let t = match (a, b) {
+                    (DataType::Int2 | DataType::Int4, DataType::Int2 | DataType::Int4) => {
+                        DataType::Int4
+                    }
+                    (DataType::Timestamp, _) | (_, DataType::Timestamp) => DataType::Timestamp,
+                    (DataType::TimestampTz, _) | (_, DataType::TimestampTz) => {
+                        DataType::TimestampTz
+                    }
+                    (DataType::Numeric, _) | (_, DataType::Numeric) => DataType::Numeric,
+                    (x, y) if numeric_rank(*x).is_some() && numeric_rank(*y).is_some() => {
+                        DataType::Int8
+                    }
+                    _ => return None,
+                };
+                (SrfFunc::GenerateSeries, one("generate_series", t))
+            }
+            ("jsonb_array_elements", [t]) if json(t) => {
+                (SrfFunc::JsonbArrayElements, one("value", DataType::Jsonb))
+            }
+            ("jsonb_array_elements_text", [t]) if json(t) => (
+                SrfFunc::JsonbArrayElementsText,
+                one("value", DataType::Text),
+            ),
+            ("jsonb_each", [t]) if json(t) => (
+                SrfFunc::JsonbEach,
+                vec![
+                    ("key".into(), DataType::Text),
+                    ("value".into(), DataType::Jsonb),
+                ],
+            ),
+            ("jsonb_each_text", [t]) if json(t) => (
+                SrfFunc::JsonbEachText,
+                vec![
+                    ("key".into(), DataType::Text),
+                    ("value".into(), DataType::Text),
+                ],
+            ),
+            ("jsonb_object_keys", [t]) if json(t) => (
+                SrfFunc::JsonbObjectKeys,
+                one("jsonb_object_keys", DataType::Text),
+            ),
+            ("unnest", [t]) => match (t, t.elem()) {
+                (DataType::Array(_) | DataType::Int2Vector | DataType::OidVector, Some(e)) => {
+                    (SrfFunc::Unnest, one("unnest", e))
+                }
+                _ => return None,
+            },
+            _ => return None,
+        })
+    }
+
+    /// The argument types a call converts its arguments to (none: taken
+    /// as they are).
+    pub fn arg_types(self, out: DataType, n: usize) -> Vec<DataType> {
+        match self {
+            SrfFunc::GenerateSeries => {
+                let step = match out {
+                    DataType::Timestamp | DataType::TimestampTz => DataType::Interval,
+                    t => t,
+                };
+                let mut v = vec![out, out];
+                if n == 3 {
+                    v.push(step);
+                }
+                v
+            }
+            SrfFunc::Unnest => Vec::new(),
+            _ => vec![DataType::Jsonb],
+        }
+    }
 }
 
 impl Expr {
@@ -201,11 +575,25 @@ impl Expr {
             | Expr::Param(_, t)
             | Expr::Coerce(_, t)
             | Expr::Cast(_, t) => *t,
-            Expr::Binary(_, _, _, t) | Expr::Call(_, _, t) | Expr::Aggregate(_, t) => *t,
+            Expr::Binary(_, _, _, t)
+            | Expr::Call(_, _, t)
+            | Expr::Builtin(_, _, t)
+            | Expr::CatalogCall(_, _, t)
+            | Expr::ArrayCall(_, _, t)
+            | Expr::ArrayCons(_, t)
+            | Expr::Aggregate(_, t)
+            | Expr::Srf(_, t)
+            | Expr::Outer { ty: t, .. } => *t,
+            Expr::Subquery { kind, .. } => match kind {
+                SubKind::Scalar(t) | SubKind::Array(t) => *t,
+                SubKind::Exists | SubKind::Quantified { .. } => DataType::Bool,
+            },
             Expr::Case { ty, .. } => *ty,
-            Expr::Not(_) | Expr::IsNull(..) | Expr::InList(..) | Expr::Like { .. } => {
-                DataType::Bool
-            }
+            Expr::Not(_)
+            | Expr::IsNull(..)
+            | Expr::InList(..)
+            | Expr::Like { .. }
+            | Expr::AnyArray { .. } => DataType::Bool,
             Expr::Neg(e) => e.ty(),
         }
     }
@@ -215,7 +603,8 @@ impl Expr {
     fn is_unknown(&self) -> bool {
         matches!(
             self,
-            Expr::Literal(Datum::Text(_), DataType::Text) | Expr::Literal(Datum::Null, _)
+            Expr::Literal(Datum::Text(_), DataType::Text)
+                | Expr::Literal(Datum::Null, DataType::Text)
         ) || matches!(self, Expr::Param(_, DataType::Text))
     }
 
@@ -225,7 +614,7 @@ impl Expr {
             return self;
         }
         match self {
-            Expr::Literal(Datum::Null, _) => Expr::Literal(Datum::Null, ty),
+            Expr::Literal(Datum::Null, DataType::Text) => Expr::Literal(Datum::Null, ty),
             e if e.is_unknown() => Expr::Coerce(Box::new(e), ty),
             e => e,
         }
@@ -236,6 +625,59 @@ impl Expr {
 pub struct BindCtx<'a> {
     /// Declared (or inferred so far) parameter types, by position.
     pub params: &'a mut Vec<Option<DataType>>,
+    /// Scopes of the enclosing queries, nearest last, with how often each
+    /// was referenced (to tell correlated subqueries apart).
+    pub outer: Vec<(Scope, usize)>,
+    /// Where aggregate calls go, when they are allowed here; else the
+    /// clause name for the error ("WHERE").
+    pub aggs: Result<Vec<AggCall>, &'static str>,
+    /// Where set-returning calls go, when they are allowed here.
+    pub srfs: Result<Vec<SrfCall>, &'static str>,
+    /// Plans subqueries; `None` where they are not supported.
+    pub planner: Option<&'a dyn SubqueryPlanner>,
+}
+
+impl<'a> BindCtx<'a> {
+    /// A context binding with `params`, with no enclosing query, no
+    /// aggregates and no subqueries.
+    pub fn new(params: &'a mut Vec<Option<DataType>>) -> BindCtx<'a> {
+        BindCtx {
+            params,
+            outer: Vec::new(),
+            aggs: Err("this context"),
+            srfs: Err("this context"),
+            planner: None,
+        }
+    }
+
+    /// The same, planning subqueries with `planner`.
+    pub fn with_planner(
+        params: &'a mut Vec<Option<DataType>>,
+        planner: &'a dyn SubqueryPlanner,
+    ) -> BindCtx<'a> {
+        BindCtx {
+            planner: Some(planner),
+            ..BindCtx::new(params)
+        }
+    }
+}
+
+/// Plans the subqueries the binder meets.
+pub trait SubqueryPlanner {
+    /// Plans `q` as a subquery of the query whose scope is on top of
+    /// `ctx.outer`.
+    fn plan_subquery(&self, q: &ast::Query, ctx: &mut BindCtx<'_>) -> Result<Query, SqlError>;
+}
+
+/// Runs subqueries during evaluation.
+pub trait SubqueryRunner {
+    /// The rows of `sub`, with `row` as its enclosing row.
+    fn run_subquery(
+        &self,
+        sub: &SubPlan,
+        row: &[Datum],
+        ctx: &EvalCtx<'_>,
+    ) -> Result<std::rc::Rc<Vec<Vec<Datum>>>, SqlError>;
 }
 
 fn lit_err(e: impl std::fmt::Display) -> SqlError {
@@ -279,6 +721,35 @@ pub fn data_type(t: &ast::DataType) -> Result<DataType, SqlError> {
         T::Uuid => DataType::Uuid,
         T::JSON => DataType::Json,
         T::JSONB => DataType::Jsonb,
+        T::Array(def) => {
+            let elem = match def {
+                ast::ArrayElemTypeDef::AngleBracket(t)
+                | ast::ArrayElemTypeDef::SquareBracket(t, _)
+                | ast::ArrayElemTypeDef::Parenthesis(t) => data_type(t)?,
+                ast::ArrayElemTypeDef::None => {
+                    return Err(SqlError::unsupported("an array type without element type"))
+                }
+            };
+            elem.array_of()
+                .ok_or_else(|| SqlError::unsupported(format!("arrays of {}", elem.format_type())))?
+        }
+        T::Char(_) | T::Character(_) if matches!(t.to_string().as_str(), "\"char\"") => {
+            DataType::Char
+        }
+        T::Custom(name, _) if name.to_string().starts_with('"') => {
+            let n = name.to_string();
+            match n.trim_matches('"') {
+                "char" => DataType::Char,
+                other => DataType::parse_type_name(other)
+                    .map(|(t, _)| t)
+                    .ok_or_else(|| {
+                        SqlError::new(
+                            code::UNDEFINED_OBJECT,
+                            format!("type \"{other}\" does not exist"),
+                        )
+                    })?,
+            }
+        }
         T::Custom(name, _) => match name.to_string().to_lowercase().as_str() {
             "timestamptz" => DataType::TimestampTz,
             "int2" => DataType::Int2,
@@ -290,6 +761,32 @@ pub fn data_type(t: &ast::DataType) -> Result<DataType, SqlError> {
             "json" => DataType::Json,
             "uuid" => DataType::Uuid,
             "varchar" => DataType::Varchar { max_chars: None },
+            "oid" => DataType::Oid,
+            "name" => DataType::Name,
+            "regclass" => DataType::RegClass,
+            "regtype" => DataType::RegType,
+            "regproc" => DataType::RegProc,
+            "regprocedure" => DataType::RegProcedure,
+            "regnamespace" => DataType::RegNamespace,
+            "int2vector" => DataType::Int2Vector,
+            "oidvector" => DataType::OidVector,
+            other if other.starts_with("pg_catalog.") => {
+                let bare = other.trim_start_matches("pg_catalog.");
+                return data_type(&ast::DataType::Custom(
+                    ast::ObjectName::from(vec![ast::Ident::new(bare)]),
+                    Vec::new(),
+                ))
+                .or_else(|_| {
+                    DataType::parse_type_name(bare)
+                        .map(|(t, _)| t)
+                        .ok_or_else(|| {
+                            SqlError::new(
+                                code::UNDEFINED_OBJECT,
+                                format!("type \"{other}\" does not exist"),
+                            )
+                        })
+                });
+            }
             other => {
                 return Err(SqlError::new(
                     code::UNDEFINED_OBJECT,
@@ -306,12 +803,191 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
     use ast::Expr as E;
     Ok(match e {
         E::Identifier(id) => {
-            let (i, ty) = scope.resolve(None, &ident(id))?;
-            Expr::Column(i, ty)
+            column_ref(None, &ident(id), scope, ctx).map_err(|e| e.at_span(id.span))?
         }
-        E::CompoundIdentifier(parts) if parts.len() == 2 => {
-            let (i, ty) = scope.resolve(Some(&ident(&parts[0])), &ident(&parts[1]))?;
-            Expr::Column(i, ty)
+        E::CompoundIdentifier(parts) if parts.len() >= 2 => {
+            // `schema.table.column` is `table.column` here: one schema.
+            let n = parts.len();
+            column_ref(
+                Some(&ident(&parts[n - 2])),
+                &ident(&parts[n - 1]),
+                scope,
+                ctx,
+            )
+            .map_err(|e| e.at_span(parts[0].span))?
+        }
+        E::Subquery(q) => {
+            let sub = plan_sub(q, scope, ctx)?;
+            let [(_, ty)] = sub.query.columns.as_slice() else {
+                return Err(SqlError::new(
+                    code::SYNTAX_ERROR,
+                    "subquery must return only one column",
+                ));
+            };
+            let ty = *ty;
+            Expr::Subquery {
+                sub: Arc::new(sub),
+                kind: SubKind::Scalar(ty),
+                offset: 0,
+            }
+        }
+        E::Exists { subquery, negated } => {
+            let sub = plan_sub(subquery, scope, ctx)?;
+            let e = Expr::Subquery {
+                sub: Arc::new(sub),
+                kind: SubKind::Exists,
+                offset: 0,
+            };
+            if *negated {
+                Expr::Not(Box::new(e))
+            } else {
+                e
+            }
+        }
+        E::InSubquery {
+            expr,
+            subquery,
+            negated,
+        } => {
+            let lhs = bind(expr, scope, ctx)?;
+            let e = quantified(lhs, BinOp::Eq, false, subquery, scope, ctx)?;
+            if *negated {
+                Expr::Not(Box::new(e))
+            } else {
+                e
+            }
+        }
+        E::AnyOp {
+            left,
+            compare_op,
+            right,
+            ..
+        }
+        | E::AllOp {
+            left,
+            compare_op,
+            right,
+        } if matches!(strip(right), E::Subquery(_)) => {
+            let E::Subquery(q) = strip(right) else {
+                unreachable!("matched above")
+            };
+            let op = comparison(compare_op)?;
+            let lhs = bind(left, scope, ctx)?;
+            quantified(lhs, op, matches!(e, E::AllOp { .. }), q, scope, ctx)?
+        }
+        E::Array(arr) => {
+            let items = arr
+                .elem
+                .iter()
+                .map(|x| bind(x, scope, ctx))
+                .collect::<Result<Vec<_>, _>>()?;
+            let elem = common_type(&items, "ARRAY")?;
+            let ty = elem.array_of().ok_or_else(|| {
+                SqlError::unsupported(format!("arrays of {}", elem.format_type()))
+            })?;
+            let items = items
+                .into_iter()
+                .map(|x| convert_arg(x, elem, ctx))
+                .collect();
+            Expr::ArrayCons(items, ty)
+        }
+        E::AnyOp {
+            left,
+            compare_op,
+            right,
+            ..
+        }
+        | E::AllOp {
+            left,
+            compare_op,
+            right,
+        } => {
+            let op = comparison(compare_op)?;
+            let lhs = bind(left, scope, ctx)?;
+            let arr = bind(right, scope, ctx)?;
+            let (lhs, arr) = match (lhs.is_unknown(), arr.ty()) {
+                (_, DataType::Array(elem)) if !arr.is_unknown() => {
+                    (convert_arg(lhs, *elem, ctx), arr)
+                }
+                (false, _) if arr.is_unknown() => {
+                    let at = lhs.ty().array_of().ok_or_else(|| {
+                        SqlError::unsupported(format!("arrays of {}", lhs.ty().format_type()))
+                    })?;
+                    let arr = infer_param(arr, at, ctx);
+                    (lhs, arr)
+                }
+                (_, DataType::Int2Vector | DataType::OidVector) => {
+                    let elem = arr.ty().elem().unwrap_or(DataType::Int4);
+                    (convert_arg(lhs, elem, ctx), arr)
+                }
+                _ => {
+                    return Err(SqlError::new(
+                        code::WRONG_OBJECT_TYPE,
+                        "op ANY/ALL (array) requires array on right side",
+                    ))
+                }
+            };
+            Expr::AnyArray {
+                lhs: Box::new(lhs),
+                op,
+                all: matches!(e, E::AllOp { .. }),
+                array: Box::new(arr),
+            }
+        }
+        E::IsTrue(x) | E::IsNotFalse(x) | E::IsFalse(x) | E::IsNotTrue(x) => {
+            let v = bind(x, scope, ctx)?.coerce_to(DataType::Bool);
+            let want = matches!(e, E::IsTrue(_) | E::IsNotTrue(_));
+            // `x IS TRUE` is never NULL: `x = true` with NULL as false.
+            let test = Expr::Call(
+                Func::Coalesce,
+                vec![
+                    Expr::Binary(
+                        BinOp::Eq,
+                        Box::new(v),
+                        Box::new(Expr::Literal(Datum::Bool(want), DataType::Bool)),
+                        DataType::Bool,
+                    ),
+                    Expr::Literal(Datum::Bool(false), DataType::Bool),
+                ],
+                DataType::Bool,
+            );
+            if matches!(e, E::IsNotTrue(_) | E::IsNotFalse(_)) {
+                Expr::Not(Box::new(test))
+            } else {
+                test
+            }
+        }
+        E::IsDistinctFrom(a, b) | E::IsNotDistinctFrom(a, b) => {
+            let (l, r) = (bind(a, scope, ctx)?, bind(b, scope, ctx)?);
+            let (l, r) = unify(l, r, ctx);
+            comparable(l.ty(), r.ty())?;
+            let same = Expr::Call(Func::NotDistinct, vec![l, r], DataType::Bool);
+            if matches!(e, E::IsDistinctFrom(..)) {
+                Expr::Not(Box::new(same))
+            } else {
+                same
+            }
+        }
+        E::Collate { expr, .. } => bind(expr, scope, ctx)?,
+        E::CompoundFieldAccess { root, access_chain } => {
+            let mut cur = bind(root, scope, ctx)?;
+            for a in access_chain {
+                let ast::AccessExpr::Subscript(ast::Subscript::Index { index }) = a else {
+                    return Err(SqlError::unsupported(format!("field access {a}")));
+                };
+                let elem = cur.ty().elem().ok_or_else(|| {
+                    SqlError::new(
+                        code::DATATYPE_MISMATCH,
+                        format!(
+                            "cannot subscript type {} because it does not support subscripting",
+                            cur.ty().format_type()
+                        ),
+                    )
+                })?;
+                let i = convert_arg(bind(index, scope, ctx)?, DataType::Int4, ctx);
+                cur = Expr::Call(Func::Subscript, vec![cur, i], elem);
+            }
+            cur
         }
         E::Nested(inner) => bind(inner, scope, ctx)?,
         E::Value(v) => bind_value(&v.value, ctx)?,
@@ -350,8 +1026,91 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
             Expr::Literal(Datum::Int4(v), t) => Expr::Literal(Datum::Int4(-v), t),
             Expr::Literal(Datum::Int8(v), t) => Expr::Literal(Datum::Int8(-v), t),
             Expr::Literal(Datum::Float8(v), t) => Expr::Literal(Datum::Float8(-v), t),
-            inner => Expr::Neg(Box::new(inner)),
+            inner if numeric_rank(inner.ty()).is_some() || inner.is_unknown() => {
+                Expr::Neg(Box::new(inner))
+            }
+            inner => prefix_operator("-", inner, ctx)?,
         },
+        E::UnaryOp {
+            op:
+                op @ (UnaryOperator::PGSquareRoot | UnaryOperator::PGCubeRoot | UnaryOperator::PGAbs),
+            expr,
+        } => {
+            let inner = bind(expr, scope, ctx)?;
+            prefix_operator(&op.to_string(), inner, ctx)?
+        }
+        E::Extract { field, expr, .. } => {
+            let f = Expr::Literal(
+                Datum::Text(field.to_string().to_lowercase()),
+                DataType::Text,
+            );
+            let x = bind(expr, scope, ctx)?;
+            builtin_call("extract", vec![f, x], ctx)?
+        }
+        E::Substring {
+            expr,
+            substring_from,
+            substring_for,
+            ..
+        } => {
+            let mut args = vec![bind(expr, scope, ctx)?];
+            args.push(match substring_from {
+                Some(f) => bind(f, scope, ctx)?,
+                None => Expr::Literal(Datum::Int4(1), DataType::Int4),
+            });
+            if let Some(n) = substring_for {
+                args.push(bind(n, scope, ctx)?);
+            }
+            builtin_call("substring", args, ctx)?
+        }
+        E::Position { expr, r#in } => {
+            let args = vec![bind(r#in, scope, ctx)?, bind(expr, scope, ctx)?];
+            builtin_call("strpos", args, ctx)?
+        }
+        E::Trim {
+            expr,
+            trim_where,
+            trim_what,
+            trim_characters,
+        } => {
+            let name = match trim_where {
+                Some(ast::TrimWhereField::Leading) => "ltrim",
+                Some(ast::TrimWhereField::Trailing) => "rtrim",
+                _ => "btrim",
+            };
+            let mut args = vec![bind(expr, scope, ctx)?];
+            if let Some(w) = trim_what {
+                args.push(bind(w, scope, ctx)?);
+            } else if let Some(chars) = trim_characters.as_ref().and_then(|c| c.first()) {
+                args.push(bind(chars, scope, ctx)?);
+            }
+            builtin_call(name, args, ctx)?
+        }
+        E::Ceil { expr, .. } => {
+            let x = bind(expr, scope, ctx)?;
+            builtin_call("ceil", vec![x], ctx)?
+        }
+        E::Floor { expr, .. } => {
+            let x = bind(expr, scope, ctx)?;
+            builtin_call("floor", vec![x], ctx)?
+        }
+        E::Interval(iv) => {
+            let text = match iv.value.as_ref() {
+                E::Value(v) => match &v.value {
+                    ast::Value::SingleQuotedString(s) => s.clone(),
+                    other => other.to_string(),
+                },
+                other => other.to_string(),
+            };
+            let mut text = text;
+            if let Some(f) = &iv.leading_field {
+                text = format!("{text} {f}");
+            }
+            Expr::Coerce(
+                Box::new(Expr::Literal(Datum::Text(text), DataType::Text)),
+                DataType::Interval,
+            )
+        }
         E::UnaryOp {
             op: UnaryOperator::Plus,
             expr,
@@ -467,7 +1226,17 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
         E::BinaryOp { left, op, right } => {
             bind_binary(op, bind(left, scope, ctx)?, bind(right, scope, ctx)?, ctx)?
         }
-        E::Function(f) => bind_function(f, scope, ctx)?,
+        E::Function(f) => bind_function(f, scope, ctx).map_err(|e| {
+            if e.code == code::UNDEFINED_FUNCTION {
+                let span = f.name.0.first().map(|p| match p {
+                    ast::ObjectNamePart::Identifier(i) => i.span,
+                    _ => sqlparser::tokenizer::Span::empty(),
+                });
+                e.at_span(span.unwrap_or(sqlparser::tokenizer::Span::empty()))
+            } else {
+                e
+            }
+        })?,
         other => return Err(SqlError::unsupported(format!("expression {other}"))),
     })
 }
@@ -477,6 +1246,123 @@ fn ident(id: &ast::Ident) -> String {
         id.value.clone()
     } else {
         id.value.to_lowercase()
+    }
+}
+
+/// A column of the current scope, else of an enclosing query's.
+fn column_ref(
+    table: Option<&str>,
+    name: &str,
+    scope: &Scope,
+    ctx: &mut BindCtx<'_>,
+) -> Result<Expr, SqlError> {
+    if let Some((i, ty)) = scope.lookup(table, name)? {
+        return Ok(Expr::Column(i, ty));
+    }
+    let n = ctx.outer.len();
+    for level in (0..n).rev() {
+        if let Some((index, ty)) = ctx.outer[level].0.lookup(table, name)? {
+            ctx.outer[level].1 += 1;
+            return Ok(Expr::Outer {
+                depth: n - level,
+                index,
+                ty,
+            });
+        }
+    }
+    let mut scopes: Vec<Scope> = ctx.outer.iter().map(|(s, _)| s.clone()).collect();
+    scopes.push(scope.clone());
+    Err(missing_column(table, name, &scopes))
+}
+
+/// Plans subquery `q` of the query whose scope is `scope`.
+fn plan_sub(q: &ast::Query, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<SubPlan, SqlError> {
+    let planner = ctx
+        .planner
+        .ok_or_else(|| SqlError::unsupported("subqueries here"))?;
+    let before: Vec<usize> = ctx.outer.iter().map(|(_, n)| *n).collect();
+    ctx.outer.push((scope.clone(), 0));
+    // A subquery has its own aggregates and set-returning calls.
+    let aggs = std::mem::replace(&mut ctx.aggs, Err("this context"));
+    let srfs = std::mem::replace(&mut ctx.srfs, Err("this context"));
+    let r = planner.plan_subquery(q, ctx);
+    ctx.aggs = aggs;
+    ctx.srfs = srfs;
+    let (_, own) = ctx.outer.pop().expect("pushed above");
+    let query = r?;
+    let correlated = own > 0
+        || ctx
+            .outer
+            .iter()
+            .zip(&before)
+            .any(|((_, now), then)| now != then);
+    Ok(SubPlan { query, correlated })
+}
+
+/// `lhs op ANY/ALL (subquery)`.
+fn quantified(
+    lhs: Expr,
+    op: BinOp,
+    all: bool,
+    q: &ast::Query,
+    scope: &Scope,
+    ctx: &mut BindCtx<'_>,
+) -> Result<Expr, SqlError> {
+    let sub = plan_sub(q, scope, ctx)?;
+    let [(_, ty)] = sub.query.columns.as_slice() else {
+        return Err(SqlError::new(
+            code::SYNTAX_ERROR,
+            "subquery has too many columns",
+        ));
+    };
+    let lhs = infer_param(lhs, *ty, ctx);
+    comparable(lhs.ty(), *ty)?;
+    Ok(Expr::Subquery {
+        sub: Arc::new(sub),
+        kind: SubKind::Quantified {
+            lhs: Box::new(lhs),
+            op,
+            all,
+        },
+        offset: 0,
+    })
+}
+
+fn strip(e: &ast::Expr) -> &ast::Expr {
+    match e {
+        ast::Expr::Nested(x) => strip(x),
+        other => other,
+    }
+}
+
+fn comparison(op: &BinaryOperator) -> Result<BinOp, SqlError> {
+    Ok(match op {
+        BinaryOperator::Eq => BinOp::Eq,
+        BinaryOperator::NotEq => BinOp::Ne,
+        BinaryOperator::Lt => BinOp::Lt,
+        BinaryOperator::LtEq => BinOp::Le,
+        BinaryOperator::Gt => BinOp::Gt,
+        BinaryOperator::GtEq => BinOp::Ge,
+        other => {
+            return Err(SqlError::unsupported(format!(
+                "operator {other} with ANY/ALL"
+            )))
+        }
+    })
+}
+
+/// Gives an untyped side the other side's type.
+fn unify(l: Expr, r: Expr, ctx: &mut BindCtx<'_>) -> (Expr, Expr) {
+    match (l.is_unknown(), r.is_unknown()) {
+        (true, false) => {
+            let t = r.ty();
+            (infer_param(l, t, ctx), r)
+        }
+        (false, true) => {
+            let t = l.ty();
+            (l, infer_param(r, t, ctx))
+        }
+        _ => (l, r),
     }
 }
 
@@ -525,6 +1411,80 @@ fn infer_param(e: Expr, ty: DataType, ctx: &mut BindCtx<'_>) -> Expr {
     e.coerce_to(ty)
 }
 
+/// A prefix operator from the function library (`-interval`, `|/`, `@`).
+fn prefix_operator(sym: &str, e: Expr, ctx: &mut BindCtx<'_>) -> Result<Expr, SqlError> {
+    let Some(res) = crate::sql::func::resolve_prefix_operator(sym, e.ty(), e.is_unknown()) else {
+        return Err(SqlError::new(
+            code::UNDEFINED_FUNCTION,
+            format!("operator does not exist: {sym} {}", e.ty().format_type()),
+        )
+        .with_hint("No operator matches the given name and argument type. You might need to add an explicit type cast."));
+    };
+    Ok(Expr::Builtin(
+        res.func,
+        vec![convert_arg(e, res.arg_types[0], ctx)],
+        res.ret,
+    ))
+}
+
+/// A call of a library function by name (for SQL's special syntax:
+/// EXTRACT, SUBSTRING, TRIM, POSITION).
+fn builtin_call(name: &str, args: Vec<Expr>, ctx: &mut BindCtx<'_>) -> Result<Expr, SqlError> {
+    let types: Vec<DataType> = args.iter().map(Expr::ty).collect();
+    let unknown: Vec<bool> = args.iter().map(Expr::is_unknown).collect();
+    let Some(res) = crate::sql::func::resolve(name, &types, &unknown) else {
+        let t: Vec<String> = types.iter().map(|t| t.format_type()).collect();
+        return Err(SqlError::new(
+            code::UNDEFINED_FUNCTION,
+            format!("function {name}({}) does not exist", t.join(", ")),
+        ));
+    };
+    let args = args
+        .into_iter()
+        .zip(&res.arg_types)
+        .map(|(a, t)| convert_arg(a, *t, ctx))
+        .collect();
+    Ok(Expr::Builtin(res.func, args, res.ret))
+}
+
+/// A binary operator from the function library.
+fn bind_func_operator(
+    sym: &str,
+    l: Expr,
+    r: Expr,
+    ctx: &mut BindCtx<'_>,
+) -> Result<Expr, SqlError> {
+    let (lt, rt) = (l.ty(), r.ty());
+    let Some(res) = crate::sql::func::resolve_operator(sym, lt, rt, l.is_unknown(), r.is_unknown())
+    else {
+        return Err(SqlError::new(
+            code::UNDEFINED_FUNCTION,
+            format!(
+                "operator does not exist: {} {sym} {}",
+                if l.is_unknown() { "unknown".into() } else { lt.format_type() },
+                if r.is_unknown() { "unknown".into() } else { rt.format_type() }
+            ),
+        )
+        .with_hint("No operator matches the given name and argument types. You might need to add explicit type casts."));
+    };
+    let args = vec![
+        convert_arg(l, res.arg_types[0], ctx),
+        convert_arg(r, res.arg_types[1], ctx),
+    ];
+    Ok(Expr::Builtin(res.func, args, res.ret))
+}
+
+/// An argument converted to the type a function takes.
+fn convert_arg(e: Expr, ty: DataType, ctx: &mut BindCtx<'_>) -> Expr {
+    if e.ty() == ty {
+        return e;
+    }
+    if e.is_unknown() {
+        return infer_param(e, ty, ctx);
+    }
+    Expr::Cast(Box::new(e), ty)
+}
+
 fn numeric_rank(t: DataType) -> Option<u8> {
     match t {
         DataType::Int2 => Some(1),
@@ -544,30 +1504,83 @@ fn bind_binary(
     ctx: &mut BindCtx<'_>,
 ) -> Result<Expr, SqlError> {
     use BinaryOperator as B;
-    let bop = match op {
-        B::Plus => BinOp::Add,
-        B::Minus => BinOp::Sub,
-        B::Multiply => BinOp::Mul,
-        B::Divide => BinOp::Div,
-        B::Modulo => BinOp::Mod,
-        B::Eq => BinOp::Eq,
-        B::NotEq => BinOp::Ne,
-        B::Lt => BinOp::Lt,
-        B::LtEq => BinOp::Le,
-        B::Gt => BinOp::Gt,
-        B::GtEq => BinOp::Ge,
-        B::And => BinOp::And,
-        B::Or => BinOp::Or,
-        B::StringConcat => BinOp::Concat,
-        B::Arrow => BinOp::Arrow,
-        B::LongArrow => BinOp::LongArrow,
-        B::HashArrow => BinOp::HashArrow,
-        B::HashLongArrow => BinOp::HashLongArrow,
-        B::AtArrow => BinOp::Contains,
-        B::ArrowAt => BinOp::ContainedBy,
-        B::Question => BinOp::Exists,
-        other => return Err(SqlError::unsupported(format!("operator {other}"))),
+    // The operator's symbol; OPERATOR(pg_catalog.~) is `~`.
+    let sym: String = match op {
+        B::PGCustomBinaryOperator(parts) => parts.last().cloned().unwrap_or_default(),
+        B::PGRegexMatch => "~".into(),
+        B::PGRegexIMatch => "~*".into(),
+        B::PGRegexNotMatch => "!~".into(),
+        B::PGRegexNotIMatch => "!~*".into(),
+        B::PGExp => "^".into(),
+        B::HashMinus => "#-".into(),
+        other => other.to_string(),
     };
+    let is_array = |e: &Expr| {
+        matches!(
+            e.ty(),
+            DataType::Array(_) | DataType::Int2Vector | DataType::OidVector
+        ) && !e.is_unknown()
+    };
+    if (is_array(&l) || is_array(&r)) && matches!(sym.as_str(), "||" | "@>" | "<@" | "&&") {
+        if let Some(res) = crate::sql::array::resolve_operator(
+            &sym,
+            l.ty(),
+            r.ty(),
+            l.is_unknown(),
+            r.is_unknown(),
+        ) {
+            let args = vec![
+                convert_arg(l, res.arg_types[0], ctx),
+                convert_arg(r, res.arg_types[1], ctx),
+            ];
+            return Ok(Expr::ArrayCall(res.func, args, res.ret));
+        }
+    }
+    let bop = match sym.as_str() {
+        "+" => BinOp::Add,
+        "-" => BinOp::Sub,
+        "*" => BinOp::Mul,
+        "/" => BinOp::Div,
+        "%" => BinOp::Mod,
+        "=" => BinOp::Eq,
+        "<>" | "!=" => BinOp::Ne,
+        "<" => BinOp::Lt,
+        "<=" => BinOp::Le,
+        ">" => BinOp::Gt,
+        ">=" => BinOp::Ge,
+        "AND" => BinOp::And,
+        "OR" => BinOp::Or,
+        "||" => BinOp::Concat,
+        "->" => BinOp::Arrow,
+        "->>" => BinOp::LongArrow,
+        "#>" => BinOp::HashArrow,
+        "#>>" => BinOp::HashLongArrow,
+        "@>" => BinOp::Contains,
+        "<@" => BinOp::ContainedBy,
+        "?" => BinOp::Exists,
+        "?|" => BinOp::ExistsAny,
+        "?&" => BinOp::ExistsAll,
+        _ => return bind_func_operator(&sym, l, r, ctx),
+    };
+    // Arithmetic and text concatenation on types the core does not
+    // handle (dates, intervals, jsonb - text, text || int) go to the
+    // function library.
+    let numeric = |e: &Expr| e.is_unknown() || numeric_rank(e.ty()).is_some();
+    let texty = |e: &Expr| e.is_unknown() || is_text(e.ty());
+    match bop {
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod
+            if !(numeric(&l) && numeric(&r)) || (l.is_unknown() && r.is_unknown()) =>
+        {
+            return bind_func_operator(&sym, l, r, ctx)
+        }
+        BinOp::Concat
+            if !(texty(&l) && texty(&r)
+                || l.ty() == DataType::Jsonb && r.ty() == DataType::Jsonb) =>
+        {
+            return bind_func_operator(&sym, l, r, ctx)
+        }
+        _ => {}
+    }
     // Untyped sides take the other side's type.
     let (l, r) = match (l.is_unknown(), r.is_unknown()) {
         (true, false) if !matches!(bop, BinOp::Concat) => {
@@ -582,6 +1595,8 @@ fn bind_binary(
                     | BinOp::HashArrow
                     | BinOp::HashLongArrow
                     | BinOp::Exists
+                    | BinOp::ExistsAny
+                    | BinOp::ExistsAll
                     | BinOp::Concat
             ) =>
         {
@@ -636,7 +1651,7 @@ fn bind_binary(
             let l = l.coerce_to(DataType::Jsonb);
             return Ok(Expr::Binary(bop, Box::new(l), Box::new(r), DataType::Bool));
         }
-        BinOp::Exists => DataType::Bool,
+        BinOp::Exists | BinOp::ExistsAny | BinOp::ExistsAll => DataType::Bool,
         BinOp::JsonbConcat => DataType::Jsonb,
     };
     Ok(Expr::Binary(bop, Box::new(l), Box::new(r), ty))
@@ -675,8 +1690,14 @@ fn comparable(a: DataType, b: DataType) -> Result<(), SqlError> {
         | DataType::Int8
         | DataType::Numeric
         | DataType::Float4
-        | DataType::Float8 => 1,
-        DataType::Text | DataType::Varchar { .. } => 2,
+        | DataType::Float8
+        | DataType::Oid
+        | DataType::RegClass
+        | DataType::RegType
+        | DataType::RegProc
+        | DataType::RegProcedure
+        | DataType::RegNamespace => 1,
+        DataType::Text | DataType::Varchar { .. } | DataType::Name | DataType::Char => 2,
         DataType::Timestamp | DataType::TimestampTz | DataType::Date => 3,
         other => 10 + other.oid().0,
     };
@@ -691,26 +1712,120 @@ fn comparable(a: DataType, b: DataType) -> Result<(), SqlError> {
     }
 }
 
+/// The aggregate called `name`, if it is one.
+pub fn aggregate_named(name: &str) -> Option<AggFunc> {
+    Some(match name {
+        "count" => AggFunc::Count,
+        "sum" => AggFunc::Sum,
+        "avg" => AggFunc::Avg,
+        "min" => AggFunc::Min,
+        "max" => AggFunc::Max,
+        "string_agg" => AggFunc::StringAgg,
+        "jsonb_agg" | "json_agg" => AggFunc::JsonbAgg,
+        "jsonb_object_agg" | "json_object_agg" => AggFunc::JsonbObjectAgg,
+        "bool_and" | "every" => AggFunc::BoolAnd,
+        "array_agg" => AggFunc::ArrayAgg,
+        "bool_or" => AggFunc::BoolOr,
+        _ => return None,
+    })
+}
+
+fn function_name(f: &ast::Function) -> String {
+    // `pg_catalog.lower(x)` is `lower(x)`.
+    f.name
+        .0
+        .last()
+        .map(|p| match p {
+            ast::ObjectNamePart::Identifier(i) => ident(i),
+            other => other.to_string().to_lowercase(),
+        })
+        .unwrap_or_default()
+}
+
 fn bind_function(
     f: &ast::Function,
     scope: &Scope,
     ctx: &mut BindCtx<'_>,
 ) -> Result<Expr, SqlError> {
-    let name = f.name.to_string().to_lowercase();
-    let args: Vec<Expr> = match &f.args {
-        ast::FunctionArguments::None => Vec::new(),
-        ast::FunctionArguments::List(list) => list
-            .args
-            .iter()
-            .map(|a| match a {
-                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => bind(e, scope, ctx),
-                other => Err(SqlError::unsupported(format!("function argument {other}"))),
-            })
-            .collect::<Result<_, _>>()?,
+    let name = function_name(f);
+    if f.over.is_some() {
+        return Err(SqlError::unsupported("window functions"));
+    }
+    if let (ast::FunctionArguments::Subquery(q), "array") = (&f.args, name.as_str()) {
+        let sub = plan_sub(q, scope, ctx)?;
+        let [(_, elem)] = sub.query.columns.as_slice() else {
+            return Err(SqlError::new(
+                code::SYNTAX_ERROR,
+                "subquery must return only one column",
+            ));
+        };
+        let ty = elem
+            .array_of()
+            .ok_or_else(|| SqlError::unsupported(format!("arrays of {}", elem.format_type())))?;
+        return Ok(Expr::Subquery {
+            sub: Arc::new(sub),
+            kind: SubKind::Array(ty),
+            offset: 0,
+        });
+    }
+    let (list, distinct, clauses) = match &f.args {
+        ast::FunctionArguments::None => (Vec::new(), false, Vec::new()),
+        ast::FunctionArguments::List(list) => (
+            list.args.clone(),
+            matches!(
+                list.duplicate_treatment,
+                Some(ast::DuplicateTreatment::Distinct)
+            ),
+            list.clauses.clone(),
+        ),
         ast::FunctionArguments::Subquery(_) => {
             return Err(SqlError::unsupported("subquery as a function argument"))
         }
     };
+    if let Some(agg) = aggregate_named(&name) {
+        return bind_aggregate(agg, &name, f, &list, distinct, &clauses, scope, ctx);
+    }
+    if distinct || f.filter.is_some() {
+        return Err(SqlError::new(
+            code::WRONG_OBJECT_TYPE,
+            format!("DISTINCT specified, but {name} is not an aggregate function"),
+        ));
+    }
+    let mut args = Vec::with_capacity(list.len());
+    for a in &list {
+        match a {
+            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => {
+                args.push(bind(e, scope, ctx)?)
+            }
+            other => return Err(SqlError::unsupported(format!("function argument {other}"))),
+        }
+    }
+    let types: Vec<DataType> = args.iter().map(Expr::ty).collect();
+    if let Some((func, cols)) = SrfFunc::resolve(&name, &types) {
+        let ty = cols[0].1;
+        let conv = func.arg_types(ty, args.len());
+        let args: Vec<Expr> = if conv.is_empty() {
+            args
+        } else {
+            args.into_iter()
+                .zip(conv)
+                .map(|(a, t)| infer_param(a, t, ctx))
+                .collect()
+        };
+        let srfs = ctx.srfs.as_mut().map_err(|clause| {
+            SqlError::new(
+                code::FEATURE_NOT_SUPPORTED,
+                format!("set-returning functions are not allowed in {clause}"),
+            )
+        })?;
+        if cols.len() > 1 {
+            return Err(SqlError::unsupported(format!(
+                "{name}() in a select list (use it in FROM)"
+            )));
+        }
+        srfs.push(SrfCall { func, args });
+        return Ok(Expr::Srf(srfs.len() - 1, ty));
+    }
     let (func, ty) = match (name.as_str(), args.len()) {
         ("now" | "current_timestamp" | "transaction_timestamp", 0) => {
             (Func::Now, DataType::TimestampTz)
@@ -718,24 +1833,71 @@ fn bind_function(
         ("gen_random_uuid", 0) => (Func::GenRandomUuid, DataType::Uuid),
         ("lower", 1) => (Func::Lower, DataType::Text),
         ("upper", 1) => (Func::Upper, DataType::Text),
-        ("length" | "char_length", 1) => (Func::Length, DataType::Int4),
-        ("abs", 1) => (Func::Abs, args[0].ty()),
+        ("length" | "char_length", 1) if !matches!(args[0].ty(), DataType::Bytea) => {
+            (Func::Length, DataType::Int4)
+        }
         ("jsonb_typeof", 1) => (Func::JsonbTypeof, DataType::Text),
         ("version", 0) => (Func::Version, DataType::Text),
         ("current_database", 0) => (Func::CurrentDatabase, DataType::Text),
         ("current_user" | "session_user" | "user", 0) => (Func::CurrentUser, DataType::Text),
         ("current_schema", 0) => (Func::CurrentSchema, DataType::Text),
-        ("coalesce", n) if n > 0 => {
-            let ty = args
-                .iter()
-                .find(|a| !a.is_unknown())
-                .map(|a| a.ty())
-                .unwrap_or(DataType::Text);
-            let args = args.into_iter().map(|a| a.coerce_to(ty)).collect();
-            return Ok(Expr::Call(Func::Coalesce, args, ty));
+        ("coalesce" | "greatest" | "least", n) if n > 0 => {
+            let ty = common_type(&args, &name)?;
+            let args = args.into_iter().map(|a| infer_param(a, ty, ctx)).collect();
+            let func = match name.as_str() {
+                "coalesce" => Func::Coalesce,
+                "greatest" => Func::Greatest,
+                _ => Func::Least,
+            };
+            return Ok(Expr::Call(func, args, ty));
+        }
+        ("nullif", 2) => {
+            let mut it = args.into_iter();
+            let (l, r) = unify(it.next().expect("two"), it.next().expect("two"), ctx);
+            comparable(l.ty(), r.ty())?;
+            let ty = l.ty();
+            return Ok(Expr::Call(Func::NullIf, vec![l, r], ty));
         }
         _ => {
-            let types: Vec<String> = args.iter().map(|a| a.ty().format_type()).collect();
+            let unknown: Vec<bool> = args.iter().map(Expr::is_unknown).collect();
+            if name == "pg_typeof" && args.len() == 1 {
+                let oid = if unknown[0] { 705 } else { types[0].oid().0 };
+                return Ok(Expr::Literal(Datum::Oid(oid), DataType::RegType));
+            }
+            if let Some(res) = crate::sql::func::resolve(&name, &types, &unknown) {
+                let args = args
+                    .into_iter()
+                    .zip(&res.arg_types)
+                    .map(|(a, t)| convert_arg(a, *t, ctx))
+                    .collect();
+                return Ok(Expr::Builtin(res.func, args, res.ret));
+            }
+            if let Some(res) = crate::sql::pg_catalog::resolve_function(&name, &types, &unknown) {
+                let args = args
+                    .into_iter()
+                    .zip(&res.arg_types)
+                    .map(|(a, t)| convert_arg(a, *t, ctx))
+                    .collect();
+                return Ok(Expr::CatalogCall(res.func, args, res.ret));
+            }
+            if let Some(res) = crate::sql::array::resolve(&name, &types, &unknown) {
+                let args = args
+                    .into_iter()
+                    .zip(&res.arg_types)
+                    .map(|(a, t)| convert_arg(a, *t, ctx))
+                    .collect();
+                return Ok(Expr::ArrayCall(res.func, args, res.ret));
+            }
+            let types: Vec<String> = args
+                .iter()
+                .map(|a| {
+                    if a.is_unknown() {
+                        "unknown".to_string()
+                    } else {
+                        a.ty().format_type()
+                    }
+                })
+                .collect();
             return Err(SqlError::new(code::UNDEFINED_FUNCTION, format!("function {name}({}) does not exist", types.join(", ")))
                 .with_hint("No function matches the given name and argument types. You might need to add explicit type casts."));
         }
@@ -754,12 +1916,239 @@ fn bind_function(
     Ok(Expr::Call(func, args, ty))
 }
 
+/// The type a list of alternatives resolves to (COALESCE, CASE, UNION):
+/// the first typed one, widened across numeric types; text when all are
+/// untyped.
+pub fn common_type(args: &[Expr], what: &str) -> Result<DataType, SqlError> {
+    let mut ty: Option<DataType> = None;
+    for a in args.iter().filter(|a| !a.is_unknown()) {
+        let t = a.ty();
+        ty = Some(match ty {
+            None => t,
+            Some(cur) if cur == t => cur,
+            Some(cur) => match (numeric_rank(cur), numeric_rank(t)) {
+                (Some(x), Some(y)) => {
+                    if y > x {
+                        t
+                    } else {
+                        cur
+                    }
+                }
+                _ if is_text(cur) && is_text(t) => DataType::Text,
+                _ if matches!(
+                    (cur, t),
+                    (DataType::Timestamp, DataType::TimestampTz)
+                        | (DataType::TimestampTz, DataType::Timestamp)
+                        | (DataType::Date, DataType::TimestampTz)
+                        | (DataType::TimestampTz, DataType::Date)
+                ) =>
+                {
+                    DataType::TimestampTz
+                }
+                _ if matches!(
+                    (cur, t),
+                    (DataType::Date, DataType::Timestamp) | (DataType::Timestamp, DataType::Date)
+                ) =>
+                {
+                    DataType::Timestamp
+                }
+                _ => {
+                    return Err(SqlError::new(
+                        code::DATATYPE_MISMATCH,
+                        format!(
+                            "{what} types {} and {} cannot be matched",
+                            cur.format_type(),
+                            t.format_type()
+                        ),
+                    ))
+                }
+            },
+        });
+    }
+    Ok(ty.unwrap_or(DataType::Text))
+}
+
+fn is_text(t: DataType) -> bool {
+    matches!(
+        t,
+        DataType::Text | DataType::Varchar { .. } | DataType::Name | DataType::Char
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn bind_aggregate(
+    agg: AggFunc,
+    name: &str,
+    f: &ast::Function,
+    list: &[ast::FunctionArg],
+    distinct: bool,
+    clauses: &[ast::FunctionArgumentClause],
+    scope: &Scope,
+    ctx: &mut BindCtx<'_>,
+) -> Result<Expr, SqlError> {
+    if let Err(clause) = &ctx.aggs {
+        return Err(SqlError::new(
+            code::GROUPING_ERROR,
+            format!("aggregate functions are not allowed in {clause}"),
+        ));
+    }
+    // Arguments are bound without aggregates: they cannot nest.
+    let saved = std::mem::replace(&mut ctx.aggs, Err("aggregate function calls"));
+    let r = (|| -> Result<AggCall, SqlError> {
+        let mut func = agg;
+        let mut args = Vec::new();
+        for a in list {
+            match a {
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard)
+                    if agg == AggFunc::Count && list.len() == 1 =>
+                {
+                    func = AggFunc::CountStar;
+                }
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => {
+                    args.push(bind(e, scope, ctx)?)
+                }
+                other => return Err(SqlError::unsupported(format!("aggregate argument {other}"))),
+            }
+        }
+        let want = match func {
+            AggFunc::CountStar => 0,
+            AggFunc::StringAgg | AggFunc::JsonbObjectAgg => 2,
+            _ => 1,
+        };
+        if args.len() != want {
+            let types: Vec<String> = args.iter().map(|a| a.ty().format_type()).collect();
+            return Err(SqlError::new(
+                code::UNDEFINED_FUNCTION,
+                format!("function {name}({}) does not exist", types.join(", ")),
+            )
+            .with_hint("No function matches the given name and argument types. You might need to add explicit type casts."));
+        }
+        let ty = match func {
+            AggFunc::CountStar | AggFunc::Count => DataType::Int8,
+            AggFunc::Sum => match args[0].ty() {
+                DataType::Int2 | DataType::Int4 => DataType::Int8,
+                DataType::Int8 | DataType::Numeric => DataType::Numeric,
+                DataType::Float4 => DataType::Float4,
+                DataType::Float8 => DataType::Float8,
+                DataType::Interval => DataType::Interval,
+                t => return Err(no_agg(name, t)),
+            },
+            AggFunc::Avg => match args[0].ty() {
+                DataType::Float4 | DataType::Float8 => DataType::Float8,
+                DataType::Int2 | DataType::Int4 | DataType::Int8 | DataType::Numeric => {
+                    DataType::Numeric
+                }
+                DataType::Interval => DataType::Interval,
+                t => return Err(no_agg(name, t)),
+            },
+            AggFunc::Min | AggFunc::Max => {
+                if args[0].is_unknown() {
+                    args[0] = args[0].clone().coerce_to(DataType::Text);
+                }
+                match args[0].ty() {
+                    DataType::Json | DataType::Bytea => return Err(no_agg(name, args[0].ty())),
+                    t => t,
+                }
+            }
+            AggFunc::StringAgg => {
+                for a in args.iter_mut() {
+                    *a = a.clone().coerce_to(DataType::Text);
+                }
+                if args.iter().any(|a| !is_text(a.ty())) {
+                    return Err(no_agg(name, args[0].ty()));
+                }
+                for a in args.iter_mut() {
+                    if a.ty() != DataType::Text {
+                        *a = Expr::Cast(Box::new(a.clone()), DataType::Text);
+                    }
+                }
+                DataType::Text
+            }
+            AggFunc::JsonbAgg | AggFunc::JsonbObjectAgg => {
+                if name.starts_with("json_") {
+                    DataType::Json
+                } else {
+                    DataType::Jsonb
+                }
+            }
+            AggFunc::ArrayAgg => {
+                if args[0].is_unknown() {
+                    args[0] = args[0].clone().coerce_to(DataType::Text);
+                }
+                args[0]
+                    .ty()
+                    .array_of()
+                    .ok_or_else(|| no_agg(name, args[0].ty()))?
+            }
+            AggFunc::BoolAnd | AggFunc::BoolOr => {
+                args[0] = args[0].clone().coerce_to(DataType::Bool);
+                if args[0].ty() != DataType::Bool {
+                    return Err(no_agg(name, args[0].ty()));
+                }
+                DataType::Bool
+            }
+        };
+        let mut order_by = Vec::new();
+        for c in clauses {
+            match c {
+                ast::FunctionArgumentClause::OrderBy(obs) => {
+                    for o in obs {
+                        order_by.push(SortKey {
+                            expr: bind(&o.expr, scope, ctx)?,
+                            asc: o.options.asc.unwrap_or(true),
+                            nulls_first: o
+                                .options
+                                .nulls_first
+                                .unwrap_or(!o.options.asc.unwrap_or(true)),
+                        });
+                    }
+                }
+                other => return Err(SqlError::unsupported(format!("aggregate clause {other}"))),
+            }
+        }
+        let filter = f
+            .filter
+            .as_ref()
+            .map(|w| bind(w, scope, ctx).map(|e| e.coerce_to(DataType::Bool)))
+            .transpose()?;
+        Ok(AggCall {
+            func,
+            args,
+            distinct,
+            filter,
+            order_by,
+            ty,
+        })
+    })();
+    ctx.aggs = saved;
+    let call = r?;
+    let ty = call.ty;
+    let aggs = ctx.aggs.as_mut().expect("checked above");
+    aggs.push(call);
+    Ok(Expr::Aggregate(aggs.len() - 1, ty))
+}
+
+fn no_agg(name: &str, t: DataType) -> SqlError {
+    SqlError::new(
+        code::UNDEFINED_FUNCTION,
+        format!("function {name}({}) does not exist", t.format_type()),
+    )
+    .with_hint(
+        "No function matches the given name and argument types. You might need to add explicit type casts.",
+    )
+}
+
 /// Per-statement values evaluation needs.
+#[derive(Clone, Copy)]
 pub struct EvalCtx<'a> {
     /// Parameter values.
     pub params: &'a [Datum],
-    /// Aggregate results of the current group.
-    pub aggregates: &'a [Datum],
+    /// Rows of the enclosing queries, nearest last.
+    pub outer: &'a [&'a [Datum]],
+    /// Runs subqueries.
+    pub sub: Option<&'a dyn SubqueryRunner>,
+    /// The catalog, for catalog functions and `reg*` casts.
+    pub catalog: Option<&'a crate::sql::pg_catalog::CatalogView<'a>>,
     /// Text I/O settings.
     pub text: &'a TextContext,
     /// Transaction start (µs since 2000-01-01 UTC).
@@ -842,6 +2231,7 @@ pub fn compare(a: &Datum, b: &Datum) -> Result<Ordering, SqlError> {
             Datum::Float4(v) => Some(f64::from(*v)),
             Datum::Float8(v) => Some(*v),
             Datum::Numeric(n) => n.to_string().parse().ok(),
+            Datum::Oid(v) => Some(f64::from(*v)),
             _ => None,
         }
     };
@@ -884,10 +2274,27 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
         }
         Expr::Coerce(inner, ty) => match eval(inner, row, ctx)? {
             Datum::Null => Datum::Null,
+            Datum::Text(s) if ty.is_reg() => {
+                let view = ctx
+                    .catalog
+                    .ok_or_else(|| SqlError::unsupported("reg* types here"))?;
+                crate::sql::pg_catalog::reg_in(*ty, &s, view)?
+            }
             Datum::Text(s) => pgtext::parse(ty, &s, ctx.text).map_err(type_err)?,
             d => cast(d, *ty, ctx)?,
         },
-        Expr::Cast(inner, ty) => cast(eval(inner, row, ctx)?, *ty, ctx)?,
+        Expr::Cast(inner, ty) => {
+            let d = eval(inner, row, ctx)?;
+            let from = inner.ty();
+            if ty.is_reg() || from.is_reg() {
+                let view = ctx
+                    .catalog
+                    .ok_or_else(|| SqlError::unsupported("reg* types here"))?;
+                crate::sql::pg_catalog::cast(d, &from, ty, false, ctx.text, view)?
+            } else {
+                cast(d, *ty, ctx)?
+            }
+        }
         Expr::Not(inner) => match eval(inner, row, ctx)? {
             Datum::Bool(b) => Datum::Bool(!b),
             _ => Datum::Null,
@@ -898,6 +2305,7 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
             Datum::Int8(v) => Datum::Int8(v.checked_neg().ok_or_else(|| out_of_range("bigint"))?),
             Datum::Float4(v) => Datum::Float4(-v),
             Datum::Float8(v) => Datum::Float8(-v),
+            Datum::Numeric(n) => Datum::Numeric(n.neg()),
             Datum::Null => Datum::Null,
             other => return Err(SqlError::unsupported(format!("negating {other:?}"))),
         },
@@ -936,11 +2344,7 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
                         Datum::Text(s) => s,
                         other => pgtext::format(&other, ctx.text),
                     };
-                    let m = if *case_insensitive {
-                        like(&s.to_lowercase(), &p.to_lowercase())
-                    } else {
-                        like(&s, &p)
-                    };
+                    let m = crate::sql::func::like_match(&s, &p, Some('\\'), *case_insensitive)?;
                     Datum::Bool(m != *negated)
                 }
                 _ => Datum::Null,
@@ -970,24 +2374,148 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
         }
         Expr::Binary(op, l, r, ty) => binary(*op, l, r, *ty, row, ctx)?,
         Expr::Call(f, args, ty) => call(*f, args, *ty, row, ctx)?,
-        Expr::Aggregate(i, _) => ctx.aggregates[*i].clone(),
-    })
-}
-
-fn like(s: &str, p: &str) -> bool {
-    // Iterative LIKE with % and _ and backslash escapes.
-    let s: Vec<char> = s.chars().collect();
-    let p: Vec<char> = p.chars().collect();
-    fn m(s: &[char], p: &[char]) -> bool {
-        match p.first() {
-            None => s.is_empty(),
-            Some('%') => (0..=s.len()).any(|i| m(&s[i..], &p[1..])),
-            Some('_') => !s.is_empty() && m(&s[1..], &p[1..]),
-            Some('\\') if p.len() > 1 => s.first() == Some(&p[1]) && m(&s[1..], &p[2..]),
-            Some(c) => s.first() == Some(c) && m(&s[1..], &p[1..]),
+        Expr::CatalogCall(f, args, _) => {
+            let vals = args
+                .iter()
+                .map(|a| eval(a, row, ctx))
+                .collect::<Result<Vec<_>, _>>()?;
+            let view = ctx
+                .catalog
+                .ok_or_else(|| SqlError::unsupported("catalog functions here"))?;
+            crate::sql::pg_catalog::call_function(*f, &vals, view)?
         }
-    }
-    m(&s, &p)
+        Expr::ArrayCall(f, args, _) => {
+            let vals = args
+                .iter()
+                .map(|a| eval(a, row, ctx))
+                .collect::<Result<Vec<_>, _>>()?;
+            crate::sql::array::call(*f, &vals, ctx.text)?
+        }
+        Expr::ArrayCons(items, ty) => {
+            let vals = items
+                .iter()
+                .map(|a| eval(a, row, ctx))
+                .collect::<Result<Vec<_>, _>>()?;
+            Datum::Array(Box::new(crate::datum::Array::new(*ty, vals)))
+        }
+        Expr::AnyArray {
+            lhs,
+            op,
+            all,
+            array,
+        } => {
+            let v = eval(lhs, row, ctx)?;
+            let a = eval(array, row, ctx)?;
+            let Datum::Array(a) = a else {
+                return Ok(Datum::Null);
+            };
+            let mut saw_null = false;
+            for item in a.items() {
+                let hit = if v.is_null() || item.is_null() {
+                    None
+                } else {
+                    let o = compare(&v, item)?;
+                    Some(match op {
+                        BinOp::Eq => o == Ordering::Equal,
+                        BinOp::Ne => o != Ordering::Equal,
+                        BinOp::Lt => o == Ordering::Less,
+                        BinOp::Le => o != Ordering::Greater,
+                        BinOp::Gt => o == Ordering::Greater,
+                        _ => o != Ordering::Less,
+                    })
+                };
+                match (hit, all) {
+                    (Some(true), false) => return Ok(Datum::Bool(true)),
+                    (Some(false), true) => return Ok(Datum::Bool(false)),
+                    (None, _) => saw_null = true,
+                    _ => {}
+                }
+            }
+            if saw_null {
+                Datum::Null
+            } else {
+                Datum::Bool(*all)
+            }
+        }
+        Expr::Builtin(f, args, _) => {
+            let vals = args
+                .iter()
+                .map(|a| eval(a, row, ctx))
+                .collect::<Result<Vec<_>, _>>()?;
+            if crate::sql::func::is_strict(*f) && vals.iter().any(Datum::is_null) {
+                Datum::Null
+            } else {
+                crate::sql::func::call(*f, &vals, ctx)?
+            }
+        }
+        Expr::Outer { depth, index, .. } => {
+            let n = ctx.outer.len();
+            let r = n
+                .checked_sub(*depth)
+                .and_then(|l| ctx.outer.get(l))
+                .ok_or_else(|| SqlError::new(code::INTERNAL_ERROR, "no enclosing row"))?;
+            r[*index].clone()
+        }
+        Expr::Subquery { sub, kind, offset } => {
+            let runner = ctx
+                .sub
+                .ok_or_else(|| SqlError::unsupported("subqueries here"))?;
+            let rows = runner.run_subquery(sub, &row[*offset..], ctx)?;
+            match kind {
+                SubKind::Scalar(_) => match rows.len() {
+                    0 => Datum::Null,
+                    1 => rows[0][0].clone(),
+                    _ => {
+                        return Err(SqlError::new(
+                            code::CARDINALITY_VIOLATION,
+                            "more than one row returned by a subquery used as an expression",
+                        ))
+                    }
+                },
+                SubKind::Exists => Datum::Bool(!rows.is_empty()),
+                SubKind::Array(ty) => Datum::Array(Box::new(crate::datum::Array::new(
+                    *ty,
+                    rows.iter().map(|r| r[0].clone()).collect(),
+                ))),
+                SubKind::Quantified { lhs, op, all } => {
+                    let v = eval(lhs, row, ctx)?;
+                    let mut saw_null = false;
+                    for r in rows.iter() {
+                        let hit = if v.is_null() || r[0].is_null() {
+                            None
+                        } else {
+                            let o = compare(&v, &r[0])?;
+                            Some(match op {
+                                BinOp::Eq => o == Ordering::Equal,
+                                BinOp::Ne => o != Ordering::Equal,
+                                BinOp::Lt => o == Ordering::Less,
+                                BinOp::Le => o != Ordering::Greater,
+                                BinOp::Gt => o == Ordering::Greater,
+                                _ => o != Ordering::Less,
+                            })
+                        };
+                        match (hit, all) {
+                            (Some(true), false) => return Ok(Datum::Bool(true)),
+                            (Some(false), true) => return Ok(Datum::Bool(false)),
+                            (None, _) => saw_null = true,
+                            _ => {}
+                        }
+                    }
+                    if saw_null {
+                        Datum::Null
+                    } else {
+                        Datum::Bool(*all)
+                    }
+                }
+            }
+        }
+        Expr::Aggregate(..) | Expr::Srf(..) => {
+            return Err(SqlError::new(
+                code::INTERNAL_ERROR,
+                "aggregate or set-returning call evaluated outside its node",
+            ))
+        }
+    })
 }
 
 fn binary(
@@ -1116,10 +2644,115 @@ fn binary(
             Datum::Bool(x.view().exists(&k).map_err(json_err)?)
         }
         BinOp::HashArrow | BinOp::HashLongArrow => {
-            return Err(SqlError::unsupported("#> and #>> path operators"))
+            let j = jsonb_of(&a)?;
+            let Datum::Text(p) = b else {
+                return Err(SqlError::unsupported("a jsonb path that is not text[]"));
+            };
+            let path = parse_text_array(&p)?;
+            let path: Vec<Option<&str>> = path.iter().map(|x| x.as_deref()).collect();
+            let v = j.view();
+            if op == BinOp::HashLongArrow {
+                v.get_path_text(&path)
+                    .map_err(json_err)?
+                    .map_or(Datum::Null, Datum::Text)
+            } else {
+                v.get_path(&path)
+                    .map_err(json_err)?
+                    .map(|x| x.to_jsonb().map(|j| Datum::Jsonb(j.into_bytes())))
+                    .transpose()
+                    .map_err(json_err)?
+                    .unwrap_or(Datum::Null)
+                    .retype(ty, ctx)?
+            }
+        }
+        BinOp::ExistsAny | BinOp::ExistsAll => {
+            let j = jsonb_of(&a)?;
+            let Datum::Text(p) = b else {
+                return Err(SqlError::unsupported(
+                    "?| and ?& with a non-text[] key list",
+                ));
+            };
+            let keys = parse_text_array(&p)?;
+            let keys: Vec<Option<&str>> = keys.iter().map(|x| x.as_deref()).collect();
+            let v = j.view();
+            Datum::Bool(
+                if op == BinOp::ExistsAny {
+                    v.exists_any(&keys)
+                } else {
+                    v.exists_all(&keys)
+                }
+                .map_err(json_err)?,
+            )
         }
         BinOp::And | BinOp::Or => unreachable!("handled above"),
     })
+}
+
+/// Reads a one-dimensional text array literal (`{a,"b c",NULL}`).
+pub fn parse_text_array(s: &str) -> Result<Vec<Option<String>>, SqlError> {
+    let bad = || {
+        SqlError::new(
+            code::INVALID_TEXT_REPRESENTATION,
+            format!("malformed array literal: \"{s}\""),
+        )
+        .with_detail("Array value must start with \"{\" or dimension information.")
+    };
+    let t = s.trim();
+    let inner = t
+        .strip_prefix('{')
+        .and_then(|x| x.strip_suffix('}'))
+        .ok_or_else(bad)?;
+    let mut out = Vec::new();
+    if inner.trim().is_empty() {
+        return Ok(out);
+    }
+    let mut chars = inner.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut item = String::new();
+        let mut quoted = false;
+        if chars.peek() == Some(&'"') {
+            quoted = true;
+            chars.next();
+            loop {
+                match chars.next() {
+                    None => return Err(bad()),
+                    Some('"') => break,
+                    Some('\\') => item.push(chars.next().ok_or_else(bad)?),
+                    Some(c) => item.push(c),
+                }
+            }
+            while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                chars.next();
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == ',' {
+                    break;
+                }
+                chars.next();
+                if c == '\\' {
+                    item.push(chars.next().ok_or_else(bad)?);
+                } else {
+                    item.push(c);
+                }
+            }
+            item = item.trim_end().to_string();
+        }
+        out.push(if !quoted && item.eq_ignore_ascii_case("null") {
+            None
+        } else {
+            Some(item)
+        });
+        match chars.next() {
+            None => break,
+            Some(',') => continue,
+            Some(_) => return Err(bad()),
+        }
+    }
+    Ok(out)
 }
 
 trait Retype {
@@ -1188,6 +2821,17 @@ fn arith(op: BinOp, a: Datum, b: Datum) -> Result<Datum, SqlError> {
             }
             Datum::Float8(r)
         }
+        (Datum::Numeric(x), Datum::Numeric(y)) => {
+            use crate::sql::func::NumericOp as N;
+            let nop = match op {
+                BinOp::Add => N::Add,
+                BinOp::Sub => N::Sub,
+                BinOp::Mul => N::Mul,
+                BinOp::Div => N::Div,
+                _ => N::Mod,
+            };
+            Datum::Numeric(crate::sql::func::numeric_arith(nop, &x, &y)?)
+        }
         (Datum::Float4(x), Datum::Float4(y)) => {
             match arith(op, Datum::Float8(f64::from(x)), Datum::Float8(f64::from(y)))? {
                 Datum::Float8(r) => Datum::Float4(r as f32),
@@ -1229,6 +2873,61 @@ fn call(
         Func::CurrentDatabase => Datum::Text(ctx.database.to_string()),
         Func::CurrentUser => Datum::Text(ctx.user.to_string()),
         Func::CurrentSchema => Datum::Text("public".into()),
+        Func::Subscript => {
+            let a = eval(&args[0], row, ctx)?;
+            let i = eval(&args[1], row, ctx)?;
+            match (a, i) {
+                (Datum::Array(a), Datum::Int4(i)) => {
+                    let at = i64::from(i) - i64::from(a.lower_bound());
+                    usize::try_from(at)
+                        .ok()
+                        .and_then(|k| a.items().get(k).cloned())
+                        .unwrap_or(Datum::Null)
+                }
+                _ => Datum::Null,
+            }
+        }
+        Func::NotDistinct => {
+            let (a, b) = (eval(&args[0], row, ctx)?, eval(&args[1], row, ctx)?);
+            Datum::Bool(match (a.is_null(), b.is_null()) {
+                (true, true) => true,
+                (false, false) => compare(&a, &b)? == Ordering::Equal,
+                _ => false,
+            })
+        }
+        Func::NullIf => {
+            let a = eval(&args[0], row, ctx)?;
+            let b = eval(&args[1], row, ctx)?;
+            if !a.is_null() && !b.is_null() && compare(&a, &b)? == Ordering::Equal {
+                Datum::Null
+            } else {
+                a
+            }
+        }
+        Func::Greatest | Func::Least => {
+            let mut best: Option<Datum> = None;
+            for a in args {
+                let v = eval(a, row, ctx)?;
+                if v.is_null() {
+                    continue;
+                }
+                let v = cast(v, ty, ctx)?;
+                best = Some(match best {
+                    None => v,
+                    Some(b) => {
+                        let o = compare(&v, &b)?;
+                        if (f == Func::Greatest && o == Ordering::Greater)
+                            || (f == Func::Least && o == Ordering::Less)
+                        {
+                            v
+                        } else {
+                            b
+                        }
+                    }
+                });
+            }
+            best.unwrap_or(Datum::Null)
+        }
         Func::Coalesce => {
             for a in args {
                 let v = eval(a, row, ctx)?;

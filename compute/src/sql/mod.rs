@@ -7,6 +7,10 @@
 
 pub mod array;
 pub mod error;
+pub mod exec;
 pub mod expr;
+pub mod func;
 pub mod pg_catalog;
+pub mod plan;
 pub mod session;
+pub mod settings;

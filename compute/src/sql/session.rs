@@ -16,22 +16,25 @@
 //! the catalogs (`pg_catalog`) answer 0A000 naming the feature until they
 //! are built.
 
-use std::collections::{BTreeMap, HashMap};
-use std::ops::Bound;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sqlparser::ast::{self, Statement};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
-use crate::btree::Direction;
 use crate::catalog::{ColumnDef, IndexKey, TableDef};
 use crate::datum::{DataType, Datum, Oid};
 use crate::engine::{Engine, NewIndex, NewTable, Transaction};
 use crate::pgtext::{self, TextContext};
 use crate::sql::error::{code, SqlError};
+use crate::sql::exec::Exec;
 use crate::sql::expr::{self, bind, eval, BindCtx, EvalCtx, Expr, Scope, ScopeColumn};
+use crate::sql::pg_catalog::CatalogView;
+use crate::sql::plan::{self, Plan, Planner};
+use crate::sql::settings::Settings;
 
 /// What `version()` and `server_version` report.
 pub const VERSION_STRING: &str =
@@ -134,9 +137,13 @@ impl Database {
             tx: None,
             failed: false,
             read_only_block: false,
+            isolation: None,
             prepared: HashMap::new(),
-            settings: default_settings(),
+            settings: Settings::new(user),
             cancel: Arc::new(AtomicBool::new(false)),
+            started: Instant::now(),
+            active_prepared: None,
+            plans: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -166,24 +173,6 @@ impl Database {
     }
 }
 
-fn default_settings() -> BTreeMap<String, String> {
-    [
-        ("application_name", ""),
-        ("client_encoding", "UTF8"),
-        ("datestyle", "ISO, MDY"),
-        ("timezone", "UTC"),
-        ("search_path", "\"$user\", public"),
-        ("statement_timeout", "0"),
-        ("server_version", SERVER_VERSION),
-        ("standard_conforming_strings", "on"),
-        ("transaction_isolation", "read committed"),
-        ("intervalstyle", "postgres"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
-
 /// Computes expression index keys for the engine: parse the stored SQL text
 /// of each key part and evaluate it on the row.
 fn index_key(
@@ -198,7 +187,9 @@ fn index_key(
     };
     let ctx = EvalCtx {
         params: &[],
-        aggregates: &[],
+        outer: &[],
+        sub: None,
+        catalog: None,
         text: &text,
         now: 0,
         database: "",
@@ -211,14 +202,7 @@ fn index_key(
             IndexKey::Expr(sql) => {
                 let e = parse_expr(sql).map_err(|e| e.message)?;
                 let mut params = Vec::new();
-                let b = bind(
-                    &e,
-                    &scope,
-                    &mut BindCtx {
-                        params: &mut params,
-                    },
-                )
-                .map_err(|e| e.message)?;
+                let b = bind(&e, &scope, &mut BindCtx::new(&mut params)).map_err(|e| e.message)?;
                 eval(&b, row, &ctx).map_err(|e| e.message)
             }
         })
@@ -248,11 +232,7 @@ fn table_scope(t: &TableDef, alias: Option<&str>) -> Scope {
         columns: t
             .columns
             .iter()
-            .map(|c| ScopeColumn {
-                table: Some(qual.clone()),
-                name: c.name.clone(),
-                ty: column_type(c),
-            })
+            .map(|c| ScopeColumn::new(Some(qual.clone()), c.name.clone(), column_type(c)))
             .collect(),
         aliases: Vec::new(),
     }
@@ -296,42 +276,26 @@ pub struct Session {
     tx: Option<Transaction>,
     failed: bool,
     read_only_block: bool,
+    /// The isolation level BEGIN asked for (every level runs as snapshot
+    /// isolation; see ARCHITECTURE.md).
+    isolation: Option<String>,
     prepared: HashMap<String, PreparedStatement>,
-    settings: BTreeMap<String, String>,
+    settings: Settings,
     cancel: Arc<AtomicBool>,
+    /// When the current statement started (for statement_timeout).
+    started: Instant,
+    /// The prepared statement being executed, if any.
+    active_prepared: Option<String>,
+    /// Plans of prepared queries, valid while the catalog they were
+    /// planned against is unchanged.
+    plans: std::sync::Mutex<HashMap<String, CachedPlan>>,
 }
 
-/// A bound SELECT ready to run.
-struct Plan {
-    table: Option<Arc<TableDef>>,
-    filter: Option<Expr>,
-    /// Primary key values, when the filter pins the whole key.
-    point: Option<Vec<Expr>>,
-    group_by: Vec<Expr>,
-    aggregates: Vec<Agg>,
-    having: Option<Expr>,
-    outputs: Vec<(String, Expr)>,
-    distinct: bool,
-    order_by: Vec<(Expr, bool, bool)>,
-    limit: Option<Expr>,
-    offset: Option<Expr>,
-}
-
-#[derive(Clone, Debug)]
-enum AggKind {
-    CountStar,
-    Count,
-    Sum,
-    Avg,
-    Min,
-    Max,
-}
-
-#[derive(Clone, Debug)]
-struct Agg {
-    kind: AggKind,
-    arg: Option<Expr>,
-    distinct: bool,
+/// A prepared query's plan.
+struct CachedPlan {
+    catalog: crate::catalog::Catalog,
+    query: Arc<plan::Query>,
+    stmt: Arc<plan::Statement>,
 }
 
 impl Session {
@@ -358,13 +322,32 @@ impl Session {
         TextContext {
             jsonb: Some(expr::jsonb_hooks()),
             now: Some(now_micros()),
-            ..TextContext::default()
+            time_zone: self.settings.time_zone(),
         }
+    }
+
+    /// Applies a startup parameter the client sent (`application_name`,
+    /// `options`, ...).
+    pub fn apply_startup_parameter(&mut self, name: &str, value: &str) -> Result<(), SqlError> {
+        self.settings.apply_startup(name, value)
+    }
+
+    /// Reported settings (ParameterStatus) changed since the last call.
+    pub fn take_parameter_changes(&mut self) -> Vec<(String, String)> {
+        self.settings.take_changed()
     }
 
     /// Runs a simple-query string: every statement in order, stopping at the
     /// first error, as PostgreSQL does.
     pub async fn simple_query(&mut self, sql: &str) -> Vec<Result<QueryResult, SqlError>> {
+        let rewritten = abort_and_end(sql);
+        let sql = rewritten.as_deref().unwrap_or(sql);
+        if let Some(r) = self.reset(sql) {
+            if r.is_err() {
+                self.fail_block();
+            }
+            return vec![r];
+        }
         let stmts = match parse(sql) {
             Ok(s) => s,
             Err(e) => {
@@ -372,6 +355,16 @@ impl Session {
                 return vec![Err(e)];
             }
         };
+        let out = self.simple_statements(stmts).await;
+        out.into_iter()
+            .map(|r| r.map_err(|e| e.locate(sql)))
+            .collect()
+    }
+
+    async fn simple_statements(
+        &mut self,
+        stmts: Vec<Statement>,
+    ) -> Vec<Result<QueryResult, SqlError>> {
         if stmts.is_empty() {
             return vec![Ok(QueryResult::Empty)];
         }
@@ -431,7 +424,7 @@ impl Session {
             })
             .collect();
         let columns = match &stmt {
-            Some(s) => self.describe(s, &mut params)?,
+            Some(s) => self.describe(s, &mut params).map_err(|e| e.locate(sql))?,
             None => Vec::new(),
         };
         let info = Prepared {
@@ -441,6 +434,7 @@ impl Session {
                 .collect(),
             columns,
         };
+        self.plans.lock().expect("plan cache").remove(name);
         self.prepared.insert(
             name.to_string(),
             PreparedStatement {
@@ -467,6 +461,7 @@ impl Session {
     /// Forgets a prepared statement.
     pub fn close_statement(&mut self, name: &str) {
         self.prepared.remove(name);
+        self.plans.lock().expect("plan cache").remove(name);
     }
 
     /// Executes prepared statement `statement` with text parameters.
@@ -504,7 +499,10 @@ impl Session {
                 }
             });
         }
-        self.run(&stmt, &values, max_rows).await
+        self.active_prepared = Some(statement.to_string());
+        let r = self.run(&stmt, &values, max_rows).await;
+        self.active_prepared = None;
+        r
     }
 
     fn fail_block(&mut self) {
@@ -520,6 +518,7 @@ impl Session {
         max_rows: usize,
     ) -> Result<QueryResult, SqlError> {
         self.cancel.store(false, AtomicOrdering::Relaxed);
+        self.started = Instant::now();
         if self.failed && !matches!(stmt, Statement::Rollback { .. } | Statement::Commit { .. }) {
             return Err(SqlError::new(
                 code::IN_FAILED_SQL_TRANSACTION,
@@ -540,12 +539,11 @@ impl Session {
         max_rows: usize,
     ) -> Result<QueryResult, SqlError> {
         match stmt {
-            Statement::StartTransaction { modes, .. } => {
+            Statement::StartTransaction { modes, begin, .. } => {
+                let tag = if *begin { "BEGIN" } else { "START TRANSACTION" };
                 if self.tx.is_some() {
                     // PostgreSQL warns and carries on.
-                    return Ok(QueryResult::Command {
-                        tag: "BEGIN".into(),
-                    });
+                    return Ok(QueryResult::Command { tag: tag.into() });
                 }
                 let mut tx = self.db.engine.begin();
                 self.read_only_block = modes.iter().any(|m| {
@@ -557,10 +555,21 @@ impl Session {
                 if self.read_only_block {
                     tx.set_read_only();
                 }
+                self.isolation = modes.iter().find_map(|m| match m {
+                    ast::TransactionMode::IsolationLevel(l) => Some(
+                        match l {
+                            ast::TransactionIsolationLevel::ReadUncommitted => "read uncommitted",
+                            ast::TransactionIsolationLevel::ReadCommitted => "read committed",
+                            ast::TransactionIsolationLevel::RepeatableRead => "repeatable read",
+                            ast::TransactionIsolationLevel::Serializable => "serializable",
+                            ast::TransactionIsolationLevel::Snapshot => "repeatable read",
+                        }
+                        .to_string(),
+                    ),
+                    _ => None,
+                });
                 self.tx = Some(tx);
-                Ok(QueryResult::Command {
-                    tag: "BEGIN".into(),
-                })
+                Ok(QueryResult::Command { tag: tag.into() })
             }
             Statement::Commit { .. } => {
                 let failed = std::mem::take(&mut self.failed);
@@ -589,14 +598,36 @@ impl Session {
             Statement::Set(set) => self.set(set),
             Statement::ShowVariable { variable } => {
                 let name = variable.iter().map(ident).collect::<Vec<_>>().join(" ");
-                let v = self.settings.get(&name).cloned().ok_or_else(|| {
-                    SqlError::new(
-                        code::UNDEFINED_OBJECT,
-                        format!("unrecognized configuration parameter \"{name}\""),
-                    )
-                })?;
+                if name == "all" {
+                    return Ok(QueryResult::Rows {
+                        columns: vec![
+                            col_desc("name", DataType::Text),
+                            col_desc("setting", DataType::Text),
+                            col_desc("description", DataType::Text),
+                        ],
+                        rows: self
+                            .settings
+                            .all()
+                            .into_iter()
+                            .map(|(n, v, d)| vec![Some(n), Some(v), Some(d)])
+                            .collect(),
+                        tag: "SHOW".into(),
+                    });
+                }
+                let v = match name.as_str() {
+                    "transaction isolation level" | "transaction_isolation" => {
+                        match (&self.isolation, &self.tx) {
+                            (Some(l), Some(_)) => l.clone(),
+                            _ => self.settings.get("default_transaction_isolation")?,
+                        }
+                    }
+                    "transaction_read_only" => {
+                        if self.read_only_block { "on" } else { "off" }.to_string()
+                    }
+                    _ => self.settings.get(&name)?,
+                };
                 Ok(QueryResult::Rows {
-                    columns: vec![col_desc(&name, DataType::Text)],
+                    columns: vec![col_desc(&Settings::display_name(&name), DataType::Text)],
                     rows: vec![vec![Some(v)]],
                     tag: "SHOW".into(),
                 })
@@ -623,44 +654,70 @@ impl Session {
     }
 
     fn set(&mut self, set: &ast::Set) -> Result<QueryResult, SqlError> {
+        let value_text = |v: &ast::Expr| match v {
+            ast::Expr::Value(v) => match &v.value {
+                ast::Value::SingleQuotedString(s) => s.clone(),
+                other => other.to_string(),
+            },
+            ast::Expr::Identifier(i) => i.value.clone(),
+            other => other.to_string(),
+        };
         match set {
             ast::Set::SingleAssignment {
                 variable, values, ..
             } => {
                 let name = object_name(variable);
-                let value = values
-                    .iter()
-                    .map(|v| match v {
-                        ast::Expr::Value(v) => match &v.value {
-                            ast::Value::SingleQuotedString(s) => s.clone(),
-                            other => other.to_string(),
-                        },
-                        ast::Expr::Identifier(i) => i.value.clone(),
-                        other => other.to_string(),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                if name == "timezone" && !value.eq_ignore_ascii_case("utc") {
-                    return Err(SqlError::unsupported(format!(
-                        "time zone \"{value}\" (only UTC for now)"
-                    )));
+                let is_default = matches!(values.as_slice(), [ast::Expr::Identifier(i)] if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"));
+                if is_default {
+                    self.settings.set(&name, None)?;
+                } else {
+                    let value = values.iter().map(value_text).collect::<Vec<_>>().join(", ");
+                    self.settings.set(&name, Some(&value))?;
                 }
-                self.settings.insert(name, value);
                 Ok(QueryResult::Command { tag: "SET".into() })
             }
             ast::Set::SetTimeZone { value, .. } => {
-                let v = value.to_string().trim_matches('\'').to_string();
-                if !v.eq_ignore_ascii_case("utc") {
-                    return Err(SqlError::unsupported(format!(
-                        "time zone \"{v}\" (only UTC for now)"
-                    )));
-                }
-                self.settings.insert("timezone".into(), "UTC".into());
+                let v = value_text(value);
+                self.settings.set("timezone", Some(&v))?;
+                Ok(QueryResult::Command { tag: "SET".into() })
+            }
+            ast::Set::SetNames { charset_name, .. } => {
+                self.settings
+                    .set("client_encoding", Some(&charset_name.to_string()))?;
                 Ok(QueryResult::Command { tag: "SET".into() })
             }
             ast::Set::SetTransaction { .. } => Ok(QueryResult::Command { tag: "SET".into() }),
             other => Err(SqlError::unsupported(format!("SET form {other}"))),
         }
+    }
+
+    /// `RESET name` / `RESET ALL`, which the grammar does not parse.
+    fn reset(&mut self, sql: &str) -> Option<Result<QueryResult, SqlError>> {
+        let t = sql.trim().trim_end_matches(';').trim();
+        let mut words = t.split_whitespace();
+        if !words.next()?.eq_ignore_ascii_case("reset") {
+            return None;
+        }
+        let name = words.next()?;
+        if words.next().is_some() {
+            return None;
+        }
+        let name = name.trim_matches('"').to_lowercase();
+        if self.failed {
+            return Some(Err(SqlError::new(
+                code::IN_FAILED_SQL_TRANSACTION,
+                "current transaction is aborted, commands ignored until end of transaction block",
+            )));
+        }
+        let r = if name == "all" {
+            self.settings.reset_all();
+            Ok(())
+        } else {
+            self.settings.set(&name, None)
+        };
+        Some(r.map(|()| QueryResult::Command {
+            tag: "RESET".into(),
+        }))
     }
 
     fn describe(
@@ -674,11 +731,8 @@ impl Session {
         };
         Ok(match stmt {
             Statement::Query(q) => {
-                let plan = self.plan_query(tx, q, params)?;
-                plan.outputs
-                    .iter()
-                    .map(|(n, e)| col_desc(n, e.ty()))
-                    .collect()
+                let (query, _) = self.plan(tx, q, params)?;
+                query.columns.iter().map(|(n, t)| col_desc(n, *t)).collect()
             }
             Statement::Insert(ins) => {
                 let (def, _) = self.bind_insert_target(tx, ins)?;
@@ -693,7 +747,7 @@ impl Session {
             } => {
                 let def = self.table_from_factor(tx, &table.relation)?;
                 let scope = table_scope(&def, None);
-                let mut ctx = BindCtx { params };
+                let mut ctx = BindCtx::new(params);
                 for a in assignments {
                     let (i, ty) = assign_target(&def, a)?;
                     let _ = i;
@@ -707,17 +761,24 @@ impl Session {
             Statement::Delete(d) => {
                 let def = self.delete_target(tx, d)?;
                 let scope = table_scope(&def, None);
-                let mut ctx = BindCtx { params };
+                let mut ctx = BindCtx::new(params);
                 if let Some(w) = &d.selection {
                     bind(w, &scope, &mut ctx)?;
                 }
                 returning_columns(d.returning.as_deref(), &def, &scope, &mut ctx)?
             }
+            Statement::Explain { .. } => vec![col_desc("QUERY PLAN", DataType::Text)],
             Statement::ShowVariable { variable } => {
-                vec![col_desc(
-                    &variable.iter().map(ident).collect::<Vec<_>>().join(" "),
-                    DataType::Text,
-                )]
+                let name = variable.iter().map(ident).collect::<Vec<_>>().join(" ");
+                if name == "all" {
+                    vec![
+                        col_desc("name", DataType::Text),
+                        col_desc("setting", DataType::Text),
+                        col_desc("description", DataType::Text),
+                    ]
+                } else {
+                    vec![col_desc(&Settings::display_name(&name), DataType::Text)]
+                }
             }
             _ => Vec::new(),
         })
@@ -726,7 +787,9 @@ impl Session {
     fn eval_ctx<'a>(&'a self, params: &'a [Datum], text: &'a TextContext, now: i64) -> EvalCtx<'a> {
         EvalCtx {
             params,
-            aggregates: &[],
+            outer: &[],
+            sub: None,
+            catalog: None,
             text,
             now,
             database: &self.database,
@@ -753,6 +816,24 @@ impl Session {
     ) -> Result<QueryResult, SqlError> {
         match stmt {
             Statement::Query(q) => self.query(tx, q, params, max_rows),
+            Statement::Explain {
+                statement,
+                analyze,
+                options,
+                ..
+            } => {
+                let analyze = *analyze
+                    || options.iter().flatten().any(|o| {
+                        o.name.value.eq_ignore_ascii_case("analyze")
+                            && o.arg.as_ref().is_none_or(|a| {
+                                !matches!(
+                                    a.to_string().to_lowercase().as_str(),
+                                    "false" | "off" | "0"
+                                )
+                            })
+                    });
+                self.explain(tx, statement, analyze, params)
+            }
             Statement::CreateTable(ct) => self.create_table(tx, ct),
             Statement::CreateIndex(ci) => self.create_index(tx, ci),
             Statement::Drop {
@@ -984,13 +1065,7 @@ impl Session {
                 e => {
                     let e = strip_nested(e);
                     let mut params = Vec::new();
-                    let b = bind(
-                        e,
-                        &scope,
-                        &mut BindCtx {
-                            params: &mut params,
-                        },
-                    )?;
+                    let b = bind(e, &scope, &mut BindCtx::new(&mut params))?;
                     if !b.ty().is_key_encodable() {
                         return Err(SqlError::new(
                             code::UNDEFINED_OBJECT,
@@ -1067,26 +1142,38 @@ impl Session {
             ast::TableObject::TableName(n) => object_name(n),
             other => return Err(SqlError::unsupported(format!("INSERT INTO {other}"))),
         };
+        let span = match &ins.table {
+            ast::TableObject::TableName(n) => plan::name_span(n),
+            _ => sqlparser::tokenizer::Span::empty(),
+        };
         let def = tx
             .catalog()
             .table_by_name(&name)
             .cloned()
-            .ok_or_else(|| no_table(&name))?;
+            .ok_or_else(|| no_table(&name).at_span(span))?;
         let targets: Vec<usize> = if ins.columns.is_empty() {
             (0..def.columns.len()).collect()
         } else {
-            ins.columns
-                .iter()
-                .map(|c| {
-                    let n = ident(c);
-                    def.column(&n).ok_or_else(|| {
-                        SqlError::new(
-                            code::UNDEFINED_COLUMN,
-                            format!("column \"{n}\" of relation \"{name}\" does not exist"),
-                        )
-                    })
-                })
-                .collect::<Result<_, _>>()?
+            let mut seen = Vec::new();
+            for c in &ins.columns {
+                let n = ident(c);
+                let i = def.column(&n).ok_or_else(|| {
+                    SqlError::new(
+                        code::UNDEFINED_COLUMN,
+                        format!("column \"{n}\" of relation \"{name}\" does not exist"),
+                    )
+                    .at_span(c.span)
+                })?;
+                if seen.contains(&i) {
+                    return Err(SqlError::new(
+                        code::DUPLICATE_COLUMN,
+                        format!("column \"{n}\" specified more than once"),
+                    )
+                    .at_span(c.span));
+                }
+                seen.push(i);
+            }
+            seen
         };
         Ok((def, targets))
     }
@@ -1103,9 +1190,12 @@ impl Session {
         let empty = Scope::default();
         if let Some(src) = &ins.source {
             if let ast::SetExpr::Values(v) = src.body.as_ref() {
-                let mut ctx = BindCtx { params };
+                let mut ctx = BindCtx::new(params);
                 for row in &v.rows {
                     for (e, t) in row.iter().zip(&targets) {
+                        if is_default(e) {
+                            continue;
+                        }
                         let ty = column_type(&def.columns[*t]);
                         let b = bind(e, &empty, &mut ctx)?;
                         if let Expr::Param(i, DataType::Text) = b {
@@ -1122,7 +1212,7 @@ impl Session {
             ins.returning.as_deref(),
             def,
             &scope,
-            &mut BindCtx { params },
+            &mut BindCtx::new(params),
         )
     }
 
@@ -1149,27 +1239,28 @@ impl Session {
                 let mut rows = Vec::with_capacity(v.rows.len());
                 for row in &v.rows {
                     if row.len() > targets.len() {
+                        use sqlparser::ast::Spanned;
                         return Err(SqlError::new(
                             code::SYNTAX_ERROR,
                             "INSERT has more expressions than target columns",
-                        ));
+                        )
+                        .at_span(row[targets.len()].span()));
+                    }
+                    if row.len() < targets.len() && !ins.columns.is_empty() {
+                        return Err(SqlError::new(
+                            code::SYNTAX_ERROR,
+                            "INSERT has more target columns than expressions",
+                        )
+                        .at_span(ins.columns[row.len()].span));
                     }
                     let mut vals = Vec::with_capacity(row.len());
                     for (e, t) in row.iter().zip(&targets) {
                         let ty = column_type(&def.columns[*t]);
-                        if matches!(e, ast::Expr::Identifier(i) if i.value.eq_ignore_ascii_case("default"))
-                        {
+                        if is_default(e) {
                             vals.push(None);
                             continue;
                         }
-                        let b = bind(
-                            e,
-                            &empty,
-                            &mut BindCtx {
-                                params: &mut param_types,
-                            },
-                        )?
-                        .coerce_to(ty);
+                        let b = bind(e, &empty, &mut BindCtx::new(&mut param_types))?.coerce_to(ty);
                         vals.push(Some(assign_cast(
                             eval(&b, &[], &ectx)?,
                             ty,
@@ -1196,7 +1287,7 @@ impl Session {
             }
             other => return Err(SqlError::unsupported(format!("INSERT source {other}"))),
         };
-        let scope = table_scope(&def, None);
+        let scope = table_scope(&def, ins.table_alias.as_ref().map(ident).as_deref());
         let mut count = 0u64;
         let mut returned = Vec::new();
         let on_conflict = match &ins.on {
@@ -1253,14 +1344,7 @@ impl Session {
                 let e = parse_expr(sql)?;
                 let ty = column_type(c);
                 let mut params = Vec::new();
-                let b = bind(
-                    &e,
-                    &Scope::default(),
-                    &mut BindCtx {
-                        params: &mut params,
-                    },
-                )?
-                .coerce_to(ty);
+                let b = bind(&e, &Scope::default(), &mut BindCtx::new(&mut params))?.coerce_to(ty);
                 assign_cast(eval(&b, &[], ectx)?, ty, c, ectx)
             }
         }
@@ -1318,11 +1402,11 @@ impl Session {
                 let mut s = scope.clone();
                 let n = def.columns.len();
                 for (i, c) in def.columns.iter().enumerate() {
-                    s.columns.push(ScopeColumn {
-                        table: Some("excluded".into()),
-                        name: c.name.clone(),
-                        ty: scope.columns[i].ty,
-                    });
+                    s.columns.push(ScopeColumn::new(
+                        Some("excluded".into()),
+                        c.name.clone(),
+                        scope.columns[i].ty,
+                    ));
                     s.aliases.push(("excluded".into(), c.name.clone(), n + i));
                 }
                 // Unqualified names refer to the existing row only.
@@ -1334,13 +1418,7 @@ impl Session {
                 let mut params: Vec<Option<DataType>> =
                     ectx.params.iter().map(|d| d.data_type()).collect();
                 if let Some(w) = &du.selection {
-                    let b = bind(
-                        w,
-                        &s,
-                        &mut BindCtx {
-                            params: &mut params,
-                        },
-                    )?;
+                    let b = bind(w, &s, &mut BindCtx::new(&mut params))?;
                     if !matches!(eval(&b, &both, ectx)?, Datum::Bool(true)) {
                         return Ok(None);
                     }
@@ -1348,14 +1426,7 @@ impl Session {
                 let mut new = existing.clone();
                 for a in &du.assignments {
                     let (i, ty) = assign_target(def, a)?;
-                    let b = bind(
-                        &a.value,
-                        &s,
-                        &mut BindCtx {
-                            params: &mut params,
-                        },
-                    )?
-                    .coerce_to(ty);
+                    let b = bind(&a.value, &s, &mut BindCtx::new(&mut params))?.coerce_to(ty);
                     new[i] = assign_cast(eval(&b, &both, ectx)?, ty, &def.columns[i], ectx)?;
                 }
                 check_not_null(def, &new)?;
@@ -1376,14 +1447,7 @@ impl Session {
         ectx: &EvalCtx<'_>,
     ) -> Result<Vec<Option<String>>, SqlError> {
         let mut params: Vec<Option<DataType>> = ectx.params.iter().map(|d| d.data_type()).collect();
-        let outs = select_items(
-            items,
-            def,
-            scope,
-            &mut BindCtx {
-                params: &mut params,
-            },
-        )?;
+        let outs = select_items(items, def, scope, &mut BindCtx::new(&mut params))?;
         outs.iter()
             .map(|(_, e)| Ok(text_of(&eval(e, row, ectx)?, ectx.text)))
             .collect()
@@ -1419,56 +1483,6 @@ impl Session {
         self.table_from_factor(tx, &t.relation)
     }
 
-    /// Rows of `def` matching `filter`, with their stored keys.
-    fn matching_rows(
-        &self,
-        tx: &Transaction,
-        def: &TableDef,
-        filter: Option<&Expr>,
-        point: Option<&[Expr]>,
-        ectx: &EvalCtx<'_>,
-    ) -> Result<Vec<crate::engine::Row>, SqlError> {
-        let rows = match point {
-            Some(pk) => {
-                let vals = pk
-                    .iter()
-                    .map(|e| eval(e, &[], ectx))
-                    .collect::<Result<Vec<_>, _>>()?;
-                if vals.iter().any(Datum::is_null) {
-                    Vec::new()
-                } else {
-                    let key = tx.encode_pk(def.id, &vals).map_err(SqlError::from_engine)?;
-                    tx.get_by_key(def.id, &key)
-                        .map_err(SqlError::from_engine)?
-                        .map(|r| vec![(key, r)])
-                        .unwrap_or_default()
-                }
-            }
-            None => tx
-                .scan(
-                    def.id,
-                    Bound::Unbounded,
-                    Bound::Unbounded,
-                    Direction::Forward,
-                )
-                .map_err(SqlError::from_engine)?,
-        };
-        let mut out = Vec::new();
-        for (i, (k, r)) in rows.into_iter().enumerate() {
-            if i % 1024 == 0 {
-                self.check_cancel()?;
-            }
-            let keep = match filter {
-                Some(f) => matches!(eval(f, &r, ectx)?, Datum::Bool(true)),
-                None => true,
-            };
-            if keep {
-                out.push((k, r));
-            }
-        }
-        Ok(out)
-    }
-
     fn update(
         &self,
         tx: &mut Transaction,
@@ -1483,30 +1497,41 @@ impl Session {
         let text = self.text_ctx();
         let ectx = self.eval_ctx(params, &text, now_micros());
         let mut pt: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
-        let filter = selection
-            .map(|w| bind(w, &scope, &mut BindCtx { params: &mut pt }))
-            .transpose()?;
-        let point = filter.as_ref().and_then(|f| pk_point(&def, f));
-        let sets: Vec<(usize, DataType, Expr)> = assignments
-            .iter()
-            .map(|a| {
-                let (i, ty) = assign_target(&def, a)?;
-                Ok((
-                    i,
-                    ty,
-                    bind(&a.value, &scope, &mut BindCtx { params: &mut pt })?.coerce_to(ty),
-                ))
-            })
-            .collect::<Result<_, SqlError>>()?;
-        let rows = self.matching_rows(tx, &def, filter.as_ref(), point.as_deref(), &ectx)?;
-        let mut returned = Vec::new();
-        let n = rows.len();
-        for (key, old) in rows {
-            let mut new = old.clone();
-            for (i, ty, e) in &sets {
-                new[*i] = assign_cast(eval(e, &old, &ectx)?, *ty, &def.columns[*i], &ectx)?;
+        let planner = Planner::new(tx);
+        let (filter, sets) = {
+            let mut ctx = BindCtx::with_planner(&mut pt, &planner);
+            let filter = selection
+                .map(|w| bind(w, &scope, &mut ctx).map(|e| e.coerce_to(DataType::Bool)))
+                .transpose()?;
+            let sets: Vec<(usize, DataType, Expr)> = assignments
+                .iter()
+                .map(|a| {
+                    let (i, ty) = assign_target(&def, a)?;
+                    Ok((i, ty, bind(&a.value, &scope, &mut ctx)?.coerce_to(ty)))
+                })
+                .collect::<Result<_, SqlError>>()?;
+            (filter, sets)
+        };
+        let stmt = planner.finish();
+        let scan = plan::dml_scan(def.clone(), filter, selection.map(|w| w.to_string()));
+        // Compute every new row first, then write them.
+        let mut changes = Vec::new();
+        {
+            let exec = Exec::new(tx, &stmt, &self.cancel, self.deadline());
+            let ectx = exec.eval_ctx(&ectx);
+            for (key, old) in exec.scan(&scan, &[], &ectx)? {
+                let mut new = old.clone();
+                for (i, ty, e) in &sets {
+                    new[*i] = assign_cast(eval(e, &old, &ectx)?, *ty, &def.columns[*i], &ectx)?;
+                }
+                check_not_null(&def, &new)?;
+                changes.push((key, new));
             }
-            check_not_null(&def, &new)?;
+        }
+        let mut returned = Vec::new();
+        let n = changes.len();
+        for (key, new) in changes {
+            self.check_cancel()?;
             tx.update(def.id, &key, new.clone())
                 .map_err(SqlError::from_engine)?;
             if let Some(ret) = returning {
@@ -1534,16 +1559,29 @@ impl Session {
         let text = self.text_ctx();
         let ectx = self.eval_ctx(params, &text, now_micros());
         let mut pt: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
-        let filter = d
-            .selection
-            .as_ref()
-            .map(|w| bind(w, &scope, &mut BindCtx { params: &mut pt }))
-            .transpose()?;
-        let point = filter.as_ref().and_then(|f| pk_point(&def, f));
-        let rows = self.matching_rows(tx, &def, filter.as_ref(), point.as_deref(), &ectx)?;
+        let planner = Planner::new(tx);
+        let filter = {
+            let mut ctx = BindCtx::with_planner(&mut pt, &planner);
+            d.selection
+                .as_ref()
+                .map(|w| bind(w, &scope, &mut ctx).map(|e| e.coerce_to(DataType::Bool)))
+                .transpose()?
+        };
+        let stmt = planner.finish();
+        let scan = plan::dml_scan(
+            def.clone(),
+            filter,
+            d.selection.as_ref().map(|w| w.to_string()),
+        );
+        let rows = {
+            let exec = Exec::new(tx, &stmt, &self.cancel, self.deadline());
+            let ectx = exec.eval_ctx(&ectx);
+            exec.scan(&scan, &[], &ectx)?
+        };
         let n = rows.len();
         let mut returned = Vec::new();
         for (key, old) in rows {
+            self.check_cancel()?;
             tx.delete(def.id, &key).map_err(SqlError::from_engine)?;
             if let Some(ret) = &d.returning {
                 returned.push(self.project_returning(ret, &def, &scope, &old, &ectx)?);
@@ -1559,192 +1597,129 @@ impl Session {
         )
     }
 
-    fn plan_query(
+    /// Plans a query, with parameter types inferred into `params`.
+    fn plan(
         &self,
         tx: &Transaction,
         q: &ast::Query,
         params: &mut Vec<Option<DataType>>,
-    ) -> Result<Plan, SqlError> {
-        if q.with.is_some() {
-            return Err(SqlError::unsupported("WITH (common table expressions)"));
+    ) -> Result<(plan::Query, plan::Statement), SqlError> {
+        let planner = Planner::new(tx);
+        let query = {
+            let mut ctx = BindCtx::with_planner(params, &planner);
+            planner.plan_query(q, &mut ctx)?
+        };
+        Ok((query, planner.finish()))
+    }
+
+    /// The plan of `q`: a prepared statement's cached plan when the catalog
+    /// has not changed since it was made, else a new one.
+    fn plan_cached(
+        &self,
+        tx: &Transaction,
+        q: &ast::Query,
+        params: &[Datum],
+    ) -> Result<(Arc<plan::Query>, Arc<plan::Statement>), SqlError> {
+        if let Some(name) = &self.active_prepared {
+            if let Some(c) = self.plans.lock().expect("plan cache").get(name) {
+                if &c.catalog == tx.catalog() {
+                    return Ok((c.query.clone(), c.stmt.clone()));
+                }
+            }
         }
-        let ast::SetExpr::Select(sel) = q.body.as_ref() else {
+        let mut pt: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
+        let (query, stmt) = self.plan(tx, q, &mut pt)?;
+        let (query, stmt) = (Arc::new(query), Arc::new(stmt));
+        if let Some(name) = &self.active_prepared {
+            self.plans.lock().expect("plan cache").insert(
+                name.clone(),
+                CachedPlan {
+                    catalog: tx.catalog().clone(),
+                    query: query.clone(),
+                    stmt: stmt.clone(),
+                },
+            );
+        }
+        Ok((query, stmt))
+    }
+
+    /// The catalog as `tx` sees it, for catalog tables and functions.
+    fn catalog_view<'a>(
+        &'a self,
+        tx: &'a Transaction,
+        settings: &'a std::collections::BTreeMap<String, String>,
+    ) -> CatalogView<'a> {
+        CatalogView {
+            catalog: tx.catalog(),
+            database: &self.database,
+            user: &self.user,
+            settings,
+        }
+    }
+
+    /// The statement deadline from `statement_timeout`.
+    fn deadline(&self) -> Option<Instant> {
+        let ms = self.settings.statement_timeout_ms();
+        (ms > 0).then(|| self.started + Duration::from_millis(ms))
+    }
+
+    /// Runs a plan of statement `stmt`.
+    fn run_plan(
+        &self,
+        tx: &Transaction,
+        stmt: &plan::Statement,
+        root: &Plan,
+        params: &[Datum],
+    ) -> Result<Vec<Vec<Datum>>, SqlError> {
+        let text = self.text_ctx();
+        let settings = self.settings.map();
+        let view = self.catalog_view(tx, &settings);
+        let ectx = EvalCtx {
+            catalog: Some(&view),
+            ..self.eval_ctx(params, &text, now_micros())
+        };
+        let exec = Exec::new(tx, stmt, &self.cancel, self.deadline());
+        exec.run(root, &ectx)
+    }
+
+    fn explain(
+        &self,
+        tx: &Transaction,
+        stmt: &Statement,
+        analyze: bool,
+        params: &[Datum],
+    ) -> Result<QueryResult, SqlError> {
+        let Statement::Query(q) = stmt else {
             return Err(SqlError::unsupported(format!(
-                "query form {}",
-                first_words(&q.body.to_string())
+                "EXPLAIN of {}",
+                first_words(&stmt.to_string())
             )));
         };
-        let (table, scope) = match sel.from.as_slice() {
-            [] => (None, Scope::default()),
-            [t] if t.joins.is_empty() => {
-                let alias = match &t.relation {
-                    ast::TableFactor::Table { alias: Some(a), .. } => Some(ident(&a.name)),
-                    _ => None,
-                };
-                let def = self.table_from_factor(tx, &t.relation)?;
-                let scope = table_scope(&def, alias.as_deref());
-                (Some(def), scope)
+        let planning = Instant::now();
+        let mut pt: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
+        let (query, plan_stmt) = self.plan(tx, q, &mut pt)?;
+        let planned = planning.elapsed();
+        let mut lines = plan::explain(&query, &plan_stmt);
+        if analyze {
+            let start = Instant::now();
+            let rows = self.run_plan(tx, &plan_stmt, &query.root, params)?;
+            let took = start.elapsed();
+            if let Some(first) = lines.first_mut() {
+                first.push_str(&format!("  (actual rows={})", rows.len()));
             }
-            _ => return Err(SqlError::unsupported("joins")),
-        };
-        let mut ctx = BindCtx { params };
-        let filter = sel
-            .selection
-            .as_ref()
-            .map(|w| bind(w, &scope, &mut ctx).map(|e| e.coerce_to(DataType::Bool)))
-            .transpose()?;
-        let point = match (&table, &filter) {
-            (Some(def), Some(f)) => pk_point(def, f),
-            _ => None,
-        };
-        let group_by: Vec<Expr> = match &sel.group_by {
-            ast::GroupByExpr::Expressions(exprs, _) => exprs
-                .iter()
-                .map(|e| match e {
-                    // `GROUP BY 1` names an output column, as in PostgreSQL.
-                    ast::Expr::Value(v) if matches!(v.value, ast::Value::Number(..)) => {
-                        let n: usize = v.value.to_string().parse().unwrap_or(0);
-                        match sel.projection.get(n.wrapping_sub(1)) {
-                            Some(
-                                ast::SelectItem::UnnamedExpr(x)
-                                | ast::SelectItem::ExprWithAlias { expr: x, .. },
-                            ) => bind(x, &scope, &mut ctx),
-                            _ => Err(SqlError::new(
-                                code::INVALID_PARAMETER_VALUE,
-                                format!("GROUP BY position {n} is not in select list"),
-                            )),
-                        }
-                    }
-                    e => bind(e, &scope, &mut ctx),
-                })
-                .collect::<Result<_, _>>()?,
-            ast::GroupByExpr::All(_) => return Err(SqlError::unsupported("GROUP BY ALL")),
-        };
-        let mut aggregates = Vec::new();
-        let dummy = TableDef {
-            id: 0,
-            name: String::new(),
-            columns: Vec::new(),
-            primary_key: Vec::new(),
-            root: crate::pages::PageId(0),
-            indexes: Vec::new(),
-        };
-        let mut outputs = Vec::new();
-        for item in &sel.projection {
-            match item {
-                ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..) => {
-                    let def = table.as_deref().ok_or_else(|| {
-                        SqlError::new(
-                            code::SYNTAX_ERROR,
-                            "SELECT * with no tables specified is not valid",
-                        )
-                    })?;
-                    outputs.extend(select_items(
-                        std::slice::from_ref(item),
-                        def,
-                        &scope,
-                        &mut ctx,
-                    )?);
-                }
-                ast::SelectItem::UnnamedExpr(e)
-                | ast::SelectItem::ExprWithAlias { expr: e, .. } => {
-                    let b = bind_with_aggs(e, &scope, &mut ctx, &mut aggregates, &group_by)?;
-                    let name = match item {
-                        ast::SelectItem::ExprWithAlias { alias, .. } => ident(alias),
-                        _ => output_name(e),
-                    };
-                    outputs.push((name, b));
-                }
-            }
+            lines.push(format!(
+                "Planning Time: {:.3} ms",
+                planned.as_secs_f64() * 1000.0
+            ));
+            lines.push(format!(
+                "Execution Time: {:.3} ms",
+                took.as_secs_f64() * 1000.0
+            ));
         }
-        let _ = &dummy;
-        let having = sel
-            .having
-            .as_ref()
-            .map(|h| bind_with_aggs(h, &scope, &mut ctx, &mut aggregates, &group_by))
-            .transpose()?;
-        let grouped = !group_by.is_empty() || !aggregates.is_empty();
-        if grouped {
-            for (name, e) in &outputs {
-                check_grouped(e, &group_by).map_err(|c| {
-                    SqlError::new(code::GROUPING_ERROR, format!("column \"{}\" must appear in the GROUP BY clause or be used in an aggregate function", scope_name(&scope, c).unwrap_or(name.clone())))
-                })?;
-            }
-        }
-        let mut order_by = Vec::new();
-        if let Some(ob) = &q.order_by {
-            let ast::OrderByKind::Expressions(exprs) = &ob.kind else {
-                return Err(SqlError::unsupported("ORDER BY ALL"));
-            };
-            for o in exprs {
-                let asc = o.options.asc.unwrap_or(true);
-                let nulls_first = o.options.nulls_first.unwrap_or(!asc);
-                // An output name or position, else an expression.
-                let e = match &o.expr {
-                    ast::Expr::Value(v) if matches!(v.value, ast::Value::Number(..)) => {
-                        let n: usize = v.value.to_string().parse().unwrap_or(0);
-                        outputs
-                            .get(n.wrapping_sub(1))
-                            .map(|(_, e)| e.clone())
-                            .ok_or_else(|| {
-                                SqlError::new(
-                                    code::INVALID_PARAMETER_VALUE,
-                                    format!("ORDER BY position {n} is not in select list"),
-                                )
-                            })?
-                    }
-                    ast::Expr::Identifier(i)
-                        if outputs.iter().any(|(n, _)| *n == ident(i))
-                            && scope.columns.iter().all(|c| c.name != ident(i)) =>
-                    {
-                        outputs
-                            .iter()
-                            .find(|(n, _)| *n == ident(i))
-                            .map(|(_, e)| e.clone())
-                            .expect("checked")
-                    }
-                    e => bind_with_aggs(e, &scope, &mut ctx, &mut aggregates, &group_by)?,
-                };
-                order_by.push((e, asc, nulls_first));
-            }
-        }
-        let (limit, offset) = match &q.limit_clause {
-            None => (None, None),
-            Some(ast::LimitClause::LimitOffset { limit, offset, .. }) => (
-                limit
-                    .as_ref()
-                    .map(|l| {
-                        bind(l, &Scope::default(), &mut ctx)
-                            .map(|e| Expr::Cast(Box::new(e), DataType::Int8))
-                    })
-                    .transpose()?,
-                offset
-                    .as_ref()
-                    .map(|o| {
-                        bind(&o.value, &Scope::default(), &mut ctx)
-                            .map(|e| Expr::Cast(Box::new(e), DataType::Int8))
-                    })
-                    .transpose()?,
-            ),
-            Some(other) => return Err(SqlError::unsupported(format!("{other}"))),
-        };
-        let distinct = match &sel.distinct {
-            None => false,
-            Some(ast::Distinct::Distinct) => true,
-            Some(other) => return Err(SqlError::unsupported(format!("{other}"))),
-        };
-        Ok(Plan {
-            table,
-            filter,
-            point,
-            group_by,
-            aggregates,
-            having,
-            outputs,
-            distinct,
-            order_by,
-            limit,
-            offset,
+        Ok(QueryResult::Rows {
+            columns: vec![col_desc("QUERY PLAN", DataType::Text)],
+            rows: lines.into_iter().map(|l| vec![Some(l)]).collect(),
+            tag: "EXPLAIN".into(),
         })
     }
 
@@ -1755,8 +1730,8 @@ impl Session {
         params: &[Datum],
     ) -> Result<Vec<Vec<Datum>>, SqlError> {
         let mut pt: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
-        let plan = self.plan_query(tx, q, &mut pt)?;
-        self.exec(tx, &plan, params)
+        let (query, stmt) = self.plan(tx, q, &mut pt)?;
+        self.run_plan(tx, &stmt, &query.root, params)
     }
 
     fn query(
@@ -1766,18 +1741,30 @@ impl Session {
         params: &[Datum],
         max_rows: usize,
     ) -> Result<QueryResult, SqlError> {
-        let mut pt: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
-        let plan = self.plan_query(tx, q, &mut pt)?;
-        let rows = self.exec(tx, &plan, params)?;
+        let (query, stmt) = self.plan_cached(tx, q, params)?;
+        let rows = self.run_plan(tx, &stmt, &query.root, params)?;
         let text = self.text_ctx();
-        let columns: Vec<Column> = plan
-            .outputs
-            .iter()
-            .map(|(n, e)| col_desc(n, e.ty()))
-            .collect();
+        let columns: Vec<Column> = query.columns.iter().map(|(n, t)| col_desc(n, *t)).collect();
+        let settings = self.settings.map();
+        let view = self.catalog_view(tx, &settings);
+        let reg: Vec<bool> = query.columns.iter().map(|(_, t)| t.is_reg()).collect();
         let mut out: Vec<Vec<Option<String>>> = rows
             .iter()
-            .map(|r| r.iter().map(|d| text_of(d, &text)).collect())
+            .map(|r| {
+                r.iter()
+                    .enumerate()
+                    .map(|(i, d)| match d {
+                        Datum::Null => None,
+                        d if reg[i] => Some(crate::sql::pg_catalog::format_value(
+                            d,
+                            &query.columns[i].1,
+                            &text,
+                            &view,
+                        )),
+                        d => Some(pgtext::format(d, &text)),
+                    })
+                    .collect()
+            })
             .collect();
         if max_rows > 0 && out.len() > max_rows {
             out.truncate(max_rows);
@@ -1788,572 +1775,6 @@ impl Session {
             rows: out,
             tag,
         })
-    }
-
-    fn exec(
-        &self,
-        tx: &Transaction,
-        plan: &Plan,
-        params: &[Datum],
-    ) -> Result<Vec<Vec<Datum>>, SqlError> {
-        let text = self.text_ctx();
-        let now = now_micros();
-        let ectx = self.eval_ctx(params, &text, now);
-        let input: Vec<Vec<Datum>> = match &plan.table {
-            None => {
-                let keep = match &plan.filter {
-                    Some(f) => matches!(eval(f, &[], &ectx)?, Datum::Bool(true)),
-                    None => true,
-                };
-                if keep {
-                    vec![Vec::new()]
-                } else {
-                    Vec::new()
-                }
-            }
-            Some(def) => self
-                .matching_rows(tx, def, plan.filter.as_ref(), plan.point.as_deref(), &ectx)?
-                .into_iter()
-                .map(|(_, r)| r)
-                .collect(),
-        };
-        // Each result row with its sort keys.
-        let mut rows: Vec<(Vec<Datum>, Vec<Datum>)> = Vec::new();
-        if plan.group_by.is_empty() && plan.aggregates.is_empty() {
-            for r in &input {
-                let out = plan
-                    .outputs
-                    .iter()
-                    .map(|(_, e)| eval(e, r, &ectx))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let keys = plan
-                    .order_by
-                    .iter()
-                    .map(|(e, _, _)| eval(e, r, &ectx))
-                    .collect::<Result<Vec<_>, _>>()?;
-                rows.push((out, keys));
-            }
-        } else {
-            let mut groups: Vec<(Vec<Datum>, Vec<AggState>, Vec<Datum>)> = Vec::new();
-            let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
-            for r in &input {
-                let key = plan
-                    .group_by
-                    .iter()
-                    .map(|e| eval(e, r, &ectx))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let mut kb = Vec::new();
-                crate::datum::encode_row(&key, &mut kb)
-                    .map_err(|e| SqlError::new(code::INTERNAL_ERROR, e.to_string()))?;
-                let gi = *index.entry(kb).or_insert_with(|| {
-                    groups.push((
-                        key.clone(),
-                        plan.aggregates.iter().map(AggState::new).collect(),
-                        r.clone(),
-                    ));
-                    groups.len() - 1
-                });
-                for (a, st) in plan.aggregates.iter().zip(groups[gi].1.iter_mut()) {
-                    let v = a.arg.as_ref().map(|e| eval(e, r, &ectx)).transpose()?;
-                    st.add(v)?;
-                }
-            }
-            if groups.is_empty() && plan.group_by.is_empty() {
-                groups.push((
-                    Vec::new(),
-                    plan.aggregates.iter().map(AggState::new).collect(),
-                    Vec::new(),
-                ));
-            }
-            for (_, states, sample) in groups {
-                let aggs = states
-                    .into_iter()
-                    .map(AggState::finish)
-                    .collect::<Result<Vec<_>, _>>()?;
-                let gctx = EvalCtx {
-                    aggregates: &aggs,
-                    ..self.eval_ctx(params, &text, now)
-                };
-                if let Some(h) = &plan.having {
-                    if !matches!(eval(h, &sample, &gctx)?, Datum::Bool(true)) {
-                        continue;
-                    }
-                }
-                let out = plan
-                    .outputs
-                    .iter()
-                    .map(|(_, e)| eval(e, &sample, &gctx))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let keys = plan
-                    .order_by
-                    .iter()
-                    .map(|(e, _, _)| eval(e, &sample, &gctx))
-                    .collect::<Result<Vec<_>, _>>()?;
-                rows.push((out, keys));
-            }
-        }
-        if plan.distinct {
-            let mut seen = std::collections::HashSet::new();
-            rows.retain(|(out, _)| {
-                let mut kb = Vec::new();
-                let _ = crate::datum::encode_row(out, &mut kb);
-                seen.insert(kb)
-            });
-        }
-        if !plan.order_by.is_empty() {
-            let mut err = None;
-            rows.sort_by(|(_, a), (_, b)| {
-                for (i, (_, asc, nulls_first)) in plan.order_by.iter().enumerate() {
-                    let o = match (a[i].is_null(), b[i].is_null()) {
-                        (true, true) => std::cmp::Ordering::Equal,
-                        (true, false) => {
-                            if *nulls_first {
-                                std::cmp::Ordering::Less
-                            } else {
-                                std::cmp::Ordering::Greater
-                            }
-                        }
-                        (false, true) => {
-                            if *nulls_first {
-                                std::cmp::Ordering::Greater
-                            } else {
-                                std::cmp::Ordering::Less
-                            }
-                        }
-                        (false, false) => {
-                            let o = expr::compare(&a[i], &b[i]).unwrap_or_else(|e| {
-                                err.get_or_insert(e);
-                                std::cmp::Ordering::Equal
-                            });
-                            if *asc {
-                                o
-                            } else {
-                                o.reverse()
-                            }
-                        }
-                    };
-                    if o != std::cmp::Ordering::Equal {
-                        return o;
-                    }
-                }
-                std::cmp::Ordering::Equal
-            });
-            if let Some(e) = err {
-                return Err(e);
-            }
-        }
-        let int = |e: &Option<Expr>| -> Result<Option<usize>, SqlError> {
-            match e {
-                None => Ok(None),
-                Some(e) => match eval(e, &[], &ectx)? {
-                    Datum::Null => Ok(None),
-                    Datum::Int8(n) if n >= 0 => Ok(Some(n as usize)),
-                    _ => Err(SqlError::new(
-                        code::INVALID_PARAMETER_VALUE,
-                        "LIMIT and OFFSET must not be negative",
-                    )),
-                },
-            }
-        };
-        let offset = int(&plan.offset)?.unwrap_or(0);
-        let limit = int(&plan.limit)?;
-        Ok(rows
-            .into_iter()
-            .skip(offset)
-            .take(limit.unwrap_or(usize::MAX))
-            .map(|(o, _)| o)
-            .collect())
-    }
-}
-
-fn scope_name(scope: &Scope, col: usize) -> Option<String> {
-    scope.columns.get(col).map(|c| match &c.table {
-        Some(t) => format!("{t}.{}", c.name),
-        None => c.name.clone(),
-    })
-}
-
-/// Checks that `e` uses columns only through GROUP BY expressions or
-/// aggregates; returns the offending column.
-fn check_grouped(e: &Expr, group_by: &[Expr]) -> Result<(), usize> {
-    if group_by.iter().any(|g| same_expr(g, e)) {
-        return Ok(());
-    }
-    match e {
-        Expr::Column(i, _) => Err(*i),
-        Expr::Literal(..) | Expr::Param(..) | Expr::Aggregate(..) => Ok(()),
-        Expr::Coerce(x, _)
-        | Expr::Cast(x, _)
-        | Expr::Not(x)
-        | Expr::Neg(x)
-        | Expr::IsNull(x, _) => check_grouped(x, group_by),
-        Expr::Binary(_, a, b, _) => check_grouped(a, group_by).and(check_grouped(b, group_by)),
-        Expr::InList(x, l, _) => {
-            check_grouped(x, group_by)?;
-            l.iter().try_for_each(|y| check_grouped(y, group_by))
-        }
-        Expr::Like { expr, pattern, .. } => {
-            check_grouped(expr, group_by).and(check_grouped(pattern, group_by))
-        }
-        Expr::Case {
-            operand,
-            whens,
-            otherwise,
-            ..
-        } => {
-            if let Some(o) = operand {
-                check_grouped(o, group_by)?;
-            }
-            for (c, r) in whens {
-                check_grouped(c, group_by)?;
-                check_grouped(r, group_by)?;
-            }
-            otherwise
-                .as_ref()
-                .map_or(Ok(()), |o| check_grouped(o, group_by))
-        }
-        Expr::Call(_, args, _) => args.iter().try_for_each(|a| check_grouped(a, group_by)),
-    }
-}
-
-fn same_expr(a: &Expr, b: &Expr) -> bool {
-    format!("{a:?}") == format!("{b:?}")
-}
-
-/// Binds an expression that may contain aggregate calls: each becomes an
-/// `Expr::Aggregate` slot computed per group.
-fn bind_with_aggs(
-    e: &ast::Expr,
-    scope: &Scope,
-    ctx: &mut BindCtx<'_>,
-    aggs: &mut Vec<Agg>,
-    group_by: &[Expr],
-) -> Result<Expr, SqlError> {
-    let _ = group_by;
-    if let ast::Expr::Function(f) = e {
-        let name = f.name.to_string().to_lowercase();
-        let kind = match name.as_str() {
-            "count" => Some(AggKind::Count),
-            "sum" => Some(AggKind::Sum),
-            "avg" => Some(AggKind::Avg),
-            "min" => Some(AggKind::Min),
-            "max" => Some(AggKind::Max),
-            _ => None,
-        };
-        if let Some(kind) = kind {
-            let ast::FunctionArguments::List(list) = &f.args else {
-                return Err(SqlError::new(
-                    code::SYNTAX_ERROR,
-                    format!("{name} needs an argument"),
-                ));
-            };
-            let distinct = matches!(
-                list.duplicate_treatment,
-                Some(ast::DuplicateTreatment::Distinct)
-            );
-            let (kind, arg) = match list.args.as_slice() {
-                [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard)]
-                    if matches!(kind, AggKind::Count) =>
-                {
-                    (AggKind::CountStar, None)
-                }
-                [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(a))] => {
-                    (kind, Some(bind(a, scope, ctx)?))
-                }
-                _ => {
-                    return Err(SqlError::new(
-                        code::UNDEFINED_FUNCTION,
-                        format!("function {name} with these arguments does not exist"),
-                    ))
-                }
-            };
-            let ty = match (&kind, &arg) {
-                (AggKind::CountStar | AggKind::Count, _) => DataType::Int8,
-                (AggKind::Sum, Some(a)) => match a.ty() {
-                    DataType::Int2 | DataType::Int4 => DataType::Int8,
-                    DataType::Int8 | DataType::Numeric => DataType::Numeric,
-                    t => t,
-                },
-                (AggKind::Avg, Some(a)) => match a.ty() {
-                    DataType::Float4 | DataType::Float8 => DataType::Float8,
-                    _ => DataType::Numeric,
-                },
-                (_, Some(a)) => a.ty(),
-                (_, None) => DataType::Int8,
-            };
-            aggs.push(Agg {
-                kind,
-                arg,
-                distinct,
-            });
-            return Ok(Expr::Aggregate(aggs.len() - 1, ty));
-        }
-    }
-    // Aggregates nested in larger expressions: bind children that are
-    // aggregate calls by rewriting through a small set of shapes.
-    match e {
-        ast::Expr::BinaryOp { left, op, right } if contains_agg(left) || contains_agg(right) => {
-            let l = bind_with_aggs(left, scope, ctx, aggs, group_by)?;
-            let r = bind_with_aggs(right, scope, ctx, aggs, group_by)?;
-            let fake = ast::Expr::BinaryOp {
-                left: Box::new(placeholder(0)),
-                op: op.clone(),
-                right: Box::new(placeholder(1)),
-            };
-            rebind_binary(&fake, l, r, ctx)
-        }
-        ast::Expr::Nested(x) => bind_with_aggs(x, scope, ctx, aggs, group_by),
-        ast::Expr::Cast {
-            expr: x, data_type, ..
-        } if contains_agg(x) => {
-            let inner = bind_with_aggs(x, scope, ctx, aggs, group_by)?;
-            Ok(Expr::Cast(Box::new(inner), expr::data_type(data_type)?))
-        }
-        _ => bind(e, scope, ctx),
-    }
-}
-
-fn placeholder(n: usize) -> ast::Expr {
-    ast::Expr::Identifier(ast::Ident::new(format!("\u{0}agg{n}")))
-}
-
-fn rebind_binary(
-    fake: &ast::Expr,
-    l: Expr,
-    r: Expr,
-    ctx: &mut BindCtx<'_>,
-) -> Result<Expr, SqlError> {
-    let scope = Scope {
-        columns: vec![
-            ScopeColumn {
-                table: None,
-                name: "\u{0}agg0".into(),
-                ty: l.ty(),
-            },
-            ScopeColumn {
-                table: None,
-                name: "\u{0}agg1".into(),
-                ty: r.ty(),
-            },
-        ],
-        aliases: Vec::new(),
-    };
-    let bound = bind(fake, &scope, ctx)?;
-    Ok(substitute(bound, &[l, r]))
-}
-
-fn substitute(e: Expr, with: &[Expr]) -> Expr {
-    let s = |x: Box<Expr>| Box::new(substitute(*x, with));
-    match e {
-        Expr::Column(i, _) => with[i].clone(),
-        Expr::Binary(op, a, b, t) => Expr::Binary(op, s(a), s(b), t),
-        Expr::Coerce(x, t) => Expr::Coerce(s(x), t),
-        Expr::Cast(x, t) => Expr::Cast(s(x), t),
-        Expr::Not(x) => Expr::Not(s(x)),
-        Expr::Neg(x) => Expr::Neg(s(x)),
-        other => other,
-    }
-}
-
-fn contains_agg(e: &ast::Expr) -> bool {
-    match e {
-        ast::Expr::Function(f) => matches!(
-            f.name.to_string().to_lowercase().as_str(),
-            "count" | "sum" | "avg" | "min" | "max"
-        ),
-        ast::Expr::BinaryOp { left, right, .. } => contains_agg(left) || contains_agg(right),
-        ast::Expr::Nested(x)
-        | ast::Expr::Cast { expr: x, .. }
-        | ast::Expr::UnaryOp { expr: x, .. } => contains_agg(x),
-        _ => false,
-    }
-}
-
-enum AggState {
-    Count(i64),
-    Sum(Option<Datum>),
-    Avg(f64, i64, bool),
-    MinMax(Option<Datum>, bool),
-    Distinct(Box<AggState>, std::collections::HashSet<Vec<u8>>),
-}
-
-impl AggState {
-    fn new(a: &Agg) -> AggState {
-        let base = match a.kind {
-            AggKind::CountStar | AggKind::Count => AggState::Count(0),
-            AggKind::Sum => AggState::Sum(None),
-            AggKind::Avg => AggState::Avg(
-                0.0,
-                0,
-                matches!(
-                    a.arg.as_ref().map(|e| e.ty()),
-                    Some(DataType::Float4 | DataType::Float8)
-                ),
-            ),
-            AggKind::Min => AggState::MinMax(None, true),
-            AggKind::Max => AggState::MinMax(None, false),
-        };
-        if a.distinct {
-            AggState::Distinct(Box::new(base), Default::default())
-        } else {
-            base
-        }
-    }
-
-    fn add(&mut self, v: Option<Datum>) -> Result<(), SqlError> {
-        match self {
-            AggState::Distinct(inner, seen) => {
-                if let Some(d) = &v {
-                    let mut kb = Vec::new();
-                    let _ = crate::datum::encode_row(std::slice::from_ref(d), &mut kb);
-                    if !seen.insert(kb) {
-                        return Ok(());
-                    }
-                }
-                inner.add(v)
-            }
-            AggState::Count(n) => {
-                if !matches!(v, Some(Datum::Null)) {
-                    *n += 1;
-                }
-                Ok(())
-            }
-            AggState::Sum(acc) => {
-                let Some(d) = v.filter(|d| !d.is_null()) else {
-                    return Ok(());
-                };
-                let d = match d {
-                    Datum::Int2(x) => Datum::Int8(i64::from(x)),
-                    Datum::Int4(x) => Datum::Int8(i64::from(x)),
-                    d => d,
-                };
-                *acc = Some(match (acc.take(), d) {
-                    (None, d) => d,
-                    (Some(Datum::Int8(a)), Datum::Int8(b)) => {
-                        Datum::Int8(a.checked_add(b).ok_or_else(|| {
-                            SqlError::new(code::NUMERIC_VALUE_OUT_OF_RANGE, "bigint out of range")
-                        })?)
-                    }
-                    (Some(Datum::Float8(a)), Datum::Float8(b)) => Datum::Float8(a + b),
-                    (Some(Datum::Float4(a)), Datum::Float4(b)) => Datum::Float4(a + b),
-                    (Some(a), b) => {
-                        return Err(SqlError::unsupported(format!(
-                            "sum over {:?} and {:?}",
-                            a.data_type(),
-                            b.data_type()
-                        )))
-                    }
-                });
-                Ok(())
-            }
-            AggState::Avg(sum, n, _) => {
-                let Some(d) = v.filter(|d| !d.is_null()) else {
-                    return Ok(());
-                };
-                let x = match d {
-                    Datum::Int2(x) => f64::from(x),
-                    Datum::Int4(x) => f64::from(x),
-                    Datum::Int8(x) => x as f64,
-                    Datum::Float4(x) => f64::from(x),
-                    Datum::Float8(x) => x,
-                    other => {
-                        return Err(SqlError::unsupported(format!(
-                            "avg over {:?}",
-                            other.data_type()
-                        )))
-                    }
-                };
-                *sum += x;
-                *n += 1;
-                Ok(())
-            }
-            AggState::MinMax(cur, min) => {
-                let Some(d) = v.filter(|d| !d.is_null()) else {
-                    return Ok(());
-                };
-                let replace = match cur {
-                    None => true,
-                    Some(c) => {
-                        let o = expr::compare(&d, c)?;
-                        if *min {
-                            o == std::cmp::Ordering::Less
-                        } else {
-                            o == std::cmp::Ordering::Greater
-                        }
-                    }
-                };
-                if replace {
-                    *cur = Some(d);
-                }
-                Ok(())
-            }
-        }
-    }
-
-    fn finish(self) -> Result<Datum, SqlError> {
-        Ok(match self {
-            AggState::Distinct(inner, _) => inner.finish()?,
-            AggState::Count(n) => Datum::Int8(n),
-            AggState::Sum(acc) => match acc {
-                None => Datum::Null,
-                Some(Datum::Int8(v)) => Datum::Numeric(crate::datum::Numeric::from(v)),
-                Some(d) => d,
-            },
-            AggState::Avg(sum, n, float) => {
-                if n == 0 {
-                    Datum::Null
-                } else if float {
-                    Datum::Float8(sum / n as f64)
-                } else {
-                    let v = sum / n as f64;
-                    Datum::Numeric(
-                        format!("{v:.16}")
-                            .trim_end_matches('0')
-                            .trim_end_matches('.')
-                            .parse()
-                            .map_err(|e| SqlError::new(code::INTERNAL_ERROR, format!("{e}")))?,
-                    )
-                }
-            }
-            AggState::MinMax(cur, _) => cur.unwrap_or(Datum::Null),
-        })
-    }
-}
-
-/// If `f` pins every primary key column with `col = value` conjuncts whose
-/// values do not depend on the row, the values in key order.
-fn pk_point(def: &TableDef, f: &Expr) -> Option<Vec<Expr>> {
-    if def.primary_key.is_empty() {
-        return None;
-    }
-    let mut found: HashMap<usize, Expr> = HashMap::new();
-    fn walk(e: &Expr, found: &mut HashMap<usize, Expr>) {
-        match e {
-            Expr::Binary(expr::BinOp::And, a, b, _) => {
-                walk(a, found);
-                walk(b, found);
-            }
-            Expr::Binary(expr::BinOp::Eq, a, b, _) => match (a.as_ref(), b.as_ref()) {
-                (Expr::Column(i, ty), v) | (v, Expr::Column(i, ty)) if row_free(v) => {
-                    found.insert(*i, Expr::Cast(Box::new(v.clone()), *ty));
-                }
-                _ => {}
-            },
-            _ => {}
-        }
-    }
-    walk(f, &mut found);
-    def.primary_key
-        .iter()
-        .map(|i| found.get(i).cloned())
-        .collect()
-}
-
-fn row_free(e: &Expr) -> bool {
-    match e {
-        Expr::Literal(..) | Expr::Param(..) => true,
-        Expr::Coerce(x, _) | Expr::Cast(x, _) | Expr::Neg(x) => row_free(x),
-        _ => false,
     }
 }
 
@@ -2410,7 +1831,7 @@ fn dml_result(
 ) -> Result<QueryResult, SqlError> {
     match returning {
         Some(ret) => {
-            let columns = returning_columns(Some(ret), def, scope, &mut BindCtx { params })?;
+            let columns = returning_columns(Some(ret), def, scope, &mut BindCtx::new(params))?;
             Ok(QueryResult::Rows { columns, rows, tag })
         }
         None => Ok(QueryResult::Command { tag }),
@@ -2518,14 +1939,66 @@ fn is_tx_control(s: &Statement) -> bool {
 }
 
 fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
-    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
-        let msg = e.to_string();
-        let msg = msg
-            .strip_prefix("sql parser error: ")
-            .unwrap_or(&msg)
-            .to_string();
-        SqlError::new(code::SYNTAX_ERROR, format!("syntax error: {msg}"))
-    })
+    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| syntax_error(sql, &e.to_string()))
+}
+
+/// `DEFAULT` in a VALUES row.
+fn is_default(e: &ast::Expr) -> bool {
+    matches!(e, ast::Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"))
+}
+
+/// `ABORT` and `END` (PostgreSQL's synonyms of ROLLBACK and COMMIT, which
+/// the grammar lacks) as the statements they stand for.
+fn abort_and_end(sql: &str) -> Option<String> {
+    let t = sql.trim().trim_end_matches(';').trim();
+    let mut words = t.split_whitespace();
+    let first = words.next()?.to_ascii_uppercase();
+    let rest: Vec<String> = words.map(|w| w.to_ascii_uppercase()).collect();
+    if !(rest.is_empty() || rest == ["WORK"] || rest == ["TRANSACTION"]) {
+        return None;
+    }
+    match first.as_str() {
+        "ABORT" => Some("ROLLBACK".into()),
+        "END" => Some("COMMIT".into()),
+        _ => None,
+    }
+}
+
+/// PostgreSQL's shape for a parse error: `syntax error at or near "x"` or
+/// `syntax error at end of input`, with the position.
+fn syntax_error(sql: &str, parser_message: &str) -> SqlError {
+    let msg = parser_message
+        .strip_prefix("sql parser error: ")
+        .unwrap_or(parser_message);
+    // "Expected: ..., found: TOKEN at Line: L, Column: C"
+    let found = msg.split(", found: ").nth(1);
+    let (token, line, column) = match found {
+        Some(rest) => match rest.rsplit_once(" at Line: ") {
+            Some((tok, lc)) => {
+                let mut it = lc.split(", Column: ");
+                let line = it.next().and_then(|l| l.trim().parse::<u64>().ok());
+                let column = it.next().and_then(|c| c.trim().parse::<u64>().ok());
+                (Some(tok.to_string()), line, column)
+            }
+            None => (Some(rest.to_string()), None, None),
+        },
+        None => (None, None, None),
+    };
+    let mut err =
+        match token.as_deref() {
+            Some("EOF") => SqlError::new(code::SYNTAX_ERROR, "syntax error at end of input")
+                .at(sql.chars().count() as u32 + 1),
+            Some(t) => SqlError::new(
+                code::SYNTAX_ERROR,
+                format!("syntax error at or near \"{t}\""),
+            ),
+            None => SqlError::new(code::SYNTAX_ERROR, format!("syntax error: {msg}")),
+        };
+    if let (Some(l), Some(c)) = (line, column) {
+        err.location = Some((l, c));
+        err = err.locate(sql);
+    }
+    err
 }
 
 /// Microseconds since 2000-01-01 UTC.

@@ -326,13 +326,21 @@ fn dispatch(inner: &Arc<Inner>, outs: Vec<Outgoing>) {
                     },
                 )
             };
+            // Replies finish out of order: another task may already have
+            // published a later VDL than the one computed here. Progress
+            // only moves forward, or a commit that waited for its LSN could
+            // be followed by a snapshot below it.
             inner.progress.send_if_modified(|p| {
-                if *p != progress {
-                    *p = progress;
-                    true
-                } else {
-                    false
+                let mut changed = false;
+                if progress.vdl > p.vdl {
+                    p.vdl = progress.vdl;
+                    changed = true;
                 }
+                if p.fenced.is_none() && progress.fenced.is_some() {
+                    p.fenced = progress.fenced;
+                    changed = true;
+                }
+                changed
             });
             dispatch(&inner, outs);
         });

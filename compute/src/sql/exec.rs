@@ -1,0 +1,1324 @@
+//! The executor: runs plan nodes over a transaction's snapshot.
+//!
+//! Nodes produce whole row sets (`Vec<Row>`): a query's result is sent
+//! whole anyway, and the row sets of the CDC workloads we serve fit in
+//! memory; spilling sorts, aggregations and joins is a later step (the
+//! node boundaries are where it goes). Every node checks for cancellation
+//! and the statement deadline every few thousand rows.
+
+use std::cell::RefCell;
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::ops::Bound;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::time::Instant;
+
+use crate::btree::Direction;
+use crate::datum::{DataType, Datum, Numeric};
+use crate::engine::Transaction;
+use crate::jsonb::Jsonb;
+use crate::sql::error::{code, SqlError};
+use crate::sql::expr::{
+    self, compare, eval, AggCall, AggFunc, EvalCtx, Expr, SortKey, SrfFunc, SubPlan, SubqueryRunner,
+};
+use crate::sql::plan::{Access, JoinKind, Plan, Scan, SetOpKind, Statement};
+
+/// A row of values.
+pub type Row = Vec<Datum>;
+
+/// Runs the plans of one statement.
+pub struct Exec<'a> {
+    tx: &'a Transaction,
+    stmt: &'a Statement,
+    cancel: &'a AtomicBool,
+    deadline: Option<Instant>,
+    ctes: RefCell<HashMap<usize, Rc<Vec<Row>>>>,
+    subqueries: RefCell<HashMap<*const SubPlan, Rc<Vec<Row>>>>,
+    ticks: std::cell::Cell<u32>,
+}
+
+impl<'a> Exec<'a> {
+    /// An executor over `tx`, stopping with 57014 when `cancel` is set or
+    /// `deadline` passes.
+    pub fn new(
+        tx: &'a Transaction,
+        stmt: &'a Statement,
+        cancel: &'a AtomicBool,
+        deadline: Option<Instant>,
+    ) -> Exec<'a> {
+        Exec {
+            tx,
+            stmt,
+            cancel,
+            deadline,
+            ctes: RefCell::new(HashMap::new()),
+            subqueries: RefCell::new(HashMap::new()),
+            ticks: std::cell::Cell::new(0),
+        }
+    }
+
+    /// The transaction.
+    pub fn tx(&self) -> &Transaction {
+        self.tx
+    }
+
+    /// Fails when the statement was cancelled or ran out of time; cheap
+    /// enough to call per row.
+    pub fn tick(&self) -> Result<(), SqlError> {
+        let t = self.ticks.get().wrapping_add(1);
+        self.ticks.set(t);
+        if !t.is_multiple_of(1024) {
+            return Ok(());
+        }
+        self.check()
+    }
+
+    /// Checks cancellation and the deadline now.
+    pub fn check(&self) -> Result<(), SqlError> {
+        if self.cancel.load(AtomicOrdering::Relaxed) {
+            return Err(SqlError::new(
+                code::QUERY_CANCELED,
+                "canceling statement due to user request",
+            ));
+        }
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(SqlError::new(
+                code::QUERY_CANCELED,
+                "canceling statement due to statement timeout",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `ctx` with this executor running its subqueries.
+    pub fn eval_ctx<'b>(&'b self, ctx: &EvalCtx<'b>) -> EvalCtx<'b> {
+        self.ctx(ctx)
+    }
+
+    fn ctx<'b>(&'b self, ctx: &EvalCtx<'b>) -> EvalCtx<'b> {
+        EvalCtx {
+            sub: Some(self),
+            ..*ctx
+        }
+    }
+
+    /// Runs `plan`; `ctx` carries parameters and enclosing rows.
+    pub fn run(&self, plan: &Plan, ctx: &EvalCtx<'_>) -> Result<Vec<Row>, SqlError> {
+        let ctx = &self.ctx(ctx);
+        Ok(match plan {
+            Plan::Result => vec![Vec::new()],
+            Plan::Values { rows } => rows
+                .iter()
+                .map(|r| r.iter().map(|e| eval(e, &[], ctx)).collect())
+                .collect::<Result<_, _>>()?,
+            Plan::Scan(scan) => self
+                .scan(scan, &[], ctx)?
+                .into_iter()
+                .map(|(_, r)| r)
+                .collect(),
+            Plan::Function {
+                func,
+                args,
+                ordinality,
+            } => {
+                let vals = args
+                    .iter()
+                    .map(|a| eval(a, &[], ctx))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut rows = srf_rows(*func, &vals, self)?;
+                if *ordinality {
+                    for (i, r) in rows.iter_mut().enumerate() {
+                        r.push(Datum::Int8(i as i64 + 1));
+                    }
+                }
+                rows
+            }
+            Plan::Virtual(vt) => {
+                let view = ctx
+                    .catalog
+                    .ok_or_else(|| SqlError::unsupported("catalog tables here"))?;
+                (vt.rows)(view)?
+            }
+            Plan::Cte { id, .. } => {
+                let def = &self.stmt.ctes[*id];
+                if !def.correlated {
+                    if let Some(r) = self.ctes.borrow().get(id) {
+                        return Ok(r.as_ref().clone());
+                    }
+                }
+                let rows = Rc::new(self.run(&def.query.root, ctx)?);
+                if !def.correlated {
+                    self.ctes.borrow_mut().insert(*id, rows.clone());
+                }
+                rows.as_ref().clone()
+            }
+            Plan::Filter { input, pred, .. } => {
+                let rows = self.run(input, ctx)?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in rows {
+                    self.tick()?;
+                    if matches!(eval(pred, &r, ctx)?, Datum::Bool(true)) {
+                        out.push(r);
+                    }
+                }
+                out
+            }
+            Plan::Project { input, exprs } => {
+                let rows = self.run(input, ctx)?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in rows {
+                    self.tick()?;
+                    out.push(
+                        exprs
+                            .iter()
+                            .map(|e| eval(e, &r, ctx))
+                            .collect::<Result<Vec<_>, _>>()?,
+                    );
+                }
+                out
+            }
+            Plan::ProjectSet { input, srfs, exprs } => {
+                let rows = self.run(input, ctx)?;
+                let mut out = Vec::new();
+                for r in rows {
+                    self.tick()?;
+                    let mut sets = Vec::with_capacity(srfs.len());
+                    for s in srfs {
+                        let vals = s
+                            .args
+                            .iter()
+                            .map(|a| eval(a, &r, ctx))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        sets.push(srf_rows(s.func, &vals, self)?);
+                    }
+                    let n = sets.iter().map(Vec::len).max().unwrap_or(0);
+                    for k in 0..n {
+                        let mut row = r.clone();
+                        for set in &sets {
+                            row.push(set.get(k).map_or(Datum::Null, |v| v[0].clone()));
+                        }
+                        out.push(
+                            exprs
+                                .iter()
+                                .map(|e| eval(e, &row, ctx))
+                                .collect::<Result<Vec<_>, _>>()?,
+                        );
+                    }
+                }
+                out
+            }
+            Plan::NestedLoop {
+                kind,
+                left,
+                right,
+                on,
+                left_width,
+                right_width,
+            } => {
+                let l = self.run(left, ctx)?;
+                let r = self.run(right, ctx)?;
+                let mut right_matched = vec![false; r.len()];
+                let mut out = Vec::new();
+                for a in l {
+                    let mut matched = false;
+                    for (i, b) in r.iter().enumerate() {
+                        self.tick()?;
+                        let mut row = a.clone();
+                        row.extend(b.iter().cloned());
+                        let keep = match on {
+                            Some(p) => matches!(eval(p, &row, ctx)?, Datum::Bool(true)),
+                            None => true,
+                        };
+                        if keep {
+                            matched = true;
+                            right_matched[i] = true;
+                            out.push(row);
+                        }
+                    }
+                    if !matched && matches!(kind, JoinKind::Left | JoinKind::Full) {
+                        out.push(pad(a, *right_width));
+                    }
+                }
+                unmatched_right(*kind, r, &right_matched, *left_width, &mut out);
+                out
+            }
+            Plan::HashJoin {
+                kind,
+                left,
+                right,
+                left_keys,
+                right_keys,
+                on,
+                left_width,
+                right_width,
+            } => {
+                let r = self.run(right, ctx)?;
+                let mut table: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
+                for (i, b) in r.iter().enumerate() {
+                    self.tick()?;
+                    if let Some(k) = hash_key(right_keys, b, ctx)? {
+                        table.entry(k).or_default().push(i);
+                    }
+                }
+                let l = self.run(left, ctx)?;
+                let mut right_matched = vec![false; r.len()];
+                let mut out = Vec::new();
+                for a in l {
+                    self.tick()?;
+                    let mut matched = false;
+                    if let Some(k) = hash_key(left_keys, &a, ctx)? {
+                        if let Some(hits) = table.get(&k) {
+                            for &i in hits {
+                                let mut row = a.clone();
+                                row.extend(r[i].iter().cloned());
+                                let keep = match on {
+                                    Some(p) => matches!(eval(p, &row, ctx)?, Datum::Bool(true)),
+                                    None => true,
+                                };
+                                if keep {
+                                    matched = true;
+                                    right_matched[i] = true;
+                                    out.push(row);
+                                }
+                            }
+                        }
+                    }
+                    if !matched && matches!(kind, JoinKind::Left | JoinKind::Full) {
+                        out.push(pad(a, *right_width));
+                    }
+                }
+                unmatched_right(*kind, r, &right_matched, *left_width, &mut out);
+                out
+            }
+            Plan::IndexJoin {
+                kind,
+                left,
+                scan,
+                on,
+                right_width,
+            } => {
+                let l = self.run(left, ctx)?;
+                let mut out = Vec::new();
+                for a in l {
+                    self.tick()?;
+                    let mut matched = false;
+                    for (_, b) in self.scan(scan, &a, ctx)? {
+                        let mut row = a.clone();
+                        row.extend(b);
+                        let keep = match on {
+                            Some(p) => matches!(eval(p, &row, ctx)?, Datum::Bool(true)),
+                            None => true,
+                        };
+                        if keep {
+                            matched = true;
+                            out.push(row);
+                        }
+                    }
+                    if !matched && matches!(kind, JoinKind::Left | JoinKind::Full) {
+                        out.push(pad(a, *right_width));
+                    }
+                }
+                out
+            }
+            Plan::Aggregate {
+                input,
+                group_by,
+                aggs,
+            } => {
+                let rows = self.run(input, ctx)?;
+                self.aggregate(rows, group_by, aggs, ctx)?
+            }
+            Plan::Sort { input, keys } => {
+                let rows = self.run(input, ctx)?;
+                self.check()?;
+                sort_rows(rows, keys, ctx)?
+            }
+            Plan::Distinct { input, width, on } => {
+                let rows = self.run(input, ctx)?;
+                let mut seen = std::collections::HashSet::new();
+                let mut out = Vec::new();
+                for r in rows {
+                    self.tick()?;
+                    let key = if on.is_empty() {
+                        group_key(&r[..*width])
+                    } else {
+                        let vals = on
+                            .iter()
+                            .map(|e| eval(e, &r, ctx))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        group_key(&vals)
+                    };
+                    if seen.insert(key) {
+                        out.push(r);
+                    }
+                }
+                out
+            }
+            Plan::Limit {
+                input,
+                limit,
+                offset,
+            } => {
+                let count =
+                    |e: &Option<Expr>, what: &str, sqlstate| -> Result<Option<usize>, SqlError> {
+                        match e {
+                            None => Ok(None),
+                            Some(e) => match eval(e, &[], ctx)? {
+                                Datum::Null => Ok(None),
+                                Datum::Int8(n) if n >= 0 => Ok(Some(n as usize)),
+                                _ => Err(SqlError::new(
+                                    sqlstate,
+                                    format!("{what} must not be negative"),
+                                )),
+                            },
+                        }
+                    };
+                let limit = count(limit, "LIMIT", code::INVALID_ROW_COUNT_IN_LIMIT)?;
+                let offset =
+                    count(offset, "OFFSET", code::INVALID_ROW_COUNT_IN_OFFSET)?.unwrap_or(0);
+                let rows = self.run(input, ctx)?;
+                rows.into_iter()
+                    .skip(offset)
+                    .take(limit.unwrap_or(usize::MAX))
+                    .collect()
+            }
+            Plan::SetOp {
+                op,
+                all,
+                left,
+                right,
+            } => {
+                let l = self.run(left, ctx)?;
+                let r = self.run(right, ctx)?;
+                set_op(*op, *all, l, r)
+            }
+        })
+    }
+
+    /// Rows of a table scan with their stored keys; key expressions read
+    /// `outer` (an index nested loop's outer row).
+    pub fn scan(
+        &self,
+        scan: &Scan,
+        outer: &[Datum],
+        ctx: &EvalCtx<'_>,
+    ) -> Result<Vec<crate::engine::Row>, SqlError> {
+        let ctx = &self.ctx(ctx);
+        let tx = self.tx;
+        let def = &scan.table;
+        // The table as planned must still be the table: DDL since
+        // planning invalidates the plan.
+        let bound = |b: &Bound<Vec<Expr>>| -> Result<Option<Bound<Vec<Datum>>>, SqlError> {
+            Ok(Some(match b {
+                Bound::Unbounded => Bound::Unbounded,
+                Bound::Included(v) | Bound::Excluded(v) => {
+                    let vals = v
+                        .iter()
+                        .map(|e| eval(e, outer, ctx))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    // A NULL bound matches nothing (comparisons with NULL
+                    // are never true).
+                    if vals.iter().any(Datum::is_null) {
+                        return Ok(None);
+                    }
+                    if matches!(b, Bound::Included(_)) {
+                        Bound::Included(vals)
+                    } else {
+                        Bound::Excluded(vals)
+                    }
+                }
+            }))
+        };
+
+        let rows = match &scan.access {
+            Access::Full => tx
+                .scan(
+                    def.id,
+                    Bound::Unbounded,
+                    Bound::Unbounded,
+                    Direction::Forward,
+                )
+                .map_err(SqlError::from_engine)?,
+            Access::Pk { lo, hi } => {
+                let (Some(lo), Some(hi)) = (bound(lo)?, bound(hi)?) else {
+                    return Ok(Vec::new());
+                };
+                // A whole-key equality is a point lookup.
+                match (&lo, &hi) {
+                    (Bound::Included(a), Bound::Included(b))
+                        if a.len() == def.primary_key.len() && a == b =>
+                    {
+                        let key = tx.encode_pk(def.id, a).map_err(SqlError::from_engine)?;
+                        tx.get_by_key(def.id, &key)
+                            .map_err(SqlError::from_engine)?
+                            .map(|r| vec![(key, r)])
+                            .unwrap_or_default()
+                    }
+                    _ => tx
+                        .scan(def.id, as_ref(&lo), as_ref(&hi), Direction::Forward)
+                        .map_err(SqlError::from_engine)?,
+                }
+            }
+            Access::Index { id, lo, hi, .. } => {
+                let (Some(lo), Some(hi)) = (bound(lo)?, bound(hi)?) else {
+                    return Ok(Vec::new());
+                };
+                tx.index_scan(def.id, *id, as_ref(&lo), as_ref(&hi), Direction::Forward)
+                    .map_err(SqlError::from_engine)?
+            }
+        };
+        let Some(f) = &scan.filter else {
+            return Ok(rows);
+        };
+        let mut out = Vec::new();
+        for (k, r) in rows {
+            self.tick()?;
+            if matches!(eval(f, &r, ctx)?, Datum::Bool(true)) {
+                out.push((k, r));
+            }
+        }
+        Ok(out)
+    }
+
+    fn aggregate(
+        &self,
+        rows: Vec<Row>,
+        group_by: &[Expr],
+        aggs: &[AggCall],
+        ctx: &EvalCtx<'_>,
+    ) -> Result<Vec<Row>, SqlError> {
+        struct Group {
+            keys: Vec<Datum>,
+            states: Vec<AggState>,
+            sample: Row,
+        }
+        let mut groups: Vec<Group> = Vec::new();
+        let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+        for r in rows {
+            self.tick()?;
+            let keys = group_by
+                .iter()
+                .map(|e| eval(e, &r, ctx))
+                .collect::<Result<Vec<_>, _>>()?;
+            let k = group_key(&keys);
+            let gi = match index.get(&k) {
+                Some(&i) => i,
+                None => {
+                    groups.push(Group {
+                        keys,
+                        states: aggs.iter().map(AggState::new).collect(),
+                        sample: r.clone(),
+                    });
+                    index.insert(k, groups.len() - 1);
+                    groups.len() - 1
+                }
+            };
+            let g = &mut groups[gi];
+            for (a, st) in aggs.iter().zip(g.states.iter_mut()) {
+                if let Some(f) = &a.filter {
+                    if !matches!(eval(f, &r, ctx)?, Datum::Bool(true)) {
+                        continue;
+                    }
+                }
+                let args = a
+                    .args
+                    .iter()
+                    .map(|e| eval(e, &r, ctx))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let sort = a
+                    .order_by
+                    .iter()
+                    .map(|k| eval(&k.expr, &r, ctx))
+                    .collect::<Result<Vec<_>, _>>()?;
+                st.add(a, args, sort)?;
+            }
+        }
+        // No groups and no GROUP BY: one row of empty aggregates.
+        if groups.is_empty() && group_by.is_empty() {
+            groups.push(Group {
+                keys: Vec::new(),
+                states: aggs.iter().map(AggState::new).collect(),
+                sample: Vec::new(),
+            });
+        }
+        let mut out = Vec::with_capacity(groups.len());
+        for g in groups {
+            let mut row = g.keys;
+            for (a, st) in aggs.iter().zip(g.states) {
+                row.push(st.finish(a, ctx)?);
+            }
+            row.extend(g.sample);
+            out.push(row);
+        }
+        Ok(out)
+    }
+}
+
+impl SubqueryRunner for Exec<'_> {
+    fn run_subquery(
+        &self,
+        sub: &SubPlan,
+        row: &[Datum],
+        ctx: &EvalCtx<'_>,
+    ) -> Result<Rc<Vec<Row>>, SqlError> {
+        let key = sub as *const SubPlan;
+        if !sub.correlated {
+            if let Some(r) = self.subqueries.borrow().get(&key) {
+                return Ok(r.clone());
+            }
+        }
+        let mut outer: Vec<&[Datum]> = ctx.outer.to_vec();
+        outer.push(row);
+        let inner = EvalCtx {
+            outer: &outer,
+            ..*ctx
+        };
+        let rows = Rc::new(self.run(&sub.query.root, &inner)?);
+        if !sub.correlated {
+            self.subqueries.borrow_mut().insert(key, rows.clone());
+        }
+        Ok(rows)
+    }
+}
+
+/// For RIGHT and FULL joins: inner rows no outer row matched, padded on
+/// the left with NULLs.
+fn unmatched_right(
+    kind: JoinKind,
+    r: Vec<Row>,
+    matched: &[bool],
+    left_width: usize,
+    out: &mut Vec<Row>,
+) {
+    if !matches!(kind, JoinKind::Right | JoinKind::Full) {
+        return;
+    }
+    for (b, m) in r.into_iter().zip(matched) {
+        if !m {
+            let mut row: Row = vec![Datum::Null; left_width];
+            row.extend(b);
+            out.push(row);
+        }
+    }
+}
+
+fn pad(mut row: Row, n: usize) -> Row {
+    row.extend(std::iter::repeat_n(Datum::Null, n));
+    row
+}
+
+fn as_ref(b: &Bound<Vec<Datum>>) -> Bound<&[Datum]> {
+    match b {
+        Bound::Unbounded => Bound::Unbounded,
+        Bound::Included(v) => Bound::Included(v.as_slice()),
+        Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
+    }
+}
+
+/// A byte key equal for values PostgreSQL's equality calls equal.
+pub fn group_key(vals: &[Datum]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for v in vals {
+        let v = match v {
+            Datum::Int2(i) => Datum::Int8(i64::from(*i)),
+            Datum::Int4(i) => Datum::Int8(i64::from(*i)),
+            Datum::Oid(i) => Datum::Int8(i64::from(*i)),
+            other => other.clone(),
+        };
+        let one = std::slice::from_ref(&v);
+        if crate::keycode::encode_key(one, &mut out).is_err() {
+            out.push(0xFE);
+            let _ = crate::datum::encode_row(one, &mut out);
+        }
+    }
+    out
+}
+
+/// A join key, or `None` when a part is NULL (never equal).
+fn hash_key(keys: &[Expr], row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Option<Vec<u8>>, SqlError> {
+    let vals = keys
+        .iter()
+        .map(|e| eval(e, row, ctx))
+        .collect::<Result<Vec<_>, _>>()?;
+    if vals.iter().any(Datum::is_null) {
+        return Ok(None);
+    }
+    Ok(Some(group_key(&vals)))
+}
+
+/// Compares two values for sorting, NULLs placed as asked.
+fn cmp_sort(a: &Datum, b: &Datum, asc: bool, nulls_first: bool) -> Result<Ordering, SqlError> {
+    Ok(match (a.is_null(), b.is_null()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => {
+            if nulls_first {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            }
+        }
+        (false, true) => {
+            if nulls_first {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            }
+        }
+        (false, false) => {
+            let o = compare(a, b)?;
+            if asc {
+                o
+            } else {
+                o.reverse()
+            }
+        }
+    })
+}
+
+/// Sorts rows by keys (stable, as PostgreSQL's output for equal keys is
+/// unspecified anyway).
+pub fn sort_rows(
+    rows: Vec<Row>,
+    keys: &[SortKey],
+    ctx: &EvalCtx<'_>,
+) -> Result<Vec<Row>, SqlError> {
+    let mut keyed: Vec<(Vec<Datum>, Row)> = Vec::with_capacity(rows.len());
+    for r in rows {
+        let k = keys
+            .iter()
+            .map(|k| eval(&k.expr, &r, ctx))
+            .collect::<Result<Vec<_>, _>>()?;
+        keyed.push((k, r));
+    }
+    let mut err = None;
+    keyed.sort_by(|(a, _), (b, _)| {
+        for (i, k) in keys.iter().enumerate() {
+            match cmp_sort(&a[i], &b[i], k.asc, k.nulls_first) {
+                Ok(Ordering::Equal) => continue,
+                Ok(o) => return o,
+                Err(e) => {
+                    err.get_or_insert(e);
+                    return Ordering::Equal;
+                }
+            }
+        }
+        Ordering::Equal
+    });
+    if let Some(e) = err {
+        return Err(e);
+    }
+    Ok(keyed.into_iter().map(|(_, r)| r).collect())
+}
+
+fn set_op(op: SetOpKind, all: bool, l: Vec<Row>, r: Vec<Row>) -> Vec<Row> {
+    match (op, all) {
+        (SetOpKind::Union, true) => {
+            let mut out = l;
+            out.extend(r);
+            out
+        }
+        (SetOpKind::Union, false) => {
+            let mut seen = std::collections::HashSet::new();
+            l.into_iter()
+                .chain(r)
+                .filter(|row| seen.insert(group_key(row)))
+                .collect()
+        }
+        (SetOpKind::Intersect | SetOpKind::Except, _) => {
+            let mut counts: HashMap<Vec<u8>, usize> = HashMap::new();
+            for row in &r {
+                *counts.entry(group_key(row)).or_default() += 1;
+            }
+            let mut emitted = std::collections::HashSet::new();
+            let mut out = Vec::new();
+            for row in l {
+                let k = group_key(&row);
+                let present = counts.get(&k).copied().unwrap_or(0) > 0;
+                let keep = match op {
+                    SetOpKind::Intersect => present,
+                    _ => !present,
+                };
+                if all {
+                    if op == SetOpKind::Intersect && present {
+                        *counts.get_mut(&k).expect("present") -= 1;
+                        out.push(row);
+                    } else if op == SetOpKind::Except {
+                        if present {
+                            *counts.get_mut(&k).expect("present") -= 1;
+                        } else {
+                            out.push(row);
+                        }
+                    }
+                } else if keep && emitted.insert(k) {
+                    out.push(row);
+                }
+            }
+            out
+        }
+    }
+}
+
+/// The rows a set-returning function yields.
+fn srf_rows(func: SrfFunc, args: &[Datum], exec: &Exec<'_>) -> Result<Vec<Row>, SqlError> {
+    if args.iter().any(Datum::is_null) {
+        return Ok(Vec::new());
+    }
+    let json = |d: &Datum| -> Result<Jsonb, SqlError> {
+        match d {
+            Datum::Jsonb(b) => Jsonb::from_bytes(b.clone()).map_err(json_err),
+            Datum::Text(s) | Datum::Json(s) => Jsonb::parse(s).map_err(json_err),
+            other => Err(SqlError::new(
+                code::DATATYPE_MISMATCH,
+                format!("expected jsonb, got {other:?}"),
+            )),
+        }
+    };
+    let mut out = Vec::new();
+    match func {
+        SrfFunc::GenerateSeries => {
+            let step = args.get(2).cloned();
+            generate_series(&args[0], &args[1], step, exec, &mut out)?;
+        }
+        SrfFunc::JsonbArrayElements => {
+            let j = json(&args[0])?;
+            for item in j.view().array_elements().map_err(json_err)? {
+                exec.tick()?;
+                out.push(vec![Datum::Jsonb(
+                    item.to_jsonb().map_err(json_err)?.into_bytes(),
+                )]);
+            }
+        }
+        SrfFunc::JsonbArrayElementsText => {
+            let j = json(&args[0])?;
+            for item in j.view().array_elements_text().map_err(json_err)? {
+                out.push(vec![item.map_or(Datum::Null, Datum::Text)]);
+            }
+        }
+        SrfFunc::Unnest => {
+            if let Datum::Array(a) = &args[0] {
+                for item in a.items() {
+                    exec.tick()?;
+                    out.push(vec![item.clone()]);
+                }
+            }
+        }
+        SrfFunc::JsonbObjectKeys => {
+            let j = json(&args[0])?;
+            for k in j.view().object_keys().map_err(json_err)? {
+                out.push(vec![Datum::Text(k.to_string())]);
+            }
+        }
+        SrfFunc::JsonbEach => {
+            let j = json(&args[0])?;
+            for (k, v) in j.view().each().map_err(json_err)? {
+                exec.tick()?;
+                out.push(vec![
+                    Datum::Text(k.to_string()),
+                    Datum::Jsonb(v.to_jsonb().map_err(json_err)?.into_bytes()),
+                ]);
+            }
+        }
+        SrfFunc::JsonbEachText => {
+            let j = json(&args[0])?;
+            for (k, v) in j.view().each_text().map_err(json_err)? {
+                out.push(vec![
+                    Datum::Text(k.to_string()),
+                    v.map_or(Datum::Null, Datum::Text),
+                ]);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The most rows one generate_series call may produce.
+const SERIES_MAX: usize = 100_000_000;
+
+fn generate_series(
+    start: &Datum,
+    stop: &Datum,
+    step: Option<Datum>,
+    exec: &Exec<'_>,
+    out: &mut Vec<Row>,
+) -> Result<(), SqlError> {
+    let too_many = || {
+        SqlError::new(
+            code::PROGRAM_LIMIT_EXCEEDED,
+            format!("generate_series would return more than {SERIES_MAX} rows"),
+        )
+    };
+    let zero_step = || SqlError::new(code::INVALID_PARAMETER_VALUE, "step size cannot equal zero");
+    match (start, stop) {
+        (Datum::Int4(_) | Datum::Int8(_), _) => {
+            let int = |d: &Datum| match d {
+                Datum::Int4(v) => i64::from(*v),
+                Datum::Int8(v) => *v,
+                Datum::Int2(v) => i64::from(*v),
+                _ => 0,
+            };
+            let (a, b) = (int(start), int(stop));
+            let s = step.as_ref().map_or(1, int);
+            if s == 0 {
+                return Err(zero_step());
+            }
+            let is4 = matches!(start, Datum::Int4(_));
+            let mut v = a;
+            while (s > 0 && v <= b) || (s < 0 && v >= b) {
+                exec.tick()?;
+                if out.len() >= SERIES_MAX {
+                    return Err(too_many());
+                }
+                out.push(vec![if is4 {
+                    Datum::Int4(v as i32)
+                } else {
+                    Datum::Int8(v)
+                }]);
+                match v.checked_add(s) {
+                    Some(n) => v = n,
+                    None => break,
+                }
+            }
+        }
+        (Datum::Numeric(a), Datum::Numeric(b)) => {
+            let s = match step {
+                Some(Datum::Numeric(n)) => n,
+                _ => Numeric::from(1i64),
+            };
+            let zero = Numeric::zero();
+            if s == zero {
+                return Err(zero_step());
+            }
+            let up = s > zero;
+            let mut v = a.clone();
+            while (up && v <= *b) || (!up && v >= *b) {
+                exec.tick()?;
+                if out.len() >= SERIES_MAX {
+                    return Err(too_many());
+                }
+                out.push(vec![Datum::Numeric(v.clone())]);
+                v = numeric_add(&v, &s)?;
+            }
+        }
+        (Datum::Timestamp(a), Datum::Timestamp(b))
+        | (Datum::TimestampTz(a), Datum::TimestampTz(b)) => {
+            let Some(Datum::Interval {
+                months,
+                days,
+                micros,
+            }) = step
+            else {
+                return Err(SqlError::new(
+                    code::INVALID_PARAMETER_VALUE,
+                    "generate_series over timestamps needs an interval step",
+                ));
+            };
+            if months == 0 && days == 0 && micros == 0 {
+                return Err(zero_step());
+            }
+            let tz = matches!(start, Datum::TimestampTz(_));
+            let mut k: i64 = 0;
+            loop {
+                exec.tick()?;
+                let v = add_interval(
+                    *a,
+                    months as i64 * k,
+                    days as i64 * k,
+                    micros.saturating_mul(k),
+                )
+                .ok_or_else(|| {
+                    SqlError::new(code::DATETIME_FIELD_OVERFLOW, "timestamp out of range")
+                })?;
+                let span =
+                    (months as i64) * 30 * 86_400_000_000 + (days as i64) * 86_400_000_000 + micros;
+                if (span > 0 && v > *b) || (span < 0 && v < *b) {
+                    break;
+                }
+                if out.len() >= SERIES_MAX {
+                    return Err(too_many());
+                }
+                out.push(vec![if tz {
+                    Datum::TimestampTz(v)
+                } else {
+                    Datum::Timestamp(v)
+                }]);
+                k += 1;
+            }
+        }
+        (a, b) => {
+            return Err(SqlError::unsupported(format!(
+                "generate_series({:?}, {:?})",
+                a.data_type(),
+                b.data_type()
+            )))
+        }
+    }
+    Ok(())
+}
+
+/// `ts + months + days + micros` in UTC calendar terms (µs since 2000-01-01).
+fn add_interval(ts: i64, months: i64, days: i64, micros: i64) -> Option<i64> {
+    const DAY: i64 = 86_400_000_000;
+    let day = ts.div_euclid(DAY);
+    let time = ts.rem_euclid(DAY);
+    let (y, m, d) = civil_from_days(day + 10_957);
+    let total = y * 12 + (m - 1) + months;
+    let (ny, nm) = (total.div_euclid(12), total.rem_euclid(12) + 1);
+    let dim = days_in_month(ny, nm);
+    let nd = d.min(dim);
+    let nday = days_from_civil(ny, nm, nd) - 10_957 + days;
+    nday.checked_mul(DAY)?
+        .checked_add(time)?
+        .checked_add(micros)
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        _ => 28,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn json_err(e: crate::jsonb::JsonbError) -> SqlError {
+    let mut s = SqlError::new(e.sqlstate(), e.to_string());
+    if let Some(d) = e.detail() {
+        s = s.with_detail(d);
+    }
+    s
+}
+
+fn numeric_add(a: &Numeric, b: &Numeric) -> Result<Numeric, SqlError> {
+    crate::sql::func::numeric_arith(crate::sql::func::NumericOp::Add, a, b)
+}
+
+/// One aggregate's running state.
+enum AggState {
+    Count(i64),
+    SumInt(i128, bool),
+    SumFloat(f64, bool),
+    SumNumeric(Option<Numeric>),
+    AvgInt(i128, i64),
+    AvgFloat(f64, i64),
+    AvgNumeric(Option<Numeric>, i64),
+    MinMax(Option<Datum>),
+    Bool(Option<bool>),
+    /// Values kept for DISTINCT or ORDER BY inside the call, or for
+    /// aggregates that build a value from all inputs.
+    Collect(Vec<(Vec<Datum>, Vec<Datum>)>),
+}
+
+impl AggState {
+    fn new(a: &AggCall) -> AggState {
+        if a.distinct
+            || !a.order_by.is_empty()
+            || matches!(
+                a.func,
+                AggFunc::StringAgg
+                    | AggFunc::JsonbAgg
+                    | AggFunc::JsonbObjectAgg
+                    | AggFunc::ArrayAgg
+            )
+        {
+            return AggState::Collect(Vec::new());
+        }
+        let arg = a.args.first().map(Expr::ty);
+        match (a.func, arg) {
+            (AggFunc::CountStar | AggFunc::Count, _) => AggState::Count(0),
+            (AggFunc::Sum, Some(DataType::Int2 | DataType::Int4 | DataType::Int8)) => {
+                AggState::SumInt(0, false)
+            }
+            (AggFunc::Sum, Some(DataType::Float4 | DataType::Float8)) => {
+                AggState::SumFloat(0.0, false)
+            }
+            (AggFunc::Sum, _) => AggState::SumNumeric(None),
+            (AggFunc::Avg, Some(DataType::Int2 | DataType::Int4 | DataType::Int8)) => {
+                AggState::AvgInt(0, 0)
+            }
+            (AggFunc::Avg, Some(DataType::Float4 | DataType::Float8)) => AggState::AvgFloat(0.0, 0),
+            (AggFunc::Avg, _) => AggState::AvgNumeric(None, 0),
+            (AggFunc::BoolAnd | AggFunc::BoolOr, _) => AggState::Bool(None),
+            _ => AggState::MinMax(None),
+        }
+    }
+
+    fn add(&mut self, a: &AggCall, args: Vec<Datum>, sort: Vec<Datum>) -> Result<(), SqlError> {
+        if a.func == AggFunc::CountStar {
+            if let AggState::Count(n) = self {
+                *n += 1;
+            }
+            return Ok(());
+        }
+        // Aggregates skip NULL inputs, except jsonb_agg which keeps them
+        // and jsonb_object_agg whose values may be NULL.
+        let keeps_null = matches!(
+            a.func,
+            AggFunc::JsonbAgg | AggFunc::JsonbObjectAgg | AggFunc::ArrayAgg
+        );
+        if !keeps_null && args.first().is_none_or(Datum::is_null) {
+            return Ok(());
+        }
+        if a.func == AggFunc::StringAgg && args[0].is_null() {
+            return Ok(());
+        }
+        match self {
+            AggState::Collect(v) => v.push((args, sort)),
+            AggState::Count(n) => *n += 1,
+            AggState::SumInt(s, any) => {
+                *s += int_of(&args[0]);
+                *any = true;
+            }
+            AggState::SumFloat(s, any) => {
+                *s += float_of(&args[0]);
+                *any = true;
+            }
+            AggState::SumNumeric(s) => {
+                let v = numeric_of(&args[0]);
+                *s = Some(match s.take() {
+                    None => v,
+                    Some(cur) => numeric_add(&cur, &v)?,
+                });
+            }
+            AggState::AvgInt(s, n) => {
+                *s += int_of(&args[0]);
+                *n += 1;
+            }
+            AggState::AvgFloat(s, n) => {
+                *s += float_of(&args[0]);
+                *n += 1;
+            }
+            AggState::AvgNumeric(s, n) => {
+                let v = numeric_of(&args[0]);
+                *s = Some(match s.take() {
+                    None => v,
+                    Some(cur) => numeric_add(&cur, &v)?,
+                });
+                *n += 1;
+            }
+            AggState::Bool(b) => {
+                let v = matches!(args[0], Datum::Bool(true));
+                *b = Some(match (*b, a.func) {
+                    (None, _) => v,
+                    (Some(x), AggFunc::BoolAnd) => x && v,
+                    (Some(x), _) => x || v,
+                });
+            }
+            AggState::MinMax(cur) => {
+                let v = args.into_iter().next().expect("one argument");
+                let replace = match cur {
+                    None => true,
+                    Some(c) => {
+                        let o = compare(&v, c)?;
+                        if a.func == AggFunc::Min {
+                            o == Ordering::Less
+                        } else {
+                            o == Ordering::Greater
+                        }
+                    }
+                };
+                if replace {
+                    *cur = Some(v);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self, a: &AggCall, ctx: &EvalCtx<'_>) -> Result<Datum, SqlError> {
+        Ok(match self {
+            AggState::Count(n) => Datum::Int8(n),
+            AggState::SumInt(_, false) | AggState::SumFloat(_, false) => Datum::Null,
+            AggState::SumInt(s, true) => match a.ty {
+                DataType::Int8 => Datum::Int8(i64::try_from(s).map_err(|_| {
+                    SqlError::new(code::NUMERIC_VALUE_OUT_OF_RANGE, "bigint out of range")
+                })?),
+                _ => Datum::Numeric(s.to_string().parse().map_err(|_| {
+                    SqlError::new(code::NUMERIC_VALUE_OUT_OF_RANGE, "numeric out of range")
+                })?),
+            },
+            AggState::SumFloat(s, true) => match a.ty {
+                DataType::Float4 => Datum::Float4(s as f32),
+                _ => Datum::Float8(s),
+            },
+            AggState::SumNumeric(s) => s.map_or(Datum::Null, Datum::Numeric),
+            AggState::AvgInt(_, 0) | AggState::AvgFloat(_, 0) | AggState::AvgNumeric(_, 0) => {
+                Datum::Null
+            }
+            AggState::AvgInt(s, n) => {
+                let sum: Numeric = s.to_string().parse().map_err(|_| {
+                    SqlError::new(code::NUMERIC_VALUE_OUT_OF_RANGE, "numeric out of range")
+                })?;
+                Datum::Numeric(crate::sql::func::numeric_arith(
+                    crate::sql::func::NumericOp::Div,
+                    &sum,
+                    &Numeric::from(n),
+                )?)
+            }
+            AggState::AvgFloat(s, n) => Datum::Float8(s / n as f64),
+            AggState::AvgNumeric(s, n) => Datum::Numeric(crate::sql::func::numeric_arith(
+                crate::sql::func::NumericOp::Div,
+                &s.unwrap_or_else(Numeric::zero),
+                &Numeric::from(n),
+            )?),
+            AggState::Bool(b) => b.map_or(Datum::Null, Datum::Bool),
+            AggState::MinMax(v) => v.unwrap_or(Datum::Null),
+            AggState::Collect(mut items) => {
+                if !a.order_by.is_empty() {
+                    let mut err = None;
+                    items.sort_by(|(_, x), (_, y)| {
+                        for (i, k) in a.order_by.iter().enumerate() {
+                            match cmp_sort(&x[i], &y[i], k.asc, k.nulls_first) {
+                                Ok(Ordering::Equal) => continue,
+                                Ok(o) => return o,
+                                Err(e) => {
+                                    err.get_or_insert(e);
+                                    return Ordering::Equal;
+                                }
+                            }
+                        }
+                        Ordering::Equal
+                    });
+                    if let Some(e) = err {
+                        return Err(e);
+                    }
+                }
+                if a.distinct {
+                    let mut seen = std::collections::HashSet::new();
+                    items.retain(|(args, _)| seen.insert(group_key(args)));
+                }
+                if matches!(
+                    a.func,
+                    AggFunc::StringAgg
+                        | AggFunc::JsonbAgg
+                        | AggFunc::JsonbObjectAgg
+                        | AggFunc::ArrayAgg
+                ) {
+                    return build_collected(a, items, ctx);
+                }
+                // DISTINCT/ORDER BY forms of the simple aggregates.
+                let mut plain = AggCall {
+                    distinct: false,
+                    order_by: Vec::new(),
+                    ..a.clone()
+                };
+                plain.filter = None;
+                let mut st = AggState::new(&plain);
+                for (args, _) in items {
+                    st.add(&plain, args, Vec::new())?;
+                }
+                st.finish(&plain, ctx)?
+            }
+        })
+    }
+}
+
+fn build_collected(
+    a: &AggCall,
+    items: Vec<(Vec<Datum>, Vec<Datum>)>,
+    ctx: &EvalCtx<'_>,
+) -> Result<Datum, SqlError> {
+    if items.is_empty() {
+        return Ok(Datum::Null);
+    }
+    Ok(match a.func {
+        AggFunc::StringAgg => {
+            let mut s = String::new();
+            for (i, (args, _)) in items.iter().enumerate() {
+                if i > 0 {
+                    if let Datum::Text(sep) = &args[1] {
+                        s.push_str(sep);
+                    }
+                }
+                if let Datum::Text(v) = &args[0] {
+                    s.push_str(v);
+                }
+            }
+            Datum::Text(s)
+        }
+        AggFunc::JsonbAgg => {
+            let mut agg = crate::jsonb::ArrayAgg::new();
+            for (args, _) in &items {
+                agg.push(&args[0]).map_err(json_err)?;
+            }
+            json_result(agg.finish(), a.ty, ctx)?
+        }
+        AggFunc::JsonbObjectAgg => {
+            let mut agg = crate::jsonb::ObjectAgg::new();
+            for (args, _) in &items {
+                agg.push(&args[0], &args[1]).map_err(json_err)?;
+            }
+            json_result(agg.finish().map_err(json_err)?, a.ty, ctx)?
+        }
+        AggFunc::ArrayAgg => Datum::Array(Box::new(crate::datum::Array::new(
+            a.ty,
+            items
+                .into_iter()
+                .map(|(mut args, _)| args.remove(0))
+                .collect(),
+        ))),
+        _ => unreachable!("only collecting aggregates"),
+    })
+}
+
+fn json_result(j: Option<Jsonb>, ty: DataType, ctx: &EvalCtx<'_>) -> Result<Datum, SqlError> {
+    let Some(j) = j else {
+        return Ok(Datum::Null);
+    };
+    let d = Datum::Jsonb(j.into_bytes());
+    if ty == DataType::Json {
+        return expr::cast(d, DataType::Json, ctx);
+    }
+    Ok(d)
+}
+
+fn int_of(d: &Datum) -> i128 {
+    match d {
+        Datum::Int2(v) => i128::from(*v),
+        Datum::Int4(v) => i128::from(*v),
+        Datum::Int8(v) => i128::from(*v),
+        _ => 0,
+    }
+}
+
+fn float_of(d: &Datum) -> f64 {
+    match d {
+        Datum::Float4(v) => f64::from(*v),
+        Datum::Float8(v) => *v,
+        _ => 0.0,
+    }
+}
+
+fn numeric_of(d: &Datum) -> Numeric {
+    match d {
+        Datum::Numeric(n) => n.clone(),
+        Datum::Int2(v) => Numeric::from(*v),
+        Datum::Int4(v) => Numeric::from(*v),
+        Datum::Int8(v) => Numeric::from(*v),
+        _ => Numeric::nan(),
+    }
+}

@@ -1,0 +1,2544 @@
+//! The query planner: sqlparser's query AST to a tree of plan nodes.
+//!
+//! Planning binds every name (tables, CTEs, columns, functions) and types
+//! every expression once, so a prepared statement plans once and executes
+//! many times. The plan is deliberately simple and predictable, in the
+//! spirit of PostgreSQL's rule-based choices where we lack statistics:
+//!
+//! * FROM items join left-deep in the order written. WHERE conjuncts that
+//!   read one table are pushed into its scan; conjuncts that read columns
+//!   of both sides of a join become its join condition (never into the
+//!   nullable side of a LEFT JOIN).
+//! * A scan uses the primary key or an index when its conjuncts pin a
+//!   prefix of the key with `=` and optionally bound the next key part
+//!   with `<`, `<=`, `>`, `>=` or BETWEEN. Index expressions match query
+//!   expressions structurally after binding, as PostgreSQL matches them.
+//!   Every conjunct is still re-checked on the rows found.
+//! * Equi-joins are hash joins, or index nested loops when the inner side
+//!   is a table whose key the join pins and the outer side is small
+//!   (a point lookup, VALUES or a function). Other joins are nested loops.
+//! * Aggregation hashes on the GROUP BY values; the aggregation node's row
+//!   is the group values, the aggregate results, then one input row of the
+//!   group (what correlated subqueries in the select list see).
+
+use std::cell::RefCell;
+use std::ops::Bound;
+use std::sync::Arc;
+
+use sqlparser::ast;
+
+use crate::catalog::{IndexKey, TableDef};
+use crate::datum::{DataType, Datum};
+use crate::engine::Transaction;
+use crate::sql::error::{code, SqlError};
+use crate::sql::expr::{
+    self, bind, AggCall, BindCtx, Expr, Scope, ScopeColumn, SortKey, SrfCall, SrfFunc,
+    SubqueryPlanner,
+};
+use crate::sql::pg_catalog::{self, VirtualTable};
+
+/// A planned query: its plan and its output columns.
+#[derive(Debug)]
+pub struct Query {
+    /// The root node; its rows are the output rows.
+    pub root: Plan,
+    /// Output column names (as PostgreSQL names them) and types.
+    pub columns: Vec<(String, DataType)>,
+}
+
+/// How a join combines rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JoinKind {
+    /// Matching pairs.
+    Inner,
+    /// Matching pairs, and left rows without a match padded with NULLs.
+    Left,
+    /// Matching pairs, and right rows without a match padded with NULLs.
+    Right,
+    /// LEFT and RIGHT at once.
+    Full,
+}
+
+/// How a scan finds rows.
+#[derive(Debug)]
+pub enum Access {
+    /// Every row, in primary-key order.
+    Full,
+    /// Rows whose primary key lies in a range of key-value prefixes.
+    Pk {
+        /// Lower bound.
+        lo: Bound<Vec<Expr>>,
+        /// Upper bound.
+        hi: Bound<Vec<Expr>>,
+    },
+    /// Rows whose index key lies in a range of key-value prefixes.
+    Index {
+        /// Index id.
+        id: u64,
+        /// Index name.
+        name: String,
+        /// Lower bound.
+        lo: Bound<Vec<Expr>>,
+        /// Upper bound.
+        hi: Bound<Vec<Expr>>,
+    },
+}
+
+/// A scan of one table.
+#[derive(Debug)]
+pub struct Scan {
+    /// The table as planned.
+    pub table: Arc<TableDef>,
+    /// The name it goes by in the query.
+    pub alias: String,
+    /// How rows are found. Key expressions are evaluated on the enclosing
+    /// row (the outer row of an index nested loop, else nothing).
+    pub access: Access,
+    /// Conditions every returned row meets, over the table's row.
+    pub filter: Option<Expr>,
+    /// The conditions as written, for EXPLAIN.
+    pub cond_text: Vec<String>,
+}
+
+/// A plan node. Each produces rows of a fixed width.
+#[derive(Debug)]
+pub enum Plan {
+    /// One row of no columns (SELECT without FROM).
+    Result,
+    /// Literal rows.
+    Values {
+        /// Rows of expressions.
+        rows: Vec<Vec<Expr>>,
+    },
+    /// A table scan.
+    Scan(Scan),
+    /// A set-returning function in FROM.
+    Function {
+        /// The function.
+        func: SrfFunc,
+        /// Its arguments (over the enclosing row).
+        args: Vec<Expr>,
+        /// Adds a 1-based `ordinality` column.
+        ordinality: bool,
+    },
+    /// A catalog table, generated from the catalog.
+    Virtual(VirtualTable),
+    /// A WITH query's rows.
+    Cte {
+        /// Index into the statement's CTEs.
+        id: usize,
+        /// Its name.
+        name: String,
+    },
+    /// Rows of `input` that satisfy `pred`.
+    Filter {
+        /// Input.
+        input: Box<Plan>,
+        /// Condition.
+        pred: Expr,
+        /// The condition as written, for EXPLAIN.
+        text: String,
+    },
+    /// Computes new rows from input rows.
+    Project {
+        /// Input.
+        input: Box<Plan>,
+        /// Output expressions.
+        exprs: Vec<Expr>,
+    },
+    /// Projection with set-returning calls: each input row yields as many
+    /// rows as its longest call; the calls' values are appended to the
+    /// input row before `exprs` are evaluated.
+    ProjectSet {
+        /// Input.
+        input: Box<Plan>,
+        /// The calls.
+        srfs: Vec<SrfCall>,
+        /// Output expressions.
+        exprs: Vec<Expr>,
+    },
+    /// Joins by trying every pair.
+    NestedLoop {
+        /// Join kind.
+        kind: JoinKind,
+        /// Outer input.
+        left: Box<Plan>,
+        /// Inner input.
+        right: Box<Plan>,
+        /// Condition over the combined row.
+        on: Option<Expr>,
+        /// Width of the outer rows (for NULL padding).
+        left_width: usize,
+        /// Width of the inner rows (for NULL padding).
+        right_width: usize,
+    },
+    /// Joins by hashing the inner side on its keys.
+    HashJoin {
+        /// Join kind.
+        kind: JoinKind,
+        /// Outer input.
+        left: Box<Plan>,
+        /// Inner (hashed) input.
+        right: Box<Plan>,
+        /// Keys over outer rows.
+        left_keys: Vec<Expr>,
+        /// Keys over inner rows.
+        right_keys: Vec<Expr>,
+        /// Remaining condition over the combined row.
+        on: Option<Expr>,
+        /// Width of the outer rows.
+        left_width: usize,
+        /// Width of the inner rows.
+        right_width: usize,
+    },
+    /// For each outer row, looks the inner table up through its key.
+    IndexJoin {
+        /// Join kind.
+        kind: JoinKind,
+        /// Outer input.
+        left: Box<Plan>,
+        /// The inner scan; its key expressions read the outer row.
+        scan: Scan,
+        /// Remaining condition over the combined row.
+        on: Option<Expr>,
+        /// Width of the inner rows.
+        right_width: usize,
+    },
+    /// Groups and aggregates.
+    Aggregate {
+        /// Input.
+        input: Box<Plan>,
+        /// Group keys.
+        group_by: Vec<Expr>,
+        /// Aggregate calls.
+        aggs: Vec<AggCall>,
+    },
+    /// Sorts.
+    Sort {
+        /// Input.
+        input: Box<Plan>,
+        /// Keys.
+        keys: Vec<SortKey>,
+    },
+    /// Removes duplicate rows (by the first `width` columns), or keeps the
+    /// first row of each `on` group (DISTINCT ON).
+    Distinct {
+        /// Input.
+        input: Box<Plan>,
+        /// Columns compared.
+        width: usize,
+        /// DISTINCT ON expressions.
+        on: Vec<Expr>,
+    },
+    /// LIMIT / OFFSET.
+    Limit {
+        /// Input.
+        input: Box<Plan>,
+        /// Row limit.
+        limit: Option<Expr>,
+        /// Rows skipped.
+        offset: Option<Expr>,
+    },
+    /// UNION / INTERSECT / EXCEPT.
+    SetOp {
+        /// Which operation.
+        op: SetOpKind,
+        /// ALL (keep duplicates).
+        all: bool,
+        /// Left input.
+        left: Box<Plan>,
+        /// Right input.
+        right: Box<Plan>,
+    },
+}
+
+/// Set operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetOpKind {
+    /// UNION
+    Union,
+    /// INTERSECT
+    Intersect,
+    /// EXCEPT
+    Except,
+}
+
+/// Everything a statement's plan refers to besides its nodes.
+#[derive(Debug, Default)]
+pub struct Statement {
+    /// The WITH queries of the whole statement, by id.
+    pub ctes: Vec<CteDef>,
+}
+
+/// One WITH query.
+#[derive(Debug)]
+pub struct CteDef {
+    /// Its plan.
+    pub query: Query,
+    /// True when it reads an enclosing query's row (never cached).
+    pub correlated: bool,
+}
+
+/// A name visible in FROM: a WITH query.
+struct CteName {
+    name: String,
+    id: usize,
+    columns: Vec<(String, DataType)>,
+}
+
+/// Plans queries of one statement.
+pub struct Planner<'a> {
+    tx: &'a Transaction,
+    ctes: RefCell<Vec<CteName>>,
+    defs: RefCell<Vec<CteDef>>,
+}
+
+/// A FROM item after planning.
+struct Rel {
+    plan: Plan,
+    scope: Scope,
+    /// The base table, when the item is one (for access paths).
+    table: Option<(Arc<TableDef>, String)>,
+    /// A rough row count class, for choosing index nested loops.
+    small: bool,
+}
+
+impl<'a> Planner<'a> {
+    /// A planner reading the catalog of `tx`.
+    pub fn new(tx: &'a Transaction) -> Planner<'a> {
+        Planner {
+            tx,
+            ctes: RefCell::new(Vec::new()),
+            defs: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The WITH queries planned so far; call after planning.
+    pub fn finish(self) -> Statement {
+        Statement {
+            ctes: self.defs.into_inner(),
+        }
+    }
+
+    /// Plans a query.
+    pub fn plan_query(&self, q: &ast::Query, ctx: &mut BindCtx<'_>) -> Result<Query, SqlError> {
+        let pushed = match &q.with {
+            Some(with) => {
+                if with.recursive {
+                    return Err(SqlError::unsupported("WITH RECURSIVE"));
+                }
+                let mut n = 0;
+                for cte in &with.cte_tables {
+                    let name = ident(&cte.alias.name);
+                    let before: Vec<usize> = ctx.outer.iter().map(|(_, n)| *n).collect();
+                    let sub = self.plan_query(&cte.query, ctx)?;
+                    let correlated = ctx
+                        .outer
+                        .iter()
+                        .zip(&before)
+                        .any(|((_, now), then)| now != then);
+                    let mut columns = sub.columns.clone();
+                    for (c, a) in columns.iter_mut().zip(&cte.alias.columns) {
+                        c.0 = ident(&a.name);
+                    }
+                    let id = {
+                        let mut defs = self.defs.borrow_mut();
+                        defs.push(CteDef {
+                            query: sub,
+                            correlated,
+                        });
+                        defs.len() - 1
+                    };
+                    self.ctes.borrow_mut().push(CteName { name, id, columns });
+                    n += 1;
+                }
+                n
+            }
+            None => 0,
+        };
+        let r = self.plan_query_body(q, ctx);
+        let mut ctes = self.ctes.borrow_mut();
+        let keep = ctes.len() - pushed;
+        ctes.truncate(keep);
+        r
+    }
+
+    fn plan_query_body(&self, q: &ast::Query, ctx: &mut BindCtx<'_>) -> Result<Query, SqlError> {
+        let order_by: &[ast::OrderByExpr] = match &q.order_by {
+            None => &[],
+            Some(ob) => match &ob.kind {
+                ast::OrderByKind::Expressions(e) => e,
+                ast::OrderByKind::All(_) => return Err(SqlError::unsupported("ORDER BY ALL")),
+            },
+        };
+        let (limit, offset) = match &q.limit_clause {
+            None => (None, None),
+            Some(ast::LimitClause::LimitOffset { limit, offset, .. }) => {
+                (limit.as_ref(), offset.as_ref().map(|o| &o.value))
+            }
+            Some(ast::LimitClause::OffsetCommaLimit { offset, limit }) => {
+                (Some(limit), Some(offset))
+            }
+        };
+        if q.fetch.is_some() {
+            return Err(SqlError::unsupported("FETCH FIRST"));
+        }
+        let mut query = match q.body.as_ref() {
+            ast::SetExpr::Select(sel) => {
+                return self.plan_select(sel, order_by, limit, offset, ctx)
+            }
+            other => self.plan_set_expr(other, ctx)?,
+        };
+        // ORDER BY over the output columns, by name or position.
+        if !order_by.is_empty() {
+            let scope = Scope {
+                columns: query
+                    .columns
+                    .iter()
+                    .map(|(n, t)| ScopeColumn::new(None, n.clone(), *t))
+                    .collect(),
+                aliases: Vec::new(),
+            };
+            let mut keys = Vec::new();
+            for o in order_by {
+                let e = match output_position(&o.expr, query.columns.len())? {
+                    Some(i) => Expr::Column(i, query.columns[i].1),
+                    None => bind(&o.expr, &scope, ctx)?,
+                };
+                keys.push(sort_key(e, o));
+            }
+            query.root = Plan::Sort {
+                input: Box::new(query.root),
+                keys,
+            };
+        }
+        if limit.is_some() || offset.is_some() {
+            query.root = Plan::Limit {
+                input: Box::new(query.root),
+                limit: limit.map(|l| bind_count(l, ctx)).transpose()?,
+                offset: offset.map(|o| bind_count(o, ctx)).transpose()?,
+            };
+        }
+        Ok(query)
+    }
+
+    fn plan_set_expr(&self, body: &ast::SetExpr, ctx: &mut BindCtx<'_>) -> Result<Query, SqlError> {
+        match body {
+            ast::SetExpr::Select(sel) => self.plan_select(sel, &[], None, None, ctx),
+            ast::SetExpr::Query(q) => self.plan_query(q, ctx),
+            ast::SetExpr::Values(v) => self.plan_values(v, ctx),
+            ast::SetExpr::SetOperation {
+                op,
+                set_quantifier,
+                left,
+                right,
+            } => {
+                let l = self.plan_set_expr(left, ctx)?;
+                let r = self.plan_set_expr(right, ctx)?;
+                let kind = match op {
+                    ast::SetOperator::Union => SetOpKind::Union,
+                    ast::SetOperator::Intersect => SetOpKind::Intersect,
+                    ast::SetOperator::Except => SetOpKind::Except,
+                    ast::SetOperator::Minus => SetOpKind::Except,
+                };
+                let all = matches!(set_quantifier, ast::SetQuantifier::All);
+                if l.columns.len() != r.columns.len() {
+                    return Err(SqlError::new(
+                        code::SYNTAX_ERROR,
+                        format!("each {op} query must have the same number of columns"),
+                    ));
+                }
+                // Column types unify; names come from the left.
+                let mut columns = Vec::new();
+                let mut lcast = Vec::new();
+                let mut rcast = Vec::new();
+                for (i, ((ln, lt), (_, rt))) in l.columns.iter().zip(&r.columns).enumerate() {
+                    let a = Expr::Column(i, *lt);
+                    let b = Expr::Column(i, *rt);
+                    let ty = expr::common_type(&[a.clone(), b.clone()], &op.to_string())?;
+                    lcast.push(cast_to(a, ty));
+                    rcast.push(cast_to(b, ty));
+                    columns.push((ln.clone(), ty));
+                }
+                Ok(Query {
+                    root: Plan::SetOp {
+                        op: kind,
+                        all,
+                        left: Box::new(project(l.root, lcast)),
+                        right: Box::new(project(r.root, rcast)),
+                    },
+                    columns,
+                })
+            }
+            other => Err(SqlError::unsupported(format!(
+                "query form {}",
+                first_words(&other.to_string())
+            ))),
+        }
+    }
+
+    fn plan_values(&self, v: &ast::Values, ctx: &mut BindCtx<'_>) -> Result<Query, SqlError> {
+        let empty = Scope::default();
+        let mut rows = Vec::new();
+        for r in &v.rows {
+            let row = r
+                .iter()
+                .map(|e| bind(e, &empty, ctx))
+                .collect::<Result<Vec<_>, _>>()?;
+            if let Some(first) = rows.first() {
+                let first: &Vec<Expr> = first;
+                if first.len() != row.len() {
+                    return Err(SqlError::new(
+                        code::SYNTAX_ERROR,
+                        "VALUES lists must all be the same length",
+                    ));
+                }
+            }
+            rows.push(row);
+        }
+        let width = rows.first().map_or(0, Vec::len);
+        let mut columns = Vec::new();
+        for c in 0..width {
+            let col: Vec<Expr> = rows.iter().map(|r| r[c].clone()).collect();
+            let ty = expr::common_type(&col, "VALUES")?;
+            for r in rows.iter_mut() {
+                r[c] = cast_to(r[c].clone(), ty);
+            }
+            columns.push((format!("column{}", c + 1), ty));
+        }
+        Ok(Query {
+            root: Plan::Values { rows },
+            columns,
+        })
+    }
+
+    fn plan_select(
+        &self,
+        sel: &ast::Select,
+        order_by: &[ast::OrderByExpr],
+        limit: Option<&ast::Expr>,
+        offset: Option<&ast::Expr>,
+        ctx: &mut BindCtx<'_>,
+    ) -> Result<Query, SqlError> {
+        if sel.into.is_some() {
+            return Err(SqlError::unsupported("SELECT INTO"));
+        }
+        // FROM, with WHERE conjuncts pushed down where they can go.
+        let conjuncts: Vec<&ast::Expr> = match &sel.selection {
+            Some(w) => split_and(w),
+            None => Vec::new(),
+        };
+        let (mut plan, scope, leftover) = self.plan_from(&sel.from, &conjuncts, ctx)?;
+        if !leftover.is_empty() {
+            let text = join_text(&leftover);
+            let mut pred: Option<Expr> = None;
+            for c in leftover {
+                let e = bind_where(c, &scope, ctx)?;
+                pred = Some(match pred {
+                    None => e,
+                    Some(p) => and(p, e),
+                });
+            }
+            plan = Plan::Filter {
+                input: Box::new(plan),
+                pred: pred.expect("not empty"),
+                text,
+            };
+        }
+        let input_width = scope.columns.len();
+
+        // GROUP BY expressions, over the input.
+        let mut group_by = Vec::new();
+        match &sel.group_by {
+            ast::GroupByExpr::Expressions(exprs, mods) => {
+                if !mods.is_empty() {
+                    return Err(SqlError::unsupported("GROUP BY modifiers"));
+                }
+                for e in exprs {
+                    let b = match output_position(e, sel.projection.len())? {
+                        Some(i) => match &sel.projection[i] {
+                            ast::SelectItem::UnnamedExpr(x)
+                            | ast::SelectItem::ExprWithAlias { expr: x, .. } => {
+                                bind_plain(x, &scope, ctx, "GROUP BY")?
+                            }
+                            _ => {
+                                return Err(SqlError::new(
+                                    code::SYNTAX_ERROR,
+                                    "GROUP BY position refers to a wildcard",
+                                ))
+                            }
+                        },
+                        None => match output_alias(e, &sel.projection, &scope) {
+                            Some(x) => bind_plain(x, &scope, ctx, "GROUP BY")?,
+                            None => bind_plain(e, &scope, ctx, "GROUP BY")?,
+                        },
+                    };
+                    group_by.push(b);
+                }
+            }
+            ast::GroupByExpr::All(_) => return Err(SqlError::unsupported("GROUP BY ALL")),
+        }
+
+        // The select list, HAVING and ORDER BY, collecting aggregates and
+        // set-returning calls.
+        let saved_aggs = std::mem::replace(&mut ctx.aggs, Ok(Vec::new()));
+        let saved_srfs = std::mem::replace(&mut ctx.srfs, Ok(Vec::new()));
+        let r = self.bind_outputs(sel, order_by, &scope, ctx);
+        let aggs = std::mem::replace(&mut ctx.aggs, saved_aggs).expect("set above");
+        let srfs = std::mem::replace(&mut ctx.srfs, saved_srfs).expect("set above");
+        let (mut outputs, having, mut keys) = r?;
+
+        let grouped = !group_by.is_empty() || !aggs.is_empty() || having.is_some();
+        let mut having = having;
+        if grouped {
+            // Past the aggregation the row is: group values, aggregate
+            // values, one input row of the group.
+            let ng = group_by.len();
+            let na = aggs.len();
+            let regroup = |e: Expr| -> Result<Expr, SqlError> {
+                regroup(e, &group_by, ng, ng + na).map_err(|c| {
+                    let name = scope
+                        .columns
+                        .get(c)
+                        .map(|col| match &col.table {
+                            Some(t) => format!("{t}.{}", col.name),
+                            None => col.name.clone(),
+                        })
+                        .unwrap_or_default();
+                    SqlError::new(
+                        code::GROUPING_ERROR,
+                        format!("column \"{name}\" must appear in the GROUP BY clause or be used in an aggregate function"),
+                    )
+                })
+            };
+            for (_, e) in outputs.iter_mut() {
+                *e = regroup(std::mem::replace(
+                    e,
+                    Expr::Literal(Datum::Null, DataType::Text),
+                ))?;
+            }
+            if let Some(h) = having.take() {
+                having = Some(regroup(h)?);
+            }
+            for k in keys.iter_mut() {
+                k.expr = regroup(std::mem::replace(
+                    &mut k.expr,
+                    Expr::Literal(Datum::Null, DataType::Text),
+                ))?;
+            }
+            plan = Plan::Aggregate {
+                input: Box::new(plan),
+                group_by: group_by.clone(),
+                aggs,
+            };
+            if let Some(h) = having {
+                plan = Plan::Filter {
+                    input: Box::new(plan),
+                    pred: h,
+                    text: sel
+                        .having
+                        .as_ref()
+                        .map(|h| h.to_string())
+                        .unwrap_or_default(),
+                };
+            }
+        } else {
+            let _ = input_width;
+        }
+
+        // Project the outputs plus the sort keys that are not outputs.
+        let n_out = outputs.len();
+        let mut exprs: Vec<Expr> = outputs.iter().map(|(_, e)| e.clone()).collect();
+        let mut sort_keys = Vec::new();
+        for k in keys {
+            let pos = exprs.iter().position(|e| same_expr(e, &k.expr));
+            let i = match pos {
+                Some(i) => i,
+                None => {
+                    if sel.distinct.is_some() {
+                        return Err(SqlError::new(
+                            code::INVALID_COLUMN_REFERENCE,
+                            "for SELECT DISTINCT, ORDER BY expressions must appear in select list",
+                        ));
+                    }
+                    exprs.push(k.expr.clone());
+                    exprs.len() - 1
+                }
+            };
+            sort_keys.push(SortKey {
+                expr: Expr::Column(i, k.expr.ty()),
+                asc: k.asc,
+                nulls_first: k.nulls_first,
+            });
+        }
+        plan = if srfs.is_empty() {
+            Plan::Project {
+                input: Box::new(plan),
+                exprs,
+            }
+        } else {
+            let base = plan_width_hint(&plan, input_width);
+            let exprs = exprs.into_iter().map(|e| resolve_srfs(e, base)).collect();
+            Plan::ProjectSet {
+                input: Box::new(plan),
+                srfs,
+                exprs,
+            }
+        };
+        match &sel.distinct {
+            None => {}
+            Some(ast::Distinct::Distinct) => {
+                plan = Plan::Distinct {
+                    input: Box::new(plan),
+                    width: n_out,
+                    on: Vec::new(),
+                };
+            }
+            Some(ast::Distinct::On(exprs)) => {
+                // DISTINCT ON keys must lead the ORDER BY, as PostgreSQL
+                // requires; they are evaluated over the projected row.
+                let out_scope = Scope {
+                    columns: outputs
+                        .iter()
+                        .map(|(n, e)| ScopeColumn::new(None, n.clone(), e.ty()))
+                        .collect(),
+                    aliases: Vec::new(),
+                };
+                let mut on = Vec::new();
+                for e in exprs {
+                    let b = match output_position(e, n_out)? {
+                        Some(i) => Expr::Column(i, outputs[i].1.ty()),
+                        None => match bind_plain(e, &out_scope, ctx, "DISTINCT ON") {
+                            Ok(b) => b,
+                            Err(_) => {
+                                return Err(SqlError::unsupported(
+                                    "DISTINCT ON expressions that are not in the select list",
+                                ))
+                            }
+                        },
+                    };
+                    on.push(b);
+                }
+                // Sort first so the first row of each group is the one kept.
+                if !sort_keys.is_empty() {
+                    plan = Plan::Sort {
+                        input: Box::new(plan),
+                        keys: std::mem::take(&mut sort_keys),
+                    };
+                }
+                plan = Plan::Distinct {
+                    input: Box::new(plan),
+                    width: n_out,
+                    on,
+                };
+            }
+        }
+        if !sort_keys.is_empty() {
+            plan = Plan::Sort {
+                input: Box::new(plan),
+                keys: sort_keys,
+            };
+        }
+        if limit.is_some() || offset.is_some() {
+            plan = Plan::Limit {
+                input: Box::new(plan),
+                limit: limit.map(|l| bind_count(l, ctx)).transpose()?,
+                offset: offset.map(|o| bind_count(o, ctx)).transpose()?,
+            };
+        }
+        // Drop the sort-only columns.
+        let width = plan_output_width(&plan);
+        if width != Some(n_out) {
+            plan = project(
+                plan,
+                outputs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, e))| Expr::Column(i, e.ty()))
+                    .collect(),
+            );
+        }
+        Ok(Query {
+            root: plan,
+            columns: outputs.into_iter().map(|(n, e)| (n, e.ty())).collect(),
+        })
+    }
+
+    /// Binds the select list, HAVING and ORDER BY of `sel`.
+    #[allow(clippy::type_complexity)]
+    fn bind_outputs(
+        &self,
+        sel: &ast::Select,
+        order_by: &[ast::OrderByExpr],
+        scope: &Scope,
+        ctx: &mut BindCtx<'_>,
+    ) -> Result<(Vec<(String, Expr)>, Option<Expr>, Vec<SortKey>), SqlError> {
+        let mut outputs: Vec<(String, Expr)> = Vec::new();
+        for item in &sel.projection {
+            match item {
+                ast::SelectItem::Wildcard(_) => {
+                    if scope.columns.is_empty() && sel.from.is_empty() {
+                        return Err(SqlError::new(
+                            code::SYNTAX_ERROR,
+                            "SELECT * with no tables specified is not valid",
+                        ));
+                    }
+                    for (i, c) in scope.columns.iter().enumerate() {
+                        if !c.hidden {
+                            outputs.push((c.name.clone(), Expr::Column(i, c.ty)));
+                        }
+                    }
+                }
+                ast::SelectItem::QualifiedWildcard(kind, _) => {
+                    let name = match kind {
+                        ast::SelectItemQualifiedWildcardKind::ObjectName(n) => {
+                            n.0.last()
+                                .map(|p| match p {
+                                    ast::ObjectNamePart::Identifier(i) => ident(i),
+                                    other => other.to_string(),
+                                })
+                                .unwrap_or_default()
+                        }
+                        ast::SelectItemQualifiedWildcardKind::Expr(e) => {
+                            return Err(SqlError::unsupported(format!("{e}.*")))
+                        }
+                    };
+                    if !scope.has_table(&name) {
+                        return Err(SqlError::new(
+                            code::UNDEFINED_TABLE,
+                            format!("missing FROM-clause entry for table \"{name}\""),
+                        ));
+                    }
+                    for (i, c) in scope.columns.iter().enumerate() {
+                        if c.table.as_deref() == Some(name.as_str()) {
+                            outputs.push((c.name.clone(), Expr::Column(i, c.ty)));
+                        }
+                    }
+                }
+                ast::SelectItem::UnnamedExpr(e) => {
+                    let b = bind(e, scope, ctx)?;
+                    outputs.push((output_name(e), resolve_unknown(b)));
+                }
+                ast::SelectItem::ExprWithAlias { expr: e, alias } => {
+                    let b = bind(e, scope, ctx)?;
+                    outputs.push((ident(alias), resolve_unknown(b)));
+                }
+            }
+        }
+        let having = sel
+            .having
+            .as_ref()
+            .map(|h| {
+                let saved = std::mem::replace(&mut ctx.srfs, Err("HAVING"));
+                let r = bind(h, scope, ctx).map(|e| e.coerce_to(DataType::Bool));
+                ctx.srfs = saved;
+                r
+            })
+            .transpose()?;
+        let mut keys = Vec::new();
+        for o in order_by {
+            let e = match output_position(&o.expr, outputs.len())? {
+                Some(i) => outputs[i].1.clone(),
+                None => match &o.expr {
+                    // An output name wins over an input column, as in
+                    // PostgreSQL's ORDER BY.
+                    ast::Expr::Identifier(id)
+                        if outputs.iter().filter(|(n, _)| *n == ident(id)).count() == 1 =>
+                    {
+                        outputs
+                            .iter()
+                            .find(|(n, _)| *n == ident(id))
+                            .map(|(_, e)| e.clone())
+                            .expect("counted")
+                    }
+                    other => bind(other, scope, ctx)?,
+                },
+            };
+            keys.push(sort_key(e, o));
+        }
+        Ok((outputs, having, keys))
+    }
+
+    /// Plans FROM and pushes down what it can of `conjuncts`; returns the
+    /// plan, its scope and the conjuncts left for a filter above it.
+    fn plan_from<'q>(
+        &self,
+        from: &'q [ast::TableWithJoins],
+        conjuncts: &[&'q ast::Expr],
+        ctx: &mut BindCtx<'_>,
+    ) -> Result<(Plan, Scope, Vec<&'q ast::Expr>), SqlError> {
+        if from.is_empty() {
+            return Ok((Plan::Result, Scope::default(), conjuncts.to_vec()));
+        }
+        // Plan every relation first.
+        let mut items: Vec<(Rel, Option<(&ast::JoinOperator, JoinKind)>)> = Vec::new();
+        for twj in from {
+            items.push((self.plan_factor(&twj.relation, ctx)?, None));
+            for j in &twj.joins {
+                let kind = match &j.join_operator {
+                    ast::JoinOperator::Join(_)
+                    | ast::JoinOperator::Inner(_)
+                    | ast::JoinOperator::CrossJoin(_) => JoinKind::Inner,
+                    ast::JoinOperator::Left(_) | ast::JoinOperator::LeftOuter(_) => JoinKind::Left,
+                    ast::JoinOperator::Right(_) | ast::JoinOperator::RightOuter(_) => {
+                        JoinKind::Right
+                    }
+                    ast::JoinOperator::FullOuter(_) => JoinKind::Full,
+                    other => {
+                        return Err(SqlError::unsupported(format!(
+                            "join type {}",
+                            first_words(&format!("{other:?}"))
+                        )))
+                    }
+                };
+                items.push((
+                    self.plan_factor(&j.relation, ctx)?,
+                    Some((&j.join_operator, kind)),
+                ));
+            }
+        }
+        // The full scope, and where each item's columns start.
+        let mut scope = Scope::default();
+        let mut starts = Vec::new();
+        for (rel, _) in &items {
+            starts.push(scope.columns.len());
+            scope.columns.extend(rel.scope.columns.iter().cloned());
+        }
+        // Duplicate aliases are an error, as in PostgreSQL.
+        {
+            let mut names: Vec<&str> = items
+                .iter()
+                .filter_map(|(r, _)| r.scope.columns.first().and_then(|c| c.table.as_deref()))
+                .collect();
+            names.sort_unstable();
+            if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+                return Err(SqlError::new(
+                    code::DUPLICATE_ALIAS,
+                    format!("table name \"{}\" specified more than once", w[0]),
+                ));
+            }
+        }
+        // Items on the nullable side of a LEFT JOIN, by index.
+        let mut nullable: Vec<bool> = items
+            .iter()
+            .map(|(_, j)| matches!(j, Some((_, JoinKind::Left | JoinKind::Full))))
+            .collect();
+        // RIGHT and FULL joins make everything before them nullable.
+        for (i, (_, j)) in items.iter().enumerate() {
+            if matches!(j, Some((_, JoinKind::Right | JoinKind::Full))) {
+                for n in nullable.iter_mut().take(i) {
+                    *n = true;
+                }
+            }
+        }
+        // Bind every WHERE conjunct over the full scope and find which
+        // items it reads.
+        struct Conj<'q> {
+            ast: &'q ast::Expr,
+            bound: Expr,
+            items: Vec<usize>,
+            pushable: bool,
+        }
+        let item_of = |col: usize| starts.iter().rposition(|s| *s <= col).expect("col");
+        let mut conj: Vec<Conj<'q>> = Vec::new();
+        for c in conjuncts {
+            let bound = bind_where(c, &scope, ctx)?;
+            let mut cols = Vec::new();
+            let pushable = columns_of(&bound, &mut cols);
+            let mut its: Vec<usize> = cols.iter().map(|c| item_of(*c)).collect();
+            its.sort_unstable();
+            its.dedup();
+            conj.push(Conj {
+                ast: c,
+                bound,
+                items: its,
+                pushable,
+            });
+        }
+        let mut used = vec![false; conj.len()];
+        // Conjuncts on one item go into its scan (not on a nullable item:
+        // they must see the NULL-padded rows).
+        let mut rels: Vec<Option<Rel>> = Vec::new();
+        for (i, (mut rel, _)) in items.into_iter().enumerate() {
+            if let Some((def, _)) = rel.table.clone() {
+                let mine: Vec<usize> = (0..conj.len())
+                    .filter(|&k| {
+                        !used[k] && conj[k].pushable && conj[k].items == [i] && !nullable[i]
+                    })
+                    .collect();
+                if !mine.is_empty() {
+                    let exprs: Vec<(Expr, String)> = mine
+                        .iter()
+                        .map(|&k| (shift(&conj[k].bound, starts[i]), conj[k].ast.to_string()))
+                        .collect();
+                    for &k in &mine {
+                        used[k] = true;
+                    }
+                    if let Plan::Scan(scan) = &mut rel.plan {
+                        choose_access(scan, &def, exprs);
+                        rel.small = matches!(&scan.access, Access::Pk { lo: Bound::Included(a), hi: Bound::Included(b) } if a.len() == def.primary_key.len() && b.len() == def.primary_key.len() && !def.primary_key.is_empty());
+                    }
+                }
+            } else if !nullable[i] {
+                // Other items get a filter right above them.
+                let mine: Vec<usize> = (0..conj.len())
+                    .filter(|&k| !used[k] && conj[k].pushable && conj[k].items == [i])
+                    .collect();
+                if !mine.is_empty() {
+                    let mut pred: Option<Expr> = None;
+                    for &k in &mine {
+                        used[k] = true;
+                        let e = shift(&conj[k].bound, starts[i]);
+                        pred = Some(match pred {
+                            None => e,
+                            Some(p) => and(p, e),
+                        });
+                    }
+                    let asts: Vec<&ast::Expr> = mine.iter().map(|&k| conj[k].ast).collect();
+                    rel.plan = Plan::Filter {
+                        input: Box::new(rel.plan),
+                        pred: pred.expect("not empty"),
+                        text: join_text(&asts),
+                    };
+                }
+            }
+            rels.push(Some(rel));
+        }
+        // Join left-deep.
+        let first = rels[0].take().expect("planned");
+        let mut plan = first.plan;
+        let mut small = first.small;
+        let mut width = first.scope.columns.len();
+        #[allow(clippy::needless_range_loop)]
+        for i in 1..rels.len() {
+            let rel = rels[i].take().expect("planned");
+            let (op, kind) = nullable_op(from, i);
+            let left_scope = Scope {
+                columns: scope.columns[..width].to_vec(),
+                aliases: Vec::new(),
+            };
+            let rw = rel.scope.columns.len();
+            let combined_width = width + rw;
+            let combined = Scope {
+                columns: scope.columns[..combined_width].to_vec(),
+                aliases: Vec::new(),
+            };
+            // The join condition: ON / USING, plus (for inner joins) the
+            // WHERE conjuncts that become evaluable here.
+            let mut on: Vec<Expr> = Vec::new();
+            if let Some(op) = op {
+                match join_constraint(op) {
+                    Some(ast::JoinConstraint::On(e)) => {
+                        for c in split_and(e) {
+                            on.push(bind_where(c, &combined, ctx)?);
+                        }
+                    }
+                    Some(ast::JoinConstraint::Using(cols)) => {
+                        for c in cols {
+                            let name = c.to_string().to_lowercase();
+                            let name = name.trim_matches('"').to_string();
+                            let (l, lt) = left_scope.resolve(None, &name)?;
+                            let (r, rt) = rel.scope.resolve(None, &name)?;
+                            on.push(Expr::Binary(
+                                expr::BinOp::Eq,
+                                Box::new(Expr::Column(l, lt)),
+                                Box::new(Expr::Column(width + r, rt)),
+                                DataType::Bool,
+                            ));
+                            scope.columns[width + r].hidden = true;
+                        }
+                    }
+                    Some(ast::JoinConstraint::Natural) => {
+                        return Err(SqlError::unsupported("NATURAL JOIN"))
+                    }
+                    Some(ast::JoinConstraint::None) | None => {}
+                }
+            }
+            if kind == JoinKind::Inner {
+                for k in 0..conj.len() {
+                    if !used[k]
+                        && conj[k].pushable
+                        && conj[k].items.iter().all(|&it| it <= i)
+                        && conj[k].items.contains(&i)
+                        && !conj[k].items.iter().any(|&it| nullable[it] && it != i)
+                    {
+                        used[k] = true;
+                        on.push(conj[k].bound.clone());
+                    }
+                }
+            }
+            // Split equalities between the two sides into hash keys.
+            let mut lk = Vec::new();
+            let mut rk = Vec::new();
+            let mut rest = Vec::new();
+            for e in on {
+                match equi_sides(&e, width, combined_width) {
+                    Some((l, r)) => {
+                        lk.push(l);
+                        rk.push(shift(&r, width));
+                    }
+                    None => rest.push(e),
+                }
+            }
+            let residual = rest.into_iter().reduce(and);
+            // An index nested loop when the inner side is a table whose key
+            // the join pins and the outer side is small.
+            let index_join = match (&rel.table, small, lk.is_empty()) {
+                (Some((def, alias)), true, false)
+                    if matches!(kind, JoinKind::Inner | JoinKind::Left) =>
+                {
+                    let conds: Vec<(Expr, Expr)> =
+                        lk.iter().cloned().zip(rk.iter().cloned()).collect();
+                    index_lookup(def, alias, &conds)
+                }
+                _ => None,
+            };
+            plan = match index_join {
+                Some(mut scan) => {
+                    if let Plan::Scan(s) = rel.plan {
+                        scan.filter = s.filter;
+                        scan.cond_text.extend(s.cond_text);
+                    }
+                    let on = lk
+                        .into_iter()
+                        .zip(rk)
+                        .map(|(l, r)| {
+                            Expr::Binary(
+                                expr::BinOp::Eq,
+                                Box::new(l),
+                                Box::new(unshift(&r, width)),
+                                DataType::Bool,
+                            )
+                        })
+                        .chain(residual)
+                        .reduce(and);
+                    Plan::IndexJoin {
+                        kind,
+                        left: Box::new(plan),
+                        scan,
+                        on,
+                        right_width: rw,
+                    }
+                }
+                None if !lk.is_empty() => Plan::HashJoin {
+                    kind,
+                    left: Box::new(plan),
+                    right: Box::new(rel.plan),
+                    left_keys: lk,
+                    right_keys: rk,
+                    on: residual,
+                    left_width: width,
+                    right_width: rw,
+                },
+                None => Plan::NestedLoop {
+                    kind,
+                    left: Box::new(plan),
+                    right: Box::new(rel.plan),
+                    on: residual,
+                    left_width: width,
+                    right_width: rw,
+                },
+            };
+            small = small && rel.small;
+            width = combined_width;
+        }
+        let leftover = (0..conj.len())
+            .filter(|&k| !used[k])
+            .map(|k| conj[k].ast)
+            .collect();
+        Ok((plan, scope, leftover))
+    }
+
+    /// Plans one FROM item.
+    fn plan_factor(&self, f: &ast::TableFactor, ctx: &mut BindCtx<'_>) -> Result<Rel, SqlError> {
+        match f {
+            ast::TableFactor::Table {
+                name,
+                alias,
+                args,
+                with_ordinality,
+                ..
+            } => {
+                let parts: Vec<String> = name
+                    .0
+                    .iter()
+                    .map(|p| match p {
+                        ast::ObjectNamePart::Identifier(i) => ident(i),
+                        other => other.to_string(),
+                    })
+                    .collect();
+                let (schema, tname) = match parts.as_slice() {
+                    [t] => (None, t.clone()),
+                    [s, t] => (Some(s.clone()), t.clone()),
+                    [_, s, t] => (Some(s.clone()), t.clone()),
+                    _ => return Err(SqlError::unsupported(format!("table name {name}"))),
+                };
+                if let Some(args) = args {
+                    return self.plan_function(
+                        &tname,
+                        &args.args,
+                        alias.as_ref(),
+                        *with_ordinality,
+                        ctx,
+                    );
+                }
+                let alias_name = alias
+                    .as_ref()
+                    .map(|a| ident(&a.name))
+                    .unwrap_or(tname.clone());
+                let col_aliases: Vec<String> = alias
+                    .as_ref()
+                    .map(|a| a.columns.iter().map(|c| ident(&c.name)).collect())
+                    .unwrap_or_default();
+                // WITH queries first, then the catalogs, then tables.
+                if schema.is_none() {
+                    let cte = self
+                        .ctes
+                        .borrow()
+                        .iter()
+                        .rev()
+                        .find(|c| c.name == tname)
+                        .map(|c| (c.id, c.columns.clone()));
+                    if let Some((id, columns)) = cte {
+                        let scope = named_scope(&alias_name, &columns, &col_aliases)?;
+                        return Ok(Rel {
+                            plan: Plan::Cte { id, name: tname },
+                            scope,
+                            table: None,
+                            small: false,
+                        });
+                    }
+                }
+                if let Some(vt) = pg_catalog::lookup(schema.as_deref(), &tname) {
+                    let columns: Vec<(String, DataType)> = vt
+                        .columns
+                        .iter()
+                        .map(|(n, t)| (n.to_string(), *t))
+                        .collect();
+                    let scope = named_scope(&alias_name, &columns, &col_aliases)?;
+                    return Ok(Rel {
+                        plan: Plan::Virtual(vt),
+                        scope,
+                        table: None,
+                        small: false,
+                    });
+                }
+                if let Some(s) = &schema {
+                    if s != "public" {
+                        return Err(SqlError::new(
+                            code::UNDEFINED_TABLE,
+                            format!("relation \"{s}.{tname}\" does not exist"),
+                        )
+                        .at_span(name_span(name)));
+                    }
+                }
+                let def = self
+                    .tx
+                    .catalog()
+                    .table_by_name(&tname)
+                    .cloned()
+                    .ok_or_else(|| {
+                        SqlError::new(
+                            code::UNDEFINED_TABLE,
+                            format!("relation \"{name}\" does not exist"),
+                        )
+                        .at_span(name_span(name))
+                    })?;
+                let columns: Vec<(String, DataType)> = def
+                    .columns
+                    .iter()
+                    .map(|c| (c.name.clone(), column_type(c)))
+                    .collect();
+                let scope = named_scope(&alias_name, &columns, &col_aliases)?;
+                Ok(Rel {
+                    plan: Plan::Scan(Scan {
+                        table: def.clone(),
+                        alias: alias_name.clone(),
+                        access: Access::Full,
+                        filter: None,
+                        cond_text: Vec::new(),
+                    }),
+                    scope,
+                    table: Some((def, alias_name)),
+                    small: false,
+                })
+            }
+            ast::TableFactor::Derived {
+                lateral,
+                subquery,
+                alias,
+            } => {
+                if *lateral {
+                    return Err(SqlError::unsupported("LATERAL"));
+                }
+                let q = self.plan_query(subquery, ctx)?;
+                let alias_name = alias.as_ref().map(|a| ident(&a.name));
+                let col_aliases: Vec<String> = alias
+                    .as_ref()
+                    .map(|a| a.columns.iter().map(|c| ident(&c.name)).collect())
+                    .unwrap_or_default();
+                let mut scope = named_scope(
+                    alias_name.as_deref().unwrap_or(""),
+                    &q.columns,
+                    &col_aliases,
+                )?;
+                if alias_name.is_none() {
+                    for c in scope.columns.iter_mut() {
+                        c.table = None;
+                    }
+                }
+                Ok(Rel {
+                    plan: q.root,
+                    scope,
+                    table: None,
+                    small: false,
+                })
+            }
+            ast::TableFactor::Function {
+                name, args, alias, ..
+            } => {
+                let fname = name.to_string().to_lowercase();
+                let args: Vec<ast::FunctionArg> = args.clone();
+                self.plan_function(&fname, &args, alias.as_ref(), false, ctx)
+            }
+            ast::TableFactor::UNNEST {
+                alias,
+                array_exprs,
+                with_ordinality,
+                ..
+            } => {
+                let args: Vec<ast::FunctionArg> = array_exprs
+                    .iter()
+                    .map(|e| ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e.clone())))
+                    .collect();
+                self.plan_function("unnest", &args, alias.as_ref(), *with_ordinality, ctx)
+            }
+            ast::TableFactor::NestedJoin {
+                table_with_joins,
+                alias,
+            } => {
+                if alias.is_some() {
+                    return Err(SqlError::unsupported("an alias on a parenthesized join"));
+                }
+                let (plan, scope, _) =
+                    self.plan_from(std::slice::from_ref(table_with_joins), &[], ctx)?;
+                Ok(Rel {
+                    plan,
+                    scope,
+                    table: None,
+                    small: false,
+                })
+            }
+            other => Err(SqlError::unsupported(format!(
+                "FROM item {}",
+                first_words(&other.to_string())
+            ))),
+        }
+    }
+
+    fn plan_function(
+        &self,
+        name: &str,
+        args: &[ast::FunctionArg],
+        alias: Option<&ast::TableAlias>,
+        ordinality: bool,
+        ctx: &mut BindCtx<'_>,
+    ) -> Result<Rel, SqlError> {
+        let name = name.rsplit('.').next().unwrap_or(name).to_string();
+        let empty = Scope::default();
+        let mut bound = Vec::new();
+        for a in args {
+            match a {
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => {
+                    bound.push(bind(e, &empty, ctx)?)
+                }
+                other => return Err(SqlError::unsupported(format!("function argument {other}"))),
+            }
+        }
+        let types: Vec<DataType> = bound.iter().map(Expr::ty).collect();
+        let Some((func, mut columns)) = SrfFunc::resolve(&name, &types) else {
+            let types: Vec<String> = types.iter().map(|t| t.format_type()).collect();
+            return Err(SqlError::new(
+                code::UNDEFINED_FUNCTION,
+                format!("function {name}({}) does not exist", types.join(", ")),
+            )
+            .with_hint("No function matches the given name and argument types. You might need to add explicit type casts."));
+        };
+        let conv = func.arg_types(columns[0].1, bound.len());
+        let args: Vec<Expr> = if conv.is_empty() {
+            bound
+        } else {
+            bound
+                .into_iter()
+                .zip(conv)
+                .map(|(a, t)| cast_to(a, t))
+                .collect()
+        };
+        let alias_name = alias.map(|a| ident(&a.name)).unwrap_or(name.clone());
+        let col_aliases: Vec<String> = alias
+            .map(|a| a.columns.iter().map(|c| ident(&c.name)).collect())
+            .unwrap_or_default();
+        // A one-column function aliased `AS g` names its column g.
+        if columns.len() == 1 && col_aliases.is_empty() && alias.is_some() {
+            columns[0].0 = alias_name.clone();
+        }
+        if ordinality {
+            columns.push(("ordinality".into(), DataType::Int8));
+        }
+        let scope = named_scope(&alias_name, &columns, &col_aliases)?;
+        Ok(Rel {
+            plan: Plan::Function {
+                func,
+                args,
+                ordinality,
+            },
+            scope,
+            table: None,
+            small: true,
+        })
+    }
+}
+
+impl SubqueryPlanner for Planner<'_> {
+    fn plan_subquery(&self, q: &ast::Query, ctx: &mut BindCtx<'_>) -> Result<Query, SqlError> {
+        self.plan_query(q, ctx)
+    }
+}
+
+/// The JOIN operator and kind of FROM item `i` (flattened).
+fn nullable_op(from: &[ast::TableWithJoins], i: usize) -> (Option<&ast::JoinOperator>, JoinKind) {
+    let mut n = 0;
+    for twj in from {
+        if n == i {
+            return (None, JoinKind::Inner);
+        }
+        n += 1;
+        for j in &twj.joins {
+            if n == i {
+                let kind = match &j.join_operator {
+                    ast::JoinOperator::Left(_) | ast::JoinOperator::LeftOuter(_) => JoinKind::Left,
+                    ast::JoinOperator::Right(_) | ast::JoinOperator::RightOuter(_) => {
+                        JoinKind::Right
+                    }
+                    ast::JoinOperator::FullOuter(_) => JoinKind::Full,
+                    _ => JoinKind::Inner,
+                };
+                return (Some(&j.join_operator), kind);
+            }
+            n += 1;
+        }
+    }
+    (None, JoinKind::Inner)
+}
+
+fn join_constraint(op: &ast::JoinOperator) -> Option<&ast::JoinConstraint> {
+    match op {
+        ast::JoinOperator::Join(c)
+        | ast::JoinOperator::Inner(c)
+        | ast::JoinOperator::Left(c)
+        | ast::JoinOperator::LeftOuter(c)
+        | ast::JoinOperator::Right(c)
+        | ast::JoinOperator::RightOuter(c)
+        | ast::JoinOperator::FullOuter(c) => Some(c),
+        _ => None,
+    }
+}
+
+/// The type of a catalog column.
+pub fn column_type(c: &crate::catalog::ColumnDef) -> DataType {
+    let ty = DataType::from_oid(crate::datum::Oid(c.type_oid)).unwrap_or(DataType::Text);
+    match ty {
+        DataType::Varchar { .. } if c.type_mod >= 0 => DataType::Varchar {
+            max_chars: Some(c.type_mod as u32),
+        },
+        t => t,
+    }
+}
+
+/// Where an object name starts in the query text.
+pub fn name_span(n: &ast::ObjectName) -> sqlparser::tokenizer::Span {
+    match n.0.first() {
+        Some(ast::ObjectNamePart::Identifier(i)) => i.span,
+        _ => sqlparser::tokenizer::Span::empty(),
+    }
+}
+
+fn named_scope(
+    table: &str,
+    columns: &[(String, DataType)],
+    aliases: &[String],
+) -> Result<Scope, SqlError> {
+    if aliases.len() > columns.len() {
+        return Err(SqlError::new(
+            code::INVALID_COLUMN_REFERENCE,
+            format!(
+                "table \"{table}\" has {} columns available but {} columns specified",
+                columns.len(),
+                aliases.len()
+            ),
+        ));
+    }
+    Ok(Scope {
+        columns: columns
+            .iter()
+            .enumerate()
+            .map(|(i, (n, t))| {
+                ScopeColumn::new(
+                    Some(table.to_string()),
+                    aliases.get(i).cloned().unwrap_or_else(|| n.clone()),
+                    *t,
+                )
+            })
+            .collect(),
+        aliases: Vec::new(),
+    })
+}
+
+/// Binds a WHERE/ON condition: boolean, no aggregates, no set-returning
+/// calls.
+fn bind_where(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr, SqlError> {
+    let b = bind_plain(e, scope, ctx, "WHERE")?;
+    let b = b.coerce_to(DataType::Bool);
+    if b.ty() != DataType::Bool {
+        return Err(SqlError::new(
+            code::DATATYPE_MISMATCH,
+            format!(
+                "argument of WHERE must be type boolean, not type {}",
+                b.ty().format_type()
+            ),
+        ));
+    }
+    Ok(b)
+}
+
+/// Binds with aggregates and set-returning calls refused (naming `clause`).
+fn bind_plain(
+    e: &ast::Expr,
+    scope: &Scope,
+    ctx: &mut BindCtx<'_>,
+    clause: &'static str,
+) -> Result<Expr, SqlError> {
+    let aggs = std::mem::replace(&mut ctx.aggs, Err(clause));
+    let srfs = std::mem::replace(&mut ctx.srfs, Err(clause));
+    let r = bind(e, scope, ctx);
+    ctx.aggs = aggs;
+    ctx.srfs = srfs;
+    r
+}
+
+/// LIMIT/OFFSET values: bigint, no columns.
+fn bind_count(e: &ast::Expr, ctx: &mut BindCtx<'_>) -> Result<Expr, SqlError> {
+    let b = bind_plain(e, &Scope::default(), ctx, "LIMIT")?;
+    Ok(cast_to(b, DataType::Int8))
+}
+
+/// Reads `ORDER BY 2` / `GROUP BY 1`: a 0-based output position.
+fn output_position(e: &ast::Expr, n: usize) -> Result<Option<usize>, SqlError> {
+    if let ast::Expr::Value(v) = e {
+        if let ast::Value::Number(s, _) = &v.value {
+            let k: usize = s.parse().unwrap_or(0);
+            if k == 0 || k > n {
+                return Err(SqlError::new(
+                    code::INVALID_COLUMN_REFERENCE,
+                    format!("position {s} is not in select list"),
+                ));
+            }
+            return Ok(Some(k - 1));
+        }
+    }
+    Ok(None)
+}
+
+/// `GROUP BY name` where `name` is an output alias and not an input column.
+fn output_alias<'s>(
+    e: &ast::Expr,
+    projection: &'s [ast::SelectItem],
+    scope: &Scope,
+) -> Option<&'s ast::Expr> {
+    let ast::Expr::Identifier(id) = e else {
+        return None;
+    };
+    let name = ident(id);
+    if scope.columns.iter().any(|c| c.name == name) {
+        return None;
+    }
+    projection.iter().find_map(|p| match p {
+        ast::SelectItem::ExprWithAlias { expr, alias } if ident(alias) == name => Some(expr),
+        _ => None,
+    })
+}
+
+fn sort_key(e: Expr, o: &ast::OrderByExpr) -> SortKey {
+    let asc = o.options.asc.unwrap_or(true);
+    SortKey {
+        expr: e,
+        asc,
+        nulls_first: o.options.nulls_first.unwrap_or(!asc),
+    }
+}
+
+/// An untyped literal in an output column is text, as in PostgreSQL.
+fn resolve_unknown(e: Expr) -> Expr {
+    e
+}
+
+/// `e` as `ty`.
+pub fn cast_to(e: Expr, ty: DataType) -> Expr {
+    if e.ty() == ty {
+        return e;
+    }
+    let c = e.coerce_to(ty);
+    if c.ty() == ty {
+        c
+    } else {
+        Expr::Cast(Box::new(c), ty)
+    }
+}
+
+fn project(input: Plan, exprs: Vec<Expr>) -> Plan {
+    Plan::Project {
+        input: Box::new(input),
+        exprs,
+    }
+}
+
+fn join_text(conds: &[&ast::Expr]) -> String {
+    conds
+        .iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+fn and(a: Expr, b: Expr) -> Expr {
+    Expr::Binary(expr::BinOp::And, Box::new(a), Box::new(b), DataType::Bool)
+}
+
+/// Splits `a AND b AND c`.
+pub fn split_and(e: &ast::Expr) -> Vec<&ast::Expr> {
+    match e {
+        ast::Expr::BinaryOp {
+            left,
+            op: ast::BinaryOperator::And,
+            right,
+        } => {
+            let mut v = split_and(left);
+            v.extend(split_and(right));
+            v
+        }
+        ast::Expr::Nested(inner) => match inner.as_ref() {
+            ast::Expr::BinaryOp {
+                op: ast::BinaryOperator::And,
+                ..
+            } => split_and(inner),
+            _ => vec![e],
+        },
+        other => vec![other],
+    }
+}
+
+/// Structural equality of bound expressions.
+pub fn same_expr(a: &Expr, b: &Expr) -> bool {
+    format!("{a:?}") == format!("{b:?}")
+}
+
+/// Collects the current-row columns `e` reads; false when it cannot move
+/// to another row layout (it holds a subquery).
+fn columns_of(e: &Expr, out: &mut Vec<usize>) -> bool {
+    let mut movable = true;
+    visit(e, &mut |x| match x {
+        Expr::Column(i, _) => out.push(*i),
+        Expr::Subquery { .. } => movable = false,
+        _ => {}
+    });
+    movable
+}
+
+/// Calls `f` on `e` and every sub-expression (not into subqueries).
+pub fn visit(e: &Expr, f: &mut dyn FnMut(&Expr)) {
+    f(e);
+    match e {
+        Expr::Literal(..)
+        | Expr::Column(..)
+        | Expr::Param(..)
+        | Expr::Aggregate(..)
+        | Expr::Srf(..)
+        | Expr::Outer { .. } => {}
+        Expr::Coerce(x, _)
+        | Expr::Cast(x, _)
+        | Expr::Not(x)
+        | Expr::Neg(x)
+        | Expr::IsNull(x, _) => visit(x, f),
+        Expr::Binary(_, a, b, _) => {
+            visit(a, f);
+            visit(b, f);
+        }
+        Expr::InList(x, l, _) => {
+            visit(x, f);
+            for y in l {
+                visit(y, f);
+            }
+        }
+        Expr::Like { expr, pattern, .. } => {
+            visit(expr, f);
+            visit(pattern, f);
+        }
+        Expr::Case {
+            operand,
+            whens,
+            otherwise,
+            ..
+        } => {
+            if let Some(o) = operand {
+                visit(o, f);
+            }
+            for (c, r) in whens {
+                visit(c, f);
+                visit(r, f);
+            }
+            if let Some(o) = otherwise {
+                visit(o, f);
+            }
+        }
+        Expr::Call(_, args, _)
+        | Expr::Builtin(_, args, _)
+        | Expr::CatalogCall(_, args, _)
+        | Expr::ArrayCall(_, args, _)
+        | Expr::ArrayCons(args, _) => {
+            for a in args {
+                visit(a, f);
+            }
+        }
+        Expr::AnyArray { lhs, array, .. } => {
+            visit(lhs, f);
+            visit(array, f);
+        }
+        Expr::Subquery { kind, .. } => {
+            if let expr::SubKind::Quantified { lhs, .. } = kind {
+                visit(lhs, f);
+            }
+        }
+    }
+}
+
+/// Rebuilds `e` bottom-up through `f`, which may replace a node (and stop
+/// the descent by returning `Some`).
+pub fn rewrite(
+    e: Expr,
+    f: &mut dyn FnMut(&Expr) -> Result<Option<Expr>, usize>,
+) -> Result<Expr, usize> {
+    if let Some(r) = f(&e)? {
+        return Ok(r);
+    }
+    Ok(match e {
+        Expr::Coerce(x, t) => Expr::Coerce(Box::new(rewrite(*x, f)?), t),
+        Expr::Cast(x, t) => Expr::Cast(Box::new(rewrite(*x, f)?), t),
+        Expr::Not(x) => Expr::Not(Box::new(rewrite(*x, f)?)),
+        Expr::Neg(x) => Expr::Neg(Box::new(rewrite(*x, f)?)),
+        Expr::IsNull(x, n) => Expr::IsNull(Box::new(rewrite(*x, f)?), n),
+        Expr::Binary(op, a, b, t) => {
+            let a = Box::new(rewrite(*a, f)?);
+            Expr::Binary(op, a, Box::new(rewrite(*b, f)?), t)
+        }
+        Expr::InList(x, l, n) => {
+            let x = Box::new(rewrite(*x, f)?);
+            let l = l
+                .into_iter()
+                .map(|y| rewrite(y, f))
+                .collect::<Result<_, _>>()?;
+            Expr::InList(x, l, n)
+        }
+        Expr::Like {
+            expr,
+            pattern,
+            negated,
+            case_insensitive,
+        } => {
+            let expr = Box::new(rewrite(*expr, f)?);
+            Expr::Like {
+                expr,
+                pattern: Box::new(rewrite(*pattern, f)?),
+                negated,
+                case_insensitive,
+            }
+        }
+        Expr::Case {
+            operand,
+            whens,
+            otherwise,
+            ty,
+        } => {
+            let operand = match operand {
+                Some(o) => Some(Box::new(rewrite(*o, f)?)),
+                None => None,
+            };
+            let mut w = Vec::new();
+            for (c, r) in whens {
+                let c = rewrite(c, f)?;
+                w.push((c, rewrite(r, f)?));
+            }
+            let otherwise = match otherwise {
+                Some(o) => Some(Box::new(rewrite(*o, f)?)),
+                None => None,
+            };
+            Expr::Case {
+                operand,
+                whens: w,
+                otherwise,
+                ty,
+            }
+        }
+        Expr::Call(func, args, t) => Expr::Call(
+            func,
+            args.into_iter()
+                .map(|a| rewrite(a, f))
+                .collect::<Result<_, _>>()?,
+            t,
+        ),
+        Expr::Builtin(func, args, t) => Expr::Builtin(
+            func,
+            args.into_iter()
+                .map(|a| rewrite(a, f))
+                .collect::<Result<_, _>>()?,
+            t,
+        ),
+        Expr::CatalogCall(func, args, t) => Expr::CatalogCall(
+            func,
+            args.into_iter()
+                .map(|a| rewrite(a, f))
+                .collect::<Result<_, _>>()?,
+            t,
+        ),
+        Expr::ArrayCall(func, args, t) => Expr::ArrayCall(
+            func,
+            args.into_iter()
+                .map(|a| rewrite(a, f))
+                .collect::<Result<_, _>>()?,
+            t,
+        ),
+        Expr::ArrayCons(args, t) => Expr::ArrayCons(
+            args.into_iter()
+                .map(|a| rewrite(a, f))
+                .collect::<Result<_, _>>()?,
+            t,
+        ),
+        Expr::AnyArray {
+            lhs,
+            op,
+            all,
+            array,
+        } => {
+            let lhs = Box::new(rewrite(*lhs, f)?);
+            Expr::AnyArray {
+                lhs,
+                op,
+                all,
+                array: Box::new(rewrite(*array, f)?),
+            }
+        }
+        Expr::Subquery { sub, kind, offset } => {
+            let kind = match kind {
+                expr::SubKind::Quantified { lhs, op, all } => expr::SubKind::Quantified {
+                    lhs: Box::new(rewrite(*lhs, f)?),
+                    op,
+                    all,
+                },
+                k => k,
+            };
+            Expr::Subquery { sub, kind, offset }
+        }
+        other => other,
+    })
+}
+
+/// Moves `e` from the full FROM row to an item's row starting at `start`.
+fn shift(e: &Expr, start: usize) -> Expr {
+    rewrite(e.clone(), &mut |x| {
+        Ok(match x {
+            Expr::Column(i, t) => Some(Expr::Column(i - start, *t)),
+            _ => None,
+        })
+    })
+    .expect("shift never fails")
+}
+
+fn unshift(e: &Expr, start: usize) -> Expr {
+    rewrite(e.clone(), &mut |x| {
+        Ok(match x {
+            Expr::Column(i, t) => Some(Expr::Column(i + start, *t)),
+            _ => None,
+        })
+    })
+    .expect("unshift never fails")
+}
+
+/// Rewrites an expression over the aggregation's input into one over its
+/// output: group keys and aggregates become columns; subqueries see the
+/// group's input row. Fails with the input column that is neither grouped
+/// nor aggregated.
+fn regroup(e: Expr, group_by: &[Expr], aggs_at: usize, row_at: usize) -> Result<Expr, usize> {
+    rewrite(e, &mut |x| {
+        if let Some(j) = group_by.iter().position(|g| same_expr(g, x)) {
+            return Ok(Some(Expr::Column(j, x.ty())));
+        }
+        match x {
+            Expr::Aggregate(i, t) => Ok(Some(Expr::Column(aggs_at + i, *t))),
+            Expr::Column(i, _) => Err(*i),
+            Expr::Subquery { sub, kind, offset } => {
+                let kind = match kind {
+                    expr::SubKind::Quantified { lhs, op, all } => expr::SubKind::Quantified {
+                        lhs: Box::new(regroup((**lhs).clone(), group_by, aggs_at, row_at)?),
+                        op: *op,
+                        all: *all,
+                    },
+                    k => k.clone(),
+                };
+                Ok(Some(Expr::Subquery {
+                    sub: sub.clone(),
+                    kind,
+                    offset: offset + row_at,
+                }))
+            }
+            _ => Ok(None),
+        }
+    })
+}
+
+/// Replaces set-returning placeholders by the columns appended after the
+/// input row (`base` wide).
+fn resolve_srfs(e: Expr, base: usize) -> Expr {
+    rewrite(e, &mut |x| {
+        Ok(match x {
+            Expr::Srf(i, t) => Some(Expr::Column(base + i, *t)),
+            _ => None,
+        })
+    })
+    .expect("never fails")
+}
+
+/// The width of rows `plan` produces, when it is known from the node.
+fn plan_output_width(plan: &Plan) -> Option<usize> {
+    match plan {
+        Plan::Project { exprs, .. } | Plan::ProjectSet { exprs, .. } => Some(exprs.len()),
+        Plan::Sort { input, .. } | Plan::Limit { input, .. } | Plan::Distinct { input, .. } => {
+            plan_output_width(input)
+        }
+        _ => None,
+    }
+}
+
+/// The input width for a set projection: the aggregation output when
+/// grouped, else the FROM row.
+fn plan_width_hint(plan: &Plan, input_width: usize) -> usize {
+    match plan {
+        Plan::Aggregate { group_by, aggs, .. } => group_by.len() + aggs.len() + input_width,
+        Plan::Filter { input, .. } => plan_width_hint(input, input_width),
+        _ => input_width,
+    }
+}
+
+/// `l = r` with `l` over columns `< width` and `r` over `[width, end)`
+/// (either way round), as (left key, right key over the full row).
+fn equi_sides(e: &Expr, width: usize, end: usize) -> Option<(Expr, Expr)> {
+    let Expr::Binary(expr::BinOp::Eq, a, b, _) = e else {
+        return None;
+    };
+    let side = |x: &Expr| -> Option<bool> {
+        let mut cols = Vec::new();
+        if !columns_of(x, &mut cols) || cols.is_empty() {
+            return None;
+        }
+        if cols.iter().all(|&c| c < width) {
+            Some(false)
+        } else if cols.iter().all(|&c| c >= width && c < end) {
+            Some(true)
+        } else {
+            None
+        }
+    };
+    // Hash keys must compare the same way on both sides: same type.
+    if a.ty() != b.ty() && !(is_int(a.ty()) && is_int(b.ty())) {
+        return None;
+    }
+    match (side(a)?, side(b)?) {
+        (false, true) => Some(((**a).clone(), (**b).clone())),
+        (true, false) => Some(((**b).clone(), (**a).clone())),
+        _ => None,
+    }
+}
+
+fn is_int(t: DataType) -> bool {
+    matches!(t, DataType::Int2 | DataType::Int4 | DataType::Int8)
+        || t.is_reg()
+        || t == DataType::Oid
+}
+
+/// The bound key expressions of `def`'s index `ix`, over the table row.
+pub fn index_exprs(def: &TableDef, keys: &[IndexKey]) -> Option<Vec<Expr>> {
+    let scope = Scope {
+        columns: def
+            .columns
+            .iter()
+            .map(|c| ScopeColumn::new(None, c.name.clone(), column_type(c)))
+            .collect(),
+        aliases: Vec::new(),
+    };
+    let mut params = Vec::new();
+    keys.iter()
+        .map(|k| match k {
+            IndexKey::Column(i) => Some(Expr::Column(*i, column_type(&def.columns[*i]))),
+            IndexKey::Expr(sql) => {
+                let e = sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
+                    .try_with_sql(sql)
+                    .ok()?
+                    .parse_expr()
+                    .ok()?;
+                bind(&e, &scope, &mut BindCtx::new(&mut params)).ok()
+            }
+        })
+        .collect()
+}
+
+/// A condition usable as a key bound: `key op value` with `value` not
+/// reading the table's row.
+struct KeyCond {
+    key: Expr,
+    op: expr::BinOp,
+    value: Expr,
+    text: String,
+}
+
+fn key_conds(conds: &[(Expr, String)]) -> Vec<KeyCond> {
+    let mut out = Vec::new();
+    for (e, text) in conds {
+        let mut push = |key: &Expr, op, value: &Expr| {
+            let mut cols = Vec::new();
+            if columns_of(value, &mut cols) && cols.is_empty() {
+                out.push(KeyCond {
+                    key: key.clone(),
+                    op,
+                    value: value.clone(),
+                    text: text.clone(),
+                });
+            }
+        };
+        if let Expr::Binary(op, a, b, _) = e {
+            use expr::BinOp as B;
+            let flip = |op| match op {
+                B::Lt => B::Gt,
+                B::Le => B::Ge,
+                B::Gt => B::Lt,
+                B::Ge => B::Le,
+                o => o,
+            };
+            match op {
+                B::Eq | B::Lt | B::Le | B::Gt | B::Ge => {
+                    push(a, *op, b);
+                    push(b, flip(*op), a);
+                }
+                B::And => {
+                    // BETWEEN binds to an AND of two bounds.
+                    out.extend(key_conds(&[
+                        ((**a).clone(), text.clone()),
+                        ((**b).clone(), text.clone()),
+                    ]));
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// True when `value` can bound `key` in the key's own type: the same
+/// type, or a narrower number (compared in the wider type anyway).
+fn fits(value: &Expr, key: &Expr) -> bool {
+    let rank = |t: DataType| match t {
+        DataType::Int2 => Some(1),
+        DataType::Int4 => Some(2),
+        DataType::Int8 => Some(3),
+        DataType::Numeric => Some(4),
+        DataType::Float4 => Some(5),
+        DataType::Float8 => Some(6),
+        _ => None,
+    };
+    let (v, k) = (value.ty(), key.ty());
+    v == k
+        || matches!((rank(v), rank(k)), (Some(a), Some(b)) if a < b && b != 5)
+        || matches!(
+            (v, k),
+            (DataType::Varchar { .. }, DataType::Text) | (DataType::Text, DataType::Varchar { .. })
+        )
+}
+
+/// Bounds on a key from conditions: equalities on a prefix, then at most
+/// one range on the next part. Returns (lo, hi, parts used, texts).
+#[allow(clippy::type_complexity)]
+fn key_bounds(
+    keys: &[Expr],
+    conds: &[KeyCond],
+) -> Option<(Bound<Vec<Expr>>, Bound<Vec<Expr>>, usize, Vec<String>)> {
+    let mut prefix = Vec::new();
+    let mut texts = Vec::new();
+    for k in keys {
+        let eq = conds
+            .iter()
+            .find(|c| c.op == expr::BinOp::Eq && same_expr(&c.key, k) && fits(&c.value, k));
+        match eq {
+            Some(c) => {
+                prefix.push(cast_to(c.value.clone(), k.ty()));
+                texts.push(c.text.clone());
+            }
+            None => break,
+        }
+    }
+    let n = prefix.len();
+    let mut lo = if n > 0 {
+        Bound::Included(prefix.clone())
+    } else {
+        Bound::Unbounded
+    };
+    let mut hi = lo.clone();
+    let mut used = n;
+    if let Some(next) = keys.get(n) {
+        for c in conds
+            .iter()
+            .filter(|c| same_expr(&c.key, next) && fits(&c.value, next))
+        {
+            let mut v = prefix.clone();
+            v.push(cast_to(c.value.clone(), next.ty()));
+            match c.op {
+                expr::BinOp::Gt if !matches!(lo, Bound::Included(ref x) | Bound::Excluded(ref x) if x.len() > n) => {
+                    lo = Bound::Excluded(v)
+                }
+                expr::BinOp::Ge if !matches!(lo, Bound::Included(ref x) | Bound::Excluded(ref x) if x.len() > n) => {
+                    lo = Bound::Included(v)
+                }
+                expr::BinOp::Lt if !matches!(hi, Bound::Included(ref x) | Bound::Excluded(ref x) if x.len() > n) => {
+                    hi = Bound::Excluded(v)
+                }
+                expr::BinOp::Le if !matches!(hi, Bound::Included(ref x) | Bound::Excluded(ref x) if x.len() > n) => {
+                    hi = Bound::Included(v)
+                }
+                _ => continue,
+            }
+            used = n + 1;
+            if !texts.contains(&c.text) {
+                texts.push(c.text.clone());
+            }
+        }
+    }
+    if used == 0 {
+        return None;
+    }
+    Some((lo, hi, used, texts))
+}
+
+/// Chooses the access path of a scan from its conditions, and sets its
+/// filter to all of them.
+fn choose_access(scan: &mut Scan, def: &TableDef, conds: Vec<(Expr, String)>) {
+    let kc = key_conds(&conds);
+    let mut best: Option<(usize, bool, Access, Vec<String>)> = None;
+    if !def.primary_key.is_empty() {
+        let keys: Vec<Expr> = def
+            .primary_key
+            .iter()
+            .map(|&i| Expr::Column(i, column_type(&def.columns[i])))
+            .collect();
+        if let Some((lo, hi, used, texts)) = key_bounds(&keys, &kc) {
+            let unique = used == keys.len()
+                && matches!((&lo, &hi), (Bound::Included(a), Bound::Included(b)) if a.len() == keys.len() && b.len() == keys.len());
+            best = Some((used, unique, Access::Pk { lo, hi }, texts));
+        }
+    }
+    for ix in &def.indexes {
+        let Some(keys) = index_exprs(def, &ix.keys) else {
+            continue;
+        };
+        if let Some((lo, hi, used, texts)) = key_bounds(&keys, &kc) {
+            let unique = ix.unique && used == keys.len();
+            let better = match &best {
+                None => true,
+                Some((bu, bunique, _, _)) => !bunique && (unique || used > *bu),
+            };
+            if better {
+                best = Some((
+                    used,
+                    unique,
+                    Access::Index {
+                        id: ix.id,
+                        name: ix.name.clone(),
+                        lo,
+                        hi,
+                    },
+                    texts,
+                ));
+            }
+        }
+    }
+    let filter = conds.iter().map(|(e, _)| e.clone()).reduce(and);
+    scan.filter = filter;
+    match best {
+        Some((_, _, access, texts)) => {
+            scan.access = access;
+            let rest: Vec<String> = conds
+                .iter()
+                .map(|(_, t)| t.clone())
+                .filter(|t| !texts.contains(t))
+                .collect();
+            scan.cond_text = texts
+                .into_iter()
+                .map(|t| format!("Index Cond: ({t})"))
+                .chain(rest.into_iter().map(|t| format!("Filter: ({t})")))
+                .collect();
+        }
+        None => {
+            scan.cond_text = conds
+                .iter()
+                .map(|(_, t)| format!("Filter: ({t})"))
+                .collect();
+        }
+    }
+}
+
+/// The scan an UPDATE or DELETE uses to find its rows: the same access
+/// path choice as a query's.
+pub fn dml_scan(def: Arc<TableDef>, filter: Option<Expr>, text: Option<String>) -> Scan {
+    let alias = def.name.clone();
+    let mut scan = Scan {
+        table: def.clone(),
+        alias,
+        access: Access::Full,
+        filter: None,
+        cond_text: Vec::new(),
+    };
+    if let Some(f) = filter {
+        let mut conds = Vec::new();
+        split_bound_and(f, &mut conds);
+        let text = text.unwrap_or_default();
+        let conds = conds.into_iter().map(|e| (e, text.clone())).collect();
+        choose_access(&mut scan, &def, conds);
+    }
+    scan
+}
+
+fn split_bound_and(e: Expr, out: &mut Vec<Expr>) {
+    match e {
+        Expr::Binary(expr::BinOp::And, a, b, _) => {
+            split_bound_and(*a, out);
+            split_bound_and(*b, out);
+        }
+        other => out.push(other),
+    }
+}
+
+/// An index lookup of `def` for join conditions `outer key = inner key`
+/// (inner keys over the table row).
+fn index_lookup(def: &Arc<TableDef>, alias: &str, conds: &[(Expr, Expr)]) -> Option<Scan> {
+    // Turn `outer = inner` into key conditions whose values read the outer
+    // row: the binder's Column(i) of the outer row.
+    let kc: Vec<KeyCond> = conds
+        .iter()
+        .map(|(outer, inner)| KeyCond {
+            key: inner.clone(),
+            op: expr::BinOp::Eq,
+            value: outer.clone(),
+            text: String::new(),
+        })
+        .collect();
+    type Bounds = (Bound<Vec<Expr>>, Bound<Vec<Expr>>);
+    let pick = |keys: &[Expr]| -> Option<Bounds> {
+        let mut prefix = Vec::new();
+        for k in keys {
+            match kc
+                .iter()
+                .find(|c| same_expr(&c.key, k) && c.value.ty() == k.ty())
+            {
+                Some(c) => prefix.push(c.value.clone()),
+                None => break,
+            }
+        }
+        if prefix.is_empty() {
+            None
+        } else {
+            Some((Bound::Included(prefix.clone()), Bound::Included(prefix)))
+        }
+    };
+    let mk = |access| Scan {
+        table: def.clone(),
+        alias: alias.to_string(),
+        access,
+        filter: None,
+        cond_text: Vec::new(),
+    };
+    if !def.primary_key.is_empty() {
+        let keys: Vec<Expr> = def
+            .primary_key
+            .iter()
+            .map(|&i| Expr::Column(i, column_type(&def.columns[i])))
+            .collect();
+        if let Some((lo, hi)) = pick(&keys) {
+            return Some(mk(Access::Pk { lo, hi }));
+        }
+    }
+    for ix in &def.indexes {
+        let keys = index_exprs(def, &ix.keys)?;
+        if let Some((lo, hi)) = pick(&keys) {
+            return Some(mk(Access::Index {
+                id: ix.id,
+                name: ix.name.clone(),
+                lo,
+                hi,
+            }));
+        }
+    }
+    None
+}
+
+/// The name PostgreSQL gives an output column.
+pub fn output_name(e: &ast::Expr) -> String {
+    match e {
+        ast::Expr::Identifier(i) => ident(i),
+        ast::Expr::CompoundIdentifier(parts) => parts.last().map(ident).unwrap_or_default(),
+        ast::Expr::Function(f) => f
+            .name
+            .0
+            .last()
+            .map(|p| match p {
+                ast::ObjectNamePart::Identifier(i) => ident(i),
+                other => other.to_string().to_lowercase(),
+            })
+            .unwrap_or_default(),
+        ast::Expr::Cast {
+            expr,
+            kind,
+            data_type,
+            ..
+        } => match expr.as_ref() {
+            // `'x'::text` is named after the type, `col::text` after the
+            // column.
+            ast::Expr::Value(_) | ast::Expr::TypedString { .. } => type_column_name(data_type),
+            inner if matches!(kind, ast::CastKind::DoubleColon | ast::CastKind::Cast) => {
+                let n = output_name(inner);
+                if n == "?column?" {
+                    type_column_name(data_type)
+                } else {
+                    n
+                }
+            }
+            inner => output_name(inner),
+        },
+        ast::Expr::Nested(inner) => output_name(inner),
+        ast::Expr::Case { .. } => "case".into(),
+        ast::Expr::Exists { .. } => "exists".into(),
+        ast::Expr::Subquery(q) => match q.body.as_ref() {
+            ast::SetExpr::Select(s) => match s.projection.first() {
+                Some(ast::SelectItem::ExprWithAlias { alias, .. }) => ident(alias),
+                Some(ast::SelectItem::UnnamedExpr(x)) => output_name(x),
+                _ => "?column?".into(),
+            },
+            _ => "?column?".into(),
+        },
+        ast::Expr::Extract { .. } => "extract".into(),
+        ast::Expr::Substring { .. } => "substring".into(),
+        ast::Expr::Position { .. } => "position".into(),
+        ast::Expr::Trim { .. } => "btrim".into(),
+        ast::Expr::Ceil { .. } => "ceil".into(),
+        ast::Expr::Floor { .. } => "floor".into(),
+        ast::Expr::TypedString(ts) => type_column_name(&ts.data_type),
+        ast::Expr::Interval(_) => "interval".into(),
+        ast::Expr::Array(_) => "array".into(),
+        _ => "?column?".into(),
+    }
+}
+
+fn type_column_name(t: &ast::DataType) -> String {
+    match expr::data_type(t) {
+        Ok(ty) => match ty {
+            DataType::Int2 => "int2".into(),
+            DataType::Int4 => "int4".into(),
+            DataType::Int8 => "int8".into(),
+            DataType::Float4 => "float4".into(),
+            DataType::Float8 => "float8".into(),
+            DataType::Bool => "bool".into(),
+            DataType::Varchar { .. } => "varchar".into(),
+            DataType::Timestamp => "timestamp".into(),
+            DataType::TimestampTz => "timestamptz".into(),
+            other => other.format_type(),
+        },
+        Err(_) => "?column?".into(),
+    }
+}
+
+fn ident(i: &ast::Ident) -> String {
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_lowercase()
+    }
+}
+
+fn first_words(s: &str) -> String {
+    s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+/// The plan as EXPLAIN prints it (PostgreSQL's text format, without costs).
+pub fn explain(q: &Query, stmt: &Statement) -> Vec<String> {
+    let mut out = Vec::new();
+    explain_node(&q.root, 0, true, &mut out);
+    for (i, cte) in stmt.ctes.iter().enumerate() {
+        out.push(format!("  CTE {}", cte_label(i)));
+        explain_node(&cte.query.root, 2, false, &mut out);
+    }
+    out
+}
+
+fn cte_label(i: usize) -> String {
+    format!("#{}", i + 1)
+}
+
+/// Adds node `p` at `depth` (0 = root).
+fn explain_node(p: &Plan, depth: usize, first: bool, out: &mut Vec<String>) {
+    // Nodes PostgreSQL does not show.
+    if let Plan::Project { input, .. } = p {
+        return explain_node(input, depth, first, out);
+    }
+    let (indent, detail) = if depth == 0 {
+        (String::new(), "  ".to_string())
+    } else {
+        let pad = " ".repeat(depth * 6 - 4);
+        (format!("{pad}->  "), format!("{pad}      "))
+    };
+    let _ = first;
+    let mut line = |s: String| out.push(format!("{indent}{s}"));
+    match p {
+        Plan::Result => line("Result".into()),
+        Plan::Values { .. } => line("Values Scan on \"*VALUES*\"".into()),
+        Plan::Scan(scan) => {
+            line(scan_label(scan));
+            for c in &scan.cond_text {
+                out.push(format!("{detail}{c}"));
+            }
+        }
+        Plan::Function { func, .. } => line(format!("Function Scan on {}", srf_name(*func))),
+        Plan::Cte { name, .. } => line(format!("CTE Scan on {name}")),
+        Plan::Virtual(vt) => line(format!("Function Scan on {}", vt.name)),
+        Plan::Filter { input, text, .. } => {
+            // The filter shows on the node below it.
+            let at = out.len();
+            explain_node(input, depth, first, out);
+            out.insert(at + 1, format!("{detail}Filter: ({text})"));
+        }
+        Plan::Project { .. } => unreachable!("handled above"),
+        Plan::ProjectSet { input, .. } => {
+            line("ProjectSet".into());
+            explain_node(input, depth + 1, true, out);
+        }
+        Plan::NestedLoop {
+            kind, left, right, ..
+        } => {
+            line(match kind {
+                JoinKind::Inner => "Nested Loop".into(),
+                JoinKind::Left => "Nested Loop Left Join".into(),
+                JoinKind::Right => "Nested Loop Right Join".into(),
+                JoinKind::Full => "Nested Loop Full Join".into(),
+            });
+            explain_node(left, depth + 1, true, out);
+            explain_node(right, depth + 1, false, out);
+        }
+        Plan::HashJoin {
+            kind, left, right, ..
+        } => {
+            line(match kind {
+                JoinKind::Inner => "Hash Join".into(),
+                JoinKind::Left => "Hash Left Join".into(),
+                JoinKind::Right => "Hash Right Join".into(),
+                JoinKind::Full => "Hash Full Join".into(),
+            });
+            explain_node(left, depth + 1, true, out);
+            let pad = " ".repeat((depth + 1) * 6 - 4);
+            out.push(format!("{pad}->  Hash"));
+            explain_node(right, depth + 2, false, out);
+        }
+        Plan::IndexJoin {
+            kind, left, scan, ..
+        } => {
+            line(match kind {
+                JoinKind::Inner => "Nested Loop".into(),
+                _ => "Nested Loop Left Join".into(),
+            });
+            explain_node(left, depth + 1, true, out);
+            let pad = " ".repeat((depth + 1) * 6 - 4);
+            out.push(format!("{pad}->  {}", scan_label(scan)));
+            for c in &scan.cond_text {
+                out.push(format!("{pad}      {c}"));
+            }
+        }
+        Plan::Aggregate {
+            input, group_by, ..
+        } => {
+            line(if group_by.is_empty() {
+                "Aggregate".into()
+            } else {
+                "HashAggregate".into()
+            });
+            explain_node(input, depth + 1, true, out);
+        }
+        Plan::Sort { input, .. } => {
+            line("Sort".into());
+            explain_node(input, depth + 1, true, out);
+        }
+        Plan::Distinct { input, .. } => {
+            line("Unique".into());
+            explain_node(input, depth + 1, true, out);
+        }
+        Plan::Limit { input, .. } => {
+            line("Limit".into());
+            explain_node(input, depth + 1, true, out);
+        }
+        Plan::SetOp {
+            op,
+            all,
+            left,
+            right,
+        } => {
+            line(match (op, all) {
+                (SetOpKind::Union, true) => "Append".into(),
+                (SetOpKind::Union, false) => "HashAggregate".into(),
+                (SetOpKind::Intersect, a) => {
+                    format!("HashSetOp Intersect{}", if *a { " All" } else { "" })
+                }
+                (SetOpKind::Except, a) => {
+                    format!("HashSetOp Except{}", if *a { " All" } else { "" })
+                }
+            });
+            explain_node(left, depth + 1, true, out);
+            explain_node(right, depth + 1, false, out);
+        }
+    }
+}
+
+fn scan_label(scan: &Scan) -> String {
+    let on = if scan.alias == scan.table.name {
+        scan.table.name.clone()
+    } else {
+        format!("{} {}", scan.table.name, scan.alias)
+    };
+    match &scan.access {
+        Access::Full => format!("Seq Scan on {on}"),
+        Access::Pk { .. } => format!("Index Scan using {}_pkey on {on}", scan.table.name),
+        Access::Index { name, .. } => format!("Index Scan using {name} on {on}"),
+    }
+}
+
+fn srf_name(f: SrfFunc) -> &'static str {
+    match f {
+        SrfFunc::GenerateSeries => "generate_series",
+        SrfFunc::JsonbArrayElements => "jsonb_array_elements",
+        SrfFunc::JsonbArrayElementsText => "jsonb_array_elements_text",
+        SrfFunc::JsonbEach => "jsonb_each",
+        SrfFunc::JsonbEachText => "jsonb_each_text",
+        SrfFunc::JsonbObjectKeys => "jsonb_object_keys",
+        SrfFunc::Unnest => "unnest",
+    }
+}

@@ -1,0 +1,614 @@
+//! Session settings (GUCs): the parameters `SET`, `SHOW` and `RESET` act on,
+//! with PostgreSQL's names, defaults, validation and display forms, and the
+//! ones reported to the client in ParameterStatus when they change.
+//!
+//! Only settings Sextant honours or clients routinely set are known; any
+//! other name without a dot is 42704, as in PostgreSQL, and dotted names
+//! (`myapp.tenant`) are free-form placeholders.
+
+use std::collections::BTreeMap;
+
+use crate::pgtext::TimeZone;
+use crate::sql::error::{code, SqlError};
+
+/// How a setting's values are checked and shown.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    /// Any text.
+    Text,
+    /// on/off.
+    Bool,
+    /// An integer in a range.
+    Int(i64, i64),
+    /// Milliseconds, shown as PostgreSQL shows time settings (`5s`).
+    Millis,
+    /// One of a list (lower case).
+    Enum(&'static [&'static str]),
+    /// Cannot be changed.
+    ReadOnly,
+    /// A time zone.
+    TimeZone,
+    /// DateStyle.
+    DateStyle,
+    /// client_encoding.
+    Encoding,
+}
+
+/// One known setting.
+struct Guc {
+    /// The name as PostgreSQL spells it in SHOW ALL and ParameterStatus.
+    name: &'static str,
+    /// Default value, in display form.
+    default: &'static str,
+    /// Sent to the client in ParameterStatus when it changes.
+    reported: bool,
+    kind: Kind,
+    description: &'static str,
+}
+
+const GUCS: &[Guc] = &[
+    Guc {
+        name: "application_name",
+        default: "",
+        reported: true,
+        kind: Kind::Text,
+        description: "Sets the application name to be reported in statistics and logs.",
+    },
+    Guc {
+        name: "client_encoding",
+        default: "UTF8",
+        reported: true,
+        kind: Kind::Encoding,
+        description: "Sets the client's character set encoding.",
+    },
+    Guc {
+        name: "DateStyle",
+        default: "ISO, MDY",
+        reported: true,
+        kind: Kind::DateStyle,
+        description: "Sets the display format for date and time values.",
+    },
+    Guc {
+        name: "default_transaction_isolation",
+        default: "read committed",
+        reported: false,
+        kind: Kind::Enum(&[
+            "read committed",
+            "repeatable read",
+            "serializable",
+            "read uncommitted",
+        ]),
+        description: "Sets the transaction isolation level of each new transaction.",
+    },
+    Guc {
+        name: "default_transaction_read_only",
+        default: "off",
+        reported: true,
+        kind: Kind::Bool,
+        description: "Sets the default read-only status of new transactions.",
+    },
+    Guc {
+        name: "extra_float_digits",
+        default: "1",
+        reported: false,
+        kind: Kind::Int(-15, 3),
+        description: "Sets the number of digits displayed for floating-point values.",
+    },
+    Guc {
+        name: "idle_in_transaction_session_timeout",
+        default: "0",
+        reported: false,
+        kind: Kind::Millis,
+        description: "Sets the maximum allowed idle time between queries, when in a transaction.",
+    },
+    Guc {
+        name: "in_hot_standby",
+        default: "off",
+        reported: true,
+        kind: Kind::ReadOnly,
+        description: "Shows whether hot standby is currently active.",
+    },
+    Guc {
+        name: "integer_datetimes",
+        default: "on",
+        reported: true,
+        kind: Kind::ReadOnly,
+        description: "Shows whether datetimes are integer based.",
+    },
+    Guc {
+        name: "IntervalStyle",
+        default: "postgres",
+        reported: true,
+        kind: Kind::Enum(&["postgres"]),
+        description: "Sets the display format for interval values.",
+    },
+    Guc {
+        name: "is_superuser",
+        default: "on",
+        reported: true,
+        kind: Kind::ReadOnly,
+        description: "Shows whether the current user is a superuser.",
+    },
+    Guc {
+        name: "lock_timeout",
+        default: "0",
+        reported: false,
+        kind: Kind::Millis,
+        description: "Sets the maximum allowed duration of any wait for a lock.",
+    },
+    Guc {
+        name: "max_identifier_length",
+        default: "63",
+        reported: false,
+        kind: Kind::ReadOnly,
+        description: "Shows the maximum identifier length.",
+    },
+    Guc {
+        name: "search_path",
+        default: "\"$user\", public",
+        reported: false,
+        kind: Kind::Text,
+        description: "Sets the schema search order for names that are not schema-qualified.",
+    },
+    Guc {
+        name: "server_encoding",
+        default: "UTF8",
+        reported: true,
+        kind: Kind::ReadOnly,
+        description: "Shows the server (database) character set encoding.",
+    },
+    Guc {
+        name: "server_version",
+        default: crate::sql::session::SERVER_VERSION,
+        reported: true,
+        kind: Kind::ReadOnly,
+        description: "Shows the server version.",
+    },
+    Guc {
+        name: "server_version_num",
+        default: "150000",
+        reported: false,
+        kind: Kind::ReadOnly,
+        description: "Shows the server version as an integer.",
+    },
+    Guc {
+        name: "standard_conforming_strings",
+        default: "on",
+        reported: true,
+        kind: Kind::Enum(&["on"]),
+        description: "Causes '...' strings to treat backslashes literally.",
+    },
+    Guc {
+        name: "statement_timeout",
+        default: "0",
+        reported: false,
+        kind: Kind::Millis,
+        description: "Sets the maximum allowed duration of any statement.",
+    },
+    Guc {
+        name: "TimeZone",
+        default: "UTC",
+        reported: true,
+        kind: Kind::TimeZone,
+        description: "Sets the time zone for displaying and interpreting time stamps.",
+    },
+    Guc {
+        name: "transaction_isolation",
+        default: "read committed",
+        reported: false,
+        kind: Kind::Enum(&[
+            "read committed",
+            "repeatable read",
+            "serializable",
+            "read uncommitted",
+        ]),
+        description: "Sets the current transaction's isolation level.",
+    },
+    Guc {
+        name: "transaction_read_only",
+        default: "off",
+        reported: false,
+        kind: Kind::Bool,
+        description: "Sets the current transaction's read-only status.",
+    },
+    Guc {
+        name: "work_mem",
+        default: "4MB",
+        reported: false,
+        kind: Kind::Text,
+        description: "Sets the maximum memory to be used for query workspaces.",
+    },
+    Guc {
+        name: "bytea_output",
+        default: "hex",
+        reported: false,
+        kind: Kind::Enum(&["hex"]),
+        description: "Sets the output format for bytea.",
+    },
+    Guc {
+        name: "session_authorization",
+        default: "",
+        reported: true,
+        kind: Kind::ReadOnly,
+        description: "Sets the session user name.",
+    },
+];
+
+fn find(name: &str) -> Option<&'static Guc> {
+    // SHOW TRANSACTION ISOLATION LEVEL and friends.
+    let name = match name {
+        "transaction isolation level" => "transaction_isolation",
+        "time zone" => "timezone",
+        other => other,
+    };
+    GUCS.iter().find(|g| g.name.eq_ignore_ascii_case(name))
+}
+
+/// A session's settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    values: BTreeMap<&'static str, String>,
+    custom: BTreeMap<String, String>,
+    /// Reported settings changed since the client was last told.
+    changed: Vec<(String, String)>,
+}
+
+impl Settings {
+    /// Defaults, with the session user filled in.
+    pub fn new(user: &str) -> Settings {
+        let mut values = BTreeMap::new();
+        for g in GUCS {
+            values.insert(g.name, g.default.to_string());
+        }
+        values.insert("session_authorization", user.to_string());
+        Settings {
+            values,
+            custom: BTreeMap::new(),
+            changed: Vec::new(),
+        }
+    }
+
+    /// The value of `name` as SHOW prints it.
+    pub fn get(&self, name: &str) -> Result<String, SqlError> {
+        if let Some(g) = find(name) {
+            return Ok(self.values[g.name].clone());
+        }
+        self.custom
+            .get(&name.to_lowercase())
+            .cloned()
+            .ok_or_else(|| unrecognized(name))
+    }
+
+    /// The name PostgreSQL shows for `name` (SHOW's column title): the
+    /// setting's own spelling (`SHOW timezone` is titled `TimeZone`).
+    pub fn display_name(name: &str) -> String {
+        find(name).map_or(name.to_lowercase(), |g| g.name.to_string())
+    }
+
+    /// Sets `name` to `value` (as written, quotes removed); `None` resets.
+    pub fn set(&mut self, name: &str, value: Option<&str>) -> Result<(), SqlError> {
+        let Some(g) = find(name) else {
+            if !name.contains('.') {
+                return Err(unrecognized(name));
+            }
+            match value {
+                Some(v) => self.custom.insert(name.to_lowercase(), v.to_string()),
+                None => self.custom.remove(&name.to_lowercase()),
+            };
+            return Ok(());
+        };
+        let v = match value {
+            None => g.default.to_string(),
+            Some(v) => normalize(g, v)?,
+        };
+        if self.values[g.name] != v {
+            if g.reported {
+                self.changed.push((g.name.to_string(), v.clone()));
+            }
+            self.values.insert(g.name, v);
+        }
+        Ok(())
+    }
+
+    /// Resets every setting.
+    pub fn reset_all(&mut self) {
+        for g in GUCS {
+            if !matches!(g.kind, Kind::ReadOnly) {
+                let _ = self.set(g.name, None);
+            }
+        }
+        self.custom.clear();
+    }
+
+    /// Reported settings that changed since the last call.
+    pub fn take_changed(&mut self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.changed)
+    }
+
+    /// Every setting: (name, value, description), as SHOW ALL lists them.
+    pub fn all(&self) -> Vec<(String, String, String)> {
+        let mut v: Vec<(String, String, String)> = GUCS
+            .iter()
+            .map(|g| {
+                (
+                    g.name.to_string(),
+                    self.values[g.name].clone(),
+                    g.description.to_string(),
+                )
+            })
+            .collect();
+        v.sort_by_key(|(n, _, _)| n.to_lowercase());
+        v
+    }
+
+    /// Every setting by lower-case name (for pg_settings and
+    /// current_setting).
+    pub fn map(&self) -> BTreeMap<String, String> {
+        let mut m: BTreeMap<String, String> = self
+            .values
+            .iter()
+            .map(|(k, v)| (k.to_lowercase(), v.clone()))
+            .collect();
+        m.extend(self.custom.clone());
+        m
+    }
+
+    /// The session time zone.
+    pub fn time_zone(&self) -> TimeZone {
+        TimeZone::parse_setting(&self.values["TimeZone"]).unwrap_or(TimeZone::UTC)
+    }
+
+    /// `statement_timeout` in milliseconds (0 = none).
+    pub fn statement_timeout_ms(&self) -> u64 {
+        parse_millis(&self.values["statement_timeout"]).unwrap_or(0)
+    }
+
+    /// The startup parameters a client sends (`application_name`,
+    /// `DateStyle`, `options=-c name=value`), applied as SETs; unknown
+    /// ones are ignored as PostgreSQL ignores none… but reports as errors:
+    /// here a bad value fails the connection attempt.
+    pub fn apply_startup(&mut self, name: &str, value: &str) -> Result<(), SqlError> {
+        match name {
+            "user" | "database" | "replication" => Ok(()),
+            "options" => {
+                // `-c name=value` pairs, or `--name=value`.
+                let mut words = value.split_whitespace();
+                while let Some(w) = words.next() {
+                    let kv = if w == "-c" {
+                        words.next().unwrap_or("")
+                    } else if let Some(rest) = w.strip_prefix("-c") {
+                        rest
+                    } else if let Some(rest) = w.strip_prefix("--") {
+                        rest
+                    } else {
+                        continue;
+                    };
+                    if let Some((k, v)) = kv.split_once('=') {
+                        self.set(&k.replace('-', "_"), Some(v))?;
+                    }
+                }
+                self.changed.clear();
+                Ok(())
+            }
+            other => {
+                let r = self.set(other, Some(value));
+                self.changed.clear();
+                r
+            }
+        }
+    }
+}
+
+fn unrecognized(name: &str) -> SqlError {
+    SqlError::new(
+        code::UNDEFINED_OBJECT,
+        format!(
+            "unrecognized configuration parameter \"{}\"",
+            name.to_lowercase()
+        ),
+    )
+}
+
+fn invalid(g: &Guc, value: &str) -> SqlError {
+    SqlError::new(
+        code::INVALID_PARAMETER_VALUE,
+        format!("invalid value for parameter \"{}\": \"{value}\"", g.name),
+    )
+}
+
+/// Checks `value` for `g` and returns its display form.
+fn normalize(g: &Guc, value: &str) -> Result<String, SqlError> {
+    let v = value.trim();
+    Ok(match g.kind {
+        Kind::Text => v.to_string(),
+        Kind::ReadOnly => {
+            return Err(SqlError::new(
+                code::CANT_CHANGE_RUNTIME_PARAM,
+                format!("parameter \"{}\" cannot be changed", g.name.to_lowercase()),
+            ))
+        }
+        Kind::Bool => match v.to_lowercase().as_str() {
+            "on" | "true" | "yes" | "1" | "t" | "y" => "on".into(),
+            "off" | "false" | "no" | "0" | "f" | "n" => "off".into(),
+            _ => {
+                return Err(SqlError::new(
+                    code::INVALID_PARAMETER_VALUE,
+                    format!(
+                        "parameter \"{}\" requires a Boolean value",
+                        g.name.to_lowercase()
+                    ),
+                ))
+            }
+        },
+        Kind::Int(lo, hi) => {
+            let n: i64 = v.parse().map_err(|_| {
+                SqlError::new(
+                    code::INVALID_PARAMETER_VALUE,
+                    format!(
+                        "invalid value for parameter \"{}\": \"{v}\"",
+                        g.name.to_lowercase()
+                    ),
+                )
+            })?;
+            if n < lo || n > hi {
+                return Err(SqlError::new(
+                    code::INVALID_PARAMETER_VALUE,
+                    format!(
+                        "{n} is outside the valid range for parameter \"{}\" ({lo} .. {hi})",
+                        g.name.to_lowercase()
+                    ),
+                ));
+            }
+            n.to_string()
+        }
+        Kind::Millis => {
+            let ms = parse_millis(v).ok_or_else(|| {
+                SqlError::new(
+                    code::INVALID_PARAMETER_VALUE,
+                    format!("invalid value for parameter \"{}\": \"{v}\"", g.name.to_lowercase()),
+                )
+                .with_hint("Valid units for this parameter are \"us\", \"ms\", \"s\", \"min\", \"h\", and \"d\".")
+            })?;
+            show_millis(ms)
+        }
+        Kind::Enum(options) => {
+            let l = v.to_lowercase();
+            if !options.contains(&l.as_str()) {
+                return Err(if options.len() == 1 {
+                    SqlError::new(
+                        code::FEATURE_NOT_SUPPORTED,
+                        format!("{} \"{v}\" is not supported", g.name),
+                    )
+                } else {
+                    invalid(g, v)
+                });
+            }
+            l
+        }
+        Kind::TimeZone => {
+            let tz = if v.eq_ignore_ascii_case("local") || v.eq_ignore_ascii_case("default") {
+                "UTC".to_string()
+            } else {
+                v.to_string()
+            };
+            TimeZone::parse_setting(&tz).map_err(|_| invalid(g, v))?;
+            if tz.eq_ignore_ascii_case("utc") {
+                "UTC".into()
+            } else {
+                tz
+            }
+        }
+        Kind::DateStyle => {
+            let mut style = "ISO";
+            let mut order = "MDY";
+            for part in v.split(',').map(|p| p.trim().to_uppercase()) {
+                match part.as_str() {
+                    "ISO" => style = "ISO",
+                    "MDY" | "US" | "NONEURO" | "NONEUROPEAN" => order = "MDY",
+                    "DMY" | "EURO" | "EUROPEAN" => order = "DMY",
+                    "YMD" => order = "YMD",
+                    "SQL" | "POSTGRES" | "GERMAN" => {
+                        return Err(SqlError::new(
+                            code::FEATURE_NOT_SUPPORTED,
+                            format!("DateStyle \"{part}\" is not supported (only ISO output)"),
+                        ))
+                    }
+                    "DEFAULT" => {}
+                    _ => return Err(invalid(g, v)),
+                }
+            }
+            format!("{style}, {order}")
+        }
+        Kind::Encoding => {
+            let l = v.to_lowercase().replace(['-', '_'], "");
+            if l == "utf8" || l == "unicode" {
+                "UTF8".into()
+            } else {
+                return Err(SqlError::new(
+                    code::FEATURE_NOT_SUPPORTED,
+                    format!("conversion between {v} and UTF8 is not supported"),
+                ));
+            }
+        }
+    })
+}
+
+/// A time setting in milliseconds: `5000`, `5s`, `1min`, `250ms`.
+pub fn parse_millis(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let ms = match unit.trim() {
+        "" | "ms" => n,
+        "s" => n * 1000.0,
+        "min" => n * 60_000.0,
+        "h" => n * 3_600_000.0,
+        "d" => n * 86_400_000.0,
+        "us" => n / 1000.0,
+        _ => return None,
+    };
+    (ms >= 0.0 && ms <= f64::from(i32::MAX)).then_some(ms.round() as u64)
+}
+
+/// Milliseconds as PostgreSQL shows a time setting: the largest exact unit.
+fn show_millis(ms: u64) -> String {
+    if ms == 0 {
+        return "0".into();
+    }
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("min", 60_000),
+        ("s", 1000),
+    ] {
+        if ms.is_multiple_of(size) {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_show_as_postgresql_shows_them() {
+        let mut s = Settings::new("u");
+        s.set("statement_timeout", Some("5000")).unwrap();
+        assert_eq!(s.get("statement_timeout").unwrap(), "5s");
+        s.set("statement_timeout", Some("90s")).unwrap();
+        assert_eq!(s.get("statement_timeout").unwrap(), "90s");
+        s.set("statement_timeout", Some("2min")).unwrap();
+        assert_eq!(s.get("statement_timeout").unwrap(), "2min");
+        assert_eq!(s.statement_timeout_ms(), 120_000);
+        s.set("datestyle", Some("iso, dmy")).unwrap();
+        assert_eq!(s.get("DateStyle").unwrap(), "ISO, DMY");
+        assert_eq!(
+            s.take_changed(),
+            [("DateStyle".to_string(), "ISO, DMY".to_string())]
+        );
+        assert_eq!(s.get("nope").unwrap_err().code, "42704");
+        assert_eq!(
+            s.set("server_version", Some("1")).unwrap_err().code,
+            "55P02"
+        );
+        assert_eq!(
+            s.set("statement_timeout", Some("soon")).unwrap_err().code,
+            "22023"
+        );
+        s.set("myapp.tenant", Some("7")).unwrap();
+        assert_eq!(s.get("myapp.tenant").unwrap(), "7");
+        s.set("TimeZone", Some("utc")).unwrap();
+        assert_eq!(s.get("timezone").unwrap(), "UTC");
+        assert_eq!(
+            s.set("TimeZone", Some("Mars/Base")).unwrap_err().code,
+            "22023"
+        );
+        s.reset_all();
+        assert_eq!(s.get("statement_timeout").unwrap(), "0");
+    }
+}

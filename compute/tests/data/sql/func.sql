@@ -1,0 +1,152 @@
+-- Scalar functions and operators: CASE, casts, dates and times, intervals,
+-- strings, pattern matching, generate_series.
+
+-- case: case_expressions (extended)
+CREATE TABLE t (id int PRIMARY KEY, n int);
+INSERT INTO t VALUES (1, -5), (2, 0), (3, 7), (4, NULL);
+SELECT id, CASE WHEN n < 0 THEN 'neg' WHEN n = 0 THEN 'zero' ELSE 'pos' END FROM t ORDER BY id;
+SELECT id, CASE n WHEN 0 THEN 'zero' WHEN 7 THEN 'seven' END AS name FROM t ORDER BY id;
+SELECT id, CASE WHEN n IS NULL THEN 0 ELSE n * 2 END AS doubled FROM t ORDER BY id;
+SELECT CASE WHEN true THEN 1 ELSE 'x' END;
+SELECT CASE WHEN false THEN 1 / 0 ELSE 2 END;
+SELECT sum(CASE WHEN n > 0 THEN 1 ELSE 0 END) AS positives FROM t;
+
+-- case: coalesce_nullif_greatest
+SELECT coalesce(NULL, NULL, 3, 4), coalesce(NULL::text, 'dflt'), nullif(1, 1), nullif(1, 2);
+SELECT greatest(1, 5, 3), least(1, 5, 3), greatest('a', 'b'), greatest(1, NULL), least(NULL::int, NULL);
+
+-- case: casts (extended)
+SELECT '42'::int, '42'::bigint + 1, CAST('7' AS smallint), 3.7::int, (-3.5)::int, 2.5::int;
+SELECT '3.25'::float8, '1e3'::float8, 1::float8 / 3, '0.1'::float4, 10::numeric / 4;
+SELECT 42::text, 3.5::text, true::text, 'yes'::boolean, 'f'::boolean, 1::boolean;
+SELECT '2024-02-29'::date, '2024-02-29 13:14:15'::timestamp, '2024-02-29 13:14:15+02'::timestamptz;
+SELECT '{"a": 1}'::jsonb, '[1, 2]'::json, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid;
+SELECT 12.345::numeric(5, 2), 'abc'::varchar(2), 'abc'::char(5) || '|';
+SELECT '1 day 2 hours'::interval, '90 minutes'::interval, 'P1Y2M'::interval;
+SELECT int '5', text 'x', date '2024-01-01', timestamptz '2024-01-01 00:00:00+00';
+SELECT pg_typeof(1), pg_typeof(1.5), pg_typeof('x'::text), pg_typeof(1::bigint + 1), pg_typeof(now());
+
+-- case: cast_errors
+SELECT 'abc'::int;
+SELECT '12.5'::int;
+SELECT ''::int;
+SELECT '99999999999'::int;
+SELECT 32768::smallint;
+SELECT 'nan'::numeric::int;
+SELECT 'x'::boolean;
+SELECT '2024-13-01'::date;
+SELECT 'not a date'::timestamptz;
+SELECT '{"a":'::jsonb;
+SELECT 'zz'::uuid;
+SELECT '1 fortnight'::interval;
+SELECT 1::jsonb;
+SELECT '1'::nosuchtype;
+
+-- case: arithmetic_errors
+SELECT 1 / 0;
+SELECT 1 % 0;
+SELECT 1.5 / 0;
+SELECT 1::float8 / 0;
+SELECT 2147483647 + 1;
+SELECT 9223372036854775807::bigint * 2;
+SELECT -32768::smallint;
+SELECT (-32768)::smallint * -1;
+SELECT sqrt(-1);
+SELECT 'a' + 1;
+
+-- case: numeric_functions (extended)
+SELECT abs(-3), abs(-2.5), round(2.5), round(-2.5), round(3.14159, 2), round(2.5::float8), trunc(-2.7), ceil(2.1), floor(-2.1);
+SELECT mod(7, 3), power(2, 10), sqrt(16), sign(-4), div(7, 2), 7 / 2.0;
+SELECT 0.1 + 0.2, 0.1::float8 + 0.2::float8, 1e20::float8, 1.0 / 3, 100::numeric;
+SELECT 'Infinity'::float8, '-inf'::float8, 'NaN'::float8, 1e-5::float8, 123456789012345678::float8;
+
+-- case: string_functions (extended)
+SELECT length('hello'), char_length('héllo'), octet_length('héllo'), upper('abc'), lower('ABC'), initcap('hello world');
+SELECT substr('abcdef', 2, 3), substring('abcdef' from 3), substring('abcdef', 2), left('abcdef', 2), right('abcdef', 2);
+SELECT position('c' in 'abcd'), strpos('abcd', 'd'), replace('a-b-c', '-', '+'), repeat('ab', 3), reverse('abc');
+SELECT trim('  x  '), ltrim('  x'), rtrim('x  '), trim(both 'x' from 'xxaxx'), btrim('--a--', '-'), lpad('7', 3, '0'), rpad('ab', 4, '.');
+SELECT split_part('a,b,c', ',', 2), split_part('a,b,c', ',', 5), concat('a', NULL, 'b', 1), concat_ws('-', 'a', NULL, 'b');
+SELECT 'a' || 1, 1 || 'a', md5('abc'), to_hex(255), chr(65), ascii('A');
+SELECT format('%s has %s items', 'cart', 3), format('%I.%L', 'Tab', 'it''s'), quote_ident('a b'), quote_literal('x''y');
+SELECT starts_with('sextant', 'sex'), 'abc' < 'abd', 'B' < 'a', 'abc' = 'abc ';
+
+-- case: like_and_regex (extended)
+CREATE TABLE t (id int PRIMARY KEY, s text);
+INSERT INTO t VALUES (1, 'apple'), (2, 'Apricot'), (3, 'banana'), (4, 'a_b'), (5, 'a%b'), (6, NULL);
+SELECT id FROM t WHERE s LIKE 'a%' ORDER BY id;
+SELECT id FROM t WHERE s ILIKE 'a%' ORDER BY id;
+SELECT id FROM t WHERE s NOT LIKE '%an%' ORDER BY id;
+SELECT id FROM t WHERE s NOT ILIKE 'A%' ORDER BY id;
+SELECT id FROM t WHERE s LIKE 'a\_b' ORDER BY id;
+SELECT id FROM t WHERE s LIKE 'a!%b' ESCAPE '!' ORDER BY id;
+SELECT id FROM t WHERE s LIKE '_pple';
+SELECT id FROM t WHERE s ~ '^a' ORDER BY id;
+SELECT id FROM t WHERE s ~* '^a' ORDER BY id;
+SELECT id FROM t WHERE s !~ 'an' ORDER BY id;
+SELECT id FROM t WHERE s !~* 'AN' ORDER BY id;
+SELECT id FROM t WHERE s ~ '(na){2}' ORDER BY id;
+SELECT 'abc' ~ 'b', 'abc' ~ '^b', 'ABC' ~* 'b', 'x' LIKE NULL, 'abc' SIMILAR TO '(a|b)%';
+SELECT regexp_replace('a1b22c', '[0-9]+', '#'), regexp_replace('a1b22c', '[0-9]+', '#', 'g'), regexp_match('key=val', '(\w+)=(\w+)');
+SELECT 'abc' ~ '(';
+
+-- case: date_time_functions (extended)
+SELECT date_trunc('hour', timestamp '2024-03-10 14:35:12.5');
+SELECT date_trunc('day', timestamptz '2024-03-10 14:35:12+00'), date_trunc('month', date '2024-03-10');
+SELECT date_trunc('week', timestamp '2024-03-10 14:35:12'), date_trunc('year', timestamp '2024-03-10 14:35:12'), date_trunc('minute', timestamp '2024-03-10 14:35:12');
+SELECT extract(year FROM timestamp '2024-03-10 14:35:12'), extract(month FROM date '2024-03-10'), extract(hour FROM timestamptz '2024-03-10 14:35:12+00');
+SELECT extract(epoch FROM timestamptz '2024-01-01 00:00:00+00'), extract(dow FROM date '2024-03-10'), extract(doy FROM date '2024-03-10');
+SELECT extract(second FROM timestamp '2024-03-10 14:35:12.25'), date_part('day', timestamp '2024-03-10 14:35:12'), extract(epoch FROM interval '1 day 1 hour');
+SELECT to_timestamp(0), to_timestamp(1700000000.5), make_date(2024, 2, 29), make_interval(days => 3);
+SELECT to_char(timestamp '2024-03-10 14:35:12', 'YYYY-MM-DD HH24:MI:SS'), to_char(date '2024-03-10', 'Mon DD, YYYY');
+SELECT timestamptz '2024-03-10 14:35:12+05', timestamp '2024-03-10 14:35:12' AT TIME ZONE 'UTC', timestamptz '2024-03-10 14:35:12+00' AT TIME ZONE 'America/New_York';
+SELECT date '2024-03-10' + 1, date '2024-03-10' - date '2024-01-01', date '2024-03-10' - 1;
+SELECT extract(century FROM date '2024-01-01'), extract(quarter FROM date '2024-05-01'), extract(isodow FROM date '2024-03-10');
+SELECT extract(nosuchfield FROM date '2024-01-01');
+
+-- case: intervals (extended)
+SELECT timestamp '2024-01-31 10:00' + interval '1 month', timestamp '2024-01-31 10:00' + interval '1 day 2 hours';
+SELECT timestamptz '2024-01-01 00:00+00' - interval '90 minutes', date '2024-01-01' + interval '36 hours';
+SELECT timestamp '2024-03-10 12:00' - timestamp '2024-03-08 06:30', interval '1 hour' * 3, interval '1 day' / 4;
+SELECT interval '1 day' > interval '23 hours', interval '25 hours' = interval '1 day 1 hour', -interval '2 days';
+SELECT interval '1 year 2 months 3 days 04:05:06.7', interval '-1 day', interval '0', interval '3600 seconds';
+SELECT justify_hours(interval '27 hours'), justify_days(interval '35 days'), age(timestamp '2024-03-10', timestamp '2023-01-01');
+
+-- case: now_and_clock
+SELECT now() IS NOT NULL, current_timestamp = now(), now() - now() = interval '0';
+SELECT current_date = now()::date, localtimestamp IS NOT NULL, clock_timestamp() >= now();
+SELECT pg_typeof(now()), pg_typeof(current_date), pg_typeof(current_timestamp);
+BEGIN;
+CREATE TABLE t (at timestamptz);
+INSERT INTO t VALUES (now());
+SELECT at = now() FROM t;
+COMMIT;
+
+-- case: generate_series (extended)
+SELECT generate_series(1, 5);
+SELECT * FROM generate_series(10, 1, -3);
+SELECT g FROM generate_series(1, 3) AS g ORDER BY g DESC;
+SELECT g * 2 AS doubled FROM generate_series(1, 4) g WHERE g % 2 = 0;
+SELECT count(*), sum(g) FROM generate_series(1, 1000) AS g;
+SELECT * FROM generate_series(timestamp '2024-01-01', timestamp '2024-01-02', interval '8 hours');
+SELECT * FROM generate_series(1, 0);
+SELECT * FROM generate_series(1, 5, 0);
+
+-- case: uuid_functions
+SELECT length(gen_random_uuid()::text), gen_random_uuid() <> gen_random_uuid();
+SELECT 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'::uuid, '{a0eebc99-9c0b4ef8-bb6d6bb9-bd380a11}'::uuid;
+SELECT 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid = 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'::uuid;
+
+-- case: boolean_and_comparison
+SELECT 1 < 2, 2 <= 2, 'b' > 'a', 1 = 1.0, 1.5 >= 2, NULL::int < 1;
+SELECT true = false, true > false, 1 BETWEEN 0 AND 2, 5 BETWEEN SYMMETRIC 10 AND 1;
+SELECT 3 IN (1, 2, NULL), 1 IN (1, NULL), 3 NOT IN (1, 2), (1, 2) = (1, 2), (1, 2) < (1, 3);
+SELECT true IS TRUE, NULL IS UNKNOWN, false IS NOT FALSE, NULL::boolean IS NOT TRUE;
+
+-- case: function_errors
+SELECT nosuchfunc(1);
+SELECT length(1, 2);
+SELECT substr();
+SELECT lower(1);
+SELECT date_trunc('fortnight', now());
+SELECT repeat('x', -1), left('abc', -1);
+SELECT upper(NULL), length(NULL), abs(NULL::int);

@@ -1,0 +1,159 @@
+-- Session state: SET, SHOW, RESET, and the functions that report the session.
+
+-- case: show_defaults (extended)
+SHOW search_path;
+SHOW application_name;
+SHOW client_encoding;
+SHOW server_encoding;
+SHOW DateStyle;
+SHOW TimeZone;
+SHOW statement_timeout;
+SHOW standard_conforming_strings;
+SHOW integer_datetimes;
+SHOW IntervalStyle;
+SHOW extra_float_digits;
+SHOW transaction_isolation;
+SHOW default_transaction_isolation;
+SHOW transaction_read_only;
+SHOW max_identifier_length;
+SHOW lc_messages;
+
+-- case: set_and_reset_application_name
+SET application_name = 'conformance';
+SHOW application_name;
+SET application_name TO 'other';
+SHOW application_name;
+RESET application_name;
+SHOW application_name;
+SET application_name = DEFAULT;
+SHOW application_name;
+
+-- case: set_search_path (extended)
+SET search_path = public;
+SHOW search_path;
+SELECT current_schema();
+SET search_path TO "$user", public;
+SHOW search_path;
+SET search_path = nosuch, public;
+SHOW search_path;
+SELECT current_schema();
+CREATE TABLE t (id int);
+SELECT count(*) FROM public.t;
+SELECT count(*) FROM t;
+RESET search_path;
+SHOW search_path;
+
+-- case: set_timezone (extended)
+SET TimeZone = 'UTC';
+SHOW TimeZone;
+SELECT timestamptz '2024-06-01 12:00:00+00';
+SET TIME ZONE 'Europe/Berlin';
+SHOW TimeZone;
+SELECT timestamptz '2024-06-01 12:00:00+00';
+SET timezone = '+02:00';
+SHOW timezone;
+SET TIME ZONE LOCAL;
+SHOW TimeZone;
+SET TimeZone = 'Nowhere/Atlantis';
+RESET TimeZone;
+SHOW TimeZone;
+
+-- case: set_datestyle
+SHOW DateStyle;
+SET DateStyle = 'ISO, DMY';
+SHOW DateStyle;
+SELECT date '01/02/2024';
+SET DateStyle = ISO, MDY;
+SELECT date '01/02/2024';
+SET datestyle TO 'German';
+SHOW DateStyle;
+SELECT date '2024-02-01', timestamp '2024-02-01 10:11:12';
+SET DateStyle = 'Klingon';
+RESET DateStyle;
+SELECT date '2024-02-01';
+
+-- case: set_client_encoding
+SHOW client_encoding;
+SET client_encoding = 'UTF8';
+SET client_encoding = 'utf-8';
+SHOW client_encoding;
+SET NAMES 'UTF8';
+SHOW client_encoding;
+SET client_encoding = 'NOSUCH';
+
+-- case: set_statement_timeout
+SET statement_timeout = '5s';
+SHOW statement_timeout;
+SET statement_timeout = 1500;
+SHOW statement_timeout;
+SET statement_timeout = '1min';
+SHOW statement_timeout;
+SET statement_timeout = 50;
+SELECT pg_sleep(1);
+SELECT 1;
+SET statement_timeout = 'soon';
+RESET statement_timeout;
+SHOW statement_timeout;
+SET statement_timeout = -1;
+
+-- case: set_in_transaction
+SET application_name = 'before';
+BEGIN;
+SET application_name = 'inside';
+SHOW application_name;
+ROLLBACK;
+SHOW application_name;
+BEGIN;
+SET LOCAL application_name = 'local';
+SHOW application_name;
+COMMIT;
+SHOW application_name;
+BEGIN;
+SET application_name = 'kept';
+COMMIT;
+SHOW application_name;
+
+-- case: set_errors
+SET nosuch_parameter = 1;
+SHOW nosuch_parameter;
+RESET nosuch_parameter;
+SET extra_float_digits = 'many';
+SET transaction_isolation = 'chaos';
+SHOW;
+
+-- case: current_setting_and_set_config
+SELECT current_setting('application_name'), current_setting('TimeZone'), current_setting('search_path');
+SELECT set_config('application_name', 'via_function', false);
+SHOW application_name;
+SELECT current_setting('nosuch');
+SELECT current_setting('nosuch', true);
+
+-- case: session_functions (extended)
+SELECT current_database();
+SELECT current_user, session_user, user;
+SELECT current_schema(), current_schema;
+SELECT current_catalog;
+SELECT version() LIKE 'PostgreSQL 15.%', split_part(version(), ' ', 1);
+SELECT current_setting('server_version_num')::int / 10000 AS major;
+SELECT current_setting('server_version') LIKE '15.%';
+SELECT pg_backend_pid() > 0;
+SELECT inet_server_port() IS NULL OR inet_server_port() > 0;
+
+-- case: parameter_status_reports
+SET application_name = 'reported';
+SET DateStyle = 'ISO, DMY';
+SET TimeZone = 'UTC';
+SET IntervalStyle = 'iso_8601';
+SELECT interval '1 day 2 hours';
+SET search_path = public;
+SET statement_timeout = 1000;
+RESET ALL;
+SHOW application_name;
+
+-- case: discard_and_reset_all
+SET application_name = 'temp';
+SET statement_timeout = 1234;
+RESET ALL;
+SHOW application_name;
+SHOW statement_timeout;
+DISCARD ALL;
