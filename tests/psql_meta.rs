@@ -10,10 +10,6 @@
 //! Outputs are compared after normalizing owner names and OIDs only; the
 //! differences Sextant knowingly has are listed in [`KNOWN_DIFFERENCES`].
 //!
-//! psql's queries need joins, subqueries, regular expressions and arrays
-//! from the SQL layer; until those exist this test is ignored. Run it with
-//! `cargo test --test psql_meta -- --ignored`.
-//!
 //! Needs `psql` on the PATH (Debian's `postgresql-client`).
 
 mod support;
@@ -191,7 +187,6 @@ fn apply_known(command: &str, text: &str, theirs: bool) -> String {
 }
 
 #[test]
-#[ignore = "psql's catalog queries need joins, subqueries, regex operators and arrays in the SQL layer"]
 fn psql_meta_commands_print_what_postgres_prints() {
     let dev = Dev::start();
     let dir = data_dir();
