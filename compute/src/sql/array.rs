@@ -159,6 +159,32 @@ fn accepts(want: DataType, have: DataType, unknown: bool) -> bool {
     unknown || can_cast(&have, &want).allowed_in(CastKind::Implicit)
 }
 
+/// The array functions' names, for [`is_array_function`].
+const NAMES: [&str; 16] = [
+    "array_to_string",
+    "string_to_array",
+    "array_length",
+    "array_lower",
+    "array_upper",
+    "array_ndims",
+    "array_dims",
+    "cardinality",
+    "array_position",
+    "array_positions",
+    "array_append",
+    "array_prepend",
+    "array_cat",
+    "array_remove",
+    "array_replace",
+    "array_to_string",
+];
+
+/// Returns whether `name` (lower case) is one of this module's functions,
+/// of any arity.
+pub fn is_array_function(name: &str) -> bool {
+    NAMES.contains(&name)
+}
+
 /// Resolves a call of the array function `name` (lower case, without
 /// schema) with arguments of types `args`, of which `unknown[i]` are
 /// untyped literals. `None` if there is no such function for these types.

@@ -14,7 +14,7 @@
 //! `0` in `indkey` and its expressions in `indexprs`, defaults deparse to
 //! PostgreSQL's canonical text. Built-in objects clients expect (schemas,
 //! types, access methods, roles, collations) are PostgreSQL 15's own rows
-//! for what this engine has ([`builtin`]).
+//! for what this engine has (`pg_catalog/builtin.rs`).
 //!
 //! # How the planner uses it
 //!
@@ -25,7 +25,7 @@
 //!   (`format_type`, `pg_get_indexdef`, `pg_table_is_visible`, …), shaped
 //!   like the function library.
 //! * `reg*` values are [`Datum::Oid`]s; reading and printing them needs the
-//!   catalog: [`reg_in`], [`reg_out`], and [`cast`] / [`format_value`],
+//!   catalog: [`reg_in`], [`reg_out`], and [`cast()`] / [`format_value`],
 //!   which route `reg*` casts and output through them and everything else
 //!   to [`crate::cast`] and [`crate::pgtext`].
 //!
@@ -46,8 +46,8 @@
 //! * There are no sequences, views, triggers, rules, policies, publications,
 //!   inheritance, comments or extensions, so those catalogs are empty.
 //! * `aclitem[]` columns are `text[]` and NULL (default privileges);
-//!   `pg_node_tree` columns are `text` holding SQL (which [`pg_get_expr`
-//!   deparses](functions)); `xid` columns are `oid` and 0; `anyarray`
+//!   `pg_node_tree` columns are `text` holding SQL (which `pg_get_expr`
+//!   deparses); `xid` columns are `oid` and 0; `anyarray`
 //!   columns are `text[]` and NULL.
 //! * Sizes (`pg_relation_size`, `pg_table_size`, …) are 0 and `reltuples`
 //!   is -1: the catalog view carries no page counts.
@@ -69,7 +69,9 @@ use crate::datum::{DataType, Datum, Oid, NAME_MAX_BYTES};
 use crate::pgtext::{self, TextContext, TypeError};
 use crate::sql::error::{code, SqlError};
 
-pub use functions::{call_function, resolve_function, CatalogFn, Resolved};
+pub use functions::{
+    call_function, is_catalog_function, resolve_function, CatalogFn, PrivilegeObject, Resolved,
+};
 
 /// What the catalog relations and functions describe: one transaction's
 /// view of the database.
@@ -349,9 +351,41 @@ pub(crate) fn namespace_name(oid: u32) -> Option<&'static str> {
 
 /// The relation called `name` in schema `namespace`.
 fn relation_in<'a>(catalog: &'a Catalog, namespace: u32, name: &str) -> Option<Relation<'a>> {
-    relations(catalog)
-        .into_iter()
-        .find(|r| r.namespace == namespace && r.name == name)
+    if namespace != builtin::PUBLIC {
+        return specs()
+            .find(|s| s.namespace() == namespace && s.name == name)
+            .map(|spec| Relation {
+                oid: spec.oid,
+                name: Cow::Borrowed(spec.name),
+                namespace,
+                kind: RelKind::Virtual(spec),
+            });
+    }
+    if let Some(t) = catalog.table_by_name(name) {
+        return Some(Relation {
+            oid: object_oid(t.id),
+            name: Cow::Borrowed(&t.name),
+            namespace,
+            kind: RelKind::Table(t),
+        });
+    }
+    if let Some((t, ix)) = catalog.index_by_name(name) {
+        return Some(Relation {
+            oid: object_oid(ix.id),
+            name: Cow::Borrowed(&ix.name),
+            namespace,
+            kind: RelKind::Index(t, ix),
+        });
+    }
+    catalog
+        .tables()
+        .find(|t| !t.primary_key.is_empty() && pkey_name(&t.name) == name)
+        .map(|t| Relation {
+            oid: pkey_oid(t.id),
+            name: Cow::Owned(name.to_owned()),
+            namespace,
+            kind: RelKind::PrimaryKey(t),
+        })
 }
 
 /// Whether a relation is found by its bare name: its schema is on the path

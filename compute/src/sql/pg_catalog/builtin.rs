@@ -91,9 +91,12 @@ pub const COLLATIONS: [(u32, &str, char, Option<&str>); 3] = [
     (POSIX_COLLATION, "POSIX", 'c', Some("POSIX")),
 ];
 
-/// Procedural languages: OID, name, trusted.
-pub const LANGUAGES: [(u32, &str, bool); 3] =
-    [(12, "internal", false), (13, "c", false), (14, "sql", true)];
+/// Procedural languages: OID, name, trusted, validator function OID.
+pub const LANGUAGES: [(u32, &str, bool, u32); 3] = [
+    (12, "internal", false, 2246),
+    (13, "c", false, 2247),
+    (14, "sql", true, 2248),
+];
 
 /// One `pg_type` row; the columns not here are the same for every built-in
 /// type (`typnamespace` 11, `typowner` 10, `typisdefined`, no relation,

@@ -545,6 +545,12 @@ const SIGNATURES: &[Signature] = &[
     sig("pg_my_temp_schema", &[], T::Oid, CatalogFn::MyTempSchema),
 ];
 
+/// Returns whether `name` (lower case) is a catalog function here, of any
+/// arity: the binder can ask this before trying other function libraries.
+pub fn is_catalog_function(name: &str) -> bool {
+    SIGNATURES.iter().any(|s| s.name == name)
+}
+
 /// Resolves a call of the catalog function `name` (lower case, optionally
 /// `pg_catalog.`-qualified by the caller stripping it) with arguments of
 /// types `args`, of which `unknown[i]` are untyped literals. An exact match
@@ -739,10 +745,14 @@ pub fn call_function(
             _ => Datum::Null,
         },
         CatalogFn::ToReg(ty) => match text_arg(arg(0)) {
+            // NULL for a name that names nothing (a missing schema
+            // included); PostgreSQL 15 still raises for names that do not
+            // parse.
             Some(name) => match reg_lookup(ty, name, view) {
                 Ok(Some(oid)) => Datum::Oid(oid),
-                // to_reg* return NULL for names that do not parse too.
-                Ok(None) | Err(_) => Datum::Null,
+                Ok(None) => Datum::Null,
+                Err(e) if e.code == code::INVALID_SCHEMA_NAME => Datum::Null,
+                Err(e) => return Err(e),
             },
             None => Datum::Null,
         },

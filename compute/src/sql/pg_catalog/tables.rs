@@ -168,6 +168,10 @@ fn pg_class(view: &CatalogView<'_>) -> Rows {
                 ),
             };
             let user = !matches!(rel.kind, RelKind::Virtual(_));
+            // What PostgreSQL shows for relations never vacuumed or
+            // analyzed: tables 0 pages and -1 tuples (unknown), a new
+            // btree its metapage and 0 tuples.
+            let (pages, tuples) = if kind == 'i' { (1, 0.0) } else { (0, -1.0) };
             vec![
                 oid(rel.oid),
                 text(&rel.name),
@@ -178,8 +182,8 @@ fn pg_class(view: &CatalogView<'_>) -> Rows {
                 oid(am),
                 oid(if user { rel.oid } else { 0 }),
                 oid(0),
-                i4(0),
-                Datum::Float4(-1.0),
+                i4(pages),
+                Datum::Float4(tuples),
                 i4(0),
                 oid(0),
                 b(has_index),
@@ -803,7 +807,7 @@ fn pg_views(view: &CatalogView<'_>) -> Rows {
 fn pg_language(_: &CatalogView<'_>) -> Rows {
     Ok(builtin::LANGUAGES
         .iter()
-        .map(|&(id, name, trusted)| {
+        .map(|&(id, name, trusted, validator)| {
             vec![
                 oid(id),
                 text(name),
@@ -812,7 +816,7 @@ fn pg_language(_: &CatalogView<'_>) -> Rows {
                 b(trusted),
                 oid(0),
                 oid(0),
-                oid(0),
+                oid(validator),
                 NULL,
             ]
         })

@@ -664,6 +664,14 @@ fn catalog_functions_answer_as_postgres() {
         Datum::Null
     );
     assert_eq!(
+        call(&view, "to_regclass", &[(DataType::Text, text("nosuch.x"))]),
+        Datum::Null
+    );
+    let to_regclass =
+        resolve_function("to_regclass", &[DataType::Text], &[false]).expect("resolves");
+    let e = call_function(to_regclass.func, &[text("\"unterminated")], &view).expect_err("syntax");
+    assert_eq!(e.code, code::INVALID_NAME);
+    assert_eq!(
         call(&view, "to_regtype", &[(DataType::Text, text("int"))]),
         Datum::Oid(23)
     );
