@@ -803,9 +803,36 @@ pub fn data_type(t: &ast::DataType) -> Result<DataType, SqlError> {
 pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr, SqlError> {
     use ast::Expr as E;
     Ok(match e {
-        E::Identifier(id) => {
-            column_ref(None, &ident(id), scope, ctx).map_err(|e| e.at_span(id.span))?
-        }
+        E::Identifier(id) => match column_ref(None, &ident(id), scope, ctx) {
+            Ok(e) => e,
+            // SQL's niladic functions, when no column has the name.
+            Err(e) if e.code == code::UNDEFINED_COLUMN && id.quote_style.is_none() => {
+                let name = ident(id);
+                let f = match name.as_str() {
+                    "current_schema" => Some((Func::CurrentSchema, DataType::Name)),
+                    "current_catalog" => Some((Func::CurrentDatabase, DataType::Name)),
+                    "current_user" | "session_user" | "user" | "current_role" => {
+                        Some((Func::CurrentUser, DataType::Name))
+                    }
+                    "current_timestamp" | "localtimestamp" | "current_date" => {
+                        Some((Func::Now, DataType::TimestampTz))
+                    }
+                    _ => None,
+                };
+                match f {
+                    Some((f, ty)) => {
+                        let call = Expr::Call(f, Vec::new(), ty);
+                        match name.as_str() {
+                            "localtimestamp" => Expr::Cast(Box::new(call), DataType::Timestamp),
+                            "current_date" => Expr::Cast(Box::new(call), DataType::Date),
+                            _ => call,
+                        }
+                    }
+                    None => return Err(e.at_span(id.span)),
+                }
+            }
+            Err(e) => return Err(e.at_span(id.span)),
+        },
         E::CompoundIdentifier(parts) if parts.len() >= 2 => {
             // `schema.table.column` is `table.column` here: one schema.
             let n = parts.len();

@@ -714,6 +714,8 @@ impl Session {
                 ast::Value::SingleQuotedString(s) => s.clone(),
                 other => other.to_string(),
             },
+            // A quoted identifier keeps its quotes (`"$user"` in search_path).
+            ast::Expr::Identifier(i) if i.quote_style == Some('"') => i.to_string(),
             ast::Expr::Identifier(i) => i.value.clone(),
             other => other.to_string(),
         };

@@ -130,11 +130,67 @@ const GUCS: &[Guc] = &[
         description: "Shows whether the current user is a superuser.",
     },
     Guc {
+        name: "lc_collate",
+        default: "C.UTF-8",
+        reported: false,
+        kind: Kind::ReadOnly,
+        description: "Shows the collation order locale.",
+    },
+    Guc {
+        name: "lc_ctype",
+        default: "C.UTF-8",
+        reported: false,
+        kind: Kind::ReadOnly,
+        description: "Shows the character classification and case conversion locale.",
+    },
+    Guc {
+        name: "lc_messages",
+        default: "C",
+        reported: false,
+        kind: Kind::Text,
+        description: "Sets the language in which messages are displayed.",
+    },
+    Guc {
+        name: "lc_monetary",
+        default: "C",
+        reported: false,
+        kind: Kind::Text,
+        description: "Sets the locale for formatting monetary amounts.",
+    },
+    Guc {
+        name: "lc_numeric",
+        default: "C",
+        reported: false,
+        kind: Kind::Text,
+        description: "Sets the locale for formatting numbers.",
+    },
+    Guc {
+        name: "lc_time",
+        default: "C",
+        reported: false,
+        kind: Kind::Text,
+        description: "Sets the locale for formatting date and time values.",
+    },
+    Guc {
         name: "lock_timeout",
         default: "0",
         reported: false,
         kind: Kind::Millis,
         description: "Sets the maximum allowed duration of any wait for a lock.",
+    },
+    Guc {
+        name: "max_connections",
+        default: "100",
+        reported: false,
+        kind: Kind::ReadOnly,
+        description: "Sets the maximum number of concurrent connections.",
+    },
+    Guc {
+        name: "block_size",
+        default: "8192",
+        reported: false,
+        kind: Kind::ReadOnly,
+        description: "Shows the size of a disk block.",
     },
     Guc {
         name: "max_identifier_length",
@@ -480,7 +536,7 @@ fn normalize(g: &Guc, value: &str) -> Result<String, SqlError> {
                         format!("{} \"{v}\" is not supported", g.name),
                     )
                 } else {
-                    invalid(g, v)
+                    invalid(g, v).with_hint(format!("Available values: {}.", options.join(", ")))
                 });
             }
             l
