@@ -25,9 +25,9 @@
 //! To add a case, write it in a `.sql` file, run `regen.sh`, read the new
 //! lines of the `.expected` file, and commit both.
 
-mod common;
 #[path = "sql_pg/cases.rs"]
 mod cases;
+mod common;
 #[path = "sql_pg/wire.rs"]
 mod wire;
 
@@ -44,7 +44,7 @@ use sextant_compute::server::{self, ServerConfig};
 use sextant_compute::sql::session::{Database, DatabaseConfig};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use wire::{ConnectParams, Conn, Event};
+use wire::{Conn, ConnectParams, Event};
 
 /// Where the case and expected files live.
 fn data_dir() -> PathBuf {
@@ -326,7 +326,8 @@ async fn sextant_matches_postgresql() {
     let mut ran = Vec::new();
     for file in &files {
         let expected_path = file.path.with_extension("expected");
-        let expected = Expected::parse(&std::fs::read_to_string(&expected_path).unwrap_or_default());
+        let expected =
+            Expected::parse(&std::fs::read_to_string(&expected_path).unwrap_or_default());
         for case in &file.cases {
             let id = format!("{}/{}", file.name, case.name);
             if filter.as_deref().is_some_and(|f| !id.contains(f)) {
@@ -475,7 +476,10 @@ async fn query_one(conn: &mut Conn, sql: &str) -> String {
 /// Gives the next case an empty `public` schema.
 async fn reset_postgres(params: &ConnectParams) {
     let mut conn = Conn::connect(params).await.expect("connect to PostgreSQL");
-    for sql in ["DROP SCHEMA IF EXISTS public CASCADE", "CREATE SCHEMA public"] {
+    for sql in [
+        "DROP SCHEMA IF EXISTS public CASCADE",
+        "CREATE SCHEMA public",
+    ] {
         let events = conn.simple_query(sql, None).await.expect(sql);
         let errors = errors_in(&events);
         assert!(errors.is_empty(), "{sql}: {errors:?}");

@@ -99,9 +99,15 @@ pub enum Event {
     Notice(Report),
     Parameter(String, String),
     /// CopyInResponse: overall format and column count.
-    CopyIn { format: u8, columns: usize },
+    CopyIn {
+        format: u8,
+        columns: usize,
+    },
     /// CopyOutResponse: overall format and column count.
-    CopyOut { format: u8, columns: usize },
+    CopyOut {
+        format: u8,
+        columns: usize,
+    },
     /// CopyData from the server (COPY TO STDOUT).
     CopyData(Vec<u8>),
     /// ReadyForQuery's transaction status: `I`, `T` or `E`.
@@ -195,7 +201,11 @@ impl Conn {
                 | Message::BackendKeyData(_)
                 | Message::NoticeResponse(_) => {}
                 Message::ReadyForQuery(_) => return Ok(conn),
-                _ => return Err(WireError::Protocol("unexpected message during login".into())),
+                _ => {
+                    return Err(WireError::Protocol(
+                        "unexpected message during login".into(),
+                    ))
+                }
             }
         }
     }
@@ -365,4 +375,3 @@ fn report(mut fields: ErrorFields<'_>) -> Result<Report, WireError> {
     }
     Ok(r)
 }
-
