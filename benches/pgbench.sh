@@ -34,6 +34,9 @@
 #   BATCH [1000]        rows per INSERT when COPY is refused
 #   ONLY ["postgres sextant"]  which servers to run
 #   DATA_DIR [/var/tmp/sextant-pgbench]  where the generated events file is kept
+#   SEXTANT_RSS_MAX_MB [8192]  stop sextant dev if its resident memory passes this
+#                        (the machine is shared; the OOM killer would pick at random)
+#   KEEP [0]            1 keeps the work directory (logs, data) after the run
 #   PG_BIN [/usr/lib/postgresql/15/bin]
 #   CARGO_TARGET_DIR [/var/cache/sextant-target]
 # Quick run: EVENTS=100000 DURATION=5 benches/pgbench.sh
@@ -45,6 +48,8 @@ DURATION="${DURATION:-20}"
 CLIENTS="${CLIENTS:-1 8 32}"
 BATCH="${BATCH:-1000}"
 ONLY="${ONLY:-postgres sextant}"
+SEXTANT_RSS_MAX_MB="${SEXTANT_RSS_MAX_MB:-8192}"
+KEEP="${KEEP:-0}"
 DATA_DIR="${DATA_DIR:-/var/tmp/sextant-pgbench}"
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/sextant-target}"
@@ -73,7 +78,12 @@ WORK="$(mktemp -d /var/tmp/sextant-pgbench-run.XXXXXX)"
 chmod 755 "$WORK"
 PG_DATA="$WORK/postgres"
 SEXTANT_PID=""
+WATCHDOG_PID=""
 cleanup() {
+  local rc=$?
+  if [ -n "$WATCHDOG_PID" ]; then
+    kill "$WATCHDOG_PID" 2>/dev/null || true
+  fi
   if [ -n "$SEXTANT_PID" ]; then
     kill "$SEXTANT_PID" 2>/dev/null || true
     wait "$SEXTANT_PID" 2>/dev/null || true
@@ -81,7 +91,15 @@ cleanup() {
   if [ -f "$PG_DATA/postmaster.pid" ]; then
     as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast stop >/dev/null 2>&1 || true
   fi
-  rm -rf "$WORK"
+  if [ "$rc" != 0 ] && [ -s "$WORK/sextant.log" ]; then
+    echo "last lines of the sextant dev log:" >&2
+    tail -n 20 "$WORK/sextant.log" >&2
+  fi
+  if [ "$KEEP" = 1 ]; then
+    echo "work directory kept: $WORK" >&2
+  else
+    rm -rf "$WORK"
+  fi
 }
 trap cleanup EXIT
 
@@ -272,6 +290,21 @@ if [[ " $ONLY " == *" sextant "* ]]; then
     --reader-port "$(free_port)" --http-port "$(free_port)" --storage-port "$SX_STORAGE" \
     >"$WORK/sextant.out" 2>"$WORK/sextant.log" &
   SEXTANT_PID=$!
+  # Stops sextant dev before it takes the machine's memory; records its peak.
+  (
+    peak=0
+    while kill -0 "$SEXTANT_PID" 2>/dev/null; do
+      rss=$(awk '/^VmRSS:/ { print int($2 / 1024) }' "/proc/$SEXTANT_PID/status" 2>/dev/null || echo 0)
+      if [ "${rss:-0}" -gt "$peak" ]; then peak=$rss; echo "$peak" > "$WORK/sextant.rss"; fi
+      if [ "${rss:-0}" -gt "$SEXTANT_RSS_MAX_MB" ]; then
+        echo "# sextant dev uses ${rss} MiB, over SEXTANT_RSS_MAX_MB=$SEXTANT_RSS_MAX_MB: stopping it" >&2
+        kill "$SEXTANT_PID" 2>/dev/null || true
+        break
+      fi
+      sleep 1
+    done
+  ) &
+  WATCHDOG_PID=$!
   for _ in $(seq 1 300); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$SX_PORT") 2>/dev/null; then break; fi
     if ! kill -0 "$SEXTANT_PID" 2>/dev/null; then
@@ -282,7 +315,9 @@ if [[ " $ONLY " == *" sextant "* ]]; then
     sleep 0.2
   done
   load sextant "$SX_PORT"
+  log "sextant: peak resident memory after the load $(cat "$WORK/sextant.rss" 2>/dev/null || echo '?') MiB"
   bench sextant "$SX_PORT"
+  log "sextant: peak resident memory $(cat "$WORK/sextant.rss" 2>/dev/null || echo '?') MiB"
   kill "$SEXTANT_PID"
   wait "$SEXTANT_PID" || true
   SEXTANT_PID=""
