@@ -31,9 +31,15 @@
 #   EVENTS [1000000]    rows loaded before the pgbench runs
 #   DURATION [20]       seconds per pgbench run
 #   CLIENTS ["1 8 32"]  client counts
+#   WORKLOADS ["pk_lookup site_lookup upsert"]  which pgbench scripts to run
 #   BATCH [1000]        rows per INSERT when COPY is refused
 #   ONLY ["postgres sextant"]  which servers to run
 #   DATA_DIR [/var/tmp/sextant-pgbench]  where the generated events file is kept
+#   SEXTANT_RSS_MAX_MB [8192]  stop sextant dev if its resident memory passes this
+#                        (the machine is shared; the OOM killer would pick at random)
+#   KEEP [0]            1 keeps the work directory (server data) after the run;
+#                       pgbench outputs, logs and the summary are always kept in
+#                       DATA_DIR/results-TIME
 #   PG_BIN [/usr/lib/postgresql/15/bin]
 #   CARGO_TARGET_DIR [/var/cache/sextant-target]
 # Quick run: EVENTS=100000 DURATION=5 benches/pgbench.sh
@@ -45,10 +51,12 @@ DURATION="${DURATION:-20}"
 CLIENTS="${CLIENTS:-1 8 32}"
 BATCH="${BATCH:-1000}"
 ONLY="${ONLY:-postgres sextant}"
+SEXTANT_RSS_MAX_MB="${SEXTANT_RSS_MAX_MB:-8192}"
+KEEP="${KEEP:-0}"
 DATA_DIR="${DATA_DIR:-/var/tmp/sextant-pgbench}"
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/sextant-target}"
-WORKLOADS="pk_lookup site_lookup upsert"
+WORKLOADS="${WORKLOADS:-pk_lookup site_lookup upsert}"
 
 log() { printf '# %s\n' "$*" >&2; }
 
@@ -70,10 +78,18 @@ cargo build --release --locked --quiet -p sextant
 SEXTANT="$CARGO_TARGET_DIR/release/sextant"
 
 WORK="$(mktemp -d /var/tmp/sextant-pgbench-run.XXXXXX)"
+# pgbench outputs, logs and the summary outlive the run.
+RESULTS="$DATA_DIR/results-$(date +%Y%m%d-%H%M%S)"
+mkdir -p "$RESULTS"
 chmod 755 "$WORK"
 PG_DATA="$WORK/postgres"
 SEXTANT_PID=""
+WATCHDOG_PID=""
 cleanup() {
+  local rc=$?
+  if [ -n "$WATCHDOG_PID" ]; then
+    kill "$WATCHDOG_PID" 2>/dev/null || true
+  fi
   if [ -n "$SEXTANT_PID" ]; then
     kill "$SEXTANT_PID" 2>/dev/null || true
     wait "$SEXTANT_PID" 2>/dev/null || true
@@ -81,7 +97,15 @@ cleanup() {
   if [ -f "$PG_DATA/postmaster.pid" ]; then
     as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast stop >/dev/null 2>&1 || true
   fi
-  rm -rf "$WORK"
+  if [ "$rc" != 0 ] && [ -s "$WORK/sextant.log" ]; then
+    echo "last lines of the sextant dev log:" >&2
+    tail -n 20 "$WORK/sextant.log" >&2
+  fi
+  if [ "$KEEP" = 1 ]; then
+    echo "work directory kept: $WORK" >&2
+  else
+    rm -rf "$WORK"
+  fi
 }
 trap cleanup EXIT
 
@@ -184,9 +208,10 @@ now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
 # load NAME PORT: loads the events file, COPY first, INSERT batches if COPY
-# is refused; records seconds and method.
+# is refused; records seconds and method. Fails (returns 1) when neither
+# loads every row.
 load() {
-  local name="$1" port="$2" t0 t1 err="$WORK/$1-copy.err"
+  local name="$1" port="$2" t0 t1 err="$RESULTS/$1-copy.err" count
   sql "$port" -c "$SCHEMA"
   t0=$(now)
   if sql "$port" -c "COPY events (id, payload, position) FROM STDIN" < "$EVENTS_FILE" 2>"$err"; then
@@ -199,16 +224,20 @@ load() {
     sql "$port" -c "DROP TABLE events" -c "$SCHEMA"
     make_inserts
     t0=$(now)
-    sql "$port" -f "$INSERTS_FILE" >/dev/null
+    if ! sql "$port" -f "$INSERTS_FILE" >/dev/null 2>"$RESULTS/$name-insert.err"; then
+      log "$name: the INSERT load failed: $(tail -n 3 "$RESULTS/$name-insert.err")"
+      LOAD_HOW[$name]="failed"
+      return 1
+    fi
     t1=$(now)
     LOAD[$name]=$(elapsed "$t0" "$t1")
     LOAD_HOW[$name]="INSERT x$BATCH"
   fi
-  local count
-  count=$(sql "$port" -A -t -c "SELECT count(*) FROM events")
+  count=$(sql "$port" -A -t -c "SELECT count(*) FROM events") || count="?"
   if [ "$count" != "$EVENTS" ]; then
-    echo "$name: loaded $count rows, expected $EVENTS" >&2
-    exit 1
+    log "$name: loaded $count rows, expected $EVENTS"
+    LOAD_HOW[$name]="failed"
+    return 1
   fi
   log "$name: loaded $EVENTS rows in ${LOAD[$name]} s (${LOAD_HOW[$name]})"
 }
@@ -219,7 +248,7 @@ bench() {
   for w in $WORKLOADS; do
     for c in $CLIENTS; do
       jobs=$(( c < 4 ? c : 4 ))
-      out="$WORK/$name-$w-$c.out"
+      out="$RESULTS/$name-$w-$c.out"
       log "$name: $w, $c clients, ${DURATION}s"
       if "$PGBENCH" -h 127.0.0.1 -p "$port" -U sextant -n -M extended -T "$DURATION" \
           -c "$c" -j "$jobs" -f "$WORK/$w.sql" -D events="$EVENTS" sextant >"$out" 2>&1; then
@@ -272,6 +301,21 @@ if [[ " $ONLY " == *" sextant "* ]]; then
     --reader-port "$(free_port)" --http-port "$(free_port)" --storage-port "$SX_STORAGE" \
     >"$WORK/sextant.out" 2>"$WORK/sextant.log" &
   SEXTANT_PID=$!
+  # Stops sextant dev before it takes the machine's memory; records its peak.
+  (
+    peak=0
+    while kill -0 "$SEXTANT_PID" 2>/dev/null; do
+      rss=$(awk '/^VmRSS:/ { print int($2 / 1024) }' "/proc/$SEXTANT_PID/status" 2>/dev/null || echo 0)
+      if [ "${rss:-0}" -gt "$peak" ]; then peak=$rss; echo "$peak" > "$WORK/sextant.rss"; fi
+      if [ "${rss:-0}" -gt "$SEXTANT_RSS_MAX_MB" ]; then
+        echo "# sextant dev uses ${rss} MiB, over SEXTANT_RSS_MAX_MB=$SEXTANT_RSS_MAX_MB: stopping it" >&2
+        kill "$SEXTANT_PID" 2>/dev/null || true
+        break
+      fi
+      sleep 1
+    done
+  ) &
+  WATCHDOG_PID=$!
   for _ in $(seq 1 300); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$SX_PORT") 2>/dev/null; then break; fi
     if ! kill -0 "$SEXTANT_PID" 2>/dev/null; then
@@ -281,14 +325,19 @@ if [[ " $ONLY " == *" sextant "* ]]; then
     fi
     sleep 0.2
   done
-  load sextant "$SX_PORT"
-  bench sextant "$SX_PORT"
-  kill "$SEXTANT_PID"
+  if load sextant "$SX_PORT"; then
+    log "sextant: peak resident memory after the load $(cat "$WORK/sextant.rss" 2>/dev/null || echo '?') MiB"
+    bench sextant "$SX_PORT"
+  fi
+  log "sextant: peak resident memory $(cat "$WORK/sextant.rss" 2>/dev/null || echo '?') MiB"
+  kill "$SEXTANT_PID" 2>/dev/null || true
   wait "$SEXTANT_PID" || true
   SEXTANT_PID=""
+  cp "$WORK/sextant.log" "$RESULTS/sextant.log" 2>/dev/null || true
 fi
 
 # --- results -------------------------------------------------------------------
+exec > >(tee "$RESULTS/summary.txt")
 ratio() {
   if [[ "$1" =~ ^[0-9.]+$ && "$2" =~ ^[0-9.]+$ ]]; then
     awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'
@@ -312,6 +361,8 @@ printf '%-10s %14s %10s\n' server method seconds
 for name in postgres sextant; do
   if [ -n "${LOAD[$name]:-}" ]; then
     printf '%-10s %14s %10.1f\n' "$name" "${LOAD_HOW[$name]}" "${LOAD[$name]}"
+  elif [ -n "${LOAD_HOW[$name]:-}" ]; then
+    printf '%-10s %14s %10s\n' "$name" "${LOAD_HOW[$name]}" "-"
   fi
 done
 if [ -n "${LOAD[postgres_insert]:-}" ]; then
