@@ -614,6 +614,8 @@ impl Session {
                 Ok(QueryResult::Command { tag: tag.into() })
             }
             Statement::Commit { .. } => {
+                self.read_only_block = false;
+                self.isolation = None;
                 let failed = std::mem::take(&mut self.failed);
                 match self.tx.take() {
                     Some(_) if failed => Ok(QueryResult::Command {
@@ -639,6 +641,8 @@ impl Session {
             }
             Statement::Rollback { .. } => {
                 self.failed = false;
+                self.read_only_block = false;
+                self.isolation = None;
                 if self.tx.take().is_none() {
                     self.notice(
                         "WARNING",
@@ -910,6 +914,25 @@ impl Session {
         params: &[Datum],
         max_rows: usize,
     ) -> Result<QueryResult, SqlError> {
+        if self.read_only_block {
+            let what = match stmt {
+                Statement::Insert(_) => Some("INSERT"),
+                Statement::Update { .. } => Some("UPDATE"),
+                Statement::Delete(_) => Some("DELETE"),
+                Statement::CreateTable(_) => Some("CREATE TABLE"),
+                Statement::CreateIndex(_) => Some("CREATE INDEX"),
+                Statement::Drop { .. } => Some("DROP"),
+                Statement::Truncate { .. } => Some("TRUNCATE TABLE"),
+                Statement::AlterTable { .. } => Some("ALTER TABLE"),
+                _ => None,
+            };
+            if let Some(what) = what {
+                return Err(SqlError::new(
+                    code::READ_ONLY_SQL_TRANSACTION,
+                    format!("cannot execute {what} in a read-only transaction"),
+                ));
+            }
+        }
         match stmt {
             Statement::Query(q) => self.query(tx, q, params, max_rows),
             Statement::Explain {
