@@ -314,6 +314,8 @@ pub enum Expr {
         pattern: Box<Expr>,
         negated: bool,
         case_insensitive: bool,
+        /// ESCAPE character (`\\` by default, `None` for ESCAPE '').
+        escape: Option<char>,
     },
     /// `CASE`
     Case {
@@ -1197,14 +1199,31 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
             negated,
             expr,
             pattern,
+            escape_char,
             ..
         }
         | E::ILike {
             negated,
             expr,
             pattern,
+            escape_char,
             ..
         } => Expr::Like {
+            escape: match escape_char {
+                None => Some('\\'),
+                Some(ast::Value::SingleQuotedString(e)) => {
+                    let mut chars = e.chars();
+                    match (chars.next(), chars.next()) {
+                        (None, _) => None,
+                        (Some(c), None) => Some(c),
+                        _ => {
+                            return Err(SqlError::new("22019", "invalid escape string")
+                                .with_hint("Escape string must be empty or one character."))
+                        }
+                    }
+                }
+                Some(other) => return Err(SqlError::unsupported(format!("ESCAPE {other}"))),
+            },
             expr: Box::new(bind(expr, scope, ctx)?),
             pattern: Box::new(bind(pattern, scope, ctx)?.coerce_to(DataType::Text)),
             negated: *negated,
@@ -1606,6 +1625,19 @@ fn bind_binary(
         "?|" => BinOp::ExistsAny,
         "?&" => BinOp::ExistsAll,
         _ => return bind_func_operator(&sym, l, r, ctx),
+    };
+    // `jsonb || 'literal'` reads the literal as jsonb, as PostgreSQL's
+    // operator resolution does.
+    let (l, r) = match (bop, l.ty(), r.ty()) {
+        (BinOp::Concat, DataType::Jsonb, _) if r.is_unknown() => {
+            let r = infer_param(r, DataType::Jsonb, ctx);
+            (l, r)
+        }
+        (BinOp::Concat, _, DataType::Jsonb) if l.is_unknown() => {
+            let l = infer_param(l, DataType::Jsonb, ctx);
+            (l, r)
+        }
+        _ => (l, r),
     };
     // Arithmetic and text concatenation on types the core does not
     // handle (dates, intervals, jsonb - text, text || int) go to the
@@ -2382,6 +2414,7 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
             pattern,
             negated,
             case_insensitive,
+            escape,
         } => {
             let (v, p) = (eval(expr, row, ctx)?, eval(pattern, row, ctx)?);
             match (v, p) {
@@ -2391,7 +2424,7 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
                         Datum::Text(s) => s,
                         other => pgtext::format(&other, ctx.text),
                     };
-                    let m = crate::sql::func::like_match(&s, &p, Some('\\'), *case_insensitive)?;
+                    let m = crate::sql::func::like_match(&s, &p, *escape, *case_insensitive)?;
                     Datum::Bool(m != *negated)
                 }
                 _ => Datum::Null,

@@ -1764,6 +1764,7 @@ pub fn rewrite(
             pattern,
             negated,
             case_insensitive,
+            escape,
         } => {
             let expr = Box::new(rewrite(*expr, f)?);
             Expr::Like {
@@ -1771,6 +1772,7 @@ pub fn rewrite(
                 pattern: Box::new(rewrite(*pattern, f)?),
                 negated,
                 case_insensitive,
+                escape,
             }
         }
         Expr::Case {

@@ -152,6 +152,7 @@ impl Database {
             failed: false,
             read_only_block: false,
             isolation: None,
+            settings_at_begin: None,
             prepared: HashMap::new(),
             settings: Settings::new(user),
             cancel: Arc::new(AtomicBool::new(false)),
@@ -292,6 +293,8 @@ pub struct Session {
     tx: Option<Transaction>,
     failed: bool,
     read_only_block: bool,
+    /// Settings as they were when the block began: ROLLBACK restores them.
+    settings_at_begin: Option<Settings>,
     /// The isolation level BEGIN asked for (every level runs as snapshot
     /// isolation; see ARCHITECTURE.md).
     isolation: Option<String>,
@@ -436,6 +439,19 @@ impl Session {
 
     /// Prepares `sql` as statement `name` ("" is the unnamed statement).
     pub fn prepare(
+        &mut self,
+        name: &str,
+        sql: &str,
+        param_types: &[u32],
+    ) -> Result<Prepared, SqlError> {
+        let r = self.prepare_inner(name, sql, param_types);
+        if r.is_err() {
+            self.fail_block();
+        }
+        r
+    }
+
+    fn prepare_inner(
         &mut self,
         name: &str,
         sql: &str,
@@ -610,6 +626,7 @@ impl Session {
                     ),
                     _ => None,
                 });
+                self.settings_at_begin = Some(self.settings.clone());
                 self.tx = Some(tx);
                 Ok(QueryResult::Command { tag: tag.into() })
             }
@@ -617,6 +634,12 @@ impl Session {
                 self.read_only_block = false;
                 self.isolation = None;
                 let failed = std::mem::take(&mut self.failed);
+                let saved = self.settings_at_begin.take();
+                if failed {
+                    if let Some(saved) = saved {
+                        self.settings.restore(saved);
+                    }
+                }
                 match self.tx.take() {
                     Some(_) if failed => Ok(QueryResult::Command {
                         tag: "ROLLBACK".into(),
@@ -643,6 +666,9 @@ impl Session {
                 self.failed = false;
                 self.read_only_block = false;
                 self.isolation = None;
+                if let Some(saved) = self.settings_at_begin.take() {
+                    self.settings.restore(saved);
+                }
                 if self.tx.take().is_none() {
                     self.notice(
                         "WARNING",
@@ -1056,6 +1082,15 @@ impl Session {
                     ast::ColumnOption::Unique {
                         is_primary: true, ..
                     } => {
+                        if !pk.is_empty() {
+                            return Err(SqlError::new(
+                                "42P16",
+                                format!(
+                                    "multiple primary keys for table \"{name}\" are not allowed"
+                                ),
+                            )
+                            .at_span(o.name.as_ref().map_or(c.name.span, |n| n.span)));
+                        }
                         pk = vec![columns.len()];
                         col.not_null = true;
                     }
@@ -1094,7 +1129,7 @@ impl Session {
                 ast::TableConstraint::PrimaryKey { columns: cols, .. } => {
                     if !pk.is_empty() {
                         return Err(SqlError::new(
-                            code::INVALID_PARAMETER_VALUE,
+                            "42P16",
                             format!("multiple primary keys for table \"{name}\" are not allowed"),
                         ));
                     }

@@ -366,6 +366,20 @@ impl Settings {
         Ok(())
     }
 
+    /// Puts back settings saved at BEGIN (ROLLBACK undoes SETs), reporting
+    /// the ones that change back.
+    pub fn restore(&mut self, saved: Settings) {
+        for (name, value) in &saved.values {
+            if self.values.get(name) != Some(value) {
+                if GUCS.iter().any(|g| g.name == *name && g.reported) {
+                    self.changed.push((name.to_string(), value.clone()));
+                }
+            }
+        }
+        self.values = saved.values;
+        self.custom = saved.custom;
+    }
+
     /// Resets every setting.
     pub fn reset_all(&mut self) {
         for g in GUCS {
