@@ -370,10 +370,10 @@ impl Settings {
     /// the ones that change back.
     pub fn restore(&mut self, saved: Settings) {
         for (name, value) in &saved.values {
-            if self.values.get(name) != Some(value) {
-                if GUCS.iter().any(|g| g.name == *name && g.reported) {
-                    self.changed.push((name.to_string(), value.clone()));
-                }
+            if self.values.get(name) != Some(value)
+                && GUCS.iter().any(|g| g.name == *name && g.reported)
+            {
+                self.changed.push((name.to_string(), value.clone()));
             }
         }
         self.values = saved.values;
