@@ -694,3 +694,22 @@ fn tls_config_rejects_garbage() {
     .unwrap_err();
     assert!(e.to_string().contains("/nonexistent/cert.pem"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_database_is_refused_with_3d000() {
+    let s = Server::start().await;
+    let mut cfg = s.config("sextant", "sextant");
+    cfg.dbname("nosuchdb");
+    let e = match cfg.connect(NoTls).await {
+        Ok(_) => panic!("connected to an unknown database"),
+        Err(e) => e,
+    };
+    assert_eq!(code(&e), "3D000");
+    assert_eq!(
+        db_error(&e).message(),
+        "database \"nosuchdb\" does not exist"
+    );
+    // The right database still works on the same server.
+    s.connect().await.simple_query("SELECT 1").await.unwrap();
+    s.stop().await;
+}

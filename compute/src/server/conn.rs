@@ -372,6 +372,15 @@ async fn startup(
     if !authenticate(shared, &mut socket, &user, secure).await? {
         return Ok(None);
     }
+    if database != shared.db.name() {
+        fatal(
+            &mut socket,
+            "3D000",
+            format!("database \"{database}\" does not exist"),
+        )
+        .await?;
+        return Ok(None);
+    }
 
     let mut session = shared.db.session(&user, &database);
     for (name, value) in params.iter() {

@@ -137,6 +137,11 @@ impl Database {
         Arc::new(Database { engine, cfg })
     }
 
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.cfg.database
+    }
+
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
