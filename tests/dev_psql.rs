@@ -18,8 +18,12 @@ use std::time::{Duration, Instant};
 use support::{free_port, sextant_bin};
 
 /// Twelve consecutive free ports (six storage nodes and their metrics).
+/// Tests of this file run at once and the ports are only free until
+/// `sextant dev` binds them, so each call starts from another range.
 fn free_port_range() -> u16 {
-    let start = std::process::id() % 3_000;
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let start = std::process::id() % 3_000 + call * 101;
     for attempt in 0..300 {
         let base = u16::try_from(20_000 + (start + attempt * 7) % 3_300 * 12).expect("below 60000");
         let listeners: Vec<_> = (0..12)

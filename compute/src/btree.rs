@@ -406,17 +406,24 @@ impl BTree {
                 max: VALUE_BYTES_MAX,
             });
         }
-        let d = descend(pages, self.root, Target::Key(key))?;
-        let leaf = SlottedPage::parsed_before(d.leaf, &d.page);
+        let Descent {
+            path,
+            leaf: leaf_id,
+            page: leaf_page,
+        } = descend(pages, self.root, Target::Key(key))?;
+        let leaf = SlottedPage::parsed_before(leaf_id, &leaf_page);
         let (index, old) = match leaf_search(&leaf, key)? {
             Ok(i) => {
-                let entry = leaf_entry(d.leaf, leaf.cell(i))?;
+                let entry = leaf_entry(leaf_id, leaf.cell(i))?;
                 let old = read_value(pages, &entry.value)?;
                 free_value(pages, &entry.value)?;
                 (i, Some(old))
             }
             Err(i) => (i, None),
         };
+        // Not held while the page is changed: a page an MTR already changed
+        // is then changed in place rather than copied again.
+        drop(leaf_page);
         let stored = if value.len() > VALUE_INLINE_MAX {
             Value::Overflow {
                 len: value.len(),
@@ -426,7 +433,7 @@ impl BTree {
             Value::Inline(value)
         };
         let cell = encode_leaf(key, &stored);
-        let mut page = SlottedPageMut::parse(d.leaf, pages.get_mut(d.leaf)?)?;
+        let mut page = SlottedPageMut::parse(leaf_id, pages.get_mut(leaf_id)?)?;
         if old.is_some() {
             if page.as_page().fits_replacement(index, cell.len()) {
                 page.replace(index, &cell);
@@ -438,7 +445,7 @@ impl BTree {
             page.insert(index, &cell);
             return Ok(old);
         }
-        self.insert_split(pages, d.path, d.leaf, index, cell)?;
+        self.insert_split(pages, path, leaf_id, index, cell)?;
         Ok(old)
     }
 

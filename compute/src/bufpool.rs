@@ -16,6 +16,11 @@
 //! correctness. Versions no open snapshot can use (closed below the oldest
 //! snapshot) are dropped first.
 //!
+//! A pool full of versions above the VDL (a large commit whose records are
+//! still on their way) has nothing to evict; the scan that finds this is not
+//! repeated until the horizons move or a tenth of the pool more was
+//! inserted, so a commit of many pages costs linear, not quadratic, time.
+//!
 //! # Locking
 //! One mutex around the map; held only for lookups and inserts, never across
 //! I/O.
@@ -49,6 +54,10 @@ struct Inner {
     hits: u64,
     misses: u64,
     evictions: u64,
+    /// Versions cached when an eviction scan last fell short of its target
+    /// (everything else pinned); no new scan until the horizons move or
+    /// this many plus a tenth of the pool are cached.
+    pinned_at: Option<u64>,
 }
 
 /// Counters for metrics and tests.
@@ -222,6 +231,7 @@ impl BufferPool {
         let mut inner = self.inner.lock().expect("pool lock");
         inner.vdl = vdl;
         inner.oldest_snapshot = oldest_snapshot.min(vdl);
+        inner.pinned_at = None;
     }
 
     /// Counters.
@@ -237,6 +247,10 @@ impl BufferPool {
 
     fn evict(&self, inner: &mut Inner) {
         if inner.versions <= self.capacity_versions {
+            return;
+        }
+        let slack = self.capacity_versions / 10;
+        if inner.pinned_at.is_some_and(|n| inner.versions < n + slack) {
             return;
         }
         // First the garbage: versions closed below the oldest snapshot.
@@ -268,6 +282,7 @@ impl BufferPool {
             .collect();
         candidates.sort_unstable();
         let excess = inner.versions.saturating_sub(target) as usize;
+        let short = candidates.len() < excess;
         for (_, page, lsn) in candidates.into_iter().take(excess) {
             let vs = inner.pages.get_mut(&page).expect("listed");
             vs.remove(&lsn);
@@ -277,6 +292,7 @@ impl BufferPool {
             inner.versions -= 1;
             inner.evictions += 1;
         }
+        inner.pinned_at = short.then_some(inner.versions);
     }
 }
 
@@ -333,5 +349,27 @@ mod tests {
         pool.insert_committed(PageId(0), Lsn(cap * 2 + 1), img(2));
         assert!(pool.stats().versions <= cap);
         assert_eq!(pool.get_latest(PageId(0)).unwrap()[0], 2);
+    }
+
+    #[test]
+    fn a_pool_of_pinned_versions_still_evicts_once_they_are_durable() {
+        let pool = BufferPool::new(POOL_BYTES_MIN);
+        let cap = POOL_BYTES_MIN / PAGE_SIZE as u64;
+        pool.set_horizons(Lsn(0), Lsn(0));
+        // Far more pinned versions than the pool holds, as a big commit makes.
+        for i in 0..cap * 4 {
+            pool.insert_committed(PageId(i), Lsn(i + 1), img(1));
+        }
+        assert_eq!(pool.stats().versions, cap * 4);
+        // Fetched versions at or below the VDL stay evictable meanwhile.
+        pool.set_horizons(Lsn(10), Lsn(10));
+        for i in 0..cap {
+            pool.insert_fetched(PageId(100_000 + i), Lsn(1), Lsn(5), false, img(3));
+        }
+        assert!(pool.stats().versions < cap * 4 + cap / 5);
+        // Once durable, the next insert brings the pool back under its size.
+        pool.set_horizons(Lsn(cap * 4), Lsn(cap * 4));
+        pool.insert_committed(PageId(0), Lsn(cap * 4 + 1), img(2));
+        assert!(pool.stats().versions <= cap);
     }
 }

@@ -131,6 +131,15 @@ pub enum EngineError {
     /// Stored bytes do not decode.
     #[error("corrupt data: {0}")]
     Corrupted(String),
+    /// A table definition change would break the catalog's invariants
+    /// (the SQL layer checks what users may do before asking).
+    #[error("invalid definition of \"{table}\": {detail}")]
+    InvalidDefinition {
+        /// The table.
+        table: String,
+        /// What is wrong.
+        detail: String,
+    },
     /// Spilling buffered writes to disk failed.
     #[error(transparent)]
     Spill(#[from] SpillError),
@@ -149,6 +158,23 @@ enum Ddl {
     CreateIndex(ObjectId, ObjectId),
     DropIndex(ObjectId, IndexDef),
     Truncate(ObjectId),
+    /// Columns or names changed (ALTER TABLE); the transaction's definition
+    /// replaces the stored one, trees and index roots kept.
+    AlterTable(ObjectId),
+}
+
+impl Ddl {
+    /// The table whose definition this changes.
+    fn table(&self) -> ObjectId {
+        match self {
+            Ddl::CreateTable(t)
+            | Ddl::CreateIndex(t, _)
+            | Ddl::DropIndex(t, _)
+            | Ddl::Truncate(t)
+            | Ddl::AlterTable(t) => *t,
+            Ddl::DropTable(def) => def.id,
+        }
+    }
 }
 
 struct CommitState {
@@ -495,6 +521,7 @@ impl Transaction {
             primary_key: t.primary_key,
             root: PageId(0),
             indexes: Vec::new(),
+            stored: None,
         });
         self.ddl.push(Ddl::CreateTable(id));
         Ok(id)
@@ -562,6 +589,183 @@ impl Transaction {
         self.catalog.put(def);
         self.ddl.push(Ddl::DropIndex(tid, ix));
         Ok(())
+    }
+
+    /// Puts a changed definition of `table` in the transaction's catalog,
+    /// after checking its invariants.
+    fn alter(&mut self, def: TableDef) -> Result<(), EngineError> {
+        def.check()
+            .map_err(|detail| EngineError::InvalidDefinition {
+                table: def.name.clone(),
+                detail,
+            })?;
+        let id = def.id;
+        self.catalog.put(def);
+        self.ddl.push(Ddl::AlterTable(id));
+        Ok(())
+    }
+
+    /// Adds a column at the end (ALTER TABLE ADD COLUMN) without touching
+    /// stored rows: they read `col.missing`. Rows this transaction wrote
+    /// already get the missing value now. Returns the column's position.
+    pub fn add_column(
+        &mut self,
+        table: ObjectId,
+        col: catalog::ColumnDef,
+    ) -> Result<usize, EngineError> {
+        self.check_writable("ALTER TABLE")?;
+        let mut def = (*self.table(table)?).clone();
+        if def.column(&col.name).is_some() {
+            return Err(EngineError::InvalidDefinition {
+                table: def.name,
+                detail: format!("column \"{}\" exists", col.name),
+            });
+        }
+        let missing = match &col.missing {
+            Some(v) => v.datum().map_err(EngineError::Corrupted)?,
+            None => Datum::Null,
+        };
+        if let Some(l) = def.stored.as_mut() {
+            l.slots.push(l.width);
+            l.width += 1;
+        }
+        def.columns.push(col);
+        let position = def.columns.len() - 1;
+        self.alter(def)?;
+        self.writes
+            .map_table(table, |row| row.push(missing.clone()))?;
+        Ok(position)
+    }
+
+    /// Drops column `column` (ALTER TABLE DROP COLUMN) without touching
+    /// stored rows: its slot is skipped from now on. Positions above it
+    /// shift down, in index keys and the primary key too. Indexes that use
+    /// the column must be dropped first, and it must not be part of the
+    /// primary key.
+    pub fn drop_column(&mut self, table: ObjectId, column: usize) -> Result<(), EngineError> {
+        self.check_writable("ALTER TABLE")?;
+        let mut def = (*self.table(table)?).clone();
+        let invalid = |detail: String| EngineError::InvalidDefinition {
+            table: def.name.clone(),
+            detail,
+        };
+        if column >= def.columns.len() {
+            return Err(invalid(format!("no column {column}")));
+        }
+        if def.primary_key.contains(&column) {
+            return Err(invalid(format!("column {column} is in the primary key")));
+        }
+        if let Some(ix) = def
+            .indexes
+            .iter()
+            .find(|ix| ix.keys.contains(&IndexKey::Column(column)))
+        {
+            return Err(invalid(format!("index {} uses column {column}", ix.name)));
+        }
+        let mut layout = def.stored.take().unwrap_or_else(|| catalog::StoredLayout {
+            slots: (0..def.columns.len() as u32).collect(),
+            width: def.columns.len() as u32,
+        });
+        layout.slots.remove(column);
+        def.stored = Some(layout);
+        def.columns.remove(column);
+        let shift = |c: &mut usize| {
+            if *c > column {
+                *c -= 1;
+            }
+        };
+        def.primary_key.iter_mut().for_each(shift);
+        for ix in def.indexes.iter_mut() {
+            for k in ix.keys.iter_mut() {
+                if let IndexKey::Column(c) = k {
+                    shift(c);
+                }
+            }
+        }
+        self.alter(def)?;
+        self.writes.map_table(table, |row| {
+            row.remove(column);
+        })?;
+        Ok(())
+    }
+
+    /// Renames column `column`. `restated` gives new key parts for the
+    /// expression indexes whose text names the column; they must mean what
+    /// the old ones meant (the SQL layer rewrites the names).
+    pub fn rename_column(
+        &mut self,
+        table: ObjectId,
+        column: usize,
+        name: String,
+        restated: Vec<(ObjectId, Vec<IndexKey>)>,
+    ) -> Result<(), EngineError> {
+        self.check_writable("ALTER TABLE")?;
+        let mut def = (*self.table(table)?).clone();
+        if column >= def.columns.len() || def.column(&name).is_some() {
+            return Err(EngineError::InvalidDefinition {
+                table: def.name,
+                detail: format!("cannot rename column {column} to \"{name}\""),
+            });
+        }
+        def.columns[column].name = name;
+        restate_keys(&mut def, restated)?;
+        self.alter(def)
+    }
+
+    /// Renames a table; `restated` as for [`Transaction::rename_column`]
+    /// (expression texts that qualify columns with the table name).
+    pub fn rename_table(
+        &mut self,
+        table: ObjectId,
+        name: String,
+        restated: Vec<(ObjectId, Vec<IndexKey>)>,
+    ) -> Result<(), EngineError> {
+        self.check_writable("ALTER TABLE")?;
+        let mut def = (*self.table(table)?).clone();
+        if self
+            .catalog
+            .table_by_name(&name)
+            .is_some_and(|t| t.id != table)
+            || self.catalog.index_by_name(&name).is_some()
+        {
+            return Err(EngineError::DuplicateRelation(name));
+        }
+        def.name = name;
+        restate_keys(&mut def, restated)?;
+        self.alter(def)
+    }
+
+    /// True when `table` has at least one row (its own writes included);
+    /// reads at most until the first row found.
+    pub fn has_rows(&self, table: ObjectId) -> Result<bool, EngineError> {
+        self.table(table)?;
+        let own = self
+            .writes
+            .range(table, Bound::Unbounded, Bound::Unbounded)?;
+        if own
+            .iter()
+            .any(|(_, w)| matches!(w, Write::Insert(_) | Write::Put(_)))
+        {
+            return Ok(true);
+        }
+        let Some(tree) = self.snapshot_tree(table) else {
+            return Ok(false);
+        };
+        let deleted: BTreeSet<&[u8]> = own.iter().map(|(k, _)| k.as_slice()).collect();
+        tokio::task::block_in_place(|| {
+            for entry in tree.range(
+                &self.pages,
+                Bound::Unbounded,
+                Bound::Unbounded,
+                Direction::Forward,
+            ) {
+                let (k, _) = entry?;
+                if !deleted.contains(k.as_slice()) {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        })
     }
 
     /// Encodes the primary key of `row` for `table` (allocating a hidden row
@@ -649,6 +853,28 @@ impl Transaction {
         self.check_unique_indexes(&def, &key, &row)?;
         self.buffer(table, key.clone(), Write::Insert(row))?;
         Ok(key)
+    }
+
+    /// Inserts rows as [`Transaction::insert`] does, in one pass that
+    /// blocks its thread once rather than per row (COPY's batches). On
+    /// failure, the position in `rows` of the row that failed; rows before
+    /// it stay buffered, so the caller abandons the statement.
+    pub fn insert_batch(
+        &mut self,
+        table: ObjectId,
+        rows: Vec<Vec<Datum>>,
+    ) -> Result<(), (usize, EngineError)> {
+        tokio::task::block_in_place(|| {
+            for (i, row) in rows.into_iter().enumerate() {
+                self.insert(table, row).map_err(|e| (i, e))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// True when writes fail with 25006.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     /// Inserts or replaces the row with `row`'s primary key.
@@ -910,14 +1136,7 @@ impl Transaction {
             }
             if let Some(catalog) = catalog {
                 for d in &self.ddl {
-                    let id = match d {
-                        Ddl::CreateTable(t)
-                        | Ddl::CreateIndex(t, _)
-                        | Ddl::DropIndex(t, _)
-                        | Ddl::Truncate(t) => *t,
-                        Ddl::DropTable(def) => def.id,
-                    };
-                    state.last_ddl.insert(id, lsn);
+                    state.last_ddl.insert(d.table(), lsn);
                 }
                 let catalog = Arc::new(catalog);
                 state.catalog = catalog.clone();
@@ -973,20 +1192,21 @@ impl Transaction {
         }
         if !self.ddl.is_empty() && state.catalog.as_ref() != self.snapshot_catalog.as_ref() {
             let changed = self.ddl.iter().any(|d| {
-                let id = match d {
-                    Ddl::CreateTable(_) => return false,
-                    Ddl::DropTable(def) => def.id,
-                    Ddl::CreateIndex(t, _) | Ddl::DropIndex(t, _) | Ddl::Truncate(t) => *t,
-                };
-                state.last_ddl.get(&id).is_some_and(|l| *l > self.snapshot)
+                !matches!(d, Ddl::CreateTable(_))
+                    && state
+                        .last_ddl
+                        .get(&d.table())
+                        .is_some_and(|l| *l > self.snapshot)
             });
             let names_taken = self.ddl.iter().any(|d| match d {
-                Ddl::CreateTable(id) => self.catalog.table(*id).is_some_and(|t| {
-                    state
-                        .catalog
-                        .table_by_name(&t.name)
-                        .is_some_and(|o| o.id != *id)
-                }),
+                Ddl::CreateTable(id) | Ddl::AlterTable(id) => {
+                    self.catalog.table(*id).is_some_and(|t| {
+                        state
+                            .catalog
+                            .table_by_name(&t.name)
+                            .is_some_and(|o| o.id != *id)
+                    })
+                }
                 _ => false,
             });
             if changed || names_taken {
@@ -1058,6 +1278,27 @@ impl Transaction {
                         .unwrap_or_else(|| def.clone());
                     stored.indexes = def.indexes.clone();
                     self.catalog.put(def);
+                    catalog.put(stored);
+                }
+                Ddl::AlterTable(table) => {
+                    let (Some(def), Some(stored)) =
+                        (self.catalog.table(table), catalog.table(table))
+                    else {
+                        continue; // dropped again later in this transaction
+                    };
+                    let mut stored = (**stored).clone();
+                    stored.name.clone_from(&def.name);
+                    stored.columns.clone_from(&def.columns);
+                    stored.primary_key.clone_from(&def.primary_key);
+                    stored.stored.clone_from(&def.stored);
+                    // Key positions shift with the columns; the index set
+                    // itself changes only through CreateIndex and DropIndex.
+                    for ix in stored.indexes.iter_mut() {
+                        if let Some(now) = def.indexes.iter().find(|i| i.id == ix.id) {
+                            ix.keys.clone_from(&now.keys);
+                            ix.name.clone_from(&now.name);
+                        }
+                    }
                     catalog.put(stored);
                 }
                 Ddl::DropIndex(table, ix) => {
@@ -1153,9 +1394,11 @@ impl Transaction {
                 match new {
                     Some(row) => {
                         let mut v = Vec::new();
-                        encode_row(row, &mut v).map_err(|e| EngineError::InvalidRow {
-                            table: def.name.clone(),
-                            detail: e.to_string(),
+                        encode_row(&def.row_to_stored(row), &mut v).map_err(|e| {
+                            EngineError::InvalidRow {
+                                table: def.name.clone(),
+                                detail: e.to_string(),
+                            }
                         })?;
                         tree.put(&mut mtr, key, &v)?;
                         for ix in &def.indexes {
@@ -1181,6 +1424,27 @@ impl Transaction {
         }
         Ok(Some((mtr, ddl_changed.then_some(catalog))))
     }
+}
+
+/// Replaces the key parts of the indexes named in `restated`, which must
+/// keep their number of parts.
+fn restate_keys(
+    def: &mut TableDef,
+    restated: Vec<(ObjectId, Vec<IndexKey>)>,
+) -> Result<(), EngineError> {
+    for (id, keys) in restated {
+        let Some(ix) = def.indexes.iter_mut().find(|i| i.id == id) else {
+            return Err(EngineError::NoSuchIndex(format!("#{id}")));
+        };
+        if ix.keys.len() != keys.len() {
+            return Err(EngineError::InvalidDefinition {
+                table: def.name.clone(),
+                detail: format!("index {} restated with {} key parts", ix.name, keys.len()),
+            });
+        }
+        ix.keys = keys;
+    }
+    Ok(())
 }
 
 fn new_table(ddl: &[Ddl], table: ObjectId) -> bool {
@@ -1242,22 +1506,14 @@ impl Engine {
     }
 }
 
+/// Decodes a stored row into the table's columns: dropped columns'
+/// values skipped, columns added since read as their missing value (see
+/// `catalog`'s module docs).
 fn decode_stored_row(def: &TableDef, bytes: &[u8]) -> Result<Vec<Datum>, EngineError> {
-    let mut row = decode_row(bytes)
+    let stored = decode_row(bytes)
         .map_err(|e| EngineError::Corrupted(format!("row of {}: {e}", def.name)))?;
-    // Columns added after the row was written read as NULL.
-    if row.len() < def.columns.len() {
-        row.resize(def.columns.len(), Datum::Null);
-    }
-    if row.len() > def.columns.len() {
-        return Err(EngineError::Corrupted(format!(
-            "row of {} has {} columns, table has {}",
-            def.name,
-            row.len(),
-            def.columns.len()
-        )));
-    }
-    Ok(row)
+    def.row_from_stored(stored)
+        .map_err(|e| EngineError::Corrupted(format!("row of {}: {e}", def.name)))
 }
 
 fn index_values(

@@ -23,7 +23,8 @@
 //! negotiated down), ParameterStatus, BackendKeyData, simple query, extended
 //! query (Parse, Bind with text and binary parameters, Describe, Execute with
 //! row limits and portal suspension, Close, Flush, Sync), CancelRequest and
-//! Terminate. COPY is not supported yet (the session has no COPY).
+//! Terminate, COPY FROM STDIN and COPY TO STDOUT in text format codes (see
+//! [`conn`]), NoticeResponse, and the CONTEXT field of errors.
 //!
 //! # Limits
 //!

@@ -68,6 +68,7 @@ fn column(name: &str, type_name: &str, default: Option<String>) -> ColumnDef {
     let (ty, type_mod) =
         DataType::parse_type_name(type_name).unwrap_or_else(|| panic!("type {type_name}"));
     ColumnDef {
+        missing: None,
         name: name.to_owned(),
         type_oid: ty.oid().0,
         type_mod,
@@ -100,6 +101,7 @@ fn base(indexes: Vec<IndexDef>) -> TableDef {
         ("position", "int"),
     ];
     TableDef {
+        stored: None,
         id: 1,
         name: "base".to_owned(),
         columns: columns.iter().map(|(n, t)| column(n, t, None)).collect(),
@@ -158,6 +160,7 @@ fn run_case(kind: &str, ty: &str, expr: &str, index_name: &str) -> Vec<String> {
     match kind {
         "default" => {
             let table = TableDef {
+                stored: None,
                 id: 1,
                 name: "t".to_owned(),
                 columns: vec![column("c", ty, Some(stored(expr, false)))],

@@ -22,6 +22,7 @@ fn col(name: &str, oid: u32) -> ColumnDef {
         type_mod: -1,
         not_null: false,
         default: None,
+        missing: None,
     }
 }
 

@@ -30,6 +30,7 @@ fn column(name: &str, type_name: &str, not_null: bool, default: Option<&str>) ->
     let (ty, type_mod) =
         DataType::parse_type_name(type_name).unwrap_or_else(|| panic!("type {type_name}"));
     ColumnDef {
+        missing: None,
         name: name.to_owned(),
         type_oid: ty.oid().0,
         type_mod,
@@ -52,6 +53,7 @@ fn index(id: u64, name: &str, unique: bool, keys: Vec<IndexKey>) -> IndexDef {
 /// parsed expressions, primary-key columns NOT NULL.
 fn catalog() -> Catalog {
     let events = TableDef {
+        stored: None,
         id: 1,
         name: "events".to_owned(),
         columns: vec![
@@ -79,6 +81,7 @@ fn catalog() -> Catalog {
         ],
     };
     let readings = TableDef {
+        stored: None,
         id: 5,
         name: "readings".to_owned(),
         columns: vec![
@@ -102,6 +105,7 @@ fn catalog() -> Catalog {
         )],
     };
     let notes = TableDef {
+        stored: None,
         id: 7,
         name: "notes".to_owned(),
         columns: vec![column("body", "text", false, Some("NULL"))],

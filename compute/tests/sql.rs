@@ -35,8 +35,10 @@ async fn err(s: &mut Session, sql: &str) -> String {
 
 fn tag(r: &QueryResult) -> String {
     match r {
-        QueryResult::Rows { tag, .. } | QueryResult::Command { tag } => tag.clone(),
-        QueryResult::Empty => String::new(),
+        QueryResult::Rows { tag, .. }
+        | QueryResult::Command { tag }
+        | QueryResult::CopyOut { tag, .. } => tag.clone(),
+        QueryResult::Empty | QueryResult::CopyIn { .. } => String::new(),
     }
 }
 

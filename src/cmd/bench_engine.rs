@@ -69,6 +69,7 @@ fn column(name: &str, oid: u32, not_null: bool) -> ColumnDef {
         type_mod: -1,
         not_null,
         default: None,
+        missing: None,
     }
 }
 

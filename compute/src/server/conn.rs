@@ -17,6 +17,20 @@
 //! After an error in an extended-query message, everything up to the next
 //! Sync is discarded, then ReadyForQuery reports the session's transaction
 //! status (`E` inside a failed block).
+//!
+//! # COPY
+//!
+//! COPY FROM STDIN (from a simple query or an Execute) answers
+//! CopyInResponse and puts the connection in copy-in mode: CopyData goes to
+//! the session as it arrives, CopyDone ends the COPY with its
+//! CommandComplete, CopyFail or a bad record ends it with an
+//! ErrorResponse. As in PostgreSQL, Flush and Sync are ignored in copy-in
+//! mode (drivers send Sync right after Execute), and any other message
+//! aborts the COPY with 08P01. After a simple query's COPY the rest of the
+//! query string runs, then ReadyForQuery; after an Execute's, the next Sync
+//! answers it (after a failed one, everything up to that Sync is skipped).
+//! COPY TO STDOUT answers CopyOutResponse, one CopyData per row, CopyDone
+//! and CommandComplete. Every column is in text format (code 0).
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -28,6 +42,7 @@ use futures_util::{SinkExt, StreamExt};
 use pgwire::api::auth::sasl::scram::ScramServerAuth;
 use pgwire::api::PgWireConnectionState;
 use pgwire::error::PgWireError;
+use pgwire::messages::copy::{CopyData, CopyDone, CopyInResponse, CopyOutResponse};
 use pgwire::messages::data::{
     DataRow, FieldDescription, NoData, ParameterDescription, RowDescription,
 };
@@ -229,9 +244,13 @@ fn error_response(severity: &str, e: &SqlError) -> ErrorResponse {
     if let Some(p) = e.position {
         fields.push((b'P', p.to_string()));
     }
+    if let Some(c) = &e.context {
+        fields.push((b'W', c.clone()));
+    }
     ErrorResponse::new(fields)
 }
 
+/// Builds a NoticeResponse with PostgreSQL's fields.
 /// Sends a FATAL error and flushes; the caller then closes the connection.
 async fn fatal(
     socket: &mut Socket,
@@ -453,6 +472,7 @@ async fn startup(
         statements: HashMap::new(),
         portals: HashMap::new(),
         skip_until_sync: false,
+        copy_in: None,
         stop: shared.stop.clone(),
         shared: shared.clone(),
         _guard: guard,
@@ -705,6 +725,12 @@ impl From<SqlError> for StepError {
     }
 }
 
+impl From<ConnError> for StepError {
+    fn from(e: ConnError) -> Self {
+        StepError::Conn(e)
+    }
+}
+
 impl From<io::Error> for StepError {
     fn from(e: io::Error) -> Self {
         StepError::Conn(ConnError::Io(e))
@@ -712,6 +738,15 @@ impl From<io::Error> for StepError {
 }
 
 type Step = Result<(), StepError>;
+
+/// The protocol a COPY FROM STDIN came in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CopyStarted {
+    /// A simple query: the rest of its string follows the COPY.
+    Simple,
+    /// An Execute: the next Sync ends it.
+    Extended,
+}
 
 enum Next {
     Message(PgWireFrontendMessage),
@@ -727,6 +762,8 @@ struct Conn {
     statements: HashMap<String, Statement>,
     portals: HashMap<String, Portal>,
     skip_until_sync: bool,
+    /// In copy-in mode: how the COPY was started.
+    copy_in: Option<CopyStarted>,
     stop: watch::Receiver<bool>,
     shared: Arc<Shared>,
     _guard: SessionGuard,
@@ -822,6 +859,9 @@ impl Conn {
 
     /// Handles one message; `false` ends the connection.
     async fn dispatch(&mut self, msg: PgWireFrontendMessage) -> Result<bool, ConnError> {
+        if let Some(started) = self.copy_in {
+            return self.copy_in_message(started, msg).await;
+        }
         let step = match msg {
             PgWireFrontendMessage::Terminate(_) => return Ok(false),
             PgWireFrontendMessage::Sync(_) => {
@@ -874,6 +914,181 @@ impl Conn {
             }
             Err(StepError::Conn(e)) => Err(e),
         }
+    }
+
+    /// Handles one message in copy-in mode.
+    async fn copy_in_message(
+        &mut self,
+        started: CopyStarted,
+        msg: PgWireFrontendMessage,
+    ) -> Result<bool, ConnError> {
+        let outcome = match msg {
+            PgWireFrontendMessage::CopyData(d) => match self.session.copy_in_data(&d.data) {
+                Ok(()) => return Ok(true),
+                Err(e) => Err(e),
+            },
+            PgWireFrontendMessage::CopyDone(_) => self.session.copy_in_done().await,
+            PgWireFrontendMessage::CopyFail(f) => Err(self.session.copy_in_fail(&f.message)),
+            // Drivers send Sync (and Flush) right after Execute, not knowing
+            // the statement was COPY; PostgreSQL ignores them here.
+            PgWireFrontendMessage::Sync(_) | PgWireFrontendMessage::Flush(_) => return Ok(true),
+            PgWireFrontendMessage::Terminate(_) => return Ok(false),
+            other => Err(self.session.copy_in_abort(SqlError::new(
+                code::PROTOCOL_VIOLATION,
+                format!(
+                    "unexpected message type 0x{:02X} during COPY from stdin",
+                    message_type(&other)
+                ),
+            ))),
+        };
+        self.copy_in = None;
+        let ok = outcome.is_ok();
+        if started == CopyStarted::Simple {
+            // An Execute's COPY was counted when it started.
+            self.shared.metrics.statement(Protocol::Simple, ok);
+        }
+        match outcome {
+            Ok(r) => self.send_result(r).await?,
+            Err(e) => {
+                self.socket
+                    .feed(PgWireBackendMessage::ErrorResponse(error_response(
+                        "ERROR", &e,
+                    )))
+                    .await?;
+            }
+        }
+        match started {
+            CopyStarted::Simple => {
+                let rest = self.session.simple_query_resume().await;
+                self.send_simple_results(rest).await?;
+            }
+            CopyStarted::Extended => {
+                self.skip_until_sync = !ok;
+                self.send_notices().await?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Sends the NOTICEs the session raised.
+    async fn send_notices(&mut self) -> Result<(), ConnError> {
+        for n in self.session.take_notices() {
+            self.socket.feed(notice_response(&n)).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends one result of a simple query (CopyIn: the CopyInResponse,
+    /// entering copy-in mode).
+    async fn send_result(&mut self, r: QueryResult) -> Result<(), ConnError> {
+        match r {
+            QueryResult::Rows { columns, rows, tag } => {
+                let descs: Vec<ColumnDesc> = columns.iter().map(ColumnDesc::of).collect();
+                self.socket.feed(row_description(&descs, &[])).await?;
+                for row in &rows {
+                    let data = text_row(row);
+                    self.socket
+                        .feed(PgWireBackendMessage::DataRow(data))
+                        .await?;
+                }
+                self.socket
+                    .feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(
+                        tag,
+                    )))
+                    .await?;
+            }
+            QueryResult::Command { tag } => {
+                self.socket
+                    .feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(
+                        tag,
+                    )))
+                    .await?;
+            }
+            QueryResult::Empty => {
+                self.socket
+                    .feed(PgWireBackendMessage::EmptyQueryResponse(
+                        EmptyQueryResponse::new(),
+                    ))
+                    .await?;
+            }
+            QueryResult::CopyIn { columns } => {
+                let n = field_count(columns);
+                self.socket
+                    .feed(PgWireBackendMessage::CopyInResponse(CopyInResponse::new(
+                        0,
+                        n,
+                        vec![0; columns],
+                    )))
+                    .await?;
+                self.socket.flush().await?;
+            }
+            QueryResult::CopyOut { columns, rows, tag } => {
+                let n = field_count(columns);
+                self.socket
+                    .feed(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(
+                        0,
+                        n,
+                        vec![0; columns],
+                    )))
+                    .await?;
+                for row in rows {
+                    self.socket
+                        .feed(PgWireBackendMessage::CopyData(CopyData::new(Bytes::from(
+                            row,
+                        ))))
+                        .await?;
+                }
+                self.socket
+                    .feed(PgWireBackendMessage::CopyDone(CopyDone::new()))
+                    .await?;
+                self.socket
+                    .feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(
+                        tag,
+                    )))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a simple query's results, then ReadyForQuery unless the last
+    /// one started a COPY FROM STDIN.
+    async fn send_simple_results(
+        &mut self,
+        results: Vec<Result<QueryResult, SqlError>>,
+    ) -> Result<(), ConnError> {
+        // Each statement's NOTICEs go out just before its result.
+        let notices = self.session.take_notices();
+        let mut next_notice = 0;
+        for (i, r) in results.into_iter().enumerate() {
+            let ok = r.is_ok();
+            while let Some(n) = notices.get(next_notice).filter(|n| n.statement <= i) {
+                self.socket.feed(notice_response(n)).await?;
+                next_notice += 1;
+            }
+            match r {
+                Ok(r @ QueryResult::CopyIn { .. }) => {
+                    self.send_result(r).await?;
+                    self.copy_in = Some(CopyStarted::Simple);
+                    // Its statement is counted when the COPY ends.
+                    return Ok(());
+                }
+                Ok(r) => self.send_result(r).await?,
+                Err(e) => {
+                    self.socket
+                        .feed(PgWireBackendMessage::ErrorResponse(error_response(
+                            "ERROR", &e,
+                        )))
+                        .await?;
+                }
+            }
+            self.shared.metrics.statement(Protocol::Simple, ok);
+        }
+        for n in &notices[next_notice..] {
+            self.socket.feed(notice_response(n)).await?;
+        }
+        self.end_of_transaction();
+        self.ready_for_query().await
     }
 
     fn tx_status(&self) -> TransactionStatus {
@@ -931,54 +1146,7 @@ impl Conn {
                 ))
                 .await?;
         }
-        let notices = self.session.take_notices();
-        for (i, r) in results.into_iter().enumerate() {
-            let ok = r.is_ok();
-            for n in notices.iter().filter(|n| n.statement == i) {
-                self.socket.feed(notice_response(n)).await?;
-            }
-            match r {
-                Ok(QueryResult::Rows { columns, rows, tag }) => {
-                    let descs: Vec<ColumnDesc> = columns.iter().map(ColumnDesc::of).collect();
-                    self.socket.feed(row_description(&descs, &[])).await?;
-                    for row in &rows {
-                        let data = text_row(row);
-                        self.socket
-                            .feed(PgWireBackendMessage::DataRow(data))
-                            .await?;
-                    }
-                    self.socket
-                        .feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(
-                            tag,
-                        )))
-                        .await?;
-                }
-                Ok(QueryResult::Command { tag }) => {
-                    self.socket
-                        .feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(
-                            tag,
-                        )))
-                        .await?;
-                }
-                Ok(QueryResult::Empty) => {
-                    self.socket
-                        .feed(PgWireBackendMessage::EmptyQueryResponse(
-                            EmptyQueryResponse::new(),
-                        ))
-                        .await?;
-                }
-                Err(e) => {
-                    self.socket
-                        .feed(PgWireBackendMessage::ErrorResponse(error_response(
-                            "ERROR", &e,
-                        )))
-                        .await?;
-                }
-            }
-            self.shared.metrics.statement(Protocol::Simple, ok);
-        }
-        self.end_of_transaction();
-        self.ready_for_query().await
+        self.send_simple_results(results).await
     }
 
     async fn parse(&mut self, m: Parse) -> Step {
@@ -1117,12 +1285,10 @@ impl Conn {
             // The session materializes results, so the statement runs once,
             // to completion, and the portal hands its rows out in pieces.
             let result = self.session.execute(&statement, &params, 0).await;
-            for n in self.session.take_notices() {
-                self.socket.feed(notice_response(&n)).await?;
-            }
             self.shared
                 .metrics
                 .statement(Protocol::Extended, result.is_ok());
+            self.send_notices().await?;
             let portal = self.portals.get_mut(&name).expect("portal still bound");
             match result {
                 Ok(QueryResult::Rows { columns, rows, tag }) => {
@@ -1151,6 +1317,19 @@ impl Conn {
                             EmptyQueryResponse::new(),
                         ))
                         .await?;
+                    return Ok(());
+                }
+                Ok(r @ QueryResult::CopyIn { .. }) => {
+                    portal.state = PortalState::Done { tag: None };
+                    self.send_result(r).await?;
+                    self.copy_in = Some(CopyStarted::Extended);
+                    return Ok(());
+                }
+                Ok(r @ QueryResult::CopyOut { .. }) => {
+                    // COPY TO sends everything whatever the row limit, as
+                    // in PostgreSQL.
+                    portal.state = PortalState::Done { tag: None };
+                    self.send_result(r).await?;
                     return Ok(());
                 }
                 Err(e) => {
@@ -1236,6 +1415,25 @@ impl Conn {
             .feed(PgWireBackendMessage::CloseComplete(CloseComplete::new()))
             .await?;
         Ok(())
+    }
+}
+
+/// The type byte of a frontend message, for errors that name it.
+fn message_type(m: &PgWireFrontendMessage) -> u8 {
+    match m {
+        PgWireFrontendMessage::Query(_) => b'Q',
+        PgWireFrontendMessage::Parse(_) => b'P',
+        PgWireFrontendMessage::Bind(_) => b'B',
+        PgWireFrontendMessage::Describe(_) => b'D',
+        PgWireFrontendMessage::Execute(_) => b'E',
+        PgWireFrontendMessage::Close(_) => b'C',
+        PgWireFrontendMessage::Sync(_) => b'S',
+        PgWireFrontendMessage::Flush(_) => b'H',
+        PgWireFrontendMessage::Terminate(_) => b'X',
+        PgWireFrontendMessage::CopyData(_) => b'd',
+        PgWireFrontendMessage::CopyDone(_) => b'c',
+        PgWireFrontendMessage::CopyFail(_) => b'f',
+        _ => b'p',
     }
 }
 

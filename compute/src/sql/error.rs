@@ -1,5 +1,5 @@
 //! SQL errors as PostgreSQL reports them: a SQLSTATE, a message shaped like
-//! PostgreSQL's, and the optional detail, hint and cursor position.
+//! PostgreSQL's, and the optional detail, hint, cursor position and context.
 //!
 //! SQLSTATEs are typed constants in [`code`]; the mapping from engine errors
 //! happens once, in [`SqlError::from_engine`], as an exhaustive match.
@@ -94,6 +94,20 @@ pub mod code {
     pub const INVALID_SCHEMA_NAME: &str = "3F000";
     /// ambiguous_function
     pub const AMBIGUOUS_FUNCTION: &str = "42725";
+    /// bad_copy_file_format
+    pub const BAD_COPY_FILE_FORMAT: &str = "22P04";
+    /// character_not_in_repertoire
+    pub const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
+    /// untranslatable_character
+    pub const UNTRANSLATABLE_CHARACTER: &str = "22P05";
+    /// protocol_violation
+    pub const PROTOCOL_VIOLATION: &str = "08P01";
+    /// too_many_columns
+    pub const TOO_MANY_COLUMNS: &str = "54011";
+    /// insufficient_privilege (COPY to or from a server file or program)
+    pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
+    /// object_not_in_prerequisite_state
+    pub const OBJECT_NOT_IN_PREREQUISITE_STATE: &str = "55000";
 }
 
 /// An error to send to the client as an ErrorResponse.
@@ -113,6 +127,8 @@ pub struct SqlError {
     /// Where in the query text the error points, as the parser's (line,
     /// column), until the session turns it into `position`.
     pub location: Option<(u64, u64)>,
+    /// CONTEXT: where it happened (`COPY t, line 3, column b: "x"`).
+    pub context: Option<String>,
 }
 
 impl SqlError {
@@ -125,6 +141,7 @@ impl SqlError {
             hint: None,
             position: None,
             location: None,
+            context: None,
         }
     }
 
@@ -154,6 +171,12 @@ impl SqlError {
                 }
             }
         }
+        self
+    }
+
+    /// Adds a CONTEXT line.
+    pub fn with_context(mut self, context: impl Into<String>) -> SqlError {
+        self.context = Some(context.into());
         self
     }
 
@@ -229,6 +252,10 @@ impl SqlError {
                 format!("this writer has stopped: {why}"),
             ),
             EngineError::Corrupted(d) => SqlError::new(code::DATA_CORRUPTED, d),
+            EngineError::InvalidDefinition { table, detail } => SqlError::new(
+                code::INTERNAL_ERROR,
+                format!("invalid definition of \"{table}\": {detail}"),
+            ),
             EngineError::Volume(e) => SqlError::new(code::IO_ERROR, format!("storage: {e}")),
             EngineError::Page(e) => SqlError::new(code::IO_ERROR, format!("storage: {e}")),
             EngineError::Tree(e) => SqlError::new(code::DATA_CORRUPTED, e.to_string()),

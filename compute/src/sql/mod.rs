@@ -5,11 +5,14 @@
 //! The protocol layer (`crate::server`) talks to one [`session::Session`] per
 //! connection; everything SQL lives below it.
 
+mod alter;
 pub mod array;
+pub mod copy;
 pub mod error;
 pub mod exec;
 pub mod expr;
 pub mod func;
+mod keyfn;
 pub mod pg_catalog;
 pub mod plan;
 pub mod session;

@@ -12,7 +12,8 @@
 //! INSERT (VALUES or SELECT, ON CONFLICT DO NOTHING/UPDATE with EXCLUDED,
 //! RETURNING), UPDATE and DELETE (WHERE, RETURNING), SELECT over one table
 //! or none (WHERE, expressions, aggregates with GROUP BY/HAVING, DISTINCT,
-//! ORDER BY, LIMIT/OFFSET), transactions, SET/SHOW. Joins, subqueries and
+//! ORDER BY, LIMIT/OFFSET), transactions, SET/SHOW, ALTER TABLE
+//! (`sql::alter`) and COPY FROM STDIN / TO STDOUT (`sql::copy`). Joins, subqueries and
 //! the catalogs (`pg_catalog`) answer 0A000 naming the feature until they
 //! are built.
 
@@ -100,6 +101,22 @@ pub enum QueryResult {
     },
     /// The query string was empty.
     Empty,
+    /// COPY FROM STDIN is waiting for its data: the protocol layer sends
+    /// CopyInResponse and feeds CopyData to [`Session::copy_in_data`] until
+    /// [`Session::copy_in_done`] or [`Session::copy_in_fail`].
+    CopyIn {
+        /// Columns in each row (text format each).
+        columns: usize,
+    },
+    /// COPY TO STDOUT's output: one CopyData message per entry.
+    CopyOut {
+        /// Columns in each row (text format each).
+        columns: usize,
+        /// Encoded lines, newline included; the header line first if asked.
+        rows: Vec<Vec<u8>>,
+        /// Command tag, `COPY n`.
+        tag: String,
+    },
 }
 
 /// A NOTICE or WARNING to send before a statement's result.
@@ -133,7 +150,7 @@ struct PreparedStatement {
 impl Database {
     /// A database over `engine`.
     pub fn new(engine: Engine, cfg: DatabaseConfig) -> Arc<Database> {
-        engine.set_index_key_fn(Arc::new(index_key));
+        engine.set_index_key_fn(Arc::new(crate::sql::keyfn::index_key));
         Arc::new(Database { engine, cfg })
     }
 
@@ -166,6 +183,8 @@ impl Database {
             notices: std::sync::Mutex::new(Vec::new()),
             statement_index: std::sync::atomic::AtomicUsize::new(0),
             plans: std::sync::Mutex::new(HashMap::new()),
+            copy_in: None,
+            pending: None,
         }
     }
 
@@ -195,50 +214,14 @@ impl Database {
     }
 }
 
-/// Computes expression index keys for the engine: parse the stored SQL text
-/// of each key part and evaluate it on the row.
-fn index_key(
-    t: &TableDef,
-    ix: &crate::catalog::IndexDef,
-    row: &[Datum],
-) -> Result<Vec<Datum>, String> {
-    let scope = table_scope(t, None);
-    let text = TextContext {
-        jsonb: Some(expr::jsonb_hooks()),
-        ..TextContext::default()
-    };
-    let ctx = EvalCtx {
-        params: &[],
-        outer: &[],
-        sub: None,
-        catalog: None,
-        text: &text,
-        now: 0,
-        database: "",
-        user: "",
-    };
-    ix.keys
-        .iter()
-        .map(|k| match k {
-            IndexKey::Column(i) => Ok(row[*i].clone()),
-            IndexKey::Expr(sql) => {
-                let e = parse_expr(sql).map_err(|e| e.message)?;
-                let mut params = Vec::new();
-                let b = bind(&e, &scope, &mut BindCtx::new(&mut params)).map_err(|e| e.message)?;
-                eval(&b, row, &ctx).map_err(|e| e.message)
-            }
-        })
-        .collect()
-}
-
-fn parse_expr(sql: &str) -> Result<ast::Expr, SqlError> {
+pub(super) fn parse_expr(sql: &str) -> Result<ast::Expr, SqlError> {
     Parser::new(&PostgreSqlDialect {})
         .try_with_sql(sql)
         .and_then(|mut p| p.parse_expr())
         .map_err(|e| SqlError::new(code::SYNTAX_ERROR, e.to_string()))
 }
 
-fn column_type(c: &ColumnDef) -> DataType {
+pub(super) fn column_type(c: &ColumnDef) -> DataType {
     match DataType::from_oid(Oid(c.type_oid)) {
         Some(DataType::Varchar { .. }) => DataType::Varchar {
             max_chars: (c.type_mod >= 4).then(|| (c.type_mod - 4) as u32),
@@ -248,7 +231,7 @@ fn column_type(c: &ColumnDef) -> DataType {
     }
 }
 
-fn table_scope(t: &TableDef, alias: Option<&str>) -> Scope {
+pub(super) fn table_scope(t: &TableDef, alias: Option<&str>) -> Scope {
     let qual = alias.unwrap_or(&t.name).to_string();
     Scope {
         columns: t
@@ -269,7 +252,7 @@ fn col_desc(name: &str, ty: DataType) -> Column {
     }
 }
 
-fn object_name(n: &ast::ObjectName) -> String {
+pub(super) fn object_name(n: &ast::ObjectName) -> String {
     n.0.last()
         .and_then(|p| p.as_ident())
         .map(|i| {
@@ -282,7 +265,7 @@ fn object_name(n: &ast::ObjectName) -> String {
         .unwrap_or_default()
 }
 
-fn ident(i: &ast::Ident) -> String {
+pub(super) fn ident(i: &ast::Ident) -> String {
     if i.quote_style.is_some() {
         i.value.clone()
     } else {
@@ -292,11 +275,11 @@ fn ident(i: &ast::Ident) -> String {
 
 /// One connection's session.
 pub struct Session {
-    db: Arc<Database>,
+    pub(super) db: Arc<Database>,
     user: String,
     database: String,
-    tx: Option<Transaction>,
-    failed: bool,
+    pub(super) tx: Option<Transaction>,
+    pub(super) failed: bool,
     read_only_block: bool,
     /// Settings as they were when the block began: ROLLBACK restores them.
     settings_at_begin: Option<Settings>,
@@ -317,6 +300,10 @@ pub struct Session {
     /// Plans of prepared queries, valid while the catalog they were
     /// planned against is unchanged.
     plans: std::sync::Mutex<HashMap<String, CachedPlan>>,
+    /// The COPY FROM STDIN in progress.
+    pub(super) copy_in: Option<crate::sql::copy::CopyIn>,
+    /// What is left of a simple query that stopped at COPY FROM STDIN.
+    pub(super) pending: Option<crate::sql::copy::PendingQuery>,
 }
 
 /// A prepared query's plan.
@@ -346,7 +333,7 @@ impl Session {
         self.cancel.clone()
     }
 
-    fn text_ctx(&self) -> TextContext {
+    pub(super) fn text_ctx(&self) -> TextContext {
         TextContext {
             jsonb: Some(expr::jsonb_hooks()),
             now: Some(now_micros()),
@@ -365,7 +352,12 @@ impl Session {
         std::mem::take(&mut *self.notices.lock().expect("notices"))
     }
 
-    fn notice(&self, severity: &'static str, code: &'static str, message: impl Into<String>) {
+    pub(super) fn notice(
+        &self,
+        severity: &'static str,
+        code: &'static str,
+        message: impl Into<String>,
+    ) {
         let statement = self.statement_index.load(AtomicOrdering::Relaxed);
         self.notices.lock().expect("notices").push(Notice {
             severity,
@@ -411,7 +403,6 @@ impl Session {
         if stmts.is_empty() {
             return vec![Ok(QueryResult::Empty)];
         }
-        let mut out = Vec::new();
         let many = stmts.len() > 1;
         // Several statements in one simple query run in one implicit
         // transaction unless they manage transactions themselves.
@@ -419,16 +410,34 @@ impl Session {
         if implicit {
             self.tx = Some(self.db.engine.begin());
         }
-        for (i, stmt) in stmts.into_iter().enumerate() {
-            self.statement_index.store(i, AtomicOrdering::Relaxed);
+        self.run_statements(stmts.into(), implicit).await
+    }
+
+    /// Runs the statements of a simple query in order, stopping at the
+    /// first error, or at a COPY FROM STDIN: the rest waits in
+    /// `self.pending` for [`Session::simple_query_resume`].
+    pub(super) async fn run_statements(
+        &mut self,
+        mut stmts: std::collections::VecDeque<Statement>,
+        implicit: bool,
+    ) -> Vec<Result<QueryResult, SqlError>> {
+        let mut out = Vec::new();
+        while let Some(stmt) = stmts.pop_front() {
+            self.statement_index
+                .store(out.len(), AtomicOrdering::Relaxed);
             let r = self.run(&stmt, &[], 0).await;
             let failed = r.is_err();
+            let copy_in = matches!(r, Ok(QueryResult::CopyIn { .. }));
             out.push(r);
             if failed {
                 if implicit {
                     self.tx = None;
                     self.failed = false;
                 }
+                return out;
+            }
+            if copy_in {
+                self.pending = Some(crate::sql::copy::PendingQuery { stmts, implicit });
                 return out;
             }
         }
@@ -563,7 +572,7 @@ impl Session {
         r
     }
 
-    fn fail_block(&mut self) {
+    pub(super) fn fail_block(&mut self) {
         if self.tx.is_some() {
             self.failed = true;
         }
@@ -722,6 +731,7 @@ impl Session {
                     tag: "SHOW".into(),
                 })
             }
+            Statement::Copy { to: false, .. } => self.copy_from_start(stmt, params),
             _ => {
                 let autocommit = self.tx.is_none();
                 let mut tx = match self.tx.take() {
@@ -915,7 +925,12 @@ impl Session {
         })
     }
 
-    fn eval_ctx<'a>(&'a self, params: &'a [Datum], text: &'a TextContext, now: i64) -> EvalCtx<'a> {
+    pub(super) fn eval_ctx<'a>(
+        &'a self,
+        params: &'a [Datum],
+        text: &'a TextContext,
+        now: i64,
+    ) -> EvalCtx<'a> {
         EvalCtx {
             params,
             outer: &[],
@@ -928,7 +943,7 @@ impl Session {
         }
     }
 
-    fn check_cancel(&self) -> Result<(), SqlError> {
+    pub(super) fn check_cancel(&self) -> Result<(), SqlError> {
         if self.cancel.load(AtomicOrdering::Relaxed) {
             return Err(SqlError::new(
                 code::QUERY_CANCELED,
@@ -939,7 +954,7 @@ impl Session {
     }
 
     fn in_tx(
-        &self,
+        &mut self,
         tx: &mut Transaction,
         stmt: &Statement,
         params: &[Datum],
@@ -1028,6 +1043,13 @@ impl Session {
                 )
             }
             Statement::Delete(d) => self.delete(tx, d, params),
+            Statement::AlterTable {
+                name,
+                if_exists,
+                operations,
+                ..
+            } => self.alter_table(tx, name, *if_exists, operations),
+            Statement::Copy { .. } => self.copy_to(tx, stmt, params),
             other => Err(SqlError::unsupported(format!(
                 "statement {}",
                 first_words(&other.to_string())
@@ -1078,6 +1100,7 @@ impl Session {
                 type_mod: ty.typmod(),
                 not_null: false,
                 default: None,
+                missing: None,
             };
             for o in &c.options {
                 match &o.option {
@@ -1933,7 +1956,7 @@ impl Session {
         self.run_plan(tx, &stmt, &query.root, params)
     }
 
-    fn query(
+    pub(super) fn query(
         &self,
         tx: &Transaction,
         q: &ast::Query,
@@ -1995,7 +2018,7 @@ fn assign_target(def: &TableDef, a: &ast::Assignment) -> Result<(usize, DataType
 }
 
 /// Converts a value for storage in column `c` (assignment cast).
-fn assign_cast(
+pub(super) fn assign_cast(
     d: Datum,
     ty: DataType,
     _c: &ColumnDef,
@@ -2004,7 +2027,7 @@ fn assign_cast(
     expr::assign(d, ty, ectx)
 }
 
-fn check_not_null(def: &TableDef, row: &[Datum]) -> Result<(), SqlError> {
+pub(super) fn check_not_null(def: &TableDef, row: &[Datum]) -> Result<(), SqlError> {
     for (c, v) in def.columns.iter().zip(row) {
         if c.not_null && v.is_null() {
             return Err(SqlError::new(
@@ -2119,7 +2142,7 @@ fn strip_nested(e: &ast::Expr) -> &ast::Expr {
     }
 }
 
-fn no_table(name: &str) -> SqlError {
+pub(super) fn no_table(name: &str) -> SqlError {
     SqlError::new(
         code::UNDEFINED_TABLE,
         format!("relation \"{name}\" does not exist"),
@@ -2138,7 +2161,9 @@ fn is_tx_control(s: &Statement) -> bool {
 }
 
 fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
-    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| syntax_error(sql, &e.to_string()))
+    // COPY has a grammar of our own (`sql::copy`): sqlparser's would read
+    // the rest of the string as inline data and knows no HEADER MATCH.
+    crate::sql::copy::parse_statements(sql).map_err(|e| syntax_error(sql, &e.to_string()))
 }
 
 /// `e` stored into column `name` of type `ty`: 42804 unless an assignment
@@ -2224,7 +2249,7 @@ fn syntax_error(sql: &str, parser_message: &str) -> SqlError {
 }
 
 /// Microseconds since 2000-01-01 UTC.
-fn now_micros() -> i64 {
+pub(super) fn now_micros() -> i64 {
     const PG_EPOCH_UNIX_SECS: i64 = 946_684_800;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -1,6 +1,8 @@
 //! Six in-process storage nodes on loopback, for engine tests.
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::time::Duration;
 
 use sextant_compute::engine::{Engine, EngineConfig};

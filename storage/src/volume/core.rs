@@ -26,14 +26,29 @@
 //! # Resends
 //! A record stays in its PG's buffer until it is durable; the two replicas
 //! that miss it then get it by gossip. A replica whose SCL lags the records
-//! sent to it for longer than `resend_ms` is sent them again; appends are
-//! idempotent on the node.
+//! sent to it for longer than `resend_ms`, with no append to it still
+//! awaiting its reply, is sent them again; appends are idempotent on the
+//! node. An append that gets no reply fails after `request_timeout_ms`, and
+//! its replica is then sent everything above its SCL again.
+//!
+//! # Flow control
+//! At most [`APPENDS_IN_FLIGHT_MAX`] appends to one replica await their
+//! replies; the rest of a PG's records wait in its buffer and go out as
+//! replies come back. A large MTR (a bulk load) is thus streamed to each
+//! replica at the pace it takes it, instead of being queued whole on every
+//! connection, and resent whole each time the replica had not finished
+//! within `resend_ms`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::cluster::{Cluster, WRITE_QUORUM};
 use crate::types::{Epoch, LogRecord, Lsn, NodeId, PageId, PgId, RecordBody, FLAG_CPL};
 use crate::wire::{ErrorCode, Message, Replica, Truncation, FRAME_PAYLOAD_MAX};
+
+/// Appends to one replica of one PG that may await their replies at once:
+/// with frames of up to half of [`FRAME_PAYLOAD_MAX`], 8 MiB in flight per
+/// replica, enough to keep a replica busy between replies.
+pub const APPENDS_IN_FLIGHT_MAX: usize = 4;
 
 /// Tunables of the write path.
 #[derive(Clone, Debug)]
@@ -586,12 +601,15 @@ impl VolumeCore {
         for id in expired {
             self.on_failure(id, now_ms);
         }
-        for pg in self.pgs.values_mut() {
+        let busy = self.appends_in_flight();
+        for (pg_id, pg) in self.pgs.iter_mut() {
             let last = pg.unacked.keys().next_back().copied().unwrap_or(Lsn::ZERO);
             for r in pg.replicas.iter_mut() {
+                // A replica still working through our appends is not lagging.
                 if r.phase == Phase::Ready
                     && r.scl < last
                     && now_ms.saturating_sub(r.last_send_ms) >= self.cfg.resend_ms
+                    && !busy.contains_key(&(r.info.node, *pg_id))
                 {
                     r.sent_upto = r.sent_upto.min(r.scl);
                 }
@@ -732,6 +750,17 @@ impl VolumeCore {
         self.out.push(Outgoing { to, req_id, msg });
     }
 
+    /// Appends awaiting their replies, by replica and PG.
+    fn appends_in_flight(&self) -> HashMap<(NodeId, PgId), usize> {
+        let mut n = HashMap::new();
+        for r in self.inflight.values() {
+            if matches!(r.kind, ReqKind::Append) {
+                *n.entry((r.node, r.pg)).or_insert(0) += 1;
+            }
+        }
+        n
+    }
+
     /// Builds every message the current state calls for.
     fn flush(&mut self, now_ms: u64) {
         if self.fenced.is_some() {
@@ -739,6 +768,7 @@ impl VolumeCore {
         }
         self.start_confirm(now_ms);
         let pages_per_pg = self.cluster.pages_per_pg();
+        let busy = self.appends_in_flight();
         let mut sends: Vec<(NodeId, PgId, ReqKind, Message)> = Vec::new();
         for (&pg_id, pg) in self.pgs.iter_mut() {
             let infos = pg.replicas_info();
@@ -776,20 +806,35 @@ impl VolumeCore {
                         if pg.tail <= r.sent_upto && !hint_due {
                             continue;
                         }
-                        // Split into frames under the payload limit.
+                        let room = APPENDS_IN_FLIGHT_MAX
+                            .saturating_sub(busy.get(&(r.info.node, pg_id)).copied().unwrap_or(0));
+                        if room == 0 {
+                            // Replies will come back (or time out) and flush again.
+                            continue;
+                        }
+                        // Split into frames under the payload limit, as many
+                        // as the window has room for.
                         let from = r.sent_upto.max(r.scl);
                         let mut chunks: Vec<Vec<LogRecord>> = vec![Vec::new()];
                         let mut bytes = 0usize;
+                        // Up to the PG's tail, unless the window fills first.
+                        let mut sent_to = pg.tail;
                         for rec in pg.unacked.range(from.next()..).map(|(_, rec)| rec) {
+                            let n = chunks.len();
                             let last = chunks.last_mut().expect("never empty");
                             if bytes + rec.encoded_len() > FRAME_PAYLOAD_MAX / 2 && !last.is_empty()
                             {
+                                if n == room {
+                                    sent_to = last.last().expect("not empty").lsn;
+                                    break;
+                                }
                                 chunks.push(Vec::new());
                                 bytes = 0;
                             }
                             bytes += rec.encoded_len();
                             chunks.last_mut().expect("never empty").push(rec.clone());
                         }
+                        debug_assert!(chunks.len() <= room);
                         for records in chunks {
                             if records.is_empty() && !hint_due {
                                 continue;
@@ -804,7 +849,7 @@ impl VolumeCore {
                             };
                             sends.push((r.info.node, pg_id, ReqKind::Append, msg));
                         }
-                        r.sent_upto = pg.tail;
+                        r.sent_upto = r.sent_upto.max(sent_to);
                         r.hint_sent = self.vdl;
                         r.last_send_ms = now_ms;
                     }

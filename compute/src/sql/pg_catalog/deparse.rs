@@ -1823,8 +1823,10 @@ mod tests {
             type_mod: ty.typmod(),
             not_null,
             default: default.map(str::to_owned),
+            missing: None,
         };
         TableDef {
+            stored: None,
             id: 1,
             name: "events".to_owned(),
             columns: vec![

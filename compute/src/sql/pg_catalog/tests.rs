@@ -17,6 +17,7 @@ fn column(name: &str, ty: DataType, not_null: bool, default: Option<&str>) -> Co
         type_mod: ty.typmod(),
         not_null,
         default: default.map(str::to_owned),
+        missing: None,
     }
 }
 
@@ -32,6 +33,7 @@ fn catalog() -> Catalog {
         keys,
     };
     let events = TableDef {
+        stored: None,
         id: 1,
         name: "events".to_owned(),
         columns: vec![
@@ -59,6 +61,7 @@ fn catalog() -> Catalog {
         ],
     };
     let notes = TableDef {
+        stored: None,
         id: 6,
         name: "notes".to_owned(),
         columns: vec![column("body", DataType::Text, false, Some("NULL"))],
