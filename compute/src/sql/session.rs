@@ -1529,7 +1529,7 @@ impl Session {
                 };
                 full.push(v);
             }
-            check_not_null(&def, &full)?;
+            check_not_null(&def, &full, ectx.text)?;
             let result_row = match on_conflict {
                 None => {
                     tx.insert(def.id, full.clone())
@@ -1650,7 +1650,7 @@ impl Session {
                     let b = assignable(b, ty, &def.columns[i].name, &a.value)?;
                     new[i] = assign_cast(eval(&b, &both, ectx)?, ty, &def.columns[i], ectx)?;
                 }
-                check_not_null(def, &new)?;
+                check_not_null(def, &new, ectx.text)?;
                 let key = tx.encode_pk(def.id, &pk).map_err(SqlError::from_engine)?;
                 tx.update(def.id, &key, new.clone())
                     .map_err(SqlError::from_engine)?;
@@ -1685,7 +1685,7 @@ impl Session {
                 tx.catalog()
                     .table_by_name(&n)
                     .cloned()
-                    .ok_or_else(|| no_table(&n))
+                    .ok_or_else(|| no_table(&n).at_span(plan::name_span(name)))
             }
             other => Err(SqlError::unsupported(format!("FROM {other}"))),
         }
@@ -1746,7 +1746,7 @@ impl Session {
                 for (i, ty, e) in &sets {
                     new[*i] = assign_cast(eval(e, &old, &ectx)?, *ty, &def.columns[*i], &ectx)?;
                 }
-                check_not_null(&def, &new)?;
+                check_not_null(&def, &new, ectx.text)?;
                 changes.push((key, new));
             }
         }
@@ -2013,6 +2013,7 @@ fn assign_target(def: &TableDef, a: &ast::Assignment) -> Result<(usize, DataType
                 def.name
             ),
         )
+        .at_span(sqlparser::ast::Spanned::span(&a.target))
     })?;
     Ok((i, column_type(&def.columns[i])))
 }
@@ -2027,19 +2028,36 @@ pub(super) fn assign_cast(
     expr::assign(d, ty, ectx)
 }
 
-pub(super) fn check_not_null(def: &TableDef, row: &[Datum]) -> Result<(), SqlError> {
-    for (c, v) in def.columns.iter().zip(row) {
-        if c.not_null && v.is_null() {
-            return Err(SqlError::new(
-                code::NOT_NULL_VIOLATION,
-                format!(
-                    "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
-                    c.name, def.name
-                ),
-            ));
-        }
-    }
-    Ok(())
+/// 23502 for the first NOT NULL column `row` leaves NULL, with the row in
+/// the DETAIL as PostgreSQL shows it (`Failing row contains (1, null).`).
+pub(super) fn check_not_null(
+    def: &TableDef,
+    row: &[Datum],
+    text: &TextContext,
+) -> Result<(), SqlError> {
+    let Some(c) = def
+        .columns
+        .iter()
+        .zip(row)
+        .find_map(|(c, v)| (c.not_null && v.is_null()).then_some(c))
+    else {
+        return Ok(());
+    };
+    let values: Vec<String> = row
+        .iter()
+        .map(|v| match v {
+            Datum::Null => "null".to_owned(),
+            v => pgtext::format(v, text),
+        })
+        .collect();
+    Err(SqlError::new(
+        code::NOT_NULL_VIOLATION,
+        format!(
+            "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
+            c.name, def.name
+        ),
+    )
+    .with_detail(format!("Failing row contains ({}).", values.join(", "))))
 }
 
 /// The result of a DML statement: its rows when it has RETURNING, else its tag.
@@ -2163,7 +2181,7 @@ fn is_tx_control(s: &Statement) -> bool {
 fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
     // COPY has a grammar of our own (`sql::copy`): sqlparser's would read
     // the rest of the string as inline data and knows no HEADER MATCH.
-    crate::sql::copy::parse_statements(sql).map_err(|e| syntax_error(sql, &e.to_string()))
+    crate::sql::copy::parse_statements(sql)
 }
 
 /// `e` stored into column `name` of type `ty`: 42804 unless an assignment
@@ -2187,6 +2205,13 @@ fn assignable(e: Expr, ty: DataType, name: &str, at: &ast::Expr) -> Result<Expr,
     )
     .with_hint("You will need to rewrite or cast the expression.")
     .at_span(at.span()))
+}
+
+/// "Line: L, Column: C" of a parser or tokenizer message.
+fn line_column(s: &str) -> Option<(u64, u64)> {
+    let rest = s.strip_prefix("Line: ")?;
+    let (l, c) = rest.split_once(", Column: ")?;
+    Some((l.trim().parse().ok()?, c.trim().parse().ok()?))
 }
 
 /// `DEFAULT` in a VALUES row.
@@ -2213,10 +2238,24 @@ fn abort_and_end(sql: &str) -> Option<String> {
 
 /// PostgreSQL's shape for a parse error: `syntax error at or near "x"` or
 /// `syntax error at end of input`, with the position.
-fn syntax_error(sql: &str, parser_message: &str) -> SqlError {
+pub(super) fn syntax_error(sql: &str, parser_message: &str) -> SqlError {
     let msg = parser_message
         .strip_prefix("sql parser error: ")
         .unwrap_or(parser_message);
+    // The tokenizer's: the literal runs to the end of the input.
+    if let Some(at) = msg.strip_prefix("Unterminated string literal at ") {
+        let mut err = SqlError::new(code::SYNTAX_ERROR, "unterminated quoted string");
+        if let Some((l, c)) = line_column(at) {
+            err.location = Some((l, c));
+            err = err.locate(sql);
+        }
+        let near: String = sql
+            .chars()
+            .skip(err.position.map_or(0, |p| p as usize - 1))
+            .collect();
+        err.message = format!("unterminated quoted string at or near \"{near}\"");
+        return err;
+    }
     // "Expected: ..., found: TOKEN at Line: L, Column: C"
     let found = msg.split(", found: ").nth(1);
     let (token, line, column) = match found {

@@ -76,6 +76,7 @@ const CONTEXT_VALUE_BYTES_MAX: usize = 100;
 /// Splits a query string into statements, parsing COPY with our grammar
 /// and everything else with sqlparser's.
 pub(super) fn parse_statements(sql: &str) -> Result<Vec<Statement>, SqlError> {
+    let syntax = |e: ParserError| super::session::syntax_error(sql, &e.to_string());
     let dialect = PostgreSqlDialect {};
     let mut p = Parser::new(&dialect).try_with_sql(sql).map_err(syntax)?;
     let mut stmts = Vec::new();
@@ -94,7 +95,12 @@ pub(super) fn parse_statements(sql: &str) -> Result<Vec<Statement>, SqlError> {
             ));
         }
         let stmt = if p.parse_keyword(Keyword::COPY) {
-            parse_copy(&mut p)?
+            parse_copy(&mut p).map_err(|e| match e.code {
+                code::SYNTAX_ERROR if e.message.starts_with("syntax error: ") => {
+                    super::session::syntax_error(sql, &e.message["syntax error: ".len()..])
+                }
+                _ => e,
+            })?
         } else {
             p.parse_statement().map_err(syntax)?
         };
@@ -1291,7 +1297,7 @@ impl CopyIn {
                 }
             };
         }
-        check_not_null(table, &row).map_err(RecordError::sql)?;
+        check_not_null(table, &row, ectx.text).map_err(RecordError::sql)?;
         Ok(Some(row))
     }
 }
