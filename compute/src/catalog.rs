@@ -354,6 +354,17 @@ impl Catalog {
             .find_map(|t| t.index(name).map(|i| (t, i)))
     }
 
+    /// True when `name` names a relation: a table, an index, or a table's
+    /// primary key index (`t_pkey`, which PostgreSQL lists as a relation).
+    pub fn relation_name_taken(&self, name: &str) -> bool {
+        self.tables.values().any(|t| {
+            t.name == name
+                || t.index(name).is_some()
+                || (!t.primary_key.is_empty()
+                    && name.strip_suffix("_pkey") == Some(t.name.as_str()))
+        })
+    }
+
     /// Adds or replaces a table.
     pub fn put(&mut self, def: TableDef) {
         self.tables.insert(def.id, Arc::new(def));

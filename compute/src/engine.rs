@@ -71,7 +71,11 @@ impl Default for EngineConfig {
 /// Computes the key values of an expression index for a row; supplied by
 /// the SQL layer, which owns expressions.
 pub type IndexKeyFn =
-    Arc<dyn Fn(&TableDef, &IndexDef, &[Datum]) -> Result<Vec<Datum>, String> + Send + Sync>;
+    Arc<dyn Fn(&TableDef, &IndexDef, &[Datum]) -> Result<Vec<Datum>, KeyFnError> + Send + Sync>;
+
+/// Why a key function failed: the SQL layer's own error (a cast of a
+/// value that does not parse, say), handed back to it unchanged.
+pub type KeyFnError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Why an engine operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -127,7 +131,15 @@ pub enum EngineError {
     },
     /// The index key function failed.
     #[error("index expression failed: {0}")]
-    KeyFunction(String),
+    KeyFunction(KeyFnError),
+    /// A unique index cannot be built: existing rows share a key.
+    #[error("could not create unique index \"{index}\": {key}")]
+    DuplicatesForUniqueIndex {
+        /// The index.
+        index: String,
+        /// PostgreSQL's DETAIL: `Key (v)=(10) is duplicated.`
+        key: String,
+    },
     /// Stored bytes do not decode.
     #[error("corrupt data: {0}")]
     Corrupted(String),
@@ -498,9 +510,7 @@ impl Transaction {
     /// Creates a table.
     pub fn create_table(&mut self, t: NewTable) -> Result<ObjectId, EngineError> {
         self.check_writable("CREATE TABLE")?;
-        if self.catalog.table_by_name(&t.name).is_some()
-            || self.catalog.index_by_name(&t.name).is_some()
-        {
+        if self.catalog.relation_name_taken(&t.name) {
             return Err(EngineError::DuplicateRelation(t.name));
         }
         if t.primary_key.iter().any(|i| *i >= t.columns.len()) {
@@ -552,9 +562,7 @@ impl Transaction {
     /// Creates an index; existing rows are indexed at commit.
     pub fn create_index(&mut self, table: ObjectId, ix: NewIndex) -> Result<ObjectId, EngineError> {
         self.check_writable("CREATE INDEX")?;
-        if self.catalog.table_by_name(&ix.name).is_some()
-            || self.catalog.index_by_name(&ix.name).is_some()
-        {
+        if self.catalog.relation_name_taken(&ix.name) {
             return Err(EngineError::DuplicateRelation(ix.name));
         }
         let mut def = (*self.table(table)?).clone();
@@ -687,6 +695,30 @@ impl Transaction {
             row.remove(column);
         })?;
         Ok(())
+    }
+
+    /// Replaces column `column`'s NOT NULL flag and DEFAULT (ALTER COLUMN
+    /// SET/DROP DEFAULT, SET/DROP NOT NULL); its name, type and stored
+    /// values stay. The SQL layer checks existing rows before setting NOT
+    /// NULL.
+    pub fn set_column_constraints(
+        &mut self,
+        table: ObjectId,
+        column: usize,
+        not_null: bool,
+        default: Option<String>,
+    ) -> Result<(), EngineError> {
+        self.check_writable("ALTER TABLE")?;
+        let mut def = (*self.table(table)?).clone();
+        let Some(c) = def.columns.get_mut(column) else {
+            return Err(EngineError::InvalidDefinition {
+                table: def.name,
+                detail: format!("no column {column}"),
+            });
+        };
+        c.not_null = not_null;
+        c.default = default;
+        self.alter(def)
     }
 
     /// Renames column `column`. `restated` gives new key parts for the
@@ -1331,7 +1363,16 @@ impl Transaction {
             let itree = BTree::open(ix.root);
             for (pk, v) in rows {
                 let row = decode_stored_row(&def, &v)?;
-                insert_index_entry(&mut mtr, &def, &ix, key_fn.as_ref(), &itree, &row, &pk)?;
+                insert_index_entry(&mut mtr, &def, &ix, key_fn.as_ref(), &itree, &row, &pk)
+                    .map_err(|e| match e {
+                        EngineError::UniqueViolation { constraint, key } => {
+                            EngineError::DuplicatesForUniqueIndex {
+                                index: constraint,
+                                key: key.replace(" already exists.", " is duplicated."),
+                            }
+                        }
+                        e => e,
+                    })?;
             }
         }
         let ddl_changed = !self.ddl.is_empty();
@@ -1533,16 +1574,19 @@ fn index_values(
             .collect());
     }
     let f = key_fn.ok_or_else(|| {
-        EngineError::KeyFunction(format!("no key function for expression index {}", ix.name))
+        EngineError::KeyFunction(format!("no key function for expression index {}", ix.name).into())
     })?;
     let values = f(def, ix, row).map_err(EngineError::KeyFunction)?;
     if values.len() != ix.keys.len() {
-        return Err(EngineError::KeyFunction(format!(
-            "{} values for {} key parts of {}",
-            values.len(),
-            ix.keys.len(),
-            ix.name
-        )));
+        return Err(EngineError::KeyFunction(
+            format!(
+                "{} values for {} key parts of {}",
+                values.len(),
+                ix.keys.len(),
+                ix.name
+            )
+            .into(),
+        ));
     }
     Ok(values)
 }
@@ -1557,7 +1601,7 @@ fn index_entry_key(
     let values = index_values(def, ix, key_fn, row)?;
     let mut key = Vec::new();
     encode_key(&values, &mut key)
-        .map_err(|e| EngineError::KeyFunction(format!("index {}: {e}", ix.name)))?;
+        .map_err(|e| EngineError::KeyFunction(format!("index {}: {e}", ix.name).into()))?;
     key.extend_from_slice(pk);
     Ok(key)
 }
@@ -1574,7 +1618,7 @@ fn insert_index_entry(
     let values = index_values(def, ix, key_fn, row)?;
     let mut prefix = Vec::new();
     encode_key(&values, &mut prefix)
-        .map_err(|e| EngineError::KeyFunction(format!("index {}: {e}", ix.name)))?;
+        .map_err(|e| EngineError::KeyFunction(format!("index {}: {e}", ix.name).into()))?;
     if ix.unique && !values.iter().any(|d| matches!(d, Datum::Null)) {
         let upper = prefix_successor(&prefix);
         let hi = match &upper {

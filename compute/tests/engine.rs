@@ -263,7 +263,7 @@ async fn indexes_follow_rows_and_unique_ones_refuse_duplicates() {
             Ok(vec![Datum::Text(s.to_uppercase())])
         }
         (IndexKey::Expr(_), Datum::Null) => Ok(vec![Datum::Null]),
-        (k, v) => Err(format!("cannot evaluate {k:?} on {v:?}")),
+        (k, v) => Err(format!("cannot evaluate {k:?} on {v:?}").into()),
     }));
     let table = kv_table(&engine, "kv").await;
     let mut t = engine.begin();

@@ -285,6 +285,7 @@ fn catalog_rows_match_postgres() {
         database: "sextant",
         user: "sextant",
         settings: &settings,
+        backend_pid: 4242,
     };
     let queries = std::fs::read_to_string(dir.join("queries.tsv")).expect("queries.tsv");
     let mut failures = Vec::new();

@@ -49,6 +49,7 @@ fn collations() -> Vec<String> {
         database: "sextant",
         user: "sextant",
         settings: &settings,
+        backend_pid: 4242,
     };
     let table = pg_catalog::lookup(Some("pg_catalog"), "pg_collation").expect("pg_collation");
     let name = table

@@ -416,6 +416,7 @@ async fn startup(
     };
     let secret = Bytes::from(secret);
     let pid = shared.register_cancel(secret.clone(), CancelHandle::new(session.cancel_handle()));
+    session.set_backend_pid(pid);
     let guard = SessionGuard {
         shared: shared.clone(),
         pid,

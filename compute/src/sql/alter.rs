@@ -45,7 +45,8 @@ use crate::engine::{NewIndex, Transaction};
 use crate::sql::error::{code, SqlError};
 use crate::sql::expr::{self, bind, eval, BindCtx, Scope};
 use crate::sql::session::{
-    assign_cast, ident, no_table, now_micros, object_name, parse_expr, QueryResult, Session,
+    assign_cast, column_type, ident, no_table, now_micros, object_name, parse_expr, QueryResult,
+    Session,
 };
 
 /// Functions whose value differs from call to call within a statement
@@ -125,6 +126,9 @@ impl Session {
                     let (ast::RenameTableNameKind::To(n) | ast::RenameTableNameKind::As(n)) =
                         table_name;
                     rename_table(tx, id, &object_name(n))?
+                }
+                AlterTableOperation::AlterColumn { column_name, op } => {
+                    self.alter_column(tx, id, &ident(column_name), op)?
                 }
                 other => return Err(SqlError::unsupported(format!("ALTER TABLE ... {other}"))),
             }
@@ -264,6 +268,100 @@ impl Session {
                 },
             )?;
         }
+        Ok(())
+    }
+
+    /// ALTER COLUMN SET/DROP DEFAULT and SET/DROP NOT NULL, checked as
+    /// PostgreSQL checks them: SET NOT NULL scans for NULLs (23502), a
+    /// primary-key column keeps its NOT NULL (42P16), a new default must
+    /// bind without columns and fit the column's type (42804).
+    fn alter_column(
+        &mut self,
+        tx: &mut Transaction,
+        table: u64,
+        name: &str,
+        op: &ast::AlterColumnOperation,
+    ) -> Result<(), SqlError> {
+        let def = table_def(tx, table);
+        let Some(pos) = def.column(name) else {
+            return Err(SqlError::new(
+                code::UNDEFINED_COLUMN,
+                format!(
+                    "column \"{name}\" of relation \"{}\" does not exist",
+                    def.name
+                ),
+            ));
+        };
+        let col = &def.columns[pos];
+        let (mut not_null, mut default) = (col.not_null, col.default.clone());
+        match op {
+            ast::AlterColumnOperation::SetDefault { value } => {
+                let ty = column_type(col);
+                let mut params = Vec::new();
+                let b = bind(value, &Scope::default(), &mut BindCtx::new(&mut params)).map_err(
+                    |e| match e.code {
+                        code::UNDEFINED_COLUMN => SqlError::new(
+                            code::FEATURE_NOT_SUPPORTED,
+                            "cannot use column reference in DEFAULT expression",
+                        ),
+                        _ => e,
+                    },
+                )?;
+                let from = b.ty();
+                if from != ty
+                    && !matches!(b, expr::Expr::Literal(Datum::Null, _))
+                    && !crate::cast::can_cast(&from, &ty)
+                        .allowed_in(crate::cast::CastKind::Assignment)
+                {
+                    return Err(SqlError::new(
+                        code::DATATYPE_MISMATCH,
+                        format!(
+                            "column \"{name}\" is of type {} but default expression is of type {}",
+                            ty.format_type(),
+                            from.format_type()
+                        ),
+                    )
+                    .with_hint("You will need to rewrite or cast the expression."));
+                }
+                default = Some(value.to_string());
+            }
+            ast::AlterColumnOperation::DropDefault => default = None,
+            ast::AlterColumnOperation::DropNotNull => {
+                if def.primary_key.contains(&pos) {
+                    return Err(SqlError::new(
+                        code::INVALID_TABLE_DEFINITION,
+                        format!("column \"{name}\" is in a primary key"),
+                    ));
+                }
+                not_null = false;
+            }
+            ast::AlterColumnOperation::SetNotNull => {
+                if !not_null {
+                    let rows = tx.scan(
+                        table,
+                        std::ops::Bound::Unbounded,
+                        std::ops::Bound::Unbounded,
+                        Direction::Forward,
+                    )?;
+                    if rows.iter().any(|(_, row)| row[pos].is_null()) {
+                        return Err(SqlError::new(
+                            code::NOT_NULL_VIOLATION,
+                            format!(
+                                "column \"{name}\" of relation \"{}\" contains null values",
+                                def.name
+                            ),
+                        ));
+                    }
+                }
+                not_null = true;
+            }
+            other => {
+                return Err(SqlError::unsupported(format!(
+                    "ALTER TABLE ... ALTER COLUMN {name} {other}"
+                )))
+            }
+        }
+        tx.set_column_constraints(table, pos, not_null, default)?;
         Ok(())
     }
 

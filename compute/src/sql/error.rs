@@ -94,6 +94,8 @@ pub mod code {
     pub const INVALID_SCHEMA_NAME: &str = "3F000";
     /// ambiguous_function
     pub const AMBIGUOUS_FUNCTION: &str = "42725";
+    /// invalid_table_definition
+    pub const INVALID_TABLE_DEFINITION: &str = "42P16";
     /// bad_copy_file_format
     pub const BAD_COPY_FILE_FORMAT: &str = "22P04";
     /// character_not_in_repertoire
@@ -219,6 +221,11 @@ impl SqlError {
                 format!("duplicate key value violates unique constraint \"{constraint}\""),
             )
             .with_detail(key),
+            EngineError::DuplicatesForUniqueIndex { index, key } => SqlError::new(
+                code::UNIQUE_VIOLATION,
+                format!("could not create unique index \"{index}\""),
+            )
+            .with_detail(key),
             EngineError::NoSuchTable(t) => SqlError::new(
                 code::UNDEFINED_TABLE,
                 format!("relation \"{t}\" does not exist"),
@@ -239,10 +246,15 @@ impl SqlError {
                 code::PROGRAM_LIMIT_EXCEEDED,
                 format!("transaction too large: {bytes} bytes buffered, the limit is {max}"),
             ),
-            EngineError::KeyFunction(m) => SqlError::new(
-                code::INTERNAL_ERROR,
-                format!("index expression failed: {m}"),
-            ),
+            // The expression's own error (22P02 for a cast, say), as
+            // PostgreSQL reports it.
+            EngineError::KeyFunction(e) => match e.downcast::<SqlError>() {
+                Ok(e) => *e,
+                Err(e) => SqlError::new(
+                    code::INTERNAL_ERROR,
+                    format!("index expression failed: {e}"),
+                ),
+            },
             EngineError::ReadOnly(what) => SqlError::new(
                 code::READ_ONLY_SQL_TRANSACTION,
                 format!("cannot execute {what} in a read-only transaction"),

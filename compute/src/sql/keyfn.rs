@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::catalog::{IndexDef, IndexKey, ObjectId, TableDef};
 use crate::datum::Datum;
+use crate::engine::KeyFnError;
 use crate::pgtext::TextContext;
+use crate::sql::error::SqlError;
 use crate::sql::expr::{self, bind, eval, BindCtx, EvalCtx, Expr};
 use crate::sql::session::{parse_expr, table_scope};
 
@@ -48,7 +50,7 @@ fn fingerprint(t: &TableDef, ix: &IndexDef) -> u64 {
     h.finish()
 }
 
-fn bound(t: &TableDef, ix: &IndexDef) -> Result<Bound, String> {
+fn bound(t: &TableDef, ix: &IndexDef) -> Result<Bound, SqlError> {
     let key = (ix.id, fingerprint(t, ix));
     if let Some(b) = cache().lock().expect("key cache").get(&key) {
         return Ok(b.clone());
@@ -60,14 +62,12 @@ fn bound(t: &TableDef, ix: &IndexDef) -> Result<Bound, String> {
         .map(|k| match k {
             IndexKey::Column(_) => Ok(None),
             IndexKey::Expr(sql) => {
-                let e = parse_expr(sql).map_err(|e| e.message)?;
+                let e = parse_expr(sql)?;
                 let mut params = Vec::new();
-                bind(&e, &scope, &mut BindCtx::new(&mut params))
-                    .map(Some)
-                    .map_err(|e| e.message)
+                bind(&e, &scope, &mut BindCtx::new(&mut params)).map(Some)
             }
         })
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect::<Result<Vec<_>, SqlError>>()?;
     let b = Arc::new(parts);
     let mut c = cache().lock().expect("key cache");
     if c.len() >= CACHED_INDEXES_MAX {
@@ -78,7 +78,13 @@ fn bound(t: &TableDef, ix: &IndexDef) -> Result<Bound, String> {
 }
 
 /// Computes the key values of index `ix` of table `t` for `row`.
-pub(super) fn index_key(t: &TableDef, ix: &IndexDef, row: &[Datum]) -> Result<Vec<Datum>, String> {
+/// Errors are the expression's own `SqlError`s, which the engine hands
+/// back through `EngineError::KeyFunction`.
+pub(super) fn index_key(
+    t: &TableDef,
+    ix: &IndexDef,
+    row: &[Datum],
+) -> Result<Vec<Datum>, KeyFnError> {
     let parts = bound(t, ix)?;
     let text = TextContext {
         jsonb: Some(expr::jsonb_hooks()),
@@ -99,7 +105,7 @@ pub(super) fn index_key(t: &TableDef, ix: &IndexDef, row: &[Datum]) -> Result<Ve
         .zip(parts.iter())
         .map(|(k, b)| match (k, b) {
             (IndexKey::Column(i), _) => Ok(row[*i].clone()),
-            (IndexKey::Expr(_), Some(b)) => eval(b, row, &ctx).map_err(|e| e.message),
+            (IndexKey::Expr(_), Some(b)) => eval(b, row, &ctx).map_err(KeyFnError::from),
             (IndexKey::Expr(_), None) => unreachable!("expression parts are bound"),
         })
         .collect()

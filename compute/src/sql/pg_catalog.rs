@@ -84,6 +84,9 @@ pub struct CatalogView<'a> {
     pub user: &'a str,
     /// Session settings (GUCs): lower-case names to text values.
     pub settings: &'a BTreeMap<String, String>,
+    /// The session's process id as BackendKeyData gave it (0 when the
+    /// session has no connection).
+    pub backend_pid: i32,
 }
 
 /// A relation of `pg_catalog` or `information_schema`: its columns and a

@@ -175,6 +175,8 @@ impl Database {
             read_only_block: false,
             isolation: None,
             settings_at_begin: None,
+            settings_without_local: None,
+            backend_pid: 0,
             prepared: HashMap::new(),
             settings: Settings::new(user),
             cancel: Arc::new(AtomicBool::new(false)),
@@ -283,6 +285,10 @@ pub struct Session {
     read_only_block: bool,
     /// Settings as they were when the block began: ROLLBACK restores them.
     settings_at_begin: Option<Settings>,
+    /// Settings without the block's SET LOCALs: what COMMIT leaves.
+    settings_without_local: Option<Settings>,
+    /// The process id the client was given (`pg_backend_pid()`).
+    backend_pid: i32,
     /// The isolation level BEGIN asked for (every level runs as snapshot
     /// isolation; see ARCHITECTURE.md).
     isolation: Option<String>,
@@ -347,6 +353,11 @@ impl Session {
         self.settings.apply_startup(name, value)
     }
 
+    /// Records the process id the client was given in BackendKeyData.
+    pub fn set_backend_pid(&mut self, pid: i32) {
+        self.backend_pid = pid;
+    }
+
     /// NOTICEs and WARNINGs raised since the last call, in order.
     pub fn take_notices(&mut self) -> Vec<Notice> {
         std::mem::take(&mut *self.notices.lock().expect("notices"))
@@ -377,12 +388,6 @@ impl Session {
     pub async fn simple_query(&mut self, sql: &str) -> Vec<Result<QueryResult, SqlError>> {
         let rewritten = abort_and_end(sql);
         let sql = rewritten.as_deref().unwrap_or(sql);
-        if let Some(r) = self.reset(sql) {
-            if r.is_err() {
-                self.fail_block();
-            }
-            return vec![r];
-        }
         let stmts = match parse(sql) {
             Ok(s) => s,
             Err(e) => {
@@ -649,10 +654,13 @@ impl Session {
                 self.isolation = None;
                 let failed = std::mem::take(&mut self.failed);
                 let saved = self.settings_at_begin.take();
+                let without_local = self.settings_without_local.take();
                 if failed {
                     if let Some(saved) = saved {
                         self.settings.restore(saved);
                     }
+                } else if let Some(base) = without_local {
+                    self.settings.restore(base);
                 }
                 match self.tx.take() {
                     Some(_) if failed => Ok(QueryResult::Command {
@@ -680,6 +688,7 @@ impl Session {
                 self.failed = false;
                 self.read_only_block = false;
                 self.isolation = None;
+                self.settings_without_local = None;
                 if let Some(saved) = self.settings_at_begin.take() {
                     self.settings.restore(saved);
                 }
@@ -766,27 +775,38 @@ impl Session {
         };
         match set {
             ast::Set::SingleAssignment {
-                variable, values, ..
+                scope,
+                variable,
+                values,
+                ..
             } => {
                 let name = object_name(variable);
-                let is_default = matches!(values.as_slice(), [ast::Expr::Identifier(i)] if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"));
-                if is_default {
-                    self.settings.set(&name, None)?;
-                } else {
-                    let value = values.iter().map(value_text).collect::<Vec<_>>().join(", ");
-                    self.settings.set(&name, Some(&value))?;
+                if values.is_empty() {
+                    // RESET (see `parse_reset`).
+                    if name == "all" {
+                        self.settings.reset_all();
+                        if let Some(base) = self.settings_without_local.as_mut() {
+                            base.reset_all();
+                        }
+                    } else {
+                        self.set_setting(&name, None, false)?;
+                    }
+                    return Ok(QueryResult::Command {
+                        tag: "RESET".into(),
+                    });
                 }
-                Ok(QueryResult::Command { tag: "SET".into() })
+                let is_default = matches!(values.as_slice(), [ast::Expr::Identifier(i)] if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"));
+                let value = (!is_default)
+                    .then(|| values.iter().map(value_text).collect::<Vec<_>>().join(", "));
+                let local = matches!(scope, Some(ast::ContextModifier::Local));
+                self.set_setting(&name, value.as_deref(), local)
             }
-            ast::Set::SetTimeZone { value, .. } => {
+            ast::Set::SetTimeZone { value, local } => {
                 let v = value_text(value);
-                self.settings.set("timezone", Some(&v))?;
-                Ok(QueryResult::Command { tag: "SET".into() })
+                self.set_setting("timezone", Some(&v), *local)
             }
             ast::Set::SetNames { charset_name, .. } => {
-                self.settings
-                    .set("client_encoding", Some(&charset_name.to_string()))?;
-                Ok(QueryResult::Command { tag: "SET".into() })
+                self.set_setting("client_encoding", Some(&charset_name.value), false)
             }
             ast::Set::SetTransaction { modes, .. } => {
                 match &mut self.tx {
@@ -832,33 +852,36 @@ impl Session {
         }
     }
 
-    /// `RESET name` / `RESET ALL`, which the grammar does not parse.
-    fn reset(&mut self, sql: &str) -> Option<Result<QueryResult, SqlError>> {
-        let t = sql.trim().trim_end_matches(';').trim();
-        let mut words = t.split_whitespace();
-        if !words.next()?.eq_ignore_ascii_case("reset") {
-            return None;
+    /// SET [LOCAL] `name` to `value` (`None`: its default). A LOCAL value
+    /// lasts until the end of the transaction block; outside one it has no
+    /// effect, with PostgreSQL's warning.
+    fn set_setting(
+        &mut self,
+        name: &str,
+        value: Option<&str>,
+        local: bool,
+    ) -> Result<QueryResult, SqlError> {
+        let done = Ok(QueryResult::Command { tag: "SET".into() });
+        if local && self.tx.is_none() {
+            // Checked as a plain SET would be, then forgotten.
+            self.settings.clone().set(name, value)?;
+            self.notice(
+                "WARNING",
+                code::NO_ACTIVE_SQL_TRANSACTION,
+                "SET LOCAL can only be used in transaction blocks",
+            );
+            return done;
         }
-        let name = words.next()?;
-        if words.next().is_some() {
-            return None;
+        if local {
+            if self.settings_without_local.is_none() {
+                self.settings_without_local = Some(self.settings.clone());
+            }
+        } else if let Some(base) = self.settings_without_local.as_mut() {
+            // A session-level SET survives the block's end; LOCAL ones not.
+            base.set(name, value)?;
         }
-        let name = name.trim_matches('"').to_lowercase();
-        if self.failed {
-            return Some(Err(SqlError::new(
-                code::IN_FAILED_SQL_TRANSACTION,
-                "current transaction is aborted, commands ignored until end of transaction block",
-            )));
-        }
-        let r = if name == "all" {
-            self.settings.reset_all();
-            Ok(())
-        } else {
-            self.settings.set(&name, None)
-        };
-        Some(r.map(|()| QueryResult::Command {
-            tag: "RESET".into(),
-        }))
+        self.settings.set(name, value)?;
+        done
     }
 
     fn describe(
@@ -1063,7 +1086,7 @@ impl Session {
         ct: &ast::CreateTable,
     ) -> Result<QueryResult, SqlError> {
         let name = object_name(&ct.name);
-        if tx.catalog().table_by_name(&name).is_some() {
+        if tx.catalog().relation_name_taken(&name) {
             if ct.if_not_exists {
                 self.notice(
                     "NOTICE",
@@ -1112,7 +1135,7 @@ impl Session {
                     } => {
                         if !pk.is_empty() {
                             return Err(SqlError::new(
-                                "42P16",
+                                code::INVALID_TABLE_DEFINITION,
                                 format!(
                                     "multiple primary keys for table \"{name}\" are not allowed"
                                 ),
@@ -1157,7 +1180,7 @@ impl Session {
                 ast::TableConstraint::PrimaryKey { columns: cols, .. } => {
                     if !pk.is_empty() {
                         return Err(SqlError::new(
-                            "42P16",
+                            code::INVALID_TABLE_DEFINITION,
                             format!("multiple primary keys for table \"{name}\" are not allowed"),
                         ));
                     }
@@ -1217,11 +1240,9 @@ impl Session {
             .ok_or_else(|| no_table(&tname))?;
         let name = match &ci.name {
             Some(n) => object_name(n),
-            None => format!("{tname}_idx"),
+            None => choose_index_name(tx.catalog(), &tname, &ci.columns),
         };
-        if tx.catalog().index_by_name(&name).is_some()
-            || tx.catalog().table_by_name(&name).is_some()
-        {
+        if tx.catalog().relation_name_taken(&name) {
             if ci.if_not_exists {
                 self.notice(
                     "NOTICE",
@@ -1876,6 +1897,7 @@ impl Session {
             database: &self.database,
             user: &self.user,
             settings,
+            backend_pid: self.backend_pid,
         }
     }
 
@@ -2116,6 +2138,67 @@ fn returning_columns(
     }
 }
 
+/// The name PostgreSQL chooses for an unnamed index (`ChooseIndexName`):
+/// table, key column names (`expr` for an expression PostgreSQL cannot
+/// name, duplicates numbered) and `idx`, joined by `_` and cut to 63
+/// bytes, then `idx1`, `idx2`, … until no relation has the name.
+fn choose_index_name(
+    catalog: &crate::catalog::Catalog,
+    table: &str,
+    columns: &[ast::IndexColumn],
+) -> String {
+    let mut names: Vec<String> = Vec::new();
+    for c in columns {
+        let orig = match &c.column.expr {
+            ast::Expr::Identifier(i) => ident(i),
+            e => match output_name(strip_nested(e)) {
+                n if n == "?column?" => "expr".to_string(),
+                n => n,
+            },
+        };
+        let mut name = orig.clone();
+        let mut n = 0;
+        while names.contains(&name) {
+            n += 1;
+            name = format!("{orig}{n}");
+        }
+        names.push(name);
+    }
+    let columns = names.join("_");
+    (0..)
+        .map(|pass| {
+            let label = if pass == 0 {
+                "idx".to_string()
+            } else {
+                format!("idx{pass}")
+            };
+            make_object_name(table, &columns, &label)
+        })
+        .find(|name| !catalog.relation_name_taken(name))
+        .expect("some suffix is free")
+}
+
+/// `name1_name2_label` within PostgreSQL's 63-byte names, shortening the
+/// longer of the first two parts first (`makeObjectName`).
+fn make_object_name(name1: &str, name2: &str, label: &str) -> String {
+    const NAME_MAX: usize = 63;
+    let (mut a, mut b) = (name1.to_string(), name2.to_string());
+    let extra = label.len() + 1 + usize::from(!b.is_empty());
+    while a.len() + b.len() + extra > NAME_MAX {
+        let longer = if a.len() > b.len() { &mut a } else { &mut b };
+        let mut cut = longer.len() - 1;
+        while !longer.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        longer.truncate(cut);
+    }
+    if b.is_empty() {
+        format!("{a}_{label}")
+    } else {
+        format!("{a}_{b}_{label}")
+    }
+}
+
 /// The name PostgreSQL gives an output column.
 fn output_name(e: &ast::Expr) -> String {
     match e {
@@ -2205,6 +2288,28 @@ fn assignable(e: Expr, ty: DataType, name: &str, at: &ast::Expr) -> Result<Expr,
     )
     .with_hint("You will need to rewrite or cast the expression.")
     .at_span(at.span()))
+}
+
+/// The rest of `RESET name | RESET ALL` after RESET, as the statement
+/// `SET name` with no value, which the grammar never produces otherwise
+/// (`Session::set` runs it as RESET).
+pub(super) fn parse_reset(p: &mut Parser<'_>) -> Result<Statement, sqlparser::parser::ParserError> {
+    use sqlparser::keywords::Keyword;
+    let name = if p.parse_keywords(&[Keyword::TIME, Keyword::ZONE]) {
+        "timezone".to_string()
+    } else if p.parse_keywords(&[Keyword::SESSION, Keyword::AUTHORIZATION]) {
+        "session_authorization".to_string()
+    } else if p.parse_keywords(&[Keyword::TRANSACTION, Keyword::ISOLATION, Keyword::LEVEL]) {
+        "transaction_isolation".to_string()
+    } else {
+        object_name(&p.parse_object_name(false)?)
+    };
+    Ok(Statement::Set(ast::Set::SingleAssignment {
+        scope: None,
+        hivevar: false,
+        variable: ast::ObjectName::from(vec![ast::Ident::new(name)]),
+        values: Vec::new(),
+    }))
 }
 
 /// "Line: L, Column: C" of a parser or tokenizer message.

@@ -72,10 +72,11 @@ const GUCS: &[Guc] = &[
         name: "default_transaction_isolation",
         default: "read committed",
         reported: false,
+        // PostgreSQL's order, which its HINT lists.
         kind: Kind::Enum(&[
-            "read committed",
-            "repeatable read",
             "serializable",
+            "repeatable read",
+            "read committed",
             "read uncommitted",
         ]),
         description: "Sets the transaction isolation level of each new transaction.",
@@ -252,10 +253,11 @@ const GUCS: &[Guc] = &[
         name: "transaction_isolation",
         default: "read committed",
         reported: false,
+        // PostgreSQL's order, which its HINT lists.
         kind: Kind::Enum(&[
-            "read committed",
-            "repeatable read",
             "serializable",
+            "repeatable read",
+            "read committed",
             "read uncommitted",
         ]),
         description: "Sets the current transaction's isolation level.",
@@ -532,12 +534,36 @@ fn normalize(g: &Guc, value: &str) -> Result<String, SqlError> {
             n.to_string()
         }
         Kind::Millis => {
-            let ms = parse_millis(v).ok_or_else(|| {
+            let bad = || {
                 SqlError::new(
                     code::INVALID_PARAMETER_VALUE,
-                    format!("invalid value for parameter \"{}\": \"{v}\"", g.name.to_lowercase()),
+                    format!(
+                        "invalid value for parameter \"{}\": \"{v}\"",
+                        g.name.to_lowercase()
+                    ),
                 )
-                .with_hint("Valid units for this parameter are \"us\", \"ms\", \"s\", \"min\", \"h\", and \"d\".")
+            };
+            if let Some(n) = v.strip_prefix('-') {
+                // A negative number is out of range (whatever its unit).
+                let digits = n.trim_start_matches(|c: char| c.is_ascii_digit());
+                if digits.len() < n.len() && digits.trim().is_empty() {
+                    return Err(SqlError::new(
+                        code::INVALID_PARAMETER_VALUE,
+                        format!(
+                            "{v} ms is outside the valid range for parameter \"{}\" (0 .. 2147483647)",
+                            g.name.to_lowercase()
+                        ),
+                    ));
+                }
+            }
+            let ms = parse_millis(v).ok_or_else(|| {
+                // PostgreSQL hints at the units only for a number with a
+                // unit it does not know.
+                if v.starts_with(|c: char| c.is_ascii_digit()) {
+                    bad().with_hint("Valid units for this parameter are \"us\", \"ms\", \"s\", \"min\", \"h\", and \"d\".")
+                } else {
+                    bad()
+                }
             })?;
             show_millis(ms)
         }
@@ -584,7 +610,12 @@ fn normalize(g: &Guc, value: &str) -> Result<String, SqlError> {
                         ))
                     }
                     "DEFAULT" => {}
-                    _ => return Err(invalid(g, v)),
+                    _ => {
+                        return Err(invalid(g, v).with_detail(format!(
+                            "Unrecognized key word: \"{}\".",
+                            part.to_lowercase()
+                        )))
+                    }
                 }
             }
             format!("{style}, {order}")
@@ -593,6 +624,8 @@ fn normalize(g: &Guc, value: &str) -> Result<String, SqlError> {
             let l = v.to_lowercase().replace(['-', '_'], "");
             if l == "utf8" || l == "unicode" {
                 "UTF8".into()
+            } else if !ENCODINGS.contains(&l.as_str()) {
+                return Err(invalid(g, v));
             } else {
                 return Err(SqlError::new(
                     code::FEATURE_NOT_SUPPORTED,
@@ -602,6 +635,54 @@ fn normalize(g: &Guc, value: &str) -> Result<String, SqlError> {
         }
     })
 }
+
+/// Client encodings PostgreSQL knows (normalized: lower case, no `-` or
+/// `_`); only UTF8 is served.
+const ENCODINGS: &[&str] = &[
+    "big5",
+    "euccn",
+    "eucjp",
+    "eucjis2004",
+    "euckr",
+    "euctw",
+    "gb18030",
+    "gbk",
+    "iso88595",
+    "iso88596",
+    "iso88597",
+    "iso88598",
+    "johab",
+    "koi8r",
+    "koi8u",
+    "latin1",
+    "latin2",
+    "latin3",
+    "latin4",
+    "latin5",
+    "latin6",
+    "latin7",
+    "latin8",
+    "latin9",
+    "latin10",
+    "mulecinternal",
+    "sjis",
+    "shiftjis2004",
+    "sqlascii",
+    "uhc",
+    "win866",
+    "win874",
+    "win1250",
+    "win1251",
+    "win1252",
+    "win1253",
+    "win1254",
+    "win1255",
+    "win1256",
+    "win1257",
+    "win1258",
+    "windows1252",
+    "alt",
+];
 
 /// A time setting in milliseconds: `5000`, `5s`, `1min`, `250ms`.
 pub fn parse_millis(v: &str) -> Option<u64> {

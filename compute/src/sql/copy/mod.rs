@@ -73,8 +73,9 @@ pub const BATCH_BYTES: usize = 4 << 20;
 /// `MAX_COPY_DATA_DISPLAY`); longer ones are cut and end in `...`.
 const CONTEXT_VALUE_BYTES_MAX: usize = 100;
 
-/// Splits a query string into statements, parsing COPY with our grammar
-/// and everything else with sqlparser's.
+/// Splits a query string into statements, parsing COPY with our grammar,
+/// RESET (which sqlparser lacks) with `session::parse_reset`, and
+/// everything else with sqlparser's.
 pub(super) fn parse_statements(sql: &str) -> Result<Vec<Statement>, SqlError> {
     let syntax = |e: ParserError| super::session::syntax_error(sql, &e.to_string());
     let dialect = PostgreSqlDialect {};
@@ -94,7 +95,9 @@ pub(super) fn parse_statements(sql: &str) -> Result<Vec<Statement>, SqlError> {
                     .unwrap_err(),
             ));
         }
-        let stmt = if p.parse_keyword(Keyword::COPY) {
+        let stmt = if p.parse_keyword(Keyword::RESET) {
+            super::session::parse_reset(&mut p).map_err(syntax)?
+        } else if p.parse_keyword(Keyword::COPY) {
             parse_copy(&mut p).map_err(|e| match e.code {
                 code::SYNTAX_ERROR if e.message.starts_with("syntax error: ") => {
                     super::session::syntax_error(sql, &e.message["syntax error: ".len()..])

@@ -72,6 +72,8 @@ pub enum CatalogFn {
     ServerAddress,
     /// `pg_is_in_recovery()`: false on the writer.
     IsInRecovery,
+    /// `pg_backend_pid()`.
+    BackendPid,
     /// `pg_relation_is_publishable(regclass)`.
     RelationIsPublishable,
     /// Functions about objects that do not exist here (statistics
@@ -464,6 +466,7 @@ const SIGNATURES: &[Signature] = &[
     sig("inet_server_addr", &[], T::Text, CatalogFn::ServerAddress),
     sig("inet_server_port", &[], T::Int4, CatalogFn::ServerAddress),
     sig("pg_is_in_recovery", &[], T::Bool, CatalogFn::IsInRecovery),
+    sig("pg_backend_pid", &[], T::Int4, CatalogFn::BackendPid),
     sig(
         "pg_relation_is_publishable",
         &[T::RegClass],
@@ -777,6 +780,7 @@ pub fn call_function(
             }
         }
         CatalogFn::IsInRecovery | CatalogFn::IsOtherTempSchema => Datum::Bool(false),
+        CatalogFn::BackendPid => Datum::Int4(view.backend_pid),
         CatalogFn::RelationIsPublishable => {
             match oid_arg(arg(0)).and_then(|o| relation(view.catalog, o)) {
                 Some(rel) => Datum::Bool(matches!(rel.kind, RelKind::Table(_))),

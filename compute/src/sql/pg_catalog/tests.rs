@@ -89,6 +89,7 @@ fn view<'a>(catalog: &'a Catalog, settings: &'a BTreeMap<String, String>) -> Cat
         database: "sextant",
         user: "sextant",
         settings,
+        backend_pid: 42,
     }
 }
 
