@@ -2747,12 +2747,7 @@ fn binary(
         }
         BinOp::ExistsAny | BinOp::ExistsAll => {
             let j = jsonb_of(&a)?;
-            let Datum::Text(p) = b else {
-                return Err(SqlError::unsupported(
-                    "?| and ?& with a non-text[] key list",
-                ));
-            };
-            let keys = parse_text_array(&p)?;
+            let keys = crate::sql::func::json::text_list(&b)?;
             let keys: Vec<Option<&str>> = keys.iter().map(|x| x.as_deref()).collect();
             let v = j.view();
             Datum::Bool(

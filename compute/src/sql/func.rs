@@ -44,7 +44,7 @@
 //! errors against cases recorded from a real PostgreSQL 15
 //! (`compute/tests/data/func/`).
 
-mod json;
+pub(crate) mod json;
 mod math;
 mod pattern;
 mod text;
@@ -386,6 +386,8 @@ pub enum Builtin {
     JsonbDeleteIndex,
     /// `jsonb #- text[]`, the path as an array literal in text.
     JsonbDeletePath,
+    /// `jsonb - text[]`: deletes each key.
+    JsonbDeleteKeys,
 }
 
 /// A resolved call: what to run, and the types around it.
@@ -439,6 +441,7 @@ const TS: Param = Param::T(DataType::Timestamp);
 const TZ: Param = Param::T(DataType::TimestampTz);
 const IV: Param = Param::T(DataType::Interval);
 const JSONB: Param = Param::T(DataType::Jsonb);
+const TEXT_ARRAY: Param = Param::T(DataType::Array(&DataType::Text));
 const ANY: Param = Param::Any;
 const ANYEL: Param = Param::AnyElement;
 
@@ -776,6 +779,8 @@ static BINARY_OPERATORS: &[Sig] = &[
     sig("-", &[JSONB, TEXT], D::Jsonb, B::JsonbDeleteKey),
     sig("-", &[JSONB, I4], D::Jsonb, B::JsonbDeleteIndex),
     sig("#-", &[JSONB, TEXT], D::Jsonb, B::JsonbDeletePath),
+    sig("-", &[JSONB, TEXT_ARRAY], D::Jsonb, B::JsonbDeleteKeys),
+    sig("#-", &[JSONB, TEXT_ARRAY], D::Jsonb, B::JsonbDeletePath),
 ];
 
 /// The prefix operators.
@@ -1365,7 +1370,8 @@ pub fn call(f: Builtin, args: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlE
         | B::JsonbExtractPathText
         | B::JsonbDeleteKey
         | B::JsonbDeleteIndex
-        | B::JsonbDeletePath => json::call(f, args, ctx),
+        | B::JsonbDeletePath
+        | B::JsonbDeleteKeys => json::call(f, args, ctx),
     }
 }
 

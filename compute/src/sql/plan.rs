@@ -2310,58 +2310,56 @@ fn index_lookup(def: &Arc<TableDef>, alias: &str, conds: &[(Expr, Expr)]) -> Opt
 
 /// The name PostgreSQL gives an output column.
 pub fn output_name(e: &ast::Expr) -> String {
+    figure_colname(e).0
+}
+
+/// PostgreSQL's `FigureColnameInternal`: a name and how strongly the
+/// expression suggests it (2: a column or function name, 1: a type name
+/// from a cast, 0: nothing, `?column?`). A cast names its result after
+/// its operand unless the operand only suggests a type name itself, so
+/// `'x'::json::jsonb` is `jsonb` and `col::text` is `col`.
+fn figure_colname(e: &ast::Expr) -> (String, u8) {
+    let strong = |n: String| (n, 2);
     match e {
-        ast::Expr::Identifier(i) => ident(i),
-        ast::Expr::CompoundIdentifier(parts) => parts.last().map(ident).unwrap_or_default(),
-        ast::Expr::Function(f) => f
-            .name
-            .0
-            .last()
-            .map(|p| match p {
-                ast::ObjectNamePart::Identifier(i) => ident(i),
-                other => other.to_string().to_lowercase(),
-            })
-            .unwrap_or_default(),
+        ast::Expr::Identifier(i) => strong(ident(i)),
+        ast::Expr::CompoundIdentifier(parts) => strong(parts.last().map(ident).unwrap_or_default()),
+        ast::Expr::Function(f) => strong(
+            f.name
+                .0
+                .last()
+                .map(|p| match p {
+                    ast::ObjectNamePart::Identifier(i) => ident(i),
+                    other => other.to_string().to_lowercase(),
+                })
+                .unwrap_or_default(),
+        ),
         ast::Expr::Cast {
-            expr,
-            kind,
-            data_type,
-            ..
-        } => match expr.as_ref() {
-            // `'x'::text` is named after the type, `col::text` after the
-            // column.
-            ast::Expr::Value(_) | ast::Expr::TypedString { .. } => type_column_name(data_type),
-            inner if matches!(kind, ast::CastKind::DoubleColon | ast::CastKind::Cast) => {
-                let n = output_name(inner);
-                if n == "?column?" {
-                    type_column_name(data_type)
-                } else {
-                    n
-                }
-            }
-            inner => output_name(inner),
+            expr, data_type, ..
+        } => match figure_colname(expr) {
+            (_, strength) if strength <= 1 => (type_column_name(data_type), 1),
+            named => named,
         },
-        ast::Expr::Nested(inner) => output_name(inner),
-        ast::Expr::Case { .. } => "case".into(),
-        ast::Expr::Exists { .. } => "exists".into(),
+        ast::Expr::Nested(inner) => figure_colname(inner),
+        ast::Expr::Case { .. } => ("case".into(), 1),
+        ast::Expr::Exists { .. } => strong("exists".into()),
         ast::Expr::Subquery(q) => match q.body.as_ref() {
             ast::SetExpr::Select(s) => match s.projection.first() {
-                Some(ast::SelectItem::ExprWithAlias { alias, .. }) => ident(alias),
-                Some(ast::SelectItem::UnnamedExpr(x)) => output_name(x),
-                _ => "?column?".into(),
+                Some(ast::SelectItem::ExprWithAlias { alias, .. }) => strong(ident(alias)),
+                Some(ast::SelectItem::UnnamedExpr(x)) => figure_colname(x),
+                _ => ("?column?".into(), 0),
             },
-            _ => "?column?".into(),
+            _ => ("?column?".into(), 0),
         },
-        ast::Expr::Extract { .. } => "extract".into(),
-        ast::Expr::Substring { .. } => "substring".into(),
-        ast::Expr::Position { .. } => "position".into(),
-        ast::Expr::Trim { .. } => "btrim".into(),
-        ast::Expr::Ceil { .. } => "ceil".into(),
-        ast::Expr::Floor { .. } => "floor".into(),
-        ast::Expr::TypedString(ts) => type_column_name(&ts.data_type),
-        ast::Expr::Interval(_) => "interval".into(),
-        ast::Expr::Array(_) => "array".into(),
-        _ => "?column?".into(),
+        ast::Expr::Extract { .. } => strong("extract".into()),
+        ast::Expr::Substring { .. } => strong("substring".into()),
+        ast::Expr::Position { .. } => strong("position".into()),
+        ast::Expr::Trim { .. } => strong("btrim".into()),
+        ast::Expr::Ceil { .. } => strong("ceil".into()),
+        ast::Expr::Floor { .. } => strong("floor".into()),
+        ast::Expr::TypedString(ts) => (type_column_name(&ts.data_type), 1),
+        ast::Expr::Interval(_) => ("interval".into(), 1),
+        ast::Expr::Array(_) => strong("array".into()),
+        _ => ("?column?".into(), 0),
     }
 }
 

@@ -2114,7 +2114,9 @@ fn select_items(
                     out.push((c.name.clone(), Expr::Column(i, scope.columns[i].ty)));
                 }
             }
-            ast::SelectItem::UnnamedExpr(e) => out.push((output_name(e), bind(e, scope, ctx)?)),
+            ast::SelectItem::UnnamedExpr(e) => {
+                out.push((plan::output_name(e), bind(e, scope, ctx)?))
+            }
             ast::SelectItem::ExprWithAlias { expr, alias } => {
                 out.push((ident(alias), bind(expr, scope, ctx)?))
             }
@@ -2151,7 +2153,7 @@ fn choose_index_name(
     for c in columns {
         let orig = match &c.column.expr {
             ast::Expr::Identifier(i) => ident(i),
-            e => match output_name(strip_nested(e)) {
+            e => match plan::output_name(strip_nested(e)) {
                 n if n == "?column?" => "expr".to_string(),
                 n => n,
             },
@@ -2196,35 +2198,6 @@ fn make_object_name(name1: &str, name2: &str, label: &str) -> String {
         format!("{a}_{label}")
     } else {
         format!("{a}_{b}_{label}")
-    }
-}
-
-/// The name PostgreSQL gives an output column.
-fn output_name(e: &ast::Expr) -> String {
-    match e {
-        ast::Expr::Identifier(i) => ident(i),
-        ast::Expr::CompoundIdentifier(p) => {
-            p.last().map(ident).unwrap_or_else(|| "?column?".into())
-        }
-        ast::Expr::Nested(x) => output_name(x),
-        ast::Expr::Function(f) => f
-            .name
-            .0
-            .last()
-            .and_then(|p| p.as_ident())
-            .map(|i| i.value.to_lowercase())
-            .unwrap_or_else(|| "?column?".into()),
-        ast::Expr::Cast {
-            expr, data_type, ..
-        } => match output_name(expr).as_str() {
-            "?column?" => match expr::data_type(data_type) {
-                Ok(t) => t.name().to_string(),
-                Err(_) => "?column?".into(),
-            },
-            n => n.to_string(),
-        },
-        ast::Expr::Case { .. } => "case".into(),
-        _ => "?column?".into(),
     }
 }
 

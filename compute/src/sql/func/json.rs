@@ -35,6 +35,30 @@ fn malformed(input: &str, detail: &str) -> SqlError {
 /// Reads a one-dimensional `text[]` literal (`{a,"b c",NULL}`) as
 /// `array_in` does: elements quoted or not, backslash escapes, unquoted
 /// `NULL` (any case) for SQL NULL, whitespace around elements ignored.
+/// The elements of a `text[]` argument: a real array, or the text of an
+/// array literal.
+pub(crate) fn text_list(d: &Datum) -> Result<Vec<Option<String>>, SqlError> {
+    match d {
+        Datum::Array(a) => a
+            .items()
+            .iter()
+            .map(|x| match x {
+                Datum::Null => Ok(None),
+                Datum::Text(s) => Ok(Some(s.to_string())),
+                other => Err(SqlError::new(
+                    crate::sql::error::code::DATATYPE_MISMATCH,
+                    format!("expected a text array element, got {other:?}"),
+                )),
+            })
+            .collect(),
+        Datum::Text(s) => parse_text_array(s),
+        other => Err(SqlError::new(
+            crate::sql::error::code::DATATYPE_MISMATCH,
+            format!("expected text[], got {other:?}"),
+        )),
+    }
+}
+
 pub(super) fn parse_text_array(input: &str) -> Result<Vec<Option<String>>, SqlError> {
     let is_space = |c: char| pgtext::is_c_space(c);
     let chars: Vec<char> = input.chars().collect();
@@ -197,9 +221,14 @@ pub(super) fn call(f: B, args: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, Sql
         }
         B::JsonbDeletePath => {
             let target = doc(arg(0)?)?;
-            let path = parse_text_array(text(1)?)?;
+            let path = text_list(arg(1)?)?;
             let path: Vec<Option<&str>> = path.iter().map(Option::as_deref).collect();
             Ok(jsonb(target.delete_path(&path).map_err(json_err)?))
+        }
+        B::JsonbDeleteKeys => {
+            let keys = text_list(arg(1)?)?;
+            let keys: Vec<Option<&str>> = keys.iter().map(Option::as_deref).collect();
+            Ok(jsonb(doc(arg(0)?)?.delete_keys(&keys).map_err(json_err)?))
         }
         B::JsonbDeleteKey => Ok(jsonb(doc(arg(0)?)?.delete_key(text(1)?).map_err(json_err)?)),
         B::JsonbDeleteIndex => match arg(1)? {
