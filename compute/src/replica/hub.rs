@@ -41,8 +41,6 @@ pub const READER_QUEUE_MAX: usize = 16_384;
 const DURABLE_TIMES_MAX: usize = 65_536;
 /// How long a new connection may take to subscribe.
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
-/// A reader silent this long (it sends feedback every 100 ms) is gone.
-const FEEDBACK_SILENCE_MAX: Duration = Duration::from_secs(5);
 
 /// Tunables of the writer's redo stream.
 #[derive(Clone, Debug)]
@@ -51,6 +49,9 @@ pub struct HubConfig {
     pub reader_bytes_max: u64,
     /// How often an idle stream carries the VDL.
     pub heartbeat: Duration,
+    /// A reader silent this long (it sends feedback every 100 ms) is gone:
+    /// its connection closes and its GC hold is released.
+    pub feedback_silence_max: Duration,
 }
 
 impl Default for HubConfig {
@@ -58,6 +59,7 @@ impl Default for HubConfig {
         HubConfig {
             reader_bytes_max: 64 << 20,
             heartbeat: Duration::from_millis(100),
+            feedback_silence_max: Duration::from_secs(5),
         }
     }
 }
@@ -209,6 +211,15 @@ impl RedoHub {
             .len()
     }
 
+    /// Bytes of records queued for readers now.
+    pub fn queued_bytes(&self) -> u64 {
+        let st = self.inner.state.lock().expect("hub state");
+        st.subscribers
+            .iter()
+            .map(|s| s.queued_bytes.load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// Readers dropped from the stream for falling behind, since start.
     pub fn dropped(&self) -> u64 {
         self.inner.state.lock().expect("hub state").dropped
@@ -291,10 +302,10 @@ impl RedoHub {
 
         // Feedback from the reader, on its own task.
         let hub = self.inner.clone();
+        let silence_max = self.inner.cfg.feedback_silence_max;
         let mut feedback = tokio::spawn(async move {
             loop {
-                let Ok(msg) =
-                    tokio::time::timeout(FEEDBACK_SILENCE_MAX, StreamMsg::read(&mut rd)).await
+                let Ok(msg) = tokio::time::timeout(silence_max, StreamMsg::read(&mut rd)).await
                 else {
                     return ReaderConnError::Refused("no feedback from the reader".into());
                 };

@@ -122,7 +122,9 @@ struct Progress {
     fenced: Option<Epoch>,
 }
 
-/// The writer drives the quorum core; a reader only routes reads.
+/// The writer drives the quorum core; a reader only routes reads. One
+/// per volume handle, so the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Mode {
     Writer(Mutex<VolumeCore>),
     Reader(Mutex<ReadRouting>),
