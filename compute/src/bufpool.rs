@@ -471,6 +471,85 @@ mod tests {
         Arc::new([b; PAGE_SIZE])
     }
 
+    /// A sealed page at `lsn` with byte 100 set to `b`.
+    fn sealed(lsn: u64, b: u8) -> PageRef {
+        let mut img = crate::pages::zeroed_page();
+        img[100] = b;
+        crate::page::set_page_lsn(&mut img, Lsn(lsn));
+        crate::page::seal_checksum(&mut img);
+        Arc::from(img)
+    }
+
+    fn mtr(page: u64, before: &PageRef, after: &PageRef) -> Vec<(PageId, RecordBody)> {
+        crate::redo::diff(&before[..], &after[..])
+            .into_iter()
+            .map(|b| (PageId(page), b))
+            .collect()
+    }
+
+    #[test]
+    fn a_follower_applies_mtrs_to_newest_versions_only() {
+        let pool = BufferPool::new_follower(POOL_BYTES_MIN, Lsn(10));
+        let v5 = sealed(5, 1);
+        // Page 1 read at the applied point: the newest version.
+        pool.insert_fetched(PageId(1), Lsn(5), Lsn(10), false, v5.clone());
+        // Page 2 read at an older snapshot: valid only up to it.
+        pool.insert_fetched(PageId(2), Lsn(5), Lsn(8), false, v5.clone());
+        let v12 = sealed(12, 2);
+        let mut changes = mtr(1, &v5, &v12);
+        changes.extend(mtr(2, &v5, &v12));
+        changes.extend(mtr(3, &v5, &v12));
+        let a = pool.apply_mtr(Lsn(12), &changes).unwrap();
+        assert_eq!((a.pages_applied, a.pages_skipped), (1, 2));
+        assert_eq!(pool.get(PageId(1), Lsn(12)).unwrap()[100], 2);
+        assert_eq!(
+            pool.get(PageId(1), Lsn(11)).unwrap()[100],
+            1,
+            "older snapshots keep theirs"
+        );
+        assert!(
+            pool.get(PageId(2), Lsn(12)).is_none(),
+            "not known at 12: read storage"
+        );
+        assert!(pool.get(PageId(3), Lsn(12)).is_none());
+    }
+
+    #[test]
+    fn a_read_that_raced_an_mtr_is_not_taken_for_the_newest() {
+        let pool = BufferPool::new_follower(POOL_BYTES_MIN, Lsn(10));
+        let v5 = sealed(5, 1);
+        // An MTR for page 1 arrives while page 1 is being read at 10.
+        let v12 = sealed(12, 2);
+        pool.apply_mtr(Lsn(12), &mtr(1, &v5, &v12)).unwrap();
+        pool.insert_fetched(PageId(1), Lsn(5), Lsn(10), false, v5);
+        assert_eq!(pool.get(PageId(1), Lsn(10)).unwrap()[100], 1);
+        assert!(
+            pool.get(PageId(1), Lsn(12)).is_none(),
+            "the image read at 10 must not serve 12"
+        );
+    }
+
+    #[test]
+    fn a_bad_mtr_changes_nothing_and_skipping_closes_every_newest_version() {
+        let pool = BufferPool::new_follower(POOL_BYTES_MIN, Lsn(10));
+        let v5 = sealed(5, 1);
+        pool.insert_fetched(PageId(1), Lsn(5), Lsn(10), false, v5.clone());
+        pool.insert_fetched(PageId(2), Lsn(5), Lsn(10), false, v5.clone());
+        // Page 2's records claim commit 13 inside an MTR committed at 12.
+        let mut changes = mtr(1, &v5, &sealed(12, 2));
+        changes.extend(mtr(2, &v5, &sealed(13, 2)));
+        assert!(pool.apply_mtr(Lsn(12), &changes).is_err());
+        assert_eq!(pool.get(PageId(1), Lsn(10)).unwrap()[100], 1);
+        assert_eq!(pool.applied(), Some(Lsn(10)));
+        assert_eq!(pool.skip_to(Lsn(20)), 2);
+        assert_eq!(pool.applied(), Some(Lsn(20)));
+        assert_eq!(pool.get(PageId(1), Lsn(10)).unwrap()[100], 1);
+        assert!(
+            pool.get(PageId(1), Lsn(20)).is_none(),
+            "the gap may have changed it"
+        );
+    }
+
     #[test]
     fn snapshots_see_the_version_valid_at_their_lsn() {
         let pool = BufferPool::new(POOL_BYTES_MIN);
