@@ -22,7 +22,7 @@ enum Command {
     Dev(cmd::dev::DevArgs),
     /// Run a storage node.
     Storage(cmd::storage::StorageArgs),
-    /// Run a compute node (the writer).
+    /// Run a compute node (the writer or a read replica).
     Compute(cmd::compute::ComputeArgs),
     /// Benchmarks.
     #[command(subcommand)]

@@ -78,6 +78,7 @@ fn psql(port: u16, args: &[&str]) -> std::process::Output {
 fn psql_runs_a_query_against_sextant_dev_and_sigterm_stops_it() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
+    let reader_port = free_port();
     let storage_port = free_port_range();
     let log = dir.path().join("dev.log");
     let mut child = Command::new(sextant_bin())
@@ -92,7 +93,7 @@ fn psql_runs_a_query_against_sextant_dev_and_sigterm_stops_it() {
         ])
         .args([
             "--reader-port",
-            &free_port().to_string(),
+            &reader_port.to_string(),
             "--http-port",
             &free_port().to_string(),
         ])
@@ -119,6 +120,23 @@ fn psql_runs_a_query_against_sextant_dev_and_sigterm_stops_it() {
     );
     assert_eq!(lines[2].trim(), "1", "{stdout}");
     assert_eq!(lines[3], "(1 row)", "{stdout}");
+
+    // The reader endpoint follows the writer.
+    wait_for_port(&mut child, reader_port, &log);
+    psql_ok(
+        port,
+        &[
+            "-c",
+            "CREATE TABLE seen (a int PRIMARY KEY)",
+            "-c",
+            "INSERT INTO seen VALUES (42)",
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while psql(reader_port, &["-At", "-c", "SELECT a FROM seen"]).stdout != b"42\n" {
+        assert!(Instant::now() < deadline, "the reader never saw the row");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // A wrong password is refused with PostgreSQL's message.
     let bad = Command::new("psql")
@@ -163,6 +181,12 @@ fn psql_runs_a_query_against_sextant_dev_and_sigterm_stops_it() {
             "psql \"postgres://sextant:sextant@127.0.0.1:{port}/sextant\""
         )),
         "banner lacks the psql line:\n{banner}"
+    );
+    assert!(
+        banner.contains(&format!(
+            "Reader 1 (read-only, follows the writer): 127.0.0.1:{reader_port}"
+        )),
+        "banner lacks the reader:\n{banner}"
     );
     assert!(!log_text.contains("ERROR"), "errors logged:\n{log_text}");
 }
@@ -423,22 +447,120 @@ fn sextant_compute_serves_psql_and_its_admin_endpoint() {
     assert!(!log_text.contains("ERROR"), "errors logged:\n{log_text}");
 }
 
-#[test]
-fn sextant_compute_reader_role_is_not_built_yet() {
-    let out = Command::new(sextant_bin())
+fn spawn_compute(cluster_file: &Path, role: &str, port: u16, admin: &str, log: &Path) -> Child {
+    Command::new(sextant_bin())
         .args([
             "compute",
             "--role",
-            "reader",
+            role,
             "--listen",
-            "127.0.0.1:1",
+            &format!("127.0.0.1:{port}"),
             "--admin",
-            "127.0.0.1:2",
-            "--cluster",
-            "/nonexistent",
+            admin,
         ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("reader role not implemented yet"));
+        .arg("--cluster")
+        .arg(cluster_file)
+        .env("SEXTANT_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("spawn sextant compute")
+}
+
+#[test]
+fn sextant_compute_reader_follows_the_writer_and_refuses_writes() {
+    let storage = support::ProcCluster::start("512KiB");
+    let (wport, rport) = (free_port(), free_port());
+    let (wadmin, radmin) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    let redo = format!("127.0.0.1:{}", free_port());
+    // The writer's and the reader's entries: the reader finds the writer's
+    // redo stream here.
+    let mut toml = std::fs::read_to_string(&storage.cluster_file).unwrap();
+    toml += &format!(
+        "[[compute]]\nid = \"writer-1\"\naddr = \"127.0.0.1:{wport}\"\nadmin = \"{wadmin}\"\nrole = \"writer\"\nredo = \"{redo}\"\n\
+         [[compute]]\nid = \"reader-1\"\naddr = \"127.0.0.1:{rport}\"\nadmin = \"{radmin}\"\nrole = \"reader\"\n"
+    );
+    std::fs::write(&storage.cluster_file, toml).unwrap();
+    let wlog = storage.dir.path().join("writer.log");
+    let rlog = storage.dir.path().join("reader.log");
+    let mut writer = spawn_compute(&storage.cluster_file, "writer", wport, &wadmin, &wlog);
+    wait_for_port(&mut writer, wport, &wlog);
+    psql_ok(
+        wport,
+        &[
+            "-c",
+            "CREATE TABLE t (id int PRIMARY KEY, v text)",
+            "-c",
+            "INSERT INTO t VALUES (1, 'one'), (2, 'two')",
+        ],
+    );
+    let mut reader = spawn_compute(&storage.cluster_file, "reader", rport, &radmin, &rlog);
+    wait_for_port(&mut reader, rport, &rlog);
+    assert_eq!(
+        psql_ok(rport, &["-At", "-c", "SELECT id, v FROM t ORDER BY id"]),
+        "1|one\n2|two\n"
+    );
+    // A commit on the writer shows on the reader once its read point passes it.
+    psql_ok(wport, &["-c", "INSERT INTO t VALUES (3, 'three')"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let n = psql_ok(rport, &["-At", "-c", "SELECT count(*) FROM t"]);
+        if n.trim() == "3" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the reader never saw the third row"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = psql(rport, &["-c", "INSERT INTO t VALUES (4, 'four')"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ERROR:  cannot execute INSERT in a read-only transaction"),
+        "{stderr}"
+    );
+    let out = psql(
+        rport,
+        &["-v", "VERBOSITY=verbose", "-c", "CREATE TABLE u (a int)"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("25006: cannot execute CREATE TABLE in a read-only transaction"),
+        "{stderr}"
+    );
+
+    let status = psql_ok(
+        wport,
+        &[
+            "-At",
+            "-c",
+            "SELECT server_id, role FROM sextant_replica_status() ORDER BY role DESC",
+        ],
+    );
+    assert_eq!(status, "writer-1|writer\nreader-1|reader\n");
+    let health: serde_json::Value = serde_json::from_str(&http_get(&radmin, "/health")).unwrap();
+    assert_eq!(health["role"], "reader", "{health}");
+    assert!(health["read_point"].as_u64().unwrap() > 0, "{health}");
+    let metrics = http_get(&radmin, "/metrics");
+    for name in [
+        "compute_read_point_lsn",
+        "compute_replica_lag_lsn",
+        "compute_replica_lag_ms",
+    ] {
+        assert!(metrics.contains(name), "{name} missing:\n{metrics}");
+    }
+    let metrics = http_get(&wadmin, "/metrics");
+    assert!(metrics.contains("compute_replica_readers 1"), "{metrics}");
+
+    for (child, log) in [(&mut reader, &rlog), (&mut writer, &wlog)] {
+        let status = sigterm_and_wait(child);
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        assert!(status.success(), "exited with {status}; log:\n{text}");
+        assert!(!text.contains("ERROR"), "errors logged:\n{text}");
+    }
 }

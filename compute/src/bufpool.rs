@@ -9,6 +9,20 @@
 //! stays cached its chain of versions is complete; an image fetched from
 //! storage at `S` is valid only up to `S` unless it is the page's newest.
 //!
+//! # Read replicas
+//! A reader's pool follows the writer's redo stream ([`BufferPool::new_follower`]).
+//! It knows `applied`, the last MTR applied to it: every MTR up to there
+//! reached every open-ended (newest) version it holds. [`BufferPool::apply_mtr`]
+//! applies the next whole MTR under the pool's lock: each page it changes
+//! whose newest version is open-ended gets a new version at the commit LSN
+//! (the old one closes just below it); records for other pages are dropped,
+//! and their closed versions stay valid for the snapshots they cover. An image
+//! fetched at `S` becomes the open-ended newest version only if `S` is still
+//! `applied` when it is inserted (checked under the same lock), so an MTR
+//! applied while the read was in flight can never be missed. After a gap in
+//! the stream, [`BufferPool::skip_to`] closes every open-ended version at the
+//! old point: older snapshots keep them, newer ones read storage again.
+//!
 //! # Eviction
 //! Least recently used first, but never a version above the VDL (storage
 //! cannot serve it back yet). A version an open snapshot needs may go: the
@@ -28,7 +42,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use sextant_storage::types::{Lsn, PageId, PAGE_SIZE};
+use sextant_storage::types::{Lsn, PageId, RecordBody, PAGE_SIZE};
 
 use crate::pages::PageRef;
 
@@ -58,6 +72,36 @@ struct Inner {
     /// (everything else pinned); no new scan until the horizons move or
     /// this many plus a tenth of the pool are cached.
     pinned_at: Option<u64>,
+    /// A follower's last applied MTR (see the module docs); `None` on the
+    /// writer.
+    applied: Option<Lsn>,
+}
+
+/// What applying one MTR to a follower's pool did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Pages that got a new version.
+    pub pages_applied: u64,
+    /// Pages whose records were dropped (not cached, or cached only as a
+    /// closed version).
+    pub pages_skipped: u64,
+}
+
+/// Why an MTR could not be applied to a cached page.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApplyError {
+    /// After its records, the page does not carry the MTR's commit LSN or
+    /// fails its checksum: the stream and the cache disagree.
+    #[error("page {page} after MTR {lsn}: {detail}")]
+    Mismatch {
+        /// The page.
+        page: PageId,
+        /// The MTR's commit LSN.
+        lsn: Lsn,
+        /// What is wrong.
+        detail: String,
+    },
 }
 
 /// Counters for metrics and tests.
@@ -91,6 +135,121 @@ impl BufferPool {
             capacity_versions: capacity_bytes / PAGE_SIZE as u64,
             inner: Mutex::new(Inner::default()),
         }
+    }
+
+    /// A read replica's pool, following the redo stream from `read_point`.
+    pub fn new_follower(capacity_bytes: u64, read_point: Lsn) -> BufferPool {
+        let pool = BufferPool::new(capacity_bytes);
+        {
+            let mut inner = pool.inner.lock().expect("pool lock");
+            inner.applied = Some(read_point);
+            inner.vdl = read_point;
+            inner.oldest_snapshot = read_point;
+        }
+        pool
+    }
+
+    /// A follower's last applied MTR.
+    pub fn applied(&self) -> Option<Lsn> {
+        self.inner.lock().expect("pool lock").applied
+    }
+
+    /// Applies one whole MTR, committed at `lsn`, to the cached pages (see
+    /// the module docs). `changes` are its records in order, grouped by
+    /// page as the writer emits them. Follower pools only; `lsn` must be
+    /// above the last applied MTR.
+    pub fn apply_mtr(
+        &self,
+        lsn: Lsn,
+        changes: &[(PageId, RecordBody)],
+    ) -> Result<Applied, ApplyError> {
+        let mut inner = self.inner.lock().expect("pool lock");
+        let applied = inner.applied.expect("apply_mtr on a follower's pool");
+        assert!(lsn > applied, "MTR {lsn} not after the applied {applied}");
+        inner.clock += 1;
+        let clock = inner.clock;
+        let mut out = Applied::default();
+        let mut new_versions: Vec<(PageId, PageRef)> = Vec::new();
+        let mut i = 0;
+        while i < changes.len() {
+            let page = changes[i].0;
+            let mut j = i;
+            while j < changes.len() && changes[j].0 == page {
+                j += 1;
+            }
+            let base = inner.pages.get(&page).and_then(|vs| {
+                let (_, v) = vs.iter().next_back()?;
+                v.valid_until.is_none().then(|| v.image.clone())
+            });
+            match base {
+                Some(base) => {
+                    let mut img = base;
+                    let page_img = std::sync::Arc::make_mut(&mut img);
+                    for (_, body) in &changes[i..j] {
+                        body.apply(&mut page_img[..]);
+                    }
+                    let got = crate::page::page_lsn(page_img);
+                    if got != lsn {
+                        return Err(ApplyError::Mismatch {
+                            page,
+                            lsn,
+                            detail: format!("page LSN {got} after applying"),
+                        });
+                    }
+                    crate::page::verify_checksum(page_img).map_err(|e| ApplyError::Mismatch {
+                        page,
+                        lsn,
+                        detail: e.to_string(),
+                    })?;
+                    new_versions.push((page, img));
+                }
+                None => out.pages_skipped += 1,
+            }
+            i = j;
+        }
+        // All pages checked before any changes: the MTR goes in whole or not
+        // at all.
+        for (page, image) in new_versions {
+            let vs = inner
+                .pages
+                .get_mut(&page)
+                .expect("base version found above");
+            let (_, prev) = vs.iter_mut().next_back().expect("base version");
+            prev.valid_until = Some(Lsn(lsn.0 - 1));
+            vs.insert(
+                lsn,
+                Version {
+                    image,
+                    valid_until: None,
+                    last_used: clock,
+                },
+            );
+            inner.versions += 1;
+            out.pages_applied += 1;
+        }
+        inner.applied = Some(lsn);
+        self.evict(&mut inner);
+        Ok(out)
+    }
+
+    /// After a gap in the stream: closes every open-ended version at the
+    /// last applied MTR and continues from `lsn` (see the module docs).
+    /// Returns how many versions were closed.
+    pub fn skip_to(&self, lsn: Lsn) -> u64 {
+        let mut inner = self.inner.lock().expect("pool lock");
+        let applied = inner.applied.expect("skip_to on a follower's pool");
+        assert!(lsn >= applied, "skipping back from {applied} to {lsn}");
+        let mut closed = 0;
+        for vs in inner.pages.values_mut() {
+            if let Some((_, v)) = vs.iter_mut().next_back() {
+                if v.valid_until.is_none() {
+                    v.valid_until = Some(applied);
+                    closed += 1;
+                }
+            }
+        }
+        inner.applied = Some(lsn);
+        closed
     }
 
     /// The version of `page` valid at `lsn`, if cached.
@@ -151,6 +310,9 @@ impl BufferPool {
             "page {page}: page LSN {page_lsn} above read point {read_at}"
         );
         let mut inner = self.inner.lock().expect("pool lock");
+        // A follower's read at its last applied MTR is the newest version:
+        // every later MTR will be applied to it.
+        let newest = newest || inner.applied == Some(read_at);
         inner.clock += 1;
         let clock = inner.clock;
         let vs = inner.pages.entry(page).or_default();
@@ -307,6 +469,85 @@ mod tests {
 
     fn img(b: u8) -> PageRef {
         Arc::new([b; PAGE_SIZE])
+    }
+
+    /// A sealed page at `lsn` with byte 100 set to `b`.
+    fn sealed(lsn: u64, b: u8) -> PageRef {
+        let mut img = crate::pages::zeroed_page();
+        img[100] = b;
+        crate::page::set_page_lsn(&mut img, Lsn(lsn));
+        crate::page::seal_checksum(&mut img);
+        Arc::from(img)
+    }
+
+    fn mtr(page: u64, before: &PageRef, after: &PageRef) -> Vec<(PageId, RecordBody)> {
+        crate::redo::diff(&before[..], &after[..])
+            .into_iter()
+            .map(|b| (PageId(page), b))
+            .collect()
+    }
+
+    #[test]
+    fn a_follower_applies_mtrs_to_newest_versions_only() {
+        let pool = BufferPool::new_follower(POOL_BYTES_MIN, Lsn(10));
+        let v5 = sealed(5, 1);
+        // Page 1 read at the applied point: the newest version.
+        pool.insert_fetched(PageId(1), Lsn(5), Lsn(10), false, v5.clone());
+        // Page 2 read at an older snapshot: valid only up to it.
+        pool.insert_fetched(PageId(2), Lsn(5), Lsn(8), false, v5.clone());
+        let v12 = sealed(12, 2);
+        let mut changes = mtr(1, &v5, &v12);
+        changes.extend(mtr(2, &v5, &v12));
+        changes.extend(mtr(3, &v5, &v12));
+        let a = pool.apply_mtr(Lsn(12), &changes).unwrap();
+        assert_eq!((a.pages_applied, a.pages_skipped), (1, 2));
+        assert_eq!(pool.get(PageId(1), Lsn(12)).unwrap()[100], 2);
+        assert_eq!(
+            pool.get(PageId(1), Lsn(11)).unwrap()[100],
+            1,
+            "older snapshots keep theirs"
+        );
+        assert!(
+            pool.get(PageId(2), Lsn(12)).is_none(),
+            "not known at 12: read storage"
+        );
+        assert!(pool.get(PageId(3), Lsn(12)).is_none());
+    }
+
+    #[test]
+    fn a_read_that_raced_an_mtr_is_not_taken_for_the_newest() {
+        let pool = BufferPool::new_follower(POOL_BYTES_MIN, Lsn(10));
+        let v5 = sealed(5, 1);
+        // An MTR for page 1 arrives while page 1 is being read at 10.
+        let v12 = sealed(12, 2);
+        pool.apply_mtr(Lsn(12), &mtr(1, &v5, &v12)).unwrap();
+        pool.insert_fetched(PageId(1), Lsn(5), Lsn(10), false, v5);
+        assert_eq!(pool.get(PageId(1), Lsn(10)).unwrap()[100], 1);
+        assert!(
+            pool.get(PageId(1), Lsn(12)).is_none(),
+            "the image read at 10 must not serve 12"
+        );
+    }
+
+    #[test]
+    fn a_bad_mtr_changes_nothing_and_skipping_closes_every_newest_version() {
+        let pool = BufferPool::new_follower(POOL_BYTES_MIN, Lsn(10));
+        let v5 = sealed(5, 1);
+        pool.insert_fetched(PageId(1), Lsn(5), Lsn(10), false, v5.clone());
+        pool.insert_fetched(PageId(2), Lsn(5), Lsn(10), false, v5.clone());
+        // Page 2's records claim commit 13 inside an MTR committed at 12.
+        let mut changes = mtr(1, &v5, &sealed(12, 2));
+        changes.extend(mtr(2, &v5, &sealed(13, 2)));
+        assert!(pool.apply_mtr(Lsn(12), &changes).is_err());
+        assert_eq!(pool.get(PageId(1), Lsn(10)).unwrap()[100], 1);
+        assert_eq!(pool.applied(), Some(Lsn(10)));
+        assert_eq!(pool.skip_to(Lsn(20)), 2);
+        assert_eq!(pool.applied(), Some(Lsn(20)));
+        assert_eq!(pool.get(PageId(1), Lsn(10)).unwrap()[100], 1);
+        assert!(
+            pool.get(PageId(1), Lsn(20)).is_none(),
+            "the gap may have changed it"
+        );
     }
 
     #[test]

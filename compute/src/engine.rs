@@ -16,6 +16,12 @@
 //! the VDL passes its LSN. New versions enter the buffer pool before the
 //! records leave, so a snapshot that can see an LSN always finds its pages.
 //!
+//! # Read replicas
+//! The same engine serves a read replica (`reader`, opened with
+//! `Engine::open_reader`): every transaction is read-only, its "VDL" is
+//! the read point, and `crate::replica` moves it forward. On the writer, an
+//! attached [`MtrSink`] sees every MTR as it is submitted, in LSN order.
+//!
 //! # Limits
 //! A transaction's buffered writes are held in memory, bounded by
 //! `EngineConfig::txn_bytes_max`; past it the statement fails with
@@ -38,6 +44,7 @@ use crate::catalog::{self, Catalog, IndexDef, IndexKey, ObjectId, TableDef};
 use crate::datum::{decode_row, encode_row, Datum};
 use crate::keycode::{decode_key, encode_key, prefix_successor};
 use crate::pages::{PageError, Pages};
+use crate::replica::MtrSink;
 use crate::store::{LatestPages, MtrPages, SnapshotPages};
 use crate::superblock::{Superblock, SuperblockError, SUPERBLOCK_PAGE};
 use crate::writeset::{SpillError, Write, WriteSet};
@@ -211,7 +218,13 @@ struct Inner {
     next_object_id: AtomicU64,
     rowids: Mutex<HashMap<ObjectId, Arc<AtomicU64>>>,
     key_fn: RwLock<Option<IndexKeyFn>>,
+    /// A read replica: every transaction is read-only.
+    read_only: bool,
+    /// Where submitted MTRs go besides the volume (the redo stream).
+    mtr_sink: std::sync::OnceLock<Arc<dyn MtrSink>>,
 }
+
+mod reader;
 
 /// The writer's engine. Cheap to clone.
 #[derive(Clone)]
@@ -275,6 +288,8 @@ impl Engine {
             snapshots: Mutex::new(BTreeMap::new()),
             rowids: Mutex::new(HashMap::new()),
             key_fn: RwLock::new(None),
+            read_only: false,
+            mtr_sink: std::sync::OnceLock::new(),
         });
         let engine = Engine { inner };
         if bootstrap {
@@ -333,7 +348,7 @@ impl Engine {
             ddl: Vec::new(),
             truncated: BTreeSet::new(),
             writes: WriteSet::new(self.inner.cfg.txn_memory_bytes),
-            read_only: false,
+            read_only: self.inner.read_only,
         }
     }
 
@@ -396,9 +411,14 @@ impl Engine {
             self.inner.pool.insert_committed(*page, lsn, img.clone());
         }
         state.sb = done.superblock;
+        let sink = self.inner.mtr_sink.get();
+        let records = sink.map(|_| done.records.clone());
         match self.inner.volume.submit(done.records).await {
             Ok(got) => {
                 assert_eq!(got, lsn, "the commit pipeline is the volume's only writer");
+                if let (Some(sink), Some(records)) = (sink, records) {
+                    sink.submitted(lsn, records);
+                }
                 Ok(lsn)
             }
             Err(e) => {

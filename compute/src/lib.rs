@@ -20,6 +20,7 @@ pub mod page;
 pub mod pages;
 pub mod pgtext;
 pub mod redo;
+pub mod replica;
 pub mod server;
 pub mod sql;
 pub mod store;

@@ -76,6 +76,10 @@ pub struct ComputeMetrics {
     cancel_requests: Counter,
     vdl: Gauge<u64, AtomicU64>,
     epoch: Gauge<u64, AtomicU64>,
+    read_point: Gauge<u64, AtomicU64>,
+    replica_lag_lsn: Gauge<u64, AtomicU64>,
+    replica_lag_ms: Gauge<u64, AtomicU64>,
+    replica_readers: Gauge<u64, AtomicU64>,
 }
 
 impl std::fmt::Debug for ComputeMetrics {
@@ -144,7 +148,35 @@ impl ComputeMetrics {
         );
         let epoch = Gauge::<u64, AtomicU64>::default();
         registry.register("epoch", "The writer's volume epoch", epoch.clone());
+        let read_point = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "read_point_lsn",
+            "The LSN this node serves queries at (a reader's read point, the writer's VDL)",
+            read_point.clone(),
+        );
+        let replica_lag_lsn = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "replica_lag_lsn",
+            "Writer VDL minus read point: this reader's, or the largest of the writer's readers",
+            replica_lag_lsn.clone(),
+        );
+        let replica_lag_ms = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "replica_lag_ms",
+            "How long the data at the read point has been stale, in milliseconds: this reader's, or the largest of the writer's readers",
+            replica_lag_ms.clone(),
+        );
+        let replica_readers = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "replica_readers",
+            "Readers subscribed to the writer's redo stream",
+            replica_readers.clone(),
+        );
         ComputeMetrics {
+            read_point,
+            replica_lag_lsn,
+            replica_lag_ms,
+            replica_readers,
             registry,
             connections_active,
             connections,
@@ -205,6 +237,28 @@ impl ComputeMetrics {
         self.epoch.set(epoch);
     }
 
+    /// Publishes replication state from `sextant_replica_status()`'s rows:
+    /// the first is this node's own, the rest (on the writer) its readers.
+    pub fn set_replication(&self, rows: &[crate::replica::ReplicaStatus]) {
+        let Some(own) = rows.first() else { return };
+        self.read_point.set(own.read_lsn.0);
+        let (lag_lsn, lag_ms) = if own.role == "writer" {
+            rows[1..]
+                .iter()
+                .fold((0, 0), |(l, m), r| (l.max(r.lag_lsn), m.max(r.lag_ms)))
+        } else {
+            (own.lag_lsn, own.lag_ms)
+        };
+        self.replica_lag_lsn.set(lag_lsn);
+        self.replica_lag_ms.set(lag_ms);
+        let readers = if own.role == "writer" {
+            rows.len() - 1
+        } else {
+            0
+        };
+        self.replica_readers.set(readers as u64);
+    }
+
     /// Sessions open now.
     pub fn connections_active(&self) -> i64 {
         self.connections_active.get()
@@ -230,6 +284,21 @@ mod tests {
         m.refused(RefusedReason::TooManyConnections);
         m.statement(Protocol::Extended, false);
         m.set_volume(7, 2);
+        let row = |role, read, lag_lsn, lag_ms| crate::replica::ReplicaStatus {
+            server_id: "n".into(),
+            role,
+            connected: true,
+            durable_lsn: sextant_storage::types::Lsn(100),
+            read_lsn: sextant_storage::types::Lsn(read),
+            oldest_snapshot_lsn: sextant_storage::types::Lsn(read),
+            lag_lsn,
+            lag_ms,
+        };
+        m.set_replication(&[
+            row("writer", 100, 0, 0),
+            row("reader", 90, 10, 4),
+            row("reader", 95, 5, 9),
+        ]);
         let text = m.encode();
         for name in [
             "compute_connections_active 1",
@@ -239,6 +308,10 @@ mod tests {
             "compute_statement_errors_total{protocol=\"Extended\"} 1",
             "compute_vdl_lsn 7",
             "compute_epoch 2",
+            "compute_read_point_lsn 100",
+            "compute_replica_lag_lsn 10",
+            "compute_replica_lag_ms 9",
+            "compute_replica_readers 2",
         ] {
             assert!(text.contains(name), "{name} missing from\n{text}");
         }

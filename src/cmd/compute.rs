@@ -2,8 +2,11 @@
 //!
 //! The writer recovers the volume described by `cluster.toml`, opens the
 //! engine at the recovered VDL and serves the Postgres protocol on
-//! `--listen`, with `/health` and `/metrics` on `--admin`. Readers are not
-//! built yet: `--role reader` fails with exit status 2.
+//! `--listen`, with `/health` and `/metrics` on `--admin`, and its redo
+//! stream on `--redo` (or its `[[compute]]` entry's `redo`). A reader
+//! subscribes to the writer's redo stream (the `redo` of the cluster file's
+//! `role = "writer"` entry, or `--writer-redo`), attaches to the volume at
+//! the writer's VDL without recovery, and serves the same SQL read-only.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,9 +17,12 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use sextant_compute::engine::{Engine, EngineConfig};
 use sextant_compute::metrics::ComputeMetrics;
+use sextant_compute::replica::follower::{Follower, FollowerConfig};
+use sextant_compute::replica::hub::{HubConfig, RedoHub};
+use sextant_compute::replica::StatusSource;
 use sextant_compute::server::{self, ServerConfig, TlsConfig};
 use sextant_compute::sql::session::{Database, DatabaseConfig};
-use sextant_storage::cluster::Cluster;
+use sextant_storage::cluster::{Cluster, ComputeNode};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -31,7 +37,7 @@ const ADMIN_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 pub enum Role {
     /// The one node that writes: recovers the volume and commits.
     Writer,
-    /// A read replica (not built yet).
+    /// A read replica: follows the writer's redo stream, serves reads.
     Reader,
 }
 
@@ -72,6 +78,18 @@ pub struct ComputeArgs {
     /// Ends sessions idle inside a transaction this long; `0s` turns it off.
     #[arg(long, env = "SEXTANT_COMPUTE_IDLE_IN_TRANSACTION_TIMEOUT", default_value = "10min", value_parser = humantime::parse_duration)]
     pub idle_in_transaction_timeout: Duration,
+    /// The writer's redo stream listener; defaults to the `redo` of the
+    /// cluster file's compute entry whose `addr` is `--listen`.
+    #[arg(long, env = "SEXTANT_COMPUTE_REDO")]
+    pub redo: Option<SocketAddr>,
+    /// A reader's source: the writer's redo stream address; defaults to the
+    /// `redo` of the cluster file's `role = "writer"` entry.
+    #[arg(long, env = "SEXTANT_COMPUTE_WRITER_REDO")]
+    pub writer_redo: Option<String>,
+    /// This node's name in replica status; defaults to the `id` of its
+    /// cluster file entry, else its `--listen` address.
+    #[arg(long, env = "SEXTANT_COMPUTE_NAME")]
+    pub name: Option<String>,
     /// Ends sessions idle outside a transaction this long; `0s` (the
     /// default) turns it off.
     #[arg(long, env = "SEXTANT_COMPUTE_IDLE_SESSION_TIMEOUT", default_value = "0s", value_parser = humantime::parse_duration)]
@@ -94,12 +112,17 @@ fn server_config(args: &ComputeArgs) -> anyhow::Result<ServerConfig> {
     Ok(cfg)
 }
 
+/// This node's entry in the cluster file: the one whose Postgres address
+/// is `--listen`.
+fn own_entry<'a>(cluster: &'a Cluster, args: &ComputeArgs) -> Option<&'a ComputeNode> {
+    cluster
+        .compute
+        .iter()
+        .find(|c| c.addr.parse::<SocketAddr>().is_ok_and(|a| a == args.listen))
+}
+
 /// Runs a compute node until Ctrl-C or SIGTERM.
 pub async fn run(args: ComputeArgs) -> anyhow::Result<()> {
-    if args.role == Role::Reader {
-        eprintln!("error: reader role not implemented yet");
-        std::process::exit(2);
-    }
     anyhow::ensure!(!args.database.is_empty(), "--database must not be empty");
     anyhow::ensure!(!args.user.is_empty(), "--user must not be empty");
     let cfg = server_config(&args)?;
@@ -118,17 +141,75 @@ pub async fn run(args: ComputeArgs) -> anyhow::Result<()> {
     let cluster =
         Cluster::load(&args.cluster).with_context(|| format!("load {}", args.cluster.display()))?;
 
-    let engine = Engine::open(cluster, EngineConfig::default())
-        .await
-        .context("open the engine")?;
-    tracing::info!(vdl = %engine.vdl(), epoch = %engine.volume().epoch(), "engine open");
-    let db = Database::new(
-        engine.clone(),
-        DatabaseConfig {
-            database: args.database.clone(),
-            users: vec![(args.user.clone(), password)],
-        },
-    );
+    let own = own_entry(&cluster, &args);
+    let name = args
+        .name
+        .clone()
+        .or_else(|| own.map(|c| c.id.clone()))
+        .unwrap_or_else(|| args.listen.to_string());
+    let redo_listen = match args.redo {
+        Some(a) => Some(a),
+        None => own
+            .and_then(|c| c.redo.as_deref())
+            .map(|r| {
+                r.parse::<SocketAddr>()
+                    .with_context(|| format!("redo address {r}"))
+            })
+            .transpose()?,
+    };
+    let db_cfg = DatabaseConfig {
+        database: args.database.clone(),
+        users: vec![(args.user.clone(), password)],
+    };
+    let (node, _follower) = match args.role {
+        Role::Writer => {
+            let engine = Engine::open(cluster, EngineConfig::default())
+                .await
+                .context("open the engine")?;
+            tracing::info!(vdl = %engine.vdl(), epoch = %engine.volume().epoch(), "engine open");
+            let hub = RedoHub::attach(&engine, name.clone(), HubConfig::default());
+            match redo_listen {
+                Some(addr) => {
+                    let l = TcpListener::bind(addr)
+                        .await
+                        .with_context(|| format!("listen on {addr} for the redo stream"))?;
+                    tracing::info!(%addr, "redo stream listening");
+                    tokio::spawn(hub.clone().serve(l));
+                }
+                None => tracing::warn!(
+                    "no redo stream address (--redo or the cluster file's `redo`): readers cannot follow this writer"
+                ),
+            }
+            let status: Arc<dyn StatusSource> = Arc::new(hub);
+            (Node { engine, status }, None)
+        }
+        Role::Reader => {
+            let writer = match args.writer_redo.clone() {
+                Some(w) => w,
+                None => cluster
+                    .compute
+                    .iter()
+                    .find(|c| c.role.as_deref() == Some("writer"))
+                    .and_then(|c| c.redo.clone())
+                    .context(
+                        "no writer redo stream: give --writer-redo or a `role = \"writer\"` compute entry with `redo` in the cluster file",
+                    )?,
+            };
+            let follower = Follower::start(
+                cluster,
+                EngineConfig::default(),
+                FollowerConfig::new(writer.clone(), name.clone()),
+            )
+            .await
+            .with_context(|| format!("follow the writer's redo stream at {writer}"))?;
+            let engine = follower.engine().clone();
+            tracing::info!(read_point = %engine.vdl(), %writer, "reader open");
+            let status = follower.status_source();
+            (Node { engine, status }, Some(follower))
+        }
+    };
+    let db = Database::new(node.engine.clone(), db_cfg);
+    db.set_status_source(node.status.clone());
     let metrics = Arc::new(ComputeMetrics::new());
 
     let listener = TcpListener::bind(args.listen)
@@ -138,39 +219,64 @@ pub async fn run(args: ComputeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listen on {}", args.admin))?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let admin_task = tokio::spawn(serve_admin(admin, engine, metrics.clone(), stop_rx));
-    tracing::info!(listen = %args.listen, admin = %args.admin, "compute writer ready");
+    let role = args.role;
+    let admin_task = tokio::spawn(serve_admin(admin, node, role, metrics.clone(), stop_rx));
+    tracing::info!(listen = %args.listen, admin = %args.admin, ?role, "compute node ready");
 
     let served =
         server::serve_with(listener, db, tls, cfg, metrics, super::shutdown_signal()).await;
     let _ = stop_tx.send(true);
     let _ = admin_task.await;
     served?;
-    tracing::info!("compute writer stopped");
+    tracing::info!("compute node stopped");
     Ok(())
 }
 
-/// `/health` (JSON: role, epoch, VDL) and `/metrics` (Prometheus text).
+/// What the admin endpoint reports on.
+#[derive(Clone)]
+struct Node {
+    engine: Engine,
+    status: Arc<dyn StatusSource>,
+}
+
+/// `/health` (JSON: role, epoch, VDL, read point, lag) and `/metrics`
+/// (Prometheus text).
 async fn serve_admin(
     listener: TcpListener,
-    engine: Engine,
+    node: Node,
+    role: Role,
     metrics: Arc<ComputeMetrics>,
     stop: watch::Receiver<bool>,
 ) {
-    let health_engine = engine.clone();
+    let health_node = node.clone();
     let health_metrics = metrics.clone();
+    let role_name = match role {
+        Role::Writer => "writer",
+        Role::Reader => "reader",
+    };
     let app = axum::Router::new()
         .route(
             "/health",
             axum::routing::get(move || {
-                let engine = health_engine.clone();
+                let node = health_node.clone();
                 let metrics = health_metrics.clone();
                 async move {
+                    let rows = node.status.replica_status();
+                    let own = rows.first();
                     let body = serde_json::json!({
                         "status": "ok",
-                        "role": "writer",
-                        "epoch": engine.volume().epoch().0,
-                        "vdl": engine.vdl().0,
+                        "role": role_name,
+                        "epoch": node.engine.volume().epoch().0,
+                        "vdl": own.map_or(node.engine.vdl().0, |r| r.durable_lsn.0),
+                        "read_point": node.engine.vdl().0,
+                        "replica_lag_lsn": own.map_or(0, |r| r.lag_lsn),
+                        "replica_lag_ms": own.map_or(0, |r| r.lag_ms),
+                        "readers": rows.iter().skip(1).map(|r| serde_json::json!({
+                            "name": r.server_id,
+                            "read_point": r.read_lsn.0,
+                            "lag_lsn": r.lag_lsn,
+                            "lag_ms": r.lag_ms,
+                        })).collect::<Vec<_>>(),
                         "sessions": metrics.connections_active(),
                     });
                     (
@@ -183,10 +289,13 @@ async fn serve_admin(
         .route(
             "/metrics",
             axum::routing::get(move || {
-                let engine = engine.clone();
+                let node = node.clone();
                 let metrics = metrics.clone();
                 async move {
-                    metrics.set_volume(engine.vdl().0, engine.volume().epoch().0);
+                    let rows = node.status.replica_status();
+                    let vdl = rows.first().map_or(node.engine.vdl(), |r| r.durable_lsn);
+                    metrics.set_volume(vdl.0, node.engine.volume().epoch().0);
+                    metrics.set_replication(&rows);
                     (
                         [(
                             axum::http::header::CONTENT_TYPE,

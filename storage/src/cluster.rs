@@ -68,6 +68,10 @@ pub struct ComputeNode {
     /// `writer` or `reader`.
     #[serde(default)]
     pub role: Option<String>,
+    /// The writer's redo stream listener (`host:port`), which its read
+    /// replicas subscribe to.
+    #[serde(default)]
+    pub redo: Option<String>,
 }
 
 /// The parsed cluster file.

@@ -12,12 +12,14 @@ use std::collections::HashMap;
 use std::ops::Bound;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::btree::Direction;
 use crate::datum::{DataType, Datum, Numeric};
 use crate::engine::Transaction;
 use crate::jsonb::Jsonb;
+use crate::replica::StatusSource;
 use crate::sql::error::{code, SqlError};
 use crate::sql::expr::{
     self, compare, eval, AggCall, AggFunc, EvalCtx, Expr, SortKey, SrfFunc, SubPlan, SubqueryRunner,
@@ -36,6 +38,7 @@ pub struct Exec<'a> {
     ctes: RefCell<HashMap<usize, Rc<Vec<Row>>>>,
     subqueries: RefCell<HashMap<*const SubPlan, Rc<Vec<Row>>>>,
     ticks: std::cell::Cell<u32>,
+    status: Option<Arc<dyn StatusSource>>,
 }
 
 impl<'a> Exec<'a> {
@@ -55,7 +58,14 @@ impl<'a> Exec<'a> {
             ctes: RefCell::new(HashMap::new()),
             subqueries: RefCell::new(HashMap::new()),
             ticks: std::cell::Cell::new(0),
+            status: None,
         }
+    }
+
+    /// Where `sextant_replica_status()` reads from (none: no rows).
+    pub fn with_status(mut self, status: Option<Arc<dyn StatusSource>>) -> Exec<'a> {
+        self.status = status;
+        self
     }
 
     /// The transaction.
@@ -776,6 +786,26 @@ fn srf_rows(func: SrfFunc, args: &[Datum], exec: &Exec<'_>) -> Result<Vec<Row>, 
     };
     let mut out = Vec::new();
     match func {
+        SrfFunc::ReplicaStatus => {
+            let rows = exec
+                .status
+                .as_ref()
+                .map(|s| s.replica_status())
+                .unwrap_or_default();
+            let lsn = |l: sextant_storage::types::Lsn| Datum::Int8(l.0 as i64);
+            for r in rows {
+                out.push(vec![
+                    Datum::Text(r.server_id),
+                    Datum::Text(r.role.to_string()),
+                    Datum::Bool(r.connected),
+                    lsn(r.durable_lsn),
+                    lsn(r.read_lsn),
+                    lsn(r.oldest_snapshot_lsn),
+                    Datum::Int8(r.lag_lsn as i64),
+                    Datum::Int8(r.lag_ms as i64),
+                ]);
+            }
+        }
         SrfFunc::GenerateSeries => {
             let step = args.get(2).cloned();
             generate_series(&args[0], &args[1], step, exec, &mut out)?;

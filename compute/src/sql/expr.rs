@@ -486,6 +486,9 @@ pub enum SrfFunc {
     JsonbObjectKeys,
     /// `unnest(anyarray)` → the elements
     Unnest,
+    /// `sextant_replica_status()`: one row per compute node this one knows
+    /// (after Aurora's `aurora_replica_status()`).
+    ReplicaStatus,
 }
 
 impl SrfFunc {
@@ -537,6 +540,19 @@ impl SrfFunc {
                 SrfFunc::JsonbObjectKeys,
                 one("jsonb_object_keys", DataType::Text),
             ),
+            ("sextant_replica_status", []) => (
+                SrfFunc::ReplicaStatus,
+                vec![
+                    ("server_id".into(), DataType::Text),
+                    ("role".into(), DataType::Text),
+                    ("is_connected".into(), DataType::Bool),
+                    ("durable_lsn".into(), DataType::Int8),
+                    ("current_read_lsn".into(), DataType::Int8),
+                    ("oldest_read_lsn".into(), DataType::Int8),
+                    ("replica_lag_in_lsn".into(), DataType::Int8),
+                    ("replica_lag_in_msec".into(), DataType::Int8),
+                ],
+            ),
             ("unnest", [t]) => match (t, t.elem()) {
                 (DataType::Array(_) | DataType::Int2Vector | DataType::OidVector, Some(e)) => {
                     (SrfFunc::Unnest, one("unnest", e))
@@ -562,7 +578,7 @@ impl SrfFunc {
                 }
                 v
             }
-            SrfFunc::Unnest => Vec::new(),
+            SrfFunc::Unnest | SrfFunc::ReplicaStatus => Vec::new(),
             _ => vec![DataType::Jsonb],
         }
     }

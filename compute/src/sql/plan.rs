@@ -2545,6 +2545,7 @@ fn scan_label(scan: &Scan) -> String {
 fn srf_name(f: SrfFunc) -> &'static str {
     match f {
         SrfFunc::GenerateSeries => "generate_series",
+        SrfFunc::ReplicaStatus => "sextant_replica_status",
         SrfFunc::JsonbArrayElements => "jsonb_array_elements",
         SrfFunc::JsonbArrayElementsText => "jsonb_array_elements_text",
         SrfFunc::JsonbEach => "jsonb_each",

@@ -30,6 +30,7 @@ use crate::catalog::{ColumnDef, IndexKey, TableDef};
 use crate::datum::{DataType, Datum, Oid};
 use crate::engine::{Engine, NewIndex, NewTable, Transaction};
 use crate::pgtext::{self, TextContext};
+use crate::replica::StatusSource;
 use crate::sql::error::{code, SqlError};
 use crate::sql::exec::Exec;
 use crate::sql::expr::{self, bind, eval, BindCtx, EvalCtx, Expr, Scope, ScopeColumn};
@@ -56,6 +57,8 @@ pub struct DatabaseConfig {
 pub struct Database {
     engine: Engine,
     cfg: DatabaseConfig,
+    /// Where `sextant_replica_status()` reads from.
+    status: std::sync::OnceLock<Arc<dyn StatusSource>>,
 }
 
 /// The transaction status reported in ReadyForQuery.
@@ -151,7 +154,21 @@ impl Database {
     /// A database over `engine`.
     pub fn new(engine: Engine, cfg: DatabaseConfig) -> Arc<Database> {
         engine.set_index_key_fn(Arc::new(crate::sql::keyfn::index_key));
-        Arc::new(Database { engine, cfg })
+        Arc::new(Database {
+            engine,
+            cfg,
+            status: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// Gives `sextant_replica_status()` its rows (the writer's redo stream
+    /// or a reader's follower). Set once.
+    pub fn set_status_source(&self, source: Arc<dyn StatusSource>) {
+        assert!(self.status.set(source).is_ok(), "status source set already");
+    }
+
+    fn status_source(&self) -> Option<Arc<dyn StatusSource>> {
+        self.status.get().cloned()
     }
 
     /// The database's name.
@@ -1760,7 +1777,8 @@ impl Session {
         // Compute every new row first, then write them.
         let mut changes = Vec::new();
         {
-            let exec = Exec::new(tx, &stmt, &self.cancel, self.deadline());
+            let exec = Exec::new(tx, &stmt, &self.cancel, self.deadline())
+                .with_status(self.db.status_source());
             let ectx = exec.eval_ctx(&ectx);
             for (key, old) in exec.scan(&scan, &[], &ectx)? {
                 let mut new = old.clone();
@@ -1817,7 +1835,8 @@ impl Session {
             d.selection.as_ref().map(|w| w.to_string()),
         );
         let rows = {
-            let exec = Exec::new(tx, &stmt, &self.cancel, self.deadline());
+            let exec = Exec::new(tx, &stmt, &self.cancel, self.deadline())
+                .with_status(self.db.status_source());
             let ectx = exec.eval_ctx(&ectx);
             exec.scan(&scan, &[], &ectx)?
         };
@@ -1922,7 +1941,8 @@ impl Session {
             catalog: Some(&view),
             ..self.eval_ctx(params, &text, now_micros())
         };
-        let exec = Exec::new(tx, stmt, &self.cancel, self.deadline());
+        let exec =
+            Exec::new(tx, stmt, &self.cancel, self.deadline()).with_status(self.db.status_source());
         exec.run(root, &ectx)
     }
 

@@ -1,6 +1,7 @@
 //! Six in-process storage nodes on loopback, for engine tests.
 #![allow(dead_code)]
 
+pub mod replica;
 pub mod server;
 
 use std::time::Duration;

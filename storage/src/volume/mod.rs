@@ -8,8 +8,15 @@
 //! pass the MTR) or `submit` and wait later. Page reads go to one replica whose
 //! SCL covers the read point, moving on to the next on "not yet", an error or
 //! a timeout.
+//!
+//! A read replica opens the same volume with [`Volume::open_reader`]: no
+//! recovery, no epoch, no writes (see [`reader`]). Its "VDL" is its read
+//! point, which its owner moves forward with [`Volume::set_read_point`]; a read
+//! that every replica answers with "not yet" (the writer's VDL hint has not
+//! reached them) is retried for a while, since the read point is durable.
 
 pub mod core;
+pub mod reader;
 pub mod recovery;
 
 use std::collections::HashMap;
@@ -25,6 +32,7 @@ use crate::types::{Epoch, Lsn, NodeId, PageId, PgId, RecordBody};
 use crate::wire::{Message, Replica};
 
 use self::core::{CoreConfig, Outgoing, SubmitError, VolumeCore};
+use self::reader::ReadRouting;
 use self::recovery::{Recovery, RecoveryError};
 
 /// Tunables of the volume client.
@@ -93,7 +101,20 @@ pub enum VolumeError {
     /// The volume was closed.
     #[error("volume closed")]
     Closed,
+    /// This handle belongs to a read replica, which never writes.
+    #[error("a read replica cannot write to the volume")]
+    ReadOnly,
 }
+
+/// How long a reader retries a page read that every replica answers with
+/// "not yet". Its read point is durable, so replicas reach it as soon as the
+/// writer's next VDL hint (every few milliseconds) or gossip arrives; past
+/// this something is wrong and the read fails.
+pub const READER_NOT_YET_WAIT_MAX: Duration = Duration::from_secs(5);
+/// First pause between rounds of a reader's page read; it doubles up to
+/// [`READER_NOT_YET_BACKOFF_MAX`].
+const READER_NOT_YET_BACKOFF: Duration = Duration::from_millis(2);
+const READER_NOT_YET_BACKOFF_MAX: Duration = Duration::from_millis(100);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Progress {
@@ -101,25 +122,60 @@ struct Progress {
     fenced: Option<Epoch>,
 }
 
+/// The writer drives the quorum core; a reader only routes reads. One
+/// per volume handle, so the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Mode {
+    Writer(Mutex<VolumeCore>),
+    Reader(Mutex<ReadRouting>),
+}
+
+/// Read points that hold back storage GC (PGMRPL): the writer's own oldest
+/// snapshot and one per read replica.
+#[derive(Debug, Default)]
+struct ReadPoints {
+    own: Lsn,
+    holds: HashMap<u64, Lsn>,
+}
+
+impl ReadPoints {
+    fn min(&self) -> Lsn {
+        self.holds.values().copied().fold(self.own, Lsn::min)
+    }
+}
+
 struct Inner {
-    core: Mutex<VolumeCore>,
+    mode: Mode,
     peers: HashMap<NodeId, Peer>,
     progress: watch::Sender<Progress>,
+    read_points: Mutex<ReadPoints>,
     cfg: VolumeConfig,
     started: Instant,
 }
 
-/// A handle to the volume, held by its one writer. Cheap to clone.
+impl Inner {
+    fn core(&self) -> Option<std::sync::MutexGuard<'_, VolumeCore>> {
+        match &self.mode {
+            Mode::Writer(core) => Some(core.lock().expect("core lock")),
+            Mode::Reader(_) => None,
+        }
+    }
+}
+
+/// A handle to the volume, held by its one writer or by a read replica.
+/// Cheap to clone.
 #[derive(Clone)]
 pub struct Volume {
     inner: Arc<Inner>,
-    ticker: Arc<tokio::task::JoinHandle<()>>,
+    ticker: Option<Arc<tokio::task::JoinHandle<()>>>,
 }
 
 impl Drop for Volume {
     fn drop(&mut self) {
-        if Arc::strong_count(&self.ticker) == 1 {
-            self.ticker.abort();
+        if let Some(t) = &self.ticker {
+            if Arc::strong_count(t) == 1 {
+                t.abort();
+            }
         }
     }
 }
@@ -145,9 +201,10 @@ impl Volume {
         let core = VolumeCore::new(cfg.core.clone(), cluster, recovered);
         let (progress, _) = watch::channel(Progress { vdl, fenced: None });
         let inner = Arc::new(Inner {
-            core: Mutex::new(core),
+            mode: Mode::Writer(Mutex::new(core)),
             peers,
             progress,
+            read_points: Mutex::new(ReadPoints::default()),
             cfg,
             started,
         });
@@ -159,7 +216,7 @@ impl Volume {
                 every.tick().await;
                 let Some(inner) = weak.upgrade() else { return };
                 let outs = {
-                    let mut core = inner.core.lock().expect("core lock");
+                    let mut core = inner.core().expect("a writer's volume");
                     core.tick(now_ms(inner.started));
                     core.take_outgoing()
                 };
@@ -168,42 +225,127 @@ impl Volume {
         });
         Ok(Volume {
             inner,
-            ticker: Arc::new(ticker),
+            ticker: Some(Arc::new(ticker)),
         })
     }
 
-    /// The writer's epoch.
-    pub fn epoch(&self) -> Epoch {
-        self.inner.core.lock().expect("core lock").epoch()
+    /// Attaches to the volume described by `cluster` as a read replica at
+    /// `read_point`, which must be durable (at most the writer's VDL). No
+    /// recovery, no epoch, nothing written: the writer is not disturbed.
+    pub fn open_reader(cluster: Cluster, cfg: VolumeConfig, read_point: Lsn) -> Volume {
+        let peers: HashMap<NodeId, Peer> = cluster
+            .nodes
+            .iter()
+            .map(|(id, n)| (*id, Peer::new(n.addr.clone())))
+            .collect();
+        let (progress, _) = watch::channel(Progress {
+            vdl: read_point,
+            fenced: None,
+        });
+        Volume {
+            inner: Arc::new(Inner {
+                mode: Mode::Reader(Mutex::new(ReadRouting::new(cluster))),
+                peers,
+                progress,
+                read_points: Mutex::new(ReadPoints {
+                    own: read_point,
+                    holds: HashMap::new(),
+                }),
+                cfg,
+                started: Instant::now(),
+            }),
+            ticker: None,
+        }
     }
 
-    /// The volume durable LSN.
+    /// True for a read replica's handle.
+    pub fn is_reader(&self) -> bool {
+        matches!(self.inner.mode, Mode::Reader(_))
+    }
+
+    /// The writer's epoch; `Epoch(0)` for a reader, which holds none.
+    pub fn epoch(&self) -> Epoch {
+        self.inner.core().map_or(Epoch(0), |c| c.epoch())
+    }
+
+    /// The volume durable LSN; for a reader, its read point.
     pub fn vdl(&self) -> Lsn {
         self.inner.progress.borrow().vdl
     }
 
-    /// Highest LSN allocated.
+    /// Moves a reader's read point forward to `lsn`, which must be durable
+    /// and the end of a whole MTR. Panics on a writer's handle or if `lsn`
+    /// goes backwards.
+    pub fn set_read_point(&self, lsn: Lsn) {
+        assert!(self.is_reader(), "only a reader sets its read point");
+        self.inner.progress.send_modify(|p| {
+            assert!(
+                lsn >= p.vdl,
+                "read point moving back from {} to {lsn}",
+                p.vdl
+            );
+            p.vdl = lsn;
+        });
+    }
+
+    /// Highest LSN allocated; a reader's read point.
     pub fn last_lsn(&self) -> Lsn {
-        self.inner.core.lock().expect("core lock").last_lsn()
+        match self.inner.core() {
+            Some(c) => c.last_lsn(),
+            None => self.vdl(),
+        }
     }
 
-    /// Number of protection groups.
+    /// Number of protection groups (0 on a reader, which does not track them).
     pub fn pg_count(&self) -> usize {
-        self.inner.core.lock().expect("core lock").pg_count()
+        self.inner.core().map_or(0, |c| c.pg_count())
     }
 
-    /// SCLs of each replica of `pg`, as last acknowledged.
+    /// SCLs of each replica of `pg`, as last acknowledged (as last seen, on a
+    /// reader).
     pub fn replica_scls(&self, pg: PgId) -> Vec<(Replica, Lsn)> {
-        self.inner.core.lock().expect("core lock").replica_scls(pg)
+        match &self.inner.mode {
+            Mode::Writer(core) => core.lock().expect("core lock").replica_scls(pg),
+            Mode::Reader(r) => r.lock().expect("routing lock").replica_scls(pg),
+        }
     }
 
-    /// Tells storage the minimum read point of all compute nodes (PGMRPL).
+    /// Sets this compute node's own minimum read point (its oldest open
+    /// snapshot). A writer tells storage the minimum of it and every hold
+    /// ([`Volume::hold_read_point`]) as the PGMRPL; a reader only records it,
+    /// for its owner to report to the writer.
     pub fn set_min_read_point(&self, lsn: Lsn) {
-        self.inner
-            .core
-            .lock()
-            .expect("core lock")
-            .set_min_read_point(lsn);
+        let min = {
+            let mut rp = self.inner.read_points.lock().expect("read points");
+            rp.own = lsn;
+            rp.min()
+        };
+        if let Some(mut core) = self.inner.core() {
+            core.set_min_read_point(min);
+        }
+    }
+
+    /// This node's own minimum read point, as last set.
+    pub fn min_read_point(&self) -> Lsn {
+        self.inner.read_points.lock().expect("read points").own
+    }
+
+    /// Holds storage GC at `lsn` for `holder` (a read replica's oldest
+    /// snapshot), or releases the hold (`None`). Storage's horizon only moves
+    /// forward: a hold keeps it from passing `lsn`, it cannot bring back what
+    /// was collected.
+    pub fn hold_read_point(&self, holder: u64, lsn: Option<Lsn>) {
+        let min = {
+            let mut rp = self.inner.read_points.lock().expect("read points");
+            match lsn {
+                Some(l) => rp.holds.insert(holder, l),
+                None => rp.holds.remove(&holder),
+            };
+            rp.min()
+        };
+        if let Some(mut core) = self.inner.core() {
+            core.set_min_read_point(min);
+        }
     }
 
     /// Allocates LSNs for one MTR and sends it, waiting while the LSN
@@ -213,7 +355,9 @@ impl Volume {
         let mut rx = self.inner.progress.subscribe();
         loop {
             let result = {
-                let mut core = self.inner.core.lock().expect("core lock");
+                let Some(mut core) = self.inner.core() else {
+                    return Err(VolumeError::ReadOnly);
+                };
                 let r = core.submit(changes.clone(), now_ms(self.inner.started));
                 (r, core.take_outgoing())
             };
@@ -259,14 +403,48 @@ impl Volume {
 
     /// Reads `page` as of `lsn` (at most the VDL) from one replica.
     pub async fn get_page(&self, page: PageId, lsn: Lsn) -> Result<Bytes, VolumeError> {
+        let routing = match &self.inner.mode {
+            Mode::Writer(_) => return self.get_page_once(page, lsn).await,
+            Mode::Reader(r) => r,
+        };
+        let deadline = Instant::now() + READER_NOT_YET_WAIT_MAX;
+        let mut pause = READER_NOT_YET_BACKOFF;
+        loop {
+            let (pg, replicas) = routing.lock().expect("routing lock").candidates(page, lsn);
+            match self.read_from(pg, replicas, page, lsn).await {
+                Err(VolumeError::PageUnavailable { detail, .. }) if Instant::now() < deadline => {
+                    tracing::debug!(%page, %lsn, "page read retried: {detail}");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(READER_NOT_YET_BACKOFF_MAX);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn get_page_once(&self, page: PageId, lsn: Lsn) -> Result<Bytes, VolumeError> {
         let candidates = self
             .inner
-            .core
-            .lock()
-            .expect("core lock")
+            .core()
+            .expect("a writer's volume")
             .read_candidates(page, lsn);
         let Some((pg, replicas)) = candidates else {
             return Err(VolumeError::NoSuchPage(page));
+        };
+        self.read_from(pg, replicas, page, lsn).await
+    }
+
+    async fn read_from(
+        &self,
+        pg: PgId,
+        replicas: Vec<Replica>,
+        page: PageId,
+        lsn: Lsn,
+    ) -> Result<Bytes, VolumeError> {
+        let saw_scl = |node: NodeId, scl: Lsn| {
+            if let Mode::Reader(r) = &self.inner.mode {
+                r.lock().expect("routing lock").saw_scl(pg, node, scl);
+            }
         };
         let mut detail = Vec::new();
         for r in replicas {
@@ -280,11 +458,15 @@ impl Volume {
                 )
                 .await;
             match reply {
-                Ok(Message::Page { image, .. }) => return Ok(image),
+                Ok(Message::Page { image, .. }) => {
+                    saw_scl(r.node, lsn);
+                    return Ok(image);
+                }
                 Ok(Message::TooOld { horizon }) => {
                     return Err(VolumeError::TooOld { page, lsn, horizon })
                 }
                 Ok(Message::NotYet { scl }) => {
+                    saw_scl(r.node, scl);
                     detail.push(format!("node {}: not yet (SCL {scl})", r.node))
                 }
                 Ok(other) => detail.push(format!("node {}: {other:?}", r.node)),
@@ -309,7 +491,7 @@ fn dispatch(inner: &Arc<Inner>, outs: Vec<Outgoing>) {
         tokio::spawn(async move {
             let reply = peer.request(out.msg, inner.cfg.request_timeout).await;
             let (outs, progress) = {
-                let mut core = inner.core.lock().expect("core lock");
+                let mut core = inner.core().expect("only a writer dispatches");
                 let now = now_ms(inner.started);
                 match reply {
                     Ok(msg) => core.on_reply(out.to, out.req_id, msg, now),
