@@ -237,6 +237,32 @@ fn promotion_under_load(stop_how: Stop) {
             );
         }
     }
+    // `sextant status` shows the promoted writer and every PG's replicas.
+    let out = Command::new(sextant_bin())
+        .args(["status", "--cluster"])
+        .arg(&storage.cluster_file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let status = String::from_utf8_lossy(&out.stdout);
+    let line = |id: &str| {
+        status
+            .lines()
+            .find(|l| l.trim_start().starts_with(id))
+            .unwrap_or_else(|| panic!("no {id} in:\n{status}"))
+            .to_owned()
+    };
+    assert!(line("reader-1").contains(" writer "), "{status}");
+    assert!(
+        line("reader-1").contains(&format!("epoch={}", promoted["epoch"])),
+        "{status}"
+    );
+    if stop_how == Stop::Kill {
+        assert!(line("writer-1").contains("unreachable"), "{status}");
+    }
+    let pg0 = line("pg 0:");
+    assert_eq!(pg0.matches("scl=").count(), 6, "{status}");
+
     // The promoted node takes writes on the same SQL port.
     psql_ok(
         rport,
