@@ -24,6 +24,9 @@ enum Command {
     Storage(cmd::storage::StorageArgs),
     /// Run a compute node (the writer or a read replica).
     Compute(cmd::compute::ComputeArgs),
+    /// Print the writer, readers and their lag, and each PG's replicas
+    /// with their SCL.
+    Status(cmd::status::StatusArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -46,6 +49,7 @@ fn main() -> anyhow::Result<()> {
             Command::Dev(args) => cmd::dev::run(args).await,
             Command::Storage(args) => cmd::storage::run(args).await,
             Command::Compute(args) => cmd::compute::run(args).await,
+            Command::Status(args) => cmd::status::run(args).await,
             Command::Bench(cmd::bench::BenchCommand::Volume(args)) => {
                 cmd::bench::volume(args).await
             }

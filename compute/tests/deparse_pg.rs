@@ -155,6 +155,7 @@ fn run_case(kind: &str, ty: &str, expr: &str, index_name: &str) -> Vec<String> {
             user: "postgres",
             settings: &settings,
             backend_pid: 4242,
+            in_recovery: false,
         };
         f(&view)
     };

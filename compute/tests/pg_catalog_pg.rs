@@ -286,6 +286,7 @@ fn catalog_rows_match_postgres() {
         user: "sextant",
         settings: &settings,
         backend_pid: 4242,
+        in_recovery: false,
     };
     let queries = std::fs::read_to_string(dir.join("queries.tsv")).expect("queries.tsv");
     let mut failures = Vec::new();

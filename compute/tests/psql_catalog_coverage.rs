@@ -50,6 +50,7 @@ fn collations() -> Vec<String> {
         user: "sextant",
         settings: &settings,
         backend_pid: 4242,
+        in_recovery: false,
     };
     let table = pg_catalog::lookup(Some("pg_catalog"), "pg_collation").expect("pg_collation");
     let name = table

@@ -7,9 +7,16 @@
 //! subscribes to the writer's redo stream (the `redo` of the cluster file's
 //! `role = "writer"` entry, or `--writer-redo`), attaches to the volume at
 //! the writer's VDL without recovery, and serves the same SQL read-only.
+//!
+//! `POST /promote` on a reader's admin endpoint makes it the writer
+//! (`replica::promote`: recovery under a new epoch, which fences the old
+//! writer) on the same SQL port, with its redo stream on `--redo` (or its
+//! entry's `redo`). A writer that storage fenced reports `role: fenced` on
+//! `/health` and fails every write.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +26,7 @@ use sextant_compute::engine::{Engine, EngineConfig};
 use sextant_compute::metrics::ComputeMetrics;
 use sextant_compute::replica::follower::{Follower, FollowerConfig};
 use sextant_compute::replica::hub::{HubConfig, RedoHub};
-use sextant_compute::replica::StatusSource;
+use sextant_compute::replica::{promote, StatusSource};
 use sextant_compute::server::{self, ServerConfig, TlsConfig};
 use sextant_compute::sql::session::{Database, DatabaseConfig};
 use sextant_storage::cluster::{Cluster, ComputeNode};
@@ -50,7 +57,8 @@ pub struct ComputeArgs {
     /// Address of the Postgres protocol listener.
     #[arg(long, env = "SEXTANT_COMPUTE_LISTEN")]
     pub listen: SocketAddr,
-    /// Address of the HTTP admin listener (`/health`, `/metrics`).
+    /// Address of the HTTP admin listener (`/health`, `/metrics`, and
+    /// `POST /promote` on a reader).
     #[arg(long, env = "SEXTANT_COMPUTE_ADMIN")]
     pub admin: SocketAddr,
     /// The cluster file naming the storage nodes.
@@ -161,27 +169,16 @@ pub async fn run(args: ComputeArgs) -> anyhow::Result<()> {
         database: args.database.clone(),
         users: vec![(args.user.clone(), password)],
     };
-    let (node, _follower) = match args.role {
+    let (engine, status, state) = match args.role {
         Role::Writer => {
-            let engine = Engine::open(cluster, EngineConfig::default())
+            let engine = Engine::open(cluster.clone(), EngineConfig::default())
                 .await
                 .context("open the engine")?;
             tracing::info!(vdl = %engine.vdl(), epoch = %engine.volume().epoch(), "engine open");
             let hub = RedoHub::attach(&engine, name.clone(), HubConfig::default());
-            match redo_listen {
-                Some(addr) => {
-                    let l = TcpListener::bind(addr)
-                        .await
-                        .with_context(|| format!("listen on {addr} for the redo stream"))?;
-                    tracing::info!(%addr, "redo stream listening");
-                    tokio::spawn(hub.clone().serve(l));
-                }
-                None => tracing::warn!(
-                    "no redo stream address (--redo or the cluster file's `redo`): readers cannot follow this writer"
-                ),
-            }
-            let status: Arc<dyn StatusSource> = Arc::new(hub);
-            (Node { engine, status }, None)
+            serve_redo(&hub, redo_listen).await?;
+            let status: Arc<dyn StatusSource> = Arc::new(hub.clone());
+            (engine, status, NodeState::Writer)
         }
         Role::Reader => {
             let writer = match args.writer_redo.clone() {
@@ -196,7 +193,7 @@ pub async fn run(args: ComputeArgs) -> anyhow::Result<()> {
                     )?,
             };
             let follower = Follower::start(
-                cluster,
+                cluster.clone(),
                 EngineConfig::default(),
                 FollowerConfig::new(writer.clone(), name.clone()),
             )
@@ -205,11 +202,11 @@ pub async fn run(args: ComputeArgs) -> anyhow::Result<()> {
             let engine = follower.engine().clone();
             tracing::info!(read_point = %engine.vdl(), %writer, "reader open");
             let status = follower.status_source();
-            (Node { engine, status }, Some(follower))
+            (engine, status, NodeState::Reader(follower))
         }
     };
-    let db = Database::new(node.engine.clone(), db_cfg);
-    db.set_status_source(node.status.clone());
+    let db = Database::new(engine, db_cfg);
+    db.set_status_source(status.clone());
     let metrics = Arc::new(ComputeMetrics::new());
 
     let listener = TcpListener::bind(args.listen)
@@ -219,9 +216,17 @@ pub async fn run(args: ComputeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listen on {}", args.admin))?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let role = args.role;
-    let admin_task = tokio::spawn(serve_admin(admin, node, role, metrics.clone(), stop_rx));
-    tracing::info!(listen = %args.listen, admin = %args.admin, ?role, "compute node ready");
+    let node = Arc::new(Node {
+        db: db.clone(),
+        cluster,
+        name,
+        redo_listen,
+        status: std::sync::RwLock::new(status),
+        state: tokio::sync::Mutex::new(state),
+        promoting: AtomicBool::new(false),
+    });
+    let admin_task = tokio::spawn(serve_admin(admin, node.clone(), metrics.clone(), stop_rx));
+    tracing::info!(listen = %args.listen, admin = %args.admin, role = node.role(), "compute node ready");
 
     let served =
         server::serve_with(listener, db, tls, cfg, metrics, super::shutdown_signal()).await;
@@ -232,57 +237,180 @@ pub async fn run(args: ComputeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What the admin endpoint reports on.
-#[derive(Clone)]
-struct Node {
-    engine: Engine,
-    status: Arc<dyn StatusSource>,
+/// Serves `hub`'s redo stream on `addr`, if there is one.
+async fn serve_redo(hub: &RedoHub, addr: Option<SocketAddr>) -> anyhow::Result<()> {
+    match addr {
+        Some(addr) => {
+            let l = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listen on {addr} for the redo stream"))?;
+            tracing::info!(%addr, "redo stream listening");
+            tokio::spawn(hub.clone().serve(l));
+        }
+        None => tracing::warn!(
+            "no redo stream address (--redo or the cluster file's `redo`): readers cannot follow this writer"
+        ),
+    }
+    Ok(())
 }
 
-/// `/health` (JSON: role, epoch, VDL, read point, lag) and `/metrics`
-/// (Prometheus text).
+/// What keeps the node's role running: the writer's redo stream, or the
+/// reader's follower (which `POST /promote` turns into the former).
+enum NodeState {
+    /// The writer (its redo hub lives in the status source and its
+    /// listener task).
+    Writer,
+    Reader(Follower),
+    /// While a promotion holds the follower (under the state lock).
+    Promoting,
+}
+
+/// The node, as the admin endpoint sees and changes it.
+struct Node {
+    db: Arc<Database>,
+    cluster: Cluster,
+    name: String,
+    /// Where a writer (or a promoted reader) serves its redo stream.
+    redo_listen: Option<SocketAddr>,
+    status: std::sync::RwLock<Arc<dyn StatusSource>>,
+    /// Held for the whole of a promotion, so two never run at once.
+    state: tokio::sync::Mutex<NodeState>,
+    promoting: AtomicBool,
+}
+
+impl Node {
+    /// `writer`, `reader`, `promoting`, or `fenced` (a writer that a newer
+    /// writer's epoch fenced: it fails every write and has stepped down).
+    fn role(&self) -> &'static str {
+        let engine = self.db.engine();
+        if self.promoting.load(Ordering::SeqCst) {
+            "promoting"
+        } else if engine.is_reader() {
+            "reader"
+        } else if engine.fenced_by().is_some() {
+            "fenced"
+        } else {
+            "writer"
+        }
+    }
+
+    fn status(&self) -> Arc<dyn StatusSource> {
+        self.status.read().expect("status lock").clone()
+    }
+
+    fn health(&self, metrics: &ComputeMetrics) -> serde_json::Value {
+        let engine = self.db.engine();
+        let rows = self.status().replica_status();
+        let own = rows.first();
+        serde_json::json!({
+            "status": "ok",
+            "role": self.role(),
+            "name": self.name,
+            "epoch": engine.volume().epoch().0,
+            "fenced_by": engine.fenced_by().map(|e| e.0),
+            "vdl": own.map_or(engine.vdl().0, |r| r.durable_lsn.0),
+            "read_point": engine.vdl().0,
+            "replica_lag_lsn": own.map_or(0, |r| r.lag_lsn),
+            "replica_lag_ms": own.map_or(0, |r| r.lag_ms),
+            "readers": rows.iter().skip(1).map(|r| serde_json::json!({
+                "name": r.server_id,
+                "connected": r.connected,
+                "read_point": r.read_lsn.0,
+                "lag_lsn": r.lag_lsn,
+                "lag_ms": r.lag_ms,
+            })).collect::<Vec<_>>(),
+            "sessions": metrics.connections_active(),
+        })
+    }
+
+    /// `POST /promote`: recovery under a new epoch, then this node is the
+    /// writer on the same SQL port. 409 unless it is a reader.
+    async fn promote(&self) -> (axum::http::StatusCode, serde_json::Value) {
+        use axum::http::StatusCode;
+        let mut state = self.state.lock().await;
+        let follower = match std::mem::replace(&mut *state, NodeState::Promoting) {
+            NodeState::Reader(f) => f,
+            other => {
+                *state = other;
+                let role = self.role();
+                return (
+                    StatusCode::CONFLICT,
+                    serde_json::json!({"error": format!("only a reader can be promoted; this node is the {role}"), "role": role}),
+                );
+            }
+        };
+        self.promoting.store(true, Ordering::SeqCst);
+        let result = promote::promote(
+            follower,
+            self.cluster.clone(),
+            EngineConfig::default(),
+            self.name.clone(),
+        )
+        .await;
+        let reply = match result {
+            Ok(p) => {
+                let hub = p.hub.clone();
+                let status: Arc<dyn StatusSource> = Arc::new(hub.clone());
+                self.db.promote(p.engine.clone(), status.clone());
+                *self.status.write().expect("status lock") = status;
+                if let Err(e) = serve_redo(&hub, self.redo_listen).await {
+                    tracing::warn!("promoted, but readers cannot follow: failed to {e:#}");
+                }
+                *state = NodeState::Writer;
+                (
+                    StatusCode::OK,
+                    serde_json::json!({
+                        "role": "writer",
+                        "epoch": p.engine.volume().epoch().0,
+                        "vdl": p.engine.vdl().0,
+                        "read_point_before": p.read_point.0,
+                    }),
+                )
+            }
+            Err((e, follower)) => {
+                *state = NodeState::Reader(follower);
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    serde_json::json!({"error": format!("promotion failed: {e}"), "role": "reader"}),
+                )
+            }
+        };
+        self.promoting.store(false, Ordering::SeqCst);
+        reply
+    }
+}
+
+/// `/health` (JSON: role, epoch, VDL, read point, lag), `/metrics`
+/// (Prometheus text) and `POST /promote`.
 async fn serve_admin(
     listener: TcpListener,
-    node: Node,
-    role: Role,
+    node: Arc<Node>,
     metrics: Arc<ComputeMetrics>,
     stop: watch::Receiver<bool>,
 ) {
-    let health_node = node.clone();
-    let health_metrics = metrics.clone();
-    let role_name = match role {
-        Role::Writer => "writer",
-        Role::Reader => "reader",
+    let json = |v: serde_json::Value| {
+        (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            v.to_string(),
+        )
     };
+    let (health_node, health_metrics) = (node.clone(), metrics.clone());
+    let promote_node = node.clone();
     let app = axum::Router::new()
         .route(
             "/health",
             axum::routing::get(move || {
-                let node = health_node.clone();
-                let metrics = health_metrics.clone();
+                let (node, metrics) = (health_node.clone(), health_metrics.clone());
+                async move { json(node.health(&metrics)) }
+            }),
+        )
+        .route(
+            "/promote",
+            axum::routing::post(move || {
+                let node = promote_node.clone();
                 async move {
-                    let rows = node.status.replica_status();
-                    let own = rows.first();
-                    let body = serde_json::json!({
-                        "status": "ok",
-                        "role": role_name,
-                        "epoch": node.engine.volume().epoch().0,
-                        "vdl": own.map_or(node.engine.vdl().0, |r| r.durable_lsn.0),
-                        "read_point": node.engine.vdl().0,
-                        "replica_lag_lsn": own.map_or(0, |r| r.lag_lsn),
-                        "replica_lag_ms": own.map_or(0, |r| r.lag_ms),
-                        "readers": rows.iter().skip(1).map(|r| serde_json::json!({
-                            "name": r.server_id,
-                            "read_point": r.read_lsn.0,
-                            "lag_lsn": r.lag_lsn,
-                            "lag_ms": r.lag_ms,
-                        })).collect::<Vec<_>>(),
-                        "sessions": metrics.connections_active(),
-                    });
-                    (
-                        [(axum::http::header::CONTENT_TYPE, "application/json")],
-                        body.to_string(),
-                    )
+                    let (code, body) = node.promote().await;
+                    (code, json(body))
                 }
             }),
         )
@@ -292,9 +420,10 @@ async fn serve_admin(
                 let node = node.clone();
                 let metrics = metrics.clone();
                 async move {
-                    let rows = node.status.replica_status();
-                    let vdl = rows.first().map_or(node.engine.vdl(), |r| r.durable_lsn);
-                    metrics.set_volume(vdl.0, node.engine.volume().epoch().0);
+                    let engine = node.db.engine();
+                    let rows = node.status().replica_status();
+                    let vdl = rows.first().map_or(engine.vdl(), |r| r.durable_lsn);
+                    metrics.set_volume(vdl.0, engine.volume().epoch().0);
                     metrics.set_replication(&rows);
                     (
                         [(

@@ -77,6 +77,14 @@ impl Engine {
         self.inner.read_only
     }
 
+    /// The newer writer's epoch, once storage rejected this writer's
+    /// requests for it. A fenced engine never commits again: its commit
+    /// pipeline stops at the first rejected MTR, and the SQL layer makes
+    /// every later transaction read-only.
+    pub fn fenced_by(&self) -> Option<sextant_storage::types::Epoch> {
+        self.inner.volume.fenced()
+    }
+
     /// Sends every MTR the writer submits to `sink` as well, in LSN order.
     /// Attach it before the first commit; a second sink is refused.
     pub fn set_mtr_sink(&self, sink: Arc<dyn MtrSink>) {

@@ -8,11 +8,15 @@
 //! that falls behind is dropped from the stream and catches up from storage
 //! (it jumps to the writer's VDL and stops trusting its cache for the gap).
 //!
+//! A reader is promoted to the writer by [`promote`]: recovery under a
+//! new epoch, which fences the old writer.
+//!
 //! Both ends report what a replica's lag is ([`ReplicaStatus`]), for
 //! `/metrics` and the `sextant_replica_status()` SQL function.
 
 pub mod follower;
 pub mod hub;
+pub mod promote;
 pub mod wire;
 
 use sextant_storage::types::{Lsn, PageId, RecordBody};

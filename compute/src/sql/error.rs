@@ -4,6 +4,9 @@
 //! SQLSTATEs are typed constants in [`code`]; the mapping from engine errors
 //! happens once, in [`SqlError::from_engine`], as an exhaustive match.
 
+use sextant_storage::types::Epoch;
+use sextant_storage::volume::VolumeError;
+
 use crate::engine::EngineError;
 
 /// SQLSTATE codes used by the SQL layer (PostgreSQL's `errcodes.txt`).
@@ -64,8 +67,11 @@ pub mod code {
     pub const INTERNAL_ERROR: &str = "XX000";
     /// io_error (storage unreachable)
     pub const IO_ERROR: &str = "58030";
-    /// admin_shutdown (writer fenced)
+    /// admin_shutdown (writer stopped)
     pub const ADMIN_SHUTDOWN: &str = "57P01";
+    /// statement_completion_unknown (a commit in flight when the writer
+    /// was fenced)
+    pub const STATEMENT_COMPLETION_UNKNOWN: &str = "40003";
     /// invalid_sql_statement_name (unknown prepared statement)
     pub const INVALID_SQL_STATEMENT_NAME: &str = "26000";
     /// cardinality_violation
@@ -268,12 +274,40 @@ impl SqlError {
                 code::INTERNAL_ERROR,
                 format!("invalid definition of \"{table}\": {detail}"),
             ),
+            // The commit's records may or may not have reached a write
+            // quorum before the newer writer's recovery: only it knows.
+            EngineError::Volume(VolumeError::Fenced(epoch)) => SqlError::new(
+                code::STATEMENT_COMPLETION_UNKNOWN,
+                fenced_message(epoch),
+            )
+            .with_detail(
+                "The outcome of this transaction is unknown: it is committed only if the new writer's recovery kept it.",
+            )
+            .with_hint(FENCED_HINT),
             EngineError::Volume(e) => SqlError::new(code::IO_ERROR, format!("storage: {e}")),
             EngineError::Page(e) => SqlError::new(code::IO_ERROR, format!("storage: {e}")),
             EngineError::Tree(e) => SqlError::new(code::DATA_CORRUPTED, e.to_string()),
             EngineError::Superblock(e) => SqlError::new(code::DATA_CORRUPTED, e.to_string()),
             EngineError::Spill(e) => SqlError::new(code::IO_ERROR, e.to_string()),
         }
+    }
+}
+
+/// What a client of a fenced writer should do.
+const FENCED_HINT: &str = "Connect to the new writer.";
+
+fn fenced_message(epoch: Epoch) -> String {
+    format!("this writer was fenced by a newer writer (epoch {epoch}) and has stepped down")
+}
+
+impl SqlError {
+    /// The error every write gets on a writer that a newer writer fenced
+    /// (25006, like a write on a standby); `self`, the error the write got,
+    /// becomes the detail.
+    pub fn fenced(self, epoch: Epoch) -> SqlError {
+        SqlError::new(code::READ_ONLY_SQL_TRANSACTION, fenced_message(epoch))
+            .with_detail(self.message)
+            .with_hint(FENCED_HINT)
     }
 }
 

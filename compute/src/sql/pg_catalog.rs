@@ -87,6 +87,8 @@ pub struct CatalogView<'a> {
     /// The session's process id as BackendKeyData gave it (0 when the
     /// session has no connection).
     pub backend_pid: i32,
+    /// True on a read replica: `pg_is_in_recovery()`, as on a hot standby.
+    pub in_recovery: bool,
 }
 
 /// A relation of `pg_catalog` or `information_schema`: its columns and a

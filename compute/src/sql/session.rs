@@ -55,10 +55,13 @@ pub struct DatabaseConfig {
 
 /// The database: shared by every session.
 pub struct Database {
-    engine: Engine,
+    /// The engine new transactions begin on. A reader's promotion swaps in
+    /// the new writer's engine ([`Database::promote`]); transactions already
+    /// open keep the engine they began on.
+    engine: std::sync::RwLock<Engine>,
     cfg: DatabaseConfig,
     /// Where `sextant_replica_status()` reads from.
-    status: std::sync::OnceLock<Arc<dyn StatusSource>>,
+    status: std::sync::RwLock<Option<Arc<dyn StatusSource>>>,
 }
 
 /// The transaction status reported in ReadyForQuery.
@@ -155,20 +158,47 @@ impl Database {
     pub fn new(engine: Engine, cfg: DatabaseConfig) -> Arc<Database> {
         engine.set_index_key_fn(Arc::new(crate::sql::keyfn::index_key));
         Arc::new(Database {
-            engine,
+            engine: std::sync::RwLock::new(engine),
             cfg,
-            status: std::sync::OnceLock::new(),
+            status: std::sync::RwLock::new(None),
         })
     }
 
     /// Gives `sextant_replica_status()` its rows (the writer's redo stream
-    /// or a reader's follower). Set once.
+    /// or a reader's follower). Set once; promotion replaces it.
     pub fn set_status_source(&self, source: Arc<dyn StatusSource>) {
-        assert!(self.status.set(source).is_ok(), "status source set already");
+        let mut status = self.status.write().expect("status lock");
+        assert!(status.is_none(), "status source set already");
+        *status = Some(source);
     }
 
     fn status_source(&self) -> Option<Arc<dyn StatusSource>> {
-        self.status.get().cloned()
+        self.status.read().expect("status lock").clone()
+    }
+
+    /// Makes a promoted reader's database the writer's: transactions begun
+    /// from now on run on `engine` (the writer's, opened by recovery under
+    /// a new epoch) and `sextant_replica_status()` reads `status`.
+    /// Transactions open on the reader's engine stay read-only at their
+    /// snapshot until they end.
+    pub fn promote(&self, engine: Engine, status: Arc<dyn StatusSource>) {
+        assert!(!engine.is_reader(), "promoting to a reader's engine");
+        engine.set_index_key_fn(Arc::new(crate::sql::keyfn::index_key));
+        let mut current = self.engine.write().expect("engine lock");
+        assert!(current.is_reader(), "only a reader's database is promoted");
+        *current = engine;
+        *self.status.write().expect("status lock") = Some(status);
+    }
+
+    /// Begins a transaction on the current engine: read-only on a reader,
+    /// and on a writer that a newer writer fenced.
+    pub(super) fn begin(&self) -> Transaction {
+        let engine = self.engine();
+        let mut tx = engine.begin();
+        if engine.fenced_by().is_some() {
+            tx.set_read_only();
+        }
+        tx
     }
 
     /// The database's name.
@@ -176,9 +206,9 @@ impl Database {
         &self.cfg.database
     }
 
-    /// The engine.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+    /// The engine new transactions begin on.
+    pub fn engine(&self) -> Engine {
+        self.engine.read().expect("engine lock").clone()
     }
 
     /// A new session for `user`.
@@ -290,6 +320,25 @@ pub(super) fn ident(i: &ast::Ident) -> String {
     } else {
         i.value.to_lowercase()
     }
+}
+
+/// True when transaction modes ask for READ WRITE.
+fn wants_read_write(modes: &[ast::TransactionMode]) -> bool {
+    modes.iter().any(|m| {
+        matches!(
+            m,
+            ast::TransactionMode::AccessMode(ast::TransactionAccessMode::ReadWrite)
+        )
+    })
+}
+
+/// What a hot standby answers to `BEGIN READ WRITE` (PostgreSQL's
+/// `check_transaction_read_only`).
+fn read_write_in_recovery() -> SqlError {
+    SqlError::new(
+        code::READ_ONLY_SQL_TRANSACTION,
+        "cannot set transaction read-write mode during recovery",
+    )
 }
 
 /// One connection's session.
@@ -430,7 +479,7 @@ impl Session {
         // transaction unless they manage transactions themselves.
         let implicit = many && self.tx.is_none() && !stmts.iter().any(is_tx_control);
         if implicit {
-            self.tx = Some(self.db.engine.begin());
+            self.tx = Some(self.db.begin());
         }
         self.run_statements(stmts.into(), implicit).await
     }
@@ -614,9 +663,19 @@ impl Session {
                 "current transaction is aborted, commands ignored until end of transaction block",
             ));
         }
-        let r = self.run_inner(stmt, params, max_rows).await;
-        if r.is_err() {
+        let mut r = self.run_inner(stmt, params, max_rows).await;
+        if let Err(e) = &r {
             self.fail_block();
+            // A fenced writer's transactions are read-only and its commit
+            // pipeline stopped: say why, once, here.
+            if matches!(
+                e.code,
+                code::READ_ONLY_SQL_TRANSACTION | code::ADMIN_SHUTDOWN
+            ) {
+                if let Some(epoch) = self.db.engine().fenced_by() {
+                    r = r.map_err(|e| e.fenced(epoch));
+                }
+            }
         }
         r
     }
@@ -639,7 +698,10 @@ impl Session {
                     );
                     return Ok(QueryResult::Command { tag: tag.into() });
                 }
-                let mut tx = self.db.engine.begin();
+                if wants_read_write(modes) && self.db.engine().is_reader() {
+                    return Err(read_write_in_recovery());
+                }
+                let mut tx = self.db.begin();
                 self.read_only_block = modes.iter().any(|m| {
                     matches!(
                         m,
@@ -747,7 +809,11 @@ impl Session {
                         }
                     }
                     "transaction_read_only" => {
-                        if self.read_only_block { "on" } else { "off" }.to_string()
+                        let read_only = match &self.tx {
+                            Some(tx) => tx.is_read_only(),
+                            None => self.read_only_block || self.db.engine().is_reader(),
+                        };
+                        if read_only { "on" } else { "off" }.to_string()
                     }
                     _ => self.settings.get(&name)?,
                 };
@@ -762,7 +828,7 @@ impl Session {
                 let autocommit = self.tx.is_none();
                 let mut tx = match self.tx.take() {
                     Some(tx) => tx,
-                    None => self.db.engine.begin(),
+                    None => self.db.begin(),
                 };
                 let r = self.in_tx(&mut tx, stmt, params, max_rows);
                 if autocommit {
@@ -826,6 +892,9 @@ impl Session {
                 self.set_setting("client_encoding", Some(&charset_name.value), false)
             }
             ast::Set::SetTransaction { modes, .. } => {
+                if wants_read_write(modes) && self.tx.is_some() && self.db.engine().is_reader() {
+                    return Err(read_write_in_recovery());
+                }
                 match &mut self.tx {
                     None => self.notice(
                         "WARNING",
@@ -908,7 +977,7 @@ impl Session {
     ) -> Result<Vec<Column>, SqlError> {
         let tx = match &self.tx {
             Some(t) => t,
-            None => &self.db.engine.begin(),
+            None => &self.db.begin(),
         };
         Ok(match stmt {
             Statement::Query(q) => {
@@ -1917,6 +1986,7 @@ impl Session {
             user: &self.user,
             settings,
             backend_pid: self.backend_pid,
+            in_recovery: self.db.engine().is_reader(),
         }
     }
 

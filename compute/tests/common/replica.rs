@@ -100,6 +100,7 @@ pub struct Writer {
 
 pub struct Reader {
     pub follower: Follower,
+    pub db: Arc<Database>,
     pub pg: Pg,
 }
 
@@ -166,8 +167,8 @@ pub async fn reader_with(
     .expect("reader started");
     let db = Database::new(follower.engine().clone(), db_config());
     db.set_status_source(follower.status_source());
-    let pg = Pg::serve(db).await;
-    Reader { follower, pg }
+    let pg = Pg::serve(db.clone()).await;
+    Reader { follower, db, pg }
 }
 
 /// A TCP relay to `target` that can stop forwarding (a partition: bytes

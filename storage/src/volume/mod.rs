@@ -268,6 +268,13 @@ impl Volume {
         self.inner.core().map_or(Epoch(0), |c| c.epoch())
     }
 
+    /// The newer epoch that fenced this writer, once a storage node
+    /// rejected one of its requests (a write or an idle heartbeat) for it;
+    /// `None` while it may still write, and always on a reader.
+    pub fn fenced(&self) -> Option<Epoch> {
+        self.inner.progress.borrow().fenced
+    }
+
     /// The volume durable LSN; for a reader, its read point.
     pub fn vdl(&self) -> Lsn {
         self.inner.progress.borrow().vdl

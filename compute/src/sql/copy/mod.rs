@@ -757,7 +757,7 @@ impl Session {
         let own_tx = self.tx.is_none();
         let tx = match self.tx.take() {
             Some(tx) => tx,
-            None => self.db.engine().begin(),
+            None => self.db.begin(),
         };
         match self.copy_in_setup(&tx, stmt, own_tx) {
             Ok(copy) => {

@@ -70,7 +70,7 @@ pub enum CatalogFn {
     /// returns for a Unix-socket connection (the catalog view does not
     /// know the socket).
     ServerAddress,
-    /// `pg_is_in_recovery()`: false on the writer.
+    /// `pg_is_in_recovery()`: true on a read replica, false on the writer.
     IsInRecovery,
     /// `pg_backend_pid()`.
     BackendPid,
@@ -779,7 +779,8 @@ pub fn call_function(
                 }
             }
         }
-        CatalogFn::IsInRecovery | CatalogFn::IsOtherTempSchema => Datum::Bool(false),
+        CatalogFn::IsInRecovery => Datum::Bool(view.in_recovery),
+        CatalogFn::IsOtherTempSchema => Datum::Bool(false),
         CatalogFn::BackendPid => Datum::Int4(view.backend_pid),
         CatalogFn::RelationIsPublishable => {
             match oid_arg(arg(0)).and_then(|o| relation(view.catalog, o)) {
