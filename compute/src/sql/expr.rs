@@ -1919,6 +1919,11 @@ fn bind_function(
         srfs.push(SrfCall { func, args });
         return Ok(Expr::Srf(srfs.len() - 1, ty));
     }
+    if name == "localtimestamp" && args.is_empty() {
+        // The grammar's niladic LOCALTIMESTAMP: now() in the session's zone.
+        let now = Expr::Call(Func::Now, Vec::new(), DataType::TimestampTz);
+        return Ok(Expr::Cast(Box::new(now), DataType::Timestamp));
+    }
     let (func, ty) = match (name.as_str(), args.len()) {
         ("now" | "current_timestamp" | "transaction_timestamp", 0) => {
             (Func::Now, DataType::TimestampTz)

@@ -2351,7 +2351,9 @@ fn figure_colname(e: &ast::Expr) -> (String, u8) {
             _ => ("?column?".into(), 0),
         },
         ast::Expr::Extract { .. } => strong("extract".into()),
-        ast::Expr::Substring { .. } => strong("substring".into()),
+        ast::Expr::Substring { shorthand, .. } => {
+            strong(if *shorthand { "substr" } else { "substring" }.into())
+        }
         ast::Expr::Position { .. } => strong("position".into()),
         ast::Expr::Trim { .. } => strong("btrim".into()),
         ast::Expr::Ceil { .. } => strong("ceil".into()),
