@@ -55,6 +55,7 @@ pub(crate) async fn run(node: Arc<Node>, slot: Arc<Slot>) {
             if st.pgmrpl_seen > st.seg.horizon() && st.seg.collect() {
                 tracing::debug!(horizon = %st.seg.horizon(), "collected old versions");
             }
+            work.after_read(&mut st);
             // Cheap pre-check; `compact` decides after trimming.
             file_bytes >= COMPACT_LOG_BYTES_MIN
                 && file_bytes

@@ -37,9 +37,10 @@ use bytes::BytesMut;
 use tokio::sync::{watch, Mutex, Notify};
 
 use crate::metrics::NodeMetrics;
+use crate::node::disk::{Cache, DiskStore};
 use crate::node::format::{self, DiskMeta, MetaError};
 use crate::node::until_shutdown;
-use crate::segment::{LogEntry, Segment, SegmentMeta};
+use crate::segment::{read_planned, LogEntry, LogLoc, Lost, Planned, Restore, Segment, SegmentMeta};
 use crate::types::{Epoch, Lsn, PageId, PgId, PAGE_SIZE_U64};
 
 /// What is durable of a segment.
@@ -95,6 +96,8 @@ pub(crate) struct LogIo {
     base_pages: Vec<PageId>,
     /// Highest change sequence number written.
     written_seq: u64,
+    /// Bytes in the file: where the next entry goes.
+    len: u64,
 }
 
 /// Why a segment could not be loaded.
@@ -133,6 +136,8 @@ pub(crate) struct Slot {
     pub dir: PathBuf,
     pub state: Mutex<SegState>,
     io: Mutex<LogIo>,
+    /// The segment's files as its body store.
+    pub store: Arc<DiskStore>,
     durable: watch::Sender<Durable>,
     wake: Notify,
     /// Bytes in the current log file, readable without the `io` lock.
@@ -165,10 +170,11 @@ impl Slot {
         dir: PathBuf,
         seg: Segment,
         io: LogIo,
-        file_bytes: u64,
+        store: Arc<DiskStore>,
         fsync: bool,
         metrics: Arc<NodeMetrics>,
     ) -> Slot {
+        let file_bytes = io.len;
         let scl = seg.scl();
         metrics.segment_scl(pg, scl);
         Slot {
@@ -183,6 +189,7 @@ impl Slot {
                 trimmed_since_compaction: false,
             }),
             io: Mutex::new(io),
+            store,
             durable: watch::channel(Durable {
                 seq: 0,
                 scl,
@@ -204,9 +211,9 @@ impl Slot {
         meta: SegmentMeta,
         fsync: bool,
         metrics: Arc<NodeMetrics>,
+        cache: Arc<Cache>,
     ) -> io::Result<Arc<Slot>> {
         let pg = meta.pg;
-        let mut seg = Segment::create(meta, Epoch(0));
         // Never overwrite: a directory here is a segment this node refused
         // or one that appeared behind its back, and both need a human.
         if dir.exists() {
@@ -223,7 +230,11 @@ impl Slot {
         }
         fs::create_dir_all(&tmp)?;
         let disk = DiskMeta {
-            durable: seg.durable_meta(),
+            durable: crate::segment::DurableMeta {
+                meta: meta.clone(),
+                epoch: Epoch(0),
+                history: Vec::new(),
+            },
             generation: 0,
             horizon: Lsn::ZERO,
             horizon_tail: Lsn::ZERO,
@@ -243,17 +254,20 @@ impl Slot {
                 format::sync_dir(parent)?;
             }
         }
+        let file = Arc::new(format::open_log_for_append(&format::log_path(&dir, 0))?);
+        let store = Arc::new(DiskStore::open(&dir, file.clone(), 0, cache)?);
+        let mut seg = Segment::create_with_store(meta, Epoch(0), store.clone());
         seg.meta_written();
-        let file = format::open_log_for_append(&format::log_path(&dir, 0))?;
         let io = LogIo {
-            file: Arc::new(file),
+            file,
             generation: 0,
             horizon: Lsn::ZERO,
             horizon_tail: Lsn::ZERO,
             base_pages: Vec::new(),
             written_seq: 0,
+            len: 0,
         };
-        Ok(Arc::new(Slot::new(pg, dir, seg, io, 0, fsync, metrics)))
+        Ok(Arc::new(Slot::new(pg, dir, seg, io, store, fsync, metrics)))
     }
 
     /// Loads a segment from its directory (blocking). Damaged log entries are
@@ -265,6 +279,7 @@ impl Slot {
         pg: PgId,
         fsync: bool,
         metrics: Arc<NodeMetrics>,
+        cache: Arc<Cache>,
     ) -> Result<Loaded, LoadError> {
         let io_err = |source| LoadError::Io {
             dir: dir.clone(),
@@ -313,14 +328,61 @@ impl Slot {
             }
             File::create(&path).map_err(io_err)?;
         }
-        let data = fs::read(&path).map_err(io_err)?;
-        let scan = format::scan_log(&data);
+        let file = format::open_log_for_append(&path).map_err(io_err)?;
+        let generation = u32::try_from(disk.generation)
+            .map_err(|_| inconsistent(format!("log generation {} out of range", disk.generation)))?;
+        let file = Arc::new(file);
+        let store = Arc::new(DiskStore::open(&dir, file.clone(), generation, cache).map_err(io_err)?);
+        let pages_per_pg = disk.durable.meta.pages_per_pg;
+        let mut restore = Restore::new(disk.durable.clone(), store.clone());
+        // The horizon comes from the meta, so a damaged Horizon entry costs
+        // nothing; it must precede every record for restore to place them.
+        if disk.generation > 0 || disk.horizon > Lsn::ZERO {
+            restore.push(
+                LogEntry::Horizon {
+                    lsn: disk.horizon,
+                    tail: disk.horizon_tail,
+                },
+                None,
+            );
+        }
+        let mut damaged = 0u64;
+        let mut bases_seen = Vec::new();
+        // Only the index is kept: bodies stay in the file, read back by
+        // location, so loading needs memory for the index, not the data.
+        let scan = format::scan_log_file(&file, generation, &mut |e, loc| {
+            match &e {
+                LogEntry::Horizon { lsn, tail } => {
+                    if (*lsn, *tail) != (disk.horizon, disk.horizon_tail) {
+                        tracing::warn!(%lsn, %tail, meta_horizon = %disk.horizon,
+                            "log horizon disagrees with the meta; using the meta's");
+                        damaged += 1;
+                    }
+                    return;
+                }
+                LogEntry::Base { page, .. } if disk.base_pages.binary_search(page).is_err() => {
+                    tracing::warn!(%page, "base image of a page the meta does not list; skipping it");
+                    damaged += 1;
+                    return;
+                }
+                LogEntry::Base { page, .. } => bases_seen.push(*page),
+                LogEntry::Record { record, .. }
+                    if record.page.0 / pages_per_pg != u64::from(pg.0) =>
+                {
+                    tracing::warn!(lsn = %record.lsn, page = %record.page, "record of another PG in the log; skipping it");
+                    damaged += 1;
+                    return;
+                }
+                LogEntry::Record { .. } | LogEntry::Hint { .. } => {}
+            }
+            restore.push(e, Some(loc));
+        })
+        .map_err(io_err)?;
         for d in &scan.damaged {
             tracing::warn!(file = %path.display(), offset = d.offset, len = d.len, what = d.what,
                 "skipping damaged log entry; gossip and page repair will refill it");
         }
-        let torn_bytes = data.len() as u64 - scan.valid_len;
-        let file = format::open_log_for_append(&path).map_err(io_err)?;
+        let torn_bytes = file.metadata().map_err(io_err)?.len() - scan.valid_len;
         if torn_bytes > 0 {
             tracing::warn!(file = %path.display(), bytes = torn_bytes, "cutting off a torn log tail");
             file.set_len(scan.valid_len).map_err(io_err)?;
@@ -331,47 +393,8 @@ impl Slot {
             // counts on it.
             file.sync_all().map_err(io_err)?;
         }
-
-        let pages_per_pg = disk.durable.meta.pages_per_pg;
-        let mut damaged = scan.damaged.len() as u64;
+        damaged += scan.damaged.len() as u64;
         let mut lost: Vec<PageId> = scan.lost_bases;
-        let mut entries = Vec::with_capacity(scan.entries.len() + 1);
-        // The horizon comes from the meta, so a damaged Horizon entry costs
-        // nothing; it must precede every record for restore to place them.
-        if disk.generation > 0 || disk.horizon > Lsn::ZERO {
-            entries.push(LogEntry::Horizon {
-                lsn: disk.horizon,
-                tail: disk.horizon_tail,
-            });
-        }
-        let mut bases_seen = Vec::new();
-        for e in scan.entries {
-            match &e {
-                LogEntry::Horizon { lsn, tail } => {
-                    if (*lsn, *tail) != (disk.horizon, disk.horizon_tail) {
-                        tracing::warn!(%lsn, %tail, meta_horizon = %disk.horizon,
-                            "log horizon disagrees with the meta; using the meta's");
-                        damaged += 1;
-                    }
-                    continue;
-                }
-                LogEntry::Base { page, .. } if !disk.base_pages.contains(page) => {
-                    tracing::warn!(%page, "base image of a page the meta does not list; skipping it");
-                    damaged += 1;
-                    continue;
-                }
-                LogEntry::Base { page, .. } => bases_seen.push(*page),
-                LogEntry::Record { record, .. }
-                    if record.page.0 / pages_per_pg != u64::from(pg.0) =>
-                {
-                    tracing::warn!(lsn = %record.lsn, page = %record.page, "record of another PG in the log; skipping it");
-                    damaged += 1;
-                    continue;
-                }
-                LogEntry::Record { .. } | LogEntry::Hint { .. } => {}
-            }
-            entries.push(e);
-        }
         // A base whose header was damaged too left no trace in the scan: the
         // meta's list says it should be there.
         bases_seen.sort();
@@ -380,23 +403,24 @@ impl Slot {
                 lost.push(*page);
             }
         }
-        lost.retain(|p| disk.base_pages.contains(p));
+        lost.retain(|p| disk.base_pages.binary_search(p).is_ok());
         lost.sort();
         lost.dedup();
         for page in &lost {
             tracing::warn!(%page, "base image lost; the page is unreadable until repaired from a peer");
         }
 
-        let seg = Segment::restore(disk.durable.clone(), entries, lost);
+        let seg = restore.finish(lost);
         let io = LogIo {
-            file: Arc::new(file),
+            file,
             generation: disk.generation,
             horizon: disk.horizon,
             horizon_tail: disk.horizon_tail,
             base_pages: disk.base_pages,
             written_seq: 0,
+            len: scan.valid_len,
         };
-        let slot = Arc::new(Slot::new(pg, dir, seg, io, scan.valid_len, fsync, metrics));
+        let slot = Arc::new(Slot::new(pg, dir, seg, io, store, fsync, metrics));
         Ok(Loaded {
             slot,
             damaged,
@@ -495,8 +519,22 @@ impl Slot {
             (std::mem::take(&mut st.queue), meta, st.seg.scl(), st.seq)
         };
         let mut buf = BytesMut::new();
-        for e in &entries {
+        // Where each record lands, so its body can leave memory once durable.
+        let mut spilled: Vec<(usize, LogLoc)> = Vec::new();
+        let generation = u32::try_from(io.generation).expect("generation checked at load");
+        for (i, e) in entries.iter().enumerate() {
+            let start = buf.len();
             format::encode_entry(e, &mut buf);
+            if matches!(e, LogEntry::Record { .. }) {
+                spilled.push((
+                    i,
+                    LogLoc {
+                        generation,
+                        len: u32::try_from(buf.len() - start).expect("entries are bounded"),
+                        offset: io.len + start as u64,
+                    },
+                ));
+            }
         }
         let disk_meta = meta.map(|durable| DiskMeta {
             durable,
@@ -528,12 +566,25 @@ impl Slot {
         .map_err(io::Error::other)??;
         self.metrics.fsync_seconds(started.elapsed().as_secs_f64());
         io.written_seq = seq;
+        io.len += written;
         self.log_file_bytes.fetch_add(written, Ordering::Relaxed);
         self.durable.send_modify(|d| {
             d.seq = seq;
             d.scl = scl;
         });
         self.metrics.segment_scl(self.pg, scl);
+        // Acks are out; now the bodies leave memory (the `io` lock is still
+        // held, so no compaction moves the file under these locations).
+        if !spilled.is_empty() {
+            let mut st = self.state.lock().await;
+            for (i, loc) in spilled {
+                let LogEntry::Record { record, .. } = &entries[i] else {
+                    unreachable!("only records are listed");
+                };
+                st.seg.spilled(record.lsn, record.epoch, loc);
+                self.store.note_written(loc, &entries[i]);
+            }
+        }
         Ok(())
     }
 
@@ -546,7 +597,7 @@ impl Slot {
     /// and are at or below the horizon, so already folded into page images.
     pub async fn compact(&self, keep_since_ms: u64, growth_factor: u64) -> Result<bool, io::Error> {
         let mut io = self.io.lock().await;
-        let (snapshot, base_pages, durable, queued, seq, scl) = {
+        let (plan, base_pages, durable, queued, seq, scl, horizon, horizon_tail) = {
             let mut st = self.state.lock().await;
             // A lost page or a repair image not yet below the horizon would
             // not survive a rewrite (see SegState::repaired); a dirty meta is
@@ -566,23 +617,32 @@ impl Slot {
             {
                 return Ok(false);
             }
+            let plan = st.seg.compaction_plan();
+            let Some(Planned::Entry(LogEntry::Horizon {
+                lsn: horizon,
+                tail: horizon_tail,
+            })) = plan.first().cloned()
+            else {
+                unreachable!("a plan starts with its horizon");
+            };
+            // Images the plan names by slot must stay put while it is read.
+            self.store.pin_slots();
             (
-                st.seg.snapshot(),
+                plan,
                 st.seg.base_pages(),
                 st.seg.durable_meta(),
                 st.queue.len(),
                 st.seq,
                 st.seg.scl(),
+                horizon,
+                horizon_tail,
             )
         };
-        let Some(LogEntry::Horizon {
-            lsn: horizon,
-            tail: horizon_tail,
-        }) = snapshot.first().cloned()
-        else {
-            unreachable!("a snapshot starts with its horizon");
-        };
         let next = io.generation + 1;
+        let Ok(next_generation) = u32::try_from(next) else {
+            self.store.unpin_slots();
+            return Ok(false);
+        };
         let meta = DiskMeta {
             durable,
             generation: next,
@@ -593,18 +653,27 @@ impl Slot {
         let dir = self.dir.clone();
         let fsync = self.fsync;
         let old = io.generation;
-        let mut buf = BytesMut::new();
-        for e in &snapshot {
-            format::encode_entry(e, &mut buf);
-        }
-        let bytes = buf.len() as u64;
+        let store = self.store.clone();
         let started = Instant::now();
-        let result =
-            tokio::task::spawn_blocking(move || compact_files(&dir, old, next, &buf, &meta, fsync))
-                .await
-                .map_err(io::Error::other)?;
-        let file = match result {
-            Ok(file) => file,
+        // The rewrite reads bodies back and streams them out: it holds only
+        // the plan (an index) in memory, and no lock requests need.
+        let result = tokio::task::spawn_blocking(move || {
+            let r = compact_files(&dir, &*store, old, next_generation, &plan, &meta, fsync);
+            store.unpin_slots();
+            r.map(|(file, locs, bytes)| (file, locs, bytes, plan))
+        })
+        .await
+        .map_err(io::Error::other)?;
+        let (file, locs, bytes, plan) = match result {
+            Ok(done) => done,
+            Err(CompactError::Lost(lost)) => {
+                // Damage found while copying: handle it like any read would,
+                // and try again once repaired.
+                let mut st = self.state.lock().await;
+                st.seg.note_lost(lost);
+                self.after_read(&mut st);
+                return Ok(false);
+            }
             Err(CompactError::BeforeSwitch(e)) => {
                 // The old generation is still current and whole, and the
                 // queue still holds everything not yet in it: carry on.
@@ -614,17 +683,22 @@ impl Slot {
             Err(CompactError::AtSwitch(e)) => return Err(e),
         };
         self.metrics.fsync_seconds(started.elapsed().as_secs_f64());
-        io.file = Arc::new(file);
+        let file = Arc::new(file);
+        io.file = file.clone();
         io.generation = next;
         io.horizon = horizon;
         io.horizon_tail = horizon_tail;
         io.base_pages = base_pages;
         io.written_seq = seq;
+        io.len = bytes;
         self.log_file_bytes.store(bytes, Ordering::Relaxed);
         {
             // The snapshot holds what was queued when it was taken; what
-            // arrived since is still queued, for the new file.
+            // arrived since is still queued, for the new file. The index moves
+            // to the new file in the same critical section as the reads do.
             let mut st = self.state.lock().await;
+            st.seg.relocate(&plan, &locs);
+            self.store.switch_log(file, next_generation);
             st.queue.drain(..queued);
             st.trimmed_since_compaction = false;
             let horizon = st.seg.horizon();
@@ -638,47 +712,90 @@ impl Slot {
         tracing::info!(dir = %self.dir.display(), generation = next, %horizon, bytes, "compacted segment log");
         Ok(true)
     }
+
+    /// After a read under `st`: counts the damage it found and stops
+    /// reporting a durable SCL the segment no longer has.
+    pub fn after_read(&self, st: &mut SegState) {
+        let losses = st.seg.take_losses();
+        if losses == 0 {
+            return;
+        }
+        self.metrics.corrupt_entries(losses);
+        let scl = st.seg.scl();
+        self.durable.send_modify(|d| d.scl = d.scl.min(scl));
+        self.metrics.segment_scl(self.pg, scl);
+    }
 }
 
 enum CompactError {
+    /// A body could not be read back: nothing changed.
+    Lost(Lost),
     /// Failed before the meta switched generations: nothing changed.
     BeforeSwitch(io::Error),
     /// Failed while switching: the on-disk state is unknown.
     AtSwitch(io::Error),
 }
 
+/// Entries buffered before a write during compaction.
+const COMPACT_WRITE_BYTES: usize = 1024 * 1024;
+
+/// Writes the new generation from `plan`, switches the meta to it and removes
+/// the old one. Returns the new file, each planned entry's location and the
+/// file's length.
 fn compact_files(
     dir: &Path,
+    store: &DiskStore,
     old: u64,
-    next: u64,
-    bytes: &[u8],
+    next: u32,
+    plan: &[Planned],
     meta: &DiskMeta,
     fsync: bool,
-) -> Result<File, CompactError> {
-    let new_path = format::log_path(dir, next);
-    let before = |e| CompactError::BeforeSwitch(e);
-    let write_new = || -> io::Result<File> {
+) -> Result<(File, Vec<LogLoc>, u64), CompactError> {
+    let new_path = format::log_path(dir, u64::from(next));
+    let write_new = || -> Result<(File, Vec<LogLoc>, u64), CompactError> {
+        let io_err = CompactError::BeforeSwitch;
         if new_path.exists() {
-            fs::remove_file(&new_path)?;
+            fs::remove_file(&new_path).map_err(io_err)?;
         }
         let mut f = File::options()
             .create_new(true)
+            .read(true)
             .append(true)
-            .open(&new_path)?;
-        f.write_all(bytes)?;
-        if fsync {
-            f.sync_all()?;
-            format::sync_dir(dir)?;
+            .open(&new_path)
+            .map_err(io_err)?;
+        let mut locs = Vec::with_capacity(plan.len());
+        let mut buf = BytesMut::new();
+        let mut written = 0u64;
+        for item in plan {
+            let entry = read_planned(store, item).map_err(CompactError::Lost)?;
+            let start = buf.len();
+            format::encode_entry(&entry, &mut buf);
+            locs.push(LogLoc {
+                generation: next,
+                len: u32::try_from(buf.len() - start).expect("entries are bounded"),
+                offset: written + start as u64,
+            });
+            if buf.len() >= COMPACT_WRITE_BYTES {
+                f.write_all(&buf).map_err(io_err)?;
+                written += buf.len() as u64;
+                buf.clear();
+            }
         }
-        Ok(f)
+        f.write_all(&buf).map_err(io_err)?;
+        written += buf.len() as u64;
+        if fsync {
+            f.sync_all().map_err(io_err)?;
+            format::sync_dir(dir).map_err(io_err)?;
+        }
+        Ok((f, locs, written))
     };
-    let file = write_new().map_err(|e| {
+    let done = write_new().inspect_err(|_| {
         let _ = fs::remove_file(&new_path);
-        before(e)
     })?;
     format::write_meta(dir, meta, fsync).map_err(CompactError::AtSwitch)?;
     // From here the new generation is current; the old file is an orphan
-    // the loader would delete anyway.
+    // the loader would delete anyway (its open handle stays readable until
+    // the index has moved).
     let old_path = format::log_path(dir, old);
     if let Err(e) = fs::remove_file(&old_path) {
         tracing::warn!(file = %old_path.display(), "failed to remove the old log generation: {e}");
@@ -687,7 +804,7 @@ fn compact_files(
             tracing::warn!(dir = %dir.display(), "failed to fsync the segment directory: {e}");
         }
     }
-    Ok(file)
+    Ok(done)
 }
 
 /// Live data estimate of a segment, for the compaction trigger.
@@ -741,6 +858,7 @@ mod tests {
             meta(),
             true,
             Arc::new(NodeMetrics::new()),
+            Arc::new(Cache::new(1 << 20)),
         )
         .expect("create")
     }
@@ -751,6 +869,7 @@ mod tests {
             PG,
             true,
             Arc::new(NodeMetrics::new()),
+            Arc::new(Cache::new(1 << 20)),
         )
         .expect("load")
     }
@@ -772,7 +891,7 @@ mod tests {
     }
 
     async fn pages(slot: &Slot, at: u64) -> Vec<PageRead> {
-        let st = slot.state.lock().await;
+        let mut st = slot.state.lock().await;
         (0..PAGES)
             .map(|p| st.seg.get_page(PageId(p), Lsn(at)).expect("read"))
             .collect()
