@@ -87,6 +87,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             gossip_interval: Duration::from_millis(200),
             log_retention: Duration::from_secs(24 * 3600),
             fsync: true,
+            cache_bytes: node::DEFAULT_CACHE_BYTES,
         };
         std::fs::create_dir_all(&config.data_dir)?;
         let handle = node::start(config)

@@ -276,7 +276,12 @@ fn record_from(
     }
 }
 
-fn image_from(store: &dyn BodyStore, page: PageId, lsn: Lsn, stored: &Stored) -> Result<Bytes, Lost> {
+fn image_from(
+    store: &dyn BodyStore,
+    page: PageId,
+    lsn: Lsn,
+    stored: &Stored,
+) -> Result<Bytes, Lost> {
     let lost = Lost::Image { page, lsn };
     let read = match stored {
         Stored::Mem(b) => return Ok(b.clone()),
@@ -421,7 +426,8 @@ impl Held {
             epoch: record.epoch,
             page: record.page,
             pg_prev_lsn: record.pg_prev_lsn,
-            len: u32::try_from(record.encoded_len()).expect("records are bounded by RECORD_BYTES_MAX"),
+            len: u32::try_from(record.encoded_len())
+                .expect("records are bounded by RECORD_BYTES_MAX"),
             image: matches!(record.body, RecordBody::Image(_)),
             body: match loc {
                 Some(loc) => Body::Log(loc),
@@ -541,7 +547,11 @@ impl Segment {
     }
 
     /// A new, empty segment whose spilled bodies and images live in `store`.
-    pub fn create_with_store(meta: SegmentMeta, epoch: Epoch, store: Arc<dyn BodyStore>) -> Segment {
+    pub fn create_with_store(
+        meta: SegmentMeta,
+        epoch: Epoch,
+        store: Arc<dyn BodyStore>,
+    ) -> Segment {
         assert!(meta.pages_per_pg > 0);
         Segment {
             meta,
@@ -936,7 +946,13 @@ impl Segment {
             for (lsn, v) in versions.range(..=scl).rev() {
                 let delta = match v {
                     Version::Image(_) => false,
-                    Version::Record => !self.log.get(lsn).expect("record version without its record").image,
+                    Version::Record => {
+                        !self
+                            .log
+                            .get(lsn)
+                            .expect("record version without its record")
+                            .image
+                    }
                 };
                 if !delta {
                     break;
@@ -1040,7 +1056,11 @@ impl Segment {
             // keeps the image, now apart from the record.
             if let Some(versions) = self.pages.get_mut(&held.page) {
                 if let Some(v @ Version::Record) = versions.get_mut(lsn) {
-                    assert!(held.image, "delta {lsn} of page {} below the horizon", held.page);
+                    assert!(
+                        held.image,
+                        "delta {lsn} of page {} below the horizon",
+                        held.page
+                    );
                     *v = Version::Image(match held.body {
                         Body::Log(loc) => Stored::Log(loc),
                         Body::Mem(r) => match r.body {
@@ -1072,7 +1092,10 @@ impl Segment {
                     image: image.clone(),
                 }),
                 Some((lsn, Version::Record)) => {
-                    let held = self.log.get(lsn).expect("record version without its record");
+                    let held = self
+                        .log
+                        .get(lsn)
+                        .expect("record version without its record");
                     assert!(held.image, "delta {lsn} of page {page} below the horizon");
                     out.push(Planned::Base {
                         page: *page,
@@ -1236,7 +1259,8 @@ impl Segment {
         let per_record = std::mem::size_of::<(Lsn, Held)>() * 3 / 2;
         let per_version = std::mem::size_of::<(Lsn, Version)>() * 3 / 2;
         let per_page = std::mem::size_of::<(PageId, BTreeMap<Lsn, Version>)>() * 2;
-        m.index_bytes = m.records * per_record + m.versions * per_version + self.pages.len() * per_page;
+        m.index_bytes =
+            m.records * per_record + m.versions * per_version + self.pages.len() * per_page;
         m
     }
 

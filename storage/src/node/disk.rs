@@ -164,7 +164,10 @@ impl Cache {
         inner.order.insert(tick, key);
         inner.bytes += size;
         while inner.bytes > self.capacity {
-            let (_, oldest) = inner.order.pop_first().expect("bytes held means items held");
+            let (_, oldest) = inner
+                .order
+                .pop_first()
+                .expect("bytes held means items held");
             let (_, _, size) = inner.map.remove(&oldest).expect("ordered keys are mapped");
             inner.bytes -= size;
         }
@@ -223,7 +226,10 @@ impl DiskStore {
             .open(dir.join(PAGES_FILE))?;
         Ok(DiskStore {
             id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
-            log: RwLock::new(LogFile { file: log, generation }),
+            log: RwLock::new(LogFile {
+                file: log,
+                generation,
+            }),
             pages: Mutex::new(PageFile {
                 file,
                 next: 0,
@@ -252,9 +258,22 @@ impl DiskStore {
         *log = LogFile { file, generation };
     }
 
+    /// Bytes the node's cache holds now.
+    pub fn cache_bytes(&self) -> u64 {
+        self.cache.stats().bytes
+    }
+
+    /// Points reads at another handle of the same generation (tests that
+    /// damage the file behind the store's back).
+    #[cfg(test)]
+    pub fn replace_log_for_test(&self, file: Arc<File>, generation: u32) {
+        *self.log.write().expect("log lock") = LogFile { file, generation };
+    }
+
     /// An entry was just written at `loc`: keep it warm.
     pub fn note_written(&self, loc: LogLoc, entry: &LogEntry) {
-        self.cache.insert(self.log_key(loc), Cached::Entry(entry.clone()));
+        self.cache
+            .insert(self.log_key(loc), Cached::Entry(entry.clone()));
     }
 
     /// Defers slot frees until [`DiskStore::unpin_slots`]: a compaction is
@@ -346,7 +365,8 @@ impl BodyStore for DiskStore {
         }
         drop(p);
         let slot = ImageSlot(slot);
-        self.cache.insert(self.slot_key(slot), Cached::Image(image.clone()));
+        self.cache
+            .insert(self.slot_key(slot), Cached::Image(image.clone()));
         Some(slot)
     }
 
@@ -359,7 +379,10 @@ impl BodyStore for DiskStore {
         {
             let p = self.pages.lock().expect("page file lock");
             if slot.0 >= p.next {
-                return Err(ReadError::Corrupt(format!("page slot {} never written", slot.0)));
+                return Err(ReadError::Corrupt(format!(
+                    "page slot {} never written",
+                    slot.0
+                )));
             }
             p.file
                 .read_exact_at(&mut buf, u64::from(slot.0) * PAGE_SLOT_BYTES as u64)?;
@@ -387,7 +410,11 @@ impl BodyStore for DiskStore {
     fn free_image(&self, slot: ImageSlot) {
         self.cache.remove(self.slot_key(slot));
         let mut p = self.pages.lock().expect("page file lock");
-        assert!(slot.0 < p.next, "freeing page slot {} never handed out", slot.0);
+        assert!(
+            slot.0 < p.next,
+            "freeing page slot {} never handed out",
+            slot.0
+        );
         if p.pinned > 0 {
             p.deferred.push(slot.0);
         } else {
@@ -426,7 +453,10 @@ mod tests {
         let store = DiskStore::open(dir.path(), log, 0, cache).expect("open");
         let img = Bytes::from(vec![3u8; PAGE_SIZE]);
         let slot = store.put_image(PageId(5), Lsn(9), &img).expect("slot");
-        assert_eq!(store.read_image(slot, PageId(5), Lsn(9)).expect("read"), img);
+        assert_eq!(
+            store.read_image(slot, PageId(5), Lsn(9)).expect("read"),
+            img
+        );
         assert!(store.read_image(slot, PageId(5), Lsn(8)).is_err());
         let f = OpenOptions::new()
             .write(true)

@@ -238,11 +238,12 @@ async fn create_segment(
     }
     let dir = node.config.data_dir.join(segment_dir_name(pg));
     let (fsync, metrics, cache) = (node.config.fsync, node.metrics.clone(), node.cache.clone());
-    let created =
-        tokio::task::spawn_blocking(move || Slot::create_blocking(dir, meta, fsync, metrics, cache))
-            .await
-            .map_err(std::io::Error::other)
-            .and_then(|r| r);
+    let created = tokio::task::spawn_blocking(move || {
+        Slot::create_blocking(dir, meta, fsync, metrics, cache)
+    })
+    .await
+    .map_err(std::io::Error::other)
+    .and_then(|r| r);
     match created {
         Ok(slot) => {
             node.add_slot(slot);
