@@ -259,6 +259,7 @@ impl DiskStore {
     }
 
     /// Bytes the node's cache holds now.
+    #[cfg(test)]
     pub fn cache_bytes(&self) -> u64 {
         self.cache.stats().bytes
     }

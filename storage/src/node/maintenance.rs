@@ -44,6 +44,8 @@ pub(crate) async fn run(node: Arc<Node>, slot: Arc<Slot>) {
         if slot.durable().stopped {
             return;
         }
+        let c = node.cache.stats();
+        node.metrics.cache(c.bytes, c.hits, c.misses);
         let file_bytes = slot.log_file_bytes();
         let work = slot.clone();
         let want_compaction = tokio::task::spawn_blocking(move || {

@@ -662,7 +662,7 @@ impl Slot {
         // The rewrite reads bodies back and streams them out: it holds only
         // the plan (an index) in memory, and no lock requests need.
         let result = tokio::task::spawn_blocking(move || {
-            let r = compact_files(&dir, &*store, old, next_generation, &plan, &meta, fsync);
+            let r = compact_files(&dir, &store, old, next_generation, &plan, &meta, fsync);
             store.unpin_slots();
             r.map(|(file, locs, bytes)| (file, locs, bytes, plan))
         })
@@ -718,6 +718,7 @@ impl Slot {
     }
 
     /// Bytes the node's cache holds now.
+    #[cfg(test)]
     pub fn store_cache_bytes(&self) -> u64 {
         self.store.cache_bytes()
     }
