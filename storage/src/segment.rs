@@ -1205,6 +1205,11 @@ impl Segment {
                 if let Some(versions) = self.pages.get_mut(&held.page) {
                     if matches!(versions.get(&lsn), Some(Version::Record)) {
                         versions.remove(&lsn);
+                        // At or below the horizon that was the page's one
+                        // image there: nothing else can stand in for it.
+                        if lsn <= self.horizon {
+                            self.lost_pages.insert(held.page);
+                        }
                     }
                 }
                 // Below the horizon it was only kept for peers; above, this
