@@ -437,6 +437,20 @@ impl Held {
     }
 }
 
+/// A record at or below the GC horizon whose body is on disk. Reads no
+/// longer need it (its page versions were folded into images); it is kept
+/// for the retention window only, so peers can catch up and compaction can
+/// carry it. Hence the smallest entry that still finds and checks it.
+#[derive(Clone, Copy, Debug)]
+struct Cold {
+    lsn: Lsn,
+    epoch: Epoch,
+    received_ms: u64,
+    /// Encoded length of the record.
+    len: u32,
+    loc: LogLoc,
+}
+
 /// Copies a record's body out of whatever buffer it was decoded from (a
 /// network frame holds many records: keeping a slice would keep it all).
 fn detach(mut r: LogRecord) -> LogRecord {
@@ -458,6 +472,10 @@ pub struct Segment {
     history: Vec<Truncation>,
     meta_dirty: bool,
     log: BTreeMap<Lsn, Held>,
+    /// Records demoted from `log` (see [`Cold`]), ascending, all below every
+    /// key of `log`.
+    cold: Vec<Cold>,
+    /// Bytes of the records in `log` and `cold`.
     log_bytes: u64,
     scl: Lsn,
     hint_vdl: Lsn,
@@ -536,6 +554,7 @@ impl Restore {
         seg.lost_pages.extend(lost_pages);
         seg.pending.clear();
         seg.advance_scl();
+        seg.demote();
         seg
     }
 }
@@ -559,6 +578,7 @@ impl Segment {
             history: Vec::new(),
             meta_dirty: true,
             log: BTreeMap::new(),
+            cold: Vec::new(),
             log_bytes: 0,
             scl: Lsn::ZERO,
             hint_vdl: Lsn::ZERO,
@@ -617,6 +637,7 @@ impl Segment {
             .keys()
             .next_back()
             .copied()
+            .or(self.cold.last().map(|c| c.lsn))
             .unwrap_or(self.horizon_tail)
     }
     /// Highest VDL heard of.
@@ -629,7 +650,7 @@ impl Segment {
     }
     /// Records held in the log.
     pub fn record_count(&self) -> usize {
-        self.log.len()
+        self.log.len() + self.cold.len()
     }
     /// Bytes of records held in the log.
     pub fn log_bytes(&self) -> u64 {
@@ -853,10 +874,7 @@ impl Segment {
         let (records, more) = self.records_after(after, bytes_max);
         let bound = after.min(self.scl);
         let tail = self
-            .log
-            .range(..=bound)
-            .next_back()
-            .map(|(l, _)| *l)
+            .last_record_at_or_below(bound)
             .unwrap_or(Lsn::ZERO)
             .max(if self.horizon <= bound {
                 self.horizon_tail
@@ -1029,13 +1047,11 @@ impl Segment {
             versions.insert(newest, Version::Image(stored));
         }
         self.horizon_tail = self
-            .log
-            .range(..=target)
-            .next_back()
-            .map(|(l, _)| *l)
+            .last_record_at_or_below(target)
             .unwrap_or(Lsn::ZERO)
             .max(self.horizon_tail);
         self.horizon = target;
+        self.demote();
         true
     }
 
@@ -1049,6 +1065,17 @@ impl Segment {
             .filter(|(_, h)| h.received_ms < keep_since_ms)
             .map(|(l, _)| *l)
             .collect();
+        let cold_before = self.cold.len();
+        let mut cold_bytes = 0u64;
+        self.cold.retain(|c| {
+            let keep = c.received_ms >= keep_since_ms;
+            if !keep {
+                cold_bytes += u64::from(c.len);
+            }
+            keep
+        });
+        self.log_bytes -= cold_bytes;
+        let trimmed_cold = cold_before - self.cold.len();
         for lsn in &candidates {
             let held = self.log.remove(lsn).expect("listed");
             self.log_bytes -= u64::from(held.len);
@@ -1071,7 +1098,7 @@ impl Segment {
                 }
             }
         }
-        candidates.len()
+        candidates.len() + trimmed_cold
     }
 
     /// What a compacted log needs to rebuild this segment, in order: the
@@ -1116,6 +1143,13 @@ impl Segment {
             vdl: self.hint_vdl,
             tail: self.hint_tail,
         }));
+        for c in &self.cold {
+            out.push(Planned::Record {
+                lsn: c.lsn,
+                epoch: c.epoch,
+                loc: c.loc,
+            });
+        }
         for (lsn, held) in &self.log {
             out.push(match &held.body {
                 Body::Mem(r) => Planned::Entry(LogEntry::Record {
@@ -1163,6 +1197,10 @@ impl Segment {
                         if held.epoch == *epoch {
                             held.body = Body::Log(*loc);
                         }
+                    } else if let Ok(i) = self.cold.binary_search_by_key(lsn, |c| c.lsn) {
+                        if self.cold[i].epoch == *epoch {
+                            self.cold[i].loc = *loc;
+                        }
                     }
                 }
                 Planned::Base { page, lsn, image } => {
@@ -1199,6 +1237,12 @@ impl Segment {
         match lost {
             Lost::Record(lsn) => {
                 let Some(held) = self.log.remove(&lsn) else {
+                    // Below the horizon: only peers and compaction wanted it.
+                    if let Ok(i) = self.cold.binary_search_by_key(&lsn, |c| c.lsn) {
+                        let c = self.cold.remove(i);
+                        self.log_bytes -= u64::from(c.len);
+                        tracing::warn!(%lsn, "retained record body lost below the horizon; dropping it");
+                    }
                     return;
                 };
                 self.log_bytes -= u64::from(held.len);
@@ -1244,7 +1288,7 @@ impl Segment {
     /// occasional accounting, not per request).
     pub fn memory(&self) -> SegmentMemory {
         let mut m = SegmentMemory {
-            records: self.log.len(),
+            records: self.log.len() + self.cold.len(),
             ..SegmentMemory::default()
         };
         for held in self.log.values() {
@@ -1264,8 +1308,10 @@ impl Segment {
         let per_record = std::mem::size_of::<(Lsn, Held)>() * 3 / 2;
         let per_version = std::mem::size_of::<(Lsn, Version)>() * 3 / 2;
         let per_page = std::mem::size_of::<(PageId, BTreeMap<Lsn, Version>)>() * 2;
-        m.index_bytes =
-            m.records * per_record + m.versions * per_version + self.pages.len() * per_page;
+        m.index_bytes = self.log.len() * per_record
+            + self.cold.capacity() * std::mem::size_of::<Cold>()
+            + m.versions * per_version
+            + self.pages.len() * per_page;
         m
     }
 
@@ -1357,6 +1403,56 @@ impl Segment {
         }
     }
 
+    /// Moves spilled records at or below the horizon from the front of `log`
+    /// to `cold`. A page whose one version there is such a record's image
+    /// keeps the image, now by location.
+    fn demote(&mut self) {
+        while let Some(entry) = self.log.first_entry() {
+            if *entry.key() > self.horizon || !matches!(entry.get().body, Body::Log(_)) {
+                break;
+            }
+            let (lsn, held) = entry.remove_entry();
+            let Body::Log(loc) = held.body else {
+                unreachable!("checked above");
+            };
+            if let Some(v @ Version::Record) = self
+                .pages
+                .get_mut(&held.page)
+                .and_then(|vs| vs.get_mut(&lsn))
+            {
+                assert!(
+                    held.image,
+                    "delta {lsn} of page {} below the horizon",
+                    held.page
+                );
+                *v = Version::Image(Stored::Log(loc));
+            }
+            assert!(
+                self.cold.last().is_none_or(|c| c.lsn < lsn),
+                "cold records out of order at {lsn}"
+            );
+            self.cold.push(Cold {
+                lsn,
+                epoch: held.epoch,
+                received_ms: held.received_ms,
+                len: held.len,
+                loc,
+            });
+        }
+    }
+
+    /// The highest record held at or below `bound`.
+    fn last_record_at_or_below(&self, bound: Lsn) -> Option<Lsn> {
+        self.log
+            .range(..=bound)
+            .next_back()
+            .map(|(l, _)| *l)
+            .or_else(|| {
+                let n = self.cold.partition_point(|c| c.lsn <= bound);
+                n.checked_sub(1).map(|i| self.cold[i].lsn)
+            })
+    }
+
     /// Keeps a new page image: in the store if it takes it, else in memory.
     fn keep_image(&self, page: PageId, lsn: Lsn, image: Bytes) -> Stored {
         match self.store.put_image(page, lsn, &image) {
@@ -1414,10 +1510,7 @@ impl Segment {
         if self.hint_vdl > t.above {
             self.hint_vdl = t.above;
             self.hint_tail = self
-                .log
-                .range(..=t.above)
-                .next_back()
-                .map(|(l, _)| *l)
+                .last_record_at_or_below(t.above)
                 .unwrap_or(self.horizon_tail);
         }
     }
@@ -1445,7 +1538,14 @@ impl Segment {
 
     /// The record at `lsn` (which the index holds), read back if spilled.
     fn record(&self, lsn: Lsn) -> Result<LogRecord, Lost> {
-        let held = self.log.get(&lsn).expect("caller checked the index");
+        let Some(held) = self.log.get(&lsn) else {
+            let i = self
+                .cold
+                .binary_search_by_key(&lsn, |c| c.lsn)
+                .expect("caller checked the index");
+            let c = self.cold[i];
+            return record_from(&*self.store, c.loc, lsn, c.epoch).map(|(_, r)| r);
+        };
         match &held.body {
             Body::Mem(r) => Ok((**r).clone()),
             Body::Log(loc) => {
@@ -1463,14 +1563,17 @@ impl Segment {
         let mut lsns = Vec::new();
         let mut bytes = 0;
         let mut more = false;
-        for (lsn, held) in self.log.range(after.next()..) {
-            let len = held.len as usize;
+        let first_cold = self.cold.partition_point(|c| c.lsn <= after);
+        let cold = self.cold[first_cold..].iter().map(|c| (c.lsn, c.len));
+        let hot = self.log.range(after.next()..).map(|(l, h)| (*l, h.len));
+        for (lsn, len) in cold.chain(hot) {
+            let len = len as usize;
             if !lsns.is_empty() && bytes + len > bytes_max {
                 more = true;
                 break;
             }
             bytes += len;
-            lsns.push(*lsn);
+            lsns.push(lsn);
         }
         let mut out = Vec::with_capacity(lsns.len());
         for lsn in lsns {

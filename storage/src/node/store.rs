@@ -1444,7 +1444,7 @@ mod tests {
         assert_eq!(m.records, lsn as usize);
         let per_record = m.index_bytes / m.records;
         assert!(
-            per_record <= 200,
+            per_record <= 120,
             "index costs {per_record} bytes per record"
         );
         drop(st);
