@@ -123,6 +123,8 @@ pub struct NodeMetrics {
     requests: Family<KindLabels, Counter>,
     errors: Family<CodeLabels, Counter>,
     cache_bytes: Gauge<u64, AtomicU64>,
+    segment_index_bytes: Family<PgLabels, Gauge<u64, AtomicU64>>,
+    segment_body_bytes: Family<PgLabels, Gauge<u64, AtomicU64>>,
     cache_hits: Gauge<u64, AtomicU64>,
     cache_misses: Gauge<u64, AtomicU64>,
 }
@@ -214,9 +216,25 @@ impl NodeMetrics {
             "Body and image reads that went to disk since start",
             cache_misses.clone(),
         );
+        let segment_index_bytes = Family::<PgLabels, Gauge<u64, AtomicU64>>::default();
+        registry.register_with_unit(
+            "segment_index",
+            "Estimated bytes of a segment's in-memory index (records, page versions), per protection group",
+            Unit::Bytes,
+            segment_index_bytes.clone(),
+        );
+        let segment_body_bytes = Family::<PgLabels, Gauge<u64, AtomicU64>>::default();
+        registry.register_with_unit(
+            "segment_body",
+            "Bytes of record bodies and images a segment holds in memory (not yet durable, or not taken by the page file)",
+            Unit::Bytes,
+            segment_body_bytes.clone(),
+        );
         NodeMetrics {
             registry,
             cache_bytes,
+            segment_index_bytes,
+            segment_body_bytes,
             cache_hits,
             cache_misses,
             records_received,
@@ -269,6 +287,16 @@ impl NodeMetrics {
         self.cache_bytes.set(bytes);
         self.cache_hits.set(hits);
         self.cache_misses.set(misses);
+    }
+
+    /// Publishes what a segment holds in memory.
+    pub fn segment_memory(&self, pg: PgId, index_bytes: u64, body_bytes: u64) {
+        self.segment_index_bytes
+            .get_or_create(&PgLabels { pg: pg.0 })
+            .set(index_bytes);
+        self.segment_body_bytes
+            .get_or_create(&PgLabels { pg: pg.0 })
+            .set(body_bytes);
     }
 
     /// Counts one request.

@@ -1284,8 +1284,9 @@ impl Segment {
         std::mem::take(&mut self.losses)
     }
 
-    /// What the segment holds in memory (walks the index: for tests and
-    /// occasional accounting, not per request).
+    /// What the segment holds in memory. Walks the records above the horizon
+    /// and the page versions (the compact records below it are counted by
+    /// size): for tests and the maintenance tick, not per request.
     pub fn memory(&self) -> SegmentMemory {
         let mut m = SegmentMemory {
             records: self.log.len() + self.cold.len(),

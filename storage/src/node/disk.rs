@@ -42,8 +42,10 @@ pub const PAGES_FILE: &str = "pages";
 pub const PAGE_SLOT_BYTES: usize = 4 + 8 + 8 + PAGE_SIZE;
 /// Slots one page file holds at most (a 10 GiB segment has 1.3 M pages).
 pub const PAGE_SLOTS_MAX: u32 = u32::MAX / 2;
-/// Bookkeeping a cached item costs beyond its bytes (map and order entries).
-const CACHE_ITEM_OVERHEAD_BYTES: u64 = 128;
+/// Bookkeeping a cached item costs beyond its bytes: its hash-map slot (key
+/// and decoded entry, ~150 bytes), its order entry (~60) and the body's
+/// allocation header.
+const CACHE_ITEM_OVERHEAD_BYTES: u64 = 256;
 
 /// Source of store ids, so cache keys of different segments never collide.
 static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);

@@ -58,6 +58,9 @@ pub(crate) async fn run(node: Arc<Node>, slot: Arc<Slot>) {
                 tracing::debug!(horizon = %st.seg.horizon(), "collected old versions");
             }
             work.after_read(&mut st);
+            let m = st.seg.memory();
+            work.metrics
+                .segment_memory(work.pg, m.index_bytes as u64, m.body_bytes as u64);
             // Cheap pre-check; `compact` decides after trimming.
             file_bytes >= COMPACT_LOG_BYTES_MIN
                 && file_bytes

@@ -145,7 +145,7 @@ pub(crate) struct Slot {
     /// Bytes in the current log file, readable without the `io` lock.
     log_file_bytes: AtomicU64,
     fsync: bool,
-    metrics: Arc<NodeMetrics>,
+    pub metrics: Arc<NodeMetrics>,
 }
 
 impl std::fmt::Debug for Slot {
