@@ -50,6 +50,7 @@ pub(crate) async fn run(node: Arc<Node>, slot: Arc<Slot>) {
         let work = slot.clone();
         let want_compaction = tokio::task::spawn_blocking(move || {
             let mut st = work.state.blocking_lock();
+            work.apply_spills(&mut st);
             let images = st.seg.materialize();
             if images > 0 {
                 tracing::debug!(images, "materialized page images");

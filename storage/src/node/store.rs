@@ -140,6 +140,10 @@ pub(crate) struct Slot {
     io: Mutex<LogIo>,
     /// The segment's files as its body store.
     pub store: Arc<DiskStore>,
+    /// Records the writer made durable, with their places in the log, not
+    /// yet reported to the segment: whoever next holds `state` does (the
+    /// writer does not wait for `state` between batches).
+    spills: std::sync::Mutex<Vec<(Lsn, Epoch, LogLoc)>>,
     durable: watch::Sender<Durable>,
     wake: Notify,
     /// Bytes in the current log file, readable without the `io` lock.
@@ -192,6 +196,7 @@ impl Slot {
             }),
             io: Mutex::new(io),
             store,
+            spills: std::sync::Mutex::new(Vec::new()),
             durable: watch::channel(Durable {
                 seq: 0,
                 scl,
@@ -513,6 +518,7 @@ impl Slot {
         let mut io = self.io.lock().await;
         let (entries, meta, scl, seq) = {
             let mut st = self.state.lock().await;
+            self.apply_spills(&mut st);
             if st.seq == io.written_seq {
                 return Ok(());
             }
@@ -552,22 +558,33 @@ impl Slot {
         let fsync = self.fsync;
         let started = Instant::now();
         let written = buf.len() as u64;
-        tokio::task::spawn_blocking(move || -> io::Result<()> {
-            // Meta first: a new epoch or truncation must be on disk before
-            // any record written under it.
-            if let Some(m) = &disk_meta {
-                format::write_meta(&dir, m, fsync)?;
-            }
-            if !buf.is_empty() {
-                (&*file).write_all(&buf)?;
-                if fsync {
-                    file.sync_data()?;
+        let store = self.store.clone();
+        let spills =
+            tokio::task::spawn_blocking(move || -> io::Result<Vec<(Lsn, Epoch, LogLoc)>> {
+                // Meta first: a new epoch or truncation must be on disk before
+                // any record written under it.
+                if let Some(m) = &disk_meta {
+                    format::write_meta(&dir, m, fsync)?;
                 }
-            }
-            Ok(())
-        })
-        .await
-        .map_err(io::Error::other)??;
+                if !buf.is_empty() {
+                    (&*file).write_all(&buf)?;
+                    if fsync {
+                        file.sync_data()?;
+                    }
+                }
+                // What was just written is what reads want next: keep it warm.
+                let mut spills = Vec::with_capacity(spilled.len());
+                for (i, loc) in spilled {
+                    let LogEntry::Record { record, .. } = &entries[i] else {
+                        unreachable!("only records are listed");
+                    };
+                    spills.push((record.lsn, record.epoch, loc));
+                    store.note_written(loc, &entries[i]);
+                }
+                Ok(spills)
+            })
+            .await
+            .map_err(io::Error::other)??;
         self.metrics.fsync_seconds(started.elapsed().as_secs_f64());
         io.written_seq = seq;
         io.len += written;
@@ -577,19 +594,19 @@ impl Slot {
             d.scl = scl;
         });
         self.metrics.segment_scl(self.pg, scl);
-        // Acks are out; now the bodies leave memory (the `io` lock is still
-        // held, so no compaction moves the file under these locations).
-        if !spilled.is_empty() {
-            let mut st = self.state.lock().await;
-            for (i, loc) in spilled {
-                let LogEntry::Record { record, .. } = &entries[i] else {
-                    unreachable!("only records are listed");
-                };
-                st.seg.spilled(record.lsn, record.epoch, loc);
-                self.store.note_written(loc, &entries[i]);
-            }
-        }
+        // The bodies leave memory when the segment is next locked (the
+        // next batch, maintenance): never a wait between batches.
+        self.spills.lock().expect("spill list").extend(spills);
         Ok(())
+    }
+
+    /// Tells the segment where the records the writer made durable are, so
+    /// their bodies leave memory. Call with `state` held.
+    pub fn apply_spills(&self, st: &mut SegState) {
+        let spills = std::mem::take(&mut *self.spills.lock().expect("spill list"));
+        for (lsn, epoch, loc) in spills {
+            st.seg.spilled(lsn, epoch, loc);
+        }
     }
 
     /// Trims records older than `keep_since_ms` below the horizon and, if
@@ -603,6 +620,8 @@ impl Slot {
         let mut io = self.io.lock().await;
         let (plan, base_pages, durable, queued, seq, scl, horizon, horizon_tail) = {
             let mut st = self.state.lock().await;
+            // Durable records first, so the plan names them by location.
+            self.apply_spills(&mut st);
             // A lost page or a repair image not yet below the horizon would
             // not survive a rewrite (see SegState::repaired); a dirty meta is
             // the writer's to write first.
@@ -1191,7 +1210,11 @@ mod tests {
                             hist.push(next);
                         }
                     }
-                    Op::Flush => slot.flush().await.expect("flush"),
+                    Op::Flush => {
+                        slot.flush().await.expect("flush");
+                        let mut st = slot.state.lock().await;
+                        slot.apply_spills(&mut st);
+                    }
                     Op::Materialize => {
                         slot.state.lock().await.seg.materialize();
                     }
@@ -1277,7 +1300,8 @@ mod tests {
         slot.flush().await.expect("flush");
         let good = pages(&slot, 4).await;
         {
-            let st = slot.state.lock().await;
+            let mut st = slot.state.lock().await;
+            slot.apply_spills(&mut st);
             assert_eq!(
                 st.seg.memory().body_bytes,
                 0,
@@ -1427,6 +1451,7 @@ mod tests {
             }
             slot.flush().await.expect("flush");
             let mut st = slot.state.lock().await;
+            slot.apply_spills(&mut st);
             st.seg.materialize();
             if batch % 20 == 19 {
                 st.seg.collect();
