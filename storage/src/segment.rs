@@ -386,6 +386,91 @@ pub enum PageRead {
     },
 }
 
+/// Page images to coalesce, planned under the segment's lock and built
+/// without it ([`build_images`]); see [`Segment::plan_materialize`].
+#[derive(Debug)]
+pub struct Coalesce {
+    /// The collect's new horizon; `None` for a materialize.
+    target: Option<Lsn>,
+    /// The segment's change count when planned: the plan is dropped if it moved.
+    change: u64,
+    jobs: Vec<Job>,
+}
+
+impl Coalesce {
+    /// Pages planned.
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+    /// True if nothing is planned.
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+}
+
+#[derive(Debug)]
+struct Job {
+    page: PageId,
+    /// The version the image replaces or becomes.
+    at: Lsn,
+    /// Newest first, ending at an image (or the page's first version).
+    chain: Vec<Link>,
+}
+
+#[derive(Debug)]
+enum Link {
+    Image { lsn: Lsn, stored: Stored },
+    Record { lsn: Lsn, epoch: Epoch, body: Body },
+}
+
+/// Builds the images of a plan, reading bodies through `store` (which may
+/// block on disk: call it without the segment's lock). Each image is kept
+/// in the store; on a damaged read the ones made so far are freed.
+pub fn build_images(store: &dyn BodyStore, plan: &Coalesce) -> Result<Vec<Stored>, Lost> {
+    let mut out = Vec::with_capacity(plan.jobs.len());
+    for job in &plan.jobs {
+        match build_one(store, job) {
+            Ok(image) => out.push(match store.put_image(job.page, job.at, &image) {
+                Some(slot) => Stored::Slot(slot),
+                None => Stored::Mem(image),
+            }),
+            Err(lost) => {
+                free_images(store, out.into_iter().map(Version::Image));
+                return Err(lost);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn build_one(store: &dyn BodyStore, job: &Job) -> Result<Bytes, Lost> {
+    let mut base: Option<Bytes> = None;
+    let mut deltas: Vec<RecordBody> = Vec::new();
+    for link in &job.chain {
+        match link {
+            Link::Image { lsn, stored } => base = Some(image_from(store, job.page, *lsn, stored)?),
+            Link::Record { lsn, epoch, body } => {
+                let record = match body {
+                    Body::Mem(r) => (**r).clone(),
+                    Body::Log(loc) => record_from(store, *loc, *lsn, *epoch)?.1,
+                };
+                if record.page != job.page {
+                    tracing::error!(%lsn, page = %job.page, "record read back belongs to another page; treating it as lost");
+                    return Err(Lost::Record(*lsn));
+                }
+                match record.body {
+                    RecordBody::Image(b) => base = Some(b),
+                    body => deltas.push(body),
+                }
+            }
+        }
+    }
+    deltas.reverse();
+    Ok(Bytes::from(
+        reconstruct_page(base.as_deref(), deltas.iter()).into_vec(),
+    ))
+}
+
 /// A version of a page.
 #[derive(Clone, Debug)]
 enum Version {
@@ -494,6 +579,9 @@ pub struct Segment {
     store: Arc<dyn BodyStore>,
     /// Damaged reads handled since [`Segment::take_losses`].
     losses: u64,
+    /// Bumped by every change to versions a [`Coalesce`] plan may cover
+    /// (losses, truncations, repairs, coalescing itself).
+    changes: u64,
 }
 
 /// Rebuilds a segment entry by entry, as a loader reads its log.
@@ -592,6 +680,7 @@ impl Segment {
             pending: Vec::new(),
             store,
             losses: 0,
+            changes: 0,
         }
     }
 
@@ -938,6 +1027,7 @@ impl Segment {
             ));
         }
         let image = Bytes::copy_from_slice(&image);
+        self.changes += 1;
         let stored = self.keep_image(page, lsn, image);
         let versions = self.pages.entry(page).or_default();
         let newer = versions.split_off(&lsn.next());
@@ -953,8 +1043,29 @@ impl Segment {
     /// Returns the number of images made. Images go to the store's page
     /// file; the log keeps the records, so nothing needs persisting.
     pub fn materialize(&mut self) -> usize {
+        let plan = self.plan_materialize();
+        let built = build_images(&*self.store, &plan);
+        self.apply_materialize(plan, built)
+    }
+
+    /// Drops page versions below the minimum read point: each page keeps one
+    /// image as of the new horizon. Returns true if the horizon moved. A
+    /// damaged body found on the way is handled and the horizon stays.
+    pub fn collect(&mut self) -> bool {
+        let Some(plan) = self.plan_collect() else {
+            return false;
+        };
+        let built = build_images(&*self.store, &plan);
+        self.apply_collect(plan, built)
+    }
+
+    /// What [`Segment::materialize`] would coalesce, as index data only: the
+    /// images are built from it with [`build_images`], without the segment
+    /// (so a caller can do the reads outside its lock), then applied with
+    /// [`Segment::apply_materialize`].
+    pub fn plan_materialize(&self) -> Coalesce {
         let scl = self.scl;
-        let mut todo = Vec::new();
+        let mut jobs = Vec::new();
         for (page, versions) in &self.pages {
             if self.lost_pages.contains(page) {
                 continue;
@@ -979,42 +1090,27 @@ impl Segment {
                 deltas += 1;
             }
             if deltas > DELTAS_PER_IMAGE_MAX {
-                todo.push((*page, last.expect("a chain with deltas has a last one")));
+                let at = last.expect("a chain with deltas has a last one");
+                jobs.push(self.job(*page, at, at));
             }
         }
-        let mut made = 0;
-        for (page, lsn) in todo {
-            let image = match self.reconstruct(page, lsn) {
-                Ok(image) => Bytes::from(image.into_vec()),
-                Err(lost) => {
-                    self.note_lost(lost);
-                    continue;
-                }
-            };
-            let stored = self.keep_image(page, lsn, image);
-            let old = self
-                .pages
-                .get_mut(&page)
-                .expect("page listed above")
-                .insert(lsn, Version::Image(stored));
-            free_images(&*self.store, old);
-            made += 1;
+        Coalesce {
+            target: None,
+            change: self.changes,
+            jobs,
         }
-        made
     }
 
-    /// Drops page versions below the minimum read point: each page keeps one
-    /// image as of the new horizon. Returns true if the horizon moved. A
-    /// damaged body found on the way is handled and the horizon stays.
-    pub fn collect(&mut self) -> bool {
+    /// What [`Segment::collect`] would coalesce (see
+    /// [`Segment::plan_materialize`]); `None` if the horizon would not move.
+    pub fn plan_collect(&self) -> Option<Coalesce> {
         let target = self.pgmrpl.min(self.scl).min(self.hint_vdl);
         if target <= self.horizon {
-            return false;
+            return None;
         }
         let mut pages: Vec<PageId> = self.pages.keys().copied().collect();
         pages.sort();
-        // Build every image first: the horizon moves for all pages or none.
-        let mut made: Vec<(PageId, Lsn, Stored)> = Vec::new();
+        let mut jobs = Vec::new();
         for page in pages {
             let versions = self.pages.get(&page).expect("listed");
             let Some((&newest, _)) = versions.range(..=target).next_back() else {
@@ -1024,35 +1120,125 @@ impl Segment {
             if only_one && self.is_image(page, newest) {
                 continue;
             }
-            match self.reconstruct(page, target) {
-                Ok(image) => {
-                    let stored = self.keep_image(page, newest, Bytes::from(image.into_vec()));
-                    made.push((page, newest, stored));
-                }
-                Err(lost) => {
-                    free_images(
-                        &*self.store,
-                        made.into_iter().map(|(_, _, s)| Version::Image(s)),
-                    );
-                    self.note_lost(lost);
-                    return false;
-                }
-            }
+            jobs.push(self.job(page, newest, target));
         }
-        for (page, newest, stored) in made {
-            let versions = self.pages.get_mut(&page).expect("listed");
-            let keep = versions.split_off(&newest.next());
+        Some(Coalesce {
+            target: Some(target),
+            change: self.changes,
+            jobs,
+        })
+    }
+
+    /// Installs the images of a materialize plan, unless the segment changed
+    /// under it (then it is dropped, to be planned again). A damaged body
+    /// found while building is handled here. Returns the images installed.
+    pub fn apply_materialize(&mut self, plan: Coalesce, built: Result<Vec<Stored>, Lost>) -> usize {
+        assert!(
+            plan.target.is_none(),
+            "a collect plan applied as a materialize"
+        );
+        let Some(images) = self.accept_built(&plan, built) else {
+            return 0;
+        };
+        let made = images.len();
+        for (job, stored) in plan.jobs.iter().zip(images) {
+            let old = self
+                .pages
+                .get_mut(&job.page)
+                .expect("page planned")
+                .insert(job.at, Version::Image(stored));
+            free_images(&*self.store, old);
+        }
+        self.changes += 1;
+        made
+    }
+
+    /// Installs the images of a collect plan and moves the horizon, unless
+    /// the segment changed under it. Returns true if the horizon moved.
+    pub fn apply_collect(&mut self, plan: Coalesce, built: Result<Vec<Stored>, Lost>) -> bool {
+        let target = plan
+            .target
+            .expect("a materialize plan applied as a collect");
+        let Some(images) = self.accept_built(&plan, built) else {
+            return false;
+        };
+        assert!(target > self.horizon, "horizon moved under a collect plan");
+        for (job, stored) in plan.jobs.iter().zip(images) {
+            let versions = self.pages.get_mut(&job.page).expect("page planned");
+            let keep = versions.split_off(&job.at.next());
             let dropped = std::mem::replace(versions, keep);
             free_images(&*self.store, dropped.into_values());
-            versions.insert(newest, Version::Image(stored));
+            versions.insert(job.at, Version::Image(stored));
         }
         self.horizon_tail = self
             .last_record_at_or_below(target)
             .unwrap_or(Lsn::ZERO)
             .max(self.horizon_tail);
         self.horizon = target;
+        self.changes += 1;
         self.demote();
         true
+    }
+
+    /// The images of a plan if they may be installed; frees them and handles
+    /// the damage otherwise.
+    fn accept_built(
+        &mut self,
+        plan: &Coalesce,
+        built: Result<Vec<Stored>, Lost>,
+    ) -> Option<Vec<Stored>> {
+        match built {
+            Ok(images) if plan.change == self.changes => {
+                assert_eq!(images.len(), plan.jobs.len(), "one image per job");
+                Some(images)
+            }
+            Ok(images) => {
+                free_images(&*self.store, images.into_iter().map(Version::Image));
+                None
+            }
+            // Damage in a chain that changed since the plan may be a slot
+            // reused under it, not damage: plan again instead.
+            Err(lost) if plan.change == self.changes => {
+                self.note_lost(lost);
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// The chain of `page` to coalesce into an image at `at`, read as of
+    /// `read_at`: versions from the newest at or below `read_at` back to
+    /// the first image.
+    fn job(&self, page: PageId, at: Lsn, read_at: Lsn) -> Job {
+        let mut chain = Vec::new();
+        if let Some(versions) = self.pages.get(&page) {
+            for (lsn, v) in versions.range(..=read_at).rev() {
+                match v {
+                    Version::Image(stored) => {
+                        chain.push(Link::Image {
+                            lsn: *lsn,
+                            stored: stored.clone(),
+                        });
+                        break;
+                    }
+                    Version::Record => {
+                        let held = self
+                            .log
+                            .get(lsn)
+                            .expect("record version without its record");
+                        chain.push(Link::Record {
+                            lsn: *lsn,
+                            epoch: held.epoch,
+                            body: held.body.clone(),
+                        });
+                        if held.image {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        Job { page, at, chain }
     }
 
     /// Drops from the log the records at or below the horizon that arrived
@@ -1185,6 +1371,7 @@ impl Segment {
     /// current): points the index at the new file. Items whose record or
     /// image changed since the plan was taken are left alone.
     pub fn relocate(&mut self, plan: &[Planned], locs: &[LogLoc]) {
+        self.changes += 1;
         assert_eq!(plan.len(), locs.len(), "one location per planned entry");
         for (item, loc) in plan.iter().zip(locs) {
             match item {
@@ -1234,6 +1421,7 @@ impl Segment {
     /// page lost until repaired from a peer.
     pub fn note_lost(&mut self, lost: Lost) {
         self.losses += 1;
+        self.changes += 1;
         match lost {
             Lost::Record(lsn) => {
                 let Some(held) = self.log.remove(&lsn) else {
@@ -1479,6 +1667,7 @@ impl Segment {
     }
 
     fn apply_truncation(&mut self, t: Truncation) {
+        self.changes += 1;
         let doomed: Vec<Lsn> = self
             .log
             .range(t.above.next()..)
