@@ -29,6 +29,9 @@ use sextant_storage::cluster::Cluster;
 use sextant_storage::node::{self, NodeConfig};
 use sextant_storage::types::NodeId;
 
+/// Cache of each of the six storage nodes of `sextant dev`.
+const DEV_STORAGE_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Flags of `sextant dev`.
 #[derive(Args, Debug)]
 pub struct DevArgs {
@@ -96,6 +99,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             gossip_interval: Duration::from_millis(200),
             log_retention: Duration::from_secs(24 * 3600),
             fsync: true,
+            // Six nodes share one process (and usually a laptop): a small
+            // cache each keeps the cluster's memory modest at any data size.
+            cache_bytes: DEV_STORAGE_CACHE_BYTES,
         };
         std::fs::create_dir_all(&config.data_dir)?;
         let handle = node::start(config)

@@ -34,6 +34,22 @@ pub struct StorageArgs {
     /// How long log records are kept after they fall below the GC horizon.
     #[arg(long, env = "SEXTANT_STORAGE_LOG_RETENTION", default_value = "24h", value_parser = humantime::parse_duration)]
     pub log_retention: Duration,
+    /// Memory for record bodies and page images (all segments together), e.g.
+    /// `64MiB`; the rest stays on disk and is read back on demand.
+    #[arg(long, env = "SEXTANT_STORAGE_CACHE_SIZE", default_value = "64MiB", value_parser = parse_cache_size)]
+    pub cache_size: u64,
+}
+
+fn parse_cache_size(s: &str) -> Result<u64, String> {
+    let bytes = sextant_storage::cluster::parse_size(s)?;
+    if !(node::CACHE_BYTES_MIN..=node::CACHE_BYTES_MAX).contains(&bytes) {
+        return Err(format!(
+            "cache size must be between {} and {} bytes",
+            node::CACHE_BYTES_MIN,
+            node::CACHE_BYTES_MAX
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Checks the flags and returns the node's configuration.
@@ -59,6 +75,7 @@ pub fn config(args: StorageArgs) -> anyhow::Result<NodeConfig> {
         gossip_interval: args.gossip_interval,
         log_retention: args.log_retention,
         fsync: true,
+        cache_bytes: args.cache_size,
     })
 }
 

@@ -122,6 +122,11 @@ pub struct NodeMetrics {
     corrupt_entries: Counter,
     requests: Family<KindLabels, Counter>,
     errors: Family<CodeLabels, Counter>,
+    cache_bytes: Gauge<u64, AtomicU64>,
+    segment_index_bytes: Family<PgLabels, Gauge<u64, AtomicU64>>,
+    segment_body_bytes: Family<PgLabels, Gauge<u64, AtomicU64>>,
+    cache_hits: Gauge<u64, AtomicU64>,
+    cache_misses: Gauge<u64, AtomicU64>,
 }
 
 impl std::fmt::Debug for NodeMetrics {
@@ -192,8 +197,46 @@ impl NodeMetrics {
         registry.register("requests", "Requests received, by kind", requests.clone());
         let errors = Family::<CodeLabels, Counter>::default();
         registry.register("errors", "Error replies sent, by code", errors.clone());
+        let cache_bytes = Gauge::<u64, AtomicU64>::default();
+        registry.register_with_unit(
+            "cache",
+            "Bytes of record bodies and page images held in the node's cache",
+            Unit::Bytes,
+            cache_bytes.clone(),
+        );
+        let cache_hits = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "cache_hits",
+            "Body and image reads answered from the cache since start",
+            cache_hits.clone(),
+        );
+        let cache_misses = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "cache_misses",
+            "Body and image reads that went to disk since start",
+            cache_misses.clone(),
+        );
+        let segment_index_bytes = Family::<PgLabels, Gauge<u64, AtomicU64>>::default();
+        registry.register_with_unit(
+            "segment_index",
+            "Estimated bytes of a segment's in-memory index (records, page versions), per protection group",
+            Unit::Bytes,
+            segment_index_bytes.clone(),
+        );
+        let segment_body_bytes = Family::<PgLabels, Gauge<u64, AtomicU64>>::default();
+        registry.register_with_unit(
+            "segment_body",
+            "Bytes of record bodies and images a segment holds in memory (not yet durable, or not taken by the page file)",
+            Unit::Bytes,
+            segment_body_bytes.clone(),
+        );
         NodeMetrics {
             registry,
+            cache_bytes,
+            segment_index_bytes,
+            segment_body_bytes,
+            cache_hits,
+            cache_misses,
             records_received,
             received_bytes,
             fsync_seconds,
@@ -237,6 +280,23 @@ impl NodeMetrics {
     /// Counts damaged entries found on disk.
     pub fn corrupt_entries(&self, n: u64) {
         self.corrupt_entries.inc_by(n);
+    }
+
+    /// Publishes the cache's size and hit counts.
+    pub fn cache(&self, bytes: u64, hits: u64, misses: u64) {
+        self.cache_bytes.set(bytes);
+        self.cache_hits.set(hits);
+        self.cache_misses.set(misses);
+    }
+
+    /// Publishes what a segment holds in memory.
+    pub fn segment_memory(&self, pg: PgId, index_bytes: u64, body_bytes: u64) {
+        self.segment_index_bytes
+            .get_or_create(&PgLabels { pg: pg.0 })
+            .set(index_bytes);
+        self.segment_body_bytes
+            .get_or_create(&PgLabels { pg: pg.0 })
+            .set(body_bytes);
     }
 
     /// Counts one request.

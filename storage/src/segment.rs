@@ -30,8 +30,25 @@
 //! lineage replaces the segment's history, dropping entries it lacks, and an
 //! older lineage adds nothing. Hence every sender of an epoch start sends the
 //! whole lineage (`Adopt`, gossip), never a lone entry.
+//!
+//! # Bodies and images live in a [`BodyStore`]
+//! In memory the segment keeps an *index*: per record its header fields and
+//! where its body is, per page the LSNs of its versions. A body is in memory
+//! ([`Body::Mem`]) only until the caller has made it durable and reports its
+//! place in the log file ([`Segment::spilled`]); from then on it is read back
+//! through the store, which checks the entry's checksums on every read and
+//! may cache it. Coalesced page images (from [`Segment::materialize`],
+//! [`Segment::collect`], [`Segment::repair_page`]) go to the store's page
+//! file. A read that fails (checksum, I/O, an entry that is not the one
+//! expected) is never served: the record is dropped as a hole for gossip to
+//! refill (the SCL steps back below it), an image makes its page *lost*
+//! until repaired from a peer, exactly as for damage found at load time.
+//! With [`InMemory`] (the simulation, unit tests) nothing leaves memory and
+//! the segment does no I/O at all.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -102,6 +119,231 @@ pub enum LogEntry {
     },
 }
 
+/// Where an entry sits in the segment's current log file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LogLoc {
+    /// Log generation the offset is in (a location never crosses a
+    /// compaction: the store refuses a stale one rather than misread).
+    pub generation: u32,
+    /// Length of the whole entry, header included.
+    pub len: u32,
+    /// Byte offset of the entry's header.
+    pub offset: u64,
+}
+
+/// A slot of the store's page file, holding one coalesced page image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ImageSlot(pub u32);
+
+/// Where a page image is kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// In memory (no store behind the segment, or the store could not take it).
+    Mem(Bytes),
+    /// A `Base` entry, or a record entry whose body is an image, in the log.
+    Log(LogLoc),
+    /// A slot of the page file.
+    Slot(ImageSlot),
+}
+
+/// Why the store could not give back what it was asked for.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// The bytes read fail their checksum or do not decode.
+    #[error("corrupt: {0}")]
+    Corrupt(String),
+    /// Reading failed.
+    #[error("read failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Where a segment keeps bodies and images it does not hold in memory. Every
+/// read checks the checksums of what it read; the segment additionally checks
+/// that what came back is the entry it asked for.
+pub trait BodyStore: Send + Sync + fmt::Debug {
+    /// Reads the log entry at `loc`.
+    fn read_entry(&self, loc: LogLoc) -> Result<LogEntry, ReadError>;
+    /// Keeps a page image out of memory; `None` leaves it to the caller to
+    /// keep in memory.
+    fn put_image(&self, page: PageId, lsn: Lsn, image: &Bytes) -> Option<ImageSlot>;
+    /// Reads an image kept with [`BodyStore::put_image`].
+    fn read_image(&self, slot: ImageSlot, page: PageId, lsn: Lsn) -> Result<Bytes, ReadError>;
+    /// The slot is no longer referenced.
+    fn free_image(&self, slot: ImageSlot);
+}
+
+/// A store with no disk behind it: every body and image stays in memory.
+#[derive(Debug, Default)]
+pub struct InMemory;
+
+impl BodyStore for InMemory {
+    fn read_entry(&self, loc: LogLoc) -> Result<LogEntry, ReadError> {
+        Err(ReadError::Corrupt(format!(
+            "no log file behind an in-memory segment (asked for {loc:?})"
+        )))
+    }
+    fn put_image(&self, _page: PageId, _lsn: Lsn, _image: &Bytes) -> Option<ImageSlot> {
+        None
+    }
+    fn read_image(&self, slot: ImageSlot, _page: PageId, _lsn: Lsn) -> Result<Bytes, ReadError> {
+        Err(ReadError::Corrupt(format!(
+            "no page file behind an in-memory segment (asked for {slot:?})"
+        )))
+    }
+    fn free_image(&self, _slot: ImageSlot) {}
+}
+
+/// Something a read found damaged: a record to refetch, or a page image
+/// whose page must be repaired from a peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lost {
+    /// The body of the record at this LSN.
+    Record(Lsn),
+    /// The image of `page` at `lsn`.
+    Image {
+        /// The page.
+        page: PageId,
+        /// The version's LSN.
+        lsn: Lsn,
+    },
+}
+
+/// One item of a compaction: what the new log holds, in order, with bodies
+/// still where they are (read them with [`read_planned`]).
+#[derive(Clone, Debug)]
+pub enum Planned {
+    /// An entry held in memory (horizon, hint, or a record not yet spilled).
+    Entry(LogEntry),
+    /// A page image as of the horizon.
+    Base {
+        /// The page.
+        page: PageId,
+        /// Its version's LSN.
+        lsn: Lsn,
+        /// Where the image is now.
+        image: Stored,
+    },
+    /// A record whose body is in the log file.
+    Record {
+        /// Its LSN.
+        lsn: Lsn,
+        /// Its epoch.
+        epoch: Epoch,
+        /// Where it is now.
+        loc: LogLoc,
+    },
+}
+
+/// Reads the entry a [`Planned`] item stands for.
+pub fn read_planned(store: &dyn BodyStore, item: &Planned) -> Result<LogEntry, Lost> {
+    match item {
+        Planned::Entry(e) => Ok(e.clone()),
+        Planned::Base { page, lsn, image } => Ok(LogEntry::Base {
+            page: *page,
+            lsn: *lsn,
+            image: image_from(store, *page, *lsn, image)?,
+        }),
+        Planned::Record { lsn, epoch, loc } => {
+            let (received_ms, record) = record_from(store, *loc, *lsn, *epoch)?;
+            Ok(LogEntry::Record {
+                received_ms,
+                record,
+            })
+        }
+    }
+}
+
+fn record_from(
+    store: &dyn BodyStore,
+    loc: LogLoc,
+    lsn: Lsn,
+    epoch: Epoch,
+) -> Result<(u64, LogRecord), Lost> {
+    match store.read_entry(loc) {
+        Ok(LogEntry::Record {
+            received_ms,
+            record,
+        }) if record.lsn == lsn && record.epoch == epoch => Ok((received_ms, record)),
+        Ok(other) => {
+            tracing::error!(%lsn, ?loc, found = ?entry_key(&other), "log location holds another entry; treating the record as lost");
+            Err(Lost::Record(lsn))
+        }
+        Err(e) => {
+            tracing::warn!(%lsn, ?loc, "failed to read a record back: {e}; treating it as lost");
+            Err(Lost::Record(lsn))
+        }
+    }
+}
+
+fn image_from(
+    store: &dyn BodyStore,
+    page: PageId,
+    lsn: Lsn,
+    stored: &Stored,
+) -> Result<Bytes, Lost> {
+    let lost = Lost::Image { page, lsn };
+    let read = match stored {
+        Stored::Mem(b) => return Ok(b.clone()),
+        Stored::Slot(slot) => store.read_image(*slot, page, lsn),
+        Stored::Log(loc) => match store.read_entry(*loc) {
+            Ok(LogEntry::Base {
+                page: p,
+                lsn: l,
+                image,
+            }) if p == page && l == lsn => Ok(image),
+            Ok(LogEntry::Record {
+                record:
+                    LogRecord {
+                        lsn: l,
+                        page: p,
+                        body: RecordBody::Image(image),
+                        ..
+                    },
+                ..
+            }) if p == page && l == lsn => Ok(image),
+            Ok(other) => Err(ReadError::Corrupt(format!(
+                "location holds {:?}, not the image of page {page} at {lsn}",
+                entry_key(&other)
+            ))),
+            Err(e) => Err(e),
+        },
+    };
+    match read {
+        Ok(image) if image.len() == PAGE_SIZE => Ok(image),
+        Ok(image) => {
+            tracing::error!(%page, %lsn, len = image.len(), "stored image of the wrong size; treating the page as lost");
+            Err(lost)
+        }
+        Err(e) => {
+            tracing::warn!(%page, %lsn, ?stored, "failed to read a page image back: {e}; treating the page as lost");
+            Err(lost)
+        }
+    }
+}
+
+fn entry_key(e: &LogEntry) -> (&'static str, u64) {
+    match e {
+        LogEntry::Record { record, .. } => ("record", record.lsn.0),
+        LogEntry::Hint { vdl, .. } => ("hint", vdl.0),
+        LogEntry::Horizon { lsn, .. } => ("horizon", lsn.0),
+        LogEntry::Base { page, .. } => ("base", page.0),
+    }
+}
+
+/// What a segment holds in memory, for accounting and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SegmentMemory {
+    /// Records in the index.
+    pub records: usize,
+    /// Page versions in the index.
+    pub versions: usize,
+    /// Bytes of record bodies and images held in memory (not in a store).
+    pub body_bytes: usize,
+    /// Estimated bytes of the index itself.
+    pub index_bytes: usize,
+}
+
 /// Why a segment refused a request.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
@@ -144,16 +386,167 @@ pub enum PageRead {
     },
 }
 
-#[derive(Clone, Debug)]
-enum Version {
-    Delta(RecordBody),
-    Image(Bytes),
+/// Page images to coalesce, planned under the segment's lock and built
+/// without it ([`build_images`]); see [`Segment::plan_materialize`].
+#[derive(Debug)]
+pub struct Coalesce {
+    /// The collect's new horizon; `None` for a materialize.
+    target: Option<Lsn>,
+    /// The segment's change count when planned: the plan is dropped if it moved.
+    change: u64,
+    jobs: Vec<Job>,
 }
 
+impl Coalesce {
+    /// Pages planned.
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+    /// True if nothing is planned.
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+}
+
+#[derive(Debug)]
+struct Job {
+    page: PageId,
+    /// The version the image replaces or becomes.
+    at: Lsn,
+    /// Newest first, ending at an image (or the page's first version).
+    chain: Vec<Link>,
+}
+
+#[derive(Debug)]
+enum Link {
+    Image { lsn: Lsn, stored: Stored },
+    Record { lsn: Lsn, epoch: Epoch, body: Body },
+}
+
+/// Builds the images of a plan, reading bodies through `store` (which may
+/// block on disk: call it without the segment's lock). Each image is kept
+/// in the store; on a damaged read the ones made so far are freed.
+pub fn build_images(store: &dyn BodyStore, plan: &Coalesce) -> Result<Vec<Stored>, Lost> {
+    let mut out = Vec::with_capacity(plan.jobs.len());
+    for job in &plan.jobs {
+        match build_one(store, job) {
+            Ok(image) => out.push(match store.put_image(job.page, job.at, &image) {
+                Some(slot) => Stored::Slot(slot),
+                None => Stored::Mem(image),
+            }),
+            Err(lost) => {
+                free_images(store, out.into_iter().map(Version::Image));
+                return Err(lost);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn build_one(store: &dyn BodyStore, job: &Job) -> Result<Bytes, Lost> {
+    let mut base: Option<Bytes> = None;
+    let mut deltas: Vec<RecordBody> = Vec::new();
+    for link in &job.chain {
+        match link {
+            Link::Image { lsn, stored } => base = Some(image_from(store, job.page, *lsn, stored)?),
+            Link::Record { lsn, epoch, body } => {
+                let record = match body {
+                    Body::Mem(r) => (**r).clone(),
+                    Body::Log(loc) => record_from(store, *loc, *lsn, *epoch)?.1,
+                };
+                if record.page != job.page {
+                    tracing::error!(%lsn, page = %job.page, "record read back belongs to another page; treating it as lost");
+                    return Err(Lost::Record(*lsn));
+                }
+                match record.body {
+                    RecordBody::Image(b) => base = Some(b),
+                    body => deltas.push(body),
+                }
+            }
+        }
+    }
+    deltas.reverse();
+    Ok(Bytes::from(
+        reconstruct_page(base.as_deref(), deltas.iter()).into_vec(),
+    ))
+}
+
+/// A version of a page.
+#[derive(Clone, Debug)]
+enum Version {
+    /// The body of the log record at this LSN (held in `Segment::log`): a
+    /// delta, or an image if the record carries one.
+    Record,
+    /// A page image kept apart from the record index.
+    Image(Stored),
+}
+
+/// Where a held record's body is.
+#[derive(Clone, Debug)]
+enum Body {
+    /// Not yet durable (or no store behind the segment).
+    Mem(Box<LogRecord>),
+    /// In the log file.
+    Log(LogLoc),
+}
+
+/// A record in the index: what the segment decides with, and where its body is.
 #[derive(Clone, Debug)]
 struct Held {
     received_ms: u64,
-    record: LogRecord,
+    epoch: Epoch,
+    page: PageId,
+    pg_prev_lsn: Lsn,
+    /// Encoded length of the record.
+    len: u32,
+    /// The body is a full page image.
+    image: bool,
+    body: Body,
+}
+
+impl Held {
+    fn of(record: LogRecord, received_ms: u64, loc: Option<LogLoc>) -> Held {
+        Held {
+            received_ms,
+            epoch: record.epoch,
+            page: record.page,
+            pg_prev_lsn: record.pg_prev_lsn,
+            len: u32::try_from(record.encoded_len())
+                .expect("records are bounded by RECORD_BYTES_MAX"),
+            image: matches!(record.body, RecordBody::Image(_)),
+            body: match loc {
+                Some(loc) => Body::Log(loc),
+                None => Body::Mem(Box::new(record)),
+            },
+        }
+    }
+}
+
+/// A record at or below the GC horizon whose body is on disk. Reads no
+/// longer need it (its page versions were folded into images); it is kept
+/// for the retention window only, so peers can catch up and compaction can
+/// carry it. Hence the smallest entry that still finds and checks it.
+#[derive(Clone, Copy, Debug)]
+struct Cold {
+    lsn: Lsn,
+    epoch: Epoch,
+    received_ms: u64,
+    /// Encoded length of the record.
+    len: u32,
+    loc: LogLoc,
+}
+
+/// Copies a record's body out of whatever buffer it was decoded from (a
+/// network frame holds many records: keeping a slice would keep it all).
+fn detach(mut r: LogRecord) -> LogRecord {
+    r.body = match r.body {
+        RecordBody::Delta { offset, bytes } => RecordBody::Delta {
+            offset,
+            bytes: Bytes::copy_from_slice(&bytes),
+        },
+        RecordBody::Image(b) => RecordBody::Image(Bytes::copy_from_slice(&b)),
+    };
+    r
 }
 
 /// A segment replica's state. See the module docs.
@@ -164,6 +557,10 @@ pub struct Segment {
     history: Vec<Truncation>,
     meta_dirty: bool,
     log: BTreeMap<Lsn, Held>,
+    /// Records demoted from `log` (see [`Cold`]), ascending, all below every
+    /// key of `log`.
+    cold: Vec<Cold>,
+    /// Bytes of the records in `log` and `cold`.
     log_bytes: u64,
     scl: Lsn,
     hint_vdl: Lsn,
@@ -179,11 +576,89 @@ pub struct Segment {
     /// Pages repaired from a peer: versions below their LSN are gone.
     page_horizon: HashMap<PageId, Lsn>,
     pending: Vec<LogEntry>,
+    store: Arc<dyn BodyStore>,
+    /// Damaged reads handled since [`Segment::take_losses`].
+    losses: u64,
+    /// Bumped by every change to versions a [`Coalesce`] plan may cover
+    /// (losses, truncations, repairs, coalescing itself).
+    changes: u64,
+}
+
+/// Rebuilds a segment entry by entry, as a loader reads its log.
+#[derive(Debug)]
+pub struct Restore {
+    seg: Segment,
+}
+
+impl Restore {
+    /// Starts from the durable meta; bodies at a location are read through `store`.
+    pub fn new(durable: DurableMeta, store: Arc<dyn BodyStore>) -> Restore {
+        let mut seg = Segment::create_with_store(durable.meta, durable.epoch, store);
+        seg.history = durable.history;
+        seg.meta_dirty = false;
+        Restore { seg }
+    }
+
+    /// Replays one entry that survived, in file order. With a location, only
+    /// the index is kept: the body stays in the file.
+    pub fn push(&mut self, entry: LogEntry, loc: Option<LogLoc>) {
+        let seg = &mut self.seg;
+        match entry {
+            LogEntry::Record {
+                received_ms,
+                record,
+            } => {
+                // Validity is rechecked: the history may have grown after
+                // the record was written (a truncation logged in meta).
+                if seg.is_valid(&record) {
+                    let lsn = record.lsn;
+                    seg.insert(lsn, Held::of(record, received_ms, loc));
+                }
+            }
+            LogEntry::Hint { vdl, tail } => seg.note_hint(vdl, tail),
+            LogEntry::Horizon { lsn, tail } => {
+                seg.horizon = lsn;
+                seg.horizon_tail = tail;
+                seg.scl = seg.scl.max(lsn);
+            }
+            LogEntry::Base { page, lsn, image } => {
+                assert_eq!(image.len(), PAGE_SIZE, "base image of the wrong size");
+                let stored = match loc {
+                    Some(loc) => Stored::Log(loc),
+                    None => Stored::Mem(image),
+                };
+                seg.pages
+                    .entry(page)
+                    .or_default()
+                    .insert(lsn, Version::Image(stored));
+            }
+        }
+    }
+
+    /// The rebuilt segment. `lost_pages` are pages whose `Base` entry failed
+    /// its checksum; they stay unreadable until [`Segment::repair_page`].
+    pub fn finish(self, lost_pages: impl IntoIterator<Item = PageId>) -> Segment {
+        let mut seg = self.seg;
+        seg.lost_pages.extend(lost_pages);
+        seg.pending.clear();
+        seg.advance_scl();
+        seg.demote();
+        seg
+    }
 }
 
 impl Segment {
-    /// A new, empty segment.
+    /// A new, empty segment that keeps everything in memory.
     pub fn create(meta: SegmentMeta, epoch: Epoch) -> Segment {
+        Segment::create_with_store(meta, epoch, Arc::new(InMemory))
+    }
+
+    /// A new, empty segment whose spilled bodies and images live in `store`.
+    pub fn create_with_store(
+        meta: SegmentMeta,
+        epoch: Epoch,
+        store: Arc<dyn BodyStore>,
+    ) -> Segment {
         assert!(meta.pages_per_pg > 0);
         Segment {
             meta,
@@ -191,6 +666,7 @@ impl Segment {
             history: Vec::new(),
             meta_dirty: true,
             log: BTreeMap::new(),
+            cold: Vec::new(),
             log_bytes: 0,
             scl: Lsn::ZERO,
             hint_vdl: Lsn::ZERO,
@@ -202,51 +678,26 @@ impl Segment {
             lost_pages: BTreeSet::new(),
             page_horizon: HashMap::new(),
             pending: Vec::new(),
+            store,
+            losses: 0,
+            changes: 0,
         }
     }
 
-    /// Rebuilds a segment from its durable meta and the log entries that
-    /// survived (in file order). `lost_pages` are pages whose `Base` entry
-    /// failed its checksum; they stay unreadable until [`Segment::repair_page`].
+    /// Rebuilds an in-memory segment from its durable meta and the log
+    /// entries that survived (in file order). `lost_pages` are pages whose
+    /// `Base` entry failed its checksum; they stay unreadable until
+    /// [`Segment::repair_page`].
     pub fn restore(
         durable: DurableMeta,
         entries: impl IntoIterator<Item = LogEntry>,
         lost_pages: impl IntoIterator<Item = PageId>,
     ) -> Segment {
-        let mut seg = Segment::create(durable.meta, durable.epoch);
-        seg.history = durable.history;
-        seg.meta_dirty = false;
-        for entry in entries {
-            match entry {
-                LogEntry::Record {
-                    received_ms,
-                    record,
-                } => {
-                    // Validity is rechecked: the history may have grown after
-                    // the record was written (a truncation logged in meta).
-                    if seg.is_valid(&record) {
-                        seg.insert(record, received_ms);
-                    }
-                }
-                LogEntry::Hint { vdl, tail } => seg.note_hint(vdl, tail),
-                LogEntry::Horizon { lsn, tail } => {
-                    seg.horizon = lsn;
-                    seg.horizon_tail = tail;
-                    seg.scl = seg.scl.max(lsn);
-                }
-                LogEntry::Base { page, lsn, image } => {
-                    assert_eq!(image.len(), PAGE_SIZE, "base image of the wrong size");
-                    seg.pages
-                        .entry(page)
-                        .or_default()
-                        .insert(lsn, Version::Image(image));
-                }
-            }
+        let mut r = Restore::new(durable, Arc::new(InMemory));
+        for e in entries {
+            r.push(e, None);
         }
-        seg.lost_pages.extend(lost_pages);
-        seg.pending.clear();
-        seg.advance_scl();
-        seg
+        r.finish(lost_pages)
     }
 
     /// Identity of the segment.
@@ -275,6 +726,7 @@ impl Segment {
             .keys()
             .next_back()
             .copied()
+            .or(self.cold.last().map(|c| c.lsn))
             .unwrap_or(self.horizon_tail)
     }
     /// Highest VDL heard of.
@@ -287,7 +739,7 @@ impl Segment {
     }
     /// Records held in the log.
     pub fn record_count(&self) -> usize {
-        self.log.len()
+        self.log.len() + self.cold.len()
     }
     /// Bytes of records held in the log.
     pub fn log_bytes(&self) -> u64 {
@@ -483,8 +935,9 @@ impl Segment {
         Ok(())
     }
 
-    /// Serves a page read at `lsn`.
-    pub fn get_page(&self, page: PageId, lsn: Lsn) -> Result<PageRead, SegmentError> {
+    /// Serves a page read at `lsn`. A damaged body found on the way is
+    /// handled (see the module docs) and the read answers `NotYet`.
+    pub fn get_page(&mut self, page: PageId, lsn: Lsn) -> Result<PageRead, SegmentError> {
         self.check_page(page)?;
         if lsn > self.scl || self.lost_pages.contains(&page) {
             return Ok(PageRead::NotYet { scl: self.scl });
@@ -495,32 +948,33 @@ impl Segment {
         if lsn < horizon {
             return Ok(PageRead::TooOld { horizon });
         }
-        Ok(PageRead::Page(Bytes::from(
-            self.reconstruct(page, lsn).into_vec(),
-        )))
+        match self.reconstruct(page, lsn) {
+            Ok(image) => Ok(PageRead::Page(Bytes::from(image.into_vec()))),
+            Err(lost) => {
+                self.note_lost(lost);
+                Ok(PageRead::NotYet { scl: self.scl })
+            }
+        }
     }
 
     /// Recovery step 2: records above `after` (at most about `bytes_max` of
     /// them), the PG's tail at `min(after, scl)`, and whether more remain.
-    pub fn read_log(&self, after: Lsn, bytes_max: usize) -> (Lsn, Vec<LogRecord>, bool) {
+    pub fn read_log(&mut self, after: Lsn, bytes_max: usize) -> (Lsn, Vec<LogRecord>, bool) {
+        let (records, more) = self.records_after(after, bytes_max);
         let bound = after.min(self.scl);
         let tail = self
-            .log
-            .range(..=bound)
-            .next_back()
-            .map(|(l, _)| *l)
+            .last_record_at_or_below(bound)
             .unwrap_or(Lsn::ZERO)
             .max(if self.horizon <= bound {
                 self.horizon_tail
             } else {
                 Lsn::ZERO
             });
-        let (records, more) = self.records_after(after, bytes_max);
         (tail, records, more)
     }
 
     /// Answers a peer's gossip pull: records above its SCL.
-    pub fn gossip_reply(&self, peer_scl: Lsn) -> (Vec<LogRecord>, bool) {
+    pub fn gossip_reply(&mut self, peer_scl: Lsn) -> (Vec<LogRecord>, bool) {
         self.records_after(peer_scl, GOSSIP_BYTES_MAX)
     }
 
@@ -572,77 +1026,219 @@ impl Segment {
                 "repair image of the wrong size or above the SCL".into(),
             ));
         }
+        let image = Bytes::copy_from_slice(&image);
+        self.changes += 1;
+        let stored = self.keep_image(page, lsn, image);
         let versions = self.pages.entry(page).or_default();
         let newer = versions.split_off(&lsn.next());
-        *versions = newer;
-        versions.insert(lsn, Version::Image(image));
+        let older = std::mem::replace(versions, newer);
+        free_images(&*self.store, older.into_values());
+        versions.insert(lsn, Version::Image(stored));
         self.page_horizon.insert(page, lsn);
         self.lost_pages.remove(&page);
         Ok(())
     }
 
     /// Coalesces long delta chains at or below the SCL into page images.
-    /// Returns the number of images made. Images live in memory; the log
-    /// keeps the records, so nothing needs persisting.
+    /// Returns the number of images made. Images go to the store's page
+    /// file; the log keeps the records, so nothing needs persisting.
     pub fn materialize(&mut self) -> usize {
+        let plan = self.plan_materialize();
+        let built = build_images(&*self.store, &plan);
+        self.apply_materialize(plan, built)
+    }
+
+    /// Drops page versions below the minimum read point: each page keeps one
+    /// image as of the new horizon. Returns true if the horizon moved. A
+    /// damaged body found on the way is handled and the horizon stays.
+    pub fn collect(&mut self) -> bool {
+        let Some(plan) = self.plan_collect() else {
+            return false;
+        };
+        let built = build_images(&*self.store, &plan);
+        self.apply_collect(plan, built)
+    }
+
+    /// What [`Segment::materialize`] would coalesce, as index data only: the
+    /// images are built from it with [`build_images`], without the segment
+    /// (so a caller can do the reads outside its lock), then applied with
+    /// [`Segment::apply_materialize`].
+    pub fn plan_materialize(&self) -> Coalesce {
         let scl = self.scl;
-        let mut todo = Vec::new();
+        let mut jobs = Vec::new();
         for (page, versions) in &self.pages {
+            if self.lost_pages.contains(page) {
+                continue;
+            }
             let mut deltas = 0;
             let mut last = None;
             for (lsn, v) in versions.range(..=scl).rev() {
-                if matches!(v, Version::Image(_)) {
+                let delta = match v {
+                    Version::Image(_) => false,
+                    Version::Record => {
+                        !self
+                            .log
+                            .get(lsn)
+                            .expect("record version without its record")
+                            .image
+                    }
+                };
+                if !delta {
                     break;
                 }
                 last.get_or_insert(*lsn);
                 deltas += 1;
             }
             if deltas > DELTAS_PER_IMAGE_MAX {
-                todo.push((*page, last.expect("a chain with deltas has a last one")));
+                let at = last.expect("a chain with deltas has a last one");
+                jobs.push(self.job(*page, at, at));
             }
         }
-        for (page, lsn) in &todo {
-            let image = Bytes::from(self.reconstruct(*page, *lsn).into_vec());
-            self.pages
-                .get_mut(page)
-                .expect("page listed above")
-                .insert(*lsn, Version::Image(image));
+        Coalesce {
+            target: None,
+            change: self.changes,
+            jobs,
         }
-        todo.len()
     }
 
-    /// Drops page versions below the minimum read point: each page keeps one
-    /// image as of the new horizon. Returns true if the horizon moved.
-    pub fn collect(&mut self) -> bool {
+    /// What [`Segment::collect`] would coalesce (see
+    /// [`Segment::plan_materialize`]); `None` if the horizon would not move.
+    pub fn plan_collect(&self) -> Option<Coalesce> {
         let target = self.pgmrpl.min(self.scl).min(self.hint_vdl);
         if target <= self.horizon {
-            return false;
+            return None;
         }
-        let pages: Vec<PageId> = self.pages.keys().copied().collect();
+        let mut pages: Vec<PageId> = self.pages.keys().copied().collect();
+        pages.sort();
+        let mut jobs = Vec::new();
         for page in pages {
             let versions = self.pages.get(&page).expect("listed");
             let Some((&newest, _)) = versions.range(..=target).next_back() else {
                 continue;
             };
             let only_one = versions.range(..=target).nth(1).is_none();
-            if only_one && matches!(versions.get(&newest), Some(Version::Image(_))) {
+            if only_one && self.is_image(page, newest) {
                 continue;
             }
-            let image = Bytes::from(self.reconstruct(page, target).into_vec());
-            let versions = self.pages.get_mut(&page).expect("listed");
-            let keep = versions.split_off(&newest.next());
-            *versions = keep;
-            versions.insert(newest, Version::Image(image));
+            jobs.push(self.job(page, newest, target));
+        }
+        Some(Coalesce {
+            target: Some(target),
+            change: self.changes,
+            jobs,
+        })
+    }
+
+    /// Installs the images of a materialize plan, unless the segment changed
+    /// under it (then it is dropped, to be planned again). A damaged body
+    /// found while building is handled here. Returns the images installed.
+    pub fn apply_materialize(&mut self, plan: Coalesce, built: Result<Vec<Stored>, Lost>) -> usize {
+        assert!(
+            plan.target.is_none(),
+            "a collect plan applied as a materialize"
+        );
+        let Some(images) = self.accept_built(&plan, built) else {
+            return 0;
+        };
+        let made = images.len();
+        for (job, stored) in plan.jobs.iter().zip(images) {
+            let old = self
+                .pages
+                .get_mut(&job.page)
+                .expect("page planned")
+                .insert(job.at, Version::Image(stored));
+            free_images(&*self.store, old);
+        }
+        self.changes += 1;
+        made
+    }
+
+    /// Installs the images of a collect plan and moves the horizon, unless
+    /// the segment changed under it. Returns true if the horizon moved.
+    pub fn apply_collect(&mut self, plan: Coalesce, built: Result<Vec<Stored>, Lost>) -> bool {
+        let target = plan
+            .target
+            .expect("a materialize plan applied as a collect");
+        let Some(images) = self.accept_built(&plan, built) else {
+            return false;
+        };
+        assert!(target > self.horizon, "horizon moved under a collect plan");
+        for (job, stored) in plan.jobs.iter().zip(images) {
+            let versions = self.pages.get_mut(&job.page).expect("page planned");
+            let keep = versions.split_off(&job.at.next());
+            let dropped = std::mem::replace(versions, keep);
+            free_images(&*self.store, dropped.into_values());
+            versions.insert(job.at, Version::Image(stored));
         }
         self.horizon_tail = self
-            .log
-            .range(..=target)
-            .next_back()
-            .map(|(l, _)| *l)
+            .last_record_at_or_below(target)
             .unwrap_or(Lsn::ZERO)
             .max(self.horizon_tail);
         self.horizon = target;
+        self.changes += 1;
+        self.demote();
         true
+    }
+
+    /// The images of a plan if they may be installed; frees them and handles
+    /// the damage otherwise.
+    fn accept_built(
+        &mut self,
+        plan: &Coalesce,
+        built: Result<Vec<Stored>, Lost>,
+    ) -> Option<Vec<Stored>> {
+        match built {
+            Ok(images) if plan.change == self.changes => {
+                assert_eq!(images.len(), plan.jobs.len(), "one image per job");
+                Some(images)
+            }
+            Ok(images) => {
+                free_images(&*self.store, images.into_iter().map(Version::Image));
+                None
+            }
+            // Damage in a chain that changed since the plan may be a slot
+            // reused under it, not damage: plan again instead.
+            Err(lost) if plan.change == self.changes => {
+                self.note_lost(lost);
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// The chain of `page` to coalesce into an image at `at`, read as of
+    /// `read_at`: versions from the newest at or below `read_at` back to
+    /// the first image.
+    fn job(&self, page: PageId, at: Lsn, read_at: Lsn) -> Job {
+        let mut chain = Vec::new();
+        if let Some(versions) = self.pages.get(&page) {
+            for (lsn, v) in versions.range(..=read_at).rev() {
+                match v {
+                    Version::Image(stored) => {
+                        chain.push(Link::Image {
+                            lsn: *lsn,
+                            stored: stored.clone(),
+                        });
+                        break;
+                    }
+                    Version::Record => {
+                        let held = self
+                            .log
+                            .get(lsn)
+                            .expect("record version without its record");
+                        chain.push(Link::Record {
+                            lsn: *lsn,
+                            epoch: held.epoch,
+                            body: held.body.clone(),
+                        });
+                        if held.image {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        Job { page, at, chain }
     }
 
     /// Drops from the log the records at or below the horizon that arrived
@@ -655,48 +1251,257 @@ impl Segment {
             .filter(|(_, h)| h.received_ms < keep_since_ms)
             .map(|(l, _)| *l)
             .collect();
+        let cold_before = self.cold.len();
+        let mut cold_bytes = 0u64;
+        self.cold.retain(|c| {
+            let keep = c.received_ms >= keep_since_ms;
+            if !keep {
+                cold_bytes += u64::from(c.len);
+            }
+            keep
+        });
+        self.log_bytes -= cold_bytes;
+        let trimmed_cold = cold_before - self.cold.len();
         for lsn in &candidates {
             let held = self.log.remove(lsn).expect("listed");
-            self.log_bytes -= held.record.encoded_len() as u64;
+            self.log_bytes -= u64::from(held.len);
+            // A page whose one version at the horizon is this record's image
+            // keeps the image, now apart from the record.
+            if let Some(versions) = self.pages.get_mut(&held.page) {
+                if let Some(v @ Version::Record) = versions.get_mut(lsn) {
+                    assert!(
+                        held.image,
+                        "delta {lsn} of page {} below the horizon",
+                        held.page
+                    );
+                    *v = Version::Image(match held.body {
+                        Body::Log(loc) => Stored::Log(loc),
+                        Body::Mem(r) => match r.body {
+                            RecordBody::Image(b) => Stored::Mem(b),
+                            RecordBody::Delta { .. } => unreachable!("checked above"),
+                        },
+                    });
+                }
+            }
         }
-        candidates.len()
+        candidates.len() + trimmed_cold
     }
 
-    /// Every entry a compacted log needs to rebuild this segment: the horizon,
-    /// each page's image there, the hint, and the records still held.
-    pub fn snapshot(&self) -> Vec<LogEntry> {
-        let mut out = vec![LogEntry::Horizon {
+    /// What a compacted log needs to rebuild this segment, in order: the
+    /// horizon, each page's image there, the hint, and the records still
+    /// held; bodies stay where they are. Only the index is walked.
+    pub fn compaction_plan(&self) -> Vec<Planned> {
+        let mut out = vec![Planned::Entry(LogEntry::Horizon {
             lsn: self.horizon,
             tail: self.horizon_tail,
-        }];
+        })];
         let mut pages: Vec<_> = self.pages.iter().collect();
         pages.sort_by_key(|(p, _)| **p);
         for (page, versions) in pages {
-            if let Some((lsn, Version::Image(image))) = versions.range(..=self.horizon).next_back()
-            {
-                out.push(LogEntry::Base {
+            match versions.range(..=self.horizon).next_back() {
+                Some((lsn, Version::Image(image))) => out.push(Planned::Base {
                     page: *page,
                     lsn: *lsn,
                     image: image.clone(),
-                });
-            } else {
-                debug_assert!(
-                    versions.range(..=self.horizon).next().is_none(),
-                    "page {page} has deltas below the horizon without an image"
-                );
+                }),
+                Some((lsn, Version::Record)) => {
+                    let held = self
+                        .log
+                        .get(lsn)
+                        .expect("record version without its record");
+                    assert!(held.image, "delta {lsn} of page {page} below the horizon");
+                    out.push(Planned::Base {
+                        page: *page,
+                        lsn: *lsn,
+                        image: match &held.body {
+                            Body::Log(loc) => Stored::Log(*loc),
+                            Body::Mem(r) => match &r.body {
+                                RecordBody::Image(b) => Stored::Mem(b.clone()),
+                                RecordBody::Delta { .. } => unreachable!("checked above"),
+                            },
+                        },
+                    });
+                }
+                None => {}
             }
         }
-        out.push(LogEntry::Hint {
+        out.push(Planned::Entry(LogEntry::Hint {
             vdl: self.hint_vdl,
             tail: self.hint_tail,
-        });
-        for held in self.log.values() {
-            out.push(LogEntry::Record {
-                received_ms: held.received_ms,
-                record: held.record.clone(),
+        }));
+        for c in &self.cold {
+            out.push(Planned::Record {
+                lsn: c.lsn,
+                epoch: c.epoch,
+                loc: c.loc,
+            });
+        }
+        for (lsn, held) in &self.log {
+            out.push(match &held.body {
+                Body::Mem(r) => Planned::Entry(LogEntry::Record {
+                    received_ms: held.received_ms,
+                    record: (**r).clone(),
+                }),
+                Body::Log(loc) => Planned::Record {
+                    lsn: *lsn,
+                    epoch: held.epoch,
+                    loc: *loc,
+                },
             });
         }
         out
+    }
+
+    /// Every entry a compacted log needs to rebuild this segment (the
+    /// [`Segment::compaction_plan`] with bodies read back). A damaged body
+    /// is handled and left out.
+    pub fn snapshot(&mut self) -> Vec<LogEntry> {
+        let plan = self.compaction_plan();
+        let mut out = Vec::with_capacity(plan.len());
+        for item in &plan {
+            match read_planned(&*self.store, item) {
+                Ok(e) => out.push(e),
+                Err(lost) => self.note_lost(lost),
+            }
+        }
+        out
+    }
+
+    /// After a compaction wrote `plan[i]` at `locs[i]` in the new log (now
+    /// current): points the index at the new file. Items whose record or
+    /// image changed since the plan was taken are left alone.
+    pub fn relocate(&mut self, plan: &[Planned], locs: &[LogLoc]) {
+        self.changes += 1;
+        assert_eq!(plan.len(), locs.len(), "one location per planned entry");
+        for (item, loc) in plan.iter().zip(locs) {
+            match item {
+                Planned::Record { lsn, epoch, .. }
+                | Planned::Entry(LogEntry::Record {
+                    record: LogRecord { lsn, epoch, .. },
+                    ..
+                }) => {
+                    if let Some(held) = self.log.get_mut(lsn) {
+                        if held.epoch == *epoch {
+                            held.body = Body::Log(*loc);
+                        }
+                    } else if let Ok(i) = self.cold.binary_search_by_key(lsn, |c| c.lsn) {
+                        if self.cold[i].epoch == *epoch {
+                            self.cold[i].loc = *loc;
+                        }
+                    }
+                }
+                Planned::Base { page, lsn, image } => {
+                    let Some(v) = self.pages.get_mut(page).and_then(|vs| vs.get_mut(lsn)) else {
+                        continue;
+                    };
+                    if let Version::Image(now) = v {
+                        if now == image {
+                            let old = std::mem::replace(now, Stored::Log(*loc));
+                            free_images(&*self.store, Some(Version::Image(old)));
+                        }
+                    }
+                }
+                Planned::Entry(_) => {}
+            }
+        }
+    }
+
+    /// The caller made the record at `lsn` durable at `loc`: its body leaves
+    /// memory. Ignored if the record is gone or another one took its place.
+    pub fn spilled(&mut self, lsn: Lsn, epoch: Epoch, loc: LogLoc) {
+        if let Some(held) = self.log.get_mut(&lsn) {
+            if held.epoch == epoch && matches!(held.body, Body::Mem(_)) {
+                held.body = Body::Log(loc);
+            }
+        }
+    }
+
+    /// Handles something a read found damaged: a record becomes a hole (the
+    /// SCL steps back below it until gossip refills it), an image makes its
+    /// page lost until repaired from a peer.
+    pub fn note_lost(&mut self, lost: Lost) {
+        self.losses += 1;
+        self.changes += 1;
+        match lost {
+            Lost::Record(lsn) => {
+                let Some(held) = self.log.remove(&lsn) else {
+                    // Below the horizon: only peers and compaction wanted it.
+                    if let Ok(i) = self.cold.binary_search_by_key(&lsn, |c| c.lsn) {
+                        let c = self.cold.remove(i);
+                        self.log_bytes -= u64::from(c.len);
+                        tracing::warn!(%lsn, "retained record body lost below the horizon; dropping it");
+                    }
+                    return;
+                };
+                self.log_bytes -= u64::from(held.len);
+                if let Some(versions) = self.pages.get_mut(&held.page) {
+                    if matches!(versions.get(&lsn), Some(Version::Record)) {
+                        versions.remove(&lsn);
+                        // At or below the horizon that was the page's one
+                        // image there: nothing else can stand in for it.
+                        if lsn <= self.horizon {
+                            self.lost_pages.insert(held.page);
+                        }
+                    }
+                }
+                // Below the horizon it was only kept for peers; above, this
+                // replica no longer holds everything up to its SCL.
+                if lsn > self.horizon && self.scl >= lsn {
+                    self.scl = Lsn(lsn.0 - 1).max(self.horizon);
+                }
+                tracing::warn!(%lsn, page = %held.page, scl = %self.scl, "record body lost; gossip will refill it");
+            }
+            Lost::Image { page, lsn } => {
+                if let Some(versions) = self.pages.get_mut(&page) {
+                    if let Some(Version::Image(_)) = versions.get(&lsn) {
+                        let old = versions.remove(&lsn);
+                        free_images(&*self.store, old);
+                        if self.log.get(&lsn).is_some_and(|h| h.page == page) {
+                            versions.insert(lsn, Version::Record);
+                        }
+                    }
+                }
+                self.lost_pages.insert(page);
+                tracing::warn!(%page, %lsn, "page image lost; the page is unreadable until repaired from a peer");
+            }
+        }
+    }
+
+    /// Damaged reads handled since the last call.
+    pub fn take_losses(&mut self) -> u64 {
+        std::mem::take(&mut self.losses)
+    }
+
+    /// What the segment holds in memory. Walks the records above the horizon
+    /// and the page versions (the compact records below it are counted by
+    /// size): for tests and the maintenance tick, not per request.
+    pub fn memory(&self) -> SegmentMemory {
+        let mut m = SegmentMemory {
+            records: self.log.len() + self.cold.len(),
+            ..SegmentMemory::default()
+        };
+        for held in self.log.values() {
+            if let Body::Mem(r) = &held.body {
+                m.body_bytes += r.body.len();
+            }
+        }
+        for versions in self.pages.values() {
+            m.versions += versions.len();
+            for v in versions.values() {
+                if let Version::Image(Stored::Mem(b)) = v {
+                    m.body_bytes += b.len();
+                }
+            }
+        }
+        // BTreeMap nodes hold up to 11 entries and are at least half full.
+        let per_record = std::mem::size_of::<(Lsn, Held)>() * 3 / 2;
+        let per_version = std::mem::size_of::<(Lsn, Version)>() * 3 / 2;
+        let per_page = std::mem::size_of::<(PageId, BTreeMap<Lsn, Version>)>() * 2;
+        m.index_bytes = self.log.len() * per_record
+            + self.cold.capacity() * std::mem::size_of::<Cold>()
+            + m.versions * per_version
+            + self.pages.len() * per_page;
+        m
     }
 
     /// Pages of this PG that have any version.
@@ -755,37 +1560,103 @@ impl Segment {
             return;
         }
         if let Some(held) = self.log.get(&r.lsn) {
-            if held.record != r {
+            if held.epoch != r.epoch || held.page != r.page {
                 // Two valid records at one LSN cannot exist: recovery allocates
                 // above every LSN it saw and voids what it did not keep.
-                tracing::error!(lsn = %r.lsn, held_epoch = %held.record.epoch, new_epoch = %r.epoch,
+                tracing::error!(lsn = %r.lsn, held_epoch = %held.epoch, new_epoch = %r.epoch,
                     "conflicting records at one LSN; keeping the one held");
             }
             return;
         }
+        let r = detach(r);
         self.pending.push(LogEntry::Record {
             received_ms: now_ms,
             record: r.clone(),
         });
-        self.insert(r, now_ms);
+        let lsn = r.lsn;
+        self.insert(lsn, Held::of(r, now_ms, None));
     }
 
-    fn insert(&mut self, r: LogRecord, received_ms: u64) {
-        if r.lsn > self.horizon {
-            let version = match &r.body {
-                RecordBody::Image(b) => Version::Image(b.clone()),
-                body => Version::Delta(body.clone()),
-            };
-            self.pages.entry(r.page).or_default().insert(r.lsn, version);
+    fn insert(&mut self, lsn: Lsn, held: Held) {
+        if lsn > self.horizon {
+            let old = self
+                .pages
+                .entry(held.page)
+                .or_default()
+                .insert(lsn, Version::Record);
+            free_images(&*self.store, old);
         }
-        self.log_bytes += r.encoded_len() as u64;
-        self.log.insert(
-            r.lsn,
-            Held {
-                received_ms,
-                record: r,
-            },
-        );
+        self.log_bytes += u64::from(held.len);
+        if let Some(old) = self.log.insert(lsn, held) {
+            self.log_bytes -= u64::from(old.len);
+        }
+    }
+
+    /// Moves spilled records at or below the horizon from the front of `log`
+    /// to `cold`. A page whose one version there is such a record's image
+    /// keeps the image, now by location.
+    fn demote(&mut self) {
+        while let Some(entry) = self.log.first_entry() {
+            if *entry.key() > self.horizon || !matches!(entry.get().body, Body::Log(_)) {
+                break;
+            }
+            let (lsn, held) = entry.remove_entry();
+            let Body::Log(loc) = held.body else {
+                unreachable!("checked above");
+            };
+            if let Some(v @ Version::Record) = self
+                .pages
+                .get_mut(&held.page)
+                .and_then(|vs| vs.get_mut(&lsn))
+            {
+                assert!(
+                    held.image,
+                    "delta {lsn} of page {} below the horizon",
+                    held.page
+                );
+                *v = Version::Image(Stored::Log(loc));
+            }
+            assert!(
+                self.cold.last().is_none_or(|c| c.lsn < lsn),
+                "cold records out of order at {lsn}"
+            );
+            self.cold.push(Cold {
+                lsn,
+                epoch: held.epoch,
+                received_ms: held.received_ms,
+                len: held.len,
+                loc,
+            });
+        }
+    }
+
+    /// The highest record held at or below `bound`.
+    fn last_record_at_or_below(&self, bound: Lsn) -> Option<Lsn> {
+        self.log
+            .range(..=bound)
+            .next_back()
+            .map(|(l, _)| *l)
+            .or_else(|| {
+                let n = self.cold.partition_point(|c| c.lsn <= bound);
+                n.checked_sub(1).map(|i| self.cold[i].lsn)
+            })
+    }
+
+    /// Keeps a new page image: in the store if it takes it, else in memory.
+    fn keep_image(&self, page: PageId, lsn: Lsn, image: Bytes) -> Stored {
+        match self.store.put_image(page, lsn, &image) {
+            Some(slot) => Stored::Slot(slot),
+            None => Stored::Mem(image),
+        }
+    }
+
+    /// True if the version of `page` at `lsn` is a full image.
+    fn is_image(&self, page: PageId, lsn: Lsn) -> bool {
+        match self.pages.get(&page).and_then(|vs| vs.get(&lsn)) {
+            Some(Version::Image(_)) => true,
+            Some(Version::Record) => self.log.get(&lsn).is_some_and(|h| h.image),
+            None => false,
+        }
     }
 
     fn note_hint(&mut self, vdl: Lsn, tail: Lsn) {
@@ -796,31 +1667,31 @@ impl Segment {
     }
 
     fn apply_truncation(&mut self, t: Truncation) {
+        self.changes += 1;
         let doomed: Vec<Lsn> = self
             .log
             .range(t.above.next()..)
-            .filter(|(_, h)| h.record.epoch < t.epoch)
+            .filter(|(_, h)| h.epoch < t.epoch)
             .map(|(l, _)| *l)
             .collect();
         for lsn in doomed {
             let held = self.log.remove(&lsn).expect("listed");
-            self.log_bytes -= held.record.encoded_len() as u64;
+            self.log_bytes -= u64::from(held.len);
         }
         // Page versions above the truncation point may include voided records
         // (directly or folded into an image): rebuild them from the log.
+        let mut above: HashMap<PageId, Vec<Lsn>> = HashMap::new();
+        for (lsn, held) in self.log.range(t.above.next()..) {
+            above.entry(held.page).or_default().push(*lsn);
+        }
         for (page, versions) in self.pages.iter_mut() {
             if versions.range(t.above.next()..).next().is_none() {
                 continue;
             }
-            versions.split_off(&t.above.next());
-            for (lsn, held) in self.log.range(t.above.next()..) {
-                if held.record.page == *page {
-                    let v = match &held.record.body {
-                        RecordBody::Image(b) => Version::Image(b.clone()),
-                        body => Version::Delta(body.clone()),
-                    };
-                    versions.insert(*lsn, v);
-                }
+            let dropped = versions.split_off(&t.above.next());
+            free_images(&*self.store, dropped.into_values());
+            for lsn in above.get(page).into_iter().flatten() {
+                versions.insert(*lsn, Version::Record);
             }
         }
         if self.scl > t.above {
@@ -829,10 +1700,7 @@ impl Segment {
         if self.hint_vdl > t.above {
             self.hint_vdl = t.above;
             self.hint_tail = self
-                .log
-                .range(..=t.above)
-                .next_back()
-                .map(|(l, _)| *l)
+                .last_record_at_or_below(t.above)
                 .unwrap_or(self.horizon_tail);
         }
     }
@@ -841,7 +1709,7 @@ impl Segment {
         loop {
             let mut moved = false;
             while let Some((lsn, held)) = self.log.range(self.scl.next()..).next() {
-                if held.record.pg_prev_lsn <= self.scl {
+                if held.pg_prev_lsn <= self.scl {
                     self.scl = *lsn;
                     moved = true;
                 } else {
@@ -858,36 +1726,89 @@ impl Segment {
         }
     }
 
-    fn records_after(&self, after: Lsn, bytes_max: usize) -> (Vec<LogRecord>, bool) {
-        let mut out = Vec::new();
-        let mut bytes = 0;
-        for held in self.log.range(after.next()..).map(|(_, h)| h) {
-            if !out.is_empty() && bytes + held.record.encoded_len() > bytes_max {
-                return (out, true);
+    /// The record at `lsn` (which the index holds), read back if spilled.
+    fn record(&self, lsn: Lsn) -> Result<LogRecord, Lost> {
+        let Some(held) = self.log.get(&lsn) else {
+            let i = self
+                .cold
+                .binary_search_by_key(&lsn, |c| c.lsn)
+                .expect("caller checked the index");
+            let c = self.cold[i];
+            return record_from(&*self.store, c.loc, lsn, c.epoch).map(|(_, r)| r);
+        };
+        match &held.body {
+            Body::Mem(r) => Ok((**r).clone()),
+            Body::Log(loc) => {
+                let (_, r) = record_from(&*self.store, *loc, lsn, held.epoch)?;
+                if r.page != held.page || r.pg_prev_lsn != held.pg_prev_lsn {
+                    tracing::error!(%lsn, "record read back differs from its index entry; treating it as lost");
+                    return Err(Lost::Record(lsn));
+                }
+                Ok(r)
             }
-            bytes += held.record.encoded_len();
-            out.push(held.record.clone());
         }
-        (out, false)
     }
 
-    fn reconstruct(&self, page: PageId, lsn: Lsn) -> Box<[u8]> {
+    fn records_after(&mut self, after: Lsn, bytes_max: usize) -> (Vec<LogRecord>, bool) {
+        let mut lsns = Vec::new();
+        let mut bytes = 0;
+        let mut more = false;
+        let first_cold = self.cold.partition_point(|c| c.lsn <= after);
+        let cold = self.cold[first_cold..].iter().map(|c| (c.lsn, c.len));
+        let hot = self.log.range(after.next()..).map(|(l, h)| (*l, h.len));
+        for (lsn, len) in cold.chain(hot) {
+            let len = len as usize;
+            if !lsns.is_empty() && bytes + len > bytes_max {
+                more = true;
+                break;
+            }
+            bytes += len;
+            lsns.push(lsn);
+        }
+        let mut out = Vec::with_capacity(lsns.len());
+        for lsn in lsns {
+            match self.record(lsn) {
+                Ok(r) => out.push(r),
+                // Not served: the record is now a hole here, and the peer
+                // gets it from another replica.
+                Err(lost) => self.note_lost(lost),
+            }
+        }
+        (out, more)
+    }
+
+    fn reconstruct(&self, page: PageId, lsn: Lsn) -> Result<Box<[u8]>, Lost> {
         let Some(versions) = self.pages.get(&page) else {
-            return vec![0u8; PAGE_SIZE].into_boxed_slice();
+            return Ok(vec![0u8; PAGE_SIZE].into_boxed_slice());
         };
-        let mut chain: Vec<&RecordBody> = Vec::new();
-        let mut base: Option<&[u8]> = None;
-        for (_, v) in versions.range(..=lsn).rev() {
+        let mut chain: Vec<RecordBody> = Vec::new();
+        let mut base: Option<Bytes> = None;
+        for (at, v) in versions.range(..=lsn).rev() {
             match v {
-                Version::Image(img) => {
-                    base = Some(img);
+                Version::Image(stored) => {
+                    base = Some(image_from(&*self.store, page, *at, stored)?);
                     break;
                 }
-                Version::Delta(body) => chain.push(body),
+                Version::Record => match self.record(*at)?.body {
+                    RecordBody::Image(img) => {
+                        base = Some(img);
+                        break;
+                    }
+                    body => chain.push(body),
+                },
             }
         }
         chain.reverse();
-        reconstruct_page(base, chain)
+        Ok(reconstruct_page(base.as_deref(), chain.iter()))
+    }
+}
+
+/// Returns the page-file slots of dropped versions to the store.
+fn free_images(store: &dyn BodyStore, dropped: impl IntoIterator<Item = Version>) {
+    for v in dropped {
+        if let Version::Image(Stored::Slot(slot)) = v {
+            store.free_image(slot);
+        }
     }
 }
 
@@ -1066,7 +1987,7 @@ mod tests {
         )
         .unwrap();
         let entries = s.take_pending();
-        let r = Segment::restore(s.durable_meta(), entries, []);
+        let mut r = Segment::restore(s.durable_meta(), entries, []);
         assert_eq!(r.scl(), s.scl());
         for p in 0..PAGES {
             assert_eq!(r.get_page(PageId(p), Lsn(2)), s.get_page(PageId(p), Lsn(2)));

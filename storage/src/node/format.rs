@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use crate::segment::{DurableMeta, LogEntry, SegmentMeta};
+use crate::segment::{DurableMeta, LogEntry, LogLoc, SegmentMeta};
 use crate::types::{Epoch, LogRecord, Lsn, NodeId, PageId, PgId, PAGE_SIZE, RECORD_BYTES_MAX};
 use crate::wire::{Replica, Truncation, HISTORY_MAX, REPLICAS_MAX, STRING_BYTES_MAX};
 
@@ -248,8 +248,7 @@ fn parse_header(b: &[u8]) -> HeaderParse {
 
 /// Decodes a payload whose checksum matched. `None` if its fields contradict
 /// the header or each other (possible only for a forged or buggy entry).
-fn decode_payload(h: &EntryHeader, payload: &[u8]) -> Option<LogEntry> {
-    let mut p = Bytes::copy_from_slice(payload);
+fn decode_payload(h: &EntryHeader, mut p: Bytes) -> Option<LogEntry> {
     match h.kind {
         KIND_RECORD => {
             if p.len() < 8 {
@@ -304,11 +303,9 @@ pub struct Damage {
     pub what: &'static str,
 }
 
-/// What a scan of a log file found.
+/// What a scan of a log file found, besides its entries.
 #[derive(Debug, Default)]
-pub struct LogScan {
-    /// Entries that passed every check, in file order.
-    pub entries: Vec<LogEntry>,
+pub struct ScanSummary {
     /// Pages whose `Base` entry was damaged but whose header named them.
     pub lost_bases: Vec<PageId>,
     /// Damaged entries skipped (the scan went on after each).
@@ -318,33 +315,107 @@ pub struct LogScan {
     pub valid_len: u64,
 }
 
-fn find_next_header(data: &[u8], from: usize) -> Option<usize> {
+/// What a scan of a log held in memory found.
+#[derive(Debug, Default)]
+pub struct LogScan {
+    /// Entries that passed every check, in file order.
+    pub entries: Vec<LogEntry>,
+    /// Pages whose `Base` entry was damaged but whose header named them.
+    pub lost_bases: Vec<PageId>,
+    /// Damaged entries skipped (the scan went on after each).
+    pub damaged: Vec<Damage>,
+    /// See [`ScanSummary::valid_len`].
+    pub valid_len: u64,
+}
+
+/// Bytes a scan reads from a file at once.
+const SCAN_WINDOW_BYTES: usize = 1024 * 1024;
+const _: () = assert!(SCAN_WINDOW_BYTES >= ENTRY_HEADER_BYTES + ENTRY_PAYLOAD_MAX);
+
+/// Random access to the bytes of a log, for the scanner.
+trait Source {
+    fn len(&self) -> u64;
+    /// Up to `n` bytes from `pos`; fewer only at the end.
+    fn bytes(&mut self, pos: u64, n: usize) -> io::Result<&[u8]>;
+}
+
+impl Source for &[u8] {
+    fn len(&self) -> u64 {
+        <[u8]>::len(self) as u64
+    }
+    fn bytes(&mut self, pos: u64, n: usize) -> io::Result<&[u8]> {
+        let start = (pos as usize).min(<[u8]>::len(self));
+        let end = start.saturating_add(n).min(<[u8]>::len(self));
+        Ok(&self[start..end])
+    }
+}
+
+/// A file read through a window, so scanning a log of any size holds at most
+/// [`SCAN_WINDOW_BYTES`] of it.
+struct FileSource<'a> {
+    file: &'a File,
+    len: u64,
+    buf: Vec<u8>,
+    start: u64,
+}
+
+impl Source for FileSource<'_> {
+    fn len(&self) -> u64 {
+        self.len
+    }
+    fn bytes(&mut self, pos: u64, n: usize) -> io::Result<&[u8]> {
+        use std::os::unix::fs::FileExt;
+        let want_end = pos.saturating_add(n as u64).min(self.len);
+        let have_end = self.start + self.buf.len() as u64;
+        if pos < self.start || want_end > have_end {
+            let read = (self.len.saturating_sub(pos)).min(SCAN_WINDOW_BYTES.max(n) as u64) as usize;
+            self.buf.resize(read, 0);
+            self.file.read_exact_at(&mut self.buf, pos)?;
+            self.start = pos;
+        }
+        let from = (pos - self.start) as usize;
+        let to = (want_end.max(pos) - self.start) as usize;
+        Ok(&self.buf[from..to])
+    }
+}
+
+fn find_next_header(src: &mut dyn Source, from: u64) -> io::Result<Option<u64>> {
     let magic = ENTRY_MAGIC.to_be_bytes();
+    let len = src.len();
     let mut at = from;
-    while at + ENTRY_HEADER_BYTES <= data.len() {
-        let rel = data[at..].windows(4).position(|w| w == magic)?;
-        at += rel;
-        if let HeaderParse::Ok(_) = parse_header(&data[at..]) {
-            return Some(at);
+    while at + ENTRY_HEADER_BYTES as u64 <= len {
+        let window = src.bytes(at, SCAN_WINDOW_BYTES)?;
+        let Some(rel) = window.windows(4).position(|w| w == magic) else {
+            // The last three bytes may start a magic that continues beyond.
+            at += (window.len() as u64).saturating_sub(3).max(1);
+            continue;
+        };
+        at += rel as u64;
+        if let HeaderParse::Ok(_) = parse_header(src.bytes(at, ENTRY_HEADER_BYTES)?) {
+            return Ok(Some(at));
         }
         at += 1;
     }
-    None
+    Ok(None)
 }
 
-/// Reads every entry it can from the bytes of a log file. Never panics.
-pub fn scan_log(data: &[u8]) -> LogScan {
-    let mut scan = LogScan::default();
-    let mut pos = 0usize;
-    while pos < data.len() {
-        let header = match parse_header(&data[pos..]) {
+fn scan(
+    src: &mut dyn Source,
+    generation: u32,
+    found: &mut dyn FnMut(LogEntry, LogLoc),
+) -> io::Result<ScanSummary> {
+    let mut scan = ScanSummary::default();
+    let len = src.len();
+    let mut pos = 0u64;
+    while pos < len {
+        let header = match parse_header(src.bytes(pos, ENTRY_HEADER_BYTES)?) {
             HeaderParse::Ok(h) => h,
             HeaderParse::Incomplete => break,
-            HeaderParse::Bad => match find_next_header(data, pos + 1) {
+            HeaderParse::Bad => match find_next_header(src, pos + 1)? {
                 Some(next) => {
                     scan.damaged.push(Damage {
-                        offset: pos as u64,
-                        len: (next - pos) as u64,
+                        offset: pos,
+                        len: next - pos,
                         what: "bad entry header",
                     });
                     pos = next;
@@ -355,34 +426,127 @@ pub fn scan_log(data: &[u8]) -> LogScan {
                 None => break,
             },
         };
-        let end = pos + ENTRY_HEADER_BYTES + header.len;
-        if end > data.len() {
+        let end = pos + (ENTRY_HEADER_BYTES + header.len) as u64;
+        if end > len {
             // A whole header but a short payload: the last write was torn.
             break;
         }
-        let payload = &data[pos + ENTRY_HEADER_BYTES..end];
+        let payload = src.bytes(pos + ENTRY_HEADER_BYTES as u64, header.len)?;
         let decoded = if crc32c::crc32c(payload) != header.payload_crc {
             Err("payload checksum mismatch")
         } else {
-            decode_payload(&header, payload).ok_or("payload fields invalid")
+            decode_payload(&header, Bytes::copy_from_slice(payload)).ok_or("payload fields invalid")
         };
         match decoded {
-            Ok(entry) => scan.entries.push(entry),
+            Ok(entry) => found(
+                entry,
+                LogLoc {
+                    generation,
+                    len: u32::try_from(end - pos).expect("bounded by ENTRY_PAYLOAD_MAX"),
+                    offset: pos,
+                },
+            ),
             Err(what) => {
                 if header.kind == KIND_BASE {
                     scan.lost_bases.push(PageId(header.key));
                 }
                 scan.damaged.push(Damage {
-                    offset: pos as u64,
-                    len: (end - pos) as u64,
+                    offset: pos,
+                    len: end - pos,
                     what,
                 });
             }
         }
         pos = end;
-        scan.valid_len = pos as u64;
+        scan.valid_len = pos;
     }
-    scan
+    Ok(scan)
+}
+
+/// Reads every entry it can from the bytes of a log file. Never panics.
+pub fn scan_log(data: &[u8]) -> LogScan {
+    let mut entries = Vec::new();
+    let mut src = data;
+    let s = scan(&mut src, 0, &mut |e, _| entries.push(e)).expect("a slice never fails to read");
+    LogScan {
+        entries,
+        lost_bases: s.lost_bases,
+        damaged: s.damaged,
+        valid_len: s.valid_len,
+    }
+}
+
+/// Scans a log file through a bounded window, handing each valid entry and
+/// its location (in `generation`) to `found`. Never panics on bad data.
+pub fn scan_log_file(
+    file: &File,
+    generation: u32,
+    found: &mut dyn FnMut(LogEntry, LogLoc),
+) -> io::Result<ScanSummary> {
+    let len = file.metadata()?.len();
+    let mut src = FileSource {
+        file,
+        len,
+        buf: Vec::new(),
+        start: 0,
+    };
+    scan(&mut src, generation, found)
+}
+
+/// Why one entry could not be read back.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EntryReadError {
+    /// Reading failed.
+    #[error("read {len} bytes at {offset}: {source}")]
+    Io {
+        /// Offset asked for.
+        offset: u64,
+        /// Length asked for.
+        len: u32,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The bytes are not a valid entry of that length.
+    #[error("entry at {offset} is damaged: {what}")]
+    Damaged {
+        /// Offset asked for.
+        offset: u64,
+        /// What was wrong.
+        what: &'static str,
+    },
+}
+
+/// Reads and checks (both checksums, the fields) the entry at `loc`.
+pub fn read_entry_at(file: &File, loc: LogLoc) -> Result<LogEntry, EntryReadError> {
+    use std::os::unix::fs::FileExt;
+    let damaged = |what| EntryReadError::Damaged {
+        offset: loc.offset,
+        what,
+    };
+    let len = loc.len as usize;
+    if !(ENTRY_HEADER_BYTES..=ENTRY_HEADER_BYTES + ENTRY_PAYLOAD_MAX).contains(&len) {
+        return Err(damaged("length out of range"));
+    }
+    let mut buf = vec![0u8; len];
+    file.read_exact_at(&mut buf, loc.offset)
+        .map_err(|source| EntryReadError::Io {
+            offset: loc.offset,
+            len: loc.len,
+            source,
+        })?;
+    let header = match parse_header(&buf) {
+        HeaderParse::Ok(h) => h,
+        HeaderParse::Incomplete | HeaderParse::Bad => return Err(damaged("bad entry header")),
+    };
+    if ENTRY_HEADER_BYTES + header.len != len {
+        return Err(damaged("entry length differs from its location"));
+    }
+    if crc32c::crc32c(&buf[ENTRY_HEADER_BYTES..]) != header.payload_crc {
+        return Err(damaged("payload checksum mismatch"));
+    }
+    let payload = Bytes::from(buf).slice(ENTRY_HEADER_BYTES..);
+    decode_payload(&header, payload).ok_or_else(|| damaged("payload fields invalid"))
 }
 
 // ---------------------------------------------------------------------------
@@ -627,9 +791,14 @@ pub fn read_meta(dir: &Path) -> io::Result<Result<DiskMeta, MetaError>> {
     Ok(decode_meta(&fs::read(&path)?))
 }
 
-/// Opens a log file for appending, creating it if needed.
+/// Opens a log file for appending (and reading back by location), creating
+/// it if needed.
 pub fn open_log_for_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+    OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .open(path)
 }
 
 /// Path of `log.<generation>` in `dir`.

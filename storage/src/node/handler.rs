@@ -3,7 +3,8 @@
 //!
 //! Requests that change a segment apply under its lock, then wait for the
 //! group-commit writer ([`super::store`]); their replies carry the durable
-//! SCL. Reads are served from memory. Replies that report state to recovery
+//! SCL. Reads are served from the segment's index, with bodies from memory,
+//! the node's cache or the segment's files ([`super::disk`]). Replies that report state to recovery
 //! (`EpochSet`, `Log`, `Segments`) wait until what they report is durable,
 //! so recovery never counts on a record this node could still lose.
 
@@ -236,12 +237,13 @@ async fn create_segment(
         ));
     }
     let dir = node.config.data_dir.join(segment_dir_name(pg));
-    let (fsync, metrics) = (node.config.fsync, node.metrics.clone());
-    let created =
-        tokio::task::spawn_blocking(move || Slot::create_blocking(dir, meta, fsync, metrics))
-            .await
-            .map_err(std::io::Error::other)
-            .and_then(|r| r);
+    let (fsync, metrics, cache) = (node.config.fsync, node.metrics.clone(), node.cache.clone());
+    let created = tokio::task::spawn_blocking(move || {
+        Slot::create_blocking(dir, meta, fsync, metrics, cache)
+    })
+    .await
+    .map_err(std::io::Error::other)
+    .and_then(|r| r);
     match created {
         Ok(slot) => {
             node.add_slot(slot);
@@ -327,8 +329,10 @@ async fn set_epoch(node: &Arc<Node>, pg: PgId, epoch: Epoch) -> Reply {
 
 async fn get_page(node: &Arc<Node>, pg: PgId, page: PageId, lsn: Lsn) -> Reply {
     let slot = slot(node, pg)?;
-    let st = slot.state.lock().await;
-    match st.seg.get_page(page, lsn) {
+    let mut st = slot.state.lock().await;
+    let read = st.seg.get_page(page, lsn);
+    slot.after_read(&mut st);
+    match read {
         Ok(PageRead::Page(image)) => Ok(Message::Page { lsn, image }),
         Ok(PageRead::NotYet { scl }) => Ok(Message::NotYet { scl }),
         Ok(PageRead::TooOld { horizon }) => Ok(Message::TooOld { horizon }),
@@ -339,8 +343,9 @@ async fn get_page(node: &Arc<Node>, pg: PgId, page: PageId, lsn: Lsn) -> Reply {
 async fn read_log(node: &Arc<Node>, pg: PgId, after: Lsn, bytes_max: u32) -> Reply {
     let slot = slot(node, pg)?;
     let bytes_max = (bytes_max as usize).min(GOSSIP_BYTES_MAX);
-    let st = slot.state.lock().await;
+    let mut st = slot.state.lock().await;
     let (tail, records, more) = st.seg.read_log(after, bytes_max);
+    slot.after_read(&mut st);
     let scl = st.seg.scl();
     // Wait until everything read is durable here before reporting it.
     slot.commit(st).await.ok_or_else(|| stopped(pg))?;
@@ -354,8 +359,9 @@ async fn read_log(node: &Arc<Node>, pg: PgId, after: Lsn, bytes_max: u32) -> Rep
 
 async fn gossip_pull(node: &Arc<Node>, pg: PgId, peer_scl: Lsn) -> Reply {
     let slot = slot(node, pg)?;
-    let st = slot.state.lock().await;
+    let mut st = slot.state.lock().await;
     let (records, more) = st.seg.gossip_reply(peer_scl);
+    slot.after_read(&mut st);
     let (hint_vdl, hint_tail) = st.seg.hint();
     Ok(Message::GossipPush {
         history: st.seg.history().to_vec(),

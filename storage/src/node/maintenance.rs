@@ -6,15 +6,18 @@
 //! minimum read point when the writer's `pgmrpl` moved past the horizon
 //! ([`crate::segment::Segment::collect`]), and, when the log file has grown
 //! well past the live data, lets [`super::store::Slot::compact`] trim records
-//! older than the retention window and rewrite the log. The in-memory work
-//! runs on a blocking thread so a big segment never stalls the runtime's
-//! workers.
+//! older than the retention window and rewrite the log. The work runs on a
+//! blocking thread so a big segment never stalls the runtime's workers, and
+//! coalescing holds the segment lock only to plan and to install: the reads
+//! and page-file writes that build the images happen without it (measured:
+//! building them under the lock cut commit throughput by a third).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::node::store::Slot;
 use crate::node::{now_ms, until_shutdown, Node};
+use crate::segment::build_images;
 use crate::types::PAGE_SIZE_U64;
 
 /// Maintenance runs once per this many gossip intervals.
@@ -44,17 +47,41 @@ pub(crate) async fn run(node: Arc<Node>, slot: Arc<Slot>) {
         if slot.durable().stopped {
             return;
         }
+        let c = node.cache.stats();
+        node.metrics.cache(c.bytes, c.hits, c.misses);
         let file_bytes = slot.log_file_bytes();
         let work = slot.clone();
         let want_compaction = tokio::task::spawn_blocking(move || {
+            // Plans are taken under the segment lock, images built (reads,
+            // page-file writes) without it, and installed under it again:
+            // appends and reads never wait for coalescing I/O.
             let mut st = work.state.blocking_lock();
-            let images = st.seg.materialize();
+            work.apply_spills(&mut st);
+            let plan = st.seg.plan_materialize();
+            work.store.pin_slots();
+            drop(st);
+            let built = build_images(&*work.store, &plan);
+            let mut st = work.state.blocking_lock();
+            let images = st.seg.apply_materialize(plan, built);
             if images > 0 {
                 tracing::debug!(images, "materialized page images");
             }
-            if st.pgmrpl_seen > st.seg.horizon() && st.seg.collect() {
-                tracing::debug!(horizon = %st.seg.horizon(), "collected old versions");
+            let plan = (st.pgmrpl_seen > st.seg.horizon())
+                .then(|| st.seg.plan_collect())
+                .flatten();
+            if let Some(plan) = plan {
+                drop(st);
+                let built = build_images(&*work.store, &plan);
+                st = work.state.blocking_lock();
+                if st.seg.apply_collect(plan, built) {
+                    tracing::debug!(horizon = %st.seg.horizon(), "collected old versions");
+                }
             }
+            work.store.unpin_slots();
+            work.after_read(&mut st);
+            let m = st.seg.memory();
+            work.metrics
+                .segment_memory(work.pg, m.index_bytes as u64, m.body_bytes as u64);
             // Cheap pre-check; `compact` decides after trimming.
             file_bytes >= COMPACT_LOG_BYTES_MIN
                 && file_bytes

@@ -28,6 +28,7 @@
 //! logs (older than `log_retention` and below the GC horizon) cannot be filled
 //! by gossip; that needs whole-segment copy (repair and membership, DESIGN §2).
 
+pub mod disk;
 pub mod format;
 mod gossip;
 mod handler;
@@ -67,6 +68,12 @@ pub const LOG_RETENTION_MAX: Duration = Duration::from_secs(366 * 24 * 3600);
 /// Segments one node hosts at most. Bounds tasks, open files and the size of
 /// a `Segments` reply.
 pub const SEGMENTS_PER_NODE_MAX: usize = 4096;
+/// Default bytes of record bodies and page images a node caches in memory.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// Smallest cache accepted: a few pages, enough for one chain.
+pub const CACHE_BYTES_MIN: u64 = 256 * 1024;
+/// Largest cache accepted.
+pub const CACHE_BYTES_MAX: u64 = 1 << 40;
 /// How long `start` waits for a node of this process that was stopped to let
 /// go of the same data directory.
 const DATA_DIR_RELEASE_WAIT: Duration = Duration::from_secs(10);
@@ -90,6 +97,9 @@ pub struct NodeConfig {
     pub log_retention: Duration,
     /// Fsync before acknowledging. `false` only for benchmarks that say so.
     pub fsync: bool,
+    /// Bytes of record bodies and page images kept in memory, for all the
+    /// node's segments together; the rest is read back from disk.
+    pub cache_bytes: u64,
 }
 
 impl NodeConfig {
@@ -109,6 +119,7 @@ impl NodeConfig {
             gossip_interval: DEFAULT_GOSSIP_INTERVAL,
             log_retention: DEFAULT_LOG_RETENTION,
             fsync: true,
+            cache_bytes: DEFAULT_CACHE_BYTES,
         }
     }
 
@@ -128,6 +139,12 @@ impl NodeConfig {
             return bad(format!(
                 "log_retention {:?} above {LOG_RETENTION_MAX:?}",
                 self.log_retention
+            ));
+        }
+        if !(CACHE_BYTES_MIN..=CACHE_BYTES_MAX).contains(&self.cache_bytes) {
+            return bad(format!(
+                "cache_bytes {} outside {CACHE_BYTES_MIN}..={CACHE_BYTES_MAX}",
+                self.cache_bytes
             ));
         }
         if self.data_dir.as_os_str().is_empty() {
@@ -243,6 +260,8 @@ impl Drop for DirLease {
 pub(crate) struct Node {
     pub config: NodeConfig,
     pub metrics: Arc<NodeMetrics>,
+    /// Bodies and images in memory, for all segments.
+    pub cache: Arc<disk::Cache>,
     pub segments: RwLock<BTreeMap<PgId, Arc<Slot>>>,
     /// Segments found on disk but refused (damaged meta), with the reason.
     /// They are never served nor recreated over: a human must look.
@@ -344,8 +363,9 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     let lease = DirLease::acquire(data_dir.clone()).await?;
     let metrics = Arc::new(NodeMetrics::new());
     let node_id = config.node_id;
+    let cache = Arc::new(disk::Cache::new(config.cache_bytes));
 
-    let (slots, refused) = load_segments(&data_dir, config.fsync, metrics.clone())
+    let (slots, refused) = load_segments(&data_dir, config.fsync, metrics.clone(), cache.clone())
         .instrument(tracing::info_span!("load", %node_id))
         .await
         .map_err(|source| NodeError::DataDir {
@@ -382,6 +402,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     let node = Arc::new(Node {
         config,
         metrics: metrics.clone(),
+        cache,
         segments: RwLock::new(BTreeMap::new()),
         refused: RwLock::new(refused),
         create_lock: tokio::sync::Mutex::new(()),
@@ -434,6 +455,7 @@ async fn load_segments(
     data_dir: &std::path::Path,
     fsync: bool,
     metrics: Arc<NodeMetrics>,
+    cache: Arc<disk::Cache>,
 ) -> std::io::Result<LoadedSegments> {
     let mut slots = Vec::new();
     let mut refused = BTreeMap::new();
@@ -460,7 +482,8 @@ async fn load_segments(
     }
     for (pg, dir) in dirs {
         let m = metrics.clone();
-        let loaded = tokio::task::spawn_blocking(move || Slot::load_blocking(dir, pg, fsync, m))
+        let c = cache.clone();
+        let loaded = tokio::task::spawn_blocking(move || Slot::load_blocking(dir, pg, fsync, m, c))
             .await
             .map_err(std::io::Error::other)?;
         match loaded {

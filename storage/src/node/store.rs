@@ -37,9 +37,12 @@ use bytes::BytesMut;
 use tokio::sync::{watch, Mutex, Notify};
 
 use crate::metrics::NodeMetrics;
+use crate::node::disk::{Cache, DiskStore};
 use crate::node::format::{self, DiskMeta, MetaError};
 use crate::node::until_shutdown;
-use crate::segment::{LogEntry, Segment, SegmentMeta};
+use crate::segment::{
+    read_planned, LogEntry, LogLoc, Lost, Planned, Restore, Segment, SegmentMeta,
+};
 use crate::types::{Epoch, Lsn, PageId, PgId, PAGE_SIZE_U64};
 
 /// What is durable of a segment.
@@ -95,6 +98,8 @@ pub(crate) struct LogIo {
     base_pages: Vec<PageId>,
     /// Highest change sequence number written.
     written_seq: u64,
+    /// Bytes in the file: where the next entry goes.
+    len: u64,
 }
 
 /// Why a segment could not be loaded.
@@ -133,12 +138,18 @@ pub(crate) struct Slot {
     pub dir: PathBuf,
     pub state: Mutex<SegState>,
     io: Mutex<LogIo>,
+    /// The segment's files as its body store.
+    pub store: Arc<DiskStore>,
+    /// Records the writer made durable, with their places in the log, not
+    /// yet reported to the segment: whoever next holds `state` does (the
+    /// writer does not wait for `state` between batches).
+    spills: std::sync::Mutex<Vec<(Lsn, Epoch, LogLoc)>>,
     durable: watch::Sender<Durable>,
     wake: Notify,
     /// Bytes in the current log file, readable without the `io` lock.
     log_file_bytes: AtomicU64,
     fsync: bool,
-    metrics: Arc<NodeMetrics>,
+    pub metrics: Arc<NodeMetrics>,
 }
 
 impl std::fmt::Debug for Slot {
@@ -165,10 +176,11 @@ impl Slot {
         dir: PathBuf,
         seg: Segment,
         io: LogIo,
-        file_bytes: u64,
+        store: Arc<DiskStore>,
         fsync: bool,
         metrics: Arc<NodeMetrics>,
     ) -> Slot {
+        let file_bytes = io.len;
         let scl = seg.scl();
         metrics.segment_scl(pg, scl);
         Slot {
@@ -183,6 +195,8 @@ impl Slot {
                 trimmed_since_compaction: false,
             }),
             io: Mutex::new(io),
+            store,
+            spills: std::sync::Mutex::new(Vec::new()),
             durable: watch::channel(Durable {
                 seq: 0,
                 scl,
@@ -204,9 +218,9 @@ impl Slot {
         meta: SegmentMeta,
         fsync: bool,
         metrics: Arc<NodeMetrics>,
+        cache: Arc<Cache>,
     ) -> io::Result<Arc<Slot>> {
         let pg = meta.pg;
-        let mut seg = Segment::create(meta, Epoch(0));
         // Never overwrite: a directory here is a segment this node refused
         // or one that appeared behind its back, and both need a human.
         if dir.exists() {
@@ -223,7 +237,11 @@ impl Slot {
         }
         fs::create_dir_all(&tmp)?;
         let disk = DiskMeta {
-            durable: seg.durable_meta(),
+            durable: crate::segment::DurableMeta {
+                meta: meta.clone(),
+                epoch: Epoch(0),
+                history: Vec::new(),
+            },
             generation: 0,
             horizon: Lsn::ZERO,
             horizon_tail: Lsn::ZERO,
@@ -243,17 +261,20 @@ impl Slot {
                 format::sync_dir(parent)?;
             }
         }
+        let file = Arc::new(format::open_log_for_append(&format::log_path(&dir, 0))?);
+        let store = Arc::new(DiskStore::open(&dir, file.clone(), 0, cache)?);
+        let mut seg = Segment::create_with_store(meta, Epoch(0), store.clone());
         seg.meta_written();
-        let file = format::open_log_for_append(&format::log_path(&dir, 0))?;
         let io = LogIo {
-            file: Arc::new(file),
+            file,
             generation: 0,
             horizon: Lsn::ZERO,
             horizon_tail: Lsn::ZERO,
             base_pages: Vec::new(),
             written_seq: 0,
+            len: 0,
         };
-        Ok(Arc::new(Slot::new(pg, dir, seg, io, 0, fsync, metrics)))
+        Ok(Arc::new(Slot::new(pg, dir, seg, io, store, fsync, metrics)))
     }
 
     /// Loads a segment from its directory (blocking). Damaged log entries are
@@ -265,6 +286,7 @@ impl Slot {
         pg: PgId,
         fsync: bool,
         metrics: Arc<NodeMetrics>,
+        cache: Arc<Cache>,
     ) -> Result<Loaded, LoadError> {
         let io_err = |source| LoadError::Io {
             dir: dir.clone(),
@@ -313,14 +335,63 @@ impl Slot {
             }
             File::create(&path).map_err(io_err)?;
         }
-        let data = fs::read(&path).map_err(io_err)?;
-        let scan = format::scan_log(&data);
+        let file = format::open_log_for_append(&path).map_err(io_err)?;
+        let generation = u32::try_from(disk.generation).map_err(|_| {
+            inconsistent(format!("log generation {} out of range", disk.generation))
+        })?;
+        let file = Arc::new(file);
+        let store =
+            Arc::new(DiskStore::open(&dir, file.clone(), generation, cache).map_err(io_err)?);
+        let pages_per_pg = disk.durable.meta.pages_per_pg;
+        let mut restore = Restore::new(disk.durable.clone(), store.clone());
+        // The horizon comes from the meta, so a damaged Horizon entry costs
+        // nothing; it must precede every record for restore to place them.
+        if disk.generation > 0 || disk.horizon > Lsn::ZERO {
+            restore.push(
+                LogEntry::Horizon {
+                    lsn: disk.horizon,
+                    tail: disk.horizon_tail,
+                },
+                None,
+            );
+        }
+        let mut damaged = 0u64;
+        let mut bases_seen = Vec::new();
+        // Only the index is kept: bodies stay in the file, read back by
+        // location, so loading needs memory for the index, not the data.
+        let scan = format::scan_log_file(&file, generation, &mut |e, loc| {
+            match &e {
+                LogEntry::Horizon { lsn, tail } => {
+                    if (*lsn, *tail) != (disk.horizon, disk.horizon_tail) {
+                        tracing::warn!(%lsn, %tail, meta_horizon = %disk.horizon,
+                            "log horizon disagrees with the meta; using the meta's");
+                        damaged += 1;
+                    }
+                    return;
+                }
+                LogEntry::Base { page, .. } if disk.base_pages.binary_search(page).is_err() => {
+                    tracing::warn!(%page, "base image of a page the meta does not list; skipping it");
+                    damaged += 1;
+                    return;
+                }
+                LogEntry::Base { page, .. } => bases_seen.push(*page),
+                LogEntry::Record { record, .. }
+                    if record.page.0 / pages_per_pg != u64::from(pg.0) =>
+                {
+                    tracing::warn!(lsn = %record.lsn, page = %record.page, "record of another PG in the log; skipping it");
+                    damaged += 1;
+                    return;
+                }
+                LogEntry::Record { .. } | LogEntry::Hint { .. } => {}
+            }
+            restore.push(e, Some(loc));
+        })
+        .map_err(io_err)?;
         for d in &scan.damaged {
             tracing::warn!(file = %path.display(), offset = d.offset, len = d.len, what = d.what,
                 "skipping damaged log entry; gossip and page repair will refill it");
         }
-        let torn_bytes = data.len() as u64 - scan.valid_len;
-        let file = format::open_log_for_append(&path).map_err(io_err)?;
+        let torn_bytes = file.metadata().map_err(io_err)?.len() - scan.valid_len;
         if torn_bytes > 0 {
             tracing::warn!(file = %path.display(), bytes = torn_bytes, "cutting off a torn log tail");
             file.set_len(scan.valid_len).map_err(io_err)?;
@@ -331,47 +402,8 @@ impl Slot {
             // counts on it.
             file.sync_all().map_err(io_err)?;
         }
-
-        let pages_per_pg = disk.durable.meta.pages_per_pg;
-        let mut damaged = scan.damaged.len() as u64;
+        damaged += scan.damaged.len() as u64;
         let mut lost: Vec<PageId> = scan.lost_bases;
-        let mut entries = Vec::with_capacity(scan.entries.len() + 1);
-        // The horizon comes from the meta, so a damaged Horizon entry costs
-        // nothing; it must precede every record for restore to place them.
-        if disk.generation > 0 || disk.horizon > Lsn::ZERO {
-            entries.push(LogEntry::Horizon {
-                lsn: disk.horizon,
-                tail: disk.horizon_tail,
-            });
-        }
-        let mut bases_seen = Vec::new();
-        for e in scan.entries {
-            match &e {
-                LogEntry::Horizon { lsn, tail } => {
-                    if (*lsn, *tail) != (disk.horizon, disk.horizon_tail) {
-                        tracing::warn!(%lsn, %tail, meta_horizon = %disk.horizon,
-                            "log horizon disagrees with the meta; using the meta's");
-                        damaged += 1;
-                    }
-                    continue;
-                }
-                LogEntry::Base { page, .. } if !disk.base_pages.contains(page) => {
-                    tracing::warn!(%page, "base image of a page the meta does not list; skipping it");
-                    damaged += 1;
-                    continue;
-                }
-                LogEntry::Base { page, .. } => bases_seen.push(*page),
-                LogEntry::Record { record, .. }
-                    if record.page.0 / pages_per_pg != u64::from(pg.0) =>
-                {
-                    tracing::warn!(lsn = %record.lsn, page = %record.page, "record of another PG in the log; skipping it");
-                    damaged += 1;
-                    continue;
-                }
-                LogEntry::Record { .. } | LogEntry::Hint { .. } => {}
-            }
-            entries.push(e);
-        }
         // A base whose header was damaged too left no trace in the scan: the
         // meta's list says it should be there.
         bases_seen.sort();
@@ -380,23 +412,24 @@ impl Slot {
                 lost.push(*page);
             }
         }
-        lost.retain(|p| disk.base_pages.contains(p));
+        lost.retain(|p| disk.base_pages.binary_search(p).is_ok());
         lost.sort();
         lost.dedup();
         for page in &lost {
             tracing::warn!(%page, "base image lost; the page is unreadable until repaired from a peer");
         }
 
-        let seg = Segment::restore(disk.durable.clone(), entries, lost);
+        let seg = restore.finish(lost);
         let io = LogIo {
-            file: Arc::new(file),
+            file,
             generation: disk.generation,
             horizon: disk.horizon,
             horizon_tail: disk.horizon_tail,
             base_pages: disk.base_pages,
             written_seq: 0,
+            len: scan.valid_len,
         };
-        let slot = Arc::new(Slot::new(pg, dir, seg, io, scan.valid_len, fsync, metrics));
+        let slot = Arc::new(Slot::new(pg, dir, seg, io, store, fsync, metrics));
         Ok(Loaded {
             slot,
             damaged,
@@ -485,6 +518,7 @@ impl Slot {
         let mut io = self.io.lock().await;
         let (entries, meta, scl, seq) = {
             let mut st = self.state.lock().await;
+            self.apply_spills(&mut st);
             if st.seq == io.written_seq {
                 return Ok(());
             }
@@ -495,8 +529,22 @@ impl Slot {
             (std::mem::take(&mut st.queue), meta, st.seg.scl(), st.seq)
         };
         let mut buf = BytesMut::new();
-        for e in &entries {
+        // Where each record lands, so its body can leave memory once durable.
+        let mut spilled: Vec<(usize, LogLoc)> = Vec::new();
+        let generation = u32::try_from(io.generation).expect("generation checked at load");
+        for (i, e) in entries.iter().enumerate() {
+            let start = buf.len();
             format::encode_entry(e, &mut buf);
+            if matches!(e, LogEntry::Record { .. }) {
+                spilled.push((
+                    i,
+                    LogLoc {
+                        generation,
+                        len: u32::try_from(buf.len() - start).expect("entries are bounded"),
+                        offset: io.len + start as u64,
+                    },
+                ));
+            }
         }
         let disk_meta = meta.map(|durable| DiskMeta {
             durable,
@@ -510,31 +558,55 @@ impl Slot {
         let fsync = self.fsync;
         let started = Instant::now();
         let written = buf.len() as u64;
-        tokio::task::spawn_blocking(move || -> io::Result<()> {
-            // Meta first: a new epoch or truncation must be on disk before
-            // any record written under it.
-            if let Some(m) = &disk_meta {
-                format::write_meta(&dir, m, fsync)?;
-            }
-            if !buf.is_empty() {
-                (&*file).write_all(&buf)?;
-                if fsync {
-                    file.sync_data()?;
+        let store = self.store.clone();
+        let spills =
+            tokio::task::spawn_blocking(move || -> io::Result<Vec<(Lsn, Epoch, LogLoc)>> {
+                // Meta first: a new epoch or truncation must be on disk before
+                // any record written under it.
+                if let Some(m) = &disk_meta {
+                    format::write_meta(&dir, m, fsync)?;
                 }
-            }
-            Ok(())
-        })
-        .await
-        .map_err(io::Error::other)??;
+                if !buf.is_empty() {
+                    (&*file).write_all(&buf)?;
+                    if fsync {
+                        file.sync_data()?;
+                    }
+                }
+                // What was just written is what reads want next: keep it warm.
+                let mut spills = Vec::with_capacity(spilled.len());
+                for (i, loc) in spilled {
+                    let LogEntry::Record { record, .. } = &entries[i] else {
+                        unreachable!("only records are listed");
+                    };
+                    spills.push((record.lsn, record.epoch, loc));
+                    store.note_written(loc, &entries[i]);
+                }
+                Ok(spills)
+            })
+            .await
+            .map_err(io::Error::other)??;
         self.metrics.fsync_seconds(started.elapsed().as_secs_f64());
         io.written_seq = seq;
+        io.len += written;
         self.log_file_bytes.fetch_add(written, Ordering::Relaxed);
         self.durable.send_modify(|d| {
             d.seq = seq;
             d.scl = scl;
         });
         self.metrics.segment_scl(self.pg, scl);
+        // The bodies leave memory when the segment is next locked (the
+        // next batch, maintenance): never a wait between batches.
+        self.spills.lock().expect("spill list").extend(spills);
         Ok(())
+    }
+
+    /// Tells the segment where the records the writer made durable are, so
+    /// their bodies leave memory. Call with `state` held.
+    pub fn apply_spills(&self, st: &mut SegState) {
+        let spills = std::mem::take(&mut *self.spills.lock().expect("spill list"));
+        for (lsn, epoch, loc) in spills {
+            st.seg.spilled(lsn, epoch, loc);
+        }
     }
 
     /// Trims records older than `keep_since_ms` below the horizon and, if
@@ -546,8 +618,10 @@ impl Slot {
     /// and are at or below the horizon, so already folded into page images.
     pub async fn compact(&self, keep_since_ms: u64, growth_factor: u64) -> Result<bool, io::Error> {
         let mut io = self.io.lock().await;
-        let (snapshot, base_pages, durable, queued, seq, scl) = {
+        let (plan, base_pages, durable, queued, seq, scl, horizon, horizon_tail) = {
             let mut st = self.state.lock().await;
+            // Durable records first, so the plan names them by location.
+            self.apply_spills(&mut st);
             // A lost page or a repair image not yet below the horizon would
             // not survive a rewrite (see SegState::repaired); a dirty meta is
             // the writer's to write first.
@@ -566,23 +640,32 @@ impl Slot {
             {
                 return Ok(false);
             }
+            let plan = st.seg.compaction_plan();
+            let Some(Planned::Entry(LogEntry::Horizon {
+                lsn: horizon,
+                tail: horizon_tail,
+            })) = plan.first().cloned()
+            else {
+                unreachable!("a plan starts with its horizon");
+            };
+            // Images the plan names by slot must stay put while it is read.
+            self.store.pin_slots();
             (
-                st.seg.snapshot(),
+                plan,
                 st.seg.base_pages(),
                 st.seg.durable_meta(),
                 st.queue.len(),
                 st.seq,
                 st.seg.scl(),
+                horizon,
+                horizon_tail,
             )
         };
-        let Some(LogEntry::Horizon {
-            lsn: horizon,
-            tail: horizon_tail,
-        }) = snapshot.first().cloned()
-        else {
-            unreachable!("a snapshot starts with its horizon");
-        };
         let next = io.generation + 1;
+        let Ok(next_generation) = u32::try_from(next) else {
+            self.store.unpin_slots();
+            return Ok(false);
+        };
         let meta = DiskMeta {
             durable,
             generation: next,
@@ -593,18 +676,27 @@ impl Slot {
         let dir = self.dir.clone();
         let fsync = self.fsync;
         let old = io.generation;
-        let mut buf = BytesMut::new();
-        for e in &snapshot {
-            format::encode_entry(e, &mut buf);
-        }
-        let bytes = buf.len() as u64;
+        let store = self.store.clone();
         let started = Instant::now();
-        let result =
-            tokio::task::spawn_blocking(move || compact_files(&dir, old, next, &buf, &meta, fsync))
-                .await
-                .map_err(io::Error::other)?;
-        let file = match result {
-            Ok(file) => file,
+        // The rewrite reads bodies back and streams them out: it holds only
+        // the plan (an index) in memory, and no lock requests need.
+        let result = tokio::task::spawn_blocking(move || {
+            let r = compact_files(&dir, &store, old, next_generation, &plan, &meta, fsync);
+            store.unpin_slots();
+            r.map(|(file, locs, bytes)| (file, locs, bytes, plan))
+        })
+        .await
+        .map_err(io::Error::other)?;
+        let (file, locs, bytes, plan) = match result {
+            Ok(done) => done,
+            Err(CompactError::Lost(lost)) => {
+                // Damage found while copying: handle it like any read would,
+                // and try again once repaired.
+                let mut st = self.state.lock().await;
+                st.seg.note_lost(lost);
+                self.after_read(&mut st);
+                return Ok(false);
+            }
             Err(CompactError::BeforeSwitch(e)) => {
                 // The old generation is still current and whole, and the
                 // queue still holds everything not yet in it: carry on.
@@ -614,17 +706,22 @@ impl Slot {
             Err(CompactError::AtSwitch(e)) => return Err(e),
         };
         self.metrics.fsync_seconds(started.elapsed().as_secs_f64());
-        io.file = Arc::new(file);
+        let file = Arc::new(file);
+        io.file = file.clone();
         io.generation = next;
         io.horizon = horizon;
         io.horizon_tail = horizon_tail;
         io.base_pages = base_pages;
         io.written_seq = seq;
+        io.len = bytes;
         self.log_file_bytes.store(bytes, Ordering::Relaxed);
         {
             // The snapshot holds what was queued when it was taken; what
-            // arrived since is still queued, for the new file.
+            // arrived since is still queued, for the new file. The index moves
+            // to the new file in the same critical section as the reads do.
             let mut st = self.state.lock().await;
+            st.seg.relocate(&plan, &locs);
+            self.store.switch_log(file, next_generation);
             st.queue.drain(..queued);
             st.trimmed_since_compaction = false;
             let horizon = st.seg.horizon();
@@ -638,47 +735,96 @@ impl Slot {
         tracing::info!(dir = %self.dir.display(), generation = next, %horizon, bytes, "compacted segment log");
         Ok(true)
     }
+
+    /// Bytes the node's cache holds now.
+    #[cfg(test)]
+    pub fn store_cache_bytes(&self) -> u64 {
+        self.store.cache_bytes()
+    }
+
+    /// After a read under `st`: counts the damage it found and stops
+    /// reporting a durable SCL the segment no longer has.
+    pub fn after_read(&self, st: &mut SegState) {
+        let losses = st.seg.take_losses();
+        if losses == 0 {
+            return;
+        }
+        self.metrics.corrupt_entries(losses);
+        let scl = st.seg.scl();
+        self.durable.send_modify(|d| d.scl = d.scl.min(scl));
+        self.metrics.segment_scl(self.pg, scl);
+    }
 }
 
 enum CompactError {
+    /// A body could not be read back: nothing changed.
+    Lost(Lost),
     /// Failed before the meta switched generations: nothing changed.
     BeforeSwitch(io::Error),
     /// Failed while switching: the on-disk state is unknown.
     AtSwitch(io::Error),
 }
 
+/// Entries buffered before a write during compaction.
+const COMPACT_WRITE_BYTES: usize = 1024 * 1024;
+
+/// Writes the new generation from `plan`, switches the meta to it and removes
+/// the old one. Returns the new file, each planned entry's location and the
+/// file's length.
 fn compact_files(
     dir: &Path,
+    store: &DiskStore,
     old: u64,
-    next: u64,
-    bytes: &[u8],
+    next: u32,
+    plan: &[Planned],
     meta: &DiskMeta,
     fsync: bool,
-) -> Result<File, CompactError> {
-    let new_path = format::log_path(dir, next);
-    let before = |e| CompactError::BeforeSwitch(e);
-    let write_new = || -> io::Result<File> {
+) -> Result<(File, Vec<LogLoc>, u64), CompactError> {
+    let new_path = format::log_path(dir, u64::from(next));
+    let write_new = || -> Result<(File, Vec<LogLoc>, u64), CompactError> {
+        let io_err = CompactError::BeforeSwitch;
         if new_path.exists() {
-            fs::remove_file(&new_path)?;
+            fs::remove_file(&new_path).map_err(io_err)?;
         }
         let mut f = File::options()
             .create_new(true)
+            .read(true)
             .append(true)
-            .open(&new_path)?;
-        f.write_all(bytes)?;
-        if fsync {
-            f.sync_all()?;
-            format::sync_dir(dir)?;
+            .open(&new_path)
+            .map_err(io_err)?;
+        let mut locs = Vec::with_capacity(plan.len());
+        let mut buf = BytesMut::new();
+        let mut written = 0u64;
+        for item in plan {
+            let entry = read_planned(store, item).map_err(CompactError::Lost)?;
+            let start = buf.len();
+            format::encode_entry(&entry, &mut buf);
+            locs.push(LogLoc {
+                generation: next,
+                len: u32::try_from(buf.len() - start).expect("entries are bounded"),
+                offset: written + start as u64,
+            });
+            if buf.len() >= COMPACT_WRITE_BYTES {
+                f.write_all(&buf).map_err(io_err)?;
+                written += buf.len() as u64;
+                buf.clear();
+            }
         }
-        Ok(f)
+        f.write_all(&buf).map_err(io_err)?;
+        written += buf.len() as u64;
+        if fsync {
+            f.sync_all().map_err(io_err)?;
+            format::sync_dir(dir).map_err(io_err)?;
+        }
+        Ok((f, locs, written))
     };
-    let file = write_new().map_err(|e| {
+    let done = write_new().inspect_err(|_| {
         let _ = fs::remove_file(&new_path);
-        before(e)
     })?;
     format::write_meta(dir, meta, fsync).map_err(CompactError::AtSwitch)?;
     // From here the new generation is current; the old file is an orphan
-    // the loader would delete anyway.
+    // the loader would delete anyway (its open handle stays readable until
+    // the index has moved).
     let old_path = format::log_path(dir, old);
     if let Err(e) = fs::remove_file(&old_path) {
         tracing::warn!(file = %old_path.display(), "failed to remove the old log generation: {e}");
@@ -687,7 +833,7 @@ fn compact_files(
             tracing::warn!(dir = %dir.display(), "failed to fsync the segment directory: {e}");
         }
     }
-    Ok(file)
+    Ok(done)
 }
 
 /// Live data estimate of a segment, for the compaction trigger.
@@ -741,6 +887,7 @@ mod tests {
             meta(),
             true,
             Arc::new(NodeMetrics::new()),
+            Arc::new(Cache::new(1 << 20)),
         )
         .expect("create")
     }
@@ -751,6 +898,7 @@ mod tests {
             PG,
             true,
             Arc::new(NodeMetrics::new()),
+            Arc::new(Cache::new(1 << 20)),
         )
         .expect("load")
     }
@@ -772,7 +920,7 @@ mod tests {
     }
 
     async fn pages(slot: &Slot, at: u64) -> Vec<PageRead> {
-        let st = slot.state.lock().await;
+        let mut st = slot.state.lock().await;
         (0..PAGES)
             .map(|p| st.seg.get_page(PageId(p), Lsn(at)).expect("read"))
             .collect()
@@ -884,5 +1032,455 @@ mod tests {
         let st = l.slot.state.lock().await;
         assert_eq!(st.seg.horizon(), Lsn(40));
         assert_eq!(st.seg.lost_pages().count(), 0);
+    }
+
+    // ---- the disk-backed segment against a model ----
+
+    use proptest::prelude::*;
+    use std::collections::BTreeMap as Map;
+
+    fn new_slot_with(root: &Path, cache_bytes: u64) -> Arc<Slot> {
+        let slot = Slot::create_blocking(
+            root.join(segment_dir_name(PG)),
+            meta(),
+            false,
+            Arc::new(NodeMetrics::new()),
+            Arc::new(Cache::new(cache_bytes)),
+        )
+        .expect("create");
+        {
+            let mut st = slot.state.try_lock().expect("fresh slot");
+            st.seg
+                .adopt(&[Truncation {
+                    epoch: Epoch(1),
+                    above: Lsn::ZERO,
+                }])
+                .expect("adopt");
+            st.note_changes();
+        }
+        slot
+    }
+
+    fn load_with(root: &Path, cache_bytes: u64) -> Arc<Slot> {
+        Slot::load_blocking(
+            root.join(segment_dir_name(PG)),
+            PG,
+            false,
+            Arc::new(NodeMetrics::new()),
+            Arc::new(Cache::new(cache_bytes)),
+        )
+        .expect("load")
+        .slot
+    }
+
+    fn record(lsn: u64, page: u64, body: RecordBody) -> LogRecord {
+        LogRecord {
+            lsn: Lsn(lsn),
+            epoch: Epoch(1),
+            page: PageId(page),
+            pg_prev_lsn: Lsn(lsn - 1),
+            vol_prev_lsn: Lsn(lsn - 1),
+            flags: FLAG_CPL,
+            body,
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Write {
+            page: u64,
+            off: u16,
+            byte: u8,
+            image: bool,
+        },
+        Flush,
+        Materialize,
+        Collect {
+            lag: u64,
+        },
+        Compact,
+        Restart,
+    }
+
+    fn arb_op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            8 => (0..PAGES, 0u16..(PAGE_SIZE as u16 - 8), any::<u8>(), prop::bool::weighted(0.05))
+                .prop_map(|(page, off, byte, image)| Op::Write { page, off, byte, image }),
+            2 => Just(Op::Flush),
+            1 => Just(Op::Materialize),
+            1 => (0u64..8).prop_map(|lag| Op::Collect { lag }),
+            1 => Just(Op::Compact),
+            1 => Just(Op::Restart),
+        ]
+    }
+
+    /// The model: every page's image after every LSN, and every record
+    /// still kept (those at or below a compacted horizon leave).
+    struct Model {
+        pages: Vec<Vec<Vec<u8>>>,
+        records: Map<Lsn, LogRecord>,
+    }
+
+    async fn check(slot: &Slot, model: &Model, lsn: u64) -> Result<(), TestCaseError> {
+        let mut st = slot.state.lock().await;
+        for p in 0..PAGES {
+            for at in [lsn, lsn.saturating_sub(1), lsn.saturating_sub(6)] {
+                match st.seg.get_page(PageId(p), Lsn(at)).expect("read") {
+                    PageRead::Page(img) => {
+                        prop_assert!(
+                            img[..] == model.pages[p as usize][at as usize][..],
+                            "page {p} at {at}"
+                        )
+                    }
+                    PageRead::TooOld { horizon } => prop_assert!(Lsn(at) < horizon),
+                    PageRead::NotYet { scl } => {
+                        prop_assert!(false, "page {p} at {at}: NotYet, scl {scl}")
+                    }
+                }
+            }
+        }
+        for after in [0, lsn / 2, lsn.saturating_sub(1)] {
+            let (got, more) = st.seg.gossip_reply(Lsn(after));
+            prop_assert!(!more);
+            let want: Vec<&LogRecord> = model
+                .records
+                .range(Lsn(after).next()..)
+                .map(|(_, r)| r)
+                .collect();
+            prop_assert_eq!(
+                got.iter().collect::<Vec<_>>(),
+                want,
+                "gossip after {}",
+                after
+            );
+        }
+        prop_assert_eq!(st.seg.take_losses(), 0);
+        Ok(())
+    }
+
+    fn run_ops(ops: Vec<Op>, cache_bytes: u64) -> Result<(), TestCaseError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let tmp = tempfile::tempdir().expect("tempdir");
+            let mut slot = new_slot_with(tmp.path(), cache_bytes);
+            let mut model = Model {
+                pages: vec![vec![vec![0u8; PAGE_SIZE]]; PAGES as usize],
+                records: Map::new(),
+            };
+            let mut lsn = 0u64;
+            for op in ops {
+                match op {
+                    Op::Write {
+                        page,
+                        off,
+                        byte,
+                        image,
+                    } => {
+                        lsn += 1;
+                        let body = if image {
+                            RecordBody::Image(Bytes::from(vec![byte; PAGE_SIZE]))
+                        } else {
+                            RecordBody::Delta {
+                                offset: off,
+                                bytes: Bytes::from(vec![byte; 8]),
+                            }
+                        };
+                        let rec = record(lsn, page, body.clone());
+                        let mut st = slot.state.lock().await;
+                        st.seg
+                            .append(
+                                Epoch(1),
+                                Lsn(lsn - 1),
+                                Lsn(lsn - 1),
+                                Lsn(0),
+                                vec![rec.clone()],
+                                0,
+                            )
+                            .expect("append");
+                        st.note_changes();
+                        model.records.insert(Lsn(lsn), rec);
+                        for (p, hist) in model.pages.iter_mut().enumerate() {
+                            let mut next = hist.last().expect("history").clone();
+                            if p as u64 == page {
+                                body.apply(&mut next);
+                            }
+                            hist.push(next);
+                        }
+                    }
+                    Op::Flush => {
+                        slot.flush().await.expect("flush");
+                        let mut st = slot.state.lock().await;
+                        slot.apply_spills(&mut st);
+                    }
+                    Op::Materialize => {
+                        slot.state.lock().await.seg.materialize();
+                    }
+                    Op::Collect { lag } => {
+                        let mut st = slot.state.lock().await;
+                        let to = lsn.saturating_sub(lag);
+                        st.seg
+                            .append(Epoch(1), Lsn(lsn), Lsn(lsn), Lsn(to), vec![], 0)
+                            .expect("hint");
+                        st.note_changes();
+                        st.seg.collect();
+                    }
+                    Op::Compact => {
+                        slot.flush().await.expect("flush");
+                        if slot.compact(u64::MAX, 0).await.expect("compact") {
+                            let horizon = slot.state.lock().await.seg.horizon();
+                            model.records.retain(|l, _| *l > horizon);
+                        }
+                    }
+                    Op::Restart => {
+                        // Everything acknowledged was flushed; a restart keeps it.
+                        slot.flush().await.expect("flush");
+                        drop(slot);
+                        slot = load_with(tmp.path(), cache_bytes);
+                        let st = slot.state.lock().await;
+                        prop_assert_eq!(
+                            st.seg.memory().body_bytes,
+                            0,
+                            "a load keeps no bodies in memory"
+                        );
+                    }
+                }
+                check(&slot, &model, lsn).await?;
+            }
+            Ok(())
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// A disk-backed segment (bodies spilled to its log, images in its
+        /// page file, a cache that holds almost nothing) answers page reads
+        /// and gossip exactly like a model that keeps everything, across
+        /// flushes, coalescing, GC, compaction and restarts.
+        #[test]
+        fn disk_backed_segment_matches_a_model(ops in proptest::collection::vec(arb_op(), 1..80)) {
+            run_ops(ops, 0)?;
+        }
+
+        /// The same with a cache large enough to hold everything.
+        #[test]
+        fn disk_backed_segment_matches_a_model_with_a_warm_cache(ops in proptest::collection::vec(arb_op(), 1..80)) {
+            run_ops(ops, 64 << 20)?;
+        }
+    }
+
+    /// A byte flipped on disk inside a spilled record is found by the read's
+    /// checksum: the page is not served (`NotYet`), the record is not
+    /// gossiped, and the SCL steps back below it until a peer refills it.
+    #[tokio::test]
+    async fn corrupt_record_read_back_is_not_served() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let slot = new_slot_with(tmp.path(), 0);
+        let recs: Vec<LogRecord> = (1..=4)
+            .map(|l| {
+                record(
+                    l,
+                    1,
+                    RecordBody::Delta {
+                        offset: 16 * l as u16,
+                        bytes: Bytes::from(vec![l as u8; 16]),
+                    },
+                )
+            })
+            .collect();
+        {
+            let mut st = slot.state.lock().await;
+            st.seg
+                .append(Epoch(1), Lsn(4), Lsn(4), Lsn(0), recs.clone(), 0)
+                .expect("append");
+            st.note_changes();
+        }
+        slot.flush().await.expect("flush");
+        let good = pages(&slot, 4).await;
+        {
+            let mut st = slot.state.lock().await;
+            slot.apply_spills(&mut st);
+            assert_eq!(
+                st.seg.memory().body_bytes,
+                0,
+                "bodies left memory once durable"
+            );
+        }
+        // Flip a byte of record 4's body.
+        let path = slot.dir.join("log.0");
+        let mut raw = fs::read(&path).expect("read");
+        let at = raw
+            .windows(16)
+            .position(|w| w == [4u8; 16])
+            .expect("record 4's body is in the log");
+        raw[at] ^= 0x40;
+        fs::write(&path, &raw).expect("write");
+        // The file is rewritten under the open handle's name: reopen it the
+        // way the store reads (same inode is not guaranteed by fs::write).
+        let file = Arc::new(format::open_log_for_append(&path).expect("open"));
+        {
+            let _st = slot.state.lock().await;
+            let g = slot.store.generation();
+            // Same generation: swap the handle only for this test.
+            slot.store.replace_log_for_test(file, g);
+        }
+
+        let mut st = slot.state.lock().await;
+        assert_eq!(
+            st.seg.get_page(PageId(1), Lsn(4)).expect("read"),
+            PageRead::NotYet { scl: Lsn(3) }
+        );
+        assert_eq!(st.seg.take_losses(), 1);
+        assert_eq!(st.seg.scl(), Lsn(3));
+        let (gossip, _) = st.seg.gossip_reply(Lsn(0));
+        assert_eq!(gossip, recs[..3].to_vec());
+        // Below the damage nothing changed.
+        assert_eq!(
+            st.seg.get_page(PageId(1), Lsn(3)).expect("read"),
+            good_at(&recs, 3)
+        );
+        // A peer's gossip refills it.
+        let history = st.seg.history().to_vec();
+        let filled = st
+            .seg
+            .gossip_receive(&history, Lsn(4), Lsn(4), vec![recs[3].clone()], 0)
+            .expect("gossip");
+        assert_eq!(filled, 1);
+        assert_eq!(st.seg.scl(), Lsn(4));
+        drop(st);
+        assert_eq!(pages(&slot, 4).await, good);
+    }
+
+    fn good_at(recs: &[LogRecord], at: u64) -> PageRead {
+        let mut page = vec![0u8; PAGE_SIZE];
+        for r in recs.iter().filter(|r| r.lsn.0 <= at) {
+            r.body.apply(&mut page);
+        }
+        PageRead::Page(Bytes::from(page))
+    }
+
+    /// A damaged coalesced image in the page file makes its page lost (not
+    /// served) until a peer's copy is installed.
+    #[tokio::test]
+    async fn corrupt_page_file_image_is_not_served() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let slot = new_slot_with(tmp.path(), 0);
+        let recs: Vec<LogRecord> = (1..=40)
+            .map(|l| {
+                record(
+                    l,
+                    2,
+                    RecordBody::Delta {
+                        offset: 8 * (l as u16 % 100),
+                        bytes: Bytes::from(vec![l as u8; 8]),
+                    },
+                )
+            })
+            .collect();
+        {
+            let mut st = slot.state.lock().await;
+            st.seg
+                .append(Epoch(1), Lsn(40), Lsn(40), Lsn(0), recs.clone(), 0)
+                .expect("append");
+            st.note_changes();
+        }
+        slot.flush().await.expect("flush");
+        assert_eq!(slot.state.lock().await.seg.materialize(), 1);
+        let pages_file = slot.dir.join(crate::node::disk::PAGES_FILE);
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .open(&pages_file)
+            .expect("open");
+        std::os::unix::fs::FileExt::write_all_at(&f, &[0xEE; 4], 1000).expect("damage");
+        let mut st = slot.state.lock().await;
+        assert_eq!(
+            st.seg.get_page(PageId(2), Lsn(40)).expect("read"),
+            PageRead::NotYet { scl: Lsn(40) }
+        );
+        assert_eq!(st.seg.lost_pages().collect::<Vec<_>>(), vec![PageId(2)]);
+        let PageRead::Page(image) = good_at(&recs, 40) else {
+            unreachable!()
+        };
+        st.seg
+            .repair_page(PageId(2), Lsn(40), image.clone())
+            .expect("repair");
+        assert_eq!(
+            st.seg.get_page(PageId(2), Lsn(40)).expect("read"),
+            PageRead::Page(image)
+        );
+    }
+
+    /// Writing far more than the cache holds keeps the cache within its
+    /// bound and no bodies in memory: what grows is the index, a few dozen
+    /// bytes per record.
+    #[tokio::test]
+    async fn memory_stays_bounded_while_writing_far_more_than_the_cache() {
+        const CACHE: u64 = 1 << 20;
+        const PAGES_USED: u64 = PAGES;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let slot = new_slot_with(tmp.path(), CACHE);
+        let mut model = vec![vec![0u8; PAGE_SIZE]; PAGES_USED as usize];
+        let mut lsn = 0u64;
+        let mut written = 0u64;
+        for batch in 0..200u64 {
+            let mut recs = Vec::new();
+            for i in 0..50u64 {
+                lsn += 1;
+                let page = (batch * 7 + i) % PAGES_USED;
+                let body = if i % 10 == 0 {
+                    RecordBody::Image(Bytes::from(vec![(lsn % 251) as u8; PAGE_SIZE]))
+                } else {
+                    RecordBody::Delta {
+                        offset: ((lsn * 97) % (PAGE_SIZE as u64 - 500)) as u16,
+                        bytes: Bytes::from(vec![(lsn % 253) as u8; 500]),
+                    }
+                };
+                body.apply(&mut model[page as usize]);
+                let r = record(lsn, page, body);
+                written += r.encoded_len() as u64;
+                recs.push(r);
+            }
+            {
+                let mut st = slot.state.lock().await;
+                st.seg
+                    .append(Epoch(1), Lsn(lsn), Lsn(lsn), Lsn(lsn), recs, 0)
+                    .expect("append");
+                st.note_changes();
+            }
+            slot.flush().await.expect("flush");
+            let mut st = slot.state.lock().await;
+            slot.apply_spills(&mut st);
+            st.seg.materialize();
+            if batch % 20 == 19 {
+                st.seg.collect();
+            }
+            let m = st.seg.memory();
+            assert_eq!(
+                m.body_bytes, 0,
+                "batch {batch}: bodies in memory after the fsync"
+            );
+            assert!(slot.store_cache_bytes() <= CACHE);
+        }
+        assert!(written > 10 * CACHE, "wrote {written} bytes");
+        let st = slot.state.lock().await;
+        let m = st.seg.memory();
+        assert_eq!(m.records, lsn as usize);
+        let per_record = m.index_bytes / m.records;
+        assert!(
+            per_record <= 120,
+            "index costs {per_record} bytes per record"
+        );
+        drop(st);
+        let got = pages(&slot, lsn).await;
+        for (p, want) in model.iter().enumerate() {
+            assert_eq!(
+                got[p],
+                PageRead::Page(Bytes::from(want.clone())),
+                "page {p}"
+            );
+        }
+        assert!(slot.store_cache_bytes() <= CACHE);
     }
 }

@@ -327,7 +327,7 @@ impl Node {
                 }
             }
             Message::GetPage { pg, page, lsn } => {
-                let Some(l) = self.live.get(&pg) else {
+                let Some(l) = self.live.get_mut(&pg) else {
                     return Some(unknown(pg));
                 };
                 Some(match l.seg.get_page(page, lsn) {
@@ -353,7 +353,7 @@ impl Node {
                 after,
                 bytes_max,
             } => {
-                let Some(l) = self.live.get(&pg) else {
+                let Some(l) = self.live.get_mut(&pg) else {
                     return Some(unknown(pg));
                 };
                 let (tail, records, more) = l
@@ -395,7 +395,7 @@ impl Node {
                 Some(Message::Segments(infos))
             }
             Message::GossipPull { pg, epoch: _, scl } => {
-                let Some(l) = self.live.get(&pg) else {
+                let Some(l) = self.live.get_mut(&pg) else {
                     return Some(unknown(pg));
                 };
                 let (mut records, mut more) = l.seg.gossip_reply(scl);

@@ -1165,7 +1165,7 @@ impl World {
                 if !d.meta.history.iter().any(|t| t.epoch == rec.epoch) {
                     continue;
                 }
-                let seg = d.restore();
+                let mut seg = d.restore();
                 if seg.scl() < vdl {
                     continue;
                 }
@@ -1196,8 +1196,9 @@ impl World {
                 ));
             }
             for replica in &p.replicas {
-                let n = &self.nodes[&replica.node];
-                let Some(l) = n.live.get(&p.pg).filter(|_| n.up) else {
+                let n = self.nodes.get_mut(&replica.node).expect("replica node");
+                let up = n.up;
+                let Some(l) = n.live.get_mut(&p.pg).filter(|_| up) else {
                     continue;
                 };
                 if !l.seg.history().iter().any(|t| t.epoch == rec.epoch) || l.seg.scl() < vdl {

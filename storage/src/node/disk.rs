@@ -1,0 +1,516 @@
+//! Where a hosted segment's bodies live once they left memory: its log file
+//! (record bodies and base images, by location) and its page file (coalesced
+//! images, by slot), both read through one byte-bounded cache per node.
+//!
+//! This is what keeps a storage node's memory independent of its data: the
+//! segment keeps only an index ([`crate::segment`]), and [`Cache`] holds the
+//! bodies read or written recently, evicting the least recently used beyond
+//! its capacity. Every read from disk checks the entry's checksums (and the
+//! segment checks it got the entry it asked for); a failed read is reported,
+//! never served.
+//!
+//! # The page file
+//! `pages` in the segment directory: fixed slots of [`PAGE_SLOT_BYTES`], each
+//! `crc u32 | page u64 | lsn u64 | image`, the CRC32C covering the rest of
+//! the slot. It only holds images the log can rebuild (coalesced versions,
+//! images repaired from a peer), so it is never fsynced and is emptied when
+//! the segment loads. Freed slots are reused; while a compaction reads
+//! images by slot, frees are deferred so that no slot changes under it.
+//!
+//! # Locking
+//! The log file handle and generation sit under an `RwLock` (replaced only by
+//! a compaction, under the segment's state lock); the page file allocator
+//! under a `Mutex`; the cache under its own `Mutex`, never held during I/O.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::node::format;
+use crate::segment::{BodyStore, ImageSlot, LogEntry, LogLoc, ReadError};
+use crate::types::{Lsn, PageId, PAGE_SIZE};
+
+/// Name of the page file in a segment directory.
+pub const PAGES_FILE: &str = "pages";
+/// Bytes of one page-file slot: crc, page, lsn, image.
+pub const PAGE_SLOT_BYTES: usize = 4 + 8 + 8 + PAGE_SIZE;
+/// Slots one page file holds at most (a 10 GiB segment has 1.3 M pages).
+pub const PAGE_SLOTS_MAX: u32 = u32::MAX / 2;
+/// Bookkeeping a cached item costs beyond its bytes: its hash-map slot (key
+/// and decoded entry, ~150 bytes), its order entry (~60) and the body's
+/// allocation header.
+const CACHE_ITEM_OVERHEAD_BYTES: u64 = 256;
+
+/// Source of store ids, so cache keys of different segments never collide.
+static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Log {
+        store: u64,
+        generation: u32,
+        offset: u64,
+    },
+    Slot {
+        store: u64,
+        slot: u32,
+    },
+}
+
+#[derive(Clone, Debug)]
+enum Cached {
+    Entry(LogEntry),
+    Image(Bytes),
+}
+
+/// A multiply-rotate hasher for [`Key`] (a few integers we chose, not
+/// input an attacker controls): SipHash showed in profiles of the write path.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn write_isize(&mut self, n: isize) {
+        self.write_u64(n as u64);
+    }
+}
+
+#[derive(Debug, Default)]
+struct CacheInner {
+    map: HashMap<Key, (Cached, u64, u64), std::hash::BuildHasherDefault<KeyHasher>>,
+    /// Use tick → key, oldest first.
+    order: BTreeMap<u64, Key>,
+    tick: u64,
+    bytes: u64,
+}
+
+/// Cache statistics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Bytes held (items plus their bookkeeping).
+    pub bytes: u64,
+    /// Items held.
+    pub items: u64,
+    /// Reads answered from the cache.
+    pub hits: u64,
+    /// Reads that went to disk.
+    pub misses: u64,
+}
+
+/// A byte-bounded LRU cache of bodies and images, shared by a node's segments.
+#[derive(Debug)]
+pub struct Cache {
+    capacity: u64,
+    inner: Mutex<CacheInner>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl Cache {
+    /// A cache holding at most `capacity` bytes.
+    pub fn new(capacity: u64) -> Cache {
+        Cache {
+            capacity,
+            inner: Mutex::new(CacheInner::default()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// Most bytes it holds.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// What it holds now and how it did.
+    pub fn stats(&self) -> CacheStats {
+        let inner = self.inner.lock().expect("cache lock");
+        CacheStats {
+            bytes: inner.bytes,
+            items: inner.map.len() as u64,
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+        }
+    }
+
+    fn get(&self, key: Key) -> Option<Cached> {
+        let mut inner = self.inner.lock().expect("cache lock");
+        inner.tick += 1;
+        let tick = inner.tick;
+        let items = inner.map.len() as u64;
+        let Some((value, used, _)) = inner.map.get_mut(&key) else {
+            drop(inner);
+            self.misses.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
+        let value = value.clone();
+        // An item used recently (within the newer half of the ticks) keeps
+        // its place: close to LRU, without reordering on every hit.
+        if tick - *used > items / 2 {
+            let old = std::mem::replace(used, tick);
+            inner.order.remove(&old);
+            inner.order.insert(tick, key);
+        }
+        drop(inner);
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        Some(value)
+    }
+
+    fn insert(&self, key: Key, value: Cached) {
+        let size = CACHE_ITEM_OVERHEAD_BYTES
+            + match &value {
+                Cached::Image(b) => b.len() as u64,
+                Cached::Entry(LogEntry::Base { image, .. }) => image.len() as u64,
+                Cached::Entry(LogEntry::Record { record, .. }) => record.encoded_len() as u64,
+                Cached::Entry(_) => 16,
+            };
+        if size > self.capacity {
+            return;
+        }
+        let mut inner = self.inner.lock().expect("cache lock");
+        inner.tick += 1;
+        let tick = inner.tick;
+        if let Some((_, used, old_size)) = inner.map.insert(key, (value, tick, size)) {
+            inner.order.remove(&used);
+            inner.bytes -= old_size;
+        }
+        inner.order.insert(tick, key);
+        inner.bytes += size;
+        while inner.bytes > self.capacity {
+            let (_, oldest) = inner
+                .order
+                .pop_first()
+                .expect("bytes held means items held");
+            let (_, _, size) = inner.map.remove(&oldest).expect("ordered keys are mapped");
+            inner.bytes -= size;
+        }
+        assert!(inner.bytes <= self.capacity, "cache over its capacity");
+    }
+
+    fn remove(&self, key: Key) {
+        let mut inner = self.inner.lock().expect("cache lock");
+        if let Some((_, used, size)) = inner.map.remove(&key) {
+            inner.order.remove(&used);
+            inner.bytes -= size;
+        }
+    }
+}
+
+#[derive(Debug)]
+struct LogFile {
+    file: Arc<File>,
+    generation: u32,
+}
+
+#[derive(Debug)]
+struct PageFile {
+    file: File,
+    /// Slots ever handed out: the file is `next * PAGE_SLOT_BYTES` long at most.
+    next: u32,
+    free: Vec<u32>,
+    /// Compactions reading by slot; frees wait in `deferred` while non-zero.
+    pinned: u32,
+    deferred: Vec<u32>,
+}
+
+/// The files of one hosted segment, seen as a [`BodyStore`].
+#[derive(Debug)]
+pub struct DiskStore {
+    id: u64,
+    log: RwLock<LogFile>,
+    pages: Mutex<PageFile>,
+    cache: Arc<Cache>,
+}
+
+impl DiskStore {
+    /// A store over the segment's current log file and a fresh (emptied)
+    /// page file in `dir`.
+    pub fn open(
+        dir: &Path,
+        log: Arc<File>,
+        generation: u32,
+        cache: Arc<Cache>,
+    ) -> io::Result<DiskStore> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.join(PAGES_FILE))?;
+        Ok(DiskStore {
+            id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
+            log: RwLock::new(LogFile {
+                file: log,
+                generation,
+            }),
+            pages: Mutex::new(PageFile {
+                file,
+                next: 0,
+                free: Vec::new(),
+                pinned: 0,
+                deferred: Vec::new(),
+            }),
+            cache,
+        })
+    }
+
+    /// The log generation reads go to.
+    pub fn generation(&self) -> u32 {
+        self.log.read().expect("log lock").generation
+    }
+
+    /// Makes `file` (generation `generation`) the log reads go to. The
+    /// caller holds the segment's state lock and has relocated its index.
+    pub fn switch_log(&self, file: Arc<File>, generation: u32) {
+        let mut log = self.log.write().expect("log lock");
+        assert!(
+            generation > log.generation,
+            "log generation {generation} does not follow {}",
+            log.generation
+        );
+        *log = LogFile { file, generation };
+    }
+
+    /// Bytes the node's cache holds now.
+    #[cfg(test)]
+    pub fn cache_bytes(&self) -> u64 {
+        self.cache.stats().bytes
+    }
+
+    /// Points reads at another handle of the same generation (tests that
+    /// damage the file behind the store's back).
+    #[cfg(test)]
+    pub fn replace_log_for_test(&self, file: Arc<File>, generation: u32) {
+        *self.log.write().expect("log lock") = LogFile { file, generation };
+    }
+
+    /// An entry was just written at `loc`: keep it warm.
+    pub fn note_written(&self, loc: LogLoc, entry: &LogEntry) {
+        self.cache
+            .insert(self.log_key(loc), Cached::Entry(entry.clone()));
+    }
+
+    /// Defers slot frees until [`DiskStore::unpin_slots`]: a compaction is
+    /// reading images by slot.
+    pub fn pin_slots(&self) {
+        self.pages.lock().expect("page file lock").pinned += 1;
+    }
+
+    /// Ends a [`DiskStore::pin_slots`].
+    pub fn unpin_slots(&self) {
+        let mut p = self.pages.lock().expect("page file lock");
+        p.pinned = p.pinned.checked_sub(1).expect("unpin without pin");
+        if p.pinned == 0 {
+            let deferred = std::mem::take(&mut p.deferred);
+            p.free.extend(deferred);
+        }
+    }
+
+    /// Bytes of the page file in use and allocated.
+    pub fn page_file_slots(&self) -> (u32, u32) {
+        let p = self.pages.lock().expect("page file lock");
+        let free = (p.free.len() + p.deferred.len()) as u32;
+        (p.next - free, p.next)
+    }
+
+    fn log_key(&self, loc: LogLoc) -> Key {
+        Key::Log {
+            store: self.id,
+            generation: loc.generation,
+            offset: loc.offset,
+        }
+    }
+
+    fn slot_key(&self, slot: ImageSlot) -> Key {
+        Key::Slot {
+            store: self.id,
+            slot: slot.0,
+        }
+    }
+}
+
+impl BodyStore for DiskStore {
+    fn read_entry(&self, loc: LogLoc) -> Result<LogEntry, ReadError> {
+        let key = self.log_key(loc);
+        if let Some(Cached::Entry(e)) = self.cache.get(key) {
+            return Ok(e);
+        }
+        let file = {
+            let log = self.log.read().expect("log lock");
+            if log.generation != loc.generation {
+                return Err(ReadError::Corrupt(format!(
+                    "location {loc:?} is not in the current log generation {}",
+                    log.generation
+                )));
+            }
+            log.file.clone()
+        };
+        let entry = format::read_entry_at(&file, loc).map_err(|e| match e {
+            format::EntryReadError::Io { source, .. } => ReadError::Io(source),
+            other => ReadError::Corrupt(other.to_string()),
+        })?;
+        self.cache.insert(key, Cached::Entry(entry.clone()));
+        Ok(entry)
+    }
+
+    fn put_image(&self, page: PageId, lsn: Lsn, image: &Bytes) -> Option<ImageSlot> {
+        assert_eq!(image.len(), PAGE_SIZE, "page image of the wrong size");
+        let mut buf = BytesMut::with_capacity(PAGE_SLOT_BYTES);
+        buf.put_u32(0);
+        buf.put_u64(page.0);
+        buf.put_u64(lsn.0);
+        buf.put_slice(image);
+        let crc = crc32c::crc32c(&buf[4..]);
+        buf[..4].copy_from_slice(&crc.to_be_bytes());
+        let mut p = self.pages.lock().expect("page file lock");
+        let slot = match p.free.pop() {
+            Some(s) => s,
+            None if p.next < PAGE_SLOTS_MAX => {
+                p.next += 1;
+                p.next - 1
+            }
+            None => return None,
+        };
+        let at = u64::from(slot) * PAGE_SLOT_BYTES as u64;
+        if let Err(e) = p.file.write_all_at(&buf, at) {
+            tracing::warn!(%page, %lsn, "failed to write a page image to the page file, keeping it in memory: {e}");
+            p.free.push(slot);
+            return None;
+        }
+        drop(p);
+        let slot = ImageSlot(slot);
+        self.cache
+            .insert(self.slot_key(slot), Cached::Image(image.clone()));
+        Some(slot)
+    }
+
+    fn read_image(&self, slot: ImageSlot, page: PageId, lsn: Lsn) -> Result<Bytes, ReadError> {
+        let key = self.slot_key(slot);
+        if let Some(Cached::Image(b)) = self.cache.get(key) {
+            return Ok(b);
+        }
+        let mut buf = vec![0u8; PAGE_SLOT_BYTES];
+        {
+            let p = self.pages.lock().expect("page file lock");
+            if slot.0 >= p.next {
+                return Err(ReadError::Corrupt(format!(
+                    "page slot {} never written",
+                    slot.0
+                )));
+            }
+            p.file
+                .read_exact_at(&mut buf, u64::from(slot.0) * PAGE_SLOT_BYTES as u64)?;
+        }
+        let stored = u32::from_be_bytes(buf[0..4].try_into().expect("4 bytes"));
+        if crc32c::crc32c(&buf[4..]) != stored {
+            return Err(ReadError::Corrupt(format!(
+                "page slot {} fails its checksum",
+                slot.0
+            )));
+        }
+        let at_page = u64::from_be_bytes(buf[4..12].try_into().expect("8 bytes"));
+        let at_lsn = u64::from_be_bytes(buf[12..20].try_into().expect("8 bytes"));
+        if (at_page, at_lsn) != (page.0, lsn.0) {
+            return Err(ReadError::Corrupt(format!(
+                "page slot {} holds page {at_page} at {at_lsn}, not page {page} at {lsn}",
+                slot.0
+            )));
+        }
+        let image = Bytes::from(buf).slice(20..);
+        self.cache.insert(key, Cached::Image(image.clone()));
+        Ok(image)
+    }
+
+    fn free_image(&self, slot: ImageSlot) {
+        self.cache.remove(self.slot_key(slot));
+        let mut p = self.pages.lock().expect("page file lock");
+        assert!(
+            slot.0 < p.next,
+            "freeing page slot {} never handed out",
+            slot.0
+        );
+        if p.pinned > 0 {
+            p.deferred.push(slot.0);
+        } else {
+            p.free.push(slot.0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_stays_within_its_capacity_and_evicts_the_oldest() {
+        let cap = 4 * (PAGE_SIZE as u64 + CACHE_ITEM_OVERHEAD_BYTES);
+        let c = Cache::new(cap);
+        let img = Bytes::from(vec![1u8; PAGE_SIZE]);
+        for slot in 0..10u32 {
+            c.insert(Key::Slot { store: 1, slot }, Cached::Image(img.clone()));
+            assert!(c.stats().bytes <= cap);
+            // Slot 0 is read after every insert, so it stays.
+            assert!(c.get(Key::Slot { store: 1, slot: 0 }).is_some());
+        }
+        assert_eq!(c.stats().items, 4);
+        assert!(c.get(Key::Slot { store: 1, slot: 9 }).is_some());
+        assert!(c.get(Key::Slot { store: 1, slot: 1 }).is_none());
+        c.remove(Key::Slot { store: 1, slot: 0 });
+        assert_eq!(c.stats().items, 3);
+    }
+
+    #[test]
+    fn page_slots_round_trip_and_refuse_damage() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = Arc::new(File::create(dir.path().join("log.0")).expect("log"));
+        let cache = Arc::new(Cache::new(0));
+        let store = DiskStore::open(dir.path(), log, 0, cache).expect("open");
+        let img = Bytes::from(vec![3u8; PAGE_SIZE]);
+        let slot = store.put_image(PageId(5), Lsn(9), &img).expect("slot");
+        assert_eq!(
+            store.read_image(slot, PageId(5), Lsn(9)).expect("read"),
+            img
+        );
+        assert!(store.read_image(slot, PageId(5), Lsn(8)).is_err());
+        let f = OpenOptions::new()
+            .write(true)
+            .open(dir.path().join(PAGES_FILE))
+            .expect("open");
+        f.write_all_at(&[0xFF], 100).expect("damage");
+        assert!(matches!(
+            store.read_image(slot, PageId(5), Lsn(9)),
+            Err(ReadError::Corrupt(_))
+        ));
+        store.pin_slots();
+        store.free_image(slot);
+        let other = store.put_image(PageId(6), Lsn(9), &img).expect("slot");
+        assert_ne!(other, slot, "a pinned free is not reused");
+        store.unpin_slots();
+        assert_eq!(store.put_image(PageId(7), Lsn(9), &img), Some(slot));
+    }
+}
