@@ -1619,9 +1619,15 @@ impl Session {
         let mut returned = Vec::new();
         let on_conflict = match &ins.on {
             None => None,
-            Some(ast::OnInsert::OnConflict(oc)) => Some(oc),
+            Some(ast::OnInsert::OnConflict(oc)) => {
+                check_on_conflict(&def, oc)?;
+                Some(oc)
+            }
             Some(other) => return Err(SqlError::unsupported(format!("{other}"))),
         };
+        // Rows this command inserted or updated: DO UPDATE may not reach
+        // one of them a second time (21000), as in PostgreSQL.
+        let mut affected: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
         for vals in provided {
             self.check_cancel()?;
             let mut row = vec![None; def.columns.len()];
@@ -1643,7 +1649,33 @@ impl Session {
                         .map_err(SqlError::from_engine)?;
                     Some(full)
                 }
-                Some(oc) => self.upsert(tx, &def, &scope, oc, full, &ectx)?,
+                Some(oc) => {
+                    let key = if def.primary_key.is_empty() {
+                        None
+                    } else {
+                        let pk: Vec<Datum> =
+                            def.primary_key.iter().map(|i| full[*i].clone()).collect();
+                        Some(tx.encode_pk(def.id, &pk).map_err(SqlError::from_engine)?)
+                    };
+                    if let Some(key) = &key {
+                        if matches!(oc.action, ast::OnConflictAction::DoUpdate(_))
+                            && affected.contains(key)
+                        {
+                            return Err(SqlError::new(
+                                code::CARDINALITY_VIOLATION,
+                                "ON CONFLICT DO UPDATE command cannot affect row a second time",
+                            )
+                            .with_hint(
+                                "Ensure that no rows proposed for insertion within the same command have duplicate constrained values.",
+                            ));
+                        }
+                    }
+                    let r = self.upsert(tx, &def, &scope, oc, full, &ectx)?;
+                    if let (Some(key), Some(_)) = (key, &r) {
+                        affected.insert(key);
+                    }
+                    r
+                }
             };
             if let Some(r) = result_row {
                 count += 1;
@@ -1699,7 +1731,7 @@ impl Session {
             });
             if !is_pk && !is_unique {
                 return Err(SqlError::new(
-                    code::INVALID_PARAMETER_VALUE,
+                    code::INVALID_COLUMN_REFERENCE,
                     "there is no unique or exclusion constraint matching the ON CONFLICT specification",
                 ));
             }
@@ -1710,10 +1742,11 @@ impl Session {
             }
         }
         if def.primary_key.is_empty() {
-            return Err(SqlError::new(
-                code::INVALID_PARAMETER_VALUE,
-                "there is no unique or exclusion constraint matching the ON CONFLICT specification",
-            ));
+            // No key to conflict on (DO NOTHING without a target; a
+            // target was checked against the table's unique keys).
+            tx.insert(def.id, row.clone())
+                .map_err(SqlError::from_engine)?;
+            return Ok(Some(row));
         }
         let pk: Vec<Datum> = def.primary_key.iter().map(|i| row[*i].clone()).collect();
         let existing = tx.get(def.id, &pk).map_err(SqlError::from_engine)?;
@@ -2128,6 +2161,88 @@ fn assign_target(def: &TableDef, a: &ast::Assignment) -> Result<(usize, DataType
         .at_span(sqlparser::ast::Spanned::span(&a.target))
     })?;
     Ok((i, column_type(&def.columns[i])))
+}
+
+/// Checks an ON CONFLICT clause once per statement, as PostgreSQL's parse
+/// analysis does: the target names columns of the table (42703) matching
+/// the primary key or a unique index (42P10); DO UPDATE needs a target
+/// (42601) and assigns each column at most once (42601).
+fn check_on_conflict(def: &TableDef, oc: &ast::OnConflict) -> Result<(), SqlError> {
+    let no_match = || {
+        SqlError::new(
+            code::INVALID_COLUMN_REFERENCE,
+            "there is no unique or exclusion constraint matching the ON CONFLICT specification",
+        )
+    };
+    match &oc.conflict_target {
+        Some(ast::ConflictTarget::Columns(cols)) => {
+            let mut named = Vec::new();
+            for c in cols {
+                let n = ident(c);
+                let i = def.column(&n).ok_or_else(|| {
+                    SqlError::new(
+                        code::UNDEFINED_COLUMN,
+                        format!("column \"{n}\" does not exist"),
+                    )
+                    .at_span(c.span)
+                })?;
+                named.push(i);
+            }
+            let same = |keys: &mut dyn Iterator<Item = usize>| {
+                let mut k: Vec<usize> = keys.collect();
+                let mut n = named.clone();
+                k.sort_unstable();
+                k.dedup();
+                n.sort_unstable();
+                n.dedup();
+                k == n
+            };
+            let pk = !def.primary_key.is_empty() && same(&mut def.primary_key.iter().copied());
+            let unique = def.indexes.iter().any(|ix| {
+                ix.unique
+                    && ix.keys.iter().all(|k| matches!(k, IndexKey::Column(_)))
+                    && same(&mut ix.keys.iter().filter_map(|k| match k {
+                        IndexKey::Column(i) => Some(*i),
+                        IndexKey::Expr(_) => None,
+                    }))
+            });
+            if !pk && !unique {
+                return Err(no_match());
+            }
+        }
+        Some(ast::ConflictTarget::OnConstraint(name)) => {
+            let n = object_name(name);
+            if def.primary_key.is_empty() || n != format!("{}_pkey", def.name) {
+                return Err(SqlError::unsupported(format!(
+                    "ON CONFLICT ON CONSTRAINT {n} (only the primary key)"
+                )));
+            }
+        }
+        None => {
+            if matches!(oc.action, ast::OnConflictAction::DoUpdate(_)) {
+                return Err(SqlError::new(
+                    code::SYNTAX_ERROR,
+                    "ON CONFLICT DO UPDATE requires inference specification or constraint name",
+                )
+                .with_hint("For example, ON CONFLICT (column_name)."));
+            }
+        }
+    }
+    if let ast::OnConflictAction::DoUpdate(du) = &oc.action {
+        let mut seen = std::collections::HashSet::new();
+        for a in &du.assignments {
+            if let ast::AssignmentTarget::ColumnName(n) = &a.target {
+                let name = object_name(n);
+                if !seen.insert(name.clone()) {
+                    return Err(SqlError::new(
+                        code::SYNTAX_ERROR,
+                        format!("multiple assignments to same column \"{name}\""),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Converts a value for storage in column `c` (assignment cast).
