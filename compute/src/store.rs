@@ -112,6 +112,7 @@ impl Pages for LatestPages {
     }
 }
 
+#[derive(Clone)]
 struct Dirty {
     before: PageRef,
     after: PageRef,
@@ -120,6 +121,16 @@ struct Dirty {
 /// The pages one MTR changes. See the module docs.
 pub struct MtrPages {
     latest: LatestPages,
+    sb: Superblock,
+    sb_dirty: bool,
+    dirty: BTreeMap<PageId, Dirty>,
+    /// Counts calls that may change a page or the superblock.
+    changes: u64,
+}
+
+/// An MTR's state at one point, to return to when one transaction of a
+/// commit group fails after changing pages (see [`MtrPages::checkpoint`]).
+pub struct MtrCheckpoint {
     sb: Superblock,
     sb_dirty: bool,
     dirty: BTreeMap<PageId, Dirty>,
@@ -133,7 +144,32 @@ impl MtrPages {
             sb,
             sb_dirty: false,
             dirty: BTreeMap::new(),
+            changes: 0,
         }
+    }
+
+    /// The state now. Cheap: pages are shared until changed again, when
+    /// copy-on-write copies them once.
+    pub fn checkpoint(&self) -> MtrCheckpoint {
+        MtrCheckpoint {
+            sb: self.sb.clone(),
+            sb_dirty: self.sb_dirty,
+            dirty: self.dirty.clone(),
+        }
+    }
+
+    /// Returns to a checkpoint: every change since is forgotten.
+    pub fn restore(&mut self, cp: MtrCheckpoint) {
+        self.sb = cp.sb;
+        self.sb_dirty = cp.sb_dirty;
+        self.dirty = cp.dirty;
+        self.changes += 1;
+    }
+
+    /// A counter that moves whenever a page or the superblock may have
+    /// changed: equal readings mean nothing was touched in between.
+    pub fn changes(&self) -> u64 {
+        self.changes
     }
 
     /// The superblock as this MTR has changed it.
@@ -144,7 +180,13 @@ impl MtrPages {
     /// Changes the superblock.
     pub fn superblock_mut(&mut self) -> &mut Superblock {
         self.sb_dirty = true;
+        self.changes += 1;
         &mut self.sb
+    }
+
+    /// Pages changed so far.
+    pub fn page_count(&self) -> usize {
+        self.dirty.len()
     }
 
     /// True if nothing changed.
@@ -155,37 +197,65 @@ impl MtrPages {
     /// Seals every changed page at `commit_lsn` and returns the redo records
     /// (each page's header as one delta, then its body's changed ranges, or
     /// one image), the new page images, and the superblock. The number of
-    /// records does not depend on `commit_lsn`, so [`MtrPages::record_count`]
-    /// can be asked first to learn the LSN.
-    pub fn finish(mut self, commit_lsn: Lsn) -> Result<FinishedMtr, PageError> {
+    /// records does not depend on `commit_lsn`: see [`MtrPages::finish_with`].
+    pub fn finish(self, commit_lsn: Lsn) -> Result<FinishedMtr, PageError> {
+        self.finish_with(|_| commit_lsn)
+    }
+
+    /// [`MtrPages::finish`] at the LSN `lsn_for` gives for the number of
+    /// records, diffing each page once (the commit pipeline learns its LSN
+    /// from the count).
+    pub fn finish_with(
+        mut self,
+        lsn_for: impl FnOnce(usize) -> Lsn,
+    ) -> Result<FinishedMtr, PageError> {
         self.write_superblock()?;
-        let mut records = Vec::new();
-        let mut images = Vec::new();
-        for (id, d) in self.dirty {
+        let h = page::PAGE_HEADER_BYTES;
+        // Bodies first: decided on the body alone, so sealing the header
+        // cannot change them, and their count fixes the LSN.
+        let bodies: Vec<(PageId, Dirty, Vec<RecordBody>)> = self
+            .dirty
+            .into_iter()
+            .map(|(id, d)| {
+                let body = redo::diff_from(&d.before[..], &d.after[..], h);
+                (id, d, body)
+            })
+            .collect();
+        let count = bodies
+            .iter()
+            .map(|(_, _, b)| if is_image(b) { 1 } else { b.len() + 1 })
+            .sum();
+        let commit_lsn = lsn_for(count);
+        let mut records = Vec::with_capacity(count);
+        let mut images = Vec::with_capacity(bodies.len());
+        for (id, d, body) in bodies {
             let mut after = d.after;
             let img = Arc::make_mut(&mut after);
             page::set_page_lsn(img, commit_lsn);
             page::seal_checksum(img);
-            for body in page_records(&d.before, &after) {
-                records.push((id, body));
+            if is_image(&body) {
+                records.push((
+                    id,
+                    RecordBody::Image(bytes::Bytes::copy_from_slice(&after[..])),
+                ));
+            } else {
+                records.push((
+                    id,
+                    RecordBody::Delta {
+                        offset: 0,
+                        bytes: bytes::Bytes::copy_from_slice(&after[..h]),
+                    },
+                ));
+                records.extend(body.into_iter().map(|b| (id, b)));
             }
             images.push((id, after));
         }
+        debug_assert_eq!(records.len(), count);
         Ok(FinishedMtr {
             records,
             images,
             superblock: self.sb,
         })
-    }
-
-    /// How many records [`MtrPages::finish`] will produce.
-    pub fn record_count(&mut self) -> Result<usize, PageError> {
-        self.write_superblock()?;
-        Ok(self
-            .dirty
-            .values()
-            .map(|d| page_records(&d.before, &d.after).len())
-            .sum())
     }
 
     fn write_superblock(&mut self) -> Result<(), PageError> {
@@ -208,22 +278,8 @@ pub struct FinishedMtr {
     pub superblock: Superblock,
 }
 
-/// The records for one page: the header as one delta (it always changes:
-/// LSN and checksum) and the body's changed ranges, or the whole page.
-fn page_records(before: &PageImage, after: &PageImage) -> Vec<RecordBody> {
-    let h = page::PAGE_HEADER_BYTES;
-    // Decided on the body alone, so sealing the header cannot change it.
-    let body = redo::diff_from(&before[..], &after[..], h);
-    if matches!(body[..], [RecordBody::Image(_)]) {
-        return vec![RecordBody::Image(bytes::Bytes::copy_from_slice(&after[..]))];
-    }
-    let mut out = Vec::with_capacity(body.len() + 1);
-    out.push(RecordBody::Delta {
-        offset: 0,
-        bytes: bytes::Bytes::copy_from_slice(&after[..h]),
-    });
-    out.extend(body);
-    out
+fn is_image(body: &[RecordBody]) -> bool {
+    matches!(body, [RecordBody::Image(_)])
 }
 
 impl Pages for MtrPages {
@@ -237,6 +293,7 @@ impl Pages for MtrPages {
 
 impl PagesMut for MtrPages {
     fn get_mut(&mut self, id: PageId) -> Result<&mut PageImage, PageError> {
+        self.changes += 1;
         if !self.dirty.contains_key(&id) {
             let before = self.latest.get(id)?;
             self.dirty.insert(
@@ -266,6 +323,7 @@ impl PagesMut for MtrPages {
             // Never written: zeros, and perhaps in a PG that does not exist
             // yet (the volume grows when this MTR's records reach it).
             let zero: PageRef = Arc::from(zeroed_page());
+            self.changes += 1;
             self.dirty.insert(
                 id,
                 Dirty {

@@ -157,6 +157,11 @@ impl WriteSet {
         self.memory.is_empty() && self.runs.is_empty()
     }
 
+    /// Writes held in memory (the spilled ones not counted).
+    pub fn memory_len(&self) -> usize {
+        self.memory.len()
+    }
+
     /// True once some writes went to disk.
     pub fn spilled(&self) -> bool {
         !self.runs.is_empty()

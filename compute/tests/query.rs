@@ -493,6 +493,45 @@ async fn prepared_queries_plan_once_and_replan_after_ddl() {
     assert_eq!(ids(r), ["z"]);
 }
 
+/// Drivers send Parse for the unnamed statement before every execution;
+/// the same text is reused while the catalog stands still, and described
+/// and run afresh once DDL changed what it reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reparsing_the_same_text_follows_ddl() {
+    let (_st, mut s) = session().await;
+    run(&mut s, "CREATE TABLE r (id int PRIMARY KEY, v text)").await;
+    run(&mut s, "INSERT INTO r VALUES (1, 'one')").await;
+    let sql = "SELECT * FROM r WHERE id = $1";
+    let names = |p: &sextant_compute::sql::session::Prepared| {
+        p.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>()
+    };
+    let rows = |r: QueryResult| match r {
+        QueryResult::Rows { rows, .. } => rows,
+        other => panic!("{other:?}"),
+    };
+    for _ in 0..3 {
+        let p = s.prepare("", sql, &[]).unwrap();
+        assert_eq!(names(&p), ["id", "v"]);
+        let r = s.execute("", &[Some("1".into())], 0).await.unwrap();
+        assert_eq!(rows(r), [[Some("1".to_string()), Some("one".to_string())]]);
+    }
+    run(&mut s, "ALTER TABLE r ADD COLUMN w int DEFAULT 7").await;
+    let p = s.prepare("", sql, &[]).unwrap();
+    assert_eq!(names(&p), ["id", "v", "w"]);
+    let r = s.execute("", &[Some("1".into())], 0).await.unwrap();
+    assert_eq!(
+        rows(r),
+        [[
+            Some("1".to_string()),
+            Some("one".to_string()),
+            Some("7".to_string())
+        ]]
+    );
+    // Other parameter types are another statement.
+    let p = s.prepare("", sql, &[25]).unwrap();
+    assert_eq!(p.param_types, [25]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statement_timeout_stops_a_long_query() {
     let (_st, mut s) = session().await;

@@ -49,11 +49,19 @@ impl Engine {
             )));
         }
         let catalog = Arc::new(catalog);
+        // No commit pipeline: the queue's receiver is dropped, so a commit
+        // that got this far would fail with Stopped (every transaction here
+        // is read-only, so none does).
+        let (queue, _) = tokio::sync::mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             next_object_id: AtomicU64::new(sb.next_object_id),
             volume,
             pool,
             cfg,
+            queue,
+            commit_groups: AtomicU64::new(0),
+            commit_txns: AtomicU64::new(0),
+            commit_waiting: AtomicU64::new(0),
             commit: tokio::sync::Mutex::new(CommitState {
                 sb,
                 last_write: HashMap::new(),

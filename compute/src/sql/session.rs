@@ -149,8 +149,16 @@ pub struct Prepared {
 }
 
 struct PreparedStatement {
-    stmt: Option<Statement>,
+    stmt: Option<Arc<Statement>>,
     info: Prepared,
+    /// What it was prepared from: the text, the parameter types given and
+    /// the catalog it was described against. A Parse of the same text and
+    /// types under the same name, with the catalog unchanged, keeps the
+    /// statement and its cached plan (drivers and `pgbench -M extended`
+    /// send the unnamed statement's Parse before every execution).
+    sql: String,
+    param_types_given: Vec<u32>,
+    catalog: crate::catalog::Catalog,
 }
 
 impl Database {
@@ -542,6 +550,15 @@ impl Session {
         sql: &str,
         param_types: &[u32],
     ) -> Result<Prepared, SqlError> {
+        let catalog = match &self.tx {
+            Some(t) => t.catalog().clone(),
+            None => self.db.engine().begin().catalog().clone(),
+        };
+        if let Some(p) = self.prepared.get(name) {
+            if p.sql == sql && p.param_types_given == param_types && p.catalog == catalog {
+                return Ok(p.info.clone());
+            }
+        }
         let mut stmts = parse(sql)?;
         if stmts.len() > 1 {
             return Err(SqlError::new(
@@ -575,8 +592,11 @@ impl Session {
         self.prepared.insert(
             name.to_string(),
             PreparedStatement {
-                stmt,
+                stmt: stmt.map(Arc::new),
                 info: info.clone(),
+                sql: sql.to_string(),
+                param_types_given: param_types.to_vec(),
+                catalog,
             },
         );
         Ok(info)
