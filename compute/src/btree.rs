@@ -317,7 +317,7 @@ fn relink(
     old: PageId,
     new: Option<PageId>,
 ) -> Result<(), BTreeError> {
-    let mut page = SlottedPageMut::parse(id, pages.get_mut(id)?)?;
+    let mut page = pages.slotted_mut(id)?;
     let view = page.as_page();
     let current = match link {
         Link::Left => view.left(),
@@ -339,7 +339,7 @@ fn relink(
 /// Removes cell `index` of internal node `parent`; a new cell 0 loses its
 /// key, which now means "from the node's lower bound".
 fn remove_child(pages: &mut impl PagesMut, parent: PageId, index: usize) -> Result<(), BTreeError> {
-    let mut page = SlottedPageMut::parse(parent, pages.get_mut(parent)?)?;
+    let mut page = pages.slotted_mut(parent)?;
     page.remove(index);
     if index == 0 && page.as_page().slot_count() > 0 {
         let (child, _) = internal_entry(parent, page.as_page().cell(0))?;
@@ -433,7 +433,7 @@ impl BTree {
             Value::Inline(value)
         };
         let cell = encode_leaf(key, &stored);
-        let mut page = SlottedPageMut::parse(leaf_id, pages.get_mut(leaf_id)?)?;
+        let mut page = pages.slotted_mut(leaf_id)?;
         if old.is_some() {
             if page.as_page().fits_replacement(index, cell.len()) {
                 page.replace(index, &cell);
@@ -462,7 +462,7 @@ impl BTree {
     ) -> Result<(), BTreeError> {
         loop {
             {
-                let mut page = SlottedPageMut::parse(node, pages.get_mut(node)?)?;
+                let mut page = pages.slotted_mut(node)?;
                 if page.as_page().fits(cell.len()) {
                     page.insert(index, &cell);
                     return Ok(());
@@ -510,7 +510,7 @@ impl BTree {
             }
             let r = alloc(pages)?;
             {
-                let mut page = SlottedPageMut::parse(node, pages.get_mut(node)?)?;
+                let mut page = pages.slotted_mut(node)?;
                 page.clear_cells();
                 for c in left_cells {
                     page.push(c);
@@ -556,7 +556,7 @@ impl BTree {
         let entry = leaf_entry(d.leaf, leaf.cell(index))?;
         let old = read_value(pages, &entry.value)?;
         free_value(pages, &entry.value)?;
-        SlottedPageMut::parse(d.leaf, pages.get_mut(d.leaf)?)?.remove(index);
+        pages.slotted_mut(d.leaf)?.remove(index);
         self.rebalance(pages, d.path, d.leaf)?;
         Ok(Some(old))
     }
@@ -653,7 +653,7 @@ impl BTree {
         }
         let r_right = r.right();
         {
-            let mut l = SlottedPageMut::parse(l_id, pages.get_mut(l_id)?)?;
+            let mut l = pages.slotted_mut(l_id)?;
             for cell in &cells {
                 l.push(cell);
             }

@@ -14,6 +14,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use crate::page::SlottedPageMut;
+
 pub use sextant_storage::types::{PageId, PAGE_SIZE};
 
 /// The bytes of one page.
@@ -67,6 +69,13 @@ pub trait PagesMut: Pages {
     fn get_mut(&mut self, id: PageId) -> Result<&mut PageImage, PageError>;
     /// A fresh, zeroed page (a freed page is reused first).
     fn allocate(&mut self) -> Result<PageId, PageError>;
+    /// Page `id` as a slotted page to change, validated as
+    /// [`SlottedPageMut::parse`] does. Implementations may skip the checks
+    /// for a page they checked before and that changed only through a
+    /// `SlottedPageMut` since.
+    fn slotted_mut(&mut self, id: PageId) -> Result<SlottedPageMut<'_>, PageError> {
+        SlottedPageMut::parse(id, self.get_mut(id)?)
+    }
     /// Returns a page to the free list. Its contents are undefined after.
     fn free(&mut self, id: PageId) -> Result<(), PageError>;
 }

@@ -21,6 +21,7 @@ use sextant_storage::volume::Volume;
 
 use crate::bufpool::BufferPool;
 use crate::page;
+use crate::page::SlottedPageMut;
 use crate::pages::{zeroed_page, PageError, PageImage, PageRef, Pages, PagesMut};
 use crate::redo;
 use crate::superblock::{self, Superblock, SUPERBLOCK_PAGE};
@@ -116,6 +117,9 @@ impl Pages for LatestPages {
 struct Dirty {
     before: PageRef,
     after: PageRef,
+    /// `after` passed `SlottedPageMut::parse`'s checks and changed only
+    /// through a `SlottedPageMut` since.
+    checked: bool,
 }
 
 /// The pages one MTR changes. See the module docs.
@@ -291,8 +295,9 @@ impl Pages for MtrPages {
     }
 }
 
-impl PagesMut for MtrPages {
-    fn get_mut(&mut self, id: PageId) -> Result<&mut PageImage, PageError> {
+impl MtrPages {
+    /// The MTR's copy of page `id`, made on first use.
+    fn dirty_mut(&mut self, id: PageId) -> Result<&mut Dirty, PageError> {
         self.changes += 1;
         if !self.dirty.contains_key(&id) {
             let before = self.latest.get(id)?;
@@ -301,11 +306,31 @@ impl PagesMut for MtrPages {
                 Dirty {
                     before: before.clone(),
                     after: before,
+                    checked: false,
                 },
             );
         }
-        let d = self.dirty.get_mut(&id).expect("inserted above");
+        Ok(self.dirty.get_mut(&id).expect("inserted above"))
+    }
+}
+
+impl PagesMut for MtrPages {
+    fn get_mut(&mut self, id: PageId) -> Result<&mut PageImage, PageError> {
+        let d = self.dirty_mut(id)?;
+        d.checked = false;
         Ok(Arc::make_mut(&mut d.after))
+    }
+
+    fn slotted_mut(&mut self, id: PageId) -> Result<SlottedPageMut<'_>, PageError> {
+        let d = self.dirty_mut(id)?;
+        if !d.checked {
+            SlottedPageMut::check(id, &d.after)?;
+            d.checked = true;
+        }
+        Ok(SlottedPageMut::checked_before(
+            id,
+            Arc::make_mut(&mut d.after),
+        ))
     }
 
     fn allocate(&mut self) -> Result<PageId, PageError> {
@@ -329,6 +354,7 @@ impl PagesMut for MtrPages {
                 Dirty {
                     before: zero.clone(),
                     after: zero,
+                    checked: false,
                 },
             );
             return Ok(id);
