@@ -100,6 +100,31 @@ pub struct Scan {
     pub cond_text: Vec<String>,
 }
 
+/// True for a plan whose work is bounded by key lookups: rows from VALUES
+/// or from equality lookups on a primary key or index, filtered,
+/// projected, aggregated, sorted or limited. Such a statement runs in
+/// place on its tokio worker; anything else may run long and is moved off
+/// the worker's core, so it cannot starve the other sessions there.
+pub fn is_short(plan: &Plan) -> bool {
+    let point = |lo: &Bound<Vec<Expr>>, hi: &Bound<Vec<Expr>>| {
+        matches!((lo, hi), (Bound::Included(_), Bound::Included(_)))
+    };
+    match plan {
+        Plan::Result | Plan::Values { .. } => true,
+        Plan::Scan(s) => match &s.access {
+            Access::Pk { lo, hi } | Access::Index { lo, hi, .. } => point(lo, hi),
+            _ => false,
+        },
+        Plan::Filter { input, .. }
+        | Plan::Project { input, .. }
+        | Plan::Aggregate { input, .. }
+        | Plan::Sort { input, .. }
+        | Plan::Distinct { input, .. }
+        | Plan::Limit { input, .. } => is_short(input),
+        _ => false,
+    }
+}
+
 /// A plan node. Each produces rows of a fixed width.
 #[derive(Debug)]
 pub enum Plan {

@@ -231,6 +231,7 @@ impl Database {
             isolation: None,
             settings_at_begin: None,
             settings_without_local: None,
+            implicit_block: false,
             backend_pid: 0,
             prepared: HashMap::new(),
             settings: Settings::new(user),
@@ -361,6 +362,8 @@ pub struct Session {
     settings_at_begin: Option<Settings>,
     /// Settings without the block's SET LOCALs: what COMMIT leaves.
     settings_without_local: Option<Settings>,
+    /// `tx` is the implicit block of a multi-statement simple query.
+    pub(super) implicit_block: bool,
     /// The process id the client was given (`pg_backend_pid()`).
     backend_pid: i32,
     /// The isolation level BEGIN asked for (every level runs as snapshot
@@ -484,12 +487,14 @@ impl Session {
         }
         let many = stmts.len() > 1;
         // Several statements in one simple query run in one implicit
-        // transaction unless they manage transactions themselves.
-        let implicit = many && self.tx.is_none() && !stmts.iter().any(is_tx_control);
-        if implicit {
+        // transaction block, as in PostgreSQL: a BEGIN among them turns it
+        // into an explicit block that includes the statements before it,
+        // and a COMMIT or ROLLBACK ends it (with a warning).
+        if many && self.tx.is_none() {
             self.tx = Some(self.db.begin());
+            self.implicit_block = true;
         }
-        self.run_statements(stmts.into(), implicit).await
+        self.run_statements(stmts.into()).await
     }
 
     /// Runs the statements of a simple query in order, stopping at the
@@ -498,7 +503,6 @@ impl Session {
     pub(super) async fn run_statements(
         &mut self,
         mut stmts: std::collections::VecDeque<Statement>,
-        implicit: bool,
     ) -> Vec<Result<QueryResult, SqlError>> {
         let mut out = Vec::new();
         while let Some(stmt) = stmts.pop_front() {
@@ -509,18 +513,21 @@ impl Session {
             let copy_in = matches!(r, Ok(QueryResult::CopyIn { .. }));
             out.push(r);
             if failed {
-                if implicit {
+                if std::mem::take(&mut self.implicit_block) {
                     self.tx = None;
                     self.failed = false;
                 }
                 return out;
             }
             if copy_in {
-                self.pending = Some(crate::sql::copy::PendingQuery { stmts, implicit });
+                self.pending = Some(crate::sql::copy::PendingQuery {
+                    stmts,
+                    implicit: self.implicit_block,
+                });
                 return out;
             }
         }
-        if implicit {
+        if std::mem::take(&mut self.implicit_block) {
             if let Some(tx) = self.tx.take() {
                 if let Err(e) = tx.commit().await {
                     out.push(Err(SqlError::from_engine(e)));
@@ -709,6 +716,23 @@ impl Session {
         match stmt {
             Statement::StartTransaction { modes, begin, .. } => {
                 let tag = if *begin { "BEGIN" } else { "START TRANSACTION" };
+                if self.tx.is_some() && std::mem::take(&mut self.implicit_block) {
+                    // The implicit block of a multi-statement query becomes
+                    // this explicit one, earlier statements included.
+                    self.settings_at_begin = Some(self.settings.clone());
+                    if modes.iter().any(|m| {
+                        matches!(
+                            m,
+                            ast::TransactionMode::AccessMode(ast::TransactionAccessMode::ReadOnly)
+                        )
+                    }) {
+                        self.read_only_block = true;
+                        if let Some(tx) = self.tx.as_mut() {
+                            tx.set_read_only();
+                        }
+                    }
+                    return Ok(QueryResult::Command { tag: tag.into() });
+                }
                 if self.tx.is_some() {
                     // PostgreSQL warns and carries on.
                     self.notice(
@@ -749,6 +773,13 @@ impl Session {
                 Ok(QueryResult::Command { tag: tag.into() })
             }
             Statement::Commit { .. } => {
+                if std::mem::take(&mut self.implicit_block) {
+                    self.notice(
+                        "WARNING",
+                        code::NO_ACTIVE_SQL_TRANSACTION,
+                        "there is no transaction in progress",
+                    );
+                }
                 self.read_only_block = false;
                 self.isolation = None;
                 let failed = std::mem::take(&mut self.failed);
@@ -784,6 +815,13 @@ impl Session {
                 }
             }
             Statement::Rollback { .. } => {
+                if std::mem::take(&mut self.implicit_block) {
+                    self.notice(
+                        "WARNING",
+                        code::NO_ACTIVE_SQL_TRANSACTION,
+                        "there is no transaction in progress",
+                    );
+                }
                 self.failed = false;
                 self.read_only_block = false;
                 self.isolation = None;
@@ -2066,7 +2104,13 @@ impl Session {
         };
         let exec =
             Exec::new(tx, stmt, &self.cancel, self.deadline()).with_status(self.db.status_source());
-        exec.run(root, &ectx)
+        if plan::is_short(root) {
+            exec.run(root, &ectx)
+        } else {
+            // A scan may take seconds: off the worker's core, so the
+            // sessions (and cancel requests) queued there keep running.
+            tokio::task::block_in_place(|| exec.run(root, &ectx))
+        }
     }
 
     fn explain(
@@ -2450,13 +2494,6 @@ pub(super) fn no_table(name: &str) -> SqlError {
 
 fn first_words(s: &str) -> String {
     s.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
-}
-
-fn is_tx_control(s: &Statement) -> bool {
-    matches!(
-        s,
-        Statement::StartTransaction { .. } | Statement::Commit { .. } | Statement::Rollback { .. }
-    )
 }
 
 fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {

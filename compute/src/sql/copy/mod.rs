@@ -955,7 +955,7 @@ impl Session {
     /// the rest of the string) or there was no rest.
     pub async fn simple_query_resume(&mut self) -> Vec<Result<QueryResult, SqlError>> {
         match self.pending.take() {
-            Some(p) => self.run_statements(p.stmts, p.implicit).await,
+            Some(p) => self.run_statements(p.stmts).await,
             None => Vec::new(),
         }
     }
@@ -967,6 +967,7 @@ impl Session {
             Some(p) if p.implicit => {
                 self.tx = None;
                 self.failed = false;
+                self.implicit_block = false;
             }
             _ if copy.own_tx => self.tx = None,
             _ => self.fail_block(),
