@@ -55,6 +55,8 @@
 //!   catalog relations' own columns are all nullable.
 
 mod builtin;
+
+pub(crate) use builtin::QUOTED_KEYWORDS;
 mod deparse;
 mod functions;
 mod info_schema;
