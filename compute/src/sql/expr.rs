@@ -2746,10 +2746,7 @@ fn binary(
         }
         BinOp::HashArrow | BinOp::HashLongArrow => {
             let j = jsonb_of(&a)?;
-            let Datum::Text(p) = b else {
-                return Err(SqlError::unsupported("a jsonb path that is not text[]"));
-            };
-            let path = parse_text_array(&p)?;
+            let path = crate::sql::func::json::text_list(&b)?;
             let path: Vec<Option<&str>> = path.iter().map(|x| x.as_deref()).collect();
             let v = j.view();
             if op == BinOp::HashLongArrow {
@@ -2782,73 +2779,6 @@ fn binary(
         }
         BinOp::And | BinOp::Or => unreachable!("handled above"),
     })
-}
-
-/// Reads a one-dimensional text array literal (`{a,"b c",NULL}`).
-pub fn parse_text_array(s: &str) -> Result<Vec<Option<String>>, SqlError> {
-    let bad = || {
-        SqlError::new(
-            code::INVALID_TEXT_REPRESENTATION,
-            format!("malformed array literal: \"{s}\""),
-        )
-        .with_detail("Array value must start with \"{\" or dimension information.")
-    };
-    let t = s.trim();
-    let inner = t
-        .strip_prefix('{')
-        .and_then(|x| x.strip_suffix('}'))
-        .ok_or_else(bad)?;
-    let mut out = Vec::new();
-    if inner.trim().is_empty() {
-        return Ok(out);
-    }
-    let mut chars = inner.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        let mut item = String::new();
-        let mut quoted = false;
-        if chars.peek() == Some(&'"') {
-            quoted = true;
-            chars.next();
-            loop {
-                match chars.next() {
-                    None => return Err(bad()),
-                    Some('"') => break,
-                    Some('\\') => item.push(chars.next().ok_or_else(bad)?),
-                    Some(c) => item.push(c),
-                }
-            }
-            while chars.peek().is_some_and(|c| c.is_whitespace()) {
-                chars.next();
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c == ',' {
-                    break;
-                }
-                chars.next();
-                if c == '\\' {
-                    item.push(chars.next().ok_or_else(bad)?);
-                } else {
-                    item.push(c);
-                }
-            }
-            item = item.trim_end().to_string();
-        }
-        out.push(if !quoted && item.eq_ignore_ascii_case("null") {
-            None
-        } else {
-            Some(item)
-        });
-        match chars.next() {
-            None => break,
-            Some(',') => continue,
-            Some(_) => return Err(bad()),
-        }
-    }
-    Ok(out)
 }
 
 trait Retype {
