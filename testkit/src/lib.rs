@@ -106,6 +106,7 @@ pub mod cluster;
 pub mod docker;
 mod error;
 pub mod image;
+pub mod postgres;
 
 pub use cluster::{Cluster, Node, NodeSpec, RunOutput};
 pub use error::{Error, Result};

@@ -1,0 +1,1 @@
+//! `sextant export`: scheduled, atomic, resumable window exports.

@@ -1,0 +1,1 @@
+//! The ingest service: `POST /v1/tables/{table}/events`.
