@@ -205,7 +205,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         n.sql
             .await
             .context("compute node task")?
-            .with_context(|| format!("{}", n.name))?;
+            .with_context(|| n.name.clone())?;
     }
     for h in handles {
         h.shutdown().await;
