@@ -76,7 +76,7 @@ pub(crate) struct AccessKey {
 pub struct PasswordUser {
     pub name: String,
     /// Either the plain password, or a stored verifier in PostgreSQL's format
-    /// "SCRAM-SHA-256$<iter>:<salt b64>$<StoredKey b64>:<ServerKey b64>".
+    /// `SCRAM-SHA-256$<iter>:<salt b64>$<StoredKey b64>:<ServerKey b64>`.
     pub secret: PasswordSecret,
 }
 
@@ -403,12 +403,14 @@ impl IamFile {
                         format!("scram_verifier of password user {name:?}: {e}"),
                     )
                 })?,
-                (Some(_), Some(_)) | (None, None) => return Err(lines.at(
-                    user,
-                    format!(
+                (Some(_), Some(_)) | (None, None) => {
+                    return Err(lines.at(
+                        user,
+                        format!(
                         "password user {name:?} needs exactly one of password or scram_verifier"
                     ),
-                )),
+                    ))
+                }
             };
             let entry = PasswordUser {
                 name: name.clone(),

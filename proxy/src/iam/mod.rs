@@ -80,7 +80,10 @@ pub use file::{
     IamFile, PasswordSecret, PasswordUser, ScramVerifierError, IAM_FILE_BYTES_MAX,
     PG_ROLE_NAME_BYTES_MAX,
 };
-pub use token::{generate_token, Credentials, Rejection, TokenVerifier, Verified};
+pub use token::{
+    generate_token, Credentials, Rejection, TokenVerifier, Verified, CLOCK_SKEW_MAX,
+    TOKEN_EXPIRES_MAX,
+};
 
 /// Why the IAM file could not be loaded, or a token could not be made.
 #[derive(Debug, thiserror::Error)]

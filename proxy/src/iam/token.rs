@@ -41,6 +41,9 @@ pub const TOKEN_BYTES_MAX: usize = 8 * 1024;
 /// RDS tokens are valid for at most 15 minutes; `X-Amz-Expires` above this
 /// is refused.
 pub const TOKEN_EXPIRES_MAX: Duration = Duration::from_secs(900);
+/// Largest clock skew a verifier may allow: SigV4 services allow 5
+/// minutes; more than the token's own lifetime would make expiry moot.
+pub const CLOCK_SKEW_MAX: Duration = Duration::from_secs(900);
 /// The only algorithm RDS tokens use.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// The SigV4 service name of RDS IAM authentication.
@@ -141,11 +144,18 @@ fn split_host_port(host_port: &str) -> Option<(&str, u16)> {
 
 impl TokenVerifier {
     /// endpoints: the "host:port" names a token may carry (e.g. "127.0.0.1:6432", "localhost:6432").
+    ///
+    /// The caller validates its configuration first: an endpoint name that
+    /// is not `HOST:PORT`, or a skew above [`CLOCK_SKEW_MAX`], panics.
     pub fn new(
         iam: Arc<IamFile>,
         endpoints: Vec<String>,
         max_clock_skew: Duration,
     ) -> TokenVerifier {
+        assert!(
+            max_clock_skew <= CLOCK_SKEW_MAX,
+            "clock skew {max_clock_skew:?} above {CLOCK_SKEW_MAX:?}"
+        );
         let endpoints = endpoints
             .iter()
             .map(|e| {
@@ -282,6 +292,9 @@ impl ParsedToken {
         for pair in query.split('&') {
             let (key, value) = pair.split_once('=').ok_or(Malformed)?;
             let key = KNOWN_PARAMS.iter().find(|k| **k == key).ok_or(Malformed)?;
+            if !escapes_are_valid(value) {
+                return Err(Malformed);
+            }
             let value = percent_decode_str(value)
                 .decode_utf8()
                 .map_err(|_| Malformed)?
@@ -350,6 +363,17 @@ const KNOWN_PARAMS: [&str; 9] = [
     "X-Amz-Security-Token",
     "X-Amz-Signature",
 ];
+
+/// Whether every `%` starts a two-hex-digit escape (`percent_decode_str`
+/// passes bad ones through literally; a signer never writes them).
+fn escapes_are_valid(value: &str) -> bool {
+    let b = value.as_bytes();
+    b.iter().enumerate().all(|(i, c)| {
+        *c != b'%'
+            || (b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    })
+}
 
 /// Parses SigV4's `YYYYMMDDTHHMMSSZ` (UTC).
 fn parse_amz_date(s: &str) -> Option<SystemTime> {
@@ -569,7 +593,11 @@ pub fn generate_token(
         }
     }
     assert!(
-        presigned.params.iter().all(|(k, _)| order.contains(k)),
+        presigned
+            .params
+            .iter()
+            .all(|(k, v)| order.contains(k)
+                || (*k == "X-Amz-Signature" && *v == presigned.signature)),
         "aws-sigv4 added a parameter RDS tokens do not have: {:?}",
         presigned.params.iter().map(|(k, _)| k).collect::<Vec<_>>()
     );
