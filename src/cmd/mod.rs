@@ -6,6 +6,7 @@ pub mod compute;
 pub mod dev;
 pub mod status;
 pub mod storage;
+pub mod token;
 
 /// Waits for Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
