@@ -57,6 +57,7 @@ fn main() -> anyhow::Result<()> {
                 cmd::bench::volume(args).await
             }
             Command::Bench(cmd::bench::BenchCommand::Floor(args)) => cmd::bench::floor(args).await,
+            Command::Bench(cmd::bench::BenchCommand::Lag(args)) => cmd::bench_lag::run(args).await,
             Command::Bench(cmd::bench::BenchCommand::Engine(args)) => {
                 cmd::bench_engine::run(args).await
             }

@@ -2,8 +2,10 @@
 
 pub mod bench;
 pub mod bench_engine;
+pub mod bench_lag;
 pub mod compute;
 pub mod dev;
+
 pub mod node;
 pub mod status;
 pub mod storage;
