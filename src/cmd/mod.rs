@@ -5,7 +5,7 @@ pub mod bench_engine;
 pub mod bench_lag;
 pub mod compute;
 pub mod dev;
-
+pub mod dev_iam;
 pub mod node;
 pub mod status;
 pub mod storage;
