@@ -194,7 +194,7 @@ impl Period {
             return Err(bad());
         }
         let secs = u32::try_from(d.as_secs()).expect("at most a day");
-        if SECONDS_PER_DAY % secs != 0 {
+        if !SECONDS_PER_DAY.is_multiple_of(secs) {
             return Err(bad());
         }
         Ok(Period { secs })
