@@ -106,7 +106,7 @@ load() {
         '2024-01-01 00:00:00+00'::timestamptz + (g - 1) * (interval '3600 seconds' / $EVENTS),
         'site-' || (g * 7919 % 1000),
         ('{\"temp\": ' || (g * 104729 % 6001 - 2000) / 100.0 || ', \"seq\": ' || g || ', \"tags\": [\"t' || g % 11 || '\"]}')::jsonb
-      FROM generate_series($from, $to) g"
+      FROM generate_series($from::int8, $to::int8) g"
     from=$((to + 1))
   done
 }
@@ -141,11 +141,13 @@ for server in $ONLY; do
       log "PostgreSQL: initdb, start, load $EVENTS rows"
       echo sextant > "$WORK/pw"
       chmod 644 "$WORK/pw"
+      mkdir -p "$PG_DATA"
+      if [ "$(id -u)" = 0 ]; then chown postgres "$PG_DATA"; fi
       as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U sextant -E UTF8 --locale=C -A scram-sha-256 \
         --pwfile="$WORK/pw" >/dev/null
       PG_PORT=$(free_port)
-      as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$WORK/postgres.log" -w \
-        -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$WORK" start >/dev/null
+      as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_DATA/server.log" -w \
+        -o "-p $PG_PORT -k $PG_DATA -c listen_addresses=127.0.0.1" start >/dev/null
       psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U sextant -d postgres -c "CREATE DATABASE sextant"
       load "$PG_PORT"
       sql "$PG_PORT" -c "VACUUM ANALYZE events"
