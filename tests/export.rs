@@ -801,10 +801,19 @@ async fn scheduler(src: &Source) {
         })
         .count();
     assert_eq!(row1, 1, "{}: row 1 in exactly one window", src.name);
-    let m = get_metrics(&addr);
+    // The metrics count a window once its checkpoint is written, a moment
+    // after its file appears.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let m = loop {
+        let m = get_metrics(&addr);
+        if metric(&m, "export_rows_total") >= 2 || Instant::now() > deadline {
+            break m;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(metric(&m, "export_rows_total") >= 2, "{}: {m}", src.name);
     let windows = metric(&m, "export_windows_total");
     assert!(windows >= 4, "{}: {m}", src.name);
-    assert!(metric(&m, "export_rows_total") >= 2, "{m}");
     let now = i64::try_from(
         SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
