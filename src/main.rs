@@ -29,6 +29,8 @@ enum Command {
     Status(cmd::status::StatusArgs),
     /// Print an IAM auth token for the proxy (like `aws rds generate-db-auth-token`).
     Token(cmd::token::TokenArgs),
+    /// Export a table one file per closed time window (hourly by default).
+    Export(cmd::export::ExportArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -53,6 +55,7 @@ fn main() -> anyhow::Result<()> {
             Command::Compute(args) => cmd::compute::run(args).await,
             Command::Status(args) => cmd::status::run(args).await,
             Command::Token(args) => cmd::token::run(args).await,
+            Command::Export(args) => cmd::export::run(args).await,
             Command::Bench(cmd::bench::BenchCommand::Volume(args)) => {
                 cmd::bench::volume(args).await
             }

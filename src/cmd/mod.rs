@@ -6,6 +6,7 @@ pub mod bench_lag;
 pub mod compute;
 pub mod dev;
 pub mod dev_iam;
+pub mod export;
 pub mod node;
 pub mod status;
 pub mod storage;
