@@ -27,6 +27,8 @@ enum Command {
     /// Print the writer, readers and their lag, and each PG's replicas
     /// with their SCL.
     Status(cmd::status::StatusArgs),
+    /// Run the change-event ingest service (HTTP JSON events into tables).
+    Ingest(cmd::ingest::IngestArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -50,6 +52,7 @@ fn main() -> anyhow::Result<()> {
             Command::Storage(args) => cmd::storage::run(args).await,
             Command::Compute(args) => cmd::compute::run(args).await,
             Command::Status(args) => cmd::status::run(args).await,
+            Command::Ingest(args) => cmd::ingest::run(args).await,
             Command::Bench(cmd::bench::BenchCommand::Volume(args)) => {
                 cmd::bench::volume(args).await
             }

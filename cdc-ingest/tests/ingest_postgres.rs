@@ -105,7 +105,8 @@ async fn no_database_is_503() {
         .port();
     let config = sextant_cdc_ingest::ingest::Config::new(format!(
         "postgres://sextant:sextant@127.0.0.1:{port}/sextant"
-    ));
+    ))
+    .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let handle = sextant_cdc_ingest::ingest::Service::start(config, listener)
         .await

@@ -416,8 +416,8 @@ pub struct Config {
 
 impl Config {
     /// A configuration with every default, writing to `database_url`.
-    pub fn new(database_url: impl Into<String>) -> Config {
-        Config::from_file(database_url, FileConfig::default()).expect("defaults are valid")
+    pub fn new(database_url: impl Into<String>) -> Result<Config, ConfigError> {
+        Config::from_file(database_url, FileConfig::default())
     }
 
     /// Reads and validates a TOML file.
