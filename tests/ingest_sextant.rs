@@ -132,6 +132,7 @@ async fn scenarios_against_sextant() {
     ingest_support::oversized(&url).await;
     ingest_support::auth(&url).await;
     ingest_support::tables_and_operations(&url).await;
+    ingest_support::sigv4_auth(&url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,6 +26,7 @@ async fn scenarios_against_postgres() {
     ingest_support::oversized(&url).await;
     ingest_support::auth(&url).await;
     ingest_support::tables_and_operations(&url).await;
+    ingest_support::sigv4_auth(&url).await;
 }
 
 /// A batch held by a row lock fills the queue (429 with Retry-After); a

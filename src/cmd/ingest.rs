@@ -24,6 +24,10 @@ pub struct IngestArgs {
     /// Bearer tokens, one per line; overrides `[auth] tokens_file`.
     #[arg(long, env = "SEXTANT_INGEST_TOKENS_FILE")]
     pub tokens_file: Option<PathBuf>,
+    /// The proxy's IAM file, to accept SigV4-signed requests (service
+    /// `sextant-ingest`); overrides `[auth] iam_file`.
+    #[arg(long, env = "SEXTANT_INGEST_IAM")]
+    pub iam: Option<PathBuf>,
 }
 
 /// Runs the service until Ctrl-C or SIGTERM, then drains its queue.
@@ -34,6 +38,9 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     };
     if let Some(tokens) = args.tokens_file {
         config.tokens_file = Some(tokens);
+    }
+    if let Some(iam) = args.iam {
+        config.iam_file = Some(iam);
     }
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await

@@ -21,6 +21,7 @@
 //!
 //! [auth]
 //! tokens_file = "/etc/sextant/ingest-tokens"   # bearer tokens, one per line
+//! iam_file = "/etc/sextant/iam.toml"   # the proxy's; SigV4-signed requests
 //!
 //! [defaults]             # tables not listed under [tables]
 //! create = false         # 404 for a missing table
@@ -139,6 +140,8 @@ pub struct LimitsFile {
 pub struct AuthFile {
     /// Bearer tokens, one per line.
     pub tokens_file: Option<PathBuf>,
+    /// The proxy's IAM file, for SigV4-signed requests.
+    pub iam_file: Option<PathBuf>,
 }
 
 /// One table's mapping in the file; unset fields come from `[defaults]`.
@@ -406,8 +409,11 @@ pub struct Config {
     /// Events accepted but not yet committed; also the most one request may
     /// carry.
     pub queue_events_max: u32,
-    /// Bearer tokens file; no auth at all when `None`.
+    /// Bearer tokens file.
     pub tokens_file: Option<PathBuf>,
+    /// IAM file for SigV4-signed requests; with neither file there is no
+    /// auth at all.
+    pub iam_file: Option<PathBuf>,
     /// Mapping of tables not listed.
     pub defaults: TableConfig,
     /// Mappings by table name.
@@ -494,6 +500,7 @@ impl Config {
             body_bytes_max,
             queue_events_max,
             tokens_file: file.auth.tokens_file,
+            iam_file: file.auth.iam_file,
             defaults,
             tables,
         })

@@ -432,7 +432,7 @@ fn column_text(value: &Value, ty: ColumnType) -> Result<String, String> {
 
 /// Milliseconds since 1970-01-01 UTC as `YYYY-MM-DDTHH:MM:SS.mmmZ`, for
 /// years 0 to 9999.
-fn epoch_ms_to_rfc3339(ms: i64) -> Option<String> {
+pub(crate) fn epoch_ms_to_rfc3339(ms: i64) -> Option<String> {
     let days = ms.div_euclid(86_400_000);
     let ms_of_day = ms.rem_euclid(86_400_000);
     // Howard Hinnant's civil_from_days.

@@ -13,16 +13,17 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use http_body_util::BodyExt as _;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use super::auth::Auth;
+use super::auth::{Auth, Precheck};
 use super::config::{check_identifier, Config};
 use super::event::{parse_body, BodyFormat, InputError};
+use super::iam::SignedRequest;
 use super::metrics::{IngestMetrics, Outcome, RejectReason};
 use super::writer::{Counts, Job, JobError};
 
@@ -155,10 +156,12 @@ fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
 async fn post_events(
     State(state): State<Arc<AppState>>,
     Path(table): Path<String>,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match accept(&state, &table, &headers, body).await {
+    match accept(&state, &table, &method, &uri, &headers, body).await {
         Ok(counts) => json_response(
             StatusCode::OK,
             &serde_json::to_value(counts).expect("counts serialize"),
@@ -170,17 +173,26 @@ async fn post_events(
 async fn accept(
     state: &AppState,
     table: &str,
+    method: &Method,
+    uri: &Uri,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Counts, Refusal> {
+    let unauthorized = |message: String| {
+        Refusal::new(
+            StatusCode::UNAUTHORIZED,
+            RejectReason::Unauthorized,
+            message,
+        )
+    };
     let authorization = headers
         .get(header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
-    if !state.auth.allows(authorization) {
-        return Err(Refusal::new(
-            StatusCode::UNAUTHORIZED,
-            RejectReason::Unauthorized,
-            "missing or unknown bearer token",
+    let precheck = state.auth.precheck(authorization);
+    if precheck == Precheck::Refused {
+        return Err(unauthorized(
+            "missing or unknown bearer token (or a SigV4 signature where no IAM file is set)"
+                .into(),
         ));
     }
     check_identifier(table).map_err(|e| {
@@ -191,7 +203,23 @@ async fn accept(
         )
     })?;
     let format = body_format(headers)?;
-    let body = read_body(state, headers, body).await?;
+    let raw = read_raw_body(state, headers, body).await?;
+    if precheck == Precheck::NeedsSignature {
+        let iam = state
+            .auth
+            .iam()
+            .expect("NeedsSignature implies an IAM file");
+        let request = SignedRequest {
+            method: method.as_str(),
+            path: uri.path(),
+            query: uri.query(),
+            headers,
+            body: &raw,
+        };
+        iam.verify(&request, table, std::time::SystemTime::now())
+            .map_err(|e| unauthorized(e.to_string()))?;
+    }
+    let body = decode_body(state, headers, raw)?;
     let mapping = state.config.table(table).clone();
     let body_bytes = body.len() as u64;
     let owned_table = table.to_owned();
@@ -299,15 +327,22 @@ fn body_format(headers: &HeaderMap) -> Result<BodyFormat, Refusal> {
     }
 }
 
-async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Refusal> {
+fn too_large(limit: u64) -> Refusal {
+    Refusal::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        RejectReason::TooLarge,
+        format!("the body is larger than {limit} bytes (limits.body_bytes_max)"),
+    )
+}
+
+/// The body as sent, within the limit.
+async fn read_raw_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<axum::body::Bytes, Refusal> {
     let limit = state.config.body_bytes_max;
-    let too_large = || {
-        Refusal::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            RejectReason::TooLarge,
-            format!("the body is larger than {limit} bytes (limits.body_bytes_max)"),
-        )
-    };
+    let too_large = || too_large(limit);
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -331,6 +366,17 @@ async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<
             }
         })?
         .to_bytes();
+    Ok(raw)
+}
+
+/// The body decoded (gzip), within the limit.
+fn decode_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    raw: axum::body::Bytes,
+) -> Result<Vec<u8>, Refusal> {
+    let limit = state.config.body_bytes_max;
+    let too_large = || too_large(limit);
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())

@@ -9,6 +9,8 @@
 //! * [`writer`]: the batching writer task, its acknowledgement rule and
 //!   reconnects.
 //! * [`http`]: routes, auth, limits and status codes.
+//! * [`auth`], [`iam`]: bearer tokens, and SigV4 signatures against the
+//!   proxy's IAM file.
 //!
 //! A request is acknowledged (200) only after the transaction holding its
 //! events commits. When the database connection dies during COMMIT the
@@ -24,6 +26,7 @@ pub mod auth;
 pub mod config;
 pub mod event;
 mod http;
+pub mod iam;
 pub mod metrics;
 pub mod sql;
 pub mod writer;
@@ -68,13 +71,10 @@ impl Service {
     /// Starts serving on `listener` and writing to `config.database_url`.
     /// The database need not be up yet: until it is, requests get 503.
     pub async fn start(config: Config, listener: TcpListener) -> Result<ServiceHandle, StartError> {
-        let auth = match &config.tokens_file {
-            Some(path) => Auth::from_tokens_file(path)?,
-            None => {
-                warn!("no tokens file: the ingest service accepts every request");
-                Auth::None
-            }
-        };
+        let auth = Auth::load(config.tokens_file.as_deref(), config.iam_file.as_deref())?;
+        if auth.is_open() {
+            warn!("no tokens file and no IAM file: the ingest service accepts every request");
+        }
         let addr = listener.local_addr().map_err(StartError::Listener)?;
         let config = Arc::new(config);
         let metrics = Arc::new(IngestMetrics::new());
