@@ -41,35 +41,57 @@ fn free_port_range() -> u16 {
 
 /// `sextant dev`, stopped with SIGTERM when dropped.
 struct Dev {
-    child: Child,
+    child: Option<Child>,
     port: u16,
-    _dir: tempfile::TempDir,
+    storage_port: u16,
+    dir: tempfile::TempDir,
 }
 
 impl Dev {
     fn start() -> Dev {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let log = dir.path().join("dev.log");
+        let mut dev = Dev {
+            child: None,
+            port: free_port(),
+            storage_port: free_port_range(),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        dev.spawn();
+        dev
+    }
+
+    /// Starts the process (again) on the same ports and data.
+    fn spawn(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let log = self.dir.path().join("dev.log");
         let mut child = Command::new(sextant_bin())
             .arg("dev")
             .arg("--data")
-            .arg(dir.path().join("data"))
-            .args(["--port", &port.to_string()])
+            .arg(self.dir.path().join("data"))
+            .args(["--port", &self.port.to_string()])
             .args(["--reader-port", &free_port().to_string()])
             .args(["--http-port", &free_port().to_string()])
-            .args(["--storage-port", &free_port_range().to_string()])
+            .args(["--storage-port", &self.storage_port.to_string()])
             .args(["--readers", "0"])
             .env("SEXTANT_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .unwrap(),
+            )
             .spawn()
             .expect("spawn sextant dev");
-        wait_for_port(&mut child, port, &log);
-        Dev {
-            child,
-            port,
-            _dir: dir,
+        wait_for_port(&mut child, self.port, &log);
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: the writer vanishes mid-connection.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
         }
     }
 
@@ -80,7 +102,9 @@ impl Dev {
 
 impl Drop for Dev {
     fn drop(&mut self) {
-        let _ = sigterm_and_wait(&mut self.child);
+        if let Some(mut child) = self.child.take() {
+            let _ = sigterm_and_wait(&mut child);
+        }
     }
 }
 
@@ -202,4 +226,68 @@ async fn sextant_ingest_command_serves_and_drains_on_sigterm() {
         .unwrap()
         .get(0);
     assert_eq!(n, 2);
+}
+
+/// The writer is killed: requests get 503 with Retry-After (nothing is
+/// acknowledged that did not commit) and /healthz says so; once it is back
+/// the service reconnects by itself and a producer's retry commits, with
+/// the acknowledged rows still there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writer_restart_is_503_then_the_service_reconnects() {
+    let mut dev = Dev::start();
+    let ingest = ingest_support::Ingest::start(&dev.url(), "[defaults]\ncreate = true\n").await;
+    let ep = ingest.endpoint.clone();
+    let first = ep
+        .ndjson("restarts", &[json!({"id": "a", "ts_ms": 1})])
+        .await;
+    assert_eq!(first.counts(), counts(1, 0, 0, 0, 0));
+
+    dev.kill();
+    let down = ep
+        .ndjson("restarts", &[json!({"id": "b", "ts_ms": 1})])
+        .await;
+    assert_eq!(down.status, 503, "{}", down.text());
+    assert!(down.headers.contains_key("retry-after"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ep.get("/healthz").await.status != 503 {
+        assert!(Instant::now() < deadline, "healthz never noticed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    dev.spawn();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let retried = loop {
+        let resp = ep
+            .ndjson("restarts", &[json!({"id": "b", "ts_ms": 1})])
+            .await;
+        if resp.status != 503 {
+            break resp;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never reconnected: {}",
+            resp.text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(retried.counts(), counts(1, 0, 0, 0, 0));
+    let metrics = ep.get("/metrics").await.text();
+    assert!(
+        metrics.contains("cdc_ingest_reconnects_total 1"),
+        "{metrics}"
+    );
+    // The SQL connection of the harness died with the writer: look anew.
+    let (db, connection) = tokio_postgres::connect(&dev.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let ids: Vec<String> = db
+        .query("SELECT id FROM restarts ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(ids, ["a", "b"]);
+    ingest.shutdown().await;
 }
