@@ -170,6 +170,7 @@ async fn post_events(
     }
 }
 
+#[tracing::instrument(skip_all, fields(table = %table))]
 async fn accept(
     state: &AppState,
     table: &str,

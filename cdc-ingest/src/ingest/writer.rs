@@ -282,6 +282,7 @@ impl Writer {
         Ok(client)
     }
 
+    #[tracing::instrument(skip_all, fields(requests = batch.len()))]
     async fn process(&mut self, batch: Vec<Job>) {
         if !self.connected() && (Instant::now() < self.next_attempt || !self.try_connect().await) {
             for job in batch {
