@@ -26,6 +26,10 @@
 //!
 //! # Ordering
 //!
+//! Within a batch, a table's upsert chunks are pipelined on the connection
+//! (sent without waiting for each answer), and so are its deletes; the
+//! keys they touch are distinct, so their order does not matter.
+//!
 //! One writer and one connection: batches commit in queue order, and two
 //! batches never contend for the same rows. Within a batch, events are
 //! reduced to the newest per key (a truncate is a barrier) because one
@@ -37,6 +41,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::future::try_join_all;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Statement};
@@ -560,15 +565,20 @@ impl Writer {
             .into_iter()
             .partition(|&i| matches!(ops[i].1, Change::Upsert { .. }));
 
-        let mut rest = &upserts[..];
-        for size in sql::chunk_sizes(upserts.len()) {
-            let (chunk, tail) = rest.split_at(size);
-            rest = tail;
-            let statement = self.statement(table, Kind::Upsert(size)).await?;
-            let positions: Vec<String> = chunk
-                .iter()
-                .map(|&i| key_position(ops[i].1).1 .0.to_string())
-                .collect();
+        // Upserts: chunks of powers of two, pipelined on the connection.
+        let sizes = sql::chunk_sizes(upserts.len());
+        let mut statements = Vec::with_capacity(sizes.len());
+        for &size in &sizes {
+            statements.push(self.statement(table, Kind::Upsert(size)).await?);
+        }
+        let positions: Vec<String> = upserts
+            .iter()
+            .map(|&i| key_position(ops[i].1).1 .0.to_string())
+            .collect();
+        let mut chunks: Vec<(&[usize], Vec<&(dyn ToSql + Sync)>)> = Vec::new();
+        let mut at = 0;
+        for &size in &sizes {
+            let chunk = &upserts[at..at + size];
             let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
             for (row, &i) in chunk.iter().enumerate() {
                 let Change::Upsert {
@@ -582,19 +592,28 @@ impl Writer {
                 };
                 params.push(key);
                 params.push(payload);
-                params.push(&positions[row]);
+                params.push(&positions[at + row]);
                 for column in columns {
                     params.push(column);
                 }
             }
-            let client = self.client.as_ref().expect("statement() checked");
-            let rows = client
-                .query(&statement, &params)
-                .await
-                .map_err(|e| before_commit(&e))?;
+            chunks.push((chunk, params));
+            at += size;
+        }
+        assert_eq!(at, upserts.len(), "chunks cover every upsert");
+        let client = self.client.as_ref().expect("statement() checked");
+        let results = try_join_all(
+            chunks
+                .iter()
+                .zip(&statements)
+                .map(|((_, params), statement)| client.query(statement, params)),
+        )
+        .await
+        .map_err(|e| before_commit(&e))?;
+        for ((chunk, _), rows) in chunks.iter().zip(results) {
             let changed: HashSet<String> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
             assert!(changed.len() <= chunk.len(), "more rows returned than sent");
-            for &i in chunk {
+            for &i in *chunk {
                 let (key, _) = key_position(ops[i].1);
                 if changed.contains(key) {
                     counts[ops[i].0].applied += 1;
@@ -603,37 +622,52 @@ impl Writer {
                 }
             }
         }
-        assert!(rest.is_empty(), "chunks cover every upsert");
 
-        for &i in &deletes {
-            let (key, position) = key_position(ops[i].1);
-            let position = position.0.to_string();
-            let delete = self.statement(table, Kind::Delete).await?;
-            let tombstone = self.statement(table, Kind::Tombstone).await?;
-            let client = self.client.as_ref().expect("statement() checked");
-            let removed = client
-                .execute(&delete, &[&key, &position])
-                .await
-                .map_err(|e| before_commit(&e))?;
-            let recorded = client
-                .execute(&tombstone, &[&key, &position])
-                .await
-                .map_err(|e| before_commit(&e))?;
-            let deleted = if removed > 0 {
-                true
-            } else if recorded > 0 {
-                // Newest delete of this key so far: it took effect unless
-                // the row is there with a newer position.
-                let exists = self.statement(table, Kind::Exists).await?;
-                let client = self.client.as_ref().expect("statement() checked");
+        // Deletes: each key's DELETE then tombstone, keys pipelined (they
+        // are distinct, so their statements commute).
+        if deletes.is_empty() {
+            return Ok(());
+        }
+        let delete = self.statement(table, Kind::Delete).await?;
+        let tombstone = self.statement(table, Kind::Tombstone).await?;
+        let exists = self.statement(table, Kind::Exists).await?;
+        let client = self.client.as_ref().expect("statement() checked");
+        let delete_positions: Vec<String> = deletes
+            .iter()
+            .map(|&i| key_position(ops[i].1).1 .0.to_string())
+            .collect();
+        let outcomes = try_join_all(deletes.iter().zip(&delete_positions).map(|(&i, position)| {
+            let key = key_position(ops[i].1).0;
+            let (delete, tombstone) = (&delete, &tombstone);
+            async move {
+                let removed = client.execute(delete, &[&key, position]).await?;
+                let recorded = client.execute(tombstone, &[&key, position]).await?;
+                Ok::<_, tokio_postgres::Error>((removed, recorded))
+            }
+        }))
+        .await
+        .map_err(|e| before_commit(&e))?;
+        // The newest delete of a key so far that removed no row took effect
+        // unless the row is there with a newer position.
+        let unsure: Vec<usize> = (0..deletes.len())
+            .filter(|&d| outcomes[d].0 == 0 && outcomes[d].1 > 0)
+            .collect();
+        let present = try_join_all(unsure.iter().map(|&d| {
+            let key = key_position(ops[deletes[d]].1).0;
+            let exists = &exists;
+            async move {
                 client
-                    .query(&exists, &[&key])
+                    .query(exists, &[&key])
                     .await
-                    .map_err(|e| before_commit(&e))?
-                    .is_empty()
-            } else {
-                false
-            };
+                    .map(|rows| !rows.is_empty())
+            }
+        }))
+        .await
+        .map_err(|e| before_commit(&e))?;
+        let present: HashMap<usize, bool> = unsure.into_iter().zip(present).collect();
+        for (d, &i) in deletes.iter().enumerate() {
+            let (removed, recorded) = outcomes[d];
+            let deleted = removed > 0 || (recorded > 0 && !present[&d]);
             if deleted {
                 counts[ops[i].0].deleted += 1;
             } else {
