@@ -197,8 +197,9 @@ impl Writer {
     }
 
     /// Adds queued requests to `first` until the batch is full or its wait
-    /// is over (with no wait: what is queued now). A request that would overflow the batch is carried to the
-    /// next one; a request bigger than a batch is a batch of its own.
+    /// is over (with no wait: what is queued now). A request that would
+    /// overflow the batch is carried to the next one; a request bigger
+    /// than a batch is a batch of its own.
     async fn collect(&mut self, first: Job, queue: &mut mpsc::Receiver<Job>) -> Vec<Job> {
         let limits = &self.config.batch;
         let deadline = tokio::time::Instant::now() + limits.wait;
