@@ -31,6 +31,8 @@ enum Command {
     Token(cmd::token::TokenArgs),
     /// Export a table one file per closed time window (hourly by default).
     Export(cmd::export::ExportArgs),
+    /// Run the change-event ingest service (HTTP JSON events into tables).
+    Ingest(cmd::ingest::IngestArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -56,6 +58,7 @@ fn main() -> anyhow::Result<()> {
             Command::Status(args) => cmd::status::run(args).await,
             Command::Token(args) => cmd::token::run(args).await,
             Command::Export(args) => cmd::export::run(args).await,
+            Command::Ingest(args) => cmd::ingest::run(args).await,
             Command::Bench(cmd::bench::BenchCommand::Volume(args)) => {
                 cmd::bench::volume(args).await
             }

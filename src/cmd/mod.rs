@@ -7,6 +7,7 @@ pub mod compute;
 pub mod dev;
 pub mod dev_iam;
 pub mod export;
+pub mod ingest;
 pub mod node;
 pub mod status;
 pub mod storage;
