@@ -36,6 +36,9 @@ use sextant_storage::types::NodeId;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use sextant_cdc_ingest::ingest::{curl_example, Config as IngestConfig, Service as IngestService};
+
+use super::dev_iam;
 use super::node::{serve_admin, Node, NodeState};
 
 /// Cache of each of the six storage nodes of `sextant dev`.
@@ -196,8 +199,34 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     }
     write_compute_entries(&cluster_path, &nodes)?;
 
-    println!("{}", banner(&args, &cluster, &cluster_path, &nodes));
+    // The ingest service writes through the writer endpoint, as any client.
+    let iam = dev_iam::ensure(&args.data, DEV_USER, DEV_PASSWORD)?;
+    let (tokens_file, ingest_token) = dev_iam::ensure_ingest_token(&args.data)?;
+    let mut ingest_cfg = IngestConfig::new(format!(
+        "postgres://{DEV_USER}:{DEV_PASSWORD}@127.0.0.1:{}/{DEV_DATABASE}",
+        args.port
+    ))?;
+    ingest_cfg.defaults.create = true;
+    ingest_cfg.tokens_file = Some(tokens_file);
+    ingest_cfg.iam_file = Some(iam.iam_file.clone());
+    let http = SocketAddr::from((Ipv4Addr::LOCALHOST, args.http_port));
+    let ingest_listener = TcpListener::bind(http)
+        .await
+        .with_context(|| format!("listen on {http} for the ingest service (--http-port)"))?;
+    let ingest = IngestService::start(ingest_cfg, ingest_listener)
+        .await
+        .context("start the ingest service")?;
+    let curl = curl_example(ingest.local_addr(), "events", Some(&ingest_token));
+
+    println!(
+        "{}",
+        banner(&args, &cluster, &cluster_path, &nodes, &curl, &iam)
+    );
     super::shutdown_signal().await;
+    // Ingest first: it drains its queue into the still-running writer.
+    if let Err(e) = ingest.shutdown().await {
+        tracing::warn!("ingest service: {e}");
+    }
     let _ = stop_tx.send(true);
     // Readers first, so none is left following a stopped writer.
     for n in nodes.into_iter().rev() {
@@ -328,7 +357,14 @@ fn cluster_toml(base: u16) -> String {
     s
 }
 
-fn banner(args: &DevArgs, cluster: &Cluster, cluster_path: &Path, nodes: &[DevNode]) -> String {
+fn banner(
+    args: &DevArgs,
+    cluster: &Cluster,
+    cluster_path: &Path,
+    nodes: &[DevNode],
+    curl: &str,
+    iam: &dev_iam::DevIam,
+) -> String {
     let mut s = format!(
         "Sextant dev cluster is up.\n\n\
          Writer (Postgres protocol): 127.0.0.1:{port}  database {DEV_DATABASE}, user {DEV_USER}, password {DEV_PASSWORD} (dev only)\n  \
@@ -360,11 +396,15 @@ fn banner(args: &DevArgs, cluster: &Cluster, cluster_path: &Path, nodes: &[DevNo
     }
     let _ = write!(
         s,
-        "\nCluster file: {}\nData:         {}\n\n\
-         Ingest (:{}) is not part of this build yet.\nPress Ctrl-C to stop.",
+        "\nIngest (HTTP JSON change events; tables made on first use): http://127.0.0.1:{}\n  {curl}\n\n\
+         IAM user {} (access key {}): credentials in {}\n\n\
+         Cluster file: {}\nData:         {}\n\nPress Ctrl-C to stop.",
+        args.http_port,
+        dev_iam::DEV_IAM_USER,
+        iam.access_key_id,
+        iam.credentials_env.display(),
         cluster_path.display(),
         args.data.display(),
-        args.http_port
     );
     s
 }
