@@ -116,6 +116,18 @@ pub mod code {
     pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
     /// object_not_in_prerequisite_state
     pub const OBJECT_NOT_IN_PREREQUISITE_STATE: &str = "55000";
+    /// too_many_arguments
+    pub const TOO_MANY_ARGUMENTS: &str = "54023";
+    /// windowing_error
+    pub const WINDOWING_ERROR: &str = "42P20";
+    /// invalid_argument_for_ntile_function
+    pub const INVALID_ARGUMENT_FOR_NTILE: &str = "22014";
+    /// invalid_argument_for_nth_value_function
+    pub const INVALID_ARGUMENT_FOR_NTH_VALUE: &str = "22016";
+    /// invalid_preceding_or_following_size
+    pub const INVALID_PRECEDING_OR_FOLLOWING_SIZE: &str = "22013";
+    /// invalid_datetime_format
+    pub const INVALID_DATETIME_FORMAT: &str = "22007";
 }
 
 /// An error to send to the client as an ErrorResponse.

@@ -339,6 +339,30 @@ impl<'a> Exec<'a> {
                 let rows = self.run(input, ctx)?;
                 self.aggregate(rows, group_by, aggs, ctx)?
             }
+            Plan::GroupingSets {
+                input,
+                group_by,
+                sets,
+                aggs,
+                input_width,
+            } => {
+                let rows = self.run(input, ctx)?;
+                crate::sql::grouping_sets::run(self, rows, group_by, sets, aggs, *input_width, ctx)?
+            }
+            Plan::LateralJoin {
+                kind,
+                left,
+                right,
+                on,
+                right_width,
+            } => {
+                let rows = self.run(left, ctx)?;
+                crate::sql::lateral::run(self, rows, *kind, right, on.as_ref(), *right_width, ctx)?
+            }
+            Plan::Window { input, calls } => {
+                let rows = self.run(input, ctx)?;
+                crate::sql::window::run(self, rows, calls, ctx)?
+            }
             Plan::Sort { input, keys } => {
                 let rows = self.run(input, ctx)?;
                 self.check()?;
@@ -748,7 +772,12 @@ fn hash_key(keys: &[Expr], row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Option<Ve
 }
 
 /// Compares two values for sorting, NULLs placed as asked.
-fn cmp_sort(a: &Datum, b: &Datum, asc: bool, nulls_first: bool) -> Result<Ordering, SqlError> {
+pub(crate) fn cmp_sort(
+    a: &Datum,
+    b: &Datum,
+    asc: bool,
+    nulls_first: bool,
+) -> Result<Ordering, SqlError> {
     Ok(match (a.is_null(), b.is_null()) {
         (true, true) => Ordering::Equal,
         (true, false) => {
@@ -1137,8 +1166,10 @@ fn numeric_add(a: &Numeric, b: &Numeric) -> Result<Numeric, SqlError> {
     crate::sql::func::numeric_arith(crate::sql::func::NumericOp::Add, a, b)
 }
 
-/// One aggregate's running state.
-enum AggState {
+/// One aggregate's running state (cloned to read a running aggregate's
+/// value mid-way, in window frames).
+#[derive(Clone)]
+pub(crate) enum AggState {
     Count(i64),
     SumInt(i128, bool),
     SumFloat(f64, bool),
@@ -1154,7 +1185,7 @@ enum AggState {
 }
 
 impl AggState {
-    fn new(a: &AggCall) -> AggState {
+    pub(crate) fn new(a: &AggCall) -> AggState {
         if a.distinct
             || !a.order_by.is_empty()
             || matches!(
@@ -1187,10 +1218,28 @@ impl AggState {
         }
     }
 
-    fn add(&mut self, a: &AggCall, args: Vec<Datum>, sort: Vec<Datum>) -> Result<(), SqlError> {
+    pub(crate) fn add(
+        &mut self,
+        a: &AggCall,
+        args: Vec<Datum>,
+        sort: Vec<Datum>,
+    ) -> Result<(), SqlError> {
         if a.func == AggFunc::CountStar {
             if let AggState::Count(n) = self {
                 *n += 1;
+            }
+            return Ok(());
+        }
+        if a.func == AggFunc::Grouping {
+            return Ok(());
+        }
+        // Ordered-set aggregates skip NULL values of the sorted input; a
+        // NULL fraction makes the result NULL at the end.
+        if crate::sql::ordered_set::is_ordered_set(a.func) {
+            if let (AggState::Collect(v), Some(false)) =
+                (&mut *self, sort.first().map(Datum::is_null))
+            {
+                v.push((args, sort));
             }
             return Ok(());
         }
@@ -1269,7 +1318,11 @@ impl AggState {
         Ok(())
     }
 
-    fn finish(self, a: &AggCall, ctx: &EvalCtx<'_>) -> Result<Datum, SqlError> {
+    pub(crate) fn finish(self, a: &AggCall, ctx: &EvalCtx<'_>) -> Result<Datum, SqlError> {
+        if a.func == AggFunc::Grouping {
+            // Every key is grouped outside grouping sets.
+            return Ok(Datum::Int4(0));
+        }
         Ok(match self {
             AggState::Count(n) => Datum::Int8(n),
             AggState::SumInt(_, false) | AggState::SumFloat(_, false) => Datum::Null,
@@ -1326,6 +1379,9 @@ impl AggState {
                     if let Some(e) = err {
                         return Err(e);
                     }
+                }
+                if crate::sql::ordered_set::is_ordered_set(a.func) {
+                    return crate::sql::ordered_set::finish(a, items, ctx);
                 }
                 if a.distinct {
                     let mut seen = std::collections::HashSet::new();

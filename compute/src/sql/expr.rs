@@ -351,6 +351,9 @@ pub enum Expr {
     /// Set-returning call `n` of the select list being bound (rewritten into
     /// a column of the set projection's output before evaluation).
     Srf(usize, DataType),
+    /// Window function call `n` of the query level being bound (rewritten
+    /// into a column of the window node's output before evaluation).
+    Window(usize, DataType),
     /// Column `index` of the row of the query `depth` levels out (1 = the
     /// query this one is a subquery of).
     Outer {
@@ -447,6 +450,15 @@ pub enum AggFunc {
     BoolOr,
     /// `array_agg(x)`
     ArrayAgg,
+    /// `GROUPING(a, ...)`: which of its arguments a grouping set leaves
+    /// out, as a bit mask; the arguments are group keys.
+    Grouping,
+    /// `percentile_cont(fraction) WITHIN GROUP (ORDER BY x)`
+    PercentileCont,
+    /// `percentile_disc(fraction) WITHIN GROUP (ORDER BY x)`
+    PercentileDisc,
+    /// `mode() WITHIN GROUP (ORDER BY x)`
+    Mode,
 }
 
 /// One sort key.
@@ -601,6 +613,7 @@ impl Expr {
             | Expr::ArrayCons(_, t)
             | Expr::Aggregate(_, t)
             | Expr::Srf(_, t)
+            | Expr::Window(_, t)
             | Expr::Outer { ty: t, .. } => *t,
             Expr::Subquery { kind, .. } => match kind {
                 SubKind::Scalar(t) | SubKind::Array(t) => *t,
@@ -618,7 +631,7 @@ impl Expr {
 
     /// True for an untyped string literal or parameter (PostgreSQL's
     /// "unknown"), which takes its type from context.
-    fn is_unknown(&self) -> bool {
+    pub(crate) fn is_unknown(&self) -> bool {
         matches!(
             self,
             Expr::Literal(Datum::Text(_), DataType::Text)
@@ -653,6 +666,15 @@ pub struct BindCtx<'a> {
     pub srfs: Result<Vec<SrfCall>, &'static str>,
     /// Plans subqueries; `None` where they are not supported.
     pub planner: Option<&'a dyn SubqueryPlanner>,
+    /// Where window function calls go, when they are allowed here; else
+    /// the clause name for the error.
+    pub windows: Result<Vec<crate::sql::window::WindowCall>, &'static str>,
+    /// The `WINDOW` clause of the query level being bound.
+    pub window_defs: Vec<(String, ast::WindowSpec)>,
+    /// The GROUP BY expressions of the query level being bound (for
+    /// `GROUPING()` and ordered-set direct arguments); `None` outside a
+    /// select list.
+    pub grouping_keys: Option<Vec<Expr>>,
 }
 
 impl<'a> BindCtx<'a> {
@@ -665,6 +687,9 @@ impl<'a> BindCtx<'a> {
             aggs: Err("this context"),
             srfs: Err("this context"),
             planner: None,
+            windows: Err("this context"),
+            window_defs: Vec::new(),
+            grouping_keys: None,
         }
     }
 
@@ -1321,7 +1346,7 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
     })
 }
 
-fn ident(id: &ast::Ident) -> String {
+pub(crate) fn ident(id: &ast::Ident) -> String {
     if id.quote_style.is_some() {
         id.value.clone()
     } else {
@@ -1432,7 +1457,7 @@ fn comparison(op: &BinaryOperator) -> Result<BinOp, SqlError> {
 }
 
 /// Gives an untyped side the other side's type.
-fn unify(l: Expr, r: Expr, ctx: &mut BindCtx<'_>) -> (Expr, Expr) {
+pub(crate) fn unify(l: Expr, r: Expr, ctx: &mut BindCtx<'_>) -> (Expr, Expr) {
     match (l.is_unknown(), r.is_unknown()) {
         (true, false) => {
             let t = r.ty();
@@ -1481,7 +1506,7 @@ fn bind_value(v: &ast::Value, ctx: &mut BindCtx<'_>) -> Result<Expr, SqlError> {
 }
 
 /// Types an untyped parameter from its use, recording the inference.
-fn infer_param(e: Expr, ty: DataType, ctx: &mut BindCtx<'_>) -> Expr {
+pub(crate) fn infer_param(e: Expr, ty: DataType, ctx: &mut BindCtx<'_>) -> Expr {
     if let Expr::Param(i, DataType::Text) = e {
         if ctx.params[i].is_none() {
             ctx.params[i] = Some(ty);
@@ -1555,7 +1580,7 @@ fn bind_func_operator(
 }
 
 /// An argument converted to the type a function takes.
-fn convert_arg(e: Expr, ty: DataType, ctx: &mut BindCtx<'_>) -> Expr {
+pub(crate) fn convert_arg(e: Expr, ty: DataType, ctx: &mut BindCtx<'_>) -> Expr {
     if e.ty() == ty {
         return e;
     }
@@ -1577,7 +1602,7 @@ fn numeric_rank(t: DataType) -> Option<u8> {
     }
 }
 
-fn bind_binary(
+pub(crate) fn bind_binary(
     op: &BinaryOperator,
     l: Expr,
     r: Expr,
@@ -1823,7 +1848,7 @@ pub fn aggregate_named(name: &str) -> Option<AggFunc> {
     })
 }
 
-fn function_name(f: &ast::Function) -> String {
+pub(crate) fn function_name(f: &ast::Function) -> String {
     // `pg_catalog.lower(x)` is `lower(x)`.
     f.name
         .0
@@ -1841,8 +1866,11 @@ fn bind_function(
     ctx: &mut BindCtx<'_>,
 ) -> Result<Expr, SqlError> {
     let name = function_name(f);
-    if f.over.is_some() {
-        return Err(SqlError::unsupported("window functions"));
+    if let Some(over) = &f.over {
+        return crate::sql::window::bind_window_call(f, &name, over, scope, ctx);
+    }
+    if let Some(r) = crate::sql::ordered_set::bind_special(f, &name, scope, ctx) {
+        return r;
     }
     if let (ast::FunctionArguments::Subquery(q), "array") = (&f.args, name.as_str()) {
         let sub = plan_sub(q, scope, ctx)?;
@@ -2092,8 +2120,38 @@ fn bind_aggregate(
             format!("aggregate functions are not allowed in {clause}"),
         ));
     }
-    // Arguments are bound without aggregates: they cannot nest.
-    let saved = std::mem::replace(&mut ctx.aggs, Err("aggregate function calls"));
+    let call = bind_agg_call(agg, name, f, list, distinct, clauses, scope, ctx, false)?;
+    let ty = call.ty;
+    let aggs = ctx.aggs.as_mut().expect("checked above");
+    aggs.push(call);
+    Ok(Expr::Aggregate(aggs.len() - 1, ty))
+}
+
+/// Binds an aggregate call. In a window (`in_window`) its arguments may
+/// hold the query level's own aggregates (`sum(count(*)) OVER ()`); else
+/// aggregates cannot nest and window calls cannot appear inside.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn bind_agg_call(
+    agg: AggFunc,
+    name: &str,
+    f: &ast::Function,
+    list: &[ast::FunctionArg],
+    distinct: bool,
+    clauses: &[ast::FunctionArgumentClause],
+    scope: &Scope,
+    ctx: &mut BindCtx<'_>,
+    in_window: bool,
+) -> Result<AggCall, SqlError> {
+    let saved = if in_window {
+        ctx.aggs.clone()
+    } else {
+        std::mem::replace(&mut ctx.aggs, Err("aggregate function calls"))
+    };
+    let saved_windows = if in_window {
+        std::mem::replace(&mut ctx.windows, Err("window function calls"))
+    } else {
+        std::mem::replace(&mut ctx.windows, Err("aggregate function calls"))
+    };
     let r = (|| -> Result<AggCall, SqlError> {
         let mut func = agg;
         let mut args = Vec::new();
@@ -2187,6 +2245,15 @@ fn bind_aggregate(
                 }
                 DataType::Bool
             }
+            AggFunc::Grouping
+            | AggFunc::PercentileCont
+            | AggFunc::PercentileDisc
+            | AggFunc::Mode => {
+                return Err(SqlError::new(
+                    code::INTERNAL_ERROR,
+                    format!("{name} is not bound as a plain aggregate"),
+                ))
+            }
         };
         let mut order_by = Vec::new();
         for c in clauses {
@@ -2220,15 +2287,14 @@ fn bind_aggregate(
             ty,
         })
     })();
-    ctx.aggs = saved;
-    let call = r?;
-    let ty = call.ty;
-    let aggs = ctx.aggs.as_mut().expect("checked above");
-    aggs.push(call);
-    Ok(Expr::Aggregate(aggs.len() - 1, ty))
+    if !in_window {
+        ctx.aggs = saved;
+    }
+    ctx.windows = saved_windows;
+    r
 }
 
-fn no_agg(name: &str, t: DataType) -> SqlError {
+pub(crate) fn no_agg(name: &str, t: DataType) -> SqlError {
     SqlError::new(
         code::UNDEFINED_FUNCTION,
         format!("function {name}({}) does not exist", t.format_type()),
@@ -2279,7 +2345,7 @@ pub fn jsonb_hooks() -> JsonbHooks {
     }
 }
 
-fn type_err(e: pgtext::TypeError) -> SqlError {
+pub(crate) fn type_err(e: pgtext::TypeError) -> SqlError {
     let mut s = SqlError::new(e.sqlstate(), e.to_string());
     if let Some(d) = e.detail() {
         s = s.with_detail(d.to_string());
@@ -2610,10 +2676,10 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
                 }
             }
         }
-        Expr::Aggregate(..) | Expr::Srf(..) => {
+        Expr::Aggregate(..) | Expr::Srf(..) | Expr::Window(..) => {
             return Err(SqlError::new(
                 code::INTERNAL_ERROR,
-                "aggregate or set-returning call evaluated outside its node",
+                "aggregate, window or set-returning call evaluated outside its node",
             ))
         }
     })

@@ -49,6 +49,7 @@ mod math;
 mod pattern;
 mod text;
 mod time;
+mod to_char;
 
 use crate::datum::{DataType, Datum};
 use crate::sql::error::{code, SqlError};
@@ -296,6 +297,14 @@ pub enum Builtin {
     DateBinTs,
     /// `date_bin(interval, timestamptz, timestamptz)`.
     DateBinTz,
+    /// `to_char(timestamp, text)`.
+    ToCharTs,
+    /// `to_char(timestamptz, text)`, in the session time zone.
+    ToCharTz,
+    /// `to_char(interval, text)`.
+    ToCharInterval,
+    /// `to_char(int|bigint|real|double precision|numeric, text)`.
+    ToCharNumber,
     /// `now()`, `transaction_timestamp()`, `statement_timestamp()`,
     /// `current_timestamp`: the transaction's start.
     Now,
@@ -630,6 +639,14 @@ static FUNCTIONS: &[Sig] = &[
     sig("atan", &[F8], D::Float8, B::Atan),
     sig("atan2", &[F8, F8], D::Float8, B::Atan2),
     // Date and time.
+    sig("to_char", &[TS, TEXT], D::Text, B::ToCharTs),
+    sig("to_char", &[TZ, TEXT], D::Text, B::ToCharTz),
+    sig("to_char", &[IV, TEXT], D::Text, B::ToCharInterval),
+    sig("to_char", &[I4, TEXT], D::Text, B::ToCharNumber),
+    sig("to_char", &[I8, TEXT], D::Text, B::ToCharNumber),
+    sig("to_char", &[F4, TEXT], D::Text, B::ToCharNumber),
+    sig("to_char", &[F8, TEXT], D::Text, B::ToCharNumber),
+    sig("to_char", &[NUM, TEXT], D::Text, B::ToCharNumber),
     sig("date_trunc", &[TEXT, TS], D::Timestamp, B::DateTruncTs),
     sig("date_trunc", &[TEXT, TZ], D::TimestampTz, B::DateTruncTz),
     sig("date_trunc", &[TEXT, IV], D::Interval, B::DateTruncInterval),
@@ -1180,6 +1197,7 @@ pub fn is_volatile(f: Builtin) -> bool {
     matches!(
         f,
         B::Random
+            | B::ToCharTz
             | B::ClockTimestamp
             | B::Now
             | B::CurrentDate
@@ -1354,6 +1372,9 @@ pub fn call(f: Builtin, args: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlE
         | B::MulInterval
         | B::IntervalDiv
         | B::IntervalNeg => time::call(f, args, ctx),
+        B::ToCharTs | B::ToCharTz | B::ToCharInterval | B::ToCharNumber => {
+            to_char::call(f, args, ctx)
+        }
         B::JsonbSet
         | B::JsonbInsert
         | B::JsonbBuildObject

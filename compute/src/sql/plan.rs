@@ -229,6 +229,20 @@ pub enum Plan {
         /// Width of the inner rows.
         right_width: usize,
     },
+    /// For each outer row, runs the inner plan with that row as its
+    /// enclosing row (a LATERAL item).
+    LateralJoin {
+        /// INNER or LEFT.
+        kind: JoinKind,
+        /// Outer input.
+        left: Box<Plan>,
+        /// Inner input; its `Outer` depth-1 columns read the outer row.
+        right: Box<Plan>,
+        /// Condition over the combined row.
+        on: Option<Expr>,
+        /// Width of the inner rows (for NULL padding).
+        right_width: usize,
+    },
     /// Groups and aggregates.
     Aggregate {
         /// Input.
@@ -237,6 +251,28 @@ pub enum Plan {
         group_by: Vec<Expr>,
         /// Aggregate calls.
         aggs: Vec<AggCall>,
+    },
+    /// Window functions: appends one column per call to each input row.
+    Window {
+        /// Input.
+        input: Box<Plan>,
+        /// The calls, in placeholder order.
+        calls: Vec<crate::sql::window::WindowCall>,
+    },
+    /// Aggregates once per grouping set (ROLLUP, CUBE, GROUPING SETS).
+    /// Rows are laid out as [`Plan::Aggregate`]'s, with NULL for the group
+    /// keys a set leaves out.
+    GroupingSets {
+        /// Input.
+        input: Box<Plan>,
+        /// Every group key of any set.
+        group_by: Vec<Expr>,
+        /// The sets, as positions in `group_by`.
+        sets: Vec<Vec<usize>>,
+        /// Aggregate calls.
+        aggs: Vec<AggCall>,
+        /// Width of the input rows.
+        input_width: usize,
     },
     /// Sorts.
     Sort {
@@ -584,12 +620,13 @@ impl<'a> Planner<'a> {
 
         // GROUP BY expressions, over the input.
         let mut group_by = Vec::new();
+        let mut grouping_sets = None;
         match &sel.group_by {
             ast::GroupByExpr::Expressions(exprs, mods) => {
                 if !mods.is_empty() {
                     return Err(SqlError::unsupported("GROUP BY modifiers"));
                 }
-                for e in exprs {
+                let mut item = |e: &ast::Expr, ctx: &mut BindCtx<'_>| -> Result<usize, SqlError> {
                     let b = match output_position(e, sel.projection.len(), "GROUP BY")? {
                         Some(i) => match &sel.projection[i] {
                             ast::SelectItem::UnnamedExpr(x)
@@ -608,7 +645,29 @@ impl<'a> Planner<'a> {
                             None => bind_plain(e, &scope, ctx, "GROUP BY")?,
                         },
                     };
-                    group_by.push(b);
+                    Ok(match group_by.iter().position(|g| same_expr(g, &b)) {
+                        Some(i) => i,
+                        None => {
+                            group_by.push(b);
+                            group_by.len() - 1
+                        }
+                    })
+                };
+                // Each item is one key, or (ROLLUP, CUBE, GROUPING SETS)
+                // a choice of key sets; the grouping sets are their product.
+                let mut factors = Vec::new();
+                let mut has_sets = false;
+                for e in exprs {
+                    match crate::sql::grouping_sets::alternatives(e, &mut |x| item(x, ctx))? {
+                        Some(alts) => {
+                            has_sets = true;
+                            factors.push(alts);
+                        }
+                        None => factors.push(vec![vec![item(e, ctx)?]]),
+                    }
+                }
+                if has_sets {
+                    grouping_sets = Some(crate::sql::grouping_sets::expand(&factors)?);
                 }
             }
             ast::GroupByExpr::All(_) => return Err(SqlError::unsupported("GROUP BY ALL")),
@@ -618,12 +677,21 @@ impl<'a> Planner<'a> {
         // set-returning calls.
         let saved_aggs = std::mem::replace(&mut ctx.aggs, Ok(Vec::new()));
         let saved_srfs = std::mem::replace(&mut ctx.srfs, Ok(Vec::new()));
-        let r = self.bind_outputs(sel, order_by, &scope, ctx);
+        let saved_windows = std::mem::replace(&mut ctx.windows, Ok(Vec::new()));
+        let defs = crate::sql::window::window_definitions(&sel.named_window);
+        let saved_defs = std::mem::replace(&mut ctx.window_defs, defs.clone().unwrap_or_default());
+        let saved_keys = ctx.grouping_keys.replace(group_by.clone());
+        let r = defs.and_then(|_| self.bind_outputs(sel, order_by, &scope, ctx));
         let aggs = std::mem::replace(&mut ctx.aggs, saved_aggs).expect("set above");
         let srfs = std::mem::replace(&mut ctx.srfs, saved_srfs).expect("set above");
+        let mut windows = std::mem::replace(&mut ctx.windows, saved_windows).expect("set above");
+        ctx.window_defs = saved_defs;
+        ctx.grouping_keys = saved_keys;
         let (mut outputs, having, mut keys) = r?;
 
-        let grouped = !group_by.is_empty() || !aggs.is_empty() || having.is_some();
+        let grouped =
+            !group_by.is_empty() || !aggs.is_empty() || having.is_some() || grouping_sets.is_some();
+        let n_aggs = aggs.len();
         let mut having = having;
         if grouped {
             // Past the aggregation the row is: group values, aggregate
@@ -655,16 +723,28 @@ impl<'a> Planner<'a> {
             if let Some(h) = having.take() {
                 having = Some(regroup(h)?);
             }
+            for w in windows.iter_mut() {
+                crate::sql::window::map_exprs(w, &mut |e| regroup(e))?;
+            }
             for k in keys.iter_mut() {
                 k.expr = regroup(std::mem::replace(
                     &mut k.expr,
                     Expr::Literal(Datum::Null, DataType::Text),
                 ))?;
             }
-            plan = Plan::Aggregate {
-                input: Box::new(plan),
-                group_by: group_by.clone(),
-                aggs,
+            plan = match grouping_sets {
+                Some(sets) => Plan::GroupingSets {
+                    input: Box::new(plan),
+                    group_by: group_by.clone(),
+                    sets,
+                    aggs,
+                    input_width,
+                },
+                None => Plan::Aggregate {
+                    input: Box::new(plan),
+                    group_by: group_by.clone(),
+                    aggs,
+                },
             };
             if let Some(h) = having {
                 plan = Plan::Filter {
@@ -679,6 +759,26 @@ impl<'a> Planner<'a> {
             }
         } else {
             let _ = input_width;
+        }
+        if !windows.is_empty() {
+            // The window node appends its values after the rows it reads.
+            let base = plan_width_hint(&plan, input_width);
+            plan = Plan::Window {
+                input: Box::new(plan),
+                calls: windows,
+            };
+            for (_, e) in outputs.iter_mut() {
+                *e = crate::sql::window::resolve_windows(
+                    std::mem::replace(e, Expr::Literal(Datum::Null, DataType::Text)),
+                    base,
+                );
+            }
+            for k in keys.iter_mut() {
+                k.expr = crate::sql::window::resolve_windows(
+                    std::mem::replace(&mut k.expr, Expr::Literal(Datum::Null, DataType::Text)),
+                    base,
+                );
+            }
         }
 
         // Project the outputs plus the sort keys that are not outputs.
@@ -746,9 +846,31 @@ impl<'a> Planner<'a> {
                         None => match bind_plain(e, &out_scope, ctx, "DISTINCT ON") {
                             Ok(b) => b,
                             Err(_) => {
-                                return Err(SqlError::unsupported(
-                                    "DISTINCT ON expressions that are not in the select list",
-                                ))
+                                // An expression over the input: the
+                                // projection computes it like a sort key.
+                                let mut b = bind_plain(e, &scope, ctx, "DISTINCT ON")?;
+                                if grouped {
+                                    let ng = group_by.len();
+                                    b = regroup(b, &group_by, ng, ng + n_aggs).map_err(|_| {
+                                        SqlError::unsupported(
+                                            "DISTINCT ON expressions that are not grouped",
+                                        )
+                                    })?;
+                                }
+                                let ty = b.ty();
+                                let Plan::Project { exprs, .. } = &mut plan else {
+                                    return Err(SqlError::unsupported(
+                                        "DISTINCT ON expressions beside set-returning functions",
+                                    ));
+                                };
+                                let i = match exprs.iter().position(|x| same_expr(x, &b)) {
+                                    Some(i) => i,
+                                    None => {
+                                        exprs.push(b);
+                                        exprs.len() - 1
+                                    }
+                                };
+                                Expr::Column(i, ty)
                             }
                         },
                     };
@@ -865,8 +987,10 @@ impl<'a> Planner<'a> {
             .as_ref()
             .map(|h| {
                 let saved = std::mem::replace(&mut ctx.srfs, Err("HAVING"));
+                let saved_windows = std::mem::replace(&mut ctx.windows, Err("HAVING"));
                 let r = bind(h, scope, ctx).map(|e| e.coerce_to(DataType::Bool));
                 ctx.srfs = saved;
+                ctx.windows = saved_windows;
                 r
             })
             .transpose()?;
@@ -905,10 +1029,19 @@ impl<'a> Planner<'a> {
         if from.is_empty() {
             return Ok((Plan::Result, Scope::default(), conjuncts.to_vec()));
         }
-        // Plan every relation first.
+        // Plan every relation first; a LATERAL item sees the items before
+        // it (the columns so far, `left`).
         let mut items: Vec<(Rel, Option<(&ast::JoinOperator, JoinKind)>)> = Vec::new();
+        let mut lateral: Vec<bool> = Vec::new();
+        let mut left = Scope::default();
         for twj in from {
-            items.push((self.plan_factor(&twj.relation, ctx)?, None));
+            let (rel, lat) =
+                crate::sql::lateral::plan_item(&twj.relation, &left, ctx, |f, ctx| {
+                    self.plan_factor(f, ctx)
+                })?;
+            left.columns.extend(rel.scope.columns.iter().cloned());
+            lateral.push(lat);
+            items.push((rel, None));
             for j in &twj.joins {
                 let kind = match &j.join_operator {
                     ast::JoinOperator::Join(_)
@@ -926,10 +1059,16 @@ impl<'a> Planner<'a> {
                         )))
                     }
                 };
-                items.push((
-                    self.plan_factor(&j.relation, ctx)?,
-                    Some((&j.join_operator, kind)),
-                ));
+                let (rel, lat) =
+                    crate::sql::lateral::plan_item(&j.relation, &left, ctx, |f, ctx| {
+                        self.plan_factor(f, ctx)
+                    })?;
+                if lat && matches!(kind, JoinKind::Right | JoinKind::Full) {
+                    return Err(crate::sql::lateral::bad_join_kind(&left));
+                }
+                left.columns.extend(rel.scope.columns.iter().cloned());
+                lateral.push(lat);
+                items.push((rel, Some((&j.join_operator, kind))));
             }
         }
         // The full scope, and where each item's columns start.
@@ -1101,6 +1240,19 @@ impl<'a> Planner<'a> {
                         on.push(conj[k].bound.clone());
                     }
                 }
+            }
+            // A LATERAL item runs once per row of the items before it.
+            if lateral[i] {
+                plan = Plan::LateralJoin {
+                    kind,
+                    left: Box::new(plan),
+                    right: Box::new(rel.plan),
+                    on: on.into_iter().reduce(and),
+                    right_width: rw,
+                };
+                small = false;
+                width = combined_width;
+                continue;
             }
             // Split equalities between the two sides into hash keys.
             let mut lk = Vec::new();
@@ -1303,9 +1455,7 @@ impl<'a> Planner<'a> {
                 subquery,
                 alias,
             } => {
-                if *lateral {
-                    return Err(SqlError::unsupported("LATERAL"));
-                }
+                let _ = lateral;
                 let q = self.plan_query(subquery, ctx)?;
                 let alias_name = alias.as_ref().map(|a| ident(&a.name));
                 let col_aliases: Vec<String> = alias
@@ -1555,9 +1705,11 @@ fn bind_plain(
 ) -> Result<Expr, SqlError> {
     let aggs = std::mem::replace(&mut ctx.aggs, Err(clause));
     let srfs = std::mem::replace(&mut ctx.srfs, Err(clause));
+    let windows = std::mem::replace(&mut ctx.windows, Err(clause));
     let r = bind(e, scope, ctx);
     ctx.aggs = aggs;
     ctx.srfs = srfs;
+    ctx.windows = windows;
     r
 }
 
@@ -1699,6 +1851,7 @@ pub fn visit(e: &Expr, f: &mut dyn FnMut(&Expr)) {
         | Expr::Param(..)
         | Expr::Aggregate(..)
         | Expr::Srf(..)
+        | Expr::Window(..)
         | Expr::Outer { .. } => {}
         Expr::Coerce(x, _)
         | Expr::Cast(x, _)
@@ -1969,8 +2122,11 @@ fn plan_output_width(plan: &Plan) -> Option<usize> {
 /// grouped, else the FROM row.
 fn plan_width_hint(plan: &Plan, input_width: usize) -> usize {
     match plan {
-        Plan::Aggregate { group_by, aggs, .. } => group_by.len() + aggs.len() + input_width,
+        Plan::Aggregate { group_by, aggs, .. } | Plan::GroupingSets { group_by, aggs, .. } => {
+            group_by.len() + aggs.len() + input_width
+        }
         Plan::Filter { input, .. } => plan_width_hint(input, input_width),
+        Plan::Window { input, calls } => plan_width_hint(input, input_width) + calls.len(),
         _ => input_width,
     }
 }
@@ -2524,6 +2680,24 @@ fn explain_node(p: &Plan, depth: usize, first: bool, out: &mut Vec<String>) {
         }
         Plan::Sort { input, .. } => {
             line("Sort".into());
+            explain_node(input, depth + 1, true, out);
+        }
+        Plan::LateralJoin {
+            kind, left, right, ..
+        } => {
+            line(match kind {
+                JoinKind::Inner => "Nested Loop".into(),
+                _ => "Nested Loop Left Join".into(),
+            });
+            explain_node(left, depth + 1, true, out);
+            explain_node(right, depth + 1, false, out);
+        }
+        Plan::GroupingSets { input, .. } => {
+            line("MixedAggregate".into());
+            explain_node(input, depth + 1, true, out);
+        }
+        Plan::Window { input, .. } => {
+            line("WindowAgg".into());
             explain_node(input, depth + 1, true, out);
         }
         Plan::Distinct { input, .. } => {
