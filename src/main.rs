@@ -27,6 +27,9 @@ enum Command {
     /// Print the writer, readers and their lag, and each PG's replicas
     /// with their SCL.
     Status(cmd::status::StatusArgs),
+    /// Run the proxy: TLS, IAM and SCRAM auth, writer and reader
+    /// endpoints, transparent failover.
+    Proxy(cmd::proxy::ProxyArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -50,6 +53,7 @@ fn main() -> anyhow::Result<()> {
             Command::Storage(args) => cmd::storage::run(args).await,
             Command::Compute(args) => cmd::compute::run(args).await,
             Command::Status(args) => cmd::status::run(args).await,
+            Command::Proxy(args) => cmd::proxy::run(args).await,
             Command::Bench(cmd::bench::BenchCommand::Volume(args)) => {
                 cmd::bench::volume(args).await
             }

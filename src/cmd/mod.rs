@@ -4,6 +4,7 @@ pub mod bench;
 pub mod bench_engine;
 pub mod compute;
 pub mod dev;
+pub mod proxy;
 pub mod status;
 pub mod storage;
 
