@@ -30,6 +30,8 @@ enum Command {
     /// Run the proxy: TLS, IAM and SCRAM auth, writer and reader
     /// endpoints, transparent failover.
     Proxy(cmd::proxy::ProxyArgs),
+    /// Print an IAM auth token for the proxy (like `aws rds generate-db-auth-token`).
+    Token(cmd::token::TokenArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -54,6 +56,7 @@ fn main() -> anyhow::Result<()> {
             Command::Compute(args) => cmd::compute::run(args).await,
             Command::Status(args) => cmd::status::run(args).await,
             Command::Proxy(args) => cmd::proxy::run(args).await,
+            Command::Token(args) => cmd::token::run(args).await,
             Command::Bench(cmd::bench::BenchCommand::Volume(args)) => {
                 cmd::bench::volume(args).await
             }

@@ -7,6 +7,7 @@ pub mod dev;
 pub mod proxy;
 pub mod status;
 pub mod storage;
+pub mod token;
 
 /// Waits for Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
