@@ -249,8 +249,9 @@ pub fn psql(conninfo: &str, sql: &str) -> std::process::Output {
 
 /// A libpq connection string to `port` on loopback.
 pub fn conninfo(port: u16, user: &str, password: &str, sslmode: &str) -> String {
+    let password = password.replace('\\', "\\\\").replace('\'', "\\'");
     format!(
-        "host=127.0.0.1 port={port} user={user} password={password} dbname=sextant sslmode={sslmode} gssencmode=disable"
+        "host=127.0.0.1 port={port} user={user} password='{password}' dbname=sextant sslmode={sslmode} gssencmode=disable"
     )
 }
 
