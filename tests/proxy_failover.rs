@@ -1,5 +1,6 @@
 //! The proxy in front of a Sextant cluster of real processes (six storage
-//! nodes, a writer and a reader `sextant compute`), two proxies at once:
+//! nodes, a writer and a reader `sextant compute`), two proxies at once (one
+//! in process, one a `sextant proxy` process):
 //! psql and tokio-postgres over TLS, the reader endpoint on the reader, and
 //! a writer failover under load. Clients keep upserting through both
 //! proxies while the writer is SIGKILLed; the proxies promote the reader
@@ -184,6 +185,61 @@ async fn start(cluster_file: &Path, certs: &Certs) -> ProxyHandle {
     .await
 }
 
+/// A `sextant proxy` process with TLS and /metrics.
+struct CliProxy {
+    child: Child,
+    port: u16,
+    metrics: String,
+}
+
+impl CliProxy {
+    fn start(cluster_file: &Path, certs: &Certs, log: &Path) -> CliProxy {
+        let (port, rport, mport) = (free_port(), free_port(), free_port());
+        let mut child = Command::new(sextant_bin())
+            .args(["proxy", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--reader-listen", &format!("127.0.0.1:{rport}")])
+            .arg("--cluster")
+            .arg(cluster_file)
+            .arg("--tls-cert")
+            .arg(&certs.cert)
+            .arg("--tls-key")
+            .arg(&certs.key)
+            .args(["--metrics", &format!("127.0.0.1:{mport}")])
+            .args(["--health-interval", "100ms", "--hold-timeout", "30s"])
+            .env("SEXTANT_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .expect("spawn sextant proxy");
+        wait_for_port(&mut child, port, log);
+        CliProxy {
+            child,
+            port,
+            metrics: format!("127.0.0.1:{mport}"),
+        }
+    }
+
+    fn metrics_text(&self) -> String {
+        use std::io::{Read as _, Write as _};
+        let mut s = std::net::TcpStream::connect(&self.metrics).unwrap();
+        write!(
+            s,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+}
+
+impl Drop for CliProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn stdout_ok(o: std::process::Output) -> String {
     assert!(
         o.status.success(),
@@ -197,11 +253,10 @@ fn stdout_ok(o: std::process::Output) -> String {
 async fn writer_failover_under_load_through_two_proxies() {
     let (storage, mut procs, _wport, _rport) = cluster_with_compute();
     let certs = Arc::new(Certs::make(storage.dir.path()));
-    let proxies = [
-        start(&storage.cluster_file, &certs).await,
-        start(&storage.cluster_file, &certs).await,
-    ];
-    let ports: Vec<u16> = proxies.iter().map(|p| p.writer_addr().port()).collect();
+    let proxy = start(&storage.cluster_file, &certs).await;
+    let cli_log = storage.dir.path().join("proxy.log");
+    let cli = CliProxy::start(&storage.cluster_file, &certs, &cli_log);
+    let ports = [proxy.writer_addr().port(), cli.port];
 
     // psql over TLS against Sextant; the reader endpoint is on the reader.
     let ci = conninfo(ports[0], "sextant", "sextant", "require");
@@ -210,7 +265,7 @@ async fn writer_failover_under_load_through_two_proxies() {
         stdout_ok(psql(&ci, "SELECT pg_is_in_recovery()")).trim(),
         "f"
     );
-    let rport = proxies[0].reader_addr().unwrap().port();
+    let rport = proxy.reader_addr().unwrap().port();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         // The proxy's first view trusts the cluster file; health checks
@@ -263,13 +318,17 @@ async fn writer_failover_under_load_through_two_proxies() {
     writer.wait().unwrap();
 
     let deadline = Instant::now() + Duration::from_secs(60);
-    while proxies
-        .iter()
-        .any(|p| p.current_writer().as_deref() != Some("reader-1"))
+    let failovers = |t: &str| {
+        metric(t, "proxy_failovers_total", "outcome=\"promoted\"")
+            + metric(t, "proxy_failovers_total", "outcome=\"adopted\"")
+    };
+    while proxy.current_writer().as_deref() != Some("reader-1")
+        || failovers(&cli.metrics_text()) < 1.0
     {
         assert!(
             Instant::now() < deadline,
-            "the proxies never moved to reader-1"
+            "the proxies never moved to reader-1; sextant proxy log:\n{}",
+            std::fs::read_to_string(&cli_log).unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -345,7 +404,7 @@ async fn writer_failover_under_load_through_two_proxies() {
     assert!(!settled_conn.is_finished() && !open_conn.is_finished());
 
     // Exactly one proxy promoted; the other followed.
-    let texts: Vec<String> = proxies.iter().map(|p| p.metrics_text()).collect();
+    let texts = [proxy.metrics_text(), cli.metrics_text()];
     let promoted: f64 = texts
         .iter()
         .map(|t| metric(t, "proxy_failovers_total", "outcome=\"promoted\""))
@@ -363,7 +422,6 @@ async fn writer_failover_under_load_through_two_proxies() {
         );
     }
     drop((settled, open_tx, check));
-    for p in proxies {
-        p.shutdown().await;
-    }
+    proxy.shutdown().await;
+    drop(cli);
 }
