@@ -500,17 +500,26 @@ impl Session {
         if in_flight {
             let status = if in_transaction { b'E' } else { b'I' };
             let e = ClientError::TransactionFailedOver;
-            wire::error_response(
-                &mut self.to_client,
-                Severity::Error,
-                e.sqlstate(),
-                &e.client_message(),
-            );
             self.shared.metrics.transaction_failed_over();
+            // Every request awaiting an answer gets the error and its
+            // ReadyForQuery (an error may follow partial results); a batch
+            // not yet synced gets the error now and ReadyForQuery at Sync.
             for _ in 0..self.awaiting_ready {
+                wire::error_response(
+                    &mut self.to_client,
+                    Severity::Error,
+                    e.sqlstate(),
+                    &e.client_message(),
+                );
                 wire::ready_for_query(&mut self.to_client, status);
             }
             if self.unsynced {
+                wire::error_response(
+                    &mut self.to_client,
+                    Severity::Error,
+                    e.sqlstate(),
+                    &e.client_message(),
+                );
                 self.discard_until_sync = Some(status);
             }
             self.awaiting_ready = 0;
