@@ -266,3 +266,43 @@ pub fn metric(text: &str, name: &str, labels: &str) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+/// Stops a test PostgreSQL with `pg_ctl stop -m fast` before dropping it.
+/// `RealPostgres`'s own drop signals the `runuser` wrapper it runs under
+/// (when the tests run as root), which does not pass SIGINT on, so the
+/// drop would wait out its 20-second grace period.
+pub fn stop_postgres(pg: sextant_testkit::postgres::RealPostgres) {
+    let out = psql(
+        &format!(
+            "host=127.0.0.1 port={} user=sextant password=sextant dbname=sextant",
+            pg.port
+        ),
+        "SHOW data_directory",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let pg_ctl =
+        std::env::var("PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into()) + "/pg_ctl";
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let mut cmd = if root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--", &pg_ctl]);
+        c
+    } else {
+        Command::new(&pg_ctl)
+    };
+    let status = cmd
+        .args(["stop", "-m", "fast", "-w", "-D", &data])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run pg_ctl");
+    assert!(status.success(), "pg_ctl stop");
+    drop(pg);
+}
