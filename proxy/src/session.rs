@@ -119,6 +119,36 @@ impl Tracked {
             self.overflowed = true;
         }
     }
+    /// A request finished, its `ReadyForQuery` going from transaction
+    /// status `before` to `after`: keep what it did to the session.
+    fn settle(&mut self, p: Pending, before: u8, after: u8) {
+        if let Some(statement) = p.statement {
+            if !p.failed {
+                match statement {
+                    SessionStatement::DiscardAll => self.clear(),
+                    SessionStatement::Track(sql) => {
+                        self.bytes += sql.len();
+                        if after == b'I' {
+                            self.statements.push(sql);
+                        } else {
+                            self.in_transaction.push(sql);
+                        }
+                        self.check_limits();
+                    }
+                }
+            }
+        }
+        if before != b'I' && after == b'I' {
+            // A transaction ended: its session statements stay if it
+            // committed.
+            let committed = !p.failed && p.tag.as_deref() == Some("COMMIT");
+            let kept = std::mem::take(&mut self.in_transaction);
+            if committed {
+                self.statements.extend(kept);
+            }
+        }
+    }
+
     fn clear(&mut self) {
         self.statements.clear();
         self.in_transaction.clear();
@@ -683,7 +713,7 @@ impl Session {
                 let before = self.tx_status;
                 self.tx_status = status;
                 if let Some(p) = self.pending.pop_front() {
-                    self.settle(p, before, status);
+                    self.tracked.settle(p, before, status);
                 }
             }
             b'E' => {
@@ -712,36 +742,6 @@ impl Session {
             _ => {}
         }
         self.to_client.extend_from_slice(f.raw());
-    }
-
-    /// A request finished: keep what it did to the session.
-    fn settle(&mut self, p: Pending, before: u8, after: u8) {
-        let t = &mut self.tracked;
-        if let Some(statement) = p.statement {
-            if !p.failed {
-                match statement {
-                    SessionStatement::DiscardAll => t.clear(),
-                    SessionStatement::Track(sql) => {
-                        t.bytes += sql.len();
-                        if after == b'I' {
-                            t.statements.push(sql);
-                        } else {
-                            t.in_transaction.push(sql);
-                        }
-                        t.check_limits();
-                    }
-                }
-            }
-        }
-        if before != b'I' && after == b'I' {
-            // A transaction ended: its session statements stay if it
-            // committed.
-            let committed = !p.failed && p.tag.as_deref() == Some("COMMIT");
-            let kept = std::mem::take(&mut t.in_transaction);
-            if committed {
-                t.statements.extend(kept);
-            }
-        }
     }
 
     fn is_idle(&self) -> bool {
@@ -900,6 +900,47 @@ mod tests {
         assert_eq!(classify("discard all"), Some(SessionStatement::DiscardAll));
         assert_eq!(classify("SELECT 1"), None);
         assert_eq!(classify(""), None);
+    }
+
+    fn request(sql: &str, failed: bool, tag: &str) -> Pending {
+        Pending {
+            statement: classify(sql),
+            failed,
+            tag: Some(tag.into()),
+        }
+    }
+
+    #[test]
+    fn session_statements_are_kept_when_they_last() {
+        let mut t = Tracked::default();
+        t.settle(request("SET a = 1", false, "SET"), b'I', b'I');
+        t.settle(request("SET b = 1", true, ""), b'I', b'I');
+        // Inside a transaction that rolls back: dropped.
+        t.settle(request("BEGIN", false, "BEGIN"), b'I', b'T');
+        t.settle(request("SET c = 1", false, "SET"), b'T', b'T');
+        t.settle(request("ROLLBACK", false, "ROLLBACK"), b'T', b'I');
+        // Inside a transaction that commits: kept.
+        t.settle(request("BEGIN", false, "BEGIN"), b'I', b'T');
+        t.settle(request("SET d = 1", false, "SET"), b'T', b'T');
+        t.settle(request("COMMIT", false, "COMMIT"), b'T', b'I');
+        // COMMIT of a failed transaction answers ROLLBACK.
+        t.settle(request("BEGIN", false, "BEGIN"), b'I', b'T');
+        t.settle(request("SET e = 1", false, "SET"), b'T', b'T');
+        t.settle(request("SELECT 1/0", true, ""), b'T', b'E');
+        t.settle(request("COMMIT", false, "ROLLBACK"), b'E', b'I');
+        assert_eq!(t.statements, vec!["SET a = 1", "SET d = 1"]);
+        t.settle(request("DISCARD ALL", false, "DISCARD ALL"), b'I', b'I');
+        assert!(t.statements.is_empty());
+    }
+
+    #[test]
+    fn tracking_stops_past_its_limits() {
+        let mut t = Tracked::default();
+        for i in 0..=TRACKED_STATEMENTS_MAX {
+            assert!(!t.overflowed);
+            t.settle(request(&format!("SET x{i} = 1"), false, "SET"), b'I', b'I');
+        }
+        assert!(t.overflowed);
     }
 
     #[test]
