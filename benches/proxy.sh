@@ -80,10 +80,12 @@ as_pg() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# Below Linux's ephemeral range (32768-60999), so no outgoing connection
+# holds it.
 free_port() {
   local p
   while :; do
-    p=$((20000 + RANDOM % 30000))
+    p=$((10000 + RANDOM % 22000))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
   done
 }
@@ -164,10 +166,11 @@ wait_port "$SX_PROXY" "sextant proxy"
 # --- PostgreSQL ------------------------------------------------------------------
 PG_PORT=$(free_port)
 echo sextant > "$WORK/pw"
-if [ "$(id -u)" = 0 ]; then chown postgres "$WORK/pw"; fi
+mkdir -p "$PG_DATA"
+if [ "$(id -u)" = 0 ]; then chown postgres "$WORK/pw" "$PG_DATA"; chmod 700 "$PG_DATA"; fi
 as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U sextant -A scram-sha-256 --pwfile="$WORK/pw" -E UTF8 --locale=C >/dev/null
-as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$WORK/postgres.log" \
-  -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$WORK -c max_connections=200" start >/dev/null
+as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_DATA/postgres.log" \
+  -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$PG_DATA -c max_connections=200" start >/dev/null
 PGPASSWORD=sextant "$PSQL" -X -q -h 127.0.0.1 -p "$PG_PORT" -U sextant -d postgres -c "CREATE DATABASE sextant"
 sql "$PG_PORT" disable -c "CREATE TABLE kv (id int8 PRIMARY KEY, v int8 NOT NULL)"
 seq 1 "$ROWS" | awk '{ print $1 "\t" $1 }' | sql "$PG_PORT" disable -c "COPY kv FROM STDIN"
