@@ -417,3 +417,61 @@ async fn check(node: &ComputeNode, timeout: Duration) -> Option<Health> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str, role: RoleHint) -> ComputeNode {
+        ComputeNode {
+            name: name.into(),
+            sql_addr: format!("{name}:5432"),
+            admin_addr: None,
+            role,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_reader_endpoint_picks_the_least_loaded_reader_then_falls_back() {
+        let t = Topology::new(
+            vec![
+                node("w", RoleHint::Writer),
+                node("r1", RoleHint::Reader),
+                node("r2", RoleHint::Reader),
+            ],
+            HealthConfig::default(),
+            Arc::new(ProxyMetrics::new()),
+        );
+        let soon = tokio::time::Instant::now() + Duration::from_millis(10);
+        let a = t.pick_reader(true, soon).await.unwrap();
+        assert_eq!(a.name, "r1");
+        let _on_a = t.enter(&a);
+        let b = t.pick_reader(true, soon).await.unwrap();
+        assert_eq!(b.name, "r2", "r1 has a session");
+        let _on_b1 = t.enter(&b);
+        let _on_b2 = t.enter(&b);
+        assert_eq!(t.pick_reader(true, soon).await.unwrap().name, "r1");
+        drop(_on_a);
+        // No healthy reader: the writer, or nothing without fallback.
+        t.publish(Some(0), 7, vec![]);
+        assert_eq!(t.pick_reader(true, soon).await.unwrap().name, "w");
+        assert_eq!(t.pick_reader(false, soon).await, None);
+        // No writer either: wait until the deadline, then give up.
+        t.publish(None, 7, vec![]);
+        assert_eq!(t.wait_writer(soon).await, None);
+        let waiter = {
+            let t = t.clone();
+            tokio::spawn(async move {
+                t.wait_writer(tokio::time::Instant::now() + Duration::from_secs(10))
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        t.publish(Some(2), 8, vec![]);
+        assert_eq!(
+            waiter.await.unwrap().unwrap().name,
+            "r2",
+            "held until the new writer"
+        );
+    }
+}
