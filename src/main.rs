@@ -32,6 +32,10 @@ enum Command {
     Proxy(cmd::proxy::ProxyArgs),
     /// Print an IAM auth token for the proxy (like `aws rds generate-db-auth-token`).
     Token(cmd::token::TokenArgs),
+    /// Export a table one file per closed time window (hourly by default).
+    Export(cmd::export::ExportArgs),
+    /// Run the change-event ingest service (HTTP JSON events into tables).
+    Ingest(cmd::ingest::IngestArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -57,10 +61,13 @@ fn main() -> anyhow::Result<()> {
             Command::Status(args) => cmd::status::run(args).await,
             Command::Proxy(args) => cmd::proxy::run(args).await,
             Command::Token(args) => cmd::token::run(args).await,
+            Command::Export(args) => cmd::export::run(args).await,
+            Command::Ingest(args) => cmd::ingest::run(args).await,
             Command::Bench(cmd::bench::BenchCommand::Volume(args)) => {
                 cmd::bench::volume(args).await
             }
             Command::Bench(cmd::bench::BenchCommand::Floor(args)) => cmd::bench::floor(args).await,
+            Command::Bench(cmd::bench::BenchCommand::Lag(args)) => cmd::bench_lag::run(args).await,
             Command::Bench(cmd::bench::BenchCommand::Engine(args)) => {
                 cmd::bench_engine::run(args).await
             }

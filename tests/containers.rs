@@ -139,3 +139,157 @@ async fn losing_an_az_in_containers_keeps_commits_going() {
         "{az_down} then {resumed}"
     );
 }
+
+/// Minimal HTTP/1.1 request to a compute admin endpoint; returns the status
+/// code and the body.
+async fn http(addr: std::net::SocketAddr, method: &str, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(Duration::from_secs(120), s.read_to_string(&mut response))
+        .await
+        .expect("admin endpoint answered in time")
+        .unwrap();
+    let code = response
+        .get(9..12)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (code, body)
+}
+
+async fn connect(addr: std::net::SocketAddr) -> tokio_postgres::Client {
+    let url = format!(
+        "host={} port={} user=sextant password=sextant dbname=sextant connect_timeout=10",
+        addr.ip(),
+        addr.port()
+    );
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+    tokio::spawn(conn);
+    client
+}
+
+/// A compute node container: SQL on 5432, admin on 8000, redo on 7400.
+fn compute_spec(name: &str, role: &str, toml: &str) -> NodeSpec {
+    NodeSpec::new(name)
+        .args(["compute", "--role", role, "--name", name])
+        .args(["--listen", "0.0.0.0:5432", "--admin", "0.0.0.0:8000"])
+        .args(["--redo", "0.0.0.0:7400", "--cluster", "/cluster.toml"])
+        .env("SEXTANT_COMPUTE_PASSWORD", "sextant")
+        .env("SEXTANT_LOG", "info")
+        .file_contents(toml.as_bytes().to_vec(), "/cluster.toml")
+        .port(5432)
+        .port(8000)
+        .wait_for_log("compute node ready")
+        .startup_timeout(Duration::from_secs(120))
+}
+
+/// Promotion with every node in a container: the writer's container is
+/// frozen (cgroup freezer) under a write load, the reader is promoted with
+/// `POST /promote`, it takes writes and holds every write acknowledged
+/// before; the writer, thawed, is fenced: its writes fail with 25006.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promotion_in_containers_with_the_writer_paused() {
+    let c = start_storage().await;
+    let net = c.cluster.name().to_owned();
+    let mut toml = c.toml.clone();
+    for (name, role) in [("writer-1", "writer"), ("reader-1", "reader")] {
+        toml += &format!(
+            "[[compute]]\nid = \"{name}\"\naddr = \"{net}-{name}:5432\"\nadmin = \"{net}-{name}:8000\"\nrole = \"{role}\"\nredo = \"{net}-{name}:7400\"\n"
+        );
+    }
+    let writer = c
+        .cluster
+        .start(compute_spec("writer-1", "writer", &toml))
+        .await
+        .expect("start the writer container");
+    let reader = c
+        .cluster
+        .start(compute_spec("reader-1", "reader", &toml))
+        .await
+        .expect("start the reader container");
+    let (w_sql, r_sql) = (
+        writer.host_addr(5432).await.unwrap(),
+        reader.host_addr(5432).await.unwrap(),
+    );
+    let (w_admin, r_admin) = (
+        writer.host_addr(8000).await.unwrap(),
+        reader.host_addr(8000).await.unwrap(),
+    );
+
+    let w = connect(w_sql).await;
+    w.batch_execute("CREATE TABLE acked (k int PRIMARY KEY, v text)")
+        .await
+        .unwrap();
+    let mut acked = 0;
+    for k in 0..200 {
+        w.execute("INSERT INTO acked VALUES ($1, 'x')", &[&k])
+            .await
+            .unwrap();
+        acked += 1;
+    }
+    // One more write in flight when the writer freezes: it may or may not
+    // commit, and is not counted.
+    let in_flight = tokio::spawn(async move {
+        w.execute("INSERT INTO acked VALUES (100000, 'in flight')", &[])
+            .await
+    });
+    writer.pause().await.unwrap();
+
+    let (code, body) = http(r_admin, "POST", "/promote").await;
+    assert_eq!(code, 200, "promotion failed: {body}");
+    let r = connect(r_sql).await;
+    r.execute("INSERT INTO acked VALUES (-1, 'after')", &[])
+        .await
+        .expect("the promoted reader takes writes");
+    let n: i64 = r
+        .query_one(
+            "SELECT count(*) FROM acked WHERE k >= 0 AND k < 100000",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, acked, "an acknowledged write is missing after promotion");
+
+    // Thawed, the old writer learns it was fenced and refuses writes.
+    writer.unpause().await.unwrap();
+    let _ = in_flight.await;
+    let old = connect(w_sql).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match old
+            .execute("INSERT INTO acked VALUES (-2, 'stale')", &[])
+            .await
+        {
+            Err(e) if e.code().map(|c| c.code()) == Some("25006") => break,
+            other => assert!(
+                std::time::Instant::now() < deadline,
+                "the old writer was not fenced: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (code, body) = http(w_admin, "GET", "/health").await;
+    assert_eq!(code, 200);
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["role"], "fenced", "{health}");
+    let stale: i64 = r
+        .query_one("SELECT count(*) FROM acked WHERE k = -2", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        stale, 0,
+        "a fenced writer's write reached the new writer's data"
+    );
+}

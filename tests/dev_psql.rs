@@ -564,3 +564,114 @@ fn sextant_compute_reader_follows_the_writer_and_refuses_writes() {
         assert!(!text.contains("ERROR"), "errors logged:\n{text}");
     }
 }
+
+fn http_post(addr: &str, path: &str) -> (u16, String) {
+    use std::io::Write as _;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    let code = response
+        .get(9..12)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (code, body)
+}
+
+/// `sextant dev --readers 2` gives every compute node an admin endpoint
+/// (listed in `DATA/cluster.toml`). Promoting a reader there makes it the
+/// writer on its own port; the other reader follows the new writer by
+/// itself, and the old writer is fenced.
+#[test]
+fn dev_promotion_moves_the_other_reader_to_the_new_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("dev.log");
+    let (port, reader_port) = (free_port(), free_port_range());
+    let mut child = Command::new(sextant_bin())
+        .arg("dev")
+        .arg("--data")
+        .arg(&data)
+        .args(["--port", &port.to_string()])
+        .args(["--reader-port", &reader_port.to_string(), "--readers", "2"])
+        .args(["--storage-port", &free_port_range().to_string()])
+        .args(["--http-port", &free_port().to_string()])
+        .env("SEXTANT_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("spawn sextant dev");
+    wait_for_port(&mut child, port, &log);
+    wait_for_port(&mut child, reader_port + 1, &log);
+    let cluster =
+        sextant_storage::cluster::Cluster::load(&data.join("cluster.toml")).expect("cluster file");
+    let admin = |name: &str| {
+        cluster
+            .compute
+            .iter()
+            .find(|c| c.id == name)
+            .and_then(|c| c.admin.clone())
+            .unwrap_or_else(|| panic!("no admin address for {name} in {:?}", cluster.compute))
+    };
+    let health = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&http_get(&admin(name), "/health")).unwrap()
+    };
+    assert_eq!(health("writer-1")["role"], "writer");
+    assert_eq!(health("reader-2")["role"], "reader");
+
+    psql_ok(port, &["-c", "CREATE TABLE t (k int PRIMARY KEY, v text)"]);
+    psql_ok(port, &["-c", "INSERT INTO t VALUES (1, 'before')"]);
+    let (code, body) = http_post(&admin("reader-1"), "/promote");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(health("reader-1")["role"], "writer");
+
+    // The promoted reader takes writes on its own port; the other reader
+    // sees them, so it follows the new writer.
+    psql_ok(
+        reader_port,
+        &["-c", "INSERT INTO t VALUES (2, 'after promotion')"],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = psql(
+            reader_port + 1,
+            &["-At", "-c", "SELECT v FROM t ORDER BY k"],
+        );
+        let seen = String::from_utf8_lossy(&out.stdout).into_owned();
+        if seen == "before\nafter promotion\n" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "reader-2 never saw the new writer's row (saw {seen:?}); log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(health("reader-2")["role"], "reader");
+
+    // The old writer is fenced: a write fails with 25006 and it steps down.
+    let out = psql(
+        port,
+        &[
+            "-v",
+            "VERBOSITY=verbose",
+            "-c",
+            "INSERT INTO t VALUES (3, 'stale')",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("25006"), "{err}");
+    assert_eq!(health("writer-1")["role"], "fenced");
+    assert!(sigterm_and_wait(&mut child).success());
+}

@@ -1372,6 +1372,88 @@ impl Transaction {
         })
     }
 
+    /// Visits the rows whose index key lies between `lower` and `upper`, in
+    /// index order (forward), as [`Transaction::index_scan`] returns them,
+    /// until `visit` answers `false`. Rows after that are never read, so a
+    /// LIMIT over an index reads only what it returns (plus this
+    /// transaction's own writes to the table, which are merged in order).
+    pub fn index_scan_visit<E: From<EngineError>>(
+        &self,
+        table: ObjectId,
+        index: ObjectId,
+        lower: Bound<&[Datum]>,
+        upper: Bound<&[Datum]>,
+        mut visit: impl FnMut(Row) -> Result<bool, E>,
+    ) -> Result<(), E> {
+        let def = self.table(table)?;
+        let ix = def
+            .indexes
+            .iter()
+            .find(|i| i.id == index)
+            .cloned()
+            .ok_or_else(|| EngineError::NoSuchIndex(format!("#{index}")))?;
+        let (lo, hi) = key_bounds(lower, upper)?;
+        // This transaction's writes: they hide the snapshot's versions of
+        // their rows, and those still present enter in index order.
+        let own: BTreeMap<Vec<u8>, Write> = self
+            .writes
+            .range(table, Bound::Unbounded, Bound::Unbounded)
+            .map_err(EngineError::from)?
+            .into_iter()
+            .collect();
+        let key_fn = self.engine.key_fn();
+        let mut mine: BTreeMap<Vec<u8>, Row> = BTreeMap::new();
+        for (pk, w) in &own {
+            if let Write::Insert(r) | Write::Put(r) = w {
+                let ikey = index_entry_key(&def, &ix, key_fn.as_ref(), r, pk)?;
+                if in_bounds(&ikey, &lo, &hi) {
+                    mine.insert(ikey, (pk.clone(), r.clone()));
+                }
+            }
+        }
+        let mut mine = mine.into_iter().peekable();
+        if let Some(tree) = self.snapshot_index(table, index) {
+            let table_tree = self.snapshot_tree(table).expect("index without table");
+            let cursor = tree.range(&self.pages, as_ref(&lo), as_ref(&hi), Direction::Forward);
+            let done = run_tree_work(|| -> Result<bool, E> {
+                for entry in cursor {
+                    let (ikey, pk) = entry.map_err(EngineError::from)?;
+                    if own.contains_key(&pk) {
+                        continue;
+                    }
+                    while let Some((_, row)) = mine.next_if(|(k, _)| *k < ikey) {
+                        if !visit(row)? {
+                            return Ok(true);
+                        }
+                    }
+                    let Some(v) = table_tree
+                        .get(&self.pages, &pk)
+                        .map_err(EngineError::from)?
+                    else {
+                        return Err(EngineError::Corrupted(format!(
+                            "index {} points at a missing row",
+                            ix.name
+                        ))
+                        .into());
+                    };
+                    if !visit((pk, decode_stored_row(&def, &v)?))? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            })?;
+            if done {
+                return Ok(());
+            }
+        }
+        for (_, row) in mine {
+            if !visit(row)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     fn check_unique_indexes(
         &self,
         def: &TableDef,

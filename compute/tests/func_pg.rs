@@ -85,6 +85,9 @@ fn type_named(name: &str) -> DataType {
         "uuid" => DataType::Uuid,
         "json" => DataType::Json,
         "jsonb" => DataType::Jsonb,
+        "int4[]" => DataType::Array(&DataType::Int4),
+        "text[]" => DataType::Array(&DataType::Text),
+        "timestamptz[]" => DataType::Array(&DataType::TimestampTz),
         other => panic!("unknown type {other:?} in cases.tsv"),
     }
 }

@@ -670,3 +670,83 @@ async fn catalogs_arrays_and_reg_types() {
         ["north,south"]
     );
 }
+
+/// `LIMIT` over an expression-index scan reads only the first matches, in
+/// index order, and still merges the transaction's own writes: its inserts
+/// appear in order, its deletes and updates hide the committed versions,
+/// and an error in a row past the limit is never raised (PostgreSQL reads
+/// no further either).
+#[tokio::test(flavor = "multi_thread")]
+async fn limit_over_an_index_scan_merges_own_writes_in_order() {
+    let (_storage, mut s) = session().await;
+    run(
+        &mut s,
+        "CREATE TABLE ev (id int PRIMARY KEY, payload jsonb)",
+    )
+    .await;
+    run(&mut s, "CREATE INDEX ev_site ON ev ((payload->>'site'))").await;
+    run(
+        &mut s,
+        "INSERT INTO ev SELECT g, jsonb_build_object('site', 's' || (g % 3), 'n', g) \
+         FROM generate_series(1, 30) g",
+    )
+    .await;
+    // Index order is (site, id): s1 holds 1, 4, 7, ...
+    assert_eq!(
+        q(
+            &mut s,
+            "SELECT id FROM ev WHERE payload->>'site' = 's1' LIMIT 3"
+        )
+        .await,
+        ["1", "4", "7"]
+    );
+    assert_eq!(
+        q(
+            &mut s,
+            "SELECT id FROM ev WHERE payload->>'site' = 's1' LIMIT 2 OFFSET 2"
+        )
+        .await,
+        ["7", "10"]
+    );
+    assert_eq!(
+        q(
+            &mut s,
+            "SELECT id FROM ev WHERE payload->>'site' = 's1' AND id % 2 = 0 LIMIT 2"
+        )
+        .await,
+        ["4", "10"]
+    );
+    run(&mut s, "BEGIN").await;
+    run(&mut s, "DELETE FROM ev WHERE id = 4").await;
+    run(&mut s, "INSERT INTO ev VALUES (0, '{\"site\": \"s1\"}')").await;
+    run(&mut s, "INSERT INTO ev VALUES (5, '{\"site\": \"s2\"}') ON CONFLICT (id) DO UPDATE SET payload = '{\"site\": \"s1\", \"moved\": true}'").await;
+    assert_eq!(
+        q(
+            &mut s,
+            "SELECT id FROM ev WHERE payload->>'site' = 's1' LIMIT 4"
+        )
+        .await,
+        ["0", "1", "5", "7"]
+    );
+    run(&mut s, "ROLLBACK").await;
+    // A row past the limit that would fail the cast is never evaluated.
+    run(
+        &mut s,
+        "INSERT INTO ev VALUES (100, '{\"site\": \"s1\", \"n\": \"oops\"}')",
+    )
+    .await;
+    assert_eq!(
+        q(
+            &mut s,
+            "SELECT (payload->>'n')::int FROM ev WHERE payload->>'site' = 's1' LIMIT 2"
+        )
+        .await,
+        ["1", "4"]
+    );
+    let (code, _) = err(
+        &mut s,
+        "SELECT (payload->>'n')::int FROM ev WHERE payload->>'site' = 's1'",
+    )
+    .await;
+    assert_eq!(code, "22P02");
+}

@@ -27,6 +27,9 @@ pub enum BenchCommand {
     /// Upserts and point reads through the engine (B+trees, buffer pool,
     /// commit pipeline) against a storage cluster.
     Engine(super::bench_engine::EngineArgs),
+    /// Replica lag: from a commit's acknowledgement on the writer until
+    /// each in-process read replica's read point covers it.
+    Lag(super::bench_lag::LagArgs),
 }
 
 /// Flags of `sextant bench floor`.

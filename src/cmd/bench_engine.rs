@@ -89,42 +89,7 @@ pub async fn run(args: EngineArgs) -> anyhow::Result<()> {
         .await
         .context("open the engine")?;
 
-    let table = {
-        let mut t = engine.begin();
-        match t.catalog().table_by_name(TABLE) {
-            Some(def) => def.id,
-            None => {
-                let id = t.create_table(NewTable {
-                    name: TABLE.into(),
-                    columns: vec![
-                        column("id", 20, true),
-                        column("payload", 114, true),
-                        column("site", 25, false),
-                        column("temp", 701, false),
-                    ],
-                    primary_key: vec![0],
-                })?;
-                t.create_index(
-                    id,
-                    NewIndex {
-                        name: "bench_site".into(),
-                        unique: false,
-                        keys: vec![IndexKey::Column(2)],
-                    },
-                )?;
-                t.create_index(
-                    id,
-                    NewIndex {
-                        name: "bench_temp".into(),
-                        unique: false,
-                        keys: vec![IndexKey::Column(3)],
-                    },
-                )?;
-                t.commit().await?;
-                id
-            }
-        }
-    };
+    let table = bench_table(&engine).await?;
 
     let ack_log = match &args.ack_log {
         Some(p) => Some(Arc::new(Mutex::new(
@@ -220,7 +185,49 @@ pub async fn run(args: EngineArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn event(key: i64, seq: u64, value_bytes: usize) -> Vec<Datum> {
+/// The benchmark table (`bench_events`: id, JSON payload, site and temp
+/// with an index each), created on first use; returns its id.
+pub(super) async fn bench_table(engine: &Engine) -> anyhow::Result<u64> {
+    let table = {
+        let mut t = engine.begin();
+        match t.catalog().table_by_name(TABLE) {
+            Some(def) => def.id,
+            None => {
+                let id = t.create_table(NewTable {
+                    name: TABLE.into(),
+                    columns: vec![
+                        column("id", 20, true),
+                        column("payload", 114, true),
+                        column("site", 25, false),
+                        column("temp", 701, false),
+                    ],
+                    primary_key: vec![0],
+                })?;
+                t.create_index(
+                    id,
+                    NewIndex {
+                        name: "bench_site".into(),
+                        unique: false,
+                        keys: vec![IndexKey::Column(2)],
+                    },
+                )?;
+                t.create_index(
+                    id,
+                    NewIndex {
+                        name: "bench_temp".into(),
+                        unique: false,
+                        keys: vec![IndexKey::Column(3)],
+                    },
+                )?;
+                t.commit().await?;
+                id
+            }
+        }
+    };
+    Ok(table)
+}
+
+pub(super) fn event(key: i64, seq: u64, value_bytes: usize) -> Vec<Datum> {
     let site = format!("site-{}", key % 100);
     let temp = (key % 400) as f64 / 10.0;
     let head = format!(

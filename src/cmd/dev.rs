@@ -7,7 +7,10 @@
 //! writer itself is the writer endpoint), and `--readers` read replicas
 //! (one by default) following the writer's redo stream, the first on
 //! `--reader-port` and the others on the ports after it (until the proxy
-//! exists, the first reader is the reader endpoint). The proxy and ingest
+//! exists, the first reader is the reader endpoint). Every compute node
+//! has an admin endpoint on a free port (listed in the banner and as
+//! `[[compute]]` entries in the cluster file), so a reader can be promoted;
+//! the other readers then follow the new writer. The proxy and ingest
 //! service join this command as they are built; the flags for their
 //! endpoints are part of the command-line contract (DESIGN.md §6) and are
 //! accepted already. Data survives restarts under `--data`.
@@ -21,13 +24,22 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use sextant_compute::engine::{Engine, EngineConfig};
+use sextant_compute::metrics::ComputeMetrics;
 use sextant_compute::replica::follower::{Follower, FollowerConfig};
 use sextant_compute::replica::hub::{HubConfig, RedoHub, READERS_MAX};
-use sextant_compute::server;
+use sextant_compute::replica::StatusSource;
+use sextant_compute::server::{self, ServerConfig};
 use sextant_compute::sql::session::{Database, DatabaseConfig};
 use sextant_storage::cluster::Cluster;
 use sextant_storage::node::{self, NodeConfig};
 use sextant_storage::types::NodeId;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use sextant_cdc_ingest::ingest::{curl_example, Config as IngestConfig, Service as IngestService};
+
+use super::dev_iam;
+use super::node::{serve_admin, Node, NodeState};
 
 /// Cache of each of the six storage nodes of `sextant dev`.
 const DEV_STORAGE_CACHE_BYTES: u64 = 16 * 1024 * 1024;
@@ -119,61 +131,205 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         "--reader-port too high for {} readers",
         args.readers
     );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut nodes = Vec::new();
+
     let engine = Engine::open(cluster.clone(), EngineConfig::default())
         .await
         .context("open the writer's engine")?;
-    let hub = RedoHub::attach(&engine, "writer".into(), HubConfig::default());
-    let redo = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+    let hub = RedoHub::attach(&engine, "writer-1".into(), HubConfig::default());
+    let redo = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await
         .context("listen for the redo stream")?;
     let redo_addr = redo.local_addr()?;
     tokio::spawn(hub.clone().serve(redo));
     let db = Database::new(engine, dev_db_config());
-    db.set_status_source(Arc::new(hub));
-    let writer_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
-    let listener = tokio::net::TcpListener::bind(writer_addr)
-        .await
-        .with_context(|| format!("listen on {writer_addr} for the writer (--port)"))?;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let writer = tokio::spawn(server::serve(listener, db, None, async move {
-        let _ = stop_rx.await;
-    }));
+    let status: Arc<dyn StatusSource> = Arc::new(hub);
+    db.set_status_source(status.clone());
+    let node = Node::new(
+        db.clone(),
+        cluster.clone(),
+        "writer-1".into(),
+        Some(redo_addr),
+        status,
+        NodeState::Writer,
+    );
+    let sql = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
+    nodes.push(
+        start_node(node, db, sql, Some(redo_addr), &stop_rx)
+            .await
+            .context("start the writer (--port)")?,
+    );
 
-    let mut readers = Vec::new();
+    // Where each reader would serve its redo stream once promoted. They are
+    // picked now, so every reader can follow whichever node is the writer.
+    let mut promoted_redo = Vec::new();
+    for _ in 0..args.readers {
+        promoted_redo.push(free_loopback_addr().context("pick a redo stream port")?);
+    }
     for i in 0..args.readers {
         let name = format!("reader-{}", i + 1);
-        let follower = Follower::start(
-            cluster.clone(),
-            EngineConfig::default(),
-            FollowerConfig::new(redo_addr.to_string(), name.clone()),
-        )
-        .await
-        .with_context(|| format!("start {name}"))?;
-        let db = Database::new(follower.engine().clone(), dev_db_config());
-        db.set_status_source(follower.status_source());
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.reader_port + i));
-        let listener = tokio::net::TcpListener::bind(addr)
+        let own_redo = promoted_redo[usize::from(i)];
+        let mut follow = FollowerConfig::new(redo_addr.to_string(), name.clone());
+        follow.alternates = promoted_redo
+            .iter()
+            .filter(|a| **a != own_redo)
+            .map(ToString::to_string)
+            .collect();
+        let follower = Follower::start(cluster.clone(), EngineConfig::default(), follow)
             .await
-            .with_context(|| format!("listen on {addr} for {name} (--reader-port)"))?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(server::serve(listener, db, None, async move {
-            let _ = stopped.await;
-        }));
-        readers.push((follower, stop, task));
+            .with_context(|| format!("start {name}"))?;
+        let db = Database::new(follower.engine().clone(), dev_db_config());
+        let status = follower.status_source();
+        db.set_status_source(status.clone());
+        let node = Node::new(
+            db.clone(),
+            cluster.clone(),
+            name.clone(),
+            Some(own_redo),
+            status,
+            NodeState::Reader(follower),
+        );
+        let sql = SocketAddr::from((Ipv4Addr::LOCALHOST, args.reader_port + i));
+        nodes.push(
+            start_node(node, db, sql, Some(own_redo), &stop_rx)
+                .await
+                .with_context(|| format!("start {name} (--reader-port)"))?,
+        );
     }
+    write_compute_entries(&cluster_path, &nodes)?;
 
-    println!("{}", banner(&args, &cluster, &cluster_path));
+    // The ingest service writes through the writer endpoint, as any client.
+    let iam = dev_iam::ensure(&args.data, DEV_USER, DEV_PASSWORD)?;
+    let (tokens_file, ingest_token) = dev_iam::ensure_ingest_token(&args.data)?;
+    let mut ingest_cfg = IngestConfig::new(format!(
+        "postgres://{DEV_USER}:{DEV_PASSWORD}@127.0.0.1:{}/{DEV_DATABASE}",
+        args.port
+    ))?;
+    ingest_cfg.defaults.create = true;
+    ingest_cfg.tokens_file = Some(tokens_file);
+    ingest_cfg.iam_file = Some(iam.iam_file.clone());
+    let http = SocketAddr::from((Ipv4Addr::LOCALHOST, args.http_port));
+    let ingest_listener = TcpListener::bind(http)
+        .await
+        .with_context(|| format!("listen on {http} for the ingest service (--http-port)"))?;
+    let ingest = IngestService::start(ingest_cfg, ingest_listener)
+        .await
+        .context("start the ingest service")?;
+    let curl = curl_example(ingest.local_addr(), "events", Some(&ingest_token));
+
+    println!(
+        "{}",
+        banner(&args, &cluster, &cluster_path, &nodes, &curl, &iam)
+    );
     super::shutdown_signal().await;
-    for (follower, stop, task) in readers {
-        let _ = stop.send(());
-        task.await.context("reader task")?.context("reader")?;
-        drop(follower);
+    // Ingest first: it drains its queue into the still-running writer.
+    if let Err(e) = ingest.shutdown().await {
+        tracing::warn!("ingest service: {e}");
     }
-    let _ = stop_tx.send(());
-    writer.await.context("writer task")?.context("writer")?;
+    let _ = stop_tx.send(true);
+    // Readers first, so none is left following a stopped writer.
+    for n in nodes.into_iter().rev() {
+        let _ = n.admin.await;
+        n.sql
+            .await
+            .context("compute node task")?
+            .with_context(|| n.name.clone())?;
+    }
     for h in handles {
         h.shutdown().await;
     }
+    Ok(())
+}
+
+/// One compute node of the dev cluster, as it runs.
+struct DevNode {
+    name: String,
+    role: &'static str,
+    sql_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    redo: Option<SocketAddr>,
+    sql: tokio::task::JoinHandle<Result<(), server::ServerError>>,
+    admin: tokio::task::JoinHandle<()>,
+}
+
+/// Serves `node`'s SQL on `sql` and its admin API on a free loopback port.
+async fn start_node(
+    node: Arc<Node>,
+    db: Arc<Database>,
+    sql: SocketAddr,
+    redo: Option<SocketAddr>,
+    stop: &watch::Receiver<bool>,
+) -> anyhow::Result<DevNode> {
+    let listener = TcpListener::bind(sql)
+        .await
+        .with_context(|| format!("listen on {sql}"))?;
+    let admin = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .context("listen for the admin API")?;
+    let admin_addr = admin.local_addr()?;
+    let metrics = Arc::new(ComputeMetrics::new());
+    let name = node.name().to_owned();
+    let role = node.role();
+    let admin = tokio::spawn(serve_admin(admin, node, metrics.clone(), stop.clone()));
+    let mut stopped = stop.clone();
+    let task = tokio::spawn(server::serve_with(
+        listener,
+        db,
+        None,
+        ServerConfig::default(),
+        metrics,
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        },
+    ));
+    Ok(DevNode {
+        name,
+        role,
+        sql_addr: sql,
+        admin_addr,
+        redo,
+        sql: task,
+        admin,
+    })
+}
+
+/// A loopback address whose port was free a moment ago (for a listener
+/// bound later, on promotion).
+fn free_loopback_addr() -> std::io::Result<SocketAddr> {
+    std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()
+}
+
+/// Marks where `sextant dev` writes this run's compute nodes into the
+/// cluster file (their ports change from run to run; the storage nodes'
+/// above it do not).
+const COMPUTE_MARKER: &str =
+    "# Compute nodes of the running dev cluster (rewritten at every start).";
+
+/// Rewrites the cluster file's compute entries, so `sextant status
+/// --cluster DATA/cluster.toml` and other tools find this run's nodes.
+fn write_compute_entries(path: &Path, nodes: &[DevNode]) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    let mut s = match text.find(COMPUTE_MARKER) {
+        Some(at) => text[..at].trim_end().to_owned(),
+        None => text.trim_end().to_owned(),
+    };
+    let _ = writeln!(s, "\n\n{COMPUTE_MARKER}");
+    for n in nodes {
+        let _ = write!(
+            s,
+            "\n[[compute]]\nid = \"{}\"\naddr = \"{}\"\nadmin = \"{}\"\nrole = \"{}\"\n",
+            n.name, n.sql_addr, n.admin_addr, n.role
+        );
+        if let Some(r) = n.redo {
+            let _ = writeln!(s, "redo = \"{r}\"");
+        }
+    }
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, s).with_context(|| format!("write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("replace {}", path.display()))?;
+    // The file must still load as a cluster file.
+    Cluster::load(path)?;
     Ok(())
 }
 
@@ -201,7 +357,14 @@ fn cluster_toml(base: u16) -> String {
     s
 }
 
-fn banner(args: &DevArgs, cluster: &Cluster, cluster_path: &Path) -> String {
+fn banner(
+    args: &DevArgs,
+    cluster: &Cluster,
+    cluster_path: &Path,
+    nodes: &[DevNode],
+    curl: &str,
+    iam: &dev_iam::DevIam,
+) -> String {
     let mut s = format!(
         "Sextant dev cluster is up.\n\n\
          Writer (Postgres protocol): 127.0.0.1:{port}  database {DEV_DATABASE}, user {DEV_USER}, password {DEV_PASSWORD} (dev only)\n  \
@@ -217,7 +380,11 @@ fn banner(args: &DevArgs, cluster: &Cluster, cluster_path: &Path) -> String {
             i + 1
         );
     }
-    s += "Storage nodes (6 copies of every page, 2 per AZ):\n";
+    s += "Compute admin APIs (/health, /metrics, POST /promote on a reader):\n";
+    for n in nodes {
+        let _ = writeln!(s, "  {:<9} http://{}/health", n.name, n.admin_addr);
+    }
+    s += "\nStorage nodes (6 copies of every page, 2 per AZ):\n";
     for (id, n) in &cluster.nodes {
         let _ = writeln!(
             s,
@@ -229,11 +396,15 @@ fn banner(args: &DevArgs, cluster: &Cluster, cluster_path: &Path) -> String {
     }
     let _ = write!(
         s,
-        "\nCluster file: {}\nData:         {}\n\n\
-         Ingest (:{}) is not part of this build yet.\nPress Ctrl-C to stop.",
+        "\nIngest (HTTP JSON change events; tables made on first use): http://127.0.0.1:{}\n  {curl}\n\n\
+         IAM user {} (access key {}): credentials in {}\n\n\
+         Cluster file: {}\nData:         {}\n\nPress Ctrl-C to stop.",
+        args.http_port,
+        dev_iam::DEV_IAM_USER,
+        iam.access_key_id,
+        iam.credentials_env.display(),
         cluster_path.display(),
         args.data.display(),
-        args.http_port
     );
     s
 }

@@ -2,8 +2,13 @@
 
 pub mod bench;
 pub mod bench_engine;
+pub mod bench_lag;
 pub mod compute;
 pub mod dev;
+pub mod dev_iam;
+pub mod export;
+pub mod ingest;
+pub mod node;
 pub mod proxy;
 pub mod status;
 pub mod storage;

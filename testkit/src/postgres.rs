@@ -89,7 +89,15 @@ impl RealPostgres {
         let out = pg_command(&bin.join("initdb"), as_root)
             .arg("-D")
             .arg(&data)
-            .args(["-U", USER, "-E", "UTF8", "--locale=C", "-A", "scram-sha-256"])
+            .args([
+                "-U",
+                USER,
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "-A",
+                "scram-sha-256",
+            ])
             .arg(format!("--pwfile={}", pwfile.display()))
             .output()
             .map_err(|e| step("run initdb", e))?;

@@ -19,6 +19,18 @@
 //! pages from storage at the new point, and the catalog is read again. The
 //! writer's VDL is durable, so storage can serve it.
 //!
+//! # Which writer
+//! A reader knows the writer's redo stream address and, optionally, the
+//! addresses where other compute nodes would serve theirs once promoted
+//! ([`FollowerConfig::alternates`]). Each time it (re)subscribes it asks
+//! all of them and follows the one with the highest epoch: a reader only
+//! serves its redo stream after promotion, and a promotion takes a newer
+//! epoch, so after a failover the readers find the new writer by
+//! themselves. A writer older than the newest epoch the reader has
+//! followed is refused, so a fenced writer that is still running can never
+//! take a reader back to a stale timeline; its hub also closes its streams
+//! as soon as it learns it was fenced.
+//!
 //! # Lag
 //! `lag_lsn` is the writer's VDL, as last heard, minus the read point.
 //! `lag_ms` is how long the reader has been behind the VDL it heard of (by
@@ -52,6 +64,10 @@ pub const MTR_BYTES_MAX: u64 = 1 << 30;
 pub struct FollowerConfig {
     /// The writer's redo stream address.
     pub writer: String,
+    /// Where other compute nodes serve their redo stream once promoted;
+    /// the reader follows whichever of these and `writer` has the highest
+    /// epoch.
+    pub alternates: Vec<String>,
     /// This reader's name, for status and the writer's logs.
     pub name: String,
     /// How often the reader tells the writer its read point.
@@ -68,6 +84,7 @@ impl FollowerConfig {
     pub fn new(writer: String, name: String) -> FollowerConfig {
         FollowerConfig {
             writer,
+            alternates: Vec::new(),
             name,
             feedback: Duration::from_millis(100),
             silence_max: Duration::from_secs(2),
@@ -167,7 +184,7 @@ impl Follower {
         engine_cfg: EngineConfig,
         cfg: FollowerConfig,
     ) -> Result<Follower, FollowerError> {
-        let conn = subscribe(&cfg, Lsn::ZERO).await?;
+        let conn = subscribe_newest(&cfg, Lsn::ZERO, Epoch(0)).await?;
         let start = conn.3;
         let engine = Engine::open_reader(cluster, engine_cfg, start).await?;
         let (sb, _, pages) = engine.read_catalog_at(start)?;
@@ -272,12 +289,58 @@ fn status_row(shared: &Shared) -> ReplicaStatus {
     }
 }
 
-async fn subscribe(cfg: &FollowerConfig, read_point: Lsn) -> Result<Conn, FollowerError> {
+/// Subscribes to every candidate writer at once and keeps the stream of
+/// the one with the highest epoch, at least `min_epoch`.
+async fn subscribe_newest(
+    cfg: &FollowerConfig,
+    read_point: Lsn,
+    min_epoch: Epoch,
+) -> Result<Conn, FollowerError> {
+    let addrs: Vec<&String> = std::iter::once(&cfg.writer)
+        .chain(cfg.alternates.iter().filter(|a| **a != cfg.writer))
+        .collect();
+    let tries = futures_util::future::join_all(
+        addrs
+            .iter()
+            .map(|addr| subscribe(cfg, addr.as_str(), read_point)),
+    )
+    .await;
+    let mut best: Option<Conn> = None;
+    let mut errors = Vec::new();
+    for (addr, r) in addrs.iter().zip(tries) {
+        match r {
+            Ok(c) if c.2 < min_epoch => errors.push(format!(
+                "{addr}: its epoch {} is older than {min_epoch}, the newest followed",
+                c.2
+            )),
+            Ok(c) => {
+                if best.as_ref().is_none_or(|b| c.2 > b.2) {
+                    best = Some(c);
+                }
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    best.ok_or_else(|| FollowerError::Subscribe {
+        addr: addrs
+            .iter()
+            .map(|a| a.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        detail: errors.join("; "),
+    })
+}
+
+async fn subscribe(
+    cfg: &FollowerConfig,
+    addr: &str,
+    read_point: Lsn,
+) -> Result<Conn, FollowerError> {
     let fail = |detail: String| FollowerError::Subscribe {
-        addr: cfg.writer.clone(),
+        addr: addr.to_owned(),
         detail,
     };
-    let stream = tokio::time::timeout(cfg.silence_max, TcpStream::connect(&cfg.writer))
+    let stream = tokio::time::timeout(cfg.silence_max, TcpStream::connect(addr))
         .await
         .map_err(|_| fail("connect timed out".into()))?
         .map_err(|e| fail(e.to_string()))?;
@@ -306,15 +369,18 @@ async fn run(shared: Arc<Shared>, mut conn: Option<Conn>, mut watch: CatalogWatc
     loop {
         let (rd, mut wr, epoch, start) = match conn.take() {
             Some(c) => c,
-            None => match subscribe(&shared.cfg, engine.vdl()).await {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::debug!("failed to resubscribe: {e}");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(shared.cfg.reconnect_backoff_max);
-                    continue;
+            None => {
+                let newest = shared.status.lock().expect("status").epoch;
+                match subscribe_newest(&shared.cfg, engine.vdl(), newest).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::debug!("failed to resubscribe: {e}");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(shared.cfg.reconnect_backoff_max);
+                        continue;
+                    }
                 }
-            },
+            }
         };
         backoff = Duration::from_millis(20);
         if let Err(e) = catch_up(&shared, start, &mut watch) {

@@ -264,6 +264,11 @@ impl RedoHub {
             if let Some(why) = &st.stopped {
                 return Err(ReaderConnError::Refused(format!("writer stopped: {why}")));
             }
+            if let Some(by) = self.inner.volume.fenced() {
+                return Err(ReaderConnError::Refused(format!(
+                    "this writer was fenced by epoch {by}"
+                )));
+            }
             if st.subscribers.len() >= READERS_MAX {
                 return Err(ReaderConnError::Refused("too many readers".into()));
             }
@@ -357,6 +362,11 @@ impl RedoHub {
                     queued.fetch_sub(sent, Ordering::Relaxed);
                 }
                 _ = beat.tick() => {
+                    // A fenced writer's stream is a stale timeline: end it,
+                    // so its readers look for the newer writer.
+                    if let Some(by) = self.inner.volume.fenced() {
+                        return Err(ReaderConnError::Refused(format!("this writer was fenced by epoch {by}")));
+                    }
                     let frame = StreamMsg::Vdl(self.published()).to_frame();
                     tokio::select! {
                         r = wr.write_all(&frame) => r?,

@@ -387,7 +387,10 @@ impl<'a> Exec<'a> {
                 let limit = count(limit, "LIMIT", code::INVALID_ROW_COUNT_IN_LIMIT)?;
                 let offset =
                     count(offset, "OFFSET", code::INVALID_ROW_COUNT_IN_OFFSET)?.unwrap_or(0);
-                let rows = self.run(input, ctx)?;
+                let rows = match limit {
+                    Some(n) => self.run_first(input, n.saturating_add(offset), ctx)?,
+                    None => self.run(input, ctx)?,
+                };
                 rows.into_iter()
                     .skip(offset)
                     .take(limit.unwrap_or(usize::MAX))
@@ -406,6 +409,45 @@ impl<'a> Exec<'a> {
         })
     }
 
+    /// The first `n` rows of `plan` (at least; the caller cuts), reading no
+    /// more of a table than it needs where the plan is a scan under
+    /// row-by-row nodes: `LIMIT n` over an index scan reads `n` entries,
+    /// not every match, as PostgreSQL's pipelined executor does. Other
+    /// plans run whole.
+    fn run_first(&self, plan: &Plan, n: usize, ctx: &EvalCtx<'_>) -> Result<Vec<Row>, SqlError> {
+        let ctx = &self.ctx(ctx);
+        match plan {
+            Plan::Scan(scan) => Ok(self
+                .scan_first(scan, &[], ctx, Some(n), None)?
+                .into_iter()
+                .map(|(_, r)| r)
+                .collect()),
+            Plan::Filter { input, pred, .. } => match input.as_ref() {
+                Plan::Scan(scan) => Ok(self
+                    .scan_first(scan, &[], ctx, Some(n), Some(pred))?
+                    .into_iter()
+                    .map(|(_, r)| r)
+                    .collect()),
+                _ => self.run(plan, ctx),
+            },
+            Plan::Project { input, exprs } => {
+                let rows = self.run_first(input, n, ctx)?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in rows {
+                    self.tick()?;
+                    out.push(
+                        exprs
+                            .iter()
+                            .map(|e| eval(e, &r, ctx))
+                            .collect::<Result<Vec<_>, _>>()?,
+                    );
+                }
+                Ok(out)
+            }
+            _ => self.run(plan, ctx),
+        }
+    }
+
     /// Rows of a table scan with their stored keys; key expressions read
     /// `outer` (an index nested loop's outer row).
     pub fn scan(
@@ -414,7 +456,25 @@ impl<'a> Exec<'a> {
         outer: &[Datum],
         ctx: &EvalCtx<'_>,
     ) -> Result<Vec<crate::engine::Row>, SqlError> {
+        self.scan_first(scan, outer, ctx, None, None)
+    }
+
+    /// [`Self::scan`], keeping only rows that also satisfy `extra` (a
+    /// Filter node right above the scan), and at most `cap` of them; an
+    /// index scan stops reading once it has them.
+    fn scan_first(
+        &self,
+        scan: &Scan,
+        outer: &[Datum],
+        ctx: &EvalCtx<'_>,
+        cap: Option<usize>,
+        extra: Option<&Expr>,
+    ) -> Result<Vec<crate::engine::Row>, SqlError> {
         let ctx = &self.ctx(ctx);
+        let cap = cap.unwrap_or(usize::MAX);
+        if cap == 0 {
+            return Ok(Vec::new());
+        }
         let tx = self.tx;
         let def = &scan.table;
         // The table as planned must still be the table: DDL since
@@ -474,21 +534,51 @@ impl<'a> Exec<'a> {
                 let (Some(lo), Some(hi)) = (bound(lo)?, bound(hi)?) else {
                     return Ok(Vec::new());
                 };
-                tx.index_scan(def.id, *id, as_ref(&lo), as_ref(&hi), Direction::Forward)
-                    .map_err(SqlError::from_engine)?
+                // Streamed: filtered as read, and read no further than
+                // the cap.
+                let mut out = Vec::new();
+                tx.index_scan_visit(def.id, *id, as_ref(&lo), as_ref(&hi), |(k, r)| {
+                    self.tick()?;
+                    if self.keeps(scan.filter.as_ref(), extra, &r, ctx)? {
+                        out.push((k, r));
+                    }
+                    Ok::<bool, SqlError>(out.len() < cap)
+                })?;
+                return Ok(out);
             }
         };
-        let Some(f) = &scan.filter else {
+        if scan.filter.is_none() && extra.is_none() {
+            let mut rows = rows;
+            rows.truncate(cap);
             return Ok(rows);
-        };
+        }
         let mut out = Vec::new();
         for (k, r) in rows {
             self.tick()?;
-            if matches!(eval(f, &r, ctx)?, Datum::Bool(true)) {
+            if self.keeps(scan.filter.as_ref(), extra, &r, ctx)? {
                 out.push((k, r));
+                if out.len() >= cap {
+                    break;
+                }
             }
         }
         Ok(out)
+    }
+
+    /// Whether `row` satisfies both conditions (absent ones hold).
+    fn keeps(
+        &self,
+        filter: Option<&Expr>,
+        extra: Option<&Expr>,
+        row: &[Datum],
+        ctx: &EvalCtx<'_>,
+    ) -> Result<bool, SqlError> {
+        for f in [filter, extra].into_iter().flatten() {
+            if !matches!(eval(f, row, ctx)?, Datum::Bool(true)) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     fn aggregate(

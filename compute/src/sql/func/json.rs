@@ -387,6 +387,18 @@ fn datum_to_json(out: &mut String, d: &Datum, ctx: &EvalCtx<'_>) -> Result<(), S
                 .and_then(|j| j.to_text())
                 .map_err(json_err)?,
         ),
+        // PostgreSQL's `array_to_json_internal`: elements joined by a
+        // bare comma, each converted like a value of its own.
+        Datum::Array(a) => {
+            out.push('[');
+            for (i, item) in a.items().iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                datum_to_json(out, item, ctx)?;
+            }
+            out.push(']');
+        }
         Datum::Date(_) => escape_json(out, &pgtext::format(d, ctx.text)),
         Datum::Timestamp(ts) => escape_json(out, &xsd_timestamp(*ts, None, ctx)),
         Datum::TimestampTz(ts) => escape_json(
