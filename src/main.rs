@@ -27,6 +27,9 @@ enum Command {
     /// Print the writer, readers and their lag, and each PG's replicas
     /// with their SCL.
     Status(cmd::status::StatusArgs),
+    /// Run the proxy: TLS, IAM and SCRAM auth, writer and reader
+    /// endpoints, transparent failover.
+    Proxy(cmd::proxy::ProxyArgs),
     /// Print an IAM auth token for the proxy (like `aws rds generate-db-auth-token`).
     Token(cmd::token::TokenArgs),
     /// Export a table one file per closed time window (hourly by default).
@@ -56,6 +59,7 @@ fn main() -> anyhow::Result<()> {
             Command::Storage(args) => cmd::storage::run(args).await,
             Command::Compute(args) => cmd::compute::run(args).await,
             Command::Status(args) => cmd::status::run(args).await,
+            Command::Proxy(args) => cmd::proxy::run(args).await,
             Command::Token(args) => cmd::token::run(args).await,
             Command::Export(args) => cmd::export::run(args).await,
             Command::Ingest(args) => cmd::ingest::run(args).await,

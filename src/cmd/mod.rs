@@ -9,6 +9,7 @@ pub mod dev_iam;
 pub mod export;
 pub mod ingest;
 pub mod node;
+pub mod proxy;
 pub mod status;
 pub mod storage;
 pub mod token;
