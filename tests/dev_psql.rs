@@ -184,7 +184,7 @@ fn psql_runs_a_query_against_sextant_dev_and_sigterm_stops_it() {
     );
     assert!(
         banner.contains(&format!(
-            "Reader 1 (read-only, follows the writer): 127.0.0.1:{reader_port}"
+            "Reader endpoint (one reader): 127.0.0.1:{reader_port}"
         )),
         "banner lacks the reader:\n{banner}"
     );
@@ -297,7 +297,13 @@ fn cdc_table_survives_a_restart_and_psql_describes_it() {
         assert!(d.contains(line), "\\d events lacks {line:?}:\n{d}");
     }
     let dt = psql_ok(port, &["-c", "\\dt"]);
-    assert!(dt.contains(" public | events | table | sextant"), "{dt}");
+    assert!(
+        dt.lines().any(|l| l
+            .split('|')
+            .map(str::trim)
+            .eq(["public", "events", "table", "sextant"])),
+        "{dt}"
+    );
     let di = psql_ok(port, &["-c", "\\di"]);
     for ix in ["events_pkey", "events_site", "events_temp"] {
         assert!(di.contains(ix), "{di}");
@@ -590,7 +596,8 @@ fn http_post(addr: &str, path: &str) -> (u16, String) {
 /// `sextant dev --readers 2` gives every compute node an admin endpoint
 /// (listed in `DATA/cluster.toml`). Promoting a reader there makes it the
 /// writer on its own port; the other reader follows the new writer by
-/// itself, and the old writer is fenced.
+/// itself, the old writer is fenced, and the proxy's writer endpoint moves
+/// to the new writer.
 #[test]
 fn dev_promotion_moves_the_other_reader_to_the_new_writer() {
     let dir = tempfile::tempdir().unwrap();
@@ -611,7 +618,7 @@ fn dev_promotion_moves_the_other_reader_to_the_new_writer() {
         .spawn()
         .expect("spawn sextant dev");
     wait_for_port(&mut child, port, &log);
-    wait_for_port(&mut child, reader_port + 1, &log);
+    wait_for_port(&mut child, reader_port, &log);
     let cluster =
         sextant_storage::cluster::Cluster::load(&data.join("cluster.toml")).expect("cluster file");
     let admin = |name: &str| {
@@ -621,6 +628,11 @@ fn dev_promotion_moves_the_other_reader_to_the_new_writer() {
             .find(|c| c.id == name)
             .and_then(|c| c.admin.clone())
             .unwrap_or_else(|| panic!("no admin address for {name} in {:?}", cluster.compute))
+    };
+    // Each compute node's own SQL port (clients normally use the proxy).
+    let sql_port = |name: &str| -> u16 {
+        let c = cluster.compute.iter().find(|c| c.id == name).unwrap();
+        c.addr.rsplit(':').next().unwrap().parse().unwrap()
     };
     let health = |name: &str| -> serde_json::Value {
         serde_json::from_str(&http_get(&admin(name), "/health")).unwrap()
@@ -637,13 +649,13 @@ fn dev_promotion_moves_the_other_reader_to_the_new_writer() {
     // The promoted reader takes writes on its own port; the other reader
     // sees them, so it follows the new writer.
     psql_ok(
-        reader_port,
+        sql_port("reader-1"),
         &["-c", "INSERT INTO t VALUES (2, 'after promotion')"],
     );
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let out = psql(
-            reader_port + 1,
+            sql_port("reader-2"),
             &["-At", "-c", "SELECT v FROM t ORDER BY k"],
         );
         let seen = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -661,7 +673,7 @@ fn dev_promotion_moves_the_other_reader_to_the_new_writer() {
 
     // The old writer is fenced: a write fails with 25006 and it steps down.
     let out = psql(
-        port,
+        sql_port("writer-1"),
         &[
             "-v",
             "VERBOSITY=verbose",
@@ -673,5 +685,29 @@ fn dev_promotion_moves_the_other_reader_to_the_new_writer() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("25006"), "{err}");
     assert_eq!(health("writer-1")["role"], "fenced");
+
+    // The proxy's writer endpoint follows the promotion: writes through it
+    // land on reader-1, now the writer.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = psql(
+            port,
+            &["-c", "INSERT INTO t VALUES (4, 'through the proxy')"],
+        );
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the proxy never moved to the new writer: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(psql_ok(
+        sql_port("reader-1"),
+        &["-At", "-c", "SELECT v FROM t WHERE k = 4"]
+    )
+    .contains("through the proxy"));
     assert!(sigterm_and_wait(&mut child).success());
 }

@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use proxy_support::{conninfo, metric, psql, single_writer, start_proxy, stop_postgres, Certs};
+use proxy_support::{conninfo, metric, psql, single_writer, start_proxy, Certs};
 use sextant_proxy::iam::{generate_token, Credentials, IamFile};
 use sextant_testkit::postgres::RealPostgres;
 use tokio_postgres::config::SslMode;
@@ -242,5 +242,5 @@ async fn iam_tokens_and_password_users_through_the_proxy() {
         );
     }
     proxy.shutdown().await;
-    stop_postgres(pg);
+    drop(pg);
 }

@@ -13,7 +13,7 @@ mod proxy_support;
 use std::io::{Read as _, Write as _};
 use std::time::{Duration, Instant};
 
-use proxy_support::{conninfo, metric, psql, single_writer, start_proxy, stop_postgres, Certs};
+use proxy_support::{conninfo, metric, psql, single_writer, start_proxy, Certs};
 use sextant_testkit::postgres::RealPostgres;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
@@ -239,7 +239,7 @@ async fn tls_relay_to_real_postgres_with_tokio_postgres_and_psql() {
     );
     drop(client);
     proxy.shutdown().await;
-    stop_postgres(pg);
+    drop(pg);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -374,7 +374,7 @@ async fn negotiation_and_limits() {
         "{third}"
     );
     plain_proxy.shutdown().await;
-    stop_postgres(pg);
+    drop(pg);
 }
 
 /// Terminates the backend session of the proxy session with this
@@ -499,5 +499,5 @@ async fn sessions_outlive_their_backend_connection() {
     );
     drop(client);
     proxy.shutdown().await;
-    stop_postgres(pg);
+    drop(pg);
 }

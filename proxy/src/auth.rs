@@ -5,6 +5,11 @@
 //! * Any other user over **TLS** is asked for a cleartext password, which
 //!   must be an IAM auth token for that user (`iam::TokenVerifier`): the
 //!   token is itself a short-lived signature, and TLS keeps it secret.
+//! * A password user marked `iam_tokens = true` in the IAM file, over TLS,
+//!   is asked for a cleartext password and may send either its password
+//!   (checked against its SCRAM verifier) or an IAM auth token for it; over
+//!   plain TCP it uses SCRAM like any password user. `sextant dev` marks
+//!   its superuser so, so a token made with the dev credentials works.
 //! * Any other user over plain TCP gets a mock SCRAM exchange that no
 //!   password passes, like PostgreSQL does for unknown users, so the answer
 //!   never tells whether the user exists or is an IAM user. IAM tokens are
@@ -157,6 +162,24 @@ impl Authenticator {
         user: &str,
         tls: bool,
     ) -> Result<Method, AuthError> {
+        if let (Some(v), Some(tokens), true) = (self.password_verifier(user), &self.tokens, tls) {
+            if self.accepts_tokens(user) {
+                let secret = self.cleartext(stream, buf).await?;
+                if let Ok(ok) = tokens.verify(&secret, user, SystemTime::now()) {
+                    return Ok(Method::Iam {
+                        iam_user: ok.iam_user,
+                        access_key_id: ok.access_key_id,
+                    });
+                }
+                return if v.matches_password(&secret) {
+                    Ok(Method::Scram)
+                } else {
+                    Err(AuthError::Failed {
+                        reason: "wrong_password_or_token",
+                    })
+                };
+            }
+        }
         if let Some(v) = self.password_verifier(user) {
             return self
                 .scram(stream, buf, v, "password")
@@ -165,17 +188,7 @@ impl Authenticator {
         }
         match (&self.tokens, tls) {
             (Some(tokens), true) => {
-                let mut out = BytesMut::new();
-                wire::authentication(&mut out, wire::AUTH_CLEARTEXT, &[]);
-                stream.write_all(&out).await?;
-                stream.flush().await?;
-                let f = read_message(stream, buf).await?;
-                if f.tag() != b'p' {
-                    return Err(AuthError::Protocol("expected a password message".into()));
-                }
-                let mut body = f.body();
-                let token = wire::cstr(&mut body)
-                    .ok_or_else(|| AuthError::Protocol("malformed password message".into()))?;
+                let token = self.cleartext(stream, buf).await?;
                 match tokens.verify(&token, user, SystemTime::now()) {
                     Ok(v) => Ok(Method::Iam {
                         iam_user: v.iam_user,
@@ -200,6 +213,33 @@ impl Authenticator {
                 })
             }
         }
+    }
+
+    /// Whether `user` is a password user that also takes IAM tokens.
+    fn accepts_tokens(&self, user: &str) -> bool {
+        self.iam
+            .as_ref()
+            .and_then(|iam| iam.password_user(user))
+            .is_some_and(|u| u.iam_tokens)
+    }
+
+    /// Asks for a cleartext password (only ever over TLS) and reads it.
+    async fn cleartext<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        stream: &mut S,
+        buf: &mut BytesMut,
+    ) -> Result<String, AuthError> {
+        let mut out = BytesMut::new();
+        wire::authentication(&mut out, wire::AUTH_CLEARTEXT, &[]);
+        stream.write_all(&out).await?;
+        stream.flush().await?;
+        let f = read_message(stream, buf).await?;
+        if f.tag() != b'p' {
+            return Err(AuthError::Protocol("expected a password message".into()));
+        }
+        let mut body = f.body();
+        wire::cstr(&mut body)
+            .ok_or_else(|| AuthError::Protocol("malformed password message".into()))
     }
 
     /// A SCRAM-SHA-256 exchange; a wrong proof fails with `wrong_proof`.

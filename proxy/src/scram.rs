@@ -88,6 +88,27 @@ impl Verifier {
         Verifier::parse(&text).expect("postgres-protocol makes well-formed verifiers")
     }
 
+    /// Whether `password`, sent in clear (over TLS), is the one this
+    /// verifier was made from: SaltedPassword by PBKDF2, ClientKey, and its
+    /// hash compared with StoredKey in constant time (RFC 5802 §3).
+    pub fn matches_password(&self, password: &str) -> bool {
+        let Some(iterations) = std::num::NonZeroU32::new(self.iterations) else {
+            return false;
+        };
+        let mut salted = [0u8; 32];
+        ring::pbkdf2::derive(
+            ring::pbkdf2::PBKDF2_HMAC_SHA256,
+            iterations,
+            &self.salt,
+            password.as_bytes(),
+            &mut salted,
+        );
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &salted);
+        let client_key = hmac::sign(&key, b"Client Key");
+        let stored = digest::digest(&digest::SHA256, client_key.as_ref());
+        constant_time_eq(stored.as_ref(), &self.stored_key)
+    }
+
     /// Parses PostgreSQL's format
     /// `SCRAM-SHA-256$<iter>:<salt b64>$<StoredKey b64>:<ServerKey b64>`.
     pub fn parse(text: &str) -> Option<Verifier> {
@@ -248,6 +269,21 @@ mod tests {
     use super::*;
     use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
     use ring::rand::SystemRandom;
+
+    #[test]
+    fn a_cleartext_password_is_checked_against_the_verifier() {
+        let v = Verifier::from_password("pencil");
+        assert!(v.matches_password("pencil"));
+        assert!(!v.matches_password("pencil "));
+        assert!(!v.matches_password(""));
+        // A verifier made by PostgreSQL 15 for "pencil" (pg_authid).
+        let pg = Verifier::parse(
+            "SCRAM-SHA-256$4096:HG+VCGIO+o9PdztvTzHMqw==$PkNYKiULInb2URPa+Ku1Nf36oNulazMsxo/WKiPrsaE=:e8zO8NFJY8ClY14n3kyRu2X7Weha0l+LobpGMnJi6LY=",
+        )
+        .unwrap();
+        assert!(pg.matches_password("pencil"));
+        assert!(!pg.matches_password("not pencil"));
+    }
 
     fn run(verifier: Verifier, password: &str) -> Result<(), ScramError> {
         let rng = SystemRandom::new();

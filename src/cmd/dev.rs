@@ -38,6 +38,12 @@ use tokio::sync::watch;
 
 use sextant_cdc_ingest::ingest::{curl_example, Config as IngestConfig, Service as IngestService};
 
+use sextant_proxy::iam::IamFile;
+use sextant_proxy::{
+    BackendCredentials, ComputeNode as ProxyNode, Listen, Proxy, ProxyConfig, ProxyHandle,
+    RoleHint, TlsFiles,
+};
+
 use super::dev_iam;
 use super::node::{serve_admin, Node, NodeState};
 
@@ -126,11 +132,6 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         usize::from(args.readers) <= READERS_MAX,
         "--readers must be at most {READERS_MAX}"
     );
-    anyhow::ensure!(
-        u32::from(args.reader_port) + u32::from(args.readers) <= u32::from(u16::MAX),
-        "--reader-port too high for {} readers",
-        args.readers
-    );
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut nodes = Vec::new();
 
@@ -154,11 +155,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         status,
         NodeState::Writer,
     );
-    let sql = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
+    // Compute nodes listen on free loopback ports: clients come in through
+    // the proxy on --port and --reader-port.
+    let any_port = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
     nodes.push(
-        start_node(node, db, sql, Some(redo_addr), &stop_rx)
+        start_node(node, db, any_port, Some(redo_addr), &stop_rx)
             .await
-            .context("start the writer (--port)")?,
+            .context("start the writer")?,
     );
 
     // Where each reader would serve its redo stream once promoted. They are
@@ -190,17 +193,23 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             status,
             NodeState::Reader(follower),
         );
-        let sql = SocketAddr::from((Ipv4Addr::LOCALHOST, args.reader_port + i));
         nodes.push(
-            start_node(node, db, sql, Some(own_redo), &stop_rx)
+            start_node(node, db, any_port, Some(own_redo), &stop_rx)
                 .await
-                .with_context(|| format!("start {name} (--reader-port)"))?,
+                .with_context(|| format!("start {name}"))?,
         );
     }
     write_compute_entries(&cluster_path, &nodes)?;
 
-    // The ingest service writes through the writer endpoint, as any client.
+    // The proxy: the writer endpoint on --port, the reader endpoint on
+    // --reader-port, TLS with a self-signed pair, the dev IAM file.
     let iam = dev_iam::ensure(&args.data, DEV_USER, DEV_PASSWORD)?;
+    let (cert, key) = dev_iam::ensure_tls(&args.data)?;
+    let proxy = start_proxy(&args, &nodes, &iam, cert.clone(), key)
+        .await
+        .context("start the proxy")?;
+
+    // The ingest service writes through the writer endpoint, as any client.
     let (tokens_file, ingest_token) = dev_iam::ensure_ingest_token(&args.data)?;
     let mut ingest_cfg = IngestConfig::new(format!(
         "postgres://{DEV_USER}:{DEV_PASSWORD}@127.0.0.1:{}/{DEV_DATABASE}",
@@ -220,13 +229,24 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
 
     println!(
         "{}",
-        banner(&args, &cluster, &cluster_path, &nodes, &curl, &iam)
+        banner(
+            &args,
+            &cluster,
+            &cluster_path,
+            &nodes,
+            &curl,
+            &iam,
+            &cert,
+            proxy.metrics_addr()
+        )
     );
     super::shutdown_signal().await;
-    // Ingest first: it drains its queue into the still-running writer.
+    // Ingest first: it drains its queue into the still-running writer
+    // through the proxy; then the proxy, then compute.
     if let Err(e) = ingest.shutdown().await {
         tracing::warn!("ingest service: {e}");
     }
+    proxy.shutdown().await;
     let _ = stop_tx.send(true);
     // Readers first, so none is left following a stopped writer.
     for n in nodes.into_iter().rev() {
@@ -240,6 +260,53 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         h.shutdown().await;
     }
     Ok(())
+}
+
+/// Starts the proxy in front of `nodes` (the writer first).
+async fn start_proxy(
+    args: &DevArgs,
+    nodes: &[DevNode],
+    iam: &dev_iam::DevIam,
+    cert: PathBuf,
+    key: PathBuf,
+) -> anyhow::Result<ProxyHandle> {
+    let compute = nodes
+        .iter()
+        .map(|n| ProxyNode {
+            name: n.name.clone(),
+            sql_addr: n.sql_addr.to_string(),
+            admin_addr: Some(n.admin_addr.to_string()),
+            role: if n.role == "writer" {
+                RoleHint::Writer
+            } else {
+                RoleHint::Reader
+            },
+        })
+        .collect();
+    let mut cfg = ProxyConfig::new(
+        Listen::Addr(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port))),
+        BackendCredentials {
+            user: DEV_USER.to_owned(),
+            password: DEV_PASSWORD.to_owned(),
+            database: DEV_DATABASE.to_owned(),
+        },
+        compute,
+    );
+    cfg.reader_listen = Some(Listen::Addr(SocketAddr::from((
+        Ipv4Addr::LOCALHOST,
+        args.reader_port,
+    ))));
+    cfg.metrics_listen = Some(Listen::Addr(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))));
+    cfg.tls = Some(TlsFiles { cert, key });
+    cfg.iam = Some(Arc::new(
+        IamFile::load(&iam.iam_file).context("load the dev IAM file")?,
+    ));
+    // Everything shares one process here: a writer busy with a big load
+    // may answer its health check late, and that must not promote a
+    // reader. Failover still happens within seconds of a real loss.
+    cfg.health.timeout = Duration::from_secs(2);
+    cfg.health.failover_misses = 12;
+    Ok(Proxy::start(cfg).await?)
 }
 
 /// One compute node of the dev cluster, as it runs.
@@ -264,6 +331,7 @@ async fn start_node(
     let listener = TcpListener::bind(sql)
         .await
         .with_context(|| format!("listen on {sql}"))?;
+    let sql = listener.local_addr()?;
     let admin = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await
         .context("listen for the admin API")?;
@@ -364,25 +432,40 @@ fn banner(
     nodes: &[DevNode],
     curl: &str,
     iam: &dev_iam::DevIam,
+    cert: &Path,
+    proxy_metrics: Option<SocketAddr>,
 ) -> String {
+    let (port, rport) = (args.port, args.reader_port);
+    let readers = match args.readers {
+        0 => "no readers: it goes to the writer".to_owned(),
+        1 => "one reader".to_owned(),
+        n => format!("least-connections over {n} readers"),
+    };
     let mut s = format!(
         "Sextant dev cluster is up.\n\n\
-         Writer (Postgres protocol): 127.0.0.1:{port}  database {DEV_DATABASE}, user {DEV_USER}, password {DEV_PASSWORD} (dev only)\n  \
-         psql \"postgres://{DEV_USER}:{DEV_PASSWORD}@127.0.0.1:{port}/{DEV_DATABASE}\"\n\n",
-        port = args.port
+         Writer endpoint: 127.0.0.1:{port}  database {DEV_DATABASE}, user {DEV_USER}, password {DEV_PASSWORD} (dev only)\n  \
+         psql \"postgres://{DEV_USER}:{DEV_PASSWORD}@127.0.0.1:{port}/{DEV_DATABASE}\"\n\
+         Reader endpoint ({readers}): 127.0.0.1:{rport}\n  \
+         psql \"postgres://{DEV_USER}:{DEV_PASSWORD}@127.0.0.1:{rport}/{DEV_DATABASE}\"\n\n\
+         Both endpoints are the proxy: TLS with a self-signed certificate ({cert}; \
+         sslmode=verify-full sslrootcert={cert}), passwords or IAM tokens, failover.\n\
+         IAM: set -a; . {creds}; set +a\n  \
+         PGPASSWORD=\"$(sextant token --host 127.0.0.1 --port {port} --user {DEV_USER} --region {region})\" \
+         psql \"host=127.0.0.1 port={port} user={DEV_USER} dbname={DEV_DATABASE} sslmode=require\"\n\n",
+        cert = cert.display(),
+        creds = iam.credentials_env.display(),
+        region = dev_iam::DEV_REGION,
     );
-    for i in 0..args.readers {
-        let port = args.reader_port + i;
-        let _ = write!(
-            s,
-            "Reader {} (read-only, follows the writer): 127.0.0.1:{port}\n  \
-             psql \"postgres://{DEV_USER}:{DEV_PASSWORD}@127.0.0.1:{port}/{DEV_DATABASE}\"\n\n",
-            i + 1
-        );
+    if let Some(m) = proxy_metrics {
+        let _ = writeln!(s, "Proxy metrics: http://{m}/metrics\n");
     }
-    s += "Compute admin APIs (/health, /metrics, POST /promote on a reader):\n";
+    s += "Compute nodes (direct; /health, /metrics and POST /promote on a reader's admin API):\n";
     for n in nodes {
-        let _ = writeln!(s, "  {:<9} http://{}/health", n.name, n.admin_addr);
+        let _ = writeln!(
+            s,
+            "  {:<9} {:<6} {}  admin http://{}/health",
+            n.name, n.role, n.sql_addr, n.admin_addr
+        );
     }
     s += "\nStorage nodes (6 copies of every page, 2 per AZ):\n";
     for (id, n) in &cluster.nodes {
@@ -397,12 +480,11 @@ fn banner(
     let _ = write!(
         s,
         "\nIngest (HTTP JSON change events; tables made on first use): http://127.0.0.1:{}\n  {curl}\n\n\
-         IAM user {} (access key {}): credentials in {}\n\n\
+         IAM user {} (access key {}) may connect as {DEV_USER} and post events.\n\n\
          Cluster file: {}\nData:         {}\n\nPress Ctrl-C to stop.",
         args.http_port,
         dev_iam::DEV_IAM_USER,
         iam.access_key_id,
-        iam.credentials_env.display(),
         cluster_path.display(),
         args.data.display(),
     );

@@ -82,7 +82,7 @@ fn iam_toml(key_id: &str, secret: &str, db_user: &str, db_password: &str) -> Str
          \"Resource\": \"arn:aws:rds-db:{DEV_REGION}:{DEV_ACCOUNT}:dbuser:{DEV_CLUSTER_ID}/{db_user}\" }},\n    \
          {{ \"Effect\": \"Allow\", \"Action\": \"sextant-ingest:PutEvents\",\n      \
          \"Resource\": \"arn:aws:sextant-ingest:{DEV_REGION}:{DEV_ACCOUNT}:table:{DEV_CLUSTER_ID}/*\" }}\n  ]\n}}\n''']\n\n\
-         [[password_users]]\nname = \"{db_user}\"\npassword = \"{db_password}\"\n"
+         [[password_users]]\nname = \"{db_user}\"\npassword = \"{db_password}\"\niam_tokens = true\n"
     );
     s
 }

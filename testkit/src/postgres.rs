@@ -62,6 +62,10 @@ pub struct RealPostgres {
     pub port: u16,
     child: Option<Child>,
     dir: tempfile::TempDir,
+    /// `pg_ctl`, which stops the server by its pid file (a signal to our
+    /// child would reach `runuser`, which does not pass it on).
+    pg_ctl: PathBuf,
+    as_root: bool,
 }
 
 impl RealPostgres {
@@ -128,6 +132,8 @@ impl RealPostgres {
             port,
             child: Some(child),
             dir,
+            pg_ctl: bin.join("pg_ctl"),
+            as_root,
         };
         server.wait_ready()?;
         // initdb made the superuser; the database of the same name is ours.
@@ -204,9 +210,14 @@ impl RealPostgres {
 impl Drop for RealPostgres {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            // SIGINT is PostgreSQL's fast shutdown.
-            let _ = Command::new("kill")
-                .args(["-INT", &child.id().to_string()])
+            // Fast shutdown: roll back open transactions, stop at once.
+            let _ = pg_command(&self.pg_ctl, self.as_root)
+                .arg("stop")
+                .arg("-D")
+                .arg(self.dir.path().join("data"))
+                .args(["-m", "fast", "-w", "-t", "20"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
                 .status();
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline {

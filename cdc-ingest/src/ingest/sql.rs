@@ -16,6 +16,12 @@
 //! records the key and position in [`TOMBSTONES`], so an older upsert that
 //! arrives after the delete finds the tombstone and does nothing. Replaying
 //! any set of events therefore leaves each key at its newest version.
+//!
+//! The tombstone table is made by the first batch that deletes or
+//! truncates, not at connect: a database that only ever sees upserts keeps
+//! no table of ours. Until it exists, upserts leave the guard out (there
+//! is nothing to guard against); the writer checks for it on every
+//! connect.
 
 use super::config::{check_identifier, ColumnMapping};
 
@@ -68,7 +74,17 @@ pub fn describe_table() -> &'static str {
 
 /// Upserts `rows` rows of (id, payload, position, extra columns...),
 /// position-guarded and tombstone-guarded; returns the ids it changed.
-pub fn upsert(table: &str, columns: &[ColumnMapping], rows: usize) -> String {
+/// Whether the tombstone table exists (one row, one boolean).
+pub fn tombstones_exist() -> String {
+    format!(
+        "SELECT count(*) > 0 FROM information_schema.tables \
+         WHERE table_schema = 'public' AND table_name = '{TOMBSTONES}'"
+    )
+}
+
+/// `rows` upserts; with `guarded`, none of a key deleted at a newer
+/// position ([`TOMBSTONES`] must exist then).
+pub fn upsert(table: &str, columns: &[ColumnMapping], rows: usize, guarded: bool) -> String {
     assert!(rows > 0 && rows <= UPSERT_ROWS_MAX, "rows = {rows}");
     let table_q = quoted(table);
     let width = 3 + columns.len();
@@ -100,11 +116,17 @@ pub fn upsert(table: &str, columns: &[ColumnMapping], rows: usize) -> String {
             .iter()
             .map(|c| format!("{0} = EXCLUDED.{0}", quoted(&c.name))),
     );
+    let guard = if guarded {
+        format!(
+            "WHERE NOT EXISTS (SELECT 1 FROM {TOMBSTONES} s WHERE s.table_name = '{table}' \
+             AND s.id = v.id AND s.position >= v.position) "
+        )
+    } else {
+        String::new()
+    };
     format!(
         "INSERT INTO {table_q} AS cur ({list}) SELECT {} FROM (VALUES {values}) AS v({list}) \
-         WHERE NOT EXISTS (SELECT 1 FROM {TOMBSTONES} s WHERE s.table_name = '{table}' \
-         AND s.id = v.id AND s.position >= v.position) \
-         ON CONFLICT (id) DO UPDATE SET {} \
+         {guard}ON CONFLICT (id) DO UPDATE SET {} \
          WHERE cur.position IS NULL OR cur.position < EXCLUDED.position RETURNING id",
         selected.join(", "),
         set.join(", ")
@@ -177,7 +199,9 @@ mod tests {
             path: JsonPath::parse("amount").unwrap(),
             ty: ColumnType::Numeric,
         }];
-        let sql = upsert("orders", &columns, 2);
+        let sql = upsert("orders", &columns, 2, true);
+        assert!(sql.contains(TOMBSTONES));
+        assert!(!upsert("orders", &columns, 2, false).contains(TOMBSTONES));
         assert!(sql.contains("(CAST($1 AS text), CAST($2 AS jsonb), CAST($3 AS bigint), CAST($4 AS numeric)), (CAST($5 AS text)"));
         assert!(sql.contains("CAST($8 AS numeric))"));
         assert!(!sql.contains("$9"));

@@ -127,7 +127,8 @@ enum ApplyError {
 /// Statement kinds cached per connection.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Kind {
-    Upsert(usize),
+    /// Rows, and whether the tombstone guard is in.
+    Upsert(usize, bool),
     Delete,
     Tombstone,
     Exists,
@@ -145,6 +146,9 @@ pub struct Writer {
     /// Tables known to exist with a fitting shape, on any connection.
     tables: HashSet<String>,
     statements: HashMap<(String, Kind), Statement>,
+    /// The tombstone table exists (checked at connect, made by the first
+    /// delete or truncate).
+    tombstones: bool,
     /// A request taken off the queue that did not fit the last batch.
     carried: Option<Job>,
 }
@@ -162,6 +166,7 @@ impl Writer {
             next_attempt: Instant::now(),
             tables: HashSet::new(),
             statements: HashMap::new(),
+            tombstones: false,
             carried: None,
         }
     }
@@ -244,7 +249,8 @@ impl Writer {
         }
         self.disconnected("closed");
         match tokio::time::timeout(CONNECT_TIMEOUT, self.connect()).await {
-            Ok(Ok(client)) => {
+            Ok(Ok((client, tombstones))) => {
+                self.tombstones = tombstones;
                 if self.connections > 0 {
                     self.metrics.reconnected();
                 }
@@ -275,17 +281,31 @@ impl Writer {
         self.backoff = (self.backoff * 2).min(RECONNECT_BACKOFF_MAX);
     }
 
-    async fn connect(&self) -> Result<Client, tokio_postgres::Error> {
-        let (client, connection) =
-            tokio_postgres::connect(&self.config.database_url, NoTls).await?;
+    /// A connection that can write, and whether the tombstone table exists.
+    async fn connect(&self) -> Result<(Client, bool), String> {
+        let (client, connection) = tokio_postgres::connect(&self.config.database_url, NoTls)
+            .await
+            .map_err(|e| e.to_string())?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 warn!("database connection ended: {e}");
             }
         });
-        // Also proves the session can write (a reader endpoint cannot).
-        client.batch_execute(&sql::create_tombstones()).await?;
-        Ok(client)
+        // A reader endpoint cannot take our writes: fail the connect.
+        let read_only: String = client
+            .query_one("SHOW transaction_read_only", &[])
+            .await
+            .map_err(|e| e.to_string())?
+            .get(0);
+        if read_only == "on" {
+            return Err("the database is read-only (a reader endpoint?)".into());
+        }
+        let tombstones: bool = client
+            .query_one(&sql::tombstones_exist(), &[])
+            .await
+            .map_err(|e| e.to_string())?
+            .get(0);
+        Ok((client, tombstones))
     }
 
     #[tracing::instrument(skip_all, fields(requests = batch.len()))]
@@ -430,8 +450,8 @@ impl Writer {
         }
         let mapping = self.config.table(table);
         let (text, params) = match &cache_key.1 {
-            Kind::Upsert(rows) => (
-                sql::upsert(table, &mapping.columns, *rows),
+            Kind::Upsert(rows, guarded) => (
+                sql::upsert(table, &mapping.columns, *rows, *guarded),
                 rows * (3 + mapping.columns.len()),
             ),
             Kind::Delete => (sql::delete(table), 2),
@@ -460,6 +480,19 @@ impl Writer {
                 ..Counts::default()
             })
             .collect();
+        // The first delete or truncate makes the tombstone table, in its
+        // own statement: a batch that rolls back must not take it along
+        // while this writer believes it exists.
+        let removes = jobs.iter().any(|j| {
+            j.parsed
+                .changes
+                .iter()
+                .any(|c| !matches!(c, Change::Upsert { .. }))
+        });
+        if removes && !self.tombstones {
+            self.simple(&sql::create_tombstones()).await?;
+            self.tombstones = true;
+        }
         self.simple("BEGIN").await?;
         match self.apply_in_transaction(jobs, &mut counts).await {
             Ok(()) => {}
@@ -570,7 +603,10 @@ impl Writer {
         let sizes = sql::chunk_sizes(upserts.len());
         let mut statements = Vec::with_capacity(sizes.len());
         for &size in &sizes {
-            statements.push(self.statement(table, Kind::Upsert(size)).await?);
+            statements.push(
+                self.statement(table, Kind::Upsert(size, self.tombstones))
+                    .await?,
+            );
         }
         let positions: Vec<String> = upserts
             .iter()

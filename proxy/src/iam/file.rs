@@ -78,6 +78,10 @@ pub struct PasswordUser {
     /// Either the plain password, or a stored verifier in PostgreSQL's format
     /// `SCRAM-SHA-256$<iter>:<salt b64>$<StoredKey b64>:<ServerKey b64>`.
     pub secret: PasswordSecret,
+    /// Also accepts an IAM auth token for this user over TLS (the proxy
+    /// then asks for the password in clear over TLS and takes either); see
+    /// the proxy's `auth` module.
+    pub iam_tokens: bool,
 }
 
 /// How a password user's password is stored in the file.
@@ -203,6 +207,8 @@ struct RawPasswordUser {
     name: Spanned<String>,
     password: Option<String>,
     scram_verifier: Option<String>,
+    #[serde(default)]
+    iam_tokens: bool,
 }
 
 /// Turns byte offsets into 1-based line numbers for error messages.
@@ -415,6 +421,7 @@ impl IamFile {
             let entry = PasswordUser {
                 name: name.clone(),
                 secret,
+                iam_tokens: u.iam_tokens,
             };
             if password_users.insert(name.clone(), entry).is_some() {
                 return Err(lines.at(&u.name, format!("password user {name:?} is listed twice")));

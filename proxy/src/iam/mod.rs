@@ -44,6 +44,7 @@
 //! [[password_users]]
 //! name = "reporting"                # a PostgreSQL role name, 1-63 bytes
 //! password = "correct horse battery staple"
+//! iam_tokens = true                 # over TLS, an IAM token works too
 //!
 //! [[password_users]]
 //! name = "etl"                      # a verifier as pg_authid stores it
