@@ -116,6 +116,12 @@ pub mod code {
     pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
     /// object_not_in_prerequisite_state
     pub const OBJECT_NOT_IN_PREREQUISITE_STATE: &str = "55000";
+    /// invalid_cursor_name
+    pub const INVALID_CURSOR_NAME: &str = "34000";
+    /// duplicate_cursor
+    pub const DUPLICATE_CURSOR: &str = "42P03";
+    /// invalid_savepoint_specification
+    pub const INVALID_SAVEPOINT_SPECIFICATION: &str = "3B001";
 }
 
 /// An error to send to the client as an ErrorResponse.

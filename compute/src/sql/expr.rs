@@ -486,6 +486,9 @@ pub enum SrfFunc {
     JsonbObjectKeys,
     /// `unnest(anyarray)` → the elements
     Unnest,
+    /// `generate_subscripts(anyarray, int4 [, bool])` → the subscripts of
+    /// a dimension (arrays here have one), descending when the flag is set
+    GenerateSubscripts,
     /// `sextant_replica_status()`: one row per compute node this one knows
     /// (after Aurora's `aurora_replica_status()`).
     ReplicaStatus,
@@ -553,6 +556,14 @@ impl SrfFunc {
                     ("replica_lag_in_msec".into(), DataType::Int8),
                 ],
             ),
+            ("generate_subscripts", [t, d] | [t, d, DataType::Bool])
+                if t.elem().is_some() && matches!(d, DataType::Int2 | DataType::Int4) =>
+            {
+                (
+                    SrfFunc::GenerateSubscripts,
+                    one("generate_subscripts", DataType::Int4),
+                )
+            }
             ("unnest", [t]) => match (t, t.elem()) {
                 (DataType::Array(_) | DataType::Int2Vector | DataType::OidVector, Some(e)) => {
                     (SrfFunc::Unnest, one("unnest", e))
@@ -579,6 +590,7 @@ impl SrfFunc {
                 v
             }
             SrfFunc::Unnest | SrfFunc::ReplicaStatus => Vec::new(),
+            SrfFunc::GenerateSubscripts => Vec::new(),
             _ => vec![DataType::Jsonb],
         }
     }

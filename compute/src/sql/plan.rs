@@ -2579,5 +2579,6 @@ fn srf_name(f: SrfFunc) -> &'static str {
         SrfFunc::JsonbEachText => "jsonb_each_text",
         SrfFunc::JsonbObjectKeys => "jsonb_object_keys",
         SrfFunc::Unnest => "unnest",
+        SrfFunc::GenerateSubscripts => "generate_subscripts",
     }
 }
