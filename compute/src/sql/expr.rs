@@ -1028,8 +1028,26 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
         }
         E::Collate { expr, .. } => bind(expr, scope, ctx)?,
         E::CompoundFieldAccess { root, access_chain } => {
-            let mut cur = bind(root, scope, ctx)?;
-            for a in access_chain {
+            // `t.col[i]` arrives as `t` with the chain `.col`, `[i]`: the
+            // leading dotted names are a qualified column name.
+            let mut names = Vec::new();
+            if let E::Identifier(first) = root.as_ref() {
+                names.push(first.clone());
+                names.extend(access_chain.iter().map_while(|a| match a {
+                    ast::AccessExpr::Dot(E::Identifier(i)) => Some(i.clone()),
+                    _ => None,
+                }));
+            }
+            let (mut cur, chain) = if names.len() > 1 {
+                let dotted = names.len() - 1;
+                (
+                    bind(&E::CompoundIdentifier(names), scope, ctx)?,
+                    &access_chain[dotted..],
+                )
+            } else {
+                (bind(root, scope, ctx)?, &access_chain[..])
+            };
+            for a in chain {
                 let ast::AccessExpr::Subscript(ast::Subscript::Index { index }) = a else {
                     return Err(SqlError::unsupported(format!("field access {a}")));
                 };

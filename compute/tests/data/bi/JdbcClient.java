@@ -61,7 +61,10 @@ public class JdbcClient {
         return value.toString().replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n");
     }
 
-    /** Prints a result set, keeping only rows whose `filterColumn` is in `keep` (if given). */
+    /**
+     * Prints a result set, keeping only rows whose `filterColumn` is in `keep` (if given, and then
+     * sorted: the rows getTypeInfo lists come in the server's pg_type order within a type code).
+     */
     static void print(ResultSet rs, String filterColumn, Set<String> keep) throws SQLException {
         ResultSetMetaData md = rs.getMetaData();
         int n = md.getColumnCount();
@@ -70,7 +73,7 @@ public class JdbcClient {
             labels.add(md.getColumnLabel(i));
         }
         System.out.println(String.join("\t", labels));
-        int rows = 0;
+        List<String> lines = new ArrayList<>();
         while (rs.next()) {
             if (filterColumn != null && !keep.contains(rs.getString(filterColumn))) {
                 continue;
@@ -79,10 +82,13 @@ public class JdbcClient {
             for (int i = 1; i <= n; i++) {
                 cells.add(cell(rs.getObject(i)));
             }
-            System.out.println(String.join("\t", cells));
-            rows++;
+            lines.add(String.join("\t", cells));
         }
-        System.out.println("(" + rows + " rows)");
+        if (filterColumn != null) {
+            lines.sort(null);
+        }
+        lines.forEach(System.out::println);
+        System.out.println("(" + lines.size() + " rows)");
         rs.close();
     }
 
@@ -157,7 +163,7 @@ public class JdbcClient {
         // that switch.
         section("PreparedStatement executed 8 times", () -> {
             try (PreparedStatement ps = conn.prepareStatement(
-                    "SELECT id, payload, amount, tags FROM events WHERE status = ? ORDER BY id")) {
+                    "SELECT id, payload, temp, tags FROM events WHERE status = ? ORDER BY id")) {
                 int[] statuses = {200, 500, 200, 404, 200, 200, 500, 200};
                 for (int i = 0; i < statuses.length; i++) {
                     ps.setInt(1, statuses[i]);

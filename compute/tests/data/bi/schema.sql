@@ -7,6 +7,11 @@
 -- public (ARCHITECTURE.md, "BI clients"), so the schema has none either;
 -- the clients' foreign-key calls still run and return empty lists on both
 -- servers.
+-- `sextant dev` makes its ingest service's table at startup; PostgreSQL gets
+-- the same one (cdc-ingest/src/ingest/sql.rs, create_tombstones) so that
+-- both list the same tables.
+CREATE TABLE IF NOT EXISTS sextant_ingest_tombstones (table_name text NOT NULL, id text NOT NULL,
+    position bigint NOT NULL, PRIMARY KEY (table_name, id));
 CREATE TABLE sites (
     id integer PRIMARY KEY,
     name text NOT NULL,

@@ -26,7 +26,14 @@ DRIVERS = ["psycopg2", "psycopg"]
 
 
 def show(value):
-    return json.dumps(value, indent=1, sort_keys=True, default=repr)
+    return json.dumps(value, indent=1, sort_keys=True, default=other)
+
+
+def other(value):
+    """What JSON lacks, printed by value (psycopg2 reads bytea as memoryview)."""
+    if isinstance(value, memoryview):
+        return repr(bytes(value))
+    return repr(value)
 
 
 def section(driver, call, fn):
