@@ -35,6 +35,11 @@ use sextant_storage::types::PageId;
 
 use crate::datum::{decode_row, encode_row, Datum, MAX_COLUMNS};
 
+/// The most key columns (or expressions) an index or primary key has:
+/// PostgreSQL's `INDEX_MAX_KEYS`, which clients read from `max_index_keys`
+/// (pgjdbc sizes its foreign-key queries by it).
+pub const INDEX_KEYS_MAX: usize = 32;
+
 /// Identity of a table or index, unique in the volume, never reused.
 pub type ObjectId = u64;
 

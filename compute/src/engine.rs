@@ -425,6 +425,7 @@ impl Engine {
             truncated: BTreeSet::new(),
             writes: WriteSet::new(self.inner.cfg.txn_memory_bytes),
             read_only: self.inner.read_only,
+            write_count: 0,
         }
     }
 
@@ -722,6 +723,8 @@ pub struct Transaction {
     truncated: BTreeSet<ObjectId>,
     writes: WriteSet,
     read_only: bool,
+    /// Writes and DDL attempted so far (savepoints compare it).
+    write_count: u64,
 }
 
 impl Drop for Transaction {
@@ -746,12 +749,21 @@ impl Transaction {
         self.read_only = true;
     }
 
+    /// How many writes (rows or DDL) the transaction has attempted: a
+    /// savepoint knows nothing was written after it while this stays put.
+    pub fn write_count(&self) -> u64 {
+        self.write_count
+    }
+
     /// True when nothing was written.
     pub fn is_empty(&self) -> bool {
         self.ddl.is_empty() && self.writes.is_empty()
     }
 
-    fn check_writable(&self, what: &'static str) -> Result<(), EngineError> {
+    /// Refuses writes in a read-only transaction; counts every write
+    /// attempted otherwise (see [`Transaction::write_count`]).
+    fn check_writable(&mut self, what: &'static str) -> Result<(), EngineError> {
+        self.write_count += 1;
         if self.read_only {
             Err(EngineError::ReadOnly(what))
         } else {

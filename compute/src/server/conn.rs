@@ -1245,6 +1245,21 @@ impl Conn {
                 self.socket.feed(rows).await?;
             }
             TARGET_TYPE_BYTE_PORTAL => {
+                // A cursor DECLAREd in SQL is a portal too (psycopg 3
+                // describes its server-side cursors this way).
+                let cursor = (!self.portals.contains_key(&name))
+                    .then(|| self.session.cursor_columns(&name))
+                    .flatten();
+                if let Some(columns) = cursor {
+                    let columns: Vec<ColumnDesc> = columns.iter().map(ColumnDesc::of).collect();
+                    let rows = if columns.is_empty() {
+                        PgWireBackendMessage::NoData(NoData::new())
+                    } else {
+                        row_description(&columns, &[])
+                    };
+                    self.socket.feed(rows).await?;
+                    return Ok(());
+                }
                 let Some(portal) = self.portals.get(&name) else {
                     return Err(SqlError::new(
                         pc::INVALID_CURSOR_NAME,

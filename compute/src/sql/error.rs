@@ -128,6 +128,12 @@ pub mod code {
     pub const INVALID_PRECEDING_OR_FOLLOWING_SIZE: &str = "22013";
     /// invalid_datetime_format
     pub const INVALID_DATETIME_FORMAT: &str = "22007";
+    /// invalid_cursor_name
+    pub const INVALID_CURSOR_NAME: &str = "34000";
+    /// duplicate_cursor
+    pub const DUPLICATE_CURSOR: &str = "42P03";
+    /// invalid_savepoint_specification
+    pub const INVALID_SAVEPOINT_SPECIFICATION: &str = "3B001";
 }
 
 /// An error to send to the client as an ErrorResponse.

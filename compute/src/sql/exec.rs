@@ -952,6 +952,26 @@ fn srf_rows(func: SrfFunc, args: &[Datum], exec: &Exec<'_>) -> Result<Vec<Row>, 
                 }
             }
         }
+        SrfFunc::GenerateSubscripts => {
+            // One dimension: its subscripts, or none for any other
+            // dimension (as PostgreSQL answers for a missing one).
+            let reverse = matches!(args.get(2), Some(Datum::Bool(true)));
+            let dim = match &args[1] {
+                Datum::Int2(d) => i32::from(*d),
+                Datum::Int4(d) => *d,
+                other => unreachable!("generate_subscripts dimension {other:?}"),
+            };
+            if let (Datum::Array(a), 1) = (&args[0], dim) {
+                let lo = a.lower_bound();
+                let mut subscripts: Vec<i32> = (0..a.len())
+                    .map(|i| lo + i32::try_from(i).expect("arrays are bounded"))
+                    .collect();
+                if reverse {
+                    subscripts.reverse();
+                }
+                out.extend(subscripts.into_iter().map(|s| vec![Datum::Int4(s)]));
+            }
+        }
         SrfFunc::JsonbObjectKeys => {
             let j = json(&args[0])?;
             for k in j.view().object_keys().map_err(json_err)? {

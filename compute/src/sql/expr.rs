@@ -498,6 +498,9 @@ pub enum SrfFunc {
     JsonbObjectKeys,
     /// `unnest(anyarray)` → the elements
     Unnest,
+    /// `generate_subscripts(anyarray, int4 [, bool])` → the subscripts of
+    /// a dimension (arrays here have one), descending when the flag is set
+    GenerateSubscripts,
     /// `sextant_replica_status()`: one row per compute node this one knows
     /// (after Aurora's `aurora_replica_status()`).
     ReplicaStatus,
@@ -565,6 +568,14 @@ impl SrfFunc {
                     ("replica_lag_in_msec".into(), DataType::Int8),
                 ],
             ),
+            ("generate_subscripts", [t, d] | [t, d, DataType::Bool])
+                if t.elem().is_some() && matches!(d, DataType::Int2 | DataType::Int4) =>
+            {
+                (
+                    SrfFunc::GenerateSubscripts,
+                    one("generate_subscripts", DataType::Int4),
+                )
+            }
             ("unnest", [t]) => match (t, t.elem()) {
                 (DataType::Array(_) | DataType::Int2Vector | DataType::OidVector, Some(e)) => {
                     (SrfFunc::Unnest, one("unnest", e))
@@ -591,6 +602,7 @@ impl SrfFunc {
                 v
             }
             SrfFunc::Unnest | SrfFunc::ReplicaStatus => Vec::new(),
+            SrfFunc::GenerateSubscripts => Vec::new(),
             _ => vec![DataType::Jsonb],
         }
     }
@@ -1041,8 +1053,26 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
         }
         E::Collate { expr, .. } => bind(expr, scope, ctx)?,
         E::CompoundFieldAccess { root, access_chain } => {
-            let mut cur = bind(root, scope, ctx)?;
-            for a in access_chain {
+            // `t.col[i]` arrives as `t` with the chain `.col`, `[i]`: the
+            // leading dotted names are a qualified column name.
+            let mut names = Vec::new();
+            if let E::Identifier(first) = root.as_ref() {
+                names.push(first.clone());
+                names.extend(access_chain.iter().map_while(|a| match a {
+                    ast::AccessExpr::Dot(E::Identifier(i)) => Some(i.clone()),
+                    _ => None,
+                }));
+            }
+            let (mut cur, chain) = if names.len() > 1 {
+                let dotted = names.len() - 1;
+                (
+                    bind(&E::CompoundIdentifier(names), scope, ctx)?,
+                    &access_chain[dotted..],
+                )
+            } else {
+                (bind(root, scope, ctx)?, &access_chain[..])
+            };
+            for a in chain {
                 let ast::AccessExpr::Subscript(ast::Subscript::Index { index }) = a else {
                     return Err(SqlError::unsupported(format!("field access {a}")));
                 };

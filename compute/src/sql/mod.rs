@@ -8,6 +8,7 @@
 mod alter;
 pub mod array;
 pub mod copy;
+mod cursor;
 pub mod error;
 pub mod exec;
 pub mod expr;

@@ -1631,13 +1631,8 @@ fn join_constraint(op: &ast::JoinOperator) -> Option<&ast::JoinConstraint> {
 
 /// The type of a catalog column.
 pub fn column_type(c: &crate::catalog::ColumnDef) -> DataType {
-    let ty = DataType::from_oid(crate::datum::Oid(c.type_oid)).unwrap_or(DataType::Text);
-    match ty {
-        DataType::Varchar { .. } if c.type_mod >= 0 => DataType::Varchar {
-            max_chars: Some(c.type_mod as u32),
-        },
-        t => t,
-    }
+    // The typmod is PostgreSQL's: varchar(n) stores n + 4.
+    DataType::from_oid_typmod(crate::datum::Oid(c.type_oid), c.type_mod).unwrap_or(DataType::Text)
 }
 
 /// Where an object name starts in the query text.
@@ -2753,5 +2748,6 @@ fn srf_name(f: SrfFunc) -> &'static str {
         SrfFunc::JsonbEachText => "jsonb_each_text",
         SrfFunc::JsonbObjectKeys => "jsonb_object_keys",
         SrfFunc::Unnest => "unnest",
+        SrfFunc::GenerateSubscripts => "generate_subscripts",
     }
 }

@@ -38,6 +38,21 @@ use crate::sql::pg_catalog::CatalogView;
 use crate::sql::plan::{self, Plan, Planner};
 use crate::sql::settings::Settings;
 
+/// Refuses an index or primary key of more than
+/// [`crate::catalog::INDEX_KEYS_MAX`] keys, as PostgreSQL does.
+fn check_index_keys(n: usize) -> Result<(), SqlError> {
+    if n > crate::catalog::INDEX_KEYS_MAX {
+        return Err(SqlError::new(
+            code::TOO_MANY_COLUMNS,
+            format!(
+                "cannot use more than {} columns in an index",
+                crate::catalog::INDEX_KEYS_MAX
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// What `version()` and `server_version` report.
 pub const VERSION_STRING: &str =
     "PostgreSQL 15.0 (Sextant 0.1.0) on x86_64-pc-linux-gnu, compiled by rustc, 64-bit";
@@ -243,6 +258,7 @@ impl Database {
             plans: std::sync::Mutex::new(HashMap::new()),
             copy_in: None,
             pending: None,
+            cursors: Default::default(),
         }
     }
 
@@ -370,7 +386,7 @@ pub struct Session {
     /// isolation; see ARCHITECTURE.md).
     isolation: Option<String>,
     prepared: HashMap<String, PreparedStatement>,
-    settings: Settings,
+    pub(super) settings: Settings,
     cancel: Arc<AtomicBool>,
     /// When the current statement started (for statement_timeout).
     started: Instant,
@@ -387,6 +403,8 @@ pub struct Session {
     pub(super) copy_in: Option<crate::sql::copy::CopyIn>,
     /// What is left of a simple query that stopped at COPY FROM STDIN.
     pub(super) pending: Option<crate::sql::copy::PendingQuery>,
+    /// SQL-level cursors and savepoints (`sql::cursor`).
+    pub(super) cursors: crate::sql::cursor::Cursors,
 }
 
 /// A prepared query's plan.
@@ -713,6 +731,28 @@ impl Session {
         params: &[Datum],
         max_rows: usize,
     ) -> Result<QueryResult, SqlError> {
+        if self.tx.is_none() {
+            // Whatever path ended the last transaction, what ends with it
+            // is gone (a COMMIT or ROLLBACK said how it ended, below).
+            self.cursors.end_transaction(true);
+        }
+        match stmt {
+            Statement::Declare { stmts } => return self.declare(stmts, params),
+            Statement::Fetch {
+                name,
+                direction,
+                position,
+                into,
+            } => return self.fetch(name, direction, position, into.as_ref()),
+            Statement::Close { cursor } => return self.close_cursor(cursor),
+            Statement::Savepoint { name } => return self.savepoint(name),
+            Statement::ReleaseSavepoint { name } => return self.release_savepoint(name),
+            Statement::Rollback {
+                savepoint: Some(name),
+                ..
+            } => return self.rollback_to_savepoint(name),
+            _ => {}
+        }
         match stmt {
             Statement::StartTransaction { modes, begin, .. } => {
                 let tag = if *begin { "BEGIN" } else { "START TRANSACTION" };
@@ -783,6 +823,7 @@ impl Session {
                 self.read_only_block = false;
                 self.isolation = None;
                 let failed = std::mem::take(&mut self.failed);
+                self.cursors.end_transaction(!failed && self.tx.is_some());
                 let saved = self.settings_at_begin.take();
                 let without_local = self.settings_without_local.take();
                 if failed {
@@ -823,6 +864,7 @@ impl Session {
                     );
                 }
                 self.failed = false;
+                self.cursors.end_transaction(false);
                 self.read_only_block = false;
                 self.isolation = None;
                 self.settings_without_local = None;
@@ -1339,6 +1381,10 @@ impl Session {
                 other => return Err(SqlError::unsupported(format!("table constraint {other}"))),
             }
         }
+        check_index_keys(pk.len())?;
+        for cols in &uniques {
+            check_index_keys(cols.len())?;
+        }
         let id = tx
             .create_table(NewTable {
                 name: name.clone(),
@@ -1433,6 +1479,7 @@ impl Session {
                 }
             }
         }
+        check_index_keys(keys.len())?;
         tx.create_index(
             def.id,
             NewIndex {

@@ -173,6 +173,14 @@ const GUCS: &[Guc] = &[
         description: "Sets the locale for formatting date and time values.",
     },
     Guc {
+        name: "default_table_access_method",
+        default: "heap",
+        reported: false,
+        // The only table access method there is (`pg_am`).
+        kind: Kind::Enum(&["heap"]),
+        description: "Sets the default table access method for new tables.",
+    },
+    Guc {
         name: "lock_timeout",
         default: "0",
         reported: false,
@@ -192,6 +200,13 @@ const GUCS: &[Guc] = &[
         reported: false,
         kind: Kind::ReadOnly,
         description: "Shows the size of a disk block.",
+    },
+    Guc {
+        name: "max_index_keys",
+        default: "32",
+        reported: false,
+        kind: Kind::ReadOnly,
+        description: "Shows the maximum number of index keys.",
     },
     Guc {
         name: "max_identifier_length",

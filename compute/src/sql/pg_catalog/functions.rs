@@ -37,6 +37,8 @@ pub enum CatalogFn {
     TypeIsVisible,
     /// `pg_function_is_visible(oid)`.
     FunctionIsVisible,
+    /// `pg_collation_is_visible(oid)`.
+    CollationIsVisible,
     /// `pg_encoding_to_char(int4)`.
     EncodingToChar,
     /// `pg_encoding_max_length(int4)`.
@@ -219,6 +221,12 @@ const SIGNATURES: &[Signature] = &[
         &[T::Oid],
         T::Bool,
         CatalogFn::FunctionIsVisible,
+    ),
+    sig(
+        "pg_collation_is_visible",
+        &[T::Oid],
+        T::Bool,
+        CatalogFn::CollationIsVisible,
     ),
     sig(
         "pg_encoding_to_char",
@@ -705,6 +713,11 @@ pub fn call_function(
         CatalogFn::FunctionIsVisible => match oid_arg(arg(0)).and_then(builtin::proc_name) {
             Some(_) => Datum::Bool(true),
             None => Datum::Null,
+        },
+        // Every collation is in pg_catalog, which is always on the path.
+        CatalogFn::CollationIsVisible => match oid_arg(arg(0)) {
+            Some(oid) if builtin::COLLATIONS.iter().any(|c| c.0 == oid) => Datum::Bool(true),
+            _ => Datum::Null,
         },
         CatalogFn::EncodingToChar => match int_arg(arg(0)) {
             Some(n) => text(encoding_name(n)),
@@ -1247,6 +1260,14 @@ const KNOWN_SETTINGS: &[KnownSetting] = &[
         unit: None,
     },
     KnownSetting {
+        name: "default_table_access_method",
+        category: "Client Connection Defaults / Statement Behavior",
+        description: "Sets the default table access method for new tables.",
+        context: "user",
+        vartype: "string",
+        unit: None,
+    },
+    KnownSetting {
         name: "integer_datetimes",
         category: "Preset Options",
         description: "Shows whether datetimes are integer based.",
@@ -1290,6 +1311,14 @@ const KNOWN_SETTINGS: &[KnownSetting] = &[
         name: "max_identifier_length",
         category: "Preset Options",
         description: "Shows the maximum identifier length.",
+        context: "internal",
+        vartype: "integer",
+        unit: None,
+    },
+    KnownSetting {
+        name: "max_index_keys",
+        category: "Preset Options",
+        description: "Shows the maximum number of index keys.",
         context: "internal",
         vartype: "integer",
         unit: None,
@@ -1371,6 +1400,7 @@ fn fixed_value(name: &str) -> Option<String> {
         "is_superuser" => "on".to_owned(),
         "lc_collate" | "lc_ctype" => builtin::DATABASE_LOCALE.to_owned(),
         "max_identifier_length" => crate::datum::NAME_MAX_BYTES.to_string(),
+        "max_index_keys" => crate::catalog::INDEX_KEYS_MAX.to_string(),
         "server_encoding" => "UTF8".to_owned(),
         "server_version_num" => "150000".to_owned(),
         _ => return None,

@@ -658,30 +658,61 @@ fn pg_constraint(view: &CatalogView<'_>) -> Rows {
     Ok(rows)
 }
 
-/// The default btree operator class of a key type (`indclass`), from
-/// PostgreSQL 15's `pg_opclass`; 0 for types without one here.
+/// PostgreSQL 15's default btree operator classes for the key types this
+/// engine has: OID, name, family, input type and key type (`pg_opclass`).
+const BTREE_OPCLASSES: [(u32, &str, u32, u32, u32); 18] = [
+    (1978, "int4_ops", 1976, 23, 0),
+    (1979, "int2_ops", 1976, 21, 0),
+    (1981, "oid_ops", 1989, 26, 0),
+    (3122, "date_ops", 434, 1082, 0),
+    (3123, "float8_ops", 1970, 701, 0),
+    (3124, "int8_ops", 1976, 20, 0),
+    (3125, "numeric_ops", 1988, 1700, 0),
+    (3126, "text_ops", 1994, 25, 0),
+    (3127, "timestamptz_ops", 434, 1184, 0),
+    (3128, "timestamp_ops", 434, 1114, 0),
+    (10003, "bool_ops", 424, 16, 0),
+    (10006, "bytea_ops", 428, 17, 0),
+    (10007, "char_ops", 429, 18, 0),
+    (10012, "float4_ops", 1970, 700, 0),
+    (10022, "interval_ops", 1982, 1186, 0),
+    (10028, "name_ops", 1994, 19, 2275),
+    (10065, "uuid_ops", 2968, 2950, 0),
+    (10088, "jsonb_ops", 4033, 3802, 0),
+];
+
+/// The default btree operator class of a key type (`indclass`); 0 for
+/// types without one here. `varchar` uses `text_ops` and the `reg*` types
+/// `oid_ops`, as in PostgreSQL.
 fn btree_opclass(type_oid: u32) -> u32 {
-    match type_oid {
-        16 => 10003,
-        17 => 10006,
-        18 => 10007,
-        19 => 10028,
-        20 => 3124,
-        21 => 1979,
-        23 => 1978,
-        25 | 1043 => 3126,
-        26 | 24 | 2202 | 2205 | 2206 | 4089 | 4096 => 1981,
-        700 => 10012,
-        701 => 3123,
-        1082 => 3122,
-        1114 => 3128,
-        1184 => 3127,
-        1186 => 10022,
-        1700 => 3125,
-        2950 => 10065,
-        3802 => 10088,
-        _ => 0,
-    }
+    let input = match type_oid {
+        1043 => 25,
+        24 | 2202 | 2205 | 2206 | 4089 | 4096 => 26,
+        t => t,
+    };
+    BTREE_OPCLASSES
+        .iter()
+        .find(|c| c.3 == input)
+        .map_or(0, |c| c.0)
+}
+
+fn pg_opclass(_: &CatalogView<'_>) -> Rows {
+    Ok(BTREE_OPCLASSES
+        .iter()
+        .map(|&(id, name, family, input, key)| {
+            vec![
+                oid(id),
+                oid(builtin::BTREE_AM),
+                text(name),
+                oid(builtin::PG_CATALOG),
+                oid(builtin::BOOTSTRAP_SUPERUSER),
+                oid(family),
+                oid(input),
+                b(true),
+                oid(key),
+            ]
+        })
+        .collect())
 }
 
 /// The `pg_index` row of an index on `table`.
@@ -968,6 +999,24 @@ pub(super) const SPECS: &[Spec] = &[
             ("amtype", CHAR),
         ],
         rows: pg_am,
+    },
+    Spec {
+        schema: "pg_catalog",
+        name: "pg_opclass",
+        oid: 2616,
+        kind: 'r',
+        columns: &[
+            ("oid", OID),
+            ("opcmethod", OID),
+            ("opcname", NAME),
+            ("opcnamespace", OID),
+            ("opcowner", OID),
+            ("opcfamily", OID),
+            ("opcintype", OID),
+            ("opcdefault", BOOL),
+            ("opckeytype", OID),
+        ],
+        rows: pg_opclass,
     },
     Spec {
         schema: "pg_catalog",

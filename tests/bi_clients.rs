@@ -1,0 +1,371 @@
+//! BI clients against `sextant dev`, compared with what the same clients saw
+//! on PostgreSQL 15 for the same schema.
+//!
+//! `compute/tests/data/bi/` holds the schema (`schema.sql`), the client
+//! programs (`sqlalchemy_client.py`: SQLAlchemy 2 `inspect()`, table
+//! autoload, server-side cursors and pandas over psycopg2 and psycopg 3;
+//! `JdbcClient.java`: pgjdbc's `DatabaseMetaData`, statement metadata,
+//! named statements and fetch-size cursors), the Python packages they need
+//! (`requirements.txt`) and PostgreSQL's outputs (`sqlalchemy.out`,
+//! `jdbc.out`); `regen.sh` recreates the outputs from a real server. Each
+//! program prints one section per call; every section must match
+//! PostgreSQL's except the ones in [`KNOWN_DIFFERENCES`], which must still
+//! differ (so that a fix shows up here and the entry goes).
+//!
+//! Needs, and fails without: `psql`, `python3` with `venv` (the test makes a
+//! virtualenv from PyPI under the target directory, once per
+//! `requirements.txt`), `java` (17) and pgjdbc at
+//! `/usr/share/java/postgresql.jar` (Debian's `libpostgresql-jdbc-java`,
+//! which the test installs with apt-get when it runs as root).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{free_port, sextant_bin};
+
+/// pgjdbc as Debian installs it.
+const PGJDBC_JAR: &str = "/usr/share/java/postgresql.jar";
+
+/// Sections where Sextant's answer differs from PostgreSQL's, with why:
+/// `(program, section, reason)`. The test checks they still differ.
+const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[
+    // numeric(p, s): the engine keeps neither the type modifier nor the
+    // scale, so SQLAlchemy reflects NUMERIC() and 0 reads back as 0, not 0.00.
+    ("sqlalchemy", "get_columns(events)", NUMERIC_TYPMOD),
+    ("sqlalchemy", "autoload(events)", NUMERIC_TYPMOD),
+    ("sqlalchemy", "autoload_select(events)", NUMERIC_TYPMOD),
+    ("sqlalchemy", "get_multi_columns", NUMERIC_TYPMOD),
+    // UNIQUE in CREATE TABLE makes a unique index but no pg_constraint row.
+    ("sqlalchemy", "get_indexes(sites)", UNIQUE_CONSTRAINT),
+    (
+        "sqlalchemy",
+        "get_unique_constraints(sites)",
+        UNIQUE_CONSTRAINT,
+    ),
+    ("sqlalchemy", "autoload(sites)", UNIQUE_CONSTRAINT),
+    ("sqlalchemy", "get_multi_indexes", UNIQUE_CONSTRAINT),
+    // pgjdbc numbers columns with row_number() OVER (…): window functions
+    // are another part of issue 9.
+    ("jdbc", "getColumns(events)", WINDOW_FUNCTIONS),
+    ("jdbc", "getColumns(readings)", WINDOW_FUNCTIONS),
+    ("jdbc", "getColumns(sites)", WINDOW_FUNCTIONS),
+    // pgjdbc expands index keys with information_schema._pg_expandarray,
+    // which returns a record (x, n): there are no composite types yet.
+    ("jdbc", "getPrimaryKeys(events)", RECORDS),
+    ("jdbc", "getPrimaryKeys(readings)", RECORDS),
+    ("jdbc", "getPrimaryKeys(sites)", RECORDS),
+    ("jdbc", "getIndexInfo(events)", RECORDS),
+    ("jdbc", "getIndexInfo(events, unique)", RECORDS),
+    ("jdbc", "getIndexInfo(readings)", RECORDS),
+    ("jdbc", "getIndexInfo(readings, unique)", RECORDS),
+    ("jdbc", "getIndexInfo(sites)", RECORDS),
+    ("jdbc", "getIndexInfo(sites, unique)", RECORDS),
+    // RowDescription carries no table OID or column number, so pgjdbc
+    // cannot look up a result column's table and NOT NULL.
+    (
+        "jdbc",
+        "PreparedStatement.getMetaData (before execution)",
+        ROW_SOURCE,
+    ),
+    ("jdbc", "ResultSet.getMetaData(events)", ROW_SOURCE),
+];
+
+const ROW_SOURCE: &str = "result columns do not name their table";
+const NUMERIC_TYPMOD: &str = "numeric(p, s) is stored as numeric";
+const UNIQUE_CONSTRAINT: &str = "UNIQUE constraints are unique indexes only";
+const WINDOW_FUNCTIONS: &str = "no window functions yet";
+const RECORDS: &str = "no record types yet";
+
+fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("compute/tests/data/bi")
+}
+
+/// The target directory this test binary was built into (where the
+/// virtualenv is cached).
+fn target_dir() -> PathBuf {
+    // CARGO_BIN_EXE_sextant is <target>/<profile>/sextant.
+    Path::new(sextant_bin())
+        .parent()
+        .and_then(Path::parent)
+        .expect("the binary sits in <target>/<profile>")
+        .to_path_buf()
+}
+
+fn run(cmd: &mut Command, what: &str) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("failed to run {what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The virtualenv's python, made (or remade when requirements.txt changed)
+/// under the target directory.
+fn python() -> PathBuf {
+    let requirements = data_dir().join("requirements.txt");
+    let wanted = std::fs::read_to_string(&requirements).expect("read requirements.txt");
+    let dir = target_dir().join("bi-clients");
+    let venv = dir.join("venv");
+    let python = venv.join("bin/python");
+    let stamp = dir.join("requirements.installed");
+    if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&wanted) {
+        return python;
+    }
+    std::fs::create_dir_all(&dir).expect("create the virtualenv's directory");
+    let _ = std::fs::remove_file(&stamp);
+    if !python.exists() {
+        run(
+            Command::new("python3").arg("-m").arg("venv").arg(&venv),
+            "python3 -m venv (is python3 with venv installed?)",
+        );
+    }
+    run(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "-q", "--disable-pip-version-check", "-r"])
+            .arg(&requirements),
+        "pip install -r compute/tests/data/bi/requirements.txt (is PyPI reachable?)",
+    );
+    std::fs::write(&stamp, wanted).expect("write the virtualenv's stamp");
+    python
+}
+
+/// pgjdbc's jar, installed with apt-get when missing and possible.
+fn pgjdbc() -> &'static str {
+    if !Path::new(PGJDBC_JAR).exists() {
+        let _ = Command::new("apt-get")
+            .args(["install", "-y", "-qq", "libpostgresql-jdbc-java"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status();
+    }
+    assert!(
+        Path::new(PGJDBC_JAR).exists(),
+        "pgjdbc is missing: {PGJDBC_JAR} (apt-get install libpostgresql-jdbc-java)"
+    );
+    PGJDBC_JAR
+}
+
+/// Twelve consecutive free ports (six storage nodes and their metrics).
+fn free_port_range() -> u16 {
+    let start = std::process::id() % 3_000;
+    for attempt in 0..300 {
+        let base =
+            u16::try_from(20_000 + (start + attempt * 11) % 3_300 * 12).expect("below 60000");
+        let listeners: Vec<_> = (0..12)
+            .map_while(|i| TcpListener::bind(("127.0.0.1", base + i)).ok())
+            .collect();
+        if listeners.len() == 12 {
+            return base;
+        }
+    }
+    panic!("no 12 consecutive free ports");
+}
+
+/// `sextant dev`, stopped with SIGTERM when dropped.
+struct Dev {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Dev {
+    fn start() -> Dev {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let log = dir.path().join("dev.log");
+        let mut child = Command::new(sextant_bin())
+            .arg("dev")
+            .arg("--data")
+            .arg(dir.path().join("data"))
+            .args(["--port", &port.to_string()])
+            .args(["--storage-port", &free_port_range().to_string()])
+            .args(["--reader-port", &free_port().to_string()])
+            .args(["--http-port", &free_port().to_string()])
+            .env("SEXTANT_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("spawn sextant dev");
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!(
+                    "sextant dev exited with {status}; log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            assert!(Instant::now() < deadline, "writer never listened");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Dev {
+            child,
+            port,
+            log,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+    }
+}
+
+/// A program's output as its sections (`### <name>` to the next), by name.
+fn sections(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut current: Option<(String, String)> = None;
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix("### ") {
+            if let Some((n, body)) = current.take() {
+                out.insert(n, body);
+            }
+            current = Some((name.to_owned(), String::new()));
+        } else if let Some((_, body)) = current.as_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    if let Some((n, body)) = current {
+        out.insert(n, body);
+    }
+    out
+}
+
+/// Whether `section` of `program` is a known difference: its name, after
+/// the driver prefix SQLAlchemy sections carry (`psycopg2 get_columns(x)`).
+fn known(program: &str, section: &str) -> Option<&'static str> {
+    let call = match program {
+        "sqlalchemy" => section.split_once(' ').map_or(section, |(_, c)| c),
+        _ => section,
+    };
+    KNOWN_DIFFERENCES
+        .iter()
+        .find(|(p, s, _)| *p == program && *s == call)
+        .map(|(_, _, why)| *why)
+}
+
+/// Compares a program's output with PostgreSQL's, section by section.
+fn compare(program: &str, expected: &str, got: &str, failures: &mut Vec<String>) {
+    let want = sections(expected);
+    let have = sections(got);
+    assert!(
+        !want.is_empty(),
+        "{program}: PostgreSQL's recorded output has no sections"
+    );
+    for (name, pg) in &want {
+        let ours = have.get(name).map(String::as_str).unwrap_or("<missing>\n");
+        match known(program, name) {
+            Some(why) if ours == pg => failures.push(format!(
+                "{program} {name}: listed as a known difference ({why}) but now matches \
+                 PostgreSQL: remove it from KNOWN_DIFFERENCES"
+            )),
+            Some(_) => {}
+            None if ours != pg => failures.push(format!(
+                "{program} {name}\n--- PostgreSQL 15\n{pg}--- Sextant\n{ours}"
+            )),
+            None => {}
+        }
+    }
+    for name in have.keys().filter(|n| !want.contains_key(*n)) {
+        failures.push(format!(
+            "{program} {name}: not in PostgreSQL's output (run regen.sh)"
+        ));
+    }
+}
+
+#[test]
+fn bi_clients_see_what_they_see_on_postgres() {
+    let python = python();
+    let jar = pgjdbc();
+    let dev = Dev::start();
+    let dir = data_dir();
+    run(
+        Command::new("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"])
+            .args(["-h", "127.0.0.1", "-p", &dev.port.to_string()])
+            .args(["-U", "sextant", "-d", "sextant", "-f"])
+            .arg(dir.join("schema.sql"))
+            .env("PGPASSWORD", "sextant"),
+        "psql -f schema.sql (is postgresql-client installed?)",
+    );
+
+    let port = dev.port.to_string();
+    let sqlalchemy = run(
+        Command::new(&python)
+            .arg("sqlalchemy_client.py")
+            .args(["127.0.0.1", &port])
+            .current_dir(&dir),
+        "sqlalchemy_client.py",
+    );
+    let jdbc = run(
+        Command::new("java")
+            .args(["-cp", jar, "JdbcClient.java", "127.0.0.1", &port])
+            .current_dir(&dir),
+        "java JdbcClient.java (is Java 17 installed?)",
+    );
+
+    let mut failures = Vec::new();
+    for (program, file, out) in [
+        ("sqlalchemy", "sqlalchemy.out", &sqlalchemy),
+        ("jdbc", "jdbc.out", &jdbc),
+    ] {
+        let expected = std::fs::read_to_string(dir.join(file))
+            .unwrap_or_else(|e| panic!("failed to read {file}: {e}"));
+        compare(
+            program,
+            &expected,
+            &String::from_utf8_lossy(&out.stdout),
+            &mut failures,
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "{} sections differ from PostgreSQL's:\n\n{}\n\nwriter log: {}",
+        failures.len(),
+        failures.join("\n\n"),
+        dev.log.display()
+    );
+}
+
+#[test]
+fn sections_split_and_known_differences_apply_per_call() {
+    let text = "# header\n### a\nx\ny\n### b(c)\n\n### d\n";
+    let s = sections(text);
+    assert_eq!(s.len(), 3);
+    assert_eq!(s["a"], "x\ny\n");
+    assert_eq!(s["b(c)"], "\n");
+    assert_eq!(s["d"], "");
+    assert!(known("sqlalchemy", "psycopg get_columns(events)").is_some());
+    assert!(known("sqlalchemy", "psycopg get_columns(sites)").is_none());
+    assert!(known("jdbc", "getColumns(sites)").is_some());
+    let mut failures = Vec::new();
+    compare(
+        "jdbc",
+        "### getColumns(sites)\nA\n### x\n1\n",
+        "### getColumns(sites)\nA\n### x\n2\n",
+        &mut failures,
+    );
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    assert!(failures[0].contains("now matches"));
+    assert!(failures[1].contains("--- Sextant\n2\n"));
+}
