@@ -12,7 +12,7 @@ SELECT c.relchecks, c.relkind, c.relhasindex, c.relhasrules, c.relhastriggers, c
 	FROM pg_catalog.pg_class c
 	 LEFT JOIN pg_catalog.pg_class tc ON (c.reltoastrelid = tc.oid)
 	LEFT JOIN pg_catalog.pg_am am ON (c.relam = am.oid)
-	WHERE c.oid = '16392';
+	WHERE c.oid = '16385';
 
 SELECT a.attname,
 	  pg_catalog.format_type(a.atttypid, a.atttypmod),
@@ -29,14 +29,14 @@ SELECT a.attname,
 	  CASE WHEN a.attstattarget=-1 THEN NULL ELSE a.attstattarget END AS attstattarget,
 	  pg_catalog.col_description(a.attrelid, a.attnum)
 	FROM pg_catalog.pg_attribute a
-	WHERE a.attrelid = '16392' AND a.attnum > 0 AND NOT a.attisdropped
+	WHERE a.attrelid = '16385' AND a.attnum > 0 AND NOT a.attisdropped
 	ORDER BY a.attnum;
 
 SELECT c2.relname, i.indisprimary, i.indisunique, i.indisclustered, i.indisvalid, pg_catalog.pg_get_indexdef(i.indexrelid, 0, true),
 	  pg_catalog.pg_get_constraintdef(con.oid, true), contype, condeferrable, condeferred, i.indisreplident, c2.reltablespace
 	FROM pg_catalog.pg_class c, pg_catalog.pg_class c2, pg_catalog.pg_index i
 	  LEFT JOIN pg_catalog.pg_constraint con ON (conrelid = i.indrelid AND conindid = i.indexrelid AND contype IN ('p','u','x'))
-	WHERE c.oid = '16392' AND c.oid = i.indrelid AND i.indexrelid = c2.oid
+	WHERE c.oid = '16385' AND c.oid = i.indrelid AND i.indexrelid = c2.oid
 	ORDER BY i.indisprimary DESC, c2.relname;
 
 SELECT pol.polname, pol.polpermissive,
@@ -50,7 +50,7 @@ SELECT pol.polname, pol.polpermissive,
 	    WHEN 'd' THEN 'DELETE'
 	    END AS cmd
 	FROM pg_catalog.pg_policy pol
-	WHERE pol.polrelid = '16392' ORDER BY 1;
+	WHERE pol.polrelid = '16385' ORDER BY 1;
 
 SELECT oid, stxrelid::pg_catalog.regclass, stxnamespace::pg_catalog.regnamespace::pg_catalog.text AS nsp, stxname,
 	pg_catalog.pg_get_statisticsobjdef_columns(oid) AS columns,
@@ -59,7 +59,7 @@ SELECT oid, stxrelid::pg_catalog.regclass, stxnamespace::pg_catalog.regnamespace
 	  'm' = any(stxkind) AS mcv_enabled,
 	stxstattarget
 	FROM pg_catalog.pg_statistic_ext
-	WHERE stxrelid = '16392'
+	WHERE stxrelid = '16385'
 	ORDER BY nsp, stxname;
 
 SELECT pubname
@@ -68,7 +68,7 @@ SELECT pubname
 	FROM pg_catalog.pg_publication p
 	     JOIN pg_catalog.pg_publication_namespace pn ON p.oid = pn.pnpubid
 	     JOIN pg_catalog.pg_class pc ON pc.relnamespace = pn.pnnspid
-	WHERE pc.oid ='16392' and pg_catalog.pg_relation_is_publishable('16392')
+	WHERE pc.oid ='16385' and pg_catalog.pg_relation_is_publishable('16385')
 	UNION
 	SELECT pubname
 	     , pg_get_expr(pr.prqual, c.oid)
@@ -80,22 +80,22 @@ SELECT pubname
 	        ELSE NULL END) FROM pg_catalog.pg_publication p
 	     JOIN pg_catalog.pg_publication_rel pr ON p.oid = pr.prpubid
 	     JOIN pg_catalog.pg_class c ON c.oid = pr.prrelid
-	WHERE pr.prrelid = '16392'
+	WHERE pr.prrelid = '16385'
 	UNION
 	SELECT pubname
 	     , NULL
 	     , NULL
 	FROM pg_catalog.pg_publication p
-	WHERE p.puballtables AND pg_catalog.pg_relation_is_publishable('16392')
+	WHERE p.puballtables AND pg_catalog.pg_relation_is_publishable('16385')
 	ORDER BY 1;
 
 SELECT c.oid::pg_catalog.regclass
 	FROM pg_catalog.pg_class c, pg_catalog.pg_inherits i
-	WHERE c.oid = i.inhparent AND i.inhrelid = '16392'
+	WHERE c.oid = i.inhparent AND i.inhrelid = '16385'
 	  AND c.relkind != 'p' AND c.relkind != 'I'
 	ORDER BY inhseqno;
 
 SELECT c.oid::pg_catalog.regclass, c.relkind, inhdetachpending, pg_catalog.pg_get_expr(c.relpartbound, c.oid)
 	FROM pg_catalog.pg_class c, pg_catalog.pg_inherits i
-	WHERE c.oid = i.inhrelid AND i.inhparent = '16392'
+	WHERE c.oid = i.inhrelid AND i.inhparent = '16385'
 	ORDER BY pg_catalog.pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT', c.oid::pg_catalog.regclass::pg_catalog.text;
