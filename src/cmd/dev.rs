@@ -1,19 +1,17 @@
 //! `sextant dev`: a whole cluster in one process on loopback.
 //!
-//! Today the cluster is the storage tier — six storage nodes, two in each of
-//! three AZs, with a `cluster.toml` written into the data directory so other
-//! subcommands (`sextant bench volume`) can reach them — the writer,
-//! serving the Postgres protocol on `--port` (until the proxy exists, the
-//! writer itself is the writer endpoint), and `--readers` read replicas
-//! (one by default) following the writer's redo stream, the first on
-//! `--reader-port` and the others on the ports after it (until the proxy
-//! exists, the first reader is the reader endpoint). Every compute node
-//! has an admin endpoint on a free port (listed in the banner and as
-//! `[[compute]]` entries in the cluster file), so a reader can be promoted;
-//! the other readers then follow the new writer. The proxy and ingest
-//! service join this command as they are built; the flags for their
-//! endpoints are part of the command-line contract (DESIGN.md §6) and are
-//! accepted already. Data survives restarts under `--data`.
+//! The whole of DESIGN.md §1 in one process: six storage nodes, two in
+//! each of three AZs, with a `cluster.toml` written into the data
+//! directory (storage entries fixed from the first start; the compute
+//! entries of the running cluster rewritten below a marker at every start);
+//! the writer and `--readers` read replicas (one by default) on free
+//! loopback ports, each with an admin endpoint (`/health`, `/metrics`,
+//! `POST /promote`); the proxy with its writer endpoint on `--port` and its
+//! reader endpoint on `--reader-port` (TLS with a self-signed pair under
+//! `DATA/tls/`, the dev IAM file `DATA/iam.toml`, failover); and the ingest
+//! service on `--http-port`, writing through the proxy. The dev IAM user's
+//! access key is in `DATA/dev-credentials.env`, the ingest bearer token in
+//! `DATA/ingest-tokens`. Data survives restarts under `--data`.
 
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
