@@ -232,10 +232,12 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             &cluster,
             &cluster_path,
             &nodes,
-            &curl,
-            &iam,
-            &cert,
-            proxy.metrics_addr()
+            &Front {
+                curl: &curl,
+                iam: &iam,
+                cert: &cert,
+                proxy_metrics: proxy.metrics_addr(),
+            }
         )
     );
     super::shutdown_signal().await;
@@ -423,16 +425,27 @@ fn cluster_toml(base: u16) -> String {
     s
 }
 
+/// What the banner says about the proxy and the ingest service.
+struct Front<'a> {
+    curl: &'a str,
+    iam: &'a dev_iam::DevIam,
+    cert: &'a Path,
+    proxy_metrics: Option<SocketAddr>,
+}
+
 fn banner(
     args: &DevArgs,
     cluster: &Cluster,
     cluster_path: &Path,
     nodes: &[DevNode],
-    curl: &str,
-    iam: &dev_iam::DevIam,
-    cert: &Path,
-    proxy_metrics: Option<SocketAddr>,
+    front: &Front<'_>,
 ) -> String {
+    let Front {
+        curl,
+        iam,
+        cert,
+        proxy_metrics,
+    } = *front;
     let (port, rport) = (args.port, args.reader_port);
     let readers = match args.readers {
         0 => "no readers: it goes to the writer".to_owned(),

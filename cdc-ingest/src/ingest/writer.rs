@@ -262,7 +262,7 @@ impl Writer {
                 true
             }
             Ok(Err(e)) => {
-                self.connect_failed(&format!("{e}"));
+                self.connect_failed(&e);
                 false
             }
             Err(_) => {
@@ -783,6 +783,11 @@ fn classify(e: &tokio_postgres::Error) -> (JobError, bool) {
         // read-only session (a writer demoted under us): all transient.
         "08" | "40" | "53" | "57" => JobError::Unavailable(format!("{text}; retry")),
         "25" if code == "25006" => JobError::Unavailable(format!("{text}; retry")),
+        // The transaction was aborted by an earlier statement whose error
+        // this one did not see: behind the proxy, a failover (40001 for
+        // the statement in flight, 25P02 for those pipelined after it).
+        // The batch rolled back; a retry tells.
+        "25" if code == "25P02" => JobError::Unavailable(format!("{text}; retry")),
         "42" if code == "42P01" => JobError::Internal(format!("{text}: the table went away")),
         _ => JobError::Internal(text),
     };
