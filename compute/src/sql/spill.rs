@@ -43,7 +43,10 @@ pub const WORK_MEM_DEFAULT_BYTES: usize = 4 << 20;
 pub const WORK_MEM_MIN_BYTES: usize = 64 << 10;
 /// Buffer of each temporary file being written or read: big enough for
 /// sequential I/O, small enough that a merge's open runs fit the budget.
-const FILE_BUFFER_BYTES: usize = 8 << 10;
+const FILE_BUFFER_BYTES: usize = 4 << 10;
+/// Fewest runs one merge reads at a time, whatever the budget (PostgreSQL's
+/// MINORDER): fewer would mean many more passes over the data.
+const MERGE_FANIN_MIN: usize = 6;
 /// Most runs one merge reads at a time, whatever the budget: each costs a
 /// comparison per row in the linear head scan.
 const MERGE_FANIN_MAX: usize = 64;
@@ -58,7 +61,7 @@ pub const SPILL_DEPTH_MAX: u32 = 6;
 /// (rows are at most 1GB, like PostgreSQL's values).
 const RECORD_BYTES_MAX: u32 = 1 << 30;
 
-const _: () = assert!(WORK_MEM_MIN_BYTES >= 2 * FILE_BUFFER_BYTES);
+const _: () = assert!(WORK_MEM_MIN_BYTES >= MERGE_FANIN_MIN * FILE_BUFFER_BYTES);
 
 /// What spilling did during one statement.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -121,7 +124,7 @@ impl WorkMem {
 /// Runs one merge reads at a time under a budget of `limit_bytes`: each
 /// open run costs a file buffer (and one row).
 pub fn merge_fanin(limit_bytes: usize) -> usize {
-    (limit_bytes / (2 * FILE_BUFFER_BYTES)).clamp(2, MERGE_FANIN_MAX)
+    (limit_bytes / FILE_BUFFER_BYTES).clamp(MERGE_FANIN_MIN, MERGE_FANIN_MAX)
 }
 
 /// Estimated bytes a row occupies in memory.
