@@ -62,7 +62,8 @@ async fn setup(s: &mut Session) {
         ),
         // No primary key, so no index to join through: a hash join.
         "CREATE TABLE dims (k int, name text)".to_string(),
-        "INSERT INTO dims SELECT g % 1000, 'site-' || g FROM generate_series(1, 1500) g".to_string(),
+        "INSERT INTO dims SELECT g % 1000, 'site-' || g FROM generate_series(1, 1500) g"
+            .to_string(),
         "INSERT INTO dims VALUES (NULL, 'nobody'), (5000, 'far')".to_string(),
     ] {
         run(s, &sql).await;
@@ -172,7 +173,10 @@ async fn timeout_and_cancel_stop_a_spilling_sort() {
     let took = started.elapsed();
     assert_eq!(e.code, "57014");
     assert_eq!(e.message, "canceling statement due to statement timeout");
-    assert!(took < full / 2, "stopped after {took:?}; the sort takes {full:?}");
+    assert!(
+        took < full / 2,
+        "stopped after {took:?}; the sort takes {full:?}"
+    );
     run(&mut s, "SET statement_timeout = 0").await;
 
     let cancel = s.cancel_handle();
@@ -186,7 +190,13 @@ async fn timeout_and_cancel_stop_a_spilling_sort() {
     canceller.await.unwrap();
     assert_eq!(e.code, "57014");
     assert_eq!(e.message, "canceling statement due to user request");
-    assert!(took < full / 2, "stopped after {took:?}; the sort takes {full:?}");
+    assert!(
+        took < full / 2,
+        "stopped after {took:?}; the sort takes {full:?}"
+    );
     // The session goes on.
-    assert_eq!(q(&mut s, "SELECT count(*) FROM ev").await, [ROWS.to_string()]);
+    assert_eq!(
+        q(&mut s, "SELECT count(*) FROM ev").await,
+        [ROWS.to_string()]
+    );
 }

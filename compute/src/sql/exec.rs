@@ -567,9 +567,8 @@ impl<'a> Exec<'a> {
                         if a.len() == def.primary_key.len() && a == b =>
                     {
                         let key = tx.encode_pk(def.id, a).map_err(SqlError::from_engine)?;
-                        if let Some(r) = tx
-                            .get_by_key(def.id, &key)
-                            .map_err(SqlError::from_engine)?
+                        if let Some(r) =
+                            tx.get_by_key(def.id, &key).map_err(SqlError::from_engine)?
                         {
                             each((key, r))?;
                         }

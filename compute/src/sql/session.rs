@@ -33,11 +33,11 @@ use crate::pgtext::{self, TextContext};
 use crate::replica::StatusSource;
 use crate::sql::error::{code, SqlError};
 use crate::sql::exec::Exec;
-use crate::sql::spill::SpillReport;
 use crate::sql::expr::{self, bind, eval, BindCtx, EvalCtx, Expr, Scope, ScopeColumn};
 use crate::sql::pg_catalog::CatalogView;
 use crate::sql::plan::{self, Plan, Planner};
 use crate::sql::settings::Settings;
+use crate::sql::spill::SpillReport;
 
 /// What `version()` and `server_version` report.
 pub const VERSION_STRING: &str =

@@ -585,11 +585,9 @@ fn normalize(g: &Guc, value: &str) -> Result<String, SqlError> {
             let kb = match parse_kilobytes(v) {
                 Ok(Some(kb)) => kb,
                 Ok(None) => return Err(invalid_lower(g, v)),
-                Err(KilobytesError::Unit) => {
-                    return Err(invalid_lower(g, v).with_hint(
-                        "Valid units for this parameter are \"B\", \"kB\", \"MB\", \"GB\", and \"TB\".",
-                    ))
-                }
+                Err(KilobytesError::Unit) => return Err(invalid_lower(g, v).with_hint(
+                    "Valid units for this parameter are \"B\", \"kB\", \"MB\", \"GB\", and \"TB\".",
+                )),
                 Err(KilobytesError::Range) => {
                     return Err(invalid_lower(g, v).with_hint("Value exceeds integer range."))
                 }
@@ -896,7 +894,10 @@ mod tests {
             "63 kB is outside the valid range for parameter \"work_mem\" (64 .. 2147483647)"
         );
         let e = s.set("work_mem", Some("4mb")).unwrap_err();
-        assert_eq!(e.message, "invalid value for parameter \"work_mem\": \"4mb\"");
+        assert_eq!(
+            e.message,
+            "invalid value for parameter \"work_mem\": \"4mb\""
+        );
         assert!(e.hint.unwrap().contains("\"kB\", \"MB\""));
         assert_eq!(s.set("work_mem", Some("lots")).unwrap_err().code, "22023");
         assert_eq!(s.get("work_mem").unwrap(), "64kB");

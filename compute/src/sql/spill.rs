@@ -151,7 +151,10 @@ fn io_error(what: &str, e: &std::io::Error) -> SqlError {
             format!("could not {what} temporary file: {e}"),
         );
     }
-    SqlError::new(code::IO_ERROR, format!("could not {what} temporary file: {e}"))
+    SqlError::new(
+        code::IO_ERROR,
+        format!("could not {what} temporary file: {e}"),
+    )
 }
 
 /// A temporary file being written, one row per record.
