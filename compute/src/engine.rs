@@ -1318,6 +1318,69 @@ impl Transaction {
         })
     }
 
+    /// Visits the rows with primary keys between `lower` and `upper`, in key
+    /// order (forward), as [`Transaction::scan`] returns them, until `visit`
+    /// answers `false`. Rows are decoded one at a time, so a consumer that
+    /// keeps little (an aggregation, a spilling sort) holds little: only
+    /// this transaction's own writes to the range are held, merged in key
+    /// order.
+    pub fn scan_visit<E: From<EngineError>>(
+        &self,
+        table: ObjectId,
+        lower: Bound<&[Datum]>,
+        upper: Bound<&[Datum]>,
+        mut visit: impl FnMut(Row) -> Result<bool, E>,
+    ) -> Result<(), E> {
+        let def = self.table(table)?;
+        let (lo, hi) = key_bounds(lower, upper)?;
+        // This transaction's writes in the range: a write replaces the
+        // snapshot's version of its row (a delete hides it).
+        let mut own = self
+            .writes
+            .range(table, as_ref(&lo), as_ref(&hi))
+            .map_err(EngineError::from)?
+            .into_iter()
+            .peekable();
+        if let Some(tree) = self.snapshot_tree(table) {
+            let cursor = tree.range(&self.pages, as_ref(&lo), as_ref(&hi), Direction::Forward);
+            let done = run_tree_work(|| -> Result<bool, E> {
+                for entry in cursor {
+                    let (k, v) = entry.map_err(EngineError::from)?;
+                    // Own writes up to this key, in order; the last one
+                    // is this key's when this transaction wrote the row,
+                    // and then hides the snapshot's version.
+                    let mut written = false;
+                    while let Some((wk, w)) = own.next_if(|(wk, _)| *wk <= k) {
+                        written = wk == k;
+                        if let Write::Insert(r) | Write::Put(r) = w {
+                            if !visit((wk, r))? {
+                                return Ok(true);
+                            }
+                        }
+                    }
+                    if written {
+                        continue;
+                    }
+                    if !visit((k, decode_stored_row(&def, &v)?))? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            })?;
+            if done {
+                return Ok(());
+            }
+        }
+        for (k, w) in own {
+            if let Write::Insert(r) | Write::Put(r) = w {
+                if !visit((k, r))? {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Rows whose index key lies between `lower` and `upper` (index key
     /// values, a prefix allowed), in index order or reversed.
     pub fn index_scan(

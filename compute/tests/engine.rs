@@ -589,3 +589,59 @@ async fn concurrent_commits_are_grouped_visible_in_order_and_fail_alone() {
         assert!(["left", "right"].contains(&value(&r).as_str()));
     }
 }
+
+/// A streamed scan sees what a collected scan sees: the snapshot's rows
+/// with this transaction's inserts, updates and deletes merged in key
+/// order, within bounds, and it stops when told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_scan_merges_own_writes_in_key_order() {
+    let storage = common::Storage::start().await;
+    let engine = storage.engine().await;
+    let table = kv_table(&engine, "kv").await;
+    let mut t = engine.begin();
+    for id in (0..100).step_by(2) {
+        t.insert(table, row(id, "old")).unwrap();
+    }
+    t.commit().await.unwrap();
+
+    let mut t = engine.begin();
+    // New rows between, before and after the stored ones; replaced and
+    // deleted stored rows.
+    for id in [-5, 1, 3, 51, 150] {
+        t.insert(table, row(id, "new")).unwrap();
+    }
+    for id in [0, 10, 98] {
+        let key = t.encode_pk(table, &[Datum::Int8(id)]).unwrap();
+        t.update(table, &key, row(id, "changed")).unwrap();
+    }
+    for id in [2, 4, 50, 51] {
+        let key = t.encode_pk(table, &[Datum::Int8(id)]).unwrap();
+        t.delete(table, &key).unwrap();
+    }
+    for (lo, hi) in [
+        (Bound::Unbounded, Bound::Unbounded),
+        (
+            Bound::Included([Datum::Int8(1)]),
+            Bound::Excluded([Datum::Int8(52)]),
+        ),
+        (Bound::Excluded([Datum::Int8(98)]), Bound::Unbounded),
+    ] {
+        let lo = lo.as_ref().map(|v| v.as_slice());
+        let hi = hi.as_ref().map(|v| v.as_slice());
+        let collected = t.scan(table, lo, hi, Direction::Forward).unwrap();
+        let mut streamed = Vec::new();
+        t.scan_visit(table, lo, hi, |r| {
+            streamed.push(r);
+            Ok::<bool, EngineError>(true)
+        })
+        .unwrap();
+        assert_eq!(streamed, collected, "{lo:?}..{hi:?}");
+    }
+    let mut first = Vec::new();
+    t.scan_visit(table, Bound::Unbounded, Bound::Unbounded, |(_, r)| {
+        first.push(value(&r));
+        Ok::<bool, EngineError>(first.len() < 4)
+    })
+    .unwrap();
+    assert_eq!(first, ["new", "changed", "new", "new"]);
+}

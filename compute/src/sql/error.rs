@@ -67,6 +67,8 @@ pub mod code {
     pub const INTERNAL_ERROR: &str = "XX000";
     /// io_error (storage unreachable)
     pub const IO_ERROR: &str = "58030";
+    /// disk_full (a temporary file could not grow)
+    pub const DISK_FULL: &str = "53100";
     /// admin_shutdown (writer stopped)
     pub const ADMIN_SHUTDOWN: &str = "57P01";
     /// statement_completion_unknown (a commit in flight when the writer

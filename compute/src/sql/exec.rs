@@ -1,10 +1,12 @@
 //! The executor: runs plan nodes over a transaction's snapshot.
 //!
 //! Nodes produce whole row sets (`Vec<Row>`): a query's result is sent
-//! whole anyway, and the row sets of the CDC workloads we serve fit in
-//! memory; spilling sorts, aggregations and joins is a later step (the
-//! node boundaries are where it goes). Every node checks for cancellation
-//! and the statement deadline every few thousand rows.
+//! whole anyway. Sorts, hash aggregations and hash joins hold at most
+//! `work_mem` of rows and spill the rest (`crate::sql::spill`); they read
+//! their input as a stream ([`Exec::visit`]) where it is a scan under
+//! filters and projections, so such an input is never materialised. Every
+//! node checks for cancellation and the statement deadline every few
+//! thousand rows, spill writes and merges included.
 
 use std::cell::RefCell;
 use std::cmp::Ordering;
@@ -15,7 +17,6 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::btree::Direction;
 use crate::datum::{DataType, Datum, Numeric};
 use crate::engine::Transaction;
 use crate::jsonb::Jsonb;
@@ -25,6 +26,7 @@ use crate::sql::expr::{
     self, compare, eval, AggCall, AggFunc, EvalCtx, Expr, SortKey, SrfFunc, SubPlan, SubqueryRunner,
 };
 use crate::sql::plan::{Access, JoinKind, Plan, Scan, SetOpKind, Statement};
+use crate::sql::spill::{self, row_bytes, ExternalSort, Partitions, RunReader, WorkMem};
 
 /// A row of values.
 pub type Row = Vec<Datum>;
@@ -39,6 +41,7 @@ pub struct Exec<'a> {
     subqueries: RefCell<HashMap<*const SubPlan, Rc<Vec<Row>>>>,
     ticks: std::cell::Cell<u32>,
     status: Option<Arc<dyn StatusSource>>,
+    mem: WorkMem,
 }
 
 impl<'a> Exec<'a> {
@@ -59,7 +62,20 @@ impl<'a> Exec<'a> {
             subqueries: RefCell::new(HashMap::new()),
             ticks: std::cell::Cell::new(0),
             status: None,
+            mem: WorkMem::new(spill::WORK_MEM_DEFAULT_BYTES),
         }
+    }
+
+    /// Gives each sort, hash aggregation and hash join `bytes` of memory
+    /// before it spills (`work_mem`).
+    pub fn with_work_mem(mut self, bytes: usize) -> Exec<'a> {
+        self.mem = WorkMem::new(bytes);
+        self
+    }
+
+    /// The memory budget, and what spilling did so far.
+    pub fn work_mem(&self) -> &WorkMem {
+        &self.mem
     }
 
     /// Where `sextant_replica_status()` reads from (none: no rows).
@@ -263,42 +279,23 @@ impl<'a> Exec<'a> {
                 left_width,
                 right_width,
             } => {
-                let r = self.run(right, ctx)?;
-                let mut table: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
-                for (i, b) in r.iter().enumerate() {
-                    self.tick()?;
-                    if let Some(k) = hash_key(right_keys, b, ctx)? {
-                        table.entry(k).or_default().push(i);
-                    }
-                }
-                let l = self.run(left, ctx)?;
-                let mut right_matched = vec![false; r.len()];
+                let join = HashJoinSpec {
+                    kind: *kind,
+                    left_keys,
+                    right_keys,
+                    on: on.as_ref(),
+                    left_width: *left_width,
+                    right_width: *right_width,
+                };
                 let mut out = Vec::new();
-                for a in l {
-                    self.tick()?;
-                    let mut matched = false;
-                    if let Some(k) = hash_key(left_keys, &a, ctx)? {
-                        if let Some(hits) = table.get(&k) {
-                            for &i in hits {
-                                let mut row = a.clone();
-                                row.extend(r[i].iter().cloned());
-                                let keep = match on {
-                                    Some(p) => matches!(eval(p, &row, ctx)?, Datum::Bool(true)),
-                                    None => true,
-                                };
-                                if keep {
-                                    matched = true;
-                                    right_matched[i] = true;
-                                    out.push(row);
-                                }
-                            }
-                        }
-                    }
-                    if !matched && matches!(kind, JoinKind::Left | JoinKind::Full) {
-                        out.push(pad(a, *right_width));
-                    }
-                }
-                unmatched_right(*kind, r, &right_matched, *left_width, &mut out);
+                self.hash_join(
+                    &join,
+                    0,
+                    &mut |f| self.visit(right, ctx, f),
+                    &mut |f| self.visit(left, ctx, f),
+                    ctx,
+                    &mut out,
+                )?;
                 out
             }
             Plan::IndexJoin {
@@ -335,10 +332,7 @@ impl<'a> Exec<'a> {
                 input,
                 group_by,
                 aggs,
-            } => {
-                let rows = self.run(input, ctx)?;
-                self.aggregate(rows, group_by, aggs, ctx)?
-            }
+            } => self.aggregate(&mut |f| self.visit(input, ctx, f), group_by, aggs, ctx)?,
             Plan::GroupingSets {
                 input,
                 group_by,
@@ -364,9 +358,18 @@ impl<'a> Exec<'a> {
                 crate::sql::window::run(self, rows, calls, ctx)?
             }
             Plan::Sort { input, keys } => {
-                let rows = self.run(input, ctx)?;
+                let tick = || self.tick();
+                let mut sort = ExternalSort::new(keys, &self.mem, &tick);
+                self.visit(input, ctx, &mut |r| {
+                    let k = keys
+                        .iter()
+                        .map(|k| eval(&k.expr, &r, ctx))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    sort.push(k, r)?;
+                    Ok(true)
+                })?;
                 self.check()?;
-                sort_rows(rows, keys, ctx)?
+                sort.finish()?
             }
             Plan::Distinct { input, width, on } => {
                 let rows = self.run(input, ctx)?;
@@ -484,8 +487,8 @@ impl<'a> Exec<'a> {
     }
 
     /// [`Self::scan`], keeping only rows that also satisfy `extra` (a
-    /// Filter node right above the scan), and at most `cap` of them; an
-    /// index scan stops reading once it has them.
+    /// Filter node right above the scan), and at most `cap` of them; the
+    /// scan stops reading once it has them.
     fn scan_first(
         &self,
         scan: &Scan,
@@ -494,11 +497,30 @@ impl<'a> Exec<'a> {
         cap: Option<usize>,
         extra: Option<&Expr>,
     ) -> Result<Vec<crate::engine::Row>, SqlError> {
-        let ctx = &self.ctx(ctx);
         let cap = cap.unwrap_or(usize::MAX);
+        let mut out = Vec::new();
         if cap == 0 {
-            return Ok(Vec::new());
+            return Ok(out);
         }
+        self.scan_each(scan, outer, ctx, extra, &mut |row| {
+            out.push(row);
+            Ok(out.len() < cap)
+        })?;
+        Ok(out)
+    }
+
+    /// Streams the rows of a table scan that also satisfy `extra` to `f`,
+    /// with their stored keys, until `f` answers `false`; rows are read
+    /// from the table as they are visited.
+    fn scan_each(
+        &self,
+        scan: &Scan,
+        outer: &[Datum],
+        ctx: &EvalCtx<'_>,
+        extra: Option<&Expr>,
+        f: &mut dyn FnMut(crate::engine::Row) -> Result<bool, SqlError>,
+    ) -> Result<(), SqlError> {
+        let ctx = &self.ctx(ctx);
         let tx = self.tx;
         let def = &scan.table;
         // The table as planned must still be the table: DDL since
@@ -524,19 +546,20 @@ impl<'a> Exec<'a> {
                 }
             }))
         };
-
-        let rows = match &scan.access {
-            Access::Full => tx
-                .scan(
-                    def.id,
-                    Bound::Unbounded,
-                    Bound::Unbounded,
-                    Direction::Forward,
-                )
-                .map_err(SqlError::from_engine)?,
+        // Filtered as read.
+        let mut each = |(k, r): crate::engine::Row| -> Result<bool, SqlError> {
+            self.tick()?;
+            if self.keeps(scan.filter.as_ref(), extra, &r, ctx)? {
+                f((k, r))
+            } else {
+                Ok(true)
+            }
+        };
+        match &scan.access {
+            Access::Full => tx.scan_visit(def.id, Bound::Unbounded, Bound::Unbounded, each),
             Access::Pk { lo, hi } => {
                 let (Some(lo), Some(hi)) = (bound(lo)?, bound(hi)?) else {
-                    return Ok(Vec::new());
+                    return Ok(());
                 };
                 // A whole-key equality is a point lookup.
                 match (&lo, &hi) {
@@ -544,49 +567,61 @@ impl<'a> Exec<'a> {
                         if a.len() == def.primary_key.len() && a == b =>
                     {
                         let key = tx.encode_pk(def.id, a).map_err(SqlError::from_engine)?;
-                        tx.get_by_key(def.id, &key)
-                            .map_err(SqlError::from_engine)?
-                            .map(|r| vec![(key, r)])
-                            .unwrap_or_default()
+                        if let Some(r) =
+                            tx.get_by_key(def.id, &key).map_err(SqlError::from_engine)?
+                        {
+                            each((key, r))?;
+                        }
+                        Ok(())
                     }
-                    _ => tx
-                        .scan(def.id, as_ref(&lo), as_ref(&hi), Direction::Forward)
-                        .map_err(SqlError::from_engine)?,
+                    _ => tx.scan_visit(def.id, as_ref(&lo), as_ref(&hi), each),
                 }
             }
             Access::Index { id, lo, hi, .. } => {
                 let (Some(lo), Some(hi)) = (bound(lo)?, bound(hi)?) else {
-                    return Ok(Vec::new());
+                    return Ok(());
                 };
-                // Streamed: filtered as read, and read no further than
-                // the cap.
-                let mut out = Vec::new();
-                tx.index_scan_visit(def.id, *id, as_ref(&lo), as_ref(&hi), |(k, r)| {
-                    self.tick()?;
-                    if self.keeps(scan.filter.as_ref(), extra, &r, ctx)? {
-                        out.push((k, r));
-                    }
-                    Ok::<bool, SqlError>(out.len() < cap)
-                })?;
-                return Ok(out);
+                tx.index_scan_visit(def.id, *id, as_ref(&lo), as_ref(&hi), each)
             }
-        };
-        if scan.filter.is_none() && extra.is_none() {
-            let mut rows = rows;
-            rows.truncate(cap);
-            return Ok(rows);
         }
-        let mut out = Vec::new();
-        for (k, r) in rows {
-            self.tick()?;
-            if self.keeps(scan.filter.as_ref(), extra, &r, ctx)? {
-                out.push((k, r));
-                if out.len() >= cap {
-                    break;
+    }
+
+    /// Streams the rows of `plan` to `f` until it answers `false`. A scan
+    /// under filters and projections is read row by row and never held;
+    /// other plans run whole first.
+    pub(crate) fn visit(
+        &self,
+        plan: &Plan,
+        ctx: &EvalCtx<'_>,
+        f: &mut dyn FnMut(Row) -> Result<bool, SqlError>,
+    ) -> Result<(), SqlError> {
+        let ctx = &self.ctx(ctx);
+        match plan {
+            Plan::Scan(scan) => self.scan_each(scan, &[], ctx, None, &mut |(_, r)| f(r)),
+            Plan::Filter { input, pred, .. } => self.visit(input, ctx, &mut |r| {
+                self.tick()?;
+                if matches!(eval(pred, &r, ctx)?, Datum::Bool(true)) {
+                    f(r)
+                } else {
+                    Ok(true)
                 }
+            }),
+            Plan::Project { input, exprs } => self.visit(input, ctx, &mut |r| {
+                self.tick()?;
+                f(exprs
+                    .iter()
+                    .map(|e| eval(e, &r, ctx))
+                    .collect::<Result<Vec<_>, _>>()?)
+            }),
+            _ => {
+                for r in self.run(plan, ctx)? {
+                    if !f(r)? {
+                        break;
+                    }
+                }
+                Ok(())
             }
         }
-        Ok(out)
     }
 
     /// Whether `row` satisfies both conditions (absent ones hold).
@@ -605,13 +640,57 @@ impl<'a> Exec<'a> {
         Ok(true)
     }
 
+    /// Hash aggregation of the rows `feed` streams. Groups are held up to
+    /// `work_mem`; after that, rows of groups not yet held go to partition
+    /// files, aggregated one partition at a time once the held groups are
+    /// out.
     fn aggregate(
         &self,
-        rows: Vec<Row>,
+        feed: Feed<'_>,
         group_by: &[Expr],
         aggs: &[AggCall],
         ctx: &EvalCtx<'_>,
     ) -> Result<Vec<Row>, SqlError> {
+        let mut out = Vec::new();
+        let mut pending: Vec<(u32, RunReader)> = self
+            .aggregate_pass(feed, 0, group_by, aggs, ctx, &mut out)?
+            .into_iter()
+            .map(|p| (1, p))
+            .collect();
+        while let Some((level, mut part)) = pending.pop() {
+            let more = self.aggregate_pass(
+                &mut |f| part.for_each(f),
+                level,
+                group_by,
+                aggs,
+                ctx,
+                &mut out,
+            )?;
+            pending.extend(more.into_iter().map(|p| (level + 1, p)));
+        }
+        // No groups and no GROUP BY: one row of empty aggregates.
+        if out.is_empty() && group_by.is_empty() {
+            let mut row = Vec::with_capacity(aggs.len());
+            for a in aggs {
+                row.push(AggState::new(a).finish(a, ctx)?);
+            }
+            out.push(row);
+        }
+        Ok(out)
+    }
+
+    /// One pass of [`Self::aggregate`] at spill level `level`: appends the
+    /// groups it could hold to `out` and returns the partitions of the
+    /// rest.
+    fn aggregate_pass(
+        &self,
+        feed: Feed<'_>,
+        level: u32,
+        group_by: &[Expr],
+        aggs: &[AggCall],
+        ctx: &EvalCtx<'_>,
+        out: &mut Vec<Row>,
+    ) -> Result<Vec<RunReader>, SqlError> {
         struct Group {
             keys: Vec<Datum>,
             states: Vec<AggState>,
@@ -619,7 +698,11 @@ impl<'a> Exec<'a> {
         }
         let mut groups: Vec<Group> = Vec::new();
         let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
-        for r in rows {
+        let mut held_bytes = 0usize;
+        let mut spilled: Option<Partitions> = None;
+        let group_overhead =
+            std::mem::size_of::<Group>() + aggs.len() * std::mem::size_of::<AggState>();
+        feed(&mut |r| {
             self.tick()?;
             let keys = group_by
                 .iter()
@@ -628,7 +711,13 @@ impl<'a> Exec<'a> {
             let k = group_key(&keys);
             let gi = match index.get(&k) {
                 Some(&i) => i,
-                None => {
+                // Once the budget is reached no group is added in this
+                // pass, so all of a group's rows stay on one side.
+                None if held_bytes < self.mem.limit_bytes()
+                    || groups.is_empty()
+                    || level >= spill::SPILL_DEPTH_MAX =>
+                {
+                    held_bytes += group_overhead + k.len() + row_bytes(&keys) + row_bytes(&r);
                     groups.push(Group {
                         keys,
                         states: aggs.iter().map(AggState::new).collect(),
@@ -636,6 +725,12 @@ impl<'a> Exec<'a> {
                     });
                     index.insert(k, groups.len() - 1);
                     groups.len() - 1
+                }
+                None => {
+                    spilled
+                        .get_or_insert_with(|| Partitions::new(level))
+                        .push(&k, &r)?;
+                    return Ok(true);
                 }
             };
             let g = &mut groups[gi];
@@ -655,19 +750,19 @@ impl<'a> Exec<'a> {
                     .iter()
                     .map(|k| eval(&k.expr, &r, ctx))
                     .collect::<Result<Vec<_>, _>>()?;
+                // Collecting states grow with every row; they are held
+                // whatever the budget (their group is already held).
+                if matches!(st, AggState::Collect(_)) {
+                    held_bytes += row_bytes(&args) + row_bytes(&sort);
+                }
                 st.add(a, args, sort)?;
             }
-        }
-        // No groups and no GROUP BY: one row of empty aggregates.
-        if groups.is_empty() && group_by.is_empty() {
-            groups.push(Group {
-                keys: Vec::new(),
-                states: aggs.iter().map(AggState::new).collect(),
-                sample: Vec::new(),
-            });
-        }
-        let mut out = Vec::with_capacity(groups.len());
+            self.mem.held(held_bytes);
+            Ok(true)
+        })?;
+        out.reserve(groups.len());
         for g in groups {
+            self.tick()?;
             let mut row = g.keys;
             for (a, st) in aggs.iter().zip(g.states) {
                 row.push(st.finish(a, ctx)?);
@@ -675,8 +770,163 @@ impl<'a> Exec<'a> {
             row.extend(g.sample);
             out.push(row);
         }
-        Ok(out)
+        let Some(spilled) = spilled else {
+            return Ok(Vec::new());
+        };
+        let (parts, written) = spilled.finish()?;
+        let parts: Vec<RunReader> = parts.into_iter().flatten().collect();
+        self.mem.agg_spilled(parts.len(), written);
+        Ok(parts)
     }
+
+    /// Hash join of the rows `left` streams with those `right` streams
+    /// (the build side), appending to `out`. The build side is held up to
+    /// `work_mem`; past it both sides are partitioned by key hash (a grace
+    /// hash join) and each pair of partitions joined in turn, one spill
+    /// level down. The probe side is never held.
+    fn hash_join(
+        &self,
+        j: &HashJoinSpec<'_>,
+        level: u32,
+        right: Feed<'_>,
+        left: Feed<'_>,
+        ctx: &EvalCtx<'_>,
+        out: &mut Vec<Row>,
+    ) -> Result<(), SqlError> {
+        let outer_left = matches!(j.kind, JoinKind::Left | JoinKind::Full);
+        let outer_right = matches!(j.kind, JoinKind::Right | JoinKind::Full);
+        let mut r: Vec<Row> = Vec::new();
+        let mut r_keys: Vec<Option<Vec<u8>>> = Vec::new();
+        let mut held_bytes = 0usize;
+        let mut parts: Option<Partitions> = None;
+        right(&mut |b| {
+            self.tick()?;
+            let key = hash_key(j.right_keys, &b, ctx)?;
+            if let Some(p) = &mut parts {
+                match key {
+                    Some(k) => p.push(&k, &b)?,
+                    // A NULL key matches nothing.
+                    None if outer_right => out.push(pad_left(b, j.left_width)),
+                    None => {}
+                }
+                return Ok(true);
+            }
+            held_bytes += row_bytes(&b) + key.as_ref().map_or(0, |k| 2 * k.len());
+            r.push(b);
+            r_keys.push(key);
+            self.mem.held(held_bytes);
+            if held_bytes > self.mem.limit_bytes() && level < spill::SPILL_DEPTH_MAX {
+                let mut p = Partitions::new(level);
+                for (b, key) in r.drain(..).zip(r_keys.drain(..)) {
+                    self.tick()?;
+                    match key {
+                        Some(k) => p.push(&k, &b)?,
+                        None if outer_right => out.push(pad_left(b, j.left_width)),
+                        None => {}
+                    }
+                }
+                parts = Some(p);
+            }
+            Ok(true)
+        })?;
+        let Some(parts) = parts else {
+            return self.hash_join_in_memory(j, r, &r_keys, left, ctx, out);
+        };
+        let (right_parts, written) = parts.finish()?;
+        let mut left_parts = Partitions::new(level);
+        left(&mut |a| {
+            self.tick()?;
+            match hash_key(j.left_keys, &a, ctx)? {
+                Some(k) if right_parts[spill::partition_of(&k, level)].is_some() => {
+                    left_parts.push(&k, &a)?
+                }
+                // No build row can match: NULL key, or an empty partition.
+                _ if outer_left => out.push(pad(a, j.right_width)),
+                _ => {}
+            }
+            Ok(true)
+        })?;
+        let (left_parts, left_written) = left_parts.finish()?;
+        let files = right_parts.iter().chain(&left_parts).flatten().count();
+        self.mem.join_spilled(files, written + left_written);
+        for (rp, lp) in right_parts.into_iter().zip(left_parts) {
+            let Some(mut rp) = rp else { continue };
+            let mut lp = lp;
+            self.hash_join(
+                j,
+                level + 1,
+                &mut |f| rp.for_each(f),
+                &mut |f| match &mut lp {
+                    Some(lp) => lp.for_each(f),
+                    None => Ok(()),
+                },
+                ctx,
+                out,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The in-memory hash join: `r` is the whole build side, with its keys.
+    fn hash_join_in_memory(
+        &self,
+        j: &HashJoinSpec<'_>,
+        r: Vec<Row>,
+        r_keys: &[Option<Vec<u8>>],
+        left: Feed<'_>,
+        ctx: &EvalCtx<'_>,
+        out: &mut Vec<Row>,
+    ) -> Result<(), SqlError> {
+        let mut table: HashMap<&[u8], Vec<usize>> = HashMap::new();
+        for (i, k) in r_keys.iter().enumerate() {
+            if let Some(k) = k {
+                table.entry(k.as_slice()).or_default().push(i);
+            }
+        }
+        let mut right_matched = vec![false; r.len()];
+        left(&mut |a| {
+            self.tick()?;
+            let mut matched = false;
+            if let Some(k) = hash_key(j.left_keys, &a, ctx)? {
+                if let Some(hits) = table.get(k.as_slice()) {
+                    for &i in hits {
+                        let mut row = a.clone();
+                        row.extend(r[i].iter().cloned());
+                        let keep = match j.on {
+                            Some(p) => matches!(eval(p, &row, ctx)?, Datum::Bool(true)),
+                            None => true,
+                        };
+                        if keep {
+                            matched = true;
+                            right_matched[i] = true;
+                            out.push(row);
+                        }
+                    }
+                }
+            }
+            if !matched && matches!(j.kind, JoinKind::Left | JoinKind::Full) {
+                out.push(pad(a, j.right_width));
+            }
+            Ok(true)
+        })?;
+        unmatched_right(j.kind, r, &right_matched, j.left_width, out);
+        Ok(())
+    }
+}
+
+/// A stream of rows: calls its argument on each row until it answers
+/// `false`.
+type Feed<'f> =
+    &'f mut dyn FnMut(&mut dyn FnMut(Row) -> Result<bool, SqlError>) -> Result<(), SqlError>;
+
+/// What a hash join joins on.
+struct HashJoinSpec<'p> {
+    kind: JoinKind,
+    left_keys: &'p [Expr],
+    right_keys: &'p [Expr],
+    on: Option<&'p Expr>,
+    left_width: usize,
+    right_width: usize,
 }
 
 impl SubqueryRunner for Exec<'_> {
@@ -730,6 +980,13 @@ fn unmatched_right(
 fn pad(mut row: Row, n: usize) -> Row {
     row.extend(std::iter::repeat_n(Datum::Null, n));
     row
+}
+
+/// `row` after `n` NULLs (an unmatched inner row of a right join).
+fn pad_left(row: Row, n: usize) -> Row {
+    let mut out: Row = vec![Datum::Null; n];
+    out.extend(row);
+    out
 }
 
 fn as_ref(b: &Bound<Vec<Datum>>) -> Bound<&[Datum]> {

@@ -21,4 +21,5 @@ pub mod pg_catalog;
 pub mod plan;
 pub mod session;
 pub mod settings;
+pub mod spill;
 pub mod window;

@@ -37,6 +37,7 @@ use crate::sql::expr::{self, bind, eval, BindCtx, EvalCtx, Expr, Scope, ScopeCol
 use crate::sql::pg_catalog::CatalogView;
 use crate::sql::plan::{self, Plan, Planner};
 use crate::sql::settings::Settings;
+use crate::sql::spill::SpillReport;
 
 /// Refuses an index or primary key of more than
 /// [`crate::catalog::INDEX_KEYS_MAX`] keys, as PostgreSQL does.
@@ -2142,6 +2143,18 @@ impl Session {
         root: &Plan,
         params: &[Datum],
     ) -> Result<Vec<Vec<Datum>>, SqlError> {
+        self.run_plan_reporting(tx, stmt, root, params)
+            .map(|(rows, _)| rows)
+    }
+
+    /// [`Self::run_plan`], with what spilling did.
+    fn run_plan_reporting(
+        &self,
+        tx: &Transaction,
+        stmt: &plan::Statement,
+        root: &Plan,
+        params: &[Datum],
+    ) -> Result<(Vec<Vec<Datum>>, SpillReport), SqlError> {
         let text = self.text_ctx();
         let settings = self.settings.map();
         let view = self.catalog_view(tx, &settings);
@@ -2149,15 +2162,17 @@ impl Session {
             catalog: Some(&view),
             ..self.eval_ctx(params, &text, now_micros())
         };
-        let exec =
-            Exec::new(tx, stmt, &self.cancel, self.deadline()).with_status(self.db.status_source());
-        if plan::is_short(root) {
+        let exec = Exec::new(tx, stmt, &self.cancel, self.deadline())
+            .with_status(self.db.status_source())
+            .with_work_mem(self.settings.work_mem_bytes());
+        let rows = if plan::is_short(root) {
             exec.run(root, &ectx)
         } else {
             // A scan may take seconds: off the worker's core, so the
             // sessions (and cancel requests) queued there keep running.
             tokio::task::block_in_place(|| exec.run(root, &ectx))
-        }
+        }?;
+        Ok((rows, exec.work_mem().report()))
     }
 
     fn explain(
@@ -2180,10 +2195,26 @@ impl Session {
         let mut lines = plan::explain(&query, &plan_stmt);
         if analyze {
             let start = Instant::now();
-            let rows = self.run_plan(tx, &plan_stmt, &query.root, params)?;
+            let (rows, spill) = self.run_plan_reporting(tx, &plan_stmt, &query.root, params)?;
             let took = start.elapsed();
             if let Some(first) = lines.first_mut() {
                 first.push_str(&format!("  (actual rows={})", rows.len()));
+            }
+            // What the sorts, hash aggregations and hash joins held and
+            // spilled, for the statement as a whole.
+            lines.push(format!(
+                "Work Memory: peak={}kB  limit={}kB",
+                spill.peak_bytes.div_ceil(1024),
+                self.settings.work_mem_bytes() / 1024
+            ));
+            if spill.written_bytes > 0 {
+                lines.push(format!(
+                    "Spilled: sort runs={}  aggregate partitions={}  join partitions={}  Disk: {}kB",
+                    spill.sort_runs,
+                    spill.agg_partitions,
+                    spill.join_partitions,
+                    spill.written_bytes.div_ceil(1024)
+                ));
             }
             lines.push(format!(
                 "Planning Time: {:.3} ms",

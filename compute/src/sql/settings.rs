@@ -22,6 +22,9 @@ enum Kind {
     Int(i64, i64),
     /// Milliseconds, shown as PostgreSQL shows time settings (`5s`).
     Millis,
+    /// Kilobytes in a range, shown as PostgreSQL shows memory settings
+    /// (`4MB`).
+    Kilobytes(i64, i64),
     /// One of a list (lower case).
     Enum(&'static [&'static str]),
     /// Cannot be changed.
@@ -288,7 +291,8 @@ const GUCS: &[Guc] = &[
         name: "work_mem",
         default: "4MB",
         reported: false,
-        kind: Kind::Text,
+        // PostgreSQL's range: 64kB up to MAX_KILOBYTES (INT_MAX on 64-bit).
+        kind: Kind::Kilobytes(64, 2_147_483_647),
         description: "Sets the maximum memory to be used for query workspaces.",
     },
     Guc {
@@ -450,6 +454,16 @@ impl Settings {
         parse_millis(&self.values["statement_timeout"]).unwrap_or(0)
     }
 
+    /// `work_mem` in bytes: what a sort, hash aggregation or hash join
+    /// holds before spilling.
+    pub fn work_mem_bytes(&self) -> usize {
+        let kb = parse_kilobytes(&self.values["work_mem"])
+            .ok()
+            .flatten()
+            .expect("work_mem is validated when set");
+        usize::try_from(kb).expect("work_mem is positive") * 1024
+    }
+
     /// The startup parameters a client sends (`application_name`,
     /// `DateStyle`, `options=-c name=value`), applied as SETs; unknown
     /// ones are ignored as PostgreSQL ignores none… but reports as errors:
@@ -581,6 +595,28 @@ fn normalize(g: &Guc, value: &str) -> Result<String, SqlError> {
                 }
             })?;
             show_millis(ms)
+        }
+        Kind::Kilobytes(lo, hi) => {
+            let kb = match parse_kilobytes(v) {
+                Ok(Some(kb)) => kb,
+                Ok(None) => return Err(invalid_lower(g, v)),
+                Err(KilobytesError::Unit) => return Err(invalid_lower(g, v).with_hint(
+                    "Valid units for this parameter are \"B\", \"kB\", \"MB\", \"GB\", and \"TB\".",
+                )),
+                Err(KilobytesError::Range) => {
+                    return Err(invalid_lower(g, v).with_hint("Value exceeds integer range."))
+                }
+            };
+            if kb < lo || kb > hi {
+                return Err(SqlError::new(
+                    code::INVALID_PARAMETER_VALUE,
+                    format!(
+                        "{kb} kB is outside the valid range for parameter \"{}\" ({lo} .. {hi})",
+                        g.name.to_lowercase()
+                    ),
+                ));
+            }
+            show_kilobytes(kb)
         }
         Kind::Enum(options) => {
             let l = v.to_lowercase();
@@ -719,6 +755,77 @@ pub fn parse_millis(v: &str) -> Option<u64> {
     (ms >= 0.0 && ms <= f64::from(i32::MAX)).then_some(ms.round() as u64)
 }
 
+/// Why a memory setting's value is not a number of kilobytes.
+#[derive(Debug, PartialEq)]
+enum KilobytesError {
+    /// A number with a unit PostgreSQL does not know for memory.
+    Unit,
+    /// Outside the integer range.
+    Range,
+}
+
+/// A memory setting in kilobytes, as PostgreSQL's `parse_int` reads it: an
+/// integer (or, with a unit, a decimal) number, optionally followed by a
+/// case-sensitive unit `B`, `kB`, `MB`, `GB` or `TB`; no unit means kB.
+/// Rounded to the nearest kilobyte. `Ok(None)`: not a number at all.
+fn parse_kilobytes(v: &str) -> Result<Option<i64>, KilobytesError> {
+    let v = v.trim();
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
+        .unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let Ok(n) = num.parse::<f64>() else {
+        return Ok(None);
+    };
+    let unit = unit.trim();
+    // Without a unit the value must be an integer, as PostgreSQL's.
+    if unit.is_empty() && num.parse::<i64>().is_err() {
+        return if num.contains('.') {
+            Ok(None)
+        } else {
+            Err(KilobytesError::Range)
+        };
+    }
+    let scale = match unit {
+        "" | "kB" => 1.0,
+        "B" => 1.0 / 1024.0,
+        "MB" => 1024.0,
+        "GB" => 1024.0 * 1024.0,
+        "TB" => 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(KilobytesError::Unit),
+    };
+    let kb = (n * scale).round();
+    if kb < f64::from(i32::MIN) || kb > f64::from(i32::MAX) {
+        return Err(KilobytesError::Range);
+    }
+    Ok(Some(kb as i64))
+}
+
+/// Kilobytes as PostgreSQL shows a memory setting: the largest exact unit.
+fn show_kilobytes(kb: i64) -> String {
+    if kb == 0 {
+        return "0".into();
+    }
+    for (unit, size) in [("TB", 1 << 30), ("GB", 1 << 20), ("MB", 1 << 10)] {
+        if kb % size == 0 {
+            return format!("{}{unit}", kb / size);
+        }
+    }
+    format!("{kb}kB")
+}
+
+/// 22023 `invalid value for parameter "name": "value"`, the name in lower
+/// case as PostgreSQL prints it for numeric settings.
+fn invalid_lower(g: &Guc, value: &str) -> SqlError {
+    SqlError::new(
+        code::INVALID_PARAMETER_VALUE,
+        format!(
+            "invalid value for parameter \"{}\": \"{value}\"",
+            g.name.to_lowercase()
+        ),
+    )
+}
+
 /// Milliseconds as PostgreSQL shows a time setting: the largest exact unit.
 fn show_millis(ms: u64) -> String {
     if ms == 0 {
@@ -776,5 +883,38 @@ mod tests {
         );
         s.reset_all();
         assert_eq!(s.get("statement_timeout").unwrap(), "0");
+    }
+
+    #[test]
+    fn work_mem_reads_and_shows_memory_units() {
+        let mut s = Settings::new("u");
+        assert_eq!(s.get("work_mem").unwrap(), "4MB");
+        assert_eq!(s.work_mem_bytes(), 4 << 20);
+        for (set, shown, bytes) in [
+            ("64kB", "64kB", 64 << 10),
+            ("1000", "1000kB", 1000 << 10),
+            ("2048", "2MB", 2 << 20),
+            ("1.5MB", "1536kB", 1536 << 10),
+            ("1GB", "1GB", 1 << 30),
+            ("65536B", "64kB", 64 << 10),
+        ] {
+            s.set("work_mem", Some(set)).unwrap();
+            assert_eq!(s.get("work_mem").unwrap(), shown, "{set}");
+            assert_eq!(s.work_mem_bytes(), bytes, "{set}");
+        }
+        let e = s.set("work_mem", Some("63kB")).unwrap_err();
+        assert_eq!(e.code, "22023");
+        assert_eq!(
+            e.message,
+            "63 kB is outside the valid range for parameter \"work_mem\" (64 .. 2147483647)"
+        );
+        let e = s.set("work_mem", Some("4mb")).unwrap_err();
+        assert_eq!(
+            e.message,
+            "invalid value for parameter \"work_mem\": \"4mb\""
+        );
+        assert!(e.hint.unwrap().contains("\"kB\", \"MB\""));
+        assert_eq!(s.set("work_mem", Some("lots")).unwrap_err().code, "22023");
+        assert_eq!(s.get("work_mem").unwrap(), "64kB");
     }
 }
