@@ -510,6 +510,10 @@ async fn post_events(addr: std::net::SocketAddr, table: &str, body: &str) -> (u1
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ingest_rides_through_a_writer_failover() {
     use sextant_cdc_ingest::ingest::{Config, Service};
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("sextant_cdc_ingest=info,sextant_proxy=info")
+        .with_test_writer()
+        .try_init();
     let _one = ONE_CLUSTER.lock().await;
     let (storage, mut procs, _wport, _rport) = cluster_with_compute();
     let certs = Arc::new(Certs::make(storage.dir.path()));
@@ -546,11 +550,11 @@ async fn ingest_rides_through_a_writer_failover() {
                 loop {
                     match post_events(addr, "orders", &body).await {
                         (200, _) => break,
-                        (429 | 503 | 0, _) => {
+                        (code @ (429 | 503 | 0), why) => {
                             retries += 1;
                             assert!(
                                 Instant::now() < deadline,
-                                "a request was refused for a minute"
+                                "a request was refused for a minute: {code} {why}"
                             );
                             tokio::time::sleep(Duration::from_millis(100)).await;
                         }

@@ -149,6 +149,11 @@ pub struct Writer {
     /// The tombstone table exists (checked at connect, made by the first
     /// delete or truncate).
     tombstones: bool,
+    /// A request was answered with a transient error (503) since the last
+    /// batch: the session may be in a state this writer cannot see (a
+    /// transaction the proxy failed over, a COMMIT whose answer was lost),
+    /// so the next batch starts on a new connection.
+    transient: AtomicBool,
     /// A request taken off the queue that did not fit the last batch.
     carried: Option<Job>,
 }
@@ -167,6 +172,7 @@ impl Writer {
             tables: HashSet::new(),
             statements: HashMap::new(),
             tombstones: false,
+            transient: AtomicBool::new(false),
             carried: None,
         }
     }
@@ -310,6 +316,9 @@ impl Writer {
 
     #[tracing::instrument(skip_all, fields(requests = batch.len()))]
     async fn process(&mut self, batch: Vec<Job>) {
+        if self.transient.swap(false, Ordering::Relaxed) {
+            self.disconnected("the last batch failed with a transient error");
+        }
         if !self.connected() && (Instant::now() < self.next_attempt || !self.try_connect().await) {
             for job in batch {
                 self.answer(job, Err(unreachable_error()));
@@ -340,7 +349,9 @@ impl Writer {
                     self.answer(job, Ok(counts));
                 }
             }
-            Err(ApplyError::Refused(e)) if ready.len() > 1 => {
+            Err(ApplyError::Refused(e))
+                if ready.len() > 1 && !matches!(e, JobError::Unavailable(_)) =>
+            {
                 // The table cache may be what is wrong (a table dropped).
                 self.tables.clear();
                 // Find the request at fault: each alone.
@@ -389,6 +400,9 @@ impl Writer {
     }
 
     fn answer(&self, job: Job, result: Result<Counts, JobError>) {
+        if let Err(JobError::Unavailable(_)) = &result {
+            self.transient.store(true, Ordering::Relaxed);
+        }
         if let Ok(counts) = &result {
             self.metrics.events(Outcome::Applied, counts.applied);
             self.metrics
@@ -497,7 +511,7 @@ impl Writer {
         match self.apply_in_transaction(jobs, &mut counts).await {
             Ok(()) => {}
             Err(e) => {
-                if let ApplyError::Refused(_) = e {
+                if let ApplyError::Refused(_) = &e {
                     // Best effort: a failed ROLLBACK means a dead
                     // connection, which the next batch notices.
                     let _ = self.simple("ROLLBACK").await;

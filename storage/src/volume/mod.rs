@@ -409,16 +409,28 @@ impl Volume {
     }
 
     /// Reads `page` as of `lsn` (at most the VDL) from one replica.
+    ///
+    /// A replica answers "not yet" while its SCL is below `lsn`. For a
+    /// reader that is the read point running ahead of a replica; for the
+    /// writer it happens when `lsn` is newer than the PG's last record:
+    /// the PG's segments only learn that the volume moved past their own
+    /// records from the next append or VDL hint (every `heartbeat_ms`), so
+    /// a cold read right after commits to *other* PGs (a freshly promoted
+    /// writer's empty buffer pool) waits for it. Both retry with backoff
+    /// for up to [`READER_NOT_YET_WAIT_MAX`].
     pub async fn get_page(&self, page: PageId, lsn: Lsn) -> Result<Bytes, VolumeError> {
-        let routing = match &self.inner.mode {
-            Mode::Writer(_) => return self.get_page_once(page, lsn).await,
-            Mode::Reader(r) => r,
-        };
         let deadline = Instant::now() + READER_NOT_YET_WAIT_MAX;
         let mut pause = READER_NOT_YET_BACKOFF;
         loop {
-            let (pg, replicas) = routing.lock().expect("routing lock").candidates(page, lsn);
-            match self.read_from(pg, replicas, page, lsn).await {
+            let attempt = match &self.inner.mode {
+                Mode::Writer(_) => self.get_page_once(page, lsn).await,
+                Mode::Reader(routing) => {
+                    let (pg, replicas) =
+                        routing.lock().expect("routing lock").candidates(page, lsn);
+                    self.read_from(pg, replicas, page, lsn).await
+                }
+            };
+            match attempt {
                 Err(VolumeError::PageUnavailable { detail, .. }) if Instant::now() < deadline => {
                     tracing::debug!(%page, %lsn, "page read retried: {detail}");
                     tokio::time::sleep(pause).await;
