@@ -4,6 +4,10 @@
 //! every address in `cluster.toml` is a container name that both the volume
 //! client and gossip between segments resolve.
 //!
+//! Compute nodes and the proxy run in containers too: promotion with the
+//! writer's container frozen, and the proxy's failover with the writer
+//! frozen and then killed while clients upsert through it.
+//!
 //! These tests need a Docker engine and fail, never skip, without one.
 
 use std::path::Path;
@@ -291,5 +295,138 @@ async fn promotion_in_containers_with_the_writer_paused() {
     assert_eq!(
         stale, 0,
         "a fenced writer's write reached the new writer's data"
+    );
+}
+
+/// Issue 6's container test: storage, writer, reader and the proxy each in
+/// a container; clients upsert through the proxy's published writer
+/// endpoint while the writer's container is frozen and then killed. The
+/// proxy promotes the reader; no client connection drops, every
+/// acknowledged upsert is there afterwards, and the longest stall a client
+/// saw is printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_failover_in_containers_writer_paused_then_killed() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let c = start_storage().await;
+    let net = c.cluster.name().to_owned();
+    let mut toml = c.toml.clone();
+    for (name, role) in [("writer-1", "writer"), ("reader-1", "reader")] {
+        toml += &format!(
+            "[[compute]]\nid = \"{name}\"\naddr = \"{net}-{name}:5432\"\nadmin = \"{net}-{name}:8000\"\nrole = \"{role}\"\nredo = \"{net}-{name}:7400\"\n"
+        );
+    }
+    let writer = c
+        .cluster
+        .start(compute_spec("writer-1", "writer", &toml))
+        .await
+        .expect("start the writer container");
+    let _reader = c
+        .cluster
+        .start(compute_spec("reader-1", "reader", &toml))
+        .await
+        .expect("start the reader container");
+    let proxy = c
+        .cluster
+        .start(
+            NodeSpec::new("proxy")
+                .args(["proxy", "--listen", "0.0.0.0:6432"])
+                .args([
+                    "--reader-listen",
+                    "0.0.0.0:6433",
+                    "--cluster",
+                    "/cluster.toml",
+                ])
+                .args(["--health-interval", "100ms", "--hold-timeout", "30s"])
+                .env("SEXTANT_PROXY_BACKEND_PASSWORD", "sextant")
+                .env("SEXTANT_LOG", "info")
+                .file_contents(toml.as_bytes().to_vec(), "/cluster.toml")
+                .port(6432)
+                .wait_for_log("proxy listening")
+                .startup_timeout(Duration::from_secs(60)),
+        )
+        .await
+        .expect("start the proxy container");
+    let endpoint = proxy.host_addr(6432).await.unwrap();
+
+    let setup = connect(endpoint).await;
+    setup
+        .batch_execute("CREATE TABLE kv (id int8 PRIMARY KEY, v int8 NOT NULL)")
+        .await
+        .unwrap();
+
+    const CLIENTS: i64 = 3;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for id in 0..CLIENTS {
+        let stop = stop.clone();
+        clients.push(tokio::spawn(async move {
+            let client = connect(endpoint).await;
+            let mut acked = std::collections::BTreeMap::new();
+            let mut longest = Duration::ZERO;
+            let mut n = 0i64;
+            while !stop.load(Ordering::SeqCst) {
+                n += 1;
+                let key = id * 1000 + n % 4;
+                let started = std::time::Instant::now();
+                let r = client
+                    .execute(
+                        "INSERT INTO kv VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v",
+                        &[&key, &n],
+                    )
+                    .await;
+                longest = longest.max(started.elapsed());
+                match r {
+                    Ok(_) => {
+                        acked.insert(key, n);
+                    }
+                    // In flight when the writer went away: the documented
+                    // retryable answer; the session goes on.
+                    Err(e) if e.code().map(|c| c.code()) == Some("40001") => {}
+                    Err(e) => panic!("client {id}: upsert {n} failed: {e}"),
+                }
+            }
+            assert!(!client.is_closed(), "client {id}'s connection was dropped");
+            (acked, longest)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    writer.pause().await.unwrap();
+    // The proxy notices the frozen writer and promotes the reader; then the
+    // frozen writer dies for good.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    writer.kill().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut expected = std::collections::BTreeMap::new();
+    let mut longest = Duration::ZERO;
+    for cl in clients {
+        let (acked, l) = cl.await.unwrap();
+        expected.extend(acked);
+        longest = longest.max(l);
+    }
+    let check = connect(endpoint).await;
+    for (key, v) in &expected {
+        let got: i64 = check
+            .query_one("SELECT v FROM kv WHERE id = $1", &[key])
+            .await
+            .unwrap()
+            .get(0);
+        assert!(
+            got >= *v,
+            "key {key}: acknowledged {v}, found {got} after the failover"
+        );
+    }
+    let in_recovery: bool = check
+        .query_one("SELECT pg_is_in_recovery()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!in_recovery, "the writer endpoint is not on a writer");
+    println!(
+        "proxy failover in containers: {} keys checked, longest client stall {:?}",
+        expected.len(),
+        longest
     );
 }

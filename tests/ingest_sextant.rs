@@ -272,10 +272,14 @@ async fn writer_restart_is_503_then_the_service_reconnects() {
     };
     assert_eq!(retried.counts(), counts(1, 0, 0, 0, 0));
     let metrics = ep.get("/metrics").await.text();
-    assert!(
-        metrics.contains("cdc_ingest_reconnects_total 1"),
-        "{metrics}"
-    );
+    // At least once: a request failing on the new session (the restarted
+    // writer still starting) makes the next batch open yet another one.
+    let reconnects: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("cdc_ingest_reconnects_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0);
+    assert!(reconnects >= 1.0, "{metrics}");
     // The SQL connection of the harness died with the writer: look anew.
     let (db, connection) = tokio_postgres::connect(&dev.url(), tokio_postgres::NoTls)
         .await

@@ -400,7 +400,8 @@ impl Writer {
     }
 
     fn answer(&self, job: Job, result: Result<Counts, JobError>) {
-        if let Err(JobError::Unavailable(_)) = &result {
+        // Only a live session can be left in an unknown state.
+        if matches!(&result, Err(JobError::Unavailable(_))) && self.client.is_some() {
             self.transient.store(true, Ordering::Relaxed);
         }
         if let Ok(counts) = &result {
