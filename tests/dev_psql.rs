@@ -163,6 +163,47 @@ fn psql_runs_a_query_against_sextant_dev_and_sigterm_stops_it() {
         "{stderr}"
     );
 
+    // The dev IAM identity: a token made by `sextant token` from
+    // DATA/dev-credentials.env logs in as sextant through the proxy, over
+    // TLS verified against the dev certificate.
+    let data = dir.path().join("data");
+    let env = std::fs::read_to_string(data.join("dev-credentials.env")).unwrap();
+    let mut token_cmd = Command::new(sextant_bin());
+    token_cmd.args(["token", "--host", "127.0.0.1", "--port", &port.to_string()]);
+    token_cmd.args(["--user", "sextant", "--region", "us-east-1"]);
+    for line in env.lines().filter(|l| !l.starts_with('#')) {
+        if let Some((k, v)) = line.split_once('=') {
+            token_cmd.env(k, v);
+        }
+    }
+    let token = token_cmd.output().unwrap();
+    assert!(
+        token.status.success(),
+        "{}",
+        String::from_utf8_lossy(&token.stderr)
+    );
+    let token = String::from_utf8(token.stdout).unwrap().trim().to_owned();
+    let cert = data.join("tls").join("proxy.crt");
+    let with_token = Command::new("psql")
+        .arg("-XAt")
+        .arg(format!(
+            "host=127.0.0.1 port={port} user=sextant dbname=sextant sslmode=verify-full sslrootcert={}",
+            cert.display()
+        ))
+        .args(["-c", "SELECT current_user"])
+        .env("PGPASSWORD", &token)
+        .output()
+        .unwrap();
+    assert!(
+        with_token.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with_token.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&with_token.stdout).trim(),
+        "sextant"
+    );
+
     let status = sigterm_and_wait(&mut child);
     let mut banner = String::new();
     child
