@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{free_port, sextant_bin};
+use support::{free_port, sextant_bin, spawn_compute};
 
 /// Twelve consecutive free ports (six storage nodes and their metrics).
 /// Tests of this file run at once and the ports are only free until
@@ -492,26 +492,6 @@ fn sextant_compute_serves_psql_and_its_admin_endpoint() {
         "sextant compute exited with {status}; log:\n{log_text}"
     );
     assert!(!log_text.contains("ERROR"), "errors logged:\n{log_text}");
-}
-
-fn spawn_compute(cluster_file: &Path, role: &str, port: u16, admin: &str, log: &Path) -> Child {
-    Command::new(sextant_bin())
-        .args([
-            "compute",
-            "--role",
-            role,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--admin",
-            admin,
-        ])
-        .arg("--cluster")
-        .arg(cluster_file)
-        .env("SEXTANT_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .expect("spawn sextant compute")
 }
 
 #[test]

@@ -12,13 +12,13 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{free_port, sextant_bin};
+use support::{free_port, sextant_bin, spawn_compute, wait_for_port};
 
 /// Upsert clients, each on its own keys.
 const CLIENTS: i64 = 3;
@@ -51,33 +51,6 @@ fn psql_ok(port: u16, sql: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn spawn_compute(cluster_file: &Path, role: &str, port: u16, admin: &str, log: &Path) -> Child {
-    Command::new(sextant_bin())
-        .args(["compute", "--role", role])
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--admin", admin])
-        .arg("--cluster")
-        .arg(cluster_file)
-        .env("SEXTANT_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .expect("spawn sextant compute")
-}
-
-fn wait_for_port(child: &mut Child, port: u16, log: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!(
-                "sextant compute exited with {status}; log:\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        assert!(Instant::now() < deadline, "never listened on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// An HTTP request to the admin endpoint: status code and body.

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use proxy_support::{conninfo, metric, psql, start_proxy, Certs};
 use sextant_proxy::ProxyHandle;
-use support::{free_port, sextant_bin};
+use support::{free_port, sextant_bin, spawn_compute, wait_for_port};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
 
@@ -31,33 +31,6 @@ use tokio_postgres::error::SqlState;
 const CLIENTS_PER_PROXY: i64 = 2;
 /// Keys each client cycles through.
 const KEYS_PER_CLIENT: i64 = 4;
-
-fn spawn_compute(cluster_file: &Path, role: &str, port: u16, admin: &str, log: &Path) -> Child {
-    Command::new(sextant_bin())
-        .args(["compute", "--role", role])
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--admin", admin])
-        .arg("--cluster")
-        .arg(cluster_file)
-        .env("SEXTANT_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .expect("spawn sextant compute")
-}
-
-fn wait_for_port(child: &mut Child, port: u16, log: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!(
-                "sextant compute exited with {status}; log:\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        assert!(Instant::now() < deadline, "never listened on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// Kills the compute processes however the test ends.
 struct Procs(Vec<Child>);

@@ -180,3 +180,33 @@ impl Drop for ProcCluster {
         }
     }
 }
+
+/// A `sextant compute` process on loopback, logging to `log`.
+pub fn spawn_compute(cluster_file: &Path, role: &str, port: u16, admin: &str, log: &Path) -> Child {
+    Command::new(sextant_bin())
+        .args(["compute", "--role", role])
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--admin", admin])
+        .arg("--cluster")
+        .arg(cluster_file)
+        .env("SEXTANT_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("spawn sextant compute")
+}
+
+/// Waits until `port` accepts connections; panics with the log if the
+/// process exits first or 90 s pass.
+pub fn wait_for_port(child: &mut Child, port: u16, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "the process exited with {status}; log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        assert!(Instant::now() < deadline, "never listened on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
