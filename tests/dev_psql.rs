@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{free_port, sextant_bin, spawn_compute};
+use support::{free_port, sextant_bin, spawn_compute, ChildGuard};
 
 /// Twelve consecutive free ports (six storage nodes and their metrics).
 /// Tests of this file run at once and the ports are only free until
@@ -81,27 +81,29 @@ fn psql_runs_a_query_against_sextant_dev_and_sigterm_stops_it() {
     let reader_port = free_port();
     let storage_port = free_port_range();
     let log = dir.path().join("dev.log");
-    let mut child = Command::new(sextant_bin())
-        .arg("dev")
-        .arg("--data")
-        .arg(dir.path().join("data"))
-        .args([
-            "--port",
-            &port.to_string(),
-            "--storage-port",
-            &storage_port.to_string(),
-        ])
-        .args([
-            "--reader-port",
-            &reader_port.to_string(),
-            "--http-port",
-            &free_port().to_string(),
-        ])
-        .env("SEXTANT_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("spawn sextant dev");
+    let mut child = ChildGuard(
+        Command::new(sextant_bin())
+            .arg("dev")
+            .arg("--data")
+            .arg(dir.path().join("data"))
+            .args([
+                "--port",
+                &port.to_string(),
+                "--storage-port",
+                &storage_port.to_string(),
+            ])
+            .args([
+                "--reader-port",
+                &reader_port.to_string(),
+                "--http-port",
+                &free_port().to_string(),
+            ])
+            .env("SEXTANT_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("spawn sextant dev"),
+    );
     wait_for_port(&mut child, port, &log);
 
     let out = psql(port, &["-c", "select 1"]);
@@ -233,28 +235,30 @@ fn psql_runs_a_query_against_sextant_dev_and_sigterm_stops_it() {
 }
 
 /// GET over plain HTTP/1.1; returns the body.
-fn start_dev(data: &Path, port: u16, storage_port: u16, log: &Path) -> Child {
-    let mut child = Command::new(sextant_bin())
-        .arg("dev")
-        .arg("--data")
-        .arg(data)
-        .args([
-            "--port",
-            &port.to_string(),
-            "--storage-port",
-            &storage_port.to_string(),
-        ])
-        .args([
-            "--reader-port",
-            &free_port().to_string(),
-            "--http-port",
-            &free_port().to_string(),
-        ])
-        .env("SEXTANT_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .expect("spawn sextant dev");
+fn start_dev(data: &Path, port: u16, storage_port: u16, log: &Path) -> ChildGuard {
+    let mut child = ChildGuard(
+        Command::new(sextant_bin())
+            .arg("dev")
+            .arg("--data")
+            .arg(data)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--storage-port",
+                &storage_port.to_string(),
+            ])
+            .args([
+                "--reader-port",
+                &free_port().to_string(),
+                "--http-port",
+                &free_port().to_string(),
+            ])
+            .env("SEXTANT_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .expect("spawn sextant dev"),
+    );
     wait_for_port(&mut child, port, log);
     child
 }
@@ -421,24 +425,26 @@ fn sextant_compute_serves_psql_and_its_admin_endpoint() {
     let port = free_port();
     let admin = format!("127.0.0.1:{}", free_port());
     let log = storage.dir.path().join("compute.log");
-    let mut child = Command::new(sextant_bin())
-        .args([
-            "compute",
-            "--role",
-            "writer",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--admin",
-            &admin,
-        ])
-        .arg("--cluster")
-        .arg(&storage.cluster_file)
-        .env("SEXTANT_COMPUTE_PASSWORD", "s3cret")
-        .env("SEXTANT_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("spawn sextant compute");
+    let mut child = ChildGuard(
+        Command::new(sextant_bin())
+            .args([
+                "compute",
+                "--role",
+                "writer",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--admin",
+                &admin,
+            ])
+            .arg("--cluster")
+            .arg(&storage.cluster_file)
+            .env("SEXTANT_COMPUTE_PASSWORD", "s3cret")
+            .env("SEXTANT_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("spawn sextant compute"),
+    );
     wait_for_port(&mut child, port, &log);
 
     let out = Command::new("psql")
@@ -625,19 +631,21 @@ fn dev_promotion_moves_the_other_reader_to_the_new_writer() {
     let data = dir.path().join("data");
     let log = dir.path().join("dev.log");
     let (port, reader_port) = (free_port(), free_port_range());
-    let mut child = Command::new(sextant_bin())
-        .arg("dev")
-        .arg("--data")
-        .arg(&data)
-        .args(["--port", &port.to_string()])
-        .args(["--reader-port", &reader_port.to_string(), "--readers", "2"])
-        .args(["--storage-port", &free_port_range().to_string()])
-        .args(["--http-port", &free_port().to_string()])
-        .env("SEXTANT_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("spawn sextant dev");
+    let mut child = ChildGuard(
+        Command::new(sextant_bin())
+            .arg("dev")
+            .arg("--data")
+            .arg(&data)
+            .args(["--port", &port.to_string()])
+            .args(["--reader-port", &reader_port.to_string(), "--readers", "2"])
+            .args(["--storage-port", &free_port_range().to_string()])
+            .args(["--http-port", &free_port().to_string()])
+            .env("SEXTANT_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("spawn sextant dev"),
+    );
     wait_for_port(&mut child, port, &log);
     wait_for_port(&mut child, reader_port, &log);
     let cluster =

@@ -210,3 +210,29 @@ pub fn wait_for_port(child: &mut Child, port: u16, log: &Path) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A child process that is killed when the guard drops, so a test that
+/// panics halfway leaves no `sextant dev` running behind it.
+pub struct ChildGuard(pub Child);
+
+impl std::ops::Deref for ChildGuard {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ChildGuard {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
