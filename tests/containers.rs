@@ -197,12 +197,9 @@ fn compute_spec(name: &str, role: &str, toml: &str) -> NodeSpec {
         .startup_timeout(Duration::from_secs(120))
 }
 
-/// Promotion with every node in a container: the writer's container is
-/// frozen (cgroup freezer) under a write load, the reader is promoted with
-/// `POST /promote`, it takes writes and holds every write acknowledged
-/// before; the writer, thawed, is fenced: its writes fail with 25006.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn promotion_in_containers_with_the_writer_paused() {
+/// Storage containers plus a writer and a reader container, with the
+/// cluster file naming them all (compute entries by container name).
+async fn start_writer_and_reader() -> (StorageCluster, String, Node, Node) {
     let c = start_storage().await;
     let net = c.cluster.name().to_owned();
     let mut toml = c.toml.clone();
@@ -221,6 +218,16 @@ async fn promotion_in_containers_with_the_writer_paused() {
         .start(compute_spec("reader-1", "reader", &toml))
         .await
         .expect("start the reader container");
+    (c, toml, writer, reader)
+}
+
+/// Promotion with every node in a container: the writer's container is
+/// frozen (cgroup freezer) under a write load, the reader is promoted with
+/// `POST /promote`, it takes writes and holds every write acknowledged
+/// before; the writer, thawed, is fenced: its writes fail with 25006.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promotion_in_containers_with_the_writer_paused() {
+    let (_storage, _toml, writer, reader) = start_writer_and_reader().await;
     let (w_sql, r_sql) = (
         writer.host_addr(5432).await.unwrap(),
         reader.host_addr(5432).await.unwrap(),
@@ -309,24 +316,7 @@ async fn proxy_failover_in_containers_writer_paused_then_killed() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
-    let c = start_storage().await;
-    let net = c.cluster.name().to_owned();
-    let mut toml = c.toml.clone();
-    for (name, role) in [("writer-1", "writer"), ("reader-1", "reader")] {
-        toml += &format!(
-            "[[compute]]\nid = \"{name}\"\naddr = \"{net}-{name}:5432\"\nadmin = \"{net}-{name}:8000\"\nrole = \"{role}\"\nredo = \"{net}-{name}:7400\"\n"
-        );
-    }
-    let writer = c
-        .cluster
-        .start(compute_spec("writer-1", "writer", &toml))
-        .await
-        .expect("start the writer container");
-    let _reader = c
-        .cluster
-        .start(compute_spec("reader-1", "reader", &toml))
-        .await
-        .expect("start the reader container");
+    let (c, toml, writer, _reader) = start_writer_and_reader().await;
     let proxy = c
         .cluster
         .start(
