@@ -37,6 +37,7 @@
 #   DATA_DIR [/var/tmp/sextant-pgbench]  where the generated events file is kept
 #   SEXTANT_RSS_MAX_MB [8192]  stop sextant dev if its resident memory passes this
 #                        (the machine is shared; the OOM killer would pick at random)
+#   SEXTANT_BIN [build it]  a sextant binary to use instead of building one
 #   KEEP [0]            1 keeps the work directory (server data) after the run;
 #                       pgbench outputs, logs and the summary are always kept in
 #                       DATA_DIR/results-TIME
@@ -73,9 +74,13 @@ esac
 PSQL="$PG_BIN/psql"
 PGBENCH="$PG_BIN/pgbench"
 
-log "building sextant (release)"
-cargo build --release --locked --quiet -p sextant
-SEXTANT="$CARGO_TARGET_DIR/release/sextant"
+if [ -n "${SEXTANT_BIN:-}" ]; then
+  SEXTANT="$SEXTANT_BIN"
+else
+  log "building sextant (release)"
+  cargo build --release --locked --quiet -p sextant
+  SEXTANT="$CARGO_TARGET_DIR/release/sextant"
+fi
 
 WORK="$(mktemp -d /var/tmp/sextant-pgbench-run.XXXXXX)"
 # pgbench outputs, logs and the summary outlive the run.

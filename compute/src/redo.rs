@@ -1,30 +1,27 @@
 //! Redo from page changes: the byte ranges one commit changed in a page.
 //!
-//! Storage never interprets pages, so the engine describes each change as
-//! copies of bytes (`RecordBody::Delta`) or, when most of the page changed,
-//! as the whole page (`RecordBody::Image`), which is smaller to ship and
-//! cheaper for storage to apply than many deltas.
+//! Storage never interprets pages, so the engine describes each change to a
+//! page as one record: the changed byte ranges packed together
+//! (`RecordBody::Deltas`) or, when most of the page changed, the whole page
+//! (`RecordBody::Image`), which is smaller to ship and cheaper for storage
+//! to apply than many ranges. One record per page and commit keeps storage's
+//! per-record work (index entry, header, checksum) and the length of the
+//! delta chains it coalesces proportional to page changes, not ranges.
 
-use bytes::Bytes;
-use sextant_storage::types::{RecordBody, PAGE_SIZE};
+use sextant_storage::types::{RecordBody, DELTA_RUN_HEADER_BYTES, PAGE_SIZE};
 
-/// Changed runs closer than this are sent as one delta: a delta header costs
+/// Changed runs closer than this are sent as one run: a run header costs
 /// about as much as this many unchanged bytes.
 pub const DELTA_MERGE_GAP: usize = 32;
 /// Past this many changed bytes (after merging) the whole page is sent.
 pub const IMAGE_THRESHOLD: usize = PAGE_SIZE / 2;
 
-/// The records that turn `before` into `after`; empty if they are equal.
-pub fn diff(before: &[u8], after: &[u8]) -> Vec<RecordBody> {
-    diff_from(before, after, 0)
-}
-
-/// Like [`diff`], looking only at bytes from `start` on.
-pub fn diff_from(before: &[u8], after: &[u8], start: usize) -> Vec<RecordBody> {
+/// The record that turns `before` into `after`; `None` if they are equal.
+pub fn diff(before: &[u8], after: &[u8]) -> Option<RecordBody> {
     assert_eq!(before.len(), PAGE_SIZE);
     assert_eq!(after.len(), PAGE_SIZE);
     let mut runs: Vec<(usize, usize)> = Vec::new(); // [start, end)
-    let mut i = start;
+    let mut i = 0;
     while i < PAGE_SIZE {
         if before[i] == after[i] {
             i += 1;
@@ -39,16 +36,17 @@ pub fn diff_from(before: &[u8], after: &[u8], start: usize) -> Vec<RecordBody> {
             _ => runs.push((start, i)),
         }
     }
-    let changed: usize = runs.iter().map(|(s, e)| e - s).sum();
-    if changed > IMAGE_THRESHOLD {
-        return vec![RecordBody::Image(Bytes::copy_from_slice(after))];
+    if runs.is_empty() {
+        return None;
     }
-    runs.into_iter()
-        .map(|(s, e)| RecordBody::Delta {
-            offset: u16::try_from(s).expect("offset within a page"),
-            bytes: Bytes::copy_from_slice(&after[s..e]),
-        })
-        .collect()
+    let changed: usize = runs.iter().map(|(s, e)| e - s).sum();
+    let packed = changed + runs.len() * DELTA_RUN_HEADER_BYTES;
+    if changed > IMAGE_THRESHOLD || packed >= PAGE_SIZE {
+        return Some(RecordBody::Image(bytes::Bytes::copy_from_slice(after)));
+    }
+    Some(RecordBody::deltas(
+        runs.into_iter().map(|(s, e)| (s, &after[s..e])),
+    ))
 }
 
 #[cfg(test)]
@@ -70,7 +68,7 @@ mod tests {
                 after[off..off + n].copy_from_slice(&bytes[..n]);
             }
             let mut page = before.clone();
-            for r in diff(&before, &after) {
+            if let Some(r) = diff(&before, &after) {
                 r.apply(&mut page);
             }
             prop_assert_eq!(page, after);
@@ -83,11 +81,16 @@ mod tests {
         let mut after = before.clone();
         after[100] = 1;
         after[110] = 1;
-        let d = diff(&before, &after);
-        assert_eq!(d.len(), 1);
-        assert_eq!(d[0].len(), 11);
+        // Two bytes close together: one run of 11 bytes plus its header.
+        let d = diff(&before, &after).expect("changed");
+        assert!(matches!(d, RecordBody::Deltas(_)));
+        assert_eq!(d.len(), 11 + DELTA_RUN_HEADER_BYTES);
+        // Far apart: two runs, still one record.
+        after[5000] = 1;
+        let d = diff(&before, &after).expect("changed");
+        assert_eq!(d.len(), 11 + 1 + 2 * DELTA_RUN_HEADER_BYTES);
         let all = vec![7u8; PAGE_SIZE];
-        assert!(matches!(diff(&before, &all)[..], [RecordBody::Image(_)]));
-        assert!(diff(&before, &before).is_empty());
+        assert!(matches!(diff(&before, &all), Some(RecordBody::Image(_))));
+        assert!(diff(&before, &before).is_none());
     }
 }

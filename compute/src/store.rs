@@ -199,8 +199,8 @@ impl MtrPages {
     }
 
     /// Seals every changed page at `commit_lsn` and returns the redo records
-    /// (each page's header as one delta, then its body's changed ranges, or
-    /// one image), the new page images, and the superblock. The number of
+    /// (one per page: its changed ranges packed, or its image), the new page
+    /// images, and the superblock. The number of
     /// records does not depend on `commit_lsn`: see [`MtrPages::finish_with`].
     pub fn finish(self, commit_lsn: Lsn) -> Result<FinishedMtr, PageError> {
         self.finish_with(|_| commit_lsn)
@@ -214,44 +214,21 @@ impl MtrPages {
         lsn_for: impl FnOnce(usize) -> Lsn,
     ) -> Result<FinishedMtr, PageError> {
         self.write_superblock()?;
-        let h = page::PAGE_HEADER_BYTES;
-        // Bodies first: decided on the body alone, so sealing the header
-        // cannot change them, and their count fixes the LSN.
-        let bodies: Vec<(PageId, Dirty, Vec<RecordBody>)> = self
-            .dirty
-            .into_iter()
-            .map(|(id, d)| {
-                let body = redo::diff_from(&d.before[..], &d.after[..], h);
-                (id, d, body)
-            })
-            .collect();
-        let count = bodies
-            .iter()
-            .map(|(_, _, b)| if is_image(b) { 1 } else { b.len() + 1 })
-            .sum();
-        let commit_lsn = lsn_for(count);
+        // One record per changed page, whatever changed in it, so the count
+        // (and so the LSN) is known before sealing: seal each page at the
+        // commit LSN, then diff it whole (header included).
+        let commit_lsn = lsn_for(self.dirty.len());
+        let count = self.dirty.len();
         let mut records = Vec::with_capacity(count);
-        let mut images = Vec::with_capacity(bodies.len());
-        for (id, d, body) in bodies {
+        let mut images = Vec::with_capacity(count);
+        for (id, d) in self.dirty {
             let mut after = d.after;
             let img = Arc::make_mut(&mut after);
             page::set_page_lsn(img, commit_lsn);
             page::seal_checksum(img);
-            if is_image(&body) {
-                records.push((
-                    id,
-                    RecordBody::Image(bytes::Bytes::copy_from_slice(&after[..])),
-                ));
-            } else {
-                records.push((
-                    id,
-                    RecordBody::Delta {
-                        offset: 0,
-                        bytes: bytes::Bytes::copy_from_slice(&after[..h]),
-                    },
-                ));
-                records.extend(body.into_iter().map(|b| (id, b)));
-            }
+            let body = redo::diff(&d.before[..], &after[..])
+                .expect("sealing at a new LSN changes the page header");
+            records.push((id, body));
             images.push((id, after));
         }
         debug_assert_eq!(records.len(), count);
@@ -280,10 +257,6 @@ pub struct FinishedMtr {
     pub images: Vec<(PageId, PageRef)>,
     /// The superblock after the MTR.
     pub superblock: Superblock,
-}
-
-fn is_image(body: &[RecordBody]) -> bool {
-    matches!(body, [RecordBody::Image(_)])
 }
 
 impl Pages for MtrPages {

@@ -142,7 +142,10 @@ impl Peer {
             }
         };
         stream.set_nodelay(true).ok();
-        let (mut rd, mut wr) = stream.into_split();
+        let (rd, mut wr) = stream.into_split();
+        // Replies are small and come in bursts: read them from a buffer
+        // rather than with two system calls each.
+        let mut rd = tokio::io::BufReader::with_capacity(64 * 1024, rd);
         let (tx, mut rx) = mpsc::channel::<Frame>(OUTBOUND_QUEUE_MAX);
         let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
 

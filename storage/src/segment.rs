@@ -545,6 +545,7 @@ fn detach(mut r: LogRecord) -> LogRecord {
             bytes: Bytes::copy_from_slice(&bytes),
         },
         RecordBody::Image(b) => RecordBody::Image(Bytes::copy_from_slice(&b)),
+        RecordBody::Deltas(b) => RecordBody::Deltas(Bytes::copy_from_slice(&b)),
     };
     r
 }
@@ -1278,7 +1279,9 @@ impl Segment {
                         Body::Log(loc) => Stored::Log(loc),
                         Body::Mem(r) => match r.body {
                             RecordBody::Image(b) => Stored::Mem(b),
-                            RecordBody::Delta { .. } => unreachable!("checked above"),
+                            RecordBody::Delta { .. } | RecordBody::Deltas(_) => {
+                                unreachable!("checked above")
+                            }
                         },
                     });
                 }
@@ -1317,7 +1320,9 @@ impl Segment {
                             Body::Log(loc) => Stored::Log(*loc),
                             Body::Mem(r) => match &r.body {
                                 RecordBody::Image(b) => Stored::Mem(b.clone()),
-                                RecordBody::Delta { .. } => unreachable!("checked above"),
+                                RecordBody::Delta { .. } | RecordBody::Deltas(_) => {
+                                    unreachable!("checked above")
+                                }
                             },
                         },
                     });
