@@ -22,10 +22,10 @@ pub fn diff(before: &[u8], after: &[u8]) -> Option<RecordBody> {
     assert_eq!(after.len(), PAGE_SIZE);
     let mut runs: Vec<(usize, usize)> = Vec::new(); // [start, end)
     let mut i = 0;
-    while i < PAGE_SIZE {
-        if before[i] == after[i] {
-            i += 1;
-            continue;
+    loop {
+        i = next_difference(before, after, i);
+        if i == PAGE_SIZE {
+            break;
         }
         let start = i;
         while i < PAGE_SIZE && before[i] != after[i] {
@@ -47,6 +47,20 @@ pub fn diff(before: &[u8], after: &[u8]) -> Option<RecordBody> {
     Some(RecordBody::deltas(
         runs.into_iter().map(|(s, e)| (s, &after[s..e])),
     ))
+}
+
+/// The first position at or after `i` where the pages differ, or
+/// `PAGE_SIZE`. Most of a page is unchanged, so it skips equal words first.
+fn next_difference(before: &[u8], after: &[u8], mut i: usize) -> usize {
+    const WORD: usize = 8;
+    let word = |p: &[u8], i: usize| u64::from_ne_bytes(p[i..i + WORD].try_into().expect("a word"));
+    while i + WORD <= PAGE_SIZE && word(before, i) == word(after, i) {
+        i += WORD;
+    }
+    while i < PAGE_SIZE && before[i] == after[i] {
+        i += 1;
+    }
+    i
 }
 
 #[cfg(test)]

@@ -114,6 +114,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             metrics,
             gossip_interval: Duration::from_millis(200),
             log_retention: Duration::from_secs(24 * 3600),
+            gc_interval: node::DEFAULT_GC_INTERVAL,
             fsync: true,
             // Six nodes share one process (and usually a laptop): a small
             // cache each keeps the cluster's memory modest at any data size.

@@ -34,6 +34,10 @@ pub struct StorageArgs {
     /// How long log records are kept after they fall below the GC horizon.
     #[arg(long, env = "SEXTANT_STORAGE_LOG_RETENTION", default_value = "24h", value_parser = humantime::parse_duration)]
     pub log_retention: Duration,
+    /// How often each segment moves its GC horizon up to the writer's
+    /// minimum read point (coalescing the pages changed since the last pass).
+    #[arg(long, env = "SEXTANT_STORAGE_GC_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub gc_interval: Duration,
     /// Memory for record bodies and page images (all segments together), e.g.
     /// `64MiB`; the rest stays on disk and is read back on demand.
     #[arg(long, env = "SEXTANT_STORAGE_CACHE_SIZE", default_value = "64MiB", value_parser = parse_cache_size)]
@@ -63,6 +67,12 @@ pub fn config(args: StorageArgs) -> anyhow::Result<NodeConfig> {
             && args.gossip_interval <= Duration::from_secs(60),
         "--gossip-interval must be between 10ms and 60s"
     );
+    anyhow::ensure!(
+        (node::GC_INTERVAL_MIN..=node::GC_INTERVAL_MAX).contains(&args.gc_interval),
+        "--gc-interval must be between {:?} and {:?}",
+        node::GC_INTERVAL_MIN,
+        node::GC_INTERVAL_MAX
+    );
     std::fs::create_dir_all(&args.data)
         .with_context(|| format!("create data directory {}", args.data.display()))?;
     let node_id = node_id(&args)?;
@@ -74,6 +84,7 @@ pub fn config(args: StorageArgs) -> anyhow::Result<NodeConfig> {
         metrics: args.metrics,
         gossip_interval: args.gossip_interval,
         log_retention: args.log_retention,
+        gc_interval: args.gc_interval,
         fsync: true,
         cache_bytes: args.cache_size,
     })

@@ -36,6 +36,7 @@ impl Storage {
                 NodeId(i + 1),
             );
             cfg.gossip_interval = Duration::from_millis(50);
+            cfg.gc_interval = Duration::from_millis(250);
             let h = node::start(cfg.clone()).await.unwrap();
             cfg.listen = h.addr();
             toml += &format!(

@@ -2,9 +2,9 @@
 //! log compaction.
 //!
 //! Every few gossip intervals the task coalesces long delta chains into page
-//! images ([`crate::segment::Segment::materialize`]), drops versions below the
-//! minimum read point when the writer's `pgmrpl` moved past the horizon
-//! ([`crate::segment::Segment::collect`]), and, when the log file has grown
+//! images ([`crate::segment::Segment::materialize`]); every `gc_interval` it
+//! drops versions below the minimum read point when the writer's `pgmrpl`
+//! moved past the horizon ([`crate::segment::Segment::collect`]); and, when the log file has grown
 //! well past the live data, lets [`super::store::Slot::compact`] trim records
 //! older than the retention window and rewrite the log. The work runs on a
 //! blocking thread so a big segment never stalls the runtime's workers, and
@@ -39,6 +39,8 @@ pub(crate) async fn run(node: Arc<Node>, slot: Arc<Slot>) {
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let retention_ms = u64::try_from(node.config.log_retention.as_millis()).unwrap_or(u64::MAX);
+    let gc_interval = node.config.gc_interval;
+    let mut last_gc = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -51,6 +53,10 @@ pub(crate) async fn run(node: Arc<Node>, slot: Arc<Slot>) {
         node.metrics.cache(c.bytes, c.hits, c.misses);
         let file_bytes = slot.log_file_bytes();
         let work = slot.clone();
+        let gc_due = last_gc.elapsed() >= gc_interval;
+        if gc_due {
+            last_gc = tokio::time::Instant::now();
+        }
         let want_compaction = tokio::task::spawn_blocking(move || {
             // Plans are taken under the segment lock, images built (reads,
             // page-file writes) without it, and installed under it again:
@@ -66,7 +72,7 @@ pub(crate) async fn run(node: Arc<Node>, slot: Arc<Slot>) {
             if images > 0 {
                 tracing::debug!(images, "materialized page images");
             }
-            let plan = (st.pgmrpl_seen > st.seg.horizon())
+            let plan = (gc_due && st.pgmrpl_seen > st.seg.horizon())
                 .then(|| st.seg.plan_collect())
                 .flatten();
             if let Some(plan) = plan {
