@@ -23,9 +23,21 @@
 //! the stream, [`BufferPool::skip_to`] closes every open-ended version at the
 //! old point: older snapshots keep them, newer ones read storage again.
 //!
+//! # Streamed MTRs
+//! A big transaction's MTR is sent in chunks without a CPL (see the engine's
+//! module docs). Each chunk's pages enter the pool as *streamed* versions
+//! ([`BufferPool::insert_streamed`]) keyed by the chunk's LSN, above the
+//! VDL: no snapshot can reach them before the final chunk's CPL is durable,
+//! since the VDL jumps from below the first chunk to the last. They are on
+//! a write quorum when inserted, so unlike other versions above the VDL
+//! they may be evicted; the commit pipeline reads them back from storage.
+//! A follower's pool never holds them: the stream carries the final chunk
+//! and the list of pages earlier chunks changed, whose cached versions
+//! [`BufferPool::apply_mtr`] closes.
+//!
 //! # Eviction
 //! Least recently used first, but never a version above the VDL (storage
-//! cannot serve it back yet). A version an open snapshot needs may go: the
+//! cannot serve it back yet) other than a streamed one. A version an open snapshot needs may go: the
 //! snapshot then fetches `GetPage@S` again, so eviction costs time, never
 //! correctness. Versions no open snapshot can use (closed below the oldest
 //! snapshot) are dropped first.
@@ -55,6 +67,9 @@ struct Version {
     /// Last LSN this version is valid at; `None` for the newest version.
     valid_until: Option<Lsn>,
     last_used: u64,
+    /// A streamed chunk's version: storage can serve it back although it is
+    /// above the VDL (see the module docs).
+    streamed: bool,
 }
 
 #[derive(Debug, Default)]
@@ -85,6 +100,9 @@ pub struct Applied {
     /// Pages whose records were dropped (not cached, or cached only as a
     /// closed version).
     pub pages_skipped: u64,
+    /// Pages earlier chunks of a streamed MTR changed whose newest cached
+    /// version was closed.
+    pub pages_closed: u64,
 }
 
 /// Why an MTR could not be applied to a cached page.
@@ -156,12 +174,16 @@ impl BufferPool {
 
     /// Applies one whole MTR, committed at `lsn`, to the cached pages (see
     /// the module docs). `changes` are its records in order, grouped by
-    /// page as the writer emits them. Follower pools only; `lsn` must be
-    /// above the last applied MTR.
+    /// page as the writer emits them. `streamed` lists the pages earlier
+    /// chunks of a streamed MTR changed: their cached versions are closed at
+    /// the last applied MTR instead (their records in `changes`, if any, are
+    /// relative to a version this pool never saw). Follower pools only;
+    /// `lsn` must be above the last applied MTR.
     pub fn apply_mtr(
         &self,
         lsn: Lsn,
         changes: &[(PageId, RecordBody)],
+        streamed: &[PageId],
     ) -> Result<Applied, ApplyError> {
         let mut inner = self.inner.lock().expect("pool lock");
         let applied = inner.applied.expect("apply_mtr on a follower's pool");
@@ -169,6 +191,7 @@ impl BufferPool {
         inner.clock += 1;
         let clock = inner.clock;
         let mut out = Applied::default();
+        let streamed: std::collections::HashSet<PageId> = streamed.iter().copied().collect();
         let mut new_versions: Vec<(PageId, PageRef)> = Vec::new();
         let mut i = 0;
         while i < changes.len() {
@@ -176,6 +199,10 @@ impl BufferPool {
             let mut j = i;
             while j < changes.len() && changes[j].0 == page {
                 j += 1;
+            }
+            if streamed.contains(&page) {
+                i = j;
+                continue;
             }
             let base = inner.pages.get(&page).and_then(|vs| {
                 let (_, v) = vs.iter().next_back()?;
@@ -209,6 +236,17 @@ impl BufferPool {
         }
         // All pages checked before any changes: the MTR goes in whole or not
         // at all.
+        for page in &streamed {
+            let newest = inner
+                .pages
+                .get_mut(page)
+                .and_then(|vs| vs.iter_mut().next_back())
+                .filter(|(_, v)| v.valid_until.is_none());
+            if let Some((_, v)) = newest {
+                v.valid_until = Some(applied);
+                out.pages_closed += 1;
+            }
+        }
         for (page, image) in new_versions {
             let vs = inner
                 .pages
@@ -222,6 +260,7 @@ impl BufferPool {
                     image,
                     valid_until: None,
                     last_used: clock,
+                    streamed: false,
                 },
             );
             inner.versions += 1;
@@ -341,6 +380,7 @@ impl BufferPool {
                         image,
                         valid_until,
                         last_used: clock,
+                        streamed: false,
                     },
                 );
                 added = true;
@@ -373,6 +413,49 @@ impl BufferPool {
                 image,
                 valid_until: None,
                 last_used: clock,
+                streamed: false,
+            },
+        );
+        inner.versions += 1;
+        self.evict(&mut inner);
+    }
+
+    /// Adds (or, after eviction, adds back) the version of `page` a streamed
+    /// chunk at `lsn` made, as the newest, closing the previous newest just
+    /// below it. The chunk's records must be on a write quorum: the version
+    /// may be evicted and read back at once (see the module docs).
+    pub fn insert_streamed(&self, page: PageId, lsn: Lsn, image: PageRef) {
+        let mut inner = self.inner.lock().expect("pool lock");
+        inner.clock += 1;
+        let clock = inner.clock;
+        let vs = inner.pages.entry(page).or_default();
+        if vs.contains_key(&lsn) {
+            assert!(
+                vs_has_no_later(vs, lsn),
+                "page {page}: streamed version {lsn} is not the newest"
+            );
+            let v = vs.get_mut(&lsn).expect("checked");
+            v.valid_until = None;
+            v.streamed = true;
+            v.last_used = clock;
+            return;
+        }
+        if let Some((prev_lsn, prev)) = vs.iter_mut().next_back() {
+            assert!(
+                *prev_lsn < lsn,
+                "page {page}: chunk at {lsn} not after version {prev_lsn}"
+            );
+            if prev.valid_until.is_none() {
+                prev.valid_until = Some(Lsn(lsn.0 - 1));
+            }
+        }
+        vs.insert(
+            lsn,
+            Version {
+                image,
+                valid_until: None,
+                last_used: clock,
+                streamed: true,
             },
         );
         inner.versions += 1;
@@ -438,7 +521,7 @@ impl BufferPool {
             .iter()
             .flat_map(|(p, vs)| {
                 vs.iter()
-                    .filter(|(l, _)| **l <= vdl)
+                    .filter(|(l, v)| **l <= vdl || v.streamed)
                     .map(move |(l, v)| (v.last_used, *p, *l))
             })
             .collect();
@@ -499,7 +582,7 @@ mod tests {
         let mut changes = mtr(1, &v5, &v12);
         changes.extend(mtr(2, &v5, &v12));
         changes.extend(mtr(3, &v5, &v12));
-        let a = pool.apply_mtr(Lsn(12), &changes).unwrap();
+        let a = pool.apply_mtr(Lsn(12), &changes, &[]).unwrap();
         assert_eq!((a.pages_applied, a.pages_skipped), (1, 2));
         assert_eq!(pool.get(PageId(1), Lsn(12)).unwrap()[100], 2);
         assert_eq!(
@@ -520,7 +603,7 @@ mod tests {
         let v5 = sealed(5, 1);
         // An MTR for page 1 arrives while page 1 is being read at 10.
         let v12 = sealed(12, 2);
-        pool.apply_mtr(Lsn(12), &mtr(1, &v5, &v12)).unwrap();
+        pool.apply_mtr(Lsn(12), &mtr(1, &v5, &v12), &[]).unwrap();
         pool.insert_fetched(PageId(1), Lsn(5), Lsn(10), false, v5);
         assert_eq!(pool.get(PageId(1), Lsn(10)).unwrap()[100], 1);
         assert!(
@@ -538,7 +621,7 @@ mod tests {
         // Page 2's records claim commit 13 inside an MTR committed at 12.
         let mut changes = mtr(1, &v5, &sealed(12, 2));
         changes.extend(mtr(2, &v5, &sealed(13, 2)));
-        assert!(pool.apply_mtr(Lsn(12), &changes).is_err());
+        assert!(pool.apply_mtr(Lsn(12), &changes, &[]).is_err());
         assert_eq!(pool.get(PageId(1), Lsn(10)).unwrap()[100], 1);
         assert_eq!(pool.applied(), Some(Lsn(10)));
         assert_eq!(pool.skip_to(Lsn(20)), 2);
@@ -548,6 +631,57 @@ mod tests {
             pool.get(PageId(1), Lsn(20)).is_none(),
             "the gap may have changed it"
         );
+    }
+
+    #[test]
+    fn streamed_versions_are_hidden_below_their_chunk_and_evictable() {
+        let pool = BufferPool::new(POOL_BYTES_MIN);
+        let cap = POOL_BYTES_MIN / PAGE_SIZE as u64;
+        pool.insert_committed(PageId(1), Lsn(10), img(1));
+        pool.set_horizons(Lsn(10), Lsn(10));
+        // A chunk at 20, above the VDL: the newest for the commit pipeline,
+        // invisible to the snapshot at 10.
+        pool.insert_streamed(PageId(1), Lsn(20), img(2));
+        assert_eq!(pool.get(PageId(1), Lsn(10)).unwrap()[0], 1);
+        assert_eq!(pool.get_latest(PageId(1)).unwrap()[0], 2);
+        // Streamed versions do not pin the pool, unlike committed ones.
+        for i in 0..cap * 2 {
+            pool.insert_streamed(PageId(100 + i), Lsn(30 + i), img(3));
+        }
+        assert!(pool.stats().versions <= cap);
+        // Read back after eviction: newest again, the older one stays closed.
+        pool.insert_streamed(PageId(1), Lsn(20), img(2));
+        assert_eq!(pool.get_latest(PageId(1)).unwrap()[0], 2);
+        // (The version at 10 may have been evicted, never replaced.)
+        assert!(pool.get(PageId(1), Lsn(19)).is_none_or(|p| p[0] == 1));
+        // The final part closes it.
+        pool.insert_committed(PageId(1), Lsn(500), img(4));
+        assert_eq!(pool.get(PageId(1), Lsn(499)).unwrap()[0], 2);
+        assert_eq!(pool.get_latest(PageId(1)).unwrap()[0], 4);
+    }
+
+    #[test]
+    fn a_follower_closes_pages_earlier_chunks_changed() {
+        let pool = BufferPool::new_follower(POOL_BYTES_MIN, Lsn(10));
+        let v5 = sealed(5, 1);
+        pool.insert_fetched(PageId(1), Lsn(5), Lsn(10), false, v5.clone());
+        pool.insert_fetched(PageId(2), Lsn(5), Lsn(10), false, v5.clone());
+        // The final chunk at 40 changes page 2 relative to a chunk's
+        // version this pool never saw, and page 1 only in an earlier chunk.
+        let changes = mtr(2, &sealed(30, 7), &sealed(40, 8));
+        let a = pool
+            .apply_mtr(Lsn(40), &changes, &[PageId(1), PageId(2)])
+            .unwrap();
+        assert_eq!((a.pages_applied, a.pages_closed), (0, 2));
+        for p in [PageId(1), PageId(2)] {
+            assert_eq!(
+                pool.get(p, Lsn(10)).unwrap()[100],
+                1,
+                "old snapshots keep it"
+            );
+            assert!(pool.get(p, Lsn(40)).is_none(), "read from storage at 40");
+        }
+        assert_eq!(pool.applied(), Some(Lsn(40)));
     }
 
     #[test]

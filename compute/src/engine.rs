@@ -30,12 +30,30 @@
 //! if the earlier one had committed first (it has: same LSN, earlier in the
 //! serial order). Transactions with DDL commit in a group of their own.
 //!
+//! **Streamed MTRs.** A big transaction (DDL, writes spilled to disk, or
+//! more than a quarter of a chunk buffered) also commits alone, and its MTR
+//! is not held whole: once it holds `EngineConfig::mtr_chunk_pages` changed
+//! pages (checked between rows), they are sealed as a chunk, sent as
+//! records without a CPL, and dropped from memory once on a write quorum.
+//! Later reads of those pages in the same commit find their chunk version
+//! in the buffer pool (evictable, see `bufpool`) or read it back from
+//! storage at the chunk. Only the last part carries the CPL, so the VDL
+//! jumps from below the first chunk to the commit LSN: no snapshot, here or
+//! on a reader, sees part of the transaction, and recovery after a crash
+//! mid-stream truncates every chunk. If applying fails after chunks went
+//! out (a unique key found taken, say), a compensating MTR, streamed the
+//! same way, writes back every page the chunks changed as it was before
+//! the commit (read at the LSN before the first chunk; pages allocated past
+//! the volume's end as zeros), so the failed transaction leaves nothing.
+//!
 //! # Limits
-//! A transaction's buffered writes are held in memory, bounded by
+//! A transaction's buffered writes are bounded by
 //! `EngineConfig::txn_bytes_max`; past it the statement fails with
 //! [`EngineError::TransactionTooLarge`] and the transaction may roll back.
-//! Streaming huge transactions (a 1 GB COPY) straight into pages is future
-//! work; until then such loads go in several transactions.
+//! At commit a streamed MTR holds about one chunk of pages, but still keeps
+//! per changed page its chunk LSN (16 bytes) and per written key an entry
+//! for first-committer-wins; a single tree operation (dropping a table's
+//! tree) is not split into chunks.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
@@ -43,7 +61,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use sextant_storage::cluster::Cluster;
-use sextant_storage::types::{Lsn, PageId};
+use sextant_storage::types::{Lsn, PageId, RecordBody, PAGE_SIZE};
 use sextant_storage::volume::{Volume, VolumeConfig, VolumeError};
 
 use crate::btree::{BTree, BTreeError, Direction};
@@ -51,7 +69,7 @@ use crate::bufpool::BufferPool;
 use crate::catalog::{self, Catalog, IndexDef, IndexKey, ObjectId, TableDef};
 use crate::datum::{decode_row, encode_row, Datum};
 use crate::keycode::{decode_key, encode_key, prefix_successor};
-use crate::pages::{PageError, Pages};
+use crate::pages::{PageError, PageRef, Pages};
 use crate::replica::MtrSink;
 use crate::store::{LatestPages, MtrPages, SnapshotPages};
 use crate::superblock::{Superblock, SuperblockError, SUPERBLOCK_PAGE};
@@ -68,6 +86,11 @@ pub struct EngineConfig {
     /// Largest amount of buffered writes (memory and spill) one transaction
     /// may hold.
     pub txn_bytes_max: u64,
+    /// Changed pages one transaction's MTR holds before they are sent as a
+    /// chunk without a CPL and dropped from memory (see the module docs):
+    /// the commit of a big transaction holds about this many pages. At
+    /// least [`MTR_CHUNK_PAGES_MIN`]; default 4096 (32 MiB).
+    pub mtr_chunk_pages: usize,
     /// The volume client's tunables.
     pub volume: VolumeConfig,
 }
@@ -78,6 +101,7 @@ impl Default for EngineConfig {
             pool_bytes: 256 << 20,
             txn_memory_bytes: 64 << 20,
             txn_bytes_max: 16 << 30,
+            mtr_chunk_pages: 4096,
             volume: VolumeConfig::default(),
         }
     }
@@ -224,6 +248,9 @@ const BIG_MTR_PAGES: usize = 64;
 /// Transactions with more buffered writes than this are applied with
 /// `block_in_place`; smaller ones (single-row statements) in place.
 const BIG_TXN_WRITES: usize = 256;
+/// Smallest `EngineConfig::mtr_chunk_pages`: one row's changes (a split up
+/// a tall tree, in every index) must fit a chunk comfortably.
+pub const MTR_CHUNK_PAGES_MIN: usize = 16;
 
 /// A transaction handed to the commit pipeline, and where its outcome
 /// goes: the MTR's LSN (not yet durable), or `None` when it changed nothing.
@@ -245,6 +272,37 @@ pub struct CommitStats {
     pub transactions: u64,
     /// Transactions queued for the pipeline and not yet taken by it.
     pub waiting: u64,
+    /// Chunks of streamed MTRs sent without a CPL (compensating MTRs'
+    /// included).
+    pub chunks: u64,
+    /// Most changed pages one MTR held in memory at once, when sealed
+    /// (a chunk or a whole MTR): the commit pipeline's peak page memory.
+    pub mtr_pages_max: u64,
+    /// Transactions that failed after chunks were sent and were undone by
+    /// a compensating MTR.
+    pub compensated: u64,
+}
+
+/// Counters of streamed MTRs (see [`CommitStats`]), and a failure hook.
+#[derive(Debug, Default)]
+struct StreamCounters {
+    chunks: AtomicU64,
+    mtr_pages_max: AtomicU64,
+    compensated: AtomicU64,
+    /// Failure injection: when non-zero, a streamed MTR stops the pipeline
+    /// instead of sending its chunk number this + 1.
+    fail_after_chunks: AtomicU64,
+}
+
+/// A streamed MTR's progress, for its commit.
+#[derive(Debug, Default)]
+struct Stream {
+    /// Last LSN before the first chunk: the state the transaction started
+    /// from, for compensation.
+    base: Option<Lsn>,
+    chunks: u64,
+    /// The volume failed (or failure was injected): the pipeline must stop.
+    fatal: Option<String>,
 }
 
 /// Holds the commit pipeline (see [`Engine::pause_commits`]).
@@ -262,6 +320,7 @@ struct Inner {
     commit_groups: AtomicU64,
     commit_txns: AtomicU64,
     commit_waiting: AtomicU64,
+    streaming: StreamCounters,
     /// Catalog versions by the LSN of the commit that made them.
     catalogs: Mutex<BTreeMap<Lsn, Arc<Catalog>>>,
     snapshots: Mutex<BTreeMap<Lsn, usize>>,
@@ -286,6 +345,11 @@ impl Engine {
     /// Recovers the volume and opens the engine at the recovered VDL,
     /// creating the superblock and catalog on a new volume.
     pub async fn open(cluster: Cluster, cfg: EngineConfig) -> Result<Engine, EngineError> {
+        assert!(
+            cfg.mtr_chunk_pages >= MTR_CHUNK_PAGES_MIN,
+            "mtr_chunk_pages {} below {MTR_CHUNK_PAGES_MIN}",
+            cfg.mtr_chunk_pages
+        );
         let pages_per_pg = cluster.pages_per_pg();
         let volume = Volume::open(cluster, cfg.volume.clone()).await?;
         let pool = Arc::new(BufferPool::new(cfg.pool_bytes));
@@ -332,6 +396,7 @@ impl Engine {
             commit_groups: AtomicU64::new(0),
             commit_txns: AtomicU64::new(0),
             commit_waiting: AtomicU64::new(0),
+            streaming: StreamCounters::default(),
             commit: tokio::sync::Mutex::new(CommitState {
                 sb,
                 last_write: HashMap::new(),
@@ -382,7 +447,29 @@ impl Engine {
             groups: self.inner.commit_groups.load(Ordering::Relaxed),
             transactions: self.inner.commit_txns.load(Ordering::Relaxed),
             waiting: self.inner.commit_waiting.load(Ordering::Relaxed),
+            chunks: self.inner.streaming.chunks.load(Ordering::Relaxed),
+            mtr_pages_max: self.inner.streaming.mtr_pages_max.load(Ordering::Relaxed),
+            compensated: self.inner.streaming.compensated.load(Ordering::Relaxed),
         }
+    }
+
+    /// Failure injection for tests of crashes mid-stream: from now on a
+    /// streamed MTR that has sent `chunks` chunks stops the commit pipeline
+    /// (as a crash would: nothing more is sent, the commit fails with
+    /// [`EngineError::Stopped`]) instead of sending the next. 0 turns it off.
+    #[doc(hidden)]
+    pub fn fail_streams_after_chunks(&self, chunks: u64) {
+        self.inner
+            .streaming
+            .fail_after_chunks
+            .store(chunks, Ordering::Relaxed);
+    }
+
+    fn note_mtr_pages(&self, pages: usize) {
+        self.inner
+            .streaming
+            .mtr_pages_max
+            .fetch_max(pages as u64, Ordering::Relaxed);
     }
 
     /// Stops the commit pipeline until the returned guard is dropped:
@@ -482,6 +569,8 @@ impl Engine {
     async fn submit(&self, state: &mut CommitState, mtr: MtrPages) -> Result<Lsn, EngineError> {
         let base = self.inner.volume.last_lsn().0;
         let mut lsn = Lsn::ZERO;
+        self.note_mtr_pages(mtr.page_count());
+        let streamed = mtr.streamed_pages();
         let big = mtr.page_count() > BIG_MTR_PAGES;
         let seal = || {
             mtr.finish_with(|n| {
@@ -505,7 +594,7 @@ impl Engine {
             Ok(got) => {
                 assert_eq!(got, lsn, "the commit pipeline is the volume's only writer");
                 if let (Some(sink), Some(records)) = (sink, records) {
-                    sink.submitted(lsn, records);
+                    sink.submitted(lsn, records, streamed);
                 }
                 Ok(lsn)
             }
@@ -542,8 +631,9 @@ async fn run_pipeline(mut queued: tokio::sync::mpsc::UnboundedReceiver<Queued>) 
             .commit_waiting
             .fetch_sub(batch.len() as u64, Ordering::Relaxed);
         let mut group = Vec::new();
+        let chunk_pages = engine.inner.cfg.mtr_chunk_pages;
         for q in batch {
-            if q.txn.ddl.is_empty() {
+            if !q.txn.commits_alone(chunk_pages) {
                 group.push(q);
                 continue;
             }
@@ -576,16 +666,28 @@ impl Engine {
         }
         let latest = LatestPages::new(self.inner.pool.clone(), self.inner.volume.clone());
         let mut mtr = MtrPages::new(latest, state.sb.clone());
+        // A transaction alone in its group may stream its MTR in chunks.
+        let chunk_pages = self.inner.cfg.mtr_chunk_pages;
+        let streams = group.len() == 1 && group[0].txn.commits_alone(chunk_pages);
+        let mut stream = Stream::default();
         // Members that changed pages, with their keys and new catalog.
         let mut members: Vec<Member> = Vec::new();
         for mut q in group {
             let checkpoint = mtr.checkpoint();
             let before = mtr.changes();
-            let big = q.txn.writes.spilled()
+            let big = streams
+                || q.txn.writes.spilled()
                 || q.txn.writes.memory_len() > BIG_TXN_WRITES
                 || !q.txn.ddl.is_empty();
             let mut apply = || -> Result<_, EngineError> {
-                let catalog = q.txn.apply(state, &mut mtr)?;
+                let mut between = |m: &mut MtrPages| {
+                    if streams && m.page_count() >= chunk_pages {
+                        self.send_chunk(m, &mut stream)
+                    } else {
+                        Ok(())
+                    }
+                };
+                let catalog = q.txn.apply(state, &mut mtr, &mut between)?;
                 let mut keys = Vec::new();
                 for entry in q.txn.writes.merged()? {
                     let ((table, key), _) = entry?;
@@ -600,6 +702,23 @@ impl Engine {
             };
             match applied {
                 Err(e) => {
+                    if let Some(why) = stream.fatal.take() {
+                        tracing::error!("commit pipeline stopped: {why}");
+                        state.poisoned = Some(why);
+                        let _ = q.done.send(Err(e));
+                        return;
+                    }
+                    if stream.chunks > 0 {
+                        // Chunks went out: undo them before anything else commits.
+                        let base = stream.base.expect("set by the first chunk");
+                        if let Err(ce) = self.compensate(state, mtr, base).await {
+                            let why = format!("undoing a failed streamed commit: {ce}");
+                            tracing::error!("commit pipeline stopped: {why}");
+                            state.poisoned = Some(why);
+                        }
+                        let _ = q.done.send(Err(e));
+                        return;
+                    }
                     mtr.restore(checkpoint);
                     let _ = q.done.send(Err(e));
                 }
@@ -620,7 +739,11 @@ impl Engine {
         if members.is_empty() {
             return;
         }
-        assert!(!mtr.is_empty(), "members changed pages");
+        if mtr.is_empty() {
+            // Every change went out in chunks: the CPL needs a record.
+            assert!(!mtr.streamed_pages().is_empty(), "members changed pages");
+            mtr.superblock_mut();
+        }
         let lsn = match self.submit(state, mtr).await {
             Ok(lsn) => lsn,
             Err(e) => {
@@ -636,6 +759,20 @@ impl Engine {
                 return;
             }
         };
+        if stream.chunks > 0 {
+            // The chunks' pool versions may be evicted, and until the VDL
+            // passes them the next commit would read such a page at the VDL,
+            // below its chunk: wait before anything else commits.
+            if let Err(e) = self.inner.volume.wait_durable(lsn).await {
+                let why = e.to_string();
+                tracing::error!("commit pipeline stopped: {why}");
+                state.poisoned = Some(why);
+                for (q, _, _) in members {
+                    let _ = q.done.send(Err(EngineError::Stopped(e.to_string())));
+                }
+                return;
+            }
+        }
         self.inner.commit_groups.fetch_add(1, Ordering::Relaxed);
         self.inner
             .commit_txns
@@ -660,6 +797,163 @@ impl Engine {
         }
         self.prune(state);
     }
+}
+
+impl Engine {
+    /// Seals the pages `mtr` holds as one chunk of a streamed MTR, sends it
+    /// without a CPL and waits until it is on a write quorum; then the pages
+    /// leave the MTR (the pool keeps them while it has room). Runs inside
+    /// `block_in_place`. A volume failure sets `stream.fatal`.
+    fn send_chunk(&self, mtr: &mut MtrPages, stream: &mut Stream) -> Result<(), EngineError> {
+        let fail_after = self
+            .inner
+            .streaming
+            .fail_after_chunks
+            .load(Ordering::Relaxed);
+        if fail_after != 0 && stream.chunks >= fail_after {
+            let why = format!("failure injected after {} chunks", stream.chunks);
+            stream.fatal = Some(why.clone());
+            return Err(EngineError::Stopped(why));
+        }
+        self.note_mtr_pages(mtr.page_count());
+        let volume = &self.inner.volume;
+        let base = volume.last_lsn();
+        stream.base.get_or_insert(base);
+        let Some(done) = mtr.finish_chunk(|n| Lsn(base.0 + n as u64))? else {
+            return Ok(());
+        };
+        let expected = Lsn(base.0 + done.records.len() as u64);
+        let records = done.records;
+        let handle = tokio::runtime::Handle::current();
+        let sent = tokio::task::block_in_place(|| {
+            handle.block_on(async move {
+                let lsn = volume.submit_without_cpl(records).await?;
+                volume.wait_written(lsn).await?;
+                Ok::<_, VolumeError>(lsn)
+            })
+        });
+        let lsn = match sent {
+            Ok(lsn) => lsn,
+            Err(e) => {
+                stream.fatal = Some(e.to_string());
+                return Err(e.into());
+            }
+        };
+        assert_eq!(
+            lsn, expected,
+            "the commit pipeline is the volume's only writer"
+        );
+        for ((page, img), last) in done.images.into_iter().zip(done.last_records) {
+            self.inner.pool.insert_streamed(page, lsn, img);
+            mtr.chunk_written(page, last);
+        }
+        stream.chunks += 1;
+        self.inner.streaming.chunks.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Undoes a streamed MTR whose transaction failed after chunks went
+    /// out (the first one after `base`): writes every page they changed
+    /// back as it was before the commit, as full images (pages past the
+    /// superblock's end as zeros, as never-written pages read), in a
+    /// compensating MTR streamed in chunks the same way. Its CPL makes the
+    /// failed chunks durable only together with their undoing; a crash
+    /// before it truncates both. Returns the compensating MTR's LSN.
+    async fn compensate(
+        &self,
+        state: &mut CommitState,
+        mtr: MtrPages,
+        base: Lsn,
+    ) -> Result<Lsn, EngineError> {
+        let pages = mtr.streamed_pages();
+        drop(mtr);
+        let fresh = state.sb.next_page;
+        let volume = &self.inner.volume;
+        let pool = &self.inner.pool;
+        // Every MTR before the chunks is written (the chunks are), and no
+        // CPL lies among the chunks: the VDL is the state before the commit,
+        // and storage serves it (`base` itself may be a void LSN recovery
+        // skipped, which no segment can serve).
+        let vdl = volume.vdl();
+        assert!(
+            vdl <= base,
+            "VDL {vdl} inside a stream that began after {base}"
+        );
+        let before = SnapshotPages::new(pool.clone(), volume.clone(), vdl);
+        let parts: Vec<&[PageId]> = pages.chunks(self.inner.cfg.mtr_chunk_pages).collect();
+        let mut sent: Vec<PageId> = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            let lsn = Lsn(volume.last_lsn().0 + part.len() as u64);
+            let images = tokio::task::block_in_place(|| {
+                part.iter()
+                    .map(|&p| Ok((p, before_image(&before, p, fresh, lsn)?)))
+                    .collect::<Result<Vec<(PageId, PageRef)>, PageError>>()
+            })?;
+            self.note_mtr_pages(images.len());
+            let records: Vec<(PageId, RecordBody)> = images
+                .iter()
+                .map(|(p, img)| {
+                    (
+                        *p,
+                        RecordBody::Image(bytes::Bytes::copy_from_slice(&img[..])),
+                    )
+                })
+                .collect();
+            if i + 1 == parts.len() {
+                for (p, img) in images {
+                    pool.insert_committed(p, lsn, img);
+                }
+                let sink = self.inner.mtr_sink.get();
+                let copy = sink.map(|_| records.clone());
+                let got = volume.submit(records).await?;
+                assert_eq!(got, lsn, "the commit pipeline is the volume's only writer");
+                if let (Some(sink), Some(records)) = (sink, copy) {
+                    sink.submitted(lsn, records, sent);
+                }
+                // As after a streamed commit: evicted chunk versions must not
+                // be read at a VDL below them by the next commit.
+                volume.wait_durable(lsn).await?;
+                self.inner
+                    .streaming
+                    .compensated
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::info!(%lsn, pages = pages.len(), "failed streamed commit undone");
+                return Ok(lsn);
+            }
+            let got = volume.submit_without_cpl(records).await?;
+            assert_eq!(got, lsn, "the commit pipeline is the volume's only writer");
+            volume.wait_written(got).await?;
+            for (p, img) in images {
+                pool.insert_streamed(p, lsn, img);
+            }
+            self.inner.streaming.chunks.fetch_add(1, Ordering::Relaxed);
+            sent.extend_from_slice(part);
+        }
+        unreachable!("a streamed MTR that sent chunks changed pages")
+    }
+}
+
+/// Page `id` as it was at `before`'s snapshot, sealed at `lsn` for a
+/// compensating MTR; a page at or past `fresh` (the superblock's end then)
+/// was never written, so it goes back to zeros.
+fn before_image(
+    before: &SnapshotPages,
+    id: PageId,
+    fresh: PageId,
+    lsn: Lsn,
+) -> Result<PageRef, PageError> {
+    if id.0 >= fresh.0 {
+        return Ok(Arc::from(crate::pages::zeroed_page()));
+    }
+    let img = before.get(id)?;
+    if img.iter().all(|b| *b == 0) {
+        return Ok(img);
+    }
+    let mut img = img;
+    let page = Arc::make_mut(&mut img);
+    crate::page::set_page_lsn(page, lsn);
+    crate::page::seal_checksum(page);
+    Ok(img)
 }
 
 /// Runs B+tree work on the calling (tokio worker) thread. Tree code is
@@ -1595,14 +1889,26 @@ impl Transaction {
         Ok(lsn)
     }
 
+    /// True if this transaction commits in a group of its own, where its
+    /// MTR may be streamed in chunks of `chunk_pages`: it has DDL, spilled
+    /// writes, or buffered writes past a quarter of a chunk's bytes.
+    fn commits_alone(&self, chunk_pages: usize) -> bool {
+        !self.ddl.is_empty()
+            || self.writes.spilled()
+            || self.writes.memory_bytes() > (chunk_pages * PAGE_SIZE / 4) as u64
+    }
+
     /// Applies this transaction to `mtr`, over the newest pages and the
     /// transactions of its group applied before it. Returns the new catalog
-    /// when it has DDL. On error `mtr` may hold part of the changes: the
-    /// caller restores its checkpoint.
+    /// when it has DDL. `between` runs between rows (and index entries of a
+    /// new index), where the pages are consistent: the commit pipeline
+    /// streams chunks there. On error `mtr` may hold part of the changes:
+    /// the caller restores its checkpoint (or undoes the chunks sent).
     fn apply(
         &mut self,
         state: &CommitState,
         mtr: &mut MtrPages,
+        between: &mut dyn FnMut(&mut MtrPages) -> Result<(), EngineError>,
     ) -> Result<Option<Catalog>, EngineError> {
         // First committer wins.
         for entry in self.writes.merged()? {
@@ -1773,6 +2079,7 @@ impl Transaction {
                 .collect::<Result<_, _>>()?;
             let itree = BTree::open(ix.root);
             for (pk, v) in rows {
+                between(mtr)?;
                 let row = decode_stored_row(&def, &v)?;
                 insert_index_entry(mtr, &def, &ix, key_fn.as_ref(), &itree, &row, &pk).map_err(
                     |e| match e {
@@ -1805,6 +2112,7 @@ impl Transaction {
         let mut current: Option<(ObjectId, Arc<TableDef>)> = None;
         for entry in self.writes.merged()? {
             let ((table, key), w) = entry?;
+            between(mtr)?;
             let key = &key;
             let w = &w;
             if current.as_ref().is_none_or(|(t, _)| *t != table) {

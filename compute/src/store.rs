@@ -7,13 +7,17 @@
 //!   pool; anything evicted is at or below the VDL and fetched there).
 //! * [`MtrPages`]: the pages one commit changes, copy-on-write over
 //!   `LatestPages`, with page allocation through the superblock's free list.
-//!   [`MtrPages::finish`] turns them into redo records.
+//!   [`MtrPages::finish`] turns them into redo records. A big transaction's
+//!   MTR is sealed in chunks ([`MtrPages::finish_chunk`]) that leave memory
+//!   once written: the MTR then reads those pages back at the LSN of their
+//!   chunk's last record for them (their streamed version, cached in the
+//!   pool while room allows), never at the VDL, which is below every chunk.
 //!
 //! Tree code is synchronous; a miss blocks its thread on the storage read
 //! with `block_in_place`, so the engine must run on tokio's multi-threaded
 //! runtime. Misses are the exception: hot pages stay cached.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use sextant_storage::types::{Lsn, PageId, RecordBody};
@@ -130,6 +134,11 @@ pub struct MtrPages {
     dirty: BTreeMap<PageId, Dirty>,
     /// Counts calls that may change a page or the superblock.
     changes: u64,
+    /// Pages earlier chunks of this MTR changed, with the LSN to read their
+    /// newest version at: the last record for the page in the last chunk
+    /// that changed it (its PG's replicas are complete up to there, while
+    /// the chunk's own last LSN may lie in another PG).
+    streamed: HashMap<PageId, Lsn>,
 }
 
 /// An MTR's state at one point, to return to when one transaction of a
@@ -149,6 +158,7 @@ impl MtrPages {
             sb_dirty: false,
             dirty: BTreeMap::new(),
             changes: 0,
+            streamed: HashMap::new(),
         }
     }
 
@@ -162,8 +172,13 @@ impl MtrPages {
         }
     }
 
-    /// Returns to a checkpoint: every change since is forgotten.
+    /// Returns to a checkpoint: every change since is forgotten. Chunks sent
+    /// since cannot be taken back this way.
     pub fn restore(&mut self, cp: MtrCheckpoint) {
+        assert!(
+            self.streamed.is_empty(),
+            "restoring an MTR that streamed chunks"
+        );
         self.sb = cp.sb;
         self.sb_dirty = cp.sb_dirty;
         self.dirty = cp.dirty;
@@ -188,9 +203,63 @@ impl MtrPages {
         &mut self.sb
     }
 
-    /// Pages changed so far.
+    /// Pages changed so far and held in memory (not yet sent in a chunk).
     pub fn page_count(&self) -> usize {
         self.dirty.len()
+    }
+
+    /// Pages that chunks of this MTR sent already changed, in page order.
+    pub fn streamed_pages(&self) -> Vec<PageId> {
+        let mut pages: Vec<PageId> = self.streamed.keys().copied().collect();
+        pages.sort_unstable();
+        pages
+    }
+
+    /// Seals the pages changed so far (the superblock stays in memory, for
+    /// the final part) as one chunk at the LSN `lsn_for` gives for its
+    /// number of records, and forgets them. The caller sends the records
+    /// without a CPL and, once they are on a write quorum, reports each page
+    /// with [`MtrPages::chunk_written`]. Returns `None` when nothing changed.
+    pub fn finish_chunk(
+        &mut self,
+        lsn_for: impl FnOnce(usize) -> Lsn,
+    ) -> Result<Option<FinishedMtr>, PageError> {
+        if self.dirty.is_empty() {
+            return Ok(None);
+        }
+        debug_assert!(!self.dirty.contains_key(&SUPERBLOCK_PAGE));
+        let dirty = std::mem::take(&mut self.dirty);
+        self.changes += 1;
+        let (records, images, last_records) = seal(dirty, lsn_for);
+        Ok(Some(FinishedMtr {
+            records,
+            images,
+            last_records,
+            superblock: self.sb.clone(),
+        }))
+    }
+
+    /// Records that a chunk's version of `id`, whose last record is at
+    /// `last_record`, is on a write quorum: later reads in this MTR find it
+    /// in the pool or read it back there.
+    pub fn chunk_written(&mut self, id: PageId, last_record: Lsn) {
+        assert!(!self.dirty.contains_key(&id), "page {id} still held");
+        self.streamed.insert(id, last_record);
+    }
+
+    /// The newest version of `id` outside this MTR's held pages.
+    fn newest(&self, id: PageId) -> Result<PageRef, PageError> {
+        let Some(&at) = self.streamed.get(&id) else {
+            return self.latest.get(id);
+        };
+        if let Some(p) = self.latest.pool.get_latest(id) {
+            return Ok(p);
+        }
+        let img = fetch(&self.latest.volume, id, at)?;
+        self.latest
+            .pool
+            .insert_streamed(id, page::page_lsn(&img), img.clone());
+        Ok(img)
     }
 
     /// True if nothing changed.
@@ -214,27 +283,11 @@ impl MtrPages {
         lsn_for: impl FnOnce(usize) -> Lsn,
     ) -> Result<FinishedMtr, PageError> {
         self.write_superblock()?;
-        // One record per changed page, whatever changed in it, so the count
-        // (and so the LSN) is known before sealing: seal each page at the
-        // commit LSN, then diff it whole (header included).
-        let commit_lsn = lsn_for(self.dirty.len());
-        let count = self.dirty.len();
-        let mut records = Vec::with_capacity(count);
-        let mut images = Vec::with_capacity(count);
-        for (id, d) in self.dirty {
-            let mut after = d.after;
-            let img = Arc::make_mut(&mut after);
-            page::set_page_lsn(img, commit_lsn);
-            page::seal_checksum(img);
-            let body = redo::diff(&d.before[..], &after[..])
-                .expect("sealing at a new LSN changes the page header");
-            records.push((id, body));
-            images.push((id, after));
-        }
-        debug_assert_eq!(records.len(), count);
+        let (records, images, last_records) = seal(self.dirty, lsn_for);
         Ok(FinishedMtr {
             records,
             images,
+            last_records,
             superblock: self.sb,
         })
     }
@@ -249,12 +302,45 @@ impl MtrPages {
     }
 }
 
+/// Seals `dirty` at the LSN `lsn_for` gives for the number of records:
+/// the records, the new images, and for each image the LSN of its page's
+/// last record.
+#[allow(clippy::type_complexity)]
+fn seal(
+    dirty: BTreeMap<PageId, Dirty>,
+    lsn_for: impl FnOnce(usize) -> Lsn,
+) -> (Vec<(PageId, RecordBody)>, Vec<(PageId, PageRef)>, Vec<Lsn>) {
+    // One record per changed page, whatever changed in it, so the count (and
+    // so the LSN) is known before sealing: seal each page at the commit LSN,
+    // then diff it whole (header included).
+    let count = dirty.len();
+    let commit_lsn = lsn_for(count);
+    let first = (commit_lsn.0 + 1).saturating_sub(count as u64);
+    let mut records = Vec::with_capacity(count);
+    let mut images = Vec::with_capacity(count);
+    let mut last_records = Vec::with_capacity(count);
+    for (id, d) in dirty {
+        let mut after = d.after;
+        let img = Arc::make_mut(&mut after);
+        page::set_page_lsn(img, commit_lsn);
+        page::seal_checksum(img);
+        let body = redo::diff(&d.before[..], &after[..])
+            .expect("sealing at a new LSN changes the page header");
+        last_records.push(Lsn(first + records.len() as u64));
+        records.push((id, body));
+        images.push((id, after));
+    }
+    (records, images, last_records)
+}
+
 /// What a finished MTR produced.
 pub struct FinishedMtr {
     /// Redo records in page order.
     pub records: Vec<(PageId, RecordBody)>,
     /// The new version of each changed page.
     pub images: Vec<(PageId, PageRef)>,
+    /// For each of `images`, the LSN of its page's last record.
+    pub last_records: Vec<Lsn>,
     /// The superblock after the MTR.
     pub superblock: Superblock,
 }
@@ -263,7 +349,7 @@ impl Pages for MtrPages {
     fn get(&self, id: PageId) -> Result<PageRef, PageError> {
         match self.dirty.get(&id) {
             Some(d) => Ok(d.after.clone()),
-            None => self.latest.get(id),
+            None => self.newest(id),
         }
     }
 }
@@ -273,7 +359,7 @@ impl MtrPages {
     fn dirty_mut(&mut self, id: PageId) -> Result<&mut Dirty, PageError> {
         self.changes += 1;
         if !self.dirty.contains_key(&id) {
-            let before = self.latest.get(id)?;
+            let before = self.newest(id)?;
             self.dirty.insert(
                 id,
                 Dirty {

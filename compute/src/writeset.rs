@@ -162,6 +162,11 @@ impl WriteSet {
         self.memory.len()
     }
 
+    /// Bytes of the writes held in memory (an estimate, as budgeted).
+    pub fn memory_bytes(&self) -> u64 {
+        self.memory_bytes
+    }
+
     /// True once some writes went to disk.
     pub fn spilled(&self) -> bool {
         !self.runs.is_empty()

@@ -62,6 +62,7 @@ impl Engine {
             commit_groups: AtomicU64::new(0),
             commit_txns: AtomicU64::new(0),
             commit_waiting: AtomicU64::new(0),
+            streaming: StreamCounters::default(),
             commit: tokio::sync::Mutex::new(CommitState {
                 sb,
                 last_write: HashMap::new(),

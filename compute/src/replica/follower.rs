@@ -6,7 +6,9 @@
 //! `start`, its VDL at that moment, and then streams every durable MTR after
 //! it. Each MTR (records up to the one flagged CPL, chained by
 //! `vol_prev_lsn`, so a missing record is seen) is applied in one step to
-//! the buffer pool (`BufferPool::apply_mtr`); then, if it touched the
+//! the buffer pool (`BufferPool::apply_mtr`; for a big transaction streamed
+//! in chunks, the pages the earlier chunks changed are listed before the
+//! records, and their cached versions are closed instead); then, if it touched the
 //! catalog's pages, the catalog at its LSN is read and installed; only then
 //! does the read point move to it. A snapshot therefore sees all of an MTR
 //! or none of it, with the matching catalog.
@@ -454,6 +456,7 @@ fn catch_up(shared: &Shared, start: Lsn, watch: &mut CatalogWatch) -> Result<(),
 async fn follow(shared: &Shared, mut rd: OwnedReadHalf, watch: &mut CatalogWatch) -> FollowerError {
     let engine = &shared.engine;
     let mut mtr: Vec<LogRecord> = Vec::new();
+    let mut streamed: Vec<PageId> = Vec::new();
     let mut mtr_bytes = 0u64;
     let mut prev = engine.vdl();
     loop {
@@ -484,12 +487,22 @@ async fn follow(shared: &Shared, mut rd: OwnedReadHalf, watch: &mut CatalogWatch
                     mtr.push(r);
                     if cpl {
                         let records = std::mem::take(&mut mtr);
+                        let streamed = std::mem::take(&mut streamed);
                         mtr_bytes = 0;
-                        if let Err(e) = apply(shared, records, watch) {
+                        if let Err(e) = apply(shared, records, &streamed, watch) {
                             return e;
                         }
                     }
                 }
+            }
+            StreamMsg::Streamed(pages) => {
+                mtr_bytes += 8 * pages.len() as u64;
+                if mtr_bytes > MTR_BYTES_MAX {
+                    return FollowerError::Protocol(format!(
+                        "MTR past {MTR_BYTES_MAX} bytes without a CPL"
+                    ));
+                }
+                streamed.extend(pages);
             }
             StreamMsg::Vdl(vdl) => shared.heard_vdl(vdl),
             other => return FollowerError::Protocol(format!("unexpected {other:?}")),
@@ -497,10 +510,12 @@ async fn follow(shared: &Shared, mut rd: OwnedReadHalf, watch: &mut CatalogWatch
     }
 }
 
-/// Applies one whole MTR and moves the read point to it.
+/// Applies one whole MTR (with the pages its earlier chunks changed, for a
+/// streamed one) and moves the read point to it.
 fn apply(
     shared: &Shared,
     records: Vec<LogRecord>,
+    streamed: &[PageId],
     watch: &mut CatalogWatch,
 ) -> Result<(), FollowerError> {
     let engine = &shared.engine;
@@ -509,7 +524,7 @@ fn apply(
     let changes: Vec<(PageId, RecordBody)> =
         records.into_iter().map(|r| (r.page, r.body)).collect();
     let pool = engine.pool_arc();
-    let applied = match pool.apply_mtr(commit, &changes) {
+    let applied = match pool.apply_mtr(commit, &changes, streamed) {
         Ok(a) => a,
         Err(e) => {
             // The cache and the stream disagree: trust no cached page past
@@ -519,7 +534,11 @@ fn apply(
             Default::default()
         }
     };
-    let touched: BTreeSet<PageId> = changes.iter().map(|(p, _)| *p).collect();
+    let touched: BTreeSet<PageId> = changes
+        .iter()
+        .map(|(p, _)| *p)
+        .chain(streamed.iter().copied())
+        .collect();
     let catalog_changed = touched
         .iter()
         .any(|p| *p != SUPERBLOCK_PAGE && watch.pages.contains(p))

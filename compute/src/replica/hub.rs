@@ -29,7 +29,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, Notify};
 
-use super::wire::{records_frames, StreamError, StreamMsg};
+use super::wire::{records_frames, streamed_frames, StreamError, StreamMsg};
 use super::{MtrSink, ReplicaStatus, StatusSource};
 use crate::engine::Engine;
 
@@ -68,12 +68,15 @@ impl Default for HubConfig {
 struct Published {
     commit_lsn: Lsn,
     records: Vec<LogRecord>,
+    /// Pages earlier chunks of a streamed MTR changed.
+    streamed: Vec<PageId>,
     bytes: u64,
 }
 
 struct Pending {
     commit_lsn: Lsn,
     records: Vec<LogRecord>,
+    streamed: Vec<PageId>,
 }
 
 struct Subscriber {
@@ -125,7 +128,12 @@ struct HubInner {
 }
 
 impl MtrSink for HubInner {
-    fn submitted(&self, commit_lsn: Lsn, records: Vec<(PageId, RecordBody)>) {
+    fn submitted(
+        &self,
+        commit_lsn: Lsn,
+        records: Vec<(PageId, RecordBody)>,
+        streamed: Vec<PageId>,
+    ) {
         let n = records.len() as u64;
         assert!(
             n > 0 && commit_lsn.0 >= n,
@@ -162,6 +170,7 @@ impl MtrSink for HubInner {
         st.pending.push_back(Pending {
             commit_lsn,
             records,
+            streamed,
         });
         drop(st);
         self.wake.notify_one();
@@ -343,16 +352,12 @@ impl RedoHub {
                         return Err(ReaderConnError::FellBehind);
                     };
                     let mut buf = Vec::new();
-                    for f in records_frames(&m.records) {
-                        buf.extend_from_slice(&f.to_frame());
-                    }
+                    m.encode(&mut buf);
                     // Batch whatever else is queued into the same write.
                     let mut sent = m.bytes;
                     while buf.len() < 1 << 20 {
                         let Ok(more) = rx.try_recv() else { break };
-                        for f in records_frames(&more.records) {
-                            buf.extend_from_slice(&f.to_frame());
-                        }
+                        more.encode(&mut buf);
                         sent += more.bytes;
                     }
                     tokio::select! {
@@ -379,6 +384,19 @@ impl RedoHub {
                     return Err(e);
                 }
             }
+        }
+    }
+}
+
+impl Published {
+    /// Appends the MTR's frames: the streamed pages first, so a reader has
+    /// them when the CPL record arrives.
+    fn encode(&self, buf: &mut Vec<u8>) {
+        for f in streamed_frames(&self.streamed) {
+            buf.extend_from_slice(&f.to_frame());
+        }
+        for f in records_frames(&self.records) {
+            buf.extend_from_slice(&f.to_frame());
         }
     }
 }
@@ -440,10 +458,16 @@ async fn publish(hub: std::sync::Weak<HubInner>) {
         let mut st = inner.state.lock().expect("hub state");
         while st.pending.front().is_some_and(|p| p.commit_lsn <= vdl) {
             let p = st.pending.pop_front().expect("checked");
-            let bytes = p.records.iter().map(|r| r.encoded_len() as u64).sum();
+            let bytes = p
+                .records
+                .iter()
+                .map(|r| r.encoded_len() as u64)
+                .sum::<u64>()
+                + 8 * p.streamed.len() as u64;
             let m = Arc::new(Published {
                 commit_lsn: p.commit_lsn,
                 records: p.records,
+                streamed: p.streamed,
                 bytes,
             });
             st.published = m.commit_lsn;

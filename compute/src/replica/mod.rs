@@ -1,7 +1,8 @@
 //! Read replicas: the writer's redo stream and the readers that follow it.
 //!
 //! The writer pushes every durable MTR, whole and in LSN order, to its
-//! subscribed readers over TCP ([`hub`], framed by [`wire`]); each reader
+//! subscribed readers (a big transaction's MTR, sent to storage in chunks,
+//! as its last chunk plus the pages the others changed) over TCP ([`hub`], framed by [`wire`]); each reader
 //! applies the MTRs to the pages it has cached, moves its read point by
 //! whole MTRs and serves queries there ([`follower`]). The writer never
 //! waits for a reader: each subscriber has a bounded buffer, and a reader
@@ -25,7 +26,11 @@ use sextant_storage::types::{Lsn, PageId, RecordBody};
 /// before it is durable. Must not block: it is called inside the pipeline.
 pub trait MtrSink: Send + Sync {
     /// MTR `commit_lsn`: its records, one per LSN ending at `commit_lsn`.
-    fn submitted(&self, commit_lsn: Lsn, records: Vec<(PageId, RecordBody)>);
+    /// A big transaction's MTR is sent to storage in chunks; only the last
+    /// comes here, with `streamed`, the pages earlier chunks changed (their
+    /// LSNs lie between the previous MTR and `records`): a reader must stop
+    /// trusting its cached copies of them at this MTR.
+    fn submitted(&self, commit_lsn: Lsn, records: Vec<(PageId, RecordBody)>, streamed: Vec<PageId>);
 }
 
 /// One compute node's replication state, as one row of

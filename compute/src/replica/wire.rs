@@ -12,18 +12,22 @@
 //! the one before (across MTRs too, so a reader sees a gap), the last record
 //! of an MTR flagged CPL. `pg_prev_lsn` is not tracked on the stream and is
 //! zero. An MTR larger than one frame spans several `Records` frames; a
-//! reader applies it when its CPL record arrives. Decoding never panics on
-//! bad input.
+//! reader applies it when its CPL record arrives. A big transaction's MTR,
+//! which the writer sends to storage in chunks, travels as its last chunk's
+//! records preceded by `Streamed` frames listing the pages the earlier
+//! chunks changed (their LSNs are skipped: `vol_prev_lsn` of the last
+//! chunk's first record is the previous MTR's CPL). Decoding never panics
+//! on bad input.
 #![warn(missing_docs)]
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use sextant_storage::types::{DecodeError, Epoch, LogRecord, Lsn};
+use sextant_storage::types::{DecodeError, Epoch, LogRecord, Lsn, PageId};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// First bytes of every frame: "SXRS".
 pub const STREAM_MAGIC: u32 = 0x5358_5253;
 /// Version of the redo stream; a peer speaking another is refused.
-pub const STREAM_VERSION: u8 = 1;
+pub const STREAM_VERSION: u8 = 2;
 /// Bytes before a frame's payload.
 pub const HEADER_BYTES: usize = 4 + 1 + 1 + 2 + 4 + 4;
 /// Largest payload of one frame, as in the storage protocol: bounds what
@@ -63,6 +67,9 @@ pub enum StreamMsg {
     Records(Vec<LogRecord>),
     /// Writer → reader: the writer's VDL (a heartbeat when idle).
     Vdl(Lsn),
+    /// Writer → reader, before the records of a streamed MTR: pages its
+    /// earlier chunks changed (see the module docs).
+    Streamed(Vec<PageId>),
 }
 
 /// Why a frame could not be read.
@@ -98,6 +105,7 @@ mod kind {
     pub const HELLO: u8 = 3;
     pub const RECORDS: u8 = 4;
     pub const VDL: u8 = 5;
+    pub const STREAMED: u8 = 6;
 }
 
 impl StreamMsg {
@@ -135,6 +143,13 @@ impl StreamMsg {
             StreamMsg::Vdl(vdl) => {
                 payload.put_u64(vdl.0);
                 kind::VDL
+            }
+            StreamMsg::Streamed(pages) => {
+                payload.put_u32(pages.len() as u32);
+                for p in pages {
+                    payload.put_u64(p.0);
+                }
+                kind::STREAMED
             }
         };
         assert!(
@@ -228,6 +243,12 @@ impl StreamMsg {
                 need(&payload, 8)?;
                 StreamMsg::Vdl(Lsn(payload.get_u64()))
             }
+            kind::STREAMED => {
+                need(&payload, 4)?;
+                let n = payload.get_u32() as usize;
+                need(&payload, n.saturating_mul(8))?;
+                StreamMsg::Streamed((0..n).map(|_| PageId(payload.get_u64())).collect())
+            }
             _ => return Err(StreamError::Malformed("unknown message kind")),
         };
         if !payload.is_empty() {
@@ -245,6 +266,15 @@ impl StreamMsg {
         rd.read_exact(&mut payload).await?;
         StreamMsg::decode(&header, payload.into())
     }
+}
+
+/// Splits a streamed MTR's page list into `Streamed` messages that each fit
+/// one frame.
+pub fn streamed_frames(pages: &[PageId]) -> Vec<StreamMsg> {
+    pages
+        .chunks((PAYLOAD_MAX - 4) / 8)
+        .map(|c| StreamMsg::Streamed(c.to_vec()))
+        .collect()
 }
 
 /// Splits records into `Records` messages that each fit one frame.
@@ -270,7 +300,7 @@ pub fn records_frames(records: &[LogRecord]) -> Vec<StreamMsg> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sextant_storage::types::{PageId, RecordBody, FLAG_CPL, PAGE_SIZE};
+    use sextant_storage::types::{RecordBody, FLAG_CPL, PAGE_SIZE};
 
     fn rec(lsn: u64, cpl: bool, bytes: usize) -> LogRecord {
         LogRecord {
@@ -308,6 +338,8 @@ mod tests {
             },
             StreamMsg::Records(vec![rec(1, false, 20), rec(2, true, PAGE_SIZE)]),
             StreamMsg::Vdl(Lsn(100)),
+            StreamMsg::Streamed(vec![PageId(3), PageId(70_000)]),
+            StreamMsg::Streamed(vec![]),
         ];
         for m in msgs {
             let f = m.to_frame();

@@ -68,18 +68,10 @@ impl Storage {
     }
 
     pub async fn engine(&self) -> Engine {
-        let cfg = EngineConfig {
-            pool_bytes: 8 << 20,
-            // Small, so multi-row transactions in tests spill to disk.
-            txn_memory_bytes: 32 << 10,
-            txn_bytes_max: 64 << 20,
-            volume: VolumeConfig {
-                request_timeout: Duration::from_millis(500),
-                page_read_timeout: Duration::from_millis(500),
-                recovery_list_wait: Duration::from_millis(300),
-                ..VolumeConfig::default()
-            },
-        };
+        self.engine_with(engine_config()).await
+    }
+
+    pub async fn engine_with(&self, cfg: EngineConfig) -> Engine {
         tokio::time::timeout(
             Duration::from_secs(20),
             Engine::open(self.cluster.clone(), cfg),
@@ -87,5 +79,22 @@ impl Storage {
         .await
         .expect("engine opened in time")
         .expect("engine opened")
+    }
+}
+
+/// The engine tests' configuration: a small pool, and a small memory
+/// budget so that multi-row transactions spill to disk.
+pub fn engine_config() -> EngineConfig {
+    EngineConfig {
+        pool_bytes: 8 << 20,
+        txn_memory_bytes: 32 << 10,
+        txn_bytes_max: 64 << 20,
+        volume: VolumeConfig {
+            request_timeout: Duration::from_millis(500),
+            page_read_timeout: Duration::from_millis(500),
+            recovery_list_wait: Duration::from_millis(300),
+            ..VolumeConfig::default()
+        },
+        ..EngineConfig::default()
     }
 }

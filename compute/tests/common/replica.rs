@@ -37,6 +37,7 @@ pub fn engine_config() -> EngineConfig {
             recovery_list_wait: Duration::from_millis(300),
             ..VolumeConfig::default()
         },
+        ..EngineConfig::default()
     }
 }
 
@@ -121,9 +122,17 @@ impl Reader {
 }
 
 pub async fn writer(storage: &super::Storage, hub_cfg: HubConfig) -> Writer {
+    writer_with(storage, hub_cfg, engine_config()).await
+}
+
+pub async fn writer_with(
+    storage: &super::Storage,
+    hub_cfg: HubConfig,
+    cfg: EngineConfig,
+) -> Writer {
     let engine = tokio::time::timeout(
         Duration::from_secs(20),
-        Engine::open(storage.cluster.clone(), engine_config()),
+        Engine::open(storage.cluster.clone(), cfg),
     )
     .await
     .expect("engine opened in time")

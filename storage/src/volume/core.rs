@@ -366,6 +366,27 @@ impl VolumeCore {
         changes: Vec<(PageId, RecordBody)>,
         now_ms: u64,
     ) -> Result<Lsn, SubmitError> {
+        self.submit_records(changes, now_ms, true)
+    }
+
+    /// [`VolumeCore::submit`] without a CPL: one chunk of an MTR streamed in
+    /// parts, whose last part is submitted with one. Returns the chunk's last
+    /// LSN. Until a later CPL is durable the VDL stays below the chunk, so
+    /// recovery truncates it. Its records count toward [`VolumeCore::vcl`].
+    pub fn submit_without_cpl(
+        &mut self,
+        changes: Vec<(PageId, RecordBody)>,
+        now_ms: u64,
+    ) -> Result<Lsn, SubmitError> {
+        self.submit_records(changes, now_ms, false)
+    }
+
+    fn submit_records(
+        &mut self,
+        changes: Vec<(PageId, RecordBody)>,
+        now_ms: u64,
+        last_is_cpl: bool,
+    ) -> Result<Lsn, SubmitError> {
         if let Some(e) = self.fenced {
             return Err(SubmitError::Fenced(e));
         }
@@ -389,7 +410,7 @@ impl VolumeCore {
             self.ensure_pg(pg);
             let state = self.pgs.get_mut(&pg).expect("ensured");
             let lsn = self.last_lsn.next();
-            let cpl = i + 1 == count;
+            let cpl = last_is_cpl && i + 1 == count;
             let rec = LogRecord {
                 lsn,
                 epoch: self.epoch,

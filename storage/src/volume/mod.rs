@@ -119,6 +119,9 @@ const READER_NOT_YET_BACKOFF_MAX: Duration = Duration::from_millis(100);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Progress {
     vdl: Lsn,
+    /// Every record at or below it is on a write quorum (the writer's VCL;
+    /// a reader's read point).
+    vcl: Lsn,
     fenced: Option<Epoch>,
 }
 
@@ -199,7 +202,11 @@ impl Volume {
         tracing::info!(epoch = %recovered.epoch, vdl = %recovered.vdl, pgs = recovered.pgs.len(), "volume recovered");
         let vdl = recovered.vdl;
         let core = VolumeCore::new(cfg.core.clone(), cluster, recovered);
-        let (progress, _) = watch::channel(Progress { vdl, fenced: None });
+        let (progress, _) = watch::channel(Progress {
+            vdl,
+            vcl: vdl,
+            fenced: None,
+        });
         let inner = Arc::new(Inner {
             mode: Mode::Writer(Mutex::new(core)),
             peers,
@@ -240,6 +247,7 @@ impl Volume {
             .collect();
         let (progress, _) = watch::channel(Progress {
             vdl: read_point,
+            vcl: read_point,
             fenced: None,
         });
         Volume {
@@ -292,6 +300,7 @@ impl Volume {
                 p.vdl
             );
             p.vdl = lsn;
+            p.vcl = p.vcl.max(lsn);
         });
     }
 
@@ -359,13 +368,41 @@ impl Volume {
     /// allocation limit holds it back. Returns its commit LSN; it is durable
     /// once [`Volume::wait_durable`] returns for it.
     pub async fn submit(&self, changes: Vec<(PageId, RecordBody)>) -> Result<Lsn, VolumeError> {
+        self.submit_records(changes, true).await
+    }
+
+    /// Sends one chunk of an MTR streamed in parts: records without a CPL
+    /// (see [`VolumeCore::submit_without_cpl`]). Returns the chunk's last
+    /// LSN; its records are on a write quorum once [`Volume::wait_written`]
+    /// returns for it, and durable only with the CPL of a later submission.
+    /// The LSN allocation limit holds a chunk back like an MTR; since the
+    /// VDL cannot move while a stream is open, the caller waits for each
+    /// chunk to be written before sending the next, so every chunk goes
+    /// through alone.
+    pub async fn submit_without_cpl(
+        &self,
+        changes: Vec<(PageId, RecordBody)>,
+    ) -> Result<Lsn, VolumeError> {
+        self.submit_records(changes, false).await
+    }
+
+    async fn submit_records(
+        &self,
+        changes: Vec<(PageId, RecordBody)>,
+        cpl: bool,
+    ) -> Result<Lsn, VolumeError> {
         let mut rx = self.inner.progress.subscribe();
         loop {
             let result = {
                 let Some(mut core) = self.inner.core() else {
                     return Err(VolumeError::ReadOnly);
                 };
-                let r = core.submit(changes.clone(), now_ms(self.inner.started));
+                let now = now_ms(self.inner.started);
+                let r = if cpl {
+                    core.submit(changes.clone(), now)
+                } else {
+                    core.submit_without_cpl(changes.clone(), now)
+                };
                 (r, core.take_outgoing())
             };
             match result {
@@ -390,6 +427,31 @@ impl Volume {
         loop {
             let p = *rx.borrow_and_update();
             if p.vdl >= lsn {
+                return Ok(());
+            }
+            if let Some(e) = p.fenced {
+                return Err(VolumeError::Fenced(e));
+            }
+            if rx.changed().await.is_err() {
+                return Err(VolumeError::Closed);
+            }
+        }
+    }
+
+    /// The volume complete LSN: every record at or below it is on a write
+    /// quorum (a reader's read point).
+    pub fn vcl(&self) -> Lsn {
+        self.inner.progress.borrow().vcl
+    }
+
+    /// Waits until the VCL reaches `lsn`: every record up to it is on a
+    /// write quorum, so its page versions can be read back, though without
+    /// a CPL at or above `lsn` they are not durable.
+    pub async fn wait_written(&self, lsn: Lsn) -> Result<(), VolumeError> {
+        let mut rx = self.inner.progress.subscribe();
+        loop {
+            let p = *rx.borrow_and_update();
+            if p.vcl >= lsn {
                 return Ok(());
             }
             if let Some(e) = p.fenced {
@@ -523,6 +585,7 @@ fn dispatch(inner: &Arc<Inner>, outs: Vec<Outgoing>) {
                     core.take_outgoing(),
                     Progress {
                         vdl: core.vdl(),
+                        vcl: core.vcl(),
                         fenced: core.fenced(),
                     },
                 )
@@ -535,6 +598,10 @@ fn dispatch(inner: &Arc<Inner>, outs: Vec<Outgoing>) {
                 let mut changed = false;
                 if progress.vdl > p.vdl {
                     p.vdl = progress.vdl;
+                    changed = true;
+                }
+                if progress.vcl > p.vcl {
+                    p.vcl = progress.vcl;
                     changed = true;
                 }
                 if p.fenced.is_none() && progress.fenced.is_some() {
