@@ -134,6 +134,8 @@ pub mod code {
     pub const INVALID_CURSOR_NAME: &str = "34000";
     /// duplicate_cursor
     pub const DUPLICATE_CURSOR: &str = "42P03";
+    /// invalid_recursion
+    pub const INVALID_RECURSION: &str = "42P19";
     /// invalid_savepoint_specification
     pub const INVALID_SAVEPOINT_SPECIFICATION: &str = "3B001";
 }

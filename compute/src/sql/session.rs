@@ -1621,6 +1621,8 @@ impl Session {
                             if ctx.params[i].is_none() {
                                 ctx.params[i] = Some(ty);
                             }
+                        } else {
+                            crate::sql::expr::check_literal(&b.coerce_to(ty), e)?;
                         }
                     }
                 }
@@ -2583,6 +2585,7 @@ fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
 /// `e` stored into column `name` of type `ty`: 42804 unless an assignment
 /// cast exists, as PostgreSQL checks when it plans the statement.
 fn assignable(e: Expr, ty: DataType, name: &str, at: &ast::Expr) -> Result<Expr, SqlError> {
+    crate::sql::expr::check_literal(&e, at)?;
     let from = e.ty();
     if from == ty
         || matches!(e, Expr::Literal(Datum::Null, _))
