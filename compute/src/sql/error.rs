@@ -140,6 +140,20 @@ pub mod code {
     pub const INVALID_SAVEPOINT_SPECIFICATION: &str = "3B001";
 }
 
+/// Where the reported position is, relative to [`SqlError::location`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Anchor {
+    /// At the location.
+    #[default]
+    At,
+    /// At the opening parenthesis before it (the location is a
+    /// parenthesized subquery's SELECT).
+    ParenBefore,
+    /// At the next token after it (the location is the end of an
+    /// operator's left operand; the position is the operator).
+    TokenAfter,
+}
+
 /// An error to send to the client as an ErrorResponse.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -157,6 +171,8 @@ pub struct SqlError {
     /// Where in the query text the error points, as the parser's (line,
     /// column), until the session turns it into `position`.
     pub location: Option<(u64, u64)>,
+    /// What the position is, relative to the location.
+    pub anchor: Anchor,
     /// CONTEXT: where it happened (`COPY t, line 3, column b: "x"`).
     pub context: Option<String>,
 }
@@ -171,6 +187,7 @@ impl SqlError {
             hint: None,
             position: None,
             location: None,
+            anchor: Anchor::At,
             context: None,
         }
     }
@@ -184,13 +201,54 @@ impl SqlError {
         self
     }
 
+    /// Points the error at the parenthesized subquery whose SELECT starts
+    /// at `span`: at its opening parenthesis.
+    pub fn at_subquery(mut self, span: sqlparser::tokenizer::Span) -> SqlError {
+        if span.start.line > 0 && self.location.is_none() {
+            self.location = Some((span.start.line, span.start.column));
+            self.anchor = Anchor::ParenBefore;
+        }
+        self
+    }
+
+    /// Points the error at the operator after the operand that `span`
+    /// covers.
+    pub fn after_span(mut self, span: sqlparser::tokenizer::Span) -> SqlError {
+        if span.end.line > 0 && self.location.is_none() {
+            self.location = Some((span.end.line, span.end.column));
+            self.anchor = Anchor::TokenAfter;
+        }
+        self
+    }
+
     /// Turns a location into the 1-based character position in `sql`.
     pub fn locate(mut self, sql: &str) -> SqlError {
         if let (None, Some((line, column))) = (self.position, self.location) {
             let (mut l, mut c) = (1u64, 1u64);
             for (i, ch) in sql.chars().enumerate() {
                 if l == line && c == column {
-                    self.position = Some(i as u32 + 1);
+                    let mut at = i;
+                    match self.anchor {
+                        Anchor::At => {}
+                        Anchor::ParenBefore => {
+                            let before: Vec<char> = sql.chars().take(i).collect();
+                            let mut j = before.len();
+                            while j > 0 && before[j - 1].is_whitespace() {
+                                j -= 1;
+                            }
+                            if j > 0 && before[j - 1] == '(' {
+                                at = j - 1;
+                            }
+                        }
+                        Anchor::TokenAfter => {
+                            at += sql
+                                .chars()
+                                .skip(i)
+                                .take_while(|c| c.is_whitespace())
+                                .count();
+                        }
+                    }
+                    self.position = Some(at as u32 + 1);
                     break;
                 }
                 if ch == '\n' {

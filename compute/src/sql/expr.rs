@@ -902,10 +902,12 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
         E::Subquery(q) => {
             let sub = plan_sub(q, scope, ctx)?;
             let [(_, ty)] = sub.query.columns.as_slice() else {
+                use sqlparser::ast::Spanned;
                 return Err(SqlError::new(
                     code::SYNTAX_ERROR,
                     "subquery must return only one column",
-                ));
+                )
+                .at_subquery(q.span()));
             };
             let ty = *ty;
             Expr::Subquery {
@@ -933,7 +935,14 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
             negated,
         } => {
             let lhs = bind(expr, scope, ctx)?;
-            let e = quantified(lhs, BinOp::Eq, false, subquery, scope, ctx)?;
+            let e = quantified(lhs, BinOp::Eq, false, subquery, scope, ctx).map_err(|e| {
+                use sqlparser::ast::Spanned;
+                if e.message == TOO_MANY_COLUMNS {
+                    e.after_span(expr.span())
+                } else {
+                    e
+                }
+            })?;
             if *negated {
                 Expr::Not(Box::new(e))
             } else {
@@ -1268,6 +1277,26 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
                 both
             }
         }
+        E::SimilarTo {
+            negated,
+            expr,
+            pattern,
+            escape_char,
+        } => {
+            // As PostgreSQL rewrites it: the pattern becomes a regular
+            // expression that `~` matches.
+            let mut args = vec![bind(pattern, scope, ctx)?];
+            if let Some(e) = escape_char {
+                args.push(bind_value(e, ctx)?);
+            }
+            let re = builtin_call("similar_to_escape", args, ctx)?;
+            let m = builtin_call("textregexeq", vec![bind(expr, scope, ctx)?, re], ctx)?;
+            if *negated {
+                Expr::Not(Box::new(m))
+            } else {
+                m
+            }
+        }
         E::Like {
             negated,
             expr,
@@ -1466,6 +1495,9 @@ fn plan_sub(q: &ast::Query, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<SubP
 }
 
 /// `lhs op ANY/ALL (subquery)`.
+/// A quantified subquery (`x IN (SELECT ...)`) with more than one column.
+const TOO_MANY_COLUMNS: &str = "subquery has too many columns";
+
 fn quantified(
     lhs: Expr,
     op: BinOp,
@@ -1476,10 +1508,7 @@ fn quantified(
 ) -> Result<Expr, SqlError> {
     let sub = plan_sub(q, scope, ctx)?;
     let [(_, ty)] = sub.query.columns.as_slice() else {
-        return Err(SqlError::new(
-            code::SYNTAX_ERROR,
-            "subquery has too many columns",
-        ));
+        return Err(SqlError::new(code::SYNTAX_ERROR, TOO_MANY_COLUMNS));
     };
     let lhs = infer_param(lhs, *ty, ctx);
     comparable(lhs.ty(), *ty)?;
@@ -2018,8 +2047,8 @@ fn bind_function(
             (Func::Now, DataType::TimestampTz)
         }
         ("gen_random_uuid", 0) => (Func::GenRandomUuid, DataType::Uuid),
-        ("lower", 1) => (Func::Lower, DataType::Text),
-        ("upper", 1) => (Func::Upper, DataType::Text),
+        ("lower", 1) if is_text(args[0].ty()) => (Func::Lower, DataType::Text),
+        ("upper", 1) if is_text(args[0].ty()) => (Func::Upper, DataType::Text),
         ("length" | "char_length", 1) if !matches!(args[0].ty(), DataType::Bytea) => {
             (Func::Length, DataType::Int4)
         }

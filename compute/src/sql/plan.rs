@@ -1606,6 +1606,15 @@ impl<'a> Planner<'a> {
                 alias,
             } => {
                 let _ = lateral;
+                if alias.is_none() {
+                    use sqlparser::ast::Spanned;
+                    return Err(SqlError::new(
+                        code::SYNTAX_ERROR,
+                        "subquery in FROM must have an alias",
+                    )
+                    .with_hint("For example, FROM (SELECT ...) [AS] foo.")
+                    .at_subquery(subquery.span()));
+                }
                 let q = self.plan_query(subquery, ctx)?;
                 let alias_name = alias.as_ref().map(|a| ident(&a.name));
                 let col_aliases: Vec<String> = alias
