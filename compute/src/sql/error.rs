@@ -141,17 +141,18 @@ pub mod code {
 }
 
 /// Where the reported position is, relative to [`SqlError::location`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Anchor {
-    /// At the location.
-    #[default]
-    At,
     /// At the opening parenthesis before it (the location is a
     /// parenthesized subquery's SELECT).
     ParenBefore,
     /// At the next token after it (the location is the end of an
     /// operator's left operand; the position is the operator).
     TokenAfter,
+    /// At the first occurrence of this text at or after it (the location
+    /// is inside an operator's left operand, whose end the parser does not
+    /// record; the text is the operator).
+    Find(String),
 }
 
 /// An error to send to the client as an ErrorResponse.
@@ -171,8 +172,9 @@ pub struct SqlError {
     /// Where in the query text the error points, as the parser's (line,
     /// column), until the session turns it into `position`.
     pub location: Option<(u64, u64)>,
-    /// What the position is, relative to the location.
-    pub anchor: Anchor,
+    /// What the position is, relative to the location (`None`: at it).
+    /// Boxed: it is rare, and errors stay small.
+    pub anchor: Option<Box<Anchor>>,
     /// CONTEXT: where it happened (`COPY t, line 3, column b: "x"`).
     pub context: Option<String>,
 }
@@ -187,7 +189,7 @@ impl SqlError {
             hint: None,
             position: None,
             location: None,
-            anchor: Anchor::At,
+            anchor: None,
             context: None,
         }
     }
@@ -206,7 +208,7 @@ impl SqlError {
     pub fn at_subquery(mut self, span: sqlparser::tokenizer::Span) -> SqlError {
         if span.start.line > 0 && self.location.is_none() {
             self.location = Some((span.start.line, span.start.column));
-            self.anchor = Anchor::ParenBefore;
+            self.anchor = Some(Box::new(Anchor::ParenBefore));
         }
         self
     }
@@ -216,7 +218,17 @@ impl SqlError {
     pub fn after_span(mut self, span: sqlparser::tokenizer::Span) -> SqlError {
         if span.end.line > 0 && self.location.is_none() {
             self.location = Some((span.end.line, span.end.column));
-            self.anchor = Anchor::TokenAfter;
+            self.anchor = Some(Box::new(Anchor::TokenAfter));
+        }
+        self
+    }
+
+    /// Points the error at operator `symbol`, the first one at or after the
+    /// end of `span` (its left operand's known part).
+    pub fn at_operator_after(mut self, span: sqlparser::tokenizer::Span, symbol: &str) -> SqlError {
+        if span.end.line > 0 && self.location.is_none() {
+            self.location = Some((span.end.line, span.end.column));
+            self.anchor = Some(Box::new(Anchor::Find(symbol.to_string())));
         }
         self
     }
@@ -228,9 +240,9 @@ impl SqlError {
             for (i, ch) in sql.chars().enumerate() {
                 if l == line && c == column {
                     let mut at = i;
-                    match self.anchor {
-                        Anchor::At => {}
-                        Anchor::ParenBefore => {
+                    match self.anchor.as_deref() {
+                        None => {}
+                        Some(Anchor::ParenBefore) => {
                             let before: Vec<char> = sql.chars().take(i).collect();
                             let mut j = before.len();
                             while j > 0 && before[j - 1].is_whitespace() {
@@ -240,12 +252,18 @@ impl SqlError {
                                 at = j - 1;
                             }
                         }
-                        Anchor::TokenAfter => {
+                        Some(Anchor::TokenAfter) => {
                             at += sql
                                 .chars()
                                 .skip(i)
                                 .take_while(|c| c.is_whitespace())
                                 .count();
+                        }
+                        Some(Anchor::Find(text)) => {
+                            let rest: String = sql.chars().skip(i).collect();
+                            if let Some(b) = rest.find(text.as_str()) {
+                                at += rest[..b].chars().count();
+                            }
                         }
                     }
                     self.position = Some(at as u32 + 1);

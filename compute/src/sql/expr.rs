@@ -1398,7 +1398,17 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
             }
         }
         E::BinaryOp { left, op, right } => {
-            let b = bind_binary(op, bind(left, scope, ctx)?, bind(right, scope, ctx)?, ctx)?;
+            let (l, r) = (bind(left, scope, ctx)?, bind(right, scope, ctx)?);
+            let b = bind_binary(op, l, r, ctx).map_err(|e| {
+                use sqlparser::ast::Spanned;
+                if e.code == code::UNDEFINED_FUNCTION
+                    && e.message.starts_with("operator does not exist")
+                {
+                    e.at_operator_after(left.span(), &op.to_string())
+                } else {
+                    e
+                }
+            })?;
             check_literal(&b, left)?;
             check_literal(&b, right)?;
             b
@@ -1848,10 +1858,12 @@ pub(crate) fn bind_binary(
         BinOp::Concat => DataType::Text,
         BinOp::Arrow | BinOp::HashArrow => {
             require_json(op, lt, rt)?;
+            require_json_key(op, bop, lt, rt)?;
             lt
         }
         BinOp::LongArrow | BinOp::HashLongArrow => {
             require_json(op, lt, rt)?;
+            require_json_key(op, bop, lt, rt)?;
             DataType::Text
         }
         BinOp::Contains | BinOp::ContainedBy => {
@@ -1883,6 +1895,24 @@ fn require_json(op: &BinaryOperator, lt: DataType, rt: DataType) -> Result<(), S
         Ok(())
     } else {
         Err(no_operator(op, lt, rt))
+    }
+}
+
+/// `->` and `->>` take a key (text) or an index (integer); a number of
+/// another type has no operator.
+fn require_json_key(
+    op: &BinaryOperator,
+    bop: BinOp,
+    lt: DataType,
+    rt: DataType,
+) -> Result<(), SqlError> {
+    let bad = matches!(bop, BinOp::Arrow | BinOp::LongArrow)
+        && (rt == DataType::Bool
+            || (numeric_rank(rt).is_some() && !matches!(rt, DataType::Int2 | DataType::Int4)));
+    if bad {
+        Err(no_operator(op, lt, rt))
+    } else {
+        Ok(())
     }
 }
 

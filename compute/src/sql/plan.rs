@@ -656,7 +656,22 @@ impl<'a> Planner<'a> {
                 for (i, ((ln, lt), (_, rt))) in l.columns.iter().zip(&r.columns).enumerate() {
                     let a = Expr::Column(i, *lt);
                     let b = Expr::Column(i, *rt);
-                    let ty = expr::common_type(&[a.clone(), b.clone()], &op.to_string())?;
+                    // An untyped literal column takes the other side's type,
+                    // read (and checked) now as PostgreSQL does.
+                    let lu = unknown_target(left, i);
+                    let ru = unknown_target(right, i);
+                    let as_typed = |e: &Expr, u: Option<(&ast::Expr, &str)>| match u {
+                        Some((_, text)) => {
+                            Expr::Literal(Datum::Text(text.to_string()), DataType::Text)
+                        }
+                        None => e.clone(),
+                    };
+                    let ty =
+                        expr::common_type(&[as_typed(&a, lu), as_typed(&b, ru)], &op.to_string())?;
+                    for u in [lu, ru].into_iter().flatten() {
+                        let lit = Expr::Literal(Datum::Text(u.1.to_string()), DataType::Text);
+                        expr::check_literal(&lit.coerce_to(ty), u.0)?;
+                    }
                     lcast.push(cast_to(a, ty));
                     rcast.push(cast_to(b, ty));
                     columns.push((ln.clone(), ty));
@@ -1968,6 +1983,26 @@ fn cte_columns(q: &Query, cte: &ast::Cte) -> Result<Vec<(String, DataType)>, Sql
         c.0 = ident(&a.name);
     }
     Ok(columns)
+}
+
+/// Output column `i` of a set operation's operand when it is an untyped
+/// string literal: where it is written and its text.
+fn unknown_target(e: &ast::SetExpr, i: usize) -> Option<(&ast::Expr, &str)> {
+    let item = match e {
+        ast::SetExpr::Select(sel) => sel.projection.get(i)?,
+        _ => return None,
+    };
+    let x = match item {
+        ast::SelectItem::UnnamedExpr(x) | ast::SelectItem::ExprWithAlias { expr: x, .. } => x,
+        _ => return None,
+    };
+    match x {
+        ast::Expr::Value(v) => match &v.value {
+            ast::Value::SingleQuotedString(t) => Some((x, t.as_str())),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// Where output column `i` of a set operation's operand is written: in

@@ -103,6 +103,13 @@ SELECT n FROM a EXCEPT ALL SELECT n FROM b ORDER BY n;
 SELECT 1 AS x UNION SELECT 'a';
 SELECT 1, 2 UNION SELECT 3;
 
+-- case: set_operation_literal_types (extended)
+SELECT 1 AS n UNION SELECT '2' ORDER BY 1;
+SELECT 'a' AS s UNION ALL SELECT 'b' ORDER BY 1;
+SELECT 'x' UNION SELECT 1.5;
+SELECT '{"a": [1, 2]}'::jsonb -> 5000000000;
+SELECT '{"a": [1, 2]}'::jsonb -> 'a' -> 1::smallint;
+
 -- case: subquery_errors
 CREATE TABLE t (id int PRIMARY KEY);
 SELECT id FROM t WHERE id IN (SELECT nope FROM t);
