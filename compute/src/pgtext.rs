@@ -270,6 +270,8 @@ pub enum TypeError {
         detail: Option<String>,
         /// The HINT, if any.
         hint: Option<&'static str>,
+        /// The CONTEXT, if any (`JSON data, line 1: ...`).
+        context: Option<String>,
     },
     /// `now`, `today`, `tomorrow` or `yesterday` without
     /// [`TextContext::now`] (0A000): the caller has no transaction clock.
@@ -389,6 +391,14 @@ impl TypeError {
                 Some(detail)
             }
             TypeError::Jsonb { detail, .. } => detail.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Returns PostgreSQL's CONTEXT for this error, if it sends one.
+    pub fn context(&self) -> Option<&str> {
+        match self {
+            TypeError::Jsonb { context, .. } => context.as_deref(),
             _ => None,
         }
     }

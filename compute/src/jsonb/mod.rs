@@ -137,6 +137,9 @@ pub enum JsonbError {
     Syntax {
         /// What is wrong and where.
         detail: String,
+        /// PostgreSQL's CONTEXT: the input up to the bad token
+        /// (`JSON data, line 1: {bad...`).
+        context: String,
     },
     /// A string has `\u0000`, which PostgreSQL text cannot hold (SQLSTATE
     /// 22P05).
@@ -237,12 +240,20 @@ impl JsonbError {
     /// Returns the DETAIL PostgreSQL sends with this error, if any.
     pub fn detail(&self) -> Option<String> {
         match self {
-            JsonbError::Syntax { detail } | JsonbError::UnsupportedUnicodeEscape { detail } => {
+            JsonbError::Syntax { detail, .. } | JsonbError::UnsupportedUnicodeEscape { detail } => {
                 Some(detail.clone())
             }
             JsonbError::TooDeep { max } => {
                 Some(format!("jsonb nesting is limited to {max} levels."))
             }
+            _ => None,
+        }
+    }
+
+    /// Returns the CONTEXT PostgreSQL sends with this error, if any.
+    pub fn context(&self) -> Option<String> {
+        match self {
+            JsonbError::Syntax { context, .. } => Some(context.clone()),
             _ => None,
         }
     }

@@ -213,7 +213,11 @@ impl<'a> Lexer<'a> {
                 }
             }
         };
-        JsonbError::Syntax { detail }
+        // A token the lexer rejects is never the end of the input.
+        JsonbError::Syntax {
+            detail,
+            context: json_context(self.text, self.token_end, false),
+        }
     }
 
     /// PostgreSQL's `report_parse_error`: the current token is not what
@@ -222,6 +226,7 @@ impl<'a> Lexer<'a> {
         if self.token_start.is_none() || self.token == Token::End {
             return JsonbError::Syntax {
                 detail: "The input string ended unexpectedly.".to_owned(),
+                context: json_context(self.text, self.text.len(), true),
             };
         }
         let token = self.token_text();
@@ -234,7 +239,15 @@ impl<'a> Lexer<'a> {
             Context::ObjectLabel => format!("Expected \":\", but found \"{token}\"."),
             Context::ObjectNext => format!("Expected \",\" or \"}}\", but found \"{token}\"."),
         };
-        JsonbError::Syntax { detail }
+        self.syntax(detail)
+    }
+
+    /// A syntax error at the current token.
+    fn syntax(&self, detail: String) -> JsonbError {
+        JsonbError::Syntax {
+            detail,
+            context: json_context(self.text, self.token_end, false),
+        }
     }
 
     /// Consumes the current token if it is `token`, as `lex_expect`.
@@ -503,6 +516,7 @@ impl<'a> Lexer<'a> {
                     Err(_) => {
                         return Err(JsonbError::Syntax {
                             detail: format!("Token \"{text}\" is invalid."),
+                            context: json_context(self.text, end, false),
                         })
                     }
                 }
@@ -511,13 +525,45 @@ impl<'a> Lexer<'a> {
     }
 }
 
+/// PostgreSQL's `report_json_context`: the line of `text` up to `end` (the
+/// end of the offending token), at most the last 50 bytes of it, with `...`
+/// where it is cut.
+fn json_context(text: &str, end: usize, at_end_of_input: bool) -> String {
+    let end = floor_char_boundary(text, end.min(text.len()));
+    let line_start = text[..end].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[..line_start].matches('\n').count() + 1;
+    let mut start = line_start;
+    while end - start >= 50 {
+        start += text[start..].chars().next().map_or(1, char::len_utf8);
+    }
+    if start - line_start <= 3 {
+        start = line_start;
+    }
+    let prefix = if start > line_start { "..." } else { "" };
+    let more =
+        !at_end_of_input && end < text.len() && !matches!(text.as_bytes()[end], b'\n' | b'\r');
+    let suffix = if more { "..." } else { "" };
+    format!(
+        "JSON data, line {line}: {prefix}{}{suffix}",
+        &text[start..end]
+    )
+}
+
+/// The largest char boundary of `text` at or before `i`.
+fn floor_char_boundary(text: &str, mut i: usize) -> usize {
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{parse, JsonbError};
 
     fn detail(text: &str) -> String {
         match parse(text) {
-            Err(JsonbError::Syntax { detail }) => detail,
+            Err(JsonbError::Syntax { detail, .. }) => detail,
             other => panic!("{text:?} gave {other:?}"),
         }
     }

@@ -134,8 +134,25 @@ pub mod code {
     pub const INVALID_CURSOR_NAME: &str = "34000";
     /// duplicate_cursor
     pub const DUPLICATE_CURSOR: &str = "42P03";
+    /// invalid_recursion
+    pub const INVALID_RECURSION: &str = "42P19";
     /// invalid_savepoint_specification
     pub const INVALID_SAVEPOINT_SPECIFICATION: &str = "3B001";
+}
+
+/// Where the reported position is, relative to [`SqlError::location`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Anchor {
+    /// At the opening parenthesis before it (the location is a
+    /// parenthesized subquery's SELECT).
+    ParenBefore,
+    /// At the next token after it (the location is the end of an
+    /// operator's left operand; the position is the operator).
+    TokenAfter,
+    /// At the first occurrence of this text at or after it (the location
+    /// is inside an operator's left operand, whose end the parser does not
+    /// record; the text is the operator).
+    Find(String),
 }
 
 /// An error to send to the client as an ErrorResponse.
@@ -155,6 +172,9 @@ pub struct SqlError {
     /// Where in the query text the error points, as the parser's (line,
     /// column), until the session turns it into `position`.
     pub location: Option<(u64, u64)>,
+    /// What the position is, relative to the location (`None`: at it).
+    /// Boxed: it is rare, and errors stay small.
+    pub anchor: Option<Box<Anchor>>,
     /// CONTEXT: where it happened (`COPY t, line 3, column b: "x"`).
     pub context: Option<String>,
 }
@@ -169,6 +189,7 @@ impl SqlError {
             hint: None,
             position: None,
             location: None,
+            anchor: None,
             context: None,
         }
     }
@@ -182,13 +203,70 @@ impl SqlError {
         self
     }
 
+    /// Points the error at the parenthesized subquery whose SELECT starts
+    /// at `span`: at its opening parenthesis.
+    pub fn at_subquery(mut self, span: sqlparser::tokenizer::Span) -> SqlError {
+        if span.start.line > 0 && self.location.is_none() {
+            self.location = Some((span.start.line, span.start.column));
+            self.anchor = Some(Box::new(Anchor::ParenBefore));
+        }
+        self
+    }
+
+    /// Points the error at the operator after the operand that `span`
+    /// covers.
+    pub fn after_span(mut self, span: sqlparser::tokenizer::Span) -> SqlError {
+        if span.end.line > 0 && self.location.is_none() {
+            self.location = Some((span.end.line, span.end.column));
+            self.anchor = Some(Box::new(Anchor::TokenAfter));
+        }
+        self
+    }
+
+    /// Points the error at operator `symbol`, the first one at or after the
+    /// end of `span` (its left operand's known part).
+    pub fn at_operator_after(mut self, span: sqlparser::tokenizer::Span, symbol: &str) -> SqlError {
+        if span.end.line > 0 && self.location.is_none() {
+            self.location = Some((span.end.line, span.end.column));
+            self.anchor = Some(Box::new(Anchor::Find(symbol.to_string())));
+        }
+        self
+    }
+
     /// Turns a location into the 1-based character position in `sql`.
     pub fn locate(mut self, sql: &str) -> SqlError {
         if let (None, Some((line, column))) = (self.position, self.location) {
             let (mut l, mut c) = (1u64, 1u64);
             for (i, ch) in sql.chars().enumerate() {
                 if l == line && c == column {
-                    self.position = Some(i as u32 + 1);
+                    let mut at = i;
+                    match self.anchor.as_deref() {
+                        None => {}
+                        Some(Anchor::ParenBefore) => {
+                            let before: Vec<char> = sql.chars().take(i).collect();
+                            let mut j = before.len();
+                            while j > 0 && before[j - 1].is_whitespace() {
+                                j -= 1;
+                            }
+                            if j > 0 && before[j - 1] == '(' {
+                                at = j - 1;
+                            }
+                        }
+                        Some(Anchor::TokenAfter) => {
+                            at += sql
+                                .chars()
+                                .skip(i)
+                                .take_while(|c| c.is_whitespace())
+                                .count();
+                        }
+                        Some(Anchor::Find(text)) => {
+                            let rest: String = sql.chars().skip(i).collect();
+                            if let Some(b) = rest.find(text.as_str()) {
+                                at += rest[..b].chars().count();
+                            }
+                        }
+                    }
+                    self.position = Some(at as u32 + 1);
                     break;
                 }
                 if ch == '\n' {

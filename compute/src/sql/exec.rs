@@ -38,6 +38,8 @@ pub struct Exec<'a> {
     cancel: &'a AtomicBool,
     deadline: Option<Instant>,
     ctes: RefCell<HashMap<usize, Rc<Vec<Row>>>>,
+    /// The rows each running recursive query's last step produced.
+    work: RefCell<HashMap<usize, Rc<Vec<Row>>>>,
     subqueries: RefCell<HashMap<*const SubPlan, Rc<Vec<Row>>>>,
     ticks: std::cell::Cell<u32>,
     status: Option<Arc<dyn StatusSource>>,
@@ -59,6 +61,7 @@ impl<'a> Exec<'a> {
             cancel,
             deadline,
             ctes: RefCell::new(HashMap::new()),
+            work: RefCell::new(HashMap::new()),
             subqueries: RefCell::new(HashMap::new()),
             ticks: std::cell::Cell::new(0),
             status: None,
@@ -173,12 +176,27 @@ impl<'a> Exec<'a> {
                         return Ok(r.as_ref().clone());
                     }
                 }
-                let rows = Rc::new(self.run(&def.query.root, ctx)?);
+                let rows = match &def.recursive {
+                    None => self.run(&def.query.root, ctx)?,
+                    Some(step) => self.run_recursive(&def.query, step, ctx)?,
+                };
+                let rows = Rc::new(rows);
                 if !def.correlated {
                     self.ctes.borrow_mut().insert(*id, rows.clone());
                 }
                 rows.as_ref().clone()
             }
+            Plan::WorkTable { id, name } => self
+                .work
+                .borrow()
+                .get(id)
+                .map(|r| r.as_ref().clone())
+                .ok_or_else(|| {
+                    SqlError::new(
+                        code::INTERNAL_ERROR,
+                        format!("work table of \"{name}\" read outside its recursion"),
+                    )
+                })?,
             Plan::Filter { input, pred, .. } => {
                 let rows = self.run(input, ctx)?;
                 let mut out = Vec::with_capacity(rows.len());
@@ -434,6 +452,43 @@ impl<'a> Exec<'a> {
                 set_op(*op, *all, l, r)
             }
         })
+    }
+
+    /// `WITH RECURSIVE`: the non-recursive term's rows, then the recursive
+    /// term run on the rows of its previous run until it yields none (with
+    /// UNION, rows already produced do not count). Unbounded recursion
+    /// runs until the statement is canceled or times out, as in
+    /// PostgreSQL.
+    fn run_recursive(
+        &self,
+        init: &crate::sql::plan::Query,
+        step: &crate::sql::plan::RecursiveStep,
+        ctx: &EvalCtx<'_>,
+    ) -> Result<Vec<Row>, SqlError> {
+        let mut seen = std::collections::HashSet::new();
+        let mut fresh = |rows: Vec<Row>| -> Vec<Row> {
+            if step.distinct {
+                rows.into_iter()
+                    .filter(|r| seen.insert(group_key(r)))
+                    .collect()
+            } else {
+                rows
+            }
+        };
+        let mut all = fresh(self.run(&init.root, ctx)?);
+        let mut last = all.clone();
+        while !last.is_empty() {
+            self.tick()?;
+            self.work.borrow_mut().insert(step.work, Rc::new(last));
+            let rows = self.run(&step.query.root, ctx);
+            self.work.borrow_mut().remove(&step.work);
+            // Rows of the step's subqueries and WITH queries depend on the
+            // work table: run them afresh next time.
+            self.subqueries.borrow_mut().clear();
+            last = fresh(rows?);
+            all.extend(last.iter().cloned());
+        }
+        Ok(all)
     }
 
     /// The first `n` rows of `plan` (at least; the caller cuts), reading no

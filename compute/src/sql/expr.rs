@@ -902,10 +902,12 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
         E::Subquery(q) => {
             let sub = plan_sub(q, scope, ctx)?;
             let [(_, ty)] = sub.query.columns.as_slice() else {
+                use sqlparser::ast::Spanned;
                 return Err(SqlError::new(
                     code::SYNTAX_ERROR,
                     "subquery must return only one column",
-                ));
+                )
+                .at_subquery(q.span()));
             };
             let ty = *ty;
             Expr::Subquery {
@@ -933,7 +935,14 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
             negated,
         } => {
             let lhs = bind(expr, scope, ctx)?;
-            let e = quantified(lhs, BinOp::Eq, false, subquery, scope, ctx)?;
+            let e = quantified(lhs, BinOp::Eq, false, subquery, scope, ctx).map_err(|e| {
+                use sqlparser::ast::Spanned;
+                if e.message == TOO_MANY_COLUMNS {
+                    e.after_span(expr.span())
+                } else {
+                    e
+                }
+            })?;
             if *negated {
                 Expr::Not(Box::new(e))
             } else {
@@ -1114,7 +1123,9 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
                 // `'x'::text` is text, no longer an untyped literal.
                 Expr::Coerce(Box::new(inner), ty)
             } else if inner.is_unknown() {
-                inner.coerce_to(ty)
+                let c = inner.coerce_to(ty);
+                check_literal(&c, expr)?;
+                c
             } else {
                 Expr::Cast(Box::new(inner), ty)
             }
@@ -1266,6 +1277,26 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
                 both
             }
         }
+        E::SimilarTo {
+            negated,
+            expr,
+            pattern,
+            escape_char,
+        } => {
+            // As PostgreSQL rewrites it: the pattern becomes a regular
+            // expression that `~` matches.
+            let mut args = vec![bind(pattern, scope, ctx)?];
+            if let Some(e) = escape_char {
+                args.push(bind_value(e, ctx)?);
+            }
+            let re = builtin_call("similar_to_escape", args, ctx)?;
+            let m = builtin_call("textregexeq", vec![bind(expr, scope, ctx)?, re], ctx)?;
+            if *negated {
+                Expr::Not(Box::new(m))
+            } else {
+                m
+            }
+        }
         E::Like {
             negated,
             expr,
@@ -1347,33 +1378,72 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
                         .map(|o| o.ty())
                 })
                 .unwrap_or(DataType::Text);
-            let whens = whens
+            let whens: Vec<(Expr, Expr)> = whens
                 .into_iter()
                 .map(|(c, r)| (c, r.coerce_to(ty)))
                 .collect();
+            for ((c, r), cw) in whens.iter().zip(conditions) {
+                check_literal(c, &cw.condition)?;
+                check_literal(r, &cw.result)?;
+            }
+            let otherwise = otherwise.map(|o| o.coerce_to(ty));
+            if let (Some(o), Some(at)) = (&otherwise, else_result) {
+                check_literal(o, at)?;
+            }
             Expr::Case {
                 operand: operand.map(Box::new),
                 whens,
-                otherwise: otherwise.map(|o| Box::new(o.coerce_to(ty))),
+                otherwise: otherwise.map(Box::new),
                 ty,
             }
         }
         E::BinaryOp { left, op, right } => {
-            bind_binary(op, bind(left, scope, ctx)?, bind(right, scope, ctx)?, ctx)?
+            let (l, r) = (bind(left, scope, ctx)?, bind(right, scope, ctx)?);
+            let b = bind_binary(op, l, r, ctx).map_err(|e| {
+                use sqlparser::ast::Spanned;
+                if e.code == code::UNDEFINED_FUNCTION
+                    && e.message.starts_with("operator does not exist")
+                {
+                    e.at_operator_after(left.span(), &op.to_string())
+                } else {
+                    e
+                }
+            })?;
+            check_literal(&b, left)?;
+            check_literal(&b, right)?;
+            b
         }
-        E::Function(f) => bind_function(f, scope, ctx).map_err(|e| {
-            if e.code == code::UNDEFINED_FUNCTION {
-                let span = f.name.0.first().map(|p| match p {
-                    ast::ObjectNamePart::Identifier(i) => i.span,
-                    _ => sqlparser::tokenizer::Span::empty(),
-                });
-                e.at_span(span.unwrap_or(sqlparser::tokenizer::Span::empty()))
-            } else {
-                e
+        E::Function(f) => {
+            let b = bind_function(f, scope, ctx).map_err(|e| {
+                if matches!(e.code, code::UNDEFINED_FUNCTION | code::AMBIGUOUS_FUNCTION) {
+                    e.at_span(function_span(f))
+                } else {
+                    e
+                }
+            })?;
+            if let ast::FunctionArguments::List(list) = &f.args {
+                for a in &list.args {
+                    if let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) = a {
+                        check_literal(&b, x)?;
+                    }
+                }
             }
-        })?,
+            b
+        }
         other => return Err(SqlError::unsupported(format!("expression {other}"))),
     })
+}
+
+/// Where a function call starts: its name.
+pub(crate) fn function_span(f: &ast::Function) -> sqlparser::tokenizer::Span {
+    f.name
+        .0
+        .first()
+        .map(|p| match p {
+            ast::ObjectNamePart::Identifier(i) => i.span,
+            _ => sqlparser::tokenizer::Span::empty(),
+        })
+        .unwrap_or(sqlparser::tokenizer::Span::empty())
 }
 
 pub(crate) fn ident(id: &ast::Ident) -> String {
@@ -1435,6 +1505,9 @@ fn plan_sub(q: &ast::Query, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<SubP
 }
 
 /// `lhs op ANY/ALL (subquery)`.
+/// A quantified subquery (`x IN (SELECT ...)`) with more than one column.
+const TOO_MANY_COLUMNS: &str = "subquery has too many columns";
+
 fn quantified(
     lhs: Expr,
     op: BinOp,
@@ -1445,10 +1518,7 @@ fn quantified(
 ) -> Result<Expr, SqlError> {
     let sub = plan_sub(q, scope, ctx)?;
     let [(_, ty)] = sub.query.columns.as_slice() else {
-        return Err(SqlError::new(
-            code::SYNTAX_ERROR,
-            "subquery has too many columns",
-        ));
+        return Err(SqlError::new(code::SYNTAX_ERROR, TOO_MANY_COLUMNS));
     };
     let lhs = infer_param(lhs, *ty, ctx);
     comparable(lhs.ty(), *ty)?;
@@ -1788,10 +1858,12 @@ pub(crate) fn bind_binary(
         BinOp::Concat => DataType::Text,
         BinOp::Arrow | BinOp::HashArrow => {
             require_json(op, lt, rt)?;
+            require_json_key(op, bop, lt, rt)?;
             lt
         }
         BinOp::LongArrow | BinOp::HashLongArrow => {
             require_json(op, lt, rt)?;
+            require_json_key(op, bop, lt, rt)?;
             DataType::Text
         }
         BinOp::Contains | BinOp::ContainedBy => {
@@ -1823,6 +1895,24 @@ fn require_json(op: &BinaryOperator, lt: DataType, rt: DataType) -> Result<(), S
         Ok(())
     } else {
         Err(no_operator(op, lt, rt))
+    }
+}
+
+/// `->` and `->>` take a key (text) or an index (integer); a number of
+/// another type has no operator.
+fn require_json_key(
+    op: &BinaryOperator,
+    bop: BinOp,
+    lt: DataType,
+    rt: DataType,
+) -> Result<(), SqlError> {
+    let bad = matches!(bop, BinOp::Arrow | BinOp::LongArrow)
+        && (rt == DataType::Bool
+            || (numeric_rank(rt).is_some() && !matches!(rt, DataType::Int2 | DataType::Int4)));
+    if bad {
+        Err(no_operator(op, lt, rt))
+    } else {
+        Ok(())
     }
 }
 
@@ -1987,8 +2077,8 @@ fn bind_function(
             (Func::Now, DataType::TimestampTz)
         }
         ("gen_random_uuid", 0) => (Func::GenRandomUuid, DataType::Uuid),
-        ("lower", 1) => (Func::Lower, DataType::Text),
-        ("upper", 1) => (Func::Upper, DataType::Text),
+        ("lower", 1) if is_text(args[0].ty()) => (Func::Lower, DataType::Text),
+        ("upper", 1) if is_text(args[0].ty()) => (Func::Upper, DataType::Text),
         ("length" | "char_length", 1) if !matches!(args[0].ty(), DataType::Bytea) => {
             (Func::Length, DataType::Int4)
         }
@@ -2145,10 +2235,11 @@ fn bind_aggregate(
     ctx: &mut BindCtx<'_>,
 ) -> Result<Expr, SqlError> {
     if let Err(clause) = &ctx.aggs {
-        return Err(SqlError::new(
-            code::GROUPING_ERROR,
-            format!("aggregate functions are not allowed in {clause}"),
-        ));
+        let message = match *clause {
+            "aggregate function calls" => "aggregate function calls cannot be nested".to_string(),
+            c => format!("aggregate functions are not allowed in {c}"),
+        };
+        return Err(SqlError::new(code::GROUPING_ERROR, message).at_span(function_span(f)));
     }
     let call = bind_agg_call(agg, name, f, list, distinct, clauses, scope, ctx, false)?;
     let ty = call.ty;
@@ -2210,6 +2301,17 @@ pub(crate) fn bind_agg_call(
                 format!("function {name}({}) does not exist", types.join(", ")),
             )
             .with_hint("No function matches the given name and argument types. You might need to add explicit type casts."));
+        }
+        // An untyped literal fits every numeric variant of sum and avg
+        // equally well.
+        if matches!(func, AggFunc::Sum | AggFunc::Avg)
+            && matches!(args[0], Expr::Literal(_, DataType::Text))
+        {
+            return Err(SqlError::new(
+                code::AMBIGUOUS_FUNCTION,
+                format!("function {name}(unknown) is not unique"),
+            )
+            .with_hint("Could not choose a best candidate function. You might need to add explicit type casts."));
         }
         let ty = match func {
             AggFunc::CountStar | AggFunc::Count => DataType::Int8,
@@ -2366,6 +2468,7 @@ pub fn jsonb_hooks() -> JsonbHooks {
                     message: e.to_string(),
                     detail: e.detail(),
                     hint: e.hint(),
+                    context: e.context(),
                 })
         },
         format: |b| match Jsonb::from_bytes(b.to_vec()) {
@@ -2383,6 +2486,9 @@ pub(crate) fn type_err(e: pgtext::TypeError) -> SqlError {
     if let Some(h) = e.hint() {
         s = s.with_hint(h);
     }
+    if let Some(c) = e.context() {
+        s = s.with_context(c.to_string());
+    }
     s
 }
 
@@ -2394,7 +2500,123 @@ fn json_err(e: crate::jsonb::JsonbError) -> SqlError {
     if let Some(h) = e.hint() {
         s = s.with_hint(h);
     }
+    if let Some(c) = e.context() {
+        s = s.with_context(c);
+    }
     s
+}
+
+/// Reads the untyped literal that `at` is (if it is one) as the type the
+/// bound expression `e` gives it, now, as PostgreSQL does while parsing: a
+/// bad literal fails with its position even when no row reaches it. The
+/// value is read again when the expression runs (with the session's time
+/// zone and clock); this only finds the error and where it is.
+pub(crate) fn check_literal(e: &Expr, at: &ast::Expr) -> Result<(), SqlError> {
+    use sqlparser::ast::Spanned;
+    let text = match strip(at) {
+        ast::Expr::Value(v) => match &v.value {
+            ast::Value::SingleQuotedString(s)
+            | ast::Value::EscapedStringLiteral(s)
+            | ast::Value::DollarQuotedString(ast::DollarQuotedString { value: s, .. }) => s,
+            _ => return Ok(()),
+        },
+        _ => return Ok(()),
+    };
+    let Some(ty) = literal_target(e, text) else {
+        return Ok(());
+    };
+    // varchar(n) checks its length when the value is stored, not here;
+    // reg* types need the catalog.
+    if ty.is_reg() || matches!(ty, DataType::Varchar { .. } | DataType::Text) {
+        return Ok(());
+    }
+    let tctx = TextContext {
+        now: Some(0),
+        jsonb: Some(jsonb_hooks()),
+        ..TextContext::default()
+    };
+    pgtext::parse(&ty, text, &tctx)
+        .map(|_| ())
+        .map_err(|err| type_err(err).at_span(at.span()))
+}
+
+/// The type the literal `text` is read as in `e`: the first conversion of
+/// an untyped literal with that text, outside subqueries.
+fn literal_target(e: &Expr, text: &str) -> Option<DataType> {
+    let mut found = None;
+    walk(e, &mut |x| {
+        if let Expr::Coerce(inner, ty) = x {
+            if let Expr::Literal(Datum::Text(s), DataType::Text) = inner.as_ref() {
+                if s == text && found.is_none() {
+                    found = Some(*ty);
+                }
+            }
+        }
+    });
+    found
+}
+
+/// Visits `e` and the expressions in it (not those of subqueries).
+fn walk(e: &Expr, f: &mut dyn FnMut(&Expr)) {
+    f(e);
+    let each = |xs: &[Expr], f: &mut dyn FnMut(&Expr)| xs.iter().for_each(|x| walk(x, f));
+    match e {
+        Expr::Literal(..)
+        | Expr::Column(..)
+        | Expr::Param(..)
+        | Expr::Aggregate(..)
+        | Expr::Srf(..)
+        | Expr::Window(..)
+        | Expr::Outer { .. } => {}
+        Expr::Coerce(x, _)
+        | Expr::Cast(x, _)
+        | Expr::Not(x)
+        | Expr::Neg(x)
+        | Expr::IsNull(x, _) => walk(x, f),
+        Expr::Binary(_, l, r, _) => {
+            walk(l, f);
+            walk(r, f);
+        }
+        Expr::InList(x, list, _) => {
+            walk(x, f);
+            each(list, f);
+        }
+        Expr::Like { expr, pattern, .. } => {
+            walk(expr, f);
+            walk(pattern, f);
+        }
+        Expr::Case {
+            operand,
+            whens,
+            otherwise,
+            ..
+        } => {
+            if let Some(o) = operand {
+                walk(o, f);
+            }
+            for (c, r) in whens {
+                walk(c, f);
+                walk(r, f);
+            }
+            if let Some(o) = otherwise {
+                walk(o, f);
+            }
+        }
+        Expr::Call(_, args, _)
+        | Expr::Builtin(_, args, _)
+        | Expr::CatalogCall(_, args, _)
+        | Expr::ArrayCall(_, args, _)
+        | Expr::ArrayCons(args, _) => each(args, f),
+        Expr::AnyArray { lhs, array, .. } => {
+            walk(lhs, f);
+            walk(array, f);
+        }
+        Expr::Subquery { kind, .. } => {
+            if let SubKind::Quantified { lhs, .. } = kind {
+                walk(lhs, f);
+            }
+        }
+    }
 }
 
 /// Converts a value to `ty` as an explicit cast does (`crate::cast`).

@@ -141,6 +141,12 @@ pub enum Builtin {
     RegexpReplace,
     /// `regexp_replace(text, text, text, int [, int [, text]])`.
     RegexpReplaceN,
+    /// `regexp_match(text, text [, text])`: the first match's groups (or
+    /// the whole match) as `text[]`, NULL when there is none.
+    RegexpMatch,
+    /// `similar_to_escape(text [, text])`: a SIMILAR TO pattern as a POSIX
+    /// regular expression (what `x SIMILAR TO p` matches `x` against).
+    SimilarToEscape,
     /// `text || anynonarray`, `anynonarray || text`, `textcat`: both sides
     /// arrive as text.
     TextCat,
@@ -562,6 +568,25 @@ static FUNCTIONS: &[Sig] = &[
         &[TEXT, TEXT, TEXT, I4, I4, TEXT],
         D::Text,
         B::RegexpReplaceN,
+    ),
+    sig(
+        "regexp_match",
+        &[TEXT, TEXT],
+        D::Array(&DataType::Text),
+        B::RegexpMatch,
+    ),
+    sig(
+        "regexp_match",
+        &[TEXT, TEXT, TEXT],
+        D::Array(&DataType::Text),
+        B::RegexpMatch,
+    ),
+    sig("similar_to_escape", &[TEXT], D::Text, B::SimilarToEscape),
+    sig(
+        "similar_to_escape",
+        &[TEXT, TEXT],
+        D::Text,
+        B::SimilarToEscape,
     ),
     sig("textcat", &[TEXT, TEXT], D::Text, B::TextCat),
     sig("textregexeq", &[TEXT, TEXT], D::Bool, B::RegexMatch),
@@ -1275,6 +1300,8 @@ pub fn call(f: Builtin, args: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlE
         | B::ByteaCat => text::call(f, args, ctx),
         B::RegexpReplace
         | B::RegexpReplaceN
+        | B::RegexpMatch
+        | B::SimilarToEscape
         | B::RegexMatch
         | B::RegexIMatch
         | B::RegexNotMatch
@@ -1403,6 +1430,8 @@ mod sqlstate {
     pub const INVALID_REGULAR_EXPRESSION: &str = "2201B";
     /// invalid_escape_sequence
     pub const INVALID_ESCAPE_SEQUENCE: &str = "22025";
+    /// invalid_use_of_escape_character
+    pub const INVALID_USE_OF_ESCAPE_CHARACTER: &str = "2200C";
     /// invalid_argument_for_power_function
     pub const INVALID_ARGUMENT_FOR_POWER_FUNCTION: &str = "2201F";
     /// invalid_argument_for_logarithm

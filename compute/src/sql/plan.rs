@@ -155,6 +155,14 @@ pub enum Plan {
         /// Its name.
         name: String,
     },
+    /// The rows a recursive WITH query's last step produced, as its
+    /// recursive term reads them.
+    WorkTable {
+        /// Which recursive query's ([`RecursiveStep::work`]).
+        id: usize,
+        /// The query's name.
+        name: String,
+    },
     /// Rows of `input` that satisfy `pred`.
     Filter {
         /// Input.
@@ -338,13 +346,31 @@ pub struct CteDef {
     pub query: Query,
     /// True when it reads an enclosing query's row (never cached).
     pub correlated: bool,
+    /// For `WITH RECURSIVE`, the recursive term; `query` is then the
+    /// non-recursive one.
+    pub recursive: Option<RecursiveStep>,
 }
 
-/// A name visible in FROM: a WITH query.
+/// The recursive term of a `WITH RECURSIVE` query: run again on the rows
+/// the previous run produced until it produces none.
+#[derive(Debug)]
+pub struct RecursiveStep {
+    /// The recursive term; it reads the previous rows as
+    /// [`Plan::WorkTable`] `work`.
+    pub query: Query,
+    /// UNION rather than UNION ALL: rows seen before are dropped.
+    pub distinct: bool,
+    /// The work table's id.
+    pub work: usize,
+}
+
+/// A name visible in FROM: a WITH query, or (`work`) the work table of the
+/// recursive query being planned.
 struct CteName {
     name: String,
     id: usize,
     columns: Vec<(String, DataType)>,
+    work: bool,
 }
 
 /// Plans queries of one statement.
@@ -352,6 +378,8 @@ pub struct Planner<'a> {
     tx: &'a Transaction,
     ctes: RefCell<Vec<CteName>>,
     defs: RefCell<Vec<CteDef>>,
+    /// Work tables handed out so far.
+    work_tables: std::cell::Cell<usize>,
 }
 
 /// A FROM item after planning.
@@ -371,6 +399,7 @@ impl<'a> Planner<'a> {
             tx,
             ctes: RefCell::new(Vec::new()),
             defs: RefCell::new(Vec::new()),
+            work_tables: std::cell::Cell::new(0),
         }
     }
 
@@ -385,32 +414,38 @@ impl<'a> Planner<'a> {
     pub fn plan_query(&self, q: &ast::Query, ctx: &mut BindCtx<'_>) -> Result<Query, SqlError> {
         let pushed = match &q.with {
             Some(with) => {
-                if with.recursive {
-                    return Err(SqlError::unsupported("WITH RECURSIVE"));
-                }
                 let mut n = 0;
                 for cte in &with.cte_tables {
                     let name = ident(&cte.alias.name);
                     let before: Vec<usize> = ctx.outer.iter().map(|(_, n)| *n).collect();
-                    let sub = self.plan_query(&cte.query, ctx)?;
+                    let (sub, recursive) =
+                        if with.recursive && reads_relation(cte.query.as_ref(), &name) {
+                            let (init, step) = self.plan_recursive(cte, &name, ctx)?;
+                            (init, Some(step))
+                        } else {
+                            (self.plan_query(&cte.query, ctx)?, None)
+                        };
                     let correlated = ctx
                         .outer
                         .iter()
                         .zip(&before)
                         .any(|((_, now), then)| now != then);
-                    let mut columns = sub.columns.clone();
-                    for (c, a) in columns.iter_mut().zip(&cte.alias.columns) {
-                        c.0 = ident(&a.name);
-                    }
+                    let columns = cte_columns(&sub, cte)?;
                     let id = {
                         let mut defs = self.defs.borrow_mut();
                         defs.push(CteDef {
                             query: sub,
                             correlated,
+                            recursive,
                         });
                         defs.len() - 1
                     };
-                    self.ctes.borrow_mut().push(CteName { name, id, columns });
+                    self.ctes.borrow_mut().push(CteName {
+                        name,
+                        id,
+                        columns,
+                        work: false,
+                    });
                     n += 1;
                 }
                 n
@@ -422,6 +457,100 @@ impl<'a> Planner<'a> {
         let keep = ctes.len() - pushed;
         ctes.truncate(keep);
         r
+    }
+
+    /// Plans `WITH RECURSIVE name AS (init UNION [ALL] step)`: the
+    /// non-recursive term, and the recursive one reading the work table.
+    fn plan_recursive(
+        &self,
+        cte: &ast::Cte,
+        name: &str,
+        ctx: &mut BindCtx<'_>,
+    ) -> Result<(Query, RecursiveStep), SqlError> {
+        let q = &cte.query;
+        let not_the_form = || {
+            SqlError::new(
+                code::INVALID_RECURSION,
+                format!("recursive query \"{name}\" does not have the form non-recursive-term UNION [ALL] recursive-term"),
+            )
+            .at_span(cte.alias.name.span)
+        };
+        let ast::SetExpr::SetOperation {
+            op: ast::SetOperator::Union,
+            set_quantifier,
+            left,
+            right,
+        } = q.body.as_ref()
+        else {
+            return Err(not_the_form());
+        };
+        if q.order_by.is_some() {
+            return Err(SqlError::unsupported("ORDER BY in a recursive query"));
+        }
+        if q.limit_clause.is_some() {
+            return Err(SqlError::unsupported("LIMIT in a recursive query"));
+        }
+        let distinct = match set_quantifier {
+            ast::SetQuantifier::All => false,
+            ast::SetQuantifier::None | ast::SetQuantifier::Distinct => true,
+            other => return Err(SqlError::unsupported(format!("UNION {other}"))),
+        };
+        if reads_relation(left.as_ref(), name) {
+            return Err(not_the_form());
+        }
+        let init = self.plan_set_expr(left, ctx)?;
+        let columns = cte_columns(&init, cte)?;
+        let work = self.work_tables.get();
+        self.work_tables.set(work + 1);
+        self.ctes.borrow_mut().push(CteName {
+            name: name.to_string(),
+            id: work,
+            columns: columns.clone(),
+            work: true,
+        });
+        let step = self.plan_set_expr(right, ctx);
+        self.ctes.borrow_mut().pop();
+        let step = step?;
+        if step.columns.len() != init.columns.len() {
+            return Err(SqlError::new(
+                code::SYNTAX_ERROR,
+                "each UNION query must have the same number of columns",
+            )
+            .at_span(target_span(right, 0)));
+        }
+        // The non-recursive term's types are the query's: the recursive
+        // term's values convert to them, or the query is refused.
+        let mut casts = Vec::new();
+        for (i, ((_, it), (_, st))) in init.columns.iter().zip(&step.columns).enumerate() {
+            let (a, b) = (Expr::Column(i, *it), Expr::Column(i, *st));
+            let ty = expr::common_type(&[a, b.clone()], "UNION")?;
+            if ty != *it {
+                return Err(SqlError::new(
+                    code::DATATYPE_MISMATCH,
+                    format!(
+                        "recursive query \"{name}\" column {} has type {} in non-recursive term but type {} overall",
+                        i + 1,
+                        it.format_type(),
+                        ty.format_type()
+                    ),
+                )
+                .with_hint("Cast the output of the non-recursive term to the correct type.")
+                .at_span(target_span(left, i)));
+            }
+            casts.push(cast_to(b, ty));
+        }
+        let step = Query {
+            root: project(step.root, casts),
+            columns: init.columns.clone(),
+        };
+        Ok((
+            init,
+            RecursiveStep {
+                query: step,
+                distinct,
+                work,
+            },
+        ))
     }
 
     fn plan_query_body(&self, q: &ast::Query, ctx: &mut BindCtx<'_>) -> Result<Query, SqlError> {
@@ -517,7 +646,8 @@ impl<'a> Planner<'a> {
                     return Err(SqlError::new(
                         code::SYNTAX_ERROR,
                         format!("each {op} query must have the same number of columns"),
-                    ));
+                    )
+                    .at_span(target_span(right, 0)));
                 }
                 // Column types unify; names come from the left.
                 let mut columns = Vec::new();
@@ -526,7 +656,22 @@ impl<'a> Planner<'a> {
                 for (i, ((ln, lt), (_, rt))) in l.columns.iter().zip(&r.columns).enumerate() {
                     let a = Expr::Column(i, *lt);
                     let b = Expr::Column(i, *rt);
-                    let ty = expr::common_type(&[a.clone(), b.clone()], &op.to_string())?;
+                    // An untyped literal column takes the other side's type,
+                    // read (and checked) now as PostgreSQL does.
+                    let lu = unknown_target(left, i);
+                    let ru = unknown_target(right, i);
+                    let as_typed = |e: &Expr, u: Option<(&ast::Expr, &str)>| match u {
+                        Some((_, text)) => {
+                            Expr::Literal(Datum::Text(text.to_string()), DataType::Text)
+                        }
+                        None => e.clone(),
+                    };
+                    let ty =
+                        expr::common_type(&[as_typed(&a, lu), as_typed(&b, ru)], &op.to_string())?;
+                    for u in [lu, ru].into_iter().flatten() {
+                        let lit = Expr::Literal(Datum::Text(u.1.to_string()), DataType::Text);
+                        expr::check_literal(&lit.coerce_to(ty), u.0)?;
+                    }
                     lcast.push(cast_to(a, ty));
                     rcast.push(cast_to(b, ty));
                     columns.push((ln.clone(), ty));
@@ -708,10 +853,14 @@ impl<'a> Planner<'a> {
                             None => col.name.clone(),
                         })
                         .unwrap_or_default();
-                    SqlError::new(
+                    let err = SqlError::new(
                         code::GROUPING_ERROR,
                         format!("column \"{name}\" must appear in the GROUP BY clause or be used in an aggregate function"),
-                    )
+                    );
+                    match scope.columns.get(c).and_then(|col| ungrouped_reference(sel, order_by, col)) {
+                        Some(span) => err.at_span(span),
+                        None => err,
+                    }
                 })
             };
             for (_, e) in outputs.iter_mut() {
@@ -1204,15 +1353,26 @@ impl<'a> Planner<'a> {
                 match join_constraint(op) {
                     Some(ast::JoinConstraint::On(e)) => {
                         for c in split_and(e) {
-                            on.push(bind_where(c, &combined, ctx)?);
+                            on.push(bind_condition(c, &combined, ctx, "JOIN/ON")?);
                         }
                     }
                     Some(ast::JoinConstraint::Using(cols)) => {
                         for c in cols {
                             let name = c.to_string().to_lowercase();
                             let name = name.trim_matches('"').to_string();
-                            let (l, lt) = left_scope.resolve(None, &name)?;
-                            let (r, rt) = rel.scope.resolve(None, &name)?;
+                            let missing = |side: &str| {
+                                SqlError::new(
+                                    code::UNDEFINED_COLUMN,
+                                    format!("column \"{name}\" specified in USING clause does not exist in {side} table"),
+                                )
+                            };
+                            let (l, lt) = left_scope
+                                .lookup(None, &name)?
+                                .ok_or_else(|| missing("left"))?;
+                            let (r, rt) = rel
+                                .scope
+                                .lookup(None, &name)?
+                                .ok_or_else(|| missing("right"))?;
                             on.push(Expr::Binary(
                                 expr::BinOp::Eq,
                                 Box::new(Expr::Column(l, lt)),
@@ -1385,11 +1545,16 @@ impl<'a> Planner<'a> {
                         .iter()
                         .rev()
                         .find(|c| c.name == tname)
-                        .map(|c| (c.id, c.columns.clone()));
-                    if let Some((id, columns)) = cte {
+                        .map(|c| (c.id, c.columns.clone(), c.work));
+                    if let Some((id, columns, work)) = cte {
                         let scope = named_scope(&alias_name, &columns, &col_aliases)?;
+                        let plan = if work {
+                            Plan::WorkTable { id, name: tname }
+                        } else {
+                            Plan::Cte { id, name: tname }
+                        };
                         return Ok(Rel {
-                            plan: Plan::Cte { id, name: tname },
+                            plan,
                             scope,
                             table: None,
                             small: false,
@@ -1456,6 +1621,15 @@ impl<'a> Planner<'a> {
                 alias,
             } => {
                 let _ = lateral;
+                if alias.is_none() {
+                    use sqlparser::ast::Spanned;
+                    return Err(SqlError::new(
+                        code::SYNTAX_ERROR,
+                        "subquery in FROM must have an alias",
+                    )
+                    .with_hint("For example, FROM (SELECT ...) [AS] foo.")
+                    .at_subquery(subquery.span()));
+                }
                 let q = self.plan_query(subquery, ctx)?;
                 let alias_name = alias.as_ref().map(|a| ident(&a.name));
                 let col_aliases: Vec<String> = alias
@@ -1677,18 +1851,192 @@ fn named_scope(
 /// Binds a WHERE/ON condition: boolean, no aggregates, no set-returning
 /// calls.
 fn bind_where(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr, SqlError> {
-    let b = bind_plain(e, scope, ctx, "WHERE")?;
+    bind_condition(e, scope, ctx, "WHERE")
+}
+
+/// Binds a condition of `clause` (`WHERE`, `JOIN/ON`): boolean, no
+/// aggregates, no set-returning calls.
+fn bind_condition(
+    e: &ast::Expr,
+    scope: &Scope,
+    ctx: &mut BindCtx<'_>,
+    clause: &'static str,
+) -> Result<Expr, SqlError> {
+    use sqlparser::ast::Spanned;
+    // PostgreSQL names the join condition differently in these errors.
+    let refused_in = if clause == "JOIN/ON" {
+        "JOIN conditions"
+    } else {
+        clause
+    };
+    let b = bind_plain(e, scope, ctx, refused_in)?;
     let b = b.coerce_to(DataType::Bool);
+    crate::sql::expr::check_literal(&b, e)?;
     if b.ty() != DataType::Bool {
         return Err(SqlError::new(
             code::DATATYPE_MISMATCH,
             format!(
-                "argument of WHERE must be type boolean, not type {}",
+                "argument of {clause} must be type boolean, not type {}",
                 b.ty().format_type()
             ),
-        ));
+        )
+        .at_span(e.span()));
     }
     Ok(b)
+}
+
+/// Where the select list, ORDER BY or HAVING of `sel` first reads column
+/// `col` outside an aggregate call and a subquery: the place a grouping
+/// error points at.
+fn ungrouped_reference(
+    sel: &ast::Select,
+    order_by: &[ast::OrderByExpr],
+    col: &expr::ScopeColumn,
+) -> Option<sqlparser::tokenizer::Span> {
+    use sqlparser::ast::{Visit, Visitor};
+    use std::ops::ControlFlow;
+
+    struct Finder<'c> {
+        col: &'c expr::ScopeColumn,
+        /// Aggregate calls and subqueries the walk is inside.
+        depth: usize,
+    }
+    fn is_aggregate(e: &ast::Expr) -> bool {
+        matches!(e, ast::Expr::Function(f)
+            if f.over.is_none() && expr::aggregate_named(&expr::function_name(f)).is_some())
+    }
+    impl Visitor for Finder<'_> {
+        type Break = sqlparser::tokenizer::Span;
+        fn pre_visit_query(&mut self, _: &ast::Query) -> ControlFlow<Self::Break> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &ast::Query) -> ControlFlow<Self::Break> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &ast::Expr) -> ControlFlow<Self::Break> {
+            if is_aggregate(e) {
+                self.depth += 1;
+            }
+            if self.depth > 0 {
+                return ControlFlow::Continue(());
+            }
+            let (table, id) = match e {
+                ast::Expr::Identifier(id) => (None, id),
+                ast::Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+                    (Some(&parts[parts.len() - 2]), &parts[parts.len() - 1])
+                }
+                _ => return ControlFlow::Continue(()),
+            };
+            let same_table = match table {
+                None => !self.col.hidden,
+                Some(t) => self.col.table.as_deref() == Some(expr::ident(t).as_str()),
+            };
+            if same_table && expr::ident(id) == self.col.name {
+                let start = table.map_or(id.span, |t| t.span);
+                return ControlFlow::Break(start);
+            }
+            ControlFlow::Continue(())
+        }
+        fn post_visit_expr(&mut self, e: &ast::Expr) -> ControlFlow<Self::Break> {
+            if is_aggregate(e) {
+                self.depth -= 1;
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut finder = Finder { col, depth: 0 };
+    let items = sel.projection.iter().filter_map(|item| match item {
+        ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => Some(e),
+        _ => None,
+    });
+    let all = items
+        .chain(order_by.iter().map(|o| &o.expr))
+        .chain(sel.having.iter());
+    for e in all {
+        if let ControlFlow::Break(span) = e.visit(&mut finder) {
+            return Some(span);
+        }
+        finder.depth = 0;
+    }
+    None
+}
+
+/// A WITH query's output columns: the query's, renamed by the column list
+/// after its name.
+fn cte_columns(q: &Query, cte: &ast::Cte) -> Result<Vec<(String, DataType)>, SqlError> {
+    if cte.alias.columns.len() > q.columns.len() {
+        return Err(SqlError::new(
+            code::INVALID_COLUMN_REFERENCE,
+            format!(
+                "WITH query \"{}\" has {} columns available but {} columns specified",
+                ident(&cte.alias.name),
+                q.columns.len(),
+                cte.alias.columns.len()
+            ),
+        )
+        .at_span(cte.alias.name.span));
+    }
+    let mut columns = q.columns.clone();
+    for (c, a) in columns.iter_mut().zip(&cte.alias.columns) {
+        c.0 = ident(&a.name);
+    }
+    Ok(columns)
+}
+
+/// Output column `i` of a set operation's operand when it is an untyped
+/// string literal: where it is written and its text.
+fn unknown_target(e: &ast::SetExpr, i: usize) -> Option<(&ast::Expr, &str)> {
+    let item = match e {
+        ast::SetExpr::Select(sel) => sel.projection.get(i)?,
+        _ => return None,
+    };
+    let x = match item {
+        ast::SelectItem::UnnamedExpr(x) | ast::SelectItem::ExprWithAlias { expr: x, .. } => x,
+        _ => return None,
+    };
+    match x {
+        ast::Expr::Value(v) => match &v.value {
+            ast::Value::SingleQuotedString(t) => Some((x, t.as_str())),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Where output column `i` of a set operation's operand is written: in
+/// its leftmost SELECT.
+fn target_span(e: &ast::SetExpr, i: usize) -> sqlparser::tokenizer::Span {
+    use sqlparser::ast::Spanned;
+    match e {
+        ast::SetExpr::Select(sel) => sel
+            .projection
+            .get(i)
+            .map_or(sqlparser::tokenizer::Span::empty(), |item| item.span()),
+        ast::SetExpr::SetOperation { left, .. } => target_span(left, i),
+        ast::SetExpr::Query(q) => target_span(&q.body, i),
+        _ => sqlparser::tokenizer::Span::empty(),
+    }
+}
+
+/// True when `node` reads a relation called `name` (unqualified).
+fn reads_relation<V: ast::Visit>(node: &V, name: &str) -> bool {
+    ast::visit_relations(node, |r| {
+        if r.0.len() == 1 && object_part(&r.0[0]) == name {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    })
+    .is_break()
+}
+
+fn object_part(p: &ast::ObjectNamePart) -> String {
+    match p {
+        ast::ObjectNamePart::Identifier(i) => ident(i),
+        other => other.to_string(),
+    }
 }
 
 /// Binds with aggregates and set-returning calls refused (naming `clause`).
@@ -2611,6 +2959,7 @@ fn explain_node(p: &Plan, depth: usize, first: bool, out: &mut Vec<String>) {
         }
         Plan::Function { func, .. } => line(format!("Function Scan on {}", srf_name(*func))),
         Plan::Cte { name, .. } => line(format!("CTE Scan on {name}")),
+        Plan::WorkTable { name, .. } => line(format!("WorkTable Scan on {name}")),
         Plan::Virtual(vt) => line(format!("Function Scan on {}", vt.name)),
         Plan::Filter { input, text, .. } => {
             // The filter shows on the node below it.

@@ -253,6 +253,8 @@ impl Database {
             settings: Settings::new(user),
             cancel: Arc::new(AtomicBool::new(false)),
             started: Instant::now(),
+            xact_start: now_micros(),
+            block_ran_query: false,
             active_prepared: None,
             notices: std::sync::Mutex::new(Vec::new()),
             statement_index: std::sync::atomic::AtomicUsize::new(0),
@@ -358,6 +360,15 @@ fn wants_read_write(modes: &[ast::TransactionMode]) -> bool {
     })
 }
 
+fn wants_read_only(modes: &[ast::TransactionMode]) -> bool {
+    modes.iter().any(|m| {
+        matches!(
+            m,
+            ast::TransactionMode::AccessMode(ast::TransactionAccessMode::ReadOnly)
+        )
+    })
+}
+
 /// What a hot standby answers to `BEGIN READ WRITE` (PostgreSQL's
 /// `check_transaction_read_only`).
 fn read_write_in_recovery() -> SqlError {
@@ -374,7 +385,7 @@ pub struct Session {
     database: String,
     pub(super) tx: Option<Transaction>,
     pub(super) failed: bool,
-    read_only_block: bool,
+    pub(super) read_only_block: bool,
     /// Settings as they were when the block began: ROLLBACK restores them.
     settings_at_begin: Option<Settings>,
     /// Settings without the block's SET LOCALs: what COMMIT leaves.
@@ -391,6 +402,12 @@ pub struct Session {
     cancel: Arc<AtomicBool>,
     /// When the current statement started (for statement_timeout).
     started: Instant,
+    /// When the current transaction began (µs since 2000-01-01 UTC): what
+    /// `now()` returns, for every statement of a block.
+    xact_start: i64,
+    /// True once a statement that reads or writes data ran in the open
+    /// block (after which its isolation level is fixed).
+    block_ran_query: bool,
     /// Index of the running statement in its simple query.
     statement_index: std::sync::atomic::AtomicUsize,
     /// Notices raised by the current statement.
@@ -435,10 +452,17 @@ impl Session {
         self.cancel.clone()
     }
 
+    /// True when `default_transaction_read_only` is on.
+    pub(super) fn default_read_only(&self) -> bool {
+        self.settings
+            .get("default_transaction_read_only")
+            .is_ok_and(|v| v == "on")
+    }
+
     pub(super) fn text_ctx(&self) -> TextContext {
         TextContext {
             jsonb: Some(expr::jsonb_hooks()),
-            now: Some(now_micros()),
+            now: Some(self.xact_start),
             time_zone: self.settings.time_zone(),
         }
     }
@@ -511,7 +535,12 @@ impl Session {
         // and a COMMIT or ROLLBACK ends it (with a warning).
         if many && self.tx.is_none() {
             self.tx = Some(self.db.begin());
+            // default_transaction_read_only is checked statement by
+            // statement (`in_tx`): SET TRANSACTION READ WRITE may lift it.
+            self.read_only_block = self.default_read_only();
             self.implicit_block = true;
+            self.xact_start = now_micros();
+            self.block_ran_query = false;
         }
         self.run_statements(stmts.into()).await
     }
@@ -641,6 +670,32 @@ impl Session {
             })
     }
 
+    /// `DISCARD`: ALL resets the session to its state at connection
+    /// (settings, cursors, prepared statements and their plans); PLANS
+    /// forgets the cached plans. There are no temporary tables or
+    /// sequences, so TEMP and SEQUENCES have nothing to drop.
+    fn discard(&mut self, what: ast::DiscardObject) -> Result<QueryResult, SqlError> {
+        match what {
+            ast::DiscardObject::ALL => {
+                if self.tx.is_some() {
+                    return Err(SqlError::new(
+                        code::ACTIVE_SQL_TRANSACTION,
+                        "DISCARD ALL cannot run inside a transaction block",
+                    ));
+                }
+                self.settings.reset_all();
+                self.close_cursor(&ast::CloseCursor::All)?;
+                self.prepared.clear();
+                self.plans.lock().expect("plan cache").clear();
+            }
+            ast::DiscardObject::PLANS => self.plans.lock().expect("plan cache").clear(),
+            ast::DiscardObject::TEMP | ast::DiscardObject::SEQUENCES => {}
+        }
+        Ok(QueryResult::Command {
+            tag: format!("DISCARD {what}"),
+        })
+    }
+
     /// Forgets a prepared statement.
     pub fn close_statement(&mut self, name: &str) {
         self.prepared.remove(name);
@@ -746,6 +801,7 @@ impl Session {
                 into,
             } => return self.fetch(name, direction, position, into.as_ref()),
             Statement::Close { cursor } => return self.close_cursor(cursor),
+            Statement::Discard { object_type } => return self.discard(*object_type),
             Statement::Savepoint { name } => return self.savepoint(name),
             Statement::ReleaseSavepoint { name } => return self.release_savepoint(name),
             Statement::Rollback {
@@ -761,16 +817,13 @@ impl Session {
                     // The implicit block of a multi-statement query becomes
                     // this explicit one, earlier statements included.
                     self.settings_at_begin = Some(self.settings.clone());
-                    if modes.iter().any(|m| {
-                        matches!(
-                            m,
-                            ast::TransactionMode::AccessMode(ast::TransactionAccessMode::ReadOnly)
-                        )
-                    }) {
+                    if wants_read_only(modes) {
                         self.read_only_block = true;
                         if let Some(tx) = self.tx.as_mut() {
                             tx.set_read_only();
                         }
+                    } else if wants_read_write(modes) {
+                        self.read_only_block = false;
                     }
                     return Ok(QueryResult::Command { tag: tag.into() });
                 }
@@ -787,13 +840,13 @@ impl Session {
                     return Err(read_write_in_recovery());
                 }
                 let mut tx = self.db.begin();
-                self.read_only_block = modes.iter().any(|m| {
-                    matches!(
-                        m,
-                        ast::TransactionMode::AccessMode(ast::TransactionAccessMode::ReadOnly)
-                    )
-                });
-                if self.read_only_block {
+                self.xact_start = now_micros();
+                self.block_ran_query = false;
+                // default_transaction_read_only applies unless the block
+                // says READ WRITE.
+                self.read_only_block = wants_read_only(modes)
+                    || (self.default_read_only() && !wants_read_write(modes));
+                if wants_read_only(modes) {
                     tx.set_read_only();
                 }
                 self.isolation = modes.iter().find_map(|m| match m {
@@ -911,8 +964,8 @@ impl Session {
                     }
                     "transaction_read_only" => {
                         let read_only = match &self.tx {
-                            Some(tx) => tx.is_read_only(),
-                            None => self.read_only_block || self.db.engine().is_reader(),
+                            Some(tx) => tx.is_read_only() || self.read_only_block,
+                            None => self.default_read_only() || self.db.engine().is_reader(),
                         };
                         if read_only { "on" } else { "off" }.to_string()
                     }
@@ -929,10 +982,16 @@ impl Session {
                 let autocommit = self.tx.is_none();
                 let mut tx = match self.tx.take() {
                     Some(tx) => tx,
-                    None => self.db.begin(),
+                    None => {
+                        self.xact_start = now_micros();
+                        self.read_only_block = self.default_read_only();
+                        self.db.begin()
+                    }
                 };
                 let r = self.in_tx(&mut tx, stmt, params, max_rows);
+                self.block_ran_query = true;
                 if autocommit {
+                    self.read_only_block = false;
                     let r = r?;
                     if !tx.is_empty() {
                         tx.commit().await.map_err(SqlError::from_engine)?;
@@ -996,6 +1055,25 @@ impl Session {
                 if wants_read_write(modes) && self.tx.is_some() && self.db.engine().is_reader() {
                     return Err(read_write_in_recovery());
                 }
+                // PostgreSQL fixes these once the block has taken its
+                // snapshot.
+                if self.tx.is_some() && self.block_ran_query {
+                    let isolation = modes
+                        .iter()
+                        .any(|m| matches!(m, ast::TransactionMode::IsolationLevel(_)));
+                    if isolation {
+                        return Err(SqlError::new(
+                            code::ACTIVE_SQL_TRANSACTION,
+                            "SET TRANSACTION ISOLATION LEVEL must be called before any query",
+                        ));
+                    }
+                    if wants_read_write(modes) && self.read_only_block {
+                        return Err(SqlError::new(
+                            code::ACTIVE_SQL_TRANSACTION,
+                            "transaction read-write mode must be set before any query",
+                        ));
+                    }
+                }
                 match &mut self.tx {
                     None => self.notice(
                         "WARNING",
@@ -1011,6 +1089,9 @@ impl Session {
                                     tx.set_read_only();
                                     self.read_only_block = true;
                                 }
+                                ast::TransactionMode::AccessMode(
+                                    ast::TransactionAccessMode::ReadWrite,
+                                ) if !tx.is_read_only() => self.read_only_block = false,
                                 ast::TransactionMode::IsolationLevel(l) => {
                                     self.isolation = Some(
                                         match l {
@@ -1098,7 +1179,8 @@ impl Session {
             } => {
                 let def = self.table_from_factor(tx, &table.relation)?;
                 let scope = table_scope(&def, None);
-                let mut ctx = BindCtx::new(params);
+                let planner = Planner::new(tx);
+                let mut ctx = BindCtx::with_planner(params, &planner);
                 for a in assignments {
                     let (i, ty) = assign_target(&def, a)?;
                     let _ = i;
@@ -1112,7 +1194,8 @@ impl Session {
             Statement::Delete(d) => {
                 let def = self.delete_target(tx, d)?;
                 let scope = table_scope(&def, None);
-                let mut ctx = BindCtx::new(params);
+                let planner = Planner::new(tx);
+                let mut ctx = BindCtx::with_planner(params, &planner);
                 if let Some(w) = &d.selection {
                     bind(w, &scope, &mut ctx)?;
                 }
@@ -1621,6 +1704,8 @@ impl Session {
                             if ctx.params[i].is_none() {
                                 ctx.params[i] = Some(ty);
                             }
+                        } else {
+                            crate::sql::expr::check_literal(&b.coerce_to(ty), e)?;
                         }
                     }
                 }
@@ -1643,7 +1728,7 @@ impl Session {
     ) -> Result<QueryResult, SqlError> {
         let (def, targets) = self.bind_insert_target(tx, ins)?;
         let text = self.text_ctx();
-        let now = now_micros();
+        let now = self.xact_start;
         let ectx = self.eval_ctx(params, &text, now);
         // INSERT ... DEFAULT VALUES: one row of defaults.
         let default_values = ast::Query {
@@ -1962,7 +2047,7 @@ impl Session {
         let def = self.table_from_factor(tx, factor)?;
         let scope = table_scope(&def, None);
         let text = self.text_ctx();
-        let ectx = self.eval_ctx(params, &text, now_micros());
+        let ectx = self.eval_ctx(params, &text, self.xact_start);
         let mut pt: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
         let planner = Planner::new(tx);
         let (filter, sets) = {
@@ -2026,7 +2111,7 @@ impl Session {
         let def = self.delete_target(tx, d)?;
         let scope = table_scope(&def, None);
         let text = self.text_ctx();
-        let ectx = self.eval_ctx(params, &text, now_micros());
+        let ectx = self.eval_ctx(params, &text, self.xact_start);
         let mut pt: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
         let planner = Planner::new(tx);
         let filter = {
@@ -2160,7 +2245,7 @@ impl Session {
         let view = self.catalog_view(tx, &settings);
         let ectx = EvalCtx {
             catalog: Some(&view),
-            ..self.eval_ctx(params, &text, now_micros())
+            ..self.eval_ctx(params, &text, self.xact_start)
         };
         let exec = Exec::new(tx, stmt, &self.cancel, self.deadline())
             .with_status(self.db.status_source())
@@ -2583,6 +2668,7 @@ fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
 /// `e` stored into column `name` of type `ty`: 42804 unless an assignment
 /// cast exists, as PostgreSQL checks when it plans the statement.
 fn assignable(e: Expr, ty: DataType, name: &str, at: &ast::Expr) -> Result<Expr, SqlError> {
+    crate::sql::expr::check_literal(&e, at)?;
     let from = e.ty();
     if from == ty
         || matches!(e, Expr::Literal(Datum::Null, _))

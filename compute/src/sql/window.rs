@@ -231,7 +231,7 @@ pub(crate) fn bind_window_call(
         let (func, args, ty) = window_signature(name, args, ctx).map_err(|e| e.at_span(at))?;
         for (a, l) in args.iter().zip(&list) {
             if let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) = l {
-                check_literal(a, e)?;
+                crate::sql::expr::check_literal(a, e)?;
             }
         }
         if f.filter.is_some() {
@@ -402,29 +402,6 @@ fn window_signature(
             }
         }
     }
-}
-
-/// Converts an untyped literal now, as PostgreSQL does while parsing, so
-/// a bad one fails with its position even when no row reaches it.
-fn check_literal(e: &Expr, at: &ast::Expr) -> Result<(), SqlError> {
-    let inner = match e {
-        Expr::Cast(x, _) => x.as_ref(),
-        x => x,
-    };
-    if let Expr::Coerce(lit, ty) = inner {
-        if let Expr::Literal(Datum::Text(s), _) = lit.as_ref() {
-            let plain = !ty.is_reg()
-                && !matches!(
-                    ty,
-                    DataType::Date | DataType::Timestamp | DataType::TimestampTz | DataType::Jsonb
-                );
-            if plain {
-                crate::pgtext::parse(ty, s, &crate::pgtext::TextContext::default())
-                    .map_err(|err| crate::sql::expr::type_err(err).at_span(at.span()))?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The names of the window functions proper, which need OVER.
@@ -708,7 +685,7 @@ fn bind_offset(
     } else {
         offset
     };
-    check_literal(&offset, e)?;
+    crate::sql::expr::check_literal(&offset, e)?;
     let oty = offset.ty();
     let number = |t: DataType| {
         matches!(

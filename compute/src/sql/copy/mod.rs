@@ -799,7 +799,12 @@ impl Session {
         check_target(target)?;
         let options = CopyOptions::of(options, legacy_options, true)?;
         let def = table_of(tx, table_name)?;
-        if tx.is_read_only() {
+        let read_only = if own_tx {
+            self.default_read_only()
+        } else {
+            self.read_only_block
+        };
+        if tx.is_read_only() || read_only {
             return Err(SqlError::new(
                 code::READ_ONLY_SQL_TRANSACTION,
                 "cannot execute COPY FROM in a read-only transaction",

@@ -775,8 +775,120 @@ pub(super) fn call(f: B, args: &[Datum]) -> Result<Datum, SqlError> {
                 n,
             )?))
         }
+        B::RegexpMatch => {
+            let (flags, global) = match args.get(2) {
+                Some(_) => parse_flags(text(2)?)?,
+                None => (Flags::default(), false),
+            };
+            if global {
+                return Err(invalid_parameter(
+                    "regexp_match() does not support the \"global\" option".to_string(),
+                )
+                .with_hint("Use the regexp_matches function instead."));
+            }
+            let re = compile(text(1)?, flags)?;
+            Ok(match re.captures(text(0)?) {
+                None => Datum::Null,
+                Some(caps) => {
+                    let group = |m: Option<regex::Match<'_>>| {
+                        m.map_or(Datum::Null, |m| Datum::Text(m.as_str().to_string()))
+                    };
+                    let items: Vec<Datum> = if caps.len() == 1 {
+                        vec![group(caps.get(0))]
+                    } else {
+                        (1..caps.len()).map(|i| group(caps.get(i))).collect()
+                    };
+                    Datum::array(
+                        crate::datum::DataType::Array(&crate::datum::DataType::Text),
+                        items,
+                    )
+                }
+            })
+        }
+        B::SimilarToEscape => {
+            let escape = match args.get(1) {
+                None => Some('\\'),
+                Some(_) => {
+                    let e = text(1)?;
+                    let mut chars = e.chars();
+                    match (chars.next(), chars.next()) {
+                        (None, _) => None,
+                        (Some(c), None) => Some(c),
+                        _ => {
+                            return Err(SqlError::new(
+                                sqlstate::INVALID_ESCAPE_SEQUENCE,
+                                "invalid escape string",
+                            )
+                            .with_hint("Escape string must be empty or one character."))
+                        }
+                    }
+                }
+            };
+            Ok(Datum::Text(similar_to_regex(text(0)?, escape)?))
+        }
         _ => Err(bad_args(f, args)),
     }
+}
+
+/// PostgreSQL's `similar_escape`: a SQL-standard SIMILAR TO pattern as an
+/// ARE that must match the whole string. `%` is `.*`, `_` is `.`, `(` does
+/// not capture, the escape character quotes the next one, and escaped
+/// double quotes (at most two) mark the part `substring` returns;
+/// bracket expressions pass through, and the ARE metacharacters SIMILAR
+/// TO lacks are quoted.
+fn similar_to_regex(pattern: &str, escape: Option<char>) -> Result<String, SqlError> {
+    let mut out = String::from("^(?:");
+    let mut after_escape = false;
+    let mut in_bracket = false;
+    let mut separators = 0;
+    for c in pattern.chars() {
+        if after_escape {
+            after_escape = false;
+            if c == '"' && !in_bracket {
+                separators += 1;
+                match separators {
+                    1 => out.push_str("){1,1}?("),
+                    2 => out.push_str("){1,1}(?:"),
+                    _ => {
+                        return Err(SqlError::new(
+                            sqlstate::INVALID_USE_OF_ESCAPE_CHARACTER,
+                            "SQL regular expression may not contain more than two escape-double-quote separators",
+                        ))
+                    }
+                }
+            } else {
+                out.push('\\');
+                out.push(c);
+            }
+        } else if Some(c) == escape {
+            after_escape = true;
+        } else if in_bracket {
+            if c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+            if c == ']' {
+                in_bracket = false;
+            }
+        } else {
+            match c {
+                '[' => {
+                    in_bracket = true;
+                    out.push('[');
+                }
+                '%' => out.push_str(".*"),
+                '_' => out.push('.'),
+                '(' => out.push_str("(?:"),
+                '\\' | '.' | '^' | '$' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                c => out.push(c),
+            }
+        }
+    }
+    out.push_str(")$");
+    Ok(out)
 }
 
 /// `regexp_replace`: replaces the `n`th match at or after character

@@ -582,6 +582,7 @@ fn jsonb_hooks() -> JsonbHooks {
                     message: e.to_string(),
                     detail: e.detail(),
                     hint: e.hint(),
+                    context: e.context(),
                 })
         },
         format: |b| match Jsonb::from_bytes(b.to_vec()) {

@@ -150,3 +150,12 @@ SELECT lower(1);
 SELECT date_trunc('fortnight', now());
 SELECT repeat('x', -1), left('abc', -1);
 SELECT upper(NULL), length(NULL), abs(NULL::int);
+
+-- case: similar_to_and_regexp_match (extended)
+SELECT 'abc' SIMILAR TO 'a%', 'abc' SIMILAR TO 'b%', 'abc' NOT SIMILAR TO '%(b|d)%', 'a.c' SIMILAR TO 'a.c', 'abc' SIMILAR TO 'a.c', 'a_c' SIMILAR TO 'a#_c' ESCAPE '#', 'abc' SIMILAR TO '[a-c]+', NULL SIMILAR TO 'a';
+SELECT similar_to_escape('a%_(b|c)'), similar_to_escape('a#%', '#'), similar_to_escape('x', '');
+SELECT regexp_match('foobarbequebaz', 'ba.'), regexp_match('abc', '(x)?(b)'), regexp_match('ABC', 'b', 'i'), regexp_match('abc', 'z');
+SELECT regexp_match('abc', 'b', 'g');
+SELECT 'abc' SIMILAR TO 'a' ESCAPE 'xy';
+SELECT (SELECT 1, 2) FROM (SELECT 1) AS s;
+SELECT * FROM ( SELECT 1) JOIN (SELECT 2) AS b ON true;

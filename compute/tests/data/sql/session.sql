@@ -157,3 +157,16 @@ RESET ALL;
 SHOW application_name;
 SHOW statement_timeout;
 DISCARD ALL;
+
+-- case: discard_forms
+DECLARE c CURSOR WITH HOLD FOR SELECT 1;
+SET application_name = 'before_discard';
+BEGIN;
+DISCARD ALL;
+ROLLBACK;
+DISCARD PLANS;
+DISCARD TEMP;
+DISCARD SEQUENCES;
+DISCARD ALL;
+SHOW application_name;
+FETCH NEXT FROM c;

@@ -70,6 +70,17 @@ CREATE TABLE tree (id int PRIMARY KEY, parent int);
 INSERT INTO tree VALUES (1, NULL), (2, 1), (3, 1), (4, 2), (5, 4);
 WITH RECURSIVE down AS (SELECT id, 0 AS depth FROM tree WHERE id = 2 UNION ALL SELECT tree.id, depth + 1 FROM tree JOIN down ON tree.parent = down.id) SELECT id, depth FROM down ORDER BY id;
 
+-- case: recursive_cte_union_and_errors
+CREATE TABLE edge (a int, b int, PRIMARY KEY (a, b));
+INSERT INTO edge VALUES (1, 2), (2, 3), (3, 1), (3, 4);
+WITH RECURSIVE reach (n) AS (SELECT 1 UNION SELECT edge.b FROM edge JOIN reach ON edge.a = reach.n) SELECT n FROM reach ORDER BY n;
+WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n * 2 FROM r WHERE n < 100), s AS (SELECT count(*) AS c FROM r) SELECT c, (SELECT max(n) FROM r) FROM s;
+WITH RECURSIVE r (n) AS (SELECT 1::bigint UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT n, pg_typeof(n) FROM r;
+WITH RECURSIVE r (n) AS (SELECT 1 UNION ALL SELECT n + 1.5 FROM r WHERE n < 3) SELECT n FROM r;
+WITH RECURSIVE r (n) AS (SELECT n FROM r) SELECT n FROM r;
+WITH RECURSIVE r (n) AS (SELECT 1 UNION ALL SELECT n + 1, n FROM r) SELECT n FROM r;
+WITH RECURSIVE r (a, b, c) AS (SELECT 1, 2) SELECT * FROM r;
+
 -- case: data_modifying_cte
 CREATE TABLE src (id int PRIMARY KEY, v text);
 CREATE TABLE archive (id int PRIMARY KEY, v text);
@@ -91,6 +102,13 @@ SELECT n FROM a EXCEPT SELECT n FROM b ORDER BY n;
 SELECT n FROM a EXCEPT ALL SELECT n FROM b ORDER BY n;
 SELECT 1 AS x UNION SELECT 'a';
 SELECT 1, 2 UNION SELECT 3;
+
+-- case: set_operation_literal_types (extended)
+SELECT 1 AS n UNION SELECT '2' ORDER BY 1;
+SELECT 'a' AS s UNION ALL SELECT 'b' ORDER BY 1;
+SELECT 'x' UNION SELECT 1.5;
+SELECT '{"a": [1, 2]}'::jsonb -> 5000000000;
+SELECT '{"a": [1, 2]}'::jsonb -> 'a' -> 1::smallint;
 
 -- case: subquery_errors
 CREATE TABLE t (id int PRIMARY KEY);
