@@ -177,6 +177,20 @@ free_port() {
   done
 }
 
+# Picks the first of N consecutive ports nothing listens on (sextant dev's
+# six storage nodes take --storage-port and the eleven ports after it).
+free_ports() {
+  local n=$1 p i
+  while :; do
+    p=$((20000 + RANDOM % 30000))
+    for ((i = 0; i < n; i++)); do
+      if (exec 3<>"/dev/tcp/127.0.0.1/$((p + i))") 2>/dev/null; then continue 2; fi
+    done
+    echo "$p"
+    return
+  done
+}
+
 # --- the events file --------------------------------------------------------
 # COPY text format: id, payload, ingested_at. Everything derives from the row
 # number, so the file is the same on every machine. Statuses: 3% "error",
@@ -187,7 +201,7 @@ if [ ! -s "$EVENTS_FILE" ]; then
   mkdir -p "$DATA_DIR"
   awk -v n="$EVENTS" 'BEGIN {
     pad = "";
-    for (k = 0; k < 17; k++) pad = pad "lorem ipsum ";
+    for (k = 0; k < 25; k++) pad = pad "lorem ipsum ";
     for (i = 1; i <= n; i++) {
       site = (i * 7919) % 1000;
       temp = ((i * 104729) % 6001 - 2000) / 100;
@@ -272,7 +286,7 @@ if [[ " $ONLY " == *" sextant "* ]]; then
   R_PORT=$(free_port)
   log "Sextant: sextant dev, writer on port $W_PORT, reader on port $R_PORT"
   SEXTANT_LOG=warn "$SEXTANT" dev --data "$WORK/sextant" --port "$W_PORT" --reader-port "$R_PORT" \
-    --http-port "$(free_port)" --storage-port "$((30000 + RANDOM % 20000))" \
+    --http-port "$(free_port)" --storage-port "$(free_ports 12)" \
     >"$WORK/sextant.out" 2>"$WORK/sextant.log" &
   SEXTANT_PID=$!
   # Stops sextant dev before it takes the machine's memory; records its peak.
