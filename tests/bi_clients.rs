@@ -34,22 +34,6 @@ const PGJDBC_JAR: &str = "/usr/share/java/postgresql.jar";
 /// Sections where Sextant's answer differs from PostgreSQL's, with why:
 /// `(program, section, reason)`. The test checks they still differ.
 const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[
-    // numeric(p, s): the engine keeps neither the type modifier nor the
-    // scale, so SQLAlchemy reflects NUMERIC() and 0 reads back as 0, not 0.00.
-    ("sqlalchemy", "get_columns(events)", NUMERIC_TYPMOD),
-    ("sqlalchemy", "autoload(events)", NUMERIC_TYPMOD),
-    ("sqlalchemy", "autoload_select(events)", NUMERIC_TYPMOD),
-    ("sqlalchemy", "get_multi_columns", NUMERIC_TYPMOD),
-    ("jdbc", "getColumns(events)", NUMERIC_TYPMOD),
-    // UNIQUE in CREATE TABLE makes a unique index but no pg_constraint row.
-    ("sqlalchemy", "get_indexes(sites)", UNIQUE_CONSTRAINT),
-    (
-        "sqlalchemy",
-        "get_unique_constraints(sites)",
-        UNIQUE_CONSTRAINT,
-    ),
-    ("sqlalchemy", "autoload(sites)", UNIQUE_CONSTRAINT),
-    ("sqlalchemy", "get_multi_indexes", UNIQUE_CONSTRAINT),
     // pgjdbc expands index keys with information_schema._pg_expandarray,
     // which returns a record (x, n): there are no composite types yet.
     ("jdbc", "getPrimaryKeys(events)", RECORDS),
@@ -61,19 +45,8 @@ const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[
     ("jdbc", "getIndexInfo(readings, unique)", RECORDS),
     ("jdbc", "getIndexInfo(sites)", RECORDS),
     ("jdbc", "getIndexInfo(sites, unique)", RECORDS),
-    // RowDescription carries no table OID or column number, so pgjdbc
-    // cannot look up a result column's table and NOT NULL.
-    (
-        "jdbc",
-        "PreparedStatement.getMetaData (before execution)",
-        ROW_SOURCE,
-    ),
-    ("jdbc", "ResultSet.getMetaData(events)", ROW_SOURCE),
 ];
 
-const ROW_SOURCE: &str = "result columns do not name their table";
-const NUMERIC_TYPMOD: &str = "numeric(p, s) is stored as numeric";
-const UNIQUE_CONSTRAINT: &str = "UNIQUE constraints are unique indexes only";
 const RECORDS: &str = "no record types yet";
 
 fn data_dir() -> PathBuf {
@@ -350,8 +323,8 @@ fn sections_split_and_known_differences_apply_per_call() {
     assert_eq!(s["a"], "x\ny\n");
     assert_eq!(s["b(c)"], "\n");
     assert_eq!(s["d"], "");
-    assert!(known("sqlalchemy", "psycopg get_columns(events)").is_some());
-    assert!(known("sqlalchemy", "psycopg get_columns(sites)").is_none());
+    assert!(known("jdbc", "getIndexInfo(sites)").is_some());
+    assert!(known("sqlalchemy", "get_columns(events)").is_none());
     assert!(known("jdbc", "getPrimaryKeys(events)").is_some());
     let mut failures = Vec::new();
     compare(

@@ -146,6 +146,12 @@ pub struct IndexDef {
     pub unique: bool,
     /// Key parts.
     pub keys: Vec<IndexKey>,
+    /// The index backs a UNIQUE constraint (`UNIQUE` in `CREATE TABLE` or
+    /// `ADD COLUMN`), which `pg_constraint` lists; false for `CREATE
+    /// [UNIQUE] INDEX`. Absent in catalogs written before it existed, where
+    /// it reads false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub constraint: bool,
 }
 
 /// A table: a B+tree clustered on its primary key.

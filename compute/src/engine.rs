@@ -1001,6 +1001,8 @@ pub struct NewIndex {
     pub unique: bool,
     /// Key parts.
     pub keys: Vec<IndexKey>,
+    /// Backs a UNIQUE constraint ([`IndexDef::constraint`]).
+    pub constraint: bool,
 }
 
 /// A row as read: its primary key (encoded) and its values.
@@ -1142,6 +1144,7 @@ impl Transaction {
             root: PageId(0),
             unique: ix.unique,
             keys: ix.keys,
+            constraint: ix.constraint,
         });
         self.catalog.put(def);
         self.ddl.push(Ddl::CreateIndex(table, id));

@@ -211,6 +211,7 @@ fn run_case(kind: &str, ty: &str, expr: &str, index_name: &str) -> Vec<String> {
                 root: PageId(2),
                 unique: false,
                 keys: vec![IndexKey::Expr(stored(&format!("({expr})"), true))],
+                constraint: false,
             };
             let catalog = Catalog::from_tables([base(vec![index])]);
             outputs(&catalog, &|view| {

@@ -282,6 +282,7 @@ async fn indexes_follow_rows_and_unique_ones_refuse_duplicates() {
                 name: "kv_v".into(),
                 unique: false,
                 keys: vec![IndexKey::Column(1)],
+                constraint: false,
             },
         )
         .unwrap();
@@ -292,6 +293,7 @@ async fn indexes_follow_rows_and_unique_ones_refuse_duplicates() {
                 name: "kv_upper".into(),
                 unique: false,
                 keys: vec![IndexKey::Expr("upper(v)".into())],
+                constraint: false,
             },
         )
         .unwrap();
@@ -354,6 +356,7 @@ async fn indexes_follow_rows_and_unique_ones_refuse_duplicates() {
             name: "kv_v_u".into(),
             unique: true,
             keys: vec![IndexKey::Column(1)],
+            constraint: false,
         },
     );
     t.commit()
@@ -370,6 +373,7 @@ async fn indexes_follow_rows_and_unique_ones_refuse_duplicates() {
                 name: "names_v".into(),
                 unique: true,
                 keys: vec![IndexKey::Column(1)],
+                constraint: false,
             },
         )
         .unwrap();

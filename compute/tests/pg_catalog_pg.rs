@@ -46,6 +46,7 @@ fn index(id: u64, name: &str, unique: bool, keys: Vec<IndexKey>) -> IndexDef {
         root: PageId(100 + id),
         unique,
         keys,
+        constraint: false,
     }
 }
 

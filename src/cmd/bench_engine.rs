@@ -209,6 +209,7 @@ pub(super) async fn bench_table(engine: &Engine) -> anyhow::Result<u64> {
                         name: "bench_site".into(),
                         unique: false,
                         keys: vec![IndexKey::Column(2)],
+                        constraint: false,
                     },
                 )?;
                 t.create_index(
@@ -217,6 +218,7 @@ pub(super) async fn bench_table(engine: &Engine) -> anyhow::Result<u64> {
                         name: "bench_temp".into(),
                         unique: false,
                         keys: vec![IndexKey::Column(3)],
+                        constraint: false,
                     },
                 )?;
                 t.commit().await?;

@@ -668,6 +668,8 @@ struct ColumnDesc {
     type_oid: u32,
     type_len: i16,
     type_mod: i32,
+    table_oid: u32,
+    column_id: i16,
 }
 
 impl ColumnDesc {
@@ -677,6 +679,8 @@ impl ColumnDesc {
             type_oid: c.type_oid,
             type_len: c.type_len,
             type_mod: c.type_mod,
+            table_oid: c.table_oid,
+            column_id: c.column_id,
         }
     }
 }
@@ -1598,8 +1602,9 @@ fn row_description(columns: &[ColumnDesc], formats: &[i16]) -> PgWireBackendMess
             let format = formats.get(i).copied().unwrap_or(0);
             FieldDescription::new(
                 c.name.clone(),
-                0,
-                0,
+                // An OID is unsigned; the wire field is its 32 bits.
+                c.table_oid as i32,
+                c.column_id,
                 c.type_oid,
                 c.type_len,
                 c.type_mod,
@@ -1720,12 +1725,16 @@ mod tests {
                 type_oid: oid::INT4,
                 type_len: 4,
                 type_mod: -1,
+                table_oid: 0,
+                column_id: 0,
             },
             ColumnDesc {
                 name: "b".into(),
                 type_oid: 99_999,
                 type_len: -1,
                 type_mod: -1,
+                table_oid: 0,
+                column_id: 0,
             },
         ];
         assert_eq!(result_formats(&cols, &[1, 0]).unwrap(), vec![1, 0]);

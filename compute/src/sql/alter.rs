@@ -130,10 +130,43 @@ impl Session {
                 AlterTableOperation::AlterColumn { column_name, op } => {
                     self.alter_column(tx, id, &ident(column_name), op)?
                 }
+                AlterTableOperation::DropConstraint {
+                    if_exists, name, ..
+                } => self.drop_constraint(tx, id, &ident(name), *if_exists)?,
                 other => return Err(SqlError::unsupported(format!("ALTER TABLE ... {other}"))),
             }
         }
         done
+    }
+
+    /// DROP CONSTRAINT of a UNIQUE constraint: drops the index backing it.
+    /// A primary key cannot be dropped (rows are stored by it).
+    fn drop_constraint(
+        &mut self,
+        tx: &mut Transaction,
+        table: u64,
+        name: &str,
+        if_exists: bool,
+    ) -> Result<(), SqlError> {
+        let def = table_def(tx, table);
+        if !def.primary_key.is_empty() && crate::sql::pg_catalog::pkey_name(&def.name) == name {
+            return Err(SqlError::unsupported(
+                "dropping a primary key (rows are stored by it)",
+            ));
+        }
+        if def.index(name).is_some_and(|ix| ix.constraint) {
+            tx.drop_index(name).map_err(SqlError::from_engine)?;
+            return Ok(());
+        }
+        let message = format!(
+            "constraint \"{name}\" of relation \"{}\" does not exist",
+            def.name
+        );
+        if if_exists {
+            self.notice("NOTICE", code::SUCCESS, format!("{message}, skipping"));
+            return Ok(());
+        }
+        Err(SqlError::new(code::UNDEFINED_OBJECT, message))
     }
 
     fn add_column(
@@ -169,7 +202,7 @@ impl Session {
         let mut col = ColumnDef {
             name: name.clone(),
             type_oid: ty.oid().0,
-            type_mod: ty.typmod(),
+            type_mod: super::session::column_typmod(&c.data_type, ty)?,
             not_null: false,
             default: None,
             missing: None,
@@ -265,6 +298,7 @@ impl Session {
                     name: index,
                     unique: true,
                     keys: vec![IndexKey::Column(pos)],
+                    constraint: true,
                 },
             )?;
         }

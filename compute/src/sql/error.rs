@@ -37,6 +37,8 @@ pub mod code {
     pub const INVALID_PARAMETER_VALUE: &str = "22023";
     /// unique_violation
     pub const UNIQUE_VIOLATION: &str = "23505";
+    /// dependent_objects_still_exist
+    pub const DEPENDENT_OBJECTS_STILL_EXIST: &str = "2BP01";
     /// not_null_violation
     pub const NOT_NULL_VIOLATION: &str = "23502";
     /// invalid_text_representation

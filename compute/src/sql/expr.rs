@@ -31,6 +31,23 @@ pub struct ScopeColumn {
     /// Hidden from `*` and from unqualified names (the right-hand copy of
     /// a `JOIN ... USING` column).
     pub hidden: bool,
+    /// The stored table column this is, when it is one.
+    pub origin: Option<ColumnOrigin>,
+}
+
+/// The table column a result column is, as it is stored: PostgreSQL's
+/// `resorigtbl`/`resorigcol`, which RowDescription carries so that clients
+/// (pgjdbc's `ResultSetMetaData`) can look up the column's table and
+/// constraints; and its type modifier (`numeric(10,2)`), which the
+/// expression's type alone does not keep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ColumnOrigin {
+    /// The table's object id.
+    pub table: crate::catalog::ObjectId,
+    /// `pg_attribute.attnum`: the column's position, from 1.
+    pub attnum: i16,
+    /// `pg_attribute.atttypmod`.
+    pub typmod: i32,
 }
 
 impl ScopeColumn {
@@ -41,6 +58,7 @@ impl ScopeColumn {
             name: name.into(),
             ty,
             hidden: false,
+            origin: None,
         }
     }
 }

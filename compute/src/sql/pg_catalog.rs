@@ -74,6 +74,7 @@ use crate::sql::error::{code, SqlError};
 pub use functions::{
     call_function, is_catalog_function, resolve_function, CatalogFn, PrivilegeObject, Resolved,
 };
+pub(crate) use tables::attnum;
 
 /// What the catalog relations and functions describe: one transaction's
 /// view of the database.
@@ -181,6 +182,26 @@ pub fn object_oid(id: ObjectId) -> u32 {
 /// primary-key constraint): one above the table's.
 pub fn pkey_oid(table: ObjectId) -> u32 {
     object_oid(table) + 1
+}
+
+/// Returns the OID of the UNIQUE constraint index `index` backs
+/// ([`IndexDef::constraint`]): one above the index's, as a primary key's
+/// index is one above its table's.
+pub fn unique_constraint_oid(index: ObjectId) -> u32 {
+    object_oid(index) + 1
+}
+
+/// The UNIQUE constraint with OID `oid`: its table and index.
+pub(crate) fn unique_constraint(catalog: &Catalog, oid: u32) -> Option<(&TableDef, &IndexDef)> {
+    let (id, true) = object_of(oid)? else {
+        return None;
+    };
+    catalog.tables().find_map(|t| {
+        t.indexes
+            .iter()
+            .find(|ix| ix.id == id && ix.constraint)
+            .map(|ix| (t.as_ref(), ix))
+    })
 }
 
 /// Returns the object id an OID from [`object_oid`] or [`pkey_oid`] was

@@ -32,8 +32,8 @@ use crate::datum::{DataType, Datum};
 use crate::engine::Transaction;
 use crate::sql::error::{code, SqlError};
 use crate::sql::expr::{
-    self, bind, AggCall, BindCtx, Expr, Scope, ScopeColumn, SortKey, SrfCall, SrfFunc,
-    SubqueryPlanner,
+    self, bind, AggCall, BindCtx, ColumnOrigin, Expr, Scope, ScopeColumn, SortKey, SrfCall,
+    SrfFunc, SubqueryPlanner,
 };
 use crate::sql::pg_catalog::{self, VirtualTable};
 
@@ -44,6 +44,9 @@ pub struct Query {
     pub root: Plan,
     /// Output column names (as PostgreSQL names them) and types.
     pub columns: Vec<(String, DataType)>,
+    /// For each output column, the table column it is, when it is one
+    /// (see [`ColumnOrigin`]).
+    pub origins: Vec<Option<ColumnOrigin>>,
 }
 
 /// How a join combines rows.
@@ -676,7 +679,9 @@ impl<'a> Planner<'a> {
                     rcast.push(cast_to(b, ty));
                     columns.push((ln.clone(), ty));
                 }
+                let origins = vec![None; columns.len()];
                 Ok(Query {
+                    origins,
                     root: Plan::SetOp {
                         op: kind,
                         all,
@@ -724,6 +729,7 @@ impl<'a> Planner<'a> {
         }
         Ok(Query {
             root: Plan::Values { rows },
+            origins: vec![None; columns.len()],
             columns,
         })
     }
@@ -833,6 +839,15 @@ impl<'a> Planner<'a> {
         ctx.window_defs = saved_defs;
         ctx.grouping_keys = saved_keys;
         let (mut outputs, having, mut keys) = r?;
+        // Bound over the FROM row: a bare column is the table column it
+        // names, grouped or not (PostgreSQL marks origins before planning).
+        let origins: Vec<Option<ColumnOrigin>> = outputs
+            .iter()
+            .map(|(_, e)| match e {
+                Expr::Column(i, _) => scope.columns.get(*i).and_then(|c| c.origin),
+                _ => None,
+            })
+            .collect();
 
         let grouped =
             !group_by.is_empty() || !aggs.is_empty() || having.is_some() || grouping_sets.is_some();
@@ -1067,6 +1082,7 @@ impl<'a> Planner<'a> {
         Ok(Query {
             root: plan,
             columns: outputs.into_iter().map(|(n, e)| (n, e.ty())).collect(),
+            origins,
         })
     }
 
@@ -1601,7 +1617,14 @@ impl<'a> Planner<'a> {
                     .iter()
                     .map(|c| (c.name.clone(), column_type(c)))
                     .collect();
-                let scope = named_scope(&alias_name, &columns, &col_aliases)?;
+                let mut scope = named_scope(&alias_name, &columns, &col_aliases)?;
+                for (i, (sc, c)) in scope.columns.iter_mut().zip(&def.columns).enumerate() {
+                    sc.origin = Some(ColumnOrigin {
+                        table: def.id,
+                        attnum: pg_catalog::attnum(i),
+                        typmod: c.type_mod,
+                    });
+                }
                 Ok(Rel {
                     plan: Plan::Scan(Scan {
                         table: def.clone(),
@@ -1645,6 +1668,9 @@ impl<'a> Planner<'a> {
                     for c in scope.columns.iter_mut() {
                         c.table = None;
                     }
+                }
+                for (c, o) in scope.columns.iter_mut().zip(&q.origins) {
+                    c.origin = *o;
                 }
                 Ok(Rel {
                     plan: q.root,

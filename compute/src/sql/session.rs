@@ -102,6 +102,10 @@ pub struct Column {
     pub type_len: i16,
     /// Type modifier.
     pub type_mod: i32,
+    /// OID of the table the column is a column of, 0 when it is not one.
+    pub table_oid: u32,
+    /// The column's `attnum` in that table, 0 when it is not one.
+    pub column_id: i16,
 }
 
 /// The result of one statement.
@@ -326,7 +330,28 @@ fn col_desc(name: &str, ty: DataType) -> Column {
         type_oid: ty.oid().0,
         type_len: ty.typlen(),
         type_mod: ty.typmod(),
+        table_oid: 0,
+        column_id: 0,
     }
+}
+
+/// A query's result columns as RowDescription describes them: a column
+/// that is a table's column names its table, attnum and type modifier.
+fn query_columns(query: &crate::sql::plan::Query) -> Vec<Column> {
+    query
+        .columns
+        .iter()
+        .zip(&query.origins)
+        .map(|((n, t), origin)| {
+            let mut c = col_desc(n, *t);
+            if let Some(o) = origin {
+                c.table_oid = crate::sql::pg_catalog::object_oid(o.table);
+                c.column_id = o.attnum;
+                c.type_mod = o.typmod;
+            }
+            c
+        })
+        .collect()
 }
 
 pub(super) fn object_name(n: &ast::ObjectName) -> String {
@@ -1164,7 +1189,7 @@ impl Session {
         Ok(match stmt {
             Statement::Query(q) => {
                 let (query, _) = self.plan(tx, q, params)?;
-                query.columns.iter().map(|(n, t)| col_desc(n, *t)).collect()
+                query_columns(&query)
             }
             Statement::Insert(ins) => {
                 let (def, _) = self.bind_insert_target(tx, ins)?;
@@ -1390,7 +1415,7 @@ impl Session {
             let mut col = ColumnDef {
                 name: cname,
                 type_oid: ty.oid().0,
-                type_mod: ty.typmod(),
+                type_mod: column_typmod(&c.data_type, ty)?,
                 not_null: false,
                 default: None,
                 missing: None,
@@ -1476,22 +1501,30 @@ impl Session {
                 primary_key: pk,
             })
             .map_err(SqlError::from_engine)?;
-        for (n, cols) in uniques.into_iter().enumerate() {
+        for cols in uniques {
             let def = tx.catalog().table(id).expect("created").clone();
-            let ixname = format!(
-                "{name}_{}_key{}",
+            // `<table>_<columns>_key`, numbered from 1 when taken
+            // (PostgreSQL's ChooseRelationName).
+            let base = format!(
+                "{name}_{}_key",
                 cols.iter()
                     .map(|i| def.columns[*i].name.as_str())
                     .collect::<Vec<_>>()
-                    .join("_"),
-                if n == 0 { String::new() } else { n.to_string() }
+                    .join("_")
             );
+            let mut ixname = base.clone();
+            let mut n = 0;
+            while tx.catalog().relation_name_taken(&ixname) {
+                n += 1;
+                ixname = format!("{base}{n}");
+            }
             tx.create_index(
                 id,
                 NewIndex {
                     name: ixname,
                     unique: true,
                     keys: cols.into_iter().map(IndexKey::Column).collect(),
+                    constraint: true,
                 },
             )
             .map_err(SqlError::from_engine)?;
@@ -1570,6 +1603,7 @@ impl Session {
                 name,
                 unique: ci.unique,
                 keys,
+                constraint: false,
             },
         )
         .map_err(SqlError::from_engine)?;
@@ -1624,6 +1658,23 @@ impl Session {
                             code::UNDEFINED_OBJECT,
                             format!("index \"{name}\" does not exist"),
                         ));
+                    }
+                    if let Some((t, _)) = tx
+                        .catalog()
+                        .index_by_name(&name)
+                        .filter(|(_, ix)| ix.constraint)
+                    {
+                        return Err(SqlError::new(
+                            code::DEPENDENT_OBJECTS_STILL_EXIST,
+                            format!(
+                                "cannot drop index {name} because constraint {name} on table {} requires it",
+                                t.name
+                            ),
+                        )
+                        .with_hint(format!(
+                            "You can drop constraint {name} on table {} instead.",
+                            t.name
+                        )));
                     }
                     tx.drop_index(&name).map_err(SqlError::from_engine)?;
                 }
@@ -2338,7 +2389,7 @@ impl Session {
         let (query, stmt) = self.plan_cached(tx, q, params)?;
         let rows = self.run_plan(tx, &stmt, &query.root, params)?;
         let text = self.text_ctx();
-        let columns: Vec<Column> = query.columns.iter().map(|(n, t)| col_desc(n, *t)).collect();
+        let columns: Vec<Column> = query_columns(&query);
         let settings = self.settings.map();
         let view = self.catalog_view(tx, &settings);
         let reg: Vec<bool> = query.columns.iter().map(|(_, t)| t.is_reg()).collect();
@@ -2472,14 +2523,102 @@ fn check_on_conflict(def: &TableDef, oc: &ast::OnConflict) -> Result<(), SqlErro
     Ok(())
 }
 
-/// Converts a value for storage in column `c` (assignment cast).
+/// Converts a value for storage in column `c` (assignment cast), applying
+/// the column's type modifier where the type alone does not (`numeric(p, s)`).
 pub(super) fn assign_cast(
     d: Datum,
     ty: DataType,
-    _c: &ColumnDef,
+    c: &ColumnDef,
     ectx: &EvalCtx<'_>,
 ) -> Result<Datum, SqlError> {
-    expr::assign(d, ty, ectx)
+    apply_typmod(expr::assign(d, ty, ectx)?, c)
+}
+
+/// Applies column `c`'s type modifier to a value already of its type, where
+/// the type alone does not carry it (`numeric(p, s)`).
+pub(crate) fn apply_typmod(d: Datum, c: &ColumnDef) -> Result<Datum, SqlError> {
+    if c.type_oid == DataType::Numeric.oid().0 {
+        return apply_numeric_typmod(d, c.type_mod);
+    }
+    Ok(d)
+}
+
+/// `numeric(p, s)`'s type modifier for a column declared as `t` (PostgreSQL's
+/// `numerictypmodin`: `(p << 16 | s) + 4`, the scale kept in 11 bits); for
+/// other types, what `ty` carries.
+pub(super) fn column_typmod(t: &ast::DataType, ty: DataType) -> Result<i32, SqlError> {
+    use ast::{DataType as T, ExactNumberInfo as I};
+    let (precision, scale) = match t {
+        T::Numeric(i) | T::Decimal(i) | T::Dec(i) => match i {
+            I::None => return Ok(-1),
+            I::Precision(p) => (*p, 0),
+            I::PrecisionAndScale(p, s) => (*p, *s),
+        },
+        _ => return Ok(ty.typmod()),
+    };
+    if !(1..=NUMERIC_MAX_PRECISION).contains(&precision) {
+        return Err(SqlError::new(
+            code::INVALID_PARAMETER_VALUE,
+            format!("NUMERIC precision {precision} must be between 1 and {NUMERIC_MAX_PRECISION}"),
+        ));
+    }
+    if !(-NUMERIC_MAX_SCALE..=NUMERIC_MAX_SCALE).contains(&scale) {
+        return Err(SqlError::new(
+            code::INVALID_PARAMETER_VALUE,
+            format!(
+                "NUMERIC scale {scale} must be between -{NUMERIC_MAX_SCALE} and {NUMERIC_MAX_SCALE}"
+            ),
+        ));
+    }
+    let (p, s) = (precision as i32, scale as i32);
+    Ok(((p << 16) | (s & 0x7FF)) + 4)
+}
+
+/// Largest precision of `numeric(p, s)` (PostgreSQL's `NUMERIC_MAX_PRECISION`).
+const NUMERIC_MAX_PRECISION: u64 = 1000;
+/// Largest absolute scale of `numeric(p, s)` (`NUMERIC_MAX_SCALE`).
+const NUMERIC_MAX_SCALE: i64 = 1000;
+
+/// Rounds `d` to the scale of `numeric` typmod `typmod` and checks it fits
+/// the precision, as PostgreSQL's `apply_typmod`: 22003 when it does not,
+/// and for infinities. A typmod below 4 (none) leaves the value as it is.
+fn apply_numeric_typmod(d: Datum, typmod: i32) -> Result<Datum, SqlError> {
+    let Datum::Numeric(n) = d else {
+        return Ok(d);
+    };
+    if typmod < 4 {
+        return Ok(Datum::Numeric(n));
+    }
+    let precision = ((typmod - 4) >> 16) & 0xFFFF;
+    let scale = (((typmod - 4) & 0x7FF) ^ 1024) - 1024;
+    let overflow = |detail: String| {
+        SqlError::new(code::NUMERIC_VALUE_OUT_OF_RANGE, "numeric field overflow")
+            .with_detail(detail)
+    };
+    if n.is_nan() {
+        return Ok(Datum::Numeric(n));
+    }
+    if !n.is_finite() {
+        return Err(overflow(format!(
+            "A field with precision {precision}, scale {scale} cannot hold an infinite value."
+        )));
+    }
+    let rounded = n
+        .round(scale)
+        .map_err(|e| SqlError::new(e.sqlstate(), e.to_string()))?;
+    // Digits allowed before the point; the value must stay below 10^that.
+    let max_digits = precision - scale;
+    let limit: crate::datum::Numeric = format!("1e{max_digits}")
+        .parse()
+        .expect("a power of ten parses as numeric");
+    if rounded.abs() >= limit {
+        return Err(overflow(format!(
+            "A field with precision {precision}, scale {scale} must round to an absolute value less than {}{}.",
+            if max_digits != 0 { "10^" } else { "" },
+            if max_digits != 0 { max_digits } else { 1 }
+        )));
+    }
+    Ok(Datum::Numeric(rounded))
 }
 
 /// 23502 for the first NOT NULL column `row` leaves NULL, with the row in

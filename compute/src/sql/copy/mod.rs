@@ -1290,11 +1290,20 @@ impl CopyIn {
                 }
             }
             if let Some(v) = value {
-                row[*t] = pgtext::parse(&types[i], v, text).map_err(|e| RecordError::Column {
-                    error: Box::new(type_error(e)),
-                    column: name.clone(),
-                    value: v.to_owned(),
-                })?;
+                let parsed =
+                    pgtext::parse(&types[i], v, text).map_err(|e| RecordError::Column {
+                        error: Box::new(type_error(e)),
+                        column: name.clone(),
+                        value: v.to_owned(),
+                    })?;
+                row[*t] =
+                    crate::sql::session::apply_typmod(parsed, &table.columns[*t]).map_err(|e| {
+                        RecordError::Column {
+                            error: Box::new(e),
+                            column: name.clone(),
+                            value: v.to_owned(),
+                        }
+                    })?;
             }
         }
         for (c, fill) in fills {

@@ -688,7 +688,20 @@ pub fn call_function(
                         .collect();
                     text(format!("PRIMARY KEY ({})", columns.join(", ")))
                 }
-                _ => Datum::Null,
+                _ => match super::unique_constraint(view.catalog, oid) {
+                    Some((t, ix)) => {
+                        let columns: Vec<Cow<'_, str>> = ix
+                            .keys
+                            .iter()
+                            .filter_map(|k| match k {
+                                IndexKey::Column(p) => Some(quote_ident(&t.columns[*p].name)),
+                                IndexKey::Expr(_) => None,
+                            })
+                            .collect();
+                        text(format!("UNIQUE ({})", columns.join(", ")))
+                    }
+                    None => Datum::Null,
+                },
             }
         }
         CatalogFn::GetUserbyid => {

@@ -295,6 +295,9 @@ fn table_constraints(view: &CatalogView<'_>) -> Rows {
         if !t.primary_key.is_empty() {
             rows.push(constraint(&pkey_name(&t.name), &t.name, "PRIMARY KEY"));
         }
+        for ix in t.indexes.iter().filter(|ix| ix.constraint) {
+            rows.push(constraint(&ix.name, &t.name, "UNIQUE"));
+        }
     }
     // NOT NULL columns, which PostgreSQL 15 reports as CHECK constraints
     // named by OIDs.
@@ -317,22 +320,29 @@ fn table_constraints(view: &CatalogView<'_>) -> Rows {
 fn key_column_usage(view: &CatalogView<'_>) -> Rows {
     let mut rows = Vec::new();
     for t in view.catalog.tables() {
-        let name = pkey_name(&t.name);
-        for (n, key) in pkey_keys(t).iter().enumerate() {
-            let crate::catalog::IndexKey::Column(pos) = key else {
-                unreachable!("primary keys are columns");
-            };
-            rows.push(vec![
-                text(view.database),
-                text("public"),
-                text(&name),
-                text(view.database),
-                text("public"),
-                text(&t.name),
-                text(&t.columns[*pos].name),
-                Datum::Int4(i32::try_from(n + 1).expect("few key columns")),
-                NULL,
-            ]);
+        let pkey = (pkey_name(&t.name), pkey_keys(t));
+        let uniques = t
+            .indexes
+            .iter()
+            .filter(|ix| ix.constraint)
+            .map(|ix| (ix.name.clone(), ix.keys.clone()));
+        for (name, keys) in std::iter::once(pkey).chain(uniques) {
+            for (n, key) in keys.iter().enumerate() {
+                let crate::catalog::IndexKey::Column(pos) = key else {
+                    unreachable!("primary keys and UNIQUE constraints are on columns");
+                };
+                rows.push(vec![
+                    text(view.database),
+                    text("public"),
+                    text(&name),
+                    text(view.database),
+                    text("public"),
+                    text(&t.name),
+                    text(&t.columns[*pos].name),
+                    Datum::Int4(i32::try_from(n + 1).expect("few key columns")),
+                    NULL,
+                ]);
+            }
         }
     }
     Ok(rows)

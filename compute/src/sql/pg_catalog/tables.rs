@@ -13,7 +13,7 @@ use crate::sql::error::SqlError;
 use super::builtin::{self, TypeRow};
 use super::{
     deparse, functions, index_columns, object_oid, pkey_name, pkey_oid, relations, role_name,
-    CatalogView, RelKind, Relation, Spec,
+    unique_constraint_oid, CatalogView, RelKind, Relation, Spec,
 };
 
 use DataType as T;
@@ -105,7 +105,7 @@ fn empty(_: &CatalogView<'_>) -> Rows {
 }
 
 /// An attribute number (1-based column position) as `int2`.
-fn attnum(pos: usize) -> i16 {
+pub(crate) fn attnum(pos: usize) -> i16 {
     // Tables have at most `MAX_COLUMNS` (1600) columns.
     i16::try_from(pos + 1).expect("a column position fits an int2")
 }
@@ -654,6 +654,43 @@ fn pg_constraint(view: &CatalogView<'_>) -> Rows {
             NULL,
             NULL,
         ]);
+    }
+    // UNIQUE constraints, each backed by its unique index.
+    for t in view.catalog.tables() {
+        for ix in t.indexes.iter().filter(|ix| ix.constraint) {
+            let columns = ix.keys.iter().map(|k| match k {
+                IndexKey::Column(p) => attnum(*p),
+                IndexKey::Expr(_) => unreachable!("UNIQUE constraints are on columns"),
+            });
+            rows.push(vec![
+                oid(unique_constraint_oid(ix.id)),
+                text(&ix.name),
+                oid(builtin::PUBLIC),
+                ch('u'),
+                b(false),
+                b(false),
+                b(true),
+                oid(object_oid(t.id)),
+                oid(0),
+                oid(object_oid(ix.id)),
+                oid(0),
+                oid(0),
+                ch(' '),
+                ch(' '),
+                ch(' '),
+                b(true),
+                i4(0),
+                b(true),
+                int2_array(columns),
+                NULL,
+                NULL,
+                NULL,
+                NULL,
+                NULL,
+                NULL,
+                NULL,
+            ]);
+        }
     }
     Ok(rows)
 }

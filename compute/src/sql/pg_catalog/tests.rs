@@ -31,6 +31,7 @@ fn catalog() -> Catalog {
         root: PageId(10 + id),
         unique,
         keys,
+        constraint: false,
     };
     let events = TableDef {
         stored: None,
