@@ -72,6 +72,7 @@ async fn create(engine: &Engine) -> Table {
                 name: "t_v".into(),
                 unique: false,
                 keys: vec![IndexKey::Column(1)],
+                constraint: false,
             },
         )
         .unwrap();
@@ -82,6 +83,7 @@ async fn create(engine: &Engine) -> Table {
                 name: "t_u".into(),
                 unique: true,
                 keys: vec![IndexKey::Column(2)],
+                constraint: false,
             },
         )
         .unwrap();

@@ -545,6 +545,7 @@ impl<'a> Planner<'a> {
         let step = Query {
             root: project(step.root, casts),
             columns: init.columns.clone(),
+            origins: vec![None; init.columns.len()],
         };
         Ok((
             init,
