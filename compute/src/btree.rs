@@ -185,6 +185,8 @@ struct Step {
     index: usize,
     /// Whether that child is the node's last.
     last: bool,
+    /// The node's children.
+    count: usize,
 }
 
 /// The result of a descent: the internal nodes passed, root first, and the
@@ -225,6 +227,7 @@ fn descend(pages: &impl Pages, root: PageId, target: Target<'_>) -> Result<Desce
             page: id,
             index,
             last: index == count - 1,
+            count,
         });
         level = Some(node.level() - 1);
         id = child;
@@ -714,6 +717,42 @@ impl BTree {
         dir: Direction,
     ) -> Cursor<'a, P> {
         Cursor::new(pages, self.root, lower, upper, dir)
+    }
+
+    /// About what fraction of the tree's entries have keys between `lower`
+    /// and `upper`: where each bound falls among the children of the
+    /// internal nodes on its way down, as a share of the tree (children
+    /// weighted alike, the upper bound's child counted whole). `None` for a
+    /// tree that is one leaf: too small to tell, and cheap to read either
+    /// way. No statistics are kept, so this is what a scan consults to
+    /// choose between an index range and reading the whole table.
+    pub fn estimate_fraction(
+        &self,
+        pages: &impl Pages,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+    ) -> Result<Option<f64>, BTreeError> {
+        let position = |bound: Bound<&[u8]>, upper: bool| -> Result<Option<f64>, BTreeError> {
+            let target = match bound {
+                Bound::Included(k) | Bound::Excluded(k) => Target::Key(k),
+                Bound::Unbounded if upper => Target::Last,
+                Bound::Unbounded => Target::First,
+            };
+            let d = descend(pages, self.root, target)?;
+            if d.path.is_empty() {
+                return Ok(None);
+            }
+            let (mut at, mut width) = (0.0, 1.0);
+            for step in &d.path {
+                width /= step.count as f64;
+                at += step.index as f64 * width;
+            }
+            Ok(Some(if upper { at + width } else { at }))
+        };
+        let (Some(lo), Some(hi)) = (position(lower, false)?, position(upper, true)?) else {
+            return Ok(None);
+        };
+        Ok(Some((hi - lo).clamp(0.0, 1.0)))
     }
 
     /// Frees every page of the tree, the root and overflow pages included

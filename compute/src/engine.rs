@@ -1744,6 +1744,25 @@ impl Transaction {
         })
     }
 
+    /// About what fraction of `index`'s entries (in this snapshot) lie
+    /// between the bounds; `None` when the index is too small to tell (see
+    /// [`BTree::estimate_fraction`]). This transaction's own writes are not
+    /// counted.
+    pub fn index_range_fraction(
+        &self,
+        table: ObjectId,
+        index: ObjectId,
+        lower: Bound<&[Datum]>,
+        upper: Bound<&[Datum]>,
+    ) -> Result<Option<f64>, EngineError> {
+        let (lo, hi) = key_bounds(lower, upper)?;
+        let Some(tree) = self.snapshot_index(table, index) else {
+            return Ok(None);
+        };
+        run_tree_work(|| tree.estimate_fraction(&self.pages, as_ref(&lo), as_ref(&hi)))
+            .map_err(EngineError::from)
+    }
+
     /// Visits the rows whose index key lies between `lower` and `upper`, in
     /// index order (forward), as [`Transaction::index_scan`] returns them,
     /// until `visit` answers `false`. Rows after that are never read, so a

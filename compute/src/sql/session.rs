@@ -2343,6 +2343,14 @@ impl Session {
                 spill.peak_bytes.div_ceil(1024),
                 self.settings.work_mem_bytes() / 1024
             ));
+            if spill.wide_index_ranges > 0 {
+                // Sextant's own line: the index range was estimated to
+                // cover much of the index, so the table was read instead.
+                lines.push(format!(
+                    "Index ranges read as full scans: {}",
+                    spill.wide_index_ranges
+                ));
+            }
             if spill.written_bytes > 0 {
                 lines.push(format!(
                     "Spilled: sort runs={}  aggregate partitions={}  join partitions={}  Disk: {}kB",

@@ -77,6 +77,10 @@ pub struct SpillReport {
     /// The most rows any one node held in memory at once, in estimated
     /// bytes.
     pub peak_bytes: u64,
+    /// Index range scans read as full table scans because the range
+    /// covered much of the index (not spilling, but reported with it by
+    /// `EXPLAIN ANALYZE`, as what the plan did at run time).
+    pub wide_index_ranges: u64,
 }
 
 /// A statement's memory budget per node, and what spilling did.
@@ -112,6 +116,11 @@ impl WorkMem {
     /// Records that a node holds `bytes`.
     pub(crate) fn held(&self, bytes: usize) {
         self.update(|r| r.peak_bytes = r.peak_bytes.max(bytes as u64));
+    }
+
+    /// Records an index range read as a full scan.
+    pub(crate) fn wide_index_range(&self) {
+        self.update(|r| r.wide_index_ranges += 1);
     }
 
     fn update(&self, f: impl FnOnce(&mut SpillReport)) {
