@@ -4,20 +4,10 @@
 
 mod common;
 
-use sextant_compute::sql::session::{Database, DatabaseConfig, QueryResult, Session};
+use sextant_compute::sql::session::{QueryResult, Session};
 
 async fn session() -> (common::Storage, Session) {
-    let storage = common::Storage::start().await;
-    let engine = storage.engine().await;
-    let db = Database::new(
-        engine,
-        DatabaseConfig {
-            database: "sextant".into(),
-            users: vec![("sextant".into(), "sextant".into())],
-        },
-    );
-    let s = db.session("sextant", "sextant");
-    (storage, s)
+    common::sql_session().await
 }
 
 async fn run(s: &mut Session, sql: &str) -> QueryResult {

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use sextant_compute::sql::session::{Database, DatabaseConfig, QueryResult, Session};
+use sextant_compute::sql::session::{QueryResult, Session};
 
 /// Rows in the test table: about 1.3MB of rows in memory, 20 times the
 /// 64kB budget, yet seconds to load and sort in a debug build.
@@ -18,17 +18,7 @@ const ROWS: usize = 10_000;
 const SLACK_BYTES: u64 = 2048;
 
 async fn session() -> (common::Storage, Session) {
-    let storage = common::Storage::start().await;
-    let engine = storage.engine().await;
-    let db = Database::new(
-        engine,
-        DatabaseConfig {
-            database: "sextant".into(),
-            users: vec![("sextant".into(), "sextant".into())],
-        },
-    );
-    let s = db.session("sextant", "sextant");
-    (storage, s)
+    common::sql_session().await
 }
 
 async fn run(s: &mut Session, sql: &str) -> QueryResult {

@@ -2562,7 +2562,7 @@ pub(crate) fn check_literal(e: &Expr, at: &ast::Expr) -> Result<(), SqlError> {
 /// an untyped literal with that text, outside subqueries.
 fn literal_target(e: &Expr, text: &str) -> Option<DataType> {
     let mut found = None;
-    walk(e, &mut |x| {
+    crate::sql::plan::visit(e, &mut |x| {
         if let Expr::Coerce(inner, ty) = x {
             if let Expr::Literal(Datum::Text(s), DataType::Text) = inner.as_ref() {
                 if s == text && found.is_none() {
@@ -2572,69 +2572,6 @@ fn literal_target(e: &Expr, text: &str) -> Option<DataType> {
         }
     });
     found
-}
-
-/// Visits `e` and the expressions in it (not those of subqueries).
-fn walk(e: &Expr, f: &mut dyn FnMut(&Expr)) {
-    f(e);
-    let each = |xs: &[Expr], f: &mut dyn FnMut(&Expr)| xs.iter().for_each(|x| walk(x, f));
-    match e {
-        Expr::Literal(..)
-        | Expr::Column(..)
-        | Expr::Param(..)
-        | Expr::Aggregate(..)
-        | Expr::Srf(..)
-        | Expr::Window(..)
-        | Expr::Outer { .. } => {}
-        Expr::Coerce(x, _)
-        | Expr::Cast(x, _)
-        | Expr::Not(x)
-        | Expr::Neg(x)
-        | Expr::IsNull(x, _) => walk(x, f),
-        Expr::Binary(_, l, r, _) => {
-            walk(l, f);
-            walk(r, f);
-        }
-        Expr::InList(x, list, _) => {
-            walk(x, f);
-            each(list, f);
-        }
-        Expr::Like { expr, pattern, .. } => {
-            walk(expr, f);
-            walk(pattern, f);
-        }
-        Expr::Case {
-            operand,
-            whens,
-            otherwise,
-            ..
-        } => {
-            if let Some(o) = operand {
-                walk(o, f);
-            }
-            for (c, r) in whens {
-                walk(c, f);
-                walk(r, f);
-            }
-            if let Some(o) = otherwise {
-                walk(o, f);
-            }
-        }
-        Expr::Call(_, args, _)
-        | Expr::Builtin(_, args, _)
-        | Expr::CatalogCall(_, args, _)
-        | Expr::ArrayCall(_, args, _)
-        | Expr::ArrayCons(args, _) => each(args, f),
-        Expr::AnyArray { lhs, array, .. } => {
-            walk(lhs, f);
-            walk(array, f);
-        }
-        Expr::Subquery { kind, .. } => {
-            if let SubKind::Quantified { lhs, .. } = kind {
-                walk(lhs, f);
-            }
-        }
-    }
 }
 
 /// Converts a value to `ty` as an explicit cast does (`crate::cast`).

@@ -82,6 +82,24 @@ impl Storage {
     }
 }
 
+/// Six fresh nodes, an engine on them, and a SQL session as the superuser
+/// `sextant` of database `sextant`; keep the storage alive as long as the
+/// session.
+pub async fn sql_session() -> (Storage, sextant_compute::sql::session::Session) {
+    use sextant_compute::sql::session::{Database, DatabaseConfig};
+    let storage = Storage::start().await;
+    let engine = storage.engine().await;
+    let db = Database::new(
+        engine,
+        DatabaseConfig {
+            database: "sextant".into(),
+            users: vec![("sextant".into(), "sextant".into())],
+        },
+    );
+    let s = db.session("sextant", "sextant");
+    (storage, s)
+}
+
 /// The engine tests' configuration: a small pool, and a small memory
 /// budget so that multi-row transactions spill to disk.
 pub fn engine_config() -> EngineConfig {
