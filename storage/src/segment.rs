@@ -46,7 +46,7 @@
 //! With [`InMemory`] (the simulation, unit tests) nothing leaves memory and
 //! the segment does no I/O at all.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -475,8 +475,9 @@ fn build_one(store: &dyn BodyStore, job: &Job) -> Result<Bytes, Lost> {
 #[derive(Clone, Debug)]
 enum Version {
     /// The body of the log record at this LSN (held in `Segment::log`): a
-    /// delta, or an image if the record carries one.
-    Record,
+    /// delta, or an image if the record carries one (`image`, the record's
+    /// own flag, kept here so walking a chain needs no lookup in the log).
+    Record { image: bool },
     /// A page image kept apart from the record index.
     Image(Stored),
 }
@@ -583,6 +584,12 @@ pub struct Segment {
     /// Bumped by every change to versions a [`Coalesce`] plan may cover
     /// (losses, truncations, repairs, coalescing itself).
     changes: u64,
+    /// Pages whose delta chain may have grown past [`DELTAS_PER_IMAGE_MAX`]
+    /// since [`Segment::plan_materialize`] last looked: a record arrived,
+    /// a record above the SCL may have come within it, or a plan for the
+    /// page was made but not yet installed. Planning walks only these,
+    /// not every page of the segment.
+    chains: HashSet<PageId>,
 }
 
 /// Rebuilds a segment entry by entry, as a loader reads its log.
@@ -682,6 +689,7 @@ impl Segment {
             store,
             losses: 0,
             changes: 0,
+            chains: HashSet::new(),
         }
     }
 
@@ -1064,25 +1072,28 @@ impl Segment {
     /// images are built from it with [`build_images`], without the segment
     /// (so a caller can do the reads outside its lock), then applied with
     /// [`Segment::apply_materialize`].
-    pub fn plan_materialize(&self) -> Coalesce {
+    pub fn plan_materialize(&mut self) -> Coalesce {
         let scl = self.scl;
         let mut jobs = Vec::new();
-        for (page, versions) in &self.pages {
-            if self.lost_pages.contains(page) {
+        let mut keep = Vec::new();
+        for page in std::mem::take(&mut self.chains) {
+            let Some(versions) = self.pages.get(&page) else {
                 continue;
+            };
+            // A lost page waits for its repair; a chain with records above
+            // the SCL may lengthen when the SCL moves, without a new record.
+            if self.lost_pages.contains(&page) || versions.range(scl.next()..).next().is_some() {
+                keep.push(page);
+                if self.lost_pages.contains(&page) {
+                    continue;
+                }
             }
             let mut deltas = 0;
             let mut last = None;
             for (lsn, v) in versions.range(..=scl).rev() {
                 let delta = match v {
                     Version::Image(_) => false,
-                    Version::Record => {
-                        !self
-                            .log
-                            .get(lsn)
-                            .expect("record version without its record")
-                            .image
-                    }
+                    Version::Record { image } => !image,
                 };
                 if !delta {
                     break;
@@ -1092,9 +1103,12 @@ impl Segment {
             }
             if deltas > DELTAS_PER_IMAGE_MAX {
                 let at = last.expect("a chain with deltas has a last one");
-                jobs.push(self.job(*page, at, at));
+                jobs.push(self.job(page, at, at));
+                // Looked at again next time, in case the plan is dropped.
+                keep.push(page);
             }
         }
+        self.chains.extend(keep);
         Coalesce {
             target: None,
             change: self.changes,
@@ -1222,7 +1236,7 @@ impl Segment {
                         });
                         break;
                     }
-                    Version::Record => {
+                    Version::Record { .. } => {
                         let held = self
                             .log
                             .get(lsn)
@@ -1269,7 +1283,7 @@ impl Segment {
             // A page whose one version at the horizon is this record's image
             // keeps the image, now apart from the record.
             if let Some(versions) = self.pages.get_mut(&held.page) {
-                if let Some(v @ Version::Record) = versions.get_mut(lsn) {
+                if let Some(v @ Version::Record { .. }) = versions.get_mut(lsn) {
                     assert!(
                         held.image,
                         "delta {lsn} of page {} below the horizon",
@@ -1307,7 +1321,7 @@ impl Segment {
                     lsn: *lsn,
                     image: image.clone(),
                 }),
-                Some((lsn, Version::Record)) => {
+                Some((lsn, Version::Record { .. })) => {
                     let held = self
                         .log
                         .get(lsn)
@@ -1440,7 +1454,7 @@ impl Segment {
                 };
                 self.log_bytes -= u64::from(held.len);
                 if let Some(versions) = self.pages.get_mut(&held.page) {
-                    if matches!(versions.get(&lsn), Some(Version::Record)) {
+                    if matches!(versions.get(&lsn), Some(Version::Record { .. })) {
                         versions.remove(&lsn);
                         // At or below the horizon that was the page's one
                         // image there: nothing else can stand in for it.
@@ -1461,8 +1475,8 @@ impl Segment {
                     if let Some(Version::Image(_)) = versions.get(&lsn) {
                         let old = versions.remove(&lsn);
                         free_images(&*self.store, old);
-                        if self.log.get(&lsn).is_some_and(|h| h.page == page) {
-                            versions.insert(lsn, Version::Record);
+                        if let Some(h) = self.log.get(&lsn).filter(|h| h.page == page) {
+                            versions.insert(lsn, Version::Record { image: h.image });
                         }
                     }
                 }
@@ -1588,8 +1602,9 @@ impl Segment {
                 .pages
                 .entry(held.page)
                 .or_default()
-                .insert(lsn, Version::Record);
+                .insert(lsn, Version::Record { image: held.image });
             free_images(&*self.store, old);
+            self.chains.insert(held.page);
         }
         self.log_bytes += u64::from(held.len);
         if let Some(old) = self.log.insert(lsn, held) {
@@ -1609,7 +1624,7 @@ impl Segment {
             let Body::Log(loc) = held.body else {
                 unreachable!("checked above");
             };
-            if let Some(v @ Version::Record) = self
+            if let Some(v @ Version::Record { .. }) = self
                 .pages
                 .get_mut(&held.page)
                 .and_then(|vs| vs.get_mut(&lsn))
@@ -1659,7 +1674,7 @@ impl Segment {
     fn is_image(&self, page: PageId, lsn: Lsn) -> bool {
         match self.pages.get(&page).and_then(|vs| vs.get(&lsn)) {
             Some(Version::Image(_)) => true,
-            Some(Version::Record) => self.log.get(&lsn).is_some_and(|h| h.image),
+            Some(Version::Record { image }) => *image,
             None => false,
         }
     }
@@ -1685,9 +1700,9 @@ impl Segment {
         }
         // Page versions above the truncation point may include voided records
         // (directly or folded into an image): rebuild them from the log.
-        let mut above: HashMap<PageId, Vec<Lsn>> = HashMap::new();
+        let mut above: HashMap<PageId, Vec<(Lsn, bool)>> = HashMap::new();
         for (lsn, held) in self.log.range(t.above.next()..) {
-            above.entry(held.page).or_default().push(*lsn);
+            above.entry(held.page).or_default().push((*lsn, held.image));
         }
         for (page, versions) in self.pages.iter_mut() {
             if versions.range(t.above.next()..).next().is_none() {
@@ -1695,9 +1710,10 @@ impl Segment {
             }
             let dropped = versions.split_off(&t.above.next());
             free_images(&*self.store, dropped.into_values());
-            for lsn in above.get(page).into_iter().flatten() {
-                versions.insert(*lsn, Version::Record);
+            for &(lsn, image) in above.get(page).into_iter().flatten() {
+                versions.insert(lsn, Version::Record { image });
             }
+            self.chains.insert(*page);
         }
         if self.scl > t.above {
             self.scl = t.above;
@@ -1794,7 +1810,7 @@ impl Segment {
                     base = Some(image_from(&*self.store, page, *at, stored)?);
                     break;
                 }
-                Version::Record => match self.record(*at)?.body {
+                Version::Record { .. } => match self.record(*at)?.body {
                     RecordBody::Image(img) => {
                         base = Some(img);
                         break;

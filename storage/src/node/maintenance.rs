@@ -30,6 +30,9 @@ const INTERVAL_MAX: Duration = Duration::from_secs(5);
 pub const COMPACT_LOG_BYTES_MIN: u64 = 1024 * 1024;
 /// Compact once the log file is this many times the live data.
 pub const COMPACT_GROWTH_FACTOR: u64 = 2;
+/// How often the segment memory gauges are refreshed: measuring walks every
+/// record and page version of the segment, too much for every pass.
+const MEMORY_METRICS_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The maintenance task of one segment.
 pub(crate) async fn run(node: Arc<Node>, slot: Arc<Slot>) {
@@ -41,6 +44,7 @@ pub(crate) async fn run(node: Arc<Node>, slot: Arc<Slot>) {
     let retention_ms = u64::try_from(node.config.log_retention.as_millis()).unwrap_or(u64::MAX);
     let gc_interval = node.config.gc_interval;
     let mut last_gc = tokio::time::Instant::now();
+    let mut last_measured: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -56,6 +60,10 @@ pub(crate) async fn run(node: Arc<Node>, slot: Arc<Slot>) {
         let gc_due = last_gc.elapsed() >= gc_interval;
         if gc_due {
             last_gc = tokio::time::Instant::now();
+        }
+        let measure = last_measured.is_none_or(|t| t.elapsed() >= MEMORY_METRICS_INTERVAL);
+        if measure {
+            last_measured = Some(tokio::time::Instant::now());
         }
         let want_compaction = tokio::task::spawn_blocking(move || {
             // Plans are taken under the segment lock, images built (reads,
@@ -85,9 +93,11 @@ pub(crate) async fn run(node: Arc<Node>, slot: Arc<Slot>) {
             }
             work.store.unpin_slots();
             work.after_read(&mut st);
-            let m = st.seg.memory();
-            work.metrics
-                .segment_memory(work.pg, m.index_bytes as u64, m.body_bytes as u64);
+            if measure {
+                let m = st.seg.memory();
+                work.metrics
+                    .segment_memory(work.pg, m.index_bytes as u64, m.body_bytes as u64);
+            }
             // Cheap pre-check; `compact` decides after trimming.
             file_bytes >= COMPACT_LOG_BYTES_MIN
                 && file_bytes
