@@ -1626,6 +1626,18 @@ impl Transaction {
         table: ObjectId,
         lower: Bound<&[Datum]>,
         upper: Bound<&[Datum]>,
+        visit: impl FnMut(Row) -> Result<bool, E>,
+    ) -> Result<(), E> {
+        self.scan_visit_in(table, lower, upper, Direction::Forward, visit)
+    }
+
+    /// [`Transaction::scan_visit`] in primary-key order or reversed.
+    pub fn scan_visit_in<E: From<EngineError>>(
+        &self,
+        table: ObjectId,
+        lower: Bound<&[Datum]>,
+        upper: Bound<&[Datum]>,
+        dir: Direction,
         mut visit: impl FnMut(Row) -> Result<bool, E>,
     ) -> Result<(), E> {
         let def = self.table(table)?;
@@ -1635,11 +1647,18 @@ impl Transaction {
         let mut own = self
             .writes
             .range(table, as_ref(&lo), as_ref(&hi))
-            .map_err(EngineError::from)?
-            .into_iter()
-            .peekable();
+            .map_err(EngineError::from)?;
+        if dir == Direction::Backward {
+            own.reverse();
+        }
+        let mut own = own.into_iter().peekable();
+        // A key at or before `k` in the scan's direction.
+        let reached = |wk: &Vec<u8>, k: &Vec<u8>| match dir {
+            Direction::Forward => wk <= k,
+            Direction::Backward => wk >= k,
+        };
         if let Some(tree) = self.snapshot_tree(table) {
-            let cursor = tree.range(&self.pages, as_ref(&lo), as_ref(&hi), Direction::Forward);
+            let cursor = tree.range(&self.pages, as_ref(&lo), as_ref(&hi), dir);
             let done = run_tree_work(|| -> Result<bool, E> {
                 for entry in cursor {
                     let (k, v) = entry.map_err(EngineError::from)?;
@@ -1647,7 +1666,7 @@ impl Transaction {
                     // is this key's when this transaction wrote the row,
                     // and then hides the snapshot's version.
                     let mut written = false;
-                    while let Some((wk, w)) = own.next_if(|(wk, _)| *wk <= k) {
+                    while let Some((wk, w)) = own.next_if(|(wk, _)| reached(wk, &k)) {
                         written = wk == k;
                         if let Write::Insert(r) | Write::Put(r) = w {
                             if !visit((wk, r))? {
@@ -1774,6 +1793,20 @@ impl Transaction {
         index: ObjectId,
         lower: Bound<&[Datum]>,
         upper: Bound<&[Datum]>,
+        visit: impl FnMut(Row) -> Result<bool, E>,
+    ) -> Result<(), E> {
+        self.index_scan_visit_in(table, index, lower, upper, Direction::Forward, visit)
+    }
+
+    /// [`Transaction::index_scan_visit`] in index order or reversed (index
+    /// order is the key values, then the primary key).
+    pub fn index_scan_visit_in<E: From<EngineError>>(
+        &self,
+        table: ObjectId,
+        index: ObjectId,
+        lower: Bound<&[Datum]>,
+        upper: Bound<&[Datum]>,
+        dir: Direction,
         mut visit: impl FnMut(Row) -> Result<bool, E>,
     ) -> Result<(), E> {
         let def = self.table(table)?;
@@ -1802,17 +1835,26 @@ impl Transaction {
                 }
             }
         }
+        let mut mine: Vec<(Vec<u8>, Row)> = mine.into_iter().collect();
+        if dir == Direction::Backward {
+            mine.reverse();
+        }
         let mut mine = mine.into_iter().peekable();
+        // An entry before `ikey` in the scan's direction.
+        let before = |k: &Vec<u8>, ikey: &Vec<u8>| match dir {
+            Direction::Forward => k < ikey,
+            Direction::Backward => k > ikey,
+        };
         if let Some(tree) = self.snapshot_index(table, index) {
             let table_tree = self.snapshot_tree(table).expect("index without table");
-            let cursor = tree.range(&self.pages, as_ref(&lo), as_ref(&hi), Direction::Forward);
+            let cursor = tree.range(&self.pages, as_ref(&lo), as_ref(&hi), dir);
             let done = run_tree_work(|| -> Result<bool, E> {
                 for entry in cursor {
                     let (ikey, pk) = entry.map_err(EngineError::from)?;
                     if own.contains_key(&pk) {
                         continue;
                     }
-                    while let Some((_, row)) = mine.next_if(|(k, _)| *k < ikey) {
+                    while let Some((_, row)) = mine.next_if(|(k, _)| before(k, &ikey)) {
                         if !visit(row)? {
                             return Ok(true);
                         }

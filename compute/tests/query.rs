@@ -780,3 +780,126 @@ async fn wide_index_ranges_read_the_table_instead() {
     assert_eq!(q(&mut s, narrow).await, ["10|150"]);
     run(&mut s, "ROLLBACK").await;
 }
+
+/// `ORDER BY … LIMIT` whose keys are an index's order (its key values,
+/// then the primary key) or the primary key's, forward or backward, reads
+/// the index in that order and stops after the limit instead of sorting:
+/// EXPLAIN shows the index scan and no Sort, and every answer equals the
+/// one a sort gives (the same query ordered by keys no index has), with
+/// ties, NULLs, a join and the transaction's own writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_by_limit_reads_in_index_order() {
+    let (_st, mut s) = session().await;
+    run(
+        &mut s,
+        "CREATE TABLE ev (id int PRIMARY KEY, ts int, payload jsonb NOT NULL)",
+    )
+    .await;
+    run(&mut s, "CREATE INDEX ev_ts ON ev (ts)").await;
+    run(&mut s, "CREATE INDEX ev_site ON ev ((payload->>'site'))").await;
+    run(
+        &mut s,
+        "CREATE TABLE sites (id text PRIMARY KEY, name text)",
+    )
+    .await;
+    run(
+        &mut s,
+        "INSERT INTO sites SELECT 's' || g, 'site ' || g FROM generate_series(0, 8) g",
+    )
+    .await;
+    // ts has ties (every value 7 times) and NULLs; site 9 has no sites row.
+    run(
+        &mut s,
+        "INSERT INTO ev SELECT g, CASE WHEN g % 13 = 0 THEN NULL ELSE g % 40 END,
+           jsonb_build_object('site', 's' || (g % 10), 'status', CASE WHEN g % 3 = 0 THEN 'error' ELSE 'ok' END)
+         FROM generate_series(1, 300) g",
+    )
+    .await;
+    // (ordered query, the same ordered by expressions no index has, plan line)
+    let cases = [
+        (
+            "SELECT id, ts FROM ev ORDER BY ts DESC, id DESC LIMIT 20",
+            "SELECT id, ts FROM ev ORDER BY ts + 0 DESC, id + 0 DESC LIMIT 20",
+            "Index Scan Backward using ev_ts on ev",
+        ),
+        (
+            "SELECT id, ts FROM ev ORDER BY ts, id LIMIT 20 OFFSET 5",
+            "SELECT id, ts FROM ev ORDER BY ts + 0, id + 0 LIMIT 20 OFFSET 5",
+            "Index Scan using ev_ts on ev",
+        ),
+        (
+            "SELECT id FROM ev WHERE payload->>'status' = 'error' ORDER BY ts DESC LIMIT 15",
+            "SELECT id FROM ev WHERE payload->>'status' = 'error' ORDER BY ts + 0 DESC, id + 0 DESC LIMIT 15",
+            "Index Scan Backward using ev_ts on ev",
+        ),
+        (
+            "SELECT id FROM ev ORDER BY id DESC LIMIT 3",
+            "SELECT id FROM ev ORDER BY id + 0 DESC LIMIT 3",
+            "Index Scan Backward using ev_pkey on ev",
+        ),
+        (
+            "SELECT id FROM ev WHERE payload->>'site' = 's4' ORDER BY payload->>'site', id DESC LIMIT 4",
+            "SELECT id FROM ev WHERE payload->>'site' = 's4' ORDER BY id + 0 DESC LIMIT 4",
+            "",
+        ),
+        (
+            "SELECT id FROM ev WHERE payload->>'site' = 's4' ORDER BY id DESC LIMIT 4",
+            "SELECT id FROM ev WHERE payload->>'site' = 's4' ORDER BY id + 0 DESC LIMIT 4",
+            "Index Scan Backward using ev_site on ev",
+        ),
+        (
+            "SELECT e.id, e.ts, s.name FROM ev e JOIN sites s ON s.id = e.payload->>'site'
+               WHERE e.payload->>'status' = 'error' ORDER BY e.ts DESC, e.id DESC LIMIT 10",
+            "SELECT e.id, e.ts, s.name FROM ev e JOIN sites s ON s.id = e.payload->>'site'
+               WHERE e.payload->>'status' = 'error' ORDER BY e.ts + 0 DESC, e.id + 0 DESC LIMIT 10",
+            "Index Scan Backward using ev_ts on ev e",
+        ),
+        (
+            "SELECT e.id, s.name FROM ev e LEFT JOIN sites s ON s.id = e.payload->>'site'
+               ORDER BY e.ts, e.id LIMIT 12",
+            "SELECT e.id, s.name FROM ev e LEFT JOIN sites s ON s.id = e.payload->>'site'
+               ORDER BY e.ts + 0, e.id + 0 LIMIT 12",
+            "Index Scan using ev_ts on ev e",
+        ),
+    ];
+    for own_writes in [false, true] {
+        if own_writes {
+            run(&mut s, "BEGIN").await;
+            run(&mut s, "INSERT INTO ev VALUES (1000, 39, '{\"site\": \"s4\", \"status\": \"error\"}'), (1001, NULL, '{\"site\": \"s1\", \"status\": \"error\"}'), (0, 0, '{\"site\": \"s4\"}')").await;
+            run(&mut s, "UPDATE ev SET ts = 38 WHERE id = 3").await;
+            run(&mut s, "DELETE FROM ev WHERE ts = 39 AND id < 200").await;
+        }
+        for (ordered, sorted, scan) in &cases {
+            assert_eq!(
+                q(&mut s, ordered).await,
+                q(&mut s, sorted).await,
+                "{ordered} (own writes: {own_writes})"
+            );
+            let plan = q(&mut s, &format!("EXPLAIN {ordered}")).await;
+            let plan = plan.join("\n");
+            if scan.is_empty() {
+                continue;
+            }
+            assert!(plan.contains(scan), "{ordered}:\n{plan}");
+            assert!(!plan.contains("Sort"), "{ordered}:\n{plan}");
+        }
+    }
+    run(&mut s, "ROLLBACK").await;
+    // NULLs placed against the index's order (DESC NULLS LAST on a
+    // nullable column) still sort.
+    let plan = q(
+        &mut s,
+        "EXPLAIN SELECT id FROM ev ORDER BY ts DESC NULLS LAST, id DESC LIMIT 5",
+    )
+    .await
+    .join("\n");
+    assert!(plan.contains("Sort"), "{plan}");
+    assert_eq!(
+        q(
+            &mut s,
+            "SELECT id FROM ev ORDER BY ts DESC NULLS LAST, id DESC LIMIT 3"
+        )
+        .await,
+        ["279", "239", "199"]
+    );
+}

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::btree::Direction;
 use crate::datum::{DataType, Datum, Numeric};
 use crate::engine::Transaction;
 use crate::jsonb::Jsonb;
@@ -323,26 +324,21 @@ impl<'a> Exec<'a> {
                 on,
                 right_width,
             } => {
-                let l = self.run(left, ctx)?;
                 let mut out = Vec::new();
-                for a in l {
+                for a in self.run(left, ctx)? {
                     self.tick()?;
-                    let mut matched = false;
-                    for (_, b) in self.scan(scan, &a, ctx)? {
-                        let mut row = a.clone();
-                        row.extend(b);
-                        let keep = match on {
-                            Some(p) => matches!(eval(p, &row, ctx)?, Datum::Bool(true)),
-                            None => true,
-                        };
-                        if keep {
-                            matched = true;
-                            out.push(row);
-                        }
-                    }
-                    if !matched && matches!(kind, JoinKind::Left | JoinKind::Full) {
-                        out.push(pad(a, *right_width));
-                    }
+                    self.index_join_row(
+                        a,
+                        *kind,
+                        scan,
+                        on.as_ref(),
+                        *right_width,
+                        ctx,
+                        &mut |r| {
+                            out.push(r);
+                            Ok(true)
+                        },
+                    )?;
                 }
                 out
             }
@@ -492,42 +488,54 @@ impl<'a> Exec<'a> {
     }
 
     /// The first `n` rows of `plan` (at least; the caller cuts), reading no
-    /// more of a table than it needs where the plan is a scan under
-    /// row-by-row nodes: `LIMIT n` over an index scan reads `n` entries,
-    /// not every match, as PostgreSQL's pipelined executor does. Other
-    /// plans run whole.
+    /// more of a table than it needs where the plan streams ([`Self::visit`]):
+    /// `LIMIT n` over an index scan reads `n` entries, not every match, as
+    /// PostgreSQL's pipelined executor does. Other plans run whole.
     fn run_first(&self, plan: &Plan, n: usize, ctx: &EvalCtx<'_>) -> Result<Vec<Row>, SqlError> {
-        let ctx = &self.ctx(ctx);
-        match plan {
-            Plan::Scan(scan) => Ok(self
-                .scan_first(scan, &[], ctx, Some(n), None)?
-                .into_iter()
-                .map(|(_, r)| r)
-                .collect()),
-            Plan::Filter { input, pred, .. } => match input.as_ref() {
-                Plan::Scan(scan) => Ok(self
-                    .scan_first(scan, &[], ctx, Some(n), Some(pred))?
-                    .into_iter()
-                    .map(|(_, r)| r)
-                    .collect()),
-                _ => self.run(plan, ctx),
-            },
-            Plan::Project { input, exprs } => {
-                let rows = self.run_first(input, n, ctx)?;
-                let mut out = Vec::with_capacity(rows.len());
-                for r in rows {
-                    self.tick()?;
-                    out.push(
-                        exprs
-                            .iter()
-                            .map(|e| eval(e, &r, ctx))
-                            .collect::<Result<Vec<_>, _>>()?,
-                    );
-                }
-                Ok(out)
-            }
-            _ => self.run(plan, ctx),
+        let mut out = Vec::new();
+        if n == 0 {
+            return Ok(out);
         }
+        self.visit(plan, ctx, &mut |r| {
+            out.push(r);
+            Ok(out.len() < n)
+        })?;
+        Ok(out)
+    }
+
+    /// One outer row of an index nested loop: its matches (or, for a LEFT
+    /// join without any, the row padded with NULLs) go to `f`, in the inner
+    /// scan's order; `false` from `f` stops.
+    #[allow(clippy::too_many_arguments)]
+    fn index_join_row(
+        &self,
+        a: Row,
+        kind: JoinKind,
+        scan: &Scan,
+        on: Option<&Expr>,
+        right_width: usize,
+        ctx: &EvalCtx<'_>,
+        f: &mut dyn FnMut(Row) -> Result<bool, SqlError>,
+    ) -> Result<bool, SqlError> {
+        let mut matched = false;
+        for (_, b) in self.scan(scan, &a, ctx)? {
+            let mut row = a.clone();
+            row.extend(b);
+            let keep = match on {
+                Some(p) => matches!(eval(p, &row, ctx)?, Datum::Bool(true)),
+                None => true,
+            };
+            if keep {
+                matched = true;
+                if !f(row)? {
+                    return Ok(false);
+                }
+            }
+        }
+        if !matched && matches!(kind, JoinKind::Left | JoinKind::Full) {
+            return f(pad(a, right_width));
+        }
+        Ok(true)
     }
 
     /// Rows of a table scan with their stored keys; key expressions read
@@ -610,8 +618,11 @@ impl<'a> Exec<'a> {
                 Ok(true)
             }
         };
+        // A scan a sort was dropped for keeps its key order (see
+        // `plan::order_by_index`); others read forward.
+        let dir = scan.order.unwrap_or(Direction::Forward);
         match &scan.access {
-            Access::Full => tx.scan_visit(def.id, Bound::Unbounded, Bound::Unbounded, each),
+            Access::Full => tx.scan_visit_in(def.id, Bound::Unbounded, Bound::Unbounded, dir, each),
             Access::Pk { lo, hi } => {
                 let (Some(lo), Some(hi)) = (bound(lo)?, bound(hi)?) else {
                     return Ok(());
@@ -629,7 +640,7 @@ impl<'a> Exec<'a> {
                         }
                         Ok(())
                     }
-                    _ => tx.scan_visit(def.id, as_ref(&lo), as_ref(&hi), each),
+                    _ => tx.scan_visit_in(def.id, as_ref(&lo), as_ref(&hi), dir, each),
                 }
             }
             Access::Index { id, lo, hi, .. } => {
@@ -640,17 +651,19 @@ impl<'a> Exec<'a> {
                 // range over much of the index reads faster as one pass over
                 // the table; the scan's filter holds every condition, so
                 // either way returns the same rows (in another order, which
-                // no plan relies on). The bounds are only known now
-                // (parameters, now()), hence the choice at run time.
-                let wide = tx
-                    .index_range_fraction(def.id, *id, as_ref(&lo), as_ref(&hi))
-                    .map_err(SqlError::from_engine)?
-                    .is_some_and(|f| f > WIDE_INDEX_RANGE);
+                // no plan relies on, unless the scan must keep index order).
+                // The bounds are only known now (parameters, now()), hence
+                // the choice at run time.
+                let wide = scan.order.is_none()
+                    && tx
+                        .index_range_fraction(def.id, *id, as_ref(&lo), as_ref(&hi))
+                        .map_err(SqlError::from_engine)?
+                        .is_some_and(|f| f > WIDE_INDEX_RANGE);
                 if wide {
                     self.mem.wide_index_range();
                     tx.scan_visit(def.id, Bound::Unbounded, Bound::Unbounded, each)
                 } else {
-                    tx.index_scan_visit(def.id, *id, as_ref(&lo), as_ref(&hi), each)
+                    tx.index_scan_visit_in(def.id, *id, as_ref(&lo), as_ref(&hi), dir, each)
                 }
             }
         }
@@ -682,6 +695,16 @@ impl<'a> Exec<'a> {
                     .iter()
                     .map(|e| eval(e, &r, ctx))
                     .collect::<Result<Vec<_>, _>>()?)
+            }),
+            Plan::IndexJoin {
+                kind,
+                left,
+                scan,
+                on,
+                right_width,
+            } => self.visit(left, ctx, &mut |a| {
+                self.tick()?;
+                self.index_join_row(a, *kind, scan, on.as_ref(), *right_width, ctx, f)
             }),
             _ => {
                 for r in self.run(plan, ctx)? {

@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 use sqlparser::ast;
 
+use crate::btree::Direction;
 use crate::catalog::{IndexKey, TableDef};
 use crate::datum::{DataType, Datum};
 use crate::engine::Transaction;
@@ -101,6 +102,10 @@ pub struct Scan {
     pub filter: Option<Expr>,
     /// The conditions as written, for EXPLAIN.
     pub cond_text: Vec<String>,
+    /// Rows must come in the access path's key order (the primary key's,
+    /// or the index's: its key values, then the primary key), this way:
+    /// a sort above was dropped for it ([`order_by_index`]).
+    pub order: Option<Direction>,
 }
 
 /// True for a plan whose work is bounded by key lookups: rows from VALUES
@@ -1067,6 +1072,7 @@ impl<'a> Planner<'a> {
                 limit: limit.map(|l| bind_count(l, ctx)).transpose()?,
                 offset: offset.map(|o| bind_count(o, ctx)).transpose()?,
             };
+            order_by_index(&mut plan);
         }
         // Drop the sort-only columns.
         let width = plan_output_width(&plan);
@@ -1633,6 +1639,7 @@ impl<'a> Planner<'a> {
                         access: Access::Full,
                         filter: None,
                         cond_text: Vec::new(),
+                        order: None,
                     }),
                     scope,
                     table: Some((def, alias_name)),
@@ -2775,6 +2782,7 @@ pub fn dml_scan(def: Arc<TableDef>, filter: Option<Expr>, text: Option<String>) 
         access: Access::Full,
         filter: None,
         cond_text: Vec::new(),
+        order: None,
     };
     if let Some(f) = filter {
         let mut conds = Vec::new();
@@ -2834,6 +2842,7 @@ fn index_lookup(def: &Arc<TableDef>, alias: &str, conds: &[(Expr, Expr)]) -> Opt
         access,
         filter: None,
         cond_text: Vec::new(),
+        order: None,
     };
     if !def.primary_key.is_empty() {
         let keys: Vec<Expr> = def
@@ -2857,6 +2866,286 @@ fn index_lookup(def: &Arc<TableDef>, alias: &str, conds: &[(Expr, Expr)]) -> Opt
         }
     }
     None
+}
+
+/// `ORDER BY … LIMIT n` read in key order. When the sort keys are the key
+/// order of the primary key or of an index of the table that a chain of
+/// row-by-row nodes reads (filters, projections, joins that keep their
+/// outer row order), forward or backward, the scan returns its rows in that
+/// order and the sort goes: the scan then stops after the rows the LIMIT
+/// returns, as PostgreSQL's (backward) index scan under a Limit does,
+/// instead of every row being sorted. A hash join on that path becomes an
+/// index nested loop when its inner table has a key the join pins, since
+/// its outer side is now bounded by the LIMIT. Only under a LIMIT: reading
+/// a whole table through an index costs a row lookup per entry, more than
+/// a scan and a sort.
+fn order_by_index(plan: &mut Plan) {
+    let Plan::Limit { input, .. } = plan else {
+        return;
+    };
+    let Plan::Sort { input: below, keys } = input.as_mut() else {
+        return;
+    };
+    let wanted: Vec<OrderKey> = keys
+        .iter()
+        .map(|k| OrderKey {
+            expr: k.expr.clone(),
+            asc: k.asc,
+            nulls_first: k.nulls_first,
+        })
+        .collect();
+    if !order_rows(below, &wanted) {
+        return;
+    }
+    let Plan::Sort { input: below, .. } = std::mem::replace(input.as_mut(), Plan::Result) else {
+        unreachable!("matched above");
+    };
+    **input = *below;
+}
+
+/// One sort key as [`order_rows`] follows it down the plan.
+#[derive(Clone)]
+struct OrderKey {
+    expr: Expr,
+    asc: bool,
+    nulls_first: bool,
+}
+
+/// Makes `plan` return its rows ordered by `keys` through its scan's key
+/// order, if it can; false (and `plan` unchanged) if not. Every check on
+/// a node comes before the recursion below it, and the only change that
+/// can follow a successful recursion cannot fail, so a false answer never
+/// leaves a half-changed plan.
+fn order_rows(plan: &mut Plan, keys: &[OrderKey]) -> bool {
+    let within = |keys: &[OrderKey], width: usize| {
+        keys.iter().all(|k| {
+            let mut cols = Vec::new();
+            columns_of(&k.expr, &mut cols) && cols.iter().all(|&c| c < width)
+        })
+    };
+    match plan {
+        Plan::Filter { input, .. } => order_rows(input, keys),
+        Plan::Project { input, exprs } => {
+            // Keys over the projection's output are its expressions.
+            let mut mapped = Vec::with_capacity(keys.len());
+            for k in keys {
+                let Expr::Column(i, _) = k.expr else {
+                    return false;
+                };
+                let Some(e) = exprs.get(i) else {
+                    return false;
+                };
+                mapped.push(OrderKey {
+                    expr: e.clone(),
+                    ..k.clone()
+                });
+            }
+            order_rows(input, &mapped)
+        }
+        Plan::IndexJoin { kind, left, .. } => {
+            matches!(kind, JoinKind::Inner | JoinKind::Left)
+                && row_width(left).is_some_and(|w| within(keys, w))
+                && order_rows(left, keys)
+        }
+        Plan::HashJoin {
+            kind,
+            left,
+            right,
+            left_keys,
+            right_keys,
+            left_width,
+            ..
+        } => {
+            if !matches!(kind, JoinKind::Inner | JoinKind::Left) || !within(keys, *left_width) {
+                return false;
+            }
+            let Plan::Scan(inner) = right.as_ref() else {
+                return false;
+            };
+            let conds: Vec<(Expr, Expr)> = left_keys
+                .iter()
+                .cloned()
+                .zip(right_keys.iter().cloned())
+                .collect();
+            let Some(lookup) = index_lookup(&inner.table, &inner.alias, &conds) else {
+                return false;
+            };
+            if !order_rows(left, keys) {
+                return false;
+            }
+            let Plan::HashJoin {
+                kind,
+                left,
+                right,
+                left_keys,
+                right_keys,
+                on,
+                left_width,
+                right_width,
+            } = std::mem::replace(plan, Plan::Result)
+            else {
+                unreachable!("matched above");
+            };
+            let Plan::Scan(inner) = *right else {
+                unreachable!("checked above");
+            };
+            let scan = Scan {
+                filter: inner.filter,
+                cond_text: inner.cond_text,
+                ..lookup
+            };
+            let on = left_keys
+                .into_iter()
+                .zip(right_keys)
+                .map(|(l, r)| {
+                    Expr::Binary(
+                        expr::BinOp::Eq,
+                        Box::new(l),
+                        Box::new(unshift(&r, left_width)),
+                        DataType::Bool,
+                    )
+                })
+                .chain(on)
+                .reduce(and);
+            *plan = Plan::IndexJoin {
+                kind,
+                left,
+                scan,
+                on,
+                right_width,
+            };
+            true
+        }
+        Plan::Scan(scan) => order_scan(scan, keys),
+        _ => false,
+    }
+}
+
+/// Types whose stored key order (`keycode`) is the order a sort gives
+/// them: numbers, text (byte order, as sorts compare it), booleans, dates
+/// and times, UUIDs and bytea. Others (intervals, JSON) sort by rules the
+/// key encoding does not promise to follow.
+fn key_orders_as_sort(ty: DataType) -> bool {
+    matches!(
+        ty,
+        DataType::Bool
+            | DataType::Int2
+            | DataType::Int4
+            | DataType::Int8
+            | DataType::Float4
+            | DataType::Float8
+            | DataType::Numeric
+            | DataType::Text
+            | DataType::Varchar { .. }
+            | DataType::Bytea
+            | DataType::Date
+            | DataType::Timestamp
+            | DataType::TimestampTz
+            | DataType::Uuid
+    )
+}
+
+/// Width of the rows of the nodes [`order_rows`] walks through.
+fn row_width(plan: &Plan) -> Option<usize> {
+    match plan {
+        Plan::Scan(s) => Some(s.table.columns.len()),
+        Plan::Filter { input, .. } => row_width(input),
+        Plan::Project { exprs, .. } => Some(exprs.len()),
+        Plan::IndexJoin {
+            left, right_width, ..
+        } => row_width(left).map(|w| w + right_width),
+        Plan::HashJoin {
+            left_width,
+            right_width,
+            ..
+        }
+        | Plan::NestedLoop {
+            left_width,
+            right_width,
+            ..
+        } => Some(left_width + right_width),
+        _ => None,
+    }
+}
+
+/// [`order_rows`] at a table scan: the keys (over the table row) must be
+/// the leading part of the primary key's order or of an index's order
+/// (after the index columns its access pins by equality), all ascending
+/// with NULLs last (read forward) or all descending with NULLs first
+/// (read backward), since keys are stored ascending with NULLs last. A
+/// full scan may turn into an index scan for it; a scan already reading
+/// another key range may not.
+fn order_scan(scan: &mut Scan, keys: &[OrderKey]) -> bool {
+    let def = scan.table.clone();
+    let pk: Vec<Expr> = def
+        .primary_key
+        .iter()
+        .map(|&i| Expr::Column(i, column_type(&def.columns[i])))
+        .collect();
+    let never_null = |e: &Expr| match e {
+        Expr::Column(i, _) => def.columns.get(*i).is_some_and(|c| c.not_null),
+        _ => false,
+    };
+    // The direction `order` (key expressions in stored order) gives `keys`.
+    let direction = |order: &[Expr]| -> Option<Direction> {
+        if keys.is_empty() || keys.len() > order.len() {
+            return None;
+        }
+        let forward = keys[0].asc;
+        for (k, e) in keys.iter().zip(order) {
+            let nulls_ok = k.nulls_first != k.asc || never_null(e);
+            if k.asc != forward
+                || !nulls_ok
+                || !same_expr(&k.expr, e)
+                || !key_orders_as_sort(e.ty())
+            {
+                return None;
+            }
+        }
+        Some(if forward {
+            Direction::Forward
+        } else {
+            Direction::Backward
+        })
+    };
+    if matches!(scan.access, Access::Full | Access::Pk { .. }) {
+        if let Some(dir) = direction(&pk) {
+            scan.order = Some(dir);
+            return true;
+        }
+    }
+    for ix in &def.indexes {
+        let Some(mut order) = index_exprs(&def, &ix.keys) else {
+            continue;
+        };
+        let pinned = match &scan.access {
+            Access::Full => 0,
+            Access::Index { id, lo, hi, .. } if *id == ix.id => match (lo, hi) {
+                (Bound::Included(a), Bound::Included(b))
+                    if a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_expr(x, y)) =>
+                {
+                    a.len()
+                }
+                _ => 0,
+            },
+            _ => continue,
+        };
+        order.extend(pk.iter().cloned());
+        let Some(dir) = direction(&order[pinned.min(order.len())..]) else {
+            continue;
+        };
+        if matches!(scan.access, Access::Full) {
+            scan.access = Access::Index {
+                id: ix.id,
+                name: ix.name.clone(),
+                lo: Bound::Unbounded,
+                hi: Bound::Unbounded,
+            };
+        }
+        scan.order = Some(dir);
+        return true;
+    }
+    false
 }
 
 /// The name PostgreSQL gives an output column.
@@ -3107,10 +3396,20 @@ fn scan_label(scan: &Scan) -> String {
     } else {
         format!("{} {}", scan.table.name, scan.alias)
     };
+    let backward = if scan.order == Some(Direction::Backward) {
+        " Backward"
+    } else {
+        ""
+    };
     match &scan.access {
-        Access::Full => format!("Seq Scan on {on}"),
-        Access::Pk { .. } => format!("Index Scan using {}_pkey on {on}", scan.table.name),
-        Access::Index { name, .. } => format!("Index Scan using {name} on {on}"),
+        Access::Full if scan.order.is_none() => format!("Seq Scan on {on}"),
+        Access::Full | Access::Pk { .. } => {
+            format!(
+                "Index Scan{backward} using {}_pkey on {on}",
+                scan.table.name
+            )
+        }
+        Access::Index { name, .. } => format!("Index Scan{backward} using {name} on {on}"),
     }
 }
 
