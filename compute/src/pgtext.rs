@@ -616,6 +616,12 @@ pub fn parse(ty: &DataType, text: &str, ctx: &TextContext) -> Result<Datum, Type
             Datum::Array(Box::new(array::parse_vector(*ty, text)?))
         }
         DataType::Array(_) => Datum::Array(Box::new(array::parse_array(*ty, text, ctx)?)),
+        // As PostgreSQL's `record_in` for an anonymous record type.
+        DataType::Record(_) => {
+            return Err(TypeError::Unsupported {
+                what: "input of anonymous composite types",
+            })
+        }
     })
 }
 
@@ -656,6 +662,13 @@ pub fn format(d: &Datum, ctx: &TextContext) -> String {
             DataType::Int2Vector | DataType::OidVector => array::format_vector(a, ctx),
             _ => array::format_array(a, ctx),
         },
+        Datum::Record(fields) => {
+            let texts: Vec<Option<String>> = fields
+                .iter()
+                .map(|d| (!d.is_null()).then(|| format(d, ctx)))
+                .collect();
+            crate::datum::record::format_record(texts.iter().map(Option::as_deref))
+        }
     }
 }
 
