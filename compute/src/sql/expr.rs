@@ -1166,7 +1166,10 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
         },
         E::UnaryOp {
             op:
-                op @ (UnaryOperator::PGSquareRoot | UnaryOperator::PGCubeRoot | UnaryOperator::PGAbs),
+                op @ (UnaryOperator::PGSquareRoot
+                | UnaryOperator::PGCubeRoot
+                | UnaryOperator::PGAbs
+                | UnaryOperator::PGBitwiseNot),
             expr,
         } => {
             let inner = bind(expr, scope, ctx)?;
