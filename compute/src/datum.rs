@@ -583,6 +583,7 @@ impl DataType {
                 "regrole" => (DataType::RegRole, -1),
                 "int2vector" => (DataType::Int2Vector, -1),
                 "oidvector" => (DataType::OidVector, -1),
+                "record" => (DataType::Record(&record::RECORD_UNKNOWN), -1),
                 typname if typname.starts_with('_') && !is_array && args.is_none() => {
                     let ty = DataType::ALL
                         .into_iter()

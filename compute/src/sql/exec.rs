@@ -239,8 +239,12 @@ impl<'a> Exec<'a> {
                     let n = sets.iter().map(Vec::len).max().unwrap_or(0);
                     for k in 0..n {
                         let mut row = r.clone();
-                        for set in &sets {
-                            row.push(set.get(k).map_or(Datum::Null, |v| v[0].clone()));
+                        for (set, s) in sets.iter().zip(srfs) {
+                            row.push(match set.get(k) {
+                                None => Datum::Null,
+                                Some(v) if s.record => Datum::Record(v.clone().into_boxed_slice()),
+                                Some(v) => v[0].clone(),
+                            });
                         }
                         out.push(
                             exprs
@@ -1071,6 +1075,17 @@ fn as_ref(b: &Bound<Vec<Datum>>) -> Bound<&[Datum]> {
 pub fn group_key(vals: &[Datum]) -> Vec<u8> {
     let mut out = Vec::new();
     for v in vals {
+        if let Datum::Record(fields) = v {
+            // Field by field, so that equal fields group as they do alone.
+            out.push(0xFD);
+            out.extend_from_slice(&(fields.len() as u64).to_be_bytes());
+            for f in fields.iter() {
+                let key = group_key(std::slice::from_ref(f));
+                out.extend_from_slice(&(key.len() as u64).to_be_bytes());
+                out.extend_from_slice(&key);
+            }
+            continue;
+        }
         let v = match v {
             Datum::Int2(i) => Datum::Int8(i64::from(*i)),
             Datum::Int4(i) => Datum::Int8(i64::from(*i)),
@@ -1276,6 +1291,17 @@ fn srf_rows(func: SrfFunc, args: &[Datum], exec: &Exec<'_>) -> Result<Vec<Row>, 
                 for item in a.items() {
                     exec.tick()?;
                     out.push(vec![item.clone()]);
+                }
+            }
+        }
+        SrfFunc::PgExpandArray => {
+            // `SELECT $1[s], s - array_lower($1, 1) + 1 FROM
+            // generate_series(array_lower($1, 1), array_upper($1, 1)) s`.
+            if let Datum::Array(a) = &args[0] {
+                for (i, item) in a.items().iter().enumerate() {
+                    exec.tick()?;
+                    let n = i32::try_from(i + 1).expect("arrays are bounded");
+                    out.push(vec![item.clone(), Datum::Int4(n)]);
                 }
             }
         }
@@ -1793,7 +1819,8 @@ fn build_collected(
         AggFunc::JsonbAgg => {
             let mut agg = crate::jsonb::ArrayAgg::new();
             for (args, _) in &items {
-                agg.push(&args[0]).map_err(json_err)?;
+                agg.push_typed(&args[0], &a.args[0].ty())
+                    .map_err(json_err)?;
             }
             json_result(agg.finish(), a.ty, ctx)?
         }

@@ -18,6 +18,7 @@ use crate::jsonb::{Jsonb, JsonbRef};
 use crate::pgtext::{self, JsonbHooks, TextContext};
 use crate::sql::error::{code, SqlError};
 use crate::sql::plan::Query;
+use crate::sql::record;
 
 /// One column visible to an expression.
 #[derive(Clone, Debug)]
@@ -301,6 +302,10 @@ pub enum Func {
     CurrentUser,
     /// `current_schema()`
     CurrentSchema,
+    /// `to_jsonb(record)`: an object of the record's fields by name.
+    RecordToJsonb,
+    /// `to_json(record)`, `row_to_json(record)`.
+    RecordToJson,
 }
 
 /// A bound, typed expression.
@@ -352,6 +357,12 @@ pub enum Expr {
     ArrayCall(crate::sql::array::ArrayFn, Vec<Expr>, DataType),
     /// `ARRAY[a, b, ...]` of the given array type.
     ArrayCons(Vec<Expr>, DataType),
+    /// `ROW(a, b, ...)`, `(a, b, ...)` and a whole-row reference (`t`):
+    /// a record of the given [`DataType::Record`] type.
+    Row(Vec<Expr>, DataType),
+    /// `(record).field`: field `n` of a record, of the given type (NULL
+    /// for a NULL record).
+    Field(Box<Expr>, usize, DataType),
     /// `lhs op ANY/ALL (array)`.
     AnyArray {
         /// Left-hand side.
@@ -497,6 +508,9 @@ pub struct SrfCall {
     pub func: SrfFunc,
     /// Arguments, over the input row.
     pub args: Vec<Expr>,
+    /// The function has several output columns, which the select list
+    /// sees as one record (`_pg_expandarray(a)` is `(x, n)`).
+    pub record: bool,
 }
 
 /// Set-returning functions.
@@ -516,6 +530,10 @@ pub enum SrfFunc {
     JsonbObjectKeys,
     /// `unnest(anyarray)` → the elements
     Unnest,
+    /// `information_schema._pg_expandarray(anyarray)` → `x` (an element),
+    /// `n` (its position from 1): PostgreSQL's SQL function that pgjdbc's
+    /// `DatabaseMetaData` uses to pair `pg_index.indkey` with key numbers.
+    PgExpandArray,
     /// `generate_subscripts(anyarray, int4 [, bool])` → the subscripts of
     /// a dimension (arrays here have one), descending when the flag is set
     GenerateSubscripts,
@@ -594,6 +612,13 @@ impl SrfFunc {
                     one("generate_subscripts", DataType::Int4),
                 )
             }
+            ("_pg_expandarray", [t]) => match (t, t.elem()) {
+                (DataType::Array(_) | DataType::Int2Vector | DataType::OidVector, Some(e)) => (
+                    SrfFunc::PgExpandArray,
+                    vec![("x".into(), e), ("n".into(), DataType::Int4)],
+                ),
+                _ => return None,
+            },
             ("unnest", [t]) => match (t, t.elem()) {
                 (DataType::Array(_) | DataType::Int2Vector | DataType::OidVector, Some(e)) => {
                     (SrfFunc::Unnest, one("unnest", e))
@@ -619,7 +644,7 @@ impl SrfFunc {
                 }
                 v
             }
-            SrfFunc::Unnest | SrfFunc::ReplicaStatus => Vec::new(),
+            SrfFunc::Unnest | SrfFunc::PgExpandArray | SrfFunc::ReplicaStatus => Vec::new(),
             SrfFunc::GenerateSubscripts => Vec::new(),
             _ => vec![DataType::Jsonb],
         }
@@ -641,6 +666,8 @@ impl Expr {
             | Expr::CatalogCall(_, _, t)
             | Expr::ArrayCall(_, _, t)
             | Expr::ArrayCons(_, t)
+            | Expr::Row(_, t)
+            | Expr::Field(_, _, t)
             | Expr::Aggregate(_, t)
             | Expr::Srf(_, t)
             | Expr::Window(_, t)
@@ -844,6 +871,7 @@ pub fn data_type(t: &ast::DataType) -> Result<DataType, SqlError> {
             "regnamespace" => DataType::RegNamespace,
             "int2vector" => DataType::Int2Vector,
             "oidvector" => DataType::OidVector,
+            "record" => DataType::Record(&crate::datum::record::RECORD_UNKNOWN),
             other if other.starts_with("pg_catalog.") => {
                 let bare = other.trim_start_matches("pg_catalog.");
                 return data_type(&ast::DataType::Custom(
@@ -878,6 +906,13 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
     Ok(match e {
         E::Identifier(id) => match column_ref(None, &ident(id), scope, ctx) {
             Ok(e) => e,
+            // A FROM item's name alone is its whole row.
+            Err(e)
+                if e.code == code::UNDEFINED_COLUMN
+                    && record::whole_row(&ident(id), scope, ctx)?.is_some() =>
+            {
+                record::whole_row(&ident(id), scope, ctx)?.expect("checked in the guard")
+            }
             // SQL's niladic functions, when no column has the name.
             Err(e) if e.code == code::UNDEFINED_COLUMN && id.quote_style.is_none() => {
                 let name = ident(id);
@@ -955,7 +990,11 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
             let lhs = bind(expr, scope, ctx)?;
             let e = quantified(lhs, BinOp::Eq, false, subquery, scope, ctx).map_err(|e| {
                 use sqlparser::ast::Spanned;
-                if e.message == TOO_MANY_COLUMNS {
+                let columns = e.message == TOO_MANY_COLUMNS || e.message == TOO_FEW_COLUMNS;
+                if columns && matches!(strip(expr), E::Tuple(_)) {
+                    // PostgreSQL points at the operator after a row.
+                    e.at_operator_after(expr.span(), if *negated { "not" } else { "in" })
+                } else if e.message == TOO_MANY_COLUMNS {
                     e.after_span(expr.span())
                 } else {
                     e
@@ -1090,6 +1129,12 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
                     _ => None,
                 }));
             }
+            // `(t).col`: PostgreSQL names the FROM item in a missing
+            // column's message.
+            let relation = match strip(root) {
+                E::Identifier(t) if names.len() <= 1 => Some(ident(t)),
+                _ => None,
+            };
             let (mut cur, chain) = if names.len() > 1 {
                 let dotted = names.len() - 1;
                 (
@@ -1100,6 +1145,18 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
                 (bind(root, scope, ctx)?, &access_chain[..])
             };
             for a in chain {
+                if let ast::AccessExpr::Dot(E::Identifier(name)) = a {
+                    cur = record::field(cur, &ident(name), relation.as_deref()).map_err(|e| {
+                        // PostgreSQL points at the record inside the
+                        // parentheses.
+                        use sqlparser::ast::Spanned;
+                        match root.as_ref() {
+                            E::Nested(inner) => e.at_span(inner.span()),
+                            _ => e.at_span(name.span),
+                        }
+                    })?;
+                    continue;
+                }
                 let ast::AccessExpr::Subscript(ast::Subscript::Index { index }) = a else {
                     return Err(SqlError::unsupported(format!("field access {a}")));
                 };
@@ -1118,6 +1175,12 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
             cur
         }
         E::Nested(inner) => bind(inner, scope, ctx)?,
+        E::Tuple(items) => record::row(
+            items
+                .iter()
+                .map(|x| bind(x, scope, ctx))
+                .collect::<Result<_, _>>()?,
+        )?,
         E::Value(v) => bind_value(&v.value, ctx)?,
         E::TypedString(ts) => {
             let ty = data_type(&ts.data_type)?;
@@ -1252,6 +1315,20 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
             expr,
         } => bind(expr, scope, ctx)?,
         E::IsNull(inner) => Expr::IsNull(Box::new(bind(inner, scope, ctx)?), false),
+        // `x IS [NOT] UNKNOWN` is `IS [NOT] NULL` on a boolean.
+        E::IsUnknown(inner) | E::IsNotUnknown(inner) => {
+            let v = bind(inner, scope, ctx)?.coerce_to(DataType::Bool);
+            if v.ty() != DataType::Bool {
+                return Err(SqlError::new(
+                    code::DATATYPE_MISMATCH,
+                    format!(
+                        "argument of IS UNKNOWN must be type boolean, not type {}",
+                        v.ty().format_type()
+                    ),
+                ));
+            }
+            Expr::IsNull(Box::new(v), matches!(e, E::IsNotUnknown(_)))
+        }
         E::IsNotNull(inner) => Expr::IsNull(Box::new(bind(inner, scope, ctx)?), true),
         E::InList {
             expr,
@@ -1259,6 +1336,30 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
             negated,
         } => {
             let l = bind(expr, scope, ctx)?;
+            if let Expr::Row(..) = l {
+                // `(a, b) IN ((1, 2), ...)`: the OR of the rows' `=`.
+                let mut any: Option<Expr> = None;
+                for x in list {
+                    let (Expr::Row(li, _), Expr::Row(ri, _)) = (l.clone(), bind(x, scope, ctx)?)
+                    else {
+                        return Err(SqlError::unsupported("IN list of a row and a non-row"));
+                    };
+                    let eq =
+                        record::compare_constructors(&BinaryOperator::Eq, BinOp::Eq, li, ri, ctx)?;
+                    any = Some(match any {
+                        None => eq,
+                        Some(acc) => {
+                            Expr::Binary(BinOp::Or, Box::new(acc), Box::new(eq), DataType::Bool)
+                        }
+                    });
+                }
+                let any = any.expect("an IN list is not empty");
+                return Ok(if *negated {
+                    Expr::Not(Box::new(any))
+                } else {
+                    any
+                });
+            }
             let ty = l.ty();
             let items = list
                 .iter()
@@ -1420,10 +1521,18 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
         }
         E::BinaryOp { left, op, right } => {
             let (l, r) = (bind(left, scope, ctx)?, bind(right, scope, ctx)?);
-            let b = bind_binary(op, l, r, ctx).map_err(|e| {
+            let b = match (l, r) {
+                (Expr::Row(li, _), Expr::Row(ri, _)) if comparison(op).is_ok() => {
+                    let bop = comparison(op)?;
+                    record::compare_constructors(op, bop, li, ri, ctx)
+                }
+                (l, r) => bind_binary(op, l, r, ctx),
+            }
+            .map_err(|e| {
                 use sqlparser::ast::Spanned;
                 if e.code == code::UNDEFINED_FUNCTION
                     && e.message.starts_with("operator does not exist")
+                    || e.message == record::UNEQUAL_ROWS
                 {
                     e.at_operator_after(left.span(), &op.to_string())
                 } else {
@@ -1528,6 +1637,8 @@ fn plan_sub(q: &ast::Query, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<SubP
 /// `lhs op ANY/ALL (subquery)`.
 /// A quantified subquery (`x IN (SELECT ...)`) with more than one column.
 const TOO_MANY_COLUMNS: &str = "subquery has too many columns";
+/// A row constructor with more fields than its subquery has columns.
+const TOO_FEW_COLUMNS: &str = "subquery has too few columns";
 
 fn quantified(
     lhs: Expr,
@@ -1538,6 +1649,33 @@ fn quantified(
     ctx: &mut BindCtx<'_>,
 ) -> Result<Expr, SqlError> {
     let sub = plan_sub(q, scope, ctx)?;
+    if let Expr::Row(items, _) = lhs {
+        // A row constructor against the subquery's rows, field by field.
+        let cols = &sub.query.columns;
+        if cols.len() != items.len() {
+            let msg = if cols.len() > items.len() {
+                TOO_MANY_COLUMNS
+            } else {
+                TOO_FEW_COLUMNS
+            };
+            return Err(SqlError::new(code::SYNTAX_ERROR, msg));
+        }
+        let mut bound = Vec::with_capacity(items.len());
+        for (item, (_, ty)) in items.into_iter().zip(cols) {
+            let item = infer_param(item, *ty, ctx);
+            comparable(item.ty(), *ty)?;
+            bound.push(item);
+        }
+        return Ok(Expr::Subquery {
+            sub: Arc::new(sub),
+            kind: SubKind::Quantified {
+                lhs: Box::new(record::row(bound)?),
+                op,
+                all,
+            },
+            offset: 0,
+        });
+    }
     let [(_, ty)] = sub.query.columns.as_slice() else {
         return Err(SqlError::new(code::SYNTAX_ERROR, TOO_MANY_COLUMNS));
     };
@@ -2080,13 +2218,35 @@ fn bind_function(
                 format!("set-returning functions are not allowed in {clause}"),
             )
         })?;
-        if cols.len() > 1 {
-            return Err(SqlError::unsupported(format!(
-                "{name}() in a select list (use it in FROM)"
-            )));
-        }
-        srfs.push(SrfCall { func, args });
+        // Several output columns are one record in a select list.
+        let record = cols.len() > 1;
+        let ty = if record {
+            let fields = cols
+                .into_iter()
+                .map(|(name, ty)| crate::datum::RecordField { name, ty })
+                .collect();
+            crate::datum::RecordType::intern(fields)
+                .map_err(|e| SqlError::new(code::PROGRAM_LIMIT_EXCEEDED, e.to_string()))?
+        } else {
+            ty
+        };
+        srfs.push(SrfCall { func, args, record });
         return Ok(Expr::Srf(srfs.len() - 1, ty));
+    }
+    if name == "row" && f.name.0.len() == 1 {
+        return record::row(args);
+    }
+    // The JSON forms of a record name its fields, which only its type knows.
+    if let [arg] = args.as_slice() {
+        if matches!(arg.ty(), DataType::Record(_)) {
+            match name.as_str() {
+                "to_jsonb" => return Ok(Expr::Call(Func::RecordToJsonb, args, DataType::Jsonb)),
+                "to_json" | "row_to_json" => {
+                    return Ok(Expr::Call(Func::RecordToJson, args, DataType::Json))
+                }
+                _ => {}
+            }
+        }
     }
     if name == "localtimestamp" && args.is_empty() {
         // The grammar's niladic LOCALTIMESTAMP: now() in the session's zone.
@@ -2612,6 +2772,21 @@ pub fn compare(a: &Datum, b: &Datum) -> Result<Ordering, SqlError> {
         }
     };
     match (a, b) {
+        // `record_cmp` over fields without a btree order of their own here.
+        (Datum::Record(x), Datum::Record(y)) => {
+            for (p, q) in x.iter().zip(y.iter()) {
+                let o = match (p.is_null(), q.is_null()) {
+                    (true, true) => Ordering::Equal,
+                    (true, false) => Ordering::Greater,
+                    (false, true) => Ordering::Less,
+                    (false, false) => compare(p, q)?,
+                };
+                if o != Ordering::Equal {
+                    return Ok(o);
+                }
+            }
+            Ok(x.len().cmp(&y.len()))
+        }
         (Datum::Jsonb(x), Datum::Jsonb(y)) => {
             let (x, y) = (
                 JsonbRef::from_document(x).map_err(json_err)?,
@@ -2685,7 +2860,12 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
             Datum::Null => Datum::Null,
             other => return Err(SqlError::unsupported(format!("negating {other:?}"))),
         },
-        Expr::IsNull(inner, negated) => Datum::Bool(eval(inner, row, ctx)?.is_null() != *negated),
+        Expr::IsNull(inner, negated) => match eval(inner, row, ctx)? {
+            // A row is NULL when every field is, and NOT NULL when none is.
+            Datum::Record(fields) if *negated => Datum::Bool(fields.iter().all(|f| !f.is_null())),
+            Datum::Record(fields) => Datum::Bool(fields.iter().all(Datum::is_null)),
+            v => Datum::Bool(v.is_null() != *negated),
+        },
         Expr::InList(v, list, negated) => {
             let v = eval(v, row, ctx)?;
             if v.is_null() {
@@ -2775,6 +2955,22 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
                 .collect::<Result<Vec<_>, _>>()?;
             Datum::Array(Box::new(crate::datum::Array::new(*ty, vals)))
         }
+        Expr::Row(items, _) => Datum::Record(
+            items
+                .iter()
+                .map(|a| eval(a, row, ctx))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_boxed_slice(),
+        ),
+        Expr::Field(record, i, _) => match eval(record, row, ctx)? {
+            Datum::Record(fields) => fields.get(*i).cloned().ok_or_else(|| {
+                SqlError::new(
+                    code::INTERNAL_ERROR,
+                    format!("record has no field {}", i + 1),
+                )
+            })?,
+            _ => Datum::Null,
+        },
         Expr::AnyArray {
             lhs,
             op,
@@ -2858,7 +3054,9 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
                     let v = eval(lhs, row, ctx)?;
                     let mut saw_null = false;
                     for r in rows.iter() {
-                        let hit = if v.is_null() || r[0].is_null() {
+                        let hit = if let (Expr::Row(..), Datum::Record(fields)) = (&**lhs, &v) {
+                            crate::sql::record::compare_fields(*op, fields, r)?
+                        } else if v.is_null() || r[0].is_null() {
                             None
                         } else {
                             let o = compare(&v, &r[0])?;
@@ -3175,6 +3373,19 @@ fn call(
         Func::CurrentDatabase => Datum::Text(ctx.database.to_string()),
         Func::CurrentUser => Datum::Text(ctx.user.to_string()),
         Func::CurrentSchema => Datum::Text("public".into()),
+        Func::RecordToJsonb | Func::RecordToJson => {
+            let v = eval(&args[0], row, ctx)?;
+            if v.is_null() {
+                return Ok(Datum::Null);
+            }
+            let ty = args[0].ty();
+            if f == Func::RecordToJsonb {
+                let j = crate::jsonb::to_jsonb_typed(&v, &ty).map_err(json_err)?;
+                Datum::Jsonb(j.into_bytes())
+            } else {
+                Datum::Json(crate::sql::func::json::typed_to_json(&v, &ty, ctx)?)
+            }
+        }
         Func::Subscript => {
             let a = eval(&args[0], row, ctx)?;
             let i = eval(&args[1], row, ctx)?;
