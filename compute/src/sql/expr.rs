@@ -909,7 +909,7 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
             // A FROM item's name alone is its whole row.
             Err(e)
                 if e.code == code::UNDEFINED_COLUMN
-                    && record::whole_row(&ident(id), scope, ctx)?.is_some() =>
+                    && record::names_from_item(&ident(id), scope, ctx) =>
             {
                 record::whole_row(&ident(id), scope, ctx)?.expect("checked in the guard")
             }
