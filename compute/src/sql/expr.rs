@@ -2969,7 +2969,13 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
                     format!("record has no field {}", i + 1),
                 )
             })?,
-            _ => Datum::Null,
+            Datum::Null => Datum::Null,
+            other => {
+                return Err(SqlError::new(
+                    code::INTERNAL_ERROR,
+                    format!("field selection from a non-record value {other:?}"),
+                ))
+            }
         },
         Expr::AnyArray {
             lhs,
