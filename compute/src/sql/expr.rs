@@ -1146,15 +1146,7 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
             };
             for a in chain {
                 if let ast::AccessExpr::Dot(E::Identifier(name)) = a {
-                    cur = record::field(cur, &ident(name), relation.as_deref()).map_err(|e| {
-                        // PostgreSQL points at the record inside the
-                        // parentheses.
-                        use sqlparser::ast::Spanned;
-                        match root.as_ref() {
-                            E::Nested(inner) => e.at_span(inner.span()),
-                            _ => e.at_span(name.span),
-                        }
-                    })?;
+                    cur = select_field(cur, root, name, relation.as_deref())?;
                     continue;
                 }
                 let ast::AccessExpr::Subscript(ast::Subscript::Index { index }) = a else {
@@ -1315,20 +1307,8 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
             expr,
         } => bind(expr, scope, ctx)?,
         E::IsNull(inner) => Expr::IsNull(Box::new(bind(inner, scope, ctx)?), false),
-        // `x IS [NOT] UNKNOWN` is `IS [NOT] NULL` on a boolean.
-        E::IsUnknown(inner) | E::IsNotUnknown(inner) => {
-            let v = bind(inner, scope, ctx)?.coerce_to(DataType::Bool);
-            if v.ty() != DataType::Bool {
-                return Err(SqlError::new(
-                    code::DATATYPE_MISMATCH,
-                    format!(
-                        "argument of IS UNKNOWN must be type boolean, not type {}",
-                        v.ty().format_type()
-                    ),
-                ));
-            }
-            Expr::IsNull(Box::new(v), matches!(e, E::IsNotUnknown(_)))
-        }
+        E::IsUnknown(inner) => is_unknown(bind(inner, scope, ctx)?, false)?,
+        E::IsNotUnknown(inner) => is_unknown(bind(inner, scope, ctx)?, true)?,
         E::IsNotNull(inner) => Expr::IsNull(Box::new(bind(inner, scope, ctx)?), true),
         E::InList {
             expr,
@@ -1337,28 +1317,7 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
         } => {
             let l = bind(expr, scope, ctx)?;
             if let Expr::Row(..) = l {
-                // `(a, b) IN ((1, 2), ...)`: the OR of the rows' `=`.
-                let mut any: Option<Expr> = None;
-                for x in list {
-                    let (Expr::Row(li, _), Expr::Row(ri, _)) = (l.clone(), bind(x, scope, ctx)?)
-                    else {
-                        return Err(SqlError::unsupported("IN list of a row and a non-row"));
-                    };
-                    let eq =
-                        record::compare_constructors(&BinaryOperator::Eq, BinOp::Eq, li, ri, ctx)?;
-                    any = Some(match any {
-                        None => eq,
-                        Some(acc) => {
-                            Expr::Binary(BinOp::Or, Box::new(acc), Box::new(eq), DataType::Bool)
-                        }
-                    });
-                }
-                let any = any.expect("an IN list is not empty");
-                return Ok(if *negated {
-                    Expr::Not(Box::new(any))
-                } else {
-                    any
-                });
+                return record::in_list(l, list, *negated, scope, ctx);
             }
             let ty = l.ty();
             let items = list
@@ -1521,14 +1480,7 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
         }
         E::BinaryOp { left, op, right } => {
             let (l, r) = (bind(left, scope, ctx)?, bind(right, scope, ctx)?);
-            let b = match (l, r) {
-                (Expr::Row(li, _), Expr::Row(ri, _)) if comparison(op).is_ok() => {
-                    let bop = comparison(op)?;
-                    record::compare_constructors(op, bop, li, ri, ctx)
-                }
-                (l, r) => bind_binary(op, l, r, ctx),
-            }
-            .map_err(|e| {
+            let b = bind_binary_or_rows(op, l, r, ctx).map_err(|e| {
                 use sqlparser::ast::Spanned;
                 if e.code == code::UNDEFINED_FUNCTION
                     && e.message.starts_with("operator does not exist")
@@ -1562,6 +1514,54 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
         }
         other => return Err(SqlError::unsupported(format!("expression {other}"))),
     })
+}
+
+/// `(root).name`, with the error positions PostgreSQL gives. Apart from
+/// [`bind`], like the other helpers here, to keep its stack frame small:
+/// it recurses once per level of a deep `a OR b OR ...`.
+fn select_field(
+    record: Expr,
+    root: &ast::Expr,
+    name: &ast::Ident,
+    relation: Option<&str>,
+) -> Result<Expr, SqlError> {
+    use sqlparser::ast::Spanned;
+    record::field(record, &ident(name), relation).map_err(|e| match root {
+        // PostgreSQL points at the record inside the parentheses.
+        ast::Expr::Nested(inner) => e.at_span(inner.span()),
+        _ => e.at_span(name.span),
+    })
+}
+
+/// `x IS [NOT] UNKNOWN`: `IS [NOT] NULL` on a boolean.
+fn is_unknown(v: Expr, negated: bool) -> Result<Expr, SqlError> {
+    let v = v.coerce_to(DataType::Bool);
+    if v.ty() != DataType::Bool {
+        return Err(SqlError::new(
+            code::DATATYPE_MISMATCH,
+            format!(
+                "argument of IS UNKNOWN must be type boolean, not type {}",
+                v.ty().format_type()
+            ),
+        ));
+    }
+    Ok(Expr::IsNull(Box::new(v), negated))
+}
+
+/// A binary operator; two row constructors compared field by field.
+fn bind_binary_or_rows(
+    op: &BinaryOperator,
+    l: Expr,
+    r: Expr,
+    ctx: &mut BindCtx<'_>,
+) -> Result<Expr, SqlError> {
+    match (l, r) {
+        (Expr::Row(li, _), Expr::Row(ri, _)) if comparison(op).is_ok() => {
+            let bop = comparison(op)?;
+            record::compare_constructors(op, bop, li, ri, ctx)
+        }
+        (l, r) => bind_binary(op, l, r, ctx),
+    }
 }
 
 /// Where a function call starts: its name.
@@ -2955,28 +2955,8 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
                 .collect::<Result<Vec<_>, _>>()?;
             Datum::Array(Box::new(crate::datum::Array::new(*ty, vals)))
         }
-        Expr::Row(items, _) => Datum::Record(
-            items
-                .iter()
-                .map(|a| eval(a, row, ctx))
-                .collect::<Result<Vec<_>, _>>()?
-                .into_boxed_slice(),
-        ),
-        Expr::Field(record, i, _) => match eval(record, row, ctx)? {
-            Datum::Record(fields) => fields.get(*i).cloned().ok_or_else(|| {
-                SqlError::new(
-                    code::INTERNAL_ERROR,
-                    format!("record has no field {}", i + 1),
-                )
-            })?,
-            Datum::Null => Datum::Null,
-            other => {
-                return Err(SqlError::new(
-                    code::INTERNAL_ERROR,
-                    format!("field selection from a non-record value {other:?}"),
-                ))
-            }
-        },
+        Expr::Row(items, _) => eval_row(items, row, ctx)?,
+        Expr::Field(record, i, _) => eval_field(record, *i, row, ctx)?,
         Expr::AnyArray {
             lhs,
             op,
@@ -3097,6 +3077,37 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
             ))
         }
     })
+}
+
+/// A row constructor's record. Apart from [`eval`] to keep its frame small.
+fn eval_row(items: &[Expr], row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlError> {
+    let fields = items
+        .iter()
+        .map(|a| eval(a, row, ctx))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Datum::Record(fields.into_boxed_slice()))
+}
+
+/// Field `i` of a record; NULL of a NULL record.
+fn eval_field(
+    record: &Expr,
+    i: usize,
+    row: &[Datum],
+    ctx: &EvalCtx<'_>,
+) -> Result<Datum, SqlError> {
+    match eval(record, row, ctx)? {
+        Datum::Record(fields) => fields.get(i).cloned().ok_or_else(|| {
+            SqlError::new(
+                code::INTERNAL_ERROR,
+                format!("record has no field {}", i + 1),
+            )
+        }),
+        Datum::Null => Ok(Datum::Null),
+        other => Err(SqlError::new(
+            code::INTERNAL_ERROR,
+            format!("field selection from a non-record value {other:?}"),
+        )),
+    }
 }
 
 fn binary(

@@ -188,6 +188,40 @@ pub fn compare_constructors(
     }
 }
 
+/// `ROW(..) [NOT] IN ((..), ...)`: the OR of the rows' `=`, as PostgreSQL
+/// expands it.
+pub fn in_list(
+    l: Expr,
+    list: &[sqlparser::ast::Expr],
+    negated: bool,
+    scope: &Scope,
+    ctx: &mut BindCtx<'_>,
+) -> Result<Expr, SqlError> {
+    let Expr::Row(li, _) = l else {
+        return Err(SqlError::new(
+            code::INTERNAL_ERROR,
+            "IN list of a row without one",
+        ));
+    };
+    let mut any: Option<Expr> = None;
+    for x in list {
+        let Expr::Row(ri, _) = crate::sql::expr::bind(x, scope, ctx)? else {
+            return Err(SqlError::unsupported("IN list of a row and a non-row"));
+        };
+        let eq = compare_constructors(&BinaryOperator::Eq, BinOp::Eq, li.clone(), ri, ctx)?;
+        any = Some(match any {
+            None => eq,
+            Some(acc) => Expr::Binary(BinOp::Or, Box::new(acc), Box::new(eq), DataType::Bool),
+        });
+    }
+    let any = any.ok_or_else(|| SqlError::new(code::SYNTAX_ERROR, "empty IN list"))?;
+    Ok(if negated {
+        Expr::Not(Box::new(any))
+    } else {
+        any
+    })
+}
+
 /// `ROW(l...) op (subquery row r...)` as PostgreSQL compares a row
 /// constructor with a subquery's row: field by field with SQL's NULL
 /// logic (`None` for NULL), as [`compare_constructors`] expands it.
