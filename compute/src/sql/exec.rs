@@ -1816,6 +1816,11 @@ fn build_collected(
             }
             Datum::Text(s)
         }
+        AggFunc::JsonbAgg
+            if a.ty == DataType::Json && matches!(a.args[0].ty(), DataType::Record(_)) =>
+        {
+            json_agg_records(&items, &a.args[0].ty(), ctx)?
+        }
         AggFunc::JsonbAgg => {
             let mut agg = crate::jsonb::ArrayAgg::new();
             for (args, _) in &items {
@@ -1840,6 +1845,35 @@ fn build_collected(
         ))),
         _ => unreachable!("only collecting aggregates"),
     })
+}
+
+/// `json_agg` of records, as PostgreSQL's `json_agg_transfn` writes it:
+/// `, ` between values and a line feed and space before each record after
+/// the first (`[{"a":1}, \n {"a":2}]`); NULL (SQL NULL for no rows) else.
+fn json_agg_records(
+    items: &[(Vec<Datum>, Vec<Datum>)],
+    ty: &DataType,
+    ctx: &EvalCtx<'_>,
+) -> Result<Datum, SqlError> {
+    if items.is_empty() {
+        return Ok(Datum::Null);
+    }
+    let mut out = String::from("[");
+    for (i, (args, _)) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        if args[0].is_null() {
+            out.push_str("null");
+            continue;
+        }
+        if i > 0 {
+            out.push_str("\n ");
+        }
+        out.push_str(&crate::sql::func::json::typed_to_json(&args[0], ty, ctx)?);
+    }
+    out.push(']');
+    Ok(Datum::Json(out))
 }
 
 fn json_result(j: Option<Jsonb>, ty: DataType, ctx: &EvalCtx<'_>) -> Result<Datum, SqlError> {

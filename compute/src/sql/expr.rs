@@ -2364,6 +2364,10 @@ pub fn common_type(args: &[Expr], what: &str) -> Result<DataType, SqlError> {
                     }
                 }
                 _ if is_text(cur) && is_text(t) => DataType::Text,
+                // Records of different shapes are just `record`.
+                _ if matches!((cur, t), (DataType::Record(_), DataType::Record(_))) => {
+                    DataType::Record(&crate::datum::record::RECORD_UNKNOWN)
+                }
                 _ if matches!(
                     (cur, t),
                     (DataType::Timestamp, DataType::TimestampTz)

@@ -2900,7 +2900,11 @@ fn figure_colname(e: &ast::Expr) -> (String, u8) {
             named => named,
         },
         ast::Expr::Nested(inner) => figure_colname(inner),
-        ast::Expr::Case { .. } => ("case".into(), 1),
+        // A CASE is named after its ELSE result when that names itself.
+        ast::Expr::Case { else_result, .. } => match else_result.as_deref().map(figure_colname) {
+            Some(named @ (_, 2)) => named,
+            _ => ("case".into(), 1),
+        },
         ast::Expr::Exists { .. } => strong("exists".into()),
         ast::Expr::Subquery(q) => match q.body.as_ref() {
             ast::SetExpr::Select(s) => match s.projection.first() {
