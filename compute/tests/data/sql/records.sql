@@ -23,6 +23,18 @@ SELECT (t).name FROM t WHERE (t).score > 1 ORDER BY (t).id;
 SELECT id, (SELECT to_jsonb(t) ->> 'name') FROM t ORDER BY id;
 SELECT count(DISTINCT s) FROM (SELECT id % 2 AS p, 'x' AS q FROM t) s;
 
+-- case: records_in_aggregates_and_set_operations (extended)
+CREATE TABLE t (id int PRIMARY KEY, name text);
+INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, NULL);
+SELECT json_agg(t ORDER BY id) FROM t;
+SELECT json_agg(s) FROM (SELECT id, (id, name) AS r FROM t) s;
+SELECT json_agg(s ORDER BY a NULLS FIRST) FROM (SELECT NULL::record AS s, 1 AS a UNION ALL SELECT ROW(2, 'x'::text), 2) q;
+SELECT json_agg(s) FROM (SELECT 1 AS a WHERE false) s;
+SELECT r FROM (SELECT ROW(1, 2) AS r UNION SELECT ROW(1, 2) UNION SELECT ROW(0, 5)) s ORDER BY r;
+SELECT s, count(*) FROM (SELECT id % 2 AS m, 'k'::text AS k FROM t) s GROUP BY s ORDER BY s;
+SELECT coalesce(NULL, ROW(1, 2)), CASE WHEN id > 1 THEN ROW(id, name) ELSE ROW(0, 'none'::text) END FROM t ORDER BY id;
+SELECT CASE WHEN true THEN 1 ELSE abs(1) END, CASE WHEN true THEN 1 END, CASE WHEN true THEN 1 ELSE (SELECT 1 AS z) END;
+
 -- case: field_selection_errors
 CREATE TABLE t (id int PRIMARY KEY, name text);
 SELECT (ROW(1, 2)).y;
