@@ -420,6 +420,9 @@ pub struct SubPlan {
 pub enum SubKind {
     /// `(SELECT x ...)`: its one value, NULL for no rows.
     Scalar(DataType),
+    /// `(SELECT x, y ...)` compared with a row constructor: its one row as
+    /// a record of this type, NULL for no rows.
+    Row(DataType),
     /// `EXISTS (...)`.
     Exists,
     /// `ARRAY(SELECT ...)`: its values as an array of this type.
@@ -673,7 +676,7 @@ impl Expr {
             | Expr::Window(_, t)
             | Expr::Outer { ty: t, .. } => *t,
             Expr::Subquery { kind, .. } => match kind {
-                SubKind::Scalar(t) | SubKind::Array(t) => *t,
+                SubKind::Scalar(t) | SubKind::Array(t) | SubKind::Row(t) => *t,
                 SubKind::Exists | SubKind::Quantified { .. } => DataType::Bool,
             },
             Expr::Case { ty, .. } => *ty,
@@ -1479,7 +1482,14 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
             }
         }
         E::BinaryOp { left, op, right } => {
-            let (l, r) = (bind(left, scope, ctx)?, bind(right, scope, ctx)?);
+            let l = bind(left, scope, ctx)?;
+            let r = match (&l, strip(right)) {
+                // `(a, b) = (SELECT x, y ...)`: its row's fields.
+                (Expr::Row(items, _), E::Subquery(q)) if comparison(op).is_ok() => {
+                    row_subquery(items.len(), q, left, op, scope, ctx)?
+                }
+                _ => bind(right, scope, ctx)?,
+            };
             let b = bind_binary_or_rows(op, l, r, ctx).map_err(|e| {
                 use sqlparser::ast::Spanned;
                 if e.code == code::UNDEFINED_FUNCTION
@@ -1546,6 +1556,25 @@ fn is_unknown(v: Expr, negated: bool) -> Result<Expr, SqlError> {
         ));
     }
     Ok(Expr::IsNull(Box::new(v), negated))
+}
+
+/// `(SELECT ...)` compared with a row constructor of `width` fields.
+fn row_subquery(
+    width: usize,
+    q: &ast::Query,
+    left: &ast::Expr,
+    op: &BinaryOperator,
+    scope: &Scope,
+    ctx: &mut BindCtx<'_>,
+) -> Result<Expr, SqlError> {
+    use sqlparser::ast::Spanned;
+    let sub = plan_sub(q, scope, ctx)?;
+    let msg = match sub.query.columns.len().cmp(&width) {
+        Ordering::Greater => TOO_MANY_COLUMNS,
+        Ordering::Less => TOO_FEW_COLUMNS,
+        Ordering::Equal => return record::subquery_row(sub),
+    };
+    Err(SqlError::new(code::SYNTAX_ERROR, msg).at_operator_after(left.span(), &op.to_string()))
 }
 
 /// A binary operator; two row constructors compared field by field.
@@ -3025,6 +3054,16 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
                 .ok_or_else(|| SqlError::unsupported("subqueries here"))?;
             let rows = runner.run_subquery(sub, &row[*offset..], ctx)?;
             match kind {
+                SubKind::Row(_) => match rows.len() {
+                    0 => Datum::Null,
+                    1 => Datum::Record(rows[0].clone().into_boxed_slice()),
+                    _ => {
+                        return Err(SqlError::new(
+                            code::CARDINALITY_VIOLATION,
+                            "more than one row returned by a subquery used as an expression",
+                        ))
+                    }
+                },
                 SubKind::Scalar(_) => match rows.len() {
                     0 => Datum::Null,
                     1 => rows[0][0].clone(),

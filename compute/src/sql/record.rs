@@ -22,7 +22,7 @@ use sqlparser::ast::BinaryOperator;
 
 use crate::datum::{DataType, Datum, RecordField, RecordType};
 use crate::sql::error::{code, SqlError};
-use crate::sql::expr::{compare, BinOp, BindCtx, Expr, Scope};
+use crate::sql::expr::{compare, BinOp, BindCtx, Expr, Scope, SubKind, SubPlan};
 
 /// `ROW(items...)`: a record with fields `f1`, `f2`, ...
 pub fn row(items: Vec<Expr>) -> Result<Expr, SqlError> {
@@ -186,6 +186,36 @@ pub fn compare_constructors(
             format!("operator {op} is not supported for row expressions"),
         )),
     }
+}
+
+/// `(SELECT x, y ...)` on the right of a comparison with a row
+/// constructor (PostgreSQL's ROWCOMPARE sublink): a row constructor of
+/// the fields of its one row, NULL fields for no rows, 21000 for more.
+/// An uncorrelated subquery runs once per statement; a correlated one
+/// once per field and row.
+pub fn subquery_row(sub: SubPlan) -> Result<Expr, SqlError> {
+    let fields: Vec<RecordField> = sub
+        .query
+        .columns
+        .iter()
+        .map(|(name, ty)| RecordField {
+            name: name.clone(),
+            ty: *ty,
+        })
+        .collect();
+    let ty = RecordType::intern(fields).map_err(too_many)?;
+    let types: Vec<DataType> = sub.query.columns.iter().map(|(_, t)| *t).collect();
+    let value = Expr::Subquery {
+        sub: std::sync::Arc::new(sub),
+        kind: SubKind::Row(ty),
+        offset: 0,
+    };
+    let items = types
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| Expr::Field(Box::new(value.clone()), i, t))
+        .collect();
+    row(items)
 }
 
 /// `ROW(..) [NOT] IN ((..), ...)`: the OR of the rows' `=`, as PostgreSQL
