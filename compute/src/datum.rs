@@ -62,6 +62,7 @@
 //! | 18 | uuid | 16 bytes |
 //! | 21 | oid and the `reg*` types | varint |
 //! | 22 | array, int2vector, oidvector | varint type OID, zigzag varint lower bound, varint count, datum{count} (NULL or the element type, never an array) |
+//! | 23 | record | varint count, datum{count} (spilled rows only: tables have no record columns) |
 //!
 //! The column count lets a decoder detect truncation. A row shorter than the
 //! table's current column list is valid: `ALTER TABLE ADD COLUMN` does not
@@ -79,6 +80,9 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 pub mod numeric_ops;
+pub mod record;
+
+pub use record::{RecordField, RecordType};
 
 /// A PostgreSQL object identifier, as in `pg_type.oid` and the wire
 /// protocol's type fields.
@@ -115,6 +119,12 @@ const NUMERIC_EXPONENT_MAX: i64 = (i32::MAX / 2) as i64;
 
 /// Most digits a finite numeric's coefficient can have.
 const NUMERIC_MAX_DIGITS: usize = NUMERIC_MAX_INT_DIGITS as usize + NUMERIC_MAX_SCALE as usize;
+
+/// Deepest nesting of records in an encoded row (a whole-row reference to
+/// a derived table whose row holds a record, and so on). Rows with records
+/// are only ever spilled, never stored, and queries nest them a few levels;
+/// the bound keeps a corrupt file from recursing without end.
+const RECORD_DEPTH_MAX: usize = 32;
 
 /// The leading byte of a row in format version 1.
 pub const ROW_FORMAT_V1: u8 = 1;
@@ -216,6 +226,10 @@ pub enum DataType {
     /// [`DataType::array_of`] for the element types that have one. A
     /// reference keeps `DataType` `Copy`: write `DataType::Array(&DataType::Text)`.
     Array(&'static DataType),
+    /// `record`: an anonymous row of the given shape (`ROW(a, b)`, a
+    /// whole-row reference, a set-returning function's row). Values are
+    /// [`Datum::Record`]. See [`record`].
+    Record(&'static RecordType),
 }
 
 /// Longest `name` in bytes: PostgreSQL's `NAMEDATALEN - 1`
@@ -306,6 +320,7 @@ impl DataType {
             DataType::RegRole => 4096,
             DataType::Int2Vector => 22,
             DataType::OidVector => 30,
+            DataType::Record(_) => 2249,
             DataType::Array(elem) => match *elem {
                 DataType::Bool => 1000,
                 DataType::Int2 => 1005,
@@ -365,6 +380,7 @@ impl DataType {
             DataType::RegRole => "regrole",
             DataType::Int2Vector => "int2vector",
             DataType::OidVector => "oidvector",
+            DataType::Record(_) => "record",
             DataType::Array(elem) => match *elem {
                 DataType::Bool => "_bool",
                 DataType::Int2 => "_int2",
@@ -567,6 +583,7 @@ impl DataType {
                 "regrole" => (DataType::RegRole, -1),
                 "int2vector" => (DataType::Int2Vector, -1),
                 "oidvector" => (DataType::OidVector, -1),
+                "record" => (DataType::Record(&record::RECORD_UNKNOWN), -1),
                 typname if typname.starts_with('_') && !is_array && args.is_none() => {
                     let ty = DataType::ALL
                         .into_iter()
@@ -621,6 +638,7 @@ impl DataType {
             | DataType::RegRole
             | DataType::Int2Vector
             | DataType::OidVector
+            | DataType::Record(_)
             | DataType::Array(_) => return None,
         }))
     }
@@ -704,6 +722,7 @@ impl DataType {
             | DataType::Jsonb
             | DataType::Int2Vector
             | DataType::OidVector
+            | DataType::Record(_)
             | DataType::Array(_) => -1,
         }
     }
@@ -720,6 +739,7 @@ impl DataType {
                 | DataType::Int2Vector
                 | DataType::OidVector
                 | DataType::Array(_)
+                | DataType::Record(_)
         )
     }
 
@@ -794,6 +814,9 @@ pub enum Datum {
     /// An array, `int2vector` or `oidvector`. Boxed, so that arrays do not
     /// make every datum larger.
     Array(Box<Array>),
+    /// A `record`'s fields, in order; the field names are its type's
+    /// ([`DataType::Record`]), which the expression producing it knows.
+    Record(Box<[Datum]>),
 }
 
 impl Datum {
@@ -825,6 +848,7 @@ impl Datum {
             Datum::Jsonb(_) => DataType::Jsonb,
             Datum::Oid(_) => DataType::Oid,
             Datum::Array(a) => a.data_type(),
+            Datum::Record(_) => DataType::Record(&record::RECORD_UNKNOWN),
         })
     }
 
@@ -879,6 +903,17 @@ impl Datum {
             (Datum::Uuid(a), Datum::Uuid(b)) => a.cmp(b),
             (Datum::Oid(a), Datum::Oid(b)) => a.cmp(b),
             (Datum::Array(a), Datum::Array(b)) => a.cmp_same_type(b)?,
+            // `record_cmp`: field by field, NULL equal to NULL and above
+            // every value; then the record with fewer fields first.
+            (Datum::Record(a), Datum::Record(b)) => {
+                for (x, y) in a.iter().zip(b.iter()) {
+                    let order = x.cmp_same_type(y)?;
+                    if order != Ordering::Equal {
+                        return Some(order);
+                    }
+                }
+                a.len().cmp(&b.len())
+            }
             _ => return None,
         })
     }
@@ -896,6 +931,9 @@ impl Datum {
                     && a.lower_bound == b.lower_bound
                     && a.items.len() == b.items.len()
                     && a.items.iter().zip(&b.items).all(|(x, y)| x.is_identical(y))
+            }
+            (Datum::Record(a), Datum::Record(b)) => {
+                a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| x.is_identical(y))
             }
             _ => self == other,
         }
@@ -1762,6 +1800,7 @@ mod row_tag {
     pub const JSONB: u8 = 20;
     pub const OID: u8 = 21;
     pub const ARRAY: u8 = 22;
+    pub const RECORD: u8 = 23;
 }
 
 /// Appends `row` to `out` in the row encoding (see the module documentation).
@@ -1788,7 +1827,11 @@ pub fn encode_row(row: &[Datum], out: &mut Vec<u8>) -> Result<(), EncodeError> {
 /// Decodes a row written by [`encode_row`]. A row written before columns were
 /// added decodes to fewer datums; the caller pads it with defaults.
 pub fn decode_row(bytes: &[u8]) -> Result<Vec<Datum>, DecodeError> {
-    let mut reader = RowReader { bytes, pos: 0 };
+    let mut reader = RowReader {
+        bytes,
+        pos: 0,
+        record_depth: 0,
+    };
     let version = reader.byte()?;
     if version != ROW_FORMAT_V1 {
         return Err(DecodeError::UnsupportedVersion { version });
@@ -1900,6 +1943,13 @@ fn encode_row_datum(datum: &Datum, out: &mut Vec<u8>) -> Result<(), EncodeError>
                 encode_row_datum(item, out)?;
             }
         }
+        Datum::Record(fields) => {
+            out.push(row_tag::RECORD);
+            put_varint(out, fields.len() as u64);
+            for field in fields.iter() {
+                encode_row_datum(field, out)?;
+            }
+        }
     }
     Ok(())
 }
@@ -1937,6 +1987,8 @@ fn unzigzag(value: u64) -> i64 {
 struct RowReader<'a> {
     bytes: &'a [u8],
     pos: usize,
+    /// Records being read around the current position.
+    record_depth: usize,
 }
 
 impl<'a> RowReader<'a> {
@@ -2062,6 +2114,7 @@ impl<'a> RowReader<'a> {
                 )
             }
             row_tag::ARRAY => Datum::Array(Box::new(self.array_datum(offset)?)),
+            row_tag::RECORD => self.record_datum(offset)?,
             _ => return Err(DecodeError::UnknownTag { offset, tag }),
         })
     }
@@ -2108,6 +2161,34 @@ impl<'a> RowReader<'a> {
             items.push(item);
         }
         Ok(Array::with_lower_bound(ty, lower_bound, items))
+    }
+
+    /// Reads a record's fields. Records nest (a row of a whole-row
+    /// reference), so the depth is bounded by [`RECORD_DEPTH_MAX`].
+    fn record_datum(&mut self, offset: usize) -> Result<Datum, DecodeError> {
+        let corrupt = |what| DecodeError::Corrupt { offset, what };
+        if self.record_depth >= RECORD_DEPTH_MAX {
+            return Err(corrupt("records nested too deeply"));
+        }
+        let count = self.varint()?;
+        // Every field takes at least a byte, which bounds the allocation.
+        let left = (self.bytes.len() - self.pos) as u64;
+        if count > MAX_COLUMNS as u64 || count > left {
+            return Err(corrupt("record length"));
+        }
+        self.record_depth += 1;
+        let mut fields = Vec::with_capacity(usize::try_from(count).expect("at most MAX_COLUMNS"));
+        for _ in 0..count {
+            match self.datum() {
+                Ok(d) => fields.push(d),
+                Err(e) => {
+                    self.record_depth -= 1;
+                    return Err(e);
+                }
+            }
+        }
+        self.record_depth -= 1;
+        Ok(Datum::Record(fields.into_boxed_slice()))
     }
 
     fn numeric(&mut self, offset: usize) -> Result<Numeric, DecodeError> {
@@ -2343,6 +2424,13 @@ pub(crate) mod strategies {
                 let elem = ty.elem().expect("vectors have elements");
                 prop::collection::vec(arb_value(elem), 0..4)
                     .prop_map(move |items| Datum::array(ty, items))
+                    .boxed()
+            }
+            DataType::Record(rt) => {
+                let fields: Vec<BoxedStrategy<Datum>> =
+                    rt.fields.iter().map(|f| arb_nullable(f.ty)).collect();
+                fields
+                    .prop_map(|f| Datum::Record(f.into_boxed_slice()))
                     .boxed()
             }
             DataType::Array(elem) => {
@@ -3071,6 +3159,44 @@ mod tests {
         for (bytes, why) in cases {
             assert!(decode_row(bytes).is_err(), "{why}: {bytes:?} decoded");
         }
+    }
+
+    #[test]
+    fn records_roundtrip_and_nest_boundedly() {
+        let inner = Datum::Record(vec![Datum::Int2(1), Datum::Null].into_boxed_slice());
+        let row = vec![
+            Datum::Record(vec![inner, Datum::Text("a,b".into())].into_boxed_slice()),
+            Datum::Record(Vec::new().into_boxed_slice()),
+        ];
+        let back = row_roundtrip(&row);
+        assert!(row.iter().zip(&back).all(|(a, b)| a.is_identical(b)));
+        // Records nested past the bound are refused, not recursed into.
+        let mut bytes = vec![ROW_FORMAT_V1, 1];
+        for _ in 0..=RECORD_DEPTH_MAX {
+            bytes.extend_from_slice(&[row_tag::RECORD, 1]);
+        }
+        bytes.push(row_tag::NULL);
+        assert!(decode_row(&bytes).is_err());
+        // A count past the bytes left is corrupt.
+        assert!(decode_row(&[ROW_FORMAT_V1, 1, row_tag::RECORD, 5, 0]).is_err());
+    }
+
+    #[test]
+    fn records_order_as_record_cmp() {
+        let r = |a: Datum, b: Datum| Datum::Record(vec![a, b].into_boxed_slice());
+        // NULL fields equal each other and sort after values.
+        assert_eq!(
+            r(Datum::Int4(1), Datum::Null).cmp_same_type(&r(Datum::Int4(1), Datum::Null)),
+            Some(Ordering::Equal)
+        );
+        assert_eq!(
+            r(Datum::Int4(1), Datum::Int4(9)).cmp_same_type(&r(Datum::Int4(1), Datum::Null)),
+            Some(Ordering::Less)
+        );
+        assert_eq!(
+            r(Datum::Int4(2), Datum::Int4(0)).cmp_same_type(&r(Datum::Int8(1), Datum::Int4(9))),
+            Some(Ordering::Greater)
+        );
     }
 
     proptest! {

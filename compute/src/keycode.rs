@@ -242,6 +242,11 @@ pub fn encode_key_datum(
                 type_name: a.data_type().format_type(),
             });
         }
+        Datum::Record(_) => {
+            return Err(EncodeError::KeyTypeUnsupported {
+                type_name: "record".to_owned(),
+            });
+        }
     }
     if order.descending {
         invert(&mut out[start..]);

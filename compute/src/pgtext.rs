@@ -280,6 +280,10 @@ pub enum TypeError {
         /// The text as given.
         input: String,
     },
+    /// Input of an anonymous record (`'(1,2)'::record`), which PostgreSQL
+    /// does not implement either (0A000).
+    #[error("input of anonymous composite types is not implemented")]
+    AnonymousRecordInput,
     /// Something this engine does not implement yet (0A000).
     #[error("{what} is not supported yet")]
     Unsupported {
@@ -366,7 +370,8 @@ impl TypeError {
             | TypeError::FloatUnderflow => sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
             TypeError::NumericSpecialToInteger { .. }
             | TypeError::NoCurrentTime { .. }
-            | TypeError::Unsupported { .. } => sqlstate::FEATURE_NOT_SUPPORTED,
+            | TypeError::Unsupported { .. }
+            | TypeError::AnonymousRecordInput => sqlstate::FEATURE_NOT_SUPPORTED,
             TypeError::DatetimeFieldOverflow { .. }
             | TypeError::DateInputOutOfRange { .. }
             | TypeError::TimestampInputOutOfRange { .. }
@@ -616,6 +621,8 @@ pub fn parse(ty: &DataType, text: &str, ctx: &TextContext) -> Result<Datum, Type
             Datum::Array(Box::new(array::parse_vector(*ty, text)?))
         }
         DataType::Array(_) => Datum::Array(Box::new(array::parse_array(*ty, text, ctx)?)),
+        // As PostgreSQL's `record_in` for an anonymous record type.
+        DataType::Record(_) => return Err(TypeError::AnonymousRecordInput),
     })
 }
 
@@ -656,6 +663,13 @@ pub fn format(d: &Datum, ctx: &TextContext) -> String {
             DataType::Int2Vector | DataType::OidVector => array::format_vector(a, ctx),
             _ => array::format_array(a, ctx),
         },
+        Datum::Record(fields) => {
+            let texts: Vec<Option<String>> = fields
+                .iter()
+                .map(|d| (!d.is_null()).then(|| format(d, ctx)))
+                .collect();
+            crate::datum::record::format_record(texts.iter().map(Option::as_deref))
+        }
     }
 }
 

@@ -15,12 +15,18 @@ use super::format::{
     check_string, encode, encode_value, sorted_unique_pairs, tag, Node, OpenContainer,
 };
 use super::{Jsonb, JsonbError, JsonbRef, FORMAT_V1, MAX_CONTAINER_BYTES};
-use crate::datum::{Datum, Numeric, USECS_PER_DAY};
+use crate::datum::{DataType, Datum, Numeric, RecordType, USECS_PER_DAY};
 
 /// `to_jsonb`: converts one SQL value. SQL NULL becomes JSON `null`. (The
 /// SQL function is strict, so the caller returns NULL for NULL instead.)
 pub fn to_jsonb(value: &Datum) -> Result<Jsonb, JsonbError> {
     encode(&datum_node(value)?)
+}
+
+/// `to_jsonb` of a value of type `ty`: as [`to_jsonb`], with a record's
+/// fields named as its type names them (`to_jsonb(t)` of a table row).
+pub fn to_jsonb_typed(value: &Datum, ty: &DataType) -> Result<Jsonb, JsonbError> {
+    encode(&typed_node(value, ty)?)
 }
 
 /// `jsonb_build_object(VARIADIC "any")`: alternating keys and values. Keys
@@ -83,7 +89,16 @@ impl ArrayAgg {
     /// Adds one row's value; SQL NULL becomes JSON `null`. On error the
     /// aggregate is unchanged.
     pub fn push(&mut self, value: &Datum) -> Result<(), JsonbError> {
-        let node = datum_node(value)?;
+        self.push_node(datum_node(value)?)
+    }
+
+    /// Adds one row's value of type `ty`: as [`ArrayAgg::push`], with a
+    /// record's fields named as its type names them (`jsonb_agg(t)`).
+    pub fn push_typed(&mut self, value: &Datum, ty: &DataType) -> Result<(), JsonbError> {
+        self.push_node(typed_node(value, ty)?)
+    }
+
+    fn push_node(&mut self, node: Node<'_>) -> Result<(), JsonbError> {
         let mark = self.out.len();
         let result = encode_value(&node, &mut self.out, 1).and_then(|()| {
             let end = self.out.len() - (AGG_TAG_AT + 1);
@@ -220,7 +235,34 @@ fn datum_node(value: &Datum) -> Result<Node<'_>, JsonbError> {
                 .map(datum_node)
                 .collect::<Result<_, _>>()?,
         ),
+        Datum::Record(fields) => record_node(fields, None)?,
     })
+}
+
+/// Converts a datum of type `ty` to a node: as [`datum_node`], with a
+/// record's fields named as its type names them.
+fn typed_node<'a>(value: &'a Datum, ty: &DataType) -> Result<Node<'a>, JsonbError> {
+    match (value, ty) {
+        (Datum::Record(fields), DataType::Record(rt)) => record_node(fields, Some(rt)),
+        _ => datum_node(value),
+    }
+}
+
+/// A record as an object (`composite_to_jsonb`): its fields by name, or
+/// `f1`, `f2`, ... (the names of `ROW(...)`) when the type is not known.
+fn record_node<'a>(fields: &'a [Datum], ty: Option<&RecordType>) -> Result<Node<'a>, JsonbError> {
+    let named = ty.filter(|t| t.fields.len() == fields.len());
+    let mut pairs = Vec::with_capacity(fields.len());
+    for (i, value) in fields.iter().enumerate() {
+        pairs.push(match named {
+            Some(t) => (
+                Cow::Owned(t.fields[i].name.clone()),
+                typed_node(value, &t.fields[i].ty)?,
+            ),
+            None => (Cow::Owned(format!("f{}", i + 1)), datum_node(value)?),
+        });
+    }
+    Ok(Node::Object(pairs))
 }
 
 /// A float as `numeric_in(float8out(v))`: the shortest text that reads back
@@ -250,7 +292,9 @@ fn pg_float_special(value: f64) -> &'static str {
 fn key_text(value: &Datum) -> Result<Cow<'_, str>, JsonbError> {
     Ok(Cow::Owned(match value {
         Datum::Null => return Err(JsonbError::NullFieldName),
-        Datum::Json(_) | Datum::Jsonb(_) | Datum::Array(_) => return Err(JsonbError::NonScalarKey),
+        Datum::Json(_) | Datum::Jsonb(_) | Datum::Array(_) | Datum::Record(_) => {
+            return Err(JsonbError::NonScalarKey)
+        }
         Datum::Oid(v) => v.to_string(),
         Datum::Text(text) => return Ok(Cow::Borrowed(text)),
         Datum::Bool(b) => b.to_string(),

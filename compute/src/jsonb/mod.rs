@@ -115,7 +115,7 @@ use std::str::FromStr;
 
 use crate::datum::Datum;
 
-pub use convert::{build_array, build_object, to_jsonb, ArrayAgg, ObjectAgg};
+pub use convert::{build_array, build_object, to_jsonb, to_jsonb_typed, ArrayAgg, ObjectAgg};
 pub use format::{JsonbRef, FORMAT_V1, MAX_CONTAINER_BYTES};
 
 /// Most levels of nested arrays and objects in a document; a scalar has

@@ -494,3 +494,43 @@ fn exercise(bytes: &[u8]) {
     let _ = v.to_jsonb();
     let _ = build_array(&[Datum::Jsonb(bytes.to_vec())]);
 }
+
+#[test]
+fn records_become_objects_named_by_their_type() {
+    use crate::datum::{DataType, Datum, RecordField, RecordType};
+    let inner = RecordType::anonymous(&[DataType::Int4]).unwrap();
+    let ty = RecordType::intern(vec![
+        RecordField {
+            name: "id".into(),
+            ty: DataType::Int4,
+        },
+        RecordField {
+            name: "r".into(),
+            ty: inner,
+        },
+    ])
+    .unwrap();
+    let value = Datum::Record(
+        vec![
+            Datum::Int4(1),
+            Datum::Record(vec![Datum::Null].into_boxed_slice()),
+        ]
+        .into_boxed_slice(),
+    );
+    // As PostgreSQL's to_jsonb((SELECT s FROM (SELECT 1 id, ROW(NULL::int) r) s)).
+    assert_eq!(
+        to_jsonb_typed(&value, &ty).unwrap().to_string(),
+        r#"{"r": {"f1": null}, "id": 1}"#
+    );
+    // Without the type, the fields are named as ROW(...) names them.
+    assert_eq!(
+        to_jsonb(&value).unwrap().to_string(),
+        r#"{"f1": 1, "f2": {"f1": null}}"#
+    );
+    let mut agg = ArrayAgg::new();
+    agg.push_typed(&value, &ty).unwrap();
+    assert_eq!(
+        agg.finish().unwrap().to_string(),
+        r#"[{"r": {"f1": null}, "id": 1}]"#
+    );
+}

@@ -198,7 +198,7 @@ impl Session {
                 format!("tables can have at most {MAX_COLUMNS} columns"),
             ));
         }
-        let ty = expr::data_type(&c.data_type)?;
+        let ty = super::session::declared_column_type(&name, &c.data_type)?;
         let mut col = ColumnDef {
             name: name.clone(),
             type_oid: ty.oid().0,

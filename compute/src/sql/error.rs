@@ -262,8 +262,10 @@ impl SqlError {
                                 .count();
                         }
                         Some(Anchor::Find(text)) => {
+                            // Keywords match in any case (`in`, `IN`).
                             let rest: String = sql.chars().skip(i).collect();
-                            if let Some(b) = rest.find(text.as_str()) {
+                            let rest = rest.to_ascii_lowercase();
+                            if let Some(b) = rest.find(text.to_ascii_lowercase().as_str()) {
                                 at += rest[..b].chars().count();
                             }
                         }

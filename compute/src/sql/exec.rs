@@ -240,8 +240,12 @@ impl<'a> Exec<'a> {
                     let n = sets.iter().map(Vec::len).max().unwrap_or(0);
                     for k in 0..n {
                         let mut row = r.clone();
-                        for set in &sets {
-                            row.push(set.get(k).map_or(Datum::Null, |v| v[0].clone()));
+                        for (set, s) in sets.iter().zip(srfs) {
+                            row.push(match set.get(k) {
+                                None => Datum::Null,
+                                Some(v) if s.record => Datum::Record(v.clone().into_boxed_slice()),
+                                Some(v) => v[0].clone(),
+                            });
                         }
                         out.push(
                             exprs
@@ -1094,6 +1098,17 @@ fn as_ref(b: &Bound<Vec<Datum>>) -> Bound<&[Datum]> {
 pub fn group_key(vals: &[Datum]) -> Vec<u8> {
     let mut out = Vec::new();
     for v in vals {
+        if let Datum::Record(fields) = v {
+            // Field by field, so that equal fields group as they do alone.
+            out.push(0xFD);
+            out.extend_from_slice(&(fields.len() as u64).to_be_bytes());
+            for f in fields.iter() {
+                let key = group_key(std::slice::from_ref(f));
+                out.extend_from_slice(&(key.len() as u64).to_be_bytes());
+                out.extend_from_slice(&key);
+            }
+            continue;
+        }
         let v = match v {
             Datum::Int2(i) => Datum::Int8(i64::from(*i)),
             Datum::Int4(i) => Datum::Int8(i64::from(*i)),
@@ -1299,6 +1314,17 @@ fn srf_rows(func: SrfFunc, args: &[Datum], exec: &Exec<'_>) -> Result<Vec<Row>, 
                 for item in a.items() {
                     exec.tick()?;
                     out.push(vec![item.clone()]);
+                }
+            }
+        }
+        SrfFunc::PgExpandArray => {
+            // `SELECT $1[s], s - array_lower($1, 1) + 1 FROM
+            // generate_series(array_lower($1, 1), array_upper($1, 1)) s`.
+            if let Datum::Array(a) = &args[0] {
+                for (i, item) in a.items().iter().enumerate() {
+                    exec.tick()?;
+                    let n = i32::try_from(i + 1).expect("arrays are bounded");
+                    out.push(vec![item.clone(), Datum::Int4(n)]);
                 }
             }
         }
@@ -1813,10 +1839,16 @@ fn build_collected(
             }
             Datum::Text(s)
         }
+        AggFunc::JsonbAgg
+            if a.ty == DataType::Json && matches!(a.args[0].ty(), DataType::Record(_)) =>
+        {
+            json_agg_records(&items, &a.args[0].ty(), ctx)?
+        }
         AggFunc::JsonbAgg => {
             let mut agg = crate::jsonb::ArrayAgg::new();
             for (args, _) in &items {
-                agg.push(&args[0]).map_err(json_err)?;
+                agg.push_typed(&args[0], &a.args[0].ty())
+                    .map_err(json_err)?;
             }
             json_result(agg.finish(), a.ty, ctx)?
         }
@@ -1836,6 +1868,35 @@ fn build_collected(
         ))),
         _ => unreachable!("only collecting aggregates"),
     })
+}
+
+/// `json_agg` of records, as PostgreSQL's `json_agg_transfn` writes it:
+/// `, ` between values and a line feed and space before each record after
+/// the first (`[{"a":1}, \n {"a":2}]`); NULL (SQL NULL for no rows) else.
+fn json_agg_records(
+    items: &[(Vec<Datum>, Vec<Datum>)],
+    ty: &DataType,
+    ctx: &EvalCtx<'_>,
+) -> Result<Datum, SqlError> {
+    if items.is_empty() {
+        return Ok(Datum::Null);
+    }
+    let mut out = String::from("[");
+    for (i, (args, _)) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        if args[0].is_null() {
+            out.push_str("null");
+            continue;
+        }
+        if i > 0 {
+            out.push_str("\n ");
+        }
+        out.push_str(&crate::sql::func::json::typed_to_json(&args[0], ty, ctx)?);
+    }
+    out.push(']');
+    Ok(Datum::Json(out))
 }
 
 fn json_result(j: Option<Jsonb>, ty: DataType, ctx: &EvalCtx<'_>) -> Result<Datum, SqlError> {

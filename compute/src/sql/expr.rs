@@ -18,6 +18,7 @@ use crate::jsonb::{Jsonb, JsonbRef};
 use crate::pgtext::{self, JsonbHooks, TextContext};
 use crate::sql::error::{code, SqlError};
 use crate::sql::plan::Query;
+use crate::sql::record;
 
 /// One column visible to an expression.
 #[derive(Clone, Debug)]
@@ -301,6 +302,10 @@ pub enum Func {
     CurrentUser,
     /// `current_schema()`
     CurrentSchema,
+    /// `to_jsonb(record)`: an object of the record's fields by name.
+    RecordToJsonb,
+    /// `to_json(record)`, `row_to_json(record)`.
+    RecordToJson,
 }
 
 /// A bound, typed expression.
@@ -352,6 +357,12 @@ pub enum Expr {
     ArrayCall(crate::sql::array::ArrayFn, Vec<Expr>, DataType),
     /// `ARRAY[a, b, ...]` of the given array type.
     ArrayCons(Vec<Expr>, DataType),
+    /// `ROW(a, b, ...)`, `(a, b, ...)` and a whole-row reference (`t`):
+    /// a record of the given [`DataType::Record`] type.
+    Row(Vec<Expr>, DataType),
+    /// `(record).field`: field `n` of a record, of the given type (NULL
+    /// for a NULL record).
+    Field(Box<Expr>, usize, DataType),
     /// `lhs op ANY/ALL (array)`.
     AnyArray {
         /// Left-hand side.
@@ -409,6 +420,9 @@ pub struct SubPlan {
 pub enum SubKind {
     /// `(SELECT x ...)`: its one value, NULL for no rows.
     Scalar(DataType),
+    /// `(SELECT x, y ...)` compared with a row constructor: its one row as
+    /// a record of this type, NULL for no rows.
+    Row(DataType),
     /// `EXISTS (...)`.
     Exists,
     /// `ARRAY(SELECT ...)`: its values as an array of this type.
@@ -497,6 +511,9 @@ pub struct SrfCall {
     pub func: SrfFunc,
     /// Arguments, over the input row.
     pub args: Vec<Expr>,
+    /// The function has several output columns, which the select list
+    /// sees as one record (`_pg_expandarray(a)` is `(x, n)`).
+    pub record: bool,
 }
 
 /// Set-returning functions.
@@ -516,6 +533,10 @@ pub enum SrfFunc {
     JsonbObjectKeys,
     /// `unnest(anyarray)` → the elements
     Unnest,
+    /// `information_schema._pg_expandarray(anyarray)` → `x` (an element),
+    /// `n` (its position from 1): PostgreSQL's SQL function that pgjdbc's
+    /// `DatabaseMetaData` uses to pair `pg_index.indkey` with key numbers.
+    PgExpandArray,
     /// `generate_subscripts(anyarray, int4 [, bool])` → the subscripts of
     /// a dimension (arrays here have one), descending when the flag is set
     GenerateSubscripts,
@@ -594,6 +615,13 @@ impl SrfFunc {
                     one("generate_subscripts", DataType::Int4),
                 )
             }
+            ("_pg_expandarray", [t]) => match (t, t.elem()) {
+                (DataType::Array(_) | DataType::Int2Vector | DataType::OidVector, Some(e)) => (
+                    SrfFunc::PgExpandArray,
+                    vec![("x".into(), e), ("n".into(), DataType::Int4)],
+                ),
+                _ => return None,
+            },
             ("unnest", [t]) => match (t, t.elem()) {
                 (DataType::Array(_) | DataType::Int2Vector | DataType::OidVector, Some(e)) => {
                     (SrfFunc::Unnest, one("unnest", e))
@@ -619,7 +647,7 @@ impl SrfFunc {
                 }
                 v
             }
-            SrfFunc::Unnest | SrfFunc::ReplicaStatus => Vec::new(),
+            SrfFunc::Unnest | SrfFunc::PgExpandArray | SrfFunc::ReplicaStatus => Vec::new(),
             SrfFunc::GenerateSubscripts => Vec::new(),
             _ => vec![DataType::Jsonb],
         }
@@ -641,12 +669,14 @@ impl Expr {
             | Expr::CatalogCall(_, _, t)
             | Expr::ArrayCall(_, _, t)
             | Expr::ArrayCons(_, t)
+            | Expr::Row(_, t)
+            | Expr::Field(_, _, t)
             | Expr::Aggregate(_, t)
             | Expr::Srf(_, t)
             | Expr::Window(_, t)
             | Expr::Outer { ty: t, .. } => *t,
             Expr::Subquery { kind, .. } => match kind {
-                SubKind::Scalar(t) | SubKind::Array(t) => *t,
+                SubKind::Scalar(t) | SubKind::Array(t) | SubKind::Row(t) => *t,
                 SubKind::Exists | SubKind::Quantified { .. } => DataType::Bool,
             },
             Expr::Case { ty, .. } => *ty,
@@ -844,6 +874,7 @@ pub fn data_type(t: &ast::DataType) -> Result<DataType, SqlError> {
             "regnamespace" => DataType::RegNamespace,
             "int2vector" => DataType::Int2Vector,
             "oidvector" => DataType::OidVector,
+            "record" => DataType::Record(&crate::datum::record::RECORD_UNKNOWN),
             other if other.starts_with("pg_catalog.") => {
                 let bare = other.trim_start_matches("pg_catalog.");
                 return data_type(&ast::DataType::Custom(
@@ -878,6 +909,13 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
     Ok(match e {
         E::Identifier(id) => match column_ref(None, &ident(id), scope, ctx) {
             Ok(e) => e,
+            // A FROM item's name alone is its whole row.
+            Err(e)
+                if e.code == code::UNDEFINED_COLUMN
+                    && record::names_from_item(&ident(id), scope, ctx) =>
+            {
+                record::whole_row(&ident(id), scope, ctx)?.expect("checked in the guard")
+            }
             // SQL's niladic functions, when no column has the name.
             Err(e) if e.code == code::UNDEFINED_COLUMN && id.quote_style.is_none() => {
                 let name = ident(id);
@@ -955,7 +993,11 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
             let lhs = bind(expr, scope, ctx)?;
             let e = quantified(lhs, BinOp::Eq, false, subquery, scope, ctx).map_err(|e| {
                 use sqlparser::ast::Spanned;
-                if e.message == TOO_MANY_COLUMNS {
+                let columns = e.message == TOO_MANY_COLUMNS || e.message == TOO_FEW_COLUMNS;
+                if columns && matches!(strip(expr), E::Tuple(_)) {
+                    // PostgreSQL points at the operator after a row.
+                    e.at_operator_after(expr.span(), if *negated { "not" } else { "in" })
+                } else if e.message == TOO_MANY_COLUMNS {
                     e.after_span(expr.span())
                 } else {
                     e
@@ -1090,6 +1132,12 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
                     _ => None,
                 }));
             }
+            // `(t).col`: PostgreSQL names the FROM item in a missing
+            // column's message.
+            let relation = match strip(root) {
+                E::Identifier(t) if names.len() <= 1 => Some(ident(t)),
+                _ => None,
+            };
             let (mut cur, chain) = if names.len() > 1 {
                 let dotted = names.len() - 1;
                 (
@@ -1100,6 +1148,10 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
                 (bind(root, scope, ctx)?, &access_chain[..])
             };
             for a in chain {
+                if let ast::AccessExpr::Dot(E::Identifier(name)) = a {
+                    cur = select_field(cur, root, name, relation.as_deref())?;
+                    continue;
+                }
                 let ast::AccessExpr::Subscript(ast::Subscript::Index { index }) = a else {
                     return Err(SqlError::unsupported(format!("field access {a}")));
                 };
@@ -1118,6 +1170,12 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
             cur
         }
         E::Nested(inner) => bind(inner, scope, ctx)?,
+        E::Tuple(items) => record::row(
+            items
+                .iter()
+                .map(|x| bind(x, scope, ctx))
+                .collect::<Result<_, _>>()?,
+        )?,
         E::Value(v) => bind_value(&v.value, ctx)?,
         E::TypedString(ts) => {
             let ty = data_type(&ts.data_type)?;
@@ -1166,7 +1224,10 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
         },
         E::UnaryOp {
             op:
-                op @ (UnaryOperator::PGSquareRoot | UnaryOperator::PGCubeRoot | UnaryOperator::PGAbs),
+                op @ (UnaryOperator::PGSquareRoot
+                | UnaryOperator::PGCubeRoot
+                | UnaryOperator::PGAbs
+                | UnaryOperator::PGBitwiseNot),
             expr,
         } => {
             let inner = bind(expr, scope, ctx)?;
@@ -1249,6 +1310,8 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
             expr,
         } => bind(expr, scope, ctx)?,
         E::IsNull(inner) => Expr::IsNull(Box::new(bind(inner, scope, ctx)?), false),
+        E::IsUnknown(inner) => is_unknown(bind(inner, scope, ctx)?, false)?,
+        E::IsNotUnknown(inner) => is_unknown(bind(inner, scope, ctx)?, true)?,
         E::IsNotNull(inner) => Expr::IsNull(Box::new(bind(inner, scope, ctx)?), true),
         E::InList {
             expr,
@@ -1256,6 +1319,9 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
             negated,
         } => {
             let l = bind(expr, scope, ctx)?;
+            if let Expr::Row(..) = l {
+                return record::in_list(l, list, *negated, scope, ctx);
+            }
             let ty = l.ty();
             let items = list
                 .iter()
@@ -1416,11 +1482,19 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
             }
         }
         E::BinaryOp { left, op, right } => {
-            let (l, r) = (bind(left, scope, ctx)?, bind(right, scope, ctx)?);
-            let b = bind_binary(op, l, r, ctx).map_err(|e| {
+            let l = bind(left, scope, ctx)?;
+            let r = match (&l, strip(right)) {
+                // `(a, b) = (SELECT x, y ...)`: its row's fields.
+                (Expr::Row(items, _), E::Subquery(q)) if comparison(op).is_ok() => {
+                    row_subquery(items.len(), q, left, op, scope, ctx)?
+                }
+                _ => bind(right, scope, ctx)?,
+            };
+            let b = bind_binary_or_rows(op, l, r, ctx).map_err(|e| {
                 use sqlparser::ast::Spanned;
                 if e.code == code::UNDEFINED_FUNCTION
                     && e.message.starts_with("operator does not exist")
+                    || e.message == record::UNEQUAL_ROWS
                 {
                     e.at_operator_after(left.span(), &op.to_string())
                 } else {
@@ -1450,6 +1524,73 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
         }
         other => return Err(SqlError::unsupported(format!("expression {other}"))),
     })
+}
+
+/// `(root).name`, with the error positions PostgreSQL gives. Apart from
+/// [`bind`], like the other helpers here, to keep its stack frame small:
+/// it recurses once per level of a deep `a OR b OR ...`.
+fn select_field(
+    record: Expr,
+    root: &ast::Expr,
+    name: &ast::Ident,
+    relation: Option<&str>,
+) -> Result<Expr, SqlError> {
+    use sqlparser::ast::Spanned;
+    record::field(record, &ident(name), relation).map_err(|e| match root {
+        // PostgreSQL points at the record inside the parentheses.
+        ast::Expr::Nested(inner) => e.at_span(inner.span()),
+        _ => e.at_span(name.span),
+    })
+}
+
+/// `x IS [NOT] UNKNOWN`: `IS [NOT] NULL` on a boolean.
+fn is_unknown(v: Expr, negated: bool) -> Result<Expr, SqlError> {
+    let v = v.coerce_to(DataType::Bool);
+    if v.ty() != DataType::Bool {
+        return Err(SqlError::new(
+            code::DATATYPE_MISMATCH,
+            format!(
+                "argument of IS UNKNOWN must be type boolean, not type {}",
+                v.ty().format_type()
+            ),
+        ));
+    }
+    Ok(Expr::IsNull(Box::new(v), negated))
+}
+
+/// `(SELECT ...)` compared with a row constructor of `width` fields.
+fn row_subquery(
+    width: usize,
+    q: &ast::Query,
+    left: &ast::Expr,
+    op: &BinaryOperator,
+    scope: &Scope,
+    ctx: &mut BindCtx<'_>,
+) -> Result<Expr, SqlError> {
+    use sqlparser::ast::Spanned;
+    let sub = plan_sub(q, scope, ctx)?;
+    let msg = match sub.query.columns.len().cmp(&width) {
+        Ordering::Greater => TOO_MANY_COLUMNS,
+        Ordering::Less => TOO_FEW_COLUMNS,
+        Ordering::Equal => return record::subquery_row(sub),
+    };
+    Err(SqlError::new(code::SYNTAX_ERROR, msg).at_operator_after(left.span(), &op.to_string()))
+}
+
+/// A binary operator; two row constructors compared field by field.
+fn bind_binary_or_rows(
+    op: &BinaryOperator,
+    l: Expr,
+    r: Expr,
+    ctx: &mut BindCtx<'_>,
+) -> Result<Expr, SqlError> {
+    match (l, r) {
+        (Expr::Row(li, _), Expr::Row(ri, _)) if comparison(op).is_ok() => {
+            let bop = comparison(op)?;
+            record::compare_constructors(op, bop, li, ri, ctx)
+        }
+        (l, r) => bind_binary(op, l, r, ctx),
+    }
 }
 
 /// Where a function call starts: its name.
@@ -1525,6 +1666,8 @@ fn plan_sub(q: &ast::Query, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<SubP
 /// `lhs op ANY/ALL (subquery)`.
 /// A quantified subquery (`x IN (SELECT ...)`) with more than one column.
 const TOO_MANY_COLUMNS: &str = "subquery has too many columns";
+/// A row constructor with more fields than its subquery has columns.
+const TOO_FEW_COLUMNS: &str = "subquery has too few columns";
 
 fn quantified(
     lhs: Expr,
@@ -1535,6 +1678,33 @@ fn quantified(
     ctx: &mut BindCtx<'_>,
 ) -> Result<Expr, SqlError> {
     let sub = plan_sub(q, scope, ctx)?;
+    if let Expr::Row(items, _) = lhs {
+        // A row constructor against the subquery's rows, field by field.
+        let cols = &sub.query.columns;
+        if cols.len() != items.len() {
+            let msg = if cols.len() > items.len() {
+                TOO_MANY_COLUMNS
+            } else {
+                TOO_FEW_COLUMNS
+            };
+            return Err(SqlError::new(code::SYNTAX_ERROR, msg));
+        }
+        let mut bound = Vec::with_capacity(items.len());
+        for (item, (_, ty)) in items.into_iter().zip(cols) {
+            let item = infer_param(item, *ty, ctx);
+            comparable(item.ty(), *ty)?;
+            bound.push(item);
+        }
+        return Ok(Expr::Subquery {
+            sub: Arc::new(sub),
+            kind: SubKind::Quantified {
+                lhs: Box::new(record::row(bound)?),
+                op,
+                all,
+            },
+            offset: 0,
+        });
+    }
     let [(_, ty)] = sub.query.columns.as_slice() else {
         return Err(SqlError::new(code::SYNTAX_ERROR, TOO_MANY_COLUMNS));
     };
@@ -2077,13 +2247,35 @@ fn bind_function(
                 format!("set-returning functions are not allowed in {clause}"),
             )
         })?;
-        if cols.len() > 1 {
-            return Err(SqlError::unsupported(format!(
-                "{name}() in a select list (use it in FROM)"
-            )));
-        }
-        srfs.push(SrfCall { func, args });
+        // Several output columns are one record in a select list.
+        let record = cols.len() > 1;
+        let ty = if record {
+            let fields = cols
+                .into_iter()
+                .map(|(name, ty)| crate::datum::RecordField { name, ty })
+                .collect();
+            crate::datum::RecordType::intern(fields)
+                .map_err(|e| SqlError::new(code::PROGRAM_LIMIT_EXCEEDED, e.to_string()))?
+        } else {
+            ty
+        };
+        srfs.push(SrfCall { func, args, record });
         return Ok(Expr::Srf(srfs.len() - 1, ty));
+    }
+    if name == "row" && f.name.0.len() == 1 {
+        return record::row(args);
+    }
+    // The JSON forms of a record name its fields, which only its type knows.
+    if let [arg] = args.as_slice() {
+        if matches!(arg.ty(), DataType::Record(_)) {
+            match name.as_str() {
+                "to_jsonb" => return Ok(Expr::Call(Func::RecordToJsonb, args, DataType::Jsonb)),
+                "to_json" | "row_to_json" => {
+                    return Ok(Expr::Call(Func::RecordToJson, args, DataType::Json))
+                }
+                _ => {}
+            }
+        }
     }
     if name == "localtimestamp" && args.is_empty() {
         // The grammar's niladic LOCALTIMESTAMP: now() in the session's zone.
@@ -2201,6 +2393,10 @@ pub fn common_type(args: &[Expr], what: &str) -> Result<DataType, SqlError> {
                     }
                 }
                 _ if is_text(cur) && is_text(t) => DataType::Text,
+                // Records of different shapes are just `record`.
+                _ if matches!((cur, t), (DataType::Record(_), DataType::Record(_))) => {
+                    DataType::Record(&crate::datum::record::RECORD_UNKNOWN)
+                }
                 _ if matches!(
                     (cur, t),
                     (DataType::Timestamp, DataType::TimestampTz)
@@ -2609,6 +2805,21 @@ pub fn compare(a: &Datum, b: &Datum) -> Result<Ordering, SqlError> {
         }
     };
     match (a, b) {
+        // `record_cmp` over fields without a btree order of their own here.
+        (Datum::Record(x), Datum::Record(y)) => {
+            for (p, q) in x.iter().zip(y.iter()) {
+                let o = match (p.is_null(), q.is_null()) {
+                    (true, true) => Ordering::Equal,
+                    (true, false) => Ordering::Greater,
+                    (false, true) => Ordering::Less,
+                    (false, false) => compare(p, q)?,
+                };
+                if o != Ordering::Equal {
+                    return Ok(o);
+                }
+            }
+            Ok(x.len().cmp(&y.len()))
+        }
         (Datum::Jsonb(x), Datum::Jsonb(y)) => {
             let (x, y) = (
                 JsonbRef::from_document(x).map_err(json_err)?,
@@ -2682,7 +2893,12 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
             Datum::Null => Datum::Null,
             other => return Err(SqlError::unsupported(format!("negating {other:?}"))),
         },
-        Expr::IsNull(inner, negated) => Datum::Bool(eval(inner, row, ctx)?.is_null() != *negated),
+        Expr::IsNull(inner, negated) => match eval(inner, row, ctx)? {
+            // A row is NULL when every field is, and NOT NULL when none is.
+            Datum::Record(fields) if *negated => Datum::Bool(fields.iter().all(|f| !f.is_null())),
+            Datum::Record(fields) => Datum::Bool(fields.iter().all(Datum::is_null)),
+            v => Datum::Bool(v.is_null() != *negated),
+        },
         Expr::InList(v, list, negated) => {
             let v = eval(v, row, ctx)?;
             if v.is_null() {
@@ -2772,6 +2988,8 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
                 .collect::<Result<Vec<_>, _>>()?;
             Datum::Array(Box::new(crate::datum::Array::new(*ty, vals)))
         }
+        Expr::Row(items, _) => eval_row(items, row, ctx)?,
+        Expr::Field(record, i, _) => eval_field(record, *i, row, ctx)?,
         Expr::AnyArray {
             lhs,
             op,
@@ -2836,6 +3054,16 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
                 .ok_or_else(|| SqlError::unsupported("subqueries here"))?;
             let rows = runner.run_subquery(sub, &row[*offset..], ctx)?;
             match kind {
+                SubKind::Row(_) => match rows.len() {
+                    0 => Datum::Null,
+                    1 => Datum::Record(rows[0].clone().into_boxed_slice()),
+                    _ => {
+                        return Err(SqlError::new(
+                            code::CARDINALITY_VIOLATION,
+                            "more than one row returned by a subquery used as an expression",
+                        ))
+                    }
+                },
                 SubKind::Scalar(_) => match rows.len() {
                     0 => Datum::Null,
                     1 => rows[0][0].clone(),
@@ -2855,7 +3083,9 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
                     let v = eval(lhs, row, ctx)?;
                     let mut saw_null = false;
                     for r in rows.iter() {
-                        let hit = if v.is_null() || r[0].is_null() {
+                        let hit = if let (Expr::Row(..), Datum::Record(fields)) = (&**lhs, &v) {
+                            crate::sql::record::compare_fields(*op, fields, r)?
+                        } else if v.is_null() || r[0].is_null() {
                             None
                         } else {
                             let o = compare(&v, &r[0])?;
@@ -2890,6 +3120,37 @@ pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErro
             ))
         }
     })
+}
+
+/// A row constructor's record. Apart from [`eval`] to keep its frame small.
+fn eval_row(items: &[Expr], row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlError> {
+    let fields = items
+        .iter()
+        .map(|a| eval(a, row, ctx))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Datum::Record(fields.into_boxed_slice()))
+}
+
+/// Field `i` of a record; NULL of a NULL record.
+fn eval_field(
+    record: &Expr,
+    i: usize,
+    row: &[Datum],
+    ctx: &EvalCtx<'_>,
+) -> Result<Datum, SqlError> {
+    match eval(record, row, ctx)? {
+        Datum::Record(fields) => fields.get(i).cloned().ok_or_else(|| {
+            SqlError::new(
+                code::INTERNAL_ERROR,
+                format!("record has no field {}", i + 1),
+            )
+        }),
+        Datum::Null => Ok(Datum::Null),
+        other => Err(SqlError::new(
+            code::INTERNAL_ERROR,
+            format!("field selection from a non-record value {other:?}"),
+        )),
+    }
 }
 
 fn binary(
@@ -3172,6 +3433,19 @@ fn call(
         Func::CurrentDatabase => Datum::Text(ctx.database.to_string()),
         Func::CurrentUser => Datum::Text(ctx.user.to_string()),
         Func::CurrentSchema => Datum::Text("public".into()),
+        Func::RecordToJsonb | Func::RecordToJson => {
+            let v = eval(&args[0], row, ctx)?;
+            if v.is_null() {
+                return Ok(Datum::Null);
+            }
+            let ty = args[0].ty();
+            if f == Func::RecordToJsonb {
+                let j = crate::jsonb::to_jsonb_typed(&v, &ty).map_err(json_err)?;
+                Datum::Jsonb(j.into_bytes())
+            } else {
+                Datum::Json(crate::sql::func::json::typed_to_json(&v, &ty, ctx)?)
+            }
+        }
         Func::Subscript => {
             let a = eval(&args[0], row, ctx)?;
             let i = eval(&args[1], row, ctx)?;

@@ -219,6 +219,18 @@ pub enum Builtin {
     Random,
     /// `gcd` of int4, int8, numeric.
     Gcd,
+    /// `&` on integers.
+    BitAnd,
+    /// `|` on integers.
+    BitOr,
+    /// `#` on integers.
+    BitXor,
+    /// `~` on an integer.
+    BitNot,
+    /// `<<` on an integer, by an int4.
+    ShiftLeft,
+    /// `>>` on an integer, by an int4.
+    ShiftRight,
     /// `lcm` of int4, int8, numeric.
     Lcm,
     /// `width_bucket(float8, float8, float8, int)`.
@@ -796,6 +808,21 @@ static BINARY_OPERATORS: &[Sig] = &[
     sig("!~*", &[TEXT, TEXT], D::Bool, B::RegexINotMatch),
     sig("^", &[F8, F8], D::Float8, B::PowerF8),
     sig("^", &[NUM, NUM], D::Numeric, B::PowerNum),
+    sig("&", &[I2, I2], D::Int2, B::BitAnd),
+    sig("&", &[I4, I4], D::Int4, B::BitAnd),
+    sig("&", &[I8, I8], D::Int8, B::BitAnd),
+    sig("|", &[I2, I2], D::Int2, B::BitOr),
+    sig("|", &[I4, I4], D::Int4, B::BitOr),
+    sig("|", &[I8, I8], D::Int8, B::BitOr),
+    sig("#", &[I2, I2], D::Int2, B::BitXor),
+    sig("#", &[I4, I4], D::Int4, B::BitXor),
+    sig("#", &[I8, I8], D::Int8, B::BitXor),
+    sig("<<", &[I2, I4], D::Int2, B::ShiftLeft),
+    sig("<<", &[I4, I4], D::Int4, B::ShiftLeft),
+    sig("<<", &[I8, I4], D::Int8, B::ShiftLeft),
+    sig(">>", &[I2, I4], D::Int2, B::ShiftRight),
+    sig(">>", &[I4, I4], D::Int4, B::ShiftRight),
+    sig(">>", &[I8, I4], D::Int8, B::ShiftRight),
     sig("||", &[TEXT, TEXT], D::Text, B::TextCat),
     sig("||", &[BYTEA, BYTEA], D::Bytea, B::ByteaCat),
     sig("+", &[DATE, I4], D::Date, B::DatePlusInt),
@@ -836,6 +863,9 @@ static PREFIX_OPERATORS: &[Sig] = &[
     sig("@", &[F8], D::Float8, B::Abs),
     sig("@", &[NUM], D::Numeric, B::Abs),
     sig("-", &[IV], D::Interval, B::IntervalNeg),
+    sig("~", &[I2], D::Int2, B::BitNot),
+    sig("~", &[I4], D::Int4, B::BitNot),
+    sig("~", &[I8], D::Int8, B::BitNot),
 ];
 
 /// PostgreSQL's type categories (`pg_type.typcategory`).
@@ -1335,6 +1365,12 @@ pub fn call(f: Builtin, args: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlE
         | B::Random
         | B::Gcd
         | B::Lcm
+        | B::BitAnd
+        | B::BitOr
+        | B::BitXor
+        | B::BitNot
+        | B::ShiftLeft
+        | B::ShiftRight
         | B::WidthBucketF8
         | B::WidthBucketNum
         | B::Greatest

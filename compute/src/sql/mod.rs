@@ -19,6 +19,7 @@ pub mod lateral;
 mod ordered_set;
 pub mod pg_catalog;
 pub mod plan;
+pub mod record;
 pub mod session;
 pub mod settings;
 pub mod spill;

@@ -2270,11 +2270,13 @@ pub fn visit(e: &Expr, f: &mut dyn FnMut(&Expr)) {
         | Expr::Builtin(_, args, _)
         | Expr::CatalogCall(_, args, _)
         | Expr::ArrayCall(_, args, _)
-        | Expr::ArrayCons(args, _) => {
+        | Expr::ArrayCons(args, _)
+        | Expr::Row(args, _) => {
             for a in args {
                 visit(a, f);
             }
         }
+        Expr::Field(x, _, _) => visit(x, f),
         Expr::AnyArray { lhs, array, .. } => {
             visit(lhs, f);
             visit(array, f);
@@ -2390,6 +2392,13 @@ pub fn rewrite(
                 .collect::<Result<_, _>>()?,
             t,
         ),
+        Expr::Row(args, t) => Expr::Row(
+            args.into_iter()
+                .map(|a| rewrite(a, f))
+                .collect::<Result<_, _>>()?,
+            t,
+        ),
+        Expr::Field(x, i, t) => Expr::Field(Box::new(rewrite(*x, f)?), i, t),
         Expr::AnyArray {
             lhs,
             op,
@@ -3180,7 +3189,11 @@ fn figure_colname(e: &ast::Expr) -> (String, u8) {
             named => named,
         },
         ast::Expr::Nested(inner) => figure_colname(inner),
-        ast::Expr::Case { .. } => ("case".into(), 1),
+        // A CASE is named after its ELSE result when that names itself.
+        ast::Expr::Case { else_result, .. } => match else_result.as_deref().map(figure_colname) {
+            Some(named @ (_, 2)) => named,
+            _ => ("case".into(), 1),
+        },
         ast::Expr::Exists { .. } => strong("exists".into()),
         ast::Expr::Subquery(q) => match q.body.as_ref() {
             ast::SetExpr::Select(s) => match s.projection.first() {
@@ -3201,6 +3214,16 @@ fn figure_colname(e: &ast::Expr) -> (String, u8) {
         ast::Expr::TypedString(ts) => (type_column_name(&ts.data_type), 1),
         ast::Expr::Interval(_) => ("interval".into(), 1),
         ast::Expr::Array(_) => strong("array".into()),
+        ast::Expr::Tuple(_) => strong("row".into()),
+        // `(r).field` is named after its last field name; `a[1]` after `a`.
+        ast::Expr::CompoundFieldAccess { root, access_chain } => access_chain
+            .iter()
+            .rev()
+            .find_map(|a| match a {
+                ast::AccessExpr::Dot(ast::Expr::Identifier(i)) => Some(strong(ident(i))),
+                _ => None,
+            })
+            .unwrap_or_else(|| figure_colname(root)),
         _ => ("?column?".into(), 0),
     }
 }
@@ -3423,6 +3446,7 @@ fn srf_name(f: SrfFunc) -> &'static str {
         SrfFunc::JsonbEachText => "jsonb_each_text",
         SrfFunc::JsonbObjectKeys => "jsonb_object_keys",
         SrfFunc::Unnest => "unnest",
+        SrfFunc::PgExpandArray => "_pg_expandarray",
         SrfFunc::GenerateSubscripts => "generate_subscripts",
     }
 }

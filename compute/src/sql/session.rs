@@ -1411,7 +1411,7 @@ impl Session {
                     format!("column \"{cname}\" specified more than once"),
                 ));
             }
-            let ty = expr::data_type(&c.data_type)?;
+            let ty = declared_column_type(&cname, &c.data_type)?;
             let mut col = ColumnDef {
                 name: cname,
                 type_oid: ty.oid().0,
@@ -2549,6 +2549,19 @@ pub(crate) fn apply_typmod(d: Datum, c: &ColumnDef) -> Result<Datum, SqlError> {
         return apply_numeric_typmod(d, c.type_mod);
     }
     Ok(d)
+}
+
+/// The type of a new column: any type but a pseudo-type (`record`), as
+/// PostgreSQL's `CheckAttributeType` requires.
+pub(super) fn declared_column_type(name: &str, t: &ast::DataType) -> Result<DataType, SqlError> {
+    let ty = expr::data_type(t)?;
+    if let DataType::Record(_) = ty {
+        return Err(SqlError::new(
+            code::INVALID_TABLE_DEFINITION,
+            format!("column \"{name}\" has pseudo-type {}", ty.format_type()),
+        ));
+    }
+    Ok(ty)
 }
 
 /// `numeric(p, s)`'s type modifier for a column declared as `t` (PostgreSQL's

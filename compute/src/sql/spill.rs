@@ -149,6 +149,7 @@ fn datum_bytes(d: &Datum) -> usize {
             // A digit vector: a heap block of a few dozen bytes.
             Datum::Numeric(_) => 32,
             Datum::Array(a) => size_of::<crate::datum::Array>() + row_bytes(a.items()),
+            Datum::Record(fields) => row_bytes(fields),
             _ => 0,
         }
 }

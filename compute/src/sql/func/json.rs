@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use super::{bad_args, sqlstate, Builtin as B};
-use crate::datum::Datum;
+use crate::datum::{DataType, Datum, RecordType};
 use crate::jsonb::{build_array, build_object, to_jsonb, Jsonb, JsonbError, JsonbRef};
 use crate::pgtext;
 use crate::sql::error::SqlError;
@@ -364,8 +364,64 @@ fn is_json_number(text: &str) -> bool {
 
 /// `datum_to_json`: a value as json text, as `to_json` and the json
 /// builders write it.
+/// `to_json` of a value of type `ty` (`row_to_json(t)`): as `to_json`,
+/// with a record's fields named as its type names them.
+pub(crate) fn typed_to_json(
+    d: &Datum,
+    ty: &DataType,
+    ctx: &EvalCtx<'_>,
+) -> Result<String, SqlError> {
+    let mut out = String::new();
+    write_typed_json(&mut out, d, ty, ctx)?;
+    Ok(out)
+}
+
+fn write_typed_json(
+    out: &mut String,
+    d: &Datum,
+    ty: &DataType,
+    ctx: &EvalCtx<'_>,
+) -> Result<(), SqlError> {
+    match (d, ty) {
+        (Datum::Record(fields), DataType::Record(rt)) => record_to_json(out, fields, Some(rt), ctx),
+        _ => datum_to_json(out, d, ctx),
+    }
+}
+
+/// PostgreSQL's `composite_to_json` without line feeds: `{"a":1,"b":"x"}`,
+/// fields named `f1`, `f2`, ... when the type is not at hand.
+fn record_to_json(
+    out: &mut String,
+    fields: &[Datum],
+    ty: Option<&RecordType>,
+    ctx: &EvalCtx<'_>,
+) -> Result<(), SqlError> {
+    let named = ty.filter(|t| t.fields.len() == fields.len());
+    out.push('{');
+    for (i, value) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match named {
+            Some(t) => {
+                escape_json(out, &t.fields[i].name);
+                out.push(':');
+                write_typed_json(out, value, &t.fields[i].ty, ctx)?;
+            }
+            None => {
+                escape_json(out, &format!("f{}", i + 1));
+                out.push(':');
+                datum_to_json(out, value, ctx)?;
+            }
+        }
+    }
+    out.push('}');
+    Ok(())
+}
+
 fn datum_to_json(out: &mut String, d: &Datum, ctx: &EvalCtx<'_>) -> Result<(), SqlError> {
     match d {
+        Datum::Record(fields) => record_to_json(out, fields, None, ctx)?,
         Datum::Null => out.push_str("null"),
         Datum::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Datum::Int2(_)

@@ -691,6 +691,9 @@ pub(super) fn call(f: B, args: &[Datum]) -> Result<Datum, SqlError> {
         B::Pi => float(std::f64::consts::PI),
         B::Random => float(random_f64()),
         B::Gcd | B::Lcm => gcd_lcm(f, args),
+        B::BitAnd | B::BitOr | B::BitXor | B::BitNot | B::ShiftLeft | B::ShiftRight => {
+            bitwise(f, args)
+        }
         B::WidthBucketF8 => width_bucket_f8(f8(0)?, f8(1)?, f8(2)?, int4(args, 3, f)?),
         B::WidthBucketNum => width_bucket_num(num(0)?, num(1)?, num(2)?, int4(args, 3, f)?),
         B::Greatest | B::Least => {
@@ -894,6 +897,51 @@ fn pow_f8(x: f64, y: f64) -> Result<f64, SqlError> {
         return Err(float_underflow());
     }
     Ok(r)
+}
+
+/// The integer bit operators (`int4and`, `int4shl`, ...). Shifts are C's
+/// on the operand widened to `int` (`int8` stays 64 bits), where x86
+/// takes the count modulo the width; the result is cut back to the
+/// operand's type, as PostgreSQL's `PG_RETURN_INT16(arg1 << arg2)` does.
+fn bitwise(f: B, args: &[Datum]) -> Result<Datum, SqlError> {
+    let value = |d: &Datum| match *d {
+        Datum::Int2(v) => Some(i64::from(v)),
+        Datum::Int4(v) => Some(i64::from(v)),
+        Datum::Int8(v) => Some(v),
+        _ => None,
+    };
+    let (Some(first), Some(a)) = (args.first(), args.first().and_then(value)) else {
+        return Err(bad_args(f, args));
+    };
+    let b = match args.get(1) {
+        Some(d) => value(d).ok_or_else(|| bad_args(f, args))?,
+        None => 0,
+    };
+    let wide = matches!(first, Datum::Int8(_));
+    let shift = |left: bool| -> i64 {
+        // The count as C's `int`, taken modulo the width as x86 does.
+        let count = b as i32 as u32;
+        match (wide, left) {
+            (true, true) => a.wrapping_shl(count),
+            (true, false) => a.wrapping_shr(count),
+            (false, true) => i64::from((a as i32).wrapping_shl(count)),
+            (false, false) => i64::from((a as i32).wrapping_shr(count)),
+        }
+    };
+    let r = match f {
+        B::BitAnd => a & b,
+        B::BitOr => a | b,
+        B::BitXor => a ^ b,
+        B::BitNot => !a,
+        B::ShiftLeft => shift(true),
+        _ => shift(false),
+    };
+    // Truncation to the operand's width is the C semantics being copied.
+    Ok(match first {
+        Datum::Int2(_) => Datum::Int2(r as i16),
+        Datum::Int4(_) => Datum::Int4(r as i32),
+        _ => Datum::Int8(r),
+    })
 }
 
 fn gcd_lcm(f: B, args: &[Datum]) -> Result<Datum, SqlError> {
@@ -1525,4 +1573,39 @@ fn power_special(base: Num, exp: Num) -> Result<Num, SqlError> {
     }
     let odd = e.is_integral() && (e.int_part() % 2u32) != BigInt::zero();
     Ok(if odd { Num::NegInf } else { Num::PosInf })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bit_operators_answer_as_postgres() {
+        // Each checked against PostgreSQL 15 (`SELECT 5 & 3, ...`).
+        let i4 = Datum::Int4;
+        let cases = [
+            (B::BitAnd, vec![i4(5), i4(3)], i4(1)),
+            (B::BitOr, vec![i4(5), i4(3)], i4(7)),
+            (B::BitXor, vec![i4(5), i4(3)], i4(6)),
+            (B::BitNot, vec![i4(5)], i4(-6)),
+            (B::ShiftLeft, vec![i4(1), i4(4)], i4(16)),
+            (B::ShiftRight, vec![i4(-16), i4(2)], i4(-4)),
+            // C's shift count wraps at the width of int.
+            (B::ShiftLeft, vec![i4(1), i4(33)], i4(2)),
+            (B::BitNot, vec![Datum::Int2(0)], Datum::Int2(-1)),
+            (
+                B::BitAnd,
+                vec![Datum::Int2(5), Datum::Int2(1)],
+                Datum::Int2(1),
+            ),
+            (
+                B::ShiftLeft,
+                vec![Datum::Int8(1), i4(40)],
+                Datum::Int8(1 << 40),
+            ),
+        ];
+        for (f, args, want) in cases {
+            assert_eq!(bitwise(f, &args).unwrap(), want, "{f:?} {args:?}");
+        }
+    }
 }

@@ -126,11 +126,12 @@ pub struct TypeRow {
     pub typcollation: u32,
 }
 
-/// `pg_type` rows for every type in `DataType::ALL`, plus the array types
-/// of `int2vector`, `oidvector` and the `reg*` types, which PostgreSQL's
+/// `pg_type` rows for every type in `DataType::ALL` and the pseudo-type
+/// `record` (`DataType::Record`), plus the array types of `int2vector`,
+/// `oidvector`, the `reg*` types and `record`, which PostgreSQL's
 /// rows point to through `typarray` (they exist here only as catalog
 /// rows). Ordered by OID.
-pub const TYPES: [TypeRow; 56] = [
+pub const TYPES: [TypeRow; 58] = [
     TypeRow {
         oid: 16,
         typname: "bool",
@@ -1236,6 +1237,52 @@ pub const TYPES: [TypeRow; 56] = [
         typcollation: 0,
     },
     TypeRow {
+        oid: 2249,
+        typname: "record",
+        typlen: -1,
+        typbyval: false,
+        typtype: b'p',
+        typcategory: b'P',
+        typispreferred: false,
+        typdelim: b',',
+        typsubscript: 0,
+        typelem: 0,
+        typarray: 2287,
+        typinput: 2290,
+        typoutput: 2291,
+        typreceive: 2402,
+        typsend: 2403,
+        typmodin: 0,
+        typmodout: 0,
+        typanalyze: 0,
+        typalign: b'd',
+        typstorage: b'x',
+        typcollation: 0,
+    },
+    TypeRow {
+        oid: 2287,
+        typname: "_record",
+        typlen: -1,
+        typbyval: false,
+        typtype: b'p',
+        typcategory: b'P',
+        typispreferred: false,
+        typdelim: b',',
+        typsubscript: 6179,
+        typelem: 2249,
+        typarray: 0,
+        typinput: 750,
+        typoutput: 751,
+        typreceive: 2400,
+        typsend: 2401,
+        typmodin: 0,
+        typmodout: 0,
+        typanalyze: 3816,
+        typalign: b'd',
+        typstorage: b'x',
+        typcollation: 0,
+    },
+    TypeRow {
         oid: 2950,
         typname: "uuid",
         typlen: 16,
@@ -1424,7 +1471,7 @@ pub const TYPES: [TypeRow; 56] = [
 /// Built-in functions the rows above name (type I/O, subscripting and
 /// access method handlers): OID and name, for `regproc` output. Ordered by
 /// OID.
-pub const PROCS: [(u32, &str); 132] = [
+pub const PROCS: [(u32, &str); 136] = [
     (3, "heap_tableam_handler"),
     (31, "byteaout"),
     (33, "charout"),
@@ -1479,8 +1526,12 @@ pub const PROCS: [(u32, &str); 132] = [
     (2219, "regclassout"),
     (2220, "regtypein"),
     (2221, "regtypeout"),
+    (2290, "record_in"),
+    (2291, "record_out"),
     (2400, "array_recv"),
     (2401, "array_send"),
+    (2402, "record_recv"),
+    (2403, "record_send"),
     (2404, "int2recv"),
     (2405, "int2send"),
     (2406, "int4recv"),
