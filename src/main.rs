@@ -41,6 +41,9 @@ enum Command {
     Bench(cmd::bench::BenchCommand),
 }
 
+/// Stack of each runtime thread.
+const WORKER_STACK_BYTES: usize = 16 * 1024 * 1024;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -50,8 +53,11 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Big stacks (address space, touched only as used): recursion the SQL
+    // layer does not guard itself (formatting a deep expression) has room.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(WORKER_STACK_BYTES)
         .build()?;
     runtime.block_on(async move {
         match cli.command {

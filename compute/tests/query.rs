@@ -903,3 +903,25 @@ async fn order_by_limit_reads_in_index_order() {
         ["279", "239", "199"]
     );
 }
+
+/// A long OR chain nests one level per operator: it binds and runs (the
+/// binder and evaluator grow their stack instead of overflowing it), and
+/// past the nesting limit it is refused with 54001 while the session
+/// carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_or_chains_run_or_are_refused_cleanly() {
+    let (_st, mut s) = session().await;
+    let chain = |n: usize| {
+        format!(
+            "SELECT count(*) FROM generate_series(1, 10) g WHERE {}",
+            (0..n)
+                .map(|i| format!("g = {i}"))
+                .collect::<Vec<_>>()
+                .join(" OR ")
+        )
+    };
+    assert_eq!(q(&mut s, &chain(990)).await, ["10"]);
+    let (code, _) = err(&mut s, &chain(20_000)).await;
+    assert_eq!(code, "54001");
+    assert_eq!(q(&mut s, "SELECT 1").await, ["1"]);
+}

@@ -61,6 +61,8 @@ pub mod code {
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
     /// program_limit_exceeded
     pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
+    /// statement_too_complex
+    pub const STATEMENT_TOO_COMPLEX: &str = "54001";
     /// query_canceled
     pub const QUERY_CANCELED: &str = "57014";
     /// data_corrupted

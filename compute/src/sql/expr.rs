@@ -903,8 +903,54 @@ pub fn data_type(t: &ast::DataType) -> Result<DataType, SqlError> {
     })
 }
 
-/// Binds `e` in `scope`.
+/// Most levels of expression nesting a statement may have. A chain of
+/// `a OR b OR …` nests one level per operator (sqlparser builds binary
+/// operators left-deep), so this is also the longest such chain.
+pub const EXPR_DEPTH_MAX: u32 = 1_000;
+
+/// Stack left before a recursive step moves onto a fresh heap-allocated
+/// stack segment, and that segment's size (see [`deep`]).
+const STACK_RED_ZONE: usize = 256 * 1024;
+const STACK_SEGMENT: usize = 4 * 1024 * 1024;
+
+/// Runs one step of a recursion over an expression, on a new stack
+/// segment when the thread's stack runs low: binding and evaluating recurse
+/// as deep as expressions nest, and a few hundred levels can exhaust a
+/// tokio worker's stack (binding's frames are large). Without this a long
+/// OR chain killed the whole process with a stack overflow.
+pub fn deep<R>(f: impl FnOnce() -> R) -> R {
+    stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, f)
+}
+
+thread_local! {
+    /// Nesting depth of the [`bind`] calls running on this thread.
+    static BIND_DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Binds `e` in `scope`. Nesting past [`EXPR_DEPTH_MAX`] is 54001.
 pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr, SqlError> {
+    /// Leaves a level of [`BIND_DEPTH`] however the call ends.
+    struct Level;
+    impl Drop for Level {
+        fn drop(&mut self) {
+            BIND_DEPTH.with(|d| d.set(d.get() - 1));
+        }
+    }
+    let depth = BIND_DEPTH.with(|d| {
+        d.set(d.get() + 1);
+        d.get()
+    });
+    let _level = Level;
+    if depth > EXPR_DEPTH_MAX {
+        return Err(SqlError::new(
+            code::STATEMENT_TOO_COMPLEX,
+            format!("expression nesting exceeds the limit of {EXPR_DEPTH_MAX} levels"),
+        ));
+    }
+    deep(|| bind_node(e, scope, ctx))
+}
+
+fn bind_node(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr, SqlError> {
     use ast::Expr as E;
     Ok(match e {
         E::Identifier(id) => match column_ref(None, &ident(id), scope, ctx) {
@@ -2839,6 +2885,15 @@ pub fn compare(a: &Datum, b: &Datum) -> Result<Ordering, SqlError> {
 
 /// Evaluates `e` on `row`.
 pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlError> {
+    match e {
+        // Leaves need no stack check.
+        Expr::Literal(d, _) => Ok(d.clone()),
+        Expr::Column(i, _) => Ok(row[*i].clone()),
+        _ => deep(|| eval_node(e, row, ctx)),
+    }
+}
+
+fn eval_node(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlError> {
     Ok(match e {
         Expr::Literal(d, _) => d.clone(),
         Expr::Column(i, _) => row[*i].clone(),

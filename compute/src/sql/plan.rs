@@ -2221,6 +2221,10 @@ fn columns_of(e: &Expr, out: &mut Vec<usize>) -> bool {
 
 /// Calls `f` on `e` and every sub-expression (not into subqueries).
 pub fn visit(e: &Expr, f: &mut dyn FnMut(&Expr)) {
+    expr::deep(|| visit_node(e, f))
+}
+
+fn visit_node(e: &Expr, f: &mut dyn FnMut(&Expr)) {
     f(e);
     match e {
         Expr::Literal(..)
@@ -2292,6 +2296,13 @@ pub fn visit(e: &Expr, f: &mut dyn FnMut(&Expr)) {
 /// Rebuilds `e` bottom-up through `f`, which may replace a node (and stop
 /// the descent by returning `Some`).
 pub fn rewrite(
+    e: Expr,
+    f: &mut dyn FnMut(&Expr) -> Result<Option<Expr>, usize>,
+) -> Result<Expr, usize> {
+    expr::deep(|| rewrite_node(e, f))
+}
+
+fn rewrite_node(
     e: Expr,
     f: &mut dyn FnMut(&Expr) -> Result<Option<Expr>, usize>,
 ) -> Result<Expr, usize> {
