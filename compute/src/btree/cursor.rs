@@ -15,7 +15,7 @@
 use std::iter::FusedIterator;
 use std::ops::Bound;
 
-use super::node::{leaf_entry, leaf_key, leaf_search, parse_node};
+use super::node::{leaf_entry, leaf_key, leaf_search, parse_node, Value};
 use super::{corrupted, descend, read_value, BTreeError, KeyValue, Target};
 use crate::page::SlottedPage;
 use crate::pages::{PageId, PageRef, Pages};
@@ -142,6 +142,31 @@ impl<'a, P: Pages> Cursor<'a, P> {
     }
 
     fn step(&mut self) -> Result<Option<KeyValue>, BTreeError> {
+        self.step_with(|k, v| (k.to_vec(), v.to_vec()))
+    }
+
+    /// The next entry, handed to `f` as borrowed key and value bytes (an
+    /// overflow value read into a buffer first) rather than copied out as
+    /// [`Iterator::next`] does: a scan that decodes each row once saves a
+    /// copy of every value. `None` at the end; after an error, nothing more.
+    pub fn next_with<R>(
+        &mut self,
+        f: impl FnOnce(&[u8], &[u8]) -> R,
+    ) -> Option<Result<R, BTreeError>> {
+        match self.step_with(f) {
+            Ok(Some(r)) => Some(Ok(r)),
+            Ok(None) => {
+                self.state = State::Done;
+                None
+            }
+            Err(e) => {
+                self.state = State::Done;
+                Some(Err(e))
+            }
+        }
+    }
+
+    fn step_with<R>(&mut self, f: impl FnOnce(&[u8], &[u8]) -> R) -> Result<Option<R>, BTreeError> {
         if let State::Start = self.state {
             self.state = self.seek()?;
         }
@@ -166,8 +191,10 @@ impl<'a, P: Pages> Cursor<'a, P> {
                 if self.past_end(entry.key) {
                     return Ok(None);
                 }
-                let value = read_value(self.pages, &entry.value)?;
-                let key = entry.key.to_vec();
+                let out = match entry.value {
+                    Value::Inline(v) => f(entry.key, v),
+                    Value::Overflow { .. } => f(entry.key, &read_value(self.pages, &entry.value)?),
+                };
                 let next = match self.dir {
                     Direction::Forward => index + 1,
                     Direction::Backward => index,
@@ -177,7 +204,7 @@ impl<'a, P: Pages> Cursor<'a, P> {
                     page: page_ref,
                     slot: next,
                 };
-                return Ok(Some((key, value)));
+                return Ok(Some(out));
             }
             // This leaf is done: move to its sibling.
             let sibling = match self.dir {
