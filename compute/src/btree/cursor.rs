@@ -141,10 +141,6 @@ impl<'a, P: Pages> Cursor<'a, P> {
         }
     }
 
-    fn step(&mut self) -> Result<Option<KeyValue>, BTreeError> {
-        self.step_with(|k, v| (k.to_vec(), v.to_vec()))
-    }
-
     /// The next entry, handed to `f` as borrowed key and value bytes (an
     /// overflow value read into a buffer first) rather than copied out as
     /// [`Iterator::next`] does: a scan that decodes each row once saves a
@@ -268,17 +264,7 @@ impl<P: Pages> Iterator for Cursor<'_, P> {
     type Item = Result<KeyValue, BTreeError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        match self.step() {
-            Ok(Some(entry)) => Some(Ok(entry)),
-            Ok(None) => {
-                self.state = State::Done;
-                None
-            }
-            Err(e) => {
-                self.state = State::Done;
-                Some(Err(e))
-            }
-        }
+        self.next_with(|k, v| (k.to_vec(), v.to_vec()))
     }
 }
 

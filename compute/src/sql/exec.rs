@@ -321,29 +321,13 @@ impl<'a> Exec<'a> {
                 )?;
                 out
             }
-            Plan::IndexJoin {
-                kind,
-                left,
-                scan,
-                on,
-                right_width,
-            } => {
+            Plan::IndexJoin { .. } => {
+                // Streams its outer side (see `visit`).
                 let mut out = Vec::new();
-                for a in self.run(left, ctx)? {
-                    self.tick()?;
-                    self.index_join_row(
-                        a,
-                        *kind,
-                        scan,
-                        on.as_ref(),
-                        *right_width,
-                        ctx,
-                        &mut |r| {
-                            out.push(r);
-                            Ok(true)
-                        },
-                    )?;
-                }
+                self.visit(plan, ctx, &mut |r| {
+                    out.push(r);
+                    Ok(true)
+                })?;
                 out
             }
             Plan::Aggregate {
