@@ -759,14 +759,26 @@ pub(super) fn posix_zone(s: &[u8]) -> Option<i32> {
     Some(-sign * secs)
 }
 
-/// Looks up a full zone name (`pg_tzset`): the IANA names of UTC, or a
-/// POSIX `TZ` string without daylight-saving rules (`utc+5`). Returns
-/// seconds east of UTC.
-fn zone_name(name: &[u8]) -> Option<i32> {
-    if std::str::from_utf8(name).is_ok_and(|text| is_utc_zone_name(&text.to_ascii_lowercase())) {
-        return Some(0);
+/// The zone an `AT TIME ZONE` argument names: an abbreviation, then a full
+/// zone name (see [`TimeZone::parse_zone_argument`]).
+pub(super) fn zone_argument(name: &str) -> Option<TimeZone> {
+    match zone_abbreviation(name.to_ascii_lowercase().as_bytes()) {
+        Some(Token::Zone {
+            utc_offset_secs, ..
+        }) => TimeZone::from_utc_offset_secs(utc_offset_secs),
+        _ => zone_name(name.as_bytes()),
     }
-    posix_zone(name)
+}
+
+/// Looks up a full zone name (`pg_tzset`): the IANA names of UTC, a zone
+/// of the time zone database (`america/new_york`), or a POSIX `TZ` string
+/// without daylight-saving rules (`utc+5`).
+fn zone_name(name: &[u8]) -> Option<TimeZone> {
+    let text = std::str::from_utf8(name).ok()?;
+    if is_utc_zone_name(&text.to_ascii_lowercase()) {
+        return Some(TimeZone::UTC);
+    }
+    TimeZone::named(text).or_else(|| TimeZone::from_utc_offset_secs(posix_zone(name)?))
 }
 
 // ---------------------------------------------------------------------------
@@ -1175,7 +1187,7 @@ fn validate_date(
 /// words relative to today.
 fn current_tm(ctx: &TextContext) -> Result<(Tm, i32), DtErr> {
     let now = ctx.now.ok_or(DtErr::NoCurrentTime)?;
-    now.checked_add(i64::from(ctx.time_zone.utc_offset_secs()) * USECS_PER_SEC)
+    now.checked_add(i64::from(ctx.time_zone.utc_offset_secs_at(now)) * USECS_PER_SEC)
         .and_then(timestamp2tm)
         .ok_or(DtErr::FieldOverflow)
 }
@@ -1190,7 +1202,6 @@ fn set_date(tm: &mut Tm, jd: i64) -> Result<(), DtErr> {
 
 /// `DecodeDateTime`: interprets the fields of a date or timestamp.
 fn decode_date_time(fields: &[Field], ctx: &TextContext) -> Result<Decoded, DtErr> {
-    let session_tz = -ctx.time_zone.utc_offset_secs();
     let mut st = DateState {
         tm: Tm::default(),
         fsec: 0,
@@ -1204,7 +1215,7 @@ fn decode_date_time(fields: &[Field], ctx: &TextContext) -> Result<Decoded, DtEr
     let mut have_text_month = false;
     let mut isjulian = false;
     let mut bc = false;
-    let mut named_zone: Option<i32> = None;
+    let mut named_zone: Option<TimeZone> = None;
 
     for (i, field) in fields.iter().enumerate() {
         let s = field.text.as_slice();
@@ -1238,10 +1249,10 @@ fn decode_date_time(fields: &[Field], ctx: &TextContext) -> Result<Decoded, DtEr
                         tz = decode_timezone(&s[dash..])?;
                         decode_number_field(&s[..dash], fmask, &mut st)? | fm::TZ
                     } else {
-                        let offset = zone_name(s).ok_or_else(|| {
+                        let zone = zone_name(s).ok_or_else(|| {
                             DtErr::BadTimezone(String::from_utf8_lossy(s).into_owned())
                         })?;
-                        named_zone = Some(offset);
+                        named_zone = Some(zone);
                         fm::TZ
                     }
                 } else {
@@ -1384,7 +1395,8 @@ fn decode_date_time(fields: &[Field], ctx: &TextContext) -> Result<Decoded, DtEr
                             let (tm, fsec) = current_tm(ctx)?;
                             st.tm = tm;
                             st.fsec = fsec;
-                            tz = session_tz;
+                            let now = ctx.now.ok_or(DtErr::NoCurrentTime)?;
+                            tz = -ctx.time_zone.utc_offset_secs_at(now);
                             dtype = DType::Date;
                             fm::DATE | fm::TIME | fm::TZ
                         }
@@ -1506,17 +1518,17 @@ fn decode_date_time(fields: &[Field], ctx: &TextContext) -> Result<Decoded, DtEr
                 return Err(DtErr::BadFormat);
             }
         } else {
-            if let Some(offset) = named_zone {
+            if let Some(zone) = named_zone {
                 if fmask & fm::DTZMOD != 0 {
                     return Err(DtErr::BadFormat);
                 }
-                tz = -offset;
+                tz = -local_offset(zone, &st.tm, st.fsec);
             }
             if fmask & fm::TZ == 0 {
                 if fmask & fm::DTZMOD != 0 {
                     return Err(DtErr::BadFormat);
                 }
-                tz = session_tz;
+                tz = -local_offset(ctx.time_zone, &st.tm, st.fsec);
             }
         }
     }
@@ -1526,6 +1538,18 @@ fn decode_date_time(fields: &[Field], ctx: &TextContext) -> Result<Decoded, DtEr
         fsec: st.fsec,
         tz,
     })
+}
+
+/// The offset (seconds east) `zone` gives the broken-down local time `tm`
+/// (`DetermineTimeZoneOffset`); a time outside the timestamp range takes
+/// the offset of the range's edge, and fails later as out of range.
+fn local_offset(zone: TimeZone, tm: &Tm, fsec: i32) -> i32 {
+    let local = tm2timestamp(tm, fsec, None).unwrap_or(if tm.year > 0 {
+        END_TIMESTAMP - 1
+    } else {
+        MIN_TIMESTAMP
+    });
+    zone.utc_offset_secs_for_local(local)
 }
 
 /// Tokenizes and decodes date/time text, as the first half of `date_in`,
@@ -1703,7 +1727,7 @@ pub(super) fn format_timestamptz(ts: i64, zone: TimeZone) -> String {
         i64::MIN => "-infinity".to_owned(),
         i64::MAX => "infinity".to_owned(),
         _ => {
-            let offset = zone.utc_offset_secs();
+            let offset = zone.utc_offset_secs_at(ts);
             let local = i128::from(ts) + i128::from(offset) * i128::from(USECS_PER_SEC);
             format_local(local, Some(offset))
         }
@@ -2293,8 +2317,8 @@ pub(crate) fn date_to_timestamptz(date: i32, zone: TimeZone) -> Result<i64, Type
             Err(TypeError::DateOutOfRangeForTimestamp)
         }
         _ => {
-            let ts =
-                i64::from(date) * USECS_PER_DAY - i64::from(zone.utc_offset_secs()) * USECS_PER_SEC;
+            let local = i64::from(date) * USECS_PER_DAY;
+            let ts = local - i64::from(zone.utc_offset_secs_for_local(local)) * USECS_PER_SEC;
             if is_valid_timestamp(ts) {
                 Ok(ts)
             } else {
@@ -2309,7 +2333,7 @@ pub(crate) fn timestamp_to_timestamptz(ts: i64, zone: TimeZone) -> Result<i64, T
     if ts == i64::MIN || ts == i64::MAX {
         return Ok(ts);
     }
-    ts.checked_sub(i64::from(zone.utc_offset_secs()) * USECS_PER_SEC)
+    ts.checked_sub(i64::from(zone.utc_offset_secs_for_local(ts)) * USECS_PER_SEC)
         .filter(|&v| is_valid_timestamp(v))
         .ok_or(TypeError::TimestampOutOfRange)
 }
@@ -2319,7 +2343,7 @@ pub(crate) fn timestamptz_to_timestamp(ts: i64, zone: TimeZone) -> Result<i64, T
     if ts == i64::MIN || ts == i64::MAX {
         return Ok(ts);
     }
-    ts.checked_add(i64::from(zone.utc_offset_secs()) * USECS_PER_SEC)
+    ts.checked_add(i64::from(zone.utc_offset_secs_at(ts)) * USECS_PER_SEC)
         .filter(|&v| is_valid_timestamp(v))
         .ok_or(TypeError::TimestampOutOfRange)
 }
@@ -2344,7 +2368,7 @@ pub(crate) fn timestamptz_to_date(ts: i64, zone: TimeZone) -> Result<i32, TypeEr
         i64::MAX => Ok(i32::MAX),
         _ => {
             let local = ts
-                .checked_add(i64::from(zone.utc_offset_secs()) * USECS_PER_SEC)
+                .checked_add(i64::from(zone.utc_offset_secs_at(ts)) * USECS_PER_SEC)
                 .ok_or(TypeError::TimestampOutOfRange)?;
             timestamp_to_date(local)
         }

@@ -1172,6 +1172,13 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
             let inner = bind(expr, scope, ctx)?;
             prefix_operator(&op.to_string(), inner, ctx)?
         }
+        E::AtTimeZone {
+            timestamp,
+            time_zone,
+        } => {
+            let args = vec![bind(time_zone, scope, ctx)?, bind(timestamp, scope, ctx)?];
+            builtin_call("timezone", args, ctx)?
+        }
         E::Extract { field, expr, .. } => {
             let f = Expr::Literal(
                 Datum::Text(field.to_string().to_lowercase()),

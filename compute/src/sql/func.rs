@@ -264,6 +264,17 @@ pub enum Builtin {
     DateTruncTz,
     /// `date_trunc(text, interval)`.
     DateTruncInterval,
+    /// `date_trunc(text, timestamptz, text)`, in the named zone.
+    DateTruncTzZone,
+    /// `timezone(text, timestamp)` (`ts AT TIME ZONE zone`): the local time
+    /// read in the zone.
+    TimezoneTs,
+    /// `timezone(text, timestamptz)`: the local time in the zone.
+    TimezoneTz,
+    /// `timezone(interval, timestamp)`: an offset east of UTC as the zone.
+    TimezoneIntervalTs,
+    /// `timezone(interval, timestamptz)`.
+    TimezoneIntervalTz,
     /// `date_part(text, timestamp)` (also `date_part(text, date)`, which
     /// PostgreSQL runs on the date cast to timestamp).
     DatePartTs,
@@ -675,6 +686,16 @@ static FUNCTIONS: &[Sig] = &[
     sig("date_trunc", &[TEXT, TS], D::Timestamp, B::DateTruncTs),
     sig("date_trunc", &[TEXT, TZ], D::TimestampTz, B::DateTruncTz),
     sig("date_trunc", &[TEXT, IV], D::Interval, B::DateTruncInterval),
+    sig(
+        "date_trunc",
+        &[TEXT, TZ, TEXT],
+        D::TimestampTz,
+        B::DateTruncTzZone,
+    ),
+    sig("timezone", &[TEXT, TS], D::TimestampTz, B::TimezoneTs),
+    sig("timezone", &[TEXT, TZ], D::Timestamp, B::TimezoneTz),
+    sig("timezone", &[IV, TS], D::TimestampTz, B::TimezoneIntervalTs),
+    sig("timezone", &[IV, TZ], D::Timestamp, B::TimezoneIntervalTz),
     sig("date_part", &[TEXT, DATE], D::Float8, B::DatePartTs),
     sig("date_part", &[TEXT, TS], D::Float8, B::DatePartTs),
     sig("date_part", &[TEXT, TZ], D::Float8, B::DatePartTz),
@@ -1355,6 +1376,11 @@ pub fn call(f: Builtin, args: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlE
         B::DateTruncTs
         | B::DateTruncTz
         | B::DateTruncInterval
+        | B::DateTruncTzZone
+        | B::TimezoneTs
+        | B::TimezoneTz
+        | B::TimezoneIntervalTs
+        | B::TimezoneIntervalTz
         | B::DatePartTs
         | B::DatePartTz
         | B::DatePartInterval

@@ -2902,6 +2902,8 @@ fn figure_colname(e: &ast::Expr) -> (String, u8) {
             _ => ("?column?".into(), 0),
         },
         ast::Expr::Extract { .. } => strong("extract".into()),
+        // The parser turns `AT TIME ZONE` into a call of timezone().
+        ast::Expr::AtTimeZone { .. } => strong("timezone".into()),
         ast::Expr::Substring { shorthand, .. } => {
             strong(if *shorthand { "substr" } else { "substring" }.into())
         }

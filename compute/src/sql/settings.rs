@@ -639,10 +639,11 @@ fn normalize(g: &Guc, value: &str) -> Result<String, SqlError> {
                 v.to_string()
             };
             TimeZone::parse_setting(&tz).map_err(|_| invalid(g, v))?;
-            if tz.eq_ignore_ascii_case("utc") {
-                "UTC".into()
-            } else {
-                tz
+            // A zone of the database shows as the database spells it
+            // (`utc` is `UTC`), as in PostgreSQL; other forms as written.
+            match TimeZone::named(&tz).and_then(TimeZone::name) {
+                Some(name) => name.to_owned(),
+                None => tz,
             }
         }
         Kind::DateStyle => {

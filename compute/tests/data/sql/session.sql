@@ -58,6 +58,17 @@ SET TimeZone = 'Nowhere/Atlantis';
 RESET TimeZone;
 SHOW TimeZone;
 
+-- case: named_time_zones (extended)
+SELECT timestamptz '2024-03-10 14:35:12' AT TIME ZONE 'UTC', date '2024-01-01' AT TIME ZONE 'UTC', timezone('Europe/Berlin', timestamp '2024-07-01 12:00');
+SELECT date_trunc('day', timestamptz '2024-11-03 12:00', 'America/New_York'), to_char(timestamptz '2024-07-01 12:00', 'HH24:MI TZ OF');
+SET TimeZone = 'america/new_york';
+SHOW TimeZone;
+SELECT date_trunc('day', timestamptz '2024-11-03 12:00'), extract(timezone FROM timestamptz '2024-07-01'), to_char(timestamptz '2024-07-01 12:00', 'HH24:MI TZ OF');
+SELECT timestamptz '2024-03-10 02:30', timestamptz '2024-11-03 01:30', timestamptz '2024-07-01 12:00 Europe/Berlin';
+SELECT timestamp '2024-07-01 12:00' AT TIME ZONE interval '+05:30', timestamptz '2024-01-15 12:00+00'::timestamp, timestamp '2024-01-15 12:00'::timestamptz;
+SELECT timestamp '2024-07-01 12:00' AT TIME ZONE 'Nowhere/Atlantis';
+SELECT timestamp '2024-07-01 12:00' AT TIME ZONE interval '1 day';
+
 -- case: set_datestyle
 SHOW DateStyle;
 SET DateStyle = 'ISO, DMY';
