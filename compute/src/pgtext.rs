@@ -15,10 +15,12 @@
 //!
 //! # Session settings assumed
 //!
-//! Output is what PostgreSQL prints with its defaults: `DateStyle` `ISO, MDY`,
-//! `IntervalStyle` `postgres`, `extra_float_digits` 1 (shortest round-trip
-//! floats), `bytea_output` `hex`. Input reads dates in MDY order. Other styles
-//! are not supported yet.
+//! Dates, times and intervals print in the session's `DateStyle` and
+//! `IntervalStyle` ([`TextContext::date_style`],
+//! [`TextContext::interval_style`]), and ambiguous numeric dates read in
+//! `DateStyle`'s order. Otherwise output is what PostgreSQL prints with its
+//! defaults: `extra_float_digits` 1 (shortest round-trip floats),
+//! `bytea_output` `hex`.
 //!
 //! # Time zones
 //!
@@ -431,10 +433,55 @@ pub struct TimeZone(Zone);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Zone {
-    /// Seconds east of Greenwich (ISO 8601 sign: `+05:30` is 19800).
-    Fixed(i32),
+    /// A fixed offset and the abbreviation PostgreSQL gives it.
+    Fixed {
+        /// Seconds east of Greenwich (ISO 8601 sign: `+05:30` is 19800).
+        utc_offset_secs: i32,
+        abbrev: Abbrev,
+    },
     /// A zone read from the time zone database.
     Named(&'static NamedZone),
+}
+
+/// The abbreviation of a fixed-offset zone, clipped to PostgreSQL's
+/// `MAXTZLEN` (10 bytes) as its output clips it: `UTC`, `+05` for
+/// `SET TIME ZONE 5`, the name part of a POSIX string (`<+03>-3` is `+03`),
+/// or nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Abbrev {
+    bytes: [u8; ABBREV_LEN_MAX],
+    len: u8,
+}
+
+/// PostgreSQL's `MAXTZLEN`: output prints at most this much of a zone
+/// abbreviation.
+const ABBREV_LEN_MAX: usize = 10;
+
+impl Abbrev {
+    const UTC: Abbrev = Abbrev {
+        bytes: *b"UTC\0\0\0\0\0\0\0",
+        len: 3,
+    };
+
+    /// The first [`ABBREV_LEN_MAX`] bytes of `text`, cut back to a character
+    /// boundary.
+    fn new(text: &str) -> Abbrev {
+        let mut len = text.len().min(ABBREV_LEN_MAX);
+        while !text.is_char_boundary(len) {
+            len -= 1;
+        }
+        let mut bytes = [0; ABBREV_LEN_MAX];
+        bytes[..len].copy_from_slice(&text.as_bytes()[..len]);
+        Abbrev {
+            bytes,
+            len: u8::try_from(len).expect("at most ABBREV_LEN_MAX"),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)])
+            .expect("built from a str at a char boundary")
+    }
 }
 
 impl Default for TimeZone {
@@ -522,13 +569,34 @@ fn jiff_timestamp(ts: i64) -> jiff::Timestamp {
 
 impl TimeZone {
     /// UTC.
-    pub const UTC: TimeZone = TimeZone(Zone::Fixed(0));
+    pub const UTC: TimeZone = TimeZone(Zone::Fixed {
+        utc_offset_secs: 0,
+        abbrev: Abbrev::UTC,
+    });
 
-    /// Returns the zone `secs` seconds east of UTC, or `None` if the offset
-    /// is 168 hours or more.
+    /// Returns the zone `secs` seconds east of UTC, abbreviated as its
+    /// offset (`+05:30`) as PostgreSQL's `pg_tzset_offset` names it, or
+    /// `None` if the offset is 168 hours or more.
     pub fn from_utc_offset_secs(secs: i32) -> Option<TimeZone> {
-        (secs.unsigned_abs() <= TIME_ZONE_OFFSET_SECS_MAX.unsigned_abs())
-            .then_some(TimeZone(Zone::Fixed(secs)))
+        let mut name = String::new();
+        datetime::push_utc_offset(&mut name, secs);
+        TimeZone::fixed(secs, Abbrev::new(&name))
+    }
+
+    fn fixed(utc_offset_secs: i32, abbrev: Abbrev) -> Option<TimeZone> {
+        (utc_offset_secs.unsigned_abs() <= TIME_ZONE_OFFSET_SECS_MAX.unsigned_abs()).then_some(
+            TimeZone(Zone::Fixed {
+                utc_offset_secs,
+                abbrev,
+            }),
+        )
+    }
+
+    /// The zone a POSIX `TZ` string without daylight-saving rules names
+    /// (`UTC+5`, `<+03>-3`), abbreviated by its name part.
+    fn posix(text: &str) -> Option<TimeZone> {
+        let (name, east) = datetime::posix_zone(text.as_bytes())?;
+        TimeZone::fixed(east, Abbrev::new(name))
     }
 
     /// Returns the IANA zone named `name` (any case), if the time zone
@@ -541,7 +609,7 @@ impl TimeZone {
     /// offset.
     pub fn name(self) -> Option<&'static str> {
         match self.0 {
-            Zone::Fixed(_) => None,
+            Zone::Fixed { .. } => None,
             Zone::Named(z) => Some(&z.name),
         }
     }
@@ -550,7 +618,9 @@ impl TimeZone {
     /// (microseconds since 2000-01-01 00:00:00 UTC).
     pub fn utc_offset_secs_at(self, ts: i64) -> i32 {
         match self.0 {
-            Zone::Fixed(secs) => secs,
+            Zone::Fixed {
+                utc_offset_secs, ..
+            } => utc_offset_secs,
             Zone::Named(z) => z.tz.to_offset(jiff_timestamp(ts)).seconds(),
         }
     }
@@ -562,7 +632,9 @@ impl TimeZone {
     /// repeated by a jump back takes the offset in force after it.
     pub fn utc_offset_secs_for_local(self, local: i64) -> i32 {
         match self.0 {
-            Zone::Fixed(secs) => secs,
+            Zone::Fixed {
+                utc_offset_secs, ..
+            } => utc_offset_secs,
             Zone::Named(z) => {
                 let civil = jiff::tz::Offset::UTC.to_datetime(jiff_timestamp(local));
                 match z.tz.to_ambiguous_timestamp(civil).offset() {
@@ -575,12 +647,10 @@ impl TimeZone {
     }
 
     /// The zone's abbreviation at the instant `ts` (`CEST`, `EST`), as
-    /// `DateStyle` SQL and Postgres and `to_char`'s `TZ` print it. Fixed
-    /// offsets other than UTC have none.
+    /// `DateStyle` SQL and Postgres and `to_char`'s `TZ` print it.
     pub fn abbreviation_at(self, ts: i64) -> String {
         match self.0 {
-            Zone::Fixed(0) => "UTC".to_owned(),
-            Zone::Fixed(_) => String::new(),
+            Zone::Fixed { abbrev, .. } => abbrev.as_str().to_owned(),
             Zone::Named(z) => {
                 z.tz.to_offset_info(jiff_timestamp(ts))
                     .abbreviation()
@@ -596,6 +666,27 @@ impl TimeZone {
     pub fn parse_zone_argument(name: &str) -> Result<TimeZone, TypeError> {
         datetime::zone_argument(name).ok_or_else(|| TypeError::TimeZoneNotRecognized {
             name: name.to_owned(),
+        })
+    }
+
+    /// The value `SHOW TimeZone` prints after `SET TimeZone = setting`, as
+    /// PostgreSQL names the zone: a database zone as the database spells
+    /// it (`utc` is `UTC`), a number of hours as the POSIX string PostgreSQL
+    /// builds for it (`5` is `<+05>-05`), anything else as written.
+    pub fn setting_name(setting: &str) -> Result<String, TypeError> {
+        let zone = TimeZone::parse_setting(setting)?;
+        let trimmed = setting.trim_matches(is_c_space);
+        if float::strtod_whole(trimmed).is_some() {
+            let east = zone.utc_offset_secs_at(0);
+            let mut offset = String::new();
+            datetime::push_utc_offset(&mut offset, east);
+            let digits = &offset[1..];
+            let west_sign = if east >= 0 { '-' } else { '+' };
+            return Ok(format!("<{offset}>{west_sign}{digits}"));
+        }
+        Ok(match TimeZone::named(setting).and_then(TimeZone::name) {
+            Some(name) => name.to_owned(),
+            None => setting.to_owned(),
         })
     }
 
@@ -625,16 +716,16 @@ impl TimeZone {
             if secs.abs() > f64::from(TIME_ZONE_OFFSET_SECS_MAX) {
                 return Err(not_recognized());
             }
-            return Ok(TimeZone(Zone::Fixed(secs as i32)));
+            return TimeZone::from_utc_offset_secs(secs as i32).ok_or_else(not_recognized);
         }
         if datetime::is_utc_zone_name(&trimmed.to_ascii_lowercase()) {
             return Ok(TimeZone::UTC);
         }
-        if let Some(zone) = TimeZone::named(trimmed) {
+        // Names are file names: PostgreSQL does not trim them.
+        if let Some(zone) = TimeZone::named(setting) {
             return Ok(zone);
         }
-        let east = datetime::posix_zone(trimmed.as_bytes()).ok_or_else(not_recognized)?;
-        TimeZone::from_utc_offset_secs(east).ok_or_else(not_recognized)
+        TimeZone::posix(trimmed).ok_or_else(not_recognized)
     }
 }
 
@@ -656,12 +747,62 @@ impl fmt::Debug for JsonbHooks {
     }
 }
 
+/// How dates and times print: the first half of the `DateStyle` setting.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DateOutput {
+    /// `2024-02-01 10:11:12+01`.
+    #[default]
+    Iso,
+    /// `02/01/2024 10:11:12 CET` (`01/02/2024` with DMY order).
+    Sql,
+    /// `Thu Feb 01 10:11:12 2024 CET` (`Thu 01 Feb …` with DMY order).
+    Postgres,
+    /// `01.02.2024 10:11:12 CET`.
+    German,
+}
+
+/// The order of day, month and year in dates that do not say: the second
+/// half of the `DateStyle` setting. It decides how `01/02/03` reads, and
+/// how `DateStyle` SQL and Postgres print.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DateOrder {
+    #[default]
+    Mdy,
+    Dmy,
+    Ymd,
+}
+
+/// The `DateStyle` setting.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DateStyle {
+    pub output: DateOutput,
+    pub order: DateOrder,
+}
+
+/// The `IntervalStyle` setting: how intervals print.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IntervalStyle {
+    /// `1 year 2 mons 3 days 04:05:06`.
+    #[default]
+    Postgres,
+    /// `@ 1 year 2 mons 3 days 4 hours 5 mins 6 secs`.
+    PostgresVerbose,
+    /// `+1-2 +3 +4:05:06`.
+    SqlStandard,
+    /// `P1Y2M3DT4H5M6S`.
+    Iso8601,
+}
+
 /// The session state that text input and output depend on.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TextContext {
     /// The session `TimeZone`: timestamptz values print in it, and
     /// timestamps without an explicit zone are read in it.
     pub time_zone: TimeZone,
+    /// The session `DateStyle`.
+    pub date_style: DateStyle,
+    /// The session `IntervalStyle`.
+    pub interval_style: IntervalStyle,
     /// The transaction's start as a timestamptz (microseconds since
     /// 2000-01-01 00:00:00 UTC), for `now`, `today`, `tomorrow` and
     /// `yesterday`; `None` makes those inputs errors.
@@ -719,7 +860,7 @@ pub fn parse(ty: &DataType, text: &str, ctx: &TextContext) -> Result<Datum, Type
         DataType::Timestamp => Datum::Timestamp(datetime::parse_timestamp(text, ctx)?),
         DataType::TimestampTz => Datum::TimestampTz(datetime::parse_timestamptz(text, ctx)?),
         DataType::Interval => {
-            let (months, days, micros) = datetime::parse_interval(text)?;
+            let (months, days, micros) = datetime::parse_interval(text, ctx.interval_style)?;
             Datum::Interval {
                 months,
                 days,
@@ -779,14 +920,14 @@ pub fn format(d: &Datum, ctx: &TextContext) -> String {
         Datum::Numeric(n) => n.to_string(),
         Datum::Text(s) | Datum::Json(s) => s.clone(),
         Datum::Bytea(b) => format_bytea(b),
-        Datum::Date(v) => datetime::format_date(*v),
-        Datum::Timestamp(v) => datetime::format_timestamp(*v),
-        Datum::TimestampTz(v) => datetime::format_timestamptz(*v, ctx.time_zone),
+        Datum::Date(v) => datetime::format_date(*v, ctx.date_style),
+        Datum::Timestamp(v) => datetime::format_timestamp(*v, ctx.date_style),
+        Datum::TimestampTz(v) => datetime::format_timestamptz(*v, ctx.time_zone, ctx.date_style),
         Datum::Interval {
             months,
             days,
             micros,
-        } => datetime::format_interval(*months, *days, *micros),
+        } => datetime::format_interval(*months, *days, *micros, ctx.interval_style),
         Datum::Uuid(u) => format_uuid(u),
         Datum::Jsonb(b) => match ctx.jsonb {
             Some(hooks) => (hooks.format)(b),

@@ -489,6 +489,8 @@ impl Session {
             jsonb: Some(expr::jsonb_hooks()),
             now: Some(self.xact_start),
             time_zone: self.settings.time_zone(),
+            date_style: self.settings.date_style(),
+            interval_style: self.settings.interval_style(),
         }
     }
 

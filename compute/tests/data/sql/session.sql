@@ -83,6 +83,38 @@ SET DateStyle = 'Klingon';
 RESET DateStyle;
 SELECT date '2024-02-01';
 
+-- case: date_and_interval_styles (extended)
+SET TimeZone = 'Europe/Berlin';
+SET DateStyle = SQL;
+SHOW DateStyle;
+SELECT date '2024-02-01', timestamp '2024-02-01 10:11:12.5', timestamptz '2024-07-01 10:11:12+00', date '0044-03-15 BC';
+SET DateStyle = 'SQL, DMY';
+SELECT date '2024-02-01', timestamptz '2024-02-01 10:11:12+00', date '01/02/2024';
+SET DateStyle = Postgres;
+SHOW DateStyle;
+SELECT date '2024-02-01', timestamp '2024-02-01 10:11:12', timestamptz '2024-07-01 10:11:12+00', timestamp '0044-03-15 10:00 BC';
+SET DateStyle = 'Postgres, MDY';
+SELECT date '2024-02-01', timestamptz '2024-02-01 10:11:12+00';
+SET TIME ZONE 5;
+SELECT timestamptz '2024-02-01 10:11:12+00';
+SET TimeZone = '+02:00';
+SELECT timestamptz '2024-02-01 10:11:12+00';
+SET DateStyle = 'YMD';
+SHOW DateStyle;
+SELECT date '24/02/01', date '2024-02-01';
+SET DateStyle = 'ISO, SQL';
+SET DateStyle = DEFAULT;
+SHOW DateStyle;
+SET IntervalStyle = sql_standard;
+SELECT interval '1 year 2 months', interval '-1 year -2 months', interval '3 days 04:05:06.5', interval '-04:05:06', interval '1 year -2 days', interval '0';
+SELECT interval '-1 2:00:00', interval '-1 +2:00:00', interval '-1-2', interval '-1 day 2 hours';
+SET IntervalStyle = iso_8601;
+SELECT interval '1 year 2 months 3 days 04:05:06.5', interval '-1 day -2 hours', interval '-0.5 seconds', interval '0';
+SET IntervalStyle = postgres_verbose;
+SELECT interval '1 year 2 months 3 days 04:05:06.5', interval '-1 day -2 hours', interval '1 day -1 second', interval '1 second', interval '0';
+SET IntervalStyle = 'nosuch';
+SHOW IntervalStyle;
+
 -- case: set_client_encoding
 SHOW client_encoding;
 SET client_encoding = 'UTF8';
