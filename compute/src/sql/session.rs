@@ -266,6 +266,7 @@ impl Database {
             copy_in: None,
             pending: None,
             cursors: Default::default(),
+            pending_settings: Default::default(),
         }
     }
 
@@ -448,6 +449,8 @@ pub struct Session {
     pub(super) pending: Option<crate::sql::copy::PendingQuery>,
     /// SQL-level cursors and savepoints (`sql::cursor`).
     pub(super) cursors: crate::sql::cursor::Cursors,
+    /// What `set_config()` changed in the running statement.
+    pending_settings: crate::sql::settings::PendingSettings,
 }
 
 /// A prepared query's plan.
@@ -792,6 +795,12 @@ impl Session {
             ));
         }
         let mut r = self.run_inner(stmt, params, max_rows).await;
+        let set_config = self.pending_settings.take();
+        if r.is_ok() {
+            r = self
+                .apply_set_config(set_config)
+                .map(|()| r.expect("checked ok"));
+        }
         if let Err(e) = &r {
             self.fail_block();
             // A fenced writer's transactions are read-only and its commit
@@ -1150,6 +1159,22 @@ impl Session {
     /// SET [LOCAL] `name` to `value` (`None`: its default). A LOCAL value
     /// lasts until the end of the transaction block; outside one it has no
     /// effect, with PostgreSQL's warning.
+    /// Applies what `set_config()` changed in a statement that succeeded:
+    /// as `SET`, or as `SET LOCAL` inside a block (outside one, a local
+    /// change ended with the statement's own transaction).
+    fn apply_set_config(
+        &mut self,
+        changes: Vec<crate::sql::settings::PendingSetting>,
+    ) -> Result<(), SqlError> {
+        for change in changes {
+            if change.local && self.tx.is_none() {
+                continue;
+            }
+            self.set_setting(&change.name, change.value.as_deref(), change.local)?;
+        }
+        Ok(())
+    }
+
     fn set_setting(
         &mut self,
         name: &str,
@@ -2262,6 +2287,7 @@ impl Session {
             database: &self.database,
             user: &self.user,
             settings,
+            pending_settings: Some(&self.pending_settings),
             backend_pid: self.backend_pid,
             in_recovery: self.db.engine().is_reader(),
         }

@@ -7,6 +7,7 @@
 //! (`myapp.tenant`) are free-form placeholders.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 use crate::pgtext::{DateOrder, DateOutput, DateStyle, IntervalStyle, TimeZone};
 use crate::sql::error::{code, SqlError};
@@ -387,6 +388,25 @@ impl Settings {
         Ok(())
     }
 
+    /// Checks what `SET name = value` would store (`None` resets) without
+    /// changing anything, for `set_config()`; `current` is the setting's
+    /// value now (a partial `DateStyle` keeps the rest of it). Returns the
+    /// value `SHOW` would then print.
+    pub fn check(name: &str, value: Option<&str>, current: &str) -> Result<String, SqlError> {
+        let Some(g) = find(name) else {
+            if !name.contains('.') {
+                return Err(unrecognized(name));
+            }
+            return Ok(value.unwrap_or_default().to_owned());
+        };
+        match value {
+            // RESET of a read-only setting fails as SET would.
+            None if matches!(g.kind, Kind::ReadOnly) => normalize(g, "", current),
+            None => Ok(g.default.to_string()),
+            Some(v) => normalize(g, v, current),
+        }
+    }
+
     /// Puts back settings saved at BEGIN (ROLLBACK undoes SETs), reporting
     /// the ones that change back.
     pub fn restore(&mut self, saved: Settings) {
@@ -513,6 +533,48 @@ impl Settings {
                 r
             }
         }
+    }
+}
+
+/// Settings `set_config()` changed while a statement ran. The statement
+/// reads them back at once (`current_setting`); the session applies them,
+/// as `SET` or `SET LOCAL` would, when the statement succeeds, and drops
+/// them when it fails, as PostgreSQL's transaction abort undoes them.
+#[derive(Debug, Default)]
+pub struct PendingSettings(Mutex<Vec<PendingSetting>>);
+
+/// One `set_config(name, value, is_local)` call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingSetting {
+    /// The name as given.
+    pub name: String,
+    /// The value as given; `None` resets.
+    pub value: Option<String>,
+    /// The value as `SHOW` prints it after the change.
+    pub shown: String,
+    /// Only for the rest of the transaction (`SET LOCAL`).
+    pub local: bool,
+}
+
+impl PendingSettings {
+    /// Records a change.
+    pub fn push(&self, change: PendingSetting) {
+        self.0.lock().expect("pending settings lock").push(change);
+    }
+
+    /// The latest value set for `name` (any case), if any.
+    pub fn get(&self, name: &str) -> Option<String> {
+        let changes = self.0.lock().expect("pending settings lock");
+        changes
+            .iter()
+            .rev()
+            .find(|c| c.name.eq_ignore_ascii_case(name))
+            .map(|c| c.shown.clone())
+    }
+
+    /// Takes every change, in the order made.
+    pub fn take(&self) -> Vec<PendingSetting> {
+        std::mem::take(&mut *self.0.lock().expect("pending settings lock"))
     }
 }
 

@@ -171,6 +171,26 @@ SHOW application_name;
 SELECT current_setting('nosuch');
 SELECT current_setting('nosuch', true);
 
+-- case: set_config_forms (extended)
+SELECT set_config('TimeZone', 'utc', false), current_setting('timezone'), set_config('myapp.tenant', '7', false), set_config('DateStyle', 'sql', true);
+SHOW DateStyle;
+SHOW TimeZone;
+SELECT current_setting('myapp.tenant'), set_config('myapp.tenant', NULL, false);
+SELECT set_config('server_version', '1', false);
+SELECT set_config(NULL, '1', false);
+SELECT set_config('nosuch', '1', false);
+SELECT set_config('application_name', 'lost', false), 1 / 0;
+SHOW application_name;
+BEGIN;
+SELECT set_config('application_name', 'local', true);
+SHOW application_name;
+COMMIT;
+SHOW application_name;
+BEGIN;
+SELECT set_config('application_name', 'rolled back', false);
+ROLLBACK;
+SHOW application_name;
+
 -- case: session_functions (extended)
 SELECT current_database();
 SELECT current_user, session_user, user;
