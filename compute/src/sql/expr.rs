@@ -751,6 +751,10 @@ pub trait SubqueryRunner {
         row: &[Datum],
         ctx: &EvalCtx<'_>,
     ) -> Result<std::rc::Rc<Vec<Vec<Datum>>>, SqlError>;
+
+    /// Fails (57014) when the statement was cancelled or ran past
+    /// `statement_timeout`, for functions that wait (`pg_sleep`).
+    fn check_interrupts(&self) -> Result<(), SqlError>;
 }
 
 fn lit_err(e: impl std::fmt::Display) -> SqlError {

@@ -327,6 +327,8 @@ pub enum Builtin {
     Now,
     /// `clock_timestamp()`: the wall clock; volatile.
     ClockTimestamp,
+    /// `pg_sleep(float8)`: waits, stopping early when cancelled.
+    PgSleep,
     /// `current_date`.
     CurrentDate,
     /// `justify_days(interval)`.
@@ -757,6 +759,7 @@ static FUNCTIONS: &[Sig] = &[
     sig("statement_timestamp", &[], D::TimestampTz, B::Now),
     sig("current_timestamp", &[], D::TimestampTz, B::Now),
     sig("clock_timestamp", &[], D::TimestampTz, B::ClockTimestamp),
+    sig("pg_sleep", &[F8], D::Void, B::PgSleep),
     sig("current_date", &[], D::Date, B::CurrentDate),
     sig("justify_days", &[IV], D::Interval, B::JustifyDays),
     sig("justify_hours", &[IV], D::Interval, B::JustifyHours),
@@ -1245,6 +1248,7 @@ pub fn is_volatile(f: Builtin) -> bool {
         B::Random
             | B::ToCharTz
             | B::ClockTimestamp
+            | B::PgSleep
             | B::Now
             | B::CurrentDate
             | B::AgeTsNow
@@ -1401,6 +1405,7 @@ pub fn call(f: Builtin, args: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlE
         | B::DateBinTz
         | B::Now
         | B::ClockTimestamp
+        | B::PgSleep
         | B::CurrentDate
         | B::JustifyDays
         | B::JustifyHours

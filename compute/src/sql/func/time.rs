@@ -156,6 +156,46 @@ fn utc_in(local: i64, zone: TimeZone) -> Result<i64, SqlError> {
     Ok(r)
 }
 
+/// Longest wait between two checks for cancellation in `pg_sleep`.
+const SLEEP_SLICE: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// `pg_sleep(secs)`: waits `secs` seconds (forever for infinity, not at
+/// all for zero, negative or NaN), checking in slices of [`SLEEP_SLICE`]
+/// whether the statement was cancelled or timed out. The wait moves off
+/// the tokio worker's core, as long statements do, so the sessions queued
+/// there keep running.
+fn sleep(secs: f64, ctx: &EvalCtx<'_>) -> Result<(), SqlError> {
+    use std::time::{Duration, Instant};
+    let check = || ctx.sub.map_or(Ok(()), |s| s.check_interrupts());
+    let wait = || {
+        let end = Duration::try_from_secs_f64(secs)
+            .ok()
+            .and_then(|d| Instant::now().checked_add(d));
+        loop {
+            check()?;
+            let left = match end {
+                Some(end) => end.saturating_duration_since(Instant::now()),
+                None => SLEEP_SLICE,
+            };
+            if left.is_zero() {
+                return Ok(());
+            }
+            std::thread::sleep(left.min(SLEEP_SLICE));
+        }
+    };
+    // Zero, negative and NaN do not wait.
+    if secs.is_nan() || secs <= 0.0 {
+        return check();
+    }
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread {
+        tokio::task::block_in_place(wait)
+    } else {
+        wait()
+    }
+}
+
 /// The zone of `AT TIME ZONE 'name'`.
 fn zone_argument(name: &str) -> Result<TimeZone, SqlError> {
     TimeZone::parse_zone_argument(name).map_err(type_err)
@@ -1375,6 +1415,10 @@ pub(super) fn call(f: B, args: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, Sql
         B::DateBinTz => Ok(Datum::TimestampTz(date_bin(iv(0)?, ts(1)?, ts(2)?)?)),
         B::Now => Ok(Datum::TimestampTz(ctx.now)),
         B::ClockTimestamp => Ok(Datum::TimestampTz(clock_now())),
+        B::PgSleep => {
+            sleep(f8(0)?, ctx)?;
+            Ok(Datum::Text(String::new()))
+        }
         B::CurrentDate => Ok(Datum::Date(current_date(ctx)?)),
         B::JustifyDays | B::JustifyHours | B::JustifyInterval => {
             let (m, d, t) = iv(0)?;

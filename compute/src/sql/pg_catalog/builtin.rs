@@ -130,7 +130,7 @@ pub struct TypeRow {
 /// of `int2vector`, `oidvector` and the `reg*` types, which PostgreSQL's
 /// rows point to through `typarray` (they exist here only as catalog
 /// rows). Ordered by OID.
-pub const TYPES: [TypeRow; 56] = [
+pub const TYPES: [TypeRow; 57] = [
     TypeRow {
         oid: 16,
         typname: "bool",
@@ -1236,6 +1236,29 @@ pub const TYPES: [TypeRow; 56] = [
         typcollation: 0,
     },
     TypeRow {
+        oid: 2278,
+        typname: "void",
+        typlen: 4,
+        typbyval: true,
+        typtype: b'p',
+        typcategory: b'P',
+        typispreferred: false,
+        typdelim: b',',
+        typsubscript: 0,
+        typelem: 0,
+        typarray: 0,
+        typinput: 2298,
+        typoutput: 2299,
+        typreceive: 3120,
+        typsend: 3121,
+        typmodin: 0,
+        typmodout: 0,
+        typanalyze: 0,
+        typalign: b'i',
+        typstorage: b'p',
+        typcollation: 0,
+    },
+    TypeRow {
         oid: 2950,
         typname: "uuid",
         typlen: 16,
@@ -1424,7 +1447,7 @@ pub const TYPES: [TypeRow; 56] = [
 /// Built-in functions the rows above name (type I/O, subscripting and
 /// access method handlers): OID and name, for `regproc` output. Ordered by
 /// OID.
-pub const PROCS: [(u32, &str); 132] = [
+pub const PROCS: [(u32, &str); 136] = [
     (3, "heap_tableam_handler"),
     (31, "byteaout"),
     (33, "charout"),
@@ -1479,6 +1502,8 @@ pub const PROCS: [(u32, &str); 132] = [
     (2219, "regclassout"),
     (2220, "regtypein"),
     (2221, "regtypeout"),
+    (2298, "void_in"),
+    (2299, "void_out"),
     (2400, "array_recv"),
     (2401, "array_send"),
     (2404, "int2recv"),
@@ -1541,6 +1566,8 @@ pub const PROCS: [(u32, &str); 132] = [
     (2953, "uuid_out"),
     (2961, "uuid_recv"),
     (2962, "uuid_send"),
+    (3120, "void_recv"),
+    (3121, "void_send"),
     (3803, "jsonb_send"),
     (3804, "jsonb_out"),
     (3805, "jsonb_recv"),

@@ -139,6 +139,12 @@ RESET statement_timeout;
 SHOW statement_timeout;
 SET statement_timeout = -1;
 
+-- case: pg_sleep_and_timeout (extended)
+SELECT pg_sleep(0.01), pg_typeof(pg_sleep(0)), pg_sleep(NULL) IS NULL, pg_sleep(-1);
+SET statement_timeout = 100;
+SELECT 1 WHERE pg_sleep(0.5) IS NOT NULL;
+SHOW statement_timeout;
+
 -- case: set_in_transaction
 SET application_name = 'before';
 BEGIN;
