@@ -2061,15 +2061,31 @@ fn bind_function(
             format!("DISTINCT specified, but {name} is not an aggregate function"),
         ));
     }
-    let mut args = Vec::with_capacity(list.len());
+    let mut named = Vec::with_capacity(list.len());
     for a in &list {
-        match a {
-            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => {
-                args.push(bind(e, scope, ctx)?)
-            }
+        use sqlparser::ast::Spanned;
+        let (name, e) = match a {
+            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => (None, e),
+            ast::FunctionArg::Named {
+                name,
+                arg: ast::FunctionArgExpr::Expr(e),
+                ..
+            } => (Some((ident(name), name.span)), e),
+            // PostgreSQL's dialect reads the name as an expression.
+            ast::FunctionArg::ExprNamed {
+                name: ast::Expr::Identifier(name),
+                arg: ast::FunctionArgExpr::Expr(e),
+                ..
+            } => (Some((ident(name), name.span)), e),
             other => return Err(SqlError::unsupported(format!("function argument {other}"))),
-        }
+        };
+        named.push(crate::sql::named_args::Arg {
+            name,
+            span: e.span(),
+            expr: bind(e, scope, ctx)?,
+        });
     }
+    let args = crate::sql::named_args::positional(&name, named)?;
     let types: Vec<DataType> = args.iter().map(Expr::ty).collect();
     if let Some((func, cols)) = SrfFunc::resolve(&name, &types) {
         let ty = cols[0].1;

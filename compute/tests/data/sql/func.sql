@@ -103,6 +103,16 @@ SELECT date '2024-03-10' + 1, date '2024-03-10' - date '2024-01-01', date '2024-
 SELECT extract(century FROM date '2024-01-01'), extract(quarter FROM date '2024-05-01'), extract(isodow FROM date '2024-03-10');
 SELECT extract(nosuchfield FROM date '2024-01-01');
 
+-- case: named_arguments (extended)
+SELECT make_interval(days => 3, hours => 2), make_interval(1, days => 2), make_interval(secs => 1.5), make_date(year => 2024, month => 2, day => 29);
+SELECT make_timestamp(2024, 1, 2, 3, 4, sec => 5.5), jsonb_set('{"a": 1}', '{b}', '2'), jsonb_set(jsonb_in => '{"a": 1}', path => '{b}', replacement => '2', create_if_missing => false);
+SELECT current_setting(setting_name => 'TimeZone');
+SELECT make_interval(nosuch => 1);
+SELECT make_interval(days => 1, days => 2);
+SELECT make_interval(days => 1, 2);
+SELECT make_interval(1, years => 2);
+SELECT lower(x => 'a');
+
 -- case: intervals (extended)
 SELECT timestamp '2024-01-31 10:00' + interval '1 month', timestamp '2024-01-31 10:00' + interval '1 day 2 hours';
 SELECT timestamptz '2024-01-01 00:00+00' - interval '90 minutes', date '2024-01-01' + interval '36 hours';
