@@ -1298,7 +1298,7 @@ impl Session {
         Ok(())
     }
 
-    fn in_tx(
+    pub(super) fn in_tx(
         &mut self,
         tx: &mut Transaction,
         stmt: &Statement,
@@ -1325,6 +1325,9 @@ impl Session {
             }
         }
         match stmt {
+            Statement::Query(q) if crate::sql::dml_cte::has_dml_cte(q) => {
+                self.run_dml_cte(tx, q, params, max_rows)
+            }
             Statement::Query(q) => self.query(tx, q, params, max_rows),
             Statement::Explain {
                 statement,
