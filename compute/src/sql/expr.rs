@@ -1137,10 +1137,45 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
         E::Cast {
             expr,
             data_type: dt,
+            kind,
             ..
         } => {
-            let ty = data_type(dt)?;
+            use sqlparser::ast::Spanned;
+            let double_colon = matches!(kind, ast::CastKind::DoubleColon);
+            let ty = data_type(dt).map_err(|e| {
+                if double_colon && e.code == code::UNDEFINED_OBJECT {
+                    e.after_operator(expr.span(), "::")
+                } else {
+                    e
+                }
+            })?;
             let inner = bind(expr, scope, ctx)?;
+            // A cast no path allows fails here, pointing at `::`, as in
+            // PostgreSQL (the reg* types and records go through the
+            // catalog and are left to evaluation).
+            let from = inner.ty();
+            if !inner.is_unknown()
+                && !matches!(inner, Expr::Literal(Datum::Null, _))
+                && !from.is_reg()
+                && !ty.is_reg()
+                && from.elem().is_none()
+                && ty.elem().is_none()
+                && crate::cast::can_cast(&from, &ty) == crate::cast::CastKind::None
+            {
+                let err = SqlError::new(
+                    code::CANNOT_COERCE,
+                    format!(
+                        "cannot cast type {} to {}",
+                        from.format_type(),
+                        ty.format_type()
+                    ),
+                );
+                return Err(if double_colon {
+                    err.at_operator_after(expr.span(), "::")
+                } else {
+                    err.at_keyword_before(expr.span(), "cast")
+                });
+            }
             if inner.is_unknown() && inner.ty() == ty {
                 // `'x'::text` is text, no longer an untyped literal.
                 Expr::Coerce(Box::new(inner), ty)

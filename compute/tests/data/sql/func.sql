@@ -41,6 +41,9 @@ SELECT 'zz'::uuid;
 SELECT '1 fortnight'::interval;
 SELECT 1::jsonb;
 SELECT '1'::nosuchtype;
+SELECT CAST(1 AS jsonb);
+SELECT  true::date;
+SELECT 1 + 'a'::nosuch;
 
 -- case: arithmetic_errors
 SELECT 1 / 0;
