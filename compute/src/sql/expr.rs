@@ -1149,6 +1149,29 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
                     e
                 }
             })?;
+            // `numeric(p, s)` rounds and checks the value after the cast.
+            let typmod = if ty == DataType::Numeric {
+                crate::sql::session::column_typmod(dt, ty).map_err(|e| {
+                    if double_colon {
+                        e.after_operator(expr.span(), "::")
+                    } else {
+                        e
+                    }
+                })?
+            } else {
+                -1
+            };
+            let with_typmod = |x: Expr| {
+                if typmod >= 4 {
+                    Expr::Builtin(
+                        crate::sql::func::Builtin::NumericTypmod,
+                        vec![x, Expr::Literal(Datum::Int4(typmod), DataType::Int4)],
+                        DataType::Numeric,
+                    )
+                } else {
+                    x
+                }
+            };
             let inner = bind(expr, scope, ctx)?;
             // A cast no path allows fails here, pointing at `::`, as in
             // PostgreSQL (the reg* types and records go through the
@@ -1176,7 +1199,7 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
                     err.at_keyword_before(expr.span(), "cast")
                 });
             }
-            if inner.is_unknown() && inner.ty() == ty {
+            with_typmod(if inner.is_unknown() && inner.ty() == ty {
                 // `'x'::text` is text, no longer an untyped literal.
                 Expr::Coerce(Box::new(inner), ty)
             } else if inner.is_unknown() {
@@ -1185,7 +1208,7 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
                 c
             } else {
                 Expr::Cast(Box::new(inner), ty)
-            }
+            })
         }
         E::UnaryOp {
             op: UnaryOperator::Not,

@@ -238,6 +238,9 @@ pub enum Builtin {
     TrimScale,
     /// `factorial(bigint)`.
     Factorial,
+    /// `numeric(numeric, int4)`: the value rounded and checked for the
+    /// type modifier, as a cast to `numeric(p, s)` applies it.
+    NumericTypmod,
     /// `degrees(float8)`.
     Degrees,
     /// `radians(float8)`.
@@ -667,6 +670,7 @@ static FUNCTIONS: &[Sig] = &[
     sig("min_scale", &[NUM], D::Int4, B::MinScale),
     sig("trim_scale", &[NUM], D::Numeric, B::TrimScale),
     sig("factorial", &[I8], D::Numeric, B::Factorial),
+    sig("numeric", &[NUM, I4], D::Numeric, B::NumericTypmod),
     sig("degrees", &[F8], D::Float8, B::Degrees),
     sig("radians", &[F8], D::Float8, B::Radians),
     sig("sin", &[F8], D::Float8, B::Sin),
@@ -1368,6 +1372,7 @@ pub fn call(f: Builtin, args: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlE
         | B::MinScale
         | B::TrimScale
         | B::Factorial
+        | B::NumericTypmod
         | B::Degrees
         | B::Radians
         | B::Sin

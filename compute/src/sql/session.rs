@@ -2585,7 +2585,7 @@ pub(crate) fn apply_typmod(d: Datum, c: &ColumnDef) -> Result<Datum, SqlError> {
 /// `numeric(p, s)`'s type modifier for a column declared as `t` (PostgreSQL's
 /// `numerictypmodin`: `(p << 16 | s) + 4`, the scale kept in 11 bits); for
 /// other types, what `ty` carries.
-pub(super) fn column_typmod(t: &ast::DataType, ty: DataType) -> Result<i32, SqlError> {
+pub(crate) fn column_typmod(t: &ast::DataType, ty: DataType) -> Result<i32, SqlError> {
     use ast::{DataType as T, ExactNumberInfo as I};
     let (precision, scale) = match t {
         T::Numeric(i) | T::Decimal(i) | T::Dec(i) => match i {
@@ -2621,7 +2621,7 @@ const NUMERIC_MAX_SCALE: i64 = 1000;
 /// Rounds `d` to the scale of `numeric` typmod `typmod` and checks it fits
 /// the precision, as PostgreSQL's `apply_typmod`: 22003 when it does not,
 /// and for infinities. A typmod below 4 (none) leaves the value as it is.
-fn apply_numeric_typmod(d: Datum, typmod: i32) -> Result<Datum, SqlError> {
+pub(crate) fn apply_numeric_typmod(d: Datum, typmod: i32) -> Result<Datum, SqlError> {
     let Datum::Numeric(n) = d else {
         return Ok(d);
     };

@@ -45,6 +45,13 @@ SELECT CAST(1 AS jsonb);
 SELECT  true::date;
 SELECT 1 + 'a'::nosuch;
 
+-- case: numeric_typmod_casts (extended)
+SELECT 12.345::numeric(5, 2), CAST(-0.005 AS numeric(3, 2)), 1234.5::numeric(4, 0), 'NaN'::numeric(3, 1), 5::numeric(3), 2.5::numeric(3, -1);
+SELECT x::numeric(6, 1) FROM (VALUES (1.25), (-1.25), (NULL)) AS v(x);
+SELECT 10::numeric(2, 1);
+SELECT 'Infinity'::numeric(3, 1);
+SELECT 1::numeric(1001, 0);
+
 -- case: arithmetic_errors
 SELECT 1 / 0;
 SELECT 1 % 0;
