@@ -160,6 +160,9 @@ pub enum Anchor {
     /// At the token after the first occurrence of this text at or after it
     /// (the type name after `::`).
     After(String),
+    /// At the first occurrence of this keyword (any case) at or after it
+    /// (a column's `PRIMARY KEY`, after its name).
+    KeywordAfter(String),
     /// At the last occurrence of this keyword (any case) before it (the
     /// location is inside the parentheses of `CAST(…)`).
     KeywordBefore(String),
@@ -233,6 +236,16 @@ impl SqlError {
         self
     }
 
+    /// Points the error at `keyword`, the first one at or after the end of
+    /// `span`.
+    pub fn at_keyword_after(mut self, span: sqlparser::tokenizer::Span, keyword: &str) -> SqlError {
+        if span.end.line > 0 && self.location.is_none() {
+            self.location = Some((span.end.line, span.end.column));
+            self.anchor = Some(Box::new(Anchor::KeywordAfter(keyword.to_string())));
+        }
+        self
+    }
+
     /// Points the error at `keyword`, the last one before the start of
     /// `span` (the `CAST` of `CAST(x AS type)`).
     pub fn at_keyword_before(
@@ -292,6 +305,13 @@ impl SqlError {
                                 .skip(i)
                                 .take_while(|c| c.is_whitespace())
                                 .count();
+                        }
+                        Some(Anchor::KeywordAfter(word)) => {
+                            let rest: String =
+                                sql.chars().skip(i).collect::<String>().to_lowercase();
+                            if let Some(b) = rest.find(&word.to_lowercase()) {
+                                at += rest[..b].chars().count();
+                            }
                         }
                         Some(Anchor::KeywordBefore(word)) => {
                             let before: String =

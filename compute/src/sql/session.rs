@@ -1441,7 +1441,8 @@ impl Session {
                     format!("column \"{cname}\" specified more than once"),
                 ));
             }
-            let ty = expr::data_type(&c.data_type)?;
+            // An unknown type points at the type, the token after the name.
+            let ty = expr::data_type(&c.data_type).map_err(|e| e.after_span(c.name.span))?;
             let mut col = ColumnDef {
                 name: cname,
                 type_oid: ty.oid().0,
@@ -1459,13 +1460,16 @@ impl Session {
                         is_primary: true, ..
                     } => {
                         if !pk.is_empty() {
-                            return Err(SqlError::new(
+                            let err = SqlError::new(
                                 code::INVALID_TABLE_DEFINITION,
                                 format!(
                                     "multiple primary keys for table \"{name}\" are not allowed"
                                 ),
-                            )
-                            .at_span(o.name.as_ref().map_or(c.name.span, |n| n.span)));
+                            );
+                            return Err(match &o.name {
+                                Some(n) => err.at_span(n.span),
+                                None => err.at_keyword_after(c.name.span, "primary"),
+                            });
                         }
                         pk = vec![columns.len()];
                         col.not_null = true;
