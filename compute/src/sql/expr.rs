@@ -1318,6 +1318,35 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
             expr,
         } => bind(expr, scope, ctx)?,
         E::IsNull(inner) => Expr::IsNull(Box::new(bind(inner, scope, ctx)?), false),
+        // `b IS UNKNOWN` is `b IS NULL` for a boolean (which the operand
+        // must be, an untyped literal read as one).
+        E::IsUnknown(inner) | E::IsNotUnknown(inner) => {
+            let v = bind(inner, scope, ctx)?;
+            let v = if v.is_unknown() {
+                let b = v.coerce_to(DataType::Bool);
+                check_literal(&b, inner)?;
+                b
+            } else {
+                v
+            };
+            if v.ty() != DataType::Bool {
+                use sqlparser::ast::Spanned;
+                return Err(SqlError::new(
+                    code::DATATYPE_MISMATCH,
+                    format!(
+                        "argument of IS {}UNKNOWN must be type boolean, not type {}",
+                        if matches!(e, E::IsNotUnknown(_)) {
+                            "NOT "
+                        } else {
+                            ""
+                        },
+                        v.ty().format_type()
+                    ),
+                )
+                .at_span(inner.span()));
+            }
+            Expr::IsNull(Box::new(v), matches!(e, E::IsNotUnknown(_)))
+        }
         E::IsNotNull(inner) => Expr::IsNull(Box::new(bind(inner, scope, ctx)?), true),
         E::InList {
             expr,

@@ -45,6 +45,11 @@ SELECT CAST(1 AS jsonb);
 SELECT  true::date;
 SELECT 1 + 'a'::nosuch;
 
+-- case: is_unknown (extended)
+SELECT NULL IS UNKNOWN, true IS NOT UNKNOWN, (1 = NULL) IS UNKNOWN, NULL::boolean IS NOT UNKNOWN, 'f' IS UNKNOWN;
+SELECT 1 IS UNKNOWN;
+SELECT 'maybe' IS NOT UNKNOWN;
+
 -- case: numeric_typmod_casts (extended)
 SELECT 12.345::numeric(5, 2), CAST(-0.005 AS numeric(3, 2)), 1234.5::numeric(4, 0), 'NaN'::numeric(3, 1), 5::numeric(3), 2.5::numeric(3, -1);
 SELECT x::numeric(6, 1) FROM (VALUES (1.25), (-1.25), (NULL)) AS v(x);
