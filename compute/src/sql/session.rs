@@ -26,7 +26,7 @@ use sqlparser::ast::{self, Statement};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
-use crate::catalog::{ColumnDef, IndexKey, TableDef};
+use crate::catalog::{ColumnDef, IndexDef, IndexKey, TableDef};
 use crate::datum::{DataType, Datum, Oid};
 use crate::engine::{Engine, NewIndex, NewTable, Transaction};
 use crate::pgtext::{self, TextContext};
@@ -1896,7 +1896,17 @@ impl Session {
         let on_conflict = match &ins.on {
             None => None,
             Some(ast::OnInsert::OnConflict(oc)) => {
-                check_on_conflict(&def, oc)?;
+                use sqlparser::ast::Spanned;
+                // ON CONFLICT follows the source, so its ON is the first
+                // "on" after the source's end.
+                let source_span = ins.source.as_ref().map(|q| q.span());
+                check_on_conflict(&def, oc).map_err(|e| match source_span {
+                    // Only the missing target is reported at ON.
+                    Some(span) if e.message.starts_with("ON CONFLICT DO UPDATE requires") => {
+                        e.at_keyword_after(span, "on")
+                    }
+                    _ => e,
+                })?;
                 Some(oc)
             }
             Some(other) => return Err(SqlError::unsupported(format!("{other}"))),
@@ -1994,10 +2004,18 @@ impl Session {
         row: Vec<Datum>,
         ectx: &EvalCtx<'_>,
     ) -> Result<Option<Vec<Datum>>, SqlError> {
+        // The unique keys a conflict is looked for on: the target's, or
+        // for DO NOTHING without one every unique key of the table.
+        let mut unique_index: Option<&IndexDef> = None;
+        let mut any_key = false;
         if let Some(ast::ConflictTarget::Columns(cols)) = &oc.conflict_target {
             let named: Vec<usize> = cols.iter().filter_map(|c| def.column(&ident(c))).collect();
-            let is_pk = !def.primary_key.is_empty() && named == def.primary_key;
-            let is_unique = def.indexes.iter().any(|ix| {
+            let mut sorted = named.clone();
+            sorted.sort_unstable();
+            let mut pk_sorted = def.primary_key.clone();
+            pk_sorted.sort_unstable();
+            let is_pk = !def.primary_key.is_empty() && sorted == pk_sorted;
+            unique_index = def.indexes.iter().find(|ix| {
                 ix.unique
                     && ix
                         .keys
@@ -2005,28 +2023,42 @@ impl Session {
                         .all(|k| matches!(k, IndexKey::Column(i) if named.contains(i)))
                     && ix.keys.len() == named.len()
             });
-            if !is_pk && !is_unique {
+            if !is_pk && unique_index.is_none() {
                 return Err(SqlError::new(
                     code::INVALID_COLUMN_REFERENCE,
                     "there is no unique or exclusion constraint matching the ON CONFLICT specification",
                 ));
             }
-            if !is_pk {
-                return Err(SqlError::unsupported(
-                    "ON CONFLICT on a unique index other than the primary key",
-                ));
+            if is_pk {
+                unique_index = None;
             }
+        } else {
+            any_key = true;
         }
-        if def.primary_key.is_empty() {
-            // No key to conflict on (DO NOTHING without a target; a
-            // target was checked against the table's unique keys).
-            tx.insert(def.id, row.clone())
-                .map_err(SqlError::from_engine)?;
-            return Ok(Some(row));
-        }
-        let pk: Vec<Datum> = def.primary_key.iter().map(|i| row[*i].clone()).collect();
-        let existing = tx.get(def.id, &pk).map_err(SqlError::from_engine)?;
-        let Some(existing) = existing else {
+        // The existing row the new one conflicts with, if any.
+        let existing: Option<(Vec<u8>, Vec<Datum>)> = {
+            let mut found = None;
+            if unique_index.is_none() && !def.primary_key.is_empty() {
+                let pk: Vec<Datum> = def.primary_key.iter().map(|i| row[*i].clone()).collect();
+                if let Some(r) = tx.get(def.id, &pk).map_err(SqlError::from_engine)? {
+                    let key = tx.encode_pk(def.id, &pk).map_err(SqlError::from_engine)?;
+                    found = Some((key, r));
+                }
+            }
+            let indexes: Vec<&IndexDef> = match unique_index {
+                Some(ix) => vec![ix],
+                None if any_key => def.indexes.iter().filter(|ix| ix.unique).collect(),
+                None => Vec::new(),
+            };
+            for ix in indexes {
+                if found.is_some() {
+                    break;
+                }
+                found = unique_conflict(tx, def, ix, &row)?;
+            }
+            found
+        };
+        let Some((existing_key, existing)) = existing else {
             tx.insert(def.id, row.clone())
                 .map_err(SqlError::from_engine)?;
             return Ok(Some(row));
@@ -2067,8 +2099,7 @@ impl Session {
                     new[i] = assign_cast(eval(&b, &both, ectx)?, ty, &def.columns[i], ectx)?;
                 }
                 check_not_null(def, &new, ectx.text)?;
-                let key = tx.encode_pk(def.id, &pk).map_err(SqlError::from_engine)?;
-                tx.update(def.id, &key, new.clone())
+                tx.update(def.id, &existing_key, new.clone())
                     .map_err(SqlError::from_engine)?;
                 Ok(Some(new))
             }
@@ -2505,7 +2536,8 @@ fn check_on_conflict(def: &TableDef, oc: &ast::OnConflict) -> Result<(), SqlErro
                         code::UNDEFINED_COLUMN,
                         format!("column \"{n}\" does not exist"),
                     )
-                    .at_span(c.span)
+                    // PostgreSQL points at the target's parenthesis.
+                    .at_keyword_before(c.span, "(")
                 })?;
                 named.push(i);
             }
@@ -2971,6 +3003,34 @@ pub(super) fn syntax_error(sql: &str, parser_message: &str) -> SqlError {
         err = err.locate(sql);
     }
     err
+}
+
+/// The row of `def` whose key in unique index `ix` equals `row`'s, with
+/// its storage key; none when a key column of `row` is NULL (NULLs never
+/// conflict) or the index has expression keys (not matched here).
+fn unique_conflict(
+    tx: &Transaction,
+    def: &TableDef,
+    ix: &IndexDef,
+    row: &[Datum],
+) -> Result<Option<(Vec<u8>, Vec<Datum>)>, SqlError> {
+    let mut values = Vec::with_capacity(ix.keys.len());
+    for k in &ix.keys {
+        match k {
+            IndexKey::Column(i) if !matches!(row[*i], Datum::Null) => values.push(row[*i].clone()),
+            _ => return Ok(None),
+        }
+    }
+    let found = tx
+        .index_scan(
+            def.id,
+            ix.id,
+            std::ops::Bound::Included(&values),
+            std::ops::Bound::Included(&values),
+            crate::btree::Direction::Forward,
+        )
+        .map_err(SqlError::from_engine)?;
+    Ok(found.into_iter().next())
 }
 
 /// Microseconds since 2000-01-01 UTC.
