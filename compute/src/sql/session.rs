@@ -2036,7 +2036,7 @@ impl Session {
             any_key = true;
         }
         // The existing row the new one conflicts with, if any.
-        let existing: Option<(Vec<u8>, Vec<Datum>)> = {
+        let existing: Option<crate::engine::Row> = {
             let mut found = None;
             if unique_index.is_none() && !def.primary_key.is_empty() {
                 let pk: Vec<Datum> = def.primary_key.iter().map(|i| row[*i].clone()).collect();
@@ -3013,7 +3013,7 @@ fn unique_conflict(
     def: &TableDef,
     ix: &IndexDef,
     row: &[Datum],
-) -> Result<Option<(Vec<u8>, Vec<Datum>)>, SqlError> {
+) -> Result<Option<crate::engine::Row>, SqlError> {
     let mut values = Vec::with_capacity(ix.keys.len());
     for k in &ix.keys {
         match k {
