@@ -202,6 +202,10 @@ pub enum DataType {
     /// the zero byte, the character for ASCII, `\ooo` for a byte with the
     /// high bit set.
     Char,
+    /// `void`: what a function that returns nothing returns (`pg_sleep`).
+    /// Its one value is [`Datum::Text`] of the empty string, which is how
+    /// PostgreSQL prints it.
+    Void,
     /// `regclass`: a relation's OID that prints as its name. Values are
     /// [`Datum::Oid`]; text I/O needs the catalog (`sql::pg_catalog`).
     RegClass,
@@ -317,6 +321,7 @@ impl DataType {
             DataType::RegProc => 24,
             DataType::RegProcedure => 2202,
             DataType::RegNamespace => 4089,
+            DataType::Void => 2278,
             DataType::RegRole => 4096,
             DataType::Int2Vector => 22,
             DataType::OidVector => 30,
@@ -377,6 +382,7 @@ impl DataType {
             DataType::RegProc => "regproc",
             DataType::RegProcedure => "regprocedure",
             DataType::RegNamespace => "regnamespace",
+            DataType::Void => "void",
             DataType::RegRole => "regrole",
             DataType::Int2Vector => "int2vector",
             DataType::OidVector => "oidvector",
@@ -636,6 +642,7 @@ impl DataType {
             | DataType::RegProcedure
             | DataType::RegNamespace
             | DataType::RegRole
+            | DataType::Void
             | DataType::Int2Vector
             | DataType::OidVector
             | DataType::Record(_)
@@ -659,7 +666,9 @@ impl DataType {
     /// types; the type itself otherwise.
     pub const fn value_type(self) -> DataType {
         match self {
-            DataType::Varchar { .. } | DataType::Name | DataType::Char => DataType::Text,
+            DataType::Varchar { .. } | DataType::Name | DataType::Char | DataType::Void => {
+                DataType::Text
+            }
             DataType::RegClass
             | DataType::RegType
             | DataType::RegProc
@@ -710,7 +719,8 @@ impl DataType {
             | DataType::RegProc
             | DataType::RegProcedure
             | DataType::RegNamespace
-            | DataType::RegRole => 4,
+            | DataType::RegRole
+            | DataType::Void => 4,
             DataType::Int8 | DataType::Float8 | DataType::Timestamp | DataType::TimestampTz => 8,
             DataType::Interval | DataType::Uuid => 16,
             DataType::Name => 64,
@@ -2411,6 +2421,7 @@ pub(crate) mod strategies {
             DataType::Jsonb => arb_bytes().prop_map(Datum::Jsonb).boxed(),
             DataType::Name => arb_string().prop_map(Datum::Text).boxed(),
             DataType::Char => arb_char().prop_map(Datum::Text).boxed(),
+            DataType::Void => Just(Datum::Text(String::new())).boxed(),
             DataType::Oid
             | DataType::RegClass
             | DataType::RegType

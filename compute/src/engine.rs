@@ -73,7 +73,7 @@ use crate::pages::{PageError, PageRef, Pages};
 use crate::replica::MtrSink;
 use crate::store::{LatestPages, MtrPages, SnapshotPages};
 use crate::superblock::{Superblock, SuperblockError, SUPERBLOCK_PAGE};
-use crate::writeset::{SpillError, Write, WriteSet};
+use crate::writeset::{SpillError, Write, WriteMark, WriteSet};
 
 /// Tunables of the engine.
 #[derive(Clone, Debug)]
@@ -513,6 +513,7 @@ impl Engine {
             writes: WriteSet::new(self.inner.cfg.txn_memory_bytes),
             read_only: self.inner.read_only,
             write_count: 0,
+            savepoints: Vec::new(),
         }
     }
 
@@ -1019,9 +1020,25 @@ pub struct Transaction {
     truncated: BTreeSet<ObjectId>,
     writes: WriteSet,
     read_only: bool,
-    /// Writes and DDL attempted so far (savepoints compare it).
+    /// Writes and DDL attempted so far.
     write_count: u64,
+    /// The open savepoints, outermost first.
+    savepoints: Vec<TxSavepoint>,
 }
+
+/// What a transaction had done when a savepoint was set: its catalog and
+/// DDL, the tables it truncated, and its writes' mark.
+#[derive(Debug)]
+struct TxSavepoint {
+    catalog: Catalog,
+    ddl_len: usize,
+    truncated: BTreeSet<ObjectId>,
+    writes: WriteMark,
+}
+
+/// A savepoint of a [`Transaction`]: its depth among the open ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Savepoint(usize);
 
 impl Drop for Transaction {
     fn drop(&mut self) {
@@ -1045,10 +1062,48 @@ impl Transaction {
         self.read_only = true;
     }
 
-    /// How many writes (rows or DDL) the transaction has attempted: a
-    /// savepoint knows nothing was written after it while this stays put.
+    /// How many writes (rows or DDL) the transaction has attempted.
     pub fn write_count(&self) -> u64 {
         self.write_count
+    }
+
+    /// Sets a savepoint (SAVEPOINT): [`Transaction::rollback_to`] it undoes
+    /// every write and DDL made after this.
+    pub fn savepoint(&mut self) -> Savepoint {
+        self.savepoints.push(TxSavepoint {
+            catalog: self.catalog.clone(),
+            ddl_len: self.ddl.len(),
+            truncated: self.truncated.clone(),
+            writes: self.writes.mark(),
+        });
+        Savepoint(self.savepoints.len() - 1)
+    }
+
+    /// Undoes every write and DDL made since `sp` (ROLLBACK TO SAVEPOINT);
+    /// `sp` stays set, the savepoints set after it are gone.
+    pub fn rollback_to(&mut self, sp: Savepoint) -> Result<(), EngineError> {
+        assert!(
+            sp.0 < self.savepoints.len(),
+            "rollback to a savepoint not open"
+        );
+        self.savepoints.truncate(sp.0 + 1);
+        let saved = &self.savepoints[sp.0];
+        self.writes.rollback_to(saved.writes)?;
+        self.catalog = saved.catalog.clone();
+        self.ddl.truncate(saved.ddl_len);
+        self.truncated = saved.truncated.clone();
+        Ok(())
+    }
+
+    /// Forgets `sp` and the savepoints set after it (RELEASE SAVEPOINT):
+    /// what they did stays.
+    pub fn release(&mut self, sp: Savepoint) {
+        assert!(
+            sp.0 < self.savepoints.len(),
+            "release of a savepoint not open"
+        );
+        self.writes.release(self.savepoints[sp.0].writes);
+        self.savepoints.truncate(sp.0);
     }
 
     /// True when nothing was written.

@@ -15,22 +15,27 @@
 //!
 //! # Session settings assumed
 //!
-//! Output is what PostgreSQL prints with its defaults: `DateStyle` `ISO, MDY`,
-//! `IntervalStyle` `postgres`, `extra_float_digits` 1 (shortest round-trip
-//! floats), `bytea_output` `hex`. Input reads dates in MDY order. Other styles
-//! are not supported yet.
+//! Dates, times and intervals print in the session's `DateStyle` and
+//! `IntervalStyle` ([`TextContext::date_style`],
+//! [`TextContext::interval_style`]), and ambiguous numeric dates read in
+//! `DateStyle`'s order. Otherwise output is what PostgreSQL prints with its
+//! defaults: `extra_float_digits` 1 (shortest round-trip floats),
+//! `bytea_output` `hex`.
 //!
 //! # Time zones
 //!
-//! [`TextContext::time_zone`] is the session `TimeZone`, a fixed offset from
-//! UTC ([`TimeZone::parse_setting`] reads a `SET TimeZone` value). Input
-//! accepts numeric offsets (`Z`, `+02`, `-08:00`, `+0530`), the names of UTC
-//! (`UTC`, `GMT`, `Etc/UTC`, …), the fixed-offset abbreviations of North
-//! America (`EST`, `PDT`, …) and POSIX `TZ` strings without daylight-saving
-//! rules (`UTC+5`). Zones with daylight-saving rules, named
-//! (`America/New_York`) or POSIX (`EST5EDT`), are not supported yet: they
-//! are rejected as not recognized where PostgreSQL would accept them, in
-//! input and in `SET TimeZone` alike.
+//! [`TextContext::time_zone`] is the session `TimeZone`: a fixed offset from
+//! UTC or a zone of the IANA database, read from the system's
+//! `/usr/share/zoneinfo` as PostgreSQL's Debian build reads it
+//! ([`TimeZone::parse_setting`] reads a `SET TimeZone` value). Input accepts
+//! numeric offsets (`Z`, `+02`, `-08:00`, `+0530`), the names of UTC (`UTC`,
+//! `GMT`, `Etc/UTC`, …), zone names (`America/New_York`, any case), the
+//! fixed-offset abbreviations of North America (`EST`, `PDT`, …) and POSIX
+//! `TZ` strings without daylight-saving rules (`UTC+5`). A local time in a
+//! zone with daylight-saving rules takes its offset as PostgreSQL's
+//! `DetermineTimeZoneOffset` does ([`TimeZone::utc_offset_secs_for_local`]).
+//! POSIX strings with rules that name no database file (`ABC5DEF`) are not
+//! supported.
 //!
 //! # Arrays and catalog types
 //!
@@ -198,11 +203,12 @@ pub enum TypeError {
         /// The text as given.
         input: String,
     },
-    /// A time zone name this module does not know (22023). Named zones other
-    /// than UTC are not supported yet.
+    /// A time zone name neither the abbreviations nor the time zone database
+    /// know (22023).
     #[error("time zone \"{name}\" not recognized")]
     TimeZoneNotRecognized {
-        /// The name, lowercased as PostgreSQL reports it.
+        /// The name as PostgreSQL reports it: lowercased in date/time input,
+        /// as written in `AT TIME ZONE`.
         name: String,
     },
     /// A `SET TimeZone` value that names no zone this module supports
@@ -421,14 +427,131 @@ impl TypeError {
     }
 }
 
-/// A session time zone: a fixed offset from UTC.
+/// A session time zone: a fixed offset from UTC, or a zone of the IANA
+/// database (`Europe/Berlin`) whose offset follows its daylight-saving
+/// rules.
 ///
-/// Zones with daylight-saving rules are not supported yet; see the module
-/// documentation.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct TimeZone {
-    /// Seconds east of Greenwich (ISO 8601 sign: `+05:30` is 19800).
-    utc_offset_secs: i32,
+/// The value is `Copy` so that [`TextContext`] stays cheap to pass around:
+/// a named zone is loaded once per process and shared (see [`named_zone`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TimeZone(Zone);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Zone {
+    /// A fixed offset and the abbreviation PostgreSQL gives it.
+    Fixed {
+        /// Seconds east of Greenwich (ISO 8601 sign: `+05:30` is 19800).
+        utc_offset_secs: i32,
+        abbrev: Abbrev,
+    },
+    /// A zone read from the time zone database.
+    Named(&'static NamedZone),
+}
+
+/// The abbreviation of a fixed-offset zone, clipped to PostgreSQL's
+/// `MAXTZLEN` (10 bytes) as its output clips it: `UTC`, `+05` for
+/// `SET TIME ZONE 5`, the name part of a POSIX string (`<+03>-3` is `+03`),
+/// or nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Abbrev {
+    bytes: [u8; ABBREV_LEN_MAX],
+    len: u8,
+}
+
+/// PostgreSQL's `MAXTZLEN`: output prints at most this much of a zone
+/// abbreviation.
+const ABBREV_LEN_MAX: usize = 10;
+
+impl Abbrev {
+    const UTC: Abbrev = Abbrev {
+        bytes: *b"UTC\0\0\0\0\0\0\0",
+        len: 3,
+    };
+
+    /// The first [`ABBREV_LEN_MAX`] bytes of `text`, cut back to a character
+    /// boundary.
+    fn new(text: &str) -> Abbrev {
+        let mut len = text.len().min(ABBREV_LEN_MAX);
+        while !text.is_char_boundary(len) {
+            len -= 1;
+        }
+        let mut bytes = [0; ABBREV_LEN_MAX];
+        bytes[..len].copy_from_slice(&text.as_bytes()[..len]);
+        Abbrev {
+            bytes,
+            len: u8::try_from(len).expect("at most ABBREV_LEN_MAX"),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)])
+            .expect("built from a str at a char boundary")
+    }
+}
+
+impl Default for TimeZone {
+    fn default() -> TimeZone {
+        TimeZone::UTC
+    }
+}
+
+/// A zone of the IANA database, by its canonical name.
+#[derive(Debug)]
+pub struct NamedZone {
+    /// The name as the database spells it (`America/New_York`).
+    name: String,
+    tz: jiff::tz::TimeZone,
+}
+
+impl PartialEq for NamedZone {
+    fn eq(&self, other: &NamedZone) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for NamedZone {}
+
+impl std::hash::Hash for NamedZone {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+/// Looks up an IANA zone name, any case, in the system's time zone database
+/// (`/usr/share/zoneinfo`, or `TZDIR`), as PostgreSQL's `pg_tzset` does.
+///
+/// Each zone is loaded once and kept for the life of the process, so that
+/// [`TimeZone`] can be `Copy`: the table holds at most one entry per file of
+/// the database (a few hundred), whatever names sessions set.
+fn named_zone(name: &str) -> Option<&'static NamedZone> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static ZONES: OnceLock<Mutex<HashMap<String, &'static NamedZone>>> = OnceLock::new();
+    // Names are paths in the database; refuse anything that could step out
+    // of it before asking.
+    if name.is_empty()
+        || name.starts_with('/')
+        || name
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == "..")
+    {
+        return None;
+    }
+    let key = name.to_ascii_lowercase();
+    let zones = ZONES.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(zone) = zones.lock().expect("zone table lock").get(&key) {
+        return Some(*zone);
+    }
+    let tz = jiff::tz::db().get(name).ok()?;
+    let canonical = tz.iana_name()?.to_owned();
+    let mut zones = zones.lock().expect("zone table lock");
+    let zone = *zones.entry(key).or_insert_with(|| {
+        Box::leak(Box::new(NamedZone {
+            name: canonical,
+            tz,
+        }))
+    });
+    Some(zone)
 }
 
 /// Largest fixed offset a session zone may have: PostgreSQL builds fixed
@@ -436,35 +559,153 @@ pub struct TimeZone {
 /// hour).
 const TIME_ZONE_OFFSET_SECS_MAX: i32 = 168 * 3600 - 1;
 
+/// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01 UTC).
+const UNIX_TO_POSTGRES_EPOCH_US: i64 = 946_684_800_000_000;
+
+/// A PostgreSQL timestamp (microseconds since 2000-01-01) as a jiff
+/// instant, clamped to jiff's range (years -9999 to 9999): beyond it the
+/// zone's rules at the edge of that range apply.
+fn jiff_timestamp(ts: i64) -> jiff::Timestamp {
+    let unix_us = ts.saturating_add(UNIX_TO_POSTGRES_EPOCH_US);
+    let min = jiff::Timestamp::MIN.as_microsecond();
+    let max = jiff::Timestamp::MAX.as_microsecond();
+    jiff::Timestamp::from_microsecond(unix_us.clamp(min, max)).expect("clamped to jiff's range")
+}
+
 impl TimeZone {
     /// UTC.
-    pub const UTC: TimeZone = TimeZone { utc_offset_secs: 0 };
+    pub const UTC: TimeZone = TimeZone(Zone::Fixed {
+        utc_offset_secs: 0,
+        abbrev: Abbrev::UTC,
+    });
 
-    /// Returns the zone `secs` seconds east of UTC, or `None` if the offset
-    /// is 168 hours or more.
+    /// Returns the zone `secs` seconds east of UTC, abbreviated as its
+    /// offset (`+05:30`) as PostgreSQL's `pg_tzset_offset` names it, or
+    /// `None` if the offset is 168 hours or more.
     pub fn from_utc_offset_secs(secs: i32) -> Option<TimeZone> {
-        (secs.unsigned_abs() <= TIME_ZONE_OFFSET_SECS_MAX.unsigned_abs()).then_some(TimeZone {
-            utc_offset_secs: secs,
+        let mut name = String::new();
+        datetime::push_utc_offset(&mut name, secs);
+        TimeZone::fixed(secs, Abbrev::new(&name))
+    }
+
+    fn fixed(utc_offset_secs: i32, abbrev: Abbrev) -> Option<TimeZone> {
+        (utc_offset_secs.unsigned_abs() <= TIME_ZONE_OFFSET_SECS_MAX.unsigned_abs()).then_some(
+            TimeZone(Zone::Fixed {
+                utc_offset_secs,
+                abbrev,
+            }),
+        )
+    }
+
+    /// The zone a POSIX `TZ` string without daylight-saving rules names
+    /// (`UTC+5`, `<+03>-3`), abbreviated by its name part.
+    fn posix(text: &str) -> Option<TimeZone> {
+        let (name, east) = datetime::posix_zone(text.as_bytes())?;
+        TimeZone::fixed(east, Abbrev::new(name))
+    }
+
+    /// Returns the IANA zone named `name` (any case), if the time zone
+    /// database has it.
+    pub fn named(name: &str) -> Option<TimeZone> {
+        named_zone(name).map(|z| TimeZone(Zone::Named(z)))
+    }
+
+    /// The database's spelling of a named zone's name; `None` for a fixed
+    /// offset.
+    pub fn name(self) -> Option<&'static str> {
+        match self.0 {
+            Zone::Fixed { .. } => None,
+            Zone::Named(z) => Some(&z.name),
+        }
+    }
+
+    /// Returns the offset in seconds east of UTC at the instant `ts`
+    /// (microseconds since 2000-01-01 00:00:00 UTC).
+    pub fn utc_offset_secs_at(self, ts: i64) -> i32 {
+        match self.0 {
+            Zone::Fixed {
+                utc_offset_secs, ..
+            } => utc_offset_secs,
+            Zone::Named(z) => z.tz.to_offset(jiff_timestamp(ts)).seconds(),
+        }
+    }
+
+    /// Returns the offset in seconds east of UTC that applies to the local
+    /// time `local` (microseconds since 2000-01-01 00:00:00 local), as
+    /// PostgreSQL's `DetermineTimeZoneOffset` picks it: a time skipped by
+    /// a jump forward takes the offset in force before the jump, and a time
+    /// repeated by a jump back takes the offset in force after it.
+    pub fn utc_offset_secs_for_local(self, local: i64) -> i32 {
+        match self.0 {
+            Zone::Fixed {
+                utc_offset_secs, ..
+            } => utc_offset_secs,
+            Zone::Named(z) => {
+                let civil = jiff::tz::Offset::UTC.to_datetime(jiff_timestamp(local));
+                match z.tz.to_ambiguous_timestamp(civil).offset() {
+                    jiff::tz::AmbiguousOffset::Unambiguous { offset } => offset.seconds(),
+                    jiff::tz::AmbiguousOffset::Gap { before, .. } => before.seconds(),
+                    jiff::tz::AmbiguousOffset::Fold { after, .. } => after.seconds(),
+                }
+            }
+        }
+    }
+
+    /// The zone's abbreviation at the instant `ts` (`CEST`, `EST`), as
+    /// `DateStyle` SQL and Postgres and `to_char`'s `TZ` print it.
+    pub fn abbreviation_at(self, ts: i64) -> String {
+        match self.0 {
+            Zone::Fixed { abbrev, .. } => abbrev.as_str().to_owned(),
+            Zone::Named(z) => {
+                z.tz.to_offset_info(jiff_timestamp(ts))
+                    .abbreviation()
+                    .to_owned()
+            }
+        }
+    }
+
+    /// Reads the zone of `AT TIME ZONE` and `timezone(zone, …)` as
+    /// PostgreSQL 15's `timestamp_zone` does: a zone abbreviation (`EST`,
+    /// `UTC`) first, then a full zone name or POSIX `TZ` string (whose sign
+    /// is west positive: `'+05'` is five hours behind UTC).
+    pub fn parse_zone_argument(name: &str) -> Result<TimeZone, TypeError> {
+        datetime::zone_argument(name).ok_or_else(|| TypeError::TimeZoneNotRecognized {
+            name: name.to_owned(),
         })
     }
 
-    /// Returns the offset in seconds east of UTC.
-    pub fn utc_offset_secs(self) -> i32 {
-        self.utc_offset_secs
+    /// The value `SHOW TimeZone` prints after `SET TimeZone = setting`, as
+    /// PostgreSQL names the zone: a database zone as the database spells
+    /// it (`utc` is `UTC`), a number of hours as the POSIX string PostgreSQL
+    /// builds for it (`5` is `<+05>-05`), anything else as written.
+    pub fn setting_name(setting: &str) -> Result<String, TypeError> {
+        let zone = TimeZone::parse_setting(setting)?;
+        let trimmed = setting.trim_matches(is_c_space);
+        if float::strtod_whole(trimmed).is_some() {
+            let east = zone.utc_offset_secs_at(0);
+            let mut offset = String::new();
+            datetime::push_utc_offset(&mut offset, east);
+            let digits = &offset[1..];
+            let west_sign = if east >= 0 { '-' } else { '+' };
+            return Ok(format!("<{offset}>{west_sign}{digits}"));
+        }
+        Ok(match TimeZone::named(setting).and_then(TimeZone::name) {
+            Some(name) => name.to_owned(),
+            None => setting.to_owned(),
+        })
     }
 
-    /// Reads a `SET TimeZone` value as PostgreSQL's `check_timezone` does,
-    /// for the forms that name a fixed offset:
+    /// Reads a `SET TimeZone` value as PostgreSQL's `check_timezone` does:
     ///
     /// * a number of hours, ISO sign (east positive): `5.5`, `-8`;
     /// * `UTC`, `GMT` and their aliases (`Etc/UTC`, `Zulu`, …), any case;
+    /// * a zone of the IANA database, any case (`europe/berlin`);
     /// * a POSIX `TZ` offset, whose sign is west positive:
     ///   `UTC+5` and `+05:30` are five (and a half) hours *behind* UTC.
     ///
-    /// Other zone names, and POSIX strings with daylight-saving rules
-    /// (`EST5EDT`), are not supported yet and give
-    /// [`TypeError::InvalidTimeZoneSetting`], as unknown names do in
-    /// PostgreSQL.
+    /// POSIX strings with daylight-saving rules that name no database file
+    /// (`ABC5DEF`) are not supported and give
+    /// [`TypeError::InvalidTimeZoneSetting`], as unknown names do.
     pub fn parse_setting(setting: &str) -> Result<TimeZone, TypeError> {
         let not_recognized = || TypeError::InvalidTimeZoneSetting {
             value: setting.to_owned(),
@@ -480,25 +721,16 @@ impl TimeZone {
             if secs.abs() > f64::from(TIME_ZONE_OFFSET_SECS_MAX) {
                 return Err(not_recognized());
             }
-            return Ok(TimeZone {
-                utc_offset_secs: secs as i32,
-            });
+            return TimeZone::from_utc_offset_secs(secs as i32).ok_or_else(not_recognized);
         }
         if datetime::is_utc_zone_name(&trimmed.to_ascii_lowercase()) {
             return Ok(TimeZone::UTC);
         }
-        let east = datetime::posix_zone(trimmed.as_bytes()).ok_or_else(not_recognized)?;
-        TimeZone::from_utc_offset_secs(east).ok_or_else(not_recognized)
-    }
-}
-
-impl fmt::Display for TimeZone {
-    /// Prints the offset as PostgreSQL prints one in a timestamptz: `+00`,
-    /// `+05:30`, `-03:15`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut out = String::new();
-        datetime::push_utc_offset(&mut out, self.utc_offset_secs);
-        f.write_str(&out)
+        // Names are file names: PostgreSQL does not trim them.
+        if let Some(zone) = TimeZone::named(setting) {
+            return Ok(zone);
+        }
+        TimeZone::posix(trimmed).ok_or_else(not_recognized)
     }
 }
 
@@ -520,12 +752,62 @@ impl fmt::Debug for JsonbHooks {
     }
 }
 
+/// How dates and times print: the first half of the `DateStyle` setting.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DateOutput {
+    /// `2024-02-01 10:11:12+01`.
+    #[default]
+    Iso,
+    /// `02/01/2024 10:11:12 CET` (`01/02/2024` with DMY order).
+    Sql,
+    /// `Thu Feb 01 10:11:12 2024 CET` (`Thu 01 Feb …` with DMY order).
+    Postgres,
+    /// `01.02.2024 10:11:12 CET`.
+    German,
+}
+
+/// The order of day, month and year in dates that do not say: the second
+/// half of the `DateStyle` setting. It decides how `01/02/03` reads, and
+/// how `DateStyle` SQL and Postgres print.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DateOrder {
+    #[default]
+    Mdy,
+    Dmy,
+    Ymd,
+}
+
+/// The `DateStyle` setting.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DateStyle {
+    pub output: DateOutput,
+    pub order: DateOrder,
+}
+
+/// The `IntervalStyle` setting: how intervals print.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IntervalStyle {
+    /// `1 year 2 mons 3 days 04:05:06`.
+    #[default]
+    Postgres,
+    /// `@ 1 year 2 mons 3 days 4 hours 5 mins 6 secs`.
+    PostgresVerbose,
+    /// `+1-2 +3 +4:05:06`.
+    SqlStandard,
+    /// `P1Y2M3DT4H5M6S`.
+    Iso8601,
+}
+
 /// The session state that text input and output depend on.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TextContext {
     /// The session `TimeZone`: timestamptz values print in it, and
     /// timestamps without an explicit zone are read in it.
     pub time_zone: TimeZone,
+    /// The session `DateStyle`.
+    pub date_style: DateStyle,
+    /// The session `IntervalStyle`.
+    pub interval_style: IntervalStyle,
     /// The transaction's start as a timestamptz (microseconds since
     /// 2000-01-01 00:00:00 UTC), for `now`, `today`, `tomorrow` and
     /// `yesterday`; `None` makes those inputs errors.
@@ -583,7 +865,7 @@ pub fn parse(ty: &DataType, text: &str, ctx: &TextContext) -> Result<Datum, Type
         DataType::Timestamp => Datum::Timestamp(datetime::parse_timestamp(text, ctx)?),
         DataType::TimestampTz => Datum::TimestampTz(datetime::parse_timestamptz(text, ctx)?),
         DataType::Interval => {
-            let (months, days, micros) = datetime::parse_interval(text)?;
+            let (months, days, micros) = datetime::parse_interval(text, ctx.interval_style)?;
             Datum::Interval {
                 months,
                 days,
@@ -603,6 +885,8 @@ pub fn parse(ty: &DataType, text: &str, ctx: &TextContext) -> Result<Datum, Type
         }
         DataType::Oid => Datum::Oid(parse_oid(text)?),
         DataType::Name => Datum::Text(truncate_name(text).to_owned()),
+        // `void_in` accepts anything; the one value prints empty.
+        DataType::Void => Datum::Text(String::new()),
         DataType::Char => Datum::Text(char_from_text(text)),
         DataType::RegClass
         | DataType::RegType
@@ -645,14 +929,14 @@ pub fn format(d: &Datum, ctx: &TextContext) -> String {
         Datum::Numeric(n) => n.to_string(),
         Datum::Text(s) | Datum::Json(s) => s.clone(),
         Datum::Bytea(b) => format_bytea(b),
-        Datum::Date(v) => datetime::format_date(*v),
-        Datum::Timestamp(v) => datetime::format_timestamp(*v),
-        Datum::TimestampTz(v) => datetime::format_timestamptz(*v, ctx.time_zone),
+        Datum::Date(v) => datetime::format_date(*v, ctx.date_style),
+        Datum::Timestamp(v) => datetime::format_timestamp(*v, ctx.date_style),
+        Datum::TimestampTz(v) => datetime::format_timestamptz(*v, ctx.time_zone, ctx.date_style),
         Datum::Interval {
             months,
             days,
             micros,
-        } => datetime::format_interval(*months, *days, *micros),
+        } => datetime::format_interval(*months, *days, *micros, ctx.interval_style),
         Datum::Uuid(u) => format_uuid(u),
         Datum::Jsonb(b) => match ctx.jsonb {
             Some(hooks) => (hooks.format)(b),
@@ -1674,7 +1958,7 @@ mod tests {
 
     #[test]
     fn time_zone_settings_read_as_postgres() {
-        let offset = |s: &str| TimeZone::parse_setting(s).map(TimeZone::utc_offset_secs);
+        let offset = |s: &str| TimeZone::parse_setting(s).map(|z| z.utc_offset_secs_at(0));
         assert_eq!(offset("UTC"), Ok(0));
         assert_eq!(offset("etc/gmt"), Ok(0));
         assert_eq!(offset("5.5"), Ok(19800));
@@ -1682,23 +1966,79 @@ mod tests {
         assert_eq!(offset("+05:30"), Ok(-19800));
         assert_eq!(offset("UTC+5"), Ok(-18000));
         assert_eq!(offset("<+03>-3"), Ok(10800));
-        assert!(offset("EST5EDT").is_err());
         assert_eq!(offset("167"), Ok(167 * 3600));
         assert!(offset("168").is_err());
         assert_eq!(offset("UTC+167"), Ok(-167 * 3600));
-        let err = TimeZone::parse_setting("America/New_York").expect_err("named zone");
-        assert_eq!(err.sqlstate(), "22023");
+        // EST5EDT is a file of the database, with its rules.
+        assert_eq!(offset("EST5EDT"), Ok(-18000));
+        for bad in [
+            "Nowhere/Atlantis",
+            "ABC5DEF",
+            "../zoneinfo/UTC",
+            "/etc/passwd",
+            "",
+        ] {
+            let err = TimeZone::parse_setting(bad).expect_err(bad);
+            assert_eq!(err.sqlstate(), "22023");
+            assert_eq!(
+                err.to_string(),
+                format!("invalid value for parameter \"TimeZone\": \"{bad}\"")
+            );
+        }
+    }
+
+    /// Microseconds since 2000-01-01 of a UTC (or local) date and time.
+    fn at(year: i32, month: i32, day: i32, hour: i64, minute: i64) -> i64 {
+        let days = datetime::date2j(year, month, day) - datetime::date2j(2000, 1, 1);
+        (days * 86_400 + hour * 3600 + minute * 60) * 1_000_000
+    }
+
+    #[test]
+    fn named_zones_follow_daylight_saving_as_postgres() {
+        let ny = TimeZone::parse_setting("america/new_york").expect("in the database");
+        assert_eq!(ny.name(), Some("America/New_York"));
+        assert_eq!(ny, TimeZone::named("AMERICA/NEW_YORK").expect("any case"));
+        assert_eq!(ny.utc_offset_secs_at(at(2024, 6, 1, 12, 0)), -4 * 3600);
+        assert_eq!(ny.utc_offset_secs_at(at(2024, 1, 15, 12, 0)), -5 * 3600);
+        assert_eq!(ny.abbreviation_at(at(2024, 6, 1, 12, 0)), "EDT");
+        assert_eq!(ny.abbreviation_at(at(2024, 1, 15, 12, 0)), "EST");
+        // 02:30 on 2024-03-10 never happened: the offset before the jump
+        // applies, so PostgreSQL reads it as 03:30 EDT.
         assert_eq!(
-            err.to_string(),
-            "invalid value for parameter \"TimeZone\": \"America/New_York\""
+            ny.utc_offset_secs_for_local(at(2024, 3, 10, 2, 30)),
+            -5 * 3600
+        );
+        // 01:30 on 2018-11-04 happened twice: the offset after the jump
+        // back applies (01:30 EST).
+        assert_eq!(
+            ny.utc_offset_secs_for_local(at(2018, 11, 4, 1, 30)),
+            -5 * 3600
         );
         assert_eq!(
-            TimeZone::from_utc_offset_secs(19800)
-                .expect("in range")
-                .to_string(),
-            "+05:30"
+            ny.utc_offset_secs_for_local(at(2018, 11, 4, 0, 30)),
+            -4 * 3600
         );
-        assert_eq!(TimeZone::UTC.to_string(), "+00");
+
+        let ctx = TextContext::with_time_zone(ny);
+        let tz = |text: &str| match parse(&DataType::TimestampTz, text, &ctx) {
+            Ok(Datum::TimestampTz(ts)) => ts,
+            other => panic!("{text}: {other:?}"),
+        };
+        let shown = |ts: i64| format(&Datum::TimestampTz(ts), &ctx);
+        assert_eq!(shown(tz("2024-03-10 02:30")), "2024-03-10 03:30:00-04");
+        assert_eq!(shown(tz("2018-11-04 01:30")), "2018-11-04 01:30:00-05");
+        assert_eq!(shown(tz("2024-06-01 12:00+00")), "2024-06-01 08:00:00-04");
+        // A zone named in the text, at that date's offset.
+        assert_eq!(tz("2024-01-15 12:00 Europe/Berlin"), at(2024, 1, 15, 11, 0));
+        assert_eq!(tz("2024-07-15 12:00 Europe/Berlin"), at(2024, 7, 15, 10, 0));
+        assert_eq!(
+            datetime::timestamptz_to_timestamp(at(2024, 7, 15, 10, 0), ny),
+            Ok(at(2024, 7, 15, 6, 0))
+        );
+        assert_eq!(
+            datetime::timestamp_to_timestamptz(at(2024, 7, 15, 6, 0), ny),
+            Ok(at(2024, 7, 15, 10, 0))
+        );
     }
 
     #[test]

@@ -154,6 +154,7 @@ fn run_case(kind: &str, ty: &str, expr: &str, index_name: &str) -> Vec<String> {
             database: "postgres",
             user: "postgres",
             settings: &settings,
+            pending_settings: None,
             backend_pid: 4242,
             in_recovery: false,
         };

@@ -286,6 +286,7 @@ fn catalog_rows_match_postgres() {
         database: "sextant",
         user: "sextant",
         settings: &settings,
+        pending_settings: None,
         backend_pid: 4242,
         in_recovery: false,
     };

@@ -49,6 +49,7 @@ fn collations() -> Vec<String> {
         database: "sextant",
         user: "sextant",
         settings: &settings,
+        pending_settings: None,
         backend_pid: 4242,
         in_recovery: false,
     };

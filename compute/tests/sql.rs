@@ -263,3 +263,25 @@ async fn each_statement_sees_the_previous_commit() {
         ok(&mut db, &format!("DROP TABLE t{i}")).await;
     }
 }
+
+/// A data-modifying WITH runs before the rest of its statement, so a
+/// statement whose other parts read the table it writes would see the
+/// write, where PostgreSQL's single snapshot would not: it is refused
+/// before anything runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_modifying_with_refuses_reading_its_own_target() {
+    let (_st, mut db) = session().await;
+    ok(&mut db, "CREATE TABLE src (id int PRIMARY KEY)").await;
+    ok(&mut db, "INSERT INTO src VALUES (1), (2)").await;
+    for sql in [
+        "WITH d AS (DELETE FROM src WHERE id = 1 RETURNING id) SELECT count(*) FROM src",
+        "WITH d AS (DELETE FROM src RETURNING id) INSERT INTO src SELECT id + 10 FROM d",
+        "WITH a AS (DELETE FROM src WHERE id = 1 RETURNING id), b AS (DELETE FROM src RETURNING id) SELECT 1",
+    ] {
+        assert_eq!(err(&mut db, sql).await, "0A000", "{sql}");
+    }
+    assert_eq!(
+        rows(&ok(&mut db, "SELECT id FROM src ORDER BY id").await),
+        [[s("1")], [s("2")]]
+    );
+}

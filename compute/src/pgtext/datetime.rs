@@ -11,11 +11,12 @@
 //!
 //! Calendar arithmetic is PostgreSQL's: Julian day numbers on the proleptic
 //! Gregorian calendar, year 0 being 1 BC, values counted from 2000-01-01.
-//! Only `DateStyle` `ISO, MDY` and `IntervalStyle` `postgres` are
-//! implemented, and time zones are fixed offsets (see the parent module).
+//! Output follows the session's `DateStyle` (ISO, SQL, Postgres, German)
+//! and `IntervalStyle`; input reads ambiguous numeric dates in `DateStyle`'s
+//! order. Time zones are described in the parent module.
 
 use super::float;
-use super::{TextContext, TimeZone, TypeError};
+use super::{DateOrder, DateOutput, DateStyle, IntervalStyle, TextContext, TimeZone, TypeError};
 use crate::datum::USECS_PER_DAY;
 
 /// Julian day of 2000-01-01, PostgreSQL's epoch.
@@ -705,20 +706,21 @@ pub(super) fn is_utc_zone_name(name: &str) -> bool {
 /// Reads a POSIX `TZ` string without daylight-saving rules, as
 /// PostgreSQL's `tzparse` does: a zone abbreviation (possibly empty, or
 /// `<quoted>`), then an offset `[+-]hh[:mm[:ss]]` west of Greenwich, hours
-/// up to 167. Returns the offset in seconds *east* of UTC. A string with a
-/// daylight-saving part (`EST5EDT`) gives `None`: PostgreSQL would apply
-/// default rules, which are not supported yet.
-pub(super) fn posix_zone(s: &[u8]) -> Option<i32> {
-    let rest = if let Some(quoted) = s.strip_prefix(b"<") {
+/// up to 167. Returns the name part and the offset in seconds *east* of
+/// UTC. A string with a daylight-saving part (`ABC5DEF`) gives `None`:
+/// PostgreSQL would apply default rules, which are not supported.
+pub(super) fn posix_zone(s: &[u8]) -> Option<(&str, i32)> {
+    let (name, rest) = if let Some(quoted) = s.strip_prefix(b"<") {
         let close = quoted.iter().position(|&b| b == b'>')?;
-        &quoted[close + 1..]
+        (&quoted[..close], &quoted[close + 1..])
     } else {
         let name_len = s
             .iter()
             .take_while(|&&b| !b.is_ascii_digit() && !matches!(b, b',' | b'-' | b'+'))
             .count();
-        &s[name_len..]
+        s.split_at(name_len)
     };
+    let name = std::str::from_utf8(name).ok()?;
     let (sign, rest) = match rest.first() {
         Some(b'-') => (-1, &rest[1..]),
         Some(b'+') => (1, &rest[1..]),
@@ -756,17 +758,29 @@ pub(super) fn posix_zone(s: &[u8]) -> Option<i32> {
     if pos != rest.len() {
         return None;
     }
-    Some(-sign * secs)
+    Some((name, -sign * secs))
 }
 
-/// Looks up a full zone name (`pg_tzset`): the IANA names of UTC, or a
-/// POSIX `TZ` string without daylight-saving rules (`utc+5`). Returns
-/// seconds east of UTC.
-fn zone_name(name: &[u8]) -> Option<i32> {
-    if std::str::from_utf8(name).is_ok_and(|text| is_utc_zone_name(&text.to_ascii_lowercase())) {
-        return Some(0);
+/// The zone an `AT TIME ZONE` argument names: an abbreviation, then a full
+/// zone name (see [`TimeZone::parse_zone_argument`]).
+pub(super) fn zone_argument(name: &str) -> Option<TimeZone> {
+    match zone_abbreviation(name.to_ascii_lowercase().as_bytes()) {
+        Some(Token::Zone {
+            utc_offset_secs, ..
+        }) => TimeZone::from_utc_offset_secs(utc_offset_secs),
+        _ => zone_name(name.as_bytes()),
     }
-    posix_zone(name)
+}
+
+/// Looks up a full zone name (`pg_tzset`): the IANA names of UTC, a zone
+/// of the time zone database (`america/new_york`), or a POSIX `TZ` string
+/// without daylight-saving rules (`utc+5`).
+fn zone_name(name: &[u8]) -> Option<TimeZone> {
+    let text = std::str::from_utf8(name).ok()?;
+    if is_utc_zone_name(&text.to_ascii_lowercase()) {
+        return Some(TimeZone::UTC);
+    }
+    TimeZone::named(text).or_else(|| TimeZone::posix(text))
 }
 
 // ---------------------------------------------------------------------------
@@ -922,6 +936,8 @@ struct DateState {
     tm: Tm,
     fsec: i32,
     is2digits: bool,
+    /// `DateStyle`'s order, for numbers that could be any part of a date.
+    order: DateOrder,
 }
 
 /// `DecodeNumberField`: a run of digits (and a point) as a date
@@ -966,8 +982,8 @@ fn decode_number_field(s: &[u8], fmask: u32, st: &mut DateState) -> Result<u32, 
 }
 
 /// `DecodeNumber`: one number in context, as year, month, day, day of year,
-/// or (once the date is complete) a run-together time. Dates are read in
-/// MDY order.
+/// or (once the date is complete) a run-together time. Numbers that could
+/// be any part come in `DateStyle`'s order.
 fn decode_number(
     s: &[u8],
     have_text_month: bool,
@@ -1000,9 +1016,14 @@ fn decode_number(
     }
     let tmask = match fmask & fm::DATE {
         0 => {
-            if flen >= 3 {
+            // A first number: a year if it has three or more digits, else
+            // whatever DateStyle's order puts first.
+            if flen >= 3 || st.order == DateOrder::Ymd {
                 st.tm.year = val;
                 fm::YEAR
+            } else if st.order == DateOrder::Dmy {
+                st.tm.mday = val;
+                fm::DAY
             } else {
                 st.tm.mon = val;
                 fm::MONTH
@@ -1013,7 +1034,9 @@ fn decode_number(
             fm::MONTH
         }
         fm::MONTH => {
-            if have_text_month && flen >= 3 {
+            // After a month name: MON-DD-YYYY, DD-MON-YYYY or YYYY-MON-DD,
+            // and YY-MON-DD in YMD order.
+            if have_text_month && (flen >= 3 || st.order == DateOrder::Ymd) {
                 st.tm.year = val;
                 fm::YEAR
             } else {
@@ -1175,7 +1198,7 @@ fn validate_date(
 /// words relative to today.
 fn current_tm(ctx: &TextContext) -> Result<(Tm, i32), DtErr> {
     let now = ctx.now.ok_or(DtErr::NoCurrentTime)?;
-    now.checked_add(i64::from(ctx.time_zone.utc_offset_secs()) * USECS_PER_SEC)
+    now.checked_add(i64::from(ctx.time_zone.utc_offset_secs_at(now)) * USECS_PER_SEC)
         .and_then(timestamp2tm)
         .ok_or(DtErr::FieldOverflow)
 }
@@ -1190,11 +1213,11 @@ fn set_date(tm: &mut Tm, jd: i64) -> Result<(), DtErr> {
 
 /// `DecodeDateTime`: interprets the fields of a date or timestamp.
 fn decode_date_time(fields: &[Field], ctx: &TextContext) -> Result<Decoded, DtErr> {
-    let session_tz = -ctx.time_zone.utc_offset_secs();
     let mut st = DateState {
         tm: Tm::default(),
         fsec: 0,
         is2digits: false,
+        order: ctx.date_style.order,
     };
     let mut dtype = DType::Date;
     let mut fmask: u32 = 0;
@@ -1204,7 +1227,7 @@ fn decode_date_time(fields: &[Field], ctx: &TextContext) -> Result<Decoded, DtEr
     let mut have_text_month = false;
     let mut isjulian = false;
     let mut bc = false;
-    let mut named_zone: Option<i32> = None;
+    let mut named_zone: Option<TimeZone> = None;
 
     for (i, field) in fields.iter().enumerate() {
         let s = field.text.as_slice();
@@ -1238,10 +1261,10 @@ fn decode_date_time(fields: &[Field], ctx: &TextContext) -> Result<Decoded, DtEr
                         tz = decode_timezone(&s[dash..])?;
                         decode_number_field(&s[..dash], fmask, &mut st)? | fm::TZ
                     } else {
-                        let offset = zone_name(s).ok_or_else(|| {
+                        let zone = zone_name(s).ok_or_else(|| {
                             DtErr::BadTimezone(String::from_utf8_lossy(s).into_owned())
                         })?;
-                        named_zone = Some(offset);
+                        named_zone = Some(zone);
                         fm::TZ
                     }
                 } else {
@@ -1384,7 +1407,8 @@ fn decode_date_time(fields: &[Field], ctx: &TextContext) -> Result<Decoded, DtEr
                             let (tm, fsec) = current_tm(ctx)?;
                             st.tm = tm;
                             st.fsec = fsec;
-                            tz = session_tz;
+                            let now = ctx.now.ok_or(DtErr::NoCurrentTime)?;
+                            tz = -ctx.time_zone.utc_offset_secs_at(now);
                             dtype = DType::Date;
                             fm::DATE | fm::TIME | fm::TZ
                         }
@@ -1506,17 +1530,17 @@ fn decode_date_time(fields: &[Field], ctx: &TextContext) -> Result<Decoded, DtEr
                 return Err(DtErr::BadFormat);
             }
         } else {
-            if let Some(offset) = named_zone {
+            if let Some(zone) = named_zone {
                 if fmask & fm::DTZMOD != 0 {
                     return Err(DtErr::BadFormat);
                 }
-                tz = -offset;
+                tz = -local_offset(zone, &st.tm, st.fsec);
             }
             if fmask & fm::TZ == 0 {
                 if fmask & fm::DTZMOD != 0 {
                     return Err(DtErr::BadFormat);
                 }
-                tz = session_tz;
+                tz = -local_offset(ctx.time_zone, &st.tm, st.fsec);
             }
         }
     }
@@ -1526,6 +1550,18 @@ fn decode_date_time(fields: &[Field], ctx: &TextContext) -> Result<Decoded, DtEr
         fsec: st.fsec,
         tz,
     })
+}
+
+/// The offset (seconds east) `zone` gives the broken-down local time `tm`
+/// (`DetermineTimeZoneOffset`); a time outside the timestamp range takes
+/// the offset of the range's edge, and fails later as out of range.
+fn local_offset(zone: TimeZone, tm: &Tm, fsec: i32) -> i32 {
+    let local = tm2timestamp(tm, fsec, None).unwrap_or(if tm.year > 0 {
+        END_TIMESTAMP - 1
+    } else {
+        MIN_TIMESTAMP
+    });
+    zone.utc_offset_secs_for_local(local)
 }
 
 /// Tokenizes and decodes date/time text, as the first half of `date_in`,
@@ -1642,8 +1678,41 @@ pub(super) fn push_utc_offset(out: &mut String, utc_offset_secs: i32) {
     }
 }
 
-/// Prints a date as `date_out` with `DateStyle` ISO.
-pub(super) fn format_date(date: i32) -> String {
+/// Three-letter day names, Sunday first (`days[]`).
+const DAY_ABBREVS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+
+/// Three-letter month names (`months[]`).
+const MONTH_ABBREVS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Pushes the date part as `EncodeDateOnly` does for `style`.
+fn push_date(out: &mut String, year: i64, month: i32, day: i32, style: DateStyle) {
+    let (month, day) = (i64::from(month), i64::from(day));
+    let (sep, first, second) = match (style.output, style.order) {
+        (DateOutput::Iso, _) => {
+            push_year(out, year);
+            out.push('-');
+            push_padded(out, month, 2);
+            out.push('-');
+            push_padded(out, day, 2);
+            return;
+        }
+        (DateOutput::German, _) => ('.', day, month),
+        (DateOutput::Sql, DateOrder::Dmy) => ('/', day, month),
+        (DateOutput::Sql, _) => ('/', month, day),
+        (DateOutput::Postgres, DateOrder::Dmy) => ('-', day, month),
+        (DateOutput::Postgres, _) => ('-', month, day),
+    };
+    push_padded(out, first, 2);
+    out.push(sep);
+    push_padded(out, second, 2);
+    out.push(sep);
+    push_year(out, year);
+}
+
+/// Prints a date as `date_out`.
+pub(super) fn format_date(date: i32, style: DateStyle) -> String {
     match date {
         i32::MIN => return "-infinity".to_owned(),
         i32::MAX => return "infinity".to_owned(),
@@ -1651,36 +1720,67 @@ pub(super) fn format_date(date: i32) -> String {
     }
     let (year, month, day) = j2date(i64::from(date) + POSTGRES_EPOCH_JDATE);
     let mut out = String::with_capacity(13);
-    push_year(&mut out, year);
-    out.push('-');
-    push_padded(&mut out, i64::from(month), 2);
-    out.push('-');
-    push_padded(&mut out, i64::from(day), 2);
+    push_date(&mut out, year, month, day, style);
     if year <= 0 {
         out.push_str(" BC");
     }
     out
 }
 
-/// Prints a timestamp (local time `ts`) with an optional zone suffix, as
-/// `EncodeDateTime` with `DateStyle` ISO.
-fn format_local(ts: i128, utc_offset_secs: Option<i32>) -> String {
+/// The zone a timestamptz prints with: its offset (seconds east) and
+/// abbreviation.
+struct PrintZone {
+    utc_offset_secs: i32,
+    abbrev: String,
+}
+
+/// Prints a timestamp (local time `ts`) with an optional zone, as
+/// `EncodeDateTime` does for `style`.
+fn format_local(ts: i128, zone: Option<PrintZone>, style: DateStyle) -> String {
     let civil = timestamp_to_civil(ts);
     let t = civil.time_us;
+    let push_time = |out: &mut String| {
+        push_padded(out, t / USECS_PER_HOUR, 2);
+        out.push(':');
+        push_padded(out, t / USECS_PER_MINUTE % 60, 2);
+        out.push(':');
+        push_seconds(out, t / USECS_PER_SEC % 60, t % USECS_PER_SEC);
+    };
     let mut out = String::with_capacity(32);
-    push_year(&mut out, civil.year);
-    out.push('-');
-    push_padded(&mut out, i64::from(civil.month), 2);
-    out.push('-');
-    push_padded(&mut out, i64::from(civil.day), 2);
-    out.push(' ');
-    push_padded(&mut out, t / USECS_PER_HOUR, 2);
-    out.push(':');
-    push_padded(&mut out, t / USECS_PER_MINUTE % 60, 2);
-    out.push(':');
-    push_seconds(&mut out, t / USECS_PER_SEC % 60, t % USECS_PER_SEC);
-    if let Some(offset) = utc_offset_secs {
-        push_utc_offset(&mut out, offset);
+    if style.output == DateOutput::Postgres {
+        // `Thu Feb 01 10:11:12 2024 CET`; `Thu 01 Feb …` in DMY order.
+        let jd = date2j_i64(civil.year, civil.month, civil.day);
+        let dow = usize::try_from((jd + 1).rem_euclid(7)).expect("0..7");
+        let month = MONTH_ABBREVS[usize::try_from(civil.month - 1).expect("month 1..=12")];
+        out.push_str(DAY_ABBREVS[dow]);
+        out.push(' ');
+        if style.order == DateOrder::Dmy {
+            push_padded(&mut out, i64::from(civil.day), 2);
+            out.push(' ');
+            out.push_str(month);
+        } else {
+            out.push_str(month);
+            out.push(' ');
+            push_padded(&mut out, i64::from(civil.day), 2);
+        }
+        out.push(' ');
+        push_time(&mut out);
+        out.push(' ');
+        push_year(&mut out, civil.year);
+    } else {
+        push_date(&mut out, civil.year, civil.month, civil.day, style);
+        out.push(' ');
+        push_time(&mut out);
+    }
+    if let Some(zone) = zone {
+        if style.output == DateOutput::Iso {
+            push_utc_offset(&mut out, zone.utc_offset_secs);
+        } else {
+            // The other styles print the abbreviation, and a zone without
+            // one prints empty.
+            out.push(' ');
+            out.push_str(&zone.abbrev);
+        }
     }
     if civil.year <= 0 {
         out.push_str(" BC");
@@ -1688,33 +1788,195 @@ fn format_local(ts: i128, utc_offset_secs: Option<i32>) -> String {
     out
 }
 
+/// `date2j` on the extended calendar's years, for the day of the week.
+fn date2j_i64(year: i64, month: i32, day: i32) -> i64 {
+    // The day of the week repeats every 400 years (146097 days, a multiple
+    // of 7), so fold the year into date2j's range first.
+    let folded = i32::try_from(year.rem_euclid(400) + 2000).expect("2000..2400");
+    date2j(folded, month, day)
+}
+
 /// Prints a timestamp as `timestamp_out`.
-pub(super) fn format_timestamp(ts: i64) -> String {
+pub(super) fn format_timestamp(ts: i64, style: DateStyle) -> String {
     match ts {
         i64::MIN => "-infinity".to_owned(),
         i64::MAX => "infinity".to_owned(),
-        _ => format_local(i128::from(ts), None),
+        _ => format_local(i128::from(ts), None, style),
     }
 }
 
 /// Prints a timestamptz as `timestamptz_out`, in the session zone.
-pub(super) fn format_timestamptz(ts: i64, zone: TimeZone) -> String {
+pub(super) fn format_timestamptz(ts: i64, zone: TimeZone, style: DateStyle) -> String {
     match ts {
         i64::MIN => "-infinity".to_owned(),
         i64::MAX => "infinity".to_owned(),
         _ => {
-            let offset = zone.utc_offset_secs();
+            let offset = zone.utc_offset_secs_at(ts);
             let local = i128::from(ts) + i128::from(offset) * i128::from(USECS_PER_SEC);
-            format_local(local, Some(offset))
+            let abbrev = if style.output == DateOutput::Iso {
+                String::new()
+            } else {
+                zone.abbreviation_at(ts)
+            };
+            let print_zone = PrintZone {
+                utc_offset_secs: offset,
+                abbrev,
+            };
+            format_local(local, Some(print_zone), style)
         }
     }
 }
 
-/// Prints an interval as `interval_out` with `IntervalStyle` postgres:
-/// `1 year 2 mons -3 days +04:05:06.5`.
-pub(super) fn format_interval(months: i32, days: i32, micros: i64) -> String {
+/// Pushes seconds as `AppendSeconds`: the absolute value, two digits when
+/// `fill_zeros`, and the fraction without trailing zeros.
+fn push_interval_seconds(out: &mut String, sec: i64, usec: i64, fill_zeros: bool) {
+    if fill_zeros {
+        push_padded(out, sec.abs(), 2);
+    } else {
+        out.push_str(&sec.abs().to_string());
+    }
+    if usec != 0 {
+        let fraction = format!("{:06}", usec.abs());
+        out.push('.');
+        out.push_str(fraction.trim_end_matches('0'));
+    }
+}
+
+/// Prints an interval as `interval_out` (`EncodeInterval`) in `style`.
+pub(super) fn format_interval(months: i32, days: i32, micros: i64, style: IntervalStyle) -> String {
     let year = i64::from(months / MONTHS_PER_YEAR);
     let mon = i64::from(months % MONTHS_PER_YEAR);
+    let mday = i64::from(days);
+    let hour = micros / USECS_PER_HOUR;
+    let min = micros / USECS_PER_MINUTE % 60;
+    let sec = micros / USECS_PER_SEC % 60;
+    let usec = micros % USECS_PER_SEC;
+    match style {
+        IntervalStyle::Postgres => format_interval_postgres(year, mon, mday, micros),
+        IntervalStyle::SqlStandard => {
+            let fields = [year, mon, mday, hour, min, sec, usec];
+            let has_negative = fields.iter().any(|&v| v < 0);
+            let has_positive = fields.iter().any(|&v| v > 0);
+            let has_year_month = year != 0 || mon != 0;
+            let has_day_time = mday != 0 || micros != 0;
+            let mixed = (has_negative && has_positive) || (has_year_month && has_day_time);
+            let standard = !mixed;
+            let mut out = String::new();
+            // One sign in front of the whole value, when it can be.
+            let (year, mon, mday, hour, min, sec, usec) = if has_negative && standard {
+                out.push('-');
+                (-year, -mon, -mday, -hour, -min, -sec, -usec)
+            } else {
+                (year, mon, mday, hour, min, sec, usec)
+            };
+            if !has_negative && !has_positive {
+                out.push('0');
+            } else if !standard {
+                // Mixed signs: every part carries its own.
+                let sign = |negative: bool| if negative { '-' } else { '+' };
+                out.push(sign(year < 0 || mon < 0));
+                out.push_str(&format!("{}-{} ", year.abs(), mon.abs()));
+                out.push(sign(mday < 0));
+                out.push_str(&format!("{} ", mday.abs()));
+                out.push(sign(hour < 0 || min < 0 || sec < 0 || usec < 0));
+                out.push_str(&format!("{}:{:02}:", hour.abs(), min.abs()));
+                push_interval_seconds(&mut out, sec, usec, true);
+            } else if has_year_month {
+                out.push_str(&format!("{year}-{mon}"));
+            } else if mday != 0 {
+                out.push_str(&format!("{mday} {hour}:{min:02}:"));
+                push_interval_seconds(&mut out, sec, usec, true);
+            } else {
+                out.push_str(&format!("{hour}:{min:02}:"));
+                push_interval_seconds(&mut out, sec, usec, true);
+            }
+            out
+        }
+        IntervalStyle::Iso8601 => {
+            if months == 0 && days == 0 && micros == 0 {
+                return "PT0S".to_owned();
+            }
+            let mut out = String::from("P");
+            let part = |value: i64, unit: char, out: &mut String| {
+                if value != 0 {
+                    out.push_str(&format!("{value}{unit}"));
+                }
+            };
+            part(year, 'Y', &mut out);
+            part(mon, 'M', &mut out);
+            part(mday, 'D', &mut out);
+            if micros != 0 {
+                out.push('T');
+            }
+            part(hour, 'H', &mut out);
+            part(min, 'M', &mut out);
+            if sec != 0 || usec != 0 {
+                if sec < 0 || usec < 0 {
+                    out.push('-');
+                }
+                push_interval_seconds(&mut out, sec, usec, false);
+                out.push('S');
+            }
+            out
+        }
+        IntervalStyle::PostgresVerbose => {
+            let mut out = String::from("@");
+            let mut is_zero = true;
+            let mut is_before = false;
+            for (value, unit) in [
+                (year, "year"),
+                (mon, "mon"),
+                (mday, "day"),
+                (hour, "hour"),
+                (min, "min"),
+            ] {
+                if value == 0 {
+                    continue;
+                }
+                // The first nonzero part decides "ago"; later parts print
+                // relative to it.
+                let shown = if is_zero {
+                    is_before = value < 0;
+                    value.abs()
+                } else if is_before {
+                    -value
+                } else {
+                    value
+                };
+                let plural = if shown == 1 { "" } else { "s" };
+                out.push_str(&format!(" {shown} {unit}{plural}"));
+                is_zero = false;
+            }
+            if sec != 0 || usec != 0 {
+                out.push(' ');
+                if sec < 0 || (sec == 0 && usec < 0) {
+                    if is_zero {
+                        is_before = true;
+                    } else if !is_before {
+                        out.push('-');
+                    }
+                } else if is_before {
+                    out.push('-');
+                }
+                push_interval_seconds(&mut out, sec, usec, false);
+                let plural = if sec.abs() != 1 || usec != 0 { "s" } else { "" };
+                out.push_str(&format!(" sec{plural}"));
+                is_zero = false;
+            }
+            if is_zero {
+                out.push_str(" 0");
+            }
+            if is_before {
+                out.push_str(" ago");
+            }
+            out
+        }
+    }
+}
+
+/// `EncodeInterval` with `IntervalStyle` postgres:
+/// `1 year 2 mons -3 days +04:05:06.5`.
+fn format_interval_postgres(year: i64, mon: i64, days: i64, micros: i64) -> String {
     let hour = micros / USECS_PER_HOUR;
     let min = micros / USECS_PER_MINUTE % 60;
     let sec = micros / USECS_PER_SEC % 60;
@@ -1722,7 +1984,7 @@ pub(super) fn format_interval(months: i32, days: i32, micros: i64) -> String {
     let mut out = String::new();
     let mut is_zero = true;
     let mut is_before = false;
-    for (value, unit) in [(year, "year"), (mon, "mon"), (i64::from(days), "day")] {
+    for (value, unit) in [(year, "year"), (mon, "mon"), (days, "day")] {
         if value == 0 {
             continue;
         }
@@ -1880,7 +2142,7 @@ enum NextUnit {
 
 /// `DecodeInterval`: the postgres-style interval syntax, read right to left
 /// so that units come before their numbers.
-fn decode_interval(fields: &[Field]) -> Result<ItmIn, DtErr> {
+fn decode_interval(fields: &[Field], style: IntervalStyle) -> Result<ItmIn, DtErr> {
     let mut itm = ItmIn::default();
     let mut is_before = false;
     let mut parsing_unit_val = false;
@@ -2044,6 +2306,30 @@ fn decode_interval(fields: &[Field]) -> Result<ItmIn, DtErr> {
     }
     if fmask == 0 || parsing_unit_val {
         return Err(DtErr::BadFormat);
+    }
+    // In the SQL standard, `-1 1:00:00` is minus one day and one hour: with
+    // IntervalStyle sql_standard a leading sign that is the only explicit
+    // sign applies to every field.
+    let signed = |f: &Field| matches!(f.text.first(), Some(b'-' | b'+'));
+    if style == IntervalStyle::SqlStandard
+        && fields
+            .first()
+            .is_some_and(|f| f.text.first() == Some(&b'-'))
+        && !fields[1..].iter().any(signed)
+    {
+        // Negating only positive values cannot overflow.
+        if itm.usec > 0 {
+            itm.usec = -itm.usec;
+        }
+        if itm.mday > 0 {
+            itm.mday = -itm.mday;
+        }
+        if itm.mon > 0 {
+            itm.mon = -itm.mon;
+        }
+        if itm.year > 0 {
+            itm.year = -itm.year;
+        }
     }
     if is_before {
         if itm.usec == i64::MIN
@@ -2252,8 +2538,12 @@ fn decode_iso8601_interval(s: &[u8]) -> Result<ItmIn, DtErr> {
 
 /// Reads an interval as `interval_in`: the postgres syntax, or else ISO
 /// 8601. Returns (months, days, microseconds).
-pub(super) fn parse_interval(text: &str) -> Result<(i32, i32, i64), TypeError> {
-    let decoded = tokenize(text.as_bytes(), INTERVAL_BUF_LEN).and_then(|f| decode_interval(&f));
+pub(super) fn parse_interval(
+    text: &str,
+    style: IntervalStyle,
+) -> Result<(i32, i32, i64), TypeError> {
+    let decoded =
+        tokenize(text.as_bytes(), INTERVAL_BUF_LEN).and_then(|f| decode_interval(&f, style));
     let itm = match decoded {
         Err(DtErr::BadFormat) => decode_iso8601_interval(text.as_bytes()),
         other => other,
@@ -2293,8 +2583,8 @@ pub(crate) fn date_to_timestamptz(date: i32, zone: TimeZone) -> Result<i64, Type
             Err(TypeError::DateOutOfRangeForTimestamp)
         }
         _ => {
-            let ts =
-                i64::from(date) * USECS_PER_DAY - i64::from(zone.utc_offset_secs()) * USECS_PER_SEC;
+            let local = i64::from(date) * USECS_PER_DAY;
+            let ts = local - i64::from(zone.utc_offset_secs_for_local(local)) * USECS_PER_SEC;
             if is_valid_timestamp(ts) {
                 Ok(ts)
             } else {
@@ -2309,7 +2599,7 @@ pub(crate) fn timestamp_to_timestamptz(ts: i64, zone: TimeZone) -> Result<i64, T
     if ts == i64::MIN || ts == i64::MAX {
         return Ok(ts);
     }
-    ts.checked_sub(i64::from(zone.utc_offset_secs()) * USECS_PER_SEC)
+    ts.checked_sub(i64::from(zone.utc_offset_secs_for_local(ts)) * USECS_PER_SEC)
         .filter(|&v| is_valid_timestamp(v))
         .ok_or(TypeError::TimestampOutOfRange)
 }
@@ -2319,7 +2609,7 @@ pub(crate) fn timestamptz_to_timestamp(ts: i64, zone: TimeZone) -> Result<i64, T
     if ts == i64::MIN || ts == i64::MAX {
         return Ok(ts);
     }
-    ts.checked_add(i64::from(zone.utc_offset_secs()) * USECS_PER_SEC)
+    ts.checked_add(i64::from(zone.utc_offset_secs_at(ts)) * USECS_PER_SEC)
         .filter(|&v| is_valid_timestamp(v))
         .ok_or(TypeError::TimestampOutOfRange)
 }
@@ -2344,7 +2634,7 @@ pub(crate) fn timestamptz_to_date(ts: i64, zone: TimeZone) -> Result<i32, TypeEr
         i64::MAX => Ok(i32::MAX),
         _ => {
             let local = ts
-                .checked_add(i64::from(zone.utc_offset_secs()) * USECS_PER_SEC)
+                .checked_add(i64::from(zone.utc_offset_secs_at(ts)) * USECS_PER_SEC)
                 .ok_or(TypeError::TimestampOutOfRange)?;
             timestamp_to_date(local)
         }
@@ -2407,17 +2697,129 @@ mod tests {
     }
 
     #[test]
-    fn intervals_print_like_postgres() {
-        assert_eq!(format_interval(0, 0, 0), "00:00:00");
+    fn date_styles_print_like_postgres() {
+        let style = |output, order| DateStyle { output, order };
+        // 2024-02-01 10:11:12.5, a Thursday.
+        let ts = ((date2j(2024, 2, 1) - POSTGRES_EPOCH_JDATE) * 86_400 + 36_672) * USECS_PER_SEC
+            + 500_000;
+        let date = i32::try_from(ts.div_euclid(USECS_PER_DAY)).expect("fits");
+        let cases = [
+            (
+                DateOutput::Iso,
+                DateOrder::Dmy,
+                "2024-02-01",
+                "2024-02-01 10:11:12.5",
+            ),
+            (
+                DateOutput::Sql,
+                DateOrder::Mdy,
+                "02/01/2024",
+                "02/01/2024 10:11:12.5",
+            ),
+            (
+                DateOutput::Sql,
+                DateOrder::Dmy,
+                "01/02/2024",
+                "01/02/2024 10:11:12.5",
+            ),
+            (
+                DateOutput::German,
+                DateOrder::Mdy,
+                "01.02.2024",
+                "01.02.2024 10:11:12.5",
+            ),
+            (
+                DateOutput::Postgres,
+                DateOrder::Ymd,
+                "02-01-2024",
+                "Thu Feb 01 10:11:12.5 2024",
+            ),
+            (
+                DateOutput::Postgres,
+                DateOrder::Dmy,
+                "01-02-2024",
+                "Thu 01 Feb 10:11:12.5 2024",
+            ),
+        ];
+        for (output, order, shown_date, shown_ts) in cases {
+            assert_eq!(format_date(date, style(output, order)), shown_date);
+            assert_eq!(format_timestamp(ts, style(output, order)), shown_ts);
+        }
+        let sql = style(DateOutput::Sql, DateOrder::Mdy);
+        let five = TimeZone::from_utc_offset_secs(5 * 3600).expect("in range");
         assert_eq!(
-            format_interval(14, 3, 14_706_500_000),
+            format_timestamptz(ts, five, sql),
+            "02/01/2024 15:11:12.5 +05"
+        );
+        assert_eq!(
+            format_timestamptz(
+                ts,
+                TimeZone::UTC,
+                style(DateOutput::Postgres, DateOrder::Mdy)
+            ),
+            "Thu Feb 01 10:11:12.5 2024 UTC"
+        );
+        assert_eq!(format_date(i32::MAX, sql), "infinity");
+        // 1 BC: the year prints as 0001 and BC follows everything.
+        let bc = i32::try_from(date2j(0, 3, 15) - POSTGRES_EPOCH_JDATE).expect("fits");
+        assert_eq!(format_date(bc, sql), "03/15/0001 BC");
+    }
+
+    #[test]
+    fn interval_styles_print_like_postgres() {
+        let all = |months, days, micros| {
+            [
+                IntervalStyle::SqlStandard,
+                IntervalStyle::Iso8601,
+                IntervalStyle::PostgresVerbose,
+            ]
+            .map(|style| format_interval(months, days, micros, style))
+        };
+        assert_eq!(all(0, 0, 0), ["0", "PT0S", "@ 0"]);
+        assert_eq!(
+            all(14, 3, 14_706_500_000),
+            [
+                "+1-2 +3 +4:05:06.5",
+                "P1Y2M3DT4H5M6.5S",
+                "@ 1 year 2 mons 3 days 4 hours 5 mins 6.5 secs"
+            ]
+        );
+        assert_eq!(all(-14, 0, 0), ["-1-2", "P-1Y-2M", "@ 1 year 2 mons ago"]);
+        assert_eq!(
+            all(0, -1, -7_200_000_000),
+            ["-1 2:00:00", "P-1DT-2H", "@ 1 day 2 hours ago"]
+        );
+        assert_eq!(
+            all(0, 1, -1_000_000),
+            ["+0-0 +1 -0:00:01", "P1DT-1S", "@ 1 day -1 sec"]
+        );
+        assert_eq!(
+            all(0, 0, -500_000),
+            ["-0:00:00.5", "PT-0.5S", "@ 0.5 secs ago"]
+        );
+    }
+
+    #[test]
+    fn intervals_print_like_postgres() {
+        assert_eq!(
+            format_interval(0, 0, 0, IntervalStyle::Postgres),
+            "00:00:00"
+        );
+        assert_eq!(
+            format_interval(14, 3, 14_706_500_000, IntervalStyle::Postgres),
             "1 year 2 mons 3 days 04:05:06.5"
         );
         assert_eq!(
-            format_interval(-14, 3, -14_706_000_000),
+            format_interval(-14, 3, -14_706_000_000, IntervalStyle::Postgres),
             "-1 years -2 mons +3 days -04:05:06"
         );
-        assert_eq!(format_interval(0, -1, 7_200_000_000), "-1 days +02:00:00");
-        assert_eq!(format_interval(0, 0, i64::MIN), "-2562047788:00:54.775808");
+        assert_eq!(
+            format_interval(0, -1, 7_200_000_000, IntervalStyle::Postgres),
+            "-1 days +02:00:00"
+        );
+        assert_eq!(
+            format_interval(0, 0, i64::MIN, IntervalStyle::Postgres),
+            "-2562047788:00:54.775808"
+        );
     }
 }

@@ -27,13 +27,12 @@
 //! * A cursor `WITHOUT HOLD` (the default) ends with its transaction;
 //!   `WITH HOLD` survives the COMMIT of the transaction that declared it and
 //!   disappears if that transaction rolls back.
-//! * Savepoints are a stack of names, each with the transaction's write
-//!   count and settings at the time. `ROLLBACK TO` restores the settings and
-//!   leaves a failed block usable again, as PostgreSQL does; the engine
-//!   cannot undo part of a transaction's write set, so `ROLLBACK TO` a
-//!   savepoint after which the transaction wrote anything answers 0A000
-//!   (and the block stays failed) instead of keeping writes PostgreSQL would
-//!   have undone.
+//! * Savepoints are a stack of names, each with the engine transaction's
+//!   savepoint ([`crate::engine::Savepoint`]) and the settings at the time.
+//!   `ROLLBACK TO` undoes the writes and DDL made since (the write set's undo
+//!   log, `crate::writeset`), restores the settings and leaves a failed block
+//!   usable again, as PostgreSQL does. Cursors declared after the savepoint
+//!   stay open, where PostgreSQL would close them.
 //!
 //! # Limits
 //!
@@ -78,7 +77,7 @@ pub(super) struct Cursor {
 #[derive(Debug)]
 pub(super) struct Savepoint {
     name: String,
-    writes: u64,
+    engine: crate::engine::Savepoint,
     settings: Settings,
 }
 
@@ -315,7 +314,7 @@ impl Session {
     }
 
     pub(super) fn savepoint(&mut self, name: &ast::Ident) -> Result<QueryResult, SqlError> {
-        let Some(tx) = &self.tx else {
+        let Some(tx) = &mut self.tx else {
             return Err(SqlError::new(
                 code::NO_ACTIVE_SQL_TRANSACTION,
                 "SAVEPOINT can only be used in transaction blocks",
@@ -327,10 +326,10 @@ impl Session {
                 format!("too many savepoints: the limit is {SAVEPOINTS_MAX}"),
             ));
         }
-        let writes = tx.write_count();
+        let engine = tx.savepoint();
         self.cursors.savepoints.push(Savepoint {
             name: name.value.clone(),
-            writes,
+            engine,
             settings: self.settings.clone(),
         });
         Ok(QueryResult::Command {
@@ -360,6 +359,8 @@ impl Session {
 
     pub(super) fn release_savepoint(&mut self, name: &ast::Ident) -> Result<QueryResult, SqlError> {
         let at = self.find_savepoint(name, "RELEASE SAVEPOINT")?;
+        let tx = self.tx.as_mut().expect("checked by find_savepoint");
+        tx.release(self.cursors.savepoints[at].engine);
         self.cursors.savepoints.truncate(at);
         Ok(QueryResult::Command {
             tag: "RELEASE".into(),
@@ -372,12 +373,9 @@ impl Session {
     ) -> Result<QueryResult, SqlError> {
         let at = self.find_savepoint(name, "ROLLBACK TO SAVEPOINT")?;
         let savepoint = &self.cursors.savepoints[at];
-        let writes = self.tx.as_ref().expect("checked").write_count();
-        if writes != savepoint.writes {
-            return Err(SqlError::unsupported(
-                "ROLLBACK TO SAVEPOINT after the transaction wrote since the savepoint",
-            ));
-        }
+        let tx = self.tx.as_mut().expect("checked by find_savepoint");
+        tx.rollback_to(savepoint.engine)
+            .map_err(SqlError::from_engine)?;
         // The savepoint stays (ROLLBACK TO keeps it); those inside it go.
         self.settings = savepoint.settings.clone();
         self.cursors.savepoints.truncate(at + 1);

@@ -140,6 +140,8 @@ pub mod code {
     pub const DUPLICATE_CURSOR: &str = "42P03";
     /// invalid_recursion
     pub const INVALID_RECURSION: &str = "42P19";
+    /// cannot_coerce
+    pub const CANNOT_COERCE: &str = "42846";
     /// invalid_savepoint_specification
     pub const INVALID_SAVEPOINT_SPECIFICATION: &str = "3B001";
 }
@@ -157,6 +159,15 @@ pub enum Anchor {
     /// is inside an operator's left operand, whose end the parser does not
     /// record; the text is the operator).
     Find(String),
+    /// At the token after the first occurrence of this text at or after it
+    /// (the type name after `::`).
+    After(String),
+    /// At the first occurrence of this keyword (any case) at or after it
+    /// (a column's `PRIMARY KEY`, after its name).
+    KeywordAfter(String),
+    /// At the last occurrence of this keyword (any case) before it (the
+    /// location is inside the parentheses of `CAST(…)`).
+    KeywordBefore(String),
 }
 
 /// An error to send to the client as an ErrorResponse.
@@ -227,6 +238,40 @@ impl SqlError {
         self
     }
 
+    /// Points the error at `keyword`, the first one at or after the end of
+    /// `span`.
+    pub fn at_keyword_after(mut self, span: sqlparser::tokenizer::Span, keyword: &str) -> SqlError {
+        if span.end.line > 0 && self.location.is_none() {
+            self.location = Some((span.end.line, span.end.column));
+            self.anchor = Some(Box::new(Anchor::KeywordAfter(keyword.to_string())));
+        }
+        self
+    }
+
+    /// Points the error at `keyword`, the last one before the start of
+    /// `span` (the `CAST` of `CAST(x AS type)`).
+    pub fn at_keyword_before(
+        mut self,
+        span: sqlparser::tokenizer::Span,
+        keyword: &str,
+    ) -> SqlError {
+        if span.start.line > 0 && self.location.is_none() {
+            self.location = Some((span.start.line, span.start.column));
+            self.anchor = Some(Box::new(Anchor::KeywordBefore(keyword.to_string())));
+        }
+        self
+    }
+
+    /// Points the error at the token after operator `symbol`, the first
+    /// one at or after the end of `span` (the type of `x::type`).
+    pub fn after_operator(mut self, span: sqlparser::tokenizer::Span, symbol: &str) -> SqlError {
+        if span.end.line > 0 && self.location.is_none() {
+            self.location = Some((span.end.line, span.end.column));
+            self.anchor = Some(Box::new(Anchor::After(symbol.to_string())));
+        }
+        self
+    }
+
     /// Points the error at operator `symbol`, the first one at or after the
     /// end of `span` (its left operand's known part).
     pub fn at_operator_after(mut self, span: sqlparser::tokenizer::Span, symbol: &str) -> SqlError {
@@ -262,6 +307,29 @@ impl SqlError {
                                 .skip(i)
                                 .take_while(|c| c.is_whitespace())
                                 .count();
+                        }
+                        Some(Anchor::KeywordAfter(word)) => {
+                            let rest: String =
+                                sql.chars().skip(i).collect::<String>().to_lowercase();
+                            if let Some(b) = rest.find(&word.to_lowercase()) {
+                                at += rest[..b].chars().count();
+                            }
+                        }
+                        Some(Anchor::KeywordBefore(word)) => {
+                            let before: String =
+                                sql.chars().take(i).collect::<String>().to_lowercase();
+                            if let Some(b) = before.rfind(&word.to_lowercase()) {
+                                at = before[..b].chars().count();
+                            }
+                        }
+                        Some(Anchor::After(text)) => {
+                            let rest: String = sql.chars().skip(i).collect();
+                            if let Some(b) = rest.find(text.as_str()) {
+                                let past = &rest[b + text.len()..];
+                                at += rest[..b].chars().count()
+                                    + text.chars().count()
+                                    + past.chars().take_while(|c| c.is_whitespace()).count();
+                            }
                         }
                         Some(Anchor::Find(text)) => {
                             // Keywords match in any case (`in`, `IN`).

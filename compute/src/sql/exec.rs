@@ -1011,6 +1011,10 @@ struct HashJoinSpec<'p> {
 }
 
 impl SubqueryRunner for Exec<'_> {
+    fn check_interrupts(&self) -> Result<(), SqlError> {
+        self.check()
+    }
+
     fn run_subquery(
         &self,
         sub: &SubPlan,

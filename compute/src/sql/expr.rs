@@ -781,6 +781,10 @@ pub trait SubqueryRunner {
         row: &[Datum],
         ctx: &EvalCtx<'_>,
     ) -> Result<std::rc::Rc<Vec<Vec<Datum>>>, SqlError>;
+
+    /// Fails (57014) when the statement was cancelled or ran past
+    /// `statement_timeout`, for functions that wait (`pg_sleep`).
+    fn check_interrupts(&self) -> Result<(), SqlError>;
 }
 
 fn lit_err(e: impl std::fmt::Display) -> SqlError {
@@ -1237,11 +1241,69 @@ fn bind_node(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr
         E::Cast {
             expr,
             data_type: dt,
+            kind,
             ..
         } => {
-            let ty = data_type(dt)?;
+            use sqlparser::ast::Spanned;
+            let double_colon = matches!(kind, ast::CastKind::DoubleColon);
+            let ty = data_type(dt).map_err(|e| {
+                if double_colon && e.code == code::UNDEFINED_OBJECT {
+                    e.after_operator(expr.span(), "::")
+                } else {
+                    e
+                }
+            })?;
+            // `numeric(p, s)` rounds and checks the value after the cast.
+            let typmod = if ty == DataType::Numeric {
+                crate::sql::session::column_typmod(dt, ty).map_err(|e| {
+                    if double_colon {
+                        e.after_operator(expr.span(), "::")
+                    } else {
+                        e
+                    }
+                })?
+            } else {
+                -1
+            };
+            let with_typmod = |x: Expr| {
+                if typmod >= 4 {
+                    Expr::Builtin(
+                        crate::sql::func::Builtin::NumericTypmod,
+                        vec![x, Expr::Literal(Datum::Int4(typmod), DataType::Int4)],
+                        DataType::Numeric,
+                    )
+                } else {
+                    x
+                }
+            };
             let inner = bind(expr, scope, ctx)?;
-            if inner.is_unknown() && inner.ty() == ty {
+            // A cast no path allows fails here, pointing at `::`, as in
+            // PostgreSQL (the reg* types and records go through the
+            // catalog and are left to evaluation).
+            let from = inner.ty();
+            if !inner.is_unknown()
+                && !matches!(inner, Expr::Literal(Datum::Null, _))
+                && !from.is_reg()
+                && !ty.is_reg()
+                && from.elem().is_none()
+                && ty.elem().is_none()
+                && crate::cast::can_cast(&from, &ty) == crate::cast::CastKind::None
+            {
+                let err = SqlError::new(
+                    code::CANNOT_COERCE,
+                    format!(
+                        "cannot cast type {} to {}",
+                        from.format_type(),
+                        ty.format_type()
+                    ),
+                );
+                return Err(if double_colon {
+                    err.at_operator_after(expr.span(), "::")
+                } else {
+                    err.at_keyword_before(expr.span(), "cast")
+                });
+            }
+            with_typmod(if inner.is_unknown() && inner.ty() == ty {
                 // `'x'::text` is text, no longer an untyped literal.
                 Expr::Coerce(Box::new(inner), ty)
             } else if inner.is_unknown() {
@@ -1250,7 +1312,7 @@ fn bind_node(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr
                 c
             } else {
                 Expr::Cast(Box::new(inner), ty)
-            }
+            })
         }
         E::UnaryOp {
             op: UnaryOperator::Not,
@@ -1278,6 +1340,13 @@ fn bind_node(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr
         } => {
             let inner = bind(expr, scope, ctx)?;
             prefix_operator(&op.to_string(), inner, ctx)?
+        }
+        E::AtTimeZone {
+            timestamp,
+            time_zone,
+        } => {
+            let args = vec![bind(time_zone, scope, ctx)?, bind(timestamp, scope, ctx)?];
+            builtin_call("timezone", args, ctx)?
         }
         E::Extract { field, expr, .. } => {
             let f = Expr::Literal(
@@ -1356,8 +1425,35 @@ fn bind_node(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr
             expr,
         } => bind(expr, scope, ctx)?,
         E::IsNull(inner) => Expr::IsNull(Box::new(bind(inner, scope, ctx)?), false),
-        E::IsUnknown(inner) => is_unknown(bind(inner, scope, ctx)?, false)?,
-        E::IsNotUnknown(inner) => is_unknown(bind(inner, scope, ctx)?, true)?,
+        // `b IS UNKNOWN` is `b IS NULL` for a boolean (which the operand
+        // must be, an untyped literal read as one).
+        E::IsUnknown(inner) | E::IsNotUnknown(inner) => {
+            let v = bind(inner, scope, ctx)?;
+            let v = if v.is_unknown() {
+                let b = v.coerce_to(DataType::Bool);
+                check_literal(&b, inner)?;
+                b
+            } else {
+                v
+            };
+            if v.ty() != DataType::Bool {
+                use sqlparser::ast::Spanned;
+                return Err(SqlError::new(
+                    code::DATATYPE_MISMATCH,
+                    format!(
+                        "argument of IS {}UNKNOWN must be type boolean, not type {}",
+                        if matches!(e, E::IsNotUnknown(_)) {
+                            "NOT "
+                        } else {
+                            ""
+                        },
+                        v.ty().format_type()
+                    ),
+                )
+                .at_span(inner.span()));
+            }
+            Expr::IsNull(Box::new(v), matches!(e, E::IsNotUnknown(_)))
+        }
         E::IsNotNull(inner) => Expr::IsNull(Box::new(bind(inner, scope, ctx)?), true),
         E::InList {
             expr,
@@ -1587,21 +1683,6 @@ fn select_field(
         ast::Expr::Nested(inner) => e.at_span(inner.span()),
         _ => e.at_span(name.span),
     })
-}
-
-/// `x IS [NOT] UNKNOWN`: `IS [NOT] NULL` on a boolean.
-fn is_unknown(v: Expr, negated: bool) -> Result<Expr, SqlError> {
-    let v = v.coerce_to(DataType::Bool);
-    if v.ty() != DataType::Bool {
-        return Err(SqlError::new(
-            code::DATATYPE_MISMATCH,
-            format!(
-                "argument of IS UNKNOWN must be type boolean, not type {}",
-                v.ty().format_type()
-            ),
-        ));
-    }
-    Ok(Expr::IsNull(Box::new(v), negated))
 }
 
 /// `(SELECT ...)` compared with a row constructor of `width` fields.
@@ -2266,15 +2347,31 @@ fn bind_function(
             format!("DISTINCT specified, but {name} is not an aggregate function"),
         ));
     }
-    let mut args = Vec::with_capacity(list.len());
+    let mut named = Vec::with_capacity(list.len());
     for a in &list {
-        match a {
-            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => {
-                args.push(bind(e, scope, ctx)?)
-            }
+        use sqlparser::ast::Spanned;
+        let (name, e) = match a {
+            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => (None, e),
+            ast::FunctionArg::Named {
+                name,
+                arg: ast::FunctionArgExpr::Expr(e),
+                ..
+            } => (Some((ident(name), name.span)), e),
+            // PostgreSQL's dialect reads the name as an expression.
+            ast::FunctionArg::ExprNamed {
+                name: ast::Expr::Identifier(name),
+                arg: ast::FunctionArgExpr::Expr(e),
+                ..
+            } => (Some((ident(name), name.span)), e),
             other => return Err(SqlError::unsupported(format!("function argument {other}"))),
-        }
+        };
+        named.push(crate::sql::named_args::Arg {
+            name,
+            span: e.span(),
+            expr: bind(e, scope, ctx)?,
+        });
     }
+    let args = crate::sql::named_args::positional(&name, named)?;
     let types: Vec<DataType> = args.iter().map(Expr::ty).collect();
     if let Some((func, cols)) = SrfFunc::resolve(&name, &types) {
         let ty = cols[0].1;

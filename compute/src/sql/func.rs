@@ -250,6 +250,9 @@ pub enum Builtin {
     TrimScale,
     /// `factorial(bigint)`.
     Factorial,
+    /// `numeric(numeric, int4)`: the value rounded and checked for the
+    /// type modifier, as a cast to `numeric(p, s)` applies it.
+    NumericTypmod,
     /// `degrees(float8)`.
     Degrees,
     /// `radians(float8)`.
@@ -276,6 +279,17 @@ pub enum Builtin {
     DateTruncTz,
     /// `date_trunc(text, interval)`.
     DateTruncInterval,
+    /// `date_trunc(text, timestamptz, text)`, in the named zone.
+    DateTruncTzZone,
+    /// `timezone(text, timestamp)` (`ts AT TIME ZONE zone`): the local time
+    /// read in the zone.
+    TimezoneTs,
+    /// `timezone(text, timestamptz)`: the local time in the zone.
+    TimezoneTz,
+    /// `timezone(interval, timestamp)`: an offset east of UTC as the zone.
+    TimezoneIntervalTs,
+    /// `timezone(interval, timestamptz)`.
+    TimezoneIntervalTz,
     /// `date_part(text, timestamp)` (also `date_part(text, date)`, which
     /// PostgreSQL runs on the date cast to timestamp).
     DatePartTs,
@@ -328,6 +342,8 @@ pub enum Builtin {
     Now,
     /// `clock_timestamp()`: the wall clock; volatile.
     ClockTimestamp,
+    /// `pg_sleep(float8)`: waits, stopping early when cancelled.
+    PgSleep,
     /// `current_date`.
     CurrentDate,
     /// `justify_days(interval)`.
@@ -666,6 +682,7 @@ static FUNCTIONS: &[Sig] = &[
     sig("min_scale", &[NUM], D::Int4, B::MinScale),
     sig("trim_scale", &[NUM], D::Numeric, B::TrimScale),
     sig("factorial", &[I8], D::Numeric, B::Factorial),
+    sig("numeric", &[NUM, I4], D::Numeric, B::NumericTypmod),
     sig("degrees", &[F8], D::Float8, B::Degrees),
     sig("radians", &[F8], D::Float8, B::Radians),
     sig("sin", &[F8], D::Float8, B::Sin),
@@ -687,6 +704,16 @@ static FUNCTIONS: &[Sig] = &[
     sig("date_trunc", &[TEXT, TS], D::Timestamp, B::DateTruncTs),
     sig("date_trunc", &[TEXT, TZ], D::TimestampTz, B::DateTruncTz),
     sig("date_trunc", &[TEXT, IV], D::Interval, B::DateTruncInterval),
+    sig(
+        "date_trunc",
+        &[TEXT, TZ, TEXT],
+        D::TimestampTz,
+        B::DateTruncTzZone,
+    ),
+    sig("timezone", &[TEXT, TS], D::TimestampTz, B::TimezoneTs),
+    sig("timezone", &[TEXT, TZ], D::Timestamp, B::TimezoneTz),
+    sig("timezone", &[IV, TS], D::TimestampTz, B::TimezoneIntervalTs),
+    sig("timezone", &[IV, TZ], D::Timestamp, B::TimezoneIntervalTz),
     sig("date_part", &[TEXT, DATE], D::Float8, B::DatePartTs),
     sig("date_part", &[TEXT, TS], D::Float8, B::DatePartTs),
     sig("date_part", &[TEXT, TZ], D::Float8, B::DatePartTz),
@@ -748,6 +775,7 @@ static FUNCTIONS: &[Sig] = &[
     sig("statement_timestamp", &[], D::TimestampTz, B::Now),
     sig("current_timestamp", &[], D::TimestampTz, B::Now),
     sig("clock_timestamp", &[], D::TimestampTz, B::ClockTimestamp),
+    sig("pg_sleep", &[F8], D::Void, B::PgSleep),
     sig("current_date", &[], D::Date, B::CurrentDate),
     sig("justify_days", &[IV], D::Interval, B::JustifyDays),
     sig("justify_hours", &[IV], D::Interval, B::JustifyHours),
@@ -1254,6 +1282,7 @@ pub fn is_volatile(f: Builtin) -> bool {
         B::Random
             | B::ToCharTz
             | B::ClockTimestamp
+            | B::PgSleep
             | B::Now
             | B::CurrentDate
             | B::AgeTsNow
@@ -1379,6 +1408,7 @@ pub fn call(f: Builtin, args: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlE
         | B::MinScale
         | B::TrimScale
         | B::Factorial
+        | B::NumericTypmod
         | B::Degrees
         | B::Radians
         | B::Sin
@@ -1391,6 +1421,11 @@ pub fn call(f: Builtin, args: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlE
         B::DateTruncTs
         | B::DateTruncTz
         | B::DateTruncInterval
+        | B::DateTruncTzZone
+        | B::TimezoneTs
+        | B::TimezoneTz
+        | B::TimezoneIntervalTs
+        | B::TimezoneIntervalTz
         | B::DatePartTs
         | B::DatePartTz
         | B::DatePartInterval
@@ -1411,6 +1446,7 @@ pub fn call(f: Builtin, args: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlE
         | B::DateBinTz
         | B::Now
         | B::ClockTimestamp
+        | B::PgSleep
         | B::CurrentDate
         | B::JustifyDays
         | B::JustifyHours

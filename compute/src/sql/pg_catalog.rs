@@ -87,6 +87,9 @@ pub struct CatalogView<'a> {
     pub user: &'a str,
     /// Session settings (GUCs): lower-case names to text values.
     pub settings: &'a BTreeMap<String, String>,
+    /// Where `set_config()` records its changes for the session; `None`
+    /// where settings cannot change (it is then an error).
+    pub pending_settings: Option<&'a crate::sql::settings::PendingSettings>,
     /// The session's process id as BackendKeyData gave it (0 when the
     /// session has no connection).
     pub backend_pid: i32,

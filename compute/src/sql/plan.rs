@@ -1250,6 +1250,30 @@ impl<'a> Planner<'a> {
             starts.push(scope.columns.len());
             scope.columns.extend(rel.scope.columns.iter().cloned());
         }
+        // The right-hand copy of each USING or NATURAL column is hidden from
+        // unqualified names before WHERE is bound, and so is a merged
+        // column's left-hand table name (see the join loop).
+        for (i, (rel, j)) in items.iter().enumerate().skip(1) {
+            let Some((op, kind)) = j else { continue };
+            let Some(c @ (ast::JoinConstraint::Using(_) | ast::JoinConstraint::Natural)) =
+                join_constraint(op)
+            else {
+                continue;
+            };
+            let (left, right) = scope.columns.split_at_mut(starts[i]);
+            let right = &mut right[..rel.scope.columns.len()];
+            for name in using_names(c, left, right) {
+                let l = left.iter().position(|c| !c.hidden && c.name == name);
+                let r = right.iter().position(|c| !c.hidden && c.name == name);
+                if let (Some(l), Some(r)) = (l, r) {
+                    right[r].hidden = true;
+                    if matches!(kind, JoinKind::Right | JoinKind::Full) {
+                        left[l].table = None;
+                        left[l].origin = None;
+                    }
+                }
+            }
+        }
         // Duplicate aliases are an error, as in PostgreSQL.
         {
             let mut names: Vec<&str> = items
@@ -1372,6 +1396,9 @@ impl<'a> Planner<'a> {
             // The join condition: ON / USING, plus (for inner joins) the
             // WHERE conjuncts that become evaluable here.
             let mut on: Vec<Expr> = Vec::new();
+            // USING and NATURAL columns: (left position, right position,
+            // type) of each.
+            let mut merged: Vec<(usize, usize, DataType)> = Vec::new();
             if let Some(op) = op {
                 match join_constraint(op) {
                     Some(ast::JoinConstraint::On(e)) => {
@@ -1379,10 +1406,9 @@ impl<'a> Planner<'a> {
                             on.push(bind_condition(c, &combined, ctx, "JOIN/ON")?);
                         }
                     }
-                    Some(ast::JoinConstraint::Using(cols)) => {
-                        for c in cols {
-                            let name = c.to_string().to_lowercase();
-                            let name = name.trim_matches('"').to_string();
+                    Some(c @ (ast::JoinConstraint::Using(_) | ast::JoinConstraint::Natural)) => {
+                        let names = using_names(c, &left_scope.columns, &rel.scope.columns);
+                        for name in names {
                             let missing = |side: &str| {
                                 SqlError::new(
                                     code::UNDEFINED_COLUMN,
@@ -1403,10 +1429,8 @@ impl<'a> Planner<'a> {
                                 DataType::Bool,
                             ));
                             scope.columns[width + r].hidden = true;
+                            merged.push((l, width + r, lt));
                         }
-                    }
-                    Some(ast::JoinConstraint::Natural) => {
-                        return Err(SqlError::unsupported("NATURAL JOIN"))
                     }
                     Some(ast::JoinConstraint::None) | None => {}
                 }
@@ -1511,6 +1535,31 @@ impl<'a> Planner<'a> {
             };
             small = small && rel.small;
             width = combined_width;
+            // The merged column of USING is the left one's value for inner
+            // and left joins; a right join takes the right one's, and a
+            // full join the first that is not NULL. It takes the left
+            // column's place, which unqualified names and `*` read; the
+            // left table's own copy is then no longer there to qualify.
+            if matches!(kind, JoinKind::Right | JoinKind::Full) && !merged.is_empty() {
+                let mut exprs: Vec<Expr> = (0..width)
+                    .map(|c| Expr::Column(c, scope.columns[c].ty))
+                    .collect();
+                for &(l, r, ty) in &merged {
+                    let right = Expr::Column(r, scope.columns[r].ty).coerce_to(ty);
+                    exprs[l] = if kind == JoinKind::Right {
+                        right
+                    } else {
+                        Expr::Call(expr::Func::Coalesce, vec![Expr::Column(l, ty), right], ty)
+                    };
+                    scope.columns[l].table = None;
+                    scope.columns[l].origin = None;
+                }
+                plan = Plan::Project {
+                    input: Box::new(plan),
+                    exprs,
+                };
+                small = false;
+            }
         }
         let leftover = (0..conj.len())
             .filter(|&k| !used[k])
@@ -1822,6 +1871,32 @@ fn nullable_op(from: &[ast::TableWithJoins], i: usize) -> (Option<&ast::JoinOper
         }
     }
     (None, JoinKind::Inner)
+}
+
+/// The columns a USING or NATURAL join merges: USING's list (lower case
+/// unless quoted), or for NATURAL the names both sides show, in the left
+/// side's order.
+fn using_names(
+    c: &ast::JoinConstraint,
+    left: &[ScopeColumn],
+    right: &[ScopeColumn],
+) -> Vec<String> {
+    match c {
+        ast::JoinConstraint::Using(cols) => cols
+            .iter()
+            .map(|c| c.to_string().to_lowercase().trim_matches('"').to_string())
+            .collect(),
+        _ => {
+            let mut names: Vec<String> = Vec::new();
+            for c in left.iter().filter(|c| !c.hidden) {
+                let in_right = right.iter().any(|r| !r.hidden && r.name == c.name);
+                if in_right && !names.contains(&c.name) {
+                    names.push(c.name.clone());
+                }
+            }
+            names
+        }
+    }
 }
 
 fn join_constraint(op: &ast::JoinOperator) -> Option<&ast::JoinConstraint> {
@@ -3215,6 +3290,8 @@ fn figure_colname(e: &ast::Expr) -> (String, u8) {
             _ => ("?column?".into(), 0),
         },
         ast::Expr::Extract { .. } => strong("extract".into()),
+        // The parser turns `AT TIME ZONE` into a call of timezone().
+        ast::Expr::AtTimeZone { .. } => strong("timezone".into()),
         ast::Expr::Substring { shorthand, .. } => {
             strong(if *shorthand { "substr" } else { "substring" }.into())
         }

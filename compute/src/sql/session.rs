@@ -26,7 +26,7 @@ use sqlparser::ast::{self, Statement};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
-use crate::catalog::{ColumnDef, IndexKey, TableDef};
+use crate::catalog::{ColumnDef, IndexDef, IndexKey, TableDef};
 use crate::datum::{DataType, Datum, Oid};
 use crate::engine::{Engine, NewIndex, NewTable, Transaction};
 use crate::pgtext::{self, TextContext};
@@ -266,6 +266,7 @@ impl Database {
             copy_in: None,
             pending: None,
             cursors: Default::default(),
+            pending_settings: Default::default(),
         }
     }
 
@@ -448,6 +449,8 @@ pub struct Session {
     pub(super) pending: Option<crate::sql::copy::PendingQuery>,
     /// SQL-level cursors and savepoints (`sql::cursor`).
     pub(super) cursors: crate::sql::cursor::Cursors,
+    /// What `set_config()` changed in the running statement.
+    pending_settings: crate::sql::settings::PendingSettings,
 }
 
 /// A prepared query's plan.
@@ -489,6 +492,8 @@ impl Session {
             jsonb: Some(expr::jsonb_hooks()),
             now: Some(self.xact_start),
             time_zone: self.settings.time_zone(),
+            date_style: self.settings.date_style(),
+            interval_style: self.settings.interval_style(),
         }
     }
 
@@ -790,6 +795,12 @@ impl Session {
             ));
         }
         let mut r = self.run_inner(stmt, params, max_rows).await;
+        let set_config = self.pending_settings.take();
+        if r.is_ok() {
+            r = self
+                .apply_set_config(set_config)
+                .map(|()| r.expect("checked ok"));
+        }
         if let Err(e) = &r {
             self.fail_block();
             // A fenced writer's transactions are read-only and its commit
@@ -1148,6 +1159,22 @@ impl Session {
     /// SET [LOCAL] `name` to `value` (`None`: its default). A LOCAL value
     /// lasts until the end of the transaction block; outside one it has no
     /// effect, with PostgreSQL's warning.
+    /// Applies what `set_config()` changed in a statement that succeeded:
+    /// as `SET`, or as `SET LOCAL` inside a block (outside one, a local
+    /// change ended with the statement's own transaction).
+    fn apply_set_config(
+        &mut self,
+        changes: Vec<crate::sql::settings::PendingSetting>,
+    ) -> Result<(), SqlError> {
+        for change in changes {
+            if change.local && self.tx.is_none() {
+                continue;
+            }
+            self.set_setting(&change.name, change.value.as_deref(), change.local)?;
+        }
+        Ok(())
+    }
+
     fn set_setting(
         &mut self,
         name: &str,
@@ -1271,7 +1298,7 @@ impl Session {
         Ok(())
     }
 
-    fn in_tx(
+    pub(super) fn in_tx(
         &mut self,
         tx: &mut Transaction,
         stmt: &Statement,
@@ -1298,6 +1325,9 @@ impl Session {
             }
         }
         match stmt {
+            Statement::Query(q) if crate::sql::dml_cte::has_dml_cte(q) => {
+                self.run_dml_cte(tx, q, params, max_rows)
+            }
             Statement::Query(q) => self.query(tx, q, params, max_rows),
             Statement::Explain {
                 statement,
@@ -1411,7 +1441,9 @@ impl Session {
                     format!("column \"{cname}\" specified more than once"),
                 ));
             }
-            let ty = declared_column_type(&cname, &c.data_type)?;
+            // An unknown type points at the type, the token after the name.
+            let ty = declared_column_type(&cname, &c.data_type)
+                .map_err(|e| e.after_span(c.name.span))?;
             let mut col = ColumnDef {
                 name: cname,
                 type_oid: ty.oid().0,
@@ -1429,13 +1461,16 @@ impl Session {
                         is_primary: true, ..
                     } => {
                         if !pk.is_empty() {
-                            return Err(SqlError::new(
+                            let err = SqlError::new(
                                 code::INVALID_TABLE_DEFINITION,
                                 format!(
                                     "multiple primary keys for table \"{name}\" are not allowed"
                                 ),
-                            )
-                            .at_span(o.name.as_ref().map_or(c.name.span, |n| n.span)));
+                            );
+                            return Err(match &o.name {
+                                Some(n) => err.at_span(n.span),
+                                None => err.at_keyword_after(c.name.span, "primary"),
+                            });
                         }
                         pk = vec![columns.len()];
                         col.not_null = true;
@@ -1862,7 +1897,17 @@ impl Session {
         let on_conflict = match &ins.on {
             None => None,
             Some(ast::OnInsert::OnConflict(oc)) => {
-                check_on_conflict(&def, oc)?;
+                use sqlparser::ast::Spanned;
+                // ON CONFLICT follows the source, so its ON is the first
+                // "on" after the source's end.
+                let source_span = ins.source.as_ref().map(|q| q.span());
+                check_on_conflict(&def, oc).map_err(|e| match source_span {
+                    // Only the missing target is reported at ON.
+                    Some(span) if e.message.starts_with("ON CONFLICT DO UPDATE requires") => {
+                        e.at_keyword_after(span, "on")
+                    }
+                    _ => e,
+                })?;
                 Some(oc)
             }
             Some(other) => return Err(SqlError::unsupported(format!("{other}"))),
@@ -1960,10 +2005,18 @@ impl Session {
         row: Vec<Datum>,
         ectx: &EvalCtx<'_>,
     ) -> Result<Option<Vec<Datum>>, SqlError> {
+        // The unique keys a conflict is looked for on: the target's, or
+        // for DO NOTHING without one every unique key of the table.
+        let mut unique_index: Option<&IndexDef> = None;
+        let mut any_key = false;
         if let Some(ast::ConflictTarget::Columns(cols)) = &oc.conflict_target {
             let named: Vec<usize> = cols.iter().filter_map(|c| def.column(&ident(c))).collect();
-            let is_pk = !def.primary_key.is_empty() && named == def.primary_key;
-            let is_unique = def.indexes.iter().any(|ix| {
+            let mut sorted = named.clone();
+            sorted.sort_unstable();
+            let mut pk_sorted = def.primary_key.clone();
+            pk_sorted.sort_unstable();
+            let is_pk = !def.primary_key.is_empty() && sorted == pk_sorted;
+            unique_index = def.indexes.iter().find(|ix| {
                 ix.unique
                     && ix
                         .keys
@@ -1971,28 +2024,42 @@ impl Session {
                         .all(|k| matches!(k, IndexKey::Column(i) if named.contains(i)))
                     && ix.keys.len() == named.len()
             });
-            if !is_pk && !is_unique {
+            if !is_pk && unique_index.is_none() {
                 return Err(SqlError::new(
                     code::INVALID_COLUMN_REFERENCE,
                     "there is no unique or exclusion constraint matching the ON CONFLICT specification",
                 ));
             }
-            if !is_pk {
-                return Err(SqlError::unsupported(
-                    "ON CONFLICT on a unique index other than the primary key",
-                ));
+            if is_pk {
+                unique_index = None;
             }
+        } else {
+            any_key = true;
         }
-        if def.primary_key.is_empty() {
-            // No key to conflict on (DO NOTHING without a target; a
-            // target was checked against the table's unique keys).
-            tx.insert(def.id, row.clone())
-                .map_err(SqlError::from_engine)?;
-            return Ok(Some(row));
-        }
-        let pk: Vec<Datum> = def.primary_key.iter().map(|i| row[*i].clone()).collect();
-        let existing = tx.get(def.id, &pk).map_err(SqlError::from_engine)?;
-        let Some(existing) = existing else {
+        // The existing row the new one conflicts with, if any.
+        let existing: Option<crate::engine::Row> = {
+            let mut found = None;
+            if unique_index.is_none() && !def.primary_key.is_empty() {
+                let pk: Vec<Datum> = def.primary_key.iter().map(|i| row[*i].clone()).collect();
+                if let Some(r) = tx.get(def.id, &pk).map_err(SqlError::from_engine)? {
+                    let key = tx.encode_pk(def.id, &pk).map_err(SqlError::from_engine)?;
+                    found = Some((key, r));
+                }
+            }
+            let indexes: Vec<&IndexDef> = match unique_index {
+                Some(ix) => vec![ix],
+                None if any_key => def.indexes.iter().filter(|ix| ix.unique).collect(),
+                None => Vec::new(),
+            };
+            for ix in indexes {
+                if found.is_some() {
+                    break;
+                }
+                found = unique_conflict(tx, def, ix, &row)?;
+            }
+            found
+        };
+        let Some((existing_key, existing)) = existing else {
             tx.insert(def.id, row.clone())
                 .map_err(SqlError::from_engine)?;
             return Ok(Some(row));
@@ -2033,8 +2100,7 @@ impl Session {
                     new[i] = assign_cast(eval(&b, &both, ectx)?, ty, &def.columns[i], ectx)?;
                 }
                 check_not_null(def, &new, ectx.text)?;
-                let key = tx.encode_pk(def.id, &pk).map_err(SqlError::from_engine)?;
-                tx.update(def.id, &key, new.clone())
+                tx.update(def.id, &existing_key, new.clone())
                     .map_err(SqlError::from_engine)?;
                 Ok(Some(new))
             }
@@ -2260,6 +2326,7 @@ impl Session {
             database: &self.database,
             user: &self.user,
             settings,
+            pending_settings: Some(&self.pending_settings),
             backend_pid: self.backend_pid,
             in_recovery: self.db.engine().is_reader(),
         }
@@ -2470,7 +2537,8 @@ fn check_on_conflict(def: &TableDef, oc: &ast::OnConflict) -> Result<(), SqlErro
                         code::UNDEFINED_COLUMN,
                         format!("column \"{n}\" does not exist"),
                     )
-                    .at_span(c.span)
+                    // PostgreSQL points at the target's parenthesis.
+                    .at_keyword_before(c.span, "(")
                 })?;
                 named.push(i);
             }
@@ -2567,7 +2635,7 @@ pub(super) fn declared_column_type(name: &str, t: &ast::DataType) -> Result<Data
 /// `numeric(p, s)`'s type modifier for a column declared as `t` (PostgreSQL's
 /// `numerictypmodin`: `(p << 16 | s) + 4`, the scale kept in 11 bits); for
 /// other types, what `ty` carries.
-pub(super) fn column_typmod(t: &ast::DataType, ty: DataType) -> Result<i32, SqlError> {
+pub(crate) fn column_typmod(t: &ast::DataType, ty: DataType) -> Result<i32, SqlError> {
     use ast::{DataType as T, ExactNumberInfo as I};
     let (precision, scale) = match t {
         T::Numeric(i) | T::Decimal(i) | T::Dec(i) => match i {
@@ -2603,7 +2671,7 @@ const NUMERIC_MAX_SCALE: i64 = 1000;
 /// Rounds `d` to the scale of `numeric` typmod `typmod` and checks it fits
 /// the precision, as PostgreSQL's `apply_typmod`: 22003 when it does not,
 /// and for infinities. A typmod below 4 (none) leaves the value as it is.
-fn apply_numeric_typmod(d: Datum, typmod: i32) -> Result<Datum, SqlError> {
+pub(crate) fn apply_numeric_typmod(d: Datum, typmod: i32) -> Result<Datum, SqlError> {
     let Datum::Numeric(n) = d else {
         return Ok(d);
     };
@@ -2949,6 +3017,34 @@ pub(super) fn syntax_error(sql: &str, parser_message: &str) -> SqlError {
         err = err.locate(sql);
     }
     err
+}
+
+/// The row of `def` whose key in unique index `ix` equals `row`'s, with
+/// its storage key; none when a key column of `row` is NULL (NULLs never
+/// conflict) or the index has expression keys (not matched here).
+fn unique_conflict(
+    tx: &Transaction,
+    def: &TableDef,
+    ix: &IndexDef,
+    row: &[Datum],
+) -> Result<Option<crate::engine::Row>, SqlError> {
+    let mut values = Vec::with_capacity(ix.keys.len());
+    for k in &ix.keys {
+        match k {
+            IndexKey::Column(i) if !matches!(row[*i], Datum::Null) => values.push(row[*i].clone()),
+            _ => return Ok(None),
+        }
+    }
+    let found = tx
+        .index_scan(
+            def.id,
+            ix.id,
+            std::ops::Bound::Included(&values),
+            std::ops::Bound::Included(&values),
+            crate::btree::Direction::Forward,
+        )
+        .map_err(SqlError::from_engine)?;
+    Ok(found.into_iter().next())
 }
 
 /// Microseconds since 2000-01-01 UTC.

@@ -7,8 +7,9 @@
 //! (`myapp.tenant`) are free-form placeholders.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
-use crate::pgtext::TimeZone;
+use crate::pgtext::{DateOrder, DateOutput, DateStyle, IntervalStyle, TimeZone};
 use crate::sql::error::{code, SqlError};
 
 /// How a setting's values are checked and shown.
@@ -123,7 +124,7 @@ const GUCS: &[Guc] = &[
         name: "IntervalStyle",
         default: "postgres",
         reported: true,
-        kind: Kind::Enum(&["postgres"]),
+        kind: Kind::Enum(&["postgres", "postgres_verbose", "sql_standard", "iso_8601"]),
         description: "Sets the display format for interval values.",
     },
     Guc {
@@ -376,7 +377,7 @@ impl Settings {
         };
         let v = match value {
             None => g.default.to_string(),
-            Some(v) => normalize(g, v)?,
+            Some(v) => normalize(g, v, &self.values[g.name])?,
         };
         if self.values[g.name] != v {
             if g.reported {
@@ -385,6 +386,25 @@ impl Settings {
             self.values.insert(g.name, v);
         }
         Ok(())
+    }
+
+    /// Checks what `SET name = value` would store (`None` resets) without
+    /// changing anything, for `set_config()`; `current` is the setting's
+    /// value now (a partial `DateStyle` keeps the rest of it). Returns the
+    /// value `SHOW` would then print.
+    pub fn check(name: &str, value: Option<&str>, current: &str) -> Result<String, SqlError> {
+        let Some(g) = find(name) else {
+            if !name.contains('.') {
+                return Err(unrecognized(name));
+            }
+            return Ok(value.unwrap_or_default().to_owned());
+        };
+        match value {
+            // RESET of a read-only setting fails as SET would.
+            None if matches!(g.kind, Kind::ReadOnly) => normalize(g, "", current),
+            None => Ok(g.default.to_string()),
+            Some(v) => normalize(g, v, current),
+        }
     }
 
     /// Puts back settings saved at BEGIN (ROLLBACK undoes SETs), reporting
@@ -449,6 +469,22 @@ impl Settings {
         TimeZone::parse_setting(&self.values["TimeZone"]).unwrap_or(TimeZone::UTC)
     }
 
+    /// The session `DateStyle`.
+    pub fn date_style(&self) -> DateStyle {
+        parse_date_style(&self.values["DateStyle"], DateStyle::default())
+            .expect("DateStyle is validated when set")
+    }
+
+    /// The session `IntervalStyle`.
+    pub fn interval_style(&self) -> IntervalStyle {
+        match self.values["IntervalStyle"].as_str() {
+            "postgres_verbose" => IntervalStyle::PostgresVerbose,
+            "sql_standard" => IntervalStyle::SqlStandard,
+            "iso_8601" => IntervalStyle::Iso8601,
+            _ => IntervalStyle::Postgres,
+        }
+    }
+
     /// `statement_timeout` in milliseconds (0 = none).
     pub fn statement_timeout_ms(&self) -> u64 {
         parse_millis(&self.values["statement_timeout"]).unwrap_or(0)
@@ -500,6 +536,48 @@ impl Settings {
     }
 }
 
+/// Settings `set_config()` changed while a statement ran. The statement
+/// reads them back at once (`current_setting`); the session applies them,
+/// as `SET` or `SET LOCAL` would, when the statement succeeds, and drops
+/// them when it fails, as PostgreSQL's transaction abort undoes them.
+#[derive(Debug, Default)]
+pub struct PendingSettings(Mutex<Vec<PendingSetting>>);
+
+/// One `set_config(name, value, is_local)` call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingSetting {
+    /// The name as given.
+    pub name: String,
+    /// The value as given; `None` resets.
+    pub value: Option<String>,
+    /// The value as `SHOW` prints it after the change.
+    pub shown: String,
+    /// Only for the rest of the transaction (`SET LOCAL`).
+    pub local: bool,
+}
+
+impl PendingSettings {
+    /// Records a change.
+    pub fn push(&self, change: PendingSetting) {
+        self.0.lock().expect("pending settings lock").push(change);
+    }
+
+    /// The latest value set for `name` (any case), if any.
+    pub fn get(&self, name: &str) -> Option<String> {
+        let changes = self.0.lock().expect("pending settings lock");
+        changes
+            .iter()
+            .rev()
+            .find(|c| c.name.eq_ignore_ascii_case(name))
+            .map(|c| c.shown.clone())
+    }
+
+    /// Takes every change, in the order made.
+    pub fn take(&self) -> Vec<PendingSetting> {
+        std::mem::take(&mut *self.0.lock().expect("pending settings lock"))
+    }
+}
+
 fn unrecognized(name: &str) -> SqlError {
     SqlError::new(
         code::UNDEFINED_OBJECT,
@@ -517,8 +595,88 @@ fn invalid(g: &Guc, value: &str) -> SqlError {
     )
 }
 
-/// Checks `value` for `g` and returns its display form.
-fn normalize(g: &Guc, value: &str) -> Result<String, SqlError> {
+/// Why a `DateStyle` value is refused.
+#[derive(Debug, PartialEq)]
+enum DateStyleError {
+    /// A word that is neither a style nor an order (lower case).
+    Unrecognized(String),
+    /// Two different styles, or two different orders.
+    Conflicting,
+}
+
+/// Reads a `DateStyle` value as PostgreSQL's `check_datestyle`: a list of
+/// a style (`ISO`, `SQL`, `Postgres`, `German`) and an order (`MDY`/`US`/
+/// `NonEuro…`, `DMY`/`Euro…`, `YMD`), any case, either or both; what is not
+/// given stays as in `current` (German brings DMY along, unless an order is
+/// given), and `DEFAULT` stands for `ISO, MDY`.
+fn parse_date_style(value: &str, current: DateStyle) -> Result<DateStyle, DateStyleError> {
+    let mut output: Option<DateOutput> = None;
+    let mut order: Option<DateOrder> = None;
+    let mut conflicting = false;
+    let mut default = false;
+    for word in value.split(',').map(|w| w.trim().to_lowercase()) {
+        let (new_output, new_order) = match word.as_str() {
+            "iso" => (Some(DateOutput::Iso), None),
+            "sql" => (Some(DateOutput::Sql), None),
+            "german" => (Some(DateOutput::German), None),
+            w if w.starts_with("postgres") => (Some(DateOutput::Postgres), None),
+            "ymd" => (None, Some(DateOrder::Ymd)),
+            w if w == "dmy" || w.starts_with("euro") => (None, Some(DateOrder::Dmy)),
+            w if w == "mdy" || w == "us" || w.starts_with("noneuro") => {
+                (None, Some(DateOrder::Mdy))
+            }
+            "default" => {
+                default = true;
+                (None, None)
+            }
+            _ => return Err(DateStyleError::Unrecognized(word)),
+        };
+        if let Some(new) = new_output {
+            conflicting |= output.is_some_and(|old| old != new);
+            output = Some(new);
+        }
+        if let Some(new) = new_order {
+            conflicting |= order.is_some_and(|old| old != new);
+            order = Some(new);
+        }
+    }
+    if conflicting {
+        return Err(DateStyleError::Conflicting);
+    }
+    // DEFAULT is the boot value, ISO, MDY, for the half not given.
+    let base = if default {
+        DateStyle::default()
+    } else {
+        current
+    };
+    let output = output.unwrap_or(base.output);
+    let order = order.unwrap_or(if output == DateOutput::German && !default {
+        DateOrder::Dmy
+    } else {
+        base.order
+    });
+    Ok(DateStyle { output, order })
+}
+
+/// A `DateStyle` as SHOW prints it: `German, DMY`.
+fn show_date_style(style: DateStyle) -> String {
+    let output = match style.output {
+        DateOutput::Iso => "ISO",
+        DateOutput::Sql => "SQL",
+        DateOutput::Postgres => "Postgres",
+        DateOutput::German => "German",
+    };
+    let order = match style.order {
+        DateOrder::Mdy => "MDY",
+        DateOrder::Dmy => "DMY",
+        DateOrder::Ymd => "YMD",
+    };
+    format!("{output}, {order}")
+}
+
+/// Checks `value` for `g` and returns its display form; `current` is the
+/// setting's value now, which a partial `DateStyle` keeps the rest of.
+fn normalize(g: &Guc, value: &str, current: &str) -> Result<String, SqlError> {
     let v = value.trim();
     Ok(match g.kind {
         Kind::Text => v.to_string(),
@@ -627,7 +785,10 @@ fn normalize(g: &Guc, value: &str) -> Result<String, SqlError> {
                         format!("{} \"{v}\" is not supported", g.name),
                     )
                 } else {
-                    invalid(g, v).with_hint(format!("Available values: {}.", options.join(", ")))
+                    // Enum errors name the parameter in lower case, as
+                    // PostgreSQL's parse_and_validate_value does.
+                    invalid_lower(g, v)
+                        .with_hint(format!("Available values: {}.", options.join(", ")))
                 });
             }
             l
@@ -638,38 +799,24 @@ fn normalize(g: &Guc, value: &str) -> Result<String, SqlError> {
             } else {
                 v.to_string()
             };
-            TimeZone::parse_setting(&tz).map_err(|_| invalid(g, v))?;
-            if tz.eq_ignore_ascii_case("utc") {
-                "UTC".into()
-            } else {
-                tz
-            }
+            TimeZone::setting_name(&tz).map_err(|_| invalid(g, v))?
         }
         Kind::DateStyle => {
-            let mut style = "ISO";
-            let mut order = "MDY";
-            for part in v.split(',').map(|p| p.trim().to_uppercase()) {
-                match part.as_str() {
-                    "ISO" => style = "ISO",
-                    "MDY" | "US" | "NONEURO" | "NONEUROPEAN" => order = "MDY",
-                    "DMY" | "EURO" | "EUROPEAN" => order = "DMY",
-                    "YMD" => order = "YMD",
-                    "SQL" | "POSTGRES" | "GERMAN" => {
-                        return Err(SqlError::new(
-                            code::FEATURE_NOT_SUPPORTED,
-                            format!("DateStyle \"{part}\" is not supported (only ISO output)"),
-                        ))
-                    }
-                    "DEFAULT" => {}
-                    _ => {
-                        return Err(invalid(g, v).with_detail(format!(
-                            "Unrecognized key word: \"{}\".",
-                            part.to_lowercase()
-                        )))
-                    }
+            let current = parse_date_style(current, DateStyle::default())
+                .expect("DateStyle is validated when set");
+            match parse_date_style(v, current) {
+                Ok(style) => show_date_style(style),
+                Err(DateStyleError::Unrecognized(word)) => {
+                    return Err(
+                        invalid(g, v).with_detail(format!("Unrecognized key word: \"{word}\"."))
+                    )
+                }
+                Err(DateStyleError::Conflicting) => {
+                    return Err(
+                        invalid(g, v).with_detail("Conflicting \"datestyle\" specifications.")
+                    )
                 }
             }
-            format!("{style}, {order}")
         }
         Kind::Encoding => {
             let l = v.to_lowercase().replace(['-', '_'], "");
@@ -883,6 +1030,65 @@ mod tests {
         );
         s.reset_all();
         assert_eq!(s.get("statement_timeout").unwrap(), "0");
+    }
+
+    #[test]
+    fn date_style_keeps_what_is_not_given() {
+        let mut s = Settings::new("u");
+        let mut set = |v: &str| {
+            s.set("DateStyle", Some(v))?;
+            Ok::<_, SqlError>((s.get("DateStyle")?, s.date_style()))
+        };
+        let style = |output, order| DateStyle { output, order };
+        assert_eq!(
+            set("sql").unwrap(),
+            ("SQL, MDY".into(), style(DateOutput::Sql, DateOrder::Mdy))
+        );
+        assert_eq!(set("euro").unwrap().0, "SQL, DMY");
+        assert_eq!(set("postgres").unwrap().0, "Postgres, DMY");
+        assert_eq!(set("us, German").unwrap().0, "German, MDY");
+        assert_eq!(set("iso, ymd").unwrap().0, "ISO, YMD");
+        // German brings DMY unless an order is given.
+        assert_eq!(
+            set("German").unwrap(),
+            (
+                "German, DMY".into(),
+                style(DateOutput::German, DateOrder::Dmy)
+            )
+        );
+        assert_eq!(set("default").unwrap().0, "ISO, MDY");
+        let e = set("ISO, SQL").unwrap_err();
+        assert_eq!(e.code, "22023");
+        assert_eq!(
+            e.detail.as_deref(),
+            Some("Conflicting \"datestyle\" specifications.")
+        );
+        assert!(set("DMY, YMD").is_err());
+        let e = set("ISO, Klingon").unwrap_err();
+        assert_eq!(
+            e.detail.as_deref(),
+            Some("Unrecognized key word: \"klingon\".")
+        );
+        assert_eq!(s.get("DateStyle").unwrap(), "ISO, MDY");
+    }
+
+    #[test]
+    fn interval_style_and_numeric_time_zones() {
+        let mut s = Settings::new("u");
+        assert_eq!(s.interval_style(), IntervalStyle::Postgres);
+        s.set("intervalstyle", Some("SQL_Standard")).unwrap();
+        assert_eq!(s.get("IntervalStyle").unwrap(), "sql_standard");
+        assert_eq!(s.interval_style(), IntervalStyle::SqlStandard);
+        let e = s.set("IntervalStyle", Some("nosuch")).unwrap_err();
+        assert_eq!(
+            e.message,
+            "invalid value for parameter \"intervalstyle\": \"nosuch\""
+        );
+        s.set("TimeZone", Some("-5.5")).unwrap();
+        assert_eq!(s.get("TimeZone").unwrap(), "<-05:30>+05:30");
+        assert_eq!(s.time_zone().utc_offset_secs_at(0), -19800);
+        s.set("TimeZone", Some("europe/berlin")).unwrap();
+        assert_eq!(s.get("TimeZone").unwrap(), "Europe/Berlin");
     }
 
     #[test]

@@ -97,6 +97,13 @@ pub(super) fn parse_statements(sql: &str) -> Result<Vec<Statement>, SqlError> {
         }
         let stmt = if p.parse_keyword(Keyword::RESET) {
             super::session::parse_reset(&mut p).map_err(syntax)?
+        } else if bare_show(&mut p) {
+            // sqlparser reads `SHOW;` as showing a nameless parameter;
+            // PostgreSQL's grammar wants a name.
+            return Err(syntax(
+                p.expected::<()>("a parameter name", p.peek_token())
+                    .unwrap_err(),
+            ));
         } else if p.parse_keyword(Keyword::COPY) {
             parse_copy(&mut p).map_err(|e| match e.code {
                 code::SYNTAX_ERROR if e.message.starts_with("syntax error: ") => {
@@ -110,6 +117,18 @@ pub(super) fn parse_statements(sql: &str) -> Result<Vec<Statement>, SqlError> {
         stmts.push(stmt);
         expecting_delimiter = true;
     }
+}
+
+/// Consumes `SHOW` when nothing follows it in its statement.
+fn bare_show(p: &mut Parser<'_>) -> bool {
+    if !p.parse_keyword(Keyword::SHOW) {
+        return false;
+    }
+    if matches!(p.peek_token().token, Token::SemiColon | Token::EOF) {
+        return true;
+    }
+    p.prev_token();
+    false
 }
 
 fn syntax(e: ParserError) -> SqlError {

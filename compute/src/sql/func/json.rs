@@ -459,7 +459,7 @@ fn datum_to_json(out: &mut String, d: &Datum, ctx: &EvalCtx<'_>) -> Result<(), S
         Datum::Timestamp(ts) => escape_json(out, &xsd_timestamp(*ts, None, ctx)),
         Datum::TimestampTz(ts) => escape_json(
             out,
-            &xsd_timestamp(*ts, Some(ctx.text.time_zone.utc_offset_secs()), ctx),
+            &xsd_timestamp(*ts, Some(ctx.text.time_zone.utc_offset_secs_at(*ts)), ctx),
         ),
         other => escape_json(out, &pgtext::format(other, ctx.text)),
     }

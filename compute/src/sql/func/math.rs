@@ -736,6 +736,12 @@ pub(super) fn call(f: B, args: &[Datum]) -> Result<Datum, SqlError> {
             Some(Datum::Numeric(n)) => Ok(Datum::Numeric(n.trim_scale())),
             _ => Err(bad_args(f, args)),
         },
+        B::NumericTypmod => match args {
+            [d, Datum::Int4(typmod)] => {
+                crate::sql::session::apply_numeric_typmod(d.clone(), *typmod)
+            }
+            _ => Err(bad_args(f, args)),
+        },
         B::Factorial => {
             let n = match args.first() {
                 Some(Datum::Int8(v)) => *v,

@@ -12,7 +12,7 @@
 
 use super::{bad_args, division_by_zero, invalid_parameter, sqlstate, type_err, Builtin as B};
 use crate::datum::{Datum, Numeric, USECS_PER_DAY};
-use crate::pgtext::{self, date2j, j2date};
+use crate::pgtext::{self, date2j, j2date, TimeZone};
 use crate::sql::error::SqlError;
 use crate::sql::expr::EvalCtx;
 
@@ -127,26 +127,124 @@ fn from_tm(tm: &Tm) -> Result<i64, SqlError> {
     Ok(r)
 }
 
-/// The session zone's offset in microseconds (east positive).
-fn zone_us(ctx: &EvalCtx<'_>) -> i64 {
-    i64::from(ctx.text.time_zone.utc_offset_secs()) * USECS_PER_SEC
-}
-
 /// A timestamptz as local time in the session zone.
 fn local(ts: i64, ctx: &EvalCtx<'_>) -> i64 {
+    local_in(ts, ctx.text.time_zone)
+}
+
+/// A timestamptz as local time in `zone`; infinities stay infinite.
+fn local_in(ts: i64, zone: TimeZone) -> i64 {
     if !is_finite_ts(ts) {
         return ts;
     }
-    ts + zone_us(ctx)
+    ts + i64::from(zone.utc_offset_secs_at(ts)) * USECS_PER_SEC
 }
 
 /// A local time in the session zone back to a timestamptz.
 fn utc(local: i64, ctx: &EvalCtx<'_>) -> Result<i64, SqlError> {
-    let r = local.checked_sub(zone_us(ctx)).ok_or_else(ts_range)?;
+    utc_in(local, ctx.text.time_zone)
+}
+
+/// A finite local time in `zone` back to a timestamptz, with PostgreSQL's
+/// choice of offset where daylight saving skips or repeats the time.
+fn utc_in(local: i64, zone: TimeZone) -> Result<i64, SqlError> {
+    let zone_us = i64::from(zone.utc_offset_secs_for_local(local)) * USECS_PER_SEC;
+    let r = local.checked_sub(zone_us).ok_or_else(ts_range)?;
     if !is_valid_ts(r) {
         return Err(ts_range());
     }
     Ok(r)
+}
+
+/// Longest wait between two checks for cancellation in `pg_sleep`.
+const SLEEP_SLICE: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// `pg_sleep(secs)`: waits `secs` seconds (forever for infinity, not at
+/// all for zero, negative or NaN), checking in slices of [`SLEEP_SLICE`]
+/// whether the statement was cancelled or timed out. The wait moves off
+/// the tokio worker's core, as long statements do, so the sessions queued
+/// there keep running.
+fn sleep(secs: f64, ctx: &EvalCtx<'_>) -> Result<(), SqlError> {
+    use std::time::{Duration, Instant};
+    let check = || ctx.sub.map_or(Ok(()), |s| s.check_interrupts());
+    let wait = || {
+        let end = Duration::try_from_secs_f64(secs)
+            .ok()
+            .and_then(|d| Instant::now().checked_add(d));
+        loop {
+            check()?;
+            let left = match end {
+                Some(end) => end.saturating_duration_since(Instant::now()),
+                None => SLEEP_SLICE,
+            };
+            if left.is_zero() {
+                return Ok(());
+            }
+            std::thread::sleep(left.min(SLEEP_SLICE));
+        }
+    };
+    // Zero, negative and NaN do not wait.
+    if secs.is_nan() || secs <= 0.0 {
+        return check();
+    }
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread {
+        tokio::task::block_in_place(wait)
+    } else {
+        wait()
+    }
+}
+
+/// The zone of `AT TIME ZONE 'name'`.
+fn zone_argument(name: &str) -> Result<TimeZone, SqlError> {
+    TimeZone::parse_zone_argument(name).map_err(type_err)
+}
+
+/// The zone of `AT TIME ZONE interval '…'`: a fixed offset east of UTC,
+/// which may not have months or days (22023), as `timestamp_izone`.
+fn interval_zone(months: i32, days: i32, micros: i64) -> Result<TimeZone, SqlError> {
+    if months != 0 || days != 0 {
+        let shown = pgtext::format(
+            &Datum::Interval {
+                months,
+                days,
+                micros,
+            },
+            &pgtext::TextContext::default(),
+        );
+        return Err(SqlError::new(
+            sqlstate::INVALID_PARAMETER_VALUE,
+            format!("interval time zone \"{shown}\" must not include months or days"),
+        ));
+    }
+    i32::try_from(micros / USECS_PER_SEC)
+        .ok()
+        .and_then(TimeZone::from_utc_offset_secs)
+        .ok_or_else(|| {
+            SqlError::new(
+                sqlstate::INVALID_PARAMETER_VALUE,
+                "interval time zone is out of range",
+            )
+        })
+}
+
+/// `timestamp AT TIME ZONE zone`: the local time `ts` read in `zone`.
+fn timestamp_at_zone(ts: i64, zone: TimeZone) -> Result<Datum, SqlError> {
+    Ok(Datum::TimestampTz(if is_finite_ts(ts) {
+        utc_in(ts, zone)?
+    } else {
+        ts
+    }))
+}
+
+/// `timestamptz AT TIME ZONE zone`: the local time in `zone`.
+fn timestamptz_at_zone(ts: i64, zone: TimeZone) -> Result<Datum, SqlError> {
+    let r = local_in(ts, zone);
+    if is_finite_ts(r) && !is_valid_ts(r) {
+        return Err(ts_range());
+    }
+    Ok(Datum::Timestamp(r))
 }
 
 /// `j2day`: 0 = Sunday.
@@ -1233,7 +1331,7 @@ pub(super) fn call(f: B, args: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, Sql
         Some(Datum::Float8(v)) => Ok(*v),
         _ => Err(bad()),
     };
-    let zone_secs = i64::from(ctx.text.time_zone.utc_offset_secs());
+    let zone_secs = |ts: i64| i64::from(ctx.text.time_zone.utc_offset_secs_at(ts));
     let date_ts = |d: i32| pgtext::date_to_timestamp(d).map_err(type_err);
     match f {
         B::DateTruncTs => Ok(Datum::Timestamp(trunc_ts(text(0)?, ts(1)?, TS_NAME)?)),
@@ -1247,6 +1345,25 @@ pub(super) fn call(f: B, args: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, Sql
             }))
         }
         B::DateTruncInterval => trunc_interval(text(0)?, iv(1)?),
+        B::DateTruncTzZone => {
+            let zone = zone_argument(text(2)?)?;
+            let r = trunc_ts(text(0)?, local_in(ts(1)?, zone), TZ_NAME)?;
+            Ok(Datum::TimestampTz(if is_finite_ts(r) {
+                utc_in(r, zone)?
+            } else {
+                r
+            }))
+        }
+        B::TimezoneTs => timestamp_at_zone(ts(1)?, zone_argument(text(0)?)?),
+        B::TimezoneTz => timestamptz_at_zone(ts(1)?, zone_argument(text(0)?)?),
+        B::TimezoneIntervalTs => {
+            let (m, d, t) = iv(0)?;
+            timestamp_at_zone(ts(1)?, interval_zone(m, d, t)?)
+        }
+        B::TimezoneIntervalTz => {
+            let (m, d, t) = iv(0)?;
+            timestamptz_at_zone(ts(1)?, interval_zone(m, d, t)?)
+        }
         B::DatePartTs => {
             let t = match args.get(1) {
                 Some(Datum::Date(d)) => date_ts(*d)?,
@@ -1257,13 +1374,13 @@ pub(super) fn call(f: B, args: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, Sql
         B::DatePartTz => Ok(float_part(part_ts(
             text(0)?,
             ts(1)?,
-            Some(zone_secs),
+            Some(zone_secs(ts(1)?)),
             TZ_NAME,
         )?)),
         B::DatePartInterval => part_interval(text(0)?, iv(1)?, true),
         B::ExtractDate => Ok(part_date(text(0)?, date(1)?)?.numeric()),
         B::ExtractTs => Ok(part_ts(text(0)?, ts(1)?, None, TS_NAME)?.numeric()),
-        B::ExtractTz => Ok(part_ts(text(0)?, ts(1)?, Some(zone_secs), TZ_NAME)?.numeric()),
+        B::ExtractTz => Ok(part_ts(text(0)?, ts(1)?, Some(zone_secs(ts(1)?)), TZ_NAME)?.numeric()),
         B::ExtractInterval => part_interval(text(0)?, iv(1)?, false),
         B::AgeTs => age(ts(0)?, ts(1)?),
         B::AgeTz => age(local(ts(0)?, ctx), local(ts(1)?, ctx)),
@@ -1298,6 +1415,10 @@ pub(super) fn call(f: B, args: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, Sql
         B::DateBinTz => Ok(Datum::TimestampTz(date_bin(iv(0)?, ts(1)?, ts(2)?)?)),
         B::Now => Ok(Datum::TimestampTz(ctx.now)),
         B::ClockTimestamp => Ok(Datum::TimestampTz(clock_now())),
+        B::PgSleep => {
+            sleep(f8(0)?, ctx)?;
+            Ok(Datum::Text(String::new()))
+        }
         B::CurrentDate => Ok(Datum::Date(current_date(ctx)?)),
         B::JustifyDays | B::JustifyHours | B::JustifyInterval => {
             let (m, d, t) = iv(0)?;

@@ -93,11 +93,10 @@ pub fn timestamptz(us: i64, fmt: &str, ctx: &EvalCtx<'_>) -> Result<Option<Strin
     if us == i64::MAX || us == i64::MIN {
         return Ok(None);
     }
-    let off = ctx.text.time_zone.utc_offset_secs();
+    let zone = ctx.text.time_zone;
+    let off = zone.utc_offset_secs_at(us);
     let mut tm = tm_from_local(us + i64::from(off) * 1_000_000);
-    // Fixed-offset zones have no abbreviation but UTC's.
-    let abbrev = if off == 0 { "UTC" } else { "" };
-    tm.zone = Some((abbrev.to_string(), off));
+    tm.zone = Some((zone.abbreviation_at(us), off));
     Ok(nonempty(format_dt(&tm, fmt, false)))
 }
 

@@ -131,7 +131,7 @@ pub struct TypeRow {
 /// `oidvector`, the `reg*` types and `record`, which PostgreSQL's
 /// rows point to through `typarray` (they exist here only as catalog
 /// rows). Ordered by OID.
-pub const TYPES: [TypeRow; 58] = [
+pub const TYPES: [TypeRow; 59] = [
     TypeRow {
         oid: 16,
         typname: "bool",
@@ -1260,6 +1260,29 @@ pub const TYPES: [TypeRow; 58] = [
         typcollation: 0,
     },
     TypeRow {
+        oid: 2278,
+        typname: "void",
+        typlen: 4,
+        typbyval: true,
+        typtype: b'p',
+        typcategory: b'P',
+        typispreferred: false,
+        typdelim: b',',
+        typsubscript: 0,
+        typelem: 0,
+        typarray: 0,
+        typinput: 2298,
+        typoutput: 2299,
+        typreceive: 3120,
+        typsend: 3121,
+        typmodin: 0,
+        typmodout: 0,
+        typanalyze: 0,
+        typalign: b'i',
+        typstorage: b'p',
+        typcollation: 0,
+    },
+    TypeRow {
         oid: 2287,
         typname: "_record",
         typlen: -1,
@@ -1471,7 +1494,7 @@ pub const TYPES: [TypeRow; 58] = [
 /// Built-in functions the rows above name (type I/O, subscripting and
 /// access method handlers): OID and name, for `regproc` output. Ordered by
 /// OID.
-pub const PROCS: [(u32, &str); 136] = [
+pub const PROCS: [(u32, &str); 140] = [
     (3, "heap_tableam_handler"),
     (31, "byteaout"),
     (33, "charout"),
@@ -1528,6 +1551,8 @@ pub const PROCS: [(u32, &str); 136] = [
     (2221, "regtypeout"),
     (2290, "record_in"),
     (2291, "record_out"),
+    (2298, "void_in"),
+    (2299, "void_out"),
     (2400, "array_recv"),
     (2401, "array_send"),
     (2402, "record_recv"),
@@ -1592,6 +1617,8 @@ pub const PROCS: [(u32, &str); 136] = [
     (2953, "uuid_out"),
     (2961, "uuid_recv"),
     (2962, "uuid_send"),
+    (3120, "void_recv"),
+    (3121, "void_send"),
     (3803, "jsonb_send"),
     (3804, "jsonb_out"),
     (3805, "jsonb_recv"),

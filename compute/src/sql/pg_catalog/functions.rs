@@ -68,6 +68,8 @@ pub enum CatalogFn {
     ToReg(DataType),
     /// `current_setting(text [, bool])`.
     CurrentSetting,
+    /// `set_config(text, text, bool)`.
+    SetConfig,
     /// `inet_server_addr()`, `inet_server_port()`: NULL, as PostgreSQL
     /// returns for a Unix-socket connection (the catalog view does not
     /// know the socket).
@@ -470,6 +472,12 @@ const SIGNATURES: &[Signature] = &[
         T::Text,
         CatalogFn::CurrentSetting,
     ),
+    sig(
+        "set_config",
+        &[T::Text, T::Text, T::Bool],
+        T::Text,
+        CatalogFn::SetConfig,
+    ),
     // `inet` is not a type here; the result is always NULL.
     sig("inet_server_addr", &[], T::Text, CatalogFn::ServerAddress),
     sig("inet_server_port", &[], T::Int4, CatalogFn::ServerAddress),
@@ -791,6 +799,10 @@ pub fn call_function(
             };
             let missing_ok = bool_arg(arg(1)).unwrap_or(false);
             let lower = name.to_ascii_lowercase();
+            // What set_config() changed earlier in this statement.
+            if let Some(value) = view.pending_settings.and_then(|p| p.get(name)) {
+                return Ok(text(value));
+            }
             match settings(view)
                 .into_iter()
                 .find(|s| s.name.to_ascii_lowercase() == lower)
@@ -804,6 +816,32 @@ pub fn call_function(
                     ))
                 }
             }
+        }
+        CatalogFn::SetConfig => {
+            let Some(name) = text_arg(arg(0)) else {
+                return Err(SqlError::new(
+                    code::NULL_VALUE_NOT_ALLOWED,
+                    "SET requires parameter name",
+                ));
+            };
+            let value = text_arg(arg(1));
+            let local = bool_arg(arg(2)).unwrap_or(false);
+            let pending = view
+                .pending_settings
+                .ok_or_else(|| SqlError::unsupported("set_config() here"))?;
+            let lower = name.to_ascii_lowercase();
+            let current = pending
+                .get(name)
+                .or_else(|| view.settings.get(&lower).cloned())
+                .unwrap_or_default();
+            let shown = crate::sql::settings::Settings::check(name, value, &current)?;
+            pending.push(crate::sql::settings::PendingSetting {
+                name: name.to_owned(),
+                value: value.map(str::to_owned),
+                shown: shown.clone(),
+                local,
+            });
+            text(shown)
         }
         CatalogFn::IsInRecovery => Datum::Bool(view.in_recovery),
         CatalogFn::IsOtherTempSchema => Datum::Bool(false),

@@ -90,6 +90,7 @@ fn view<'a>(catalog: &'a Catalog, settings: &'a BTreeMap<String, String>) -> Cat
         database: "sextant",
         user: "sextant",
         settings,
+        pending_settings: None,
         backend_pid: 42,
         in_recovery: false,
     }

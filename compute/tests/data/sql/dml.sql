@@ -126,6 +126,16 @@ CREATE TABLE t (id int PRIMARY KEY, v text);
 INSERT INTO t VALUES (1, 'a'), (1, 'b') ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v;
 SELECT count(*) FROM t;
 
+-- case: on_conflict_unique_indexes
+CREATE TABLE t (a int, b int, email text UNIQUE, n int, PRIMARY KEY (a, b));
+INSERT INTO t VALUES (1, 1, 'x@y', 0);
+INSERT INTO t VALUES (2, 2, 'x@y', 0) ON CONFLICT DO NOTHING;
+INSERT INTO t VALUES (2, 2, 'x@y', 0) ON CONFLICT (email) DO UPDATE SET n = t.n + 1 RETURNING a, b, n;
+INSERT INTO t VALUES (1, 1, 'other', 5) ON CONFLICT (b, a) DO UPDATE SET n = EXCLUDED.n RETURNING email, n;
+INSERT INTO t VALUES (3, 3, NULL, 0), (4, 4, NULL, 0) ON CONFLICT (email) DO NOTHING;
+INSERT INTO t VALUES (1, 1, 'new@y', 0) ON CONFLICT (email) DO NOTHING;
+SELECT * FROM t ORDER BY a;
+
 -- case: on_conflict_errors
 CREATE TABLE t (id int PRIMARY KEY, v text, u int);
 CREATE UNIQUE INDEX t_u ON t (u);

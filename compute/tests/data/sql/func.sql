@@ -41,6 +41,21 @@ SELECT 'zz'::uuid;
 SELECT '1 fortnight'::interval;
 SELECT 1::jsonb;
 SELECT '1'::nosuchtype;
+SELECT CAST(1 AS jsonb);
+SELECT  true::date;
+SELECT 1 + 'a'::nosuch;
+
+-- case: is_unknown (extended)
+SELECT NULL IS UNKNOWN, true IS NOT UNKNOWN, (1 = NULL) IS UNKNOWN, NULL::boolean IS NOT UNKNOWN, 'f' IS UNKNOWN;
+SELECT 1 IS UNKNOWN;
+SELECT 'maybe' IS NOT UNKNOWN;
+
+-- case: numeric_typmod_casts (extended)
+SELECT 12.345::numeric(5, 2), CAST(-0.005 AS numeric(3, 2)), 1234.5::numeric(4, 0), 'NaN'::numeric(3, 1), 5::numeric(3), 2.5::numeric(3, -1);
+SELECT x::numeric(6, 1) FROM (VALUES (1.25), (-1.25), (NULL)) AS v(x);
+SELECT 10::numeric(2, 1);
+SELECT 'Infinity'::numeric(3, 1);
+SELECT 1::numeric(1001, 0);
 
 -- case: arithmetic_errors
 SELECT 1 / 0;
@@ -102,6 +117,16 @@ SELECT timestamptz '2024-03-10 14:35:12+05', timestamp '2024-03-10 14:35:12' AT 
 SELECT date '2024-03-10' + 1, date '2024-03-10' - date '2024-01-01', date '2024-03-10' - 1;
 SELECT extract(century FROM date '2024-01-01'), extract(quarter FROM date '2024-05-01'), extract(isodow FROM date '2024-03-10');
 SELECT extract(nosuchfield FROM date '2024-01-01');
+
+-- case: named_arguments (extended)
+SELECT make_interval(days => 3, hours => 2), make_interval(1, days => 2), make_interval(secs => 1.5), make_date(year => 2024, month => 2, day => 29);
+SELECT make_timestamp(2024, 1, 2, 3, 4, sec => 5.5), jsonb_set('{"a": 1}', '{b}', '2'), jsonb_set(jsonb_in => '{"a": 1}', path => '{b}', replacement => '2', create_if_missing => false);
+SELECT current_setting(setting_name => 'TimeZone');
+SELECT make_interval(nosuch => 1);
+SELECT make_interval(days => 1, days => 2);
+SELECT make_interval(days => 1, 2);
+SELECT make_interval(1, years => 2);
+SELECT lower(x => 'a');
 
 -- case: intervals (extended)
 SELECT timestamp '2024-01-31 10:00' + interval '1 month', timestamp '2024-01-31 10:00' + interval '1 day 2 hours';

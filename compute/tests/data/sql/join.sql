@@ -56,6 +56,26 @@ SELECT k, va, vb FROM a LEFT JOIN b USING (k) ORDER BY k;
 SELECT * FROM a NATURAL JOIN b;
 SELECT * FROM a FULL JOIN b USING (k) ORDER BY k;
 
+-- case: using_merged_columns (extended)
+CREATE TABLE a (k int PRIMARY KEY, va text);
+CREATE TABLE b (k int PRIMARY KEY, vb text);
+CREATE TABLE c (x int, y int, vc text);
+CREATE TABLE d (x int, y int, vd text);
+INSERT INTO a VALUES (1, 'a1'), (2, 'a2');
+INSERT INTO b VALUES (2, 'b2'), (3, 'b3');
+INSERT INTO c VALUES (1, 1, 'c11'), (1, 2, 'c12');
+INSERT INTO d VALUES (1, 2, 'd12'), (2, 2, 'd22');
+SELECT * FROM a RIGHT JOIN b USING (k) ORDER BY k;
+SELECT k, b.k AS bk, va, vb FROM a FULL JOIN b USING (k) WHERE k > 1 ORDER BY k;
+SELECT count(*) FROM a FULL JOIN b USING (k) WHERE k IS NULL;
+SELECT * FROM a NATURAL LEFT JOIN b ORDER BY k;
+SELECT * FROM a NATURAL FULL JOIN b ORDER BY k;
+SELECT * FROM c JOIN d USING (x, y);
+SELECT * FROM c NATURAL JOIN d;
+SELECT * FROM c FULL JOIN d USING (x, y) ORDER BY x, y;
+SELECT count(*) FROM a NATURAL JOIN c;
+SELECT * FROM a JOIN b USING (nosuch);
+
 -- case: three_way_join
 CREATE TABLE customers (id int PRIMARY KEY, name text);
 CREATE TABLE orders (id int PRIMARY KEY, customer_id int, placed date);

@@ -90,6 +90,19 @@ SELECT id FROM src ORDER BY id;
 SELECT id, v FROM archive ORDER BY id;
 WITH ins AS (INSERT INTO src VALUES (4, 'd') RETURNING id) SELECT count(*) FROM ins;
 
+-- case: data_modifying_cte_forms
+CREATE TABLE src (id int PRIMARY KEY, v text, n numeric, at timestamptz);
+CREATE TABLE log (id int, what text);
+INSERT INTO src VALUES (1, 'it''s', 1.50, '2024-01-02 03:04:05+00'), (2, NULL, -2, NULL);
+WITH up AS (UPDATE src SET n = n * 2 WHERE id = 1 RETURNING id, v, n, at) SELECT * FROM up;
+WITH gone AS (DELETE FROM src WHERE id = 99 RETURNING id) SELECT count(*), max(id) FROM gone;
+WITH a AS (INSERT INTO log VALUES (1, 'a') RETURNING *), b AS (DELETE FROM src WHERE id = 2 RETURNING id, v) SELECT a.what, b.id, b.v FROM a, b;
+WITH quiet AS (INSERT INTO log VALUES (2, 'quiet')) SELECT count(*) FROM src;
+WITH quiet AS (INSERT INTO log VALUES (3, 'quiet')) SELECT * FROM quiet;
+WITH r(k) AS (INSERT INTO log VALUES (4, 'renamed') RETURNING id) INSERT INTO src (id, v) SELECT k + 10, 'copied' FROM r RETURNING id, v;
+SELECT * FROM log ORDER BY id;
+SELECT id, v, n FROM src ORDER BY id;
+
 -- case: set_operations
 CREATE TABLE a (n int);
 CREATE TABLE b (n int);

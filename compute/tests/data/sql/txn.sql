@@ -191,6 +191,40 @@ RELEASE SAVEPOINT s1;
 COMMIT;
 SELECT id FROM t ORDER BY id;
 
+-- case: savepoints_undo_writes_and_ddl
+CREATE TABLE t (id int PRIMARY KEY, v text);
+INSERT INTO t VALUES (1, 'one'), (2, 'two');
+BEGIN;
+UPDATE t SET v = 'uno' WHERE id = 1;
+SAVEPOINT a;
+UPDATE t SET v = 'eins' WHERE id = 1;
+DELETE FROM t WHERE id = 2;
+INSERT INTO t VALUES (3, 'three');
+SAVEPOINT b;
+INSERT INTO t VALUES (4, 'four');
+CREATE TABLE u (x int);
+INSERT INTO u VALUES (1);
+ROLLBACK TO SAVEPOINT b;
+SELECT * FROM t ORDER BY id;
+SELECT * FROM u;
+ROLLBACK TO a;
+SELECT * FROM t ORDER BY id;
+INSERT INTO t VALUES (1, 'dup');
+SAVEPOINT c;
+ROLLBACK TO a;
+SAVEPOINT c;
+INSERT INTO t VALUES (5, 'five');
+TRUNCATE t;
+SELECT count(*) FROM t;
+ROLLBACK TO c;
+SELECT * FROM t ORDER BY id;
+RELEASE SAVEPOINT a;
+SAVEPOINT d;
+INSERT INTO t VALUES (6, 'six');
+RELEASE d;
+COMMIT;
+SELECT * FROM t ORDER BY id;
+
 -- case: default_read_only_blocks_and_set_transaction
 CREATE TABLE t (id int PRIMARY KEY);
 SET default_transaction_read_only = on;
