@@ -1441,9 +1441,10 @@ impl Session {
                     format!("column \"{cname}\" specified more than once"),
                 ));
             }
-            // An unknown type points at the type, the token after the name.
-            let ty = declared_column_type(&cname, &c.data_type)
-                .map_err(|e| e.after_span(c.name.span))?;
+            // An unknown type points at the type, the token after the name
+            // (a pseudo-type has no position, as in PostgreSQL).
+            let ty = expr::data_type(&c.data_type).map_err(|e| e.after_span(c.name.span))?;
+            let ty = storable_column_type(&cname, ty)?;
             let mut col = ColumnDef {
                 name: cname,
                 type_oid: ty.oid().0,
@@ -2622,7 +2623,11 @@ pub(crate) fn apply_typmod(d: Datum, c: &ColumnDef) -> Result<Datum, SqlError> {
 /// The type of a new column: any type but a pseudo-type (`record`), as
 /// PostgreSQL's `CheckAttributeType` requires.
 pub(super) fn declared_column_type(name: &str, t: &ast::DataType) -> Result<DataType, SqlError> {
-    let ty = expr::data_type(t)?;
+    storable_column_type(name, expr::data_type(t)?)
+}
+
+/// `ty` if a column may have it: pseudo-types (`record`) may not (42P16).
+fn storable_column_type(name: &str, ty: DataType) -> Result<DataType, SqlError> {
     if let DataType::Record(_) = ty {
         return Err(SqlError::new(
             code::INVALID_TABLE_DEFINITION,
