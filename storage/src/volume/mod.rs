@@ -715,3 +715,53 @@ async fn recover(
         let _ = tokio::time::timeout(Duration::from_millis(50), wake_rx.recv()).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster() -> Cluster {
+        let mut toml = String::from("segment_size = \"512KiB\"\n");
+        for i in 0..6u32 {
+            let az = ["az-a", "az-b", "az-c"][(i / 2) as usize];
+            toml += &format!(
+                "[[storage]]\nid = {}\naddr = \"127.0.0.1:{}\"\naz = \"{az}\"\n",
+                i + 1,
+                7000 + i
+            );
+        }
+        Cluster::parse(&toml).unwrap()
+    }
+
+    /// A durability waiter returns once the VDL (here a reader's read point)
+    /// reaches its LSN, and not before; one whose LSN is already covered
+    /// returns at once.
+    #[tokio::test]
+    async fn a_vdl_move_releases_exactly_the_waiters_it_covers() {
+        let v = Volume::open_reader(cluster(), VolumeConfig::default(), Lsn(1));
+        let waiter = |lsn: u64| {
+            let v = v.clone();
+            tokio::spawn(async move { v.wait_durable(Lsn(lsn)).await })
+        };
+        let (w5, w10, w20) = (waiter(5), waiter(10), waiter(20));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!w5.is_finished() && !w10.is_finished() && !w20.is_finished());
+
+        let released = |w: tokio::task::JoinHandle<Result<(), VolumeError>>| async move {
+            tokio::time::timeout(Duration::from_secs(2), w)
+                .await
+                .expect("a covered waiter is woken")
+                .unwrap()
+                .unwrap()
+        };
+        v.set_read_point(Lsn(10));
+        released(w5).await;
+        released(w10).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!w20.is_finished(), "LSN 20 is not covered by a VDL of 10");
+
+        v.wait_durable(Lsn(7)).await.unwrap();
+        v.set_read_point(Lsn(25));
+        released(w20).await;
+    }
+}
