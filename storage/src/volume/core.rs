@@ -127,6 +127,9 @@ struct ReplicaState {
     sent_upto: Lsn,
     last_send_ms: u64,
     hint_sent: Lsn,
+    /// Appends sent to this replica still awaiting their replies (kept in
+    /// step with `inflight`, so a flush need not count them).
+    appends_in_flight: usize,
 }
 
 #[derive(Debug)]
@@ -278,6 +281,7 @@ impl VolumeCore {
                         sent_upto: scl,
                         last_send_ms: 0,
                         hint_sent: Lsn::ZERO,
+                        appends_in_flight: 0,
                     }
                 })
                 .collect();
@@ -437,7 +441,7 @@ impl VolumeCore {
 
     /// Feeds a reply to request `req_id` from node `from`.
     pub fn on_reply(&mut self, from: NodeId, req_id: u64, msg: Message, now_ms: u64) {
-        let Some(req) = self.inflight.remove(&req_id) else {
+        let Some(req) = self.take_inflight(req_id) else {
             return;
         };
         if req.node != from {
@@ -495,7 +499,7 @@ impl VolumeCore {
 
     /// A request got no reply (lost, timed out, or its connection broke).
     pub fn on_failure(&mut self, req_id: u64, now_ms: u64) {
-        let Some(req) = self.inflight.remove(&req_id) else {
+        let Some(req) = self.take_inflight(req_id) else {
             return;
         };
         if let Some(r) = self
@@ -622,15 +626,14 @@ impl VolumeCore {
         for id in expired {
             self.on_failure(id, now_ms);
         }
-        let busy = self.appends_in_flight();
-        for (pg_id, pg) in self.pgs.iter_mut() {
+        for pg in self.pgs.values_mut() {
             let last = pg.unacked.keys().next_back().copied().unwrap_or(Lsn::ZERO);
             for r in pg.replicas.iter_mut() {
                 // A replica still working through our appends is not lagging.
                 if r.phase == Phase::Ready
                     && r.scl < last
                     && now_ms.saturating_sub(r.last_send_ms) >= self.cfg.resend_ms
-                    && !busy.contains_key(&(r.info.node, *pg_id))
+                    && r.appends_in_flight == 0
                 {
                     r.sent_upto = r.sent_upto.min(r.scl);
                 }
@@ -698,6 +701,7 @@ impl VolumeCore {
                     sent_upto: Lsn::ZERO,
                     last_send_ms: 0,
                     hint_sent: Lsn::ZERO,
+                    appends_in_flight: 0,
                 })
                 .collect();
             tracing::info!(pg = id, "volume grows by a protection group");
@@ -759,6 +763,11 @@ impl VolumeCore {
     fn request(&mut self, to: NodeId, pg: PgId, kind: ReqKind, msg: Message, now_ms: u64) {
         let req_id = self.next_req;
         self.next_req += 1;
+        if matches!(kind, ReqKind::Append) {
+            if let Some(r) = self.replica_mut(pg, to) {
+                r.appends_in_flight += 1;
+            }
+        }
         self.inflight.insert(
             req_id,
             Inflight {
@@ -771,15 +780,24 @@ impl VolumeCore {
         self.out.push(Outgoing { to, req_id, msg });
     }
 
-    /// Appends awaiting their replies, by replica and PG.
-    fn appends_in_flight(&self) -> HashMap<(NodeId, PgId), usize> {
-        let mut n = HashMap::new();
-        for r in self.inflight.values() {
-            if matches!(r.kind, ReqKind::Append) {
-                *n.entry((r.node, r.pg)).or_insert(0) += 1;
+    /// Forgets request `req_id` (answered or failed), keeping its replica's
+    /// count of appends in flight in step.
+    fn take_inflight(&mut self, req_id: u64) -> Option<Inflight> {
+        let req = self.inflight.remove(&req_id)?;
+        if matches!(req.kind, ReqKind::Append) {
+            if let Some(r) = self.replica_mut(req.pg, req.node) {
+                r.appends_in_flight -= 1;
             }
         }
-        n
+        Some(req)
+    }
+
+    fn replica_mut(&mut self, pg: PgId, node: NodeId) -> Option<&mut ReplicaState> {
+        self.pgs
+            .get_mut(&pg)?
+            .replicas
+            .iter_mut()
+            .find(|r| r.info.node == node)
     }
 
     /// Builds every message the current state calls for.
@@ -789,10 +807,15 @@ impl VolumeCore {
         }
         self.start_confirm(now_ms);
         let pages_per_pg = self.cluster.pages_per_pg();
-        let busy = self.appends_in_flight();
         let mut sends: Vec<(NodeId, PgId, ReqKind, Message)> = Vec::new();
         for (&pg_id, pg) in self.pgs.iter_mut() {
-            let infos = pg.replicas_info();
+            // Only a replica still to be created needs the list; most
+            // flushes find none.
+            let infos = if pg.replicas.iter().any(|r| r.phase == Phase::NeedCreate) {
+                pg.replicas_info()
+            } else {
+                Vec::new()
+            };
             for r in pg.replicas.iter_mut() {
                 match r.phase {
                     Phase::NeedCreate => {
@@ -827,8 +850,7 @@ impl VolumeCore {
                         if pg.tail <= r.sent_upto && !hint_due {
                             continue;
                         }
-                        let room = APPENDS_IN_FLIGHT_MAX
-                            .saturating_sub(busy.get(&(r.info.node, pg_id)).copied().unwrap_or(0));
+                        let room = APPENDS_IN_FLIGHT_MAX.saturating_sub(r.appends_in_flight);
                         if room == 0 {
                             // Replies will come back (or time out) and flush again.
                             continue;

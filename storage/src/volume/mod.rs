@@ -19,12 +19,12 @@ pub mod core;
 pub mod reader;
 pub mod recovery;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use crate::cluster::Cluster;
 use crate::net::Peer;
@@ -147,16 +147,71 @@ impl ReadPoints {
     }
 }
 
+/// Callers of [`Volume::wait_durable`] not yet covered by the VDL, by the
+/// LSN each waits for. A VDL move wakes only the waiters it covers: with
+/// many commits in flight, waking every one of them on each move (as a watch
+/// channel does) costs more than the commits themselves. A waiter whose
+/// caller gave up (a timeout) stays until the VDL passes its LSN.
+#[derive(Debug, Default)]
+struct DurableWaiters {
+    by_lsn: BTreeMap<Lsn, Vec<oneshot::Sender<()>>>,
+}
+
 struct Inner {
     mode: Mode,
     peers: HashMap<NodeId, Peer>,
     progress: watch::Sender<Progress>,
+    /// Lock order: `durable_waiters`, then `progress`.
+    durable_waiters: Mutex<DurableWaiters>,
     read_points: Mutex<ReadPoints>,
     cfg: VolumeConfig,
     started: Instant,
 }
 
 impl Inner {
+    /// Publishes `progress`, which only moves forward, and wakes the
+    /// durability waiters it covers (all of them once fenced).
+    fn publish(&self, progress: Progress) {
+        let moved = self.progress.send_if_modified(|p| {
+            let mut changed = false;
+            if progress.vdl > p.vdl {
+                p.vdl = progress.vdl;
+                changed = true;
+            }
+            if progress.vcl > p.vcl {
+                p.vcl = progress.vcl;
+                changed = true;
+            }
+            if p.fenced.is_none() && progress.fenced.is_some() {
+                p.fenced = progress.fenced;
+                changed = true;
+            }
+            changed
+        });
+        if moved {
+            self.wake_durable();
+        }
+    }
+
+    /// Wakes the durability waiters the published progress covers. A waiter
+    /// registers under the same lock after reading the progress, so none
+    /// registers for a VDL already published and then sleeps.
+    fn wake_durable(&self) {
+        let woken = {
+            let mut w = self.durable_waiters.lock().expect("durable waiters");
+            let p = *self.progress.borrow();
+            if p.fenced.is_some() {
+                std::mem::take(&mut w.by_lsn)
+            } else {
+                let later = w.by_lsn.split_off(&p.vdl.next());
+                std::mem::replace(&mut w.by_lsn, later)
+            }
+        };
+        for tx in woken.into_values().flatten() {
+            let _ = tx.send(());
+        }
+    }
+
     fn core(&self) -> Option<std::sync::MutexGuard<'_, VolumeCore>> {
         match &self.mode {
             Mode::Writer(core) => Some(core.lock().expect("core lock")),
@@ -211,6 +266,7 @@ impl Volume {
             mode: Mode::Writer(Mutex::new(core)),
             peers,
             progress,
+            durable_waiters: Mutex::new(DurableWaiters::default()),
             read_points: Mutex::new(ReadPoints::default()),
             cfg,
             started,
@@ -255,6 +311,7 @@ impl Volume {
                 mode: Mode::Reader(Mutex::new(ReadRouting::new(cluster))),
                 peers,
                 progress,
+                durable_waiters: Mutex::new(DurableWaiters::default()),
                 read_points: Mutex::new(ReadPoints {
                     own: read_point,
                     holds: HashMap::new(),
@@ -302,6 +359,7 @@ impl Volume {
             p.vdl = lsn;
             p.vcl = p.vcl.max(lsn);
         });
+        self.inner.wake_durable();
     }
 
     /// Highest LSN allocated; a reader's read point.
@@ -423,16 +481,23 @@ impl Volume {
 
     /// Waits until the VDL reaches `lsn`.
     pub async fn wait_durable(&self, lsn: Lsn) -> Result<(), VolumeError> {
-        let mut rx = self.inner.progress.subscribe();
         loop {
-            let p = *rx.borrow_and_update();
-            if p.vdl >= lsn {
-                return Ok(());
-            }
-            if let Some(e) = p.fenced {
-                return Err(VolumeError::Fenced(e));
-            }
-            if rx.changed().await.is_err() {
+            let woken = {
+                let mut w = self.inner.durable_waiters.lock().expect("durable waiters");
+                let p = *self.inner.progress.borrow();
+                if p.vdl >= lsn {
+                    return Ok(());
+                }
+                if let Some(e) = p.fenced {
+                    return Err(VolumeError::Fenced(e));
+                }
+                let (tx, rx) = oneshot::channel();
+                w.by_lsn.entry(lsn).or_default().push(tx);
+                rx
+            };
+            // Woken once the VDL covers `lsn` or the writer is fenced; the
+            // loop tells which.
+            if woken.await.is_err() {
                 return Err(VolumeError::Closed);
             }
         }
@@ -594,22 +659,7 @@ fn dispatch(inner: &Arc<Inner>, outs: Vec<Outgoing>) {
             // published a later VDL than the one computed here. Progress
             // only moves forward, or a commit that waited for its LSN could
             // be followed by a snapshot below it.
-            inner.progress.send_if_modified(|p| {
-                let mut changed = false;
-                if progress.vdl > p.vdl {
-                    p.vdl = progress.vdl;
-                    changed = true;
-                }
-                if progress.vcl > p.vcl {
-                    p.vcl = progress.vcl;
-                    changed = true;
-                }
-                if p.fenced.is_none() && progress.fenced.is_some() {
-                    p.fenced = progress.fenced;
-                    changed = true;
-                }
-                changed
-            });
+            inner.publish(progress);
             dispatch(&inner, outs);
         });
     }
@@ -663,5 +713,55 @@ async fn recover(
             });
         }
         let _ = tokio::time::timeout(Duration::from_millis(50), wake_rx.recv()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster() -> Cluster {
+        let mut toml = String::from("segment_size = \"512KiB\"\n");
+        for i in 0..6u32 {
+            let az = ["az-a", "az-b", "az-c"][(i / 2) as usize];
+            toml += &format!(
+                "[[storage]]\nid = {}\naddr = \"127.0.0.1:{}\"\naz = \"{az}\"\n",
+                i + 1,
+                7000 + i
+            );
+        }
+        Cluster::parse(&toml).unwrap()
+    }
+
+    /// A durability waiter returns once the VDL (here a reader's read point)
+    /// reaches its LSN, and not before; one whose LSN is already covered
+    /// returns at once.
+    #[tokio::test]
+    async fn a_vdl_move_releases_exactly_the_waiters_it_covers() {
+        let v = Volume::open_reader(cluster(), VolumeConfig::default(), Lsn(1));
+        let waiter = |lsn: u64| {
+            let v = v.clone();
+            tokio::spawn(async move { v.wait_durable(Lsn(lsn)).await })
+        };
+        let (w5, w10, w20) = (waiter(5), waiter(10), waiter(20));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!w5.is_finished() && !w10.is_finished() && !w20.is_finished());
+
+        let released = |w: tokio::task::JoinHandle<Result<(), VolumeError>>| async move {
+            tokio::time::timeout(Duration::from_secs(2), w)
+                .await
+                .expect("a covered waiter is woken")
+                .unwrap()
+                .unwrap()
+        };
+        v.set_read_point(Lsn(10));
+        released(w5).await;
+        released(w10).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!w20.is_finished(), "LSN 20 is not covered by a VDL of 10");
+
+        v.wait_durable(Lsn(7)).await.unwrap();
+        v.set_read_point(Lsn(25));
+        released(w20).await;
     }
 }
