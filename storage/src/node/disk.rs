@@ -22,7 +22,7 @@
 //! a compaction, under the segment's state lock); the page file allocator
 //! under a `Mutex`; the cache under its own `Mutex`, never held during I/O.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -43,8 +43,8 @@ pub const PAGE_SLOT_BYTES: usize = 4 + 8 + 8 + PAGE_SIZE;
 /// Slots one page file holds at most (a 10 GiB segment has 1.3 M pages).
 pub const PAGE_SLOTS_MAX: u32 = u32::MAX / 2;
 /// Bookkeeping a cached item costs beyond its bytes: its hash-map slot (key
-/// and decoded entry, ~150 bytes), its order entry (~60) and the body's
-/// allocation header.
+/// and decoded entry, ~150 bytes), its queue entry (~32, stale ones
+/// included) and the body's allocation header.
 const CACHE_ITEM_OVERHEAD_BYTES: u64 = 256;
 
 /// Source of store ids, so cache keys of different segments never collide.
@@ -76,7 +76,10 @@ struct KeyHasher(u64);
 
 impl std::hash::Hasher for KeyHasher {
     fn finish(&self) -> u64 {
-        self.0
+        // The product's high bits depend on every input bit, its low bits
+        // only on the input's low bits (offsets share those); the table
+        // indexes by the low bits, so bring the high ones down.
+        self.0.rotate_left(20)
     }
     fn write(&mut self, bytes: &[u8]) {
         for b in bytes {
@@ -100,13 +103,61 @@ impl std::hash::Hasher for KeyHasher {
     }
 }
 
+/// One cached item: its value, size, whether it was read since the clock
+/// hand last passed it, and which insertion of its key it is (queue
+/// entries of an earlier insertion or of a removed item are stale).
+#[derive(Debug)]
+struct Item {
+    value: Cached,
+    size: u64,
+    referenced: bool,
+    generation: u64,
+}
+
 #[derive(Debug, Default)]
 struct CacheInner {
-    map: HashMap<Key, (Cached, u64, u64), std::hash::BuildHasherDefault<KeyHasher>>,
-    /// Use tick → key, oldest first.
-    order: BTreeMap<u64, Key>,
-    tick: u64,
+    map: HashMap<Key, Item, std::hash::BuildHasherDefault<KeyHasher>>,
+    /// Insertion order for the clock hand (second chance): keys with the
+    /// generation they were queued at, oldest first.
+    queue: VecDeque<(Key, u64)>,
+    generation: u64,
     bytes: u64,
+}
+
+impl CacheInner {
+    /// Evicts until `bytes` fits `capacity`: the oldest item not read since
+    /// the hand last passed it goes; a read one gets a second chance at the
+    /// back. Evicted values are returned so they are dropped (freed) after
+    /// the lock is released.
+    fn evict_to(&mut self, capacity: u64, out: &mut Vec<Cached>) {
+        while self.bytes > capacity {
+            let (key, generation) = self
+                .queue
+                .pop_front()
+                .expect("bytes held means items queued");
+            let Some(item) = self.map.get_mut(&key) else {
+                continue;
+            };
+            if item.generation != generation {
+                continue;
+            }
+            if item.referenced {
+                item.referenced = false;
+                self.queue.push_back((key, generation));
+                continue;
+            }
+            let item = self.map.remove(&key).expect("found above");
+            self.bytes -= item.size;
+            out.push(item.value);
+        }
+        // Stale entries (replaced or removed items) are dropped from the
+        // queue before they outnumber the live ones.
+        if self.queue.len() > 2 * self.map.len() + 64 {
+            let map = &self.map;
+            self.queue
+                .retain(|(k, g)| map.get(k).is_some_and(|i| i.generation == *g));
+        }
+    }
 }
 
 /// Cache statistics.
@@ -122,7 +173,10 @@ pub struct CacheStats {
     pub misses: u64,
 }
 
-/// A byte-bounded LRU cache of bodies and images, shared by a node's segments.
+/// A byte-bounded cache of bodies and images, shared by a node's segments,
+/// evicting by CLOCK (second chance): a read only sets a flag, so neither
+/// reads nor inserts reorder anything (an ordered LRU's tree showed in the
+/// write path's profile).
 #[derive(Debug)]
 pub struct Cache {
     capacity: u64,
@@ -160,22 +214,13 @@ impl Cache {
 
     fn get(&self, key: Key) -> Option<Cached> {
         let mut inner = self.inner.lock().expect("cache lock");
-        inner.tick += 1;
-        let tick = inner.tick;
-        let items = inner.map.len() as u64;
-        let Some((value, used, _)) = inner.map.get_mut(&key) else {
+        let Some(item) = inner.map.get_mut(&key) else {
             drop(inner);
             self.misses.fetch_add(1, Ordering::Relaxed);
             return None;
         };
-        let value = value.clone();
-        // An item used recently (within the newer half of the ticks) keeps
-        // its place: close to LRU, without reordering on every hit.
-        if tick - *used > items / 2 {
-            let old = std::mem::replace(used, tick);
-            inner.order.remove(&old);
-            inner.order.insert(tick, key);
-        }
+        item.referenced = true;
+        let value = item.value.clone();
         drop(inner);
         self.hits.fetch_add(1, Ordering::Relaxed);
         Some(value)
@@ -192,32 +237,36 @@ impl Cache {
         if size > self.capacity {
             return;
         }
+        let mut evicted = Vec::new();
         let mut inner = self.inner.lock().expect("cache lock");
-        inner.tick += 1;
-        let tick = inner.tick;
-        if let Some((_, used, old_size)) = inner.map.insert(key, (value, tick, size)) {
-            inner.order.remove(&used);
-            inner.bytes -= old_size;
+        inner.generation += 1;
+        let generation = inner.generation;
+        let item = Item {
+            value,
+            size,
+            referenced: false,
+            generation,
+        };
+        if let Some(old) = inner.map.insert(key, item) {
+            inner.bytes -= old.size;
+            evicted.push(old.value);
         }
-        inner.order.insert(tick, key);
+        inner.queue.push_back((key, generation));
         inner.bytes += size;
-        while inner.bytes > self.capacity {
-            let (_, oldest) = inner
-                .order
-                .pop_first()
-                .expect("bytes held means items held");
-            let (_, _, size) = inner.map.remove(&oldest).expect("ordered keys are mapped");
-            inner.bytes -= size;
-        }
+        inner.evict_to(self.capacity, &mut evicted);
         assert!(inner.bytes <= self.capacity, "cache over its capacity");
+        drop(inner);
+        drop(evicted);
     }
 
     fn remove(&self, key: Key) {
         let mut inner = self.inner.lock().expect("cache lock");
-        if let Some((_, used, size)) = inner.map.remove(&key) {
-            inner.order.remove(&used);
-            inner.bytes -= size;
+        let removed = inner.map.remove(&key);
+        if let Some(item) = &removed {
+            inner.bytes -= item.size;
         }
+        drop(inner);
+        drop(removed);
     }
 }
 
