@@ -14,12 +14,10 @@
 
 mod support;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use support::{free_port, sextant_bin};
+use support::Dev;
 
 /// Cells where Sextant's answer differs from PostgreSQL's on purpose: the
 /// command, the PostgreSQL text, Sextant's text, and why. Both are replaced
@@ -36,66 +34,7 @@ fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("compute/tests/data/psql")
 }
 
-/// Twelve consecutive free ports (six storage nodes and their metrics).
-fn free_port_range() -> u16 {
-    let start = std::process::id() % 3_000;
-    for attempt in 0..300 {
-        let base = u16::try_from(20_000 + (start + attempt * 7) % 3_300 * 12).expect("below 60000");
-        let listeners: Vec<_> = (0..12)
-            .map_while(|i| TcpListener::bind(("127.0.0.1", base + i)).ok())
-            .collect();
-        if listeners.len() == 12 {
-            return base;
-        }
-    }
-    panic!("no 12 consecutive free ports");
-}
-
-/// `sextant dev`, stopped with SIGTERM when dropped.
-struct Dev {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
 impl Dev {
-    fn start() -> Dev {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let log = dir.path().join("dev.log");
-        let mut child = Command::new(sextant_bin())
-            .arg("dev")
-            .arg("--data")
-            .arg(dir.path().join("data"))
-            .args(["--port", &port.to_string()])
-            .args(["--storage-port", &free_port_range().to_string()])
-            .args(["--reader-port", &free_port().to_string()])
-            .args(["--http-port", &free_port().to_string()])
-            .env("SEXTANT_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("spawn sextant dev");
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!(
-                    "sextant dev exited with {status}; log:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            assert!(Instant::now() < deadline, "writer never listened");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Dev {
-            child,
-            port,
-            log,
-            _dir: dir,
-        }
-    }
-
     /// Runs psql with `args` (unaligned output, no pager, stop on error).
     fn psql(&self, args: &[&str]) -> std::process::Output {
         Command::new("psql")
@@ -107,19 +46,6 @@ impl Dev {
             .env("PGCONNECT_TIMEOUT", "10")
             .output()
             .expect("run psql (is postgresql-client installed?)")
-    }
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
     }
 }
 

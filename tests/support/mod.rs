@@ -236,3 +236,82 @@ impl Drop for ChildGuard {
         }
     }
 }
+
+/// Twelve consecutive free ports (six storage nodes and their metrics).
+pub fn free_port_range() -> u16 {
+    let start = std::process::id() % 3_000;
+    for attempt in 0..300 {
+        let base =
+            u16::try_from(20_000 + (start + attempt * 11) % 3_300 * 12).expect("below 60000");
+        let listeners: Vec<_> = (0..12)
+            .map_while(|i| TcpListener::bind(("127.0.0.1", base + i)).ok())
+            .collect();
+        if listeners.len() == 12 {
+            return base;
+        }
+    }
+    panic!("no 12 consecutive free ports");
+}
+
+/// `sextant dev` on free ports in a temporary directory, stopped with
+/// SIGTERM when dropped.
+pub struct Dev {
+    child: Child,
+    /// The writer endpoint's port.
+    pub port: u16,
+    /// Its log (stderr).
+    pub log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Dev {
+    /// Starts it and waits until the writer endpoint listens.
+    pub fn start() -> Dev {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let log = dir.path().join("dev.log");
+        let mut child = Command::new(sextant_bin())
+            .arg("dev")
+            .arg("--data")
+            .arg(dir.path().join("data"))
+            .args(["--port", &port.to_string()])
+            .args(["--storage-port", &free_port_range().to_string()])
+            .args(["--reader-port", &free_port().to_string()])
+            .args(["--http-port", &free_port().to_string()])
+            .env("SEXTANT_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("spawn sextant dev");
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!(
+                    "sextant dev exited with {status}; log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            assert!(Instant::now() < deadline, "writer never listened");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Dev {
+            child,
+            port,
+            log,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+    }
+}
