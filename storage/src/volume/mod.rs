@@ -718,20 +718,8 @@ async fn recover(
 
 #[cfg(test)]
 mod tests {
+    use super::reader::tests::cluster;
     use super::*;
-
-    fn cluster() -> Cluster {
-        let mut toml = String::from("segment_size = \"512KiB\"\n");
-        for i in 0..6u32 {
-            let az = ["az-a", "az-b", "az-c"][(i / 2) as usize];
-            toml += &format!(
-                "[[storage]]\nid = {}\naddr = \"127.0.0.1:{}\"\naz = \"{az}\"\n",
-                i + 1,
-                7000 + i
-            );
-        }
-        Cluster::parse(&toml).unwrap()
-    }
 
     /// A durability waiter returns once the VDL (here a reader's read point)
     /// reaches its LSN, and not before; one whose LSN is already covered

@@ -77,10 +77,12 @@ impl ReadRouting {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn cluster() -> Cluster {
+    /// Six nodes on loopback, two per AZ, 512 KiB segments (for unit tests
+    /// that never connect).
+    pub(crate) fn cluster() -> Cluster {
         let mut toml = String::from("segment_size = \"512KiB\"\n");
         for i in 0..6u32 {
             let az = ["az-a", "az-b", "az-c"][(i / 2) as usize];
