@@ -3,8 +3,9 @@
 //! Nodes produce whole row sets (`Vec<Row>`): a query's result is sent
 //! whole anyway. Sorts, hash aggregations and hash joins hold at most
 //! `work_mem` of rows and spill the rest (`crate::sql::spill`); they read
-//! their input as a stream ([`Exec::visit`]) where it is a scan under
-//! filters and projections, so such an input is never materialised. Every
+//! their input as a stream ([`Exec::visit`]) where it is scans, filters,
+//! projections and joins, so such an input is never materialised (a
+//! million-row join feeding an aggregate holds only its build side). Every
 //! node checks for cancellation and the statement deadline every few
 //! thousand rows, spill writes and merges included.
 
@@ -142,11 +143,6 @@ impl<'a> Exec<'a> {
                 .iter()
                 .map(|r| r.iter().map(|e| eval(e, &[], ctx)).collect())
                 .collect::<Result<_, _>>()?,
-            Plan::Scan(scan) => self
-                .scan(scan, &[], ctx)?
-                .into_iter()
-                .map(|(_, r)| r)
-                .collect(),
             Plan::Function {
                 func,
                 args,
@@ -198,31 +194,6 @@ impl<'a> Exec<'a> {
                         format!("work table of \"{name}\" read outside its recursion"),
                     )
                 })?,
-            Plan::Filter { input, pred, .. } => {
-                let rows = self.run(input, ctx)?;
-                let mut out = Vec::with_capacity(rows.len());
-                for r in rows {
-                    self.tick()?;
-                    if matches!(eval(pred, &r, ctx)?, Datum::Bool(true)) {
-                        out.push(r);
-                    }
-                }
-                out
-            }
-            Plan::Project { input, exprs } => {
-                let rows = self.run(input, ctx)?;
-                let mut out = Vec::with_capacity(rows.len());
-                for r in rows {
-                    self.tick()?;
-                    out.push(
-                        exprs
-                            .iter()
-                            .map(|e| eval(e, &r, ctx))
-                            .collect::<Result<Vec<_>, _>>()?,
-                    );
-                }
-                out
-            }
             Plan::ProjectSet { input, srfs, exprs } => {
                 let rows = self.run(input, ctx)?;
                 let mut out = Vec::new();
@@ -289,40 +260,18 @@ impl<'a> Exec<'a> {
                         out.push(pad(a, *right_width));
                     }
                 }
-                unmatched_right(*kind, r, &right_matched, *left_width, &mut out);
+                unmatched_right(*kind, r, &right_matched, *left_width, &mut |row| {
+                    out.push(row);
+                    Ok(true)
+                })?;
                 out
             }
-            Plan::HashJoin {
-                kind,
-                left,
-                right,
-                left_keys,
-                right_keys,
-                on,
-                left_width,
-                right_width,
-            } => {
-                let join = HashJoinSpec {
-                    kind: *kind,
-                    left_keys,
-                    right_keys,
-                    on: on.as_ref(),
-                    left_width: *left_width,
-                    right_width: *right_width,
-                };
-                let mut out = Vec::new();
-                self.hash_join(
-                    &join,
-                    0,
-                    &mut |f| self.visit(right, ctx, f),
-                    &mut |f| self.visit(left, ctx, f),
-                    ctx,
-                    &mut out,
-                )?;
-                out
-            }
-            Plan::IndexJoin { .. } => {
-                // Streams its outer side (see `visit`).
+            // Streamed (see `visit`).
+            Plan::Scan(_)
+            | Plan::Filter { .. }
+            | Plan::Project { .. }
+            | Plan::HashJoin { .. }
+            | Plan::IndexJoin { .. } => {
                 let mut out = Vec::new();
                 self.visit(plan, ctx, &mut |r| {
                     out.push(r);
@@ -657,9 +606,10 @@ impl<'a> Exec<'a> {
         }
     }
 
-    /// Streams the rows of `plan` to `f` until it answers `false`. A scan
-    /// under filters and projections is read row by row and never held;
-    /// other plans run whole first.
+    /// Streams the rows of `plan` to `f` until it answers `false`. Scans,
+    /// filters, projections and joins pass rows on as they come and never
+    /// hold them (a hash join holds its build side); other plans run whole
+    /// first.
     pub(crate) fn visit(
         &self,
         plan: &Plan,
@@ -694,6 +644,34 @@ impl<'a> Exec<'a> {
                 self.tick()?;
                 self.index_join_row(a, *kind, scan, on.as_ref(), *right_width, ctx, f)
             }),
+            Plan::HashJoin {
+                kind,
+                left,
+                right,
+                left_keys,
+                right_keys,
+                on,
+                left_width,
+                right_width,
+            } => {
+                let join = HashJoinSpec {
+                    kind: *kind,
+                    left_keys,
+                    right_keys,
+                    on: on.as_ref(),
+                    left_width: *left_width,
+                    right_width: *right_width,
+                };
+                self.hash_join(
+                    &join,
+                    0,
+                    &mut |g| self.visit(right, ctx, g),
+                    &mut |g| self.visit(left, ctx, g),
+                    ctx,
+                    f,
+                )?;
+                Ok(())
+            }
             _ => {
                 for r in self.run(plan, ctx)? {
                     if !f(r)? {
@@ -861,10 +839,11 @@ impl<'a> Exec<'a> {
     }
 
     /// Hash join of the rows `left` streams with those `right` streams
-    /// (the build side), appending to `out`. The build side is held up to
-    /// `work_mem`; past it both sides are partitioned by key hash (a grace
-    /// hash join) and each pair of partitions joined in turn, one spill
-    /// level down. The probe side is never held.
+    /// (the build side), each joined row going to `emit` until it answers
+    /// `false`; returns whether it never did. The build side is held up
+    /// to `work_mem`; past it both sides are partitioned by key hash (a
+    /// grace hash join) and each pair of partitions joined in turn, one
+    /// spill level down. The probe side and the output are never held.
     fn hash_join(
         &self,
         j: &HashJoinSpec<'_>,
@@ -872,14 +851,15 @@ impl<'a> Exec<'a> {
         right: Feed<'_>,
         left: Feed<'_>,
         ctx: &EvalCtx<'_>,
-        out: &mut Vec<Row>,
-    ) -> Result<(), SqlError> {
+        emit: &mut dyn FnMut(Row) -> Result<bool, SqlError>,
+    ) -> Result<bool, SqlError> {
         let outer_left = matches!(j.kind, JoinKind::Left | JoinKind::Full);
         let outer_right = matches!(j.kind, JoinKind::Right | JoinKind::Full);
         let mut r: Vec<Row> = Vec::new();
         let mut r_keys: Vec<Option<Vec<u8>>> = Vec::new();
         let mut held_bytes = 0usize;
         let mut parts: Option<Partitions> = None;
+        let mut open = true;
         right(&mut |b| {
             self.tick()?;
             let key = hash_key(j.right_keys, &b, ctx)?;
@@ -887,10 +867,10 @@ impl<'a> Exec<'a> {
                 match key {
                     Some(k) => p.push(&k, &b)?,
                     // A NULL key matches nothing.
-                    None if outer_right => out.push(pad_left(b, j.left_width)),
+                    None if outer_right => open = emit(pad_left(b, j.left_width))?,
                     None => {}
                 }
-                return Ok(true);
+                return Ok(open);
             }
             held_bytes += row_bytes(&b) + key.as_ref().map_or(0, |k| 2 * k.len());
             r.push(b);
@@ -902,16 +882,19 @@ impl<'a> Exec<'a> {
                     self.tick()?;
                     match key {
                         Some(k) => p.push(&k, &b)?,
-                        None if outer_right => out.push(pad_left(b, j.left_width)),
+                        None if outer_right && open => open = emit(pad_left(b, j.left_width))?,
                         None => {}
                     }
                 }
                 parts = Some(p);
             }
-            Ok(true)
+            Ok(open)
         })?;
+        if !open {
+            return Ok(false);
+        }
         let Some(parts) = parts else {
-            return self.hash_join_in_memory(j, r, &r_keys, left, ctx, out);
+            return self.hash_join_in_memory(j, r, &r_keys, left, ctx, emit);
         };
         let (right_parts, written) = parts.finish()?;
         let mut left_parts = Partitions::new(level);
@@ -922,18 +905,21 @@ impl<'a> Exec<'a> {
                     left_parts.push(&k, &a)?
                 }
                 // No build row can match: NULL key, or an empty partition.
-                _ if outer_left => out.push(pad(a, j.right_width)),
+                _ if outer_left => open = emit(pad(a, j.right_width))?,
                 _ => {}
             }
-            Ok(true)
+            Ok(open)
         })?;
+        if !open {
+            return Ok(false);
+        }
         let (left_parts, left_written) = left_parts.finish()?;
         let files = right_parts.iter().chain(&left_parts).flatten().count();
         self.mem.join_spilled(files, written + left_written);
         for (rp, lp) in right_parts.into_iter().zip(left_parts) {
             let Some(mut rp) = rp else { continue };
             let mut lp = lp;
-            self.hash_join(
+            let more = self.hash_join(
                 j,
                 level + 1,
                 &mut |f| rp.for_each(f),
@@ -942,10 +928,13 @@ impl<'a> Exec<'a> {
                     None => Ok(()),
                 },
                 ctx,
-                out,
+                emit,
             )?;
+            if !more {
+                return Ok(false);
+            }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The in-memory hash join: `r` is the whole build side, with its keys.
@@ -956,8 +945,8 @@ impl<'a> Exec<'a> {
         r_keys: &[Option<Vec<u8>>],
         left: Feed<'_>,
         ctx: &EvalCtx<'_>,
-        out: &mut Vec<Row>,
-    ) -> Result<(), SqlError> {
+        emit: &mut dyn FnMut(Row) -> Result<bool, SqlError>,
+    ) -> Result<bool, SqlError> {
         let mut table: HashMap<&[u8], Vec<usize>> = HashMap::new();
         for (i, k) in r_keys.iter().enumerate() {
             if let Some(k) = k {
@@ -965,13 +954,15 @@ impl<'a> Exec<'a> {
             }
         }
         let mut right_matched = vec![false; r.len()];
+        let mut open = true;
         left(&mut |a| {
             self.tick()?;
             let mut matched = false;
             if let Some(k) = hash_key(j.left_keys, &a, ctx)? {
                 if let Some(hits) = table.get(k.as_slice()) {
                     for &i in hits {
-                        let mut row = a.clone();
+                        let mut row = Vec::with_capacity(a.len() + r[i].len());
+                        row.extend(a.iter().cloned());
                         row.extend(r[i].iter().cloned());
                         let keep = match j.on {
                             Some(p) => matches!(eval(p, &row, ctx)?, Datum::Bool(true)),
@@ -980,18 +971,23 @@ impl<'a> Exec<'a> {
                         if keep {
                             matched = true;
                             right_matched[i] = true;
-                            out.push(row);
+                            if !emit(row)? {
+                                open = false;
+                                return Ok(false);
+                            }
                         }
                     }
                 }
             }
             if !matched && matches!(j.kind, JoinKind::Left | JoinKind::Full) {
-                out.push(pad(a, j.right_width));
+                open = emit(pad(a, j.right_width))?;
             }
-            Ok(true)
+            Ok(open)
         })?;
-        unmatched_right(j.kind, r, &right_matched, j.left_width, out);
-        Ok(())
+        if !open {
+            return Ok(false);
+        }
+        unmatched_right(j.kind, r, &right_matched, j.left_width, emit)
     }
 }
 
@@ -1042,24 +1038,24 @@ impl SubqueryRunner for Exec<'_> {
 }
 
 /// For RIGHT and FULL joins: inner rows no outer row matched, padded on
-/// the left with NULLs.
+/// the left with NULLs, to `emit` until it answers `false`; returns
+/// whether it never did.
 fn unmatched_right(
     kind: JoinKind,
     r: Vec<Row>,
     matched: &[bool],
     left_width: usize,
-    out: &mut Vec<Row>,
-) {
+    emit: &mut dyn FnMut(Row) -> Result<bool, SqlError>,
+) -> Result<bool, SqlError> {
     if !matches!(kind, JoinKind::Right | JoinKind::Full) {
-        return;
+        return Ok(true);
     }
     for (b, m) in r.into_iter().zip(matched) {
-        if !m {
-            let mut row: Row = vec![Datum::Null; left_width];
-            row.extend(b);
-            out.push(row);
+        if !m && !emit(pad_left(b, left_width))? {
+            return Ok(false);
         }
     }
+    Ok(true)
 }
 
 fn pad(mut row: Row, n: usize) -> Row {
