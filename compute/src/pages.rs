@@ -60,6 +60,13 @@ pub enum PageError {
 pub trait Pages {
     /// Reads page `id`.
     fn get(&self, id: PageId) -> Result<PageRef, PageError>;
+    /// Says that pages `ids` will be read soon. A source that reads them
+    /// from storage fetches the ones it lacks together (concurrent
+    /// requests, one wait) rather than one round trip each when `get`
+    /// comes. Only a hint: failures are left for `get` to report.
+    fn prefetch(&self, ids: &[PageId]) {
+        let _ = ids;
+    }
 }
 
 /// Write access: the pages one mini-transaction changes.

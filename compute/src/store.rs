@@ -32,20 +32,29 @@ use crate::superblock::{self, Superblock, SUPERBLOCK_PAGE};
 
 fn fetch(volume: &Volume, page: PageId, lsn: Lsn) -> Result<PageRef, PageError> {
     let handle = tokio::runtime::Handle::current();
-    let image = tokio::task::block_in_place(|| handle.block_on(volume.get_page(page, lsn)))
+    tokio::task::block_in_place(|| handle.block_on(fetch_async(volume, page, lsn)))
+}
+
+/// Reads `page` as of `lsn` from storage and checks it.
+async fn fetch_async(volume: &Volume, page: PageId, lsn: Lsn) -> Result<PageRef, PageError> {
+    let image = volume
+        .get_page(page, lsn)
+        .await
         .map_err(|e| PageError::Storage {
             page,
             detail: e.to_string(),
         })?;
-    let mut img = zeroed_page();
-    img.copy_from_slice(&image);
+    let img: PageRef = Arc::new(image[..].try_into().map_err(|_| PageError::Corrupted {
+        page,
+        detail: format!("{} bytes, not a page", image.len()),
+    })?);
     if img.iter().any(|b| *b != 0) {
         page::verify_checksum(&img).map_err(|e| PageError::Corrupted {
             page,
             detail: e.to_string(),
         })?;
     }
-    Ok(Arc::from(img))
+    Ok(img)
 }
 
 /// One snapshot's view of the volume.
@@ -84,6 +93,33 @@ impl Pages for SnapshotPages {
         self.pool
             .insert_fetched(id, page_lsn, self.lsn, false, img.clone());
         Ok(img)
+    }
+
+    fn prefetch(&self, ids: &[PageId]) {
+        let missing: Vec<PageId> = ids
+            .iter()
+            .copied()
+            .filter(|&id| self.pool.get(id, self.lsn).is_none())
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        let handle = tokio::runtime::Handle::current();
+        let fetched = tokio::task::block_in_place(|| {
+            handle.block_on(futures_util::future::join_all(
+                missing
+                    .iter()
+                    .map(|&id| fetch_async(&self.volume, id, self.lsn)),
+            ))
+        });
+        for (id, img) in missing.into_iter().zip(fetched) {
+            // Failures are `get`'s to report, when the page is read.
+            let Ok(img) = img else { continue };
+            let page_lsn = page::page_lsn(&img);
+            if page_lsn <= self.lsn {
+                self.pool.insert_fetched(id, page_lsn, self.lsn, false, img);
+            }
+        }
     }
 }
 

@@ -7,6 +7,13 @@
 //! borrow of page bytes between calls; the `&P` it keeps is the one snapshot
 //! it reads.
 //!
+//! A long scan reads ahead: the leaves it will visit next are the next
+//! children of its leaf's parent, so once it has crossed a few leaves it
+//! hands the next ones to [`Pages::prefetch`] in a batch (a window that
+//! doubles up to [`READAHEAD_MAX`] leaves), and a page source that reads
+//! storage fetches them with concurrent requests instead of one round trip
+//! per leaf. Point lookups and short ranges never read ahead.
+//!
 //! Sibling links are checked as they are followed: the next leaf must be a
 //! leaf that links back, must not be empty (only the root leaf may be), and
 //! its first key must continue the order. The last check also means a corrupt
@@ -15,7 +22,7 @@
 use std::iter::FusedIterator;
 use std::ops::Bound;
 
-use super::node::{leaf_entry, leaf_key, leaf_search, parse_node, Value};
+use super::node::{internal_entry, leaf_entry, leaf_key, leaf_search, parse_node, Value};
 use super::{corrupted, descend, read_value, BTreeError, KeyValue, Target};
 use crate::page::SlottedPage;
 use crate::pages::{PageId, PageRef, Pages};
@@ -53,6 +60,42 @@ pub struct Cursor<'a, P: Pages> {
     upper: Bound<Vec<u8>>,
     dir: Direction,
     state: State,
+    ahead: Readahead,
+}
+
+/// Leaves a scan crosses before it starts reading ahead.
+pub(super) const READAHEAD_AFTER: usize = 2;
+/// The first readahead window, in leaves.
+const READAHEAD_MIN: usize = 4;
+/// The largest readahead window, in leaves (256 KiB of 8 KiB pages).
+pub const READAHEAD_MAX: usize = 32;
+
+/// Where a scan is among its leaf's siblings, and what it asked for ahead.
+#[derive(Default)]
+struct Readahead {
+    /// Leaves entered through sibling links.
+    leaves: usize,
+    /// The children of the current leaf's parent, in key order.
+    siblings: Vec<PageId>,
+    /// The current leaf's position among `siblings`, counted in scan order.
+    pos: usize,
+    /// Positions before this one (in scan order) were prefetched.
+    issued: usize,
+    /// The next batch's size.
+    window: usize,
+    /// Set when the tree did not look as expected; the scan itself reports
+    /// any damage, readahead just stops.
+    off: bool,
+}
+
+impl Readahead {
+    /// The sibling at scan-order position `pos`.
+    fn at(&self, dir: Direction, pos: usize) -> PageId {
+        match dir {
+            Direction::Forward => self.siblings[pos],
+            Direction::Backward => self.siblings[self.siblings.len() - 1 - pos],
+        }
+    }
 }
 
 impl<P: Pages> std::fmt::Debug for Cursor<'_, P> {
@@ -95,7 +138,77 @@ impl<'a, P: Pages> Cursor<'a, P> {
             upper: owned(upper),
             dir,
             state: State::Start,
+            ahead: Readahead::default(),
         }
+    }
+
+    /// Called on entering leaf `leaf` (whose first key in scan order is
+    /// `first`) through a sibling link: finds it among its parent's
+    /// children (descending again when it moved to the next parent) and,
+    /// once the scan is long enough, prefetches the next window of leaves.
+    fn read_ahead(&mut self, leaf: PageId, first: &[u8]) {
+        let a = &mut self.ahead;
+        a.leaves += 1;
+        if a.off || a.leaves < READAHEAD_AFTER {
+            return;
+        }
+        let next = a.pos + 1;
+        if next < a.siblings.len() && a.at(self.dir, next) == leaf {
+            a.pos = next;
+        } else if !self.locate(leaf, first) {
+            self.ahead.off = true;
+            return;
+        }
+        let a = &mut self.ahead;
+        // Ask again once half the last batch is read.
+        if a.issued > a.pos + a.window / 2 {
+            return;
+        }
+        a.window = (a.window * 2).clamp(READAHEAD_MIN, READAHEAD_MAX);
+        let from = a.issued.max(a.pos + 1);
+        let to = (a.pos + 1 + a.window).min(a.siblings.len());
+        if from < to {
+            let ids: Vec<PageId> = (from..to).map(|p| a.at(self.dir, p)).collect();
+            a.issued = to;
+            self.pages.prefetch(&ids);
+        }
+    }
+
+    /// Finds `leaf`'s parent by descending to the key `first`, and takes
+    /// its children as the scan's siblings. False if the descent does not
+    /// end at `leaf` or fails.
+    fn locate(&mut self, leaf: PageId, first: &[u8]) -> bool {
+        let Ok(d) = descend(self.pages, self.root, Target::Key(first)) else {
+            return false;
+        };
+        let Some(step) = d.path.last() else {
+            return false;
+        };
+        if d.leaf != leaf {
+            return false;
+        }
+        let Ok(parent) = self.pages.get(step.page) else {
+            return false;
+        };
+        let Ok(node) = parse_node(step.page, &parent, Some(1)) else {
+            return false;
+        };
+        let mut siblings = Vec::with_capacity(node.slot_count());
+        for i in 0..node.slot_count() {
+            match internal_entry(step.page, node.cell(i)) {
+                Ok((child, _)) => siblings.push(child),
+                Err(_) => return false,
+            }
+        }
+        let pos = match self.dir {
+            Direction::Forward => step.index,
+            Direction::Backward => siblings.len() - 1 - step.index,
+        };
+        let a = &mut self.ahead;
+        a.siblings = siblings;
+        a.pos = pos;
+        a.issued = pos + 1;
+        a.at(self.dir, pos) == leaf
     }
 
     /// Descends to the leaf where the range starts in this direction.
@@ -247,6 +360,7 @@ impl<'a, P: Pages> Cursor<'a, P> {
                     format!("keys out of order after leaf {id}"),
                 ));
             }
+            self.read_ahead(sibling, continues);
             let slot = match self.dir {
                 Direction::Forward => 0,
                 Direction::Backward => next_count,

@@ -6,6 +6,7 @@ use std::ops::Bound;
 use proptest::collection::vec;
 use proptest::prelude::*;
 
+use super::cursor::READAHEAD_AFTER;
 use super::overflow::OVERFLOW_CHUNK_BYTES;
 use super::*;
 use crate::page::{seal_checksum, verify_checksum, PAGE_CELL_SPACE, PAGE_HEADER_BYTES};
@@ -654,4 +655,91 @@ fn corrupt_pages_are_errors_not_panics() {
         }
     }
     assert!(detected > flips / 4, "{detected} of {flips} flips detected");
+}
+
+/// Pages that log every read and every readahead hint.
+struct Watching<'a> {
+    pages: &'a MemPages,
+    log: std::cell::RefCell<Vec<(bool, PageId)>>,
+}
+
+impl Pages for Watching<'_> {
+    fn get(&self, id: PageId) -> Result<PageRef, PageError> {
+        self.log.borrow_mut().push((false, id));
+        self.pages.get(id)
+    }
+    fn prefetch(&self, ids: &[PageId]) {
+        self.log
+            .borrow_mut()
+            .extend(ids.iter().map(|&id| (true, id)));
+    }
+}
+
+#[test]
+fn long_scans_read_ahead_the_leaves_they_visit_next() {
+    let mut pages = MemPages::new(PageId(1));
+    let tree = BTree::create(&mut pages).unwrap();
+    let keys = shuffled(30_000, 7)
+        .into_iter()
+        .map(|i| i.to_be_bytes().to_vec());
+    fill(&mut pages, &tree, keys, &[7u8; 100]);
+    let stats = tree.check(&pages).unwrap();
+    assert!(
+        stats.levels >= 3,
+        "the test wants several parents: {stats:?}"
+    );
+    use Bound::{Included, Unbounded};
+    for dir in [Direction::Forward, Direction::Backward] {
+        let w = Watching {
+            pages: &pages,
+            log: Default::default(),
+        };
+        let mut n = 0u32;
+        let mut last: Option<Vec<u8>> = None;
+        for entry in tree.range(&w, Unbounded, Unbounded, dir) {
+            let (k, _) = entry.unwrap();
+            if let Some(prev) = &last {
+                assert_eq!(k > *prev, dir == Direction::Forward, "scan order");
+            }
+            last = Some(k);
+            n += 1;
+        }
+        assert_eq!(n, 30_000, "{dir:?}: the scan still returns every entry");
+        let log = w.log.into_inner();
+        // Every page hinted is read afterwards, in the order hinted, and
+        // nearly every leaf was hinted before it was read.
+        let hinted: Vec<PageId> = log.iter().filter(|e| e.0).map(|e| e.1).collect();
+        let mut read_after = Vec::new();
+        for (i, e) in log.iter().enumerate() {
+            let first_read = !log[..i].contains(&(false, e.1));
+            if !e.0 && first_read && log[..i].contains(&(true, e.1)) {
+                read_after.push(e.1);
+            }
+        }
+        assert_eq!(read_after, hinted, "{dir:?}: hinted leaves read in order");
+        let leaves = stats.leaf_pages as usize;
+        let parents = stats.internal_pages as usize;
+        assert!(
+            hinted.len() + READAHEAD_AFTER + parents >= leaves,
+            "{dir:?}: {} of {leaves} leaves read ahead ({parents} internal pages)",
+            hinted.len()
+        );
+    }
+    // A short range never reads ahead.
+    let w = Watching {
+        pages: &pages,
+        log: Default::default(),
+    };
+    let from = 1000u32.to_be_bytes();
+    let to = 1029u32.to_be_bytes();
+    let got = tree
+        .range(
+            &w,
+            Included(&from[..]),
+            Included(&to[..]),
+            Direction::Forward,
+        )
+        .count();
+    assert_eq!(got, 30);
+    assert!(w.log.borrow().iter().all(|e| !e.0), "no hints for 30 keys");
 }

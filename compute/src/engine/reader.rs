@@ -26,6 +26,7 @@ impl<P: Pages> Pages for Recording<'_, P> {
         self.seen.borrow_mut().insert(id);
         self.pages.get(id)
     }
+    // No `prefetch`: a page only prefetched is not read, so not recorded.
 }
 
 impl Engine {
