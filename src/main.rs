@@ -5,6 +5,7 @@
 //! in the libraries.
 
 mod cmd;
+mod trim;
 
 use clap::{Parser, Subcommand};
 
@@ -53,6 +54,16 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    if matches!(
+        cli.command,
+        Command::Dev(_)
+            | Command::Storage(_)
+            | Command::Compute(_)
+            | Command::Proxy(_)
+            | Command::Ingest(_)
+    ) {
+        trim::start();
+    }
     // Big stacks (address space, touched only as used): recursion the SQL
     // layer does not guard itself (formatting a deep expression) has room.
     let runtime = tokio::runtime::Builder::new_multi_thread()
