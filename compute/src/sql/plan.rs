@@ -2654,7 +2654,7 @@ pub fn index_exprs(def: &TableDef, keys: &[IndexKey]) -> Option<Vec<Expr>> {
         .map(|k| match k {
             IndexKey::Column(i) => Some(Expr::Column(*i, column_type(&def.columns[*i]))),
             IndexKey::Expr(sql) => {
-                let e = sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
+                let e = sqlparser::parser::Parser::new(&crate::sql::dialect::SextantDialect)
                     .try_with_sql(sql)
                     .ok()?
                     .parse_expr()

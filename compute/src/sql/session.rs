@@ -22,8 +22,8 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::sql::dialect::SextantDialect;
 use sqlparser::ast::{self, Statement};
-use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
 use crate::catalog::{ColumnDef, IndexDef, IndexKey, TableDef};
@@ -297,7 +297,7 @@ impl Database {
 }
 
 pub(super) fn parse_expr(sql: &str) -> Result<ast::Expr, SqlError> {
-    Parser::new(&PostgreSqlDialect {})
+    Parser::new(&SextantDialect)
         .try_with_sql(sql)
         .and_then(|mut p| p.parse_expr())
         .map_err(|e| SqlError::new(code::SYNTAX_ERROR, e.to_string()))

@@ -44,10 +44,10 @@ pub mod codec;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use crate::sql::dialect::SextantDialect;
 use sqlparser::ast::{
     self, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Ident, ObjectName, Statement,
 };
-use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{IsOptional, Parser, ParserError};
 use sqlparser::tokenizer::Token;
@@ -78,7 +78,7 @@ const CONTEXT_VALUE_BYTES_MAX: usize = 100;
 /// everything else with sqlparser's.
 pub(super) fn parse_statements(sql: &str) -> Result<Vec<Statement>, SqlError> {
     let syntax = |e: ParserError| super::session::syntax_error(sql, &e.to_string());
-    let dialect = PostgreSqlDialect {};
+    let dialect = SextantDialect;
     let mut p = Parser::new(&dialect).try_with_sql(sql).map_err(syntax)?;
     let mut stmts = Vec::new();
     let mut expecting_delimiter = false;

@@ -21,8 +21,8 @@
 use std::cell::Cell;
 use std::fmt::Write as _;
 
+use crate::sql::dialect::SextantDialect;
 use sqlparser::ast::{self, BinaryOperator, UnaryOperator};
-use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
 use crate::cast::{can_cast, CastKind};
@@ -546,7 +546,7 @@ const FUNCTIONS: &[FuncDef] = &[
 
 /// Parses one expression as the session stored it.
 fn parse(sql: &str) -> Option<ast::Expr> {
-    Parser::new(&PostgreSqlDialect {})
+    Parser::new(&SextantDialect)
         .try_with_sql(sql)
         .ok()?
         .parse_expr()
@@ -555,7 +555,7 @@ fn parse(sql: &str) -> Option<ast::Expr> {
 
 /// Parses a comma-separated list of expressions (`indexprs`).
 fn parse_list(sql: &str) -> Option<Vec<ast::Expr>> {
-    let mut parser = Parser::new(&PostgreSqlDialect {}).try_with_sql(sql).ok()?;
+    let mut parser = Parser::new(&SextantDialect).try_with_sql(sql).ok()?;
     let list = parser.parse_comma_separated(Parser::parse_expr).ok()?;
     parser
         .expect_token(&sqlparser::tokenizer::Token::EOF)
