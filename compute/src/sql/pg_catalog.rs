@@ -852,6 +852,25 @@ pub(crate) fn column_type(type_oid: u32, type_mod: i32) -> DataType {
     DataType::from_oid_typmod(Oid(type_oid), type_mod).unwrap_or(DataType::Text)
 }
 
+/// The key columns of index `ix` of `table` (its primary key when `None`)
+/// as the DETAIL of a unique violation names them: PostgreSQL's
+/// `pg_get_indexdef_columns(index, true)`, quoted column names and
+/// deparsed expressions, `(payload ->> 'ext_id'::text)`.
+pub(crate) fn index_key_columns(table: &TableDef, ix: Option<&IndexDef>) -> Vec<String> {
+    let keys = match ix {
+        Some(ix) => ix.keys.clone(),
+        None => tables::pkey_keys(table),
+    };
+    keys.iter()
+        .zip(index_columns(table, &keys))
+        .map(|(key, col)| match (key, col) {
+            (_, Some(pos)) => quote_ident(&table.columns[pos].name).into_owned(),
+            (IndexKey::Expr(sql), None) => deparse::index_expr(table, sql, true).text,
+            (IndexKey::Column(pos), None) => quote_ident(&table.columns[*pos].name).into_owned(),
+        })
+        .collect()
+}
+
 /// Positions (0-based) of the columns an index's keys are, with `None` for
 /// expression keys. An expression that is only a column name is that
 /// column, as PostgreSQL stores `CREATE INDEX ON t ((c))`.
