@@ -41,9 +41,22 @@ fn keyword(t: &Token) -> Option<Keyword> {
 }
 
 /// Parses `[NOT] BETWEEN {SYMMETRIC | ASYMMETRIC} x AND y` after `expr`
-/// when it comes next; `None` leaves every other infix to sqlparser.
+/// when it comes next; `None` leaves every other infix to sqlparser. A
+/// missing lower bound is a syntax error at the `AND`, as in PostgreSQL,
+/// where sqlparser would read `AND` as a column name.
 fn between_symmetric(parser: &mut Parser, expr: &Expr) -> Option<Result<Expr, ParserError>> {
     let [t0, t1, t2] = parser.peek_tokens();
+    let missing_low = match (keyword(&t0), keyword(&t1), keyword(&t2)) {
+        (Some(Keyword::BETWEEN), Some(Keyword::AND), _) => Some(1),
+        (Some(Keyword::NOT), Some(Keyword::BETWEEN), Some(Keyword::AND)) => Some(2),
+        _ => None,
+    };
+    if let Some(n) = missing_low {
+        for _ in 0..n {
+            parser.next_token();
+        }
+        return Some(parser.expected("an expression", parser.peek_token()));
+    }
     let is_flag = |t: &Token| {
         matches!(
             keyword(t),
@@ -58,6 +71,9 @@ fn between_symmetric(parser: &mut Parser, expr: &Expr) -> Option<Result<Expr, Pa
     let symmetric = keyword(&flag) == Some(Keyword::SYMMETRIC);
     for _ in 0..if negated { 3 } else { 2 } {
         parser.next_token();
+    }
+    if keyword(&parser.peek_token().token) == Some(Keyword::AND) {
+        return Some(parser.expected("an expression", parser.peek_token()));
     }
     let between = match parser.parse_between(expr.clone(), negated) {
         Ok(b) => b,
@@ -310,6 +326,23 @@ mod tests {
             expr("NOT a BETWEEN SYMMETRIC 1 AND 2 + 3"),
             "NOT ((a BETWEEN 1 AND 2 + 3) OR (a BETWEEN 2 + 3 AND 1))"
         );
+    }
+
+    #[test]
+    fn a_missing_lower_bound_fails_at_and() {
+        for sql in [
+            "a BETWEEN AND 2",
+            "a NOT BETWEEN AND 2",
+            "a BETWEEN SYMMETRIC AND 2",
+            "a NOT BETWEEN ASYMMETRIC AND 2",
+        ] {
+            let err = Parser::new(&SextantDialect)
+                .try_with_sql(sql)
+                .and_then(|mut p| p.parse_expr())
+                .expect_err(sql)
+                .to_string();
+            assert!(err.contains("found: AND"), "{sql}: {err}");
+        }
     }
 
     #[test]
