@@ -3326,6 +3326,7 @@ fn type_column_name(t: &ast::DataType) -> String {
             DataType::Float8 => "float8".into(),
             DataType::Bool => "bool".into(),
             DataType::Varchar { .. } => "varchar".into(),
+            DataType::Bpchar { .. } => "bpchar".into(),
             DataType::Timestamp => "timestamp".into(),
             DataType::TimestampTz => "timestamptz".into(),
             other => other.format_type(),
