@@ -16,10 +16,15 @@
 //!   y AND x`, and `a NOT BETWEEN x AND y AND a NOT BETWEEN y AND x` for the
 //!   negation, evaluating `a` twice as PostgreSQL does. Both words are
 //!   reserved in PostgreSQL, so neither can be a column name there.
+//!
+//! Syntax errors where PostgreSQL's grammar fails earlier than sqlparser's
+//! (the error names the token PostgreSQL names):
+//! * `[NOT] BETWEEN AND`: sqlparser reads the `AND` as a column name.
+//! * `DELETE` without `FROM`: sqlparser takes MySQL's `DELETE t FROM …`.
 
 use std::any::TypeId;
 
-use sqlparser::ast::{BinaryOperator, Expr};
+use sqlparser::ast::{BinaryOperator, Expr, Statement};
 use sqlparser::dialect::{Dialect, PostgreSqlDialect, Precedence};
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
@@ -116,9 +121,24 @@ fn between_symmetric(parser: &mut Parser, expr: &Expr) -> Option<Result<Expr, Pa
     }))))
 }
 
+/// Fails a `DELETE` not followed by `FROM` at that token, as PostgreSQL's
+/// grammar does; `None` lets sqlparser parse every other statement.
+fn delete_without_from(parser: &mut Parser) -> Option<Result<Statement, ParserError>> {
+    let [t0, t1] = parser.peek_tokens();
+    if keyword(&t0) != Some(Keyword::DELETE) || keyword(&t1) == Some(Keyword::FROM) {
+        return None;
+    }
+    parser.next_token();
+    Some(parser.expected("FROM", parser.peek_token()))
+}
+
 impl Dialect for SextantDialect {
     fn dialect(&self) -> TypeId {
         TypeId::of::<PostgreSqlDialect>()
+    }
+
+    fn parse_statement(&self, parser: &mut Parser) -> Option<Result<Statement, ParserError>> {
+        delete_without_from(parser).or_else(|| PG.parse_statement(parser))
     }
 
     fn parse_infix(
@@ -343,6 +363,17 @@ mod tests {
                 .to_string();
             assert!(err.contains("found: AND"), "{sql}: {err}");
         }
+    }
+
+    #[test]
+    fn delete_needs_from() {
+        for (sql, found) in [("DELETE t", "found: t"), ("DELETE", "found: EOF")] {
+            let err = Parser::parse_sql(&SextantDialect, sql)
+                .expect_err(sql)
+                .to_string();
+            assert!(err.contains(found), "{sql}: {err}");
+        }
+        assert!(Parser::parse_sql(&SextantDialect, "DELETE FROM t WHERE a = 1").is_ok());
     }
 
     #[test]
