@@ -717,8 +717,9 @@ pub struct BindCtx<'a> {
     /// Declared (or inferred so far) parameter types, by position.
     pub params: &'a mut Vec<Option<DataType>>,
     /// Scopes of the enclosing queries, nearest last, with how often each
-    /// was referenced (to tell correlated subqueries apart).
-    pub outer: Vec<(Scope, usize)>,
+    /// was referenced (to tell correlated subqueries apart) and where its
+    /// first column reference is (PostgreSQL's `locate_var_of_level`).
+    pub outer: Vec<(Scope, usize, Option<sqlparser::tokenizer::Span>)>,
     /// Where aggregate calls go, when they are allowed here; else the
     /// clause name for the error ("WHERE").
     pub aggs: Result<Vec<AggCall>, &'static str>,
@@ -730,7 +731,7 @@ pub struct BindCtx<'a> {
     /// the clause name for the error.
     pub windows: Result<Vec<crate::sql::window::WindowCall>, &'static str>,
     /// The `WINDOW` clause of the query level being bound.
-    pub window_defs: Vec<(String, ast::WindowSpec)>,
+    pub window_defs: crate::sql::window::WindowDefs,
     /// The GROUP BY expressions of the query level being bound (for
     /// `GROUPING()` and ordered-set direct arguments); `None` outside a
     /// select list.
@@ -1009,7 +1010,7 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
 fn bind_node(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr, SqlError> {
     use ast::Expr as E;
     Ok(match e {
-        E::Identifier(id) => match column_ref(None, &ident(id), scope, ctx) {
+        E::Identifier(id) => match column_ref(None, &ident(id), id.span, scope, ctx) {
             Ok(e) => e,
             // A FROM item's name alone is its whole row.
             Err(e)
@@ -1052,6 +1053,7 @@ fn bind_node(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr
             column_ref(
                 Some(&ident(&parts[n - 2])),
                 &ident(&parts[n - 1]),
+                parts[0].span,
                 scope,
                 ctx,
             )
@@ -1839,6 +1841,7 @@ pub(crate) fn ident(id: &ast::Ident) -> String {
 fn column_ref(
     table: Option<&str>,
     name: &str,
+    at: sqlparser::tokenizer::Span,
     scope: &Scope,
     ctx: &mut BindCtx<'_>,
 ) -> Result<Expr, SqlError> {
@@ -1849,6 +1852,7 @@ fn column_ref(
     for level in (0..n).rev() {
         if let Some((index, ty)) = ctx.outer[level].0.lookup(table, name)? {
             ctx.outer[level].1 += 1;
+            ctx.outer[level].2.get_or_insert(at);
             return Ok(Expr::Outer {
                 depth: n - level,
                 index,
@@ -1856,7 +1860,7 @@ fn column_ref(
             });
         }
     }
-    let mut scopes: Vec<Scope> = ctx.outer.iter().map(|(s, _)| s.clone()).collect();
+    let mut scopes: Vec<Scope> = ctx.outer.iter().map(|(s, _, _)| s.clone()).collect();
     scopes.push(scope.clone());
     Err(missing_column(table, name, &scopes))
 }
@@ -1866,22 +1870,22 @@ fn plan_sub(q: &ast::Query, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<SubP
     let planner = ctx
         .planner
         .ok_or_else(|| SqlError::unsupported("subqueries here"))?;
-    let before: Vec<usize> = ctx.outer.iter().map(|(_, n)| *n).collect();
-    ctx.outer.push((scope.clone(), 0));
+    let before: Vec<usize> = ctx.outer.iter().map(|(_, n, _)| *n).collect();
+    ctx.outer.push((scope.clone(), 0, None));
     // A subquery has its own aggregates and set-returning calls.
     let aggs = std::mem::replace(&mut ctx.aggs, Err("this context"));
     let srfs = std::mem::replace(&mut ctx.srfs, Err("this context"));
     let r = planner.plan_subquery(q, ctx);
     ctx.aggs = aggs;
     ctx.srfs = srfs;
-    let (_, own) = ctx.outer.pop().expect("pushed above");
+    let (_, own, _) = ctx.outer.pop().expect("pushed above");
     let query = r?;
     let correlated = own > 0
         || ctx
             .outer
             .iter()
             .zip(&before)
-            .any(|((_, now), then)| now != then);
+            .any(|((_, now, _), then)| now != then);
     Ok(SubPlan { query, correlated })
 }
 

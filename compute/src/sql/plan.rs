@@ -425,7 +425,7 @@ impl<'a> Planner<'a> {
                 let mut n = 0;
                 for cte in &with.cte_tables {
                     let name = ident(&cte.alias.name);
-                    let before: Vec<usize> = ctx.outer.iter().map(|(_, n)| *n).collect();
+                    let before: Vec<usize> = ctx.outer.iter().map(|(_, n, _)| *n).collect();
                     let (sub, recursive) =
                         if with.recursive && reads_relation(cte.query.as_ref(), &name) {
                             let (init, step) = self.plan_recursive(cte, &name, ctx)?;
@@ -437,7 +437,7 @@ impl<'a> Planner<'a> {
                         .outer
                         .iter()
                         .zip(&before)
-                        .any(|((_, now), then)| now != then);
+                        .any(|((_, now, _), then)| now != then);
                     let columns = cte_columns(&sub, cte)?;
                     let id = {
                         let mut defs = self.defs.borrow_mut();
@@ -1212,7 +1212,7 @@ impl<'a> Planner<'a> {
                     self.plan_factor(f, ctx)
                 })?;
             left.columns.extend(rel.scope.columns.iter().cloned());
-            lateral.push(lat);
+            lateral.push(lat.any);
             items.push((rel, None));
             for j in &twj.joins {
                 let kind = match &j.join_operator {
@@ -1235,11 +1235,11 @@ impl<'a> Planner<'a> {
                     crate::sql::lateral::plan_item(&j.relation, &left, ctx, |f, ctx| {
                         self.plan_factor(f, ctx)
                     })?;
-                if lat && matches!(kind, JoinKind::Right | JoinKind::Full) {
-                    return Err(crate::sql::lateral::bad_join_kind(&left));
+                if lat.any && matches!(kind, JoinKind::Right | JoinKind::Full) {
+                    return Err(crate::sql::lateral::bad_join_kind(&left, lat));
                 }
                 left.columns.extend(rel.scope.columns.iter().cloned());
-                lateral.push(lat);
+                lateral.push(lat.any);
                 items.push((rel, Some((&j.join_operator, kind))));
             }
         }
