@@ -21,6 +21,10 @@
 //! (the error names the token PostgreSQL names):
 //! * `[NOT] BETWEEN AND`: sqlparser reads the `AND` as a column name.
 //! * `DELETE` without `FROM`: sqlparser takes MySQL's `DELETE t FROM …`.
+//!
+//! `FOR` is reserved in PostgreSQL and so never a column alias without
+//! `AS`: `SELECT 1 FOR UPDATE` locks, where sqlparser read `FOR` as the
+//! alias of `1`.
 
 use std::any::TypeId;
 
@@ -135,6 +139,10 @@ fn delete_without_from(parser: &mut Parser) -> Option<Result<Statement, ParserEr
 impl Dialect for SextantDialect {
     fn dialect(&self) -> TypeId {
         TypeId::of::<PostgreSqlDialect>()
+    }
+
+    fn is_column_alias(&self, kw: &Keyword, parser: &mut Parser) -> bool {
+        *kw != Keyword::FOR && PG.is_column_alias(kw, parser)
     }
 
     fn parse_statement(&self, parser: &mut Parser) -> Option<Result<Statement, ParserError>> {
@@ -363,6 +371,17 @@ mod tests {
                 .to_string();
             assert!(err.contains("found: AND"), "{sql}: {err}");
         }
+    }
+
+    #[test]
+    fn for_is_no_bare_column_alias() {
+        let stmts = Parser::parse_sql(&SextantDialect, "SELECT 1 FOR UPDATE").expect("parses");
+        let [Statement::Query(q)] = stmts.as_slice() else {
+            panic!("one query: {stmts:?}");
+        };
+        assert_eq!(q.locks.len(), 1);
+        assert!(Parser::parse_sql(&SextantDialect, "SELECT 1 AS for").is_ok());
+        assert!(Parser::parse_sql(&SextantDialect, "SELECT 1 x FOR SHARE").is_ok());
     }
 
     #[test]
