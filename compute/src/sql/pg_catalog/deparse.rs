@@ -1217,8 +1217,16 @@ impl<'a> Analyzer<'a> {
             Node::Const {
                 value, ty: None, ..
             } => {
+                // The input function reads the literal without the type's
+                // length; the length coercion after it is implicit, and
+                // not printed (`'x'::bpchar` for a `char(3)` default).
+                let read_as = match ty {
+                    T::Bpchar { .. } => T::Bpchar { max_chars: None },
+                    T::Varchar { .. } => T::Varchar { max_chars: None },
+                    t => t,
+                };
                 let value = value.map(|v| {
-                    pgtext::parse(&ty, &v, &self.text)
+                    pgtext::parse(&read_as, &v, &self.text)
                         .map(|d| pgtext::format(&d, &self.text))
                         .unwrap_or(v)
                 });

@@ -215,6 +215,30 @@ UPDATE k SET code = 'abcde' WHERE n = 3;
 DELETE FROM k WHERE code = 'x   ';
 SELECT count(*) FROM k;
 
+-- case: character_n_ddl
+CREATE TABLE d (id int PRIMARY KEY, c char(3) DEFAULT 'x', v varchar(5));
+INSERT INTO d (id, v) VALUES (1, 'ab');
+ALTER TABLE d ADD COLUMN e character(2) DEFAULT 'y';
+COPY d FROM STDIN;
+2	pq	cd	z
+\.
+COPY d FROM STDIN;
+3	toolong	cd	z
+\.
+SELECT id, c || '|', v, e || '|', length(e) FROM d ORDER BY id;
+COPY d TO STDOUT;
+CREATE INDEX d_c ON d (c);
+CREATE UNIQUE INDEX d_e ON d ((e || c));
+INSERT INTO d VALUES (4, 'x', NULL, 'y ');
+SELECT indexrelid::regclass, pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'd'::regclass ORDER BY 1;
+SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'd'::regclass ORDER BY adnum;
+ALTER TABLE d ALTER COLUMN c SET DEFAULT 'abcd';
+INSERT INTO d (id) VALUES (5);
+ALTER TABLE d ALTER COLUMN c SET DEFAULT 'abc  ';
+INSERT INTO d (id) VALUES (5);
+SELECT id, c || '|', pg_typeof(c) FROM d ORDER BY id;
+SELECT id FROM d WHERE c = 'pq' AND v = 'cd';
+
 -- case: function_errors
 SELECT nosuchfunc(1);
 SELECT length(1, 2);
