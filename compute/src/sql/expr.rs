@@ -1215,7 +1215,14 @@ fn bind_node(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr
         }
         E::IsDistinctFrom(a, b) | E::IsNotDistinctFrom(a, b) => {
             let (l, r) = (bind(a, scope, ctx)?, bind(b, scope, ctx)?);
-            let (l, r) = unify(l, r, ctx);
+            let (l, r) = if (is_bpchar(&l) || is_bpchar(&r))
+                && string_or_unknown(&l)
+                && string_or_unknown(&r)
+            {
+                (bpchar_compared(l, ctx), bpchar_compared(r, ctx))
+            } else {
+                unify(l, r, ctx)
+            };
             comparable(l.ty(), r.ty())?;
             let same = Expr::Call(Func::NotDistinct, vec![l, r], DataType::Bool);
             if matches!(e, E::IsDistinctFrom(..)) {

@@ -180,6 +180,7 @@ SELECT id, a, b, a || '|', b::text || '|', length(a), octet_length(a), a = b, a 
 SELECT id FROM c WHERE a = 'ab' ORDER BY id;
 SELECT id FROM c WHERE a IN ('x', 'abc  ') ORDER BY id;
 SELECT id FROM c WHERE a BETWEEN 'ab' AND 'ab' ORDER BY id;
+SELECT id, a IS DISTINCT FROM 'ab', a IS NOT DISTINCT FROM b, 'ab  '::char(4) IS NOT DISTINCT FROM 'ab'::char(2) FROM c ORDER BY id;
 SELECT id, CASE a WHEN 'ab' THEN 'two' WHEN 'x  ' THEN 'one' ELSE 'other' END FROM c ORDER BY id;
 INSERT INTO c (id, t, v) SELECT 10 + id, b, b FROM c WHERE id < 3;
 INSERT INTO c (id, t, v) VALUES (13, 'q '::char(3), 'q '::char(3));
