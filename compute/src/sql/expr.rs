@@ -2759,7 +2759,7 @@ fn string_or_unknown(e: &Expr) -> bool {
 /// blanks), and what `bpchar || text` concatenates (`rtrim1`). Text
 /// compares byte-wise here, so comparing the trimmed texts is comparing
 /// the `bpchar` values. Other expressions are returned as they are.
-fn trimmed_bpchar(e: Expr) -> Expr {
+pub(crate) fn trimmed_bpchar(e: Expr) -> Expr {
     if is_bpchar(&e) {
         Expr::Cast(Box::new(e), DataType::Text)
     } else {

@@ -614,7 +614,8 @@ impl<'a> Planner<'a> {
                     Some(i) => Expr::Column(i, query.columns[i].1),
                     None => bind(&o.expr, &scope, ctx)?,
                 };
-                keys.push(sort_key(e, o));
+                // `character(n)` sorts without its trailing blanks.
+                keys.push(sort_key(expr::trimmed_bpchar(e), o));
             }
             query.root = Plan::Sort {
                 input: Box::new(query.root),
@@ -970,8 +971,9 @@ impl<'a> Planner<'a> {
                     exprs.len() - 1
                 }
             };
+            // `character(n)` sorts without its trailing blanks.
             sort_keys.push(SortKey {
-                expr: Expr::Column(i, k.expr.ty()),
+                expr: expr::trimmed_bpchar(Expr::Column(i, k.expr.ty())),
                 asc: k.asc,
                 nulls_first: k.nulls_first,
             });

@@ -615,6 +615,13 @@ fn bind_definition(
         None => Frame::default_frame(),
         Some(wf) => bind_frame(wf, place, &order_by, ctx)?,
     };
+    // `character(n)` sorts, and is a peer, without its trailing blanks.
+    for k in &mut order_by {
+        k.expr = crate::sql::expr::trimmed_bpchar(std::mem::replace(
+            &mut k.expr,
+            Expr::Literal(Datum::Null, DataType::Text),
+        ));
+    }
     Ok((partition_by, order_by, frame))
 }
 
