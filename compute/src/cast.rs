@@ -26,7 +26,8 @@
 //! the `reg*` types are oids), and a cast can depend on which it is:
 //! `'a'::"char"::int4` is 97, `'a'::text::int4` an error. [`cast_from`] and
 //! [`assign_from`] take the declared source type; [`cast`] and [`assign`]
-//! assume the datum's own. Casts between a `reg*` type and text need the
+//! assume the datum's own, so only [`cast_from`] and [`assign_from`] trim
+//! the padding of a `character(n)` value. Casts between a `reg*` type and text need the
 //! catalog and fail here with [`TypeError::NeedsCatalog`].
 //!
 //! # jsonb
@@ -70,7 +71,10 @@ impl CastKind {
 pub fn can_cast(from: &DataType, to: &DataType) -> CastKind {
     use CastKind::{Assignment, Explicit, Implicit};
     use DataType as T;
-    let is_string = |t: &DataType| matches!(t, T::Text | T::Varchar { .. });
+    // text, varchar and bpchar (`character(n)`) convert among each other
+    // implicitly: binary-coercible, or trimming `character(n)`'s padding
+    // (`rtrim1`), or a length coercion.
+    let is_string = |t: &DataType| matches!(t, T::Text | T::Varchar { .. } | T::Bpchar { .. });
     if from == to || (is_string(from) && is_string(to)) {
         return Implicit;
     }
@@ -85,7 +89,9 @@ pub fn can_cast(from: &DataType, to: &DataType) -> CastKind {
         (T::RegProc, T::RegProcedure) | (T::RegProcedure, T::RegProc) => Implicit,
         (T::Text | T::Varchar { .. }, T::RegClass) => Implicit,
         (T::Text | T::Varchar { .. }, T::Name) | (T::Name, T::Text) => Implicit,
-        (T::Name, T::Varchar { .. }) => Assignment,
+        (T::Name, T::Varchar { .. } | T::Bpchar { .. }) => Assignment,
+        (T::Bpchar { .. }, T::Name) => Implicit,
+        (T::Char, T::Bpchar { .. }) | (T::Bpchar { .. }, T::Char) => Assignment,
         (T::Char, T::Text) => Implicit,
         (T::Char, T::Varchar { .. }) | (T::Text | T::Varchar { .. }, T::Char) => Assignment,
         (T::Int4, T::Char) | (T::Char, T::Int4) => Explicit,
@@ -114,8 +120,8 @@ pub fn can_cast(from: &DataType, to: &DataType) -> CastKind {
         }
         // I/O conversion: any type prints to a string on assignment, and a
         // string reads as any type when asked explicitly.
-        (_, T::Text | T::Varchar { .. } | T::Name) => Assignment,
-        (T::Text | T::Varchar { .. } | T::Name, _) => Explicit,
+        (_, T::Text | T::Varchar { .. } | T::Bpchar { .. } | T::Name) => Assignment,
+        (T::Text | T::Varchar { .. } | T::Bpchar { .. } | T::Name, _) => Explicit,
         _ => CastKind::None,
     }
 }
@@ -188,8 +194,9 @@ fn convert(
         return Err(cannot_cast(from, to));
     }
     // Strings: to a string through the output function, from one through
-    // the input function.
-    if let T::Text | T::Varchar { .. } | T::Name = to {
+    // the input function. `character(n)` loses its padding on the way to
+    // another string type, and pads (or is cut) to its own length.
+    if let T::Text | T::Varchar { .. } | T::Bpchar { .. } | T::Name = to {
         if from.is_reg() {
             return Err(TypeError::NeedsCatalog {
                 type_name: from.name(),
@@ -197,6 +204,11 @@ fn convert(
             });
         }
         let text = match d {
+            Datum::Text(s)
+                if matches!(from, T::Bpchar { .. }) && !matches!(to, T::Bpchar { .. }) =>
+            {
+                pgtext::bpchar_text(&s).to_owned()
+            }
             Datum::Text(s) | Datum::Json(s) => s,
             // `booltext` spells the words out, unlike `boolout`.
             Datum::Bool(b) => (if b { "true" } else { "false" }).to_owned(),
@@ -211,6 +223,9 @@ fn convert(
         return Ok(match *to {
             T::Varchar { max_chars } => {
                 Datum::Text(pgtext::coerce_varchar(&text, max_chars, explicit)?.to_owned())
+            }
+            T::Bpchar { max_chars } => {
+                Datum::Text(pgtext::coerce_bpchar(&text, max_chars, explicit)?)
             }
             T::Name => Datum::Text(pgtext::truncate_name(&text).to_owned()),
             _ => Datum::Text(text),

@@ -175,6 +175,14 @@ pub enum DataType {
         /// The declared maximum length in characters.
         max_chars: Option<u32>,
     },
+    /// `character(n)` (`bpchar`): blank-padded to `n` characters, whose
+    /// trailing blanks do not count when compared or converted to text;
+    /// `max_chars` is `n`, `None` for `bpchar` without a length, which
+    /// keeps values as written. Values are [`Datum::Text`], padded.
+    Bpchar {
+        /// The declared length in characters.
+        max_chars: Option<u32>,
+    },
     /// `bytea`.
     Bytea,
     /// `date`.
@@ -242,7 +250,7 @@ pub const NAME_MAX_BYTES: usize = 63;
 
 impl DataType {
     /// Every type, with unbounded `varchar`; for tests and catalogs.
-    pub const ALL: [DataType; 48] = [
+    pub const ALL: [DataType; 50] = [
         DataType::Bool,
         DataType::Int2,
         DataType::Int4,
@@ -252,6 +260,7 @@ impl DataType {
         DataType::Numeric,
         DataType::Text,
         DataType::Varchar { max_chars: None },
+        DataType::Bpchar { max_chars: None },
         DataType::Bytea,
         DataType::Date,
         DataType::Timestamp,
@@ -280,6 +289,7 @@ impl DataType {
         DataType::Array(&DataType::Numeric),
         DataType::Array(&DataType::Text),
         DataType::Array(&DataType::Varchar { max_chars: None }),
+        DataType::Array(&DataType::Bpchar { max_chars: None }),
         DataType::Array(&DataType::Bytea),
         DataType::Array(&DataType::Date),
         DataType::Array(&DataType::Timestamp),
@@ -305,6 +315,7 @@ impl DataType {
             DataType::Numeric => 1700,
             DataType::Text => 25,
             DataType::Varchar { .. } => 1043,
+            DataType::Bpchar { .. } => 1042,
             DataType::Bytea => 17,
             DataType::Date => 1082,
             DataType::Timestamp => 1114,
@@ -336,6 +347,7 @@ impl DataType {
                 DataType::Numeric => 1231,
                 DataType::Text => 1009,
                 DataType::Varchar { .. } => 1015,
+                DataType::Bpchar { .. } => 1014,
                 DataType::Bytea => 1001,
                 DataType::Date => 1182,
                 DataType::Timestamp => 1115,
@@ -366,6 +378,7 @@ impl DataType {
             DataType::Numeric => "numeric",
             DataType::Text => "text",
             DataType::Varchar { .. } => "varchar",
+            DataType::Bpchar { .. } => "bpchar",
             DataType::Bytea => "bytea",
             DataType::Date => "date",
             DataType::Timestamp => "timestamp",
@@ -397,6 +410,7 @@ impl DataType {
                 DataType::Numeric => "_numeric",
                 DataType::Text => "_text",
                 DataType::Varchar { .. } => "_varchar",
+                DataType::Bpchar { .. } => "_bpchar",
                 DataType::Bytea => "_bytea",
                 DataType::Date => "_date",
                 DataType::Timestamp => "_timestamp",
@@ -426,6 +440,8 @@ impl DataType {
             DataType::Float8 => "double precision",
             DataType::Varchar { max_chars: Some(n) } => return format!("character varying({n})"),
             DataType::Varchar { max_chars: None } => "character varying",
+            DataType::Bpchar { max_chars: Some(n) } => return format!("character({n})"),
+            DataType::Bpchar { max_chars: None } => "character",
             DataType::Timestamp => "timestamp without time zone",
             DataType::TimestampTz => "timestamp with time zone",
             DataType::Char => "\"char\"",
@@ -435,7 +451,8 @@ impl DataType {
         name.to_owned()
     }
 
-    /// Returns the type for an OID, with unbounded `varchar` for 1043.
+    /// Returns the type for an OID, with unbounded `varchar` for 1043 and
+    /// `bpchar` for 1042.
     pub fn from_oid(oid: Oid) -> Option<DataType> {
         DataType::ALL.into_iter().find(|t| t.oid() == oid)
     }
@@ -448,6 +465,9 @@ impl DataType {
             DataType::Varchar { .. } => Some(DataType::Varchar {
                 max_chars: u32::try_from(typmod.checked_sub(VARHDRSZ)?).ok(),
             }),
+            DataType::Bpchar { .. } => Some(DataType::Bpchar {
+                max_chars: u32::try_from(typmod.checked_sub(VARHDRSZ)?).ok(),
+            }),
             other => Some(other),
         }
     }
@@ -457,15 +477,15 @@ impl DataType {
     /// spellings (`integer`, `double precision`, `character varying(10)`,
     /// `timestamp with time zone`), `"char"` in quotes, a `[]` suffix for
     /// the array type, and an optional `pg_catalog.` qualifier. Case and
-    /// spacing are free outside quotes. Unquoted `char` is SQL's
-    /// `character(1)`, which this engine does not have: `None`.
+    /// spacing are free outside quotes. Unquoted `char` and `character`
+    /// are SQL's `character(1)` without a length, `bpchar` has none.
     pub fn from_type_name(name: &str) -> Option<DataType> {
         DataType::parse_type_name(name).map(|(ty, _)| ty)
     }
 
     /// Like [`DataType::from_type_name`], also returning the type modifier
     /// the name gives (`pg_attribute.atttypmod`): `n + 4` for
-    /// `varchar(n)`, `(p << 16 | s) + 4` for `numeric(p, s)`, the precision
+    /// `varchar(n)` and `char(n)`, `(p << 16 | s) + 4` for `numeric(p, s)`, the precision
     /// of `timestamp(p)` and `interval(p)`, -1 without one. `float(p)` is
     /// `real` up to 24 bits of precision and `double precision` above.
     pub fn parse_type_name(name: &str) -> Option<(DataType, i32)> {
@@ -497,6 +517,7 @@ impl DataType {
             args = Some(list);
         }
         let quoted_char = text == "\"char\"" || text.eq_ignore_ascii_case("pg_catalog.\"char\"");
+        let quoted = text.contains('"');
         let mut lower = text.to_ascii_lowercase();
         if let Some(rest) = lower.strip_prefix("pg_catalog.") {
             lower = rest.to_owned();
@@ -550,6 +571,17 @@ impl DataType {
                     };
                     let typmod = max_chars.map_or(-1, |n| n as i32 + VARHDRSZ);
                     (DataType::Varchar { max_chars }, typmod)
+                }
+                // SQL's spellings are keywords, never quoted; `bpchar` is
+                // the type's name and has no default length.
+                "bpchar" | "char" | "character" if !(quoted && lower != "bpchar") => {
+                    let max_chars = match args.take() {
+                        None if lower == "bpchar" => None,
+                        None => Some(1),
+                        Some(a) => Some(u32::try_from(one_arg(&Some(a))?).ok().filter(|&n| n > 0)?),
+                    };
+                    let typmod = max_chars.map_or(-1, |n| n as i32 + VARHDRSZ);
+                    (DataType::Bpchar { max_chars }, typmod)
                 }
                 "bytea" => (DataType::Bytea, -1),
                 "date" => (DataType::Date, -1),
@@ -625,6 +657,7 @@ impl DataType {
             DataType::Numeric => &DataType::Numeric,
             DataType::Text => &DataType::Text,
             DataType::Varchar { .. } => &DataType::Varchar { max_chars: None },
+            DataType::Bpchar { .. } => &DataType::Bpchar { max_chars: None },
             DataType::Bytea => &DataType::Bytea,
             DataType::Date => &DataType::Date,
             DataType::Timestamp => &DataType::Timestamp,
@@ -662,13 +695,15 @@ impl DataType {
     }
 
     /// Returns the type whose [`Datum`] variant holds this type's values:
-    /// `text` for `varchar`, `name` and `"char"`; `oid` for the `reg*`
+    /// `text` for `varchar`, `bpchar`, `name` and `"char"`; `oid` for the `reg*`
     /// types; the type itself otherwise.
     pub const fn value_type(self) -> DataType {
         match self {
-            DataType::Varchar { .. } | DataType::Name | DataType::Char | DataType::Void => {
-                DataType::Text
-            }
+            DataType::Varchar { .. }
+            | DataType::Bpchar { .. }
+            | DataType::Name
+            | DataType::Char
+            | DataType::Void => DataType::Text,
             DataType::RegClass
             | DataType::RegType
             | DataType::RegProc
@@ -694,12 +729,14 @@ impl DataType {
     }
 
     /// Returns the type modifier sent in a RowDescription: `n + 4` for
-    /// `varchar(n)`, -1 otherwise.
+    /// `varchar(n)` and `char(n)`, -1 otherwise.
     pub fn typmod(self) -> i32 {
         match self {
-            DataType::Varchar { max_chars: Some(n) } => i32::try_from(n)
-                .unwrap_or(i32::MAX)
-                .saturating_add(VARHDRSZ),
+            DataType::Varchar { max_chars: Some(n) } | DataType::Bpchar { max_chars: Some(n) } => {
+                i32::try_from(n)
+                    .unwrap_or(i32::MAX)
+                    .saturating_add(VARHDRSZ)
+            }
             _ => -1,
         }
     }
@@ -727,6 +764,7 @@ impl DataType {
             DataType::Numeric
             | DataType::Text
             | DataType::Varchar { .. }
+            | DataType::Bpchar { .. }
             | DataType::Bytea
             | DataType::Json
             | DataType::Jsonb
@@ -2384,7 +2422,9 @@ pub(crate) mod strategies {
             DataType::Float4 => arb_f32().prop_map(Datum::Float4).boxed(),
             DataType::Float8 => arb_f64().prop_map(Datum::Float8).boxed(),
             DataType::Numeric => arb_numeric().prop_map(Datum::Numeric).boxed(),
-            DataType::Text | DataType::Varchar { .. } => arb_string().prop_map(Datum::Text).boxed(),
+            DataType::Text | DataType::Varchar { .. } | DataType::Bpchar { .. } => {
+                arb_string().prop_map(Datum::Text).boxed()
+            }
             DataType::Bytea => arb_bytes().prop_map(Datum::Bytea).boxed(),
             DataType::Date => small_or_any_i32().prop_map(Datum::Date).boxed(),
             DataType::Timestamp => small_or_any_i64().prop_map(Datum::Timestamp).boxed(),
@@ -2597,6 +2637,18 @@ mod tests {
                 "_char",
                 "\"char\"[]",
             ),
+            (
+                DataType::Bpchar { max_chars: None },
+                1042,
+                "bpchar",
+                "character",
+            ),
+            (
+                DataType::Array(&DataType::Bpchar { max_chars: None }),
+                1014,
+                "_bpchar",
+                "character[]",
+            ),
         ];
         assert_eq!(expected.len(), DataType::ALL.len());
         for ty in DataType::ALL {
@@ -2620,6 +2672,11 @@ mod tests {
         assert_eq!(varchar10.oid(), Oid(1043));
         assert_eq!(varchar10.typmod(), 14);
         assert_eq!(varchar10.format_type(), "character varying(10)");
+        let char3 = DataType::Bpchar { max_chars: Some(3) };
+        assert_eq!(char3.oid(), Oid(1042));
+        assert_eq!(char3.typmod(), 7);
+        assert_eq!(char3.format_type(), "character(3)");
+        assert_eq!(DataType::from_oid_typmod(Oid(1042), 7), Some(char3));
         assert_eq!(DataType::Text.typmod(), -1);
         assert_eq!(DataType::from_oid(Oid(0)), None);
     }
@@ -2627,6 +2684,7 @@ mod tests {
     #[test]
     fn type_names_parse_as_regtype_reads_them() {
         let varchar = |n| DataType::Varchar { max_chars: n };
+        let bpchar = |n| DataType::Bpchar { max_chars: n };
         let cases = [
             ("integer", Some(DataType::Int4)),
             ("INT", Some(DataType::Int4)),
@@ -2640,7 +2698,19 @@ mod tests {
             ("\"char\"", Some(DataType::Char)),
             ("pg_catalog.\"char\"", Some(DataType::Char)),
             ("\"char\"[]", Some(DataType::Array(&DataType::Char))),
-            ("char", None),
+            ("char", Some(bpchar(Some(1)))),
+            ("character(3)", Some(bpchar(Some(3)))),
+            ("CHAR (5)", Some(bpchar(Some(5)))),
+            ("bpchar", Some(bpchar(None))),
+            ("bpchar(2)", Some(bpchar(Some(2)))),
+            ("pg_catalog.bpchar", Some(bpchar(None))),
+            ("\"bpchar\"", Some(bpchar(None))),
+            ("\"character\"", None),
+            ("char(0)", None),
+            (
+                "character[]",
+                Some(DataType::Array(&DataType::Bpchar { max_chars: None })),
+            ),
             ("\"int4\"", Some(DataType::Int4)),
             ("\"INT4\"", None),
             ("text[]", Some(DataType::Array(&DataType::Text))),
@@ -2669,9 +2739,14 @@ mod tests {
             if ty != DataType::Char {
                 assert_eq!(DataType::from_type_name(ty.name()), Some(ty), "{ty:?}");
             }
+            // `character` reads back as `character(1)`.
+            let back = match ty {
+                DataType::Bpchar { max_chars: None } => DataType::Bpchar { max_chars: Some(1) },
+                ty => ty,
+            };
             assert_eq!(
                 DataType::from_type_name(&ty.format_type()),
-                Some(ty),
+                Some(back),
                 "{ty:?}"
             );
         }

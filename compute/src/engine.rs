@@ -2486,21 +2486,7 @@ fn insert_index_entry(
 /// PostgreSQL's DETAIL for a unique violation: `Key (a, b)=(1, x) already
 /// exists.`, from the primary key (`ix` None) or index `ix`.
 fn key_detail(def: &TableDef, ix: Option<&IndexDef>, values: &[Datum]) -> String {
-    let names: Vec<String> = match ix {
-        None => def
-            .primary_key
-            .iter()
-            .map(|&i| def.columns[i].name.clone())
-            .collect(),
-        Some(ix) => ix
-            .keys
-            .iter()
-            .map(|k| match k {
-                IndexKey::Column(i) => def.columns[*i].name.clone(),
-                IndexKey::Expr(sql) => format!("({sql})"),
-            })
-            .collect(),
-    };
+    let names = crate::sql::pg_catalog::index_key_columns(def, ix);
     let text = crate::pgtext::TextContext::default();
     let vals: Vec<String> = values
         .iter()

@@ -442,7 +442,11 @@ fn convert(datum: Datum, ty: DataType, column: usize, offset: usize) -> Result<D
             Datum::Int8(v),
         ) => Datum::Oid(u32::try_from(v).map_err(|_| out_of_range("oid key out of range"))?),
         (
-            DataType::Text | DataType::Varchar { .. } | DataType::Name | DataType::Char,
+            DataType::Text
+            | DataType::Varchar { .. }
+            | DataType::Bpchar { .. }
+            | DataType::Name
+            | DataType::Char,
             d @ Datum::Text(_),
         )
         | (DataType::Bool, d @ Datum::Bool(_))

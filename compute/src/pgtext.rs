@@ -860,6 +860,7 @@ pub fn parse(ty: &DataType, text: &str, ctx: &TextContext) -> Result<Datum, Type
         DataType::Varchar { max_chars } => {
             Datum::Text(coerce_varchar(text, max_chars, false)?.to_owned())
         }
+        DataType::Bpchar { max_chars } => Datum::Text(coerce_bpchar(text, max_chars, false)?),
         DataType::Bytea => Datum::Bytea(parse_bytea(text)?),
         DataType::Date => Datum::Date(datetime::parse_date(text, ctx)?),
         DataType::Timestamp => Datum::Timestamp(datetime::parse_timestamp(text, ctx)?),
@@ -1211,6 +1212,45 @@ fn strip_space_after_exponent(text: &str) -> Option<String> {
     out.push_str(&text[..=e]);
     out.push_str(&text[e + 1 + spaces..]);
     Some(out)
+}
+
+/// Applies `character(n)`'s length rule (`bpchar()`, `bpcharin`): like
+/// `varchar(n)`'s ([`coerce_varchar`]), and shorter text is padded with
+/// spaces to `max_chars` characters. Without a length the text is kept as
+/// it is.
+pub(crate) fn coerce_bpchar(
+    text: &str,
+    max_chars: Option<u32>,
+    explicit: bool,
+) -> Result<String, TypeError> {
+    let Some(max) = max_chars else {
+        return Ok(text.to_owned());
+    };
+    let cut = match text.char_indices().nth(max as usize) {
+        Some((cut, _)) => {
+            if !explicit && text[cut..].bytes().any(|b| b != b' ') {
+                return Err(TypeError::StringTooLong {
+                    type_name: DataType::Bpchar {
+                        max_chars: Some(max),
+                    }
+                    .format_type(),
+                });
+            }
+            &text[..cut]
+        }
+        None => text,
+    };
+    let pad = (max as usize).saturating_sub(cut.chars().count());
+    let mut out = String::with_capacity(cut.len() + pad);
+    out.push_str(cut);
+    out.extend(std::iter::repeat_n(' ', pad));
+    Ok(out)
+}
+
+/// The text of a `character(n)` value: without its trailing spaces, as
+/// PostgreSQL's `bpchar` to `text` cast (`rtrim1`) and comparisons read it.
+pub fn bpchar_text(padded: &str) -> &str {
+    padded.trim_end_matches(' ')
 }
 
 /// Applies `varchar(n)`'s length rule: text longer than `max_chars`

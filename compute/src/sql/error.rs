@@ -168,6 +168,27 @@ pub enum Anchor {
     /// At the last occurrence of this keyword (any case) before it (the
     /// location is inside the parentheses of `CAST(…)`).
     KeywordBefore(String),
+    /// At the first whole word (any case) spelled so at or after it (a
+    /// window frame's `UNBOUNDED`, after what the spec says before it).
+    Word(String),
+    /// At the token after the first whole word (any case) spelled so at or
+    /// after it (the parenthesis after `OVER` or a window name's `AS`).
+    AfterWord(String),
+}
+
+/// The character index in `text` of the first whole-word occurrence of
+/// `word` (ASCII case-insensitive): not inside a longer identifier.
+fn find_word(text: &[char], word: &str) -> Option<usize> {
+    let word: Vec<char> = word.chars().map(|c| c.to_ascii_lowercase()).collect();
+    let ident = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    (0..text.len().checked_sub(word.len())? + 1).find(|&i| {
+        text[i..i + word.len()]
+            .iter()
+            .zip(&word)
+            .all(|(a, b)| a.to_ascii_lowercase() == *b)
+            && (i == 0 || !ident(text[i - 1]))
+            && text.get(i + word.len()).is_none_or(|&c| !ident(c))
+    })
 }
 
 /// An error to send to the client as an ErrorResponse.
@@ -282,6 +303,26 @@ impl SqlError {
         self
     }
 
+    /// Points the error at the whole word `word`, the first one at or after
+    /// the end of `span`.
+    pub fn at_word_after(mut self, span: sqlparser::tokenizer::Span, word: &str) -> SqlError {
+        if span.end.line > 0 && self.location.is_none() {
+            self.location = Some((span.end.line, span.end.column));
+            self.anchor = Some(Box::new(Anchor::Word(word.to_string())));
+        }
+        self
+    }
+
+    /// Points the error at the token after the whole word `word`, the
+    /// first one at or after the end of `span`.
+    pub fn after_word(mut self, span: sqlparser::tokenizer::Span, word: &str) -> SqlError {
+        if span.end.line > 0 && self.location.is_none() {
+            self.location = Some((span.end.line, span.end.column));
+            self.anchor = Some(Box::new(Anchor::AfterWord(word.to_string())));
+        }
+        self
+    }
+
     /// Turns a location into the 1-based character position in `sql`.
     pub fn locate(mut self, sql: &str) -> SqlError {
         if let (None, Some((line, column))) = (self.position, self.location) {
@@ -329,6 +370,23 @@ impl SqlError {
                                 at += rest[..b].chars().count()
                                     + text.chars().count()
                                     + past.chars().take_while(|c| c.is_whitespace()).count();
+                            }
+                        }
+                        Some(Anchor::Word(word)) => {
+                            let rest: Vec<char> = sql.chars().skip(i).collect();
+                            if let Some(b) = find_word(&rest, word) {
+                                at += b;
+                            }
+                        }
+                        Some(Anchor::AfterWord(word)) => {
+                            let rest: Vec<char> = sql.chars().skip(i).collect();
+                            if let Some(b) = find_word(&rest, word) {
+                                let past = b + word.chars().count();
+                                at += past
+                                    + rest[past..]
+                                        .iter()
+                                        .take_while(|c| c.is_whitespace())
+                                        .count();
                             }
                         }
                         Some(Anchor::Find(text)) => {
@@ -486,5 +544,40 @@ impl SqlError {
 impl From<EngineError> for SqlError {
     fn from(e: EngineError) -> SqlError {
         SqlError::from_engine(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlparser::tokenizer::{Location, Span};
+
+    fn chars(s: &str) -> Vec<char> {
+        s.chars().collect()
+    }
+
+    #[test]
+    fn words_match_whole_and_in_any_case() {
+        assert_eq!(find_word(&chars("x OVER (a)"), "over"), Some(2));
+        assert_eq!(find_word(&chars("overdue Over("), "over"), Some(8));
+        assert_eq!(find_word(&chars("rank_over over"), "over"), Some(10));
+        assert_eq!(find_word(&chars("hand and"), "and"), Some(5));
+        assert_eq!(find_word(&chars("andy"), "and"), None);
+        assert_eq!(find_word(&chars("an"), "and"), None);
+    }
+
+    #[test]
+    fn after_word_skips_to_the_next_token() {
+        let sql = "SELECT rank()\n  over\n  (ORDER BY x)";
+        // The call `rank()` ends on line 1, column 14.
+        let span = Span::new(Location::new(1, 8), Location::new(1, 14));
+        let e = SqlError::new(code::WINDOWING_ERROR, "x")
+            .after_word(span, "over")
+            .locate(sql);
+        assert_eq!(e.position, Some(24));
+        let e = SqlError::new(code::WINDOWING_ERROR, "x")
+            .at_word_after(span, "over")
+            .locate(sql);
+        assert_eq!(e.position, Some(17));
     }
 }

@@ -717,8 +717,9 @@ pub struct BindCtx<'a> {
     /// Declared (or inferred so far) parameter types, by position.
     pub params: &'a mut Vec<Option<DataType>>,
     /// Scopes of the enclosing queries, nearest last, with how often each
-    /// was referenced (to tell correlated subqueries apart).
-    pub outer: Vec<(Scope, usize)>,
+    /// was referenced (to tell correlated subqueries apart) and where its
+    /// first column reference is (PostgreSQL's `locate_var_of_level`).
+    pub outer: Vec<(Scope, usize, Option<sqlparser::tokenizer::Span>)>,
     /// Where aggregate calls go, when they are allowed here; else the
     /// clause name for the error ("WHERE").
     pub aggs: Result<Vec<AggCall>, &'static str>,
@@ -730,7 +731,7 @@ pub struct BindCtx<'a> {
     /// the clause name for the error.
     pub windows: Result<Vec<crate::sql::window::WindowCall>, &'static str>,
     /// The `WINDOW` clause of the query level being bound.
-    pub window_defs: Vec<(String, ast::WindowSpec)>,
+    pub window_defs: crate::sql::window::WindowDefs,
     /// The GROUP BY expressions of the query level being bound (for
     /// `GROUPING()` and ordered-set direct arguments); `None` outside a
     /// select list.
@@ -844,6 +845,18 @@ pub fn data_type(t: &ast::DataType) -> Result<DataType, SqlError> {
         T::Char(_) | T::Character(_) if matches!(t.to_string().as_str(), "\"char\"") => {
             DataType::Char
         }
+        // SQL's `character` without a length is `character(1)`.
+        T::Char(len) | T::Character(len) => DataType::Bpchar {
+            max_chars: Some(match len {
+                Some(ast::CharacterLength::IntegerLength { length, .. }) => {
+                    char_length(i128::from(*length))?
+                }
+                Some(ast::CharacterLength::Max) => {
+                    return Err(SqlError::unsupported("type CHAR(MAX)"))
+                }
+                None => 1,
+            }),
+        },
         T::Custom(name, _) if name.to_string().starts_with('"') => {
             let n = name.to_string();
             match n.trim_matches('"') {
@@ -856,6 +869,26 @@ pub fn data_type(t: &ast::DataType) -> Result<DataType, SqlError> {
                             format!("type \"{other}\" does not exist"),
                         )
                     })?,
+            }
+        }
+        // `bpchar` is `character` with no default length.
+        T::Custom(name, mods) if name.to_string().eq_ignore_ascii_case("bpchar") => {
+            DataType::Bpchar {
+                max_chars: match mods.as_slice() {
+                    [] => None,
+                    [n] => Some(char_length(n.trim().parse::<i128>().map_err(|_| {
+                        SqlError::new(
+                            code::INVALID_PARAMETER_VALUE,
+                            "type modifiers must be simple constants or identifiers",
+                        )
+                    })?)?),
+                    _ => {
+                        return Err(SqlError::new(
+                            code::INVALID_PARAMETER_VALUE,
+                            "invalid type modifier",
+                        ))
+                    }
+                },
             }
         }
         T::Custom(name, _) => match name.to_string().to_lowercase().as_str() {
@@ -905,6 +938,26 @@ pub fn data_type(t: &ast::DataType) -> Result<DataType, SqlError> {
         },
         other => return Err(SqlError::unsupported(format!("type {other}"))),
     })
+}
+
+/// The length of `character(n)`, checked as PostgreSQL's
+/// `anychar_typmodin` does.
+fn char_length(n: i128) -> Result<u32, SqlError> {
+    /// PostgreSQL's `MaxAttrSize`: 10 MB.
+    const CHAR_LENGTH_MAX: i128 = 10 * 1024 * 1024;
+    if n < 1 {
+        return Err(SqlError::new(
+            code::INVALID_PARAMETER_VALUE,
+            "length for type char must be at least 1",
+        ));
+    }
+    if n > CHAR_LENGTH_MAX {
+        return Err(SqlError::new(
+            code::INVALID_PARAMETER_VALUE,
+            format!("length for type char cannot exceed {CHAR_LENGTH_MAX}"),
+        ));
+    }
+    Ok(u32::try_from(n).expect("checked against CHAR_LENGTH_MAX"))
 }
 
 /// Most levels of expression nesting a statement may have. A chain of
@@ -957,7 +1010,7 @@ pub fn bind(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr,
 fn bind_node(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr, SqlError> {
     use ast::Expr as E;
     Ok(match e {
-        E::Identifier(id) => match column_ref(None, &ident(id), scope, ctx) {
+        E::Identifier(id) => match column_ref(None, &ident(id), id.span, scope, ctx) {
             Ok(e) => e,
             // A FROM item's name alone is its whole row.
             Err(e)
@@ -1000,6 +1053,7 @@ fn bind_node(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr
             column_ref(
                 Some(&ident(&parts[n - 2])),
                 &ident(&parts[n - 1]),
+                parts[0].span,
                 scope,
                 ctx,
             )
@@ -1161,7 +1215,14 @@ fn bind_node(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr
         }
         E::IsDistinctFrom(a, b) | E::IsNotDistinctFrom(a, b) => {
             let (l, r) = (bind(a, scope, ctx)?, bind(b, scope, ctx)?);
-            let (l, r) = unify(l, r, ctx);
+            let (l, r) = if (is_bpchar(&l) || is_bpchar(&r))
+                && string_or_unknown(&l)
+                && string_or_unknown(&r)
+            {
+                (bpchar_compared(l, ctx), bpchar_compared(r, ctx))
+            } else {
+                unify(l, r, ctx)
+            };
             comparable(l.ty(), r.ty())?;
             let same = Expr::Call(Func::NotDistinct, vec![l, r], DataType::Bool);
             if matches!(e, E::IsDistinctFrom(..)) {
@@ -1247,7 +1308,10 @@ fn bind_node(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr
             use sqlparser::ast::Spanned;
             let double_colon = matches!(kind, ast::CastKind::DoubleColon);
             let ty = data_type(dt).map_err(|e| {
-                if double_colon && e.code == code::UNDEFINED_OBJECT {
+                // A bad type modifier (`char(0)`) points at the type too.
+                if double_colon
+                    && (e.code == code::UNDEFINED_OBJECT || e.code == code::INVALID_PARAMETER_VALUE)
+                {
                     e.after_operator(expr.span(), "::")
                 } else {
                     e
@@ -1303,9 +1367,24 @@ fn bind_node(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr
                     err.at_keyword_before(expr.span(), "cast")
                 });
             }
+            // A length is applied by an explicit length coercion after the
+            // literal is read: `'abc'::varchar(2)` is `ab`, not an error.
+            let unbounded = match ty {
+                DataType::Varchar { max_chars: Some(_) } => {
+                    Some(DataType::Varchar { max_chars: None })
+                }
+                DataType::Bpchar { max_chars: Some(_) } => {
+                    Some(DataType::Bpchar { max_chars: None })
+                }
+                _ => None,
+            };
             with_typmod(if inner.is_unknown() && inner.ty() == ty {
                 // `'x'::text` is text, no longer an untyped literal.
                 Expr::Coerce(Box::new(inner), ty)
+            } else if let (true, Some(read_as)) = (inner.is_unknown(), unbounded) {
+                let c = inner.coerce_to(read_as);
+                check_literal(&c, expr)?;
+                Expr::Cast(Box::new(c), ty)
             } else if inner.is_unknown() {
                 let c = inner.coerce_to(ty);
                 check_literal(&c, expr)?;
@@ -1464,10 +1543,19 @@ fn bind_node(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr
             if let Expr::Row(..) = l {
                 return record::in_list(l, list, *negated, scope, ctx);
             }
+            let l_bpchar = is_bpchar(&l);
+            let l = if l_bpchar { trimmed_bpchar(l) } else { l };
             let ty = l.ty();
             let items = list
                 .iter()
-                .map(|x| Ok(bind(x, scope, ctx)?.coerce_to(ty)))
+                .map(|x| {
+                    let x = bind(x, scope, ctx)?;
+                    Ok(if l_bpchar || is_bpchar(&x) {
+                        bpchar_compared(x, ctx)
+                    } else {
+                        x.coerce_to(ty)
+                    })
+                })
                 .collect::<Result<Vec<_>, SqlError>>()?;
             Expr::InList(Box::new(l), items, *negated)
         }
@@ -1478,9 +1566,18 @@ fn bind_node(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr
             high,
         } => {
             let v = bind(expr, scope, ctx)?;
+            let (lo, hi) = (bind(low, scope, ctx)?, bind(high, scope, ctx)?);
+            let (v, lo, hi) = if [&v, &lo, &hi].into_iter().any(is_bpchar) {
+                (
+                    bpchar_compared(v, ctx),
+                    bpchar_compared(lo, ctx),
+                    bpchar_compared(hi, ctx),
+                )
+            } else {
+                (v, lo, hi)
+            };
             let ty = v.ty();
-            let lo = bind(low, scope, ctx)?.coerce_to(ty);
-            let hi = bind(high, scope, ctx)?.coerce_to(ty);
+            let (lo, hi) = (lo.coerce_to(ty), hi.coerce_to(ty));
             let both = Expr::Binary(
                 BinOp::And,
                 Box::new(Expr::Binary(
@@ -1564,11 +1661,18 @@ fn bind_node(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr
             ..
         } => {
             let operand = operand.as_ref().map(|o| bind(o, scope, ctx)).transpose()?;
+            let operand_bpchar = operand.as_ref().is_some_and(is_bpchar);
+            let operand = if operand_bpchar {
+                operand.map(trimmed_bpchar)
+            } else {
+                operand
+            };
             let mut whens = Vec::new();
             let mut ty: Option<DataType> = None;
             for cw in conditions {
                 let c = bind(&cw.condition, scope, ctx)?;
                 let c = match &operand {
+                    Some(_) if operand_bpchar || is_bpchar(&c) => bpchar_compared(c, ctx),
                     Some(o) => c.coerce_to(o.ty()),
                     None => {
                         let c = c.coerce_to(DataType::Bool);
@@ -1744,6 +1848,7 @@ pub(crate) fn ident(id: &ast::Ident) -> String {
 fn column_ref(
     table: Option<&str>,
     name: &str,
+    at: sqlparser::tokenizer::Span,
     scope: &Scope,
     ctx: &mut BindCtx<'_>,
 ) -> Result<Expr, SqlError> {
@@ -1754,6 +1859,7 @@ fn column_ref(
     for level in (0..n).rev() {
         if let Some((index, ty)) = ctx.outer[level].0.lookup(table, name)? {
             ctx.outer[level].1 += 1;
+            ctx.outer[level].2.get_or_insert(at);
             return Ok(Expr::Outer {
                 depth: n - level,
                 index,
@@ -1761,7 +1867,7 @@ fn column_ref(
             });
         }
     }
-    let mut scopes: Vec<Scope> = ctx.outer.iter().map(|(s, _)| s.clone()).collect();
+    let mut scopes: Vec<Scope> = ctx.outer.iter().map(|(s, _, _)| s.clone()).collect();
     scopes.push(scope.clone());
     Err(missing_column(table, name, &scopes))
 }
@@ -1771,22 +1877,22 @@ fn plan_sub(q: &ast::Query, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<SubP
     let planner = ctx
         .planner
         .ok_or_else(|| SqlError::unsupported("subqueries here"))?;
-    let before: Vec<usize> = ctx.outer.iter().map(|(_, n)| *n).collect();
-    ctx.outer.push((scope.clone(), 0));
+    let before: Vec<usize> = ctx.outer.iter().map(|(_, n, _)| *n).collect();
+    ctx.outer.push((scope.clone(), 0, None));
     // A subquery has its own aggregates and set-returning calls.
     let aggs = std::mem::replace(&mut ctx.aggs, Err("this context"));
     let srfs = std::mem::replace(&mut ctx.srfs, Err("this context"));
     let r = planner.plan_subquery(q, ctx);
     ctx.aggs = aggs;
     ctx.srfs = srfs;
-    let (_, own) = ctx.outer.pop().expect("pushed above");
+    let (_, own, _) = ctx.outer.pop().expect("pushed above");
     let query = r?;
     let correlated = own > 0
         || ctx
             .outer
             .iter()
             .zip(&before)
-            .any(|((_, now), then)| now != then);
+            .any(|((_, now, _), then)| now != then);
     Ok(SubPlan { query, correlated })
 }
 
@@ -2114,6 +2220,18 @@ pub(crate) fn bind_binary(
         }
         _ => {}
     }
+    // `character(n)` compares and concatenates without its padding.
+    let (l, r) = match bop {
+        BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge
+            if (is_bpchar(&l) || is_bpchar(&r))
+                && string_or_unknown(&l)
+                && string_or_unknown(&r) =>
+        {
+            (bpchar_compared(l, ctx), bpchar_compared(r, ctx))
+        }
+        BinOp::Concat => (trimmed_bpchar(l), trimmed_bpchar(r)),
+        _ => (l, r),
+    };
     // Untyped sides take the other side's type.
     let (l, r) = match (l.is_unknown(), r.is_unknown()) {
         (true, false) if !matches!(bop, BinOp::Concat) => {
@@ -2231,8 +2349,19 @@ fn require_json_key(
     }
 }
 
+/// A type as PostgreSQL's `format_type_be` names it in errors: without a
+/// length (`character`, `character varying`).
+fn type_name(t: DataType) -> String {
+    match t {
+        DataType::Varchar { .. } => DataType::Varchar { max_chars: None },
+        DataType::Bpchar { .. } => DataType::Bpchar { max_chars: None },
+        t => t,
+    }
+    .format_type()
+}
+
 fn no_operator(op: &BinaryOperator, lt: DataType, rt: DataType) -> SqlError {
-    SqlError::new(code::UNDEFINED_FUNCTION, format!("operator does not exist: {} {op} {}", lt.format_type(), rt.format_type()))
+    SqlError::new(code::UNDEFINED_FUNCTION, format!("operator does not exist: {} {op} {}", type_name(lt), type_name(rt)))
         .with_hint("No operator matches the given name and argument types. You might need to add explicit type casts.")
 }
 
@@ -2250,7 +2379,11 @@ fn comparable(a: DataType, b: DataType) -> Result<(), SqlError> {
         | DataType::RegProc
         | DataType::RegProcedure
         | DataType::RegNamespace => 1,
-        DataType::Text | DataType::Varchar { .. } | DataType::Name | DataType::Char => 2,
+        DataType::Text
+        | DataType::Varchar { .. }
+        | DataType::Bpchar { .. }
+        | DataType::Name
+        | DataType::Char => 2,
         DataType::Timestamp | DataType::TimestampTz | DataType::Date => 3,
         other => 10 + other.oid().0,
     };
@@ -2259,7 +2392,7 @@ fn comparable(a: DataType, b: DataType) -> Result<(), SqlError> {
     } else {
         Err(SqlError::new(
             code::UNDEFINED_FUNCTION,
-            format!("operator does not exist: {} = {}", a.format_type(), b.format_type()),
+            format!("operator does not exist: {} = {}", type_name(a), type_name(b)),
         )
         .with_hint("No operator matches the given name and argument types. You might need to add explicit type casts."))
     }
@@ -2430,9 +2563,17 @@ fn bind_function(
             (Func::Now, DataType::TimestampTz)
         }
         ("gen_random_uuid", 0) => (Func::GenRandomUuid, DataType::Uuid),
-        ("lower", 1) if is_text(args[0].ty()) => (Func::Lower, DataType::Text),
-        ("upper", 1) if is_text(args[0].ty()) => (Func::Upper, DataType::Text),
-        ("length" | "char_length", 1) if !matches!(args[0].ty(), DataType::Bytea) => {
+        // `character(n)` goes to the function library, which trims it
+        // on its way to text.
+        ("lower", 1) if is_text(args[0].ty()) && !is_bpchar(&args[0]) => {
+            (Func::Lower, DataType::Text)
+        }
+        ("upper", 1) if is_text(args[0].ty()) && !is_bpchar(&args[0]) => {
+            (Func::Upper, DataType::Text)
+        }
+        ("length" | "char_length", 1)
+            if !matches!(args[0].ty(), DataType::Bytea) && !is_bpchar(&args[0]) =>
+        {
             (Func::Length, DataType::Int4)
         }
         ("jsonb_typeof", 1) => (Func::JsonbTypeof, DataType::Text),
@@ -2444,7 +2585,13 @@ fn bind_function(
         ("current_schema", 0) => (Func::CurrentSchema, DataType::Name),
         ("coalesce" | "greatest" | "least", n) if n > 0 => {
             let ty = common_type(&args, &name)?;
-            let args = args.into_iter().map(|a| infer_param(a, ty, ctx)).collect();
+            let args = args
+                .into_iter()
+                .map(|a| match ty {
+                    DataType::Bpchar { .. } => infer_param(a, ty, ctx),
+                    _ => infer_param(trimmed_bpchar(a), ty, ctx),
+                })
+                .collect();
             let func = match name.as_str() {
                 "coalesce" => Func::Coalesce,
                 "greatest" => Func::Greatest,
@@ -2535,6 +2682,20 @@ pub fn common_type(args: &[Expr], what: &str) -> Result<DataType, SqlError> {
                         cur
                     }
                 }
+                // `character` first stays `character` (without a length)
+                // against the string types it converts to and from
+                // implicitly, as in PostgreSQL's `select_common_type`.
+                _ if matches!(cur, DataType::Bpchar { .. })
+                    && matches!(
+                        t,
+                        DataType::Bpchar { .. }
+                            | DataType::Text
+                            | DataType::Varchar { .. }
+                            | DataType::Name
+                    ) =>
+                {
+                    DataType::Bpchar { max_chars: None }
+                }
                 _ if is_text(cur) && is_text(t) => DataType::Text,
                 // Records of different shapes are just `record`.
                 _ if matches!((cur, t), (DataType::Record(_), DataType::Record(_))) => {
@@ -2576,8 +2737,45 @@ pub fn common_type(args: &[Expr], what: &str) -> Result<DataType, SqlError> {
 fn is_text(t: DataType) -> bool {
     matches!(
         t,
-        DataType::Text | DataType::Varchar { .. } | DataType::Name | DataType::Char
+        DataType::Text
+            | DataType::Varchar { .. }
+            | DataType::Bpchar { .. }
+            | DataType::Name
+            | DataType::Char
     )
+}
+
+/// Whether `e` is a typed `character(n)` value.
+fn is_bpchar(e: &Expr) -> bool {
+    matches!(e.ty(), DataType::Bpchar { .. }) && !e.is_unknown()
+}
+
+fn string_or_unknown(e: &Expr) -> bool {
+    e.is_unknown() || is_text(e.ty())
+}
+
+/// `e` without `character(n)`'s padding, as text: what PostgreSQL's
+/// `bpchar` operators compare (`bpchareq` and friends ignore trailing
+/// blanks), and what `bpchar || text` concatenates (`rtrim1`). Text
+/// compares byte-wise here, so comparing the trimmed texts is comparing
+/// the `bpchar` values. Other expressions are returned as they are.
+pub(crate) fn trimmed_bpchar(e: Expr) -> Expr {
+    if is_bpchar(&e) {
+        Expr::Cast(Box::new(e), DataType::Text)
+    } else {
+        e
+    }
+}
+
+/// One side of a comparison with a `character(n)` value: trimmed if it is
+/// one too, and an untyped literal read as `bpchar` (its trailing blanks
+/// do not count either), then trimmed.
+fn bpchar_compared(e: Expr, ctx: &mut BindCtx<'_>) -> Expr {
+    if e.is_unknown() {
+        let e = infer_param(e, DataType::Bpchar { max_chars: None }, ctx);
+        return Expr::Cast(Box::new(e), DataType::Text);
+    }
+    trimmed_bpchar(e)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -2882,9 +3080,14 @@ pub(crate) fn check_literal(e: &Expr, at: &ast::Expr) -> Result<(), SqlError> {
     let Some(ty) = literal_target(e, text) else {
         return Ok(());
     };
-    // varchar(n) checks its length when the value is stored, not here;
-    // reg* types need the catalog.
-    if ty.is_reg() || matches!(ty, DataType::Varchar { .. } | DataType::Text) {
+    // varchar(n) and char(n) check their length when the value is stored,
+    // not here; reg* types need the catalog.
+    if ty.is_reg()
+        || matches!(
+            ty,
+            DataType::Varchar { .. } | DataType::Bpchar { .. } | DataType::Text
+        )
+    {
         return Ok(());
     }
     let tctx = TextContext {
@@ -3027,6 +3230,9 @@ fn eval_node(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErr
                     .catalog
                     .ok_or_else(|| SqlError::unsupported("reg* types here"))?;
                 crate::sql::pg_catalog::cast(d, &from, ty, false, ctx.text, view)?
+            } else if let DataType::Bpchar { .. } = from {
+                // The declared type says to trim `character(n)`'s padding.
+                crate::cast::cast_from(d, &from, ty, ctx.text).map_err(type_err)?
             } else {
                 cast(d, *ty, ctx)?
             }

@@ -479,6 +479,7 @@ const F8: Param = Param::T(DataType::Float8);
 const NUM: Param = Param::T(DataType::Numeric);
 const TEXT: Param = Param::T(DataType::Text);
 const BYTEA: Param = Param::T(DataType::Bytea);
+const BPCHAR: Param = Param::T(DataType::Bpchar { max_chars: None });
 const DATE: Param = Param::T(DataType::Date);
 const TS: Param = Param::T(DataType::Timestamp);
 const TZ: Param = Param::T(DataType::TimestampTz);
@@ -519,6 +520,9 @@ static FUNCTIONS: &[Sig] = &[
     sig("char_length", &[TEXT], D::Int4, B::CharLength),
     sig("character_length", &[TEXT], D::Int4, B::CharLength),
     sig("octet_length", &[TEXT], D::Int4, B::OctetLength),
+    // `bpcharoctetlen` counts the padding, which `length` (through text)
+    // does not.
+    sig("octet_length", &[BPCHAR], D::Int4, B::OctetLength),
     sig("octet_length", &[BYTEA], D::Int4, B::ByteaLength),
     sig("bit_length", &[TEXT], D::Int4, B::BitLength),
     sig("bit_length", &[BYTEA], D::Int4, B::ByteaBitLength),
@@ -912,7 +916,7 @@ fn category(t: DataType) -> Category {
     match t {
         D::Bool => Category::Bool,
         D::Int2 | D::Int4 | D::Int8 | D::Float4 | D::Float8 | D::Numeric => Category::Numeric,
-        D::Text | D::Varchar { .. } | D::Name | D::Char => Category::String,
+        D::Text | D::Varchar { .. } | D::Bpchar { .. } | D::Name | D::Char => Category::String,
         D::Date | D::Timestamp | D::TimestampTz => Category::DateTime,
         D::Interval => Category::Timespan,
         D::Oid | D::RegClass | D::RegType | D::RegProc | D::RegNamespace => Category::Numeric,
@@ -1172,7 +1176,16 @@ pub fn resolve(name: &str, args: &[DataType], unknown: &[bool]) -> Option<Resolv
             ret: ty,
         });
     }
-    resolve_in(FUNCTIONS, name, args, unknown, false)
+    // Signatures name types without a length: `character(3)` matches
+    // `bpchar` exactly.
+    let args: Vec<DataType> = args
+        .iter()
+        .map(|t| match t {
+            D::Bpchar { .. } => D::Bpchar { max_chars: None },
+            t => *t,
+        })
+        .collect();
+    resolve_in(FUNCTIONS, name, &args, unknown, false)
 }
 
 /// PostgreSQL's `select_common_type` (for `greatest`, `least`): the first

@@ -12,6 +12,7 @@
 //! or LEFT only, as PostgreSQL requires).
 
 use sqlparser::ast;
+use sqlparser::tokenizer::Span;
 
 use crate::datum::Datum;
 use crate::sql::error::{code, SqlError};
@@ -29,25 +30,42 @@ fn may_be_lateral(f: &ast::TableFactor) -> bool {
     }
 }
 
+/// How a FROM item reads the items to its left.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct LeftRefs {
+    /// Whether it reads them at all.
+    pub any: bool,
+    /// Where its first column reference to them is, when one is.
+    pub first: Option<Span>,
+}
+
 /// Plans FROM item `f` with `plan`; a lateral item sees `left`. Returns
-/// the planned item and whether it reads `left`.
+/// the planned item and how it reads `left`.
 pub(crate) fn plan_item<R>(
     f: &ast::TableFactor,
     left: &Scope,
     ctx: &mut BindCtx<'_>,
     plan: impl FnOnce(&ast::TableFactor, &mut BindCtx<'_>) -> Result<R, SqlError>,
-) -> Result<(R, bool), SqlError> {
+) -> Result<(R, LeftRefs), SqlError> {
     if !may_be_lateral(f) || left.columns.is_empty() {
         return plan(f, ctx)
-            .map(|r| (r, false))
+            .map(|r| (r, LeftRefs::default()))
             .map_err(|e| sibling_reference(e, left));
     }
     let depth = ctx.outer.len();
-    ctx.outer.push((left.clone(), 0));
+    ctx.outer.push((left.clone(), 0, None));
     let r = plan(f, ctx);
-    let (_, uses) = ctx.outer.pop().expect("pushed above");
+    let (_, uses, first) = ctx.outer.pop().expect("pushed above");
     assert_eq!(ctx.outer.len(), depth, "planning kept the scope stack");
-    r.map(|r| (r, uses > 0))
+    r.map(|r| {
+        (
+            r,
+            LeftRefs {
+                any: uses > 0,
+                first,
+            },
+        )
+    })
 }
 
 /// A non-lateral item naming a table to its left gets PostgreSQL's
@@ -76,8 +94,9 @@ fn sibling_reference(e: SqlError, left: &Scope) -> SqlError {
 }
 
 /// The error for a RIGHT or FULL join with a LATERAL item that reads the
-/// left side (named after the nearest table there).
-pub(crate) fn bad_join_kind(left: &Scope) -> SqlError {
+/// left side (named after the nearest table there), at the item's first
+/// reference to it.
+pub(crate) fn bad_join_kind(left: &Scope, refs: LeftRefs) -> SqlError {
     let name = left
         .columns
         .iter()
@@ -89,6 +108,7 @@ pub(crate) fn bad_join_kind(left: &Scope) -> SqlError {
         format!("invalid reference to FROM-clause entry for table \"{name}\""),
     )
     .with_detail("The combining JOIN type must be INNER or LEFT for a LATERAL reference.")
+    .at_span(refs.first.unwrap_or_else(Span::empty))
 }
 
 /// Runs a lateral join: `right` once per row of `left_rows`.

@@ -9,6 +9,7 @@ mod alter;
 pub mod array;
 pub mod copy;
 mod cursor;
+pub mod dialect;
 mod dml_cte;
 pub mod error;
 pub mod exec;

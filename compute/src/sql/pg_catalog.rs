@@ -464,16 +464,23 @@ pub(crate) fn role_name<'a>(view: &CatalogView<'a>, oid: u32) -> Option<&'a str>
 
 /// Returns the type `oid` as `format_type(oid, typmod)` prints it, `None`
 /// for a type there is no row for. `typmod` `None` (SQL NULL) and -1 print
-/// no modifier.
+/// no modifier; `character` is then `bpchar` for -1, which does not mean
+/// `character(1)` as the SQL name would.
 pub fn format_type(oid: u32, typmod: Option<i32>) -> Option<String> {
     let row = builtin::type_row(oid)?;
+    let typmod_given = typmod.is_some();
     let typmod = typmod.filter(|&m| m >= 0);
     // `array_subscript_handler`, which true arrays subscript with.
     const ARRAY_SUBSCRIPT_HANDLER: u32 = 6179;
     if row.typelem != 0 && row.typsubscript == ARRAY_SUBSCRIPT_HANDLER && row.typstorage != b'p' {
         // A true array (not int2vector or oidvector): its element, with
         // the typmod, then brackets.
-        return Some(format!("{}[]", format_type(row.typelem, typmod)?));
+        let elem_typmod = if typmod_given {
+            Some(typmod.unwrap_or(-1))
+        } else {
+            None
+        };
+        return Some(format!("{}[]", format_type(row.typelem, elem_typmod)?));
     }
     let Some(ty) = DataType::from_oid(Oid(oid)) else {
         // A catalog-only type.
@@ -481,6 +488,8 @@ pub fn format_type(oid: u32, typmod: Option<i32>) -> Option<String> {
     };
     Some(match (ty, typmod) {
         (DataType::Varchar { .. }, Some(m)) if m >= 4 => format!("character varying({})", m - 4),
+        (DataType::Bpchar { .. }, Some(m)) if m > 4 => format!("character({})", m - 4),
+        (DataType::Bpchar { .. }, None) if typmod_given => "bpchar".to_owned(),
         (DataType::Numeric, Some(m)) if m >= 4 => {
             let precision = ((m - 4) >> 16) & 0xFFFF;
             // PostgreSQL 15 keeps a signed 11-bit scale.
@@ -850,6 +859,25 @@ pub(crate) fn type_error(e: TypeError) -> SqlError {
 /// The type of a user column, from its catalog entry.
 pub(crate) fn column_type(type_oid: u32, type_mod: i32) -> DataType {
     DataType::from_oid_typmod(Oid(type_oid), type_mod).unwrap_or(DataType::Text)
+}
+
+/// The key columns of index `ix` of `table` (its primary key when `None`)
+/// as the DETAIL of a unique violation names them: PostgreSQL's
+/// `pg_get_indexdef_columns(index, true)`, quoted column names and
+/// deparsed expressions, `(payload ->> 'ext_id'::text)`.
+pub(crate) fn index_key_columns(table: &TableDef, ix: Option<&IndexDef>) -> Vec<String> {
+    let keys = match ix {
+        Some(ix) => ix.keys.clone(),
+        None => tables::pkey_keys(table),
+    };
+    keys.iter()
+        .zip(index_columns(table, &keys))
+        .map(|(key, col)| match (key, col) {
+            (_, Some(pos)) => quote_ident(&table.columns[pos].name).into_owned(),
+            (IndexKey::Expr(sql), None) => deparse::index_expr(table, sql, true).text,
+            (IndexKey::Column(pos), None) => quote_ident(&table.columns[*pos].name).into_owned(),
+        })
+        .collect()
 }
 
 /// Positions (0-based) of the columns an index's keys are, with `None` for

@@ -425,7 +425,7 @@ impl<'a> Planner<'a> {
                 let mut n = 0;
                 for cte in &with.cte_tables {
                     let name = ident(&cte.alias.name);
-                    let before: Vec<usize> = ctx.outer.iter().map(|(_, n)| *n).collect();
+                    let before: Vec<usize> = ctx.outer.iter().map(|(_, n, _)| *n).collect();
                     let (sub, recursive) =
                         if with.recursive && reads_relation(cte.query.as_ref(), &name) {
                             let (init, step) = self.plan_recursive(cte, &name, ctx)?;
@@ -437,7 +437,7 @@ impl<'a> Planner<'a> {
                         .outer
                         .iter()
                         .zip(&before)
-                        .any(|((_, now), then)| now != then);
+                        .any(|((_, now, _), then)| now != then);
                     let columns = cte_columns(&sub, cte)?;
                     let id = {
                         let mut defs = self.defs.borrow_mut();
@@ -614,7 +614,8 @@ impl<'a> Planner<'a> {
                     Some(i) => Expr::Column(i, query.columns[i].1),
                     None => bind(&o.expr, &scope, ctx)?,
                 };
-                keys.push(sort_key(e, o));
+                // `character(n)` sorts without its trailing blanks.
+                keys.push(sort_key(expr::trimmed_bpchar(e), o));
             }
             query.root = Plan::Sort {
                 input: Box::new(query.root),
@@ -970,8 +971,9 @@ impl<'a> Planner<'a> {
                     exprs.len() - 1
                 }
             };
+            // `character(n)` sorts without its trailing blanks.
             sort_keys.push(SortKey {
-                expr: Expr::Column(i, k.expr.ty()),
+                expr: expr::trimmed_bpchar(Expr::Column(i, k.expr.ty())),
                 asc: k.asc,
                 nulls_first: k.nulls_first,
             });
@@ -1212,7 +1214,7 @@ impl<'a> Planner<'a> {
                     self.plan_factor(f, ctx)
                 })?;
             left.columns.extend(rel.scope.columns.iter().cloned());
-            lateral.push(lat);
+            lateral.push(lat.any);
             items.push((rel, None));
             for j in &twj.joins {
                 let kind = match &j.join_operator {
@@ -1235,11 +1237,11 @@ impl<'a> Planner<'a> {
                     crate::sql::lateral::plan_item(&j.relation, &left, ctx, |f, ctx| {
                         self.plan_factor(f, ctx)
                     })?;
-                if lat && matches!(kind, JoinKind::Right | JoinKind::Full) {
-                    return Err(crate::sql::lateral::bad_join_kind(&left));
+                if lat.any && matches!(kind, JoinKind::Right | JoinKind::Full) {
+                    return Err(crate::sql::lateral::bad_join_kind(&left, lat));
                 }
                 left.columns.extend(rel.scope.columns.iter().cloned());
-                lateral.push(lat);
+                lateral.push(lat.any);
                 items.push((rel, Some((&j.join_operator, kind))));
             }
         }
@@ -2654,7 +2656,7 @@ pub fn index_exprs(def: &TableDef, keys: &[IndexKey]) -> Option<Vec<Expr>> {
         .map(|k| match k {
             IndexKey::Column(i) => Some(Expr::Column(*i, column_type(&def.columns[*i]))),
             IndexKey::Expr(sql) => {
-                let e = sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
+                let e = sqlparser::parser::Parser::new(&crate::sql::dialect::SextantDialect)
                     .try_with_sql(sql)
                     .ok()?
                     .parse_expr()
@@ -3326,6 +3328,7 @@ fn type_column_name(t: &ast::DataType) -> String {
             DataType::Float8 => "float8".into(),
             DataType::Bool => "bool".into(),
             DataType::Varchar { .. } => "varchar".into(),
+            DataType::Bpchar { .. } => "bpchar".into(),
             DataType::Timestamp => "timestamp".into(),
             DataType::TimestampTz => "timestamptz".into(),
             other => other.format_type(),

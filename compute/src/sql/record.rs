@@ -38,7 +38,7 @@ fn too_many(e: crate::datum::record::TooManyRecordTypes) -> SqlError {
 /// Whether `table` names a FROM item of this query or an enclosing one.
 pub fn names_from_item(table: &str, scope: &Scope, ctx: &BindCtx<'_>) -> bool {
     let has = |s: &Scope| s.columns.iter().any(|c| c.table.as_deref() == Some(table));
-    has(scope) || ctx.outer.iter().any(|(s, _)| has(s))
+    has(scope) || ctx.outer.iter().any(|(s, _, _)| has(s))
 }
 
 /// A whole-row reference to the FROM item `table` of this query or an

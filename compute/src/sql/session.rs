@@ -22,8 +22,8 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::sql::dialect::SextantDialect;
 use sqlparser::ast::{self, Statement};
-use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
 use crate::catalog::{ColumnDef, IndexDef, IndexKey, TableDef};
@@ -297,7 +297,7 @@ impl Database {
 }
 
 pub(super) fn parse_expr(sql: &str) -> Result<ast::Expr, SqlError> {
-    Parser::new(&PostgreSqlDialect {})
+    Parser::new(&SextantDialect)
         .try_with_sql(sql)
         .and_then(|mut p| p.parse_expr())
         .map_err(|e| SqlError::new(code::SYNTAX_ERROR, e.to_string()))
@@ -306,6 +306,9 @@ pub(super) fn parse_expr(sql: &str) -> Result<ast::Expr, SqlError> {
 pub(super) fn column_type(c: &ColumnDef) -> DataType {
     match DataType::from_oid(Oid(c.type_oid)) {
         Some(DataType::Varchar { .. }) => DataType::Varchar {
+            max_chars: (c.type_mod >= 4).then(|| (c.type_mod - 4) as u32),
+        },
+        Some(DataType::Bpchar { .. }) => DataType::Bpchar {
             max_chars: (c.type_mod >= 4).then(|| (c.type_mod - 4) as u32),
         },
         Some(t) => t,
@@ -1878,12 +1881,22 @@ impl Session {
                 rows
             }
             ast::SetExpr::Select(_) | ast::SetExpr::Query(_) => {
-                let rows = self.run_query_rows(tx, src, params)?;
+                let (types, rows) = self.run_query_rows(tx, src, params)?;
                 let mut out = Vec::new();
                 for r in rows {
                     let mut vals = Vec::new();
-                    for (d, t) in r.into_iter().zip(&targets) {
+                    for ((d, t), from) in r.into_iter().zip(&targets).zip(&types) {
                         let ty = column_type(&def.columns[*t]);
+                        let d = match (from, d) {
+                            // `character(n)` into another string type loses
+                            // its padding, as through `bpchar_trimmed`.
+                            (DataType::Bpchar { .. }, Datum::Text(s))
+                                if !matches!(ty, DataType::Bpchar { .. }) =>
+                            {
+                                Datum::Text(crate::pgtext::bpchar_text(&s).to_owned())
+                            }
+                            (_, d) => d,
+                        };
                         vals.push(Some(assign_cast(d, ty, &def.columns[*t], &ectx)?));
                     }
                     out.push(vals);
@@ -2449,10 +2462,11 @@ impl Session {
         tx: &Transaction,
         q: &ast::Query,
         params: &[Datum],
-    ) -> Result<Vec<Vec<Datum>>, SqlError> {
+    ) -> Result<(Vec<DataType>, Vec<Vec<Datum>>), SqlError> {
         let mut pt: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
         let (query, stmt) = self.plan(tx, q, &mut pt)?;
-        self.run_plan(tx, &stmt, &query.root, params)
+        let rows = self.run_plan(tx, &stmt, &query.root, params)?;
+        Ok((query.columns.iter().map(|(_, t)| *t).collect(), rows))
     }
 
     pub(super) fn query(
@@ -2907,7 +2921,7 @@ fn assignable(e: Expr, ty: DataType, name: &str, at: &ast::Expr) -> Result<Expr,
         || matches!(e, Expr::Literal(Datum::Null, _))
         || crate::cast::can_cast(&from, &ty).allowed_in(crate::cast::CastKind::Assignment)
     {
-        return Ok(e);
+        return Ok(bpchar_trimmed(e, ty));
     }
     use sqlparser::ast::Spanned;
     Err(SqlError::new(
@@ -2920,6 +2934,19 @@ fn assignable(e: Expr, ty: DataType, name: &str, at: &ast::Expr) -> Result<Expr,
     )
     .with_hint("You will need to rewrite or cast the expression.")
     .at_span(at.span()))
+}
+
+/// `e` with `character(n)`'s padding trimmed when it goes into a column
+/// of another string type (the implicit `bpchar` to `text` cast), which the
+/// assignment of the bare value would keep.
+fn bpchar_trimmed(e: Expr, to: DataType) -> Expr {
+    match (e.ty(), to) {
+        (DataType::Bpchar { .. }, DataType::Bpchar { .. }) => e,
+        (DataType::Bpchar { .. }, DataType::Text | DataType::Varchar { .. } | DataType::Name) => {
+            Expr::Cast(Box::new(e), DataType::Text)
+        }
+        _ => e,
+    }
 }
 
 /// The rest of `RESET name | RESET ALL` after RESET, as the statement

@@ -31,10 +31,19 @@
 //!
 //! The frame clause's EXCLUDE options are not parsed by sqlparser and so
 //! are not supported.
+//!
+//! # Error positions
+//!
+//! sqlparser keeps no positions for a window specification's parentheses
+//! or frame keywords, which PostgreSQL's errors point at. [`SpecPlace`]
+//! keeps what is known around them (the call or the WINDOW clause's name
+//! before the parenthesis, the last expression before the frame) and the
+//! error finds the word after it in the query text.
 
 use std::cmp::Ordering;
 
 use sqlparser::ast::{self, Spanned};
+use sqlparser::tokenizer::Span;
 
 use crate::datum::{DataType, Datum};
 use crate::sql::error::{code, SqlError};
@@ -181,7 +190,7 @@ pub(crate) fn bind_window_call(
         )
         .at_span(at));
     }
-    let spec = resolve_spec(over, &ctx.window_defs)?;
+    let (spec, place) = resolve_spec(over, f.span(), &ctx.window_defs)?;
     let (list, distinct, clauses) = match &f.args {
         ast::FunctionArguments::None => (Vec::new(), false, Vec::new()),
         ast::FunctionArguments::List(l) => (
@@ -198,7 +207,7 @@ pub(crate) fn bind_window_call(
     };
     // The definition: window calls are not allowed inside it.
     let saved = std::mem::replace(&mut ctx.windows, Err("window definitions"));
-    let def = bind_definition(&spec, scope, ctx);
+    let def = bind_definition(&spec, place, scope, ctx);
     ctx.windows = saved;
     let (partition_by, order_by, frame) = def?;
 
@@ -422,26 +431,80 @@ pub(crate) fn is_window_function(name: &str) -> bool {
     )
 }
 
-/// `OVER w` or `OVER (w ORDER BY ...)` resolved against the WINDOW clause.
+/// Where a window specification is written, for error positions:
+/// `before` ends before the word (`OVER`, or the `AS` after a WINDOW
+/// clause's name) that its opening parenthesis follows, which is where
+/// PostgreSQL points errors about the whole specification; `pre_frame` is
+/// the last thing written in the parentheses before the frame clause
+/// (empty when nothing is).
+#[derive(Clone, Copy, Debug)]
+pub struct SpecPlace {
+    before: Span,
+    word: &'static str,
+    pre_frame: Span,
+}
+
+impl SpecPlace {
+    /// The place of `s`, written after `before` and `word`.
+    fn of(s: &ast::WindowSpec, before: Span, word: &'static str) -> SpecPlace {
+        let pre_frame = s
+            .order_by
+            .last()
+            .map(|o| o.expr.span())
+            .or_else(|| s.partition_by.last().map(Spanned::span))
+            .or_else(|| s.window_name.as_ref().map(|i| i.span))
+            .unwrap_or_else(Span::empty);
+        SpecPlace {
+            before,
+            word,
+            pre_frame,
+        }
+    }
+
+    /// Points `e` at the specification's opening parenthesis.
+    fn paren(self, e: SqlError) -> SqlError {
+        e.after_word(self.before, self.word)
+    }
+
+    /// A span that ends before the frame clause and after everything else
+    /// that could spell its words.
+    fn frame_from(self) -> Span {
+        if self.pre_frame.start.line > 0 {
+            self.pre_frame
+        } else {
+            self.before
+        }
+    }
+}
+
+/// A WINDOW clause's definitions, resolved: name, specification, place.
+pub type WindowDefs = Vec<(String, ast::WindowSpec, SpecPlace)>;
+
+/// `OVER w` or `OVER (w ORDER BY ...)` resolved against the WINDOW clause,
+/// with where the specification that is used is written (`call` is the
+/// function call's span).
 fn resolve_spec(
     over: &ast::WindowType,
-    defs: &[(String, ast::WindowSpec)],
-) -> Result<ast::WindowSpec, SqlError> {
+    call: Span,
+    defs: &WindowDefs,
+) -> Result<(ast::WindowSpec, SpecPlace), SqlError> {
     match over {
-        ast::WindowType::NamedWindow(id) => lookup(id, defs).cloned(),
-        ast::WindowType::WindowSpec(s) => copy_window(s, defs),
+        ast::WindowType::NamedWindow(id) => lookup(id, defs).map(|(_, s, p)| (s.clone(), *p)),
+        ast::WindowType::WindowSpec(s) => {
+            let place = SpecPlace::of(s, call, "over");
+            Ok((copy_window(s, place, defs)?, place))
+        }
     }
 }
 
 fn lookup<'d>(
     id: &ast::Ident,
-    defs: &'d [(String, ast::WindowSpec)],
-) -> Result<&'d ast::WindowSpec, SqlError> {
+    defs: &'d WindowDefs,
+) -> Result<&'d (String, ast::WindowSpec, SpecPlace), SqlError> {
     let name = ident(id);
     defs.iter()
         .rev()
-        .find(|(n, _)| *n == name)
-        .map(|(_, s)| s)
+        .find(|(n, _, _)| *n == name)
         .ok_or_else(|| {
             SqlError::new(
                 code::UNDEFINED_OBJECT,
@@ -456,28 +519,31 @@ fn lookup<'d>(
 /// add an ORDER BY and a frame.
 fn copy_window(
     s: &ast::WindowSpec,
-    defs: &[(String, ast::WindowSpec)],
+    place: SpecPlace,
+    defs: &WindowDefs,
 ) -> Result<ast::WindowSpec, SqlError> {
     let Some(base_name) = &s.window_name else {
         return Ok(s.clone());
     };
-    let base = lookup(base_name, defs)?;
+    let (_, base, _) = lookup(base_name, defs)?;
     let name = ident(base_name);
     if !s.partition_by.is_empty() {
-        return Err(window_error(format!(
+        return Err(place.paren(window_error(format!(
             "cannot override PARTITION BY clause of window \"{name}\""
-        )));
+        ))));
     }
     if !s.order_by.is_empty() && !base.order_by.is_empty() {
-        return Err(window_error(format!(
+        return Err(place.paren(window_error(format!(
             "cannot override ORDER BY clause of window \"{name}\""
-        )));
+        ))));
     }
     if base.window_frame.is_some() {
-        return Err(window_error(format!(
-            "cannot copy window \"{name}\" because it has a frame clause"
-        ))
-        .with_hint("Omit the parentheses in this OVER clause."));
+        return Err(place.paren(
+            window_error(format!(
+                "cannot copy window \"{name}\" because it has a frame clause"
+            ))
+            .with_hint("Omit the parentheses in this OVER clause."),
+        ));
     }
     Ok(ast::WindowSpec {
         window_name: None,
@@ -495,20 +561,31 @@ fn copy_window(
 /// before it.
 pub(crate) fn window_definitions(
     named: &[ast::NamedWindowDefinition],
-) -> Result<Vec<(String, ast::WindowSpec)>, SqlError> {
-    let mut defs: Vec<(String, ast::WindowSpec)> = Vec::new();
+) -> Result<WindowDefs, SqlError> {
+    let mut defs: WindowDefs = Vec::new();
     for ast::NamedWindowDefinition(id, e) in named {
         let name = ident(id);
-        if defs.iter().any(|(n, _)| *n == name) {
+        let (spec, place) = match e {
+            ast::NamedWindowExpr::NamedWindow(base) => {
+                let (_, spec, place) = lookup(base, &defs)?;
+                (spec.clone(), *place)
+            }
+            ast::NamedWindowExpr::WindowSpec(s) => {
+                let place = SpecPlace::of(s, id.span, "as");
+                if defs.iter().any(|(n, _, _)| *n == name) {
+                    return Err(place.paren(window_error(format!(
+                        "window \"{name}\" is already defined"
+                    ))));
+                }
+                (copy_window(s, place, &defs)?, place)
+            }
+        };
+        if defs.iter().any(|(n, _, _)| *n == name) {
             return Err(window_error(format!(
                 "window \"{name}\" is already defined"
             )));
         }
-        let spec = match e {
-            ast::NamedWindowExpr::NamedWindow(base) => lookup(base, &defs)?.clone(),
-            ast::NamedWindowExpr::WindowSpec(s) => copy_window(s, &defs)?,
-        };
-        defs.push((name, spec));
+        defs.push((name, spec, place));
     }
     Ok(defs)
 }
@@ -516,6 +593,7 @@ pub(crate) fn window_definitions(
 #[allow(clippy::type_complexity)]
 fn bind_definition(
     spec: &ast::WindowSpec,
+    place: SpecPlace,
     scope: &Scope,
     ctx: &mut BindCtx<'_>,
 ) -> Result<(Vec<Expr>, Vec<SortKey>, Frame), SqlError> {
@@ -535,72 +613,113 @@ fn bind_definition(
     }
     let frame = match &spec.window_frame {
         None => Frame::default_frame(),
-        Some(wf) => bind_frame(wf, spec, &order_by, ctx)?,
+        Some(wf) => bind_frame(wf, place, &order_by, ctx)?,
     };
+    // `character(n)` sorts, and is a peer, without its trailing blanks.
+    for k in &mut order_by {
+        k.expr = crate::sql::expr::trimmed_bpchar(std::mem::replace(
+            &mut k.expr,
+            Expr::Literal(Datum::Null, DataType::Text),
+        ));
+    }
     Ok((partition_by, order_by, frame))
 }
 
 fn bind_frame(
     wf: &ast::WindowFrame,
-    spec: &ast::WindowSpec,
+    place: SpecPlace,
     order_by: &[SortKey],
     ctx: &mut BindCtx<'_>,
 ) -> Result<Frame, SqlError> {
+    use ast::WindowFrameBound as B;
     let units = match wf.units {
         ast::WindowFrameUnits::Rows => FrameUnits::Rows,
         ast::WindowFrameUnits::Range => FrameUnits::Range,
         ast::WindowFrameUnits::Groups => FrameUnits::Groups,
     };
-    let end_ast = wf
-        .end_bound
-        .clone()
-        .unwrap_or(ast::WindowFrameBound::CurrentRow);
-    let bound_span = |b: &ast::WindowFrameBound| match b {
-        ast::WindowFrameBound::Preceding(Some(e)) | ast::WindowFrameBound::Following(Some(e)) => {
-            e.span()
-        }
-        _ => sqlparser::tokenizer::Span::empty(),
+    let offset = |b: &B| match b {
+        B::Preceding(Some(e)) | B::Following(Some(e)) => Some(e.span()),
+        _ => None,
     };
-    // The grammar's checks, in PostgreSQL's order.
-    use ast::WindowFrameBound as B;
-    match &wf.start_bound {
-        B::Following(None) => {
-            return Err(window_error("frame start cannot be UNBOUNDED FOLLOWING"))
+    // Where the bounds are written: an offset is an expression with a
+    // span; `UNBOUNDED …` and `CURRENT ROW` are found after what comes
+    // before them.
+    let at_start = |e: SqlError| match (&wf.start_bound, offset(&wf.start_bound)) {
+        (_, Some(span)) => e.at_span(span),
+        (B::CurrentRow, None) => e.at_word_after(place.frame_from(), "current"),
+        (_, None) => e.at_word_after(place.frame_from(), "unbounded"),
+    };
+    let at_end = |e: SqlError| match wf.end_bound.as_ref().and_then(offset) {
+        Some(span) => e.at_span(span),
+        None => e.after_word(
+            offset(&wf.start_bound).unwrap_or_else(|| place.frame_from()),
+            "and",
+        ),
+    };
+    // The grammar's checks, in PostgreSQL's order (`frame_extent`).
+    let Some(end_ast) = wf.end_bound.clone() else {
+        match &wf.start_bound {
+            B::Following(None) => {
+                return Err(at_start(window_error(
+                    "frame start cannot be UNBOUNDED FOLLOWING",
+                )))
+            }
+            B::Following(Some(_)) => {
+                return Err(at_start(window_error(
+                    "frame starting from following row cannot end with current row",
+                )))
+            }
+            _ => {}
         }
-        B::Following(Some(_)) if matches!(end_ast, B::Preceding(_) | B::CurrentRow) => {
-            return Err(window_error(
-                "frame starting from following row cannot have preceding rows",
-            )
-            .at_span(bound_span(&end_ast)))
-        }
-        B::CurrentRow if matches!(end_ast, B::Preceding(Some(_))) => {
-            return Err(
-                window_error("frame starting from current row cannot have preceding rows")
-                    .at_span(bound_span(&end_ast)),
-            )
-        }
-        _ => {}
+        return bind_bounds(units, &wf.start_bound, &B::CurrentRow, place, order_by, ctx);
+    };
+    if matches!(wf.start_bound, B::Following(None)) {
+        return Err(at_start(window_error(
+            "frame start cannot be UNBOUNDED FOLLOWING",
+        )));
     }
     if matches!(end_ast, B::Preceding(None)) {
-        return Err(window_error("frame end cannot be UNBOUNDED PRECEDING"));
+        return Err(at_end(window_error(
+            "frame end cannot be UNBOUNDED PRECEDING",
+        )));
     }
+    if matches!(wf.start_bound, B::CurrentRow) && matches!(end_ast, B::Preceding(Some(_))) {
+        return Err(at_end(window_error(
+            "frame starting from current row cannot have preceding rows",
+        )));
+    }
+    if matches!(wf.start_bound, B::Following(Some(_)))
+        && matches!(end_ast, B::Preceding(Some(_)) | B::CurrentRow)
+    {
+        return Err(at_end(window_error(
+            "frame starting from following row cannot have preceding rows",
+        )));
+    }
+    bind_bounds(units, &wf.start_bound, &end_ast, place, order_by, ctx)
+}
+
+/// Checks a frame's units against the window's ORDER BY and binds its
+/// bounds.
+fn bind_bounds(
+    units: FrameUnits,
+    start_ast: &ast::WindowFrameBound,
+    end_ast: &ast::WindowFrameBound,
+    place: SpecPlace,
+    order_by: &[SortKey],
+    ctx: &mut BindCtx<'_>,
+) -> Result<Frame, SqlError> {
+    use ast::WindowFrameBound as B;
     let has_offset = |b: &B| matches!(b, B::Preceding(Some(_)) | B::Following(Some(_)));
-    let spec_span = spec
-        .partition_by
-        .first()
-        .map(|e| e.span())
-        .unwrap_or_else(sqlparser::tokenizer::Span::empty);
     if units == FrameUnits::Range
-        && (has_offset(&wf.start_bound) || has_offset(&end_ast))
+        && (has_offset(start_ast) || has_offset(end_ast))
         && order_by.len() != 1
     {
-        return Err(window_error(
+        return Err(place.paren(window_error(
             "RANGE with offset PRECEDING/FOLLOWING requires exactly one ORDER BY column",
-        )
-        .at_span(spec_span));
+        )));
     }
     if units == FrameUnits::Groups && order_by.is_empty() {
-        return Err(window_error("GROUPS mode requires an ORDER BY clause").at_span(spec_span));
+        return Err(place.paren(window_error("GROUPS mode requires an ORDER BY clause")));
     }
     let mut bound = |b: &B| -> Result<FrameBound, SqlError> {
         Ok(match b {
@@ -613,8 +732,8 @@ fn bind_frame(
             }
         })
     };
-    let start = bound(&wf.start_bound)?;
-    let end = bound(&end_ast)?;
+    let start = bound(start_ast)?;
+    let end = bound(end_ast)?;
     Ok(Frame { units, start, end })
 }
 

@@ -44,10 +44,10 @@ pub mod codec;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use crate::sql::dialect::SextantDialect;
 use sqlparser::ast::{
     self, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Ident, ObjectName, Statement,
 };
-use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{IsOptional, Parser, ParserError};
 use sqlparser::tokenizer::Token;
@@ -78,7 +78,7 @@ const CONTEXT_VALUE_BYTES_MAX: usize = 100;
 /// everything else with sqlparser's.
 pub(super) fn parse_statements(sql: &str) -> Result<Vec<Statement>, SqlError> {
     let syntax = |e: ParserError| super::session::syntax_error(sql, &e.to_string());
-    let dialect = PostgreSqlDialect {};
+    let dialect = SextantDialect;
     let mut p = Parser::new(&dialect).try_with_sql(sql).map_err(syntax)?;
     let mut stmts = Vec::new();
     let mut expecting_delimiter = false;
@@ -90,6 +90,9 @@ pub(super) fn parse_statements(sql: &str) -> Result<Vec<Statement>, SqlError> {
             return Ok(stmts);
         }
         if expecting_delimiter {
+            if let Some(e) = order_without_by(&mut p, stmts.last()) {
+                return Err(syntax(e));
+            }
             return Err(syntax(
                 p.expected::<()>("end of statement", p.peek_token())
                     .unwrap_err(),
@@ -117,6 +120,38 @@ pub(super) fn parse_statements(sql: &str) -> Result<Vec<Statement>, SqlError> {
         stmts.push(stmt);
         expecting_delimiter = true;
     }
+}
+
+/// The error for `ORDER` without `BY` right after a query (alone or as
+/// an INSERT's source) that could still take an ORDER BY: PostgreSQL's
+/// grammar accepts the `ORDER` there and fails at the token after it,
+/// where sqlparser's ends the query before `ORDER` and fails at it.
+fn order_without_by(p: &mut Parser<'_>, last: Option<&Statement>) -> Option<ParserError> {
+    let q = match last {
+        Some(Statement::Query(q)) => q,
+        Some(Statement::Insert(ast::Insert {
+            source: Some(q),
+            on: None,
+            returning: None,
+            ..
+        })) => q,
+        _ => return None,
+    };
+    let open = q.order_by.is_none()
+        && q.limit_clause.is_none()
+        && q.fetch.is_none()
+        && q.locks.is_empty()
+        && q.for_clause.is_none()
+        && q.settings.is_none()
+        && q.format_clause.is_none()
+        && q.pipe_operators.is_empty();
+    let [order, by] = p.peek_tokens();
+    let is = |t: &Token, k: Keyword| matches!(t, Token::Word(w) if w.keyword == k);
+    if !open || !is(&order, Keyword::ORDER) || is(&by, Keyword::BY) {
+        return None;
+    }
+    p.next_token();
+    p.expected::<()>("BY", p.peek_token()).err()
 }
 
 /// Consumes `SHOW` when nothing follows it in its statement.
@@ -1500,6 +1535,35 @@ mod tests {
     fn err(sql: &str) -> (String, String) {
         let e = opts(sql).unwrap_err();
         (e.code.to_string(), e.message)
+    }
+
+    #[test]
+    fn order_without_by_fails_where_postgresql_does() {
+        let at = |sql: &str| parse_statements(sql).unwrap_err().message;
+        assert_eq!(
+            at("SELECT * FROM t ORDER id"),
+            "syntax error at or near \"id\""
+        );
+        assert_eq!(at("SELECT 1 ORDER"), "syntax error at end of input");
+        // After LIMIT no ORDER BY can follow, so ORDER itself is the error.
+        assert_eq!(
+            at("SELECT 1 LIMIT 1 ORDER id"),
+            "syntax error at or near \"ORDER\""
+        );
+        assert_eq!(
+            at("INSERT INTO t VALUES (1) ORDER id"),
+            "syntax error at or near \"id\""
+        );
+        assert_eq!(at("VALUES (1) ORDER id"), "syntax error at or near \"id\"");
+        assert_eq!(
+            at("SELECT 1 UNION SELECT 2 ORDER id"),
+            "syntax error at or near \"id\""
+        );
+        assert_eq!(
+            at("INSERT INTO t VALUES (1) RETURNING a ORDER id"),
+            "syntax error at or near \"ORDER\""
+        );
+        assert_eq!(parse_statements("SELECT 1 ORDER BY 1").unwrap().len(), 1);
     }
 
     #[test]

@@ -131,7 +131,7 @@ pub struct TypeRow {
 /// `oidvector`, the `reg*` types and `record`, which PostgreSQL's
 /// rows point to through `typarray` (they exist here only as catalog
 /// rows). Ordered by OID.
-pub const TYPES: [TypeRow; 59] = [
+pub const TYPES: [TypeRow; 61] = [
     TypeRow {
         oid: 16,
         typname: "bool",
@@ -731,6 +731,29 @@ pub const TYPES: [TypeRow; 59] = [
         typcollation: 0,
     },
     TypeRow {
+        oid: 1014,
+        typname: "_bpchar",
+        typlen: -1,
+        typbyval: false,
+        typtype: b'b',
+        typcategory: b'A',
+        typispreferred: false,
+        typdelim: b',',
+        typsubscript: 6179,
+        typelem: 1042,
+        typarray: 0,
+        typinput: 750,
+        typoutput: 751,
+        typreceive: 2400,
+        typsend: 2401,
+        typmodin: 2913,
+        typmodout: 2914,
+        typanalyze: 3816,
+        typalign: b'i',
+        typstorage: b'x',
+        typcollation: 100,
+    },
+    TypeRow {
         oid: 1015,
         typname: "_varchar",
         typlen: -1,
@@ -844,6 +867,29 @@ pub const TYPES: [TypeRow; 59] = [
         typalign: b'i',
         typstorage: b'x',
         typcollation: 0,
+    },
+    TypeRow {
+        oid: 1042,
+        typname: "bpchar",
+        typlen: -1,
+        typbyval: false,
+        typtype: b'b',
+        typcategory: b'S',
+        typispreferred: false,
+        typdelim: b',',
+        typsubscript: 0,
+        typelem: 0,
+        typarray: 1014,
+        typinput: 1044,
+        typoutput: 1045,
+        typreceive: 2430,
+        typsend: 2431,
+        typmodin: 2913,
+        typmodout: 2914,
+        typanalyze: 0,
+        typalign: b'i',
+        typstorage: b'x',
+        typcollation: 100,
     },
     TypeRow {
         oid: 1043,
@@ -1494,7 +1540,7 @@ pub const TYPES: [TypeRow; 59] = [
 /// Built-in functions the rows above name (type I/O, subscripting and
 /// access method handlers): OID and name, for `regproc` output. Ordered by
 /// OID.
-pub const PROCS: [(u32, &str); 140] = [
+pub const PROCS: [(u32, &str); 146] = [
     (3, "heap_tableam_handler"),
     (31, "byteaout"),
     (33, "charout"),
@@ -1525,6 +1571,8 @@ pub const PROCS: [(u32, &str); 140] = [
     (461, "int8out"),
     (750, "array_in"),
     (751, "array_out"),
+    (1044, "bpcharin"),
+    (1045, "bpcharout"),
     (1046, "varcharin"),
     (1047, "varcharout"),
     (1084, "date_in"),
@@ -1579,6 +1627,8 @@ pub const PROCS: [(u32, &str); 140] = [
     (2425, "float4send"),
     (2426, "float8recv"),
     (2427, "float8send"),
+    (2430, "bpcharrecv"),
+    (2431, "bpcharsend"),
     (2432, "varcharrecv"),
     (2433, "varcharsend"),
     (2434, "charrecv"),
@@ -1609,6 +1659,8 @@ pub const PROCS: [(u32, &str); 140] = [
     (2906, "timestamptypmodout"),
     (2907, "timestamptztypmodin"),
     (2908, "timestamptztypmodout"),
+    (2913, "bpchartypmodin"),
+    (2914, "bpchartypmodout"),
     (2915, "varchartypmodin"),
     (2916, "varchartypmodout"),
     (2917, "numerictypmodin"),

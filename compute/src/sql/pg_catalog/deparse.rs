@@ -21,8 +21,8 @@
 use std::cell::Cell;
 use std::fmt::Write as _;
 
+use crate::sql::dialect::SextantDialect;
 use sqlparser::ast::{self, BinaryOperator, UnaryOperator};
-use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
 use crate::cast::{can_cast, CastKind};
@@ -172,11 +172,14 @@ impl Node {
 const PG_CAST: &[(u32, u32, u8)] = &[
     (16, 23, b'f'),
     (16, 25, b'f'),
+    (16, 1042, b'f'),
     (16, 1043, b'f'),
     (18, 23, b'f'),
     (18, 25, b'f'),
+    (18, 1042, b'f'),
     (18, 1043, b'f'),
     (19, 25, b'f'),
+    (19, 1042, b'f'),
     (19, 1043, b'f'),
     (20, 21, b'f'),
     (20, 23, b'f'),
@@ -222,6 +225,7 @@ const PG_CAST: &[(u32, u32, u8)] = &[
     (24, 2202, b'b'),
     (25, 18, b'f'),
     (25, 19, b'f'),
+    (25, 1042, b'b'),
     (25, 1043, b'b'),
     (25, 2205, b'f'),
     (26, 20, b'f'),
@@ -243,9 +247,14 @@ const PG_CAST: &[(u32, u32, u8)] = &[
     (701, 23, b'f'),
     (701, 700, b'f'),
     (701, 1700, b'f'),
+    (1042, 18, b'f'),
+    (1042, 19, b'f'),
+    (1042, 25, b'f'),
+    (1042, 1043, b'f'),
     (1043, 18, b'f'),
     (1043, 19, b'f'),
     (1043, 25, b'b'),
+    (1043, 1042, b'b'),
     (1043, 2205, b'f'),
     (1082, 1114, b'f'),
     (1082, 1184, b'f'),
@@ -306,6 +315,7 @@ fn has_length_coercion(ty: DataType) -> bool {
     matches!(
         ty,
         DataType::Varchar { .. }
+            | DataType::Bpchar { .. }
             | DataType::Numeric
             | DataType::Timestamp
             | DataType::TimestampTz
@@ -546,7 +556,7 @@ const FUNCTIONS: &[FuncDef] = &[
 
 /// Parses one expression as the session stored it.
 fn parse(sql: &str) -> Option<ast::Expr> {
-    Parser::new(&PostgreSqlDialect {})
+    Parser::new(&SextantDialect)
         .try_with_sql(sql)
         .ok()?
         .parse_expr()
@@ -555,7 +565,7 @@ fn parse(sql: &str) -> Option<ast::Expr> {
 
 /// Parses a comma-separated list of expressions (`indexprs`).
 fn parse_list(sql: &str) -> Option<Vec<ast::Expr>> {
-    let mut parser = Parser::new(&PostgreSqlDialect {}).try_with_sql(sql).ok()?;
+    let mut parser = Parser::new(&SextantDialect).try_with_sql(sql).ok()?;
     let list = parser.parse_comma_separated(Parser::parse_expr).ok()?;
     parser
         .expect_token(&sqlparser::tokenizer::Token::EOF)
@@ -1207,8 +1217,16 @@ impl<'a> Analyzer<'a> {
             Node::Const {
                 value, ty: None, ..
             } => {
+                // The input function reads the literal without the type's
+                // length; the length coercion after it is implicit, and
+                // not printed (`'x'::bpchar` for a `char(3)` default).
+                let read_as = match ty {
+                    T::Bpchar { .. } => T::Bpchar { max_chars: None },
+                    T::Varchar { .. } => T::Varchar { max_chars: None },
+                    t => t,
+                };
                 let value = value.map(|v| {
-                    pgtext::parse(&ty, &v, &self.text)
+                    pgtext::parse(&read_as, &v, &self.text)
                         .map(|d| pgtext::format(&d, &self.text))
                         .unwrap_or(v)
                 });

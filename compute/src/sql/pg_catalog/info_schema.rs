@@ -87,14 +87,17 @@ fn tables(view: &CatalogView<'_>) -> Rows {
 
 /// `_pg_char_max_length`.
 fn char_max_length(type_oid: u32, typmod: i32) -> Option<i32> {
-    (type_oid == T::Varchar { max_chars: None }.oid().0 && typmod != -1).then(|| typmod - 4)
+    let is_char = type_oid == T::Varchar { max_chars: None }.oid().0
+        || type_oid == T::Bpchar { max_chars: None }.oid().0;
+    (is_char && typmod != -1).then(|| typmod - 4)
 }
 
 /// `_pg_char_octet_length`, with UTF8's four bytes per character.
 fn char_octet_length(type_oid: u32, typmod: i32) -> Option<i32> {
     const UTF8_MAX_BYTES: i32 = 4;
     let is_text = type_oid == T::Text.oid().0;
-    let is_varchar = type_oid == T::Varchar { max_chars: None }.oid().0;
+    let is_varchar = type_oid == T::Varchar { max_chars: None }.oid().0
+        || type_oid == T::Bpchar { max_chars: None }.oid().0;
     if !is_text && !is_varchar {
         return None;
     }

@@ -697,7 +697,7 @@ fn pg_constraint(view: &CatalogView<'_>) -> Rows {
 
 /// PostgreSQL 15's default btree operator classes for the key types this
 /// engine has: OID, name, family, input type and key type (`pg_opclass`).
-const BTREE_OPCLASSES: [(u32, &str, u32, u32, u32); 18] = [
+const BTREE_OPCLASSES: [(u32, &str, u32, u32, u32); 19] = [
     (1978, "int4_ops", 1976, 23, 0),
     (1979, "int2_ops", 1976, 21, 0),
     (1981, "oid_ops", 1989, 26, 0),
@@ -709,6 +709,7 @@ const BTREE_OPCLASSES: [(u32, &str, u32, u32, u32); 18] = [
     (3127, "timestamptz_ops", 434, 1184, 0),
     (3128, "timestamp_ops", 434, 1114, 0),
     (10003, "bool_ops", 424, 16, 0),
+    (10004, "bpchar_ops", 426, 1042, 0),
     (10006, "bytea_ops", 428, 17, 0),
     (10007, "char_ops", 429, 18, 0),
     (10012, "float4_ops", 1970, 700, 0),

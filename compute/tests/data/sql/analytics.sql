@@ -156,6 +156,22 @@ SELECT id, sum(v) OVER (RANGE BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t;
 SELECT id, sum(v) OVER (ORDER BY id, v RANGE BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t;
 SELECT id, sum(v) OVER (GROUPS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t;
 
+-- case: window_error_positions
+CREATE TABLE t (id int PRIMARY KEY, v int);
+select id, sum(v) over (order by id rows 1 following) from t;
+select id, sum(v) over (order by id desc nulls last rows unbounded following) from t;
+select id, sum(v) over (rows between unbounded preceding and unbounded preceding) from t;
+select id, sum(v) over (order by id rows between 1 following and unbounded preceding) from t;
+select id, sum(v) over (partition by v order by id groups between (1 + 1) following and current row) from t;
+SELECT id, sum(v) OVER w FROM t WINDOW w AS (RANGE BETWEEN 1 PRECEDING AND CURRENT ROW);
+SELECT id, sum(v) FILTER (WHERE v > 0) OVER (w RANGE BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t WINDOW w AS (PARTITION BY v);
+SELECT id, rank()
+    OVER
+    (GROUPS CURRENT ROW) FROM t;
+SELECT id, sum(v) OVER w FROM t WINDOW w AS (ORDER BY id), w2 AS (w ORDER BY v);
+SELECT id, sum(v) OVER w FROM t WINDOW w AS (ORDER BY id), w AS (w);
+SELECT * FROM t a FULL JOIN LATERAL (SELECT 1 AS one WHERE 2 > a.v) x ON true;
+
 -- case: percentiles (extended)
 CREATE TABLE m (id int PRIMARY KEY, site text, temp float8, ms int, amount numeric, at timestamp, dur interval);
 INSERT INTO m VALUES (1, 'a', 20.5, 10, 1.5, '2024-01-01 10:00', '1 hour'), (2, 'a', 21.0, 20, 2.5, '2024-01-01 11:00', '2 hours'), (3, 'a', 25.25, 30, 10, '2024-01-01 12:00', '30 minutes'), (4, 'b', 18.0, 40, NULL, '2024-01-02 10:00', '1 day'), (5, 'b', NULL, 50, 7, NULL, NULL), (6, 'b', 19.5, 50, 7, '2024-01-03 10:00', '3 hours'), (7, 'c', 30.0, NULL, NULL, NULL, NULL);

@@ -167,6 +167,83 @@ SELECT true = false, true > false, 1 BETWEEN 0 AND 2, 5 BETWEEN SYMMETRIC 10 AND
 SELECT 3 IN (1, 2, NULL), 1 IN (1, NULL), 3 NOT IN (1, 2), (1, 2) = (1, 2), (1, 2) < (1, 3);
 SELECT true IS TRUE, NULL IS UNKNOWN, false IS NOT FALSE, NULL::boolean IS NOT TRUE;
 
+-- case: between_symmetric (extended)
+SELECT 5 BETWEEN SYMMETRIC 1 AND 10, 5 NOT BETWEEN SYMMETRIC 10 AND 1, 0 BETWEEN SYMMETRIC 10 AND 1, 0 NOT BETWEEN SYMMETRIC 1 AND 10;
+SELECT 5 BETWEEN ASYMMETRIC 10 AND 1, NULL BETWEEN SYMMETRIC 1 AND 2, 1 BETWEEN SYMMETRIC NULL AND 1, 3 BETWEEN SYMMETRIC NULL AND 1;
+SELECT 'b' BETWEEN SYMMETRIC 'c' AND 'a' AND true, NOT 2 BETWEEN SYMMETRIC 3 AND 1 + 1;
+SELECT 1 BETWEEN SYMMETRIC AND 2;
+
+-- case: character_n (extended)
+CREATE TABLE c (id int PRIMARY KEY, a char(3), b character(5), t text, v varchar(4));
+INSERT INTO c VALUES (1, 'x', 'x', 'x', 'x'), (2, 'ab ', 'ab', 'ab  ', 'ab'), (3, 'abc', 'abcde', 'abc', 'abc '), (4, NULL, 'z    ', NULL, NULL);
+SELECT id, a, b, a || '|', b::text || '|', length(a), octet_length(a), a = b, a = t, a < 'b', a = 'ab      ' FROM c ORDER BY id;
+SELECT id FROM c WHERE a = 'ab' ORDER BY id;
+SELECT id FROM c WHERE a IN ('x', 'abc  ') ORDER BY id;
+SELECT id FROM c WHERE a BETWEEN 'ab' AND 'ab' ORDER BY id;
+SELECT id, a IS DISTINCT FROM 'ab', a IS NOT DISTINCT FROM b, 'ab  '::char(4) IS NOT DISTINCT FROM 'ab'::char(2) FROM c ORDER BY id;
+SELECT id, CASE a WHEN 'ab' THEN 'two' WHEN 'x  ' THEN 'one' ELSE 'other' END FROM c ORDER BY id;
+INSERT INTO c (id, t, v) SELECT 10 + id, b, b FROM c WHERE id < 3;
+INSERT INTO c (id, t, v) VALUES (13, 'q '::char(3), 'q '::char(3));
+SELECT id, t || '|', v || '|' FROM c WHERE id > 10 ORDER BY id;
+INSERT INTO c (id, a) VALUES (20, 'abcd');
+INSERT INTO c (id, a) VALUES (21, 'abc   ');
+UPDATE c SET a = 'toolong' WHERE id = 1;
+SELECT a || '|' FROM c WHERE id = 21;
+SELECT 'abc'::char(2), 'a'::char(3) || '|', 'ab  '::bpchar || '|', 'x'::character, 'xyz'::bpchar(2), 'a '::char(2) = 'a'::char(4), upper('ab '::char(3)) || '|';
+SELECT pg_typeof('x'::char(3)), pg_typeof('x'::bpchar), format_type(1042, 7), format_type(1042, -1), format_type(1042, NULL), format_type(1014, -1), 'char(3)'::regtype;
+SELECT coalesce(a, t) || '|' FROM c WHERE id = 2;
+SELECT a FROM c WHERE id = 2 UNION ALL SELECT 'q'::text ORDER BY 1;
+SELECT 'a'::char(0);
+SELECT 'a'::char(2) = 1;
+SELECT attname, atttypid::regtype, atttypmod, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'c'::regclass AND attnum > 0 ORDER BY attnum;
+SELECT column_name, data_type, character_maximum_length, character_octet_length FROM information_schema.columns WHERE table_name = 'c' ORDER BY ordinal_position;
+
+-- case: character_n_keys
+CREATE TABLE k (code char(4) PRIMARY KEY, n int);
+INSERT INTO k VALUES ('ab', 1), ('abc ', 2), ('x', 3);
+INSERT INTO k VALUES ('ab  ', 4);
+INSERT INTO k VALUES ('ab', 5) ON CONFLICT (code) DO UPDATE SET n = k.n + 10;
+SELECT code, n, code || '|' FROM k ORDER BY code;
+SELECT * FROM k WHERE code = 'ab';
+SELECT * FROM k WHERE code > 'ab' ORDER BY code DESC;
+CREATE TABLE r (code text, w int);
+INSERT INTO r VALUES ('ab', 100), ('x', 200), ('abc ', 300);
+SELECT k.code, r.w FROM k JOIN r ON k.code = r.code ORDER BY 1, 2;
+SELECT code, count(*) FROM (SELECT code FROM k UNION ALL SELECT code FROM k) s GROUP BY code ORDER BY code;
+SELECT DISTINCT code FROM k ORDER BY code;
+SELECT max(code), min(code) FROM k;
+SELECT x || '|' FROM (VALUES ('b'::char(3)), (E'a\t'::char(3)), ('a'::char(1)), ('a '::char(2))) v(x) ORDER BY x, 1;
+SELECT x || '|', rank() OVER (ORDER BY x) FROM (VALUES ('b'::char(3)), ('a'::char(1)), ('a '::char(2))) v(x) ORDER BY 2, 1;
+SELECT code FROM k UNION SELECT 'ab'::char(4) ORDER BY 1;
+SELECT DISTINCT code FROM k ORDER BY code DESC;
+UPDATE k SET code = 'abcde' WHERE n = 3;
+DELETE FROM k WHERE code = 'x   ';
+SELECT count(*) FROM k;
+
+-- case: character_n_ddl
+CREATE TABLE d (id int PRIMARY KEY, c char(3) DEFAULT 'x', v varchar(5));
+INSERT INTO d (id, v) VALUES (1, 'ab');
+ALTER TABLE d ADD COLUMN e character(2) DEFAULT 'y';
+COPY d FROM STDIN;
+2	pq	cd	z
+\.
+COPY d FROM STDIN;
+3	toolong	cd	z
+\.
+SELECT id, c || '|', v, e || '|', length(e) FROM d ORDER BY id;
+COPY d TO STDOUT;
+CREATE INDEX d_c ON d (c);
+CREATE UNIQUE INDEX d_e ON d ((e || c));
+INSERT INTO d VALUES (4, 'x', NULL, 'y ');
+SELECT indexrelid::regclass, pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'd'::regclass ORDER BY 1;
+SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'd'::regclass ORDER BY adnum;
+ALTER TABLE d ALTER COLUMN c SET DEFAULT 'abcd';
+INSERT INTO d (id) VALUES (5);
+ALTER TABLE d ALTER COLUMN c SET DEFAULT 'abc  ';
+INSERT INTO d (id) VALUES (5);
+SELECT id, c || '|', pg_typeof(c) FROM d ORDER BY id;
+SELECT id FROM d WHERE c = 'pq' AND v = 'cd';
+
 -- case: function_errors
 SELECT nosuchfunc(1);
 SELECT length(1, 2);
