@@ -54,6 +54,7 @@
 # Quick run: EVENTS=100000 RUNS=3 benches/bi.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 
 EVENTS="${EVENTS:-1000000}"
 RUNS="${RUNS:-5}"
@@ -63,8 +64,6 @@ SEXTANT_RSS_MAX_MB="${SEXTANT_RSS_MAX_MB:-8192}"
 KEEP="${KEEP:-0}"
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/sextant-target}"
-
-log() { printf '# %s\n' "$*" >&2; }
 
 # --- the query set -------------------------------------------------------------
 ALL_QUERIES="site_counts_1h per_minute_1h status_hourly_24h top_statuses sites_join_distinct temp_percentiles site_drilldown latest_errors"
@@ -157,40 +156,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-as_pg() {
-  if [ "$(id -u)" = 0 ]; then
-    runuser -u postgres -- "$@"
-  else
-    "$@"
-  fi
-}
-
-# Picks a port nothing listens on.
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 30000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return
-    fi
-  done
-}
-
-# Picks the first of N consecutive ports nothing listens on (sextant dev's
-# six storage nodes take --storage-port and the eleven ports after it).
-free_ports() {
-  local n=$1 p i
-  while :; do
-    p=$((20000 + RANDOM % 30000))
-    for ((i = 0; i < n; i++)); do
-      if (exec 3<>"/dev/tcp/127.0.0.1/$((p + i))") 2>/dev/null; then continue 2; fi
-    done
-    echo "$p"
-    return
-  done
-}
-
 # --- the events file --------------------------------------------------------
 # COPY text format: id, payload, ingested_at. Everything derives from the row
 # number, so the file is the same on every machine. Statuses: 3% "error",
@@ -228,8 +193,6 @@ sql() {
   shift
   "$PSQL" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U sextant -d sextant "$@"
 }
-
-now() { date +%s.%N; }
 
 # load NAME PORT: the schema, then the events file with COPY.
 load() {
@@ -327,13 +290,6 @@ fi
 
 # --- results -------------------------------------------------------------------
 exec > >(tee "$RESULTS/summary.txt")
-ratio() {
-  if [[ "$1" =~ ^[0-9.]+$ && "$2" =~ ^[0-9.]+$ ]]; then
-    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'
-  else
-    echo "-"
-  fi
-}
 echo
 echo "BI query set over $EVENTS events, median of $RUNS runs after one warm-up ($(nproc) cores)"
 printf '%-20s | %12s | %12s | %9s | %s\n' query "pg ms" "sextant ms" "sx/pg" "same answer"

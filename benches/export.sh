@@ -28,6 +28,7 @@
 # Quick run: EVENTS=100000 benches/export.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 
 EVENTS="${EVENTS:-1000000}"
 BATCH="${BATCH:-100000}"
@@ -36,8 +37,6 @@ ONLY="${ONLY:-postgres sextant}"
 KEEP="${KEEP:-0}"
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/sextant-target}"
-
-log() { printf '# %s\n' "$*" >&2; }
 
 if [ ! -x "$PG_BIN/postgres" ] || ! command -v psql >/dev/null; then
   log "installing PostgreSQL 15"
@@ -68,25 +67,6 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
-
-as_pg() {
-  if [ "$(id -u)" = 0 ]; then
-    runuser -u postgres -- "$@"
-  else
-    "$@"
-  fi
-}
-
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 30000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return
-    fi
-  done
-}
 
 export PGPASSWORD=sextant
 sql() {

@@ -29,6 +29,7 @@
 #   CARGO_TARGET_DIR [/var/cache/sextant-target]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 
 EVENTS_1="${EVENTS_1:-2000}"
 EVENTS_100="${EVENTS_100:-20000}"
@@ -37,8 +38,6 @@ CONCURRENCY="${CONCURRENCY:-4}"
 ONLY="${ONLY:-postgres sextant}"
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/sextant-target}"
-
-log() { printf '# %s\n' "$*" >&2; }
 
 if [ ! -x "$PG_BIN/postgres" ] || ! command -v psql >/dev/null; then
   log "installing PostgreSQL 15"
@@ -69,27 +68,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-as_pg() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
-
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 30000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-  done
-}
-
-wait_port() {
-  for _ in $(seq 1 300); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.2
-  done
-  echo "nothing listens on port $1" >&2
-  return 1
-}
-
 export PGPASSWORD=sextant
 sql() {
   local port="$1"
@@ -102,7 +80,6 @@ schema() {
   CREATE INDEX ${1}_customer ON $1 ((payload->>'customer'));
   CREATE INDEX ${1}_status ON $1 ((payload->>'status'));"
 }
-now() { date +%s.%N; }
 
 COPY_FILE="$WORK/events.copy"
 "$PRODUCER" --events "$EVENTS_1000" --copy-file "$COPY_FILE" >/dev/null

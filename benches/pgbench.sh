@@ -46,6 +46,7 @@
 # Quick run: EVENTS=100000 DURATION=5 benches/pgbench.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 
 EVENTS="${EVENTS:-1000000}"
 DURATION="${DURATION:-20}"
@@ -58,8 +59,6 @@ DATA_DIR="${DATA_DIR:-/var/tmp/sextant-pgbench}"
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/sextant-target}"
 WORKLOADS="${WORKLOADS:-pk_lookup site_lookup upsert}"
-
-log() { printf '# %s\n' "$*" >&2; }
 
 # --- prerequisites ----------------------------------------------------------
 if [ ! -x "$PG_BIN/postgres" ] || [ ! -x "$PG_BIN/pgbench" ] || ! command -v psql >/dev/null; then
@@ -113,26 +112,6 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
-
-as_pg() {
-  if [ "$(id -u)" = 0 ]; then
-    runuser -u postgres -- "$@"
-  else
-    "$@"
-  fi
-}
-
-# Picks a port nothing listens on.
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 30000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return
-    fi
-  done
-}
 
 # --- the events file --------------------------------------------------------
 # COPY text format: id, payload, position. Ids are decimal strings 1..EVENTS
@@ -208,7 +187,6 @@ sql() {
   "$PSQL" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U sextant -d sextant "$@"
 }
 
-now() { date +%s.%N; }
 # elapsed T0 T1: seconds between two `now`s.
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
@@ -343,13 +321,6 @@ fi
 
 # --- results -------------------------------------------------------------------
 exec > >(tee "$RESULTS/summary.txt")
-ratio() {
-  if [[ "$1" =~ ^[0-9.]+$ && "$2" =~ ^[0-9.]+$ ]]; then
-    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'
-  else
-    echo "-"
-  fi
-}
 echo
 echo "pgbench -M extended, ${DURATION}s per run, $EVENTS events ($(nproc) cores)"
 printf '%-12s %7s | %12s %10s | %12s %10s | %9s\n' workload clients "pg tps" "pg ms" "sextant tps" "sextant ms" "sx/pg tps"

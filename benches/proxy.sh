@@ -38,6 +38,7 @@
 # Quick run: ROWS=10000 DURATION=3 FAILOVERS=3 benches/proxy.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 
 ROWS="${ROWS:-100000}"
 DURATION="${DURATION:-10}"
@@ -47,8 +48,6 @@ ONLY="${ONLY:-sextant postgres}"
 KEEP="${KEEP:-0}"
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/sextant-target}"
-
-log() { printf '# %s\n' "$*" >&2; }
 
 if [ ! -x "$PG_BIN/postgres" ] || [ ! -x "$PG_BIN/pgbench" ] || ! command -v psql >/dev/null || ! command -v openssl >/dev/null; then
   log "installing PostgreSQL 15, pgbench and openssl"
@@ -75,30 +74,6 @@ cleanup() {
   if [ "$KEEP" = 1 ]; then echo "work directory kept: $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
-
-as_pg() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
-
-# Below Linux's ephemeral range (32768-60999), so no outgoing connection
-# holds it.
-free_port() {
-  local p
-  while :; do
-    p=$((10000 + RANDOM % 22000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-  done
-}
-
-wait_port() {
-  local port=$1 what=$2 i
-  for i in $(seq 1 600); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return; fi
-    sleep 0.1
-  done
-  echo "$what never listened on $port" >&2
-  exit 1
-}
 
 # http GET|POST ADDR PATH: the body.
 http() {
