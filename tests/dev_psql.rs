@@ -10,49 +10,14 @@
 mod support;
 
 use std::io::Read as _;
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{free_port, sextant_bin, spawn_compute, ChildGuard};
-
-/// Twelve consecutive free ports (six storage nodes and their metrics).
-/// Tests of this file run at once and the ports are only free until
-/// `sextant dev` binds them, so each call starts from another range.
-fn free_port_range() -> u16 {
-    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let start = std::process::id() % 3_000 + call * 101;
-    for attempt in 0..300 {
-        let base = u16::try_from(20_000 + (start + attempt * 7) % 3_300 * 12).expect("below 60000");
-        let listeners: Vec<_> = (0..12)
-            .map_while(|i| TcpListener::bind(("127.0.0.1", base + i)).ok())
-            .collect();
-        if listeners.len() == 12 {
-            return base;
-        }
-    }
-    panic!("no 12 consecutive free ports");
-}
-
-fn wait_for_port(child: &mut Child, port: u16, log: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!(
-                "sextant dev exited with {status}; log:\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "writer never listened; log:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use support::{
+    free_port, free_port_range, sextant_bin, sigterm_and_wait, spawn_compute, wait_for_port,
+    ChildGuard,
+};
 
 fn psql(port: u16, args: &[&str]) -> std::process::Output {
     Command::new("psql")
@@ -401,22 +366,6 @@ fn http_get(addr: &str, path: &str) -> String {
         .split_once("\r\n\r\n")
         .map(|(_, body)| body.to_owned())
         .unwrap_or_default()
-}
-
-fn sigterm_and_wait(child: &mut Child) -> std::process::ExitStatus {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "no exit after SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]

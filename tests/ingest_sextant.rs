@@ -11,143 +11,16 @@ mod ingest_support;
 mod support;
 
 use std::io::Read as _;
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ingest_support::{counts, Endpoint};
 use serde_json::json;
-use support::{free_port, sextant_bin};
-
-/// Twelve consecutive free ports for the six storage nodes and their
-/// metrics, from a range unlike other test files' (they run at once).
-fn free_port_range() -> u16 {
-    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let start = std::process::id() % 2_000 + call * 101;
-    for attempt in 0..300 {
-        let base =
-            u16::try_from(40_000 + (start + attempt * 13) % 1_500 * 12).expect("below 60000");
-        let listeners: Vec<_> = (0..12)
-            .map_while(|i| TcpListener::bind(("127.0.0.1", base + i)).ok())
-            .collect();
-        if listeners.len() == 12 {
-            return base;
-        }
-    }
-    panic!("no 12 consecutive free ports");
-}
-
-/// `sextant dev`, stopped with SIGTERM when dropped.
-struct Dev {
-    child: Option<Child>,
-    port: u16,
-    storage_port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Dev {
-    fn start() -> Dev {
-        let mut dev = Dev {
-            child: None,
-            port: free_port(),
-            storage_port: free_port_range(),
-            dir: tempfile::tempdir().unwrap(),
-        };
-        dev.spawn();
-        dev
-    }
-
-    /// Starts the process (again) on the same ports and data.
-    fn spawn(&mut self) {
-        assert!(self.child.is_none(), "already running");
-        let log = self.dir.path().join("dev.log");
-        let mut child = Command::new(sextant_bin())
-            .arg("dev")
-            .arg("--data")
-            .arg(self.dir.path().join("data"))
-            .args(["--port", &self.port.to_string()])
-            .args(["--reader-port", &free_port().to_string()])
-            .args(["--http-port", &free_port().to_string()])
-            .args(["--storage-port", &self.storage_port.to_string()])
-            .args(["--readers", "0"])
-            .env("SEXTANT_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&log)
-                    .unwrap(),
-            )
-            .spawn()
-            .expect("spawn sextant dev");
-        wait_for_port(&mut child, self.port, &log);
-        self.child = Some(child);
-    }
-
-    /// SIGKILL: the writer vanishes mid-connection.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().unwrap();
-            child.wait().unwrap();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://sextant:sextant@127.0.0.1:{}/sextant", self.port)
-    }
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = sigterm_and_wait(&mut child);
-        }
-    }
-}
-
-fn wait_for_port(child: &mut Child, port: u16, log: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!(
-                "process exited with {status}; log:\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "port {port} never listened; log:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn sigterm_and_wait(child: &mut Child) -> std::process::ExitStatus {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("no exit after SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use support::{free_port, sextant_bin, sigterm_and_wait, wait_for_port, Dev};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenarios_against_sextant() {
-    let dev = Dev::start();
+    let dev = Dev::start_with(&["--readers", "0"]);
     let url = dev.url();
     ingest_support::plain_events(&url).await;
     ingest_support::debezium(&url).await;
@@ -161,7 +34,7 @@ async fn scenarios_against_sextant() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sextant_ingest_command_serves_and_drains_on_sigterm() {
-    let dev = Dev::start();
+    let dev = Dev::start_with(&["--readers", "0"]);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("ingest.toml");
     std::fs::write(&config, "[defaults]\ncreate = true\n").unwrap();
@@ -234,7 +107,7 @@ async fn sextant_ingest_command_serves_and_drains_on_sigterm() {
 /// the acknowledged rows still there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writer_restart_is_503_then_the_service_reconnects() {
-    let mut dev = Dev::start();
+    let mut dev = Dev::start_with(&["--readers", "0"]);
     let ingest = ingest_support::Ingest::start(&dev.url(), "[defaults]\ncreate = true\n").await;
     let ep = ingest.endpoint.clone();
     let first = ep

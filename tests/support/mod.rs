@@ -206,7 +206,11 @@ pub fn wait_for_port(child: &mut Child, port: u16, log: &Path) {
                 std::fs::read_to_string(log).unwrap_or_default()
             );
         }
-        assert!(Instant::now() < deadline, "never listened on {port}");
+        assert!(
+            Instant::now() < deadline,
+            "never listened on {port}; log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -238,8 +242,12 @@ impl Drop for ChildGuard {
 }
 
 /// Twelve consecutive free ports (six storage nodes and their metrics).
+/// Each call starts its search elsewhere, so tests of one binary running
+/// at once do not pick the same range before either binds it.
 pub fn free_port_range() -> u16 {
-    let start = std::process::id() % 3_000;
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let start = std::process::id() % 3_000 + call * 101;
     for attempt in 0..300 {
         let base =
             u16::try_from(20_000 + (start + attempt * 11) % 3_300 * 12).expect("below 60000");
@@ -254,64 +262,107 @@ pub fn free_port_range() -> u16 {
 }
 
 /// `sextant dev` on free ports in a temporary directory, stopped with
-/// SIGTERM when dropped.
+/// SIGTERM when dropped. It can be killed and started again on the same
+/// ports and data.
 pub struct Dev {
-    child: Child,
+    child: Option<Child>,
     /// The writer endpoint's port.
     pub port: u16,
-    /// Its log (stderr).
+    storage_port: u16,
+    args: Vec<String>,
+    /// Its log (stderr, appended to across restarts).
     pub log: PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Dev {
     /// Starts it and waits until the writer endpoint listens.
     pub fn start() -> Dev {
+        Dev::start_with(&[])
+    }
+
+    /// [`Dev::start`] with more `sextant dev` arguments (and `SEXTANT_LOG`
+    /// at `warn` when they set nothing else).
+    pub fn start_with(args: &[&str]) -> Dev {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let log = dir.path().join("dev.log");
+        let mut dev = Dev {
+            child: None,
+            port: free_port(),
+            storage_port: free_port_range(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            log: dir.path().join("dev.log"),
+            dir,
+        };
+        dev.spawn();
+        dev
+    }
+
+    /// The writer endpoint's URL.
+    pub fn url(&self) -> String {
+        format!("postgres://sextant:sextant@127.0.0.1:{}/sextant", self.port)
+    }
+
+    /// Starts the process (again) on the same ports and data.
+    pub fn spawn(&mut self) {
+        assert!(self.child.is_none(), "already running");
         let mut child = Command::new(sextant_bin())
             .arg("dev")
             .arg("--data")
-            .arg(dir.path().join("data"))
-            .args(["--port", &port.to_string()])
-            .args(["--storage-port", &free_port_range().to_string()])
+            .arg(self.dir.path().join("data"))
+            .args(["--port", &self.port.to_string()])
+            .args(["--storage-port", &self.storage_port.to_string()])
             .args(["--reader-port", &free_port().to_string()])
             .args(["--http-port", &free_port().to_string()])
+            .args(&self.args)
             .env("SEXTANT_LOG", "info")
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.log)
+                    .unwrap(),
+            )
             .spawn()
             .expect("spawn sextant dev");
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!(
-                    "sextant dev exited with {status}; log:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            assert!(Instant::now() < deadline, "writer never listened");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Dev {
-            child,
-            port,
-            log,
-            _dir: dir,
+        wait_for_port(&mut child, self.port, &self.log);
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: the writer vanishes mid-connection.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
         }
     }
 }
 
 impl Drop for Dev {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
+        if let Some(mut child) = self.child.take() {
+            let _ = sigterm_and_wait(&mut child);
         }
-        let _ = self.child.kill();
+    }
+}
+
+/// Sends SIGTERM and waits up to 30 s for the exit (then kills, and
+/// panics).
+pub fn sigterm_and_wait(child: &mut Child) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("no exit after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
