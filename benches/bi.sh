@@ -47,6 +47,8 @@
 #   DATA_DIR [/var/tmp/sextant-bi]  where the generated events file and each
 #                       run's results (outputs, timings, summary) are kept
 #   SEXTANT_RSS_MAX_MB [8192]  stop sextant dev if its resident memory passes this
+#   SEXTANT_DEV_BUFFER_POOL [256MiB]  sextant dev's --buffer-pool (each compute
+#                       node's page cache), read by sextant dev itself
 #   KEEP [0]            1 keeps the work directory (server data)
 #   PG_BIN [/usr/lib/postgresql/15/bin]
 #   CARGO_TARGET_DIR [/var/cache/sextant-target]

@@ -384,6 +384,8 @@ fn sextant_compute_serves_psql_and_its_admin_endpoint() {
                 &format!("127.0.0.1:{port}"),
                 "--admin",
                 &admin,
+                "--buffer-pool",
+                "4MiB",
             ])
             .arg("--cluster")
             .arg(&storage.cluster_file)
@@ -439,6 +441,15 @@ fn sextant_compute_serves_psql_and_its_admin_endpoint() {
     let metrics = http_get(&admin, "/metrics");
     assert!(metrics.contains("compute_connections_total 1"), "{metrics}");
     assert!(metrics.contains("compute_vdl_lsn"), "{metrics}");
+    // The pool is the size --buffer-pool gave, and the queries read through it.
+    assert!(
+        metrics.contains("compute_buffer_pool_capacity_bytes 4194304"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("compute_buffer_pool_hits_total"),
+        "{metrics}"
+    );
 
     let status = sigterm_and_wait(&mut child);
     let log_text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -688,4 +699,20 @@ fn dev_promotion_moves_the_other_reader_to_the_new_writer() {
     )
     .contains("through the proxy"));
     assert!(sigterm_and_wait(&mut child).success());
+}
+
+#[test]
+fn a_buffer_pool_size_out_of_range_is_refused_with_its_limits() {
+    for (cmd, size) in [("compute", "1MiB"), ("dev", "2TiB"), ("dev", "lots")] {
+        let out = Command::new(sextant_bin())
+            .args([cmd, "--buffer-pool", size])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cmd} {size}: {stderr}");
+        assert!(
+            stderr.contains("invalid value") && stderr.contains("--buffer-pool"),
+            "{cmd} {size}: {stderr}"
+        );
+    }
 }

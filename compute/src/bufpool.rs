@@ -479,6 +479,11 @@ impl BufferPool {
         inner.pinned_at = None;
     }
 
+    /// The most page images it holds, in bytes.
+    pub fn capacity_bytes(&self) -> u64 {
+        self.capacity_versions * PAGE_SIZE as u64
+    }
+
     /// Counters.
     pub fn stats(&self) -> PoolStats {
         let inner = self.inner.lock().expect("pool lock");

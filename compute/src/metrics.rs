@@ -80,6 +80,11 @@ pub struct ComputeMetrics {
     replica_lag_lsn: Gauge<u64, AtomicU64>,
     replica_lag_ms: Gauge<u64, AtomicU64>,
     replica_readers: Gauge<u64, AtomicU64>,
+    pool_capacity: Gauge<u64, AtomicU64>,
+    pool_bytes: Gauge<u64, AtomicU64>,
+    pool_hits: Counter,
+    pool_misses: Counter,
+    pool_evictions: Counter,
 }
 
 impl std::fmt::Debug for ComputeMetrics {
@@ -172,7 +177,42 @@ impl ComputeMetrics {
             "Readers subscribed to the writer's redo stream",
             replica_readers.clone(),
         );
+        let pool_capacity = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "buffer_pool_capacity_bytes",
+            "The most page images the buffer pool holds (--buffer-pool)",
+            pool_capacity.clone(),
+        );
+        let pool_bytes = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "buffer_pool_bytes",
+            "Page images the buffer pool holds now",
+            pool_bytes.clone(),
+        );
+        let pool_hits = Counter::default();
+        registry.register(
+            "buffer_pool_hits",
+            "Page reads served from the buffer pool",
+            pool_hits.clone(),
+        );
+        let pool_misses = Counter::default();
+        registry.register(
+            "buffer_pool_misses",
+            "Page reads that went to storage",
+            pool_misses.clone(),
+        );
+        let pool_evictions = Counter::default();
+        registry.register(
+            "buffer_pool_evictions",
+            "Page versions the buffer pool evicted",
+            pool_evictions.clone(),
+        );
         ComputeMetrics {
+            pool_capacity,
+            pool_bytes,
+            pool_hits,
+            pool_misses,
+            pool_evictions,
             read_point,
             replica_lag_lsn,
             replica_lag_ms,
@@ -235,6 +275,22 @@ impl ComputeMetrics {
     pub fn set_volume(&self, vdl: u64, epoch: u64) {
         self.vdl.set(vdl);
         self.epoch.set(epoch);
+    }
+
+    /// Publishes the buffer pool's size and counters.
+    pub fn set_pool(&self, pool: &crate::bufpool::BufferPool) {
+        let stats = pool.stats();
+        self.pool_capacity.set(pool.capacity_bytes());
+        self.pool_bytes
+            .set(stats.versions * crate::pages::PAGE_SIZE as u64);
+        // The pool counts from its start; a counter only moves forward.
+        for (counter, total) in [
+            (&self.pool_hits, stats.hits),
+            (&self.pool_misses, stats.misses),
+            (&self.pool_evictions, stats.evictions),
+        ] {
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
     }
 
     /// Publishes replication state from `sextant_replica_status()`'s rows:

@@ -22,7 +22,7 @@ use std::time::Duration;
 use super::node::{serve_admin, serve_redo, Node, NodeState};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use sextant_compute::engine::{Engine, EngineConfig};
+use sextant_compute::engine::Engine;
 use sextant_compute::metrics::ComputeMetrics;
 use sextant_compute::replica::follower::{Follower, FollowerConfig};
 use sextant_compute::replica::hub::{HubConfig, RedoHub};
@@ -99,6 +99,11 @@ pub struct ComputeArgs {
     /// default) turns it off.
     #[arg(long, env = "SEXTANT_COMPUTE_IDLE_SESSION_TIMEOUT", default_value = "0s", value_parser = humantime::parse_duration)]
     pub idle_session_timeout: Duration,
+    /// Memory for cached pages (the buffer pool), e.g. `256MiB`, `4GiB`.
+    /// A reader that holds its working set answers from memory; a page it
+    /// lacks costs a round trip to a storage node.
+    #[arg(long, env = "SEXTANT_COMPUTE_BUFFER_POOL", default_value = "256MiB", value_parser = super::buffer_pool_size)]
+    pub buffer_pool: u64,
 }
 
 fn nonzero(d: Duration) -> Option<Duration> {
@@ -168,7 +173,7 @@ pub async fn run(args: ComputeArgs) -> anyhow::Result<()> {
     };
     let (engine, status, state) = match args.role {
         Role::Writer => {
-            let engine = Engine::open(cluster.clone(), EngineConfig::default())
+            let engine = Engine::open(cluster.clone(), super::engine_config(args.buffer_pool))
                 .await
                 .context("open the engine")?;
             tracing::info!(vdl = %engine.vdl(), epoch = %engine.volume().epoch(), "engine open");
@@ -199,9 +204,13 @@ pub async fn run(args: ComputeArgs) -> anyhow::Result<()> {
                 .filter_map(|c| c.redo.clone())
                 .filter(|r| *r != writer)
                 .collect();
-            let follower = Follower::start(cluster.clone(), EngineConfig::default(), follow)
-                .await
-                .with_context(|| format!("follow the writer's redo stream at {writer}"))?;
+            let follower = Follower::start(
+                cluster.clone(),
+                super::engine_config(args.buffer_pool),
+                follow,
+            )
+            .await
+            .with_context(|| format!("follow the writer's redo stream at {writer}"))?;
             let engine = follower.engine().clone();
             tracing::info!(read_point = %engine.vdl(), %writer, "reader open");
             let status = follower.status_source();
@@ -219,7 +228,15 @@ pub async fn run(args: ComputeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listen on {}", args.admin))?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let node = Node::new(db.clone(), cluster, name, redo_listen, status, state);
+    let node = Node::new(
+        db.clone(),
+        cluster,
+        super::engine_config(args.buffer_pool),
+        name,
+        redo_listen,
+        status,
+        state,
+    );
     let admin_task = tokio::spawn(serve_admin(admin, node.clone(), metrics.clone(), stop_rx));
     tracing::info!(listen = %args.listen, admin = %args.admin, role = node.role(), "compute node ready");
 

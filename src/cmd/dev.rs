@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use sextant_compute::engine::{Engine, EngineConfig};
+use sextant_compute::engine::Engine;
 use sextant_compute::metrics::ComputeMetrics;
 use sextant_compute::replica::follower::{Follower, FollowerConfig};
 use sextant_compute::replica::hub::{HubConfig, RedoHub, READERS_MAX};
@@ -70,6 +70,9 @@ pub struct DevArgs {
     /// first start; later starts reuse the ports in `DATA/cluster.toml`.
     #[arg(long, env = "SEXTANT_DEV_STORAGE_PORT", default_value_t = 7101)]
     pub storage_port: u16,
+    /// Buffer pool of the writer and of each reader, e.g. `256MiB`, `2GiB`.
+    #[arg(long, env = "SEXTANT_DEV_BUFFER_POOL", default_value = "256MiB", value_parser = super::buffer_pool_size)]
+    pub buffer_pool: u64,
 }
 
 const AZS: [&str; 3] = ["az-a", "az-b", "az-c"];
@@ -134,7 +137,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut nodes = Vec::new();
 
-    let engine = Engine::open(cluster.clone(), EngineConfig::default())
+    let engine = Engine::open(cluster.clone(), super::engine_config(args.buffer_pool))
         .await
         .context("open the writer's engine")?;
     let hub = RedoHub::attach(&engine, "writer-1".into(), HubConfig::default());
@@ -149,6 +152,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let node = Node::new(
         db.clone(),
         cluster.clone(),
+        super::engine_config(args.buffer_pool),
         "writer-1".into(),
         Some(redo_addr),
         status,
@@ -178,15 +182,20 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             .filter(|a| **a != own_redo)
             .map(ToString::to_string)
             .collect();
-        let follower = Follower::start(cluster.clone(), EngineConfig::default(), follow)
-            .await
-            .with_context(|| format!("start {name}"))?;
+        let follower = Follower::start(
+            cluster.clone(),
+            super::engine_config(args.buffer_pool),
+            follow,
+        )
+        .await
+        .with_context(|| format!("start {name}"))?;
         let db = Database::new(follower.engine().clone(), dev_db_config());
         let status = follower.status_source();
         db.set_status_source(status.clone());
         let node = Node::new(
             db.clone(),
             cluster.clone(),
+            super::engine_config(args.buffer_pool),
             name.clone(),
             Some(own_redo),
             status,

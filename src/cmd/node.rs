@@ -54,6 +54,8 @@ pub enum NodeState {
 pub struct Node {
     db: Arc<Database>,
     cluster: Cluster,
+    /// How a promoted reader opens its writer engine.
+    engine_cfg: EngineConfig,
     name: String,
     /// Where a writer (or a promoted reader) serves its redo stream.
     redo_listen: Option<SocketAddr>,
@@ -68,6 +70,7 @@ impl Node {
     pub fn new(
         db: Arc<Database>,
         cluster: Cluster,
+        engine_cfg: EngineConfig,
         name: String,
         redo_listen: Option<SocketAddr>,
         status: Arc<dyn StatusSource>,
@@ -76,6 +79,7 @@ impl Node {
         Arc::new(Node {
             db,
             cluster,
+            engine_cfg,
             name,
             redo_listen,
             status: std::sync::RwLock::new(status),
@@ -153,7 +157,7 @@ impl Node {
         let result = promote::promote(
             follower,
             self.cluster.clone(),
-            EngineConfig::default(),
+            self.engine_cfg.clone(),
             self.name.clone(),
         )
         .await;
@@ -235,6 +239,7 @@ pub async fn serve_admin(
                     let vdl = rows.first().map_or(engine.vdl(), |r| r.durable_lsn);
                     metrics.set_volume(vdl.0, engine.volume().epoch().0);
                     metrics.set_replication(&rows);
+                    metrics.set_pool(engine.pool());
                     (
                         [(
                             axum::http::header::CONTENT_TYPE,
