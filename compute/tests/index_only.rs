@@ -321,3 +321,60 @@ async fn index_only_only_where_the_entries_suffice() {
         ["0"]
     );
 }
+
+/// A scan's filter evaluates its constant parts once per scan; the answers
+/// are those of evaluating them per row, and a constant part that fails
+/// fails only where a row reaches it, as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn constant_parts_of_filters_are_evaluated_once() {
+    let (_st, mut s) = common::sql_session().await;
+    run(
+        &mut s,
+        "CREATE TABLE t (id int PRIMARY KEY, v int, ts timestamptz)",
+    )
+    .await;
+    run(
+        &mut s,
+        "INSERT INTO t SELECT g, g, timestamptz '2024-01-01 00:00:00+00' + g * interval '1 hour' FROM generate_series(1, 10) g",
+    )
+    .await;
+    assert_eq!(
+        q(&mut s, "SELECT count(*) FROM t WHERE v > 2 + 3").await,
+        ["5"]
+    );
+    assert_eq!(
+        q(
+            &mut s,
+            "SELECT min(id) FROM t WHERE ts >= timestamptz '2024-01-01 06:00:00+00' - interval '1 hour'"
+        )
+        .await,
+        ["5"]
+    );
+    assert_eq!(
+        q(
+            &mut s,
+            "SELECT count(*) FROM t WHERE v::text || 'x' = '7' || 'x'"
+        )
+        .await,
+        ["1"]
+    );
+    // No row reaches the division: no error.
+    assert_eq!(
+        q(
+            &mut s,
+            "SELECT count(*) FROM t WHERE id > 100 AND v > 1 / 0"
+        )
+        .await,
+        ["0"]
+    );
+    // A row does: division by zero.
+    match s
+        .simple_query("SELECT count(*) FROM t WHERE v > 1 / 0")
+        .await
+        .pop()
+        .unwrap()
+    {
+        Err(e) => assert_eq!(e.code, "22012"),
+        Ok(r) => panic!("expected division by zero, got {r:?}"),
+    }
+}
