@@ -143,6 +143,14 @@ const CASES: &[(&str, &str, &str)] = &[
            WHERE a.ingested_at < '2024-01-01 22:05:00+00' AND a.payload IS NOT NULL ORDER BY 1",
         "Index Only Scan using events_time on events a",
     ),
+    // An index nested loop whose inner side reads only key columns.
+    (
+        "SELECT a.id, e.id, e.ingested_at FROM events a JOIN events e ON e.ingested_at = a.ingested_at
+           WHERE a.id = 31 ORDER BY 2",
+        "SELECT a.id, e.id, e.ingested_at FROM events a JOIN events e ON e.ingested_at = a.ingested_at
+           WHERE a.id = 31 AND e.payload IS NOT NULL ORDER BY 2",
+        "Index Only Scan using events_time on events e",
+    ),
 ];
 
 async fn check_cases(s: &mut Session, own_writes: bool) {
