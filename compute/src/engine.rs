@@ -67,8 +67,8 @@ use sextant_storage::volume::{Volume, VolumeConfig, VolumeError};
 use crate::btree::{BTree, BTreeError, Direction};
 use crate::bufpool::BufferPool;
 use crate::catalog::{self, Catalog, IndexDef, IndexKey, ObjectId, TableDef};
-use crate::datum::{decode_row, encode_row, Datum};
-use crate::keycode::{decode_key, encode_key, prefix_successor};
+use crate::datum::{decode_row, encode_row, DataType, Datum};
+use crate::keycode::{decode_key, decode_key_typed, decodes_exactly, encode_key, prefix_successor};
 use crate::pages::{PageError, PageRef, Pages};
 use crate::replica::MtrSink;
 use crate::store::{LatestPages, MtrPages, SnapshotPages};
@@ -1866,21 +1866,102 @@ impl Transaction {
         lower: Bound<&[Datum]>,
         upper: Bound<&[Datum]>,
         dir: Direction,
-        mut visit: impl FnMut(Row) -> Result<bool, E>,
+        visit: impl FnMut(Row) -> Result<bool, E>,
     ) -> Result<(), E> {
         let def = self.table(table)?;
-        let ix = def
-            .indexes
+        let ix = find_index(&def, index)?;
+        let table_tree = self.snapshot_tree(table);
+        // Each snapshot entry's row is looked up in the table by its
+        // primary key.
+        let lookup = |_ikey: &[u8], pk: Vec<u8>| -> Result<Row, EngineError> {
+            let tree = table_tree.as_ref().expect("index without table");
+            let Some(v) = tree.get(&self.pages, &pk)? else {
+                return Err(EngineError::Corrupted(format!(
+                    "index {} points at a missing row",
+                    ix.name
+                )));
+            };
+            let row = decode_stored_row(&def, &v)?;
+            Ok((pk, row))
+        };
+        self.index_entries_visit(&def, &ix, lower, upper, dir, lookup, visit)
+    }
+
+    /// [`Transaction::index_scan_visit_in`] without reading the table: each
+    /// row is decoded from its index entry (key values, then primary key),
+    /// so only the columns [`index_only_columns`] names are filled and the
+    /// others are NULL. The caller must read no other column; the planner
+    /// chooses this access only when the query's expressions above the scan
+    /// reference nothing else.
+    ///
+    /// Visibility is the index scan's: index entries are written in the
+    /// same commit as their rows and read at the same snapshot, so the
+    /// snapshot's entries are exactly its rows; this transaction's own
+    /// writes are merged in as [`Transaction::index_scan_visit_in`] merges
+    /// them (own inserts and updates appear as written, with every column,
+    /// and own deletes hide their rows).
+    pub fn index_only_scan_visit_in<E: From<EngineError>>(
+        &self,
+        table: ObjectId,
+        index: ObjectId,
+        lower: Bound<&[Datum]>,
+        upper: Bound<&[Datum]>,
+        dir: Direction,
+        visit: impl FnMut(Row) -> Result<bool, E>,
+    ) -> Result<(), E> {
+        let def = self.table(table)?;
+        let ix = find_index(&def, index)?;
+        let Some(columns) = index_only_columns(&def, &ix) else {
+            return Err(EngineError::InvalidDefinition {
+                table: def.name.clone(),
+                detail: format!("index {} cannot answer an index-only scan", ix.name),
+            }
+            .into());
+        };
+        // The entry key holds the key columns, then the primary key (a
+        // hidden row id, an int8, for tables without one).
+        let mut types: Vec<DataType> = columns
             .iter()
-            .find(|i| i.id == index)
-            .cloned()
-            .ok_or_else(|| EngineError::NoSuchIndex(format!("#{index}")))?;
+            .map(|&c| column_data_type(&def.columns[c]))
+            .collect();
+        if def.has_hidden_rowid() {
+            types.push(DataType::Int8);
+        }
+        let width = def.columns.len();
+        let decode = |ikey: &[u8], pk: Vec<u8>| -> Result<Row, EngineError> {
+            let values = decode_key_typed(ikey, &types)
+                .map_err(|e| EngineError::Corrupted(format!("entry of index {}: {e}", ix.name)))?;
+            let mut row = vec![Datum::Null; width];
+            for (&c, d) in columns.iter().zip(values) {
+                row[c] = d;
+            }
+            Ok((pk, row))
+        };
+        self.index_entries_visit(&def, &ix, lower, upper, dir, decode, visit)
+    }
+
+    /// The index scans' walk: the snapshot's entries of `ix` between the
+    /// bounds, each made a row by `entry_row` (from the entry key and the
+    /// primary key it points at), merged in index order with this
+    /// transaction's own writes, which hide the snapshot's versions of their
+    /// rows; stops when `visit` answers `false`.
+    #[allow(clippy::too_many_arguments)]
+    fn index_entries_visit<E: From<EngineError>>(
+        &self,
+        def: &TableDef,
+        ix: &IndexDef,
+        lower: Bound<&[Datum]>,
+        upper: Bound<&[Datum]>,
+        dir: Direction,
+        mut entry_row: impl FnMut(&[u8], Vec<u8>) -> Result<Row, EngineError>,
+        mut visit: impl FnMut(Row) -> Result<bool, E>,
+    ) -> Result<(), E> {
         let (lo, hi) = key_bounds(lower, upper)?;
         // This transaction's writes: they hide the snapshot's versions of
         // their rows, and those still present enter in index order.
         let own: BTreeMap<Vec<u8>, Write> = self
             .writes
-            .range(table, Bound::Unbounded, Bound::Unbounded)
+            .range(def.id, Bound::Unbounded, Bound::Unbounded)
             .map_err(EngineError::from)?
             .into_iter()
             .collect();
@@ -1888,7 +1969,7 @@ impl Transaction {
         let mut mine: BTreeMap<Vec<u8>, Row> = BTreeMap::new();
         for (pk, w) in &own {
             if let Write::Insert(r) | Write::Put(r) = w {
-                let ikey = index_entry_key(&def, &ix, key_fn.as_ref(), r, pk)?;
+                let ikey = index_entry_key(def, ix, key_fn.as_ref(), r, pk)?;
                 if in_bounds(&ikey, &lo, &hi) {
                     mine.insert(ikey, (pk.clone(), r.clone()));
                 }
@@ -1904,11 +1985,10 @@ impl Transaction {
             Direction::Forward => k < ikey,
             Direction::Backward => k > ikey,
         };
-        if let Some(tree) = self.snapshot_index(table, index) {
-            let table_tree = self.snapshot_tree(table).expect("index without table");
-            let cursor = tree.range(&self.pages, as_ref(&lo), as_ref(&hi), dir);
+        if let Some(tree) = self.snapshot_index(def.id, ix.id) {
+            let mut cursor = tree.range(&self.pages, as_ref(&lo), as_ref(&hi), dir);
             let done = run_tree_work(|| -> Result<bool, E> {
-                for entry in cursor {
+                while let Some(entry) = cursor.next_with(|k, v| (k.to_vec(), v.to_vec())) {
                     let (ikey, pk) = entry.map_err(EngineError::from)?;
                     if own.contains_key(&pk) {
                         continue;
@@ -1918,17 +1998,7 @@ impl Transaction {
                             return Ok(true);
                         }
                     }
-                    let Some(v) = table_tree
-                        .get(&self.pages, &pk)
-                        .map_err(EngineError::from)?
-                    else {
-                        return Err(EngineError::Corrupted(format!(
-                            "index {} points at a missing row",
-                            ix.name
-                        ))
-                        .into());
-                    };
-                    if !visit((pk, decode_stored_row(&def, &v)?))? {
+                    if !visit(entry_row(&ikey, pk)?)? {
                         return Ok(true);
                     }
                 }
@@ -2426,6 +2496,45 @@ fn index_values(
         ));
     }
     Ok(values)
+}
+
+fn find_index(def: &TableDef, index: ObjectId) -> Result<IndexDef, EngineError> {
+    def.indexes
+        .iter()
+        .find(|i| i.id == index)
+        .cloned()
+        .ok_or_else(|| EngineError::NoSuchIndex(format!("#{index}")))
+}
+
+/// The declared type of a column (text for a type this build does not
+/// know, as the SQL layer reads it).
+fn column_data_type(c: &catalog::ColumnDef) -> DataType {
+    DataType::from_oid_typmod(crate::datum::Oid(c.type_oid), c.type_mod).unwrap_or(DataType::Text)
+}
+
+/// The columns an index-only read of `ix` fills, in entry order: its key
+/// columns, then the primary key's (a column may appear twice). `None`
+/// when `ix` cannot answer one: it has an expression key part, or a key
+/// or primary-key column's type does not decode from the key exactly as
+/// it was stored ([`decodes_exactly`]).
+pub fn index_only_columns(def: &TableDef, ix: &IndexDef) -> Option<Vec<usize>> {
+    let mut columns = Vec::with_capacity(ix.keys.len() + def.primary_key.len());
+    for k in &ix.keys {
+        match k {
+            IndexKey::Column(c) => columns.push(*c),
+            IndexKey::Expr(_) => return None,
+        }
+    }
+    columns.extend_from_slice(&def.primary_key);
+    columns
+        .iter()
+        .all(|&c| {
+            def.columns.get(c).is_some_and(|col| {
+                DataType::from_oid_typmod(crate::datum::Oid(col.type_oid), col.type_mod)
+                    .is_some_and(decodes_exactly)
+            })
+        })
+        .then_some(columns)
 }
 
 fn index_entry_key(

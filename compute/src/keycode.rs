@@ -290,6 +290,32 @@ pub fn decode_key_typed(bytes: &[u8], types: &[DataType]) -> Result<Vec<Datum>, 
     Ok(datums)
 }
 
+/// True for a column type whose values [`decode_key_typed`] returns exactly
+/// as they were encoded, so a row can be read from an index key instead of
+/// the table (an index-only scan). Floats are not (`-0` decodes as `0`),
+/// nor numerics (`1.50` as `1.5`), nor intervals (`'30 days'` may decode as
+/// `'1 mon'`); json, jsonb and arrays have no key encoding at all.
+pub fn decodes_exactly(ty: DataType) -> bool {
+    matches!(
+        ty,
+        DataType::Bool
+            | DataType::Int2
+            | DataType::Int4
+            | DataType::Int8
+            | DataType::Text
+            | DataType::Varchar { .. }
+            | DataType::Bpchar { .. }
+            | DataType::Name
+            | DataType::Char
+            | DataType::Bytea
+            | DataType::Date
+            | DataType::Timestamp
+            | DataType::TimestampTz
+            | DataType::Uuid
+            | DataType::Oid
+    )
+}
+
 /// Splits a key after its first `columns` columns, checking that they decode:
 /// for an index entry `(expression values, primary key)` this yields the
 /// primary key's bytes without re-encoding them.

@@ -546,10 +546,13 @@ impl<'a> Exec<'a> {
                 }
             }))
         };
-        // Filtered as read.
+        // Filtered as read, with the conditions' constant parts evaluated
+        // once for the scan rather than once per row.
+        let filter = scan.filter.as_ref().map(|e| fold_constants(e, ctx));
+        let extra = extra.map(|e| fold_constants(e, ctx));
         let mut each = |(k, r): crate::engine::Row| -> Result<bool, SqlError> {
             self.tick()?;
-            if self.keeps(scan.filter.as_ref(), extra, &r, ctx)? {
+            if self.keeps(filter.as_deref(), extra.as_deref(), &r, ctx)? {
                 f((k, r))
             } else {
                 Ok(true)
@@ -579,6 +582,21 @@ impl<'a> Exec<'a> {
                     }
                     _ => tx.scan_visit_in(def.id, as_ref(&lo), as_ref(&hi), dir, each),
                 }
+            }
+            Access::Index {
+                id,
+                lo,
+                hi,
+                only: true,
+                ..
+            } => {
+                let (Some(lo), Some(hi)) = (bound(lo)?, bound(hi)?) else {
+                    return Ok(());
+                };
+                // Reads the index entries alone, which are smaller than the
+                // rows and need no lookups, so even a wide range reads
+                // faster here than in the table.
+                tx.index_only_scan_visit_in(def.id, *id, as_ref(&lo), as_ref(&hi), dir, each)
             }
             Access::Index { id, lo, hi, .. } => {
                 let (Some(lo), Some(hi)) = (bound(lo)?, bound(hi)?) else {
@@ -1363,6 +1381,48 @@ fn srf_rows(func: SrfFunc, args: &[Datum], exec: &Exec<'_>) -> Result<Vec<Row>, 
 
 /// The most rows one generate_series call may produce.
 const SERIES_MAX: usize = 100_000_000;
+
+/// `e` with each constant part evaluated: a subtree of literals and
+/// parameters under casts, coercions and operators (`timestamptz '…' -
+/// interval '1 hour'`), which the planner keeps as written, becomes its
+/// value, so a scan's filter does not parse the same literals again for
+/// every row. Function calls are left alone (some are volatile), and so is
+/// a part whose evaluation fails: it fails, or not, as it would have per
+/// row. Returns `e` itself when nothing folds.
+fn fold_constants<'e>(e: &'e Expr, ctx: &EvalCtx<'_>) -> std::borrow::Cow<'e, Expr> {
+    fn constant(e: &Expr) -> bool {
+        let mut yes = true;
+        crate::sql::plan::visit(e, &mut |x| {
+            yes &= matches!(
+                x,
+                Expr::Literal(..)
+                    | Expr::Param(..)
+                    | Expr::Coerce(..)
+                    | Expr::Cast(..)
+                    | Expr::Neg(..)
+                    | Expr::Binary(..)
+            )
+        });
+        yes
+    }
+    let foldable = |x: &Expr| !matches!(x, Expr::Literal(..)) && constant(x);
+    let mut any = false;
+    crate::sql::plan::visit(e, &mut |x| any |= foldable(x));
+    if !any {
+        return std::borrow::Cow::Borrowed(e);
+    }
+    let folded = crate::sql::plan::rewrite(e.clone(), &mut |x| {
+        Ok(if foldable(x) {
+            eval(x, &[], ctx).ok().map(|d| Expr::Literal(d, x.ty()))
+        } else {
+            None
+        })
+    });
+    match folded {
+        Ok(f) => std::borrow::Cow::Owned(f),
+        Err(_) => std::borrow::Cow::Borrowed(e),
+    }
+}
 
 /// An index range estimated to hold more than this share of the index is
 /// read as a full scan instead. A row costs a B+tree descent through the

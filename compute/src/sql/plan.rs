@@ -85,6 +85,12 @@ pub enum Access {
         lo: Bound<Vec<Expr>>,
         /// Upper bound.
         hi: Bound<Vec<Expr>>,
+        /// An index-only scan: rows are decoded from the index entries and
+        /// the table is never read, so only the index's key columns and the
+        /// primary key's are filled (the others are NULL). Set by
+        /// [`mark_index_only`] when nothing above the scan reads another
+        /// column.
+        only: bool,
     },
 }
 
@@ -1088,6 +1094,8 @@ impl<'a> Planner<'a> {
                     .collect(),
             );
         }
+        // Consumers read the output columns (the root has just that many).
+        mark_index_only(&mut plan, Some((0..n_out).collect()));
         Ok(Query {
             root: plan,
             columns: outputs.into_iter().map(|(n, e)| (n, e.ty())).collect(),
@@ -2838,6 +2846,7 @@ fn choose_access(scan: &mut Scan, def: &TableDef, conds: Vec<(Expr, String)>) {
                         name: ix.name.clone(),
                         lo,
                         hi,
+                        only: false,
                     },
                     texts,
                 ));
@@ -2959,6 +2968,7 @@ fn index_lookup(def: &Arc<TableDef>, alias: &str, conds: &[(Expr, Expr)]) -> Opt
                 name: ix.name.clone(),
                 lo,
                 hi,
+                only: false,
             }));
         }
     }
@@ -3118,6 +3128,200 @@ fn order_rows(plan: &mut Plan, keys: &[OrderKey]) -> bool {
     }
 }
 
+/// Turns index scans into index-only scans ([`Access::Index`]'s `only`)
+/// where nothing reads a column the index entries lack. `need` is the set of
+/// `plan`'s output columns its consumers read (`None`: all of them); each
+/// node passes down what it reads of its input. Nodes not understood here
+/// pass down "all", so their scans stay as they are.
+pub fn mark_index_only(plan: &mut Plan, need: Option<Vec<usize>>) {
+    expr::deep(|| mark_node(plan, need))
+}
+
+fn mark_node(plan: &mut Plan, need: Option<Vec<usize>>) {
+    match plan {
+        Plan::Scan(scan) => mark_scan(scan, need),
+        Plan::Filter { input, pred, .. } => {
+            let need = need_with(need, [&*pred]);
+            mark_index_only(input, need);
+        }
+        Plan::Project { input, exprs } => {
+            let picked: Option<Vec<&Expr>> = match &need {
+                None => Some(exprs.iter().collect()),
+                Some(cols) => cols.iter().map(|&i| exprs.get(i)).collect(),
+            };
+            let need = picked.and_then(|es| need_with(Some(Vec::new()), es));
+            mark_index_only(input, need);
+        }
+        Plan::Aggregate {
+            input,
+            group_by,
+            aggs,
+        } => {
+            // The row is the group values, the aggregate results, then one
+            // input row of the group.
+            let front = group_by.len() + aggs.len();
+            let need = need.map(|cols| {
+                cols.iter()
+                    .filter(|&&i| i >= front)
+                    .map(|&i| i - front)
+                    .collect()
+            });
+            let mut exprs: Vec<&Expr> = group_by.iter().collect();
+            for a in aggs.iter() {
+                exprs.extend(&a.args);
+                exprs.extend(&a.filter);
+                exprs.extend(a.order_by.iter().map(|k| &k.expr));
+            }
+            mark_index_only(input, need_with(need, exprs));
+        }
+        Plan::Sort { input, keys } => {
+            let need = need_with(need, keys.iter().map(|k| &k.expr));
+            mark_index_only(input, need);
+        }
+        Plan::Limit {
+            input,
+            limit,
+            offset,
+        } => {
+            let need = need_with(need, limit.iter().chain(offset.iter()));
+            mark_index_only(input, need);
+        }
+        Plan::Distinct { input, width, on } => {
+            let need = need.map(|mut cols| {
+                cols.extend(0..*width);
+                cols
+            });
+            mark_index_only(input, need_with(need, on.iter()));
+        }
+        Plan::HashJoin {
+            left,
+            right,
+            left_keys,
+            right_keys,
+            on,
+            left_width,
+            ..
+        } => {
+            let need = need_with(need, on.iter());
+            let (l, r) = split_need(need, *left_width);
+            mark_index_only(left, need_with(l, left_keys.iter()));
+            mark_index_only(right, need_with(r, right_keys.iter()));
+        }
+        Plan::NestedLoop {
+            left,
+            right,
+            on,
+            left_width,
+            ..
+        } => {
+            let need = need_with(need, on.iter());
+            let (l, r) = split_need(need, *left_width);
+            mark_index_only(left, l);
+            mark_index_only(right, r);
+        }
+        Plan::ProjectSet { input, .. }
+        | Plan::Window { input, .. }
+        | Plan::GroupingSets { input, .. } => mark_index_only(input, None),
+        Plan::IndexJoin { left, scan, on, .. } => {
+            // The row is the outer row, then the inner scan's; the scan's
+            // key expressions read the outer row, its filter its own.
+            let Some(left_width) = row_width(left) else {
+                mark_index_only(left, None);
+                return;
+            };
+            let need = need_with(need, on.iter());
+            let (l, r) = split_need(need, left_width);
+            let keys: Vec<&Expr> = match &scan.access {
+                Access::Full => Vec::new(),
+                Access::Pk { lo, hi } | Access::Index { lo, hi, .. } => [lo, hi]
+                    .into_iter()
+                    .flat_map(|b| match b {
+                        Bound::Included(v) | Bound::Excluded(v) => v.iter().collect(),
+                        Bound::Unbounded => Vec::new(),
+                    })
+                    .collect(),
+            };
+            mark_index_only(left, need_with(l, keys));
+            mark_scan(scan, r);
+        }
+        Plan::LateralJoin { left, right, .. } | Plan::SetOp { left, right, .. } => {
+            mark_index_only(left, None);
+            mark_index_only(right, None);
+        }
+        Plan::Result
+        | Plan::Values { .. }
+        | Plan::Function { .. }
+        | Plan::Virtual(_)
+        | Plan::Cte { .. }
+        | Plan::WorkTable { .. } => {}
+    }
+}
+
+/// `need` plus the columns `exprs` read of the row; `None` (all) when
+/// `need` is or when an expression may read the whole row (a correlated
+/// subquery sees it as its enclosing row).
+fn need_with<'e>(
+    need: Option<Vec<usize>>,
+    exprs: impl IntoIterator<Item = &'e Expr>,
+) -> Option<Vec<usize>> {
+    let mut cols = need?;
+    for e in exprs {
+        let mut whole = false;
+        visit(e, &mut |x| match x {
+            Expr::Column(i, _) => cols.push(*i),
+            Expr::Subquery { sub, .. } => whole |= sub.correlated,
+            Expr::Aggregate(..) | Expr::Srf(..) | Expr::Window(..) => whole = true,
+            _ => {}
+        });
+        if whole {
+            return None;
+        }
+    }
+    Some(cols)
+}
+
+/// A join row's needed columns as the left input's and the right input's.
+fn split_need(
+    need: Option<Vec<usize>>,
+    left_width: usize,
+) -> (Option<Vec<usize>>, Option<Vec<usize>>) {
+    match need {
+        None => (None, None),
+        Some(cols) => (
+            Some(cols.iter().copied().filter(|&i| i < left_width).collect()),
+            Some(
+                cols.iter()
+                    .filter(|&&i| i >= left_width)
+                    .map(|&i| i - left_width)
+                    .collect(),
+            ),
+        ),
+    }
+}
+
+/// [`mark_index_only`] at a scan: an index scan whose index entries hold
+/// every column read (by the consumers or the scan's own filter), and
+/// decode them exactly, reads only the index.
+fn mark_scan(scan: &mut Scan, need: Option<Vec<usize>>) {
+    let Access::Index { id, only, .. } = &mut scan.access else {
+        return;
+    };
+    let def = &scan.table;
+    let need = need.unwrap_or_else(|| (0..def.columns.len()).collect());
+    let Some(need) = need_with(Some(need), scan.filter.iter()) else {
+        return;
+    };
+    let Some(ix) = def.indexes.iter().find(|i| i.id == *id) else {
+        return;
+    };
+    let Some(covered) = crate::engine::index_only_columns(def, ix) else {
+        return;
+    };
+    if need.iter().all(|c| covered.contains(c)) {
+        *only = true;
+    }
+}
+
 /// Types whose stored key order (`keycode`) is the order a sort gives
 /// them: numbers, text (byte order, as sorts compare it), booleans, dates
 /// and times, UUIDs and bytea. Others (intervals, JSON) sort by rules the
@@ -3237,6 +3441,7 @@ fn order_scan(scan: &mut Scan, keys: &[OrderKey]) -> bool {
                 name: ix.name.clone(),
                 lo: Bound::Unbounded,
                 hi: Bound::Unbounded,
+                only: false,
             };
         }
         scan.order = Some(dir);
@@ -3523,6 +3728,9 @@ fn scan_label(scan: &Scan) -> String {
                 scan.table.name
             )
         }
+        Access::Index {
+            name, only: true, ..
+        } => format!("Index Only Scan{backward} using {name} on {on}"),
         Access::Index { name, .. } => format!("Index Scan{backward} using {name} on {on}"),
     }
 }
