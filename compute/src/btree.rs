@@ -234,6 +234,29 @@ fn descend(pages: &impl Pages, root: PageId, target: Target<'_>) -> Result<Desce
     }
 }
 
+/// Where [`BTree::get_near`]'s last lookup ended: a leaf of one version of
+/// the tree.
+#[derive(Clone)]
+pub struct Finger {
+    leaf: PageId,
+    page: PageRef,
+}
+
+/// Hands the value of leaf cell `cell` to `f`: in place when inline, read
+/// into a buffer first when it overflows.
+fn with_value<R>(
+    pages: &impl Pages,
+    leaf: PageId,
+    cell: &[u8],
+    f: impl FnOnce(&[u8]) -> R,
+) -> Result<R, BTreeError> {
+    let entry = leaf_entry(leaf, cell)?;
+    Ok(match entry.value {
+        Value::Inline(v) => f(v),
+        Value::Overflow { .. } => f(&read_value(pages, &entry.value)?),
+    })
+}
+
 /// The bytes of a stored value.
 fn read_value(pages: &impl Pages, value: &Value<'_>) -> Result<Vec<u8>, BTreeError> {
     match *value {
@@ -388,6 +411,49 @@ impl BTree {
         };
         let entry = leaf_entry(d.leaf, leaf.cell(index))?;
         read_value(pages, &entry.value).map(Some)
+    }
+
+    /// [`BTree::get`] for a run of lookups in nearby keys (an index scan's
+    /// rows, whose primary keys often sit in the same leaf): `finger` keeps
+    /// the leaf the last lookup ended in, and a key between that leaf's
+    /// first and last keys is looked up there without descending from the
+    /// root (in a B+tree, such a key can only be in that leaf). The value
+    /// goes to `f` as borrowed bytes. `pages` must be the same consistent
+    /// version for every call with one finger.
+    pub fn get_near<R>(
+        &self,
+        pages: &impl Pages,
+        key: &[u8],
+        finger: &mut Option<Finger>,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<Option<R>, BTreeError> {
+        if key.len() > KEY_BYTES_MAX {
+            return Ok(None);
+        }
+        if let Some(fg) = finger.as_ref() {
+            let leaf = SlottedPage::parsed_before(fg.leaf, &fg.page);
+            let n = leaf.slot_count();
+            if n > 0
+                && leaf_key(fg.leaf, leaf.cell(0))? <= key
+                && key <= leaf_key(fg.leaf, leaf.cell(n - 1))?
+            {
+                return Ok(match leaf_search(&leaf, key)? {
+                    Ok(index) => Some(with_value(pages, fg.leaf, leaf.cell(index), f)?),
+                    Err(_) => None,
+                });
+            }
+        }
+        let d = descend(pages, self.root, Target::Key(key))?;
+        let leaf = SlottedPage::parsed_before(d.leaf, &d.page);
+        let found = match leaf_search(&leaf, key)? {
+            Ok(index) => Some(with_value(pages, d.leaf, leaf.cell(index), f)?),
+            Err(_) => None,
+        };
+        *finger = Some(Finger {
+            leaf: d.leaf,
+            page: d.page.clone(),
+        });
+        Ok(found)
     }
 
     /// Stores `value` under `key`, replacing (and returning) any old value.

@@ -1873,16 +1873,22 @@ impl Transaction {
         let table_tree = self.snapshot_tree(table);
         // Each snapshot entry's row is looked up in the table by its
         // primary key.
+        // Consecutive entries' rows are often in one leaf (keys and index
+        // values that grow together, like ids and ingest times), so each
+        // lookup starts from the leaf the last one ended in.
+        let mut finger = None;
         let lookup = |_ikey: &[u8], pk: Vec<u8>| -> Result<Row, EngineError> {
             let tree = table_tree.as_ref().expect("index without table");
-            let Some(v) = tree.get(&self.pages, &pk)? else {
+            let row = tree.get_near(&self.pages, &pk, &mut finger, |v| {
+                decode_stored_row(&def, v)
+            })?;
+            let Some(row) = row else {
                 return Err(EngineError::Corrupted(format!(
                     "index {} points at a missing row",
                     ix.name
                 )));
             };
-            let row = decode_stored_row(&def, &v)?;
-            Ok((pk, row))
+            Ok((pk, row?))
         };
         self.index_entries_visit(&def, &ix, lower, upper, dir, lookup, visit)
     }

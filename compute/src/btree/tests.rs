@@ -743,3 +743,39 @@ fn long_scans_read_ahead_the_leaves_they_visit_next() {
     assert_eq!(got, 30);
     assert!(w.log.borrow().iter().all(|e| !e.0), "no hints for 30 keys");
 }
+
+#[test]
+fn lookups_from_a_finger_find_what_lookups_from_the_root_find() {
+    let mut pages = MemPages::new(PageId(1));
+    let tree = BTree::create(&mut pages).unwrap();
+    // Even keys only, some values long enough to overflow.
+    for i in shuffled(6_000, 3) {
+        let len = if i % 97 == 0 {
+            3 * OVERFLOW_CHUNK_BYTES
+        } else {
+            40
+        };
+        tree.put(
+            &mut pages,
+            &(i * 2).to_be_bytes(),
+            &vec![(i % 251) as u8; len],
+        )
+        .unwrap();
+    }
+    tree.check(&pages).unwrap();
+    // Ascending runs (the index scan's case), descending, random, and keys
+    // that are absent: between two keys of a leaf, between leaves, and
+    // past either end.
+    let ascending = 0..12_100u32;
+    let descending = (0..12_100u32).rev();
+    let random = shuffled(12_100, 9);
+    let mut finger = None;
+    for k in ascending.chain(descending).chain(random) {
+        let key = k.to_be_bytes();
+        let near = tree
+            .get_near(&pages, &key, &mut finger, |v| v.to_vec())
+            .unwrap();
+        assert_eq!(near, tree.get(&pages, &key).unwrap(), "key {k}");
+        assert!(finger.is_some());
+    }
+}
