@@ -69,12 +69,26 @@ async fn sigkill_of_the_engine_mid_load_keeps_every_acknowledged_transaction() {
         child.kill().unwrap();
         child.wait().unwrap();
 
-        let acked: BTreeMap<i64, u64> = std::fs::read_to_string(&ack_log)
-            .unwrap()
-            .lines()
+        // Whole lines only (`key seq worker`): the kill may land between
+        // an acknowledgement and its line. The next round appends after a
+        // newline, so a cut line never runs into the next one.
+        let log_text = std::fs::read_to_string(&ack_log).unwrap();
+        if !log_text.is_empty() && !log_text.ends_with('\n') {
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&ack_log)
+                .unwrap();
+            std::io::Write::write_all(&mut f, b"\n").unwrap();
+        }
+        let acked: BTreeMap<i64, u64> = log_text
+            .split_inclusive('\n')
+            .filter(|l| l.ends_with('\n'))
             .filter_map(|l| {
-                let mut it = l.split_whitespace();
-                Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+                let fields: Vec<&str> = l.split_whitespace().collect();
+                let [key, seq, _worker] = fields[..] else {
+                    return None;
+                };
+                Some((key.parse().ok()?, seq.parse().ok()?))
             })
             .collect();
         let engine = tokio::time::timeout(

@@ -131,8 +131,11 @@ pub async fn run(args: EngineArgs) -> anyhow::Result<()> {
                     Ok(_) => {
                         lat.push(t0.elapsed().as_micros() as u64);
                         if let Some(log) = &ack_log {
+                            // One write per line: a kill can then drop
+                            // a line but never leave half of one.
+                            let line = format!("{key} {i} {w}\n");
                             let mut f = log.lock().expect("ack log");
-                            let _ = writeln!(f, "{key} {i} {w}");
+                            let _ = f.write_all(line.as_bytes());
                         }
                     }
                     Err(EngineError::SerializationFailure(_)) => {
