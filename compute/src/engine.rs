@@ -1394,9 +1394,7 @@ impl Transaction {
     /// reads at most until the first row found.
     pub fn has_rows(&self, table: ObjectId) -> Result<bool, EngineError> {
         self.table(table)?;
-        let own = self
-            .writes
-            .range(table, Bound::Unbounded, Bound::Unbounded)?;
+        let own = self.own_range(table, Bound::Unbounded, Bound::Unbounded)?;
         if own
             .iter()
             .any(|(_, w)| matches!(w, Write::Insert(_) | Write::Put(_)))
@@ -1476,7 +1474,7 @@ impl Transaction {
     fn buffer(&mut self, table: ObjectId, key: Vec<u8>, w: Write) -> Result<(), EngineError> {
         // An INSERT over our own DELETE replaces the stored row; a change to
         // our own INSERT is still an insert.
-        let w = match (self.writes.get(table, &key)?, w) {
+        let w = match (self.own_get(table, &key)?, w) {
             (Some(Write::Delete), Write::Insert(r)) => Write::Put(r),
             (Some(Write::Insert(_)), Write::Put(r)) => Write::Insert(r),
             (_, w) => w,
@@ -1580,6 +1578,43 @@ impl Transaction {
         self.buffer(table, key.to_vec(), Write::Delete)
     }
 
+    /// Claims the row with primary key values `pk` (`SELECT … FOR
+    /// UPDATE`): unless this transaction already wrote it, the key is
+    /// buffered as a [`Write::Lock`], which changes nothing but counts as
+    /// written at commit, so first-committer-wins fails this transaction
+    /// or a later one that writes or claims the same row (40001). Rows
+    /// committed after the snapshot fail this one at its commit.
+    pub fn claim(&mut self, table: ObjectId, pk: &[Datum]) -> Result<(), EngineError> {
+        self.check_writable("SELECT FOR UPDATE")?;
+        let key = self.encode_pk(table, pk)?;
+        if self.writes.get(table, &key)?.is_none() {
+            self.buffer(table, key, Write::Lock)?;
+        }
+        Ok(())
+    }
+
+    /// This transaction's write to `(table, key)`, claims left out (they
+    /// change no row).
+    fn own_get(&self, table: ObjectId, key: &[u8]) -> Result<Option<Write>, EngineError> {
+        Ok(self
+            .writes
+            .get(table, key)?
+            .filter(|w| !matches!(w, Write::Lock)))
+    }
+
+    /// This transaction's writes to `table` in a key range, claims left
+    /// out (they change no row).
+    fn own_range(
+        &self,
+        table: ObjectId,
+        lo: Bound<&[u8]>,
+        hi: Bound<&[u8]>,
+    ) -> Result<Vec<(Vec<u8>, Write)>, EngineError> {
+        let mut own = self.writes.range(table, lo, hi)?;
+        own.retain(|(_, w)| !matches!(w, Write::Lock));
+        Ok(own)
+    }
+
     /// The row with primary key values `pk`.
     pub fn get(&self, table: ObjectId, pk: &[Datum]) -> Result<Option<Vec<Datum>>, EngineError> {
         let key = self.encode_pk(table, pk)?;
@@ -1592,10 +1627,10 @@ impl Transaction {
         table: ObjectId,
         key: &[u8],
     ) -> Result<Option<Vec<Datum>>, EngineError> {
-        if let Some(w) = self.writes.get(table, key)? {
+        if let Some(w) = self.own_get(table, key)? {
             return Ok(match w {
                 Write::Insert(r) | Write::Put(r) => Some(r.clone()),
-                Write::Delete => None,
+                Write::Delete | Write::Lock => None,
             });
         }
         let Some(tree) = self.snapshot_tree(table) else {
@@ -1650,12 +1685,12 @@ impl Transaction {
                 Ok(())
             })?;
         }
-        for (k, w) in self.writes.range(table, as_ref(&lo), as_ref(&hi))? {
+        for (k, w) in self.own_range(table, as_ref(&lo), as_ref(&hi))? {
             merged.insert(
                 k,
                 match w {
                     Write::Insert(r) | Write::Put(r) => Some(r),
-                    Write::Delete => None,
+                    Write::Delete | Write::Lock => None,
                 },
             );
         }
@@ -1699,10 +1734,7 @@ impl Transaction {
         let (lo, hi) = key_bounds(lower, upper)?;
         // This transaction's writes in the range: a write replaces the
         // snapshot's version of its row (a delete hides it).
-        let mut own = self
-            .writes
-            .range(table, as_ref(&lo), as_ref(&hi))
-            .map_err(EngineError::from)?;
+        let mut own = self.own_range(table, as_ref(&lo), as_ref(&hi))?;
         if dir == Direction::Backward {
             own.reverse();
         }
@@ -1778,8 +1810,7 @@ impl Transaction {
         // this transaction did not write, and from its own writes.
         let mut entries: BTreeMap<Vec<u8>, Row> = BTreeMap::new();
         let own: BTreeMap<Vec<u8>, Write> = self
-            .writes
-            .range(table, Bound::Unbounded, Bound::Unbounded)?
+            .own_range(table, Bound::Unbounded, Bound::Unbounded)?
             .into_iter()
             .collect();
         if let Some(tree) = self.snapshot_index(table, index) {
@@ -1960,9 +1991,7 @@ impl Transaction {
         // This transaction's writes: they hide the snapshot's versions of
         // their rows, and those still present enter in index order.
         let own: BTreeMap<Vec<u8>, Write> = self
-            .writes
-            .range(def.id, Bound::Unbounded, Bound::Unbounded)
-            .map_err(EngineError::from)?
+            .own_range(def.id, Bound::Unbounded, Bound::Unbounded)?
             .into_iter()
             .collect();
         let key_fn = self.engine.key_fn();
@@ -2303,8 +2332,15 @@ impl Transaction {
         // Rows, with their index entries, in (table, key) order.
         let rows_catalog: &Catalog = if ddl_changed { catalog } else { &state.catalog };
         let mut current: Option<(ObjectId, Arc<TableDef>)> = None;
+        let mut claimed = false;
         for entry in self.writes.merged()? {
             let ((table, key), w) = entry?;
+            if w == Write::Lock {
+                // A claimed row stays as it is; its key still counts as
+                // written (see the caller).
+                claimed = true;
+                continue;
+            }
             between(mtr)?;
             let key = &key;
             let w = &w;
@@ -2331,6 +2367,7 @@ impl Transaction {
                     }
                     (Write::Insert(r) | Write::Put(r), _) => Some(r),
                     (Write::Delete, _) => None,
+                    (Write::Lock, _) => unreachable!("skipped above"),
                 };
                 if old.is_none() && new.is_none() {
                     continue;
@@ -2369,6 +2406,12 @@ impl Transaction {
                     }
                 }
             }
+        }
+        if claimed {
+            // Claims must reach `last_write` with a commit LSN of their
+            // own even when nothing else changed: the superblock record
+            // gives the MTR one.
+            mtr.superblock_mut();
         }
         Ok(owned)
     }
