@@ -186,6 +186,35 @@ async fn only_returned_rows_of_locked_tables_are_claimed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_back_to_a_savepoint_drops_the_claims_made_after_it() {
+    let s = Server::start().await;
+    let (a, b, c) = (s.connect().await, s.connect().await, s.connect().await);
+    setup(&a).await;
+    begin(&a).await;
+    begin(&b).await;
+    begin(&c).await;
+    a.query("SELECT * FROM acct WHERE id = 1 FOR UPDATE", &[])
+        .await
+        .unwrap();
+    c.execute("UPDATE acct SET bal = 0 WHERE id = 1", &[])
+        .await
+        .unwrap();
+    a.batch_execute("SAVEPOINT s").await.unwrap();
+    a.query("SELECT * FROM acct WHERE id = 2 FOR UPDATE", &[])
+        .await
+        .unwrap();
+    a.batch_execute("ROLLBACK TO SAVEPOINT s").await.unwrap();
+    b.execute("UPDATE acct SET bal = 0 WHERE id = 2", &[])
+        .await
+        .unwrap();
+    b.batch_execute("COMMIT").await.unwrap();
+    // Row 2's claim is gone; row 1's stays and wins over its writer.
+    a.batch_execute("COMMIT").await.unwrap();
+    commit_fails_40001(&c).await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_selects_claim_nothing() {
     let s = Server::start().await;
     let (a, b) = (s.connect().await, s.connect().await);
