@@ -3,7 +3,9 @@
 //! # Transactions
 //! A transaction reads one snapshot, an LSN at most the VDL when it began,
 //! plus its own writes, which it buffers (rows by table and primary key,
-//! and its DDL). Nothing reaches a page before COMMIT.
+//! and its DDL). Nothing reaches a page before COMMIT. A row claimed by
+//! `SELECT … FOR UPDATE` is buffered as a write that changes nothing
+//! ([`Transaction::claim`]) but counts as written at commit.
 //!
 //! # The commit pipeline
 //! Commits go through one pipeline task, one at a time: check for conflicts
