@@ -5,7 +5,7 @@
 //! plus its own writes, which it buffers (rows by table and primary key,
 //! and its DDL). Nothing reaches a page before COMMIT. A row claimed by
 //! `SELECT … FOR UPDATE` is buffered as a write that changes nothing
-//! ([`Transaction::claim`]) but counts as written at commit.
+//! ([`Transaction::claim_rows`]) but counts as written at commit.
 //!
 //! # The commit pipeline
 //! Commits go through one pipeline task, one at a time: check for conflicts
@@ -1580,17 +1580,58 @@ impl Transaction {
         self.buffer(table, key.to_vec(), Write::Delete)
     }
 
-    /// Claims the row with primary key values `pk` (`SELECT … FOR
-    /// UPDATE`): unless this transaction already wrote it, the key is
+    /// Claims the rows with these primary key values (`SELECT … FOR
+    /// UPDATE`): unless this transaction already wrote a row, its key is
     /// buffered as a [`Write::Lock`], which changes nothing but counts as
     /// written at commit, so first-committer-wins fails this transaction
-    /// or a later one that writes or claims the same row (40001). Rows
-    /// committed after the snapshot fail this one at its commit.
-    pub fn claim(&mut self, table: ObjectId, pk: &[Datum]) -> Result<(), EngineError> {
+    /// or a later one that writes or claims the same row (40001). A row
+    /// whose stored version differs from the snapshot's in the newest
+    /// committed state (a commit after the snapshot changed or deleted it)
+    /// fails the claim now, as PostgreSQL fails the SELECT; one rewritten
+    /// unchanged is only caught at commit.
+    pub fn claim_rows(
+        &mut self,
+        rows: impl IntoIterator<Item = (ObjectId, Vec<Datum>)>,
+    ) -> Result<(), EngineError> {
         self.check_writable("SELECT FOR UPDATE")?;
-        let key = self.encode_pk(table, pk)?;
-        if self.writes.get(table, &key)?.is_none() {
-            self.buffer(table, key, Write::Lock)?;
+        let mut keys = Vec::new();
+        for (table, pk) in rows {
+            let key = self.encode_pk(table, &pk)?;
+            if self.writes.get(table, &key)?.is_none() {
+                keys.push((table, key));
+            }
+        }
+        if keys.is_empty() {
+            return Ok(());
+        }
+        if self.engine.vdl() > self.snapshot {
+            let latest = self.engine.begin();
+            run_tree_work(|| -> Result<(), EngineError> {
+                for (table, key) in &keys {
+                    let then = match self.snapshot_tree(*table) {
+                        Some(t) => t.get(&self.pages, key)?,
+                        None => None,
+                    };
+                    let now = match latest.snapshot_tree(*table) {
+                        Some(t) => t.get(&latest.pages, key)?,
+                        None => None,
+                    };
+                    if then != now {
+                        let vals = decode_key(key)
+                            .map(|v| format!("{v:?}"))
+                            .unwrap_or_else(|_| format!("{key:02x?}"));
+                        return Err(EngineError::SerializationFailure(format!(
+                            "row {vals} was changed by a transaction that committed after this one began"
+                        )));
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        for (table, key) in keys {
+            if self.writes.get(table, &key)?.is_none() {
+                self.buffer(table, key, Write::Lock)?;
+            }
         }
         Ok(())
     }

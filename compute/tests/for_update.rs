@@ -2,7 +2,7 @@
 //! real concurrent sessions: two transactions that claim (or claim and
 //! write) one row cannot both commit, the later committer fails with
 //! 40001 in either order; a claim of a row changed after the snapshot
-//! fails at commit; `OF t` limits the claim to `t`, and only returned rows
+//! fails at the SELECT (rewritten unchanged: at commit); `OF t` limits the claim to `t`, and only returned rows
 //! (after WHERE and LIMIT) are claimed; NOWAIT and SKIP LOCKED are
 //! accepted; the shapes PostgreSQL refuses fail with its SQLSTATEs; a
 //! read-only transaction and a read replica refuse the statement; a plain
@@ -98,21 +98,41 @@ async fn a_claim_and_a_write_of_one_row_cannot_both_commit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn claiming_a_row_changed_after_the_snapshot_fails_at_commit() {
+async fn claiming_a_row_changed_after_the_snapshot_fails() {
     let s = Server::start().await;
     let (a, b) = (s.connect().await, s.connect().await);
     setup(&a).await;
+    // Changed or deleted since the snapshot: the SELECT itself fails, as
+    // in PostgreSQL's REPEATABLE READ; rows not changed are claimed.
+    for change in [
+        "UPDATE acct SET bal = 0 WHERE id = 3",
+        "DELETE FROM acct WHERE id = 3",
+    ] {
+        begin(&a).await;
+        // Takes the snapshot.
+        a.query("SELECT 1", &[]).await.unwrap();
+        b.execute(change, &[]).await.unwrap();
+        a.query("SELECT bal FROM acct WHERE id = 1 FOR UPDATE", &[])
+            .await
+            .unwrap();
+        let e = a
+            .query("SELECT bal FROM acct WHERE id >= 3 FOR UPDATE", &[])
+            .await
+            .unwrap_err();
+        assert_eq!(code_of(&e), SqlState::T_R_SERIALIZATION_FAILURE, "{e}");
+        a.batch_execute("ROLLBACK").await.unwrap();
+    }
+    // Rewritten unchanged after the snapshot: caught at commit.
     begin(&a).await;
-    // Takes the snapshot.
     a.query("SELECT 1", &[]).await.unwrap();
-    b.execute("UPDATE acct SET bal = 0 WHERE id = 3", &[])
+    b.execute("UPDATE acct SET bal = bal WHERE id = 4", &[])
         .await
         .unwrap();
     let r = a
-        .query("SELECT bal FROM acct WHERE id = 3 FOR UPDATE", &[])
+        .query("SELECT bal FROM acct WHERE id = 4 FOR UPDATE", &[])
         .await
         .unwrap();
-    assert_eq!(r[0].get::<_, i64>(0), 300, "the snapshot's version");
+    assert_eq!(r[0].get::<_, i64>(0), 400);
     commit_fails_40001(&a).await;
     s.stop().await;
 }

@@ -2486,7 +2486,7 @@ impl Session {
 
     /// Runs a statement's query; a `SELECT … FOR UPDATE | SHARE` claims
     /// the rows it returns of its locked tables in `tx` (see
-    /// [`Transaction::claim`]) and returns them without their keys.
+    /// [`Transaction::claim_rows`]) and returns them without their keys.
     fn locking_query(
         &self,
         tx: &mut Transaction,
@@ -2514,15 +2514,16 @@ impl Session {
             rows.truncate(max_rows);
         }
         let n_out = query.columns.len();
+        let mut claims = Vec::with_capacity(rows.len() * locks.tables.len());
         for row in rows.iter_mut() {
             let mut at = n_out;
             for (table, n) in &locks.tables {
-                tx.claim(*table, &row[at..at + n])
-                    .map_err(SqlError::from_engine)?;
+                claims.push((*table, row[at..at + n].to_vec()));
                 at += n;
             }
             row.truncate(n_out);
         }
+        tx.claim_rows(claims).map_err(SqlError::from_engine)?;
         self.query_result(tx, &query, rows, max_rows)
     }
 
