@@ -175,6 +175,21 @@ async fn only_returned_rows_of_locked_tables_are_claimed() {
         .unwrap();
     b.batch_execute("COMMIT").await.unwrap();
     commit_fails_40001(&a).await;
+    // An OF list names each locked table.
+    begin(&a).await;
+    begin(&b).await;
+    a.query(
+        "SELECT a.id, o.name FROM acct a JOIN owner o ON o.id = a.owner \
+         WHERE a.id = 1 FOR UPDATE OF a, o",
+        &[],
+    )
+    .await
+    .unwrap();
+    b.execute("UPDATE owner SET name = 'ann' WHERE id = 1", &[])
+        .await
+        .unwrap();
+    b.batch_execute("COMMIT").await.unwrap();
+    commit_fails_40001(&a).await;
     // LIMIT: rows past it were read by the sort, not returned or claimed.
     begin(&a).await;
     begin(&b).await;

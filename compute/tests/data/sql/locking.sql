@@ -13,6 +13,8 @@ SELECT a.bal, o.name FROM acct a JOIN owner o ON o.id = a.owner ORDER BY a.id FO
 SELECT o.name FROM acct a, owner o WHERE o.id = a.owner AND a.id = 3 FOR SHARE OF o NOWAIT;
 SELECT id FROM acct WHERE bal > 150 ORDER BY id FOR UPDATE SKIP LOCKED;
 SELECT 1 AS one FOR UPDATE;
+SELECT a.id, o.name FROM acct a, owner o WHERE o.id = a.owner AND a.id = 1 FOR UPDATE OF a, o;
+SELECT a.id FROM acct a, owner o WHERE o.id = a.owner AND a.id = 1 FOR UPDATE OF o FOR SHARE OF a;
 BEGIN;
 SELECT owner, bal FROM acct WHERE id = 1 FOR UPDATE;
 UPDATE acct SET bal = bal - 1 WHERE id = 1;
@@ -29,6 +31,8 @@ SELECT id FROM acct UNION SELECT id FROM owner FOR UPDATE;
 SELECT row_number() OVER () FROM acct FOR UPDATE;
 SELECT * FROM acct FOR UPDATE OF nope;
 SELECT * FROM acct FOR SHARE OF public.acct;
+SELECT * FROM acct a, owner o FOR SHARE OF a, nope;
+SELECT * FROM acct a, owner o FOR SHARE OF a,;
 SELECT * FROM generate_series(1, 2) g FOR UPDATE OF g;
 WITH w AS (SELECT 1 AS x) SELECT * FROM w FOR UPDATE OF w;
 WITH w AS (SELECT 1 AS x) SELECT * FROM w FOR UPDATE;
