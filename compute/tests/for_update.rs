@@ -392,6 +392,26 @@ async fn postgres_refusals() {
         assert_eq!(db.code(), state, "{sql}: {}", db.message());
         assert_eq!(db.message(), *message, "{sql}");
     }
+    // Where the rows cannot be claimed, it is refused.
+    for (sql, message) in [
+        (
+            "COPY (SELECT * FROM acct FOR UPDATE) TO STDOUT",
+            "SELECT FOR UPDATE in COPY is not supported",
+        ),
+        (
+            "INSERT INTO owner SELECT id + 10, 'x' FROM acct FOR UPDATE",
+            "SELECT FOR UPDATE in INSERT ... SELECT is not supported",
+        ),
+        (
+            "SELECT * FROM (SELECT * FROM acct FOR UPDATE) s",
+            "FOR UPDATE in a subquery or a WITH query is not supported",
+        ),
+    ] {
+        let e = c.batch_execute(sql).await.unwrap_err();
+        let db = e.as_db_error().unwrap_or_else(|| panic!("{sql}: {e}"));
+        assert_eq!(db.code(), &SqlState::FEATURE_NOT_SUPPORTED, "{sql}");
+        assert_eq!(db.message(), message, "{sql}");
+    }
     // A locking clause with nothing to lock but a WITH query is a plain
     // SELECT, as in PostgreSQL.
     let r = c

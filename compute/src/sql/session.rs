@@ -2470,16 +2470,18 @@ impl Session {
         Ok((query.columns.iter().map(|(_, t)| *t).collect(), rows))
     }
 
-    /// Runs a query that may not lock rows (a cursor's, COPY's).
+    /// Runs a query that may not lock rows (a cursor's, COPY's: `place`
+    /// names it for the error).
     pub(super) fn query(
         &self,
         tx: &Transaction,
         q: &ast::Query,
         params: &[Datum],
         max_rows: usize,
+        place: &str,
     ) -> Result<QueryResult, SqlError> {
         let (query, stmt) = self.plan_cached(tx, q, params)?;
-        refuse_locks(&query, "here")?;
+        refuse_locks(&query, place)?;
         let rows = self.run_plan(tx, &stmt, &query.root, params)?;
         self.query_result(tx, &query, rows, max_rows)
     }
@@ -2570,7 +2572,7 @@ impl Session {
     }
 }
 
-/// Refuses a locking query where its rows cannot be claimed (`where`
+/// Refuses a locking query where its rows cannot be claimed (`place`
 /// says where, for the message).
 fn refuse_locks(query: &plan::Query, place: &str) -> Result<(), SqlError> {
     match &query.locks {

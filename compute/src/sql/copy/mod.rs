@@ -1086,7 +1086,7 @@ impl Session {
                 let names = cols.iter().map(|c| def.columns[*c].name.clone()).collect();
                 (names, rows)
             }
-            CopySource::Query(q) => match self.query(tx, q, params, 0)? {
+            CopySource::Query(q) => match self.query(tx, q, params, 0, "in COPY")? {
                 QueryResult::Rows { columns, rows, .. } => {
                     (columns.into_iter().map(|c| c.name).collect(), rows)
                 }
