@@ -432,6 +432,20 @@ async fn postgres_refusals() {
         "cannot execute SELECT FOR SHARE in a read-only transaction"
     );
     c.batch_execute("ROLLBACK").await.unwrap();
+    // The command named is the first locked table's strongest strength.
+    c.batch_execute("BEGIN READ ONLY").await.unwrap();
+    let e = c
+        .query(
+            "SELECT * FROM acct FOR SHARE OF acct FOR UPDATE OF acct",
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.as_db_error().unwrap().message(),
+        "cannot execute SELECT FOR UPDATE in a read-only transaction"
+    );
+    c.batch_execute("ROLLBACK").await.unwrap();
     s.stop().await;
 }
 

@@ -2020,8 +2020,8 @@ pub fn lock_strength(l: &ast::LockClause) -> &'static str {
     }
 }
 
-/// The FROM items (by position) the locking clauses `locks` lock, each
-/// with the strength of the first clause that names it, as PostgreSQL's
+/// The FROM items (by position) the locking clauses `locks` lock, in the
+/// order the clauses name them, each with its strongest strength, as PostgreSQL's
 /// `transformLockingClause` finds them: without `OF`, every table (WITH
 /// queries and functions are passed over); with `OF`, the items named,
 /// which must be tables. Subqueries and parenthesized joins, which
@@ -2094,8 +2094,12 @@ fn locked_items(
                 def.name
             )));
         }
-        if !locked.iter().any(|(j, _)| *j == i) {
-            locked.push((i, what));
+        // A table named again keeps its place and the stronger strength,
+        // as PostgreSQL's applyLockingClause keeps one row mark.
+        match locked.iter_mut().find(|(j, _)| *j == i) {
+            Some((_, was)) if what == "FOR UPDATE" => *was = what,
+            Some(_) => {}
+            None => locked.push((i, what)),
         }
         Ok(())
     };
