@@ -3,7 +3,9 @@
 //! # Transactions
 //! A transaction reads one snapshot, an LSN at most the VDL when it began,
 //! plus its own writes, which it buffers (rows by table and primary key,
-//! and its DDL). Nothing reaches a page before COMMIT.
+//! and its DDL). Nothing reaches a page before COMMIT. A row claimed by
+//! `SELECT … FOR UPDATE` is buffered as a write that changes nothing
+//! ([`Transaction::claim_rows`]) but counts as written at commit.
 //!
 //! # The commit pipeline
 //! Commits go through one pipeline task, one at a time: check for conflicts
@@ -1394,9 +1396,7 @@ impl Transaction {
     /// reads at most until the first row found.
     pub fn has_rows(&self, table: ObjectId) -> Result<bool, EngineError> {
         self.table(table)?;
-        let own = self
-            .writes
-            .range(table, Bound::Unbounded, Bound::Unbounded)?;
+        let own = self.own_range(table, Bound::Unbounded, Bound::Unbounded)?;
         if own
             .iter()
             .any(|(_, w)| matches!(w, Write::Insert(_) | Write::Put(_)))
@@ -1476,7 +1476,7 @@ impl Transaction {
     fn buffer(&mut self, table: ObjectId, key: Vec<u8>, w: Write) -> Result<(), EngineError> {
         // An INSERT over our own DELETE replaces the stored row; a change to
         // our own INSERT is still an insert.
-        let w = match (self.writes.get(table, &key)?, w) {
+        let w = match (self.own_get(table, &key)?, w) {
             (Some(Write::Delete), Write::Insert(r)) => Write::Put(r),
             (Some(Write::Insert(_)), Write::Put(r)) => Write::Insert(r),
             (_, w) => w,
@@ -1580,6 +1580,84 @@ impl Transaction {
         self.buffer(table, key.to_vec(), Write::Delete)
     }
 
+    /// Claims the rows with these primary key values (`SELECT … FOR
+    /// UPDATE`): unless this transaction already wrote a row, its key is
+    /// buffered as a [`Write::Lock`], which changes nothing but counts as
+    /// written at commit, so first-committer-wins fails this transaction
+    /// or a later one that writes or claims the same row (40001). A row
+    /// whose stored version differs from the snapshot's in the newest
+    /// committed state (a commit after the snapshot changed or deleted it)
+    /// fails the claim now, as PostgreSQL fails the SELECT; one rewritten
+    /// unchanged is only caught at commit.
+    pub fn claim_rows(
+        &mut self,
+        rows: impl IntoIterator<Item = (ObjectId, Vec<Datum>)>,
+    ) -> Result<(), EngineError> {
+        self.check_writable("SELECT FOR UPDATE")?;
+        let mut keys = Vec::new();
+        for (table, pk) in rows {
+            let key = self.encode_pk(table, &pk)?;
+            if self.writes.get(table, &key)?.is_none() {
+                keys.push((table, key));
+            }
+        }
+        if keys.is_empty() {
+            return Ok(());
+        }
+        if self.engine.vdl() > self.snapshot {
+            let latest = self.engine.begin();
+            run_tree_work(|| -> Result<(), EngineError> {
+                for (table, key) in &keys {
+                    let then = match self.snapshot_tree(*table) {
+                        Some(t) => t.get(&self.pages, key)?,
+                        None => None,
+                    };
+                    let now = match latest.snapshot_tree(*table) {
+                        Some(t) => t.get(&latest.pages, key)?,
+                        None => None,
+                    };
+                    if then != now {
+                        let vals = decode_key(key)
+                            .map(|v| format!("{v:?}"))
+                            .unwrap_or_else(|_| format!("{key:02x?}"));
+                        return Err(EngineError::SerializationFailure(format!(
+                            "row {vals} was changed by a transaction that committed after this one began"
+                        )));
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        for (table, key) in keys {
+            if self.writes.get(table, &key)?.is_none() {
+                self.buffer(table, key, Write::Lock)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// This transaction's write to `(table, key)`, claims left out (they
+    /// change no row).
+    fn own_get(&self, table: ObjectId, key: &[u8]) -> Result<Option<Write>, EngineError> {
+        Ok(self
+            .writes
+            .get(table, key)?
+            .filter(|w| !matches!(w, Write::Lock)))
+    }
+
+    /// This transaction's writes to `table` in a key range, claims left
+    /// out (they change no row).
+    fn own_range(
+        &self,
+        table: ObjectId,
+        lo: Bound<&[u8]>,
+        hi: Bound<&[u8]>,
+    ) -> Result<Vec<(Vec<u8>, Write)>, EngineError> {
+        let mut own = self.writes.range(table, lo, hi)?;
+        own.retain(|(_, w)| !matches!(w, Write::Lock));
+        Ok(own)
+    }
+
     /// The row with primary key values `pk`.
     pub fn get(&self, table: ObjectId, pk: &[Datum]) -> Result<Option<Vec<Datum>>, EngineError> {
         let key = self.encode_pk(table, pk)?;
@@ -1592,10 +1670,10 @@ impl Transaction {
         table: ObjectId,
         key: &[u8],
     ) -> Result<Option<Vec<Datum>>, EngineError> {
-        if let Some(w) = self.writes.get(table, key)? {
+        if let Some(w) = self.own_get(table, key)? {
             return Ok(match w {
                 Write::Insert(r) | Write::Put(r) => Some(r.clone()),
-                Write::Delete => None,
+                Write::Delete | Write::Lock => None,
             });
         }
         let Some(tree) = self.snapshot_tree(table) else {
@@ -1650,12 +1728,12 @@ impl Transaction {
                 Ok(())
             })?;
         }
-        for (k, w) in self.writes.range(table, as_ref(&lo), as_ref(&hi))? {
+        for (k, w) in self.own_range(table, as_ref(&lo), as_ref(&hi))? {
             merged.insert(
                 k,
                 match w {
                     Write::Insert(r) | Write::Put(r) => Some(r),
-                    Write::Delete => None,
+                    Write::Delete | Write::Lock => None,
                 },
             );
         }
@@ -1699,10 +1777,7 @@ impl Transaction {
         let (lo, hi) = key_bounds(lower, upper)?;
         // This transaction's writes in the range: a write replaces the
         // snapshot's version of its row (a delete hides it).
-        let mut own = self
-            .writes
-            .range(table, as_ref(&lo), as_ref(&hi))
-            .map_err(EngineError::from)?;
+        let mut own = self.own_range(table, as_ref(&lo), as_ref(&hi))?;
         if dir == Direction::Backward {
             own.reverse();
         }
@@ -1778,8 +1853,7 @@ impl Transaction {
         // this transaction did not write, and from its own writes.
         let mut entries: BTreeMap<Vec<u8>, Row> = BTreeMap::new();
         let own: BTreeMap<Vec<u8>, Write> = self
-            .writes
-            .range(table, Bound::Unbounded, Bound::Unbounded)?
+            .own_range(table, Bound::Unbounded, Bound::Unbounded)?
             .into_iter()
             .collect();
         if let Some(tree) = self.snapshot_index(table, index) {
@@ -1966,9 +2040,7 @@ impl Transaction {
         // This transaction's writes: they hide the snapshot's versions of
         // their rows, and those still present enter in index order.
         let own: BTreeMap<Vec<u8>, Write> = self
-            .writes
-            .range(def.id, Bound::Unbounded, Bound::Unbounded)
-            .map_err(EngineError::from)?
+            .own_range(def.id, Bound::Unbounded, Bound::Unbounded)?
             .into_iter()
             .collect();
         let key_fn = self.engine.key_fn();
@@ -2309,8 +2381,15 @@ impl Transaction {
         // Rows, with their index entries, in (table, key) order.
         let rows_catalog: &Catalog = if ddl_changed { catalog } else { &state.catalog };
         let mut current: Option<(ObjectId, Arc<TableDef>)> = None;
+        let mut claimed = false;
         for entry in self.writes.merged()? {
             let ((table, key), w) = entry?;
+            if w == Write::Lock {
+                // A claimed row stays as it is; its key still counts as
+                // written (see the caller).
+                claimed = true;
+                continue;
+            }
             between(mtr)?;
             let key = &key;
             let w = &w;
@@ -2337,6 +2416,7 @@ impl Transaction {
                     }
                     (Write::Insert(r) | Write::Put(r), _) => Some(r),
                     (Write::Delete, _) => None,
+                    (Write::Lock, _) => unreachable!("skipped above"),
                 };
                 if old.is_none() && new.is_none() {
                     continue;
@@ -2375,6 +2455,12 @@ impl Transaction {
                     }
                 }
             }
+        }
+        if claimed {
+            // Claims must reach `last_write` with a commit LSN of their
+            // own even when nothing else changed: the superblock record
+            // gives the MTR one.
+            mtr.superblock_mut();
         }
         Ok(owned)
     }

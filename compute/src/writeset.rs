@@ -11,7 +11,8 @@
 //! winning.
 //!
 //! Run file entries: `table u64 | key_len u32 | key | tag u8 | row_len u32 | row`
-//! (big-endian lengths), sorted by `(table, key)`.
+//! (big-endian lengths), sorted by `(table, key)`; tags 1 insert, 2 put,
+//! 3 delete, 4 lock (no row).
 //!
 //! # Savepoints
 //!
@@ -50,13 +51,16 @@ pub enum Write {
     Put(Vec<Datum>),
     /// Remove if present.
     Delete,
+    /// Leave the row as it is, but count the key as written at commit
+    /// (first-committer-wins): a row claimed by `SELECT … FOR UPDATE`.
+    Lock,
 }
 
 impl Write {
     fn size(&self) -> u64 {
         match self {
             Write::Insert(r) | Write::Put(r) => Write::size_of_row(r),
-            Write::Delete => 8,
+            Write::Delete | Write::Lock => 8,
         }
     }
 
@@ -512,6 +516,7 @@ fn encode_entry(k: &Key, w: &Write, out: &mut Vec<u8>) -> Result<(), SpillError>
         Write::Insert(r) => (1u8, Some(r)),
         Write::Put(r) => (2u8, Some(r)),
         Write::Delete => (3u8, None),
+        Write::Lock => (4u8, None),
     };
     out.push(tag);
     let mut row_bytes = Vec::new();
@@ -547,6 +552,7 @@ fn read_entry(r: &mut impl Read) -> Result<Option<(Key, Write)>, SpillError> {
         1 => Write::Insert(decode(&row)?),
         2 => Write::Put(decode(&row)?),
         3 => Write::Delete,
+        4 => Write::Lock,
         t => return Err(SpillError(format!("bad entry tag {t}"))),
     };
     Ok(Some(((table, key), w)))
@@ -754,7 +760,7 @@ mod tests {
 
         /// A tiny budget forces many runs; lookups and the merge equal a map.
         #[test]
-        fn spilled_writes_equal_a_map(ops in proptest::collection::vec((0u64..3, 0u16..200, 0u8..3, any::<i64>()), 60..400)) {
+        fn spilled_writes_equal_a_map(ops in proptest::collection::vec((0u64..3, 0u16..200, 0u8..4, any::<i64>()), 60..400)) {
             let mut ws = WriteSet::new(2_000);
             let mut model: BTreeMap<Key, Write> = BTreeMap::new();
             for (t, k, kind, v) in ops {
@@ -762,7 +768,8 @@ mod tests {
                 let w = match kind {
                     0 => Write::Insert(vec![Datum::Int8(v)]),
                     1 => Write::Put(vec![Datum::Int8(v), Datum::Text("x".repeat((v as u8) as usize))]),
-                    _ => Write::Delete,
+                    2 => Write::Delete,
+                    _ => Write::Lock,
                 };
                 ws.put(t, key.clone(), w.clone()).unwrap();
                 model.insert((t, key), w);

@@ -212,14 +212,14 @@ impl Session {
         let pending = self.tx.is_some();
         let result = match self.tx.take() {
             Some(tx) => {
-                let r = self.query(&tx, query, params, 0);
+                let r = self.query(&tx, query, params, 0, "in a cursor");
                 self.tx = Some(tx);
                 r?
             }
             // WITH HOLD outside a block: its own read-only transaction.
             None => {
                 let tx = self.db.begin();
-                self.query(&tx, query, params, 0)?
+                self.query(&tx, query, params, 0, "in a cursor")?
             }
         };
         let QueryResult::Rows { columns, rows, .. } = result else {

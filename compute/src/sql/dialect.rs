@@ -25,6 +25,10 @@
 //! `FOR` is reserved in PostgreSQL and so never a column alias without
 //! `AS`: `SELECT 1 FOR UPDATE` locks, where sqlparser read `FOR` as the
 //! alias of `1`.
+//!
+//! `FOR UPDATE | SHARE OF a, b`: sqlparser reads one name after `OF`;
+//! [`split_lock_lists`] rewrites the tokens into one clause per name
+//! (`FOR UPDATE OF a FOR UPDATE OF b`), which PostgreSQL treats the same.
 
 use std::any::TypeId;
 
@@ -32,7 +36,7 @@ use sqlparser::ast::{BinaryOperator, Expr, Statement};
 use sqlparser::dialect::{Dialect, PostgreSqlDialect, Precedence};
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
-use sqlparser::tokenizer::Token;
+use sqlparser::tokenizer::{Token, TokenWithSpan, Whitespace};
 
 /// sqlparser's PostgreSQL dialect with the additions the module docs list.
 #[derive(Debug, Default, Clone, Copy)]
@@ -47,6 +51,69 @@ fn keyword(t: &Token) -> Option<Keyword> {
         Token::Word(w) => Some(w.keyword),
         _ => None,
     }
+}
+
+/// Rewrites each `FOR UPDATE | SHARE OF a, b, …` in `tokens` into one
+/// clause per name, `FOR UPDATE OF a FOR UPDATE OF b …`; the words added
+/// take the span of the comma they replace. A comma right after a name
+/// of an `OF` list has no other meaning in the grammar.
+pub fn split_lock_lists(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let significant = |t: &TokenWithSpan| !matches!(t.token, Token::Whitespace(_));
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    // Inside an OF list: its strength word, and whether a name just ended.
+    let mut list: Option<(Token, bool)> = None;
+    for t in tokens {
+        if !significant(&t) {
+            out.push(t);
+            continue;
+        }
+        if let Some((strength, after_name)) = list.take() {
+            match (&t.token, after_name) {
+                (Token::Comma, true) => {
+                    for word in [
+                        Token::make_keyword("FOR"),
+                        strength.clone(),
+                        Token::make_keyword("OF"),
+                    ] {
+                        out.push(TokenWithSpan::new(
+                            Token::Whitespace(Whitespace::Space),
+                            t.span,
+                        ));
+                        out.push(TokenWithSpan::new(word, t.span));
+                    }
+                    out.push(TokenWithSpan::new(
+                        Token::Whitespace(Whitespace::Space),
+                        t.span,
+                    ));
+                    list = Some((strength, false));
+                    continue;
+                }
+                (Token::Word(_), false) => {
+                    out.push(t);
+                    list = Some((strength, true));
+                    continue;
+                }
+                (Token::Period, true) => {
+                    out.push(t);
+                    list = Some((strength, false));
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        if keyword(&t.token) == Some(Keyword::OF) {
+            let mut before = out.iter().rev().filter(|x| significant(x));
+            let strength = before.next().map(|x| x.token.clone());
+            let for_word = before.next().and_then(|x| keyword(&x.token));
+            if let (Some(strength), Some(Keyword::FOR)) = (strength, for_word) {
+                if matches!(keyword(&strength), Some(Keyword::UPDATE | Keyword::SHARE)) {
+                    list = Some((strength, false));
+                }
+            }
+        }
+        out.push(t);
+    }
+    out
 }
 
 /// Parses `[NOT] BETWEEN {SYMMETRIC | ASYMMETRIC} x AND y` after `expr`
@@ -401,5 +468,26 @@ mod tests {
             .try_with_sql("a BETWEEN SYMMETRIC AND 2")
             .and_then(|mut p| p.parse_expr());
         assert!(err.is_err());
+    }
+
+    #[test]
+    fn lock_lists_become_one_clause_per_name() {
+        let rewrite = |sql: &str| {
+            let tokens = sqlparser::tokenizer::Tokenizer::new(&SextantDialect, sql)
+                .tokenize_with_location()
+                .expect("tokenizes");
+            let mut p =
+                Parser::new(&SextantDialect).with_tokens_with_locations(split_lock_lists(tokens));
+            p.parse_statement().map(|s| s.to_string())
+        };
+        assert_eq!(
+            rewrite("SELECT * FROM a, s.b FOR UPDATE OF a, s.b, c NOWAIT").unwrap(),
+            "SELECT * FROM a, s.b FOR UPDATE OF a FOR UPDATE OF s.b FOR UPDATE OF c NOWAIT"
+        );
+        assert_eq!(
+            rewrite("SELECT f(x, y) FROM a FOR SHARE OF a").unwrap(),
+            "SELECT f(x, y) FROM a FOR SHARE OF a"
+        );
+        assert!(rewrite("SELECT * FROM a FOR UPDATE OF a,").is_err());
     }
 }

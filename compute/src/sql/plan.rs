@@ -48,6 +48,37 @@ pub struct Query {
     /// For each output column, the table column it is, when it is one
     /// (see [`ColumnOrigin`]).
     pub origins: Vec<Option<ColumnOrigin>>,
+    /// `SELECT … FOR UPDATE | SHARE`: the rows each locked table
+    /// contributes are claimed (see [`RowLocks`]). The root's rows then
+    /// carry the locked tables' primary keys after the output columns.
+    pub locks: Option<RowLocks>,
+}
+
+/// What a locking `SELECT` claims. The root's rows are the output columns
+/// (as many as [`Query::columns`]) followed by, for each locked table in
+/// turn, its primary-key values; the session claims those rows in its
+/// transaction and strips the trailing columns.
+#[derive(Debug)]
+pub struct RowLocks {
+    /// The command as a read-only transaction refuses it, e.g.
+    /// `SELECT FOR UPDATE`.
+    pub command: &'static str,
+    /// Each locked table and its number of primary-key columns, in the
+    /// order their keys follow the output columns.
+    pub tables: Vec<(crate::catalog::ObjectId, usize)>,
+}
+
+/// A FROM item of the SELECT being planned, as a locking clause sees it.
+#[derive(Debug)]
+struct FromItem {
+    /// The table, when the item is a stored table.
+    table: Option<Arc<TableDef>>,
+    /// The item reads a WITH query.
+    cte: bool,
+    /// Where its columns start in the FROM row.
+    start: usize,
+    /// On the nullable side of an outer join.
+    nullable: bool,
 }
 
 /// How a join combines rows.
@@ -394,6 +425,11 @@ pub struct Planner<'a> {
     defs: RefCell<Vec<CteDef>>,
     /// Work tables handed out so far.
     work_tables: std::cell::Cell<usize>,
+    /// The next query planned is the statement's own, where a locking
+    /// clause may stand (see [`Planner::statement`]).
+    statement: std::cell::Cell<bool>,
+    /// The FROM items [`Planner::plan_from`] planned last.
+    from_items: RefCell<Vec<FromItem>>,
 }
 
 /// A FROM item after planning.
@@ -414,7 +450,17 @@ impl<'a> Planner<'a> {
             ctes: RefCell::new(Vec::new()),
             defs: RefCell::new(Vec::new()),
             work_tables: std::cell::Cell::new(0),
+            statement: std::cell::Cell::new(false),
+            from_items: RefCell::new(Vec::new()),
         }
+    }
+
+    /// A planner for a statement's query: `SELECT … FOR UPDATE | SHARE`
+    /// is planned with its row locks (elsewhere, in a subquery or in a
+    /// planner for another statement's parts, it is refused).
+    pub fn statement(self) -> Planner<'a> {
+        self.statement.set(true);
+        self
     }
 
     /// The WITH queries planned so far; call after planning.
@@ -426,6 +472,15 @@ impl<'a> Planner<'a> {
 
     /// Plans a query.
     pub fn plan_query(&self, q: &ast::Query, ctx: &mut BindCtx<'_>) -> Result<Query, SqlError> {
+        let statement = self.statement.replace(false);
+        if let Some(l) = q.locks.first() {
+            if !statement {
+                return Err(SqlError::unsupported(format!(
+                    "{} in a subquery or a WITH query",
+                    lock_strength(l)
+                )));
+            }
+        }
         let pushed = match &q.with {
             Some(with) => {
                 let mut n = 0;
@@ -557,6 +612,7 @@ impl<'a> Planner<'a> {
             root: project(step.root, casts),
             columns: init.columns.clone(),
             origins: vec![None; init.columns.len()],
+            locks: None,
         };
         Ok((
             init,
@@ -598,9 +654,32 @@ impl<'a> Planner<'a> {
             ),
         };
         let limit = limit.or(fetch_limit.as_ref());
+        if let Some(l) = q.locks.first() {
+            let what = lock_strength(l);
+            match q.body.as_ref() {
+                ast::SetExpr::Select(_) => {}
+                ast::SetExpr::SetOperation { .. } => {
+                    return Err(SqlError::new(
+                        code::FEATURE_NOT_SUPPORTED,
+                        format!("{what} is not allowed with UNION/INTERSECT/EXCEPT"),
+                    ))
+                }
+                ast::SetExpr::Values(_) => {
+                    return Err(SqlError::new(
+                        code::FEATURE_NOT_SUPPORTED,
+                        format!("{what} cannot be applied to VALUES"),
+                    ))
+                }
+                _ => {
+                    return Err(SqlError::unsupported(format!(
+                        "{what} on a parenthesized query"
+                    )))
+                }
+            }
+        }
         let mut query = match q.body.as_ref() {
             ast::SetExpr::Select(sel) => {
-                return self.plan_select(sel, order_by, limit, offset, ctx)
+                return self.plan_select(sel, order_by, limit, offset, &q.locks, ctx)
             }
             other => self.plan_set_expr(other, ctx)?,
         };
@@ -640,7 +719,7 @@ impl<'a> Planner<'a> {
 
     fn plan_set_expr(&self, body: &ast::SetExpr, ctx: &mut BindCtx<'_>) -> Result<Query, SqlError> {
         match body {
-            ast::SetExpr::Select(sel) => self.plan_select(sel, &[], None, None, ctx),
+            ast::SetExpr::Select(sel) => self.plan_select(sel, &[], None, None, &[], ctx),
             ast::SetExpr::Query(q) => self.plan_query(q, ctx),
             ast::SetExpr::Values(v) => self.plan_values(v, ctx),
             ast::SetExpr::SetOperation {
@@ -702,6 +781,7 @@ impl<'a> Planner<'a> {
                         right: Box::new(project(r.root, rcast)),
                     },
                     columns,
+                    locks: None,
                 })
             }
             other => Err(SqlError::unsupported(format!(
@@ -744,6 +824,7 @@ impl<'a> Planner<'a> {
             root: Plan::Values { rows },
             origins: vec![None; columns.len()],
             columns,
+            locks: None,
         })
     }
 
@@ -753,6 +834,7 @@ impl<'a> Planner<'a> {
         order_by: &[ast::OrderByExpr],
         limit: Option<&ast::Expr>,
         offset: Option<&ast::Expr>,
+        locks: &[ast::LockClause],
         ctx: &mut BindCtx<'_>,
     ) -> Result<Query, SqlError> {
         if sel.into.is_some() {
@@ -764,6 +846,7 @@ impl<'a> Planner<'a> {
             None => Vec::new(),
         };
         let (mut plan, scope, leftover) = self.plan_from(&sel.from, &conjuncts, ctx)?;
+        let from_items = std::mem::take(&mut *self.from_items.borrow_mut());
         if !leftover.is_empty() {
             let text = join_text(&leftover);
             let mut pred: Option<Expr> = None;
@@ -852,6 +935,59 @@ impl<'a> Planner<'a> {
         ctx.window_defs = saved_defs;
         ctx.grouping_keys = saved_keys;
         let (mut outputs, having, mut keys) = r?;
+        // The locked tables' primary keys, carried after the outputs.
+        let (row_locks, lock_keys) = match locks.first() {
+            None => (None, Vec::new()),
+            Some(first) => {
+                let what = lock_strength(first);
+                let refuse = |clause: &str| {
+                    Err(SqlError::new(
+                        code::FEATURE_NOT_SUPPORTED,
+                        format!("{what} is not allowed with {clause}"),
+                    ))
+                };
+                // PostgreSQL's CheckSelectLocking, in its order.
+                if sel.distinct.is_some() {
+                    return refuse("DISTINCT clause");
+                }
+                if !group_by.is_empty() || grouping_sets.is_some() {
+                    return refuse("GROUP BY clause");
+                }
+                if having.is_some() {
+                    return refuse("HAVING clause");
+                }
+                if !aggs.is_empty() {
+                    return refuse("aggregate functions");
+                }
+                if !windows.is_empty() {
+                    return refuse("window functions");
+                }
+                if !srfs.is_empty() {
+                    return refuse("set-returning functions in the target list");
+                }
+                let locked = locked_items(&sel.from, &from_items, locks)?;
+                let mut tables = Vec::new();
+                let mut exprs = Vec::new();
+                for (i, _) in &locked {
+                    let item = &from_items[*i];
+                    let def = item.table.as_ref().expect("only tables are locked");
+                    for k in &def.primary_key {
+                        let at = item.start + k;
+                        exprs.push(Expr::Column(at, scope.columns[at].ty));
+                    }
+                    tables.push((def.id, def.primary_key.len()));
+                }
+                let command = match locked.first().map(|(_, w)| *w) {
+                    Some("FOR SHARE") => "SELECT FOR SHARE",
+                    _ => "SELECT FOR UPDATE",
+                };
+                if tables.is_empty() {
+                    (None, Vec::new())
+                } else {
+                    (Some(RowLocks { command, tables }), exprs)
+                }
+            }
+        };
         // Bound over the FROM row: a bare column is the table column it
         // names, grouped or not (PostgreSQL marks origins before planning).
         let origins: Vec<Option<ColumnOrigin>> = outputs
@@ -958,9 +1094,12 @@ impl<'a> Planner<'a> {
             }
         }
 
-        // Project the outputs plus the sort keys that are not outputs.
+        // Project the outputs, the locked tables' keys, and the sort keys
+        // that are not outputs.
         let n_out = outputs.len();
+        let n_keep = n_out + lock_keys.len();
         let mut exprs: Vec<Expr> = outputs.iter().map(|(_, e)| e.clone()).collect();
+        exprs.extend(lock_keys.iter().cloned());
         let mut sort_keys = Vec::new();
         for k in keys {
             let pos = exprs.iter().position(|e| same_expr(e, &k.expr));
@@ -1084,22 +1223,25 @@ impl<'a> Planner<'a> {
         }
         // Drop the sort-only columns.
         let width = plan_output_width(&plan);
-        if width != Some(n_out) {
+        if width != Some(n_keep) {
             plan = project(
                 plan,
                 outputs
                     .iter()
+                    .map(|(_, e)| e)
+                    .chain(&lock_keys)
                     .enumerate()
-                    .map(|(i, (_, e))| Expr::Column(i, e.ty()))
+                    .map(|(i, e)| Expr::Column(i, e.ty()))
                     .collect(),
             );
         }
         // Consumers read the output columns (the root has just that many).
-        mark_index_only(&mut plan, Some((0..n_out).collect()));
+        mark_index_only(&mut plan, Some((0..n_keep).collect()));
         Ok(Query {
             root: plan,
             columns: outputs.into_iter().map(|(n, e)| (n, e.ty())).collect(),
             origins,
+            locks: row_locks,
         })
     }
 
@@ -1209,6 +1351,7 @@ impl<'a> Planner<'a> {
         ctx: &mut BindCtx<'_>,
     ) -> Result<(Plan, Scope, Vec<&'q ast::Expr>), SqlError> {
         if from.is_empty() {
+            self.from_items.borrow_mut().clear();
             return Ok((Plan::Result, Scope::default(), conjuncts.to_vec()));
         }
         // Plan every relation first; a LATERAL item sees the items before
@@ -1311,6 +1454,17 @@ impl<'a> Planner<'a> {
                 }
             }
         }
+        *self.from_items.borrow_mut() = items
+            .iter()
+            .zip(&starts)
+            .zip(&nullable)
+            .map(|(((rel, _), start), nullable)| FromItem {
+                table: rel.table.as_ref().map(|(def, _)| def.clone()),
+                cte: matches!(rel.plan, Plan::Cte { .. } | Plan::WorkTable { .. }),
+                start: *start,
+                nullable: *nullable,
+            })
+            .collect();
         // Bind every WHERE conjunct over the full scope and find which
         // items it reads.
         struct Conj<'q> {
@@ -1858,6 +2012,160 @@ impl SubqueryPlanner for Planner<'_> {
 }
 
 /// The JOIN operator and kind of FROM item `i` (flattened).
+/// A locking clause's name as PostgreSQL's messages spell it.
+pub fn lock_strength(l: &ast::LockClause) -> &'static str {
+    match l.lock_type {
+        ast::LockType::Update => "FOR UPDATE",
+        ast::LockType::Share => "FOR SHARE",
+    }
+}
+
+/// The FROM items (by position) the locking clauses `locks` lock, in the
+/// order the clauses name them, each with its strongest strength, as PostgreSQL's
+/// `transformLockingClause` finds them: without `OF`, every table (WITH
+/// queries and functions are passed over); with `OF`, the items named,
+/// which must be tables. Subqueries and parenthesized joins, which
+/// PostgreSQL locks through, and catalog relations are not supported; a
+/// table on the nullable side of an outer join is refused as PostgreSQL's
+/// planner refuses it, and so is a table without a primary key (its rows
+/// have no key the query can carry).
+fn locked_items(
+    from: &[ast::TableWithJoins],
+    items: &[FromItem],
+    locks: &[ast::LockClause],
+) -> Result<Vec<(usize, &'static str)>, SqlError> {
+    enum Kind {
+        Table,
+        Cte,
+        Catalog,
+        Function,
+        Subquery,
+        Join,
+    }
+    let factors: Vec<&ast::TableFactor> = from
+        .iter()
+        .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
+        .collect();
+    let described: Vec<(Option<String>, Kind)> = factors
+        .iter()
+        .zip(items)
+        .map(|(f, item)| {
+            let alias = |a: &Option<ast::TableAlias>| a.as_ref().map(|a| ident(&a.name));
+            match f {
+                ast::TableFactor::Table {
+                    name,
+                    alias: a,
+                    args,
+                    ..
+                } => {
+                    let n = alias(a).or_else(|| name.0.last().map(object_part));
+                    let kind = if args.is_some() {
+                        Kind::Function
+                    } else if item.table.is_some() {
+                        Kind::Table
+                    } else if item.cte {
+                        Kind::Cte
+                    } else {
+                        Kind::Catalog
+                    };
+                    (n, kind)
+                }
+                ast::TableFactor::Derived { alias: a, .. } => (alias(a), Kind::Subquery),
+                ast::TableFactor::NestedJoin { alias: a, .. } => (alias(a), Kind::Join),
+                ast::TableFactor::Function { alias: a, .. }
+                | ast::TableFactor::UNNEST { alias: a, .. }
+                | ast::TableFactor::TableFunction { alias: a, .. } => (alias(a), Kind::Function),
+                _ => (None, Kind::Subquery),
+            }
+        })
+        .collect();
+    let mut locked: Vec<(usize, &'static str)> = Vec::new();
+    let mut lock = |i: usize, what: &'static str| -> Result<(), SqlError> {
+        if items[i].nullable {
+            return Err(SqlError::new(
+                code::FEATURE_NOT_SUPPORTED,
+                format!("{what} cannot be applied to the nullable side of an outer join"),
+            ));
+        }
+        let def = items[i].table.as_ref().expect("a table");
+        if def.has_hidden_rowid() {
+            return Err(SqlError::unsupported(format!(
+                "{what} on table \"{}\", which has no primary key,",
+                def.name
+            )));
+        }
+        // A table named again keeps its place and the stronger strength,
+        // as PostgreSQL's applyLockingClause keeps one row mark.
+        match locked.iter_mut().find(|(j, _)| *j == i) {
+            Some((_, was)) if what == "FOR UPDATE" => *was = what,
+            Some(_) => {}
+            None => locked.push((i, what)),
+        }
+        Ok(())
+    };
+    for l in locks {
+        let what = lock_strength(l);
+        match &l.of {
+            None => {
+                for (i, (_, kind)) in described.iter().enumerate() {
+                    match kind {
+                        Kind::Table => lock(i, what)?,
+                        Kind::Cte | Kind::Function => {}
+                        Kind::Catalog => {
+                            return Err(SqlError::unsupported(format!("{what} of a catalog")))
+                        }
+                        Kind::Subquery | Kind::Join => {
+                            return Err(SqlError::unsupported(format!(
+                                "{what} of a subquery or parenthesized join in FROM"
+                            )))
+                        }
+                    }
+                }
+            }
+            Some(name) => {
+                if name.0.len() != 1 {
+                    return Err(SqlError::new(
+                        code::SYNTAX_ERROR,
+                        format!("{what} must specify unqualified relation names"),
+                    )
+                    .at_span(name_span(name)));
+                }
+                let rel = object_part(&name.0[0]);
+                let Some(i) = described
+                    .iter()
+                    .position(|(n, _)| n.as_deref() == Some(rel.as_str()))
+                else {
+                    return Err(SqlError::new(
+                        code::UNDEFINED_TABLE,
+                        format!("relation \"{rel}\" in {what} clause not found in FROM clause"),
+                    )
+                    .at_span(name_span(name)));
+                };
+                let refuse = |on: &str| {
+                    Err(SqlError::new(
+                        code::FEATURE_NOT_SUPPORTED,
+                        format!("{what} cannot be applied to {on}"),
+                    )
+                    .at_span(name_span(name)))
+                };
+                match described[i].1 {
+                    Kind::Table => lock(i, what)?,
+                    Kind::Cte => return refuse("a WITH query"),
+                    Kind::Function => return refuse("a function"),
+                    Kind::Join => return refuse("a join"),
+                    Kind::Catalog => {
+                        return Err(SqlError::unsupported(format!("{what} of a catalog")))
+                    }
+                    Kind::Subquery => {
+                        return Err(SqlError::unsupported(format!("{what} of a subquery")))
+                    }
+                }
+            }
+        }
+    }
+    Ok(locked)
+}
+
 fn nullable_op(from: &[ast::TableWithJoins], i: usize) -> (Option<&ast::JoinOperator>, JoinKind) {
     let mut n = 0;
     for twj in from {

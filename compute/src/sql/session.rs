@@ -1331,7 +1331,7 @@ impl Session {
             Statement::Query(q) if crate::sql::dml_cte::has_dml_cte(q) => {
                 self.run_dml_cte(tx, q, params, max_rows)
             }
-            Statement::Query(q) => self.query(tx, q, params, max_rows),
+            Statement::Query(q) => self.locking_query(tx, q, params, max_rows),
             Statement::Explain {
                 statement,
                 analyze,
@@ -2290,7 +2290,7 @@ impl Session {
         q: &ast::Query,
         params: &mut Vec<Option<DataType>>,
     ) -> Result<(plan::Query, plan::Statement), SqlError> {
-        let planner = Planner::new(tx);
+        let planner = Planner::new(tx).statement();
         let query = {
             let mut ctx = BindCtx::with_planner(params, &planner);
             planner.plan_query(q, &mut ctx)?
@@ -2465,21 +2465,80 @@ impl Session {
     ) -> Result<(Vec<DataType>, Vec<Vec<Datum>>), SqlError> {
         let mut pt: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
         let (query, stmt) = self.plan(tx, q, &mut pt)?;
+        refuse_locks(&query, "in INSERT ... SELECT")?;
         let rows = self.run_plan(tx, &stmt, &query.root, params)?;
         Ok((query.columns.iter().map(|(_, t)| *t).collect(), rows))
     }
 
+    /// Runs a query that may not lock rows (a cursor's, COPY's: `place`
+    /// names it for the error).
     pub(super) fn query(
         &self,
         tx: &Transaction,
         q: &ast::Query,
         params: &[Datum],
         max_rows: usize,
+        place: &str,
     ) -> Result<QueryResult, SqlError> {
         let (query, stmt) = self.plan_cached(tx, q, params)?;
+        refuse_locks(&query, place)?;
         let rows = self.run_plan(tx, &stmt, &query.root, params)?;
+        self.query_result(tx, &query, rows, max_rows)
+    }
+
+    /// Runs a statement's query; a `SELECT … FOR UPDATE | SHARE` claims
+    /// the rows it returns of its locked tables in `tx` (see
+    /// [`Transaction::claim_rows`]) and returns them without their keys.
+    fn locking_query(
+        &self,
+        tx: &mut Transaction,
+        q: &ast::Query,
+        params: &[Datum],
+        max_rows: usize,
+    ) -> Result<QueryResult, SqlError> {
+        let (query, stmt) = self.plan_cached(tx, q, params)?;
+        let Some(locks) = &query.locks else {
+            let rows = self.run_plan(tx, &stmt, &query.root, params)?;
+            return self.query_result(tx, &query, rows, max_rows);
+        };
+        // PostgreSQL refuses before reading, whatever the query returns.
+        if self.read_only_block || tx.is_read_only() {
+            return Err(SqlError::new(
+                code::READ_ONLY_SQL_TRANSACTION,
+                format!(
+                    "cannot execute {} in a read-only transaction",
+                    locks.command
+                ),
+            ));
+        }
+        let mut rows = self.run_plan(tx, &stmt, &query.root, params)?;
+        if max_rows > 0 && rows.len() > max_rows {
+            rows.truncate(max_rows);
+        }
+        let n_out = query.columns.len();
+        let mut claims = Vec::with_capacity(rows.len() * locks.tables.len());
+        for row in rows.iter_mut() {
+            let mut at = n_out;
+            for (table, n) in &locks.tables {
+                claims.push((*table, row[at..at + n].to_vec()));
+                at += n;
+            }
+            row.truncate(n_out);
+        }
+        tx.claim_rows(claims).map_err(SqlError::from_engine)?;
+        self.query_result(tx, &query, rows, max_rows)
+    }
+
+    /// A query's rows as the client receives them.
+    fn query_result(
+        &self,
+        tx: &Transaction,
+        query: &plan::Query,
+        rows: Vec<Vec<Datum>>,
+        max_rows: usize,
+    ) -> Result<QueryResult, SqlError> {
         let text = self.text_ctx();
-        let columns: Vec<Column> = query_columns(&query);
+        let columns: Vec<Column> = query_columns(query);
         let settings = self.settings.map();
         let view = self.catalog_view(tx, &settings);
         let reg: Vec<bool> = query.columns.iter().map(|(_, t)| t.is_reg()).collect();
@@ -2510,6 +2569,15 @@ impl Session {
             rows: out,
             tag,
         })
+    }
+}
+
+/// Refuses a locking query where its rows cannot be claimed (`place`
+/// says where, for the message).
+fn refuse_locks(query: &plan::Query, place: &str) -> Result<(), SqlError> {
+    match &query.locks {
+        Some(l) => Err(SqlError::unsupported(format!("{} {place}", l.command))),
+        None => Ok(()),
     }
 }
 

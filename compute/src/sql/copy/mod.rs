@@ -79,7 +79,11 @@ const CONTEXT_VALUE_BYTES_MAX: usize = 100;
 pub(super) fn parse_statements(sql: &str) -> Result<Vec<Statement>, SqlError> {
     let syntax = |e: ParserError| super::session::syntax_error(sql, &e.to_string());
     let dialect = SextantDialect;
-    let mut p = Parser::new(&dialect).try_with_sql(sql).map_err(syntax)?;
+    let tokens = sqlparser::tokenizer::Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| syntax(ParserError::from(e)))?;
+    let mut p = Parser::new(&dialect)
+        .with_tokens_with_locations(crate::sql::dialect::split_lock_lists(tokens));
     let mut stmts = Vec::new();
     let mut expecting_delimiter = false;
     loop {
@@ -1082,7 +1086,7 @@ impl Session {
                 let names = cols.iter().map(|c| def.columns[*c].name.clone()).collect();
                 (names, rows)
             }
-            CopySource::Query(q) => match self.query(tx, q, params, 0)? {
+            CopySource::Query(q) => match self.query(tx, q, params, 0, "in COPY")? {
                 QueryResult::Rows { columns, rows, .. } => {
                     (columns.into_iter().map(|c| c.name).collect(), rows)
                 }
