@@ -7,30 +7,8 @@
 
 mod common;
 
-use sextant_compute::sql::session::{QueryResult, Session};
-
-async fn run(s: &mut Session, sql: &str) -> QueryResult {
-    let mut r = s.simple_query(sql).await;
-    r.pop()
-        .unwrap()
-        .unwrap_or_else(|e| panic!("{sql}: {} {}", e.code, e.message))
-}
-
-/// Rows as `a|b` lines, NULL as `∅`.
-async fn q(s: &mut Session, sql: &str) -> Vec<String> {
-    match run(s, sql).await {
-        QueryResult::Rows { rows, .. } => rows
-            .into_iter()
-            .map(|r| {
-                r.into_iter()
-                    .map(|v| v.unwrap_or_else(|| "∅".into()))
-                    .collect::<Vec<_>>()
-                    .join("|")
-            })
-            .collect(),
-        other => panic!("{sql}: no rows: {other:?}"),
-    }
-}
+use common::{q, run};
+use sextant_compute::sql::session::Session;
 
 async fn explain(s: &mut Session, sql: &str) -> String {
     q(s, &format!("EXPLAIN {sql}")).await.join("\n")

@@ -4,39 +4,17 @@
 
 mod common;
 
+use common::{q, run};
 use sextant_compute::sql::session::{QueryResult, Session};
 
 async fn session() -> (common::Storage, Session) {
     common::sql_session().await
 }
 
-async fn run(s: &mut Session, sql: &str) -> QueryResult {
-    let mut r = s.simple_query(sql).await;
-    r.pop()
-        .unwrap()
-        .unwrap_or_else(|e| panic!("{sql}: {} {}", e.code, e.message))
-}
-
 async fn err(s: &mut Session, sql: &str) -> (String, String) {
     match s.simple_query(sql).await.pop().unwrap() {
         Ok(r) => panic!("{sql}: expected an error, got {r:?}"),
         Err(e) => (e.code.to_string(), e.message),
-    }
-}
-
-/// Rows as `a|b` lines, NULL as an empty field... spelled `∅`.
-async fn q(s: &mut Session, sql: &str) -> Vec<String> {
-    match run(s, sql).await {
-        QueryResult::Rows { rows, .. } => rows
-            .into_iter()
-            .map(|r| {
-                r.into_iter()
-                    .map(|v| v.unwrap_or_else(|| "∅".into()))
-                    .collect::<Vec<_>>()
-                    .join("|")
-            })
-            .collect(),
-        other => panic!("{sql}: no rows: {other:?}"),
     }
 }
 

@@ -8,7 +8,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use sextant_compute::sql::session::{QueryResult, Session};
+use common::{q, run};
+use sextant_compute::sql::session::Session;
 
 /// Rows in the test table: about 1.3MB of rows in memory, 20 times the
 /// 64kB budget, yet seconds to load and sort in a debug build.
@@ -19,28 +20,6 @@ const SLACK_BYTES: u64 = 2048;
 
 async fn session() -> (common::Storage, Session) {
     common::sql_session().await
-}
-
-async fn run(s: &mut Session, sql: &str) -> QueryResult {
-    let mut r = s.simple_query(sql).await;
-    r.pop()
-        .unwrap()
-        .unwrap_or_else(|e| panic!("{sql}: {} {}", e.code, e.message))
-}
-
-async fn q(s: &mut Session, sql: &str) -> Vec<String> {
-    match run(s, sql).await {
-        QueryResult::Rows { rows, .. } => rows
-            .into_iter()
-            .map(|r| {
-                r.into_iter()
-                    .map(|v| v.unwrap_or_else(|| "∅".into()))
-                    .collect::<Vec<_>>()
-                    .join("|")
-            })
-            .collect(),
-        other => panic!("{sql}: no rows: {other:?}"),
-    }
 }
 
 async fn setup(s: &mut Session) {

@@ -100,6 +100,33 @@ pub async fn sql_session() -> (Storage, sextant_compute::sql::session::Session) 
     (storage, s)
 }
 
+/// The result of the last statement of `sql`; panics on an error.
+pub async fn run(
+    s: &mut sextant_compute::sql::session::Session,
+    sql: &str,
+) -> sextant_compute::sql::session::QueryResult {
+    let mut r = s.simple_query(sql).await;
+    r.pop()
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{sql}: {} {}", e.code, e.message))
+}
+
+/// The rows `sql` returns as `a|b` lines, NULL spelled `∅`.
+pub async fn q(s: &mut sextant_compute::sql::session::Session, sql: &str) -> Vec<String> {
+    match run(s, sql).await {
+        sextant_compute::sql::session::QueryResult::Rows { rows, .. } => rows
+            .into_iter()
+            .map(|r| {
+                r.into_iter()
+                    .map(|v| v.unwrap_or_else(|| "∅".into()))
+                    .collect::<Vec<_>>()
+                    .join("|")
+            })
+            .collect(),
+        other => panic!("{sql}: no rows: {other:?}"),
+    }
+}
+
 /// The engine tests' configuration: a small pool, and a small memory
 /// budget so that multi-row transactions spill to disk.
 pub fn engine_config() -> EngineConfig {
