@@ -401,6 +401,23 @@ async fn explain_shows_the_chosen_index() {
     let plan = q(&mut s, "EXPLAIN SELECT * FROM events WHERE position > 3").await;
     assert_eq!(plan[0], "Seq Scan on events", "{plan:?}");
     assert_eq!(plan[1], "  Filter: (position > 3)", "{plan:?}");
+    // Several conditions: one line each for the index and the filter, ANDed
+    // as PostgreSQL prints them.
+    let plan = q(
+        &mut s,
+        "EXPLAIN SELECT * FROM events WHERE (payload->>'temp')::float > 25 \
+         AND (payload->>'temp')::float < 30 AND position > 3 AND id <> 'e9'",
+    )
+    .await;
+    assert_eq!(plan.len(), 3, "{plan:?}");
+    assert!(
+        plan[1].starts_with("  Index Cond: ((") && plan[1].contains(") AND ("),
+        "{plan:?}"
+    );
+    assert!(
+        plan[2].starts_with("  Filter: ((position > 3) AND ("),
+        "{plan:?}"
+    );
     let plan = q(&mut s, "EXPLAIN SELECT s.name, count(*) FROM sites s JOIN events e ON e.payload->>'site_id' = s.id::text GROUP BY s.name ORDER BY 2").await;
     assert_eq!(
         plan,

@@ -3171,18 +3171,31 @@ fn choose_access(scan: &mut Scan, def: &TableDef, conds: Vec<(Expr, String)>) {
                 .map(|(_, t)| t.clone())
                 .filter(|t| !texts.contains(t))
                 .collect();
-            scan.cond_text = texts
+            scan.cond_text = [("Index Cond", texts), ("Filter", rest)]
                 .into_iter()
-                .map(|t| format!("Index Cond: ({t})"))
-                .chain(rest.into_iter().map(|t| format!("Filter: ({t})")))
+                .filter_map(|(label, parts)| explain_conds(label, &parts))
                 .collect();
         }
         None => {
-            scan.cond_text = conds
-                .iter()
-                .map(|(_, t)| format!("Filter: ({t})"))
-                .collect();
+            let all: Vec<String> = conds.iter().map(|(_, t)| t.clone()).collect();
+            scan.cond_text = explain_conds("Filter", &all).into_iter().collect();
         }
+    }
+}
+
+/// One EXPLAIN line for conditions that all hold, as PostgreSQL prints
+/// them: `Index Cond: (a)`, or `Index Cond: ((a) AND (b))` for several.
+fn explain_conds(label: &str, parts: &[String]) -> Option<String> {
+    match parts {
+        [] => None,
+        [one] => Some(format!("{label}: ({one})")),
+        many => Some(format!(
+            "{label}: ({})",
+            many.iter()
+                .map(|t| format!("({t})"))
+                .collect::<Vec<_>>()
+                .join(" AND ")
+        )),
     }
 }
 
