@@ -72,6 +72,14 @@ struct Version {
     streamed: bool,
 }
 
+impl Version {
+    /// Whether a snapshot at `lsn` may read it (its page LSN is at most
+    /// `lsn`, which the caller's range lookup ensures).
+    fn valid_at(&self, lsn: Lsn) -> bool {
+        self.valid_until.is_none_or(|u| u >= lsn)
+    }
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     /// Versions of each page by page LSN.
@@ -298,7 +306,7 @@ impl BufferPool {
         let clock = inner.clock;
         let found = inner.pages.get_mut(&page).and_then(|vs| {
             let (_, v) = vs.range_mut(..=lsn).next_back()?;
-            if v.valid_until.is_some_and(|u| u < lsn) {
+            if !v.valid_at(lsn) {
                 return None;
             }
             v.last_used = clock;
@@ -310,6 +318,18 @@ impl BufferPool {
             inner.misses += 1;
         }
         found
+    }
+
+    /// Whether [`BufferPool::get`] would find `page` at `lsn`; neither
+    /// counts as a lookup nor makes the version recently used (readahead
+    /// asks this before fetching, and the scan's own read comes later).
+    pub fn holds(&self, page: PageId, lsn: Lsn) -> bool {
+        let inner = self.inner.lock().expect("pool lock");
+        inner
+            .pages
+            .get(&page)
+            .and_then(|vs| vs.range(..=lsn).next_back())
+            .is_some_and(|(_, v)| v.valid_at(lsn))
     }
 
     /// The newest version of `page`, if cached.

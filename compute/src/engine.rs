@@ -1946,10 +1946,9 @@ impl Transaction {
         let ix = find_index(&def, index)?;
         let table_tree = self.snapshot_tree(table);
         // Each snapshot entry's row is looked up in the table by its
-        // primary key.
-        // Consecutive entries' rows are often in one leaf (keys and index
-        // values that grow together, like ids and ingest times), so each
-        // lookup starts from the leaf the last one ended in.
+        // primary key. Consecutive entries' rows are often in one leaf
+        // (keys and index values that grow together, like ids and ingest
+        // times), so each lookup starts from the leaf the last one ended in.
         let mut finger = None;
         let lookup = |_ikey: &[u8], pk: Vec<u8>| -> Result<Row, EngineError> {
             let tree = table_tree.as_ref().expect("index without table");

@@ -99,7 +99,7 @@ impl Pages for SnapshotPages {
         let missing: Vec<PageId> = ids
             .iter()
             .copied()
-            .filter(|&id| self.pool.get(id, self.lsn).is_none())
+            .filter(|&id| !self.pool.holds(id, self.lsn))
             .collect();
         if missing.is_empty() {
             return;

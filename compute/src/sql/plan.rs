@@ -1657,19 +1657,7 @@ impl<'a> Planner<'a> {
                         scan.filter = s.filter;
                         scan.cond_text.extend(s.cond_text);
                     }
-                    let on = lk
-                        .into_iter()
-                        .zip(rk)
-                        .map(|(l, r)| {
-                            Expr::Binary(
-                                expr::BinOp::Eq,
-                                Box::new(l),
-                                Box::new(unshift(&r, width)),
-                                DataType::Bool,
-                            )
-                        })
-                        .chain(residual)
-                        .reduce(and);
+                    let on = equi_join_on(lk, rk, width, residual);
                     Plan::IndexJoin {
                         kind,
                         left: Box::new(plan),
@@ -2843,6 +2831,30 @@ fn shift(e: &Expr, start: usize) -> Expr {
     .expect("shift never fails")
 }
 
+/// The condition an index nested loop checks on each joined row: the
+/// hash join's key equalities (`right_keys` read the inner row alone, so
+/// they shift past the outer row's `left_width` columns), then `residual`.
+fn equi_join_on(
+    left_keys: Vec<Expr>,
+    right_keys: Vec<Expr>,
+    left_width: usize,
+    residual: Option<Expr>,
+) -> Option<Expr> {
+    left_keys
+        .into_iter()
+        .zip(right_keys)
+        .map(|(l, r)| {
+            Expr::Binary(
+                expr::BinOp::Eq,
+                Box::new(l),
+                Box::new(unshift(&r, left_width)),
+                DataType::Bool,
+            )
+        })
+        .chain(residual)
+        .reduce(and)
+}
+
 fn unshift(e: &Expr, start: usize) -> Expr {
     rewrite(e.clone(), &mut |x| {
         Ok(match x {
@@ -3422,19 +3434,7 @@ fn order_rows(plan: &mut Plan, keys: &[OrderKey]) -> bool {
                 cond_text: inner.cond_text,
                 ..lookup
             };
-            let on = left_keys
-                .into_iter()
-                .zip(right_keys)
-                .map(|(l, r)| {
-                    Expr::Binary(
-                        expr::BinOp::Eq,
-                        Box::new(l),
-                        Box::new(unshift(&r, left_width)),
-                        DataType::Bool,
-                    )
-                })
-                .chain(on)
-                .reduce(and);
+            let on = equi_join_on(left_keys, right_keys, left_width, on);
             *plan = Plan::IndexJoin {
                 kind,
                 left,
