@@ -11,7 +11,14 @@
 
 use std::cell::RefCell;
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+/// Hash tables keyed by encoded group or join keys: hashed with FxHash,
+/// several times cheaper than SipHash on short keys; the tables live for
+/// one query.
+type FastMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
+/// A set hashed as [`FastMap`] is.
+pub(crate) type FastSet<K> = HashSet<K, rustc_hash::FxBuildHasher>;
 use std::ops::Bound;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
@@ -774,19 +781,25 @@ impl<'a> Exec<'a> {
             sample: Row,
         }
         let mut groups: Vec<Group> = Vec::new();
-        let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+        let shared = shared_inputs(aggs);
+        let mut index: FastMap<Vec<u8>, usize> = FastMap::default();
         let mut held_bytes = 0usize;
         let mut spilled: Option<Partitions> = None;
         let group_overhead =
             std::mem::size_of::<Group>() + aggs.len() * std::mem::size_of::<AggState>();
+        // Reused row after row: a group's keys are copied only when the
+        // group is new.
+        let mut keys: Vec<Datum> = Vec::with_capacity(group_by.len());
+        let mut k: Vec<u8> = Vec::new();
         feed(&mut |r| {
             self.tick()?;
-            let keys = group_by
-                .iter()
-                .map(|e| eval(e, &r, ctx))
-                .collect::<Result<Vec<_>, _>>()?;
-            let k = group_key(&keys);
-            let gi = match index.get(&k) {
+            keys.clear();
+            for e in group_by {
+                keys.push(eval(e, &r, ctx)?);
+            }
+            k.clear();
+            group_key_into(&keys, &mut k);
+            let gi = match index.get(k.as_slice()) {
                 Some(&i) => i,
                 // Once the budget is reached no group is added in this
                 // pass, so all of a group's rows stay on one side.
@@ -796,11 +809,11 @@ impl<'a> Exec<'a> {
                 {
                     held_bytes += group_overhead + k.len() + row_bytes(&keys) + row_bytes(&r);
                     groups.push(Group {
-                        keys,
+                        keys: keys.clone(),
                         states: aggs.iter().map(AggState::new).collect(),
                         sample: r.clone(),
                     });
-                    index.insert(k, groups.len() - 1);
+                    index.insert(k.clone(), groups.len() - 1);
                     groups.len() - 1
                 }
                 None => {
@@ -811,28 +824,43 @@ impl<'a> Exec<'a> {
                 }
             };
             let g = &mut groups[gi];
-            for (a, st) in aggs.iter().zip(g.states.iter_mut()) {
+            for ((a, st), shared) in aggs.iter().zip(g.states.iter_mut()).zip(&shared) {
+                // A call reading another's values collects none itself.
+                if shared.is_some() && !st.needs_args() {
+                    continue;
+                }
                 if let Some(f) = &a.filter {
                     if !matches!(eval(f, &r, ctx)?, Datum::Bool(true)) {
                         continue;
                     }
                 }
-                let args = a
-                    .args
-                    .iter()
-                    .map(|e| eval(e, &r, ctx))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let sort = a
-                    .order_by
-                    .iter()
-                    .map(|k| eval(&k.expr, &r, ctx))
-                    .collect::<Result<Vec<_>, _>>()?;
-                // Collecting states grow with every row; they are held
-                // whatever the budget (their group is already held).
-                if matches!(st, AggState::Collect(_)) {
-                    held_bytes += row_bytes(&args) + row_bytes(&sort);
+                let args = if st.needs_args() {
+                    a.args
+                        .iter()
+                        .map(|e| eval(e, &r, ctx))
+                        .collect::<Result<Vec<_>, _>>()?
+                } else {
+                    Vec::new()
+                };
+                let sort = if shared.is_none() {
+                    a.order_by
+                        .iter()
+                        .map(|k| eval(&k.expr, &r, ctx))
+                        .collect::<Result<Vec<_>, _>>()?
+                } else {
+                    Vec::new()
+                };
+                // Collecting states grow with every row they keep; they
+                // are held whatever the budget (their group is already
+                // held).
+                let bytes = if st.collects() {
+                    row_bytes(&args) + row_bytes(&sort)
+                } else {
+                    0
+                };
+                if st.add(a, args, sort)? {
+                    held_bytes += bytes;
                 }
-                st.add(a, args, sort)?;
             }
             self.mem.held(held_bytes);
             Ok(true)
@@ -841,8 +869,17 @@ impl<'a> Exec<'a> {
         for g in groups {
             self.tick()?;
             let mut row = g.keys;
-            for (a, st) in aggs.iter().zip(g.states) {
-                row.push(st.finish(a, ctx)?);
+            let mut states = g.states;
+            for (a, st) in aggs.iter().zip(states.iter_mut()) {
+                st.sort_values(a)?;
+            }
+            for (i, a) in aggs.iter().enumerate() {
+                row.push(match (&states[i], shared[i]) {
+                    (AggState::OrderedSet { .. }, from) => {
+                        states[i].ordered_result(a, from.map(|j| &states[j]), ctx)?
+                    }
+                    _ => std::mem::replace(&mut states[i], AggState::Count(0)).finish(a, ctx)?,
+                });
             }
             row.extend(g.sample);
             out.push(row);
@@ -965,7 +1002,7 @@ impl<'a> Exec<'a> {
         ctx: &EvalCtx<'_>,
         emit: &mut dyn FnMut(Row) -> Result<bool, SqlError>,
     ) -> Result<bool, SqlError> {
-        let mut table: HashMap<&[u8], Vec<usize>> = HashMap::new();
+        let mut table: FastMap<&[u8], Vec<usize>> = FastMap::default();
         for (i, k) in r_keys.iter().enumerate() {
             if let Some(k) = k {
                 table.entry(k.as_slice()).or_default().push(i);
@@ -1099,6 +1136,12 @@ fn as_ref(b: &Bound<Vec<Datum>>) -> Bound<&[Datum]> {
 /// A byte key equal for values PostgreSQL's equality calls equal.
 pub fn group_key(vals: &[Datum]) -> Vec<u8> {
     let mut out = Vec::new();
+    group_key_into(vals, &mut out);
+    out
+}
+
+/// [`group_key`], appended to `out` (a buffer reused row after row).
+pub fn group_key_into(vals: &[Datum], out: &mut Vec<u8>) {
     for v in vals {
         if let Datum::Record(fields) = v {
             // Field by field, so that equal fields group as they do alone.
@@ -1111,19 +1154,18 @@ pub fn group_key(vals: &[Datum]) -> Vec<u8> {
             }
             continue;
         }
-        let v = match v {
+        let widened = match v {
             Datum::Int2(i) => Datum::Int8(i64::from(*i)),
             Datum::Int4(i) => Datum::Int8(i64::from(*i)),
             Datum::Oid(i) => Datum::Int8(i64::from(*i)),
-            other => other.clone(),
+            _ => Datum::Null,
         };
-        let one = std::slice::from_ref(&v);
-        if crate::keycode::encode_key(one, &mut out).is_err() {
+        let one = std::slice::from_ref(if widened.is_null() { v } else { &widened });
+        if crate::keycode::encode_key(one, out).is_err() {
             out.push(0xFE);
-            let _ = crate::datum::encode_row(one, &mut out);
+            let _ = crate::datum::encode_row(one, out);
         }
     }
-    out
 }
 
 /// A join key, or `None` when a part is NULL (never equal).
@@ -1626,15 +1668,37 @@ pub(crate) enum AggState {
     AvgNumeric(Option<Numeric>, i64),
     MinMax(Option<Datum>),
     Bool(Option<bool>),
-    /// Values kept for DISTINCT or ORDER BY inside the call, or for
-    /// aggregates that build a value from all inputs.
+    /// Values kept for ORDER BY inside the call, or for aggregates that
+    /// build a value from all inputs.
     Collect(Vec<(Vec<Datum>, Vec<Datum>)>),
+    /// [`AggState::Collect`] for DISTINCT: each distinct argument list
+    /// kept once, as it arrives (the set holds their group keys), so
+    /// `count(DISTINCT x)` over a million rows holds the distinct values,
+    /// not the rows.
+    CollectDistinct(FastSet<Vec<u8>>, Vec<(Vec<Datum>, Vec<Datum>)>),
+    /// An ordered-set aggregate: its direct arguments (read from the first
+    /// row: they may only read grouped columns, so every row of the group
+    /// has the same) and the non-NULL values of its `WITHIN GROUP` key.
+    OrderedSet {
+        direct: Option<Vec<Datum>>,
+        values: Vec<Datum>,
+        sorted: bool,
+    },
 }
 
 impl AggState {
     pub(crate) fn new(a: &AggCall) -> AggState {
-        if a.distinct
-            || !a.order_by.is_empty()
+        if crate::sql::ordered_set::is_ordered_set(a.func) {
+            return AggState::OrderedSet {
+                direct: None,
+                values: Vec::new(),
+                sorted: false,
+            };
+        }
+        if a.distinct {
+            return AggState::CollectDistinct(FastSet::default(), Vec::new());
+        }
+        if !a.order_by.is_empty()
             || matches!(
                 a.func,
                 AggFunc::StringAgg
@@ -1665,30 +1729,57 @@ impl AggState {
         }
     }
 
+    /// Whether this state keeps (some of) its inputs, so that memory it
+    /// holds grows with the rows added.
+    pub(crate) fn collects(&self) -> bool {
+        matches!(
+            self,
+            AggState::Collect(_) | AggState::CollectDistinct(..) | AggState::OrderedSet { .. }
+        )
+    }
+
+    /// Whether [`AggState::add`] still needs the call's arguments: an
+    /// ordered-set aggregate reads its direct arguments from one row.
+    pub(crate) fn needs_args(&self) -> bool {
+        !matches!(
+            self,
+            AggState::OrderedSet {
+                direct: Some(_),
+                ..
+            }
+        )
+    }
+
+    /// Adds one input row's arguments and sort keys; returns whether the
+    /// state kept them (a collecting state's memory grew).
     pub(crate) fn add(
         &mut self,
         a: &AggCall,
         args: Vec<Datum>,
         sort: Vec<Datum>,
-    ) -> Result<(), SqlError> {
+    ) -> Result<bool, SqlError> {
         if a.func == AggFunc::CountStar {
             if let AggState::Count(n) = self {
                 *n += 1;
             }
-            return Ok(());
+            return Ok(false);
         }
         if a.func == AggFunc::Grouping {
-            return Ok(());
+            return Ok(false);
         }
         // Ordered-set aggregates skip NULL values of the sorted input; a
         // NULL fraction makes the result NULL at the end.
-        if crate::sql::ordered_set::is_ordered_set(a.func) {
-            if let (AggState::Collect(v), Some(false)) =
-                (&mut *self, sort.first().map(Datum::is_null))
-            {
-                v.push((args, sort));
+        if let AggState::OrderedSet { direct, values, .. } = self {
+            if direct.is_none() {
+                *direct = Some(args);
             }
-            return Ok(());
+            return Ok(match sort.into_iter().next() {
+                Some(v) if !v.is_null() => {
+                    values.push(v);
+                    true
+                }
+                _ => false,
+            });
         }
         // Aggregates skip NULL inputs, except jsonb_agg which keeps them
         // and jsonb_object_agg whose values may be NULL.
@@ -1697,13 +1788,24 @@ impl AggState {
             AggFunc::JsonbAgg | AggFunc::JsonbObjectAgg | AggFunc::ArrayAgg
         );
         if !keeps_null && args.first().is_none_or(Datum::is_null) {
-            return Ok(());
+            return Ok(false);
         }
         if a.func == AggFunc::StringAgg && args[0].is_null() {
-            return Ok(());
+            return Ok(false);
         }
         match self {
-            AggState::Collect(v) => v.push((args, sort)),
+            AggState::Collect(v) => {
+                v.push((args, sort));
+                return Ok(true);
+            }
+            AggState::CollectDistinct(seen, v) => {
+                if !seen.insert(group_key(&args)) {
+                    return Ok(false);
+                }
+                v.push((args, sort));
+                return Ok(true);
+            }
+            AggState::OrderedSet { .. } => unreachable!("handled above"),
             AggState::Count(n) => *n += 1,
             AggState::SumInt(s, any) => {
                 *s += int_of(&args[0]);
@@ -1762,7 +1864,7 @@ impl AggState {
                 }
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     pub(crate) fn finish(self, a: &AggCall, ctx: &EvalCtx<'_>) -> Result<Datum, SqlError> {
@@ -1807,57 +1909,145 @@ impl AggState {
             )?),
             AggState::Bool(b) => b.map_or(Datum::Null, Datum::Bool),
             AggState::MinMax(v) => v.unwrap_or(Datum::Null),
-            AggState::Collect(mut items) => {
-                if !a.order_by.is_empty() {
-                    let mut err = None;
-                    items.sort_by(|(_, x), (_, y)| {
-                        for (i, k) in a.order_by.iter().enumerate() {
-                            match cmp_sort(&x[i], &y[i], k.asc, k.nulls_first) {
-                                Ok(Ordering::Equal) => continue,
-                                Ok(o) => return o,
-                                Err(e) => {
-                                    err.get_or_insert(e);
-                                    return Ordering::Equal;
-                                }
-                            }
-                        }
-                        Ordering::Equal
-                    });
-                    if let Some(e) = err {
-                        return Err(e);
-                    }
-                }
-                if crate::sql::ordered_set::is_ordered_set(a.func) {
-                    return crate::sql::ordered_set::finish(a, items, ctx);
-                }
-                if a.distinct {
-                    let mut seen = std::collections::HashSet::new();
-                    items.retain(|(args, _)| seen.insert(group_key(args)));
-                }
-                if matches!(
-                    a.func,
-                    AggFunc::StringAgg
-                        | AggFunc::JsonbAgg
-                        | AggFunc::JsonbObjectAgg
-                        | AggFunc::ArrayAgg
-                ) {
-                    return build_collected(a, items, ctx);
-                }
-                // DISTINCT/ORDER BY forms of the simple aggregates.
-                let mut plain = AggCall {
-                    distinct: false,
-                    order_by: Vec::new(),
-                    ..a.clone()
-                };
-                plain.filter = None;
-                let mut st = AggState::new(&plain);
-                for (args, _) in items {
-                    st.add(&plain, args, Vec::new())?;
-                }
-                st.finish(&plain, ctx)?
+            AggState::OrderedSet { .. } => {
+                let mut st = self;
+                st.sort_values(a)?;
+                st.ordered_result(a, None, ctx)?
+            }
+            AggState::CollectDistinct(_, items) | AggState::Collect(items) => {
+                finish_collected(a, items, ctx)?
             }
         })
     }
+
+    /// Sorts an ordered-set aggregate's values by its `WITHIN GROUP` key
+    /// (once; sharing aggregates read them sorted).
+    pub(crate) fn sort_values(&mut self, a: &AggCall) -> Result<(), SqlError> {
+        let AggState::OrderedSet { values, sorted, .. } = self else {
+            return Ok(());
+        };
+        if *sorted {
+            return Ok(());
+        }
+        let k = a
+            .order_by
+            .first()
+            .expect("an ordered-set aggregate has a key");
+        let mut err = None;
+        values.sort_by(|x, y| {
+            cmp_sort(x, y, k.asc, k.nulls_first).unwrap_or_else(|e| {
+                err.get_or_insert(e);
+                Ordering::Equal
+            })
+        });
+        *sorted = true;
+        err.map_or(Ok(()), Err)
+    }
+
+    /// The result of an ordered-set aggregate, from its own direct
+    /// arguments and the sorted values of `values_of` (another call with
+    /// the same input, see [`shared_inputs`]) or its own.
+    pub(crate) fn ordered_result(
+        &self,
+        a: &AggCall,
+        values_of: Option<&AggState>,
+        ctx: &EvalCtx<'_>,
+    ) -> Result<Datum, SqlError> {
+        let AggState::OrderedSet { direct, values, .. } = self else {
+            unreachable!("ordered_result of an ordered-set state");
+        };
+        let values = match values_of {
+            Some(AggState::OrderedSet { values, sorted, .. }) => {
+                debug_assert!(*sorted, "shared values are sorted first");
+                values
+            }
+            Some(_) => unreachable!("values shared with an ordered-set state"),
+            None => values,
+        };
+        match direct {
+            Some(direct) if !values.is_empty() => {
+                crate::sql::ordered_set::finish(a, direct, values, ctx)
+            }
+            _ => Ok(Datum::Null),
+        }
+    }
+}
+
+/// For each aggregate call, an earlier call of the same ordered-set input
+/// (same `WITHIN GROUP` key and direction, same FILTER) whose collected
+/// values it can read instead of collecting its own: `percentile_cont(0.5)`
+/// and `percentile_cont(0.95)` of one column sort the values once, as
+/// PostgreSQL shares their transition state.
+pub(crate) fn shared_inputs(aggs: &[AggCall]) -> Vec<Option<usize>> {
+    use crate::sql::ordered_set::is_ordered_set;
+    let same_input = |x: &AggCall, y: &AggCall| {
+        let (kx, ky) = (&x.order_by[0], &y.order_by[0]);
+        crate::sql::plan::same_expr(&kx.expr, &ky.expr)
+            && kx.asc == ky.asc
+            && kx.nulls_first == ky.nulls_first
+            && match (&x.filter, &y.filter) {
+                (None, None) => true,
+                (Some(f), Some(g)) => crate::sql::plan::same_expr(f, g),
+                _ => false,
+            }
+    };
+    aggs.iter()
+        .enumerate()
+        .map(|(i, a)| {
+            if !is_ordered_set(a.func) || a.order_by.len() != 1 {
+                return None;
+            }
+            aggs[..i]
+                .iter()
+                .position(|b| is_ordered_set(b.func) && b.order_by.len() == 1 && same_input(a, b))
+        })
+        .collect()
+}
+
+/// The result of a collecting aggregate: its items (distinct ones already
+/// for DISTINCT) sorted by the call's ORDER BY.
+fn finish_collected(
+    a: &AggCall,
+    mut items: Vec<(Vec<Datum>, Vec<Datum>)>,
+    ctx: &EvalCtx<'_>,
+) -> Result<Datum, SqlError> {
+    if !a.order_by.is_empty() {
+        let mut err = None;
+        items.sort_by(|(_, x), (_, y)| {
+            for (i, k) in a.order_by.iter().enumerate() {
+                match cmp_sort(&x[i], &y[i], k.asc, k.nulls_first) {
+                    Ok(Ordering::Equal) => continue,
+                    Ok(o) => return o,
+                    Err(e) => {
+                        err.get_or_insert(e);
+                        return Ordering::Equal;
+                    }
+                }
+            }
+            Ordering::Equal
+        });
+        if let Some(e) = err {
+            return Err(e);
+        }
+    }
+    if matches!(
+        a.func,
+        AggFunc::StringAgg | AggFunc::JsonbAgg | AggFunc::JsonbObjectAgg | AggFunc::ArrayAgg
+    ) {
+        return build_collected(a, items, ctx);
+    }
+    // DISTINCT/ORDER BY forms of the simple aggregates.
+    let mut plain = AggCall {
+        distinct: false,
+        order_by: Vec::new(),
+        ..a.clone()
+    };
+    plain.filter = None;
+    let mut st = AggState::new(&plain);
+    for (args, _) in items {
+        st.add(&plain, args, Vec::new())?;
+    }
+    st.finish(&plain, ctx)
 }
 
 fn build_collected(

@@ -7,6 +7,7 @@
 //! as PostgreSQL's "unknown" type does. Evaluation is a plain recursive walk
 //! over one row.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use std::sync::Arc;
@@ -3183,6 +3184,20 @@ pub fn compare(a: &Datum, b: &Datum) -> Result<Ordering, SqlError> {
     }
 }
 
+/// [`eval`] without copying what is already there: a column's value or a
+/// literal is lent, anything else computed.
+pub fn eval_ref<'a>(
+    e: &'a Expr,
+    row: &'a [Datum],
+    ctx: &EvalCtx<'_>,
+) -> Result<Cow<'a, Datum>, SqlError> {
+    match e {
+        Expr::Literal(d, _) => Ok(Cow::Borrowed(d)),
+        Expr::Column(i, _) => Ok(Cow::Borrowed(&row[*i])),
+        _ => deep(|| eval_node(e, row, ctx)).map(Cow::Owned),
+    }
+}
+
 /// Evaluates `e` on `row`.
 pub fn eval(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlError> {
     match e {
@@ -3544,8 +3559,10 @@ fn binary(
             _ => Datum::Null,
         });
     }
-    let a = eval(l, row, ctx)?;
-    let b = eval(r, row, ctx)?;
+    // Columns and literals are read in place: cloning the operand of
+    // `payload->>'k'` copied the whole document for every row.
+    let a = eval_ref(l, row, ctx)?;
+    let b = eval_ref(r, row, ctx)?;
     if a.is_null() || b.is_null() {
         return Ok(Datum::Null);
     }
@@ -3561,11 +3578,13 @@ fn binary(
                 _ => o != Ordering::Less,
             })
         }
-        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod => {
-            arith(op, cast(a, ty, ctx)?, cast(b, ty, ctx)?)?
-        }
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod => arith(
+            op,
+            cast(a.into_owned(), ty, ctx)?,
+            cast(b.into_owned(), ty, ctx)?,
+        )?,
         BinOp::Concat => {
-            let t = |d: Datum| match d {
+            let t = |d: Cow<'_, Datum>| match d.into_owned() {
                 Datum::Text(s) => s,
                 other => pgtext::format(&other, ctx.text),
             };
@@ -3579,9 +3598,9 @@ fn binary(
             let j = jsonb_of(&a)?;
             let v = j.view();
             let text = op == BinOp::LongArrow;
-            match b {
+            match &*b {
                 Datum::Int2(_) | Datum::Int4(_) | Datum::Int8(_) => {
-                    let i = match b {
+                    let i = match *b {
                         Datum::Int2(i) => i32::from(i),
                         Datum::Int4(i) => i,
                         Datum::Int8(i) => i32::try_from(i).unwrap_or(i32::MAX),
@@ -3603,12 +3622,12 @@ fn binary(
                 }
                 Datum::Text(k) => {
                     if text {
-                        v.get_text(&k)
+                        v.get_text(k)
                             .map_err(json_err)?
                             .map(Datum::Text)
                             .unwrap_or(Datum::Null)
                     } else {
-                        v.get(&k)
+                        v.get(k)
                             .map_err(json_err)?
                             .map(|x| x.to_jsonb().map(|j| Datum::Jsonb(j.into_bytes())))
                             .transpose()
@@ -3631,10 +3650,10 @@ fn binary(
         }
         BinOp::Exists => {
             let x = jsonb_of(&a)?;
-            let Datum::Text(k) = b else {
+            let Datum::Text(k) = &*b else {
                 return Err(SqlError::unsupported("jsonb ? with a non-text key"));
             };
-            Datum::Bool(x.view().exists(&k).map_err(json_err)?)
+            Datum::Bool(x.view().exists(k).map_err(json_err)?)
         }
         BinOp::HashArrow | BinOp::HashLongArrow => {
             let j = jsonb_of(&a)?;

@@ -3,9 +3,10 @@
 //! the final step of the ordered-set aggregates.
 //!
 //! Percentiles of a metric per site are a staple of dashboards. The
-//! aggregate executor collects `(fraction, x)` per group, sorts by the
-//! WITHIN GROUP key (in its direction), and [`finish`] picks or
-//! interpolates as PostgreSQL's `percentile_*_final` functions do.
+//! aggregate executor collects the values of `x` per group (calls over the
+//! same `x` share them), sorts them by the WITHIN GROUP key (in its
+//! direction), and [`finish`] picks or interpolates as PostgreSQL's
+//! `percentile_*_final` functions do.
 //! NULL values of `x` are skipped; a NULL fraction gives NULL. The
 //! fraction is a *direct argument*: it may read only grouped columns.
 //!
@@ -351,17 +352,14 @@ fn bind_grouping(
     Ok(Expr::Aggregate(aggs.len() - 1, DataType::Int4))
 }
 
-/// The result of an ordered-set aggregate over its collected `(direct
-/// arguments, [x])` items, already sorted by `x`.
+/// The result of an ordered-set aggregate from its direct arguments and
+/// its group's non-NULL values of `x` (at least one), sorted by `x`.
 pub(crate) fn finish(
     a: &AggCall,
-    items: Vec<(Vec<Datum>, Vec<Datum>)>,
+    direct: &[Datum],
+    values: &[Datum],
     ctx: &EvalCtx<'_>,
 ) -> Result<Datum, SqlError> {
-    let Some((direct, _)) = items.first() else {
-        return Ok(Datum::Null);
-    };
-    let values: Vec<Datum> = items.iter().map(|(_, s)| s[0].clone()).collect();
     match a.func {
         AggFunc::Mode => {
             // The most frequent value; among equally frequent ones the
@@ -385,12 +383,12 @@ pub(crate) fn finish(
             let cont = a.func == AggFunc::PercentileCont;
             match &direct[0] {
                 Datum::Null => Ok(Datum::Null),
-                Datum::Float8(p) => percentile(*p, &values, cont, ctx),
+                Datum::Float8(p) => percentile(*p, values, cont, ctx),
                 Datum::Array(arr) => {
                     let mut out = Vec::with_capacity(arr.len());
                     for d in arr.items() {
                         out.push(match d {
-                            Datum::Float8(p) => percentile(*p, &values, cont, ctx)?,
+                            Datum::Float8(p) => percentile(*p, values, cont, ctx)?,
                             _ => Datum::Null,
                         });
                     }

@@ -185,6 +185,19 @@ SELECT percentile_cont(NULL) WITHIN GROUP (ORDER BY temp), percentile_cont(0.5) 
 SELECT site, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FROM m GROUP BY site HAVING percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) > 20 ORDER BY site;
 SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY amount) FROM m;
 
+-- case: ordered_set_shared_inputs (extended)
+CREATE TABLE m (id int PRIMARY KEY, site text, temp float8, ms int);
+INSERT INTO m SELECT g, (ARRAY['a', 'b', 'c'])[g % 3 + 1], CASE WHEN g % 7 = 0 THEN NULL ELSE (g * 37 % 101) / 4.0 END, g * 13 % 50 FROM generate_series(1, 300) g;
+SELECT site, percentile_cont(0.5) WITHIN GROUP (ORDER BY temp) AS p50, percentile_cont(0.95) WITHIN GROUP (ORDER BY temp) AS p95, percentile_disc(0.95) WITHIN GROUP (ORDER BY temp) AS d95, percentile_cont(0.5) WITHIN GROUP (ORDER BY temp DESC) AS p50d, mode() WITHIN GROUP (ORDER BY temp) AS mode FROM m GROUP BY site ORDER BY site;
+SELECT site, percentile_cont(0.5) WITHIN GROUP (ORDER BY temp) FILTER (WHERE ms < 25) AS lo, percentile_cont(0.5) WITHIN GROUP (ORDER BY temp) FILTER (WHERE ms >= 25) AS hi, percentile_cont(0.5) WITHIN GROUP (ORDER BY temp) AS all_, percentile_cont(ARRAY[0.1, 0.9]) WITHIN GROUP (ORDER BY temp) FILTER (WHERE ms < 25) AS lo_arr FROM m GROUP BY site ORDER BY site;
+SELECT ms % 5 AS k, percentile_disc(0.5) WITHIN GROUP (ORDER BY ms), percentile_disc(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE site = 'zzz') FROM m GROUP BY 1 ORDER BY 1;
+
+-- case: distinct_aggregates_across_groups (extended)
+CREATE TABLE d (id int PRIMARY KEY, g text, v int, s text);
+INSERT INTO d SELECT i, (ARRAY['x', 'y'])[i % 2 + 1], CASE WHEN i % 5 = 0 THEN NULL ELSE i % 7 END, CASE WHEN i % 4 = 0 THEN NULL ELSE 's' || (i % 3) END FROM generate_series(1, 200) i;
+SELECT g, count(DISTINCT v), sum(DISTINCT v), avg(DISTINCT v), count(DISTINCT s), string_agg(DISTINCT s, ',' ORDER BY s), count(*) FROM d GROUP BY g ORDER BY g;
+SELECT count(DISTINCT v) FILTER (WHERE g = 'x'), count(DISTINCT (v, s)), array_agg(DISTINCT v ORDER BY v DESC) FROM d;
+
 -- case: percentile_errors
 CREATE TABLE m (id int PRIMARY KEY, temp float8, site text);
 INSERT INTO m VALUES (1, 1.0, 'a'), (2, 2.0, 'b');
