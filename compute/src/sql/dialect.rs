@@ -26,17 +26,25 @@
 //! `AS`: `SELECT 1 FOR UPDATE` locks, where sqlparser read `FOR` as the
 //! alias of `1`.
 //!
-//! `FOR UPDATE | SHARE OF a, b`: sqlparser reads one name after `OF`;
-//! [`split_lock_lists`] rewrites the tokens into one clause per name
-//! (`FOR UPDATE OF a FOR UPDATE OF b`), which PostgreSQL treats the same.
+//! Statements are parsed from tokens that [`rewrite_tokens`] has rewritten
+//! first, for grammar sqlparser's AST cannot hold as it is:
+//! * `FOR UPDATE | SHARE OF a, b`: sqlparser reads one name after `OF`;
+//!   the tokens become one clause per name (`FOR UPDATE OF a FOR UPDATE OF
+//!   b`), which PostgreSQL treats the same.
+//! * `FOR NO KEY UPDATE` and `FOR KEY SHARE`: sqlparser knows only `UPDATE`
+//!   and `SHARE`. They become `FOR UPDATE` and `FOR SHARE` with a marker
+//!   name first in `OF` (`FOR UPDATE OF "\0FOR NO KEY UPDATE".a`, or the
+//!   marker alone without `OF`); [`lock_clause`] reads a clause back as
+//!   its strength and its real `OF` name. The marker cannot be written in
+//!   SQL (no identifier holds a NUL).
 
 use std::any::TypeId;
 
-use sqlparser::ast::{BinaryOperator, Expr, Statement};
+use sqlparser::ast::{BinaryOperator, Expr, Ident, LockClause, LockType, ObjectName, Statement};
 use sqlparser::dialect::{Dialect, PostgreSqlDialect, Precedence};
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
-use sqlparser::tokenizer::{Token, TokenWithSpan, Whitespace};
+use sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan, Whitespace, Word};
 
 /// sqlparser's PostgreSQL dialect with the additions the module docs list.
 #[derive(Debug, Default, Clone, Copy)]
@@ -53,49 +61,222 @@ fn keyword(t: &Token) -> Option<Keyword> {
     }
 }
 
+/// A row-locking strength, weakest first, as PostgreSQL orders them
+/// (`LockClauseStrength`): a table named by two clauses takes the
+/// stronger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LockStrength {
+    /// `FOR KEY SHARE`.
+    KeyShare,
+    /// `FOR SHARE`.
+    Share,
+    /// `FOR NO KEY UPDATE`.
+    NoKeyUpdate,
+    /// `FOR UPDATE`.
+    Update,
+}
+
+impl LockStrength {
+    /// The clause as PostgreSQL's messages spell it.
+    pub fn clause(self) -> &'static str {
+        match self {
+            LockStrength::KeyShare => "FOR KEY SHARE",
+            LockStrength::Share => "FOR SHARE",
+            LockStrength::NoKeyUpdate => "FOR NO KEY UPDATE",
+            LockStrength::Update => "FOR UPDATE",
+        }
+    }
+
+    /// The strength a marker name stands for (see the module docs).
+    fn from_marker(i: &Ident) -> Option<LockStrength> {
+        let clause = i.value.strip_prefix('\u{0}')?;
+        [LockStrength::KeyShare, LockStrength::NoKeyUpdate]
+            .into_iter()
+            .find(|s| s.clause() == clause)
+    }
+
+    /// The marker word for a strength sqlparser cannot hold.
+    fn marker(self) -> Token {
+        Token::Word(Word {
+            value: format!("\u{0}{}", self.clause()),
+            quote_style: Some('"'),
+            keyword: Keyword::NoKeyword,
+        })
+    }
+}
+
+/// A locking clause's strength and the relation its `OF` names, if any,
+/// with the marker of a rewritten strength taken out (see the module
+/// docs).
+pub fn lock_clause(l: &LockClause) -> (LockStrength, Option<ObjectName>) {
+    let parsed = match l.lock_type {
+        LockType::Update => LockStrength::Update,
+        LockType::Share => LockStrength::Share,
+    };
+    let Some(of) = &l.of else {
+        return (parsed, None);
+    };
+    let marked =
+        of.0.first()
+            .and_then(|p| p.as_ident())
+            .and_then(LockStrength::from_marker);
+    match marked {
+        Some(strength) => {
+            let rest = of.0[1..].to_vec();
+            (strength, (!rest.is_empty()).then_some(ObjectName(rest)))
+        }
+        None => (parsed, Some(of.clone())),
+    }
+}
+
+/// A token `t` with `span`, preceded by a space.
+fn spaced(out: &mut Vec<TokenWithSpan>, t: Token, span: Span) {
+    out.push(TokenWithSpan::new(
+        Token::Whitespace(Whitespace::Space),
+        span,
+    ));
+    out.push(TokenWithSpan::new(t, span));
+}
+
+fn significant(t: &TokenWithSpan) -> bool {
+    !matches!(t.token, Token::Whitespace(_))
+}
+
+/// Rewrites a statement's tokens as the module docs describe, before
+/// sqlparser parses them. Fails with a syntax error where a rewritten
+/// piece is broken (`FOR KEY UPDATE`), at the token PostgreSQL names.
+pub fn rewrite_tokens(tokens: Vec<TokenWithSpan>) -> Result<Vec<TokenWithSpan>, ParserError> {
+    Ok(split_lock_lists(mark_lock_strengths(tokens)?))
+}
+
+/// Rewrites each `FOR NO KEY UPDATE` into `FOR UPDATE` and each `FOR KEY
+/// SHARE` into `FOR SHARE`, with the strength's marker as the first part
+/// of the `OF` name, or as the `OF` name when there is none. The words
+/// kept take the span of the words they stand for. `FOR KEY` and `FOR NO`
+/// not followed by the rest of a strength are syntax errors at the word
+/// that breaks it, as in PostgreSQL, where sqlparser would fail earlier.
+fn mark_lock_strengths(tokens: Vec<TokenWithSpan>) -> Result<Vec<TokenWithSpan>, ParserError> {
+    let at: Vec<usize> = (0..tokens.len())
+        .filter(|&i| significant(&tokens[i]))
+        .collect();
+    let kw = |n: usize| at.get(n).and_then(|&i| keyword(&tokens[i].token));
+    let fail = |n: usize, expected: &str| {
+        let found = at.get(n).map(|&i| &tokens[i]);
+        Err(ParserError::ParserError(format!(
+            "Expected: {expected}, found: {}{}",
+            found.map_or("EOF".to_string(), |t| t.token.to_string()),
+            found.map_or(Location::new(0, 0), |t| t.span.start)
+        )))
+    };
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    let mut next = 0;
+    let mut n = 0;
+    while n < at.len() {
+        let found = match (kw(n), kw(n + 1), kw(n + 2), kw(n + 3)) {
+            (Some(Keyword::FOR), Some(Keyword::NO), Some(Keyword::KEY), Some(Keyword::UPDATE)) => {
+                Some((LockStrength::NoKeyUpdate, "UPDATE", 3))
+            }
+            (Some(Keyword::FOR), Some(Keyword::KEY), Some(Keyword::SHARE), _) => {
+                Some((LockStrength::KeyShare, "SHARE", 2))
+            }
+            (Some(Keyword::FOR), Some(Keyword::KEY), _, _) => return fail(n + 2, "SHARE"),
+            (Some(Keyword::FOR), Some(Keyword::NO), Some(Keyword::KEY), _) => {
+                return fail(n + 3, "UPDATE")
+            }
+            (Some(Keyword::FOR), Some(Keyword::NO), _, _) => return fail(n + 2, "KEY"),
+            _ => None,
+        };
+        let Some((strength, word, len)) = found else {
+            n += 1;
+            continue;
+        };
+        // Everything up to and including FOR stays.
+        out.extend(tokens[next..=at[n]].iter().cloned());
+        let first = &tokens[at[n + 1]];
+        let last = &tokens[at[n + len]];
+        let span = first.span.union(&last.span);
+        spaced(&mut out, Token::make_keyword(word), span);
+        let end = last.span.end;
+        let marker_span = Span::new(end, end);
+        if kw(n + len + 1) == Some(Keyword::OF) {
+            let of = &tokens[at[n + len + 1]];
+            spaced(&mut out, of.token.clone(), of.span);
+            spaced(&mut out, strength.marker(), marker_span);
+            out.push(TokenWithSpan::new(Token::Period, marker_span));
+            next = at[n + len + 1] + 1;
+            n += len + 2;
+        } else {
+            spaced(&mut out, Token::make_keyword("OF"), marker_span);
+            spaced(&mut out, strength.marker(), marker_span);
+            next = at[n + len] + 1;
+            n += len + 1;
+        }
+    }
+    out.extend(tokens[next..].iter().cloned());
+    Ok(out)
+}
+
 /// Rewrites each `FOR UPDATE | SHARE OF a, b, …` in `tokens` into one
 /// clause per name, `FOR UPDATE OF a FOR UPDATE OF b …`; the words added
-/// take the span of the comma they replace. A comma right after a name
-/// of an `OF` list has no other meaning in the grammar.
+/// take the span of the comma they replace, and a strength's marker (see
+/// [`mark_lock_strengths`]) is repeated in each. A comma right after a
+/// name of an `OF` list has no other meaning in the grammar.
 pub fn split_lock_lists(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
-    let significant = |t: &TokenWithSpan| !matches!(t.token, Token::Whitespace(_));
+    /// An `OF` list being read.
+    struct List {
+        /// Its strength word.
+        strength: Token,
+        /// Its marker, when the list starts with one.
+        marker: Option<Token>,
+        /// Whether a name just ended.
+        after_name: bool,
+        /// Whether the next word is the list's first.
+        first: bool,
+    }
     let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
-    // Inside an OF list: its strength word, and whether a name just ended.
-    let mut list: Option<(Token, bool)> = None;
+    let mut list: Option<List> = None;
     for t in tokens {
         if !significant(&t) {
             out.push(t);
             continue;
         }
-        if let Some((strength, after_name)) = list.take() {
-            match (&t.token, after_name) {
+        if let Some(mut l) = list.take() {
+            match (&t.token, l.after_name) {
                 (Token::Comma, true) => {
                     for word in [
                         Token::make_keyword("FOR"),
-                        strength.clone(),
+                        l.strength.clone(),
                         Token::make_keyword("OF"),
                     ] {
-                        out.push(TokenWithSpan::new(
-                            Token::Whitespace(Whitespace::Space),
-                            t.span,
-                        ));
-                        out.push(TokenWithSpan::new(word, t.span));
+                        spaced(&mut out, word, t.span);
+                    }
+                    if let Some(m) = &l.marker {
+                        spaced(&mut out, m.clone(), t.span);
+                        out.push(TokenWithSpan::new(Token::Period, t.span));
                     }
                     out.push(TokenWithSpan::new(
                         Token::Whitespace(Whitespace::Space),
                         t.span,
                     ));
-                    list = Some((strength, false));
+                    l.after_name = false;
+                    list = Some(l);
                     continue;
                 }
-                (Token::Word(_), false) => {
+                (Token::Word(w), false) => {
+                    let is_marker = w.value.starts_with('\u{0}') && w.quote_style.is_some();
+                    if l.first && is_marker {
+                        l.marker = Some(t.token.clone());
+                    }
                     out.push(t);
-                    list = Some((strength, true));
+                    l.after_name = true;
+                    l.first = false;
+                    list = Some(l);
                     continue;
                 }
                 (Token::Period, true) => {
                     out.push(t);
-                    list = Some((strength, false));
+                    l.after_name = false;
+                    list = Some(l);
                     continue;
                 }
                 _ => {}
@@ -107,7 +288,12 @@ pub fn split_lock_lists(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
             let for_word = before.next().and_then(|x| keyword(&x.token));
             if let (Some(strength), Some(Keyword::FOR)) = (strength, for_word) {
                 if matches!(keyword(&strength), Some(Keyword::UPDATE | Keyword::SHARE)) {
-                    list = Some((strength, false));
+                    list = Some(List {
+                        strength,
+                        marker: None,
+                        after_name: false,
+                        first: true,
+                    });
                 }
             }
         }
@@ -470,16 +656,35 @@ mod tests {
         assert!(err.is_err());
     }
 
+    /// `sql`'s first statement, parsed from rewritten tokens as statements
+    /// are (see [`rewrite_tokens`]).
+    fn rewritten(sql: &str) -> Result<Statement, ParserError> {
+        let tokens = sqlparser::tokenizer::Tokenizer::new(&SextantDialect, sql)
+            .tokenize_with_location()
+            .expect("tokenizes");
+        let tokens = rewrite_tokens(tokens)?;
+        Parser::new(&SextantDialect)
+            .with_tokens_with_locations(tokens)
+            .parse_statement()
+    }
+
+    /// Each locking clause of query `sql` as its strength and `OF` name.
+    fn clauses(sql: &str) -> Vec<(LockStrength, Option<String>)> {
+        let Statement::Query(q) = rewritten(sql).expect(sql) else {
+            panic!("a query: {sql}");
+        };
+        q.locks
+            .iter()
+            .map(|l| {
+                let (strength, of) = lock_clause(l);
+                (strength, of.map(|o| o.to_string()))
+            })
+            .collect()
+    }
+
     #[test]
     fn lock_lists_become_one_clause_per_name() {
-        let rewrite = |sql: &str| {
-            let tokens = sqlparser::tokenizer::Tokenizer::new(&SextantDialect, sql)
-                .tokenize_with_location()
-                .expect("tokenizes");
-            let mut p =
-                Parser::new(&SextantDialect).with_tokens_with_locations(split_lock_lists(tokens));
-            p.parse_statement().map(|s| s.to_string())
-        };
+        let rewrite = |sql: &str| rewritten(sql).map(|s| s.to_string());
         assert_eq!(
             rewrite("SELECT * FROM a, s.b FOR UPDATE OF a, s.b, c NOWAIT").unwrap(),
             "SELECT * FROM a, s.b FOR UPDATE OF a FOR UPDATE OF s.b FOR UPDATE OF c NOWAIT"
@@ -489,5 +694,62 @@ mod tests {
             "SELECT f(x, y) FROM a FOR SHARE OF a"
         );
         assert!(rewrite("SELECT * FROM a FOR UPDATE OF a,").is_err());
+    }
+
+    #[test]
+    fn key_strengths_read_back_with_their_of_names() {
+        use LockStrength::*;
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(
+            clauses("SELECT * FROM a FOR NO KEY UPDATE"),
+            [(NoKeyUpdate, None)]
+        );
+        assert_eq!(
+            clauses("SELECT * FROM a, s.b FOR no key update OF a, s.b NOWAIT FOR KEY SHARE FOR SHARE OF c FOR UPDATE"),
+            [
+                (NoKeyUpdate, some("a")),
+                (NoKeyUpdate, some("s.b")),
+                (KeyShare, None),
+                (Share, some("c")),
+                (Update, None),
+            ]
+        );
+        assert_eq!(
+            clauses("SELECT * FROM a FOR KEY SHARE OF a SKIP LOCKED"),
+            [(KeyShare, some("a"))]
+        );
+        let Statement::Query(q) = rewritten("SELECT * FROM a FOR KEY SHARE OF a NOWAIT").unwrap()
+        else {
+            panic!("a query");
+        };
+        assert!(q.locks[0].nonblock.is_some());
+        assert!(KeyShare < Share && Share < NoKeyUpdate && NoKeyUpdate < Update);
+        // The marker is no name SQL can write.
+        assert_eq!(
+            clauses("SELECT * FROM a FOR UPDATE OF \"FOR NO KEY UPDATE\""),
+            [(Update, some("\"FOR NO KEY UPDATE\""))]
+        );
+    }
+
+    #[test]
+    fn broken_key_strengths_fail_where_postgresql_does() {
+        for (sql, found) in [
+            (
+                "SELECT * FROM a FOR KEY UPDATE",
+                "found: UPDATE at Line: 1, Column: 25",
+            ),
+            (
+                "SELECT * FROM a FOR NO KEY SHARE",
+                "found: SHARE at Line: 1, Column: 28",
+            ),
+            (
+                "SELECT * FROM a FOR NO UPDATE",
+                "found: UPDATE at Line: 1, Column: 24",
+            ),
+            ("SELECT * FROM a FOR KEY", "found: EOF"),
+        ] {
+            let err = rewritten(sql).expect_err(sql).to_string();
+            assert!(err.contains(found), "{sql}: {err}");
+        }
     }
 }

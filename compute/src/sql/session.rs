@@ -2507,7 +2507,7 @@ impl Session {
                 code::READ_ONLY_SQL_TRANSACTION,
                 format!(
                     "cannot execute {} in a read-only transaction",
-                    locks.command
+                    locks.command()
                 ),
             ));
         }
@@ -2576,7 +2576,7 @@ impl Session {
 /// says where, for the message).
 fn refuse_locks(query: &plan::Query, place: &str) -> Result<(), SqlError> {
     match &query.locks {
-        Some(l) => Err(SqlError::unsupported(format!("{} {place}", l.command))),
+        Some(l) => Err(SqlError::unsupported(format!("{} {place}", l.command()))),
         None => Ok(()),
     }
 }
