@@ -37,6 +37,13 @@
 //!   marker alone without `OF`); [`lock_clause`] reads a clause back as
 //!   its strength and its real `OF` name. The marker cannot be written in
 //!   SQL (no identifier holds a NUL).
+//! * `ON CONFLICT ((expr), lower(c), d)`: sqlparser reads only column names
+//!   there. Each expression element becomes one unquoted word whose value
+//!   is the element's source text and whose span is the element's; an
+//!   unquoted identifier never holds a parenthesis, so
+//!   [`conflict_target_expr`] tells them apart and parses the text again
+//!   with the positions it had in the statement. Syntax errors inside an
+//!   element are found by the rewrite, at their place.
 
 use std::any::TypeId;
 
@@ -44,7 +51,7 @@ use sqlparser::ast::{BinaryOperator, Expr, Ident, LockClause, LockType, ObjectNa
 use sqlparser::dialect::{Dialect, PostgreSqlDialect, Precedence};
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
-use sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan, Whitespace, Word};
+use sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan, Tokenizer, Whitespace, Word};
 
 /// sqlparser's PostgreSQL dialect with the additions the module docs list.
 #[derive(Debug, Default, Clone, Copy)]
@@ -142,11 +149,15 @@ fn significant(t: &TokenWithSpan) -> bool {
     !matches!(t.token, Token::Whitespace(_))
 }
 
-/// Rewrites a statement's tokens as the module docs describe, before
-/// sqlparser parses them. Fails with a syntax error where a rewritten
-/// piece is broken (`FOR KEY UPDATE`), at the token PostgreSQL names.
-pub fn rewrite_tokens(tokens: Vec<TokenWithSpan>) -> Result<Vec<TokenWithSpan>, ParserError> {
-    Ok(split_lock_lists(mark_lock_strengths(tokens)?))
+/// Rewrites a statement text's tokens as the module docs describe, before
+/// sqlparser parses them; `sql` is the text they were read from. Fails
+/// with a syntax error where a rewritten piece is broken (`FOR KEY
+/// UPDATE`, an `ON CONFLICT` expression), at the token PostgreSQL names.
+pub fn rewrite_tokens(
+    sql: &str,
+    tokens: Vec<TokenWithSpan>,
+) -> Result<Vec<TokenWithSpan>, ParserError> {
+    lift_conflict_targets(sql, split_lock_lists(mark_lock_strengths(tokens)?))
 }
 
 /// Rewrites each `FOR NO KEY UPDATE` into `FOR UPDATE` and each `FOR KEY
@@ -300,6 +311,183 @@ pub fn split_lock_lists(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
         out.push(t);
     }
     out
+}
+
+/// Byte offsets in `sql` of token locations (line and column, both
+/// counted in characters from 1, as sqlparser's tokenizer counts them).
+struct Offsets<'a> {
+    sql: &'a str,
+    /// Byte offset of each line's start.
+    lines: Vec<usize>,
+}
+
+impl<'a> Offsets<'a> {
+    fn new(sql: &'a str) -> Self {
+        let lines = std::iter::once(0)
+            .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Offsets { sql, lines }
+    }
+
+    fn at(&self, l: Location) -> usize {
+        let Some(&start) = usize::try_from(l.line)
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|n| self.lines.get(n))
+        else {
+            return self.sql.len();
+        };
+        let col = usize::try_from(l.column.saturating_sub(1)).unwrap_or(usize::MAX);
+        self.sql[start..]
+            .char_indices()
+            .nth(col)
+            .map_or(self.sql.len(), |(i, _)| start + i)
+    }
+
+    fn text(&self, span: Span) -> &'a str {
+        &self.sql[self.at(span.start)..self.at(span.end)]
+    }
+}
+
+/// Replaces each expression element of an `INSERT`'s `ON CONFLICT (…)`
+/// target (a parenthesized expression or a function call, PostgreSQL's
+/// `index_elem`) by one unquoted word holding its source text, spanning
+/// it (see the module docs). Column names stay as they are; so does an
+/// element sqlparser's own error is right for (`a.b`, `a ->> 'k'`).
+fn lift_conflict_targets(
+    sql: &str,
+    tokens: Vec<TokenWithSpan>,
+) -> Result<Vec<TokenWithSpan>, ParserError> {
+    let offsets = Offsets::new(sql);
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    let mut in_insert = false;
+    let mut i = 0;
+    while i < tokens.len() {
+        let t = &tokens[i];
+        match keyword(&t.token) {
+            Some(Keyword::INSERT) => in_insert = true,
+            _ if t.token == Token::SemiColon => in_insert = false,
+            _ => {}
+        }
+        out.push(t.clone());
+        i += 1;
+        let mut before = out.iter().rev().filter(|x| significant(x));
+        let opens_target = in_insert
+            && t.token == Token::LParen
+            && before.nth(1).and_then(|x| keyword(&x.token)) == Some(Keyword::CONFLICT)
+            && before.next().and_then(|x| keyword(&x.token)) == Some(Keyword::ON);
+        if !opens_target {
+            continue;
+        }
+        // One element per turn, up to the target's closing parenthesis.
+        loop {
+            while i < tokens.len() && !significant(&tokens[i]) {
+                out.push(tokens[i].clone());
+                i += 1;
+            }
+            let Some(start) = tokens.get(i) else {
+                break;
+            };
+            let mut p =
+                Parser::new(&SextantDialect).with_tokens_with_locations(tokens[i..].to_vec());
+            let lifted = if is_expression_element(&tokens[i..]) {
+                p.parse_prefix()?;
+                Some(p.index())
+            } else {
+                None
+            };
+            let end = match lifted {
+                Some(len) => {
+                    let next = p.peek_token();
+                    if !matches!(next.token, Token::Comma | Token::RParen) {
+                        return p.expected("',' or ')'", next);
+                    }
+                    let last = tokens[i..i + len]
+                        .iter()
+                        .rev()
+                        .find(|x| significant(x))
+                        .expect("the element has a token");
+                    let span = start.span.union(&last.span);
+                    let word = Token::Word(Word {
+                        value: offsets.text(span).to_string(),
+                        quote_style: None,
+                        keyword: Keyword::NoKeyword,
+                    });
+                    out.push(TokenWithSpan::new(word, span));
+                    i + len
+                }
+                None => {
+                    // A column name (or an error sqlparser reports): up to
+                    // the next significant token.
+                    out.push(start.clone());
+                    i + 1
+                }
+            };
+            i = end;
+            while i < tokens.len() && !significant(&tokens[i]) {
+                out.push(tokens[i].clone());
+                i += 1;
+            }
+            match tokens.get(i).map(|t| &t.token) {
+                Some(Token::Comma) => {
+                    out.push(tokens[i].clone());
+                    i += 1;
+                }
+                _ => break,
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether the `ON CONFLICT` target element `tokens` start with is an
+/// expression: a parenthesized one, or a function call (a name, then a
+/// parenthesis; a qualified name is left to sqlparser, which fails at
+/// its period).
+fn is_expression_element(tokens: &[TokenWithSpan]) -> bool {
+    let mut t = tokens.iter().filter(|t| significant(t)).map(|t| &t.token);
+    matches!(
+        (t.next(), t.next()),
+        (Some(Token::LParen), _) | (Some(Token::Word(_)), Some(Token::LParen))
+    )
+}
+
+/// The expression an `ON CONFLICT` target element stands for, when `i` is
+/// one [`lift_conflict_targets`] made (`None` for a column name): its
+/// text parsed again, with the positions it has in the statement, and
+/// without the element's own parentheses.
+pub fn conflict_target_expr(i: &Ident) -> Option<Result<Expr, ParserError>> {
+    if i.quote_style.is_some() || !i.value.contains('(') {
+        return None;
+    }
+    let start = i.span.start;
+    let moved = |l: Location| Location {
+        line: l.line + start.line - 1,
+        column: if l.line == 1 {
+            l.column + start.column - 1
+        } else {
+            l.column
+        },
+    };
+    let parsed = Tokenizer::new(&SextantDialect, &i.value)
+        .tokenize_with_location()
+        .map_err(ParserError::from)
+        .and_then(|tokens| {
+            let tokens = tokens
+                .into_iter()
+                .map(|t| {
+                    TokenWithSpan::new(t.token, Span::new(moved(t.span.start), moved(t.span.end)))
+                })
+                .collect();
+            let mut p = Parser::new(&SextantDialect).with_tokens_with_locations(tokens);
+            let e = p.parse_expr()?;
+            p.expect_token(&Token::EOF)?;
+            Ok(e)
+        });
+    Some(parsed.map(|e| match e {
+        Expr::Nested(inner) => *inner,
+        e => e,
+    }))
 }
 
 /// Parses `[NOT] BETWEEN {SYMMETRIC | ASYMMETRIC} x AND y` after `expr`
@@ -659,10 +847,10 @@ mod tests {
     /// `sql`'s first statement, parsed from rewritten tokens as statements
     /// are (see [`rewrite_tokens`]).
     fn rewritten(sql: &str) -> Result<Statement, ParserError> {
-        let tokens = sqlparser::tokenizer::Tokenizer::new(&SextantDialect, sql)
+        let tokens = Tokenizer::new(&SextantDialect, sql)
             .tokenize_with_location()
             .expect("tokenizes");
-        let tokens = rewrite_tokens(tokens)?;
+        let tokens = rewrite_tokens(sql, tokens)?;
         Parser::new(&SextantDialect)
             .with_tokens_with_locations(tokens)
             .parse_statement()
@@ -747,6 +935,97 @@ mod tests {
                 "found: UPDATE at Line: 1, Column: 24",
             ),
             ("SELECT * FROM a FOR KEY", "found: EOF"),
+        ] {
+            let err = rewritten(sql).expect_err(sql).to_string();
+            assert!(err.contains(found), "{sql}: {err}");
+        }
+    }
+
+    /// The conflict target elements of INSERT `sql`: each expression's
+    /// text and where its first token is, or the column name.
+    fn targets(sql: &str) -> Vec<Result<(String, Location), String>> {
+        let Statement::Insert(ins) = rewritten(sql).expect(sql) else {
+            panic!("an INSERT: {sql}");
+        };
+        let Some(sqlparser::ast::OnInsert::OnConflict(oc)) = &ins.on else {
+            panic!("ON CONFLICT: {sql}");
+        };
+        let Some(sqlparser::ast::ConflictTarget::Columns(elems)) = &oc.conflict_target else {
+            panic!("a target: {sql}");
+        };
+        elems
+            .iter()
+            .map(|i| match conflict_target_expr(i) {
+                Some(e) => {
+                    let e = e.expect("parses again");
+                    let at = sqlparser::ast::Spanned::span(&e).start;
+                    Ok((e.to_string(), at))
+                }
+                None => Err(i.value.clone()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn conflict_targets_keep_their_expressions_and_positions() {
+        let sql = "INSERT INTO t VALUES (1) ON CONFLICT ((a + 1), lower(b), c, ( (d) )) DO NOTHING";
+        assert_eq!(
+            targets(sql),
+            [
+                Ok(("a + 1".to_string(), Location::new(1, 40))),
+                Ok(("lower(b)".to_string(), Location::new(1, 48))),
+                Err("c".to_string()),
+                Ok(("(d)".to_string(), Location::new(1, 64))),
+            ]
+        );
+        // On a later line, after multi-byte text.
+        let sql = "INSERT INTO t VALUES ('é') ON CONFLICT (\n  (payload ->> 'é'), f(x)) DO UPDATE SET a = 1";
+        assert_eq!(
+            targets(sql),
+            [
+                Ok(("payload ->> 'é'".to_string(), Location::new(2, 4))),
+                Ok(("f(x)".to_string(), Location::new(2, 22))),
+            ]
+        );
+        // The statement prints back with the elements as written.
+        assert_eq!(
+            rewritten("INSERT INTO t VALUES (1) ON CONFLICT ((a+1), lower(b)) DO NOTHING")
+                .unwrap()
+                .to_string(),
+            "INSERT INTO t VALUES (1) ON CONFLICT((a+1), lower(b)) DO NOTHING"
+        );
+        // Only an INSERT's ON CONFLICT is rewritten.
+        assert!(rewritten("SELECT * FROM a JOIN b ON conflict((x))").is_ok());
+        // A quoted name with a parenthesis is a column.
+        assert_eq!(
+            targets("INSERT INTO t VALUES (1) ON CONFLICT (\"f(x)\") DO NOTHING"),
+            [Err("f(x)".to_string())]
+        );
+    }
+
+    #[test]
+    fn conflict_target_syntax_errors_are_where_postgresql_reports_them() {
+        for (sql, found) in [
+            (
+                "INSERT INTO t VALUES (1) ON CONFLICT ((a +)) DO NOTHING",
+                "found: ) at Line: 1, Column: 43",
+            ),
+            (
+                "INSERT INTO t VALUES (1) ON CONFLICT (a ->> 'k') DO NOTHING",
+                "found: ->> at Line: 1, Column: 41",
+            ),
+            (
+                "INSERT INTO t VALUES (1) ON CONFLICT (lower(a) || 'x') DO NOTHING",
+                "found: || at Line: 1, Column: 48",
+            ),
+            (
+                "INSERT INTO t VALUES (1) ON CONFLICT ((a) b) DO NOTHING",
+                "found: b at Line: 1, Column: 43",
+            ),
+            (
+                "INSERT INTO t VALUES (1) ON CONFLICT (a.b) DO NOTHING",
+                "found: . at Line: 1, Column: 40",
+            ),
         ] {
             let err = rewritten(sql).expect_err(sql).to_string();
             assert!(err.contains(found), "{sql}: {err}");
