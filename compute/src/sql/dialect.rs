@@ -388,20 +388,27 @@ fn lift_conflict_targets(
             let Some(start) = tokens.get(i) else {
                 break;
             };
-            let mut p =
-                Parser::new(&SextantDialect).with_tokens_with_locations(tokens[i..].to_vec());
             let lifted = if is_expression_element(&tokens[i..]) {
+                // The element's parser reads at most to the statement's
+                // semicolon, so a long script costs no more than its
+                // statements.
+                let statement_end = tokens[i..]
+                    .iter()
+                    .position(|t| t.token == Token::SemiColon)
+                    .map_or(tokens.len(), |n| i + n + 1);
+                let mut p = Parser::new(&SextantDialect)
+                    .with_tokens_with_locations(tokens[i..statement_end].to_vec());
                 p.parse_prefix()?;
+                let next = p.peek_token();
+                if !matches!(next.token, Token::Comma | Token::RParen) {
+                    return p.expected("',' or ')'", next);
+                }
                 Some(p.index())
             } else {
                 None
             };
             let end = match lifted {
                 Some(len) => {
-                    let next = p.peek_token();
-                    if !matches!(next.token, Token::Comma | Token::RParen) {
-                        return p.expected("',' or ')'", next);
-                    }
                     let last = tokens[i..i + len]
                         .iter()
                         .rev()
@@ -994,6 +1001,22 @@ mod tests {
                 .to_string(),
             "INSERT INTO t VALUES (1) ON CONFLICT((a+1), lower(b)) DO NOTHING"
         );
+        // Each statement of a script is rewritten.
+        let sql = "INSERT INTO t VALUES (1) ON CONFLICT ((a)) DO NOTHING; INSERT INTO t VALUES (2) ON CONFLICT (f(b)) DO NOTHING";
+        let tokens = Tokenizer::new(&SextantDialect, sql)
+            .tokenize_with_location()
+            .expect("tokenizes");
+        let stmts = Parser::new(&SextantDialect)
+            .with_tokens_with_locations(rewrite_tokens(sql, tokens).expect("rewrites"))
+            .parse_statements()
+            .expect("parses");
+        assert_eq!(
+            stmts.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            [
+                "INSERT INTO t VALUES (1) ON CONFLICT((a)) DO NOTHING",
+                "INSERT INTO t VALUES (2) ON CONFLICT(f(b)) DO NOTHING"
+            ]
+        );
         // Only an INSERT's ON CONFLICT is rewritten.
         assert!(rewritten("SELECT * FROM a JOIN b ON conflict((x))").is_ok());
         // A quoted name with a parenthesis is a column.
@@ -1025,6 +1048,10 @@ mod tests {
             (
                 "INSERT INTO t VALUES (1) ON CONFLICT (a.b) DO NOTHING",
                 "found: . at Line: 1, Column: 40",
+            ),
+            (
+                "INSERT INTO t VALUES (1) ON CONFLICT ((a; SELECT 1",
+                "found: ; at Line: 1, Column: 41",
             ),
         ] {
             let err = rewritten(sql).expect_err(sql).to_string();
