@@ -1,4 +1,5 @@
-//! `SELECT … FOR UPDATE | FOR SHARE` claims the rows it returns, through
+//! `SELECT … FOR UPDATE | FOR NO KEY UPDATE | FOR SHARE | FOR KEY SHARE`
+//! claims the rows it returns, through
 //! real concurrent sessions: two transactions that claim (or claim and
 //! write) one row cannot both commit, the later committer fails with
 //! 40001 in either order; a claim of a row changed after the snapshot
@@ -6,7 +7,10 @@
 //! (after WHERE and LIMIT) are claimed; NOWAIT and SKIP LOCKED are
 //! accepted; the shapes PostgreSQL refuses fail with its SQLSTATEs; a
 //! read-only transaction and a read replica refuse the statement; a plain
-//! SELECT claims nothing.
+//! SELECT claims nothing. Every strength claims alike: the weaker ones
+//! conflict wherever PostgreSQL's do, and also where PostgreSQL's would
+//! not (two `FOR KEY SHARE`, a `FOR KEY SHARE` and an update that keeps
+//! the key), a stricter model ARCHITECTURE.md documents.
 
 mod common;
 
@@ -94,6 +98,99 @@ async fn a_claim_and_a_write_of_one_row_cannot_both_commit() {
         .unwrap();
     b.batch_execute("COMMIT").await.unwrap();
     commit_fails_40001(&a).await;
+    s.stop().await;
+}
+
+/// Runs `first` in one transaction and `second` in another over account
+/// 1, commits one and expects the other's commit to fail with 40001, in
+/// both orders; puts the account back after each.
+async fn conflict_either_order(a: &Client, b: &Client, first: &str, second: &str) {
+    for first_commits in [true, false] {
+        begin(a).await;
+        begin(b).await;
+        a.batch_execute(first).await.unwrap();
+        b.batch_execute(second).await.unwrap();
+        let (winner, loser) = if first_commits { (a, b) } else { (b, a) };
+        winner.batch_execute("COMMIT").await.unwrap();
+        let e = loser.batch_execute("COMMIT").await.unwrap_err();
+        assert_eq!(
+            code_of(&e),
+            SqlState::T_R_SERIALIZATION_FAILURE,
+            "{first} / {second}: {e}"
+        );
+        a.batch_execute(
+            "DELETE FROM acct WHERE id IN (1, 10); INSERT INTO acct VALUES (1, 1, 100)",
+        )
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_strengths_claim_where_postgresql_conflicts() {
+    let s = Server::start().await;
+    let (a, b) = (s.connect().await, s.connect().await);
+    setup(&a).await;
+    let r = a
+        .query(
+            "SELECT id, bal FROM acct WHERE id = 1 FOR NO KEY UPDATE",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].len(), 2, "the claimed keys are not returned");
+    // PostgreSQL's conflict table: NO KEY UPDATE against UPDATE, NO KEY
+    // UPDATE and SHARE claims and against writes; KEY SHARE against FOR
+    // UPDATE claims, deletes and key updates.
+    let no_key = "SELECT * FROM acct WHERE id = 1 FOR NO KEY UPDATE";
+    let key_share = "SELECT * FROM acct WHERE id = 1 FOR KEY SHARE";
+    for (first, second) in [
+        (no_key, "SELECT * FROM acct WHERE id = 1 FOR NO KEY UPDATE"),
+        (no_key, "SELECT * FROM acct WHERE id = 1 FOR UPDATE"),
+        (no_key, "SELECT * FROM acct WHERE id = 1 FOR SHARE"),
+        (no_key, "UPDATE acct SET bal = bal + 1 WHERE id = 1"),
+        (key_share, "SELECT * FROM acct WHERE id = 1 FOR UPDATE"),
+        (key_share, "DELETE FROM acct WHERE id = 1"),
+        (key_share, "UPDATE acct SET id = 10 WHERE id = 1"),
+    ] {
+        conflict_either_order(&a, &b, first, second).await;
+    }
+    // Stricter than PostgreSQL, which lets both of these commit: a claim
+    // of any strength conflicts with every other claim and write.
+    for second in [
+        "SELECT * FROM acct WHERE id = 1 FOR KEY SHARE",
+        "UPDATE acct SET bal = bal + 1 WHERE id = 1",
+    ] {
+        conflict_either_order(&a, &b, key_share, second).await;
+    }
+    // Other rows are not claimed.
+    begin(&a).await;
+    begin(&b).await;
+    a.batch_execute(key_share).await.unwrap();
+    b.batch_execute("UPDATE acct SET bal = 0 WHERE id = 2")
+        .await
+        .unwrap();
+    b.batch_execute("COMMIT").await.unwrap();
+    a.batch_execute("COMMIT").await.unwrap();
+    // A row changed after the snapshot fails the SELECT, whatever the
+    // strength.
+    for strength in ["FOR NO KEY UPDATE", "FOR KEY SHARE"] {
+        begin(&a).await;
+        a.query("SELECT 1", &[]).await.unwrap();
+        b.execute("UPDATE acct SET bal = bal + 1 WHERE id = 3", &[])
+            .await
+            .unwrap();
+        let e = a
+            .query(
+                &format!("SELECT bal FROM acct WHERE id = 3 {strength}"),
+                &[],
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(code_of(&e), SqlState::T_R_SERIALIZATION_FAILURE, "{e}");
+        a.batch_execute("ROLLBACK").await.unwrap();
+    }
     s.stop().await;
 }
 
@@ -385,6 +482,46 @@ async fn postgres_refusals() {
             SqlState::FEATURE_NOT_SUPPORTED,
             "FOR UPDATE on table \"nokey\", which has no primary key, is not supported",
         ),
+        (
+            "SELECT count(*) FROM acct FOR KEY SHARE",
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "FOR KEY SHARE is not allowed with aggregate functions",
+        ),
+        (
+            "SELECT DISTINCT owner FROM acct FOR NO KEY UPDATE FOR UPDATE",
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "FOR NO KEY UPDATE is not allowed with DISTINCT clause",
+        ),
+        (
+            "SELECT * FROM acct a, owner o FOR KEY SHARE OF a, nope",
+            SqlState::UNDEFINED_TABLE,
+            "relation \"nope\" in FOR KEY SHARE clause not found in FROM clause",
+        ),
+        (
+            "SELECT * FROM owner o LEFT JOIN acct a ON a.owner = o.id FOR NO KEY UPDATE OF a",
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "FOR NO KEY UPDATE cannot be applied to the nullable side of an outer join",
+        ),
+        (
+            "SELECT * FROM acct FOR KEY SHARE OF public.acct",
+            SqlState::SYNTAX_ERROR,
+            "FOR KEY SHARE must specify unqualified relation names",
+        ),
+        (
+            "VALUES (1) FOR KEY SHARE",
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "FOR KEY SHARE cannot be applied to VALUES",
+        ),
+        (
+            "SELECT * FROM nokey FOR NO KEY UPDATE",
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "FOR NO KEY UPDATE on table \"nokey\", which has no primary key, is not supported",
+        ),
+        (
+            "SELECT * FROM acct FOR KEY UPDATE",
+            SqlState::SYNTAX_ERROR,
+            "syntax error at or near \"UPDATE\"",
+        ),
     ];
     for (sql, state, message) in cases {
         let e = c.query(*sql, &[]).await.unwrap_err();
@@ -405,6 +542,14 @@ async fn postgres_refusals() {
         (
             "SELECT * FROM (SELECT * FROM acct FOR UPDATE) s",
             "FOR UPDATE in a subquery or a WITH query is not supported",
+        ),
+        (
+            "COPY (SELECT * FROM acct FOR KEY SHARE) TO STDOUT",
+            "SELECT FOR KEY SHARE in COPY is not supported",
+        ),
+        (
+            "SELECT * FROM (SELECT * FROM acct FOR NO KEY UPDATE) s",
+            "FOR NO KEY UPDATE in a subquery or a WITH query is not supported",
         ),
     ] {
         let e = c.batch_execute(sql).await.unwrap_err();
@@ -433,19 +578,32 @@ async fn postgres_refusals() {
     );
     c.batch_execute("ROLLBACK").await.unwrap();
     // The command named is the first locked table's strongest strength.
-    c.batch_execute("BEGIN READ ONLY").await.unwrap();
-    let e = c
-        .query(
+    for (sql, command) in [
+        (
             "SELECT * FROM acct FOR SHARE OF acct FOR UPDATE OF acct",
-            &[],
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(
-        e.as_db_error().unwrap().message(),
-        "cannot execute SELECT FOR UPDATE in a read-only transaction"
-    );
-    c.batch_execute("ROLLBACK").await.unwrap();
+            "SELECT FOR UPDATE",
+        ),
+        ("SELECT * FROM acct FOR KEY SHARE", "SELECT FOR KEY SHARE"),
+        (
+            "SELECT * FROM acct a, owner o FOR KEY SHARE OF a FOR NO KEY UPDATE OF o",
+            "SELECT FOR KEY SHARE",
+        ),
+        (
+            "SELECT * FROM acct a, owner o FOR KEY SHARE OF a FOR NO KEY UPDATE OF a, o",
+            "SELECT FOR NO KEY UPDATE",
+        ),
+    ] {
+        c.batch_execute("BEGIN READ ONLY").await.unwrap();
+        let e = c.query(sql, &[]).await.unwrap_err();
+        let db = e.as_db_error().unwrap();
+        assert_eq!(db.code(), &SqlState::READ_ONLY_SQL_TRANSACTION, "{sql}");
+        assert_eq!(
+            db.message(),
+            format!("cannot execute {command} in a read-only transaction"),
+            "{sql}"
+        );
+        c.batch_execute("ROLLBACK").await.unwrap();
+    }
     s.stop().await;
 }
 
@@ -470,5 +628,13 @@ async fn a_read_replica_refuses_locking_selects() {
     assert_eq!(
         db.message(),
         "cannot execute SELECT FOR UPDATE in a read-only transaction"
+    );
+    let e = rc
+        .query("SELECT * FROM acct FOR NO KEY UPDATE", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.as_db_error().unwrap().message(),
+        "cannot execute SELECT FOR NO KEY UPDATE in a read-only transaction"
     );
 }

@@ -26,17 +26,32 @@
 //! `AS`: `SELECT 1 FOR UPDATE` locks, where sqlparser read `FOR` as the
 //! alias of `1`.
 //!
-//! `FOR UPDATE | SHARE OF a, b`: sqlparser reads one name after `OF`;
-//! [`split_lock_lists`] rewrites the tokens into one clause per name
-//! (`FOR UPDATE OF a FOR UPDATE OF b`), which PostgreSQL treats the same.
+//! Statements are parsed from tokens that [`rewrite_tokens`] has rewritten
+//! first, for grammar sqlparser's AST cannot hold as it is:
+//! * `FOR UPDATE | SHARE OF a, b`: sqlparser reads one name after `OF`;
+//!   the tokens become one clause per name (`FOR UPDATE OF a FOR UPDATE OF
+//!   b`), which PostgreSQL treats the same.
+//! * `FOR NO KEY UPDATE` and `FOR KEY SHARE`: sqlparser knows only `UPDATE`
+//!   and `SHARE`. They become `FOR UPDATE` and `FOR SHARE` with a marker
+//!   name first in `OF` (`FOR UPDATE OF "\0FOR NO KEY UPDATE".a`, or the
+//!   marker alone without `OF`); [`lock_clause`] reads a clause back as
+//!   its strength and its real `OF` name. The marker cannot be written in
+//!   SQL (no identifier holds a NUL).
+//! * `ON CONFLICT ((expr), lower(c), d)`: sqlparser reads only column names
+//!   there. Each expression element becomes one unquoted word whose value
+//!   is the element's source text and whose span is the element's; an
+//!   unquoted identifier never holds a parenthesis, so
+//!   [`conflict_target_expr`] tells them apart and parses the text again
+//!   with the positions it had in the statement. Syntax errors inside an
+//!   element are found by the rewrite, at their place.
 
 use std::any::TypeId;
 
-use sqlparser::ast::{BinaryOperator, Expr, Statement};
+use sqlparser::ast::{BinaryOperator, Expr, Ident, LockClause, LockType, ObjectName, Statement};
 use sqlparser::dialect::{Dialect, PostgreSqlDialect, Precedence};
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
-use sqlparser::tokenizer::{Token, TokenWithSpan, Whitespace};
+use sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan, Tokenizer, Whitespace, Word};
 
 /// sqlparser's PostgreSQL dialect with the additions the module docs list.
 #[derive(Debug, Default, Clone, Copy)]
@@ -53,49 +68,226 @@ fn keyword(t: &Token) -> Option<Keyword> {
     }
 }
 
+/// A row-locking strength, weakest first, as PostgreSQL orders them
+/// (`LockClauseStrength`): a table named by two clauses takes the
+/// stronger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LockStrength {
+    /// `FOR KEY SHARE`.
+    KeyShare,
+    /// `FOR SHARE`.
+    Share,
+    /// `FOR NO KEY UPDATE`.
+    NoKeyUpdate,
+    /// `FOR UPDATE`.
+    Update,
+}
+
+impl LockStrength {
+    /// The clause as PostgreSQL's messages spell it.
+    pub fn clause(self) -> &'static str {
+        match self {
+            LockStrength::KeyShare => "FOR KEY SHARE",
+            LockStrength::Share => "FOR SHARE",
+            LockStrength::NoKeyUpdate => "FOR NO KEY UPDATE",
+            LockStrength::Update => "FOR UPDATE",
+        }
+    }
+
+    /// The strength a marker name stands for (see the module docs).
+    fn from_marker(i: &Ident) -> Option<LockStrength> {
+        let clause = i.value.strip_prefix('\u{0}')?;
+        [LockStrength::KeyShare, LockStrength::NoKeyUpdate]
+            .into_iter()
+            .find(|s| s.clause() == clause)
+    }
+
+    /// The marker word for a strength sqlparser cannot hold.
+    fn marker(self) -> Token {
+        Token::Word(Word {
+            value: format!("\u{0}{}", self.clause()),
+            quote_style: Some('"'),
+            keyword: Keyword::NoKeyword,
+        })
+    }
+}
+
+/// A locking clause's strength and the relation its `OF` names, if any,
+/// with the marker of a rewritten strength taken out (see the module
+/// docs).
+pub fn lock_clause(l: &LockClause) -> (LockStrength, Option<ObjectName>) {
+    let parsed = match l.lock_type {
+        LockType::Update => LockStrength::Update,
+        LockType::Share => LockStrength::Share,
+    };
+    let Some(of) = &l.of else {
+        return (parsed, None);
+    };
+    let marked =
+        of.0.first()
+            .and_then(|p| p.as_ident())
+            .and_then(LockStrength::from_marker);
+    match marked {
+        Some(strength) => {
+            let rest = of.0[1..].to_vec();
+            (strength, (!rest.is_empty()).then_some(ObjectName(rest)))
+        }
+        None => (parsed, Some(of.clone())),
+    }
+}
+
+/// A token `t` with `span`, preceded by a space.
+fn spaced(out: &mut Vec<TokenWithSpan>, t: Token, span: Span) {
+    out.push(TokenWithSpan::new(
+        Token::Whitespace(Whitespace::Space),
+        span,
+    ));
+    out.push(TokenWithSpan::new(t, span));
+}
+
+fn significant(t: &TokenWithSpan) -> bool {
+    !matches!(t.token, Token::Whitespace(_))
+}
+
+/// Rewrites a statement text's tokens as the module docs describe, before
+/// sqlparser parses them; `sql` is the text they were read from. Fails
+/// with a syntax error where a rewritten piece is broken (`FOR KEY
+/// UPDATE`, an `ON CONFLICT` expression), at the token PostgreSQL names.
+pub fn rewrite_tokens(
+    sql: &str,
+    tokens: Vec<TokenWithSpan>,
+) -> Result<Vec<TokenWithSpan>, ParserError> {
+    lift_conflict_targets(sql, split_lock_lists(mark_lock_strengths(tokens)?))
+}
+
+/// Rewrites each `FOR NO KEY UPDATE` into `FOR UPDATE` and each `FOR KEY
+/// SHARE` into `FOR SHARE`, with the strength's marker as the first part
+/// of the `OF` name, or as the `OF` name when there is none. The words
+/// kept take the span of the words they stand for. `FOR KEY` and `FOR NO`
+/// not followed by the rest of a strength are syntax errors at the word
+/// that breaks it, as in PostgreSQL, where sqlparser would fail earlier.
+fn mark_lock_strengths(tokens: Vec<TokenWithSpan>) -> Result<Vec<TokenWithSpan>, ParserError> {
+    let at: Vec<usize> = (0..tokens.len())
+        .filter(|&i| significant(&tokens[i]))
+        .collect();
+    let kw = |n: usize| at.get(n).and_then(|&i| keyword(&tokens[i].token));
+    let fail = |n: usize, expected: &str| {
+        let found = at.get(n).map(|&i| &tokens[i]);
+        Err(ParserError::ParserError(format!(
+            "Expected: {expected}, found: {}{}",
+            found.map_or("EOF".to_string(), |t| t.token.to_string()),
+            found.map_or(Location::new(0, 0), |t| t.span.start)
+        )))
+    };
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    let mut next = 0;
+    let mut n = 0;
+    while n < at.len() {
+        let found = match (kw(n), kw(n + 1), kw(n + 2), kw(n + 3)) {
+            (Some(Keyword::FOR), Some(Keyword::NO), Some(Keyword::KEY), Some(Keyword::UPDATE)) => {
+                Some((LockStrength::NoKeyUpdate, "UPDATE", 3))
+            }
+            (Some(Keyword::FOR), Some(Keyword::KEY), Some(Keyword::SHARE), _) => {
+                Some((LockStrength::KeyShare, "SHARE", 2))
+            }
+            (Some(Keyword::FOR), Some(Keyword::KEY), _, _) => return fail(n + 2, "SHARE"),
+            (Some(Keyword::FOR), Some(Keyword::NO), Some(Keyword::KEY), _) => {
+                return fail(n + 3, "UPDATE")
+            }
+            (Some(Keyword::FOR), Some(Keyword::NO), _, _) => return fail(n + 2, "KEY"),
+            _ => None,
+        };
+        let Some((strength, word, len)) = found else {
+            n += 1;
+            continue;
+        };
+        // Everything up to and including FOR stays.
+        out.extend(tokens[next..=at[n]].iter().cloned());
+        let first = &tokens[at[n + 1]];
+        let last = &tokens[at[n + len]];
+        let span = first.span.union(&last.span);
+        spaced(&mut out, Token::make_keyword(word), span);
+        let end = last.span.end;
+        let marker_span = Span::new(end, end);
+        if kw(n + len + 1) == Some(Keyword::OF) {
+            let of = &tokens[at[n + len + 1]];
+            spaced(&mut out, of.token.clone(), of.span);
+            spaced(&mut out, strength.marker(), marker_span);
+            out.push(TokenWithSpan::new(Token::Period, marker_span));
+            next = at[n + len + 1] + 1;
+            n += len + 2;
+        } else {
+            spaced(&mut out, Token::make_keyword("OF"), marker_span);
+            spaced(&mut out, strength.marker(), marker_span);
+            next = at[n + len] + 1;
+            n += len + 1;
+        }
+    }
+    out.extend(tokens[next..].iter().cloned());
+    Ok(out)
+}
+
 /// Rewrites each `FOR UPDATE | SHARE OF a, b, …` in `tokens` into one
 /// clause per name, `FOR UPDATE OF a FOR UPDATE OF b …`; the words added
-/// take the span of the comma they replace. A comma right after a name
-/// of an `OF` list has no other meaning in the grammar.
+/// take the span of the comma they replace, and a strength's marker (see
+/// [`mark_lock_strengths`]) is repeated in each. A comma right after a
+/// name of an `OF` list has no other meaning in the grammar.
 pub fn split_lock_lists(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
-    let significant = |t: &TokenWithSpan| !matches!(t.token, Token::Whitespace(_));
+    /// An `OF` list being read.
+    struct List {
+        /// Its strength word.
+        strength: Token,
+        /// Its marker, when the list starts with one.
+        marker: Option<Token>,
+        /// Whether a name just ended.
+        after_name: bool,
+        /// Whether the next word is the list's first.
+        first: bool,
+    }
     let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
-    // Inside an OF list: its strength word, and whether a name just ended.
-    let mut list: Option<(Token, bool)> = None;
+    let mut list: Option<List> = None;
     for t in tokens {
         if !significant(&t) {
             out.push(t);
             continue;
         }
-        if let Some((strength, after_name)) = list.take() {
-            match (&t.token, after_name) {
+        if let Some(mut l) = list.take() {
+            match (&t.token, l.after_name) {
                 (Token::Comma, true) => {
                     for word in [
                         Token::make_keyword("FOR"),
-                        strength.clone(),
+                        l.strength.clone(),
                         Token::make_keyword("OF"),
                     ] {
-                        out.push(TokenWithSpan::new(
-                            Token::Whitespace(Whitespace::Space),
-                            t.span,
-                        ));
-                        out.push(TokenWithSpan::new(word, t.span));
+                        spaced(&mut out, word, t.span);
+                    }
+                    if let Some(m) = &l.marker {
+                        spaced(&mut out, m.clone(), t.span);
+                        out.push(TokenWithSpan::new(Token::Period, t.span));
                     }
                     out.push(TokenWithSpan::new(
                         Token::Whitespace(Whitespace::Space),
                         t.span,
                     ));
-                    list = Some((strength, false));
+                    l.after_name = false;
+                    list = Some(l);
                     continue;
                 }
-                (Token::Word(_), false) => {
+                (Token::Word(w), false) => {
+                    let is_marker = w.value.starts_with('\u{0}') && w.quote_style.is_some();
+                    if l.first && is_marker {
+                        l.marker = Some(t.token.clone());
+                    }
                     out.push(t);
-                    list = Some((strength, true));
+                    l.after_name = true;
+                    l.first = false;
+                    list = Some(l);
                     continue;
                 }
                 (Token::Period, true) => {
                     out.push(t);
-                    list = Some((strength, false));
+                    l.after_name = false;
+                    list = Some(l);
                     continue;
                 }
                 _ => {}
@@ -107,13 +299,202 @@ pub fn split_lock_lists(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
             let for_word = before.next().and_then(|x| keyword(&x.token));
             if let (Some(strength), Some(Keyword::FOR)) = (strength, for_word) {
                 if matches!(keyword(&strength), Some(Keyword::UPDATE | Keyword::SHARE)) {
-                    list = Some((strength, false));
+                    list = Some(List {
+                        strength,
+                        marker: None,
+                        after_name: false,
+                        first: true,
+                    });
                 }
             }
         }
         out.push(t);
     }
     out
+}
+
+/// Byte offsets in `sql` of token locations (line and column, both
+/// counted in characters from 1, as sqlparser's tokenizer counts them).
+struct Offsets<'a> {
+    sql: &'a str,
+    /// Byte offset of each line's start.
+    lines: Vec<usize>,
+}
+
+impl<'a> Offsets<'a> {
+    fn new(sql: &'a str) -> Self {
+        let lines = std::iter::once(0)
+            .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Offsets { sql, lines }
+    }
+
+    fn at(&self, l: Location) -> usize {
+        let Some(&start) = usize::try_from(l.line)
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|n| self.lines.get(n))
+        else {
+            return self.sql.len();
+        };
+        let col = usize::try_from(l.column.saturating_sub(1)).unwrap_or(usize::MAX);
+        self.sql[start..]
+            .char_indices()
+            .nth(col)
+            .map_or(self.sql.len(), |(i, _)| start + i)
+    }
+
+    fn text(&self, span: Span) -> &'a str {
+        &self.sql[self.at(span.start)..self.at(span.end)]
+    }
+}
+
+/// Replaces each expression element of an `INSERT`'s `ON CONFLICT (…)`
+/// target (a parenthesized expression or a function call, PostgreSQL's
+/// `index_elem`) by one unquoted word holding its source text, spanning
+/// it (see the module docs). Column names stay as they are; so does an
+/// element sqlparser's own error is right for (`a.b`, `a ->> 'k'`).
+fn lift_conflict_targets(
+    sql: &str,
+    tokens: Vec<TokenWithSpan>,
+) -> Result<Vec<TokenWithSpan>, ParserError> {
+    let offsets = Offsets::new(sql);
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    let mut in_insert = false;
+    let mut i = 0;
+    while i < tokens.len() {
+        let t = &tokens[i];
+        match keyword(&t.token) {
+            Some(Keyword::INSERT) => in_insert = true,
+            _ if t.token == Token::SemiColon => in_insert = false,
+            _ => {}
+        }
+        out.push(t.clone());
+        i += 1;
+        let mut before = out.iter().rev().filter(|x| significant(x));
+        let opens_target = in_insert
+            && t.token == Token::LParen
+            && before.nth(1).and_then(|x| keyword(&x.token)) == Some(Keyword::CONFLICT)
+            && before.next().and_then(|x| keyword(&x.token)) == Some(Keyword::ON);
+        if !opens_target {
+            continue;
+        }
+        // One element per turn, up to the target's closing parenthesis.
+        loop {
+            while i < tokens.len() && !significant(&tokens[i]) {
+                out.push(tokens[i].clone());
+                i += 1;
+            }
+            let Some(start) = tokens.get(i) else {
+                break;
+            };
+            let lifted = if is_expression_element(&tokens[i..]) {
+                // The element's parser reads at most to the statement's
+                // semicolon, so a long script costs no more than its
+                // statements.
+                let statement_end = tokens[i..]
+                    .iter()
+                    .position(|t| t.token == Token::SemiColon)
+                    .map_or(tokens.len(), |n| i + n + 1);
+                let mut p = Parser::new(&SextantDialect)
+                    .with_tokens_with_locations(tokens[i..statement_end].to_vec());
+                p.parse_prefix()?;
+                let next = p.peek_token();
+                if !matches!(next.token, Token::Comma | Token::RParen) {
+                    return p.expected("',' or ')'", next);
+                }
+                Some(p.index())
+            } else {
+                None
+            };
+            let end = match lifted {
+                Some(len) => {
+                    let last = tokens[i..i + len]
+                        .iter()
+                        .rev()
+                        .find(|x| significant(x))
+                        .expect("the element has a token");
+                    let span = start.span.union(&last.span);
+                    let word = Token::Word(Word {
+                        value: offsets.text(span).to_string(),
+                        quote_style: None,
+                        keyword: Keyword::NoKeyword,
+                    });
+                    out.push(TokenWithSpan::new(word, span));
+                    i + len
+                }
+                None => {
+                    // A column name (or an error sqlparser reports): up to
+                    // the next significant token.
+                    out.push(start.clone());
+                    i + 1
+                }
+            };
+            i = end;
+            while i < tokens.len() && !significant(&tokens[i]) {
+                out.push(tokens[i].clone());
+                i += 1;
+            }
+            match tokens.get(i).map(|t| &t.token) {
+                Some(Token::Comma) => {
+                    out.push(tokens[i].clone());
+                    i += 1;
+                }
+                _ => break,
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether the `ON CONFLICT` target element `tokens` start with is an
+/// expression: a parenthesized one, or a function call (a name, then a
+/// parenthesis; a qualified name is left to sqlparser, which fails at
+/// its period).
+fn is_expression_element(tokens: &[TokenWithSpan]) -> bool {
+    let mut t = tokens.iter().filter(|t| significant(t)).map(|t| &t.token);
+    matches!(
+        (t.next(), t.next()),
+        (Some(Token::LParen), _) | (Some(Token::Word(_)), Some(Token::LParen))
+    )
+}
+
+/// The expression an `ON CONFLICT` target element stands for, when `i` is
+/// one [`lift_conflict_targets`] made (`None` for a column name): its
+/// text parsed again, with the positions it has in the statement, and
+/// without the element's own parentheses.
+pub fn conflict_target_expr(i: &Ident) -> Option<Result<Expr, ParserError>> {
+    if i.quote_style.is_some() || !i.value.contains('(') {
+        return None;
+    }
+    let start = i.span.start;
+    let moved = |l: Location| Location {
+        line: l.line + start.line - 1,
+        column: if l.line == 1 {
+            l.column + start.column - 1
+        } else {
+            l.column
+        },
+    };
+    let parsed = Tokenizer::new(&SextantDialect, &i.value)
+        .tokenize_with_location()
+        .map_err(ParserError::from)
+        .and_then(|tokens| {
+            let tokens = tokens
+                .into_iter()
+                .map(|t| {
+                    TokenWithSpan::new(t.token, Span::new(moved(t.span.start), moved(t.span.end)))
+                })
+                .collect();
+            let mut p = Parser::new(&SextantDialect).with_tokens_with_locations(tokens);
+            let e = p.parse_expr()?;
+            p.expect_token(&Token::EOF)?;
+            Ok(e)
+        });
+    Some(parsed.map(|e| match e {
+        Expr::Nested(inner) => *inner,
+        e => e,
+    }))
 }
 
 /// Parses `[NOT] BETWEEN {SYMMETRIC | ASYMMETRIC} x AND y` after `expr`
@@ -470,16 +851,35 @@ mod tests {
         assert!(err.is_err());
     }
 
+    /// `sql`'s first statement, parsed from rewritten tokens as statements
+    /// are (see [`rewrite_tokens`]).
+    fn rewritten(sql: &str) -> Result<Statement, ParserError> {
+        let tokens = Tokenizer::new(&SextantDialect, sql)
+            .tokenize_with_location()
+            .expect("tokenizes");
+        let tokens = rewrite_tokens(sql, tokens)?;
+        Parser::new(&SextantDialect)
+            .with_tokens_with_locations(tokens)
+            .parse_statement()
+    }
+
+    /// Each locking clause of query `sql` as its strength and `OF` name.
+    fn clauses(sql: &str) -> Vec<(LockStrength, Option<String>)> {
+        let Statement::Query(q) = rewritten(sql).expect(sql) else {
+            panic!("a query: {sql}");
+        };
+        q.locks
+            .iter()
+            .map(|l| {
+                let (strength, of) = lock_clause(l);
+                (strength, of.map(|o| o.to_string()))
+            })
+            .collect()
+    }
+
     #[test]
     fn lock_lists_become_one_clause_per_name() {
-        let rewrite = |sql: &str| {
-            let tokens = sqlparser::tokenizer::Tokenizer::new(&SextantDialect, sql)
-                .tokenize_with_location()
-                .expect("tokenizes");
-            let mut p =
-                Parser::new(&SextantDialect).with_tokens_with_locations(split_lock_lists(tokens));
-            p.parse_statement().map(|s| s.to_string())
-        };
+        let rewrite = |sql: &str| rewritten(sql).map(|s| s.to_string());
         assert_eq!(
             rewrite("SELECT * FROM a, s.b FOR UPDATE OF a, s.b, c NOWAIT").unwrap(),
             "SELECT * FROM a, s.b FOR UPDATE OF a FOR UPDATE OF s.b FOR UPDATE OF c NOWAIT"
@@ -489,5 +889,173 @@ mod tests {
             "SELECT f(x, y) FROM a FOR SHARE OF a"
         );
         assert!(rewrite("SELECT * FROM a FOR UPDATE OF a,").is_err());
+    }
+
+    #[test]
+    fn key_strengths_read_back_with_their_of_names() {
+        use LockStrength::*;
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(
+            clauses("SELECT * FROM a FOR NO KEY UPDATE"),
+            [(NoKeyUpdate, None)]
+        );
+        assert_eq!(
+            clauses("SELECT * FROM a, s.b FOR no key update OF a, s.b NOWAIT FOR KEY SHARE FOR SHARE OF c FOR UPDATE"),
+            [
+                (NoKeyUpdate, some("a")),
+                (NoKeyUpdate, some("s.b")),
+                (KeyShare, None),
+                (Share, some("c")),
+                (Update, None),
+            ]
+        );
+        assert_eq!(
+            clauses("SELECT * FROM a FOR KEY SHARE OF a SKIP LOCKED"),
+            [(KeyShare, some("a"))]
+        );
+        let Statement::Query(q) = rewritten("SELECT * FROM a FOR KEY SHARE OF a NOWAIT").unwrap()
+        else {
+            panic!("a query");
+        };
+        assert!(q.locks[0].nonblock.is_some());
+        assert!(KeyShare < Share && Share < NoKeyUpdate && NoKeyUpdate < Update);
+        // The marker is no name SQL can write.
+        assert_eq!(
+            clauses("SELECT * FROM a FOR UPDATE OF \"FOR NO KEY UPDATE\""),
+            [(Update, some("\"FOR NO KEY UPDATE\""))]
+        );
+    }
+
+    #[test]
+    fn broken_key_strengths_fail_where_postgresql_does() {
+        for (sql, found) in [
+            (
+                "SELECT * FROM a FOR KEY UPDATE",
+                "found: UPDATE at Line: 1, Column: 25",
+            ),
+            (
+                "SELECT * FROM a FOR NO KEY SHARE",
+                "found: SHARE at Line: 1, Column: 28",
+            ),
+            (
+                "SELECT * FROM a FOR NO UPDATE",
+                "found: UPDATE at Line: 1, Column: 24",
+            ),
+            ("SELECT * FROM a FOR KEY", "found: EOF"),
+        ] {
+            let err = rewritten(sql).expect_err(sql).to_string();
+            assert!(err.contains(found), "{sql}: {err}");
+        }
+    }
+
+    /// The conflict target elements of INSERT `sql`: each expression's
+    /// text and where its first token is, or the column name.
+    fn targets(sql: &str) -> Vec<Result<(String, Location), String>> {
+        let Statement::Insert(ins) = rewritten(sql).expect(sql) else {
+            panic!("an INSERT: {sql}");
+        };
+        let Some(sqlparser::ast::OnInsert::OnConflict(oc)) = &ins.on else {
+            panic!("ON CONFLICT: {sql}");
+        };
+        let Some(sqlparser::ast::ConflictTarget::Columns(elems)) = &oc.conflict_target else {
+            panic!("a target: {sql}");
+        };
+        elems
+            .iter()
+            .map(|i| match conflict_target_expr(i) {
+                Some(e) => {
+                    let e = e.expect("parses again");
+                    let at = sqlparser::ast::Spanned::span(&e).start;
+                    Ok((e.to_string(), at))
+                }
+                None => Err(i.value.clone()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn conflict_targets_keep_their_expressions_and_positions() {
+        let sql = "INSERT INTO t VALUES (1) ON CONFLICT ((a + 1), lower(b), c, ( (d) )) DO NOTHING";
+        assert_eq!(
+            targets(sql),
+            [
+                Ok(("a + 1".to_string(), Location::new(1, 40))),
+                Ok(("lower(b)".to_string(), Location::new(1, 48))),
+                Err("c".to_string()),
+                Ok(("(d)".to_string(), Location::new(1, 64))),
+            ]
+        );
+        // On a later line, after multi-byte text.
+        let sql = "INSERT INTO t VALUES ('é') ON CONFLICT (\n  (payload ->> 'é'), f(x)) DO UPDATE SET a = 1";
+        assert_eq!(
+            targets(sql),
+            [
+                Ok(("payload ->> 'é'".to_string(), Location::new(2, 4))),
+                Ok(("f(x)".to_string(), Location::new(2, 22))),
+            ]
+        );
+        // The statement prints back with the elements as written.
+        assert_eq!(
+            rewritten("INSERT INTO t VALUES (1) ON CONFLICT ((a+1), lower(b)) DO NOTHING")
+                .unwrap()
+                .to_string(),
+            "INSERT INTO t VALUES (1) ON CONFLICT((a+1), lower(b)) DO NOTHING"
+        );
+        // Each statement of a script is rewritten.
+        let sql = "INSERT INTO t VALUES (1) ON CONFLICT ((a)) DO NOTHING; INSERT INTO t VALUES (2) ON CONFLICT (f(b)) DO NOTHING";
+        let tokens = Tokenizer::new(&SextantDialect, sql)
+            .tokenize_with_location()
+            .expect("tokenizes");
+        let stmts = Parser::new(&SextantDialect)
+            .with_tokens_with_locations(rewrite_tokens(sql, tokens).expect("rewrites"))
+            .parse_statements()
+            .expect("parses");
+        assert_eq!(
+            stmts.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            [
+                "INSERT INTO t VALUES (1) ON CONFLICT((a)) DO NOTHING",
+                "INSERT INTO t VALUES (2) ON CONFLICT(f(b)) DO NOTHING"
+            ]
+        );
+        // Only an INSERT's ON CONFLICT is rewritten.
+        assert!(rewritten("SELECT * FROM a JOIN b ON conflict((x))").is_ok());
+        // A quoted name with a parenthesis is a column.
+        assert_eq!(
+            targets("INSERT INTO t VALUES (1) ON CONFLICT (\"f(x)\") DO NOTHING"),
+            [Err("f(x)".to_string())]
+        );
+    }
+
+    #[test]
+    fn conflict_target_syntax_errors_are_where_postgresql_reports_them() {
+        for (sql, found) in [
+            (
+                "INSERT INTO t VALUES (1) ON CONFLICT ((a +)) DO NOTHING",
+                "found: ) at Line: 1, Column: 43",
+            ),
+            (
+                "INSERT INTO t VALUES (1) ON CONFLICT (a ->> 'k') DO NOTHING",
+                "found: ->> at Line: 1, Column: 41",
+            ),
+            (
+                "INSERT INTO t VALUES (1) ON CONFLICT (lower(a) || 'x') DO NOTHING",
+                "found: || at Line: 1, Column: 48",
+            ),
+            (
+                "INSERT INTO t VALUES (1) ON CONFLICT ((a) b) DO NOTHING",
+                "found: b at Line: 1, Column: 43",
+            ),
+            (
+                "INSERT INTO t VALUES (1) ON CONFLICT (a.b) DO NOTHING",
+                "found: . at Line: 1, Column: 40",
+            ),
+            (
+                "INSERT INTO t VALUES (1) ON CONFLICT ((a; SELECT 1",
+                "found: ; at Line: 1, Column: 41",
+            ),
+        ] {
+            let err = rewritten(sql).expect_err(sql).to_string();
+            assert!(err.contains(found), "{sql}: {err}");
+        }
     }
 }

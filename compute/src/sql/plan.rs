@@ -31,6 +31,7 @@ use crate::btree::Direction;
 use crate::catalog::{IndexKey, TableDef};
 use crate::datum::{DataType, Datum};
 use crate::engine::Transaction;
+use crate::sql::dialect::{self, LockStrength};
 use crate::sql::error::{code, SqlError};
 use crate::sql::expr::{
     self, bind, AggCall, BindCtx, ColumnOrigin, Expr, Scope, ScopeColumn, SortKey, SrfCall,
@@ -57,15 +58,24 @@ pub struct Query {
 /// What a locking `SELECT` claims. The root's rows are the output columns
 /// (as many as [`Query::columns`]) followed by, for each locked table in
 /// turn, its primary-key values; the session claims those rows in its
-/// transaction and strips the trailing columns.
+/// transaction and strips the trailing columns. Every strength claims
+/// alike (see ARCHITECTURE.md, "Row locks are claims").
 #[derive(Debug)]
 pub struct RowLocks {
-    /// The command as a read-only transaction refuses it, e.g.
-    /// `SELECT FOR UPDATE`.
-    pub command: &'static str,
+    /// The strength of the first locked table, which names the command
+    /// (see [`RowLocks::command`]).
+    pub strength: LockStrength,
     /// Each locked table and its number of primary-key columns, in the
     /// order their keys follow the output columns.
     pub tables: Vec<(crate::catalog::ObjectId, usize)>,
+}
+
+impl RowLocks {
+    /// The command as PostgreSQL names it after its first row mark (and
+    /// a read-only transaction refuses it), e.g. `SELECT FOR KEY SHARE`.
+    pub fn command(&self) -> String {
+        format!("SELECT {}", self.strength.clause())
+    }
 }
 
 /// A FROM item of the SELECT being planned, as a locking clause sees it.
@@ -977,14 +987,9 @@ impl<'a> Planner<'a> {
                     }
                     tables.push((def.id, def.primary_key.len()));
                 }
-                let command = match locked.first().map(|(_, w)| *w) {
-                    Some("FOR SHARE") => "SELECT FOR SHARE",
-                    _ => "SELECT FOR UPDATE",
-                };
-                if tables.is_empty() {
-                    (None, Vec::new())
-                } else {
-                    (Some(RowLocks { command, tables }), exprs)
+                match locked.first() {
+                    Some(&(_, strength)) => (Some(RowLocks { strength, tables }), exprs),
+                    None => (None, Vec::new()),
                 }
             }
         };
@@ -1999,13 +2004,9 @@ impl SubqueryPlanner for Planner<'_> {
     }
 }
 
-/// The JOIN operator and kind of FROM item `i` (flattened).
 /// A locking clause's name as PostgreSQL's messages spell it.
 pub fn lock_strength(l: &ast::LockClause) -> &'static str {
-    match l.lock_type {
-        ast::LockType::Update => "FOR UPDATE",
-        ast::LockType::Share => "FOR SHARE",
-    }
+    dialect::lock_clause(l).0.clause()
 }
 
 /// The FROM items (by position) the locking clauses `locks` lock, in the
@@ -2021,7 +2022,7 @@ fn locked_items(
     from: &[ast::TableWithJoins],
     items: &[FromItem],
     locks: &[ast::LockClause],
-) -> Result<Vec<(usize, &'static str)>, SqlError> {
+) -> Result<Vec<(usize, LockStrength)>, SqlError> {
     enum Kind {
         Table,
         Cte,
@@ -2067,8 +2068,9 @@ fn locked_items(
             }
         })
         .collect();
-    let mut locked: Vec<(usize, &'static str)> = Vec::new();
-    let mut lock = |i: usize, what: &'static str| -> Result<(), SqlError> {
+    let mut locked: Vec<(usize, LockStrength)> = Vec::new();
+    let mut lock = |i: usize, strength: LockStrength| -> Result<(), SqlError> {
+        let what = strength.clause();
         if items[i].nullable {
             return Err(SqlError::new(
                 code::FEATURE_NOT_SUPPORTED,
@@ -2085,19 +2087,19 @@ fn locked_items(
         // A table named again keeps its place and the stronger strength,
         // as PostgreSQL's applyLockingClause keeps one row mark.
         match locked.iter_mut().find(|(j, _)| *j == i) {
-            Some((_, was)) if what == "FOR UPDATE" => *was = what,
-            Some(_) => {}
-            None => locked.push((i, what)),
+            Some((_, was)) => *was = strength.max(*was),
+            None => locked.push((i, strength)),
         }
         Ok(())
     };
     for l in locks {
-        let what = lock_strength(l);
-        match &l.of {
+        let (strength, of) = dialect::lock_clause(l);
+        let what = strength.clause();
+        match &of {
             None => {
                 for (i, (_, kind)) in described.iter().enumerate() {
                     match kind {
-                        Kind::Table => lock(i, what)?,
+                        Kind::Table => lock(i, strength)?,
                         Kind::Cte | Kind::Function => {}
                         Kind::Catalog => {
                             return Err(SqlError::unsupported(format!("{what} of a catalog")))
@@ -2137,7 +2139,7 @@ fn locked_items(
                     .at_span(name_span(name)))
                 };
                 match described[i].1 {
-                    Kind::Table => lock(i, what)?,
+                    Kind::Table => lock(i, strength)?,
                     Kind::Cte => return refuse("a WITH query"),
                     Kind::Function => return refuse("a function"),
                     Kind::Join => return refuse("a join"),
@@ -2154,6 +2156,7 @@ fn locked_items(
     Ok(locked)
 }
 
+/// The JOIN operator and kind of FROM item `i` (flattened).
 fn nullable_op(from: &[ast::TableWithJoins], i: usize) -> (Option<&ast::JoinOperator>, JoinKind) {
     let mut n = 0;
     for twj in from {

@@ -1223,6 +1223,10 @@ impl Session {
             }
             Statement::Insert(ins) => {
                 let (def, _) = self.bind_insert_target(tx, ins)?;
+                // PostgreSQL checks ON CONFLICT when it analyzes the
+                // statement, so its errors come at Parse.
+                let scope = table_scope(&def, ins.table_alias.as_ref().map(ident).as_deref());
+                insert_on_conflict(ins, &def, &scope)?;
                 self.bind_insert_params(tx, ins, &def, params)?
             }
             Statement::Update {
@@ -1908,26 +1912,9 @@ impl Session {
         let scope = table_scope(&def, ins.table_alias.as_ref().map(ident).as_deref());
         let mut count = 0u64;
         let mut returned = Vec::new();
-        let on_conflict = match &ins.on {
-            None => None,
-            Some(ast::OnInsert::OnConflict(oc)) => {
-                use sqlparser::ast::Spanned;
-                // ON CONFLICT follows the source, so its ON is the first
-                // "on" after the source's end.
-                let source_span = ins.source.as_ref().map(|q| q.span());
-                check_on_conflict(&def, oc).map_err(|e| match source_span {
-                    // Only the missing target is reported at ON.
-                    Some(span) if e.message.starts_with("ON CONFLICT DO UPDATE requires") => {
-                        e.at_keyword_after(span, "on")
-                    }
-                    _ => e,
-                })?;
-                Some(oc)
-            }
-            Some(other) => return Err(SqlError::unsupported(format!("{other}"))),
-        };
-        // Rows this command inserted or updated: DO UPDATE may not reach
-        // one of them a second time (21000), as in PostgreSQL.
+        let on_conflict = insert_on_conflict(ins, &def, &scope)?;
+        // Keys of the rows this command inserted or updated: DO UPDATE may
+        // not reach one of them a second time (21000), as in PostgreSQL.
         let mut affected: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
         for vals in provided {
             self.check_cancel()?;
@@ -1944,38 +1931,14 @@ impl Session {
                 full.push(v);
             }
             check_not_null(&def, &full, ectx.text)?;
-            let result_row = match on_conflict {
+            let result_row = match &on_conflict {
                 None => {
                     tx.insert(def.id, full.clone())
                         .map_err(SqlError::from_engine)?;
                     Some(full)
                 }
-                Some(oc) => {
-                    let key = if def.primary_key.is_empty() {
-                        None
-                    } else {
-                        let pk: Vec<Datum> =
-                            def.primary_key.iter().map(|i| full[*i].clone()).collect();
-                        Some(tx.encode_pk(def.id, &pk).map_err(SqlError::from_engine)?)
-                    };
-                    if let Some(key) = &key {
-                        if matches!(oc.action, ast::OnConflictAction::DoUpdate(_))
-                            && affected.contains(key)
-                        {
-                            return Err(SqlError::new(
-                                code::CARDINALITY_VIOLATION,
-                                "ON CONFLICT DO UPDATE command cannot affect row a second time",
-                            )
-                            .with_hint(
-                                "Ensure that no rows proposed for insertion within the same command have duplicate constrained values.",
-                            ));
-                        }
-                    }
-                    let r = self.upsert(tx, &def, &scope, oc, full, &ectx)?;
-                    if let (Some(key), Some(_)) = (key, &r) {
-                        affected.insert(key);
-                    }
-                    r
+                Some((oc, arbiters)) => {
+                    self.upsert(tx, &def, &scope, oc, arbiters, &mut affected, full, &ectx)?
                 }
             };
             if let Some(r) = result_row {
@@ -2010,62 +1973,33 @@ impl Session {
         }
     }
 
+    /// Inserts `row`, or, when it conflicts with an existing row on one of
+    /// `arbiters`, does the ON CONFLICT action to that row. Returns the row
+    /// inserted or updated, if any; `affected` holds the keys of the rows
+    /// this command inserted or updated so far.
+    #[allow(clippy::too_many_arguments)]
     fn upsert(
         &self,
         tx: &mut Transaction,
         def: &TableDef,
         scope: &Scope,
         oc: &ast::OnConflict,
+        arbiters: &Arbiters<'_>,
+        affected: &mut std::collections::HashSet<Vec<u8>>,
         row: Vec<Datum>,
         ectx: &EvalCtx<'_>,
     ) -> Result<Option<Vec<Datum>>, SqlError> {
-        // The unique keys a conflict is looked for on: the target's, or
-        // for DO NOTHING without one every unique key of the table.
-        let mut unique_index: Option<&IndexDef> = None;
-        let mut any_key = false;
-        if let Some(ast::ConflictTarget::Columns(cols)) = &oc.conflict_target {
-            let named: Vec<usize> = cols.iter().filter_map(|c| def.column(&ident(c))).collect();
-            let mut sorted = named.clone();
-            sorted.sort_unstable();
-            let mut pk_sorted = def.primary_key.clone();
-            pk_sorted.sort_unstable();
-            let is_pk = !def.primary_key.is_empty() && sorted == pk_sorted;
-            unique_index = def.indexes.iter().find(|ix| {
-                ix.unique
-                    && ix
-                        .keys
-                        .iter()
-                        .all(|k| matches!(k, IndexKey::Column(i) if named.contains(i)))
-                    && ix.keys.len() == named.len()
-            });
-            if !is_pk && unique_index.is_none() {
-                return Err(SqlError::new(
-                    code::INVALID_COLUMN_REFERENCE,
-                    "there is no unique or exclusion constraint matching the ON CONFLICT specification",
-                ));
-            }
-            if is_pk {
-                unique_index = None;
-            }
-        } else {
-            any_key = true;
-        }
         // The existing row the new one conflicts with, if any.
         let existing: Option<crate::engine::Row> = {
             let mut found = None;
-            if unique_index.is_none() && !def.primary_key.is_empty() {
+            if arbiters.primary_key {
                 let pk: Vec<Datum> = def.primary_key.iter().map(|i| row[*i].clone()).collect();
                 if let Some(r) = tx.get(def.id, &pk).map_err(SqlError::from_engine)? {
                     let key = tx.encode_pk(def.id, &pk).map_err(SqlError::from_engine)?;
                     found = Some((key, r));
                 }
             }
-            let indexes: Vec<&IndexDef> = match unique_index {
-                Some(ix) => vec![ix],
-                None if any_key => def.indexes.iter().filter(|ix| ix.unique).collect(),
-                None => Vec::new(),
-            };
-            for ix in indexes {
+            for ix in &arbiters.indexes {
                 if found.is_some() {
                     break;
                 }
@@ -2074,12 +2008,23 @@ impl Session {
             found
         };
         let Some((existing_key, existing)) = existing else {
-            tx.insert(def.id, row.clone())
+            let key = tx
+                .insert(def.id, row.clone())
                 .map_err(SqlError::from_engine)?;
+            affected.insert(key);
             return Ok(Some(row));
         };
         match &oc.action {
             ast::OnConflictAction::DoNothing => Ok(None),
+            ast::OnConflictAction::DoUpdate(_) if affected.contains(&existing_key) => {
+                Err(SqlError::new(
+                    code::CARDINALITY_VIOLATION,
+                    "ON CONFLICT DO UPDATE command cannot affect row a second time",
+                )
+                .with_hint(
+                    "Ensure that no rows proposed for insertion within the same command have duplicate constrained values.",
+                ))
+            }
             ast::OnConflictAction::DoUpdate(du) => {
                 // The row's columns, then EXCLUDED's.
                 let mut s = scope.clone();
@@ -2114,8 +2059,10 @@ impl Session {
                     new[i] = assign_cast(eval(&b, &both, ectx)?, ty, &def.columns[i], ectx)?;
                 }
                 check_not_null(def, &new, ectx.text)?;
-                tx.update(def.id, &existing_key, new.clone())
+                let key = tx
+                    .update(def.id, &existing_key, new.clone())
                     .map_err(SqlError::from_engine)?;
+                affected.insert(key);
                 Ok(Some(new))
             }
         }
@@ -2507,7 +2454,7 @@ impl Session {
                 code::READ_ONLY_SQL_TRANSACTION,
                 format!(
                     "cannot execute {} in a read-only transaction",
-                    locks.command
+                    locks.command()
                 ),
             ));
         }
@@ -2576,7 +2523,7 @@ impl Session {
 /// says where, for the message).
 fn refuse_locks(query: &plan::Query, place: &str) -> Result<(), SqlError> {
     match &query.locks {
-        Some(l) => Err(SqlError::unsupported(format!("{} {place}", l.command))),
+        Some(l) => Err(SqlError::unsupported(format!("{} {place}", l.command()))),
         None => Ok(()),
     }
 }
@@ -2599,21 +2546,78 @@ fn assign_target(def: &TableDef, a: &ast::Assignment) -> Result<(usize, DataType
     Ok((i, column_type(&def.columns[i])))
 }
 
+/// An INSERT's ON CONFLICT clause, if it has one, checked (see
+/// [`check_on_conflict`]), with its arbiters; `scope` is the table's.
+fn insert_on_conflict<'a>(
+    ins: &'a ast::Insert,
+    def: &'a TableDef,
+    scope: &Scope,
+) -> Result<Option<(&'a ast::OnConflict, Arbiters<'a>)>, SqlError> {
+    use sqlparser::ast::Spanned;
+    match &ins.on {
+        None => Ok(None),
+        Some(ast::OnInsert::OnConflict(oc)) => {
+            // ON CONFLICT follows the source, so its ON is the first "on"
+            // after the source's end.
+            let source_span = ins.source.as_ref().map(|q| q.span());
+            let arbiters = check_on_conflict(def, scope, oc).map_err(|e| match source_span {
+                // Only the missing target is reported at ON.
+                Some(span) if e.message.starts_with("ON CONFLICT DO UPDATE requires") => {
+                    e.at_keyword_after(span, "on")
+                }
+                _ => e,
+            })?;
+            Ok(Some((oc, arbiters)))
+        }
+        Some(other) => Err(SqlError::unsupported(format!("{other}"))),
+    }
+}
+
+/// The unique keys an `INSERT … ON CONFLICT` looks for a conflicting row
+/// on (PostgreSQL's arbiter indexes): every one the conflict target
+/// matches, or every unique key of the table without a target.
+struct Arbiters<'a> {
+    /// The primary key is one.
+    primary_key: bool,
+    /// The unique indexes that are.
+    indexes: Vec<&'a IndexDef>,
+}
+
 /// Checks an ON CONFLICT clause once per statement, as PostgreSQL's parse
-/// analysis does: the target names columns of the table (42703) matching
-/// the primary key or a unique index (42P10); DO UPDATE needs a target
-/// (42601) and assigns each column at most once (42601).
-fn check_on_conflict(def: &TableDef, oc: &ast::OnConflict) -> Result<(), SqlError> {
+/// analysis does, and infers its arbiters as its planner does
+/// (`infer_arbiter_indexes`). The target names columns of the table
+/// (42703) and index expressions over them (bound in `scope`, the
+/// table's); a unique key matches when its columns are the columns named
+/// and its expressions the expressions given, in any order and counting
+/// repeats once (compared bound, as the planner matches an indexed
+/// expression); none matching is 42P10. DO UPDATE needs a target (42601)
+/// and assigns each column at most once (42601).
+fn check_on_conflict<'a>(
+    def: &'a TableDef,
+    scope: &Scope,
+    oc: &ast::OnConflict,
+) -> Result<Arbiters<'a>, SqlError> {
     let no_match = || {
         SqlError::new(
             code::INVALID_COLUMN_REFERENCE,
             "there is no unique or exclusion constraint matching the ON CONFLICT specification",
         )
     };
-    match &oc.conflict_target {
-        Some(ast::ConflictTarget::Columns(cols)) => {
+    let arbiters = match &oc.conflict_target {
+        Some(ast::ConflictTarget::Columns(elems)) => {
             let mut named = Vec::new();
-            for c in cols {
+            let mut exprs: Vec<Expr> = Vec::new();
+            for c in elems {
+                if let Some(e) = crate::sql::dialect::conflict_target_expr(c) {
+                    let e = e.map_err(|e| SqlError::new(code::SYNTAX_ERROR, e.to_string()))?;
+                    let mut params = Vec::new();
+                    match bind(&e, scope, &mut BindCtx::new(&mut params))? {
+                        // `((a))` is the column, as in PostgreSQL.
+                        Expr::Column(i, _) => named.push(i),
+                        b => exprs.push(b),
+                    }
+                    continue;
+                }
                 let n = ident(c);
                 let i = def.column(&n).ok_or_else(|| {
                     SqlError::new(
@@ -2625,26 +2629,46 @@ fn check_on_conflict(def: &TableDef, oc: &ast::OnConflict) -> Result<(), SqlErro
                 })?;
                 named.push(i);
             }
-            let same = |keys: &mut dyn Iterator<Item = usize>| {
+            named.sort_unstable();
+            named.dedup();
+            let same_columns = |keys: &mut dyn Iterator<Item = usize>| {
                 let mut k: Vec<usize> = keys.collect();
-                let mut n = named.clone();
                 k.sort_unstable();
                 k.dedup();
-                n.sort_unstable();
-                n.dedup();
-                k == n
+                k == named
             };
-            let pk = !def.primary_key.is_empty() && same(&mut def.primary_key.iter().copied());
-            let unique = def.indexes.iter().any(|ix| {
-                ix.unique
-                    && ix.keys.iter().all(|k| matches!(k, IndexKey::Column(_)))
-                    && same(&mut ix.keys.iter().filter_map(|k| match k {
-                        IndexKey::Column(i) => Some(*i),
-                        IndexKey::Expr(_) => None,
-                    }))
-            });
-            if !pk && !unique {
+            let primary_key = exprs.is_empty()
+                && !def.primary_key.is_empty()
+                && same_columns(&mut def.primary_key.iter().copied());
+            let matches = |ix: &IndexDef| {
+                let Some(bound) = crate::sql::plan::index_exprs(def, &ix.keys) else {
+                    return false;
+                };
+                let key_exprs: Vec<&Expr> = ix
+                    .keys
+                    .iter()
+                    .zip(&bound)
+                    .filter(|(k, _)| matches!(k, IndexKey::Expr(_)))
+                    .map(|(_, b)| b)
+                    .collect();
+                let same = crate::sql::plan::same_expr;
+                same_columns(&mut ix.keys.iter().filter_map(|k| match k {
+                    IndexKey::Column(i) => Some(*i),
+                    IndexKey::Expr(_) => None,
+                })) && exprs.iter().all(|e| key_exprs.iter().any(|k| same(e, k)))
+                    && key_exprs.iter().all(|k| exprs.iter().any(|e| same(e, k)))
+            };
+            let indexes: Vec<&IndexDef> = def
+                .indexes
+                .iter()
+                .filter(|ix| ix.unique && matches(ix))
+                .collect();
+            if !primary_key && indexes.is_empty() {
                 return Err(no_match());
+            }
+            Arbiters {
+                primary_key,
+                indexes,
             }
         }
         Some(ast::ConflictTarget::OnConstraint(name)) => {
@@ -2653,6 +2677,10 @@ fn check_on_conflict(def: &TableDef, oc: &ast::OnConflict) -> Result<(), SqlErro
                 return Err(SqlError::unsupported(format!(
                     "ON CONFLICT ON CONSTRAINT {n} (only the primary key)"
                 )));
+            }
+            Arbiters {
+                primary_key: true,
+                indexes: Vec::new(),
             }
         }
         None => {
@@ -2663,8 +2691,12 @@ fn check_on_conflict(def: &TableDef, oc: &ast::OnConflict) -> Result<(), SqlErro
                 )
                 .with_hint("For example, ON CONFLICT (column_name)."));
             }
+            Arbiters {
+                primary_key: !def.primary_key.is_empty(),
+                indexes: def.indexes.iter().filter(|ix| ix.unique).collect(),
+            }
         }
-    }
+    };
     if let ast::OnConflictAction::DoUpdate(du) = &oc.action {
         let mut seen = std::collections::HashSet::new();
         for a in &du.assignments {
@@ -2679,7 +2711,7 @@ fn check_on_conflict(def: &TableDef, oc: &ast::OnConflict) -> Result<(), SqlErro
             }
         }
     }
-    Ok(())
+    Ok(arbiters)
 }
 
 /// Converts a value for storage in column `c` (assignment cast), applying
@@ -3120,20 +3152,18 @@ pub(super) fn syntax_error(sql: &str, parser_message: &str) -> SqlError {
 }
 
 /// The row of `def` whose key in unique index `ix` equals `row`'s, with
-/// its storage key; none when a key column of `row` is NULL (NULLs never
-/// conflict) or the index has expression keys (not matched here).
+/// its storage key; none when a key part of `row` is NULL (NULLs never
+/// conflict). Expression parts are computed by the engine's key function.
 fn unique_conflict(
     tx: &Transaction,
     def: &TableDef,
     ix: &IndexDef,
     row: &[Datum],
 ) -> Result<Option<crate::engine::Row>, SqlError> {
-    let mut values = Vec::with_capacity(ix.keys.len());
-    for k in &ix.keys {
-        match k {
-            IndexKey::Column(i) if !matches!(row[*i], Datum::Null) => values.push(row[*i].clone()),
-            _ => return Ok(None),
-        }
+    let values = crate::sql::keyfn::index_key(def, ix, row)
+        .map_err(|e| SqlError::from_engine(crate::engine::EngineError::KeyFunction(e)))?;
+    if values.iter().any(|v| matches!(v, Datum::Null)) {
+        return Ok(None);
     }
     let found = tx
         .index_scan(

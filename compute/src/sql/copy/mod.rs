@@ -82,8 +82,8 @@ pub(super) fn parse_statements(sql: &str) -> Result<Vec<Statement>, SqlError> {
     let tokens = sqlparser::tokenizer::Tokenizer::new(&dialect, sql)
         .tokenize_with_location()
         .map_err(|e| syntax(ParserError::from(e)))?;
-    let mut p = Parser::new(&dialect)
-        .with_tokens_with_locations(crate::sql::dialect::split_lock_lists(tokens));
+    let tokens = crate::sql::dialect::rewrite_tokens(sql, tokens).map_err(syntax)?;
+    let mut p = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let mut stmts = Vec::new();
     let mut expecting_delimiter = false;
     loop {

@@ -155,6 +155,47 @@ INSERT INTO events VALUES ('a', '{"ext": "1"}');
 INSERT INTO events VALUES ('b', '{"ext": "1"}') ON CONFLICT ((payload->>'ext')) DO UPDATE SET payload = EXCLUDED.payload || '{"seen": true}';
 SELECT id, payload FROM events ORDER BY id;
 
+-- case: on_conflict_expression_do_nothing (extended)
+CREATE TABLE users (id int PRIMARY KEY, name text NOT NULL, payload jsonb);
+CREATE UNIQUE INDEX users_lower_name ON users (lower(name));
+CREATE UNIQUE INDEX users_ext ON users ((payload->>'ext'));
+INSERT INTO users VALUES (1, 'Ann', '{"ext": "a"}');
+INSERT INTO users VALUES (2, 'ann', '{"ext": "b"}') ON CONFLICT (lower(name)) DO NOTHING;
+INSERT INTO users VALUES (2, 'ANN', '{"ext": "c"}') ON CONFLICT ((lower(name))) DO NOTHING RETURNING id;
+INSERT INTO users VALUES (3, 'Bob', '{"ext": "a"}') ON CONFLICT ( ( payload ->> 'ext' ) ) DO NOTHING;
+INSERT INTO users VALUES (4, 'Cy', NULL), (5, 'cy', NULL), (6, 'Dee', NULL) ON CONFLICT (lower(name)) DO NOTHING RETURNING id, name;
+INSERT INTO users VALUES (7, 'Eve', '{"ext": "a"}') ON CONFLICT DO NOTHING;
+INSERT INTO users VALUES (7, 'Ann', '{"ext": "z"}') ON CONFLICT ((payload->>'ext')) DO NOTHING;
+SELECT id, name, payload FROM users ORDER BY id;
+
+-- case: on_conflict_expression_no_match (extended)
+CREATE TABLE users (id int PRIMARY KEY, name text NOT NULL, payload jsonb);
+CREATE UNIQUE INDEX users_lower_name ON users (lower(name));
+INSERT INTO users VALUES (1, 'Ann', '{}') ON CONFLICT (upper(name)) DO NOTHING;
+INSERT INTO users VALUES (1, 'Ann', '{}') ON CONFLICT (lower(name), id) DO NOTHING;
+INSERT INTO users VALUES (1, 'Ann', '{}') ON CONFLICT ((payload->>'ext')) DO UPDATE SET name = 'x';
+INSERT INTO users VALUES (1, 'Ann', '{}') ON CONFLICT ((nosuch || 'x')) DO NOTHING;
+INSERT INTO users VALUES (1, 'Ann', '{}') ON CONFLICT ((payload->>)) DO NOTHING;
+INSERT INTO users VALUES (1, 'Ann', '{}') ON CONFLICT (payload->>'ext') DO NOTHING;
+INSERT INTO users VALUES (1, 'Ann', '{}') ON CONFLICT (lower(name) || 'x') DO NOTHING;
+INSERT INTO users VALUES (1, 'Ann', '{}') ON CONFLICT ((id)) DO NOTHING RETURNING id;
+SELECT id, name FROM users ORDER BY id;
+
+-- case: on_conflict_multi_expression_index (extended)
+CREATE TABLE m (id int PRIMARY KEY, a int, b text, c int);
+CREATE UNIQUE INDEX m_ab ON m ((a + 1), lower(b));
+CREATE UNIQUE INDEX m_ac ON m (a, (c * 2));
+INSERT INTO m VALUES (1, 1, 'X', 1);
+INSERT INTO m VALUES (2, 1, 'x', 2) ON CONFLICT (lower(b), (a+1)) DO UPDATE SET c = m.c + excluded.c RETURNING *;
+INSERT INTO m VALUES (2, 1, 'x', 2) ON CONFLICT ((a+1)) DO NOTHING;
+INSERT INTO m VALUES (2, 1, 'x', 2) ON CONFLICT ((1+a), lower(b)) DO NOTHING;
+INSERT INTO m VALUES (2, 1, 'x', 2) ON CONFLICT (((a+1)), (lower(b)), lower(b)) DO NOTHING;
+INSERT INTO m VALUES (3, 1, 'y', 3) ON CONFLICT (a, (c*2)) DO UPDATE SET b = 'z' RETURNING *;
+INSERT INTO m VALUES (4, 2, 'q', 9), (5, 2, 'Q', 8) ON CONFLICT (lower(b), (a + 1)) DO UPDATE SET c = excluded.c;
+INSERT INTO m VALUES (6, 1, 'w', 3) ON CONFLICT (lower(b), (a + 1)) DO NOTHING;
+INSERT INTO m VALUES (7, 1, 'z', 1), (8, 1, 'Z', 1) ON CONFLICT (lower(b), (a + 1)) DO UPDATE SET c = excluded.c;
+SELECT id, a, b, c FROM m ORDER BY id;
+
 -- case: update_tags (extended)
 CREATE TABLE t (id int PRIMARY KEY, v text, n int);
 INSERT INTO t VALUES (1, 'a', 1), (2, 'b', 2), (3, 'c', 3);
