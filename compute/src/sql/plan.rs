@@ -1473,6 +1473,11 @@ impl<'a> Planner<'a> {
             items: Vec<usize>,
             pushable: bool,
         }
+        /// A conjunct's bound expression, taken when the conjunct is placed
+        /// (each is placed once) rather than cloned: see [`shift`].
+        fn take_bound(c: &mut Conj<'_>) -> Expr {
+            std::mem::replace(&mut c.bound, Expr::Literal(Datum::Null, DataType::Bool))
+        }
         let item_of = |col: usize| starts.iter().rposition(|s| *s <= col).expect("col");
         let mut conj: Vec<Conj<'q>> = Vec::new();
         for c in conjuncts {
@@ -1501,12 +1506,11 @@ impl<'a> Planner<'a> {
                     })
                     .collect();
                 if !mine.is_empty() {
-                    let exprs: Vec<(Expr, String)> = mine
-                        .iter()
-                        .map(|&k| (shift(&conj[k].bound, starts[i]), conj[k].ast.to_string()))
-                        .collect();
+                    let mut exprs: Vec<(Expr, String)> = Vec::with_capacity(mine.len());
                     for &k in &mine {
                         used[k] = true;
+                        let text = conj[k].ast.to_string();
+                        exprs.push((shift(take_bound(&mut conj[k]), starts[i]), text));
                     }
                     if let Plan::Scan(scan) = &mut rel.plan {
                         choose_access(scan, &def, exprs);
@@ -1522,7 +1526,7 @@ impl<'a> Planner<'a> {
                     let mut pred: Option<Expr> = None;
                     for &k in &mine {
                         used[k] = true;
-                        let e = shift(&conj[k].bound, starts[i]);
+                        let e = shift(take_bound(&mut conj[k]), starts[i]);
                         pred = Some(match pred {
                             None => e,
                             Some(p) => and(p, e),
@@ -1608,7 +1612,7 @@ impl<'a> Planner<'a> {
                         && !conj[k].items.iter().any(|&it| nullable[it] && it != i)
                     {
                         used[k] = true;
-                        on.push(conj[k].bound.clone());
+                        on.push(take_bound(&mut conj[k]));
                     }
                 }
             }
@@ -1633,7 +1637,7 @@ impl<'a> Planner<'a> {
                 match equi_sides(&e, width, combined_width) {
                     Some((l, r)) => {
                         lk.push(l);
-                        rk.push(shift(&r, width));
+                        rk.push(shift(r, width));
                     }
                     None => rest.push(e),
                 }
@@ -2821,8 +2825,12 @@ fn rewrite_node(
 }
 
 /// Moves `e` from the full FROM row to an item's row starting at `start`.
-fn shift(e: &Expr, start: usize) -> Expr {
-    rewrite(e.clone(), &mut |x| {
+/// It takes `e` whole: a derived clone recurses once per nesting level on
+/// the thread's stack (about 2 KiB a level in debug builds), which a chain
+/// of a thousand ORs nearly exhausts, whereas [`rewrite`] grows the stack
+/// as it goes.
+fn shift(e: Expr, start: usize) -> Expr {
+    rewrite(e, &mut |x| {
         Ok(match x {
             Expr::Column(i, t) => Some(Expr::Column(i - start, *t)),
             _ => None,
