@@ -525,6 +525,9 @@ impl<'a> Exec<'a> {
         let ctx = &self.ctx(ctx);
         let tx = self.tx;
         let def = &scan.table;
+        // The table as planned must still be the table: DDL since
+        // planning invalidates the plan.
+
         // Filtered as read, with the conditions' constant parts evaluated
         // once for the scan rather than once per row.
         let filter = scan.filter.as_ref().map(|e| fold_constants(e, ctx));
