@@ -34,7 +34,9 @@ use crate::sql::error::{code, SqlError};
 use crate::sql::expr::{
     self, compare, eval, AggCall, AggFunc, EvalCtx, Expr, SortKey, SrfFunc, SubPlan, SubqueryRunner,
 };
-use crate::sql::plan::{Access, JoinKind, Plan, Scan, SetOpKind, Statement};
+use crate::sql::plan::{
+    self, Access, JoinKind, KeyList, ListValues, Plan, Scan, SetOpKind, Statement,
+};
 use crate::sql::spill::{self, row_bytes, ExternalSort, Partitions, RunReader, WorkMem};
 
 /// A row of values.
@@ -532,6 +534,34 @@ impl<'a> Exec<'a> {
         let def = &scan.table;
         // The table as planned must still be the table: DDL since
         // planning invalidates the plan.
+
+        // Filtered as read, with the conditions' constant parts evaluated
+        // once for the scan rather than once per row.
+        let filter = scan.filter.as_ref().map(|e| fold_constants(e, ctx));
+        let extra = extra.map(|e| fold_constants(e, ctx));
+        // Whether `f` asked to stop, so that a scan over several key ranges
+        // stops too (a LIMIT reads no further).
+        let stopped = std::cell::Cell::new(false);
+        let mut each = |(k, r): crate::engine::Row| -> Result<bool, SqlError> {
+            self.tick()?;
+            if self.keeps(filter.as_deref(), extra.as_deref(), &r, ctx)? {
+                let go = f((k, r))?;
+                stopped.set(!go);
+                Ok(go)
+            } else {
+                Ok(true)
+            }
+        };
+        // A scan a sort was dropped for keeps its key order (see
+        // `plan::order_by_index`); others read forward.
+        let dir = scan.order.unwrap_or(Direction::Forward);
+        let (lo, hi, lists) = match &scan.access {
+            Access::Full => {
+                return tx.scan_visit_in(def.id, Bound::Unbounded, Bound::Unbounded, dir, each)
+            }
+            Access::Pk { lo, hi, lists } | Access::Index { lo, hi, lists, .. } => (lo, hi, lists),
+        };
+        let slot = |i: usize| lists.iter().any(|l| l.part == i);
         let bound = |b: &Bound<Vec<Expr>>| -> Result<Option<Bound<Vec<Datum>>>, SqlError> {
             Ok(Some(match b {
                 Bound::Unbounded => Bound::Unbounded,
@@ -541,8 +571,12 @@ impl<'a> Exec<'a> {
                         .map(|e| eval(e, outer, ctx))
                         .collect::<Result<Vec<_>, _>>()?;
                     // A NULL bound matches nothing (comparisons with NULL
-                    // are never true).
-                    if vals.iter().any(Datum::is_null) {
+                    // are never true); a list's part is filled in below.
+                    if vals
+                        .iter()
+                        .enumerate()
+                        .any(|(i, d)| d.is_null() && !slot(i))
+                    {
                         return Ok(None);
                     }
                     if matches!(b, Bound::Included(_)) {
@@ -553,27 +587,141 @@ impl<'a> Exec<'a> {
                 }
             }))
         };
-        // Filtered as read, with the conditions' constant parts evaluated
-        // once for the scan rather than once per row.
-        let filter = scan.filter.as_ref().map(|e| fold_constants(e, ctx));
-        let extra = extra.map(|e| fold_constants(e, ctx));
-        let mut each = |(k, r): crate::engine::Row| -> Result<bool, SqlError> {
-            self.tick()?;
-            if self.keeps(filter.as_deref(), extra.as_deref(), &r, ctx)? {
-                f((k, r))
-            } else {
-                Ok(true)
-            }
+        let (Some(lo), Some(hi)) = (bound(lo)?, bound(hi)?) else {
+            return Ok(());
         };
-        // A scan a sort was dropped for keeps its key order (see
-        // `plan::order_by_index`); others read forward.
-        let dir = scan.order.unwrap_or(Direction::Forward);
+        if lists.is_empty() {
+            return self.read_range(scan, lo, hi, true, dir, &mut each);
+        }
+        let Some(points) = self.list_points(scan, lists, outer, ctx, dir)? else {
+            // Too many points: the range the lists lie in, once, in key
+            // order; the filter picks the rows.
+            let first = lists[0].part;
+            let cut = |b: Bound<Vec<Datum>>| match b {
+                Bound::Included(mut v) | Bound::Excluded(mut v) if first > 0 => {
+                    v.truncate(first);
+                    Bound::Included(v)
+                }
+                _ => Bound::Unbounded,
+            };
+            return self.read_range(scan, cut(lo), cut(hi), true, dir, &mut each);
+        };
+        for point in points {
+            let fill = |b: &Bound<Vec<Datum>>| {
+                let mut b = b.clone();
+                if let Bound::Included(v) | Bound::Excluded(v) = &mut b {
+                    for (l, d) in lists.iter().zip(&point) {
+                        assert!(l.part < v.len(), "list part {} past its bound", l.part);
+                        v[l.part] = d.clone();
+                    }
+                }
+                b
+            };
+            // Each point's range is narrow, and a full scan per point would
+            // return rows more than once: never read as a full scan.
+            self.read_range(scan, fill(&lo), fill(&hi), false, dir, &mut each)?;
+            if stopped.get() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The key values a scan's lists give, one per point to read (a value
+    /// of each list), in key order for `dir`: each list's values evaluated
+    /// once, NULLs dropped, sorted and de-duplicated by their key encoding,
+    /// and combined in key-part order. `None` when they would be more than
+    /// [`KEY_LIST_POINTS_MAX`].
+    fn list_points(
+        &self,
+        scan: &Scan,
+        lists: &[KeyList],
+        outer: &[Datum],
+        ctx: &EvalCtx<'_>,
+        dir: Direction,
+    ) -> Result<Option<Vec<Vec<Datum>>>, SqlError> {
+        let mut per_list: Vec<Vec<Datum>> = Vec::with_capacity(lists.len());
+        for l in lists {
+            let values: Vec<Datum> = match &l.values {
+                ListValues::Items(items) => items
+                    .iter()
+                    .map(|e| eval(e, outer, ctx))
+                    .collect::<Result<_, _>>()?,
+                // `k = ANY (NULL)` is never true.
+                ListValues::Array(a) => match eval(a, outer, ctx)? {
+                    Datum::Array(a) => {
+                        let elem = a.elem_type();
+                        a.items()
+                            .iter()
+                            .filter(|d| !d.is_null())
+                            .map(|d| {
+                                let v = plan::key_value(Expr::Literal(d.clone(), elem), l.key_ty);
+                                eval(&v, &[], ctx)
+                            })
+                            .collect::<Result<_, _>>()?
+                    }
+                    _ => Vec::new(),
+                },
+            };
+            let mut keyed = Vec::with_capacity(values.len());
+            for d in values {
+                self.tick()?;
+                if d.is_null() {
+                    continue;
+                }
+                let k = self
+                    .tx
+                    .encode_pk(scan.table.id, std::slice::from_ref(&d))
+                    .map_err(SqlError::from_engine)?;
+                keyed.push((k, d));
+            }
+            keyed.sort_by(|a, b| a.0.cmp(&b.0));
+            keyed.dedup_by(|a, b| a.0 == b.0);
+            per_list.push(keyed.into_iter().map(|(_, d)| d).collect());
+        }
+        let count = per_list.iter().try_fold(1usize, |n, v| {
+            n.checked_mul(v.len()).filter(|&n| n <= KEY_LIST_POINTS_MAX)
+        });
+        if count.is_none() {
+            return Ok(None);
+        }
+        let mut points: Vec<Vec<Datum>> = vec![Vec::new()];
+        for values in &per_list {
+            points = points
+                .iter()
+                .flat_map(|p| {
+                    values.iter().map(move |v| {
+                        let mut q = p.clone();
+                        q.push(v.clone());
+                        q
+                    })
+                })
+                .collect();
+        }
+        if dir == Direction::Backward {
+            points.reverse();
+        }
+        Ok(Some(points))
+    }
+
+    /// Reads the rows of `scan`'s access path whose keys lie between `lo`
+    /// and `hi` (key values, a prefix allowed) in `dir`, as `each` takes
+    /// them. With `may_widen`, an index range over much of the index reads
+    /// the table instead, when the scan need not keep index order.
+    fn read_range(
+        &self,
+        scan: &Scan,
+        lo: Bound<Vec<Datum>>,
+        hi: Bound<Vec<Datum>>,
+        may_widen: bool,
+        dir: Direction,
+        each: &mut dyn FnMut(crate::engine::Row) -> Result<bool, SqlError>,
+    ) -> Result<(), SqlError> {
+        let tx = self.tx;
+        let def = &scan.table;
         match &scan.access {
             Access::Full => tx.scan_visit_in(def.id, Bound::Unbounded, Bound::Unbounded, dir, each),
-            Access::Pk { lo, hi } => {
-                let (Some(lo), Some(hi)) = (bound(lo)?, bound(hi)?) else {
-                    return Ok(());
-                };
+            Access::Pk { .. } => {
                 // A whole-key equality is a point lookup.
                 match (&lo, &hi) {
                     (Bound::Included(a), Bound::Included(b))
@@ -590,25 +738,13 @@ impl<'a> Exec<'a> {
                     _ => tx.scan_visit_in(def.id, as_ref(&lo), as_ref(&hi), dir, each),
                 }
             }
-            Access::Index {
-                id,
-                lo,
-                hi,
-                only: true,
-                ..
-            } => {
-                let (Some(lo), Some(hi)) = (bound(lo)?, bound(hi)?) else {
-                    return Ok(());
-                };
+            Access::Index { id, only: true, .. } => {
                 // Reads the index entries alone, which are smaller than the
                 // rows and need no lookups, so even a wide range reads
                 // faster here than in the table.
                 tx.index_only_scan_visit_in(def.id, *id, as_ref(&lo), as_ref(&hi), dir, each)
             }
-            Access::Index { id, lo, hi, .. } => {
-                let (Some(lo), Some(hi)) = (bound(lo)?, bound(hi)?) else {
-                    return Ok(());
-                };
+            Access::Index { id, .. } => {
                 // Each index entry costs a row lookup by primary key, so a
                 // range over much of the index reads faster as one pass over
                 // the table; the scan's filter holds every condition, so
@@ -616,7 +752,8 @@ impl<'a> Exec<'a> {
                 // no plan relies on, unless the scan must keep index order).
                 // The bounds are only known now (parameters, now()), hence
                 // the choice at run time.
-                let wide = scan.order.is_none()
+                let wide = may_widen
+                    && scan.order.is_none()
                     && tx
                         .index_range_fraction(def.id, *id, as_ref(&lo), as_ref(&hi))
                         .map_err(SqlError::from_engine)?
@@ -1472,6 +1609,11 @@ fn fold_constants<'e>(e: &'e Expr, ctx: &EvalCtx<'_>) -> std::borrow::Cow<'e, Ex
 /// even with every page cached (and far less when pages must be fetched
 /// from storage, as on a reader with a cold pool).
 const WIDE_INDEX_RANGE: f64 = 0.2;
+
+/// Most points (combinations of list values) a scan over key lists reads
+/// one by one; past this (a product of long lists) it reads the key range
+/// the lists lie in once and filters it, rather than hold the points.
+const KEY_LIST_POINTS_MAX: usize = 100_000;
 
 fn generate_series(
     start: &Datum,

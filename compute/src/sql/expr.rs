@@ -1163,6 +1163,16 @@ fn bind_node(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr
             let lhs = bind(left, scope, ctx)?;
             let arr = bind(right, scope, ctx)?;
             let (lhs, arr) = match (lhs.is_unknown(), arr.ty()) {
+                // Integers compare with integers of another width, floats
+                // with floats and varchar with text as they are (as
+                // PostgreSQL's cross-type operators do), so a column stays
+                // a column an index can match, and a wide value is never
+                // cast to a narrow type.
+                (false, DataType::Array(elem))
+                    if !arr.is_unknown() && same_family(lhs.ty(), *elem) =>
+                {
+                    (lhs, arr)
+                }
                 (_, DataType::Array(elem)) if !arr.is_unknown() => {
                     (convert_arg(lhs, *elem, ctx), arr)
                 }
@@ -1379,20 +1389,28 @@ fn bind_node(e: &ast::Expr, scope: &Scope, ctx: &mut BindCtx<'_>) -> Result<Expr
                 }
                 _ => None,
             };
-            with_typmod(if inner.is_unknown() && inner.ty() == ty {
-                // `'x'::text` is text, no longer an untyped literal.
-                Expr::Coerce(Box::new(inner), ty)
-            } else if let (true, Some(read_as)) = (inner.is_unknown(), unbounded) {
-                let c = inner.coerce_to(read_as);
-                check_literal(&c, expr)?;
-                Expr::Cast(Box::new(c), ty)
-            } else if inner.is_unknown() {
-                let c = inner.coerce_to(ty);
-                check_literal(&c, expr)?;
-                c
-            } else {
-                Expr::Cast(Box::new(inner), ty)
-            })
+            with_typmod(
+                if matches!(inner, Expr::Param(i, DataType::Text) if ctx.params[i].is_none())
+                    && unbounded.is_none()
+                {
+                    // `$1::bigint[]` gives the parameter its type, as in
+                    // PostgreSQL, so a client sends it in that type.
+                    infer_param(inner, ty, ctx)
+                } else if inner.is_unknown() && inner.ty() == ty {
+                    // `'x'::text` is text, no longer an untyped literal.
+                    Expr::Coerce(Box::new(inner), ty)
+                } else if let (true, Some(read_as)) = (inner.is_unknown(), unbounded) {
+                    let c = inner.coerce_to(read_as);
+                    check_literal(&c, expr)?;
+                    Expr::Cast(Box::new(c), ty)
+                } else if inner.is_unknown() {
+                    let c = inner.coerce_to(ty);
+                    check_literal(&c, expr)?;
+                    c
+                } else {
+                    Expr::Cast(Box::new(inner), ty)
+                },
+            )
         }
         E::UnaryOp {
             op: UnaryOperator::Not,
@@ -2099,6 +2117,15 @@ fn bind_func_operator(
         convert_arg(r, res.arg_types[1], ctx),
     ];
     Ok(Expr::Builtin(res.func, args, res.ret))
+}
+
+/// True for two types whose values compare without a cast: integers of
+/// any width, floats of either width, and varchar with text.
+fn same_family(a: DataType, b: DataType) -> bool {
+    let int = |t| matches!(t, DataType::Int2 | DataType::Int4 | DataType::Int8);
+    let float = |t| matches!(t, DataType::Float4 | DataType::Float8);
+    let text = |t| matches!(t, DataType::Text | DataType::Varchar { .. });
+    (int(a) && int(b)) || (float(a) && float(b)) || (text(a) && text(b))
 }
 
 /// An argument converted to the type a function takes.

@@ -115,6 +115,9 @@ pub enum Access {
         lo: Bound<Vec<Expr>>,
         /// Upper bound.
         hi: Bound<Vec<Expr>>,
+        /// Key parts that take each value of a list in turn (see
+        /// [`KeyList`]), in key-part order.
+        lists: Vec<KeyList>,
     },
     /// Rows whose index key lies in a range of key-value prefixes.
     Index {
@@ -126,6 +129,9 @@ pub enum Access {
         lo: Bound<Vec<Expr>>,
         /// Upper bound.
         hi: Bound<Vec<Expr>>,
+        /// Key parts that take each value of a list in turn (see
+        /// [`KeyList`]), in key-part order.
+        lists: Vec<KeyList>,
         /// An index-only scan: rows are decoded from the index entries and
         /// the table is never read, so only the index's key columns and the
         /// primary key's are filled (the others are NULL). Set by
@@ -133,6 +139,39 @@ pub enum Access {
         /// column.
         only: bool,
     },
+}
+
+/// A key part of an access path that takes each value of a list in turn,
+/// from `key IN (…)` or `key = ANY (array)`, as PostgreSQL's btree scans
+/// a `ScalarArrayOpExpr`: the scan reads one key range per value (per
+/// combination, with several lists), the values evaluated once per scan,
+/// NULLs dropped, and sorted and de-duplicated in key order, so rows come
+/// in key order and each once. The part lies in the bounds' equality
+/// prefix; both bounds hold a placeholder there ([`list_slot`]) that the
+/// scan replaces with each value.
+#[derive(Debug)]
+pub struct KeyList {
+    /// The key part (position in the bounds).
+    pub part: usize,
+    /// The key part's type, which each value is compared in (see
+    /// [`key_value`]).
+    pub key_ty: DataType,
+    /// The values.
+    pub values: ListValues,
+}
+
+/// Where a [`KeyList`]'s values come from.
+#[derive(Debug)]
+pub enum ListValues {
+    /// `IN (a, b, …)`: each item, already in the key's terms.
+    Items(Vec<Expr>),
+    /// `= ANY (array)`: each element of the array (a NULL array gives none).
+    Array(Expr),
+}
+
+/// The placeholder a [`KeyList`]'s part holds in the bounds.
+fn list_slot(ty: DataType) -> Expr {
+    Expr::Literal(Datum::Null, ty)
 }
 
 /// A scan of one table.
@@ -167,7 +206,7 @@ pub fn is_short(plan: &Plan) -> bool {
     match plan {
         Plan::Result | Plan::Values { .. } => true,
         Plan::Scan(s) => match &s.access {
-            Access::Pk { lo, hi } | Access::Index { lo, hi, .. } => point(lo, hi),
+            Access::Pk { lo, hi, .. } | Access::Index { lo, hi, .. } => point(lo, hi),
             _ => false,
         },
         Plan::Filter { input, .. }
@@ -1478,6 +1517,11 @@ impl<'a> Planner<'a> {
             items: Vec<usize>,
             pushable: bool,
         }
+        /// A conjunct's bound expression, taken when the conjunct is placed
+        /// (each is placed once) rather than cloned: see [`shift`].
+        fn take_bound(c: &mut Conj<'_>) -> Expr {
+            std::mem::replace(&mut c.bound, Expr::Literal(Datum::Null, DataType::Bool))
+        }
         let item_of = |col: usize| starts.iter().rposition(|s| *s <= col).expect("col");
         let mut conj: Vec<Conj<'q>> = Vec::new();
         for c in conjuncts {
@@ -1506,16 +1550,15 @@ impl<'a> Planner<'a> {
                     })
                     .collect();
                 if !mine.is_empty() {
-                    let exprs: Vec<(Expr, String)> = mine
-                        .iter()
-                        .map(|&k| (shift(&conj[k].bound, starts[i]), conj[k].ast.to_string()))
-                        .collect();
+                    let mut exprs: Vec<(Expr, String)> = Vec::with_capacity(mine.len());
                     for &k in &mine {
                         used[k] = true;
+                        let text = cond_text(conj[k].ast, &conj[k].bound);
+                        exprs.push((shift(take_bound(&mut conj[k]), starts[i]), text));
                     }
                     if let Plan::Scan(scan) = &mut rel.plan {
                         choose_access(scan, &def, exprs);
-                        rel.small = matches!(&scan.access, Access::Pk { lo: Bound::Included(a), hi: Bound::Included(b) } if a.len() == def.primary_key.len() && b.len() == def.primary_key.len() && !def.primary_key.is_empty());
+                        rel.small = matches!(&scan.access, Access::Pk { lo: Bound::Included(a), hi: Bound::Included(b), lists } if lists.is_empty() && a.len() == def.primary_key.len() && b.len() == def.primary_key.len() && !def.primary_key.is_empty());
                     }
                 }
             } else if !nullable[i] {
@@ -1527,7 +1570,7 @@ impl<'a> Planner<'a> {
                     let mut pred: Option<Expr> = None;
                     for &k in &mine {
                         used[k] = true;
-                        let e = shift(&conj[k].bound, starts[i]);
+                        let e = shift(take_bound(&mut conj[k]), starts[i]);
                         pred = Some(match pred {
                             None => e,
                             Some(p) => and(p, e),
@@ -1613,7 +1656,7 @@ impl<'a> Planner<'a> {
                         && !conj[k].items.iter().any(|&it| nullable[it] && it != i)
                     {
                         used[k] = true;
-                        on.push(conj[k].bound.clone());
+                        on.push(take_bound(&mut conj[k]));
                     }
                 }
             }
@@ -1638,7 +1681,7 @@ impl<'a> Planner<'a> {
                 match equi_sides(&e, width, combined_width) {
                     Some((l, r)) => {
                         lk.push(l);
-                        rk.push(shift(&r, width));
+                        rk.push(shift(r, width));
                     }
                     None => rest.push(e),
                 }
@@ -2824,8 +2867,12 @@ fn rewrite_node(
 }
 
 /// Moves `e` from the full FROM row to an item's row starting at `start`.
-fn shift(e: &Expr, start: usize) -> Expr {
-    rewrite(e.clone(), &mut |x| {
+/// It takes `e` whole: a derived clone recurses once per nesting level on
+/// the thread's stack (about 2 KiB a level in debug builds), which a chain
+/// of a thousand ORs nearly exhausts, whereas [`rewrite`] grows the stack
+/// as it goes.
+fn shift(e: Expr, start: usize) -> Expr {
+    rewrite(e, &mut |x| {
         Ok(match x {
             Expr::Column(i, t) => Some(Expr::Column(i - start, *t)),
             _ => None,
@@ -2999,59 +3046,105 @@ pub fn index_exprs(def: &TableDef, keys: &[IndexKey]) -> Option<Vec<Expr>> {
 }
 
 /// A condition usable as a key bound: `key op value` with `value` not
-/// reading the table's row.
+/// reading the table's row, or `key = ` each value of a list.
 struct KeyCond {
     key: Expr,
     op: expr::BinOp,
-    value: Expr,
+    value: CondValue,
     text: String,
 }
 
+/// What a [`KeyCond`] compares its key with.
+enum CondValue {
+    /// One value.
+    One(Expr),
+    /// Any value of a list (the operator is `=`).
+    List(ListValues),
+}
+
 fn key_conds(conds: &[(Expr, String)]) -> Vec<KeyCond> {
+    let constant = |e: &Expr| {
+        let mut cols = Vec::new();
+        columns_of(e, &mut cols) && cols.is_empty()
+    };
     let mut out = Vec::new();
     for (e, text) in conds {
         let mut push = |key: &Expr, op, value: &Expr| {
-            let mut cols = Vec::new();
-            if columns_of(value, &mut cols) && cols.is_empty() {
+            if constant(value) {
                 out.push(KeyCond {
                     key: key.clone(),
                     op,
-                    value: value.clone(),
+                    value: CondValue::One(value.clone()),
                     text: text.clone(),
                 });
             }
         };
-        if let Expr::Binary(op, a, b, _) = e {
-            use expr::BinOp as B;
-            let flip = |op| match op {
-                B::Lt => B::Gt,
-                B::Le => B::Ge,
-                B::Gt => B::Lt,
-                B::Ge => B::Le,
-                o => o,
-            };
-            match op {
-                B::Eq | B::Lt | B::Le | B::Gt | B::Ge => {
-                    push(a, *op, b);
-                    push(b, flip(*op), a);
+        use expr::BinOp as B;
+        match e {
+            Expr::Binary(op, a, b, _) => {
+                let flip = |op| match op {
+                    B::Lt => B::Gt,
+                    B::Le => B::Ge,
+                    B::Gt => B::Lt,
+                    B::Ge => B::Le,
+                    o => o,
+                };
+                match op {
+                    B::Eq | B::Lt | B::Le | B::Gt | B::Ge => {
+                        push(a, *op, b);
+                        push(b, flip(*op), a);
+                    }
+                    B::And => {
+                        // BETWEEN binds to an AND of two bounds.
+                        out.extend(key_conds(&[
+                            ((**a).clone(), text.clone()),
+                            ((**b).clone(), text.clone()),
+                        ]));
+                    }
+                    _ => {}
                 }
-                B::And => {
-                    // BETWEEN binds to an AND of two bounds.
-                    out.extend(key_conds(&[
-                        ((**a).clone(), text.clone()),
-                        ((**b).clone(), text.clone()),
-                    ]));
-                }
-                _ => {}
             }
+            Expr::InList(key, items, false) if items.iter().all(constant) => out.push(KeyCond {
+                key: (**key).clone(),
+                op: B::Eq,
+                value: CondValue::List(ListValues::Items(items.clone())),
+                text: text.clone(),
+            }),
+            Expr::AnyArray {
+                lhs,
+                op: B::Eq,
+                all: false,
+                array,
+            } if constant(array) => out.push(KeyCond {
+                key: (**lhs).clone(),
+                op: B::Eq,
+                value: CondValue::List(ListValues::Array((**array).clone())),
+                text: text.clone(),
+            }),
+            _ => {}
         }
     }
     out
 }
 
-/// True when `value` can bound `key` in the key's own type: the same
-/// type, or a narrower number (compared in the wider type anyway).
-fn fits(value: &Expr, key: &Expr) -> bool {
+fn is_int_key(t: DataType) -> bool {
+    matches!(t, DataType::Int2 | DataType::Int4 | DataType::Int8)
+}
+
+fn is_float_key(t: DataType) -> bool {
+    matches!(t, DataType::Float4 | DataType::Float8)
+}
+
+/// True when a value of type `value` can bound a key of type `key`: the
+/// same type, a narrower number (compared in the wider type anyway), or
+/// another integer type (float type) for an integer (float) key. Keys
+/// encode integers by value whatever their width, and floats as float8
+/// (see `keycode`), so a wider integer or a float8 bounds an int2/int4 or
+/// float4 key as it is, compared in the wider type as PostgreSQL's btree
+/// operator families `integer_ops` and `float_ops` compare: a value beyond
+/// the key type's range matches no key by equality and lies past every key
+/// as a range bound, and never overflows a cast.
+fn fits(value: DataType, key: DataType) -> bool {
     let rank = |t: DataType| match t {
         DataType::Int2 => Some(1),
         DataType::Int4 => Some(2),
@@ -3061,34 +3154,93 @@ fn fits(value: &Expr, key: &Expr) -> bool {
         DataType::Float8 => Some(6),
         _ => None,
     };
-    let (v, k) = (value.ty(), key.ty());
-    v == k
-        || matches!((rank(v), rank(k)), (Some(a), Some(b)) if a < b && b != 5)
+    value == key
+        || (is_int_key(value) && is_int_key(key))
+        || (is_float_key(value) && is_float_key(key))
+        || matches!((rank(value), rank(key)), (Some(a), Some(b)) if a < b && b != 5)
         || matches!(
-            (v, k),
+            (value, key),
             (DataType::Varchar { .. }, DataType::Text) | (DataType::Text, DataType::Varchar { .. })
         )
 }
 
-/// Bounds on a key from conditions: equalities on a prefix, then at most
-/// one range on the next part. Returns (lo, hi, parts used, texts).
-#[allow(clippy::type_complexity)]
-fn key_bounds(
-    keys: &[Expr],
-    conds: &[KeyCond],
-) -> Option<(Bound<Vec<Expr>>, Bound<Vec<Expr>>, usize, Vec<String>)> {
+/// `value` as a bound on a key of type `key` (see [`fits`]): integers,
+/// floats and strings as they are (a cast could overflow, round or
+/// truncate), other narrower numbers cast to the key's type.
+pub(crate) fn key_value(value: Expr, key: DataType) -> Expr {
+    let ty = value.ty();
+    let text = |t: DataType| matches!(t, DataType::Text | DataType::Varchar { .. });
+    if (is_int_key(ty) && is_int_key(key))
+        || (is_float_key(ty) && is_float_key(key))
+        || (text(ty) && text(key))
+    {
+        value
+    } else {
+        cast_to(value, key)
+    }
+}
+
+/// Bounds on a key from its conditions.
+struct KeyBounds {
+    lo: Bound<Vec<Expr>>,
+    hi: Bound<Vec<Expr>>,
+    /// Key parts the bounds use.
+    used: usize,
+    /// The parts taken from lists.
+    lists: Vec<KeyList>,
+    /// The conditions used, as written.
+    texts: Vec<String>,
+}
+
+/// Bounds on a key from conditions: equalities (or lists of values) on a
+/// prefix, then at most one range on the next part.
+fn key_bounds(keys: &[Expr], conds: &[KeyCond]) -> Option<KeyBounds> {
     let mut prefix = Vec::new();
     let mut texts = Vec::new();
-    for k in keys {
-        let eq = conds
-            .iter()
-            .find(|c| c.op == expr::BinOp::Eq && same_expr(&c.key, k) && fits(&c.value, k));
-        match eq {
-            Some(c) => {
-                prefix.push(cast_to(c.value.clone(), k.ty()));
-                texts.push(c.text.clone());
+    let mut lists = Vec::new();
+    for (part, k) in keys.iter().enumerate() {
+        let key_ty = k.ty();
+        let eq = conds.iter().find(|c| {
+            c.op == expr::BinOp::Eq
+                && same_expr(&c.key, k)
+                && matches!(&c.value, CondValue::One(v) if fits(v.ty(), key_ty))
+        });
+        // A single value pins the part better than a list does.
+        let list = || {
+            conds.iter().find(|c| {
+                same_expr(&c.key, k)
+                    && match &c.value {
+                        CondValue::One(_) => false,
+                        CondValue::List(ListValues::Items(items)) => {
+                            items.iter().all(|v| fits(v.ty(), key_ty))
+                        }
+                        CondValue::List(ListValues::Array(a)) => {
+                            a.ty().elem().is_some_and(|e| fits(e, key_ty))
+                        }
+                    }
+            })
+        };
+        let Some(c) = eq.or_else(list) else {
+            break;
+        };
+        match &c.value {
+            CondValue::One(v) => prefix.push(key_value(v.clone(), key_ty)),
+            CondValue::List(values) => {
+                prefix.push(list_slot(key_ty));
+                lists.push(KeyList {
+                    part,
+                    key_ty,
+                    values: match values {
+                        ListValues::Items(items) => ListValues::Items(
+                            items.iter().map(|v| key_value(v.clone(), key_ty)).collect(),
+                        ),
+                        ListValues::Array(a) => ListValues::Array(a.clone()),
+                    },
+                });
             }
-            None => break,
+        }
+        if !texts.contains(&c.text) {
+            texts.push(c.text.clone());
         }
     }
     let n = prefix.len();
@@ -3100,12 +3252,15 @@ fn key_bounds(
     let mut hi = lo.clone();
     let mut used = n;
     if let Some(next) = keys.get(n) {
-        for c in conds
-            .iter()
-            .filter(|c| same_expr(&c.key, next) && fits(&c.value, next))
-        {
+        for c in conds.iter().filter(|c| same_expr(&c.key, next)) {
+            let CondValue::One(value) = &c.value else {
+                continue;
+            };
+            if !fits(value.ty(), next.ty()) {
+                continue;
+            }
             let mut v = prefix.clone();
-            v.push(cast_to(c.value.clone(), next.ty()));
+            v.push(key_value(value.clone(), next.ty()));
             match c.op {
                 expr::BinOp::Gt if !matches!(lo, Bound::Included(ref x) | Bound::Excluded(ref x) if x.len() > n) => {
                     lo = Bound::Excluded(v)
@@ -3130,7 +3285,13 @@ fn key_bounds(
     if used == 0 {
         return None;
     }
-    Some((lo, hi, used, texts))
+    Some(KeyBounds {
+        lo,
+        hi,
+        used,
+        lists,
+        texts,
+    })
 }
 
 /// Chooses the access path of a scan from its conditions, and sets its
@@ -3144,18 +3305,33 @@ fn choose_access(scan: &mut Scan, def: &TableDef, conds: Vec<(Expr, String)>) {
             .iter()
             .map(|&i| Expr::Column(i, column_type(&def.columns[i])))
             .collect();
-        if let Some((lo, hi, used, texts)) = key_bounds(&keys, &kc) {
+        if let Some(KeyBounds {
+            lo,
+            hi,
+            used,
+            lists,
+            texts,
+        }) = key_bounds(&keys, &kc)
+        {
             let unique = used == keys.len()
+                && lists.is_empty()
                 && matches!((&lo, &hi), (Bound::Included(a), Bound::Included(b)) if a.len() == keys.len() && b.len() == keys.len());
-            best = Some((used, unique, Access::Pk { lo, hi }, texts));
+            best = Some((used, unique, Access::Pk { lo, hi, lists }, texts));
         }
     }
     for ix in &def.indexes {
         let Some(keys) = index_exprs(def, &ix.keys) else {
             continue;
         };
-        if let Some((lo, hi, used, texts)) = key_bounds(&keys, &kc) {
-            let unique = ix.unique && used == keys.len();
+        if let Some(KeyBounds {
+            lo,
+            hi,
+            used,
+            lists,
+            texts,
+        }) = key_bounds(&keys, &kc)
+        {
+            let unique = ix.unique && used == keys.len() && lists.is_empty();
             let better = match &best {
                 None => true,
                 Some((bu, bunique, _, _)) => !bunique && (unique || used > *bu),
@@ -3169,6 +3345,7 @@ fn choose_access(scan: &mut Scan, def: &TableDef, conds: Vec<(Expr, String)>) {
                         name: ix.name.clone(),
                         lo,
                         hi,
+                        lists,
                         only: false,
                     },
                     texts,
@@ -3196,6 +3373,129 @@ fn choose_access(scan: &mut Scan, def: &TableDef, conds: Vec<(Expr, String)>) {
             scan.cond_text = explain_conds("Filter", &all).into_iter().collect();
         }
     }
+}
+
+/// A WHERE condition as EXPLAIN prints it: as written, except that
+/// `k [NOT] IN (…)` prints as PostgreSQL prints the array comparison it
+/// turns into, `k = ANY ('{…}'::type[])` (`k <> ALL (…)`; `k = v` for a
+/// list of one), and the array
+/// of `k op ANY/ALL (…)` prints as a typed literal when it is a constant.
+/// PostgreSQL folds constant expressions in the list first; a list with
+/// other items prints as `ARRAY[…]` of the items as written.
+fn cond_text(ast: &ast::Expr, bound: &Expr) -> String {
+    match (ast, bound) {
+        (
+            ast::Expr::InList {
+                expr,
+                list,
+                negated,
+            },
+            Expr::InList(lhs, items, _),
+        ) => {
+            // A list of one is an `=` (`<>`) in PostgreSQL.
+            if let [item] = list.as_slice() {
+                let op = if *negated { "<>" } else { "=" };
+                return format!("{expr} {op} {item}");
+            }
+            let op = if *negated { "<> ALL" } else { "= ANY" };
+            // The list's common type: the widest integer, else the
+            // left-hand side's (text for varchar, as `texteq` compares).
+            let ty = match lhs.ty() {
+                DataType::Varchar { .. } => DataType::Text,
+                t if is_int_key(t) && items.iter().all(|e| is_int_key(e.ty())) => items
+                    .iter()
+                    .map(Expr::ty)
+                    .chain([t])
+                    .max_by_key(|t| match t {
+                        DataType::Int2 => 0,
+                        DataType::Int4 => 1,
+                        _ => 2,
+                    })
+                    .unwrap_or(t),
+                t => t,
+            };
+            let array = const_array_text(items, ty).unwrap_or_else(|| {
+                let items: Vec<String> = list.iter().map(ToString::to_string).collect();
+                format!("ARRAY[{}]", items.join(", "))
+            });
+            format!("{expr} {op} ({array})")
+        }
+        (
+            ast::Expr::AnyOp {
+                left,
+                compare_op,
+                right,
+                ..
+            }
+            | ast::Expr::AllOp {
+                left,
+                compare_op,
+                right,
+            },
+            Expr::AnyArray { array, all, .. },
+        ) => {
+            let quantifier = if *all { "ALL" } else { "ANY" };
+            let elem = array.ty().elem();
+            let constant = match (array.as_ref(), elem) {
+                (Expr::ArrayCons(items, _), Some(elem)) => const_array_text(items, elem),
+                (Expr::Literal(d @ Datum::Array(_), _), Some(elem)) => Some(typed_literal(
+                    &crate::pgtext::format(d, &crate::pgtext::TextContext::default()),
+                    elem,
+                )),
+                (Expr::Coerce(inner, _) | Expr::Cast(inner, _), Some(elem)) => match inner.as_ref()
+                {
+                    Expr::Literal(Datum::Text(s), _) => Some(typed_literal(s, elem)),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let array = constant.unwrap_or_else(|| match right.as_ref() {
+                ast::Expr::Nested(inner) => inner.to_string(),
+                other => other.to_string(),
+            });
+            format!("{left} {compare_op} {quantifier} ({array})")
+        }
+        _ => ast.to_string(),
+    }
+}
+
+/// `'text'::elem[]`, PostgreSQL's form of an array constant.
+fn typed_literal(text: &str, elem: DataType) -> String {
+    format!("'{}'::{}[]", text.replace('\'', "''"), elem.format_type())
+}
+
+/// Constant list items as an array literal of `elem`s (see
+/// [`typed_literal`]), with elements quoted as `array_out` quotes them;
+/// `None` when an item is not a constant.
+fn const_array_text(items: &[Expr], elem: DataType) -> Option<String> {
+    let text_ctx = crate::pgtext::TextContext::default();
+    let mut parts = Vec::with_capacity(items.len());
+    for e in items {
+        let text = match e {
+            Expr::Literal(Datum::Null, _) => None,
+            Expr::Literal(d, _) => Some(crate::pgtext::format(d, &text_ctx)),
+            Expr::Coerce(inner, _) => match inner.as_ref() {
+                Expr::Literal(Datum::Text(s), _) => Some(s.clone()),
+                Expr::Literal(Datum::Null, _) => None,
+                _ => return None,
+            },
+            _ => return None,
+        };
+        parts.push(match text {
+            None => "NULL".to_string(),
+            Some(t)
+                if t.is_empty()
+                    || t.eq_ignore_ascii_case("NULL")
+                    || t.chars().any(|c| {
+                        matches!(c, '{' | '}' | ',' | '"' | '\\') || c.is_whitespace()
+                    }) =>
+            {
+                format!("\"{}\"", t.replace('\\', "\\\\").replace('"', "\\\""))
+            }
+            Some(t) => t,
+        });
+    }
+    Some(typed_literal(&format!("{{{}}}", parts.join(",")), elem))
 }
 
 /// One EXPLAIN line for conditions that all hold, as PostgreSQL prints
@@ -3256,7 +3556,7 @@ fn index_lookup(def: &Arc<TableDef>, alias: &str, conds: &[(Expr, Expr)]) -> Opt
         .map(|(outer, inner)| KeyCond {
             key: inner.clone(),
             op: expr::BinOp::Eq,
-            value: outer.clone(),
+            value: CondValue::One(outer.clone()),
             text: String::new(),
         })
         .collect();
@@ -3264,11 +3564,11 @@ fn index_lookup(def: &Arc<TableDef>, alias: &str, conds: &[(Expr, Expr)]) -> Opt
     let pick = |keys: &[Expr]| -> Option<Bounds> {
         let mut prefix = Vec::new();
         for k in keys {
-            match kc
-                .iter()
-                .find(|c| same_expr(&c.key, k) && c.value.ty() == k.ty())
-            {
-                Some(c) => prefix.push(c.value.clone()),
+            match kc.iter().find_map(|c| match &c.value {
+                CondValue::One(v) if same_expr(&c.key, k) && v.ty() == k.ty() => Some(v),
+                _ => None,
+            }) {
+                Some(v) => prefix.push(v.clone()),
                 None => break,
             }
         }
@@ -3293,7 +3593,11 @@ fn index_lookup(def: &Arc<TableDef>, alias: &str, conds: &[(Expr, Expr)]) -> Opt
             .map(|&i| Expr::Column(i, column_type(&def.columns[i])))
             .collect();
         if let Some((lo, hi)) = pick(&keys) {
-            return Some(mk(Access::Pk { lo, hi }));
+            return Some(mk(Access::Pk {
+                lo,
+                hi,
+                lists: Vec::new(),
+            }));
         }
     }
     for ix in &def.indexes {
@@ -3304,6 +3608,7 @@ fn index_lookup(def: &Arc<TableDef>, alias: &str, conds: &[(Expr, Expr)]) -> Opt
                 name: ix.name.clone(),
                 lo,
                 hi,
+                lists: Vec::new(),
                 only: false,
             }));
         }
@@ -3557,7 +3862,7 @@ fn mark_node(plan: &mut Plan, need: Option<Vec<usize>>) {
             let (l, r) = split_need(need, left_width);
             let keys: Vec<&Expr> = match &scan.access {
                 Access::Full => Vec::new(),
-                Access::Pk { lo, hi } | Access::Index { lo, hi, .. } => [lo, hi]
+                Access::Pk { lo, hi, .. } | Access::Index { lo, hi, .. } => [lo, hi]
                     .into_iter()
                     .flat_map(|b| match b {
                         Bound::Included(v) | Bound::Excluded(v) => v.iter().collect(),
@@ -3745,13 +4050,17 @@ fn order_scan(scan: &mut Scan, keys: &[OrderKey]) -> bool {
         };
         let pinned = match &scan.access {
             Access::Full => 0,
-            Access::Index { id, lo, hi, .. } if *id == ix.id => match (lo, hi) {
+            // Rows come in key order from the first part a list gives on:
+            // its values are read in key order.
+            Access::Index {
+                id, lo, hi, lists, ..
+            } if *id == ix.id => match (lo, hi) {
                 (Bound::Included(a), Bound::Included(b))
                     if a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_expr(x, y)) =>
                 {
-                    a.len()
+                    lists.first().map_or(a.len(), |l| l.part)
                 }
-                _ => 0,
+                _ => lists.first().map_or(0, |l| l.part),
             },
             _ => continue,
         };
@@ -3765,6 +4074,7 @@ fn order_scan(scan: &mut Scan, keys: &[OrderKey]) -> bool {
                 name: ix.name.clone(),
                 lo: Bound::Unbounded,
                 hi: Bound::Unbounded,
+                lists: Vec::new(),
                 only: false,
             };
         }
