@@ -83,7 +83,9 @@ impl Version {
 #[derive(Debug, Default)]
 struct Inner {
     /// Versions of each page by page LSN.
-    pages: HashMap<PageId, BTreeMap<Lsn, Version>>,
+    /// Hashed with FxHash: page ids are not attacker-chosen, and every
+    /// page read looks one up under the pool's lock.
+    pages: HashMap<PageId, BTreeMap<Lsn, Version>, rustc_hash::FxBuildHasher>,
     versions: u64,
     clock: u64,
     vdl: Lsn,

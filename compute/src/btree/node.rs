@@ -16,7 +16,7 @@ use std::cmp::Ordering;
 
 use super::{corrupted, BTreeError, KEY_BYTES_MAX, LEVELS_MAX, VALUE_BYTES_MAX, VALUE_INLINE_MAX};
 use crate::page::{PageType, SlottedPage, PAGE_CELL_SPACE, SLOT_BYTES};
-use crate::pages::{PageId, PageImage};
+use crate::pages::{PageId, PageRef};
 
 /// `key_len u16` and `kind u8`.
 pub(super) const LEAF_CELL_HEADER_BYTES: usize = 3;
@@ -68,10 +68,18 @@ pub(super) struct Entry<'a> {
 /// sibling links on an internal node (only leaves are chained).
 pub(super) fn parse_node(
     id: PageId,
-    bytes: &PageImage,
+    bytes: &PageRef,
     level: Option<u16>,
 ) -> Result<SlottedPage<'_>, BTreeError> {
-    let page = SlottedPage::parse(id, bytes)?;
+    let page = if checked::before(bytes) {
+        SlottedPage::parsed_before(id, bytes)
+    } else {
+        let page = SlottedPage::parse(id, bytes)?;
+        if page.page_type() == PageType::BTreeInternal {
+            checked::remember(bytes);
+        }
+        page
+    };
     let ty = page.page_type();
     if !matches!(ty, PageType::BTreeLeaf | PageType::BTreeInternal) {
         return Err(corrupted(
@@ -346,5 +354,46 @@ mod tests {
             internal_entry(id, &encode_internal(PageId(5), b"s")).unwrap(),
             (PageId(5), &b"s"[..])
         );
+    }
+}
+
+/// Internal nodes whose slot directories were validated on this thread.
+///
+/// Validating a slotted page walks every slot, and an internal node has
+/// hundreds: every primary-key lookup behind an index scan descends from
+/// the root, and re-validating the same few upper nodes each time was an
+/// eighth of such a scan's CPU. A `PageRef`'s bytes never change (it is
+/// shared, so it cannot be written in place), and each remembered node
+/// keeps its image alive, so an address found here is that same image.
+/// Leaves are not remembered: a cursor validates each leaf once anyway.
+mod checked {
+    use std::cell::RefCell;
+    use std::sync::Arc;
+
+    use crate::pages::PageRef;
+
+    /// Slots per thread, direct-mapped by address: at most this many
+    /// images (8 KiB each) stay alive here after the pool lets them go.
+    const SLOTS: usize = 32;
+
+    thread_local! {
+        static NODES: RefCell<[Option<PageRef>; SLOTS]> = const { RefCell::new([const { None }; SLOTS]) };
+    }
+
+    fn slot(page: &PageRef) -> usize {
+        // Images are 8 KiB allocations: the low bits carry nothing.
+        (Arc::as_ptr(page) as usize >> 13) % SLOTS
+    }
+
+    pub(super) fn before(page: &PageRef) -> bool {
+        NODES.with(|n| {
+            n.borrow()[slot(page)]
+                .as_ref()
+                .is_some_and(|p| Arc::ptr_eq(p, page))
+        })
+    }
+
+    pub(super) fn remember(page: &PageRef) {
+        NODES.with(|n| n.borrow_mut()[slot(page)] = Some(Arc::clone(page)));
     }
 }

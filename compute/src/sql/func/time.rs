@@ -10,6 +10,8 @@
 //! when they are, these functions must find each local time's own offset
 //! (`DetermineTimeZoneOffset`).
 
+use std::borrow::Cow;
+
 use super::{bad_args, division_by_zero, invalid_parameter, sqlstate, type_err, Builtin as B};
 use crate::datum::{Datum, Numeric, USECS_PER_DAY};
 use crate::pgtext::{self, date2j, j2date, TimeZone};
@@ -381,7 +383,11 @@ fn decode_special(key: &str) -> Option<Unit> {
 }
 
 /// `downcase_truncate_identifier` (ASCII lowercasing, 63 bytes).
-fn lower_units(units: &str) -> String {
+fn lower_units(units: &str) -> Cow<'_, str> {
+    // The usual unit is a short lower-case literal, read for every row.
+    if units.len() <= 63 && !units.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Cow::Borrowed(units);
+    }
     let mut s = units.to_ascii_lowercase();
     if s.len() > 63 {
         let mut cut = 63;
@@ -390,7 +396,7 @@ fn lower_units(units: &str) -> String {
         }
         s.truncate(cut);
     }
-    s
+    Cow::Owned(s)
 }
 
 fn not_supported(low: &str, type_name: &str) -> SqlError {
@@ -411,7 +417,11 @@ const TZ_NAME: &str = "timestamp with time zone";
 
 /// The unit, or PostgreSQL's error for `type_name`; `special` as in
 /// [`decode_unit`].
-fn unit(units: &str, type_name: &str, special: bool) -> Result<(String, Unit), SqlError> {
+fn unit<'a>(
+    units: &'a str,
+    type_name: &str,
+    special: bool,
+) -> Result<(Cow<'a, str>, Unit), SqlError> {
     let low = lower_units(units);
     match decode_unit(&low, special) {
         Some(u) => Ok((low, u)),
