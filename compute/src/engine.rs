@@ -69,7 +69,7 @@ use sextant_storage::volume::{Volume, VolumeConfig, VolumeError};
 use crate::btree::{BTree, BTreeError, Direction};
 use crate::bufpool::BufferPool;
 use crate::catalog::{self, Catalog, IndexDef, IndexKey, ObjectId, TableDef};
-use crate::datum::{decode_row, encode_row, DataType, Datum};
+use crate::datum::{decode_row_masked, encode_row, DataType, Datum};
 use crate::keycode::{decode_key, decode_key_typed, decodes_exactly, encode_key, prefix_successor};
 use crate::pages::{PageError, PageRef, Pages};
 use crate::replica::MtrSink;
@@ -1761,19 +1761,24 @@ impl Transaction {
         upper: Bound<&[Datum]>,
         visit: impl FnMut(Row) -> Result<bool, E>,
     ) -> Result<(), E> {
-        self.scan_visit_in(table, lower, upper, Direction::Forward, visit)
+        self.scan_visit_in(table, lower, upper, Direction::Forward, None, visit)
     }
 
-    /// [`Transaction::scan_visit`] in primary-key order or reversed.
+    /// [`Transaction::scan_visit`] in primary-key order or reversed, with
+    /// only the columns `cols` marks decoded from the table (the others read
+    /// as NULL; columns past its end are decoded; `None` decodes all).
     pub fn scan_visit_in<E: From<EngineError>>(
         &self,
         table: ObjectId,
         lower: Bound<&[Datum]>,
         upper: Bound<&[Datum]>,
         dir: Direction,
+        cols: Option<&[bool]>,
         mut visit: impl FnMut(Row) -> Result<bool, E>,
     ) -> Result<(), E> {
         let def = self.table(table)?;
+        let mask = cols.map(|c| stored_mask(&def, c));
+        let mask = mask.as_deref();
         let (lo, hi) = key_bounds(lower, upper)?;
         // This transaction's writes in the range: a write replaces the
         // snapshot's version of its row (a delete hides it).
@@ -1793,7 +1798,7 @@ impl Transaction {
                 // Rows are decoded from the page in place, not copied out
                 // first (a copy of every value was a sixth of a scan's CPU).
                 while let Some(entry) =
-                    cursor.next_with(|k, v| (k.to_vec(), decode_stored_row(&def, v)))
+                    cursor.next_with(|k, v| (k.to_vec(), decode_stored_cols(&def, v, mask)))
                 {
                     let (k, row) = entry.map_err(EngineError::from)?;
                     // Own writes up to this key, in order; the last one
@@ -1928,11 +1933,13 @@ impl Transaction {
         upper: Bound<&[Datum]>,
         visit: impl FnMut(Row) -> Result<bool, E>,
     ) -> Result<(), E> {
-        self.index_scan_visit_in(table, index, lower, upper, Direction::Forward, visit)
+        self.index_scan_visit_in(table, index, lower, upper, Direction::Forward, None, visit)
     }
 
     /// [`Transaction::index_scan_visit`] in index order or reversed (index
-    /// order is the key values, then the primary key).
+    /// order is the key values, then the primary key), decoding the columns
+    /// `cols` marks as [`Transaction::scan_visit_in`] does.
+    #[allow(clippy::too_many_arguments)]
     pub fn index_scan_visit_in<E: From<EngineError>>(
         &self,
         table: ObjectId,
@@ -1940,9 +1947,12 @@ impl Transaction {
         lower: Bound<&[Datum]>,
         upper: Bound<&[Datum]>,
         dir: Direction,
+        cols: Option<&[bool]>,
         visit: impl FnMut(Row) -> Result<bool, E>,
     ) -> Result<(), E> {
         let def = self.table(table)?;
+        let mask = cols.map(|c| stored_mask(&def, c));
+        let mask = mask.as_deref();
         let ix = find_index(&def, index)?;
         let table_tree = self.snapshot_tree(table);
         // Each snapshot entry's row is looked up in the table by its
@@ -1953,7 +1963,7 @@ impl Transaction {
         let lookup = |_ikey: &[u8], pk: Vec<u8>| -> Result<Row, EngineError> {
             let tree = table_tree.as_ref().expect("index without table");
             let row = tree.get_near(&self.pages, &pk, &mut finger, |v| {
-                decode_stored_row(&def, v)
+                decode_stored_cols(&def, v, mask)
             })?;
             let Some(row) = row else {
                 return Err(EngineError::Corrupted(format!(
@@ -2549,10 +2559,34 @@ impl Engine {
 /// values skipped, columns added since read as their missing value (see
 /// `catalog`'s module docs).
 fn decode_stored_row(def: &TableDef, bytes: &[u8]) -> Result<Vec<Datum>, EngineError> {
-    let stored = decode_row(bytes)
+    decode_stored_cols(def, bytes, None)
+}
+
+/// [`decode_stored_row`] decoding only the stored slots `mask` marks (see
+/// [`stored_mask`]); the other columns read as NULL.
+fn decode_stored_cols(
+    def: &TableDef,
+    bytes: &[u8],
+    mask: Option<&[bool]>,
+) -> Result<Vec<Datum>, EngineError> {
+    let stored = decode_row_masked(bytes, mask)
         .map_err(|e| EngineError::Corrupted(format!("row of {}: {e}", def.name)))?;
     def.row_from_stored(stored)
         .map_err(|e| EngineError::Corrupted(format!("row of {}: {e}", def.name)))
+}
+
+/// The stored slots holding the columns `cols` marks (by column position;
+/// columns past its end count as marked).
+fn stored_mask(def: &TableDef, cols: &[bool]) -> Vec<bool> {
+    let mut mask = vec![false; def.stored_width() as usize];
+    for i in 0..def.columns.len() {
+        if cols.get(i) != Some(&false) {
+            if let Some(m) = mask.get_mut(def.slot(i)) {
+                *m = true;
+            }
+        }
+    }
+    mask
 }
 
 fn index_values(

@@ -555,9 +555,17 @@ impl<'a> Exec<'a> {
         // A scan a sort was dropped for keeps its key order (see
         // `plan::order_by_index`); others read forward.
         let dir = scan.order.unwrap_or(Direction::Forward);
+        let cols = scan.read_cols.as_deref();
         let (lo, hi, lists) = match &scan.access {
             Access::Full => {
-                return tx.scan_visit_in(def.id, Bound::Unbounded, Bound::Unbounded, dir, each)
+                return tx.scan_visit_in(
+                    def.id,
+                    Bound::Unbounded,
+                    Bound::Unbounded,
+                    dir,
+                    cols,
+                    each,
+                )
             }
             Access::Pk { lo, hi, lists } | Access::Index { lo, hi, lists, .. } => (lo, hi, lists),
         };
@@ -719,8 +727,11 @@ impl<'a> Exec<'a> {
     ) -> Result<(), SqlError> {
         let tx = self.tx;
         let def = &scan.table;
+        let cols = scan.read_cols.as_deref();
         match &scan.access {
-            Access::Full => tx.scan_visit_in(def.id, Bound::Unbounded, Bound::Unbounded, dir, each),
+            Access::Full => {
+                tx.scan_visit_in(def.id, Bound::Unbounded, Bound::Unbounded, dir, cols, each)
+            }
             Access::Pk { .. } => {
                 // A whole-key equality is a point lookup.
                 match (&lo, &hi) {
@@ -735,7 +746,7 @@ impl<'a> Exec<'a> {
                         }
                         Ok(())
                     }
-                    _ => tx.scan_visit_in(def.id, as_ref(&lo), as_ref(&hi), dir, each),
+                    _ => tx.scan_visit_in(def.id, as_ref(&lo), as_ref(&hi), dir, cols, each),
                 }
             }
             Access::Index { id, only: true, .. } => {
@@ -760,9 +771,16 @@ impl<'a> Exec<'a> {
                         .is_some_and(|f| f > WIDE_INDEX_RANGE);
                 if wide {
                     self.mem.wide_index_range();
-                    tx.scan_visit(def.id, Bound::Unbounded, Bound::Unbounded, each)
+                    tx.scan_visit_in(
+                        def.id,
+                        Bound::Unbounded,
+                        Bound::Unbounded,
+                        Direction::Forward,
+                        cols,
+                        each,
+                    )
                 } else {
-                    tx.index_scan_visit_in(def.id, *id, as_ref(&lo), as_ref(&hi), dir, each)
+                    tx.index_scan_visit_in(def.id, *id, as_ref(&lo), as_ref(&hi), dir, cols, each)
                 }
             }
         }
@@ -936,7 +954,13 @@ impl<'a> Exec<'a> {
             }
             k.clear();
             group_key_into(&keys, &mut k);
-            let gi = match index.get(k.as_slice()) {
+            // Without GROUP BY there is one group: no lookup per row.
+            let found = if group_by.is_empty() && !groups.is_empty() {
+                Some(&0)
+            } else {
+                index.get(k.as_slice())
+            };
+            let gi = match found {
                 Some(&i) => i,
                 // Once the budget is reached no group is added in this
                 // pass, so all of a group's rows stay on one side.

@@ -188,6 +188,10 @@ pub struct Scan {
     pub filter: Option<Expr>,
     /// The conditions as written, for EXPLAIN.
     pub cond_text: Vec<String>,
+    /// The columns anything reads (the consumers above and the scan's own
+    /// filter), by position; the others are not decoded from the table and
+    /// read as NULL. `None`: all. Set by [`mark_index_only`].
+    pub read_cols: Option<Vec<bool>>,
     /// Rows must come in the access path's key order (the primary key's,
     /// or the index's: its key values, then the primary key), this way:
     /// a sort above was dropped for it ([`order_by_index`]).
@@ -1888,6 +1892,7 @@ impl<'a> Planner<'a> {
                         access: Access::Full,
                         filter: None,
                         cond_text: Vec::new(),
+                        read_cols: None,
                         order: None,
                     }),
                     scope,
@@ -3524,6 +3529,7 @@ pub fn dml_scan(def: Arc<TableDef>, filter: Option<Expr>, text: Option<String>) 
         access: Access::Full,
         filter: None,
         cond_text: Vec::new(),
+        read_cols: None,
         order: None,
     };
     if let Some(f) = filter {
@@ -3584,6 +3590,7 @@ fn index_lookup(def: &Arc<TableDef>, alias: &str, conds: &[(Expr, Expr)]) -> Opt
         access,
         filter: None,
         cond_text: Vec::new(),
+        read_cols: None,
         order: None,
     };
     if !def.primary_key.is_empty() {
@@ -3740,6 +3747,7 @@ fn order_rows(plan: &mut Plan, keys: &[OrderKey]) -> bool {
             let scan = Scan {
                 filter: inner.filter,
                 cond_text: inner.cond_text,
+                read_cols: inner.read_cols,
                 ..lookup
             };
             let on = equi_join_on(left_keys, right_keys, left_width, on);
@@ -3932,12 +3940,19 @@ fn split_need(
 /// every column read (by the consumers or the scan's own filter), and
 /// decode them exactly, reads only the index.
 fn mark_scan(scan: &mut Scan, need: Option<Vec<usize>>) {
-    let Access::Index { id, only, .. } = &mut scan.access else {
-        return;
-    };
     let def = &scan.table;
     let need = need.unwrap_or_else(|| (0..def.columns.len()).collect());
     let Some(need) = need_with(Some(need), scan.filter.iter()) else {
+        return;
+    };
+    let mut read = vec![false; def.columns.len()];
+    for &c in &need {
+        if let Some(r) = read.get_mut(c) {
+            *r = true;
+        }
+    }
+    scan.read_cols = Some(read);
+    let Access::Index { id, only, .. } = &mut scan.access else {
         return;
     };
     let Some(ix) = def.indexes.iter().find(|i| i.id == *id) else {
