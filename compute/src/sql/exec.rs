@@ -1331,14 +1331,17 @@ pub fn group_key_into(vals: &[Datum], out: &mut Vec<u8>) {
 
 /// A join key, or `None` when a part is NULL (never equal).
 fn hash_key(keys: &[Expr], row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Option<Vec<u8>>, SqlError> {
-    let vals = keys
-        .iter()
-        .map(|e| eval(e, row, ctx))
-        .collect::<Result<Vec<_>, _>>()?;
-    if vals.iter().any(Datum::is_null) {
-        return Ok(None);
+    // Key by key into one buffer (the same bytes `group_key` gives the
+    // values together), columns read in place.
+    let mut out = Vec::new();
+    for e in keys {
+        let v = expr::eval_ref(e, row, ctx)?;
+        if v.is_null() {
+            return Ok(None);
+        }
+        group_key_into(std::slice::from_ref(&*v), &mut out);
     }
-    Ok(Some(group_key(&vals)))
+    Ok(Some(out))
 }
 
 /// Compares two values for sorting, NULLs placed as asked.

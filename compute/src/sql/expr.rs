@@ -3586,6 +3586,9 @@ fn binary(
             _ => Datum::Null,
         });
     }
+    if let Some(d) = arrow_chain(op, l, r, ty, row, ctx)? {
+        return Ok(d);
+    }
     // Columns and literals are read in place: cloning the operand of
     // `payload->>'k'` copied the whole document for every row.
     let a = eval_ref(l, row, ctx)?;
@@ -3623,48 +3626,7 @@ fn binary(
         }
         BinOp::Arrow | BinOp::LongArrow => {
             let j = jsonb_of(&a)?;
-            let v = j.view();
-            let text = op == BinOp::LongArrow;
-            match &*b {
-                Datum::Int2(_) | Datum::Int4(_) | Datum::Int8(_) => {
-                    let i = match *b {
-                        Datum::Int2(i) => i32::from(i),
-                        Datum::Int4(i) => i,
-                        Datum::Int8(i) => i32::try_from(i).unwrap_or(i32::MAX),
-                        _ => unreachable!("matched above"),
-                    };
-                    if text {
-                        v.index_text(i)
-                            .map_err(json_err)?
-                            .map(Datum::Text)
-                            .unwrap_or(Datum::Null)
-                    } else {
-                        v.index(i)
-                            .map_err(json_err)?
-                            .map(|x| x.to_jsonb().map(|j| Datum::Jsonb(j.into_bytes())))
-                            .transpose()
-                            .map_err(json_err)?
-                            .unwrap_or(Datum::Null)
-                    }
-                }
-                Datum::Text(k) => {
-                    if text {
-                        v.get_text(k)
-                            .map_err(json_err)?
-                            .map(Datum::Text)
-                            .unwrap_or(Datum::Null)
-                    } else {
-                        v.get(k)
-                            .map_err(json_err)?
-                            .map(|x| x.to_jsonb().map(|j| Datum::Jsonb(j.into_bytes())))
-                            .transpose()
-                            .map_err(json_err)?
-                            .unwrap_or(Datum::Null)
-                    }
-                }
-                other => return Err(SqlError::unsupported(format!("jsonb -> {other:?}"))),
-            }
-            .retype(ty, ctx)?
+            arrow(j.view(), &b, op == BinOp::LongArrow)?.retype(ty, ctx)?
         }
         BinOp::Contains | BinOp::ContainedBy => {
             let (x, y) = (jsonb_of(&a)?, jsonb_of(&b)?);
@@ -3717,6 +3679,91 @@ fn binary(
         }
         BinOp::And | BinOp::Or => unreachable!("handled above"),
     })
+}
+
+/// `v -> key` (or `->>` when `text`): an object's member by text key, an
+/// array's element by integer (from the end when negative).
+fn arrow(v: JsonbRef<'_>, key: &Datum, text: bool) -> Result<Datum, SqlError> {
+    let found = match key {
+        Datum::Int2(_) | Datum::Int4(_) | Datum::Int8(_) => {
+            let i = match *key {
+                Datum::Int2(i) => i32::from(i),
+                Datum::Int4(i) => i,
+                Datum::Int8(i) => i32::try_from(i).unwrap_or(i32::MAX),
+                _ => unreachable!("matched above"),
+            };
+            v.index(i)
+        }
+        Datum::Text(k) => v.get(k),
+        other => return Err(SqlError::unsupported(format!("jsonb -> {other:?}"))),
+    }
+    .map_err(json_err)?;
+    let Some(x) = found else {
+        return Ok(Datum::Null);
+    };
+    Ok(if text {
+        x.as_text()
+            .map_err(json_err)?
+            .map_or(Datum::Null, Datum::Text)
+    } else {
+        Datum::Jsonb(x.to_jsonb().map_err(json_err)?.into_bytes())
+    })
+}
+
+/// `doc -> k1 -> k2 ->> k3` over jsonb with literal keys, walked in place:
+/// each inner `->` would otherwise copy its sub-document out (Debezium's
+/// `payload->'after'->>'id'`). `None` for anything else.
+fn arrow_chain(
+    op: BinOp,
+    l: &Expr,
+    r: &Expr,
+    ty: DataType,
+    row: &[Datum],
+    ctx: &EvalCtx<'_>,
+) -> Result<Option<Datum>, SqlError> {
+    if !matches!(op, BinOp::Arrow | BinOp::LongArrow) || ty == DataType::Json {
+        return Ok(None);
+    }
+    let mut keys: Vec<&Datum> = Vec::new();
+    let mut base = l;
+    while let Expr::Binary(BinOp::Arrow, inner, key, DataType::Jsonb) = base {
+        let Expr::Literal(k, _) = &**key else {
+            return Ok(None);
+        };
+        keys.push(k);
+        base = inner;
+    }
+    if keys.is_empty() || base.ty() != DataType::Jsonb {
+        return Ok(None);
+    }
+    let doc = eval_ref(base, row, ctx)?;
+    let last = eval_ref(r, row, ctx)?;
+    if doc.is_null() || last.is_null() || keys.iter().any(|k| k.is_null()) {
+        return Ok(Some(Datum::Null));
+    }
+    let j = jsonb_of(&doc)?;
+    let mut v = j.view();
+    for k in keys.iter().rev() {
+        let found = match k {
+            Datum::Text(s) => v.get(s),
+            Datum::Int2(_) | Datum::Int4(_) | Datum::Int8(_) => {
+                let i = match **k {
+                    Datum::Int2(i) => i32::from(i),
+                    Datum::Int4(i) => i,
+                    Datum::Int8(i) => i32::try_from(i).unwrap_or(i32::MAX),
+                    _ => unreachable!("matched above"),
+                };
+                v.index(i)
+            }
+            _ => return Ok(None),
+        }
+        .map_err(json_err)?;
+        match found {
+            Some(x) => v = x,
+            None => return Ok(Some(Datum::Null)),
+        }
+    }
+    arrow(v, &last, op == BinOp::LongArrow).map(Some)
 }
 
 trait Retype {

@@ -17,6 +17,13 @@ SELECT '{"a": {"b": [10, 20]}}'::jsonb #> '{a,b,1}', '{"a": {"b": [10, 20]}}'::j
 SELECT '"scalar"'::jsonb -> 'a', '{"a": [1]}'::jsonb #>> '{}';
 SELECT pg_typeof('{"a": 1}'::jsonb -> 'a'), pg_typeof('{"a": 1}'::jsonb ->> 'a');
 
+-- case: jsonb_arrow_chains_over_rows (extended)
+CREATE TABLE ev (id int PRIMARY KEY, doc jsonb, j json);
+INSERT INTO ev VALUES (1, '{"payload": {"after": {"id": 7, "tags": ["x", "y"]}, "op": "c"}}', '{"a": {"b": 1}}'), (2, '{"payload": {"after": null, "op": "d"}}', '{"a": [1]}'), (3, '[{"k": [1, 2]}, 5]', NULL), (4, NULL, '{"a": {"b": "s"}}');
+SELECT id, doc->'payload'->'after'->>'id', doc->'payload'->'after'->'tags'->> -1, doc->'payload'->>'op', doc->0->'k'->>1, doc->'payload'->'after'->'id', doc->'payload'->'missing'->>'x', j->'a'->>'b', j->'a'->'b' FROM ev ORDER BY id;
+SELECT doc->'payload'->'after'->>'id' AS id, count(*) FROM ev GROUP BY 1 ORDER BY 1;
+SELECT id FROM ev WHERE doc->'payload'->'after'->'tags'->>0 = 'x';
+
 -- case: jsonb_containment_and_existence (extended)
 SELECT '{"a": 1, "b": {"c": [1, 2]}}'::jsonb @> '{"b": {"c": [2]}}', '{"a": 1}'::jsonb @> '{"a": 2}', '[1, 2, 3]'::jsonb @> '[3, 1]';
 SELECT '{"a": 1}'::jsonb <@ '{"a": 1, "b": 2}', '[1]'::jsonb <@ '[1, 2]', '1'::jsonb <@ '[1]';
