@@ -157,7 +157,41 @@ pub fn rewrite_tokens(
     sql: &str,
     tokens: Vec<TokenWithSpan>,
 ) -> Result<Vec<TokenWithSpan>, ParserError> {
-    lift_conflict_targets(sql, split_lock_lists(mark_lock_strengths(tokens)?))
+    lift_conflict_targets(
+        sql,
+        split_lock_lists(mark_lock_strengths(split_operator_tails(tokens))?),
+    )
+}
+
+/// Ends operators as PostgreSQL's lexer does: an operator of several
+/// characters that ends in `+` or `-` and has none of `~ ! @ # % ^ & | `
+/// ?` loses those trailing characters, which start the next token. So
+/// `doc->>-1` is `doc ->> -1` and `4>=-5` is `4 >= -5`, where sqlparser
+/// reads the longest run of operator characters (`->>-`, `>=-`) and fails.
+/// A tail holding `--` is left alone (PostgreSQL reads a comment there).
+pub fn split_operator_tails(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let mut out = Vec::with_capacity(tokens.len());
+    for t in tokens {
+        if let Token::CustomBinaryOperator(op) = &t.token {
+            let head = op.trim_end_matches(['+', '-']);
+            let tail = &op[head.len()..];
+            let special = |c: char| "~!@#%^&|`?".contains(c);
+            if !head.is_empty() && !tail.is_empty() && !op.contains(special) && !tail.contains("--")
+            {
+                let lexed = Tokenizer::new(&SextantDialect, head).tokenize();
+                if let Ok([one]) = lexed.as_deref() {
+                    out.push(TokenWithSpan::new(one.clone(), t.span));
+                    for c in tail.chars() {
+                        let sign = if c == '-' { Token::Minus } else { Token::Plus };
+                        out.push(TokenWithSpan::new(sign, t.span));
+                    }
+                    continue;
+                }
+            }
+        }
+        out.push(t);
+    }
+    out
 }
 
 /// Rewrites each `FOR NO KEY UPDATE` into `FOR UPDATE` and each `FOR KEY
@@ -732,6 +766,21 @@ impl Dialect for SextantDialect {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operators_end_before_a_sign_as_in_postgres() {
+        let parse = |sql: &str| rewritten(sql).map(|s| s.to_string());
+        assert_eq!(
+            parse("SELECT doc->>-1, doc->-1, 2*-3, 4>=-5, a<>-b, c<=+d FROM t").as_deref(),
+            Ok("SELECT doc ->> -1, doc -> -1, 2 * -3, 4 >= -5, a <> -b, c <= +d FROM t")
+        );
+        // With one of PostgreSQL's special characters the run stays one
+        // operator, as there.
+        assert_eq!(
+            parse("SELECT '[1]'::jsonb #- '{0}'").as_deref(),
+            Ok("SELECT '[1]'::JSONB #- '{0}'")
+        );
+    }
 
     fn parse(dialect: &dyn Dialect, sql: &str) -> Result<String, String> {
         Parser::parse_sql(dialect, sql)

@@ -3247,6 +3247,14 @@ fn eval_node(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErr
                 )
             })?;
             match d {
+                // A name given for a `$1::regclass` parameter: only the
+                // catalog can resolve it.
+                Datum::Text(ref s) if ty.is_reg() => {
+                    let view = ctx
+                        .catalog
+                        .ok_or_else(|| SqlError::unsupported("reg* types here"))?;
+                    crate::sql::pg_catalog::reg_in(*ty, s, view)?
+                }
                 Datum::Text(ref s) if *ty != DataType::Text => {
                     pgtext::parse(ty, s, ctx.text).map_err(type_err)?
                 }

@@ -765,8 +765,14 @@ impl Session {
                 None => Datum::Null,
                 Some(s) => {
                     let ty = DataType::from_oid(Oid(*oid)).unwrap_or(DataType::Text);
-                    pgtext::parse(&ty, s, &text)
-                        .map_err(|e| SqlError::new(e.sqlstate(), e.to_string()))?
+                    if ty.is_reg() {
+                        // A name only the catalog resolves: the parameter
+                        // reads it when evaluated (`Expr::Param`).
+                        Datum::Text(s.clone())
+                    } else {
+                        pgtext::parse(&ty, s, &text)
+                            .map_err(|e| SqlError::new(e.sqlstate(), e.to_string()))?
+                    }
                 }
             });
         }

@@ -23,6 +23,7 @@ INSERT INTO ev VALUES (1, '{"payload": {"after": {"id": 7, "tags": ["x", "y"]}, 
 SELECT id, doc->'payload'->'after'->>'id', doc->'payload'->'after'->'tags'->> -1, doc->'payload'->>'op', doc->0->'k'->>1, doc->'payload'->'after'->'id', doc->'payload'->'missing'->>'x', j->'a'->>'b', j->'a'->'b' FROM ev ORDER BY id;
 SELECT doc->'payload'->'after'->>'id' AS id, count(*) FROM ev GROUP BY 1 ORDER BY 1;
 SELECT id FROM ev WHERE doc->'payload'->'after'->'tags'->>0 = 'x';
+SELECT doc->'payload'->'after'->'tags'->>-1, 2*-3, 4>=-5, 6<>-6 FROM ev WHERE id = 1;
 
 -- case: jsonb_containment_and_existence (extended)
 SELECT '{"a": 1, "b": {"c": [1, 2]}}'::jsonb @> '{"b": {"c": [2]}}', '{"a": 1}'::jsonb @> '{"a": 2}', '[1, 2, 3]'::jsonb @> '[3, 1]';
