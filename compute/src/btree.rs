@@ -195,6 +195,8 @@ struct Descent {
     path: Vec<Step>,
     leaf: PageId,
     page: PageRef,
+    /// The leaf's parent (a level-1 node), unless the root is the leaf.
+    parent: Option<(PageId, PageRef)>,
 }
 
 /// Walks from `root` to a leaf, checking each node and that each child is
@@ -203,6 +205,7 @@ fn descend(pages: &impl Pages, root: PageId, target: Target<'_>) -> Result<Desce
     let mut path = Vec::new();
     let mut id = root;
     let mut level = None;
+    let mut parent = None;
     loop {
         let page = pages.get(id)?;
         let node = parse_node(id, &page, level)?;
@@ -211,7 +214,11 @@ fn descend(pages: &impl Pages, root: PageId, target: Target<'_>) -> Result<Desce
                 path,
                 leaf: id,
                 page,
+                parent,
             });
+        }
+        if node.level() == 1 {
+            parent = Some((id, page.clone()));
         }
         let count = node.slot_count();
         if count == 0 {
@@ -240,6 +247,10 @@ fn descend(pages: &impl Pages, root: PageId, target: Target<'_>) -> Result<Desce
 pub struct Finger {
     leaf: PageId,
     page: PageRef,
+    /// The leaf's parent: a key strictly between its second and last
+    /// separators lies under it, so the next lookup starts there instead
+    /// of at the root.
+    parent: Option<(PageId, PageRef)>,
 }
 
 /// Hands the value of leaf cell `cell` to `f`: in place when inline, read
@@ -443,15 +454,43 @@ impl BTree {
                 });
             }
         }
-        let d = descend(pages, self.root, Target::Key(key))?;
-        let leaf = SlottedPage::parsed_before(d.leaf, &d.page);
+        // From the last leaf's parent when the key is surely under it,
+        // else from the root.
+        let from_parent = match finger.as_ref().and_then(|fg| fg.parent.as_ref()) {
+            Some((pid, pref)) => {
+                let node = parse_node(*pid, pref, Some(1))?;
+                let n = node.slot_count();
+                let inside = n >= 3
+                    && internal_entry(*pid, node.cell(1))?.1 <= key
+                    && key < internal_entry(*pid, node.cell(n - 1))?.1;
+                if inside {
+                    let (child, _) =
+                        internal_entry(*pid, node.cell(node::child_index(&node, key)?))?;
+                    let page = pages.get(child)?;
+                    parse_node(child, &page, Some(0))?;
+                    Some((child, page, Some((*pid, pref.clone()))))
+                } else {
+                    None
+                }
+            }
+            None => None,
+        };
+        let (leaf_id, page, parent) = match from_parent {
+            Some(found) => found,
+            None => {
+                let d = descend(pages, self.root, Target::Key(key))?;
+                (d.leaf, d.page, d.parent)
+            }
+        };
+        let leaf = SlottedPage::parsed_before(leaf_id, &page);
         let found = match leaf_search(&leaf, key)? {
-            Ok(index) => Some(with_value(pages, d.leaf, leaf.cell(index), f)?),
+            Ok(index) => Some(with_value(pages, leaf_id, leaf.cell(index), f)?),
             Err(_) => None,
         };
         *finger = Some(Finger {
-            leaf: d.leaf,
-            page: d.page.clone(),
+            leaf: leaf_id,
+            page,
+            parent,
         });
         Ok(found)
     }
@@ -479,6 +518,7 @@ impl BTree {
             path,
             leaf: leaf_id,
             page: leaf_page,
+            ..
         } = descend(pages, self.root, Target::Key(key))?;
         let leaf = SlottedPage::parsed_before(leaf_id, &leaf_page);
         let (index, old) = match leaf_search(&leaf, key)? {

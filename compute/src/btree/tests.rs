@@ -779,3 +779,29 @@ fn lookups_from_a_finger_find_what_lookups_from_the_root_find() {
         assert!(finger.is_some());
     }
 }
+
+#[test]
+fn lookups_from_a_parent_finger_in_a_taller_tree_find_what_the_root_finds() {
+    // ~35 entries a leaf: over a thousand leaves under a few level-1
+    // nodes, so lookups start from a parent that is not the root.
+    let mut pages = MemPages::new(PageId(1));
+    let tree = BTree::create(&mut pages).unwrap();
+    for i in shuffled(40_000, 5) {
+        tree.put(&mut pages, &(i * 2).to_be_bytes(), &[(i % 251) as u8; 200])
+            .unwrap();
+    }
+    tree.check(&pages).unwrap();
+    let mut finger = None;
+    // Random keys, present and absent, then runs that cross leaf and
+    // parent boundaries in both directions.
+    let random = shuffled(80_100, 11);
+    let strided = (0..80_100u32).step_by(37);
+    let back = (0..80_100u32).rev().step_by(53);
+    for k in random.into_iter().chain(strided).chain(back) {
+        let key = k.to_be_bytes();
+        let near = tree
+            .get_near(&pages, &key, &mut finger, |v| v.to_vec())
+            .unwrap();
+        assert_eq!(near, tree.get(&pages, &key).unwrap(), "key {k}");
+    }
+}
