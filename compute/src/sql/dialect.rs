@@ -44,6 +44,9 @@
 //!   [`conflict_target_expr`] tells them apart and parses the text again
 //!   with the positions it had in the statement. Syntax errors inside an
 //!   element are found by the rewrite, at their place.
+//! * Operators ending in `+` or `-` (`->>-`, `>=-`): sqlparser reads the
+//!   longest run of operator characters; [`split_operator_tails`] ends
+//!   them where PostgreSQL's lexer does.
 
 use std::any::TypeId;
 
