@@ -50,6 +50,9 @@
 #   SEXTANT_DEV_BUFFER_POOL [256MiB]  sextant dev's --buffer-pool (each compute
 #                       node's page cache), read by sextant dev itself
 #   KEEP [0]            1 keeps the work directory (server data)
+#   SETTLE [30]         seconds to wait after Sextant's load before timing:
+#                       its storage nodes coalesce the loaded records on the
+#                       same cores (PostgreSQL gets VACUUM ANALYZE instead)
 #   PG_BIN [/usr/lib/postgresql/15/bin]
 #   CARGO_TARGET_DIR [/var/cache/sextant-target]
 #   SEXTANT_BIN [the release build]  a sextant binary to run instead of building
@@ -64,6 +67,7 @@ ONLY="${ONLY:-postgres sextant}"
 DATA_DIR="${DATA_DIR:-/var/tmp/sextant-bi}"
 SEXTANT_RSS_MAX_MB="${SEXTANT_RSS_MAX_MB:-8192}"
 KEEP="${KEEP:-0}"
+SETTLE="${SETTLE:-30}"
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/sextant-target}"
 
@@ -283,6 +287,8 @@ if [[ " $ONLY " == *" sextant "* ]]; then
   until [ "$(sql "$R_PORT" -At -c "SELECT count(*) FROM events" 2>/dev/null)" = "$EVENTS" ]; do
     sleep 0.5
   done
+  log "sextant: letting the storage nodes settle for ${SETTLE} s"
+  sleep "$SETTLE"
   run_queries sextant "$R_PORT"
   log "sextant: peak resident memory $(cat "$WORK/sextant.rss" 2>/dev/null || echo '?') MiB"
   kill "$SEXTANT_PID" 2>/dev/null || true
