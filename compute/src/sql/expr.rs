@@ -3594,8 +3594,10 @@ fn binary(
             _ => Datum::Null,
         });
     }
-    if let Some(d) = arrow_chain(op, l, r, ty, row, ctx)? {
-        return Ok(d);
+    if matches!(l, Expr::Binary(BinOp::Arrow, ..)) {
+        if let Some(d) = arrow_chain(op, l, r, ty, row, ctx)? {
+            return Ok(d);
+        }
     }
     // Columns and literals are read in place: cloning the operand of
     // `payload->>'k'` copied the whole document for every row.
@@ -3721,6 +3723,7 @@ fn arrow(v: JsonbRef<'_>, key: &Datum, text: bool) -> Result<Datum, SqlError> {
 /// `doc -> k1 -> k2 ->> k3` over jsonb with literal keys, walked in place:
 /// each inner `->` would otherwise copy its sub-document out (Debezium's
 /// `payload->'after'->>'id'`). `None` for anything else.
+#[inline(never)]
 fn arrow_chain(
     op: BinOp,
     l: &Expr,
