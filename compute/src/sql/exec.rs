@@ -1393,8 +1393,20 @@ pub fn sort_rows(
             .collect::<Result<Vec<_>, _>>()?;
         keyed.push((k, r));
     }
+    sort_by_keys(&mut keyed, keys, |(k, _)| k)?;
+    Ok(keyed.into_iter().map(|(_, r)| r).collect())
+}
+
+/// Sorts `items` (stably) by the key values `key_of` gives each, in
+/// `keys`' directions; the first comparison error is returned.
+fn sort_by_keys<T>(
+    items: &mut [T],
+    keys: &[SortKey],
+    key_of: impl Fn(&T) -> &[Datum],
+) -> Result<(), SqlError> {
     let mut err = None;
-    keyed.sort_by(|(a, _), (b, _)| {
+    items.sort_by(|a, b| {
+        let (a, b) = (key_of(a), key_of(b));
         for (i, k) in keys.iter().enumerate() {
             match cmp_sort(&a[i], &b[i], k.asc, k.nulls_first) {
                 Ok(Ordering::Equal) => continue,
@@ -1407,10 +1419,7 @@ pub fn sort_rows(
         }
         Ordering::Equal
     });
-    if let Some(e) = err {
-        return Err(e);
-    }
-    Ok(keyed.into_iter().map(|(_, r)| r).collect())
+    err.map_or(Ok(()), Err)
 }
 
 fn set_op(op: SetOpKind, all: bool, l: Vec<Row>, r: Vec<Row>) -> Vec<Row> {
@@ -2181,23 +2190,7 @@ fn finish_collected(
     ctx: &EvalCtx<'_>,
 ) -> Result<Datum, SqlError> {
     if !a.order_by.is_empty() {
-        let mut err = None;
-        items.sort_by(|(_, x), (_, y)| {
-            for (i, k) in a.order_by.iter().enumerate() {
-                match cmp_sort(&x[i], &y[i], k.asc, k.nulls_first) {
-                    Ok(Ordering::Equal) => continue,
-                    Ok(o) => return o,
-                    Err(e) => {
-                        err.get_or_insert(e);
-                        return Ordering::Equal;
-                    }
-                }
-            }
-            Ordering::Equal
-        });
-        if let Some(e) = err {
-            return Err(e);
-        }
+        sort_by_keys(&mut items, &a.order_by, |(_, sort)| sort)?;
     }
     if matches!(
         a.func,

@@ -3695,17 +3695,11 @@ fn binary(
 /// array's element by integer (from the end when negative).
 fn arrow(v: JsonbRef<'_>, key: &Datum, text: bool) -> Result<Datum, SqlError> {
     let found = match key {
-        Datum::Int2(_) | Datum::Int4(_) | Datum::Int8(_) => {
-            let i = match *key {
-                Datum::Int2(i) => i32::from(i),
-                Datum::Int4(i) => i,
-                Datum::Int8(i) => i32::try_from(i).unwrap_or(i32::MAX),
-                _ => unreachable!("matched above"),
-            };
-            v.index(i)
-        }
         Datum::Text(k) => v.get(k),
-        other => return Err(SqlError::unsupported(format!("jsonb -> {other:?}"))),
+        other => match json_index(other) {
+            Some(i) => v.index(i),
+            None => return Err(SqlError::unsupported(format!("jsonb -> {other:?}"))),
+        },
     }
     .map_err(json_err)?;
     let Some(x) = found else {
@@ -3718,6 +3712,17 @@ fn arrow(v: JsonbRef<'_>, key: &Datum, text: bool) -> Result<Datum, SqlError> {
     } else {
         Datum::Jsonb(x.to_jsonb().map_err(json_err)?.into_bytes())
     })
+}
+
+/// An integer `->` operand as an array position (a `bigint` past `i32`
+/// reads as past any array's end); `None` for other values.
+fn json_index(key: &Datum) -> Option<i32> {
+    match *key {
+        Datum::Int2(i) => Some(i32::from(i)),
+        Datum::Int4(i) => Some(i),
+        Datum::Int8(i) => Some(i32::try_from(i).unwrap_or(i32::MAX)),
+        _ => None,
+    }
 }
 
 /// `doc -> k1 -> k2 ->> k3` over jsonb with literal keys, walked in place:
@@ -3757,16 +3762,10 @@ fn arrow_chain(
     for k in keys.iter().rev() {
         let found = match k {
             Datum::Text(s) => v.get(s),
-            Datum::Int2(_) | Datum::Int4(_) | Datum::Int8(_) => {
-                let i = match **k {
-                    Datum::Int2(i) => i32::from(i),
-                    Datum::Int4(i) => i,
-                    Datum::Int8(i) => i32::try_from(i).unwrap_or(i32::MAX),
-                    _ => unreachable!("matched above"),
-                };
-                v.index(i)
-            }
-            _ => return Ok(None),
+            other => match json_index(other) {
+                Some(i) => v.index(i),
+                None => return Ok(None),
+            },
         }
         .map_err(json_err)?;
         match found {
