@@ -25,7 +25,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write as _};
+use std::io::{BufReader, BufWriter, Read, Write as _};
 
 use crate::catalog::ObjectId;
 use crate::datum::{decode_row, encode_row, Datum};
@@ -558,15 +558,34 @@ fn read_entry(r: &mut impl Read) -> Result<Option<(Key, Write)>, SpillError> {
     Ok(Some(((table, key), w)))
 }
 
+/// Reads a run's file from a position of its own.
+struct RunReader<'f> {
+    file: &'f File,
+    at: u64,
+}
+
+impl Read for RunReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let n = self.file.read_at(buf, self.at)?;
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
 impl Run {
-    fn reader_at(&self, offset: u64) -> Result<BufReader<File>, SpillError> {
-        let mut f = self
-            .file
-            .try_clone()
-            .map_err(|e| SpillError(format!("reopen: {e}")))?;
-        f.seek(SeekFrom::Start(offset))
-            .map_err(|e| SpillError(format!("seek: {e}")))?;
-        Ok(BufReader::with_capacity(64 * 1024, f))
+    /// A reader of the run from `offset` on. It reads at its own position
+    /// (`pread`), not the file descriptor's: readers of one run may be
+    /// open at once, in one thread or in the threads of a parallel scan,
+    /// and a cloned descriptor would share one offset among them.
+    fn reader_at(&self, offset: u64) -> Result<BufReader<RunReader<'_>>, SpillError> {
+        Ok(BufReader::with_capacity(
+            64 * 1024,
+            RunReader {
+                file: &self.file,
+                at: offset,
+            },
+        ))
     }
 
     fn get(&self, k: &Key) -> Result<Option<Write>, SpillError> {
