@@ -94,6 +94,9 @@ pub const VALUE_BYTES_MAX: usize = 1 << 30;
 /// a split, 32 levels address 2^62 leaves, more pages than a volume can
 /// hold; a deeper tree means corruption, and bounds every descent.
 pub const LEVELS_MAX: u16 = 32;
+/// [`BTree::split_keys`] cuts a tree only where each part gets at least
+/// this many subtrees (of the leaves, at least: 8 leaves are ~64 KiB).
+pub const SPLIT_CHILDREN_MIN: usize = 8;
 /// A page using fewer bytes than this after a delete is merged into a
 /// sibling if they fit in one page together.
 const MERGE_BELOW_BYTES: usize = PAGE_CELL_SPACE / 4;
@@ -859,6 +862,99 @@ impl BTree {
             return Ok(None);
         };
         Ok(Some((hi - lo).clamp(0.0, 1.0)))
+    }
+
+    /// Keys that cut the entries between `lower` and `upper` into `parts`
+    /// ranges of about the same number of leaves, in ascending order
+    /// (`parts - 1` of them, above the lower bound and at most the upper
+    /// one; none when fewer
+    /// than `parts` × [`SPLIT_CHILDREN_MIN`] leaves hold the range): a
+    /// parallel scan reads `[k[i-1], k[i])` of the range in part `i`. The
+    /// cuts are where subtrees start, at the highest level with at least
+    /// [`SPLIT_CHILDREN_MIN`] subtrees per part in the range (or the
+    /// leaves), so finding them reads few internal nodes; subtrees are
+    /// weighed alike, as [`Self::estimate_fraction`] weighs them.
+    pub fn split_keys(
+        &self,
+        pages: &impl Pages,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        parts: usize,
+    ) -> Result<Vec<Vec<u8>>, BTreeError> {
+        /// A subtree: the key it starts at and the key the next one starts
+        /// at (`None`: unbounded), and its root.
+        type Subtree = (Option<Vec<u8>>, Option<Vec<u8>>, PageId);
+        // Whether a subtree holds keys of the range (or may: bounds are
+        // taken inclusively, which can only keep one subtree too many).
+        let in_range = |(start, end, _): &Subtree| {
+            let below_upper = match (start, upper) {
+                (Some(s), Bound::Included(u) | Bound::Excluded(u)) => s.as_slice() <= u,
+                _ => true,
+            };
+            let above_lower = match (end, lower) {
+                (Some(e), Bound::Included(l) | Bound::Excluded(l)) => e.as_slice() > l,
+                _ => true,
+            };
+            below_upper && above_lower
+        };
+        let mut level: Vec<Subtree> = vec![(None, None, self.root)];
+        let mut expected = None;
+        loop {
+            let mut children: Vec<Subtree> = Vec::new();
+            let mut node_level = 0;
+            for (start, end, id) in &level {
+                let page = pages.get(*id)?;
+                let node = parse_node(*id, &page, expected)?;
+                node_level = node.level();
+                if node_level == 0 {
+                    // `level` holds leaves: too few to cut further.
+                    return Ok(Vec::new());
+                }
+                let count = node.slot_count();
+                if count == 0 {
+                    return Err(corrupted(*id, "an internal node without children"));
+                }
+                let first = children.len();
+                for i in 0..count {
+                    let (child, key) = internal_entry(*id, node.cell(i))?;
+                    // Cell 0's key stands for "below every separator": the
+                    // child starts where its parent does.
+                    let key = if i == 0 {
+                        start.clone()
+                    } else {
+                        Some(key.to_vec())
+                    };
+                    if let Some(prev) = children.get_mut(first + i.saturating_sub(1)) {
+                        if i > 0 {
+                            prev.1 = key.clone();
+                        }
+                    }
+                    children.push((key, end.clone(), child));
+                }
+            }
+            level = children.into_iter().filter(in_range).collect();
+            expected = Some(node_level - 1);
+            if level.len() >= parts * SPLIT_CHILDREN_MIN || node_level == 1 {
+                break;
+            }
+        }
+        if parts < 2 || level.len() < parts * SPLIT_CHILDREN_MIN {
+            // Fewer leaves than that: reading them is cheaper than
+            // starting another thread.
+            return Ok(Vec::new());
+        }
+        // Each cut is where a subtree after the first starts: above the
+        // lower bound (the first subtree ends above it), and at most the
+        // upper one (the subtree holds keys of the range).
+        let cuts = (1..parts)
+            .map(|i| {
+                let (start, _, _) = &level[i * level.len() / parts];
+                start
+                    .clone()
+                    .expect("only the first subtree starts unbounded")
+            })
+            .collect();
+        Ok(cuts)
     }
 
     /// Frees every page of the tree, the root and overflow pages included

@@ -1774,15 +1774,51 @@ impl Transaction {
         upper: Bound<&[Datum]>,
         dir: Direction,
         cols: Option<&[bool]>,
+        visit: impl FnMut(Row) -> Result<bool, E>,
+    ) -> Result<(), E> {
+        let (lo, hi) = key_bounds(lower, upper)?;
+        self.scan_visit_keys(table, as_ref(&lo), as_ref(&hi), dir, cols, visit)
+    }
+
+    /// Keys that cut `range` of `table` (of its `index`, if given) into
+    /// `parts` ranges of about the same size for a parallel scan
+    /// ([`BTree::split_keys`]), none when it is too small to be worth it.
+    /// The parts ([`KeyRange::parts`]) are read with
+    /// [`Self::scan_visit_keys`] or [`Self::index_scan_visit_range`].
+    pub fn split_keys(
+        &self,
+        table: ObjectId,
+        index: Option<ObjectId>,
+        range: &KeyRange,
+        parts: usize,
+    ) -> Result<Vec<Vec<u8>>, EngineError> {
+        let tree = match index {
+            None => self.snapshot_tree(table),
+            Some(ix) => self.snapshot_index(table, ix),
+        };
+        let Some(tree) = tree else {
+            return Ok(Vec::new());
+        };
+        let (lo, hi) = range.bounds();
+        run_tree_work(|| tree.split_keys(&self.pages, lo, hi, parts)).map_err(EngineError::from)
+    }
+
+    /// [`Self::scan_visit_in`] between encoded primary keys.
+    pub fn scan_visit_keys<E: From<EngineError>>(
+        &self,
+        table: ObjectId,
+        lo: Bound<&[u8]>,
+        hi: Bound<&[u8]>,
+        dir: Direction,
+        cols: Option<&[bool]>,
         mut visit: impl FnMut(Row) -> Result<bool, E>,
     ) -> Result<(), E> {
         let def = self.table(table)?;
         let mask = cols.map(|c| stored_mask(&def, c));
         let mask = mask.as_deref();
-        let (lo, hi) = key_bounds(lower, upper)?;
         // This transaction's writes in the range: a write replaces the
         // snapshot's version of its row (a delete hides it).
-        let mut own = self.own_range(table, as_ref(&lo), as_ref(&hi))?;
+        let mut own = self.own_range(table, lo, hi)?;
         if dir == Direction::Backward {
             own.reverse();
         }
@@ -1793,7 +1829,7 @@ impl Transaction {
             Direction::Backward => wk >= k,
         };
         if let Some(tree) = self.snapshot_tree(table) {
-            let mut cursor = tree.range(&self.pages, as_ref(&lo), as_ref(&hi), dir);
+            let mut cursor = tree.range(&self.pages, lo, hi, dir);
             let done = run_tree_work(|| -> Result<bool, E> {
                 // Rows are decoded from the page in place, not copied out
                 // first (a copy of every value was a sixth of a scan's CPU).
@@ -1950,6 +1986,20 @@ impl Transaction {
         cols: Option<&[bool]>,
         visit: impl FnMut(Row) -> Result<bool, E>,
     ) -> Result<(), E> {
+        let range = KeyRange::of(lower, upper)?;
+        self.index_scan_visit_range(table, index, &range, dir, cols, visit)
+    }
+
+    /// [`Self::index_scan_visit_in`] over a range of encoded index keys.
+    pub fn index_scan_visit_range<E: From<EngineError>>(
+        &self,
+        table: ObjectId,
+        index: ObjectId,
+        range: &KeyRange,
+        dir: Direction,
+        cols: Option<&[bool]>,
+        visit: impl FnMut(Row) -> Result<bool, E>,
+    ) -> Result<(), E> {
         let def = self.table(table)?;
         let mask = cols.map(|c| stored_mask(&def, c));
         let mask = mask.as_deref();
@@ -1973,7 +2023,7 @@ impl Transaction {
             };
             Ok((pk, row?))
         };
-        self.index_entries_visit(&def, &ix, lower, upper, dir, lookup, visit)
+        self.index_entries_visit(&def, &ix, range, dir, lookup, visit)
     }
 
     /// [`Transaction::index_scan_visit_in`] without reading the table: each
@@ -1995,6 +2045,20 @@ impl Transaction {
         index: ObjectId,
         lower: Bound<&[Datum]>,
         upper: Bound<&[Datum]>,
+        dir: Direction,
+        visit: impl FnMut(Row) -> Result<bool, E>,
+    ) -> Result<(), E> {
+        let range = KeyRange::of(lower, upper)?;
+        self.index_only_scan_visit_range(table, index, &range, dir, visit)
+    }
+
+    /// [`Self::index_only_scan_visit_in`] over a range of encoded index
+    /// keys.
+    pub fn index_only_scan_visit_range<E: From<EngineError>>(
+        &self,
+        table: ObjectId,
+        index: ObjectId,
+        range: &KeyRange,
         dir: Direction,
         visit: impl FnMut(Row) -> Result<bool, E>,
     ) -> Result<(), E> {
@@ -2026,7 +2090,7 @@ impl Transaction {
             }
             Ok((pk, row))
         };
-        self.index_entries_visit(&def, &ix, lower, upper, dir, decode, visit)
+        self.index_entries_visit(&def, &ix, range, dir, decode, visit)
     }
 
     /// The index scans' walk: the snapshot's entries of `ix` between the
@@ -2039,13 +2103,12 @@ impl Transaction {
         &self,
         def: &TableDef,
         ix: &IndexDef,
-        lower: Bound<&[Datum]>,
-        upper: Bound<&[Datum]>,
+        range: &KeyRange,
         dir: Direction,
         mut entry_row: impl FnMut(&[u8], Vec<u8>) -> Result<Row, EngineError>,
         mut visit: impl FnMut(Row) -> Result<bool, E>,
     ) -> Result<(), E> {
-        let (lo, hi) = key_bounds(lower, upper)?;
+        let (lo, hi) = (&range.lo, &range.hi);
         // This transaction's writes: they hide the snapshot's versions of
         // their rows, and those still present enter in index order.
         let own: BTreeMap<Vec<u8>, Write> = self
@@ -2057,7 +2120,7 @@ impl Transaction {
         for (pk, w) in &own {
             if let Write::Insert(r) | Write::Put(r) = w {
                 let ikey = index_entry_key(def, ix, key_fn.as_ref(), r, pk)?;
-                if in_bounds(&ikey, &lo, &hi) {
+                if in_bounds(&ikey, lo, hi) {
                     mine.insert(ikey, (pk.clone(), r.clone()));
                 }
             }
@@ -2073,7 +2136,7 @@ impl Transaction {
             Direction::Backward => k > ikey,
         };
         if let Some(tree) = self.snapshot_index(def.id, ix.id) {
-            let mut cursor = tree.range(&self.pages, as_ref(&lo), as_ref(&hi), dir);
+            let mut cursor = tree.range(&self.pages, as_ref(lo), as_ref(hi), dir);
             let done = run_tree_work(|| -> Result<bool, E> {
                 while let Some(entry) = cursor.next_with(|k, v| (k.to_vec(), v.to_vec())) {
                     let (ikey, pk) = entry.map_err(EngineError::from)?;
@@ -2786,6 +2849,100 @@ fn key_bounds(
         Bound::Excluded(d) => Bound::Excluded(enc(d)?),
     };
     Ok((lo, hi))
+}
+
+/// A range of encoded keys (a table's primary keys or an index's entry
+/// keys): what a scan reads, or one part of it in a parallel scan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRange {
+    /// Lower bound.
+    pub lo: Bound<Vec<u8>>,
+    /// Upper bound.
+    pub hi: Bound<Vec<u8>>,
+}
+
+impl KeyRange {
+    /// Every key.
+    pub fn all() -> KeyRange {
+        KeyRange {
+            lo: Bound::Unbounded,
+            hi: Bound::Unbounded,
+        }
+    }
+
+    /// The keys between bounds on key values (prefixes allowed), encoded
+    /// as the scans encode them.
+    pub fn of(lower: Bound<&[Datum]>, upper: Bound<&[Datum]>) -> Result<KeyRange, EngineError> {
+        let (lo, hi) = key_bounds(lower, upper)?;
+        Ok(KeyRange { lo, hi })
+    }
+
+    /// The keys in both this range and `other`.
+    pub fn intersect(&self, other: &KeyRange) -> KeyRange {
+        use std::cmp::Ordering::*;
+        // Of two lower bounds the higher; of two upper bounds the lower;
+        // at equal keys the exclusive one.
+        let lo = match (&self.lo, &other.lo) {
+            (Bound::Unbounded, b) | (b, Bound::Unbounded) => b.clone(),
+            (a, b) => {
+                let (ka, kb) = (bound_key(a), bound_key(b));
+                match ka.cmp(kb) {
+                    Greater => a.clone(),
+                    Less => b.clone(),
+                    Equal if matches!(a, Bound::Excluded(_)) => a.clone(),
+                    Equal => b.clone(),
+                }
+            }
+        };
+        let hi = match (&self.hi, &other.hi) {
+            (Bound::Unbounded, b) | (b, Bound::Unbounded) => b.clone(),
+            (a, b) => {
+                let (ka, kb) = (bound_key(a), bound_key(b));
+                match ka.cmp(kb) {
+                    Less => a.clone(),
+                    Greater => b.clone(),
+                    Equal if matches!(a, Bound::Excluded(_)) => a.clone(),
+                    Equal => b.clone(),
+                }
+            }
+        };
+        KeyRange { lo, hi }
+    }
+
+    /// Whether `key` lies in the range.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        in_bounds(key, &self.lo, &self.hi)
+    }
+
+    /// `[cuts[i-1], cuts[i])` for each part `i` of a range cut at `cuts`
+    /// (ascending, inside the range), each intersected with the range.
+    pub fn parts(&self, cuts: &[Vec<u8>]) -> Vec<KeyRange> {
+        (0..=cuts.len())
+            .map(|i| {
+                let part = KeyRange {
+                    lo: match i {
+                        0 => Bound::Unbounded,
+                        _ => Bound::Included(cuts[i - 1].clone()),
+                    },
+                    hi: cuts
+                        .get(i)
+                        .map_or(Bound::Unbounded, |c| Bound::Excluded(c.clone())),
+                };
+                self.intersect(&part)
+            })
+            .collect()
+    }
+
+    fn bounds(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
+        (as_ref(&self.lo), as_ref(&self.hi))
+    }
+}
+
+fn bound_key(b: &KeyBound) -> &[u8] {
+    match b {
+        Bound::Included(k) | Bound::Excluded(k) => k,
+        Bound::Unbounded => unreachable!("unbounded sides are handled first"),
+    }
 }
 
 fn as_ref(b: &KeyBound) -> Bound<&[u8]> {

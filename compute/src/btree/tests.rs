@@ -805,3 +805,94 @@ fn lookups_from_a_parent_finger_in_a_taller_tree_find_what_the_root_finds() {
         assert_eq!(near, tree.get(&pages, &key).unwrap(), "key {k}");
     }
 }
+
+#[test]
+fn split_keys_cut_a_tree_into_ranges_that_cover_it_in_similar_shares() {
+    let mut pages = MemPages::new(PageId(1));
+    let tree = BTree::create(&mut pages).unwrap();
+    // One leaf, then a few leaves: too small to cut.
+    tree.put(&mut pages, b"a", b"1").unwrap();
+    assert!(tree
+        .split_keys(&pages, Bound::Unbounded, Bound::Unbounded, 2)
+        .unwrap()
+        .is_empty());
+    fill(
+        &mut pages,
+        &tree,
+        (0..200u32).map(|i| i.to_be_bytes().to_vec()),
+        &[7; 150],
+    );
+    assert!(tree
+        .split_keys(&pages, Bound::Unbounded, Bound::Unbounded, 2)
+        .unwrap()
+        .is_empty());
+    // Thousands of leaves, three levels, inserted out of order.
+    for i in shuffled(60_000, 3) {
+        tree.put(&mut pages, &(i * 3).to_be_bytes(), &[(i % 251) as u8; 200])
+            .unwrap();
+    }
+    tree.check(&pages).unwrap();
+    // The whole tree, and ranges of it: a tenth in the middle, from the
+    // start, to the end, with bounds on keys present and absent.
+    let key = |i: u32| i.to_be_bytes().to_vec();
+    let ranges = [
+        (Bound::Unbounded, Bound::Unbounded),
+        (Bound::Included(key(80_000)), Bound::Excluded(key(98_000))),
+        (Bound::Unbounded, Bound::Included(key(30_001))),
+        (Bound::Excluded(key(150_000)), Bound::Unbounded),
+    ];
+    for (lo, hi) in ranges {
+        let all = scan(&tree, &pages, &lo, &hi, Direction::Forward);
+        for parts in [2, 3, 5] {
+            check_split(&tree, &pages, &lo, &hi, &all, parts);
+        }
+    }
+    // A range too narrow to cut.
+    let narrow = tree
+        .split_keys(
+            &pages,
+            Bound::Included(&key(900)),
+            Bound::Included(&key(1_500)),
+            2,
+        )
+        .unwrap();
+    assert!(narrow.is_empty(), "{narrow:?}");
+}
+
+fn check_split(
+    tree: &BTree,
+    pages: &MemPages,
+    lo: &Bound<Vec<u8>>,
+    hi: &Bound<Vec<u8>>,
+    all: &[(Vec<u8>, Vec<u8>)],
+    parts: usize,
+) {
+    let cuts = tree
+        .split_keys(pages, as_ref(lo), as_ref(hi), parts)
+        .unwrap();
+    assert_eq!(cuts.len(), parts - 1, "{parts} parts");
+    assert!(
+        cuts.windows(2).all(|w| w[0] < w[1]),
+        "{parts} parts: cuts out of order"
+    );
+    // Part i is [cuts[i-1], cuts[i]) of the range: together exactly the
+    // range, in order.
+    let mut lows = vec![lo.clone()];
+    lows.extend(cuts.iter().cloned().map(Bound::Included));
+    let mut seen = Vec::new();
+    for (i, part_lo) in lows.iter().enumerate() {
+        let part_hi = cuts.get(i).cloned().map_or(hi.clone(), Bound::Excluded);
+        let part = scan(tree, pages, part_lo, &part_hi, Direction::Forward);
+        // Subtrees are weighed alike, and leaves hold 50–100% of a page:
+        // no part gets much less than half its fair share.
+        let fair = all.len() / parts;
+        assert!(
+            part.len() > fair / 2 && part.len() < fair * 2,
+            "{parts} parts: part {i} has {} of {} entries",
+            part.len(),
+            all.len()
+        );
+        seen.extend(part);
+    }
+    assert_eq!(seen, all, "{parts} parts");
+}

@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use crate::btree::Direction;
 use crate::datum::{DataType, Datum, Numeric};
-use crate::engine::Transaction;
+use crate::engine::{KeyRange, Transaction};
 use crate::jsonb::Jsonb;
 use crate::replica::StatusSource;
 use crate::sql::error::{code, SqlError};
@@ -55,6 +55,47 @@ pub struct Exec<'a> {
     ticks: std::cell::Cell<u32>,
     status: Option<Arc<dyn StatusSource>>,
     mem: WorkMem,
+    /// Threads a table scan under an aggregation may add to this one
+    /// (`max_parallel_workers_per_gather`).
+    workers: usize,
+    /// In a parallel worker: the part of one scan it reads.
+    part: Option<ScanPart>,
+}
+
+/// The share of a table scan one thread of a parallel aggregation reads.
+struct ScanPart {
+    /// The scan node split (its address: plan nodes do not move while a
+    /// statement runs).
+    scan: usize,
+    /// Which part: part 0 reads the whole of the scan should it not be
+    /// read as cut (it is decided again at run time whether an index range
+    /// reads the table), and the other parts then read nothing.
+    index: usize,
+    /// Which keys `range` is of.
+    of: PartOf,
+    /// The part's keys.
+    range: KeyRange,
+}
+
+/// The keys a scan is cut by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PartOf {
+    /// The table's primary keys: a full scan, or an index range read as
+    /// one.
+    Table,
+    /// An index's entry keys (the index's id).
+    Index(u64),
+}
+
+/// What a thread reads of a scan.
+enum Share<'p> {
+    /// All of it: no parallel scan, or the part that reads a scan that
+    /// turned out not to be cut as planned.
+    Whole,
+    /// Its part.
+    Part(&'p KeyRange),
+    /// Nothing: another thread reads it whole.
+    Nothing,
 }
 
 impl<'a> Exec<'a> {
@@ -77,7 +118,16 @@ impl<'a> Exec<'a> {
             ticks: std::cell::Cell::new(0),
             status: None,
             mem: WorkMem::new(spill::WORK_MEM_DEFAULT_BYTES),
+            workers: 0,
+            part: None,
         }
+    }
+
+    /// Lets aggregations over a table scan read it with up to `workers`
+    /// more threads (see [`Self::parallel_aggregate`]).
+    pub fn with_parallel_workers(mut self, workers: usize) -> Exec<'a> {
+        self.workers = workers;
+        self
     }
 
     /// Gives each sort, hash aggregation and hash join `bytes` of memory
@@ -292,7 +342,10 @@ impl<'a> Exec<'a> {
                 input,
                 group_by,
                 aggs,
-            } => self.aggregate(&mut |f| self.visit(input, ctx, f), group_by, aggs, ctx)?,
+            } => match self.parallel_aggregate(input, group_by, aggs, ctx)? {
+                Some(rows) => rows,
+                None => self.aggregate(&mut |f| self.visit(input, ctx, f), group_by, aggs, ctx)?,
+            },
             Plan::GroupingSets {
                 input,
                 group_by,
@@ -530,11 +583,6 @@ impl<'a> Exec<'a> {
         f: &mut dyn FnMut(crate::engine::Row) -> Result<bool, SqlError>,
     ) -> Result<(), SqlError> {
         let ctx = &self.ctx(ctx);
-        let tx = self.tx;
-        let def = &scan.table;
-        // The table as planned must still be the table: DDL since
-        // planning invalidates the plan.
-
         // Filtered as read, with the conditions' constant parts evaluated
         // once for the scan rather than once per row.
         let filter = scan.filter.as_ref().map(|e| fold_constants(e, ctx));
@@ -555,47 +603,11 @@ impl<'a> Exec<'a> {
         // A scan a sort was dropped for keeps its key order (see
         // `plan::order_by_index`); others read forward.
         let dir = scan.order.unwrap_or(Direction::Forward);
-        let cols = scan.read_cols.as_deref();
-        let (lo, hi, lists) = match &scan.access {
-            Access::Full => {
-                return tx.scan_visit_in(
-                    def.id,
-                    Bound::Unbounded,
-                    Bound::Unbounded,
-                    dir,
-                    cols,
-                    each,
-                )
-            }
-            Access::Pk { lo, hi, lists } | Access::Index { lo, hi, lists, .. } => (lo, hi, lists),
+        let lists = match &scan.access {
+            Access::Full => return self.read_table(scan, dir, &mut each),
+            Access::Pk { lists, .. } | Access::Index { lists, .. } => lists,
         };
-        let slot = |i: usize| lists.iter().any(|l| l.part == i);
-        let bound = |b: &Bound<Vec<Expr>>| -> Result<Option<Bound<Vec<Datum>>>, SqlError> {
-            Ok(Some(match b {
-                Bound::Unbounded => Bound::Unbounded,
-                Bound::Included(v) | Bound::Excluded(v) => {
-                    let vals = v
-                        .iter()
-                        .map(|e| eval(e, outer, ctx))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    // A NULL bound matches nothing (comparisons with NULL
-                    // are never true); a list's part is filled in below.
-                    if vals
-                        .iter()
-                        .enumerate()
-                        .any(|(i, d)| d.is_null() && !slot(i))
-                    {
-                        return Ok(None);
-                    }
-                    if matches!(b, Bound::Included(_)) {
-                        Bound::Included(vals)
-                    } else {
-                        Bound::Excluded(vals)
-                    }
-                }
-            }))
-        };
-        let (Some(lo), Some(hi)) = (bound(lo)?, bound(hi)?) else {
+        let Some((lo, hi)) = scan_bounds(scan, outer, ctx)? else {
             return Ok(());
         };
         if lists.is_empty() {
@@ -729,10 +741,12 @@ impl<'a> Exec<'a> {
         let def = &scan.table;
         let cols = scan.read_cols.as_deref();
         match &scan.access {
-            Access::Full => {
-                tx.scan_visit_in(def.id, Bound::Unbounded, Bound::Unbounded, dir, cols, each)
-            }
+            Access::Full => self.read_table(scan, dir, each),
             Access::Pk { .. } => {
+                // Never cut: a parallel scan's first part reads it.
+                if matches!(self.share(scan, None), Share::Nothing) {
+                    return Ok(());
+                }
                 // A whole-key equality is a point lookup.
                 match (&lo, &hi) {
                     (Bound::Included(a), Bound::Included(b))
@@ -749,40 +763,99 @@ impl<'a> Exec<'a> {
                     _ => tx.scan_visit_in(def.id, as_ref(&lo), as_ref(&hi), dir, cols, each),
                 }
             }
-            Access::Index { id, only: true, .. } => {
-                // Reads the index entries alone, which are smaller than the
-                // rows and need no lookups, so even a wide range reads
-                // faster here than in the table.
-                tx.index_only_scan_visit_in(def.id, *id, as_ref(&lo), as_ref(&hi), dir, each)
-            }
-            Access::Index { id, .. } => {
-                // Each index entry costs a row lookup by primary key, so a
-                // range over much of the index reads faster as one pass over
-                // the table; the scan's filter holds every condition, so
-                // either way returns the same rows (in another order, which
-                // no plan relies on, unless the scan must keep index order).
-                // The bounds are only known now (parameters, now()), hence
-                // the choice at run time.
-                let wide = may_widen
-                    && scan.order.is_none()
-                    && tx
-                        .index_range_fraction(def.id, *id, as_ref(&lo), as_ref(&hi))
-                        .map_err(SqlError::from_engine)?
-                        .is_some_and(|f| f > WIDE_INDEX_RANGE);
-                if wide {
+            Access::Index { .. } if self.widens(scan, &lo, &hi, may_widen)? => {
+                if !matches!(self.share(scan, Some(PartOf::Table)), Share::Nothing) {
                     self.mem.wide_index_range();
-                    tx.scan_visit_in(
-                        def.id,
-                        Bound::Unbounded,
-                        Bound::Unbounded,
-                        Direction::Forward,
-                        cols,
-                        each,
-                    )
+                }
+                self.read_table(scan, Direction::Forward, each)
+            }
+            Access::Index { id, only, .. } => {
+                let range = match self.share(scan, Some(PartOf::Index(*id))) {
+                    Share::Nothing => return Ok(()),
+                    Share::Whole => KeyRange::of(as_ref(&lo), as_ref(&hi)),
+                    Share::Part(part) => {
+                        KeyRange::of(as_ref(&lo), as_ref(&hi)).map(|r| r.intersect(part))
+                    }
+                }
+                .map_err(SqlError::from_engine)?;
+                if *only {
+                    // Reads the index entries alone, which are smaller than
+                    // the rows and need no lookups.
+                    tx.index_only_scan_visit_range(def.id, *id, &range, dir, each)
                 } else {
-                    tx.index_scan_visit_in(def.id, *id, as_ref(&lo), as_ref(&hi), dir, cols, each)
+                    tx.index_scan_visit_range(def.id, *id, &range, dir, cols, each)
                 }
             }
+        }
+    }
+
+    /// Whether an index scan over `lo..hi` reads the table instead: each
+    /// index entry costs a row lookup by primary key, so a range over much
+    /// of the index reads faster as one pass over the table. The scan's
+    /// filter holds every condition, so either way returns the same rows
+    /// (in another order, which no plan relies on unless the scan must
+    /// keep index order). The bounds are only known at run time
+    /// (parameters, now()), hence the choice here. Index-only scans never
+    /// widen: their entries are smaller than the rows and need no lookups.
+    fn widens(
+        &self,
+        scan: &Scan,
+        lo: &Bound<Vec<Datum>>,
+        hi: &Bound<Vec<Datum>>,
+        may_widen: bool,
+    ) -> Result<bool, SqlError> {
+        let Access::Index {
+            id, only: false, ..
+        } = &scan.access
+        else {
+            return Ok(false);
+        };
+        Ok(may_widen
+            && scan.order.is_none()
+            && self
+                .tx
+                .index_range_fraction(scan.table.id, *id, as_ref(lo), as_ref(hi))
+                .map_err(SqlError::from_engine)?
+                .is_some_and(|f| f > WIDE_INDEX_RANGE))
+    }
+
+    /// Reads `scan`'s whole table, or this thread's part of it.
+    fn read_table(
+        &self,
+        scan: &Scan,
+        dir: Direction,
+        each: &mut dyn FnMut(crate::engine::Row) -> Result<bool, SqlError>,
+    ) -> Result<(), SqlError> {
+        let cols = scan.read_cols.as_deref();
+        let range = match self.share(scan, Some(PartOf::Table)) {
+            Share::Nothing => return Ok(()),
+            Share::Whole => &KeyRange::all(),
+            Share::Part(range) => range,
+        };
+        self.tx.scan_visit_keys(
+            scan.table.id,
+            as_ref(&range.lo),
+            as_ref(&range.hi),
+            dir,
+            cols,
+            each,
+        )
+    }
+
+    /// What this thread reads of `scan`, read as cut by `of` (`None`: not
+    /// cut at all).
+    fn share(&self, scan: &Scan, of: Option<PartOf>) -> Share<'_> {
+        match &self.part {
+            Some(p) if p.scan == scan as *const Scan as usize => {
+                if Some(p.of) == of {
+                    Share::Part(&p.range)
+                } else if p.index == 0 {
+                    Share::Whole
+                } else {
+                    Share::Nothing
+                }
+            }
+            _ => Share::Whole,
         }
     }
 
@@ -907,14 +980,7 @@ impl<'a> Exec<'a> {
             )?;
             pending.extend(more.into_iter().map(|p| (level + 1, p)));
         }
-        // No groups and no GROUP BY: one row of empty aggregates.
-        if out.is_empty() && group_by.is_empty() {
-            let mut row = Vec::with_capacity(aggs.len());
-            for a in aggs {
-                row.push(AggState::new(a).finish(a, ctx)?);
-            }
-            out.push(row);
-        }
+        empty_aggregate(&mut out, group_by, aggs, ctx)?;
         Ok(out)
     }
 
@@ -930,16 +996,41 @@ impl<'a> Exec<'a> {
         ctx: &EvalCtx<'_>,
         out: &mut Vec<Row>,
     ) -> Result<Vec<RunReader>, SqlError> {
-        struct Group {
-            keys: Vec<Datum>,
-            states: Vec<AggState>,
-            sample: Row,
-        }
-        let mut groups: Vec<Group> = Vec::new();
-        let shared = shared_inputs(aggs);
-        let mut index: FastMap<Vec<u8>, usize> = FastMap::default();
-        let mut held_bytes = 0usize;
+        let mut groups = Groups::default();
         let mut spilled: Option<Partitions> = None;
+        self.accumulate(
+            feed,
+            group_by,
+            aggs,
+            ctx,
+            &mut groups,
+            Overflow::Spill {
+                level,
+                parts: &mut spilled,
+            },
+        )?;
+        self.finish_groups(groups, aggs, ctx, out)?;
+        let Some(spilled) = spilled else {
+            return Ok(Vec::new());
+        };
+        let (parts, written) = spilled.finish()?;
+        let parts: Vec<RunReader> = parts.into_iter().flatten().collect();
+        self.mem.agg_spilled(parts.len(), written);
+        Ok(parts)
+    }
+
+    /// Adds the rows `feed` streams to `groups`. A row of a group not yet
+    /// held once the groups fill `work_mem` goes where `overflow` says.
+    fn accumulate(
+        &self,
+        feed: Feed<'_>,
+        group_by: &[Expr],
+        aggs: &[AggCall],
+        ctx: &EvalCtx<'_>,
+        groups: &mut Groups,
+        mut overflow: Overflow<'_>,
+    ) -> Result<(), SqlError> {
+        let shared = shared_inputs(aggs);
         let group_overhead =
             std::mem::size_of::<Group>() + aggs.len() * std::mem::size_of::<AggState>();
         // Reused row after row: a group's keys are copied only when the
@@ -955,36 +1046,45 @@ impl<'a> Exec<'a> {
             k.clear();
             group_key_into(&keys, &mut k);
             // Without GROUP BY there is one group: no lookup per row.
-            let found = if group_by.is_empty() && !groups.is_empty() {
+            let found = if group_by.is_empty() && !groups.list.is_empty() {
                 Some(&0)
             } else {
-                index.get(k.as_slice())
+                groups.index.get(k.as_slice())
             };
+            let room = groups.held_bytes < self.mem.limit_bytes()
+                || groups.list.is_empty()
+                || matches!(overflow, Overflow::Spill { level, .. } if level >= spill::SPILL_DEPTH_MAX);
             let gi = match found {
                 Some(&i) => i,
                 // Once the budget is reached no group is added in this
                 // pass, so all of a group's rows stay on one side.
-                None if held_bytes < self.mem.limit_bytes()
-                    || groups.is_empty()
-                    || level >= spill::SPILL_DEPTH_MAX =>
-                {
-                    held_bytes += group_overhead + k.len() + row_bytes(&keys) + row_bytes(&r);
-                    groups.push(Group {
+                None if room => {
+                    groups.held_bytes +=
+                        group_overhead + k.len() + row_bytes(&keys) + row_bytes(&r);
+                    groups.list.push(Group {
                         keys: keys.clone(),
                         states: aggs.iter().map(AggState::new).collect(),
                         sample: r.clone(),
                     });
-                    index.insert(k.clone(), groups.len() - 1);
-                    groups.len() - 1
+                    groups.index.insert(k.clone(), groups.list.len() - 1);
+                    groups.list.len() - 1
                 }
                 None => {
-                    spilled
-                        .get_or_insert_with(|| Partitions::new(level))
-                        .push(&k, &r)?;
-                    return Ok(true);
+                    return match &mut overflow {
+                        Overflow::Spill { level, parts } => {
+                            parts
+                                .get_or_insert_with(|| Partitions::new(*level))
+                                .push(&k, &r)?;
+                            Ok(true)
+                        }
+                        Overflow::Stop(stopped) => {
+                            **stopped = true;
+                            Ok(false)
+                        }
+                    };
                 }
             };
-            let g = &mut groups[gi];
+            let g = &mut groups.list[gi];
             for ((a, st), shared) in aggs.iter().zip(g.states.iter_mut()).zip(&shared) {
                 // A call reading another's values collects none itself.
                 if shared.is_some() && !st.needs_args() {
@@ -1020,14 +1120,26 @@ impl<'a> Exec<'a> {
                     0
                 };
                 if st.add(a, args, sort)? {
-                    held_bytes += bytes;
+                    groups.held_bytes += bytes;
                 }
             }
-            self.mem.held(held_bytes);
+            self.mem.held(groups.held_bytes);
             Ok(true)
-        })?;
-        out.reserve(groups.len());
-        for g in groups {
+        })
+    }
+
+    /// Appends a row per group to `out`: its keys, its aggregates' results
+    /// and its sample input row.
+    fn finish_groups(
+        &self,
+        groups: Groups,
+        aggs: &[AggCall],
+        ctx: &EvalCtx<'_>,
+        out: &mut Vec<Row>,
+    ) -> Result<(), SqlError> {
+        let shared = shared_inputs(aggs);
+        out.reserve(groups.list.len());
+        for g in groups.list {
             self.tick()?;
             let mut row = g.keys;
             let mut states = g.states;
@@ -1045,13 +1157,150 @@ impl<'a> Exec<'a> {
             row.extend(g.sample);
             out.push(row);
         }
-        let Some(spilled) = spilled else {
-            return Ok(Vec::new());
+        Ok(())
+    }
+
+    /// Hash aggregation over a table scan read by several threads, as
+    /// PostgreSQL's parallel aggregation (partial aggregates under a
+    /// Gather, then finalized): each thread aggregates the rows of its key
+    /// range of the table (`BTree::split_keys`), and the groups are merged
+    /// in key-range order, so they come out in the order a serial pass
+    /// first meets them and collecting aggregates (`string_agg` without
+    /// ORDER BY) see rows in scan order. `None` (the caller aggregates
+    /// serially) when parallelism is off or the table small, when a node
+    /// or expression under the aggregation could not run on another
+    /// thread alone (subqueries, outer references, catalog functions,
+    /// CTEs and other nodes that run whole, right and full joins, whose
+    /// unmatched build rows each part would emit), when a partial state cannot be merged exactly (float sums
+    /// and averages: adding in another order changes the last bits), or
+    /// when a part outgrows its share of `work_mem` (a spilling
+    /// aggregation runs serially).
+    fn parallel_aggregate(
+        &self,
+        input: &Plan,
+        group_by: &[Expr],
+        aggs: &[AggCall],
+        ctx: &EvalCtx<'_>,
+    ) -> Result<Option<Vec<Row>>, SqlError> {
+        if self.workers == 0 || self.part.is_some() {
+            return Ok(None);
+        }
+        if !group_by.iter().all(parallel_safe) || !aggs.iter().all(mergeable) {
+            return Ok(None);
+        }
+        let Some(scan) = driving_scan(input) else {
+            return Ok(None);
         };
-        let (parts, written) = spilled.finish()?;
-        let parts: Vec<RunReader> = parts.into_iter().flatten().collect();
-        self.mem.agg_spilled(parts.len(), written);
-        Ok(parts)
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let parts = (self.workers + 1).min(cores);
+        let budget = self.mem.limit_bytes() / parts;
+        if parts < 2 || budget < spill::WORK_MEM_MIN_BYTES {
+            return Ok(None);
+        }
+        // Cut the keys the scan will read: the table's, or an index
+        // range's unless it covers so much of the index that it reads the
+        // table (the same choice `read_range` makes).
+        let (of, range) = match &scan.access {
+            Access::Full => (PartOf::Table, KeyRange::all()),
+            Access::Index { id, .. } => {
+                let Some((lo, hi)) = scan_bounds(scan, &[], &self.ctx(ctx))? else {
+                    return Ok(None);
+                };
+                if self.widens(scan, &lo, &hi, true)? {
+                    (PartOf::Table, KeyRange::all())
+                } else {
+                    let range =
+                        KeyRange::of(as_ref(&lo), as_ref(&hi)).map_err(SqlError::from_engine)?;
+                    (PartOf::Index(*id), range)
+                }
+            }
+            Access::Pk { .. } => return Ok(None),
+        };
+        let index = match of {
+            PartOf::Table => None,
+            PartOf::Index(id) => Some(id),
+        };
+        let cuts = self
+            .tx
+            .split_keys(scan.table.id, index, &range, parts)
+            .map_err(SqlError::from_engine)?;
+        if cuts.is_empty() {
+            return Ok(None);
+        }
+        let ranges = range.parts(&cuts);
+        let n = ranges.len();
+        let (tx, stmt, cancel, deadline) = (self.tx, self.stmt, self.cancel, self.deadline);
+        let (params, catalog, text, now) = (ctx.params, ctx.catalog, ctx.text, ctx.now);
+        let (database, user) = (ctx.database, ctx.user);
+        let scan_addr = scan as *const Scan as usize;
+        // Pages missing from the cache are read from storage through the
+        // runtime this statement runs under; the other threads enter it too.
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        type Partial = (Option<Groups>, spill::SpillReport);
+        let run_part = |index: usize, range: KeyRange| -> Result<Partial, SqlError> {
+            let _runtime = runtime.as_ref().map(|h| h.enter());
+            let mut exec = Exec::new(tx, stmt, cancel, deadline).with_work_mem(budget);
+            exec.part = Some(ScanPart {
+                scan: scan_addr,
+                index,
+                of,
+                range,
+            });
+            let base = EvalCtx {
+                params,
+                outer: &[],
+                sub: None,
+                catalog,
+                text,
+                now,
+                database,
+                user,
+            };
+            let ctx = exec.ctx(&base);
+            let mut groups = Groups::default();
+            let mut stopped = false;
+            exec.accumulate(
+                &mut |f| exec.visit(input, &ctx, f),
+                group_by,
+                aggs,
+                &ctx,
+                &mut groups,
+                Overflow::Stop(&mut stopped),
+            )?;
+            Ok(((!stopped).then_some(groups), exec.mem.report()))
+        };
+        let run_part = &run_part;
+        let results: Vec<Result<Partial, SqlError>> = std::thread::scope(|s| {
+            let mut ranges = ranges.into_iter().enumerate();
+            let (_, first) = ranges.next().expect("two parts at least");
+            let others: Vec<_> = ranges
+                .map(|(i, range)| s.spawn(move || run_part(i, range)))
+                .collect();
+            let mut results = vec![run_part(0, first)];
+            for h in others {
+                results.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            }
+            results
+        });
+        let mut merged: Option<Groups> = None;
+        let mut held = 0;
+        for r in results {
+            let (groups, report) = r?;
+            let Some(groups) = groups else {
+                return Ok(None);
+            };
+            held += groups.held_bytes;
+            self.mem.absorb(report, held as u64);
+            match &mut merged {
+                None => merged = Some(groups),
+                Some(m) => m.merge(groups, aggs)?,
+            }
+        }
+        self.mem.parallel_aggregate(n);
+        let mut out = Vec::new();
+        self.finish_groups(merged.expect("two parts at least"), aggs, ctx, &mut out)?;
+        empty_aggregate(&mut out, group_by, aggs, ctx)?;
+        Ok(Some(out))
     }
 
     /// Hash join of the rows `left` streams with those `right` streams
@@ -1212,6 +1461,245 @@ impl<'a> Exec<'a> {
 type Feed<'f> =
     &'f mut dyn FnMut(&mut dyn FnMut(Row) -> Result<bool, SqlError>) -> Result<(), SqlError>;
 
+/// The key-value bounds of a primary-key or index scan, evaluated over
+/// `outer`; `None` when a bound is NULL, which matches nothing
+/// (comparisons with NULL are never true). A list's part holds a
+/// placeholder, filled in per point.
+#[allow(clippy::type_complexity)]
+fn scan_bounds(
+    scan: &Scan,
+    outer: &[Datum],
+    ctx: &EvalCtx<'_>,
+) -> Result<Option<(Bound<Vec<Datum>>, Bound<Vec<Datum>>)>, SqlError> {
+    let (lo, hi, lists) = match &scan.access {
+        Access::Full => return Ok(Some((Bound::Unbounded, Bound::Unbounded))),
+        Access::Pk { lo, hi, lists } | Access::Index { lo, hi, lists, .. } => (lo, hi, lists),
+    };
+    let slot = |i: usize| lists.iter().any(|l| l.part == i);
+    let bound = |b: &Bound<Vec<Expr>>| -> Result<Option<Bound<Vec<Datum>>>, SqlError> {
+        Ok(Some(match b {
+            Bound::Unbounded => Bound::Unbounded,
+            Bound::Included(v) | Bound::Excluded(v) => {
+                let vals = v
+                    .iter()
+                    .map(|e| eval(e, outer, ctx))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if vals
+                    .iter()
+                    .enumerate()
+                    .any(|(i, d)| d.is_null() && !slot(i))
+                {
+                    return Ok(None);
+                }
+                if matches!(b, Bound::Included(_)) {
+                    Bound::Included(vals)
+                } else {
+                    Bound::Excluded(vals)
+                }
+            }
+        }))
+    };
+    Ok(match (bound(lo)?, bound(hi)?) {
+        (Some(lo), Some(hi)) => Some((lo, hi)),
+        _ => None,
+    })
+}
+
+/// One group of a hash aggregation.
+struct Group {
+    keys: Vec<Datum>,
+    states: Vec<AggState>,
+    /// The group's first input row (read by grouped column references).
+    sample: Row,
+}
+
+/// A hash aggregation's groups, in the order their first rows came.
+#[derive(Default)]
+struct Groups {
+    list: Vec<Group>,
+    /// Group key encoding → position in `list`.
+    index: FastMap<Vec<u8>, usize>,
+    /// Estimated bytes held.
+    held_bytes: usize,
+}
+
+impl Groups {
+    /// Adds the groups of `later`, aggregated from rows that come after
+    /// this one's in scan order: a group both hold merges its states,
+    /// others are appended in their order.
+    fn merge(&mut self, later: Groups, aggs: &[AggCall]) -> Result<(), SqlError> {
+        let mut k = Vec::new();
+        for g in later.list {
+            k.clear();
+            group_key_into(&g.keys, &mut k);
+            match self.index.get(k.as_slice()) {
+                Some(&i) => {
+                    let states = self.list[i].states.iter_mut();
+                    for ((a, st), other) in aggs.iter().zip(states).zip(g.states) {
+                        st.merge(a, other)?;
+                    }
+                }
+                None => {
+                    self.index.insert(k.clone(), self.list.len());
+                    self.list.push(g);
+                }
+            }
+        }
+        self.held_bytes += later.held_bytes;
+        Ok(())
+    }
+}
+
+/// Where a hash aggregation sends the rows of groups it has no room for.
+enum Overflow<'s> {
+    /// To partition files of spill level `level`, aggregated later.
+    Spill {
+        level: u32,
+        parts: &'s mut Option<Partitions>,
+    },
+    /// Nowhere: it stops reading and says so (a parallel part, whose
+    /// aggregation then runs serially).
+    Stop(&'s mut bool),
+}
+
+/// No groups and no GROUP BY: one row of empty aggregates.
+fn empty_aggregate(
+    out: &mut Vec<Row>,
+    group_by: &[Expr],
+    aggs: &[AggCall],
+    ctx: &EvalCtx<'_>,
+) -> Result<(), SqlError> {
+    if out.is_empty() && group_by.is_empty() {
+        let mut row = Vec::with_capacity(aggs.len());
+        for a in aggs {
+            row.push(AggState::new(a).finish(a, ctx)?);
+        }
+        out.push(row);
+    }
+    Ok(())
+}
+
+/// Whether `e` can be evaluated by a parallel worker, which has no
+/// enclosing rows, no subquery runner of the statement and reads no
+/// catalog: no subqueries, outer references or catalog functions.
+fn parallel_safe(e: &Expr) -> bool {
+    let mut safe = true;
+    plan::visit(e, &mut |e| {
+        if matches!(
+            e,
+            Expr::Subquery { .. } | Expr::Outer { .. } | Expr::CatalogCall(..)
+        ) {
+            safe = false;
+        }
+    });
+    safe
+}
+
+/// Whether an aggregate's partial states merge into exactly the state one
+/// pass would reach.
+fn mergeable(a: &AggCall) -> bool {
+    a.filter.as_ref().is_none_or(parallel_safe)
+        && a.args.iter().all(parallel_safe)
+        && a.order_by.iter().all(|k| parallel_safe(&k.expr))
+        && !matches!(
+            AggState::new(a),
+            AggState::SumFloat(..) | AggState::AvgFloat(..)
+        )
+}
+
+/// Whether a scan can run in a parallel worker.
+fn scan_safe(scan: &Scan) -> bool {
+    let bound = |b: &Bound<Vec<Expr>>| match b {
+        Bound::Included(v) | Bound::Excluded(v) => v.iter().all(parallel_safe),
+        Bound::Unbounded => true,
+    };
+    let access = match &scan.access {
+        Access::Full => true,
+        Access::Pk { lo, hi, lists } | Access::Index { lo, hi, lists, .. } => {
+            bound(lo)
+                && bound(hi)
+                && lists.iter().all(|l| match &l.values {
+                    ListValues::Items(items) => items.iter().all(parallel_safe),
+                    ListValues::Array(e) => parallel_safe(e),
+                })
+        }
+    };
+    access && scan.filter.as_ref().is_none_or(parallel_safe)
+}
+
+/// Whether every node and expression of `plan` can run whole in a
+/// parallel worker (the build side of a hash join, which each part builds).
+fn parallel_plan(plan: &Plan) -> bool {
+    match plan {
+        Plan::Scan(scan) => scan_safe(scan),
+        Plan::Filter { input, pred, .. } => parallel_safe(pred) && parallel_plan(input),
+        Plan::Project { input, exprs } => exprs.iter().all(parallel_safe) && parallel_plan(input),
+        Plan::HashJoin {
+            left,
+            right,
+            left_keys,
+            right_keys,
+            on,
+            ..
+        } => {
+            left_keys.iter().chain(right_keys).all(parallel_safe)
+                && on.as_ref().is_none_or(parallel_safe)
+                && parallel_plan(left)
+                && parallel_plan(right)
+        }
+        Plan::IndexJoin { left, scan, on, .. } => {
+            scan_safe(scan) && on.as_ref().is_none_or(parallel_safe) && parallel_plan(left)
+        }
+        _ => false,
+    }
+}
+
+/// The table scan a parallel aggregation over `plan` splits: the one that
+/// feeds every row, down the outer side of inner and left joins. Each part
+/// runs the rest of the plan whole (a hash join's build side is built by
+/// each part, as in a PostgreSQL parallel hash join without a shared
+/// table).
+fn driving_scan(plan: &Plan) -> Option<&Scan> {
+    match plan {
+        // A full scan, or an index range (cut by the index's keys, or by
+        // the table's when it covers so much of the index that it reads
+        // the table; see `Exec::widens`); not a primary-key range, nor
+        // ranges per list value or in key order.
+        Plan::Scan(scan) => {
+            let whole = match &scan.access {
+                Access::Full => true,
+                Access::Index { lists, .. } => lists.is_empty() && scan.order.is_none(),
+                _ => false,
+            };
+            (whole && scan_safe(scan)).then_some(scan)
+        }
+        Plan::Filter { input, pred, .. } if parallel_safe(pred) => driving_scan(input),
+        Plan::Project { input, exprs } if exprs.iter().all(parallel_safe) => driving_scan(input),
+        Plan::HashJoin {
+            kind: JoinKind::Inner | JoinKind::Left,
+            left,
+            right,
+            left_keys,
+            right_keys,
+            on,
+            ..
+        } if left_keys.iter().chain(right_keys).all(parallel_safe)
+            && on.as_ref().is_none_or(parallel_safe)
+            && parallel_plan(right) =>
+        {
+            driving_scan(left)
+        }
+        Plan::IndexJoin {
+            kind: JoinKind::Inner | JoinKind::Left,
+            left,
+            scan,
+            on,
+            ..
+        } if scan_safe(scan) && on.as_ref().is_none_or(parallel_safe) => driving_scan(left),
+        _ => None,
+    }
+}
+
 /// What a hash join joins on.
 struct HashJoinSpec<'p> {
     kind: JoinKind,
@@ -1286,7 +1774,7 @@ fn pad_left(row: Row, n: usize) -> Row {
     out
 }
 
-fn as_ref(b: &Bound<Vec<Datum>>) -> Bound<&[Datum]> {
+fn as_ref<T>(b: &Bound<Vec<T>>) -> Bound<&[T]> {
     match b {
         Bound::Unbounded => Bound::Unbounded,
         Bound::Included(v) => Bound::Included(v.as_slice()),
@@ -2043,6 +2531,119 @@ impl AggState {
             }
         }
         Ok(false)
+    }
+
+    /// Folds in `later`, the state of the same call over rows that come
+    /// after this state's in scan order, reaching the state one pass over
+    /// all of them would (see [`mergeable`] for the states that can).
+    pub(crate) fn merge(&mut self, a: &AggCall, later: AggState) -> Result<(), SqlError> {
+        match (self, later) {
+            (AggState::Count(n), AggState::Count(m)) => *n += m,
+            (AggState::SumInt(s, any), AggState::SumInt(t, more)) => {
+                *s += t;
+                *any |= more;
+            }
+            (AggState::AvgInt(s, n), AggState::AvgInt(t, m)) => {
+                *s += t;
+                *n += m;
+            }
+            (AggState::SumNumeric(s), AggState::SumNumeric(t)) => {
+                if let Some(t) = t {
+                    *s = Some(match s.take() {
+                        None => t,
+                        Some(cur) => numeric_add(&cur, &t)?,
+                    });
+                }
+            }
+            (AggState::AvgNumeric(s, n), AggState::AvgNumeric(t, m)) => {
+                if let Some(t) = t {
+                    *s = Some(match s.take() {
+                        None => t,
+                        Some(cur) => numeric_add(&cur, &t)?,
+                    });
+                }
+                *n += m;
+            }
+            (AggState::Bool(b), AggState::Bool(c)) => {
+                *b = match (*b, c) {
+                    (x, None) => x,
+                    (None, y) => y,
+                    (Some(x), Some(y)) if a.func == AggFunc::BoolAnd => Some(x && y),
+                    (Some(x), Some(y)) => Some(x || y),
+                };
+            }
+            (AggState::MinMax(cur), AggState::MinMax(v)) => {
+                // As `add` does: the earlier value wins a tie.
+                if let Some(v) = v {
+                    let replace = match cur {
+                        None => true,
+                        Some(c) => {
+                            let o = compare(&v, c)?;
+                            if a.func == AggFunc::Min {
+                                o == Ordering::Less
+                            } else {
+                                o == Ordering::Greater
+                            }
+                        }
+                    };
+                    if replace {
+                        *cur = Some(v);
+                    }
+                }
+            }
+            (AggState::Collect(v), AggState::Collect(w)) => v.extend(w),
+            (AggState::CollectDistinct(seen, v), AggState::CollectDistinct(_, w)) => {
+                for (args, sort) in w {
+                    if seen.insert(group_key(&args)) {
+                        v.push((args, sort));
+                    }
+                }
+            }
+            (
+                AggState::OrderedSet {
+                    direct,
+                    values,
+                    sorted,
+                },
+                AggState::OrderedSet {
+                    direct: d,
+                    values: w,
+                    ..
+                },
+            ) => {
+                if direct.is_none() {
+                    *direct = d;
+                }
+                values.extend(w);
+                *sorted = false;
+            }
+            (AggState::SumFloat(..) | AggState::AvgFloat(..), _) => {
+                unreachable!("float sums are not merged: the order of additions shows")
+            }
+            (st, later) => unreachable!(
+                "states of one call differ: {} and {}",
+                st.kind(),
+                later.kind()
+            ),
+        }
+        Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            AggState::Count(_) => "count",
+            AggState::SumInt(..) => "integer sum",
+            AggState::SumFloat(..) => "float sum",
+            AggState::SumNumeric(_) => "numeric sum",
+            AggState::AvgInt(..) => "integer average",
+            AggState::AvgFloat(..) => "float average",
+            AggState::AvgNumeric(..) => "numeric average",
+            AggState::MinMax(_) => "min/max",
+            AggState::Bool(_) => "bool",
+            AggState::Collect(_) => "collect",
+            AggState::CollectDistinct(..) => "collect distinct",
+            AggState::OrderedSet { .. } => "ordered set",
+        }
     }
 
     pub(crate) fn finish(self, a: &AggCall, ctx: &EvalCtx<'_>) -> Result<Datum, SqlError> {

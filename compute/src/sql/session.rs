@@ -2334,7 +2334,8 @@ impl Session {
         };
         let exec = Exec::new(tx, stmt, &self.cancel, self.deadline())
             .with_status(self.db.status_source())
-            .with_work_mem(self.settings.work_mem_bytes());
+            .with_work_mem(self.settings.work_mem_bytes())
+            .with_parallel_workers(self.settings.parallel_workers());
         let rows = if plan::is_short(root) {
             exec.run(root, &ectx)
         } else {
@@ -2383,6 +2384,14 @@ impl Session {
                 lines.push(format!(
                     "Index ranges read as full scans: {}",
                     spill.wide_index_ranges
+                ));
+            }
+            if spill.parallel_aggregates > 0 {
+                // Sextant's own line, where PostgreSQL shows Gather nodes:
+                // the threads are decided at run time, by the table's size.
+                lines.push(format!(
+                    "Parallel aggregates: {}  threads={}",
+                    spill.parallel_aggregates, spill.parallel_threads
                 ));
             }
             if spill.written_bytes > 0 {

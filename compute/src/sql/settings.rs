@@ -227,6 +227,14 @@ const GUCS: &[Guc] = &[
         description: "Sets the schema search order for names that are not schema-qualified.",
     },
     Guc {
+        name: "max_parallel_workers_per_gather",
+        default: "2",
+        reported: false,
+        // PostgreSQL's range (MAX_PARALLEL_WORKER_LIMIT).
+        kind: Kind::Int(0, 1024),
+        description: "Sets the maximum number of parallel processes per executor node.",
+    },
+    Guc {
         name: "server_encoding",
         default: "UTF8",
         reported: true,
@@ -498,6 +506,14 @@ impl Settings {
             .flatten()
             .expect("work_mem is validated when set");
         usize::try_from(kb).expect("work_mem is positive") * 1024
+    }
+
+    /// `max_parallel_workers_per_gather`: threads a scan may add to the
+    /// one running the query (0: none).
+    pub fn parallel_workers(&self) -> usize {
+        self.values["max_parallel_workers_per_gather"]
+            .parse()
+            .expect("max_parallel_workers_per_gather is validated when set")
     }
 
     /// The startup parameters a client sends (`application_name`,

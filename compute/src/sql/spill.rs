@@ -81,6 +81,11 @@ pub struct SpillReport {
     /// covered much of the index (not spilling, but reported with it by
     /// `EXPLAIN ANALYZE`, as what the plan did at run time).
     pub wide_index_ranges: u64,
+    /// Hash aggregations whose table scan several threads read (not
+    /// spilling either, but what the plan did at run time).
+    pub parallel_aggregates: u64,
+    /// The most threads one of them used.
+    pub parallel_threads: u64,
 }
 
 /// A statement's memory budget per node, and what spilling did.
@@ -116,6 +121,27 @@ impl WorkMem {
     /// Records that a node holds `bytes`.
     pub(crate) fn held(&self, bytes: usize) {
         self.update(|r| r.peak_bytes = r.peak_bytes.max(bytes as u64));
+    }
+
+    /// Adds what a parallel worker's budget saw: the parts of one node run
+    /// at once, so their peaks add up.
+    pub(crate) fn absorb(&self, part: SpillReport, peak_bytes: u64) {
+        self.update(|r| {
+            r.sort_runs += part.sort_runs;
+            r.agg_partitions += part.agg_partitions;
+            r.join_partitions += part.join_partitions;
+            r.written_bytes += part.written_bytes;
+            r.peak_bytes = r.peak_bytes.max(peak_bytes);
+            r.wide_index_ranges += part.wide_index_ranges;
+        });
+    }
+
+    /// Records a hash aggregation run by `threads` threads.
+    pub(crate) fn parallel_aggregate(&self, threads: usize) {
+        self.update(|r| {
+            r.parallel_aggregates += 1;
+            r.parallel_threads = r.parallel_threads.max(threads as u64);
+        });
     }
 
     /// Records an index range read as a full scan.
