@@ -2687,15 +2687,32 @@ fn check_on_conflict<'a>(
             }
         }
         Some(ast::ConflictTarget::OnConstraint(name)) => {
+            // The primary key or a UNIQUE constraint, by name; a unique
+            // index made by CREATE UNIQUE INDEX is no constraint, as in
+            // PostgreSQL.
             let n = object_name(name);
-            if def.primary_key.is_empty() || n != format!("{}_pkey", def.name) {
-                return Err(SqlError::unsupported(format!(
-                    "ON CONFLICT ON CONSTRAINT {n} (only the primary key)"
-                )));
-            }
-            Arbiters {
-                primary_key: true,
-                indexes: Vec::new(),
+            if !def.primary_key.is_empty() && n == format!("{}_pkey", def.name) {
+                Arbiters {
+                    primary_key: true,
+                    indexes: Vec::new(),
+                }
+            } else if let Some(ix) = def
+                .indexes
+                .iter()
+                .find(|ix| ix.constraint && ix.unique && ix.name == n)
+            {
+                Arbiters {
+                    primary_key: false,
+                    indexes: vec![ix],
+                }
+            } else {
+                return Err(SqlError::new(
+                    code::UNDEFINED_OBJECT,
+                    format!(
+                        "constraint \"{n}\" for table \"{}\" does not exist",
+                        def.name
+                    ),
+                ));
             }
         }
         None => {
