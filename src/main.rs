@@ -5,9 +5,13 @@
 //! in the libraries.
 
 mod cmd;
-mod trim;
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc instead of glibc's allocator (see ARCHITECTURE.md, "Memory
+/// allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Sextant: an Aurora-style, Postgres-compatible database for buffering change data.
 #[derive(Parser, Debug)]
@@ -54,16 +58,6 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    if matches!(
-        cli.command,
-        Command::Dev(_)
-            | Command::Storage(_)
-            | Command::Compute(_)
-            | Command::Proxy(_)
-            | Command::Ingest(_)
-    ) {
-        trim::start();
-    }
     // Big stacks (address space, touched only as used): recursion the SQL
     // layer does not guard itself (formatting a deep expression) has room.
     let runtime = tokio::runtime::Builder::new_multi_thread()
