@@ -70,7 +70,7 @@ use crate::btree::{BTree, BTreeError, Direction};
 use crate::bufpool::BufferPool;
 use crate::catalog::{self, Catalog, IndexDef, IndexKey, ObjectId, TableDef};
 use crate::datum::{decode_row_masked, encode_row, DataType, Datum};
-use crate::keycode::{decode_key, decode_key_typed, decodes_exactly, encode_key, prefix_successor};
+use crate::keycode::{decode_key, decode_key_each, decodes_exactly, encode_key, prefix_successor};
 use crate::pages::{PageError, PageRef, Pages};
 use crate::replica::MtrSink;
 use crate::store::{LatestPages, MtrPages, SnapshotPages};
@@ -2082,12 +2082,14 @@ impl Transaction {
         }
         let width = def.columns.len();
         let decode = |ikey: &[u8], pk: Vec<u8>| -> Result<Row, EngineError> {
-            let values = decode_key_typed(ikey, &types)
-                .map_err(|e| EngineError::Corrupted(format!("entry of index {}: {e}", ix.name)))?;
             let mut row = vec![Datum::Null; width];
-            for (&c, d) in columns.iter().zip(values) {
-                row[c] = d;
-            }
+            // The hidden row id, past the columns, is not a column.
+            decode_key_each(ikey, &types, |i, d| {
+                if let Some(&c) = columns.get(i) {
+                    row[c] = d;
+                }
+            })
+            .map_err(|e| EngineError::Corrupted(format!("entry of index {}: {e}", ix.name)))?;
             Ok((pk, row))
         };
         self.index_entries_visit(&def, &ix, range, dir, decode, visit)
@@ -2137,6 +2139,18 @@ impl Transaction {
         };
         if let Some(tree) = self.snapshot_index(def.id, ix.id) {
             let mut cursor = tree.range(&self.pages, as_ref(lo), as_ref(hi), dir);
+            if own.is_empty() {
+                // Nothing of this transaction's to merge: each entry is
+                // made a row in place, without a copy of its key.
+                return run_tree_work(|| -> Result<(), E> {
+                    while let Some(row) = cursor.next_with(|k, v| entry_row(k, v.to_vec())) {
+                        if !visit(row.map_err(EngineError::from)??)? {
+                            break;
+                        }
+                    }
+                    Ok(())
+                });
+            }
             let done = run_tree_work(|| -> Result<bool, E> {
                 while let Some(entry) = cursor.next_with(|k, v| (k.to_vec(), v.to_vec())) {
                     let (ikey, pk) = entry.map_err(EngineError::from)?;

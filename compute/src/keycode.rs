@@ -268,8 +268,20 @@ pub fn decode_key(bytes: &[u8]) -> Result<Vec<Datum>, DecodeError> {
 /// Decodes a key of exactly `types.len()` columns, converting each to its
 /// column's type: `Int8` back to `Int2` or `Int4`, `Float8` back to `Float4`.
 pub fn decode_key_typed(bytes: &[u8], types: &[DataType]) -> Result<Vec<Datum>, DecodeError> {
-    let mut reader = KeyReader::new(bytes);
     let mut datums = Vec::with_capacity(types.len());
+    decode_key_each(bytes, types, |_, d| datums.push(d))?;
+    Ok(datums)
+}
+
+/// [`decode_key_typed`], handing each value to `put` with its position
+/// instead of collecting them (an index-only scan puts them straight into
+/// its row).
+pub fn decode_key_each(
+    bytes: &[u8],
+    types: &[DataType],
+    mut put: impl FnMut(usize, Datum),
+) -> Result<(), DecodeError> {
+    let mut reader = KeyReader::new(bytes);
     for (column, &ty) in types.iter().enumerate() {
         if reader.at_end() {
             return Err(DecodeError::ColumnCount {
@@ -279,7 +291,7 @@ pub fn decode_key_typed(bytes: &[u8], types: &[DataType]) -> Result<Vec<Datum>, 
         }
         let offset = reader.pos;
         let datum = reader.column()?;
-        datums.push(convert(datum, ty, column, offset)?);
+        put(column, convert(datum, ty, column, offset)?);
     }
     if !reader.at_end() {
         return Err(DecodeError::TrailingBytes {
@@ -287,7 +299,7 @@ pub fn decode_key_typed(bytes: &[u8], types: &[DataType]) -> Result<Vec<Datum>, 
             len: bytes.len() - reader.pos,
         });
     }
-    Ok(datums)
+    Ok(())
 }
 
 /// True for a column type whose values [`decode_key_typed`] returns exactly
