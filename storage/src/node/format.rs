@@ -12,7 +12,9 @@
 //! * `log.<generation>`: append-only [`LogEntry`] values, each framed by a
 //!   header with its own CRC32C and a CRC32C of the payload, so one flipped
 //!   byte anywhere is caught, and a damaged entry is skipped without losing the
-//!   ones after it.
+//!   ones after it. The file is grown ahead of the entries in zeroed chunks
+//!   (see [`preallocation_end`]), so the log ends where its entries do, not
+//!   where the file does.
 //!
 //! # Why the header carries a key
 //! The key (the LSN of a record, the page of a base image) sits in the
@@ -21,6 +23,17 @@
 //! page unreadable until it is repaired from a peer instead of being served as
 //! zeros. A lost record needs no key: it leaves a hole below which the SCL
 //! stops, and gossip refills it.
+//!
+//! # Why the log is preallocated with zeros
+//! The writer fsyncs every batch. Appending past the end of the file makes
+//! that fsync write the inode (size, block map) as well as the data; writing
+//! into blocks already allocated *and written* does not (blocks reserved
+//! with `fallocate` would not do: they are unwritten extents, whose first
+//! write still changes metadata). So the file grows in chunks of zeros,
+//! written and fsynced with the batch that needs them, and batches overwrite
+//! them. The end of the log is found by the entries' checksums: a zeroed
+//! header is not an entry, and an entry that fails its checks with no valid
+//! entry after it is the torn tail of the last write.
 //!
 //! # What the scan assumes
 //! After a header that fails its checksum the scan looks for the next offset
@@ -308,11 +321,16 @@ pub struct Damage {
 pub struct ScanSummary {
     /// Pages whose `Base` entry was damaged but whose header named them.
     pub lost_bases: Vec<PageId>,
-    /// Damaged entries skipped (the scan went on after each).
+    /// Damaged entries skipped (the scan went on after each). Damage after
+    /// the last valid entry is not listed: it is the torn tail.
     pub damaged: Vec<Damage>,
-    /// Length of the file up to the last readable entry; bytes past it are a
-    /// torn tail (a write cut short by a crash) and are cut off.
+    /// Length of the log: the end of the last valid entry. Bytes past it are
+    /// a torn tail (a write cut short by a crash) or preallocated zeros, and
+    /// are cut off.
     pub valid_len: u64,
+    /// End of the last non-zero byte at or after `valid_len` (`valid_len`
+    /// when only zeros follow): `written_len - valid_len` bytes are torn.
+    pub written_len: u64,
 }
 
 /// What a scan of a log held in memory found.
@@ -326,6 +344,8 @@ pub struct LogScan {
     pub damaged: Vec<Damage>,
     /// See [`ScanSummary::valid_len`].
     pub valid_len: u64,
+    /// See [`ScanSummary::written_len`].
+    pub written_len: u64,
 }
 
 /// Bytes a scan reads from a file at once.
@@ -438,14 +458,17 @@ fn scan(
             decode_payload(&header, Bytes::copy_from_slice(payload)).ok_or("payload fields invalid")
         };
         match decoded {
-            Ok(entry) => found(
-                entry,
-                LogLoc {
-                    generation,
-                    len: u32::try_from(end - pos).expect("bounded by ENTRY_PAYLOAD_MAX"),
-                    offset: pos,
-                },
-            ),
+            Ok(entry) => {
+                found(
+                    entry,
+                    LogLoc {
+                        generation,
+                        len: u32::try_from(end - pos).expect("bounded by ENTRY_PAYLOAD_MAX"),
+                        offset: pos,
+                    },
+                );
+                scan.valid_len = end;
+            }
             Err(what) => {
                 if header.kind == KIND_BASE {
                     scan.lost_bases.push(PageId(header.key));
@@ -458,9 +481,33 @@ fn scan(
             }
         }
         pos = end;
-        scan.valid_len = pos;
     }
+    // Damage with no valid entry after it is the last write, torn by a
+    // crash (in a preallocated file its missing bytes read as zeros, so its
+    // header can be whole): it was never acknowledged, and is cut off.
+    let valid_len = scan.valid_len;
+    scan.damaged.retain(|d| d.offset < valid_len);
+    scan.written_len = nonzero_end(src, valid_len)?;
     Ok(scan)
+}
+
+/// End of the last non-zero byte in `[from, len)`, or `from` if all are zero.
+fn nonzero_end(src: &mut dyn Source, from: u64) -> io::Result<u64> {
+    let len = src.len();
+    let mut end = from;
+    let mut at = from;
+    while at < len {
+        let window = src.bytes(at, SCAN_WINDOW_BYTES)?;
+        assert!(
+            !window.is_empty(),
+            "a source returns bytes below its length"
+        );
+        if let Some(last) = window.iter().rposition(|b| *b != 0) {
+            end = at + last as u64 + 1;
+        }
+        at += window.len() as u64;
+    }
+    Ok(end)
 }
 
 /// Reads every entry it can from the bytes of a log file. Never panics.
@@ -473,6 +520,7 @@ pub fn scan_log(data: &[u8]) -> LogScan {
         lost_bases: s.lost_bases,
         damaged: s.damaged,
         valid_len: s.valid_len,
+        written_len: s.written_len,
     }
 }
 
@@ -791,14 +839,48 @@ pub fn read_meta(dir: &Path) -> io::Result<Result<DiskMeta, MetaError>> {
     Ok(decode_meta(&fs::read(&path)?))
 }
 
-/// Opens a log file for appending (and reading back by location), creating
-/// it if needed.
-pub fn open_log_for_append(path: &Path) -> io::Result<File> {
+/// Opens a log file for writing at explicit offsets (not `O_APPEND`: the
+/// file's end is preallocated space, not the log's end) and reading back by
+/// location, creating it if needed.
+pub fn open_log(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .create(true)
         .read(true)
-        .append(true)
+        .write(true)
         .open(path)
+}
+
+/// Smallest chunk a log file grows by.
+pub const LOG_PREALLOC_MIN_BYTES: u64 = 64 * 1024;
+/// Largest chunk a log file grows by: zeroing it costs one write of this
+/// size (a few ms here) every time the log has filled the previous one.
+pub const LOG_PREALLOC_MAX_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The length to grow a log file of `allocated` bytes to so that it holds a
+/// log of `needed` bytes: `needed` plus a chunk that doubles with the file
+/// (a small segment stays small) up to [`LOG_PREALLOC_MAX_BYTES`], rounded
+/// up to 4 KiB blocks. `allocated` when it already holds `needed`.
+pub fn preallocation_end(needed: u64, allocated: u64) -> u64 {
+    if needed <= allocated {
+        return allocated;
+    }
+    let chunk = allocated.clamp(LOG_PREALLOC_MIN_BYTES, LOG_PREALLOC_MAX_BYTES);
+    (needed + chunk).next_multiple_of(4096)
+}
+
+/// Writes zeros over `[from, to)` of `file` (growing it), so that later
+/// writes there overwrite allocated, written blocks. The caller fsyncs.
+pub fn zero_fill(file: &File, from: u64, to: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    const PIECE: u64 = 1024 * 1024;
+    let zeros = vec![0u8; PIECE.min(to.saturating_sub(from)) as usize];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(PIECE);
+        file.write_all_at(&zeros[..n as usize], at)?;
+        at += n;
+    }
+    Ok(())
 }
 
 /// Path of `log.<generation>` in `dir`.
@@ -946,6 +1028,67 @@ mod tests {
             assert_eq!(scan.valid_len, starts[6] as u64);
             assert!(scan.damaged.is_empty());
         }
+    }
+
+    #[test]
+    fn preallocated_zeros_are_not_entries() {
+        let entries = sample_entries();
+        let (mut raw, _) = encode_all(&entries);
+        let log_len = raw.len() as u64;
+        raw.resize(raw.len() + 3 * 4096 + 17, 0);
+        let scan = scan_log(&raw);
+        assert_eq!(scan.entries, entries);
+        assert!(scan.damaged.is_empty());
+        assert_eq!((scan.valid_len, scan.written_len), (log_len, log_len));
+    }
+
+    #[test]
+    fn entry_torn_into_preallocated_zeros_is_cut_off() {
+        let entries = sample_entries();
+        let (mut raw, starts) = encode_all(&entries);
+        let last = starts[entries.len() - 1];
+        // The last write reached the disk only in part: its header is whole,
+        // the rest of its payload still reads as the zeros written ahead.
+        let torn_end = last + ENTRY_HEADER_BYTES + 5;
+        raw.truncate(torn_end);
+        raw.resize(torn_end + 8192, 0);
+        let scan = scan_log(&raw);
+        assert_eq!(scan.entries, entries[..entries.len() - 1]);
+        assert!(scan.damaged.is_empty(), "{:?}", scan.damaged);
+        assert_eq!(scan.valid_len, last as u64);
+        assert!(scan.written_len > scan.valid_len && scan.written_len <= torn_end as u64);
+    }
+
+    #[test]
+    fn zeroed_entry_in_the_middle_is_damage_not_the_end() {
+        let entries = sample_entries();
+        let (mut raw, starts) = encode_all(&entries);
+        // One entry's bytes lost to zeros (a bad sector), valid ones after,
+        // then the zeros written ahead of the log.
+        raw[starts[3]..starts[4]].fill(0);
+        let log_len = raw.len() as u64;
+        raw.resize(raw.len() + 4096, 0);
+        let scan = scan_log(&raw);
+        let mut expect = entries.clone();
+        expect.remove(3);
+        assert_eq!(scan.entries, expect);
+        assert_eq!(scan.damaged.len(), 1);
+        assert_eq!(scan.damaged[0].offset, starts[3] as u64);
+        assert_eq!((scan.valid_len, scan.written_len), (log_len, log_len));
+    }
+
+    #[test]
+    fn preallocation_grows_in_doubling_bounded_chunks() {
+        assert_eq!(preallocation_end(100, 4096), 4096);
+        assert_eq!(preallocation_end(1, 0), LOG_PREALLOC_MIN_BYTES + 4096);
+        let big = 64 * LOG_PREALLOC_MAX_BYTES;
+        assert_eq!(
+            preallocation_end(big + 1, big),
+            big + LOG_PREALLOC_MAX_BYTES + 4096
+        );
+        let mid = 3 * LOG_PREALLOC_MIN_BYTES;
+        let end = preallocation_end(mid + 10, mid);
+        assert!(end >= 2 * mid + 10 && end % 4096 == 0);
     }
 
     #[test]
