@@ -583,6 +583,20 @@ pub fn read_entry_at(file: &File, loc: LogLoc) -> Result<LogEntry, EntryReadErro
             len: loc.len,
             source,
         })?;
+    decode_entry_at(Bytes::from(buf), loc)
+}
+
+/// Checks (both checksums, the fields) and decodes `buf`, the bytes of the
+/// entry at `loc`.
+pub fn decode_entry_at(buf: Bytes, loc: LogLoc) -> Result<LogEntry, EntryReadError> {
+    let damaged = |what| EntryReadError::Damaged {
+        offset: loc.offset,
+        what,
+    };
+    let len = loc.len as usize;
+    if buf.len() != len {
+        return Err(damaged("entry length differs from its location"));
+    }
     let header = match parse_header(&buf) {
         HeaderParse::Ok(h) => h,
         HeaderParse::Incomplete | HeaderParse::Bad => return Err(damaged("bad entry header")),
@@ -593,7 +607,7 @@ pub fn read_entry_at(file: &File, loc: LogLoc) -> Result<LogEntry, EntryReadErro
     if crc32c::crc32c(&buf[ENTRY_HEADER_BYTES..]) != header.payload_crc {
         return Err(damaged("payload checksum mismatch"));
     }
-    let payload = Bytes::from(buf).slice(ENTRY_HEADER_BYTES..);
+    let payload = buf.slice(ENTRY_HEADER_BYTES..);
     decode_payload(&header, payload).ok_or_else(|| damaged("payload fields invalid"))
 }
 

@@ -542,10 +542,13 @@ impl Slot {
         let mut buf = BytesMut::new();
         // Where each record lands, so its body can leave memory once durable.
         let mut spilled: Vec<(usize, LogLoc)> = Vec::new();
+        // Where each entry ends in `buf`, to cache them as written.
+        let mut ends = Vec::with_capacity(entries.len());
         let generation = u32::try_from(io.generation).expect("generation checked at load");
         for (i, e) in entries.iter().enumerate() {
             let start = buf.len();
             format::encode_entry(e, &mut buf);
+            ends.push(buf.len());
             if matches!(e, LogEntry::Record { .. }) {
                 spilled.push((
                     i,
@@ -592,14 +595,16 @@ impl Slot {
                     }
                 }
                 // What was just written is what reads want next: keep it warm.
-                let mut spills = Vec::with_capacity(spilled.len());
-                for (i, loc) in spilled {
-                    let LogEntry::Record { record, .. } = &entries[i] else {
-                        unreachable!("only records are listed");
-                    };
-                    spills.push((record.lsn, record.epoch, loc));
-                    store.note_written(loc, &entries[i]);
-                }
+                store.note_written(generation, at, buf.freeze(), &ends);
+                let spills = spilled
+                    .into_iter()
+                    .map(|(i, loc)| {
+                        let LogEntry::Record { record, .. } = &entries[i] else {
+                            unreachable!("only records are listed");
+                        };
+                        (record.lsn, record.epoch, loc)
+                    })
+                    .collect();
                 Ok(spills)
             })
             .await
