@@ -173,21 +173,25 @@ fn entry_kind_and_key(entry: &LogEntry) -> (u8, u64) {
     }
 }
 
-/// Appends one framed entry to `out`.
+/// Appends one framed entry to `out`, the payload encoded in place (no
+/// buffer of its own: this runs for every record the writer writes).
 pub fn encode_entry(entry: &LogEntry, out: &mut BytesMut) {
     let (kind, key) = entry_kind_and_key(entry);
-    let mut payload = BytesMut::new();
+    let start = out.len();
+    let payload_start = start + ENTRY_HEADER_BYTES;
+    out.put_bytes(0, ENTRY_HEADER_BYTES);
     match entry {
         LogEntry::Record {
             received_ms,
             record,
         } => {
-            payload.put_u64(*received_ms);
-            record.encode(&mut payload);
+            out.reserve(8 + record.encoded_len());
+            out.put_u64(*received_ms);
+            record.encode(out);
         }
         LogEntry::Hint { vdl, tail } | LogEntry::Horizon { lsn: vdl, tail } => {
-            payload.put_u64(vdl.0);
-            payload.put_u64(tail.0);
+            out.put_u64(vdl.0);
+            out.put_u64(tail.0);
         }
         LogEntry::Base { page, lsn, image } => {
             assert_eq!(
@@ -195,26 +199,26 @@ pub fn encode_entry(entry: &LogEntry, out: &mut BytesMut) {
                 PAGE_SIZE,
                 "base image of page {page} has the wrong size"
             );
-            payload.put_u64(page.0);
-            payload.put_u64(lsn.0);
-            payload.put_slice(image);
+            out.reserve(BASE_PAYLOAD_BYTES);
+            out.put_u64(page.0);
+            out.put_u64(lsn.0);
+            out.put_slice(image);
         }
     }
+    let payload_len = out.len() - payload_start;
     assert!(
-        payload.len() <= ENTRY_PAYLOAD_MAX,
-        "entry payload {} over the limit",
-        payload.len()
+        payload_len <= ENTRY_PAYLOAD_MAX,
+        "entry payload {payload_len} over the limit"
     );
-    let start = out.len();
-    out.reserve(ENTRY_HEADER_BYTES + payload.len());
-    out.put_u32(ENTRY_MAGIC);
-    out.put_u8(kind);
-    out.put_u64(key);
-    out.put_u32(u32::try_from(payload.len()).expect("bounded by ENTRY_PAYLOAD_MAX"));
-    out.put_u32(crc32c::crc32c(&payload));
+    let payload_crc = crc32c::crc32c(&out[payload_start..]);
+    let mut header = &mut out[start..payload_start];
+    header.put_u32(ENTRY_MAGIC);
+    header.put_u8(kind);
+    header.put_u64(key);
+    header.put_u32(u32::try_from(payload_len).expect("bounded by ENTRY_PAYLOAD_MAX"));
+    header.put_u32(payload_crc);
     let header_crc = crc32c::crc32c(&out[start..start + ENTRY_HEADER_CHECKED_BYTES]);
-    out.put_u32(header_crc);
-    out.put_slice(&payload);
+    (&mut out[start + ENTRY_HEADER_CHECKED_BYTES..payload_start]).put_u32(header_crc);
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
