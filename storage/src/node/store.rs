@@ -9,7 +9,9 @@
 //! once, with the segment's SCL at that moment, writes it (meta first when it
 //! changed), fsyncs once, and only then publishes `(seq, scl)` as durable.
 //! Every request whose change is in the batch then completes, and an ack
-//! carries the durable SCL, never the in-memory one.
+//! carries the durable SCL, never the in-memory one. A batch is written at
+//! the log's end inside zeros written ahead of it (the file grows by chunks,
+//! [`format::preallocation_end`]), so its fsync writes data, not the inode.
 //!
 //! # Locking
 //! Two async mutexes, always taken in this order: `io` (the log file, held by
@@ -595,7 +597,7 @@ impl Slot {
                     }
                 }
                 // What was just written is what reads want next: keep it warm.
-                store.note_written(generation, at, buf.freeze(), &ends);
+                store.note_written(generation, at, &buf, &ends);
                 let spills = spilled
                     .into_iter()
                     .map(|(i, loc)| {
