@@ -21,15 +21,15 @@
 //! The writer hands each fsynced batch over as the bytes it wrote, cut at
 //! entry boundaries into runs of at most [`WRITTEN_RUN_BYTES_MAX`]: one cache
 //! item per run, found by a small per-segment list of where runs start, and
-//! decoded (checksums included) when read. Runs are copied into shared
-//! buffers of exactly that size, filled one after the other: long-lived
-//! buffers of one size do not fragment the heap, which buffers the size of
-//! each batch kept alive for as long as the cache holds them did (the
-//! allocator's time doubled). Caching every written entry as its
-//! own item cost a lock, a hash-map insert and an eviction per record on the
-//! write path (about a tenth of a node's CPU at concurrency 64); per run it
-//! is one of each per batch, and the map holds a fraction of the items.
-//! Entries read back from disk are still cached one by one.
+//! decoded (checksums included) when read. Caching every written entry as
+//! its own item cost a lock, a hash-map insert and an eviction per record on
+//! the write path (the map's probes were 7-10% of a node's CPU samples at
+//! concurrency 64, about 1% since); per run it is one of each per batch, and
+//! the map holds a fraction of the items. Runs are copied into shared
+//! buffers of exactly that size, filled one after the other, so what the
+//! cache keeps alive is close to the bytes it counts (a batch's own buffer
+//! has up to twice its length in spare capacity). Entries read back from
+//! disk are still cached one by one.
 //!
 //! # Locking
 //! The log file handle and generation sit under an `RwLock` (replaced only by
