@@ -173,6 +173,17 @@ fn entry_kind_and_key(entry: &LogEntry) -> (u8, u64) {
     }
 }
 
+/// Bytes [`encode_entry`] appends for `entry`, so a batch's buffer can be
+/// allocated once at its size rather than grown (and copied) as it fills.
+pub fn encoded_entry_len(entry: &LogEntry) -> usize {
+    ENTRY_HEADER_BYTES
+        + match entry {
+            LogEntry::Record { record, .. } => 8 + record.encoded_len(),
+            LogEntry::Hint { .. } | LogEntry::Horizon { .. } => 16,
+            LogEntry::Base { .. } => BASE_PAYLOAD_BYTES,
+        }
+}
+
 /// Appends one framed entry to `out`, the payload encoded in place (no
 /// buffer of its own: this runs for every record the writer writes).
 pub fn encode_entry(entry: &LogEntry, out: &mut BytesMut) {
@@ -210,6 +221,7 @@ pub fn encode_entry(entry: &LogEntry, out: &mut BytesMut) {
         payload_len <= ENTRY_PAYLOAD_MAX,
         "entry payload {payload_len} over the limit"
     );
+    debug_assert_eq!(out.len() - start, encoded_entry_len(entry));
     let payload_crc = crc32c::crc32c(&out[payload_start..]);
     let mut header = &mut out[start..payload_start];
     header.put_u32(ENTRY_MAGIC);
@@ -1006,6 +1018,12 @@ mod tests {
         assert_eq!(scan.entries, entries);
         assert!(scan.damaged.is_empty());
         assert_eq!(scan.valid_len, raw.len() as u64);
+        let sized: usize = entries.iter().map(encoded_entry_len).sum();
+        assert_eq!(
+            sized,
+            raw.len(),
+            "encoded_entry_len sizes the writer's buffer"
+        );
     }
 
     #[test]

@@ -541,7 +541,7 @@ impl Slot {
             });
             (std::mem::take(&mut st.queue), meta, st.seg.scl(), st.seq)
         };
-        let mut buf = BytesMut::new();
+        let mut buf = BytesMut::with_capacity(entries.iter().map(format::encoded_entry_len).sum());
         // Where each record lands, so its body can leave memory once durable.
         let mut spilled: Vec<(usize, LogLoc)> = Vec::new();
         // Where each entry ends in `buf`, to cache them as written.
