@@ -1064,6 +1064,49 @@ mod tests {
         assert_eq!(st.seg.lost_pages().count(), 0);
     }
 
+    /// A compacted log is written to its exact length; appends after the
+    /// switch grow it ahead again, and the whole reloads.
+    #[tokio::test]
+    async fn appends_after_a_compaction_grow_the_new_log_and_reload() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join(segment_dir_name(PG));
+        let slot = new_slot(tmp.path());
+        {
+            let mut st = slot.state.lock().await;
+            st.seg
+                .adopt(&[Truncation {
+                    epoch: Epoch(1),
+                    above: Lsn::ZERO,
+                }])
+                .expect("adopt");
+            st.note_changes();
+        }
+        append(&slot, 1..=40, 40).await;
+        slot.flush().await.expect("flush");
+        assert!(slot.state.lock().await.seg.collect());
+        assert!(slot.compact(u64::MAX, 0).await.expect("compact"));
+        let compacted = slot.log_file_bytes();
+        assert_eq!(
+            fs::metadata(dir.join("log.1")).expect("log.1").len(),
+            compacted
+        );
+        append(&slot, 41..=44, 0).await;
+        slot.flush().await.expect("flush");
+        let log_len = slot.log_file_bytes();
+        assert!(log_len > compacted);
+        assert!(fs::metadata(dir.join("log.1")).expect("log.1").len() > log_len);
+        let expect = pages(&slot, 44).await;
+        drop(slot);
+        let l = load(tmp.path());
+        assert_eq!((l.damaged, l.torn_bytes), (0, 0));
+        assert_eq!(l.slot.durable().scl, Lsn(44));
+        assert_eq!(pages(&l.slot, 44).await, expect);
+        assert_eq!(
+            fs::metadata(dir.join("log.1")).expect("log.1").len(),
+            log_len
+        );
+    }
+
     #[tokio::test]
     async fn preallocated_log_loads_to_its_last_entry_after_a_crash() {
         let tmp = tempfile::tempdir().expect("tempdir");
