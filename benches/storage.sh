@@ -9,13 +9,20 @@
 #      nodes at concurrency 1, 8 and 32.
 # Prints one JSON line per measurement; BENCHMARKS.md records the results.
 #
-#   benches/volume.sh [DURATION]        (default 10s)
+#   benches/storage.sh [DURATION]       (default 10s)
+#
+# SEXTANT_BIN=path runs that binary instead of building one, so two builds
+# can be measured in turn on the same machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-10s}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/sextant-target}"
-cargo build --release --quiet
-BIN="$CARGO_TARGET_DIR/release/sextant"
+if [ -n "${SEXTANT_BIN:-}" ]; then
+  BIN="$SEXTANT_BIN"
+else
+  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/sextant-target}"
+  cargo build --release --quiet
+  BIN="$CARGO_TARGET_DIR/release/sextant"
+fi
 
 WORK="$(mktemp -d "${TMPDIR:-/var/tmp}/sextant-bench.XXXXXX")"
 PIDS=()

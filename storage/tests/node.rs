@@ -996,9 +996,12 @@ async fn torn_tail_is_cut_and_appends_continue() {
         }
     );
     c.stop(0).await;
-    // A crash in the middle of writing record 3: half an entry at the end.
+    // A crash in the middle of writing record 3: half an entry where the
+    // log ends (in the zeros the file is grown by ahead of the log).
     let log = c.seg_dir(0).join("log.0");
-    let good_len = std::fs::metadata(&log).expect("log").len();
+    let data = std::fs::read(&log).expect("log");
+    let good_len = sextant_storage::node::format::scan_log(&data).valid_len;
+    assert!(data[good_len as usize..].iter().all(|b| *b == 0));
     let mut torn = BytesMut::new();
     sextant_storage::node::format::encode_entry(
         &sextant_storage::segment::LogEntry::Record {
@@ -1007,9 +1010,15 @@ async fn torn_tail_is_cut_and_appends_continue() {
         },
         &mut torn,
     );
-    let mut data = std::fs::read(&log).expect("log");
-    data.extend_from_slice(&torn[..torn.len() / 2]);
-    std::fs::write(&log, data).expect("write");
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&log)
+            .expect("open");
+        f.write_all_at(&torn[..torn.len() / 2], good_len)
+            .expect("tear");
+    }
 
     c.restart(0).await;
     let p = c.peer(0);

@@ -12,7 +12,9 @@
 //! * `log.<generation>`: append-only [`LogEntry`] values, each framed by a
 //!   header with its own CRC32C and a CRC32C of the payload, so one flipped
 //!   byte anywhere is caught, and a damaged entry is skipped without losing the
-//!   ones after it.
+//!   ones after it. The file is grown ahead of the entries in zeroed chunks
+//!   (see [`preallocation_end`]), so the log ends where its entries do, not
+//!   where the file does.
 //!
 //! # Why the header carries a key
 //! The key (the LSN of a record, the page of a base image) sits in the
@@ -21,6 +23,17 @@
 //! page unreadable until it is repaired from a peer instead of being served as
 //! zeros. A lost record needs no key: it leaves a hole below which the SCL
 //! stops, and gossip refills it.
+//!
+//! # Why the log is preallocated with zeros
+//! The writer fsyncs every batch. Appending past the end of the file makes
+//! that fsync write the inode (size, block map) as well as the data; writing
+//! into blocks already allocated *and written* does not (blocks reserved
+//! with `fallocate` would not do: they are unwritten extents, whose first
+//! write still changes metadata). So the file grows in chunks of zeros,
+//! written and fsynced with the batch that needs them, and batches overwrite
+//! them. The end of the log is found by the entries' checksums: a zeroed
+//! header is not an entry, and an entry that fails its checks with no valid
+//! entry after it is the torn tail of the last write.
 //!
 //! # What the scan assumes
 //! After a header that fails its checksum the scan looks for the next offset
@@ -160,21 +173,36 @@ fn entry_kind_and_key(entry: &LogEntry) -> (u8, u64) {
     }
 }
 
-/// Appends one framed entry to `out`.
+/// Bytes [`encode_entry`] appends for `entry`, so a batch's buffer can be
+/// allocated once at its size rather than grown (and copied) as it fills.
+pub fn encoded_entry_len(entry: &LogEntry) -> usize {
+    ENTRY_HEADER_BYTES
+        + match entry {
+            LogEntry::Record { record, .. } => 8 + record.encoded_len(),
+            LogEntry::Hint { .. } | LogEntry::Horizon { .. } => 16,
+            LogEntry::Base { .. } => BASE_PAYLOAD_BYTES,
+        }
+}
+
+/// Appends one framed entry to `out`, the payload encoded in place (no
+/// buffer of its own: this runs for every record the writer writes).
 pub fn encode_entry(entry: &LogEntry, out: &mut BytesMut) {
     let (kind, key) = entry_kind_and_key(entry);
-    let mut payload = BytesMut::new();
+    let start = out.len();
+    let payload_start = start + ENTRY_HEADER_BYTES;
+    out.put_bytes(0, ENTRY_HEADER_BYTES);
     match entry {
         LogEntry::Record {
             received_ms,
             record,
         } => {
-            payload.put_u64(*received_ms);
-            record.encode(&mut payload);
+            out.reserve(8 + record.encoded_len());
+            out.put_u64(*received_ms);
+            record.encode(out);
         }
         LogEntry::Hint { vdl, tail } | LogEntry::Horizon { lsn: vdl, tail } => {
-            payload.put_u64(vdl.0);
-            payload.put_u64(tail.0);
+            out.put_u64(vdl.0);
+            out.put_u64(tail.0);
         }
         LogEntry::Base { page, lsn, image } => {
             assert_eq!(
@@ -182,26 +210,27 @@ pub fn encode_entry(entry: &LogEntry, out: &mut BytesMut) {
                 PAGE_SIZE,
                 "base image of page {page} has the wrong size"
             );
-            payload.put_u64(page.0);
-            payload.put_u64(lsn.0);
-            payload.put_slice(image);
+            out.reserve(BASE_PAYLOAD_BYTES);
+            out.put_u64(page.0);
+            out.put_u64(lsn.0);
+            out.put_slice(image);
         }
     }
+    let payload_len = out.len() - payload_start;
     assert!(
-        payload.len() <= ENTRY_PAYLOAD_MAX,
-        "entry payload {} over the limit",
-        payload.len()
+        payload_len <= ENTRY_PAYLOAD_MAX,
+        "entry payload {payload_len} over the limit"
     );
-    let start = out.len();
-    out.reserve(ENTRY_HEADER_BYTES + payload.len());
-    out.put_u32(ENTRY_MAGIC);
-    out.put_u8(kind);
-    out.put_u64(key);
-    out.put_u32(u32::try_from(payload.len()).expect("bounded by ENTRY_PAYLOAD_MAX"));
-    out.put_u32(crc32c::crc32c(&payload));
+    debug_assert_eq!(out.len() - start, encoded_entry_len(entry));
+    let payload_crc = crc32c::crc32c(&out[payload_start..]);
+    let mut header = &mut out[start..payload_start];
+    header.put_u32(ENTRY_MAGIC);
+    header.put_u8(kind);
+    header.put_u64(key);
+    header.put_u32(u32::try_from(payload_len).expect("bounded by ENTRY_PAYLOAD_MAX"));
+    header.put_u32(payload_crc);
     let header_crc = crc32c::crc32c(&out[start..start + ENTRY_HEADER_CHECKED_BYTES]);
-    out.put_u32(header_crc);
-    out.put_slice(&payload);
+    (&mut out[start + ENTRY_HEADER_CHECKED_BYTES..payload_start]).put_u32(header_crc);
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -308,11 +337,16 @@ pub struct Damage {
 pub struct ScanSummary {
     /// Pages whose `Base` entry was damaged but whose header named them.
     pub lost_bases: Vec<PageId>,
-    /// Damaged entries skipped (the scan went on after each).
+    /// Damaged entries skipped (the scan went on after each). Damage after
+    /// the last valid entry is not listed: it is the torn tail.
     pub damaged: Vec<Damage>,
-    /// Length of the file up to the last readable entry; bytes past it are a
-    /// torn tail (a write cut short by a crash) and are cut off.
+    /// Length of the log: the end of the last valid entry. Bytes past it are
+    /// a torn tail (a write cut short by a crash) or preallocated zeros, and
+    /// are cut off.
     pub valid_len: u64,
+    /// End of the last non-zero byte at or after `valid_len` (`valid_len`
+    /// when only zeros follow): `written_len - valid_len` bytes are torn.
+    pub written_len: u64,
 }
 
 /// What a scan of a log held in memory found.
@@ -326,6 +360,8 @@ pub struct LogScan {
     pub damaged: Vec<Damage>,
     /// See [`ScanSummary::valid_len`].
     pub valid_len: u64,
+    /// See [`ScanSummary::written_len`].
+    pub written_len: u64,
 }
 
 /// Bytes a scan reads from a file at once.
@@ -438,14 +474,17 @@ fn scan(
             decode_payload(&header, Bytes::copy_from_slice(payload)).ok_or("payload fields invalid")
         };
         match decoded {
-            Ok(entry) => found(
-                entry,
-                LogLoc {
-                    generation,
-                    len: u32::try_from(end - pos).expect("bounded by ENTRY_PAYLOAD_MAX"),
-                    offset: pos,
-                },
-            ),
+            Ok(entry) => {
+                found(
+                    entry,
+                    LogLoc {
+                        generation,
+                        len: u32::try_from(end - pos).expect("bounded by ENTRY_PAYLOAD_MAX"),
+                        offset: pos,
+                    },
+                );
+                scan.valid_len = end;
+            }
             Err(what) => {
                 if header.kind == KIND_BASE {
                     scan.lost_bases.push(PageId(header.key));
@@ -458,9 +497,33 @@ fn scan(
             }
         }
         pos = end;
-        scan.valid_len = pos;
     }
+    // Damage with no valid entry after it is the last write, torn by a
+    // crash (in a preallocated file its missing bytes read as zeros, so its
+    // header can be whole): it was never acknowledged, and is cut off.
+    let valid_len = scan.valid_len;
+    scan.damaged.retain(|d| d.offset < valid_len);
+    scan.written_len = nonzero_end(src, valid_len)?;
     Ok(scan)
+}
+
+/// End of the last non-zero byte in `[from, len)`, or `from` if all are zero.
+fn nonzero_end(src: &mut dyn Source, from: u64) -> io::Result<u64> {
+    let len = src.len();
+    let mut end = from;
+    let mut at = from;
+    while at < len {
+        let window = src.bytes(at, SCAN_WINDOW_BYTES)?;
+        assert!(
+            !window.is_empty(),
+            "a source returns bytes below its length"
+        );
+        if let Some(last) = window.iter().rposition(|b| *b != 0) {
+            end = at + last as u64 + 1;
+        }
+        at += window.len() as u64;
+    }
+    Ok(end)
 }
 
 /// Reads every entry it can from the bytes of a log file. Never panics.
@@ -473,6 +536,7 @@ pub fn scan_log(data: &[u8]) -> LogScan {
         lost_bases: s.lost_bases,
         damaged: s.damaged,
         valid_len: s.valid_len,
+        written_len: s.written_len,
     }
 }
 
@@ -535,6 +599,20 @@ pub fn read_entry_at(file: &File, loc: LogLoc) -> Result<LogEntry, EntryReadErro
             len: loc.len,
             source,
         })?;
+    decode_entry_at(Bytes::from(buf), loc)
+}
+
+/// Checks (both checksums, the fields) and decodes `buf`, the bytes of the
+/// entry at `loc`.
+pub fn decode_entry_at(buf: Bytes, loc: LogLoc) -> Result<LogEntry, EntryReadError> {
+    let damaged = |what| EntryReadError::Damaged {
+        offset: loc.offset,
+        what,
+    };
+    let len = loc.len as usize;
+    if buf.len() != len {
+        return Err(damaged("entry length differs from its location"));
+    }
     let header = match parse_header(&buf) {
         HeaderParse::Ok(h) => h,
         HeaderParse::Incomplete | HeaderParse::Bad => return Err(damaged("bad entry header")),
@@ -545,7 +623,7 @@ pub fn read_entry_at(file: &File, loc: LogLoc) -> Result<LogEntry, EntryReadErro
     if crc32c::crc32c(&buf[ENTRY_HEADER_BYTES..]) != header.payload_crc {
         return Err(damaged("payload checksum mismatch"));
     }
-    let payload = Bytes::from(buf).slice(ENTRY_HEADER_BYTES..);
+    let payload = buf.slice(ENTRY_HEADER_BYTES..);
     decode_payload(&header, payload).ok_or_else(|| damaged("payload fields invalid"))
 }
 
@@ -791,14 +869,49 @@ pub fn read_meta(dir: &Path) -> io::Result<Result<DiskMeta, MetaError>> {
     Ok(decode_meta(&fs::read(&path)?))
 }
 
-/// Opens a log file for appending (and reading back by location), creating
-/// it if needed.
-pub fn open_log_for_append(path: &Path) -> io::Result<File> {
+/// Opens a log file for writing at explicit offsets (not `O_APPEND`: the
+/// file's end is preallocated space, not the log's end) and reading back by
+/// location, creating it if needed.
+pub fn open_log(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .create(true)
+        .truncate(false)
         .read(true)
-        .append(true)
+        .write(true)
         .open(path)
+}
+
+/// Smallest chunk a log file grows by.
+pub const LOG_PREALLOC_MIN_BYTES: u64 = 64 * 1024;
+/// Largest chunk a log file grows by: zeroing it costs one write of this
+/// size (a few ms here) every time the log has filled the previous one.
+pub const LOG_PREALLOC_MAX_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The length to grow a log file of `allocated` bytes to so that it holds a
+/// log of `needed` bytes: `needed` plus a chunk that doubles with the file
+/// (a small segment stays small) up to [`LOG_PREALLOC_MAX_BYTES`], rounded
+/// up to 4 KiB blocks. `allocated` when it already holds `needed`.
+pub fn preallocation_end(needed: u64, allocated: u64) -> u64 {
+    if needed <= allocated {
+        return allocated;
+    }
+    let chunk = allocated.clamp(LOG_PREALLOC_MIN_BYTES, LOG_PREALLOC_MAX_BYTES);
+    (needed + chunk).next_multiple_of(4096)
+}
+
+/// Writes zeros over `[from, to)` of `file` (growing it), so that later
+/// writes there overwrite allocated, written blocks. The caller fsyncs.
+pub fn zero_fill(file: &File, from: u64, to: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    const PIECE: u64 = 1024 * 1024;
+    let zeros = vec![0u8; PIECE.min(to.saturating_sub(from)) as usize];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(PIECE);
+        file.write_all_at(&zeros[..n as usize], at)?;
+        at += n;
+    }
+    Ok(())
 }
 
 /// Path of `log.<generation>` in `dir`.
@@ -905,6 +1018,12 @@ mod tests {
         assert_eq!(scan.entries, entries);
         assert!(scan.damaged.is_empty());
         assert_eq!(scan.valid_len, raw.len() as u64);
+        let sized: usize = entries.iter().map(encoded_entry_len).sum();
+        assert_eq!(
+            sized,
+            raw.len(),
+            "encoded_entry_len sizes the writer's buffer"
+        );
     }
 
     #[test]
@@ -946,6 +1065,67 @@ mod tests {
             assert_eq!(scan.valid_len, starts[6] as u64);
             assert!(scan.damaged.is_empty());
         }
+    }
+
+    #[test]
+    fn preallocated_zeros_are_not_entries() {
+        let entries = sample_entries();
+        let (mut raw, _) = encode_all(&entries);
+        let log_len = raw.len() as u64;
+        raw.resize(raw.len() + 3 * 4096 + 17, 0);
+        let scan = scan_log(&raw);
+        assert_eq!(scan.entries, entries);
+        assert!(scan.damaged.is_empty());
+        assert_eq!((scan.valid_len, scan.written_len), (log_len, log_len));
+    }
+
+    #[test]
+    fn entry_torn_into_preallocated_zeros_is_cut_off() {
+        let entries = sample_entries();
+        let (mut raw, starts) = encode_all(&entries);
+        let last = starts[entries.len() - 1];
+        // The last write reached the disk only in part: its header is whole,
+        // the rest of its payload still reads as the zeros written ahead.
+        let torn_end = last + ENTRY_HEADER_BYTES + 5;
+        raw.truncate(torn_end);
+        raw.resize(torn_end + 8192, 0);
+        let scan = scan_log(&raw);
+        assert_eq!(scan.entries, entries[..entries.len() - 1]);
+        assert!(scan.damaged.is_empty(), "{:?}", scan.damaged);
+        assert_eq!(scan.valid_len, last as u64);
+        assert!(scan.written_len > scan.valid_len && scan.written_len <= torn_end as u64);
+    }
+
+    #[test]
+    fn zeroed_entry_in_the_middle_is_damage_not_the_end() {
+        let entries = sample_entries();
+        let (mut raw, starts) = encode_all(&entries);
+        // One entry's bytes lost to zeros (a bad sector), valid ones after,
+        // then the zeros written ahead of the log.
+        raw[starts[3]..starts[4]].fill(0);
+        let log_len = raw.len() as u64;
+        raw.resize(raw.len() + 4096, 0);
+        let scan = scan_log(&raw);
+        let mut expect = entries.clone();
+        expect.remove(3);
+        assert_eq!(scan.entries, expect);
+        assert_eq!(scan.damaged.len(), 1);
+        assert_eq!(scan.damaged[0].offset, starts[3] as u64);
+        assert_eq!((scan.valid_len, scan.written_len), (log_len, log_len));
+    }
+
+    #[test]
+    fn preallocation_grows_in_doubling_bounded_chunks() {
+        assert_eq!(preallocation_end(100, 4096), 4096);
+        assert_eq!(preallocation_end(1, 0), LOG_PREALLOC_MIN_BYTES + 4096);
+        let big = 64 * LOG_PREALLOC_MAX_BYTES;
+        assert_eq!(
+            preallocation_end(big + 1, big),
+            big + LOG_PREALLOC_MAX_BYTES + 4096
+        );
+        let mid = 3 * LOG_PREALLOC_MIN_BYTES;
+        let end = preallocation_end(mid + 10, mid);
+        assert!(end >= 2 * mid + 10 && end.is_multiple_of(4096));
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! once, with the segment's SCL at that moment, writes it (meta first when it
 //! changed), fsyncs once, and only then publishes `(seq, scl)` as durable.
 //! Every request whose change is in the batch then completes, and an ack
-//! carries the durable SCL, never the in-memory one.
+//! carries the durable SCL, never the in-memory one. A batch is written at
+//! the log's end inside zeros written ahead of it (the file grows by chunks,
+//! [`format::preallocation_end`]), so its fsync writes data, not the inode.
 //!
 //! # Locking
 //! Two async mutexes, always taken in this order: `io` (the log file, held by
@@ -28,6 +30,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -98,8 +101,11 @@ pub(crate) struct LogIo {
     base_pages: Vec<PageId>,
     /// Highest change sequence number written.
     written_seq: u64,
-    /// Bytes in the file: where the next entry goes.
+    /// Bytes of log in the file: where the next entry goes.
     len: u64,
+    /// Bytes in the file: the log, then zeros written ahead of it
+    /// (`format::preallocation_end`), which batches overwrite.
+    allocated: u64,
 }
 
 /// Why a segment could not be loaded.
@@ -261,7 +267,7 @@ impl Slot {
                 format::sync_dir(parent)?;
             }
         }
-        let file = Arc::new(format::open_log_for_append(&format::log_path(&dir, 0))?);
+        let file = Arc::new(format::open_log(&format::log_path(&dir, 0))?);
         let store = Arc::new(DiskStore::open(&dir, file.clone(), 0, cache)?);
         let mut seg = Segment::create_with_store(meta, Epoch(0), store.clone());
         seg.meta_written();
@@ -273,6 +279,7 @@ impl Slot {
             base_pages: Vec::new(),
             written_seq: 0,
             len: 0,
+            allocated: 0,
         };
         Ok(Arc::new(Slot::new(pg, dir, seg, io, store, fsync, metrics)))
     }
@@ -335,7 +342,7 @@ impl Slot {
             }
             File::create(&path).map_err(io_err)?;
         }
-        let file = format::open_log_for_append(&path).map_err(io_err)?;
+        let file = format::open_log(&path).map_err(io_err)?;
         let generation = u32::try_from(disk.generation).map_err(|_| {
             inconsistent(format!("log generation {} out of range", disk.generation))
         })?;
@@ -391,9 +398,14 @@ impl Slot {
             tracing::warn!(file = %path.display(), offset = d.offset, len = d.len, what = d.what,
                 "skipping damaged log entry; gossip and page repair will refill it");
         }
-        let torn_bytes = file.metadata().map_err(io_err)?.len() - scan.valid_len;
+        // Past the last valid entry: a torn write (non-zero bytes), then
+        // zeros written ahead by the writer. Both go; the writer grows the
+        // file again when it next writes.
+        let torn_bytes = scan.written_len - scan.valid_len;
         if torn_bytes > 0 {
             tracing::warn!(file = %path.display(), bytes = torn_bytes, "cutting off a torn log tail");
+        }
+        if file.metadata().map_err(io_err)?.len() > scan.valid_len {
             file.set_len(scan.valid_len).map_err(io_err)?;
         }
         if fsync {
@@ -428,6 +440,7 @@ impl Slot {
             base_pages: disk.base_pages,
             written_seq: 0,
             len: scan.valid_len,
+            allocated: scan.valid_len,
         };
         let slot = Arc::new(Slot::new(pg, dir, seg, io, store, fsync, metrics));
         Ok(Loaded {
@@ -528,13 +541,16 @@ impl Slot {
             });
             (std::mem::take(&mut st.queue), meta, st.seg.scl(), st.seq)
         };
-        let mut buf = BytesMut::new();
+        let mut buf = BytesMut::with_capacity(entries.iter().map(format::encoded_entry_len).sum());
         // Where each record lands, so its body can leave memory once durable.
         let mut spilled: Vec<(usize, LogLoc)> = Vec::new();
+        // Where each entry ends in `buf`, to cache them as written.
+        let mut ends = Vec::with_capacity(entries.len());
         let generation = u32::try_from(io.generation).expect("generation checked at load");
         for (i, e) in entries.iter().enumerate() {
             let start = buf.len();
             format::encode_entry(e, &mut buf);
+            ends.push(buf.len());
             if matches!(e, LogEntry::Record { .. }) {
                 spilled.push((
                     i,
@@ -558,6 +574,8 @@ impl Slot {
         let fsync = self.fsync;
         let started = Instant::now();
         let written = buf.len() as u64;
+        let (at, allocated) = (io.len, io.allocated);
+        let grow_to = format::preallocation_end(at + written, allocated);
         let store = self.store.clone();
         let spills =
             tokio::task::spawn_blocking(move || -> io::Result<Vec<(Lsn, Epoch, LogLoc)>> {
@@ -567,20 +585,28 @@ impl Slot {
                     format::write_meta(&dir, m, fsync)?;
                 }
                 if !buf.is_empty() {
-                    (&*file).write_all(&buf)?;
+                    // Out of zeroed space: grow the file by a chunk first,
+                    // fsynced with this batch. Later batches overwrite it,
+                    // and their fsyncs need not write the inode.
+                    if grow_to > allocated {
+                        format::zero_fill(&file, allocated, grow_to)?;
+                    }
+                    file.write_all_at(&buf, at)?;
                     if fsync {
                         file.sync_data()?;
                     }
                 }
                 // What was just written is what reads want next: keep it warm.
-                let mut spills = Vec::with_capacity(spilled.len());
-                for (i, loc) in spilled {
-                    let LogEntry::Record { record, .. } = &entries[i] else {
-                        unreachable!("only records are listed");
-                    };
-                    spills.push((record.lsn, record.epoch, loc));
-                    store.note_written(loc, &entries[i]);
-                }
+                store.note_written(generation, at, &buf, &ends);
+                let spills = spilled
+                    .into_iter()
+                    .map(|(i, loc)| {
+                        let LogEntry::Record { record, .. } = &entries[i] else {
+                            unreachable!("only records are listed");
+                        };
+                        (record.lsn, record.epoch, loc)
+                    })
+                    .collect();
                 Ok(spills)
             })
             .await
@@ -588,6 +614,8 @@ impl Slot {
         self.metrics.fsync_seconds(started.elapsed().as_secs_f64());
         io.written_seq = seq;
         io.len += written;
+        io.allocated = grow_to;
+        assert!(io.len <= io.allocated, "log written past its file");
         self.log_file_bytes.fetch_add(written, Ordering::Relaxed);
         self.durable.send_modify(|d| {
             d.seq = seq;
@@ -714,6 +742,7 @@ impl Slot {
         io.base_pages = base_pages;
         io.written_seq = seq;
         io.len = bytes;
+        io.allocated = bytes;
         self.log_file_bytes.store(bytes, Ordering::Relaxed);
         {
             // The snapshot holds what was queued when it was taken; what
@@ -786,10 +815,11 @@ fn compact_files(
         if new_path.exists() {
             fs::remove_file(&new_path).map_err(io_err)?;
         }
+        // Not `O_APPEND`: the writer continues it at explicit offsets.
         let mut f = File::options()
             .create_new(true)
             .read(true)
-            .append(true)
+            .write(true)
             .open(&new_path)
             .map_err(io_err)?;
         let mut locs = Vec::with_capacity(plan.len());
@@ -1032,6 +1062,111 @@ mod tests {
         let st = l.slot.state.lock().await;
         assert_eq!(st.seg.horizon(), Lsn(40));
         assert_eq!(st.seg.lost_pages().count(), 0);
+    }
+
+    /// A compacted log is written to its exact length; appends after the
+    /// switch grow it ahead again, and the whole reloads.
+    #[tokio::test]
+    async fn appends_after_a_compaction_grow_the_new_log_and_reload() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join(segment_dir_name(PG));
+        let slot = new_slot(tmp.path());
+        {
+            let mut st = slot.state.lock().await;
+            st.seg
+                .adopt(&[Truncation {
+                    epoch: Epoch(1),
+                    above: Lsn::ZERO,
+                }])
+                .expect("adopt");
+            st.note_changes();
+        }
+        append(&slot, 1..=40, 40).await;
+        slot.flush().await.expect("flush");
+        assert!(slot.state.lock().await.seg.collect());
+        assert!(slot.compact(u64::MAX, 0).await.expect("compact"));
+        let compacted = slot.log_file_bytes();
+        assert_eq!(
+            fs::metadata(dir.join("log.1")).expect("log.1").len(),
+            compacted
+        );
+        append(&slot, 41..=44, 0).await;
+        slot.flush().await.expect("flush");
+        let log_len = slot.log_file_bytes();
+        assert!(log_len > compacted);
+        assert!(fs::metadata(dir.join("log.1")).expect("log.1").len() > log_len);
+        let expect = pages(&slot, 44).await;
+        drop(slot);
+        let l = load(tmp.path());
+        assert_eq!((l.damaged, l.torn_bytes), (0, 0));
+        assert_eq!(l.slot.durable().scl, Lsn(44));
+        assert_eq!(pages(&l.slot, 44).await, expect);
+        assert_eq!(
+            fs::metadata(dir.join("log.1")).expect("log.1").len(),
+            log_len
+        );
+    }
+
+    #[tokio::test]
+    async fn preallocated_log_loads_to_its_last_entry_after_a_crash() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let log = tmp.path().join(segment_dir_name(PG)).join("log.0");
+        let slot = new_slot(tmp.path());
+        {
+            let mut st = slot.state.lock().await;
+            st.seg
+                .adopt(&[Truncation {
+                    epoch: Epoch(1),
+                    above: Lsn::ZERO,
+                }])
+                .expect("adopt");
+            st.note_changes();
+        }
+        // Ten batches of 8 KiB images: the file grows several times.
+        for b in 0..10 {
+            append(&slot, 4 * b + 1..=4 * b + 4, 0).await;
+            slot.flush().await.expect("flush");
+        }
+        let log_len = slot.log_file_bytes();
+        let raw = fs::read(&log).expect("log");
+        assert!(
+            raw.len() as u64 > log_len,
+            "the file is grown ahead of the log"
+        );
+        assert!(raw[log_len as usize..].iter().all(|b| *b == 0));
+        let expect = pages(&slot, 40).await;
+        drop(slot);
+
+        // kill -9 in the middle of the next batch: half of record 41's entry
+        // landed in the zeroed space after the log.
+        let mut torn = BytesMut::new();
+        format::encode_entry(
+            &LogEntry::Record {
+                received_ms: 0,
+                record: image(41, 1),
+            },
+            &mut torn,
+        );
+        let half = &torn[..torn.len() / 2];
+        let f = File::options().write(true).open(&log).expect("open");
+        f.write_all_at(half, log_len).expect("tear");
+        drop(f);
+        let l = load(tmp.path());
+        assert_eq!(l.damaged, 0);
+        assert_eq!(l.torn_bytes, half.len() as u64);
+        assert_eq!(fs::metadata(&log).expect("log").len(), log_len);
+        assert_eq!(l.slot.durable().scl, Lsn(40));
+        assert_eq!(pages(&l.slot, 40).await, expect);
+
+        // Appends continue where the log ended and survive the next load.
+        append(&l.slot, 41..=42, 0).await;
+        l.slot.flush().await.expect("flush");
+        let expect = pages(&l.slot, 42).await;
+        drop(l);
+        let l = load(tmp.path());
+        assert_eq!((l.damaged, l.torn_bytes), (0, 0));
+        assert_eq!(l.slot.durable().scl, Lsn(42));
+        assert_eq!(pages(&l.slot, 42).await, expect);
     }
 
     // ---- the disk-backed segment against a model ----
@@ -1319,7 +1454,7 @@ mod tests {
         fs::write(&path, &raw).expect("write");
         // The file is rewritten under the open handle's name: reopen it the
         // way the store reads (same inode is not guaranteed by fs::write).
-        let file = Arc::new(format::open_log_for_append(&path).expect("open"));
+        let file = Arc::new(format::open_log(&path).expect("open"));
         {
             let _st = slot.state.lock().await;
             let g = slot.store.generation();
