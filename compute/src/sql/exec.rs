@@ -2513,21 +2513,7 @@ impl AggState {
                 });
             }
             AggState::MinMax(cur) => {
-                let v = args.into_iter().next().expect("one argument");
-                let replace = match cur {
-                    None => true,
-                    Some(c) => {
-                        let o = compare(&v, c)?;
-                        if a.func == AggFunc::Min {
-                            o == Ordering::Less
-                        } else {
-                            o == Ordering::Greater
-                        }
-                    }
-                };
-                if replace {
-                    *cur = Some(v);
-                }
+                keep_min_max(a, cur, args.into_iter().next().expect("one argument"))?;
             }
         }
         Ok(false)
@@ -2573,22 +2559,8 @@ impl AggState {
                 };
             }
             (AggState::MinMax(cur), AggState::MinMax(v)) => {
-                // As `add` does: the earlier value wins a tie.
                 if let Some(v) = v {
-                    let replace = match cur {
-                        None => true,
-                        Some(c) => {
-                            let o = compare(&v, c)?;
-                            if a.func == AggFunc::Min {
-                                o == Ordering::Less
-                            } else {
-                                o == Ordering::Greater
-                            }
-                        }
-                    };
-                    if replace {
-                        *cur = Some(v);
-                    }
+                    keep_min_max(a, cur, v)?;
                 }
             }
             (AggState::Collect(v), AggState::Collect(w)) => v.extend(w),
@@ -2905,6 +2877,26 @@ fn json_result(j: Option<Jsonb>, ty: DataType, ctx: &EvalCtx<'_>) -> Result<Datu
         return expr::cast(d, DataType::Json, ctx);
     }
     Ok(d)
+}
+
+/// Makes `v` a min/max state's value if it beats the current one; the
+/// earlier value wins a tie (so a merge keeps what one pass would).
+fn keep_min_max(a: &AggCall, cur: &mut Option<Datum>, v: Datum) -> Result<(), SqlError> {
+    let replace = match cur {
+        None => true,
+        Some(c) => {
+            let o = compare(&v, c)?;
+            if a.func == AggFunc::Min {
+                o == Ordering::Less
+            } else {
+                o == Ordering::Greater
+            }
+        }
+    };
+    if replace {
+        *cur = Some(v);
+    }
+    Ok(())
 }
 
 fn int_of(d: &Datum) -> i128 {

@@ -922,6 +922,22 @@ mod tests {
         .expect("create")
     }
 
+    /// A fresh slot that has adopted epoch 1, ready for appends.
+    async fn adopted_slot(root: &Path) -> Arc<Slot> {
+        let slot = new_slot(root);
+        {
+            let mut st = slot.state.lock().await;
+            st.seg
+                .adopt(&[Truncation {
+                    epoch: Epoch(1),
+                    above: Lsn::ZERO,
+                }])
+                .expect("adopt");
+            st.note_changes();
+        }
+        slot
+    }
+
     fn load(root: &Path) -> Loaded {
         Slot::load_blocking(
             root.join(segment_dir_name(PG)),
@@ -1019,17 +1035,7 @@ mod tests {
     async fn crash_on_either_side_of_the_compaction_switch_loads_whole() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join(segment_dir_name(PG));
-        let slot = new_slot(tmp.path());
-        {
-            let mut st = slot.state.lock().await;
-            st.seg
-                .adopt(&[Truncation {
-                    epoch: Epoch(1),
-                    above: Lsn::ZERO,
-                }])
-                .expect("adopt");
-            st.note_changes();
-        }
+        let slot = adopted_slot(tmp.path()).await;
         append(&slot, 1..=40, 40).await;
         slot.flush().await.expect("flush");
         assert!(slot.state.lock().await.seg.collect());
@@ -1070,17 +1076,7 @@ mod tests {
     async fn appends_after_a_compaction_grow_the_new_log_and_reload() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join(segment_dir_name(PG));
-        let slot = new_slot(tmp.path());
-        {
-            let mut st = slot.state.lock().await;
-            st.seg
-                .adopt(&[Truncation {
-                    epoch: Epoch(1),
-                    above: Lsn::ZERO,
-                }])
-                .expect("adopt");
-            st.note_changes();
-        }
+        let slot = adopted_slot(tmp.path()).await;
         append(&slot, 1..=40, 40).await;
         slot.flush().await.expect("flush");
         assert!(slot.state.lock().await.seg.collect());
@@ -1111,17 +1107,7 @@ mod tests {
     async fn preallocated_log_loads_to_its_last_entry_after_a_crash() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let log = tmp.path().join(segment_dir_name(PG)).join("log.0");
-        let slot = new_slot(tmp.path());
-        {
-            let mut st = slot.state.lock().await;
-            st.seg
-                .adopt(&[Truncation {
-                    epoch: Epoch(1),
-                    above: Lsn::ZERO,
-                }])
-                .expect("adopt");
-            st.note_changes();
-        }
+        let slot = adopted_slot(tmp.path()).await;
         // Ten batches of 8 KiB images: the file grows several times.
         for b in 0..10 {
             append(&slot, 4 * b + 1..=4 * b + 4, 0).await;
