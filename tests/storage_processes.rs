@@ -87,7 +87,8 @@ async fn losing_a_whole_az_keeps_commits_going_and_a_third_loss_stalls_them() {
     let stalled = tokio::time::timeout(Duration::from_secs(3), v.wait_durable(lsn)).await;
     assert!(
         stalled.is_err(),
-        "commit acknowledged with only 3 of 6 replicas up"
+        "commit acknowledged with only 3 of 6 replicas up: {stalled:?}, VDL {} for LSN {lsn}",
+        v.vdl()
     );
     assert!(v.vdl() < lsn);
 
