@@ -923,10 +923,14 @@ mod tests {
     }
 
     /// A fresh slot that has adopted epoch 1, ready for appends.
-    async fn adopted_slot(root: &Path) -> Arc<Slot> {
-        let slot = new_slot(root);
+    fn adopted_slot(root: &Path) -> Arc<Slot> {
+        adopt_epoch_1(new_slot(root))
+    }
+
+    /// `slot`, fresh, with epoch 1 adopted.
+    fn adopt_epoch_1(slot: Arc<Slot>) -> Arc<Slot> {
         {
-            let mut st = slot.state.lock().await;
+            let mut st = slot.state.try_lock().expect("fresh slot");
             st.seg
                 .adopt(&[Truncation {
                     epoch: Epoch(1),
@@ -1035,7 +1039,7 @@ mod tests {
     async fn crash_on_either_side_of_the_compaction_switch_loads_whole() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join(segment_dir_name(PG));
-        let slot = adopted_slot(tmp.path()).await;
+        let slot = adopted_slot(tmp.path());
         append(&slot, 1..=40, 40).await;
         slot.flush().await.expect("flush");
         assert!(slot.state.lock().await.seg.collect());
@@ -1076,7 +1080,7 @@ mod tests {
     async fn appends_after_a_compaction_grow_the_new_log_and_reload() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join(segment_dir_name(PG));
-        let slot = adopted_slot(tmp.path()).await;
+        let slot = adopted_slot(tmp.path());
         append(&slot, 1..=40, 40).await;
         slot.flush().await.expect("flush");
         assert!(slot.state.lock().await.seg.collect());
@@ -1107,7 +1111,7 @@ mod tests {
     async fn preallocated_log_loads_to_its_last_entry_after_a_crash() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let log = tmp.path().join(segment_dir_name(PG)).join("log.0");
-        let slot = adopted_slot(tmp.path()).await;
+        let slot = adopted_slot(tmp.path());
         // Ten batches of 8 KiB images: the file grows several times.
         for b in 0..10 {
             append(&slot, 4 * b + 1..=4 * b + 4, 0).await;
@@ -1161,25 +1165,16 @@ mod tests {
     use std::collections::BTreeMap as Map;
 
     fn new_slot_with(root: &Path, cache_bytes: u64) -> Arc<Slot> {
-        let slot = Slot::create_blocking(
-            root.join(segment_dir_name(PG)),
-            meta(),
-            false,
-            Arc::new(NodeMetrics::new()),
-            Arc::new(Cache::new(cache_bytes)),
+        adopt_epoch_1(
+            Slot::create_blocking(
+                root.join(segment_dir_name(PG)),
+                meta(),
+                false,
+                Arc::new(NodeMetrics::new()),
+                Arc::new(Cache::new(cache_bytes)),
+            )
+            .expect("create"),
         )
-        .expect("create");
-        {
-            let mut st = slot.state.try_lock().expect("fresh slot");
-            st.seg
-                .adopt(&[Truncation {
-                    epoch: Epoch(1),
-                    above: Lsn::ZERO,
-                }])
-                .expect("adopt");
-            st.note_changes();
-        }
-        slot
     }
 
     fn load_with(root: &Path, cache_bytes: u64) -> Arc<Slot> {
