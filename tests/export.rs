@@ -20,13 +20,12 @@
 mod support;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use sextant_testkit::postgres::RealPostgres;
-use support::{free_port, sextant_bin};
+use support::{free_port, free_port_range, sextant_bin};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 /// A server to export from: where to write the test's rows, and where the
@@ -59,22 +58,6 @@ impl Drop for Dev {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Twelve consecutive free ports for the six storage nodes and their
-/// metrics listeners.
-fn free_port_range() -> u16 {
-    let start = std::process::id() % 3_000;
-    for attempt in 0..300 {
-        let base = u16::try_from(24_000 + (start + attempt * 7) % 3_000 * 12).expect("below 60000");
-        let listeners: Vec<_> = (0..12)
-            .map_while(|i| TcpListener::bind(("127.0.0.1", base + i)).ok())
-            .collect();
-        if listeners.len() == 12 {
-            return base;
-        }
-    }
-    panic!("no 12 consecutive free ports");
 }
 
 fn start_dev() -> (Dev, Source) {

@@ -18,13 +18,51 @@ pub fn sextant_bin() -> &'static str {
     env!("CARGO_BIN_EXE_sextant")
 }
 
-/// A port that was free a moment ago.
+/// A port that is free now and that no other call in this process has
+/// handed out or will hand out.
+///
+/// Ports come from a per-process sequence below the kernel's ephemeral range
+/// (32768 and up), not from `bind(0)`: a node killed by one test frees its
+/// port, and an ephemeral pick by a test running beside it could land on
+/// that port and put a stranger where the first test's cluster expects its
+/// node (which would then take part in that cluster's quorum).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    take_ports(1)
+}
+
+/// Twelve consecutive free ports (six storage nodes and their metrics),
+/// by the same rules as [`free_port`].
+pub fn free_port_range() -> u16 {
+    take_ports(12)
+}
+
+/// The first of `n` consecutive ports, each free when checked, taken from
+/// this process's sequence in 10000..32000. The sequence starts at an
+/// offset drawn from the process id so that test binaries running at once
+/// (rare under `cargo test`) seldom meet.
+fn take_ports(n: u16) -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 10_000;
+    const SPAN: u32 = 22_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7_919) % SPAN,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    for _ in 0..2_000 {
+        let offset = NEXT.fetch_add(u32::from(n), Ordering::Relaxed) % SPAN;
+        if offset + u32::from(n) > SPAN {
+            continue;
+        }
+        let base = u16::try_from(LOW + offset).expect("below 32000");
+        let free = (0..n).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
+        if free {
+            return base;
+        }
+    }
+    panic!("no {n} consecutive free ports in {LOW}..{}", LOW + SPAN);
 }
 
 /// One storage node process.
@@ -239,26 +277,6 @@ impl Drop for ChildGuard {
             let _ = self.0.wait();
         }
     }
-}
-
-/// Twelve consecutive free ports (six storage nodes and their metrics).
-/// Each call starts its search elsewhere, so tests of one binary running
-/// at once do not pick the same range before either binds it.
-pub fn free_port_range() -> u16 {
-    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let start = std::process::id() % 3_000 + call * 101;
-    for attempt in 0..300 {
-        let base =
-            u16::try_from(20_000 + (start + attempt * 11) % 3_300 * 12).expect("below 60000");
-        let listeners: Vec<_> = (0..12)
-            .map_while(|i| TcpListener::bind(("127.0.0.1", base + i)).ok())
-            .collect();
-        if listeners.len() == 12 {
-            return base;
-        }
-    }
-    panic!("no 12 consecutive free ports");
 }
 
 /// `sextant dev` on free ports in a temporary directory, stopped with
