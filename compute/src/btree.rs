@@ -198,8 +198,6 @@ struct Descent {
     path: Vec<Step>,
     leaf: PageId,
     page: PageRef,
-    /// The leaf's parent (a level-1 node), unless the root is the leaf.
-    parent: Option<(PageId, PageRef)>,
 }
 
 /// Walks from `root` to a leaf, checking each node and that each child is
@@ -208,7 +206,6 @@ fn descend(pages: &impl Pages, root: PageId, target: Target<'_>) -> Result<Desce
     let mut path = Vec::new();
     let mut id = root;
     let mut level = None;
-    let mut parent = None;
     loop {
         let page = pages.get(id)?;
         let node = parse_node(id, &page, level)?;
@@ -217,11 +214,7 @@ fn descend(pages: &impl Pages, root: PageId, target: Target<'_>) -> Result<Desce
                 path,
                 leaf: id,
                 page,
-                parent,
             });
-        }
-        if node.level() == 1 {
-            parent = Some((id, page.clone()));
         }
         let count = node.slot_count();
         if count == 0 {
@@ -250,10 +243,12 @@ fn descend(pages: &impl Pages, root: PageId, target: Target<'_>) -> Result<Desce
 pub struct Finger {
     leaf: PageId,
     page: PageRef,
-    /// The leaf's parent: a key strictly between its second and last
-    /// separators lies under it, so the next lookup starts there instead
-    /// of at the root.
-    parent: Option<(PageId, PageRef)>,
+    /// The internal nodes above the leaf, root first. A key strictly
+    /// between a node's second and last separators lies under it, so the
+    /// next lookup starts at the deepest such node instead of at the root:
+    /// rows fetched through an index by primary key mostly share the upper
+    /// levels of the path even when their leaves differ.
+    ancestors: Vec<(PageId, PageRef)>,
 }
 
 /// Hands the value of leaf cell `cell` to `f`: in place when inline, read
@@ -457,43 +452,56 @@ impl BTree {
                 });
             }
         }
-        // From the last leaf's parent when the key is surely under it,
-        // else from the root.
-        let from_parent = match finger.as_ref().and_then(|fg| fg.parent.as_ref()) {
-            Some((pid, pref)) => {
-                let node = parse_node(*pid, pref, Some(1))?;
-                let n = node.slot_count();
-                let inside = n >= 3
+        // From the deepest ancestor of the last leaf that the key surely
+        // lies under (the root holds every key), else from the root.
+        let mut path = match finger.take() {
+            Some(fg) => fg.ancestors,
+            None => Vec::new(),
+        };
+        let mut start = None;
+        for (depth, (pid, pref)) in path.iter().enumerate().rev() {
+            let node = parse_node(*pid, pref, None)?;
+            let n = node.slot_count();
+            let inside = depth == 0
+                || (n >= 3
                     && internal_entry(*pid, node.cell(1))?.1 <= key
-                    && key < internal_entry(*pid, node.cell(n - 1))?.1;
-                if inside {
-                    let (child, _) =
-                        internal_entry(*pid, node.cell(node::child_index(&node, key)?))?;
-                    let page = pages.get(child)?;
-                    parse_node(child, &page, Some(0))?;
-                    Some((child, page, Some((*pid, pref.clone()))))
-                } else {
-                    None
-                }
+                    && key < internal_entry(*pid, node.cell(n - 1))?.1);
+            if inside {
+                start = Some(depth);
+                break;
             }
-            None => None,
-        };
-        let (leaf_id, page, parent) = match from_parent {
-            Some(found) => found,
+        }
+        let (mut id, mut page) = match start {
+            Some(depth) => {
+                path.truncate(depth + 1);
+                path.pop().expect("the start is on the path")
+            }
             None => {
-                let d = descend(pages, self.root, Target::Key(key))?;
-                (d.leaf, d.page, d.parent)
+                path.clear();
+                (self.root, pages.get(self.root)?)
             }
         };
-        let leaf = SlottedPage::parsed_before(leaf_id, &page);
+        let mut level = None;
+        loop {
+            let node = parse_node(id, &page, level)?;
+            if node.level() == 0 {
+                break;
+            }
+            let (child, _) = internal_entry(id, node.cell(node::child_index(&node, key)?))?;
+            level = Some(node.level() - 1);
+            let child_page = pages.get(child)?;
+            path.push((id, std::mem::replace(&mut page, child_page)));
+            id = child;
+        }
+        let leaf = SlottedPage::parsed_before(id, &page);
         let found = match leaf_search(&leaf, key)? {
-            Ok(index) => Some(with_value(pages, leaf_id, leaf.cell(index), f)?),
+            Ok(index) => Some(with_value(pages, id, leaf.cell(index), f)?),
             Err(_) => None,
         };
         *finger = Some(Finger {
-            leaf: leaf_id,
+            leaf: id,
             page,
-            parent,
+            ancestors: path,
         });
         Ok(found)
     }

@@ -807,6 +807,39 @@ fn lookups_from_a_parent_finger_in_a_taller_tree_find_what_the_root_finds() {
 }
 
 #[test]
+fn lookups_from_a_finger_in_a_four_level_tree_find_what_the_root_finds() {
+    // Long keys (a long shared prefix, so separators stay long) keep
+    // internal nodes narrow, so 30,000 entries make a tree
+    // of four levels and a lookup may start at any ancestor of the last
+    // leaf: its parent, its grandparent or the root.
+    let key = |k: u32| {
+        let mut v = vec![b'k'; 300];
+        v.extend_from_slice(&k.to_be_bytes());
+        v
+    };
+    let mut pages = MemPages::new(PageId(1));
+    let tree = BTree::create(&mut pages).unwrap();
+    for i in shuffled(30_000, 3) {
+        tree.put(&mut pages, &key(i * 2), &[(i % 251) as u8; 100])
+            .unwrap();
+    }
+    tree.check(&pages).unwrap();
+    let mut finger = None;
+    let random = shuffled(60_100, 17);
+    let strided = (0..60_100u32).step_by(29);
+    let wide = (0..60_100u32).step_by(1_999);
+    let back = (0..60_100u32).rev().step_by(41);
+    for k in random.into_iter().chain(strided).chain(wide).chain(back) {
+        let near = tree
+            .get_near(&pages, &key(k), &mut finger, |v| v.to_vec())
+            .unwrap();
+        assert_eq!(near, tree.get(&pages, &key(k)).unwrap(), "key {k}");
+    }
+    let depth = finger.as_ref().map(|f| f.ancestors.len());
+    assert_eq!(depth, Some(3), "the tree should have four levels");
+}
+
+#[test]
 fn split_keys_cut_a_tree_into_ranges_that_cover_it_in_similar_shares() {
     let mut pages = MemPages::new(PageId(1));
     let tree = BTree::create(&mut pages).unwrap();

@@ -3437,17 +3437,7 @@ fn eval_node(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErr
                 Datum::Bool(*all)
             }
         }
-        Expr::Builtin(f, args, _) => {
-            let vals = args
-                .iter()
-                .map(|a| eval(a, row, ctx))
-                .collect::<Result<Vec<_>, _>>()?;
-            if crate::sql::func::is_strict(*f) && vals.iter().any(Datum::is_null) {
-                Datum::Null
-            } else {
-                crate::sql::func::call(*f, &vals, ctx)?
-            }
-        }
+        Expr::Builtin(f, args, _) => call_builtin(*f, args, row, ctx)?,
         Expr::Outer { depth, index, .. } => {
             let n = ctx.outer.len();
             let r = n
@@ -3723,6 +3713,39 @@ fn json_index(key: &Datum) -> Option<i32> {
         Datum::Int8(i) => Some(i32::try_from(i).unwrap_or(i32::MAX)),
         _ => None,
     }
+}
+
+/// Calls builtin `f` on its arguments evaluated on `row`. Functions are
+/// called once per row, so the common shapes avoid the heap: up to four
+/// arguments are held on the stack, and `date_trunc` by a literal unit (a
+/// per-minute or per-hour histogram) reads the unit in place rather than
+/// copying it for every row.
+fn call_builtin(
+    f: crate::sql::func::Builtin,
+    args: &[Expr],
+    row: &[Datum],
+    ctx: &EvalCtx<'_>,
+) -> Result<Datum, SqlError> {
+    use crate::sql::func::{self, Builtin as B};
+    if let (B::DateTruncTs | B::DateTruncTz, [Expr::Literal(Datum::Text(units), _), ts]) = (f, args)
+    {
+        let ts = eval_ref(ts, row, ctx)?;
+        return func::date_trunc(f, units, &ts, ctx);
+    }
+    const INLINE: usize = 4;
+    if args.len() <= INLINE {
+        let mut vals: [Datum; INLINE] = [Datum::Null, Datum::Null, Datum::Null, Datum::Null];
+        for (slot, a) in vals.iter_mut().zip(args) {
+            *slot = eval(a, row, ctx)?;
+        }
+        // `call` answers NULL for a strict function with a NULL argument.
+        return func::call(f, &vals[..args.len()], ctx);
+    }
+    let vals = args
+        .iter()
+        .map(|a| eval(a, row, ctx))
+        .collect::<Result<Vec<_>, _>>()?;
+    func::call(f, &vals, ctx)
 }
 
 /// `doc -> k1 -> k2 ->> k3` over jsonb with literal keys, walked in place:

@@ -1324,6 +1324,17 @@ pub fn is_volatile(f: Builtin) -> bool {
     )
 }
 
+/// `date_trunc(units, ts)` with the units given apart ([`Builtin::DateTruncTs`]
+/// or [`Builtin::DateTruncTz`]); see [`call`].
+pub fn date_trunc(
+    f: Builtin,
+    units: &str,
+    ts: &Datum,
+    ctx: &EvalCtx<'_>,
+) -> Result<Datum, SqlError> {
+    time::date_trunc(f, units, ts, ctx)
+}
+
 /// Calls `f`. Arguments arrive already converted to the resolved
 /// `arg_types`. A strict function ([`is_strict`]) returns NULL on any NULL
 /// argument here too, so calling it is always safe.

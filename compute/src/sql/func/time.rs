@@ -337,8 +337,12 @@ enum Unit {
 /// compares the first 10 characters (`TOKMAXLEN`) of the lowercased unit
 /// with its tables. `date_trunc` consults only the first table.
 fn decode_unit(low: &str, special: bool) -> Option<Unit> {
-    let key: String = low.chars().take(10).collect();
-    decode_units(&key).or_else(|| if special { decode_special(&key) } else { None })
+    // PostgreSQL compares the first 10 characters (TOKMAXLEN).
+    let key = match low.char_indices().nth(10) {
+        Some((end, _)) => &low[..end],
+        None => low,
+    };
+    decode_units(key).or_else(|| if special { decode_special(key) } else { None })
 }
 
 /// PostgreSQL's `deltatktbl`.
@@ -1311,6 +1315,36 @@ fn date_plus_days(date: i32, days: i64) -> Result<Datum, SqlError> {
     Ok(Datum::Date(r as i32))
 }
 
+/// `date_trunc(units, ts)` for a `timestamp` ([`B::DateTruncTs`]) or
+/// `timestamptz` ([`B::DateTruncTz`], truncated in the session's zone);
+/// NULL for a NULL `ts`. Its own entry point so that a query truncating
+/// every row by a literal unit passes the unit by reference instead of
+/// building an argument list per row.
+pub(super) fn date_trunc(
+    f: B,
+    units: &str,
+    ts: &Datum,
+    ctx: &EvalCtx<'_>,
+) -> Result<Datum, SqlError> {
+    let t = match ts {
+        Datum::Null => return Ok(Datum::Null),
+        Datum::Timestamp(v) | Datum::TimestampTz(v) => *v,
+        other => return Err(bad_args(f, std::slice::from_ref(other))),
+    };
+    match f {
+        B::DateTruncTs => Ok(Datum::Timestamp(trunc_ts(units, t, TS_NAME)?)),
+        B::DateTruncTz => {
+            let r = trunc_ts(units, local(t, ctx), TZ_NAME)?;
+            Ok(Datum::TimestampTz(if is_finite_ts(r) {
+                utc(r, ctx)?
+            } else {
+                r
+            }))
+        }
+        _ => Err(bad_args(f, std::slice::from_ref(ts))),
+    }
+}
+
 pub(super) fn call(f: B, args: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlError> {
     let bad = || bad_args(f, args);
     let text = |i: usize| match args.get(i) {
@@ -1344,15 +1378,8 @@ pub(super) fn call(f: B, args: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, Sql
     let zone_secs = |ts: i64| i64::from(ctx.text.time_zone.utc_offset_secs_at(ts));
     let date_ts = |d: i32| pgtext::date_to_timestamp(d).map_err(type_err);
     match f {
-        B::DateTruncTs => Ok(Datum::Timestamp(trunc_ts(text(0)?, ts(1)?, TS_NAME)?)),
-        B::DateTruncTz => {
-            let t = ts(1)?;
-            let r = trunc_ts(text(0)?, local(t, ctx), TZ_NAME)?;
-            Ok(Datum::TimestampTz(if is_finite_ts(r) {
-                utc(r, ctx)?
-            } else {
-                r
-            }))
+        B::DateTruncTs | B::DateTruncTz => {
+            date_trunc(f, text(0)?, args.get(1).ok_or_else(bad)?, ctx)
         }
         B::DateTruncInterval => trunc_interval(text(0)?, iv(1)?),
         B::DateTruncTzZone => {
