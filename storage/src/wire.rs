@@ -355,23 +355,31 @@ mod tag {
 
 impl Frame {
     /// Appends the encoded frame to `out`.
+    ///
+    /// The payload is encoded in place after a header whose kind, length
+    /// and checksum are filled in afterwards: an append to six replicas
+    /// encodes six frames, and a payload buffer copied into `out` cost an
+    /// allocation and a copy of every record each time.
     pub fn encode(&self, out: &mut BytesMut) {
-        let mut payload = BytesMut::new();
-        let kind = self.msg.encode_payload(&mut payload);
-        assert!(
-            payload.len() <= FRAME_PAYLOAD_MAX,
-            "frame payload {} over the limit; callers split batches",
-            payload.len()
-        );
-        out.reserve(FRAME_HEADER_BYTES + payload.len());
+        let start = out.len();
         out.put_u32(FRAME_MAGIC);
         out.put_u8(PROTOCOL_VERSION);
-        out.put_u8(kind);
+        out.put_u8(0); // kind, below
         out.put_u16(0);
         out.put_u64(self.req_id);
-        out.put_u32(payload.len() as u32);
-        out.put_u32(crc32c::crc32c(&payload));
-        out.put_slice(&payload);
+        out.put_u32(0); // payload length, below
+        out.put_u32(0); // payload checksum, below
+        debug_assert_eq!(out.len() - start, FRAME_HEADER_BYTES);
+        let kind = self.msg.encode_payload(out);
+        let payload = out.len() - start - FRAME_HEADER_BYTES;
+        assert!(
+            payload <= FRAME_PAYLOAD_MAX,
+            "frame payload {payload} over the limit; callers split batches"
+        );
+        let crc = crc32c::crc32c(&out[start + FRAME_HEADER_BYTES..]);
+        out[start + 5] = kind;
+        out[start + 16..start + 20].copy_from_slice(&(payload as u32).to_be_bytes());
+        out[start + 20..start + 24].copy_from_slice(&crc.to_be_bytes());
     }
 
     /// Encodes into a fresh buffer.
