@@ -921,3 +921,48 @@ async fn long_or_chains_run_or_are_refused_cleanly() {
     assert_eq!(code, "54001");
     assert_eq!(q(&mut s, "SELECT 1").await, ["1"]);
 }
+
+/// A scan's filter is computed once where its answer cannot change within
+/// the statement (a stable operator on constants, such as `timestamptz -
+/// interval`, which bounds the BI queries' time windows), and per row where
+/// it can (`random()`): folding `random() < 0.5` once would keep every row
+/// or none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_fold_stable_calls_once_and_keep_volatile_ones_per_row() {
+    let (_st, mut s) = session().await;
+    run(
+        &mut s,
+        "CREATE TABLE ticks (id int PRIMARY KEY, at timestamptz NOT NULL)",
+    )
+    .await;
+    run(
+        &mut s,
+        "INSERT INTO ticks SELECT g, timestamptz '2024-01-01 00:00:00+00' + g * interval '1 minute'
+           FROM generate_series(1, 2000) g",
+    )
+    .await;
+    assert_eq!(
+        q(
+            &mut s,
+            "SELECT count(*), min(id) FROM ticks
+                   WHERE at >= timestamptz '2024-01-02 00:00:00+00' - interval '1 hour'"
+        )
+        .await,
+        ["621|1380"]
+    );
+    assert_eq!(
+        q(
+            &mut s,
+            "SELECT count(*) FROM ticks WHERE at < now() - interval '1 day'"
+        )
+        .await,
+        ["2000"]
+    );
+    let kept: u32 = q(&mut s, "SELECT count(*) FROM ticks WHERE random() < 0.5").await[0]
+        .parse()
+        .unwrap();
+    assert!(
+        (1..2000).contains(&kept),
+        "random() was evaluated once for the scan: {kept} of 2000 rows kept"
+    );
+}

@@ -2086,25 +2086,29 @@ fn srf_rows(func: SrfFunc, args: &[Datum], exec: &Exec<'_>) -> Result<Vec<Row>, 
 const SERIES_MAX: usize = 100_000_000;
 
 /// `e` with each constant part evaluated: a subtree of literals and
-/// parameters under casts, coercions and operators (`timestamptz '…' -
-/// interval '1 hour'`), which the planner keeps as written, becomes its
-/// value, so a scan's filter does not parse the same literals again for
-/// every row. Function calls are left alone (some are volatile), and so is
-/// a part whose evaluation fails: it fails, or not, as it would have per
-/// row. Returns `e` itself when nothing folds.
+/// parameters under casts, coercions, operators and builtin functions
+/// (`timestamptz '…' - interval '1 hour'`, an operator the library
+/// implements), which the planner keeps as written, becomes its value, so
+/// a scan's filter does not compute the same bound again for every row.
+/// Stable builtins fold too, as PostgreSQL evaluates them once for an index
+/// scan's keys: their answer cannot change within the statement. Volatile
+/// ones (`random()`, `clock_timestamp()`) and other calls are left alone,
+/// and so is a part whose evaluation fails: it fails, or not, as it would
+/// have per row. Returns `e` itself when nothing folds.
 fn fold_constants<'e>(e: &'e Expr, ctx: &EvalCtx<'_>) -> std::borrow::Cow<'e, Expr> {
     fn constant(e: &Expr) -> bool {
         let mut yes = true;
         crate::sql::plan::visit(e, &mut |x| {
-            yes &= matches!(
-                x,
+            yes &= match x {
                 Expr::Literal(..)
-                    | Expr::Param(..)
-                    | Expr::Coerce(..)
-                    | Expr::Cast(..)
-                    | Expr::Neg(..)
-                    | Expr::Binary(..)
-            )
+                | Expr::Param(..)
+                | Expr::Coerce(..)
+                | Expr::Cast(..)
+                | Expr::Neg(..)
+                | Expr::Binary(..) => true,
+                Expr::Builtin(f, _, _) => !crate::sql::func::is_volatile_in_statement(*f),
+                _ => false,
+            }
         });
         yes
     }

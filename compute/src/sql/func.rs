@@ -1286,6 +1286,14 @@ pub fn is_strict(f: Builtin) -> bool {
     )
 }
 
+/// True when two calls with the same arguments may answer differently
+/// within one statement (PostgreSQL's VOLATILE): `random()`,
+/// `clock_timestamp()` and `pg_sleep()`. Every other builtin is immutable
+/// or stable, so a call on constants may be evaluated once per scan.
+pub fn is_volatile_in_statement(f: Builtin) -> bool {
+    matches!(f, B::Random | B::ClockTimestamp | B::PgSleep)
+}
+
 /// True when the function is volatile or stable (`now()`, `random()`, and
 /// everything that reads the session time zone or the clock): never
 /// constant-folded, never used in index matching.
