@@ -191,6 +191,10 @@ chmod 644 "$EVENTS_FILE"
 log "events file: $EVENTS_FILE ($(wc -c < "$EVENTS_FILE") bytes, $(head -n 1 "$EVENTS_FILE" | cut -f2 | wc -c) bytes per payload)"
 
 export PGPASSWORD=sextant
+# Both servers over plain TCP, like with like: the throwaway PostgreSQL has
+# no certificate, while sextant dev's endpoints offer TLS and psql/pgbench
+# would take it by default. benches/proxy.sh measures what TLS costs.
+export PGSSLMODE=disable
 declare -A MEDIAN LOAD
 
 # sql PORT ARGS...: psql against the server on PORT as sextant.

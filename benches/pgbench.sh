@@ -178,6 +178,10 @@ CREATE INDEX events_site ON events ((payload->>'site_id'));
 CREATE INDEX events_temp ON events (((payload->>'temp')::float));"
 
 export PGPASSWORD=sextant
+# Both servers over plain TCP, like with like: the throwaway PostgreSQL has
+# no certificate, while sextant dev's endpoints offer TLS and psql/pgbench
+# would take it by default. benches/proxy.sh measures what TLS costs.
+export PGSSLMODE=disable
 declare -A TPS LAT LOAD LOAD_HOW
 
 # sql PORT ARGS...: psql against the server on PORT as sextant.
