@@ -47,6 +47,11 @@
 //! * Operators ending in `+` or `-` (`->>-`, `>=-`): sqlparser reads the
 //!   longest run of operator characters; [`split_operator_tails`] ends
 //!   them where PostgreSQL's lexer does.
+//!
+//! Statement texts are tokenized by [`tokenize`], which reads `<-` before
+//! anything but an operator character as `<` and `-`, as PostgreSQL does
+//! (`1<-1` is `1 < -1`); sqlparser's tokenizer takes `<-` for the start of
+//! a geometric operator there and fails.
 
 use std::any::TypeId;
 
@@ -54,7 +59,9 @@ use sqlparser::ast::{BinaryOperator, Expr, Ident, LockClause, LockType, ObjectNa
 use sqlparser::dialect::{Dialect, PostgreSqlDialect, Precedence};
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
-use sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan, Tokenizer, Whitespace, Word};
+use sqlparser::tokenizer::{
+    Location, Span, Token, TokenWithSpan, Tokenizer, TokenizerError, Whitespace, Word,
+};
 
 /// sqlparser's PostgreSQL dialect with the additions the module docs list.
 #[derive(Debug, Default, Clone, Copy)]
@@ -152,6 +159,47 @@ fn significant(t: &TokenWithSpan) -> bool {
     !matches!(t.token, Token::Whitespace(_))
 }
 
+/// Whether PostgreSQL's lexer reads `c` as part of an operator (scan.l's
+/// `op_chars`).
+fn is_op_char(c: char) -> bool {
+    "~!@#^&|`?+-*/%<>=".contains(c)
+}
+
+/// Tokenizes `sql` with [`SextantDialect`] as PostgreSQL's lexer reads it
+/// where sqlparser's tokenizer fails: `<-` followed by anything but an
+/// operator character is `<` then `-` (`1<-1`, `a<-b`). sqlparser reads
+/// `<-` as the start of a geometric operator (`<->`) and fails when none
+/// follows. Each such `<`, found where the tokenizer stopped, is read as
+/// a comma (one character, a token of its own whatever follows) and the
+/// comma's token becomes `<` again, with the `<`'s span.
+pub fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>, TokenizerError> {
+    let mut text = std::borrow::Cow::Borrowed(sql);
+    let mut less_than: Vec<Location> = Vec::new();
+    loop {
+        let mut tokens = Vec::new();
+        let Err(e) =
+            Tokenizer::new(&SextantDialect, &text).tokenize_with_location_into_buf(&mut tokens)
+        else {
+            for t in &mut tokens {
+                if t.token == Token::Comma && less_than.contains(&t.span.start) {
+                    t.token = Token::Lt;
+                }
+            }
+            return Ok(tokens);
+        };
+        // The failed token starts where the last one read ends.
+        let at = tokens.last().map_or(Location::new(1, 1), |t| t.span.end);
+        let offset = Offsets::new(&text).at(at);
+        let rest = &text[offset..];
+        let splits = rest.starts_with("<-") && !rest[2..].starts_with(is_op_char);
+        if !splits || less_than.contains(&at) {
+            return Err(e);
+        }
+        text.to_mut().replace_range(offset..offset + 1, ",");
+        less_than.push(at);
+    }
+}
+
 /// Rewrites a statement text's tokens as the module docs describe, before
 /// sqlparser parses them; `sql` is the text they were read from. Fails
 /// with a syntax error where a rewritten piece is broken (`FOR KEY
@@ -172,9 +220,31 @@ pub fn rewrite_tokens(
 /// `doc->>-1` is `doc ->> -1` and `4>=-5` is `4 >= -5`, where sqlparser
 /// reads the longest run of operator characters (`->>-`, `>=-`) and fails.
 /// A tail holding `--` is left alone (PostgreSQL reads a comment there).
+///
+/// The other way round, sqlparser ends `!=` after its two characters,
+/// where PostgreSQL reads on: `1!=-1` is the operator `!=-`, which does
+/// not exist, not `1 != -1`. So `!=` and the operator characters right
+/// after it become one operator.
 pub fn split_operator_tails(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
-    let mut out = Vec::with_capacity(tokens.len());
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    let mut after_bang_eq = false;
     for t in tokens {
+        let bang_eq = std::mem::take(&mut after_bang_eq);
+        let text = t.token.to_string();
+        if bang_eq && significant(&t) && !text.is_empty() && text.chars().all(is_op_char) {
+            let last = out.last_mut().expect("the `!=` before");
+            let op = match &last.token {
+                Token::CustomBinaryOperator(op) => format!("{op}{text}"),
+                _ => format!("!={text}"),
+            };
+            last.token = Token::CustomBinaryOperator(op);
+            last.span = last.span.union(&t.span);
+            after_bang_eq = true;
+            continue;
+        }
+        // A `<>` takes the operator characters after it itself (as a
+        // custom operator), so a `Neq` before one is a `!=`.
+        after_bang_eq = t.token == Token::Neq;
         if let Token::CustomBinaryOperator(op) = &t.token {
             let head = op.trim_end_matches(['+', '-']);
             let tail = &op[head.len()..];
@@ -513,8 +583,7 @@ pub fn conflict_target_expr(i: &Ident) -> Option<Result<Expr, ParserError>> {
             l.column
         },
     };
-    let parsed = Tokenizer::new(&SextantDialect, &i.value)
-        .tokenize_with_location()
+    let parsed = tokenize(&i.value)
         .map_err(ParserError::from)
         .and_then(|tokens| {
             let tokens = tokens
@@ -783,6 +852,31 @@ mod tests {
             parse("SELECT '[1]'::jsonb #- '{0}'").as_deref(),
             Ok("SELECT '[1]'::JSONB #- '{0}'")
         );
+        assert_eq!(
+            parse("SELECT 1!=-1, 1!=+-1, 1!=/**/-1, 1<>-1, 1!=1, 1 != -1").as_deref(),
+            Ok("SELECT 1 !=- 1, 1 !=+- 1, 1 <> -1, 1 <> -1, 1 <> 1, 1 <> -1")
+        );
+    }
+
+    #[test]
+    fn less_than_before_a_minus_is_two_tokens_as_in_postgres() {
+        let parse = |sql: &str| rewritten(sql).map(|s| s.to_string());
+        assert_eq!(
+            parse("SELECT 1<-1, a<-b, c<-(1), d<-+2, e<->f").as_deref(),
+            Ok("SELECT 1 < -1, a < -b, c < -(1), d < -+2, e <-> f")
+        );
+        assert_eq!(
+            parse("SELECT '<-1', \"<-\" FROM t WHERE x<-1").as_deref(),
+            Ok("SELECT '<-1', \"<-\" FROM t WHERE x < -1")
+        );
+        // The `<` keeps its place, for errors that point at it.
+        let tokens = tokenize("SELECT\n 1<-1").expect("tokenizes");
+        let lt = tokens.iter().find(|t| t.token == Token::Lt).expect("a <");
+        assert_eq!(lt.span.start, Location::new(2, 3));
+        assert_eq!(lt.span.end, Location::new(2, 4));
+        // Other tokenizer errors stay errors.
+        assert!(tokenize("SELECT 'open").is_err());
+        assert!(tokenize("SELECT 1<-1, 'open").is_err());
     }
 
     fn parse(dialect: &dyn Dialect, sql: &str) -> Result<String, String> {
@@ -906,9 +1000,7 @@ mod tests {
     /// `sql`'s first statement, parsed from rewritten tokens as statements
     /// are (see [`rewrite_tokens`]).
     fn rewritten(sql: &str) -> Result<Statement, ParserError> {
-        let tokens = Tokenizer::new(&SextantDialect, sql)
-            .tokenize_with_location()
-            .expect("tokenizes");
+        let tokens = tokenize(sql).expect("tokenizes");
         let tokens = rewrite_tokens(sql, tokens)?;
         Parser::new(&SextantDialect)
             .with_tokens_with_locations(tokens)
@@ -1055,9 +1147,7 @@ mod tests {
         );
         // Each statement of a script is rewritten.
         let sql = "INSERT INTO t VALUES (1) ON CONFLICT ((a)) DO NOTHING; INSERT INTO t VALUES (2) ON CONFLICT (f(b)) DO NOTHING";
-        let tokens = Tokenizer::new(&SextantDialect, sql)
-            .tokenize_with_location()
-            .expect("tokenizes");
+        let tokens = tokenize(sql).expect("tokenizes");
         let stmts = Parser::new(&SextantDialect)
             .with_tokens_with_locations(rewrite_tokens(sql, tokens).expect("rewrites"))
             .parse_statements()

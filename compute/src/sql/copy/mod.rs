@@ -79,9 +79,7 @@ const CONTEXT_VALUE_BYTES_MAX: usize = 100;
 pub(super) fn parse_statements(sql: &str) -> Result<Vec<Statement>, SqlError> {
     let syntax = |e: ParserError| super::session::syntax_error(sql, &e.to_string());
     let dialect = SextantDialect;
-    let tokens = sqlparser::tokenizer::Tokenizer::new(&dialect, sql)
-        .tokenize_with_location()
-        .map_err(|e| syntax(ParserError::from(e)))?;
+    let tokens = crate::sql::dialect::tokenize(sql).map_err(|e| syntax(ParserError::from(e)))?;
     let tokens = crate::sql::dialect::rewrite_tokens(sql, tokens).map_err(syntax)?;
     let mut p = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let mut stmts = Vec::new();
