@@ -44,6 +44,11 @@
 //!   [`conflict_target_expr`] tells them apart and parses the text again
 //!   with the positions it had in the statement. Syntax errors inside an
 //!   element are found by the rewrite, at their place.
+//! * `ON CONFLICT (a) WHERE predicate DO …`: sqlparser has no place for
+//!   the target's index predicate. It becomes one more element of the
+//!   target, last, a word whose value is [`PREDICATE_MARKER`] and the
+//!   predicate's source text and whose span is the predicate's;
+//!   [`conflict_target_predicate`] takes it off the target and parses it.
 //! * Operators ending in `+` or `-` (`->>-`, `>=-`): sqlparser reads the
 //!   longest run of operator characters; [`split_operator_tails`] ends
 //!   them where PostgreSQL's lexer does.
@@ -550,8 +555,70 @@ fn lift_conflict_targets(
                 _ => break,
             }
         }
+        if tokens.get(i).map(|t| &t.token) == Some(&Token::RParen) {
+            i = lift_conflict_predicate(&offsets, &tokens, i, &mut out)?;
+        }
     }
     Ok(out)
+}
+
+/// After an `ON CONFLICT` target's closing parenthesis at `close`: when a
+/// `WHERE` predicate follows, puts it in the target as its last element
+/// (see the module docs) and returns the index of the token after it;
+/// else returns `close`. The predicate must be followed by `DO`, as in
+/// PostgreSQL's grammar; anything else is a syntax error there.
+fn lift_conflict_predicate(
+    offsets: &Offsets<'_>,
+    tokens: &[TokenWithSpan],
+    close: usize,
+    out: &mut Vec<TokenWithSpan>,
+) -> Result<usize, ParserError> {
+    let Some(at_where) = (close + 1..tokens.len()).find(|&n| significant(&tokens[n])) else {
+        return Ok(close);
+    };
+    if keyword(&tokens[at_where].token) != Some(Keyword::WHERE) {
+        return Ok(close);
+    }
+    let from = at_where + 1;
+    let statement_end = tokens[from..]
+        .iter()
+        .position(|t| t.token == Token::SemiColon)
+        .map_or(tokens.len(), |n| from + n + 1);
+    let mut p = Parser::new(&SextantDialect)
+        .with_tokens_with_locations(tokens[from..statement_end].to_vec());
+    p.parse_expr()?;
+    let end = from + p.index();
+    // DO is reserved in PostgreSQL, a column only after a period (`t.do`):
+    // `WHERE DO NOTHING` misses the predicate, where sqlparser reads a
+    // column `do`.
+    let reserved_do = (from..end).find(|&n| {
+        matches!(&tokens[n].token, Token::Word(w) if w.keyword == Keyword::DO && w.quote_style.is_none())
+            && tokens[n - 1].token != Token::Period
+    });
+    if let Some(at_do) = reserved_do.map(|n| &tokens[n]) {
+        return Err(ParserError::ParserError(format!(
+            "Expected: an expression, found: DO{}",
+            at_do.span.start
+        )));
+    }
+    let next = p.peek_token();
+    if keyword(&next.token) != Some(Keyword::DO) {
+        return p.expected("DO", next);
+    }
+    let mut predicate = tokens[from..end].iter().filter(|t| significant(t));
+    let first = predicate.next().expect("a predicate has a token");
+    let span = predicate
+        .last()
+        .map_or(first.span, |last| first.span.union(&last.span));
+    out.push(TokenWithSpan::new(Token::Comma, tokens[at_where].span));
+    let word = Token::Word(Word {
+        value: format!("{PREDICATE_MARKER}{}", offsets.text(span)),
+        quote_style: None,
+        keyword: Keyword::NoKeyword,
+    });
+    out.push(TokenWithSpan::new(word, span));
+    out.push(tokens[close].clone());
+    Ok(end)
 }
 
 /// Whether the `ON CONFLICT` target element `tokens` start with is an
@@ -571,10 +638,38 @@ fn is_expression_element(tokens: &[TokenWithSpan]) -> bool {
 /// text parsed again, with the positions it has in the statement, and
 /// without the element's own parentheses.
 pub fn conflict_target_expr(i: &Ident) -> Option<Result<Expr, ParserError>> {
-    if i.quote_style.is_some() || !i.value.contains('(') {
+    if i.quote_style.is_some() || !i.value.contains('(') || i.value.starts_with(PREDICATE_MARKER) {
         return None;
     }
-    let start = i.span.start;
+    Some(parse_lifted(&i.value, i.span.start).map(|e| match e {
+        Expr::Nested(inner) => *inner,
+        e => e,
+    }))
+}
+
+/// What starts the word [`lift_conflict_targets`] makes of an `ON
+/// CONFLICT` target's `WHERE` predicate; no identifier holds a NUL.
+pub const PREDICATE_MARKER: char = '\0';
+
+/// An `ON CONFLICT` target's elements without its index predicate, and
+/// the predicate, parsed with the positions it has in the statement, when
+/// the target has one (`ON CONFLICT (a) WHERE b > 0`; see
+/// [`lift_conflict_targets`]).
+pub fn conflict_target_predicate(elems: &[Ident]) -> (&[Ident], Option<Result<Expr, ParserError>>) {
+    match elems.split_last() {
+        Some((last, rest))
+            if last.quote_style.is_none() && last.value.starts_with(PREDICATE_MARKER) =>
+        {
+            let text = &last.value[PREDICATE_MARKER.len_utf8()..];
+            (rest, Some(parse_lifted(text, last.span.start)))
+        }
+        _ => (elems, None),
+    }
+}
+
+/// Parses `text`, a piece of a statement that starts at `start` there, as
+/// one expression with the positions it has in the statement.
+fn parse_lifted(text: &str, start: Location) -> Result<Expr, ParserError> {
     let moved = |l: Location| Location {
         line: l.line + start.line - 1,
         column: if l.line == 1 {
@@ -583,24 +678,15 @@ pub fn conflict_target_expr(i: &Ident) -> Option<Result<Expr, ParserError>> {
             l.column
         },
     };
-    let parsed = tokenize(&i.value)
-        .map_err(ParserError::from)
-        .and_then(|tokens| {
-            let tokens = tokens
-                .into_iter()
-                .map(|t| {
-                    TokenWithSpan::new(t.token, Span::new(moved(t.span.start), moved(t.span.end)))
-                })
-                .collect();
-            let mut p = Parser::new(&SextantDialect).with_tokens_with_locations(tokens);
-            let e = p.parse_expr()?;
-            p.expect_token(&Token::EOF)?;
-            Ok(e)
-        });
-    Some(parsed.map(|e| match e {
-        Expr::Nested(inner) => *inner,
-        e => e,
-    }))
+    let tokens = tokenize(text)?
+        .into_iter()
+        .map(|t| TokenWithSpan::new(t.token, Span::new(moved(t.span.start), moved(t.span.end))))
+        .collect();
+    let mut p =
+        Parser::new(&SextantDialect).with_tokens_with_locations(split_operator_tails(tokens));
+    let e = p.parse_expr()?;
+    p.expect_token(&Token::EOF)?;
+    Ok(e)
 }
 
 /// Parses `[NOT] BETWEEN {SYMMETRIC | ASYMMETRIC} x AND y` after `expr`
@@ -1094,6 +1180,75 @@ mod tests {
 
     /// The conflict target elements of INSERT `sql`: each expression's
     /// text and where its first token is, or the column name.
+    /// The target elements of ON CONFLICT statement `sql` and its index
+    /// predicate, printed, with where the predicate starts.
+    fn target_and_predicate(sql: &str) -> (Vec<String>, Option<(String, Location)>) {
+        let Statement::Insert(ins) = rewritten(sql).expect(sql) else {
+            panic!("an INSERT: {sql}");
+        };
+        let Some(sqlparser::ast::OnInsert::OnConflict(oc)) = &ins.on else {
+            panic!("ON CONFLICT: {sql}");
+        };
+        let Some(sqlparser::ast::ConflictTarget::Columns(elems)) = &oc.conflict_target else {
+            panic!("a target: {sql}");
+        };
+        let (elems, predicate) = conflict_target_predicate(elems);
+        let predicate = predicate.map(|p| {
+            let p = p.expect("parses again");
+            let at = sqlparser::ast::Spanned::span(&p).start;
+            (p.to_string(), at)
+        });
+        (elems.iter().map(|i| i.value.clone()).collect(), predicate)
+    }
+
+    #[test]
+    fn conflict_target_predicates_ride_in_the_target() {
+        assert_eq!(
+            target_and_predicate(
+                "INSERT INTO t VALUES (1) ON CONFLICT (a, lower(b)) WHERE b>-1 AND c DO NOTHING"
+            ),
+            (
+                vec!["a".to_string(), "lower(b)".to_string()],
+                Some(("b > -1 AND c".to_string(), Location::new(1, 58)))
+            )
+        );
+        assert_eq!(
+            target_and_predicate(
+                "INSERT INTO t VALUES (1)\nON CONFLICT (a)\n  WHERE (a <> 0)\nDO UPDATE SET b = 1 WHERE t.b > 0"
+            ),
+            (
+                vec!["a".to_string()],
+                Some(("(a <> 0)".to_string(), Location::new(3, 10)))
+            )
+        );
+        assert_eq!(
+            target_and_predicate("INSERT INTO t VALUES (1) ON CONFLICT (a) DO NOTHING"),
+            (vec!["a".to_string()], None)
+        );
+        // The predicate ends at DO, a reserved word in PostgreSQL.
+        for (sql, found) in [
+            (
+                "INSERT INTO t VALUES (1) ON CONFLICT (a) WHERE DO NOTHING",
+                "found: DO",
+            ),
+            (
+                "INSERT INTO t VALUES (1) ON CONFLICT (a) WHERE a AND DO NOTHING",
+                "found: DO",
+            ),
+            (
+                "INSERT INTO t VALUES (1) ON CONFLICT (a) WHERE a > 0",
+                "found: EOF",
+            ),
+            (
+                "INSERT INTO t VALUES (1) ON CONFLICT (a) WHERE a > 0 RETURNING a",
+                "found: RETURNING",
+            ),
+        ] {
+            let err = rewritten(sql).expect_err(sql).to_string();
+            assert!(err.contains(found), "{sql}: {err}");
+        }
+    }
+
     fn targets(sql: &str) -> Vec<Result<(String, Location), String>> {
         let Statement::Insert(ins) = rewritten(sql).expect(sql) else {
             panic!("an INSERT: {sql}");

@@ -18,6 +18,7 @@
 //! are built.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -2620,6 +2621,7 @@ fn check_on_conflict<'a>(
     };
     let arbiters = match &oc.conflict_target {
         Some(ast::ConflictTarget::Columns(elems)) => {
+            let (elems, predicate) = crate::sql::dialect::conflict_target_predicate(elems);
             let mut named = Vec::new();
             let mut exprs: Vec<Expr> = Vec::new();
             for c in elems {
@@ -2643,6 +2645,11 @@ fn check_on_conflict<'a>(
                     .at_keyword_before(c.span, "(")
                 })?;
                 named.push(i);
+            }
+            if let Some(predicate) = predicate {
+                let predicate =
+                    predicate.map_err(|e| SqlError::new(code::SYNTAX_ERROR, e.to_string()))?;
+                check_index_predicate(&predicate, scope)?;
             }
             named.sort_unstable();
             named.dedup();
@@ -2744,6 +2751,45 @@ fn check_on_conflict<'a>(
         }
     }
     Ok(arbiters)
+}
+
+/// Checks an ON CONFLICT target's index predicate (`ON CONFLICT (a) WHERE
+/// b > 0`) as PostgreSQL's parse analysis does
+/// (`transformOnConflictArbiter`): it reads the table's columns only, by
+/// the table's name or alias as `scope` has it, and holds no subquery
+/// (0A000), aggregate, window or set-returning call; PostgreSQL does not
+/// ask for a boolean. The predicate only serves to infer arbiters from
+/// partial unique indexes, and a unique index without a predicate is an
+/// arbiter whatever the predicate says (`infer_arbiter_indexes`). Sextant
+/// has no partial indexes, so the arbiters are the target's without it.
+fn check_index_predicate(predicate: &ast::Expr, scope: &Scope) -> Result<(), SqlError> {
+    use sqlparser::ast::Spanned;
+    let subquery = sqlparser::ast::visit_expressions(predicate, |e| {
+        let error = SqlError::new(
+            code::FEATURE_NOT_SUPPORTED,
+            "cannot use subquery in index predicate",
+        );
+        match e {
+            ast::Expr::Subquery(q) => ControlFlow::Break(error.at_subquery(q.span())),
+            ast::Expr::Exists { subquery, .. } => {
+                ControlFlow::Break(error.at_keyword_before(subquery.span(), "exists"))
+            }
+            ast::Expr::InSubquery { subquery, .. } => {
+                ControlFlow::Break(error.at_keyword_before(subquery.span(), "in"))
+            }
+            _ => ControlFlow::Continue(()),
+        }
+    });
+    if let ControlFlow::Break(e) = subquery {
+        return Err(e);
+    }
+    let mut params = Vec::new();
+    let mut ctx = BindCtx::new(&mut params);
+    ctx.aggs = Err("index predicates");
+    ctx.srfs = Err("index predicates");
+    ctx.windows = Err("index predicates");
+    bind(predicate, scope, &mut ctx)?;
+    Ok(())
 }
 
 /// Converts a value for storage in column `c` (assignment cast), applying
