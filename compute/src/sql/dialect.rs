@@ -607,9 +607,8 @@ fn lift_conflict_predicate(
     }
     let mut predicate = tokens[from..end].iter().filter(|t| significant(t));
     let first = predicate.next().expect("a predicate has a token");
-    let span = predicate
-        .last()
-        .map_or(first.span, |last| first.span.union(&last.span));
+    let last = predicate.next_back().unwrap_or(first);
+    let span = first.span.union(&last.span);
     out.push(TokenWithSpan::new(Token::Comma, tokens[at_where].span));
     let word = Token::Word(Word {
         value: format!("{PREDICATE_MARKER}{}", offsets.text(span)),
