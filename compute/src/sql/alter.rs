@@ -214,6 +214,7 @@ impl Session {
                 ast::ColumnOption::NotNull => col.not_null = true,
                 ast::ColumnOption::Null => {}
                 ast::ColumnOption::Default(e) => {
+                    reject_default_subqueries(e)?;
                     col.default = Some(e.to_string());
                     default = Some(e);
                 }
@@ -330,6 +331,7 @@ impl Session {
         let (mut not_null, mut default) = (col.not_null, col.default.clone());
         match op {
             ast::AlterColumnOperation::SetDefault { value } => {
+                reject_default_subqueries(value)?;
                 let ty = column_type(col);
                 let mut params = Vec::new();
                 let b = bind(value, &Scope::default(), &mut BindCtx::new(&mut params)).map_err(
@@ -606,6 +608,17 @@ fn sql_ident(name: &str) -> ast::Ident {
     } else {
         ast::Ident::with_quote('"', name)
     }
+}
+
+/// Refuses a subquery in a column default that ALTER TABLE sets. The error
+/// has no position: PostgreSQL cooks these defaults without the
+/// statement's text.
+fn reject_default_subqueries(e: &ast::Expr) -> Result<(), SqlError> {
+    super::session::reject_subqueries(e, "DEFAULT expression").map_err(|e| SqlError {
+        location: None,
+        anchor: None,
+        ..e
+    })
 }
 
 #[cfg(test)]

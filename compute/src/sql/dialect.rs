@@ -44,9 +44,19 @@
 //!   [`conflict_target_expr`] tells them apart and parses the text again
 //!   with the positions it had in the statement. Syntax errors inside an
 //!   element are found by the rewrite, at their place.
+//! * `ON CONFLICT (a) WHERE predicate DO …`: sqlparser has no place for
+//!   the target's index predicate. It becomes one more element of the
+//!   target, last, a word whose value is [`PREDICATE_MARKER`] and the
+//!   predicate's source text and whose span is the predicate's;
+//!   [`conflict_target_predicate`] takes it off the target and parses it.
 //! * Operators ending in `+` or `-` (`->>-`, `>=-`): sqlparser reads the
 //!   longest run of operator characters; [`split_operator_tails`] ends
 //!   them where PostgreSQL's lexer does.
+//!
+//! Statement texts are tokenized by [`tokenize`], which reads `<-` before
+//! anything but an operator character as `<` and `-`, as PostgreSQL does
+//! (`1<-1` is `1 < -1`); sqlparser's tokenizer takes `<-` for the start of
+//! a geometric operator there and fails.
 
 use std::any::TypeId;
 
@@ -54,7 +64,9 @@ use sqlparser::ast::{BinaryOperator, Expr, Ident, LockClause, LockType, ObjectNa
 use sqlparser::dialect::{Dialect, PostgreSqlDialect, Precedence};
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
-use sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan, Tokenizer, Whitespace, Word};
+use sqlparser::tokenizer::{
+    Location, Span, Token, TokenWithSpan, Tokenizer, TokenizerError, Whitespace, Word,
+};
 
 /// sqlparser's PostgreSQL dialect with the additions the module docs list.
 #[derive(Debug, Default, Clone, Copy)]
@@ -152,6 +164,47 @@ fn significant(t: &TokenWithSpan) -> bool {
     !matches!(t.token, Token::Whitespace(_))
 }
 
+/// Whether PostgreSQL's lexer reads `c` as part of an operator (scan.l's
+/// `op_chars`).
+fn is_op_char(c: char) -> bool {
+    "~!@#^&|`?+-*/%<>=".contains(c)
+}
+
+/// Tokenizes `sql` with [`SextantDialect`] as PostgreSQL's lexer reads it
+/// where sqlparser's tokenizer fails: `<-` followed by anything but an
+/// operator character is `<` then `-` (`1<-1`, `a<-b`). sqlparser reads
+/// `<-` as the start of a geometric operator (`<->`) and fails when none
+/// follows. Each such `<`, found where the tokenizer stopped, is read as
+/// a comma (one character, a token of its own whatever follows) and the
+/// comma's token becomes `<` again, with the `<`'s span.
+pub fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>, TokenizerError> {
+    let mut text = std::borrow::Cow::Borrowed(sql);
+    let mut less_than: Vec<Location> = Vec::new();
+    loop {
+        let mut tokens = Vec::new();
+        let Err(e) =
+            Tokenizer::new(&SextantDialect, &text).tokenize_with_location_into_buf(&mut tokens)
+        else {
+            for t in &mut tokens {
+                if t.token == Token::Comma && less_than.contains(&t.span.start) {
+                    t.token = Token::Lt;
+                }
+            }
+            return Ok(tokens);
+        };
+        // The failed token starts where the last one read ends.
+        let at = tokens.last().map_or(Location::new(1, 1), |t| t.span.end);
+        let offset = Offsets::new(&text).at(at);
+        let rest = &text[offset..];
+        let splits = rest.starts_with("<-") && !rest[2..].starts_with(is_op_char);
+        if !splits || less_than.contains(&at) {
+            return Err(e);
+        }
+        text.to_mut().replace_range(offset..offset + 1, ",");
+        less_than.push(at);
+    }
+}
+
 /// Rewrites a statement text's tokens as the module docs describe, before
 /// sqlparser parses them; `sql` is the text they were read from. Fails
 /// with a syntax error where a rewritten piece is broken (`FOR KEY
@@ -172,9 +225,31 @@ pub fn rewrite_tokens(
 /// `doc->>-1` is `doc ->> -1` and `4>=-5` is `4 >= -5`, where sqlparser
 /// reads the longest run of operator characters (`->>-`, `>=-`) and fails.
 /// A tail holding `--` is left alone (PostgreSQL reads a comment there).
+///
+/// The other way round, sqlparser ends `!=` after its two characters,
+/// where PostgreSQL reads on: `1!=-1` is the operator `!=-`, which does
+/// not exist, not `1 != -1`. So `!=` and the operator characters right
+/// after it become one operator.
 pub fn split_operator_tails(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
-    let mut out = Vec::with_capacity(tokens.len());
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    let mut after_bang_eq = false;
     for t in tokens {
+        let bang_eq = std::mem::take(&mut after_bang_eq);
+        let text = t.token.to_string();
+        if bang_eq && significant(&t) && !text.is_empty() && text.chars().all(is_op_char) {
+            let last = out.last_mut().expect("the `!=` before");
+            let op = match &last.token {
+                Token::CustomBinaryOperator(op) => format!("{op}{text}"),
+                _ => format!("!={text}"),
+            };
+            last.token = Token::CustomBinaryOperator(op);
+            last.span = last.span.union(&t.span);
+            after_bang_eq = true;
+            continue;
+        }
+        // A `<>` takes the operator characters after it itself (as a
+        // custom operator), so a `Neq` before one is a `!=`.
+        after_bang_eq = t.token == Token::Neq;
         if let Token::CustomBinaryOperator(op) = &t.token {
             let head = op.trim_end_matches(['+', '-']);
             let tail = &op[head.len()..];
@@ -480,8 +555,69 @@ fn lift_conflict_targets(
                 _ => break,
             }
         }
+        if tokens.get(i).map(|t| &t.token) == Some(&Token::RParen) {
+            i = lift_conflict_predicate(&offsets, &tokens, i, &mut out)?;
+        }
     }
     Ok(out)
+}
+
+/// After an `ON CONFLICT` target's closing parenthesis at `close`: when a
+/// `WHERE` predicate follows, puts it in the target as its last element
+/// (see the module docs) and returns the index of the token after it;
+/// else returns `close`. The predicate must be followed by `DO`, as in
+/// PostgreSQL's grammar; anything else is a syntax error there.
+fn lift_conflict_predicate(
+    offsets: &Offsets<'_>,
+    tokens: &[TokenWithSpan],
+    close: usize,
+    out: &mut Vec<TokenWithSpan>,
+) -> Result<usize, ParserError> {
+    let Some(at_where) = (close + 1..tokens.len()).find(|&n| significant(&tokens[n])) else {
+        return Ok(close);
+    };
+    if keyword(&tokens[at_where].token) != Some(Keyword::WHERE) {
+        return Ok(close);
+    }
+    let from = at_where + 1;
+    let statement_end = tokens[from..]
+        .iter()
+        .position(|t| t.token == Token::SemiColon)
+        .map_or(tokens.len(), |n| from + n + 1);
+    let mut p = Parser::new(&SextantDialect)
+        .with_tokens_with_locations(tokens[from..statement_end].to_vec());
+    p.parse_expr()?;
+    let end = from + p.index();
+    // DO is reserved in PostgreSQL, a column only after a period (`t.do`):
+    // `WHERE DO NOTHING` misses the predicate, where sqlparser reads a
+    // column `do`.
+    let reserved_do = (from..end).find(|&n| {
+        matches!(&tokens[n].token, Token::Word(w) if w.keyword == Keyword::DO && w.quote_style.is_none())
+            && tokens[n - 1].token != Token::Period
+    });
+    if let Some(at_do) = reserved_do.map(|n| &tokens[n]) {
+        return Err(ParserError::ParserError(format!(
+            "Expected: an expression, found: DO{}",
+            at_do.span.start
+        )));
+    }
+    let next = p.peek_token();
+    if keyword(&next.token) != Some(Keyword::DO) {
+        return p.expected("DO", next);
+    }
+    let mut predicate = tokens[from..end].iter().filter(|t| significant(t));
+    let first = predicate.next().expect("a predicate has a token");
+    let last = predicate.next_back().unwrap_or(first);
+    let span = first.span.union(&last.span);
+    out.push(TokenWithSpan::new(Token::Comma, tokens[at_where].span));
+    let word = Token::Word(Word {
+        value: format!("{PREDICATE_MARKER}{}", offsets.text(span)),
+        quote_style: None,
+        keyword: Keyword::NoKeyword,
+    });
+    out.push(TokenWithSpan::new(word, span));
+    out.push(tokens[close].clone());
+    Ok(end)
 }
 
 /// Whether the `ON CONFLICT` target element `tokens` start with is an
@@ -501,10 +637,38 @@ fn is_expression_element(tokens: &[TokenWithSpan]) -> bool {
 /// text parsed again, with the positions it has in the statement, and
 /// without the element's own parentheses.
 pub fn conflict_target_expr(i: &Ident) -> Option<Result<Expr, ParserError>> {
-    if i.quote_style.is_some() || !i.value.contains('(') {
+    if i.quote_style.is_some() || !i.value.contains('(') || i.value.starts_with(PREDICATE_MARKER) {
         return None;
     }
-    let start = i.span.start;
+    Some(parse_lifted(&i.value, i.span.start).map(|e| match e {
+        Expr::Nested(inner) => *inner,
+        e => e,
+    }))
+}
+
+/// What starts the word [`lift_conflict_targets`] makes of an `ON
+/// CONFLICT` target's `WHERE` predicate; no identifier holds a NUL.
+pub const PREDICATE_MARKER: char = '\0';
+
+/// An `ON CONFLICT` target's elements without its index predicate, and
+/// the predicate, parsed with the positions it has in the statement, when
+/// the target has one (`ON CONFLICT (a) WHERE b > 0`; see
+/// [`lift_conflict_targets`]).
+pub fn conflict_target_predicate(elems: &[Ident]) -> (&[Ident], Option<Result<Expr, ParserError>>) {
+    match elems.split_last() {
+        Some((last, rest))
+            if last.quote_style.is_none() && last.value.starts_with(PREDICATE_MARKER) =>
+        {
+            let text = &last.value[PREDICATE_MARKER.len_utf8()..];
+            (rest, Some(parse_lifted(text, last.span.start)))
+        }
+        _ => (elems, None),
+    }
+}
+
+/// Parses `text`, a piece of a statement that starts at `start` there, as
+/// one expression with the positions it has in the statement.
+fn parse_lifted(text: &str, start: Location) -> Result<Expr, ParserError> {
     let moved = |l: Location| Location {
         line: l.line + start.line - 1,
         column: if l.line == 1 {
@@ -513,25 +677,15 @@ pub fn conflict_target_expr(i: &Ident) -> Option<Result<Expr, ParserError>> {
             l.column
         },
     };
-    let parsed = Tokenizer::new(&SextantDialect, &i.value)
-        .tokenize_with_location()
-        .map_err(ParserError::from)
-        .and_then(|tokens| {
-            let tokens = tokens
-                .into_iter()
-                .map(|t| {
-                    TokenWithSpan::new(t.token, Span::new(moved(t.span.start), moved(t.span.end)))
-                })
-                .collect();
-            let mut p = Parser::new(&SextantDialect).with_tokens_with_locations(tokens);
-            let e = p.parse_expr()?;
-            p.expect_token(&Token::EOF)?;
-            Ok(e)
-        });
-    Some(parsed.map(|e| match e {
-        Expr::Nested(inner) => *inner,
-        e => e,
-    }))
+    let tokens = tokenize(text)?
+        .into_iter()
+        .map(|t| TokenWithSpan::new(t.token, Span::new(moved(t.span.start), moved(t.span.end))))
+        .collect();
+    let mut p =
+        Parser::new(&SextantDialect).with_tokens_with_locations(split_operator_tails(tokens));
+    let e = p.parse_expr()?;
+    p.expect_token(&Token::EOF)?;
+    Ok(e)
 }
 
 /// Parses `[NOT] BETWEEN {SYMMETRIC | ASYMMETRIC} x AND y` after `expr`
@@ -783,6 +937,31 @@ mod tests {
             parse("SELECT '[1]'::jsonb #- '{0}'").as_deref(),
             Ok("SELECT '[1]'::JSONB #- '{0}'")
         );
+        assert_eq!(
+            parse("SELECT 1!=-1, 1!=+-1, 1!=/**/-1, 1<>-1, 1!=1, 1 != -1").as_deref(),
+            Ok("SELECT 1 !=- 1, 1 !=+- 1, 1 <> -1, 1 <> -1, 1 <> 1, 1 <> -1")
+        );
+    }
+
+    #[test]
+    fn less_than_before_a_minus_is_two_tokens_as_in_postgres() {
+        let parse = |sql: &str| rewritten(sql).map(|s| s.to_string());
+        assert_eq!(
+            parse("SELECT 1<-1, a<-b, c<-(1), d<-+2, e<->f").as_deref(),
+            Ok("SELECT 1 < -1, a < -b, c < -(1), d < -+2, e <-> f")
+        );
+        assert_eq!(
+            parse("SELECT '<-1', \"<-\" FROM t WHERE x<-1").as_deref(),
+            Ok("SELECT '<-1', \"<-\" FROM t WHERE x < -1")
+        );
+        // The `<` keeps its place, for errors that point at it.
+        let tokens = tokenize("SELECT\n 1<-1").expect("tokenizes");
+        let lt = tokens.iter().find(|t| t.token == Token::Lt).expect("a <");
+        assert_eq!(lt.span.start, Location::new(2, 3));
+        assert_eq!(lt.span.end, Location::new(2, 4));
+        // Other tokenizer errors stay errors.
+        assert!(tokenize("SELECT 'open").is_err());
+        assert!(tokenize("SELECT 1<-1, 'open").is_err());
     }
 
     fn parse(dialect: &dyn Dialect, sql: &str) -> Result<String, String> {
@@ -906,9 +1085,7 @@ mod tests {
     /// `sql`'s first statement, parsed from rewritten tokens as statements
     /// are (see [`rewrite_tokens`]).
     fn rewritten(sql: &str) -> Result<Statement, ParserError> {
-        let tokens = Tokenizer::new(&SextantDialect, sql)
-            .tokenize_with_location()
-            .expect("tokenizes");
+        let tokens = tokenize(sql).expect("tokenizes");
         let tokens = rewrite_tokens(sql, tokens)?;
         Parser::new(&SextantDialect)
             .with_tokens_with_locations(tokens)
@@ -1002,6 +1179,75 @@ mod tests {
 
     /// The conflict target elements of INSERT `sql`: each expression's
     /// text and where its first token is, or the column name.
+    /// The target elements of ON CONFLICT statement `sql` and its index
+    /// predicate, printed, with where the predicate starts.
+    fn target_and_predicate(sql: &str) -> (Vec<String>, Option<(String, Location)>) {
+        let Statement::Insert(ins) = rewritten(sql).expect(sql) else {
+            panic!("an INSERT: {sql}");
+        };
+        let Some(sqlparser::ast::OnInsert::OnConflict(oc)) = &ins.on else {
+            panic!("ON CONFLICT: {sql}");
+        };
+        let Some(sqlparser::ast::ConflictTarget::Columns(elems)) = &oc.conflict_target else {
+            panic!("a target: {sql}");
+        };
+        let (elems, predicate) = conflict_target_predicate(elems);
+        let predicate = predicate.map(|p| {
+            let p = p.expect("parses again");
+            let at = sqlparser::ast::Spanned::span(&p).start;
+            (p.to_string(), at)
+        });
+        (elems.iter().map(|i| i.value.clone()).collect(), predicate)
+    }
+
+    #[test]
+    fn conflict_target_predicates_ride_in_the_target() {
+        assert_eq!(
+            target_and_predicate(
+                "INSERT INTO t VALUES (1) ON CONFLICT (a, lower(b)) WHERE b>-1 AND c DO NOTHING"
+            ),
+            (
+                vec!["a".to_string(), "lower(b)".to_string()],
+                Some(("b > -1 AND c".to_string(), Location::new(1, 58)))
+            )
+        );
+        assert_eq!(
+            target_and_predicate(
+                "INSERT INTO t VALUES (1)\nON CONFLICT (a)\n  WHERE (a <> 0)\nDO UPDATE SET b = 1 WHERE t.b > 0"
+            ),
+            (
+                vec!["a".to_string()],
+                Some(("(a <> 0)".to_string(), Location::new(3, 10)))
+            )
+        );
+        assert_eq!(
+            target_and_predicate("INSERT INTO t VALUES (1) ON CONFLICT (a) DO NOTHING"),
+            (vec!["a".to_string()], None)
+        );
+        // The predicate ends at DO, a reserved word in PostgreSQL.
+        for (sql, found) in [
+            (
+                "INSERT INTO t VALUES (1) ON CONFLICT (a) WHERE DO NOTHING",
+                "found: DO",
+            ),
+            (
+                "INSERT INTO t VALUES (1) ON CONFLICT (a) WHERE a AND DO NOTHING",
+                "found: DO",
+            ),
+            (
+                "INSERT INTO t VALUES (1) ON CONFLICT (a) WHERE a > 0",
+                "found: EOF",
+            ),
+            (
+                "INSERT INTO t VALUES (1) ON CONFLICT (a) WHERE a > 0 RETURNING a",
+                "found: RETURNING",
+            ),
+        ] {
+            let err = rewritten(sql).expect_err(sql).to_string();
+            assert!(err.contains(found), "{sql}: {err}");
+        }
+    }
+
     fn targets(sql: &str) -> Vec<Result<(String, Location), String>> {
         let Statement::Insert(ins) = rewritten(sql).expect(sql) else {
             panic!("an INSERT: {sql}");
@@ -1055,9 +1301,7 @@ mod tests {
         );
         // Each statement of a script is rewritten.
         let sql = "INSERT INTO t VALUES (1) ON CONFLICT ((a)) DO NOTHING; INSERT INTO t VALUES (2) ON CONFLICT (f(b)) DO NOTHING";
-        let tokens = Tokenizer::new(&SextantDialect, sql)
-            .tokenize_with_location()
-            .expect("tokenizes");
+        let tokens = tokenize(sql).expect("tokenizes");
         let stmts = Parser::new(&SextantDialect)
             .with_tokens_with_locations(rewrite_tokens(sql, tokens).expect("rewrites"))
             .parse_statements()

@@ -2550,6 +2550,7 @@ fn bind_function(
                 code::FEATURE_NOT_SUPPORTED,
                 format!("set-returning functions are not allowed in {clause}"),
             )
+            .at_span(function_span(f))
         })?;
         // Several output columns are one record in a select list.
         let record = cols.len() > 1;

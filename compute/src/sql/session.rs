@@ -18,6 +18,7 @@
 //! are built.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -1411,6 +1412,10 @@ impl Session {
                 ..
             } => self.alter_table(tx, name, *if_exists, operations),
             Statement::Copy { .. } => self.copy_to(tx, stmt, params),
+            // Sextant has no asynchronous notifications.
+            Statement::LISTEN { .. } => Err(SqlError::unsupported("LISTEN")),
+            Statement::NOTIFY { .. } => Err(SqlError::unsupported("NOTIFY")),
+            Statement::UNLISTEN { .. } => Err(SqlError::unsupported("UNLISTEN")),
             other => Err(SqlError::unsupported(format!(
                 "statement {}",
                 first_words(&other.to_string())
@@ -1443,6 +1448,15 @@ impl Session {
         if ct.query.is_some() {
             return Err(SqlError::unsupported("CREATE TABLE AS"));
         }
+        // sqlparser reads these; Sextant has neither partitioned nor
+        // inheriting tables, and a table made without them would not be
+        // what was asked for.
+        if ct.partition_by.is_some() {
+            return Err(SqlError::unsupported("CREATE TABLE ... PARTITION BY"));
+        }
+        if ct.inherits.is_some() {
+            return Err(SqlError::unsupported("CREATE TABLE ... INHERITS"));
+        }
         let mut columns = Vec::new();
         let mut pk: Vec<usize> = Vec::new();
         let mut uniques: Vec<Vec<usize>> = Vec::new();
@@ -1470,7 +1484,10 @@ impl Session {
                 match &o.option {
                     ast::ColumnOption::NotNull => col.not_null = true,
                     ast::ColumnOption::Null => {}
-                    ast::ColumnOption::Default(e) => col.default = Some(e.to_string()),
+                    ast::ColumnOption::Default(e) => {
+                        reject_subqueries(e, "DEFAULT expression")?;
+                        col.default = Some(e.to_string());
+                    }
                     ast::ColumnOption::Unique {
                         is_primary: true, ..
                     } => {
@@ -1617,6 +1634,7 @@ impl Session {
         if ci.predicate.is_some() {
             return Err(SqlError::unsupported("partial indexes"));
         }
+        check_access_method(ci)?;
         let scope = table_scope(&def, None);
         let mut keys = Vec::new();
         for c in &ci.columns {
@@ -2620,6 +2638,7 @@ fn check_on_conflict<'a>(
     };
     let arbiters = match &oc.conflict_target {
         Some(ast::ConflictTarget::Columns(elems)) => {
+            let (elems, predicate) = crate::sql::dialect::conflict_target_predicate(elems);
             let mut named = Vec::new();
             let mut exprs: Vec<Expr> = Vec::new();
             for c in elems {
@@ -2643,6 +2662,11 @@ fn check_on_conflict<'a>(
                     .at_keyword_before(c.span, "(")
                 })?;
                 named.push(i);
+            }
+            if let Some(predicate) = predicate {
+                let predicate =
+                    predicate.map_err(|e| SqlError::new(code::SYNTAX_ERROR, e.to_string()))?;
+                check_index_predicate(&predicate, scope)?;
             }
             named.sort_unstable();
             named.dedup();
@@ -2744,6 +2768,79 @@ fn check_on_conflict<'a>(
         }
     }
     Ok(arbiters)
+}
+
+/// Checks an ON CONFLICT target's index predicate (`ON CONFLICT (a) WHERE
+/// b > 0`) as PostgreSQL's parse analysis does
+/// (`transformOnConflictArbiter`): it reads the table's columns only, by
+/// the table's name or alias as `scope` has it, and holds no subquery
+/// (0A000), aggregate, window or set-returning call; PostgreSQL does not
+/// ask for a boolean. The predicate only serves to infer arbiters from
+/// partial unique indexes, and a unique index without a predicate is an
+/// arbiter whatever the predicate says (`infer_arbiter_indexes`). Sextant
+/// has no partial indexes, so the arbiters are the target's without it.
+fn check_index_predicate(predicate: &ast::Expr, scope: &Scope) -> Result<(), SqlError> {
+    reject_subqueries(predicate, "index predicate")?;
+    let mut params = Vec::new();
+    let mut ctx = BindCtx::new(&mut params);
+    ctx.aggs = Err("index predicates");
+    ctx.srfs = Err("index predicates");
+    ctx.windows = Err("index predicates");
+    bind(predicate, scope, &mut ctx)?;
+    Ok(())
+}
+
+/// Checks `CREATE INDEX … USING method` as PostgreSQL's DefineIndex does:
+/// an unknown method is 42704, and only `btree` makes unique indexes
+/// (0A000). Every index Sextant builds is a B+tree, so a non-unique index
+/// of another built-in method is built as one: it answers the same.
+fn check_access_method(ci: &ast::CreateIndex) -> Result<(), SqlError> {
+    use sqlparser::ast::IndexType;
+    let method = match &ci.using {
+        None | Some(IndexType::BTree) => return Ok(()),
+        Some(IndexType::Custom(name)) => ident(name),
+        Some(m) => m.to_string().to_lowercase(),
+    };
+    if !["hash", "gin", "gist", "spgist", "brin"].contains(&method.as_str()) {
+        return Err(SqlError::new(
+            code::UNDEFINED_OBJECT,
+            format!("access method \"{method}\" does not exist"),
+        ));
+    }
+    if ci.unique {
+        return Err(SqlError::new(
+            code::FEATURE_NOT_SUPPORTED,
+            format!("access method \"{method}\" does not support unique indexes"),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a subquery anywhere in `e`, an expression of a kind PostgreSQL
+/// allows none in (`place`: "DEFAULT expression", "index predicate"),
+/// with its error (0A000), where it points.
+pub(super) fn reject_subqueries(e: &ast::Expr, place: &str) -> Result<(), SqlError> {
+    use sqlparser::ast::Spanned;
+    let subquery = sqlparser::ast::visit_expressions(e, |e| {
+        let error = SqlError::new(
+            code::FEATURE_NOT_SUPPORTED,
+            format!("cannot use subquery in {place}"),
+        );
+        match e {
+            ast::Expr::Subquery(q) => ControlFlow::Break(error.at_subquery(q.span())),
+            ast::Expr::Exists { subquery, .. } => {
+                ControlFlow::Break(error.at_keyword_before(subquery.span(), "exists"))
+            }
+            ast::Expr::InSubquery { subquery, .. } => {
+                ControlFlow::Break(error.at_keyword_before(subquery.span(), "in"))
+            }
+            _ => ControlFlow::Continue(()),
+        }
+    });
+    match subquery {
+        ControlFlow::Break(e) => Err(e),
+        ControlFlow::Continue(()) => Ok(()),
+    }
 }
 
 /// Converts a value for storage in column `c` (assignment cast), applying

@@ -79,9 +79,7 @@ const CONTEXT_VALUE_BYTES_MAX: usize = 100;
 pub(super) fn parse_statements(sql: &str) -> Result<Vec<Statement>, SqlError> {
     let syntax = |e: ParserError| super::session::syntax_error(sql, &e.to_string());
     let dialect = SextantDialect;
-    let tokens = sqlparser::tokenizer::Tokenizer::new(&dialect, sql)
-        .tokenize_with_location()
-        .map_err(|e| syntax(ParserError::from(e)))?;
+    let tokens = crate::sql::dialect::tokenize(sql).map_err(|e| syntax(ParserError::from(e)))?;
     let tokens = crate::sql::dialect::rewrite_tokens(sql, tokens).map_err(syntax)?;
     let mut p = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let mut stmts = Vec::new();
@@ -118,6 +116,8 @@ pub(super) fn parse_statements(sql: &str) -> Result<Vec<Statement>, SqlError> {
                 }
                 _ => e,
             })?
+        } else if partition_of(&p) {
+            return Err(SqlError::unsupported("CREATE TABLE ... PARTITION OF"));
         } else {
             p.parse_statement().map_err(syntax)?
         };
@@ -156,6 +156,40 @@ fn order_without_by(p: &mut Parser<'_>, last: Option<&Statement>) -> Option<Pars
     }
     p.next_token();
     p.expected::<()>("BY", p.peek_token()).err()
+}
+
+/// Whether the statement `p` is at is `CREATE [TEMP | TEMPORARY |
+/// UNLOGGED] TABLE [IF NOT EXISTS] name PARTITION OF`, a partition, which
+/// sqlparser cannot parse and Sextant cannot make: it is 0A000, not the
+/// syntax error sqlparser would report.
+fn partition_of(p: &Parser<'_>) -> bool {
+    let tokens: [Token; 12] = p.peek_tokens();
+    let mut t = tokens.iter().peekable();
+    let is = |t: Option<&Token>, k: Keyword| matches!(t, Some(Token::Word(w)) if w.keyword == k);
+    if !is(t.next(), Keyword::CREATE) {
+        return false;
+    }
+    let mut next = t.next();
+    if is(next, Keyword::TEMP) || is(next, Keyword::TEMPORARY) || is(next, Keyword::UNLOGGED) {
+        next = t.next();
+    }
+    if !is(next, Keyword::TABLE) {
+        return false;
+    }
+    if is(t.peek().copied(), Keyword::IF) {
+        t.nth(2);
+    }
+    // The name: words joined by periods.
+    loop {
+        if !matches!(t.next(), Some(Token::Word(_))) {
+            return false;
+        }
+        if t.peek() != Some(&&Token::Period) {
+            break;
+        }
+        t.next();
+    }
+    is(t.next(), Keyword::PARTITION) && is(t.next(), Keyword::OF)
 }
 
 /// Consumes `SHOW` when nothing follows it in its statement.

@@ -167,6 +167,20 @@ SELECT true = false, true > false, 1 BETWEEN 0 AND 2, 5 BETWEEN SYMMETRIC 10 AND
 SELECT 3 IN (1, 2, NULL), 1 IN (1, NULL), 3 NOT IN (1, 2), (1, 2) = (1, 2), (1, 2) < (1, 3);
 SELECT true IS TRUE, NULL IS UNKNOWN, false IS NOT FALSE, NULL::boolean IS NOT TRUE;
 
+-- case: operators_before_a_sign (extended)
+SELECT 1<-1, 2>-1, 1<=-1, 1>=+1, 1<>-1, 1=-1, 1<+1, 0<-+1, 2*-3, 6/-2;
+SELECT 7%+4;
+SELECT 1<-(2), -1<-1.5, 1<-'2'::int;
+CREATE TABLE t (a int, x int, j jsonb, s text);
+INSERT INTO t VALUES (-1, 2, '{"k": [1, 2], "m": {"n": "v"}}', 'x');
+SELECT a<>-1, x=-1, a<-x, x>-a, a<=-x, x>=-+a FROM t;
+SELECT a FROM t WHERE a<-0 AND x>-1;
+SELECT j->'k', j->>'m', j->'k'->-1, j#>'{m,n}', j#>>'{k,0}', j@>'{"k": [2]}', '{}'<@j, s||'y', a!=x, a<=x, a>=x, a<>x FROM t;
+SELECT 1!=-1;
+SELECT 1!=/**/-1, 1<>-1;
+SELECT 1%-1;
+SELECT a<->x FROM t;
+
 -- case: between_symmetric (extended)
 SELECT 5 BETWEEN SYMMETRIC 1 AND 10, 5 NOT BETWEEN SYMMETRIC 10 AND 1, 0 BETWEEN SYMMETRIC 10 AND 1, 0 NOT BETWEEN SYMMETRIC 1 AND 10;
 SELECT 5 BETWEEN ASYMMETRIC 10 AND 1, NULL BETWEEN SYMMETRIC 1 AND 2, 1 BETWEEN SYMMETRIC NULL AND 1, 3 BETWEEN SYMMETRIC NULL AND 1;
