@@ -1971,7 +1971,16 @@ impl Session {
         params: &[Datum],
     ) -> Result<Arc<BoundInsert>, SqlError> {
         let param_types: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
-        if let Some(name) = &self.active_prepared {
+        // Only the prepared statement itself, not an INSERT inside it (of
+        // a WITH), which would take its place.
+        let prepared = self.active_prepared.as_ref().filter(|name| {
+            let top = self
+                .prepared
+                .get(name.as_str())
+                .and_then(|p| p.stmt.as_deref());
+            matches!(top, Some(Statement::Insert(top)) if std::ptr::eq(top, ins))
+        });
+        if let Some(name) = prepared {
             if let Some(c) = self.plans.lock().expect("plan cache").get(name) {
                 if let Cached::Insert {
                     param_types: types,
@@ -1985,7 +1994,7 @@ impl Session {
             }
         }
         let bound = Arc::new(self.bind_insert(tx, ins, param_types.clone())?);
-        if let Some(name) = &self.active_prepared {
+        if let Some(name) = prepared {
             self.plans.lock().expect("plan cache").insert(
                 name.clone(),
                 CachedPlan {
