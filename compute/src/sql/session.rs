@@ -2669,7 +2669,7 @@ fn assign_target(def: &TableDef, a: &ast::Assignment) -> Result<(usize, DataType
 /// INSERT would otherwise bind again (see [`Cached::Insert`]). The parts
 /// bound at first use (defaults, DO UPDATE, RETURNING) are bound then, as
 /// before caching, so an error in one shows only when it is reached.
-pub(super) struct BoundInsert {
+struct BoundInsert {
     def: Arc<TableDef>,
     /// The column each value goes to.
     targets: Vec<usize>,
