@@ -187,3 +187,45 @@ async fn time_prepared_upserts() {
     }
     ok(&mut db, "COMMIT").await;
 }
+
+/// The same upserts through the server and tokio-postgres: a statement
+/// prepared once, then the unnamed statement parsed with every execution
+/// (`client.execute` with text). `cargo test --release --test
+/// prepared_insert -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a timing loop, run by hand"]
+async fn time_prepared_upserts_over_the_wire() {
+    let server = common::server::Server::start().await;
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE TABLE acct (id int PRIMARY KEY, bal bigint NOT NULL DEFAULT 0, note text, at timestamptz DEFAULT now())",
+        )
+        .await
+        .unwrap();
+    let sql = "INSERT INTO acct (id, bal, note) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET bal = acct.bal + excluded.bal, note = excluded.note";
+    let n = 5_000;
+    client.batch_execute("BEGIN").await.unwrap();
+    let statement = client.prepare(sql).await.unwrap();
+    for named in [true, false] {
+        let start = std::time::Instant::now();
+        for i in 0..n {
+            let id = i % 1000;
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&id, &1i64, &"x"];
+            if named {
+                client.execute(&statement, &params).await.unwrap();
+            } else {
+                client.execute(sql, &params).await.unwrap();
+            }
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{n} upserts over the wire ({}) in {secs:.2}s: {:.0}/s, {:.1} us each",
+            if named { "named" } else { "Parse each time" },
+            n as f64 / secs,
+            secs * 1e6 / n as f64
+        );
+    }
+    client.batch_execute("COMMIT").await.unwrap();
+    server.stop().await;
+}
