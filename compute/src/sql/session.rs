@@ -457,11 +457,27 @@ pub struct Session {
     pending_settings: crate::sql::settings::PendingSettings,
 }
 
-/// A prepared query's plan.
+/// What a prepared statement keeps from one execution to the next, with
+/// the catalog it was made against: used again only while that catalog is
+/// unchanged, so DDL on anything (ALTER TABLE, DROP and CREATE again)
+/// makes it anew.
 struct CachedPlan {
     catalog: crate::catalog::Catalog,
-    query: Arc<plan::Query>,
-    stmt: Arc<plan::Statement>,
+    plan: Cached,
+}
+
+/// A prepared statement's plan, by kind.
+enum Cached {
+    /// A query's plan.
+    Query {
+        query: Arc<plan::Query>,
+        stmt: Arc<plan::Statement>,
+    },
+    /// An INSERT, bound (for the parameter types it was bound with).
+    Insert {
+        param_types: Vec<Option<DataType>>,
+        bound: Arc<BoundInsert>,
+    },
 }
 
 impl Session {
@@ -1844,32 +1860,170 @@ impl Session {
         ins: &ast::Insert,
         params: &[Datum],
     ) -> Result<QueryResult, SqlError> {
-        let (def, targets) = self.bind_insert_target(tx, ins)?;
+        let bound = self.bound_insert(tx, ins, params)?;
+        let BoundInsert {
+            def,
+            targets,
+            scope,
+            ..
+        } = bound.as_ref();
         let text = self.text_ctx();
         let now = self.xact_start;
         let ectx = self.eval_ctx(params, &text, now);
-        // INSERT ... DEFAULT VALUES: one row of defaults.
-        let default_values = ast::Query {
-            with: None,
-            body: Box::new(ast::SetExpr::Values(ast::Values {
-                explicit_row: false,
-                rows: vec![Vec::new()],
-            })),
-            order_by: None,
-            limit_clause: None,
-            fetch: None,
-            locks: Vec::new(),
-            for_clause: None,
-            settings: None,
-            format_clause: None,
-            pipe_operators: Vec::new(),
-        };
-        let src = ins.source.as_deref().unwrap_or(&default_values);
-        // Rows to insert, as full rows with defaults filled in.
-        let mut param_types: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
         // Rows as given; `None` marks DEFAULT.
-        let provided: Vec<Vec<Option<Datum>>> = match src.body.as_ref() {
-            ast::SetExpr::Values(v) => {
+        let provided: Vec<Vec<Option<Datum>>> = match (&bound.values, ins.source.as_deref()) {
+            (Some(values), _) => {
+                let mut rows = Vec::with_capacity(values.len());
+                for row in values {
+                    let mut vals = Vec::with_capacity(row.len());
+                    for (b, t) in row.iter().zip(targets) {
+                        let c = &def.columns[*t];
+                        vals.push(match b {
+                            None => None,
+                            Some(b) => {
+                                Some(assign_cast(eval(b, &[], &ectx)?, column_type(c), c, &ectx)?)
+                            }
+                        });
+                    }
+                    rows.push(vals);
+                }
+                rows
+            }
+            (None, Some(src)) => {
+                let (types, rows) = self.run_query_rows(tx, src, params)?;
+                let mut out = Vec::new();
+                for r in rows {
+                    let mut vals = Vec::new();
+                    for ((d, t), from) in r.into_iter().zip(targets).zip(&types) {
+                        let ty = column_type(&def.columns[*t]);
+                        let d = match (from, d) {
+                            // `character(n)` into another string type loses
+                            // its padding, as through `bpchar_trimmed`.
+                            (DataType::Bpchar { .. }, Datum::Text(s))
+                                if !matches!(ty, DataType::Bpchar { .. }) =>
+                            {
+                                Datum::Text(crate::pgtext::bpchar_text(&s).to_owned())
+                            }
+                            (_, d) => d,
+                        };
+                        vals.push(Some(assign_cast(d, ty, &def.columns[*t], &ectx)?));
+                    }
+                    out.push(vals);
+                }
+                out
+            }
+            (None, None) => unreachable!("DEFAULT VALUES is bound as one row of defaults"),
+        };
+        let mut count = 0u64;
+        let mut returned = Vec::new();
+        // Keys of the rows this command inserted or updated: DO UPDATE may
+        // not reach one of them a second time (21000), as in PostgreSQL.
+        let mut affected: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
+        for vals in provided {
+            self.check_cancel()?;
+            let mut row = vec![None; def.columns.len()];
+            for (v, t) in vals.into_iter().zip(targets) {
+                row[*t] = v;
+            }
+            let mut full = Vec::with_capacity(def.columns.len());
+            for (i, c) in def.columns.iter().enumerate() {
+                let v = match row[i].take() {
+                    Some(v) => v,
+                    None => match bound.default(i)? {
+                        None => Datum::Null,
+                        Some(b) => assign_cast(eval(b, &[], &ectx)?, column_type(c), c, &ectx)?,
+                    },
+                };
+                full.push(v);
+            }
+            check_not_null(def, &full, ectx.text)?;
+            let result_row = match &bound.on_conflict {
+                None => {
+                    tx.insert(def.id, full.clone())
+                        .map_err(SqlError::from_engine)?;
+                    Some(full)
+                }
+                Some(conflict) => self.upsert(tx, &bound, conflict, &mut affected, full, &ectx)?,
+            };
+            if let Some(r) = result_row {
+                count += 1;
+                if let Some(outs) = bound.returning()? {
+                    let row = outs
+                        .iter()
+                        .map(|(_, e)| Ok(text_of(&eval(e, &r, &ectx)?, ectx.text)))
+                        .collect::<Result<Vec<_>, SqlError>>()?;
+                    returned.push(row);
+                }
+            }
+        }
+        let mut pt: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
+        let tag = format!("INSERT 0 {count}");
+        dml_result(tag, ins.returning.as_deref(), def, scope, &mut pt, returned)
+    }
+
+    /// `ins` bound: the prepared statement's bound form when the catalog
+    /// and the parameter types are those it was bound with, else a new
+    /// one (kept for the prepared statement, if one is running).
+    fn bound_insert(
+        &self,
+        tx: &Transaction,
+        ins: &ast::Insert,
+        params: &[Datum],
+    ) -> Result<Arc<BoundInsert>, SqlError> {
+        let param_types: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
+        // Only the prepared statement itself, not an INSERT inside it (of
+        // a WITH), which would take its place.
+        let prepared = self.active_prepared.as_ref().filter(|name| {
+            let top = self
+                .prepared
+                .get(name.as_str())
+                .and_then(|p| p.stmt.as_deref());
+            matches!(top, Some(Statement::Insert(top)) if std::ptr::eq(top, ins))
+        });
+        if let Some(name) = prepared {
+            if let Some(c) = self.plans.lock().expect("plan cache").get(name) {
+                if let Cached::Insert {
+                    param_types: types,
+                    bound,
+                } = &c.plan
+                {
+                    if types == &param_types && &c.catalog == tx.catalog() {
+                        return Ok(bound.clone());
+                    }
+                }
+            }
+        }
+        let bound = Arc::new(self.bind_insert(tx, ins, param_types.clone())?);
+        if let Some(name) = prepared {
+            self.plans.lock().expect("plan cache").insert(
+                name.clone(),
+                CachedPlan {
+                    catalog: tx.catalog().clone(),
+                    plan: Cached::Insert {
+                        param_types,
+                        bound: bound.clone(),
+                    },
+                },
+            );
+        }
+        Ok(bound)
+    }
+
+    /// Binds `ins` (see [`BoundInsert`]) with parameters of `param_types`.
+    fn bind_insert(
+        &self,
+        tx: &Transaction,
+        ins: &ast::Insert,
+        mut param_types: Vec<Option<DataType>>,
+    ) -> Result<BoundInsert, SqlError> {
+        // What the parameters are before the VALUES infer any: what the
+        // parts bound later (DO UPDATE, RETURNING) start from.
+        let late_param_types = param_types.clone();
+        let (def, targets) = self.bind_insert_target(tx, ins)?;
+        let values = match ins.source.as_deref().map(|q| q.body.as_ref()) {
+            // DEFAULT VALUES: one row of defaults.
+            None => Some(vec![Vec::new()]),
+            Some(ast::SetExpr::Values(v)) => {
                 let empty = Scope::default();
                 let mut rows = Vec::with_capacity(v.rows.len());
                 for row in &v.rows {
@@ -1890,144 +2044,87 @@ impl Session {
                     }
                     let mut vals = Vec::with_capacity(row.len());
                     for (e, t) in row.iter().zip(&targets) {
-                        let ty = column_type(&def.columns[*t]);
                         if is_default(e) {
                             vals.push(None);
                             continue;
                         }
+                        let ty = column_type(&def.columns[*t]);
                         let b = bind(e, &empty, &mut BindCtx::new(&mut param_types))?.coerce_to(ty);
-                        let b = assignable(b, ty, &def.columns[*t].name, e)?;
-                        vals.push(Some(assign_cast(
-                            eval(&b, &[], &ectx)?,
-                            ty,
-                            &def.columns[*t],
-                            &ectx,
-                        )?));
+                        vals.push(Some(assignable(b, ty, &def.columns[*t].name, e)?));
                     }
                     rows.push(vals);
                 }
-                rows
+                Some(rows)
             }
-            ast::SetExpr::Select(_) | ast::SetExpr::Query(_) => {
-                let (types, rows) = self.run_query_rows(tx, src, params)?;
-                let mut out = Vec::new();
-                for r in rows {
-                    let mut vals = Vec::new();
-                    for ((d, t), from) in r.into_iter().zip(&targets).zip(&types) {
-                        let ty = column_type(&def.columns[*t]);
-                        let d = match (from, d) {
-                            // `character(n)` into another string type loses
-                            // its padding, as through `bpchar_trimmed`.
-                            (DataType::Bpchar { .. }, Datum::Text(s))
-                                if !matches!(ty, DataType::Bpchar { .. }) =>
-                            {
-                                Datum::Text(crate::pgtext::bpchar_text(&s).to_owned())
-                            }
-                            (_, d) => d,
-                        };
-                        vals.push(Some(assign_cast(d, ty, &def.columns[*t], &ectx)?));
-                    }
-                    out.push(vals);
-                }
-                out
-            }
-            other => return Err(SqlError::unsupported(format!("INSERT source {other}"))),
+            Some(ast::SetExpr::Select(_) | ast::SetExpr::Query(_)) => None,
+            Some(other) => return Err(SqlError::unsupported(format!("INSERT source {other}"))),
         };
         let scope = table_scope(&def, ins.table_alias.as_ref().map(ident).as_deref());
-        let mut count = 0u64;
-        let mut returned = Vec::new();
-        let on_conflict = insert_on_conflict(ins, &def, &scope)?;
-        // Keys of the rows this command inserted or updated: DO UPDATE may
-        // not reach one of them a second time (21000), as in PostgreSQL.
-        let mut affected: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
-        for vals in provided {
-            self.check_cancel()?;
-            let mut row = vec![None; def.columns.len()];
-            for (v, t) in vals.into_iter().zip(&targets) {
-                row[*t] = v;
+        let on_conflict = insert_on_conflict(ins, &def, &scope)?.map(|(oc, arbiters)| {
+            let indexes = arbiters
+                .indexes
+                .iter()
+                .map(|ix| {
+                    def.indexes
+                        .iter()
+                        .position(|d| std::ptr::eq(d, *ix))
+                        .expect("an arbiter is an index of the table")
+                })
+                .collect();
+            BoundConflict {
+                primary_key: arbiters.primary_key,
+                indexes,
+                action: oc.action.clone(),
+                update: std::sync::OnceLock::new(),
             }
-            let mut full = Vec::with_capacity(def.columns.len());
-            for (i, c) in def.columns.iter().enumerate() {
-                let v = match row[i].take() {
-                    Some(v) => v,
-                    None => self.default_value(c, &ectx)?,
-                };
-                full.push(v);
-            }
-            check_not_null(&def, &full, ectx.text)?;
-            let result_row = match &on_conflict {
-                None => {
-                    tx.insert(def.id, full.clone())
-                        .map_err(SqlError::from_engine)?;
-                    Some(full)
-                }
-                Some((oc, arbiters)) => {
-                    self.upsert(tx, &def, &scope, oc, arbiters, &mut affected, full, &ectx)?
-                }
-            };
-            if let Some(r) = result_row {
-                count += 1;
-                if let Some(ret) = &ins.returning {
-                    returned.push(self.project_returning(ret, &def, &scope, &r, &ectx)?);
-                }
-            }
-        }
-        let mut pt: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
-        let tag = format!("INSERT 0 {count}");
-        dml_result(
-            tag,
-            ins.returning.as_deref(),
-            &def,
-            &scope,
-            &mut pt,
-            returned,
-        )
-    }
-
-    fn default_value(&self, c: &ColumnDef, ectx: &EvalCtx<'_>) -> Result<Datum, SqlError> {
-        match &c.default {
-            None => Ok(Datum::Null),
-            Some(sql) => {
-                let e = parse_expr(sql)?;
-                let ty = column_type(c);
-                let mut params = Vec::new();
-                let b = bind(&e, &Scope::default(), &mut BindCtx::new(&mut params))?.coerce_to(ty);
-                assign_cast(eval(&b, &[], ectx)?, ty, c, ectx)
-            }
-        }
+        });
+        let defaults = def
+            .columns
+            .iter()
+            .map(|_| std::sync::OnceLock::new())
+            .collect();
+        Ok(BoundInsert {
+            def,
+            targets,
+            values,
+            scope,
+            defaults,
+            on_conflict,
+            returning: ins.returning.clone(),
+            returning_bound: std::sync::OnceLock::new(),
+            late_param_types,
+        })
     }
 
     /// Inserts `row`, or, when it conflicts with an existing row on one of
-    /// `arbiters`, does the ON CONFLICT action to that row. Returns the row
-    /// inserted or updated, if any; `affected` holds the keys of the rows
-    /// this command inserted or updated so far.
-    #[allow(clippy::too_many_arguments)]
+    /// `conflict`'s arbiters, does its ON CONFLICT action to that row.
+    /// Returns the row inserted or updated, if any; `affected` holds the
+    /// keys of the rows this command inserted or updated so far.
     fn upsert(
         &self,
         tx: &mut Transaction,
-        def: &TableDef,
-        scope: &Scope,
-        oc: &ast::OnConflict,
-        arbiters: &Arbiters<'_>,
+        bound: &BoundInsert,
+        conflict: &BoundConflict,
         affected: &mut std::collections::HashSet<Vec<u8>>,
         row: Vec<Datum>,
         ectx: &EvalCtx<'_>,
     ) -> Result<Option<Vec<Datum>>, SqlError> {
+        let def = bound.def.as_ref();
         // The existing row the new one conflicts with, if any.
         let existing: Option<crate::engine::Row> = {
             let mut found = None;
-            if arbiters.primary_key {
+            if conflict.primary_key {
                 let pk: Vec<Datum> = def.primary_key.iter().map(|i| row[*i].clone()).collect();
                 if let Some(r) = tx.get(def.id, &pk).map_err(SqlError::from_engine)? {
                     let key = tx.encode_pk(def.id, &pk).map_err(SqlError::from_engine)?;
                     found = Some((key, r));
                 }
             }
-            for ix in &arbiters.indexes {
+            for ix in &conflict.indexes {
                 if found.is_some() {
                     break;
                 }
-                found = unique_conflict(tx, def, ix, &row)?;
+                found = unique_conflict(tx, def, &def.indexes[*ix], &row)?;
             }
             found
         };
@@ -2038,7 +2135,7 @@ impl Session {
             affected.insert(key);
             return Ok(Some(row));
         };
-        match &oc.action {
+        match &conflict.action {
             ast::OnConflictAction::DoNothing => Ok(None),
             ast::OnConflictAction::DoUpdate(_) if affected.contains(&existing_key) => {
                 Err(SqlError::new(
@@ -2050,37 +2147,23 @@ impl Session {
                 ))
             }
             ast::OnConflictAction::DoUpdate(du) => {
+                let update = conflict
+                    .update
+                    .get_or_init(|| bind_do_update(bound, du))
+                    .as_ref()
+                    .map_err(Clone::clone)?;
                 // The row's columns, then EXCLUDED's.
-                let mut s = scope.clone();
-                let n = def.columns.len();
-                for (i, c) in def.columns.iter().enumerate() {
-                    s.columns.push(ScopeColumn::new(
-                        Some("excluded".into()),
-                        c.name.clone(),
-                        scope.columns[i].ty,
-                    ));
-                    s.aliases.push(("excluded".into(), c.name.clone(), n + i));
-                }
-                // Unqualified names refer to the existing row only.
-                for c in s.columns[n..].iter_mut() {
-                    c.name = format!("\u{0}excluded.{}", c.name);
-                }
                 let mut both = existing.clone();
                 both.extend(row.iter().cloned());
-                let mut params: Vec<Option<DataType>> =
-                    ectx.params.iter().map(|d| d.data_type()).collect();
-                if let Some(w) = &du.selection {
-                    let b = bind(w, &s, &mut BindCtx::new(&mut params))?;
-                    if !matches!(eval(&b, &both, ectx)?, Datum::Bool(true)) {
+                if let Some(w) = &update.selection {
+                    if !matches!(eval(w, &both, ectx)?, Datum::Bool(true)) {
                         return Ok(None);
                     }
                 }
                 let mut new = existing.clone();
-                for a in &du.assignments {
-                    let (i, ty) = assign_target(def, a)?;
-                    let b = bind(&a.value, &s, &mut BindCtx::new(&mut params))?.coerce_to(ty);
-                    let b = assignable(b, ty, &def.columns[i].name, &a.value)?;
-                    new[i] = assign_cast(eval(&b, &both, ectx)?, ty, &def.columns[i], ectx)?;
+                for (i, b) in &update.assignments {
+                    let c = &def.columns[*i];
+                    new[*i] = assign_cast(eval(b, &both, ectx)?, column_type(c), c, ectx)?;
                 }
                 check_not_null(def, &new, ectx.text)?;
                 let key = tx
@@ -2279,8 +2362,9 @@ impl Session {
     ) -> Result<(Arc<plan::Query>, Arc<plan::Statement>), SqlError> {
         if let Some(name) = &self.active_prepared {
             if let Some(c) = self.plans.lock().expect("plan cache").get(name) {
-                if &c.catalog == tx.catalog() {
-                    return Ok((c.query.clone(), c.stmt.clone()));
+                if let (Cached::Query { query, stmt }, true) = (&c.plan, &c.catalog == tx.catalog())
+                {
+                    return Ok((query.clone(), stmt.clone()));
                 }
             }
         }
@@ -2292,8 +2376,10 @@ impl Session {
                 name.clone(),
                 CachedPlan {
                     catalog: tx.catalog().clone(),
-                    query: query.clone(),
-                    stmt: stmt.clone(),
+                    plan: Cached::Query {
+                        query: query.clone(),
+                        stmt: stmt.clone(),
+                    },
                 },
             );
         }
@@ -2577,6 +2663,122 @@ fn assign_target(def: &TableDef, a: &ast::Assignment) -> Result<(usize, DataType
         .at_span(sqlparser::ast::Spanned::span(&a.target))
     })?;
     Ok((i, column_type(&def.columns[i])))
+}
+
+/// An INSERT bound over its table: what each execution of a prepared
+/// INSERT would otherwise bind again (see [`Cached::Insert`]). The parts
+/// bound at first use (defaults, DO UPDATE, RETURNING) are bound then, as
+/// before caching, so an error in one shows only when it is reached.
+struct BoundInsert {
+    def: Arc<TableDef>,
+    /// The column each value goes to.
+    targets: Vec<usize>,
+    /// The VALUES rows (DEFAULT VALUES is one empty row), each value bound
+    /// and made assignable to its column, `None` for DEFAULT; `None` for
+    /// a query source.
+    values: Option<Vec<Vec<Option<Expr>>>>,
+    /// The table's scope, under its alias.
+    scope: Scope,
+    /// Each column's default, bound at first use (`None`: NULL).
+    defaults: Vec<std::sync::OnceLock<Result<Option<Expr>, SqlError>>>,
+    on_conflict: Option<BoundConflict>,
+    returning: Option<Vec<ast::SelectItem>>,
+    /// The RETURNING list, bound at first use.
+    returning_bound: std::sync::OnceLock<Result<Vec<(String, Expr)>, SqlError>>,
+    /// The parameter types the parts bound at first use start from.
+    late_param_types: Vec<Option<DataType>>,
+}
+
+impl BoundInsert {
+    /// Column `i`'s default, bound; `None` when it has none (NULL).
+    fn default(&self, i: usize) -> Result<Option<&Expr>, SqlError> {
+        let bound = self.defaults[i].get_or_init(|| {
+            let c = &self.def.columns[i];
+            let Some(sql) = &c.default else {
+                return Ok(None);
+            };
+            let e = parse_expr(sql)?;
+            let mut params = Vec::new();
+            let b = bind(&e, &Scope::default(), &mut BindCtx::new(&mut params))?;
+            Ok(Some(b.coerce_to(column_type(c))))
+        });
+        bound.as_ref().map(Option::as_ref).map_err(Clone::clone)
+    }
+
+    /// The RETURNING list bound, if there is one.
+    fn returning(&self) -> Result<Option<&[(String, Expr)]>, SqlError> {
+        let Some(items) = &self.returning else {
+            return Ok(None);
+        };
+        let bound = self.returning_bound.get_or_init(|| {
+            let mut params = self.late_param_types.clone();
+            select_items(
+                items,
+                &self.def,
+                &self.scope,
+                &mut BindCtx::new(&mut params),
+            )
+        });
+        bound
+            .as_ref()
+            .map(|b| Some(b.as_slice()))
+            .map_err(Clone::clone)
+    }
+}
+
+/// An INSERT's ON CONFLICT clause, bound.
+struct BoundConflict {
+    /// The primary key is an arbiter.
+    primary_key: bool,
+    /// The unique indexes that are, by position in the table's.
+    indexes: Vec<usize>,
+    action: ast::OnConflictAction,
+    /// DO UPDATE's WHERE and assignments, bound at the first conflict.
+    update: std::sync::OnceLock<Result<BoundUpdate, SqlError>>,
+}
+
+/// DO UPDATE's WHERE and assignments, bound over the existing row's
+/// columns followed by EXCLUDED's.
+struct BoundUpdate {
+    selection: Option<Expr>,
+    /// Each assigned column with its value, made assignable to it.
+    assignments: Vec<(usize, Expr)>,
+}
+
+/// Binds `du` for `bound`'s table.
+fn bind_do_update(bound: &BoundInsert, du: &ast::DoUpdate) -> Result<BoundUpdate, SqlError> {
+    let (def, scope) = (bound.def.as_ref(), &bound.scope);
+    // The row's columns, then EXCLUDED's.
+    let mut s = scope.clone();
+    let n = def.columns.len();
+    for (i, c) in def.columns.iter().enumerate() {
+        s.columns.push(ScopeColumn::new(
+            Some("excluded".into()),
+            c.name.clone(),
+            scope.columns[i].ty,
+        ));
+        s.aliases.push(("excluded".into(), c.name.clone(), n + i));
+    }
+    // Unqualified names refer to the existing row only.
+    for c in s.columns[n..].iter_mut() {
+        c.name = format!("\u{0}excluded.{}", c.name);
+    }
+    let mut params = bound.late_param_types.clone();
+    let selection = du
+        .selection
+        .as_ref()
+        .map(|w| bind(w, &s, &mut BindCtx::new(&mut params)))
+        .transpose()?;
+    let mut assignments = Vec::with_capacity(du.assignments.len());
+    for a in &du.assignments {
+        let (i, ty) = assign_target(def, a)?;
+        let b = bind(&a.value, &s, &mut BindCtx::new(&mut params))?.coerce_to(ty);
+        assignments.push((i, assignable(b, ty, &def.columns[i].name, &a.value)?));
+    }
+    Ok(BoundUpdate {
+        selection,
+        assignments,
+    })
 }
 
 /// An INSERT's ON CONFLICT clause, if it has one, checked (see
