@@ -5,21 +5,9 @@
 
 mod common;
 
+use common::{rows, run};
+
 use sextant_compute::sql::session::{QueryResult, Session};
-
-async fn ok(s: &mut Session, sql: &str) -> QueryResult {
-    let mut r = s.simple_query(sql).await;
-    r.pop()
-        .unwrap()
-        .unwrap_or_else(|e| panic!("{sql}: {} {}", e.code, e.message))
-}
-
-fn rows(r: &QueryResult) -> Vec<Vec<Option<String>>> {
-    match r {
-        QueryResult::Rows { rows, .. } => rows.clone(),
-        other => panic!("no rows: {other:?}"),
-    }
-}
 
 fn tag(r: &QueryResult) -> String {
     match r {
@@ -39,7 +27,7 @@ async fn exec(s: &mut Session, name: &str, params: &[Option<String>]) -> QueryRe
 }
 
 async fn table(s: &mut Session, sql: &str) -> Vec<Vec<Option<String>>> {
-    rows(&ok(s, sql).await)
+    rows(&run(s, sql).await)
 }
 
 const UPSERT: &str = "INSERT INTO kv VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = kv.v || excluded.v RETURNING *";
@@ -47,7 +35,7 @@ const UPSERT: &str = "INSERT INTO kv VALUES ($1, $2) ON CONFLICT (k) DO UPDATE S
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prepared_upsert_follows_alter_table() {
     let (_st, mut db) = common::sql_session().await;
-    ok(&mut db, "CREATE TABLE kv (k int PRIMARY KEY, v text)").await;
+    run(&mut db, "CREATE TABLE kv (k int PRIMARY KEY, v text)").await;
     db.prepare("up", UPSERT, &[]).expect("prepares");
     for v in ["a", "b"] {
         let r = exec(&mut db, "up", &[p("1"), p(v)]).await;
@@ -60,21 +48,21 @@ async fn a_prepared_upsert_follows_alter_table() {
 
     // A new column with a default: the prepared INSERT (two values, the
     // first two columns) fills it with the default, and RETURNING * shows it.
-    ok(&mut db, "ALTER TABLE kv ADD COLUMN n int DEFAULT 7").await;
+    run(&mut db, "ALTER TABLE kv ADD COLUMN n int DEFAULT 7").await;
     let r = exec(&mut db, "up", &[p("2"), p("x")]).await;
     assert_eq!(rows(&r), [[p("2"), p("x"), p("7")]]);
     let r = exec(&mut db, "up", &[p("2"), p("y")]).await;
     assert_eq!(rows(&r), [[p("2"), p("xy"), p("7")]]);
 
     // A changed default is the one used.
-    ok(&mut db, "ALTER TABLE kv ALTER COLUMN n SET DEFAULT 8").await;
+    run(&mut db, "ALTER TABLE kv ALTER COLUMN n SET DEFAULT 8").await;
     let r = exec(&mut db, "up", &[p("3"), p("z")]).await;
     assert_eq!(rows(&r), [[p("3"), p("z"), p("8")]]);
 
     // A dropped column the statement names: the error PostgreSQL gives.
     // (The values go to k and n now; the conflict on k = 1 reaches the
     // DO UPDATE, which names v.)
-    ok(&mut db, "ALTER TABLE kv DROP COLUMN v").await;
+    run(&mut db, "ALTER TABLE kv DROP COLUMN v").await;
     let e = db.execute("up", &[p("1"), p("5")], 0).await.unwrap_err();
     assert_eq!(e.code, "42703", "{}", e.message);
     assert_eq!(
@@ -86,14 +74,14 @@ async fn a_prepared_upsert_follows_alter_table() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prepared_upsert_follows_drop_and_create() {
     let (_st, mut db) = common::sql_session().await;
-    ok(&mut db, "CREATE TABLE kv (k int PRIMARY KEY, v text)").await;
+    run(&mut db, "CREATE TABLE kv (k int PRIMARY KEY, v text)").await;
     db.prepare("up", UPSERT, &[]).expect("prepares");
     exec(&mut db, "up", &[p("1"), p("a")]).await;
     exec(&mut db, "up", &[p("1"), p("b")]).await;
 
     // The same name, other columns, a unique index instead of the key.
-    ok(&mut db, "DROP TABLE kv").await;
-    ok(
+    run(&mut db, "DROP TABLE kv").await;
+    run(
         &mut db,
         "CREATE TABLE kv (id int PRIMARY KEY, k int, v text DEFAULT 'd')",
     )
@@ -102,15 +90,15 @@ async fn a_prepared_upsert_follows_drop_and_create() {
     // unique index: 42P10, as PostgreSQL answers.
     let e = db.execute("up", &[p("1"), p("10")], 0).await.unwrap_err();
     assert_eq!(e.code, "42P10", "{}", e.message);
-    ok(&mut db, "CREATE UNIQUE INDEX kv_k ON kv (k)").await;
+    run(&mut db, "CREATE UNIQUE INDEX kv_k ON kv (k)").await;
     let r = exec(&mut db, "up", &[p("1"), p("10")]).await;
     assert_eq!(rows(&r), [[p("1"), p("10"), p("d")]]);
     let r = exec(&mut db, "up", &[p("2"), p("10")]).await;
     assert_eq!(rows(&r), [[p("1"), p("10"), p("dd")]]);
 
     // Back to the first shape: the old rows are gone, the old meaning back.
-    ok(&mut db, "DROP TABLE kv").await;
-    ok(&mut db, "CREATE TABLE kv (k int PRIMARY KEY, v text)").await;
+    run(&mut db, "DROP TABLE kv").await;
+    run(&mut db, "CREATE TABLE kv (k int PRIMARY KEY, v text)").await;
     exec(&mut db, "up", &[p("1"), p("c")]).await;
     let r = exec(&mut db, "up", &[p("1"), p("d")]).await;
     assert_eq!(rows(&r), [[p("1"), p("cd")]]);
@@ -121,7 +109,7 @@ async fn a_prepared_upsert_follows_drop_and_create() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prepared_upsert_with_nulls_defaults_and_a_where() {
     let (_st, mut db) = common::sql_session().await;
-    ok(
+    run(
         &mut db,
         "CREATE TABLE c (k int PRIMARY KEY, n int DEFAULT 0, at int)",
     )
@@ -152,7 +140,7 @@ async fn a_prepared_upsert_with_nulls_defaults_and_a_where() {
 #[ignore = "a timing loop, run by hand"]
 async fn time_prepared_upserts() {
     let (_st, mut db) = common::sql_session().await;
-    ok(
+    run(
         &mut db,
         "CREATE TABLE acct (id int PRIMARY KEY, bal bigint NOT NULL DEFAULT 0, note text, at timestamptz DEFAULT now())",
     )
@@ -160,7 +148,7 @@ async fn time_prepared_upserts() {
     let sql = "INSERT INTO acct (id, bal, note) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET bal = acct.bal + excluded.bal, note = excluded.note";
     // In one transaction, so commits do not swamp what executing costs.
     let n = 5_000;
-    ok(&mut db, "BEGIN").await;
+    run(&mut db, "BEGIN").await;
     // A named statement, prepared once; then the unnamed one, parsed
     // before every execution as `pgbench -M extended` and drivers do.
     for name in ["up", ""] {
@@ -185,7 +173,7 @@ async fn time_prepared_upserts() {
             secs * 1e6 / n as f64
         );
     }
-    ok(&mut db, "COMMIT").await;
+    run(&mut db, "COMMIT").await;
 }
 
 /// The same upserts through the server and tokio-postgres: a statement

@@ -45,6 +45,26 @@ async fn increment_concurrently(clients: &[Client]) -> i64 {
         .sum()
 }
 
+/// `SESSIONS` sessions at `isolation` by default, and the table
+/// `counters` holding row 1 at 0.
+async fn sessions_on_a_counter(s: &Server, isolation: &str) -> Vec<Client> {
+    let mut clients = Vec::new();
+    for _ in 0..SESSIONS {
+        let c = s.connect().await;
+        c.batch_execute(&format!(
+            "SET default_transaction_isolation = '{isolation}'"
+        ))
+        .await
+        .unwrap();
+        clients.push(c);
+    }
+    clients[0]
+        .batch_execute("CREATE TABLE counters (id int8 PRIMARY KEY, n int8 NOT NULL); INSERT INTO counters VALUES (1, 0)")
+        .await
+        .unwrap();
+    clients
+}
+
 async fn counter(c: &Client) -> i64 {
     c.query_one("SELECT n FROM counters WHERE id = 1", &[])
         .await
@@ -55,14 +75,7 @@ async fn counter(c: &Client) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_increments_of_one_row_all_succeed_at_read_committed() {
     let s = Server::start().await;
-    let mut clients = Vec::new();
-    for _ in 0..SESSIONS {
-        clients.push(s.connect().await);
-    }
-    clients[0]
-        .batch_execute("CREATE TABLE counters (id int8 PRIMARY KEY, n int8 NOT NULL); INSERT INTO counters VALUES (1, 0)")
-        .await
-        .unwrap();
+    let clients = sessions_on_a_counter(&s, "read committed").await;
     let conflicts = increment_concurrently(&clients).await;
     assert_eq!(
         conflicts, 0,
@@ -74,18 +87,7 @@ async fn concurrent_increments_of_one_row_all_succeed_at_read_committed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_repeatable_read_a_conflict_is_the_clients_40001_and_loses_nothing() {
     let s = Server::start().await;
-    let mut clients = Vec::new();
-    for _ in 0..SESSIONS {
-        let c = s.connect().await;
-        c.batch_execute("SET default_transaction_isolation = 'repeatable read'")
-            .await
-            .unwrap();
-        clients.push(c);
-    }
-    clients[0]
-        .batch_execute("CREATE TABLE counters (id int8 PRIMARY KEY, n int8 NOT NULL); INSERT INTO counters VALUES (1, 0)")
-        .await
-        .unwrap();
+    let clients = sessions_on_a_counter(&s, "repeatable read").await;
     let conflicts = increment_concurrently(&clients).await;
     assert_eq!(
         counter(&clients[0]).await,

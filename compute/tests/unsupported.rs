@@ -7,21 +7,8 @@
 
 mod common;
 
-use sextant_compute::sql::session::{QueryResult, Session};
+use common::{rows, run};
 
-async fn ok(s: &mut Session, sql: &str) -> QueryResult {
-    let mut r = s.simple_query(sql).await;
-    r.pop()
-        .unwrap()
-        .unwrap_or_else(|e| panic!("{sql}: {} {}", e.code, e.message))
-}
-
-fn rows(r: &QueryResult) -> Vec<Vec<Option<String>>> {
-    match r {
-        QueryResult::Rows { rows, .. } => rows.clone(),
-        other => panic!("no rows: {other:?}"),
-    }
-}
 
 /// Each statement with the words its error message must hold.
 const REFUSED: &[(&str, &str)] = &[
@@ -77,8 +64,8 @@ const REFUSED: &[(&str, &str)] = &[
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sextant_only_refusals_are_0a000_and_name_the_feature() {
     let (_st, mut db) = common::sql_session().await;
-    ok(&mut db, "CREATE TABLE t (id int PRIMARY KEY, v text)").await;
-    ok(&mut db, "INSERT INTO t VALUES (1, 'a')").await;
+    run(&mut db, "CREATE TABLE t (id int PRIMARY KEY, v text)").await;
+    run(&mut db, "INSERT INTO t VALUES (1, 'a')").await;
     for (sql, feature) in REFUSED {
         match db.simple_query(sql).await.pop().unwrap() {
             Ok(r) => panic!("{sql}: expected 0A000, got {r:?}"),
@@ -93,7 +80,7 @@ async fn sextant_only_refusals_are_0a000_and_name_the_feature() {
         }
     }
     // Nothing was made or changed, and the session goes on.
-    let tables = ok(
+    let tables = run(
         &mut db,
         "SELECT relname FROM pg_class WHERE relkind IN ('r', 'p', 'i') AND relnamespace = 'public'::regnamespace ORDER BY relname",
     )
@@ -103,7 +90,7 @@ async fn sextant_only_refusals_are_0a000_and_name_the_feature() {
         [[Some("t".to_string())], [Some("t_pkey".to_string())]]
     );
     assert_eq!(
-        rows(&ok(&mut db, "SELECT id, v FROM t").await),
+        rows(&run(&mut db, "SELECT id, v FROM t").await),
         [[Some("1".to_string()), Some("a".to_string())]]
     );
 }
@@ -113,9 +100,9 @@ async fn sextant_only_refusals_are_0a000_and_name_the_feature() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusal_fails_the_transaction_block() {
     let (_st, mut db) = common::sql_session().await;
-    ok(&mut db, "CREATE TABLE t (id int PRIMARY KEY)").await;
-    ok(&mut db, "BEGIN").await;
-    ok(&mut db, "INSERT INTO t VALUES (1)").await;
+    run(&mut db, "CREATE TABLE t (id int PRIMARY KEY)").await;
+    run(&mut db, "BEGIN").await;
+    run(&mut db, "INSERT INTO t VALUES (1)").await;
     let e = db
         .simple_query("LISTEN channel")
         .await
@@ -133,9 +120,9 @@ async fn a_refusal_fails_the_transaction_block() {
         .unwrap()
         .unwrap_err();
     assert_eq!(e.code, "25P02");
-    ok(&mut db, "ROLLBACK").await;
+    run(&mut db, "ROLLBACK").await;
     assert_eq!(
-        rows(&ok(&mut db, "SELECT count(*) FROM t").await),
+        rows(&run(&mut db, "SELECT count(*) FROM t").await),
         [[Some("0".to_string())]]
     );
 }

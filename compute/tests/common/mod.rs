@@ -111,6 +111,15 @@ pub async fn run(
         .unwrap_or_else(|e| panic!("{sql}: {} {}", e.code, e.message))
 }
 
+/// The rows of a result, as text (`None` for NULL); panics on a result
+/// without rows.
+pub fn rows(r: &sextant_compute::sql::session::QueryResult) -> Vec<Vec<Option<String>>> {
+    match r {
+        sextant_compute::sql::session::QueryResult::Rows { rows, .. } => rows.clone(),
+        other => panic!("no rows: {other:?}"),
+    }
+}
+
 /// The rows `sql` returns as `a|b` lines, NULL spelled `∅`.
 pub async fn q(s: &mut sextant_compute::sql::session::Session, sql: &str) -> Vec<String> {
     match run(s, sql).await {
