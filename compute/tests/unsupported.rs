@@ -9,7 +9,6 @@ mod common;
 
 use common::{rows, run};
 
-
 /// Each statement with the words its error message must hold.
 const REFUSED: &[(&str, &str)] = &[
     ("LISTEN channel", "LISTEN"),

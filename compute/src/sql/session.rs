@@ -1352,11 +1352,6 @@ impl Session {
         params: &[Datum],
         max_rows: usize,
     ) -> Result<QueryResult, SqlError> {
-        let retryable = matches!(
-            stmt,
-            Statement::Insert(_) | Statement::Update { .. } | Statement::Delete(_)
-        ) && self.settings.get("default_transaction_isolation")?
-            == "read committed";
         let mut retries = 0;
         loop {
             // The conflict shows at the write (a row changed since the
@@ -1375,8 +1370,8 @@ impl Session {
                 Ok(result) => return Ok(result),
                 Err(e)
                     if e.code == code::SERIALIZATION_FAILURE
-                        && retryable
-                        && retries < AUTOCOMMIT_RETRIES_MAX =>
+                        && retries < AUTOCOMMIT_RETRIES_MAX
+                        && self.reruns_on_conflict(stmt) =>
                 {
                     retries += 1;
                     self.check_cancel()?;
@@ -1393,6 +1388,18 @@ impl Session {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Whether `stmt`, run outside a block, is run again when it loses a
+    /// write conflict: INSERT, UPDATE and DELETE at READ COMMITTED.
+    fn reruns_on_conflict(&self, stmt: &Statement) -> bool {
+        matches!(
+            stmt,
+            Statement::Insert(_) | Statement::Update { .. } | Statement::Delete(_)
+        ) && self
+            .settings
+            .get("default_transaction_isolation")
+            .is_ok_and(|level| level == "read committed")
     }
 
     pub(super) fn in_tx(
