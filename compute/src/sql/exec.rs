@@ -42,6 +42,13 @@ use crate::sql::spill::{self, row_bytes, ExternalSort, Partitions, RunReader, Wo
 /// A row of values.
 pub type Row = Vec<Datum>;
 
+/// Rows (and other units of work) between two checks for cancellation and
+/// the deadline.
+const TICKS_PER_CHECK: u32 = 1024;
+/// The same for a run with an in-place budget, which must notice sooner
+/// that it ran out (a check is a clock read: ~20 ns).
+const IN_PLACE_TICKS_PER_CHECK: u32 = 128;
+
 /// Runs the plans of one statement.
 pub struct Exec<'a> {
     tx: &'a Transaction,
@@ -53,6 +60,12 @@ pub struct Exec<'a> {
     work: RefCell<HashMap<usize, Rc<Vec<Row>>>>,
     subqueries: RefCell<HashMap<*const SubPlan, Rc<Vec<Row>>>>,
     ticks: std::cell::Cell<u32>,
+    /// Checks happen when `ticks & tick_mask == 0`.
+    tick_mask: u32,
+    /// Set by [`Exec::in_place_for`]: when this run must give up.
+    in_place_until: Option<Instant>,
+    /// The run gave up at `in_place_until` (its result, if any, is void).
+    gave_up: std::cell::Cell<bool>,
     status: Option<Arc<dyn StatusSource>>,
     mem: WorkMem,
     /// Threads a table scan under an aggregation may add to this one
@@ -116,6 +129,9 @@ impl<'a> Exec<'a> {
             work: RefCell::new(HashMap::new()),
             subqueries: RefCell::new(HashMap::new()),
             ticks: std::cell::Cell::new(0),
+            tick_mask: TICKS_PER_CHECK - 1,
+            in_place_until: None,
+            gave_up: std::cell::Cell::new(false),
             status: None,
             mem: WorkMem::new(spill::WORK_MEM_DEFAULT_BYTES),
             workers: 0,
@@ -135,6 +151,24 @@ impl<'a> Exec<'a> {
     pub fn with_work_mem(mut self, bytes: usize) -> Exec<'a> {
         self.mem = WorkMem::new(bytes);
         self
+    }
+
+    /// Makes this run give up after `budget` (failing, with
+    /// [`Exec::gave_up`] set), checking more often than usual. A session
+    /// runs a query that may end early in place on its tokio worker this
+    /// way, and moves it off the worker only when it runs long; the run is
+    /// read-only over a fixed snapshot, so running it again gives the same
+    /// answer.
+    pub fn in_place_for(mut self, budget: std::time::Duration) -> Exec<'a> {
+        self.in_place_until = Some(Instant::now() + budget);
+        self.tick_mask = IN_PLACE_TICKS_PER_CHECK - 1;
+        self
+    }
+
+    /// Whether the run gave up at the end of its [`Exec::in_place_for`]
+    /// budget; whatever it returned is then void.
+    pub fn gave_up(&self) -> bool {
+        self.gave_up.get()
     }
 
     /// The memory budget, and what spilling did so far.
@@ -158,7 +192,7 @@ impl<'a> Exec<'a> {
     pub fn tick(&self) -> Result<(), SqlError> {
         let t = self.ticks.get().wrapping_add(1);
         self.ticks.set(t);
-        if !t.is_multiple_of(1024) {
+        if t & self.tick_mask != 0 {
             return Ok(());
         }
         self.check()
@@ -176,6 +210,13 @@ impl<'a> Exec<'a> {
             return Err(SqlError::new(
                 code::QUERY_CANCELED,
                 "canceling statement due to statement timeout",
+            ));
+        }
+        if self.in_place_until.is_some_and(|d| Instant::now() >= d) {
+            self.gave_up.set(true);
+            return Err(SqlError::new(
+                code::QUERY_CANCELED,
+                "statement ran past its in-place budget",
             ));
         }
         Ok(())

@@ -223,6 +223,48 @@ pub fn is_short(plan: &Plan) -> bool {
     }
 }
 
+/// True for a plan that may well end early though [`is_short`] cannot
+/// promise it: a LIMIT over row sources that count their work (table and
+/// catalog scans, literal rows), such as the latest N rows through an
+/// index with a filter. A session runs it in place first, for a bounded
+/// time (`Exec::in_place_for`), and moves it off the worker only if it
+/// runs past that: handing the worker's core to another thread costs more
+/// than such a query itself (measured: 0.70 against 0.45 ms for the latest
+/// 20 errors of a million events).
+pub fn may_end_early(plan: &Plan) -> bool {
+    match plan {
+        Plan::Project { input, .. } | Plan::Filter { input, .. } => may_end_early(input),
+        Plan::Limit { input, .. } => counts_its_work(input),
+        _ => false,
+    }
+}
+
+/// Whether every row source under `plan` ticks the executor as it reads
+/// (so an in-place budget is noticed in time); set-returning functions and
+/// CTEs produce their rows whole and are left out.
+fn counts_its_work(plan: &Plan) -> bool {
+    match plan {
+        Plan::Result | Plan::Values { .. } | Plan::Scan(_) | Plan::Virtual(_) => true,
+        Plan::Function { .. }
+        | Plan::Cte { .. }
+        | Plan::WorkTable { .. }
+        | Plan::ProjectSet { .. }
+        | Plan::LateralJoin { .. } => false,
+        Plan::Filter { input, .. }
+        | Plan::Project { input, .. }
+        | Plan::Aggregate { input, .. }
+        | Plan::Window { input, .. }
+        | Plan::GroupingSets { input, .. }
+        | Plan::Sort { input, .. }
+        | Plan::Distinct { input, .. }
+        | Plan::Limit { input, .. }
+        | Plan::IndexJoin { left: input, .. } => counts_its_work(input),
+        Plan::NestedLoop { left, right, .. }
+        | Plan::HashJoin { left, right, .. }
+        | Plan::SetOp { left, right, .. } => counts_its_work(left) && counts_its_work(right),
+    }
+}
+
 /// A plan node. Each produces rows of a fixed width.
 #[derive(Debug)]
 pub enum Plan {

@@ -417,6 +417,9 @@ fn read_write_in_recovery() -> SqlError {
 /// few hundred. PostgreSQL would wait on the row lock instead, however
 /// long; the statement timeout and cancel bound these tries too.
 const AUTOCOMMIT_RETRIES_MAX: u32 = 100;
+/// How long a query that may end early ([`plan::may_end_early`]) runs in
+/// place on its tokio worker before it is run again off the worker.
+const IN_PLACE_BUDGET: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// One connection's session.
 pub struct Session {
@@ -2510,17 +2513,27 @@ impl Session {
             catalog: Some(&view),
             ..self.eval_ctx(params, &text, self.xact_start)
         };
-        let exec = Exec::new(tx, stmt, &self.cancel, self.deadline())
-            .with_status(self.db.status_source())
-            .with_work_mem(self.settings.work_mem_bytes())
-            .with_parallel_workers(self.settings.parallel_workers());
-        let rows = if plan::is_short(root) {
-            exec.run(root, &ectx)
-        } else {
-            // A scan may take seconds: off the worker's core, so the
-            // sessions (and cancel requests) queued there keep running.
-            tokio::task::block_in_place(|| exec.run(root, &ectx))
-        }?;
+        let exec = || {
+            Exec::new(tx, stmt, &self.cancel, self.deadline())
+                .with_status(self.db.status_source())
+                .with_work_mem(self.settings.work_mem_bytes())
+        };
+        if plan::is_short(root) {
+            let exec = exec().with_parallel_workers(self.settings.parallel_workers());
+            let rows = exec.run(root, &ectx)?;
+            return Ok((rows, exec.work_mem().report()));
+        }
+        if plan::may_end_early(root) {
+            let exec = exec().in_place_for(IN_PLACE_BUDGET);
+            let run = exec.run(root, &ectx);
+            if !exec.gave_up() {
+                return run.map(|rows| (rows, exec.work_mem().report()));
+            }
+        }
+        // A scan may take seconds: off the worker's core, so the sessions
+        // (and cancel requests) queued there keep running.
+        let exec = exec().with_parallel_workers(self.settings.parallel_workers());
+        let rows = tokio::task::block_in_place(|| exec.run(root, &ectx))?;
         Ok((rows, exec.work_mem().report()))
     }
 
