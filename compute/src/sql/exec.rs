@@ -411,20 +411,7 @@ impl<'a> Exec<'a> {
                 let rows = self.run(input, ctx)?;
                 crate::sql::window::run(self, rows, calls, ctx)?
             }
-            Plan::Sort { input, keys } => {
-                let tick = || self.tick();
-                let mut sort = ExternalSort::new(keys, &self.mem, &tick);
-                self.visit(input, ctx, &mut |r| {
-                    let k = keys
-                        .iter()
-                        .map(|k| eval(&k.expr, &r, ctx))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    sort.push(k, r)?;
-                    Ok(true)
-                })?;
-                self.check()?;
-                sort.finish()?
-            }
+            Plan::Sort { input, keys } => self.sort(input, keys, None, ctx)?,
             Plan::Distinct { input, width, on } => {
                 let rows = self.run(input, ctx)?;
                 let mut seen = std::collections::HashSet::new();
@@ -469,7 +456,31 @@ impl<'a> Exec<'a> {
                 let offset =
                     count(offset, "OFFSET", code::INVALID_ROW_COUNT_IN_OFFSET)?.unwrap_or(0);
                 let rows = match limit {
-                    Some(n) => self.run_first(input, n.saturating_add(offset), ctx)?,
+                    Some(n) => {
+                        let n = n.saturating_add(offset);
+                        // Top-N: the sort keeps only what the first rows
+                        // need, and a projection moved above it
+                        // (`plan::project_after_top_n`) runs on those.
+                        match input.as_ref() {
+                            Plan::Sort { input: below, keys } => {
+                                self.sort(below, keys, Some(n), ctx)?
+                            }
+                            Plan::Project {
+                                input: sorted,
+                                exprs,
+                            } if matches!(sorted.as_ref(), Plan::Sort { .. }) => {
+                                let Plan::Sort { input: below, keys } = sorted.as_ref() else {
+                                    unreachable!("matched above");
+                                };
+                                let mut rows = self.sort(below, keys, Some(n), ctx)?;
+                                rows.truncate(n);
+                                rows.into_iter()
+                                    .map(|r| exprs.iter().map(|e| eval(e, &r, ctx)).collect())
+                                    .collect::<Result<_, _>>()?
+                            }
+                            _ => self.run_first(input, n, ctx)?,
+                        }
+                    }
                     None => self.run(input, ctx)?,
                 };
                 rows.into_iter()
@@ -488,6 +499,33 @@ impl<'a> Exec<'a> {
                 set_op(*op, *all, l, r)
             }
         })
+    }
+
+    /// `input`'s rows ordered by `keys` (stably); with a `bound`, at least
+    /// its first `bound` rows (all when fewer), holding about twice that
+    /// many at a time.
+    fn sort(
+        &self,
+        input: &Plan,
+        keys: &[SortKey],
+        bound: Option<usize>,
+        ctx: &EvalCtx<'_>,
+    ) -> Result<Vec<Row>, SqlError> {
+        let tick = || self.tick();
+        let mut sort = ExternalSort::new(keys, &self.mem, &tick);
+        if let Some(n) = bound {
+            sort = sort.bounded(n);
+        }
+        self.visit(input, ctx, &mut |r| {
+            let k = keys
+                .iter()
+                .map(|k| eval(&k.expr, &r, ctx))
+                .collect::<Result<Vec<_>, _>>()?;
+            sort.push(k, r)?;
+            Ok(true)
+        })?;
+        self.check()?;
+        sort.finish()
     }
 
     /// `WITH RECURSIVE`: the non-recursive term's rows, then the recursive

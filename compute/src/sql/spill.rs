@@ -317,6 +317,10 @@ fn cmp_keys(a: &[Datum], b: &[Datum], keys: &[SortKey]) -> Result<Ordering, SqlE
     Ok(Ordering::Equal)
 }
 
+/// A bounded sort cuts its buffer back no more often than every this many
+/// rows.
+const BOUNDED_SORT_ROWS_MIN: usize = 64;
+
 /// A sort that spills sorted runs past the budget and merges them.
 pub(crate) struct ExternalSort<'a> {
     keys: &'a [SortKey],
@@ -328,6 +332,9 @@ pub(crate) struct ExternalSort<'a> {
     /// Sorted runs, in arrival order (a row of run `i` arrived before
     /// every row of run `i + 1`).
     runs: Vec<RunReader>,
+    /// Only the first this many rows are wanted (`ORDER BY … LIMIT n`):
+    /// the buffer is cut back to them whenever it doubles.
+    bound: Option<usize>,
 }
 
 impl<'a> ExternalSort<'a> {
@@ -344,7 +351,17 @@ impl<'a> ExternalSort<'a> {
             buf: Vec::new(),
             buf_bytes: 0,
             runs: Vec::new(),
+            bound: None,
         }
+    }
+
+    /// Keeps only what the first `n` rows in order need: [`Self::finish`]
+    /// still returns at least those `n` (all rows when fewer), in the
+    /// stable order, but the sort holds about `2n` rows at a time instead
+    /// of every row, and sorts them as it goes.
+    pub(crate) fn bounded(mut self, n: usize) -> ExternalSort<'a> {
+        self.bound = Some(n);
+        self
     }
 
     /// Adds a row with its key values (one per sort key).
@@ -353,6 +370,19 @@ impl<'a> ExternalSort<'a> {
         (self.tick)()?;
         self.buf_bytes += row_bytes(&key) + row_bytes(&row);
         self.buf.push((key, row));
+        if let Some(n) = self.bound {
+            if self.buf.len() >= n.saturating_mul(2).max(BOUNDED_SORT_ROWS_MIN) {
+                // The rows kept arrived before every later one, and the
+                // sort is stable: ties still come out in arrival order.
+                self.sort_buf()?;
+                self.buf.truncate(n);
+                self.buf_bytes = self
+                    .buf
+                    .iter()
+                    .map(|(k, r)| row_bytes(k) + row_bytes(r))
+                    .sum();
+            }
+        }
         self.mem.held(self.buf_bytes);
         if self.buf_bytes >= self.mem.limit_bytes() {
             self.spill()?;
@@ -636,6 +666,42 @@ mod tests {
             r.peak_bytes as usize <= WORK_MEM_MIN_BYTES + biggest,
             "{r:?}"
         );
+    }
+
+    proptest::proptest! {
+        /// A bounded sort's first `n` rows are the stable sort's first
+        /// `n`, ties in arrival order, whatever the budget (spilled or not),
+        /// and it holds about `2n` rows, not every row.
+        #[test]
+        fn a_bounded_sort_keeps_the_stable_sorts_first_rows(
+            vals in proptest::collection::vec(0i64..8, 0..600),
+            n in 0usize..120,
+            small in proptest::bool::ANY,
+        ) {
+            let budget = if small { WORK_MEM_MIN_BYTES } else { 64 << 20 };
+            let mem = WorkMem::new(budget);
+            let keys = [key(true)];
+            let tick: &dyn Fn() -> Result<(), SqlError> = &ok;
+            let mut s = ExternalSort::new(&keys, &mem, tick).bounded(n);
+            let mut expected = Vec::new();
+            let mut held_max = 0;
+            for (i, v) in vals.iter().enumerate() {
+                let row = vec![Datum::Int8(*v), Datum::Int8(i as i64)];
+                expected.push(row.clone());
+                s.push(vec![Datum::Int8(*v)], row).unwrap();
+                held_max = held_max.max(s.buf.len());
+            }
+            proptest::prop_assert!(held_max <= (2 * n).max(BOUNDED_SORT_ROWS_MIN));
+            let mut got = s.finish().unwrap();
+            got.truncate(n);
+            // Stable: ties keep their arrival order.
+            expected.sort_by_key(|r| match r[0] {
+                Datum::Int8(v) => v,
+                _ => unreachable!("int keys"),
+            });
+            expected.truncate(n);
+            proptest::prop_assert_eq!(got, expected);
+        }
     }
 
     /// A cancelled statement stops the merge, not only the input.

@@ -184,3 +184,15 @@ SELECT count(*) FROM t WHERE k = 'k7';
 SELECT count(*) FROM t WHERE k = 'moved';
 DELETE FROM t WHERE n = 5;
 SELECT count(*) FROM t WHERE n = 5;
+
+-- case: top_n_with_projection (extended)
+CREATE TABLE ev (id int PRIMARY KEY, grp int, doc jsonb);
+INSERT INTO ev SELECT g, g % 7, jsonb_build_object('site', (g * 37) % 11, 'temp', (g % 13) * 1.5, 'tag', CASE WHEN g % 5 = 0 THEN NULL ELSE 't' || (g % 5) END) FROM generate_series(1, 300) g;
+SELECT id, doc->>'site' AS site, (doc->>'temp')::float AS temp FROM ev ORDER BY grp DESC, id LIMIT 5;
+SELECT id, doc->>'tag' AS tag FROM ev ORDER BY doc->>'tag' NULLS FIRST, id DESC LIMIT 4 OFFSET 3;
+SELECT id, grp * 10 + 1 AS k, upper(doc->>'tag') FROM ev ORDER BY k DESC, id LIMIT 3 OFFSET 100;
+SELECT id, (doc->>'temp')::float * 2 AS t2 FROM ev ORDER BY t2 DESC, id LIMIT 6;
+SELECT id FROM ev ORDER BY grp, id LIMIT 0;
+SELECT count(*) FROM (SELECT id, doc->>'site' FROM ev ORDER BY grp, id LIMIT 1000) s;
+SELECT grp, count(*) AS n, max(doc->>'site') FROM ev GROUP BY grp ORDER BY n DESC, grp LIMIT 3;
+SELECT id, doc->>'site' FROM ev ORDER BY grp, id LIMIT 2 OFFSET 298;
