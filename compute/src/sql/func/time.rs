@@ -439,8 +439,34 @@ fn trunc_ts(units: &str, ts: i64, type_name: &str) -> Result<i64, SqlError> {
     if !is_finite_ts(ts) {
         return Ok(ts);
     }
-    let mut tm = to_tm(ts)?;
     use Unit::*;
+    // A day and its parts are fixed lengths of a local timestamp, so these
+    // units truncate by arithmetic, without the calendar (what the fields
+    // below would give too); out-of-range answers take the calendar's path
+    // for its error.
+    let step = match u {
+        Day => USECS_PER_DAY,
+        Hour => USECS_PER_HOUR,
+        Minute => USECS_PER_MINUTE,
+        Second => USECS_PER_SEC,
+        Millisec => 1000,
+        Microsec => 1,
+        _ => 0,
+    };
+    if step > 0 && is_valid_ts(ts) {
+        let r = ts - ts.rem_euclid(step);
+        if is_valid_ts(r) {
+            return Ok(r);
+        }
+    }
+    trunc_fields(&low, u, ts, type_name)
+}
+
+/// [`trunc_ts`] through the calendar fields, as PostgreSQL's
+/// `timestamp_trunc` does.
+fn trunc_fields(low: &str, u: Unit, ts: i64, type_name: &str) -> Result<i64, SqlError> {
+    use Unit::*;
+    let mut tm = to_tm(ts)?;
     if u == Week {
         let woy = date2isoweek(tm.year, tm.mon, tm.mday);
         if woy >= 52 && tm.mon == 1 {
@@ -471,7 +497,7 @@ fn trunc_ts(units: &str, ts: i64, type_name: &str) -> Result<i64, SqlError> {
         Second => 9,
         Millisec => 10,
         Microsec => 11,
-        _ => return Err(not_supported(&low, type_name)),
+        _ => return Err(not_supported(low, type_name)),
     };
     if u == Millennium {
         tm.year = if tm.year > 0 {
@@ -1587,5 +1613,29 @@ pub(super) fn call(f: B, args: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, Sql
             negate_interval(m, d, t)
         }
         _ => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// Truncating to a day or a part of one by arithmetic answers what
+        /// the calendar fields do, before 2000 and after, to the edges of
+        /// the timestamp range.
+        #[test]
+        fn fixed_units_truncate_as_the_calendar_does(
+            ts in MIN_TIMESTAMP..END_TIMESTAMP,
+            u in proptest::sample::select(vec![
+                "day", "hour", "minute", "second", "milliseconds", "microseconds",
+            ]),
+        ) {
+            let (low, unit) = unit(u, TS_NAME, false).unwrap();
+            proptest::prop_assert_eq!(
+                trunc_ts(u, ts, TS_NAME).ok(),
+                trunc_fields(&low, unit, ts, TS_NAME).ok()
+            );
+        }
     }
 }
