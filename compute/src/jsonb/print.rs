@@ -4,7 +4,27 @@
 use super::format::{Token, Tokens};
 use super::{JsonbError, JsonbRef, Kind};
 
-impl JsonbRef<'_> {
+impl<'a> JsonbRef<'a> {
+    /// The value's `->>` text where it lies in the document as it is (a
+    /// string, a number, a boolean): `Ok(Some(None))` for JSON null, and
+    /// `Ok(None)` for an object or array, whose text must be built
+    /// ([`JsonbRef::as_text`]).
+    pub fn text_in_place(&self) -> Result<Option<Option<&'a str>>, JsonbError> {
+        Ok(Some(Some(match self.kind() {
+            Kind::Null => return Ok(Some(None)),
+            Kind::String => self.string()?,
+            Kind::Number => self.number_text()?,
+            Kind::Bool => {
+                if self.boolean() {
+                    "true"
+                } else {
+                    "false"
+                }
+            }
+            Kind::Array | Kind::Object => return Ok(None),
+        })))
+    }
+
     /// Returns the canonical text, as `jsonb_out` prints it:
     /// `{"a": 1, "b": [1, 2]}`.
     pub fn to_text(&self) -> Result<String, JsonbError> {

@@ -3590,6 +3590,16 @@ fn binary(
             return Ok(d);
         }
     }
+    if let (
+        BinOp::Eq | BinOp::Ne,
+        Expr::Binary(BinOp::LongArrow, doc, key, DataType::Text),
+        Expr::Literal(Datum::Text(text), _),
+    ) = (op, l, r)
+    {
+        if let Some(d) = field_equals(doc, key, text, row, ctx)? {
+            return Ok(if op == BinOp::Eq { d } else { not(d) });
+        }
+    }
     // Columns and literals are read in place: cloning the operand of
     // `payload->>'k'` copied the whole document for every row.
     let a = eval_ref(l, row, ctx)?;
@@ -3703,6 +3713,46 @@ fn arrow(v: JsonbRef<'_>, key: &Datum, text: bool) -> Result<Datum, SqlError> {
     } else {
         Datum::Jsonb(x.to_jsonb().map_err(json_err)?.into_bytes())
     })
+}
+
+/// `doc ->> 'key' = 'text'` over a jsonb `doc` with a literal key,
+/// compared in place: the member's text is not built (a `String` per row,
+/// in a filter that reads most rows and keeps few). `None` where the member
+/// is an object or array (whose text must be built) or the shape differs.
+fn field_equals(
+    doc: &Expr,
+    key: &Expr,
+    text: &str,
+    row: &[Datum],
+    ctx: &EvalCtx<'_>,
+) -> Result<Option<Datum>, SqlError> {
+    let Expr::Literal(Datum::Text(key), _) = key else {
+        return Ok(None);
+    };
+    if doc.ty() != DataType::Jsonb {
+        return Ok(None);
+    }
+    let d = eval_ref(doc, row, ctx)?;
+    let Datum::Jsonb(bytes) = &*d else {
+        return Ok(if d.is_null() { Some(Datum::Null) } else { None });
+    };
+    let v = JsonbRef::from_document(bytes).map_err(json_err)?;
+    let Some(x) = v.get(key).map_err(json_err)? else {
+        return Ok(Some(Datum::Null));
+    };
+    Ok(match x.text_in_place().map_err(json_err)? {
+        Some(Some(member)) => Some(Datum::Bool(member == text)),
+        Some(None) => Some(Datum::Null),
+        None => None,
+    })
+}
+
+/// SQL NOT of a boolean or NULL.
+fn not(d: Datum) -> Datum {
+    match d {
+        Datum::Bool(b) => Datum::Bool(!b),
+        other => other,
+    }
 }
 
 /// An integer `->` operand as an array position (a `bigint` past `i32`

@@ -117,3 +117,12 @@ SELECT jsonb_set('{"a": 1}', '{a}', NULL);
 SELECT jsonb_set('5', '{a}', '1');
 SELECT '{"a": 1}'::jsonb ->> NULL;
 SELECT jsonb_typeof('x');
+
+-- case: field_equals_text (extended)
+CREATE TABLE docs (id int PRIMARY KEY, doc jsonb);
+INSERT INTO docs VALUES (1, '{"s": "error", "n": 1.50, "b": true, "z": null, "o": {"a": 1}, "a": [1, 2], "e": "a\"b\u00e9"}'), (2, '{"s": "ok", "n": 2, "b": false}'), (3, NULL), (4, '[1, 2]'), (5, '"error"');
+SELECT id, doc->>'s' = 'error' AS s, doc->>'s' <> 'error' AS ns, doc->>'n' = '1.50' AS n, doc->>'n' = '1.5' AS n2, doc->>'b' = 'true' AS b, doc->>'z' = 'null' AS z, doc->>'missing' = 'x' AS m FROM docs ORDER BY id;
+SELECT id, doc->>'o' = '{"a": 1}' AS o, doc->>'a' = '[1, 2]' AS a, doc->>'e' = 'a"bé' AS e, doc->>'e' <> 'a"bé' AS ne FROM docs ORDER BY id;
+SELECT id FROM docs WHERE doc->>'s' = 'error' ORDER BY id;
+SELECT id FROM docs WHERE doc->>'s' != 'error' ORDER BY id;
+SELECT count(*) FROM docs WHERE NOT (doc->>'b' = 'false');
