@@ -35,7 +35,7 @@ use crate::sql::expr::{
     self, compare, eval, AggCall, AggFunc, EvalCtx, Expr, SortKey, SrfFunc, SubPlan, SubqueryRunner,
 };
 use crate::sql::plan::{
-    self, Access, JoinKind, KeyList, ListValues, Plan, Scan, SetOpKind, Statement,
+    self, Access, JoinKind, KeyList, ListValues, Plan, RangeCheck, Scan, SetOpKind, Statement,
 };
 use crate::sql::spill::{self, row_bytes, ExternalSort, Partitions, RunReader, WorkMem};
 
@@ -662,9 +662,30 @@ impl<'a> Exec<'a> {
         f: &mut dyn FnMut(crate::engine::Row) -> Result<bool, SqlError>,
     ) -> Result<(), SqlError> {
         let ctx = &self.ctx(ctx);
+        let lists = match &scan.access {
+            Access::Full => None,
+            Access::Pk { lists, .. } | Access::Index { lists, .. } => Some(lists),
+        };
+        let bounds = match lists {
+            None => None,
+            Some(_) => match scan_bounds(scan, outer, ctx)? {
+                Some(b) => Some(b),
+                None => return Ok(()),
+            },
+        };
+        // One key range read as a range (not widened to the table): the
+        // conditions it enforces need no check (`plan::RangeCheck`).
+        let widen = match (&bounds, lists) {
+            (Some((lo, hi)), Some(l)) if l.is_empty() => self.widens(scan, lo, hi, true)?,
+            _ => false,
+        };
+        let filter = match (&scan.range_check, &bounds) {
+            (RangeCheck::Rest(rest), Some(_)) if !widen => rest.as_ref(),
+            _ => scan.filter.as_ref(),
+        };
         // Filtered as read, with the conditions' constant parts evaluated
         // once for the scan rather than once per row.
-        let filter = scan.filter.as_ref().map(|e| fold_constants(e, ctx));
+        let filter = filter.map(|e| fold_constants(e, ctx));
         let extra = extra.map(|e| fold_constants(e, ctx));
         // Whether `f` asked to stop, so that a scan over several key ranges
         // stops too (a LIMIT reads no further).
@@ -682,15 +703,11 @@ impl<'a> Exec<'a> {
         // A scan a sort was dropped for keeps its key order (see
         // `plan::order_by_index`); others read forward.
         let dir = scan.order.unwrap_or(Direction::Forward);
-        let lists = match &scan.access {
-            Access::Full => return self.read_table(scan, dir, &mut each),
-            Access::Pk { lists, .. } | Access::Index { lists, .. } => lists,
-        };
-        let Some((lo, hi)) = scan_bounds(scan, outer, ctx)? else {
-            return Ok(());
+        let (Some(lists), Some((lo, hi))) = (lists, bounds) else {
+            return self.read_table(scan, dir, &mut each);
         };
         if lists.is_empty() {
-            return self.read_range(scan, lo, hi, true, dir, &mut each);
+            return self.read_range(scan, lo, hi, widen, dir, &mut each);
         }
         let Some(points) = self.list_points(scan, lists, outer, ctx, dir)? else {
             // Too many points: the range the lists lie in, once, in key
@@ -703,7 +720,9 @@ impl<'a> Exec<'a> {
                 }
                 _ => Bound::Unbounded,
             };
-            return self.read_range(scan, cut(lo), cut(hi), true, dir, &mut each);
+            let (lo, hi) = (cut(lo), cut(hi));
+            let widen = self.widens(scan, &lo, &hi, true)?;
+            return self.read_range(scan, lo, hi, widen, dir, &mut each);
         };
         for point in points {
             let fill = |b: &Bound<Vec<Datum>>| {
@@ -805,14 +824,15 @@ impl<'a> Exec<'a> {
 
     /// Reads the rows of `scan`'s access path whose keys lie between `lo`
     /// and `hi` (key values, a prefix allowed) in `dir`, as `each` takes
-    /// them. With `may_widen`, an index range over much of the index reads
-    /// the table instead, when the scan need not keep index order.
+    /// them. With `widen` ([`Self::widens`]: an index range over much of
+    /// the index, when the scan need not keep index order), the table is
+    /// read instead.
     fn read_range(
         &self,
         scan: &Scan,
         lo: Bound<Vec<Datum>>,
         hi: Bound<Vec<Datum>>,
-        may_widen: bool,
+        widen: bool,
         dir: Direction,
         each: &mut dyn FnMut(crate::engine::Row) -> Result<bool, SqlError>,
     ) -> Result<(), SqlError> {
@@ -842,7 +862,7 @@ impl<'a> Exec<'a> {
                     _ => tx.scan_visit_in(def.id, as_ref(&lo), as_ref(&hi), dir, cols, each),
                 }
             }
-            Access::Index { .. } if self.widens(scan, &lo, &hi, may_widen)? => {
+            Access::Index { .. } if widen => {
                 if !matches!(self.share(scan, Some(PartOf::Table)), Share::Nothing) {
                     self.mem.wide_index_range();
                 }

@@ -186,6 +186,10 @@ pub struct Scan {
     pub access: Access,
     /// Conditions every returned row meets, over the table's row.
     pub filter: Option<Expr>,
+    /// What of `filter` a row read through `access`'s key range still
+    /// needs checked (the executor uses `filter` whole when it reads the
+    /// table instead).
+    pub range_check: RangeCheck,
     /// The conditions as written, for EXPLAIN.
     pub cond_text: Vec<String>,
     /// The columns anything reads (the consumers above and the scan's own
@@ -196,6 +200,17 @@ pub struct Scan {
     /// or the index's: its key values, then the primary key), this way:
     /// a sort above was dropped for it ([`order_by_index`]).
     pub order: Option<Direction>,
+}
+
+/// What a scan checks of its filter on the rows its key range returns.
+#[derive(Debug, Clone)]
+pub enum RangeCheck {
+    /// The whole filter.
+    All,
+    /// Only these conditions (`None`: nothing): the others compare a key
+    /// part with a value in a way the key range enforces exactly (see
+    /// [`enforced_by_range`]), so a row inside the range meets them.
+    Rest(Option<Expr>),
 }
 
 /// True for a plan whose work is bounded by key lookups: rows from VALUES
@@ -1934,6 +1949,7 @@ impl<'a> Planner<'a> {
                         alias: alias_name.clone(),
                         access: Access::Full,
                         filter: None,
+                        range_check: RangeCheck::All,
                         cond_text: Vec::new(),
                         read_cols: None,
                         order: None,
@@ -3100,6 +3116,8 @@ struct KeyCond {
     op: expr::BinOp,
     value: CondValue,
     text: String,
+    /// The condition it came from (its position in the scan's list).
+    cond: usize,
 }
 
 /// What a [`KeyCond`] compares its key with.
@@ -3111,12 +3129,21 @@ enum CondValue {
 }
 
 fn key_conds(conds: &[(Expr, String)]) -> Vec<KeyCond> {
+    let mut out = Vec::new();
+    for (i, (e, text)) in conds.iter().enumerate() {
+        key_conds_of(i, e, text, &mut out);
+    }
+    out
+}
+
+/// The [`KeyCond`]s of condition `cond` (`e`, written as `text`).
+fn key_conds_of(cond: usize, e: &Expr, text: &str, out: &mut Vec<KeyCond>) {
     let constant = |e: &Expr| {
         let mut cols = Vec::new();
         columns_of(e, &mut cols) && cols.is_empty()
     };
-    let mut out = Vec::new();
-    for (e, text) in conds {
+    {
+        let text = text.to_owned();
         let mut push = |key: &Expr, op, value: &Expr| {
             if constant(value) {
                 out.push(KeyCond {
@@ -3124,6 +3151,7 @@ fn key_conds(conds: &[(Expr, String)]) -> Vec<KeyCond> {
                     op,
                     value: CondValue::One(value.clone()),
                     text: text.clone(),
+                    cond,
                 });
             }
         };
@@ -3144,10 +3172,8 @@ fn key_conds(conds: &[(Expr, String)]) -> Vec<KeyCond> {
                     }
                     B::And => {
                         // BETWEEN binds to an AND of two bounds.
-                        out.extend(key_conds(&[
-                            ((**a).clone(), text.clone()),
-                            ((**b).clone(), text.clone()),
-                        ]));
+                        key_conds_of(cond, a, &text, out);
+                        key_conds_of(cond, b, &text, out);
                     }
                     _ => {}
                 }
@@ -3157,6 +3183,7 @@ fn key_conds(conds: &[(Expr, String)]) -> Vec<KeyCond> {
                 op: B::Eq,
                 value: CondValue::List(ListValues::Items(items.clone())),
                 text: text.clone(),
+                cond,
             }),
             Expr::AnyArray {
                 lhs,
@@ -3168,11 +3195,11 @@ fn key_conds(conds: &[(Expr, String)]) -> Vec<KeyCond> {
                 op: B::Eq,
                 value: CondValue::List(ListValues::Array((**array).clone())),
                 text: text.clone(),
+                cond,
             }),
             _ => {}
         }
     }
-    out
 }
 
 fn is_int_key(t: DataType) -> bool {
@@ -3238,6 +3265,8 @@ struct KeyBounds {
     lists: Vec<KeyList>,
     /// The conditions used, as written.
     texts: Vec<String>,
+    /// The key conditions used, by position in the list given.
+    used_conds: Vec<usize>,
 }
 
 /// Bounds on a key from conditions: equalities (or lists of values) on a
@@ -3246,16 +3275,17 @@ fn key_bounds(keys: &[Expr], conds: &[KeyCond]) -> Option<KeyBounds> {
     let mut prefix = Vec::new();
     let mut texts = Vec::new();
     let mut lists = Vec::new();
+    let mut used_conds = Vec::new();
     for (part, k) in keys.iter().enumerate() {
         let key_ty = k.ty();
-        let eq = conds.iter().find(|c| {
+        let eq = conds.iter().position(|c| {
             c.op == expr::BinOp::Eq
                 && same_expr(&c.key, k)
                 && matches!(&c.value, CondValue::One(v) if fits(v.ty(), key_ty))
         });
         // A single value pins the part better than a list does.
         let list = || {
-            conds.iter().find(|c| {
+            conds.iter().position(|c| {
                 same_expr(&c.key, k)
                     && match &c.value {
                         CondValue::One(_) => false,
@@ -3268,9 +3298,11 @@ fn key_bounds(keys: &[Expr], conds: &[KeyCond]) -> Option<KeyBounds> {
                     }
             })
         };
-        let Some(c) = eq.or_else(list) else {
+        let Some(at) = eq.or_else(list) else {
             break;
         };
+        used_conds.push(at);
+        let c = &conds[at];
         match &c.value {
             CondValue::One(v) => prefix.push(key_value(v.clone(), key_ty)),
             CondValue::List(values) => {
@@ -3300,7 +3332,11 @@ fn key_bounds(keys: &[Expr], conds: &[KeyCond]) -> Option<KeyBounds> {
     let mut hi = lo.clone();
     let mut used = n;
     if let Some(next) = keys.get(n) {
-        for c in conds.iter().filter(|c| same_expr(&c.key, next)) {
+        for (at, c) in conds
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| same_expr(&c.key, next))
+        {
             let CondValue::One(value) = &c.value else {
                 continue;
             };
@@ -3324,6 +3360,7 @@ fn key_bounds(keys: &[Expr], conds: &[KeyCond]) -> Option<KeyBounds> {
                 }
                 _ => continue,
             }
+            used_conds.push(at);
             used = n + 1;
             if !texts.contains(&c.text) {
                 texts.push(c.text.clone());
@@ -3339,6 +3376,7 @@ fn key_bounds(keys: &[Expr], conds: &[KeyCond]) -> Option<KeyBounds> {
         used,
         lists,
         texts,
+        used_conds,
     })
 }
 
@@ -3346,7 +3384,7 @@ fn key_bounds(keys: &[Expr], conds: &[KeyCond]) -> Option<KeyBounds> {
 /// filter to all of them.
 fn choose_access(scan: &mut Scan, def: &TableDef, conds: Vec<(Expr, String)>) {
     let kc = key_conds(&conds);
-    let mut best: Option<(usize, bool, Access, Vec<String>)> = None;
+    let mut best: Option<(usize, bool, Access, Vec<String>, Vec<usize>)> = None;
     if !def.primary_key.is_empty() {
         let keys: Vec<Expr> = def
             .primary_key
@@ -3359,12 +3397,19 @@ fn choose_access(scan: &mut Scan, def: &TableDef, conds: Vec<(Expr, String)>) {
             used,
             lists,
             texts,
+            used_conds,
         }) = key_bounds(&keys, &kc)
         {
             let unique = used == keys.len()
                 && lists.is_empty()
                 && matches!((&lo, &hi), (Bound::Included(a), Bound::Included(b)) if a.len() == keys.len() && b.len() == keys.len());
-            best = Some((used, unique, Access::Pk { lo, hi, lists }, texts));
+            best = Some((
+                used,
+                unique,
+                Access::Pk { lo, hi, lists },
+                texts,
+                used_conds,
+            ));
         }
     }
     for ix in &def.indexes {
@@ -3377,12 +3422,13 @@ fn choose_access(scan: &mut Scan, def: &TableDef, conds: Vec<(Expr, String)>) {
             used,
             lists,
             texts,
+            used_conds,
         }) = key_bounds(&keys, &kc)
         {
             let unique = ix.unique && used == keys.len() && lists.is_empty();
             let better = match &best {
                 None => true,
-                Some((bu, bunique, _, _)) => !bunique && (unique || used > *bu),
+                Some((bu, bunique, ..)) => !bunique && (unique || used > *bu),
             };
             if better {
                 best = Some((
@@ -3397,6 +3443,7 @@ fn choose_access(scan: &mut Scan, def: &TableDef, conds: Vec<(Expr, String)>) {
                         only: false,
                     },
                     texts,
+                    used_conds,
                 ));
             }
         }
@@ -3404,7 +3451,23 @@ fn choose_access(scan: &mut Scan, def: &TableDef, conds: Vec<(Expr, String)>) {
     let filter = conds.iter().map(|(e, _)| e.clone()).reduce(and);
     scan.filter = filter;
     match best {
-        Some((_, _, access, texts)) => {
+        Some((_, _, access, texts, used_conds)) => {
+            let lists = match &access {
+                Access::Pk { lists, .. } | Access::Index { lists, .. } => lists.is_empty(),
+                Access::Full => false,
+            };
+            // With key lists the executor may read the range around them
+            // and filter it: nothing is left out then.
+            if lists {
+                let used: Vec<&KeyCond> = used_conds.iter().map(|&i| &kc[i]).collect();
+                let rest = conds
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, (e, _))| !enforced_by_range(*i, e, &used, def))
+                    .map(|(_, (e, _))| e.clone())
+                    .reduce(and);
+                scan.range_check = RangeCheck::Rest(rest);
+            }
             scan.access = access;
             let rest: Vec<String> = conds
                 .iter()
@@ -3420,6 +3483,52 @@ fn choose_access(scan: &mut Scan, def: &TableDef, conds: Vec<(Expr, String)>) {
             let all: Vec<String> = conds.iter().map(|(_, t)| t.clone()).collect();
             scan.cond_text = explain_conds("Filter", &all).into_iter().collect();
         }
+    }
+}
+
+/// Whether condition `cond` (`e`) holds for every row a scan's key range
+/// returns, so the scan need not check it again: a plain comparison
+/// (`=`, `<`, `<=`, `>`, `>=`) of a key part with a value of exactly the
+/// key's type, for types whose key encoding orders and equates exactly as
+/// the comparison does (integers, dates and times; text for `=` only, its
+/// ranges follow a collation), with every key condition it gave used for
+/// the bounds (`used`). A lower bound alone lets NULL keys through (they
+/// are stored after every value), so `>` and `>=` count only on a column
+/// declared NOT NULL. Floats (`-0`, NaN), numerics (`1.0 = 1.00`) and the
+/// rest are always checked.
+fn enforced_by_range(cond: usize, e: &Expr, used: &[&KeyCond], def: &TableDef) -> bool {
+    use expr::BinOp as B;
+    if !matches!(e, Expr::Binary(B::Eq | B::Lt | B::Le | B::Gt | B::Ge, ..)) {
+        return false;
+    }
+    let mine: Vec<&KeyCond> = used.iter().copied().filter(|c| c.cond == cond).collect();
+    let [k] = mine.as_slice() else {
+        return false;
+    };
+    let CondValue::One(v) = &k.value else {
+        return false;
+    };
+    let ty = k.key.ty();
+    if v.ty() != ty {
+        return false;
+    }
+    let ordered = matches!(
+        ty,
+        DataType::Int2
+            | DataType::Int4
+            | DataType::Int8
+            | DataType::Date
+            | DataType::Timestamp
+            | DataType::TimestampTz
+    );
+    match k.op {
+        B::Eq => ordered || ty == DataType::Text,
+        B::Lt | B::Le => ordered,
+        B::Gt | B::Ge => {
+            ordered
+                && matches!(k.key, Expr::Column(c, _) if def.columns.get(c).is_some_and(|col| col.not_null))
+        }
+        _ => false,
     }
 }
 
@@ -3571,6 +3680,7 @@ pub fn dml_scan(def: Arc<TableDef>, filter: Option<Expr>, text: Option<String>) 
         alias,
         access: Access::Full,
         filter: None,
+        range_check: RangeCheck::All,
         cond_text: Vec::new(),
         read_cols: None,
         order: None,
@@ -3602,11 +3712,13 @@ fn index_lookup(def: &Arc<TableDef>, alias: &str, conds: &[(Expr, Expr)]) -> Opt
     // row: the binder's Column(i) of the outer row.
     let kc: Vec<KeyCond> = conds
         .iter()
-        .map(|(outer, inner)| KeyCond {
+        .enumerate()
+        .map(|(cond, (outer, inner))| KeyCond {
             key: inner.clone(),
             op: expr::BinOp::Eq,
             value: CondValue::One(outer.clone()),
             text: String::new(),
+            cond,
         })
         .collect();
     type Bounds = (Bound<Vec<Expr>>, Bound<Vec<Expr>>);
@@ -3632,6 +3744,7 @@ fn index_lookup(def: &Arc<TableDef>, alias: &str, conds: &[(Expr, Expr)]) -> Opt
         alias: alias.to_string(),
         access,
         filter: None,
+        range_check: RangeCheck::All,
         cond_text: Vec::new(),
         read_cols: None,
         order: None,
