@@ -3380,11 +3380,24 @@ fn key_bounds(keys: &[Expr], conds: &[KeyCond]) -> Option<KeyBounds> {
     })
 }
 
+/// An access path [`choose_access`] considers.
+struct Choice {
+    /// Key parts its bounds use.
+    used: usize,
+    /// It finds at most one row.
+    unique: bool,
+    access: Access,
+    /// The conditions used, as written.
+    texts: Vec<String>,
+    /// The key conditions used (see [`KeyBounds::used_conds`]).
+    used_conds: Vec<usize>,
+}
+
 /// Chooses the access path of a scan from its conditions, and sets its
 /// filter to all of them.
 fn choose_access(scan: &mut Scan, def: &TableDef, conds: Vec<(Expr, String)>) {
     let kc = key_conds(&conds);
-    let mut best: Option<(usize, bool, Access, Vec<String>, Vec<usize>)> = None;
+    let mut best: Option<Choice> = None;
     if !def.primary_key.is_empty() {
         let keys: Vec<Expr> = def
             .primary_key
@@ -3403,13 +3416,13 @@ fn choose_access(scan: &mut Scan, def: &TableDef, conds: Vec<(Expr, String)>) {
             let unique = used == keys.len()
                 && lists.is_empty()
                 && matches!((&lo, &hi), (Bound::Included(a), Bound::Included(b)) if a.len() == keys.len() && b.len() == keys.len());
-            best = Some((
+            best = Some(Choice {
                 used,
                 unique,
-                Access::Pk { lo, hi, lists },
+                access: Access::Pk { lo, hi, lists },
                 texts,
                 used_conds,
-            ));
+            });
         }
     }
     for ix in &def.indexes {
@@ -3428,13 +3441,13 @@ fn choose_access(scan: &mut Scan, def: &TableDef, conds: Vec<(Expr, String)>) {
             let unique = ix.unique && used == keys.len() && lists.is_empty();
             let better = match &best {
                 None => true,
-                Some((bu, bunique, ..)) => !bunique && (unique || used > *bu),
+                Some(b) => !b.unique && (unique || used > b.used),
             };
             if better {
-                best = Some((
+                best = Some(Choice {
                     used,
                     unique,
-                    Access::Index {
+                    access: Access::Index {
                         id: ix.id,
                         name: ix.name.clone(),
                         lo,
@@ -3444,14 +3457,19 @@ fn choose_access(scan: &mut Scan, def: &TableDef, conds: Vec<(Expr, String)>) {
                     },
                     texts,
                     used_conds,
-                ));
+                });
             }
         }
     }
     let filter = conds.iter().map(|(e, _)| e.clone()).reduce(and);
     scan.filter = filter;
     match best {
-        Some((_, _, access, texts, used_conds)) => {
+        Some(Choice {
+            access,
+            texts,
+            used_conds,
+            ..
+        }) => {
             let lists = match &access {
                 Access::Pk { lists, .. } | Access::Index { lists, .. } => lists.is_empty(),
                 Access::Full => false,
