@@ -361,6 +361,16 @@ impl Drop for Dev {
         if let Some(mut child) = self.child.take() {
             let _ = sigterm_and_wait(&mut child);
         }
+        // A failing test shows what the server said: its log goes with
+        // the temporary directory.
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("--- last lines of the sextant dev log ---");
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
     }
 }
 
