@@ -924,34 +924,37 @@ impl Dialect for SextantDialect {
 mod tests {
     use super::*;
 
+    /// `sql` after the rewrite, printed back.
+    fn printed(sql: &str) -> Result<String, ParserError> {
+        rewritten(sql).map(|s| s.to_string())
+    }
+
     #[test]
     fn operators_end_before_a_sign_as_in_postgres() {
-        let parse = |sql: &str| rewritten(sql).map(|s| s.to_string());
         assert_eq!(
-            parse("SELECT doc->>-1, doc->-1, 2*-3, 4>=-5, a<>-b, c<=+d FROM t").as_deref(),
+            printed("SELECT doc->>-1, doc->-1, 2*-3, 4>=-5, a<>-b, c<=+d FROM t").as_deref(),
             Ok("SELECT doc ->> -1, doc -> -1, 2 * -3, 4 >= -5, a <> -b, c <= +d FROM t")
         );
         // With one of PostgreSQL's special characters the run stays one
         // operator, as there.
         assert_eq!(
-            parse("SELECT '[1]'::jsonb #- '{0}'").as_deref(),
+            printed("SELECT '[1]'::jsonb #- '{0}'").as_deref(),
             Ok("SELECT '[1]'::JSONB #- '{0}'")
         );
         assert_eq!(
-            parse("SELECT 1!=-1, 1!=+-1, 1!=/**/-1, 1<>-1, 1!=1, 1 != -1").as_deref(),
+            printed("SELECT 1!=-1, 1!=+-1, 1!=/**/-1, 1<>-1, 1!=1, 1 != -1").as_deref(),
             Ok("SELECT 1 !=- 1, 1 !=+- 1, 1 <> -1, 1 <> -1, 1 <> 1, 1 <> -1")
         );
     }
 
     #[test]
     fn less_than_before_a_minus_is_two_tokens_as_in_postgres() {
-        let parse = |sql: &str| rewritten(sql).map(|s| s.to_string());
         assert_eq!(
-            parse("SELECT 1<-1, a<-b, c<-(1), d<-+2, e<->f").as_deref(),
+            printed("SELECT 1<-1, a<-b, c<-(1), d<-+2, e<->f").as_deref(),
             Ok("SELECT 1 < -1, a < -b, c < -(1), d < -+2, e <-> f")
         );
         assert_eq!(
-            parse("SELECT '<-1', \"<-\" FROM t WHERE x<-1").as_deref(),
+            printed("SELECT '<-1', \"<-\" FROM t WHERE x<-1").as_deref(),
             Ok("SELECT '<-1', \"<-\" FROM t WHERE x < -1")
         );
         // The `<` keeps its place, for errors that point at it.
@@ -1108,16 +1111,15 @@ mod tests {
 
     #[test]
     fn lock_lists_become_one_clause_per_name() {
-        let rewrite = |sql: &str| rewritten(sql).map(|s| s.to_string());
         assert_eq!(
-            rewrite("SELECT * FROM a, s.b FOR UPDATE OF a, s.b, c NOWAIT").unwrap(),
+            printed("SELECT * FROM a, s.b FOR UPDATE OF a, s.b, c NOWAIT").unwrap(),
             "SELECT * FROM a, s.b FOR UPDATE OF a FOR UPDATE OF s.b FOR UPDATE OF c NOWAIT"
         );
         assert_eq!(
-            rewrite("SELECT f(x, y) FROM a FOR SHARE OF a").unwrap(),
+            printed("SELECT f(x, y) FROM a FOR SHARE OF a").unwrap(),
             "SELECT f(x, y) FROM a FOR SHARE OF a"
         );
-        assert!(rewrite("SELECT * FROM a FOR UPDATE OF a,").is_err());
+        assert!(printed("SELECT * FROM a FOR UPDATE OF a,").is_err());
     }
 
     #[test]

@@ -458,27 +458,9 @@ impl<'a> Exec<'a> {
                 let rows = match limit {
                     Some(n) => {
                         let n = n.saturating_add(offset);
-                        // Top-N: the sort keeps only what the first rows
-                        // need, and a projection moved above it
-                        // (`plan::project_after_top_n`) runs on those.
-                        match input.as_ref() {
-                            Plan::Sort { input: below, keys } => {
-                                self.sort(below, keys, Some(n), ctx)?
-                            }
-                            Plan::Project {
-                                input: sorted,
-                                exprs,
-                            } if matches!(sorted.as_ref(), Plan::Sort { .. }) => {
-                                let Plan::Sort { input: below, keys } = sorted.as_ref() else {
-                                    unreachable!("matched above");
-                                };
-                                let mut rows = self.sort(below, keys, Some(n), ctx)?;
-                                rows.truncate(n);
-                                rows.into_iter()
-                                    .map(|r| exprs.iter().map(|e| eval(e, &r, ctx)).collect())
-                                    .collect::<Result<_, _>>()?
-                            }
-                            _ => self.run_first(input, n, ctx)?,
+                        match self.top_n(input, n, ctx)? {
+                            Some(rows) => rows,
+                            None => self.run_first(input, n, ctx)?,
                         }
                     }
                     None => self.run(input, ctx)?,
@@ -499,6 +481,37 @@ impl<'a> Exec<'a> {
                 set_op(*op, *all, l, r)
             }
         })
+    }
+
+    /// The first `n` rows (at least; the caller cuts) of a sort, or of a
+    /// projection over a sort that `plan::project_after_top_n` moved there:
+    /// the sort keeps only what those rows need, and the projection runs
+    /// on them alone. `None` for any other plan.
+    fn top_n(
+        &self,
+        plan: &Plan,
+        n: usize,
+        ctx: &EvalCtx<'_>,
+    ) -> Result<Option<Vec<Row>>, SqlError> {
+        let (sorted, exprs) = match plan {
+            Plan::Project { input, exprs } => (input.as_ref(), Some(exprs)),
+            other => (other, None),
+        };
+        let Plan::Sort { input, keys } = sorted else {
+            return Ok(None);
+        };
+        let mut rows = self.sort(input, keys, Some(n), ctx)?;
+        let Some(exprs) = exprs else {
+            return Ok(Some(rows));
+        };
+        rows.truncate(n);
+        rows.into_iter()
+            .map(|r| {
+                self.tick()?;
+                exprs.iter().map(|e| eval(e, &r, ctx)).collect()
+            })
+            .collect::<Result<_, _>>()
+            .map(Some)
     }
 
     /// `input`'s rows ordered by `keys` (stably); with a `bound`, at least
