@@ -13,7 +13,7 @@ use std::sync::Arc;
 use sextant_compute::btree::Direction;
 use sextant_compute::catalog::{ColumnDef, IndexKey};
 use sextant_compute::datum::Datum;
-use sextant_compute::engine::{Engine, EngineError, NewIndex, NewTable};
+use sextant_compute::engine::{Engine, EngineConfig, EngineError, NewIndex, NewTable};
 use sextant_storage::types::Lsn;
 
 fn col(name: &str, oid: u32) -> ColumnDef {
@@ -591,6 +591,66 @@ async fn concurrent_commits_are_grouped_visible_in_order_and_fail_alone() {
     for p in 0..PAIRS {
         let r = t.get(table, &[Datum::Int8(1000 + p)]).unwrap().unwrap();
         assert!(["left", "right"].contains(&value(&r).as_str()));
+    }
+}
+
+/// Polls `done` every few milliseconds for up to 20 s.
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// While the last group sent is not durable, the pipeline sends no other:
+/// the commits that queue meanwhile wait, and then go together as one
+/// group, each durable when acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_queued_behind_a_group_in_flight_go_as_one_group() {
+    let mut storage = common::Storage::start().await;
+    let cfg = EngineConfig {
+        group_wait_max: std::time::Duration::from_secs(60),
+        ..common::engine_config()
+    };
+    let engine = storage.engine_with(cfg).await;
+    let table = kv_table(&engine, "held").await;
+    // Three of six nodes down: no write quorum, so nothing becomes durable.
+    for i in 0..3 {
+        storage.stop(i).await;
+    }
+    let before = engine.commit_stats();
+    let commit = |key: i64| {
+        let engine = engine.clone();
+        let mut t = engine.begin();
+        t.insert(table, row(key, "v")).unwrap();
+        tokio::spawn(async move { (t.commit().await, engine) })
+    };
+    let first = commit(1);
+    wait_until("the first commit is sent", || {
+        engine.commit_stats().groups == before.groups + 1
+    })
+    .await;
+    let rest: Vec<_> = (2..=5).map(commit).collect();
+    wait_until("four commits queue", || engine.commit_stats().waiting == 4).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let held = engine.commit_stats();
+    assert_eq!(held.groups, before.groups + 1, "a second group went out");
+    assert_eq!(held.waiting, 4, "the queued commits were taken");
+    for i in 0..3 {
+        storage.restart(i).await;
+    }
+    for task in std::iter::once(first).chain(rest) {
+        let (outcome, engine) = task.await.unwrap();
+        let lsn = outcome.expect("commit");
+        assert!(engine.vdl() >= lsn, "acknowledged before durable");
+    }
+    let after = engine.commit_stats();
+    assert_eq!(after.groups - before.groups, 2, "the first group, then the other four");
+    assert_eq!(after.transactions - before.transactions, 5);
+    let t = engine.begin();
+    for key in 1..=5 {
+        assert!(t.get(table, &[Datum::Int8(key)]).unwrap().is_some(), "row {key}");
     }
 }
 
