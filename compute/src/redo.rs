@@ -50,9 +50,16 @@ pub fn diff(before: &[u8], after: &[u8]) -> Option<RecordBody> {
 }
 
 /// The first position at or after `i` where the pages differ, or
-/// `PAGE_SIZE`. Most of a page is unchanged, so it skips equal words first.
+/// `PAGE_SIZE`. Most of a page is unchanged, so it skips equal blocks
+/// first (slice equality is the C library's vectorized `bcmp`), then equal
+/// words: a word at a time, every commit's diff of its pages was 3% of
+/// `sextant dev`'s CPU under upserts.
 fn next_difference(before: &[u8], after: &[u8], mut i: usize) -> usize {
+    const BLOCK: usize = 256;
     const WORD: usize = 8;
+    while i + BLOCK <= PAGE_SIZE && before[i..i + BLOCK] == after[i..i + BLOCK] {
+        i += BLOCK;
+    }
     let word = |p: &[u8], i: usize| u64::from_ne_bytes(p[i..i + WORD].try_into().expect("a word"));
     while i + WORD <= PAGE_SIZE && word(before, i) == word(after, i) {
         i += WORD;
