@@ -482,6 +482,84 @@ enum Version {
     Image(Stored),
 }
 
+/// The versions of one page, by LSN: a sorted vector. A page holds a few
+/// versions (one image at or below the horizon, the deltas since) and
+/// gains new ones at the end, so an insert is a push; a `BTreeMap` here
+/// allocated a node of ~500 bytes per page and walked it on every record
+/// (3% of `sextant dev`'s CPU under upserts). Same methods, same meaning.
+#[derive(Clone, Debug, Default)]
+struct Versions(Vec<(Lsn, Version)>);
+
+impl Versions {
+    fn position(&self, lsn: &Lsn) -> Result<usize, usize> {
+        self.0.binary_search_by(|(l, _)| l.cmp(lsn))
+    }
+
+    /// Inserts `v` at `lsn`, returning the version it replaced.
+    fn insert(&mut self, lsn: Lsn, v: Version) -> Option<Version> {
+        if self.0.last().is_none_or(|(last, _)| *last < lsn) {
+            self.0.push((lsn, v));
+            return None;
+        }
+        match self.position(&lsn) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, v)),
+            Err(i) => {
+                self.0.insert(i, (lsn, v));
+                None
+            }
+        }
+    }
+
+    fn get(&self, lsn: &Lsn) -> Option<&Version> {
+        self.position(lsn).ok().map(|i| &self.0[i].1)
+    }
+
+    fn get_mut(&mut self, lsn: &Lsn) -> Option<&mut Version> {
+        self.position(lsn).ok().map(|i| &mut self.0[i].1)
+    }
+
+    fn remove(&mut self, lsn: &Lsn) -> Option<Version> {
+        self.position(lsn).ok().map(|i| self.0.remove(i).1)
+    }
+
+    /// Moves the versions at or above `lsn` out.
+    fn split_off(&mut self, lsn: &Lsn) -> Versions {
+        let at = self.0.partition_point(|(l, _)| l < lsn);
+        Versions(self.0.split_off(at))
+    }
+
+    /// The versions with LSNs in `range`, in LSN order.
+    fn range(
+        &self,
+        range: impl std::ops::RangeBounds<Lsn>,
+    ) -> impl DoubleEndedIterator<Item = (&Lsn, &Version)> {
+        use std::ops::Bound;
+        let start = match range.start_bound() {
+            Bound::Included(a) => self.0.partition_point(|(l, _)| l < a),
+            Bound::Excluded(a) => self.0.partition_point(|(l, _)| l <= a),
+            Bound::Unbounded => 0,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(b) => self.0.partition_point(|(l, _)| l <= b),
+            Bound::Excluded(b) => self.0.partition_point(|(l, _)| l < b),
+            Bound::Unbounded => self.0.len(),
+        };
+        self.0[start..end.max(start)].iter().map(|(l, v)| (l, v))
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Version> {
+        self.0.iter().map(|(_, v)| v)
+    }
+
+    fn into_values(self) -> impl Iterator<Item = Version> {
+        self.0.into_iter().map(|(_, v)| v)
+    }
+}
+
 /// Where a held record's body is.
 #[derive(Clone, Debug)]
 enum Body {
@@ -599,7 +677,7 @@ pub struct Segment {
     /// Highest record of the PG at or below `horizon` (records there may have
     /// left the log).
     horizon_tail: Lsn,
-    pages: HashMap<PageId, BTreeMap<Lsn, Version>>,
+    pages: HashMap<PageId, Versions>,
     /// Pages whose stored image failed its checksum: unreadable until repaired.
     lost_pages: BTreeSet<PageId>,
     /// Pages repaired from a peer: versions below their LSN are gone.
@@ -1539,10 +1617,11 @@ impl Segment {
                 }
             }
         }
-        // BTreeMap nodes hold up to 11 entries and are at least half full.
+        // BTreeMap nodes hold up to 11 entries and are at least half full;
+        // vectors grow by doubling, and the page map's table by half again.
         let per_record = std::mem::size_of::<(Lsn, Held)>() * 3 / 2;
         let per_version = std::mem::size_of::<(Lsn, Version)>() * 3 / 2;
-        let per_page = std::mem::size_of::<(PageId, BTreeMap<Lsn, Version>)>() * 2;
+        let per_page = std::mem::size_of::<(PageId, Versions)>() * 3 / 2;
         m.index_bytes = self.log.len() * per_record
             + self.cold.capacity() * std::mem::size_of::<Cold>()
             + m.versions * per_version
