@@ -598,7 +598,10 @@ async fn concurrent_commits_are_grouped_visible_in_order_and_fail_alone() {
 async fn wait_until(what: &str, done: impl Fn() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while !done() {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting until {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }
@@ -646,11 +649,18 @@ async fn commits_queued_behind_a_group_in_flight_go_as_one_group() {
         assert!(engine.vdl() >= lsn, "acknowledged before durable");
     }
     let after = engine.commit_stats();
-    assert_eq!(after.groups - before.groups, 2, "the first group, then the other four");
+    assert_eq!(
+        after.groups - before.groups,
+        2,
+        "the first group, then the other four"
+    );
     assert_eq!(after.transactions - before.transactions, 5);
     let t = engine.begin();
     for key in 1..=5 {
-        assert!(t.get(table, &[Datum::Int8(key)]).unwrap().is_some(), "row {key}");
+        assert!(
+            t.get(table, &[Datum::Int8(key)]).unwrap().is_some(),
+            "row {key}"
+        );
     }
 }
 
