@@ -2146,6 +2146,73 @@ mod tests {
         ]
     }
 
+    /// One operation on a page's versions, for the model test below.
+    #[derive(Debug, Clone)]
+    enum VersionsOp {
+        Insert(u64, bool),
+        Remove(u64),
+        SplitOff(u64),
+        Range(u64, u64),
+    }
+
+    fn arb_versions_op() -> impl Strategy<Value = VersionsOp> {
+        prop_oneof![
+            4 => (0u64..64, any::<bool>()).prop_map(|(l, i)| VersionsOp::Insert(l, i)),
+            1 => (0u64..64).prop_map(VersionsOp::Remove),
+            1 => (0u64..64).prop_map(VersionsOp::SplitOff),
+            2 => (0u64..64, 0u64..64).prop_map(|(a, b)| VersionsOp::Range(a, b)),
+        ]
+    }
+
+    fn image_flag(v: &Version) -> Option<bool> {
+        match v {
+            Version::Record { image } => Some(*image),
+            Version::Image(_) => None,
+        }
+    }
+
+    fn lsns<'a>(it: impl Iterator<Item = (&'a Lsn, &'a Version)>) -> Vec<Lsn> {
+        it.map(|(l, _)| *l).collect()
+    }
+
+    proptest! {
+        /// A page's version vector answers what a `BTreeMap` would.
+        #[test]
+        fn versions_match_a_btreemap(ops in proptest::collection::vec(arb_versions_op(), 1..200)) {
+            let mut v = Versions::default();
+            let mut m: BTreeMap<Lsn, bool> = BTreeMap::new();
+            for op in ops {
+                match op {
+                    VersionsOp::Insert(l, image) => {
+                        let old = v.insert(Lsn(l), Version::Record { image });
+                        prop_assert_eq!(old.as_ref().and_then(image_flag), m.insert(Lsn(l), image));
+                    }
+                    VersionsOp::Remove(l) => {
+                        let old = v.remove(&Lsn(l));
+                        prop_assert_eq!(old.as_ref().and_then(image_flag), m.remove(&Lsn(l)));
+                    }
+                    VersionsOp::SplitOff(l) => {
+                        let got: Vec<(Lsn, Option<bool>)> =
+                            v.split_off(&Lsn(l)).0.iter().map(|(l, x)| (*l, image_flag(x))).collect();
+                        let want: Vec<(Lsn, Option<bool>)> =
+                            m.split_off(&Lsn(l)).into_iter().map(|(l, x)| (l, Some(x))).collect();
+                        prop_assert_eq!(got, want);
+                    }
+                    VersionsOp::Range(a, b) => {
+                        let (a, b) = (Lsn(a.min(b)), Lsn(a.max(b)));
+                        prop_assert_eq!(lsns(v.range(a..=b)), m.range(a..=b).map(|(l, _)| *l).collect::<Vec<_>>());
+                        prop_assert_eq!(lsns(v.range(..b).rev()), m.range(..b).rev().map(|(l, _)| *l).collect::<Vec<_>>());
+                        prop_assert_eq!(lsns(v.range(a.next()..)), m.range(a.next()..).map(|(l, _)| *l).collect::<Vec<_>>());
+                    }
+                }
+                prop_assert_eq!(v.len(), m.len());
+                for (l, image) in &m {
+                    prop_assert_eq!(v.get(l).and_then(image_flag), Some(*image));
+                }
+            }
+        }
+    }
+
     proptest! {
         /// Page reconstruction (images, deltas, coalescing, GC, compaction and
         /// restore) equals a model that keeps every page version in full.
