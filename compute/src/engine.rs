@@ -633,7 +633,7 @@ impl Engine {
 /// group costs every replica a request, an fsync and a reply, and the six
 /// replicas of `sextant dev` share the compute node's cores: sending groups
 /// as fast as they were applied made them ~5 transactions each at 32
-/// clients, and holding them makes them ~17, for 30–40% more upserts per
+/// clients, and holding them makes them ~17, for 40–60% more upserts per
 /// second at 8 and 32 clients (BENCHMARKS.md). Letting two or three groups
 /// be in flight was measured too, and sat between the two.
 async fn run_pipeline(mut queued: tokio::sync::mpsc::UnboundedReceiver<Queued>) {

@@ -3288,10 +3288,7 @@ fn eval_node(e: &Expr, row: &[Datum], ctx: &EvalCtx<'_>) -> Result<Datum, SqlErr
                 cast(d, *ty, ctx)?
             }
         }
-        Expr::Not(inner) => match eval(inner, row, ctx)? {
-            Datum::Bool(b) => Datum::Bool(!b),
-            _ => Datum::Null,
-        },
+        Expr::Not(inner) => not(eval(inner, row, ctx)?),
         Expr::Neg(inner) => match eval(inner, row, ctx)? {
             Datum::Int2(v) => Datum::Int2(v.checked_neg().ok_or_else(|| out_of_range("smallint"))?),
             Datum::Int4(v) => Datum::Int4(v.checked_neg().ok_or_else(|| out_of_range("integer"))?),
@@ -3747,11 +3744,11 @@ fn field_equals(
     })
 }
 
-/// SQL NOT of a boolean or NULL.
+/// SQL NOT: of a boolean its negation, of anything else (NULL) NULL.
 fn not(d: Datum) -> Datum {
     match d {
         Datum::Bool(b) => Datum::Bool(!b),
-        other => other,
+        _ => Datum::Null,
     }
 }
 

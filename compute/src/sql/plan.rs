@@ -3142,63 +3142,60 @@ fn key_conds_of(cond: usize, e: &Expr, text: &str, out: &mut Vec<KeyCond>) {
         let mut cols = Vec::new();
         columns_of(e, &mut cols) && cols.is_empty()
     };
-    {
-        let text = text.to_owned();
-        let mut push = |key: &Expr, op, value: &Expr| {
-            if constant(value) {
-                out.push(KeyCond {
-                    key: key.clone(),
-                    op,
-                    value: CondValue::One(value.clone()),
-                    text: text.clone(),
-                    cond,
-                });
-            }
-        };
-        use expr::BinOp as B;
-        match e {
-            Expr::Binary(op, a, b, _) => {
-                let flip = |op| match op {
-                    B::Lt => B::Gt,
-                    B::Le => B::Ge,
-                    B::Gt => B::Lt,
-                    B::Ge => B::Le,
-                    o => o,
-                };
-                match op {
-                    B::Eq | B::Lt | B::Le | B::Gt | B::Ge => {
-                        push(a, *op, b);
-                        push(b, flip(*op), a);
-                    }
-                    B::And => {
-                        // BETWEEN binds to an AND of two bounds.
-                        key_conds_of(cond, a, &text, out);
-                        key_conds_of(cond, b, &text, out);
-                    }
-                    _ => {}
-                }
-            }
-            Expr::InList(key, items, false) if items.iter().all(constant) => out.push(KeyCond {
-                key: (**key).clone(),
-                op: B::Eq,
-                value: CondValue::List(ListValues::Items(items.clone())),
-                text: text.clone(),
+    let mut push = |key: &Expr, op, value: &Expr| {
+        if constant(value) {
+            out.push(KeyCond {
+                key: key.clone(),
+                op,
+                value: CondValue::One(value.clone()),
+                text: text.to_owned(),
                 cond,
-            }),
-            Expr::AnyArray {
-                lhs,
-                op: B::Eq,
-                all: false,
-                array,
-            } if constant(array) => out.push(KeyCond {
-                key: (**lhs).clone(),
-                op: B::Eq,
-                value: CondValue::List(ListValues::Array((**array).clone())),
-                text: text.clone(),
-                cond,
-            }),
-            _ => {}
+            });
         }
+    };
+    use expr::BinOp as B;
+    match e {
+        Expr::Binary(op, a, b, _) => {
+            let flip = |op| match op {
+                B::Lt => B::Gt,
+                B::Le => B::Ge,
+                B::Gt => B::Lt,
+                B::Ge => B::Le,
+                o => o,
+            };
+            match op {
+                B::Eq | B::Lt | B::Le | B::Gt | B::Ge => {
+                    push(a, *op, b);
+                    push(b, flip(*op), a);
+                }
+                B::And => {
+                    // BETWEEN binds to an AND of two bounds.
+                    key_conds_of(cond, a, text, out);
+                    key_conds_of(cond, b, text, out);
+                }
+                _ => {}
+            }
+        }
+        Expr::InList(key, items, false) if items.iter().all(constant) => out.push(KeyCond {
+            key: (**key).clone(),
+            op: B::Eq,
+            value: CondValue::List(ListValues::Items(items.clone())),
+            text: text.to_owned(),
+            cond,
+        }),
+        Expr::AnyArray {
+            lhs,
+            op: B::Eq,
+            all: false,
+            array,
+        } if constant(array) => out.push(KeyCond {
+            key: (**lhs).clone(),
+            op: B::Eq,
+            value: CondValue::List(ListValues::Array((**array).clone())),
+            text: text.to_owned(),
+            cond,
+        }),
+        _ => {}
     }
 }
 
