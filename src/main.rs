@@ -60,7 +60,11 @@ fn main() -> anyhow::Result<()> {
         .init();
     // Big stacks (address space, touched only as used): recursion the SQL
     // layer does not guard itself (formatting a deep expression) has room.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Command::Storage(args) = &cli.command {
+        builder.worker_threads(usize::from(args.worker_threads));
+    }
+    let runtime = builder
         .enable_all()
         .thread_stack_size(WORKER_STACK_BYTES)
         .build()?;

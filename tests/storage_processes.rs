@@ -261,3 +261,29 @@ fn bench_volume_prints_one_json_line_and_ends_on_time_without_quorum() {
     assert_eq!(stalled["commits"].as_u64().unwrap(), 0, "{stalled}");
     assert!(stalled["errors"].as_u64().unwrap() > 0, "{stalled}");
 }
+
+/// `--worker-threads` sets how many threads run a node's requests: nodes
+/// with several commit and serve reads like the default single one, and a
+/// count of zero is refused before the node starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_threads_flag_runs_nodes_and_refuses_zero() {
+    let c = ProcCluster::start_with("512KiB", &["--worker-threads", "3"]);
+    let v = open(&c).await;
+    let acked = commit_stamps(&v, &[1, 70, 140], 50).await; // three PGs
+    for (page, counter) in acked {
+        let image = v.get_page(PageId(page), v.vdl()).await.unwrap();
+        assert_eq!(counter_of(&image), counter, "page {page}");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(support::sextant_bin())
+        .args(["storage", "--listen", "127.0.0.1:1", "--az", "az-a"])
+        .arg("--data")
+        .arg(dir.path())
+        .args(["--worker-threads", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a node started with no threads");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--worker-threads"), "{err}");
+}

@@ -42,7 +42,20 @@ pub struct StorageArgs {
     /// `64MiB`; the rest stays on disk and is read back on demand.
     #[arg(long, env = "SEXTANT_STORAGE_CACHE_SIZE", default_value = "64MiB", value_parser = parse_cache_size)]
     pub cache_size: u64,
+    /// Threads that run requests. Each request is short in-memory work
+    /// (fsyncs, coalescing and compaction run on threads of their own), so
+    /// one thread serves a node's segments; more only pay off on a host with
+    /// cores to spare (see ARCHITECTURE.md, "Storage node threads").
+    #[arg(long, env = "SEXTANT_STORAGE_WORKER_THREADS", default_value_t = DEFAULT_WORKER_THREADS, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub worker_threads: u16,
 }
+
+/// Request threads of a storage node unless `--worker-threads` says
+/// otherwise. Measured with six nodes on two cores (`benches/storage.sh`,
+/// BENCHMARKS.md): one thread each commits ~20% more at concurrency 64 for
+/// ~17% less CPU per commit than a thread per core, whose workers spent
+/// their time waking and parking one another.
+pub const DEFAULT_WORKER_THREADS: u16 = 1;
 
 fn parse_cache_size(s: &str) -> Result<u64, String> {
     let bytes = sextant_storage::cluster::parse_size(s)?;

@@ -85,11 +85,18 @@ pub struct ProcCluster {
     pub dir: tempfile::TempDir,
     pub nodes: Vec<NodeProc>,
     pub cluster_file: PathBuf,
+    /// Flags every node is started with, after the ones it needs.
+    extra_args: Vec<String>,
 }
 
 impl ProcCluster {
     /// Starts six nodes and waits until each accepts connections.
     pub fn start(segment_size: &str) -> ProcCluster {
+        Self::start_with(segment_size, &[])
+    }
+
+    /// Like [`ProcCluster::start`], each node also given `extra_args`.
+    pub fn start_with(segment_size: &str, extra_args: &[&str]) -> ProcCluster {
         let dir = tempfile::tempdir().unwrap();
         let mut nodes = Vec::new();
         let mut toml = format!("segment_size = \"{segment_size}\"\n");
@@ -114,6 +121,7 @@ impl ProcCluster {
             dir,
             nodes,
             cluster_file,
+            extra_args: extra_args.iter().map(|a| (*a).to_owned()).collect(),
         };
         for i in 0..6 {
             c.spawn(i);
@@ -154,6 +162,7 @@ impl ProcCluster {
             .arg("--data")
             .arg(&n.data)
             .args(["--gossip-interval", "50ms"])
+            .args(&self.extra_args)
             .env("SEXTANT_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
