@@ -20,9 +20,9 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t =
 /// How long freed memory stays with the process before it goes back to the
 /// OS (mimalloc's default is 1 s). Commits churn through buffers whose
 /// pages the default returned and then faulted in again, zeroed: with a
-/// minute, `sextant dev` committed ~15% more upserts at 32 clients for
-/// ~13% less CPU each, resident memory 1.40 GiB against 1.25 (ARCHITECTURE.md,
-/// "Memory allocator").
+/// minute, `sextant dev` committed 8–12% more upserts at 32 clients for
+/// ~10% less CPU each, peak resident memory 1.37–1.38 GiB against
+/// 1.26–1.30 (ARCHITECTURE.md, "Memory allocator").
 const ALLOCATOR_PURGE_DELAY_MS: std::ffi::c_long = 60_000;
 
 /// Sextant: an Aurora-style, Postgres-compatible database for buffering change data.

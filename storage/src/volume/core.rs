@@ -926,17 +926,14 @@ mod tests {
 
     fn core() -> VolumeCore {
         let mut toml = String::from("segment_size = \"512KiB\"\n");
-        let mut replicas = Vec::new();
         for i in 1..=6u32 {
             let az = ["az-a", "az-b", "az-c"][(i as usize - 1) / 2];
-            let addr = format!("127.0.0.1:{}", 7000 + i);
-            toml += &format!("[[storage]]\nid = {i}\naddr = \"{addr}\"\naz = \"{az}\"\n");
-            replicas.push(Replica {
-                node: NodeId(i),
-                addr,
-                az: az.into(),
-            });
+            toml += &format!(
+                "[[storage]]\nid = {i}\naddr = \"127.0.0.1:{}\"\naz = \"{az}\"\n",
+                7000 + i
+            );
         }
+        let cluster = Cluster::parse(&toml).unwrap();
         let rec = Recovered {
             epoch: Epoch(1),
             history: vec![Truncation {
@@ -947,13 +944,13 @@ mod tests {
             max_lsn: Lsn::ZERO,
             pgs: vec![RecoveredPg {
                 pg: PgId(0),
-                replicas,
+                replicas: cluster.place(PgId(0)),
                 tail: Lsn::ZERO,
                 scls: Vec::new(),
                 missing: Vec::new(),
             }],
         };
-        VolumeCore::new(CoreConfig::default(), Cluster::parse(&toml).unwrap(), rec)
+        VolumeCore::new(CoreConfig::default(), cluster, rec)
     }
 
     fn stamp(n: u8) -> Vec<(PageId, RecordBody)> {
