@@ -47,7 +47,7 @@
 #   DATA_DIR [/var/tmp/sextant-bi]  where the generated events file and each
 #                       run's results (outputs, timings, summary) are kept
 #   SEXTANT_RSS_MAX_MB [8192]  stop sextant dev if its resident memory passes this
-#   SEXTANT_DEV_BUFFER_POOL [256MiB]  sextant dev's --buffer-pool (each compute
+#   SEXTANT_DEV_BUFFER_POOL [1GiB]  sextant dev's --buffer-pool (each compute
 #                       node's page cache), read by sextant dev itself
 #   KEEP [0]            1 keeps the work directory (server data)
 #   SETTLE [30]         seconds to wait after Sextant's load before timing:

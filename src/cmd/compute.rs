@@ -102,7 +102,7 @@ pub struct ComputeArgs {
     /// Memory for cached pages (the buffer pool), e.g. `256MiB`, `4GiB`.
     /// A reader that holds its working set answers from memory; a page it
     /// lacks costs a round trip to a storage node.
-    #[arg(long, env = "SEXTANT_COMPUTE_BUFFER_POOL", default_value = "256MiB", value_parser = super::buffer_pool_size)]
+    #[arg(long, env = "SEXTANT_COMPUTE_BUFFER_POOL", default_value = "1GiB", value_parser = super::buffer_pool_size)]
     pub buffer_pool: u64,
 }
 

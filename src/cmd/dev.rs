@@ -71,7 +71,7 @@ pub struct DevArgs {
     #[arg(long, env = "SEXTANT_DEV_STORAGE_PORT", default_value_t = 7101)]
     pub storage_port: u16,
     /// Buffer pool of the writer and of each reader, e.g. `256MiB`, `2GiB`.
-    #[arg(long, env = "SEXTANT_DEV_BUFFER_POOL", default_value = "256MiB", value_parser = super::buffer_pool_size)]
+    #[arg(long, env = "SEXTANT_DEV_BUFFER_POOL", default_value = "1GiB", value_parser = super::buffer_pool_size)]
     pub buffer_pool: u64,
 }
 
