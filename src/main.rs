@@ -129,7 +129,41 @@ fn main() -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{disable_transparent_huge_pages, MI_OPTION_PURGE_DELAY};
+    use super::{disable_transparent_huge_pages, Cli, Command, MI_OPTION_PURGE_DELAY};
+    use clap::Parser;
+
+    /// Without `--buffer-pool` (or its environment variable) the writer
+    /// and readers of `sextant dev` and a `sextant compute` node get 1 GiB.
+    #[test]
+    fn buffer_pool_defaults_to_one_gib() {
+        for var in ["SEXTANT_DEV_BUFFER_POOL", "SEXTANT_COMPUTE_BUFFER_POOL"] {
+            if std::env::var_os(var).is_some() {
+                return; // the environment overrides the default checked here
+            }
+        }
+        let dev = Cli::try_parse_from(["sextant", "dev"]).expect("parses");
+        let Command::Dev(dev) = dev.command else {
+            panic!("not dev: {dev:?}");
+        };
+        assert_eq!(dev.buffer_pool, 1 << 30);
+        let compute = Cli::try_parse_from([
+            "sextant",
+            "compute",
+            "--role",
+            "writer",
+            "--listen",
+            "127.0.0.1:5432",
+            "--admin",
+            "127.0.0.1:8081",
+            "--cluster",
+            "cluster.toml",
+        ])
+        .expect("parses");
+        let Command::Compute(compute) = compute.command else {
+            panic!("not compute: {compute:?}");
+        };
+        assert_eq!(compute.buffer_pool, 1 << 30);
+    }
 
     /// After the call the kernel reports THP off for the process.
     #[test]
