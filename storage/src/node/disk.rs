@@ -10,12 +10,19 @@
 //! never served.
 //!
 //! # The page file
-//! `pages` in the segment directory: fixed slots of [`PAGE_SLOT_BYTES`], each
-//! `crc u32 | page u64 | lsn u64 | image`, the CRC32C covering the rest of
-//! the slot. It only holds images the log can rebuild (coalesced versions,
-//! images repaired from a peer), so it is never fsynced and is emptied when
-//! the segment loads. Freed slots are reused; while a compaction reads
-//! images by slot, frees are deferred so that no slot changes under it.
+//! `pages` in the segment directory: fixed slots of [`PAGE_SLOT_BYTES`] (one
+//! page, 4 KiB-aligned), each holding an image; the slot's CRC32C, over the
+//! page number, LSN and image, is kept in memory. It only holds images the
+//! log can rebuild (coalesced versions, images repaired from a peer), so it
+//! is never fsynced and is emptied when the segment loads, and checksums
+//! that die with the process lose nothing. Slots are whole filesystem
+//! blocks so an image write never touches part of a block: with a 20-byte
+//! header in the file, every write began and ended inside a block, and
+//! ext4 zeroed the rest of each new block first (or, for a block no longer
+//! cached, would have read it back), 6% of `sextant dev`'s CPU under
+//! upserts into 1,000,000 events. Freed slots are reused; while a
+//! compaction reads images by slot, frees are deferred so that no slot
+//! changes under it.
 //!
 //! # What was just written is cached as written
 //! The writer hands each fsynced batch over as the bytes it wrote, cut at
@@ -45,7 +52,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use crate::node::format;
 use crate::segment::{BodyStore, ImageSlot, LogEntry, LogLoc, ReadError};
@@ -53,8 +60,8 @@ use crate::types::{Lsn, PageId, PAGE_SIZE};
 
 /// Name of the page file in a segment directory.
 pub const PAGES_FILE: &str = "pages";
-/// Bytes of one page-file slot: crc, page, lsn, image.
-pub const PAGE_SLOT_BYTES: usize = 4 + 8 + 8 + PAGE_SIZE;
+/// Bytes of one page-file slot: an image, nothing else (see the module docs).
+pub const PAGE_SLOT_BYTES: usize = PAGE_SIZE;
 /// Slots one page file holds at most (a 10 GiB segment has 1.3 M pages).
 pub const PAGE_SLOTS_MAX: u32 = u32::MAX / 2;
 /// Bookkeeping a cached item costs beyond its bytes: its hash-map slot (key
@@ -345,10 +352,22 @@ struct PageFile {
     file: File,
     /// Slots ever handed out: the file is `next * PAGE_SLOT_BYTES` long at most.
     next: u32,
+    /// Per slot handed out, the CRC32C of its page number, LSN and image
+    /// ([`slot_crc`]), set when the image is written.
+    crcs: Vec<u32>,
     free: Vec<u32>,
     /// Compactions reading by slot; frees wait in `deferred` while non-zero.
     pinned: u32,
     deferred: Vec<u32>,
+}
+
+/// CRC32C of a page-file slot's contents: page number and LSN (big-endian),
+/// then the image.
+fn slot_crc(page: PageId, lsn: Lsn, image: &[u8]) -> u32 {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&page.0.to_be_bytes());
+    key[8..].copy_from_slice(&lsn.0.to_be_bytes());
+    crc32c::crc32c_append(crc32c::crc32c(&key), image)
 }
 
 /// The files of one hosted segment, seen as a [`BodyStore`].
@@ -385,6 +404,7 @@ impl DiskStore {
             pages: Mutex::new(PageFile {
                 file,
                 next: 0,
+                crcs: Vec::new(),
                 free: Vec::new(),
                 pinned: 0,
                 deferred: Vec::new(),
@@ -579,14 +599,8 @@ impl BodyStore for DiskStore {
     }
 
     fn put_image(&self, page: PageId, lsn: Lsn, image: &Bytes) -> Option<ImageSlot> {
-        assert_eq!(image.len(), PAGE_SIZE, "page image of the wrong size");
-        let mut buf = BytesMut::with_capacity(PAGE_SLOT_BYTES);
-        buf.put_u32(0);
-        buf.put_u64(page.0);
-        buf.put_u64(lsn.0);
-        buf.put_slice(image);
-        let crc = crc32c::crc32c(&buf[4..]);
-        buf[..4].copy_from_slice(&crc.to_be_bytes());
+        assert_eq!(image.len(), PAGE_SLOT_BYTES, "page image of the wrong size");
+        let crc = slot_crc(page, lsn, image);
         let mut p = self.pages.lock().expect("page file lock");
         let slot = match p.free.pop() {
             Some(s) => s,
@@ -597,11 +611,18 @@ impl BodyStore for DiskStore {
             None => return None,
         };
         let at = u64::from(slot) * PAGE_SLOT_BYTES as u64;
-        if let Err(e) = p.file.write_all_at(&buf, at) {
+        if let Err(e) = p.file.write_all_at(image, at) {
             tracing::warn!(%page, %lsn, "failed to write a page image to the page file, keeping it in memory: {e}");
             p.free.push(slot);
             return None;
         }
+        // A slot whose first write failed went back to the free list with
+        // no checksum, so later slots may lie past the end.
+        let i = slot as usize;
+        if i >= p.crcs.len() {
+            p.crcs.resize(i + 1, 0);
+        }
+        p.crcs[i] = crc;
         drop(p);
         let slot = ImageSlot(slot);
         self.cache
@@ -615,33 +636,27 @@ impl BodyStore for DiskStore {
             return Ok(b);
         }
         let mut buf = vec![0u8; PAGE_SLOT_BYTES];
-        {
+        let stored = {
             let p = self.pages.lock().expect("page file lock");
-            if slot.0 >= p.next {
+            let Some(&crc) = p.crcs.get(slot.0 as usize) else {
                 return Err(ReadError::Corrupt(format!(
                     "page slot {} never written",
                     slot.0
                 )));
-            }
+            };
             p.file
                 .read_exact_at(&mut buf, u64::from(slot.0) * PAGE_SLOT_BYTES as u64)?;
-        }
-        let stored = u32::from_be_bytes(buf[0..4].try_into().expect("4 bytes"));
-        if crc32c::crc32c(&buf[4..]) != stored {
+            crc
+        };
+        // The checksum covers the page and LSN asked for, so a slot holding
+        // another version fails it as a damaged one does.
+        if slot_crc(page, lsn, &buf) != stored {
             return Err(ReadError::Corrupt(format!(
-                "page slot {} fails its checksum",
+                "page slot {} fails its checksum for page {page} at {lsn}",
                 slot.0
             )));
         }
-        let at_page = u64::from_be_bytes(buf[4..12].try_into().expect("8 bytes"));
-        let at_lsn = u64::from_be_bytes(buf[12..20].try_into().expect("8 bytes"));
-        if (at_page, at_lsn) != (page.0, lsn.0) {
-            return Err(ReadError::Corrupt(format!(
-                "page slot {} holds page {at_page} at {at_lsn}, not page {page} at {lsn}",
-                slot.0
-            )));
-        }
-        let image = Bytes::from(buf).slice(20..);
+        let image = Bytes::from(buf);
         self.cache.insert(key, Cached::Image(image.clone()));
         Ok(image)
     }
