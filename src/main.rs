@@ -31,7 +31,7 @@ const ALLOCATOR_PURGE_DELAY_MS: std::ffi::c_long = 60_000;
 /// (a VM with free page reporting, like the machines we measure on) that
 /// cost 2.3 ms per MiB against 0.4 with 4 KiB pages, and a COPY of 100,000
 /// rows into a fresh `sextant dev` spent 44% of its CPU zeroing huge pages
-/// (1.75–1.81 s; 1.22–1.23 s without them). Databases commonly run with
+/// (1.75–1.93 s; 1.17–1.29 s with this call). Databases commonly run with
 /// THP off for the same first-touch and compaction stalls. Best effort: a
 /// kernel without the call leaves THP as configured.
 fn disable_transparent_huge_pages() {
