@@ -395,6 +395,14 @@ pub struct Coalesce {
     /// The segment's change count when planned: the plan is dropped if it moved.
     change: u64,
     jobs: Vec<Job>,
+    /// Collect only: pages whose chain at the new horizon is short enough
+    /// to keep as it is (an image and at most [`DELTAS_PER_IMAGE_MAX`]
+    /// deltas above it), with that image's LSN: only the versions before
+    /// it go, and no image is built.
+    trims: Vec<(PageId, Lsn)>,
+    /// Collect only: the pages looked at, which leave `unsettled` if they
+    /// have nothing above the new horizon.
+    examined: Vec<PageId>,
 }
 
 impl Coalesce {
@@ -474,12 +482,23 @@ fn build_one(store: &dyn BodyStore, job: &Job) -> Result<Bytes, Lost> {
 /// A version of a page.
 #[derive(Clone, Debug)]
 enum Version {
-    /// The body of the log record at this LSN (held in `Segment::log`): a
-    /// delta, or an image if the record carries one (`image`, the record's
-    /// own flag, kept here so walking a chain needs no lookup in the log).
+    /// The body of the log record at this LSN (held in `Segment::log`, or
+    /// in `Segment::cold` at or below the horizon): a delta, or an image if
+    /// the record carries one (`image`, the record's own flag, kept here so
+    /// walking a chain needs no lookup in the log).
     Record { image: bool },
     /// A page image kept apart from the record index.
     Image(Stored),
+}
+
+impl Version {
+    /// True if the version is a whole page: a chain ends here.
+    fn is_image(&self) -> bool {
+        match self {
+            Version::Image(_) => true,
+            Version::Record { image } => *image,
+        }
+    }
 }
 
 /// The versions of one page, by LSN: a sorted vector. A page holds a few
@@ -601,14 +620,18 @@ impl Held {
     }
 }
 
-/// A record at or below the GC horizon whose body is on disk. Reads no
-/// longer need it (its page versions were folded into images); it is kept
-/// for the retention window only, so peers can catch up and compaction can
-/// carry it. Hence the smallest entry that still finds and checks it.
+/// A record at or below the GC horizon whose body is on disk. It is kept
+/// for the retention window, so peers can catch up and compaction can carry
+/// it, and for as long as it is a delta in its page's chain at the horizon
+/// (see [`Segment::plan_collect`]): then reads need it too. Hence the
+/// smallest entry that still finds and checks it.
 #[derive(Clone, Copy, Debug)]
 struct Cold {
     lsn: Lsn,
     epoch: Epoch,
+    /// The page it changes: a delta below the horizon may still be part of
+    /// its page's chain there (see [`Segment::plan_collect`]).
+    page: PageId,
     received_ms: u64,
     /// Encoded length of the record.
     len: u32,
@@ -695,6 +718,10 @@ pub struct Segment {
     /// page was made but not yet installed. Planning walks only these,
     /// not every page of the segment.
     chains: HashSet<PageId>,
+    /// Pages that may have versions above the horizon: the ones
+    /// [`Segment::plan_collect`] looks at. Every other page's versions are
+    /// at or below the horizon and already collected.
+    unsettled: HashSet<PageId>,
 }
 
 /// Rebuilds a segment entry by entry, as a loader reads its log.
@@ -795,6 +822,7 @@ impl Segment {
             losses: 0,
             changes: 0,
             chains: HashSet::new(),
+            unsettled: HashSet::new(),
         }
     }
 
@@ -1148,6 +1176,7 @@ impl Segment {
         let older = std::mem::replace(versions, newer);
         free_images(&*self.store, older.into_values());
         versions.insert(lsn, Version::Image(stored));
+        self.unsettled.insert(page);
         self.page_horizon.insert(page, lsn);
         self.lost_pages.remove(&page);
         Ok(())
@@ -1162,9 +1191,11 @@ impl Segment {
         self.apply_materialize(plan, built)
     }
 
-    /// Drops page versions below the minimum read point: each page keeps one
-    /// image as of the new horizon. Returns true if the horizon moved. A
-    /// damaged body found on the way is handled and the horizon stays.
+    /// Drops page versions below the minimum read point: each page keeps the
+    /// chain that builds it as of the new horizon, one image and at most
+    /// [`DELTAS_PER_IMAGE_MAX`] deltas (see [`Segment::plan_collect`]).
+    /// Returns true if the horizon moved. A damaged body found on the way
+    /// is handled and the horizon stays.
     pub fn collect(&mut self) -> bool {
         let Some(plan) = self.plan_collect() else {
             return false;
@@ -1218,34 +1249,71 @@ impl Segment {
             target: None,
             change: self.changes,
             jobs,
+            trims: Vec::new(),
+            examined: Vec::new(),
         }
     }
 
     /// What [`Segment::collect`] would coalesce (see
     /// [`Segment::plan_materialize`]); `None` if the horizon would not move.
+    ///
+    /// Only pages with versions above the current horizon are looked at
+    /// (`unsettled`). A page's chain at the new horizon is kept as it is
+    /// when it is an image and at most [`DELTAS_PER_IMAGE_MAX`] deltas:
+    /// only the versions before that image go. A longer chain, or one with
+    /// no image, becomes one image at the horizon. So a page changed a few
+    /// times between passes costs no image, where one image per changed
+    /// page per pass was most of a busy node's work.
     pub fn plan_collect(&self) -> Option<Coalesce> {
         let target = self.pgmrpl.min(self.scl).min(self.hint_vdl);
         if target <= self.horizon {
             return None;
         }
-        let mut pages: Vec<PageId> = self.pages.keys().copied().collect();
+        #[cfg(debug_assertions)]
+        for (page, versions) in &self.pages {
+            assert!(
+                self.unsettled.contains(page)
+                    || versions.range(self.horizon.next()..).next().is_none(),
+                "page {page} has versions above the horizon but is not unsettled"
+            );
+        }
+        let mut pages: Vec<PageId> = self.unsettled.iter().copied().collect();
         pages.sort();
         let mut jobs = Vec::new();
-        for page in pages {
-            let versions = self.pages.get(&page).expect("listed");
+        let mut trims = Vec::new();
+        for &page in &pages {
+            let Some(versions) = self.pages.get(&page) else {
+                continue;
+            };
             let Some((&newest, _)) = versions.range(..=target).next_back() else {
                 continue;
             };
-            let only_one = versions.range(..=target).nth(1).is_none();
-            if only_one && self.is_image(page, newest) {
-                continue;
+            let mut deltas = 0;
+            let mut base = None;
+            for (lsn, v) in versions.range(..=target).rev() {
+                if v.is_image() {
+                    base = Some(*lsn);
+                    break;
+                }
+                deltas += 1;
             }
-            jobs.push(self.job(page, newest, target));
+            match base {
+                Some(base)
+                    if deltas <= DELTAS_PER_IMAGE_MAX && !self.lost_pages.contains(&page) =>
+                {
+                    if versions.range(..base).next().is_some() {
+                        trims.push((page, base));
+                    }
+                }
+                _ => jobs.push(self.job(page, newest, target)),
+            }
         }
         Some(Coalesce {
             target: Some(target),
             change: self.changes,
             jobs,
+            trims,
+            examined: pages,
         })
     }
 
@@ -1268,6 +1336,7 @@ impl Segment {
                 .expect("page planned")
                 .insert(job.at, Version::Image(stored));
             free_images(&*self.store, old);
+            self.unsettled.insert(job.page);
         }
         self.changes += 1;
         made
@@ -1289,6 +1358,21 @@ impl Segment {
             let dropped = std::mem::replace(versions, keep);
             free_images(&*self.store, dropped.into_values());
             versions.insert(job.at, Version::Image(stored));
+        }
+        for &(page, base) in &plan.trims {
+            let versions = self.pages.get_mut(&page).expect("page planned");
+            let keep = versions.split_off(&base);
+            let dropped = std::mem::replace(versions, keep);
+            free_images(&*self.store, dropped.into_values());
+        }
+        for page in &plan.examined {
+            let above = self
+                .pages
+                .get(page)
+                .is_some_and(|vs| vs.range(target.next()..).next().is_some());
+            if !above {
+                self.unsettled.remove(page);
+            }
         }
         self.horizon_tail = self
             .last_record_at_or_below(target)
@@ -1341,17 +1425,20 @@ impl Segment {
                         });
                         break;
                     }
-                    Version::Record { .. } => {
-                        let held = self
-                            .log
-                            .get(lsn)
-                            .expect("record version without its record");
+                    Version::Record { image } => {
+                        let (epoch, body) = match self.log.get(lsn) {
+                            Some(held) => (held.epoch, held.body.clone()),
+                            None => {
+                                let c = self.cold_record(*lsn);
+                                (c.epoch, Body::Log(c.loc))
+                            }
+                        };
                         chain.push(Link::Record {
                             lsn: *lsn,
-                            epoch: held.epoch,
-                            body: held.body.clone(),
+                            epoch,
+                            body,
                         });
-                        if held.image {
+                        if *image {
                             break;
                         }
                     }
@@ -1365,16 +1452,22 @@ impl Segment {
     /// before `keep_since_ms` (the retention window). Returns how many left.
     /// The caller then rewrites the log from [`Segment::snapshot`].
     pub fn trim_log(&mut self, keep_since_ms: u64) -> usize {
+        // A delta in its page's chain at the horizon stays, however old.
         let candidates: Vec<Lsn> = self
             .log
             .range(..=self.horizon)
-            .filter(|(_, h)| h.received_ms < keep_since_ms)
+            .filter(|(l, h)| h.received_ms < keep_since_ms && !self.is_chained_delta(h.page, **l))
             .map(|(l, _)| *l)
             .collect();
         let cold_before = self.cold.len();
         let mut cold_bytes = 0u64;
+        let pages = &self.pages;
         self.cold.retain(|c| {
-            let keep = c.received_ms >= keep_since_ms;
+            let chained = matches!(
+                pages.get(&c.page).and_then(|vs| vs.get(&c.lsn)),
+                Some(Version::Record { image: false })
+            );
+            let keep = c.received_ms >= keep_since_ms || chained;
             if !keep {
                 cold_bytes += u64::from(c.len);
             }
@@ -1385,15 +1478,11 @@ impl Segment {
         for lsn in &candidates {
             let held = self.log.remove(lsn).expect("listed");
             self.log_bytes -= u64::from(held.len);
-            // A page whose one version at the horizon is this record's image
-            // keeps the image, now apart from the record.
+            // A page whose image at the horizon is this record's keeps the
+            // image, now apart from the record.
             if let Some(versions) = self.pages.get_mut(&held.page) {
                 if let Some(v @ Version::Record { .. }) = versions.get_mut(lsn) {
-                    assert!(
-                        held.image,
-                        "delta {lsn} of page {} below the horizon",
-                        held.page
-                    );
+                    assert!(held.image, "chained delta {lsn} trimmed");
                     *v = Version::Image(match held.body {
                         Body::Log(loc) => Stored::Log(loc),
                         Body::Mem(r) => match r.body {
@@ -1420,7 +1509,17 @@ impl Segment {
         let mut pages: Vec<_> = self.pages.iter().collect();
         pages.sort_by_key(|(p, _)| **p);
         for (page, versions) in pages {
-            match versions.range(..=self.horizon).next_back() {
+            // The image the page's chain at the horizon starts from; the
+            // deltas after it are records, carried below.
+            let base = versions
+                .range(..=self.horizon)
+                .rev()
+                .find(|(_, v)| v.is_image());
+            assert!(
+                base.is_some() || versions.range(..=self.horizon).next().is_none(),
+                "page {page} has versions at the horizon but no image"
+            );
+            match base {
                 Some((lsn, Version::Image(image))) => out.push(Planned::Base {
                     page: *page,
                     lsn: *lsn,
@@ -1431,7 +1530,7 @@ impl Segment {
                         .log
                         .get(lsn)
                         .expect("record version without its record");
-                    assert!(held.image, "delta {lsn} of page {page} below the horizon");
+                    assert!(held.image, "base {lsn} of page {page} is a delta");
                     out.push(Planned::Base {
                         page: *page,
                         lsn: *lsn,
@@ -1554,6 +1653,14 @@ impl Segment {
                         let c = self.cold.remove(i);
                         self.log_bytes -= u64::from(c.len);
                         tracing::warn!(%lsn, "retained record body lost below the horizon; dropping it");
+                        // A delta of its page's chain there: the page
+                        // cannot be rebuilt until repaired from a peer.
+                        if self.is_chained_delta(c.page, lsn) {
+                            if let Some(versions) = self.pages.get_mut(&c.page) {
+                                versions.remove(&lsn);
+                            }
+                            self.lost_pages.insert(c.page);
+                        }
                     }
                     return;
                 };
@@ -1561,8 +1668,8 @@ impl Segment {
                 if let Some(versions) = self.pages.get_mut(&held.page) {
                     if matches!(versions.get(&lsn), Some(Version::Record { .. })) {
                         versions.remove(&lsn);
-                        // At or below the horizon that was the page's one
-                        // image there: nothing else can stand in for it.
+                        // At or below the horizon that was part of the
+                        // page's chain there: nothing else can stand in.
                         if lsn <= self.horizon {
                             self.lost_pages.insert(held.page);
                         }
@@ -1583,6 +1690,7 @@ impl Segment {
                         if let Some(h) = self.log.get(&lsn).filter(|h| h.page == page) {
                             versions.insert(lsn, Version::Record { image: h.image });
                         }
+                        self.unsettled.insert(page);
                     }
                 }
                 self.lost_pages.insert(page);
@@ -1703,7 +1811,16 @@ impl Segment {
     }
 
     fn insert(&mut self, lsn: Lsn, held: Held) {
-        if lsn > self.horizon {
+        // At or below the horizon (only when a compacted log is loaded: a
+        // live segment refuses such records) a record is a version only if
+        // it follows its page's image there, as part of the chain a collect
+        // kept (see `plan_collect`); an older one is kept for peers only.
+        let chained = lsn > self.horizon
+            || self
+                .pages
+                .get(&held.page)
+                .is_some_and(|vs| vs.range(..lsn).next().is_some());
+        if chained {
             let old = self
                 .pages
                 .entry(held.page)
@@ -1711,6 +1828,9 @@ impl Segment {
                 .insert(lsn, Version::Record { image: held.image });
             free_images(&*self.store, old);
             self.chains.insert(held.page);
+            if lsn > self.horizon {
+                self.unsettled.insert(held.page);
+            }
         }
         self.log_bytes += u64::from(held.len);
         if let Some(old) = self.log.insert(lsn, held) {
@@ -1719,8 +1839,8 @@ impl Segment {
     }
 
     /// Moves spilled records at or below the horizon from the front of `log`
-    /// to `cold`. A page whose one version there is such a record's image
-    /// keeps the image, now by location.
+    /// to `cold`. A page whose image there is such a record's keeps the
+    /// image, now by location.
     fn demote(&mut self) {
         while let Some(entry) = self.log.first_entry() {
             if *entry.key() > self.horizon || !matches!(entry.get().body, Body::Log(_)) {
@@ -1730,16 +1850,14 @@ impl Segment {
             let Body::Log(loc) = held.body else {
                 unreachable!("checked above");
             };
-            if let Some(v @ Version::Record { .. }) = self
+            // A delta still a version is part of its page's chain at the
+            // horizon (see `plan_collect`): it stays one, its body now
+            // found through `cold`.
+            if let Some(v @ Version::Record { image: true }) = self
                 .pages
                 .get_mut(&held.page)
                 .and_then(|vs| vs.get_mut(&lsn))
             {
-                assert!(
-                    held.image,
-                    "delta {lsn} of page {} below the horizon",
-                    held.page
-                );
                 *v = Version::Image(Stored::Log(loc));
             }
             assert!(
@@ -1749,11 +1867,29 @@ impl Segment {
             self.cold.push(Cold {
                 lsn,
                 epoch: held.epoch,
+                page: held.page,
                 received_ms: held.received_ms,
                 len: held.len,
                 loc,
             });
         }
+    }
+
+    /// The record demoted to `cold` at `lsn`, which a page version names.
+    fn cold_record(&self, lsn: Lsn) -> Cold {
+        let i = self
+            .cold
+            .binary_search_by_key(&lsn, |c| c.lsn)
+            .expect("record version without its record");
+        self.cold[i]
+    }
+
+    /// True if the record at `lsn` of `page` is a delta in the page's chain.
+    fn is_chained_delta(&self, page: PageId, lsn: Lsn) -> bool {
+        matches!(
+            self.pages.get(&page).and_then(|vs| vs.get(&lsn)),
+            Some(Version::Record { image: false })
+        )
     }
 
     /// The highest record held at or below `bound`.
@@ -1773,15 +1909,6 @@ impl Segment {
         match self.store.put_image(page, lsn, &image) {
             Some(slot) => Stored::Slot(slot),
             None => Stored::Mem(image),
-        }
-    }
-
-    /// True if the version of `page` at `lsn` is a full image.
-    fn is_image(&self, page: PageId, lsn: Lsn) -> bool {
-        match self.pages.get(&page).and_then(|vs| vs.get(&lsn)) {
-            Some(Version::Image(_)) => true,
-            Some(Version::Record { image }) => *image,
-            None => false,
         }
     }
 
@@ -1820,6 +1947,7 @@ impl Segment {
                 versions.insert(lsn, Version::Record { image });
             }
             self.chains.insert(*page);
+            self.unsettled.insert(*page);
         }
         if self.scl > t.above {
             self.scl = t.above;

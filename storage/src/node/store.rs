@@ -1230,11 +1230,13 @@ mod tests {
         ]
     }
 
-    /// The model: every page's image after every LSN, and every record
-    /// still kept (those at or below a compacted horizon leave).
+    /// The model: every page's image after every LSN, every record, and
+    /// the horizon of the last compaction: records at or below it leave,
+    /// except deltas still in their page's chain there.
     struct Model {
         pages: Vec<Vec<Vec<u8>>>,
         records: Map<Lsn, LogRecord>,
+        compacted: Lsn,
     }
 
     async fn check(slot: &Slot, model: &Model, lsn: u64) -> Result<(), TestCaseError> {
@@ -1258,16 +1260,26 @@ mod tests {
         for after in [0, lsn / 2, lsn.saturating_sub(1)] {
             let (got, more) = st.seg.gossip_reply(Lsn(after));
             prop_assert!(!more);
+            let above = Lsn(after).max(model.compacted);
             let want: Vec<&LogRecord> = model
                 .records
-                .range(Lsn(after).next()..)
+                .range(above.next()..)
                 .map(|(_, r)| r)
                 .collect();
-            prop_assert_eq!(
-                got.iter().collect::<Vec<_>>(),
-                want,
-                "gossip after {}",
-                after
+            let (kept, rest): (Vec<&LogRecord>, Vec<&LogRecord>) =
+                got.iter().partition(|r| r.lsn <= above);
+            prop_assert_eq!(rest, want, "gossip after {}", after);
+            for r in kept {
+                prop_assert!(r.lsn > Lsn(after), "gossip after {} sent {}", after, r.lsn);
+                prop_assert_eq!(Some(r), model.records.get(&r.lsn), "gossip after {}", after);
+                prop_assert!(
+                    matches!(r.body, RecordBody::Delta { .. }),
+                    "only chained deltas outlive a compaction"
+                );
+            }
+            prop_assert!(
+                got.windows(2).all(|w| w[0].lsn < w[1].lsn),
+                "gossip out of order"
             );
         }
         prop_assert_eq!(st.seg.take_losses(), 0);
@@ -1285,6 +1297,7 @@ mod tests {
             let mut model = Model {
                 pages: vec![vec![vec![0u8; PAGE_SIZE]]; PAGES as usize],
                 records: Map::new(),
+                compacted: Lsn::ZERO,
             };
             let mut lsn = 0u64;
             for op in ops {
@@ -1346,8 +1359,7 @@ mod tests {
                     Op::Compact => {
                         slot.flush().await.expect("flush");
                         if slot.compact(u64::MAX, 0).await.expect("compact") {
-                            let horizon = slot.state.lock().await.seg.horizon();
-                            model.records.retain(|l, _| *l > horizon);
+                            model.compacted = slot.state.lock().await.seg.horizon();
                         }
                     }
                     Op::Restart => {
