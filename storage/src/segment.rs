@@ -56,8 +56,13 @@ use crate::types::{reconstruct_page, Epoch, LogRecord, Lsn, PageId, PgId, Record
 use crate::wire::{Replica, Truncation};
 
 /// A page chain longer than this many deltas past its last image is coalesced
-/// into a new image by [`Segment::materialize`].
-pub const DELTAS_PER_IMAGE_MAX: usize = 16;
+/// into a new image by [`Segment::materialize`]; GC leaves a chain up to this
+/// long below the horizon as it is. A read of such a page applies up to this
+/// many deltas. 64 rather than 16: under upserts on 1,000,000 events most
+/// images were then of a few hot pages, one per 17 changes, and at 64 the
+/// same runs did 2,804–3,165 commits/s against 2,536–2,724, CPU per upsert
+/// 512–533 µs against 610–645. Unit tests use 4, so their short runs reach it.
+pub const DELTAS_PER_IMAGE_MAX: usize = if cfg!(test) { 4 } else { 64 };
 /// Bytes of records one gossip reply or log read carries at most.
 pub const GOSSIP_BYTES_MAX: usize = 1024 * 1024;
 
