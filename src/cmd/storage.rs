@@ -35,7 +35,8 @@ pub struct StorageArgs {
     #[arg(long, env = "SEXTANT_STORAGE_LOG_RETENTION", default_value = "24h", value_parser = humantime::parse_duration)]
     pub log_retention: Duration,
     /// How often each segment moves its GC horizon up to the writer's
-    /// minimum read point (coalescing the pages changed since the last pass).
+    /// minimum read point (dropping versions no longer needed there; long
+    /// delta chains become page images).
     #[arg(long, env = "SEXTANT_STORAGE_GC_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
     pub gc_interval: Duration,
     /// Memory for record bodies and page images (all segments together), e.g.

@@ -102,12 +102,12 @@ pub struct NodeConfig {
     /// Keep log records this long even below the GC horizon.
     pub log_retention: Duration,
     /// Time between GC passes of a segment. A pass moves the horizon up to
-    /// the writer's minimum read point, coalescing every page changed since
-    /// the last pass into one image, so it costs a page image per *distinct*
-    /// page changed: passes far apart let a page changed many times meanwhile
-    /// pay once (measured: a pass every second took a third of `sextant
-    /// dev`'s CPU under upserts). Old versions wait in memory (index entries;
-    /// bodies are on disk) until then.
+    /// the writer's minimum read point, dropping the versions each changed
+    /// page no longer needs there and coalescing only long chains into an
+    /// image (`Segment::plan_collect`); when every changed page became an
+    /// image, a pass every second took a third of `sextant dev`'s CPU under
+    /// upserts. Old versions wait in memory (index entries; bodies are on
+    /// disk) until then.
     pub gc_interval: Duration,
     /// Fsync before acknowledging. `false` only for benchmarks that say so.
     pub fsync: bool,
