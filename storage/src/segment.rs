@@ -409,9 +409,9 @@ pub struct Coalesce {
     change: u64,
     jobs: Vec<Job>,
     /// Collect only: pages whose chain at the new horizon is short enough
-    /// to keep as it is (an image and at most [`DELTAS_PER_IMAGE_MAX`]
-    /// deltas above it), with that image's LSN: only the versions before
-    /// it go, and no image is built.
+    /// to keep as it is (see [`Segment::plan_collect`]), with the LSN of
+    /// the image it starts from: only the versions before it go, and no
+    /// image is built.
     trims: Vec<(PageId, Lsn)>,
     /// Collect only: the pages looked at, which leave `unsettled` if they
     /// have nothing above the new horizon.
@@ -558,6 +558,12 @@ impl Versions {
     fn split_off(&mut self, lsn: &Lsn) -> Versions {
         let at = self.0.partition_point(|(l, _)| l < lsn);
         Versions(self.0.split_off(at))
+    }
+
+    /// Moves the versions below `lsn` out.
+    fn drop_before(&mut self, lsn: &Lsn) -> Versions {
+        let at = self.0.partition_point(|(l, _)| l < lsn);
+        Versions(self.0.drain(..at).collect())
     }
 
     /// The versions with LSNs in `range`, in LSN order.
@@ -1185,9 +1191,10 @@ impl Segment {
         self.changes += 1;
         let stored = self.keep_image(page, lsn, image);
         let versions = self.pages.entry(page).or_default();
-        let newer = versions.split_off(&lsn.next());
-        let older = std::mem::replace(versions, newer);
-        free_images(&*self.store, older.into_values());
+        free_images(
+            &*self.store,
+            versions.drop_before(&lsn.next()).into_values(),
+        );
         versions.insert(lsn, Version::Image(stored));
         self.unsettled.insert(page);
         self.page_horizon.insert(page, lsn);
@@ -1205,8 +1212,8 @@ impl Segment {
     }
 
     /// Drops page versions below the minimum read point: each page keeps the
-    /// chain that builds it as of the new horizon, one image and at most
-    /// [`DELTAS_PER_IMAGE_MAX`] deltas (see [`Segment::plan_collect`]).
+    /// chain that builds it as of the new horizon, one image and a few
+    /// deltas (see [`Segment::plan_collect`]).
     /// Returns true if the horizon moved. A damaged body found on the way
     /// is handled and the horizon stays.
     pub fn collect(&mut self) -> bool {
@@ -1274,10 +1281,10 @@ impl Segment {
     /// (`unsettled`). A page's chain at the new horizon is kept as it is
     /// when it is an image and at most [`DELTAS_PER_IMAGE_MAX`] deltas of
     /// at most [`KEPT_CHAIN_BYTES_MAX`] in all: only the versions before
-    /// that image go. A longer chain, or one with
-    /// no image, becomes one image at the horizon. So a page changed a few
-    /// times between passes costs no image, where one image per changed
-    /// page per pass was most of a busy node's work.
+    /// that image go. A longer chain, or one with no image, becomes one
+    /// image at the horizon. So a page changed a few times between passes
+    /// costs no image, where one image per changed page per pass was most
+    /// of a busy node's work.
     pub fn plan_collect(&self) -> Option<Coalesce> {
         let target = self.pgmrpl.min(self.scl).min(self.hint_vdl);
         if target <= self.horizon {
@@ -1302,8 +1309,9 @@ impl Segment {
             let Some((&newest, _)) = versions.range(..=target).next_back() else {
                 continue;
             };
-            let mut deltas = 0;
-            let mut bytes = 0;
+            // The image a short enough chain starts from; none once the
+            // chain is too long to keep (or has no image).
+            let (mut deltas, mut bytes) = (0, 0);
             let mut base = None;
             for (lsn, v) in versions.range(..=target).rev() {
                 if v.is_image() {
@@ -1312,10 +1320,12 @@ impl Segment {
                 }
                 deltas += 1;
                 bytes += self.record_len(*lsn);
+                if deltas > DELTAS_PER_IMAGE_MAX || bytes > KEPT_CHAIN_BYTES_MAX {
+                    break;
+                }
             }
-            let short = deltas <= DELTAS_PER_IMAGE_MAX && bytes <= KEPT_CHAIN_BYTES_MAX;
             match base {
-                Some(base) if short && !self.lost_pages.contains(&page) => {
+                Some(base) if !self.lost_pages.contains(&page) => {
                     if versions.range(..base).next().is_some() {
                         trims.push((page, base));
                     }
@@ -1369,16 +1379,15 @@ impl Segment {
         assert!(target > self.horizon, "horizon moved under a collect plan");
         for (job, stored) in plan.jobs.iter().zip(images) {
             let versions = self.pages.get_mut(&job.page).expect("page planned");
-            let keep = versions.split_off(&job.at.next());
-            let dropped = std::mem::replace(versions, keep);
-            free_images(&*self.store, dropped.into_values());
+            free_images(
+                &*self.store,
+                versions.drop_before(&job.at.next()).into_values(),
+            );
             versions.insert(job.at, Version::Image(stored));
         }
         for &(page, base) in &plan.trims {
             let versions = self.pages.get_mut(&page).expect("page planned");
-            let keep = versions.split_off(&base);
-            let dropped = std::mem::replace(versions, keep);
-            free_images(&*self.store, dropped.into_values());
+            free_images(&*self.store, versions.drop_before(&base).into_values());
         }
         for page in &plan.examined {
             let above = self
@@ -1478,11 +1487,7 @@ impl Segment {
         let mut cold_bytes = 0u64;
         let pages = &self.pages;
         self.cold.retain(|c| {
-            let chained = matches!(
-                pages.get(&c.page).and_then(|vs| vs.get(&c.lsn)),
-                Some(Version::Record { image: false })
-            );
-            let keep = c.received_ms >= keep_since_ms || chained;
+            let keep = c.received_ms >= keep_since_ms || chained_delta(pages, c.page, c.lsn);
             if !keep {
                 cold_bytes += u64::from(c.len);
             }
@@ -1899,21 +1904,18 @@ impl Segment {
         len as usize
     }
 
-    /// The record demoted to `cold` at `lsn`, which a page version names.
+    /// The record demoted to `cold` at `lsn`, which the index names.
     fn cold_record(&self, lsn: Lsn) -> Cold {
         let i = self
             .cold
             .binary_search_by_key(&lsn, |c| c.lsn)
-            .expect("record version without its record");
+            .expect("a record the index names is in log or cold");
         self.cold[i]
     }
 
     /// True if the record at `lsn` of `page` is a delta in the page's chain.
     fn is_chained_delta(&self, page: PageId, lsn: Lsn) -> bool {
-        matches!(
-            self.pages.get(&page).and_then(|vs| vs.get(&lsn)),
-            Some(Version::Record { image: false })
-        )
+        chained_delta(&self.pages, page, lsn)
     }
 
     /// The highest record held at or below `bound`.
@@ -2008,11 +2010,7 @@ impl Segment {
     /// The record at `lsn` (which the index holds), read back if spilled.
     fn record(&self, lsn: Lsn) -> Result<LogRecord, Lost> {
         let Some(held) = self.log.get(&lsn) else {
-            let i = self
-                .cold
-                .binary_search_by_key(&lsn, |c| c.lsn)
-                .expect("caller checked the index");
-            let c = self.cold[i];
+            let c = self.cold_record(lsn);
             return record_from(&*self.store, c.loc, lsn, c.epoch).map(|(_, r)| r);
         };
         match &held.body {
@@ -2080,6 +2078,15 @@ impl Segment {
         chain.reverse();
         Ok(reconstruct_page(base.as_deref(), chain.iter()))
     }
+}
+
+/// True if the record at `lsn` of `page` is a delta among the page's
+/// versions (apart from [`Segment`] so a walk of its other fields may ask).
+fn chained_delta(pages: &HashMap<PageId, Versions>, page: PageId, lsn: Lsn) -> bool {
+    matches!(
+        pages.get(&page).and_then(|vs| vs.get(&lsn)),
+        Some(Version::Record { image: false })
+    )
 }
 
 /// Returns the page-file slots of dropped versions to the store.
@@ -2304,6 +2311,7 @@ mod tests {
         Insert(u64, bool),
         Remove(u64),
         SplitOff(u64),
+        DropBefore(u64),
         Range(u64, u64),
     }
 
@@ -2312,6 +2320,7 @@ mod tests {
             4 => (0u64..64, any::<bool>()).prop_map(|(l, i)| VersionsOp::Insert(l, i)),
             1 => (0u64..64).prop_map(VersionsOp::Remove),
             1 => (0u64..64).prop_map(VersionsOp::SplitOff),
+            1 => (0u64..64).prop_map(VersionsOp::DropBefore),
             2 => (0u64..64, 0u64..64).prop_map(|(a, b)| VersionsOp::Range(a, b)),
         ]
     }
@@ -2348,6 +2357,14 @@ mod tests {
                             v.split_off(&Lsn(l)).0.iter().map(|(l, x)| (*l, image_flag(x))).collect();
                         let want: Vec<(Lsn, Option<bool>)> =
                             m.split_off(&Lsn(l)).into_iter().map(|(l, x)| (l, Some(x))).collect();
+                        prop_assert_eq!(got, want);
+                    }
+                    VersionsOp::DropBefore(l) => {
+                        let got: Vec<(Lsn, Option<bool>)> =
+                            v.drop_before(&Lsn(l)).0.iter().map(|(l, x)| (*l, image_flag(x))).collect();
+                        let kept = m.split_off(&Lsn(l));
+                        let want: Vec<(Lsn, Option<bool>)> =
+                            std::mem::replace(&mut m, kept).into_iter().map(|(l, x)| (l, Some(x))).collect();
                         prop_assert_eq!(got, want);
                     }
                     VersionsOp::Range(a, b) => {
