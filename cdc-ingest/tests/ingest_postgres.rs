@@ -22,6 +22,7 @@ async fn scenarios_against_postgres() {
     ingest_support::plain_events(&url).await;
     ingest_support::debezium(&url).await;
     ingest_support::out_of_order_and_duplicates(&url).await;
+    ingest_support::concurrent_writers(&url).await;
     ingest_support::malformed_input(&url).await;
     ingest_support::oversized(&url).await;
     ingest_support::auth(&url).await;

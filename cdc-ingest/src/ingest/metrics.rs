@@ -82,6 +82,7 @@ pub struct IngestMetrics {
     commit_seconds: Histogram,
     queue_events: Gauge<i64, AtomicI64>,
     reconnects: Counter,
+    conflict_retries: Counter,
 }
 
 impl std::fmt::Debug for IngestMetrics {
@@ -141,6 +142,12 @@ impl IngestMetrics {
             "Connections to the database opened after the first",
             reconnects.clone(),
         );
+        let conflict_retries = Counter::default();
+        registry.register(
+            "conflict_retries",
+            "Batches run again after a write conflict with another writer's batch",
+            conflict_retries.clone(),
+        );
         IngestMetrics {
             registry,
             events,
@@ -149,6 +156,7 @@ impl IngestMetrics {
             commit_seconds,
             queue_events,
             reconnects,
+            conflict_retries,
         }
     }
 
@@ -178,6 +186,11 @@ impl IngestMetrics {
     /// Counts a reconnect.
     pub fn reconnected(&self) {
         self.reconnects.inc();
+    }
+
+    /// Counts a batch run again after a write conflict.
+    pub fn conflict_retried(&self) {
+        self.conflict_retries.inc();
     }
 
     /// The registry in the Prometheus text format.

@@ -80,8 +80,12 @@ impl Service {
         let metrics = Arc::new(IngestMetrics::new());
         let up = Arc::new(AtomicBool::new(false));
         let (queue, queue_rx) = mpsc::channel(QUEUE_REQUESTS_MAX);
-        let writer = writer::Writer::new(config.clone(), metrics.clone(), up.clone());
-        let writer = tokio::spawn(writer.run(queue_rx));
+        let writer = tokio::spawn(writer::run(
+            config.clone(),
+            metrics.clone(),
+            up.clone(),
+            queue_rx,
+        ));
         let state = Arc::new(http::AppState {
             permits: Arc::new(Semaphore::new(config.queue_events_max as usize)),
             config,

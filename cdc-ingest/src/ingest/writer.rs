@@ -28,21 +28,35 @@
 //!
 //! Within a batch, a table's upsert chunks are pipelined on the connection
 //! (sent without waiting for each answer), and so are its deletes; the
-//! keys they touch are distinct, so their order does not matter.
+//! keys they touch are distinct, so their order does not matter. Upserts go
+//! in key order, so two batches that share keys lock them in the same order.
+//! Within a batch, events are reduced to the newest per key (a truncate is a
+//! barrier) because one `INSERT … ON CONFLICT` may not touch a row twice;
+//! the older ones count as skipped-as-stale.
 //!
-//! One writer and one connection: batches commit in queue order, and two
-//! batches never contend for the same rows. Within a batch, events are
-//! reduced to the newest per key (a truncate is a barrier) because one
-//! `INSERT … ON CONFLICT` may not touch a row twice; the older ones count as
-//! skipped-as-stale.
+//! # Several writers
+//!
+//! `batch.writers` workers ([`BATCH_WRITERS_DEFAULT`]), each with its own
+//! connection, take batches off the one queue, so one batch's statements
+//! run while another's COMMIT waits for durability. The position guards
+//! make the final rows independent of which commits first. Two batches
+//! upserting one key are left to the database: PostgreSQL makes the second
+//! wait for the first and then applies its guard to the committed row;
+//! Sextant fails one with 40001 (first committer wins), and so may a
+//! PostgreSQL deadlock (40P01). Either rolls the batch back, and its worker
+//! runs it again ([`CONFLICT_RETRIES_MAX`]), now seeing the other's rows.
+//! A batch that deletes or truncates runs alone: it waits for the batches in
+//! flight and holds the others back (`Shared::order`). An upsert running
+//! beside a delete of its key could otherwise miss the tombstone the
+//! delete has not committed yet and bring the row back.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
+use tokio::sync::{mpsc, oneshot, Mutex, OwnedSemaphorePermit, RwLock};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Statement};
 use tracing::{info, warn};
@@ -58,6 +72,9 @@ pub const RECONNECT_BACKOFF_MIN: Duration = Duration::from_millis(100);
 pub const RECONNECT_BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Bound on one connection attempt (TCP, TLS-less startup, auth).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Times a batch rolled back by a write conflict with another writer's
+/// batch (40001, 40P01) runs again before its requests get 503.
+pub const CONFLICT_RETRIES_MAX: u32 = 8;
 
 /// What a request's events did, answered after commit.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -122,6 +139,9 @@ enum ApplyError {
     LostBeforeCommit(String),
     /// The connection failed during COMMIT: outcome unknown.
     CommitUnknown(String),
+    /// Rolled back by a write conflict with a concurrent transaction
+    /// (40001 serialization failure, 40P01 deadlock): worth running again.
+    Conflict(JobError),
 }
 
 /// Statement kinds cached per connection.
@@ -134,11 +154,72 @@ enum Kind {
     Exists,
 }
 
-/// The writer task's state.
-pub struct Writer {
+/// The queue as the writers take from it.
+struct Queue {
+    /// A request taken off the queue that did not fit the last batch: the
+    /// next batch starts with it, whichever writer takes it.
+    carried: Option<Job>,
+    rx: mpsc::Receiver<Job>,
+}
+
+/// What the writers share.
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Writers waiting for the queue: while one is, a batch stops at its
+    /// share of `batch.events_max` and `batch.bytes_max`, so that the
+    /// requests queued go out on all writers at once.
+    waiting: AtomicUsize,
+    /// Set once the queue is closed and drained.
+    closed: tokio::sync::watch::Sender<bool>,
+    /// Read-held by a batch of upserts only, write-held by a batch that
+    /// deletes or truncates (see the module docs).
+    order: RwLock<()>,
+    /// The tombstone table exists: found at a connect or made by a batch.
+    /// Never goes back to false (the table is ours and never dropped).
+    tombstones: AtomicBool,
+    /// Writers with a live connection; `up` while there is one.
+    connected: AtomicUsize,
+    up: Arc<AtomicBool>,
+}
+
+/// Runs `config.batch.writers` writers on `queue` until it is closed and
+/// drained. `up` tells the HTTP side whether any writer is connected.
+pub async fn run(
     config: Arc<Config>,
     metrics: Arc<IngestMetrics>,
     up: Arc<AtomicBool>,
+    queue: mpsc::Receiver<Job>,
+) {
+    let shared = Arc::new(Shared {
+        queue: Mutex::new(Queue {
+            carried: None,
+            rx: queue,
+        }),
+        waiting: AtomicUsize::new(0),
+        closed: tokio::sync::watch::Sender::new(false),
+        order: RwLock::new(()),
+        tombstones: AtomicBool::new(false),
+        connected: AtomicUsize::new(0),
+        up,
+    });
+    let writers: Vec<_> = (0..config.batch.writers)
+        .map(|_| {
+            let writer = Writer::new(config.clone(), metrics.clone(), shared.clone());
+            tokio::spawn(writer.run())
+        })
+        .collect();
+    for writer in writers {
+        if let Err(e) = writer.await {
+            warn!("an ingest writer ended abnormally: {e}");
+        }
+    }
+}
+
+/// One writer's state.
+struct Writer {
+    config: Arc<Config>,
+    metrics: Arc<IngestMetrics>,
+    shared: Arc<Shared>,
     client: Option<Client>,
     connections: u64,
     backoff: Duration,
@@ -146,55 +227,67 @@ pub struct Writer {
     /// Tables known to exist with a fitting shape, on any connection.
     tables: HashSet<String>,
     statements: HashMap<(String, Kind), Statement>,
-    /// The tombstone table exists (checked at connect, made by the first
-    /// delete or truncate).
-    tombstones: bool,
     /// A request was answered with a transient error (503) since the last
     /// batch: the session may be in a state this writer cannot see (a
     /// transaction the proxy failed over, a COMMIT whose answer was lost),
     /// so the next batch starts on a new connection.
     transient: AtomicBool,
-    /// A request taken off the queue that did not fit the last batch.
-    carried: Option<Job>,
 }
 
 impl Writer {
     /// A writer that has not connected yet.
-    pub fn new(config: Arc<Config>, metrics: Arc<IngestMetrics>, up: Arc<AtomicBool>) -> Writer {
+    fn new(config: Arc<Config>, metrics: Arc<IngestMetrics>, shared: Arc<Shared>) -> Writer {
         Writer {
             config,
             metrics,
-            up,
+            shared,
             client: None,
             connections: 0,
             backoff: RECONNECT_BACKOFF_MIN,
             next_attempt: Instant::now(),
             tables: HashSet::new(),
             statements: HashMap::new(),
-            tombstones: false,
             transient: AtomicBool::new(false),
-            carried: None,
         }
     }
 
     /// Runs until the queue is closed and drained.
-    pub async fn run(mut self, mut queue: mpsc::Receiver<Job>) {
+    async fn run(mut self) {
+        let shared = self.shared.clone();
+        let mut closed = shared.closed.subscribe();
         self.try_connect().await;
         loop {
-            let first = match self.carried.take() {
+            if !self.connected() && shared.connected.load(Ordering::Acquire) > 0 {
+                // Another writer serves the queue; reconnect when due.
+                let wake = tokio::time::Instant::from_std(self.next_attempt);
+                tokio::select! {
+                    () = tokio::time::sleep_until(wake) => {
+                        self.try_connect().await;
+                        continue;
+                    }
+                    () = async { drop(closed.wait_for(|closed| *closed).await) } => break,
+                }
+            }
+            shared.waiting.fetch_add(1, Ordering::AcqRel);
+            let mut queue = shared.queue.lock().await;
+            shared.waiting.fetch_sub(1, Ordering::AcqRel);
+            let first = match queue.carried.take() {
                 Some(job) => job,
-                None if self.connected() => match queue.recv().await {
+                None if self.connected() => match queue.rx.recv().await {
                     Some(job) => job,
                     None => break,
                 },
                 None => {
+                    // No writer is connected: take requests (to answer them
+                    // 503) until this one's reconnect is due.
                     let wake = tokio::time::Instant::from_std(self.next_attempt);
                     tokio::select! {
-                        job = queue.recv() => match job {
+                        job = queue.rx.recv() => match job {
                             Some(job) => job,
                             None => break,
                         },
                         () = tokio::time::sleep_until(wake) => {
+                            drop(queue);
                             self.try_connect().await;
                             continue;
                         }
@@ -202,30 +295,38 @@ impl Writer {
                 }
             };
             let batch = self.collect(first, &mut queue).await;
+            drop(queue);
             self.process(batch).await;
         }
+        shared.closed.send_replace(true);
+        self.disconnected("the queue is closed");
         info!("ingest queue closed and drained; writer stops");
     }
 
     /// Adds queued requests to `first` until the batch is full or its wait
     /// is over (with no wait: what is queued now). A request that would
     /// overflow the batch is carried to the next one; a request bigger
-    /// than a batch is a batch of its own.
-    async fn collect(&mut self, first: Job, queue: &mut mpsc::Receiver<Job>) -> Vec<Job> {
+    /// than a batch is a batch of its own. While another writer waits for
+    /// the queue, a batch is full at its share of the limits.
+    async fn collect(&self, first: Job, queue: &mut Queue) -> Vec<Job> {
         let limits = &self.config.batch;
+        let (mut events_max, mut bytes_max) = (u64::from(limits.events_max), limits.bytes_max);
+        if self.shared.waiting.load(Ordering::Acquire) > 0 {
+            let writers = u64::from(limits.writers);
+            events_max = events_max.div_ceil(writers);
+            bytes_max = bytes_max.div_ceil(writers);
+        }
         let deadline = tokio::time::Instant::now() + limits.wait;
         let mut events = first.events();
         let mut bytes = first.bytes;
         let mut batch = vec![first];
-        while events < u64::from(limits.events_max) && bytes < limits.bytes_max {
-            let job = match tokio::time::timeout_at(deadline, queue.recv()).await {
+        while events < events_max && bytes < bytes_max {
+            let job = match tokio::time::timeout_at(deadline, queue.rx.recv()).await {
                 Ok(Some(job)) => job,
                 Ok(None) | Err(_) => break,
             };
-            if events + job.events() > u64::from(limits.events_max)
-                || bytes + job.bytes > limits.bytes_max
-            {
-                self.carried = Some(job);
+            if events + job.events() > events_max || bytes + job.bytes > bytes_max {
+                queue.carried = Some(job);
                 break;
             }
             events += job.events();
@@ -242,9 +343,13 @@ impl Writer {
     fn disconnected(&mut self, why: &str) {
         if self.client.take().is_some() {
             warn!("lost the database connection: {why}");
+            let before = self.shared.connected.fetch_sub(1, Ordering::AcqRel);
+            assert!(before > 0, "a connected writer was counted");
+            if before == 1 {
+                self.shared.up.store(false, Ordering::Release);
+            }
         }
         self.statements.clear();
-        self.up.store(false, Ordering::Release);
     }
 
     /// One connection attempt; on failure the next is scheduled with
@@ -256,14 +361,17 @@ impl Writer {
         self.disconnected("closed");
         match tokio::time::timeout(CONNECT_TIMEOUT, self.connect()).await {
             Ok(Ok((client, tombstones))) => {
-                self.tombstones = tombstones;
+                if tombstones {
+                    self.shared.tombstones.store(true, Ordering::Release);
+                }
                 if self.connections > 0 {
                     self.metrics.reconnected();
                 }
                 self.connections += 1;
                 self.client = Some(client);
                 self.backoff = RECONNECT_BACKOFF_MIN;
-                self.up.store(true, Ordering::Release);
+                self.shared.connected.fetch_add(1, Ordering::AcqRel);
+                self.shared.up.store(true, Ordering::Release);
                 info!("connected to the database");
                 true
             }
@@ -316,6 +424,20 @@ impl Writer {
 
     #[tracing::instrument(skip_all, fields(requests = batch.len()))]
     async fn process(&mut self, batch: Vec<Job>) {
+        let shared = self.shared.clone();
+        let removes = batch.iter().any(|j| {
+            j.parsed
+                .changes
+                .iter()
+                .any(|c| !matches!(c, Change::Upsert { .. }))
+        });
+        // Held until every request of the batch is answered.
+        let (_alone, _beside);
+        if removes {
+            _alone = shared.order.write().await;
+        } else {
+            _beside = shared.order.read().await;
+        }
         if self.transient.swap(false, Ordering::Relaxed) {
             self.disconnected("the last batch failed with a transient error");
         }
@@ -336,6 +458,12 @@ impl Writer {
             return;
         }
         let mut result = self.apply(&ready).await;
+        let mut conflicts = 0;
+        while matches!(result, Err(ApplyError::Conflict(_))) && conflicts < CONFLICT_RETRIES_MAX {
+            conflicts += 1;
+            self.metrics.conflict_retried();
+            result = self.apply(&ready).await;
+        }
         if let Err(ApplyError::LostBeforeCommit(why)) = &result {
             warn!("batch rolled back with the connection ({why}); reconnecting to retry it once");
             self.disconnected(why);
@@ -382,7 +510,7 @@ impl Writer {
     fn settle(&mut self, result: Result<Counts, ApplyError>) -> Result<Counts, JobError> {
         match result {
             Ok(counts) => Ok(counts),
-            Err(ApplyError::Refused(e)) => Err(e),
+            Err(ApplyError::Refused(e) | ApplyError::Conflict(e)) => Err(e),
             Err(ApplyError::LostBeforeCommit(why)) => {
                 self.disconnected(&why);
                 Err(JobError::Unavailable(format!(
@@ -504,15 +632,15 @@ impl Writer {
                 .iter()
                 .any(|c| !matches!(c, Change::Upsert { .. }))
         });
-        if removes && !self.tombstones {
+        if removes && !self.shared.tombstones.load(Ordering::Acquire) {
             self.simple(&sql::create_tombstones()).await?;
-            self.tombstones = true;
+            self.shared.tombstones.store(true, Ordering::Release);
         }
         self.simple("BEGIN").await?;
         match self.apply_in_transaction(jobs, &mut counts).await {
             Ok(()) => {}
             Err(e) => {
-                if let ApplyError::Refused(_) = &e {
+                if let ApplyError::Refused(_) | ApplyError::Conflict(_) = &e {
                     // Best effort: a failed ROLLBACK means a dead
                     // connection, which the next batch notices.
                     let _ = self.simple("ROLLBACK").await;
@@ -528,8 +656,9 @@ impl Writer {
             Ok(()) => {}
             Err(e) => {
                 return Err(match classify(&e) {
-                    (refused, false) => ApplyError::Refused(refused),
                     (_, true) => ApplyError::CommitUnknown(e.to_string()),
+                    (refused, false) if is_conflict(&e) => ApplyError::Conflict(refused),
+                    (refused, false) => ApplyError::Refused(refused),
                 })
             }
         }
@@ -609,7 +738,7 @@ impl Writer {
             }
         }
         let mut winners: Vec<usize> = newest.into_values().collect();
-        winners.sort_unstable();
+        winners.sort_unstable_by_key(|&i| key_position(ops[i].1).0);
         let (upserts, deletes): (Vec<usize>, Vec<usize>) = winners
             .into_iter()
             .partition(|&i| matches!(ops[i].1, Change::Upsert { .. }));
@@ -619,8 +748,11 @@ impl Writer {
         let mut statements = Vec::with_capacity(sizes.len());
         for &size in &sizes {
             statements.push(
-                self.statement(table, Kind::Upsert(size, self.tombstones))
-                    .await?,
+                self.statement(
+                    table,
+                    Kind::Upsert(size, self.shared.tombstones.load(Ordering::Acquire)),
+                )
+                .await?,
             );
         }
         let positions: Vec<String> = upserts
@@ -812,6 +944,19 @@ fn classify(e: &tokio_postgres::Error) -> (JobError, bool) {
 fn before_commit(e: &tokio_postgres::Error) -> ApplyError {
     match classify(e) {
         (_, true) => ApplyError::LostBeforeCommit(e.to_string()),
+        (refused, false) if is_conflict(e) => ApplyError::Conflict(refused),
         (refused, false) => ApplyError::Refused(refused),
     }
+}
+
+/// A rollback because of a concurrent transaction: serialization failure
+/// or deadlock.
+fn is_conflict(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error().is_some_and(|db| {
+        matches!(
+            db.code(),
+            &tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
+                | &tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+        )
+    })
 }

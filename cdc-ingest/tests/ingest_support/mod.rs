@@ -542,6 +542,96 @@ pub async fn out_of_order_and_duplicates(url: &str) {
     ingest.shutdown().await;
 }
 
+/// Several writers at once (`batch.writers = 3`), every request in flight
+/// together, all on a dozen keys: upserts of one key in concurrent batches
+/// (row-lock waits on PostgreSQL, first-committer-wins retries on Sextant)
+/// and deletes among them. Each key ends at its newest event, every event
+/// is counted once, and a replay changes nothing.
+pub async fn concurrent_writers(url: &str) {
+    let ingest = Ingest::start(
+        url,
+        r#"
+        [batch]
+        writers = 3
+        [tables.busy_events]
+        create = true
+        "#,
+    )
+    .await;
+    let keys = 12_u64;
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut requests: Vec<Vec<Value>> = Vec::new();
+    let mut newest: BTreeMap<String, (i64, Option<Value>)> = BTreeMap::new();
+    let mut position = 0_i64;
+    for _ in 0..24 {
+        let mut events = Vec::new();
+        let mut used = std::collections::BTreeSet::new();
+        for _ in 0..10 {
+            let k = next() % keys;
+            // Positions are unique, in no order across requests.
+            position += 1;
+            let at = (next() % 1_000_000) as i64 * 1_000 + position;
+            if !used.insert(k) {
+                continue;
+            }
+            let delete = next() % 6 == 0;
+            let event = if delete {
+                json!({"op": "d", "before": {"id": format!("k{k}")}, "after": null, "source": {"lsn": at}})
+            } else {
+                json!({"op": "u", "before": null, "after": {"id": format!("k{k}"), "at": at},
+                       "source": {"lsn": at}})
+            };
+            let after = (!delete).then(|| event["after"].clone());
+            let slot = newest.entry(format!("k{k}")).or_insert((i64::MIN, None));
+            if at > slot.0 {
+                *slot = (at, after);
+            }
+            events.push(event);
+        }
+        requests.push(events);
+    }
+    let total: usize = requests.iter().map(Vec::len).sum();
+    let tasks: Vec<_> = requests
+        .iter()
+        .map(|events| {
+            let ep = ingest.endpoint.clone();
+            let body = ndjson(events);
+            tokio::spawn(async move { ep.post("busy_events", "application/x-ndjson", body).await })
+        })
+        .collect();
+    let mut handled = 0;
+    for task in tasks {
+        let c = task.await.unwrap().counts();
+        handled += c["applied"].as_u64().unwrap()
+            + c["skipped_stale"].as_u64().unwrap()
+            + c["deleted"].as_u64().unwrap();
+    }
+    assert_eq!(handled, total as u64, "every event counted once");
+    let expected: BTreeMap<String, (Value, i64)> = newest
+        .iter()
+        .filter_map(|(k, (position, after))| after.clone().map(|a| (k.clone(), (a, *position))))
+        .collect();
+    assert_eq!(ingest.rows("busy_events").await, expected);
+
+    let all: Vec<Value> = requests.concat();
+    let replay = ingest
+        .endpoint
+        .post("busy_events", "application/x-ndjson", ndjson(&all))
+        .await
+        .counts();
+    assert_eq!(replay["applied"], 0, "{replay}");
+    assert_eq!(replay["deleted"], 0, "{replay}");
+    assert_eq!(replay["skipped_stale"], all.len() as u64);
+    assert_eq!(ingest.rows("busy_events").await, expected);
+    ingest.shutdown().await;
+}
+
 /// Malformed JSON at line N, a missing field, a value the database
 /// refuses: 400 naming line and field, and nothing of the request applied;
 /// a good request batched with a bad one still commits.
