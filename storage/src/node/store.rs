@@ -11,7 +11,8 @@
 //! Every request whose change is in the batch then completes, and an ack
 //! carries the durable SCL, never the in-memory one. A batch is written at
 //! the log's end inside zeros written ahead of it (the file grows by chunks,
-//! [`format::preallocation_end`]), so its fsync writes data, not the inode.
+//! [`format::preallocation_end`]), so its fsync writes data, not the inode;
+//! a batch longer than a chunk grows the file itself instead.
 //!
 //! # Locking
 //! Two async mutexes, always taken in this order: `io` (the log file, held by
@@ -575,7 +576,7 @@ impl Slot {
         let started = Instant::now();
         let written = buf.len() as u64;
         let (at, allocated) = (io.len, io.allocated);
-        let grow_to = format::preallocation_end(at + written, allocated);
+        let grow_to = format::preallocation_end(at + written, allocated, written);
         let store = self.store.clone();
         let spills =
             tokio::task::spawn_blocking(move || -> io::Result<Vec<(Lsn, Epoch, LogLoc)>> {
@@ -585,13 +586,14 @@ impl Slot {
                     format::write_meta(&dir, m, fsync)?;
                 }
                 if !buf.is_empty() {
-                    // Out of zeroed space: grow the file by a chunk first,
-                    // fsynced with this batch. Later batches overwrite it,
-                    // and their fsyncs need not write the inode.
-                    if grow_to > allocated {
-                        format::zero_fill(&file, allocated, grow_to)?;
-                    }
                     file.write_all_at(&buf, at)?;
+                    // Out of zeroed space: grow the file past this batch
+                    // (zeros after its bytes only), fsynced with it. Later
+                    // batches overwrite the zeros, and their fsyncs need not
+                    // write the inode.
+                    if grow_to > allocated {
+                        format::zero_fill(&file, allocated.max(at + written), grow_to)?;
+                    }
                     if fsync {
                         file.sync_data()?;
                     }
@@ -1105,6 +1107,33 @@ mod tests {
             fs::metadata(dir.join("log.1")).expect("log.1").len(),
             log_len
         );
+    }
+
+    #[tokio::test]
+    async fn a_batch_longer_than_a_chunk_is_written_once_and_small_ones_get_zeros_ahead() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let log = tmp.path().join(segment_dir_name(PG)).join("log.0");
+        let slot = adopted_slot(tmp.path());
+        // 140 images of 8 KiB: over the largest chunk, so no zeros after it.
+        append(&slot, 1..=140, 0).await;
+        slot.flush().await.expect("flush");
+        let big = slot.log_file_bytes();
+        assert!(big > format::LOG_PREALLOC_MAX_BYTES);
+        let len = fs::metadata(&log).expect("log").len();
+        assert_eq!(len, big.next_multiple_of(4096), "nothing written ahead");
+        // One image: the file grows a chunk past it, in zeros.
+        append(&slot, 141..=141, 0).await;
+        slot.flush().await.expect("flush");
+        let small = slot.log_file_bytes();
+        let raw = fs::read(&log).expect("log");
+        assert!(raw.len() as u64 >= small + format::LOG_PREALLOC_MAX_BYTES);
+        assert!(raw[small as usize..].iter().all(|b| *b == 0));
+        let expect = pages(&slot, 141).await;
+        drop(slot);
+        let l = load(tmp.path());
+        assert_eq!((l.damaged, l.torn_bytes), (0, 0));
+        assert_eq!(l.slot.durable().scl, Lsn(141));
+        assert_eq!(pages(&l.slot, 141).await, expect);
     }
 
     #[tokio::test]
