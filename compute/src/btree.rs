@@ -74,7 +74,7 @@ pub use cursor::{Cursor, Direction};
 
 use node::{
     encode_internal, encode_leaf, internal_entry, leaf_entry, leaf_key, leaf_search, parse_node,
-    Value,
+    parse_node_vouched, Value,
 };
 
 /// The longest key. Two leaf cells at the limits of key and inline value
@@ -207,8 +207,8 @@ fn descend(pages: &impl Pages, root: PageId, target: Target<'_>) -> Result<Desce
     let mut id = root;
     let mut level = None;
     loop {
-        let page = pages.get(id)?;
-        let node = parse_node(id, &page, level)?;
+        let (page, vouched) = pages.get_checked(id)?;
+        let node = parse_node_vouched(id, &page, level, vouched)?;
         if node.level() == 0 {
             return Ok(Descent {
                 path,

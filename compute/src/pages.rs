@@ -60,6 +60,14 @@ pub enum PageError {
 pub trait Pages {
     /// Reads page `id`.
     fn get(&self, id: PageId) -> Result<PageRef, PageError>;
+    /// Reads page `id`, and whether its bytes are known to pass
+    /// [`crate::page::SlottedPage::parse`]'s checks already, so a reader
+    /// may skip them: an MTR's own copy of a page it checked and changed
+    /// only through a `SlottedPageMut` since. Never true for bytes read
+    /// from storage or the pool.
+    fn get_checked(&self, id: PageId) -> Result<(PageRef, bool), PageError> {
+        Ok((self.get(id)?, false))
+    }
     /// Says that pages `ids` will be read soon. A source that reads them
     /// from storage fetches the ones it lacks together (concurrent
     /// requests, one wait) rather than one round trip each when `get`

@@ -388,6 +388,16 @@ impl Pages for MtrPages {
             None => self.newest(id),
         }
     }
+
+    fn get_checked(&self, id: PageId) -> Result<(PageRef, bool), PageError> {
+        match self.dirty.get(&id) {
+            // `checked`: passed `SlottedPageMut::check`, a superset of
+            // `SlottedPage::parse`'s checks, and changed only through a
+            // `SlottedPageMut` since.
+            Some(d) => Ok((d.after.clone(), d.checked)),
+            None => Ok((self.newest(id)?, false)),
+        }
+    }
 }
 
 impl MtrPages {

@@ -71,7 +71,20 @@ pub(super) fn parse_node(
     bytes: &PageRef,
     level: Option<u16>,
 ) -> Result<SlottedPage<'_>, BTreeError> {
-    let page = if checked::before(bytes) {
+    parse_node_vouched(id, bytes, level, false)
+}
+
+/// [`parse_node`] for bytes whose source may vouch that they passed the
+/// slotted-page checks already (`vouched`, from
+/// [`crate::pages::Pages::get_checked`]): then the slot directory is not
+/// walked again. The node-level checks still run.
+pub(super) fn parse_node_vouched(
+    id: PageId,
+    bytes: &PageRef,
+    level: Option<u16>,
+    vouched: bool,
+) -> Result<SlottedPage<'_>, BTreeError> {
+    let page = if vouched || checked::before(bytes) {
         SlottedPage::parsed_before(id, bytes)
     } else {
         let page = SlottedPage::parse(id, bytes)?;
