@@ -6,8 +6,8 @@
 //! * [`config`]: limits, batching and the per-table event mapping.
 //! * [`event`]: bodies (JSON, NDJSON, gzip) to changes; plain and Debezium.
 //! * [`sql`]: the statements, and why they are idempotent.
-//! * [`writer`]: the batching writer task, its acknowledgement rule and
-//!   reconnects.
+//! * [`writer`]: the batching writers (one connection each), their
+//!   acknowledgement rule, conflict retries and reconnects.
 //! * [`http`]: routes, auth, limits and status codes.
 //! * [`auth`], [`iam`]: bearer tokens, and SigV4 signatures against the
 //!   proxy's IAM file.
