@@ -522,24 +522,41 @@ pub async fn out_of_order_and_duplicates(url: &str) {
         "every event counted once per send"
     );
 
-    let expected: BTreeMap<String, (Value, i64)> = newest
-        .iter()
-        .filter_map(|(k, (position, after))| after.clone().map(|a| (k.clone(), (a, *position))))
-        .collect();
+    let expected = surviving_rows(&newest);
     assert!(expected.len() < keys as usize, "some keys end deleted");
     assert_eq!(ingest.rows("ooo_events").await, expected);
+    replay_changes_nothing(&ingest, "ooo_events", &events, &expected).await;
+    ingest.shutdown().await;
+}
 
-    // Replaying everything, in one request, changes nothing.
+/// The rows a table ends with, given each key's newest event: its position
+/// and its row image, none for a delete.
+fn surviving_rows(
+    newest: &BTreeMap<String, (i64, Option<Value>)>,
+) -> BTreeMap<String, (Value, i64)> {
+    newest
+        .iter()
+        .filter_map(|(k, (position, after))| after.clone().map(|a| (k.clone(), (a, *position))))
+        .collect()
+}
+
+/// Replaying `events`, all in one request, skips each as stale and leaves
+/// `table` as `expected`.
+async fn replay_changes_nothing(
+    ingest: &Ingest,
+    table: &str,
+    events: &[Value],
+    expected: &BTreeMap<String, (Value, i64)>,
+) {
     let replay = ingest
         .endpoint
-        .post("ooo_events", "application/x-ndjson", ndjson(&events))
+        .post(table, "application/x-ndjson", ndjson(events))
         .await
         .counts();
     assert_eq!(replay["applied"], 0, "{replay}");
     assert_eq!(replay["deleted"], 0, "{replay}");
     assert_eq!(replay["skipped_stale"], events.len() as u64);
-    assert_eq!(ingest.rows("ooo_events").await, expected);
-    ingest.shutdown().await;
+    assert_eq!(&ingest.rows(table).await, expected);
 }
 
 /// Several writers at once (`batch.writers = 3`), every request in flight
@@ -613,22 +630,9 @@ pub async fn concurrent_writers(url: &str) {
             + c["deleted"].as_u64().unwrap();
     }
     assert_eq!(handled, total as u64, "every event counted once");
-    let expected: BTreeMap<String, (Value, i64)> = newest
-        .iter()
-        .filter_map(|(k, (position, after))| after.clone().map(|a| (k.clone(), (a, *position))))
-        .collect();
+    let expected = surviving_rows(&newest);
     assert_eq!(ingest.rows("busy_events").await, expected);
-
-    let all: Vec<Value> = requests.concat();
-    let replay = ingest
-        .endpoint
-        .post("busy_events", "application/x-ndjson", ndjson(&all))
-        .await
-        .counts();
-    assert_eq!(replay["applied"], 0, "{replay}");
-    assert_eq!(replay["deleted"], 0, "{replay}");
-    assert_eq!(replay["skipped_stale"], all.len() as u64);
-    assert_eq!(ingest.rows("busy_events").await, expected);
+    replay_changes_nothing(&ingest, "busy_events", &requests.concat(), &expected).await;
     ingest.shutdown().await;
 }
 
