@@ -51,7 +51,9 @@
 //! One mutex around the map; held only for lookups and inserts, never across
 //! I/O.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+
+use smallvec::SmallVec;
 use std::sync::Mutex;
 
 use sextant_storage::types::{Lsn, PageId, RecordBody, PAGE_SIZE};
@@ -80,12 +82,92 @@ impl Version {
     }
 }
 
+/// One page's cached versions, by page LSN. Almost always one, held in
+/// place in the pool's hash table: a `BTreeMap` per page put a node
+/// allocation, and a cache miss, between the table and every image a
+/// lookup returns (a point query through an index looks up thousands).
+#[derive(Debug, Default)]
+struct Versions(SmallVec<[(Lsn, Version); 1]>);
+
+impl Versions {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&Lsn, &Version)> {
+        self.0.iter().map(|(l, v)| (l, v))
+    }
+
+    /// The newest version.
+    fn last_mut(&mut self) -> Option<(&Lsn, &mut Version)> {
+        self.0.last_mut().map(|(l, v)| (&*l, v))
+    }
+
+    fn last(&self) -> Option<(&Lsn, &Version)> {
+        self.0.last().map(|(l, v)| (l, v))
+    }
+
+    /// The newest version with a page LSN at most `lsn`.
+    fn at_or_below(&self, lsn: Lsn) -> Option<(&Lsn, &Version)> {
+        let n = self.0.partition_point(|(l, _)| *l <= lsn);
+        n.checked_sub(1).map(|i| {
+            let (l, v) = &self.0[i];
+            (l, v)
+        })
+    }
+
+    fn at_or_below_mut(&mut self, lsn: Lsn) -> Option<(&Lsn, &mut Version)> {
+        let n = self.0.partition_point(|(l, _)| *l <= lsn);
+        n.checked_sub(1).map(|i| {
+            let (l, v) = &mut self.0[i];
+            (&*l, v)
+        })
+    }
+
+    fn get_mut(&mut self, lsn: &Lsn) -> Option<&mut Version> {
+        let i = self.0.binary_search_by_key(lsn, |(l, _)| *l).ok()?;
+        Some(&mut self.0[i].1)
+    }
+
+    fn contains_key(&self, lsn: &Lsn) -> bool {
+        self.0.binary_search_by_key(lsn, |(l, _)| *l).is_ok()
+    }
+
+    /// Adds a version at `lsn`, which must not be cached yet.
+    fn insert(&mut self, lsn: Lsn, v: Version) {
+        let at = self
+            .0
+            .binary_search_by_key(&lsn, |(l, _)| *l)
+            .expect_err("a version is inserted once");
+        self.0.insert(at, (lsn, v));
+    }
+
+    fn remove(&mut self, lsn: &Lsn) {
+        if let Ok(i) = self.0.binary_search_by_key(lsn, |(l, _)| *l) {
+            self.0.remove(i);
+        }
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&Lsn, &mut Version) -> bool) {
+        self.0.retain(|(l, v)| keep(l, v));
+    }
+
+    /// Whether no version is newer than `lsn`.
+    fn has_no_later(&self, lsn: Lsn) -> bool {
+        self.0.last().is_none_or(|(l, _)| *l <= lsn)
+    }
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     /// Versions of each page by page LSN.
     /// Hashed with FxHash: page ids are not attacker-chosen, and every
     /// page read looks one up under the pool's lock.
-    pages: HashMap<PageId, BTreeMap<Lsn, Version>, rustc_hash::FxBuildHasher>,
+    pages: HashMap<PageId, Versions, rustc_hash::FxBuildHasher>,
     versions: u64,
     clock: u64,
     vdl: Lsn,
@@ -215,7 +297,7 @@ impl BufferPool {
                 continue;
             }
             let base = inner.pages.get(&page).and_then(|vs| {
-                let (_, v) = vs.iter().next_back()?;
+                let (_, v) = vs.last()?;
                 v.valid_until.is_none().then(|| v.image.clone())
             });
             match base {
@@ -250,7 +332,7 @@ impl BufferPool {
             let newest = inner
                 .pages
                 .get_mut(page)
-                .and_then(|vs| vs.iter_mut().next_back())
+                .and_then(|vs| vs.last_mut())
                 .filter(|(_, v)| v.valid_until.is_none());
             if let Some((_, v)) = newest {
                 v.valid_until = Some(applied);
@@ -262,7 +344,7 @@ impl BufferPool {
                 .pages
                 .get_mut(&page)
                 .expect("base version found above");
-            let (_, prev) = vs.iter_mut().next_back().expect("base version");
+            let (_, prev) = vs.last_mut().expect("base version");
             prev.valid_until = Some(Lsn(lsn.0 - 1));
             vs.insert(
                 lsn,
@@ -290,7 +372,7 @@ impl BufferPool {
         assert!(lsn >= applied, "skipping back from {applied} to {lsn}");
         let mut closed = 0;
         for vs in inner.pages.values_mut() {
-            if let Some((_, v)) = vs.iter_mut().next_back() {
+            if let Some((_, v)) = vs.last_mut() {
                 if v.valid_until.is_none() {
                     v.valid_until = Some(applied);
                     closed += 1;
@@ -307,7 +389,7 @@ impl BufferPool {
         inner.clock += 1;
         let clock = inner.clock;
         let found = inner.pages.get_mut(&page).and_then(|vs| {
-            let (_, v) = vs.range_mut(..=lsn).next_back()?;
+            let (_, v) = vs.at_or_below_mut(lsn)?;
             if !v.valid_at(lsn) {
                 return None;
             }
@@ -330,7 +412,7 @@ impl BufferPool {
         inner
             .pages
             .get(&page)
-            .and_then(|vs| vs.range(..=lsn).next_back())
+            .and_then(|vs| vs.at_or_below(lsn))
             .is_some_and(|(_, v)| v.valid_at(lsn))
     }
 
@@ -340,7 +422,7 @@ impl BufferPool {
         inner.clock += 1;
         let clock = inner.clock;
         let found = inner.pages.get_mut(&page).and_then(|vs| {
-            let (_, v) = vs.iter_mut().next_back()?;
+            let (_, v) = vs.last_mut()?;
             if v.valid_until.is_some() {
                 return None;
             }
@@ -378,7 +460,7 @@ impl BufferPool {
         let clock = inner.clock;
         let vs = inner.pages.entry(page).or_default();
         let mut added = false;
-        let no_later = vs_has_no_later(vs, page_lsn);
+        let no_later = vs.has_no_later(page_lsn);
         match vs.get_mut(&page_lsn) {
             Some(v) => {
                 // Same version seen again: widen what we know of its range.
@@ -391,7 +473,8 @@ impl BufferPool {
                 }
             }
             None => {
-                let valid_until = if newest && vs.range(page_lsn..).next().is_none() {
+                // No version at `page_lsn` (above), so none at or after it.
+                let valid_until = if newest && no_later {
                     None
                 } else {
                     Some(read_at)
@@ -420,7 +503,7 @@ impl BufferPool {
         inner.clock += 1;
         let clock = inner.clock;
         let vs = inner.pages.entry(page).or_default();
-        if let Some((prev_lsn, prev)) = vs.iter_mut().next_back() {
+        if let Some((prev_lsn, prev)) = vs.last_mut() {
             assert!(
                 *prev_lsn < lsn,
                 "page {page}: commit at {lsn} not after version {prev_lsn}"
@@ -453,7 +536,7 @@ impl BufferPool {
         let vs = inner.pages.entry(page).or_default();
         if vs.contains_key(&lsn) {
             assert!(
-                vs_has_no_later(vs, lsn),
+                vs.has_no_later(lsn),
                 "page {page}: streamed version {lsn} is not the newest"
             );
             let v = vs.get_mut(&lsn).expect("checked");
@@ -462,7 +545,7 @@ impl BufferPool {
             v.last_used = clock;
             return;
         }
-        if let Some((prev_lsn, prev)) = vs.iter_mut().next_back() {
+        if let Some((prev_lsn, prev)) = vs.last_mut() {
             assert!(
                 *prev_lsn < lsn,
                 "page {page}: chunk at {lsn} not after version {prev_lsn}"
@@ -566,10 +649,6 @@ impl BufferPool {
         }
         inner.pinned_at = short.then_some(inner.versions);
     }
-}
-
-fn vs_has_no_later(vs: &BTreeMap<Lsn, Version>, lsn: Lsn) -> bool {
-    vs.range(Lsn(lsn.0 + 1)..).next().is_none()
 }
 
 #[cfg(test)]
