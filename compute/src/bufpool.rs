@@ -52,11 +52,10 @@
 //! I/O.
 
 use std::collections::HashMap;
-
-use smallvec::SmallVec;
 use std::sync::Mutex;
 
 use sextant_storage::types::{Lsn, PageId, RecordBody, PAGE_SIZE};
+use smallvec::SmallVec;
 
 use crate::pages::PageRef;
 

@@ -425,15 +425,9 @@ impl Writer {
     #[tracing::instrument(skip_all, fields(requests = batch.len()))]
     async fn process(&mut self, batch: Vec<Job>) {
         let shared = self.shared.clone();
-        let removes = batch.iter().any(|j| {
-            j.parsed
-                .changes
-                .iter()
-                .any(|c| !matches!(c, Change::Upsert { .. }))
-        });
         // Held until every request of the batch is answered.
         let (_alone, _beside);
-        if removes {
+        if removes(&batch) {
             _alone = shared.order.write().await;
         } else {
             _beside = shared.order.read().await;
@@ -626,13 +620,7 @@ impl Writer {
         // The first delete or truncate makes the tombstone table, in its
         // own statement: a batch that rolls back must not take it along
         // while this writer believes it exists.
-        let removes = jobs.iter().any(|j| {
-            j.parsed
-                .changes
-                .iter()
-                .any(|c| !matches!(c, Change::Upsert { .. }))
-        });
-        if removes && !self.shared.tombstones.load(Ordering::Acquire) {
+        if removes(jobs) && !self.shared.tombstones.load(Ordering::Acquire) {
             self.simple(&sql::create_tombstones()).await?;
             self.shared.tombstones.store(true, Ordering::Release);
         }
@@ -860,6 +848,16 @@ impl Writer {
         }
         Ok(())
     }
+}
+
+/// Whether any of `jobs` deletes or truncates.
+fn removes(jobs: &[Job]) -> bool {
+    jobs.iter().any(|j| {
+        j.parsed
+            .changes
+            .iter()
+            .any(|c| !matches!(c, Change::Upsert { .. }))
+    })
 }
 
 fn key_position(change: &Change) -> (&str, super::event::Position) {
