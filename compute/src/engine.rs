@@ -35,8 +35,10 @@
 //! **Streamed MTRs.** A big transaction (DDL, writes spilled to disk, or
 //! more than a quarter of a chunk buffered) also commits alone, and its MTR
 //! is not held whole: once it holds `EngineConfig::mtr_chunk_pages` changed
-//! pages (checked between rows), they are sealed as a chunk, sent as
-//! records without a CPL, and dropped from memory once on a write quorum.
+//! pages (checked between rows), they are sealed as a chunk and sent as
+//! records without a CPL; the next chunk is built while this one is being
+//! written, and a chunk's pages leave memory once it is on a write quorum
+//! (checked when the next is sent: one chunk in flight at a time).
 //! Later reads of those pages in the same commit find their chunk version
 //! in the buffer pool (evictable, see `bufpool`) or read it back from
 //! storage at the chunk. Only the last part carries the CPL, so the VDL
@@ -52,7 +54,8 @@
 //! A transaction's buffered writes are bounded by
 //! `EngineConfig::txn_bytes_max`; past it the statement fails with
 //! [`EngineError::TransactionTooLarge`] and the transaction may roll back.
-//! At commit a streamed MTR holds about one chunk of pages, but still keeps
+//! At commit a streamed MTR holds at most about two chunks of pages (one
+//! being written, one being built), but still keeps
 //! per changed page its chunk LSN (16 bytes) and per written key an entry
 //! for first-committer-wins; a single tree operation (dropping a table's
 //! tree) is not split into chunks.
@@ -320,6 +323,8 @@ struct Stream {
     /// from, for compensation.
     base: Option<Lsn>,
     chunks: u64,
+    /// LSN of the chunk sent last, until it is known to be on a write quorum.
+    in_flight: Option<Lsn>,
     /// The volume failed (or failure was injected): the pipeline must stop.
     fatal: Option<String>,
 }
@@ -735,7 +740,12 @@ impl Engine {
                         Ok(())
                     }
                 };
-                let catalog = q.txn.apply(state, &mut mtr, &mut between)?;
+                let applied = q.txn.apply(state, &mut mtr, &mut between);
+                // The last chunk's pages go to the pool whether or not the
+                // rest applied: the final part and compensation both build
+                // on the pool's versions.
+                self.settle_chunk(&mut mtr, &mut stream)?;
+                let catalog = applied?;
                 let mut keys = Vec::new();
                 for entry in q.txn.writes.merged()? {
                     let ((table, key), _) = entry?;
@@ -848,10 +858,12 @@ impl Engine {
 }
 
 impl Engine {
-    /// Seals the pages `mtr` holds as one chunk of a streamed MTR, sends it
-    /// without a CPL and waits until it is on a write quorum; then the pages
-    /// leave the MTR (the pool keeps them while it has room). Runs inside
-    /// `block_in_place`. A volume failure sets `stream.fatal`.
+    /// Seals the pages `mtr` holds as one chunk of a streamed MTR and sends
+    /// it without a CPL; then waits until the chunk sent before is on a
+    /// write quorum and lets its pages go (the pool keeps them while it has
+    /// room). So the next chunk is built while this one is written, and the
+    /// MTR holds at most two chunks of pages. Runs inside `block_in_place`.
+    /// A volume failure sets `stream.fatal`.
     fn send_chunk(&self, mtr: &mut MtrPages, stream: &mut Stream) -> Result<(), EngineError> {
         let fail_after = self
             .inner
@@ -863,7 +875,7 @@ impl Engine {
             stream.fatal = Some(why.clone());
             return Err(EngineError::Stopped(why));
         }
-        self.note_mtr_pages(mtr.page_count());
+        self.note_mtr_pages(mtr.held_count());
         let volume = &self.inner.volume;
         let base = volume.last_lsn();
         stream.base.get_or_insert(base);
@@ -874,11 +886,7 @@ impl Engine {
         let records = done.records;
         let handle = tokio::runtime::Handle::current();
         let sent = tokio::task::block_in_place(|| {
-            handle.block_on(async move {
-                let lsn = volume.submit_without_cpl(records).await?;
-                volume.wait_written(lsn).await?;
-                Ok::<_, VolumeError>(lsn)
-            })
+            handle.block_on(async move { volume.submit_without_cpl(records).await })
         });
         let lsn = match sent {
             Ok(lsn) => lsn,
@@ -891,12 +899,37 @@ impl Engine {
             lsn, expected,
             "the commit pipeline is the volume's only writer"
         );
-        for ((page, img), last) in done.images.into_iter().zip(done.last_records) {
-            self.inner.pool.insert_streamed(page, lsn, img);
-            mtr.chunk_written(page, last);
-        }
         stream.chunks += 1;
         self.inner.streaming.chunks.fetch_add(1, Ordering::Relaxed);
+        self.settle_chunk(mtr, stream)?;
+        mtr.chunk_sent(
+            done.images
+                .into_iter()
+                .zip(done.last_records)
+                .map(|((page, img), last)| (page, img, last)),
+        );
+        stream.in_flight = Some(lsn);
+        Ok(())
+    }
+
+    /// Waits until the chunk in flight, if any, is on a write quorum, then
+    /// moves its pages from the MTR to the pool: a version there may be
+    /// evicted and read back at once (see `bufpool`). Runs inside
+    /// `block_in_place`. A volume failure sets `stream.fatal`.
+    fn settle_chunk(&self, mtr: &mut MtrPages, stream: &mut Stream) -> Result<(), EngineError> {
+        let Some(lsn) = stream.in_flight.take() else {
+            return Ok(());
+        };
+        let volume = &self.inner.volume;
+        let handle = tokio::runtime::Handle::current();
+        let written = tokio::task::block_in_place(|| handle.block_on(volume.wait_written(lsn)));
+        if let Err(e) = written {
+            stream.fatal = Some(e.to_string());
+            return Err(e.into());
+        }
+        for (page, img) in mtr.chunk_settled() {
+            self.inner.pool.insert_streamed(page, lsn, img);
+        }
         Ok(())
     }
 

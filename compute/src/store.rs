@@ -175,6 +175,10 @@ pub struct MtrPages {
     /// that changed it (its PG's replicas are complete up to there, while
     /// the chunk's own last LSN may lie in another PG).
     streamed: HashMap<PageId, Lsn>,
+    /// Pages of the chunk sent last, until it is known to be on a write
+    /// quorum (at most one chunk is in flight): their images, and the LSN of
+    /// the chunk's last record for each. Reads find them here meanwhile.
+    in_flight: HashMap<PageId, (PageRef, Lsn)>,
 }
 
 /// An MTR's state at one point, to return to when one transaction of a
@@ -195,6 +199,7 @@ impl MtrPages {
             dirty: BTreeMap::new(),
             changes: 0,
             streamed: HashMap::new(),
+            in_flight: HashMap::new(),
         }
     }
 
@@ -212,7 +217,7 @@ impl MtrPages {
     /// since cannot be taken back this way.
     pub fn restore(&mut self, cp: MtrCheckpoint) {
         assert!(
-            self.streamed.is_empty(),
+            self.streamed.is_empty() && self.in_flight.is_empty(),
             "restoring an MTR that streamed chunks"
         );
         self.sb = cp.sb;
@@ -244,18 +249,31 @@ impl MtrPages {
         self.dirty.len()
     }
 
+    /// Pages held in memory: those changed since the last chunk and those
+    /// of the chunk in flight.
+    pub fn held_count(&self) -> usize {
+        self.dirty.len() + self.in_flight.len()
+    }
+
     /// Pages that chunks of this MTR sent already changed, in page order.
     pub fn streamed_pages(&self) -> Vec<PageId> {
-        let mut pages: Vec<PageId> = self.streamed.keys().copied().collect();
+        let mut pages: Vec<PageId> = self
+            .streamed
+            .keys()
+            .chain(self.in_flight.keys())
+            .copied()
+            .collect();
         pages.sort_unstable();
+        pages.dedup();
         pages
     }
 
     /// Seals the pages changed so far (the superblock stays in memory, for
     /// the final part) as one chunk at the LSN `lsn_for` gives for its
     /// number of records, and forgets them. The caller sends the records
-    /// without a CPL and, once they are on a write quorum, reports each page
-    /// with [`MtrPages::chunk_written`]. Returns `None` when nothing changed.
+    /// without a CPL, hands the pages back with [`MtrPages::chunk_sent`]
+    /// and, once they are on a write quorum, calls
+    /// [`MtrPages::chunk_settled`]. Returns `None` when nothing changed.
     pub fn finish_chunk(
         &mut self,
         lsn_for: impl FnOnce(usize) -> Lsn,
@@ -275,16 +293,36 @@ impl MtrPages {
         }))
     }
 
-    /// Records that a chunk's version of `id`, whose last record is at
-    /// `last_record`, is on a write quorum: later reads in this MTR find it
-    /// in the pool or read it back there.
-    pub fn chunk_written(&mut self, id: PageId, last_record: Lsn) {
-        assert!(!self.dirty.contains_key(&id), "page {id} still held");
-        self.streamed.insert(id, last_record);
+    /// Holds the pages of a chunk just sent, each with the LSN of the
+    /// chunk's last record for it, until [`MtrPages::chunk_settled`]: the
+    /// next chunk is built while this one is being written, and reads its
+    /// pages from here meanwhile. One chunk at a time.
+    pub fn chunk_sent(&mut self, pages: impl IntoIterator<Item = (PageId, PageRef, Lsn)>) {
+        assert!(self.in_flight.is_empty(), "a chunk is in flight already");
+        self.in_flight
+            .extend(pages.into_iter().map(|(id, img, last)| (id, (img, last))));
+    }
+
+    /// The chunk in flight is on a write quorum: its pages leave the MTR,
+    /// which reads them back at their last record from now on (they may be
+    /// evicted). Returns the versions for the pool to cache: those of pages
+    /// the MTR holds no newer change of.
+    pub fn chunk_settled(&mut self) -> Vec<(PageId, PageRef)> {
+        let mut cache = Vec::with_capacity(self.in_flight.len());
+        for (id, (img, last)) in self.in_flight.drain() {
+            self.streamed.insert(id, last);
+            if !self.dirty.contains_key(&id) {
+                cache.push((id, img));
+            }
+        }
+        cache
     }
 
     /// The newest version of `id` outside this MTR's held pages.
     fn newest(&self, id: PageId) -> Result<PageRef, PageError> {
+        if let Some((img, _)) = self.in_flight.get(&id) {
+            return Ok(img.clone());
+        }
         let Some(&at) = self.streamed.get(&id) else {
             return self.latest.get(id);
         };

@@ -1,7 +1,7 @@
 //! Big transactions stream their MTR in chunks: over six in-process storage
 //! nodes, with a chunk of 16 pages and a pool of 256, a transaction many
-//! chunks large commits whole while the commit holds about one chunk of
-//! pages; snapshots (on the writer and on a reader) see none of it before
+//! chunks large commits whole while the commit holds at most two chunks of
+//! pages (one being written while the next is built); snapshots (on the writer and on a reader) see none of it before
 //! its CPL and all of it after; one that fails after chunks went out leaves
 //! no trace; and a crash mid-stream loses the partial transaction on
 //! recovery.
@@ -171,7 +171,7 @@ async fn load(engine: &Engine, table: &Table, ids: std::ops::Range<i64>, tag: &s
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_transaction_of_many_chunks_commits_whole_holding_about_one() {
+async fn a_transaction_of_many_chunks_commits_whole_holding_at_most_two() {
     let storage = common::Storage::start().await;
     let engine = storage
         .engine_with(stream_config(common::engine_config()))
@@ -215,7 +215,7 @@ async fn a_transaction_of_many_chunks_commits_whole_holding_about_one() {
     let chunks = stats.chunks - start.chunks;
     assert!(chunks >= 6, "{chunks} chunks streamed");
     assert!(
-        stats.mtr_pages_max <= CHUNK_PAGES as u64 + ROW_PAGES_MAX,
+        stats.mtr_pages_max <= 2 * CHUNK_PAGES as u64 + ROW_PAGES_MAX,
         "an MTR held {} pages (chunks of {CHUNK_PAGES})",
         stats.mtr_pages_max
     );
