@@ -249,6 +249,9 @@ pub struct Finger {
     /// rows fetched through an index by primary key mostly share the upper
     /// levels of the path even when their leaves differ.
     ancestors: Vec<(PageId, PageRef)>,
+    /// The slot the last lookup found (or would have inserted at): a scan
+    /// in key order, forward or backward, mostly looks up a neighbour next.
+    slot: usize,
 }
 
 /// Hands the value of leaf cell `cell` to `f`: in place when inline, read
@@ -439,16 +442,30 @@ impl BTree {
         if key.len() > KEY_BYTES_MAX {
             return Ok(None);
         }
-        if let Some(fg) = finger.as_ref() {
+        if let Some(fg) = finger.as_mut() {
             let leaf = SlottedPage::parsed_before(fg.leaf, &fg.page);
             let n = leaf.slot_count();
+            // Equal keys are unique in a leaf, so a neighbour holding the
+            // key is the answer without a search.
+            for i in [fg.slot.wrapping_add(1), fg.slot.wrapping_sub(1)] {
+                if i < n && leaf_key(fg.leaf, leaf.cell(i))? == key {
+                    fg.slot = i;
+                    return Ok(Some(with_value(pages, fg.leaf, leaf.cell(i), f)?));
+                }
+            }
             if n > 0
                 && leaf_key(fg.leaf, leaf.cell(0))? <= key
                 && key <= leaf_key(fg.leaf, leaf.cell(n - 1))?
             {
                 return Ok(match leaf_search(&leaf, key)? {
-                    Ok(index) => Some(with_value(pages, fg.leaf, leaf.cell(index), f)?),
-                    Err(_) => None,
+                    Ok(index) => {
+                        fg.slot = index;
+                        Some(with_value(pages, fg.leaf, leaf.cell(index), f)?)
+                    }
+                    Err(at) => {
+                        fg.slot = at;
+                        None
+                    }
                 });
             }
         }
@@ -494,14 +511,15 @@ impl BTree {
             id = child;
         }
         let leaf = SlottedPage::parsed_before(id, &page);
-        let found = match leaf_search(&leaf, key)? {
-            Ok(index) => Some(with_value(pages, id, leaf.cell(index), f)?),
-            Err(_) => None,
+        let (found, slot) = match leaf_search(&leaf, key)? {
+            Ok(index) => (Some(with_value(pages, id, leaf.cell(index), f)?), index),
+            Err(at) => (None, at),
         };
         *finger = Some(Finger {
             leaf: id,
             page,
             ancestors: path,
+            slot,
         });
         Ok(found)
     }

@@ -769,8 +769,16 @@ fn lookups_from_a_finger_find_what_lookups_from_the_root_find() {
     let ascending = 0..12_100u32;
     let descending = (0..12_100u32).rev();
     let random = shuffled(12_100, 9);
+    // Present keys only, each the neighbour of the last in its leaf.
+    let present_up = (0..6_050u32).map(|i| i * 2);
+    let present_down = (0..6_050u32).rev().map(|i| i * 2);
     let mut finger = None;
-    for k in ascending.chain(descending).chain(random) {
+    for k in ascending
+        .chain(descending)
+        .chain(random)
+        .chain(present_up)
+        .chain(present_down)
+    {
         let key = k.to_be_bytes();
         let near = tree
             .get_near(&pages, &key, &mut finger, |v| v.to_vec())
