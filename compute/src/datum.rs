@@ -1919,6 +1919,48 @@ pub fn decode_row_masked(bytes: &[u8], keep: Option<&[bool]>) -> Result<Vec<Datu
     Ok(row)
 }
 
+/// What stored slot `slot` of an encoded row holds, read in place (the
+/// slots before it skipped, not decoded), for tests that run on a row's
+/// bytes before it is decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoredSlot<'a> {
+    /// SQL NULL.
+    Null,
+    /// A jsonb document, borrowed from the row.
+    Jsonb(&'a [u8]),
+    /// Anything else: another type, a slot past the row's end (a column
+    /// added since the row was written), or bytes that do not decode.
+    Other,
+}
+
+/// Reads slot `slot` of the encoded row `bytes` in place.
+pub fn stored_slot(bytes: &[u8], slot: usize) -> StoredSlot<'_> {
+    let mut reader = RowReader {
+        bytes,
+        pos: 0,
+        record_depth: 0,
+    };
+    read_slot(&mut reader, slot).unwrap_or(StoredSlot::Other)
+}
+
+fn read_slot<'a>(reader: &mut RowReader<'a>, slot: usize) -> Result<StoredSlot<'a>, DecodeError> {
+    if reader.byte()? != ROW_FORMAT_V1 {
+        return Ok(StoredSlot::Other);
+    }
+    let count = reader.varint()?;
+    if slot as u64 >= count {
+        return Ok(StoredSlot::Other);
+    }
+    for _ in 0..slot {
+        reader.skip_datum()?;
+    }
+    Ok(match reader.byte()? {
+        row_tag::NULL => StoredSlot::Null,
+        row_tag::JSONB => StoredSlot::Jsonb(reader.length_prefixed()?),
+        _ => StoredSlot::Other,
+    })
+}
+
 fn encode_row_datum(datum: &Datum, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     match datum {
         Datum::Null => out.push(row_tag::NULL),
@@ -3336,6 +3378,33 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn a_slot_read_in_place_is_what_decoding_the_row_finds(
+            row in prop::collection::vec(
+                prop::sample::select(DataType::ALL.to_vec()).prop_flat_map(arb_nullable),
+                0..8,
+            ),
+            slot in 0usize..9,
+        ) {
+            let mut bytes = Vec::new();
+            encode_row(&row, &mut bytes).expect("row encodes");
+            let decoded = decode_row(&bytes).expect("row decodes");
+            let expected = match decoded.get(slot) {
+                Some(Datum::Null) => StoredSlot::Null,
+                Some(Datum::Jsonb(doc)) => StoredSlot::Jsonb(doc),
+                _ => StoredSlot::Other,
+            };
+            prop_assert_eq!(stored_slot(&bytes, slot), expected);
+            // Cut short, the row reads as unknown, never as another value.
+            if let Some(cut) = bytes.len().checked_sub(1) {
+                let got = stored_slot(&bytes[..cut], slot);
+                prop_assert!(
+                    got == expected || got == StoredSlot::Other,
+                    "{:?} from a truncated row", got
+                );
+            }
+        }
+
         #[test]
         fn rows_roundtrip(row in prop::collection::vec(
             prop::sample::select(DataType::ALL.to_vec()).prop_flat_map(arb_nullable),

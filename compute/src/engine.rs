@@ -274,6 +274,11 @@ pub const MTR_CHUNK_PAGES_MIN: usize = 16;
 /// 15.0 s; 32,768: 13.6 s, 1.9 GiB).
 pub const MTR_CHUNK_PAGES_DEFAULT: usize = 16_384;
 
+/// A test of a row as stored, before it is decoded: `false` means the
+/// caller would drop the row anyway (see
+/// [`Transaction::index_scan_visit_range`]).
+pub type StoredRowTest<'a> = &'a dyn Fn(&[u8]) -> bool;
+
 /// A transaction handed to the commit pipeline, and where its outcome
 /// goes: the MTR's LSN (not yet durable), or `None` when it changed nothing.
 struct Queued {
@@ -2065,10 +2070,16 @@ impl Transaction {
         visit: impl FnMut(Row) -> Result<bool, E>,
     ) -> Result<(), E> {
         let range = KeyRange::of(lower, upper)?;
-        self.index_scan_visit_range(table, index, &range, dir, cols, visit)
+        self.index_scan_visit_range(table, index, &range, dir, cols, None, visit)
     }
 
     /// [`Self::index_scan_visit_in`] over a range of encoded index keys.
+    ///
+    /// `may_pass`, when given, sees each row of the snapshot as stored
+    /// (before it is decoded; this transaction's own rows are not shown to
+    /// it): a row it answers `false` for is skipped, so it must answer
+    /// `false` only for rows the caller would drop anyway.
+    #[allow(clippy::too_many_arguments)]
     pub fn index_scan_visit_range<E: From<EngineError>>(
         &self,
         table: ObjectId,
@@ -2076,6 +2087,7 @@ impl Transaction {
         range: &KeyRange,
         dir: Direction,
         cols: Option<&[bool]>,
+        may_pass: Option<StoredRowTest<'_>>,
         visit: impl FnMut(Row) -> Result<bool, E>,
     ) -> Result<(), E> {
         let def = self.table(table)?;
@@ -2088,10 +2100,13 @@ impl Transaction {
         // (keys and index values that grow together, like ids and ingest
         // times), so each lookup starts from the leaf the last one ended in.
         let mut finger = None;
-        let lookup = |_ikey: &[u8], pk: Vec<u8>| -> Result<Row, EngineError> {
+        let lookup = |_ikey: &[u8], pk: Vec<u8>| -> Result<Option<Row>, EngineError> {
             let tree = table_tree.as_ref().expect("index without table");
             let row = tree.get_near(&self.pages, &pk, &mut finger, |v| {
-                decode_stored_cols(&def, v, mask)
+                if may_pass.is_some_and(|may| !may(v)) {
+                    return None;
+                }
+                Some(decode_stored_cols(&def, v, mask))
             })?;
             let Some(row) = row else {
                 return Err(EngineError::Corrupted(format!(
@@ -2099,7 +2114,10 @@ impl Transaction {
                     ix.name
                 )));
             };
-            Ok((pk, row?))
+            match row {
+                Some(row) => Ok(Some((pk, row?))),
+                None => Ok(None),
+            }
         };
         self.index_entries_visit(&def, &ix, range, dir, lookup, visit)
     }
@@ -2159,7 +2177,7 @@ impl Transaction {
             types.push(DataType::Int8);
         }
         let width = def.columns.len();
-        let decode = |ikey: &[u8], pk: Vec<u8>| -> Result<Row, EngineError> {
+        let decode = |ikey: &[u8], pk: Vec<u8>| -> Result<Option<Row>, EngineError> {
             let mut row = vec![Datum::Null; width];
             // The hidden row id, past the columns, is not a column.
             decode_key_each(ikey, &types, |i, d| {
@@ -2168,14 +2186,14 @@ impl Transaction {
                 }
             })
             .map_err(|e| EngineError::Corrupted(format!("entry of index {}: {e}", ix.name)))?;
-            Ok((pk, row))
+            Ok(Some((pk, row)))
         };
         self.index_entries_visit(&def, &ix, range, dir, decode, visit)
     }
 
     /// The index scans' walk: the snapshot's entries of `ix` between the
     /// bounds, each made a row by `entry_row` (from the entry key and the
-    /// primary key it points at), merged in index order with this
+    /// primary key it points at; `None` skips the entry), merged in index order with this
     /// transaction's own writes, which hide the snapshot's versions of their
     /// rows; stops when `visit` answers `false`.
     #[allow(clippy::too_many_arguments)]
@@ -2185,7 +2203,7 @@ impl Transaction {
         ix: &IndexDef,
         range: &KeyRange,
         dir: Direction,
-        mut entry_row: impl FnMut(&[u8], Vec<u8>) -> Result<Row, EngineError>,
+        mut entry_row: impl FnMut(&[u8], Vec<u8>) -> Result<Option<Row>, EngineError>,
         mut visit: impl FnMut(Row) -> Result<bool, E>,
     ) -> Result<(), E> {
         let (lo, hi) = (&range.lo, &range.hi);
@@ -2222,7 +2240,10 @@ impl Transaction {
                 // made a row in place, without a copy of its key.
                 return run_tree_work(|| -> Result<(), E> {
                     while let Some(row) = cursor.next_with(|k, v| entry_row(k, v.to_vec())) {
-                        if !visit(row.map_err(EngineError::from)??)? {
+                        let Some(row) = row.map_err(EngineError::from)?? else {
+                            continue;
+                        };
+                        if !visit(row)? {
                             break;
                         }
                     }
@@ -2240,7 +2261,10 @@ impl Transaction {
                             return Ok(true);
                         }
                     }
-                    if !visit(entry_row(&ikey, pk)?)? {
+                    let Some(row) = entry_row(&ikey, pk)? else {
+                        continue;
+                    };
+                    if !visit(row)? {
                         return Ok(true);
                     }
                 }

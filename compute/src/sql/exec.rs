@@ -26,13 +26,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::btree::Direction;
-use crate::datum::{DataType, Datum, Numeric};
-use crate::engine::{KeyRange, Transaction};
+use crate::datum::{stored_slot, DataType, Datum, Numeric, StoredSlot};
+use crate::engine::{KeyRange, StoredRowTest, Transaction};
 use crate::jsonb::Jsonb;
 use crate::replica::StatusSource;
 use crate::sql::error::{code, SqlError};
 use crate::sql::expr::{
-    self, compare, eval, AggCall, AggFunc, EvalCtx, Expr, SortKey, SrfFunc, SubPlan, SubqueryRunner,
+    self, compare, eval, AggCall, AggFunc, EvalCtx, Expr, FieldTest, SortKey, SrfFunc, SubPlan,
+    SubqueryRunner,
 };
 use crate::sql::plan::{
     self, Access, JoinKind, KeyList, ListValues, Plan, RangeCheck, Scan, SetOpKind, Statement,
@@ -700,6 +701,26 @@ impl<'a> Exec<'a> {
         // once for the scan rather than once per row.
         let filter = filter.map(|e| fold_constants(e, ctx));
         let extra = extra.map(|e| fold_constants(e, ctx));
+        // Conditions an index scan tests on each row's stored bytes first,
+        // to skip decoding the rows they rule out.
+        let tests = filter.as_deref().map(FieldTest::all_in).unwrap_or_default();
+        let slots: Vec<(usize, &FieldTest)> = tests
+            .iter()
+            .filter(|t| t.column < scan.table.columns.len())
+            .map(|t| (scan.table.slot(t.column), t))
+            .collect();
+        let may_pass = |row: &[u8]| {
+            slots.iter().all(|(slot, t)| match stored_slot(row, *slot) {
+                StoredSlot::Null => t.may_pass(None),
+                StoredSlot::Jsonb(doc) => t.may_pass(Some(doc)),
+                StoredSlot::Other => true,
+            })
+        };
+        let may_pass: Option<StoredRowTest<'_>> = if slots.is_empty() {
+            None
+        } else {
+            Some(&may_pass)
+        };
         // Whether `f` asked to stop, so that a scan over several key ranges
         // stops too (a LIMIT reads no further).
         let stopped = std::cell::Cell::new(false);
@@ -720,7 +741,7 @@ impl<'a> Exec<'a> {
             return self.read_table(scan, dir, &mut each);
         };
         if lists.is_empty() {
-            return self.read_range(scan, lo, hi, widen, dir, &mut each);
+            return self.read_range(scan, lo, hi, widen, dir, may_pass, &mut each);
         }
         let Some(points) = self.list_points(scan, lists, outer, ctx, dir)? else {
             // Too many points: the range the lists lie in, once, in key
@@ -735,7 +756,7 @@ impl<'a> Exec<'a> {
             };
             let (lo, hi) = (cut(lo), cut(hi));
             let widen = self.widens(scan, &lo, &hi, true)?;
-            return self.read_range(scan, lo, hi, widen, dir, &mut each);
+            return self.read_range(scan, lo, hi, widen, dir, may_pass, &mut each);
         };
         for point in points {
             let fill = |b: &Bound<Vec<Datum>>| {
@@ -750,7 +771,7 @@ impl<'a> Exec<'a> {
             };
             // Each point's range is narrow, and a full scan per point would
             // return rows more than once: never read as a full scan.
-            self.read_range(scan, fill(&lo), fill(&hi), false, dir, &mut each)?;
+            self.read_range(scan, fill(&lo), fill(&hi), false, dir, may_pass, &mut each)?;
             if stopped.get() {
                 break;
             }
@@ -839,7 +860,9 @@ impl<'a> Exec<'a> {
     /// and `hi` (key values, a prefix allowed) in `dir`, as `each` takes
     /// them. With `widen` ([`Self::widens`]: an index range over much of
     /// the index, when the scan need not keep index order), the table is
-    /// read instead.
+    /// read instead. An index scan skips the rows `may_pass` rules out
+    /// from their stored bytes (see `Transaction::index_scan_visit_range`).
+    #[allow(clippy::too_many_arguments)]
     fn read_range(
         &self,
         scan: &Scan,
@@ -847,6 +870,7 @@ impl<'a> Exec<'a> {
         hi: Bound<Vec<Datum>>,
         widen: bool,
         dir: Direction,
+        may_pass: Option<StoredRowTest<'_>>,
         each: &mut dyn FnMut(crate::engine::Row) -> Result<bool, SqlError>,
     ) -> Result<(), SqlError> {
         let tx = self.tx;
@@ -895,7 +919,7 @@ impl<'a> Exec<'a> {
                     // the rows and need no lookups.
                     tx.index_only_scan_visit_range(def.id, *id, &range, dir, each)
                 } else {
-                    tx.index_scan_visit_range(def.id, *id, &range, dir, cols, each)
+                    tx.index_scan_visit_range(def.id, *id, &range, dir, cols, may_pass, each)
                 }
             }
         }

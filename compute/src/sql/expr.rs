@@ -3744,6 +3744,79 @@ fn field_equals(
     })
 }
 
+/// A condition `col ->> 'key' = 'text'`, on a jsonb column of the scanned
+/// table, AND-ed into a scan's filter: a scan can test it on a row's
+/// stored bytes and skip decoding the rows it rules out (an index scan
+/// for the latest errors reads many rows to keep few).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldTest {
+    /// The column, by position in the table.
+    pub column: usize,
+    /// The member's key.
+    pub key: String,
+    /// The text the member must have.
+    pub text: String,
+}
+
+impl FieldTest {
+    /// The conditions of that shape among `filter`'s AND-ed terms.
+    pub fn all_in(filter: &Expr) -> Vec<FieldTest> {
+        let mut out = Vec::new();
+        let mut terms = vec![filter];
+        while let Some(e) = terms.pop() {
+            match e {
+                Expr::Binary(BinOp::And, l, r, _) => {
+                    terms.push(l);
+                    terms.push(r);
+                }
+                Expr::Binary(BinOp::Eq, l, r, _) => {
+                    if let (
+                        Expr::Binary(BinOp::LongArrow, doc, key, DataType::Text),
+                        Expr::Literal(Datum::Text(text), _),
+                    ) = (&**l, &**r)
+                    {
+                        if let (
+                            Expr::Column(column, DataType::Jsonb),
+                            Expr::Literal(Datum::Text(key), _),
+                        ) = (&**doc, &**key)
+                        {
+                            out.push(FieldTest {
+                                column: *column,
+                                key: key.clone(),
+                                text: text.clone(),
+                            });
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Whether a row whose column holds `doc` (a jsonb document; `None`
+    /// for SQL NULL) may pass the condition: `false` only when it is
+    /// surely false or NULL (the member absent, JSON null, or another
+    /// scalar), so the filter would drop the row. A member that is an
+    /// object or array (whose text is not built here) or a document that
+    /// does not read may pass: the filter decides.
+    pub fn may_pass(&self, doc: Option<&[u8]>) -> bool {
+        let Some(doc) = doc else {
+            return false;
+        };
+        let member = JsonbRef::from_document(doc).and_then(|v| v.get(&self.key));
+        match member {
+            Ok(None) => false,
+            Ok(Some(x)) => match x.text_in_place() {
+                Ok(Some(Some(text))) => text == self.text,
+                Ok(Some(None)) => false,
+                Ok(None) | Err(_) => true,
+            },
+            Err(_) => true,
+        }
+    }
+}
+
 /// SQL NOT: of a boolean its negation, of anything else (NULL) NULL.
 fn not(d: Datum) -> Datum {
     match d {
