@@ -22,8 +22,9 @@
 //!   group (what correlated subqueries in the select list see).
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ops::Bound;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use sqlparser::ast;
 
@@ -3083,8 +3084,52 @@ fn is_int(t: DataType) -> bool {
         || t == DataType::Oid
 }
 
+/// Bound index keys by their text and the table's columns (see
+/// [`index_exprs`]), at most [`BOUND_KEYS_MAX`] of them.
+static BOUND_KEYS: std::sync::LazyLock<Mutex<HashMap<String, Option<Vec<Expr>>>>> =
+    std::sync::LazyLock::new(|| Mutex::new(HashMap::new()));
+/// Entries of [`BOUND_KEYS`] before it starts over.
+const BOUND_KEYS_MAX: usize = 4096;
+
 /// The bound key expressions of `def`'s index `ix`, over the table row.
+/// Binding an expression key parses its text, and planning asks for every
+/// index of every table a query reads, more than once: the answers are
+/// kept, by the keys' text and the names and types of the table's columns
+/// (all binding depends on), so a short query is not planned mostly in
+/// the SQL parser.
 pub fn index_exprs(def: &TableDef, keys: &[IndexKey]) -> Option<Vec<Expr>> {
+    if keys.iter().all(|k| matches!(k, IndexKey::Column(_))) {
+        return bind_index_keys(def, keys);
+    }
+    let mut memo = String::new();
+    for k in keys {
+        match k {
+            IndexKey::Column(i) => memo += &format!("c{i}\0"),
+            IndexKey::Expr(sql) => {
+                memo.push('e');
+                memo += sql;
+                memo.push('\0');
+            }
+        }
+    }
+    memo.push('\u{1}');
+    for c in &def.columns {
+        memo += &c.name;
+        memo += &format!(":{}:{}\0", c.type_oid, c.type_mod);
+    }
+    if let Some(bound) = BOUND_KEYS.lock().expect("bound keys").get(&memo) {
+        return bound.clone();
+    }
+    let bound = bind_index_keys(def, keys);
+    let mut memos = BOUND_KEYS.lock().expect("bound keys");
+    if memos.len() >= BOUND_KEYS_MAX {
+        memos.clear();
+    }
+    memos.insert(memo, bound.clone());
+    bound
+}
+
+fn bind_index_keys(def: &TableDef, keys: &[IndexKey]) -> Option<Vec<Expr>> {
     let scope = Scope {
         columns: def
             .columns
