@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::sql::dialect::SextantDialect;
@@ -3424,10 +3424,33 @@ fn first_words(s: &str) -> String {
     s.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
 }
 
+/// Query strings parsed lately, at most [`PARSED_MAX`] of them, each at
+/// most [`PARSED_TEXT_BYTES_MAX`] long: dashboards and monitoring run the
+/// same short queries again and again, and the parse of such a query cost
+/// about a tenth of its time. Parsing depends on the text alone.
+static PARSED: std::sync::LazyLock<Mutex<HashMap<String, Vec<Statement>>>> =
+    std::sync::LazyLock::new(|| Mutex::new(HashMap::new()));
+/// Entries of [`PARSED`] before it starts over.
+const PARSED_MAX: usize = 256;
+/// Longest query string [`PARSED`] keeps.
+const PARSED_TEXT_BYTES_MAX: usize = 4096;
+
 fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
+    if sql.len() > PARSED_TEXT_BYTES_MAX {
+        return crate::sql::copy::parse_statements(sql);
+    }
+    if let Some(stmts) = PARSED.lock().expect("parsed").get(sql) {
+        return Ok(stmts.clone());
+    }
     // COPY has a grammar of our own (`sql::copy`): sqlparser's would read
     // the rest of the string as inline data and knows no HEADER MATCH.
-    crate::sql::copy::parse_statements(sql)
+    let stmts = crate::sql::copy::parse_statements(sql)?;
+    let mut parsed = PARSED.lock().expect("parsed");
+    if parsed.len() >= PARSED_MAX {
+        parsed.clear();
+    }
+    parsed.insert(sql.to_owned(), stmts.clone());
+    Ok(stmts)
 }
 
 /// `e` stored into column `name` of type `ty`: 42804 unless an assignment
