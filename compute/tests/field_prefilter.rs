@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{q, run};
+use common::{both, plain, q, run};
 use sextant_compute::sql::session::Session;
 
 /// `events` (indexed on time) and `events_plain` (no index), same rows.
@@ -38,15 +38,6 @@ async fn setup(s: &mut Session) {
          FROM generate_series(1, 900) g",
     )
     .await;
-}
-
-async fn both(s: &mut Session, sql: &str) {
-    run(s, sql).await;
-    run(s, &plain(sql)).await;
-}
-
-fn plain(sql: &str) -> String {
-    sql.replace("events", "events_plain")
 }
 
 const RANGE: &str = "ingested_at >= timestamptz '2024-01-01 02:00:00+00'";

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{q, run};
+use common::{both, plain, q, run};
 use sextant_compute::sql::session::Session;
 
 async fn explain(s: &mut Session, sql: &str) -> String {
@@ -34,16 +34,6 @@ async fn setup(s: &mut Session) {
          FROM generate_series(1, 1200) g",
     )
     .await;
-}
-
-/// Runs `sql` on `events` and on `events_plain`.
-async fn both(s: &mut Session, sql: &str) {
-    run(s, sql).await;
-    run(s, &plain(sql)).await;
-}
-
-fn plain(sql: &str) -> String {
-    sql.replace("events", "events_plain")
 }
 
 /// (index-only query, the same forced through the table, expected scan

@@ -101,6 +101,19 @@ pub async fn sql_session() -> (Storage, sextant_compute::sql::session::Session) 
 }
 
 /// The result of the last statement of `sql`; panics on an error.
+/// `sql` with `events` made `events_plain`: tests that check an indexed
+/// `events` against the same rows in a table without indexes (whose
+/// answers come from the table alone).
+pub fn plain(sql: &str) -> String {
+    sql.replace("events", "events_plain")
+}
+
+/// Runs `sql` on `events` and on `events_plain` (see [`plain`]).
+pub async fn both(s: &mut sextant_compute::sql::session::Session, sql: &str) {
+    run(s, sql).await;
+    run(s, &plain(sql)).await;
+}
+
 pub async fn run(
     s: &mut sextant_compute::sql::session::Session,
     sql: &str,
