@@ -3086,8 +3086,10 @@ fn is_int(t: DataType) -> bool {
 
 /// Bound index keys by their text and the table's columns (see
 /// [`index_exprs`]), at most [`BOUND_KEYS_MAX`] of them.
-static BOUND_KEYS: std::sync::LazyLock<Mutex<HashMap<String, Option<Vec<Expr>>>>> =
+static BOUND_KEYS: std::sync::LazyLock<Mutex<HashMap<String, BoundKeys>>> =
     std::sync::LazyLock::new(|| Mutex::new(HashMap::new()));
+/// An index's bound keys, or `None` when one does not bind.
+type BoundKeys = Option<Arc<Vec<Expr>>>;
 /// Entries of [`BOUND_KEYS`] before it starts over.
 const BOUND_KEYS_MAX: usize = 4096;
 
@@ -3117,15 +3119,17 @@ pub fn index_exprs(def: &TableDef, keys: &[IndexKey]) -> Option<Vec<Expr>> {
         memo += &c.name;
         memo += &format!(":{}:{}\0", c.type_oid, c.type_mod);
     }
-    if let Some(bound) = BOUND_KEYS.lock().expect("bound keys").get(&memo) {
-        return bound.clone();
+    // Copied outside the lock: sessions share it.
+    let kept = BOUND_KEYS.lock().expect("bound keys").get(&memo).cloned();
+    if let Some(bound) = kept {
+        return bound.map(|b| b.as_ref().clone());
     }
     let bound = bind_index_keys(def, keys);
     let mut memos = BOUND_KEYS.lock().expect("bound keys");
     if memos.len() >= BOUND_KEYS_MAX {
         memos.clear();
     }
-    memos.insert(memo, bound.clone());
+    memos.insert(memo, bound.clone().map(Arc::new));
     bound
 }
 

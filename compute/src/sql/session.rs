@@ -3428,7 +3428,7 @@ fn first_words(s: &str) -> String {
 /// most [`PARSED_TEXT_BYTES_MAX`] long: dashboards and monitoring run the
 /// same short queries again and again, and the parse of such a query cost
 /// about a tenth of its time. Parsing depends on the text alone.
-static PARSED: std::sync::LazyLock<Mutex<HashMap<String, Vec<Statement>>>> =
+static PARSED: std::sync::LazyLock<Mutex<HashMap<String, Arc<Vec<Statement>>>>> =
     std::sync::LazyLock::new(|| Mutex::new(HashMap::new()));
 /// Entries of [`PARSED`] before it starts over.
 const PARSED_MAX: usize = 256;
@@ -3439,17 +3439,20 @@ fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
     if sql.len() > PARSED_TEXT_BYTES_MAX {
         return crate::sql::copy::parse_statements(sql);
     }
-    if let Some(stmts) = PARSED.lock().expect("parsed").get(sql) {
-        return Ok(stmts.clone());
+    // Copied outside the lock: sessions share it.
+    let kept = PARSED.lock().expect("parsed").get(sql).cloned();
+    if let Some(stmts) = kept {
+        return Ok(stmts.as_ref().clone());
     }
     // COPY has a grammar of our own (`sql::copy`): sqlparser's would read
     // the rest of the string as inline data and knows no HEADER MATCH.
     let stmts = crate::sql::copy::parse_statements(sql)?;
+    let kept = Arc::new(stmts.clone());
     let mut parsed = PARSED.lock().expect("parsed");
     if parsed.len() >= PARSED_MAX {
         parsed.clear();
     }
-    parsed.insert(sql.to_owned(), stmts.clone());
+    parsed.insert(sql.to_owned(), kept);
     Ok(stmts)
 }
 
