@@ -139,7 +139,7 @@ impl IngestMetrics {
         let reconnects = Counter::default();
         registry.register(
             "reconnects",
-            "Connections to the database opened after the first",
+            "Connections to the database opened after one was lost",
             reconnects.clone(),
         );
         let conflict_retries = Counter::default();

@@ -180,6 +180,9 @@ struct Shared {
     /// Writers with a live connection; `up` while there is one.
     connected: AtomicUsize,
     up: Arc<AtomicBool>,
+    /// A writer has lost a connection: connections opened since are
+    /// reconnects (of whichever writer opens them first).
+    lost: AtomicBool,
 }
 
 /// Runs `config.batch.writers` writers on `queue` until it is closed and
@@ -201,6 +204,7 @@ pub async fn run(
         tombstones: AtomicBool::new(false),
         connected: AtomicUsize::new(0),
         up,
+        lost: AtomicBool::new(false),
     });
     let writers: Vec<_> = (0..config.batch.writers)
         .map(|_| {
@@ -221,7 +225,6 @@ struct Writer {
     metrics: Arc<IngestMetrics>,
     shared: Arc<Shared>,
     client: Option<Client>,
-    connections: u64,
     backoff: Duration,
     next_attempt: Instant,
     /// Tables known to exist with a fitting shape, on any connection.
@@ -242,7 +245,6 @@ impl Writer {
             metrics,
             shared,
             client: None,
-            connections: 0,
             backoff: RECONNECT_BACKOFF_MIN,
             next_attempt: Instant::now(),
             tables: HashSet::new(),
@@ -343,6 +345,7 @@ impl Writer {
     fn disconnected(&mut self, why: &str) {
         if self.client.take().is_some() {
             warn!("lost the database connection: {why}");
+            self.shared.lost.store(true, Ordering::Release);
             let before = self.shared.connected.fetch_sub(1, Ordering::AcqRel);
             assert!(before > 0, "a connected writer was counted");
             if before == 1 {
@@ -364,10 +367,9 @@ impl Writer {
                 if tombstones {
                     self.shared.tombstones.store(true, Ordering::Release);
                 }
-                if self.connections > 0 {
+                if self.shared.lost.load(Ordering::Acquire) {
                     self.metrics.reconnected();
                 }
-                self.connections += 1;
                 self.client = Some(client);
                 self.backoff = RECONNECT_BACKOFF_MIN;
                 self.shared.connected.fetch_add(1, Ordering::AcqRel);
