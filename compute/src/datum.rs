@@ -1878,11 +1878,27 @@ pub fn decode_row(bytes: &[u8]) -> Result<Vec<Datum>, DecodeError> {
     decode_row_masked(bytes, None)
 }
 
-/// [`decode_row`], but values at positions `keep` marks `false` are
-/// stepped over and read as NULL: a scan that reads two columns of a wide
-/// row neither copies nor allocates the others. Positions past `keep`'s
-/// end are kept.
-pub fn decode_row_masked(bytes: &[u8], keep: Option<&[bool]>) -> Result<Vec<Datum>, DecodeError> {
+/// What [`decode_row_masked`] reads of one stored value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SlotRead {
+    /// Stepped over; reads as NULL.
+    Skip,
+    /// Decoded.
+    Whole,
+    /// A jsonb object keeps only the members with these keys (see
+    /// [`crate::jsonb::members_document`]); any other value is decoded
+    /// whole.
+    Members(std::sync::Arc<[Box<str>]>),
+}
+
+/// [`decode_row`], reading each value as `reads` says: a scan that reads
+/// two columns of a wide row neither copies nor allocates the others, and
+/// one that reads a member or two of a large jsonb document copies just
+/// those. Positions past `reads`' end are decoded whole.
+pub fn decode_row_masked(
+    bytes: &[u8],
+    reads: Option<&[SlotRead]>,
+) -> Result<Vec<Datum>, DecodeError> {
     let mut reader = RowReader {
         bytes,
         pos: 0,
@@ -1903,11 +1919,24 @@ pub fn decode_row_masked(bytes: &[u8], keep: Option<&[bool]>) -> Result<Vec<Datu
     let count = usize::try_from(count).expect("count is at most MAX_COLUMNS");
     let mut row = Vec::with_capacity(count);
     for i in 0..count {
-        if keep.is_some_and(|k| k.get(i) == Some(&false)) {
-            reader.skip_datum()?;
-            row.push(Datum::Null);
-        } else {
-            row.push(reader.datum()?);
+        match reads.and_then(|r| r.get(i)) {
+            Some(SlotRead::Skip) => {
+                reader.skip_datum()?;
+                row.push(Datum::Null);
+            }
+            Some(SlotRead::Members(keys)) if reader.peek() == Some(row_tag::JSONB) => {
+                let offset = reader.pos;
+                reader.pos += 1;
+                let doc = reader.length_prefixed()?;
+                let kept = crate::jsonb::members_document(doc, keys).map_err(|_| {
+                    DecodeError::Corrupt {
+                        offset,
+                        what: "jsonb document",
+                    }
+                })?;
+                row.push(Datum::Jsonb(kept.unwrap_or_else(|| doc.to_vec())));
+            }
+            Some(SlotRead::Whole | SlotRead::Members(_)) | None => row.push(reader.datum()?),
         }
     }
     if reader.pos != bytes.len() {
@@ -2178,6 +2207,10 @@ impl<'a> RowReader<'a> {
     /// Steps over one value without building it. Values of fixed or
     /// length-prefixed encodings are skipped by their lengths (not checked
     /// further: nobody reads them); others are decoded and dropped.
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
     fn skip_datum(&mut self) -> Result<(), DecodeError> {
         let Some(&tag) = self.bytes.get(self.pos) else {
             return self.datum().map(drop);
@@ -3427,7 +3460,11 @@ mod tests {
         ) {
             let mut bytes = Vec::new();
             encode_row(&row, &mut bytes).expect("row encodes");
-            let back = decode_row_masked(&bytes, Some(&keep)).expect("row decodes");
+            let reads: Vec<SlotRead> = keep
+                .iter()
+                .map(|&k| if k { SlotRead::Whole } else { SlotRead::Skip })
+                .collect();
+            let back = decode_row_masked(&bytes, Some(&reads)).expect("row decodes");
             prop_assert_eq!(back.len(), row.len());
             for (i, (a, b)) in row.iter().zip(&back).enumerate() {
                 if keep.get(i) == Some(&false) {
@@ -3438,7 +3475,7 @@ mod tests {
             }
             // Skipping never reads past the row: a cut row is still an error.
             for len in 0..bytes.len() {
-                prop_assert!(decode_row_masked(&bytes[..len], Some(&keep)).is_err());
+                prop_assert!(decode_row_masked(&bytes[..len], Some(&reads)).is_err());
             }
         }
 

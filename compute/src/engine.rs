@@ -73,7 +73,7 @@ use sextant_storage::volume::{Volume, VolumeConfig, VolumeError};
 use crate::btree::{BTree, BTreeError, Direction};
 use crate::bufpool::BufferPool;
 use crate::catalog::{self, Catalog, IndexDef, IndexKey, ObjectId, TableDef};
-use crate::datum::{decode_row_masked, encode_row, DataType, Datum};
+use crate::datum::{decode_row_masked, encode_row, DataType, Datum, SlotRead};
 use crate::keycode::{decode_key, decode_key_each, decodes_exactly, encode_key, prefix_successor};
 use crate::pages::{PageError, PageRef, Pages};
 use crate::replica::MtrSink;
@@ -1856,7 +1856,7 @@ impl Transaction {
         lower: Bound<&[Datum]>,
         upper: Bound<&[Datum]>,
         dir: Direction,
-        cols: Option<&[bool]>,
+        cols: Option<&ReadCols>,
         visit: impl FnMut(Row) -> Result<bool, E>,
     ) -> Result<(), E> {
         let (lo, hi) = key_bounds(lower, upper)?;
@@ -1893,7 +1893,7 @@ impl Transaction {
         lo: Bound<&[u8]>,
         hi: Bound<&[u8]>,
         dir: Direction,
-        cols: Option<&[bool]>,
+        cols: Option<&ReadCols>,
         mut visit: impl FnMut(Row) -> Result<bool, E>,
     ) -> Result<(), E> {
         let def = self.table(table)?;
@@ -2066,7 +2066,7 @@ impl Transaction {
         lower: Bound<&[Datum]>,
         upper: Bound<&[Datum]>,
         dir: Direction,
-        cols: Option<&[bool]>,
+        cols: Option<&ReadCols>,
         visit: impl FnMut(Row) -> Result<bool, E>,
     ) -> Result<(), E> {
         let range = KeyRange::of(lower, upper)?;
@@ -2086,7 +2086,7 @@ impl Transaction {
         index: ObjectId,
         range: &KeyRange,
         dir: Direction,
-        cols: Option<&[bool]>,
+        cols: Option<&ReadCols>,
         may_pass: Option<StoredRowTest<'_>>,
         visit: impl FnMut(Row) -> Result<bool, E>,
     ) -> Result<(), E> {
@@ -2741,12 +2741,12 @@ fn decode_stored_row(def: &TableDef, bytes: &[u8]) -> Result<Vec<Datum>, EngineE
     decode_stored_cols(def, bytes, None)
 }
 
-/// [`decode_stored_row`] decoding only the stored slots `mask` marks (see
-/// [`stored_mask`]); the other columns read as NULL.
+/// [`decode_stored_row`] reading the stored slots as `mask` says (see
+/// [`stored_mask`]).
 fn decode_stored_cols(
     def: &TableDef,
     bytes: &[u8],
-    mask: Option<&[bool]>,
+    mask: Option<&[SlotRead]>,
 ) -> Result<Vec<Datum>, EngineError> {
     let stored = decode_row_masked(bytes, mask)
         .map_err(|e| EngineError::Corrupted(format!("row of {}: {e}", def.name)))?;
@@ -2754,15 +2754,36 @@ fn decode_stored_cols(
         .map_err(|e| EngineError::Corrupted(format!("row of {}: {e}", def.name)))
 }
 
-/// The stored slots holding the columns `cols` marks (by column position;
-/// columns past its end count as marked).
-fn stored_mask(def: &TableDef, cols: &[bool]) -> Vec<bool> {
-    let mut mask = vec![false; def.stored_width() as usize];
+/// What a scan decodes of each row of a table.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadCols {
+    /// Columns decoded, by position (columns past its end are decoded);
+    /// the others read as NULL.
+    pub cols: Vec<bool>,
+    /// Decoded columns of type jsonb that the query reads only through
+    /// `->` and `->>` with these keys (in [`crate::jsonb::members_order`],
+    /// at most [`crate::jsonb::MEMBERS_MAX`]): an object in one decodes to
+    /// those members alone.
+    pub members: Vec<(usize, Arc<[Box<str>]>)>,
+}
+
+/// How to read each stored slot for `cols` (by column position).
+fn stored_mask(def: &TableDef, cols: &ReadCols) -> Vec<SlotRead> {
+    let mut mask = vec![SlotRead::Skip; def.stored_width() as usize];
     for i in 0..def.columns.len() {
-        if cols.get(i) != Some(&false) {
+        if cols.cols.get(i) != Some(&false) {
             if let Some(m) = mask.get_mut(def.slot(i)) {
-                *m = true;
+                *m = SlotRead::Whole;
             }
+        }
+    }
+    for (i, keys) in &cols.members {
+        assert!(
+            cols.cols.get(*i) == Some(&true),
+            "members read of column {i}, which is not read"
+        );
+        if let Some(m) = mask.get_mut(def.slot(*i)) {
+            *m = SlotRead::Members(keys.clone());
         }
     }
     mask

@@ -573,6 +573,80 @@ impl<'a> Iterator for Tokens<'a> {
     }
 }
 
+/// Most members [`members_document`] keeps: a query reading more of a
+/// document through `->` and `->>` keeps it whole.
+pub const MEMBERS_MAX: usize = 8;
+
+/// The members of the object `document` whose keys are `keys`, as a
+/// document of their own: what a scan keeps of a jsonb column that its
+/// query reads only through `->` and `->>` with these keys (`->` and `->>`
+/// with any of them answer on it exactly as on the whole document). A scan
+/// over large documents then copies a few members per row, not every
+/// document. `keys` must be distinct and in key order ([`members_order`]),
+/// and at most [`MEMBERS_MAX`]. `None` when `document` is not an object:
+/// it is kept whole (`->` on an array or a scalar has answers of its own).
+///
+/// The members' bytes are copied as stored, not validated again: they come
+/// from a document validated when it was written, and reading them checks
+/// every offset it follows as reading any stored document does.
+pub fn members_document(document: &[u8], keys: &[Box<str>]) -> Result<Option<Vec<u8>>, JsonbError> {
+    assert!(keys.len() <= MEMBERS_MAX, "{} keys kept", keys.len());
+    debug_assert!(
+        keys.windows(2)
+            .all(|w| key_order(w[0].as_bytes(), w[1].as_bytes()) == Ordering::Less),
+        "keys distinct and in key order"
+    );
+    let root = JsonbRef::from_document(document)?;
+    if root.kind != Kind::Object {
+        return Ok(None);
+    }
+    let mut found: [(&[u8], &[u8]); MEMBERS_MAX] = [(&[], &[]); MEMBERS_MAX];
+    let mut count = 0;
+    let (mut keys_len, mut values_len) = (0, 0);
+    for key in keys {
+        if let Some(i) = root.key_index(key.as_bytes())? {
+            let value = root.value(i)?.bytes;
+            found[count] = (key.as_bytes(), value);
+            count += 1;
+            keys_len += key.len();
+            values_len += value.len();
+        }
+    }
+    let found = &found[..count];
+    // The layout `OpenContainer` writes: tag, keys, values, the keys' ends,
+    // the values' ends (after the keys), the count.
+    let data_len = keys_len + values_len;
+    let width = width_for(data_len.max(count));
+    let mut out = Vec::with_capacity(2 + data_len + (2 * count + 1) * width);
+    out.push(FORMAT_V1);
+    out.push(tag::OBJECT | code_of_width(width));
+    for (key, _) in found {
+        out.extend_from_slice(key);
+    }
+    for (_, value) in found {
+        out.extend_from_slice(value);
+    }
+    let mut end = 0;
+    for (key, _) in found {
+        end += key.len();
+        write_uint(&mut out, end, width);
+    }
+    end = 0;
+    for (_, value) in found {
+        end += value.len();
+        write_uint(&mut out, end, width);
+    }
+    write_uint(&mut out, count, width);
+    Ok(Some(out))
+}
+
+/// Sorts keys into the order [`members_document`] wants them in, without
+/// duplicates.
+pub fn members_order(keys: &mut Vec<Box<str>>) {
+    keys.sort_by(|a, b| key_order(a.as_bytes(), b.as_bytes()));
+    keys.dedup();
+}
+
 /// A value to encode: built by the parser and by operators that make new
 /// documents. `Raw` embeds an existing value by copying its bytes.
 #[derive(Clone, Debug)]

@@ -116,7 +116,9 @@ use std::str::FromStr;
 use crate::datum::Datum;
 
 pub use convert::{build_array, build_object, to_jsonb, to_jsonb_typed, ArrayAgg, ObjectAgg};
-pub use format::{JsonbRef, FORMAT_V1, MAX_CONTAINER_BYTES};
+pub use format::{
+    members_document, members_order, JsonbRef, FORMAT_V1, MAX_CONTAINER_BYTES, MEMBERS_MAX,
+};
 
 /// Most levels of nested arrays and objects in a document; a scalar has
 /// depth 0 and `[[1]]` depth 2. PostgreSQL has no fixed limit, but its

@@ -387,6 +387,35 @@ proptest! {
         prop_assert_eq!(copied.as_bytes(), doc.as_bytes());
     }
 
+    /// A document of some members is the object of those members, built
+    /// the general way; anything but an object is kept whole.
+    #[test]
+    fn members_document_is_the_object_of_those_members(
+        text in arb_text(),
+        keys in prop::collection::vec("[a-d]{0,2}", 0..MEMBERS_MAX),
+    ) {
+        let doc = j(&text);
+        let mut keys: Vec<Box<str>> = keys.into_iter().map(String::into_boxed_str).collect();
+        members_order(&mut keys);
+        let got = members_document(doc.as_bytes(), &keys).unwrap();
+        let root = doc.view();
+        if root.kind() != Kind::Object {
+            prop_assert!(got.is_none());
+            return Ok(());
+        }
+        let pairs: Vec<_> = keys
+            .iter()
+            .filter_map(|k| {
+                let v = root.lookup(k.as_bytes()).unwrap()?;
+                Some((std::borrow::Cow::Borrowed(&**k), super::format::Node::Raw(v)))
+            })
+            .collect();
+        let model = super::format::encode(&super::format::Node::Object(pairs)).unwrap();
+        let got = got.expect("an object keeps its members");
+        prop_assert_eq!(&got[..], model.as_bytes());
+        prop_assert!(Jsonb::from_bytes(got).is_ok());
+    }
+
     #[test]
     fn containment_is_reflexive(text in arb_text()) {
         let doc = j(&text);

@@ -875,7 +875,7 @@ impl<'a> Exec<'a> {
     ) -> Result<(), SqlError> {
         let tx = self.tx;
         let def = &scan.table;
-        let cols = scan.read_cols.as_deref();
+        let cols = scan.read_cols.as_ref();
         match &scan.access {
             Access::Full => self.read_table(scan, dir, each),
             Access::Pk { .. } => {
@@ -962,7 +962,7 @@ impl<'a> Exec<'a> {
         dir: Direction,
         each: &mut dyn FnMut(crate::engine::Row) -> Result<bool, SqlError>,
     ) -> Result<(), SqlError> {
-        let cols = scan.read_cols.as_deref();
+        let cols = scan.read_cols.as_ref();
         let range = match self.share(scan, Some(PartOf::Table)) {
             Share::Nothing => return Ok(()),
             Share::Whole => &KeyRange::all(),

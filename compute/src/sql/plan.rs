@@ -31,7 +31,7 @@ use sqlparser::ast;
 use crate::btree::Direction;
 use crate::catalog::{IndexKey, TableDef};
 use crate::datum::{DataType, Datum};
-use crate::engine::Transaction;
+use crate::engine::{ReadCols, Transaction};
 use crate::sql::dialect::{self, LockStrength};
 use crate::sql::error::{code, SqlError};
 use crate::sql::expr::{
@@ -196,7 +196,7 @@ pub struct Scan {
     /// The columns anything reads (the consumers above and the scan's own
     /// filter), by position; the others are not decoded from the table and
     /// read as NULL. `None`: all. Set by [`mark_index_only`].
-    pub read_cols: Option<Vec<bool>>,
+    pub read_cols: Option<ReadCols>,
     /// Rows must come in the access path's key order (the primary key's,
     /// or the index's: its key values, then the primary key), this way:
     /// a sort above was dropped for it ([`order_by_index`]).
@@ -4066,23 +4066,32 @@ fn order_rows(plan: &mut Plan, keys: &[OrderKey]) -> bool {
 /// node passes down what it reads of its input. Nodes not understood here
 /// pass down "all", so their scans stay as they are.
 pub fn mark_index_only(plan: &mut Plan, need: Option<Vec<usize>>) {
+    let need = need.map(|cols| Need {
+        cols,
+        keys: Vec::new(),
+    });
     expr::deep(|| mark_node(plan, need))
 }
 
-fn mark_node(plan: &mut Plan, need: Option<Vec<usize>>) {
+fn mark_need(plan: &mut Plan, need: Option<Need>) {
+    expr::deep(|| mark_node(plan, need))
+}
+
+fn mark_node(plan: &mut Plan, need: Option<Need>) {
     match plan {
         Plan::Scan(scan) => mark_scan(scan, need),
         Plan::Filter { input, pred, .. } => {
             let need = need_with(need, [&*pred]);
-            mark_index_only(input, need);
+            mark_need(input, need);
         }
         Plan::Project { input, exprs } => {
+            // An output read in any way reads its expression's inputs.
             let picked: Option<Vec<&Expr>> = match &need {
                 None => Some(exprs.iter().collect()),
-                Some(cols) => cols.iter().map(|&i| exprs.get(i)).collect(),
+                Some(n) => n.positions().map(|i| exprs.get(i)).collect(),
             };
-            let need = picked.and_then(|es| need_with(Some(Vec::new()), es));
-            mark_index_only(input, need);
+            let need = picked.and_then(|es| need_with(Some(Need::default()), es));
+            mark_need(input, need);
         }
         Plan::Aggregate {
             input,
@@ -4092,23 +4101,18 @@ fn mark_node(plan: &mut Plan, need: Option<Vec<usize>>) {
             // The row is the group values, the aggregate results, then one
             // input row of the group.
             let front = group_by.len() + aggs.len();
-            let need = need.map(|cols| {
-                cols.iter()
-                    .filter(|&&i| i >= front)
-                    .map(|&i| i - front)
-                    .collect()
-            });
+            let need = need.map(|n| n.from(front));
             let mut exprs: Vec<&Expr> = group_by.iter().collect();
             for a in aggs.iter() {
                 exprs.extend(&a.args);
                 exprs.extend(&a.filter);
                 exprs.extend(a.order_by.iter().map(|k| &k.expr));
             }
-            mark_index_only(input, need_with(need, exprs));
+            mark_need(input, need_with(need, exprs));
         }
         Plan::Sort { input, keys } => {
             let need = need_with(need, keys.iter().map(|k| &k.expr));
-            mark_index_only(input, need);
+            mark_need(input, need);
         }
         Plan::Limit {
             input,
@@ -4116,14 +4120,14 @@ fn mark_node(plan: &mut Plan, need: Option<Vec<usize>>) {
             offset,
         } => {
             let need = need_with(need, limit.iter().chain(offset.iter()));
-            mark_index_only(input, need);
+            mark_need(input, need);
         }
         Plan::Distinct { input, width, on } => {
-            let need = need.map(|mut cols| {
-                cols.extend(0..*width);
-                cols
+            let need = need.map(|mut n| {
+                n.cols.extend(0..*width);
+                n
             });
-            mark_index_only(input, need_with(need, on.iter()));
+            mark_need(input, need_with(need, on.iter()));
         }
         Plan::HashJoin {
             left,
@@ -4136,8 +4140,8 @@ fn mark_node(plan: &mut Plan, need: Option<Vec<usize>>) {
         } => {
             let need = need_with(need, on.iter());
             let (l, r) = split_need(need, *left_width);
-            mark_index_only(left, need_with(l, left_keys.iter()));
-            mark_index_only(right, need_with(r, right_keys.iter()));
+            mark_need(left, need_with(l, left_keys.iter()));
+            mark_need(right, need_with(r, right_keys.iter()));
         }
         Plan::NestedLoop {
             left,
@@ -4148,17 +4152,17 @@ fn mark_node(plan: &mut Plan, need: Option<Vec<usize>>) {
         } => {
             let need = need_with(need, on.iter());
             let (l, r) = split_need(need, *left_width);
-            mark_index_only(left, l);
-            mark_index_only(right, r);
+            mark_need(left, l);
+            mark_need(right, r);
         }
         Plan::ProjectSet { input, .. }
         | Plan::Window { input, .. }
-        | Plan::GroupingSets { input, .. } => mark_index_only(input, None),
+        | Plan::GroupingSets { input, .. } => mark_need(input, None),
         Plan::IndexJoin { left, scan, on, .. } => {
             // The row is the outer row, then the inner scan's; the scan's
             // key expressions read the outer row, its filter its own.
             let Some(left_width) = row_width(left) else {
-                mark_index_only(left, None);
+                mark_need(left, None);
                 return;
             };
             let need = need_with(need, on.iter());
@@ -4173,12 +4177,12 @@ fn mark_node(plan: &mut Plan, need: Option<Vec<usize>>) {
                     })
                     .collect(),
             };
-            mark_index_only(left, need_with(l, keys));
+            mark_need(left, need_with(l, keys));
             mark_scan(scan, r);
         }
         Plan::LateralJoin { left, right, .. } | Plan::SetOp { left, right, .. } => {
-            mark_index_only(left, None);
-            mark_index_only(right, None);
+            mark_need(left, None);
+            mark_need(right, None);
         }
         Plan::Result
         | Plan::Values { .. }
@@ -4189,18 +4193,74 @@ fn mark_node(plan: &mut Plan, need: Option<Vec<usize>>) {
     }
 }
 
-/// `need` plus the columns `exprs` read of the row; `None` (all) when
-/// `need` is or when an expression may read the whole row (a correlated
-/// subquery sees it as its enclosing row).
-fn need_with<'e>(
-    need: Option<Vec<usize>>,
-    exprs: impl IntoIterator<Item = &'e Expr>,
-) -> Option<Vec<usize>> {
-    let mut cols = need?;
+/// What a plan node's consumers read of its output row, by position:
+/// columns read as they are, and jsonb columns read only through `->` or
+/// `->>` with a constant key (a scan then decodes just those members of
+/// each document, see [`ReadCols`]).
+#[derive(Clone, Debug, Default)]
+struct Need {
+    /// Read as they are.
+    cols: Vec<usize>,
+    /// Read through `->` or `->>` with this key.
+    keys: Vec<(usize, Arc<str>)>,
+}
+
+impl Need {
+    /// Every position read in any way.
+    fn positions(&self) -> impl Iterator<Item = usize> + '_ {
+        self.cols
+            .iter()
+            .copied()
+            .chain(self.keys.iter().map(|(i, _)| *i))
+    }
+
+    /// What this reads at positions from `front` on, moved down by `front`.
+    fn from(self, front: usize) -> Need {
+        Need {
+            cols: self
+                .cols
+                .into_iter()
+                .filter(|&i| i >= front)
+                .map(|i| i - front)
+                .collect(),
+            keys: self
+                .keys
+                .into_iter()
+                .filter(|(i, _)| *i >= front)
+                .map(|(i, k)| (i - front, k))
+                .collect(),
+        }
+    }
+
+    /// What this reads before position `width`.
+    fn before(mut self, width: usize) -> Need {
+        self.cols.retain(|&i| i < width);
+        self.keys.retain(|(i, _)| *i < width);
+        self
+    }
+}
+
+/// `need` plus what `exprs` read of the row; `None` (all) when `need` is
+/// or when an expression may read the whole row (a correlated subquery
+/// sees it as its enclosing row).
+fn need_with<'e>(need: Option<Need>, exprs: impl IntoIterator<Item = &'e Expr>) -> Option<Need> {
+    let mut need = need?;
     for e in exprs {
         let mut whole = false;
+        // Each `column -> 'key'` also visits its column: counted against
+        // it here, a column whose every use is such a read is not read
+        // as it is.
+        let mut uses: HashMap<usize, isize> = HashMap::new();
         visit(e, &mut |x| match x {
-            Expr::Column(i, _) => cols.push(*i),
+            Expr::Column(i, _) => *uses.entry(*i).or_default() += 1,
+            Expr::Binary(expr::BinOp::Arrow | expr::BinOp::LongArrow, doc, key, _) => {
+                if let (Expr::Column(i, DataType::Jsonb), Expr::Literal(Datum::Text(k), _)) =
+                    (&**doc, &**key)
+                {
+                    *uses.entry(*i).or_default() -= 1;
+                    need.keys.push((*i, Arc::from(k.as_str())));
+                }
+            }
             Expr::Subquery { sub, .. } => whole |= sub.correlated,
             Expr::Aggregate(..) | Expr::Srf(..) | Expr::Window(..) => whole = true,
             _ => {}
@@ -4208,45 +4268,64 @@ fn need_with<'e>(
         if whole {
             return None;
         }
+        need.cols
+            .extend(uses.into_iter().filter(|&(_, n)| n > 0).map(|(i, _)| i));
     }
-    Some(cols)
+    Some(need)
 }
 
 /// A join row's needed columns as the left input's and the right input's.
-fn split_need(
-    need: Option<Vec<usize>>,
-    left_width: usize,
-) -> (Option<Vec<usize>>, Option<Vec<usize>>) {
+fn split_need(need: Option<Need>, left_width: usize) -> (Option<Need>, Option<Need>) {
     match need {
         None => (None, None),
-        Some(cols) => (
-            Some(cols.iter().copied().filter(|&i| i < left_width).collect()),
-            Some(
-                cols.iter()
-                    .filter(|&&i| i >= left_width)
-                    .map(|&i| i - left_width)
-                    .collect(),
-            ),
-        ),
+        Some(n) => (Some(n.clone().before(left_width)), Some(n.from(left_width))),
     }
 }
 
-/// [`mark_index_only`] at a scan: an index scan whose index entries hold
-/// every column read (by the consumers or the scan's own filter), and
-/// decode them exactly, reads only the index.
-fn mark_scan(scan: &mut Scan, need: Option<Vec<usize>>) {
+/// [`mark_index_only`] at a scan: the columns it decodes (those read by the
+/// consumers or the scan's own filter) and, of jsonb columns read only
+/// through `->` and `->>` with a few constant keys, the members it keeps.
+/// An index scan whose index entries hold every column read, and decode
+/// them exactly, reads only the index.
+fn mark_scan(scan: &mut Scan, need: Option<Need>) {
     let def = &scan.table;
-    let need = need.unwrap_or_else(|| (0..def.columns.len()).collect());
+    let need = need.unwrap_or_else(|| Need {
+        cols: (0..def.columns.len()).collect(),
+        keys: Vec::new(),
+    });
     let Some(need) = need_with(Some(need), scan.filter.iter()) else {
         return;
     };
     let mut read = vec![false; def.columns.len()];
-    for &c in &need {
+    for c in need.positions() {
         if let Some(r) = read.get_mut(c) {
             *r = true;
         }
     }
-    scan.read_cols = Some(read);
+    let mut keys: HashMap<usize, Vec<Box<str>>> = HashMap::new();
+    for (c, k) in &need.keys {
+        if !need.cols.contains(c)
+            && def
+                .columns
+                .get(*c)
+                .is_some_and(|col| col.type_oid == DataType::Jsonb.oid().0)
+        {
+            keys.entry(*c).or_default().push(Box::from(&**k));
+        }
+    }
+    let mut members: Vec<(usize, Arc<[Box<str>]>)> = keys
+        .into_iter()
+        .filter_map(|(c, mut ks)| {
+            crate::jsonb::members_order(&mut ks);
+            (ks.len() <= crate::jsonb::MEMBERS_MAX).then(|| (c, Arc::from(ks)))
+        })
+        .collect();
+    members.sort_by_key(|(c, _)| *c);
+    let covered_need: Vec<usize> = need.positions().collect();
+    scan.read_cols = Some(ReadCols {
+        cols: read,
+        members,
+    });
     let Access::Index { id, only, .. } = &mut scan.access else {
         return;
     };
@@ -4256,7 +4335,7 @@ fn mark_scan(scan: &mut Scan, need: Option<Vec<usize>>) {
     let Some(covered) = crate::engine::index_only_columns(def, ix) else {
         return;
     };
-    if need.iter().all(|c| covered.contains(c)) {
+    if covered_need.iter().all(|c| covered.contains(c)) {
         *only = true;
     }
 }
