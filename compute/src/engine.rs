@@ -1848,8 +1848,9 @@ impl Transaction {
     }
 
     /// [`Transaction::scan_visit`] in primary-key order or reversed, with
-    /// only the columns `cols` marks decoded from the table (the others read
-    /// as NULL; columns past its end are decoded; `None` decodes all).
+    /// each row decoded as `cols` says ([`ReadCols`]: the columns read, the
+    /// others NULL, and the members kept of jsonb columns; `None` decodes
+    /// all).
     pub fn scan_visit_in<E: From<EngineError>>(
         &self,
         table: ObjectId,
@@ -1911,14 +1912,17 @@ impl Transaction {
             Direction::Forward => wk <= k,
             Direction::Backward => wk >= k,
         };
+        // Own writes merge in by key: then every row needs its key.
+        let keyless = cols.is_some_and(|c| c.keyless) && own.peek().is_none();
         if let Some(tree) = self.snapshot_tree(table) {
             let mut cursor = tree.range(&self.pages, lo, hi, dir);
             let done = run_tree_work(|| -> Result<bool, E> {
                 // Rows are decoded from the page in place, not copied out
                 // first (a copy of every value was a sixth of a scan's CPU).
-                while let Some(entry) =
-                    cursor.next_with(|k, v| (k.to_vec(), decode_stored_cols(&def, v, mask)))
-                {
+                while let Some(entry) = cursor.next_with(|k, v| {
+                    let k = if keyless { Vec::new() } else { k.to_vec() };
+                    (k, decode_stored_cols(&def, v, mask))
+                }) {
                     let (k, row) = entry.map_err(EngineError::from)?;
                     // Own writes up to this key, in order; the last one
                     // is this key's when this transaction wrote the row,
@@ -2056,8 +2060,8 @@ impl Transaction {
     }
 
     /// [`Transaction::index_scan_visit`] in index order or reversed (index
-    /// order is the key values, then the primary key), decoding the columns
-    /// `cols` marks as [`Transaction::scan_visit_in`] does.
+    /// order is the key values, then the primary key), decoding each row as
+    /// `cols` says (as for [`Transaction::scan_visit_in`]).
     #[allow(clippy::too_many_arguments)]
     pub fn index_scan_visit_in<E: From<EngineError>>(
         &self,
@@ -2765,6 +2769,10 @@ pub struct ReadCols {
     /// at most [`crate::jsonb::MEMBERS_MAX`]): an object in one decodes to
     /// those members alone.
     pub members: Vec<(usize, Arc<[Box<str>]>)>,
+    /// The reader never looks at the rows' stored keys (a query's scan,
+    /// not a DML's): a table scan may hand rows with empty keys, saving a
+    /// copy of every key.
+    pub keyless: bool,
 }
 
 /// How to read each stored slot for `cols` (by column position).

@@ -193,9 +193,11 @@ pub struct Scan {
     pub range_check: RangeCheck,
     /// The conditions as written, for EXPLAIN.
     pub cond_text: Vec<String>,
-    /// The columns anything reads (the consumers above and the scan's own
-    /// filter), by position; the others are not decoded from the table and
-    /// read as NULL. `None`: all. Set by [`mark_index_only`].
+    /// What anything reads (the consumers above and the scan's own
+    /// filter): the columns, by position (the others are not decoded from
+    /// the table and read as NULL), and the members read of jsonb columns
+    /// read only through `->` and `->>`. `None`: everything, with the
+    /// rows' stored keys. Set by [`mark_index_only`].
     pub read_cols: Option<ReadCols>,
     /// Rows must come in the access path's key order (the primary key's,
     /// or the index's: its key values, then the primary key), this way:
@@ -4325,6 +4327,7 @@ fn mark_scan(scan: &mut Scan, need: Option<Need>) {
     scan.read_cols = Some(ReadCols {
         cols: read,
         members,
+        keyless: true,
     });
     let Access::Index { id, only, .. } = &mut scan.access else {
         return;
