@@ -50,9 +50,12 @@
 #   SEXTANT_DEV_BUFFER_POOL [1GiB]  sextant dev's --buffer-pool (each compute
 #                       node's page cache), read by sextant dev itself
 #   KEEP [0]            1 keeps the work directory (server data)
-#   SETTLE [30]         seconds to wait after Sextant's load before timing:
-#                       its storage nodes coalesce the loaded records on the
-#                       same cores (PostgreSQL gets VACUUM ANALYZE instead)
+#   SETTLE [30]         seconds to wait at least after Sextant's load before
+#                       timing, and then until sextant dev is idle (under
+#                       5% of a core for 3 s in a row, at most IDLE_WAIT
+#                       [600] s more): its storage nodes coalesce the loaded
+#                       records on the same cores (PostgreSQL gets VACUUM
+#                       ANALYZE instead)
 #   PG_BIN [/usr/lib/postgresql/15/bin]
 #   CARGO_TARGET_DIR [/var/cache/sextant-target]
 #   SEXTANT_BIN [the release build]  a sextant binary to run instead of building
@@ -204,6 +207,23 @@ sql() {
   "$PSQL" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U sextant -d sextant "$@"
 }
 
+# wait_idle PID MAX: until PID uses under 5% of a core for 3 s in a row
+# (CPU ticks from /proc), or MAX seconds.
+wait_idle() {
+  local pid="$1" max="$2" quiet=0 waited=0 before after hz
+  hz=$(getconf CLK_TCK)
+  cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+  before=$(cpu_ticks "$pid")
+  while [ "$quiet" -lt 3 ] && [ "$waited" -lt "$max" ]; do
+    sleep 1
+    waited=$((waited + 1))
+    after=$(cpu_ticks "$pid")
+    if [ $(((after - before) * 100)) -lt $((hz * 5)) ]; then quiet=$((quiet + 1)); else quiet=0; fi
+    before=$after
+  done
+  log "sextant: idle after ${waited} s more"
+}
+
 # load NAME PORT: the schema, then the events file with COPY.
 load() {
   local name="$1" port="$2" t0 t1 count
@@ -291,8 +311,9 @@ if [[ " $ONLY " == *" sextant "* ]]; then
   until [ "$(sql "$R_PORT" -At -c "SELECT count(*) FROM events" 2>/dev/null)" = "$EVENTS" ]; do
     sleep 0.5
   done
-  log "sextant: letting the storage nodes settle for ${SETTLE} s"
+  log "sextant: letting the storage nodes settle for ${SETTLE} s, then until idle"
   sleep "$SETTLE"
+  wait_idle "$SEXTANT_PID" "${IDLE_WAIT:-600}"
   run_queries sextant "$R_PORT"
   log "sextant: peak resident memory $(cat "$WORK/sextant.rss" 2>/dev/null || echo '?') MiB"
   kill "$SEXTANT_PID" 2>/dev/null || true
