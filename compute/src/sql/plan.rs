@@ -4062,11 +4062,14 @@ fn order_rows(plan: &mut Plan, keys: &[OrderKey]) -> bool {
     }
 }
 
-/// Turns index scans into index-only scans ([`Access::Index`]'s `only`)
-/// where nothing reads a column the index entries lack. `need` is the set of
-/// `plan`'s output columns its consumers read (`None`: all of them); each
-/// node passes down what it reads of its input. Nodes not understood here
-/// pass down "all", so their scans stay as they are.
+/// Marks what each scan of a query's plan must decode ([`Scan::read_cols`]:
+/// the columns read, the members of jsonb columns read only through `->`
+/// and `->>`), and turns index scans into index-only scans
+/// ([`Access::Index`]'s `only`) where nothing reads a column the index
+/// entries lack. `need` is the set of `plan`'s output columns its
+/// consumers read (`None`: all of them); each node passes down what it
+/// reads of its input. Nodes not understood here pass down "all", so their
+/// scans stay as they are.
 pub fn mark_index_only(plan: &mut Plan, need: Option<Vec<usize>>) {
     let need = need.map(|cols| Need {
         cols,
