@@ -2204,13 +2204,14 @@ impl<'a> RowReader<'a> {
         })
     }
 
-    /// Steps over one value without building it. Values of fixed or
-    /// length-prefixed encodings are skipped by their lengths (not checked
-    /// further: nobody reads them); others are decoded and dropped.
+    /// The next value's tag, not consumed.
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
 
+    /// Steps over one value without building it. Values of fixed or
+    /// length-prefixed encodings are skipped by their lengths (not checked
+    /// further: nobody reads them); others are decoded and dropped.
     fn skip_datum(&mut self) -> Result<(), DecodeError> {
         let Some(&tag) = self.bytes.get(self.pos) else {
             return self.datum().map(drop);

@@ -2197,9 +2197,9 @@ impl Transaction {
 
     /// The index scans' walk: the snapshot's entries of `ix` between the
     /// bounds, each made a row by `entry_row` (from the entry key and the
-    /// primary key it points at; `None` skips the entry), merged in index order with this
-    /// transaction's own writes, which hide the snapshot's versions of their
-    /// rows; stops when `visit` answers `false`.
+    /// primary key it points at; `None` skips the entry), merged in index
+    /// order with this transaction's own writes, which hide the snapshot's
+    /// versions of their rows; stops when `visit` answers `false`.
     #[allow(clippy::too_many_arguments)]
     fn index_entries_visit<E: From<EngineError>>(
         &self,

@@ -3744,6 +3744,18 @@ fn field_equals(
     })
 }
 
+/// The column and key of `column -> 'key'` or `column ->> 'key'` given its
+/// operands (`doc`, `key`): a jsonb column read through one member, which
+/// a scan can test or keep without the rest of the document.
+pub fn column_member<'e>(doc: &'e Expr, key: &'e Expr) -> Option<(usize, &'e str)> {
+    match (doc, key) {
+        (Expr::Column(column, DataType::Jsonb), Expr::Literal(Datum::Text(key), _)) => {
+            Some((*column, key))
+        }
+        _ => None,
+    }
+}
+
 /// A condition `col ->> 'key' = 'text'`, on a jsonb column of the scanned
 /// table, AND-ed into a scan's filter: a scan can test it on a row's
 /// stored bytes and skip decoding the rows it rules out (an index scan
@@ -3775,14 +3787,10 @@ impl FieldTest {
                         Expr::Literal(Datum::Text(text), _),
                     ) = (&**l, &**r)
                     {
-                        if let (
-                            Expr::Column(column, DataType::Jsonb),
-                            Expr::Literal(Datum::Text(key), _),
-                        ) = (&**doc, &**key)
-                        {
+                        if let Some((column, key)) = column_member(doc, key) {
                             out.push(FieldTest {
-                                column: *column,
-                                key: key.clone(),
+                                column,
+                                key: key.to_owned(),
                                 text: text.clone(),
                             });
                         }

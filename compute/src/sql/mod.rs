@@ -18,6 +18,7 @@ pub mod func;
 pub mod grouping_sets;
 mod keyfn;
 pub mod lateral;
+mod memo;
 mod named_args;
 mod ordered_set;
 pub mod pg_catalog;

@@ -24,7 +24,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ops::Bound;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use sqlparser::ast;
 
@@ -38,6 +38,7 @@ use crate::sql::expr::{
     self, bind, AggCall, BindCtx, ColumnOrigin, Expr, Scope, ScopeColumn, SortKey, SrfCall,
     SrfFunc, SubqueryPlanner,
 };
+use crate::sql::memo::Memo;
 use crate::sql::pg_catalog::{self, VirtualTable};
 
 /// A planned query: its plan and its output columns.
@@ -3087,13 +3088,9 @@ fn is_int(t: DataType) -> bool {
 }
 
 /// Bound index keys by their text and the table's columns (see
-/// [`index_exprs`]), at most [`BOUND_KEYS_MAX`] of them.
-static BOUND_KEYS: std::sync::LazyLock<Mutex<HashMap<String, BoundKeys>>> =
-    std::sync::LazyLock::new(|| Mutex::new(HashMap::new()));
-/// An index's bound keys, or `None` when one does not bind.
-type BoundKeys = Option<Arc<Vec<Expr>>>;
-/// Entries of [`BOUND_KEYS`] before it starts over.
-const BOUND_KEYS_MAX: usize = 4096;
+/// [`index_exprs`]), at most 4096 of them; `None` when a key does not bind.
+static BOUND_KEYS: std::sync::LazyLock<Memo<Option<Vec<Expr>>>> =
+    std::sync::LazyLock::new(|| Memo::new(4096));
 
 /// The bound key expressions of `def`'s index `ix`, over the table row.
 /// Binding an expression key parses its text, and planning asks for every
@@ -3121,17 +3118,11 @@ pub fn index_exprs(def: &TableDef, keys: &[IndexKey]) -> Option<Vec<Expr>> {
         memo += &c.name;
         memo += &format!(":{}:{}\0", c.type_oid, c.type_mod);
     }
-    // Copied outside the lock: sessions share it.
-    let kept = BOUND_KEYS.lock().expect("bound keys").get(&memo).cloned();
-    if let Some(bound) = kept {
-        return bound.map(|b| b.as_ref().clone());
+    if let Some(bound) = BOUND_KEYS.get(&memo) {
+        return bound;
     }
     let bound = bind_index_keys(def, keys);
-    let mut memos = BOUND_KEYS.lock().expect("bound keys");
-    if memos.len() >= BOUND_KEYS_MAX {
-        memos.clear();
-    }
-    memos.insert(memo, bound.clone().map(Arc::new));
+    BOUND_KEYS.insert(memo, bound.clone());
     bound
 }
 
@@ -4259,11 +4250,9 @@ fn need_with<'e>(need: Option<Need>, exprs: impl IntoIterator<Item = &'e Expr>) 
         visit(e, &mut |x| match x {
             Expr::Column(i, _) => *uses.entry(*i).or_default() += 1,
             Expr::Binary(expr::BinOp::Arrow | expr::BinOp::LongArrow, doc, key, _) => {
-                if let (Expr::Column(i, DataType::Jsonb), Expr::Literal(Datum::Text(k), _)) =
-                    (&**doc, &**key)
-                {
-                    *uses.entry(*i).or_default() -= 1;
-                    need.keys.push((*i, Arc::from(k.as_str())));
+                if let Some((i, k)) = expr::column_member(doc, key) {
+                    *uses.entry(i).or_default() -= 1;
+                    need.keys.push((i, Arc::from(k)));
                 }
             }
             Expr::Subquery { sub, .. } => whole |= sub.correlated,

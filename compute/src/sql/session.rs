@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::sql::dialect::SextantDialect;
@@ -35,6 +35,7 @@ use crate::replica::StatusSource;
 use crate::sql::error::{code, SqlError};
 use crate::sql::exec::Exec;
 use crate::sql::expr::{self, bind, eval, BindCtx, EvalCtx, Expr, Scope, ScopeColumn};
+use crate::sql::memo::Memo;
 use crate::sql::pg_catalog::CatalogView;
 use crate::sql::plan::{self, Plan, Planner};
 use crate::sql::settings::Settings;
@@ -3424,14 +3425,12 @@ fn first_words(s: &str) -> String {
     s.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
 }
 
-/// Query strings parsed lately, at most [`PARSED_MAX`] of them, each at
-/// most [`PARSED_TEXT_BYTES_MAX`] long: dashboards and monitoring run the
-/// same short queries again and again, and the parse of such a query cost
-/// about a tenth of its time. Parsing depends on the text alone.
-static PARSED: std::sync::LazyLock<Mutex<HashMap<String, Arc<Vec<Statement>>>>> =
-    std::sync::LazyLock::new(|| Mutex::new(HashMap::new()));
-/// Entries of [`PARSED`] before it starts over.
-const PARSED_MAX: usize = 256;
+/// Query strings parsed lately, at most 256 of them, each at most
+/// [`PARSED_TEXT_BYTES_MAX`] long: dashboards and monitoring run the same
+/// short queries again and again, and the parse of such a query cost about
+/// a tenth of its time. Parsing depends on the text alone.
+static PARSED: std::sync::LazyLock<Memo<Vec<Statement>>> =
+    std::sync::LazyLock::new(|| Memo::new(256));
 /// Longest query string [`PARSED`] keeps.
 const PARSED_TEXT_BYTES_MAX: usize = 4096;
 
@@ -3439,20 +3438,13 @@ fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
     if sql.len() > PARSED_TEXT_BYTES_MAX {
         return crate::sql::copy::parse_statements(sql);
     }
-    // Copied outside the lock: sessions share it.
-    let kept = PARSED.lock().expect("parsed").get(sql).cloned();
-    if let Some(stmts) = kept {
-        return Ok(stmts.as_ref().clone());
+    if let Some(stmts) = PARSED.get(sql) {
+        return Ok(stmts);
     }
     // COPY has a grammar of our own (`sql::copy`): sqlparser's would read
     // the rest of the string as inline data and knows no HEADER MATCH.
     let stmts = crate::sql::copy::parse_statements(sql)?;
-    let kept = Arc::new(stmts.clone());
-    let mut parsed = PARSED.lock().expect("parsed");
-    if parsed.len() >= PARSED_MAX {
-        parsed.clear();
-    }
-    parsed.insert(sql.to_owned(), kept);
+    PARSED.insert(sql.to_owned(), stmts.clone());
     Ok(stmts)
 }
 
