@@ -285,12 +285,26 @@ fn free_value(pages: &mut impl PagesMut, value: &Value<'_>) -> Result<(), BTreeE
     }
 }
 
+/// Where a full node should split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SplitAim {
+    /// Two halves of about the same size: room on both sides for keys that
+    /// arrive anywhere.
+    Balanced,
+    /// The new cell ends the left page (cell `index` of the combined list):
+    /// keys arriving in ascending order right after it then fill the left
+    /// page, and later the page after it, instead of leaving a trail of
+    /// half-empty pages. At the right edge of the tree this leaves the left
+    /// page full and moves only the new cell.
+    After(usize),
+}
+
 /// Picks where to split `cells` (which no longer fit one page) into
-/// `[..k]` and `[k..]`, both non-empty and each fitting a page: as balanced
-/// as possible, or with the left page as full as possible when `fill_left`.
-/// One always exists for cells within the size limits (see `node`); none
-/// means a cell over the limits, which only corrupt bytes can produce.
-fn split_point(id: PageId, cells: &[Vec<u8>], fill_left: bool) -> Result<usize, BTreeError> {
+/// `[..k]` and `[k..]`, both non-empty and each fitting a page, as close to
+/// `aim` as the cell sizes allow. One always exists for cells within the
+/// size limits (see `node`); none means a cell over the limits, which only
+/// corrupt bytes can produce.
+fn split_point(id: PageId, cells: &[Vec<u8>], aim: SplitAim) -> Result<usize, BTreeError> {
     let total: usize = cells.iter().map(|c| c.len() + SLOT_BYTES).sum();
     let mut left = 0;
     let mut best: Option<(usize, usize)> = None;
@@ -303,10 +317,9 @@ fn split_point(id: PageId, cells: &[Vec<u8>], fill_left: bool) -> Result<usize, 
         if right > PAGE_CELL_SPACE {
             continue;
         }
-        let cost = if fill_left {
-            PAGE_CELL_SPACE - left
-        } else {
-            left.abs_diff(right)
+        let cost = match aim {
+            SplitAim::Balanced => left.abs_diff(right),
+            SplitAim::After(index) => k.abs_diff(index + 1),
         };
         if best.is_none_or(|(_, c)| cost < c) {
             best = Some((k, cost));
@@ -612,12 +625,21 @@ impl BTree {
             let leaf = level == 0;
             let old_right = page.right();
             let mut cells: Vec<Vec<u8>> = page.cells().map(<[u8]>::to_vec).collect();
+            // Keys arriving in ascending order: at the right edge of the
+            // tree, or right after the cell written last (which sits at the
+            // bottom of the cell area until a compaction). Ingest batches
+            // from several producers insert ascending runs in the middle of
+            // the tree; balanced splits there left leaves about 60% full.
             let appended = index == cells.len();
+            let ascending = (appended && path.iter().all(|s| s.last))
+                || (index > 0 && page.is_newest_cell(index - 1));
+            let aim = if ascending {
+                SplitAim::After(index)
+            } else {
+                SplitAim::Balanced
+            };
             cells.insert(index, cell);
-            // Inserting at the right edge of the tree: likely an ascending
-            // key, so leave the left page full.
-            let rightmost = appended && path.iter().all(|s| s.last);
-            let k = split_point(node, &cells, rightmost)?;
+            let k = split_point(node, &cells, aim)?;
             let separator = if leaf {
                 node::separator(leaf_key(node, &cells[k - 1])?, leaf_key(node, &cells[k])?)
             } else {

@@ -393,6 +393,16 @@ impl<'a> SlottedPage<'a> {
         )
     }
 
+    /// Whether cell `index` is the one written last: it sits at the bottom
+    /// of the cell area, where the next cell goes (until a compaction
+    /// reorders the cells). Panics if `index >= slot_count()`.
+    pub fn is_newest_cell(&self, index: usize) -> bool {
+        let count = self.slot_count();
+        assert!(index < count, "cell {index} of a page with {count} cells");
+        let (off, len) = self.slot(index);
+        len > 0 && off == self.upper()
+    }
+
     /// Cell `index`; panics if `index >= slot_count()`.
     pub fn cell(&self, index: usize) -> &'a [u8] {
         let count = self.slot_count();

@@ -445,6 +445,40 @@ fn ascending_inserts_fill_leaves() {
     assert!(fill > 0.95, "leaf fill {fill:.2}: {stats:?}");
 }
 
+/// Ascending runs that land in the middle of the tree, as ingest batches
+/// from several producers do, fill their leaves as an ascending load at
+/// the right edge does: a split right after the cell written last leaves
+/// that cell at the end of the left page, where the run goes on.
+#[test]
+fn ascending_runs_in_the_middle_fill_leaves() {
+    let mut pages = MemPages::new(PageId(1));
+    let tree = BTree::create(&mut pages).unwrap();
+    let run = 1_000u32;
+    // Runs 0, 2, 4, … first, then 1, 3, 5, … between them.
+    let order = (0..16).step_by(2).chain((1..16).step_by(2));
+    let keys = order.flat_map(|r| (r * run..(r + 1) * run).map(|i| i.to_be_bytes().to_vec()));
+    fill(&mut pages, &tree, keys, &[1; 400]);
+    let stats = tree.check(&pages).unwrap();
+    assert_eq!(stats.entries, 16 * u64::from(run));
+    let fill = stats.leaf_bytes_used as f64 / (stats.leaf_pages as f64 * PAGE_CELL_SPACE as f64);
+    assert!(fill > 0.9, "leaf fill {fill:.2}: {stats:?}");
+}
+
+/// Keys in random order still split evenly: a new cell that happens to
+/// follow the one written last moves the split point, not the fill.
+#[test]
+fn random_inserts_leave_leaves_two_thirds_full() {
+    let mut pages = MemPages::new(PageId(1));
+    let tree = BTree::create(&mut pages).unwrap();
+    let keys = shuffled(20_000, 7)
+        .into_iter()
+        .map(|i| i.to_be_bytes().to_vec());
+    fill(&mut pages, &tree, keys, &[1; 100]);
+    let stats = tree.check(&pages).unwrap();
+    let fill = stats.leaf_bytes_used as f64 / (stats.leaf_pages as f64 * PAGE_CELL_SPACE as f64);
+    assert!(fill > 0.6, "leaf fill {fill:.2}: {stats:?}");
+}
+
 #[test]
 fn limits() {
     let mut pages = MemPages::new(PageId(1));
