@@ -134,6 +134,60 @@ async fn a_prepared_upsert_with_nulls_defaults_and_a_where() {
     );
 }
 
+/// A prepared `INSERT … SELECT … FROM (VALUES …)` (the ingest service's
+/// upsert) plans its source once: each run still reads its own parameters
+/// and the data as it is then, and a change to a table the source reads
+/// makes it plan again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prepared_insert_select_reads_each_run_afresh() {
+    let (_st, mut db) = common::sql_session().await;
+    run(&mut db, "CREATE TABLE kv (k int PRIMARY KEY, v text)").await;
+    run(&mut db, "CREATE TABLE gone (k int PRIMARY KEY)").await;
+    let prepared = db.prepare(
+        "up",
+        "INSERT INTO kv AS cur (k, v) SELECT v.k, v.v \
+         FROM (VALUES (CAST($1 AS int), CAST($2 AS text)), (CAST($3 AS int), CAST($4 AS text))) AS v(k, v) \
+         WHERE NOT EXISTS (SELECT 1 FROM gone g WHERE g.k = v.k) \
+         ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v WHERE cur.v < EXCLUDED.v RETURNING k",
+        &[],
+    )
+    .expect("prepares");
+    // The source's casts type the parameters (int4, text), as in PostgreSQL.
+    assert_eq!(prepared.param_types, [23, 25, 23, 25]);
+    let r = exec(&mut db, "up", &[p("1"), p("a"), p("2"), p("a")]).await;
+    assert_eq!(rows(&r), [[p("1")], [p("2")]]);
+    // Other values; key 2 only moves forward.
+    let r = exec(&mut db, "up", &[p("2"), p("b"), p("3"), p("a")]).await;
+    assert_eq!(rows(&r), [[p("2")], [p("3")]]);
+    let r = exec(&mut db, "up", &[p("2"), p("a"), p("4"), None]).await;
+    assert_eq!(rows(&r), [[p("4")]]);
+    // A row the guard reads, written after the plan was made.
+    run(&mut db, "INSERT INTO gone VALUES (5)").await;
+    let r = exec(&mut db, "up", &[p("5"), p("z"), p("6"), p("z")]).await;
+    assert_eq!(rows(&r), [[p("6")]]);
+    assert_eq!(
+        table(&mut db, "SELECT k, v FROM kv ORDER BY k").await,
+        [
+            [p("1"), p("a")],
+            [p("2"), p("b")],
+            [p("3"), p("a")],
+            [p("4"), None],
+            [p("6"), p("z")]
+        ]
+    );
+    // The guard's table gone: planned again, and the error PostgreSQL gives.
+    run(&mut db, "DROP TABLE gone").await;
+    let e = db
+        .execute("up", &[p("7"), p("a"), p("8"), p("a")], 0)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "42P01", "{}", e.message);
+    run(&mut db, "CREATE TABLE gone (k int PRIMARY KEY)").await;
+    run(&mut db, "INSERT INTO gone VALUES (7)").await;
+    let r = exec(&mut db, "up", &[p("7"), p("a"), p("8"), p("a")]).await;
+    assert_eq!(rows(&r), [[p("8")]]);
+}
+
 /// Times prepared upserts, 1000 keys, in one transaction: `cargo test
 /// --release --test prepared_insert -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1921,6 +1921,10 @@ impl Session {
                         }
                     }
                 }
+            } else {
+                // A query source types the parameters it uses, as in
+                // `INSERT … SELECT CAST($1 AS int)`.
+                self.plan(tx, src, params)?;
             }
         }
         let scope = table_scope(def, None);
@@ -1968,7 +1972,7 @@ impl Session {
                 rows
             }
             (None, Some(src)) => {
-                let (types, rows) = self.run_query_rows(tx, src, params)?;
+                let (types, rows) = self.run_insert_source(tx, &bound, src, params)?;
                 let mut out = Vec::new();
                 for r in rows {
                     let mut vals = Vec::new();
@@ -2171,6 +2175,7 @@ impl Session {
             returning: ins.returning.clone(),
             returning_bound: std::sync::OnceLock::new(),
             late_param_types,
+            source_plan: std::sync::OnceLock::new(),
         })
     }
 
@@ -2611,15 +2616,29 @@ impl Session {
         })
     }
 
-    fn run_query_rows(
+    /// Runs the query an INSERT takes its rows from, planned once per bound
+    /// INSERT: a prepared `INSERT … SELECT … FROM (VALUES …)`, as the
+    /// ingest service sends for every batch, would otherwise bind its
+    /// hundreds of VALUES expressions again on every execution.
+    fn run_insert_source(
         &self,
         tx: &Transaction,
+        bound: &BoundInsert,
         q: &ast::Query,
         params: &[Datum],
     ) -> Result<(Vec<DataType>, Vec<Vec<Datum>>), SqlError> {
-        let mut pt: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
-        let (query, stmt) = self.plan(tx, q, &mut pt)?;
-        refuse_locks(&query, "in INSERT ... SELECT")?;
+        let (query, stmt) = match bound.source_plan.get() {
+            Some(plan) => plan.clone(),
+            None => {
+                let mut pt: Vec<Option<DataType>> = params.iter().map(|d| d.data_type()).collect();
+                let (query, stmt) = self.plan(tx, q, &mut pt)?;
+                refuse_locks(&query, "in INSERT ... SELECT")?;
+                let plan = (Arc::new(query), Arc::new(stmt));
+                // A racing first use planned the same: either plan will do.
+                let _ = bound.source_plan.set(plan.clone());
+                plan
+            }
+        };
         let rows = self.run_plan(tx, &stmt, &query.root, params)?;
         Ok((query.columns.iter().map(|(_, t)| *t).collect(), rows))
     }
@@ -2775,6 +2794,8 @@ struct BoundInsert {
     returning_bound: std::sync::OnceLock<Result<Vec<(String, Expr)>, SqlError>>,
     /// The parameter types the parts bound at first use start from.
     late_param_types: Vec<Option<DataType>>,
+    /// A query source's plan, made at first use.
+    source_plan: std::sync::OnceLock<(Arc<plan::Query>, Arc<plan::Statement>)>,
 }
 
 impl BoundInsert {
