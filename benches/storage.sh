@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Storage and engine benchmarks on this machine, in one run:
-#   1. the floors: one 4 KiB append + fdatasync on the nodes' disk, and one
-#      loopback TCP round trip;
+#   1. the floors: one 4 KiB append + fdatasync on the nodes' disk; six
+#      4 KiB writes + fdatasync started together on six files of that disk,
+#      until the fourth is done (`quorum_fsync_*`: what a 4/6 commit waits
+#      for when the six replicas share the disk); one loopback TCP round trip;
 #   2. `sextant bench volume` (raw MTRs through the volume client) against six
 #      local storage nodes at concurrency 1, 8 and 64;
 #   3. `sextant bench engine` (single-row upserts of ~500-byte JSON values with

@@ -22,7 +22,8 @@ use sextant_storage::volume::{Volume, VolumeConfig};
 pub enum BenchCommand {
     /// Commit MTRs through the volume client against a storage cluster.
     Volume(VolumeArgs),
-    /// Measure this machine's floors: one fsync, one loopback round trip.
+    /// Measure this machine's floors: one fsync, the write quorum's fsyncs
+    /// on a shared disk, one loopback round trip.
     Floor(FloorArgs),
     /// Upserts and point reads through the engine (B+trees, buffer pool,
     /// commit pipeline) against a storage cluster.
@@ -43,9 +44,10 @@ pub struct FloorArgs {
     pub duration: Duration,
 }
 
-/// Measures the cost of one 4 KiB append + fdatasync and of one loopback TCP
-/// round trip, the floors a single commit cannot beat, and prints one JSON
-/// line.
+/// Measures the cost of one 4 KiB append + fdatasync, of a write quorum's
+/// appends when all six replicas share the disk (see [`quorum_fsync_floor`]),
+/// and of one loopback TCP round trip, the floors a single commit cannot
+/// beat, and prints one JSON line.
 pub async fn floor(args: FloorArgs) -> anyhow::Result<()> {
     use std::io::Write;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -75,6 +77,11 @@ pub async fn floor(args: FloorArgs) -> anyhow::Result<()> {
     })
     .await??;
     let _ = std::fs::remove_file(&path);
+    let quorum_us = tokio::task::spawn_blocking({
+        let dir = args.dir.clone();
+        move || quorum_fsync_floor(&dir, dur)
+    })
+    .await??;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -104,16 +111,119 @@ pub async fn floor(args: FloorArgs) -> anyhow::Result<()> {
     echo.abort();
 
     let fsync = Latencies::new(fsync_us);
+    let quorum = Latencies::new(quorum_us);
     let rtt = Latencies::new(rtt_us);
     let line = serde_json::json!({
         "fsyncs_per_s": round2(fsync.count() as f64 / dur.as_secs_f64()),
         "fsync_p50_ms": fsync.pct_ms(0.5),
         "fsync_p99_ms": fsync.pct_ms(0.99),
+        "quorum_fsync_p50_ms": quorum.pct_ms(0.5),
+        "quorum_fsync_p99_ms": quorum.pct_ms(0.99),
         "loopback_rtt_p50_ms": rtt.pct_ms(0.5),
         "loopback_rtt_p99_ms": rtt.pct_ms(0.99),
     });
     println!("{line}");
     Ok(())
+}
+
+/// The write quorum's disk floor when the six replicas of a protection
+/// group share one disk, as `sextant dev` and `benches/storage.sh` run them:
+/// six 4 KiB writes + fdatasync started together, each on its own file, in
+/// rounds for `dur`; each round's sample is the time until the fourth is
+/// done. A disk that serves flushes one at a time makes this several single
+/// fsyncs, not one. The files are written with zeros first and then
+/// overwritten in a ring, as the nodes write their preallocated logs, so no
+/// sync has metadata to write. Returns the samples in microseconds.
+fn quorum_fsync_floor(dir: &std::path::Path, dur: Duration) -> anyhow::Result<Vec<u64>> {
+    use std::io::Write;
+    use std::os::unix::fs::FileExt;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::{mpsc, Barrier};
+
+    const REPLICAS: usize = 6;
+    const QUORUM: usize = 4;
+    const BLOCK: usize = 4096;
+    const RING_BLOCKS: u64 = 1024;
+    let paths: Vec<PathBuf> = (0..REPLICAS)
+        .map(|i| dir.join(format!(".sextant-quorum-probe-{}-{i}", std::process::id())))
+        .collect();
+    let files = paths
+        .iter()
+        .map(|p| {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(true)
+                .write(true)
+                .open(p)
+                .with_context(|| format!("open {}", p.display()))?;
+            f.write_all(&vec![0u8; BLOCK * RING_BLOCKS as usize])?;
+            f.sync_all()?;
+            Ok(f)
+        })
+        .collect::<anyhow::Result<Vec<_>>>();
+    let files = match files {
+        Ok(f) => f,
+        Err(e) => {
+            paths.iter().for_each(|p| drop(std::fs::remove_file(p)));
+            return Err(e);
+        }
+    };
+    // Every round: all replicas and this thread meet at the gate, then
+    // each replica appends, syncs and reports when it was done.
+    let gate = Arc::new(Barrier::new(REPLICAS + 1));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel::<std::io::Result<Instant>>();
+    let replicas: Vec<_> = files
+        .into_iter()
+        .map(|f| {
+            let (gate, stop, tx) = (gate.clone(), stop.clone(), tx.clone());
+            std::thread::spawn(move || {
+                let block = vec![0x5au8; BLOCK];
+                for round in 0u64.. {
+                    gate.wait();
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let at = (round % RING_BLOCKS) * BLOCK as u64;
+                    let done = f
+                        .write_all_at(&block, at)
+                        .and_then(|()| f.sync_data())
+                        .map(|()| Instant::now());
+                    if tx.send(done).is_err() {
+                        return;
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut lat = Vec::new();
+    let mut failure = None;
+    let start = Instant::now();
+    while start.elapsed() < dur && failure.is_none() {
+        let t = Instant::now();
+        gate.wait();
+        let mut done = Vec::with_capacity(REPLICAS);
+        for _ in 0..REPLICAS {
+            match rx.recv().expect("every replica reports each round") {
+                Ok(at) => done.push(at),
+                Err(e) => failure = Some(e),
+            }
+        }
+        if failure.is_none() {
+            done.sort_unstable();
+            lat.push((done[QUORUM - 1] - t).as_micros() as u64);
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    gate.wait();
+    for r in replicas {
+        r.join().expect("a probe thread does not panic");
+    }
+    paths.iter().for_each(|p| drop(std::fs::remove_file(p)));
+    match failure {
+        Some(e) => Err(anyhow::Error::new(e).context("quorum fsync probe")),
+        None => Ok(lat),
+    }
 }
 
 /// Sorted latency samples in microseconds.
