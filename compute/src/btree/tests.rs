@@ -346,6 +346,11 @@ fn fill(pages: &mut MemPages, tree: &BTree, keys: impl IntoIterator<Item = Vec<u
     tree.check(pages).unwrap();
 }
 
+/// How full the leaves are: bytes of slots and cells over the space.
+fn leaf_fill(stats: &TreeStats) -> f64 {
+    stats.leaf_bytes_used as f64 / (stats.leaf_pages as f64 * PAGE_CELL_SPACE as f64)
+}
+
 /// A permutation of `0..n` from a fixed linear congruential sequence.
 fn shuffled(n: u32, seed: u64) -> Vec<u32> {
     let mut v: Vec<u32> = (0..n).collect();
@@ -441,7 +446,7 @@ fn ascending_inserts_fill_leaves() {
         &[1; 50],
     );
     let stats = tree.check(&pages).unwrap();
-    let fill = stats.leaf_bytes_used as f64 / (stats.leaf_pages as f64 * PAGE_CELL_SPACE as f64);
+    let fill = leaf_fill(&stats);
     assert!(fill > 0.95, "leaf fill {fill:.2}: {stats:?}");
 }
 
@@ -460,7 +465,7 @@ fn ascending_runs_in_the_middle_fill_leaves() {
     fill(&mut pages, &tree, keys, &[1; 400]);
     let stats = tree.check(&pages).unwrap();
     assert_eq!(stats.entries, 16 * u64::from(run));
-    let fill = stats.leaf_bytes_used as f64 / (stats.leaf_pages as f64 * PAGE_CELL_SPACE as f64);
+    let fill = leaf_fill(&stats);
     assert!(fill > 0.9, "leaf fill {fill:.2}: {stats:?}");
 }
 
@@ -475,7 +480,7 @@ fn random_inserts_leave_leaves_two_thirds_full() {
         .map(|i| i.to_be_bytes().to_vec());
     fill(&mut pages, &tree, keys, &[1; 100]);
     let stats = tree.check(&pages).unwrap();
-    let fill = stats.leaf_bytes_used as f64 / (stats.leaf_pages as f64 * PAGE_CELL_SPACE as f64);
+    let fill = leaf_fill(&stats);
     assert!(fill > 0.6, "leaf fill {fill:.2}: {stats:?}");
 }
 
