@@ -139,7 +139,7 @@ for server in $ONLY; do
       W_PORT=$(free_port)
       R_PORT=$(free_port)
       SEXTANT_LOG=warn "$SEXTANT" dev --data "$WORK/sextant" --port "$W_PORT" --reader-port "$R_PORT" \
-        --http-port "$(free_port)" --storage-port "$((30000 + RANDOM % 20000))" \
+        --http-port "$(free_port)" --storage-port "$(free_ports 12)" \
         >"$WORK/sextant.out" 2>"$WORK/sextant.log" &
       SEXTANT_PID=$!
       for _ in $(seq 1 600); do

@@ -137,7 +137,7 @@ if [[ " $ONLY " == *" sextant "* ]]; then
   SX_PORT=$(free_port)
   log "Sextant: sextant dev on port $SX_PORT"
   SEXTANT_LOG=warn "$SEXTANT" dev --data "$WORK/sextant" --port "$SX_PORT" \
-    --reader-port "$(free_port)" --http-port "$(free_port)" --storage-port "$(free_port)" \
+    --reader-port "$(free_port)" --http-port "$(free_port)" --storage-port "$(free_ports 12)" \
     --readers 0 >"$WORK/sextant.out" 2>"$WORK/sextant.log" &
   SEXTANT_PID=$!
   wait_port "$SX_PORT"

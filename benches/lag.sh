@@ -8,6 +8,7 @@
 #   benches/lag.sh [DURATION]        (default 10s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 DURATION="${1:-10s}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/sextant-target}"
 cargo build --release --quiet
@@ -28,7 +29,7 @@ trap cleanup EXIT
 
 # start_nodes DIR: six storage nodes, two per AZ, and DIR/cluster.toml.
 start_nodes() {
-  local dir="$1" base=$((20000 + RANDOM % 20000))
+  local dir="$1" base=$(free_ports 7)
   mkdir -p "$dir"
   {
     echo 'segment_size = "10GiB"'

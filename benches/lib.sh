@@ -14,11 +14,17 @@ as_pg() {
   fi
 }
 
+# Ports are drawn from 10000-31999, below Linux's ephemeral range
+# (32768-60999): a port there may be held by an outgoing connection, which
+# no listener check sees and which makes a later bind fail.
+PORT_LOW=10000
+PORT_SPAN=22000
+
 # free_port: a loopback port nothing listens on.
 free_port() {
   local p
   while :; do
-    p=$((20000 + RANDOM % 30000))
+    p=$((PORT_LOW + RANDOM % PORT_SPAN))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       echo "$p"
       return
@@ -32,7 +38,7 @@ free_port() {
 free_ports() {
   local n=$1 p i
   while :; do
-    p=$((20000 + RANDOM % 30000))
+    p=$((PORT_LOW + RANDOM % (PORT_SPAN - n)))
     for ((i = 0; i < n; i++)); do
       if (exec 3<>"/dev/tcp/127.0.0.1/$((p + i))") 2>/dev/null; then continue 2; fi
     done

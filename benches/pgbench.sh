@@ -282,7 +282,7 @@ fi
 # --- Sextant -----------------------------------------------------------------
 if [[ " $ONLY " == *" sextant "* ]]; then
   SX_PORT=$(free_port)
-  SX_STORAGE=$(free_port)
+  SX_STORAGE=$(free_ports 12)
   log "Sextant: sextant dev on port $SX_PORT (storage nodes from port $SX_STORAGE)"
   SEXTANT_LOG=warn "$SEXTANT" dev --data "$WORK/sextant" --port "$SX_PORT" \
     --reader-port "$(free_port)" --http-port "$(free_port)" --storage-port "$SX_STORAGE" \

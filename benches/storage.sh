@@ -17,6 +17,7 @@
 # can be measured in turn on the same machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 DURATION="${1:-10s}"
 if [ -n "${SEXTANT_BIN:-}" ]; then
   BIN="$SEXTANT_BIN"
@@ -41,7 +42,7 @@ trap cleanup EXIT
 
 # start_nodes DIR: six storage nodes, two per AZ, and DIR/cluster.toml.
 start_nodes() {
-  local dir="$1" base=$((20000 + RANDOM % 20000))
+  local dir="$1" base=$(free_ports 7)
   mkdir -p "$dir"
   {
     echo 'segment_size = "10GiB"'
