@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::Bytes;
 use clap::{Args, Subcommand};
-use sextant_storage::cluster::Cluster;
+use sextant_storage::cluster::{Cluster, REPLICAS, WRITE_QUORUM};
 use sextant_storage::types::{PageId, RecordBody, PAGE_SIZE};
 use sextant_storage::volume::{Volume, VolumeConfig};
 
@@ -62,7 +62,8 @@ pub async fn floor(args: FloorArgs) -> anyhow::Result<()> {
             let mut f = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
-                .open(&path)?;
+                .open(&path)
+                .with_context(|| format!("open {}", path.display()))?;
             let block = vec![0x5au8; 4096];
             let mut lat = Vec::new();
             let start = Instant::now();
@@ -135,18 +136,23 @@ pub async fn floor(args: FloorArgs) -> anyhow::Result<()> {
 /// overwritten in a ring, as the nodes write their preallocated logs, so no
 /// sync has metadata to write. Returns the samples in microseconds.
 fn quorum_fsync_floor(dir: &std::path::Path, dur: Duration) -> anyhow::Result<Vec<u64>> {
+    let paths: Vec<PathBuf> = (0..REPLICAS)
+        .map(|i| dir.join(format!(".sextant-quorum-probe-{}-{i}", std::process::id())))
+        .collect();
+    let lat = quorum_rounds(&paths, dur);
+    paths.iter().for_each(|p| drop(std::fs::remove_file(p)));
+    lat
+}
+
+/// The rounds of [`quorum_fsync_floor`] on files at `paths`, one replica each.
+fn quorum_rounds(paths: &[PathBuf], dur: Duration) -> anyhow::Result<Vec<u64>> {
     use std::io::Write;
     use std::os::unix::fs::FileExt;
     use std::sync::atomic::AtomicBool;
     use std::sync::{mpsc, Barrier};
 
-    const REPLICAS: usize = 6;
-    const QUORUM: usize = 4;
     const BLOCK: usize = 4096;
     const RING_BLOCKS: u64 = 1024;
-    let paths: Vec<PathBuf> = (0..REPLICAS)
-        .map(|i| dir.join(format!(".sextant-quorum-probe-{}-{i}", std::process::id())))
-        .collect();
     let files = paths
         .iter()
         .map(|p| {
@@ -160,17 +166,10 @@ fn quorum_fsync_floor(dir: &std::path::Path, dur: Duration) -> anyhow::Result<Ve
             f.sync_all()?;
             Ok(f)
         })
-        .collect::<anyhow::Result<Vec<_>>>();
-    let files = match files {
-        Ok(f) => f,
-        Err(e) => {
-            paths.iter().for_each(|p| drop(std::fs::remove_file(p)));
-            return Err(e);
-        }
-    };
+        .collect::<anyhow::Result<Vec<_>>>()?;
     // Every round: all replicas and this thread meet at the gate, then
-    // each replica appends, syncs and reports when it was done.
-    let gate = Arc::new(Barrier::new(REPLICAS + 1));
+    // each replica writes its next block, syncs and reports when it was done.
+    let gate = Arc::new(Barrier::new(files.len() + 1));
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel::<std::io::Result<Instant>>();
     let replicas: Vec<_> = files
@@ -202,8 +201,8 @@ fn quorum_fsync_floor(dir: &std::path::Path, dur: Duration) -> anyhow::Result<Ve
     while start.elapsed() < dur && failure.is_none() {
         let t = Instant::now();
         gate.wait();
-        let mut done = Vec::with_capacity(REPLICAS);
-        for _ in 0..REPLICAS {
+        let mut done = Vec::with_capacity(replicas.len());
+        for _ in 0..replicas.len() {
             match rx.recv().expect("every replica reports each round") {
                 Ok(at) => done.push(at),
                 Err(e) => failure = Some(e),
@@ -211,7 +210,7 @@ fn quorum_fsync_floor(dir: &std::path::Path, dur: Duration) -> anyhow::Result<Ve
         }
         if failure.is_none() {
             done.sort_unstable();
-            lat.push((done[QUORUM - 1] - t).as_micros() as u64);
+            lat.push((done[WRITE_QUORUM - 1] - t).as_micros() as u64);
         }
     }
     stop.store(true, Ordering::SeqCst);
@@ -219,7 +218,6 @@ fn quorum_fsync_floor(dir: &std::path::Path, dur: Duration) -> anyhow::Result<Ve
     for r in replicas {
         r.join().expect("a probe thread does not panic");
     }
-    paths.iter().for_each(|p| drop(std::fs::remove_file(p)));
     match failure {
         Some(e) => Err(anyhow::Error::new(e).context("quorum fsync probe")),
         None => Ok(lat),

@@ -2634,7 +2634,7 @@ impl Session {
                 let (query, stmt) = self.plan(tx, q, &mut pt)?;
                 refuse_locks(&query, "in INSERT ... SELECT")?;
                 let plan = (Arc::new(query), Arc::new(stmt));
-                // A racing first use planned the same: either plan will do.
+                // Unset above, and the bound INSERT is this session's own.
                 let _ = bound.source_plan.set(plan.clone());
                 plan
             }
