@@ -202,6 +202,7 @@ async fn a_node_that_missed_writes_catches_up_by_gossip() {
                 pg: PgId(0),
                 page: PageId(9),
                 lsn: vdl,
+                epoch: v.epoch(),
             },
             Duration::from_secs(2),
         )

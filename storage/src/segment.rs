@@ -1096,6 +1096,29 @@ impl Segment {
         Ok(())
     }
 
+    /// Whether this segment may serve reads at a read point of `epoch`: only
+    /// once it has adopted that epoch's history. Until then it may hold
+    /// records of an older epoch that the epoch's recovery voided (the
+    /// segment was cut off while recovery ran, recovery never saw them, and
+    /// their LSNs went to new records), and its SCL would cover them.
+    pub fn check_reader_epoch(&self, epoch: Epoch) -> Result<(), SegmentError> {
+        if self.history.iter().any(|t| t.epoch == epoch) {
+            return Ok(());
+        }
+        if epoch < self.lineage_epoch() {
+            // An epoch our lineage passed over: its recovery never completed
+            // in the history this segment follows.
+            return Err(SegmentError::StaleEpoch {
+                request: epoch,
+                current: self.epoch,
+            });
+        }
+        Err(SegmentError::EpochBehind {
+            request: epoch,
+            current: self.epoch,
+        })
+    }
+
     /// Serves a page read at `lsn`. A damaged body found on the way is
     /// handled (see the module docs) and the read answers `NotYet`.
     pub fn get_page(&mut self, page: PageId, lsn: Lsn) -> Result<PageRead, SegmentError> {
@@ -1137,6 +1160,16 @@ impl Segment {
     /// Answers a peer's gossip pull: records above its SCL.
     pub fn gossip_reply(&mut self, peer_scl: Lsn) -> (Vec<LogRecord>, bool) {
         self.records_after(peer_scl, GOSSIP_BYTES_MAX)
+    }
+
+    /// The newest epoch of the history this segment adopted (`Epoch(0)`
+    /// before any): the epoch its own page reads from peers are made at.
+    pub fn lineage_epoch(&self) -> Epoch {
+        self.history
+            .iter()
+            .map(|t| t.epoch)
+            .max()
+            .unwrap_or(Epoch(0))
     }
 
     /// The VDL hint and the PG's tail there, for gossip.
@@ -2212,6 +2245,37 @@ mod tests {
             PageRead::Page(p) => assert_eq!(&p[..4], &[1, 1, 1, 1]),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn reads_are_served_only_at_epochs_of_the_adopted_history() {
+        let mut s = fresh();
+        s.append(
+            Epoch(1),
+            Lsn(0),
+            Lsn(0),
+            Lsn(0),
+            vec![delta(1, 0, 1, 0, 1), delta(2, 1, 1, 0, 2)],
+            0,
+        )
+        .unwrap();
+        assert_eq!(s.check_reader_epoch(Epoch(1)), Ok(()));
+        // Recovery of epoch 3 raised the epoch here but its history has not
+        // come: record 2 may be void under it, so no read at epoch 3 yet.
+        s.set_epoch(Epoch(3)).unwrap();
+        assert!(matches!(
+            s.check_reader_epoch(Epoch(3)),
+            Err(SegmentError::EpochBehind { .. })
+        ));
+        s.adopt(&[t(1, 0), t(3, 1)]).unwrap();
+        assert_eq!(s.check_reader_epoch(Epoch(3)), Ok(()));
+        assert_eq!(s.check_reader_epoch(Epoch(1)), Ok(()));
+        // Epoch 2 never opened in this lineage: a reader of it is refused.
+        assert!(matches!(
+            s.check_reader_epoch(Epoch(2)),
+            Err(SegmentError::StaleEpoch { .. })
+        ));
+        assert_eq!(s.lineage_epoch(), Epoch(3));
     }
 
     fn t(epoch: u64, above: u64) -> Truncation {

@@ -20,8 +20,9 @@ use crate::types::{DecodeError, Epoch, LogRecord, Lsn, NodeId, PageId, PgId, PAG
 
 /// First bytes of every frame: "SXT1".
 pub const FRAME_MAGIC: u32 = 0x5358_5431;
-/// Version of this protocol; a peer speaking another is refused.
-pub const PROTOCOL_VERSION: u8 = 1;
+/// Version of this protocol; a peer speaking another is refused. 2: reads
+/// carry the epoch of their read point.
+pub const PROTOCOL_VERSION: u8 = 2;
 /// Bytes before a frame's payload.
 pub const FRAME_HEADER_BYTES: usize = 4 + 1 + 1 + 2 + 8 + 4 + 4;
 /// Largest payload of one frame. Bounds the memory one request can pin on a
@@ -166,6 +167,10 @@ pub enum Message {
         page: PageId,
         /// Read point.
         lsn: Lsn,
+        /// The epoch whose history the read point belongs to: a replica
+        /// serves the read only once it has adopted that history, so it
+        /// holds no record that epoch's recovery voided.
+        epoch: Epoch,
     },
     /// Recovery, step 1: raise the segment's epoch (fencing older writers).
     SetEpoch {
@@ -615,10 +620,16 @@ impl Message {
                 put_history(b, history);
                 tag::ADOPT
             }
-            Message::GetPage { pg, page, lsn } => {
+            Message::GetPage {
+                pg,
+                page,
+                lsn,
+                epoch,
+            } => {
                 b.put_u32(pg.0);
                 b.put_u64(page.0);
                 b.put_u64(lsn.0);
+                b.put_u64(epoch.0);
                 tag::GET_PAGE
             }
             Message::SetEpoch { pg, epoch } => {
@@ -763,6 +774,7 @@ impl Message {
                 pg: r.pg()?,
                 page: PageId(r.u64()?),
                 lsn: r.lsn()?,
+                epoch: r.epoch()?,
             },
             tag::SET_EPOCH => Message::SetEpoch {
                 pg: r.pg()?,
@@ -909,6 +921,14 @@ mod tests {
                             above: Lsn(a),
                         })
                         .collect(),
+                }
+            }),
+            (any::<u32>(), any::<u64>(), lsn.clone(), any::<u64>()).prop_map(|(pg, p, l, e)| {
+                Message::GetPage {
+                    pg: PgId(pg),
+                    page: PageId(p),
+                    lsn: l,
+                    epoch: Epoch(e),
                 }
             }),
             (lsn.clone(), any::<u8>()).prop_map(|(l, b)| Message::Page {

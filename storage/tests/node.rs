@@ -205,6 +205,7 @@ async fn get_page(peer: &Peer, page: u64, lsn: u64) -> Message {
             pg: PG,
             page: PageId(page),
             lsn: Lsn(lsn),
+            epoch: Epoch(1),
         },
     )
     .await
@@ -373,6 +374,7 @@ async fn append_acks_carry_the_durable_scl() {
             pg: PgId(9),
             page: PageId(9 * PAGES),
             lsn: Lsn(1),
+            epoch: Epoch(1),
         },
     )
     .await;

@@ -10,6 +10,7 @@
 use std::cell::RefCell;
 
 use super::*;
+use sextant_storage::types::Epoch;
 
 /// Pages a catalog load read: an MTR that changes one of them (or the
 /// superblock's catalog root) changes the catalog.
@@ -37,9 +38,10 @@ impl Engine {
         cluster: Cluster,
         cfg: EngineConfig,
         read_point: Lsn,
+        epoch: Epoch,
     ) -> Result<Engine, EngineError> {
         let pages_per_pg = cluster.pages_per_pg();
-        let volume = Volume::open_reader(cluster, cfg.volume.clone(), read_point);
+        let volume = Volume::open_reader(cluster, cfg.volume.clone(), read_point, epoch);
         let pool = Arc::new(BufferPool::new_follower(cfg.pool_bytes, read_point));
         let snap = SnapshotPages::new(pool.clone(), volume.clone(), read_point);
         let (sb, catalog, _) = tokio::task::block_in_place(|| read_catalog(&snap))?;
@@ -136,6 +138,13 @@ impl Engine {
     /// none is open): what storage must still be able to serve.
     pub(crate) fn oldest_read_point(&self) -> Lsn {
         self.oldest_snapshot()
+    }
+
+    /// Reads storage from now on as a reader of the writer of `epoch` (see
+    /// `Volume::follow_epoch`): call on following a new writer, before
+    /// reading at its read points.
+    pub(crate) fn follow_epoch(&self, epoch: Epoch) {
+        self.inner.volume.follow_epoch(epoch);
     }
 
     /// Moves a reader's read point to `lsn`: the MTRs up to it are applied

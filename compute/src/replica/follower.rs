@@ -188,7 +188,7 @@ impl Follower {
     ) -> Result<Follower, FollowerError> {
         let conn = subscribe_newest(&cfg, Lsn::ZERO, Epoch(0)).await?;
         let start = conn.3;
-        let engine = Engine::open_reader(cluster, engine_cfg, start).await?;
+        let engine = Engine::open_reader(cluster, engine_cfg, start, conn.2).await?;
         let (sb, _, pages) = engine.read_catalog_at(start)?;
         let watch = CatalogWatch {
             root: sb.catalog_root,
@@ -385,6 +385,9 @@ async fn run(shared: Arc<Shared>, mut conn: Option<Conn>, mut watch: CatalogWatc
             }
         };
         backoff = Duration::from_millis(20);
+        // Reads from here on (the catch-up's first) are at this writer's
+        // read points: storage serves them from replicas in its history.
+        engine.follow_epoch(epoch);
         if let Err(e) = catch_up(&shared, start, &mut watch) {
             tracing::warn!(%start, "failed to catch up from storage: {e}");
             tokio::time::sleep(backoff).await;

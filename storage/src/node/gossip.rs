@@ -166,15 +166,18 @@ async fn repair_lost_pages(node: &Node, slot: &Slot, peers: &[(NodeId, Peer)]) {
         // At or below the VDL hint, not just the SCL: recovery never
         // truncates below a VDL the writer announced, and a truncation below
         // the repair point would cut the repaired image out of the page.
-        let at = {
+        // Read at the epoch of the history this segment holds: a peer that
+        // has not adopted it may hold records that history voided.
+        let (at, epoch) = {
             let st = slot.state.lock().await;
-            st.seg.scl().min(st.seg.hint().0)
+            (st.seg.scl().min(st.seg.hint().0), st.seg.lineage_epoch())
         };
         for (peer_id, peer) in peers {
             let request = Message::GetPage {
                 pg: slot.pg,
                 page,
                 lsn: at,
+                epoch,
             };
             match peer.request(request, GOSSIP_REQUEST_TIMEOUT).await {
                 Ok(Message::Page { image, .. }) => {

@@ -46,7 +46,12 @@ pub(crate) async fn handle(node: &Arc<Node>, msg: Message) -> Message {
                 records,
             } => append(node, pg, epoch, vdl, pg_tail, pgmrpl, records).await,
             Message::Adopt { pg, history } => adopt(node, pg, history).await,
-            Message::GetPage { pg, page, lsn } => get_page(node, pg, page, lsn).await,
+            Message::GetPage {
+                pg,
+                page,
+                lsn,
+                epoch,
+            } => get_page(node, pg, page, lsn, epoch).await,
             Message::SetEpoch { pg, epoch } => set_epoch(node, pg, epoch).await,
             Message::ReadLog {
                 pg,
@@ -327,9 +332,12 @@ async fn set_epoch(node: &Arc<Node>, pg: PgId, epoch: Epoch) -> Reply {
     })
 }
 
-async fn get_page(node: &Arc<Node>, pg: PgId, page: PageId, lsn: Lsn) -> Reply {
+async fn get_page(node: &Arc<Node>, pg: PgId, page: PageId, lsn: Lsn, epoch: Epoch) -> Reply {
     let slot = slot(node, pg)?;
     let mut st = slot.state.lock().await;
+    if let Err(e) = st.seg.check_reader_epoch(epoch) {
+        return Err(refusal(e, st.seg.epoch()));
+    }
     let read = st.seg.get_page(page, lsn);
     slot.after_read(&mut st);
     match read {

@@ -472,8 +472,11 @@ impl VolumeCore {
             }
             Message::AppendAck { pg: ack_pg, scl } if ack_pg == req.pg => {
                 if matches!(req.kind, ReqKind::Adopt) && r.phase == Phase::Adopting {
+                    // What recovery heard of this replica may have counted
+                    // records the adoption just voided.
                     r.phase = Phase::Ready;
                     r.sent_upto = scl;
+                    r.scl = scl;
                 }
                 if r.phase != Phase::Ready {
                     return;
@@ -661,6 +664,12 @@ impl VolumeCore {
 
     /// Replicas to read `page` at `lsn` from, best first: those known to have
     /// an SCL at or above `lsn`, rotated to spread load, then the rest.
+    ///
+    /// Only replicas that adopted this writer's epoch history: one that has
+    /// not may still hold records of an older epoch that this epoch's
+    /// recovery voided (it was cut off while recovery ran, so recovery never
+    /// saw them and gave their LSNs to new records), and its own SCL covers
+    /// them, so it would serve a page with changes the volume never had.
     pub fn read_candidates(&mut self, page: PageId, lsn: Lsn) -> Option<(PgId, Vec<Replica>)> {
         let pg = page.pg(self.cluster.pages_per_pg());
         let state = self.pgs.get(&pg)?;
@@ -670,6 +679,9 @@ impl VolumeCore {
         let mut rest: Vec<Replica> = Vec::new();
         for i in 0..n {
             let r = &state.replicas[(i + self.read_rotor) % n];
+            if r.phase != Phase::Ready {
+                continue;
+            }
             if r.scl >= lsn {
                 ready.push(r.info.clone());
             } else {

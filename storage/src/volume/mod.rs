@@ -293,9 +293,15 @@ impl Volume {
     }
 
     /// Attaches to the volume described by `cluster` as a read replica at
-    /// `read_point`, which must be durable (at most the writer's VDL). No
-    /// recovery, no epoch, nothing written: the writer is not disturbed.
-    pub fn open_reader(cluster: Cluster, cfg: VolumeConfig, read_point: Lsn) -> Volume {
+    /// `read_point`, which must be durable (at most the VDL of the writer of
+    /// `epoch`, whose redo the reader follows). No recovery, no epoch of its
+    /// own, nothing written: the writer is not disturbed.
+    pub fn open_reader(
+        cluster: Cluster,
+        cfg: VolumeConfig,
+        read_point: Lsn,
+        epoch: Epoch,
+    ) -> Volume {
         let peers: HashMap<NodeId, Peer> = cluster
             .nodes
             .iter()
@@ -308,7 +314,7 @@ impl Volume {
         });
         Volume {
             inner: Arc::new(Inner {
-                mode: Mode::Reader(Mutex::new(ReadRouting::new(cluster))),
+                mode: Mode::Reader(Mutex::new(ReadRouting::new(cluster, epoch))),
                 peers,
                 progress,
                 durable_waiters: Mutex::new(DurableWaiters::default()),
@@ -343,6 +349,16 @@ impl Volume {
     /// The volume durable LSN; for a reader, its read point.
     pub fn vdl(&self) -> Lsn {
         self.inner.progress.borrow().vdl
+    }
+
+    /// Makes a reader's reads from now on those of the writer of `epoch`,
+    /// whose redo it follows. Panics on a writer's handle or if `epoch`
+    /// goes backwards.
+    pub fn follow_epoch(&self, epoch: Epoch) {
+        let Mode::Reader(routing) = &self.inner.mode else {
+            panic!("only a reader follows a writer");
+        };
+        routing.lock().expect("routing lock").follow(epoch);
     }
 
     /// Moves a reader's read point forward to `lsn`, which must be durable
@@ -552,9 +568,12 @@ impl Volume {
             let attempt = match &self.inner.mode {
                 Mode::Writer(_) => self.get_page_once(page, lsn).await,
                 Mode::Reader(routing) => {
-                    let (pg, replicas) =
-                        routing.lock().expect("routing lock").candidates(page, lsn);
-                    self.read_from(pg, replicas, page, lsn).await
+                    let (pg, replicas, epoch) = {
+                        let mut routing = routing.lock().expect("routing lock");
+                        let (pg, replicas) = routing.candidates(page, lsn);
+                        (pg, replicas, routing.epoch())
+                    };
+                    self.read_from(pg, replicas, page, lsn, epoch).await
                 }
             };
             match attempt {
@@ -569,15 +588,14 @@ impl Volume {
     }
 
     async fn get_page_once(&self, page: PageId, lsn: Lsn) -> Result<Bytes, VolumeError> {
-        let candidates = self
-            .inner
-            .core()
-            .expect("a writer's volume")
-            .read_candidates(page, lsn);
+        let (candidates, epoch) = {
+            let mut core = self.inner.core().expect("a writer's volume");
+            (core.read_candidates(page, lsn), core.epoch())
+        };
         let Some((pg, replicas)) = candidates else {
             return Err(VolumeError::NoSuchPage(page));
         };
-        self.read_from(pg, replicas, page, lsn).await
+        self.read_from(pg, replicas, page, lsn, epoch).await
     }
 
     async fn read_from(
@@ -586,6 +604,7 @@ impl Volume {
         replicas: Vec<Replica>,
         page: PageId,
         lsn: Lsn,
+        epoch: Epoch,
     ) -> Result<Bytes, VolumeError> {
         let saw_scl = |node: NodeId, scl: Lsn| {
             if let Mode::Reader(r) = &self.inner.mode {
@@ -599,7 +618,12 @@ impl Volume {
             };
             let reply = peer
                 .request(
-                    Message::GetPage { pg, page, lsn },
+                    Message::GetPage {
+                        pg,
+                        page,
+                        lsn,
+                        epoch,
+                    },
                     self.inner.cfg.page_read_timeout,
                 )
                 .await;
@@ -726,7 +750,7 @@ mod tests {
     /// returns at once.
     #[tokio::test]
     async fn a_vdl_move_releases_exactly_the_waiters_it_covers() {
-        let v = Volume::open_reader(cluster(), VolumeConfig::default(), Lsn(1));
+        let v = Volume::open_reader(cluster(), VolumeConfig::default(), Lsn(1), Epoch(1));
         let waiter = |lsn: u64| {
             let v = v.clone();
             tokio::spawn(async move { v.wait_durable(Lsn(lsn)).await })

@@ -9,12 +9,18 @@
 //! way is each replica's SCL (from `NotYet` and served reads), so the next read
 //! goes first to a replica known to cover the read point.
 //!
+//! Reads carry the epoch of the writer whose redo the read point came from:
+//! a replica serves them only once it has adopted that epoch's history (a
+//! replica cut off during the epoch's recovery may hold records the recovery
+//! voided, under LSNs that new records took). The reader follows the newest
+//! writer, so its epoch only moves forward.
+//!
 //! This module is sans-IO, like `core`: `Volume` in reader mode drives it.
 
 use std::collections::HashMap;
 
 use crate::cluster::Cluster;
-use crate::types::{Lsn, NodeId, PageId, PgId};
+use crate::types::{Epoch, Lsn, NodeId, PageId, PgId};
 use crate::wire::Replica;
 
 /// Where a reader's page reads go. See the module docs.
@@ -24,16 +30,36 @@ pub struct ReadRouting {
     /// Highest SCL each replica of each PG was seen to have.
     scls: HashMap<(PgId, NodeId), Lsn>,
     rotor: usize,
+    /// The epoch of the writer the read point comes from.
+    epoch: Epoch,
 }
 
 impl ReadRouting {
-    /// Routing over the replicas `cluster` places.
-    pub fn new(cluster: Cluster) -> ReadRouting {
+    /// Routing over the replicas `cluster` places, for read points of the
+    /// writer of `epoch`.
+    pub fn new(cluster: Cluster, epoch: Epoch) -> ReadRouting {
         ReadRouting {
             cluster,
             scls: HashMap::new(),
             rotor: 0,
+            epoch,
         }
+    }
+
+    /// The epoch reads are made at.
+    pub fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+
+    /// Follows the writer of `epoch` from now on. Panics if it goes back:
+    /// a reader follows only the newest writer.
+    pub fn follow(&mut self, epoch: Epoch) {
+        assert!(
+            epoch >= self.epoch,
+            "read epoch moving back from {} to {epoch}",
+            self.epoch
+        );
+        self.epoch = epoch;
     }
 
     /// The PG of `page` and its replicas, best first: those known to cover
@@ -97,7 +123,7 @@ pub(crate) mod tests {
 
     #[test]
     fn replicas_known_to_cover_the_read_point_come_first() {
-        let mut r = ReadRouting::new(cluster());
+        let mut r = ReadRouting::new(cluster(), Epoch(1));
         let (pg, all) = r.candidates(PageId(3), Lsn(10));
         assert_eq!(all.len(), 6);
         let covering = all[4].node;
@@ -116,8 +142,19 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn reads_follow_the_newest_writers_epoch() {
+        let mut r = ReadRouting::new(cluster(), Epoch(1));
+        assert_eq!(r.epoch(), Epoch(1));
+        r.follow(Epoch(3));
+        r.follow(Epoch(3));
+        assert_eq!(r.epoch(), Epoch(3));
+        let back = std::panic::catch_unwind(move || r.follow(Epoch(2)));
+        assert!(back.is_err(), "a reader never goes back to an older writer");
+    }
+
+    #[test]
     fn scls_only_move_forward() {
-        let mut r = ReadRouting::new(cluster());
+        let mut r = ReadRouting::new(cluster(), Epoch(1));
         let (pg, all) = r.candidates(PageId(0), Lsn(1));
         r.saw_scl(pg, all[0].node, Lsn(20));
         r.saw_scl(pg, all[0].node, Lsn(5));

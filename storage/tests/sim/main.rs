@@ -274,4 +274,16 @@ mod regressions {
     fn superseded_truncation_is_not_part_of_the_lineage() {
         replay(27);
     }
+
+    /// A replica cut off while epoch 2's recovery ran kept epoch-1 records
+    /// above the new VDL, under LSNs that epoch 2 then gave to new records;
+    /// its SCL covered them, and it served a read at an epoch-2 read point
+    /// with the voided changes in the page. Fixed in `segment.rs`
+    /// (`check_reader_epoch`) and `wire.rs`: a read carries its read
+    /// point's epoch and is served only by a replica holding that epoch's
+    /// history; the writer also reads only from replicas that adopted it.
+    #[test]
+    fn reads_wait_for_the_read_points_epoch_history() {
+        replay(1968);
+    }
 }

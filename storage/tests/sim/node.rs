@@ -326,10 +326,18 @@ impl Node {
                     Err(e) => Some(seg_error(e, l.seg.epoch())),
                 }
             }
-            Message::GetPage { pg, page, lsn } => {
+            Message::GetPage {
+                pg,
+                page,
+                lsn,
+                epoch,
+            } => {
                 let Some(l) = self.live.get_mut(&pg) else {
                     return Some(unknown(pg));
                 };
+                if let Err(e) = l.seg.check_reader_epoch(epoch) {
+                    return Some(seg_error(e, l.seg.epoch()));
+                }
                 Some(match l.seg.get_page(page, lsn) {
                     Ok(PageRead::Page(image)) => Message::Page { lsn, image },
                     Ok(PageRead::NotYet { scl }) => Message::NotYet { scl },

@@ -342,7 +342,12 @@ fn describe(m: &Message) -> String {
                 .collect();
             format!("Adopt pg{pg} [{}]", h.join(" "))
         }
-        Message::GetPage { pg, page, lsn } => format!("GetPage pg{pg} page{page} @{lsn}"),
+        Message::GetPage {
+            pg,
+            page,
+            lsn,
+            epoch,
+        } => format!("GetPage pg{pg} page{page} @{lsn} e{epoch}"),
         Message::SetEpoch { pg, epoch } => format!("SetEpoch pg{pg} e{}", ep(*epoch)),
         Message::ReadLog { pg, after, .. } => format!("ReadLog pg{pg} after{after}"),
         Message::Truncate { pg, epoch, above } => {
@@ -1395,9 +1400,18 @@ impl World {
         }
         let back = self.rng.range(0, 60);
         let lsn = Lsn(self.rng.range(vdl.0.saturating_sub(back).max(1), vdl.0));
-        let Some((pg, candidates)) = core.read_candidates(page, lsn) else {
+        let epoch = core.epoch();
+        let Some((pg, mut candidates)) = core.read_candidates(page, lsn) else {
             return;
         };
+        // Then the PG's other replicas, which the writer does not read from
+        // (they have not adopted its epoch's history) but a read replica,
+        // knowing no such thing, may ask.
+        for (r, _) in core.replica_scls(pg) {
+            if !candidates.iter().any(|c| c.node == r.node) {
+                candidates.push(r);
+            }
+        }
         if candidates.is_empty() {
             return;
         }
@@ -1420,7 +1434,12 @@ impl World {
                 Addr::Client(reader),
                 Addr::Node(r.node),
                 req,
-                Message::GetPage { pg, page, lsn },
+                Message::GetPage {
+                    pg,
+                    page,
+                    lsn,
+                    epoch,
+                },
             );
         }
     }
