@@ -176,12 +176,19 @@ async fn a_node_that_missed_writes_catches_up_by_gossip() {
     commit_stamps(&v, &[3], 3).await;
     c.kill(5);
     let acked = commit_stamps(&v, &[3, 9], 30).await;
-    let vdl = v.vdl();
     assert_eq!(acked[&3], 30);
+    // The writer keeps durable records for a replica it has not sent them
+    // to only while that replica answers (within the request timeout); one
+    // more commit after that lets them go.
+    tokio::time::sleep(config().request_timeout * 2).await;
+    let last = v.submit(stamp(3, 31)).await.unwrap();
+    v.wait_durable(last).await.unwrap();
+    let vdl = v.vdl();
     c.restart(5);
 
-    // The writer only resends to a replica while records are not durable;
-    // these are, so node 6 can only get them from its peers.
+    // The writer only resends to a replica while records are not durable
+    // or a live replica still lacks them; these are durable and node 6 was
+    // down, so it can only get them from its peers.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let scl = c.scl(5, PgId(0)).await.unwrap_or(Lsn::ZERO);
