@@ -1165,11 +1165,8 @@ impl Segment {
     /// The newest epoch of the history this segment adopted (`Epoch(0)`
     /// before any): the epoch its own page reads from peers are made at.
     pub fn lineage_epoch(&self) -> Epoch {
-        self.history
-            .iter()
-            .map(|t| t.epoch)
-            .max()
-            .unwrap_or(Epoch(0))
+        // The history is kept oldest first, as `learn_lineage` reads it.
+        self.history.last().map_or(Epoch(0), |t| t.epoch)
     }
 
     /// The VDL hint and the PG's tail there, for gossip.
